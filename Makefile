@@ -1,0 +1,42 @@
+# One optimized profile (release, no LTO) serves run, test and bench, so
+# Polars is compiled once.
+CARGO ?= cargo
+BIN := target/release/retention
+PIPELINE ?= pipelines/sample.toml
+AS_OF ?=
+THREADS ?=
+
+.PHONY: build run nightly test lint fmt sample-data golden clean
+
+build:
+	$(CARGO) build --release --bin retention
+
+## Run the default pipeline on the shipped sample data.
+run: build
+	$(BIN) run pipelines/sample.toml
+
+## Nightly job: make nightly PIPELINE=pipelines/x.toml AS_OF=2024-05-31
+nightly: build
+	$(BIN) run $(PIPELINE) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(THREADS),--threads $(THREADS))
+
+## Unit, property and black-box tests (release profile, shared with run).
+test:
+	$(CARGO) test --release
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Regenerate the shipped sample (deterministic: same seed, same file).
+sample-data: build
+	$(BIN) generate --customers 2000 --seed 7 --start 2022-01-01 --months 36 --out sample_data/orders.csv
+
+## Regenerate the DuckDB golden outputs (needs Python; see tests/golden/README.md).
+golden: build
+	bash tests/golden/regenerate.sh
+
+clean:
+	rm -rf out

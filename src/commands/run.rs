@@ -1,0 +1,55 @@
+//! `retention run`: run a pipeline and publish its tables.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+use crate::config::Pipeline;
+use crate::error::Result;
+use crate::run::{run as run_pipeline, RunOptions};
+
+pub fn run(
+    pipeline_path: PathBuf,
+    as_of: Option<NaiveDate>,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+) -> Result<()> {
+    super::set_threads(threads);
+    let pipeline = Pipeline::load(&pipeline_path)?;
+    let outcome = run_pipeline(
+        &pipeline,
+        &RunOptions {
+            as_of,
+            out_dir: out,
+        },
+    )?;
+    let m = &outcome.manifest;
+    // OUT/runs/RUN_ID → OUT/current, shown without `..` detours.
+    let out_root = outcome
+        .run_dir
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| {
+            p.canonicalize()
+                .unwrap_or_else(|_| p.to_path_buf())
+                .join("current")
+        })
+        .unwrap_or_default();
+    println!("published run {} (as_of {})", m.run_id, m.as_of);
+    println!("  tables:   {}", out_root.display());
+    println!(
+        "  rows:     {} read, {} accepted, {} rejected, {} excluded, {} duplicates",
+        m.rows.read, m.rows.accepted, m.rows.rejected, m.rows.excluded, m.rows.duplicates
+    );
+    println!("  customers: {}", m.customers);
+    for output in &m.outputs {
+        println!("  {:<18} {:>10} rows", output.table, output.rows);
+    }
+    let total: f64 = m.stages.iter().map(|s| s.seconds).sum();
+    let peak = m.stages.iter().map(|s| s.peak_rss_bytes).max().unwrap_or(0);
+    println!(
+        "  took {total:.2} s, peak memory {:.1} MiB",
+        peak as f64 / (1024.0 * 1024.0)
+    );
+    Ok(())
+}

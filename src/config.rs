@@ -1,0 +1,453 @@
+//! The pipeline file (`pipelines/*.toml`): what data to read and how to
+//! interpret it. How a run executes (as_of override, output override,
+//! threads) comes from the command line instead.
+//!
+//! Every struct denies unknown keys, so a typo is an error naming the key and
+//! its line rather than a silently ignored setting. Relative paths are
+//! resolved against the directory of the pipeline file, so a nightly job
+//! behaves the same whatever directory cron starts it in.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::expr::AmountExpr;
+
+/// One pipeline, as written in its TOML file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// A short name for the pipeline; defaults to the file stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub input: InputConfig,
+    pub columns: ColumnMapping,
+    /// Rows matching any filter are excluded (counted, never rejected).
+    #[serde(default)]
+    pub filters: Vec<FilterConfig>,
+    #[serde(default)]
+    pub business: BusinessConfig,
+    #[serde(default)]
+    pub rejects: RejectsConfig,
+    #[serde(default)]
+    pub clv: ClvConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// A file path or a glob (`data/orders_*.csv`); matches are read in
+    /// lexicographic order of their paths.
+    pub path: String,
+    #[serde(default)]
+    pub format: InputFormat,
+    #[serde(default)]
+    pub csv: CsvOptions,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum InputFormat {
+    /// Decide per file from its extension (`.csv`, `.csv.gz`, `.parquet`).
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "csv")]
+    Csv,
+    #[serde(rename = "csv.gz")]
+    CsvGz,
+    #[serde(rename = "parquet")]
+    Parquet,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvOptions {
+    /// Field separator, a single character.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    #[serde(default = "default_true")]
+    pub has_header: bool,
+    /// `12,50` instead of `12.50` in amount columns.
+    #[serde(default)]
+    pub decimal_comma: bool,
+    /// A chrono `strftime` format for `order_ts` (e.g. `%m/%d/%Y %H:%M`).
+    /// Without it ISO 8601 is expected: a date, a date-time, optionally with
+    /// `Z` or an offset.
+    #[serde(default)]
+    pub timestamp_format: Option<String>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: ',',
+            has_header: true,
+            decimal_comma: false,
+            timestamp_format: None,
+        }
+    }
+}
+
+/// Which of the user's columns hold the canonical order columns.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnMapping {
+    pub customer_id: String,
+    pub order_ts: String,
+    /// A column name, or an arithmetic expression of columns such as
+    /// `Quantity * Price` (operators `+ - * /`, parentheses, numbers; quote
+    /// names with spaces in backticks: `` `Unit Price` * Qty ``).
+    pub amount: String,
+    /// Without it every row is an order of its own.
+    #[serde(default)]
+    pub order_id: Option<String>,
+}
+
+/// Excludes rows whose `column` matches. Exactly one condition is given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    pub column: String,
+    #[serde(default)]
+    pub starts_with: Option<String>,
+    #[serde(default)]
+    pub equals: Option<String>,
+    #[serde(default)]
+    pub one_of: Option<Vec<String>>,
+    /// `true` excludes rows where the column is empty or missing.
+    #[serde(default)]
+    pub is_blank: Option<bool>,
+}
+
+/// A validated filter condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterCondition {
+    StartsWith(String),
+    Equals(String),
+    OneOf(Vec<String>),
+    IsBlank,
+}
+
+impl FilterConfig {
+    pub fn condition(&self) -> std::result::Result<FilterCondition, String> {
+        let mut conditions = Vec::new();
+        if let Some(prefix) = &self.starts_with {
+            conditions.push(FilterCondition::StartsWith(prefix.clone()));
+        }
+        if let Some(value) = &self.equals {
+            conditions.push(FilterCondition::Equals(value.clone()));
+        }
+        if let Some(values) = &self.one_of {
+            conditions.push(FilterCondition::OneOf(values.clone()));
+        }
+        if self.is_blank == Some(true) {
+            conditions.push(FilterCondition::IsBlank);
+        }
+        match conditions.len() {
+            1 => Ok(conditions.remove(0)),
+            0 => Err(format!(
+                "filter on `{}` has no condition: expected one of `starts_with`, `equals`, `one_of`, `is_blank = true`",
+                self.column
+            )),
+            _ => Err(format!(
+                "filter on `{}` has {} conditions: expected exactly one (write two [[filters]] to exclude both)",
+                self.column,
+                conditions.len()
+            )),
+        }
+    }
+
+    /// Whether a raw value matches (and so the row is excluded).
+    pub fn matches(condition: &FilterCondition, value: Option<&str>) -> bool {
+        match condition {
+            FilterCondition::StartsWith(prefix) => value.is_some_and(|v| v.starts_with(prefix)),
+            FilterCondition::Equals(expected) => value == Some(expected.as_str()),
+            FilterCondition::OneOf(values) => value.is_some_and(|v| values.iter().any(|x| x == v)),
+            FilterCondition::IsBlank => value.is_none_or(|v| v.trim().is_empty()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessConfig {
+    /// IANA time zone in which order dates and months are counted.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// A customer is active while their last order is fewer than this many
+    /// days ago (SPEC §4). At least 31.
+    #[serde(default = "default_window")]
+    pub activity_window_days: u32,
+    /// Fixed as_of date (inclusive); `--as-of` overrides it. Without either,
+    /// as_of is the latest order date in the input. A TOML date
+    /// (`as_of = 2024-05-31`) or a string.
+    #[serde(default, deserialize_with = "deserialize_date")]
+    pub as_of: Option<NaiveDate>,
+}
+
+impl Default for BusinessConfig {
+    fn default() -> Self {
+        BusinessConfig {
+            time_zone: default_time_zone(),
+            activity_window_days: default_window(),
+            as_of: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectsConfig {
+    /// The run fails when more than this share of the rows read is
+    /// rejected; below it, rejects are published with a warning.
+    #[serde(default = "default_max_reject_ratio")]
+    pub max_reject_ratio: f64,
+}
+
+impl Default for RejectsConfig {
+    fn default() -> Self {
+        RejectsConfig {
+            max_reject_ratio: default_max_reject_ratio(),
+        }
+    }
+}
+
+/// Settings of the predictive CLV stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClvConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_horizon")]
+    pub horizon_months: u32,
+    #[serde(default = "default_discount")]
+    pub discount_rate_monthly: f64,
+    #[serde(default = "default_holdout")]
+    pub holdout_days: u32,
+}
+
+impl Default for ClvConfig {
+    fn default() -> Self {
+        ClvConfig {
+            enabled: true,
+            horizon_months: default_horizon(),
+            discount_rate_monthly: default_discount(),
+            holdout_days: default_holdout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Output root: runs go to `DIR/runs/RUN_ID/`, `DIR/current` points at
+    /// the latest published one.
+    #[serde(default = "default_out_dir")]
+    pub dir: PathBuf,
+    /// Complete runs to keep (at least 2); older ones are removed.
+    #[serde(default = "default_keep_runs")]
+    pub keep_runs: u32,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            dir: default_out_dir(),
+            keep_runs: default_keep_runs(),
+        }
+    }
+}
+
+/// Accepts a TOML local date or a `YYYY-MM-DD` string.
+fn deserialize_date<'de, D>(deserializer: D) -> std::result::Result<Option<NaiveDate>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum DateValue {
+        Toml(toml::value::Datetime),
+        Text(String),
+    }
+    let text = match DateValue::deserialize(deserializer)? {
+        DateValue::Toml(value) => value.to_string(),
+        DateValue::Text(text) => text,
+    };
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("`{text}`: expected a date YYYY-MM-DD")))
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+fn default_true() -> bool {
+    true
+}
+fn default_time_zone() -> String {
+    "UTC".to_string()
+}
+fn default_window() -> u32 {
+    365
+}
+fn default_max_reject_ratio() -> f64 {
+    0.05
+}
+fn default_horizon() -> u32 {
+    12
+}
+fn default_discount() -> f64 {
+    0.01
+}
+fn default_holdout() -> u32 {
+    90
+}
+fn default_out_dir() -> PathBuf {
+    PathBuf::from("out")
+}
+fn default_keep_runs() -> u32 {
+    5
+}
+
+/// A pipeline that was read and checked: paths resolved, expression parsed,
+/// time zone known.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub path: PathBuf,
+    pub name: String,
+    /// The file's text, hashed into the run key.
+    pub source_text: String,
+    pub config: PipelineConfig,
+    /// `input.path` resolved against the pipeline's directory.
+    pub input_pattern: String,
+    pub output_dir: PathBuf,
+    pub time_zone: chrono_tz::Tz,
+    pub amount: AmountExpr,
+    pub filters: Vec<(String, FilterCondition)>,
+}
+
+impl Pipeline {
+    /// Reads and checks a pipeline file. Every problem found is reported at
+    /// once, so a user fixes the file in one go.
+    pub fn load(path: &Path) -> Result<Pipeline> {
+        let config_error = |message: String| Error::Config {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| config_error(format!("cannot read the file: {e}")))?;
+        let config: PipelineConfig =
+            toml::from_str(&text).map_err(|e| config_error(format!("\n{e}")))?;
+
+        let mut problems = Vec::new();
+        let time_zone = match config.business.time_zone.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                problems.push(format!(
+                    "[business] time_zone `{}` is not an IANA time zone name (e.g. `Europe/Berlin`, `UTC`)",
+                    config.business.time_zone
+                ));
+                None
+            }
+        };
+        if config.business.activity_window_days < 31 {
+            problems.push(format!(
+                "[business] activity_window_days = {}: expected at least 31",
+                config.business.activity_window_days
+            ));
+        }
+        let ratio = config.rejects.max_reject_ratio;
+        if !(0.0..=1.0).contains(&ratio) {
+            problems.push(format!(
+                "[rejects] max_reject_ratio = {ratio}: expected a number from 0 to 1"
+            ));
+        }
+        if config.output.keep_runs < 2 {
+            problems.push(format!(
+                "[output] keep_runs = {}: expected at least 2",
+                config.output.keep_runs
+            ));
+        }
+        if config.clv.horizon_months == 0 || config.clv.horizon_months > 120 {
+            problems.push(format!(
+                "[clv] horizon_months = {}: expected 1 to 120",
+                config.clv.horizon_months
+            ));
+        }
+        if !(0.0..1.0).contains(&config.clv.discount_rate_monthly) {
+            problems.push(format!(
+                "[clv] discount_rate_monthly = {}: expected a number from 0 to 1 (0.01 is 1% a month)",
+                config.clv.discount_rate_monthly
+            ));
+        }
+        if !config.input.csv.delimiter.is_ascii() {
+            problems.push(format!(
+                "[input.csv] delimiter `{}`: expected a single ASCII character",
+                config.input.csv.delimiter
+            ));
+        }
+        let amount = match AmountExpr::parse(&config.columns.amount) {
+            Ok(expr) => Some(expr),
+            Err(e) => {
+                problems.push(format!("[columns] amount `{}`: {e}", config.columns.amount));
+                None
+            }
+        };
+        let mut filters = Vec::new();
+        for filter in &config.filters {
+            match filter.condition() {
+                Ok(condition) => filters.push((filter.column.clone(), condition)),
+                Err(e) => problems.push(format!("[[filters]] {e}")),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(config_error(format!("\n  - {}", problems.join("\n  - "))));
+        }
+
+        let base = path.parent().unwrap_or(Path::new(""));
+        let input_pattern = if Path::new(&config.input.path).is_absolute() {
+            config.input.path.clone()
+        } else {
+            base.join(&config.input.path).to_string_lossy().into_owned()
+        };
+        let output_dir = if config.output.dir.is_absolute() {
+            config.output.dir.clone()
+        } else {
+            base.join(&config.output.dir)
+        };
+        let name = config.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "pipeline".to_string())
+        });
+        Ok(Pipeline {
+            path: path.to_path_buf(),
+            name,
+            source_text: text,
+            input_pattern,
+            output_dir,
+            time_zone: time_zone.unwrap_or(chrono_tz::UTC),
+            amount: amount.unwrap_or_else(|| AmountExpr::Column(String::new())),
+            filters,
+            config,
+        })
+    }
+
+    /// The source columns the run needs from every input file.
+    pub fn needed_columns(&self) -> Vec<String> {
+        let c = &self.config.columns;
+        let mut names = vec![c.customer_id.clone(), c.order_ts.clone()];
+        if let Some(order_id) = &c.order_id {
+            names.push(order_id.clone());
+        }
+        names.extend(self.amount.columns());
+        names.extend(self.filters.iter().map(|(column, _)| column.clone()));
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        names
+    }
+}

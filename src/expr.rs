@@ -1,0 +1,436 @@
+//! The `amount` mapping: a column name or a small arithmetic expression of
+//! columns (`Quantity * Price`), evaluated exactly in decimal and rounded to
+//! integer cents.
+//!
+//! Hand-written because the grammar is four operators and parentheses: a
+//! general expression crate would evaluate in binary floating point, and
+//! `6 * 2.55` must give exactly 15.30.
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// A parsed amount expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AmountExpr {
+    Column(String),
+    Number(Decimal),
+    Neg(Box<AmountExpr>),
+    Binary(Box<AmountExpr>, Op, Box<AmountExpr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// Why one value could not become cents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AmountError {
+    /// The named column is empty.
+    Missing(String),
+    /// The named column holds something that is not a number.
+    NotNumeric(String),
+    /// NaN or infinite in the named column, or a result out of range.
+    NotFinite(String),
+}
+
+impl AmountExpr {
+    /// Parses `text`. A text that is exactly a column name (spaces allowed)
+    /// is that column.
+    pub fn parse(text: &str) -> Result<AmountExpr, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err("expected a column name or an expression".into());
+        }
+        if !trimmed.contains(['+', '-', '*', '/', '(', ')', '`']) {
+            return Ok(AmountExpr::Column(trimmed.to_string()));
+        }
+        let tokens = tokenize(trimmed)?;
+        let mut parser = Parser { tokens, pos: 0 };
+        let expr = parser.sum()?;
+        if parser.pos != parser.tokens.len() {
+            return Err(format!(
+                "unexpected `{}` after a complete expression",
+                parser.tokens[parser.pos].describe()
+            ));
+        }
+        Ok(expr)
+    }
+
+    /// The columns the expression reads, in order of first use.
+    pub fn columns(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect_columns(&mut out);
+        out
+    }
+
+    fn collect_columns(&self, out: &mut Vec<String>) {
+        match self {
+            AmountExpr::Column(name) => {
+                if !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+            AmountExpr::Number(_) => {}
+            AmountExpr::Neg(inner) => inner.collect_columns(out),
+            AmountExpr::Binary(a, _, b) => {
+                a.collect_columns(out);
+                b.collect_columns(out);
+            }
+        }
+    }
+
+    /// Evaluates with `lookup` giving each column's decimal value.
+    pub fn eval<F>(&self, lookup: &F) -> Result<Decimal, AmountError>
+    where
+        F: Fn(&str) -> Result<Decimal, AmountError>,
+    {
+        match self {
+            AmountExpr::Column(name) => lookup(name),
+            AmountExpr::Number(n) => Ok(*n),
+            AmountExpr::Neg(inner) => Ok(-inner.eval(lookup)?),
+            AmountExpr::Binary(a, op, b) => {
+                let (x, y) = (a.eval(lookup)?, b.eval(lookup)?);
+                let result = match op {
+                    Op::Add => x.checked_add(y),
+                    Op::Sub => x.checked_sub(y),
+                    Op::Mul => x.checked_mul(y),
+                    Op::Div => x.checked_div(y),
+                };
+                result.ok_or_else(|| AmountError::NotFinite(self.to_string()))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for AmountExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AmountExpr::Column(name) => write!(f, "{name}"),
+            AmountExpr::Number(n) => write!(f, "{n}"),
+            AmountExpr::Neg(inner) => write!(f, "-({inner})"),
+            AmountExpr::Binary(a, op, b) => {
+                let op = match op {
+                    Op::Add => "+",
+                    Op::Sub => "-",
+                    Op::Mul => "*",
+                    Op::Div => "/",
+                };
+                write!(f, "({a} {op} {b})")
+            }
+        }
+    }
+}
+
+/// Rounds a decimal amount to integer cents, half away from zero.
+pub fn to_cents(value: Decimal) -> Option<i64> {
+    value
+        .checked_mul(Decimal::ONE_HUNDRED)?
+        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+        .to_i64()
+}
+
+/// Parses one textual number exactly. Accepts an optional sign, digits with
+/// one decimal separator (`.` or, with `decimal_comma`, `,`) and an optional
+/// exponent. Surrounding spaces are ignored.
+pub fn parse_decimal(text: &str, decimal_comma: bool) -> Result<Decimal, ParseNumberError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(ParseNumberError::Empty);
+    }
+    let lower = t.to_ascii_lowercase();
+    let unsigned = lower.trim_start_matches(['+', '-']);
+    if matches!(unsigned, "nan" | "inf" | "infinity") {
+        return Err(ParseNumberError::NotFinite);
+    }
+    let owned;
+    let normalized = if decimal_comma {
+        if t.contains('.') {
+            return Err(ParseNumberError::NotNumeric);
+        }
+        owned = t.replace(',', ".");
+        owned.as_str()
+    } else {
+        t
+    };
+    let valid_chars = normalized
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+    if !valid_chars {
+        return Err(ParseNumberError::NotNumeric);
+    }
+    let parsed = if normalized.contains(['e', 'E']) {
+        Decimal::from_scientific(normalized)
+    } else {
+        normalized.parse::<Decimal>()
+    };
+    parsed.map_err(|_| ParseNumberError::NotNumeric)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseNumberError {
+    Empty,
+    NotNumeric,
+    NotFinite,
+}
+
+/// Converts a binary float from a typed (Parquet) column to the decimal it
+/// was meant to be: the shortest decimal that round-trips, so `2.55f64` is
+/// 2.55, not 2.54999….
+pub fn decimal_from_f64(value: f64) -> Result<Decimal, ParseNumberError> {
+    if !value.is_finite() {
+        return Err(ParseNumberError::NotFinite);
+    }
+    let text = format!("{value}");
+    text.parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(&format!("{value:e}")))
+        .map_err(|_| ParseNumberError::NotFinite)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Ident(String),
+    Number(Decimal),
+    Op(char),
+    Open,
+    Close,
+}
+
+impl Token {
+    fn describe(&self) -> String {
+        match self {
+            Token::Ident(s) => s.clone(),
+            Token::Number(n) => n.to_string(),
+            Token::Op(c) => c.to_string(),
+            Token::Open => "(".into(),
+            Token::Close => ")".into(),
+        }
+    }
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token>, String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' => i += 1,
+            '+' | '-' | '*' | '/' => {
+                tokens.push(Token::Op(c));
+                i += 1;
+            }
+            '(' => {
+                tokens.push(Token::Open);
+                i += 1;
+            }
+            ')' => {
+                tokens.push(Token::Close);
+                i += 1;
+            }
+            '`' => {
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|&x| x == '`')
+                    .ok_or("a backtick-quoted column name is not closed")?;
+                let name: String = chars[i + 1..i + 1 + end].iter().collect();
+                if name.is_empty() {
+                    return Err("empty column name in backticks".into());
+                }
+                tokens.push(Token::Ident(name));
+                i += end + 2;
+            }
+            c if c.is_ascii_digit() || c == '.' => {
+                let start = i;
+                while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+                    i += 1;
+                }
+                let literal: String = chars[start..i].iter().collect();
+                let value = literal
+                    .parse::<Decimal>()
+                    .map_err(|_| format!("`{literal}` is not a number"))?;
+                tokens.push(Token::Number(value));
+            }
+            c if c.is_alphanumeric() || c == '_' => {
+                let start = i;
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
+                tokens.push(Token::Ident(chars[start..i].iter().collect()));
+            }
+            other => {
+                return Err(format!(
+                    "unexpected `{other}`: expected column names, numbers, `+ - * /` and parentheses (quote names with spaces in backticks)"
+                ))
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos)
+    }
+
+    fn sum(&mut self) -> Result<AmountExpr, String> {
+        let mut left = self.product()?;
+        while let Some(Token::Op(c @ ('+' | '-'))) = self.peek().cloned() {
+            self.pos += 1;
+            let right = self.product()?;
+            let op = if c == '+' { Op::Add } else { Op::Sub };
+            left = AmountExpr::Binary(Box::new(left), op, Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn product(&mut self) -> Result<AmountExpr, String> {
+        let mut left = self.unary()?;
+        while let Some(Token::Op(c @ ('*' | '/'))) = self.peek().cloned() {
+            self.pos += 1;
+            let right = self.unary()?;
+            let op = if c == '*' { Op::Mul } else { Op::Div };
+            left = AmountExpr::Binary(Box::new(left), op, Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<AmountExpr, String> {
+        match self.peek().cloned() {
+            Some(Token::Op('-')) => {
+                self.pos += 1;
+                Ok(AmountExpr::Neg(Box::new(self.unary()?)))
+            }
+            Some(Token::Op('+')) => {
+                self.pos += 1;
+                self.unary()
+            }
+            _ => self.atom(),
+        }
+    }
+
+    fn atom(&mut self) -> Result<AmountExpr, String> {
+        let token = self
+            .peek()
+            .cloned()
+            .ok_or("the expression ends where a column or number was expected")?;
+        self.pos += 1;
+        match token {
+            Token::Ident(name) => Ok(AmountExpr::Column(name)),
+            Token::Number(n) => Ok(AmountExpr::Number(n)),
+            Token::Open => {
+                let inner = self.sum()?;
+                match self.peek() {
+                    Some(Token::Close) => {
+                        self.pos += 1;
+                        Ok(inner)
+                    }
+                    _ => Err("a parenthesis is not closed".into()),
+                }
+            }
+            other => Err(format!(
+                "unexpected `{}` where a column or number was expected",
+                other.describe()
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn column_names_with_spaces_are_columns() {
+        assert_eq!(
+            AmountExpr::parse("Order Total").unwrap(),
+            AmountExpr::Column("Order Total".into())
+        );
+    }
+
+    #[test]
+    fn product_is_exact_in_cents() {
+        let e = AmountExpr::parse("Quantity * Price").unwrap();
+        assert_eq!(e.columns(), vec!["Quantity", "Price"]);
+        let v = e
+            .eval(&|name: &str| {
+                Ok(if name == "Quantity" {
+                    d("6")
+                } else {
+                    d("2.55")
+                })
+            })
+            .unwrap();
+        assert_eq!(to_cents(v), Some(1530));
+    }
+
+    #[test]
+    fn precedence_parentheses_and_backticks() {
+        let e = AmountExpr::parse("(`Unit Price` - 1) * q + -2 / 4").unwrap();
+        let v = e
+            .eval(&|name: &str| Ok(if name == "q" { d("3") } else { d("2.5") }))
+            .unwrap();
+        assert_eq!(v, d("4.0"));
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(to_cents(d("1.005")), Some(101));
+        assert_eq!(to_cents(d("-1.005")), Some(-101));
+        assert_eq!(to_cents(d("0.004")), Some(0));
+    }
+
+    #[test]
+    fn parse_decimal_classes() {
+        assert_eq!(parse_decimal(" 12.50 ", false), Ok(d("12.50")));
+        assert_eq!(parse_decimal("12,50", true), Ok(d("12.50")));
+        assert_eq!(
+            parse_decimal("12,50", false),
+            Err(ParseNumberError::NotNumeric)
+        );
+        assert_eq!(
+            parse_decimal("abc", false),
+            Err(ParseNumberError::NotNumeric)
+        );
+        assert_eq!(
+            parse_decimal("NaN", false),
+            Err(ParseNumberError::NotFinite)
+        );
+        assert_eq!(
+            parse_decimal("-inf", false),
+            Err(ParseNumberError::NotFinite)
+        );
+        assert_eq!(parse_decimal("", false), Err(ParseNumberError::Empty));
+        assert_eq!(parse_decimal("1e2", false), Ok(d("100")));
+    }
+
+    #[test]
+    fn floats_become_their_shortest_decimal() {
+        assert_eq!(decimal_from_f64(2.55), Ok(d("2.55")));
+        assert_eq!(decimal_from_f64(f64::NAN), Err(ParseNumberError::NotFinite));
+    }
+
+    #[test]
+    fn bad_expressions_are_explained() {
+        assert!(AmountExpr::parse("a * (b + c")
+            .unwrap_err()
+            .contains("not closed"));
+        assert!(AmountExpr::parse("a * ").unwrap_err().contains("ends"));
+        assert!(AmountExpr::parse("a + %b")
+            .unwrap_err()
+            .contains("unexpected `%`"));
+    }
+}

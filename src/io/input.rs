@@ -1,0 +1,303 @@
+//! Reading input files: resolving the configured path or glob to a sorted
+//! list of files, and reading each (CSV, gzipped CSV, Parquet) into a Polars
+//! frame of the columns the pipeline maps, with the 1-based data row number
+//! of every row, so any later problem can name file and row.
+
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use polars::prelude::*;
+
+use crate::config::{InputFormat, Pipeline};
+use crate::error::{Error, Result};
+
+/// Name of the row-number column added to every raw frame.
+pub const ROW_COLUMN: &str = "__row";
+
+/// One input file and what the manifest records about it.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub format: FileFormat,
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    CsvGz,
+    Parquet,
+}
+
+impl FileFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Csv => "csv",
+            FileFormat::CsvGz => "csv.gz",
+            FileFormat::Parquet => "parquet",
+        }
+    }
+}
+
+/// The rows of one input file as read, before any interpretation.
+pub struct RawBatch {
+    /// Index of the file in the resolved input list.
+    pub file: u32,
+    /// `__row` (1-based data row) and the mapped source columns, in the
+    /// file's own types.
+    pub frame: DataFrame,
+    /// A hash of every column of each row (its whole line content), present
+    /// when an order id is mapped, for dropping exact duplicate lines.
+    pub line_hash: Option<Vec<u64>>,
+}
+
+/// Resolves the pipeline's input path or glob to existing files in
+/// lexicographic path order, so runs read files in the same order whatever
+/// the directory listing order.
+pub fn resolve_inputs(pipeline: &Pipeline) -> Result<Vec<InputFile>> {
+    let pattern = &pipeline.input_pattern;
+    let is_glob = pattern.contains(['*', '?', '[']);
+    let mut paths: Vec<PathBuf> = if is_glob {
+        let entries = glob::glob(pattern).map_err(|e| Error::Config {
+            path: pipeline.path.clone(),
+            message: format!("[input] path `{pattern}` is not a valid glob: {e}"),
+        })?;
+        let mut found = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| Error::input(e.path(), e.error().to_string()))?;
+            if path.is_file() {
+                found.push(path);
+            }
+        }
+        if found.is_empty() {
+            return Err(Error::input(
+                pattern,
+                "the glob matches no file (hint: paths in a pipeline are relative to the pipeline file's directory)",
+            ));
+        }
+        found
+    } else {
+        let path = PathBuf::from(pattern);
+        if !path.is_file() {
+            return Err(Error::input(
+                &path,
+                "file not found (hint: paths in a pipeline are relative to the pipeline file's directory)",
+            ));
+        }
+        vec![path]
+    };
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let format = detect_format(&path, pipeline.config.input.format)?;
+            let meta = std::fs::metadata(&path)
+                .map_err(|e| Error::input(&path, format!("cannot stat: {e}")))?;
+            Ok(InputFile {
+                format,
+                size: meta.len(),
+                modified: meta.modified().ok(),
+                path,
+            })
+        })
+        .collect()
+}
+
+fn detect_format(path: &Path, configured: InputFormat) -> Result<FileFormat> {
+    match configured {
+        InputFormat::Csv => Ok(FileFormat::Csv),
+        InputFormat::CsvGz => Ok(FileFormat::CsvGz),
+        InputFormat::Parquet => Ok(FileFormat::Parquet),
+        InputFormat::Auto => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            if name.ends_with(".csv.gz") || name.ends_with(".tsv.gz") {
+                Ok(FileFormat::CsvGz)
+            } else if name.ends_with(".csv") || name.ends_with(".tsv") || name.ends_with(".txt") {
+                Ok(FileFormat::Csv)
+            } else if name.ends_with(".parquet") || name.ends_with(".pq") {
+                Ok(FileFormat::Parquet)
+            } else {
+                Err(Error::input(
+                    path,
+                    "cannot tell the format from the extension: expected .csv, .csv.gz or .parquet (or set [input] format)",
+                ))
+            }
+        }
+    }
+}
+
+/// Reads one file: the mapped columns plus `__row`. With `hash_lines`, all
+/// columns are read to hash each row's full content, then dropped.
+pub fn read_file(
+    pipeline: &Pipeline,
+    file_index: u32,
+    file: &InputFile,
+    hash_lines: bool,
+) -> Result<RawBatch> {
+    let needed = pipeline.needed_columns();
+    let frame = match file.format {
+        FileFormat::Csv => read_csv(pipeline, &file.path, None)?,
+        FileFormat::CsvGz => {
+            let bytes = gunzip(&file.path)?;
+            read_csv(pipeline, &file.path, Some(bytes))?
+        }
+        FileFormat::Parquet => read_parquet(&file.path)?,
+    };
+    let available: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .filter(|n| n.as_str() != ROW_COLUMN)
+        .map(|n| n.to_string())
+        .collect();
+    let missing: Vec<&String> = needed.iter().filter(|n| !available.contains(n)).collect();
+    if !missing.is_empty() {
+        return Err(Error::input(
+            &file.path,
+            format!(
+                "mapped column{} {} not found; the file has: {}",
+                if missing.len() > 1 { "s" } else { "" },
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                available
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let line_hash = if hash_lines {
+        Some(hash_rows(&frame, &available).map_err(|e| Error::input(&file.path, e.to_string()))?)
+    } else {
+        None
+    };
+    let mut keep: Vec<&str> = vec![ROW_COLUMN];
+    keep.extend(needed.iter().map(String::as_str));
+    let frame = frame
+        .select(keep)
+        .map_err(|e| Error::input(&file.path, e.to_string()))?;
+    Ok(RawBatch {
+        file: file_index,
+        frame,
+        line_hash,
+    })
+}
+
+fn read_csv(pipeline: &Pipeline, path: &Path, bytes: Option<Vec<u8>>) -> Result<DataFrame> {
+    let csv = &pipeline.config.input.csv;
+    let row_index = Some(RowIndex {
+        name: ROW_COLUMN.into(),
+        offset: 1,
+    });
+    let describe = |e: PolarsError| {
+        Error::input(
+            path,
+            format!(
+                "cannot read as CSV (delimiter `{}`, header {}): {e}",
+                csv.delimiter, csv.has_header
+            ),
+        )
+    };
+    // Every column is read as text: interpreting values is the validate
+    // stage's job, so a bad value becomes a named reject instead of a failed
+    // or silently nulled column.
+    let frame = match bytes {
+        None => {
+            let path_str = path.to_string_lossy().into_owned();
+            LazyCsvReader::new(PlRefPath::new(path_str))
+                .with_glob(false)
+                .with_has_header(csv.has_header)
+                .with_separator(csv.delimiter as u8)
+                .with_infer_schema_length(Some(0))
+                .with_row_index(row_index)
+                .with_raise_if_empty(false)
+                .finish()
+                .and_then(|lf| lf.collect())
+                .map_err(describe)?
+        }
+        Some(bytes) => CsvReadOptions::default()
+            .with_has_header(csv.has_header)
+            .with_infer_schema_length(Some(0))
+            .with_row_index(row_index)
+            .with_raise_if_empty(false)
+            .with_parse_options(CsvParseOptions::default().with_separator(csv.delimiter as u8))
+            .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+            .finish()
+            .map_err(describe)?,
+    };
+    if frame.width() <= 1 {
+        return Err(Error::input(
+            path,
+            "the file is empty: expected a header and order rows",
+        ));
+    }
+    Ok(frame)
+}
+
+fn gunzip(path: &Path) -> Result<Vec<u8>> {
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+    let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+    let mut bytes = Vec::new();
+    decoder.read_to_end(&mut bytes).map_err(|e| {
+        Error::input(
+            path,
+            format!("cannot decompress as gzip (truncated or not gzip?): {e}"),
+        )
+    })?;
+    Ok(bytes)
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let path_str = path.to_string_lossy().into_owned();
+    let args = ScanArgsParquet {
+        row_index: Some(RowIndex {
+            name: ROW_COLUMN.into(),
+            offset: 1,
+        }),
+        glob: false,
+        ..Default::default()
+    };
+    LazyFrame::scan_parquet(PlRefPath::new(path_str), args)
+        .and_then(|lf| lf.collect())
+        .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))
+}
+
+/// One hash per row over the text of every listed column. Used only to
+/// compare lines of the same order, so a 64-bit hash makes a false
+/// duplicate practically impossible (2^-64 per pair of lines).
+fn hash_rows(frame: &DataFrame, columns: &[String]) -> PolarsResult<Vec<u64>> {
+    let mut hashes = vec![0u64; frame.height()];
+    for name in columns {
+        let column = frame.column(name)?.cast(&DataType::String)?;
+        let text = column.str()?;
+        for (h, value) in hashes.iter_mut().zip(text.iter()) {
+            // A fixed-key SipHash: equal content gives equal hashes in one run.
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            h.hash(&mut hasher);
+            value.hash(&mut hasher);
+            *h = hasher.finish();
+        }
+    }
+    Ok(hashes)
+}
+
+/// The input column names a file offers (for `retention validate`).
+pub fn file_columns(frame: &DataFrame) -> Arc<[String]> {
+    frame
+        .get_column_names()
+        .iter()
+        .filter(|n| n.as_str() != ROW_COLUMN)
+        .map(|n| n.to_string())
+        .collect()
+}

@@ -1,0 +1,30 @@
+//! `retention`: customer-retention analytics for e-commerce order histories.
+//!
+//! Data flows one way, one module per stage:
+//!
+//! ```text
+//! io::input      files (CSV, CSV.gz, Parquet, globs) → raw frames
+//! stages::validate   raw rows → typed lines (cents, local dates) | rejects
+//! stages::orders     lines → orders & refunds per customer (OrderHistory)
+//! stages::customers  → customers (BTYD summary, RFM)
+//! stages::cohorts    → cohort_retention, retention_curve
+//! stages::kpis       → kpis_monthly
+//! stages::segments   → segments
+//! stages::checks     → reconciliation (fails the run on any mismatch)
+//! io::publish        tables → Parquet in OUT/runs/RUN_ID, verified, then OUT/current
+//! ```
+//!
+//! Money is integer cents inside the pipeline, so every sum is exact and the
+//! same whatever the thread count; it becomes DOUBLE only when published.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod expr;
+pub mod generate;
+pub mod io;
+pub mod manifest;
+pub mod run;
+pub mod stages;
+pub mod time;

@@ -1,0 +1,50 @@
+//! The `retention` binary: parse the command line, set up logging, run the
+//! command, map errors to exit codes (0 ok, 1 run failed, 2 bad usage).
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use retention::cli::{Cli, Command};
+use retention::commands;
+
+fn main() {
+    let cli = Cli::parse();
+    let default_level = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("retention={default_level},warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+
+    let result = match cli.command {
+        Command::Run {
+            pipeline,
+            as_of,
+            out,
+            threads,
+        } => commands::run::run(pipeline, as_of, out, threads),
+        Command::Validate { pipeline } => commands::validate::run(pipeline),
+        Command::Generate {
+            customers,
+            seed,
+            start,
+            months,
+            out,
+            threads,
+        } => commands::generate::run(customers, seed, start, months, out, threads),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error}");
+        std::process::exit(error.exit_code());
+    }
+}

@@ -1,0 +1,369 @@
+//! One run of a pipeline, stage by stage:
+//! load → validate → orders → customers → cohorts → kpis → segments →
+//! checks → publish. [`compute`] does everything but the publishing, so
+//! tests can look at the tables without touching the file system.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{NaiveDate, SecondsFormat, Utc};
+use polars::prelude::DataFrame;
+
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::io::input::{read_file, resolve_inputs, InputFile};
+use crate::io::publish::{
+    flip_current, sweep_runs, sync_dir, verify_parquet, write_file_atomically, write_parquet,
+    Table, WrittenFile, MANIFEST_FILE,
+};
+use crate::manifest::{
+    peak_rss_bytes, CheckRecord, InputRecord, Manifest, RowRecord, StageRecord, SCHEMA_VERSION,
+};
+use crate::stages::calendar::Calendar;
+use crate::stages::checks::{checks_table, reconcile, require_all_passed, Check};
+use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curve_table};
+use crate::stages::customers::{customers_table, summarize_customers};
+use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
+use crate::stages::orders::{build_orders, RowCounts};
+use crate::stages::rejects::{counts_by_reason, rejects_table};
+use crate::stages::segments::segments_table;
+use crate::stages::validate::validate;
+use crate::time::{date_of, day_number};
+
+/// How to run (from the command line, not the pipeline file).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub as_of: Option<NaiveDate>,
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Everything a run computed, before publishing.
+pub struct Computed {
+    pub files: Vec<InputFile>,
+    pub as_of: NaiveDate,
+    pub counts: RowCounts,
+    pub rejects_by_reason: Vec<(&'static str, u64)>,
+    pub customers: u64,
+    pub checks: Vec<Check>,
+    /// Tables in publishing order.
+    pub tables: Vec<Table>,
+    pub stages: Vec<StageRecord>,
+}
+
+impl Computed {
+    pub fn table(&self, name: &str) -> Option<&DataFrame> {
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| &t.frame)
+    }
+}
+
+/// Times stages and records peak memory after each.
+struct StageClock {
+    records: Vec<StageRecord>,
+    started: Instant,
+}
+
+impl StageClock {
+    fn new() -> StageClock {
+        StageClock {
+            records: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    fn done(&mut self, stage: &str) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        tracing::info!(stage, seconds = format!("{seconds:.3}"), "stage done");
+        self.records.push(StageRecord {
+            stage: stage.to_string(),
+            seconds,
+            peak_rss_bytes: peak_rss_bytes(),
+        });
+        self.started = Instant::now();
+    }
+}
+
+/// Runs every stage up to (not including) publishing.
+pub fn compute(pipeline: &Pipeline, options: &RunOptions) -> Result<Computed> {
+    let mut clock = StageClock::new();
+    let files = resolve_inputs(pipeline)?;
+    let has_order_id = pipeline.config.columns.order_id.is_some();
+    let batches = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| read_file(pipeline, i as u32, f, has_order_id))
+        .collect::<Result<Vec<_>>>()?;
+    clock.done("load");
+
+    let (lines, mut rejects) = validate(pipeline, &files, &batches)?;
+    clock.done("validate");
+
+    let as_of = options
+        .as_of
+        .or(pipeline.config.business.as_of)
+        .map(day_number);
+    let orders = build_orders(&lines, &mut rejects, has_order_id, as_of)?;
+    drop(lines);
+    let counts = orders.counts;
+    let rejected_share = counts.rejected as f64 / counts.rows_read.max(1) as f64;
+    let max_share = pipeline.config.rejects.max_reject_ratio;
+    let rejects_frame = rejects_table(&rejects, &files, &batches)?;
+    drop(batches);
+    let by_reason = counts_by_reason(&rejects);
+    if rejected_share > max_share {
+        let first = rejects
+            .iter()
+            .min_by_key(|r| (r.file, r.row))
+            .map(|r| {
+                format!(
+                    "`{}` row {}: {}{}",
+                    files[r.file as usize].path.display(),
+                    r.row,
+                    r.reason.as_str(),
+                    r.column
+                        .as_ref()
+                        .map(|c| format!(" in column `{c}`"))
+                        .unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        return Err(Error::TooManyRejects {
+            rejected: counts.rejected,
+            read: counts.rows_read,
+            ratio: rejected_share,
+            max: max_share,
+            first,
+        });
+    }
+    if counts.rejected > 0 {
+        tracing::warn!(
+            rejected = counts.rejected,
+            rows_read = counts.rows_read,
+            reasons = ?by_reason,
+            "rows rejected (published in rejects.parquet)"
+        );
+    }
+    let history = orders.history;
+    clock.done("orders");
+
+    let summary = summarize_customers(&history);
+    let customers_frame = customers_table(&history, &summary)?;
+    clock.done("customers");
+
+    let calendar = Calendar::of(&history);
+    let grid = cohort_grid(&history, &calendar);
+    let cohorts_frame = cohort_retention_table(&grid, &calendar)?;
+    let curve_frame = retention_curve_table(&grid, &calendar)?;
+    clock.done("cohorts");
+
+    let window = pipeline.config.business.activity_window_days;
+    let monthly = monthly_counts(&history, &calendar, window);
+    let kpis_frame = kpis_monthly_table(&monthly, &calendar)?;
+    clock.done("kpis");
+
+    let segments_frame = segments_table(&summary)?;
+    clock.done("segments");
+
+    let checks = reconcile(&counts, orders.accepted_cents, &summary, &grid, &monthly);
+    require_all_passed(&checks)?;
+    let checks_frame = checks_table(&checks)?;
+    clock.done("checks");
+
+    Ok(Computed {
+        files,
+        as_of: date_of(history.as_of),
+        counts,
+        rejects_by_reason: by_reason,
+        customers: history.customers() as u64,
+        checks,
+        tables: vec![
+            Table {
+                name: "customers",
+                frame: customers_frame,
+            },
+            Table {
+                name: "cohort_retention",
+                frame: cohorts_frame,
+            },
+            Table {
+                name: "retention_curve",
+                frame: curve_frame,
+            },
+            Table {
+                name: "kpis_monthly",
+                frame: kpis_frame,
+            },
+            Table {
+                name: "segments",
+                frame: segments_frame,
+            },
+            Table {
+                name: "rejects",
+                frame: rejects_frame,
+            },
+            Table {
+                name: "checks",
+                frame: checks_frame,
+            },
+        ],
+        stages: clock.records,
+    })
+}
+
+/// What a published run left behind.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Runs the pipeline and publishes its tables.
+pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunOutcome> {
+    let started_at = Utc::now();
+    let computed = compute(pipeline, options)?;
+    let out_dir = options
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| pipeline.output_dir.clone());
+    let run_id = format!(
+        "{}-{}",
+        started_at.format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    );
+    let runs_dir = out_dir.join("runs");
+    let run_dir = runs_dir.join(&run_id);
+    std::fs::create_dir_all(&run_dir)
+        .map_err(|e| Error::output(&run_dir, format!("cannot create the run directory: {e}")))?;
+    let published = publish(pipeline, &computed, &out_dir, &run_id, &run_dir, started_at);
+    match published {
+        Ok(manifest) => Ok(RunOutcome {
+            run_id,
+            run_dir,
+            manifest,
+        }),
+        Err(e) => {
+            // Nothing was pointed at it: remove the partial run.
+            let _ = std::fs::remove_dir_all(&run_dir);
+            Err(e)
+        }
+    }
+}
+
+fn publish(
+    pipeline: &Pipeline,
+    computed: &Computed,
+    out_dir: &std::path::Path,
+    run_id: &str,
+    run_dir: &std::path::Path,
+    started_at: chrono::DateTime<Utc>,
+) -> Result<Manifest> {
+    let clock_start = Instant::now();
+    let business = &pipeline.config.business;
+    let metadata = |table: &str| -> Vec<(String, String)> {
+        vec![
+            ("retention.table".into(), table.to_string()),
+            ("retention.run_id".into(), run_id.to_string()),
+            ("retention.as_of".into(), computed.as_of.to_string()),
+            (
+                "retention.time_zone".into(),
+                pipeline.time_zone.name().to_string(),
+            ),
+            (
+                "retention.activity_window_days".into(),
+                business.activity_window_days.to_string(),
+            ),
+            (
+                "retention.schema_version".into(),
+                SCHEMA_VERSION.to_string(),
+            ),
+            (
+                "retention.tool_version".into(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+        ]
+    };
+    let mut outputs = Vec::new();
+    for table in &computed.tables {
+        let file = format!("{}.parquet", table.name);
+        let path = run_dir.join(&file);
+        let bytes = write_parquet(&table.frame, &path, &metadata(table.name))?;
+        verify_parquet(&table.frame, &path)?;
+        outputs.push(WrittenFile {
+            table: table.name.to_string(),
+            file,
+            rows: table.frame.height() as u64,
+            bytes,
+        });
+    }
+    let mut stages = computed.stages.clone();
+    stages.push(StageRecord {
+        stage: "publish".into(),
+        seconds: clock_start.elapsed().as_secs_f64(),
+        peak_rss_bytes: peak_rss_bytes(),
+    });
+    let c = &computed.counts;
+    let manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_id: run_id.to_string(),
+        pipeline: pipeline.name.clone(),
+        pipeline_path: pipeline.path.display().to_string(),
+        as_of: computed.as_of.to_string(),
+        time_zone: pipeline.time_zone.name().to_string(),
+        activity_window_days: business.activity_window_days,
+        started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        inputs: computed
+            .files
+            .iter()
+            .map(|f| InputRecord {
+                path: f.path.display().to_string(),
+                format: f.format.name().to_string(),
+                size_bytes: f.size,
+                modified: f.modified.map(|t| {
+                    chrono::DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)
+                }),
+            })
+            .collect(),
+        rows: RowRecord {
+            read: c.rows_read,
+            accepted: c.accepted,
+            rejected: c.rejected,
+            excluded: c.excluded(),
+            excluded_by_filter: c.excluded_by_filter,
+            excluded_after_as_of: c.excluded_after_as_of,
+            duplicates: c.duplicates,
+        },
+        rejects_by_reason: computed
+            .rejects_by_reason
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        customers: computed.customers,
+        stages,
+        checks: computed
+            .checks
+            .iter()
+            .map(|c| CheckRecord {
+                check: c.check.clone(),
+                expected: c.expected,
+                actual: c.actual,
+                passed: c.passed,
+            })
+            .collect(),
+        outputs,
+    };
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::output(run_dir, format!("cannot encode the manifest: {e}")))?;
+    write_file_atomically(&run_dir.join(MANIFEST_FILE), &json)?;
+    sync_dir(run_dir)?;
+    flip_current(out_dir, run_id)?;
+    let removed = sweep_runs(out_dir, pipeline.config.output.keep_runs as usize, run_id)?;
+    if !removed.is_empty() {
+        tracing::info!(?removed, "old or incomplete runs removed");
+    }
+    Ok(manifest)
+}

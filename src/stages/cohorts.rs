@@ -1,0 +1,170 @@
+//! Cohorts: the `cohort_retention` grid (one row per cohort_month × period,
+//! every period from 0 to as_of's month, zero rows kept) and the
+//! `retention_curve` (one row per period, weighted over the cohorts whose
+//! period is complete).
+//!
+//! A cohort is the month of a customer's first order. Period k of an order
+//! is the number of whole months from the cohort month to the order's
+//! month. Refunds count in revenue only, in the period of their own date.
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::stages::calendar::{first_order_day, Calendar};
+use crate::stages::customers::{money, ratio};
+use crate::stages::orders::OrderHistory;
+
+/// Integer totals per cohort × period, indexed `[cohort][period]` by
+/// calendar positions (a cohort's period k is calendar month cohort + k).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CohortGrid {
+    pub cohort_size: Vec<i64>,
+    pub active: Vec<Vec<i64>>,
+    pub orders: Vec<Vec<i64>>,
+    pub revenue_cents: Vec<Vec<i64>>,
+}
+
+impl CohortGrid {
+    fn zero(months: usize) -> CohortGrid {
+        CohortGrid {
+            cohort_size: vec![0; months],
+            active: (0..months).map(|c| vec![0; months - c]).collect(),
+            orders: (0..months).map(|c| vec![0; months - c]).collect(),
+            revenue_cents: (0..months).map(|c| vec![0; months - c]).collect(),
+        }
+    }
+
+    fn add(mut self, other: CohortGrid) -> CohortGrid {
+        for c in 0..self.cohort_size.len() {
+            self.cohort_size[c] += other.cohort_size[c];
+            for k in 0..self.active[c].len() {
+                self.active[c][k] += other.active[c][k];
+                self.orders[c][k] += other.orders[c][k];
+                self.revenue_cents[c][k] += other.revenue_cents[c][k];
+            }
+        }
+        self
+    }
+}
+
+/// Counts every customer into the grid, in parallel over customers; integer
+/// sums make the result independent of how the work is split.
+pub fn cohort_grid(history: &OrderHistory, calendar: &Calendar) -> CohortGrid {
+    let months = calendar.len();
+    (0..history.customers())
+        .into_par_iter()
+        .fold(
+            || CohortGrid::zero(months),
+            |mut grid, c| {
+                let Some(first) = first_order_day(history, c) else {
+                    return grid;
+                };
+                let cohort = calendar.position_of_day(first);
+                grid.cohort_size[cohort] += 1;
+                let (days, cents) = history.of(c);
+                let mut last_active_month = usize::MAX;
+                for (&day, &amount) in days.iter().zip(cents) {
+                    let month = calendar.position_of_day(day);
+                    let k = month - cohort;
+                    grid.revenue_cents[cohort][k] += amount;
+                    if amount >= 0 {
+                        grid.orders[cohort][k] += 1;
+                        if last_active_month != month {
+                            grid.active[cohort][k] += 1;
+                            last_active_month = month;
+                        }
+                    }
+                }
+                grid
+            },
+        )
+        .reduce(|| CohortGrid::zero(months), CohortGrid::add)
+}
+
+/// The `cohort_retention` table: cohorts with at least one customer, each
+/// with periods 0 ..= as_of's month, sorted by cohort_month, period.
+pub fn cohort_retention_table(grid: &CohortGrid, calendar: &Calendar) -> Result<DataFrame> {
+    let mut cohort_month = Vec::new();
+    let mut period = Vec::new();
+    let mut cohort_size = Vec::new();
+    let mut active = Vec::new();
+    let mut retention = Vec::new();
+    let mut orders = Vec::new();
+    let mut revenue = Vec::new();
+    let mut per_customer = Vec::new();
+    let mut cumulative = Vec::new();
+    let mut complete = Vec::new();
+    for c in 0..calendar.len() {
+        let size = grid.cohort_size[c];
+        if size == 0 {
+            continue;
+        }
+        let mut running_cents = 0i64;
+        for k in 0..grid.active[c].len() {
+            running_cents += grid.revenue_cents[c][k];
+            cohort_month.push(calendar.start(c));
+            period.push(k as i64);
+            cohort_size.push(size);
+            active.push(grid.active[c][k]);
+            retention.push(ratio(grid.active[c][k] as f64, size));
+            orders.push(grid.orders[c][k]);
+            revenue.push(money(grid.revenue_cents[c][k]));
+            per_customer.push(ratio(money(grid.revenue_cents[c][k]), size));
+            cumulative.push(ratio(money(running_cents), size));
+            complete.push(calendar.is_complete(c + k));
+        }
+    }
+    let height = period.len();
+    Ok(DataFrame::new(
+        height,
+        vec![
+            Column::new("cohort_month".into(), cohort_month).cast(&DataType::Date)?,
+            Column::new("period".into(), period),
+            Column::new("cohort_size".into(), cohort_size),
+            Column::new("active_customers".into(), active),
+            Column::new("retention_rate".into(), retention),
+            Column::new("orders".into(), orders),
+            Column::new("revenue".into(), revenue),
+            Column::new("revenue_per_customer".into(), per_customer),
+            Column::new("cumulative_revenue_per_customer".into(), cumulative),
+            Column::new("period_complete".into(), complete),
+        ],
+    )?)
+}
+
+/// The `retention_curve` table: for each period k from 0 to the longest
+/// period, the cohorts whose period k is a complete month, their customers,
+/// how many were active in period k, and the weighted rate retained /
+/// customers (null when no cohort has completed period k).
+pub fn retention_curve_table(grid: &CohortGrid, calendar: &Calendar) -> Result<DataFrame> {
+    let periods = calendar.len();
+    let mut cohorts = vec![0i64; periods];
+    let mut customers = vec![0i64; periods];
+    let mut retained = vec![0i64; periods];
+    for c in 0..periods {
+        if grid.cohort_size[c] == 0 {
+            continue;
+        }
+        for k in 0..grid.active[c].len() {
+            if calendar.is_complete(c + k) {
+                cohorts[k] += 1;
+                customers[k] += grid.cohort_size[c];
+                retained[k] += grid.active[c][k];
+            }
+        }
+    }
+    let rate: Vec<Option<f64>> = (0..periods)
+        .map(|k| ratio(retained[k] as f64, customers[k]))
+        .collect();
+    Ok(DataFrame::new(
+        periods,
+        vec![
+            Column::new("period".into(), (0..periods as i64).collect::<Vec<_>>()),
+            Column::new("cohorts".into(), cohorts),
+            Column::new("customers".into(), customers),
+            Column::new("retained".into(), retained),
+            Column::new("retention_rate".into(), rate),
+        ],
+    )?)
+}

@@ -1,0 +1,272 @@
+//! Customers: one row per customer with the BTYD summary (frequency,
+//! recency, tenure, monetary value, as in the `lifetimes` package with daily
+//! periods), revenue net of refunds, and RFM scores and segment.
+//!
+//! RFM scores are quintiles over all customers, ties sharing a score:
+//! `score = 1 + ⌊5 · (customers with a strictly worse value) / customers⌋`,
+//! where worse means more days since the last order (R), fewer orders (F)
+//! or less revenue (M). The named segment follows [`rfm_segment`].
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::stages::orders::OrderHistory;
+use crate::time::{month_of_day, month_start};
+
+/// The per-customer summary, in customer-code order (ascending id).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerSummary {
+    pub first_order_day: Vec<i32>,
+    pub last_order_day: Vec<i32>,
+    pub orders: Vec<i64>,
+    pub revenue_cents: Vec<i64>,
+    pub frequency: Vec<i64>,
+    pub recency_days: Vec<i64>,
+    pub tenure_days: Vec<i64>,
+    /// Σ cents over repeat order days (all order days but the first).
+    pub repeat_cents: Vec<i64>,
+    pub r_score: Vec<i32>,
+    pub f_score: Vec<i32>,
+    pub m_score: Vec<i32>,
+    pub segment: Vec<&'static str>,
+}
+
+/// Per-customer values before RFM scoring.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    first: i32,
+    last: i32,
+    orders: i64,
+    revenue: i64,
+    order_days: i64,
+    repeat_cents: i64,
+}
+
+fn summarize(days: &[i32], cents: &[i64]) -> Row {
+    let mut row = Row {
+        first: i32::MAX,
+        last: i32::MIN,
+        orders: 0,
+        revenue: 0,
+        order_days: 0,
+        repeat_cents: 0,
+    };
+    let mut previous_day = None;
+    for (&day, &amount) in days.iter().zip(cents) {
+        row.revenue += amount;
+        if amount < 0 {
+            continue; // a refund: revenue only
+        }
+        row.orders += 1;
+        row.first = row.first.min(day);
+        row.last = row.last.max(day);
+        if previous_day != Some(day) {
+            row.order_days += 1;
+            previous_day = Some(day);
+        }
+        if day != row.first {
+            row.repeat_cents += amount;
+        }
+    }
+    row
+}
+
+/// Builds the summary of every customer in `history`.
+pub fn summarize_customers(history: &OrderHistory) -> CustomerSummary {
+    let rows: Vec<Row> = (0..history.customers())
+        .into_par_iter()
+        .map(|c| {
+            let (days, cents) = history.of(c);
+            summarize(days, cents)
+        })
+        .collect();
+    let as_of = history.as_of;
+    let mut s = CustomerSummary {
+        first_order_day: rows.iter().map(|r| r.first).collect(),
+        last_order_day: rows.iter().map(|r| r.last).collect(),
+        orders: rows.iter().map(|r| r.orders).collect(),
+        revenue_cents: rows.iter().map(|r| r.revenue).collect(),
+        frequency: rows.iter().map(|r| r.order_days - 1).collect(),
+        recency_days: rows.iter().map(|r| (r.last - r.first) as i64).collect(),
+        tenure_days: rows.iter().map(|r| (as_of - r.first) as i64).collect(),
+        repeat_cents: rows.iter().map(|r| r.repeat_cents).collect(),
+        ..Default::default()
+    };
+    let days_since_last: Vec<i64> = rows.iter().map(|r| (as_of - r.last) as i64).collect();
+    // Fewer days since the last order is better: score the negation.
+    let recency_goodness: Vec<i64> = days_since_last.iter().map(|d| -d).collect();
+    s.r_score = quintile_scores(&recency_goodness);
+    s.f_score = quintile_scores(&s.orders);
+    s.m_score = quintile_scores(&s.revenue_cents);
+    s.segment = (0..rows.len())
+        .map(|i| rfm_segment(s.r_score[i], s.f_score[i], s.m_score[i]))
+        .collect();
+    s
+}
+
+/// `1 + ⌊5 · (values strictly below) / n⌋` for each value: equal values get
+/// equal scores, the result does not depend on input order.
+pub fn quintile_scores(values: &[i64]) -> Vec<i32> {
+    let n = values.len();
+    let mut sorted = values.to_vec();
+    sorted.par_sort_unstable();
+    values
+        .iter()
+        .map(|v| {
+            let below = sorted.partition_point(|x| x < v);
+            1 + (5 * below / n.max(1)) as i32
+        })
+        .collect()
+}
+
+/// Named RFM segments, first matching rule wins:
+///
+/// | segment | rule |
+/// | --- | --- |
+/// | Champions | R ≥ 4, F ≥ 4, M ≥ 4 |
+/// | Loyal | R ≥ 3, F ≥ 4 |
+/// | New | R ≥ 4, F = 1 |
+/// | Promising | R ≥ 4, F 2–3 |
+/// | Need attention | R = 3 |
+/// | Can't lose them | R ≤ 2, F ≥ 4, M ≥ 4 |
+/// | At risk | R ≤ 2, F ≥ 3 |
+/// | Hibernating | R = 2 |
+/// | Lost | R = 1 |
+pub fn rfm_segment(r: i32, f: i32, m: i32) -> &'static str {
+    match (r, f, m) {
+        (4.., 4.., 4..) => "Champions",
+        (3.., 4.., _) => "Loyal",
+        (4.., 1, _) => "New",
+        (4.., _, _) => "Promising",
+        (3, _, _) => "Need attention",
+        (_, 4.., 4..) => "Can't lose them",
+        (_, 3.., _) => "At risk",
+        (2, _, _) => "Hibernating",
+        _ => "Lost",
+    }
+}
+
+/// Every segment name, in the order of the rules.
+pub const SEGMENTS: [&str; 9] = [
+    "Champions",
+    "Loyal",
+    "New",
+    "Promising",
+    "Need attention",
+    "Can't lose them",
+    "At risk",
+    "Hibernating",
+    "Lost",
+];
+
+/// Cents as currency units for publishing.
+pub fn money(cents: i64) -> f64 {
+    cents as f64 / 100.0
+}
+
+/// `numerator / denominator`, null when the denominator is 0 (SPEC §4).
+pub fn ratio(numerator: f64, denominator: i64) -> Option<f64> {
+    (denominator != 0).then(|| numerator / denominator as f64)
+}
+
+/// The `customers` table (CLV columns null until the CLV stage fills them).
+pub fn customers_table(history: &OrderHistory, s: &CustomerSummary) -> Result<DataFrame> {
+    let n = history.customers();
+    let as_of = history.as_of as i64;
+    let date = |name: &str, days: Vec<i32>| -> Result<Column> {
+        Ok(Column::new(name.into(), days).cast(&DataType::Date)?)
+    };
+    let nulls = |name: &str| Column::full_null(name.into(), n, &DataType::Float64);
+    let cohort: Vec<i32> = s
+        .first_order_day
+        .iter()
+        .map(|&d| month_start(month_of_day(d)))
+        .collect();
+    let columns = vec![
+        Column::new("customer_id".into(), history.customer_ids.clone()),
+        date("cohort_month", cohort)?,
+        date("first_order_date", s.first_order_day.clone())?,
+        date("last_order_date", s.last_order_day.clone())?,
+        Column::new("orders".into(), s.orders.clone()),
+        Column::new(
+            "revenue".into(),
+            s.revenue_cents
+                .iter()
+                .map(|&c| money(c))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "avg_order_value".into(),
+            (0..n)
+                .map(|i| ratio(money(s.revenue_cents[i]), s.orders[i]))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("frequency".into(), s.frequency.clone()),
+        Column::new("recency_days".into(), s.recency_days.clone()),
+        Column::new("tenure_days".into(), s.tenure_days.clone()),
+        Column::new(
+            "monetary_value".into(),
+            (0..n)
+                .map(|i| ratio(money(s.repeat_cents[i]), s.frequency[i]).unwrap_or(0.0))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "days_since_last_order".into(),
+            s.last_order_day
+                .iter()
+                .map(|&d| as_of - d as i64)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("r_score".into(), s.r_score.clone()),
+        Column::new("f_score".into(), s.f_score.clone()),
+        Column::new("m_score".into(), s.m_score.clone()),
+        Column::new("rfm_segment".into(), s.segment.clone()),
+        nulls("p_alive"),
+        nulls("expected_orders"),
+        nulls("expected_avg_order_value"),
+        nulls("clv"),
+        nulls("clv_simple"),
+    ];
+    Ok(DataFrame::new(n, columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_follows_lifetimes_conventions() {
+        // Days 10, 10 (two orders), 15, a refund on 20, and 30.
+        let row = summarize(&[10, 10, 15, 20, 30], &[500, 300, 200, -100, 400]);
+        assert_eq!(row.orders, 4);
+        assert_eq!(row.order_days, 3); // frequency 2
+        assert_eq!(row.revenue, 1300);
+        assert_eq!(row.repeat_cents, 600); // mean over repeat days = 3.00
+        assert_eq!((row.first, row.last), (10, 30));
+    }
+
+    #[test]
+    fn quintiles_share_scores_on_ties() {
+        assert_eq!(
+            quintile_scores(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+            vec![1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+        );
+        assert_eq!(quintile_scores(&[7, 7, 7]), vec![1, 1, 1]);
+        assert_eq!(quintile_scores(&[1, 1, 1, 1, 9]), vec![1, 1, 1, 1, 5]);
+    }
+
+    #[test]
+    fn every_rfm_cell_has_a_segment() {
+        for r in 1..=5 {
+            for f in 1..=5 {
+                for m in 1..=5 {
+                    assert!(SEGMENTS.contains(&rfm_segment(r, f, m)));
+                }
+            }
+        }
+        assert_eq!(rfm_segment(5, 5, 5), "Champions");
+        assert_eq!(rfm_segment(1, 5, 5), "Can't lose them");
+        assert_eq!(rfm_segment(1, 1, 1), "Lost");
+    }
+}

@@ -1,0 +1,241 @@
+//! Monthly KPIs: one row per calendar month from the first cohort month to
+//! as_of's month (SPEC §4).
+//!
+//! Activity: a customer is active at date d when their first order is on or
+//! before d and their latest order on or before d is fewer than W days
+//! before d (d − last ≤ W − 1). S is taken the day before the month starts,
+//! E on the month's last day (as_of for as_of's month). Refunds are not
+//! activity and not orders; they only reduce the revenue of their month.
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::stages::calendar::Calendar;
+use crate::stages::customers::{money, ratio};
+use crate::stages::orders::OrderHistory;
+
+/// Integer counts per calendar month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthlyCounts {
+    pub customers_start: Vec<i64>,
+    pub customers_end: Vec<i64>,
+    pub new_customers: Vec<i64>,
+    pub retained: Vec<i64>,
+    pub purchasing_customers: Vec<i64>,
+    pub orders: Vec<i64>,
+    pub revenue_cents: Vec<i64>,
+    pub returning_customers: Vec<i64>,
+}
+
+impl MonthlyCounts {
+    fn zero(months: usize) -> MonthlyCounts {
+        MonthlyCounts {
+            customers_start: vec![0; months],
+            customers_end: vec![0; months],
+            new_customers: vec![0; months],
+            retained: vec![0; months],
+            purchasing_customers: vec![0; months],
+            orders: vec![0; months],
+            revenue_cents: vec![0; months],
+            returning_customers: vec![0; months],
+        }
+    }
+
+    fn add(mut self, other: MonthlyCounts) -> MonthlyCounts {
+        let pairs = [
+            (&mut self.customers_start, &other.customers_start),
+            (&mut self.customers_end, &other.customers_end),
+            (&mut self.new_customers, &other.new_customers),
+            (&mut self.retained, &other.retained),
+            (&mut self.purchasing_customers, &other.purchasing_customers),
+            (&mut self.orders, &other.orders),
+            (&mut self.revenue_cents, &other.revenue_cents),
+            (&mut self.returning_customers, &other.returning_customers),
+        ];
+        for (mine, theirs) in pairs {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+        self
+    }
+
+    pub fn churned(&self, m: usize) -> i64 {
+        self.customers_start[m] - self.retained[m]
+    }
+
+    pub fn reactivated(&self, m: usize) -> i64 {
+        self.customers_end[m] - self.retained[m] - self.new_customers[m]
+    }
+}
+
+/// Whether a customer whose order days (ascending, refunds excluded) are
+/// `order_days` is active at `date`. `cursor` is the number of order days
+/// on or before the previous (earlier or equal) date asked; it only moves
+/// forward, so a customer's months are scanned in linear time.
+fn active_at(order_days: &[i32], cursor: &mut usize, date: i32, window: i32) -> bool {
+    while *cursor < order_days.len() && order_days[*cursor] <= date {
+        *cursor += 1;
+    }
+    *cursor > 0 && date - order_days[*cursor - 1] < window
+}
+
+/// Adds one customer's months to `counts`.
+fn count_customer(
+    counts: &mut MonthlyCounts,
+    days: &[i32],
+    cents: &[i64],
+    calendar: &Calendar,
+    window: i32,
+    order_days: &mut Vec<i32>,
+) {
+    order_days.clear();
+    for (&d, &x) in days.iter().zip(cents) {
+        if x >= 0 && order_days.last() != Some(&d) {
+            order_days.push(d);
+        }
+    }
+    let Some(&first) = order_days.first() else {
+        return;
+    };
+    let last = *order_days.last().expect("non-empty");
+    let cohort = calendar.position_of_day(first);
+    counts.new_customers[cohort] += 1;
+
+    // Activity at each month's start and end, from the cohort month to the
+    // month after activity can last (later months see the customer inactive
+    // at both dates).
+    let last_relevant = calendar.position_of_day((last + window).min(calendar.as_of));
+    let mut cursor = 0;
+    for m in cohort..=last_relevant {
+        let at_start = active_at(order_days, &mut cursor, calendar.start(m) - 1, window);
+        let at_end = active_at(order_days, &mut cursor, calendar.end_or_as_of(m), window);
+        counts.customers_start[m] += at_start as i64;
+        counts.customers_end[m] += at_end as i64;
+        counts.retained[m] += (at_start && at_end) as i64;
+    }
+
+    // Purchases and revenue per month.
+    let mut last_purchase_month = usize::MAX;
+    for (&day, &amount) in days.iter().zip(cents) {
+        let m = calendar.position_of_day(day);
+        counts.revenue_cents[m] += amount;
+        if amount >= 0 {
+            counts.orders[m] += 1;
+            if last_purchase_month != m {
+                counts.purchasing_customers[m] += 1;
+                counts.returning_customers[m] += (m > cohort) as i64;
+                last_purchase_month = m;
+            }
+        }
+    }
+}
+
+/// Counts every customer's months, in parallel over customers.
+pub fn monthly_counts(history: &OrderHistory, calendar: &Calendar, window: u32) -> MonthlyCounts {
+    let months = calendar.len();
+    (0..history.customers())
+        .into_par_iter()
+        .fold(
+            || (MonthlyCounts::zero(months), Vec::new()),
+            |(mut counts, mut scratch), c| {
+                let (days, cents) = history.of(c);
+                count_customer(
+                    &mut counts,
+                    days,
+                    cents,
+                    calendar,
+                    window as i32,
+                    &mut scratch,
+                );
+                (counts, scratch)
+            },
+        )
+        .map(|(counts, _)| counts)
+        .reduce(|| MonthlyCounts::zero(months), MonthlyCounts::add)
+}
+
+/// The `kpis_monthly` table, sorted by month.
+pub fn kpis_monthly_table(counts: &MonthlyCounts, calendar: &Calendar) -> Result<DataFrame> {
+    let n = calendar.len();
+    let months: Vec<i32> = (0..n).map(|m| calendar.start(m)).collect();
+    let f = |g: &dyn Fn(usize) -> Option<f64>| (0..n).map(g).collect::<Vec<_>>();
+    let c = counts;
+    Ok(DataFrame::new(
+        n,
+        vec![
+            Column::new("month".into(), months).cast(&DataType::Date)?,
+            Column::new("customers_start".into(), c.customers_start.clone()),
+            Column::new("customers_end".into(), c.customers_end.clone()),
+            Column::new("new_customers".into(), c.new_customers.clone()),
+            Column::new("retained".into(), c.retained.clone()),
+            Column::new(
+                "churned".into(),
+                (0..n).map(|m| c.churned(m)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "reactivated".into(),
+                (0..n).map(|m| c.reactivated(m)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "crr".into(),
+                f(&|m| {
+                    ratio(
+                        (c.customers_end[m] - c.new_customers[m]) as f64,
+                        c.customers_start[m],
+                    )
+                }),
+            ),
+            Column::new(
+                "churn_rate".into(),
+                f(&|m| ratio(c.churned(m) as f64, c.customers_start[m])),
+            ),
+            Column::new(
+                "purchasing_customers".into(),
+                c.purchasing_customers.clone(),
+            ),
+            Column::new("orders".into(), c.orders.clone()),
+            Column::new(
+                "revenue".into(),
+                c.revenue_cents
+                    .iter()
+                    .map(|&x| money(x))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "aov".into(),
+                f(&|m| ratio(money(c.revenue_cents[m]), c.orders[m])),
+            ),
+            Column::new(
+                "purchase_frequency".into(),
+                f(&|m| ratio(c.orders[m] as f64, c.purchasing_customers[m])),
+            ),
+            Column::new("returning_customers".into(), c.returning_customers.clone()),
+            Column::new(
+                "repeat_customer_rate".into(),
+                f(&|m| ratio(c.returning_customers[m] as f64, c.purchasing_customers[m])),
+            ),
+            Column::new(
+                "month_complete".into(),
+                (0..n).map(|m| calendar.is_complete(m)).collect::<Vec<_>>(),
+            ),
+        ],
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_window_edges() {
+        let days = [100, 150];
+        let mut cursor = 0;
+        assert!(!active_at(&days, &mut cursor, 99, 40));
+        assert!(active_at(&days, &mut cursor, 100, 40));
+        assert!(active_at(&days, &mut cursor, 139, 40)); // 39 days after
+        assert!(!active_at(&days, &mut cursor, 140, 40)); // 40 days after
+        assert!(active_at(&days, &mut cursor, 150, 40));
+    }
+}

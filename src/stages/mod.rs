@@ -1,0 +1,14 @@
+//! The pipeline's stages, in the order data flows through them:
+//! validate → orders → customers → cohorts → kpis → segments → checks.
+//! Each stage is a function from the previous stage's output to its own;
+//! the tables they produce are published by [`crate::io::publish`].
+
+pub mod calendar;
+pub mod checks;
+pub mod cohorts;
+pub mod customers;
+pub mod kpis;
+pub mod orders;
+pub mod rejects;
+pub mod segments;
+pub mod validate;

@@ -1,0 +1,292 @@
+//! Calendar arithmetic and timestamp interpretation.
+//!
+//! Inside the pipeline a date is an `i32` count of days since 1970-01-01
+//! (the Parquet DATE encoding) and a month is an `i32` index
+//! `year * 12 + month0`, so month arithmetic is integer subtraction.
+//! Timestamps are `i64` microseconds since the Unix epoch, UTC.
+
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono_tz::Tz;
+
+/// 1970-01-01, day 0.
+pub fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+}
+
+pub fn day_number(date: NaiveDate) -> i32 {
+    (date - epoch()).num_days() as i32
+}
+
+pub fn date_of(day: i32) -> NaiveDate {
+    epoch() + chrono::Duration::days(day as i64)
+}
+
+/// Month index of a day number.
+pub fn month_of_day(day: i32) -> i32 {
+    let d = date_of(day);
+    d.year() * 12 + d.month0() as i32
+}
+
+/// First day (day number) of a month index.
+pub fn month_start(month: i32) -> i32 {
+    let (year, month0) = (month.div_euclid(12), month.rem_euclid(12));
+    day_number(NaiveDate::from_ymd_opt(year, month0 as u32 + 1, 1).expect("valid month"))
+}
+
+/// Last day (day number) of a month index.
+pub fn month_end(month: i32) -> i32 {
+    month_start(month + 1) - 1
+}
+
+/// Why a timestamp could not be placed on the business calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampError {
+    Missing,
+    Unparseable,
+    /// A local wall-clock time skipped by a DST change (e.g. 02:30 on the
+    /// spring-forward night).
+    Nonexistent,
+    /// A local wall-clock time that happens twice (the fall-back hour).
+    Ambiguous,
+}
+
+/// An order timestamp placed in time and on the business calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacedTimestamp {
+    pub utc_micros: i64,
+    pub local_day: i32,
+}
+
+/// How textual timestamps are read.
+#[derive(Debug, Clone)]
+pub enum TimestampFormat {
+    /// ISO 8601: a date, or a date-time with `T` or a space, optional
+    /// fractional seconds, optional `Z` or `±hh:mm` offset.
+    Iso,
+    /// A chrono strftime format; with `%z`/`%:z`/`%#z` it carries an offset.
+    Custom { format: String, has_offset: bool },
+}
+
+impl TimestampFormat {
+    pub fn new(format: Option<&str>) -> TimestampFormat {
+        match format {
+            None => TimestampFormat::Iso,
+            Some(f) => TimestampFormat::Custom {
+                format: f.to_string(),
+                has_offset: f.contains("%z") || f.contains("%:z") || f.contains("%#z"),
+            },
+        }
+    }
+}
+
+/// Places a naive wall-clock time of the business time zone.
+pub fn place_local(naive: NaiveDateTime, tz: Tz) -> Result<PlacedTimestamp, TimestampError> {
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(dt) => Ok(PlacedTimestamp {
+            utc_micros: dt.timestamp_micros(),
+            local_day: day_number(naive.date()),
+        }),
+        LocalResult::Ambiguous(_, _) => Err(TimestampError::Ambiguous),
+        LocalResult::None => Err(TimestampError::Nonexistent),
+    }
+}
+
+/// Places an instant given in UTC microseconds.
+pub fn place_instant(utc_micros: i64, tz: Tz) -> Result<PlacedTimestamp, TimestampError> {
+    let utc = DateTime::from_timestamp_micros(utc_micros).ok_or(TimestampError::Unparseable)?;
+    Ok(PlacedTimestamp {
+        utc_micros,
+        local_day: day_number(utc.with_timezone(&tz).date_naive()),
+    })
+}
+
+/// Places a calendar date with no time: it is that local date; its instant
+/// is the first moment of that day in the business zone.
+pub fn place_date(date: NaiveDate, tz: Tz) -> PlacedTimestamp {
+    let midnight = date.and_time(NaiveTime::MIN);
+    let utc_micros = match tz.from_local_datetime(&midnight) {
+        LocalResult::Single(dt) | LocalResult::Ambiguous(dt, _) => dt.timestamp_micros(),
+        // Midnight skipped by a DST change (e.g. America/Santiago): the day
+        // starts at the first instant after the gap.
+        LocalResult::None => tz
+            .from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+            .earliest()
+            .map(|dt| dt.timestamp_micros())
+            .unwrap_or_else(|| midnight.and_utc().timestamp_micros()),
+    };
+    PlacedTimestamp {
+        utc_micros,
+        local_day: day_number(date),
+    }
+}
+
+/// Parses and places one textual timestamp.
+pub fn parse_timestamp(
+    text: &str,
+    format: &TimestampFormat,
+    tz: Tz,
+) -> Result<PlacedTimestamp, TimestampError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(TimestampError::Missing);
+    }
+    match format {
+        TimestampFormat::Iso => parse_iso(t, tz),
+        TimestampFormat::Custom { format, has_offset } => {
+            if *has_offset {
+                let dt =
+                    DateTime::parse_from_str(t, format).map_err(|_| TimestampError::Unparseable)?;
+                place_instant(dt.timestamp_micros(), tz)
+            } else if let Ok(naive) = NaiveDateTime::parse_from_str(t, format) {
+                place_local(naive, tz)
+            } else {
+                let date = NaiveDate::parse_from_str(t, format)
+                    .map_err(|_| TimestampError::Unparseable)?;
+                Ok(place_date(date, tz))
+            }
+        }
+    }
+}
+
+fn parse_iso(t: &str, tz: Tz) -> Result<PlacedTimestamp, TimestampError> {
+    if t.len() == 10 {
+        let date =
+            NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| TimestampError::Unparseable)?;
+        return Ok(place_date(date, tz));
+    }
+    // Split a trailing `Z` or `±hh:mm` / `±hhmm` offset from the wall time.
+    let bytes = t.as_bytes();
+    let (wall, offset_seconds) = if t.ends_with('Z') || t.ends_with('z') {
+        (&t[..t.len() - 1], Some(0))
+    } else {
+        match find_offset(bytes) {
+            Some((pos, secs)) => (&t[..pos], Some(secs)),
+            None => (t, None),
+        }
+    };
+    let naive = parse_naive_iso(wall.trim_end()).ok_or(TimestampError::Unparseable)?;
+    match offset_seconds {
+        Some(secs) => {
+            let utc = naive - chrono::Duration::seconds(secs as i64);
+            place_instant(utc.and_utc().timestamp_micros(), tz)
+        }
+        None => place_local(naive, tz),
+    }
+}
+
+fn parse_naive_iso(wall: &str) -> Option<NaiveDateTime> {
+    const FORMATS: [&str; 4] = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ];
+    FORMATS
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(wall, f).ok())
+}
+
+/// Finds an offset suffix `+hh:mm`, `-hh:mm`, `+hhmm` or `+hh` after the
+/// time part (position > 10, so the date's own dashes are not taken).
+fn find_offset(bytes: &[u8]) -> Option<(usize, i32)> {
+    let pos = bytes.iter().rposition(|&b| b == b'+' || b == b'-')?;
+    if pos <= 10 {
+        return None;
+    }
+    let sign = if bytes[pos] == b'-' { -1 } else { 1 };
+    let digits: Vec<u8> = bytes[pos + 1..]
+        .iter()
+        .copied()
+        .filter(|b| *b != b':')
+        .collect();
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let num = |s: &[u8]| -> i32 { s.iter().fold(0, |acc, d| acc * 10 + (d - b'0') as i32) };
+    let (hours, minutes) = match digits.len() {
+        2 => (num(&digits), 0),
+        4 => (num(&digits[..2]), num(&digits[2..])),
+        _ => return None,
+    };
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    Some((pos, sign * (hours * 3600 + minutes * 60)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ny() -> Tz {
+        "America/New_York".parse().unwrap()
+    }
+
+    fn day(s: &str) -> i32 {
+        day_number(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    #[test]
+    fn month_arithmetic() {
+        let m = month_of_day(day("2024-02-29"));
+        assert_eq!(m, 2024 * 12 + 1);
+        assert_eq!(month_start(m), day("2024-02-01"));
+        assert_eq!(month_end(m), day("2024-02-29"));
+        assert_eq!(month_end(2023 * 12 + 11), day("2023-12-31"));
+    }
+
+    #[test]
+    fn utc_marker_converts_to_previous_local_day() {
+        let p = parse_timestamp("2024-03-01T02:30:00Z", &TimestampFormat::Iso, ny()).unwrap();
+        assert_eq!(p.local_day, day("2024-02-29"));
+        let p = parse_timestamp("2024-03-01 02:30:00+00:00", &TimestampFormat::Iso, ny()).unwrap();
+        assert_eq!(p.local_day, day("2024-02-29"));
+        let p = parse_timestamp("2024-03-01T09:30:00+09:00", &TimestampFormat::Iso, ny()).unwrap();
+        assert_eq!(p.local_day, day("2024-02-29"));
+    }
+
+    #[test]
+    fn dst_gaps_and_overlaps_are_named() {
+        let f = TimestampFormat::Iso;
+        assert_eq!(
+            parse_timestamp("2024-03-10 02:30:00", &f, ny()),
+            Err(TimestampError::Nonexistent)
+        );
+        assert_eq!(
+            parse_timestamp("2024-11-03 01:30:00", &f, ny()),
+            Err(TimestampError::Ambiguous)
+        );
+        // Either side of the gap is fine and 1 hour apart in real time.
+        let a = parse_timestamp("2024-03-10 01:30:00", &f, ny()).unwrap();
+        let b = parse_timestamp("2024-03-10 03:30:00", &f, ny()).unwrap();
+        assert_eq!(b.utc_micros - a.utc_micros, 3_600_000_000);
+    }
+
+    #[test]
+    fn dates_formats_and_garbage() {
+        let f = TimestampFormat::Iso;
+        assert_eq!(
+            parse_timestamp("2024-05-01", &f, ny()).unwrap().local_day,
+            day("2024-05-01")
+        );
+        assert_eq!(
+            parse_timestamp("  ", &f, ny()),
+            Err(TimestampError::Missing)
+        );
+        assert_eq!(
+            parse_timestamp("yesterday", &f, ny()),
+            Err(TimestampError::Unparseable)
+        );
+        assert_eq!(
+            parse_timestamp("2024-02-30 10:00:00", &f, ny()),
+            Err(TimestampError::Unparseable)
+        );
+        let custom = TimestampFormat::new(Some("%m/%d/%Y %H:%M"));
+        assert_eq!(
+            parse_timestamp("12/1/2010 8:26", &custom, chrono_tz::UTC)
+                .unwrap()
+                .local_day,
+            day("2010-12-01")
+        );
+    }
+}

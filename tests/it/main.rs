@@ -1,0 +1,8 @@
+//! The one integration-test binary (each test binary links Polars again).
+//! Tiers: hand-worked fixture, golden outputs from an independent DuckDB
+//! implementation, properties on generated order sets, and black-box runs
+//! of the real binary on real files.
+
+mod common;
+mod golden;
+mod handworked;
