@@ -3,6 +3,8 @@
 //! implementation, properties on generated order sets, and black-box runs
 //! of the real binary on real files.
 
+mod cli;
 mod common;
 mod golden;
 mod handworked;
+mod properties;

@@ -1,0 +1,483 @@
+//! Black-box tests: the real binary on real files in a fresh directory,
+//! tables read back with Polars' Parquet reader (the files are written by
+//! the `parquet` crate, so this is an independent reader).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use polars::prelude::*;
+
+use crate::common::*;
+
+pub fn retention(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_retention"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn read_table(out: &Path, table: &str) -> DataFrame {
+    let path = out.join("current").join(format!("{table}.parquet"));
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetReader::new(file).finish().expect("readable parquet")
+}
+
+pub fn write_pipeline(dir: &Path, input: &str, extra: &str) -> PathBuf {
+    let path = dir.join("pipeline.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[input]
+path = "{input}"
+
+[columns]
+customer_id = "customer_id"
+order_ts = "order_ts"
+amount = "amount"
+order_id = "order_id"
+
+[business]
+time_zone = "Europe/Berlin"
+activity_window_days = 120
+{extra}
+
+[output]
+dir = "out"
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+const TABLES: [&str; 7] = [
+    "customers",
+    "cohort_retention",
+    "retention_curve",
+    "kpis_monthly",
+    "segments",
+    "rejects",
+    "checks",
+];
+
+fn generate(dir: &Path, file: &str) {
+    let o = retention(
+        &[
+            "generate",
+            "--customers",
+            "400",
+            "--seed",
+            "5",
+            "--start",
+            "2023-01-01",
+            "--months",
+            "14",
+            "--out",
+            file,
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+fn run_ok(dir: &Path) {
+    let o = retention(&["run", "pipeline.toml"], dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// The same history as CSV, gzipped CSV, Parquet and a glob of three CSV
+/// files gives identical tables.
+#[test]
+fn csv_gzip_parquet_and_glob_give_identical_tables() {
+    let root = tempfile::tempdir().unwrap();
+    let base = root.path().join("csv");
+    std::fs::create_dir_all(&base).unwrap();
+    generate(&base, "orders.csv");
+    write_pipeline(&base, "orders.csv", "");
+    run_ok(&base);
+    let reference: Vec<DataFrame> = TABLES
+        .iter()
+        .map(|t| read_table(&base.join("out"), t))
+        .collect();
+    assert!(reference[0].height() > 300);
+    let csv_text = std::fs::read_to_string(base.join("orders.csv")).unwrap();
+
+    // gzip
+    let gz = root.path().join("gz");
+    std::fs::create_dir_all(&gz).unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(gz.join("orders.csv.gz")).unwrap(),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(csv_text.as_bytes()).unwrap();
+    encoder.finish().unwrap();
+    write_pipeline(&gz, "orders.csv.gz", "");
+    run_ok(&gz);
+
+    // Parquet, same seed: same lines, typed columns.
+    let pq = root.path().join("parquet");
+    std::fs::create_dir_all(&pq).unwrap();
+    generate(&pq, "orders.parquet");
+    write_pipeline(&pq, "orders.parquet", "");
+    run_ok(&pq);
+
+    // A glob over three files, rows dealt out round-robin.
+    let glob = root.path().join("glob");
+    std::fs::create_dir_all(glob.join("parts")).unwrap();
+    let mut lines = csv_text.lines();
+    let header = lines.next().unwrap();
+    let mut parts = vec![String::from(header) + "\n"; 3];
+    for (i, line) in lines.enumerate() {
+        parts[i % 3].push_str(line);
+        parts[i % 3].push('\n');
+    }
+    for (i, part) in parts.iter().enumerate() {
+        std::fs::write(glob.join(format!("parts/orders_{i}.csv")), part).unwrap();
+    }
+    write_pipeline(&glob, "parts/orders_*.csv", "");
+    run_ok(&glob);
+
+    for dir in [&gz, &pq, &glob] {
+        for (t, expected) in TABLES.iter().zip(&reference) {
+            if *t == "rejects" {
+                continue; // empty everywhere; `source` names differ
+            }
+            let got = read_table(&dir.join("out"), t);
+            assert!(
+                got.equals_missing(expected),
+                "{t} differs for {}:\n{got}\nvs\n{expected}",
+                dir.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn published_run_has_manifest_metadata_and_atomic_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    generate(d, "orders.csv");
+    write_pipeline(d, "orders.csv", "");
+    let o = retention(&["run", "pipeline.toml", "--as-of", "2023-12-31"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("published run"), "{stdout}");
+
+    let current = d.join("out/current");
+    let link = std::fs::read_link(&current).unwrap();
+    assert!(link.starts_with("runs"), "{}", link.display());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(current.join("_manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["as_of"], "2023-12-31");
+    let outputs = manifest["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), TABLES.len());
+    for output in outputs {
+        let table = output["table"].as_str().unwrap();
+        let frame = read_table(&d.join("out"), table);
+        assert_eq!(
+            frame.height() as u64,
+            output["rows"].as_u64().unwrap(),
+            "{table}"
+        );
+    }
+    let rows = &manifest["rows"];
+    let sum = ["accepted", "rejected", "excluded", "duplicates"]
+        .iter()
+        .map(|k| rows[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(rows["read"].as_u64().unwrap(), sum);
+    assert!(rows["excluded_after_as_of"].as_u64().unwrap() > 0);
+    assert!(manifest["stages"].as_array().unwrap().len() >= 8);
+
+    // Key-value metadata, read with the parquet crate's own reader.
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(current.join("kpis_monthly.parquet")).unwrap();
+    let reader = SerializedFileReader::new(file).unwrap();
+    let kv = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let get = |k: &str| {
+        kv.iter()
+            .find(|e| e.key == k)
+            .and_then(|e| e.value.clone())
+            .unwrap_or_else(|| panic!("metadata `{k}` missing"))
+    };
+    assert_eq!(get("retention.as_of"), "2023-12-31");
+    assert_eq!(get("retention.time_zone"), "Europe/Berlin");
+    assert_eq!(get("retention.activity_window_days"), "120");
+    assert_eq!(get("retention.schema_version"), "1");
+    let compression = reader.metadata().row_group(0).column(0).compression();
+    assert!(
+        format!("{compression:?}").starts_with("ZSTD"),
+        "{compression:?}"
+    );
+
+    // Types as SPEC §5 says.
+    let customers = read_table(&d.join("out"), "customers");
+    assert_eq!(
+        customers.column("first_order_date").unwrap().dtype(),
+        &DataType::Date
+    );
+    assert_eq!(
+        customers.column("revenue").unwrap().dtype(),
+        &DataType::Float64
+    );
+    assert_eq!(
+        customers.column("customer_id").unwrap().dtype(),
+        &DataType::String
+    );
+
+    // A second run flips `current` to a new run and keeps the first.
+    let o = retention(&["run", "pipeline.toml"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(std::fs::read_link(&current).unwrap(), link);
+    assert_eq!(std::fs::read_dir(d.join("out/runs")).unwrap().count(), 2);
+}
+
+#[test]
+fn bad_pipeline_is_exit_2_naming_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    generate(d, "orders.csv");
+    let path = write_pipeline(d, "orders.csv", "colour = \"blue\"");
+    let o = retention(&["run", path.to_str().unwrap()], d);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("colour") && err.contains("line"), "{err}");
+
+    write_pipeline(d, "orders.csv", "");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("Europe/Berlin", "Mars/Olympus");
+    std::fs::write(&path, text).unwrap();
+    let o = retention(&["validate", "pipeline.toml"], d);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("Mars/Olympus"), "{}", stderr(&o));
+
+    let o = retention(&["run"], d);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "missing argument is a usage error"
+    );
+}
+
+#[test]
+fn input_problems_are_exit_1_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_pipeline(d, "missing.csv", "");
+    let o = retention(&["run", "pipeline.toml"], d);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("missing.csv"), "{}", stderr(&o));
+
+    std::fs::write(
+        d.join("orders.csv"),
+        "order_id,client,order_ts,amount\n1,a,2024-01-01,3\n",
+    )
+    .unwrap();
+    write_pipeline(d, "orders.csv", "");
+    let o = retention(&["run", "pipeline.toml"], d);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("orders.csv") && err.contains("`customer_id`") && err.contains("`client`"),
+        "{err}"
+    );
+    assert!(!d.join("out/current").exists(), "nothing published");
+
+    write_pipeline(d, "none_*.csv", "");
+    let o = retention(&["run", "pipeline.toml"], d);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("matches no file"), "{}", stderr(&o));
+}
+
+#[test]
+fn too_many_rejects_fail_the_run_and_publish_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("orders.csv"),
+        "order_id,customer_id,order_ts,amount\n1,a,2024-01-01 10:00:00,3\n2,b,not a date,4\n",
+    )
+    .unwrap();
+    write_pipeline(d, "orders.csv", "");
+    let o = retention(&["run", "pipeline.toml"], d);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("row 2") && err.contains("invalid_timestamp") && err.contains("order_ts"),
+        "{err}"
+    );
+    assert!(!d.join("out/current").exists());
+}
+
+#[test]
+fn validate_checks_inputs_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    generate(d, "orders.csv");
+    write_pipeline(d, "orders.csv", "");
+    let o = retention(&["validate", "pipeline.toml"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("is valid"));
+    assert!(!d.join("out").exists());
+}
+
+#[test]
+fn generate_is_deterministic_by_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    generate(d, "a.csv");
+    generate(d, "b.csv");
+    let a = std::fs::read(d.join("a.csv")).unwrap();
+    assert_eq!(a, std::fs::read(d.join("b.csv")).unwrap());
+    let o = retention(
+        &[
+            "generate",
+            "--customers",
+            "400",
+            "--seed",
+            "6",
+            "--start",
+            "2023-01-01",
+            "--months",
+            "14",
+            "--out",
+            "c.csv",
+        ],
+        d,
+    );
+    assert!(o.status.success());
+    assert_ne!(a, std::fs::read(d.join("c.csv")).unwrap());
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("a.csv.truth.json")).unwrap()).unwrap();
+    assert_eq!(truth["truth"]["r"], 0.9);
+}
+
+/// The shipped Online Retail II pipeline on a small hand-made file in that
+/// layout. Expected numbers worked out by hand (see the comments).
+#[test]
+fn online_retail_pipeline_on_hand_made_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("pipelines")).unwrap();
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    std::fs::copy(
+        repo_path("pipelines/online_retail.toml"),
+        d.join("pipelines/online_retail.toml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo_path("tests/fixtures/online_retail/online_retail_small.csv"),
+        d.join("data/online_retail_small.csv"),
+    )
+    .unwrap();
+    let o = retention(&["run", "pipelines/online_retail.toml"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = d.join("out/online_retail");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("current/_manifest.json")).unwrap())
+            .unwrap();
+    // 15 rows: 3 filtered (blank customer, two C invoices), 1 duplicate
+    // line, 1 rejected (Quantity `six`), 10 accepted.
+    let rows = &manifest["rows"];
+    assert_eq!(rows["read"], 15);
+    assert_eq!(rows["excluded_by_filter"], 3);
+    assert_eq!(rows["duplicates"], 1);
+    assert_eq!(rows["rejected"], 1);
+    assert_eq!(rows["accepted"], 10);
+    assert_eq!(manifest["as_of"], "2010-02-10");
+
+    let rejects = read_table(&out, "rejects");
+    assert_eq!(rejects.height(), 1);
+    let get = |c: &str| rejects.column(c).unwrap().get(0).unwrap().to_string();
+    assert_eq!(get("row"), "14");
+    assert_eq!(get("reason"), "\"invalid_amount\"");
+    assert_eq!(get("column"), "\"Quantity\"");
+    assert_eq!(get("value"), "\"six\"");
+    assert!(get("raw_record").contains("13078.0"));
+
+    // customers: 12347.0 (18.00), 13078.0 (59.50 + 29.70), 13085.0
+    // (83.40 + 81.00, 30.60 the same day, 13.52), 16321.0 (30.00 + 15.30).
+    let customers = read_table(&out, "customers");
+    let ids: Vec<Option<&str>> = customers
+        .column("customer_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
+    let ids: Vec<&str> = ids.into_iter().flatten().collect();
+    assert_eq!(ids, ["12347.0", "13078.0", "13085.0", "16321.0"]);
+    let revenue: Vec<f64> = customers
+        .column("revenue")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(revenue, [18.0, 89.2, 208.52, 45.3]);
+    let orders: Vec<i64> = customers
+        .column("orders")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(orders, [1, 2, 3, 2]);
+    let frequency: Vec<i64> = customers
+        .column("frequency")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(frequency, [0, 1, 1, 1]);
+    let recency: Vec<i64> = customers
+        .column("recency_days")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(recency, [0, 34, 50, 49]);
+    let tenure: Vec<i64> = customers
+        .column("tenure_days")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(tenure, [0, 71, 71, 57]);
+
+    // kpis: Dec 2009 (3 new, 4 orders, 284.50), Jan 2010 (S=E=3, 2
+    // orders, 43.22), Feb 2010 to as_of (S=3, N=1, E=4, 2 orders, 33.30).
+    let kpis = read_table(&out, "kpis_monthly");
+    let col = |c: &str| -> Vec<f64> {
+        kpis.column(c)
+            .unwrap()
+            .cast(&DataType::Float64)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
+    assert_eq!(col("customers_start"), [0.0, 3.0, 3.0]);
+    assert_eq!(col("customers_end"), [3.0, 3.0, 4.0]);
+    assert_eq!(col("new_customers"), [3.0, 0.0, 1.0]);
+    assert_eq!(col("orders"), [4.0, 2.0, 2.0]);
+    assert_eq!(col("revenue"), [284.5, 43.22, 33.3]);
+    assert_eq!(col("returning_customers"), [0.0, 2.0, 1.0]);
+}
