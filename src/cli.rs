@@ -46,6 +46,10 @@ pub enum Command {
         /// Worker threads (default: all cores).
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
+        /// Run and publish even if the current run used the same pipeline,
+        /// inputs and as_of.
+        #[arg(long)]
+        force: bool,
     },
     /// Check a pipeline file and its input files without writing anything.
     Validate {

@@ -46,6 +46,10 @@ pub enum Error {
     #[error("output `{path}`: {message}")]
     Output { path: PathBuf, message: String },
 
+    /// Another run holds the output directory's lock: nothing was touched.
+    #[error("output directory is locked by another run ({holder}); lock file `{path}`")]
+    Locked { path: PathBuf, holder: String },
+
     /// There is nothing to compute (no valid order on or before as_of).
     #[error("no valid orders on or before as_of {as_of} in the input (rows read: {rows_read})")]
     NoOrders { as_of: String, rows_read: u64 },

@@ -32,7 +32,8 @@ fn main() {
             as_of,
             out,
             threads,
-        } => commands::run::run(pipeline, as_of, out, threads),
+            force,
+        } => commands::run::run(pipeline, as_of, out, threads, force),
         Command::Validate { pipeline } => commands::validate::run(pipeline),
         Command::Generate {
             customers,

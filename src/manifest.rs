@@ -14,6 +14,8 @@ pub struct Manifest {
     pub schema_version: u32,
     pub tool_version: String,
     pub run_id: String,
+    /// Hash of config, input fingerprints, requested as_of and tool version.
+    pub run_key: String,
     pub pipeline: String,
     pub pipeline_path: String,
     pub as_of: String,

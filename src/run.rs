@@ -13,8 +13,8 @@ use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::io::input::{read_file, resolve_inputs, InputFile};
 use crate::io::publish::{
-    flip_current, sweep_runs, sync_dir, verify_parquet, write_file_atomically, write_parquet,
-    Table, WrittenFile, MANIFEST_FILE,
+    flip_current, lock_output, sha256_file, sweep_runs, sweep_temporaries, sync_dir,
+    verify_parquet, write_file_atomically, write_parquet, Table, WrittenFile, MANIFEST_FILE,
 };
 use crate::manifest::{
     peak_rss_bytes, CheckRecord, InputRecord, Manifest, RowRecord, StageRecord, SCHEMA_VERSION,
@@ -35,6 +35,8 @@ use crate::time::{date_of, day_number};
 pub struct RunOptions {
     pub as_of: Option<NaiveDate>,
     pub out_dir: Option<PathBuf>,
+    /// Publish even when the current run has the same run key.
+    pub force: bool,
 }
 
 /// Everything a run computed, before publishing.
@@ -87,8 +89,17 @@ impl StageClock {
 
 /// Runs every stage up to (not including) publishing.
 pub fn compute(pipeline: &Pipeline, options: &RunOptions) -> Result<Computed> {
-    let mut clock = StageClock::new();
     let files = resolve_inputs(pipeline)?;
+    compute_files(pipeline, files, options)
+}
+
+/// [`compute`] over an already resolved list of input files.
+pub fn compute_files(
+    pipeline: &Pipeline,
+    files: Vec<InputFile>,
+    options: &RunOptions,
+) -> Result<Computed> {
+    let mut clock = StageClock::new();
     let has_order_id = pipeline.config.columns.order_id.is_some();
     let batches = files
         .iter()
@@ -220,14 +231,68 @@ pub struct RunOutcome {
     pub manifest: Manifest,
 }
 
-/// Runs the pipeline and publishes its tables.
-pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunOutcome> {
+/// What `run` did.
+#[derive(Debug)]
+pub enum RunResult {
+    Published(RunOutcome),
+    /// The current run has the same run key: nothing to do.
+    AlreadyPublished {
+        run_id: String,
+        run_key: String,
+    },
+}
+
+/// The run key: a hash of everything that determines a run's tables (the
+/// pipeline text, each input's path, size and modification time, the
+/// requested as_of and the tool version). Two runs with the same key would
+/// publish the same contents.
+pub fn run_key(pipeline: &Pipeline, files: &[InputFile], as_of: Option<NaiveDate>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION"));
+    hasher.update([0]);
+    hasher.update(&pipeline.source_text);
+    hasher.update([0]);
+    for f in files {
+        let modified = f
+            .modified
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        hasher.update(format!("{}\t{}\t{modified}\n", f.path.display(), f.size));
+    }
+    hasher.update(format!("as_of={as_of:?}"));
+    crate::io::publish::hex(&hasher.finalize())
+}
+
+/// The manifest of the run `OUT/current` points at, if it reads.
+pub fn current_manifest(out_dir: &std::path::Path) -> Option<Manifest> {
+    let bytes = std::fs::read(out_dir.join("current").join(MANIFEST_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Runs the pipeline and publishes its tables, holding the output
+/// directory's lock throughout.
+pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
     let started_at = Utc::now();
-    let computed = compute(pipeline, options)?;
     let out_dir = options
         .out_dir
         .clone()
         .unwrap_or_else(|| pipeline.output_dir.clone());
+    let _lock = lock_output(&out_dir)?;
+    sweep_temporaries(&out_dir);
+    let files = resolve_inputs(pipeline)?;
+    let as_of_requested = options.as_of.or(pipeline.config.business.as_of);
+    let key = run_key(pipeline, &files, as_of_requested);
+    if !options.force {
+        if let Some(current) = current_manifest(&out_dir).filter(|m| m.run_key == key) {
+            return Ok(RunResult::AlreadyPublished {
+                run_id: current.run_id,
+                run_key: key,
+            });
+        }
+    }
+    let computed = compute_files(pipeline, files, options)?;
     let run_id = format!(
         "{}-{}",
         started_at.format("%Y%m%dT%H%M%S%.3fZ"),
@@ -237,13 +302,15 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunOutcome> {
     let run_dir = runs_dir.join(&run_id);
     std::fs::create_dir_all(&run_dir)
         .map_err(|e| Error::output(&run_dir, format!("cannot create the run directory: {e}")))?;
-    let published = publish(pipeline, &computed, &out_dir, &run_id, &run_dir, started_at);
+    let published = publish(
+        pipeline, &computed, &out_dir, &run_id, &key, &run_dir, started_at,
+    );
     match published {
-        Ok(manifest) => Ok(RunOutcome {
+        Ok(manifest) => Ok(RunResult::Published(RunOutcome {
             run_id,
             run_dir,
             manifest,
-        }),
+        })),
         Err(e) => {
             // Nothing was pointed at it: remove the partial run.
             let _ = std::fs::remove_dir_all(&run_dir);
@@ -257,6 +324,7 @@ fn publish(
     computed: &Computed,
     out_dir: &std::path::Path,
     run_id: &str,
+    run_key: &str,
     run_dir: &std::path::Path,
     started_at: chrono::DateTime<Utc>,
 ) -> Result<Manifest> {
@@ -296,6 +364,7 @@ fn publish(
             file,
             rows: table.frame.height() as u64,
             bytes,
+            sha256: sha256_file(&path)?,
         });
     }
     let mut stages = computed.stages.clone();
@@ -309,6 +378,7 @@ fn publish(
         schema_version: SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         run_id: run_id.to_string(),
+        run_key: run_key.to_string(),
         pipeline: pipeline.name.clone(),
         pipeline_path: pipeline.path.display().to_string(),
         as_of: computed.as_of.to_string(),

@@ -6,23 +6,31 @@ use chrono::NaiveDate;
 
 use crate::config::Pipeline;
 use crate::error::Result;
-use crate::run::{run as run_pipeline, RunOptions};
+use crate::run::{run as run_pipeline, RunOptions, RunResult};
 
 pub fn run(
     pipeline_path: PathBuf,
     as_of: Option<NaiveDate>,
     out: Option<PathBuf>,
     threads: Option<usize>,
+    force: bool,
 ) -> Result<()> {
     super::set_threads(threads);
     let pipeline = Pipeline::load(&pipeline_path)?;
-    let outcome = run_pipeline(
-        &pipeline,
-        &RunOptions {
-            as_of,
-            out_dir: out,
-        },
-    )?;
+    let options = RunOptions {
+        as_of,
+        out_dir: out,
+        force,
+    };
+    let outcome = match run_pipeline(&pipeline, &options)? {
+        RunResult::Published(outcome) => outcome,
+        RunResult::AlreadyPublished { run_id, .. } => {
+            println!(
+                "already published as {run_id}: same pipeline, inputs and as_of (use --force to run again)"
+            );
+            return Ok(());
+        }
+    };
     let m = &outcome.manifest;
     // OUT/runs/RUN_ID → OUT/current, shown without `..` detours.
     let out_root = outcome

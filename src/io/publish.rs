@@ -44,6 +44,7 @@ pub struct WrittenFile {
     pub file: String,
     pub rows: u64,
     pub bytes: u64,
+    pub sha256: String,
 }
 
 /// Converts a Polars column to an Arrow array and its field.
@@ -292,4 +293,86 @@ pub fn sweep_runs(out_dir: &Path, keep_runs: usize, keep: &str) -> Result<Vec<St
         removed.push(name);
     }
     Ok(removed)
+}
+
+/// SHA-256 of a file, hex (recorded in the manifest so a reader can check
+/// a file is the one the run wrote).
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file =
+        File::open(path).map_err(|e| Error::output(path, format!("cannot reopen: {e}")))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buffer)
+            .map_err(|e| Error::output(path, format!("cannot read back: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The single-writer lock on an output directory, held for the whole run
+/// and released when dropped (or when the process dies: the OS drops
+/// `flock` locks with the process, so a killed run never leaves a stale
+/// lock behind).
+pub struct OutputLock {
+    _file: File,
+}
+
+/// Takes the exclusive lock on `OUT/.lock`, or fails naming the holder.
+pub fn lock_output(out_dir: &Path) -> Result<OutputLock> {
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| Error::output(out_dir, format!("cannot create the output directory: {e}")))?;
+    let path = out_dir.join(".lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::output(&path, format!("cannot open the lock file: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => {
+            let holder = format!(
+                "pid {} started {}\n",
+                std::process::id(),
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            // Best effort: the holder line is for the operator's message only.
+            let _ = file.set_len(0);
+            let _ = file.write_all(holder.as_bytes());
+            let _ = file.sync_all();
+            Ok(OutputLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            Err(Error::Locked {
+                path,
+                holder: holder.trim().to_string(),
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::output(&path, format!("cannot lock: {e}")))
+        }
+    }
+}
+
+/// Removes temporaries a killed run may have left in the output root.
+pub fn sweep_temporaries(out_dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(out_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".current.") && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }

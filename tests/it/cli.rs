@@ -237,8 +237,9 @@ fn published_run_has_manifest_metadata_and_atomic_link() {
         &DataType::String
     );
 
-    // A second run flips `current` to a new run and keeps the first.
-    let o = retention(&["run", "pipeline.toml"], d);
+    // A second run (forced: same inputs) flips `current` to a new run and
+    // keeps the first.
+    let o = retention(&["run", "pipeline.toml", "--force"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_ne!(std::fs::read_link(&current).unwrap(), link);
     assert_eq!(std::fs::read_dir(d.join("out/runs")).unwrap().count(), 2);

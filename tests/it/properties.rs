@@ -79,7 +79,7 @@ fn compute_rows(dir: &Path, rows: &[String], as_of: Option<NaiveDate>) -> Comput
         &pipeline,
         &RunOptions {
             as_of,
-            out_dir: None,
+            ..Default::default()
         },
     )
     .unwrap()
