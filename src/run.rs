@@ -234,7 +234,7 @@ pub struct RunOutcome {
 /// What `run` did.
 #[derive(Debug)]
 pub enum RunResult {
-    Published(RunOutcome),
+    Published(Box<RunOutcome>),
     /// The current run has the same run key: nothing to do.
     AlreadyPublished {
         run_id: String,
@@ -306,11 +306,11 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
         pipeline, &computed, &out_dir, &run_id, &key, &run_dir, started_at,
     );
     match published {
-        Ok(manifest) => Ok(RunResult::Published(RunOutcome {
+        Ok(manifest) => Ok(RunResult::Published(Box::new(RunOutcome {
             run_id,
             run_dir,
             manifest,
-        })),
+        }))),
         Err(e) => {
             // Nothing was pointed at it: remove the partial run.
             let _ = std::fs::remove_dir_all(&run_dir);
