@@ -56,6 +56,17 @@ pub enum Command {
         /// The pipeline file.
         pipeline: PathBuf,
     },
+    /// Rebuild the HTML report of a run directory (OUT/runs/RUN_ID).
+    Report {
+        /// The run directory.
+        run_dir: PathBuf,
+    },
+    /// Print the latest run's headline: KPIs, retention curve, segments.
+    Show {
+        /// Output root (uses OUT/current) or a run directory.
+        #[arg(default_value = "out/sample")]
+        out: PathBuf,
+    },
     /// Write a synthetic order history with known ground truth.
     ///
     /// Customers buy by a BG/NBD process and spend by Gamma-Gamma; the

@@ -177,6 +177,50 @@ pub enum ParseNumberError {
     NotFinite,
 }
 
+/// Cents of a plain decimal text (`-12.5`, `12,50` with `decimal_comma`)
+/// with at most two decimals, read without building a `Decimal`; `None`
+/// for anything else, which then takes the exact general path.
+pub fn plain_cents(text: &str, decimal_comma: bool) -> Option<i64> {
+    let t = text.trim().as_bytes();
+    let (negative, digits) = match t.first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let separator = if decimal_comma { b',' } else { b'.' };
+    let (whole, fraction) = match digits.iter().position(|&c| c == separator) {
+        Some(p) => (&digits[..p], &digits[p + 1..]),
+        None => (digits, &digits[digits.len()..]),
+    };
+    if whole.is_empty() || whole.len() > 15 || fraction.len() > 2 {
+        return None;
+    }
+    let mut cents: i64 = 0;
+    for &d in whole {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        cents = cents * 10 + (d - b'0') as i64;
+    }
+    let mut scale = 100;
+    for &d in fraction {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        scale /= 10;
+        cents = cents * 10 + (d - b'0') as i64;
+    }
+    let cents = cents * scale;
+    Some(if negative { -cents } else { cents })
+}
+
+/// Cents of a binary float that is exactly a two-decimal amount (the
+/// shortest decimal of `x` has at most two decimals); `None` otherwise.
+pub fn plain_float_cents(x: f64) -> Option<i64> {
+    let cents = (x * 100.0).round();
+    (x.is_finite() && cents.abs() < 1e15 && cents / 100.0 == x).then_some(cents as i64)
+}
+
 /// Converts a binary float from a typed (Parquet) column to the decimal it
 /// was meant to be: the shortest decimal that round-trips, so `2.55f64` is
 /// 2.55, not 2.54999….
@@ -415,6 +459,27 @@ mod tests {
         );
         assert_eq!(parse_decimal("", false), Err(ParseNumberError::Empty));
         assert_eq!(parse_decimal("1e2", false), Ok(d("100")));
+    }
+
+    #[test]
+    fn plain_paths_agree_with_the_exact_path() {
+        for text in ["12.5", "-3", "0.07", "+1.99", "123456789012.34"] {
+            let exact = to_cents(parse_decimal(text, false).unwrap());
+            assert_eq!(plain_cents(text, false), exact, "{text}");
+        }
+        assert_eq!(plain_cents("12,50", true), Some(1250));
+        assert_eq!(plain_cents("1.005", false), None); // three decimals: exact path
+        assert_eq!(plain_cents("1e3", false), None);
+        assert_eq!(plain_cents("", false), None);
+        for x in [2.55, 0.1, -7.3, 1e6, 19.99] {
+            assert_eq!(
+                plain_float_cents(x),
+                to_cents(decimal_from_f64(x).unwrap()),
+                "{x}"
+            );
+        }
+        assert_eq!(plain_float_cents(0.125), None);
+        assert_eq!(plain_float_cents(f64::NAN), None);
     }
 
     #[test]

@@ -187,11 +187,12 @@ fn generate_customer(
         if rng.random::<f64>() < dropout {
             break;
         }
-        let next = t + (gap.sample(&mut rng) * MICROS_PER_DAY as f64) as i64;
-        if next >= end {
+        // In f64 first: a near-zero rate gives gaps far beyond i64 microseconds.
+        let next = t as f64 + gap.sample(&mut rng) * MICROS_PER_DAY as f64;
+        if next >= end as f64 {
             break;
         }
-        t = next;
+        t = next as i64;
     }
     lines
 }

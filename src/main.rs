@@ -26,7 +26,30 @@ fn main() {
         .with_target(false)
         .init();
 
-    let result = match cli.command {
+    // A panic is a bug, but a nightly job must still end with a clear
+    // message and exit code 1, never an abort with a half-written output
+    // (nothing is published before the last step, so nothing is).
+    let outcome = std::panic::catch_unwind(|| dispatch(cli.command));
+    let result = match outcome {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            eprintln!("error: internal error (a bug; please report it): {message}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error}");
+        std::process::exit(error.exit_code());
+    }
+}
+
+fn dispatch(command: Command) -> retention::error::Result<()> {
+    match command {
         Command::Run {
             pipeline,
             as_of,
@@ -35,6 +58,8 @@ fn main() {
             force,
         } => commands::run::run(pipeline, as_of, out, threads, force),
         Command::Validate { pipeline } => commands::validate::run(pipeline),
+        Command::Report { run_dir } => commands::report::report(run_dir),
+        Command::Show { out } => commands::report::show(out),
         Command::Generate {
             customers,
             seed,
@@ -43,9 +68,5 @@ fn main() {
             out,
             threads,
         } => commands::generate::run(customers, seed, start, months, out, threads),
-    };
-    if let Err(error) = result {
-        eprintln!("error: {error}");
-        std::process::exit(error.exit_code());
     }
 }

@@ -30,6 +30,9 @@ pub struct Manifest {
     pub stages: Vec<StageRecord>,
     pub checks: Vec<CheckRecord>,
     pub outputs: Vec<WrittenFile>,
+    /// The run's HTML report, beside the tables.
+    #[serde(default)]
+    pub report: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -30,6 +30,9 @@ use crate::stages::segments::segments_table;
 use crate::stages::validate::validate;
 use crate::time::{date_of, day_number};
 
+/// The report's file name in a run directory.
+pub const REPORT_FILE: &str = "report.html";
+
 /// How to run (from the command line, not the pipeline file).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -115,7 +118,8 @@ pub fn compute_files(
         .as_of
         .or(pipeline.config.business.as_of)
         .map(day_number);
-    let orders = build_orders(&lines, &mut rejects, has_order_id, as_of)?;
+    let order_id_column = pipeline.config.columns.order_id.as_deref();
+    let orders = build_orders(&lines, &mut rejects, order_id_column, as_of)?;
     drop(lines);
     let counts = orders.counts;
     let rejected_share = counts.rejected as f64 / counts.rows_read.max(1) as f64;
@@ -425,7 +429,15 @@ fn publish(
             })
             .collect(),
         outputs,
+        report: Some(REPORT_FILE.to_string()),
     };
+    // The report is part of the run: written before the manifest.
+    let data =
+        crate::report::load::report_data(&manifest, |name| Ok(computed.table(name).cloned()))?;
+    write_file_atomically(
+        &run_dir.join(REPORT_FILE),
+        crate::report::render_html(&data).as_bytes(),
+    )?;
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::output(run_dir, format!("cannot encode the manifest: {e}")))?;
     write_file_atomically(&run_dir.join(MANIFEST_FILE), &json)?;

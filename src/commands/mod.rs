@@ -1,6 +1,7 @@
 //! One module per subcommand, each with a `run` function.
 
 pub mod generate;
+pub mod report;
 pub mod run;
 pub mod validate;
 

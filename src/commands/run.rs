@@ -45,6 +45,9 @@ pub fn run(
         .unwrap_or_default();
     println!("published run {} (as_of {})", m.run_id, m.as_of);
     println!("  tables:   {}", out_root.display());
+    if let Some(report) = &m.report {
+        println!("  report:   {}", out_root.join(report).display());
+    }
     println!(
         "  rows:     {} read, {} accepted, {} rejected, {} excluded, {} duplicates",
         m.rows.read, m.rows.accepted, m.rows.rejected, m.rows.excluded, m.rows.duplicates

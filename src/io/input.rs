@@ -279,7 +279,12 @@ fn read_parquet(path: &Path) -> Result<DataFrame> {
 fn hash_rows(frame: &DataFrame, columns: &[String]) -> PolarsResult<Vec<u64>> {
     let mut hashes = vec![0u64; frame.height()];
     for name in columns {
-        let column = frame.column(name)?.cast(&DataType::String)?;
+        // Temporal columns are hashed by their physical integers: rendering
+        // an out-of-range timestamp as text would fail.
+        let column = frame
+            .column(name)?
+            .to_physical_repr()
+            .cast(&DataType::String)?;
         let text = column.str()?;
         for (h, value) in hashes.iter_mut().zip(text.iter()) {
             // A fixed-key SipHash: equal content gives equal hashes in one run.

@@ -11,13 +11,13 @@
 //! customer (customers in ascending id order) and sorted by date within a
 //! customer. Every downstream table is derived from it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::stages::rejects::{Reject, RejectReason};
-use crate::stages::validate::{LineStatus, Lines};
+use crate::stages::validate::{LineStatus, Lines, NO_CODE};
 use crate::time::date_of;
 
 /// Orders and refunds on or before as_of, grouped by customer.
@@ -90,12 +90,14 @@ struct Order {
 
 /// Builds orders from validated lines. `rejects` gains the order-level
 /// rejects and loses the row rejects of lines dropped as duplicates.
+/// `order_id_column` names the mapped order-id column, if any.
 pub fn build_orders(
     lines: &Lines,
     rejects: &mut Vec<Reject>,
-    has_order_id: bool,
+    order_id_column: Option<&str>,
     as_of: Option<i32>,
 ) -> Result<OrdersOutput> {
+    let has_order_id = order_id_column.is_some();
     let mut counts = RowCounts {
         rows_read: lines.len() as u64,
         ..Default::default()
@@ -111,12 +113,13 @@ pub fn build_orders(
         .filter(|&i| status[i] != LineStatus::Filtered)
         .collect();
     if has_order_id {
-        idx.par_sort_unstable_by(|&a, &b| {
-            lines.order_key[a]
-                .cmp(&lines.order_key[b])
-                .then(lines.line_hash[a].cmp(&lines.line_hash[b]))
-                .then(lines.file[a].cmp(&lines.file[b]))
-                .then(lines.row[a].cmp(&lines.row[b]))
+        idx.par_sort_unstable_by_key(|&i| {
+            (
+                lines.order[i],
+                lines.line_hash[i],
+                lines.file[i],
+                lines.row[i],
+            )
         });
     }
 
@@ -127,7 +130,7 @@ pub fn build_orders(
     while start < idx.len() {
         let mut end = start + 1;
         if has_order_id {
-            while end < idx.len() && lines.order_key[idx[end]] == lines.order_key[idx[start]] {
+            while end < idx.len() && lines.order[idx[end]] == lines.order[idx[start]] {
                 end += 1;
             }
         }
@@ -152,7 +155,7 @@ pub fn build_orders(
         let customers_differ = !any_bad
             && group
                 .iter()
-                .any(|&i| lines.customer_id[i] != lines.customer_id[group[0]]);
+                .any(|&i| lines.customer[i] != lines.customer[group[0]]);
         if any_bad || customers_differ {
             let reason = if any_bad {
                 RejectReason::OrderHasBadLine
@@ -162,12 +165,13 @@ pub fn build_orders(
             for &i in group {
                 if status[i] == LineStatus::Valid {
                     status[i] = LineStatus::Rejected;
+                    // The value (the order id) is filled in from the raw row.
                     rejects.push(Reject {
                         file: lines.file[i],
                         row: lines.row[i],
                         reason,
-                        column: None,
-                        value: lines.order_key[i].clone(),
+                        column: order_id_column.map(str::to_string),
+                        value: None,
                     });
                 }
             }
@@ -203,14 +207,12 @@ pub fn build_orders(
         }
     };
 
-    let customer_of = |o: &Order| lines.customer_id[o.first_line].as_deref().unwrap_or("");
-    // First order date per customer, over orders on or before as_of.
-    let mut first_order: HashMap<&str, i32> = HashMap::new();
+    let customer_of = |o: &Order| lines.customer[o.first_line];
+    // First order date per customer code, over orders on or before as_of.
+    let mut first_order: Vec<i32> = vec![i32::MAX; lines.customer_values.len()];
     for o in orders.iter().filter(|o| o.cents >= 0 && o.day <= as_of) {
-        first_order
-            .entry(customer_of(o))
-            .and_modify(|d| *d = (*d).min(o.day))
-            .or_insert(o.day);
+        let c = customer_of(o) as usize;
+        first_order[c] = first_order[c].min(o.day);
     }
 
     let mut accepted: Vec<&Order> = Vec::with_capacity(orders.len());
@@ -221,10 +223,10 @@ pub fn build_orders(
             continue;
         }
         if o.cents < 0 {
-            let reason = match first_order.get(customer_of(o)) {
-                None => Some(RejectReason::RefundWithoutOrder),
-                Some(&first) if o.day < first => Some(RejectReason::RefundBeforeFirstOrder),
-                Some(_) => None,
+            let reason = match first_order[customer_of(o) as usize] {
+                i32::MAX => Some(RejectReason::RefundWithoutOrder),
+                first if o.day < first => Some(RejectReason::RefundBeforeFirstOrder),
+                _ => None,
             };
             if let Some(reason) = reason {
                 for &i in &kept[o.lines.clone()] {
@@ -253,15 +255,14 @@ pub fn build_orders(
 
     // Group by customer id (ascending), then date, timestamp and first line
     // position, so the history is the same whatever the thread count.
-    accepted.par_sort_unstable_by(|a, b| {
-        customer_of(a)
-            .cmp(customer_of(b))
-            .then(a.day.cmp(&b.day))
-            .then(a.ts_micros.cmp(&b.ts_micros))
-            .then(
-                (lines.file[a.first_line], lines.row[a.first_line])
-                    .cmp(&(lines.file[b.first_line], lines.row[b.first_line])),
-            )
+    accepted.par_sort_unstable_by_key(|o| {
+        (
+            customer_of(o),
+            o.day,
+            o.ts_micros,
+            lines.file[o.first_line],
+            lines.row[o.first_line],
+        )
     });
     let mut history = OrderHistory {
         as_of,
@@ -272,7 +273,11 @@ pub fn build_orders(
     let mut accepted_cents = 0i64;
     for (k, o) in accepted.iter().enumerate() {
         if k == 0 || customer_of(o) != customer_of(accepted[k - 1]) {
-            history.customer_ids.push(customer_of(o).to_string());
+            let code = customer_of(o);
+            debug_assert_ne!(code, NO_CODE);
+            history
+                .customer_ids
+                .push(lines.customer_values[code as usize].clone());
             history.offsets.push(k);
         }
         history.day.push(o.day);

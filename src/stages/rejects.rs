@@ -19,6 +19,8 @@ pub enum RejectReason {
     InvalidTimestamp,
     NonexistentLocalTime,
     AmbiguousLocalTime,
+    /// A date before 1900 or after 2200: a placeholder or a unit mix-up.
+    TimestampOutOfRange,
     MissingAmount,
     InvalidAmount,
     NonFiniteAmount,
@@ -31,13 +33,14 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 13] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::MissingCustomerId,
         RejectReason::MissingOrderId,
         RejectReason::MissingTimestamp,
         RejectReason::InvalidTimestamp,
         RejectReason::NonexistentLocalTime,
         RejectReason::AmbiguousLocalTime,
+        RejectReason::TimestampOutOfRange,
         RejectReason::MissingAmount,
         RejectReason::InvalidAmount,
         RejectReason::NonFiniteAmount,
@@ -55,6 +58,7 @@ impl RejectReason {
             RejectReason::InvalidTimestamp => "invalid_timestamp",
             RejectReason::NonexistentLocalTime => "nonexistent_local_time",
             RejectReason::AmbiguousLocalTime => "ambiguous_local_time",
+            RejectReason::TimestampOutOfRange => "timestamp_out_of_range",
             RejectReason::MissingAmount => "missing_amount",
             RejectReason::InvalidAmount => "invalid_amount",
             RejectReason::NonFiniteAmount => "non_finite_amount",
@@ -103,7 +107,13 @@ pub fn rejects_table(
         row.push(r.row as i64);
         reason.push(r.reason.as_str());
         column.push(r.column.clone());
-        value.push(r.value.clone());
+        // Order-level rejects name the column; their value is the raw one.
+        let raw_value = || {
+            let name = r.column.as_deref()?;
+            let (_, text) = columns.iter().find(|(n, _)| n == name)?;
+            text.get(r.row as usize - 1).map(str::to_string)
+        };
+        value.push(r.value.clone().or_else(raw_value));
         raw.push(raw_record(columns, r.row));
     }
     Ok(DataFrame::new_infer_height(vec![
@@ -122,7 +132,13 @@ fn as_text(batch: &RawBatch) -> Result<Vec<(String, StringChunked)>> {
         if column.name().as_str() == ROW_COLUMN {
             continue;
         }
-        let text = column.cast(&DataType::String)?.str()?.clone();
+        // Timestamps as their physical integers: Polars cannot render an
+        // out-of-range timestamp as text, and a reject may be one.
+        let text = match column.dtype() {
+            DataType::Datetime(_, _) => column.to_physical_repr().cast(&DataType::String)?,
+            _ => column.cast(&DataType::String)?,
+        };
+        let text = text.str()?.clone();
         out.push((column.name().to_string(), text));
     }
     Ok(out)

@@ -12,13 +12,23 @@ use rust_decimal::Decimal;
 
 use crate::config::{FilterConfig, Pipeline};
 use crate::error::{Error, Result};
-use crate::expr::{decimal_from_f64, parse_decimal, to_cents, AmountError, ParseNumberError};
+use crate::expr::{
+    decimal_from_f64, parse_decimal, plain_cents, plain_float_cents, to_cents, AmountError,
+    AmountExpr, ParseNumberError,
+};
 use crate::io::input::{InputFile, RawBatch, ROW_COLUMN};
 use crate::stages::rejects::{Reject, RejectReason};
 use crate::time::{
     date_of, parse_timestamp, place_date, place_instant, place_local, TimestampError,
     TimestampFormat,
 };
+
+/// 1900-01-01 and 2200-12-31 as day numbers: the accepted order dates.
+const MIN_DAY: i32 = -25_567;
+const MAX_DAY: i32 = 84_370;
+
+/// Code of a missing key.
+pub const NO_CODE: u32 = u32::MAX;
 
 /// Rows handled per parallel task.
 const SLICE_ROWS: usize = 256 * 1024;
@@ -37,10 +47,14 @@ pub struct Lines {
     pub file: Vec<u32>,
     pub row: Vec<u32>,
     pub status: Vec<LineStatus>,
-    /// Trimmed customer id; `None` when rejected or filtered.
-    pub customer_id: Vec<Option<String>>,
-    /// The order id as text; `None` without an order-id mapping.
-    pub order_key: Vec<Option<String>>,
+    /// Dense code of the trimmed customer id (its rank among the distinct
+    /// ids, so code order is id order); [`NO_CODE`] when missing.
+    pub customer: Vec<u32>,
+    /// Dense code of the order id; the line's own index without an
+    /// order-id mapping (every row its own order).
+    pub order: Vec<u32>,
+    /// The distinct customer ids, sorted: `customer_values[code]`.
+    pub customer_values: Vec<String>,
     pub ts_micros: Vec<i64>,
     pub day: Vec<i32>,
     pub cents: Vec<i64>,
@@ -60,8 +74,6 @@ impl Lines {
         self.file.append(&mut other.file);
         self.row.append(&mut other.row);
         self.status.append(&mut other.status);
-        self.customer_id.append(&mut other.customer_id);
-        self.order_key.append(&mut other.order_key);
         self.ts_micros.append(&mut other.ts_micros);
         self.day.append(&mut other.day);
         self.cents.append(&mut other.cents);
@@ -103,7 +115,55 @@ pub fn validate(
         lines.append(batch_lines);
         rejects.extend(batch_rejects);
     }
+    let mapping = &pipeline.config.columns;
+    let (customer, customer_values) = dense_codes(batches, &mapping.customer_id)?;
+    lines.customer = customer;
+    lines.customer_values = customer_values;
+    lines.order = match &mapping.order_id {
+        Some(name) => dense_codes(batches, name)?.0,
+        None => (0..lines.len() as u32).collect(),
+    };
     Ok((lines, rejects))
+}
+
+/// Dense codes of a key column across all batches (trimmed text; rank
+/// among the distinct values, so sorting by code sorts by value), and the
+/// sorted distinct values. Polars ranks in parallel without allocating a
+/// string per row.
+fn dense_codes(batches: &[RawBatch], column: &str) -> Result<(Vec<u32>, Vec<String>)> {
+    let mut all: Option<StringChunked> = None;
+    let no_pattern = Column::full_null("".into(), 1, &DataType::Null);
+    for batch in batches {
+        let text = batch.frame.column(column)?.cast(&DataType::String)?;
+        let trimmed = text.str()?.strip_chars(&no_pattern)?;
+        match all.as_mut() {
+            None => all = Some(trimmed),
+            Some(acc) => acc.append(&trimmed)?,
+        }
+    }
+    let Some(all) = all else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let series = all.into_series();
+    let ranks = series.rank(
+        RankOptions {
+            method: RankMethod::Dense,
+            descending: false,
+        },
+        None,
+    );
+    let codes: Vec<u32> = ranks
+        .idx()?
+        .iter()
+        .map(|r| r.map(|r| r - 1).unwrap_or(NO_CODE))
+        .collect();
+    let distinct = series.drop_nulls().unique()?.sort(SortOptions::default())?;
+    let values: Vec<String> = distinct
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect();
+    Ok((codes, values))
 }
 
 fn validate_batch(pipeline: &Pipeline, batch: &RawBatch) -> Result<(Lines, Vec<Reject>)> {
@@ -213,24 +273,21 @@ fn validate_slice(
         file: vec![file; n],
         row: rows,
         status: Vec::with_capacity(n),
-        customer_id: Vec::with_capacity(n),
-        order_key: Vec::with_capacity(n),
         ts_micros: Vec::with_capacity(n),
         day: Vec::with_capacity(n),
         cents: Vec::with_capacity(n),
         line_hash: hashes.map(<[u64]>::to_vec).unwrap_or_else(|| vec![0; n]),
+        // Key codes are assigned over all files at once, after the rows.
+        ..Default::default()
     };
     let mut rejects = Vec::new();
 
     for i in 0..n {
-        let order_key = order_values
-            .as_ref()
-            .and_then(|v| v[i].map(|s| s.trim().to_string()));
         let filtered = filter_columns
             .iter()
             .any(|(f, column)| FilterConfig::matches(&pipeline.filters[*f].1, column.get(i)));
         if filtered {
-            out.push_invalid(LineStatus::Filtered, order_key);
+            out.push_invalid(LineStatus::Filtered);
             continue;
         }
         let checked = check_row(
@@ -246,10 +303,8 @@ fn validate_slice(
             csv.decimal_comma,
         );
         match checked {
-            Ok((customer_id, placed_micros, day, cents)) => {
+            Ok((placed_micros, day, cents)) => {
                 out.status.push(LineStatus::Valid);
-                out.customer_id.push(Some(customer_id));
-                out.order_key.push(order_key);
                 out.ts_micros.push(placed_micros);
                 out.day.push(day);
                 out.cents.push(cents);
@@ -262,7 +317,7 @@ fn validate_slice(
                     column: Some(column),
                     value,
                 });
-                out.push_invalid(LineStatus::Rejected, order_key);
+                out.push_invalid(LineStatus::Rejected);
             }
         }
     }
@@ -270,10 +325,8 @@ fn validate_slice(
 }
 
 impl Lines {
-    fn push_invalid(&mut self, status: LineStatus, order_key: Option<String>) {
+    fn push_invalid(&mut self, status: LineStatus) {
         self.status.push(status);
-        self.customer_id.push(None);
-        self.order_key.push(order_key);
         self.ts_micros.push(0);
         self.day.push(0);
         self.cents.push(0);
@@ -294,9 +347,9 @@ fn check_row(
     amount_columns: &[(String, NumberColumn)],
     pipeline: &Pipeline,
     decimal_comma: bool,
-) -> std::result::Result<(String, i64, i32, i64), RowProblem> {
-    let customer_id = match customer[i].map(str::trim) {
-        Some(id) if !id.is_empty() => id.to_string(),
+) -> std::result::Result<(i64, i32, i64), RowProblem> {
+    match customer[i].map(str::trim) {
+        Some(id) if !id.is_empty() => {}
         other => {
             return Err((
                 RejectReason::MissingCustomerId,
@@ -349,6 +402,27 @@ fn check_row(
         },
     }?;
 
+    // Dates outside 1900–2200 are placeholders (0001-01-01, 9999-12-31) or
+    // unit mix-ups; they would also stretch the month calendar absurdly.
+    if !(MIN_DAY..=MAX_DAY).contains(&placed.local_day) {
+        return Err((
+            RejectReason::TimestampOutOfRange,
+            mapping.order_ts.clone(),
+            Some(date_of(placed.local_day).to_string()),
+        ));
+    }
+    // The common case, one plain amount column, skips the decimal machinery.
+    if let AmountExpr::Column(name) = &pipeline.amount {
+        let fast = amount_columns.first().and_then(|(_, column)| match column {
+            NumberColumn::Text(ca) => ca.get(i).and_then(|t| plain_cents(t, decimal_comma)),
+            NumberColumn::Int(ca) => ca.get(i).and_then(|v| v.checked_mul(100)),
+            NumberColumn::Float(ca) => ca.get(i).and_then(plain_float_cents),
+        });
+        if let Some(cents) = fast {
+            debug_assert_eq!(&amount_columns[0].0, name);
+            return Ok((placed.utc_micros, placed.local_day, cents));
+        }
+    }
     let lookup = |name: &str| -> std::result::Result<Decimal, AmountError> {
         let column = amount_columns
             .iter()
@@ -399,5 +473,5 @@ fn check_row(
             return Err(amount_problem(RejectReason::NonFiniteAmount, name))
         }
     };
-    Ok((customer_id, placed.utc_micros, placed.local_day, cents))
+    Ok((placed.utc_micros, placed.local_day, cents))
 }

@@ -8,4 +8,5 @@ mod common;
 mod golden;
 mod handworked;
 mod properties;
+mod report;
 mod safety;

@@ -1,0 +1,32 @@
+//! The per-run report of the retention pipeline: a self-contained HTML page
+//! ([`render_html`]) and a terminal summary for `retention show`
+//! ([`render_show`]).
+//!
+//! Both take a [`ReportData`], plain structs that the caller fills from the
+//! run's tables and manifest (see [`data`]). The module has no Polars
+//! dependency and no I/O: it returns strings, and the caller decides where
+//! they go. [`load`] fills a [`ReportData`] from a run's tables.
+//!
+//! Layout: `data` (input structs), `format` (numbers and escaping), `svg`
+//! (a small SVG writer, scales and axes), `charts` (one function per
+//! chart), `html` (the page), `show` (the terminal tables).
+
+mod charts;
+pub mod data;
+mod format;
+mod html;
+pub mod load;
+mod show;
+mod svg;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
+
+pub use data::{
+    ClvSection, CohortCell, CurvePoint, KpiMonth, ModelParameter, ReportData, RunFacts, SegmentRow,
+    ValidationBucket,
+};
+pub use html::render_html;
+pub use show::render_show;

@@ -1,0 +1,145 @@
+//! The run's HTML report and `retention show`, on the real binary.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::cli::retention;
+
+const HEADINGS: [&str; 7] = [
+    "Cohort retention",
+    "Retention curve",
+    "Monthly KPIs",
+    "Revenue per customer by cohort",
+    "Customer segments",
+    "Customer lifetime value (CLV)",
+    "Run facts",
+];
+
+/// A five-year generated history, run through the pipeline.
+fn five_year_run(d: &Path) {
+    let o = retention(
+        &[
+            "generate",
+            "--customers",
+            "1500",
+            "--seed",
+            "21",
+            "--start",
+            "2019-01-01",
+            "--months",
+            "60",
+            "--out",
+            "orders.csv",
+        ],
+        d,
+    );
+    assert!(o.status.success());
+    crate::cli::write_pipeline(d, "orders.csv", "");
+    let o = retention(&["run", "pipeline.toml"], d);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("report.html"));
+}
+
+fn assert_well_formed_report(html: &str) {
+    let body = html
+        .trim_start()
+        .strip_prefix("<!DOCTYPE html>")
+        .unwrap_or(html);
+    let doc = roxmltree::Document::parse(body).expect("the report parses as XML");
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    for heading in HEADINGS {
+        assert!(text.contains(heading), "section `{heading}` missing");
+    }
+    assert!(
+        !html.contains("NaN") && !html.contains("inf<"),
+        "NaN or inf in the report"
+    );
+    let svgs: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("svg"))
+        .collect();
+    assert!(svgs.len() >= 8, "only {} charts", svgs.len());
+    for svg in svgs {
+        assert!(svg.children().any(|c| c.is_element()), "an empty chart");
+    }
+    assert!(!html.contains("<script"), "the report needs no JavaScript");
+}
+
+#[test]
+fn every_run_has_a_well_formed_report_and_show_prints_the_headline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    five_year_run(d);
+    let report = d.join("out/current/report.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert_well_formed_report(&html);
+
+    // `retention report` rebuilds the same file from the published tables.
+    let run_dir = std::fs::canonicalize(d.join("out/current")).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    let o = retention(&["report", run_dir.to_str().unwrap()], d);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), html);
+
+    let o = retention(&["show", "out"], d);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("Last complete month"), "{shown}");
+    assert!(shown.contains("Retention curve"), "{shown}");
+    assert!(shown.contains("Top segments"), "{shown}");
+
+    let o = retention(&["show", "nowhere"], d);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// Renders the report in headless Chromium when it is installed (CI
+/// installs it), so a broken page would show as a failed or blank render.
+#[test]
+fn report_renders_in_headless_chromium() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(chromium) = chromium else {
+        eprintln!("chromium not installed: render test skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    five_year_run(d);
+    let report = std::fs::canonicalize(d.join("out/current/report.html")).unwrap();
+    let png = d.join("report.png");
+    let profile = d.join("profile");
+    let status = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.display()),
+            "--window-size=1400,4000",
+            &format!("--screenshot={}", png.display()),
+            &format!("file://{}", report.display()),
+        ])
+        .output()
+        .expect("chromium runs");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let bytes = std::fs::read(&png).expect("a screenshot");
+    assert_eq!(&bytes[1..4], b"PNG");
+    // A blank page compresses to a few kB; the report is far richer.
+    assert!(
+        bytes.len() > 100_000,
+        "suspiciously small render: {} bytes",
+        bytes.len()
+    );
+    if let Ok(keep) = std::env::var("RETENTION_KEEP_RENDER") {
+        std::fs::copy(&png, keep).unwrap();
+    }
+}
