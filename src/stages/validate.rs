@@ -6,6 +6,8 @@
 //! timestamp placed in the business time zone and the amount in integer
 //! cents. Rows are checked in parallel slices; the output keeps input order.
 
+use std::collections::HashMap;
+
 use polars::prelude::*;
 use rayon::prelude::*;
 use rust_decimal::Decimal;
@@ -116,52 +118,76 @@ pub fn validate(
         rejects.extend(batch_rejects);
     }
     let mapping = &pipeline.config.columns;
-    let (customer, customer_values) = dense_codes(batches, &mapping.customer_id)?;
+    let clock = std::time::Instant::now();
+    let (customer, customer_values) = dense_codes(batches, &mapping.customer_id, true)?;
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "customer codes");
     lines.customer = customer;
     lines.customer_values = customer_values;
     lines.order = match &mapping.order_id {
-        Some(name) => dense_codes(batches, name)?.0,
+        Some(name) => {
+            let clock = std::time::Instant::now();
+            let codes = dense_codes(batches, name, false)?.0;
+            tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "order codes");
+            codes
+        }
         None => (0..lines.len() as u32).collect(),
     };
     Ok((lines, rejects))
 }
 
-/// Dense codes of a key column across all batches (trimmed text; rank
-/// among the distinct values, so sorting by code sorts by value), and the
-/// sorted distinct values. Polars ranks in parallel without allocating a
-/// string per row.
-fn dense_codes(batches: &[RawBatch], column: &str) -> Result<(Vec<u32>, Vec<String>)> {
-    let mut all: Option<StringChunked> = None;
-    let no_pattern = Column::full_null("".into(), 1, &DataType::Null);
-    for batch in batches {
-        let text = batch.frame.column(column)?.cast(&DataType::String)?;
-        let trimmed = text.str()?.strip_chars(&no_pattern)?;
-        match all.as_mut() {
-            None => all = Some(trimmed),
-            Some(acc) => acc.append(&trimmed)?,
+/// Dense codes of a key column across all batches (trimmed text; codes
+/// ranked by value when `sorted`, so sorting by code sorts by value), and
+/// the distinct values in code order. A hash map over borrowed strings:
+/// several times faster than ranking with a string sort, and no string is
+/// copied per row.
+fn dense_codes(
+    batches: &[RawBatch],
+    column: &str,
+    sorted: bool,
+) -> Result<(Vec<u32>, Vec<String>)> {
+    let texts: Vec<StringChunked> = batches
+        .iter()
+        .map(|b| {
+            Ok(b.frame
+                .column(column)?
+                .cast(&DataType::String)?
+                .str()?
+                .clone())
+        })
+        .collect::<Result<_>>()?;
+    let rows: usize = texts.iter().map(|t| t.len()).sum();
+    let mut ids: HashMap<&str, u32, ahash::RandomState> = HashMap::default();
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut codes: Vec<u32> = Vec::with_capacity(rows);
+    for text in &texts {
+        for value in text.iter() {
+            let code = match value.map(str::trim) {
+                None => NO_CODE,
+                Some(v) => *ids.entry(v).or_insert_with(|| {
+                    distinct.push(v);
+                    (distinct.len() - 1) as u32
+                }),
+            };
+            codes.push(code);
         }
     }
-    let Some(all) = all else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let series = all.into_series();
-    let ranks = series.rank(
-        RankOptions {
-            method: RankMethod::Dense,
-            descending: false,
-        },
-        None,
-    );
-    let codes: Vec<u32> = ranks
-        .idx()?
+    if !sorted {
+        return Ok((codes, Vec::new()));
+    }
+    // Renumber so that code order is value order.
+    let mut order: Vec<u32> = (0..distinct.len() as u32).collect();
+    order.par_sort_unstable_by_key(|&c| distinct[c as usize]);
+    let mut rank = vec![0u32; distinct.len()];
+    for (new, &old) in order.iter().enumerate() {
+        rank[old as usize] = new as u32;
+    }
+    codes
+        .par_iter_mut()
+        .filter(|c| **c != NO_CODE)
+        .for_each(|c| *c = rank[*c as usize]);
+    let values = order
         .iter()
-        .map(|r| r.map(|r| r - 1).unwrap_or(NO_CODE))
-        .collect();
-    let distinct = series.drop_nulls().unique()?.sort(SortOptions::default())?;
-    let values: Vec<String> = distinct
-        .str()?
-        .iter()
-        .map(|v| v.unwrap_or_default().to_string())
+        .map(|&c| distinct[c as usize].to_string())
         .collect();
     Ok((codes, values))
 }
