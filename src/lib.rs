@@ -25,6 +25,7 @@ pub mod expr;
 pub mod generate;
 pub mod io;
 pub mod manifest;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod stages;

@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 use retention::cli::{Cli, Command};
 use retention::commands;
+use retention::progress::Progress;
 
 fn main() {
     let cli = Cli::parse();
@@ -29,7 +30,8 @@ fn main() {
     // A panic is a bug, but a nightly job must still end with a clear
     // message and exit code 1, never an abort with a half-written output
     // (nothing is published before the last step, so nothing is).
-    let outcome = std::panic::catch_unwind(|| dispatch(cli.command));
+    let progress = Progress::for_terminal(cli.quiet);
+    let outcome = std::panic::catch_unwind(|| dispatch(cli.command, progress));
     let result = match outcome {
         Ok(result) => result,
         Err(panic) => {
@@ -48,7 +50,7 @@ fn main() {
     }
 }
 
-fn dispatch(command: Command) -> retention::error::Result<()> {
+fn dispatch(command: Command, progress: Progress) -> retention::error::Result<()> {
     match command {
         Command::Run {
             pipeline,
@@ -56,7 +58,7 @@ fn dispatch(command: Command) -> retention::error::Result<()> {
             out,
             threads,
             force,
-        } => commands::run::run(pipeline, as_of, out, threads, force),
+        } => commands::run::run(pipeline, as_of, out, threads, force, progress),
         Command::Validate { pipeline } => commands::validate::run(pipeline),
         Command::Report { run_dir } => commands::report::report(run_dir),
         Command::Show { out } => commands::report::show(out),

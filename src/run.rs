@@ -19,6 +19,7 @@ use crate::io::publish::{
 use crate::manifest::{
     peak_rss_bytes, CheckRecord, InputRecord, Manifest, RowRecord, StageRecord, SCHEMA_VERSION,
 };
+use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{checks_table, reconcile, require_all_passed, Check};
 use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curve_table};
@@ -40,6 +41,8 @@ pub struct RunOptions {
     pub out_dir: Option<PathBuf>,
     /// Publish even when the current run has the same run key.
     pub force: bool,
+    /// Progress bars (drawn only on a terminal).
+    pub progress: Progress,
 }
 
 /// Everything a run computed, before publishing.
@@ -104,14 +107,27 @@ pub fn compute_files(
 ) -> Result<Computed> {
     let mut clock = StageClock::new();
     let has_order_id = pipeline.config.columns.order_id.is_some();
+    let bar = options
+        .progress
+        .stage("load", Some(files.len() as u64), "files");
     let batches = files
         .iter()
         .enumerate()
-        .map(|(i, f)| read_file(pipeline, i as u32, f, has_order_id))
+        .map(|(i, f)| {
+            let batch = read_file(pipeline, i as u32, f, has_order_id);
+            bar.inc(1);
+            batch
+        })
         .collect::<Result<Vec<_>>>()?;
+    bar.finish();
     clock.done("load");
 
-    let (lines, mut rejects) = validate(pipeline, &files, &batches)?;
+    let rows: usize = batches.iter().map(|b| b.frame.height()).sum();
+    let bar = options
+        .progress
+        .stage("validate", Some(rows as u64), "rows");
+    let (lines, mut rejects) = validate(pipeline, &files, &batches, &|n| bar.inc(n))?;
+    bar.finish();
     clock.done("validate");
 
     let as_of = options

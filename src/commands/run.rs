@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 
 use crate::config::Pipeline;
 use crate::error::Result;
+use crate::progress::Progress;
 use crate::run::{run as run_pipeline, RunOptions, RunResult};
 
 pub fn run(
@@ -14,6 +15,7 @@ pub fn run(
     out: Option<PathBuf>,
     threads: Option<usize>,
     force: bool,
+    progress: Progress,
 ) -> Result<()> {
     super::set_threads(threads);
     let pipeline = Pipeline::load(&pipeline_path)?;
@@ -21,6 +23,7 @@ pub fn run(
         as_of,
         out_dir: out,
         force,
+        progress,
     };
     let outcome = match run_pipeline(&pipeline, &options)? {
         RunResult::Published(outcome) => outcome,

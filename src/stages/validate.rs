@@ -100,17 +100,19 @@ enum NumberColumn {
 
 /// Validates every row of `batches`, returning typed lines and the rejects
 /// found row by row (order-level rejects come later, in `orders`).
+/// `on_rows` is told how many rows each finished slice had (progress).
 pub fn validate(
     pipeline: &Pipeline,
     files: &[InputFile],
     batches: &[RawBatch],
+    on_rows: &(dyn Fn(u64) + Sync),
 ) -> Result<(Lines, Vec<Reject>)> {
     let mut lines = Lines::default();
     let mut rejects = Vec::new();
     for batch in batches {
         let path = &files[batch.file as usize].path;
         let (batch_lines, batch_rejects) =
-            validate_batch(pipeline, batch).map_err(|e| match e {
+            validate_batch(pipeline, batch, on_rows).map_err(|e| match e {
                 Error::Polars(p) => Error::input(path, p.to_string()),
                 other => other,
             })?;
@@ -192,7 +194,11 @@ fn dense_codes(
     Ok((codes, values))
 }
 
-fn validate_batch(pipeline: &Pipeline, batch: &RawBatch) -> Result<(Lines, Vec<Reject>)> {
+fn validate_batch(
+    pipeline: &Pipeline,
+    batch: &RawBatch,
+    on_rows: &(dyn Fn(u64) + Sync),
+) -> Result<(Lines, Vec<Reject>)> {
     let height = batch.frame.height();
     let slices: Vec<(usize, usize)> = (0..height)
         .step_by(SLICE_ROWS)
@@ -203,7 +209,9 @@ fn validate_batch(pipeline: &Pipeline, batch: &RawBatch) -> Result<(Lines, Vec<R
         .map(|&(start, len)| {
             let frame = batch.frame.slice(start as i64, len);
             let hashes = batch.line_hash.as_ref().map(|h| &h[start..start + len]);
-            validate_slice(pipeline, batch.file, &frame, hashes)
+            let result = validate_slice(pipeline, batch.file, &frame, hashes);
+            on_rows(len as u64);
+            result
         })
         .collect();
     let mut lines = Lines::default();

@@ -482,3 +482,24 @@ fn online_retail_pipeline_on_hand_made_file() {
     assert_eq!(col("revenue"), [284.5, 43.22, 33.3]);
     assert_eq!(col("returning_customers"), [0.0, 2.0, 1.0]);
 }
+
+/// Not a terminal (cron, CI): plain log lines, no progress bars, no colour.
+#[test]
+fn no_progress_bars_or_colour_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    generate(d, "orders.csv");
+    write_pipeline(d, "orders.csv", "");
+    let o = retention(&["run", "pipeline.toml"], d);
+    assert!(o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("stage done"), "log lines expected: {err}");
+    assert!(
+        !err.contains('\r') && !err.contains('\u{1b}'),
+        "terminal control in: {err:?}"
+    );
+    // -q keeps stderr to warnings and errors.
+    let o = retention(&["-q", "run", "pipeline.toml", "--force"], d);
+    assert!(o.status.success());
+    assert!(stderr(&o).trim().is_empty(), "{}", stderr(&o));
+}
