@@ -55,6 +55,7 @@ TABLES = {
     "customers": ["customer_id"],
 }
 DOUBLE_TOLERANCE = 1e-9  # relative to max(1, |a|, |b|)
+WARNINGS = []  # printed at the end
 
 
 def log(msg):
@@ -130,11 +131,41 @@ def tail(path, n=15):
 # Data
 # --------------------------------------------------------------------------
 
+def lines_out_of_range(path, truth):
+    """Lines dated outside the generated range [start, end_exclusive)."""
+    import duckdb
+    lo = dt.datetime.fromisoformat(truth["start"]).replace(tzinfo=dt.timezone.utc)
+    hi = dt.datetime.fromisoformat(truth["end_exclusive"]).replace(tzinfo=dt.timezone.utc)
+    con = duckdb.connect()
+    n = con.execute(
+        "SELECT count(*) FILTER (epoch_us(order_ts) < ? OR epoch_us(order_ts) >= ?) "
+        "FROM read_parquet(?)",
+        [int(lo.timestamp()) * 10**6, int(hi.timestamp()) * 10**6, path]).fetchone()[0]
+    con.close()
+    return n
+
+
+def run_id(out_dir):
+    """run_id of OUT/current, or None."""
+    try:
+        with open(os.path.join(out_dir, "current", "_manifest.json")) as f:
+            return json.load(f).get("run_id")
+    except (OSError, ValueError):
+        return None
+
+
 def generate(customers, path):
+    """Generates path unless a valid cached copy exists; returns its truth.json."""
     truth = path + ".truth.json"
     if os.path.exists(path) and os.path.exists(truth):
         with open(truth) as f:
-            return json.load(f)
+            cached = json.load(f)
+        bad = lines_out_of_range(path, cached)
+        if not bad:
+            return cached
+        # e.g. made by a generator whose timestamps overflowed (fixed in 49ee2c6)
+        log(f"bench: {path}: {bad} lines dated outside {cached['start']}..{cached['end_exclusive']}; regenerating")
+        os.unlink(path)
     os.makedirs(DATA, exist_ok=True)
     cmd = [BIN, "generate", "--customers", str(customers), "--seed", str(SEED),
            "--start", START, "--months", str(MONTHS), "--out", path]
@@ -143,7 +174,12 @@ def generate(customers, path):
         die(f"generate failed ({' '.join(cmd)}):\n{r.stdout}{r.stderr}")
     log("bench: " + r.stdout.strip().splitlines()[0])
     with open(truth) as f:
-        return json.load(f)
+        fresh = json.load(f)
+    bad = lines_out_of_range(path, fresh)
+    if bad:
+        WARNINGS.append(f"{path}: the generator wrote {bad} lines dated outside "
+                        f"{fresh['start']}..{fresh['end_exclusive']} (a generator bug)")
+    return fresh
 
 
 def orders_per_customer():
@@ -283,7 +319,7 @@ def machine():
 
 
 def git_commit():
-    r = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+    r = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty", "--abbrev=7"],
                        capture_output=True, text=True)
     return r.stdout.strip() if r.returncode == 0 else ""
 
@@ -341,13 +377,16 @@ def main():
         die(f"{BIN} not found: run `make build` first")
 
     cores, mem_total = machine()
+    commit = git_commit()
+    supports_force = "--force" in subprocess.run(
+        [BIN, "run", "--help"], capture_output=True, text=True).stdout
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     log(f"bench: sizes {sizes}, {runs} runs each, as_of {as_of}, "
         f"{threads or cores} threads, {cores} cores, {mib(mem_total) / 1024:.1f} GiB, "
         f"DuckDB {duckdb.__version__}")
     opc = orders_per_customer()
     os.makedirs(OUT, exist_ok=True)
-    rows, stage_reports, warnings = [], [], []
+    rows, stage_reports, warnings = [], [], WARNINGS
 
     for size in sizes:
         data = os.path.join(DATA, f"orders_{size}.parquet")
@@ -357,6 +396,8 @@ def main():
         os.makedirs(out_dir, exist_ok=True)
         pipeline = write_pipeline(size, data, out_dir)
         ours_cmd = [BIN, "run", pipeline, "--out", out_dir, "--as-of", as_of]
+        if supports_force:  # otherwise an unchanged input is "already published"
+            ours_cmd.append("--force")
         if threads:
             ours_cmd += ["--threads", str(threads)]
         duck_cmd = [sys.executable, os.path.abspath(__file__), "duckdb-worker",
@@ -365,6 +406,10 @@ def main():
         if threads:
             duck_cmd += ["--threads", str(threads)]
 
+        load = os.getloadavg()[0]
+        if load > 0.5 * cores:
+            warnings.append(f"{size}: machine busy before the runs (load average {load:.1f} "
+                            f"on {cores} cores): timings are noisy")
         res = {"retention": [], "duckdb": []}
         sql_seconds = []
         failed = set()
@@ -373,7 +418,12 @@ def main():
                 if engine in failed:
                     continue
                 log_path = os.path.join(out_dir, f"{engine}_run{i}.log")
+                before = run_id(out_dir)
                 rc, wall, rss = measure(cmd, log_path)
+                if rc == 0 and engine == "retention" and run_id(out_dir) in (None, before):
+                    failed.add(engine)
+                    warnings.append(f"{size}: retention run {i} published nothing new; log {log_path}")
+                    continue
                 if rc != 0:
                     failed.add(engine)
                     warnings.append(f"{size}: {engine} run {i} failed (exit {rc}); log {log_path}")
@@ -416,7 +466,7 @@ def main():
             wall = statistics.median(walls)
             rss = max(r for _, r in res[engine])
             rows.append({
-                "timestamp_utc": stamp, "git_commit": git_commit(), "tool_version": tool_version,
+                "timestamp_utc": stamp, "git_commit": commit, "tool_version": tool_version,
                 "duckdb_version": duckdb.__version__, "target_orders": size,
                 "customers": truth["customers"], "orders": truth["orders"],
                 "refunds": truth["refunds"], "lines": truth["lines"], "as_of": as_of,
@@ -430,7 +480,8 @@ def main():
                 "rss_vs_duckdb": round(rss / duck_rss, 3) if duck_rss else "",
                 "duckdb_sql_s_median": round(statistics.median(sql_seconds), 3)
                                        if engine == "duckdb" and sql_seconds else "",
-                "tables_agree": agree, "threads": threads or cores,
+                "tables_agree": agree, "load_avg_before": round(load, 2),
+                "threads": threads or cores,
                 "cores": cores, "mem_total_gib": round(mib(mem_total) / 1024, 1),
             })
 

@@ -48,18 +48,17 @@ SELECT customer_id, CAST(date_trunc('month', d) AS DATE) AS month, sum(cents)::B
 FROM orders WHERE cents < 0
 GROUP BY ALL;
 
--- One row per customer and order day (orders with total >= 0), with the
--- day's previous / next order day and the customer's first order day.
-CREATE TEMP TABLE days AS
-SELECT customer_id, d, n, cents,
+-- Purchases (orders with total >= 0), each with the customer's previous and
+-- next order date and first order date. Several orders on one day are
+-- adjacent, so prev_d = d marks "not the day's first order" and next_d = d
+-- "not its last"; the spell edges and month flags below only fire once a day.
+CREATE TEMP TABLE purchases AS
+SELECT customer_id, d, cents,
        lag(d)         OVER w AS prev_d,
        lead(d)        OVER w AS next_d,
        first_value(d) OVER w AS first_d
-FROM (
-    SELECT customer_id, d, count(*) AS n, sum(cents)::BIGINT AS cents
-    FROM orders WHERE cents >= 0
-    GROUP BY customer_id, d
-)
+FROM orders
+WHERE cents >= 0
 WINDOW w AS (PARTITION BY customer_id ORDER BY d);
 
 -- Calendar: first cohort month .. as_of's month, with the evaluation dates.
@@ -70,7 +69,7 @@ SELECT month,
        last_day(month) <= DATE '${as_of}'             AS month_complete
 FROM (
     SELECT CAST(unnest(generate_series(
-               CAST(date_trunc('month', (SELECT min(d) FROM days)) AS TIMESTAMP),
+               CAST(date_trunc('month', (SELECT min(d) FROM purchases)) AS TIMESTAMP),
                CAST(date_trunc('month', DATE '${as_of}') AS TIMESTAMP),
                INTERVAL 1 MONTH)) AS DATE) AS month
 );
@@ -85,11 +84,11 @@ FROM (
     SELECT customer_id,
            min(d)                                  AS first_d,
            max(d)                                  AS last_d,
-           sum(n)::BIGINT                          AS orders,
-           count(*)                                AS n_days,
+           count(*)                                AS orders,
+           count(*) FILTER (prev_d IS DISTINCT FROM d) AS n_days,
            sum(cents)::BIGINT                      AS cents,
-           coalesce(sum(cents) FILTER (prev_d IS NOT NULL), 0)::BIGINT AS repeat_cents
-    FROM days
+           coalesce(sum(cents) FILTER (d > first_d), 0)::BIGINT AS repeat_cents
+    FROM purchases
     GROUP BY customer_id
 ) c
 LEFT JOIN (SELECT customer_id, sum(cents)::BIGINT AS cents FROM refunds GROUP BY ALL) r
@@ -124,8 +123,8 @@ FROM (
     SELECT CAST(date_trunc('month', first_d) AS DATE)                       AS cohort_month,
            CAST(date_trunc('month', d) AS DATE)                             AS month,
            CAST(prev_d IS NULL OR date_trunc('month', prev_d) <> date_trunc('month', d) AS INTEGER) AS active,
-           n AS orders, cents
-    FROM days
+           1 AS orders, cents
+    FROM purchases
     UNION ALL
     SELECT CAST(date_trunc('month', c.first_d) AS DATE), r.month, 0, 0, r.cents
     FROM refunds r JOIN cust c USING (customer_id)
@@ -181,10 +180,10 @@ COPY (
 CREATE TEMP TABLE spell_events AS
 SELECT day, sum(delta)::BIGINT AS delta
 FROM (
-    SELECT d AS day, 1 AS delta FROM days
+    SELECT d AS day, 1 AS delta FROM purchases
      WHERE prev_d IS NULL OR d - prev_d > ${w}
     UNION ALL
-    SELECT d + ${w}, -1 FROM days
+    SELECT d + ${w}, -1 FROM purchases
      WHERE (next_d IS NULL OR next_d > d + ${w}) AND d + ${w} <= DATE '${as_of}'
 )
 GROUP BY day;
@@ -192,7 +191,7 @@ GROUP BY day;
 -- Churned: a spell end in (S_m, E_m] with no order day on or before E_m.
 CREATE TEMP TABLE churn AS
 SELECT m.month, count(*) AS churned
-FROM (SELECT d + ${w} AS lapse, next_d FROM days
+FROM (SELECT d + ${w} AS lapse, next_d FROM purchases
        WHERE (next_d IS NULL OR next_d > d + ${w}) AND d + ${w} <= DATE '${as_of}') l
 JOIN months m ON m.month = CAST(date_trunc('month', l.lapse) AS DATE)
 WHERE l.next_d IS NULL OR l.next_d > m.e_date

@@ -3,8 +3,8 @@
 //! Customers are acquired over `months` months, with monthly growth and a
 //! year-end peak. Each then buys by the BG/NBD process (Fader, Hardie & Lee
 //! 2005): while alive, purchases arrive as a Poisson process with rate
-//! λ ~ Gamma(r, α) per day; after each purchase the customer dies with
-//! probability p ~ Beta(a, b). Order values follow Gamma-Gamma (Fader,
+//! λ ~ Gamma(r, α) per day; after each repeat purchase the customer dies
+//! with probability p ~ Beta(a, b). Order values follow Gamma-Gamma (Fader,
 //! Hardie & Lee 2004): z ~ Gamma(shape p_gg, rate ν), ν ~ Gamma(q, rate γ).
 //! A small share of orders is split into lines, and a small share is
 //! partly refunded a few days later.
@@ -183,8 +183,9 @@ fn generate_customer(
                 });
             }
         }
-        // After each purchase the customer may drop out for good.
-        if rng.random::<f64>() < dropout {
+        // After each repeat purchase the customer may drop out for good (in
+        // BG/NBD the first purchase, at time 0, is not a dropout chance).
+        if seq > 1 && rng.random::<f64>() < dropout {
             break;
         }
         // In f64 first: a near-zero rate gives gaps far beyond i64 microseconds.

@@ -18,10 +18,12 @@
 //! same whatever the thread count; it becomes DOUBLE only when published.
 
 pub mod cli;
+pub mod clv;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod expr;
+pub mod faults;
 pub mod generate;
 pub mod io;
 pub mod manifest;

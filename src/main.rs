@@ -30,6 +30,7 @@ fn main() {
     // A panic is a bug, but a nightly job must still end with a clear
     // message and exit code 1, never an abort with a half-written output
     // (nothing is published before the last step, so nothing is).
+    let _faults = retention::faults::setup();
     let progress = Progress::for_terminal(cli.quiet);
     let outcome = std::panic::catch_unwind(|| dispatch(cli.command, progress));
     let result = match outcome {

@@ -22,6 +22,7 @@ use crate::manifest::{
 use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{checks_table, reconcile, require_all_passed, Check};
+use crate::stages::clv::clv_stage;
 use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curve_table};
 use crate::stages::customers::{customers_table, summarize_customers};
 use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
@@ -82,6 +83,7 @@ impl StageClock {
     }
 
     fn done(&mut self, stage: &str) {
+        crate::faults::crash_point(&format!("stage::{stage}"));
         let seconds = self.started.elapsed().as_secs_f64();
         tracing::info!(stage, seconds = format!("{seconds:.3}"), "stage done");
         self.records.push(StageRecord {
@@ -180,7 +182,6 @@ pub fn compute_files(
     clock.done("orders");
 
     let summary = summarize_customers(&history);
-    let customers_frame = customers_table(&history, &summary)?;
     clock.done("customers");
 
     let calendar = Calendar::of(&history);
@@ -194,7 +195,16 @@ pub fn compute_files(
     let kpis_frame = kpis_monthly_table(&monthly, &calendar)?;
     clock.done("kpis");
 
-    let segments_frame = segments_table(&summary)?;
+    let clv = if pipeline.config.clv.enabled {
+        let output = clv_stage(&history, &summary, &monthly, &pipeline.config.clv)?;
+        clock.done("clv");
+        Some(output)
+    } else {
+        None
+    };
+    let scores = clv.as_ref().map(|c| &c.scores);
+    let customers_frame = customers_table(&history, &summary, scores)?;
+    let segments_frame = segments_table(&summary, scores)?;
     clock.done("segments");
 
     let checks = reconcile(&counts, orders.accepted_cents, &summary, &grid, &monthly);
@@ -230,6 +240,21 @@ pub fn compute_files(
                 name: "segments",
                 frame: segments_frame,
             },
+        ]
+        .into_iter()
+        .chain(clv.into_iter().flat_map(|c| {
+            [
+                Table {
+                    name: "clv_model",
+                    frame: c.model,
+                },
+                Table {
+                    name: "clv_validation",
+                    frame: c.validation,
+                },
+            ]
+        }))
+        .chain([
             Table {
                 name: "rejects",
                 frame: rejects_frame,
@@ -238,7 +263,8 @@ pub fn compute_files(
                 name: "checks",
                 frame: checks_frame,
             },
-        ],
+        ])
+        .collect(),
         stages: clock.records,
     })
 }
@@ -300,6 +326,8 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
         .clone()
         .unwrap_or_else(|| pipeline.output_dir.clone());
     let _lock = lock_output(&out_dir)?;
+    // Test hook: hold the lock a while (`run::locked=sleep(300)`).
+    crate::faults::crash_point("run::locked");
     sweep_temporaries(&out_dir);
     let files = resolve_inputs(pipeline)?;
     let as_of_requested = options.as_of.or(pipeline.config.business.as_of);
@@ -322,6 +350,7 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
     let run_dir = runs_dir.join(&run_id);
     std::fs::create_dir_all(&run_dir)
         .map_err(|e| Error::output(&run_dir, format!("cannot create the run directory: {e}")))?;
+    crate::faults::crash_point("publish::run_dir_created");
     let published = publish(
         pipeline, &computed, &out_dir, &run_id, &key, &run_dir, started_at,
     );
@@ -379,6 +408,7 @@ fn publish(
         let path = run_dir.join(&file);
         let bytes = write_parquet(&table.frame, &path, &metadata(table.name))?;
         verify_parquet(&table.frame, &path)?;
+        crate::faults::crash_point(&format!("publish::verified::{}", table.name));
         outputs.push(WrittenFile {
             table: table.name.to_string(),
             file,
@@ -460,6 +490,7 @@ fn publish(
     sync_dir(run_dir)?;
     flip_current(out_dir, run_id)?;
     let removed = sweep_runs(out_dir, pipeline.config.output.keep_runs as usize, run_id)?;
+    crate::faults::crash_point("publish::swept");
     if !removed.is_empty() {
         tracing::info!(?removed, "old or incomplete runs removed");
     }

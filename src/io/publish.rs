@@ -27,6 +27,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::faults;
 
 /// The manifest's file name; its presence marks a run directory complete.
 pub const MANIFEST_FILE: &str = "_manifest.json";
@@ -131,10 +132,12 @@ pub fn write_parquet(frame: &DataFrame, path: &Path, metadata: &[(String, String
         ))
         .build();
     let temporary = temporary_path(path);
+    let file_name = file_name(path);
     let write = || -> std::result::Result<u64, Box<dyn std::error::Error>> {
         let file = File::create(&temporary)?;
         let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
         writer.write(&batch)?;
+        faults::io_point(&format!("publish::enospc::{file_name}"))?;
         let file = writer.into_inner()?;
         file.sync_all()?;
         Ok(file.metadata()?.len())
@@ -143,8 +146,10 @@ pub fn write_parquet(frame: &DataFrame, path: &Path, metadata: &[(String, String
         let _ = std::fs::remove_file(&temporary);
         Error::output(&temporary, format!("cannot write: {e}"))
     })?;
+    faults::crash_point(&format!("publish::temp_written::{file_name}"));
     std::fs::rename(&temporary, path)
         .map_err(|e| Error::output(path, format!("cannot rename into place: {e}")))?;
+    faults::crash_point(&format!("publish::renamed::{file_name}"));
     Ok(bytes)
 }
 
@@ -216,17 +221,28 @@ fn published_dtype(dtype: &DataType) -> DataType {
 /// Writes `bytes` to `path` through an fsynced temporary and a rename.
 pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let temporary = temporary_path(path);
+    let file_name = file_name(path);
     let write = || -> std::io::Result<()> {
         let mut file = File::create(&temporary)?;
         file.write_all(bytes)?;
+        faults::io_point(&format!("publish::enospc::{file_name}"))?;
         file.sync_all()
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&temporary);
         Error::output(&temporary, format!("cannot write: {e}"))
     })?;
+    faults::crash_point(&format!("publish::temp_written::{file_name}"));
     std::fs::rename(&temporary, path)
-        .map_err(|e| Error::output(path, format!("cannot rename into place: {e}")))
+        .map_err(|e| Error::output(path, format!("cannot rename into place: {e}")))?;
+    faults::crash_point(&format!("publish::renamed::{file_name}"));
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Flushes a directory entry list (new files and renames) to disk.
@@ -244,8 +260,10 @@ pub fn flip_current(out_dir: &Path, run_id: &str) -> Result<()> {
     let target = Path::new("runs").join(run_id);
     std::os::unix::fs::symlink(&target, &temporary)
         .map_err(|e| Error::output(&temporary, format!("cannot create link: {e}")))?;
+    faults::crash_point("publish::link_created");
     std::fs::rename(&temporary, &link)
         .map_err(|e| Error::output(&link, format!("cannot replace link: {e}")))?;
+    faults::crash_point("publish::current_flipped");
     sync_dir(out_dir)
 }
 

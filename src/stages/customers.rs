@@ -11,6 +11,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::stages::clv::ClvScores;
 use crate::stages::orders::OrderHistory;
 use crate::time::{month_of_day, month_start};
 
@@ -170,8 +171,13 @@ pub fn ratio(numerator: f64, denominator: i64) -> Option<f64> {
     (denominator != 0).then(|| numerator / denominator as f64)
 }
 
-/// The `customers` table (CLV columns null until the CLV stage fills them).
-pub fn customers_table(history: &OrderHistory, s: &CustomerSummary) -> Result<DataFrame> {
+/// The `customers` table; the CLV columns are null when the CLV stage is
+/// switched off.
+pub fn customers_table(
+    history: &OrderHistory,
+    s: &CustomerSummary,
+    clv: Option<&ClvScores>,
+) -> Result<DataFrame> {
     let n = history.customers();
     let as_of = history.as_of as i64;
     let date = |name: &str, days: Vec<i32>| -> Result<Column> {
@@ -222,12 +228,30 @@ pub fn customers_table(history: &OrderHistory, s: &CustomerSummary) -> Result<Da
         Column::new("f_score".into(), s.f_score.clone()),
         Column::new("m_score".into(), s.m_score.clone()),
         Column::new("rfm_segment".into(), s.segment.clone()),
-        nulls("p_alive"),
-        nulls("expected_orders"),
-        nulls("expected_avg_order_value"),
-        nulls("clv"),
-        nulls("clv_simple"),
     ];
+    let mut columns = columns;
+    match clv {
+        Some(scores) => columns.extend([
+            Column::new("p_alive".into(), scores.p_alive.clone()),
+            Column::new("expected_orders".into(), scores.expected_orders.clone()),
+            Column::new(
+                "expected_avg_order_value".into(),
+                scores.expected_avg_order_value.clone(),
+            ),
+            Column::new("clv".into(), scores.clv.clone()),
+            Column::new("clv_simple".into(), scores.clv_simple.clone()),
+        ]),
+        None => columns.extend(
+            [
+                "p_alive",
+                "expected_orders",
+                "expected_avg_order_value",
+                "clv",
+                "clv_simple",
+            ]
+            .map(nulls),
+        ),
+    }
     Ok(DataFrame::new(n, columns)?)
 }
 

@@ -1,10 +1,11 @@
 //! The pipeline's stages, in the order data flows through them:
-//! validate → orders → customers → cohorts → kpis → segments → checks.
+//! validate → orders → customers → cohorts → kpis → clv → segments → checks.
 //! Each stage is a function from the previous stage's output to its own;
 //! the tables they produce are published by [`crate::io::publish`].
 
 pub mod calendar;
 pub mod checks;
+pub mod clv;
 pub mod cohorts;
 pub mod customers;
 pub mod kpis;

@@ -1,25 +1,39 @@
 //! Segments: one row per named RFM segment (all of them, empty ones kept,
-//! sorted by name) with customers, revenue and share of revenue. The CLV
-//! averages stay null until the CLV stage provides per-customer values.
+//! sorted by name) with customers, revenue, share of revenue, and the
+//! average CLV and probability alive (null when the CLV stage is off).
 
 use polars::prelude::*;
 
 use crate::error::Result;
+use crate::stages::clv::ClvScores;
 use crate::stages::customers::{money, ratio, CustomerSummary, SEGMENTS};
 
-pub fn segments_table(summary: &CustomerSummary) -> Result<DataFrame> {
+pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Result<DataFrame> {
     let mut names: Vec<&str> = SEGMENTS.to_vec();
     names.sort_unstable();
     let mut customers = vec![0i64; names.len()];
     let mut revenue = vec![0i64; names.len()];
-    for (segment, cents) in summary.segment.iter().zip(&summary.revenue_cents) {
+    let mut clv_sum = vec![0.0f64; names.len()];
+    let mut alive_sum = vec![0.0f64; names.len()];
+    for (c, (segment, cents)) in summary
+        .segment
+        .iter()
+        .zip(&summary.revenue_cents)
+        .enumerate()
+    {
         let i = names
             .iter()
             .position(|n| n == segment)
             .expect("every segment is listed");
         customers[i] += 1;
         revenue[i] += cents;
+        if let Some(scores) = clv {
+            // Summed in customer order: the same result on every run.
+            clv_sum[i] += scores.clv[c];
+            alive_sum[i] += scores.p_alive[c];
+        }
     }
+    let average = |sums: &[f64], i: usize| clv.and_then(|_| ratio(sums[i], customers[i]));
     let total: i64 = revenue.iter().sum();
     let share: Vec<Option<f64>> = revenue
         .iter()
@@ -33,15 +47,21 @@ pub fn segments_table(summary: &CustomerSummary) -> Result<DataFrame> {
         n,
         vec![
             Column::new("rfm_segment".into(), names),
-            Column::new("customers".into(), customers),
+            Column::new("customers".into(), customers.clone()),
             Column::new(
                 "revenue".into(),
                 revenue.iter().map(|&c| money(c)).collect::<Vec<_>>(),
             ),
             Column::new("share_of_revenue".into(), share),
             Column::new("avg_revenue".into(), avg_revenue),
-            Column::full_null("avg_clv".into(), n, &DataType::Float64),
-            Column::full_null("avg_p_alive".into(), n, &DataType::Float64),
+            Column::new(
+                "avg_clv".into(),
+                (0..n).map(|i| average(&clv_sum, i)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "avg_p_alive".into(),
+                (0..n).map(|i| average(&alive_sum, i)).collect::<Vec<_>>(),
+            ),
         ],
     )?)
 }

@@ -57,12 +57,14 @@ dir = "out"
     path
 }
 
-const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 9] = [
     "customers",
     "cohort_retention",
     "retention_curve",
     "kpis_monthly",
     "segments",
+    "clv_model",
+    "clv_validation",
     "rejects",
     "checks",
 ];

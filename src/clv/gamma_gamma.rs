@@ -1,0 +1,192 @@
+//! Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV";
+//! Hardie's note 025): likelihood, fit and conditional expected order value.
+//!
+//! Per customer, order values are Gamma(p, ν); across customers
+//! ν ~ Gamma(q, γ). The mean m of a customer's x repeat orders then has the
+//! density (note 025, eq. 1a)
+//!
+//! ```text
+//! f(m | x) = Γ(px+q) / (Γ(px)Γ(q)) · γ^q · m^(px−1) · x^(px) / (γ + m·x)^(px+q)
+//! ```
+//!
+//! whose log is evaluated as
+//! lnΓ(px+q) − lnΓ(px) − lnΓ(q) − q·ln1p(mx/γ) − px·ln1p(γ/(mx)) − ln m,
+//! algebraically the same but without the cancelling large logs.
+
+use statrs::function::gamma::{digamma, ln_gamma};
+
+use super::compress::{compress_spend, SpendRows};
+use super::optimize::{chunked_sum, minimize, norm2, standard_errors};
+use super::{CustomerSummaryInput, FitReport, GammaGammaParams};
+
+/// Log-density of a customer's mean repeat order value `m` given `x` repeat
+/// orders. Returns −∞ (density 0) for parameters outside the domain or data
+/// outside the model's support (x ≤ 0, m ≤ 0, non-finite); never NaN.
+pub fn gamma_gamma_log_likelihood(params: &GammaGammaParams, x: f64, m: f64) -> f64 {
+    let data_ok = x > 0.0 && x.is_finite() && m > 0.0 && m.is_finite();
+    if !(params.is_valid() && data_ok) {
+        return f64::NEG_INFINITY;
+    }
+    let GammaGammaParams { p, q, gamma } = *params;
+    let px = p * x;
+    let u = m * x;
+    let ll = ln_gamma(px + q)
+        - ln_gamma(px)
+        - ln_gamma(q)
+        - q * (u / gamma).ln_1p()
+        - px * (gamma / u).ln_1p()
+        - m.ln();
+    if ll.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        ll
+    }
+}
+
+/// Expected value of a future order: for x > 0 and m > 0 the posterior mean
+/// (γ + m·x)·p/(p·x + q − 1) (a credibility-weighted blend of the customer's
+/// own mean and the population mean); for x = 0 (or no usable m) the
+/// population mean p·γ/(q−1). `None` where that expectation does not exist
+/// (q−1+px ≤ 0, resp. q ≤ 1) or the parameters are invalid.
+pub fn conditional_expected_order_value(params: &GammaGammaParams, x: f64, m: f64) -> Option<f64> {
+    if !params.is_valid() {
+        return None;
+    }
+    if x > 0.0 && m.is_finite() && m > 0.0 {
+        let denom = params.p * x + params.q - 1.0;
+        let v = (params.gamma + m * x) * params.p / denom;
+        (denom > 0.0 && v.is_finite()).then_some(v)
+    } else {
+        params.population_mean()
+    }
+}
+
+/// Mean negative log-likelihood over the compressed rows and its gradient
+/// with respect to θ = (ln p, ln q, ln γ). With u = m·x:
+///
+/// ```text
+/// ∂ℓ/∂p = x·(ψ(px+q) − ψ(px) − ln1p(γ/u))
+/// ∂ℓ/∂q = ψ(px+q) − ψ(q) − ln1p(u/γ)
+/// ∂ℓ/∂γ = x·(q·m − p·γ) / (γ·(γ+u))
+/// ```
+pub(crate) fn mean_nll(rows: &SpendRows, theta: &[f64; 3]) -> (f64, [f64; 3]) {
+    let [p, q, gamma] = theta.map(f64::exp);
+    let bad = (f64::INFINITY, [f64::NAN; 3]);
+    if ![p, q, gamma].iter().all(|v| v.is_finite() && *v > 0.0) || rows.total_w <= 0.0 {
+        return bad;
+    }
+    let (lg_q, dg_q) = (ln_gamma(q), digamma(q));
+    let (mut ll, mut gp, mut gq) = (0.0, 0.0, 0.0);
+    for (&x, &w) in rows.xs.iter().zip(&rows.xs_w) {
+        let px = p * x;
+        ll += w * (ln_gamma(px + q) - ln_gamma(px) - lg_q);
+        let dg = digamma(px + q);
+        gp += w * x * (dg - digamma(px));
+        gq += w * (dg - dg_q);
+    }
+    let sums = chunked_sum::<4, _>(rows.len(), |range| {
+        let mut s = [0.0; 4];
+        for i in range {
+            let (x, m, w) = (rows.x[i], rows.m[i], rows.w[i]);
+            let u = m * x;
+            let l_ug = (u / gamma).ln_1p();
+            let l_gu = (gamma / u).ln_1p();
+            s[0] += w * (-q * l_ug - p * x * l_gu - m.ln());
+            s[1] += w * (-x * l_gu);
+            s[2] += w * (-l_ug);
+            // Already multiplied by γ (log-parameter chain rule).
+            s[3] += w * x * (q * m - p * gamma) / (gamma + u);
+        }
+        s
+    });
+    ll += sums[0];
+    gp += sums[1];
+    gq += sums[2];
+    let total = rows.total_w;
+    let grad = [gp * p, gq * q, sums[3]].map(|g| -g / total);
+    (-ll / total, grad)
+}
+
+/// Start values: p = 1, q = 2 and γ = mean m, so the population mean p·γ/(q−1)
+/// starts at the observed mean.
+fn start_values(rows: &SpendRows) -> GammaGammaParams {
+    let gamma = if rows.mean_m.is_finite() && rows.mean_m > 0.0 {
+        rows.mean_m
+    } else {
+        1.0
+    };
+    GammaGammaParams {
+        p: 1.0,
+        q: 2.0,
+        gamma,
+    }
+}
+
+/// Fits Gamma-Gamma by maximum likelihood on the customers with
+/// frequency > 0 and a finite monetary value > 0, compressed to unique
+/// (frequency, monetary) rows.
+///
+/// With no such customer the start values are returned with
+/// `converged = false`, `customers = 0`: pass `None` to [`super::predict()`]
+/// then, so everyone gets the observed mean order value instead.
+///
+/// # Panics
+/// If the input's columns have different lengths.
+pub fn fit_gamma_gamma(input: &CustomerSummaryInput) -> (GammaGammaParams, FitReport) {
+    input.assert_lengths();
+    fit_rows(&compress_spend(input), None)
+}
+
+pub(crate) fn fit_rows(
+    rows: &SpendRows,
+    start: Option<GammaGammaParams>,
+) -> (GammaGammaParams, FitReport) {
+    let start = start.unwrap_or_else(|| start_values(rows));
+    if rows.total_w <= 0.0 {
+        return (start, report(&start, [None; 3], 0.0, 0, 0, 0.0, false));
+    }
+    let theta0 = [start.p, start.q, start.gamma].map(f64::ln);
+    let out = minimize(|th: &[f64; 3]| mean_nll(rows, th), theta0);
+    let [p, q, gamma] = out.theta.map(f64::exp);
+    let params = GammaGammaParams { p, q, gamma };
+    let se = standard_errors(&out, rows.total_w);
+    let ll = if out.value.is_finite() {
+        -out.value * rows.total_w
+    } else {
+        f64::NEG_INFINITY
+    };
+    let rep = report(
+        &params,
+        se,
+        ll,
+        rows.total_w as u64,
+        out.iterations,
+        norm2(&out.grad),
+        out.converged,
+    );
+    (params, rep)
+}
+
+fn report(
+    p: &GammaGammaParams,
+    se: [Option<f64>; 3],
+    log_likelihood: f64,
+    customers: u64,
+    iterations: u32,
+    gradient_norm: f64,
+    converged: bool,
+) -> FitReport {
+    FitReport {
+        model: "gamma_gamma",
+        parameters: vec![
+            ("p", p.p, se[0]),
+            ("q", p.q, se[1]),
+            ("gamma", p.gamma, se[2]),
+        ],
+        log_likelihood,
+        customers,
+        iterations,
+        gradient_norm,
+        converged,
+    }
+}

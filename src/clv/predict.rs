@@ -1,0 +1,178 @@
+//! Per-customer predictions from fitted BG/NBD and Gamma-Gamma parameters.
+//!
+//! Everything that depends on (frequency, recency, T) is computed once per
+//! unique row (in parallel) and joined back; only the order value, which
+//! depends on (frequency, monetary value), is computed per customer.
+
+use rayon::prelude::*;
+
+use super::bgnbd::probability_alive;
+use super::compress::{compress_rfm, gg_eligible, RfmRows};
+use super::hyp2f1::expected_purchases_if_alive;
+use super::{
+    conditional_expected_order_value, BgNbdParams, CustomerSummaryInput, GammaGammaParams,
+    Prediction, PredictionSettings,
+};
+
+/// Row-level results (independent of spend).
+struct RowPrediction {
+    p_alive: f64,
+    expected_orders: f64,
+    by_month: Vec<f64>,
+    p_no_order: f64,
+    /// `Σ_j by_month[j]/(1+d)^j`: CLV per unit of order value.
+    discounted_orders: f64,
+}
+
+/// Replaces a non-finite value by `fallback`. Every formula is guarded at its
+/// source; this is the last line that keeps a NaN out of a published table
+/// whatever parameters a caller passes in.
+fn finite_or(v: f64, fallback: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        fallback
+    }
+}
+
+fn predict_row(
+    bg: &BgNbdParams,
+    x: f64,
+    t_x: f64,
+    t: f64,
+    months: usize,
+    month_days: f64,
+    discount: &[f64],
+) -> RowPrediction {
+    let p_alive = finite_or(probability_alive(bg, x, t_x, t), 1.0).clamp(0.0, 1.0);
+    let mut by_month = Vec::with_capacity(months);
+    let mut previous = 0.0;
+    let mut discounted_orders = 0.0;
+    for (j, disc) in discount.iter().enumerate() {
+        let cumulative = p_alive
+            * finite_or(
+                expected_purchases_if_alive(bg, x, t, (j + 1) as f64 * month_days),
+                0.0,
+            );
+        // Cumulative expectations are non-decreasing in exact arithmetic;
+        // clamp rounding noise so no month is negative.
+        let cumulative = cumulative.max(previous);
+        let month = cumulative - previous;
+        by_month.push(month);
+        discounted_orders += month * disc;
+        previous = cumulative;
+    }
+    // P(no purchase in the horizon | alive) = E[e^(−λt)] over the posterior
+    // Gamma(r+x, α+T) = ((α+T)/(α+T+t))^(r+x).
+    let horizon = months as f64 * month_days;
+    let p_none_if_alive = (-(bg.r + x) * (horizon / (bg.alpha + t)).ln_1p()).exp();
+    let p_no_order = finite_or((1.0 - p_alive) + p_alive * p_none_if_alive, 1.0).clamp(0.0, 1.0);
+    RowPrediction {
+        p_alive,
+        expected_orders: previous,
+        by_month,
+        p_no_order,
+        discounted_orders,
+    }
+}
+
+/// Predictions for every customer of `input`, in its order.
+///
+/// * `p_alive`, `expected_orders`, `expected_orders_by_month`, `p_no_order`:
+///   BG/NBD, horizon `horizon_months · month_days` days after as_of.
+/// * `expected_avg_order_value`: with `gg = Some(params)`, the Gamma-Gamma
+///   conditional mean (γ + m·x)·p/(p·x + q − 1) for customers with
+///   frequency > 0 and monetary > 0, and the population mean p·γ/(q−1) for
+///   everyone else. With `gg = None` (pass `None` when the Gamma-Gamma fit did
+///   not converge or had no customers), or where the Gamma-Gamma expectation
+///   does not exist (q ≤ 1), the fallback is the plain mean monetary value of
+///   the repeat buyers (0 if there are none); a repeat buyer whose posterior
+///   mean does not exist (p·x + q ≤ 1) keeps their own mean.
+/// * `clv = Σ_j expected_orders_by_month[j] · expected_avg_order_value / (1+d)^j`.
+///
+/// Never NaN: invalid BG/NBD parameters give p_alive 1 and no expected
+/// orders; settings outside [`PredictionSettings::validate`]'s domain are read
+/// as month_days 0 (an empty horizon) and discount rate 0.
+///
+/// # Panics
+/// If the input's columns have different lengths.
+pub fn predict(
+    bg: &BgNbdParams,
+    gg: Option<&GammaGammaParams>,
+    input: &CustomerSummaryInput,
+    settings: &PredictionSettings,
+) -> Vec<Prediction> {
+    input.assert_lengths();
+    let month_days = if settings.month_days.is_finite() && settings.month_days >= 0.0 {
+        settings.month_days
+    } else {
+        0.0
+    };
+    let d = settings.discount_rate_monthly;
+    let d = if d.is_finite() && d > -1.0 { d } else { 0.0 };
+    let months = settings.horizon_months as usize;
+    let discount: Vec<f64> = (1..=months)
+        .map(|j| finite_or((1.0 + d).powf(-(j as f64)), 0.0))
+        .collect();
+
+    let (rows, customer_row): (RfmRows, Vec<u32>) = compress_rfm(input);
+    let row_preds: Vec<RowPrediction> = (0..rows.len())
+        .into_par_iter()
+        .map(|i| {
+            predict_row(
+                bg,
+                rows.x[i],
+                rows.t_x[i],
+                rows.t[i],
+                months,
+                month_days,
+                &discount,
+            )
+        })
+        .collect();
+
+    let repeat_mean = repeat_buyer_mean(input);
+    let gg = gg.filter(|g| g.is_valid());
+    let population = gg.and_then(|g| g.population_mean()).unwrap_or(repeat_mean);
+
+    customer_row
+        .par_iter()
+        .enumerate()
+        .map(|(i, &row)| {
+            let rp = &row_preds[row as usize];
+            let (x, m) = (input.frequency[i], input.monetary_value[i]);
+            let aov = match gg {
+                None => repeat_mean,
+                Some(g) if gg_eligible(x, m) => {
+                    conditional_expected_order_value(g, x as f64, m).unwrap_or(m)
+                }
+                Some(_) => population,
+            };
+            let aov = finite_or(aov, 0.0);
+            Prediction {
+                p_alive: rp.p_alive,
+                expected_orders: rp.expected_orders,
+                expected_orders_by_month: rp.by_month.clone(),
+                p_no_order: rp.p_no_order,
+                expected_avg_order_value: aov,
+                clv: finite_or(aov * rp.discounted_orders, 0.0),
+            }
+        })
+        .collect()
+}
+
+/// Mean monetary value over customers with frequency > 0 and a usable
+/// monetary value; 0 when there are none.
+fn repeat_buyer_mean(input: &CustomerSummaryInput) -> f64 {
+    let (sum, n) = input
+        .frequency
+        .iter()
+        .zip(input.monetary_value)
+        .filter(|(&x, &m)| gg_eligible(x, m))
+        .fold((0.0, 0u64), |(s, n), (_, &m)| (s + m, n + 1));
+    if n == 0 {
+        0.0
+    } else {
+        finite_or(sum / n as f64, 0.0)
+    }
+}

@@ -1,0 +1,386 @@
+//! CLV stage: fits BG/NBD and Gamma-Gamma on the customers summary, scores
+//! every customer, validates on a holdout, and computes the simple CLV.
+//!
+//! Outputs: the CLV columns of `customers` (p_alive, expected_orders,
+//! expected_avg_order_value, clv, clv_simple), `clv_model` (one row per
+//! model × parameter) and `clv_validation` (holdout: overall and by
+//! calibration frequency bucket 0 … 6, 7+).
+//!
+//! Holdout: the models are refitted on the history up to
+//! `as_of − holdout_days` (the calibration period) and predict each
+//! calibration customer's repeat order days in the holdout; the actual
+//! count is the customer's distinct order days in the holdout (the model's
+//! unit: BG/NBD counts purchases in daily periods).
+
+use polars::prelude::*;
+
+use crate::clv::{
+    fit_bgnbd, fit_gamma_gamma, predict, BgNbdParams, CustomerSummaryInput, FitReport,
+    GammaGammaParams, Prediction, PredictionSettings,
+};
+use crate::config::ClvConfig;
+use crate::error::Result;
+use crate::stages::customers::{money, CustomerSummary};
+use crate::stages::kpis::MonthlyCounts;
+use crate::stages::orders::OrderHistory;
+
+/// Days in a month of the CLV horizon (365.25 / 12), SPEC §4.
+pub const MONTH_DAYS: f64 = 30.4375;
+
+/// Simple CLV: assume at least a month of observation before extrapolating
+/// a purchase rate, and at most ten years of expected lifespan.
+const MIN_OBSERVED_DAYS: f64 = 30.4375;
+const MAX_LIFESPAN_YEARS: f64 = 10.0;
+
+/// Per-customer CLV columns, in customer-code order.
+#[derive(Debug, Clone, Default)]
+pub struct ClvScores {
+    pub p_alive: Vec<f64>,
+    pub expected_orders: Vec<f64>,
+    pub expected_avg_order_value: Vec<f64>,
+    pub clv: Vec<f64>,
+    pub clv_simple: Vec<Option<f64>>,
+}
+
+/// Everything the CLV stage publishes.
+pub struct ClvOutput {
+    pub scores: ClvScores,
+    pub model: DataFrame,
+    pub validation: DataFrame,
+    /// Fit reports of the full-history fits (for logs and the manifest).
+    pub fits: Vec<FitReport>,
+}
+
+fn monetary(summary: &CustomerSummary) -> Vec<f64> {
+    summary
+        .repeat_cents
+        .iter()
+        .zip(&summary.frequency)
+        .map(|(&cents, &f)| if f > 0 { money(cents) / f as f64 } else { 0.0 })
+        .collect()
+}
+
+/// Fits both models; Gamma-Gamma is used for predictions only when its
+/// parameters are usable (finite, q > 1 so the population mean exists).
+fn fit_models(
+    input: &CustomerSummaryInput,
+) -> (BgNbdParams, FitReport, Option<GammaGammaParams>, FitReport) {
+    let (bg, bg_report) = fit_bgnbd(input);
+    let (gg, gg_report) = fit_gamma_gamma(input);
+    let gg_usable = (gg.is_valid() && gg.population_mean().is_some()).then_some(gg);
+    (bg, bg_report, gg_usable, gg_report)
+}
+
+fn warn_if_not_converged(report: &FitReport, what: &str) {
+    if !report.converged {
+        tracing::warn!(
+            model = report.model,
+            iterations = report.iterations,
+            gradient_norm = report.gradient_norm,
+            "{what}: the fit did not converge; its best parameters are used and published with converged = false"
+        );
+    }
+}
+
+/// Runs the CLV stage.
+pub fn clv_stage(
+    history: &OrderHistory,
+    summary: &CustomerSummary,
+    monthly: &MonthlyCounts,
+    config: &ClvConfig,
+) -> Result<ClvOutput> {
+    let monetary_value = monetary(summary);
+    let input = CustomerSummaryInput {
+        frequency: &summary.frequency,
+        recency_days: &summary.recency_days,
+        tenure_days: &summary.tenure_days,
+        monetary_value: &monetary_value,
+    };
+    let (bg, bg_report, gg, gg_report) = fit_models(&input);
+    warn_if_not_converged(&bg_report, "BG/NBD");
+    warn_if_not_converged(&gg_report, "Gamma-Gamma");
+    let settings = PredictionSettings {
+        horizon_months: config.horizon_months,
+        month_days: MONTH_DAYS,
+        discount_rate_monthly: config.discount_rate_monthly,
+    };
+    let predictions = predict(&bg, gg.as_ref(), &input, &settings);
+    let scores = scores(&predictions, summary, monthly);
+    let model = model_table(&[&bg_report, &gg_report])?;
+    let validation = validation_table(history, config.holdout_days)?;
+    Ok(ClvOutput {
+        scores,
+        model,
+        validation,
+        fits: vec![bg_report, gg_report],
+    })
+}
+
+/// Turns predictions into columns, replacing any non-finite value (which
+/// the model code should never produce) by 0 so no NaN is published.
+fn scores(
+    predictions: &[Prediction],
+    summary: &CustomerSummary,
+    monthly: &MonthlyCounts,
+) -> ClvScores {
+    let finite = |x: f64| if x.is_finite() { x } else { 0.0 };
+    let lifespan = expected_lifespan_years(monthly);
+    ClvScores {
+        p_alive: predictions.iter().map(|p| finite(p.p_alive)).collect(),
+        expected_orders: predictions
+            .iter()
+            .map(|p| finite(p.expected_orders))
+            .collect(),
+        expected_avg_order_value: predictions
+            .iter()
+            .map(|p| finite(p.expected_avg_order_value))
+            .collect(),
+        clv: predictions.iter().map(|p| finite(p.clv)).collect(),
+        clv_simple: (0..summary.orders.len())
+            .map(|i| {
+                let orders = summary.orders[i] as f64;
+                let aov = money(summary.revenue_cents[i]) / orders;
+                let observed = (summary.tenure_days[i] as f64).max(MIN_OBSERVED_DAYS);
+                let per_year = orders * 365.25 / observed;
+                lifespan.map(|years| aov * per_year * years)
+            })
+            .collect(),
+    }
+}
+
+/// Expected customer lifespan in years for the simple CLV: 1 / annual
+/// churn, where annual churn = 1 − (1 − m)^12 and m is the pooled monthly
+/// churn rate (Σ churned / Σ customers at month start) over the last twelve
+/// complete months; capped at ten years; `None` when no month had
+/// customers at its start.
+pub fn expected_lifespan_years(monthly: &MonthlyCounts) -> Option<f64> {
+    // The last month is as_of's month; it is complete only when as_of is a
+    // month end, and the caller's counts do not say, so it is left out.
+    let months = monthly.customers_start.len();
+    let last_complete = months.saturating_sub(1);
+    let first = last_complete.saturating_sub(12);
+    let (mut churned, mut start) = (0i64, 0i64);
+    for m in first..last_complete {
+        churned += monthly.churned(m);
+        start += monthly.customers_start[m];
+    }
+    if start == 0 {
+        return None;
+    }
+    let monthly_churn = churned as f64 / start as f64;
+    let annual_churn = 1.0 - (1.0 - monthly_churn).powi(12);
+    Some(if annual_churn > 0.0 {
+        (1.0 / annual_churn).min(MAX_LIFESPAN_YEARS)
+    } else {
+        MAX_LIFESPAN_YEARS
+    })
+}
+
+/// `clv_model`: one row per model × parameter.
+fn model_table(reports: &[&FitReport]) -> Result<DataFrame> {
+    let mut model = Vec::new();
+    let mut parameter = Vec::new();
+    let mut value = Vec::new();
+    let mut std_error = Vec::new();
+    let mut log_likelihood = Vec::new();
+    let mut customers = Vec::new();
+    let mut converged = Vec::new();
+    let mut iterations = Vec::new();
+    let mut gradient_norm = Vec::new();
+    for r in reports {
+        for (name, v, se) in &r.parameters {
+            model.push(r.model);
+            parameter.push(*name);
+            value.push(v.is_finite().then_some(*v));
+            std_error.push(se.filter(|x| x.is_finite()));
+            log_likelihood.push(r.log_likelihood.is_finite().then_some(r.log_likelihood));
+            customers.push(r.customers as i64);
+            converged.push(r.converged);
+            iterations.push(r.iterations as i64);
+            gradient_norm.push(r.gradient_norm.is_finite().then_some(r.gradient_norm));
+        }
+    }
+    let n = model.len();
+    Ok(DataFrame::new(
+        n,
+        vec![
+            Column::new("model".into(), model),
+            Column::new("parameter".into(), parameter),
+            Column::new("value".into(), value),
+            Column::new("std_error".into(), std_error),
+            Column::new("log_likelihood".into(), log_likelihood),
+            Column::new("customers".into(), customers),
+            Column::new("converged".into(), converged),
+            Column::new("iterations".into(), iterations),
+            Column::new("gradient_norm".into(), gradient_norm),
+        ],
+    )?)
+}
+
+/// The calibration summary of one customer (orders up to `cal_end`) and
+/// its order days in the holdout, or `None` when the customer's first
+/// order is after `cal_end`.
+fn calibration_row(days: &[i32], cents: &[i64], cal_end: i32) -> Option<(i64, i64, i64, f64, i64)> {
+    let mut order_days: Vec<i32> = Vec::new();
+    let mut holdout_days = 0i64;
+    let mut last_holdout_day = None;
+    let mut repeat_cents = 0i64;
+    for (&d, &c) in days.iter().zip(cents) {
+        if c < 0 {
+            continue;
+        }
+        if d <= cal_end {
+            if order_days.last() != Some(&d) {
+                order_days.push(d);
+            }
+            if d != order_days[0] {
+                repeat_cents += c;
+            }
+        } else if last_holdout_day != Some(d) {
+            holdout_days += 1;
+            last_holdout_day = Some(d);
+        }
+    }
+    let first = *order_days.first()?;
+    let last = *order_days.last()?;
+    let frequency = order_days.len() as i64 - 1;
+    let monetary = if frequency > 0 {
+        money(repeat_cents) / frequency as f64
+    } else {
+        0.0
+    };
+    Some((
+        frequency,
+        (last - first) as i64,
+        (cal_end - first) as i64,
+        monetary,
+        holdout_days,
+    ))
+}
+
+/// `clv_validation`: refit on the calibration period, predict the holdout.
+fn validation_table(history: &OrderHistory, holdout_days: u32) -> Result<DataFrame> {
+    let cal_end = history.as_of - holdout_days as i32;
+    let rows: Vec<(i64, i64, i64, f64, i64)> = (0..history.customers())
+        .filter_map(|c| {
+            let (days, cents) = history.of(c);
+            calibration_row(days, cents, cal_end)
+        })
+        .collect();
+    let frequency: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let recency: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let tenure: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    let monetary: Vec<f64> = rows.iter().map(|r| r.3).collect();
+    let actual: Vec<f64> = rows.iter().map(|r| r.4 as f64).collect();
+    let input = CustomerSummaryInput {
+        frequency: &frequency,
+        recency_days: &recency,
+        tenure_days: &tenure,
+        monetary_value: &monetary,
+    };
+    let predicted: Vec<f64> = if rows.is_empty() {
+        Vec::new()
+    } else {
+        let (bg, bg_report, gg, _) = fit_models(&input);
+        warn_if_not_converged(&bg_report, "BG/NBD (calibration)");
+        // One "month" of exactly the holdout's length: expected orders in it.
+        let settings = PredictionSettings {
+            horizon_months: 1,
+            month_days: holdout_days as f64,
+            discount_rate_monthly: 0.0,
+        };
+        predict(&bg, gg.as_ref(), &input, &settings)
+            .iter()
+            .map(|p| {
+                if p.expected_orders.is_finite() {
+                    p.expected_orders
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+
+    // "overall", then calibration frequency 0 … 6 and 7+.
+    const LABELS: [&str; 9] = ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"];
+    let in_bucket = |b: usize, f: i64| b == 0 || (f.min(7) + 1) as usize == b;
+    let mut name = Vec::new();
+    let mut customers = Vec::new();
+    let mut actual_orders = Vec::new();
+    let mut predicted_orders = Vec::new();
+    let mut mae = Vec::new();
+    let mut rmse = Vec::new();
+    let mut bias = Vec::new();
+    for (b, label) in LABELS.iter().enumerate() {
+        let members: Vec<usize> = (0..rows.len())
+            .filter(|&i| in_bucket(b, frequency[i]))
+            .collect();
+        let n = members.len();
+        let a: f64 = members.iter().map(|&i| actual[i]).sum();
+        let p: f64 = members.iter().map(|&i| predicted[i]).sum();
+        let abs: f64 = members
+            .iter()
+            .map(|&i| (predicted[i] - actual[i]).abs())
+            .sum();
+        let sq: f64 = members
+            .iter()
+            .map(|&i| (predicted[i] - actual[i]).powi(2))
+            .sum();
+        name.push(*label);
+        customers.push(n as i64);
+        actual_orders.push(a);
+        predicted_orders.push(p);
+        mae.push((n > 0).then(|| abs / n as f64));
+        rmse.push((n > 0).then(|| (sq / n as f64).sqrt()));
+        bias.push((a > 0.0).then(|| (p - a) / a));
+    }
+    let n = name.len();
+    Ok(DataFrame::new(
+        n,
+        vec![
+            Column::new("bucket".into(), name),
+            Column::new("customers".into(), customers),
+            Column::new("actual_orders".into(), actual_orders),
+            Column::new("predicted_orders".into(), predicted_orders),
+            Column::new("mae".into(), mae),
+            Column::new("rmse".into(), rmse),
+            Column::new("relative_bias".into(), bias),
+            Column::new("holdout_days".into(), vec![holdout_days as i64; n]),
+            Column::new("calibration_end".into(), vec![cal_end; n]).cast(&DataType::Date)?,
+        ],
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_row_splits_at_the_cutoff() {
+        // Orders on days 10, 10, 20 (refund on 25), 40, 41, 41; cutoff 30.
+        let days = [10, 10, 20, 25, 40, 41, 41];
+        let cents = [500, 100, 300, -50, 200, 100, 100];
+        let (f, r, t, m, h) = calibration_row(&days, &cents, 30).unwrap();
+        assert_eq!((f, r, t, h), (1, 10, 20, 2));
+        assert!((m - 3.0).abs() < 1e-12);
+        assert!(calibration_row(&[40], &[100], 30).is_none());
+    }
+
+    #[test]
+    fn lifespan_from_pooled_churn() {
+        let monthly = MonthlyCounts {
+            customers_start: vec![0, 100, 100, 100],
+            customers_end: vec![100, 100, 100, 100],
+            new_customers: vec![100, 10, 10, 10],
+            retained: vec![0, 90, 90, 90],
+            purchasing_customers: vec![0; 4],
+            orders: vec![0; 4],
+            revenue_cents: vec![0; 4],
+            returning_customers: vec![0; 4],
+        };
+        // Months 0..=2 counted (the last is as_of's own): churn 20 / 200.
+        let years = expected_lifespan_years(&monthly).unwrap();
+        let annual = 1.0 - 0.9f64.powi(12);
+        assert!((years - 1.0 / annual).abs() < 1e-12);
+    }
+}
