@@ -4,6 +4,7 @@
 //! of the real binary on real files.
 
 mod cli;
+mod clv;
 mod common;
 mod golden;
 mod handworked;
