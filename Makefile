@@ -6,7 +6,7 @@ PIPELINE ?= pipelines/sample.toml
 AS_OF ?=
 THREADS ?=
 
-.PHONY: build run nightly test lint fmt sample-data golden clean
+.PHONY: build run nightly test chaos bench lint fmt sample-data golden clean
 
 build:
 	$(CARGO) build --release --bin retention
@@ -40,3 +40,7 @@ golden: build
 
 clean:
 	rm -rf out
+
+## Nightly soak: the crash tests with 100 random kills.
+chaos:
+	RETENTION_CHAOS_KILLS=$${RETENTION_CHAOS_KILLS:-100} $(CARGO) test --release --features failpoints --test it chaos -- --nocapture

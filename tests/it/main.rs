@@ -3,6 +3,7 @@
 //! implementation, properties on generated order sets, and black-box runs
 //! of the real binary on real files.
 
+mod chaos;
 mod cli;
 mod clv;
 mod common;
