@@ -113,14 +113,14 @@ pub fn build_orders(
         .filter(|&i| status[i] != LineStatus::Filtered)
         .collect();
     if has_order_id {
-        idx.par_sort_unstable_by_key(|&i| {
-            (
-                lines.order[i],
-                lines.line_hash[i],
-                lines.file[i],
-                lines.row[i],
-            )
-        });
+        // Sort contiguous keys rather than indices with looked-up keys (far
+        // fewer cache misses). Line index order is (file, row) order.
+        let mut keys: Vec<(u32, u64, u32)> = idx
+            .iter()
+            .map(|&i| (lines.order[i], lines.line_hash[i], i as u32))
+            .collect();
+        keys.par_sort_unstable();
+        idx = keys.into_iter().map(|k| k.2 as usize).collect();
     }
 
     let mut duplicate_rows: HashSet<(u32, u32)> = HashSet::new();
@@ -255,15 +255,21 @@ pub fn build_orders(
 
     // Group by customer id (ascending), then date, timestamp and first line
     // position, so the history is the same whatever the thread count.
-    accepted.par_sort_unstable_by_key(|o| {
-        (
-            customer_of(o),
-            o.day,
-            o.ts_micros,
-            lines.file[o.first_line],
-            lines.row[o.first_line],
-        )
-    });
+    let mut keys: Vec<(u32, i32, i64, u32, u32)> = accepted
+        .iter()
+        .enumerate()
+        .map(|(k, o)| {
+            (
+                customer_of(o),
+                o.day,
+                o.ts_micros,
+                o.first_line as u32,
+                k as u32,
+            )
+        })
+        .collect();
+    keys.par_sort_unstable();
+    let accepted: Vec<&Order> = keys.iter().map(|k| accepted[k.4 as usize]).collect();
     let mut history = OrderHistory {
         as_of,
         day: Vec::with_capacity(accepted.len()),
