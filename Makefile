@@ -25,7 +25,7 @@ test:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --all-targets --features failpoints -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
