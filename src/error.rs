@@ -51,7 +51,9 @@ pub enum Error {
     Locked { path: PathBuf, holder: String },
 
     /// There is nothing to compute (no valid order on or before as_of).
-    #[error("no valid orders on or before as_of {as_of} in the input (rows read: {rows_read})")]
+    #[error(
+        "no valid orders on or before as_of {as_of} (rows read: {rows_read}; a header-only file has none)"
+    )]
     NoOrders { as_of: String, rows_read: u64 },
 
     #[error("polars: {0}")]

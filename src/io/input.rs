@@ -203,8 +203,10 @@ fn read_csv(pipeline: &Pipeline, path: &Path, bytes: Option<Vec<u8>>) -> Result<
         Error::input(
             path,
             format!(
-                "cannot read as CSV (delimiter `{}`, header {}): {e}",
-                csv.delimiter, csv.has_header
+                "cannot read as CSV (delimiter `{}`, header {}): {}",
+                csv.delimiter,
+                csv.has_header,
+                first_paragraph(&e.to_string())
             ),
         )
     };
@@ -242,6 +244,20 @@ fn read_csv(pipeline: &Pipeline, path: &Path, bytes: Option<Vec<u8>>) -> Result<
         ));
     }
     Ok(frame)
+}
+
+/// The first paragraph of a Polars error: what went wrong and where. The
+/// rest suggests Python API options that do not apply to a pipeline file.
+fn first_paragraph(message: &str) -> String {
+    let head = message.split("\n\n").next().unwrap_or(message);
+    let mut text = head.trim().to_string();
+    if message.contains("not properly escaped") {
+        text.push_str(" (a field has an unbalanced quote)");
+    }
+    if message.contains("more fields than defined") {
+        text.push_str(" (a row has more fields than the header)");
+    }
+    text
 }
 
 fn gunzip(path: &Path) -> Result<Vec<u8>> {

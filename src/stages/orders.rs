@@ -201,7 +201,7 @@ pub fn build_orders(
         (None, Some(day)) => day,
         (None, None) => {
             return Err(Error::NoOrders {
-                as_of: "(none: no valid order in the input)".into(),
+                as_of: "(none: the input has no valid order)".into(),
                 rows_read: counts.rows_read,
             })
         }

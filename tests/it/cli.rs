@@ -505,3 +505,139 @@ fn no_progress_bars_or_colour_when_stderr_is_not_a_terminal() {
     assert!(o.status.success());
     assert!(stderr(&o).trim().is_empty(), "{}", stderr(&o));
 }
+
+/// Every file-level problem ends with exit 1 and a message naming the file
+/// and what was expected; none panics.
+#[test]
+fn bad_files_fail_cleanly_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = "order_id,customer_id,order_ts,amount\n1,c1,2024-01-01 10:00:00,3.50\n2,c2,2024-01-02 11:00:00,4\n";
+    let mut gz = Vec::new();
+    {
+        let mut e = flate2::write::GzEncoder::new(&mut gz, flate2::Compression::default());
+        e.write_all(good.repeat(50).as_bytes()).unwrap();
+        e.finish().unwrap();
+    }
+    gz.truncate(gz.len() / 2);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "not_parquet.parquet",
+            b"PAR1 this is not parquet".to_vec(),
+            "Parquet",
+        ),
+        ("truncated.csv.gz", gz, "gzip"),
+        ("empty.csv", Vec::new(), "empty"),
+        (
+            "header_only.csv",
+            b"order_id,customer_id,order_ts,amount\n".to_vec(),
+            "no valid orders",
+        ),
+        (
+            "bad_utf8.csv",
+            b"order_id,customer_id,order_ts,amount\n1,c\xff,2024-01-01,3\n".to_vec(),
+            "utf-8",
+        ),
+        (
+            "quotes.csv",
+            b"order_id,customer_id,order_ts,amount\n1,\"c1,2024-01-01,3\n2,c2,2024-01-02,4\n"
+                .to_vec(),
+            "quote",
+        ),
+        (
+            "ragged.csv",
+            b"order_id,customer_id,order_ts,amount\n1,c1,2024-01-01,3\n2,c2,2024-01-02,4,9\n"
+                .to_vec(),
+            "more fields",
+        ),
+        (
+            "renamed.csv",
+            b"order_id,client,order_ts,amount\n1,c1,2024-01-01,3\n".to_vec(),
+            "`customer_id`",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        std::fs::write(d.join(name), bytes).unwrap();
+        write_pipeline(d, name, "");
+        let o = retention(&["run", "pipeline.toml"], d);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(expected),
+            "{name}: expected `{expected}` in {err}"
+        );
+        if expected != "no valid orders" {
+            assert!(err.contains(name), "{name} not named in {err}");
+        }
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    assert!(!d.join("out/current").exists());
+}
+
+/// Row-level problems go to `rejects` with their reason; the run goes on.
+#[test]
+fn bad_rows_are_rejected_with_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows = [
+        "1,c1,2024-03-01 10:00:00,10.00",  // fine
+        "2,,2024-03-01 10:00:00,10.00",    // missing customer
+        "3,c2,yesterday,10.00",            // bad timestamp
+        "4,c2,,10.00",                     // missing timestamp
+        "5,c2,2024-03-10 02:30:00,10.00",  // skipped by DST in New York
+        "6,c2,2024-11-03 01:30:00,10.00",  // happens twice in New York
+        "7,c2,2024-03-02 10:00:00,NaN",    // not finite
+        "8,c2,2024-03-02 10:00:00,12.5.1", // not a number
+        "9,c2,2024-03-02 10:00:00,",       // missing amount
+        "10,c3,0001-01-01 00:00:00,5.00",  // placeholder date
+        "11,c4,2024-03-03 10:00:00,-5.00", // refund without an order
+        "12,c1,2024-03-04 10:00:00,7.00",  // fine
+    ];
+    let mut text = String::from("order_id,customer_id,order_ts,amount\n");
+    for r in rows {
+        text.push_str(r.split("  //").next().unwrap().trim());
+        text.push('\n');
+    }
+    std::fs::write(d.join("orders.csv"), text).unwrap();
+    write_pipeline(d, "orders.csv", "");
+    let p = std::fs::read_to_string(d.join("pipeline.toml"))
+        .unwrap()
+        .replace("Europe/Berlin", "America/New_York")
+        + "[rejects]\nmax_reject_ratio = 1.0\n";
+    std::fs::write(d.join("pipeline.toml"), p).unwrap();
+    let o = retention(&["run", "pipeline.toml"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rejects = read_table(&d.join("out"), "rejects");
+    let reasons: Vec<String> = rejects
+        .column("reason")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.unwrap().to_string())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "missing_customer_id",
+            "invalid_timestamp",
+            "missing_timestamp",
+            "nonexistent_local_time",
+            "ambiguous_local_time",
+            "non_finite_amount",
+            "invalid_amount",
+            "missing_amount",
+            "timestamp_out_of_range",
+            "refund_without_order",
+        ]
+    );
+    let rows: Vec<i64> = rejects
+        .column("row")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(rows, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert_eq!(read_table(&d.join("out"), "customers").height(), 1);
+}
