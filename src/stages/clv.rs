@@ -96,7 +96,9 @@ pub fn clv_stage(
         tenure_days: &summary.tenure_days,
         monetary_value: &monetary_value,
     };
+    let clock = std::time::Instant::now();
     let (bg, bg_report, gg, gg_report) = fit_models(&input);
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv fits");
     warn_if_not_converged(&bg_report, "BG/NBD");
     warn_if_not_converged(&gg_report, "Gamma-Gamma");
     let settings = PredictionSettings {
@@ -104,10 +106,17 @@ pub fn clv_stage(
         month_days: MONTH_DAYS,
         discount_rate_monthly: config.discount_rate_monthly,
     };
+    let clock = std::time::Instant::now();
     let predictions = predict(&bg, gg.as_ref(), &input, &settings);
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
     let scores = scores(&predictions, summary, monthly);
     let model = model_table(&[&bg_report, &gg_report])?;
+    let clock = std::time::Instant::now();
     let validation = validation_table(history, config.holdout_days)?;
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        "clv holdout validation"
+    );
     Ok(ClvOutput {
         scores,
         model,
@@ -281,7 +290,13 @@ fn validation_table(history: &OrderHistory, holdout_days: u32) -> Result<DataFra
     let predicted: Vec<f64> = if rows.is_empty() {
         Vec::new()
     } else {
+        let clock = std::time::Instant::now();
         let (bg, bg_report, gg, _) = fit_models(&input);
+        tracing::debug!(
+            seconds = clock.elapsed().as_secs_f64(),
+            iterations = bg_report.iterations,
+            "calibration fits"
+        );
         warn_if_not_converged(&bg_report, "BG/NBD (calibration)");
         // One "month" of exactly the holdout's length: expected orders in it.
         let settings = PredictionSettings {
