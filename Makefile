@@ -41,6 +41,11 @@ golden: build
 clean:
 	rm -rf out
 
+## Side by side with DuckDB (bench/README.md): make bench [BENCH_SIZES=1000000,10000000 BENCH_RUNS=3]
+## Installs duckdb into .venv-bench/ on first use.
+bench: build
+	python3 bench/bench.py
+
 ## Nightly soak: the crash tests with 100 random kills.
 chaos:
 	RETENTION_CHAOS_KILLS=$${RETENTION_CHAOS_KILLS:-100} $(CARGO) test --release --features failpoints --test it chaos -- --nocapture

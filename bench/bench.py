@@ -154,18 +154,23 @@ def run_id(out_dir):
         return None
 
 
-def generate(customers, path):
-    """Generates path unless a valid cached copy exists; returns its truth.json."""
+def generate(customers, path, fingerprint=None):
+    """Generates path unless a cached copy made by the same generator exists
+    (same fingerprint, every line inside the generated range); returns its
+    truth.json."""
     truth = path + ".truth.json"
-    if os.path.exists(path) and os.path.exists(truth):
+    sidecar = path + ".bench.json"
+    if fingerprint is not None and all(os.path.exists(p) for p in (path, truth, sidecar)):
         with open(truth) as f:
             cached = json.load(f)
-        bad = lines_out_of_range(path, cached)
-        if not bad:
+        with open(sidecar) as f:
+            same = json.load(f).get("generator") == fingerprint
+        if same and not lines_out_of_range(path, cached):
             return cached
-        # e.g. made by a generator whose timestamps overflowed (fixed in 49ee2c6)
-        log(f"bench: {path}: {bad} lines dated outside {cached['start']}..{cached['end_exclusive']}; regenerating")
-        os.unlink(path)
+        log(f"bench: {os.path.relpath(path, ROOT)} was made by another generator; regenerating")
+    for p in (path, truth, sidecar):
+        if os.path.exists(p):
+            os.unlink(p)
     os.makedirs(DATA, exist_ok=True)
     cmd = [BIN, "generate", "--customers", str(customers), "--seed", str(SEED),
            "--start", START, "--months", str(MONTHS), "--out", path]
@@ -179,13 +184,20 @@ def generate(customers, path):
     if bad:
         WARNINGS.append(f"{path}: the generator wrote {bad} lines dated outside "
                         f"{fresh['start']}..{fresh['end_exclusive']} (a generator bug)")
+    if fingerprint is not None:
+        with open(sidecar, "w") as f:
+            json.dump({"generator": fingerprint}, f)
     return fresh
 
 
-def orders_per_customer():
+def calibrate():
+    """Generates a small history afresh (0.2 s). Returns orders per customer
+    and the generator's fingerprint: its counts and parameters, which change
+    whenever the generator's output does, so cached histories are remade."""
     calib = generate(CALIBRATION_CUSTOMERS,
                      os.path.join(DATA, f"calib_{CALIBRATION_CUSTOMERS}.parquet"))
-    return calib["orders"] / calib["customers"]
+    fingerprint = {k: v for k, v in calib.items() if k != "path"}
+    return calib["orders"] / calib["customers"], fingerprint
 
 
 def write_pipeline(size, data_path, out_dir):
@@ -384,13 +396,13 @@ def main():
     log(f"bench: sizes {sizes}, {runs} runs each, as_of {as_of}, "
         f"{threads or cores} threads, {cores} cores, {mib(mem_total) / 1024:.1f} GiB, "
         f"DuckDB {duckdb.__version__}")
-    opc = orders_per_customer()
+    opc, fingerprint = calibrate()
     os.makedirs(OUT, exist_ok=True)
     rows, stage_reports, warnings = [], [], WARNINGS
 
     for size in sizes:
         data = os.path.join(DATA, f"orders_{size}.parquet")
-        truth = generate(max(1, round(size / opc)), data)
+        truth = generate(max(1, round(size / opc)), data, fingerprint)
         out_dir = os.path.join(OUT, str(size))
         duck_dir = os.path.join(out_dir, "duckdb")
         os.makedirs(out_dir, exist_ok=True)

@@ -129,7 +129,10 @@ pub fn build_orders(
     let mut start = 0;
     while start < idx.len() {
         let mut end = start + 1;
-        if has_order_id {
+        // Lines without an order id (rejected) are never grouped with, or
+        // taken for duplicates of, one another.
+        let keyed = has_order_id && lines.order[idx[start]] != NO_CODE;
+        if keyed {
             while end < idx.len() && lines.order[idx[end]] == lines.order[idx[start]] {
                 end += 1;
             }
@@ -140,7 +143,7 @@ pub fn build_orders(
         for k in start..end {
             let i = idx[k];
             let is_duplicate =
-                has_order_id && k > start && lines.line_hash[i] == lines.line_hash[idx[k - 1]];
+                keyed && k > start && lines.line_hash[i] == lines.line_hash[idx[k - 1]];
             if is_duplicate {
                 counts.duplicates += 1;
                 if status[i] == LineStatus::Rejected {

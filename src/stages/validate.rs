@@ -114,6 +114,8 @@ pub fn validate(
         let (batch_lines, batch_rejects) =
             validate_batch(pipeline, batch, on_rows).map_err(|e| match e {
                 Error::Polars(p) => Error::input(path, p.to_string()),
+                // A mapped column of a type we cannot read: the file is at fault.
+                Error::Usage(message) => Error::input(path, message),
                 other => other,
             })?;
         lines.append(batch_lines);

@@ -9,6 +9,7 @@ mod clv;
 mod common;
 mod golden;
 mod handworked;
+mod mutation;
 mod properties;
 mod report;
 mod safety;
