@@ -3,7 +3,7 @@
 //! frame of the columns the pipeline maps, with the 1-based data row number
 //! of every row, so any later problem can name file and row.
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -293,21 +293,42 @@ fn read_parquet(path: &Path) -> Result<DataFrame> {
 /// compare lines of the same order, so a 64-bit hash makes a false
 /// duplicate practically impossible (2^-64 per pair of lines).
 fn hash_rows(frame: &DataFrame, columns: &[String]) -> PolarsResult<Vec<u64>> {
+    // A fixed-key hasher (ahash with constant seeds): equal content gives
+    // equal hashes within a run, whatever the thread.
+    let state = ahash::RandomState::with_seeds(1, 2, 3, 4);
+    let mix = |h: &mut u64, value: Option<&[u8]>| {
+        let mut hasher = state.build_hasher();
+        h.hash(&mut hasher);
+        value.hash(&mut hasher);
+        *h = hasher.finish();
+    };
     let mut hashes = vec![0u64; frame.height()];
     for name in columns {
-        // Temporal columns are hashed by their physical integers: rendering
-        // an out-of-range timestamp as text would fail.
-        let column = frame
-            .column(name)?
-            .to_physical_repr()
-            .cast(&DataType::String)?;
-        let text = column.str()?;
-        for (h, value) in hashes.iter_mut().zip(text.iter()) {
-            // A fixed-key SipHash: equal content gives equal hashes in one run.
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            h.hash(&mut hasher);
-            value.hash(&mut hasher);
-            *h = hasher.finish();
+        let column = frame.column(name)?;
+        let dtype = column.dtype();
+        if dtype.is_string() {
+            for (h, value) in hashes.iter_mut().zip(column.str()?.iter()) {
+                mix(h, value.map(str::as_bytes));
+            }
+        } else if dtype.is_primitive_numeric() || dtype.is_temporal() {
+            // Numbers and timestamps by their bits: no text rendering (which
+            // is slow, and fails on out-of-range timestamps).
+            let physical = column.to_physical_repr();
+            let bits: Vec<Option<u64>> = if physical.dtype().is_float() {
+                let floats = physical.cast(&DataType::Float64)?;
+                floats.f64()?.iter().map(|v| v.map(f64::to_bits)).collect()
+            } else {
+                let ints = physical.cast(&DataType::Int64)?;
+                ints.i64()?.iter().map(|v| v.map(|x| x as u64)).collect()
+            };
+            for (h, value) in hashes.iter_mut().zip(bits) {
+                mix(h, value.map(u64::to_le_bytes).as_ref().map(|b| &b[..]));
+            }
+        } else {
+            let text = column.cast(&DataType::String)?;
+            for (h, value) in hashes.iter_mut().zip(text.str()?.iter()) {
+                mix(h, value.map(str::as_bytes));
+            }
         }
     }
     Ok(hashes)
