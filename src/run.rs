@@ -252,6 +252,10 @@ pub fn compute_files(
                     name: "clv_validation",
                     frame: c.validation,
                 },
+                Table {
+                    name: "clv_forecast",
+                    frame: c.forecast,
+                },
             ]
         }))
         .chain([

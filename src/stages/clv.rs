@@ -37,6 +37,8 @@ const MAX_LIFESPAN_YEARS: f64 = 10.0;
 pub struct ClvScores {
     pub p_alive: Vec<f64>,
     pub expected_orders: Vec<f64>,
+    /// Probability of no order at all in the horizon.
+    pub p_no_order: Vec<f64>,
     pub expected_avg_order_value: Vec<f64>,
     pub clv: Vec<f64>,
     pub clv_simple: Vec<Option<f64>>,
@@ -47,6 +49,8 @@ pub struct ClvOutput {
     pub scores: ClvScores,
     pub model: DataFrame,
     pub validation: DataFrame,
+    /// Expected orders and revenue per month of the horizon, all customers.
+    pub forecast: DataFrame,
     /// Fit reports of the full-history fits (for logs and the manifest).
     pub fits: Vec<FitReport>,
 }
@@ -110,6 +114,7 @@ pub fn clv_stage(
     let predictions = predict(&bg, gg.as_ref(), &input, &settings);
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
     let scores = scores(&predictions, summary, monthly);
+    let forecast = forecast_table(&predictions, &settings)?;
     let model = model_table(&[&bg_report, &gg_report])?;
     let clock = std::time::Instant::now();
     let validation = validation_table(history, config.holdout_days)?;
@@ -121,6 +126,7 @@ pub fn clv_stage(
         scores,
         model,
         validation,
+        forecast,
         fits: vec![bg_report, gg_report],
     })
 }
@@ -140,6 +146,7 @@ fn scores(
             .iter()
             .map(|p| finite(p.expected_orders))
             .collect(),
+        p_no_order: predictions.iter().map(|p| finite(p.p_no_order)).collect(),
         expected_avg_order_value: predictions
             .iter()
             .map(|p| finite(p.expected_avg_order_value))
@@ -183,6 +190,57 @@ pub fn expected_lifespan_years(monthly: &MonthlyCounts) -> Option<f64> {
     } else {
         MAX_LIFESPAN_YEARS
     })
+}
+
+/// `clv_forecast`: one row per month j of the horizon (days
+/// (j − 1)·30.4375 to j·30.4375 after as_of): expected orders of all
+/// customers, expected revenue (× each customer's expected order value),
+/// and that revenue discounted by (1 + d)^j. Summed in customer order, so
+/// the result is the same on every run.
+fn forecast_table(predictions: &[Prediction], settings: &PredictionSettings) -> Result<DataFrame> {
+    let months = settings.horizon_months as usize;
+    let mut orders = vec![0.0f64; months];
+    let mut revenue = vec![0.0f64; months];
+    for p in predictions {
+        let value = if p.expected_avg_order_value.is_finite() {
+            p.expected_avg_order_value
+        } else {
+            0.0
+        };
+        for (j, &n) in p.expected_orders_by_month.iter().enumerate().take(months) {
+            if n.is_finite() {
+                orders[j] += n;
+                revenue[j] += n * value;
+            }
+        }
+    }
+    let discounted: Vec<f64> = (0..months)
+        .map(|j| revenue[j] / (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1))
+        .collect();
+    Ok(DataFrame::new(
+        months,
+        vec![
+            Column::new(
+                "horizon_month".into(),
+                (1..=months as i64).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "from_day".into(),
+                (0..months)
+                    .map(|j| j as f64 * settings.month_days)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "to_day".into(),
+                (1..=months)
+                    .map(|j| j as f64 * settings.month_days)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new("expected_orders".into(), orders),
+            Column::new("expected_revenue".into(), revenue),
+            Column::new("discounted_revenue".into(), discounted),
+        ],
+    )?)
 }
 
 /// `clv_model`: one row per model × parameter.

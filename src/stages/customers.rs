@@ -234,6 +234,7 @@ pub fn customers_table(
         Some(scores) => columns.extend([
             Column::new("p_alive".into(), scores.p_alive.clone()),
             Column::new("expected_orders".into(), scores.expected_orders.clone()),
+            Column::new("p_no_order".into(), scores.p_no_order.clone()),
             Column::new(
                 "expected_avg_order_value".into(),
                 scores.expected_avg_order_value.clone(),
@@ -245,6 +246,7 @@ pub fn customers_table(
             [
                 "p_alive",
                 "expected_orders",
+                "p_no_order",
                 "expected_avg_order_value",
                 "clv",
                 "clv_simple",

@@ -57,7 +57,7 @@ dir = "out"
     path
 }
 
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
     "customers",
     "cohort_retention",
     "retention_curve",
@@ -65,6 +65,7 @@ pub const TABLES: [&str; 9] = [
     "segments",
     "clv_model",
     "clv_validation",
+    "clv_forecast",
     "rejects",
     "checks",
 ];

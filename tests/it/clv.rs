@@ -157,6 +157,34 @@ fn clv_columns_are_complete_and_consistent() {
         .into_no_null_iter()
         .collect();
     assert_eq!(n[0], n[1..].iter().sum::<i64>());
+    // The forecast's months add up to the customers' expected orders.
+    let forecast = c.table("clv_forecast").unwrap();
+    assert_eq!(forecast.height(), 12);
+    let by_month: f64 = forecast
+        .column("expected_orders")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .sum()
+        .unwrap();
+    let total: f64 = customers
+        .column("expected_orders")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .sum()
+        .unwrap();
+    assert!(
+        (by_month - total).abs() < 1e-6 * total,
+        "{by_month} vs {total}"
+    );
+    let none = customers
+        .column("p_no_order")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .clone();
+    assert!(none.into_no_null_iter().all(|x| (0.0..=1.0).contains(&x)));
     let segments = c.table("segments").unwrap();
     assert_eq!(segments.column("avg_clv").unwrap().null_count(), 0);
 }
