@@ -1,15 +1,24 @@
 //! Fault injection for the crash-consistency tests, compiled in only with
 //! the `failpoints` feature (the `fail` crate): `FAILPOINTS=NAME=return`
-//! makes the process abort at crash point NAME, exactly as if it were
-//! killed there; `FAILPOINTS=NAME=return` on an I/O point makes that write
+//! makes the process SIGKILL itself at crash point NAME; `FAILPOINTS=NAME=return` on an I/O point makes that write
 //! fail with "no space left on device". Without the feature every point
 //! compiles to nothing.
 
-/// Aborts the process here when the point is armed (a simulated kill: no
-/// destructors, no cleanup).
+/// Kills the process here with SIGKILL when the point is armed: no
+/// destructors, no cleanup, exactly what `kill -9` or the OOM killer does.
 pub fn crash_point(name: &str) {
     let _ = name; // unused when the feature is off
-    fail::fail_point!(name, |_| std::process::abort());
+    fail::fail_point!(name, |_| kill_self());
+}
+
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
+fn kill_self() -> ! {
+    // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    // Not reached: SIGKILL cannot be caught.
+    std::process::abort()
 }
 
 /// An injected "disk full" for a write, when the point is armed.
