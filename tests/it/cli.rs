@@ -642,3 +642,28 @@ fn bad_rows_are_rejected_with_their_reason() {
     assert_eq!(rows, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     assert_eq!(read_table(&d.join("out"), "customers").height(), 1);
 }
+
+/// A mapped column of a type that cannot hold what it maps to.
+#[test]
+fn wrong_typed_column_fails_naming_file_and_expectation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut frame = df!(
+        "order_id" => ["1", "2"],
+        "customer_id" => ["a", "b"],
+        "order_ts" => [true, false],
+        "amount" => [1.0, 2.0]
+    )
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(d.join("typed.parquet")).unwrap())
+        .finish(&mut frame)
+        .unwrap();
+    write_pipeline(d, "typed.parquet", "");
+    let o = retention(&["run", "pipeline.toml"], d);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("typed.parquet") && err.contains("expected text, date or timestamp"),
+        "{err}"
+    );
+}
