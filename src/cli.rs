@@ -50,6 +50,9 @@ pub enum Command {
         /// inputs and as_of.
         #[arg(long)]
         force: bool,
+        /// Print each stage's wall time and peak memory to stderr at the end.
+        #[arg(long)]
+        timings: bool,
     },
     /// Check a pipeline file and its input files without writing anything.
     Validate {

@@ -9,12 +9,14 @@ use crate::error::Result;
 use crate::progress::Progress;
 use crate::run::{run as run_pipeline, RunOptions, RunResult};
 
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     pipeline_path: PathBuf,
     as_of: Option<NaiveDate>,
     out: Option<PathBuf>,
     threads: Option<usize>,
     force: bool,
+    timings: bool,
     progress: Progress,
 ) -> Result<()> {
     super::set_threads(threads);
@@ -58,6 +60,23 @@ pub fn run(
     println!("  customers: {}", m.customers);
     for output in &m.outputs {
         println!("  {:<18} {:>10} rows", output.table, output.rows);
+    }
+    if timings {
+        // On stderr, so stdout stays the run's result.
+        let total: f64 = m.stages.iter().map(|s| s.seconds).sum();
+        eprintln!(
+            "{:<10} {:>9} {:>6} {:>13}",
+            "stage", "seconds", "share", "peak RSS MiB"
+        );
+        for s in &m.stages {
+            eprintln!(
+                "{:<10} {:>9.3} {:>5.1}% {:>13.1}",
+                s.stage,
+                s.seconds,
+                100.0 * s.seconds / total.max(f64::MIN_POSITIVE),
+                s.peak_rss_bytes as f64 / (1024.0 * 1024.0)
+            );
+        }
     }
     let total: f64 = m.stages.iter().map(|s| s.seconds).sum();
     let peak = m.stages.iter().map(|s| s.peak_rss_bytes).max().unwrap_or(0);

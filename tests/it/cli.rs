@@ -501,6 +501,17 @@ fn no_progress_bars_or_colour_when_stderr_is_not_a_terminal() {
         !err.contains('\r') && !err.contains('\u{1b}'),
         "terminal control in: {err:?}"
     );
+    // --timings adds the stage table to stderr, nothing to stdout.
+    let o = retention(&["-q", "run", "pipeline.toml", "--force", "--timings"], d);
+    assert!(o.status.success());
+    let err = stderr(&o);
+    for stage in ["load", "validate", "orders", "kpis", "clv", "publish"] {
+        assert!(
+            err.lines().any(|l| l.starts_with(stage)),
+            "{stage} missing: {err}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("peak RSS MiB"));
     // -q keeps stderr to warnings and errors.
     let o = retention(&["-q", "run", "pipeline.toml", "--force"], d);
     assert!(o.status.success());
