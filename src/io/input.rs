@@ -6,7 +6,6 @@
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use polars::prelude::*;
@@ -332,14 +331,4 @@ fn hash_rows(frame: &DataFrame, columns: &[String]) -> PolarsResult<Vec<u64>> {
         }
     }
     Ok(hashes)
-}
-
-/// The input column names a file offers (for `retention validate`).
-pub fn file_columns(frame: &DataFrame) -> Arc<[String]> {
-    frame
-        .get_column_names()
-        .iter()
-        .filter(|n| n.as_str() != ROW_COLUMN)
-        .map(|n| n.to_string())
-        .collect()
 }

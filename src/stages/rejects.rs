@@ -33,23 +33,6 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 14] = [
-        RejectReason::MissingCustomerId,
-        RejectReason::MissingOrderId,
-        RejectReason::MissingTimestamp,
-        RejectReason::InvalidTimestamp,
-        RejectReason::NonexistentLocalTime,
-        RejectReason::AmbiguousLocalTime,
-        RejectReason::TimestampOutOfRange,
-        RejectReason::MissingAmount,
-        RejectReason::InvalidAmount,
-        RejectReason::NonFiniteAmount,
-        RejectReason::OrderHasBadLine,
-        RejectReason::ConflictingCustomerId,
-        RejectReason::RefundWithoutOrder,
-        RejectReason::RefundBeforeFirstOrder,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::MissingCustomerId => "missing_customer_id",
