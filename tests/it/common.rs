@@ -95,15 +95,12 @@ pub fn assert_frame_matches(frame: &DataFrame, expected: &[HashMap<String, Strin
         columns.sort();
         for column in columns {
             let want = &fields[column];
-            let ok = match cell(frame, column, row) {
+            match cell(frame, column, row) {
                 Cell::Text(got) => {
-                    if got == *want {
-                        true
-                    } else {
+                    if got != *want {
                         problems.push(format!(
                             "{what} row {row} `{column}`: expected `{want}`, got `{got}`"
                         ));
-                        false
                     }
                 }
                 Cell::Number(got) => {
@@ -120,10 +117,8 @@ pub fn assert_frame_matches(frame: &DataFrame, expected: &[HashMap<String, Strin
                             "{what} row {row} `{column}`: expected `{want}`, got {got:?}"
                         ));
                     }
-                    same
                 }
-            };
-            let _ = ok;
+            }
         }
     }
     assert!(
