@@ -92,6 +92,27 @@ fn every_run_has_a_well_formed_report_and_show_prints_the_headline() {
     assert_eq!(o.status.code(), Some(1));
 }
 
+#[test]
+fn the_sample_run_has_a_well_formed_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = crate::common::repo_path("pipelines/sample.toml");
+    let out = dir.path().join("out");
+    let o = retention(
+        &[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(out.join("current/report.html")).unwrap();
+    assert_well_formed_report(&html);
+    // The sample has CLV: its section shows the model, not the placeholder.
+    assert!(!html.contains("CLV stage disabled or not yet available"));
+}
+
 /// Renders the report in headless Chromium when it is installed (CI
 /// installs it), so a broken page would show as a failed or blank render.
 #[test]
