@@ -64,14 +64,18 @@ fn monetary(summary: &CustomerSummary) -> Vec<f64> {
         .collect()
 }
 
-/// Fits both models; Gamma-Gamma is used for predictions only when its
-/// parameters are usable (finite, q > 1 so the population mean exists).
+/// Fits both models; Gamma-Gamma is used for predictions only when it was
+/// fitted on at least one customer and its parameters are usable (finite,
+/// q > 1 so the population mean exists).
 fn fit_models(
     input: &CustomerSummaryInput,
 ) -> (BgNbdParams, FitReport, Option<GammaGammaParams>, FitReport) {
     let (bg, bg_report) = fit_bgnbd(input);
     let (gg, gg_report) = fit_gamma_gamma(input);
-    let gg_usable = (gg.is_valid() && gg.population_mean().is_some()).then_some(gg);
+    // Without a single repeat buyer there is nothing fitted: the returned
+    // point is the optimizer's start, not an estimate.
+    let gg_usable =
+        (gg_report.customers > 0 && gg.is_valid() && gg.population_mean().is_some()).then_some(gg);
     (bg, bg_report, gg_usable, gg_report)
 }
 
@@ -111,7 +115,22 @@ pub fn clv_stage(
         discount_rate_monthly: config.discount_rate_monthly,
     };
     let clock = std::time::Instant::now();
-    let predictions = predict(&bg, gg.as_ref(), &input, &settings);
+    let mut predictions = predict(&bg, gg.as_ref(), &input, &settings);
+    if gg.is_none() && !summary.frequency.iter().any(|&f| f > 0) {
+        // No repeat buyer at all: no spend model and no repeat spend to
+        // average. The plain average order value is the honest guess.
+        let orders: i64 = summary.orders.iter().sum();
+        let aov = money(summary.revenue_cents.iter().sum()) / orders.max(1) as f64;
+        for p in &mut predictions {
+            p.expected_avg_order_value = aov;
+            p.clv = p
+                .expected_orders_by_month
+                .iter()
+                .enumerate()
+                .map(|(j, n)| n * aov / (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1))
+                .sum();
+        }
+    }
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
     let scores = scores(&predictions, summary, monthly);
     let forecast = forecast_table(&predictions, &settings)?;

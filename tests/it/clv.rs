@@ -188,3 +188,54 @@ fn clv_columns_are_complete_and_consistent() {
     let segments = c.table("segments").unwrap();
     assert_eq!(segments.column("avg_clv").unwrap().null_count(), 0);
 }
+
+/// Only one-time buyers: nothing to fit Gamma-Gamma on. The run still
+/// publishes, flags the fits, and values orders at the plain average.
+#[test]
+fn one_time_buyers_only_publish_flagged_fits_and_no_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("orders.csv"),
+        "order_id,customer_id,order_ts,amount\n1,a,2024-01-01 10:00:00,3.00\n2,b,2024-02-01 10:00:00,5.00\n3,c,2024-03-01 10:00:00,10.00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("pipeline.toml"),
+        "[input]\npath = \"orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\n",
+    )
+    .unwrap();
+    let c = crate::common::compute_pipeline(&d.join("pipeline.toml"));
+    let model = c.table("clv_model").unwrap();
+    let converged: Vec<Option<bool>> = model
+        .column("converged")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .collect();
+    assert!(
+        converged[4..].iter().all(|c| *c == Some(false)),
+        "gamma-gamma has no data: {model}"
+    );
+    let customers = c.table("customers").unwrap();
+    let aov: Vec<f64> = customers
+        .column("expected_avg_order_value")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(aov, [6.0, 6.0, 6.0]);
+    for column in [
+        "p_alive",
+        "expected_orders",
+        "p_no_order",
+        "clv",
+        "clv_simple",
+    ] {
+        let v = customers.column(column).unwrap().f64().unwrap().clone();
+        assert_eq!(v.null_count(), 0, "{column}");
+        assert!(v.into_no_null_iter().all(f64::is_finite), "{column}");
+    }
+}
