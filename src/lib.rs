@@ -9,9 +9,11 @@
 //! stages::customers  → customers (BTYD summary, RFM)
 //! stages::cohorts    → cohort_retention, retention_curve
 //! stages::kpis       → kpis_monthly
+//! stages::clv        → CLV columns, clv_model, clv_validation, clv_forecast (math in clv/)
 //! stages::segments   → segments
 //! stages::checks     → reconciliation (fails the run on any mismatch)
-//! io::publish        tables → Parquet in OUT/runs/RUN_ID, verified, then OUT/current
+//! io::publish        tables → Parquet in OUT/runs/RUN_ID, verified, report.html
+//!                    (report/), manifest last, then OUT/current
 //! ```
 //!
 //! Money is integer cents inside the pipeline, so every sum is exact and the
