@@ -22,6 +22,19 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A numeric column as f64 values (nulls fail the test).
+fn numbers(frame: &DataFrame, column: &str) -> Vec<f64> {
+    frame
+        .column(column)
+        .unwrap()
+        .cast(&DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
+}
+
 pub fn read_table(out: &Path, table: &str) -> DataFrame {
     let path = out.join("current").join(format!("{table}.parquet"));
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -424,60 +437,21 @@ fn online_retail_pipeline_on_hand_made_file() {
         .collect();
     let ids: Vec<&str> = ids.into_iter().flatten().collect();
     assert_eq!(ids, ["12347.0", "13078.0", "13085.0", "16321.0"]);
-    let revenue: Vec<f64> = customers
-        .column("revenue")
-        .unwrap()
-        .f64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
+    let revenue = numbers(&customers, "revenue");
     assert_eq!(revenue, [18.0, 89.2, 208.52, 45.3]);
-    let orders: Vec<i64> = customers
-        .column("orders")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    assert_eq!(orders, [1, 2, 3, 2]);
-    let frequency: Vec<i64> = customers
-        .column("frequency")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    assert_eq!(frequency, [0, 1, 1, 1]);
-    let recency: Vec<i64> = customers
-        .column("recency_days")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    assert_eq!(recency, [0, 34, 50, 49]);
-    let tenure: Vec<i64> = customers
-        .column("tenure_days")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    assert_eq!(tenure, [0, 71, 71, 57]);
+    let orders = numbers(&customers, "orders");
+    assert_eq!(orders, [1.0, 2.0, 3.0, 2.0]);
+    let frequency = numbers(&customers, "frequency");
+    assert_eq!(frequency, [0.0, 1.0, 1.0, 1.0]);
+    let recency = numbers(&customers, "recency_days");
+    assert_eq!(recency, [0.0, 34.0, 50.0, 49.0]);
+    let tenure = numbers(&customers, "tenure_days");
+    assert_eq!(tenure, [0.0, 71.0, 71.0, 57.0]);
 
     // kpis: Dec 2009 (3 new, 4 orders, 284.50), Jan 2010 (S=E=3, 2
     // orders, 43.22), Feb 2010 to as_of (S=3, N=1, E=4, 2 orders, 33.30).
     let kpis = read_table(&out, "kpis_monthly");
-    let col = |c: &str| -> Vec<f64> {
-        kpis.column(c)
-            .unwrap()
-            .cast(&DataType::Float64)
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect()
-    };
+    let col = |c: &str| numbers(&kpis, c);
     assert_eq!(col("customers_start"), [0.0, 3.0, 3.0]);
     assert_eq!(col("customers_end"), [3.0, 3.0, 4.0]);
     assert_eq!(col("new_customers"), [3.0, 0.0, 1.0]);
