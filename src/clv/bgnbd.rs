@@ -25,8 +25,11 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::compress::{compress_rfm, RfmRows};
 use super::hyp2f1::expected_purchases_if_alive;
-use super::optimize::{chunked_sum, minimize, norm2, standard_errors};
+use super::optimize::{chunked_sum, fit_report, minimize, unfitted_report};
 use super::{BgNbdParams, CustomerSummaryInput, FitReport};
+
+/// Parameter names as published in `clv_model`.
+const NAMES: [&str; 4] = ["r", "alpha", "a", "b"];
 
 /// ln(1 + e^d) without overflow.
 pub(crate) fn softplus(d: f64) -> f64 {
@@ -236,51 +239,14 @@ pub fn fit_bgnbd(input: &CustomerSummaryInput) -> (BgNbdParams, FitReport) {
 pub(crate) fn fit_rows(rows: &RfmRows, start: Option<BgNbdParams>) -> (BgNbdParams, FitReport) {
     let start = start.unwrap_or_else(|| start_values(rows));
     if rows.total_w <= 0.0 {
-        return (start, report(&start, [None; 4], 0.0, 0, 0, 0.0, false));
+        return (
+            start,
+            unfitted_report("bg_nbd", NAMES, [start.r, start.alpha, start.a, start.b]),
+        );
     }
     let theta0 = [start.r, start.alpha, start.a, start.b].map(f64::ln);
     let out = minimize(|th: &[f64; 4]| mean_nll(rows, th), theta0);
     let [r, alpha, a, b] = out.theta.map(f64::exp);
     let params = BgNbdParams { r, alpha, a, b };
-    let se = standard_errors(&out, rows.total_w);
-    let ll = if out.value.is_finite() {
-        -out.value * rows.total_w
-    } else {
-        f64::NEG_INFINITY
-    };
-    let rep = report(
-        &params,
-        se,
-        ll,
-        rows.total_w as u64,
-        out.iterations,
-        norm2(&out.grad),
-        out.converged,
-    );
-    (params, rep)
-}
-
-fn report(
-    p: &BgNbdParams,
-    se: [Option<f64>; 4],
-    log_likelihood: f64,
-    customers: u64,
-    iterations: u32,
-    gradient_norm: f64,
-    converged: bool,
-) -> FitReport {
-    FitReport {
-        model: "bg_nbd",
-        parameters: vec![
-            ("r", p.r, se[0]),
-            ("alpha", p.alpha, se[1]),
-            ("a", p.a, se[2]),
-            ("b", p.b, se[3]),
-        ],
-        log_likelihood,
-        customers,
-        iterations,
-        gradient_norm,
-        converged,
-    }
+    (params, fit_report("bg_nbd", NAMES, &out, rows.total_w))
 }

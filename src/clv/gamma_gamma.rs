@@ -16,8 +16,11 @@
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::compress::{compress_spend, SpendRows};
-use super::optimize::{chunked_sum, minimize, norm2, standard_errors};
+use super::optimize::{chunked_sum, fit_report, minimize, unfitted_report};
 use super::{CustomerSummaryInput, FitReport, GammaGammaParams};
+
+/// Parameter names as published in `clv_model`.
+const NAMES: [&str; 3] = ["p", "q", "gamma"];
 
 /// Log-density of a customer's mean repeat order value `m` given `x` repeat
 /// orders. Returns −∞ (density 0) for parameters outside the domain or data
@@ -143,50 +146,14 @@ pub(crate) fn fit_rows(
 ) -> (GammaGammaParams, FitReport) {
     let start = start.unwrap_or_else(|| start_values(rows));
     if rows.total_w <= 0.0 {
-        return (start, report(&start, [None; 3], 0.0, 0, 0, 0.0, false));
+        return (
+            start,
+            unfitted_report("gamma_gamma", NAMES, [start.p, start.q, start.gamma]),
+        );
     }
     let theta0 = [start.p, start.q, start.gamma].map(f64::ln);
     let out = minimize(|th: &[f64; 3]| mean_nll(rows, th), theta0);
     let [p, q, gamma] = out.theta.map(f64::exp);
     let params = GammaGammaParams { p, q, gamma };
-    let se = standard_errors(&out, rows.total_w);
-    let ll = if out.value.is_finite() {
-        -out.value * rows.total_w
-    } else {
-        f64::NEG_INFINITY
-    };
-    let rep = report(
-        &params,
-        se,
-        ll,
-        rows.total_w as u64,
-        out.iterations,
-        norm2(&out.grad),
-        out.converged,
-    );
-    (params, rep)
-}
-
-fn report(
-    p: &GammaGammaParams,
-    se: [Option<f64>; 3],
-    log_likelihood: f64,
-    customers: u64,
-    iterations: u32,
-    gradient_norm: f64,
-    converged: bool,
-) -> FitReport {
-    FitReport {
-        model: "gamma_gamma",
-        parameters: vec![
-            ("p", p.p, se[0]),
-            ("q", p.q, se[1]),
-            ("gamma", p.gamma, se[2]),
-        ],
-        log_likelihood,
-        customers,
-        iterations,
-        gradient_norm,
-        converged,
-    }
+    (params, fit_report("gamma_gamma", NAMES, &out, rows.total_w))
 }

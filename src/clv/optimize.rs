@@ -466,6 +466,50 @@ pub(crate) fn standard_errors<const N: usize>(
     se
 }
 
+/// The report of a fit: the optimizer's point (log-parameters, exponentiated
+/// back) with standard errors, and the total log-likelihood over `total_w`
+/// weighted customers.
+pub(crate) fn fit_report<const N: usize>(
+    model: &'static str,
+    names: [&'static str; N],
+    out: &Outcome<N>,
+    total_w: f64,
+) -> super::FitReport {
+    let se = standard_errors(out, total_w);
+    let values = out.theta.map(f64::exp);
+    super::FitReport {
+        model,
+        parameters: (0..N).map(|i| (names[i], values[i], se[i])).collect(),
+        log_likelihood: if out.value.is_finite() {
+            -out.value * total_w
+        } else {
+            f64::NEG_INFINITY
+        },
+        customers: total_w as u64,
+        iterations: out.iterations,
+        gradient_norm: norm2(&out.grad),
+        converged: out.converged,
+    }
+}
+
+/// The report when there was nothing to fit: the start values, no
+/// standard errors, not converged.
+pub(crate) fn unfitted_report<const N: usize>(
+    model: &'static str,
+    names: [&'static str; N],
+    values: [f64; N],
+) -> super::FitReport {
+    super::FitReport {
+        model,
+        parameters: (0..N).map(|i| (names[i], values[i], None)).collect(),
+        log_likelihood: 0.0,
+        customers: 0,
+        iterations: 0,
+        gradient_norm: 0.0,
+        converged: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
