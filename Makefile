@@ -21,7 +21,7 @@ nightly: build
 
 ## Unit, property and black-box tests (release profile, shared with run).
 test:
-	$(CARGO) test --release
+	$(CARGO) test --release --features failpoints
 
 lint:
 	$(CARGO) fmt --all -- --check
