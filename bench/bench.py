@@ -47,6 +47,14 @@ CALIBRATION_CUSTOMERS = 50_000
 # Fixed by the pipeline template.
 WINDOW_DAYS, TIME_ZONE = 365, "UTC"
 
+CLV_ENGINE = "retention+clv"  # the whole pipeline, CLV stage included
+CLV_HORIZON_MONTHS, CLV_DISCOUNT = 12, 0.01  # fixed by the pipeline template
+LIFETIMES_VENV = os.path.join(ROOT, ".venv-lifetimes")
+LIFETIMES_PY = os.path.join(LIFETIMES_VENV, "bin", "python")
+# lifetimes 0.11.3 predates numpy 2, pandas 2 and recent scipy.
+LIFETIMES_PINS = ["lifetimes==0.11.3", "numpy<2", "pandas<2", "scipy<1.12",
+                  "pyarrow<17", "autograd", "dill"]
+
 # table -> key columns; the DuckDB file's columns are compared.
 TABLES = {
     "kpis_monthly": ["month"],
@@ -200,14 +208,15 @@ def calibrate():
     return calib["orders"] / calib["customers"], fingerprint
 
 
-def write_pipeline(size, data_path, out_dir):
-    path = os.path.join(OUT, f"pipeline_{size}.toml")
+def write_pipeline(size, data_path, out_dir, clv=False):
+    path = os.path.join(OUT, f"pipeline_{size}{'_clv' if clv else ''}.toml")
     here = os.path.dirname(path)
     with open(TEMPLATE) as f:
         text = string.Template(f.read()).substitute(
             size=size,
             input=os.path.relpath(data_path, here),
             out_dir=os.path.relpath(out_dir, here),
+            clv="true" if clv else "false",
         )
     with open(path, "w") as f:
         f.write(text)
@@ -362,6 +371,81 @@ def print_table(header, rows, aligns):
         print(fmt(r))
 
 
+# --------------------------------------------------------------------------
+# CLV: our stage against the lifetimes package, on the same summary
+# --------------------------------------------------------------------------
+
+def ensure_lifetimes():
+    """The python of .venv-lifetimes (created with pinned versions on first
+    use), or None when it cannot be installed."""
+    if not os.path.exists(LIFETIMES_PY):
+        log(f"bench: creating {LIFETIMES_VENV} (lifetimes 0.11.3 and its pinned dependencies)")
+        if subprocess.run([sys.executable, "-m", "venv", LIFETIMES_VENV]).returncode != 0:
+            return None
+    probe = subprocess.run([LIFETIMES_PY, "-c", "import lifetimes, pyarrow"], capture_output=True)
+    if probe.returncode != 0:
+        r = subprocess.run([LIFETIMES_PY, "-m", "pip", "install", "--quiet"] + LIFETIMES_PINS)
+        if r.returncode != 0:
+            return None
+    return LIFETIMES_PY
+
+
+def clv_log_seconds(log_path):
+    """Our CLV stage's fit and prediction seconds, from its debug log lines."""
+    import re
+    found = {}
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            for label, key in (("clv fits", "fit"), ("clv predictions", "predict")):
+                if label in line:
+                    m = re.search(r"seconds=([0-9.eE+-]+)", line)
+                    if m:
+                        found[key] = float(m.group(1))
+    return found
+
+
+def compare_lifetimes(size, truth, clv_dir, clv_log, stamp):
+    with open(os.path.join(clv_dir, "current", "_manifest.json")) as f:
+        manifest = json.load(f)
+    stage = next((s["seconds"] for s in manifest.get("stages", []) if s.get("stage") == "clv"), None)
+    ours = clv_log_seconds(clv_log)
+    customers_parquet = os.path.join(clv_dir, "current", "customers.parquet")
+    import duckdb
+    con = duckdb.connect()
+    params = con.execute(
+        "SELECT model, parameter, value FROM read_parquet(?) ORDER BY model, parameter",
+        [os.path.join(clv_dir, "current", "clv_model.parquet")]).fetchall()
+    con.close()
+    ours_params = " ".join(f"{p}={v:.4g}" for _, p, v in params)
+    customers = manifest.get("customers") or truth["customers"]
+    base = {"timestamp_utc": stamp, "orders": truth["orders"], "customers": customers}
+    rows = [dict(base, engine="retention", fit_s=ours.get("fit", float("nan")),
+                 predict_s=ours.get("predict", float("nan")),
+                 stage_s=stage if stage is not None else "", peak_rss_mib="",
+                 parameters=ours_params)]
+    py = ensure_lifetimes()
+    if py is None:
+        WARNINGS.append("lifetimes could not be installed into .venv-lifetimes; "
+                        "the CLV comparison shows our side only")
+        return rows
+    horizon, discount = CLV_HORIZON_MONTHS, CLV_DISCOUNT  # as in the pipeline template
+    log_path = os.path.join(OUT, f"lifetimes_{size}.log")
+    log(f"bench: lifetimes on the {customers:,}-customer summary (minutes at 1 M customers)")
+    rc, wall, rss = measure([py, os.path.join(BENCH, "lifetimes_worker.py"), customers_parquet,
+                             str(horizon), str(discount)], log_path)
+    if rc != 0:
+        WARNINGS.append(f"lifetimes failed (exit {rc}); log {log_path}")
+        return rows
+    with open(log_path) as f:
+        info = json.loads([l for l in f.read().splitlines() if l.startswith("{")][-1])
+    lt_params = " ".join(f"{k}={v:.4g}" for k, v in
+                         list(info["bgnbd"].items()) + list(info["gamma_gamma"].items()))
+    rows.append(dict(base, engine="lifetimes 0.11.3", fit_s=info["fit_s"],
+                     predict_s=info["predict_s"], stage_s="", peak_rss_mib=round(mib(rss), 1),
+                     parameters=lt_params))
+    return rows
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "duckdb-worker":
         ensure_duckdb()
@@ -399,6 +483,7 @@ def main():
     opc, fingerprint = calibrate()
     os.makedirs(OUT, exist_ok=True)
     rows, stage_reports, warnings = [], [], WARNINGS
+    clv_runs = []  # (size, truth, output dir, log of the last run)
 
     for size in sizes:
         data = os.path.join(DATA, f"orders_{size}.parquet")
@@ -408,10 +493,16 @@ def main():
         os.makedirs(out_dir, exist_ok=True)
         pipeline = write_pipeline(size, data, out_dir)
         ours_cmd = [BIN, "run", pipeline, "--out", out_dir, "--as-of", as_of]
-        if supports_force:  # otherwise an unchanged input is "already published"
-            ours_cmd.append("--force")
-        if threads:
-            ours_cmd += ["--threads", str(threads)]
+        # The whole pipeline, CLV included, in its own output directory.
+        clv_dir = os.path.join(OUT, f"{size}_clv")
+        os.makedirs(clv_dir, exist_ok=True)
+        clv_cmd = [BIN, "run", write_pipeline(size, data, clv_dir, clv=True),
+                   "--out", clv_dir, "--as-of", as_of]
+        for cmd in (ours_cmd, clv_cmd):
+            if supports_force:  # otherwise an unchanged input is "already published"
+                cmd.append("--force")
+            if threads:
+                cmd += ["--threads", str(threads)]
         duck_cmd = [sys.executable, os.path.abspath(__file__), "duckdb-worker",
                     "--input", data, "--out", duck_dir, "--as-of", as_of,
                     "--window-days", str(WINDOW_DAYS), "--time-zone", TIME_ZONE]
@@ -422,17 +513,22 @@ def main():
         if load > 0.5 * cores:
             warnings.append(f"{size}: machine busy before the runs (load average {load:.1f} "
                             f"on {cores} cores): timings are noisy")
-        res = {"retention": [], "duckdb": []}
+        res = {"retention": [], "duckdb": [], CLV_ENGINE: []}
         sql_seconds = []
         failed = set()
+        engines = (("retention", ours_cmd, out_dir), ("duckdb", duck_cmd, None),
+                   (CLV_ENGINE, clv_cmd, clv_dir))
         for i in range(1, runs + 1):
-            for engine, cmd in (("retention", ours_cmd), ("duckdb", duck_cmd)):
+            for engine, cmd, engine_out in engines:
                 if engine in failed:
                     continue
                 log_path = os.path.join(out_dir, f"{engine}_run{i}.log")
-                before = run_id(out_dir)
-                rc, wall, rss = measure(cmd, log_path)
-                if rc == 0 and engine == "retention" and run_id(out_dir) in (None, before):
+                before = run_id(engine_out) if engine_out else None
+                # The CLV run logs its fit and prediction times (debug level).
+                env = dict(os.environ, RUST_LOG="retention::stages::clv=debug") \
+                    if engine == CLV_ENGINE else None
+                rc, wall, rss = measure(cmd, log_path, env)
+                if rc == 0 and engine_out and run_id(engine_out) in (None, before):
                     failed.add(engine)
                     warnings.append(f"{size}: retention run {i} published nothing new; log {log_path}")
                     continue
@@ -471,7 +567,10 @@ def main():
 
         duck_wall = statistics.median(w for w, _ in res["duckdb"]) if res["duckdb"] else None
         duck_rss = max(r for _, r in res["duckdb"]) if res["duckdb"] else None
-        for engine in ("retention", "duckdb"):
+        if CLV_ENGINE not in failed and res[CLV_ENGINE]:
+            clv_runs.append((size, truth, clv_dir,
+                             os.path.join(out_dir, f"{CLV_ENGINE}_run{len(res[CLV_ENGINE])}.log")))
+        for engine in ("retention", CLV_ENGINE, "duckdb"):
             if not res[engine]:
                 continue
             walls = [w for w, _ in res[engine]]
@@ -520,6 +619,27 @@ def main():
     if dsql:
         print("DuckDB wall includes Python start-up and import; SQL alone: "
               + ", ".join(f"{r['orders']:,} orders {r['duckdb_sql_s_median']:.2f} s" for r in dsql))
+
+    if os.environ.get("BENCH_LIFETIMES", "1").strip() != "0" and clv_runs:
+        # The CLV stage against lifetimes, on the size nearest 1 M orders.
+        size, truth, clv_dir, clv_log = min(clv_runs, key=lambda c: abs(c[0] - 1_000_000))
+        clv_rows = compare_lifetimes(size, truth, clv_dir, clv_log, stamp)
+        if clv_rows:
+            clv_csv = os.path.join(RESULTS, f"clv_{stamp}.csv")
+            with open(clv_csv, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(clv_rows[0]))
+                w.writeheader()
+                w.writerows(clv_rows)
+            print(f"\n== CLV fits and predictions, {size:,} orders "
+                  f"({clv_rows[0]['customers']:,} customers): retention vs lifetimes ==")
+            print_table(
+                ["engine", "fits s", "predictions s", "stage s", "peak RSS MiB", "parameters"],
+                [[r["engine"], f"{r['fit_s']:.2f}", f"{r['predict_s']:.2f}",
+                  f"{r['stage_s']:.2f}" if r["stage_s"] != "" else "-",
+                  f"{r['peak_rss_mib']:.0f}" if r["peak_rss_mib"] != "" else "-",
+                  r["parameters"]] for r in clv_rows],
+                "<>>>><")
+            print(f"wrote {os.path.relpath(clv_csv, ROOT)}")
 
     for size, stages in stage_reports:
         print(f"\n== retention stages, last run, {size} orders ==")

@@ -11,7 +11,9 @@ use polars::prelude::DataFrame;
 
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
-use crate::io::input::{read_file, resolve_inputs, InputFile};
+use crate::io::input::{
+    parquet_rows, read_chunks, resolve_inputs, FileFormat, InputFile, CHUNK_ROWS,
+};
 use crate::io::publish::{
     flip_current, lock_output, sha256_file, sweep_runs, sweep_temporaries, sync_dir,
     verify_parquet, write_file_atomically, write_parquet, Table, WrittenFile, MANIFEST_FILE,
@@ -27,9 +29,9 @@ use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curv
 use crate::stages::customers::{customers_table, summarize_customers};
 use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
 use crate::stages::orders::{build_orders, RowCounts};
-use crate::stages::rejects::{counts_by_reason, rejects_table};
+use crate::stages::rejects::{counts_by_reason, fill_from_input, rejects_table};
 use crate::stages::segments::segments_table;
-use crate::stages::validate::validate;
+use crate::stages::validate::LineCollector;
 use crate::time::{date_of, day_number};
 
 /// The report's file name in a run directory.
@@ -44,6 +46,9 @@ pub struct RunOptions {
     pub force: bool,
     /// Progress bars (drawn only on a terminal).
     pub progress: Progress,
+    /// Rows per chunk of Parquet input (default [`CHUNK_ROWS`]); tests set
+    /// it small to prove that chunking changes nothing.
+    pub chunk_rows: Option<usize>,
 }
 
 /// Everything a run computed, before publishing.
@@ -83,8 +88,13 @@ impl StageClock {
     }
 
     fn done(&mut self, stage: &str) {
+        self.record(stage, self.started.elapsed().as_secs_f64());
+    }
+
+    /// Records a stage whose time was summed over interleaved pieces (load
+    /// and validate alternate chunk by chunk).
+    fn record(&mut self, stage: &str, seconds: f64) {
         crate::faults::crash_point(&format!("stage::{stage}"));
-        let seconds = self.started.elapsed().as_secs_f64();
         tracing::info!(stage, seconds = format!("{seconds:.3}"), "stage done");
         self.records.push(StageRecord {
             stage: stage.to_string(),
@@ -109,41 +119,59 @@ pub fn compute_files(
 ) -> Result<Computed> {
     let mut clock = StageClock::new();
     let has_order_id = pipeline.config.columns.order_id.is_some();
-    let bar = options
-        .progress
-        .stage("load", Some(files.len() as u64), "files");
-    let batches = files
+    // Load and validate alternate, one chunk of raw input at a time, so the
+    // raw input never has to fit in memory at once.
+    let expected_rows: usize = files
         .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let batch = read_file(pipeline, i as u32, f, has_order_id);
-            bar.inc(1);
-            batch
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .filter(|f| f.format == FileFormat::Parquet)
+        .map(|f| parquet_rows(&f.path))
+        .sum::<Result<usize>>()?;
+    let all_parquet = files.iter().all(|f| f.format == FileFormat::Parquet);
+    let bar = options.progress.stage(
+        "load and validate",
+        all_parquet.then_some(expected_rows as u64),
+        "rows",
+    );
+    let chunk_rows = options.chunk_rows.unwrap_or(CHUNK_ROWS);
+    let mut collector = LineCollector::new(pipeline, expected_rows);
+    let (mut load_seconds, mut validate_seconds) = (0.0, 0.0);
+    let mut reading = Instant::now();
+    for (i, file) in files.iter().enumerate() {
+        read_chunks(
+            pipeline,
+            i as u32,
+            file,
+            has_order_id,
+            chunk_rows,
+            |batch| {
+                load_seconds += reading.elapsed().as_secs_f64();
+                let validating = Instant::now();
+                collector.push(&file.path, &batch, &|n| bar.inc(n))?;
+                drop(batch);
+                validate_seconds += validating.elapsed().as_secs_f64();
+                reading = Instant::now();
+                Ok(())
+            },
+        )?;
+        load_seconds += reading.elapsed().as_secs_f64();
+        reading = Instant::now();
+    }
     bar.finish();
-    clock.done("load");
-
-    let rows: usize = batches.iter().map(|b| b.frame.height()).sum();
-    let bar = options
-        .progress
-        .stage("validate", Some(rows as u64), "rows");
-    let (lines, mut rejects) = validate(pipeline, &files, &batches, &|n| bar.inc(n))?;
-    bar.finish();
-    clock.done("validate");
+    let finishing = Instant::now();
+    let (lines, mut rejects) = collector.finish();
+    validate_seconds += finishing.elapsed().as_secs_f64();
+    clock.record("load", load_seconds);
+    clock.record("validate", validate_seconds);
 
     let as_of = options
         .as_of
         .or(pipeline.config.business.as_of)
         .map(day_number);
     let order_id_column = pipeline.config.columns.order_id.as_deref();
-    let orders = build_orders(&lines, &mut rejects, order_id_column, as_of)?;
-    drop(lines);
+    let orders = build_orders(lines, &mut rejects, order_id_column, as_of)?;
     let counts = orders.counts;
     let rejected_share = counts.rejected as f64 / counts.rows_read.max(1) as f64;
     let max_share = pipeline.config.rejects.max_reject_ratio;
-    let rejects_frame = rejects_table(&rejects, &files, &batches)?;
-    drop(batches);
     let by_reason = counts_by_reason(&rejects);
     if rejected_share > max_share {
         let first = rejects
@@ -178,6 +206,9 @@ pub fn compute_files(
             "rows rejected (published in rejects.parquet)"
         );
     }
+    fill_from_input(pipeline, &files, &mut rejects, chunk_rows)?;
+    let rejects_frame = rejects_table(&rejects, &files)?;
+    drop(rejects);
     let history = orders.history;
     clock.done("orders");
 

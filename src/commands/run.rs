@@ -26,6 +26,7 @@ pub fn run(
         out_dir: out,
         force,
         progress,
+        chunk_rows: None,
     };
     let outcome = match run_pipeline(&pipeline, &options)? {
         RunResult::Published(outcome) => outcome,

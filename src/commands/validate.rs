@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::config::Pipeline;
 use crate::error::Result;
-use crate::io::input::{read_file, resolve_inputs};
+use crate::io::input::{read_chunks, resolve_inputs, CHUNK_ROWS};
 
 pub fn run(pipeline_path: PathBuf) -> Result<()> {
     let pipeline = Pipeline::load(&pipeline_path)?;
@@ -12,13 +12,16 @@ pub fn run(pipeline_path: PathBuf) -> Result<()> {
     let mut rows = 0usize;
     for (i, file) in files.iter().enumerate() {
         // Reading checks the format and that every mapped column exists.
-        let batch = read_file(&pipeline, i as u32, file, false)?;
-        rows += batch.frame.height();
+        let mut file_rows = 0;
+        read_chunks(&pipeline, i as u32, file, false, CHUNK_ROWS, |batch| {
+            file_rows += batch.frame.height();
+            Ok(())
+        })?;
+        rows += file_rows;
         println!(
-            "ok  {} ({}, {} rows)",
+            "ok  {} ({}, {file_rows} rows)",
             file.path.display(),
             file.format.name(),
-            batch.frame.height()
         );
     }
     println!(

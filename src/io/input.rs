@@ -132,23 +132,117 @@ fn detect_format(path: &Path, configured: InputFormat) -> Result<FileFormat> {
     }
 }
 
-/// Reads one file: the mapped columns plus `__row`. With `hash_lines`, all
-/// columns are read to hash each row's full content, then dropped.
+/// Rows read from a Parquet file at a time: bounds the raw input held in
+/// memory (a few hundred MB), whatever the file's size. CSV files are read
+/// whole; a very large CSV history is best split into several files.
+pub const CHUNK_ROWS: usize = 4 << 20;
+
+/// Reads one file in chunks of at most `chunk_rows` rows (Parquet; a CSV
+/// file is one chunk), in row order, handing each to `each`: the mapped
+/// columns plus `__row`. With `hash_lines`, all columns are read to hash
+/// each row's full content, then dropped. Only one chunk is in memory at a
+/// time.
+pub fn read_chunks(
+    pipeline: &Pipeline,
+    file_index: u32,
+    file: &InputFile,
+    hash_lines: bool,
+    chunk_rows: usize,
+    each: impl FnMut(RawBatch) -> Result<()>,
+) -> Result<()> {
+    read_chunks_where(
+        pipeline,
+        file_index,
+        file,
+        hash_lines,
+        chunk_rows,
+        |_, _| true,
+        each,
+    )
+}
+
+/// [`read_chunks`], skipping the Parquet chunks for which `wanted(first
+/// row, rows)` is false (rows 1-based, as in `__row`).
+pub fn read_chunks_where(
+    pipeline: &Pipeline,
+    file_index: u32,
+    file: &InputFile,
+    hash_lines: bool,
+    chunk_rows: usize,
+    wanted: impl Fn(usize, usize) -> bool,
+    mut each: impl FnMut(RawBatch) -> Result<()>,
+) -> Result<()> {
+    match file.format {
+        FileFormat::Csv => {
+            let frame = read_csv(pipeline, &file.path, None)?;
+            each(raw_batch(pipeline, file_index, file, hash_lines, frame)?)
+        }
+        FileFormat::CsvGz => {
+            let bytes = gunzip(&file.path)?;
+            let frame = read_csv(pipeline, &file.path, Some(bytes))?;
+            each(raw_batch(pipeline, file_index, file, hash_lines, frame)?)
+        }
+        FileFormat::Parquet => {
+            let rows = parquet_rows(&file.path)?;
+            let chunk_rows = chunk_rows.max(1);
+            if rows <= chunk_rows {
+                let frame = read_parquet(&file.path, None)?;
+                return each(raw_batch(pipeline, file_index, file, hash_lines, frame)?);
+            }
+            for offset in (0..rows).step_by(chunk_rows) {
+                let len = chunk_rows.min(rows - offset);
+                if !wanted(offset + 1, len) {
+                    continue;
+                }
+                let frame = read_parquet(&file.path, Some((offset, len)))?;
+                each(raw_batch(pipeline, file_index, file, hash_lines, frame)?)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reads one file whole (see [`read_chunks`]).
 pub fn read_file(
     pipeline: &Pipeline,
     file_index: u32,
     file: &InputFile,
     hash_lines: bool,
 ) -> Result<RawBatch> {
+    let mut whole: Option<RawBatch> = None;
+    read_chunks(
+        pipeline,
+        file_index,
+        file,
+        hash_lines,
+        usize::MAX,
+        |batch| {
+            whole = Some(batch);
+            Ok(())
+        },
+    )?;
+    Ok(whole.expect("a file is read as one chunk"))
+}
+
+/// The number of data rows of a Parquet file, from its metadata.
+pub fn parquet_rows(path: &Path) -> Result<usize> {
+    let handle =
+        std::fs::File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+    ParquetReader::new(handle)
+        .num_rows()
+        .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))
+}
+
+/// Checks that the mapped columns exist, hashes lines when asked, and keeps
+/// `__row` and the mapped columns.
+fn raw_batch(
+    pipeline: &Pipeline,
+    file_index: u32,
+    file: &InputFile,
+    hash_lines: bool,
+    frame: DataFrame,
+) -> Result<RawBatch> {
     let needed = pipeline.needed_columns();
-    let frame = match file.format {
-        FileFormat::Csv => read_csv(pipeline, &file.path, None)?,
-        FileFormat::CsvGz => {
-            let bytes = gunzip(&file.path)?;
-            read_csv(pipeline, &file.path, Some(bytes))?
-        }
-        FileFormat::Parquet => read_parquet(&file.path)?,
-    };
     let available: Vec<String> = frame
         .get_column_names()
         .iter()
@@ -273,7 +367,9 @@ fn gunzip(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn read_parquet(path: &Path) -> Result<DataFrame> {
+/// Reads a Parquet file, or the rows `offset..offset + len` of it; `__row`
+/// counts from the file's first row either way.
+fn read_parquet(path: &Path, slice: Option<(usize, usize)>) -> Result<DataFrame> {
     let path_str = path.to_string_lossy().into_owned();
     let args = ScanArgsParquet {
         row_index: Some(RowIndex {
@@ -284,6 +380,10 @@ fn read_parquet(path: &Path) -> Result<DataFrame> {
         ..Default::default()
     };
     LazyFrame::scan_parquet(PlRefPath::new(path_str), args)
+        .map(|lf| match slice {
+            Some((offset, len)) => lf.slice(offset as i64, len as IdxSize),
+            None => lf,
+        })
         .and_then(|lf| lf.collect())
         .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))
 }

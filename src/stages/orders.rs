@@ -77,22 +77,36 @@ pub struct OrdersOutput {
     pub accepted_cents: i64,
 }
 
-/// One order (or refund) assembled from its lines.
-struct Order {
-    /// Index of a line of the order (for the customer id).
-    first_line: usize,
-    ts_micros: i64,
-    day: i32,
-    cents: i64,
-    /// Positions of its lines in the sorted line index.
-    lines: std::ops::Range<usize>,
+/// Orders (and refunds) assembled from their lines, one entry per order,
+/// as parallel vectors (compact: 32 bytes an order).
+#[derive(Default)]
+struct Orders {
+    /// Customer code; [`NO_CODE`] once the order is set aside (after
+    /// as_of, or a rejected refund).
+    customer: Vec<u32>,
+    day: Vec<i32>,
+    ts_micros: Vec<i64>,
+    cents: Vec<i64>,
+    /// Index of the order's first line in input order: the last tie-break.
+    first_line: Vec<u32>,
+    /// Where the order's lines start in the kept-line list; they end where
+    /// the next order's start.
+    kept_start: Vec<u32>,
+}
+
+impl Orders {
+    fn len(&self) -> usize {
+        self.customer.len()
+    }
 }
 
 /// Builds orders from validated lines. `rejects` gains the order-level
-/// rejects and loses the row rejects of lines dropped as duplicates.
-/// `order_id_column` names the mapped order-id column, if any.
+/// rejects (raw records still to fill in) and loses the row rejects of
+/// lines dropped as duplicates. `order_id_column` names the mapped
+/// order-id column, if any. Takes the lines by value to free each part as
+/// soon as it is used: at 100 million orders memory is the constraint.
 pub fn build_orders(
-    lines: &Lines,
+    mut lines: Lines,
     rejects: &mut Vec<Reject>,
     order_id_column: Option<&str>,
     as_of: Option<i32>,
@@ -102,38 +116,42 @@ pub fn build_orders(
         rows_read: lines.len() as u64,
         ..Default::default()
     };
-    let mut status = lines.status.clone();
-    counts.excluded_by_filter = status
-        .iter()
+    counts.excluded_by_filter = lines
+        .status
+        .par_iter()
         .filter(|s| **s == LineStatus::Filtered)
         .count() as u64;
 
-    // Lines of one order next to each other; equal lines next to each other.
-    let mut idx: Vec<usize> = (0..lines.len())
-        .filter(|&i| status[i] != LineStatus::Filtered)
+    // Lines of one order next to each other, equal lines next to each
+    // other: sort contiguous (order, line hash, line) keys rather than
+    // indices with looked-up keys (far fewer cache misses). Line index order
+    // is (file, row) order. Without an order id every line is its own order
+    // and the keys are already in line order.
+    let mut keys: Vec<(u32, u64, u32)> = (0..lines.len())
+        .into_par_iter()
+        .filter(|&i| lines.status[i] != LineStatus::Filtered)
+        .map(|i| match has_order_id {
+            true => (lines.order[i], lines.line_hash[i], i as u32),
+            false => (0, 0, i as u32),
+        })
         .collect();
+    lines.order = Vec::new();
+    lines.line_hash = Vec::new();
     if has_order_id {
-        // Sort contiguous keys rather than indices with looked-up keys (far
-        // fewer cache misses). Line index order is (file, row) order.
-        let mut keys: Vec<(u32, u64, u32)> = idx
-            .iter()
-            .map(|&i| (lines.order[i], lines.line_hash[i], i as u32))
-            .collect();
         keys.par_sort_unstable();
-        idx = keys.into_iter().map(|k| k.2 as usize).collect();
     }
 
     let mut duplicate_rows: HashSet<(u32, u32)> = HashSet::new();
-    let mut kept: Vec<usize> = Vec::with_capacity(idx.len());
-    let mut orders: Vec<Order> = Vec::new();
+    let mut kept: Vec<u32> = Vec::with_capacity(keys.len());
+    let mut orders = Orders::default();
     let mut start = 0;
-    while start < idx.len() {
+    while start < keys.len() {
         let mut end = start + 1;
         // Lines without an order id (rejected) are never grouped with, or
         // taken for duplicates of, one another.
-        let keyed = has_order_id && lines.order[idx[start]] != NO_CODE;
+        let keyed = has_order_id && keys[start].0 != NO_CODE;
         if keyed {
-            while end < idx.len() && lines.order[idx[end]] == lines.order[idx[start]] {
+            while end < keys.len() && keys[end].0 == keys[start].0 {
                 end += 1;
             }
         }
@@ -141,24 +159,26 @@ pub fn build_orders(
         // first by (file, row).
         let group_start = kept.len();
         for k in start..end {
-            let i = idx[k];
-            let is_duplicate =
-                keyed && k > start && lines.line_hash[i] == lines.line_hash[idx[k - 1]];
+            let i = keys[k].2 as usize;
+            let is_duplicate = keyed && k > start && keys[k].1 == keys[k - 1].1;
             if is_duplicate {
                 counts.duplicates += 1;
-                if status[i] == LineStatus::Rejected {
-                    duplicate_rows.insert((lines.file[i], lines.row[i]));
+                if lines.status[i] == LineStatus::Rejected {
+                    duplicate_rows.insert(lines.source(i));
                 }
             } else {
-                kept.push(i);
+                kept.push(i as u32);
             }
         }
         let group = &kept[group_start..];
-        let any_bad = group.iter().any(|&i| status[i] == LineStatus::Rejected);
+        let any_bad = group
+            .iter()
+            .any(|&i| lines.status[i as usize] == LineStatus::Rejected);
+        let first_customer = lines.customer[group[0] as usize];
         let customers_differ = !any_bad
             && group
                 .iter()
-                .any(|&i| lines.customer[i] != lines.customer[group[0]]);
+                .any(|&i| lines.customer[i as usize] != first_customer);
         if any_bad || customers_differ {
             let reason = if any_bad {
                 RejectReason::OrderHasBadLine
@@ -166,39 +186,60 @@ pub fn build_orders(
                 RejectReason::ConflictingCustomerId
             };
             for &i in group {
-                if status[i] == LineStatus::Valid {
-                    status[i] = LineStatus::Rejected;
+                if lines.status[i as usize] == LineStatus::Valid {
+                    lines.status[i as usize] = LineStatus::Rejected;
+                    let (file, row) = lines.source(i as usize);
                     // The value (the order id) is filled in from the raw row.
                     rejects.push(Reject {
-                        file: lines.file[i],
-                        row: lines.row[i],
+                        file,
+                        row,
                         reason,
                         column: order_id_column.map(str::to_string),
                         value: None,
+                        raw: None,
                     });
                 }
             }
+            // Only accepted orders' lines stay listed: an order's lines end
+            // where the next one's start.
+            kept.truncate(group_start);
         } else {
             // The earliest line dates the order; ties keep the earlier day.
             let earliest = *group
                 .iter()
-                .min_by_key(|&&i| (lines.ts_micros[i], lines.day[i]))
-                .expect("an order has lines");
-            orders.push(Order {
-                first_line: group[0],
-                ts_micros: lines.ts_micros[earliest],
-                day: lines.day[earliest],
-                cents: group.iter().map(|&i| lines.cents[i]).sum(),
-                lines: group_start..kept.len(),
-            });
+                .min_by_key(|&&i| (lines.ts_micros[i as usize], lines.day[i as usize]))
+                .expect("an order has lines") as usize;
+            orders.customer.push(first_customer);
+            orders.day.push(lines.day[earliest]);
+            orders.ts_micros.push(lines.ts_micros[earliest]);
+            orders
+                .cents
+                .push(group.iter().map(|&i| lines.cents[i as usize]).sum());
+            orders.first_line.push(group[0]);
+            orders.kept_start.push(group_start as u32);
         }
         start = end;
     }
+    drop(keys);
+    // What is left of the lines: where they came from, and the ids.
+    let Lines {
+        file_starts,
+        customer_values,
+        ..
+    } = lines;
+    let source = |i: u32| {
+        let i = i as usize;
+        let file = file_starts.partition_point(|&start| start <= i) - 1;
+        (file as u32, (i - file_starts[file] + 1) as u32)
+    };
     if !duplicate_rows.is_empty() {
         rejects.retain(|r| !duplicate_rows.contains(&(r.file, r.row)));
     }
 
-    let latest_order_day = orders.iter().filter(|o| o.cents >= 0).map(|o| o.day).max();
+    let latest_order_day = (0..orders.len())
+        .filter(|&o| orders.cents[o] >= 0)
+        .map(|o| orders.day[o])
+        .max();
     let as_of = match (as_of, latest_order_day) {
         (Some(day), _) => day,
         (None, Some(day)) => day,
@@ -210,90 +251,109 @@ pub fn build_orders(
         }
     };
 
-    let customer_of = |o: &Order| lines.customer[o.first_line];
     // First order date per customer code, over orders on or before as_of.
-    let mut first_order: Vec<i32> = vec![i32::MAX; lines.customer_values.len()];
-    for o in orders.iter().filter(|o| o.cents >= 0 && o.day <= as_of) {
-        let c = customer_of(o) as usize;
-        first_order[c] = first_order[c].min(o.day);
+    let mut first_order: Vec<i32> = vec![i32::MAX; customer_values.len()];
+    for o in 0..orders.len() {
+        if orders.cents[o] >= 0 && orders.day[o] <= as_of {
+            let c = orders.customer[o] as usize;
+            first_order[c] = first_order[c].min(orders.day[o]);
+        }
     }
 
-    let mut accepted: Vec<&Order> = Vec::with_capacity(orders.len());
-    for o in &orders {
-        let n_lines = o.lines.len() as u64;
-        if o.day > as_of {
+    // Set aside orders after as_of and rejected refunds; count the rest
+    // per customer.
+    let mut per_customer: Vec<usize> = vec![0; customer_values.len() + 1];
+    for o in 0..orders.len() {
+        let lines_of = orders.kept_start[o] as usize
+            ..orders
+                .kept_start
+                .get(o + 1)
+                .map_or(kept.len(), |&s| s as usize);
+        let n_lines = lines_of.len() as u64;
+        if orders.day[o] > as_of {
             counts.excluded_after_as_of += n_lines;
+            orders.customer[o] = NO_CODE;
             continue;
         }
-        if o.cents < 0 {
-            let reason = match first_order[customer_of(o) as usize] {
+        if orders.cents[o] < 0 {
+            let reason = match first_order[orders.customer[o] as usize] {
                 i32::MAX => Some(RejectReason::RefundWithoutOrder),
-                first if o.day < first => Some(RejectReason::RefundBeforeFirstOrder),
+                first if orders.day[o] < first => Some(RejectReason::RefundBeforeFirstOrder),
                 _ => None,
             };
             if let Some(reason) = reason {
-                for &i in &kept[o.lines.clone()] {
+                for &i in &kept[lines_of] {
+                    let (file, row) = source(i);
                     rejects.push(Reject {
-                        file: lines.file[i],
-                        row: lines.row[i],
+                        file,
+                        row,
                         reason,
                         column: None,
-                        value: Some(format!("{:.2}", o.cents as f64 / 100.0)),
+                        value: Some(format!("{:.2}", orders.cents[o] as f64 / 100.0)),
+                        raw: None,
                     });
                 }
+                orders.customer[o] = NO_CODE;
                 continue;
             }
         }
         counts.accepted += n_lines;
-        accepted.push(o);
+        per_customer[orders.customer[o] as usize + 1] += 1;
     }
     counts.rejected = rejects.len() as u64;
+    drop(kept);
 
-    if accepted.is_empty() {
+    // Group by customer code (code order is id order) with a counting
+    // sort, then order each customer's entries by date, timestamp and first
+    // line, so the history is the same whatever the thread count.
+    for c in 1..per_customer.len() {
+        per_customer[c] += per_customer[c - 1];
+    }
+    let starts = per_customer;
+    let accepted = *starts.last().expect("at least one entry");
+    if accepted == 0 {
         return Err(Error::NoOrders {
             as_of: date_of(as_of).to_string(),
             rows_read: counts.rows_read,
         });
     }
+    let mut slots: Vec<u32> = vec![0; accepted];
+    let mut cursor = starts.clone();
+    for o in 0..orders.len() {
+        let c = orders.customer[o];
+        if c != NO_CODE {
+            slots[cursor[c as usize]] = o as u32;
+            cursor[c as usize] += 1;
+        }
+    }
+    drop(cursor);
+    slots
+        .par_chunk_by_mut(|&a, &b| orders.customer[a as usize] == orders.customer[b as usize])
+        .for_each(|entries| {
+            entries.sort_unstable_by_key(|&o| {
+                let o = o as usize;
+                (orders.day[o], orders.ts_micros[o], orders.first_line[o])
+            })
+        });
 
-    // Group by customer id (ascending), then date, timestamp and first line
-    // position, so the history is the same whatever the thread count.
-    let mut keys: Vec<(u32, i32, i64, u32, u32)> = accepted
-        .iter()
-        .enumerate()
-        .map(|(k, o)| {
-            (
-                customer_of(o),
-                o.day,
-                o.ts_micros,
-                o.first_line as u32,
-                k as u32,
-            )
-        })
-        .collect();
-    keys.par_sort_unstable();
-    let accepted: Vec<&Order> = keys.iter().map(|k| accepted[k.4 as usize]).collect();
     let mut history = OrderHistory {
         as_of,
-        day: Vec::with_capacity(accepted.len()),
-        cents: Vec::with_capacity(accepted.len()),
+        day: slots.par_iter().map(|&o| orders.day[o as usize]).collect(),
+        cents: slots
+            .par_iter()
+            .map(|&o| orders.cents[o as usize])
+            .collect(),
         ..Default::default()
     };
-    let mut accepted_cents = 0i64;
-    for (k, o) in accepted.iter().enumerate() {
-        if k == 0 || customer_of(o) != customer_of(accepted[k - 1]) {
-            let code = customer_of(o);
-            debug_assert_ne!(code, NO_CODE);
-            history
-                .customer_ids
-                .push(lines.customer_values[code as usize].clone());
-            history.offsets.push(k);
+    drop(slots);
+    for (c, id) in customer_values.into_iter().enumerate() {
+        if starts[c + 1] > starts[c] {
+            history.customer_ids.push(id);
+            history.offsets.push(starts[c]);
         }
-        history.day.push(o.day);
-        history.cents.push(o.cents);
-        accepted_cents += o.cents;
     }
-    history.offsets.push(accepted.len());
+    history.offsets.push(accepted);
+    let accepted_cents = history.cents.par_iter().sum();
     Ok(OrdersOutput {
         history,
         counts,

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
+use crate::config::Pipeline;
 use crate::error::Result;
-use crate::io::input::{InputFile, RawBatch, ROW_COLUMN};
+use crate::io::input::{read_chunks_where, InputFile, RawBatch, ROW_COLUMN};
 
 /// Why a row was rejected. The `as_str` names are published and stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,14 +64,14 @@ pub struct Reject {
     pub column: Option<String>,
     /// Its raw value (null when missing).
     pub value: Option<String>,
+    /// The row's mapped fields as a JSON object, filled in from the raw
+    /// input (see [`RawText`]).
+    pub raw: Option<String>,
 }
 
-/// Builds the `rejects` table, sorted by source file order and row.
-pub fn rejects_table(
-    rejects: &[Reject],
-    files: &[InputFile],
-    batches: &[RawBatch],
-) -> Result<DataFrame> {
+/// Builds the `rejects` table, sorted by source file order and row. Every
+/// reject must have its raw record filled in ([`RawText::fill`]).
+pub fn rejects_table(rejects: &[Reject], files: &[InputFile]) -> Result<DataFrame> {
     let mut sorted: Vec<&Reject> = rejects.iter().collect();
     sorted.sort_by_key(|r| (r.file, r.row));
     let mut source = Vec::with_capacity(sorted.len());
@@ -79,25 +80,21 @@ pub fn rejects_table(
     let mut column = Vec::with_capacity(sorted.len());
     let mut value = Vec::with_capacity(sorted.len());
     let mut raw = Vec::with_capacity(sorted.len());
-    // The text of each file's mapped columns, made once per file with rejects.
-    let mut text_columns: Option<(u32, Vec<(String, StringChunked)>)> = None;
     for r in sorted {
-        if text_columns.as_ref().is_none_or(|(f, _)| *f != r.file) {
-            text_columns = Some((r.file, as_text(&batches[r.file as usize])?));
-        }
-        let columns = &text_columns.as_ref().expect("set above").1;
         source.push(files[r.file as usize].path.to_string_lossy().into_owned());
         row.push(r.row as i64);
         reason.push(r.reason.as_str());
         column.push(r.column.clone());
-        // Order-level rejects name the column; their value is the raw one.
-        let raw_value = || {
-            let name = r.column.as_deref()?;
-            let (_, text) = columns.iter().find(|(n, _)| n == name)?;
-            text.get(r.row as usize - 1).map(str::to_string)
-        };
-        value.push(r.value.clone().or_else(raw_value));
-        raw.push(raw_record(columns, r.row));
+        value.push(r.value.clone());
+        raw.push(r.raw.clone().ok_or_else(|| {
+            crate::error::Error::input(
+                &files[r.file as usize].path,
+                format!(
+                    "row {} could not be read again for the rejects table (did the file change during the run?)",
+                    r.row
+                ),
+            )
+        })?);
     }
     Ok(DataFrame::new_infer_height(vec![
         Column::new("source".into(), source),
@@ -109,34 +106,107 @@ pub fn rejects_table(
     ])?)
 }
 
-fn as_text(batch: &RawBatch) -> Result<Vec<(String, StringChunked)>> {
-    let mut out = Vec::new();
-    for column in batch.frame.columns() {
-        if column.name().as_str() == ROW_COLUMN {
-            continue;
-        }
-        // Timestamps as their physical integers: Polars cannot render an
-        // out-of-range timestamp as text, and a reject may be one.
-        let text = match column.dtype() {
-            DataType::Datetime(_, _) => column.to_physical_repr().cast(&DataType::String)?,
-            _ => column.cast(&DataType::String)?,
-        };
-        let text = text.str()?.clone();
-        out.push((column.name().to_string(), text));
-    }
-    Ok(out)
+/// The mapped columns of one raw batch as text, to fill in the raw records
+/// of the rejects among its rows.
+pub struct RawText {
+    file: u32,
+    /// Data row of the batch's first row.
+    first_row: u32,
+    rows: usize,
+    columns: Vec<(String, StringChunked)>,
 }
 
-/// The mapped fields of one raw row as a JSON object (column → text, null
-/// for missing). Raw frames hold every row, so data row `row` is at
-/// position `row - 1`.
-fn raw_record(columns: &[(String, StringChunked)], row: u32) -> String {
-    let position = row as usize - 1;
-    let fields: BTreeMap<&str, Option<&str>> = columns
-        .iter()
-        .map(|(name, text)| (name.as_str(), text.get(position)))
-        .collect();
-    serde_json::to_string(&fields).unwrap_or_default()
+impl RawText {
+    pub fn of(batch: &RawBatch) -> Result<RawText> {
+        let first_row = match batch.frame.height() {
+            0 => 1,
+            _ => batch
+                .frame
+                .column(ROW_COLUMN)?
+                .cast(&DataType::UInt32)?
+                .u32()?
+                .get(0)
+                .unwrap_or(1),
+        };
+        let mut columns = Vec::new();
+        for column in batch.frame.columns() {
+            if column.name().as_str() == ROW_COLUMN {
+                continue;
+            }
+            // Timestamps as their physical integers: Polars cannot render an
+            // out-of-range timestamp as text, and a reject may be one.
+            let text = match column.dtype() {
+                DataType::Datetime(_, _) => column.to_physical_repr().cast(&DataType::String)?,
+                _ => column.cast(&DataType::String)?,
+            };
+            columns.push((column.name().to_string(), text.str()?.clone()));
+        }
+        Ok(RawText {
+            file: batch.file,
+            first_row,
+            rows: batch.frame.height(),
+            columns,
+        })
+    }
+
+    /// Whether data row `row` of `file` is in this batch.
+    pub fn holds(&self, file: u32, row: u32) -> bool {
+        file == self.file && row >= self.first_row && ((row - self.first_row) as usize) < self.rows
+    }
+
+    /// Fills in the raw record (and, for order-level rejects that name a
+    /// column, its raw value) of every reject whose row is in this batch.
+    pub fn fill(&self, rejects: &mut [Reject]) {
+        for r in rejects.iter_mut() {
+            if r.raw.is_some() || !self.holds(r.file, r.row) {
+                continue;
+            }
+            let position = (r.row - self.first_row) as usize;
+            if r.value.is_none() {
+                r.value = r.column.as_deref().and_then(|name| {
+                    let (_, text) = self.columns.iter().find(|(n, _)| n == name)?;
+                    text.get(position).map(str::to_string)
+                });
+            }
+            let fields: BTreeMap<&str, Option<&str>> = self
+                .columns
+                .iter()
+                .map(|(name, text)| (name.as_str(), text.get(position)))
+                .collect();
+            r.raw = Some(serde_json::to_string(&fields).unwrap_or_default());
+        }
+    }
+}
+
+/// Fills in the raw records still missing (order-level rejects, found after
+/// the raw input was dropped) by reading again the chunks that hold them.
+pub fn fill_from_input(
+    pipeline: &Pipeline,
+    files: &[InputFile],
+    rejects: &mut [Reject],
+    chunk_rows: usize,
+) -> Result<()> {
+    for (index, file) in files.iter().enumerate() {
+        let index = index as u32;
+        let mut rows: Vec<u32> = rejects
+            .iter()
+            .filter(|r| r.file == index && r.raw.is_none())
+            .map(|r| r.row)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        rows.sort_unstable();
+        let wanted = |first: usize, len: usize| {
+            let at = rows.partition_point(|&r| (r as usize) < first);
+            rows.get(at).is_some_and(|&r| (r as usize) < first + len)
+        };
+        read_chunks_where(pipeline, index, file, false, chunk_rows, wanted, |batch| {
+            RawText::of(&batch)?.fill(rejects);
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 /// Reject counts by reason, most frequent first (for logs and the manifest).

@@ -6,8 +6,6 @@
 //! timestamp placed in the business time zone and the amount in integer
 //! cents. Rows are checked in parallel slices; the output keeps input order.
 
-use std::collections::HashMap;
-
 use polars::prelude::*;
 use rayon::prelude::*;
 use rust_decimal::Decimal;
@@ -18,8 +16,8 @@ use crate::expr::{
     decimal_from_f64, parse_decimal, plain_cents, plain_float_cents, to_cents, AmountError,
     AmountExpr, ParseNumberError,
 };
-use crate::io::input::{InputFile, RawBatch, ROW_COLUMN};
-use crate::stages::rejects::{Reject, RejectReason};
+use crate::io::input::{RawBatch, ROW_COLUMN};
+use crate::stages::rejects::{RawText, Reject, RejectReason};
 use crate::time::{
     date_of, parse_timestamp, place_date, place_instant, place_local, TimestampError,
     TimestampFormat,
@@ -43,23 +41,26 @@ pub enum LineStatus {
     Filtered,
 }
 
-/// Every row read, typed. Vectors are parallel; entry `i` is one row.
+/// Every row read, typed. Vectors are parallel; entry `i` is one row, in
+/// file order and, within a file, in row order (so a line's file and row
+/// follow from its index: [`Lines::source`]).
 #[derive(Debug, Default)]
 pub struct Lines {
-    pub file: Vec<u32>,
-    pub row: Vec<u32>,
+    /// Index of the first line of each file read.
+    pub file_starts: Vec<usize>,
     pub status: Vec<LineStatus>,
     /// Dense code of the trimmed customer id (its rank among the distinct
     /// ids, so code order is id order); [`NO_CODE`] when missing.
     pub customer: Vec<u32>,
-    /// Dense code of the order id; the line's own index without an
-    /// order-id mapping (every row its own order).
+    /// Dense code of the order id; empty without an order-id mapping
+    /// (every row its own order).
     pub order: Vec<u32>,
     /// The distinct customer ids, sorted: `customer_values[code]`.
     pub customer_values: Vec<String>,
     pub ts_micros: Vec<i64>,
     pub day: Vec<i32>,
     pub cents: Vec<i64>,
+    /// Hash of the row's whole content; empty without an order id.
     pub line_hash: Vec<u64>,
 }
 
@@ -72,14 +73,271 @@ impl Lines {
         self.status.is_empty()
     }
 
+    /// The file index and 1-based data row of line `i`.
+    pub fn source(&self, i: usize) -> (u32, u32) {
+        let file = self.file_starts.partition_point(|&start| start <= i) - 1;
+        (file as u32, (i - self.file_starts[file] + 1) as u32)
+    }
+
     fn append(&mut self, mut other: Lines) {
-        self.file.append(&mut other.file);
-        self.row.append(&mut other.row);
         self.status.append(&mut other.status);
         self.ts_micros.append(&mut other.ts_micros);
         self.day.append(&mut other.day);
         self.cents.append(&mut other.cents);
-        self.line_hash.append(&mut other.line_hash);
+    }
+
+    fn reserve(&mut self, rows: usize, hashed: bool) {
+        self.status.reserve_exact(rows);
+        self.customer.reserve_exact(rows);
+        if hashed {
+            self.order.reserve_exact(rows);
+            self.line_hash.reserve_exact(rows);
+        }
+        self.ts_micros.reserve_exact(rows);
+        self.day.reserve_exact(rows);
+        self.cents.reserve_exact(rows);
+    }
+}
+
+/// Validates raw batches one at a time, in input order, into [`Lines`] and
+/// row rejects (with their raw records), so only one batch of raw input is
+/// held in memory at once.
+pub struct LineCollector<'a> {
+    pipeline: &'a Pipeline,
+    lines: Lines,
+    rejects: Vec<Reject>,
+    customers: Interner,
+    orders: Option<Interner>,
+    current_file: Option<u32>,
+}
+
+impl<'a> LineCollector<'a> {
+    /// `expected_rows` (when known) reserves the line vectors up front, so
+    /// they are not over-allocated by doubling.
+    pub fn new(pipeline: &'a Pipeline, expected_rows: usize) -> LineCollector<'a> {
+        let hashed = pipeline.config.columns.order_id.is_some();
+        let mut lines = Lines::default();
+        lines.reserve(expected_rows, hashed);
+        LineCollector {
+            pipeline,
+            lines,
+            rejects: Vec::new(),
+            customers: Interner::with_values(),
+            orders: hashed.then(Interner::default),
+            current_file: None,
+        }
+    }
+
+    /// Validates one batch (the next rows of file `batch.file`; `path`
+    /// names it in errors). `on_rows` is told how many rows each finished
+    /// slice had (progress).
+    pub fn push(
+        &mut self,
+        path: &std::path::Path,
+        batch: &RawBatch,
+        on_rows: &(dyn Fn(u64) + Sync),
+    ) -> Result<()> {
+        let as_input_error = |e: Error| match e {
+            Error::Polars(p) => Error::input(path, p.to_string()),
+            // A mapped column of a type we cannot read: the file is at fault.
+            Error::Usage(message) => Error::input(path, message),
+            other => other,
+        };
+        if self.current_file != Some(batch.file) {
+            self.current_file = Some(batch.file);
+            self.lines.file_starts.push(self.lines.len());
+        }
+        let (batch_lines, mut batch_rejects) =
+            validate_batch(self.pipeline, batch, on_rows).map_err(as_input_error)?;
+        if !batch_rejects.is_empty() {
+            RawText::of(batch)
+                .map_err(as_input_error)?
+                .fill(&mut batch_rejects);
+        }
+        self.lines.append(batch_lines);
+        self.rejects.append(&mut batch_rejects);
+        if let Some(hashes) = &batch.line_hash {
+            self.lines.line_hash.extend_from_slice(hashes);
+        }
+
+        // The two key columns are independent: code them side by side.
+        let mapping = &self.pipeline.config.columns;
+        let (customers, orders) = (&mut self.customers, &mut self.orders);
+        let (customer_codes, order_codes) = rayon::join(
+            || customers.codes(&batch.frame, &mapping.customer_id),
+            || match (orders, &mapping.order_id) {
+                (Some(interner), Some(name)) => interner.codes(&batch.frame, name).map(Some),
+                _ => Ok(None),
+            },
+        );
+        self.lines
+            .customer
+            .extend(customer_codes.map_err(as_input_error)?);
+        if let Some(codes) = order_codes.map_err(as_input_error)? {
+            self.lines.order.extend(codes);
+        }
+        debug_assert_eq!(self.lines.customer.len(), self.lines.len());
+        Ok(())
+    }
+
+    /// The lines, with customer codes renumbered so that code order is id
+    /// order, and the row rejects.
+    pub fn finish(self) -> (Lines, Vec<Reject>) {
+        let LineCollector {
+            mut lines,
+            rejects,
+            customers,
+            orders,
+            ..
+        } = self;
+        drop(orders);
+        let (rank, values) = customers.ranked();
+        lines
+            .customer
+            .par_iter_mut()
+            .filter(|c| **c != NO_CODE)
+            .for_each(|c| *c = rank[*c as usize]);
+        lines.customer_values = values;
+        (lines, rejects)
+    }
+}
+
+/// Distinct key values (trimmed text) with dense codes in order of first
+/// appearance. Values of up to 15 bytes (nearly every customer and order
+/// id) are stored inline in the table, so a lookup touches one slot and
+/// compares 16 bytes; longer ones live in a side buffer. At 100 million
+/// order ids this takes about a third of the memory of a map from owned
+/// strings. Written here because no crate offers an append-only interner
+/// that keeps short keys inline in a table of codes.
+#[derive(Default)]
+struct Interner {
+    table: hashbrown::HashTable<Slot>,
+    /// The bytes of values longer than [`INLINE`].
+    long: Vec<u8>,
+    /// The key of every code, in code order; kept only when the values are
+    /// wanted back ([`Interner::with_values`]).
+    by_code: Option<Vec<Key>>,
+    next_code: u32,
+    hasher: ahash::RandomState,
+}
+
+/// Longest value stored inline in a [`Key`].
+const INLINE: usize = 15;
+
+/// A value: inline (bytes, then the length in the last byte) or, marked by
+/// a last byte of 0xFF, a start (8 bytes) and length (4 bytes) in
+/// [`Interner::long`].
+type Key = [u8; 16];
+
+#[derive(Clone, Copy)]
+struct Slot {
+    key: Key,
+    code: u32,
+}
+
+impl Interner {
+    fn with_values() -> Interner {
+        Interner {
+            by_code: Some(Vec::new()),
+            ..Default::default()
+        }
+    }
+
+    fn bytes<'v>(long: &'v [u8], key: &'v Key) -> &'v [u8] {
+        if key[15] as usize <= INLINE {
+            &key[..key[15] as usize]
+        } else {
+            let start = u64::from_le_bytes(key[..8].try_into().expect("8 bytes")) as usize;
+            let len = u32::from_le_bytes(key[8..12].try_into().expect("4 bytes")) as usize;
+            &long[start..start + len]
+        }
+    }
+
+    fn code(&mut self, value: &str) -> u32 {
+        let Interner {
+            table,
+            long,
+            by_code,
+            next_code,
+            hasher,
+        } = self;
+        let value = value.as_bytes();
+        let hash = hasher.hash_one(value);
+        let mut inline: Key = [0; 16];
+        let short = value.len() <= INLINE;
+        if short {
+            inline[..value.len()].copy_from_slice(value);
+            inline[15] = value.len() as u8;
+        }
+        let entry = table.entry(
+            hash,
+            |slot| match short {
+                true => slot.key == inline,
+                false => slot.key[15] == 0xFF && Interner::bytes(long, &slot.key) == value,
+            },
+            |slot| hasher.hash_one(Interner::bytes(long, &slot.key)),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => e.get().code,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let key = if short {
+                    inline
+                } else {
+                    let mut key: Key = [0xFF; 16];
+                    key[..8].copy_from_slice(&(long.len() as u64).to_le_bytes());
+                    key[8..12].copy_from_slice(&(value.len() as u32).to_le_bytes());
+                    long.extend_from_slice(value);
+                    key
+                };
+                let code = *next_code;
+                *next_code += 1;
+                e.insert(Slot { key, code });
+                if let Some(keys) = by_code {
+                    keys.push(key);
+                }
+                code
+            }
+        }
+    }
+
+    /// Codes of a frame column's trimmed text values; [`NO_CODE`] for nulls.
+    fn codes(&mut self, frame: &DataFrame, column: &str) -> Result<Vec<u32>> {
+        let text = frame.column(column)?.cast(&DataType::String)?;
+        let text = text.str()?;
+        let mut codes = Vec::with_capacity(text.len());
+        for value in text.iter() {
+            codes.push(match value {
+                None => NO_CODE,
+                Some(v) => self.code(v.trim()),
+            });
+        }
+        Ok(codes)
+    }
+
+    /// The rank of every code among the values in byte order, and the values
+    /// in that order. Values come from `&str`, so they are valid UTF-8, and
+    /// byte order is string order. Needs [`Interner::with_values`].
+    fn ranked(self) -> (Vec<u32>, Vec<String>) {
+        let Interner {
+            table,
+            long,
+            by_code,
+            ..
+        } = self;
+        drop(table);
+        let keys = by_code.expect("an interner made with_values");
+        let value = |c: u32| Interner::bytes(&long, &keys[c as usize]);
+        let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+        order.par_sort_unstable_by_key(|&c| value(c));
+        let mut rank = vec![0u32; keys.len()];
+        for (new, &old) in order.iter().enumerate() {
+            rank[old as usize] = new as u32;
+        }
+        let values = order
+            .iter()
+            .map(|&c| String::from_utf8_lossy(value(c)).into_owned())
+            .collect();
+        (rank, values)
     }
 }
 
@@ -98,102 +356,6 @@ enum NumberColumn {
     Float(Float64Chunked),
 }
 
-/// Validates every row of `batches`, returning typed lines and the rejects
-/// found row by row (order-level rejects come later, in `orders`).
-/// `on_rows` is told how many rows each finished slice had (progress).
-pub fn validate(
-    pipeline: &Pipeline,
-    files: &[InputFile],
-    batches: &[RawBatch],
-    on_rows: &(dyn Fn(u64) + Sync),
-) -> Result<(Lines, Vec<Reject>)> {
-    let mut lines = Lines::default();
-    let mut rejects = Vec::new();
-    for batch in batches {
-        let path = &files[batch.file as usize].path;
-        let (batch_lines, batch_rejects) =
-            validate_batch(pipeline, batch, on_rows).map_err(|e| match e {
-                Error::Polars(p) => Error::input(path, p.to_string()),
-                // A mapped column of a type we cannot read: the file is at fault.
-                Error::Usage(message) => Error::input(path, message),
-                other => other,
-            })?;
-        lines.append(batch_lines);
-        rejects.extend(batch_rejects);
-    }
-    let mapping = &pipeline.config.columns;
-    // The two key columns are independent: code them side by side.
-    let clock = std::time::Instant::now();
-    let (customers, orders) = rayon::join(
-        || dense_codes(batches, &mapping.customer_id, true),
-        || match &mapping.order_id {
-            Some(name) => dense_codes(batches, name, false).map(|(codes, _)| codes),
-            None => Ok((0..lines.len() as u32).collect()),
-        },
-    );
-    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "key codes");
-    (lines.customer, lines.customer_values) = customers?;
-    lines.order = orders?;
-    Ok((lines, rejects))
-}
-
-/// Dense codes of a key column across all batches (trimmed text; codes
-/// ranked by value when `sorted`, so sorting by code sorts by value), and
-/// the distinct values in code order. A hash map over borrowed strings:
-/// several times faster than ranking with a string sort, and no string is
-/// copied per row.
-fn dense_codes(
-    batches: &[RawBatch],
-    column: &str,
-    sorted: bool,
-) -> Result<(Vec<u32>, Vec<String>)> {
-    let texts: Vec<StringChunked> = batches
-        .iter()
-        .map(|b| {
-            Ok(b.frame
-                .column(column)?
-                .cast(&DataType::String)?
-                .str()?
-                .clone())
-        })
-        .collect::<Result<_>>()?;
-    let rows: usize = texts.iter().map(|t| t.len()).sum();
-    let mut ids: HashMap<&str, u32, ahash::RandomState> = HashMap::default();
-    let mut distinct: Vec<&str> = Vec::new();
-    let mut codes: Vec<u32> = Vec::with_capacity(rows);
-    for text in &texts {
-        for value in text.iter() {
-            let code = match value.map(str::trim) {
-                None => NO_CODE,
-                Some(v) => *ids.entry(v).or_insert_with(|| {
-                    distinct.push(v);
-                    (distinct.len() - 1) as u32
-                }),
-            };
-            codes.push(code);
-        }
-    }
-    if !sorted {
-        return Ok((codes, Vec::new()));
-    }
-    // Renumber so that code order is value order.
-    let mut order: Vec<u32> = (0..distinct.len() as u32).collect();
-    order.par_sort_unstable_by_key(|&c| distinct[c as usize]);
-    let mut rank = vec![0u32; distinct.len()];
-    for (new, &old) in order.iter().enumerate() {
-        rank[old as usize] = new as u32;
-    }
-    codes
-        .par_iter_mut()
-        .filter(|c| **c != NO_CODE)
-        .for_each(|c| *c = rank[*c as usize]);
-    let values = order
-        .iter()
-        .map(|&c| distinct[c as usize].to_string())
-        .collect();
-    Ok((codes, values))
-}
-
 fn validate_batch(
     pipeline: &Pipeline,
     batch: &RawBatch,
@@ -208,8 +370,7 @@ fn validate_batch(
         .par_iter()
         .map(|&(start, len)| {
             let frame = batch.frame.slice(start as i64, len);
-            let hashes = batch.line_hash.as_ref().map(|h| &h[start..start + len]);
-            let result = validate_slice(pipeline, batch.file, &frame, hashes);
+            let result = validate_slice(pipeline, batch.file, &frame);
             on_rows(len as u64);
             result
         })
@@ -268,7 +429,6 @@ fn validate_slice(
     pipeline: &Pipeline,
     file: u32,
     frame: &DataFrame,
-    hashes: Option<&[u64]>,
 ) -> Result<(Lines, Vec<Reject>)> {
     let mapping = &pipeline.config.columns;
     let csv = &pipeline.config.input.csv;
@@ -303,20 +463,17 @@ fn validate_slice(
         .map(|(i, (name, _))| text_column(frame, name).map(|c| (i, c)))
         .collect::<Result<_>>()?;
 
+    // Key codes and line hashes are added by the collector.
     let mut out = Lines {
-        file: vec![file; n],
-        row: rows,
         status: Vec::with_capacity(n),
         ts_micros: Vec::with_capacity(n),
         day: Vec::with_capacity(n),
         cents: Vec::with_capacity(n),
-        line_hash: hashes.map(<[u64]>::to_vec).unwrap_or_else(|| vec![0; n]),
-        // Key codes are assigned over all files at once, after the rows.
         ..Default::default()
     };
     let mut rejects = Vec::new();
 
-    for i in 0..n {
+    for (i, &row) in rows.iter().enumerate() {
         let filtered = filter_columns
             .iter()
             .any(|(f, column)| FilterConfig::matches(&pipeline.filters[*f].1, column.get(i)));
@@ -346,10 +503,11 @@ fn validate_slice(
             Err((reason, column, value)) => {
                 rejects.push(Reject {
                     file,
-                    row: out.row[i],
+                    row,
                     reason,
                     column: Some(column),
                     value,
+                    raw: None,
                 });
                 out.push_invalid(LineStatus::Rejected);
             }

@@ -4,6 +4,7 @@
 //! of the real binary on real files.
 
 mod chaos;
+mod chunks;
 mod cli;
 mod clv;
 mod common;
