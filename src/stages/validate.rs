@@ -147,8 +147,26 @@ impl<'a> LineCollector<'a> {
             self.current_file = Some(batch.file);
             self.lines.file_starts.push(self.lines.len());
         }
-        let (batch_lines, mut batch_rejects) =
-            validate_batch(self.pipeline, batch, on_rows).map_err(as_input_error)?;
+        // Checking rows and coding the two key columns are independent: run
+        // them side by side (the interners are sequential, one per column).
+        let pipeline = self.pipeline;
+        let mapping = &pipeline.config.columns;
+        let (customers, orders) = (&mut self.customers, &mut self.orders);
+        let (validated, (customer_codes, order_codes)) = rayon::join(
+            || validate_batch(pipeline, batch, on_rows),
+            || {
+                rayon::join(
+                    || customers.codes(&batch.frame, &mapping.customer_id),
+                    || match (orders, &mapping.order_id) {
+                        (Some(interner), Some(name)) => {
+                            interner.codes(&batch.frame, name).map(Some)
+                        }
+                        _ => Ok(None),
+                    },
+                )
+            },
+        );
+        let (batch_lines, mut batch_rejects) = validated.map_err(as_input_error)?;
         if !batch_rejects.is_empty() {
             RawText::of(batch)
                 .map_err(as_input_error)?
@@ -159,17 +177,6 @@ impl<'a> LineCollector<'a> {
         if let Some(hashes) = &batch.line_hash {
             self.lines.line_hash.extend_from_slice(hashes);
         }
-
-        // The two key columns are independent: code them side by side.
-        let mapping = &self.pipeline.config.columns;
-        let (customers, orders) = (&mut self.customers, &mut self.orders);
-        let (customer_codes, order_codes) = rayon::join(
-            || customers.codes(&batch.frame, &mapping.customer_id),
-            || match (orders, &mapping.order_id) {
-                (Some(interner), Some(name)) => interner.codes(&batch.frame, name).map(Some),
-                _ => Ok(None),
-            },
-        );
         self.lines
             .customer
             .extend(customer_codes.map_err(as_input_error)?);
