@@ -285,7 +285,9 @@ impl LoyaltyConfig {
         for (i, tier) in self.tiers.iter().enumerate() {
             let name = tier.name.trim();
             if name.is_empty() {
-                problems.push(format!("[loyalty] tiers[{i}].name is empty: expected a name"));
+                problems.push(format!(
+                    "[loyalty] tiers[{i}].name is empty: expected a name"
+                ));
             } else if name == NEW_TIER {
                 problems.push(format!(
                     "[loyalty] tiers[{i}].name `{NEW_TIER}` is reserved (tier_migration uses it for customers acquired in the month)"

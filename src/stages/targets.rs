@@ -53,7 +53,7 @@ impl TargetList {
 
     pub fn suggested_action(self) -> &'static str {
         match self {
-            TargetList::WinBack => "win-back offer: lapsed customer, invite them back",
+            TargetList::WinBack => "win-back offer: invite the lapsed customer back",
             TargetList::AtRiskHighValue => {
                 "personal retention offer: valuable customer overdue for their next order"
             }
@@ -259,7 +259,10 @@ fn list_table(inputs: &TargetInputs, targets: &Targets, list: TargetList) -> Res
                 ),
                 Column::new(
                     "p_alive".into(),
-                    members.iter().map(|&c| scores.p_alive[c]).collect::<Vec<_>>(),
+                    members
+                        .iter()
+                        .map(|&c| scores.p_alive[c])
+                        .collect::<Vec<_>>(),
                 ),
                 Column::new("frequency".into(), pick_i64(&s.frequency)),
                 Column::new("recency_days".into(), pick_i64(&s.recency_days)),
@@ -306,9 +309,18 @@ fn list_table(inputs: &TargetInputs, targets: &Targets, list: TargetList) -> Res
                     members.iter().map(|&c| tier_name(c)).collect::<Vec<_>>(),
                 ),
                 Column::new("trailing_12m_spend".into(), pick_money(trailing)),
-                Column::new("top_tier".into(), members.iter().map(|&c| top_tier(c)).collect::<Vec<_>>()),
-                Column::new("clv".into(), members.iter().map(|&c| clv(c)).collect::<Vec<_>>()),
-                Column::new("clv_quantile".into(), members.iter().map(|&c| q(c)).collect::<Vec<_>>()),
+                Column::new(
+                    "top_tier".into(),
+                    members.iter().map(|&c| top_tier(c)).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "clv".into(),
+                    members.iter().map(|&c| clv(c)).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "clv_quantile".into(),
+                    members.iter().map(|&c| q(c)).collect::<Vec<_>>(),
+                ),
                 Column::new(
                     "top_clv".into(),
                     members
@@ -341,14 +353,20 @@ mod tests {
 
     #[test]
     fn shares_below_tie_together() {
-        assert_eq!(share_below(&[3.0, 1.0, 3.0, 2.0]), vec![0.5, 0.0, 0.5, 0.25]);
+        assert_eq!(
+            share_below(&[3.0, 1.0, 3.0, 2.0]),
+            vec![0.5, 0.0, 0.5, 0.25]
+        );
     }
 
     #[test]
     fn lists_published_by_configuration() {
         use TargetList::*;
         assert_eq!(published_lists(false, false), vec![WinBack, ReengageNew]);
-        assert_eq!(published_lists(true, false), vec![WinBack, ReengageNew, Vip]);
+        assert_eq!(
+            published_lists(true, false),
+            vec![WinBack, ReengageNew, Vip]
+        );
         assert_eq!(
             published_lists(false, true),
             vec![WinBack, AtRiskHighValue, ReengageNew, Vip]

@@ -124,7 +124,10 @@ pub fn customer_tiers(history: &OrderHistory, tiers: Option<&Tiers>) -> Customer
         tier: tiers.map(|t| rows.iter().map(|r| t.tier_of(r.0)).collect()),
         tier_12m_ago: tiers.map(|t| {
             rows.iter()
-                .map(|r| r.2.filter(|&first| first <= year_ago).map(|_| t.tier_of(r.1)))
+                .map(|r| {
+                    r.2.filter(|&first| first <= year_ago)
+                        .map(|_| t.tier_of(r.1))
+                })
                 .collect()
         }),
     }
@@ -305,10 +308,7 @@ pub fn tier_migration_table(
 
 /// The tier columns of `customers`: trailing_12m_spend, tier, tier_12m_ago
 /// (both null without tiers).
-pub fn tier_columns(
-    customer_tiers: &CustomerTiers,
-    tiers: Option<&Tiers>,
-) -> Vec<Column> {
+pub fn tier_columns(customer_tiers: &CustomerTiers, tiers: Option<&Tiers>) -> Vec<Column> {
     let n = customer_tiers.trailing_12m_cents.len();
     let name = |i: usize| tiers.map(|t| t.names[i].as_str());
     let tier: Vec<Option<&str>> = match &customer_tiers.tier {

@@ -13,3 +13,4 @@ mod mutation;
 mod properties;
 mod report;
 mod safety;
+mod tiers;
