@@ -219,12 +219,6 @@ pub fn compute_files(
         (Some(m), Some(t)) => Some(tier_migration_table(m, &calendar, t)?),
         _ => None,
     };
-    let customers_frame = customers_table(
-        &history,
-        &summary,
-        scores,
-        tier_columns(&by_customer, tiers.as_ref()),
-    )?;
     clock.done("tiers");
 
     let target_inputs = TargetInputs {
@@ -238,6 +232,12 @@ pub fn compute_files(
     };
     let targets = assign_targets(&target_inputs);
     let target_frames = target_tables(&target_inputs, &targets)?;
+    let customers_frame = customers_table(
+        &history,
+        &summary,
+        scores,
+        tier_columns(&by_customer, tiers.as_ref()),
+    )?;
     clock.done("targets");
 
     let mut checks = reconcile(&counts, orders.accepted_cents, &summary, &grid, &monthly);

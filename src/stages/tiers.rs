@@ -86,7 +86,11 @@ impl Tiers {
 /// Net cents of a customer's entries dated after `twelve_months_before(d)`
 /// and on or before `d` (entries sorted by day).
 pub fn trailing_spend(days: &[i32], cents: &[i64], d: i32) -> i64 {
-    let lower = twelve_months_before(d);
+    spend_between(days, cents, twelve_months_before(d), d)
+}
+
+/// Net cents of the entries dated after `lower` and on or before `d`.
+fn spend_between(days: &[i32], cents: &[i64], lower: i32, d: i32) -> i64 {
     let from = days.partition_point(|&x| x <= lower);
     let to = days.partition_point(|&x| x <= d);
     cents[from..to.max(from)].iter().sum()
@@ -108,13 +112,14 @@ pub struct CustomerTiers {
 pub fn customer_tiers(history: &OrderHistory, tiers: Option<&Tiers>) -> CustomerTiers {
     let as_of = history.as_of;
     let year_ago = twelve_months_before(as_of);
+    let two_years_ago = twelve_months_before(year_ago);
     let rows: Vec<(i64, i64, Option<i32>)> = (0..history.customers())
         .into_par_iter()
         .map(|c| {
             let (days, cents) = history.of(c);
             (
-                trailing_spend(days, cents, as_of),
-                trailing_spend(days, cents, year_ago),
+                spend_between(days, cents, year_ago, as_of),
+                spend_between(days, cents, two_years_ago, year_ago),
                 first_order_day(history, c),
             )
         })
@@ -180,29 +185,44 @@ impl Accumulator {
     }
 }
 
+/// Each month's end (as_of for as_of's month) and the day twelve months
+/// before it: the trailing window of the month is `(lower, end]`.
+struct MonthWindows {
+    end: Vec<i32>,
+    lower: Vec<i32>,
+}
+
+impl MonthWindows {
+    fn of(calendar: &Calendar) -> MonthWindows {
+        let end: Vec<i32> = (0..calendar.len())
+            .map(|m| calendar.end_or_as_of(m))
+            .collect();
+        let lower = end.iter().map(|&d| twelve_months_before(d)).collect();
+        MonthWindows { end, lower }
+    }
+}
+
 /// Adds one customer's months to `acc`.
 fn migrate_customer(
     acc: &mut Accumulator,
     days: &[i32],
     cents: &[i64],
-    first: i32,
-    calendar: &Calendar,
+    cohort: usize,
+    windows: &MonthWindows,
     tiers: &Tiers,
 ) {
     let n_tiers = tiers.len();
-    let cohort = calendar.position_of_day(first);
     let last_entry = *days.last().expect("a customer has entries");
     let (mut lo, mut hi, mut spend) = (0usize, 0usize, 0i64);
     let mut previous: Option<usize> = None;
-    for m in cohort..calendar.len() {
-        if m > cohort && twelve_months_before(calendar.end_or_as_of(m - 1)) >= last_entry {
+    for m in cohort..windows.end.len() {
+        if m > cohort && windows.lower[m - 1] >= last_entry {
             // Zero spend at the end of m − 1 and at every later month end:
             // lowest → lowest from m on.
             acc.settled_from[m] += 1;
             return;
         }
-        let d = calendar.end_or_as_of(m);
-        let lower = twelve_months_before(d);
+        let (d, lower) = (windows.end[m], windows.lower[m]);
         while hi < days.len() && days[hi] <= d {
             spend += cents[hi];
             hi += 1;
@@ -225,6 +245,7 @@ pub fn migration_counts(
     tiers: &Tiers,
 ) -> MigrationCounts {
     let (months, n_tiers) = (calendar.len(), tiers.len());
+    let windows = MonthWindows::of(calendar);
     let acc = (0..history.customers())
         .into_par_iter()
         .fold(
@@ -232,7 +253,8 @@ pub fn migration_counts(
             |mut acc, c| {
                 if let Some(first) = first_order_day(history, c) {
                     let (days, cents) = history.of(c);
-                    migrate_customer(&mut acc, days, cents, first, calendar, tiers);
+                    let cohort = calendar.position_of_day(first);
+                    migrate_customer(&mut acc, days, cents, cohort, &windows, tiers);
                 }
                 acc
             },
