@@ -11,10 +11,10 @@
 //!    least `high_clv_quantile` of all customers have a strictly lower
 //!    CLV); `p_alive < p_alive_below`; frequency ≥ 1 and days since the last
 //!    order > recency_days / frequency (their usual gap between order days).
-//! 3. `reengage_new`: active; exactly one order; days since the first order
-//!    > the typical second-order gap: `reengage_after_days` when set, else
-//!    the median, over customers with at least two orders, of the days from
-//!    their first to their second order (no such customer: nobody).
+//! 3. `reengage_new`: active; exactly one order; the days since the first
+//!    order exceed the typical second-order gap: `reengage_after_days` when
+//!    set, else the median, over customers with at least two orders, of the
+//!    days from their first to their second order (no such customer: nobody).
 //! 4. `vip` (only with tiers or the CLV stage): active and in the top
 //!    loyalty tier, or with CLV in the top decile (at least
 //!    `vip_clv_quantile` of all customers have a strictly lower CLV).
