@@ -33,6 +33,12 @@ pub struct PipelineConfig {
     pub rejects: RejectsConfig,
     #[serde(default)]
     pub clv: ClvConfig,
+    /// Loyalty tiers by trailing-12-month spend; without this section there
+    /// are no tiers (null tier columns, no `tier_migration` table).
+    #[serde(default)]
+    pub loyalty: Option<LoyaltyConfig>,
+    #[serde(default)]
+    pub targets: TargetsConfig,
     #[serde(default)]
     pub output: OutputConfig,
 }
@@ -241,6 +247,144 @@ impl Default for ClvConfig {
     }
 }
 
+/// Loyalty tiers: a customer's tier is the highest tier whose `min_spend`
+/// is at most their net revenue over the trailing twelve months.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoyaltyConfig {
+    /// At least two tiers, lowest first, thresholds strictly increasing; the
+    /// first tier's `min_spend` must be 0 (it is the floor and also takes
+    /// customers whose trailing spend is negative).
+    pub tiers: Vec<TierConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub name: String,
+    /// Trailing-12-month net spend (currency units) from which the tier
+    /// applies; rounded to cents.
+    pub min_spend: f64,
+}
+
+/// The name of the `from_tier` of customers acquired during the month in
+/// `tier_migration`; no tier may be called this.
+pub const NEW_TIER: &str = "(new)";
+
+impl LoyaltyConfig {
+    /// Every problem with the tiers, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.tiers.len() < 2 {
+            problems.push(format!(
+                "[loyalty] tiers: {} tier(s) given: expected at least two (the lowest with `min_spend = 0`)",
+                self.tiers.len()
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, tier) in self.tiers.iter().enumerate() {
+            let name = tier.name.trim();
+            if name.is_empty() {
+                problems.push(format!(
+                    "[loyalty] tiers[{i}].name is empty: expected a name"
+                ));
+            } else if name == NEW_TIER {
+                problems.push(format!(
+                    "[loyalty] tiers[{i}].name `{NEW_TIER}` is reserved (tier_migration uses it for customers acquired in the month)"
+                ));
+            } else if !seen.insert(name) {
+                problems.push(format!(
+                    "[loyalty] tiers[{i}].name `{name}` is used twice: expected unique tier names"
+                ));
+            }
+            if !tier.min_spend.is_finite() || tier.min_spend < 0.0 || tier.min_spend > 1e15 {
+                problems.push(format!(
+                    "[loyalty] tiers[{i}].min_spend = {}: expected a number from 0",
+                    tier.min_spend
+                ));
+            }
+            if i == 0 && tier.min_spend != 0.0 {
+                problems.push(format!(
+                    "[loyalty] tiers[0].min_spend = {}: expected 0 (the lowest tier is the floor, so every customer has a tier)",
+                    tier.min_spend
+                ));
+            }
+            if i > 0 && self.tier_cents(i) <= self.tier_cents(i - 1) {
+                problems.push(format!(
+                    "[loyalty] tiers[{i}].min_spend = {} (`{}`) is not above tiers[{}].min_spend = {}: expected strictly increasing thresholds, lowest tier first",
+                    tier.min_spend,
+                    name,
+                    i - 1,
+                    self.tiers[i - 1].min_spend
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Threshold of tier `i` in cents (half away from zero).
+    pub fn tier_cents(&self, i: usize) -> i64 {
+        (self.tiers[i].min_spend * 100.0).round() as i64
+    }
+}
+
+/// Thresholds of the target lists (`win_back`, `at_risk_high_value`,
+/// `reengage_new`, `vip`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetsConfig {
+    /// `at_risk_high_value`: a customer's CLV is high when at least this
+    /// share of all customers has a strictly lower CLV (0.8: the top 20%).
+    #[serde(default = "default_high_clv_quantile")]
+    pub high_clv_quantile: f64,
+    /// `at_risk_high_value`: probability alive strictly below this.
+    #[serde(default = "default_p_alive_below")]
+    pub p_alive_below: f64,
+    /// `reengage_new`: one-time buyers whose first order is more than this
+    /// many days ago. Default: the median gap between first and second
+    /// order over customers with at least two orders.
+    #[serde(default)]
+    pub reengage_after_days: Option<u32>,
+    /// `vip`: top CLV when at least this share of all customers has a
+    /// strictly lower CLV (0.9: the top decile).
+    #[serde(default = "default_vip_clv_quantile")]
+    pub vip_clv_quantile: f64,
+}
+
+impl Default for TargetsConfig {
+    fn default() -> Self {
+        TargetsConfig {
+            high_clv_quantile: default_high_clv_quantile(),
+            p_alive_below: default_p_alive_below(),
+            reengage_after_days: None,
+            vip_clv_quantile: default_vip_clv_quantile(),
+        }
+    }
+}
+
+impl TargetsConfig {
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (key, value) in [
+            ("high_clv_quantile", self.high_clv_quantile),
+            ("vip_clv_quantile", self.vip_clv_quantile),
+        ] {
+            if !(0.0..1.0).contains(&value) {
+                problems.push(format!(
+                    "[targets] {key} = {value}: expected a number from 0 to below 1 (0.8 is the top 20%)"
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.p_alive_below) {
+            problems.push(format!(
+                "[targets] p_alive_below = {}: expected a probability from 0 to 1",
+                self.p_alive_below
+            ));
+        }
+        problems
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
@@ -305,6 +449,15 @@ fn default_discount() -> f64 {
 }
 fn default_holdout() -> u32 {
     90
+}
+fn default_high_clv_quantile() -> f64 {
+    0.8
+}
+fn default_p_alive_below() -> f64 {
+    0.5
+}
+fn default_vip_clv_quantile() -> f64 {
+    0.9
 }
 fn default_out_dir() -> PathBuf {
     PathBuf::from("out")
@@ -390,6 +543,10 @@ impl Pipeline {
                 config.input.csv.delimiter
             ));
         }
+        if let Some(loyalty) = &config.loyalty {
+            problems.extend(loyalty.problems());
+        }
+        problems.extend(config.targets.problems());
         let amount = match AmountExpr::parse(&config.columns.amount) {
             Ok(expr) => Some(expr),
             Err(e) => {

@@ -11,6 +11,8 @@
 //! stages::kpis       → kpis_monthly
 //! stages::clv        → CLV columns, clv_model, clv_validation, clv_forecast (math in clv/)
 //! stages::segments   → segments
+//! stages::tiers      → trailing_12m_spend, tier, tier_12m_ago, tier_migration
+//! stages::targets    → win_back, at_risk_high_value, reengage_new, vip
 //! stages::checks     → reconciliation (fails the run on any mismatch)
 //! io::publish        tables → Parquet in OUT/runs/RUN_ID, verified, report.html
 //!                    (report/), manifest last, then OUT/current

@@ -7,7 +7,7 @@ use crate::io::publish::WrittenFile;
 
 /// Version of the published table schemas; bumped on any change to a
 /// table's columns or their meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {

@@ -1,6 +1,6 @@
 //! One run of a pipeline, stage by stage:
-//! load → validate → orders → customers → cohorts → kpis → segments →
-//! checks → publish. [`compute`] does everything but the publishing, so
+//! load → validate → orders → customers → cohorts → kpis → clv → segments →
+//! tiers → targets → checks → publish. [`compute`] does everything but the publishing, so
 //! tests can look at the tables without touching the file system.
 
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ use crate::manifest::{
 };
 use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
-use crate::stages::checks::{checks_table, reconcile, require_all_passed, Check};
+use crate::stages::checks::{check, checks_table, reconcile, require_all_passed, Check};
 use crate::stages::clv::clv_stage;
 use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curve_table};
 use crate::stages::customers::{customers_table, summarize_customers};
@@ -31,6 +31,10 @@ use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
 use crate::stages::orders::{build_orders, RowCounts};
 use crate::stages::rejects::{counts_by_reason, fill_from_input, rejects_table};
 use crate::stages::segments::segments_table;
+use crate::stages::targets::{assign_targets, target_tables, TargetInputs};
+use crate::stages::tiers::{
+    customer_tiers, migration_counts, tier_columns, tier_migration_table, Tiers,
+};
 use crate::stages::validate::LineCollector;
 use crate::time::{date_of, day_number};
 
@@ -234,11 +238,47 @@ pub fn compute_files(
         None
     };
     let scores = clv.as_ref().map(|c| &c.scores);
-    let customers_frame = customers_table(&history, &summary, scores)?;
     let segments_frame = segments_table(&summary, scores)?;
     clock.done("segments");
 
-    let checks = reconcile(&counts, orders.accepted_cents, &summary, &grid, &monthly);
+    let tiers = pipeline.config.loyalty.as_ref().map(Tiers::of);
+    let by_customer = customer_tiers(&history, tiers.as_ref());
+    let migration = tiers
+        .as_ref()
+        .map(|t| migration_counts(&history, &calendar, t));
+    let migration_frame = match (&migration, &tiers) {
+        (Some(m), Some(t)) => Some(tier_migration_table(m, &calendar, t)?),
+        _ => None,
+    };
+    clock.done("tiers");
+
+    let target_inputs = TargetInputs {
+        history: &history,
+        summary: &summary,
+        window,
+        tiers: tiers.as_ref(),
+        customer_tiers: &by_customer,
+        clv: scores,
+        config: &pipeline.config.targets,
+    };
+    let targets = assign_targets(&target_inputs);
+    let target_frames = target_tables(&target_inputs, &targets)?;
+    let customers_frame = customers_table(
+        &history,
+        &summary,
+        scores,
+        tier_columns(&by_customer, tiers.as_ref()),
+    )?;
+    clock.done("targets");
+
+    let mut checks = reconcile(&counts, orders.accepted_cents, &summary, &grid, &monthly);
+    if let Some(m) = &migration {
+        checks.push(check(
+            "customers = sum of tier_migration in as_of's month",
+            summary.orders.len() as i64,
+            m.month_total(calendar.len() - 1),
+        ));
+    }
     require_all_passed(&checks)?;
     let checks_frame = checks_table(&checks)?;
     clock.done("checks");
@@ -273,6 +313,10 @@ pub fn compute_files(
             },
         ]
         .into_iter()
+        .chain(migration_frame.map(|frame| Table {
+            name: "tier_migration",
+            frame,
+        }))
         .chain(clv.into_iter().flat_map(|c| {
             [
                 Table {
@@ -289,6 +333,11 @@ pub fn compute_files(
                 },
             ]
         }))
+        .chain(
+            target_frames
+                .into_iter()
+                .map(|(name, frame)| Table { name, frame }),
+        )
         .chain([
             Table {
                 name: "rejects",

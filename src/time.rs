@@ -38,6 +38,17 @@ pub fn month_end(month: i32) -> i32 {
     month_start(month + 1) - 1
 }
 
+/// The same calendar date twelve months earlier (29 February becomes
+/// 28 February). The trailing twelve months ending on `day` are the days
+/// after this one, up to and including `day`.
+pub fn twelve_months_before(day: i32) -> i32 {
+    let date = date_of(day);
+    let earlier = date
+        .checked_sub_months(chrono::Months::new(12))
+        .expect("dates stay in chrono's range");
+    day_number(earlier)
+}
+
 /// Why a timestamp could not be placed on the business calendar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampError {

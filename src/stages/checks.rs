@@ -18,7 +18,7 @@ pub struct Check {
     pub passed: bool,
 }
 
-fn check(name: &str, expected: i64, actual: i64) -> Check {
+pub fn check(name: &str, expected: i64, actual: i64) -> Check {
     Check {
         check: name.to_string(),
         expected,

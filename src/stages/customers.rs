@@ -172,11 +172,12 @@ pub fn ratio(numerator: f64, denominator: i64) -> Option<f64> {
 }
 
 /// The `customers` table; the CLV columns are null when the CLV stage is
-/// switched off.
+/// switched off. `extra` columns (the loyalty tier columns) go last.
 pub fn customers_table(
     history: &OrderHistory,
     s: &CustomerSummary,
     clv: Option<&ClvScores>,
+    extra: Vec<Column>,
 ) -> Result<DataFrame> {
     let n = history.customers();
     let as_of = history.as_of as i64;
@@ -254,6 +255,7 @@ pub fn customers_table(
             .map(nulls),
         ),
     }
+    columns.extend(extra);
     Ok(DataFrame::new(n, columns)?)
 }
 

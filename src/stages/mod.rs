@@ -1,5 +1,6 @@
 //! The pipeline's stages, in the order data flows through them:
-//! validate → orders → customers → cohorts → kpis → clv → segments → checks.
+//! validate → orders → customers → cohorts → kpis → clv → segments → tiers →
+//! targets → checks.
 //! Each stage is a function from the previous stage's output to its own;
 //! the tables they produce are published by [`crate::io::publish`].
 
@@ -12,4 +13,6 @@ pub mod kpis;
 pub mod orders;
 pub mod rejects;
 pub mod segments;
+pub mod targets;
+pub mod tiers;
 pub mod validate;

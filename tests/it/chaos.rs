@@ -154,6 +154,8 @@ fn kill_points() -> Vec<String> {
         "kpis",
         "clv",
         "segments",
+        "tiers",
+        "targets",
         "checks",
     ]
     .iter()

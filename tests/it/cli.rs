@@ -61,6 +61,9 @@ time_zone = "Europe/Berlin"
 activity_window_days = 120
 {extra}
 
+[loyalty]
+tiers = [{{ name = "Bronze", min_spend = 0 }}, {{ name = "Silver", min_spend = 100 }}, {{ name = "Gold", min_spend = 500 }}]
+
 [output]
 dir = "out"
 "#
@@ -70,15 +73,20 @@ dir = "out"
     path
 }
 
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 15] = [
     "customers",
     "cohort_retention",
     "retention_curve",
     "kpis_monthly",
     "segments",
+    "tier_migration",
     "clv_model",
     "clv_validation",
     "clv_forecast",
+    "win_back",
+    "at_risk_high_value",
+    "reengage_new",
+    "vip",
     "rejects",
     "checks",
 ];
@@ -231,7 +239,7 @@ fn published_run_has_manifest_metadata_and_atomic_link() {
     assert_eq!(get("retention.as_of"), "2023-12-31");
     assert_eq!(get("retention.time_zone"), "Europe/Berlin");
     assert_eq!(get("retention.activity_window_days"), "120");
-    assert_eq!(get("retention.schema_version"), "1");
+    assert_eq!(get("retention.schema_version"), "2");
     let compression = reader.metadata().row_group(0).column(0).compression();
     assert!(
         format!("{compression:?}").starts_with("ZSTD"),

@@ -14,3 +14,4 @@ mod mutation;
 mod properties;
 mod report;
 mod safety;
+mod tiers;

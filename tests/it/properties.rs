@@ -70,7 +70,7 @@ fn compute_rows(dir: &Path, rows: &[String], as_of: Option<NaiveDate>) -> Comput
     std::fs::write(
         dir.join("pipeline.toml"),
         format!(
-            "[input]\npath = \"orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\n[business]\nactivity_window_days = {WINDOW}\n[rejects]\nmax_reject_ratio = 1.0\n"
+            "[input]\npath = \"orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\n[business]\nactivity_window_days = {WINDOW}\n[rejects]\nmax_reject_ratio = 1.0\n[loyalty]\ntiers = [{{ name = \"Bronze\", min_spend = 0 }}, {{ name = \"Silver\", min_spend = 150 }}, {{ name = \"Gold\", min_spend = 400 }}]\n"
         ),
     )
     .unwrap();
@@ -171,6 +171,70 @@ fn oracle(orders: &[GenOrder], as_of: NaiveDate) -> BTreeMap<i32, [i64; 5]> {
     out
 }
 
+/// Tier thresholds of the generated pipelines, in cents.
+const TIERS: [(&str, i64); 3] = [("Bronze", 0), ("Silver", 15_000), ("Gold", 40_000)];
+
+/// `tier_migration` the slow, obvious way: for every month and customer,
+/// sum the accepted orders and refunds of the trailing twelve months at the
+/// two month ends. Keys (month index, from, to), zero counts left out.
+fn tier_oracle(orders: &[GenOrder], as_of: NaiveDate) -> BTreeMap<(i32, String, String), i64> {
+    let date = |o: &GenOrder| start() + chrono::Duration::days(o.day as i64);
+    let total = |o: &GenOrder| o.lines.iter().map(|&c| c as i64).sum::<i64>();
+    let first_order = |c: u8| {
+        orders
+            .iter()
+            .filter(|o| o.customer == c && total(o) >= 0 && date(o) <= as_of)
+            .map(date)
+            .min()
+    };
+    let customers: BTreeMap<u8, NaiveDate> = (0u8..12)
+        .filter_map(|c| first_order(c).map(|f| (c, f)))
+        .collect();
+    let accepted = |o: &GenOrder| {
+        date(o) <= as_of
+            && customers
+                .get(&o.customer)
+                .is_some_and(|&f| date(o) >= f || total(o) >= 0)
+    };
+    let tier_at = |c: u8, d: NaiveDate| {
+        let from = d.checked_sub_months(chrono::Months::new(12)).unwrap();
+        let spend: i64 = orders
+            .iter()
+            .filter(|o| o.customer == c && accepted(o) && date(o) > from && date(o) <= d)
+            .map(total)
+            .sum();
+        TIERS
+            .iter()
+            .rev()
+            .find(|t| t.1 <= spend)
+            .unwrap_or(&TIERS[0])
+            .0
+            .to_string()
+    };
+    let first_month = customers.values().map(|&f| month_index(f)).min().unwrap();
+    let mut out = BTreeMap::new();
+    for m in first_month..=month_index(as_of) {
+        let month_start = NaiveDate::from_ymd_opt(m / 12, (m % 12) as u32 + 1, 1).unwrap();
+        let next = month_start
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap();
+        let end = (next - chrono::Duration::days(1)).min(as_of);
+        let before = month_start - chrono::Duration::days(1);
+        for (&c, &first) in &customers {
+            if first > end {
+                continue;
+            }
+            let from = if first >= month_start {
+                "(new)".to_string()
+            } else {
+                tier_at(c, before)
+            };
+            *out.entry((m, from, tier_at(c, end))).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(40))]
 
@@ -192,6 +256,30 @@ proptest! {
             prop_assert_eq!([s[i], e[i], n[i], r[i]], [want[0], want[1], want[2], want[3]], "month {}", i);
             prop_assert!((revenue[i].unwrap() - want[4] as f64 / 100.0).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn tier_migration_matches_a_brute_force_oracle(orders in orders_strategy(), cut in 0u16..420) {
+        let dir = tempfile::tempdir().unwrap();
+        let first_real = orders.iter().filter(|o| o.lines.iter().sum::<i32>() >= 0)
+            .map(|o| start() + chrono::Duration::days(o.day as i64)).min().unwrap();
+        let as_of = (start() + chrono::Duration::days(cut as i64)).max(first_real);
+        let c = compute_rows(dir.path(), &csv_rows(&orders), Some(as_of));
+        let migration = c.table("tier_migration").unwrap();
+        let months: Vec<i32> = migration.column("month").unwrap().cast(&DataType::Int32).unwrap()
+            .i32().unwrap().into_no_null_iter().collect();
+        let text = |name: &str| -> Vec<String> {
+            migration.column(name).unwrap().str().unwrap().iter().map(|s| s.unwrap().to_string()).collect()
+        };
+        let (from, to, count) = (text("from_tier"), text("to_tier"), ints(migration, "customers"));
+        let mut got = BTreeMap::new();
+        for r in 0..migration.height() {
+            if count[r] > 0 {
+                let m = month_index(retention::time::date_of(months[r]));
+                got.insert((m, from[r].clone(), to[r].clone()), count[r]);
+            }
+        }
+        prop_assert_eq!(got, tier_oracle(&orders, as_of));
     }
 
     #[test]
@@ -242,7 +330,7 @@ proptest! {
         reversed.reverse();
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
         let b = pool.install(|| compute_rows(two.path(), &reversed, None));
-        for table in ["customers", "cohort_retention", "retention_curve", "kpis_monthly", "segments", "checks"] {
+        for table in ["customers", "cohort_retention", "retention_curve", "kpis_monthly", "segments", "tier_migration", "win_back", "at_risk_high_value", "reengage_new", "vip", "checks"] {
             let (x, y) = (a.table(table).unwrap(), b.table(table).unwrap());
             prop_assert!(x.equals_missing(y), "{} differs:\n{}\n{}", table, x, y);
         }
