@@ -82,7 +82,10 @@ fn quarterly_cohorts_match_hand_computation() {
     let monthly = computed();
     for table in ["kpis_monthly", "customers"] {
         let (a, b) = (c.table(table).unwrap(), monthly.table(table).unwrap());
-        assert!(a.equals_missing(b), "{table} changed with the cohort period");
+        assert!(
+            a.equals_missing(b),
+            "{table} changed with the cohort period"
+        );
     }
     assert!(c.checks.iter().all(|k| k.passed), "{:?}", c.checks);
 }
@@ -98,7 +101,10 @@ fn weekly_cohorts_match_hand_computation() {
     // Monthly tables stay monthly: one month, every customer in January.
     let kpis = c.table("kpis_monthly").unwrap();
     assert_eq!(kpis.height(), 1);
-    assert_eq!(kpis.column("new_customers").unwrap().get(0).unwrap(), 5i64.into());
+    assert_eq!(
+        kpis.column("new_customers").unwrap().get(0).unwrap(),
+        5i64.into()
+    );
     let customers = c.table("customers").unwrap();
     let months = customers.column("cohort_month").unwrap().unique().unwrap();
     assert_eq!(months.len(), 1);
