@@ -216,3 +216,58 @@ pub fn retention_curve_table(grid: &CohortGrid, calendar: &Calendar) -> Result<D
         ],
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::{day_number, CohortPeriod};
+    use chrono::NaiveDate;
+
+    fn day(s: &str) -> i32 {
+        day_number(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    /// Customer `a`: orders in weeks 0 and 2 of their cohort and a refund
+    /// in week 3; customer `b` (same cohort): one order in week 1.
+    fn history() -> OrderHistory {
+        OrderHistory {
+            customer_ids: vec!["a".into(), "b".into()],
+            offsets: vec![0, 3, 4],
+            day: vec![
+                day("2024-01-01"),
+                day("2024-01-21"),
+                day("2024-01-23"),
+                day("2024-01-07"),
+            ],
+            cents: vec![1000, 500, -300, 0],
+            as_of: day("2024-01-24"),
+        }
+    }
+
+    #[test]
+    fn unbounded_counts_the_last_order_period_and_later_ones() {
+        let h = history();
+        let calendar = Calendar::of_unit(&h, CohortPeriod::Week);
+        assert_eq!(calendar.len(), 4);
+        let grid = cohort_grid(&h, &calendar);
+        assert_eq!(grid.cohort_size[0], 2);
+        // a: weeks 0 and 2 (the 2024-01-21 Sunday is still week 2);
+        // b: its zero order on Sunday 2024-01-07 is week 0.
+        assert_eq!(grid.active[0], vec![2, 0, 1, 0]);
+        // The refund in week 3 is not an order.
+        assert_eq!(grid.unbounded[0], vec![2, 1, 1, 0]);
+        assert_eq!(grid.revenue_cents[0], vec![1000, 0, 500, -300]);
+        let table = cohort_retention_table(&grid, &calendar).unwrap();
+        assert!(table.column("cohort_week").is_ok());
+        let curve = retention_curve_table(&grid, &calendar).unwrap();
+        // Weeks 0-2 are complete (2024-01-21 <= as_of); week 3 is not.
+        let unbounded: Vec<i64> = curve
+            .column("unbounded_retained")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(unbounded, vec![2, 1, 1, 0]);
+    }
+}

@@ -348,7 +348,11 @@ fn validate_checks_inputs_without_writing() {
     write_pipeline(d, "orders.csv", "");
     let o = retention(&["validate", "pipeline.toml"], d);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("is valid"));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains("is valid") && shown.contains("month cohorts"),
+        "{shown}"
+    );
     assert!(!d.join("out").exists());
 }
 
