@@ -11,9 +11,9 @@ use clap::{Parser, Subcommand};
     name = "retention",
     version,
     about = "Customer-retention analytics for e-commerce order histories",
-    long_about = "Loads an order history (CSV or Parquet), builds monthly acquisition cohorts, \
-retention curves and retention KPIs, and publishes them as Parquet tables that BI tools read \
-directly.\n\nStart with:  retention run pipelines/sample.toml",
+    long_about = "Loads an order history (CSV or Parquet), builds acquisition cohorts (monthly, \
+weekly or quarterly), retention curves and retention KPIs, and publishes them as Parquet tables \
+that BI tools read directly.\n\nStart with:  retention run pipelines/sample.toml",
     after_help = "Exit codes: 0 success, 1 run failed (nothing published), 2 bad usage or invalid pipeline."
 )]
 pub struct Cli {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::expr::AmountExpr;
+use crate::time::CohortPeriod;
 
 /// One pipeline, as written in its TOML file.
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +194,14 @@ pub struct BusinessConfig {
     /// (`as_of = 2024-05-31`) or a string.
     #[serde(default, deserialize_with = "deserialize_date")]
     pub as_of: Option<NaiveDate>,
+    /// The unit of the cohort grid and the retention curve: `month`
+    /// (default), `week` (ISO weeks, Monday to Sunday) or `quarter`
+    /// (calendar quarters), in local dates of `time_zone`. It names the
+    /// cohort column of `cohort_retention` (`cohort_month`, `cohort_week`,
+    /// `cohort_quarter`); `kpis_monthly` and `customers.cohort_month` stay
+    /// monthly whatever it is.
+    #[serde(default)]
+    pub cohort_period: CohortPeriod,
 }
 
 impl Default for BusinessConfig {
@@ -201,6 +210,7 @@ impl Default for BusinessConfig {
             time_zone: default_time_zone(),
             activity_window_days: default_window(),
             as_of: None,
+            cohort_period: CohortPeriod::Month,
         }
     }
 }

@@ -7,6 +7,10 @@ use crate::io::publish::WrittenFile;
 
 /// Version of the published table schemas; bumped on any change to a
 /// table's columns or their meaning.
+/// Version 2: `cohort_retention` and `retention_curve` gained the
+/// unbounded retention columns and `cohort_period` chooses the cohort unit;
+/// `customers` gained the loyalty tier columns; new tables `tier_migration`
+/// and the target lists.
 pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +25,10 @@ pub struct Manifest {
     pub as_of: String,
     pub time_zone: String,
     pub activity_window_days: u32,
+    /// The cohort unit (`month`, `week`, `quarter`); runs written before
+    /// the setting existed were monthly.
+    #[serde(default = "default_cohort_period")]
+    pub cohort_period: String,
     pub started_at: String,
     pub finished_at: String,
     pub inputs: Vec<InputRecord>,
@@ -84,4 +92,8 @@ pub fn peak_rss_bytes() -> u64 {
         })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
+}
+
+fn default_cohort_period() -> String {
+    "month".to_string()
 }

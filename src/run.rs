@@ -220,9 +220,11 @@ pub fn compute_files(
     clock.done("customers");
 
     let calendar = Calendar::of(&history);
-    let grid = cohort_grid(&history, &calendar);
-    let cohorts_frame = cohort_retention_table(&grid, &calendar)?;
-    let curve_frame = retention_curve_table(&grid, &calendar)?;
+    // The cohort grid has its own unit; KPIs stay monthly.
+    let cohort_calendar = Calendar::of_unit(&history, pipeline.config.business.cohort_period);
+    let grid = cohort_grid(&history, &cohort_calendar);
+    let cohorts_frame = cohort_retention_table(&grid, &cohort_calendar)?;
+    let curve_frame = retention_curve_table(&grid, &cohort_calendar)?;
     clock.done("cohorts");
 
     let window = pipeline.config.business.activity_window_days;
@@ -477,6 +479,10 @@ fn publish(
                 business.activity_window_days.to_string(),
             ),
             (
+                "retention.cohort_period".into(),
+                business.cohort_period.name().to_string(),
+            ),
+            (
                 "retention.schema_version".into(),
                 SCHEMA_VERSION.to_string(),
             ),
@@ -518,6 +524,7 @@ fn publish(
         as_of: computed.as_of.to_string(),
         time_zone: pipeline.time_zone.name().to_string(),
         activity_window_days: business.activity_window_days,
+        cohort_period: business.cohort_period.name().to_string(),
         started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         inputs: computed

@@ -49,6 +49,76 @@ pub fn twelve_months_before(day: i32) -> i32 {
     day_number(earlier)
 }
 
+/// The unit of cohorts and of the periods after them (`[business]
+/// cohort_period`): calendar months, ISO weeks (Monday to Sunday) or
+/// calendar quarters, all in the business time zone's local dates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CohortPeriod {
+    #[default]
+    Month,
+    Week,
+    Quarter,
+}
+
+impl CohortPeriod {
+    /// The unit's name as written in a pipeline file and in table metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            CohortPeriod::Month => "month",
+            CohortPeriod::Week => "week",
+            CohortPeriod::Quarter => "quarter",
+        }
+    }
+
+    /// The cohort column of `cohort_retention`: `cohort_month` (kept for
+    /// monthly cohorts), `cohort_week` or `cohort_quarter`, each the DATE
+    /// the cohort's period starts on.
+    pub fn cohort_column(self) -> &'static str {
+        match self {
+            CohortPeriod::Month => "cohort_month",
+            CohortPeriod::Week => "cohort_week",
+            CohortPeriod::Quarter => "cohort_quarter",
+        }
+    }
+
+    /// The unit whose cohort column is `column`, if it is one.
+    pub fn from_cohort_column(column: &str) -> Option<CohortPeriod> {
+        [
+            CohortPeriod::Month,
+            CohortPeriod::Week,
+            CohortPeriod::Quarter,
+        ]
+        .into_iter()
+        .find(|p| p.cohort_column() == column)
+    }
+
+    /// Index of the period containing `day`. Consecutive periods have
+    /// consecutive indices, so "whole periods between" is a subtraction.
+    pub fn index_of_day(self, day: i32) -> i32 {
+        match self {
+            CohortPeriod::Month => month_of_day(day),
+            // Day 0 (1970-01-01) is a Thursday: Monday 1969-12-29 is day −3.
+            CohortPeriod::Week => (day + 3).div_euclid(7),
+            CohortPeriod::Quarter => month_of_day(day).div_euclid(3),
+        }
+    }
+
+    /// First day of period `index`.
+    pub fn start(self, index: i32) -> i32 {
+        match self {
+            CohortPeriod::Month => month_start(index),
+            CohortPeriod::Week => index * 7 - 3,
+            CohortPeriod::Quarter => month_start(index * 3),
+        }
+    }
+
+    /// Last day of period `index`.
+    pub fn end(self, index: i32) -> i32 {
+        self.start(index + 1) - 1
+    }
+}
+
 /// Why a timestamp could not be placed on the business calendar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampError {
@@ -266,6 +336,54 @@ mod tests {
         assert_eq!(month_start(m), day("2024-02-01"));
         assert_eq!(month_end(m), day("2024-02-29"));
         assert_eq!(month_end(2023 * 12 + 11), day("2023-12-31"));
+    }
+
+    #[test]
+    fn week_and_quarter_arithmetic() {
+        let w = CohortPeriod::Week;
+        // 2024-01-01 is a Monday (ISO week 1 of 2024); 2023-12-31 a Sunday.
+        assert_eq!(
+            w.start(w.index_of_day(day("2024-01-01"))),
+            day("2024-01-01")
+        );
+        assert_eq!(
+            w.start(w.index_of_day(day("2024-01-07"))),
+            day("2024-01-01")
+        );
+        assert_eq!(w.end(w.index_of_day(day("2024-01-03"))), day("2024-01-07"));
+        assert_eq!(
+            w.start(w.index_of_day(day("2023-12-31"))),
+            day("2023-12-25")
+        );
+        assert_eq!(
+            w.index_of_day(day("2024-01-08")) - w.index_of_day(day("2023-12-31")),
+            2
+        );
+        // Before 1970 too.
+        assert_eq!(
+            w.start(w.index_of_day(day("1969-12-31"))),
+            day("1969-12-29")
+        );
+        let q = CohortPeriod::Quarter;
+        assert_eq!(
+            q.start(q.index_of_day(day("2024-02-29"))),
+            day("2024-01-01")
+        );
+        assert_eq!(q.end(q.index_of_day(day("2024-02-29"))), day("2024-03-31"));
+        assert_eq!(
+            q.start(q.index_of_day(day("2024-12-31"))),
+            day("2024-10-01")
+        );
+        assert_eq!(
+            q.index_of_day(day("2025-01-01")) - q.index_of_day(day("2024-03-31")),
+            4
+        );
+        let m = CohortPeriod::Month;
+        assert_eq!(m.end(m.index_of_day(day("2024-02-10"))), day("2024-02-29"));
+        assert_eq!(
+            CohortPeriod::from_cohort_column("cohort_week"),
+            Some(CohortPeriod::Week)
+        );
     }
 
     #[test]

@@ -25,11 +25,13 @@ pub fn run(pipeline_path: PathBuf) -> Result<()> {
         );
     }
     println!(
-        "pipeline `{}` is valid: {} file(s), {rows} rows, time zone {}, activity window {} days",
+        "pipeline `{}` is valid: {} file(s), {rows} rows, time zone {}, activity window {} days, \
+         {} cohorts",
         pipeline.name,
         files.len(),
         pipeline.time_zone.name(),
-        pipeline.config.business.activity_window_days
+        pipeline.config.business.activity_window_days,
+        pipeline.config.business.cohort_period.name()
     );
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use super::data::{CohortCell, CurvePoint, KpiMonth, SegmentRow, ValidationBucket};
+use super::data::{CohortCell, CohortPeriod, CurvePoint, KpiMonth, SegmentRow, ValidationBucket};
 use super::format::{self, escape, finite, finite_opt};
 use super::svg::{
     self, legend, legend_height, nice_ticks, text_width, x_axis_months, x_axis_periods, y_axis,
@@ -51,7 +51,7 @@ pub(crate) fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
 // ---------------------------------------------------------------------------
 // Cohort heatmap
 
-/// Label step for heatmap rows: the smallest step (in months) that leaves
+/// Label step for heatmap rows: the smallest step (in periods) that leaves
 /// at least `need` units between labelled rows.
 pub(crate) fn heatmap_row_step(cell_h: f64, need: f64) -> usize {
     [1usize, 2, 3, 4, 6, 12]
@@ -85,11 +85,12 @@ fn heatmap_color_max(cells: &[CohortCell]) -> f64 {
         .unwrap_or(1.0)
 }
 
-/// Cohort months × periods, coloured by retention rate.
-pub(crate) fn cohort_heatmap(cells: &[CohortCell]) -> String {
+/// Cohorts × periods, coloured by retention rate.
+pub(crate) fn cohort_heatmap(cells: &[CohortCell], unit: CohortPeriod) -> String {
+    let noun = format::period_noun(unit);
     let mut sizes: BTreeMap<NaiveDate, i64> = BTreeMap::new();
     for c in cells {
-        let e = sizes.entry(c.cohort_month).or_insert(0);
+        let e = sizes.entry(c.cohort_start).or_insert(0);
         *e = (*e).max(c.cohort_size);
     }
     if sizes.is_empty() {
@@ -114,7 +115,10 @@ pub(crate) fn cohort_heatmap(cells: &[CohortCell]) -> String {
         "heatmap",
         width,
         height,
-        "Retention rate by cohort month and months since first order",
+        &format!(
+            "Retention rate by cohort {noun} and {}s since first order",
+            noun
+        ),
     );
     let hatch = s.hatch("#1b2333");
     let gap = if cell_w >= 8.0 { 1.0 } else { 0.0 };
@@ -122,7 +126,8 @@ pub(crate) fn cohort_heatmap(cells: &[CohortCell]) -> String {
 
     // Column header: centred over the grid, or from its left edge when the
     // grid is narrower than the title.
-    let col_title = "Months since first order";
+    let col_title = format!("{} since first order", format::period_plural(unit));
+    let col_title = col_title.as_str();
     if text_width(col_title, 12.0) < grid_w {
         s.text(
             left + grid_w / 2.0,
@@ -145,10 +150,10 @@ pub(crate) fn cohort_heatmap(cells: &[CohortCell]) -> String {
             &p.to_string(),
         );
     }
-    // Row labels, on months whose number is a multiple of the step.
+    // Row labels, on periods whose number is a multiple of the step.
     let row_step = heatmap_row_step(cell_h, FONT + 3.0);
     for (m, r) in &rows {
-        if format::month_index(*m).rem_euclid(row_step as i32) != 0 && n_rows > 1 {
+        if format::period_index(unit, *m).rem_euclid(row_step as i32) != 0 && n_rows > 1 {
             continue;
         }
         let y = top + (*r as f64 + 0.5) * cell_h + 3.5;
@@ -157,7 +162,7 @@ pub(crate) fn cohort_heatmap(cells: &[CohortCell]) -> String {
             y,
             Anchor::End,
             "class=\"tick\"",
-            &format::month_name(*m),
+            &format::period_name(unit, *m),
         );
     }
     // The row title sits above the row labels, so it fits any number of rows.
@@ -170,24 +175,24 @@ pub(crate) fn cohort_heatmap(cells: &[CohortCell]) -> String {
     );
 
     for c in cells {
-        let Some(r) = rows.get(&c.cohort_month) else {
+        let Some(r) = rows.get(&c.cohort_start) else {
             continue;
         };
         let x = left + c.period as f64 * cell_w;
         let y = top + *r as f64 * cell_h;
-        let size = sizes.get(&c.cohort_month).copied().unwrap_or(c.cohort_size);
+        let size = sizes.get(&c.cohort_start).copied().unwrap_or(c.cohort_size);
         let status = if c.period_complete {
             ""
         } else {
-            " · month still in progress"
+            " · still in progress"
         };
         let (w, h) = (cell_w - gap, cell_h - gap);
         match finite_opt(c.retention_rate) {
             Some(rate) => {
                 let t = rate / color_max;
                 let tip = format!(
-                    "{} cohort ({} customers) · month {}: {} active ({}){status}",
-                    format::month_name(c.cohort_month),
+                    "{} cohort ({} customers) · {noun} {}: {} active ({}){status}",
+                    format::period_name(unit, c.cohort_start),
                     format::int(size),
                     c.period,
                     format::pct(rate, 1),
@@ -235,8 +240,8 @@ pub(crate) fn cohort_heatmap(cells: &[CohortCell]) -> String {
             }
             None => {
                 let tip = format!(
-                    "{} cohort · month {}: no retention rate{status}",
-                    format::month_name(c.cohort_month),
+                    "{} cohort · {noun} {}: no retention rate{status}",
+                    format::period_name(unit, c.cohort_start),
                     c.period
                 );
                 s.rect(x, y, w, h, &format!("fill=\"{LIGHT}\""), Some(&tip));
@@ -252,7 +257,7 @@ pub(crate) fn cohort_heatmap(cells: &[CohortCell]) -> String {
         ly + 8.0,
         Anchor::Start,
         "class=\"legend\"",
-        "Share of the cohort active in the month",
+        &format!("Share of the cohort active in the {noun}"),
     );
     let grad = s.gradient(&svg::RAMP);
     s.rect(
@@ -284,7 +289,7 @@ pub(crate) fn cohort_heatmap(cells: &[CohortCell]) -> String {
     let items = [
         LegendItem::new(
             Swatch::Pattern(hatch.clone(), svg::ramp(0.5)),
-            "month still in progress (partial)",
+            format!("{noun} still in progress (partial)"),
         ),
         LegendItem::new(Swatch::Fill(LIGHT.to_string()), "no value"),
     ];
@@ -322,18 +327,23 @@ fn cohort_points(cells: &[&CohortCell]) -> Vec<CohortPoint> {
     pts
 }
 
-/// Cells grouped by cohort month.
+/// Cells grouped by cohort.
 fn by_cohort(cells: &[CohortCell]) -> BTreeMap<NaiveDate, Vec<&CohortCell>> {
     let mut map: BTreeMap<NaiveDate, Vec<&CohortCell>> = BTreeMap::new();
     for c in cells {
-        map.entry(c.cohort_month).or_default().push(c);
+        map.entry(c.cohort_start).or_default().push(c);
     }
     map
 }
 
 /// Weighted retention curve with the latest cohorts that have at least
 /// three complete periods after period 0 overlaid.
-pub(crate) fn retention_curve(curve: &[CurvePoint], cells: &[CohortCell]) -> String {
+pub(crate) fn retention_curve(
+    curve: &[CurvePoint],
+    cells: &[CohortCell],
+    unit: CohortPeriod,
+) -> String {
+    let noun = format::period_noun(unit);
     let mut weighted: Vec<&CurvePoint> = curve
         .iter()
         .filter(|p| p.period >= 1 && finite_opt(p.retention_rate).is_some())
@@ -347,10 +357,10 @@ pub(crate) fn retention_curve(curve: &[CurvePoint], cells: &[CohortCell]) -> Str
         .take(4)
         .collect();
     if weighted.is_empty() && overlays.is_empty() {
-        return placeholder(
-            "No cohort has completed a month after its first month yet, so there is no \
-             retention curve to draw.",
-        );
+        return placeholder(&format!(
+            "No cohort has completed a {noun} after its first {noun} yet, so there is no \
+             retention curve to draw."
+        ));
     }
 
     let max_p = weighted
@@ -382,7 +392,7 @@ pub(crate) fn retention_curve(curve: &[CurvePoint], cells: &[CohortCell]) -> Str
     for (i, (m, _)) in overlays.iter().enumerate() {
         items.push(LegendItem::new(
             Swatch::Line(overlay_colors[i % 4].to_string(), false, 1.8),
-            format!("{} cohort", format::month_name(*m)),
+            format!("{} cohort", format::period_name(unit, *m)),
         ));
     }
     let (left, right, bottom) = (76.0, 20.0, 48.0);
@@ -399,7 +409,7 @@ pub(crate) fn retention_curve(curve: &[CurvePoint], cells: &[CohortCell]) -> Str
         "curve",
         FULL_W,
         height,
-        "Share of customers active by months since their first order",
+        &format!("Share of customers active by {noun}s since their first order"),
     );
     legend(&mut s, left, 10.0, area.width(), &items);
     let ticks = nice_ticks(0.0, y_max, 5);
@@ -412,7 +422,13 @@ pub(crate) fn retention_curve(curve: &[CurvePoint], cells: &[CohortCell]) -> Str
     );
     let xs = Linear::new(1.0, max_p as f64, area.x0 + 8.0, area.x1 - 8.0);
     let ys = Linear::new(ticks.lo, ticks.hi, area.y1, area.y0);
-    x_axis_periods(&mut s, area, &xs, (1, max_p), "Months since first order");
+    x_axis_periods(
+        &mut s,
+        area,
+        &xs,
+        (1, max_p),
+        &format!("{} since first order", format::period_plural(unit)),
+    );
 
     for (i, (m, pts)) in overlays.iter().enumerate() {
         let color = overlay_colors[i % 4];
@@ -423,8 +439,8 @@ pub(crate) fn retention_curve(curve: &[CurvePoint], cells: &[CohortCell]) -> Str
         s.polyline(&line, &format!("stroke=\"{color}\" stroke-width=\"1.8\""));
         for p in pts {
             let tip = format!(
-                "{} cohort, month {}: {} active ({} of {})",
-                format::month_name(*m),
+                "{} cohort, {noun} {}: {} active ({} of {})",
+                format::period_name(unit, *m),
                 p.period,
                 format::pct(p.rate, 1),
                 format::int(p.active),
@@ -455,7 +471,7 @@ pub(crate) fn retention_curve(curve: &[CurvePoint], cells: &[CohortCell]) -> Str
     for p in &weighted {
         let rate = finite_opt(p.retention_rate).unwrap_or(0.0);
         let tip = format!(
-            "All cohorts, month {}: {} active ({} of {} customers in {} cohorts)",
+            "All cohorts, {noun} {}: {} active ({} of {} customers in {} cohorts)",
             p.period,
             format::pct(rate, 1),
             format::int(p.retained),
@@ -835,7 +851,8 @@ pub(crate) fn kpi_panel(panel: &Panel, months: &[NaiveDate], complete: &[bool]) 
 
 /// Cumulative revenue per customer by period for the last twelve cohorts
 /// that have a complete period.
-pub(crate) fn ltv_curves(cells: &[CohortCell]) -> String {
+pub(crate) fn ltv_curves(cells: &[CohortCell], unit: CohortPeriod) -> String {
+    let noun = format::period_noun(unit);
     let cohorts: Vec<(NaiveDate, Vec<(u32, f64)>)> = by_cohort(cells)
         .into_iter()
         .map(|(m, cs)| {
@@ -856,7 +873,7 @@ pub(crate) fn ltv_curves(cells: &[CohortCell]) -> String {
         .skip(cohorts.len().saturating_sub(12))
         .collect();
     if shown.is_empty() {
-        return placeholder("No cohort has completed its first month yet.");
+        return placeholder(&format!("No cohort has completed its first {noun} yet."));
     }
     let max_p = shown
         .iter()
@@ -880,7 +897,7 @@ pub(crate) fn ltv_curves(cells: &[CohortCell]) -> String {
         "ltv",
         FULL_W,
         height,
-        "Cumulative revenue per customer by cohort and months since first order",
+        &format!("Cumulative revenue per customer by cohort and {noun}s since first order"),
     );
     let ticks = nice_ticks(lo, hi, 6);
     y_axis(
@@ -892,7 +909,13 @@ pub(crate) fn ltv_curves(cells: &[CohortCell]) -> String {
     );
     let xs = Linear::new(0.0, max_p as f64, area.x0 + 8.0, area.x1 - 8.0);
     let ys = Linear::new(ticks.lo, ticks.hi, area.y1, area.y0);
-    x_axis_periods(&mut s, area, &xs, (0, max_p), "Months since first order");
+    x_axis_periods(
+        &mut s,
+        area,
+        &xs,
+        (0, max_p),
+        &format!("{} since first order", format::period_plural(unit)),
+    );
 
     let lx = FULL_W - legend_w;
     s.text(
@@ -912,8 +935,8 @@ pub(crate) fn ltv_curves(cells: &[CohortCell]) -> String {
         s.polyline(&line, &format!("stroke=\"{color}\" stroke-width=\"2\""));
         for p in pts.iter() {
             let tip = format!(
-                "{} cohort, months 0–{}: {} per customer",
-                format::month_name(*m),
+                "{} cohort, {noun}s 0–{}: {} per customer",
+                format::period_name(unit, *m),
                 p.0,
                 format::money(p.1)
             );
@@ -944,9 +967,10 @@ pub(crate) fn ltv_curves(cells: &[CohortCell]) -> String {
             Anchor::Start,
             "class=\"legend\"",
             &format!(
-                "{}: {} (m{last_p})",
-                format::month_name(*m),
-                format::money(last)
+                "{}: {} ({}{last_p})",
+                format::period_name(unit, *m),
+                format::money(last),
+                &noun[..1]
             ),
         );
     }

@@ -9,13 +9,16 @@
 use chrono::NaiveDate;
 
 use super::format::month_index;
+pub use crate::time::CohortPeriod;
 
 /// Everything one report shows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReportData {
     /// Facts of the run (manifest).
     pub facts: RunFacts,
-    /// `cohort_retention`, one cell per cohort month × period.
+    /// The unit of cohorts and periods in `cohorts` and `curve`.
+    pub cohort_period: CohortPeriod,
+    /// `cohort_retention`, one cell per cohort × period.
     pub cohorts: Vec<CohortCell>,
     /// `retention_curve`, one point per period.
     pub curve: Vec<CurvePoint>,
@@ -65,9 +68,9 @@ pub struct RunFacts {
 /// One cell of `cohort_retention`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CohortCell {
-    /// First day of the cohort's month.
-    pub cohort_month: NaiveDate,
-    /// Months since the cohort month (0 = the cohort month itself).
+    /// First day of the cohort's period (month, week or quarter).
+    pub cohort_start: NaiveDate,
+    /// Periods since the cohort period (0 = the cohort period itself).
     pub period: u32,
     /// Customers in the cohort.
     pub cohort_size: i64,
@@ -75,18 +78,21 @@ pub struct CohortCell {
     pub active_customers: i64,
     /// `active_customers / cohort_size`.
     pub retention_rate: Option<f64>,
+    /// Share of the cohort with an order in this period or a later one
+    /// (up to as_of); `None` when the table predates the column.
+    pub unbounded_retention_rate: Option<f64>,
     /// The period's revenue divided by the cohort size.
     pub revenue_per_customer: Option<f64>,
     /// Revenue per customer summed over periods 0 to this one.
     pub cumulative_revenue_per_customer: Option<f64>,
-    /// Whether the period's month has ended on or before as_of.
+    /// Whether the period has ended on or before as_of.
     pub period_complete: bool,
 }
 
 /// One point of `retention_curve`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CurvePoint {
-    /// Months since the cohort month.
+    /// Periods since the cohort period.
     pub period: u32,
     /// Cohorts whose period is complete.
     pub cohorts: i64,
@@ -96,6 +102,11 @@ pub struct CurvePoint {
     pub retained: i64,
     /// `retained / customers`; `None` when no cohort completed the period.
     pub retention_rate: Option<f64>,
+    /// Their customers with an order in the period or a later one.
+    pub unbounded_retained: i64,
+    /// `unbounded_retained / customers`; `None` as `retention_rate`, or
+    /// when the table predates the column.
+    pub unbounded_retention_rate: Option<f64>,
 }
 
 /// One row of `kpis_monthly`.

@@ -12,8 +12,8 @@ use std::f64::consts::PI;
 use chrono::{Months, NaiveDate};
 
 use super::data::{
-    ClvSection, CohortCell, CurvePoint, KpiMonth, ModelParameter, ReportData, RunFacts, SegmentRow,
-    ValidationBucket,
+    ClvSection, CohortCell, CohortPeriod, CurvePoint, KpiMonth, ModelParameter, ReportData,
+    RunFacts, SegmentRow, ValidationBucket,
 };
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -30,23 +30,34 @@ fn frac(x: f64) -> f64 {
     x - x.floor()
 }
 
-/// A history of `months` months starting at `start`; the last month is
-/// in progress (as_of is its 19th day).
-fn history(start: NaiveDate, months: usize, with_clv: bool, poison: bool) -> ReportData {
-    let last = months - 1;
+/// The first day of cohort `c` of a grid starting at `start`.
+fn period_start(start: NaiveDate, unit: CohortPeriod, c: usize) -> NaiveDate {
+    match unit {
+        CohortPeriod::Month => plus_months(start, c),
+        CohortPeriod::Week => start + chrono::Duration::weeks(c as i64),
+        CohortPeriod::Quarter => plus_months(start, 3 * c),
+    }
+}
+
+/// A cohort grid of `periods` periods from `start` and its retention
+/// curve; the last period is in progress (`partial` of it has passed).
+fn cohort_grid(
+    start: NaiveDate,
+    unit: CohortPeriod,
+    periods: usize,
+    partial: f64,
+) -> (Vec<CohortCell>, Vec<CurvePoint>) {
+    let last = periods - 1;
     let size = |c: usize| {
         let c = c as f64;
         (900.0 + 12.0 * c + 220.0 * (2.0 * PI * (c + 5.0) / 12.0).sin()).round() as i64
     };
-    // Share of the in-progress month that has passed by as_of.
-    let partial = 0.6;
-
     let mut cohorts = Vec::new();
-    for c in 0..months {
+    for c in 0..periods {
         let n = size(c);
         let spend = 58.0 + 6.0 * (c as f64 / 7.0).sin();
         let mut cumulative = 0.0;
-        for k in 0..months - c {
+        for k in 0..periods - c {
             let complete = c + k < last;
             let kf = k as f64;
             let mut rate = if k == 0 {
@@ -63,12 +74,19 @@ fn history(start: NaiveDate, months: usize, with_clv: bool, poison: bool) -> Rep
             let rate = active as f64 / n as f64;
             let rpc = rate * spend * if k == 0 { 1.0 } else { 1.3 };
             cumulative += rpc;
+            // "This period or later": decays more slowly, to a higher floor.
+            let later = if k == 0 {
+                1.0
+            } else {
+                (0.18 + 0.6 * (-(kf - 1.0) / 6.0).exp()).max(rate)
+            };
             cohorts.push(CohortCell {
-                cohort_month: plus_months(start, c),
+                cohort_start: period_start(start, unit, c),
                 period: k as u32,
                 cohort_size: n,
                 active_customers: active,
                 retention_rate: Some(rate),
+                unbounded_retention_rate: Some(later),
                 revenue_per_customer: Some(rpc),
                 cumulative_revenue_per_customer: Some(cumulative),
                 period_complete: complete,
@@ -77,21 +95,45 @@ fn history(start: NaiveDate, months: usize, with_clv: bool, poison: bool) -> Rep
     }
 
     let mut curve = Vec::new();
-    for k in 0..months {
+    for k in 0..periods {
         let done: Vec<&CohortCell> = cohorts
             .iter()
             .filter(|x| x.period as usize == k && x.period_complete)
             .collect();
         let customers: i64 = done.iter().map(|x| x.cohort_size).sum();
         let retained: i64 = done.iter().map(|x| x.active_customers).sum();
+        let later: i64 = done
+            .iter()
+            .map(|x| {
+                (x.cohort_size as f64 * x.unbounded_retention_rate.unwrap_or(0.0)).round() as i64
+            })
+            .sum();
         curve.push(CurvePoint {
             period: k as u32,
             cohorts: done.len() as i64,
             customers,
             retained,
             retention_rate: (customers > 0).then(|| retained as f64 / customers as f64),
+            unbounded_retained: later,
+            unbounded_retention_rate: (customers > 0).then(|| later as f64 / customers as f64),
         });
     }
+
+    (cohorts, curve)
+}
+
+/// A history of `months` months starting at `start`; the last month is
+/// in progress (as_of is its 19th day).
+fn history(start: NaiveDate, months: usize, with_clv: bool, poison: bool) -> ReportData {
+    let last = months - 1;
+    let size = |c: usize| {
+        let c = c as f64;
+        (900.0 + 12.0 * c + 220.0 * (2.0 * PI * (c + 5.0) / 12.0).sin()).round() as i64
+    };
+    // Share of the in-progress month that has passed by as_of.
+    let partial = 0.6;
+
+    let (cohorts, curve) = cohort_grid(start, CohortPeriod::Month, months, partial);
 
     let mut kpis = Vec::new();
     let mut start_active = 0i64;
@@ -328,6 +370,7 @@ fn history(start: NaiveDate, months: usize, with_clv: bool, poison: bool) -> Rep
 
     let mut data = ReportData {
         facts,
+        cohort_period: CohortPeriod::Month,
         cohorts,
         curve,
         kpis,
@@ -338,7 +381,7 @@ fn history(start: NaiveDate, months: usize, with_clv: bool, poison: bool) -> Rep
         if let Some(cell) = data
             .cohorts
             .iter_mut()
-            .find(|x| x.cohort_month == plus_months(start, 10) && x.period == 5)
+            .find(|x| x.cohort_start == plus_months(start, 10) && x.period == 5)
         {
             cell.retention_rate = Some(f64::NAN);
             cell.cumulative_revenue_per_customer = Some(f64::NEG_INFINITY);
@@ -359,6 +402,27 @@ pub(crate) fn five_year() -> ReportData {
     history(date(2019, 6, 1), 60, true, true)
 }
 
+/// Three years of history with weekly cohorts (157 cohorts × up to 157
+/// periods), without CLV.
+pub(crate) fn weekly() -> ReportData {
+    let mut data = history(date(2021, 5, 3), 36, false, false);
+    let (cohorts, curve) = cohort_grid(date(2021, 5, 3), CohortPeriod::Week, 157, 0.4);
+    data.cohort_period = CohortPeriod::Week;
+    data.cohorts = cohorts;
+    data.curve = curve;
+    data
+}
+
+/// Two years of history with quarterly cohorts.
+pub(crate) fn quarterly() -> ReportData {
+    let mut data = history(date(2022, 7, 1), 24, true, false);
+    let (cohorts, curve) = cohort_grid(date(2022, 7, 1), CohortPeriod::Quarter, 8, 0.6);
+    data.cohort_period = CohortPeriod::Quarter;
+    data.cohorts = cohorts;
+    data.curve = curve;
+    data
+}
+
 /// Eight months of history with CLV (the show snapshot's input).
 pub(crate) fn small() -> ReportData {
     history(date(2023, 10, 1), 8, true, false)
@@ -369,11 +433,12 @@ pub(crate) fn tiny() -> ReportData {
     let apr = date(2024, 4, 1);
     let may = date(2024, 5, 1);
     let cell = |m, period, size, active: i64| CohortCell {
-        cohort_month: m,
+        cohort_start: m,
         period,
         cohort_size: size,
         active_customers: active,
         retention_rate: Some(active as f64 / size as f64),
+        unbounded_retention_rate: Some(active as f64 / size as f64),
         revenue_per_customer: Some(12.5 * active as f64 / size as f64),
         cumulative_revenue_per_customer: Some(12.5 * active as f64 / size as f64),
         period_complete: false,
@@ -396,6 +461,7 @@ pub(crate) fn tiny() -> ReportData {
         month_complete: false,
     };
     ReportData {
+        cohort_period: CohortPeriod::Month,
         facts: RunFacts {
             run_id: "20240503T020000Z".to_string(),
             pipeline: "pipelines/tiny.toml".to_string(),

@@ -8,6 +8,8 @@
 
 use chrono::{Datelike, NaiveDate};
 
+use crate::time::CohortPeriod;
+
 /// What a missing (null, NaN or infinite) value prints as.
 pub const MISSING: &str = "—";
 
@@ -219,6 +221,39 @@ pub fn month_name(d: NaiveDate) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     format!("{} {}", NAMES[d.month0() as usize], d.year())
+}
+
+/// A cohort period's label: `Mar 2024`, `2024-W09` (ISO week) or
+/// `2024 Q1`, from the period's first day.
+pub fn period_name(unit: CohortPeriod, d: NaiveDate) -> String {
+    match unit {
+        CohortPeriod::Month => month_name(d),
+        CohortPeriod::Week => {
+            let w = d.iso_week();
+            format!("{}-W{:02}", w.year(), w.week())
+        }
+        CohortPeriod::Quarter => format!("{} Q{}", d.year(), d.month0() / 3 + 1),
+    }
+}
+
+/// The unit's noun, lower case: `month`, `week`, `quarter`.
+pub fn period_noun(unit: CohortPeriod) -> &'static str {
+    unit.name()
+}
+
+/// The unit's plural, capitalised: `Months`, `Weeks`, `Quarters`.
+pub fn period_plural(unit: CohortPeriod) -> &'static str {
+    match unit {
+        CohortPeriod::Month => "Months",
+        CohortPeriod::Week => "Weeks",
+        CohortPeriod::Quarter => "Quarters",
+    }
+}
+
+/// Consecutive periods of `unit` differ by one (from a period's first day
+/// or any day in it).
+pub fn period_index(unit: CohortPeriod, d: NaiveDate) -> i32 {
+    unit.index_of_day(crate::time::day_number(d))
 }
 
 /// Months since year 0, so that consecutive months differ by one.

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use super::charts::{self, bucket_key, is_overall};
-use super::data::{ClvSection, KpiMonth, ReportData};
+use super::data::{ClvSection, CohortCell, CohortPeriod, KpiMonth, ReportData};
 use super::format::{self, escape, finite, finite_opt, MISSING};
 
 /// Headings of the page's sections, in order (tests look for them).
@@ -352,46 +352,79 @@ fn tile(label: &str, value: &str, delta: &str, class: &str) -> String {
     )
 }
 
+/// Weekly cohorts shown in the heatmap: about a year. Years of weekly
+/// cohorts would make rows a few pixels high; the full grid is in
+/// `cohort_retention.parquet`.
+const HEATMAP_WEEKLY_COHORTS: usize = 53;
+
 fn cohort_section(data: &ReportData) -> String {
-    section(
-        0,
-        "Each row is a cohort: the customers whose first order fell in that month. Each column \
-         counts the months since then, and a cell shows the share of the cohort that ordered in \
-         that month (month 0, the first month, is always 100%). Darker means more customers came \
-         back. Hatched, lighter cells are months still in progress, whose share can still grow. \
-         Hover over a cell for the exact numbers.",
-        &charts::cohort_heatmap(&data.cohorts),
-    )
+    let unit = data.cohort_period;
+    let noun = format::period_noun(unit);
+    let mut cells: Vec<CohortCell> = data.cohorts.clone();
+    let mut lead = format!(
+        "Each row is a cohort: the customers whose first order fell in that {noun}. Each column \
+         counts the {noun}s since then, and a cell shows the share of the cohort that ordered in \
+         that {noun} ({noun} 0, the first {noun}, is always 100%). Darker means more customers \
+         came back. Hatched, lighter cells are {noun}s still in progress, whose share can still \
+         grow. Hover over a cell for the exact numbers."
+    );
+    if unit == CohortPeriod::Week {
+        let starts: std::collections::BTreeSet<_> = cells.iter().map(|c| c.cohort_start).collect();
+        if starts.len() > HEATMAP_WEEKLY_COHORTS {
+            let first_shown = starts
+                .iter()
+                .nth(starts.len() - HEATMAP_WEEKLY_COHORTS)
+                .copied()
+                .unwrap_or_default();
+            cells.retain(|c| c.cohort_start >= first_shown);
+            let _ = write!(
+                lead,
+                " Only the latest {HEATMAP_WEEKLY_COHORTS} of {} weekly cohorts are shown; \
+                 every cohort is in cohort_retention.parquet.",
+                starts.len()
+            );
+        }
+    }
+    section(0, &lead, &charts::cohort_heatmap(&cells, unit))
 }
 
 fn curve_section(data: &ReportData) -> String {
-    let mut body = charts::retention_curve(&data.curve, &data.cohorts);
-    let keys: Vec<String> = [1u32, 2, 3, 6, 12, 24, 36]
-        .into_iter()
-        .filter_map(|k| {
-            data.curve
-                .iter()
-                .find(|p| p.period == k)
-                .and_then(|p| finite_opt(p.retention_rate))
-                .map(|r| {
-                    format!(
-                        "<span>Month {k}: <b>{}</b></span>",
-                        escape(&format::pct(r, 1))
-                    )
-                })
+    let unit = data.cohort_period;
+    let noun = format::period_noun(unit);
+    let mut body = charts::retention_curve(&data.curve, &data.cohorts, unit);
+    let key_periods: &[u32] = match unit {
+        CohortPeriod::Month => &[1, 2, 3, 6, 12, 24, 36],
+        CohortPeriod::Week => &[1, 2, 4, 8, 13, 26, 52],
+        CohortPeriod::Quarter => &[1, 2, 4, 8, 12],
+    };
+    let title = format::period_plural(unit).trim_end_matches('s');
+    let keys: Vec<String> = key_periods
+        .iter()
+        .filter_map(|&k| {
+            let p = data.curve.iter().find(|p| p.period == k)?;
+            let r = finite_opt(p.retention_rate)?;
+            let later = finite_opt(p.unbounded_retention_rate)
+                .map(|u| format!(" ({} then or later)", format::pct(u, 1)))
+                .unwrap_or_default();
+            Some(format!(
+                "<span>{title} {k}: <b>{}</b>{}</span>",
+                escape(&format::pct(r, 1)),
+                escape(&later)
+            ))
         })
         .collect();
     if !keys.is_empty() {
         let _ = write!(body, "<p class=\"keys\">{}</p>", keys.join(""));
     }
-    section(
-        1,
-        "Share of customers who order again N months after their first month, over all cohorts \
-         that have completed month N, weighted by cohort size (thick line). Month 0 is 100% by \
+    let lead = format!(
+        "Share of customers who order again N {noun}s after their first {noun}, over all cohorts \
+         that have completed {noun} N, weighted by cohort size (thick line). {title} 0 is 100% by \
          definition and is left out so that the differences after it stay visible. Thin lines: \
-         the most recent cohorts with at least three complete months after their first.",
-        &body,
-    )
+         the most recent cohorts with at least three complete {noun}s after their first. \
+         \"Then or later\" counts customers with an order in {noun} N or any later {noun} up to \
+         as_of."
+    );
+    section(1, &lead, &body)
 }
 
 fn kpi_section(data: &ReportData) -> String {
@@ -434,10 +467,14 @@ fn kpi_section(data: &ReportData) -> String {
 fn ltv_section(data: &ReportData) -> String {
     section(
         3,
-        "Average revenue per acquired customer, added up month by month since the first order, \
-         for the twelve most recent cohorts that have a complete month (complete months only). \
-         A cohort whose line runs higher has earned more per customer by the same age.",
-        &charts::ltv_curves(&data.cohorts),
+        &format!(
+            "Average revenue per acquired customer, added up {noun} by {noun} since the first \
+             order, for the twelve most recent cohorts that have a complete {noun} (complete \
+             {noun}s only). A cohort whose line runs higher has earned more per customer by the \
+             same age.",
+            noun = format::period_noun(data.cohort_period)
+        ),
+        &charts::ltv_curves(&data.cohorts, data.cohort_period),
     )
 }
 

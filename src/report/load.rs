@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::io::publish::MANIFEST_FILE;
 use crate::manifest::Manifest;
 use crate::report::data::{
-    ClvSection, CohortCell, CurvePoint, KpiMonth, ModelParameter, ReportData, RunFacts, SegmentRow,
-    ValidationBucket,
+    ClvSection, CohortCell, CohortPeriod, CurvePoint, KpiMonth, ModelParameter, ReportData,
+    RunFacts, SegmentRow, ValidationBucket,
 };
 use crate::time::date_of;
 
@@ -34,6 +34,15 @@ fn floats(frame: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
         .iter()
         .map(|v| v.filter(|x| x.is_finite()))
         .collect())
+}
+
+/// A float column that runs written before it existed lack: all `None`.
+fn optional_floats(frame: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
+    if frame.column(name).is_ok() {
+        floats(frame, name)
+    } else {
+        Ok(vec![None; frame.height()])
+    }
 }
 
 fn dates(frame: &DataFrame, name: &str) -> Result<Vec<NaiveDate>> {
@@ -109,8 +118,24 @@ where
     };
 
     let c = need("cohort_retention")?;
+    // The cohort column names the unit (`cohort_month`, `cohort_week`,
+    // `cohort_quarter`).
+    let cohort_period = c
+        .get_column_names()
+        .iter()
+        .find_map(|name| CohortPeriod::from_cohort_column(name.as_str()))
+        .ok_or_else(|| {
+            Error::output(
+                Path::new("cohort_retention"),
+                format!(
+                    "table `cohort_retention` of run {} has no cohort column: expected \
+                     `cohort_month`, `cohort_week` or `cohort_quarter`",
+                    manifest.run_id
+                ),
+            )
+        })?;
     let (months, periods, sizes, active) = (
-        dates(&c, "cohort_month")?,
+        dates(&c, cohort_period.cohort_column())?,
         ints(&c, "period")?,
         ints(&c, "cohort_size")?,
         ints(&c, "active_customers")?,
@@ -121,13 +146,15 @@ where
         floats(&c, "cumulative_revenue_per_customer")?,
         bools(&c, "period_complete")?,
     );
+    let unbounded_rate = optional_floats(&c, "unbounded_retention_rate")?;
     let cohorts = (0..c.height())
         .map(|i| CohortCell {
-            cohort_month: months[i],
+            cohort_start: months[i],
             period: periods[i] as u32,
             cohort_size: sizes[i],
             active_customers: active[i],
             retention_rate: rate[i],
+            unbounded_retention_rate: unbounded_rate[i],
             revenue_per_customer: per_customer[i],
             cumulative_revenue_per_customer: cumulative[i],
             period_complete: complete[i],
@@ -142,6 +169,12 @@ where
         ints(&r, "retained")?,
         floats(&r, "retention_rate")?,
     );
+    let unbounded_retained = if r.column("unbounded_retained").is_ok() {
+        ints(&r, "unbounded_retained")?
+    } else {
+        vec![0; r.height()]
+    };
+    let unbounded_rate = optional_floats(&r, "unbounded_retention_rate")?;
     let curve = (0..r.height())
         .map(|i| CurvePoint {
             period: periods[i] as u32,
@@ -149,6 +182,8 @@ where
             customers: customers[i],
             retained: retained[i],
             retention_rate: rate[i],
+            unbounded_retained: unbounded_retained[i],
+            unbounded_retention_rate: unbounded_rate[i],
         })
         .collect();
 
@@ -215,6 +250,7 @@ where
 
     Ok(ReportData {
         facts,
+        cohort_period,
         cohorts,
         curve,
         kpis,

@@ -10,7 +10,7 @@ use comfy_table::modifiers::UTF8_ROUND_CORNERS;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
-use super::data::{KpiMonth, ReportData};
+use super::data::{CohortPeriod, KpiMonth, ReportData};
 use super::format::{self, finite_opt, MISSING};
 
 /// How many segments the summary lists.
@@ -144,22 +144,38 @@ pub fn render_show(data: &ReportData) -> String {
     }
     out.push_str("\n\n");
 
-    // Retention curve, periods 0–6.
+    // Retention curve, periods 0–6 of the run's cohort unit.
+    let unit = data.cohort_period;
     let mut points: Vec<_> = data
         .curve
         .iter()
         .filter(|p| p.period <= LAST_PERIOD)
         .collect();
     points.sort_by_key(|p| p.period);
-    out.push_str("Retention curve (all cohorts, complete months only)\n");
+    let noun = format::period_noun(unit);
+    out.push_str(&format!(
+        "Retention curve (all {} cohorts, complete {noun}s only)\n",
+        match unit {
+            CohortPeriod::Month => "monthly",
+            CohortPeriod::Week => "weekly",
+            CohortPeriod::Quarter => "quarterly",
+        },
+    ));
     if points.is_empty() {
         out.push_str("No retention curve yet.");
     } else {
         let mut t = new_table(
             Some(
-                ["Month", "Cohorts", "Customers", "Retained", "Retention"]
-                    .map(String::from)
-                    .to_vec(),
+                [
+                    format::period_plural(unit).trim_end_matches('s'),
+                    "Cohorts",
+                    "Customers",
+                    "Retained",
+                    "Retention",
+                    "Or later",
+                ]
+                .map(String::from)
+                .to_vec(),
             ),
             0,
         );
@@ -170,9 +186,13 @@ pub fn render_show(data: &ReportData) -> String {
                 format::int(p.customers),
                 format::int(p.retained),
                 format::pct_opt(p.retention_rate),
+                format::pct_opt(p.unbounded_retention_rate),
             ]);
         }
         out.push_str(&t.to_string());
+        out.push_str(&format!(
+            "\n(Or later: an order in that {noun} or any later {noun} up to as_of.)"
+        ));
     }
     out.push_str("\n\n");
 

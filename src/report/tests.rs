@@ -5,7 +5,7 @@
 //! Set `RETENTION_REPORT_PREVIEW=DIR` to also write the fixtures' reports
 //! to DIR (for looking at them in a browser).
 
-use super::fixtures::{five_year, small, tiny};
+use super::fixtures::{five_year, quarterly, small, tiny, weekly};
 use super::html::{CLV_DISABLED, HEADINGS};
 use super::{render_html, render_show, ReportData};
 
@@ -161,6 +161,44 @@ fn tiny_report_has_placeholders_not_broken_charts() {
 }
 
 #[test]
+fn weekly_report_labels_weeks_and_keeps_the_heatmap_to_a_year() {
+    let data = weekly();
+    assert_eq!(data.cohorts.iter().filter(|c| c.period == 0).count(), 157);
+    let html = check_page(&data);
+    assert!(html.contains("Only the latest 53 of 157 weekly cohorts are shown"));
+    assert!(html.contains("Weeks since first order"));
+    // ISO week labels; the oldest cohorts are left out of the heatmap.
+    let heatmap = &html[html.find("<section id=\"cohorts\"").unwrap()..];
+    let heatmap = &heatmap[..heatmap.find("</section>").unwrap()];
+    assert!(heatmap.contains("2024-W"), "labels are ISO weeks");
+    assert!(
+        !heatmap.contains("2021-W18 cohort"),
+        "the oldest cohort is not drawn"
+    );
+    assert!(
+        !heatmap.contains("Months since"),
+        "no month wording in the heatmap"
+    );
+    let rows = heatmap.matches("· week 0:").count();
+    assert_eq!(rows, 53);
+    let show = render_show(&data);
+    assert!(show.contains("all weekly cohorts, complete weeks only"));
+    assert!(show.contains("│ Week ┆"), "{show}");
+}
+
+#[test]
+fn quarterly_report_labels_quarters() {
+    let data = quarterly();
+    let html = check_page(&data);
+    assert!(html.contains("Quarters since first order"));
+    assert!(html.contains("2022 Q3"));
+    assert!(html.contains("2024 Q2 cohort"));
+    let show = render_show(&data);
+    assert!(show.contains("all quarterly cohorts, complete quarters only"));
+    assert!(show.contains("│ Quarter ┆"), "{show}");
+}
+
+#[test]
 fn small_report_is_well_formed() {
     check_page(&small());
 }
@@ -178,7 +216,14 @@ fn empty_report_is_well_formed() {
 
 #[test]
 fn show_never_prints_nan() {
-    for data in [five_year(), small(), tiny(), ReportData::default()] {
+    for data in [
+        five_year(),
+        small(),
+        tiny(),
+        weekly(),
+        quarterly(),
+        ReportData::default(),
+    ] {
         assert_no_nan(&render_show(&data));
     }
 }
@@ -203,6 +248,8 @@ fn write_preview_when_asked() {
         ("report5y.html", five_year()),
         ("report_small.html", small()),
         ("report_tiny.html", tiny()),
+        ("report_weekly.html", weekly()),
+        ("report_quarterly.html", quarterly()),
     ] {
         std::fs::write(dir.join(name), render_html(&data)).expect("preview written");
     }

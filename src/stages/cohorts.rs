@@ -1,11 +1,23 @@
-//! Cohorts: the `cohort_retention` grid (one row per cohort_month × period,
-//! every period from 0 to as_of's month, zero rows kept) and the
+//! Cohorts: the `cohort_retention` grid (one row per cohort × period,
+//! every period from 0 to as_of's period, zero rows kept) and the
 //! `retention_curve` (one row per period, weighted over the cohorts whose
 //! period is complete).
 //!
-//! A cohort is the month of a customer's first order. Period k of an order
-//! is the number of whole months from the cohort month to the order's
-//! month. Refunds count in revenue only, in the period of their own date.
+//! The period unit is the pipeline's `cohort_period` (the calendar's unit):
+//! months, ISO weeks or quarters. A cohort is the period of a customer's
+//! first order. Period k of an order is the number of whole periods from
+//! the cohort period to the order's period. Refunds count in revenue only,
+//! in the period of their own date.
+//!
+//! Two retention counts per cohort × period k:
+//! - bounded (`active_customers`): cohort customers with an order in
+//!   period k;
+//! - unbounded (`unbounded_active_customers`): cohort customers with an
+//!   order in period k or any later period up to as_of, i.e. whose last
+//!   order is in period k or later. It is taken at as_of, so it can still
+//!   grow for every k while time passes (not only in incomplete periods);
+//!   it never increases with k, it is at least the bounded count, and it
+//!   equals cohort_size at k = 0.
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -16,22 +28,25 @@ use crate::stages::customers::{money, ratio};
 use crate::stages::orders::OrderHistory;
 
 /// Integer totals per cohort × period, indexed `[cohort][period]` by
-/// calendar positions (a cohort's period k is calendar month cohort + k).
+/// calendar positions (a cohort's period k is calendar period cohort + k).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CohortGrid {
     pub cohort_size: Vec<i64>,
     pub active: Vec<Vec<i64>>,
+    /// Customers whose last order is in period k or later.
+    pub unbounded: Vec<Vec<i64>>,
     pub orders: Vec<Vec<i64>>,
     pub revenue_cents: Vec<Vec<i64>>,
 }
 
 impl CohortGrid {
-    fn zero(months: usize) -> CohortGrid {
+    fn zero(periods: usize) -> CohortGrid {
         CohortGrid {
-            cohort_size: vec![0; months],
-            active: (0..months).map(|c| vec![0; months - c]).collect(),
-            orders: (0..months).map(|c| vec![0; months - c]).collect(),
-            revenue_cents: (0..months).map(|c| vec![0; months - c]).collect(),
+            cohort_size: vec![0; periods],
+            active: (0..periods).map(|c| vec![0; periods - c]).collect(),
+            unbounded: (0..periods).map(|c| vec![0; periods - c]).collect(),
+            orders: (0..periods).map(|c| vec![0; periods - c]).collect(),
+            revenue_cents: (0..periods).map(|c| vec![0; periods - c]).collect(),
         }
     }
 
@@ -40,6 +55,7 @@ impl CohortGrid {
             self.cohort_size[c] += other.cohort_size[c];
             for k in 0..self.active[c].len() {
                 self.active[c][k] += other.active[c][k];
+                self.unbounded[c][k] += other.unbounded[c][k];
                 self.orders[c][k] += other.orders[c][k];
                 self.revenue_cents[c][k] += other.revenue_cents[c][k];
             }
@@ -49,13 +65,17 @@ impl CohortGrid {
 }
 
 /// Counts every customer into the grid, in parallel over customers; integer
-/// sums make the result independent of how the work is split.
+/// sums make the result independent of how the work is split. The
+/// calendar's unit is the cohort period.
 pub fn cohort_grid(history: &OrderHistory, calendar: &Calendar) -> CohortGrid {
-    let months = calendar.len();
-    (0..history.customers())
+    let periods = calendar.len();
+    // While counting, `unbounded[c][k]` holds the customers whose last
+    // order is in period k (one cell per customer, however many periods
+    // they span); the suffix sums below turn it into "period k or later".
+    let mut grid = (0..history.customers())
         .into_par_iter()
         .fold(
-            || CohortGrid::zero(months),
+            || CohortGrid::zero(periods),
             |mut grid, c| {
                 let Some(first) = first_order_day(history, c) else {
                     return grid;
@@ -63,33 +83,48 @@ pub fn cohort_grid(history: &OrderHistory, calendar: &Calendar) -> CohortGrid {
                 let cohort = calendar.position_of_day(first);
                 grid.cohort_size[cohort] += 1;
                 let (days, cents) = history.of(c);
-                let mut last_active_month = usize::MAX;
+                let mut last_active_period = usize::MAX;
+                let mut last_k = 0;
                 for (&day, &amount) in days.iter().zip(cents) {
-                    let month = calendar.position_of_day(day);
-                    let k = month - cohort;
+                    let position = calendar.position_of_day(day);
+                    let k = position - cohort;
                     grid.revenue_cents[cohort][k] += amount;
                     if amount >= 0 {
                         grid.orders[cohort][k] += 1;
-                        if last_active_month != month {
+                        if last_active_period != position {
                             grid.active[cohort][k] += 1;
-                            last_active_month = month;
+                            last_active_period = position;
                         }
+                        last_k = k;
                     }
                 }
+                grid.unbounded[cohort][last_k] += 1;
                 grid
             },
         )
-        .reduce(|| CohortGrid::zero(months), CohortGrid::add)
+        .reduce(|| CohortGrid::zero(periods), CohortGrid::add);
+    for row in &mut grid.unbounded {
+        let mut later = 0;
+        for cell in row.iter_mut().rev() {
+            later += *cell;
+            *cell = later;
+        }
+    }
+    grid
 }
 
 /// The `cohort_retention` table: cohorts with at least one customer, each
-/// with periods 0 ..= as_of's month, sorted by cohort_month, period.
+/// with periods 0 ..= as_of's period, sorted by cohort, period. The cohort
+/// column is named after the unit (`cohort_month`, `cohort_week`,
+/// `cohort_quarter`) and holds the cohort period's first day.
 pub fn cohort_retention_table(grid: &CohortGrid, calendar: &Calendar) -> Result<DataFrame> {
-    let mut cohort_month = Vec::new();
+    let mut cohort_start = Vec::new();
     let mut period = Vec::new();
     let mut cohort_size = Vec::new();
     let mut active = Vec::new();
     let mut retention = Vec::new();
+    let mut unbounded = Vec::new();
+    let mut unbounded_rate = Vec::new();
     let mut orders = Vec::new();
     let mut revenue = Vec::new();
     let mut per_customer = Vec::new();
@@ -103,11 +138,13 @@ pub fn cohort_retention_table(grid: &CohortGrid, calendar: &Calendar) -> Result<
         let mut running_cents = 0i64;
         for k in 0..grid.active[c].len() {
             running_cents += grid.revenue_cents[c][k];
-            cohort_month.push(calendar.start(c));
+            cohort_start.push(calendar.start(c));
             period.push(k as i64);
             cohort_size.push(size);
             active.push(grid.active[c][k]);
             retention.push(ratio(grid.active[c][k] as f64, size));
+            unbounded.push(grid.unbounded[c][k]);
+            unbounded_rate.push(ratio(grid.unbounded[c][k] as f64, size));
             orders.push(grid.orders[c][k]);
             revenue.push(money(grid.revenue_cents[c][k]));
             per_customer.push(ratio(money(grid.revenue_cents[c][k]), size));
@@ -119,7 +156,8 @@ pub fn cohort_retention_table(grid: &CohortGrid, calendar: &Calendar) -> Result<
     Ok(DataFrame::new(
         height,
         vec![
-            Column::new("cohort_month".into(), cohort_month).cast(&DataType::Date)?,
+            Column::new(calendar.unit.cohort_column().into(), cohort_start)
+                .cast(&DataType::Date)?,
             Column::new("period".into(), period),
             Column::new("cohort_size".into(), cohort_size),
             Column::new("active_customers".into(), active),
@@ -129,19 +167,23 @@ pub fn cohort_retention_table(grid: &CohortGrid, calendar: &Calendar) -> Result<
             Column::new("revenue_per_customer".into(), per_customer),
             Column::new("cumulative_revenue_per_customer".into(), cumulative),
             Column::new("period_complete".into(), complete),
+            Column::new("unbounded_active_customers".into(), unbounded),
+            Column::new("unbounded_retention_rate".into(), unbounded_rate),
         ],
     )?)
 }
 
 /// The `retention_curve` table: for each period k from 0 to the longest
-/// period, the cohorts whose period k is a complete month, their customers,
-/// how many were active in period k, and the weighted rate retained /
-/// customers (null when no cohort has completed period k).
+/// period, the cohorts whose period k is complete, their customers, how
+/// many were active in period k (and in period k or later), and the
+/// weighted rates retained / customers (null when no cohort has completed
+/// period k).
 pub fn retention_curve_table(grid: &CohortGrid, calendar: &Calendar) -> Result<DataFrame> {
     let periods = calendar.len();
     let mut cohorts = vec![0i64; periods];
     let mut customers = vec![0i64; periods];
     let mut retained = vec![0i64; periods];
+    let mut unbounded = vec![0i64; periods];
     for c in 0..periods {
         if grid.cohort_size[c] == 0 {
             continue;
@@ -151,11 +193,15 @@ pub fn retention_curve_table(grid: &CohortGrid, calendar: &Calendar) -> Result<D
                 cohorts[k] += 1;
                 customers[k] += grid.cohort_size[c];
                 retained[k] += grid.active[c][k];
+                unbounded[k] += grid.unbounded[c][k];
             }
         }
     }
     let rate: Vec<Option<f64>> = (0..periods)
         .map(|k| ratio(retained[k] as f64, customers[k]))
+        .collect();
+    let unbounded_rate: Vec<Option<f64>> = (0..periods)
+        .map(|k| ratio(unbounded[k] as f64, customers[k]))
         .collect();
     Ok(DataFrame::new(
         periods,
@@ -165,6 +211,63 @@ pub fn retention_curve_table(grid: &CohortGrid, calendar: &Calendar) -> Result<D
             Column::new("customers".into(), customers),
             Column::new("retained".into(), retained),
             Column::new("retention_rate".into(), rate),
+            Column::new("unbounded_retained".into(), unbounded),
+            Column::new("unbounded_retention_rate".into(), unbounded_rate),
         ],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::{day_number, CohortPeriod};
+    use chrono::NaiveDate;
+
+    fn day(s: &str) -> i32 {
+        day_number(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    /// Customer `a`: orders in weeks 0 and 2 of their cohort and a refund
+    /// in week 3; customer `b` (same cohort): one order in week 1.
+    fn history() -> OrderHistory {
+        OrderHistory {
+            customer_ids: vec!["a".into(), "b".into()],
+            offsets: vec![0, 3, 4],
+            day: vec![
+                day("2024-01-01"),
+                day("2024-01-21"),
+                day("2024-01-23"),
+                day("2024-01-07"),
+            ],
+            cents: vec![1000, 500, -300, 0],
+            as_of: day("2024-01-24"),
+        }
+    }
+
+    #[test]
+    fn unbounded_counts_the_last_order_period_and_later_ones() {
+        let h = history();
+        let calendar = Calendar::of_unit(&h, CohortPeriod::Week);
+        assert_eq!(calendar.len(), 4);
+        let grid = cohort_grid(&h, &calendar);
+        assert_eq!(grid.cohort_size[0], 2);
+        // a: weeks 0 and 2 (the 2024-01-21 Sunday is still week 2);
+        // b: its zero order on Sunday 2024-01-07 is week 0.
+        assert_eq!(grid.active[0], vec![2, 0, 1, 0]);
+        // The refund in week 3 is not an order.
+        assert_eq!(grid.unbounded[0], vec![2, 1, 1, 0]);
+        assert_eq!(grid.revenue_cents[0], vec![1000, 0, 500, -300]);
+        let table = cohort_retention_table(&grid, &calendar).unwrap();
+        assert!(table.column("cohort_week").is_ok());
+        let curve = retention_curve_table(&grid, &calendar).unwrap();
+        // Weeks 0-2 are complete (2024-01-21 <= as_of); week 3 is not.
+        let unbounded: Vec<i64> = curve
+            .column("unbounded_retained")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(unbounded, vec![2, 1, 1, 0]);
+    }
 }

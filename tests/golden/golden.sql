@@ -7,7 +7,9 @@
 --   params(as_of DATE, w INTEGER, tz VARCHAR)            -- exactly one row
 --
 -- Produces: customers_out, cohort_retention_out, retention_curve_out,
--- kpis_monthly_out (make_golden.py sorts and writes them).
+-- kpis_monthly_out, and the cohort tables for every cohort unit
+-- (month, ISO week, quarter) in cohort_retention_by_unit_out and
+-- retention_curve_by_unit_out (make_golden.py sorts and writes them).
 --
 -- Money is integer cents everywhere; it becomes DOUBLE only in the *_out
 -- tables, as cents / 100.0, and every ratio of money divides that DOUBLE.
@@ -234,15 +236,25 @@ act AS (SELECT b.cohort_month, x.order_month AS cal_month,
 rev AS (SELECT b.cohort_month, x.order_month AS cal_month, sum(x.cents) AS cents
           FROM orders x JOIN cust_base b USING (customer_id)
          GROUP BY 1, 2),
+-- Unbounded: cohort customers with a purchase in this month or any later
+-- one (up to as_of: later orders are gone already).
+later AS (SELECT g.cohort_month, g.cal_month, count(DISTINCT x.customer_id) AS n
+            FROM grid g
+            JOIN cust_base b ON b.cohort_month = g.cohort_month
+            JOIN purchases x ON x.customer_id = b.customer_id
+                            AND x.order_month >= g.cal_month
+           GROUP BY 1, 2),
 g AS (
   SELECT g.cohort_month, g.period, g.cohort_size,
          coalesce(act.active, 0)   AS active,
          coalesce(act.n_orders, 0) AS n_orders,
          coalesce(rev.cents, 0)    AS rev_cents,
+         coalesce(later.n, 0)      AS later,
          g.period_complete
     FROM grid g
-    LEFT JOIN act USING (cohort_month, cal_month)
-    LEFT JOIN rev USING (cohort_month, cal_month)
+    LEFT JOIN act   USING (cohort_month, cal_month)
+    LEFT JOIN rev   USING (cohort_month, cal_month)
+    LEFT JOIN later USING (cohort_month, cal_month)
 )
 SELECT
     cohort_month,
@@ -256,7 +268,9 @@ SELECT
     ratio(money(sum(rev_cents) OVER (PARTITION BY cohort_month ORDER BY period
                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)),
           cohort_size)                            AS cumulative_revenue_per_customer,
-    period_complete
+    period_complete,
+    later                                         AS unbounded_active_customers,
+    ratio(later, cohort_size)                     AS unbounded_retention_rate
 FROM g;
 
 ----------------------------------------------------------------------------
@@ -266,7 +280,8 @@ CREATE TABLE retention_curve_out AS
 WITH
 periods AS (SELECT month_index AS period FROM months),
 done AS (SELECT period, count(*) AS cohorts,
-                sum(cohort_size) AS customers, sum(active_customers) AS retained
+                sum(cohort_size) AS customers, sum(active_customers) AS retained,
+                sum(unbounded_active_customers) AS later
            FROM cohort_retention_out
           WHERE period_complete
           GROUP BY period)
@@ -274,5 +289,126 @@ SELECT p.period,
        coalesce(d.cohorts, 0)                    AS cohorts,
        CAST(coalesce(d.customers, 0) AS BIGINT)  AS customers,
        CAST(coalesce(d.retained, 0) AS BIGINT)   AS retained,
-       ratio(coalesce(d.retained, 0), coalesce(d.customers, 0)) AS retention_rate
+       ratio(coalesce(d.retained, 0), coalesce(d.customers, 0)) AS retention_rate,
+       CAST(coalesce(d.later, 0) AS BIGINT)      AS unbounded_retained,
+       ratio(coalesce(d.later, 0), coalesce(d.customers, 0)) AS unbounded_retention_rate
 FROM periods p LEFT JOIN done d USING (period);
+
+----------------------------------------------------------------------------
+-- 9. Cohort tables for every cohort unit: month, ISO week, quarter
+----------------------------------------------------------------------------
+-- Written separately from sections 7-8 (which stay the plain monthly
+-- reference): one set of queries with a `unit` column. A period starts at
+-- date_trunc(unit, date) (ISO weeks start on Monday); period k = whole
+-- periods between the cohort's start and the period's start; a period is
+-- complete when its last day (next start - 1) is on or before as_of.
+-- make_golden.py checks that the 'month' rows equal sections 7-8.
+CREATE TABLE cohort_units AS
+SELECT * FROM (VALUES ('month',   INTERVAL 1 MONTH),
+                      ('week',    INTERVAL 7 DAY),
+                      ('quarter', INTERVAL 3 MONTH)) t(unit, step);
+
+CREATE MACRO unit_start(unit, d) AS CAST(date_trunc(unit, d) AS DATE);
+CREATE MACRO periods_between(unit, a, b) AS CASE unit
+    WHEN 'week'    THEN date_diff('day', a, b) // 7
+    WHEN 'quarter' THEN date_diff('month', a, b) // 3
+    ELSE date_diff('month', a, b) END;
+
+-- Each customer's cohort and the start of their last purchase's period.
+CREATE TABLE unit_customers AS
+SELECT u.unit, b.customer_id,
+       unit_start(u.unit, b.first_order_date) AS cohort_start,
+       unit_start(u.unit, b.last_order_date)  AS last_start
+FROM cust_base b, cohort_units u;
+
+CREATE TABLE unit_calendar AS
+WITH bounds AS (
+    SELECT u.unit, u.step,
+           (SELECT min(c.cohort_start) FROM unit_customers c WHERE c.unit = u.unit) AS first_start,
+           unit_start(u.unit, p.as_of) AS last_start,
+           p.as_of
+    FROM cohort_units u, params p
+),
+starts AS (
+    SELECT b.unit, b.step, b.as_of,
+           CAST(unnest(generate_series(b.first_start, b.last_start, b.step)) AS DATE) AS period_start
+    FROM bounds b
+)
+SELECT unit, period_start,
+       CAST(period_start + step AS DATE) - 1 AS period_end,
+       CAST(period_start + step AS DATE) - 1 <= as_of AS period_complete
+FROM starts;
+
+CREATE TABLE unit_grid AS
+WITH sizes AS (SELECT unit, cohort_start, count(*) AS cohort_size
+                 FROM unit_customers GROUP BY 1, 2)
+SELECT s.unit, s.cohort_start, s.cohort_size, c.period_start AS cal_start,
+       periods_between(s.unit, s.cohort_start, c.period_start) AS period,
+       c.period_complete
+FROM sizes s JOIN unit_calendar c
+  ON c.unit = s.unit AND c.period_start >= s.cohort_start;
+
+CREATE TABLE cohort_retention_by_unit_out AS
+WITH
+act AS (SELECT uc.unit, uc.cohort_start, unit_start(uc.unit, x.order_date) AS cal_start,
+               count(DISTINCT x.customer_id) AS active, count(*) AS n_orders
+          FROM purchases x JOIN unit_customers uc USING (customer_id)
+         GROUP BY 1, 2, 3),
+rev AS (SELECT uc.unit, uc.cohort_start, unit_start(uc.unit, x.order_date) AS cal_start,
+               sum(x.cents) AS cents
+          FROM orders x JOIN unit_customers uc USING (customer_id)
+         GROUP BY 1, 2, 3),
+later AS (SELECT g.unit, g.cohort_start, g.cal_start, count(*) AS n
+            FROM unit_grid g JOIN unit_customers uc
+              ON uc.unit = g.unit AND uc.cohort_start = g.cohort_start
+             AND uc.last_start >= g.cal_start
+           GROUP BY 1, 2, 3),
+g AS (
+  SELECT g.unit, g.cohort_start, g.period, g.cohort_size,
+         coalesce(act.active, 0)   AS active,
+         coalesce(act.n_orders, 0) AS n_orders,
+         coalesce(rev.cents, 0)    AS rev_cents,
+         coalesce(later.n, 0)      AS later,
+         g.period_complete
+    FROM unit_grid g
+    LEFT JOIN act   USING (unit, cohort_start, cal_start)
+    LEFT JOIN rev   USING (unit, cohort_start, cal_start)
+    LEFT JOIN later USING (unit, cohort_start, cal_start)
+)
+SELECT
+    unit,
+    cohort_start,
+    period,
+    cohort_size,
+    active                                        AS active_customers,
+    ratio(active, cohort_size)                    AS retention_rate,
+    n_orders                                      AS orders,
+    money(rev_cents)                              AS revenue,
+    ratio(money(rev_cents), cohort_size)          AS revenue_per_customer,
+    ratio(money(sum(rev_cents) OVER (PARTITION BY unit, cohort_start ORDER BY period
+                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)),
+          cohort_size)                            AS cumulative_revenue_per_customer,
+    period_complete,
+    later                                         AS unbounded_active_customers,
+    ratio(later, cohort_size)                     AS unbounded_retention_rate
+FROM g;
+
+CREATE TABLE retention_curve_by_unit_out AS
+WITH
+periods AS (SELECT unit, CAST(range AS BIGINT) AS period
+              FROM (SELECT unit, count(*) AS n FROM unit_calendar GROUP BY unit) c,
+                   range(0, c.n)),
+done AS (SELECT unit, period, count(*) AS cohorts,
+                sum(cohort_size) AS customers, sum(active_customers) AS retained,
+                sum(unbounded_active_customers) AS later
+           FROM cohort_retention_by_unit_out
+          WHERE period_complete
+          GROUP BY unit, period)
+SELECT p.unit, p.period,
+       coalesce(d.cohorts, 0)                    AS cohorts,
+       CAST(coalesce(d.customers, 0) AS BIGINT)  AS customers,
+       CAST(coalesce(d.retained, 0) AS BIGINT)   AS retained,
+       ratio(coalesce(d.retained, 0), coalesce(d.customers, 0)) AS retention_rate,
+       CAST(coalesce(d.later, 0) AS BIGINT)      AS unbounded_retained,
+       ratio(coalesce(d.later, 0), coalesce(d.customers, 0)) AS unbounded_retention_rate
+FROM periods p LEFT JOIN done d USING (unit, period);

@@ -10,7 +10,9 @@ suite compares against. Run from the repository root:
 
 Input CSV: order_id,customer_id,order_ts,amount (order lines, clean data).
 Writes customers.csv, cohort_retention.csv, retention_curve.csv and
-kpis_monthly.csv into DIR.
+kpis_monthly.csv into DIR, and the cohort tables with weekly and quarterly
+cohorts: cohort_retention_week.csv, retention_curve_week.csv,
+cohort_retention_quarter.csv, retention_curve_quarter.csv.
 """
 
 import argparse
@@ -43,9 +45,11 @@ EXPECTED_COLUMNS = {
         "cohort_month", "period", "cohort_size", "active_customers",
         "retention_rate", "orders", "revenue", "revenue_per_customer",
         "cumulative_revenue_per_customer", "period_complete",
+        "unbounded_active_customers", "unbounded_retention_rate",
     ],
     "retention_curve_out": [
         "period", "cohorts", "customers", "retained", "retention_rate",
+        "unbounded_retained", "unbounded_retention_rate",
     ],
     "kpis_monthly_out": [
         "month", "customers_start", "customers_end", "new_customers",
@@ -55,6 +59,10 @@ EXPECTED_COLUMNS = {
         "month_complete",
     ],
 }
+
+
+# Cohort units other than month: (unit, file suffix, cohort column).
+OTHER_UNITS = [("week", "_week", "cohort_week"), ("quarter", "_quarter", "cohort_quarter")]
 
 
 def fmt(v):
@@ -134,12 +142,54 @@ def main():
         if got != tot:
             sys.exit(f"make_golden: internal error: revenue in {t} = {got} cents, expected {tot}")
 
+    # The by-unit cohort tables: revenue and cohort sizes reconcile for
+    # every unit, and their 'month' rows are exactly sections 7-8.
+    for unit in ("month", "week", "quarter"):
+        got = scalar(con, "SELECT CAST(round(sum(revenue) * 100) AS BIGINT) "
+                          f"FROM cohort_retention_by_unit_out WHERE unit = '{unit}'")
+        if got != tot:
+            sys.exit(f"make_golden: internal error: {unit} cohort revenue = {got} cents, expected {tot}")
+        got = scalar(con, "SELECT sum(cohort_size) FROM cohort_retention_by_unit_out "
+                          f"WHERE unit = '{unit}' AND period = 0")
+        if got != scalar(con, "SELECT count(*) FROM cust_base"):
+            sys.exit(f"make_golden: internal error: {unit} cohort sizes sum to {got}")
+    for by_unit, monthly, key in (
+        ("cohort_retention_by_unit_out", "cohort_retention_out", "cohort_month"),
+        ("retention_curve_by_unit_out", "retention_curve_out", None),
+    ):
+        rename = f"cohort_start AS {key}, " if key else ""
+        diff = scalar(con, f"""SELECT count(*) FROM (
+            (SELECT * FROM {monthly}
+             EXCEPT ALL
+             SELECT {rename}* EXCLUDE (unit{', cohort_start' if key else ''})
+               FROM {by_unit} WHERE unit = 'month')
+            UNION ALL
+            (SELECT {rename}* EXCLUDE (unit{', cohort_start' if key else ''})
+               FROM {by_unit} WHERE unit = 'month'
+             EXCEPT ALL
+             SELECT * FROM {monthly}))""")
+        if diff:
+            sys.exit(f"make_golden: internal error: {by_unit} 'month' differs from {monthly} ({diff} rows)")
+
     os.makedirs(a.out_dir, exist_ok=True)
-    for table, fname, order_by in TABLES:
-        cur = con.execute(f"SELECT * FROM {table} ORDER BY {order_by}")
+    outputs = [(f"SELECT * FROM {table} ORDER BY {order_by}", table, fname)
+               for table, fname, order_by in TABLES]
+    for unit, suffix, column in OTHER_UNITS:
+        outputs.append((f"SELECT cohort_start AS {column}, * EXCLUDE (unit, cohort_start) "
+                        f"FROM cohort_retention_by_unit_out WHERE unit = '{unit}' "
+                        "ORDER BY cohort_start, period",
+                        "cohort_retention_out", f"cohort_retention{suffix}.csv"))
+        outputs.append((f"SELECT * EXCLUDE (unit) FROM retention_curve_by_unit_out "
+                        f"WHERE unit = '{unit}' ORDER BY period",
+                        "retention_curve_out", f"retention_curve{suffix}.csv"))
+    for query, table, fname in outputs:
+        cur = con.execute(query)
         cols = [d[0] for d in cur.description]
-        if cols != EXPECTED_COLUMNS[table]:
-            sys.exit(f"make_golden: internal error: {table} columns {cols}")
+        want = EXPECTED_COLUMNS[table]
+        if fname != "cohort_retention.csv" and fname.startswith("cohort_retention"):
+            want = [c for c in cols[:1]] + want[1:]
+        if cols != want:
+            sys.exit(f"make_golden: internal error: {fname} columns {cols}")
         rows = cur.fetchall()
         if table == "customers_out":
             # byte-wise (= code point) order, independent of any collation

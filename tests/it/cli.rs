@@ -240,6 +240,7 @@ fn published_run_has_manifest_metadata_and_atomic_link() {
     assert_eq!(get("retention.time_zone"), "Europe/Berlin");
     assert_eq!(get("retention.activity_window_days"), "120");
     assert_eq!(get("retention.schema_version"), "2");
+    assert_eq!(get("retention.cohort_period"), "month");
     let compression = reader.metadata().row_group(0).column(0).compression();
     assert!(
         format!("{compression:?}").starts_with("ZSTD"),
@@ -355,7 +356,11 @@ fn validate_checks_inputs_without_writing() {
     write_pipeline(d, "orders.csv", "");
     let o = retention(&["validate", "pipeline.toml"], d);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("is valid"));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains("is valid") && shown.contains("month cohorts"),
+        "{shown}"
+    );
     assert!(!d.join("out").exists());
 }
 

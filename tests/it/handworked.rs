@@ -62,3 +62,52 @@ fn rejects_and_row_counts_match_hand_computation() {
     assert_eq!(c.as_of.to_string(), "2024-05-20");
     assert!(c.checks.iter().all(|k| k.passed), "{:?}", c.checks);
 }
+
+#[test]
+fn quarterly_cohorts_match_hand_computation() {
+    let c = compute_pipeline(&fixture("pipeline_quarter.toml"));
+    for (table, file) in [
+        ("cohort_retention", "expected_quarter_cohort_retention.csv"),
+        ("retention_curve", "expected_quarter_retention_curve.csv"),
+    ] {
+        let expected = read_expected(&fixture(file));
+        assert_frame_matches(c.table(table).unwrap(), &expected, table);
+    }
+    assert!(c
+        .table("cohort_retention")
+        .unwrap()
+        .column("cohort_month")
+        .is_err());
+    // The KPIs and the customers' cohort_month stay monthly.
+    let monthly = computed();
+    for table in ["kpis_monthly", "customers"] {
+        let (a, b) = (c.table(table).unwrap(), monthly.table(table).unwrap());
+        assert!(
+            a.equals_missing(b),
+            "{table} changed with the cohort period"
+        );
+    }
+    assert!(c.checks.iter().all(|k| k.passed), "{:?}", c.checks);
+}
+
+#[test]
+fn weekly_cohorts_match_hand_computation() {
+    let weekly = |name: &str| fixture(&format!("weekly/{name}"));
+    let c = compute_pipeline(&weekly("pipeline.toml"));
+    for table in ["cohort_retention", "retention_curve"] {
+        let expected = read_expected(&weekly(&format!("expected_{table}.csv")));
+        assert_frame_matches(c.table(table).unwrap(), &expected, table);
+    }
+    // Monthly tables stay monthly: one month, every customer in January.
+    let kpis = c.table("kpis_monthly").unwrap();
+    assert_eq!(kpis.height(), 1);
+    assert_eq!(
+        kpis.column("new_customers").unwrap().get(0).unwrap(),
+        5i64.into()
+    );
+    let customers = c.table("customers").unwrap();
+    let months = customers.column("cohort_month").unwrap().unique().unwrap();
+    assert_eq!(months.len(), 1);
+    assert_eq!(c.counts.excluded(), 1);
+    assert!(c.checks.iter().all(|k| k.passed), "{:?}", c.checks);
+}

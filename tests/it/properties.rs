@@ -1,6 +1,7 @@
 //! Properties on generated order sets: reconciliation identities, a
-//! brute-force oracle for the activity KPIs, and independence from thread
-//! count and input row order.
+//! brute-force oracle for the activity KPIs, a brute-force oracle for the
+//! cohort grid and retention curve (both retention variants, every cohort
+//! unit), and independence from thread count and input row order.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -61,6 +62,11 @@ fn csv_rows(orders: &[GenOrder]) -> Vec<String> {
 const WINDOW: i64 = 45;
 
 fn compute_rows(dir: &Path, rows: &[String], as_of: Option<NaiveDate>) -> Computed {
+    compute_rows_by(dir, rows, as_of, "month")
+}
+
+/// [`compute_rows`] with `[business] cohort_period = "{unit}"`.
+fn compute_rows_by(dir: &Path, rows: &[String], as_of: Option<NaiveDate>, unit: &str) -> Computed {
     let mut text = String::from("order_id,customer_id,order_ts,amount,sku\n");
     for r in rows {
         text.push_str(r);
@@ -70,7 +76,7 @@ fn compute_rows(dir: &Path, rows: &[String], as_of: Option<NaiveDate>) -> Comput
     std::fs::write(
         dir.join("pipeline.toml"),
         format!(
-            "[input]\npath = \"orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\n[business]\nactivity_window_days = {WINDOW}\n[rejects]\nmax_reject_ratio = 1.0\n[loyalty]\ntiers = [{{ name = \"Bronze\", min_spend = 0 }}, {{ name = \"Silver\", min_spend = 150 }}, {{ name = \"Gold\", min_spend = 400 }}]\n"
+            "[input]\npath = \"orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\n[business]\nactivity_window_days = {WINDOW}\ncohort_period = \"{unit}\"\n[rejects]\nmax_reject_ratio = 1.0\n[loyalty]\ntiers = [{{ name = \"Bronze\", min_spend = 0 }}, {{ name = \"Silver\", min_spend = 150 }}, {{ name = \"Gold\", min_spend = 400 }}]\n"
         ),
     )
     .unwrap();
@@ -235,6 +241,108 @@ fn tier_oracle(orders: &[GenOrder], as_of: NaiveDate) -> BTreeMap<(i32, String, 
     out
 }
 
+/// The oracle's own period arithmetic: (index, first day, last day) of the
+/// period of `unit` containing `d`; consecutive periods differ by one.
+fn period_of(unit: &str, d: NaiveDate) -> (i64, NaiveDate, NaiveDate) {
+    let month_first = |y: i32, m0: u32| NaiveDate::from_ymd_opt(y, m0 + 1, 1).unwrap();
+    match unit {
+        "week" => {
+            let monday = d - chrono::Duration::days(d.weekday().num_days_from_monday() as i64);
+            // 2024-01-01 was a Monday.
+            let anchor = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+            let index = (monday - anchor).num_days().div_euclid(7);
+            (index, monday, monday + chrono::Duration::days(6))
+        }
+        "quarter" => {
+            let q0 = d.month0() / 3;
+            let first = month_first(d.year(), q0 * 3);
+            let next = first.checked_add_months(chrono::Months::new(3)).unwrap();
+            (
+                d.year() as i64 * 4 + q0 as i64,
+                first,
+                next - chrono::Duration::days(1),
+            )
+        }
+        _ => {
+            let first = month_first(d.year(), d.month0());
+            let next = first.checked_add_months(chrono::Months::new(1)).unwrap();
+            (
+                month_index(d) as i64,
+                first,
+                next - chrono::Duration::days(1),
+            )
+        }
+    }
+}
+
+/// One expected `cohort_retention` row: cohort start, period, size,
+/// bounded active, unbounded active, period complete.
+type GridRow = (NaiveDate, i64, i64, i64, i64, bool);
+
+/// The cohort grid the slow, obvious way: for every cohort and period,
+/// look at every customer's orders.
+fn cohort_oracle(orders: &[GenOrder], as_of: NaiveDate, unit: &str) -> Vec<GridRow> {
+    let date = |o: &GenOrder| start() + chrono::Duration::days(o.day as i64);
+    let total = |o: &GenOrder| o.lines.iter().map(|&c| c as i64).sum::<i64>();
+    let real: Vec<&GenOrder> = orders
+        .iter()
+        .filter(|o| total(o) >= 0 && date(o) <= as_of)
+        .collect();
+    // Customer → the periods of their orders.
+    let mut periods: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
+    for o in &real {
+        periods
+            .entry(o.customer)
+            .or_default()
+            .push(period_of(unit, date(o)).0);
+    }
+    let first = |c: &u8| *periods[c].iter().min().unwrap();
+    let cohorts: BTreeSet<i64> = periods.keys().map(first).collect();
+    let (last_period, _, _) = period_of(unit, as_of);
+    // Period index → its first and last day, from any date in it.
+    let span = |p: i64| {
+        let mut d = as_of;
+        while period_of(unit, d).0 > p {
+            d -= chrono::Duration::days(1);
+        }
+        let (_, a, b) = period_of(unit, d);
+        (a, b)
+    };
+    let mut rows = Vec::new();
+    for &cohort in &cohorts {
+        let members: Vec<&u8> = periods.keys().filter(|c| first(c) == cohort).collect();
+        for p in cohort..=last_period {
+            let bounded = members.iter().filter(|c| periods[c].contains(&p)).count();
+            let unbounded = members
+                .iter()
+                .filter(|c| periods[c].iter().any(|&q| q >= p))
+                .count();
+            rows.push((
+                span(cohort).0,
+                p - cohort,
+                members.len() as i64,
+                bounded as i64,
+                unbounded as i64,
+                span(p).1 <= as_of,
+            ));
+        }
+    }
+    rows
+}
+
+fn dates(frame: &DataFrame, column: &str) -> Vec<NaiveDate> {
+    frame
+        .column(column)
+        .unwrap()
+        .cast(&DataType::Int32)
+        .unwrap()
+        .i32()
+        .unwrap()
+        .into_no_null_iter()
+        .map(retention::time::date_of)
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(40))]
 
@@ -320,16 +428,19 @@ proptest! {
     }
 
     #[test]
-    fn tables_do_not_depend_on_threads_or_row_order(orders in orders_strategy()) {
+    fn tables_do_not_depend_on_threads_or_row_order(
+        orders in orders_strategy(),
+        unit in prop::sample::select(vec!["month", "week", "quarter"]),
+    ) {
         let rows = csv_rows(&orders);
         let one = tempfile::tempdir().unwrap();
         let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let a = single.install(|| compute_rows(one.path(), &rows, None));
+        let a = single.install(|| compute_rows_by(one.path(), &rows, None, unit));
         let two = tempfile::tempdir().unwrap();
         let mut reversed = rows.clone();
         reversed.reverse();
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
-        let b = pool.install(|| compute_rows(two.path(), &reversed, None));
+        let b = pool.install(|| compute_rows_by(two.path(), &reversed, None, unit));
         for table in ["customers", "cohort_retention", "retention_curve", "kpis_monthly", "segments", "tier_migration", "win_back", "at_risk_high_value", "reengage_new", "vip", "checks"] {
             let (x, y) = (a.table(table).unwrap(), b.table(table).unwrap());
             prop_assert!(x.equals_missing(y), "{} differs:\n{}\n{}", table, x, y);
@@ -341,5 +452,63 @@ proptest! {
             v
         };
         prop_assert_eq!(reasons(&a), reasons(&b));
+    }
+
+    #[test]
+    fn cohorts_match_a_brute_force_oracle(
+        orders in orders_strategy(),
+        cut in 0u16..420,
+        unit in prop::sample::select(vec!["month", "week", "quarter"]),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let first_real = orders.iter().filter(|o| o.lines.iter().sum::<i32>() >= 0)
+            .map(|o| start() + chrono::Duration::days(o.day as i64)).min().unwrap();
+        let as_of = (start() + chrono::Duration::days(cut as i64)).max(first_real);
+        let c = compute_rows_by(dir.path(), &csv_rows(&orders), Some(as_of), unit);
+        prop_assert!(c.checks.iter().all(|k| k.passed), "{:?}", c.checks);
+        let grid = c.table("cohort_retention").unwrap();
+        let expected = cohort_oracle(&orders, as_of, unit);
+        let column = format!("cohort_{unit}");
+        let got: Vec<GridRow> = dates(grid, &column).into_iter()
+            .zip(ints(grid, "period"))
+            .zip(ints(grid, "cohort_size"))
+            .zip(ints(grid, "active_customers"))
+            .zip(ints(grid, "unbounded_active_customers"))
+            .zip(grid.column("period_complete").unwrap().bool().unwrap().iter().map(|b| b.unwrap()))
+            .map(|(((((d, p), n), a), u), done)| (d, p, n, a, u, done))
+            .collect();
+        prop_assert_eq!(&got, &expected);
+        // Rates are the counts over the cohort size.
+        for (i, rate) in floats(grid, "unbounded_retention_rate").iter().enumerate() {
+            prop_assert!((rate.unwrap() - got[i].4 as f64 / got[i].2 as f64).abs() < 1e-12);
+        }
+        // Unbounded: cohort_size at k = 0, never below the bounded count,
+        // never increasing in k.
+        for (i, row) in got.iter().enumerate() {
+            prop_assert!(row.4 >= row.3);
+            if row.1 == 0 {
+                prop_assert_eq!(row.4, row.2);
+            } else {
+                prop_assert!(row.4 <= got[i - 1].4);
+            }
+        }
+        // The curve: per period, the cohorts whose period k is complete.
+        let curve = c.table("retention_curve").unwrap();
+        let (last, _, _) = period_of(unit, as_of);
+        let first_cohort = expected.iter().map(|r| period_of(unit, r.0).0).min().unwrap();
+        prop_assert_eq!(curve.height() as i64, last - first_cohort + 1);
+        let (cohorts, customers) = (ints(curve, "cohorts"), ints(curve, "customers"));
+        let (retained, unbounded) = (ints(curve, "retained"), ints(curve, "unbounded_retained"));
+        let unbounded_rate = floats(curve, "unbounded_retention_rate");
+        for k in 0..curve.height() {
+            let done: Vec<&GridRow> = expected.iter().filter(|r| r.1 == k as i64 && r.5).collect();
+            let n: i64 = done.iter().map(|r| r.2).sum();
+            let u: i64 = done.iter().map(|r| r.4).sum();
+            prop_assert_eq!(cohorts[k], done.len() as i64);
+            prop_assert_eq!(customers[k], n);
+            prop_assert_eq!(retained[k], done.iter().map(|r| r.3).sum::<i64>());
+            prop_assert_eq!(unbounded[k], u);
+            prop_assert_eq!(unbounded_rate[k], (n > 0).then(|| u as f64 / n as f64));
+        }
     }
 }

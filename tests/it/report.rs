@@ -164,3 +164,105 @@ fn report_renders_in_headless_chromium() {
         std::fs::copy(&png, keep).unwrap();
     }
 }
+
+/// A two-year history with weekly, then quarterly cohorts: the run
+/// publishes `cohort_week` / `cohort_quarter`, and the report, `retention
+/// report` and `retention show` read them back and say week / quarter.
+#[test]
+fn weekly_and_quarterly_runs_report_and_show_in_their_unit() {
+    for (unit, column, axis, curve_title) in [
+        (
+            "week",
+            "cohort_week",
+            "Weeks since first order",
+            "all weekly cohorts, complete weeks only",
+        ),
+        (
+            "quarter",
+            "cohort_quarter",
+            "Quarters since first order",
+            "all quarterly cohorts, complete quarters only",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let o = retention(
+            &[
+                "generate",
+                "--customers",
+                "600",
+                "--seed",
+                "5",
+                "--start",
+                "2022-01-01",
+                "--months",
+                "24",
+                "--out",
+                "orders.csv",
+            ],
+            d,
+        );
+        assert!(o.status.success());
+        crate::cli::write_pipeline(d, "orders.csv", &format!("cohort_period = \"{unit}\""));
+        let o = retention(&["run", "pipeline.toml"], d);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+        let run_dir = std::fs::canonicalize(d.join("out/current")).unwrap();
+        let file = std::fs::File::open(run_dir.join("cohort_retention.parquet")).unwrap();
+        let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+        use parquet::file::reader::FileReader;
+        let meta = reader.metadata().file_metadata();
+        let names: Vec<&str> = meta
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(names[0], column, "{names:?}");
+        assert!(names.contains(&"unbounded_retention_rate"));
+        assert!(!names.contains(&"cohort_month"));
+        let kv = meta.key_value_metadata().cloned().unwrap_or_default();
+        assert!(
+            kv.iter()
+                .any(|e| e.key == "retention.cohort_period" && e.value.as_deref() == Some(unit)),
+            "{kv:?}"
+        );
+
+        let report = run_dir.join("report.html");
+        let html = std::fs::read_to_string(&report).unwrap();
+        assert_well_formed_report(&html);
+        assert!(html.contains(axis), "{unit}: axis title");
+        if unit == "week" {
+            assert!(
+                html.contains("Only the latest 53 of"),
+                "weekly heatmap limited"
+            );
+        }
+        std::fs::remove_file(&report).unwrap();
+        let o = retention(&["report", run_dir.to_str().unwrap()], d);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read_to_string(&report).unwrap(), html);
+
+        let o = retention(&["show", "out"], d);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let shown = String::from_utf8_lossy(&o.stdout);
+        assert!(shown.contains(curve_title), "{shown}");
+        assert!(shown.contains("Or later"), "{shown}");
+    }
+}
+
+#[test]
+fn an_unknown_cohort_period_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("orders.csv"),
+        "order_id,customer_id,order_ts,amount\n",
+    )
+    .unwrap();
+    crate::cli::write_pipeline(d, "orders.csv", "cohort_period = \"fortnight\"");
+    let o = retention(&["validate", "pipeline.toml"], d);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("fortnight") && err.contains("week"), "{err}");
+}
