@@ -914,7 +914,8 @@ mod tests {
             .unwrap()
             .str()
             .unwrap()
-            .into_no_null_iter()
+            .iter()
+            .flatten()
             .collect();
         assert_eq!(tier, ["bronze", "gold"]);
         let responses: Vec<_> = t
