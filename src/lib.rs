@@ -11,6 +11,7 @@
 //! stages::kpis       → kpis_monthly
 //! stages::clv        → CLV columns, clv_model, clv_validation, clv_forecast (math in clv/)
 //! stages::segments   → segments
+//! stages::nps        surveys (io::surveys) → nps_monthly, nps_by_cohort, nps_retention
 //! stages::checks     → reconciliation (fails the run on any mismatch)
 //! io::publish        tables → Parquet in OUT/runs/RUN_ID, verified, report.html
 //!                    (report/), manifest last, then OUT/current
