@@ -540,3 +540,37 @@ fn generated_dimensions_are_per_order_and_mostly_stable() {
     let share = changed as f64 / later as f64;
     assert!((0.02..0.25).contains(&share), "{changed} of {later}");
 }
+
+/// Survey rows reversed and the run on one thread: the same NPS tables.
+#[test]
+fn nps_tables_do_not_depend_on_row_order_or_threads() {
+    let root = tempfile::tempdir().unwrap();
+    let a = root.path().join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    generate_with_surveys(&a, "800", "9", "orders.csv", "surveys.csv");
+    let b = root.path().join("b");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::copy(a.join("orders.csv"), b.join("orders.csv")).unwrap();
+    let text = std::fs::read_to_string(a.join("surveys.csv")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1..].reverse();
+    // A bad row and a duplicate in the reversed copy: rejected and counted,
+    // the tables unchanged.
+    let duplicate = lines[1].to_string();
+    lines.push(&duplicate);
+    lines.push("C000001,2023-01-01,ten");
+    std::fs::write(b.join("surveys.csv"), lines.join("\n") + "\n").unwrap();
+    for (d, threads) in [(&a, "2"), (&b, "1")] {
+        crate::cli::write_pipeline(d, "orders.csv", "[surveys]\npath = \"surveys.csv\"");
+        let o = retention(&["run", "pipeline.toml", "--threads", threads], d);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    for t in ["nps_monthly", "nps_by_cohort", "nps_retention"] {
+        let x = read_table(&a.join("out"), t);
+        let y = read_table(&b.join("out"), t);
+        assert!(x.equals_missing(&y), "{t}:\n{x}\nvs\n{y}");
+    }
+    let rows = &manifest(&b)["surveys"]["rows"];
+    assert_eq!(rows["duplicates"], 1);
+    assert_eq!(rows["rejected"], 1);
+}
