@@ -1,7 +1,8 @@
 //! One run of a pipeline, stage by stage:
 //! load → validate → orders → customers → cohorts → kpis → segments →
-//! nps (with a survey input) → checks → publish. [`compute`] does everything but the publishing, so
-//! tests can look at the tables without touching the file system.
+//! nps (with a survey input) → checks → publish. [`compute`] does
+//! everything but the publishing, so tests can look at the tables without
+//! touching the file system.
 
 use std::path::PathBuf;
 use std::time::Instant;
