@@ -32,7 +32,7 @@ fmt:
 
 ## Regenerate the shipped sample (deterministic: same seed, same file).
 sample-data: build
-	$(BIN) generate --customers 2000 --seed 7 --start 2022-01-01 --months 36 --out sample_data/orders.csv
+	$(BIN) generate --customers 2000 --seed 7 --start 2022-01-01 --months 36 --out sample_data/orders.csv --surveys sample_data/surveys.csv
 
 ## Regenerate the DuckDB golden outputs (needs Python; see tests/golden/README.md).
 golden: build

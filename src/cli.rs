@@ -90,6 +90,10 @@ pub enum Command {
         /// Output file: .csv or .parquet.
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
+        /// Also write NPS survey responses (customer_id, response_ts,
+        /// score 0-10) to this file: .csv or .parquet.
+        #[arg(long, value_name = "PATH")]
+        surveys: Option<PathBuf>,
         /// Worker threads (default: all cores).
         #[arg(long, value_name = "N")]
         threads: Option<usize>,

@@ -40,6 +40,10 @@ pub struct PipelineConfig {
     pub loyalty: Option<LoyaltyConfig>,
     #[serde(default)]
     pub targets: TargetsConfig,
+    /// Optional NPS survey responses: with it the run also publishes
+    /// `nps_monthly`, `nps_by_cohort` and `nps_retention`.
+    #[serde(default)]
+    pub surveys: Option<SurveysConfig>,
     #[serde(default)]
     pub output: OutputConfig,
 }
@@ -112,6 +116,59 @@ pub struct ColumnMapping {
     /// Without it every row is an order of its own.
     #[serde(default)]
     pub order_id: Option<String>,
+}
+
+/// The survey input: a second file set read like `[input]`, one row per
+/// response.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveysConfig {
+    /// A file path or a glob, relative to the pipeline file; matches are
+    /// read in lexicographic order of their paths.
+    pub path: String,
+    #[serde(default)]
+    pub format: InputFormat,
+    /// CSV options as in `[input.csv]`; `timestamp_format` applies to
+    /// `response_ts`.
+    #[serde(default)]
+    pub csv: CsvOptions,
+    #[serde(default)]
+    pub columns: SurveyColumns,
+}
+
+/// Which of the survey file's columns hold the canonical survey columns.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyColumns {
+    /// The same customer ids as in the order input.
+    #[serde(default = "default_customer_id")]
+    pub customer_id: String,
+    /// When the response was given: a timestamp or a date.
+    #[serde(default = "default_response_ts")]
+    pub response_ts: String,
+    /// The 0–10 answer to "how likely are you to recommend us?".
+    #[serde(default = "default_score")]
+    pub score: String,
+}
+
+impl Default for SurveyColumns {
+    fn default() -> Self {
+        SurveyColumns {
+            customer_id: default_customer_id(),
+            response_ts: default_response_ts(),
+            score: default_score(),
+        }
+    }
+}
+
+fn default_customer_id() -> String {
+    "customer_id".to_string()
+}
+fn default_response_ts() -> String {
+    "response_ts".to_string()
+}
+fn default_score() -> String {
+    "score".to_string()
 }
 
 /// Excludes rows whose `column` matches. Exactly one condition is given.
@@ -557,6 +614,26 @@ impl Pipeline {
             problems.extend(loyalty.problems());
         }
         problems.extend(config.targets.problems());
+        if let Some(surveys) = &config.surveys {
+            if !surveys.csv.delimiter.is_ascii() {
+                problems.push(format!(
+                    "[surveys.csv] delimiter `{}`: expected a single ASCII character",
+                    surveys.csv.delimiter
+                ));
+            }
+            let c = &surveys.columns;
+            for (key, name) in [
+                ("customer_id", &c.customer_id),
+                ("response_ts", &c.response_ts),
+                ("score", &c.score),
+            ] {
+                if name.trim().is_empty() {
+                    problems.push(format!(
+                        "[surveys.columns] {key} is empty: expected a column name"
+                    ));
+                }
+            }
+        }
         let amount = match AmountExpr::parse(&config.columns.amount) {
             Ok(expr) => Some(expr),
             Err(e) => {

@@ -9,9 +9,22 @@
 //! A small share of orders is split into lines, and a small share is
 //! partly refunded a few days later.
 //!
-//! Every customer draws from its own ChaCha stream (seed, customer index),
+//! Dimensions: every customer has a home `channel` and `country`, carried
+//! on every line of their orders; a later order occasionally comes through
+//! another channel (or, rarely, from another country), so "the value on the
+//! first order" differs from "the latest value". Survey responses (optional,
+//! `--surveys PATH`): a share of customers answer an NPS survey a few days
+//! after some of their orders; the 0–10 score falls with the customer's
+//! latent dropout probability p, so promoters retain better than detractors
+//! ([`SurveyModel`]).
+//!
+//! Every customer draws from its own ChaCha streams (seed, customer index),
 //! so the output depends on the seed only, not on the thread count. The
-//! parameters are written beside the data as `PATH.truth.json`.
+//! purchase process uses stream `i`; dimensions and surveys use their own
+//! streams (`DIMENSION_STREAM + i`, `SURVEY_STREAM + i`), so adding them
+//! left every order id, customer id, timestamp and amount of a seed exactly
+//! as before. The parameters are written beside the data as
+//! `PATH.truth.json`.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -20,13 +33,20 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, NaiveDate};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Beta, Distribution, Exp, Gamma};
+use rand_distr::{Beta, Distribution, Exp, Gamma, Normal};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Stream offsets of the draws added after the purchase process: customer
+/// `i` uses stream `i` for purchases, `DIMENSION_STREAM + i` for channel and
+/// country, `SURVEY_STREAM + i` for survey responses (customer indices stay
+/// far below 2^62).
+const DIMENSION_STREAM: u64 = 1 << 62;
+const SURVEY_STREAM: u64 = 2 << 62;
 
 /// True parameters of the simulated population.
 #[derive(Debug, Clone, Serialize)]
@@ -48,6 +68,91 @@ pub struct GroundTruth {
     pub multi_line_share: f64,
     /// Monthly growth of acquisitions.
     pub monthly_growth: f64,
+    /// How `channel` and `country` are drawn.
+    pub dimensions: DimensionModel,
+    /// How survey responses are drawn (written only with `--surveys`).
+    pub surveys: SurveyModel,
+}
+
+/// Customer-level dimensions carried on every order line.
+#[derive(Debug, Clone, Serialize)]
+pub struct DimensionModel {
+    pub description: &'static str,
+    /// Acquisition channels and their weights.
+    pub channels: Vec<(&'static str, f64)>,
+    /// Countries (ISO 3166 alpha-2) and their weights.
+    pub countries: Vec<(&'static str, f64)>,
+    /// Chance that an order after the first comes through a channel drawn
+    /// afresh (which may be the home channel again).
+    pub channel_redraw_share: f64,
+    /// Chance that an order after the first carries a country drawn afresh.
+    pub country_redraw_share: f64,
+}
+
+impl Default for DimensionModel {
+    fn default() -> Self {
+        DimensionModel {
+            description: "Each customer draws a home channel and country by weight; every line of \
+                an order carries the order's values. The first order carries the home values; each \
+                later order redraws the channel with probability channel_redraw_share and the \
+                country with probability country_redraw_share (a redraw may give the home value \
+                again). Dimensions are independent of purchasing and spending.",
+            channels: vec![
+                ("organic", 0.35),
+                ("paid_search", 0.25),
+                ("social", 0.15),
+                ("email", 0.15),
+                ("referral", 0.10),
+            ],
+            countries: vec![
+                ("GB", 0.40),
+                ("DE", 0.20),
+                ("FR", 0.15),
+                ("US", 0.15),
+                ("NL", 0.10),
+            ],
+            channel_redraw_share: 0.10,
+            country_redraw_share: 0.02,
+        }
+    }
+}
+
+/// NPS survey responses linked to the latent BG/NBD dropout probability.
+#[derive(Debug, Clone, Serialize)]
+pub struct SurveyModel {
+    pub description: &'static str,
+    /// Share of customers who ever answer surveys.
+    pub customer_share: f64,
+    /// Chance that such a customer answers the survey sent after an order.
+    pub response_share: f64,
+    /// A response comes uniformly within this many days after its order.
+    pub max_delay_days: f64,
+    /// score = clamp(round(intercept + slope · p + noise), 0, 10).
+    pub score_intercept: f64,
+    pub score_dropout_slope: f64,
+    /// Standard deviation of the Normal noise, drawn per response.
+    pub score_noise_sd: f64,
+}
+
+impl Default for SurveyModel {
+    fn default() -> Self {
+        SurveyModel {
+            description: "A customer answers surveys at all with probability customer_share. \
+                Such a customer gets a survey after each order (not after refunds) and answers it \
+                with probability response_share, at a time uniform in (0, max_delay_days] days after \
+                the order (responses past the end of the history are dropped). The score is \
+                clamp(round(score_intercept + score_dropout_slope * p + e), 0, 10), p the customer's \
+                BG/NBD dropout probability and e ~ Normal(0, score_noise_sd) per response: customers \
+                unlikely to drop out score high, so promoters (9-10) retain better than detractors \
+                (0-6).",
+            customer_share: 0.4,
+            response_share: 0.5,
+            max_delay_days: 14.0,
+            score_intercept: 10.5,
+            score_dropout_slope: -12.0,
+            score_noise_sd: 1.5,
+        }
+    }
 }
 
 impl Default for GroundTruth {
@@ -63,6 +168,8 @@ impl Default for GroundTruth {
             refund_share: 0.02,
             multi_line_share: 0.3,
             monthly_growth: 0.02,
+            dimensions: DimensionModel::default(),
+            surveys: SurveyModel::default(),
         }
     }
 }
@@ -75,6 +182,8 @@ pub struct GenerateOptions {
     pub start: NaiveDate,
     pub months: u32,
     pub out: PathBuf,
+    /// Where to write survey responses (CSV or Parquet by extension).
+    pub surveys: Option<PathBuf>,
     pub truth: GroundTruth,
 }
 
@@ -90,7 +199,17 @@ pub struct GenerateSummary {
     pub start: String,
     pub end_exclusive: String,
     pub time_unit: &'static str,
+    /// The survey file written, if any.
+    pub surveys: Option<SurveySummary>,
     pub truth: GroundTruth,
+}
+
+/// What was written to the survey file.
+#[derive(Debug, Clone, Serialize)]
+pub struct SurveySummary {
+    pub path: String,
+    pub responses: u64,
+    pub respondents: u64,
 }
 
 /// One output row (an order line).
@@ -101,6 +220,35 @@ struct Line {
     /// Set for refund rows.
     refund: bool,
     cents: i64,
+    /// Indices into the dimension model's channel and country lists.
+    channel: u8,
+    country: u8,
+}
+
+/// One survey response.
+struct Response {
+    ts_micros: i64,
+    customer: u64,
+    score: u8,
+}
+
+/// A customer's simulated history.
+struct Simulated {
+    lines: Vec<Line>,
+    responses: Vec<Response>,
+}
+
+/// Index drawn by weight.
+fn pick_weighted<R: RngExt>(rng: &mut R, weights: &[(&'static str, f64)]) -> u8 {
+    let total: f64 = weights.iter().map(|w| w.1).sum();
+    let mut pick = rng.random::<f64>() * total;
+    for (k, (_, w)) in weights.iter().enumerate() {
+        if pick < *w {
+            return k as u8;
+        }
+        pick -= w;
+    }
+    (weights.len() - 1) as u8
 }
 
 fn month_weight(truth: &GroundTruth, start: NaiveDate, m: u32) -> f64 {
@@ -114,12 +262,14 @@ fn month_weight(truth: &GroundTruth, start: NaiveDate, m: u32) -> f64 {
     (1.0 + truth.monthly_growth).powi(m as i32) * season
 }
 
+/// The purchase process of customer `i` (stream `i`), and its dropout
+/// probability. The draws here, and their order, fix every existing column.
 fn generate_customer(
     options: &GenerateOptions,
     starts: &[i64],
     weights: &[f64],
     i: u64,
-) -> Vec<Line> {
+) -> (Vec<Line>, f64) {
     let truth = &options.truth;
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     rng.set_stream(i);
@@ -168,6 +318,8 @@ fn generate_customer(
                 order_seq: seq,
                 refund: false,
                 cents: share,
+                channel: 0,
+                country: 0,
             });
         }
         if rng.random::<f64>() < truth.refund_share {
@@ -180,6 +332,8 @@ fn generate_customer(
                     order_seq: seq,
                     refund: true,
                     cents: -refunded.max(1),
+                    channel: 0,
+                    country: 0,
                 });
             }
         }
@@ -195,7 +349,90 @@ fn generate_customer(
         }
         t = next as i64;
     }
-    lines
+    (lines, dropout)
+}
+
+/// Channel and country of each order of customer `i` (its own stream), set
+/// on every line, refunds included (a refund carries its order's values).
+fn assign_dimensions(options: &GenerateOptions, i: u64, lines: &mut [Line]) {
+    let model = &options.truth.dimensions;
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    rng.set_stream(DIMENSION_STREAM + i);
+    let home = (
+        pick_weighted(&mut rng, &model.channels),
+        pick_weighted(&mut rng, &model.countries),
+    );
+    let orders = lines.iter().map(|l| l.order_seq).max().unwrap_or(0) as usize;
+    let mut of_order = vec![home; orders + 1];
+    for values in of_order.iter_mut().skip(2) {
+        if rng.random::<f64>() < model.channel_redraw_share {
+            values.0 = pick_weighted(&mut rng, &model.channels);
+        }
+        if rng.random::<f64>() < model.country_redraw_share {
+            values.1 = pick_weighted(&mut rng, &model.countries);
+        }
+    }
+    for line in lines {
+        (line.channel, line.country) = of_order[line.order_seq as usize];
+    }
+}
+
+/// Survey responses of customer `i` (its own stream) after its orders.
+fn draw_responses(
+    options: &GenerateOptions,
+    i: u64,
+    lines: &[Line],
+    dropout: f64,
+    end: i64,
+) -> Vec<Response> {
+    let model = &options.truth.surveys;
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    rng.set_stream(SURVEY_STREAM + i);
+    if rng.random::<f64>() >= model.customer_share {
+        return Vec::new();
+    }
+    let noise = Normal::new(0.0, model.score_noise_sd.max(0.0)).expect("valid sd");
+    let mean = model.score_intercept + model.score_dropout_slope * dropout;
+    // An order's time is that of its first line.
+    let mut order_times: Vec<(u32, i64)> = lines
+        .iter()
+        .filter(|l| !l.refund)
+        .map(|l| (l.order_seq, l.ts_micros))
+        .collect();
+    order_times.sort_unstable();
+    order_times.dedup_by_key(|o| o.0);
+    let mut responses = Vec::new();
+    for (_, ordered) in order_times {
+        let answers = rng.random::<f64>() < model.response_share;
+        let delay = (1.0 - rng.random::<f64>()) * model.max_delay_days * MICROS_PER_DAY as f64;
+        let score = (mean + noise.sample(&mut rng)).round().clamp(0.0, 10.0) as u8;
+        let when = ordered + delay as i64;
+        if answers && when < end {
+            responses.push(Response {
+                ts_micros: when,
+                customer: i,
+                score,
+            });
+        }
+    }
+    responses
+}
+
+fn simulate_customer(
+    options: &GenerateOptions,
+    starts: &[i64],
+    weights: &[f64],
+    i: u64,
+) -> Simulated {
+    let (mut lines, dropout) = generate_customer(options, starts, weights, i);
+    assign_dimensions(options, i, &mut lines);
+    let responses = if options.surveys.is_some() {
+        let end = *starts.last().expect("months > 0");
+        draw_responses(options, i, &lines, dropout, end)
+    } else {
+        Vec::new()
+    };
+    Simulated { lines, responses }
 }
 
 /// Generates and writes the history.
@@ -220,29 +457,50 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
     let weights: Vec<f64> = (0..options.months)
         .map(|m| month_weight(&options.truth, options.start, m))
         .collect();
-    let mut lines: Vec<Line> = (0..options.customers)
+    let simulated: Vec<Simulated> = (0..options.customers)
         .into_par_iter()
-        .flat_map_iter(|i| generate_customer(options, &starts, &weights, i))
+        .map(|i| simulate_customer(options, &starts, &weights, i))
         .collect();
+    // Reserved up front, so the peak is the per-customer vectors plus one
+    // copy (as with a direct collect), not a doubling of a growing vector.
+    let mut lines: Vec<Line> = Vec::with_capacity(simulated.iter().map(|s| s.lines.len()).sum());
+    let mut responses: Vec<Response> =
+        Vec::with_capacity(simulated.iter().map(|s| s.responses.len()).sum());
+    for mut s in simulated {
+        lines.append(&mut s.lines);
+        responses.append(&mut s.responses);
+    }
     // Exports are in time order; ties broken by customer and order.
     lines.par_sort_unstable_by_key(|l| (l.ts_micros, l.customer, l.order_seq, l.refund));
+    responses.par_sort_unstable_by_key(|r| (r.ts_micros, r.customer, r.score));
 
     let width = options.customers.to_string().len().max(6);
     let is_parquet = options
         .out
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    if let Some(parent) = options.out.parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::output(parent, format!("cannot create directory: {e}")))?;
-        }
-    }
+    create_parent(&options.out)?;
+    let dims = &options.truth.dimensions;
     if is_parquet {
-        write_parquet(&options.out, &lines, width)?;
+        write_parquet(&options.out, &lines, width, dims)?;
     } else {
-        write_csv(&options.out, &lines, width)?;
+        write_csv(&options.out, &lines, width, dims)?;
     }
+    let surveys = match &options.surveys {
+        None => None,
+        Some(path) => {
+            create_parent(path)?;
+            write_surveys(path, &responses, width)?;
+            let mut respondents: Vec<u64> = responses.iter().map(|r| r.customer).collect();
+            respondents.par_sort_unstable();
+            respondents.dedup();
+            Some(SurveySummary {
+                path: path.display().to_string(),
+                responses: responses.len() as u64,
+                respondents: respondents.len() as u64,
+            })
+        }
+    };
     let refunds = lines.iter().filter(|l| l.refund).count() as u64;
     let mut order_keys: Vec<(u64, u32)> = lines
         .iter()
@@ -264,6 +522,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
             .date_naive()
             .to_string(),
         time_unit: "days",
+        surveys,
         truth: options.truth.clone(),
     };
     let truth_path = truth_path(&options.out);
@@ -272,6 +531,16 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
     std::fs::write(&truth_path, json)
         .map_err(|e| Error::output(&truth_path, format!("cannot write: {e}")))?;
     Ok(summary)
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::output(parent, format!("cannot create directory: {e}")))?;
+        }
+    }
+    Ok(())
 }
 
 /// `orders.csv` → `orders.csv.truth.json`.
@@ -286,33 +555,105 @@ fn order_id(line: &Line, width: usize) -> String {
     format!("{kind}{:0width$}-{:03}", line.customer + 1, line.order_seq)
 }
 
-fn customer_id(line: &Line, width: usize) -> String {
-    format!("C{:0width$}", line.customer + 1)
+fn customer_id(customer: u64, width: usize) -> String {
+    format!("C{:0width$}", customer + 1)
 }
 
-fn write_csv(path: &Path, lines: &[Line], width: usize) -> Result<()> {
+fn write_csv(path: &Path, lines: &[Line], width: usize, dims: &DimensionModel) -> Result<()> {
     let io = |e: std::io::Error| Error::output(path, format!("cannot write: {e}"));
     let file = std::fs::File::create(path).map_err(io)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    writeln!(out, "order_id,customer_id,order_ts,amount").map_err(io)?;
+    writeln!(out, "order_id,customer_id,order_ts,amount,channel,country").map_err(io)?;
     for line in lines {
         let ts = DateTime::from_timestamp_micros(line.ts_micros).expect("in range");
         let sign = if line.cents < 0 { "-" } else { "" };
         writeln!(
             out,
-            "{},{},{},{sign}{}.{:02}",
+            "{},{},{},{sign}{}.{:02},{},{}",
             order_id(line, width),
-            customer_id(line, width),
+            customer_id(line.customer, width),
             ts.format("%Y-%m-%dT%H:%M:%SZ"),
             line.cents.abs() / 100,
-            line.cents.abs() % 100
+            line.cents.abs() % 100,
+            dims.channels[line.channel as usize].0,
+            dims.countries[line.country as usize].0,
         )
         .map_err(io)?;
     }
     out.flush().map_err(io)
 }
 
-fn write_parquet(path: &Path, lines: &[Line], width: usize) -> Result<()> {
+/// Survey responses: `customer_id, response_ts, score`, in time order.
+fn write_surveys(path: &Path, responses: &[Response], width: usize) -> Result<()> {
+    let is_parquet = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if is_parquet {
+        return write_surveys_parquet(path, responses, width);
+    }
+    let io = |e: std::io::Error| Error::output(path, format!("cannot write: {e}"));
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    writeln!(out, "customer_id,response_ts,score").map_err(io)?;
+    for r in responses {
+        let ts = DateTime::from_timestamp_micros(r.ts_micros).expect("in range");
+        writeln!(
+            out,
+            "{},{},{}",
+            customer_id(r.customer, width),
+            ts.format("%Y-%m-%dT%H:%M:%SZ"),
+            r.score
+        )
+        .map_err(io)?;
+    }
+    out.flush().map_err(io)
+}
+
+fn write_surveys_parquet(path: &Path, responses: &[Response], width: usize) -> Result<()> {
+    use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use arrow::record_batch::RecordBatch;
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new(
+            "response_ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("score", DataType::Int64, false),
+    ]));
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let fail = |e: &dyn std::fmt::Display| Error::output(path, format!("cannot write: {e}"));
+    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
+    let mut writer =
+        ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|e| fail(&e))?;
+    for chunk in responses.chunks(1 << 20) {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|r| customer_id(r.customer, width)),
+            )),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|r| r.ts_micros))
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(Int64Array::from_iter_values(
+                chunk.iter().map(|r| r.score as i64),
+            )),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| fail(&e))?;
+        writer.write(&batch).map_err(|e| fail(&e))?;
+    }
+    writer.close().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+fn write_parquet(path: &Path, lines: &[Line], width: usize, dims: &DimensionModel) -> Result<()> {
     use arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use arrow::record_batch::RecordBatch;
@@ -329,6 +670,8 @@ fn write_parquet(path: &Path, lines: &[Line], width: usize) -> Result<()> {
             false,
         ),
         Field::new("amount", DataType::Float64, false),
+        Field::new("channel", DataType::Utf8, false),
+        Field::new("country", DataType::Utf8, false),
     ]));
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -343,7 +686,7 @@ fn write_parquet(path: &Path, lines: &[Line], width: usize) -> Result<()> {
                 chunk.iter().map(|l| order_id(l, width)),
             )),
             Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|l| customer_id(l, width)),
+                chunk.iter().map(|l| customer_id(l.customer, width)),
             )),
             Arc::new(
                 TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|l| l.ts_micros))
@@ -351,6 +694,12 @@ fn write_parquet(path: &Path, lines: &[Line], width: usize) -> Result<()> {
             ),
             Arc::new(Float64Array::from_iter_values(
                 chunk.iter().map(|l| l.cents as f64 / 100.0),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|l| dims.channels[l.channel as usize].0),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|l| dims.countries[l.country as usize].0),
             )),
         ];
         let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| fail(&e))?;

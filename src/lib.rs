@@ -13,6 +13,7 @@
 //! stages::segments   → segments
 //! stages::tiers      → trailing_12m_spend, tier, tier_12m_ago, tier_migration
 //! stages::targets    → win_back, at_risk_high_value, reengage_new, vip
+//! stages::nps        surveys (io::surveys) → nps_monthly, nps_by_cohort, nps_retention
 //! stages::checks     → reconciliation (fails the run on any mismatch)
 //! io::publish        tables → Parquet in OUT/runs/RUN_ID, verified, report.html
 //!                    (report/), manifest last, then OUT/current

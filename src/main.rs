@@ -70,7 +70,8 @@ fn dispatch(command: Command, progress: Progress) -> retention::error::Result<()
             start,
             months,
             out,
+            surveys,
             threads,
-        } => commands::generate::run(customers, seed, start, months, out, threads),
+        } => commands::generate::run(customers, seed, start, months, out, surveys, threads),
     }
 }

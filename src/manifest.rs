@@ -35,12 +35,23 @@ pub struct Manifest {
     pub rows: RowRecord,
     pub rejects_by_reason: Vec<(String, u64)>,
     pub customers: u64,
+    /// The survey input, when the pipeline has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surveys: Option<SurveysRecord>,
     pub stages: Vec<StageRecord>,
     pub checks: Vec<CheckRecord>,
     pub outputs: Vec<WrittenFile>,
     /// The run's HTML report, beside the tables.
     #[serde(default)]
     pub report: Option<String>,
+}
+
+/// The survey input's files and how its rows were accounted for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SurveysRecord {
+    pub inputs: Vec<InputRecord>,
+    pub rows: RowRecord,
+    pub rejects_by_reason: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,7 +1,8 @@
 //! One run of a pipeline, stage by stage:
 //! load → validate → orders → customers → cohorts → kpis → clv → segments →
-//! tiers → targets → checks → publish. [`compute`] does everything but the publishing, so
-//! tests can look at the tables without touching the file system.
+//! tiers → targets → nps (with a survey input) → checks → publish.
+//! [`compute`] does everything but the publishing, so tests can look at
+//! the tables without touching the file system.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,8 +19,10 @@ use crate::io::publish::{
     flip_current, lock_output, sha256_file, sweep_runs, sweep_temporaries, sync_dir,
     verify_parquet, write_file_atomically, write_parquet, Table, WrittenFile, MANIFEST_FILE,
 };
+use crate::io::surveys::resolve_survey_inputs;
 use crate::manifest::{
-    peak_rss_bytes, CheckRecord, InputRecord, Manifest, RowRecord, StageRecord, SCHEMA_VERSION,
+    peak_rss_bytes, CheckRecord, InputRecord, Manifest, RowRecord, StageRecord, SurveysRecord,
+    SCHEMA_VERSION,
 };
 use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
@@ -28,6 +31,7 @@ use crate::stages::clv::clv_stage;
 use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curve_table};
 use crate::stages::customers::{customers_table, summarize_customers};
 use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
+use crate::stages::nps::nps_stage;
 use crate::stages::orders::{build_orders, RowCounts};
 use crate::stages::rejects::{counts_by_reason, fill_from_input, rejects_table};
 use crate::stages::segments::segments_table;
@@ -66,6 +70,15 @@ pub struct Computed {
     /// Tables in publishing order.
     pub tables: Vec<Table>,
     pub stages: Vec<StageRecord>,
+    /// What the survey input gave, when `[surveys]` is configured.
+    pub surveys: Option<SurveyRun>,
+}
+
+/// The survey input's files and row accounting.
+pub struct SurveyRun {
+    pub files: Vec<InputFile>,
+    pub counts: RowCounts,
+    pub rejects_by_reason: Vec<(&'static str, u64)>,
 }
 
 impl Computed {
@@ -273,6 +286,16 @@ pub fn compute_files(
     )?;
     clock.done("targets");
 
+    let nps = match &pipeline.config.surveys {
+        Some(surveys) => {
+            let survey_files = resolve_survey_inputs(pipeline)?;
+            let output = nps_stage(pipeline, surveys, survey_files, &history, &calendar)?;
+            clock.done("nps");
+            Some(output)
+        }
+        None => None,
+    };
+
     let mut checks = reconcile(&counts, orders.accepted_cents, &summary, &grid, &monthly);
     if let Some(m) = &migration {
         checks.push(check(
@@ -280,6 +303,21 @@ pub fn compute_files(
             summary.orders.len() as i64,
             m.month_total(calendar.len() - 1),
         ));
+    }
+    let mut nps_tables = Vec::new();
+    let mut survey_run = None;
+    let mut rejects_frame = rejects_frame;
+    if let Some(n) = nps {
+        checks.extend(n.checks);
+        // Survey rejects after the order rejects; `source` tells them apart.
+        rejects_frame = rejects_frame.vstack(&n.rejects)?;
+        rejects_frame.rechunk_mut();
+        nps_tables = n.tables;
+        survey_run = Some(SurveyRun {
+            files: n.files,
+            counts: n.counts,
+            rejects_by_reason: n.rejects_by_reason,
+        });
     }
     require_all_passed(&checks)?;
     let checks_frame = checks_table(&checks)?;
@@ -340,6 +378,7 @@ pub fn compute_files(
                 .into_iter()
                 .map(|(name, frame)| Table { name, frame }),
         )
+        .chain(nps_tables)
         .chain([
             Table {
                 name: "rejects",
@@ -352,6 +391,7 @@ pub fn compute_files(
         ])
         .collect(),
         stages: clock.records,
+        surveys: survey_run,
     })
 }
 
@@ -417,7 +457,13 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
     sweep_temporaries(&out_dir);
     let files = resolve_inputs(pipeline)?;
     let as_of_requested = options.as_of.or(pipeline.config.business.as_of);
-    let key = run_key(pipeline, &files, as_of_requested);
+    // Survey files are inputs too: a changed survey file is a new run.
+    let survey_files = resolve_survey_inputs(pipeline)?;
+    let key = run_key(
+        pipeline,
+        &[files.as_slice(), survey_files.as_slice()].concat(),
+        as_of_requested,
+    );
     if !options.force {
         if let Some(current) = current_manifest(&out_dir).filter(|m| m.run_key == key) {
             return Ok(RunResult::AlreadyPublished {
@@ -451,6 +497,29 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
             let _ = std::fs::remove_dir_all(&run_dir);
             Err(e)
         }
+    }
+}
+
+fn input_record(f: &InputFile) -> InputRecord {
+    InputRecord {
+        path: f.path.display().to_string(),
+        format: f.format.name().to_string(),
+        size_bytes: f.size,
+        modified: f
+            .modified
+            .map(|t| chrono::DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)),
+    }
+}
+
+fn row_record(c: &RowCounts) -> RowRecord {
+    RowRecord {
+        read: c.rows_read,
+        accepted: c.accepted,
+        rejected: c.rejected,
+        excluded: c.excluded(),
+        excluded_by_filter: c.excluded_by_filter,
+        excluded_after_as_of: c.excluded_after_as_of,
+        duplicates: c.duplicates,
     }
 }
 
@@ -527,33 +596,23 @@ fn publish(
         cohort_period: business.cohort_period.name().to_string(),
         started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-        inputs: computed
-            .files
-            .iter()
-            .map(|f| InputRecord {
-                path: f.path.display().to_string(),
-                format: f.format.name().to_string(),
-                size_bytes: f.size,
-                modified: f.modified.map(|t| {
-                    chrono::DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)
-                }),
-            })
-            .collect(),
-        rows: RowRecord {
-            read: c.rows_read,
-            accepted: c.accepted,
-            rejected: c.rejected,
-            excluded: c.excluded(),
-            excluded_by_filter: c.excluded_by_filter,
-            excluded_after_as_of: c.excluded_after_as_of,
-            duplicates: c.duplicates,
-        },
+        inputs: computed.files.iter().map(input_record).collect(),
+        rows: row_record(c),
         rejects_by_reason: computed
             .rejects_by_reason
             .iter()
             .map(|(k, v)| (k.to_string(), *v))
             .collect(),
         customers: computed.customers,
+        surveys: computed.surveys.as_ref().map(|s| SurveysRecord {
+            inputs: s.files.iter().map(input_record).collect(),
+            rows: row_record(&s.counts),
+            rejects_by_reason: s
+                .rejects_by_reason
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        }),
         stages,
         checks: computed
             .checks

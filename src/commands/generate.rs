@@ -13,6 +13,7 @@ pub fn run(
     start: NaiveDate,
     months: u32,
     out: PathBuf,
+    surveys: Option<PathBuf>,
     threads: Option<usize>,
 ) -> Result<()> {
     super::set_threads(threads);
@@ -22,6 +23,7 @@ pub fn run(
         start,
         months,
         out: out.clone(),
+        surveys,
         truth: GroundTruth::default(),
     })?;
     println!(
@@ -34,6 +36,12 @@ pub fn run(
         summary.start,
         summary.end_exclusive
     );
+    if let Some(s) = &summary.surveys {
+        println!(
+            "wrote {}: {} survey responses from {} customers",
+            s.path, s.responses, s.respondents
+        );
+    }
     println!("ground truth: {}", truth_path(&out).display());
     Ok(())
 }

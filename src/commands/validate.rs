@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::config::Pipeline;
 use crate::error::Result;
 use crate::io::input::{read_chunks, resolve_inputs, CHUNK_ROWS};
+use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 
 pub fn run(pipeline_path: PathBuf) -> Result<()> {
     let pipeline = Pipeline::load(&pipeline_path)?;
@@ -23,6 +24,19 @@ pub fn run(pipeline_path: PathBuf) -> Result<()> {
             file.path.display(),
             file.format.name(),
         );
+    }
+    if let Some(surveys) = &pipeline.config.surveys {
+        let survey_files = resolve_survey_inputs(&pipeline)?;
+        // Reading checks the format and that the survey columns exist.
+        let batches = read_survey_files(&pipeline, surveys, &survey_files)?;
+        for (file, batch) in survey_files.iter().zip(&batches) {
+            println!(
+                "ok  {} ({}, {} survey rows)",
+                file.path.display(),
+                file.format.name(),
+                batch.frame.height()
+            );
+        }
     }
     println!(
         "pipeline `{}` is valid: {} file(s), {rows} rows, time zone {}, activity window {} days, \

@@ -31,6 +31,16 @@ pub enum RejectReason {
     ConflictingCustomerId,
     RefundWithoutOrder,
     RefundBeforeFirstOrder,
+    /// Survey response without a score.
+    MissingScore,
+    /// Survey score that is not a whole number.
+    InvalidScore,
+    /// Survey score that is a whole number outside 0–10.
+    ScoreOutOfRange,
+    /// Survey response from a customer with no order on or before as_of.
+    ResponseWithoutOrder,
+    /// Survey response dated before the customer's first order.
+    ResponseBeforeFirstOrder,
 }
 
 impl RejectReason {
@@ -50,6 +60,11 @@ impl RejectReason {
             RejectReason::ConflictingCustomerId => "conflicting_customer_id",
             RejectReason::RefundWithoutOrder => "refund_without_order",
             RejectReason::RefundBeforeFirstOrder => "refund_before_first_order",
+            RejectReason::MissingScore => "missing_score",
+            RejectReason::InvalidScore => "invalid_score",
+            RejectReason::ScoreOutOfRange => "score_out_of_range",
+            RejectReason::ResponseWithoutOrder => "response_without_order",
+            RejectReason::ResponseBeforeFirstOrder => "response_before_first_order",
         }
     }
 }

@@ -77,6 +77,7 @@ fn fits_recover_the_generating_parameters() {
             start: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
             months: 36,
             out: d.join("orders.parquet"),
+            surveys: None,
             truth: truth.clone(),
         })
         .unwrap();

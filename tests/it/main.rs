@@ -11,6 +11,7 @@ mod common;
 mod golden;
 mod handworked;
 mod mutation;
+mod nps;
 mod properties;
 mod report;
 mod safety;

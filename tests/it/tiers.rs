@@ -81,6 +81,7 @@ fn generated(dir: &Path, extra: &str) -> Pipeline {
         months: 30,
         out: dir.join("orders.csv"),
         truth: GroundTruth::default(),
+        surveys: None,
     })
     .unwrap();
     std::fs::write(
