@@ -289,7 +289,18 @@ pub fn compute_files(
     let nps = match &pipeline.config.surveys {
         Some(surveys) => {
             let survey_files = resolve_survey_inputs(pipeline)?;
-            let output = nps_stage(pipeline, surveys, survey_files, &history, &calendar)?;
+            let tier_of = match (&tiers, &by_customer.tier) {
+                (Some(t), Some(of)) => Some((t.names.as_slice(), of.as_slice())),
+                _ => None,
+            };
+            let output = nps_stage(
+                pipeline,
+                surveys,
+                survey_files,
+                &history,
+                &calendar,
+                tier_of,
+            )?;
             clock.done("nps");
             Some(output)
         }

@@ -568,28 +568,24 @@ pub fn nps_by_cohort_table(cohorts: &CohortNps) -> Result<DataFrame> {
     Ok(DataFrame::new(cohorts.cohort_month.len(), columns)?)
 }
 
-/// NPS by loyalty tier. The hook for the tiers being built elsewhere:
-/// `tier_of_customer[c]` is the tier of history customer `c` (None: no tier,
-/// not counted). One row per tier, sorted by name: tier, respondents,
-/// responses, promoters, passives, detractors, nps. Not published yet.
+/// NPS by loyalty tier: every response of a customer counts under the
+/// customer's tier at as_of (`tier_of_customer[c]`, an index into
+/// `tier_names`, which are in rank order, lowest first). One row per tier in
+/// that order, tiers without responses included (nps null): tier,
+/// respondents, responses, promoters, passives, detractors, nps.
 pub fn nps_by_tier_table(
     responses: &Responses,
-    tier_of_customer: &[Option<&str>],
+    tier_names: &[String],
+    tier_of_customer: &[usize],
 ) -> Result<DataFrame> {
-    let mut tiers: Vec<&str> = tier_of_customer.iter().flatten().copied().collect();
-    tiers.sort_unstable();
-    tiers.dedup();
-    let group_of: Vec<Option<usize>> = tier_of_customer
-        .iter()
-        .map(|t| t.and_then(|t| tiers.binary_search(&t).ok()))
-        .collect();
-    let (counts, respondents) = counts_by_group(responses, &group_of, tiers.len());
+    let group_of: Vec<Option<usize>> = tier_of_customer.iter().map(|&t| Some(t)).collect();
+    let (counts, respondents) = counts_by_group(responses, &group_of, tier_names.len());
     let mut columns = vec![
-        Column::new("tier".into(), tiers.clone()),
+        Column::new("tier".into(), tier_names),
         Column::new("respondents".into(), respondents),
     ];
     columns.extend(count_columns(&counts));
-    Ok(DataFrame::new(tiers.len(), columns)?)
+    Ok(DataFrame::new(tier_names.len(), columns)?)
 }
 
 /// One cell of `nps_retention`.
@@ -689,6 +685,7 @@ pub fn nps_stage(
     files: Vec<InputFile>,
     history: &OrderHistory,
     calendar: &Calendar,
+    tiers: Option<(&[String], &[usize])>,
 ) -> Result<NpsOutput> {
     let batches = read_survey_files(pipeline, surveys, &files)?;
     let mut validated = validate_responses(pipeline, surveys, &files, &batches, history)?;
@@ -741,8 +738,22 @@ pub fn nps_stage(
     let monthly = monthly_nps(responses, calendar);
     let cohorts = cohort_nps(responses, history, calendar);
     let retention = nps_retention(responses, history);
-    let checks = survey_checks(&counts, &monthly, &cohorts);
-    let tables = vec![
+    let mut checks = survey_checks(&counts, &monthly, &cohorts);
+    let by_tier = match tiers {
+        Some((names, of_customer)) => {
+            let frame = nps_by_tier_table(responses, names, of_customer)?;
+            let total: i64 = frame.column("responses")?.i64()?.sum().unwrap_or(0);
+            checks.push(Check {
+                check: "survey responses: nps_by_tier = accepted".into(),
+                expected: counts.accepted as i64,
+                actual: total,
+                passed: counts.accepted as i64 == total,
+            });
+            Some(frame)
+        }
+        None => None,
+    };
+    let mut tables = vec![
         Table {
             name: "nps_monthly",
             frame: nps_monthly_table(&monthly, calendar)?,
@@ -756,6 +767,15 @@ pub fn nps_stage(
             frame: nps_retention_table(&retention)?,
         },
     ];
+    if let Some(frame) = by_tier {
+        tables.insert(
+            2,
+            Table {
+                name: "nps_by_tier",
+                frame,
+            },
+        );
+    }
     Ok(NpsOutput {
         files,
         counts,
@@ -907,16 +927,18 @@ mod tests {
     }
 
     #[test]
-    fn tier_hook_groups_by_tier_and_skips_untiered() {
+    fn nps_by_tier_counts_each_response_under_the_customers_tier() {
+        // Customer 0 is Gold: a promoter and a detractor (NPS 0). Customer 1
+        // is Bronze: a passive and a promoter (NPS 50). Nobody is Silver.
         let r = responses(&[
             (0, "2024-01-06", 10),
             (0, "2024-02-11", 2),
             (1, "2024-01-21", 8),
+            (1, "2024-03-02", 9),
         ]);
-        let t = nps_by_tier_table(&r, &[Some("gold"), None]).unwrap();
-        assert_eq!(t.height(), 1);
-        let t = nps_by_tier_table(&r, &[Some("gold"), Some("bronze")]).unwrap();
-        let tier: Vec<_> = t
+        let names = ["Bronze".to_string(), "Silver".into(), "Gold".into()];
+        let t = nps_by_tier_table(&r, &names, &[2, 0]).unwrap();
+        let texts: Vec<_> = t
             .column("tier")
             .unwrap()
             .str()
@@ -924,32 +946,22 @@ mod tests {
             .iter()
             .flatten()
             .collect();
-        assert_eq!(tier, ["bronze", "gold"]);
-        let responses: Vec<_> = t
-            .column("responses")
-            .unwrap()
-            .i64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(responses, [1, 2]);
-        let respondents: Vec<_> = t
-            .column("respondents")
-            .unwrap()
-            .i64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(respondents, [1, 1]);
-        let nps: Vec<_> = t
-            .column("nps")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        // bronze: one passive → 0; gold: one promoter, one detractor → 0.
-        assert_eq!(nps, [0.0, 0.0]);
+        assert_eq!(texts, ["Bronze", "Silver", "Gold"]);
+        let ints = |name: &str| -> Vec<i64> {
+            t.column(name)
+                .unwrap()
+                .i64()
+                .unwrap()
+                .into_no_null_iter()
+                .collect()
+        };
+        assert_eq!(ints("respondents"), [1, 0, 1]);
+        assert_eq!(ints("responses"), [2, 0, 2]);
+        assert_eq!(ints("promoters"), [1, 0, 1]);
+        assert_eq!(ints("passives"), [1, 0, 0]);
+        assert_eq!(ints("detractors"), [0, 0, 1]);
+        let nps: Vec<Option<f64>> = t.column("nps").unwrap().f64().unwrap().iter().collect();
+        assert_eq!(nps, [Some(50.0), None, Some(0.0)]);
     }
 
     #[test]

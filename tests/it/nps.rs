@@ -47,7 +47,12 @@ fn ints(frame: &DataFrame, column: &str) -> Vec<i64> {
 #[test]
 fn nps_tables_match_hand_computation() {
     let c = compute_pipeline(&fixture("pipeline.toml"));
-    for table in ["nps_monthly", "nps_by_cohort", "nps_retention"] {
+    for table in [
+        "nps_monthly",
+        "nps_by_cohort",
+        "nps_by_tier",
+        "nps_retention",
+    ] {
         let expected = read_expected(&fixture(&format!("expected_{table}.csv")));
         assert_frame_matches(c.table(table).unwrap(), &expected, table);
     }
@@ -93,7 +98,9 @@ fn survey_rejects_and_counts_match_hand_computation() {
         .iter()
         .filter(|k| k.check.starts_with("survey"))
         .collect();
-    assert_eq!(survey_checks.len(), 3, "{:?}", c.checks);
+    // Accounting, and the responses of nps_monthly, nps_by_cohort and
+    // nps_by_tier each equal to the accepted ones.
+    assert_eq!(survey_checks.len(), 4, "{:?}", c.checks);
     assert!(c.checks.iter().all(|k| k.passed), "{:?}", c.checks);
     let accounting = survey_checks
         .iter()
@@ -172,7 +179,10 @@ fn without_surveys_no_nps_tables_are_published() {
 
 #[test]
 fn with_surveys_the_binary_publishes_nps_tables_and_survey_rows() {
-    let dir = fixture_dir("[surveys]\npath = \"surveys.csv\"");
+    // The fixture's tiers (pipeline.toml), so nps_by_tier is published too.
+    let dir = fixture_dir(
+        "[loyalty]\ntiers = [{ name = \"Bronze\", min_spend = 0 }, { name = \"Silver\", min_spend = 30 }, { name = \"Gold\", min_spend = 50 }]\n[surveys]\npath = \"surveys.csv\"",
+    );
     let d = dir.path();
     let o = retention(&["run", "pipeline.toml"], d);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -183,7 +193,7 @@ fn with_surveys_the_binary_publishes_nps_tables_and_survey_rows() {
         .iter()
         .map(|o| o["table"].as_str().unwrap())
         .collect();
-    for t in ["nps_monthly", "nps_by_cohort", "nps_retention"] {
+    for t in ["nps_monthly", "nps_by_cohort", "nps_by_tier", "nps_retention"] {
         assert!(tables.contains(&t), "{tables:?}");
     }
     let rows = &m["surveys"]["rows"];
@@ -201,7 +211,12 @@ fn with_surveys_the_binary_publishes_nps_tables_and_survey_rows() {
 
     // Read back with an independent reader: the hand-worked numbers.
     let out = d.join("out");
-    for table in ["nps_monthly", "nps_by_cohort", "nps_retention"] {
+    for table in [
+        "nps_monthly",
+        "nps_by_cohort",
+        "nps_by_tier",
+        "nps_retention",
+    ] {
         let expected = read_expected(&fixture(&format!("expected_{table}.csv")));
         assert_frame_matches(&read_table(&out, table), &expected, table);
     }
