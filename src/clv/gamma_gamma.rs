@@ -16,7 +16,9 @@
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::compress::{compress_spend, SpendRows};
-use super::optimize::{chunked_sum, fit_report, minimize, unfitted_report};
+use super::optimize::{
+    chunked_sum, fit_report, minimize, minimize_from, unfitted_report, warm_start,
+};
 use super::{CustomerSummaryInput, FitReport, GammaGammaParams};
 
 /// Parameter names as published in `clv_model`.
@@ -138,6 +140,25 @@ fn start_values(rows: &SpendRows) -> GammaGammaParams {
 pub fn fit_gamma_gamma(input: &CustomerSummaryInput) -> (GammaGammaParams, FitReport) {
     input.assert_lengths();
     fit_rows(&compress_spend(input), None)
+}
+
+/// [`fit_gamma_gamma`] started from an earlier fit on related data (see
+/// [`super::fit_bgnbd_from`]).
+pub fn fit_gamma_gamma_from(
+    input: &CustomerSummaryInput,
+    earlier: &FitReport,
+) -> (GammaGammaParams, FitReport) {
+    input.assert_lengths();
+    let rows = compress_spend(input);
+    match warm_start::<3>(earlier) {
+        Some((theta0, hinv)) if rows.total_w > 0.0 => {
+            let out = minimize_from(|th: &[f64; 3]| mean_nll(&rows, th), theta0, Some(hinv));
+            let [p, q, gamma] = out.theta.map(f64::exp);
+            let params = GammaGammaParams { p, q, gamma };
+            (params, fit_report("gamma_gamma", NAMES, &out, rows.total_w))
+        }
+        _ => fit_rows(&rows, None),
+    }
 }
 
 pub(crate) fn fit_rows(

@@ -33,10 +33,12 @@ mod predict;
 mod tests;
 
 pub use bgnbd::{
-    bgnbd_log_likelihood, conditional_expected_purchases, fit_bgnbd, probability_alive,
+    bgnbd_log_likelihood, conditional_expected_purchases, fit_bgnbd, fit_bgnbd_from,
+    probability_alive,
 };
 pub use gamma_gamma::{
-    conditional_expected_order_value, fit_gamma_gamma, gamma_gamma_log_likelihood,
+    conditional_expected_order_value, fit_gamma_gamma, fit_gamma_gamma_from,
+    gamma_gamma_log_likelihood,
 };
 pub use predict::predict;
 
@@ -215,6 +217,11 @@ pub struct FitReport {
     /// Hessian, Newton step below 1e-6 in log-parameters, no parameter at the
     /// search box's edge.
     pub converged: bool,
+    /// Inverse Hessian of the mean negative log-likelihood in
+    /// log-parameters at the returned point (row-major), when positive
+    /// definite: the curvature a related refit can start from.
+    #[serde(skip)]
+    pub inverse_hessian: Option<Vec<Vec<f64>>>,
 }
 
 /// Per-customer predictions, in the input's order.

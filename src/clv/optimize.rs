@@ -274,6 +274,19 @@ pub(crate) fn minimize<const N: usize, F>(f: F, start: [f64; N]) -> Outcome<N>
 where
     F: Fn(&[f64; N]) -> (f64, [f64; N]),
 {
+    minimize_from(f, start, None)
+}
+
+/// [`minimize`] with BFGS's inverse Hessian starting at `hinv0` (a positive
+/// definite estimate, e.g. from [`warm_start`]) instead of the identity.
+pub(crate) fn minimize_from<const N: usize, F>(
+    f: F,
+    start: [f64; N],
+    hinv0: Option<[[f64; N]; N]>,
+) -> Outcome<N>
+where
+    F: Fn(&[f64; N]) -> (f64, [f64; N]),
+{
     let start = clamp_box(start.map(|v| if v.is_finite() { v } else { 0.0 }));
     let first = eval(&f, &start)
         .map(|(v, g)| (start, v, g))
@@ -292,9 +305,9 @@ where
     let mut iterations = 0u32;
 
     // Phase 1: BFGS on the inverse Hessian approximation `hinv`.
-    let mut hinv = identity::<N>();
-    let mut fresh = true; // hinv is the (scaled) identity
-    let mut scaled = false;
+    let mut hinv = hinv0.unwrap_or_else(identity::<N>);
+    let mut fresh = hinv0.is_none(); // hinv is the (scaled) identity
+    let mut scaled = hinv0.is_some();
     while iterations < MAX_BFGS_ITER {
         let pg = projected(&p.theta, &p.grad);
         if norm_inf(&pg) < BFGS_GTOL {
@@ -489,7 +502,31 @@ pub(crate) fn fit_report<const N: usize>(
         iterations: out.iterations,
         gradient_norm: norm2(&out.grad),
         converged: out.converged,
+        inverse_hessian: out
+            .inv_hessian
+            .map(|m| m.iter().map(|row| row.to_vec()).collect()),
     }
+}
+
+/// A start for a refit on related data (the CLV holdout's calibration
+/// period): the earlier fit's log-parameters and inverse Hessian. BFGS from
+/// there needs a handful of iterations instead of dozens from the default
+/// start, whose curvature it must first learn along the flat ridges.
+pub(crate) fn warm_start<const N: usize>(
+    report: &super::FitReport,
+) -> Option<([f64; N], [[f64; N]; N])> {
+    let theta: Vec<f64> = report.parameters.iter().map(|p| p.1.ln()).collect();
+    let theta: [f64; N] = theta.try_into().ok()?;
+    let rows = report.inverse_hessian.as_ref()?;
+    let mut hinv = [[0.0; N]; N];
+    for (i, row) in rows.iter().enumerate().take(N) {
+        for (j, v) in row.iter().enumerate().take(N) {
+            hinv[i][j] = *v;
+        }
+    }
+    let finite =
+        theta.iter().all(|t| t.is_finite()) && hinv.iter().flatten().all(|v| v.is_finite());
+    (rows.len() == N && finite).then_some((theta, hinv))
 }
 
 /// The report when there was nothing to fit: the start values, no
@@ -507,6 +544,7 @@ pub(crate) fn unfitted_report<const N: usize>(
         iterations: 0,
         gradient_norm: 0.0,
         converged: false,
+        inverse_hessian: None,
     }
 }
 

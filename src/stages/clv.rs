@@ -15,8 +15,8 @@
 use polars::prelude::*;
 
 use crate::clv::{
-    fit_bgnbd, fit_gamma_gamma, predict, BgNbdParams, CustomerSummaryInput, FitReport,
-    GammaGammaParams, Prediction, PredictionSettings,
+    fit_bgnbd, fit_bgnbd_from, fit_gamma_gamma, fit_gamma_gamma_from, predict, BgNbdParams,
+    CustomerSummaryInput, FitReport, GammaGammaParams, Prediction, PredictionSettings,
 };
 use crate::config::ClvConfig;
 use crate::error::Result;
@@ -67,11 +67,16 @@ fn monetary(summary: &CustomerSummary) -> Vec<f64> {
 /// Fits both models; Gamma-Gamma is used for predictions only when it was
 /// fitted on at least one customer and its parameters are usable (finite,
 /// q > 1 so the population mean exists).
+/// Fits both models, from the default start or, for a refit on related
+/// data, from `earlier` fits (BG/NBD, Gamma-Gamma).
 fn fit_models(
     input: &CustomerSummaryInput,
+    earlier: Option<(&FitReport, &FitReport)>,
 ) -> (BgNbdParams, FitReport, Option<GammaGammaParams>, FitReport) {
-    let (bg, bg_report) = fit_bgnbd(input);
-    let (gg, gg_report) = fit_gamma_gamma(input);
+    let ((bg, bg_report), (gg, gg_report)) = match earlier {
+        None => (fit_bgnbd(input), fit_gamma_gamma(input)),
+        Some((bg, gg)) => (fit_bgnbd_from(input, bg), fit_gamma_gamma_from(input, gg)),
+    };
     // Without a single repeat buyer there is nothing fitted: the returned
     // point is the optimizer's start, not an estimate.
     let gg_usable =
@@ -105,7 +110,7 @@ pub fn clv_stage(
         monetary_value: &monetary_value,
     };
     let clock = std::time::Instant::now();
-    let (bg, bg_report, gg, gg_report) = fit_models(&input);
+    let (bg, bg_report, gg, gg_report) = fit_models(&input, None);
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv fits");
     warn_if_not_converged(&bg_report, "BG/NBD");
     warn_if_not_converged(&gg_report, "Gamma-Gamma");
@@ -136,7 +141,7 @@ pub fn clv_stage(
     let forecast = forecast_table(&predictions, &settings)?;
     let model = model_table(&[&bg_report, &gg_report])?;
     let clock = std::time::Instant::now();
-    let validation = validation_table(history, config.holdout_days)?;
+    let validation = validation_table(history, config.holdout_days, (&bg_report, &gg_report))?;
     tracing::debug!(
         seconds = clock.elapsed().as_secs_f64(),
         "clv holdout validation"
@@ -345,7 +350,12 @@ fn calibration_row(days: &[i32], cents: &[i64], cal_end: i32) -> Option<(i64, i6
 }
 
 /// `clv_validation`: refit on the calibration period, predict the holdout.
-fn validation_table(history: &OrderHistory, holdout_days: u32) -> Result<DataFrame> {
+/// The refit starts from the full fit (`fits`), whose optimum is close.
+fn validation_table(
+    history: &OrderHistory,
+    holdout_days: u32,
+    fits: (&FitReport, &FitReport),
+) -> Result<DataFrame> {
     let cal_end = history.as_of - holdout_days as i32;
     let rows: Vec<(i64, i64, i64, f64, i64)> = (0..history.customers())
         .filter_map(|c| {
@@ -368,7 +378,7 @@ fn validation_table(history: &OrderHistory, holdout_days: u32) -> Result<DataFra
         Vec::new()
     } else {
         let clock = std::time::Instant::now();
-        let (bg, bg_report, gg, _) = fit_models(&input);
+        let (bg, bg_report, gg, _) = fit_models(&input, Some(fits));
         tracing::debug!(
             seconds = clock.elapsed().as_secs_f64(),
             iterations = bg_report.iterations,

@@ -193,7 +193,12 @@ fn with_surveys_the_binary_publishes_nps_tables_and_survey_rows() {
         .iter()
         .map(|o| o["table"].as_str().unwrap())
         .collect();
-    for t in ["nps_monthly", "nps_by_cohort", "nps_by_tier", "nps_retention"] {
+    for t in [
+        "nps_monthly",
+        "nps_by_cohort",
+        "nps_by_tier",
+        "nps_retention",
+    ] {
         assert!(tables.contains(&t), "{tables:?}");
     }
     let rows = &m["surveys"]["rows"];
