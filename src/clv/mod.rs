@@ -236,8 +236,10 @@ pub struct Prediction {
     pub expected_orders: f64,
     /// Expected orders in horizon month j (days (j−1)·month_days to
     /// j·month_days after as_of), j = 1..=horizon_months; they sum to
-    /// `expected_orders` up to rounding.
-    pub expected_orders_by_month: Vec<f64>,
+    /// `expected_orders` up to rounding. Shared by the customers of one
+    /// unique (frequency, recency, T) row: one copy per row, not per customer
+    /// (at tens of millions of customers that is gigabytes).
+    pub expected_orders_by_month: std::sync::Arc<[f64]>,
     /// Probability of no order in the horizon:
     /// (1 − P(alive)) + P(alive)·((α+T)/(α+T+t))^(r+x).
     pub p_no_order: f64,

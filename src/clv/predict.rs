@@ -18,7 +18,7 @@ use super::{
 struct RowPrediction {
     p_alive: f64,
     expected_orders: f64,
-    by_month: Vec<f64>,
+    by_month: std::sync::Arc<[f64]>,
     p_no_order: f64,
     /// `Σ_j by_month[j]/(1+d)^j`: CLV per unit of order value.
     discounted_orders: f64,
@@ -70,7 +70,7 @@ fn predict_row(
     RowPrediction {
         p_alive,
         expected_orders: previous,
-        by_month,
+        by_month: by_month.into(),
         p_no_order,
         discounted_orders,
     }
