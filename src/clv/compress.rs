@@ -140,6 +140,11 @@ pub(crate) struct SpendRows {
     pub total_w: f64,
     /// Weighted mean of m, used for start values.
     pub mean_m: f64,
+    /// ln(m·x) of each row: with it the likelihood needs one logarithm per
+    /// row and evaluation instead of three.
+    pub ln_u: Vec<f64>,
+    /// Σ w·ln m: the likelihood's data-only term.
+    pub sum_w_ln_m: f64,
 }
 
 impl SpendRows {
@@ -186,5 +191,12 @@ pub(crate) fn compress_spend(input: &CustomerSummaryInput) -> SpendRows {
     } else {
         0.0
     };
+    rows.ln_u = rows
+        .x
+        .iter()
+        .zip(&rows.m)
+        .map(|(x, m)| (m * x).ln())
+        .collect();
+    rows.sum_w_ln_m = rows.w.iter().zip(&rows.m).map(|(w, m)| w * m.ln()).sum();
     rows
 }

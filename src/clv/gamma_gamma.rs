@@ -89,14 +89,23 @@ pub(crate) fn mean_nll(rows: &SpendRows, theta: &[f64; 3]) -> (f64, [f64; 3]) {
         gp += w * x * (dg - digamma(px));
         gq += w * (dg - dg_q);
     }
+    let ln_g = gamma.ln();
     let sums = chunked_sum::<4, _>(rows.len(), |range| {
         let mut s = [0.0; 4];
         for i in range {
             let (x, m, w) = (rows.x[i], rows.m[i], rows.w[i]);
             let u = m * x;
-            let l_ug = (u / gamma).ln_1p();
-            let l_gu = (gamma / u).ln_1p();
-            s[0] += w * (-q * l_ug - p * x * l_gu - m.ln());
+            // ln(1+u/γ) and ln(1+γ/u) differ by ln(u/γ): take ln1p of the
+            // smaller ratio (accurate) and add the difference to get the
+            // larger (well conditioned, both terms positive).
+            let (l_ug, l_gu) = if u > gamma {
+                let l_gu = (gamma / u).ln_1p();
+                (l_gu + (rows.ln_u[i] - ln_g), l_gu)
+            } else {
+                let l_ug = (u / gamma).ln_1p();
+                (l_ug, l_ug + (ln_g - rows.ln_u[i]))
+            };
+            s[0] += w * (-q * l_ug - p * x * l_gu);
             s[1] += w * (-x * l_gu);
             s[2] += w * (-l_ug);
             // Already multiplied by γ (log-parameter chain rule).
@@ -104,7 +113,7 @@ pub(crate) fn mean_nll(rows: &SpendRows, theta: &[f64; 3]) -> (f64, [f64; 3]) {
         }
         s
     });
-    ll += sums[0];
+    ll += sums[0] - rows.sum_w_ln_m;
     gp += sums[1];
     gq += sums[2];
     let total = rows.total_w;
