@@ -118,12 +118,15 @@ impl<'a> LineCollector<'a> {
         let hashed = pipeline.config.columns.order_id.is_some();
         let mut lines = Lines::default();
         lines.reserve(expected_rows, hashed);
+        // Size the key tables for the expected rows (known for Parquet), so
+        // they do not rehash tens of millions of entries as they grow: order
+        // lines are typically 1–2 per order and orders several per customer.
         LineCollector {
             pipeline,
             lines,
             rejects: Vec::new(),
-            customers: Interner::with_values(),
-            orders: hashed.then(Interner::default),
+            customers: Interner::with_values(expected_rows / 16),
+            orders: hashed.then(|| Interner::with_capacity(expected_rows / 2)),
             current_file: None,
         }
     }
@@ -243,10 +246,18 @@ struct Slot {
 }
 
 impl Interner {
-    fn with_values() -> Interner {
+    fn with_capacity(values: usize) -> Interner {
         Interner {
-            by_code: Some(Vec::new()),
+            table: hashbrown::HashTable::with_capacity(values),
             ..Default::default()
+        }
+    }
+
+    /// An interner that also keeps every value, for [`Interner::ranked`].
+    fn with_values(capacity: usize) -> Interner {
+        Interner {
+            by_code: Some(Vec::with_capacity(capacity)),
+            ..Interner::with_capacity(capacity)
         }
     }
 
