@@ -119,12 +119,10 @@ fn doubled_median(mut values: Vec<i64>) -> Option<i64> {
 
 /// For each value, the share of values strictly below it.
 pub fn share_below(values: &[f64]) -> Vec<f64> {
-    let mut sorted = values.to_vec();
-    sorted.par_sort_unstable_by(f64::total_cmp);
     let n = values.len().max(1) as f64;
-    values
-        .par_iter()
-        .map(|v| sorted.partition_point(|x| x.total_cmp(v).is_lt()) as f64 / n)
+    crate::stages::customers::ranks_below(values, f64::total_cmp)
+        .into_iter()
+        .map(|below| below as f64 / n)
         .collect()
 }
 
