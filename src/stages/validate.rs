@@ -62,6 +62,119 @@ pub struct Lines {
     pub cents: Vec<i64>,
     /// Hash of the row's whole content; empty without an order id.
     pub line_hash: Vec<u64>,
+    /// The configured dimension columns (`[columns] dimensions`), in order.
+    pub dimension_names: Vec<String>,
+    /// Per dimension, the code of each line's trimmed value (its rank among
+    /// the dimension's distinct values after [`LineCollector::finish`], so
+    /// code order is value order); [`NO_CODE`] when null or blank. Empty
+    /// without dimensions: no memory per line then.
+    pub dimensions: Vec<CodeVec>,
+    /// Per dimension, its distinct values, sorted: `dimension_values[d][code]`.
+    pub dimension_values: Vec<Vec<String>>,
+}
+
+/// Codes stored as narrow as the largest code allows: one byte while a
+/// dimension has fewer than 255 values, two below 65,535, four beyond. The
+/// widest value of each width stands for [`NO_CODE`]. Dimension columns have
+/// few values in practice, but nothing here assumes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeVec {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Default for CodeVec {
+    fn default() -> Self {
+        CodeVec::U8(Vec::new())
+    }
+}
+
+impl CodeVec {
+    pub fn len(&self) -> usize {
+        match self {
+            CodeVec::U8(v) => v.len(),
+            CodeVec::U16(v) => v.len(),
+            CodeVec::U32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The code at `i` ([`NO_CODE`] for a missing value).
+    pub fn get(&self, i: usize) -> u32 {
+        match self {
+            CodeVec::U8(v) => match v[i] {
+                u8::MAX => NO_CODE,
+                x => x as u32,
+            },
+            CodeVec::U16(v) => match v[i] {
+                u16::MAX => NO_CODE,
+                x => x as u32,
+            },
+            CodeVec::U32(v) => v[i],
+        }
+    }
+
+    /// Widens the storage until `code` fits.
+    fn fit(&mut self, code: u32) {
+        if code == NO_CODE {
+            return;
+        }
+        let widen16 = |v: &[u8]| {
+            v.iter()
+                .map(|&x| if x == u8::MAX { u16::MAX } else { x as u16 })
+                .collect::<Vec<u16>>()
+        };
+        if let CodeVec::U8(v) = self {
+            if code >= u8::MAX as u32 {
+                *self = CodeVec::U16(widen16(v));
+            }
+        }
+        if let CodeVec::U16(v) = self {
+            if code >= u16::MAX as u32 {
+                *self = CodeVec::U32(
+                    v.iter()
+                        .map(|&x| if x == u16::MAX { NO_CODE } else { x as u32 })
+                        .collect(),
+                );
+            }
+        }
+    }
+
+    pub fn push(&mut self, code: u32) {
+        self.fit(code);
+        match self {
+            CodeVec::U8(v) => v.push(if code == NO_CODE { u8::MAX } else { code as u8 }),
+            CodeVec::U16(v) => v.push(if code == NO_CODE {
+                u16::MAX
+            } else {
+                code as u16
+            }),
+            CodeVec::U32(v) => v.push(code),
+        }
+    }
+
+    /// Replaces every code `x` (not [`NO_CODE`]) by `map[x]`; the new codes
+    /// must fit the current width (a permutation does).
+    fn remap(&mut self, map: &[u32]) {
+        match self {
+            CodeVec::U8(v) => v
+                .par_iter_mut()
+                .filter(|x| **x != u8::MAX)
+                .for_each(|x| *x = map[*x as usize] as u8),
+            CodeVec::U16(v) => v
+                .par_iter_mut()
+                .filter(|x| **x != u16::MAX)
+                .for_each(|x| *x = map[*x as usize] as u16),
+            CodeVec::U32(v) => v
+                .par_iter_mut()
+                .filter(|x| **x != NO_CODE)
+                .for_each(|x| *x = map[*x as usize]),
+        }
+    }
 }
 
 impl Lines {
@@ -108,6 +221,8 @@ pub struct LineCollector<'a> {
     rejects: Vec<Reject>,
     customers: Interner,
     orders: Option<Interner>,
+    /// One interner per dimension column.
+    dimensions: Vec<Interner>,
     current_file: Option<u32>,
 }
 
@@ -118,12 +233,16 @@ impl<'a> LineCollector<'a> {
         let hashed = pipeline.config.columns.order_id.is_some();
         let mut lines = Lines::default();
         lines.reserve(expected_rows, hashed);
+        let names = &pipeline.config.columns.dimensions;
+        lines.dimension_names = names.clone();
+        lines.dimensions = names.iter().map(|_| CodeVec::default()).collect();
         LineCollector {
             pipeline,
             lines,
             rejects: Vec::new(),
             customers: Interner::with_values(),
             orders: hashed.then(Interner::default),
+            dimensions: names.iter().map(|_| Interner::with_values()).collect(),
             current_file: None,
         }
     }
@@ -152,8 +271,23 @@ impl<'a> LineCollector<'a> {
         let pipeline = self.pipeline;
         let mapping = &pipeline.config.columns;
         let (customers, orders) = (&mut self.customers, &mut self.orders);
-        let (validated, (customer_codes, order_codes)) = rayon::join(
-            || validate_batch(pipeline, batch, on_rows),
+        let (dimensions, dimension_codes) = (&mut self.dimensions, &mut self.lines.dimensions);
+        let ((validated, dimensions_done), (customer_codes, order_codes)) = rayon::join(
+            || {
+                rayon::join(
+                    || validate_batch(pipeline, batch, on_rows),
+                    || {
+                        for ((interner, name), codes) in dimensions
+                            .iter_mut()
+                            .zip(&mapping.dimensions)
+                            .zip(dimension_codes.iter_mut())
+                        {
+                            interner.dimension_codes(&batch.frame, name, codes)?;
+                        }
+                        Ok::<(), Error>(())
+                    },
+                )
+            },
             || {
                 rayon::join(
                     || customers.codes(&batch.frame, &mapping.customer_id),
@@ -166,6 +300,7 @@ impl<'a> LineCollector<'a> {
                 )
             },
         );
+        dimensions_done.map_err(as_input_error)?;
         let (batch_lines, mut batch_rejects) = validated.map_err(as_input_error)?;
         if !batch_rejects.is_empty() {
             RawText::of(batch)
@@ -195,9 +330,15 @@ impl<'a> LineCollector<'a> {
             rejects,
             customers,
             orders,
+            dimensions,
             ..
         } = self;
         drop(orders);
+        for (interner, codes) in dimensions.into_iter().zip(lines.dimensions.iter_mut()) {
+            let (rank, values) = interner.ranked();
+            codes.remap(&rank);
+            lines.dimension_values.push(values);
+        }
         let (rank, values) = customers.ranked();
         lines
             .customer
@@ -319,6 +460,25 @@ impl Interner {
             });
         }
         Ok(codes)
+    }
+
+    /// Appends the codes of a dimension column's trimmed text values to
+    /// `out`; [`NO_CODE`] for nulls and blank values.
+    fn dimension_codes(
+        &mut self,
+        frame: &DataFrame,
+        column: &str,
+        out: &mut CodeVec,
+    ) -> Result<()> {
+        let text = frame.column(column)?.cast(&DataType::String)?;
+        for value in text.str()?.iter() {
+            let code = match value.map(str::trim) {
+                None | Some("") => NO_CODE,
+                Some(v) => self.code(v),
+            };
+            out.push(code);
+        }
+        Ok(())
     }
 
     /// The rank of every code among the values in byte order, and the values
