@@ -556,8 +556,9 @@ fn publish(
 ) -> Result<Manifest> {
     let clock_start = Instant::now();
     let business = &pipeline.config.business;
+    let dimensions = &pipeline.config.columns.dimensions;
     let metadata = |table: &str| -> Vec<(String, String)> {
-        vec![
+        let mut pairs = vec![
             ("retention.table".into(), table.to_string()),
             ("retention.run_id".into(), run_id.to_string()),
             ("retention.as_of".into(), computed.as_of.to_string()),
@@ -581,7 +582,16 @@ fn publish(
                 "retention.tool_version".into(),
                 env!("CARGO_PKG_VERSION").to_string(),
             ),
-        ]
+        ];
+        // Only with dimensions, so unsliced runs write what they always did;
+        // a JSON array, since a column name may hold a comma.
+        if !dimensions.is_empty() {
+            pairs.push((
+                "retention.dimensions".into(),
+                serde_json::Value::from(dimensions.clone()).to_string(),
+            ));
+        }
+        pairs
     };
     let mut outputs = Vec::new();
     for table in &computed.tables {
