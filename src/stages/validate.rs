@@ -834,3 +834,42 @@ fn check_row(
     };
     Ok((placed.utc_micros, placed.local_day, cents))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_widen_as_values_grow_and_keep_missing() {
+        let mut codes = CodeVec::default();
+        codes.push(3);
+        codes.push(NO_CODE);
+        assert!(matches!(codes, CodeVec::U8(_)));
+        codes.push(254);
+        assert!(matches!(codes, CodeVec::U8(_)));
+        codes.push(255);
+        assert!(matches!(codes, CodeVec::U16(_)));
+        codes.push(70_000);
+        assert!(matches!(codes, CodeVec::U32(_)));
+        codes.push(NO_CODE);
+        let got: Vec<u32> = (0..codes.len()).map(|i| codes.get(i)).collect();
+        assert_eq!(got, vec![3, NO_CODE, 254, 255, 70_000, NO_CODE]);
+    }
+
+    #[test]
+    fn dimension_codes_are_ranked_by_value_and_blank_is_missing() {
+        let frame =
+            df!("channel" => [Some(" paid "), None, Some("email"), Some("  "), Some("paid")])
+                .unwrap();
+        let mut interner = Interner::with_values();
+        let mut codes = CodeVec::default();
+        interner
+            .dimension_codes(&frame, "channel", &mut codes)
+            .unwrap();
+        let (rank, values) = interner.ranked();
+        codes.remap(&rank);
+        assert_eq!(values, vec!["email".to_string(), "paid".to_string()]);
+        let got: Vec<u32> = (0..codes.len()).map(|i| codes.get(i)).collect();
+        assert_eq!(got, vec![1, NO_CODE, 0, NO_CODE, 1]);
+    }
+}

@@ -224,9 +224,31 @@ fn run_publishes_dimension_columns_in_parquet() {
     assert!(names
         .iter()
         .any(|n| n.unwrap().starts_with("dimension `country`:")));
-    // The report and `show` use the (all) slice.
     let manifest = std::fs::read_to_string(out.join("current/_manifest.json")).unwrap();
     assert!(manifest.contains("\"dimensions\""), "{manifest}");
+
+    // The same history without dimensions: the published (all) slices are
+    // its tables, and the report (and `show`) read the (all) slice.
+    let plain = std::fs::read_to_string(d.join("pipeline.toml"))
+        .unwrap()
+        .replace("dimensions = [\"channel\", \"country\"]\n", "")
+        .replace("dir = \"out\"", "dir = \"plain\"");
+    std::fs::write(d.join("plain.toml"), plain).unwrap();
+    let o = retention(&["run", "plain.toml"], d);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for table in SLICED {
+        let all = all_slice(&read_table(&out, table), &["channel", "country"]);
+        let whole = read_table(&d.join("plain"), table);
+        assert!(all.equals_missing(&whole), "{table}:\n{all}\n{whole}");
+    }
+    let report = |dir: &str| {
+        let run = std::fs::canonicalize(d.join(dir).join("current")).unwrap();
+        retention::report::load::report_data_from_dir(&run).unwrap()
+    };
+    let (sliced, whole) = (report("out"), report("plain"));
+    assert_eq!(sliced.cohorts, whole.cohorts);
+    assert_eq!(sliced.curve, whole.curve);
+    assert_eq!(sliced.kpis, whole.kpis);
     let o = retention(&["show", "out"], d);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
