@@ -252,3 +252,58 @@ fn run_publishes_dimension_columns_in_parquet() {
     let o = retention(&["show", "out"], d);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// More values than one byte holds: codes widen, every value is a slice.
+#[test]
+fn many_values_widen_the_codes_and_each_is_a_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut csv = String::from("customer_id,order_ts,amount,shop\n");
+    for c in 0..600 {
+        // Two orders each; the second names another shop (first-order rule).
+        csv.push_str(&format!(
+            "c{c:04},2024-01-{:02},10.00,s{:04}\n",
+            c % 28 + 1,
+            c / 2
+        ));
+        csv.push_str(&format!("c{c:04},2024-02-{:02},5.00,other\n", c % 28 + 1));
+    }
+    std::fs::write(d.join("orders.csv"), csv).unwrap();
+    std::fs::write(
+        d.join("pipeline.toml"),
+        "[input]\npath = \"orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\ndimensions = [\"shop\"]\n[clv]\nenabled = false\n",
+    )
+    .unwrap();
+    let c = compute_pipeline(&d.join("pipeline.toml"));
+    assert!(c.checks.iter().all(|k| k.passed), "{:?}", c.checks);
+    let curve = c.table("retention_curve").unwrap();
+    let shops: Vec<String> = curve
+        .column("shop")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.unwrap().to_string())
+        .collect();
+    let mut distinct = shops.clone();
+    distinct.dedup();
+    // (all), then s0000 … s0299 (two customers each); `other` is never a
+    // first order's value.
+    assert_eq!(distinct.len(), 301);
+    assert_eq!(distinct[0], "(all)");
+    assert_eq!(distinct[1], "s0000");
+    assert_eq!(distinct[300], "s0299");
+    let customers: Vec<i64> = curve
+        .column("customers")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    // Period 0 of each shop: its two customers.
+    let periods = curve.height() / 301;
+    for s in 1..301 {
+        assert_eq!(customers[s * periods], 2, "{}", shops[s * periods]);
+    }
+    assert_eq!(customers[0], 600);
+}
