@@ -235,7 +235,11 @@ impl<'a> LineCollector<'a> {
         lines.reserve(expected_rows, hashed);
         let names = &pipeline.config.columns.dimensions;
         lines.dimension_names = names.clone();
-        lines.dimensions = names.iter().map(|_| CodeVec::default()).collect();
+        // One byte a line until a dimension has 255 values (then it widens).
+        lines.dimensions = names
+            .iter()
+            .map(|_| CodeVec::U8(Vec::with_capacity(expected_rows)))
+            .collect();
         LineCollector {
             pipeline,
             lines,
