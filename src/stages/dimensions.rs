@@ -116,13 +116,13 @@ fn stacked(frames: Vec<DataFrame>) -> Result<DataFrame> {
     Ok(out)
 }
 
-/// The three sliced tables, and the integer totals of the `(all)` slice
-/// that the reconciliation checks use.
+/// The three sliced tables and, per dimension, the checks that its values
+/// add up to the `(all)` slice.
 pub struct SlicedTables {
     pub cohort_retention: DataFrame,
     pub retention_curve: DataFrame,
     pub kpis_monthly: DataFrame,
-    /// Per dimension, what summing over its values failed to reproduce.
+    /// Per dimension: sums over its values against the `(all)` slice.
     pub checks: Vec<Check>,
 }
 
