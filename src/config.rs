@@ -116,6 +116,16 @@ pub struct ColumnMapping {
     /// Without it every row is an order of its own.
     #[serde(default)]
     pub order_id: Option<String>,
+    /// Columns to slice `cohort_retention`, `retention_curve` and
+    /// `kpis_monthly` by (e.g. `["channel", "country"]`): each becomes a
+    /// text column of those tables, named as written here. A customer's
+    /// value is the one on their first order; the tables hold the
+    /// all-customers slice (`(all)` in every dimension column) and, for each
+    /// dimension on its own, one slice per value (grouping sets, not the
+    /// cross product). Empty (the default): the tables have no dimension
+    /// columns.
+    #[serde(default)]
+    pub dimensions: Vec<String>,
 }
 
 /// The survey input: a second file set read like `[input]`, one row per
@@ -533,6 +543,83 @@ fn default_keep_runs() -> u32 {
     5
 }
 
+/// Columns of the sliced tables (`cohort_retention`, `retention_curve`,
+/// `kpis_monthly`) that a dimension may not be named after, since the
+/// dimension column would clash with them.
+pub const SLICED_TABLE_COLUMNS: &[&str] = &[
+    "cohort_month",
+    "cohort_week",
+    "cohort_quarter",
+    "period",
+    "cohort_size",
+    "active_customers",
+    "retention_rate",
+    "orders",
+    "revenue",
+    "revenue_per_customer",
+    "cumulative_revenue_per_customer",
+    "period_complete",
+    "unbounded_active_customers",
+    "unbounded_retention_rate",
+    "cohorts",
+    "customers",
+    "retained",
+    "unbounded_retained",
+    "month",
+    "customers_start",
+    "customers_end",
+    "new_customers",
+    "churned",
+    "reactivated",
+    "crr",
+    "churn_rate",
+    "purchasing_customers",
+    "aov",
+    "purchase_frequency",
+    "returning_customers",
+    "repeat_customer_rate",
+    "month_complete",
+];
+
+/// Every problem with `[columns] dimensions`, each naming the dimension.
+fn dimension_problems(columns: &ColumnMapping, amount: Option<&AmountExpr>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut keys: Vec<(&str, &str)> = vec![
+        ("customer_id", columns.customer_id.as_str()),
+        ("order_ts", columns.order_ts.as_str()),
+    ];
+    if let Some(order_id) = &columns.order_id {
+        keys.push(("order_id", order_id.as_str()));
+    }
+    let amount_columns: Vec<String> = amount.map(|a| a.columns()).unwrap_or_default();
+    keys.extend(amount_columns.iter().map(|c| ("amount", c.as_str())));
+    let mut seen = std::collections::HashSet::new();
+    for (i, name) in columns.dimensions.iter().enumerate() {
+        if name.trim().is_empty() {
+            problems.push(format!(
+                "[columns] dimensions[{i}] is empty: expected a column name such as `channel`"
+            ));
+            continue;
+        }
+        if let Some((key, _)) = keys.iter().find(|(_, column)| *column == name) {
+            problems.push(format!(
+                "[columns] dimensions[{i}] `{name}` is the `{key}` column: a dimension must be a column of its own"
+            ));
+        }
+        if SLICED_TABLE_COLUMNS.contains(&name.as_str()) {
+            problems.push(format!(
+                "[columns] dimensions[{i}] `{name}` would clash with the `{name}` column of the sliced tables: rename the column in the input"
+            ));
+        }
+        if !seen.insert(name.as_str()) {
+            problems.push(format!(
+                "[columns] dimensions[{i}] `{name}` is listed twice: expected each dimension once"
+            ));
+        }
+    }
+    problems
+}
+
 /// A pipeline that was read and checked: paths resolved, expression parsed,
 /// time zone known.
 #[derive(Debug, Clone)]
@@ -641,6 +728,7 @@ impl Pipeline {
                 None
             }
         };
+        problems.extend(dimension_problems(&config.columns, amount.as_ref()));
         let mut filters = Vec::new();
         for filter in &config.filters {
             match filter.condition() {
@@ -690,6 +778,7 @@ impl Pipeline {
         }
         names.extend(self.amount.columns());
         names.extend(self.filters.iter().map(|(column, _)| column.clone()));
+        names.extend(c.dimensions.iter().cloned());
         let mut seen = std::collections::HashSet::new();
         names.retain(|n| seen.insert(n.clone()));
         names

@@ -9,6 +9,7 @@
 //! stages::customers  → customers (BTYD summary, RFM)
 //! stages::cohorts    → cohort_retention, retention_curve
 //! stages::kpis       → kpis_monthly
+//! stages::dimensions the three tables above sliced by `[columns] dimensions`
 //! stages::clv        → CLV columns, clv_model, clv_validation, clv_forecast (math in clv/)
 //! stages::segments   → segments
 //! stages::tiers      → trailing_12m_spend, tier, tier_12m_ago, tier_migration

@@ -29,6 +29,10 @@ pub struct Manifest {
     /// the setting existed were monthly.
     #[serde(default = "default_cohort_period")]
     pub cohort_period: String,
+    /// The dimension columns of `cohort_retention`, `retention_curve` and
+    /// `kpis_monthly` (`[columns] dimensions`); empty when unsliced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dimensions: Vec<String>,
     pub started_at: String,
     pub finished_at: String,
     pub inputs: Vec<InputRecord>,

@@ -30,6 +30,7 @@ use crate::stages::checks::{check, checks_table, reconcile, require_all_passed, 
 use crate::stages::clv::clv_stage;
 use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curve_table};
 use crate::stages::customers::{customers_table, summarize_customers};
+use crate::stages::dimensions::{sliced_tables, slices};
 use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
 use crate::stages::nps::nps_stage;
 use crate::stages::orders::{build_orders, RowCounts};
@@ -236,14 +237,34 @@ pub fn compute_files(
     // The cohort grid has its own unit; KPIs stay monthly.
     let cohort_calendar = Calendar::of_unit(&history, pipeline.config.business.cohort_period);
     let grid = cohort_grid(&history, &cohort_calendar);
-    let cohorts_frame = cohort_retention_table(&grid, &cohort_calendar)?;
-    let curve_frame = retention_curve_table(&grid, &cohort_calendar)?;
+    let mut cohorts_frame = cohort_retention_table(&grid, &cohort_calendar)?;
+    let mut curve_frame = retention_curve_table(&grid, &cohort_calendar)?;
     clock.done("cohorts");
 
     let window = pipeline.config.business.activity_window_days;
     let monthly = monthly_counts(&history, &calendar, window);
-    let kpis_frame = kpis_monthly_table(&monthly, &calendar)?;
+    let mut kpis_frame = kpis_monthly_table(&monthly, &calendar)?;
     clock.done("kpis");
+
+    // With dimensions, the three tables are replaced by their slices (the
+    // (all) slice first, equal to the tables just computed).
+    let mut dimension_checks = Vec::new();
+    if !history.dimensions.is_empty() {
+        let sliced = sliced_tables(
+            &history,
+            &slices(&history),
+            &cohort_calendar,
+            &calendar,
+            window,
+            &grid,
+            &monthly,
+        )?;
+        cohorts_frame = sliced.cohort_retention;
+        curve_frame = sliced.retention_curve;
+        kpis_frame = sliced.kpis_monthly;
+        dimension_checks = sliced.checks;
+        clock.done("dimensions");
+    }
 
     let clv = if pipeline.config.clv.enabled {
         let output = clv_stage(&history, &summary, &monthly, &pipeline.config.clv)?;
@@ -308,6 +329,7 @@ pub fn compute_files(
     };
 
     let mut checks = reconcile(&counts, orders.accepted_cents, &summary, &grid, &monthly);
+    checks.extend(dimension_checks);
     if let Some(m) = &migration {
         checks.push(check(
             "customers = sum of tier_migration in as_of's month",
@@ -545,8 +567,9 @@ fn publish(
 ) -> Result<Manifest> {
     let clock_start = Instant::now();
     let business = &pipeline.config.business;
+    let dimensions = &pipeline.config.columns.dimensions;
     let metadata = |table: &str| -> Vec<(String, String)> {
-        vec![
+        let mut pairs = vec![
             ("retention.table".into(), table.to_string()),
             ("retention.run_id".into(), run_id.to_string()),
             ("retention.as_of".into(), computed.as_of.to_string()),
@@ -570,7 +593,16 @@ fn publish(
                 "retention.tool_version".into(),
                 env!("CARGO_PKG_VERSION").to_string(),
             ),
-        ]
+        ];
+        // Only with dimensions, so unsliced runs write what they always did;
+        // a JSON array, since a column name may hold a comma.
+        if !dimensions.is_empty() {
+            pairs.push((
+                "retention.dimensions".into(),
+                serde_json::Value::from(dimensions.clone()).to_string(),
+            ));
+        }
+        pairs
     };
     let mut outputs = Vec::new();
     for table in &computed.tables {
@@ -605,6 +637,7 @@ fn publish(
         time_zone: pipeline.time_zone.name().to_string(),
         activity_window_days: business.activity_window_days,
         cohort_period: business.cohort_period.name().to_string(),
+        dimensions: pipeline.config.columns.dimensions.clone(),
         started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         inputs: computed.files.iter().map(input_record).collect(),

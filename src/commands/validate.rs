@@ -38,9 +38,21 @@ pub fn run(pipeline_path: PathBuf) -> Result<()> {
             );
         }
     }
+    let dimensions = &pipeline.config.columns.dimensions;
+    let sliced = match dimensions.is_empty() {
+        true => String::new(),
+        false => format!(
+            ", sliced by {}",
+            dimensions
+                .iter()
+                .map(|d| format!("`{d}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     println!(
         "pipeline `{}` is valid: {} file(s), {rows} rows, time zone {}, activity window {} days, \
-         {} cohorts",
+         {} cohorts{sliced}",
         pipeline.name,
         files.len(),
         pipeline.time_zone.name(),

@@ -34,6 +34,8 @@ pub fn survey_pipeline(pipeline: &Pipeline, surveys: &SurveysConfig) -> Pipeline
         order_ts: surveys.columns.response_ts.clone(),
         amount: surveys.columns.score.clone(),
         order_id: None,
+        // Surveys are not sliced: the survey file need not carry dimensions.
+        dimensions: Vec::new(),
     };
     derived.config.filters = Vec::new();
     derived.filters = Vec::new();

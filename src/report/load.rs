@@ -75,17 +75,31 @@ fn texts(frame: &DataFrame, name: &str) -> Result<Vec<String>> {
 }
 
 /// Builds the report's data from a manifest and a way to get each table.
+/// The `(all)` slice of a table sliced by dimensions (the report shows the
+/// whole shop); a table without those columns as it is.
+fn all_slice(frame: DataFrame, dimensions: &[String]) -> Result<DataFrame> {
+    let mut frame = frame;
+    for name in dimensions {
+        if let Ok(column) = frame.column(name) {
+            let mask = column.str()?.equal(crate::stages::dimensions::ALL);
+            frame = frame.filter(&mask)?;
+        }
+    }
+    Ok(frame)
+}
+
 pub fn report_data<F>(manifest: &Manifest, table: F) -> Result<ReportData>
 where
     F: Fn(&str) -> Result<Option<DataFrame>>,
 {
     let need = |name: &str| -> Result<DataFrame> {
-        table(name)?.ok_or_else(|| {
+        let frame = table(name)?.ok_or_else(|| {
             Error::output(
                 Path::new(name),
                 format!("table `{name}` is missing from run {}", manifest.run_id),
             )
-        })
+        })?;
+        all_slice(frame, &manifest.dimensions)
     };
     let facts = RunFacts {
         run_id: manifest.run_id.clone(),

@@ -40,7 +40,7 @@ pub struct CohortGrid {
 }
 
 impl CohortGrid {
-    fn zero(periods: usize) -> CohortGrid {
+    pub fn zero(periods: usize) -> CohortGrid {
         CohortGrid {
             cohort_size: vec![0; periods],
             active: (0..periods).map(|c| vec![0; periods - c]).collect(),
@@ -51,6 +51,12 @@ impl CohortGrid {
     }
 
     fn add(mut self, other: CohortGrid) -> CohortGrid {
+        self.add_from(&other);
+        self
+    }
+
+    /// Adds `other` cell by cell (same calendar).
+    pub fn add_from(&mut self, other: &CohortGrid) {
         for c in 0..self.cohort_size.len() {
             self.cohort_size[c] += other.cohort_size[c];
             for k in 0..self.active[c].len() {
@@ -60,7 +66,6 @@ impl CohortGrid {
                 self.revenue_cents[c][k] += other.revenue_cents[c][k];
             }
         }
-        self
     }
 }
 
@@ -68,12 +73,25 @@ impl CohortGrid {
 /// sums make the result independent of how the work is split. The
 /// calendar's unit is the cohort period.
 pub fn cohort_grid(history: &OrderHistory, calendar: &Calendar) -> CohortGrid {
+    grid_over((0..history.customers()).into_par_iter(), history, calendar)
+}
+
+/// [`cohort_grid`] over the customers `members` (history indices) only: one
+/// slice of a dimension.
+pub fn cohort_grid_of(history: &OrderHistory, calendar: &Calendar, members: &[u32]) -> CohortGrid {
+    grid_over(members.par_iter().map(|&c| c as usize), history, calendar)
+}
+
+fn grid_over(
+    customers: impl ParallelIterator<Item = usize>,
+    history: &OrderHistory,
+    calendar: &Calendar,
+) -> CohortGrid {
     let periods = calendar.len();
     // While counting, `unbounded[c][k]` holds the customers whose last
     // order is in period k (one cell per customer, however many periods
     // they span); the suffix sums below turn it into "period k or later".
-    let mut grid = (0..history.customers())
-        .into_par_iter()
+    let mut grid = customers
         .fold(
             || CohortGrid::zero(periods),
             |mut grid, c| {
@@ -241,6 +259,7 @@ mod tests {
             ],
             cents: vec![1000, 500, -300, 0],
             as_of: day("2024-01-24"),
+            dimensions: Vec::new(),
         }
     }
 

@@ -29,7 +29,7 @@ pub struct MonthlyCounts {
 }
 
 impl MonthlyCounts {
-    fn zero(months: usize) -> MonthlyCounts {
+    pub fn zero(months: usize) -> MonthlyCounts {
         MonthlyCounts {
             customers_start: vec![0; months],
             customers_end: vec![0; months],
@@ -43,6 +43,26 @@ impl MonthlyCounts {
     }
 
     fn add(mut self, other: MonthlyCounts) -> MonthlyCounts {
+        self.add_from(&other);
+        self
+    }
+
+    /// Every count column, in table order.
+    pub fn columns(&self) -> [&Vec<i64>; 8] {
+        [
+            &self.customers_start,
+            &self.customers_end,
+            &self.new_customers,
+            &self.retained,
+            &self.purchasing_customers,
+            &self.orders,
+            &self.revenue_cents,
+            &self.returning_customers,
+        ]
+    }
+
+    /// Adds `other` month by month (same calendar).
+    pub fn add_from(&mut self, other: &MonthlyCounts) {
         let pairs = [
             (&mut self.customers_start, &other.customers_start),
             (&mut self.customers_end, &other.customers_end),
@@ -58,7 +78,6 @@ impl MonthlyCounts {
                 *a += b;
             }
         }
-        self
     }
 
     pub fn churned(&self, m: usize) -> i64 {
@@ -134,9 +153,38 @@ fn count_customer(
 
 /// Counts every customer's months, in parallel over customers.
 pub fn monthly_counts(history: &OrderHistory, calendar: &Calendar, window: u32) -> MonthlyCounts {
+    counts_over(
+        (0..history.customers()).into_par_iter(),
+        history,
+        calendar,
+        window,
+    )
+}
+
+/// [`monthly_counts`] over the customers `members` (history indices) only:
+/// one slice of a dimension.
+pub fn monthly_counts_of(
+    history: &OrderHistory,
+    calendar: &Calendar,
+    window: u32,
+    members: &[u32],
+) -> MonthlyCounts {
+    counts_over(
+        members.par_iter().map(|&c| c as usize),
+        history,
+        calendar,
+        window,
+    )
+}
+
+fn counts_over(
+    customers: impl ParallelIterator<Item = usize>,
+    history: &OrderHistory,
+    calendar: &Calendar,
+    window: u32,
+) -> MonthlyCounts {
     let months = calendar.len();
-    (0..history.customers())
-        .into_par_iter()
+    customers
         .fold(
             || (MonthlyCounts::zero(months), Vec::new()),
             |(mut counts, mut scratch), c| {

@@ -1,6 +1,7 @@
 //! The pipeline's stages, in the order data flows through them:
-//! validate → orders → customers → cohorts → kpis → clv → segments → tiers →
-//! targets → nps → checks.
+//! validate → orders → customers → cohorts → kpis → dimensions (the cohort
+//! and KPI tables sliced by `[columns] dimensions`) → clv → segments →
+//! tiers → targets → nps → checks.
 //! Each stage is a function from the previous stage's output to its own;
 //! the tables they produce are published by [`crate::io::publish`].
 
@@ -9,6 +10,7 @@ pub mod checks;
 pub mod clv;
 pub mod cohorts;
 pub mod customers;
+pub mod dimensions;
 pub mod kpis;
 pub mod nps;
 pub mod orders;

@@ -837,6 +837,7 @@ mod tests {
             ],
             cents: vec![1000, 500, 700, 900],
             as_of: day("2024-04-15"),
+            dimensions: Vec::new(),
         }
     }
 

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::stages::rejects::{Reject, RejectReason};
-use crate::stages::validate::{LineStatus, Lines, NO_CODE};
+use crate::stages::validate::{CodeVec, LineStatus, Lines, NO_CODE};
 use crate::time::date_of;
 
 /// Orders and refunds on or before as_of, grouped by customer.
@@ -33,6 +33,22 @@ pub struct OrderHistory {
     pub cents: Vec<i64>,
     /// The last date counted (inclusive).
     pub as_of: i32,
+    /// The configured dimensions (`[columns] dimensions`), each with every
+    /// customer's value; empty without dimensions.
+    pub dimensions: Vec<CustomerDimension>,
+}
+
+/// One dimension column and the value of each customer: the value on their
+/// first order (see [`build_orders`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerDimension {
+    /// The column's name, which is also its column name in the sliced tables.
+    pub name: String,
+    /// The distinct values seen in the column, sorted (byte order).
+    pub values: Vec<String>,
+    /// Per customer (history order), the index of their value in `values`,
+    /// or [`NO_CODE`] when the value is missing (null or blank).
+    pub customer: Vec<u32>,
 }
 
 impl OrderHistory {
@@ -92,6 +108,8 @@ struct Orders {
     /// Where the order's lines start in the kept-line list; they end where
     /// the next order's start.
     kept_start: Vec<u32>,
+    /// Per dimension, the order's value code (see [`build_orders`]).
+    dimensions: Vec<CodeVec>,
 }
 
 impl Orders {
@@ -100,7 +118,17 @@ impl Orders {
     }
 }
 
-/// Builds orders from validated lines. `rejects` gains the order-level
+/// Builds orders from validated lines.
+///
+/// Dimensions (`[columns] dimensions`): an order's value is that of its
+/// earliest line (by timestamp, the line that dates the order); when
+/// several lines share that timestamp, the smallest of their non-missing
+/// values (byte order), missing only when all of them are null or blank. A
+/// customer's value is that of their first order (refunds are not orders):
+/// the earliest by (date, timestamp), so the first order of
+/// [`OrderHistory`]; when several orders share that instant, again the
+/// smallest non-missing value. Ties go by value, never by row position, so
+/// the result does not depend on input row order. `rejects` gains the order-level
 /// rejects (raw records still to fill in) and loses the row rejects of
 /// lines dropped as duplicates. `order_id_column` names the mapped
 /// order-id column, if any. Takes the lines by value to free each part as
@@ -166,7 +194,14 @@ pub fn build_orders(
 
     let mut duplicate_rows: HashSet<(u32, u32)> = HashSet::new();
     let mut kept: Vec<u32> = Vec::with_capacity(slots.len());
-    let mut orders = Orders::default();
+    let mut orders = Orders {
+        dimensions: lines
+            .dimensions
+            .iter()
+            .map(|_| CodeVec::default())
+            .collect(),
+        ..Default::default()
+    };
     let groups = group_ends.as_ref().map_or(slots.len(), Vec::len);
     for g in 0..groups {
         let (start, end) = match &group_ends {
@@ -246,6 +281,18 @@ pub fn build_orders(
                 .push(group.iter().map(|&i| lines.cents[i as usize]).sum());
             orders.first_line.push(group[0]);
             orders.kept_start.push(group_start as u32);
+            let dates = |i: usize| (lines.ts_micros[i], lines.day[i]);
+            for (codes, line_codes) in orders.dimensions.iter_mut().zip(&lines.dimensions) {
+                // NO_CODE is the largest code: a value beats a blank.
+                let code = group
+                    .iter()
+                    .map(|&i| i as usize)
+                    .filter(|&i| dates(i) == dates(earliest))
+                    .map(|i| line_codes.get(i))
+                    .min()
+                    .unwrap_or(NO_CODE);
+                codes.push(code);
+            }
         }
     }
     drop(slots);
@@ -253,6 +300,8 @@ pub fn build_orders(
     let Lines {
         file_starts,
         customer_values,
+        dimension_names,
+        dimension_values,
         ..
     } = lines;
     let source = |i: u32| {
@@ -286,6 +335,32 @@ pub fn build_orders(
             let c = orders.customer[o] as usize;
             first_order[c] = first_order[c].min(orders.day[o]);
         }
+    }
+
+    // Each customer's dimension values: those of the first order by (date,
+    // timestamp), ties to the smallest code (NO_CODE is the largest).
+    let mut first_dimensions: Vec<Vec<u32>> = Vec::new();
+    if !orders.dimensions.is_empty() {
+        first_dimensions = vec![vec![NO_CODE; customer_values.len()]; orders.dimensions.len()];
+        let mut first_instant: Vec<(i32, i64)> = vec![(i32::MAX, i64::MAX); customer_values.len()];
+        for o in 0..orders.len() {
+            if orders.cents[o] < 0 || orders.day[o] > as_of {
+                continue;
+            }
+            let c = orders.customer[o] as usize;
+            let instant = (orders.day[o], orders.ts_micros[o]);
+            if instant < first_instant[c] {
+                first_instant[c] = instant;
+                for (d, codes) in orders.dimensions.iter().enumerate() {
+                    first_dimensions[d][c] = codes.get(o);
+                }
+            } else if instant == first_instant[c] {
+                for (d, codes) in orders.dimensions.iter().enumerate() {
+                    first_dimensions[d][c] = first_dimensions[d][c].min(codes.get(o));
+                }
+            }
+        }
+        orders.dimensions = Vec::new();
     }
 
     // Set aside orders after as_of and rejected refunds; count the rest
@@ -374,10 +449,22 @@ pub fn build_orders(
         ..Default::default()
     };
     drop(slots);
+    history.dimensions = dimension_names
+        .into_iter()
+        .zip(dimension_values)
+        .map(|(name, values)| CustomerDimension {
+            name,
+            values,
+            customer: Vec::new(),
+        })
+        .collect();
     for (c, id) in customer_values.into_iter().enumerate() {
         if starts[c + 1] > starts[c] {
             history.customer_ids.push(id);
             history.offsets.push(starts[c]);
+            for (dimension, first) in history.dimensions.iter_mut().zip(&first_dimensions) {
+                dimension.customer.push(first[c]);
+            }
         }
     }
     history.offsets.push(accepted);

@@ -409,6 +409,7 @@ mod tests {
             day: vec![day(2024, 1, 10), day(2024, 2, 10)],
             cents: vec![10_000, 20_000],
             as_of: day(2025, 4, 15),
+            dimensions: Vec::new(),
         };
         let calendar = Calendar::of(&history);
         let t = tiers();

@@ -62,6 +62,119 @@ pub struct Lines {
     pub cents: Vec<i64>,
     /// Hash of the row's whole content; empty without an order id.
     pub line_hash: Vec<u64>,
+    /// The configured dimension columns (`[columns] dimensions`), in order.
+    pub dimension_names: Vec<String>,
+    /// Per dimension, the code of each line's trimmed value (its rank among
+    /// the dimension's distinct values after [`LineCollector::finish`], so
+    /// code order is value order); [`NO_CODE`] when null or blank. Empty
+    /// without dimensions: no memory per line then.
+    pub dimensions: Vec<CodeVec>,
+    /// Per dimension, its distinct values, sorted: `dimension_values[d][code]`.
+    pub dimension_values: Vec<Vec<String>>,
+}
+
+/// Codes stored as narrow as the largest code allows: one byte while a
+/// dimension has fewer than 255 values, two below 65,535, four beyond. The
+/// widest value of each width stands for [`NO_CODE`]. Dimension columns have
+/// few values in practice, but nothing here assumes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeVec {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Default for CodeVec {
+    fn default() -> Self {
+        CodeVec::U8(Vec::new())
+    }
+}
+
+impl CodeVec {
+    pub fn len(&self) -> usize {
+        match self {
+            CodeVec::U8(v) => v.len(),
+            CodeVec::U16(v) => v.len(),
+            CodeVec::U32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The code at `i` ([`NO_CODE`] for a missing value).
+    pub fn get(&self, i: usize) -> u32 {
+        match self {
+            CodeVec::U8(v) => match v[i] {
+                u8::MAX => NO_CODE,
+                x => x as u32,
+            },
+            CodeVec::U16(v) => match v[i] {
+                u16::MAX => NO_CODE,
+                x => x as u32,
+            },
+            CodeVec::U32(v) => v[i],
+        }
+    }
+
+    /// Widens the storage until `code` fits.
+    fn fit(&mut self, code: u32) {
+        if code == NO_CODE {
+            return;
+        }
+        let widen16 = |v: &[u8]| {
+            v.iter()
+                .map(|&x| if x == u8::MAX { u16::MAX } else { x as u16 })
+                .collect::<Vec<u16>>()
+        };
+        if let CodeVec::U8(v) = self {
+            if code >= u8::MAX as u32 {
+                *self = CodeVec::U16(widen16(v));
+            }
+        }
+        if let CodeVec::U16(v) = self {
+            if code >= u16::MAX as u32 {
+                *self = CodeVec::U32(
+                    v.iter()
+                        .map(|&x| if x == u16::MAX { NO_CODE } else { x as u32 })
+                        .collect(),
+                );
+            }
+        }
+    }
+
+    pub fn push(&mut self, code: u32) {
+        self.fit(code);
+        match self {
+            CodeVec::U8(v) => v.push(if code == NO_CODE { u8::MAX } else { code as u8 }),
+            CodeVec::U16(v) => v.push(if code == NO_CODE {
+                u16::MAX
+            } else {
+                code as u16
+            }),
+            CodeVec::U32(v) => v.push(code),
+        }
+    }
+
+    /// Replaces every code `x` (not [`NO_CODE`]) by `map[x]`; the new codes
+    /// must fit the current width (a permutation does).
+    fn remap(&mut self, map: &[u32]) {
+        match self {
+            CodeVec::U8(v) => v
+                .par_iter_mut()
+                .filter(|x| **x != u8::MAX)
+                .for_each(|x| *x = map[*x as usize] as u8),
+            CodeVec::U16(v) => v
+                .par_iter_mut()
+                .filter(|x| **x != u16::MAX)
+                .for_each(|x| *x = map[*x as usize] as u16),
+            CodeVec::U32(v) => v
+                .par_iter_mut()
+                .filter(|x| **x != NO_CODE)
+                .for_each(|x| *x = map[*x as usize]),
+        }
+    }
 }
 
 impl Lines {
@@ -108,6 +221,8 @@ pub struct LineCollector<'a> {
     rejects: Vec<Reject>,
     customers: Interner,
     orders: Option<Interner>,
+    /// One interner per dimension column.
+    dimensions: Vec<Interner>,
     current_file: Option<u32>,
 }
 
@@ -118,6 +233,13 @@ impl<'a> LineCollector<'a> {
         let hashed = pipeline.config.columns.order_id.is_some();
         let mut lines = Lines::default();
         lines.reserve(expected_rows, hashed);
+        let names = &pipeline.config.columns.dimensions;
+        lines.dimension_names = names.clone();
+        // One byte a line until a dimension has 255 values (then it widens).
+        lines.dimensions = names
+            .iter()
+            .map(|_| CodeVec::U8(Vec::with_capacity(expected_rows)))
+            .collect();
         // Size the key tables for the expected rows (known for Parquet), so
         // they do not rehash tens of millions of entries as they grow: order
         // lines are typically 1–2 per order and orders several per customer.
@@ -127,6 +249,7 @@ impl<'a> LineCollector<'a> {
             rejects: Vec::new(),
             customers: Interner::with_values(expected_rows / 16),
             orders: hashed.then(|| Interner::with_capacity(expected_rows / 2)),
+            dimensions: names.iter().map(|_| Interner::with_values(0)).collect(),
             current_file: None,
         }
     }
@@ -155,8 +278,23 @@ impl<'a> LineCollector<'a> {
         let pipeline = self.pipeline;
         let mapping = &pipeline.config.columns;
         let (customers, orders) = (&mut self.customers, &mut self.orders);
-        let (validated, (customer_codes, order_codes)) = rayon::join(
-            || validate_batch(pipeline, batch, on_rows),
+        let (dimensions, dimension_codes) = (&mut self.dimensions, &mut self.lines.dimensions);
+        let ((validated, dimensions_done), (customer_codes, order_codes)) = rayon::join(
+            || {
+                rayon::join(
+                    || validate_batch(pipeline, batch, on_rows),
+                    || {
+                        for ((interner, name), codes) in dimensions
+                            .iter_mut()
+                            .zip(&mapping.dimensions)
+                            .zip(dimension_codes.iter_mut())
+                        {
+                            interner.dimension_codes(&batch.frame, name, codes)?;
+                        }
+                        Ok::<(), Error>(())
+                    },
+                )
+            },
             || {
                 rayon::join(
                     || customers.codes(&batch.frame, &mapping.customer_id),
@@ -169,6 +307,7 @@ impl<'a> LineCollector<'a> {
                 )
             },
         );
+        dimensions_done.map_err(as_input_error)?;
         let (batch_lines, mut batch_rejects) = validated.map_err(as_input_error)?;
         if !batch_rejects.is_empty() {
             RawText::of(batch)
@@ -198,9 +337,15 @@ impl<'a> LineCollector<'a> {
             rejects,
             customers,
             orders,
+            dimensions,
             ..
         } = self;
         drop(orders);
+        for (interner, codes) in dimensions.into_iter().zip(lines.dimensions.iter_mut()) {
+            let (rank, values) = interner.ranked();
+            codes.remap(&rank);
+            lines.dimension_values.push(values);
+        }
         let (rank, values) = customers.ranked();
         lines
             .customer
@@ -330,6 +475,25 @@ impl Interner {
             });
         }
         Ok(codes)
+    }
+
+    /// Appends the codes of a dimension column's trimmed text values to
+    /// `out`; [`NO_CODE`] for nulls and blank values.
+    fn dimension_codes(
+        &mut self,
+        frame: &DataFrame,
+        column: &str,
+        out: &mut CodeVec,
+    ) -> Result<()> {
+        let text = frame.column(column)?.cast(&DataType::String)?;
+        for value in text.str()?.iter() {
+            let code = match value.map(str::trim) {
+                None | Some("") => NO_CODE,
+                Some(v) => self.code(v),
+            };
+            out.push(code);
+        }
+        Ok(())
     }
 
     /// The rank of every code among the values in byte order, and the values
@@ -684,4 +848,43 @@ fn check_row(
         }
     };
     Ok((placed.utc_micros, placed.local_day, cents))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_widen_as_values_grow_and_keep_missing() {
+        let mut codes = CodeVec::default();
+        codes.push(3);
+        codes.push(NO_CODE);
+        assert!(matches!(codes, CodeVec::U8(_)));
+        codes.push(254);
+        assert!(matches!(codes, CodeVec::U8(_)));
+        codes.push(255);
+        assert!(matches!(codes, CodeVec::U16(_)));
+        codes.push(70_000);
+        assert!(matches!(codes, CodeVec::U32(_)));
+        codes.push(NO_CODE);
+        let got: Vec<u32> = (0..codes.len()).map(|i| codes.get(i)).collect();
+        assert_eq!(got, vec![3, NO_CODE, 254, 255, 70_000, NO_CODE]);
+    }
+
+    #[test]
+    fn dimension_codes_are_ranked_by_value_and_blank_is_missing() {
+        let frame =
+            df!("channel" => [Some(" paid "), None, Some("email"), Some("  "), Some("paid")])
+                .unwrap();
+        let mut interner = Interner::with_values(0);
+        let mut codes = CodeVec::default();
+        interner
+            .dimension_codes(&frame, "channel", &mut codes)
+            .unwrap();
+        let (rank, values) = interner.ranked();
+        codes.remap(&rank);
+        assert_eq!(values, vec!["email".to_string(), "paid".to_string()]);
+        let got: Vec<u32> = (0..codes.len()).map(|i| codes.get(i)).collect();
+        assert_eq!(got, vec![1, NO_CODE, 0, NO_CODE, 1]);
+    }
 }

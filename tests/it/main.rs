@@ -8,6 +8,7 @@ mod chunks;
 mod cli;
 mod clv;
 mod common;
+mod dimensions;
 mod golden;
 mod handworked;
 mod mutation;

@@ -12,12 +12,27 @@ use proptest::prelude::*;
 use retention::config::Pipeline;
 use retention::run::{compute, Computed, RunOptions};
 
-/// One generated order: customer, day offset, line amounts in cents.
+/// One generated order: customer, day offset, line amounts in cents, and
+/// the dimension values of its first line (later lines shift them).
 #[derive(Debug, Clone)]
 struct GenOrder {
     customer: u8,
     day: u16,
     lines: Vec<i32>,
+    channel: u8,
+    country: u8,
+}
+
+/// Channel values (the blank one is `(missing)`) and countries.
+const CHANNELS: [&str; 4] = ["email", "organic", "", "paid"];
+const COUNTRIES: [&str; 3] = ["DE", "GB", " "];
+
+/// The dimension values of line `k` of an order.
+fn line_dimensions(o: &GenOrder, k: usize) -> (&'static str, &'static str) {
+    (
+        CHANNELS[(o.channel as usize + k) % CHANNELS.len()],
+        COUNTRIES[(o.country as usize + k) % COUNTRIES.len()],
+    )
 }
 
 fn orders_strategy() -> impl Strategy<Value = Vec<GenOrder>> {
@@ -25,11 +40,15 @@ fn orders_strategy() -> impl Strategy<Value = Vec<GenOrder>> {
         0u8..12,
         0u16..420,
         prop::collection::vec(-4000i32..20000, 1..4),
+        0u8..4,
+        0u8..3,
     )
-        .prop_map(|(customer, day, lines)| GenOrder {
+        .prop_map(|(customer, day, lines, channel, country)| GenOrder {
             customer,
             day,
             lines,
+            channel,
+            country,
         });
     prop::collection::vec(order, 1..60).prop_map(|mut orders| {
         // At least one real order, so there is something to compute.
@@ -48,8 +67,9 @@ fn csv_rows(orders: &[GenOrder]) -> Vec<String> {
         let date = start() + chrono::Duration::days(o.day as i64);
         for (k, cents) in o.lines.iter().enumerate() {
             let sign = if *cents < 0 { "-" } else { "" };
+            let (channel, country) = line_dimensions(o, k);
             rows.push(format!(
-                "O{i},c{:02},{date} 12:00:{k:02},{sign}{}.{:02},sku{k}",
+                "O{i},c{:02},{date} 12:00:{k:02},{sign}{}.{:02},sku{k},{channel},{country}",
                 o.customer,
                 cents.abs() / 100,
                 cents.abs() % 100
@@ -67,7 +87,22 @@ fn compute_rows(dir: &Path, rows: &[String], as_of: Option<NaiveDate>) -> Comput
 
 /// [`compute_rows`] with `[business] cohort_period = "{unit}"`.
 fn compute_rows_by(dir: &Path, rows: &[String], as_of: Option<NaiveDate>, unit: &str) -> Computed {
-    let mut text = String::from("order_id,customer_id,order_ts,amount,sku\n");
+    compute_rows_with(dir, rows, as_of, unit, false)
+}
+
+/// [`compute_rows_by`], sliced by `channel` and `country` when `dimensions`.
+fn compute_rows_with(
+    dir: &Path,
+    rows: &[String],
+    as_of: Option<NaiveDate>,
+    unit: &str,
+    dimensions: bool,
+) -> Computed {
+    let dimensions = match dimensions {
+        true => "dimensions = [\"channel\", \"country\"]\n",
+        false => "",
+    };
+    let mut text = String::from("order_id,customer_id,order_ts,amount,sku,channel,country\n");
     for r in rows {
         text.push_str(r);
         text.push('\n');
@@ -76,7 +111,7 @@ fn compute_rows_by(dir: &Path, rows: &[String], as_of: Option<NaiveDate>, unit: 
     std::fs::write(
         dir.join("pipeline.toml"),
         format!(
-            "[input]\npath = \"orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\n[business]\nactivity_window_days = {WINDOW}\ncohort_period = \"{unit}\"\n[rejects]\nmax_reject_ratio = 1.0\n[loyalty]\ntiers = [{{ name = \"Bronze\", min_spend = 0 }}, {{ name = \"Silver\", min_spend = 150 }}, {{ name = \"Gold\", min_spend = 400 }}]\n"
+            "[input]\npath = \"orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\n{dimensions}[business]\nactivity_window_days = {WINDOW}\ncohort_period = \"{unit}\"\n[rejects]\nmax_reject_ratio = 1.0\n[loyalty]\ntiers = [{{ name = \"Bronze\", min_spend = 0 }}, {{ name = \"Silver\", min_spend = 150 }}, {{ name = \"Gold\", min_spend = 400 }}]\n"
         ),
     )
     .unwrap();
@@ -431,16 +466,17 @@ proptest! {
     fn tables_do_not_depend_on_threads_or_row_order(
         orders in orders_strategy(),
         unit in prop::sample::select(vec!["month", "week", "quarter"]),
+        dimensions in any::<bool>(),
     ) {
         let rows = csv_rows(&orders);
         let one = tempfile::tempdir().unwrap();
         let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let a = single.install(|| compute_rows_by(one.path(), &rows, None, unit));
+        let a = single.install(|| compute_rows_with(one.path(), &rows, None, unit, dimensions));
         let two = tempfile::tempdir().unwrap();
         let mut reversed = rows.clone();
         reversed.reverse();
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
-        let b = pool.install(|| compute_rows_by(two.path(), &reversed, None, unit));
+        let b = pool.install(|| compute_rows_with(two.path(), &reversed, None, unit, dimensions));
         for table in ["customers", "cohort_retention", "retention_curve", "kpis_monthly", "segments", "tier_migration", "win_back", "at_risk_high_value", "reengage_new", "vip", "checks"] {
             let (x, y) = (a.table(table).unwrap(), b.table(table).unwrap());
             prop_assert!(x.equals_missing(y), "{} differs:\n{}\n{}", table, x, y);
@@ -511,4 +547,176 @@ proptest! {
             prop_assert_eq!(unbounded_rate[k], (n > 0).then(|| u as f64 / n as f64));
         }
     }
+
+    #[test]
+    fn dimension_slices_add_up_and_all_is_the_unsliced_table(
+        orders in orders_strategy(),
+        unit in prop::sample::select(vec!["month", "week", "quarter"]),
+        squeeze in any::<bool>(),
+    ) {
+        // Squeezed into six weeks, a customer often orders twice in a day:
+        // first orders tie, and the tie rule must not depend on row order.
+        let mut orders = orders;
+        if squeeze {
+            for o in &mut orders {
+                o.day %= 42;
+            }
+        }
+        let rows = csv_rows(&orders);
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let sliced = compute_rows_with(one.path(), &rows, None, unit, true);
+        let plain = compute_rows_with(two.path(), &rows, None, unit, false);
+        prop_assert!(sliced.checks.iter().all(|k| k.passed), "{:?}", sliced.checks);
+        let cohort = format!("cohort_{unit}");
+        let tables: [(&str, Vec<&str>, Vec<&str>); 3] = [
+            ("cohort_retention", vec![cohort.as_str(), "period"], vec!["cohort_size", "active_customers", "orders", "revenue", "unbounded_active_customers"]),
+            ("retention_curve", vec!["period"], vec!["customers", "retained", "unbounded_retained"]),
+            ("kpis_monthly", vec!["month"], vec!["customers_start", "customers_end", "new_customers", "retained", "churned", "reactivated", "purchasing_customers", "orders", "revenue", "returning_customers"]),
+        ];
+        for (table, keys, counts) in &tables {
+            let frame = sliced.table(table).unwrap();
+            // The (all) slice is the unsliced table, column for column.
+            let mut all = frame.clone();
+            for d in DIMENSIONS {
+                let mask = all.column(d).unwrap().str().unwrap().equal("(all)");
+                all = all.filter(&mask).unwrap().drop(d).unwrap();
+            }
+            let whole = plain.table(table).unwrap();
+            prop_assert!(all.equals_missing(whole), "{}: (all) slice differs:\n{}\n{}", table, all, whole);
+            // Σ over each dimension's values = the (all) slice, per key.
+            for d in DIMENSIONS {
+                let (want, got) = slice_sums(frame, keys, counts, d);
+                prop_assert_eq!(want, got, "{} by {}", table, d);
+            }
+        }
+        // The same rows reversed, on three threads: the same slices.
+        let three = tempfile::tempdir().unwrap();
+        let mut reversed = rows.clone();
+        reversed.reverse();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let again = pool.install(|| compute_rows_with(three.path(), &reversed, None, unit, true));
+        for (table, _, _) in &tables {
+            let (x, y) = (sliced.table(table).unwrap(), again.table(table).unwrap());
+            prop_assert!(x.equals_missing(y), "{} differs with rows reversed:\n{}\n{}", table, x, y);
+        }
+        // Each customer is in the slice of their first order's value.
+        let kpis = sliced.table("kpis_monthly").unwrap();
+        for (d, _) in DIMENSIONS.iter().enumerate() {
+            let labels = texts(kpis, DIMENSIONS[d]);
+            let new = ints(kpis, "new_customers");
+            let mut got: BTreeMap<String, i64> = BTreeMap::new();
+            for (label, n) in labels.iter().zip(&new) {
+                if label != "(all)" {
+                    *got.entry(label.clone()).or_default() += n;
+                }
+            }
+            prop_assert_eq!(got, first_order_values(&orders, d));
+        }
+    }
+}
+
+const DIMENSIONS: [&str; 2] = ["channel", "country"];
+
+fn texts(frame: &DataFrame, column: &str) -> Vec<String> {
+    frame
+        .column(column)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.unwrap().to_string())
+        .collect()
+}
+
+/// For dimension `d`: per key, the count columns of the `(all)` slice and
+/// their sums over `d`'s value slices (money in cents).
+#[allow(clippy::type_complexity)]
+fn slice_sums(
+    frame: &DataFrame,
+    keys: &[&str],
+    counts: &[&str],
+    d: &str,
+) -> (BTreeMap<String, Vec<i64>>, BTreeMap<String, Vec<i64>>) {
+    let key_text: Vec<String> = (0..frame.height())
+        .map(|r| {
+            keys.iter()
+                .map(|k| frame.column(k).unwrap().get(r).unwrap().to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    let values: Vec<Vec<i64>> = counts
+        .iter()
+        .map(|c| match frame.column(c).unwrap().dtype() {
+            DataType::Float64 => floats(frame, c)
+                .iter()
+                .map(|x| (x.unwrap() * 100.0).round() as i64)
+                .collect(),
+            _ => ints(frame, c),
+        })
+        .collect();
+    let labels: Vec<Vec<String>> = DIMENSIONS.iter().map(|name| texts(frame, name)).collect();
+    let mine = DIMENSIONS.iter().position(|n| *n == d).unwrap();
+    let (mut all, mut sums) = (BTreeMap::new(), BTreeMap::new());
+    for r in 0..frame.height() {
+        let row: Vec<i64> = values.iter().map(|v| v[r]).collect();
+        let is_all = labels.iter().all(|l| l[r] == "(all)");
+        let target = if is_all {
+            &mut all
+        } else if labels[mine][r] != "(all)" {
+            &mut sums
+        } else {
+            continue;
+        };
+        let entry = target
+            .entry(key_text[r].clone())
+            .or_insert_with(|| vec![0; counts.len()]);
+        for (e, x) in entry.iter_mut().zip(&row) {
+            *e += x;
+        }
+    }
+    // Keys missing from the value slices (cohorts without customers there)
+    // count as zero.
+    for (key, want) in &all {
+        if want.iter().all(|x| *x == 0) {
+            sums.entry(key.clone())
+                .or_insert_with(|| vec![0; counts.len()]);
+        }
+    }
+    (all, sums)
+}
+
+/// Customers per value of dimension `d` (0 channel, 1 country), the slow
+/// way: a customer's first order is their earliest order (total ≥ 0) by
+/// day (every order's first line is at 12:00:00, so orders on one day tie
+/// and the smallest value wins, a blank one last); its value is that of
+/// its first line, the earliest. Blank is `(missing)`.
+fn first_order_values(orders: &[GenOrder], d: usize) -> BTreeMap<String, i64> {
+    let mut first: BTreeMap<u8, (u16, Option<&str>)> = BTreeMap::new();
+    for o in orders.iter().filter(|o| o.lines.iter().sum::<i32>() >= 0) {
+        let (channel, country) = line_dimensions(o, 0);
+        let value = [channel, country][d].trim();
+        let value = (!value.is_empty()).then_some(value);
+        // None sorts first in Option order: compare with blanks last.
+        let better = |a: Option<&str>, b: Option<&str>| match (a, b) {
+            (Some(x), Some(y)) => x < y,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        first
+            .entry(o.customer)
+            .and_modify(|(day, v)| {
+                if o.day < *day || (o.day == *day && better(value, *v)) {
+                    *day = o.day;
+                    *v = value;
+                }
+            })
+            .or_insert((o.day, value));
+    }
+    let mut out = BTreeMap::new();
+    for (_, (_, value)) in first {
+        *out.entry(value.unwrap_or("(missing)").to_string())
+            .or_insert(0) += 1;
+    }
+    out
 }
