@@ -42,14 +42,22 @@ fn setup(d: &Path, customers: &str) {
             "20",
             "--out",
             "orders.csv",
+            "--surveys",
+            "surveys.csv",
         ])
         .current_dir(d)
         .output()
         .unwrap();
     assert!(o.status.success());
+    // Every stage runs: dimensions and a survey input too.
     write_pipeline(d, "orders.csv", "");
     let text = std::fs::read_to_string(d.join("pipeline.toml"))
         .unwrap()
+        .replace(
+            "order_id = \"order_id\"",
+            "order_id = \"order_id\"\ndimensions = [\"channel\", \"country\"]",
+        )
+        .replace("[output]", "[surveys]\npath = \"surveys.csv\"\n\n[output]")
         .replace("dir = \"out\"", "dir = \"out\"\nkeep_runs = 3");
     std::fs::write(d.join("pipeline.toml"), text).unwrap();
 }
@@ -143,6 +151,23 @@ fn assert_clean(out: &Path) {
     }
 }
 
+/// The tables a run of [`setup`]'s pipeline publishes, in order: the
+/// usual ones and, before `rejects`, the NPS tables of its survey input.
+fn published_tables() -> Vec<&'static str> {
+    let mut tables = TABLES.to_vec();
+    let at = tables.iter().position(|t| *t == "rejects").unwrap();
+    tables.splice(
+        at..at,
+        [
+            "nps_monthly",
+            "nps_by_cohort",
+            "nps_by_tier",
+            "nps_retention",
+        ],
+    );
+    tables
+}
+
 /// Every crash point of a run, in order.
 fn kill_points() -> Vec<String> {
     let mut points: Vec<String> = [
@@ -152,17 +177,19 @@ fn kill_points() -> Vec<String> {
         "customers",
         "cohorts",
         "kpis",
+        "dimensions",
         "clv",
         "segments",
         "tiers",
         "targets",
+        "nps",
         "checks",
     ]
     .iter()
     .map(|s| format!("stage::{s}"))
     .collect();
     points.push("publish::run_dir_created".into());
-    for table in TABLES {
+    for table in published_tables() {
         let file = format!("{table}.parquet");
         points.push(format!("publish::temp_written::{file}"));
         points.push(format!("publish::renamed::{file}"));
