@@ -313,7 +313,9 @@ fn generate_customer(
             let share = if part + 1 == parts { left } else { left / 2 };
             left -= share;
             lines.push(Line {
-                ts_micros: t + part as i64 * 1_000_000,
+                // A second apart, never past the end of the history (an
+                // order placed in its last seconds keeps every line in it).
+                ts_micros: (t + part as i64 * 1_000_000).min(end - 1),
                 customer: i,
                 order_seq: seq,
                 refund: false,
