@@ -322,6 +322,7 @@ where
         if dot(&dir, &pg) >= 0.0 {
             hinv = identity();
             fresh = true;
+            scaled = false;
             dir = pg.map(|v| -v);
         }
         iterations += 1;
@@ -331,6 +332,7 @@ where
             }
             hinv = identity();
             fresh = true;
+            scaled = false;
             continue;
         };
         let mut s = [0.0; N];
@@ -515,6 +517,10 @@ pub(crate) fn fit_report<const N: usize>(
 pub(crate) fn warm_start<const N: usize>(
     report: &super::FitReport,
 ) -> Option<([f64; N], [[f64; N]; N])> {
+    // Only a converged interior optimum is a good place to start from.
+    if !report.converged {
+        return None;
+    }
     let theta: Vec<f64> = report.parameters.iter().map(|p| p.1.ln()).collect();
     let theta: [f64; N] = theta.try_into().ok()?;
     let rows = report.inverse_hessian.as_ref()?;

@@ -368,24 +368,42 @@ fn gunzip(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Reads a Parquet file, or the rows `offset..offset + len` of it; `__row`
-/// counts from the file's first row either way.
+/// counts from the file's first row either way. The row number is added
+/// here from the slice's offset rather than by the scan, so it cannot
+/// depend on how the reader pushes the slice down into row groups (and it
+/// must agree with the line positions the later stages count).
 fn read_parquet(path: &Path, slice: Option<(usize, usize)>) -> Result<DataFrame> {
+    let fail = |e: PolarsError| Error::input(path, format!("cannot read as Parquet: {e}"));
     let path_str = path.to_string_lossy().into_owned();
     let args = ScanArgsParquet {
-        row_index: Some(RowIndex {
-            name: ROW_COLUMN.into(),
-            offset: 1,
-        }),
         glob: false,
         ..Default::default()
     };
-    LazyFrame::scan_parquet(PlRefPath::new(path_str), args)
-        .map(|lf| match slice {
-            Some((offset, len)) => lf.slice(offset as i64, len as IdxSize),
-            None => lf,
-        })
-        .and_then(|lf| lf.collect())
-        .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))
+    let (offset, lf) = match slice {
+        Some((offset, len)) => (
+            offset,
+            LazyFrame::scan_parquet(PlRefPath::new(path_str), args)
+                .map(|lf| lf.slice(offset as i64, len as IdxSize)),
+        ),
+        None => (0, LazyFrame::scan_parquet(PlRefPath::new(path_str), args)),
+    };
+    let frame = lf.and_then(|lf| lf.collect()).map_err(fail)?;
+    if let Some((_, len)) = slice {
+        if frame.height() != len {
+            return Err(Error::input(
+                path,
+                format!(
+                    "rows {}..{}: read {} rows, expected {len} (did the file change during the run?)",
+                    offset + 1,
+                    offset + len,
+                    frame.height()
+                ),
+            ));
+        }
+    }
+    frame
+        .with_row_index(ROW_COLUMN.into(), Some(offset as IdxSize + 1))
+        .map_err(fail)
 }
 
 /// One hash per row over the text of every listed column. Used only to

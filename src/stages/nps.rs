@@ -692,7 +692,13 @@ pub fn nps_stage(
     let counts = validated.counts;
     if !validated.rejects.is_empty() {
         for batch in &batches {
-            RawText::of(batch)?.fill(&mut validated.rejects);
+            let rows: Vec<u32> = validated
+                .rejects
+                .iter()
+                .filter(|r| r.file == batch.file)
+                .map(|r| r.row)
+                .collect();
+            RawText::of_rows(batch, &rows)?.fill(validated.rejects.iter_mut());
         }
     }
     let rejects = rejects_table(&validated.rejects, &files)?;

@@ -279,7 +279,11 @@ pub fn build_orders(
             orders
                 .cents
                 .push(group.iter().map(|&i| lines.cents[i as usize]).sum());
-            orders.first_line.push(group[0]);
+            // The order's first line in input order (the group is sorted by
+            // line hash): the last tie-break between orders.
+            orders
+                .first_line
+                .push(*group.iter().min().expect("an order has lines"));
             orders.kept_start.push(group_start as u32);
             let dates = |i: usize| (lines.ts_micros[i], lines.day[i]);
             for (codes, line_codes) in orders.dimensions.iter_mut().zip(&lines.dimensions) {
@@ -296,14 +300,26 @@ pub fn build_orders(
         }
     }
     drop(slots);
-    // What is left of the lines: where they came from, and the ids.
+    // What is left of the lines: where they came from, and the ids. The
+    // per-line vectors are freed here, before the customer grouping below
+    // allocates (at 100 M lines they are gigabytes).
     let Lines {
         file_starts,
         customer_values,
         dimension_names,
         dimension_values,
-        ..
+        status,
+        customer,
+        order,
+        ts_micros,
+        day,
+        cents,
+        line_hash,
+        dimensions,
     } = lines;
+    drop((
+        status, customer, order, ts_micros, day, cents, line_hash, dimensions,
+    ));
     let source = |i: u32| {
         let i = i as usize;
         let file = file_starts.partition_point(|&start| start <= i) - 1;

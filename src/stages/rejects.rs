@@ -121,19 +121,21 @@ pub fn rejects_table(rejects: &[Reject], files: &[InputFile]) -> Result<DataFram
     ])?)
 }
 
-/// The mapped columns of one raw batch as text, to fill in the raw records
-/// of the rejects among its rows.
+/// Some rows of one raw batch, their mapped columns as text: what the raw
+/// records of the rejects among them are made from. Only the wanted rows
+/// are converted (a batch is millions of rows, its rejects a handful).
 pub struct RawText {
     file: u32,
-    /// Data row of the batch's first row.
-    first_row: u32,
-    rows: usize,
+    /// The data rows held, ascending; `columns` are in the same order.
+    rows: Vec<u32>,
     columns: Vec<(String, StringChunked)>,
 }
 
 impl RawText {
-    pub fn of(batch: &RawBatch) -> Result<RawText> {
-        let first_row = match batch.frame.height() {
+    /// The rows of `batch` among the data rows `wanted` (others ignored).
+    pub fn of_rows(batch: &RawBatch, wanted: &[u32]) -> Result<RawText> {
+        let height = batch.frame.height();
+        let first_row = match height {
             0 => 1,
             _ => batch
                 .frame
@@ -143,8 +145,20 @@ impl RawText {
                 .get(0)
                 .unwrap_or(1),
         };
+        let mut rows: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|&r| r >= first_row && ((r - first_row) as usize) < height)
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let positions = IdxCa::from_vec(
+            "".into(),
+            rows.iter().map(|&r| (r - first_row) as IdxSize).collect(),
+        );
+        let taken = batch.frame.take(&positions)?;
         let mut columns = Vec::new();
-        for column in batch.frame.columns() {
+        for column in taken.columns() {
             if column.name().as_str() == ROW_COLUMN {
                 continue;
             }
@@ -158,25 +172,21 @@ impl RawText {
         }
         Ok(RawText {
             file: batch.file,
-            first_row,
-            rows: batch.frame.height(),
+            rows,
             columns,
         })
     }
 
-    /// Whether data row `row` of `file` is in this batch.
-    pub fn holds(&self, file: u32, row: u32) -> bool {
-        file == self.file && row >= self.first_row && ((row - self.first_row) as usize) < self.rows
-    }
-
     /// Fills in the raw record (and, for order-level rejects that name a
-    /// column, its raw value) of every reject whose row is in this batch.
-    pub fn fill(&self, rejects: &mut [Reject]) {
-        for r in rejects.iter_mut() {
-            if r.raw.is_some() || !self.holds(r.file, r.row) {
+    /// column, its raw value) of every reject whose row is held here.
+    pub fn fill<'r>(&self, rejects: impl IntoIterator<Item = &'r mut Reject>) {
+        for r in rejects {
+            if r.raw.is_some() || r.file != self.file {
                 continue;
             }
-            let position = (r.row - self.first_row) as usize;
+            let Ok(position) = self.rows.binary_search(&r.row) else {
+                continue;
+            };
             if r.value.is_none() {
                 r.value = r.column.as_deref().and_then(|name| {
                     let (_, text) = self.columns.iter().find(|(n, _)| n == name)?;
@@ -201,25 +211,25 @@ pub fn fill_from_input(
     rejects: &mut [Reject],
     chunk_rows: usize,
 ) -> Result<()> {
-    for (index, file) in files.iter().enumerate() {
-        let index = index as u32;
-        let mut rows: Vec<u32> = rejects
-            .iter()
-            .filter(|r| r.file == index && r.raw.is_none())
-            .map(|r| r.row)
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        rows.sort_unstable();
+    // The rejects to fill, by file and row: each file's are one run.
+    let mut missing: Vec<&mut Reject> = rejects.iter_mut().filter(|r| r.raw.is_none()).collect();
+    missing.sort_unstable_by_key(|r| (r.file, r.row));
+    for group in missing.chunk_by_mut(|a, b| a.file == b.file) {
+        let file = group[0].file;
+        let rows: Vec<u32> = group.iter().map(|r| r.row).collect();
         let wanted = |first: usize, len: usize| {
             let at = rows.partition_point(|&r| (r as usize) < first);
             rows.get(at).is_some_and(|&r| (r as usize) < first + len)
         };
-        read_chunks_where(pipeline, index, file, false, chunk_rows, wanted, |batch| {
-            RawText::of(&batch)?.fill(rejects);
+        let input = &files[file as usize];
+        let mut texts = Vec::new();
+        read_chunks_where(pipeline, file, input, false, chunk_rows, wanted, |batch| {
+            texts.push(RawText::of_rows(&batch, &rows)?);
             Ok(())
         })?;
+        for text in &texts {
+            text.fill(group.iter_mut().map(|r| &mut **r));
+        }
     }
     Ok(())
 }

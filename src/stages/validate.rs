@@ -269,6 +269,16 @@ impl<'a> LineCollector<'a> {
             Error::Usage(message) => Error::input(path, message),
             other => other,
         };
+        // Line indices are u32 throughout (half the memory of usize).
+        if self.lines.len() + batch.frame.height() >= NO_CODE as usize {
+            return Err(Error::input(
+                path,
+                format!(
+                    "the input has more than {} rows in all: split the history into several runs",
+                    NO_CODE - 1
+                ),
+            ));
+        }
         if self.current_file != Some(batch.file) {
             self.current_file = Some(batch.file);
             self.lines.file_starts.push(self.lines.len());
@@ -310,9 +320,10 @@ impl<'a> LineCollector<'a> {
         dimensions_done.map_err(as_input_error)?;
         let (batch_lines, mut batch_rejects) = validated.map_err(as_input_error)?;
         if !batch_rejects.is_empty() {
-            RawText::of(batch)
+            let rows: Vec<u32> = batch_rejects.iter().map(|r| r.row).collect();
+            RawText::of_rows(batch, &rows)
                 .map_err(as_input_error)?
-                .fill(&mut batch_rejects);
+                .fill(batch_rejects.iter_mut());
         }
         self.lines.append(batch_lines);
         self.rejects.append(&mut batch_rejects);
@@ -463,15 +474,18 @@ impl Interner {
         }
     }
 
-    /// Codes of a frame column's trimmed text values; [`NO_CODE`] for nulls.
+    /// Codes of a frame column's trimmed text values; [`NO_CODE`] for nulls
+    /// and blanks.
     fn codes(&mut self, frame: &DataFrame, column: &str) -> Result<Vec<u32>> {
         let text = frame.column(column)?.cast(&DataType::String)?;
         let text = text.str()?;
         let mut codes = Vec::with_capacity(text.len());
         for value in text.iter() {
-            codes.push(match value {
-                None => NO_CODE,
-                Some(v) => self.code(v.trim()),
+            // A blank id is a missing one: no code, so blank rows are
+            // neither grouped nor taken for duplicates of one another.
+            codes.push(match value.map(str::trim) {
+                None | Some("") => NO_CODE,
+                Some(v) => self.code(v),
             });
         }
         Ok(codes)
@@ -886,5 +900,42 @@ mod tests {
         assert_eq!(values, vec!["email".to_string(), "paid".to_string()]);
         let got: Vec<u32> = (0..codes.len()).map(|i| codes.get(i)).collect();
         assert_eq!(got, vec![1, NO_CODE, 0, NO_CODE, 1]);
+    }
+
+    #[test]
+    fn interner_codes_short_and_long_ids_apart_and_ranks_them_by_bytes() {
+        // 15 bytes fit inline, 16 do not; a long id sharing a short one's
+        // prefix, and ids that are equal only after trimming.
+        let ids = [
+            "C-0000000000001",      // 15 bytes: inline
+            "C-00000000000010",     // 16 bytes: side buffer
+            "C-0000000000001",      // the first again
+            "  C-00000000000010  ", // the second, padded
+            "an id far longer than fifteen bytes",
+            "", // blank: no code
+            "B",
+        ];
+        let frame = df!("id" => ids).unwrap();
+        let mut interner = Interner::with_values(0);
+        let codes = interner.codes(&frame, "id").unwrap();
+        assert_eq!(codes[0], codes[2]);
+        assert_eq!(codes[1], codes[3]);
+        assert_ne!(codes[0], codes[1]);
+        assert_eq!(codes[5], NO_CODE);
+        let (rank, values) = interner.ranked();
+        assert_eq!(
+            values,
+            [
+                "B",
+                "C-0000000000001",
+                "C-00000000000010",
+                "an id far longer than fifteen bytes"
+            ]
+        );
+        let ranked: Vec<u32> = codes
+            .iter()
+            .map(|&c| if c == NO_CODE { c } else { rank[c as usize] })
+            .collect();
+        assert_eq!(ranked, [1, 2, 1, 2, 3, NO_CODE, 0]);
     }
 }

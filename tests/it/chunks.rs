@@ -83,7 +83,11 @@ fn write_parquet_copy(dir: &Path) {
         .finish()
         .unwrap();
     let file = std::fs::File::create(dir.join("orders.parquet")).unwrap();
-    ParquetWriter::new(file).finish(&mut frame).unwrap();
+    // Small row groups, so chunks cut across them.
+    ParquetWriter::new(file)
+        .with_row_group_size(Some(10))
+        .finish(&mut frame)
+        .unwrap();
 }
 
 fn run(pipeline: &Path, chunk_rows: Option<usize>) -> Computed {
