@@ -34,7 +34,9 @@ use crate::stages::dimensions::{sliced_tables, slices};
 use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
 use crate::stages::nps::nps_stage;
 use crate::stages::orders::{build_orders, RowCounts};
-use crate::stages::rejects::{counts_by_reason, fill_from_input, rejects_table};
+use crate::stages::rejects::{
+    check_reject_share, counts_by_reason, fill_from_input, rejects_table,
+};
 use crate::stages::segments::segments_table;
 use crate::stages::targets::{assign_targets, target_tables, TargetInputs};
 use crate::stages::tiers::{
@@ -188,42 +190,16 @@ pub fn compute_files(
     let order_id_column = pipeline.config.columns.order_id.as_deref();
     let orders = build_orders(lines, &mut rejects, order_id_column, as_of)?;
     let counts = orders.counts;
-    let rejected_share = counts.rejected as f64 / counts.rows_read.max(1) as f64;
-    let max_share = pipeline.config.rejects.max_reject_ratio;
     let by_reason = counts_by_reason(&rejects);
-    if rejected_share > max_share {
-        let first = rejects
-            .iter()
-            .min_by_key(|r| (r.file, r.row))
-            .map(|r| {
-                format!(
-                    "`{}` row {}: {}{}",
-                    files[r.file as usize].path.display(),
-                    r.row,
-                    r.reason.as_str(),
-                    r.column
-                        .as_ref()
-                        .map(|c| format!(" in column `{c}`"))
-                        .unwrap_or_default()
-                )
-            })
-            .unwrap_or_default();
-        return Err(Error::TooManyRejects {
-            rejected: counts.rejected,
-            read: counts.rows_read,
-            ratio: rejected_share,
-            max: max_share,
-            first,
-        });
-    }
-    if counts.rejected > 0 {
-        tracing::warn!(
-            rejected = counts.rejected,
-            rows_read = counts.rows_read,
-            reasons = ?by_reason,
-            "rows rejected (published in rejects.parquet)"
-        );
-    }
+    debug_assert_eq!(rejects.len() as u64, counts.rejected);
+    check_reject_share(
+        &rejects,
+        &files,
+        counts.rows_read,
+        pipeline.config.rejects.max_reject_ratio,
+        "rows",
+        "",
+    )?;
     fill_from_input(pipeline, &files, &mut rejects, chunk_rows)?;
     let rejects_frame = rejects_table(&rejects, &files)?;
     drop(rejects);

@@ -36,16 +36,11 @@ use crate::stages::calendar::{first_order_day, Calendar};
 use crate::stages::checks::Check;
 use crate::stages::customers::ratio;
 use crate::stages::orders::{OrderHistory, RowCounts};
-use crate::stages::rejects::{counts_by_reason, rejects_table, RawText, Reject, RejectReason};
-use crate::time::{
-    date_of, month_end, month_of_day, parse_timestamp, place_date, place_instant, place_local,
-    PlacedTimestamp, TimestampError, TimestampFormat,
+use crate::stages::rejects::{
+    check_reject_share, counts_by_reason, rejects_table, RawText, Reject, RejectReason,
 };
-
-/// 1900-01-01 and 2200-12-31 as day numbers: the accepted dates, as for
-/// orders.
-const MIN_DAY: i32 = -25_567;
-const MAX_DAY: i32 = 84_370;
+use crate::stages::validate::TsColumn;
+use crate::time::{month_end, month_of_day, PlacedTimestamp, TimestampFormat};
 
 /// Months after the first response followed by `nps_retention`.
 pub const RETENTION_MONTHS: i64 = 12;
@@ -160,37 +155,10 @@ struct Candidate {
 
 type RowProblem = (RejectReason, String, Option<String>);
 
-/// Raw values of the timestamp column in the shapes we accept.
-enum TsValues {
-    Text(StringChunked),
-    Days(Int32Chunked),
-    /// Microseconds; `true` for an instant (a zoned column).
-    Micros(Int64Chunked, bool),
-}
-
 enum ScoreValues {
     Text(StringChunked),
     Int(Int64Chunked),
     Float(Float64Chunked),
-}
-
-fn ts_values(frame: &DataFrame, name: &str) -> Result<TsValues> {
-    let column = frame.column(name)?;
-    Ok(match column.dtype() {
-        DataType::String => TsValues::Text(column.str()?.clone()),
-        DataType::Date => TsValues::Days(column.cast(&DataType::Int32)?.i32()?.clone()),
-        DataType::Datetime(_, tz) => {
-            let micros = column
-                .cast(&DataType::Datetime(TimeUnit::Microseconds, tz.clone()))?
-                .cast(&DataType::Int64)?;
-            TsValues::Micros(micros.i64()?.clone(), tz.is_some())
-        }
-        other => {
-            return Err(Error::Usage(format!(
-                "column `{name}` (response_ts) has type {other}: expected text, date or timestamp"
-            )))
-        }
-    })
 }
 
 fn score_values(frame: &DataFrame, name: &str) -> Result<ScoreValues> {
@@ -227,7 +195,7 @@ fn check_row(
     i: usize,
     surveys: &SurveysConfig,
     ids: &StringChunked,
-    ts: &TsValues,
+    ts: &TsColumn,
     scores: &ScoreValues,
     format: &TimestampFormat,
     tz: chrono_tz::Tz,
@@ -243,48 +211,9 @@ fn check_row(
             ))
         }
     };
-    let ts_problem = |e: TimestampError, raw: Option<String>| {
-        let reason = match e {
-            TimestampError::Missing => RejectReason::MissingTimestamp,
-            TimestampError::Unparseable => RejectReason::InvalidTimestamp,
-            TimestampError::Nonexistent => RejectReason::NonexistentLocalTime,
-            TimestampError::Ambiguous => RejectReason::AmbiguousLocalTime,
-        };
-        (reason, columns.response_ts.clone(), raw)
-    };
-    let placed = match ts {
-        TsValues::Text(ca) => match ca.get(i) {
-            None => Err(ts_problem(TimestampError::Missing, None)),
-            Some(text) => {
-                parse_timestamp(text, format, tz).map_err(|e| ts_problem(e, Some(text.to_string())))
-            }
-        },
-        TsValues::Days(ca) => match ca.get(i) {
-            None => Err(ts_problem(TimestampError::Missing, None)),
-            Some(day) => Ok(place_date(date_of(day), tz)),
-        },
-        TsValues::Micros(ca, is_instant) => match ca.get(i) {
-            None => Err(ts_problem(TimestampError::Missing, None)),
-            Some(micros) if *is_instant => {
-                place_instant(micros, tz).map_err(|e| ts_problem(e, Some(micros.to_string())))
-            }
-            Some(micros) => match chrono::DateTime::from_timestamp_micros(micros) {
-                Some(dt) => place_local(dt.naive_utc(), tz)
-                    .map_err(|e| ts_problem(e, Some(dt.naive_utc().to_string()))),
-                None => Err(ts_problem(
-                    TimestampError::Unparseable,
-                    Some(micros.to_string()),
-                )),
-            },
-        },
-    }?;
-    if !(MIN_DAY..=MAX_DAY).contains(&placed.local_day) {
-        return Err((
-            RejectReason::TimestampOutOfRange,
-            columns.response_ts.clone(),
-            Some(date_of(placed.local_day).to_string()),
-        ));
-    }
+    let placed = ts
+        .place(i, format, tz)
+        .map_err(|(reason, raw)| (reason, columns.response_ts.clone(), raw))?;
     let score_problem =
         |reason: RejectReason, raw: Option<String>| (reason, columns.score.clone(), raw);
     let (value, raw) = match scores {
@@ -333,7 +262,7 @@ fn check_batch(
         .cast(&DataType::String)?
         .str()?
         .clone();
-    let ts = ts_values(frame, &surveys.columns.response_ts)?;
+    let ts = TsColumn::of(frame, &surveys.columns.response_ts, "response_ts")?;
     let scores = score_values(frame, &surveys.columns.score)?;
     let format = TimestampFormat::new(surveys.csv.timestamp_format.as_deref());
     let tz = pipeline.time_zone;
@@ -704,42 +633,15 @@ pub fn nps_stage(
     let rejects = rejects_table(&validated.rejects, &files)?;
     drop(batches);
     let by_reason = counts_by_reason(&validated.rejects);
-    let share = counts.rejected as f64 / counts.rows_read.max(1) as f64;
-    let max_share = pipeline.config.rejects.max_reject_ratio;
-    if share > max_share {
-        let first = validated
-            .rejects
-            .iter()
-            .min_by_key(|r| (r.file, r.row))
-            .map(|r| {
-                format!(
-                    "survey file `{}` row {}: {}{}",
-                    files[r.file as usize].path.display(),
-                    r.row,
-                    r.reason.as_str(),
-                    r.column
-                        .as_ref()
-                        .map(|c| format!(" in column `{c}`"))
-                        .unwrap_or_default()
-                )
-            })
-            .unwrap_or_default();
-        return Err(Error::TooManyRejects {
-            rejected: counts.rejected,
-            read: counts.rows_read,
-            ratio: share,
-            max: max_share,
-            first,
-        });
-    }
-    if counts.rejected > 0 {
-        tracing::warn!(
-            rejected = counts.rejected,
-            rows_read = counts.rows_read,
-            reasons = ?by_reason,
-            "survey rows rejected (published in rejects.parquet)"
-        );
-    }
+    debug_assert_eq!(validated.rejects.len() as u64, counts.rejected);
+    check_reject_share(
+        &validated.rejects,
+        &files,
+        counts.rows_read,
+        pipeline.config.rejects.max_reject_ratio,
+        "survey rows",
+        "survey file ",
+    )?;
     let responses = &validated.responses;
     let monthly = monthly_nps(responses, calendar);
     let cohorts = cohort_nps(responses, history, calendar);

@@ -234,6 +234,57 @@ pub fn fill_from_input(
     Ok(())
 }
 
+/// Fails with [`crate::error::Error::TooManyRejects`] (naming the first
+/// reject by file and row) when more than `max_share` of the `read` rows
+/// were rejected, and warns when any were. `what` says whose rows these are
+/// ("rows", "survey rows"), `file_label` how a file is named ("", "survey
+/// file ").
+pub fn check_reject_share(
+    rejects: &[Reject],
+    files: &[InputFile],
+    read: u64,
+    max_share: f64,
+    what: &str,
+    file_label: &str,
+) -> Result<()> {
+    let rejected = rejects.len() as u64;
+    let share = rejected as f64 / read.max(1) as f64;
+    if share > max_share {
+        let first = rejects
+            .iter()
+            .min_by_key(|r| (r.file, r.row))
+            .map(|r| {
+                format!(
+                    "{file_label}`{}` row {}: {}{}",
+                    files[r.file as usize].path.display(),
+                    r.row,
+                    r.reason.as_str(),
+                    r.column
+                        .as_ref()
+                        .map(|c| format!(" in column `{c}`"))
+                        .unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        return Err(crate::error::Error::TooManyRejects {
+            rejected,
+            read,
+            ratio: share,
+            max: max_share,
+            first,
+        });
+    }
+    if rejected > 0 {
+        tracing::warn!(
+            rejected,
+            rows_read = read,
+            reasons = ?counts_by_reason(rejects),
+            "{what} rejected (published in rejects.parquet)"
+        );
+    }
+    Ok(())
+}
+
 /// Reject counts by reason, most frequent first (for logs and the manifest).
 pub fn counts_by_reason(rejects: &[Reject]) -> Vec<(&'static str, u64)> {
     let mut counts: BTreeMap<RejectReason, u64> = BTreeMap::new();

@@ -19,8 +19,8 @@ use crate::expr::{
 use crate::io::input::{RawBatch, ROW_COLUMN};
 use crate::stages::rejects::{RawText, Reject, RejectReason};
 use crate::time::{
-    date_of, parse_timestamp, place_date, place_instant, place_local, TimestampError,
-    TimestampFormat,
+    date_of, parse_timestamp, place_date, place_instant, place_local, PlacedTimestamp,
+    TimestampError, TimestampFormat,
 };
 
 /// 1900-01-01 and 2200-12-31 as day numbers: the accepted order dates.
@@ -537,13 +537,91 @@ impl Interner {
     }
 }
 
-/// A source column prepared for row access in one of the shapes we accept.
-enum TsColumn {
+/// A timestamp column (orders' `order_ts`, surveys' `response_ts`)
+/// prepared for row access in one of the shapes we accept.
+pub enum TsColumn {
     Text(StringChunked),
     Days(Int32Chunked),
     /// Microseconds; `true` when the column carries a time zone (an instant)
     /// rather than a naive wall-clock time.
     Micros(Int64Chunked, bool),
+}
+
+impl TsColumn {
+    /// Column `name` of `frame`; `role` names it in the error for a column
+    /// of another type (e.g. "order_ts").
+    pub fn of(frame: &DataFrame, name: &str, role: &str) -> Result<TsColumn> {
+        let column = frame.column(name)?;
+        Ok(match column.dtype() {
+            DataType::String => TsColumn::Text(column.str()?.clone()),
+            DataType::Date => TsColumn::Days(column.cast(&DataType::Int32)?.i32()?.clone()),
+            DataType::Datetime(_, tz) => {
+                let has_zone = tz.is_some();
+                let micros = column
+                    .cast(&DataType::Datetime(TimeUnit::Microseconds, tz.clone()))?
+                    .cast(&DataType::Int64)?;
+                TsColumn::Micros(micros.i64()?.clone(), has_zone)
+            }
+            other => {
+                return Err(Error::Usage(format!(
+                    "column `{name}` ({role}) has type {other}: expected text, date or timestamp"
+                )))
+            }
+        })
+    }
+
+    /// Row `i` placed on the business calendar, or why it cannot be: the
+    /// reject reason and the raw value. Dates outside 1900–2200 are
+    /// placeholders (0001-01-01, 9999-12-31) or unit mix-ups, and would also
+    /// stretch the month calendar absurdly.
+    pub fn place(
+        &self,
+        i: usize,
+        format: &TimestampFormat,
+        tz: chrono_tz::Tz,
+    ) -> std::result::Result<PlacedTimestamp, (RejectReason, Option<String>)> {
+        let problem = |e: TimestampError, raw: Option<String>| {
+            let reason = match e {
+                TimestampError::Missing => RejectReason::MissingTimestamp,
+                TimestampError::Unparseable => RejectReason::InvalidTimestamp,
+                TimestampError::Nonexistent => RejectReason::NonexistentLocalTime,
+                TimestampError::Ambiguous => RejectReason::AmbiguousLocalTime,
+            };
+            (reason, raw)
+        };
+        let placed = match self {
+            TsColumn::Text(ca) => match ca.get(i) {
+                None => Err(problem(TimestampError::Missing, None)),
+                Some(text) => parse_timestamp(text, format, tz)
+                    .map_err(|e| problem(e, Some(text.to_string()))),
+            },
+            TsColumn::Days(ca) => match ca.get(i) {
+                None => Err(problem(TimestampError::Missing, None)),
+                Some(day) => Ok(place_date(date_of(day), tz)),
+            },
+            TsColumn::Micros(ca, is_instant) => match ca.get(i) {
+                None => Err(problem(TimestampError::Missing, None)),
+                Some(micros) if *is_instant => {
+                    place_instant(micros, tz).map_err(|e| problem(e, Some(micros.to_string())))
+                }
+                Some(micros) => match chrono::DateTime::from_timestamp_micros(micros) {
+                    Some(dt) => place_local(dt.naive_utc(), tz)
+                        .map_err(|e| problem(e, Some(dt.naive_utc().to_string()))),
+                    None => Err(problem(
+                        TimestampError::Unparseable,
+                        Some(micros.to_string()),
+                    )),
+                },
+            },
+        }?;
+        if !(MIN_DAY..=MAX_DAY).contains(&placed.local_day) {
+            return Err((
+                RejectReason::TimestampOutOfRange,
+                Some(date_of(placed.local_day).to_string()),
+            ));
+        }
+        Ok(placed)
+    }
 }
 
 enum NumberColumn {
@@ -583,26 +661,6 @@ fn validate_batch(
 
 fn text_column(frame: &DataFrame, name: &str) -> Result<StringChunked> {
     Ok(frame.column(name)?.cast(&DataType::String)?.str()?.clone())
-}
-
-fn ts_column(frame: &DataFrame, name: &str) -> Result<TsColumn> {
-    let column = frame.column(name)?;
-    Ok(match column.dtype() {
-        DataType::String => TsColumn::Text(column.str()?.clone()),
-        DataType::Date => TsColumn::Days(column.cast(&DataType::Int32)?.i32()?.clone()),
-        DataType::Datetime(_, tz) => {
-            let has_zone = tz.is_some();
-            let micros = column
-                .cast(&DataType::Datetime(TimeUnit::Microseconds, tz.clone()))?
-                .cast(&DataType::Int64)?;
-            TsColumn::Micros(micros.i64()?.clone(), has_zone)
-        }
-        other => {
-            return Err(Error::Usage(format!(
-                "column `{name}` (order_ts) has type {other}: expected text, date or timestamp"
-            )))
-        }
-    })
 }
 
 fn number_column(frame: &DataFrame, name: &str) -> Result<NumberColumn> {
@@ -645,7 +703,7 @@ fn validate_slice(
         None => None,
     };
     let order_values: Option<Vec<Option<&str>>> = order_ca.as_ref().map(|ca| ca.iter().collect());
-    let ts = ts_column(frame, &mapping.order_ts)?;
+    let ts = TsColumn::of(frame, &mapping.order_ts, "order_ts")?;
     let amount_columns: Vec<(String, NumberColumn)> = pipeline
         .amount
         .columns()
@@ -755,50 +813,9 @@ fn check_row(
             ));
         }
     }
-    let ts_problem = |e: TimestampError, raw: Option<String>| {
-        let reason = match e {
-            TimestampError::Missing => RejectReason::MissingTimestamp,
-            TimestampError::Unparseable => RejectReason::InvalidTimestamp,
-            TimestampError::Nonexistent => RejectReason::NonexistentLocalTime,
-            TimestampError::Ambiguous => RejectReason::AmbiguousLocalTime,
-        };
-        (reason, mapping.order_ts.clone(), raw)
-    };
-    let placed = match ts {
-        TsColumn::Text(ca) => match ca.get(i) {
-            None => Err(ts_problem(TimestampError::Missing, None)),
-            Some(text) => parse_timestamp(text, ts_format, tz)
-                .map_err(|e| ts_problem(e, Some(text.to_string()))),
-        },
-        TsColumn::Days(ca) => match ca.get(i) {
-            None => Err(ts_problem(TimestampError::Missing, None)),
-            Some(day) => Ok(place_date(date_of(day), tz)),
-        },
-        TsColumn::Micros(ca, is_instant) => match ca.get(i) {
-            None => Err(ts_problem(TimestampError::Missing, None)),
-            Some(micros) if *is_instant => {
-                place_instant(micros, tz).map_err(|e| ts_problem(e, Some(micros.to_string())))
-            }
-            Some(micros) => match chrono::DateTime::from_timestamp_micros(micros) {
-                Some(dt) => place_local(dt.naive_utc(), tz)
-                    .map_err(|e| ts_problem(e, Some(dt.naive_utc().to_string()))),
-                None => Err(ts_problem(
-                    TimestampError::Unparseable,
-                    Some(micros.to_string()),
-                )),
-            },
-        },
-    }?;
-
-    // Dates outside 1900–2200 are placeholders (0001-01-01, 9999-12-31) or
-    // unit mix-ups; they would also stretch the month calendar absurdly.
-    if !(MIN_DAY..=MAX_DAY).contains(&placed.local_day) {
-        return Err((
-            RejectReason::TimestampOutOfRange,
-            mapping.order_ts.clone(),
-            Some(date_of(placed.local_day).to_string()),
-        ));
-    }
+    let placed = ts
+        .place(i, ts_format, tz)
+        .map_err(|(reason, raw)| (reason, mapping.order_ts.clone(), raw))?;
     // The common case, one plain amount column, skips the decimal machinery.
     if let AmountExpr::Column(name) = &pipeline.amount {
         let fast = amount_columns.first().and_then(|(_, column)| match column {
