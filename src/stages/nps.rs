@@ -39,7 +39,7 @@ use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::rejects::{
     check_reject_share, counts_by_reason, rejects_table, RawText, Reject, RejectReason,
 };
-use crate::stages::validate::TsColumn;
+use crate::stages::validate::{NumberColumn, TsColumn};
 use crate::time::{month_end, month_of_day, PlacedTimestamp, TimestampFormat};
 
 /// Months after the first response followed by `nps_retention`.
@@ -155,28 +155,6 @@ struct Candidate {
 
 type RowProblem = (RejectReason, String, Option<String>);
 
-enum ScoreValues {
-    Text(StringChunked),
-    Int(Int64Chunked),
-    Float(Float64Chunked),
-}
-
-fn score_values(frame: &DataFrame, name: &str) -> Result<ScoreValues> {
-    let column = frame.column(name)?;
-    let dtype = column.dtype();
-    Ok(if dtype.is_string() {
-        ScoreValues::Text(column.str()?.clone())
-    } else if dtype.is_integer() {
-        ScoreValues::Int(column.cast(&DataType::Int64)?.i64()?.clone())
-    } else if dtype.is_float() {
-        ScoreValues::Float(column.cast(&DataType::Float64)?.f64()?.clone())
-    } else {
-        return Err(Error::Usage(format!(
-            "column `{name}` (score) has type {dtype}: expected an integer or text"
-        )));
-    })
-}
-
 /// A score as a whole number: `9`, `09`, ` 9 `, `9.0` are 9; `8.5`, `nine`
 /// are not whole numbers.
 fn whole_number(text: &str) -> Option<i64> {
@@ -196,7 +174,7 @@ fn check_row(
     surveys: &SurveysConfig,
     ids: &StringChunked,
     ts: &TsColumn,
-    scores: &ScoreValues,
+    scores: &NumberColumn,
     format: &TimestampFormat,
     tz: chrono_tz::Tz,
 ) -> std::result::Result<(String, PlacedTimestamp, u8), RowProblem> {
@@ -217,7 +195,7 @@ fn check_row(
     let score_problem =
         |reason: RejectReason, raw: Option<String>| (reason, columns.score.clone(), raw);
     let (value, raw) = match scores {
-        ScoreValues::Text(ca) => match ca.get(i) {
+        NumberColumn::Text(ca) => match ca.get(i) {
             Some(text) if !text.trim().is_empty() => (whole_number(text), text.to_string()),
             other => {
                 return Err(score_problem(
@@ -226,11 +204,11 @@ fn check_row(
                 ))
             }
         },
-        ScoreValues::Int(ca) => match ca.get(i) {
+        NumberColumn::Int(ca) => match ca.get(i) {
             Some(v) => (Some(v), v.to_string()),
             None => return Err(score_problem(RejectReason::MissingScore, None)),
         },
-        ScoreValues::Float(ca) => match ca.get(i) {
+        NumberColumn::Float(ca) => match ca.get(i) {
             Some(x) => (whole_float(x), x.to_string()),
             None => return Err(score_problem(RejectReason::MissingScore, None)),
         },
@@ -263,7 +241,7 @@ fn check_batch(
         .str()?
         .clone();
     let ts = TsColumn::of(frame, &surveys.columns.response_ts, "response_ts")?;
-    let scores = score_values(frame, &surveys.columns.score)?;
+    let scores = NumberColumn::of(frame, &surveys.columns.score, "score", "an integer or text")?;
     let format = TimestampFormat::new(surveys.csv.timestamp_format.as_deref());
     let tz = pipeline.time_zone;
     let checked: Vec<_> = (0..frame.height())

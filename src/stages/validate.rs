@@ -624,10 +624,33 @@ impl TsColumn {
     }
 }
 
-enum NumberColumn {
+/// A numeric column (orders' amount columns, surveys' `score`) prepared
+/// for row access: text is parsed row by row, so a bad value becomes a
+/// reject rather than a failed column.
+pub enum NumberColumn {
     Text(StringChunked),
     Int(Int64Chunked),
     Float(Float64Chunked),
+}
+
+impl NumberColumn {
+    /// Column `name` of `frame`; `role` and `expected` word the error for a
+    /// column of another type (e.g. "amount", "a number or text").
+    pub fn of(frame: &DataFrame, name: &str, role: &str, expected: &str) -> Result<NumberColumn> {
+        let column = frame.column(name)?;
+        let dtype = column.dtype();
+        Ok(if dtype.is_string() {
+            NumberColumn::Text(column.str()?.clone())
+        } else if dtype.is_integer() {
+            NumberColumn::Int(column.cast(&DataType::Int64)?.i64()?.clone())
+        } else if dtype.is_float() {
+            NumberColumn::Float(column.cast(&DataType::Float64)?.f64()?.clone())
+        } else {
+            return Err(Error::Usage(format!(
+                "column `{name}` ({role}) has type {dtype}: expected {expected}"
+            )));
+        })
+    }
 }
 
 fn validate_batch(
@@ -663,22 +686,6 @@ fn text_column(frame: &DataFrame, name: &str) -> Result<StringChunked> {
     Ok(frame.column(name)?.cast(&DataType::String)?.str()?.clone())
 }
 
-fn number_column(frame: &DataFrame, name: &str) -> Result<NumberColumn> {
-    let column = frame.column(name)?;
-    let dtype = column.dtype();
-    Ok(if dtype.is_string() {
-        NumberColumn::Text(column.str()?.clone())
-    } else if dtype.is_integer() {
-        NumberColumn::Int(column.cast(&DataType::Int64)?.i64()?.clone())
-    } else if dtype.is_float() {
-        NumberColumn::Float(column.cast(&DataType::Float64)?.f64()?.clone())
-    } else {
-        return Err(Error::Usage(format!(
-            "column `{name}` (amount) has type {dtype}: expected a number or text"
-        )));
-    })
-}
-
 fn validate_slice(
     pipeline: &Pipeline,
     file: u32,
@@ -708,7 +715,7 @@ fn validate_slice(
         .amount
         .columns()
         .into_iter()
-        .map(|name| number_column(frame, &name).map(|c| (name, c)))
+        .map(|name| NumberColumn::of(frame, &name, "amount", "a number or text").map(|c| (name, c)))
         .collect::<Result<_>>()?;
     let filter_columns: Vec<(usize, StringChunked)> = pipeline
         .filters
