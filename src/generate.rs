@@ -611,13 +611,37 @@ fn write_surveys(path: &Path, responses: &[Response], width: usize) -> Result<()
     out.flush().map_err(io)
 }
 
-fn write_surveys_parquet(path: &Path, responses: &[Response], width: usize) -> Result<()> {
-    use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+/// Writes `rows` as zstd Parquet with `schema`, a million rows per batch;
+/// `columns` makes one batch's arrays.
+fn write_parquet_rows<T>(
+    path: &Path,
+    schema: arrow::datatypes::SchemaRef,
+    rows: &[T],
+    columns: impl Fn(&[T]) -> Vec<arrow::array::ArrayRef>,
+) -> Result<()> {
     use arrow::record_batch::RecordBatch;
     use parquet::arrow::ArrowWriter;
     use parquet::basic::{Compression, ZstdLevel};
     use parquet::file::properties::WriterProperties;
+
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let fail = |e: &dyn std::fmt::Display| Error::output(path, format!("cannot write: {e}"));
+    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
+    let mut writer =
+        ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|e| fail(&e))?;
+    for chunk in rows.chunks(1 << 20) {
+        let batch = RecordBatch::try_new(schema.clone(), columns(chunk)).map_err(|e| fail(&e))?;
+        writer.write(&batch).map_err(|e| fail(&e))?;
+    }
+    writer.close().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+fn write_surveys_parquet(path: &Path, responses: &[Response], width: usize) -> Result<()> {
+    use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
     let schema = Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, false),
@@ -628,18 +652,11 @@ fn write_surveys_parquet(path: &Path, responses: &[Response], width: usize) -> R
         ),
         Field::new("score", DataType::Int64, false),
     ]));
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let fail = |e: &dyn std::fmt::Display| Error::output(path, format!("cannot write: {e}"));
-    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|e| fail(&e))?;
-    for chunk in responses.chunks(1 << 20) {
-        let columns: Vec<ArrayRef> = vec![
+    write_parquet_rows(path, schema, responses, |chunk| {
+        vec![
             Arc::new(StringArray::from_iter_values(
                 chunk.iter().map(|r| customer_id(r.customer, width)),
-            )),
+            )) as ArrayRef,
             Arc::new(
                 TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|r| r.ts_micros))
                     .with_timezone("UTC"),
@@ -647,21 +664,13 @@ fn write_surveys_parquet(path: &Path, responses: &[Response], width: usize) -> R
             Arc::new(Int64Array::from_iter_values(
                 chunk.iter().map(|r| r.score as i64),
             )),
-        ];
-        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| fail(&e))?;
-        writer.write(&batch).map_err(|e| fail(&e))?;
-    }
-    writer.close().map_err(|e| fail(&e))?;
-    Ok(())
+        ]
+    })
 }
 
 fn write_parquet(path: &Path, lines: &[Line], width: usize, dims: &DimensionModel) -> Result<()> {
     use arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-    use arrow::record_batch::RecordBatch;
-    use parquet::arrow::ArrowWriter;
-    use parquet::basic::{Compression, ZstdLevel};
-    use parquet::file::properties::WriterProperties;
 
     let schema = Arc::new(Schema::new(vec![
         Field::new("order_id", DataType::Utf8, false),
@@ -675,18 +684,11 @@ fn write_parquet(path: &Path, lines: &[Line], width: usize, dims: &DimensionMode
         Field::new("channel", DataType::Utf8, false),
         Field::new("country", DataType::Utf8, false),
     ]));
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let fail = |e: &dyn std::fmt::Display| Error::output(path, format!("cannot write: {e}"));
-    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|e| fail(&e))?;
-    for chunk in lines.chunks(1 << 20) {
-        let columns: Vec<ArrayRef> = vec![
+    write_parquet_rows(path, schema, lines, |chunk| {
+        vec![
             Arc::new(StringArray::from_iter_values(
                 chunk.iter().map(|l| order_id(l, width)),
-            )),
+            )) as ArrayRef,
             Arc::new(StringArray::from_iter_values(
                 chunk.iter().map(|l| customer_id(l.customer, width)),
             )),
@@ -703,10 +705,6 @@ fn write_parquet(path: &Path, lines: &[Line], width: usize, dims: &DimensionMode
             Arc::new(StringArray::from_iter_values(
                 chunk.iter().map(|l| dims.countries[l.country as usize].0),
             )),
-        ];
-        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| fail(&e))?;
-        writer.write(&batch).map_err(|e| fail(&e))?;
-    }
-    writer.close().map_err(|e| fail(&e))?;
-    Ok(())
+        ]
+    })
 }
