@@ -11,13 +11,14 @@ use chrono::{NaiveDate, SecondsFormat, Utc};
 use polars::prelude::DataFrame;
 
 use crate::config::Pipeline;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::input::{
     parquet_rows, read_chunks, resolve_inputs, FileFormat, InputFile, CHUNK_ROWS,
 };
 use crate::io::publish::{
-    flip_current, lock_output, sha256_file, sweep_runs, sweep_temporaries, sync_dir,
-    verify_parquet, write_file_atomically, write_parquet, Table, WrittenFile, MANIFEST_FILE,
+    check_output_layout, lock_output, new_run_id, sha256_file, sweep_temporaries, verify_parquet,
+    write_file_atomically, write_parquet, PublishedRun, StagedRun, Table, WrittenFile,
+    MANIFEST_FILE,
 };
 use crate::io::surveys::resolve_survey_inputs;
 use crate::manifest::{
@@ -410,6 +411,9 @@ pub struct RunOutcome {
     pub run_id: String,
     pub run_dir: PathBuf,
     pub manifest: Manifest,
+    /// What went wrong after the run was published (cleanup of old runs):
+    /// the run stands, the operator should look.
+    pub warnings: Vec<String>,
 }
 
 /// What `run` did.
@@ -463,6 +467,8 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
     let _lock = lock_output(&out_dir)?;
     // Test hook: hold the lock a while (`run::locked=sleep(300)`).
     crate::faults::crash_point("run::locked");
+    // Before computing: a run that could not be published is not started.
+    check_output_layout(&out_dir)?;
     sweep_temporaries(&out_dir);
     let files = resolve_inputs(pipeline)?;
     let as_of_requested = options.as_of.or(pipeline.config.business.as_of);
@@ -482,31 +488,17 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
         }
     }
     let computed = compute_files(pipeline, files, options)?;
-    let run_id = format!(
-        "{}-{}",
-        started_at.format("%Y%m%dT%H%M%S%.3fZ"),
-        std::process::id()
-    );
-    let runs_dir = out_dir.join("runs");
-    let run_dir = runs_dir.join(&run_id);
-    std::fs::create_dir_all(&run_dir)
-        .map_err(|e| Error::output(&run_dir, format!("cannot create the run directory: {e}")))?;
+    let run_id = new_run_id(started_at, std::process::id());
+    // Removed again if anything fails before it is published.
+    let staged = StagedRun::create(&out_dir, &run_id)?;
     crate::faults::crash_point("publish::run_dir_created");
-    let published = publish(
-        pipeline, &computed, &out_dir, &run_id, &key, &run_dir, started_at,
-    );
-    match published {
-        Ok(manifest) => Ok(RunResult::Published(Box::new(RunOutcome {
-            run_id,
-            run_dir,
-            manifest,
-        }))),
-        Err(e) => {
-            // Nothing was pointed at it: remove the partial run.
-            let _ = std::fs::remove_dir_all(&run_dir);
-            Err(e)
-        }
-    }
+    let (manifest, published) = publish(pipeline, &computed, staged, &run_id, &key, started_at)?;
+    Ok(RunResult::Published(Box::new(RunOutcome {
+        run_id,
+        run_dir: published.dir().to_path_buf(),
+        manifest,
+        warnings: published.warnings().to_vec(),
+    })))
 }
 
 fn input_record(f: &InputFile) -> InputRecord {
@@ -532,16 +524,20 @@ fn row_record(c: &RowCounts) -> RowRecord {
     }
 }
 
+/// Writes the run's tables, report and manifest into `staged`, publishes
+/// it, then removes old and incomplete runs. An error means nothing was
+/// published (and `staged` is removed); problems after publishing are the
+/// returned run's warnings.
 fn publish(
     pipeline: &Pipeline,
     computed: &Computed,
-    out_dir: &std::path::Path,
+    staged: StagedRun,
     run_id: &str,
     run_key: &str,
-    run_dir: &std::path::Path,
     started_at: chrono::DateTime<Utc>,
-) -> Result<Manifest> {
+) -> Result<(Manifest, PublishedRun)> {
     let clock_start = Instant::now();
+    let run_dir = staged.dir();
     let business = &pipeline.config.business;
     let dimensions = &pipeline.config.columns.dimensions;
     let metadata = |table: &str| -> Vec<(String, String)> {
@@ -654,15 +650,12 @@ fn publish(
         &run_dir.join(REPORT_FILE),
         crate::report::render_html(&data).as_bytes(),
     )?;
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| Error::output(run_dir, format!("cannot encode the manifest: {e}")))?;
-    write_file_atomically(&run_dir.join(MANIFEST_FILE), &json)?;
-    sync_dir(run_dir)?;
-    flip_current(out_dir, run_id)?;
-    let removed = sweep_runs(out_dir, pipeline.config.output.keep_runs as usize, run_id)?;
+    let mut published = staged.seal(&manifest)?.commit()?;
+    // Published: from here on nothing returns an error.
+    let removed = published.clean_up(pipeline.config.output.keep_runs as usize);
     crate::faults::crash_point("publish::swept");
     if !removed.is_empty() {
         tracing::info!(?removed, "old or incomplete runs removed");
     }
-    Ok(manifest)
+    Ok((manifest, published))
 }

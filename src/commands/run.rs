@@ -85,5 +85,14 @@ pub fn run(
         "  took {total:.2} s, peak memory {:.1} MiB",
         peak as f64 / (1024.0 * 1024.0)
     );
+    // Published all the same (exit 0); the log above has each problem.
+    if !outcome.warnings.is_empty() {
+        eprintln!(
+            "warning: run {} is published, but {} cleanup step(s) after publishing failed: {}",
+            m.run_id,
+            outcome.warnings.len(),
+            outcome.warnings.join("; ")
+        );
+    }
     Ok(())
 }

@@ -8,6 +8,20 @@
 //! link to `runs/RUN_ID`, is replaced by a rename, which readers see either
 //! before or after, never half-done. A run directory without a manifest is
 //! incomplete and is removed by the next run.
+//!
+//! The order is carried by types: a [`StagedRun`] (tables being written)
+//! becomes a [`SealedRun`] only with its manifest written, and only a
+//! sealed run can be committed; committing flips `current` and yields a
+//! [`PublishedRun`], whose cleanup can only produce warnings. A staged or
+//! sealed run dropped on an error removes its own directory; a published
+//! one has nothing that could.
+//!
+//! What cleanup may delete (never anything else): directories in
+//! `OUT/runs/` named like a run id this tool makes ([`is_run_id`]), never
+//! through a symbolic link and never the one `current` points at, and the
+//! `OUT/.current.PID.tmp` links a killed run left. A symlinked `OUT/runs`,
+//! a `current` that is not a symbolic link, and a `.lock` that is not our
+//! own regular file are refused before anything is written.
 
 use std::fs::File;
 use std::io::Write;
@@ -133,8 +147,8 @@ pub fn write_parquet(frame: &DataFrame, path: &Path, metadata: &[(String, String
         .build();
     let temporary = temporary_path(path);
     let file_name = file_name(path);
+    let file = create_temporary(&temporary)?;
     let write = || -> std::result::Result<u64, Box<dyn std::error::Error>> {
-        let file = File::create(&temporary)?;
         let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
         writer.write(&batch)?;
         faults::io_point(&format!("publish::enospc::{file_name}"))?;
@@ -143,6 +157,7 @@ pub fn write_parquet(frame: &DataFrame, path: &Path, metadata: &[(String, String
         Ok(file.metadata()?.len())
     };
     let bytes = write().map_err(|e| {
+        // Ours: `create_temporary` made or vetted it.
         let _ = std::fs::remove_file(&temporary);
         Error::output(&temporary, format!("cannot write: {e}"))
     })?;
@@ -222,13 +237,14 @@ fn published_dtype(dtype: &DataType) -> DataType {
 pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let temporary = temporary_path(path);
     let file_name = file_name(path);
-    let write = || -> std::io::Result<()> {
-        let mut file = File::create(&temporary)?;
+    let mut file = create_temporary(&temporary)?;
+    let mut write = || -> std::io::Result<()> {
         file.write_all(bytes)?;
         faults::io_point(&format!("publish::enospc::{file_name}"))?;
         file.sync_all()
     };
     write().map_err(|e| {
+        // Ours: `create_temporary` made or vetted it.
         let _ = std::fs::remove_file(&temporary);
         Error::output(&temporary, format!("cannot write: {e}"))
     })?;
@@ -237,6 +253,55 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::output(path, format!("cannot rename into place: {e}")))?;
     faults::crash_point(&format!("publish::renamed::{file_name}"));
     Ok(())
+}
+
+/// Opens (creating if needed) a file this tool owns, for writing, without
+/// ever following a symbolic link or writing through another name: the
+/// path must be a regular file with a single link (a hard link to a user's
+/// file would be truncated along with it). Not truncated here: the caller
+/// truncates only once it knows the file is its own.
+fn open_own_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        // NONBLOCK: a FIFO put in its place must not hang the run (it is
+        // then refused below).
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.file_type().is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (retention writes only its own regular files)",
+        ));
+    }
+    if metadata.nlink() > 1 {
+        return Err(std::io::Error::other(format!(
+            "a regular file with {} hard links (retention writes only its own files)",
+            metadata.nlink()
+        )));
+    }
+    Ok(file)
+}
+
+/// A temporary output file, empty: our own regular file or a new one.
+fn create_temporary(path: &Path) -> Result<File> {
+    let refuse = |e: std::io::Error| Error::output(path, format!("cannot create: {}", why(&e)));
+    let file = open_own_file(path).map_err(refuse)?;
+    file.set_len(0).map_err(refuse)?;
+    Ok(file)
+}
+
+/// An I/O error in words, naming the symbolic-link case `O_NOFOLLOW`
+/// reports as "too many levels of symbolic links".
+fn why(e: &std::io::Error) -> String {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        "it is a symbolic link, which retention never follows".to_string()
+    } else {
+        e.to_string()
+    }
 }
 
 fn file_name(path: &Path) -> String {
@@ -252,19 +317,255 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::output(dir, format!("cannot sync directory: {e}")))
 }
 
-/// Points `OUT/current` at `runs/RUN_ID` in one atomic rename.
-pub fn flip_current(out_dir: &Path, run_id: &str) -> Result<()> {
+/// A new run id: the start time to the millisecond (UTC) and the process
+/// id, so ids sort by start time and two processes never share one.
+pub fn new_run_id(started_at: chrono::DateTime<chrono::Utc>, pid: u32) -> String {
+    format!("{}-{pid}", started_at.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+/// Whether `name` has the shape of a [`new_run_id`] id
+/// (`YYYYMMDDTHHMMSS.mmmZ-PID`): the only names in `OUT/runs/` cleanup may
+/// remove, so a user's own directory there is never touched.
+pub fn is_run_id(name: &str) -> bool {
+    fn digits(part: &str, count: std::ops::RangeInclusive<usize>) -> bool {
+        count.contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
+    }
+    let Some((time, pid)) = name.split_once("Z-") else {
+        return false;
+    };
+    let Some((date, clock)) = time.split_once('T') else {
+        return false;
+    };
+    let Some((seconds, millis)) = clock.split_once('.') else {
+        return false;
+    };
+    // A pid is a u32: at most 10 digits.
+    digits(date, 8..=8) && digits(seconds, 6..=6) && digits(millis, 3..=3) && digits(pid, 1..=10)
+}
+
+/// What an existing path is, in words, for an error message.
+fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
+    let kind = metadata.file_type();
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// Refuses an output directory this tool would have to write or delete
+/// through something it does not own: `OUT/runs` must be a real directory
+/// (a symbolic link there would make cleanup delete inside its target) and
+/// `OUT/current` must be the symbolic link this tool maintains (a user's
+/// file or directory of that name is never replaced). Checked before a run
+/// computes anything, and again before each step that relies on it.
+pub fn check_output_layout(out_dir: &Path) -> Result<()> {
+    check_runs_dir(&out_dir.join("runs"))?;
+    check_current(&out_dir.join("current"))
+}
+
+fn check_runs_dir(runs_dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(runs_dir) {
+        Ok(m) if m.file_type().is_dir() => Ok(()),
+        Ok(m) => Err(Error::output(
+            runs_dir,
+            format!(
+                "is {}, not a directory: retention publishes only into a real `runs` directory \
+                 (to keep runs on another disk, point [output] dir there instead); move it away",
+                kind_of(&m)
+            ),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::output(runs_dir, format!("cannot inspect: {e}"))),
+    }
+}
+
+fn check_current(link: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(link) {
+        Ok(m) if m.file_type().is_symlink() => Ok(()),
+        Ok(m) => Err(Error::output(
+            link,
+            format!(
+                "is {}, not the symbolic link retention maintains there; retention never \
+                 replaces it: move it away",
+                kind_of(&m)
+            ),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::output(link, format!("cannot inspect: {e}"))),
+    }
+}
+
+/// A run directory being written (`OUT/runs/RUN_ID`), not yet visible to
+/// readers. Dropped before it is committed (an error or a panic), it
+/// removes its directory: nothing points at it.
+pub struct StagedRun {
+    out_dir: PathBuf,
+    run_id: String,
+    dir: PathBuf,
+    /// Cleared once committed: from then on the directory is published.
+    remove_on_drop: bool,
+}
+
+impl StagedRun {
+    /// Creates the (new, empty) run directory.
+    pub fn create(out_dir: &Path, run_id: &str) -> Result<StagedRun> {
+        let runs_dir = out_dir.join("runs");
+        std::fs::create_dir_all(&runs_dir).map_err(|e| {
+            Error::output(&runs_dir, format!("cannot create the runs directory: {e}"))
+        })?;
+        // create_dir_all accepts a symbolic link to a directory.
+        check_runs_dir(&runs_dir)?;
+        let dir = runs_dir.join(run_id);
+        // Not create_dir_all: the directory must be new, so it is ours.
+        std::fs::create_dir(&dir)
+            .map_err(|e| Error::output(&dir, format!("cannot create the run directory: {e}")))?;
+        Ok(StagedRun {
+            out_dir: out_dir.to_path_buf(),
+            run_id: run_id.to_string(),
+            dir,
+            remove_on_drop: true,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the manifest last (its presence marks the run complete) once
+    /// every file it lists is in place, and flushes the directory.
+    pub fn seal(self, manifest: &crate::manifest::Manifest) -> Result<SealedRun> {
+        let listed = manifest
+            .outputs
+            .iter()
+            .map(|o| o.file.as_str())
+            .chain(manifest.report.as_deref());
+        for file in listed {
+            let path = self.dir.join(file);
+            if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+                return Err(Error::output(
+                    path,
+                    "listed in the manifest but not written: the run is not sealed",
+                ));
+            }
+        }
+        let json = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| Error::output(&self.dir, format!("cannot encode the manifest: {e}")))?;
+        write_file_atomically(&self.dir.join(MANIFEST_FILE), &json)?;
+        sync_dir(&self.dir)?;
+        Ok(SealedRun(self))
+    }
+}
+
+impl Drop for StagedRun {
+    fn drop(&mut self) {
+        // Never the run `current` points at, whatever path led here.
+        if self.remove_on_drop
+            && current_run(&self.out_dir).as_deref() != Some(self.run_id.as_str())
+        {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A complete run directory (tables, report, manifest), not yet visible.
+pub struct SealedRun(StagedRun);
+
+impl SealedRun {
+    /// Publishes the run: points `OUT/current` at it. An error means
+    /// `current` was not replaced (and the run directory is removed); once
+    /// it is, the run is published and every later problem is a warning.
+    pub fn commit(mut self) -> Result<PublishedRun> {
+        let staged = &mut self.0;
+        flip_current(&staged.out_dir, &staged.run_id)?;
+        staged.remove_on_drop = false;
+        let mut published = PublishedRun {
+            out_dir: staged.out_dir.clone(),
+            run_id: staged.run_id.clone(),
+            dir: staged.dir.clone(),
+            warnings: Vec::new(),
+        };
+        // The flip is visible already; this only makes it durable sooner.
+        if let Err(e) = sync_dir(&published.out_dir) {
+            published.warn(e.to_string());
+        }
+        Ok(published)
+    }
+}
+
+/// A published run: `OUT/current` points at it. Nothing here can fail the
+/// run or remove it; cleanup problems are collected as warnings.
+#[derive(Debug)]
+pub struct PublishedRun {
+    out_dir: PathBuf,
+    run_id: String,
+    dir: PathBuf,
+    warnings: Vec<String>,
+}
+
+impl PublishedRun {
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Problems after publishing (cleanup, syncing), for the operator.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn warn(&mut self, warning: String) {
+        tracing::warn!("after publishing run {}: {warning}", self.run_id);
+        self.warnings.push(warning);
+    }
+
+    /// Removes incomplete runs and complete ones beyond the newest
+    /// `keep_runs` (see [`sweep_runs`]); returns the removed run ids.
+    pub fn clean_up(&mut self, keep_runs: usize) -> Vec<String> {
+        let sweep = sweep_runs(&self.out_dir, keep_runs, &self.run_id);
+        for warning in sweep.warnings {
+            self.warn(warning);
+        }
+        sweep.removed
+    }
+}
+
+/// Points `OUT/current` at `runs/RUN_ID` in one atomic rename. An error
+/// means `current` is unchanged.
+fn flip_current(out_dir: &Path, run_id: &str) -> Result<()> {
     let link = out_dir.join("current");
     let temporary = out_dir.join(format!(".current.{}.tmp", std::process::id()));
-    let _ = std::fs::remove_file(&temporary);
+    remove_link_temporary(&temporary);
     let target = Path::new("runs").join(run_id);
     std::os::unix::fs::symlink(&target, &temporary)
         .map_err(|e| Error::output(&temporary, format!("cannot create link: {e}")))?;
     faults::crash_point("publish::link_created");
-    std::fs::rename(&temporary, &link)
-        .map_err(|e| Error::output(&link, format!("cannot replace link: {e}")))?;
+    // A user's file named `current` would be silently replaced by the rename.
+    let flipped = check_current(&link).and_then(|()| {
+        std::fs::rename(&temporary, &link)
+            .map_err(|e| Error::output(&link, format!("cannot replace link: {e}")))
+    });
+    if flipped.is_err() {
+        remove_link_temporary(&temporary);
+    }
+    flipped?;
     faults::crash_point("publish::current_flipped");
-    sync_dir(out_dir)
+    Ok(())
+}
+
+/// Removes `path` if it is one of the `.current.PID.tmp` links this tool
+/// makes: a symbolic link (removing it never touches its target).
+fn remove_link_temporary(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// The run directory `OUT/current` points at, if any.
@@ -273,30 +574,52 @@ pub fn current_run(out_dir: &Path) -> Option<String> {
     target.file_name().map(|n| n.to_string_lossy().into_owned())
 }
 
+/// What a sweep removed, and what it could not do.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    pub removed: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
 /// Removes incomplete run directories (no manifest) other than `keep`, and
 /// complete ones beyond the newest `keep_runs`, never the one `current`
-/// points at. Run ids sort by time, so name order is age order.
-pub fn sweep_runs(out_dir: &Path, keep_runs: usize, keep: &str) -> Result<Vec<String>> {
+/// points at. Only real directories named like a run id are considered:
+/// anything else in `OUT/runs` (a user's file or directory, a symbolic
+/// link) is left alone. Run ids sort by time, so name order is age order.
+/// Never fails: what cannot be removed is a warning.
+pub fn sweep_runs(out_dir: &Path, keep_runs: usize, keep: &str) -> Sweep {
     let runs_dir = out_dir.join("runs");
-    let current = current_run(out_dir);
-    let mut complete = Vec::new();
-    let mut removed = Vec::new();
+    let mut sweep = Sweep::default();
+    if let Err(e) = check_runs_dir(&runs_dir) {
+        sweep.warnings.push(e.to_string());
+        return sweep;
+    }
     let entries = match std::fs::read_dir(&runs_dir) {
         Ok(entries) => entries,
-        Err(_) => return Ok(removed),
+        Err(e) => {
+            sweep.warnings.push(format!(
+                "cannot list `{}` to remove old runs: {e}",
+                runs_dir.display()
+            ));
+            return sweep;
+        }
     };
+    let current = current_run(out_dir);
+    let mut complete = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == keep || Some(&name) == current.as_ref() {
+        if name == keep || Some(&name) == current.as_ref() || !is_run_id(&name) {
             continue;
         }
-        if entry.path().join(MANIFEST_FILE).is_file() {
+        // DirEntry::file_type does not follow a symbolic link.
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let manifest = entry.path().join(MANIFEST_FILE);
+        if std::fs::symlink_metadata(&manifest).is_ok_and(|m| m.file_type().is_file()) {
             complete.push(name);
         } else {
-            std::fs::remove_dir_all(entry.path()).map_err(|e| {
-                Error::output(entry.path(), format!("cannot remove incomplete run: {e}"))
-            })?;
-            removed.push(name);
+            remove_run(&runs_dir, name, "incomplete", &mut sweep);
         }
     }
     complete.sort();
@@ -305,12 +628,24 @@ pub fn sweep_runs(out_dir: &Path, keep_runs: usize, keep: &str) -> Result<Vec<St
     let allowed = keep_runs.saturating_sub(protected);
     let excess = complete.len().saturating_sub(allowed);
     for name in complete.into_iter().take(excess) {
-        let path = runs_dir.join(&name);
-        std::fs::remove_dir_all(&path)
-            .map_err(|e| Error::output(&path, format!("cannot remove old run: {e}")))?;
-        removed.push(name);
+        remove_run(&runs_dir, name, "old", &mut sweep);
     }
-    Ok(removed)
+    sweep
+}
+
+/// Removes one run directory (`remove_dir_all` does not follow symbolic
+/// links inside it), recording a failure as a warning.
+fn remove_run(runs_dir: &Path, name: String, what: &str, sweep: &mut Sweep) {
+    let path = runs_dir.join(&name);
+    let removed =
+        faults::io_point("publish::sweep::remove").and_then(|()| std::fs::remove_dir_all(&path));
+    match removed {
+        Ok(()) => sweep.removed.push(name),
+        Err(e) => sweep.warnings.push(format!(
+            "cannot remove {what} run `{}`: {e}",
+            path.display()
+        )),
+    }
 }
 
 /// SHA-256 of a file, hex (recorded in the manifest so a reader can check
@@ -346,17 +681,29 @@ pub struct OutputLock {
 }
 
 /// Takes the exclusive lock on `OUT/.lock`, or fails naming the holder.
+/// The lock file must be our own regular file: a symbolic link, a special
+/// file or a file with other hard links there is refused (exit 1), never
+/// followed, truncated or written.
 pub fn lock_output(out_dir: &Path) -> Result<OutputLock> {
     std::fs::create_dir_all(out_dir)
         .map_err(|e| Error::output(out_dir, format!("cannot create the output directory: {e}")))?;
     let path = out_dir.join(".lock");
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::output(&path, format!("cannot open the lock file: {e}")))?;
+    let refuse = |what: String| {
+        Error::output(
+            &path,
+            format!("cannot use as the lock file: {what}; remove it and run again"),
+        )
+    };
+    // A clearer message than the open's, and no open of a device at all.
+    if let Ok(m) = std::fs::symlink_metadata(&path) {
+        if !m.file_type().is_file() {
+            return Err(refuse(format!(
+                "it is {}, which retention never follows or writes",
+                kind_of(&m)
+            )));
+        }
+    }
+    let mut file = open_own_file(&path).map_err(|e| refuse(why(&e)))?;
     match file.try_lock() {
         Ok(()) => {
             let holder = format!(
@@ -371,7 +718,9 @@ pub fn lock_output(out_dir: &Path) -> Result<OutputLock> {
             Ok(OutputLock { _file: file })
         }
         Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            // From the file we opened, not the path (which could change).
+            let mut holder = String::new();
+            let _ = std::io::Read::read_to_string(&mut file, &mut holder);
             Err(Error::Locked {
                 path,
                 holder: holder.trim().to_string(),
@@ -383,14 +732,184 @@ pub fn lock_output(out_dir: &Path) -> Result<OutputLock> {
     }
 }
 
-/// Removes temporaries a killed run may have left in the output root.
+/// Removes the `.current.PID.tmp` links a killed run may have left in the
+/// output root (only symbolic links by that name: what this tool makes).
 pub fn sweep_temporaries(out_dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(out_dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".current.") && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(entry.path());
+            if is_link_temporary_name(&name) {
+                remove_link_temporary(&entry.path());
             }
         }
+    }
+}
+
+/// `.current.PID.tmp`, as [`flip_current`] names its temporary link.
+fn is_link_temporary_name(name: &str) -> bool {
+    name.strip_prefix(".current.")
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn every_run_id_this_tool_makes_has_the_run_id_shape() {
+        let times = [
+            chrono::Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            chrono::Utc
+                .with_ymd_and_hms(2026, 11, 28, 23, 59, 59)
+                .unwrap()
+                + chrono::Duration::milliseconds(999),
+            chrono::Utc
+                .with_ymd_and_hms(9999, 12, 31, 12, 0, 0)
+                .unwrap()
+                + chrono::Duration::milliseconds(7),
+        ];
+        for at in times {
+            for pid in [1, 42, std::process::id(), u32::MAX] {
+                let id = new_run_id(at, pid);
+                assert!(is_run_id(&id), "{id}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_not_made_by_this_tool_are_not_run_ids() {
+        let good = "20261128T101500.123Z-4242";
+        assert!(is_run_id(good));
+        for name in [
+            "",
+            "experiment_7",
+            "README.txt",
+            "current",
+            "_manifest.json",
+            "20261128T101500.123Z-",
+            "20261128T101500.123Z",
+            "20261128T101500Z-4242",
+            "20261128T101500.12Z-4242",
+            "20261128T101500.1234Z-4242",
+            "2026112T101500.123Z-4242",
+            "20261128T10150.123Z-4242",
+            "20261128-101500.123Z-4242",
+            "20261128T101500.123Z-42x",
+            "20261128T101500.123Z-12345678901",
+            "x20261128T101500.123Z-4242",
+            "20261128T101500.123Z-4242.tmp",
+            "20261128T101500.123Z-4242/..",
+            "2026112８T101500.123Z-4242",
+            "20261128T101500.123Z--4242",
+        ] {
+            assert!(!is_run_id(name), "{name:?} taken for a run id");
+        }
+        // Every single-character change of a good id outside the digit
+        // positions breaks it.
+        for (i, c) in good.char_indices() {
+            if !c.is_ascii_digit() {
+                let mut broken = good.to_string();
+                broken.replace_range(i..i + 1, "_");
+                assert!(!is_run_id(&broken), "{broken}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_link_temporaries_of_this_tool_are_swept() {
+        assert!(is_link_temporary_name(".current.77.tmp"));
+        for name in [
+            ".current..tmp",
+            ".current.77",
+            "current.77.tmp",
+            ".current.x.tmp",
+        ] {
+            assert!(!is_link_temporary_name(name), "{name}");
+        }
+    }
+
+    /// A run directory this tool would have written (complete or not).
+    fn run_dir(runs: &Path, id: &str, complete: bool) {
+        std::fs::create_dir_all(runs.join(id)).unwrap();
+        std::fs::write(runs.join(id).join("customers.parquet"), b"PAR1").unwrap();
+        if complete {
+            std::fs::write(runs.join(id).join(MANIFEST_FILE), b"{}").unwrap();
+        }
+    }
+
+    #[test]
+    fn sweep_removes_only_run_directories_and_never_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let runs = out.join("runs");
+        let old = ["20000101T000000.000Z-1", "20000102T000000.000Z-1"];
+        for id in old {
+            run_dir(&runs, id, true);
+        }
+        run_dir(&runs, "20000103T000000.000Z-1", false);
+        let current = "20000104T000000.000Z-1";
+        run_dir(&runs, current, true);
+        std::os::unix::fs::symlink(Path::new("runs").join(current), out.join("current")).unwrap();
+        let new = "20000105T000000.000Z-1";
+        run_dir(&runs, new, true);
+        // What a user may keep there.
+        std::fs::create_dir_all(runs.join("experiment_7")).unwrap();
+        std::fs::write(runs.join("experiment_7/results.csv"), b"a,b\n").unwrap();
+        run_dir(&runs, "0000_archive", true);
+        std::fs::write(runs.join("README.txt"), b"hi").unwrap();
+        std::fs::write(runs.join("20000101T000000.000Z-9"), b"a file").unwrap();
+        std::fs::create_dir_all(out.join("elsewhere")).unwrap();
+        std::fs::write(out.join("elsewhere/keep.txt"), b"keep").unwrap();
+        std::os::unix::fs::symlink("../elsewhere", runs.join("20000101T000000.000Z-8")).unwrap();
+
+        let sweep = sweep_runs(out, 3, new);
+        assert!(sweep.warnings.is_empty(), "{:?}", sweep.warnings);
+        let mut removed = sweep.removed.clone();
+        removed.sort();
+        // keep_runs 3 = new + current + the newest other complete run.
+        assert_eq!(
+            removed,
+            ["20000101T000000.000Z-1", "20000103T000000.000Z-1"]
+        );
+        let mut left: Vec<String> = std::fs::read_dir(&runs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "0000_archive",
+                "20000101T000000.000Z-8",
+                "20000101T000000.000Z-9",
+                old[1],
+                current,
+                new,
+                "README.txt",
+                "experiment_7",
+            ]
+        );
+        assert_eq!(
+            std::fs::read(out.join("elsewhere/keep.txt")).unwrap(),
+            b"keep"
+        );
+    }
+
+    #[test]
+    fn sweep_never_deletes_through_a_symlinked_runs_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let target = dir.path().join("target");
+        run_dir(&target, "20000101T000000.000Z-1", false);
+        std::fs::create_dir_all(&out).unwrap();
+        std::os::unix::fs::symlink(&target, out.join("runs")).unwrap();
+        let sweep = sweep_runs(&out, 2, "20000102T000000.000Z-1");
+        assert!(sweep.removed.is_empty());
+        assert_eq!(sweep.warnings.len(), 1, "{:?}", sweep.warnings);
+        assert!(target
+            .join("20000101T000000.000Z-1/customers.parquet")
+            .is_file());
     }
 }
