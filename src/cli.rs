@@ -36,15 +36,16 @@ pub enum Command {
     Run {
         /// The pipeline file, e.g. pipelines/sample.toml.
         pipeline: PathBuf,
-        /// Compute as of this date (YYYY-MM-DD, inclusive). Default: the
-        /// pipeline's as_of, else the latest order date in the input.
-        #[arg(long, value_name = "DATE")]
+        /// Compute as of this date (YYYY-MM-DD, inclusive, 1900-01-01 to
+        /// 2200-12-31). Default: the pipeline's as_of, else the latest order
+        /// date in the input.
+        #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
         as_of: Option<NaiveDate>,
         /// Output root, instead of the pipeline's [output] dir.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Worker threads (default: all cores).
-        #[arg(long, value_name = "N")]
+        /// Worker threads, 1 to 1024 (default: all cores).
+        #[arg(long, value_name = "N", value_parser = parse_threads)]
         threads: Option<usize>,
         /// Run and publish even if the current run used the same pipeline,
         /// inputs and as_of.
@@ -75,17 +76,18 @@ pub enum Command {
     /// Customers buy by a BG/NBD process and spend by Gamma-Gamma; the
     /// parameters are written beside the data as PATH.truth.json.
     Generate {
-        /// Number of customers.
-        #[arg(long)]
+        /// Number of customers (1 to 1,000,000,000).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_GENERATED_CUSTOMERS))]
         customers: u64,
         /// Random seed: the same seed gives the same file.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// First day of the first acquisition month.
-        #[arg(long, value_name = "DATE", default_value = "2021-01-01")]
+        /// First day of the first acquisition month (1900-01-01 to
+        /// 2200-12-31; the history must end by 2200-12-31).
+        #[arg(long, value_name = "DATE", default_value = "2021-01-01", value_parser = parse_start)]
         start: NaiveDate,
-        /// Months of history.
-        #[arg(long, default_value_t = 36)]
+        /// Months of history (1 to 1200).
+        #[arg(long, default_value_t = 36, value_parser = clap::value_parser!(u32).range(1..=1200))]
         months: u32,
         /// Output file: .csv or .parquet.
         #[arg(long, value_name = "PATH")]
@@ -94,8 +96,45 @@ pub enum Command {
         /// score 0-10) to this file: .csv or .parquet.
         #[arg(long, value_name = "PATH")]
         surveys: Option<PathBuf>,
-        /// Worker threads (default: all cores).
-        #[arg(long, value_name = "N")]
+        /// Worker threads, 1 to 1024 (default: all cores).
+        #[arg(long, value_name = "N", value_parser = parse_threads)]
         threads: Option<usize>,
     },
+}
+
+/// The most customers `generate` writes.
+pub const MAX_GENERATED_CUSTOMERS: u64 = 1_000_000_000;
+
+/// The most worker threads (`--threads`).
+pub const MAX_THREADS: usize = 1024;
+
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| format!("expected YYYY-MM-DD ({e})"))
+}
+
+/// `--as-of`: a date in the range of accepted order dates.
+fn parse_as_of(text: &str) -> Result<NaiveDate, String> {
+    let date = parse_date(text)?;
+    let range = crate::config::as_of_range();
+    match range.contains(&date) {
+        true => Ok(date),
+        false => Err(format!(
+            "expected a date from {} to {} (the range of accepted order dates)",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// `generate --start`: a date in the range of accepted order dates.
+fn parse_start(text: &str) -> Result<NaiveDate, String> {
+    parse_as_of(text)
+}
+
+/// `--threads`: 1 to [`MAX_THREADS`].
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {MAX_THREADS}")),
+    }
 }

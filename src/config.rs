@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{quote, Error, Result};
 use crate::expr::AmountExpr;
 use crate::time::CohortPeriod;
 
@@ -225,11 +225,11 @@ impl FilterConfig {
             1 => Ok(conditions.remove(0)),
             0 => Err(format!(
                 "filter on `{}` has no condition: expected one of `starts_with`, `equals`, `one_of`, `is_blank = true`",
-                self.column
+                quote(&self.column)
             )),
             _ => Err(format!(
                 "filter on `{}` has {} conditions: expected exactly one (write two [[filters]] to exclude both)",
-                self.column,
+                quote(&self.column),
                 conditions.len()
             )),
         }
@@ -348,6 +348,43 @@ pub struct TierConfig {
 /// `tier_migration`; no tier may be called this.
 pub const NEW_TIER: &str = "(new)";
 
+/// The most loyalty tiers: `tier_migration` has a row per month × from ×
+/// to tier (1,200 months × 21 × 20 at most).
+pub const MAX_TIERS: usize = 20;
+
+/// The highest `min_spend` (currency units): its cents, and any sum of
+/// them, stay far inside 64-bit integers.
+pub const MAX_MIN_SPEND: f64 = 1e15;
+
+/// The most `[columns] dimensions`: each keeps a running cohort grid of its
+/// own while the slices are computed.
+pub const MAX_DIMENSIONS: usize = 10;
+
+/// The longest day count a key may hold (`activity_window_days`,
+/// `holdout_days`, `reengage_after_days`): 100 years, longer than any
+/// accepted history, and far from overflowing date arithmetic.
+pub const MAX_DAYS: u32 = 36_525;
+
+/// The first and last date `as_of` may be: the accepted order dates
+/// (`MIN_DAY..=MAX_DAY` in `stages::validate`).
+pub fn as_of_range() -> std::ops::RangeInclusive<NaiveDate> {
+    let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a valid date");
+    date(1900, 1, 1)..=date(2200, 12, 31)
+}
+
+/// The problem with an as_of date (`what` names where it was given), if
+/// it is out of range.
+pub fn as_of_problem(what: &str, as_of: NaiveDate) -> Option<String> {
+    let range = as_of_range();
+    (!range.contains(&as_of)).then(|| {
+        format!(
+            "{what} {as_of}: expected a date from {} to {} (the range of accepted order dates)",
+            range.start(),
+            range.end()
+        )
+    })
+}
+
 impl LoyaltyConfig {
     /// Every problem with the tiers, each naming its key.
     pub fn problems(&self) -> Vec<String> {
@@ -355,6 +392,12 @@ impl LoyaltyConfig {
         if self.tiers.len() < 2 {
             problems.push(format!(
                 "[loyalty] tiers: {} tier(s) given: expected at least two (the lowest with `min_spend = 0`)",
+                self.tiers.len()
+            ));
+        }
+        if self.tiers.len() > MAX_TIERS {
+            problems.push(format!(
+                "[loyalty] tiers: {} tiers given: expected at most {MAX_TIERS}",
                 self.tiers.len()
             ));
         }
@@ -371,12 +414,13 @@ impl LoyaltyConfig {
                 ));
             } else if !seen.insert(name) {
                 problems.push(format!(
-                    "[loyalty] tiers[{i}].name `{name}` is used twice: expected unique tier names"
+                    "[loyalty] tiers[{i}].name `{}` is used twice: expected unique tier names",
+                    quote(name)
                 ));
             }
-            if !tier.min_spend.is_finite() || tier.min_spend < 0.0 || tier.min_spend > 1e15 {
+            if !(0.0..=MAX_MIN_SPEND).contains(&tier.min_spend) {
                 problems.push(format!(
-                    "[loyalty] tiers[{i}].min_spend = {}: expected a number from 0",
+                    "[loyalty] tiers[{i}].min_spend = {}: expected an amount from 0 to {MAX_MIN_SPEND:e}",
                     tier.min_spend
                 ));
             }
@@ -390,7 +434,7 @@ impl LoyaltyConfig {
                 problems.push(format!(
                     "[loyalty] tiers[{i}].min_spend = {} (`{}`) is not above tiers[{}].min_spend = {}: expected strictly increasing thresholds, lowest tier first",
                     tier.min_spend,
-                    name,
+                    quote(name),
                     i - 1,
                     self.tiers[i - 1].min_spend
                 ));
@@ -452,6 +496,11 @@ impl TargetsConfig {
                 ));
             }
         }
+        if let Some(days) = self.reengage_after_days.filter(|&d| d > MAX_DAYS) {
+            problems.push(format!(
+                "[targets] reengage_after_days = {days}: expected 0 to {MAX_DAYS} days"
+            ));
+        }
         if !(0.0..=1.0).contains(&self.p_alive_below) {
             problems.push(format!(
                 "[targets] p_alive_below = {}: expected a probability from 0 to 1",
@@ -500,7 +549,9 @@ where
     };
     NaiveDate::parse_from_str(&text, "%Y-%m-%d")
         .map(Some)
-        .map_err(|_| serde::de::Error::custom(format!("`{text}`: expected a date YYYY-MM-DD")))
+        .map_err(|_| {
+            serde::de::Error::custom(format!("`{}`: expected a date YYYY-MM-DD", quote(&text)))
+        })
 }
 
 fn default_delimiter() -> char {
@@ -601,23 +652,94 @@ fn dimension_problems(columns: &ColumnMapping, amount: Option<&AmountExpr>) -> V
             ));
             continue;
         }
+        let shown = quote(name);
         if let Some((key, _)) = keys.iter().find(|(_, column)| *column == name) {
             problems.push(format!(
-                "[columns] dimensions[{i}] `{name}` is the `{key}` column: a dimension must be a column of its own"
+                "[columns] dimensions[{i}] `{shown}` is the `{key}` column: a dimension must be a column of its own"
             ));
         }
         if SLICED_TABLE_COLUMNS.contains(&name.as_str()) {
             problems.push(format!(
-                "[columns] dimensions[{i}] `{name}` would clash with the `{name}` column of the sliced tables: rename the column in the input"
+                "[columns] dimensions[{i}] `{shown}` would clash with the `{shown}` column of the sliced tables: rename the column in the input"
             ));
         }
         if !seen.insert(name.as_str()) {
             problems.push(format!(
-                "[columns] dimensions[{i}] `{name}` is listed twice: expected each dimension once"
+                "[columns] dimensions[{i}] `{shown}` is listed twice: expected each dimension once"
             ));
         }
     }
     problems
+}
+
+/// Every out-of-range number of `[business]`, `[rejects]`, `[clv]` and
+/// `[output]`, each naming its key and the accepted range. (Loyalty and
+/// target keys are checked by their sections.) NaN is out of every range.
+fn numeric_problems(config: &PipelineConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut days = |key: &str, value: u32, min: u32| {
+        if !(min..=MAX_DAYS).contains(&value) {
+            problems.push(format!(
+                "{key} = {value}: expected {min} to {MAX_DAYS} days"
+            ));
+        }
+    };
+    let business = &config.business;
+    days(
+        "[business] activity_window_days",
+        business.activity_window_days,
+        31,
+    );
+    days("[clv] holdout_days", config.clv.holdout_days, 1);
+    if let Some(problem) = business
+        .as_of
+        .and_then(|as_of| as_of_problem("[business] as_of =", as_of))
+    {
+        problems.push(problem);
+    }
+    let ratio = config.rejects.max_reject_ratio;
+    if !(0.0..=1.0).contains(&ratio) {
+        problems.push(format!(
+            "[rejects] max_reject_ratio = {ratio}: expected a number from 0 to 1"
+        ));
+    }
+    if !(1..=120).contains(&config.clv.horizon_months) {
+        problems.push(format!(
+            "[clv] horizon_months = {}: expected 1 to 120",
+            config.clv.horizon_months
+        ));
+    }
+    if !(0.0..1.0).contains(&config.clv.discount_rate_monthly) {
+        problems.push(format!(
+            "[clv] discount_rate_monthly = {}: expected a number from 0 to below 1 (0.01 is 1% a month)",
+            config.clv.discount_rate_monthly
+        ));
+    }
+    if config.output.keep_runs < 2 {
+        problems.push(format!(
+            "[output] keep_runs = {}: expected at least 2",
+            config.output.keep_runs
+        ));
+    }
+    if config.columns.dimensions.len() > MAX_DIMENSIONS {
+        problems.push(format!(
+            "[columns] dimensions: {} given: expected at most {MAX_DIMENSIONS}",
+            config.columns.dimensions.len()
+        ));
+    }
+    problems
+}
+
+/// The problem with a CSV delimiter, if any: it must be one ASCII
+/// character that is not the quote character or a line break.
+fn delimiter_problem(section: &str, delimiter: char) -> Option<String> {
+    let usable = delimiter.is_ascii() && !matches!(delimiter, '"' | '\n' | '\r');
+    (!usable).then(|| {
+        format!(
+            "{section} delimiter `{}`: expected a single ASCII character other than `\"` or a line break",
+            quote(&delimiter.to_string())
+        )
+    })
 }
 
 /// A pipeline that was read and checked: paths resolved, expression parsed,
@@ -656,58 +778,19 @@ impl Pipeline {
             Err(_) => {
                 problems.push(format!(
                     "[business] time_zone `{}` is not an IANA time zone name (e.g. `Europe/Berlin`, `UTC`)",
-                    config.business.time_zone
+                    quote(&config.business.time_zone)
                 ));
                 None
             }
         };
-        if config.business.activity_window_days < 31 {
-            problems.push(format!(
-                "[business] activity_window_days = {}: expected at least 31",
-                config.business.activity_window_days
-            ));
-        }
-        let ratio = config.rejects.max_reject_ratio;
-        if !(0.0..=1.0).contains(&ratio) {
-            problems.push(format!(
-                "[rejects] max_reject_ratio = {ratio}: expected a number from 0 to 1"
-            ));
-        }
-        if config.output.keep_runs < 2 {
-            problems.push(format!(
-                "[output] keep_runs = {}: expected at least 2",
-                config.output.keep_runs
-            ));
-        }
-        if config.clv.horizon_months == 0 || config.clv.horizon_months > 120 {
-            problems.push(format!(
-                "[clv] horizon_months = {}: expected 1 to 120",
-                config.clv.horizon_months
-            ));
-        }
-        if !(0.0..1.0).contains(&config.clv.discount_rate_monthly) {
-            problems.push(format!(
-                "[clv] discount_rate_monthly = {}: expected a number from 0 to 1 (0.01 is 1% a month)",
-                config.clv.discount_rate_monthly
-            ));
-        }
-        if !config.input.csv.delimiter.is_ascii() {
-            problems.push(format!(
-                "[input.csv] delimiter `{}`: expected a single ASCII character",
-                config.input.csv.delimiter
-            ));
-        }
+        problems.extend(numeric_problems(&config));
+        problems.extend(delimiter_problem("[input.csv]", config.input.csv.delimiter));
         if let Some(loyalty) = &config.loyalty {
             problems.extend(loyalty.problems());
         }
         problems.extend(config.targets.problems());
         if let Some(surveys) = &config.surveys {
-            if !surveys.csv.delimiter.is_ascii() {
-                problems.push(format!(
-                    "[surveys.csv] delimiter `{}`: expected a single ASCII character",
-                    surveys.csv.delimiter
-                ));
-            }
+            problems.extend(delimiter_problem("[surveys.csv]", surveys.csv.delimiter));
             let c = &surveys.columns;
             for (key, name) in [
                 ("customer_id", &c.customer_id),
@@ -724,7 +807,11 @@ impl Pipeline {
         let amount = match AmountExpr::parse(&config.columns.amount) {
             Ok(expr) => Some(expr),
             Err(e) => {
-                problems.push(format!("[columns] amount `{}`: {e}", config.columns.amount));
+                problems.push(format!(
+                    "[columns] amount `{}`: {}",
+                    quote(&config.columns.amount),
+                    quote(&e.to_string())
+                ));
                 None
             }
         };
@@ -782,5 +869,36 @@ impl Pipeline {
         let mut seen = std::collections::HashSet::new();
         names.retain(|n| seen.insert(n.clone()));
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::day_number;
+
+    /// as_of's range is the accepted order dates: `MIN_DAY` and `MAX_DAY`
+    /// of `stages::validate` (days since 1970-01-01).
+    #[test]
+    fn as_of_range_is_the_accepted_order_dates() {
+        let range = as_of_range();
+        assert_eq!(day_number(*range.start()), -25_567);
+        assert_eq!(day_number(*range.end()), 84_370);
+        let day_before = range.start().pred_opt().unwrap();
+        let day_after = range.end().succ_opt().unwrap();
+        assert!(as_of_problem("x", day_before).is_some());
+        assert!(as_of_problem("x", day_after).is_some());
+        assert!(as_of_problem("x", *range.start()).is_none());
+        assert!(as_of_problem("x", *range.end()).is_none());
+    }
+
+    #[test]
+    fn delimiters_that_cannot_separate_fields_are_refused() {
+        for bad in ['"', '\n', '\r', 'é'] {
+            assert!(delimiter_problem("[input.csv]", bad).is_some(), "{bad:?}");
+        }
+        for good in [',', ';', '\t', '|'] {
+            assert!(delimiter_problem("[input.csv]", good).is_none(), "{good:?}");
+        }
     }
 }

@@ -1,17 +1,18 @@
 //! The `retention` binary: parse the command line, set up logging, run the
 //! command, map errors to exit codes (0 ok, 1 run failed, 2 bad usage).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use retention::cli::{Cli, Command};
 use retention::commands;
+use retention::error::{log_text, terminal_text};
 use retention::progress::Progress;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     let default_level = match (cli.quiet, cli.verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
@@ -22,7 +23,7 @@ fn main() {
         .unwrap_or_else(|_| EnvFilter::new(format!("retention={default_level},warn")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| TerminalSafeStderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
@@ -41,13 +42,31 @@ fn main() {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            eprintln!("error: internal error (a bug; please report it): {message}");
+            eprintln!(
+                "error: internal error (a bug; please report it): {}",
+                terminal_text(&message)
+            );
             std::process::exit(1);
         }
     };
     if let Err(error) = result {
-        eprintln!("error: {error}");
+        // The one place errors are printed: made safe for the terminal here.
+        eprintln!("error: {}", terminal_text(&error.to_string()));
         std::process::exit(error.exit_code());
+    }
+}
+
+/// The parsed command line. A usage error quotes what was typed (an
+/// argument may hold escape sequences), so it is printed plain and made
+/// safe for the terminal; help and version go out as clap writes them.
+fn parse_command_line() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => error.exit(),
+        Err(error) => {
+            eprint!("{}", terminal_text(&error.render().to_string()));
+            std::process::exit(error.exit_code());
+        }
     }
 }
 
@@ -73,5 +92,21 @@ fn dispatch(command: Command, progress: Progress) -> retention::error::Result<()
             surveys,
             threads,
         } => commands::generate::run(customers, seed, start, months, out, surveys, threads),
+    }
+}
+
+/// Stderr for log records, each made safe for the terminal ([`log_text`]);
+/// the formatter writes a record in one piece.
+struct TerminalSafeStderr;
+
+impl Write for TerminalSafeStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(log_text(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }

@@ -205,6 +205,8 @@ pub fn compute_files(
     let rejects_frame = rejects_table(&rejects, &files)?;
     drop(rejects);
     let history = orders.history;
+    // Before any per-period table is allocated (README "Pipelines", limits).
+    Calendar::check_span(&history, pipeline.config.business.cohort_period)?;
     clock.done("orders");
 
     let summary = summarize_customers(&history);

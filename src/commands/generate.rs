@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
-use crate::error::Result;
+use crate::error::{shown_path, Error, Result};
 use crate::generate::{generate, truth_path, GenerateOptions, GroundTruth};
 
 pub fn run(
@@ -16,6 +16,17 @@ pub fn run(
     surveys: Option<PathBuf>,
     threads: Option<usize>,
 ) -> Result<()> {
+    // The history must stay within the accepted order dates, or a run on
+    // it would reject every late row.
+    let last_day = start
+        .checked_add_months(chrono::Months::new(months))
+        .and_then(|end| end.pred_opt());
+    if last_day.is_none_or(|day| !crate::config::as_of_range().contains(&day)) {
+        return Err(Error::Usage(format!(
+            "--start {start} with --months {months} ends after {}: expected a history within the accepted order dates",
+            crate::config::as_of_range().end()
+        )));
+    }
     super::set_threads(threads);
     let summary = generate(&GenerateOptions {
         customers,
@@ -28,7 +39,7 @@ pub fn run(
     })?;
     println!(
         "wrote {}: {} customers, {} orders, {} refunds, {} lines ({} to {})",
-        summary.path,
+        shown_path(std::path::Path::new(&summary.path)),
         summary.customers,
         summary.orders,
         summary.refunds,
@@ -39,9 +50,11 @@ pub fn run(
     if let Some(s) = &summary.surveys {
         println!(
             "wrote {}: {} survey responses from {} customers",
-            s.path, s.responses, s.respondents
+            shown_path(std::path::Path::new(&s.path)),
+            s.responses,
+            s.respondents
         );
     }
-    println!("ground truth: {}", truth_path(&out).display());
+    println!("ground truth: {}", shown_path(&truth_path(&out)));
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{shown_path, terminal_text, Error, Result};
 use crate::io::publish::write_file_atomically;
 use crate::report::load::report_data_from_dir;
 use crate::report::{render_html, render_show};
@@ -13,7 +13,7 @@ pub fn report(run_dir: PathBuf) -> Result<()> {
     let data = report_data_from_dir(&run_dir)?;
     let path = run_dir.join(REPORT_FILE);
     write_file_atomically(&path, render_html(&data).as_bytes())?;
-    println!("{}", path.display());
+    println!("{}", shown_path(&path));
     Ok(())
 }
 
@@ -34,6 +34,8 @@ pub fn show(out: PathBuf) -> Result<()> {
         ));
     }
     let data = report_data_from_dir(&run_dir)?;
-    print!("{}", render_show(&data));
+    // The summary quotes the published tables (pipeline name, segment and
+    // tier names, dimension values): made safe for the terminal here.
+    print!("{}", terminal_text(&render_show(&data)));
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 
 use crate::config::Pipeline;
-use crate::error::Result;
+use crate::error::{shown_path, terminal_text, Result};
 use crate::progress::Progress;
 use crate::run::{run as run_pipeline, RunOptions, RunResult};
 
@@ -50,9 +50,9 @@ pub fn run(
         })
         .unwrap_or_default();
     println!("published run {} (as_of {})", m.run_id, m.as_of);
-    println!("  tables:   {}", out_root.display());
+    println!("  tables:   {}", shown_path(&out_root));
     if let Some(report) = &m.report {
-        println!("  report:   {}", out_root.join(report).display());
+        println!("  report:   {}", shown_path(&out_root.join(report)));
     }
     println!(
         "  rows:     {} read, {} accepted, {} rejected, {} excluded, {} duplicates",
@@ -91,7 +91,7 @@ pub fn run(
             "warning: run {} is published, but {} cleanup step(s) after publishing failed: {}",
             m.run_id,
             outcome.warnings.len(),
-            outcome.warnings.join("; ")
+            terminal_text(&outcome.warnings.join("; "))
         );
     }
     Ok(())

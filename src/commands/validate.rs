@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::config::Pipeline;
-use crate::error::Result;
+use crate::error::{quote, shown_path, Result};
 use crate::io::input::{read_chunks, resolve_inputs, CHUNK_ROWS};
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 
@@ -21,7 +21,7 @@ pub fn run(pipeline_path: PathBuf) -> Result<()> {
         rows += file_rows;
         println!(
             "ok  {} ({}, {file_rows} rows)",
-            file.path.display(),
+            shown_path(&file.path),
             file.format.name(),
         );
     }
@@ -32,7 +32,7 @@ pub fn run(pipeline_path: PathBuf) -> Result<()> {
         for (file, batch) in survey_files.iter().zip(&batches) {
             println!(
                 "ok  {} ({}, {} survey rows)",
-                file.path.display(),
+                shown_path(&file.path),
                 file.format.name(),
                 batch.frame.height()
             );
@@ -45,7 +45,7 @@ pub fn run(pipeline_path: PathBuf) -> Result<()> {
             ", sliced by {}",
             dimensions
                 .iter()
-                .map(|d| format!("`{d}`"))
+                .map(|d| format!("`{}`", quote(d)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -53,7 +53,7 @@ pub fn run(pipeline_path: PathBuf) -> Result<()> {
     println!(
         "pipeline `{}` is valid: {} file(s), {rows} rows, time zone {}, activity window {} days, \
          {} cohorts{sliced}",
-        pipeline.name,
+        quote(&pipeline.name),
         files.len(),
         pipeline.time_zone.name(),
         pipeline.config.business.activity_window_days,

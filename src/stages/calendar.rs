@@ -3,8 +3,21 @@
 //! to as_of's period, with each period's first and last day and whether it
 //! is complete.
 
+use crate::error::{Error, Result};
 use crate::stages::orders::OrderHistory;
-use crate::time::CohortPeriod;
+use crate::time::{date_of, CohortPeriod};
+
+/// The most months a run's month calendar may hold (the first cohort month
+/// to as_of's month): 100 years. `kpis_monthly`, `tier_migration` and
+/// `nps_monthly` have a row (tier_migration a grid) per month.
+pub const MAX_MONTHS: usize = 1_200;
+
+/// The most periods the cohort calendar may hold, in any unit (weekly:
+/// about 23 years). The cohort grid holds a cell per cohort × later period,
+/// about periods² / 2 of them (one grid per thread while counting, one more
+/// per dimension slice), so it is bounded before anything is allocated:
+/// 1,200 periods are about 23 MB a grid.
+pub const MAX_COHORT_PERIODS: usize = 1_200;
 
 /// Periods `first ..= last` of one run, in one unit (period indices as in
 /// [`CohortPeriod::index_of_day`]).
@@ -28,11 +41,22 @@ impl Calendar {
     /// The calendar of a history in `unit`: the period of the earliest
     /// first order to as_of's period.
     pub fn of_unit(history: &OrderHistory, unit: CohortPeriod) -> Calendar {
-        let first_day = (0..history.customers())
-            .filter_map(|c| first_order_day(history, c))
-            .min()
-            .unwrap_or(history.as_of);
-        Calendar::new(unit, unit.index_of_day(first_day), history.as_of)
+        Calendar::new(
+            unit,
+            unit.index_of_day(earliest_first_order(history)),
+            history.as_of,
+        )
+    }
+
+    /// Fails when the month calendar or the `cohort_unit` calendar of a
+    /// history would exceed [`MAX_MONTHS`] or [`MAX_COHORT_PERIODS`], before
+    /// either (or any table over them) is allocated.
+    pub fn check_span(history: &OrderHistory, cohort_unit: CohortPeriod) -> Result<()> {
+        let first = earliest_first_order(history);
+        // The cohort unit first: with weeks it is the one that binds, and
+        // its error says so.
+        span_within(first, history.as_of, cohort_unit, MAX_COHORT_PERIODS)?;
+        span_within(first, history.as_of, CohortPeriod::Month, MAX_MONTHS)
     }
 
     pub fn new(unit: CohortPeriod, first: i32, as_of: i32) -> Calendar {
@@ -83,6 +107,36 @@ impl Calendar {
     }
 }
 
+/// The earliest first order of a history (as_of when it has none).
+fn earliest_first_order(history: &OrderHistory) -> i32 {
+    (0..history.customers())
+        .filter_map(|c| first_order_day(history, c))
+        .min()
+        .unwrap_or(history.as_of)
+}
+
+/// Periods of `unit` from the one holding `first` to the one holding
+/// `as_of`, at most `limit`.
+fn span_within(first: i32, as_of: i32, unit: CohortPeriod, limit: usize) -> Result<()> {
+    let periods = unit.index_of_day(as_of) as i64 - unit.index_of_day(first) as i64 + 1;
+    if periods <= limit as i64 {
+        return Ok(());
+    }
+    Err(Error::CalendarTooLong {
+        first_order: date_of(first).to_string(),
+        as_of: date_of(as_of).to_string(),
+        periods,
+        unit: unit.name(),
+        limit,
+        hint: match unit {
+            CohortPeriod::Week => {
+                ", or use monthly or quarterly cohorts ([business] cohort_period)"
+            }
+            _ => "",
+        },
+    })
+}
+
 /// The date of a customer's first order (refunds excluded).
 pub fn first_order_day(history: &OrderHistory, c: usize) -> Option<i32> {
     let (days, cents) = history.of(c);
@@ -90,4 +144,62 @@ pub fn first_order_day(history: &OrderHistory, c: usize) -> Option<i32> {
         .zip(cents)
         .find(|(_, &x)| x >= 0)
         .map(|(&d, _)| d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::day_number;
+    use chrono::NaiveDate;
+
+    fn day(text: &str) -> i32 {
+        day_number(NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap())
+    }
+
+    /// Periods from `first` to `as_of` counted by walking the calendar one
+    /// period at a time (independent of the index arithmetic).
+    fn walked(first: i32, as_of: i32, unit: CohortPeriod) -> i64 {
+        let (mut start, mut n) = (unit.start(unit.index_of_day(first)), 0);
+        while start <= as_of {
+            n += 1;
+            start = unit.end(unit.index_of_day(start)) + 1;
+        }
+        n
+    }
+
+    #[test]
+    fn span_limit_is_inclusive_and_counts_partial_periods() {
+        // 1,200 months: January 1925 to December 2024.
+        let first = day("1925-01-31");
+        assert_eq!(walked(first, day("2024-12-01"), CohortPeriod::Month), 1_200);
+        assert!(span_within(first, day("2024-12-01"), CohortPeriod::Month, MAX_MONTHS).is_ok());
+        let e = span_within(first, day("2025-01-01"), CohortPeriod::Month, MAX_MONTHS).unwrap_err();
+        let text = e.to_string();
+        for part in ["1925-01-31", "2025-01-01", "1201 months", "at most 1200"] {
+            assert!(text.contains(part), "{part} missing in {text}");
+        }
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn span_limit_in_weeks_and_quarters() {
+        for (unit, first, as_of) in [
+            (CohortPeriod::Week, "2001-01-01", "2024-01-01"),
+            (CohortPeriod::Week, "1900-01-01", "2200-12-31"),
+            (CohortPeriod::Quarter, "1900-01-01", "2200-12-31"),
+            (CohortPeriod::Quarter, "1950-02-03", "2024-06-30"),
+            (CohortPeriod::Month, "1900-01-01", "2200-12-31"),
+        ] {
+            let (first, as_of) = (day(first), day(as_of));
+            let n = walked(first, as_of, unit);
+            let ok = span_within(first, as_of, unit, MAX_COHORT_PERIODS).is_ok();
+            assert_eq!(ok, n <= MAX_COHORT_PERIODS as i64, "{unit:?}: {n} periods");
+            if !ok {
+                let text = span_within(first, as_of, unit, MAX_COHORT_PERIODS)
+                    .unwrap_err()
+                    .to_string();
+                assert!(text.contains(&format!("{n} {}s", unit.name())), "{text}");
+            }
+        }
+    }
 }

@@ -12,6 +12,7 @@ mod dimensions;
 mod golden;
 mod handworked;
 mod hardening_publish;
+mod hardening_config;
 mod mutation;
 mod nps;
 mod properties;
