@@ -576,3 +576,32 @@ fn typed_parquet_amounts_are_bounded_alike() {
         assert_eq!(revenue, [10.0, c2.parse::<f64>().unwrap()], "{name}");
     }
 }
+
+/// The binary on a run whose amounts add up beyond i64 cents: exit 1, an
+/// error naming the total and the limit, and nothing published.
+#[test]
+fn binary_fails_a_run_beyond_i64_cents_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let orders = (VOLUME_LIMIT / MAX) as usize + 1;
+    let mut text = String::from("order_id,customer_id,order_ts,amount\n");
+    for i in 0..orders {
+        let date = start() + chrono::Duration::days((i % 365) as i64);
+        text.push_str(&format!(
+            "O{i},c{},{date} 10:00:00,{}\n",
+            i % 3,
+            amount_text(MAX)
+        ));
+    }
+    std::fs::write(d.join("orders.csv"), text).unwrap();
+    write_pipeline(d, "orders.csv", "");
+    let o = retention(&["run", "pipeline.toml"], d);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&amount_text(orders as i128 * MAX))
+            && stderr.contains(&amount_text(VOLUME_LIMIT)),
+        "{stderr}"
+    );
+    assert!(!d.join("out").join("current").exists());
+}
