@@ -79,6 +79,15 @@ pub enum Error {
         hint: &'static str,
     },
 
+    /// The accepted amounts are too large, in total, to sum exactly in
+    /// integer cents: nothing is published.
+    #[error(
+        "the accepted orders and refunds add up to {volume} currency units in absolute value, \
+         more than the {limit} this pipeline can sum exactly in integer cents; nothing was \
+         published (check the amounts' unit, or split the input, e.g. with a filter)"
+    )]
+    AmountsOutOfRange { volume: String, limit: String },
+
     #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),
 

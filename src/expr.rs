@@ -33,8 +33,11 @@ pub enum AmountError {
     Missing(String),
     /// The named column holds something that is not a number.
     NotNumeric(String),
-    /// NaN or infinite in the named column, or a result out of range.
+    /// NaN or infinite in the named column, or a division by zero.
     NotFinite(String),
+    /// A finite value, or an intermediate result, too large to hold
+    /// exactly (see [`MAX_AMOUNT_CENTS`] for the bound on the amount).
+    OutOfRange(String),
 }
 
 impl AmountExpr {
@@ -100,7 +103,12 @@ impl AmountExpr {
                     Op::Mul => x.checked_mul(y),
                     Op::Div => x.checked_div(y),
                 };
-                result.ok_or_else(|| AmountError::NotFinite(self.to_string()))
+                // Only a division by zero is infinite; anything else that
+                // fails overflowed the decimal (about 7.9e28).
+                result.ok_or_else(|| match op {
+                    Op::Div if y.is_zero() => AmountError::NotFinite(self.to_string()),
+                    _ => AmountError::OutOfRange(self.to_string()),
+                })
             }
         }
     }
@@ -125,12 +133,40 @@ impl std::fmt::Display for AmountExpr {
     }
 }
 
-/// Rounds a decimal amount to integer cents, half away from zero.
+/// The largest magnitude of one line's amount, and of one order's total, in
+/// cents: 9,999,999,999,999.99 currency units (just under 10^13).
+///
+/// Why this bound: an amount of at most 15 significant digits is published
+/// as a DOUBLE that reads back as exactly that amount to the cent, and it
+/// leaves room in i64 cents (about 9.2e18) for sums of thousands of such
+/// amounts; a larger amount in an order line is a unit mix-up or a
+/// placeholder (a line is rejected `amount_out_of_range`). Sums over many
+/// orders are kept from wrapping by the run-wide bound on the accepted
+/// amounts (see `stages::orders`).
+pub const MAX_AMOUNT_CENTS: i64 = 999_999_999_999_999;
+
+/// Whether `cents` is an amount the pipeline accepts: |cents| ≤
+/// [`MAX_AMOUNT_CENTS`].
+pub fn amount_in_range(cents: i128) -> bool {
+    cents.unsigned_abs() <= MAX_AMOUNT_CENTS as u128
+}
+
+/// Rounds a decimal amount to integer cents, half away from zero; `None`
+/// when the result is out of range (see [`MAX_AMOUNT_CENTS`]).
 pub fn to_cents(value: Decimal) -> Option<i64> {
     value
         .checked_mul(Decimal::ONE_HUNDRED)?
         .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
         .to_i64()
+        .filter(|&cents| amount_in_range(cents as i128))
+}
+
+/// Cents of a whole amount from an integer column; `None` when out of
+/// range (see [`MAX_AMOUNT_CENTS`]).
+pub fn whole_cents(units: i64) -> Option<i64> {
+    units
+        .checked_mul(100)
+        .filter(|&cents| amount_in_range(cents as i128))
 }
 
 /// Parses one textual number exactly. Accepts an optional sign, digits with
@@ -175,11 +211,15 @@ pub enum ParseNumberError {
     Empty,
     NotNumeric,
     NotFinite,
+    /// A finite number too large to hold exactly.
+    OutOfRange,
 }
 
 /// Cents of a plain decimal text (`-12.5`, `12,50` with `decimal_comma`)
 /// with at most two decimals, read without building a `Decimal`; `None`
-/// for anything else, which then takes the exact general path.
+/// for anything else, which then takes the exact general path. At most 13
+/// whole digits: every such amount is within [`MAX_AMOUNT_CENTS`], and a
+/// longer one takes the exact path, which rejects it when out of range.
 pub fn plain_cents(text: &str, decimal_comma: bool) -> Option<i64> {
     let t = text.trim().as_bytes();
     let (negative, digits) = match t.first()? {
@@ -192,7 +232,7 @@ pub fn plain_cents(text: &str, decimal_comma: bool) -> Option<i64> {
         Some(p) => (&digits[..p], &digits[p + 1..]),
         None => (digits, &digits[digits.len()..]),
     };
-    if whole.is_empty() || whole.len() > 15 || fraction.len() > 2 {
+    if whole.is_empty() || whole.len() > 13 || fraction.len() > 2 {
         return None;
     }
     let mut cents: i64 = 0;
@@ -215,10 +255,12 @@ pub fn plain_cents(text: &str, decimal_comma: bool) -> Option<i64> {
 }
 
 /// Cents of a binary float that is exactly a two-decimal amount (the
-/// shortest decimal of `x` has at most two decimals); `None` otherwise.
+/// shortest decimal of `x` has at most two decimals) within
+/// [`MAX_AMOUNT_CENTS`]; `None` otherwise (the exact path decides).
 pub fn plain_float_cents(x: f64) -> Option<i64> {
     let cents = (x * 100.0).round();
-    (x.is_finite() && cents.abs() < 1e15 && cents / 100.0 == x).then_some(cents as i64)
+    let in_range = cents.abs() <= MAX_AMOUNT_CENTS as f64; // exact: below 2^53
+    (x.is_finite() && in_range && cents / 100.0 == x).then_some(cents as i64)
 }
 
 /// Converts a binary float from a typed (Parquet) column to the decimal it
@@ -228,10 +270,13 @@ pub fn decimal_from_f64(value: f64) -> Result<Decimal, ParseNumberError> {
     if !value.is_finite() {
         return Err(ParseNumberError::NotFinite);
     }
+    // `Display` of a finite f64 is always a plain decimal, and a decimal
+    // with more than 28 fractional digits is rounded: only a magnitude
+    // beyond the decimal's range (about 7.9e28) fails.
     let text = format!("{value}");
     text.parse::<Decimal>()
         .or_else(|_| Decimal::from_scientific(&format!("{value:e}")))
-        .map_err(|_| ParseNumberError::NotFinite)
+        .map_err(|_| ParseNumberError::OutOfRange)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -486,6 +531,99 @@ mod tests {
     fn floats_become_their_shortest_decimal() {
         assert_eq!(decimal_from_f64(2.55), Ok(d("2.55")));
         assert_eq!(decimal_from_f64(f64::NAN), Err(ParseNumberError::NotFinite));
+    }
+
+    /// Cents as the plain decimal text of the amount (`-12.05`).
+    fn cents_text(cents: i128) -> String {
+        let sign = if cents < 0 { "-" } else { "" };
+        let abs = cents.unsigned_abs();
+        format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+
+    #[test]
+    fn amounts_beyond_the_bound_are_out_of_range() {
+        let max = MAX_AMOUNT_CENTS as i128;
+        assert_eq!(max, 10i128.pow(15) - 1);
+        assert_eq!(to_cents(d("9999999999999.99")), Some(MAX_AMOUNT_CENTS));
+        assert_eq!(to_cents(d("-9999999999999.99")), Some(-MAX_AMOUNT_CENTS));
+        assert_eq!(to_cents(d("10000000000000")), None);
+        // Rounds half away from zero to 10^15 cents: out of range.
+        assert_eq!(to_cents(d("-9999999999999.995")), None);
+        assert_eq!(to_cents(d("50000000000000000")), None); // the amount
+        assert_eq!(to_cents(Decimal::MAX), None);
+        assert_eq!(whole_cents(9_999_999_999_999), Some(999_999_999_999_900));
+        assert_eq!(whole_cents(-10_000_000_000_000), None);
+        assert_eq!(whole_cents(i64::MAX), None);
+        assert_eq!(whole_cents(i64::MIN), None);
+        assert_eq!(plain_float_cents(1e13), None);
+        assert_eq!(plain_float_cents(-5e16), None);
+        // A finite float beyond the decimal's range is out of range, a tiny
+        // one is a zero amount.
+        assert_eq!(decimal_from_f64(1e30), Err(ParseNumberError::OutOfRange));
+        assert_eq!(
+            decimal_from_f64(-f64::MAX),
+            Err(ParseNumberError::OutOfRange)
+        );
+        assert_eq!(decimal_from_f64(1e-300).map(to_cents), Ok(Some(0)));
+    }
+
+    #[test]
+    fn expression_overflow_is_out_of_range_and_division_by_zero_is_not_finite() {
+        let e = AmountExpr::parse("a * b").unwrap();
+        let huge = |_: &str| Ok(d("1e20"));
+        assert!(matches!(e.eval(&huge), Err(AmountError::OutOfRange(_))));
+        let e = AmountExpr::parse("a / b").unwrap();
+        let zero = |name: &str| Ok(if name == "a" { d("1") } else { d("0") });
+        assert!(matches!(e.eval(&zero), Err(AmountError::NotFinite(_))));
+        let tiny = |name: &str| Ok(if name == "a" { d("1e20") } else { d("1e-20") });
+        assert!(matches!(e.eval(&tiny), Err(AmountError::OutOfRange(_))));
+    }
+
+    /// Amounts in cents near the bound (either sign), anywhere in i64, and
+    /// beyond i64.
+    fn cents_near_and_beyond_the_bound() -> impl proptest::strategy::Strategy<Value = i128> {
+        use proptest::prelude::*;
+        let bound = MAX_AMOUNT_CENTS as i128 + 1;
+        prop_oneof![
+            (-2000i128..2000, any::<bool>()).prop_map(move |(o, negative)| if negative {
+                -(bound + o)
+            } else {
+                bound + o
+            }),
+            any::<i64>().prop_map(i128::from),
+            -10i128.pow(22)..10i128.pow(22),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Every path to cents (text fast path, integer and float fast
+        /// paths, exact decimal path) accepts exactly the amounts within
+        /// the bound, and agrees on their cents.
+        #[test]
+        fn every_path_bounds_amounts_alike(cents in cents_near_and_beyond_the_bound()) {
+            let in_range = cents.abs() <= MAX_AMOUNT_CENTS as i128;
+            let expected = in_range.then_some(cents as i64);
+            let text = cents_text(cents);
+            let exact = to_cents(parse_decimal(&text, false).unwrap());
+            proptest::prop_assert_eq!(exact, expected, "{}", text);
+            // The fast path either declines or agrees.
+            let fast = plain_cents(&text, false);
+            proptest::prop_assert!(fast.is_none() || fast == expected, "{} {:?}", text, fast);
+            if in_range {
+                // At most 13 whole digits: the fast path takes it.
+                proptest::prop_assert_eq!(fast, expected, "{}", text);
+            }
+            if cents % 100 == 0 {
+                if let Ok(units) = i64::try_from(cents / 100) {
+                    proptest::prop_assert_eq!(whole_cents(units), expected);
+                }
+            }
+            let x: f64 = text.parse().unwrap();
+            if let Some(c) = plain_float_cents(x) {
+                proptest::prop_assert_eq!(Some(c), to_cents(decimal_from_f64(x).unwrap()));
+                proptest::prop_assert!(c.unsigned_abs() <= MAX_AMOUNT_CENTS as u64);
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,24 @@ pub fn check(name: &str, expected: i64, actual: i64) -> Check {
     }
 }
 
+/// A money check: `actual` is summed in i128, so a table whose cells had
+/// wrapped in i64 could not agree with `expected` by wrapping the same way
+/// (the run-wide bound in `stages::orders` keeps every cell from wrapping;
+/// this is the second line of defence). An `actual` beyond i64 is shown
+/// as the nearest i64 and fails.
+pub fn money_check(name: &str, expected: i64, actual: i128) -> Check {
+    let shown = actual.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+    Check {
+        passed: expected as i128 == actual,
+        ..check(name, expected, shown)
+    }
+}
+
+/// Σ of cents in i128 (see [`money_check`]).
+pub fn wide_sum<'a>(cents: impl Iterator<Item = &'a i64>) -> i128 {
+    cents.map(|&c| c as i128).sum()
+}
+
 /// Every reconciliation check of a run. Money is compared in exact cents.
 pub fn reconcile(
     counts: &RowCounts,
@@ -36,27 +54,26 @@ pub fn reconcile(
     monthly: &MonthlyCounts,
 ) -> Vec<Check> {
     let customers = summary.orders.len() as i64;
-    let grid_cents: i64 = grid.revenue_cents.iter().flatten().sum();
     vec![
         check(
             "rows_read = accepted + rejected + excluded + duplicates",
             counts.rows_read as i64,
             (counts.accepted + counts.rejected + counts.excluded() + counts.duplicates) as i64,
         ),
-        check(
+        money_check(
             "revenue_cents: customers = accepted",
             accepted_cents,
-            summary.revenue_cents.iter().sum(),
+            wide_sum(summary.revenue_cents.iter()),
         ),
-        check(
+        money_check(
             "revenue_cents: kpis_monthly = accepted",
             accepted_cents,
-            monthly.revenue_cents.iter().sum(),
+            wide_sum(monthly.revenue_cents.iter()),
         ),
-        check(
+        money_check(
             "revenue_cents: cohort_retention = accepted",
             accepted_cents,
-            grid_cents,
+            wide_sum(grid.revenue_cents.iter().flatten()),
         ),
         check(
             "customers = sum of cohort sizes",
@@ -110,4 +127,67 @@ pub fn checks_table(checks: &[Check]) -> Result<DataFrame> {
             ),
         ],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tables whose cents wrapped i64 add up, wrapping again, to a wrapped
+    /// accepted amount: the money checks must not pass then.
+    #[test]
+    fn money_checks_fail_on_sums_beyond_i64() {
+        let wrapped = i64::MAX.wrapping_add(1);
+        let summary = CustomerSummary {
+            revenue_cents: vec![i64::MAX, 1],
+            orders: vec![1, 1],
+            ..Default::default()
+        };
+        let mut grid = CohortGrid::zero(2);
+        grid.revenue_cents[0] = vec![i64::MAX, 1];
+        let mut monthly = MonthlyCounts::zero(2);
+        monthly.revenue_cents = vec![i64::MAX, 1];
+        let checks = reconcile(&RowCounts::default(), wrapped, &summary, &grid, &monthly);
+        let money: Vec<&Check> = checks
+            .iter()
+            .filter(|c| c.check.starts_with("revenue_cents"))
+            .collect();
+        assert_eq!(money.len(), 3);
+        for c in money {
+            assert!(!c.passed, "{c:?}");
+            assert_eq!(c.actual, i64::MAX, "shown as the nearest i64");
+        }
+        // Sums that fit still pass.
+        let checks = reconcile(
+            &RowCounts::default(),
+            i64::MAX,
+            &summary_of(i64::MAX),
+            &grid_of(i64::MAX),
+            &monthly_of(i64::MAX),
+        );
+        assert!(checks
+            .iter()
+            .filter(|c| c.check.starts_with("revenue_cents"))
+            .all(|c| c.passed));
+    }
+
+    fn summary_of(cents: i64) -> CustomerSummary {
+        CustomerSummary {
+            revenue_cents: vec![cents - 1, 1],
+            orders: vec![1, 1],
+            ..Default::default()
+        }
+    }
+
+    fn grid_of(cents: i64) -> CohortGrid {
+        let mut grid = CohortGrid::zero(2);
+        grid.revenue_cents[0] = vec![cents - 1, 1];
+        grid
+    }
+
+    fn monthly_of(cents: i64) -> MonthlyCounts {
+        let mut monthly = MonthlyCounts::zero(2);
+        monthly.revenue_cents = vec![cents - 1, 1];
+        monthly
+    }
 }

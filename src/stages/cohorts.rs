@@ -55,7 +55,10 @@ impl CohortGrid {
         self
     }
 
-    /// Adds `other` cell by cell (same calendar).
+    /// Adds `other` cell by cell (same calendar). Revenue cannot wrap when
+    /// the two grids count different customers (as every caller does): a
+    /// cell then adds each accepted entry at most once, bounded by the run's
+    /// Σ |cents| (`orders::MAX_ACCEPTED_VOLUME_CENTS`).
     pub fn add_from(&mut self, other: &CohortGrid) {
         for c in 0..self.cohort_size.len() {
             self.cohort_size[c] += other.cohort_size[c];
@@ -153,6 +156,8 @@ pub fn cohort_retention_table(grid: &CohortGrid, calendar: &Calendar) -> Result<
         if size == 0 {
             continue;
         }
+        // A sum over some of the cohort's entries: cannot wrap (see
+        // `orders::MAX_ACCEPTED_VOLUME_CENTS`).
         let mut running_cents = 0i64;
         for k in 0..grid.active[c].len() {
             running_cents += grid.revenue_cents[c][k];

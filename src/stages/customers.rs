@@ -54,6 +54,8 @@ fn summarize(days: &[i32], cents: &[i64]) -> Row {
         repeat_cents: 0,
     };
     let mut previous_day = None;
+    // Cannot wrap: each sum adds each of the customer's entries at most
+    // once, bounded by the run's Σ |cents| (`orders::MAX_ACCEPTED_VOLUME_CENTS`).
     for (&day, &amount) in days.iter().zip(cents) {
         row.revenue += amount;
         if amount < 0 {

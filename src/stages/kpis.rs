@@ -61,7 +61,10 @@ impl MonthlyCounts {
         ]
     }
 
-    /// Adds `other` month by month (same calendar).
+    /// Adds `other` month by month (same calendar). Revenue cannot wrap
+    /// when the two count different customers (as every caller does): a
+    /// month then adds each accepted entry at most once, bounded by the
+    /// run's Σ |cents| (`orders::MAX_ACCEPTED_VOLUME_CENTS`).
     pub fn add_from(&mut self, other: &MonthlyCounts) {
         let pairs = [
             (&mut self.customers_start, &other.customers_start),

@@ -2,10 +2,13 @@
 //!
 //! Steps, in this order: drop exact duplicate lines (only with an order id:
 //! same order id and identical line content); reject every line of an order
-//! with a bad line, or whose lines name different customers; sum lines into
-//! orders (timestamp and date of the earliest line); fix as_of (the latest
-//! order date unless given; refunds do not count); exclude orders after
-//! as_of; reject refunds without an earlier order.
+//! with a bad line, or whose lines name different customers, or whose total
+//! is out of range (`amount_out_of_range`, see `expr::MAX_AMOUNT_CENTS`);
+//! sum lines into orders (timestamp and date of the earliest line); fix
+//! as_of (the latest order date unless given; refunds do not count);
+//! exclude orders after as_of; reject refunds without an earlier order;
+//! fail the run when the accepted amounts are too large in total for i64
+//! cents (see [`MAX_ACCEPTED_VOLUME_CENTS`]), so no later sum can wrap.
 //!
 //! Output grain: [`OrderHistory`], one entry per order or refund, grouped by
 //! customer (customers in ascending id order) and sorted by date within a
@@ -16,6 +19,7 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::expr::amount_in_range;
 use crate::stages::rejects::{Reject, RejectReason};
 use crate::stages::validate::{CodeVec, LineStatus, Lines, NO_CODE};
 use crate::time::date_of;
@@ -243,23 +247,35 @@ pub fn build_orders(
             && group
                 .iter()
                 .any(|&i| lines.customer[i as usize] != first_customer);
-        if any_bad || customers_differ {
-            let reason = if any_bad {
-                RejectReason::OrderHasBadLine
-            } else {
-                RejectReason::ConflictingCustomerId
-            };
+        // Summed in i128: up to 2^32 lines of at most MAX_AMOUNT_CENTS each
+        // cannot overflow it, so an order total never wraps.
+        let total: i128 = group.iter().map(|&i| lines.cents[i as usize] as i128).sum();
+        let problem = if any_bad {
+            // The value (the order id) is filled in from the raw row.
+            Some((RejectReason::OrderHasBadLine, order_id_column, None))
+        } else if customers_differ {
+            Some((RejectReason::ConflictingCustomerId, order_id_column, None))
+        } else if !amount_in_range(total) {
+            // Like a refund's reject, the value is the order total.
+            Some((
+                RejectReason::AmountOutOfRange,
+                None,
+                Some(cents_text(total)),
+            ))
+        } else {
+            None
+        };
+        if let Some((reason, column, value)) = problem {
             for &i in group {
                 if lines.status[i as usize] == LineStatus::Valid {
                     lines.status[i as usize] = LineStatus::Rejected;
                     let (file, row) = lines.source(i as usize);
-                    // The value (the order id) is filled in from the raw row.
                     rejects.push(Reject {
                         file,
                         row,
                         reason,
-                        column: order_id_column.map(str::to_string),
-                        value: None,
+                        column: column.map(str::to_string),
+                        value: value.clone(),
                         raw: None,
                     });
                 }
@@ -276,11 +292,9 @@ pub fn build_orders(
             orders.customer.push(first_customer);
             orders.day.push(lines.day[earliest]);
             orders.ts_micros.push(lines.ts_micros[earliest]);
-            orders
-                .cents
-                .push(group.iter().map(|&i| lines.cents[i as usize]).sum());
-            // The order's first line in input order (the group is sorted by
-            // line hash): the last tie-break between orders.
+            orders.cents.push(total as i64); // in range, checked above
+                                             // The order's first line in input order (the group is sorted by
+                                             // line hash): the last tie-break between orders.
             orders
                 .first_line
                 .push(*group.iter().min().expect("an order has lines"));
@@ -484,10 +498,45 @@ pub fn build_orders(
         }
     }
     history.offsets.push(accepted);
-    let accepted_cents = history.cents.par_iter().sum();
+    let accepted_cents = accepted_amount(&history.cents)?;
     Ok(OrdersOutput {
         history,
         counts,
         accepted_cents,
     })
+}
+
+/// The largest Σ |cents| of a run's accepted orders and refunds: i64's.
+///
+/// Why this bound makes every money sum safe: every sum the later stages
+/// take (a customer's revenue or repeat spend, a trailing-12-month window,
+/// a cohort cell and its running total, a month of `kpis_monthly`, a
+/// segment, a dimension value's slice and the sum over a dimension's
+/// values, the reconciliation totals, the CLV inputs) adds up each accepted
+/// entry at most once, so it and each of its partial sums is at most
+/// Σ |cents| in magnitude, and fits i64 when that does, in any order and
+/// however the work is split between threads.
+pub const MAX_ACCEPTED_VOLUME_CENTS: i128 = i64::MAX as i128;
+
+/// Σ cents of the accepted orders and refunds, after checking that their
+/// Σ |cents| is at most [`MAX_ACCEPTED_VOLUME_CENTS`] (see there); fails the
+/// run otherwise, rather than publish a wrapped sum.
+fn accepted_amount(cents: &[i64]) -> Result<i64> {
+    // i128: at most 2^32 entries of at most MAX_AMOUNT_CENTS each.
+    let volume: i128 = cents.par_iter().map(|&c| (c as i128).abs()).sum();
+    if volume > MAX_ACCEPTED_VOLUME_CENTS {
+        return Err(Error::AmountsOutOfRange {
+            volume: cents_text(volume),
+            limit: cents_text(MAX_ACCEPTED_VOLUME_CENTS),
+        });
+    }
+    let total: i128 = cents.par_iter().map(|&c| c as i128).sum();
+    Ok(total as i64) // |total| ≤ volume, checked above
+}
+
+/// Cents as an exact decimal text in currency units (`-12.05`).
+fn cents_text(cents: i128) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }

@@ -24,7 +24,11 @@ pub enum RejectReason {
     TimestampOutOfRange,
     MissingAmount,
     InvalidAmount,
+    /// NaN or infinite (also a division by zero in the amount expression).
     NonFiniteAmount,
+    /// A line's amount, or an order's total, beyond
+    /// [`crate::expr::MAX_AMOUNT_CENTS`] in magnitude.
+    AmountOutOfRange,
     /// Another line of the same order was rejected.
     OrderHasBadLine,
     /// Lines of one order name different customers.
@@ -56,6 +60,7 @@ impl RejectReason {
             RejectReason::MissingAmount => "missing_amount",
             RejectReason::InvalidAmount => "invalid_amount",
             RejectReason::NonFiniteAmount => "non_finite_amount",
+            RejectReason::AmountOutOfRange => "amount_out_of_range",
             RejectReason::OrderHasBadLine => "order_has_bad_line",
             RejectReason::ConflictingCustomerId => "conflicting_customer_id",
             RejectReason::RefundWithoutOrder => "refund_without_order",

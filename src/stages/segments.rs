@@ -12,6 +12,9 @@ pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Res
     let mut names: Vec<&str> = SEGMENTS.to_vec();
     names.sort_unstable();
     let mut customers = vec![0i64; names.len()];
+    // Sums of customers' revenue, each customer in one segment: they add
+    // each accepted entry at most once and cannot wrap (see
+    // `orders::MAX_ACCEPTED_VOLUME_CENTS`).
     let mut revenue = vec![0i64; names.len()];
     let mut clv_sum = vec![0.0f64; names.len()];
     let mut alive_sum = vec![0.0f64; names.len()];

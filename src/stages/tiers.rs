@@ -90,6 +90,8 @@ pub fn trailing_spend(days: &[i32], cents: &[i64], d: i32) -> i64 {
 }
 
 /// Net cents of the entries dated after `lower` and on or before `d`.
+/// Cannot wrap: a sum over some of one customer's entries is bounded by the
+/// run's Σ |cents| (`orders::MAX_ACCEPTED_VOLUME_CENTS`).
 fn spend_between(days: &[i32], cents: &[i64], lower: i32, d: i32) -> i64 {
     let from = days.partition_point(|&x| x <= lower);
     let to = days.partition_point(|&x| x <= d);
@@ -213,6 +215,9 @@ fn migrate_customer(
 ) {
     let n_tiers = tiers.len();
     let last_entry = *days.last().expect("a customer has entries");
+    // `spend` is always the sum of the window entries[lo..hi], some of
+    // the customer's entries: it cannot wrap (see
+    // `orders::MAX_ACCEPTED_VOLUME_CENTS`).
     let (mut lo, mut hi, mut spend) = (0usize, 0usize, 0i64);
     let mut previous: Option<usize> = None;
     for m in cohort..windows.end.len() {

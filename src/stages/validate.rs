@@ -13,8 +13,8 @@ use rust_decimal::Decimal;
 use crate::config::{FilterConfig, Pipeline};
 use crate::error::{Error, Result};
 use crate::expr::{
-    decimal_from_f64, parse_decimal, plain_cents, plain_float_cents, to_cents, AmountError,
-    AmountExpr, ParseNumberError,
+    decimal_from_f64, parse_decimal, plain_cents, plain_float_cents, to_cents, whole_cents,
+    AmountError, AmountExpr, ParseNumberError,
 };
 use crate::io::input::{RawBatch, ROW_COLUMN};
 use crate::stages::rejects::{RawText, Reject, RejectReason};
@@ -827,7 +827,7 @@ fn check_row(
     if let AmountExpr::Column(name) = &pipeline.amount {
         let fast = amount_columns.first().and_then(|(_, column)| match column {
             NumberColumn::Text(ca) => ca.get(i).and_then(|t| plain_cents(t, decimal_comma)),
-            NumberColumn::Int(ca) => ca.get(i).and_then(|v| v.checked_mul(100)),
+            NumberColumn::Int(ca) => ca.get(i).and_then(whole_cents),
             NumberColumn::Float(ca) => ca.get(i).and_then(plain_float_cents),
         });
         if let Some(cents) = fast {
@@ -856,6 +856,7 @@ fn check_row(
             ParseNumberError::Empty => AmountError::Missing(name.to_string()),
             ParseNumberError::NotNumeric => AmountError::NotNumeric(name.to_string()),
             ParseNumberError::NotFinite => AmountError::NotFinite(name.to_string()),
+            ParseNumberError::OutOfRange => AmountError::OutOfRange(name.to_string()),
         })
     };
     let raw_value = |name: &str| -> Option<String> {
@@ -873,8 +874,9 @@ fn check_row(
         (reason, name, value)
     };
     let cents = match pipeline.amount.eval(&lookup) {
-        Ok(value) => to_cents(value)
-            .ok_or_else(|| amount_problem(RejectReason::NonFiniteAmount, mapping.amount.clone()))?,
+        Ok(value) => to_cents(value).ok_or_else(|| {
+            amount_problem(RejectReason::AmountOutOfRange, mapping.amount.clone())
+        })?,
         Err(AmountError::Missing(name)) => {
             return Err(amount_problem(RejectReason::MissingAmount, name))
         }
@@ -883,6 +885,9 @@ fn check_row(
         }
         Err(AmountError::NotFinite(name)) => {
             return Err(amount_problem(RejectReason::NonFiniteAmount, name))
+        }
+        Err(AmountError::OutOfRange(name)) => {
+            return Err(amount_problem(RejectReason::AmountOutOfRange, name))
         }
     };
     Ok((placed.utc_micros, placed.local_day, cents))
