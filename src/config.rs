@@ -443,9 +443,20 @@ impl LoyaltyConfig {
         problems
     }
 
-    /// Threshold of tier `i` in cents (half away from zero).
+    /// Threshold of tier `i` in cents, rounded half away from zero like
+    /// every amount: through the decimal the TOML number was written as,
+    /// so `2.675` is 268 cents (binary rounding of 267.49999… would give
+    /// 267). `min_spend` is range-checked at load, so the cents fit.
     pub fn tier_cents(&self, i: usize) -> i64 {
-        (self.tiers[i].min_spend * 100.0).round() as i64
+        use rust_decimal::prelude::ToPrimitive;
+        crate::expr::decimal_from_f64(self.tiers[i].min_spend)
+            .ok()
+            .and_then(|d| d.checked_mul(rust_decimal::Decimal::ONE_HUNDRED))
+            .map(|c| {
+                c.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+            })
+            .and_then(|c| c.to_i64())
+            .expect("min_spend is checked at load to be finite and at most 1e15")
     }
 }
 
@@ -900,5 +911,20 @@ mod tests {
         for good in [',', ';', '\t', '|'] {
             assert!(delimiter_problem("[input.csv]", good).is_none(), "{good:?}");
         }
+    }
+
+    /// Tier thresholds round like amounts (half away from zero on the
+    /// written decimal), not like the binary float TOML hands us.
+    #[test]
+    fn tier_thresholds_round_half_away_from_zero_on_the_written_decimal() {
+        let tier = |min_spend: f64| TierConfig {
+            name: format!("t{min_spend}"),
+            min_spend,
+        };
+        let config = LoyaltyConfig {
+            tiers: vec![tier(0.0), tier(2.675), tier(1.005), tier(250.0), tier(1e15)],
+        };
+        let cents: Vec<i64> = (0..5).map(|i| config.tier_cents(i)).collect();
+        assert_eq!(cents, [0, 268, 101, 25_000, 100_000_000_000_000_000]);
     }
 }
