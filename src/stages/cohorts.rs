@@ -76,54 +76,41 @@ impl CohortGrid {
 /// sums make the result independent of how the work is split. The
 /// calendar's unit is the cohort period.
 pub fn cohort_grid(history: &OrderHistory, calendar: &Calendar) -> CohortGrid {
-    grid_over((0..history.customers()).into_par_iter(), history, calendar)
+    grid_over(history.customers(), |i| i, history, calendar)
 }
 
 /// [`cohort_grid`] over the customers `members` (history indices) only: one
 /// slice of a dimension.
 pub fn cohort_grid_of(history: &OrderHistory, calendar: &Calendar, members: &[u32]) -> CohortGrid {
-    grid_over(members.par_iter().map(|&c| c as usize), history, calendar)
+    grid_over(members.len(), |i| members[i] as usize, history, calendar)
 }
 
+/// Counts customers `customer_at(0 .. count)`. One grid per thread, each
+/// over a contiguous share of the customers: a grid is cohorts × periods
+/// cells, and rayon's `fold` would make one per work split (sixteen and
+/// more on two threads), multiplying the stage's memory.
 fn grid_over(
-    customers: impl ParallelIterator<Item = usize>,
+    count: usize,
+    customer_at: impl Fn(usize) -> usize + Sync,
     history: &OrderHistory,
     calendar: &Calendar,
 ) -> CohortGrid {
     let periods = calendar.len();
+    let shares = rayon::current_num_threads().clamp(1, count.max(1));
+    let share = count.div_ceil(shares);
+    let mut grid = (0..shares)
+        .into_par_iter()
+        .map(|s| {
+            let mut grid = CohortGrid::zero(periods);
+            for i in s * share..((s + 1) * share).min(count) {
+                count_customer(&mut grid, customer_at(i), history, calendar);
+            }
+            grid
+        })
+        .reduce(|| CohortGrid::zero(periods), CohortGrid::add);
     // While counting, `unbounded[c][k]` holds the customers whose last
     // order is in period k (one cell per customer, however many periods
-    // they span); the suffix sums below turn it into "period k or later".
-    let mut grid = customers
-        .fold(
-            || CohortGrid::zero(periods),
-            |mut grid, c| {
-                let Some(first) = first_order_day(history, c) else {
-                    return grid;
-                };
-                let cohort = calendar.position_of_day(first);
-                grid.cohort_size[cohort] += 1;
-                let (days, cents) = history.of(c);
-                let mut last_active_period = usize::MAX;
-                let mut last_k = 0;
-                for (&day, &amount) in days.iter().zip(cents) {
-                    let position = calendar.position_of_day(day);
-                    let k = position - cohort;
-                    grid.revenue_cents[cohort][k] += amount;
-                    if amount >= 0 {
-                        grid.orders[cohort][k] += 1;
-                        if last_active_period != position {
-                            grid.active[cohort][k] += 1;
-                            last_active_period = position;
-                        }
-                        last_k = k;
-                    }
-                }
-                grid.unbounded[cohort][last_k] += 1;
-                grid
-            },
-        )
-        .reduce(|| CohortGrid::zero(periods), CohortGrid::add);
+    // they span); the suffix sums turn it into "period k or later".
     for row in &mut grid.unbounded {
         let mut later = 0;
         for cell in row.iter_mut().rev() {
@@ -132,6 +119,32 @@ fn grid_over(
         }
     }
     grid
+}
+
+/// Adds customer `c` (a history index) to `grid`.
+fn count_customer(grid: &mut CohortGrid, c: usize, history: &OrderHistory, calendar: &Calendar) {
+    let Some(first) = first_order_day(history, c) else {
+        return;
+    };
+    let cohort = calendar.position_of_day(first);
+    grid.cohort_size[cohort] += 1;
+    let (days, cents) = history.of(c);
+    let mut last_active_period = usize::MAX;
+    let mut last_k = 0;
+    for (&day, &amount) in days.iter().zip(cents) {
+        let position = calendar.position_of_day(day);
+        let k = position - cohort;
+        grid.revenue_cents[cohort][k] += amount;
+        if amount >= 0 {
+            grid.orders[cohort][k] += 1;
+            if last_active_period != position {
+                grid.active[cohort][k] += 1;
+                last_active_period = position;
+            }
+            last_k = k;
+        }
+    }
+    grid.unbounded[cohort][last_k] += 1;
 }
 
 /// The `cohort_retention` table: cohorts with at least one customer, each
