@@ -2,6 +2,8 @@
 //! input through the same readers in [`surveys`]) and publishing outputs
 //! ([`publish`]). Nothing else in the crate touches the file system.
 
+pub mod csv;
 pub mod input;
+pub mod parquet;
 pub mod publish;
 pub mod surveys;

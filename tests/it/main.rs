@@ -11,6 +11,7 @@ mod common;
 mod dimensions;
 mod golden;
 mod handworked;
+mod hardening_input;
 mod mutation;
 mod nps;
 mod properties;
