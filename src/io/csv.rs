@@ -186,7 +186,7 @@ impl<'p, R: Read> Scanner<'p, R> {
                 return Err(Error::input(
                     self.path,
                     format!(
-                        "the header's field {} is not UTF-8 text (byte 0x{:02X})",
+                        "the header's field {}: invalid utf-8 byte 0x{:02X} (re-export the file as UTF-8)",
                         column + 1,
                         first[e.valid_up_to()]
                     ),
@@ -242,7 +242,7 @@ impl<'p, R: Read> Scanner<'p, R> {
                 return Err(Error::input(
                     self.path,
                     format!(
-                        "row {row}: {fields} fields, but the header has {} (an unquoted delimiter in a value?)",
+                        "row {row} has more fields ({fields}) than the header ({}): an unquoted delimiter in a value?",
                         header.names.len()
                     ),
                 ));
@@ -256,7 +256,7 @@ impl<'p, R: Read> Scanner<'p, R> {
                 return Err(Error::input(
                     self.path,
                     format!(
-                        "row {row} {column}: not UTF-8 text (byte 0x{:02X}); re-export the file as UTF-8",
+                        "row {row} {column}: invalid utf-8 byte 0x{:02X} (re-export the file as UTF-8)",
                         record[e.valid_up_to()]
                     ),
                 ));
@@ -420,7 +420,10 @@ mod tests {
     #[test]
     fn errors_name_the_row_and_column() {
         let extra = chunks(b"a,b\n1,2\n3,4,5\n", true, 1, 1).err().unwrap();
-        assert!(extra.to_string().contains("row 2: 3 fields"), "{extra}");
+        assert!(
+            extra.to_string().contains("row 2 has more fields (3)"),
+            "{extra}"
+        );
         let bad = chunks(b"a,b\n1,2\n3,x\xFFy\n", true, 10, 100)
             .err()
             .unwrap();

@@ -364,12 +364,16 @@ fn to_polars(name: &str, array: &ArrayRef, first_row: usize, path: &Path) -> Res
         | T::Decimal64(_, _)
         | T::Decimal128(_, _)
         | T::Decimal256(_, _)
-        | T::Boolean
         | T::Utf8
         | T::LargeUtf8
         | T::Utf8View => text_series(name, &cast_to(&T::Utf8)?),
         T::Binary | T::LargeBinary | T::BinaryView | T::FixedSizeBinary(_) => {
             binary_text_series(name, &cast_to(&T::LargeBinary)?, first_row, path)?
+        }
+        // Kept boolean: text where a key is wanted, refused as a timestamp
+        // or an amount by the validate stage.
+        T::Boolean => {
+            BooleanChunked::from_iter_options(name.into(), array.as_boolean().iter()).into_series()
         }
         T::Date32 => {
             let days = array.as_primitive::<Date32Type>();

@@ -159,9 +159,13 @@ type RowProblem = (RejectReason, String, Option<String>);
 /// are not whole numbers.
 fn whole_number(text: &str) -> Option<i64> {
     let t = text.trim();
-    t.parse::<i64>()
-        .ok()
-        .or_else(|| t.parse::<f64>().ok().and_then(whole_float))
+    t.parse::<i64>().ok().or_else(|| {
+        t.parse::<f64>().ok().and_then(|x| match x.is_infinite() {
+            // A number too large for a float (`1e400`), not `inf`.
+            true if t.bytes().any(|b| b.is_ascii_digit()) => Some(x as i64),
+            _ => whole_float(x),
+        })
+    })
 }
 
 /// A whole float as an integer; beyond i64 it saturates, so a huge whole

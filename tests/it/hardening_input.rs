@@ -671,7 +671,7 @@ fn unreadable_csv_rows_are_named_by_row_and_column() {
         ),
         (
             b"O2,C1,2024-01-01T10:00:00Z,1.00,ok,extra\n",
-            "row 3: 6 fields",
+            "row 3 has more fields (6)",
         ),
         (
             b"O2,C1,\"2024-01-01T10:00:00Z,1.00,ok\n",
@@ -798,4 +798,35 @@ proptest! {
             Err(e) => prop_assert_eq!(e.exit_code(), 1, "{}", e),
         }
     }
+}
+
+#[test]
+fn whole_survey_scores_beyond_any_integer_are_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_orders(&d.join("orders.csv"), 6);
+    let scores = ["99999999999999999999", "1e20", "-5", "abc", "7", "-1e400"];
+    let mut survey = String::from("customer_id,response_ts,score\n");
+    for s in scores {
+        survey.push_str(&format!("C0,2024-01-20T10:00:00Z,{s}\n"));
+    }
+    std::fs::write(d.join("surveys.csv"), survey).unwrap();
+    let pipeline = write_pipeline(
+        d,
+        "orders.csv",
+        "[rejects]\nmax_reject_ratio = 1.0\n\n[surveys]\npath = \"surveys.csv\"\n",
+    );
+    let c = run(&pipeline, None).unwrap();
+    let got: Vec<(String, i64)> = rejects(&c);
+    let expected: Vec<(String, i64)> = [
+        ("score_out_of_range", 1),
+        ("score_out_of_range", 2),
+        ("score_out_of_range", 3),
+        ("invalid_score", 4),
+        ("score_out_of_range", 6),
+    ]
+    .iter()
+    .map(|(r, i)| (r.to_string(), *i))
+    .collect();
+    assert_eq!(got, expected);
 }
