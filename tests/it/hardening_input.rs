@@ -67,6 +67,18 @@ fn revenue_cents(c: &Computed) -> i64 {
 }
 
 fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) -> std::result::Result<(), String> {
+    write_parquet_with(
+        path,
+        columns,
+        parquet::basic::Compression::ZSTD(Default::default()),
+    )
+}
+
+fn write_parquet_with(
+    path: &Path,
+    columns: Vec<(&str, ArrayRef)>,
+    compression: parquet::basic::Compression,
+) -> std::result::Result<(), String> {
     let fields: Vec<Field> = columns
         .iter()
         .map(|(name, a)| Field::new(*name, a.data_type().clone(), true))
@@ -77,7 +89,10 @@ fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) -> std::result::Re
     )
     .map_err(|e| e.to_string())?;
     let file = std::fs::File::create(path).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_compression(compression)
+        .build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))
         .map_err(|e| e.to_string())?;
     writer.write(&batch).map_err(|e| e.to_string())?;
     writer.close().map_err(|e| e.to_string())?;
@@ -829,4 +844,37 @@ fn whole_survey_scores_beyond_any_integer_are_out_of_range() {
     .map(|(r, i)| (r.to_string(), *i))
     .collect();
     assert_eq!(got, expected);
+}
+
+#[test]
+fn parquet_files_of_every_common_codec_are_read() {
+    use parquet::basic::Compression as C;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pipeline = write_pipeline(d, "orders.parquet", "");
+    let codecs = [
+        C::UNCOMPRESSED,
+        C::SNAPPY,
+        C::GZIP(Default::default()),
+        C::LZ4_RAW,
+        C::BROTLI(Default::default()),
+        C::ZSTD(Default::default()),
+    ];
+    for codec in codecs {
+        let one = days_2024(1);
+        let ts = arrow::compute::concat(&[one.as_ref(), one.as_ref()]).unwrap();
+        write_parquet_with(
+            &d.join("orders.parquet"),
+            vec![
+                ("order_id", strings(&["O1", "O2"])),
+                ("customer_id", strings(&["C1", "C2"])),
+                ("order_ts", ts),
+                ("amount", strings(&["1.25", "2.50"])),
+            ],
+            codec,
+        )
+        .unwrap();
+        let c = run(&pipeline, None).unwrap_or_else(|e| panic!("{codec:?}: {e}"));
+        assert_eq!(revenue_cents(&c), 375, "{codec:?}");
+    }
 }
