@@ -31,6 +31,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::io::input::ROW_COLUMN;
@@ -161,8 +162,9 @@ impl<'p> ParquetInput<'p> {
             .collect();
         let mut pending: Option<RecordBatch> = None;
         for (offset, len) in chunks {
-            let mut frame: Option<DataFrame> = None;
-            let mut hashes = hasher.as_ref().map(|_| Vec::with_capacity(len));
+            // Decoding is sequential; hashing and converting the pieces run
+            // in parallel once the chunk is decoded.
+            let mut pieces: Vec<(usize, RecordBatch)> = Vec::new();
             let mut got = 0;
             while got < len {
                 let batch = match pending.take() {
@@ -186,23 +188,7 @@ impl<'p> ParquetInput<'p> {
                 if take < batch.num_rows() {
                     pending = Some(batch.slice(take, batch.num_rows() - take));
                 }
-                let piece = batch.slice(0, take);
-                let first_row = offset + got + 1;
-                if let (Some(hasher), Some(hashes)) = (&hasher, hashes.as_mut()) {
-                    hasher.hash(&piece, hashes, self.path)?;
-                }
-                let columns = projected
-                    .iter()
-                    .zip(mapped)
-                    .map(|(&at, name)| to_polars(name, piece.column(at), first_row, self.path))
-                    .collect::<Result<Vec<_>>>()?;
-                let part = DataFrame::new(take, columns)?;
-                match frame.as_mut() {
-                    None => frame = Some(part),
-                    Some(frame) => {
-                        frame.vstack_mut(&part)?;
-                    }
-                }
+                pieces.push((offset + got + 1, batch.slice(0, take)));
                 got += take;
             }
             if got != len {
@@ -214,6 +200,35 @@ impl<'p> ParquetInput<'p> {
                         offset + len
                     ),
                 ));
+            }
+            let converted: Vec<(Option<Vec<u64>>, DataFrame)> = pieces
+                .par_iter()
+                .map(|(first_row, piece)| {
+                    let hashes = match &hasher {
+                        Some(hasher) => Some(hasher.hash(piece, self.path)?),
+                        None => None,
+                    };
+                    let columns = projected
+                        .iter()
+                        .zip(mapped)
+                        .map(|(&at, name)| to_polars(name, piece.column(at), *first_row, self.path))
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok((hashes, DataFrame::new(piece.num_rows(), columns)?))
+                })
+                .collect::<Result<_>>()?;
+            drop(pieces);
+            let mut frame: Option<DataFrame> = None;
+            let mut hashes = hasher.as_ref().map(|_| Vec::with_capacity(len));
+            for (part_hashes, part) in converted {
+                if let (Some(all), Some(more)) = (hashes.as_mut(), part_hashes) {
+                    all.extend(more);
+                }
+                match frame.as_mut() {
+                    None => frame = Some(part),
+                    Some(frame) => {
+                        frame.vstack_mut(&part)?;
+                    }
+                }
             }
             let mut frame = frame.expect("a chunk has rows");
             frame.rechunk_mut_par();
@@ -266,9 +281,10 @@ impl<'p> ParquetInput<'p> {
                 }
             })
             .collect::<Result<_>>()?;
-        let converter = RowConverter::new(fields)
+        // Checked once here; each parallel piece makes its own converter.
+        RowConverter::new(fields.clone())
             .map_err(|e| Error::input(self.path, format!("cannot compare lines: {e}")))?;
-        Ok(LineHasher { converter })
+        Ok(LineHasher { fields })
     }
 }
 
@@ -276,19 +292,21 @@ impl<'p> ParquetInput<'p> {
 /// values give equal bytes whatever the type, so the hash compares
 /// `u64`, decimals and nested values exactly, with no text rendering.
 struct LineHasher {
-    converter: RowConverter,
+    fields: Vec<SortField>,
 }
 
 impl LineHasher {
-    fn hash(&self, batch: &RecordBatch, out: &mut Vec<u64>, path: &Path) -> Result<()> {
-        let rows = self
-            .converter
-            .convert_columns(batch.columns())
-            .map_err(|e| Error::input(path, format!("cannot compare lines: {e}")))?;
+    fn hash(&self, batch: &RecordBatch, path: &Path) -> Result<Vec<u64>> {
+        let fail =
+            |e: arrow::error::ArrowError| Error::input(path, format!("cannot compare lines: {e}"));
+        let converter = RowConverter::new(self.fields.clone()).map_err(fail)?;
+        let rows = converter.convert_columns(batch.columns()).map_err(fail)?;
         // Fixed seeds: equal content gives equal hashes within a run.
         let state = ahash::RandomState::with_seeds(1, 2, 3, 4);
-        out.extend(rows.iter().map(|row| state.hash_one(row.as_ref())));
-        Ok(())
+        Ok(rows
+            .iter()
+            .map(|row| state.hash_one(row.as_ref()))
+            .collect())
     }
 }
 
