@@ -1,7 +1,8 @@
 //! Reading input files: resolving the configured path or glob to a sorted
-//! list of files, and reading each (CSV, gzipped CSV, Parquet) into a Polars
-//! frame of the columns the pipeline maps, with the 1-based data row number
-//! of every row, so any later problem can name file and row.
+//! list of files, and reading each (CSV, gzipped CSV, Parquet: [`csv`],
+//! [`crate::io::parquet`]) in chunks into Polars frames of the columns the
+//! pipeline maps, with the 1-based data row number of every row, so any
+//! later problem can name file and row.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::Read;
@@ -356,7 +357,8 @@ fn raw_batch(
     })
 }
 
-/// One hash per row over the text of every listed column. Used only to
+/// One hash per row over the text of every listed column (CSV chunks, all
+/// text; Parquet lines are hashed by [`crate::io::parquet`]). Used only to
 /// compare lines of the same order, so a 64-bit hash makes a false
 /// duplicate practically impossible (2^-64 per pair of lines).
 fn hash_rows(frame: &DataFrame, columns: &[String]) -> PolarsResult<Vec<u64>> {
