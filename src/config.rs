@@ -446,17 +446,18 @@ impl LoyaltyConfig {
     /// Threshold of tier `i` in cents, rounded half away from zero like
     /// every amount: through the decimal the TOML number was written as,
     /// so `2.675` is 268 cents (binary rounding of 267.49999… would give
-    /// 267). `min_spend` is range-checked at load, so the cents fit.
+    /// 267). A value the load check refuses (not finite, beyond 1e15)
+    /// saturates, so comparing thresholds while checking never panics.
     pub fn tier_cents(&self, i: usize) -> i64 {
         use rust_decimal::prelude::ToPrimitive;
-        crate::expr::decimal_from_f64(self.tiers[i].min_spend)
+        use rust_decimal::{Decimal, RoundingStrategy};
+        let min_spend = self.tiers[i].min_spend;
+        crate::expr::decimal_from_f64(min_spend)
             .ok()
-            .and_then(|d| d.checked_mul(rust_decimal::Decimal::ONE_HUNDRED))
-            .map(|c| {
-                c.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-            })
+            .and_then(|d| d.checked_mul(Decimal::ONE_HUNDRED))
+            .map(|c| c.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero))
             .and_then(|c| c.to_i64())
-            .expect("min_spend is checked at load to be finite and at most 1e15")
+            .unwrap_or(if min_spend > 0.0 { i64::MAX } else { i64::MIN })
     }
 }
 

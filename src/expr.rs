@@ -40,9 +40,21 @@ pub enum AmountError {
     OutOfRange(String),
 }
 
+/// Most tokens (names, numbers, operators, parentheses) in an amount
+/// expression. A real expression has a handful; the limit keeps parsing,
+/// evaluating (once per row) and dropping the tree cheap and its recursion
+/// shallow.
+pub const MAX_EXPRESSION_TOKENS: usize = 256;
+
+/// Deepest nesting of parentheses and unary signs in an amount expression:
+/// the parser and the evaluator recurse once per level, so an unbounded
+/// depth would overflow the stack.
+pub const MAX_EXPRESSION_DEPTH: usize = 32;
+
 impl AmountExpr {
     /// Parses `text`. A text that is exactly a column name (spaces allowed)
-    /// is that column.
+    /// is that column. Expressions longer than [`MAX_EXPRESSION_TOKENS`] or
+    /// nested deeper than [`MAX_EXPRESSION_DEPTH`] are refused.
     pub fn parse(text: &str) -> Result<AmountExpr, String> {
         let trimmed = text.trim();
         if trimmed.is_empty() {
@@ -52,7 +64,17 @@ impl AmountExpr {
             return Ok(AmountExpr::Column(trimmed.to_string()));
         }
         let tokens = tokenize(trimmed)?;
-        let mut parser = Parser { tokens, pos: 0 };
+        if tokens.len() > MAX_EXPRESSION_TOKENS {
+            return Err(format!(
+                "the expression has {} tokens; at most {MAX_EXPRESSION_TOKENS} are allowed",
+                tokens.len()
+            ));
+        }
+        let mut parser = Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+        };
         let expr = parser.sum()?;
         if parser.pos != parser.tokens.len() {
             return Err(format!(
@@ -172,6 +194,11 @@ pub fn whole_cents(units: i64) -> Option<i64> {
 /// Parses one textual number exactly. Accepts an optional sign, digits with
 /// one decimal separator (`.` or, with `decimal_comma`, `,`) and an optional
 /// exponent. Surrounding spaces are ignored.
+///
+/// A decimal holds 28 significant digits: digits beyond them are dropped
+/// (toward zero, which never moves a value across a half cent), so a tiny
+/// amount such as `1e-30` is 0, while a number of more than 28 integer
+/// digits is out of range ([`ParseNumberError::NotFinite`]).
 pub fn parse_decimal(text: &str, decimal_comma: bool) -> Result<Decimal, ParseNumberError> {
     let t = text.trim();
     if t.is_empty() {
@@ -182,28 +209,108 @@ pub fn parse_decimal(text: &str, decimal_comma: bool) -> Result<Decimal, ParseNu
     if matches!(unsigned, "nan" | "inf" | "infinity") {
         return Err(ParseNumberError::NotFinite);
     }
-    let owned;
-    let normalized = if decimal_comma {
-        if t.contains('.') {
-            return Err(ParseNumberError::NotNumeric);
-        }
-        owned = t.replace(',', ".");
-        owned.as_str()
-    } else {
-        t
-    };
-    let valid_chars = normalized
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
-    if !valid_chars {
+    if decimal_comma && t.contains('.') {
         return Err(ParseNumberError::NotNumeric);
     }
-    let parsed = if normalized.contains(['e', 'E']) {
-        Decimal::from_scientific(normalized)
-    } else {
-        normalized.parse::<Decimal>()
-    };
-    parsed.map_err(|_| ParseNumberError::NotNumeric)
+    let separator = if decimal_comma { b',' } else { b'.' };
+    let number = DecimalText::parse(t.as_bytes(), separator).ok_or(ParseNumberError::NotNumeric)?;
+    number.to_decimal().ok_or(ParseNumberError::OutOfRange)
+}
+
+/// A number's text split into its parts: `-12.5e3` is negative, digits
+/// `125`, two integer digits, exponent 3.
+struct DecimalText {
+    negative: bool,
+    /// Every digit, integer part then fraction, without the separator.
+    digits: Vec<u8>,
+    integer_digits: usize,
+    /// The exponent, saturated (a thousand-digit exponent is just huge).
+    exponent: i64,
+}
+
+impl DecimalText {
+    /// `[+-]digits[sep digits][(e|E)[+-]digits]` with at least one digit
+    /// in the mantissa; `None` for anything else.
+    fn parse(text: &[u8], separator: u8) -> Option<DecimalText> {
+        let (negative, rest) = match text.first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let (mantissa, exponent) = match rest.iter().position(|&b| b == b'e' || b == b'E') {
+            Some(p) => (&rest[..p], Some(&rest[p + 1..])),
+            None => (rest, None),
+        };
+        let (whole, fraction) = match mantissa.iter().position(|&b| b == separator) {
+            Some(p) => (&mantissa[..p], &mantissa[p + 1..]),
+            None => (mantissa, &mantissa[mantissa.len()..]),
+        };
+        let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+        if whole.len() + fraction.len() == 0 || !all_digits(whole) || !all_digits(fraction) {
+            return None;
+        }
+        let exponent = match exponent {
+            None => 0,
+            Some(e) => {
+                let (sign, digits) = match e.first()? {
+                    b'-' => (-1, &e[1..]),
+                    b'+' => (1, &e[1..]),
+                    _ => (1, e),
+                };
+                if digits.is_empty() || !all_digits(digits) {
+                    return None;
+                }
+                let magnitude = digits.iter().fold(0i64, |acc, d| {
+                    acc.saturating_mul(10).saturating_add((d - b'0') as i64)
+                });
+                sign * magnitude
+            }
+        };
+        let mut digits = whole.to_vec();
+        digits.extend_from_slice(fraction);
+        Some(DecimalText {
+            negative,
+            digits,
+            integer_digits: whole.len(),
+            exponent,
+        })
+    }
+
+    /// The value with at most 28 significant digits (the rest dropped);
+    /// `None` when its integer part has more than 28 digits.
+    fn to_decimal(&self) -> Option<Decimal> {
+        const MAX_DIGITS: i64 = 28;
+        let first = self.digits.iter().position(|&d| d != b'0');
+        let Some(first) = first else {
+            return Some(Decimal::ZERO);
+        };
+        let significant = &self.digits[first..];
+        // The position of the decimal point counted from the first
+        // significant digit: the number is 0.significant × 10^point.
+        let point = (self.integer_digits as i64 - first as i64).saturating_add(self.exponent);
+        if point > MAX_DIGITS {
+            return None;
+        }
+        // Keep the digits before the 28th decimal and within 28 in all.
+        let kept = (significant.len() as i64)
+            .min(MAX_DIGITS)
+            .min(point.saturating_add(MAX_DIGITS));
+        if kept <= 0 {
+            return Some(Decimal::ZERO);
+        }
+        let kept = &significant[..kept as usize];
+        let mantissa = kept
+            .iter()
+            .fold(0i128, |acc, d| acc * 10 + (d - b'0') as i128);
+        // value = mantissa × 10^(point − kept digits).
+        let shift = point - kept.len() as i64;
+        let value = if shift >= 0 {
+            Decimal::from_i128_with_scale(mantissa * 10i128.pow(shift as u32), 0)
+        } else {
+            Decimal::from_i128_with_scale(mantissa, (-shift) as u32)
+        };
+        Some(if self.negative { -value } else { value })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,13 +377,10 @@ pub fn decimal_from_f64(value: f64) -> Result<Decimal, ParseNumberError> {
     if !value.is_finite() {
         return Err(ParseNumberError::NotFinite);
     }
-    // `Display` of a finite f64 is always a plain decimal, and a decimal
-    // with more than 28 fractional digits is rounded: only a magnitude
-    // beyond the decimal's range (about 7.9e28) fails.
-    let text = format!("{value}");
-    text.parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(&format!("{value:e}")))
-        .map_err(|_| ParseNumberError::OutOfRange)
+    // `{:e}` is the shortest round-trip digits with an exponent: exact for
+    // the tiny and the huge alike. A finite float that still does not fit
+    // a decimal (beyond about 7.9e28) is out of range.
+    parse_decimal(&format!("{value:e}"), false).map_err(|_| ParseNumberError::OutOfRange)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -363,11 +467,24 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Parentheses and unary signs open around the current position.
+    depth: usize,
 }
 
 impl Parser {
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.pos)
+    }
+
+    /// Enters one more level of nesting, refusing to go past the limit.
+    fn nest(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_EXPRESSION_DEPTH {
+            return Err(format!(
+                "the expression nests parentheses or signs more than {MAX_EXPRESSION_DEPTH} deep"
+            ));
+        }
+        Ok(())
     }
 
     fn sum(&mut self) -> Result<AmountExpr, String> {
@@ -396,11 +513,17 @@ impl Parser {
         match self.peek().cloned() {
             Some(Token::Op('-')) => {
                 self.pos += 1;
-                Ok(AmountExpr::Neg(Box::new(self.unary()?)))
+                self.nest()?;
+                let inner = self.unary()?;
+                self.depth -= 1;
+                Ok(AmountExpr::Neg(Box::new(inner)))
             }
             Some(Token::Op('+')) => {
                 self.pos += 1;
-                self.unary()
+                self.nest()?;
+                let inner = self.unary()?;
+                self.depth -= 1;
+                Ok(inner)
             }
             _ => self.atom(),
         }
@@ -416,7 +539,9 @@ impl Parser {
             Token::Ident(name) => Ok(AmountExpr::Column(name)),
             Token::Number(n) => Ok(AmountExpr::Number(n)),
             Token::Open => {
+                self.nest()?;
                 let inner = self.sum()?;
+                self.depth -= 1;
                 match self.peek() {
                     Some(Token::Close) => {
                         self.pos += 1;
@@ -528,6 +653,48 @@ mod tests {
     }
 
     #[test]
+    fn tiny_numbers_round_to_zero_and_huge_ones_are_out_of_range() {
+        // The README: amounts are rounded to cents, so a tiny amount is 0.
+        for tiny in [
+            "1e-30",
+            "0.000000000000000000000000000001",
+            "-1E-400",
+            "0e999999999999",
+        ] {
+            let v = parse_decimal(tiny, false).unwrap();
+            assert_eq!(to_cents(v), Some(0), "{tiny}");
+        }
+        // More than 28 significant digits: the rest is dropped, never
+        // rounded across a half cent.
+        let long = format!("0.004{}", "9".repeat(40));
+        assert_eq!(to_cents(parse_decimal(&long, false).unwrap()), Some(0));
+        let long = format!("0.005{}1", "0".repeat(40));
+        assert_eq!(to_cents(parse_decimal(&long, false).unwrap()), Some(1));
+        assert_eq!(parse_decimal("12.5e1", false), Ok(d("125")));
+        assert_eq!(parse_decimal("1,5e-1", true), Ok(d("0.15")));
+        assert_eq!(parse_decimal(".5", false), Ok(d("0.5")));
+        assert_eq!(parse_decimal("5.", false), Ok(d("5")));
+        let max = "9".repeat(28);
+        assert_eq!(parse_decimal(&max, false), Ok(d(&max)));
+        for huge in ["1e30", "1".repeat(29).as_str(), "1e99999999999999999999999"] {
+            assert_eq!(
+                parse_decimal(huge, false),
+                Err(ParseNumberError::OutOfRange),
+                "{huge}"
+            );
+        }
+        for bad in [".", "e5", "1e", "1e+", "1.2.3", "1-2", "--1", "1 2"] {
+            assert_eq!(
+                parse_decimal(bad, false),
+                Err(ParseNumberError::NotNumeric),
+                "{bad}"
+            );
+        }
+        assert_eq!(decimal_from_f64(1e-300).map(to_cents), Ok(Some(0)));
+        assert_eq!(decimal_from_f64(1e300), Err(ParseNumberError::OutOfRange));
+    }
+
+    #[test]
     fn floats_become_their_shortest_decimal() {
         assert_eq!(decimal_from_f64(2.55), Ok(d("2.55")));
         assert_eq!(decimal_from_f64(f64::NAN), Err(ParseNumberError::NotFinite));
@@ -624,6 +791,28 @@ mod tests {
                 proptest::prop_assert!(c.unsigned_abs() <= MAX_AMOUNT_CENTS as u64);
             }
         }
+    }
+
+    #[test]
+    fn expression_size_and_depth_are_limited() {
+        // Just within the limits parses; one more token or level does not.
+        let terms = |n: usize| vec!["a"; n].join(" + ");
+        let at_limit = terms(MAX_EXPRESSION_TOKENS.div_ceil(2));
+        assert!(AmountExpr::parse(&at_limit).is_ok());
+        let over = terms(MAX_EXPRESSION_TOKENS.div_ceil(2) + 1);
+        assert!(AmountExpr::parse(&over).unwrap_err().contains("tokens"));
+        // 20,000 terms and 100,000 nested parentheses: an error, no overflow.
+        assert!(AmountExpr::parse(&terms(20_000)).is_err());
+        let nested = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+        assert!(AmountExpr::parse(&nested(MAX_EXPRESSION_DEPTH)).is_ok());
+        assert!(AmountExpr::parse(&nested(MAX_EXPRESSION_DEPTH + 1))
+            .unwrap_err()
+            .contains("deep"));
+        assert!(AmountExpr::parse(&nested(100_000)).is_err());
+        let signs = |n: usize| format!("{}a", "-".repeat(n));
+        assert!(AmountExpr::parse(&signs(MAX_EXPRESSION_DEPTH)).is_ok());
+        assert!(AmountExpr::parse(&signs(MAX_EXPRESSION_DEPTH + 1)).is_err());
+        assert!(AmountExpr::parse(&signs(100_000)).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use chrono::{NaiveDate, SecondsFormat, Utc};
 use polars::prelude::DataFrame;
 
 use crate::config::Pipeline;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::input::{
     parquet_rows, read_chunks, resolve_inputs, FileFormat, InputFile, CHUNK_ROWS,
 };
@@ -36,7 +36,7 @@ use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
 use crate::stages::nps::nps_stage;
 use crate::stages::orders::{build_orders, RowCounts};
 use crate::stages::rejects::{
-    check_reject_share, counts_by_reason, fill_from_input, rejects_table,
+    check_reject_share, counts_by_reason, fill_from_input, no_orders_error, rejects_table,
 };
 use crate::stages::segments::segments_table;
 use crate::stages::targets::{assign_targets, target_tables, TargetInputs};
@@ -189,7 +189,12 @@ pub fn compute_files(
         .or(pipeline.config.business.as_of)
         .map(day_number);
     let order_id_column = pipeline.config.columns.order_id.as_deref();
-    let orders = build_orders(lines, &mut rejects, order_id_column, as_of)?;
+    let rows_read = lines.len() as u64;
+    let orders =
+        build_orders(lines, &mut rejects, order_id_column, as_of).map_err(|e| match e {
+            Error::NoOrders { .. } => no_orders_error(&rejects, &files, rows_read, e),
+            other => other,
+        })?;
     let counts = orders.counts;
     let by_reason = counts_by_reason(&rejects);
     debug_assert_eq!(rejects.len() as u64, counts.rejected);

@@ -129,6 +129,31 @@ pub enum TimestampError {
     Nonexistent,
     /// A local wall-clock time that happens twice (the fall-back hour).
     Ambiguous,
+    /// A valid timestamp far outside the accepted dates (see
+    /// [`PLACEABLE_DAYS`]), or one beyond what a calendar can hold at all
+    /// (`+262142-12-31`, an `i32` day number or `i64` micros at the limit).
+    OutOfRange,
+}
+
+/// The day numbers a timestamp is placed within: the accepted order dates
+/// (1900-01-01 to 2200-12-31, checked after placing) with two days to spare
+/// for time-zone offsets. Anything further out is out of range before any
+/// calendar arithmetic, which would overflow near chrono's limits.
+pub const PLACEABLE_DAYS: std::ops::RangeInclusive<i32> = -25_569..=84_372;
+
+/// The day number of `date` when it is within [`PLACEABLE_DAYS`].
+fn placeable_day(date: NaiveDate) -> Result<i32, TimestampError> {
+    let day = (date - epoch()).num_days();
+    i32::try_from(day)
+        .ok()
+        .filter(|d| PLACEABLE_DAYS.contains(d))
+        .ok_or(TimestampError::OutOfRange)
+}
+
+/// The date of a day number, when chrono can represent it (a Parquet DATE
+/// may hold any `i32`).
+pub fn checked_date_of(day: i32) -> Option<NaiveDate> {
+    epoch().checked_add_signed(chrono::Duration::days(day as i64))
 }
 
 /// An order timestamp placed in time and on the business calendar.
@@ -162,10 +187,11 @@ impl TimestampFormat {
 
 /// Places a naive wall-clock time of the business time zone.
 pub fn place_local(naive: NaiveDateTime, tz: Tz) -> Result<PlacedTimestamp, TimestampError> {
+    let local_day = placeable_day(naive.date())?;
     match tz.from_local_datetime(&naive) {
         LocalResult::Single(dt) => Ok(PlacedTimestamp {
             utc_micros: dt.timestamp_micros(),
-            local_day: day_number(naive.date()),
+            local_day,
         }),
         LocalResult::Ambiguous(_, _) => Err(TimestampError::Ambiguous),
         LocalResult::None => Err(TimestampError::Nonexistent),
@@ -174,7 +200,8 @@ pub fn place_local(naive: NaiveDateTime, tz: Tz) -> Result<PlacedTimestamp, Time
 
 /// Places an instant given in UTC microseconds.
 pub fn place_instant(utc_micros: i64, tz: Tz) -> Result<PlacedTimestamp, TimestampError> {
-    let utc = DateTime::from_timestamp_micros(utc_micros).ok_or(TimestampError::Unparseable)?;
+    let utc = DateTime::from_timestamp_micros(utc_micros).ok_or(TimestampError::OutOfRange)?;
+    placeable_day(utc.date_naive())?;
     Ok(PlacedTimestamp {
         utc_micros,
         local_day: day_number(utc.with_timezone(&tz).date_naive()),
@@ -183,7 +210,8 @@ pub fn place_instant(utc_micros: i64, tz: Tz) -> Result<PlacedTimestamp, Timesta
 
 /// Places a calendar date with no time: it is that local date; its instant
 /// is the first moment of that day in the business zone.
-pub fn place_date(date: NaiveDate, tz: Tz) -> PlacedTimestamp {
+pub fn place_date(date: NaiveDate, tz: Tz) -> Result<PlacedTimestamp, TimestampError> {
+    let local_day = placeable_day(date)?;
     let midnight = date.and_time(NaiveTime::MIN);
     let utc_micros = match tz.from_local_datetime(&midnight) {
         LocalResult::Single(dt) | LocalResult::Ambiguous(dt, _) => dt.timestamp_micros(),
@@ -195,10 +223,10 @@ pub fn place_date(date: NaiveDate, tz: Tz) -> PlacedTimestamp {
             .map(|dt| dt.timestamp_micros())
             .unwrap_or_else(|| midnight.and_utc().timestamp_micros()),
     };
-    PlacedTimestamp {
+    Ok(PlacedTimestamp {
         utc_micros,
-        local_day: day_number(date),
-    }
+        local_day,
+    })
 }
 
 /// Parses and places one textual timestamp.
@@ -223,17 +251,18 @@ pub fn parse_timestamp(
             } else {
                 let date = NaiveDate::parse_from_str(t, format)
                     .map_err(|_| TimestampError::Unparseable)?;
-                Ok(place_date(date, tz))
+                place_date(date, tz)
             }
         }
     }
 }
 
 fn parse_iso(t: &str, tz: Tz) -> Result<PlacedTimestamp, TimestampError> {
-    if t.len() == 10 {
+    // A bare date: `2024-05-01`, or with a signed year (`+262142-12-31`).
+    if t.len() == 10 || !t[1..].contains(['T', 't', ' ']) {
         let date =
             NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| TimestampError::Unparseable)?;
-        return Ok(place_date(date, tz));
+        return place_date(date, tz);
     }
     // Split a trailing `Z` or `±hh:mm` / `±hhmm` offset from the wall time.
     let bytes = t.as_bytes();
@@ -248,6 +277,8 @@ fn parse_iso(t: &str, tz: Tz) -> Result<PlacedTimestamp, TimestampError> {
     let naive = parse_naive_iso(wall.trim_end()).ok_or(TimestampError::Unparseable)?;
     match offset_seconds {
         Some(secs) => {
+            // Range first: near chrono's limits the offset itself overflows.
+            placeable_day(naive.date())?;
             let utc = naive - chrono::Duration::seconds(secs as i64);
             place_instant(utc.and_utc().timestamp_micros(), tz)
         }

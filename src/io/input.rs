@@ -1,7 +1,8 @@
 //! Reading input files: resolving the configured path or glob to a sorted
-//! list of files, and reading each (CSV, gzipped CSV, Parquet) into a Polars
-//! frame of the columns the pipeline maps, with the 1-based data row number
-//! of every row, so any later problem can name file and row.
+//! list of files, and reading each (CSV, gzipped CSV, Parquet: [`csv`],
+//! [`crate::io::parquet`]) in chunks into Polars frames of the columns the
+//! pipeline maps, with the 1-based data row number of every row, so any
+//! later problem can name file and row.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::Read;
@@ -12,6 +13,9 @@ use polars::prelude::*;
 
 use crate::config::{InputFormat, Pipeline};
 use crate::error::{Error, Result};
+use crate::io::csv::{self, CsvLayout};
+pub use crate::io::parquet::parquet_rows;
+use crate::io::parquet::ParquetInput;
 
 /// Name of the row-number column added to every raw frame.
 pub const ROW_COLUMN: &str = "__row";
@@ -58,9 +62,14 @@ pub struct RawBatch {
 /// lexicographic path order, so runs read files in the same order whatever
 /// the directory listing order.
 pub fn resolve_inputs(pipeline: &Pipeline) -> Result<Vec<InputFile>> {
-    let pattern = &pipeline.input_pattern;
-    let is_glob = pattern.contains(['*', '?', '[']);
+    // Only the configured path is a pattern: a pipeline directory named
+    // `shop[1]` is that directory, not `shop1`. A configured path naming an
+    // existing file is that file, even with glob characters in its name
+    // (`data[2024]/orders.csv`).
+    let literal = PathBuf::from(&pipeline.input_pattern);
+    let is_glob = !literal.is_file() && pipeline.config.input.path.contains(['*', '?', '[']);
     let mut paths: Vec<PathBuf> = if is_glob {
+        let pattern = &input_glob(pipeline);
         let entries = glob::glob(pattern).map_err(|e| Error::Config {
             path: pipeline.path.clone(),
             message: format!("[input] path `{pattern}` is not a valid glob: {e}"),
@@ -80,7 +89,7 @@ pub fn resolve_inputs(pipeline: &Pipeline) -> Result<Vec<InputFile>> {
         }
         found
     } else {
-        let path = PathBuf::from(pattern);
+        let path = literal;
         if !path.is_file() {
             return Err(Error::input(
                 &path,
@@ -104,6 +113,21 @@ pub fn resolve_inputs(pipeline: &Pipeline) -> Result<Vec<InputFile>> {
             })
         })
         .collect()
+}
+
+/// The glob of a configured input pattern: relative to the pipeline file's
+/// directory, whose name is escaped so that it matches only itself.
+fn input_glob(pipeline: &Pipeline) -> String {
+    let configured = &pipeline.config.input.path;
+    let base = pipeline.path.parent().unwrap_or(Path::new(""));
+    if Path::new(configured).is_absolute() || base.as_os_str().is_empty() {
+        return configured.clone();
+    }
+    let base = glob::Pattern::escape(&base.to_string_lossy());
+    Path::new(&base)
+        .join(configured)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn detect_format(path: &Path, configured: InputFormat) -> Result<FileFormat> {
@@ -132,16 +156,15 @@ fn detect_format(path: &Path, configured: InputFormat) -> Result<FileFormat> {
     }
 }
 
-/// Rows read from a Parquet file at a time: bounds the raw input held in
-/// memory (a few hundred MB), whatever the file's size. CSV files are read
-/// whole; a very large CSV history is best split into several files.
+/// Rows read at a time: bounds the raw input held in memory (a few hundred
+/// MB), whatever the file's size. CSV chunks are also cut at
+/// [`csv::CHUNK_BYTES`] of text.
 pub const CHUNK_ROWS: usize = 4 << 20;
 
-/// Reads one file in chunks of at most `chunk_rows` rows (Parquet; a CSV
-/// file is one chunk), in row order, handing each to `each`: the mapped
-/// columns plus `__row`. With `hash_lines`, all columns are read to hash
-/// each row's full content, then dropped. Only one chunk is in memory at a
-/// time.
+/// Reads one file in chunks of at most `chunk_rows` rows, in row order,
+/// handing each to `each`: the mapped columns plus `__row`. With
+/// `hash_lines`, every column is hashed into each row's content hash, then
+/// dropped. Only one chunk is in memory at a time.
 pub fn read_chunks(
     pipeline: &Pipeline,
     file_index: u32,
@@ -161,8 +184,9 @@ pub fn read_chunks(
     )
 }
 
-/// [`read_chunks`], skipping the Parquet chunks for which `wanted(first
-/// row, rows)` is false (rows 1-based, as in `__row`).
+/// [`read_chunks`], skipping the chunks for which `wanted(first row, rows)`
+/// is false (rows 1-based, as in `__row`). A CSV file is still scanned
+/// whole, but only the wanted chunks are parsed.
 pub fn read_chunks_where(
     pipeline: &Pipeline,
     file_index: u32,
@@ -172,37 +196,75 @@ pub fn read_chunks_where(
     wanted: impl Fn(usize, usize) -> bool,
     mut each: impl FnMut(RawBatch) -> Result<()>,
 ) -> Result<()> {
+    let path = &file.path;
+    let csv_layout = CsvLayout {
+        delimiter: pipeline.config.input.csv.delimiter as u8,
+        has_header: pipeline.config.input.csv.has_header,
+    };
+    let mut each_csv = |frame: DataFrame| {
+        check_mapped_columns(pipeline, path, &frame_columns(&frame))?;
+        each(raw_batch(pipeline, file_index, file, hash_lines, frame)?)
+    };
     match file.format {
         FileFormat::Csv => {
-            let frame = read_csv(pipeline, &file.path, None)?;
-            each(raw_batch(pipeline, file_index, file, hash_lines, frame)?)
+            let handle = std::fs::File::open(path)
+                .map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+            csv::read_csv_chunks(
+                path,
+                handle,
+                csv_layout,
+                chunk_rows,
+                csv::CHUNK_BYTES,
+                wanted,
+                &mut each_csv,
+            )
         }
         FileFormat::CsvGz => {
-            let bytes = gunzip(&file.path)?;
-            let frame = read_csv(pipeline, &file.path, Some(bytes))?;
-            each(raw_batch(pipeline, file_index, file, hash_lines, frame)?)
+            let handle = std::fs::File::open(path)
+                .map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+            let decoder = GunzipReader(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+                handle,
+            )));
+            csv::read_csv_chunks(
+                path,
+                decoder,
+                csv_layout,
+                chunk_rows,
+                csv::CHUNK_BYTES,
+                wanted,
+                &mut each_csv,
+            )
         }
         FileFormat::Parquet => {
-            let rows = parquet_rows(&file.path)?;
-            let chunk_rows = chunk_rows.max(1);
-            if rows <= chunk_rows {
-                let frame = read_parquet(&file.path, None)?;
-                return each(raw_batch(pipeline, file_index, file, hash_lines, frame)?);
-            }
-            for offset in (0..rows).step_by(chunk_rows) {
-                let len = chunk_rows.min(rows - offset);
-                if !wanted(offset + 1, len) {
-                    continue;
-                }
-                let frame = read_parquet(&file.path, Some((offset, len)))?;
-                each(raw_batch(pipeline, file_index, file, hash_lines, frame)?)?;
-            }
-            Ok(())
+            let input = ParquetInput::open(path)?;
+            check_mapped_columns(pipeline, path, &input.column_names())?;
+            let needed = pipeline.needed_columns();
+            input.read_chunks(&needed, hash_lines, chunk_rows, wanted, |chunk| {
+                each(RawBatch {
+                    file: file_index,
+                    frame: chunk.frame,
+                    line_hash: chunk.line_hash,
+                })
+            })
         }
     }
 }
 
-/// Reads one file whole (see [`read_chunks`]).
+/// A gzip stream whose read errors say that the file is not (whole) gzip.
+struct GunzipReader<R: Read>(R);
+
+impl<R: Read> Read for GunzipReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot decompress as gzip (truncated or not gzip?): {e}"),
+            )
+        })
+    }
+}
+
+/// Reads one file whole (see [`read_chunks`]): its chunks stacked.
 pub fn read_file(
     pipeline: &Pipeline,
     file_index: u32,
@@ -215,26 +277,60 @@ pub fn read_file(
         file_index,
         file,
         hash_lines,
-        usize::MAX,
+        CHUNK_ROWS,
         |batch| {
-            whole = Some(batch);
+            match whole.as_mut() {
+                None => whole = Some(batch),
+                Some(whole) => {
+                    whole
+                        .frame
+                        .vstack_mut(&batch.frame)
+                        .map_err(|e| Error::input(&file.path, e.to_string()))?;
+                    if let (Some(all), Some(more)) = (whole.line_hash.as_mut(), batch.line_hash) {
+                        all.extend(more);
+                    }
+                }
+            }
             Ok(())
         },
     )?;
-    Ok(whole.expect("a file is read as one chunk"))
+    Ok(whole.expect("a file gives at least one chunk"))
 }
 
-/// The number of data rows of a Parquet file, from its metadata.
-pub fn parquet_rows(path: &Path) -> Result<usize> {
-    let handle =
-        std::fs::File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
-    ParquetReader::new(handle)
-        .num_rows()
-        .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))
+fn frame_columns(frame: &DataFrame) -> Vec<String> {
+    frame
+        .get_column_names()
+        .iter()
+        .filter(|n| n.as_str() != ROW_COLUMN)
+        .map(|n| n.to_string())
+        .collect()
 }
 
-/// Checks that the mapped columns exist, hashes lines when asked, and keeps
-/// `__row` and the mapped columns.
+/// Checks that the mapped columns are among a file's `available` columns.
+fn check_mapped_columns(pipeline: &Pipeline, path: &Path, available: &[String]) -> Result<()> {
+    let needed = pipeline.needed_columns();
+    let missing: Vec<&String> = needed.iter().filter(|n| !available.contains(n)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = |names: &mut dyn Iterator<Item = &String>| {
+        names
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Error::input(
+        path,
+        format!(
+            "mapped column{} {} not found; the file has: {}",
+            if missing.len() > 1 { "s" } else { "" },
+            list(&mut missing.into_iter()),
+            list(&mut available.iter())
+        ),
+    ))
+}
+
+/// Hashes lines when asked, and keeps `__row` and the mapped columns.
 fn raw_batch(
     pipeline: &Pipeline,
     file_index: u32,
@@ -243,33 +339,8 @@ fn raw_batch(
     frame: DataFrame,
 ) -> Result<RawBatch> {
     let needed = pipeline.needed_columns();
-    let available: Vec<String> = frame
-        .get_column_names()
-        .iter()
-        .filter(|n| n.as_str() != ROW_COLUMN)
-        .map(|n| n.to_string())
-        .collect();
-    let missing: Vec<&String> = needed.iter().filter(|n| !available.contains(n)).collect();
-    if !missing.is_empty() {
-        return Err(Error::input(
-            &file.path,
-            format!(
-                "mapped column{} {} not found; the file has: {}",
-                if missing.len() > 1 { "s" } else { "" },
-                missing
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                available
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
-    }
     let line_hash = if hash_lines {
+        let available = frame_columns(&frame);
         Some(hash_rows(&frame, &available).map_err(|e| Error::input(&file.path, e.to_string()))?)
     } else {
         None
@@ -286,127 +357,8 @@ fn raw_batch(
     })
 }
 
-fn read_csv(pipeline: &Pipeline, path: &Path, bytes: Option<Vec<u8>>) -> Result<DataFrame> {
-    let csv = &pipeline.config.input.csv;
-    let row_index = Some(RowIndex {
-        name: ROW_COLUMN.into(),
-        offset: 1,
-    });
-    let describe = |e: PolarsError| {
-        Error::input(
-            path,
-            format!(
-                "cannot read as CSV (delimiter `{}`, header {}): {}",
-                csv.delimiter,
-                csv.has_header,
-                first_paragraph(&e.to_string())
-            ),
-        )
-    };
-    // Every column is read as text: interpreting values is the validate
-    // stage's job, so a bad value becomes a named reject instead of a failed
-    // or silently nulled column.
-    let frame = match bytes {
-        None => {
-            let path_str = path.to_string_lossy().into_owned();
-            LazyCsvReader::new(PlRefPath::new(path_str))
-                .with_glob(false)
-                .with_has_header(csv.has_header)
-                .with_separator(csv.delimiter as u8)
-                .with_infer_schema_length(Some(0))
-                .with_row_index(row_index)
-                .with_raise_if_empty(false)
-                .finish()
-                .and_then(|lf| lf.collect())
-                .map_err(describe)?
-        }
-        Some(bytes) => CsvReadOptions::default()
-            .with_has_header(csv.has_header)
-            .with_infer_schema_length(Some(0))
-            .with_row_index(row_index)
-            .with_raise_if_empty(false)
-            .with_parse_options(CsvParseOptions::default().with_separator(csv.delimiter as u8))
-            .into_reader_with_file_handle(std::io::Cursor::new(bytes))
-            .finish()
-            .map_err(describe)?,
-    };
-    if frame.width() <= 1 {
-        return Err(Error::input(
-            path,
-            "the file is empty: expected a header and order rows",
-        ));
-    }
-    Ok(frame)
-}
-
-/// The first paragraph of a Polars error: what went wrong and where. The
-/// rest suggests Python API options that do not apply to a pipeline file.
-fn first_paragraph(message: &str) -> String {
-    let head = message.split("\n\n").next().unwrap_or(message);
-    let mut text = head.trim().to_string();
-    if message.contains("not properly escaped") {
-        text.push_str(" (a field has an unbalanced quote)");
-    }
-    if message.contains("more fields than defined") {
-        text.push_str(" (a row has more fields than the header)");
-    }
-    text
-}
-
-fn gunzip(path: &Path) -> Result<Vec<u8>> {
-    let file =
-        std::fs::File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
-    let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
-    let mut bytes = Vec::new();
-    decoder.read_to_end(&mut bytes).map_err(|e| {
-        Error::input(
-            path,
-            format!("cannot decompress as gzip (truncated or not gzip?): {e}"),
-        )
-    })?;
-    Ok(bytes)
-}
-
-/// Reads a Parquet file, or the rows `offset..offset + len` of it; `__row`
-/// counts from the file's first row either way. The row number is added
-/// here from the slice's offset rather than by the scan, so it cannot
-/// depend on how the reader pushes the slice down into row groups (and it
-/// must agree with the line positions the later stages count).
-fn read_parquet(path: &Path, slice: Option<(usize, usize)>) -> Result<DataFrame> {
-    let fail = |e: PolarsError| Error::input(path, format!("cannot read as Parquet: {e}"));
-    let path_str = path.to_string_lossy().into_owned();
-    let args = ScanArgsParquet {
-        glob: false,
-        ..Default::default()
-    };
-    let (offset, lf) = match slice {
-        Some((offset, len)) => (
-            offset,
-            LazyFrame::scan_parquet(PlRefPath::new(path_str), args)
-                .map(|lf| lf.slice(offset as i64, len as IdxSize)),
-        ),
-        None => (0, LazyFrame::scan_parquet(PlRefPath::new(path_str), args)),
-    };
-    let frame = lf.and_then(|lf| lf.collect()).map_err(fail)?;
-    if let Some((_, len)) = slice {
-        if frame.height() != len {
-            return Err(Error::input(
-                path,
-                format!(
-                    "rows {}..{}: read {} rows, expected {len} (did the file change during the run?)",
-                    offset + 1,
-                    offset + len,
-                    frame.height()
-                ),
-            ));
-        }
-    }
-    frame
-        .with_row_index(ROW_COLUMN.into(), Some(offset as IdxSize + 1))
-        .map_err(fail)
-}
-
-/// One hash per row over the text of every listed column. Used only to
+/// One hash per row over the text of every listed column (CSV chunks, all
+/// text; Parquet lines are hashed by [`crate::io::parquet`]). Used only to
 /// compare lines of the same order, so a 64-bit hash makes a false
 /// duplicate practically impossible (2^-64 per pair of lines).
 fn hash_rows(frame: &DataFrame, columns: &[String]) -> PolarsResult<Vec<u64>> {
@@ -434,6 +386,11 @@ fn hash_rows(frame: &DataFrame, columns: &[String]) -> PolarsResult<Vec<u64>> {
             let bits: Vec<Option<u64>> = if physical.dtype().is_float() {
                 let floats = physical.cast(&DataType::Float64)?;
                 floats.f64()?.iter().map(|v| v.map(f64::to_bits)).collect()
+            } else if physical.dtype().is_unsigned_integer() {
+                // Unsigned values by their own bits: a cast to i64 would
+                // null those above i64::MAX and make them all equal.
+                let ints = physical.cast(&DataType::UInt64)?;
+                ints.u64()?.iter().collect()
             } else {
                 let ints = physical.cast(&DataType::Int64)?;
                 ints.i64()?.iter().map(|v| v.map(|x| x as u64)).collect()

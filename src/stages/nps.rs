@@ -39,7 +39,7 @@ use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::rejects::{
     check_reject_share, counts_by_reason, rejects_table, RawText, Reject, RejectReason,
 };
-use crate::stages::validate::{NumberColumn, TsColumn};
+use crate::stages::validate::{text_of, NumberColumn, TsColumn};
 use crate::time::{month_end, month_of_day, PlacedTimestamp, TimestampFormat};
 
 /// Months after the first response followed by `nps_retention`.
@@ -159,13 +159,19 @@ type RowProblem = (RejectReason, String, Option<String>);
 /// are not whole numbers.
 fn whole_number(text: &str) -> Option<i64> {
     let t = text.trim();
-    t.parse::<i64>()
-        .ok()
-        .or_else(|| t.parse::<f64>().ok().and_then(whole_float))
+    t.parse::<i64>().ok().or_else(|| {
+        t.parse::<f64>().ok().and_then(|x| match x.is_infinite() {
+            // A number too large for a float (`1e400`), not `inf`.
+            true if t.bytes().any(|b| b.is_ascii_digit()) => Some(x as i64),
+            _ => whole_float(x),
+        })
+    })
 }
 
+/// A whole float as an integer; beyond i64 it saturates, so a huge whole
+/// score is out of range rather than invalid.
 fn whole_float(x: f64) -> Option<i64> {
-    (x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15).then_some(x as i64)
+    (x.is_finite() && x.fract() == 0.0).then_some(x as i64)
 }
 
 /// Checks one row: customer id, then timestamp, then score.
@@ -235,11 +241,7 @@ fn check_batch(
         .u32()?
         .into_no_null_iter()
         .collect();
-    let ids = frame
-        .column(&surveys.columns.customer_id)?
-        .cast(&DataType::String)?
-        .str()?
-        .clone();
+    let ids = text_of(frame.column(&surveys.columns.customer_id)?)?;
     let ts = TsColumn::of(frame, &surveys.columns.response_ts, "response_ts")?;
     let scores = NumberColumn::of(frame, &surveys.columns.score, "score", "an integer or text")?;
     let format = TimestampFormat::new(surveys.csv.timestamp_format.as_deref());

@@ -171,7 +171,8 @@ impl RawText {
             // out-of-range timestamp as text, and a reject may be one.
             let text = match column.dtype() {
                 DataType::Datetime(_, _) => column.to_physical_repr().cast(&DataType::String)?,
-                _ => column.cast(&DataType::String)?,
+                // Dates beyond chrono's calendar by hand (Polars panics).
+                _ => crate::stages::validate::text_of(column)?.into_column(),
             };
             columns.push((column.name().to_string(), text.str()?.clone()));
         }
@@ -240,10 +241,10 @@ pub fn fill_from_input(
 }
 
 /// Fails with [`crate::error::Error::TooManyRejects`] (naming the first
-/// reject by file and row) when more than `max_share` of the `read` rows
-/// were rejected, and warns when any were. `what` says whose rows these are
-/// ("rows", "survey rows"), `file_label` how a file is named ("", "survey
-/// file ").
+/// reject by file, row and column, and the most frequent reasons) when more
+/// than `max_share` of the `read` rows were rejected, and warns when any
+/// were. `what` says whose rows these are ("rows", "survey rows"),
+/// `file_label` how a file is named ("", "survey file ").
 pub fn check_reject_share(
     rejects: &[Reject],
     files: &[InputFile],
@@ -255,28 +256,16 @@ pub fn check_reject_share(
     let rejected = rejects.len() as u64;
     let share = rejected as f64 / read.max(1) as f64;
     if share > max_share {
-        let first = rejects
-            .iter()
-            .min_by_key(|r| (r.file, r.row))
-            .map(|r| {
-                format!(
-                    "{file_label}`{}` row {}: {}{}",
-                    files[r.file as usize].path.display(),
-                    r.row,
-                    r.reason.as_str(),
-                    r.column
-                        .as_ref()
-                        .map(|c| format!(" in column `{c}`"))
-                        .unwrap_or_default()
-                )
-            })
-            .unwrap_or_default();
         return Err(crate::error::Error::TooManyRejects {
             rejected,
             read,
             ratio: share,
             max: max_share,
-            first,
+            first: format!(
+                "{}; top reasons: {}",
+                first_reject(rejects, files, file_label),
+                top_reasons(rejects)
+            ),
         });
     }
     if rejected > 0 {
@@ -288,6 +277,61 @@ pub fn check_reject_share(
         );
     }
     Ok(())
+}
+
+/// The error for a run left without a valid order: when rows were
+/// rejected, the reject ratio, the top reasons and the first reject (by
+/// file, row and column) explain it, rather than a bare "no valid orders".
+pub fn no_orders_error(
+    rejects: &[Reject],
+    files: &[InputFile],
+    read: u64,
+    no_orders: crate::error::Error,
+) -> crate::error::Error {
+    let Some(first) = rejects.iter().min_by_key(|r| (r.file, r.row)) else {
+        return no_orders;
+    };
+    crate::error::Error::input(
+        &files[first.file as usize].path,
+        format!(
+            "no valid orders: {} of {read} rows rejected (reject ratio {:.4}); top reasons: {}; first: {}",
+            rejects.len(),
+            rejects.len() as f64 / read.max(1) as f64,
+            top_reasons(rejects),
+            first_reject(rejects, files, "")
+        ),
+    )
+}
+
+/// The first reject by file and row, e.g. "`orders.csv` row 3:
+/// invalid_amount in column `amount`".
+fn first_reject(rejects: &[Reject], files: &[InputFile], file_label: &str) -> String {
+    rejects
+        .iter()
+        .min_by_key(|r| (r.file, r.row))
+        .map(|r| {
+            format!(
+                "{file_label}`{}` row {}: {}{}",
+                files[r.file as usize].path.display(),
+                r.row,
+                r.reason.as_str(),
+                r.column
+                    .as_ref()
+                    .map(|c| format!(" in column `{c}`"))
+                    .unwrap_or_default()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// The three most frequent reasons with their counts.
+fn top_reasons(rejects: &[Reject]) -> String {
+    counts_by_reason(rejects)
+        .iter()
+        .take(3)
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Reject counts by reason, most frequent first (for logs and the manifest).

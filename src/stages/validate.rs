@@ -19,8 +19,8 @@ use crate::expr::{
 use crate::io::input::{RawBatch, ROW_COLUMN};
 use crate::stages::rejects::{RawText, Reject, RejectReason};
 use crate::time::{
-    date_of, parse_timestamp, place_date, place_instant, place_local, PlacedTimestamp,
-    TimestampError, TimestampFormat,
+    checked_date_of, date_of, parse_timestamp, place_date, place_instant, place_local,
+    PlacedTimestamp, TimestampError, TimestampFormat,
 };
 
 /// 1900-01-01 and 2200-12-31 as day numbers: the accepted order dates.
@@ -477,8 +477,7 @@ impl Interner {
     /// Codes of a frame column's trimmed text values; [`NO_CODE`] for nulls
     /// and blanks.
     fn codes(&mut self, frame: &DataFrame, column: &str) -> Result<Vec<u32>> {
-        let text = frame.column(column)?.cast(&DataType::String)?;
-        let text = text.str()?;
+        let text = text_of(frame.column(column)?)?;
         let mut codes = Vec::with_capacity(text.len());
         for value in text.iter() {
             // A blank id is a missing one: no code, so blank rows are
@@ -499,8 +498,8 @@ impl Interner {
         column: &str,
         out: &mut CodeVec,
     ) -> Result<()> {
-        let text = frame.column(column)?.cast(&DataType::String)?;
-        for value in text.str()?.iter() {
+        let text = text_of(frame.column(column)?)?;
+        for value in text.iter() {
             let code = match value.map(str::trim) {
                 None | Some("") => NO_CODE,
                 Some(v) => self.code(v),
@@ -586,6 +585,7 @@ impl TsColumn {
                 TimestampError::Unparseable => RejectReason::InvalidTimestamp,
                 TimestampError::Nonexistent => RejectReason::NonexistentLocalTime,
                 TimestampError::Ambiguous => RejectReason::AmbiguousLocalTime,
+                TimestampError::OutOfRange => RejectReason::TimestampOutOfRange,
             };
             (reason, raw)
         };
@@ -597,7 +597,14 @@ impl TsColumn {
             },
             TsColumn::Days(ca) => match ca.get(i) {
                 None => Err(problem(TimestampError::Missing, None)),
-                Some(day) => Ok(place_date(date_of(day), tz)),
+                Some(day) => checked_date_of(day)
+                    .ok_or(TimestampError::OutOfRange)
+                    .and_then(|date| place_date(date, tz))
+                    .map_err(|e| {
+                        let raw =
+                            checked_date_of(day).map_or(format!("day {day}"), |d| d.to_string());
+                        problem(e, Some(raw))
+                    }),
             },
             TsColumn::Micros(ca, is_instant) => match ca.get(i) {
                 None => Err(problem(TimestampError::Missing, None)),
@@ -608,7 +615,7 @@ impl TsColumn {
                     Some(dt) => place_local(dt.naive_utc(), tz)
                         .map_err(|e| problem(e, Some(dt.naive_utc().to_string()))),
                     None => Err(problem(
-                        TimestampError::Unparseable,
+                        TimestampError::OutOfRange,
                         Some(micros.to_string()),
                     )),
                 },
@@ -683,7 +690,50 @@ fn validate_batch(
 }
 
 fn text_column(frame: &DataFrame, name: &str) -> Result<StringChunked> {
-    Ok(frame.column(name)?.cast(&DataType::String)?.str()?.clone())
+    Ok(text_of(frame.column(name)?)?)
+}
+
+/// A column's values as text, as Polars renders them, except that dates
+/// and timestamps beyond chrono's calendar (a Parquet DATE of 2^31 − 1
+/// days, a timestamp at the end of `i64`), which Polars panics on, are
+/// rendered by hand (`day 2147483647`, `9223372036854775807 µs`).
+pub fn text_of(column: &Column) -> PolarsResult<StringChunked> {
+    let physical = column.to_physical_repr();
+    let renderable = match column.dtype() {
+        DataType::Date => physical
+            .i32()?
+            .iter()
+            .flatten()
+            .all(|d| checked_date_of(d).is_some()),
+        DataType::Datetime(unit, _) => {
+            let to_micros = |v: i64| match unit {
+                TimeUnit::Nanoseconds => Some(v.div_euclid(1_000)),
+                TimeUnit::Microseconds => Some(v),
+                TimeUnit::Milliseconds => v.checked_mul(1_000),
+            };
+            physical.i64()?.iter().flatten().all(|v| {
+                to_micros(v).is_some_and(|m| chrono::DateTime::from_timestamp_micros(m).is_some())
+            })
+        }
+        _ => true,
+    };
+    if renderable {
+        return Ok(column.cast(&DataType::String)?.str()?.clone());
+    }
+    Ok(match column.dtype() {
+        DataType::Date => physical
+            .i32()?
+            .iter()
+            .map(|d| {
+                d.map(|d| checked_date_of(d).map_or_else(|| format!("day {d}"), |x| x.to_string()))
+            })
+            .collect(),
+        _ => physical
+            .i64()?
+            .iter()
+            .map(|v| v.map(|v| v.to_string()))
+            .collect(),
+    })
 }
 
 fn validate_slice(

@@ -12,6 +12,7 @@ mod dimensions;
 mod golden;
 mod handworked;
 mod hardening_config;
+mod hardening_input;
 mod hardening_money;
 mod hardening_publish;
 mod mutation;

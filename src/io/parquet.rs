@@ -1,0 +1,489 @@
+//! Reading Parquet input with the `parquet` crate's Arrow reader, in chunks
+//! of rows.
+//!
+//! Every column type a Parquet file can hold is either read exactly or
+//! refused with an error naming the file and the column:
+//! - a mapped column becomes one of the few Polars types the stages read:
+//!   text, `Int64`, `Float64`, `Date` or a microsecond `Datetime`. Decimals
+//!   and unsigned 64-bit values beyond `i64` become their exact decimal
+//!   text (read later to cents without a binary float); binary values
+//!   become text when they are UTF-8 (else an error naming the row);
+//!   lists, structs, times, durations and intervals are refused.
+//! - for duplicate detection every column of the file, mapped or not, is
+//!   hashed from Arrow's row format, an exact and canonical encoding of
+//!   every type (decimals, lists, structs, dictionaries included).
+//!
+//! Polars' own reader is not used: it panics on decimals, structs,
+//! dictionaries and half floats unless a feature is compiled in for each.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{
+    DataType as ArrowType, Date32Type, Float64Type, Int64Type, TimeUnit as ArrowUnit, UInt64Type,
+};
+use arrow::row::{RowConverter, SortField};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
+};
+use parquet::arrow::ProjectionMask;
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::io::input::ROW_COLUMN;
+
+/// Rows decoded at a time: bounds the Arrow buffers beside the chunk.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// One chunk of a Parquet file: `__row` and the mapped columns, and when
+/// asked the hash of every row's whole content.
+pub struct ParquetChunk {
+    pub frame: DataFrame,
+    pub line_hash: Option<Vec<u64>>,
+}
+
+/// An opened Parquet file: its metadata, read once.
+pub struct ParquetInput<'p> {
+    path: &'p Path,
+    file: File,
+    metadata: ArrowReaderMetadata,
+}
+
+impl<'p> ParquetInput<'p> {
+    pub fn open(path: &'p Path) -> Result<ParquetInput<'p>> {
+        let file = File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))?;
+        Ok(ParquetInput {
+            path,
+            file,
+            metadata,
+        })
+    }
+
+    /// The number of data rows, from the metadata.
+    pub fn rows(&self) -> Result<usize> {
+        usize::try_from(self.metadata.metadata().file_metadata().num_rows())
+            .map_err(|_| Error::input(self.path, "the Parquet metadata gives a negative row count"))
+    }
+
+    /// The names of the file's top-level columns, in order.
+    pub fn column_names(&self) -> Vec<String> {
+        self.metadata
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// Reads the chunks `[k·chunk_rows, (k+1)·chunk_rows)` for which
+    /// `wanted(first row, rows)` holds (rows 1-based), in order, handing
+    /// each to `each`. `mapped` are the columns kept (they must exist);
+    /// with `hash_lines` every column is hashed too.
+    pub fn read_chunks(
+        &self,
+        mapped: &[String],
+        hash_lines: bool,
+        chunk_rows: usize,
+        wanted: impl Fn(usize, usize) -> bool,
+        mut each: impl FnMut(ParquetChunk) -> Result<()>,
+    ) -> Result<()> {
+        let rows = self.rows()?;
+        let chunk_rows = chunk_rows.max(1);
+        let schema = self.metadata.schema().clone();
+        let mapped_at: Vec<usize> = mapped
+            .iter()
+            .map(|name| self.column_index(name))
+            .collect::<Result<_>>()?;
+        for (&at, name) in mapped_at.iter().zip(mapped) {
+            let dtype = schema.field(at).data_type();
+            if !is_mappable(dtype) {
+                return Err(Error::input(
+                    self.path,
+                    format!(
+                        "column `{name}` has type {dtype}: a mapped column must be text, a number, a decimal, a date or a timestamp"
+                    ),
+                ));
+            }
+        }
+        let hasher = match hash_lines {
+            true => Some(self.line_hasher()?),
+            false => None,
+        };
+        // The chunks to read, as a row selection over the whole file.
+        let chunks: Vec<(usize, usize)> = (0..rows)
+            .step_by(chunk_rows)
+            .map(|offset| (offset, chunk_rows.min(rows - offset)))
+            .filter(|&(offset, len)| wanted(offset + 1, len))
+            .collect();
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let mut selectors = Vec::new();
+        let mut next = 0;
+        for &(offset, len) in &chunks {
+            if offset > next {
+                selectors.push(RowSelector::skip(offset - next));
+            }
+            selectors.push(RowSelector::select(len));
+            next = offset + len;
+        }
+        // Columns read: the mapped ones, or all of them for the hashes. A
+        // projected batch has them in file order.
+        let roots: Vec<usize> = match hash_lines {
+            true => (0..schema.fields().len()).collect(),
+            false => {
+                let mut roots = mapped_at.clone();
+                roots.sort_unstable();
+                roots
+            }
+        };
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| Error::input(self.path, format!("cannot open: {e}")))?;
+        let mask = ProjectionMask::roots(self.metadata.parquet_schema(), roots.iter().copied());
+        let mut reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                .with_projection(mask)
+                .with_row_selection(RowSelection::from(selectors))
+                .with_batch_size(BATCH_ROWS.min(chunk_rows))
+                .build()
+                .map_err(|e| Error::input(self.path, format!("cannot read as Parquet: {e}")))?;
+        // Where each kept column sits in the projected batches.
+        let projected: Vec<usize> = mapped_at
+            .iter()
+            .map(|at| roots.iter().position(|r| r == at).expect("projected"))
+            .collect();
+        let mut pending: Option<RecordBatch> = None;
+        for (offset, len) in chunks {
+            // Decoding is sequential; hashing and converting the pieces run
+            // in parallel once the chunk is decoded.
+            let mut pieces: Vec<(usize, RecordBatch)> = Vec::new();
+            let mut got = 0;
+            while got < len {
+                let batch = match pending.take() {
+                    Some(batch) => batch,
+                    None => match reader.next() {
+                        Some(batch) => batch.map_err(|e| {
+                            Error::input(
+                                self.path,
+                                format!(
+                                    "rows {}..{}: cannot read as Parquet: {e}",
+                                    offset + 1,
+                                    offset + len
+                                ),
+                            )
+                        })?,
+                        None => break,
+                    },
+                };
+                // A batch may run past this chunk into the next wanted one.
+                let take = batch.num_rows().min(len - got);
+                if take < batch.num_rows() {
+                    pending = Some(batch.slice(take, batch.num_rows() - take));
+                }
+                pieces.push((offset + got + 1, batch.slice(0, take)));
+                got += take;
+            }
+            if got != len {
+                return Err(Error::input(
+                    self.path,
+                    format!(
+                        "rows {}..{}: read {got} rows, expected {len} (did the file change during the run?)",
+                        offset + 1,
+                        offset + len
+                    ),
+                ));
+            }
+            let converted: Vec<(Option<Vec<u64>>, DataFrame)> = pieces
+                .par_iter()
+                .map(|(first_row, piece)| {
+                    let hashes = match &hasher {
+                        Some(hasher) => Some(hasher.hash(piece, self.path)?),
+                        None => None,
+                    };
+                    let columns = projected
+                        .iter()
+                        .zip(mapped)
+                        .map(|(&at, name)| to_polars(name, piece.column(at), *first_row, self.path))
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok((hashes, DataFrame::new(piece.num_rows(), columns)?))
+                })
+                .collect::<Result<_>>()?;
+            drop(pieces);
+            let mut frame: Option<DataFrame> = None;
+            let mut hashes = hasher.as_ref().map(|_| Vec::with_capacity(len));
+            for (part_hashes, part) in converted {
+                if let (Some(all), Some(more)) = (hashes.as_mut(), part_hashes) {
+                    all.extend(more);
+                }
+                match frame.as_mut() {
+                    None => frame = Some(part),
+                    Some(frame) => {
+                        frame.vstack_mut(&part)?;
+                    }
+                }
+            }
+            let mut frame = frame.expect("a chunk has rows");
+            frame.rechunk_mut_par();
+            let frame = frame.with_row_index(ROW_COLUMN.into(), Some(offset as IdxSize + 1))?;
+            each(ParquetChunk {
+                frame,
+                line_hash: hashes,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn column_index(&self, name: &str) -> Result<usize> {
+        let fields = self.metadata.schema().fields();
+        let mut at = fields.iter().enumerate().filter(|(_, f)| f.name() == name);
+        match (at.next(), at.next()) {
+            (Some((i, _)), None) => Ok(i),
+            (Some(_), Some(_)) => Err(Error::input(
+                self.path,
+                format!("column `{name}` appears more than once"),
+            )),
+            (None, _) => Err(Error::input(
+                self.path,
+                format!("mapped column `{name}` not found"),
+            )),
+        }
+    }
+
+    /// The row hasher over every column, or an error naming a column whose
+    /// type has no exact row encoding.
+    fn line_hasher(&self) -> Result<LineHasher> {
+        let fields: Vec<SortField> = self
+            .metadata
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                let field = SortField::new(f.data_type().clone());
+                if RowConverter::supports_fields(std::slice::from_ref(&field)) {
+                    Ok(field)
+                } else {
+                    Err(Error::input(
+                        self.path,
+                        format!(
+                            "column `{}` has type {}, which cannot be compared exactly to find duplicate lines",
+                            f.name(),
+                            f.data_type()
+                        ),
+                    ))
+                }
+            })
+            .collect::<Result<_>>()?;
+        // Checked once here; each parallel piece makes its own converter.
+        RowConverter::new(fields.clone())
+            .map_err(|e| Error::input(self.path, format!("cannot compare lines: {e}")))?;
+        Ok(LineHasher { fields })
+    }
+}
+
+/// Hashes each row's whole content from its Arrow row encoding: equal
+/// values give equal bytes whatever the type, so the hash compares
+/// `u64`, decimals and nested values exactly, with no text rendering.
+struct LineHasher {
+    fields: Vec<SortField>,
+}
+
+impl LineHasher {
+    fn hash(&self, batch: &RecordBatch, path: &Path) -> Result<Vec<u64>> {
+        let fail =
+            |e: arrow::error::ArrowError| Error::input(path, format!("cannot compare lines: {e}"));
+        let converter = RowConverter::new(self.fields.clone()).map_err(fail)?;
+        let rows = converter.convert_columns(batch.columns()).map_err(fail)?;
+        // Fixed seeds: equal content gives equal hashes within a run.
+        let state = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        Ok(rows
+            .iter()
+            .map(|row| state.hash_one(row.as_ref()))
+            .collect())
+    }
+}
+
+/// Whether a column of this type can be mapped (see [`to_polars`]).
+fn is_mappable(dtype: &ArrowType) -> bool {
+    use ArrowType as T;
+    match dtype {
+        T::Null
+        | T::Boolean
+        | T::Int8
+        | T::Int16
+        | T::Int32
+        | T::Int64
+        | T::UInt8
+        | T::UInt16
+        | T::UInt32
+        | T::UInt64
+        | T::Float16
+        | T::Float32
+        | T::Float64
+        | T::Utf8
+        | T::LargeUtf8
+        | T::Utf8View
+        | T::Binary
+        | T::LargeBinary
+        | T::BinaryView
+        | T::FixedSizeBinary(_)
+        | T::Decimal32(_, _)
+        | T::Decimal64(_, _)
+        | T::Decimal128(_, _)
+        | T::Decimal256(_, _)
+        | T::Date32
+        | T::Date64
+        | T::Timestamp(_, _) => true,
+        T::Dictionary(_, values) => is_mappable(values),
+        _ => false,
+    }
+}
+
+/// One mapped column of a batch as a Polars column; `first_row` (1-based)
+/// names rows in errors.
+fn to_polars(name: &str, array: &ArrayRef, first_row: usize, path: &Path) -> Result<Column> {
+    use ArrowType as T;
+    let cast_to = |to: &ArrowType| {
+        cast(array, to).map_err(|e| Error::input(path, format!("column `{name}`: {e}")))
+    };
+    let series = match array.data_type() {
+        T::Dictionary(_, values) => {
+            let plain = cast_to(values)?;
+            return to_polars(name, &plain, first_row, path);
+        }
+        T::Null => Series::full_null(name.into(), array.len(), &DataType::String),
+        T::Int8 | T::Int16 | T::Int32 | T::Int64 | T::UInt8 | T::UInt16 | T::UInt32 => {
+            int64_series(name, &cast_to(&T::Int64)?)
+        }
+        T::UInt64 => {
+            let values = array.as_primitive::<UInt64Type>();
+            if values.iter().flatten().all(|v| i64::try_from(v).is_ok()) {
+                int64_series(name, &cast_to(&T::Int64)?)
+            } else {
+                // Beyond i64: the exact decimal text, never a wrapped or
+                // nulled number.
+                text_series(name, &cast_to(&T::Utf8)?)
+            }
+        }
+        T::Float16 | T::Float32 | T::Float64 => {
+            let values = cast_to(&T::Float64)?;
+            let values = values.as_primitive::<Float64Type>();
+            Float64Chunked::from_iter_options(name.into(), values.iter()).into_series()
+        }
+        // Exact decimal text: `12.30` for a decimal(18,2) 1230.
+        T::Decimal32(_, _)
+        | T::Decimal64(_, _)
+        | T::Decimal128(_, _)
+        | T::Decimal256(_, _)
+        | T::Utf8
+        | T::LargeUtf8
+        | T::Utf8View => text_series(name, &cast_to(&T::Utf8)?),
+        T::Binary | T::LargeBinary | T::BinaryView | T::FixedSizeBinary(_) => {
+            binary_text_series(name, &cast_to(&T::LargeBinary)?, first_row, path)?
+        }
+        // Kept boolean: text where a key is wanted, refused as a timestamp
+        // or an amount by the validate stage.
+        T::Boolean => {
+            BooleanChunked::from_iter_options(name.into(), array.as_boolean().iter()).into_series()
+        }
+        T::Date32 => {
+            let days = array.as_primitive::<Date32Type>();
+            Int32Chunked::from_iter_options(name.into(), days.iter())
+                .into_date()
+                .into_series()
+        }
+        T::Date64 => micros_series(name, &cast_to(&T::Int64)?, 1_000, 1, None),
+        T::Timestamp(unit, zone) => {
+            let (multiply, divide) = match unit {
+                ArrowUnit::Second => (1_000_000, 1),
+                ArrowUnit::Millisecond => (1_000, 1),
+                ArrowUnit::Microsecond => (1, 1),
+                ArrowUnit::Nanosecond => (1, 1_000),
+            };
+            // With a zone the values are instants; the zone's name does not
+            // change them.
+            let zone = zone.as_ref().map(|_| TimeZone::UTC);
+            micros_series(name, &cast_to(&T::Int64)?, multiply, divide, zone)
+        }
+        other => {
+            return Err(Error::input(
+                path,
+                format!(
+                    "column `{name}` has type {other}: a mapped column must be text, a number, a decimal, a date or a timestamp"
+                ),
+            ))
+        }
+    };
+    Ok(series.into_column())
+}
+
+fn int64_series(name: &str, array: &ArrayRef) -> Series {
+    let values = array.as_primitive::<Int64Type>();
+    Int64Chunked::from_iter_options(name.into(), values.iter()).into_series()
+}
+
+fn text_series(name: &str, array: &ArrayRef) -> Series {
+    let values = array.as_string::<i32>();
+    StringChunked::from_iter_options(name.into(), values.iter()).into_series()
+}
+
+/// Binary values as text when they are UTF-8 (old writers store text
+/// without the UTF-8 annotation); any other bytes are an error naming the
+/// row, since they cannot be compared or shown as text.
+fn binary_text_series(
+    name: &str,
+    array: &ArrayRef,
+    first_row: usize,
+    path: &Path,
+) -> Result<Series> {
+    let values = array.as_binary::<i64>();
+    let text: Vec<Option<&str>> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            None => Ok(None),
+            Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|e| {
+                Error::input(
+                    path,
+                    format!(
+                        "row {} column `{name}`: the binary value is not UTF-8 text (invalid byte at offset {})",
+                        first_row + i,
+                        e.valid_up_to()
+                    ),
+                )
+            }),
+        })
+        .collect::<Result<_>>()?;
+    Ok(StringChunked::from_iter_options(name.into(), text.into_iter()).into_series())
+}
+
+/// Timestamps in microseconds. Values beyond the `i64` microsecond range
+/// saturate to its ends, which no calendar can place: they are rejected as
+/// out of range, not wrapped into another date.
+fn micros_series(
+    name: &str,
+    array: &ArrayRef,
+    multiply: i64,
+    divide: i64,
+    zone: Option<TimeZone>,
+) -> Series {
+    let values = array.as_primitive::<Int64Type>();
+    let micros = values
+        .iter()
+        .map(|v| v.map(|v| v.saturating_mul(multiply).div_euclid(divide)));
+    Int64Chunked::from_iter_options(name.into(), micros)
+        .into_datetime(polars::prelude::TimeUnit::Microseconds, zone)
+        .into_series()
+}
+
+/// The number of data rows of a Parquet file, from its metadata.
+pub fn parquet_rows(path: &Path) -> Result<usize> {
+    ParquetInput::open(path)?.rows()
+}
