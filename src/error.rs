@@ -59,7 +59,7 @@ pub enum Error {
 
     /// There is nothing to compute (no valid order on or before as_of).
     #[error(
-        "no valid orders on or before as_of {as_of} (rows read: {rows_read}; a header-only file has none)"
+        "no valid orders on or before as_of {as_of} (rows read: {rows_read}; rows dated after as_of are excluded)"
     )]
     NoOrders { as_of: String, rows_read: u64 },
 
@@ -245,6 +245,20 @@ pub fn terminal_text(text: &str) -> String {
             shown.push_str(&escaped(part, true));
         }
     }
+    capped_lines(&shown)
+}
+
+/// A whole text of our own making that holds untrusted values without
+/// quoting them (the `show` summary: a pipeline name may hold a backtick),
+/// for the terminal: unsafe characters escaped, its own newlines kept, every
+/// line cut to [`MAX_LINE_CHARS`] and the text to [`MAX_LINES`]. Unlike
+/// [`terminal_text`] it gives backticks no meaning.
+pub fn terminal_lines(text: &str) -> String {
+    capped_lines(&escaped(text, true))
+}
+
+/// Cuts every line to [`MAX_LINE_CHARS`] and the text to [`MAX_LINES`].
+fn capped_lines(shown: &str) -> String {
     let lines: Vec<&str> = shown.split('\n').collect();
     let mut out: Vec<String> = lines
         .iter()
@@ -305,6 +319,15 @@ mod tests {
         assert_eq!(shown, format!("{kept}… ({} bytes)", long.len()));
         let exact = "x".repeat(MAX_QUOTED_CHARS);
         assert_eq!(quote(&exact), exact);
+    }
+
+    #[test]
+    fn terminal_lines_gives_backticks_no_meaning() {
+        let summary = "pipeline `odd\nas_of 2024-01-31\x1b\nrows 12";
+        assert_eq!(
+            terminal_lines(summary),
+            "pipeline `odd\nas_of 2024-01-31\\x1b\nrows 12"
+        );
     }
 
     #[test]

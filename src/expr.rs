@@ -198,7 +198,7 @@ pub fn whole_cents(units: i64) -> Option<i64> {
 /// A decimal holds 28 significant digits: digits beyond them are dropped
 /// (toward zero, which never moves a value across a half cent), so a tiny
 /// amount such as `1e-30` is 0, while a number of more than 28 integer
-/// digits is out of range ([`ParseNumberError::NotFinite`]).
+/// digits is out of range ([`ParseNumberError::OutOfRange`]).
 pub fn parse_decimal(text: &str, decimal_comma: bool) -> Result<Decimal, ParseNumberError> {
     let t = text.trim();
     if t.is_empty() {

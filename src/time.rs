@@ -259,7 +259,9 @@ pub fn parse_timestamp(
 
 fn parse_iso(t: &str, tz: Tz) -> Result<PlacedTimestamp, TimestampError> {
     // A bare date: `2024-05-01`, or with a signed year (`+262142-12-31`).
-    if t.len() == 10 || !t[1..].contains(['T', 't', ' ']) {
+    // Bytes, not `&t[1..]`: a cell may start with a multi-byte character.
+    let has_time = t.bytes().skip(1).any(|b| matches!(b, b'T' | b't' | b' '));
+    if t.len() == 10 || !has_time {
         let date =
             NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| TimestampError::Unparseable)?;
         return place_date(date, tz);
@@ -470,5 +472,24 @@ mod tests {
                 .local_day,
             day("2010-12-01")
         );
+    }
+
+    /// Cells that start with (or hold) multi-byte characters are unparseable
+    /// timestamps, never a panic on a byte index inside a character.
+    #[test]
+    fn non_ascii_cells_are_unparseable_not_a_panic() {
+        let iso = TimestampFormat::new(None);
+        for cell in [
+            "é",
+            "２０２４-01-01",
+            "\u{feff}2024-01-01T10:00:00Z",
+            "2024-01-01T10:00:00é",
+            "ééééééééé1",
+            "2024-01-01Té",
+            "日本",
+        ] {
+            let parsed = parse_timestamp(cell, &iso, ny());
+            assert!(parsed.is_err(), "{cell:?} parsed as {parsed:?}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{shown_path, terminal_text, Error, Result};
+use crate::error::{shown_path, terminal_lines, Error, Result};
 use crate::io::publish::write_file_atomically;
 use crate::report::load::report_data_from_dir;
 use crate::report::{render_html, render_show};
@@ -36,6 +36,6 @@ pub fn show(out: PathBuf) -> Result<()> {
     let data = report_data_from_dir(&run_dir)?;
     // The summary quotes the published tables (pipeline name, segment and
     // tier names, dimension values): made safe for the terminal here.
-    print!("{}", terminal_text(&render_show(&data)));
+    print!("{}", terminal_lines(&render_show(&data)));
     Ok(())
 }

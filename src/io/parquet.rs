@@ -22,7 +22,7 @@ use std::path::Path;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{
-    DataType as ArrowType, Date32Type, Float64Type, Int64Type, TimeUnit as ArrowUnit, UInt64Type,
+    DataType as ArrowType, Date32Type, Float64Type, Int64Type, TimeUnit as ArrowUnit,
 };
 use arrow::row::{RowConverter, SortField};
 use parquet::arrow::arrow_reader::{
@@ -49,7 +49,6 @@ pub struct ParquetChunk {
 /// An opened Parquet file: its metadata, read once.
 pub struct ParquetInput<'p> {
     path: &'p Path,
-    file: File,
     metadata: ArrowReaderMetadata,
 }
 
@@ -58,11 +57,7 @@ impl<'p> ParquetInput<'p> {
         let file = File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
         let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))?;
-        Ok(ParquetInput {
-            path,
-            file,
-            metadata,
-        })
+        Ok(ParquetInput { path, metadata })
     }
 
     /// The number of data rows, from the metadata.
@@ -121,17 +116,14 @@ impl<'p> ParquetInput<'p> {
             .map(|offset| (offset, chunk_rows.min(rows - offset)))
             .filter(|&(offset, len)| wanted(offset + 1, len))
             .collect();
+        if rows == 0 {
+            // An empty file (an empty daily partition) still gives one
+            // empty chunk, as a header-only CSV file does, so every file
+            // has its place in the line numbering.
+            return each(self.empty_chunk(mapped, &mapped_at, hash_lines)?);
+        }
         if chunks.is_empty() {
             return Ok(());
-        }
-        let mut selectors = Vec::new();
-        let mut next = 0;
-        for &(offset, len) in &chunks {
-            if offset > next {
-                selectors.push(RowSelector::skip(offset - next));
-            }
-            selectors.push(RowSelector::select(len));
-            next = offset + len;
         }
         // Columns read: the mapped ones, or all of them for the hashes. A
         // projected batch has them in file order.
@@ -143,59 +135,24 @@ impl<'p> ParquetInput<'p> {
                 roots
             }
         };
-        let file = self
-            .file
-            .try_clone()
-            .map_err(|e| Error::input(self.path, format!("cannot open: {e}")))?;
         let mask = ProjectionMask::roots(self.metadata.parquet_schema(), roots.iter().copied());
-        let mut reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
-                .with_projection(mask)
-                .with_row_selection(RowSelection::from(selectors))
-                .with_batch_size(BATCH_ROWS.min(chunk_rows))
-                .build()
-                .map_err(|e| Error::input(self.path, format!("cannot read as Parquet: {e}")))?;
         // Where each kept column sits in the projected batches.
         let projected: Vec<usize> = mapped_at
             .iter()
             .map(|at| roots.iter().position(|r| r == at).expect("projected"))
             .collect();
-        let mut pending: Option<RecordBatch> = None;
+        let group_starts = self.row_group_starts();
         for (offset, len) in chunks {
-            // Decoding is sequential; hashing and converting the pieces run
-            // in parallel once the chunk is decoded.
-            let mut pieces: Vec<(usize, RecordBatch)> = Vec::new();
-            let mut got = 0;
-            while got < len {
-                let batch = match pending.take() {
-                    Some(batch) => batch,
-                    None => match reader.next() {
-                        Some(batch) => batch.map_err(|e| {
-                            Error::input(
-                                self.path,
-                                format!(
-                                    "rows {}..{}: cannot read as Parquet: {e}",
-                                    offset + 1,
-                                    offset + len
-                                ),
-                            )
-                        })?,
-                        None => break,
-                    },
-                };
-                // A batch may run past this chunk into the next wanted one.
-                let take = batch.num_rows().min(len - got);
-                if take < batch.num_rows() {
-                    pending = Some(batch.slice(take, batch.num_rows() - take));
-                }
-                pieces.push((offset + got + 1, batch.slice(0, take)));
-                got += take;
-            }
-            if got != len {
+            // The chunk's rows within each row group are one piece with a
+            // reader of its own, so pieces decode in parallel (one reader
+            // decodes on one thread); each is then hashed and converted.
+            let pieces = pieces_of(&group_starts, offset, len);
+            let covered: usize = pieces.iter().map(|p| p.rows).sum();
+            if covered != len {
                 return Err(Error::input(
                     self.path,
                     format!(
-                        "rows {}..{}: read {got} rows, expected {len} (did the file change during the run?)",
+                        "rows {}..{}: the row groups hold {covered} of them (the file's metadata disagrees with itself)",
                         offset + 1,
                         offset + len
                     ),
@@ -203,20 +160,36 @@ impl<'p> ParquetInput<'p> {
             }
             let converted: Vec<(Option<Vec<u64>>, DataFrame)> = pieces
                 .par_iter()
-                .map(|(first_row, piece)| {
-                    let hashes = match &hasher {
-                        Some(hasher) => Some(hasher.hash(piece, self.path)?),
-                        None => None,
-                    };
-                    let columns = projected
-                        .iter()
-                        .zip(mapped)
-                        .map(|(&at, name)| to_polars(name, piece.column(at), *first_row, self.path))
-                        .collect::<Result<Vec<_>>>()?;
-                    Ok((hashes, DataFrame::new(piece.num_rows(), columns)?))
+                .map(|piece| {
+                    let batches = self.decode(&mask, &group_starts, piece, (offset, len))?;
+                    let mut first_row = piece.start + 1;
+                    let mut frame: Option<DataFrame> = None;
+                    let mut hashes = hasher.as_ref().map(|_| Vec::with_capacity(piece.rows));
+                    // Batches of BATCH_ROWS bound the Arrow buffers beside
+                    // the Polars frame they become.
+                    for batch in batches {
+                        if let (Some(all), Some(hasher)) = (hashes.as_mut(), &hasher) {
+                            all.extend(hasher.hash(&batch, self.path)?);
+                        }
+                        let columns = projected
+                            .iter()
+                            .zip(mapped)
+                            .map(|(&at, name)| {
+                                to_polars(name, batch.column(at), first_row, self.path)
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        let part = DataFrame::new(batch.num_rows(), columns)?;
+                        first_row += batch.num_rows();
+                        match frame.as_mut() {
+                            None => frame = Some(part),
+                            Some(frame) => {
+                                frame.vstack_mut(&part)?;
+                            }
+                        }
+                    }
+                    Ok((hashes, frame.expect("a piece has rows")))
                 })
                 .collect::<Result<_>>()?;
-            drop(pieces);
             let mut frame: Option<DataFrame> = None;
             let mut hashes = hasher.as_ref().map(|_| Vec::with_capacity(len));
             for (part_hashes, part) in converted {
@@ -239,6 +212,86 @@ impl<'p> ParquetInput<'p> {
             })?;
         }
         Ok(())
+    }
+
+    /// A chunk with no rows: the mapped columns in the types a chunk of
+    /// this file would have, and `__row`.
+    fn empty_chunk(
+        &self,
+        mapped: &[String],
+        mapped_at: &[usize],
+        hash_lines: bool,
+    ) -> Result<ParquetChunk> {
+        let schema = self.metadata.schema();
+        let columns = mapped_at
+            .iter()
+            .zip(mapped)
+            .map(|(&at, name)| {
+                let empty = arrow::array::new_empty_array(schema.field(at).data_type());
+                to_polars(name, &empty, 1, self.path)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let frame = DataFrame::new(0, columns)?.with_row_index(ROW_COLUMN.into(), Some(1))?;
+        Ok(ParquetChunk {
+            frame,
+            line_hash: hash_lines.then(Vec::new),
+        })
+    }
+
+    /// The first row (0-based) of each row group, then the row count.
+    /// Row groups are the unit a reader decodes on its own.
+    fn row_group_starts(&self) -> Vec<usize> {
+        let mut starts = vec![0];
+        for group in self.metadata.metadata().row_groups() {
+            let last = *starts.last().expect("starts with 0");
+            starts.push(last + usize::try_from(group.num_rows()).unwrap_or(0));
+        }
+        starts
+    }
+
+    /// Decodes one piece (rows of one row group) with a reader of its own.
+    /// `chunk` (first row, rows) names the rows in an error.
+    fn decode(
+        &self,
+        mask: &ProjectionMask,
+        group_starts: &[usize],
+        piece: &Piece,
+        chunk: (usize, usize),
+    ) -> Result<Vec<RecordBatch>> {
+        let fail = |what: String| {
+            Error::input(
+                self.path,
+                format!("rows {}..{}: {what}", chunk.0 + 1, chunk.0 + chunk.1),
+            )
+        };
+        // A file of its own: a cloned handle would share one file offset
+        // with the readers decoding other pieces at the same time.
+        let file = File::open(self.path)
+            .map_err(|e| Error::input(self.path, format!("cannot open: {e}")))?;
+        let skip = piece.start - group_starts[piece.group];
+        let selection = RowSelection::from(vec![
+            RowSelector::skip(skip),
+            RowSelector::select(piece.rows),
+        ]);
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                .with_projection(mask.clone())
+                .with_row_groups(vec![piece.group])
+                .with_row_selection(selection)
+                .with_batch_size(BATCH_ROWS.min(piece.rows))
+                .build()
+                .map_err(|e| fail(format!("cannot read as Parquet: {e}")))?;
+        let batches = reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| fail(format!("cannot read as Parquet: {e}")))?;
+        let got: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if got != piece.rows || got == 0 {
+            return Err(fail(format!(
+                "read {got} rows, expected {} (did the file change during the run?)",
+                piece.rows
+            )));
+        }
+        Ok(batches)
     }
 
     fn column_index(&self, name: &str) -> Result<usize> {
@@ -286,6 +339,33 @@ impl<'p> ParquetInput<'p> {
             .map_err(|e| Error::input(self.path, format!("cannot compare lines: {e}")))?;
         Ok(LineHasher { fields })
     }
+}
+
+/// The rows of one chunk that lie in one row group: `rows` rows from
+/// `start` (0-based, in the file), all in row group `group`.
+struct Piece {
+    group: usize,
+    start: usize,
+    rows: usize,
+}
+
+/// Splits the chunk `[offset, offset + len)` at row-group boundaries
+/// (`group_starts` from [`ParquetInput::row_group_starts`]).
+fn pieces_of(group_starts: &[usize], offset: usize, len: usize) -> Vec<Piece> {
+    let end = offset + len;
+    group_starts
+        .windows(2)
+        .enumerate()
+        .filter_map(|(group, bounds)| {
+            let start = bounds[0].max(offset);
+            let stop = bounds[1].min(end);
+            (start < stop).then_some(Piece {
+                group,
+                start,
+                rows: stop - start,
+            })
+        })
+        .collect()
 }
 
 /// Hashes each row's whole content from its Arrow row encoding: equal
@@ -362,16 +442,10 @@ fn to_polars(name: &str, array: &ArrayRef, first_row: usize, path: &Path) -> Res
         T::Int8 | T::Int16 | T::Int32 | T::Int64 | T::UInt8 | T::UInt16 | T::UInt32 => {
             int64_series(name, &cast_to(&T::Int64)?)
         }
-        T::UInt64 => {
-            let values = array.as_primitive::<UInt64Type>();
-            if values.iter().flatten().all(|v| i64::try_from(v).is_ok()) {
-                int64_series(name, &cast_to(&T::Int64)?)
-            } else {
-                // Beyond i64: the exact decimal text, never a wrapped or
-                // nulled number.
-                text_series(name, &cast_to(&T::Utf8)?)
-            }
-        }
+        // Always the exact decimal text, never a wrapped or nulled number:
+        // values beyond i64 need it, and the type must not depend on which
+        // rows a piece holds (pieces of one file are stacked together).
+        T::UInt64 => text_series(name, &cast_to(&T::Utf8)?),
         T::Float16 | T::Float32 | T::Float64 => {
             let values = cast_to(&T::Float64)?;
             let values = values.as_primitive::<Float64Type>();

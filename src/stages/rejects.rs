@@ -281,7 +281,8 @@ pub fn check_reject_share(
 
 /// The error for a run left without a valid order: when rows were
 /// rejected, the reject ratio, the top reasons and the first reject (by
-/// file, row and column) explain it, rather than a bare "no valid orders".
+/// file, row and column) are added to the as_of explanation (rows after
+/// as_of may be the real cause, so it is kept).
 pub fn no_orders_error(
     rejects: &[Reject],
     files: &[InputFile],
@@ -294,7 +295,7 @@ pub fn no_orders_error(
     crate::error::Error::input(
         &files[first.file as usize].path,
         format!(
-            "no valid orders: {} of {read} rows rejected (reject ratio {:.4}); top reasons: {}; first: {}",
+            "{no_orders}: {} of {read} rows rejected (reject ratio {:.4}); top reasons: {}; first: {}",
             rejects.len(),
             rejects.len() as f64 / read.max(1) as f64,
             top_reasons(rejects),

@@ -279,9 +279,13 @@ impl<'a> LineCollector<'a> {
                 ),
             ));
         }
+        // One start per file index, files that gave no batch included, so
+        // `Lines::source` maps a line to its own file whatever came before.
         if self.current_file != Some(batch.file) {
             self.current_file = Some(batch.file);
-            self.lines.file_starts.push(self.lines.len());
+            while self.lines.file_starts.len() <= batch.file as usize {
+                self.lines.file_starts.push(self.lines.len());
+            }
         }
         // Checking rows and coding the two key columns are independent: run
         // them side by side (the interners are sequential, one per column).

@@ -741,6 +741,12 @@ fn hostile_cell() -> impl Strategy<Value = Vec<u8>> {
         Just(b"2024-01-15T10:00:00Z".to_vec()),
         Just(b"19.99".to_vec()),
         Just(b"C1".to_vec()),
+        // Valid UTF-8 beyond ASCII: a byte index inside a character panics.
+        Just("é".as_bytes().to_vec()),
+        Just("２０２４-01-01".as_bytes().to_vec()),
+        Just("\u{feff}2024-01-01T10:00:00Z".as_bytes().to_vec()),
+        Just("2024-01-15T10:00:00é".as_bytes().to_vec()),
+        Just("١٢٫٥".as_bytes().to_vec()),
         (0u32..200).prop_map(|n| n.to_string().into_bytes()),
         proptest::collection::vec(any::<u8>(), 0..6),
     ]
@@ -877,5 +883,78 @@ fn parquet_files_of_every_common_codec_are_read() {
         .unwrap();
         let c = run(&pipeline, None).unwrap_or_else(|e| panic!("{codec:?}: {e}"));
         assert_eq!(revenue_cents(&c), 375, "{codec:?}");
+    }
+}
+
+/// An empty Parquet file (an empty daily partition) in the middle of a glob
+/// keeps every later reject on its own file and row: line numbering is per
+/// file, and order-level rejects and duplicates are found by it.
+#[test]
+fn an_empty_parquet_file_in_a_glob_keeps_rejects_on_their_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("orders")).unwrap();
+    let file = |name: &str, rows: &[[&str; 4]]| {
+        let column = |i: usize| strings(&rows.iter().map(|r| r[i]).collect::<Vec<_>>());
+        write_parquet(
+            &d.join("orders").join(name),
+            vec![
+                ("order_id", column(0)),
+                ("customer_id", column(1)),
+                ("order_ts", column(2)),
+                ("amount", column(3)),
+            ],
+        )
+        .unwrap();
+    };
+    file(
+        "a.parquet",
+        &[
+            ["o1", "C1", "2024-01-01T10:00:00Z", "1.00"],
+            ["o1", "C1", "2024-01-01T10:00:00Z", "bad"],
+        ],
+    );
+    file("b.parquet", &[]);
+    file(
+        "c.parquet",
+        &[
+            ["o3", "C2", "2024-01-02T10:00:00Z", "5.00"],
+            ["o3", "C2", "2024-01-02T10:00:00Z", "5.00"],
+            ["o4", "C3", "2024-01-02T11:00:00Z", "-1.00"],
+        ],
+    );
+    let pipeline = write_pipeline(d, "orders/*.parquet", "[rejects]\nmax_reject_ratio = 1.0");
+    for chunk_rows in [None, Some(1)] {
+        let c = run(&pipeline, chunk_rows).unwrap();
+        assert_accounting(&c);
+        assert_eq!(c.counts.rows_read, 5);
+        assert_eq!(c.counts.duplicates, 1);
+        let frame = c.table("rejects").unwrap();
+        let sources: Vec<String> = frame
+            .column("source")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                Path::new(s.unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let got: Vec<(String, String, i64)> = sources
+            .into_iter()
+            .zip(rejects(&c))
+            .map(|(file, (reason, row))| (file, reason, row))
+            .collect();
+        let expected = [
+            ("a.parquet", "order_has_bad_line", 1),
+            ("a.parquet", "invalid_amount", 2),
+            ("c.parquet", "refund_without_order", 3),
+        ]
+        .map(|(f, r, n)| (f.to_string(), r.to_string(), n));
+        assert_eq!(got, expected.to_vec(), "{chunk_rows:?}");
     }
 }
