@@ -11,7 +11,7 @@ use polars::prelude::*;
 use retention::config::Pipeline;
 use retention::run::{compute, Computed, RunOptions};
 
-use crate::cli::{retention, write_pipeline};
+use crate::support::{retention, write_pipeline};
 
 /// Appends problem rows to a generated CSV history and returns the rejects
 /// they must produce, as (reason, order id) pairs.

@@ -7,7 +7,7 @@ use polars::prelude::*;
 use retention::config::Pipeline;
 use retention::run::{compute, RunOptions};
 
-use crate::common::*;
+use crate::support::*;
 
 fn fixture(name: &str) -> std::path::PathBuf {
     repo_path(&format!("tests/fixtures/dimensions/{name}"))
@@ -123,7 +123,7 @@ fn dimension_config_errors_name_the_dimension() {
 /// channel and country; the published tables carry the dimension columns.
 #[test]
 fn run_publishes_dimension_columns_in_parquet() {
-    use crate::cli::{read_table, retention};
+    use crate::support::{read_table, retention};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let o = retention(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::cli::{retention, write_pipeline};
+use crate::support::{retention, retention_command, stderr, write_pipeline};
 
 fn setup(d: &Path) {
     let o = retention(
@@ -35,16 +35,12 @@ fn setup(d: &Path) {
 
 /// `retention run --force` with `FAILPOINTS` set (empty: none armed).
 fn run(d: &Path, failpoints: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_retention"))
+    retention_command()
         .args(["run", "pipeline.toml", "--force"])
         .current_dir(d)
         .env("FAILPOINTS", failpoints)
         .output()
         .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn assert_exit(o: &Output, code: i32, what: &str) {

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use crate::cli::{read_table, retention, write_pipeline, TABLES};
+use crate::cli::TABLES;
+use crate::support::{read_table, retention, write_pipeline};
 
 /// A bad row of each class (with its own, new order id) and its reason.
 /// Times are Europe/Berlin wall clock (the pipeline's zone).

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cli::{read_table, retention, write_pipeline};
+use crate::support::{read_table, retention, write_pipeline};
 
 fn setup(d: &Path, extra: &str) {
     let o = retention(
