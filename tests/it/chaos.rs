@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use polars::prelude::*;
 
 use crate::cli::TABLES;
-use crate::support::{retention_command, write_pipeline};
+use crate::support::{retention_command, write_pipeline, Generate};
 
 fn run_with(d: &Path, failpoints: &str, extra: &[&str]) -> Output {
     let mut command = retention_command();
@@ -28,24 +28,9 @@ fn run_with(d: &Path, failpoints: &str, extra: &[&str]) -> Output {
 }
 
 fn setup(d: &Path, customers: &str) {
-    let o = retention_command()
-        .args([
-            "generate",
-            "--customers",
-            customers,
-            "--seed",
-            "17",
-            "--months",
-            "20",
-            "--out",
-            "orders.csv",
-            "--surveys",
-            "surveys.csv",
-        ])
-        .current_dir(d)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    Generate::new(customers.parse().unwrap(), 17, 20)
+        .surveys("surveys.csv")
+        .write(d, "orders.csv");
     // Every stage runs: dimensions and a survey input too.
     write_pipeline(d, "orders.csv", "");
     let text = std::fs::read_to_string(d.join("pipeline.toml"))

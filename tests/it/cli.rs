@@ -28,23 +28,9 @@ pub const TABLES: [&str; 15] = [
 ];
 
 fn generate(dir: &Path, file: &str) {
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "400",
-            "--seed",
-            "5",
-            "--start",
-            "2023-01-01",
-            "--months",
-            "14",
-            "--out",
-            file,
-        ],
-        dir,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    Generate::new(400, 5, 14)
+        .start("2023-01-01")
+        .write(dir, file);
 }
 
 fn run_ok(dir: &Path) {
@@ -308,23 +294,9 @@ fn generate_is_deterministic_by_seed() {
     generate(d, "b.csv");
     let a = std::fs::read(d.join("a.csv")).unwrap();
     assert_eq!(a, std::fs::read(d.join("b.csv")).unwrap());
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "400",
-            "--seed",
-            "6",
-            "--start",
-            "2023-01-01",
-            "--months",
-            "14",
-            "--out",
-            "c.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success());
+    Generate::new(400, 6, 14)
+        .start("2023-01-01")
+        .write(d, "c.csv");
     assert_ne!(a, std::fs::read(d.join("c.csv")).unwrap());
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("a.csv.truth.json")).unwrap()).unwrap();

@@ -8,24 +8,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::{retention, retention_command, stderr, write_pipeline};
+use crate::support::{retention_command, stderr, write_pipeline, Generate};
 
 fn setup(d: &Path) {
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "120",
-            "--seed",
-            "11",
-            "--months",
-            "6",
-            "--out",
-            "orders.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success());
+    Generate::new(120, 11, 6).write(d, "orders.csv");
     write_pipeline(d, "orders.csv", "");
     let text = std::fs::read_to_string(d.join("pipeline.toml"))
         .unwrap()

@@ -271,25 +271,10 @@ fn survey_config_and_column_errors_name_the_problem() {
 }
 
 fn generate_with_surveys(d: &Path, customers: &str, seed: &str, orders: &str, surveys: &str) {
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            customers,
-            "--seed",
-            seed,
-            "--start",
-            "2021-01-01",
-            "--months",
-            "36",
-            "--out",
-            orders,
-            "--surveys",
-            surveys,
-        ],
-        d,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    Generate::new(customers.parse().unwrap(), seed.parse().unwrap(), 36)
+        .start("2021-01-01")
+        .surveys(surveys)
+        .write(d, orders);
 }
 
 /// Pooled over months_after: ordered / respondents of one category.
@@ -415,25 +400,10 @@ fn original_columns(csv: &str) -> String {
 fn generate_keeps_existing_columns_for_a_seed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "2000",
-            "--seed",
-            "7",
-            "--start",
-            "2022-01-01",
-            "--months",
-            "36",
-            "--out",
-            "orders.csv",
-            "--surveys",
-            "surveys.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    Generate::new(2000, 7, 36)
+        .start("2022-01-01")
+        .surveys("surveys.csv")
+        .write(d, "orders.csv");
     let generated = std::fs::read_to_string(d.join("orders.csv")).unwrap();
     assert_eq!(
         sha256_hex(original_columns(&generated).as_bytes()),
@@ -449,23 +419,9 @@ fn generate_keeps_existing_columns_for_a_seed() {
         std::fs::read_to_string(repo_path("sample_data/surveys.csv")).unwrap()
     );
     // Without --surveys the orders file is the same.
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "2000",
-            "--seed",
-            "7",
-            "--start",
-            "2022-01-01",
-            "--months",
-            "36",
-            "--out",
-            "plain.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    Generate::new(2000, 7, 36)
+        .start("2022-01-01")
+        .write(d, "plain.csv");
     assert_eq!(
         generated,
         std::fs::read_to_string(d.join("plain.csv")).unwrap()

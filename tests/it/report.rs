@@ -5,27 +5,13 @@ use std::process::Command;
 
 use retention::report::HEADINGS;
 
-use crate::support::retention;
+use crate::support::{retention, Generate};
 
 /// A five-year generated history, run through the pipeline.
 fn five_year_run(d: &Path) {
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "1500",
-            "--seed",
-            "21",
-            "--start",
-            "2019-01-01",
-            "--months",
-            "60",
-            "--out",
-            "orders.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success());
+    Generate::new(1500, 21, 60)
+        .start("2019-01-01")
+        .write(d, "orders.csv");
     crate::support::write_pipeline(d, "orders.csv", "");
     let o = retention(&["run", "pipeline.toml"], d);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -178,23 +164,9 @@ fn weekly_and_quarterly_runs_report_and_show_in_their_unit() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let o = retention(
-            &[
-                "generate",
-                "--customers",
-                "600",
-                "--seed",
-                "5",
-                "--start",
-                "2022-01-01",
-                "--months",
-                "24",
-                "--out",
-                "orders.csv",
-            ],
-            d,
-        );
-        assert!(o.status.success());
+        Generate::new(600, 5, 24)
+            .start("2022-01-01")
+            .write(d, "orders.csv");
         crate::support::write_pipeline(d, "orders.csv", &format!("cohort_period = \"{unit}\""));
         let o = retention(&["run", "pipeline.toml"], d);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -35,3 +35,65 @@ pub fn read_table(out: &Path, table: &str) -> DataFrame {
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     ParquetReader::new(file).finish().expect("readable parquet")
 }
+
+/// A `retention generate` command line: `customers` customers over
+/// `months` months from random seed `seed`, optionally from a start month
+/// and with a survey file; [`Generate::write`] runs it.
+pub struct Generate {
+    customers: u32,
+    seed: u32,
+    months: u32,
+    start: Option<String>,
+    surveys: Option<String>,
+}
+
+impl Generate {
+    pub fn new(customers: u32, seed: u32, months: u32) -> Generate {
+        Generate {
+            customers,
+            seed,
+            months,
+            start: None,
+            surveys: None,
+        }
+    }
+
+    pub fn start(self, date: &str) -> Generate {
+        let start = Some(date.to_string());
+        Generate { start, ..self }
+    }
+
+    pub fn surveys(self, file: &str) -> Generate {
+        let surveys = Some(file.to_string());
+        Generate { surveys, ..self }
+    }
+
+    /// The arguments, `generate` first, the history written to `out`.
+    pub fn args(&self, out: &str) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "generate".into(),
+            "--customers".into(),
+            self.customers.to_string(),
+            "--seed".into(),
+            self.seed.to_string(),
+        ];
+        if let Some(start) = &self.start {
+            args.extend(["--start".into(), start.clone()]);
+        }
+        args.extend(["--months".into(), self.months.to_string()]);
+        args.extend(["--out".into(), out.to_string()]);
+        if let Some(surveys) = &self.surveys {
+            args.extend(["--surveys".into(), surveys.clone()]);
+        }
+        args
+    }
+
+    /// Writes the history to `dir/out`; fails the test, with the binary's
+    /// stderr, if generating fails.
+    pub fn write(&self, dir: &Path, out: &str) {
+        let args = self.args(out);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = retention(&args, dir);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}
