@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::publish::WrittenFile;
-
 /// Version of the published table schemas; bumped on any change to a
 /// table's columns or their meaning.
 /// Version 2: `cohort_retention` and `retention_curve` gained the
@@ -48,6 +46,16 @@ pub struct Manifest {
     /// The run's HTML report, beside the tables.
     #[serde(default)]
     pub report: Option<String>,
+}
+
+/// What was written for one table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WrittenFile {
+    pub table: String,
+    pub file: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
 }
 
 /// The survey input's files and how its rows were accounted for.

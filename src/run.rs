@@ -17,13 +17,12 @@ use crate::io::input::{
 };
 use crate::io::publish::{
     check_output_layout, lock_output, new_run_id, sha256_file, sweep_temporaries, verify_parquet,
-    write_file_atomically, write_parquet, PublishedRun, StagedRun, Table, WrittenFile,
-    MANIFEST_FILE,
+    write_file_atomically, write_parquet, PublishedRun, StagedRun, Table, MANIFEST_FILE,
 };
 use crate::io::surveys::resolve_survey_inputs;
 use crate::manifest::{
     peak_rss_bytes, CheckRecord, InputRecord, Manifest, RowRecord, StageRecord, SurveysRecord,
-    SCHEMA_VERSION,
+    WrittenFile, SCHEMA_VERSION,
 };
 use crate::progress::Progress;
 use crate::stages::calendar::Calendar;

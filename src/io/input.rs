@@ -16,9 +16,7 @@ use crate::error::{Error, Result};
 use crate::io::csv::{self, CsvLayout};
 pub use crate::io::parquet::parquet_rows;
 use crate::io::parquet::ParquetInput;
-
-/// Name of the row-number column added to every raw frame.
-pub const ROW_COLUMN: &str = "__row";
+use crate::io::rows::ROW_COLUMN;
 
 /// One input file and what the manifest records about it.
 #[derive(Debug, Clone)]

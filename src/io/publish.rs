@@ -42,6 +42,7 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::faults;
+use crate::manifest::Manifest;
 
 /// The manifest's file name; its presence marks a run directory complete.
 pub const MANIFEST_FILE: &str = "_manifest.json";
@@ -50,16 +51,6 @@ pub const MANIFEST_FILE: &str = "_manifest.json";
 pub struct Table {
     pub name: &'static str,
     pub frame: DataFrame,
-}
-
-/// What was written for one table.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct WrittenFile {
-    pub table: String,
-    pub file: String,
-    pub rows: u64,
-    pub bytes: u64,
-    pub sha256: String,
 }
 
 /// Converts a Polars column to an Arrow array and its field.
@@ -438,7 +429,7 @@ impl StagedRun {
 
     /// Writes the manifest last (its presence marks the run complete) once
     /// every file it lists is in place, and flushes the directory.
-    pub fn seal(self, manifest: &crate::manifest::Manifest) -> Result<SealedRun> {
+    pub fn seal(self, manifest: &Manifest) -> Result<SealedRun> {
         let listed = manifest
             .outputs
             .iter()

@@ -12,7 +12,7 @@ use super::data::{ClvSection, CohortCell, CohortPeriod, KpiMonth, ReportData};
 use super::format::{self, escape, finite, finite_opt, MISSING};
 
 /// Headings of the page's sections, in order (tests look for them).
-pub(crate) const HEADINGS: [&str; 7] = [
+pub const HEADINGS: [&str; 7] = [
     "Cohort retention",
     "Retention curve",
     "Monthly KPIs",

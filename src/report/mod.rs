@@ -28,5 +28,5 @@ pub use data::{
     ClvSection, CohortCell, CurvePoint, KpiMonth, ModelParameter, ReportData, RunFacts, SegmentRow,
     ValidationBucket,
 };
-pub use html::render_html;
+pub use html::{render_html, HEADINGS};
 pub use show::render_show;

@@ -20,7 +20,9 @@ use crate::clv::{
 };
 use crate::config::ClvConfig;
 use crate::error::Result;
-use crate::stages::customers::{money, CustomerSummary};
+use crate::stages::clv_scores::ClvScores;
+use crate::stages::columns::money;
+use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
 
@@ -31,18 +33,6 @@ pub const MONTH_DAYS: f64 = 30.4375;
 /// a purchase rate, and at most ten years of expected lifespan.
 const MIN_OBSERVED_DAYS: f64 = 30.4375;
 const MAX_LIFESPAN_YEARS: f64 = 10.0;
-
-/// Per-customer CLV columns, in customer-code order.
-#[derive(Debug, Clone, Default)]
-pub struct ClvScores {
-    pub p_alive: Vec<f64>,
-    pub expected_orders: Vec<f64>,
-    /// Probability of no order at all in the horizon.
-    pub p_no_order: Vec<f64>,
-    pub expected_avg_order_value: Vec<f64>,
-    pub clv: Vec<f64>,
-    pub clv_simple: Vec<Option<f64>>,
-}
 
 /// Everything the CLV stage publishes.
 pub struct ClvOutput {

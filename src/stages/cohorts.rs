@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::stages::calendar::{first_order_day, Calendar};
-use crate::stages::customers::{money, ratio};
+use crate::stages::columns::{money, ratio};
 use crate::stages::orders::OrderHistory;
 
 /// Integer totals per cohort × period, indexed `[cohort][period]` by

@@ -11,7 +11,8 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::stages::clv::ClvScores;
+use crate::stages::clv_scores::ClvScores;
+use crate::stages::columns::{money, ratio};
 use crate::stages::orders::OrderHistory;
 use crate::time::{month_of_day, month_start};
 
@@ -181,16 +182,6 @@ pub const SEGMENTS: [&str; 9] = [
     "Hibernating",
     "Lost",
 ];
-
-/// Cents as currency units for publishing.
-pub fn money(cents: i64) -> f64 {
-    cents as f64 / 100.0
-}
-
-/// `numerator / denominator`, null when the denominator is 0 (SPEC §4).
-pub fn ratio(numerator: f64, denominator: i64) -> Option<f64> {
-    (denominator != 0).then(|| numerator / denominator as f64)
-}
 
 /// The `customers` table; the CLV columns are null when the CLV stage is
 /// switched off. `extra` columns (the loyalty tier columns) go last.

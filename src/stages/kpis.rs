@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::stages::calendar::Calendar;
-use crate::stages::customers::{money, ratio};
+use crate::stages::columns::{money, ratio};
 use crate::stages::orders::OrderHistory;
 
 /// Integer counts per calendar month.

@@ -4,11 +4,17 @@
 //! tiers → targets → nps → checks.
 //! Each stage is a function from the previous stage's output to its own;
 //! the tables they produce are published by [`crate::io::publish`].
+//! Two small modules are shared rather than stages: [`columns`] (how an
+//! amount and a ratio are published) and [`clv_scores`] (the CLV stage's
+//! per-customer scores, read by the customers, segments and targets
+//! tables), so no stage imports another just for them.
 
 pub mod calendar;
 pub mod checks;
 pub mod clv;
+pub mod clv_scores;
 pub mod cohorts;
+pub mod columns;
 pub mod customers;
 pub mod dimensions;
 pub mod kpis;

@@ -9,7 +9,8 @@ use polars::prelude::*;
 
 use crate::config::Pipeline;
 use crate::error::Result;
-use crate::io::input::{read_chunks_where, InputFile, RawBatch, ROW_COLUMN};
+use crate::io::input::{read_chunks_where, InputFile, RawBatch};
+use crate::io::rows::{text_of, ROW_COLUMN};
 
 /// Why a row was rejected. The `as_str` names are published and stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -172,7 +173,7 @@ impl RawText {
             let text = match column.dtype() {
                 DataType::Datetime(_, _) => column.to_physical_repr().cast(&DataType::String)?,
                 // Dates beyond chrono's calendar by hand (Polars panics).
-                _ => crate::stages::validate::text_of(column)?.into_column(),
+                _ => text_of(column)?.into_column(),
             };
             columns.push((column.name().to_string(), text.str()?.clone()));
         }

@@ -5,8 +5,9 @@
 use polars::prelude::*;
 
 use crate::error::Result;
-use crate::stages::clv::ClvScores;
-use crate::stages::customers::{money, ratio, CustomerSummary, SEGMENTS};
+use crate::stages::clv_scores::ClvScores;
+use crate::stages::columns::{money, ratio};
+use crate::stages::customers::{CustomerSummary, SEGMENTS};
 
 pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Result<DataFrame> {
     let mut names: Vec<&str> = SEGMENTS.to_vec();

@@ -27,8 +27,9 @@ use rayon::prelude::*;
 
 use crate::config::TargetsConfig;
 use crate::error::Result;
-use crate::stages::clv::ClvScores;
-use crate::stages::customers::{money, CustomerSummary};
+use crate::stages::clv_scores::ClvScores;
+use crate::stages::columns::money;
+use crate::stages::customers::CustomerSummary;
 use crate::stages::orders::OrderHistory;
 use crate::stages::tiers::{CustomerTiers, Tiers};
 

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use crate::config::{LoyaltyConfig, NEW_TIER};
 use crate::error::Result;
 use crate::stages::calendar::{first_order_day, Calendar};
-use crate::stages::customers::money;
+use crate::stages::columns::money;
 use crate::stages::orders::OrderHistory;
 use crate::time::twelve_months_before;
 

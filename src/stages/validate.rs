@@ -16,7 +16,8 @@ use crate::expr::{
     decimal_from_f64, parse_decimal, plain_cents, plain_float_cents, to_cents, whole_cents,
     AmountError, AmountExpr, ParseNumberError,
 };
-use crate::io::input::{RawBatch, ROW_COLUMN};
+use crate::io::input::RawBatch;
+use crate::io::rows::{text_of, ROW_COLUMN};
 use crate::stages::rejects::{RawText, Reject, RejectReason};
 use crate::time::{
     checked_date_of, date_of, parse_timestamp, place_date, place_instant, place_local,
@@ -695,49 +696,6 @@ fn validate_batch(
 
 fn text_column(frame: &DataFrame, name: &str) -> Result<StringChunked> {
     Ok(text_of(frame.column(name)?)?)
-}
-
-/// A column's values as text, as Polars renders them, except that dates
-/// and timestamps beyond chrono's calendar (a Parquet DATE of 2^31 − 1
-/// days, a timestamp at the end of `i64`), which Polars panics on, are
-/// rendered by hand (`day 2147483647`, `9223372036854775807 µs`).
-pub fn text_of(column: &Column) -> PolarsResult<StringChunked> {
-    let physical = column.to_physical_repr();
-    let renderable = match column.dtype() {
-        DataType::Date => physical
-            .i32()?
-            .iter()
-            .flatten()
-            .all(|d| checked_date_of(d).is_some()),
-        DataType::Datetime(unit, _) => {
-            let to_micros = |v: i64| match unit {
-                TimeUnit::Nanoseconds => Some(v.div_euclid(1_000)),
-                TimeUnit::Microseconds => Some(v),
-                TimeUnit::Milliseconds => v.checked_mul(1_000),
-            };
-            physical.i64()?.iter().flatten().all(|v| {
-                to_micros(v).is_some_and(|m| chrono::DateTime::from_timestamp_micros(m).is_some())
-            })
-        }
-        _ => true,
-    };
-    if renderable {
-        return Ok(column.cast(&DataType::String)?.str()?.clone());
-    }
-    Ok(match column.dtype() {
-        DataType::Date => physical
-            .i32()?
-            .iter()
-            .map(|d| {
-                d.map(|d| checked_date_of(d).map_or_else(|| format!("day {d}"), |x| x.to_string()))
-            })
-            .collect(),
-        _ => physical
-            .i64()?
-            .iter()
-            .map(|v| v.map(|v| v.to_string()))
-            .collect(),
-    })
 }
 
 fn validate_slice(

@@ -9,19 +9,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use polars::prelude::*;
 
-use crate::cli::{write_pipeline, TABLES};
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_retention"))
-}
+use crate::cli::TABLES;
+use crate::support::{retention_command, write_pipeline, Generate};
 
 fn run_with(d: &Path, failpoints: &str, extra: &[&str]) -> Output {
-    let mut command = binary();
+    let mut command = retention_command();
     command
         .args(["run", "pipeline.toml", "--force"])
         .args(extra)
@@ -31,24 +28,9 @@ fn run_with(d: &Path, failpoints: &str, extra: &[&str]) -> Output {
 }
 
 fn setup(d: &Path, customers: &str) {
-    let o = binary()
-        .args([
-            "generate",
-            "--customers",
-            customers,
-            "--seed",
-            "17",
-            "--months",
-            "20",
-            "--out",
-            "orders.csv",
-            "--surveys",
-            "surveys.csv",
-        ])
-        .current_dir(d)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    Generate::new(customers.parse().unwrap(), 17, 20)
+        .surveys("surveys.csv")
+        .write(d, "orders.csv");
     // Every stage runs: dimensions and a survey input too.
     write_pipeline(d, "orders.csv", "");
     let text = std::fs::read_to_string(d.join("pipeline.toml"))
@@ -265,7 +247,7 @@ fn killed_at_random_moments_nothing_is_half_published() {
             .wrapping_add(1_442_695_040_888_963_407);
         let fraction = (state >> 11) as f64 / (1u64 << 53) as f64;
         let delay = full.mul_f64(fraction * 1.1);
-        let mut child = binary()
+        let mut child = retention_command()
             .args(["run", "pipeline.toml", "--force"])
             .current_dir(d)
             .stdout(Stdio::null())
@@ -323,7 +305,7 @@ fn of_two_concurrent_runs_exactly_one_publishes() {
             .unwrap_or(0);
         // The lock holder pauses while holding it, so the runs overlap.
         let spawn = || {
-            binary()
+            retention_command()
                 .args(["run", "pipeline.toml", "--force"])
                 .current_dir(d)
                 .env("FAILPOINTS", "run::locked=sleep(400)")

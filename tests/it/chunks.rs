@@ -11,28 +11,14 @@ use polars::prelude::*;
 use retention::config::Pipeline;
 use retention::run::{compute, Computed, RunOptions};
 
-use crate::cli::{retention, write_pipeline};
+use crate::support::{write_pipeline, Generate};
 
 /// Appends problem rows to a generated CSV history and returns the rejects
 /// they must produce, as (reason, order id) pairs.
 fn make_messy_csv(dir: &Path) -> Vec<(&'static str, String)> {
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "200",
-            "--seed",
-            "11",
-            "--start",
-            "2022-01-01",
-            "--months",
-            "12",
-            "--out",
-            "clean.csv",
-        ],
-        dir,
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Generate::new(200, 11, 12)
+        .start("2022-01-01")
+        .write(dir, "clean.csv");
     let clean = std::fs::read_to_string(dir.join("clean.csv")).unwrap();
     // The four order columns (generated values hold no commas).
     let mut rows: Vec<String> = clean

@@ -3,75 +3,11 @@
 //! the `parquet` crate, so this is an independent reader).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use polars::prelude::*;
 
-use crate::common::*;
-
-pub fn retention(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_retention"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A numeric column as f64 values (nulls fail the test).
-fn numbers(frame: &DataFrame, column: &str) -> Vec<f64> {
-    frame
-        .column(column)
-        .unwrap()
-        .cast(&DataType::Float64)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect()
-}
-
-pub fn read_table(out: &Path, table: &str) -> DataFrame {
-    let path = out.join("current").join(format!("{table}.parquet"));
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetReader::new(file).finish().expect("readable parquet")
-}
-
-pub fn write_pipeline(dir: &Path, input: &str, extra: &str) -> PathBuf {
-    let path = dir.join("pipeline.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[input]
-path = "{input}"
-
-[columns]
-customer_id = "customer_id"
-order_ts = "order_ts"
-amount = "amount"
-order_id = "order_id"
-
-[business]
-time_zone = "Europe/Berlin"
-activity_window_days = 120
-{extra}
-
-[loyalty]
-tiers = [{{ name = "Bronze", min_spend = 0 }}, {{ name = "Silver", min_spend = 100 }}, {{ name = "Gold", min_spend = 500 }}]
-
-[output]
-dir = "out"
-"#
-        ),
-    )
-    .unwrap();
-    path
-}
+use crate::support::*;
 
 pub const TABLES: [&str; 15] = [
     "customers",
@@ -92,23 +28,9 @@ pub const TABLES: [&str; 15] = [
 ];
 
 fn generate(dir: &Path, file: &str) {
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "400",
-            "--seed",
-            "5",
-            "--start",
-            "2023-01-01",
-            "--months",
-            "14",
-            "--out",
-            file,
-        ],
-        dir,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    Generate::new(400, 5, 14)
+        .start("2023-01-01")
+        .write(dir, file);
 }
 
 fn run_ok(dir: &Path) {
@@ -372,23 +294,9 @@ fn generate_is_deterministic_by_seed() {
     generate(d, "b.csv");
     let a = std::fs::read(d.join("a.csv")).unwrap();
     assert_eq!(a, std::fs::read(d.join("b.csv")).unwrap());
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "400",
-            "--seed",
-            "6",
-            "--start",
-            "2023-01-01",
-            "--months",
-            "14",
-            "--out",
-            "c.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success());
+    Generate::new(400, 6, 14)
+        .start("2023-01-01")
+        .write(d, "c.csv");
     assert_ne!(a, std::fs::read(d.join("c.csv")).unwrap());
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("a.csv.truth.json")).unwrap()).unwrap();

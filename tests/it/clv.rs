@@ -119,7 +119,7 @@ fn fits_recover_the_generating_parameters() {
 
 #[test]
 fn clv_columns_are_complete_and_consistent() {
-    let c = crate::common::compute_pipeline(&crate::common::repo_path("pipelines/sample.toml"));
+    let c = crate::support::compute_pipeline(&crate::support::repo_path("pipelines/sample.toml"));
     let customers = c.table("customers").unwrap();
     for column in [
         "p_alive",
@@ -206,7 +206,7 @@ fn one_time_buyers_only_publish_flagged_fits_and_no_nan() {
         "[input]\npath = \"orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\n",
     )
     .unwrap();
-    let c = crate::common::compute_pipeline(&d.join("pipeline.toml"));
+    let c = crate::support::compute_pipeline(&d.join("pipeline.toml"));
     let model = c.table("clv_model").unwrap();
     let converged: Vec<Option<bool>> = model
         .column("converged")

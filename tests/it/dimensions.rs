@@ -7,7 +7,7 @@ use polars::prelude::*;
 use retention::config::Pipeline;
 use retention::run::{compute, RunOptions};
 
-use crate::common::*;
+use crate::support::*;
 
 fn fixture(name: &str) -> std::path::PathBuf {
     repo_path(&format!("tests/fixtures/dimensions/{name}"))
@@ -123,26 +123,12 @@ fn dimension_config_errors_name_the_dimension() {
 /// channel and country; the published tables carry the dimension columns.
 #[test]
 fn run_publishes_dimension_columns_in_parquet() {
-    use crate::cli::{read_table, retention};
+    use crate::support::{read_table, retention, Generate};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "300",
-            "--seed",
-            "11",
-            "--start",
-            "2023-01-01",
-            "--months",
-            "10",
-            "--out",
-            "orders.parquet",
-        ],
-        d,
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Generate::new(300, 11, 10)
+        .start("2023-01-01")
+        .write(d, "orders.parquet");
     std::fs::write(
         d.join("pipeline.toml"),
         "[input]\npath = \"orders.parquet\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\ndimensions = [\"channel\", \"country\"]\n[business]\nactivity_window_days = 90\n[output]\ndir = \"out\"\n",

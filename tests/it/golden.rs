@@ -3,7 +3,7 @@
 //! regenerate with `make golden`) on a generated history. The cohort tables
 //! are compared for monthly, weekly and quarterly cohorts.
 
-use crate::common::*;
+use crate::support::*;
 
 fn check(table: &str) {
     check_variant(table, "");

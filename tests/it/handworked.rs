@@ -1,7 +1,7 @@
 //! The hand-worked fixture: every expected number was computed on paper
 //! (tests/fixtures/handworked/README.md), not by running the code.
 
-use crate::common::*;
+use crate::support::*;
 
 fn fixture(name: &str) -> std::path::PathBuf {
     repo_path(&format!("tests/fixtures/handworked/{name}"))

@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate};
 use proptest::prelude::*;
 use retention::config::Pipeline;
 
-use crate::cli::retention;
+use crate::support::{retention, stderr, stdout, PipelineFile, ORDER_COLUMNS};
 
 /// Address-space cap for the runs that used to take 8.8 GB (wide calendar)
 /// and 23 GB (far as_of): far below those, ample for a bounded run.
@@ -41,14 +41,6 @@ fn capped(args: &[&str], cwd: &Path) -> Output {
     command.current_dir(cwd).output().expect("the binary runs")
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// Not a crash: no panic text, no abort or signal.
 fn assert_no_crash(o: &Output, what: &str) {
     let err = stderr(o);
@@ -74,33 +66,11 @@ fn write_orders(dir: &Path, orders: &[(&str, &str, &str)]) {
 
 /// A pipeline over `orders.csv` with `business` lines under `[business]`
 /// and `rest` after it (more sections).
-fn write_pipeline(dir: &Path, business: &str, rest: &str) -> PathBuf {
-    let path = dir.join("pipeline.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[input]
-path = "orders.csv"
-
-[columns]
-customer_id = "customer_id"
-order_ts = "order_ts"
-amount = "amount"
-order_id = "order_id"
-
-[business]
-{business}
-
-{rest}
-
-[output]
-dir = "out"
-"#
-        ),
-    )
-    .unwrap();
-    path
+fn orders_pipeline(dir: &Path, business: &str, rest: &str) -> PathBuf {
+    PipelineFile::over("orders.csv")
+        .business(business)
+        .rest(rest)
+        .write(dir)
 }
 
 fn date(text: &str) -> NaiveDate {
@@ -153,7 +123,7 @@ fn wide_calendar_fails_clearly_under_a_memory_cap() {
             dir.path(),
             &[("a", "1900-01-01", "10.00"), ("b", "2200-12-31", "20.00")],
         );
-        write_pipeline(dir.path(), &format!("cohort_period = \"{unit}\""), "");
+        orders_pipeline(dir.path(), &format!("cohort_period = \"{unit}\""), "");
         let o = capped(&["run", "pipeline.toml"], dir.path());
         assert_no_crash(&o, unit);
         let err = stderr(&o);
@@ -198,7 +168,7 @@ fn calendar_at_the_limit_runs_within_the_cap() {
         }
         text.push_str(&format!("last,c0,{last_date},1.00,ch0\n"));
         std::fs::write(dir.path().join("orders.csv"), text).unwrap();
-        let path = write_pipeline(dir.path(), &format!("cohort_period = \"{unit}\""), "");
+        let path = orders_pipeline(dir.path(), &format!("cohort_period = \"{unit}\""), "");
         let pipeline_text = std::fs::read_to_string(&path).unwrap().replace(
             "order_id = \"order_id\"",
             "order_id = \"order_id\"\ndimensions = [\"channel\"]",
@@ -226,7 +196,7 @@ fn far_as_of_is_refused_under_a_memory_cap() {
         dir.path(),
         &[("a", "2024-01-05", "10.00"), ("b", "2024-03-07", "20.00")],
     );
-    write_pipeline(dir.path(), "", "");
+    orders_pipeline(dir.path(), "", "");
     for as_of in ["9999-12-31", "2201-01-01", "1899-12-31", "0001-01-01"] {
         let o = capped(&["run", "pipeline.toml", "--as-of", as_of], dir.path());
         assert_no_crash(&o, as_of);
@@ -240,7 +210,7 @@ fn far_as_of_is_refused_under_a_memory_cap() {
     for as_of in ["9999-12-31", "1899-12-31"] {
         let other = tempfile::tempdir().unwrap();
         write_orders(other.path(), &[("a", "2024-01-05", "10.00")]);
-        write_pipeline(other.path(), &format!("as_of = {as_of}"), "");
+        orders_pipeline(other.path(), &format!("as_of = {as_of}"), "");
         let o = capped(&["run", "pipeline.toml"], other.path());
         assert_eq!(o.status.code(), Some(2), "{as_of}: {}", stderr(&o));
         assert!(stderr(&o).contains("[business] as_of"), "{}", stderr(&o));
@@ -341,10 +311,7 @@ fn pipeline_text_with(section: &str, line: &str) -> String {
     let mut sections = vec![
         ("input", "path = \"orders.csv\"".to_string()),
         ("input.csv", String::new()),
-        (
-            "columns",
-            "customer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"".to_string(),
-        ),
+        ("columns", ORDER_COLUMNS.to_string()),
         ("business", String::new()),
         ("rejects", String::new()),
         ("clv", String::new()),
@@ -440,7 +407,7 @@ fn all_numeric_problems_come_in_one_error() {
 fn binary_refuses_out_of_range_values_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     write_orders(dir.path(), &[("a", "2024-01-05", "10.00")]);
-    write_pipeline(dir.path(), "activity_window_days = 2147483647", "");
+    orders_pipeline(dir.path(), "activity_window_days = 2147483647", "");
     for command in ["run", "validate"] {
         let o = retention(&[command, "pipeline.toml"], dir.path());
         assert_no_crash(&o, command);
@@ -451,7 +418,7 @@ fn binary_refuses_out_of_range_values_with_exit_2() {
             stderr(&o)
         );
     }
-    write_pipeline(dir.path(), "", "");
+    orders_pipeline(dir.path(), "", "");
     for (flag, value) in [
         ("--threads", "0"),
         ("--threads", "100000"),
@@ -545,7 +512,7 @@ proptest! {
         let all_in_range = [&window, &holdout, &horizon, &discount, &ratio, &keep, &quantile, &min_spend, &as_of]
             .iter()
             .all(|(_, ok)| *ok);
-        write_pipeline(
+        orders_pipeline(
             dir.path(),
             &format!("activity_window_days = {}\ncohort_period = \"{period}\"\n{}", window.0, as_of.0),
             &format!(
@@ -598,7 +565,7 @@ fn untrusted_text_reaches_the_terminal_escaped() {
         "order_id,customer_id,order_ts,amount\no1,a,2024-01-05,10.00\no2,b,2024-02-05,12.00\n",
     )
     .unwrap();
-    let path = write_pipeline(dir.path(), "", "");
+    let path = orders_pipeline(dir.path(), "", "");
     let text = std::fs::read_to_string(&path)
         .unwrap()
         .replace("path = \"orders.csv\"", "path = \"orders_*.csv\"");
@@ -633,7 +600,7 @@ fn untrusted_text_reaches_the_terminal_escaped() {
         format!("order_id,customer_id,order_ts,amount{HOSTILE}\no1,a,2024-01-05,10.00\n"),
     )
     .unwrap();
-    write_pipeline(dir.path(), "", "");
+    orders_pipeline(dir.path(), "", "");
     for command in ["validate", "run"] {
         let o = retention(&[command, "pipeline.toml"], dir.path());
         check(&o, command);
@@ -647,7 +614,7 @@ fn untrusted_text_reaches_the_terminal_escaped() {
         format!("order_id,customer_id,order_ts,amount\no1,a,2024-01-05,1{HOSTILE}\no2,b,{HOSTILE},2.00\n"),
     )
     .unwrap();
-    write_pipeline(dir.path(), "", "");
+    orders_pipeline(dir.path(), "", "");
     let o = retention(&["run", "pipeline.toml"], dir.path());
     check(&o, "rejected cells");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -661,7 +628,7 @@ fn untrusted_text_reaches_the_terminal_escaped() {
     check(&o, "pipeline path");
     assert_eq!(o.status.code(), Some(2));
     // A bad value in the pipeline file, quoted by the parser.
-    write_pipeline(
+    orders_pipeline(
         dir.path(),
         &format!("time_zone = \"Mars{toml_hostile}\""),
         "",
@@ -682,7 +649,7 @@ fn unbalanced_quote_error_is_capped() {
         text.push_str(&format!("o{i}x,c{i},2024-01-07,{i}.25\n"));
     }
     std::fs::write(dir.path().join("orders.csv"), &text).unwrap();
-    write_pipeline(dir.path(), "", "");
+    orders_pipeline(dir.path(), "", "");
     for command in ["validate", "run"] {
         let o = retention(&[command, "pipeline.toml"], dir.path());
         assert_no_crash(&o, command);

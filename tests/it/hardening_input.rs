@@ -22,7 +22,7 @@ use retention::config::Pipeline;
 use retention::error::Error;
 use retention::run::{compute, Computed, RunOptions};
 
-use crate::cli::{retention, write_pipeline};
+use crate::support::{retention, write_pipeline};
 
 fn run(pipeline: &Path, chunk_rows: Option<usize>) -> retention::error::Result<Computed> {
     let pipeline = Pipeline::load(pipeline)?;

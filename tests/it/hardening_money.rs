@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use retention::config::Pipeline;
 use retention::run::{compute, Computed, RunOptions};
 
-use crate::cli::{read_table, retention, write_pipeline};
+use crate::support::{doubles, ints, read_table, retention, texts, write_pipeline, PipelineFile};
 
 /// The largest |cents| of a line or an order total (README: below 10^13
 /// currency units), restated here rather than taken from the library.
@@ -70,23 +70,6 @@ fn csv_text(orders: &[GenOrder]) -> String {
     text
 }
 
-const PIPELINE: &str = r#"
-[input]
-path = "orders.csv"
-[columns]
-customer_id = "customer_id"
-order_ts = "order_ts"
-amount = "amount"
-order_id = "order_id"
-dimensions = ["channel"]
-[business]
-activity_window_days = 90
-[rejects]
-max_reject_ratio = 1.0
-[loyalty]
-tiers = [{ name = "Bronze", min_spend = 0 }, { name = "Silver", min_spend = 1000000000000 }, { name = "Gold", min_spend = 9000000000000 }]
-"#;
-
 /// as_of after every generated day, so nothing is excluded.
 fn as_of() -> NaiveDate {
     start() + chrono::Duration::days(500)
@@ -94,7 +77,11 @@ fn as_of() -> NaiveDate {
 
 fn compute_orders(dir: &Path, orders: &[GenOrder]) -> retention::error::Result<Computed> {
     std::fs::write(dir.join("orders.csv"), csv_text(orders)).unwrap();
-    std::fs::write(dir.join("pipeline.toml"), PIPELINE).unwrap();
+    PipelineFile::over("orders.csv")
+        .columns("dimensions = [\"channel\"]\n")
+        .business("activity_window_days = 90")
+        .rest("[rejects]\nmax_reject_ratio = 1.0\n[loyalty]\ntiers = [{ name = \"Bronze\", min_spend = 0 }, { name = \"Silver\", min_spend = 1000000000000 }, { name = \"Gold\", min_spend = 9000000000000 }]")
+        .write(dir);
     let pipeline = Pipeline::load(&dir.join("pipeline.toml")).unwrap();
     compute(
         &pipeline,
@@ -218,39 +205,6 @@ fn orders_strategy() -> impl Strategy<Value = Vec<GenOrder>> {
     })
 }
 
-fn strings(frame: &DataFrame, column: &str) -> Vec<String> {
-    frame
-        .column(column)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|v| v.expect("no nulls").to_string())
-        .collect()
-}
-
-fn doubles(frame: &DataFrame, column: &str) -> Vec<f64> {
-    frame
-        .column(column)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect()
-}
-
-fn ints(frame: &DataFrame, column: &str) -> Vec<i64> {
-    frame
-        .column(column)
-        .unwrap()
-        .cast(&DataType::Int64)
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect()
-}
-
 /// How a run publishes cents: as currency units in a DOUBLE.
 fn published(cents: i128) -> f64 {
     cents as f64 / 100.0
@@ -270,7 +224,7 @@ fn assert_matches_oracle(c: &Computed, expected: &Oracle) {
     let got: BTreeMap<u32, String> = ints(rejects, "row")
         .into_iter()
         .map(|r| r as u32)
-        .zip(strings(rejects, "reason"))
+        .zip(texts(rejects, "reason"))
         .collect();
     let want: BTreeMap<u32, String> = expected
         .rejects
@@ -294,7 +248,7 @@ fn assert_matches_oracle(c: &Computed, expected: &Oracle) {
     );
 
     let customers = c.table("customers").unwrap();
-    let got: BTreeMap<String, f64> = strings(customers, "customer_id")
+    let got: BTreeMap<String, f64> = texts(customers, "customer_id")
         .into_iter()
         .zip(doubles(customers, "revenue"))
         .collect();
@@ -310,7 +264,7 @@ fn assert_matches_oracle(c: &Computed, expected: &Oracle) {
 
     // kpis_monthly of the (all) slice: one row per month from the first.
     let kpis = c.table("kpis_monthly").unwrap();
-    let all: Vec<bool> = strings(kpis, "channel")
+    let all: Vec<bool> = texts(kpis, "channel")
         .iter()
         .map(|v| v == "(all)")
         .collect();
@@ -381,7 +335,7 @@ fn many_lines_at_the_bound_are_one_out_of_range_order() {
     assert_matches_oracle(&computed, &expected);
     // The rejects name the order's total as their value.
     let rejects = computed.table("rejects").unwrap();
-    let values = strings(rejects, "value");
+    let values = texts(rejects, "value");
     assert!(values.iter().all(|v| *v == amount_text(10_000 * MAX)));
 }
 
@@ -448,7 +402,7 @@ fn binary_rejects_out_of_range_amounts_and_publishes_exact_ones() {
     let rejects = read_table(&out, "rejects");
     let got: Vec<(i64, String)> = ints(&rejects, "row")
         .into_iter()
-        .zip(strings(&rejects, "reason"))
+        .zip(texts(&rejects, "reason"))
         .collect();
     let reason = "amount_out_of_range".to_string();
     let want: Vec<(i64, String)> = [1, 2, 4, 5, 11].map(|r| (r, reason.clone())).to_vec();
@@ -472,7 +426,7 @@ fn binary_rejects_out_of_range_amounts_and_publishes_exact_ones() {
     );
 
     let customers = read_table(&out, "customers");
-    let revenue: BTreeMap<String, f64> = strings(&customers, "customer_id")
+    let revenue: BTreeMap<String, f64> = texts(&customers, "customer_id")
         .into_iter()
         .zip(doubles(&customers, "revenue"))
         .collect();
@@ -492,7 +446,7 @@ fn binary_rejects_out_of_range_amounts_and_publishes_exact_ones() {
         .unwrap()
         .iter()
         .all(|p| p == Some(true)));
-    let names = strings(&checks, "check");
+    let names = texts(&checks, "check");
     let expected = ints(&checks, "expected");
     let at = names
         .iter()
@@ -562,7 +516,7 @@ fn typed_parquet_amounts_are_bounded_alike() {
         let rejects = c.table("rejects").unwrap();
         let got: Vec<(i64, String)> = ints(rejects, "row")
             .into_iter()
-            .zip(strings(rejects, "reason"))
+            .zip(texts(rejects, "reason"))
             .collect();
         let reason = "amount_out_of_range".to_string();
         assert_eq!(got, [(1, reason.clone()), (4, reason)], "{name}");

@@ -8,24 +8,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::cli::{retention, write_pipeline};
+use crate::support::{retention_command, stderr, write_pipeline, Generate};
 
 fn setup(d: &Path) {
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "120",
-            "--seed",
-            "11",
-            "--months",
-            "6",
-            "--out",
-            "orders.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success());
+    Generate::new(120, 11, 6).write(d, "orders.csv");
     write_pipeline(d, "orders.csv", "");
     let text = std::fs::read_to_string(d.join("pipeline.toml"))
         .unwrap()
@@ -35,16 +21,12 @@ fn setup(d: &Path) {
 
 /// `retention run --force` with `FAILPOINTS` set (empty: none armed).
 fn run(d: &Path, failpoints: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_retention"))
+    retention_command()
         .args(["run", "pipeline.toml", "--force"])
         .current_dir(d)
         .env("FAILPOINTS", failpoints)
         .output()
         .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn assert_exit(o: &Output, code: i32, what: &str) {

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use crate::cli::{read_table, retention, write_pipeline, TABLES};
+use crate::cli::TABLES;
+use crate::support::{read_table, retention, write_pipeline, Generate};
 
 /// A bad row of each class (with its own, new order id) and its reason.
 /// Times are Europe/Berlin wall clock (the pipeline's zone).
@@ -65,23 +66,9 @@ fn tables(out: &Path) -> Vec<(&'static str, DataFrame)> {
 fn injected_bad_rows_are_exactly_the_rejects() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "300",
-            "--seed",
-            "4",
-            "--start",
-            "2022-01-01",
-            "--months",
-            "12",
-            "--out",
-            "clean.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success());
+    Generate::new(300, 4, 12)
+        .start("2022-01-01")
+        .write(d, "clean.csv");
     write_pipeline(d, "clean.csv", "");
     assert!(retention(&["run", "pipeline.toml"], d).status.success());
     let clean = tables(&d.join("out"));

@@ -8,40 +8,11 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::cli::{read_table, retention, TABLES};
-use crate::common::*;
+use crate::cli::TABLES;
+use crate::support::*;
 
 fn fixture(name: &str) -> PathBuf {
     repo_path(&format!("tests/fixtures/nps/{name}"))
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn texts(frame: &DataFrame, column: &str) -> Vec<String> {
-    frame
-        .column(column)
-        .unwrap()
-        .cast(&DataType::String)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap_or("").to_string())
-        .collect()
-}
-
-fn ints(frame: &DataFrame, column: &str) -> Vec<i64> {
-    frame
-        .column(column)
-        .unwrap()
-        .cast(&DataType::Int64)
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect()
 }
 
 #[test]
@@ -65,11 +36,11 @@ fn survey_rejects_and_counts_match_hand_computation() {
     let expected = read_expected(&fixture("expected_rejects.csv"));
     assert_frame_matches(rejects, &expected, "rejects");
     // Every reject names the survey file it came from.
-    for source in texts(rejects, "source") {
+    for source in rendered_texts(rejects, "source") {
         assert!(source.ends_with("surveys.csv"), "{source}");
     }
     // The raw record shows the row whole.
-    let raw = texts(rejects, "raw_record");
+    let raw = rendered_texts(rejects, "raw_record");
     assert_eq!(
         raw[4],
         r#"{"customer_id":"D","response_ts":"2024-04-01 10:00:00","score":"8.5"}"#
@@ -116,34 +87,10 @@ fn fixture_dir(surveys: &str) -> tempfile::TempDir {
     let d = dir.path();
     std::fs::copy(fixture("orders.csv"), d.join("orders.csv")).unwrap();
     std::fs::copy(fixture("surveys.csv"), d.join("surveys.csv")).unwrap();
-    std::fs::write(
-        d.join("pipeline.toml"),
-        format!(
-            r#"
-[input]
-path = "orders.csv"
-
-[columns]
-customer_id = "customer_id"
-order_ts = "order_ts"
-amount = "amount"
-order_id = "order_id"
-
-[business]
-time_zone = "America/New_York"
-as_of = 2024-05-25
-
-[rejects]
-max_reject_ratio = 0.6
-
-{surveys}
-
-[output]
-dir = "out"
-"#
-        ),
-    )
-    .unwrap();
+    PipelineFile::over("orders.csv")
+        .business("time_zone = \"America/New_York\"\nas_of = 2024-05-25")
+        .rest(&format!("[rejects]\nmax_reject_ratio = 0.6\n\n{surveys}"))
+        .write(d);
     dir
 }
 
@@ -174,7 +121,9 @@ fn without_surveys_no_nps_tables_are_published() {
     assert!(m.get("surveys").is_none(), "{m}");
     assert!(!d.join("out/current/nps_monthly.parquet").exists());
     let checks = read_table(&d.join("out"), "checks");
-    assert!(!texts(&checks, "check").iter().any(|c| c.contains("survey")));
+    assert!(!rendered_texts(&checks, "check")
+        .iter()
+        .any(|c| c.contains("survey")));
 }
 
 #[test]
@@ -228,7 +177,7 @@ fn with_surveys_the_binary_publishes_nps_tables_and_survey_rows() {
     let rejects = read_table(&out, "rejects");
     assert_eq!(rejects.height(), 12);
     let checks = read_table(&out, "checks");
-    let names = texts(&checks, "check");
+    let names = rendered_texts(&checks, "check");
     assert!(names
         .iter()
         .any(|c| c == "survey rows_read = accepted + rejected + excluded + duplicates"));
@@ -264,17 +213,17 @@ fn survey_rejects_name_their_file_and_row_across_a_glob() {
     let o = retention(&["run", "pipeline.toml"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     let rejects = read_table(&d.join("out"), "rejects");
-    let source = texts(&rejects, "source");
+    let source = rendered_texts(&rejects, "source");
     assert_eq!(rejects.height(), 2, "{rejects}");
     assert!(source[0].ends_with("part_1.csv"), "{source:?}");
     assert!(source[1].ends_with("part_2.csv"), "{source:?}");
     assert_eq!(ints(&rejects, "row"), [2, 3]);
     assert_eq!(
-        texts(&rejects, "reason"),
+        rendered_texts(&rejects, "reason"),
         ["invalid_score", "response_without_order"]
     );
-    assert_eq!(texts(&rejects, "column"), ["score", "customer_id"]);
-    assert_eq!(texts(&rejects, "value"), ["x", "Z"]);
+    assert_eq!(rendered_texts(&rejects, "column"), ["score", "customer_id"]);
+    assert_eq!(rendered_texts(&rejects, "value"), ["x", "Z"]);
     let monthly = read_table(&d.join("out"), "nps_monthly");
     assert_eq!(ints(&monthly, "responses"), [1, 1, 1, 0, 0]);
 }
@@ -322,30 +271,15 @@ fn survey_config_and_column_errors_name_the_problem() {
 }
 
 fn generate_with_surveys(d: &Path, customers: &str, seed: &str, orders: &str, surveys: &str) {
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            customers,
-            "--seed",
-            seed,
-            "--start",
-            "2021-01-01",
-            "--months",
-            "36",
-            "--out",
-            orders,
-            "--surveys",
-            surveys,
-        ],
-        d,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    Generate::new(customers.parse().unwrap(), seed.parse().unwrap(), 36)
+        .start("2021-01-01")
+        .surveys(surveys)
+        .write(d, orders);
 }
 
 /// Pooled over months_after: ordered / respondents of one category.
 fn pooled_rate(retention_table: &DataFrame, category: &str) -> (i64, f64) {
-    let categories = texts(retention_table, "nps_category");
+    let categories = rendered_texts(retention_table, "nps_category");
     let respondents = ints(retention_table, "respondents");
     let ordered = ints(retention_table, "ordered");
     let (mut r, mut o) = (0, 0);
@@ -371,7 +305,7 @@ fn generated_surveys_run_end_to_end_and_promoters_retain_better() {
         .contains("dropout"));
     let responses = truth["surveys"]["responses"].as_u64().unwrap();
     assert!(responses > 1000, "{truth}");
-    crate::cli::write_pipeline(d, "orders.csv", "[surveys]\npath = \"surveys.csv\"");
+    crate::support::write_pipeline(d, "orders.csv", "[surveys]\npath = \"surveys.csv\"");
     let o = retention(&["run", "pipeline.toml"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     let m = manifest(d);
@@ -396,7 +330,7 @@ fn generated_surveys_run_end_to_end_and_promoters_retain_better() {
         "promoters {promoter_rate:.3} vs detractors {detractor_rate:.3}\n{table}"
     );
     // Month by month too, over the first six months after the response.
-    let categories = texts(&table, "nps_category");
+    let categories = rendered_texts(&table, "nps_category");
     let rate: Vec<Option<f64>> = table
         .column("retention_rate")
         .unwrap()
@@ -431,7 +365,7 @@ fn csv_and_parquet_surveys_give_identical_nps_tables() {
         let d = root.path().join(name);
         std::fs::create_dir_all(&d).unwrap();
         generate_with_surveys(&d, "500", "3", orders, surveys);
-        crate::cli::write_pipeline(&d, orders, &format!("[surveys]\npath = \"{surveys}\""));
+        crate::support::write_pipeline(&d, orders, &format!("[surveys]\npath = \"{surveys}\""));
         let o = retention(&["run", "pipeline.toml"], &d);
         assert!(o.status.success(), "{}", stderr(&o));
         frames.push(
@@ -466,25 +400,10 @@ fn original_columns(csv: &str) -> String {
 fn generate_keeps_existing_columns_for_a_seed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "2000",
-            "--seed",
-            "7",
-            "--start",
-            "2022-01-01",
-            "--months",
-            "36",
-            "--out",
-            "orders.csv",
-            "--surveys",
-            "surveys.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    Generate::new(2000, 7, 36)
+        .start("2022-01-01")
+        .surveys("surveys.csv")
+        .write(d, "orders.csv");
     let generated = std::fs::read_to_string(d.join("orders.csv")).unwrap();
     assert_eq!(
         sha256_hex(original_columns(&generated).as_bytes()),
@@ -500,23 +419,9 @@ fn generate_keeps_existing_columns_for_a_seed() {
         std::fs::read_to_string(repo_path("sample_data/surveys.csv")).unwrap()
     );
     // Without --surveys the orders file is the same.
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "2000",
-            "--seed",
-            "7",
-            "--start",
-            "2022-01-01",
-            "--months",
-            "36",
-            "--out",
-            "plain.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    Generate::new(2000, 7, 36)
+        .start("2022-01-01")
+        .write(d, "plain.csv");
     assert_eq!(
         generated,
         std::fs::read_to_string(d.join("plain.csv")).unwrap()
@@ -587,7 +492,7 @@ fn nps_tables_do_not_depend_on_row_order_or_threads() {
     lines.push("C000001,2023-01-01,ten");
     std::fs::write(b.join("surveys.csv"), lines.join("\n") + "\n").unwrap();
     for (d, threads) in [(&a, "2"), (&b, "1")] {
-        crate::cli::write_pipeline(d, "orders.csv", "[surveys]\npath = \"surveys.csv\"");
+        crate::support::write_pipeline(d, "orders.csv", "[surveys]\npath = \"surveys.csv\"");
         let o = retention(&["run", "pipeline.toml", "--threads", threads], d);
         assert!(o.status.success(), "{}", stderr(&o));
     }

@@ -12,6 +12,8 @@ use proptest::prelude::*;
 use retention::config::Pipeline;
 use retention::run::{compute, Computed, RunOptions};
 
+use crate::support::{dates, floats, ints, texts, PipelineFile};
+
 /// One generated order: customer, day offset, line amounts in cents, and
 /// the dimension values of its first line (later lines shift them).
 #[derive(Debug, Clone)]
@@ -108,13 +110,11 @@ fn compute_rows_with(
         text.push('\n');
     }
     std::fs::write(dir.join("orders.csv"), text).unwrap();
-    std::fs::write(
-        dir.join("pipeline.toml"),
-        format!(
-            "[input]\npath = \"orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\n{dimensions}[business]\nactivity_window_days = {WINDOW}\ncohort_period = \"{unit}\"\n[rejects]\nmax_reject_ratio = 1.0\n[loyalty]\ntiers = [{{ name = \"Bronze\", min_spend = 0 }}, {{ name = \"Silver\", min_spend = 150 }}, {{ name = \"Gold\", min_spend = 400 }}]\n"
-        ),
-    )
-    .unwrap();
+    PipelineFile::over("orders.csv")
+        .columns(dimensions)
+        .business(&format!("activity_window_days = {WINDOW}\ncohort_period = \"{unit}\""))
+        .rest("[rejects]\nmax_reject_ratio = 1.0\n[loyalty]\ntiers = [{ name = \"Bronze\", min_spend = 0 }, { name = \"Silver\", min_spend = 150 }, { name = \"Gold\", min_spend = 400 }]")
+        .write(dir);
     let pipeline = Pipeline::load(&dir.join("pipeline.toml")).unwrap();
     compute(
         &pipeline,
@@ -124,28 +124,6 @@ fn compute_rows_with(
         },
     )
     .unwrap()
-}
-
-fn ints(frame: &DataFrame, column: &str) -> Vec<i64> {
-    frame
-        .column(column)
-        .unwrap()
-        .cast(&DataType::Int64)
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect()
-}
-
-fn floats(frame: &DataFrame, column: &str) -> Vec<Option<f64>> {
-    frame
-        .column(column)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .collect()
 }
 
 fn month_index(d: NaiveDate) -> i32 {
@@ -363,19 +341,6 @@ fn cohort_oracle(orders: &[GenOrder], as_of: NaiveDate, unit: &str) -> Vec<GridR
         }
     }
     rows
-}
-
-fn dates(frame: &DataFrame, column: &str) -> Vec<NaiveDate> {
-    frame
-        .column(column)
-        .unwrap()
-        .cast(&DataType::Int32)
-        .unwrap()
-        .i32()
-        .unwrap()
-        .into_no_null_iter()
-        .map(retention::time::date_of)
-        .collect()
 }
 
 proptest! {
@@ -616,17 +581,6 @@ proptest! {
 }
 
 const DIMENSIONS: [&str; 2] = ["channel", "country"];
-
-fn texts(frame: &DataFrame, column: &str) -> Vec<String> {
-    frame
-        .column(column)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|s| s.unwrap().to_string())
-        .collect()
-}
 
 /// For dimension `d`: per key, the count columns of the `(all)` slice and
 /// their sums over `d`'s value slices (money in cents).

@@ -3,38 +3,16 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::cli::retention;
+use retention::report::HEADINGS;
 
-const HEADINGS: [&str; 7] = [
-    "Cohort retention",
-    "Retention curve",
-    "Monthly KPIs",
-    "Revenue per customer by cohort",
-    "Customer segments",
-    "Customer lifetime value (CLV)",
-    "Run facts",
-];
+use crate::support::{retention, Generate};
 
 /// A five-year generated history, run through the pipeline.
 fn five_year_run(d: &Path) {
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "1500",
-            "--seed",
-            "21",
-            "--start",
-            "2019-01-01",
-            "--months",
-            "60",
-            "--out",
-            "orders.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success());
-    crate::cli::write_pipeline(d, "orders.csv", "");
+    Generate::new(1500, 21, 60)
+        .start("2019-01-01")
+        .write(d, "orders.csv");
+    crate::support::write_pipeline(d, "orders.csv", "");
     let o = retention(&["run", "pipeline.toml"], d);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("report.html"));
@@ -95,7 +73,7 @@ fn every_run_has_a_well_formed_report_and_show_prints_the_headline() {
 #[test]
 fn the_sample_run_has_a_well_formed_report() {
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = crate::common::repo_path("pipelines/sample.toml");
+    let pipeline = crate::support::repo_path("pipelines/sample.toml");
     let out = dir.path().join("out");
     let o = retention(
         &[
@@ -186,24 +164,10 @@ fn weekly_and_quarterly_runs_report_and_show_in_their_unit() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let o = retention(
-            &[
-                "generate",
-                "--customers",
-                "600",
-                "--seed",
-                "5",
-                "--start",
-                "2022-01-01",
-                "--months",
-                "24",
-                "--out",
-                "orders.csv",
-            ],
-            d,
-        );
-        assert!(o.status.success());
-        crate::cli::write_pipeline(d, "orders.csv", &format!("cohort_period = \"{unit}\""));
+        Generate::new(600, 5, 24)
+            .start("2022-01-01")
+            .write(d, "orders.csv");
+        crate::support::write_pipeline(d, "orders.csv", &format!("cohort_period = \"{unit}\""));
         let o = retention(&["run", "pipeline.toml"], d);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
@@ -260,7 +224,7 @@ fn an_unknown_cohort_period_is_a_config_error() {
         "order_id,customer_id,order_ts,amount\n",
     )
     .unwrap();
-    crate::cli::write_pipeline(d, "orders.csv", "cohort_period = \"fortnight\"");
+    crate::support::write_pipeline(d, "orders.csv", "cohort_period = \"fortnight\"");
     let o = retention(&["validate", "pipeline.toml"], d);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);

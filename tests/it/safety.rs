@@ -3,24 +3,10 @@
 
 use std::path::Path;
 
-use crate::cli::{read_table, retention, write_pipeline};
+use crate::support::{read_table, retention, write_pipeline, Generate};
 
 fn setup(d: &Path, extra: &str) {
-    let o = retention(
-        &[
-            "generate",
-            "--customers",
-            "150",
-            "--seed",
-            "9",
-            "--months",
-            "8",
-            "--out",
-            "orders.csv",
-        ],
-        d,
-    );
-    assert!(o.status.success());
+    Generate::new(150, 9, 8).write(d, "orders.csv");
     write_pipeline(d, "orders.csv", extra);
 }
 

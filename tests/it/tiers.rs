@@ -11,8 +11,7 @@ use retention::config::Pipeline;
 use retention::generate::{generate, GenerateOptions, GroundTruth};
 use retention::run::{compute, Computed, RunOptions};
 
-use crate::cli::retention;
-use crate::common::*;
+use crate::support::*;
 
 fn fixture(name: &str) -> PathBuf {
     repo_path(&format!("tests/fixtures/tiers/{name}"))
@@ -84,74 +83,15 @@ fn generated(dir: &Path, extra: &str) -> Pipeline {
         surveys: None,
     })
     .unwrap();
-    std::fs::write(
-        dir.join("pipeline.toml"),
-        format!(
-            r#"
-[input]
-path = "orders.csv"
-[columns]
-customer_id = "customer_id"
-order_ts = "order_ts"
-amount = "amount"
-order_id = "order_id"
-[business]
-activity_window_days = {WINDOW}
-[loyalty]
-tiers = [{{ name = "Bronze", min_spend = 0 }}, {{ name = "Silver", min_spend = 150 }}, {{ name = "Gold", min_spend = 600 }}]
-[targets]
-high_clv_quantile = 0.7
-p_alive_below = 0.8
-reengage_after_days = 45
-{extra}
-"#
-        ),
-    )
-    .unwrap();
+    PipelineFile::over("orders.csv")
+        .business(&format!("activity_window_days = {WINDOW}"))
+        .rest(&format!("[loyalty]\ntiers = [{{ name = \"Bronze\", min_spend = 0 }}, {{ name = \"Silver\", min_spend = 150 }}, {{ name = \"Gold\", min_spend = 600 }}]\n[targets]\nhigh_clv_quantile = 0.7\np_alive_below = 0.8\nreengage_after_days = 45\n{extra}"))
+        .write(dir);
     Pipeline::load(&dir.join("pipeline.toml")).unwrap()
 }
 
 const WINDOW: i64 = 120;
 const TIERS: [(&str, f64); 3] = [("Bronze", 0.0), ("Silver", 150.0), ("Gold", 600.0)];
-
-fn column<'a>(frame: &'a DataFrame, name: &str) -> &'a Column {
-    frame
-        .column(name)
-        .unwrap_or_else(|_| panic!("column `{name}` missing"))
-}
-
-fn i64s(frame: &DataFrame, name: &str) -> Vec<i64> {
-    column(frame, name)
-        .cast(&DataType::Int64)
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect()
-}
-
-fn f64s(frame: &DataFrame, name: &str) -> Vec<Option<f64>> {
-    column(frame, name).f64().unwrap().iter().collect()
-}
-
-fn strs(frame: &DataFrame, name: &str) -> Vec<Option<String>> {
-    column(frame, name)
-        .str()
-        .unwrap()
-        .iter()
-        .map(|s| s.map(str::to_string))
-        .collect()
-}
-
-fn dates(frame: &DataFrame, name: &str) -> Vec<i32> {
-    column(frame, name)
-        .cast(&DataType::Int32)
-        .unwrap()
-        .i32()
-        .unwrap()
-        .into_no_null_iter()
-        .collect()
-}
 
 fn cents(x: f64) -> i64 {
     (x * 100.0).round() as i64
@@ -174,11 +114,11 @@ fn generated_history_tiers_migration_and_lists_are_consistent() {
     assert!(c.checks.iter().all(|k| k.passed), "{:?}", c.checks);
     let customers = c.table("customers").unwrap();
     let n = customers.height();
-    let ids = strs(customers, "customer_id");
-    let tier = strs(customers, "tier");
-    let ago = strs(customers, "tier_12m_ago");
-    let spend = f64s(customers, "trailing_12m_spend");
-    let first = dates(customers, "first_order_date");
+    let ids = optional_texts(customers, "customer_id");
+    let tier = optional_texts(customers, "tier");
+    let ago = optional_texts(customers, "tier_12m_ago");
+    let spend = floats(customers, "trailing_12m_spend");
+    let first = day_numbers(customers, "first_order_date");
     let year_ago =
         retention::time::day_number(c.as_of.checked_sub_months(chrono::Months::new(12)).unwrap());
     let tier_rank = |name: &str| TIERS.iter().position(|t| t.0 == name).unwrap();
@@ -201,11 +141,11 @@ fn generated_history_tiers_migration_and_lists_are_consistent() {
     // to-tiers are the customers' tiers at as_of.
     let migration = c.table("tier_migration").unwrap();
     let kpis = c.table("kpis_monthly").unwrap();
-    let new_customers = i64s(kpis, "new_customers");
-    let months = dates(migration, "month");
-    let from = strs(migration, "from_tier");
-    let to = strs(migration, "to_tier");
-    let count = i64s(migration, "customers");
+    let new_customers = ints(kpis, "new_customers");
+    let months = day_numbers(migration, "month");
+    let from = optional_texts(migration, "from_tier");
+    let to = optional_texts(migration, "to_tier");
+    let count = ints(migration, "customers");
     let month_list: Vec<i32> = months
         .iter()
         .copied()
@@ -239,20 +179,20 @@ fn generated_history_tiers_migration_and_lists_are_consistent() {
     assert_eq!(acquired, n as i64);
 
     // Lists: recompute each customer's list from the customers table.
-    let days_since = i64s(customers, "days_since_last_order");
-    let orders = i64s(customers, "orders");
-    let frequency = i64s(customers, "frequency");
-    let recency = i64s(customers, "recency_days");
-    let tenure = i64s(customers, "tenure_days");
-    let p_alive: Vec<f64> = f64s(customers, "p_alive")
+    let days_since = ints(customers, "days_since_last_order");
+    let orders = ints(customers, "orders");
+    let frequency = ints(customers, "frequency");
+    let recency = ints(customers, "recency_days");
+    let tenure = ints(customers, "tenure_days");
+    let p_alive: Vec<f64> = floats(customers, "p_alive")
         .into_iter()
         .map(Option::unwrap)
         .collect();
-    let clv: Vec<f64> = f64s(customers, "clv")
+    let clv: Vec<f64> = floats(customers, "clv")
         .into_iter()
         .map(Option::unwrap)
         .collect();
-    let revenue = f64s(customers, "revenue");
+    let revenue = floats(customers, "revenue");
     let q = share_below(&clv);
     let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for i in 0..n {
@@ -287,7 +227,7 @@ fn generated_history_tiers_migration_and_lists_are_consistent() {
     let mut seen: BTreeSet<String> = BTreeSet::new();
     for list in ["win_back", "at_risk_high_value", "reengage_new", "vip"] {
         let table = c.table(list).unwrap();
-        let members = strs(table, "customer_id");
+        let members = optional_texts(table, "customer_id");
         let got: BTreeSet<String> = members.iter().map(|m| m.clone().unwrap()).collect();
         assert_eq!(got.len(), members.len(), "{list}: a customer twice");
         assert!(!got.is_empty(), "{list} is empty on 3000 customers");
@@ -315,7 +255,7 @@ fn generated_history_tiers_migration_and_lists_are_consistent() {
                 .all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1)),
             "{list} not sorted"
         );
-        let actions = strs(table, "suggested_action");
+        let actions = optional_texts(table, "suggested_action");
         assert!(actions
             .iter()
             .all(|a| a.as_deref().is_some_and(|a| !a.is_empty())));
@@ -363,7 +303,7 @@ fn without_loyalty_tiers_are_null_and_lists_follow_the_stages() {
     );
     // The trailing spend does not need tiers.
     assert_eq!(
-        f64s(customers, "trailing_12m_spend")[0],
+        floats(customers, "trailing_12m_spend")[0],
         Some(50.0),
         "customer A"
     );

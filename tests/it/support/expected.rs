@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Running a pipeline in-process, and comparing a frame with a CSV file
+//! of expectations.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

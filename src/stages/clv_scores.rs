@@ -1,0 +1,16 @@
+//! The CLV stage's per-customer scores as a plain struct: what the CLV
+//! stage ([`crate::stages::clv`]) produces and the customers, segments and
+//! targets tables read, in a module of its own so that those stages and
+//! the CLV stage do not import one another.
+
+/// Per-customer CLV columns, in customer-code order.
+#[derive(Debug, Clone, Default)]
+pub struct ClvScores {
+    pub p_alive: Vec<f64>,
+    pub expected_orders: Vec<f64>,
+    /// Probability of no order at all in the horizon.
+    pub p_no_order: Vec<f64>,
+    pub expected_avg_order_value: Vec<f64>,
+    pub clv: Vec<f64>,
+    pub clv_simple: Vec<Option<f64>>,
+}
