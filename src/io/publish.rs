@@ -360,34 +360,35 @@ pub fn check_output_layout(out_dir: &Path) -> Result<()> {
 }
 
 fn check_runs_dir(runs_dir: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(runs_dir) {
-        Ok(m) if m.file_type().is_dir() => Ok(()),
-        Ok(m) => Err(Error::output(
-            runs_dir,
-            format!(
-                "is {}, not a directory: retention publishes only into a real `runs` directory \
-                 (to keep runs on another disk, point [output] dir there instead); move it away",
-                kind_of(&m)
-            ),
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::output(runs_dir, format!("cannot inspect: {e}"))),
-    }
+    check_entry(runs_dir, std::fs::FileType::is_dir, |kind| {
+        format!(
+            "is {kind}, not a directory: retention publishes only into a real `runs` directory \
+             (to keep runs on another disk, point [output] dir there instead); move it away"
+        )
+    })
 }
 
 fn check_current(link: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(link) {
-        Ok(m) if m.file_type().is_symlink() => Ok(()),
-        Ok(m) => Err(Error::output(
-            link,
-            format!(
-                "is {}, not the symbolic link retention maintains there; retention never \
-                 replaces it: move it away",
-                kind_of(&m)
-            ),
-        )),
+    check_entry(link, std::fs::FileType::is_symlink, |kind| {
+        format!(
+            "is {kind}, not the symbolic link retention maintains there; retention never \
+             replaces it: move it away"
+        )
+    })
+}
+
+/// Ok when nothing is at `path` or it is of the expected type (read without
+/// following a link); otherwise the error `complaint(kind found)`.
+fn check_entry(
+    path: &Path,
+    expected: fn(&std::fs::FileType) -> bool,
+    complaint: impl Fn(&str) -> String,
+) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if expected(&m.file_type()) => Ok(()),
+        Ok(m) => Err(Error::output(path, complaint(kind_of(&m)))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::output(link, format!("cannot inspect: {e}"))),
+        Err(e) => Err(Error::output(path, format!("cannot inspect: {e}"))),
     }
 }
 
