@@ -183,6 +183,15 @@ pub fn to_cents(value: Decimal) -> Option<i64> {
         .filter(|&cents| amount_in_range(cents as i128))
 }
 
+/// Cents as the exact decimal text of the amount in currency units
+/// (`-12.05`), for messages and reject values; i128 so that a sum beyond
+/// i64 can be shown too.
+pub fn cents_text(cents: i128) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
 /// Cents of a whole amount from an integer column; `None` when out of
 /// range (see [`MAX_AMOUNT_CENTS`]).
 pub fn whole_cents(units: i64) -> Option<i64> {
@@ -698,13 +707,6 @@ mod tests {
     fn floats_become_their_shortest_decimal() {
         assert_eq!(decimal_from_f64(2.55), Ok(d("2.55")));
         assert_eq!(decimal_from_f64(f64::NAN), Err(ParseNumberError::NotFinite));
-    }
-
-    /// Cents as the plain decimal text of the amount (`-12.05`).
-    fn cents_text(cents: i128) -> String {
-        let sign = if cents < 0 { "-" } else { "" };
-        let abs = cents.unsigned_abs();
-        format!("{sign}{}.{:02}", abs / 100, abs % 100)
     }
 
     #[test]

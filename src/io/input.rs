@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::io::csv::{self, CsvLayout};
 pub use crate::io::parquet::parquet_rows;
 use crate::io::parquet::ParquetInput;
-use crate::io::rows::ROW_COLUMN;
+use crate::io::rows::{text_of, ROW_COLUMN};
 
 /// One input file and what the manifest records about it.
 #[derive(Debug, Clone)]
@@ -371,36 +371,11 @@ fn hash_rows(frame: &DataFrame, columns: &[String]) -> PolarsResult<Vec<u64>> {
     };
     let mut hashes = vec![0u64; frame.height()];
     for name in columns {
-        let column = frame.column(name)?;
-        let dtype = column.dtype();
-        if dtype.is_string() {
-            for (h, value) in hashes.iter_mut().zip(column.str()?.iter()) {
-                mix(h, value.map(str::as_bytes));
-            }
-        } else if dtype.is_primitive_numeric() || dtype.is_temporal() {
-            // Numbers and timestamps by their bits: no text rendering (which
-            // is slow, and fails on out-of-range timestamps).
-            let physical = column.to_physical_repr();
-            let bits: Vec<Option<u64>> = if physical.dtype().is_float() {
-                let floats = physical.cast(&DataType::Float64)?;
-                floats.f64()?.iter().map(|v| v.map(f64::to_bits)).collect()
-            } else if physical.dtype().is_unsigned_integer() {
-                // Unsigned values by their own bits: a cast to i64 would
-                // null those above i64::MAX and make them all equal.
-                let ints = physical.cast(&DataType::UInt64)?;
-                ints.u64()?.iter().collect()
-            } else {
-                let ints = physical.cast(&DataType::Int64)?;
-                ints.i64()?.iter().map(|v| v.map(|x| x as u64)).collect()
-            };
-            for (h, value) in hashes.iter_mut().zip(bits) {
-                mix(h, value.map(u64::to_le_bytes).as_ref().map(|b| &b[..]));
-            }
-        } else {
-            let text = column.cast(&DataType::String)?;
-            for (h, value) in hashes.iter_mut().zip(text.str()?.iter()) {
-                mix(h, value.map(str::as_bytes));
-            }
+        // CSV chunks are read as text (no schema inference), so this is
+        // the text itself; `text_of` would render anything else exactly.
+        let text = text_of(frame.column(name)?)?;
+        for (h, value) in hashes.iter_mut().zip(text.iter()) {
+            mix(h, value.map(str::as_bytes));
         }
     }
     Ok(hashes)

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::expr::amount_in_range;
+use crate::expr::{amount_in_range, cents_text};
 use crate::stages::rejects::{Reject, RejectReason};
 use crate::stages::validate::{CodeVec, LineStatus, Lines, NO_CODE};
 use crate::time::date_of;
@@ -292,9 +292,10 @@ pub fn build_orders(
             orders.customer.push(first_customer);
             orders.day.push(lines.day[earliest]);
             orders.ts_micros.push(lines.ts_micros[earliest]);
-            orders.cents.push(total as i64); // in range, checked above
-                                             // The order's first line in input order (the group is sorted by
-                                             // line hash): the last tie-break between orders.
+            // In range: checked above.
+            orders.cents.push(total as i64);
+            // The order's first line in input order (the group is sorted by
+            // line hash): the last tie-break between orders.
             orders
                 .first_line
                 .push(*group.iter().min().expect("an order has lines"));
@@ -522,21 +523,18 @@ pub const MAX_ACCEPTED_VOLUME_CENTS: i128 = i64::MAX as i128;
 /// Σ |cents| is at most [`MAX_ACCEPTED_VOLUME_CENTS`] (see there); fails the
 /// run otherwise, rather than publish a wrapped sum.
 fn accepted_amount(cents: &[i64]) -> Result<i64> {
-    // i128: at most 2^32 entries of at most MAX_AMOUNT_CENTS each.
-    let volume: i128 = cents.par_iter().map(|&c| (c as i128).abs()).sum();
+    // i128: at most 2^32 entries of at most MAX_AMOUNT_CENTS each. One
+    // pass gives Σ |cents| and Σ cents together.
+    let (volume, total) = cents
+        .par_iter()
+        .map(|&c| ((c as i128).abs(), c as i128))
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     if volume > MAX_ACCEPTED_VOLUME_CENTS {
         return Err(Error::AmountsOutOfRange {
             volume: cents_text(volume),
             limit: cents_text(MAX_ACCEPTED_VOLUME_CENTS),
         });
     }
-    let total: i128 = cents.par_iter().map(|&c| c as i128).sum();
-    Ok(total as i64) // |total| ≤ volume, checked above
-}
-
-/// Cents as an exact decimal text in currency units (`-12.05`).
-fn cents_text(cents: i128) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let abs = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    // |total| ≤ volume, checked above.
+    Ok(total as i64)
 }
