@@ -67,4 +67,5 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod stages;
+pub mod tables;
 pub mod time;

@@ -43,6 +43,7 @@ use crate::stages::tiers::{
     customer_tiers, migration_counts, tier_columns, tier_migration_table, Tiers,
 };
 use crate::stages::validate::LineCollector;
+use crate::tables;
 use crate::time::{date_of, day_number};
 
 /// The report's file name in a run directory.
@@ -339,7 +340,7 @@ pub fn compute_files(
     let checks_frame = checks_table(&checks)?;
     clock.done("checks");
 
-    Ok(Computed {
+    let computed = Computed {
         files,
         as_of: date_of(history.as_of),
         counts,
@@ -408,7 +409,25 @@ pub fn compute_files(
         .collect(),
         stages: clock.records,
         surveys: survey_run,
-    })
+    };
+    check_declared(pipeline, &computed)?;
+    Ok(computed)
+}
+
+/// Every table the run computed against its declaration in [`tables`]: a
+/// mismatch is a programming error, caught before anything is written.
+fn check_declared(pipeline: &Pipeline, computed: &Computed) -> Result<()> {
+    let config = &pipeline.config;
+    let options = tables::Options {
+        clv: config.clv.enabled,
+        loyalty: config.loyalty.is_some(),
+        surveys: config.surveys.is_some(),
+        dimensions: config.columns.dimensions.clone(),
+        cohort_period: config.business.cohort_period,
+    };
+    let published = computed.tables.iter().map(|t| (t.name, &t.frame));
+    tables::check_published(published, &options)
+        .map_err(|message| Error::output(&pipeline.path, message))
 }
 
 /// What a published run left behind.

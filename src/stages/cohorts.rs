@@ -24,8 +24,8 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::stages::calendar::{first_order_day, Calendar};
-use crate::stages::columns::{money, ratio};
 use crate::stages::orders::OrderHistory;
+use crate::tables::values::{money, ratio};
 
 /// Integer totals per cohort × period, indexed `[cohort][period]` by
 /// calendar positions (a cohort's period k is calendar period cohort + k).

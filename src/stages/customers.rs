@@ -12,8 +12,8 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::stages::clv_scores::ClvScores;
-use crate::stages::columns::{money, ratio};
 use crate::stages::orders::OrderHistory;
+use crate::tables::values::{money, ratio};
 use crate::time::{month_of_day, month_start};
 
 /// The per-customer summary, in customer-code order (ascending id).

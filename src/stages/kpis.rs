@@ -12,8 +12,8 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::stages::calendar::Calendar;
-use crate::stages::columns::{money, ratio};
 use crate::stages::orders::OrderHistory;
+use crate::tables::values::{money, ratio};
 
 /// Integer counts per calendar month.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,6 @@ pub mod checks;
 pub mod clv;
 pub mod clv_scores;
 pub mod cohorts;
-pub mod columns;
 pub mod customers;
 pub mod dimensions;
 pub mod kpis;

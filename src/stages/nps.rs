@@ -35,12 +35,12 @@ use crate::io::rows::{text_of, ROW_COLUMN};
 use crate::io::surveys::read_survey_files;
 use crate::stages::calendar::{first_order_day, Calendar};
 use crate::stages::checks::Check;
-use crate::stages::columns::ratio;
 use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::rejects::{
     check_reject_share, counts_by_reason, rejects_table, RawText, Reject, RejectReason,
 };
 use crate::stages::validate::{NumberColumn, TsColumn};
+use crate::tables::values::ratio;
 use crate::time::{month_end, month_of_day, PlacedTimestamp, TimestampFormat};
 
 /// Months after the first response followed by `nps_retention`.

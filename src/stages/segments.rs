@@ -6,8 +6,8 @@ use polars::prelude::*;
 
 use crate::error::Result;
 use crate::stages::clv_scores::ClvScores;
-use crate::stages::columns::{money, ratio};
 use crate::stages::customers::{CustomerSummary, SEGMENTS};
+use crate::tables::values::{money, ratio};
 
 pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Result<DataFrame> {
     let mut names: Vec<&str> = SEGMENTS.to_vec();

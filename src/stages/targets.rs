@@ -28,10 +28,10 @@ use rayon::prelude::*;
 use crate::config::TargetsConfig;
 use crate::error::Result;
 use crate::stages::clv_scores::ClvScores;
-use crate::stages::columns::money;
 use crate::stages::customers::CustomerSummary;
 use crate::stages::orders::OrderHistory;
 use crate::stages::tiers::{CustomerTiers, Tiers};
+use crate::tables::values::money;
 
 /// A target list, in precedence order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -25,8 +25,8 @@ use rayon::prelude::*;
 use crate::config::{LoyaltyConfig, NEW_TIER};
 use crate::error::Result;
 use crate::stages::calendar::{first_order_day, Calendar};
-use crate::stages::columns::money;
 use crate::stages::orders::OrderHistory;
+use crate::tables::values::money;
 use crate::time::twelve_months_before;
 
 /// Validated tiers, lowest first.
