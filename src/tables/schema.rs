@@ -119,12 +119,12 @@ impl TableSchema {
     /// The column names and types a pipeline with `options` publishes, in
     /// order.
     pub fn columns_for(&self, options: &Options) -> Vec<(String, DataType)> {
-        let dimensions = self
-            .sliced
-            .then_some(options.dimensions.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .map(|d| (d.clone(), DataType::String));
+        let dimensions: &[String] = if self.sliced {
+            &options.dimensions
+        } else {
+            &[]
+        };
+        let dimensions = dimensions.iter().map(|d| (d.clone(), DataType::String));
         let declared = self.columns.iter().map(|c| {
             let name = if self.cohort_named && c.name == super::col::COHORT_MONTH {
                 cohort_column(options.cohort_period)
