@@ -24,7 +24,6 @@ cannot be installed) the run goes on with a warning.
 
 import csv
 import datetime as dt
-import importlib.util
 import json
 import os
 import shutil
@@ -118,10 +117,25 @@ def die(msg):
 NO_CHDB_ENV = "BENCH_NO_CHDB"
 
 
+# What must run for an engine to count as installed. For chdb, more than
+# `import chdb`: chdb-core alone (left behind by `pip uninstall chdb`) makes
+# a `chdb` namespace package without the package's own module that imports.
+ENGINE_PROBES = {"duckdb": "import duckdb",
+                 "chdb": "import chdb; from chdb import session; chdb.__version__"}
+
+
+def importable_here(module):
+    try:
+        exec(ENGINE_PROBES[module], {})
+        return True
+    except (ImportError, AttributeError):
+        return False
+
+
 def ensure_engines():
     """Import duckdb (required) and chdb (optional), or install the missing
     ones into .venv-bench and re-run in it."""
-    missing = [m for m in ("duckdb", "chdb") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("duckdb", "chdb") if not importable_here(m)]
     if not missing or (missing == ["chdb"] and os.environ.get(NO_CHDB_ENV)):
         return
     in_venv = os.path.realpath(sys.prefix) == os.path.realpath(VENV)
@@ -133,7 +147,7 @@ def ensure_engines():
         subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
 
     def importable(module):
-        return subprocess.run([py, "-c", f"import {module}"], capture_output=True).returncode == 0
+        return subprocess.run([py, "-c", ENGINE_PROBES[module]], capture_output=True).returncode == 0
 
     if not importable("duckdb"):
         subprocess.run([py, "-m", "pip", "install", "--quiet", "duckdb"], check=True)
@@ -150,10 +164,9 @@ def ensure_engines():
 
 def chdb_version():
     """chdb's package version and ClickHouse engine version, or None."""
-    try:
-        import chdb
-    except ImportError:
+    if not importable_here("chdb"):
         return None
+    import chdb
     engine = getattr(chdb, "engine_version", "") or ""
     return f"{chdb.__version__} (ClickHouse {engine})" if engine else chdb.__version__
 
@@ -292,7 +305,8 @@ def text_variant(typed_path):
         if os.path.exists(p):
             os.unlink(p)
     t0 = time.perf_counter()
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # a long COPY would draw one on stderr
     # The generator writes row groups of 1,048,576 rows; the copy keeps that,
     # as readers split their work by row group.
     groups = con.execute("SELECT max(row_group_num_rows) FROM parquet_metadata(?)",
