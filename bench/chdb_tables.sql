@@ -41,9 +41,10 @@ SET enable_extended_results_for_datetime_functions = 1;
 -- An unmatched LEFT JOIN row gets 0, not NULL: the grid and calendar joins
 -- below want zero counts.
 SET join_use_nulls = 0;
--- A Parquet column is as the file says, not Nullable because the file
--- allows nulls (DuckDB writes every column optional): the input is clean,
--- and arrays of Nullable days would not do arithmetic.
+-- Read Parquet columns with their plain types, not as Nullable because the
+-- file would allow a null (DuckDB, which writes the text variant, marks
+-- every column optional): the input is clean, and the day arithmetic on
+-- arrays below wants plain Int32, not Nullable(Int32).
 SET schema_inference_make_columns_nullable = 0;
 SET output_format_parquet_compression_method = 'zstd';
 SET output_format_parquet_string_as_string = 1;
