@@ -41,8 +41,9 @@ golden: build
 clean:
 	rm -rf out
 
-## Side by side with DuckDB (bench/README.md): make bench [BENCH_SIZES=1000000,10000000 BENCH_RUNS=3]
-## Installs duckdb into .venv-bench/ on first use.
+## Side by side with DuckDB and chDB, on typed and string-typed histories (bench/README.md):
+## make bench [BENCH_SIZES=1000000,10000000 BENCH_RUNS=3 BENCH_VARIANTS=typed,text]
+## Installs duckdb and chdb into .venv-bench/ on first use.
 bench: build
 	python3 bench/bench.py
 

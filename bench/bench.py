@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
-"""`make bench`: retention side by side with DuckDB on generated histories.
+"""`make bench`: retention side by side with DuckDB and chDB on generated histories.
 
 For each size in BENCH_SIZES (number of orders) it generates a history
-(cached in bench/data/), runs `retention run` and the same definitions in
-DuckDB SQL (bench/duckdb_tables.sql) BENCH_RUNS times each, interleaved,
-every run in its own process (wall time, peak RSS), checks that the two
-engines' tables agree, prints one table and writes it to
-bench/results/bench_<UTC timestamp>.csv. See bench/README.md.
+(cached in bench/data/) and a string-typed copy of it (order_ts and amount
+as text, as CSV exports carry them), and on each variant runs `retention
+run` and the same definitions in DuckDB SQL (bench/duckdb_tables.sql) and
+in ClickHouse SQL on chDB (bench/chdb_tables.sql) BENCH_RUNS times each,
+interleaved, every run in its own process (wall time, peak RSS), checks
+that each SQL engine's tables agree with ours, prints one table and writes
+it to bench/results/bench_<UTC timestamp>.csv. See bench/README.md.
 
 Environment:
-  BENCH_SIZES    comma-separated order counts   (default 1000000,10000000)
-  BENCH_RUNS     runs per engine and size, >= 1 (default 3)
-  BENCH_AS_OF    as_of date of every run        (default 2023-12-20)
-  BENCH_THREADS  threads for both engines       (default: all cores)
+  BENCH_SIZES     comma-separated order counts   (default 1000000,10000000)
+  BENCH_VARIANTS  typed, text or both            (default typed,text)
+  BENCH_RUNS      runs per engine and size, >= 1 (default 3)
+  BENCH_AS_OF     as_of date of every run        (default 2023-12-20)
+  BENCH_THREADS   threads for every engine       (default: all cores)
 
-Python standard library only, plus duckdb, which it installs into
-.venv-bench/ (python3 -m venv + pip) the first time.
+Python standard library only, plus duckdb and chdb, which it installs into
+.venv-bench/ (python3 -m venv + pip) the first time. Without chdb (it
+cannot be installed) the run goes on with a warning.
 """
 
 import csv
@@ -38,7 +42,10 @@ VENV_PY = os.path.join(VENV, "bin", "python")
 DATA = os.path.join(BENCH, "data")
 OUT = os.path.join(BENCH, "out")
 RESULTS = os.path.join(BENCH, "results")
-SQL_FILE = os.path.join(BENCH, "duckdb_tables.sql")
+SQL_FILES = {"duckdb": os.path.join(BENCH, "duckdb_tables.sql"),
+             "chdb": os.path.join(BENCH, "chdb_tables.sql")}
+PEERS = ("duckdb", "chdb")  # the SQL engines, checked against ours
+PEER_NAMES = {"duckdb": "DuckDB", "chdb": "chDB"}
 TEMPLATE = os.path.join(BENCH, "pipeline.toml.template")
 
 # Generator settings (fixed: the cache key is the file name).
@@ -55,7 +62,7 @@ LIFETIMES_PY = os.path.join(LIFETIMES_VENV, "bin", "python")
 LIFETIMES_PINS = ["lifetimes==0.11.3", "numpy<2", "pandas<2", "scipy<1.12",
                   "pyarrow<17", "autograd", "dill"]
 
-# table -> key columns; the DuckDB file's columns are compared.
+# table -> key columns; the SQL engine's columns are compared.
 TABLES = {
     "kpis_monthly": ["month"],
     "retention_curve": ["period"],
@@ -63,6 +70,32 @@ TABLES = {
     "customers": ["customer_id"],
 }
 DOUBLE_TOLERANCE = 1e-9  # relative to max(1, |a|, |b|)
+
+# The two variants of each history. "typed" is the generator's Parquet file
+# (order_ts a UTC TIMESTAMP, amount a DOUBLE). "text" holds the same rows,
+# in the same order and row groups, in Parquet too, but with order_ts and
+# amount as strings, the way CSV exports carry them: RFC 3339 UTC text with
+# microseconds ("2021-03-04T10:11:12.123456Z") and amounts with two
+# decimals ("12.34", "-5.00"). Parquet rather than CSV so that the two
+# variants differ only in those two columns' types: the text variant times
+# parsing timestamps and amounts, not CSV tokenizing.
+VARIANTS = ("typed", "text")
+TEXT_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # DuckDB strftime
+TEXT_FORMAT_VERSION = 1  # bump when the text file changes: cached copies are remade
+
+# How each SQL engine reads a line's timestamp and amount from each variant
+# (the ${order_ts} and ${amount} of its SQL file). On text, the parse is
+# what a user of that engine would write, and it is part of the timed SQL:
+# DuckDB casts (ISO 8601, an offset-less text is in the session's time zone,
+# set to the business zone); ClickHouse parses with its best-effort parser,
+# offset-less text in the business zone ({tz}). Both amounts become a
+# DOUBLE that the SQL rounds to cents, as for the typed file.
+LINE_EXPRS = {
+    "duckdb": {"typed": ("order_ts", "amount"),
+               "text": ("CAST(order_ts AS TIMESTAMPTZ)", "CAST(amount AS DOUBLE)")},
+    "chdb": {"typed": ("order_ts", "amount"),
+             "text": ("parseDateTime64BestEffort(order_ts, 6, '{tz}')", "toFloat64(amount)")},
+}
 WARNINGS = []  # printed at the end
 
 
@@ -76,25 +109,66 @@ def die(msg):
 
 
 # --------------------------------------------------------------------------
-# Set-up: duckdb in a local virtualenv
+# Set-up: duckdb and chdb in a local virtualenv
 # --------------------------------------------------------------------------
 
-def ensure_duckdb():
-    """Import duckdb, or create .venv-bench with it and re-run in it."""
+# Set (to the reason) in the re-executed process when chdb could not be
+# installed, so that it runs without chDB instead of trying again.
+NO_CHDB_ENV = "BENCH_NO_CHDB"
+
+
+# What must run for an engine to count as installed. For chdb, more than
+# `import chdb`: chdb-core alone (left behind by `pip uninstall chdb`) makes
+# a `chdb` namespace package without the package's own module that imports.
+ENGINE_PROBES = {"duckdb": "import duckdb",
+                 "chdb": "import chdb; from chdb import session; chdb.__version__"}
+
+
+def importable_here(module):
     try:
-        import duckdb  # noqa: F401
+        exec(ENGINE_PROBES[module], {})
+        return True
+    except (ImportError, AttributeError):
+        return False
+
+
+def ensure_engines():
+    """Import duckdb (required) and chdb (optional), or install the missing
+    ones into .venv-bench and re-run in it."""
+    missing = [m for m in ("duckdb", "chdb") if not importable_here(m)]
+    if not missing or (missing == ["chdb"] and os.environ.get(NO_CHDB_ENV)):
         return
-    except ImportError:
-        pass
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
+    in_venv = os.path.realpath(sys.prefix) == os.path.realpath(VENV)
+    if in_venv and "duckdb" in missing:
         die(f"duckdb is missing from {VENV}; remove that folder and rerun")
-    if not os.path.exists(VENV_PY):
-        log(f"bench: creating {VENV} (duckdb)")
+    py = sys.executable if in_venv else VENV_PY
+    if not os.path.exists(py):
+        log(f"bench: creating {VENV} (duckdb, chdb)")
         subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-    probe = subprocess.run([VENV_PY, "-c", "import duckdb"], capture_output=True)
-    if probe.returncode != 0:
-        subprocess.run([VENV_PY, "-m", "pip", "install", "--quiet", "duckdb"], check=True)
-    os.execv(VENV_PY, [VENV_PY, os.path.abspath(__file__)] + sys.argv[1:])
+
+    def importable(module):
+        return subprocess.run([py, "-c", ENGINE_PROBES[module]], capture_output=True).returncode == 0
+
+    if not importable("duckdb"):
+        subprocess.run([py, "-m", "pip", "install", "--quiet", "duckdb"], check=True)
+    env = dict(os.environ)
+    if not importable("chdb"):
+        log("bench: installing chdb (embedded ClickHouse) into .venv-bench")
+        r = subprocess.run([py, "-m", "pip", "install", "--quiet", "chdb"],
+                           capture_output=True, text=True)
+        if r.returncode != 0 or not importable("chdb"):
+            last = (r.stderr or r.stdout).strip().splitlines()
+            env[NO_CHDB_ENV] = last[-1] if last else f"pip exit {r.returncode}"
+    os.execve(py, [py, os.path.abspath(__file__)] + sys.argv[1:], env)
+
+
+def chdb_version():
+    """chdb's package version and ClickHouse engine version, or None."""
+    if not importable_here("chdb"):
+        return None
+    import chdb
+    engine = getattr(chdb, "engine_version", "") or ""
+    return f"{chdb.__version__} (ClickHouse {engine})" if engine else chdb.__version__
 
 
 # --------------------------------------------------------------------------
@@ -208,12 +282,70 @@ def calibrate():
     return calib["orders"] / calib["customers"], fingerprint
 
 
-def write_pipeline(size, data_path, out_dir, clv=False):
-    path = os.path.join(OUT, f"pipeline_{size}{'_clv' if clv else ''}.toml")
+def text_variant(typed_path):
+    """Writes (unless a cached copy of this very typed file exists) the
+    string-typed copy of a history beside it, orders_<size>_text.parquet, and
+    returns its path. Same rows, same order, same row group size as the
+    typed file; only order_ts and amount become text (see VARIANTS). After
+    writing, every line is read back from both files side by side and must
+    give the same instant and the same cents, so both variants are the same
+    history."""
+    import duckdb
+    stem, ext = os.path.splitext(typed_path)
+    path = f"{stem}_text{ext}"
+    sidecar = path + ".bench.json"
+    st = os.stat(typed_path)
+    key = {"typed": os.path.basename(typed_path), "typed_bytes": st.st_size,
+           "typed_mtime_ns": st.st_mtime_ns, "format": TEXT_FORMAT_VERSION}
+    if os.path.exists(path) and os.path.exists(sidecar):
+        with open(sidecar) as f:
+            if json.load(f) == key:
+                return path
+    for p in (path, sidecar):
+        if os.path.exists(p):
+            os.unlink(p)
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # a long COPY would draw one on stderr
+    # The generator writes row groups of 1,048,576 rows; the copy keeps that,
+    # as readers split their work by row group.
+    groups = con.execute("SELECT max(row_group_num_rows) FROM parquet_metadata(?)",
+                         [typed_path]).fetchone()[0] or 1048576
+    tmp = path + ".tmp"
+    con.execute(
+        f"COPY (SELECT * REPLACE ("
+        f"  strftime(timezone('UTC', order_ts), '{TEXT_TS_FORMAT}') AS order_ts,"
+        f"  printf('%.2f', amount) AS amount)"
+        f" FROM read_parquet('{sql_quote(typed_path)}'))"
+        f" TO '{sql_quote(tmp)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(groups)})")
+    bad = con.execute(
+        f"SELECT count(*) FILTER (t.order_id IS DISTINCT FROM x.order_id"
+        f"  OR t.customer_id IS DISTINCT FROM x.customer_id"
+        f"  OR t.order_ts IS DISTINCT FROM CAST(x.order_ts AS TIMESTAMPTZ)"
+        f"  OR round(t.amount * 100) IS DISTINCT FROM round(CAST(x.amount AS DOUBLE) * 100)),"
+        f" count(*) FILTER (t.order_id IS NULL OR x.order_id IS NULL)"
+        f" FROM read_parquet('{sql_quote(typed_path)}') t"
+        f" POSITIONAL JOIN read_parquet('{sql_quote(tmp)}') x").fetchone()
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "
+                             f"read_parquet('{sql_quote(tmp)}'))").fetchall())
+    con.close()
+    if bad != (0, 0) or types.get("order_ts") != "VARCHAR" or types.get("amount") != "VARCHAR":
+        os.unlink(tmp)
+        die(f"the text copy of {typed_path} does not read back as the same history "
+            f"({bad[0]} lines differ, {bad[1]} unpaired, types {types})")
+    os.replace(tmp, path)
+    with open(sidecar, "w") as f:
+        json.dump(key, f)
+    log(f"bench: wrote {os.path.relpath(path, ROOT)} ({time.perf_counter() - t0:.1f} s)")
+    return path
+
+
+def write_pipeline(name, data_path, out_dir, clv=False):
+    path = os.path.join(OUT, f"pipeline_{name}{'_clv' if clv else ''}.toml")
     here = os.path.dirname(path)
     with open(TEMPLATE) as f:
         text = string.Template(f.read()).substitute(
-            size=size,
+            size=name,
             input=os.path.relpath(data_path, here),
             out_dir=os.path.relpath(out_dir, here),
             clv="true" if clv else "false",
@@ -224,19 +356,23 @@ def write_pipeline(size, data_path, out_dir, clv=False):
 
 
 # --------------------------------------------------------------------------
-# The DuckDB side (also the `duckdb-worker` subcommand: one run per process)
+# The SQL engines (the `duckdb-worker` and `chdb-worker` subcommands: one
+# run per process)
 # --------------------------------------------------------------------------
 
 def sql_quote(s):
     return s.replace("'", "''")
 
 
-def duckdb_worker(argv):
+def sql_worker(engine, argv):
+    """Runs the engine's SQL file on one history, writing its four tables to
+    --out; prints a JSON line with the seconds the SQL took (from before the
+    connection is opened to after the last file is written)."""
     import argparse
-    import duckdb
 
-    ap = argparse.ArgumentParser(prog="bench.py duckdb-worker")
+    ap = argparse.ArgumentParser(prog=f"bench.py {engine}-worker")
     ap.add_argument("--input", required=True)
+    ap.add_argument("--variant", choices=VARIANTS, default="typed")
     ap.add_argument("--out", required=True)
     ap.add_argument("--as-of", required=True)
     ap.add_argument("--window-days", type=int, required=True)
@@ -244,34 +380,54 @@ def duckdb_worker(argv):
     ap.add_argument("--threads", type=int)
     a = ap.parse_args(argv)
     dt.date.fromisoformat(a.as_of)
+    if engine == "duckdb":
+        import duckdb as module
+    else:
+        import chdb as module
+        from chdb import session
     t0 = time.perf_counter()
     if os.path.isdir(a.out):
         shutil.rmtree(a.out)
     os.makedirs(a.out)
-    config = {"temp_directory": os.path.join(a.out, ".tmp")}
-    if a.threads:
-        config["threads"] = a.threads
-    con = duckdb.connect(config=config)
-    with open(SQL_FILE) as f:
+    tz = sql_quote(a.time_zone)
+    order_ts, amount = (e.format(tz=tz) for e in LINE_EXPRS[engine][a.variant])
+    with open(SQL_FILES[engine]) as f:
         sql = string.Template(f.read()).substitute(
             input=sql_quote(a.input), out=sql_quote(a.out), as_of=a.as_of,
-            w=int(a.window_days), tz=sql_quote(a.time_zone))
-    con.execute(sql)
-    con.close()
+            w=int(a.window_days), tz=tz, order_ts=order_ts, amount=amount)
+    if engine == "duckdb":
+        config = {"temp_directory": os.path.join(a.out, ".tmp")}
+        if a.threads:
+            config["threads"] = a.threads
+        con = module.connect(config=config)
+        con.execute(sql)
+        con.close()
+    else:
+        # A session of its own (temporary tables live in it), its files in
+        # the output directory, removed when it is closed.
+        sess = session.Session(os.path.join(a.out, ".chdb"))
+        if a.threads:
+            sql = f"SET max_threads = {int(a.threads)};\n{sql}"
+        sess.query(sql)
+        sess.close()
+        shutil.rmtree(os.path.join(a.out, ".chdb"), ignore_errors=True)
     print(json.dumps({"sql_seconds": time.perf_counter() - t0,
-                      "duckdb_version": duckdb.__version__}))
+                      "version": module.__version__}))
 
 
 # --------------------------------------------------------------------------
-# Do the two engines agree?
+# Do ours and a SQL engine's tables agree?
 # --------------------------------------------------------------------------
 
-def compare_tables(con, ours_dir, duck_dir):
-    """Returns (ok, lines): per table, rows only on one side and cells that differ."""
+def compare_tables(con, ours_dir, peer_dir, peer="DuckDB"):
+    """Returns (ok, lines): per table, rows only on one side and cells that
+    differ, ours against the engine named peer (its columns are compared).
+    A column whose type differs (other than INTEGER vs BIGINT) is a
+    disagreement too: the tables are meant to be the same tables."""
     ok, lines = True, []
     for table, keys in TABLES.items():
         a = os.path.join(ours_dir, f"{table}.parquet")
-        b = os.path.join(duck_dir, f"{table}.parquet")
+        b = os.path.join(peer_dir, f"{table}.parquet")
         if not os.path.exists(a) or not os.path.exists(b):
             ok = False
             lines.append(f"{table}: missing file ({a if not os.path.exists(a) else b})")
@@ -288,7 +444,8 @@ def compare_tables(con, ours_dir, duck_dir):
         types = [f"{c} {ta[c]} vs {t}" for c, t in tb
                  if ta[c] != t and not (ta[c] in ("BIGINT", "INTEGER") and t in ("BIGINT", "INTEGER"))]
         if types:
-            lines.append(f"{table}: column types differ (ours vs DuckDB): {', '.join(types)}")
+            ok = False
+            lines.append(f"{table}: column types differ (ours vs {peer}): {', '.join(types)}")
 
         def differs(c):
             x, y = f'a."{c}"', f'b."{c}"'
@@ -303,15 +460,15 @@ def compare_tables(con, ours_dir, duck_dir):
         exprs = ["count(*) FILTER (a._a IS NULL)", "count(*) FILTER (b._b IS NULL)"]
         exprs += [f"count(*) FILTER (a._a AND b._b AND {differs(c)})" for c in cols]
         counts = con.execute(f"SELECT {', '.join(exprs)} {base}").fetchone()
-        only_duck, only_ours, per_col = counts[0], counts[1], dict(zip(cols, counts[2:]))
+        only_peer, only_ours, per_col = counts[0], counts[1], dict(zip(cols, counts[2:]))
         bad = {c: n for c, n in per_col.items() if n}
         n_rows = con.execute(f"SELECT count(*) FROM read_parquet('{sql_quote(b)}')").fetchone()[0]
-        if not (only_duck or only_ours or bad):
+        if not (only_peer or only_ours or bad):
             lines.append(f"{table}: agree ({n_rows} rows, {len(cols)} compared columns)")
             continue
         ok = False
-        lines.append(f"{table}: DISAGREE ({n_rows} DuckDB rows): {only_ours} rows only in ours, "
-                     f"{only_duck} only in DuckDB; differing cells: "
+        lines.append(f"{table}: DISAGREE ({n_rows} {peer} rows): {only_ours} rows only in ours, "
+                     f"{only_peer} only in {peer}; differing cells: "
                      + (", ".join(f"{c} {n}" for c, n in bad.items()) or "none"))
         keysel = ", ".join(f'coalesce(a."{k}", b."{k}")' for k in keys)
         for c in list(bad)[:6]:
@@ -319,7 +476,7 @@ def compare_tables(con, ours_dir, duck_dir):
                                f"WHERE a._a AND b._b AND {differs(c)} ORDER BY ALL LIMIT 3").fetchall()
             for r in rows:
                 lines.append(f"    {c} at {', '.join(str(v) for v in r[:len(keys)])}: "
-                             f"ours {r[-2]!r}, DuckDB {r[-1]!r}")
+                             f"ours {r[-2]!r}, {peer} {r[-1]!r}")
     return ok, lines
 
 
@@ -446,13 +603,31 @@ def compare_lifetimes(size, truth, clv_dir, clv_log, stamp):
     return rows
 
 
+def parse_variants():
+    text = os.environ.get("BENCH_VARIANTS", "").strip() or ",".join(VARIANTS)
+    chosen = []
+    for v in (x.strip() for x in text.split(",")):
+        if v not in VARIANTS:
+            die(f"BENCH_VARIANTS={text!r}: expected a comma-separated subset of {','.join(VARIANTS)}")
+        if v not in chosen:
+            chosen.append(v)
+    return chosen
+
+
+def worker_seconds(log_path):
+    """The SQL seconds a worker printed as its last JSON line, or None."""
+    with open(log_path, errors="replace") as f:
+        info = [l for l in f.read().splitlines() if l.startswith("{")]
+    return json.loads(info[-1])["sql_seconds"] if info else None
+
+
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "duckdb-worker":
-        ensure_duckdb()
-        return duckdb_worker(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] in ("duckdb-worker", "chdb-worker"):
+        # Started by main() with the interpreter that has both engines.
+        return sql_worker(sys.argv[1].split("-")[0], sys.argv[2:])
     if len(sys.argv) > 1:
         die("usage: bench.py   (settings come from BENCH_* environment variables; see bench/README.md)")
-    ensure_duckdb()
+    ensure_engines()
     import duckdb
 
     sizes_text = os.environ.get("BENCH_SIZES", "").strip() or "1000000,10000000"
@@ -462,6 +637,7 @@ def main():
         die(f"BENCH_SIZES={sizes_text!r}: expected comma-separated order counts")
     if not sizes or min(sizes) < 1000:
         die(f"BENCH_SIZES={sizes_text!r}: expected order counts of at least 1000")
+    variants = parse_variants()
     runs = env_int("BENCH_RUNS", 3, 1)
     threads = env_int("BENCH_THREADS", 0, 0) or None
     as_of = os.environ.get("BENCH_AS_OF", "").strip() or "2023-12-20"
@@ -472,129 +648,157 @@ def main():
     if not os.access(BIN, os.X_OK):
         die(f"{BIN} not found: run `make build` first")
 
+    warnings = WARNINGS
+    chdb_ver = chdb_version()
+    if chdb_ver is None:
+        reason = os.environ.get(NO_CHDB_ENV, "not importable")
+        warnings.append(f"chdb could not be installed into {os.path.relpath(VENV, ROOT)} "
+                        f"({reason}); the run goes on without chDB")
+    peers = [p for p in PEERS if p != "chdb" or chdb_ver is not None]
+    versions = {"duckdb": duckdb.__version__, "chdb": chdb_ver or ""}
+
     cores, mem_total = machine()
     commit = git_commit()
     supports_force = "--force" in subprocess.run(
         [BIN, "run", "--help"], capture_output=True, text=True).stdout
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    log(f"bench: sizes {sizes}, {runs} runs each, as_of {as_of}, "
+    log(f"bench: sizes {sizes}, variants {variants}, {runs} runs each, as_of {as_of}, "
         f"{threads or cores} threads, {cores} cores, {mib(mem_total) / 1024:.1f} GiB, "
-        f"DuckDB {duckdb.__version__}")
+        f"DuckDB {versions['duckdb']}" + (f", chDB {chdb_ver}" if chdb_ver else ", no chDB"))
     opc, fingerprint = calibrate()
     os.makedirs(OUT, exist_ok=True)
-    rows, stage_reports, warnings = [], [], WARNINGS
-    clv_runs = []  # (size, truth, output dir, log of the last run)
+    rows, stage_reports = [], []
+    clv_runs = []  # (size, truth, output dir, log of the last run): typed variant only
 
     for size in sizes:
-        data = os.path.join(DATA, f"orders_{size}.parquet")
-        truth = generate(max(1, round(size / opc)), data, fingerprint)
-        out_dir = os.path.join(OUT, str(size))
-        duck_dir = os.path.join(out_dir, "duckdb")
-        os.makedirs(out_dir, exist_ok=True)
-        pipeline = write_pipeline(size, data, out_dir)
-        ours_cmd = [BIN, "run", pipeline, "--out", out_dir, "--as-of", as_of]
-        # The whole pipeline, CLV included, in its own output directory.
-        clv_dir = os.path.join(OUT, f"{size}_clv")
-        os.makedirs(clv_dir, exist_ok=True)
-        clv_cmd = [BIN, "run", write_pipeline(size, data, clv_dir, clv=True),
-                   "--out", clv_dir, "--as-of", as_of]
-        for cmd in (ours_cmd, clv_cmd):
-            if supports_force:  # otherwise an unchanged input is "already published"
-                cmd.append("--force")
-            if threads:
-                cmd += ["--threads", str(threads)]
-        duck_cmd = [sys.executable, os.path.abspath(__file__), "duckdb-worker",
-                    "--input", data, "--out", duck_dir, "--as-of", as_of,
-                    "--window-days", str(WINDOW_DAYS), "--time-zone", TIME_ZONE]
-        if threads:
-            duck_cmd += ["--threads", str(threads)]
+        typed_data = os.path.join(DATA, f"orders_{size}.parquet")
+        truth = generate(max(1, round(size / opc)), typed_data, fingerprint)
+        for variant in variants:
+            data = typed_data if variant == "typed" else text_variant(typed_data)
+            # Typed keeps the names it always had (bench/out/<size>/ ...).
+            name = str(size) if variant == "typed" else f"{size}_{variant}"
+            label = f"{size} orders, {variant}"
+            out_dir = os.path.join(OUT, name)
+            peer_dirs = {p: os.path.join(out_dir, p) for p in peers}
+            os.makedirs(out_dir, exist_ok=True)
+            ours_cmd = [BIN, "run", write_pipeline(name, data, out_dir),
+                        "--out", out_dir, "--as-of", as_of]
+            # The whole pipeline, CLV included, in its own output directory.
+            clv_dir = os.path.join(OUT, f"{name}_clv")
+            os.makedirs(clv_dir, exist_ok=True)
+            clv_cmd = [BIN, "run", write_pipeline(name, data, clv_dir, clv=True),
+                       "--out", clv_dir, "--as-of", as_of]
+            for cmd in (ours_cmd, clv_cmd):
+                if supports_force:  # otherwise an unchanged input is "already published"
+                    cmd.append("--force")
+                if threads:
+                    cmd += ["--threads", str(threads)]
+            engines = [("retention", ours_cmd, out_dir)]
+            for p in peers:
+                cmd = [sys.executable, os.path.abspath(__file__), f"{p}-worker",
+                       "--input", data, "--variant", variant, "--out", peer_dirs[p],
+                       "--as-of", as_of, "--window-days", str(WINDOW_DAYS),
+                       "--time-zone", TIME_ZONE]
+                if threads:
+                    cmd += ["--threads", str(threads)]
+                engines.append((p, cmd, None))
+            engines.append((CLV_ENGINE, clv_cmd, clv_dir))
 
-        load = os.getloadavg()[0]
-        if load > 0.5 * cores:
-            warnings.append(f"{size}: machine busy before the runs (load average {load:.1f} "
-                            f"on {cores} cores): timings are noisy")
-        res = {"retention": [], "duckdb": [], CLV_ENGINE: []}
-        sql_seconds = []
-        failed = set()
-        engines = (("retention", ours_cmd, out_dir), ("duckdb", duck_cmd, None),
-                   (CLV_ENGINE, clv_cmd, clv_dir))
-        for i in range(1, runs + 1):
-            for engine, cmd, engine_out in engines:
-                if engine in failed:
+            load = os.getloadavg()[0]
+            if load > 0.5 * cores:
+                warnings.append(f"{label}: machine busy before the runs (load average {load:.1f} "
+                                f"on {cores} cores): timings are noisy")
+            res = {e: [] for e, _, _ in engines}
+            sql_seconds = {p: [] for p in peers}
+            failed = set()
+            for i in range(1, runs + 1):
+                for engine, cmd, engine_out in engines:
+                    if engine in failed:
+                        continue
+                    log_path = os.path.join(out_dir, f"{engine}_run{i}.log")
+                    before = run_id(engine_out) if engine_out else None
+                    # The CLV run logs its fit and prediction times (debug level).
+                    env = dict(os.environ, RUST_LOG="retention::stages::clv=debug") \
+                        if engine == CLV_ENGINE else None
+                    rc, wall, rss = measure(cmd, log_path, env)
+                    if rc == 0 and engine_out and run_id(engine_out) in (None, before):
+                        failed.add(engine)
+                        warnings.append(f"{label}: {engine} run {i} published nothing new; log {log_path}")
+                        continue
+                    if rc != 0:
+                        failed.add(engine)
+                        warnings.append(f"{label}: {engine} run {i} failed (exit {rc}); log {log_path}")
+                        log(f"bench: {engine} failed (exit {rc}), last lines of {log_path}:\n{tail(log_path)}")
+                        continue
+                    res[engine].append((wall, rss))
+                    if engine in sql_seconds:
+                        secs = worker_seconds(log_path)
+                        if secs is not None:
+                            sql_seconds[engine].append(secs)
+                    log(f"bench: {label}, run {i}/{runs}, {engine:13s} {wall:8.2f} s  {mib(rss):8.1f} MiB")
+
+            # Ours against each SQL engine that ran, table for table.
+            agree = {}
+            for p in peers:
+                if "retention" in failed or p in failed:
                     continue
-                log_path = os.path.join(out_dir, f"{engine}_run{i}.log")
-                before = run_id(engine_out) if engine_out else None
-                # The CLV run logs its fit and prediction times (debug level).
-                env = dict(os.environ, RUST_LOG="retention::stages::clv=debug") \
-                    if engine == CLV_ENGINE else None
-                rc, wall, rss = measure(cmd, log_path, env)
-                if rc == 0 and engine_out and run_id(engine_out) in (None, before):
-                    failed.add(engine)
-                    warnings.append(f"{size}: retention run {i} published nothing new; log {log_path}")
+                con = duckdb.connect()
+                ok, lines = compare_tables(con, os.path.join(out_dir, "current"), peer_dirs[p],
+                                           PEER_NAMES[p])
+                con.close()
+                agree[p] = "yes" if ok else "NO"
+                print(f"\n== {label}: retention vs {PEER_NAMES[p]} tables ==")
+                for line in lines:
+                    print("  " + line)
+                if not ok:
+                    warnings.append(f"{label}: retention and {PEER_NAMES[p]} tables DISAGREE "
+                                    f"(details above)")
+
+            manifest_path = os.path.join(out_dir, "current", "_manifest.json")
+            tool_version = ""
+            if "retention" not in failed and os.path.exists(manifest_path):
+                with open(manifest_path) as f:
+                    manifest = json.load(f)
+                tool_version = manifest.get("tool_version", "")
+                stage_reports.append((label, manifest.get("stages", [])))
+
+            peer_wall = {p: statistics.median(w for w, _ in res[p]) for p in peers if res[p]}
+            peer_rss = {p: max(r for _, r in res[p]) for p in peers if res[p]}
+            if variant == "typed" and CLV_ENGINE not in failed and res[CLV_ENGINE]:
+                clv_runs.append((size, truth, clv_dir,
+                                 os.path.join(out_dir, f"{CLV_ENGINE}_run{len(res[CLV_ENGINE])}.log")))
+            for engine in ["retention", CLV_ENGINE] + peers:
+                if not res[engine]:
                     continue
-                if rc != 0:
-                    failed.add(engine)
-                    warnings.append(f"{size}: {engine} run {i} failed (exit {rc}); log {log_path}")
-                    log(f"bench: {engine} failed (exit {rc}), last lines of {log_path}:\n{tail(log_path)}")
-                    continue
-                res[engine].append((wall, rss))
-                if engine == "duckdb":
-                    with open(log_path) as f:
-                        info = [l for l in f.read().splitlines() if l.startswith("{")]
-                    if info:
-                        sql_seconds.append(json.loads(info[-1])["sql_seconds"])
-                log(f"bench: {size} orders, run {i}/{runs}, {engine:9s} {wall:8.2f} s  {mib(rss):8.1f} MiB")
-
-        agree = ""
-        if not failed:
-            con = duckdb.connect()
-            ok, lines = compare_tables(con, os.path.join(out_dir, "current"), duck_dir)
-            con.close()
-            agree = "yes" if ok else "NO"
-            print(f"\n== {size} orders: retention vs DuckDB tables ==")
-            for line in lines:
-                print("  " + line)
-            if not ok:
-                warnings.append(f"{size}: retention and DuckDB tables DISAGREE (details above)")
-
-        manifest_path = os.path.join(out_dir, "current", "_manifest.json")
-        tool_version = ""
-        if "retention" not in failed and os.path.exists(manifest_path):
-            with open(manifest_path) as f:
-                manifest = json.load(f)
-            tool_version = manifest.get("tool_version", "")
-            stage_reports.append((size, manifest.get("stages", [])))
-
-        duck_wall = statistics.median(w for w, _ in res["duckdb"]) if res["duckdb"] else None
-        duck_rss = max(r for _, r in res["duckdb"]) if res["duckdb"] else None
-        if CLV_ENGINE not in failed and res[CLV_ENGINE]:
-            clv_runs.append((size, truth, clv_dir,
-                             os.path.join(out_dir, f"{CLV_ENGINE}_run{len(res[CLV_ENGINE])}.log")))
-        for engine in ("retention", CLV_ENGINE, "duckdb"):
-            if not res[engine]:
-                continue
-            walls = [w for w, _ in res[engine]]
-            wall = statistics.median(walls)
-            rss = max(r for _, r in res[engine])
-            rows.append({
-                "timestamp_utc": stamp, "git_commit": commit, "tool_version": tool_version,
-                "duckdb_version": duckdb.__version__, "target_orders": size,
-                "customers": truth["customers"], "orders": truth["orders"],
-                "refunds": truth["refunds"], "lines": truth["lines"], "as_of": as_of,
-                "engine": engine, "runs": len(walls),
-                "wall_s_median": round(wall, 3), "wall_s_min": round(min(walls), 3),
-                "wall_s_max": round(max(walls), 3),
-                "lines_per_s": round(truth["lines"] / wall),
-                "orders_per_s": round(truth["orders"] / wall),
-                "peak_rss_mib": round(mib(rss), 1),
-                "time_vs_duckdb": round(wall / duck_wall, 3) if duck_wall else "",
-                "rss_vs_duckdb": round(rss / duck_rss, 3) if duck_rss else "",
-                "duckdb_sql_s_median": round(statistics.median(sql_seconds), 3)
-                                       if engine == "duckdb" and sql_seconds else "",
-                "tables_agree": agree, "load_avg_before": round(load, 2),
-                "threads": threads or cores,
-                "cores": cores, "mem_total_gib": round(mib(mem_total) / 1024, 1),
-            })
+                walls = [w for w, _ in res[engine]]
+                wall = statistics.median(walls)
+                rss = max(r for _, r in res[engine])
+                row = {
+                    "timestamp_utc": stamp, "git_commit": commit, "tool_version": tool_version,
+                    "duckdb_version": versions["duckdb"], "chdb_version": versions["chdb"],
+                    "target_orders": size,
+                    "customers": truth["customers"], "orders": truth["orders"],
+                    "refunds": truth["refunds"], "lines": truth["lines"], "as_of": as_of,
+                    "variant": variant, "engine": engine, "runs": len(walls),
+                    "wall_s_median": round(wall, 3), "wall_s_min": round(min(walls), 3),
+                    "wall_s_max": round(max(walls), 3),
+                    "lines_per_s": round(truth["lines"] / wall),
+                    "orders_per_s": round(truth["orders"] / wall),
+                    "peak_rss_mib": round(mib(rss), 1),
+                }
+                for p in PEERS:
+                    row[f"time_vs_{p}"] = round(wall / peer_wall[p], 3) if p in peer_wall else ""
+                    row[f"rss_vs_{p}"] = round(rss / peer_rss[p], 3) if p in peer_rss else ""
+                for p in PEERS:
+                    row[f"{p}_sql_s_median"] = (round(statistics.median(sql_seconds[p]), 3)
+                                                if engine == p and sql_seconds.get(p) else "")
+                # tables_agree is ours against DuckDB (its name since the
+                # first bench); tables_agree_chdb ours against chDB.
+                row["tables_agree"] = agree.get("duckdb", "") if engine == "retention" else ""
+                row["tables_agree_chdb"] = agree.get("chdb", "") if engine == "retention" else ""
+                row.update({"load_avg_before": round(load, 2), "threads": threads or cores,
+                            "cores": cores, "mem_total_gib": round(mib(mem_total) / 1024, 1)})
+                rows.append(row)
 
     if not rows:
         die("no successful runs")
@@ -605,20 +809,28 @@ def main():
         w.writeheader()
         w.writerows(rows)
 
-    print(f"\n== retention vs DuckDB {rows[0]['duckdb_version']}: {cores} cores, "
-          f"{rows[0]['mem_total_gib']} GiB, as_of {as_of}, median of {runs} runs ==")
+    def ratio(v):
+        return f"{v:.2f}" if v != "" else "-"
+
+    print(f"\n== retention vs DuckDB {versions['duckdb']}"
+          + (f" and chDB {chdb_ver}" if chdb_ver else "")
+          + f": {cores} cores, {rows[0]['mem_total_gib']} GiB, as_of {as_of}, "
+          f"median of {runs} runs ==")
     print_table(
-        ["orders", "lines", "engine", "wall s", "lines/s", "peak RSS MiB", "time x DuckDB", "RSS x DuckDB", "agree"],
-        [[f"{r['orders']:,}", f"{r['lines']:,}", r["engine"], f"{r['wall_s_median']:.2f}",
-          f"{r['lines_per_s']:,}", f"{r['peak_rss_mib']:.0f}",
-          f"{r['time_vs_duckdb']:.2f}" if r["time_vs_duckdb"] != "" else "-",
-          f"{r['rss_vs_duckdb']:.2f}" if r["rss_vs_duckdb"] != "" else "-",
-          r["tables_agree"] if r["engine"] == "retention" else ""] for r in rows],
-        "<<<>>>>><")
-    dsql = [r for r in rows if r["engine"] == "duckdb" and r["duckdb_sql_s_median"] != ""]
-    if dsql:
-        print("DuckDB wall includes Python start-up and import; SQL alone: "
-              + ", ".join(f"{r['orders']:,} orders {r['duckdb_sql_s_median']:.2f} s" for r in dsql))
+        ["orders", "lines", "variant", "engine", "wall s", "lines/s", "peak RSS MiB",
+         "time x DuckDB", "time x chDB", "RSS x DuckDB", "RSS x chDB", "agree DuckDB", "agree chDB"],
+        [[f"{r['orders']:,}", f"{r['lines']:,}", r["variant"], r["engine"],
+          f"{r['wall_s_median']:.2f}", f"{r['lines_per_s']:,}", f"{r['peak_rss_mib']:.0f}",
+          ratio(r["time_vs_duckdb"]), ratio(r["time_vs_chdb"]),
+          ratio(r["rss_vs_duckdb"]), ratio(r["rss_vs_chdb"]),
+          r["tables_agree"], r["tables_agree_chdb"]] for r in rows],
+        "<<<<>>>>>>><<")
+    for p in peers:
+        sql = [r for r in rows if r["engine"] == p and r[f"{p}_sql_s_median"] != ""]
+        if sql:
+            print(f"{PEER_NAMES[p]} wall includes Python start-up and import; SQL alone: "
+                  + ", ".join(f"{r['orders']:,} orders {r['variant']} "
+                              f"{r[f'{p}_sql_s_median']:.2f} s" for r in sql))
 
     if os.environ.get("BENCH_LIFETIMES", "1").strip() != "0" and clv_runs:
         # The CLV stage against lifetimes, on the size nearest 1 M orders.
@@ -641,8 +853,8 @@ def main():
                 "<>>>><")
             print(f"wrote {os.path.relpath(clv_csv, ROOT)}")
 
-    for size, stages in stage_reports:
-        print(f"\n== retention stages, last run, {size} orders ==")
+    for label, stages in stage_reports:
+        print(f"\n== retention stages, last run, {label} ==")
         print_table(["stage", "seconds", "peak RSS MiB"],
                     [[s.get("stage", "?"), f"{s.get('seconds', 0):.3f}",
                       f"{mib(s.get('peak_rss_bytes', 0)):.0f}"] for s in stages],

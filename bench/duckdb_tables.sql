@@ -4,7 +4,10 @@
 --
 -- bench.py fills in the dollar-brace parameters (string.Template) and runs the
 -- whole file in one fresh DuckDB connection (threads = all cores).
---   ${input}  Parquet order lines: order_id, customer_id, order_ts (TIMESTAMPTZ), amount
+--   ${input}  Parquet order lines: order_id, customer_id, order_ts, amount
+--   ${order_ts}  expression giving a line's TIMESTAMPTZ from the file's order_ts
+--             (the column itself, or a CAST of its text: the parse is timed)
+--   ${amount} expression giving a line's DOUBLE amount (the column or a CAST)
 --   ${out}    output directory (exists)
 --   ${as_of}  DATE literal text, inclusive
 --   ${w}      activity window W in days (>= 31)
@@ -35,8 +38,8 @@ CREATE TEMP TABLE orders AS
 SELECT customer_id, d, cents
 FROM (
     SELECT order_id, customer_id,
-           CAST(min(order_ts) AS DATE)                        AS d,
-           sum(CAST(round(amount * 100) AS BIGINT))::BIGINT  AS cents
+           CAST(min(${order_ts}) AS DATE)                       AS d,
+           sum(CAST(round(${amount} * 100) AS BIGINT))::BIGINT  AS cents
     FROM read_parquet('${input}')
     GROUP BY order_id, customer_id
 )
