@@ -6,6 +6,7 @@
 mod chaos;
 mod chunks;
 mod cli;
+mod cli_errors;
 mod clv;
 mod dimensions;
 mod golden;
