@@ -21,4 +21,5 @@ mod properties;
 mod report;
 mod safety;
 mod support;
+mod tables;
 mod tiers;
