@@ -120,7 +120,9 @@ fn duplicated_key(frame: &DataFrame, key: &[String]) -> Option<String> {
     Some(values.join(", "))
 }
 
-fn check_variant(what: &str, text: &str, dir: &Path) {
+/// Runs the variant `text` in `dir` and checks its tables; returns its
+/// options.
+fn check_variant(what: &str, text: &str, dir: &Path) -> Options {
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();
     let pipeline = Pipeline::load(&path).unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -139,6 +141,7 @@ fn check_variant(what: &str, text: &str, dir: &Path) {
             );
         }
     }
+    options
 }
 
 /// Every option combination publishes exactly the declared tables, with
@@ -146,9 +149,16 @@ fn check_variant(what: &str, text: &str, dir: &Path) {
 #[test]
 fn every_option_combination_publishes_the_declared_tables_one_row_per_key() {
     let dir = tempfile::tempdir().unwrap();
-    for (what, text) in variants() {
-        check_variant(what, &text, dir.path());
-    }
+    let variants = variants();
+    let options: std::collections::BTreeSet<String> = variants
+        .iter()
+        .map(|(what, text)| format!("{:?}", check_variant(what, text, dir.path())))
+        .collect();
+    assert_eq!(
+        options.len(),
+        variants.len(),
+        "every variant has its own options"
+    );
 }
 
 /// The README's "## Outputs" table: table name → column names, in order.
