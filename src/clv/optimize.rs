@@ -288,10 +288,7 @@ where
     F: Fn(&[f64; N]) -> (f64, [f64; N]),
 {
     let start = clamp_box(start.map(|v| if v.is_finite() { v } else { 0.0 }));
-    let first = eval(&f, &start)
-        .map(|(v, g)| (start, v, g))
-        .or_else(|| eval(&f, &[0.0; N]).map(|(v, g)| ([0.0; N], v, g)));
-    let Some((theta, value, grad)) = first else {
+    let Some(p) = starting_point(&f, start) else {
         return Outcome {
             theta: start,
             value: f64::INFINITY,
@@ -301,38 +298,117 @@ where
             converged: false,
         };
     };
-    let mut p = Point { theta, value, grad };
-    let mut iterations = 0u32;
+    let (p, bfgs_iterations) = bfgs(&f, p, hinv0);
+    let (p, hessian, newton_iterations) = newton_polish(&f, p);
+    outcome(p, hessian, bfgs_iterations + newton_iterations)
+}
 
-    // Phase 1: BFGS on the inverse Hessian approximation `hinv`.
-    let mut hinv = hinv0.unwrap_or_else(identity::<N>);
-    let mut fresh = hinv0.is_none(); // hinv is the (scaled) identity
-    let mut scaled = hinv0.is_some();
-    while iterations < MAX_BFGS_ITER {
-        let pg = projected(&p.theta, &p.grad);
-        if norm_inf(&pg) < BFGS_GTOL {
-            break;
+/// The first finite point: `start` (already clamped to the box), else the
+/// origin (all parameters 1), else `None`.
+fn starting_point<const N: usize, F>(f: &F, start: [f64; N]) -> Option<Point<N>>
+where
+    F: Fn(&[f64; N]) -> (f64, [f64; N]),
+{
+    let (theta, value, grad) = eval(f, &start)
+        .map(|(v, g)| (start, v, g))
+        .or_else(|| eval(f, &[0.0; N]).map(|(v, g)| ([0.0; N], v, g)))?;
+    Some(Point { theta, value, grad })
+}
+
+/// BFGS's inverse Hessian approximation and what it is made of.
+struct InverseHessian<const N: usize> {
+    hinv: [[f64; N]; N],
+    /// `hinv` is the (scaled) identity: a failed line search from here is
+    /// the noise floor, not a bad approximation.
+    fresh: bool,
+    /// The initial matrix has been scaled (or was given by the caller).
+    scaled: bool,
+}
+
+impl<const N: usize> InverseHessian<N> {
+    fn new(hinv0: Option<[[f64; N]; N]>) -> InverseHessian<N> {
+        InverseHessian {
+            hinv: hinv0.unwrap_or_else(identity::<N>),
+            fresh: hinv0.is_none(),
+            scaled: hinv0.is_some(),
         }
-        let mut dir = mat_vec(&hinv, &pg).map(|v| -v);
+    }
+
+    /// Back to the unscaled identity (steepest descent).
+    fn reset(&mut self) {
+        self.hinv = identity();
+        self.fresh = true;
+        self.scaled = false;
+    }
+
+    /// The quasi-Newton direction for the projected gradient `pg`, with the
+    /// components held at a bound zeroed; steepest descent (after a reset)
+    /// when that is not a descent direction.
+    fn direction(&mut self, pg: &[f64; N]) -> [f64; N] {
+        let mut dir = mat_vec(&self.hinv, pg).map(|v| -v);
         for i in 0..N {
             if pg[i] == 0.0 {
                 dir[i] = 0.0;
             }
         }
-        if dot(&dir, &pg) >= 0.0 {
-            hinv = identity();
-            fresh = true;
-            scaled = false;
+        if dot(&dir, pg) >= 0.0 {
+            self.reset();
             dir = pg.map(|v| -v);
         }
+        dir
+    }
+
+    /// The BFGS update for step `s` and gradient change `y`.
+    fn update(&mut self, s: &[f64; N], y: &[f64; N]) {
+        let sy = dot(s, y);
+        // Skip the update unless the curvature condition holds (Armijo alone
+        // does not guarantee it); keeps hinv positive definite.
+        if !(sy > 1e-12 * norm2(s) * norm2(y) && sy.is_finite()) {
+            return;
+        }
+        if !self.scaled {
+            // Nocedal & Wright (6.20): scale the initial matrix once.
+            let yy = dot(y, y);
+            self.hinv = identity();
+            for (i, row) in self.hinv.iter_mut().enumerate() {
+                row[i] = sy / yy;
+            }
+            self.scaled = true;
+        }
+        let rho = 1.0 / sy;
+        let hy = mat_vec(&self.hinv, y);
+        let yhy = dot(y, &hy);
+        for i in 0..N {
+            for j in 0..N {
+                self.hinv[i][j] +=
+                    -rho * (hy[i] * s[j] + s[i] * hy[j]) + (rho * rho * yhy + rho) * s[i] * s[j];
+            }
+        }
+        self.fresh = false;
+    }
+}
+
+/// Phase 1: BFGS from `p` until the projected gradient is below
+/// [`BFGS_GTOL`] or no step makes progress. Returns the point reached and the
+/// iterations used.
+fn bfgs<const N: usize, F>(f: &F, mut p: Point<N>, hinv0: Option<[[f64; N]; N]>) -> (Point<N>, u32)
+where
+    F: Fn(&[f64; N]) -> (f64, [f64; N]),
+{
+    let mut iterations = 0u32;
+    let mut h = InverseHessian::new(hinv0);
+    while iterations < MAX_BFGS_ITER {
+        let pg = projected(&p.theta, &p.grad);
+        if norm_inf(&pg) < BFGS_GTOL {
+            break;
+        }
+        let dir = h.direction(&pg);
         iterations += 1;
-        let Some(next) = line_search(&f, &p, &dir) else {
-            if fresh {
+        let Some(next) = line_search(f, &p, &dir) else {
+            if h.fresh {
                 break; // not even steepest descent makes progress: noise floor
             }
-            hinv = identity();
-            fresh = true;
-            scaled = false;
+            h.reset();
             continue;
         };
         let mut s = [0.0; N];
@@ -341,35 +417,23 @@ where
             s[i] = next.theta[i] - p.theta[i];
             y[i] = next.grad[i] - p.grad[i];
         }
-        let sy = dot(&s, &y);
-        // Skip the update unless the curvature condition holds (Armijo alone
-        // does not guarantee it); keeps hinv positive definite.
-        if sy > 1e-12 * norm2(&s) * norm2(&y) && sy.is_finite() {
-            if !scaled {
-                // Nocedal & Wright (6.20): scale the initial matrix once.
-                let yy = dot(&y, &y);
-                hinv = identity();
-                for (i, row) in hinv.iter_mut().enumerate() {
-                    row[i] = sy / yy;
-                }
-                scaled = true;
-            }
-            let rho = 1.0 / sy;
-            let hy = mat_vec(&hinv, &y);
-            let yhy = dot(&y, &hy);
-            for i in 0..N {
-                for j in 0..N {
-                    hinv[i][j] += -rho * (hy[i] * s[j] + s[i] * hy[j])
-                        + (rho * rho * yhy + rho) * s[i] * s[j];
-                }
-            }
-            fresh = false;
-        }
+        h.update(&s, &y);
         p = next;
     }
+    (p, iterations)
+}
 
-    // Phase 2: Newton with the finite-difference Hessian.
-    let mut hessian = fd_hessian(&f, &p.theta);
+/// Phase 2: Newton with the finite-difference Hessian from `p`. Returns the
+/// point reached, the Hessian there (if finite) and the steps taken.
+fn newton_polish<const N: usize, F>(
+    f: &F,
+    mut p: Point<N>,
+) -> (Point<N>, Option<[[f64; N]; N]>, u32)
+where
+    F: Fn(&[f64; N]) -> (f64, [f64; N]),
+{
+    let mut iterations = 0u32;
+    let mut hessian = fd_hessian(f, &p.theta);
     for _ in 0..MAX_NEWTON_ITER {
         let Some(l) = hessian.as_ref().and_then(cholesky) else {
             break;
@@ -383,37 +447,56 @@ where
         if len > MAX_STEP {
             step = step.map(|v| v * MAX_STEP / len);
         }
-        let mut accepted = None;
-        let mut t = 1.0;
-        for _ in 0..10 {
-            let mut trial = p.theta;
-            for i in 0..N {
-                trial[i] += t * step[i];
-            }
-            let trial = clamp_box(trial);
-            if let Some((v, g)) = eval(&f, &trial) {
-                // Near the optimum the value changes by less than its own
-                // rounding noise (a sum over many rows carries ~1e-14
-                // relative error), so also accept a step that keeps the value
-                // within that noise and shrinks the gradient.
-                let flat = v <= p.value + FLAT_VALUE * p.value.abs().max(1.0);
-                if v < p.value || (flat && norm2(&g) < norm2(&p.grad)) {
-                    accepted = Some(Point {
-                        theta: trial,
-                        value: v,
-                        grad: g,
-                    });
-                    break;
-                }
-            }
-            t *= 0.5;
-        }
-        let Some(next) = accepted else { break };
+        let Some(next) = newton_step(f, &p, &step) else {
+            break;
+        };
         iterations += 1;
         p = next;
-        hessian = fd_hessian(&f, &p.theta);
+        hessian = fd_hessian(f, &p.theta);
     }
+    (p, hessian, iterations)
+}
 
+/// The first of `step`, `step/2`, … (ten tries) from `p` that the Newton
+/// phase accepts.
+fn newton_step<const N: usize, F>(f: &F, p: &Point<N>, step: &[f64; N]) -> Option<Point<N>>
+where
+    F: Fn(&[f64; N]) -> (f64, [f64; N]),
+{
+    let mut t = 1.0;
+    for _ in 0..10 {
+        let mut trial = p.theta;
+        for i in 0..N {
+            trial[i] += t * step[i];
+        }
+        let trial = clamp_box(trial);
+        if let Some((v, g)) = eval(f, &trial) {
+            // Near the optimum the value changes by less than its own
+            // rounding noise (a sum over many rows carries ~1e-14
+            // relative error), so also accept a step that keeps the value
+            // within that noise and shrinks the gradient.
+            let flat = v <= p.value + FLAT_VALUE * p.value.abs().max(1.0);
+            if v < p.value || (flat && norm2(&g) < norm2(&p.grad)) {
+                return Some(Point {
+                    theta: trial,
+                    value: v,
+                    grad: g,
+                });
+            }
+        }
+        t *= 0.5;
+    }
+    None
+}
+
+/// The outcome at the final point `p`: the convergence test is the Newton
+/// step there (the estimated distance to the optimum) and no parameter on
+/// the box edge; the inverse Hessian gives the standard errors.
+fn outcome<const N: usize>(
+    p: Point<N>,
+    hessian: Option<[[f64; N]; N]>,
+    iterations: u32,
+) -> Outcome<N> {
     let chol = hessian.as_ref().and_then(cholesky);
     let newton_step = chol
         .as_ref()

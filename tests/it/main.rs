@@ -6,6 +6,7 @@
 mod chaos;
 mod chunks;
 mod cli;
+mod cli_errors;
 mod clv;
 mod dimensions;
 mod golden;
@@ -20,4 +21,5 @@ mod properties;
 mod report;
 mod safety;
 mod support;
+mod tables;
 mod tiers;
