@@ -19,7 +19,7 @@ pub static TIER_MIGRATION: TableSchema = TableSchema {
     name: "tier_migration",
     grain: "one row per month, from tier and to tier (the full grid, zero rows kept)",
     key: &[col::MONTH, col::FROM_TIER, col::TO_TIER],
-    order: "by month, then from and to tier in tier order",
+    order: "by month, then from_tier (`(new)` first, then lowest to highest tier), then to_tier (lowest to highest)",
     written: Written::WithLoyalty,
     sliced: false,
     cohort_named: false,
