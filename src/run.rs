@@ -26,7 +26,7 @@ use crate::manifest::{
 };
 use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
-use crate::stages::checks::{check, checks_table, reconcile, require_all_passed, Check};
+use crate::stages::checks::{check, reconcile, require_all_passed, Check};
 use crate::stages::clv::clv_stage;
 use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curve_table};
 use crate::stages::customers::{customers_table, summarize_customers};
@@ -38,12 +38,14 @@ use crate::stages::rejects::{
     check_reject_share, counts_by_reason, fill_from_input, no_orders_error, rejects_table,
 };
 use crate::stages::segments::segments_table;
-use crate::stages::targets::{assign_targets, target_tables, TargetInputs};
-use crate::stages::tiers::{
-    customer_tiers, migration_counts, tier_columns, tier_migration_table, Tiers,
-};
+use crate::stages::targets::{assign_targets, target_lists, TargetInputs};
+use crate::stages::tiers::{customer_tiers, migration_counts, Tiers};
 use crate::stages::validate::LineCollector;
 use crate::tables;
+use crate::tables::checks::checks_table;
+use crate::tables::clv::clv_tables;
+use crate::tables::targets::target_tables;
+use crate::tables::tiers::{tier_columns, tier_migration_table, TIER_MIGRATION};
 use crate::time::{date_of, day_number};
 
 /// The report's file name in a run directory.
@@ -251,11 +253,15 @@ pub fn compute_files(
     }
 
     let clv = if pipeline.config.clv.enabled {
-        let output = clv_stage(&history, &summary, &monthly, &pipeline.config.clv)?;
+        let output = clv_stage(&history, &summary, &monthly, &pipeline.config.clv);
         clock.done("clv");
         Some(output)
     } else {
         None
+    };
+    let clv_frames = match &clv {
+        Some(output) => clv_tables(output)?,
+        None => Vec::new(),
     };
     let scores = clv.as_ref().map(|c| &c.scores);
     let segments_frame = segments_table(&summary, scores)?;
@@ -282,7 +288,7 @@ pub fn compute_files(
         config: &pipeline.config.targets,
     };
     let targets = assign_targets(&target_inputs);
-    let target_frames = target_tables(&target_inputs, &targets)?;
+    let target_frames = target_tables(&target_lists(&target_inputs, &targets))?;
     let customers_frame = customers_table(
         &history,
         &summary,
@@ -371,28 +377,13 @@ pub fn compute_files(
         ]
         .into_iter()
         .chain(migration_frame.map(|frame| Table {
-            name: "tier_migration",
+            name: TIER_MIGRATION.name,
             frame,
         }))
-        .chain(clv.into_iter().flat_map(|c| {
-            [
-                Table {
-                    name: "clv_model",
-                    frame: c.model,
-                },
-                Table {
-                    name: "clv_validation",
-                    frame: c.validation,
-                },
-                Table {
-                    name: "clv_forecast",
-                    frame: c.forecast,
-                },
-            ]
-        }))
         .chain(
-            target_frames
+            clv_frames
                 .into_iter()
+                .chain(target_frames)
                 .map(|(name, frame)| Table { name, frame }),
         )
         .chain(nps_tables)

@@ -1,7 +1,6 @@
 //! Checks: reconciliation of the run's numbers before anything is
-//! published (SPEC §5, `checks` table). A failed check fails the run.
-
-use polars::prelude::*;
+//! published (SPEC §5, `checks` table, built in [`crate::tables::checks`]).
+//! A failed check fails the run.
 
 use crate::error::{Error, Result};
 use crate::stages::cohorts::CohortGrid;
@@ -103,30 +102,6 @@ pub fn require_all_passed(checks: &[Check]) -> Result<()> {
             actual: c.actual.to_string(),
         }),
     }
-}
-
-pub fn checks_table(checks: &[Check]) -> Result<DataFrame> {
-    Ok(DataFrame::new(
-        checks.len(),
-        vec![
-            Column::new(
-                "check".into(),
-                checks.iter().map(|c| c.check.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "expected".into(),
-                checks.iter().map(|c| c.expected).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "actual".into(),
-                checks.iter().map(|c| c.actual).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "passed".into(),
-                checks.iter().map(|c| c.passed).collect::<Vec<_>>(),
-            ),
-        ],
-    )?)
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! every customer, validates on a holdout, and computes the simple CLV.
 //!
 //! Outputs: the CLV columns of `customers` (p_alive, expected_orders,
-//! expected_avg_order_value, clv, clv_simple), `clv_model` (one row per
-//! model × parameter) and `clv_validation` (holdout: overall and by
-//! calibration frequency bucket 0 … 6, 7+).
+//! expected_avg_order_value, clv, clv_simple), the fit reports behind
+//! `clv_model` (one row per model × parameter), the holdout validation
+//! behind `clv_validation` (overall and by calibration frequency bucket
+//! 0 … 6, 7+) and the forecast behind `clv_forecast`; their frames are
+//! built in [`crate::tables::clv`].
 //!
 //! Holdout: the models are refitted on the history up to
 //! `as_of − holdout_days` (the calibration period) and predict each
@@ -12,14 +14,11 @@
 //! count is the customer's distinct order days in the holdout (the model's
 //! unit: BG/NBD counts purchases in daily periods).
 
-use polars::prelude::*;
-
 use crate::clv::{
     fit_bgnbd, fit_bgnbd_from, fit_gamma_gamma, fit_gamma_gamma_from, predict, BgNbdParams,
     CustomerSummaryInput, FitReport, GammaGammaParams, Prediction, PredictionSettings,
 };
 use crate::config::ClvConfig;
-use crate::error::Result;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
@@ -37,11 +36,13 @@ const MAX_LIFESPAN_YEARS: f64 = 10.0;
 /// Everything the CLV stage publishes.
 pub struct ClvOutput {
     pub scores: ClvScores,
-    pub model: DataFrame,
-    pub validation: DataFrame,
-    /// Expected orders and revenue per month of the horizon, all customers.
-    pub forecast: DataFrame,
-    /// Fit reports of the full-history fits (for logs and the manifest).
+    /// The holdout validation (`clv_validation`).
+    pub validation: HoldoutValidation,
+    /// Expected orders and revenue per month of the horizon, all customers
+    /// (`clv_forecast`).
+    pub forecast: Forecast,
+    /// Fit reports of the full-history fits, BG/NBD then Gamma-Gamma
+    /// (`clv_model`; for logs and the manifest).
     pub fits: Vec<FitReport>,
 }
 
@@ -54,11 +55,10 @@ fn monetary(summary: &CustomerSummary) -> Vec<f64> {
         .collect()
 }
 
-/// Fits both models; Gamma-Gamma is used for predictions only when it was
-/// fitted on at least one customer and its parameters are usable (finite,
-/// q > 1 so the population mean exists).
 /// Fits both models, from the default start or, for a refit on related
-/// data, from `earlier` fits (BG/NBD, Gamma-Gamma).
+/// data, from `earlier` fits (BG/NBD, Gamma-Gamma). Gamma-Gamma is used for
+/// predictions only when it was fitted on at least one customer and its
+/// parameters are usable (finite, q > 1 so the population mean exists).
 fn fit_models(
     input: &CustomerSummaryInput,
     earlier: Option<(&FitReport, &FitReport)>,
@@ -91,7 +91,7 @@ pub fn clv_stage(
     summary: &CustomerSummary,
     monthly: &MonthlyCounts,
     config: &ClvConfig,
-) -> Result<ClvOutput> {
+) -> ClvOutput {
     let monetary_value = monetary(summary);
     let input = CustomerSummaryInput {
         frequency: &summary.frequency,
@@ -128,21 +128,19 @@ pub fn clv_stage(
     }
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
     let scores = scores(&predictions, summary, monthly);
-    let forecast = forecast_table(&predictions, &settings)?;
-    let model = model_table(&[&bg_report, &gg_report])?;
+    let forecast = forecast(&predictions, &settings);
     let clock = std::time::Instant::now();
-    let validation = validation_table(history, config.holdout_days, (&bg_report, &gg_report))?;
+    let validation = validation(history, config.holdout_days, (&bg_report, &gg_report));
     tracing::debug!(
         seconds = clock.elapsed().as_secs_f64(),
         "clv holdout validation"
     );
-    Ok(ClvOutput {
+    ClvOutput {
         scores,
-        model,
         validation,
         forecast,
         fits: vec![bg_report, gg_report],
-    })
+    }
 }
 
 /// Turns predictions into columns, replacing any non-finite value (which
@@ -206,12 +204,26 @@ pub fn expected_lifespan_years(monthly: &MonthlyCounts) -> Option<f64> {
     })
 }
 
-/// `clv_forecast`: one row per month j of the horizon (days
-/// (j − 1)·30.4375 to j·30.4375 after as_of): expected orders of all
-/// customers, expected revenue (× each customer's expected order value),
-/// and that revenue discounted by (1 + d)^j. Summed in customer order, so
-/// the result is the same on every run.
-fn forecast_table(predictions: &[Prediction], settings: &PredictionSettings) -> Result<DataFrame> {
+/// The horizon's months summed over all customers (`clv_forecast`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// Days in a month of the horizon: month j runs from (j − 1)·month_days
+    /// to j·month_days after as_of.
+    pub month_days: f64,
+    /// Per month j = 1 … horizon: expected orders of all customers.
+    pub expected_orders: Vec<f64>,
+    /// Per month: expected orders × each customer's expected order value.
+    pub expected_revenue: Vec<f64>,
+    /// Per month j: expected revenue / (1 + d)^j.
+    pub discounted_revenue: Vec<f64>,
+}
+
+/// One row per month j of the horizon (days (j − 1)·30.4375 to
+/// j·30.4375 after as_of): expected orders of all customers, expected
+/// revenue (× each customer's expected order value), and that revenue
+/// discounted by (1 + d)^j. Summed in customer order, so the result is the
+/// same on every run.
+fn forecast(predictions: &[Prediction], settings: &PredictionSettings) -> Forecast {
     let months = settings.horizon_months as usize;
     let mut orders = vec![0.0f64; months];
     let mut revenue = vec![0.0f64; months];
@@ -231,71 +243,12 @@ fn forecast_table(predictions: &[Prediction], settings: &PredictionSettings) -> 
     let discounted: Vec<f64> = (0..months)
         .map(|j| revenue[j] / (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1))
         .collect();
-    Ok(DataFrame::new(
-        months,
-        vec![
-            Column::new(
-                "horizon_month".into(),
-                (1..=months as i64).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "from_day".into(),
-                (0..months)
-                    .map(|j| j as f64 * settings.month_days)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "to_day".into(),
-                (1..=months)
-                    .map(|j| j as f64 * settings.month_days)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new("expected_orders".into(), orders),
-            Column::new("expected_revenue".into(), revenue),
-            Column::new("discounted_revenue".into(), discounted),
-        ],
-    )?)
-}
-
-/// `clv_model`: one row per model × parameter.
-fn model_table(reports: &[&FitReport]) -> Result<DataFrame> {
-    let mut model = Vec::new();
-    let mut parameter = Vec::new();
-    let mut value = Vec::new();
-    let mut std_error = Vec::new();
-    let mut log_likelihood = Vec::new();
-    let mut customers = Vec::new();
-    let mut converged = Vec::new();
-    let mut iterations = Vec::new();
-    let mut gradient_norm = Vec::new();
-    for r in reports {
-        for (name, v, se) in &r.parameters {
-            model.push(r.model);
-            parameter.push(*name);
-            value.push(v.is_finite().then_some(*v));
-            std_error.push(se.filter(|x| x.is_finite()));
-            log_likelihood.push(r.log_likelihood.is_finite().then_some(r.log_likelihood));
-            customers.push(r.customers as i64);
-            converged.push(r.converged);
-            iterations.push(r.iterations as i64);
-            gradient_norm.push(r.gradient_norm.is_finite().then_some(r.gradient_norm));
-        }
+    Forecast {
+        month_days: settings.month_days,
+        expected_orders: orders,
+        expected_revenue: revenue,
+        discounted_revenue: discounted,
     }
-    let n = model.len();
-    Ok(DataFrame::new(
-        n,
-        vec![
-            Column::new("model".into(), model),
-            Column::new("parameter".into(), parameter),
-            Column::new("value".into(), value),
-            Column::new("std_error".into(), std_error),
-            Column::new("log_likelihood".into(), log_likelihood),
-            Column::new("customers".into(), customers),
-            Column::new("converged".into(), converged),
-            Column::new("iterations".into(), iterations),
-            Column::new("gradient_norm".into(), gradient_norm),
-        ],
-    )?)
 }
 
 /// The calibration summary of one customer (orders up to `cal_end`) and
@@ -339,14 +292,66 @@ fn calibration_row(days: &[i32], cents: &[i64], cal_end: i32) -> Option<(i64, i6
     ))
 }
 
-/// `clv_validation`: refit on the calibration period, predict the holdout.
-/// The refit starts from the full fit (`fits`), whose optimum is close.
-fn validation_table(
+/// The holdout validation (`clv_validation`): the models refitted on the
+/// calibration period, their predictions for the holdout compared with
+/// what happened, overall and by calibration frequency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldoutValidation {
+    pub holdout_days: u32,
+    /// The calibration period's last day (as_of − holdout_days).
+    pub calibration_end: i32,
+    /// "overall", then calibration frequency 0 … 6 and 7+.
+    pub buckets: Vec<BucketFit>,
+}
+
+/// How the holdout predictions of one bucket of customers compare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketFit {
+    pub label: &'static str,
+    pub customers: i64,
+    /// Σ distinct order days in the holdout.
+    pub actual_orders: f64,
+    /// Σ predicted repeat order days in the holdout.
+    pub predicted_orders: f64,
+    /// Mean absolute error; `None` for an empty bucket.
+    pub mae: Option<f64>,
+    /// Root mean square error; `None` for an empty bucket.
+    pub rmse: Option<f64>,
+    /// (Σ predicted − Σ actual) / Σ actual; `None` when Σ actual is 0.
+    pub relative_bias: Option<f64>,
+}
+
+/// Each calibration customer's frequency, actual and predicted holdout
+/// order days, in customer order.
+struct HoldoutRows {
+    frequency: Vec<i64>,
+    actual: Vec<f64>,
+    predicted: Vec<f64>,
+}
+
+/// Refit on the calibration period, predict the holdout. The refit starts
+/// from the full fit (`fits`), whose optimum is close.
+fn validation(
     history: &OrderHistory,
     holdout_days: u32,
     fits: (&FitReport, &FitReport),
-) -> Result<DataFrame> {
-    let cal_end = history.as_of - holdout_days as i32;
+) -> HoldoutValidation {
+    let calibration_end = history.as_of - holdout_days as i32;
+    let rows = holdout_rows(history, holdout_days, calibration_end, fits);
+    HoldoutValidation {
+        holdout_days,
+        calibration_end,
+        buckets: bucket_fits(&rows),
+    }
+}
+
+/// The calibration customers' summaries, refit and holdout predictions.
+fn holdout_rows(
+    history: &OrderHistory,
+    holdout_days: u32,
+    cal_end: i32,
+    fits: (&FitReport, &FitReport),
+) -> HoldoutRows {
     let rows: Vec<(i64, i64, i64, f64, i64)> = (0..history.customers())
         .filter_map(|c| {
             let (days, cents) = history.of(c);
@@ -364,83 +369,85 @@ fn validation_table(
         tenure_days: &tenure,
         monetary_value: &monetary,
     };
-    let predicted: Vec<f64> = if rows.is_empty() {
+    let predicted = if rows.is_empty() {
         Vec::new()
     } else {
-        let clock = std::time::Instant::now();
-        let (bg, bg_report, gg, _) = fit_models(&input, Some(fits));
-        tracing::debug!(
-            seconds = clock.elapsed().as_secs_f64(),
-            iterations = bg_report.iterations,
-            "calibration fits"
-        );
-        warn_if_not_converged(&bg_report, "BG/NBD (calibration)");
-        // One "month" of exactly the holdout's length: expected orders in it.
-        let settings = PredictionSettings {
-            horizon_months: 1,
-            month_days: holdout_days as f64,
-            discount_rate_monthly: 0.0,
-        };
-        predict(&bg, gg.as_ref(), &input, &settings)
-            .iter()
-            .map(|p| {
-                if p.expected_orders.is_finite() {
-                    p.expected_orders
-                } else {
-                    0.0
-                }
-            })
-            .collect()
+        holdout_predictions(&input, holdout_days, fits)
     };
-
-    // "overall", then calibration frequency 0 … 6 and 7+.
-    const LABELS: [&str; 9] = ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"];
-    let in_bucket = |b: usize, f: i64| b == 0 || (f.min(7) + 1) as usize == b;
-    let mut name = Vec::new();
-    let mut customers = Vec::new();
-    let mut actual_orders = Vec::new();
-    let mut predicted_orders = Vec::new();
-    let mut mae = Vec::new();
-    let mut rmse = Vec::new();
-    let mut bias = Vec::new();
-    for (b, label) in LABELS.iter().enumerate() {
-        let members: Vec<usize> = (0..rows.len())
-            .filter(|&i| in_bucket(b, frequency[i]))
-            .collect();
-        let n = members.len();
-        let a: f64 = members.iter().map(|&i| actual[i]).sum();
-        let p: f64 = members.iter().map(|&i| predicted[i]).sum();
-        let abs: f64 = members
-            .iter()
-            .map(|&i| (predicted[i] - actual[i]).abs())
-            .sum();
-        let sq: f64 = members
-            .iter()
-            .map(|&i| (predicted[i] - actual[i]).powi(2))
-            .sum();
-        name.push(*label);
-        customers.push(n as i64);
-        actual_orders.push(a);
-        predicted_orders.push(p);
-        mae.push((n > 0).then(|| abs / n as f64));
-        rmse.push((n > 0).then(|| (sq / n as f64).sqrt()));
-        bias.push((a > 0.0).then(|| (p - a) / a));
+    HoldoutRows {
+        frequency,
+        actual,
+        predicted,
     }
-    let n = name.len();
-    Ok(DataFrame::new(
-        n,
-        vec![
-            Column::new("bucket".into(), name),
-            Column::new("customers".into(), customers),
-            Column::new("actual_orders".into(), actual_orders),
-            Column::new("predicted_orders".into(), predicted_orders),
-            Column::new("mae".into(), mae),
-            Column::new("rmse".into(), rmse),
-            Column::new("relative_bias".into(), bias),
-            Column::new("holdout_days".into(), vec![holdout_days as i64; n]),
-            Column::new("calibration_end".into(), vec![cal_end; n]).cast(&DataType::Date)?,
-        ],
-    )?)
+}
+
+/// Expected repeat order days in the holdout of each calibration customer
+/// (`input`), by models refitted on the calibration period.
+fn holdout_predictions(
+    input: &CustomerSummaryInput,
+    holdout_days: u32,
+    fits: (&FitReport, &FitReport),
+) -> Vec<f64> {
+    let clock = std::time::Instant::now();
+    let (bg, bg_report, gg, _) = fit_models(input, Some(fits));
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        iterations = bg_report.iterations,
+        "calibration fits"
+    );
+    warn_if_not_converged(&bg_report, "BG/NBD (calibration)");
+    // One "month" of exactly the holdout's length: expected orders in it.
+    let settings = PredictionSettings {
+        horizon_months: 1,
+        month_days: holdout_days as f64,
+        discount_rate_monthly: 0.0,
+    };
+    predict(&bg, gg.as_ref(), input, &settings)
+        .iter()
+        .map(|p| {
+            if p.expected_orders.is_finite() {
+                p.expected_orders
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// "overall", then calibration frequency 0 … 6 and 7+.
+fn bucket_fits(rows: &HoldoutRows) -> Vec<BucketFit> {
+    const LABELS: [&str; 9] = ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"];
+    let (frequency, actual, predicted) = (&rows.frequency, &rows.actual, &rows.predicted);
+    let in_bucket = |b: usize, f: i64| b == 0 || (f.min(7) + 1) as usize == b;
+    LABELS
+        .iter()
+        .enumerate()
+        .map(|(b, &label)| {
+            let members: Vec<usize> = (0..frequency.len())
+                .filter(|&i| in_bucket(b, frequency[i]))
+                .collect();
+            let n = members.len();
+            let a: f64 = members.iter().map(|&i| actual[i]).sum();
+            let p: f64 = members.iter().map(|&i| predicted[i]).sum();
+            let abs: f64 = members
+                .iter()
+                .map(|&i| (predicted[i] - actual[i]).abs())
+                .sum();
+            let sq: f64 = members
+                .iter()
+                .map(|&i| (predicted[i] - actual[i]).powi(2))
+                .sum();
+            BucketFit {
+                label,
+                customers: n as i64,
+                actual_orders: a,
+                predicted_orders: p,
+                mae: (n > 0).then(|| abs / n as f64),
+                rmse: (n > 0).then(|| (sq / n as f64).sqrt()),
+                relative_bias: (a > 0.0).then(|| (p - a) / a),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -21,17 +21,18 @@
 //!
 //! Quantiles count customers with a strictly lower value, so ties share a
 //! fate and the result does not depend on row order or thread count.
+//!
+//! The stage puts customers on lists and produces each published list's
+//! rows, in order, as typed structs; their frames are built in
+//! [`crate::tables::targets`].
 
-use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::config::TargetsConfig;
-use crate::error::Result;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
 use crate::stages::orders::OrderHistory;
 use crate::stages::tiers::{CustomerTiers, Tiers};
-use crate::tables::values::money;
 
 /// A target list, in precedence order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,15 +44,6 @@ pub enum TargetList {
 }
 
 impl TargetList {
-    pub fn table(self) -> &'static str {
-        match self {
-            TargetList::WinBack => "win_back",
-            TargetList::AtRiskHighValue => "at_risk_high_value",
-            TargetList::ReengageNew => "reengage_new",
-            TargetList::Vip => "vip",
-        }
-    }
-
     pub fn suggested_action(self) -> &'static str {
         match self {
             TargetList::WinBack => "win-back offer: invite the lapsed customer back",
@@ -189,27 +181,95 @@ pub fn published_lists(has_tiers: bool, has_clv: bool) -> Vec<TargetList> {
     lists
 }
 
-/// The list tables, in [`published_lists`] order.
-pub fn target_tables(
-    inputs: &TargetInputs,
-    targets: &Targets,
-) -> Result<Vec<(&'static str, DataFrame)>> {
+/// One `win_back` row: a lapsed customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WinBackRow<'a> {
+    pub customer_id: &'a str,
+    pub last_order_day: i32,
+    pub days_since_last_order: i64,
+    pub orders: i64,
+    pub revenue_cents: i64,
+}
+
+/// One `at_risk_high_value` row: a valuable customer overdue for their
+/// next order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AtRiskRow<'a> {
+    pub customer_id: &'a str,
+    pub clv: f64,
+    pub clv_quantile: f64,
+    pub p_alive: f64,
+    pub frequency: i64,
+    pub recency_days: i64,
+    /// recency_days / frequency: the usual gap between order days.
+    pub usual_gap_days: f64,
+    pub days_since_last_order: i64,
+    pub revenue_cents: i64,
+}
+
+/// One `reengage_new` row: a one-time buyer past the typical gap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReengageRow<'a> {
+    pub customer_id: &'a str,
+    pub first_order_day: i32,
+    pub days_since_first_order: i64,
+    /// The same for every row ([`Targets::typical_gap_days`]).
+    pub typical_gap_days: Option<f64>,
+    pub revenue_cents: i64,
+}
+
+/// One `vip` row; the tier figures are `None` without tiers, the CLV
+/// figures without the CLV stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VipRow<'a> {
+    pub customer_id: &'a str,
+    pub tier: Option<&'a str>,
+    pub trailing_12m_cents: i64,
+    pub top_tier: Option<bool>,
+    pub clv: Option<f64>,
+    pub clv_quantile: Option<f64>,
+    pub top_clv: Option<bool>,
+    pub revenue_cents: i64,
+}
+
+/// The rows of one published list, in its published order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListRows<'a> {
+    WinBack(Vec<WinBackRow<'a>>),
+    AtRiskHighValue(Vec<AtRiskRow<'a>>),
+    ReengageNew(Vec<ReengageRow<'a>>),
+    Vip(Vec<VipRow<'a>>),
+}
+
+impl ListRows<'_> {
+    pub fn list(&self) -> TargetList {
+        match self {
+            ListRows::WinBack(_) => TargetList::WinBack,
+            ListRows::AtRiskHighValue(_) => TargetList::AtRiskHighValue,
+            ListRows::ReengageNew(_) => TargetList::ReengageNew,
+            ListRows::Vip(_) => TargetList::Vip,
+        }
+    }
+}
+
+/// The rows of every published list, in [`published_lists`] order.
+pub fn target_lists<'a>(inputs: &TargetInputs<'a>, targets: &Targets) -> Vec<ListRows<'a>> {
     published_lists(inputs.tiers.is_some(), inputs.clv.is_some())
         .into_iter()
-        .map(|list| Ok((list.table(), list_table(inputs, targets, list)?)))
+        .map(|list| list_rows(inputs, targets, list))
         .collect()
 }
 
-fn list_table(inputs: &TargetInputs, targets: &Targets, list: TargetList) -> Result<DataFrame> {
+/// The customers on `list`, best first: by revenue (win_back,
+/// reengage_new), CLV (at_risk_high_value) or trailing spend (vip),
+/// descending; ties broken by customer id (codes are in id order).
+fn members(inputs: &TargetInputs, targets: &Targets, list: TargetList) -> Vec<usize> {
     let s = inputs.summary;
-    let ids = &inputs.history.customer_ids;
-    let as_of = inputs.history.as_of as i64;
     let mut members: Vec<usize> = (0..s.orders.len())
         .filter(|&c| targets.list[c] == Some(list))
         .collect();
     let clv = |c: usize| inputs.clv.map(|x| x.clv[c]);
     let trailing = &inputs.customer_tiers.trailing_12m_cents;
-    // Best first; ties broken by customer id (codes are in id order).
     match list {
         TargetList::WinBack | TargetList::ReengageNew => {
             members.sort_by_key(|&c| (std::cmp::Reverse(s.revenue_cents[c]), c))
@@ -220,122 +280,84 @@ fn list_table(inputs: &TargetInputs, targets: &Targets, list: TargetList) -> Res
         }),
         TargetList::Vip => members.sort_by_key(|&c| (std::cmp::Reverse(trailing[c]), c)),
     }
-    let n = members.len();
-    let date = |name: &str, days: Vec<i32>| -> Result<Column> {
-        Ok(Column::new(name.into(), days).cast(&DataType::Date)?)
-    };
-    let pick_i64 = |v: &[i64]| members.iter().map(|&c| v[c]).collect::<Vec<_>>();
-    let pick_money = |v: &[i64]| members.iter().map(|&c| money(v[c])).collect::<Vec<_>>();
-    let since_last: Vec<i64> = members
-        .iter()
-        .map(|&c| as_of - s.last_order_day[c] as i64)
-        .collect();
-    let mut columns = vec![Column::new(
-        "customer_id".into(),
-        members.iter().map(|&c| ids[c].clone()).collect::<Vec<_>>(),
-    )];
+    members
+}
+
+/// The rows of one list, in its published order.
+fn list_rows<'a>(inputs: &TargetInputs<'a>, targets: &Targets, list: TargetList) -> ListRows<'a> {
+    let members = members(inputs, targets, list);
+    let rows = members.iter().copied();
     match list {
-        TargetList::WinBack => columns.extend([
-            date(
-                "last_order_date",
-                members.iter().map(|&c| s.last_order_day[c]).collect(),
-            )?,
-            Column::new("days_since_last_order".into(), since_last),
-            Column::new("orders".into(), pick_i64(&s.orders)),
-            Column::new("revenue".into(), pick_money(&s.revenue_cents)),
-        ]),
+        TargetList::WinBack => ListRows::WinBack(rows.map(|c| win_back_row(inputs, c)).collect()),
         TargetList::AtRiskHighValue => {
-            let scores = inputs.clv.expect("the list needs CLV");
-            let q = targets.clv_quantile.as_ref().expect("the list needs CLV");
-            columns.extend([
-                Column::new(
-                    "clv".into(),
-                    members.iter().map(|&c| scores.clv[c]).collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "clv_quantile".into(),
-                    members.iter().map(|&c| q[c]).collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "p_alive".into(),
-                    members
-                        .iter()
-                        .map(|&c| scores.p_alive[c])
-                        .collect::<Vec<_>>(),
-                ),
-                Column::new("frequency".into(), pick_i64(&s.frequency)),
-                Column::new("recency_days".into(), pick_i64(&s.recency_days)),
-                Column::new(
-                    "usual_gap_days".into(),
-                    members
-                        .iter()
-                        .map(|&c| s.recency_days[c] as f64 / s.frequency[c] as f64)
-                        .collect::<Vec<_>>(),
-                ),
-                Column::new("days_since_last_order".into(), since_last),
-                Column::new("revenue".into(), pick_money(&s.revenue_cents)),
-            ]);
+            ListRows::AtRiskHighValue(rows.map(|c| at_risk_row(inputs, targets, c)).collect())
         }
-        TargetList::ReengageNew => columns.extend([
-            date(
-                "first_order_date",
-                members.iter().map(|&c| s.first_order_day[c]).collect(),
-            )?,
-            Column::new("days_since_first_order".into(), pick_i64(&s.tenure_days)),
-            Column::new(
-                "typical_gap_days".into(),
-                vec![targets.typical_gap_days(); n],
-            ),
-            Column::new("revenue".into(), pick_money(&s.revenue_cents)),
-        ]),
-        TargetList::Vip => {
-            let tier_name = |c: usize| {
-                inputs
-                    .tiers
-                    .zip(inputs.customer_tiers.tier.as_ref())
-                    .map(|(t, tier)| t.names[tier[c]].as_str())
-            };
-            let top_tier = |c: usize| {
-                inputs
-                    .tiers
-                    .zip(inputs.customer_tiers.tier.as_ref())
-                    .map(|(t, tier)| tier[c] == t.top())
-            };
-            let q = |c: usize| targets.clv_quantile.as_ref().map(|q| q[c]);
-            columns.extend([
-                Column::new(
-                    "tier".into(),
-                    members.iter().map(|&c| tier_name(c)).collect::<Vec<_>>(),
-                ),
-                Column::new("trailing_12m_spend".into(), pick_money(trailing)),
-                Column::new(
-                    "top_tier".into(),
-                    members.iter().map(|&c| top_tier(c)).collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "clv".into(),
-                    members.iter().map(|&c| clv(c)).collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "clv_quantile".into(),
-                    members.iter().map(|&c| q(c)).collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "top_clv".into(),
-                    members
-                        .iter()
-                        .map(|&c| q(c).map(|x| x >= inputs.config.vip_clv_quantile))
-                        .collect::<Vec<_>>(),
-                ),
-                Column::new("revenue".into(), pick_money(&s.revenue_cents)),
-            ]);
+        TargetList::ReengageNew => {
+            ListRows::ReengageNew(rows.map(|c| reengage_row(inputs, targets, c)).collect())
         }
+        TargetList::Vip => ListRows::Vip(rows.map(|c| vip_row(inputs, targets, c)).collect()),
     }
-    columns.push(Column::new(
-        "suggested_action".into(),
-        vec![list.suggested_action(); n],
-    ));
-    Ok(DataFrame::new(n, columns)?)
+}
+
+fn days_since_last_order(inputs: &TargetInputs, c: usize) -> i64 {
+    inputs.history.as_of as i64 - inputs.summary.last_order_day[c] as i64
+}
+
+fn win_back_row<'a>(inputs: &TargetInputs<'a>, c: usize) -> WinBackRow<'a> {
+    let s = inputs.summary;
+    WinBackRow {
+        customer_id: &inputs.history.customer_ids[c],
+        last_order_day: s.last_order_day[c],
+        days_since_last_order: days_since_last_order(inputs, c),
+        orders: s.orders[c],
+        revenue_cents: s.revenue_cents[c],
+    }
+}
+
+fn at_risk_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> AtRiskRow<'a> {
+    let s = inputs.summary;
+    let scores = inputs.clv.expect("the list needs CLV");
+    let q = targets.clv_quantile.as_ref().expect("the list needs CLV");
+    AtRiskRow {
+        customer_id: &inputs.history.customer_ids[c],
+        clv: scores.clv[c],
+        clv_quantile: q[c],
+        p_alive: scores.p_alive[c],
+        frequency: s.frequency[c],
+        recency_days: s.recency_days[c],
+        usual_gap_days: s.recency_days[c] as f64 / s.frequency[c] as f64,
+        days_since_last_order: days_since_last_order(inputs, c),
+        revenue_cents: s.revenue_cents[c],
+    }
+}
+
+fn reengage_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> ReengageRow<'a> {
+    let s = inputs.summary;
+    ReengageRow {
+        customer_id: &inputs.history.customer_ids[c],
+        first_order_day: s.first_order_day[c],
+        days_since_first_order: s.tenure_days[c],
+        typical_gap_days: targets.typical_gap_days(),
+        revenue_cents: s.revenue_cents[c],
+    }
+}
+
+fn vip_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> VipRow<'a> {
+    let tier = inputs
+        .tiers
+        .zip(inputs.customer_tiers.tier.as_ref())
+        .map(|(t, tier)| (t, tier[c]));
+    let q = targets.clv_quantile.as_ref().map(|q| q[c]);
+    VipRow {
+        customer_id: &inputs.history.customer_ids[c],
+        tier: tier.map(|(t, i)| t.names[i].as_str()),
+        trailing_12m_cents: inputs.customer_tiers.trailing_12m_cents[c],
+        top_tier: tier.map(|(t, i)| i == t.top()),
+        clv: inputs.clv.map(|x| x.clv[c]),
+        clv_quantile: q,
+        top_clv: q.map(|x| x >= inputs.config.vip_clv_quantile),
+        revenue_cents: inputs.summary.revenue_cents[c],
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Loyalty tiers: each customer's trailing-12-month spend, their tier now
-//! and twelve months ago, and the `tier_migration` table.
+//! and twelve months ago, and the counts behind the `tier_migration` table
+//! (its frame and the customers table's tier columns are built in
+//! [`crate::tables::tiers`]).
 //!
 //! Trailing spend at date d = net revenue (orders minus refunds, in cents)
 //! of the entries dated after d − 12 months and on or before d, where
@@ -11,22 +13,20 @@
 //! `tier_migration` grain: month × from_tier × to_tier, the full grid (zero
 //! rows kept), from the first cohort month to as_of's month. For month m a
 //! customer acquired by the end of m (as_of for as_of's month) is counted
-//! once: from their tier at the end of m − 1, or from [`NEW_TIER`] when their
-//! first order falls in m, to their tier at the end of m. Customers are
+//! once: from their tier at the end of m − 1, or from
+//! [`crate::config::NEW_TIER`] when their first order falls in m, to their
+//! tier at the end of m. Customers are
 //! scanned in parallel into per-thread count arrays; a customer whose
 //! spend has dropped to zero for good (a year after their last entry) is
 //! added once to a "settled in the lowest tier from month k" counter and a
 //! prefix sum spreads it over the remaining months, so the work is
 //! proportional to orders plus active months, not customers × months.
 
-use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::config::{LoyaltyConfig, NEW_TIER};
-use crate::error::Result;
+use crate::config::LoyaltyConfig;
 use crate::stages::calendar::{first_order_day, Calendar};
 use crate::stages::orders::OrderHistory;
-use crate::tables::values::money;
 use crate::time::twelve_months_before;
 
 /// Validated tiers, lowest first.
@@ -279,85 +279,16 @@ pub fn migration_counts(
     }
 }
 
-/// `new` for customers acquired in the month, else `up`, `down` or `same`.
-fn movement(from: usize, to: usize) -> &'static str {
+/// The `movement` of a (from, to) cell of [`MigrationCounts`] (from 0 =
+/// new, else 1 + tier): `new` for customers acquired in the month, else
+/// `up`, `down` or `same`.
+pub fn movement(from: usize, to: usize) -> &'static str {
     match from {
         0 => "new",
         f if f - 1 < to => "up",
         f if f - 1 > to => "down",
         _ => "same",
     }
-}
-
-/// The `tier_migration` table, sorted by month, then from_tier ([`NEW_TIER`]
-/// first, then lowest to highest tier), then to_tier (lowest to highest).
-pub fn tier_migration_table(
-    counts: &MigrationCounts,
-    calendar: &Calendar,
-    tiers: &Tiers,
-) -> Result<DataFrame> {
-    let t = tiers.len();
-    let mut month = Vec::new();
-    let mut from_tier = Vec::new();
-    let mut to_tier = Vec::new();
-    let mut moves = Vec::new();
-    let mut customers = Vec::new();
-    let mut complete = Vec::new();
-    for m in 0..counts.months {
-        for from in 0..=t {
-            for to in 0..t {
-                month.push(calendar.start(m));
-                from_tier.push(if from == 0 {
-                    NEW_TIER
-                } else {
-                    tiers.names[from - 1].as_str()
-                });
-                to_tier.push(tiers.names[to].as_str());
-                moves.push(movement(from, to));
-                customers.push(counts.get(m, from, to));
-                complete.push(calendar.is_complete(m));
-            }
-        }
-    }
-    let n = month.len();
-    Ok(DataFrame::new(
-        n,
-        vec![
-            Column::new("month".into(), month).cast(&DataType::Date)?,
-            Column::new("from_tier".into(), from_tier),
-            Column::new("to_tier".into(), to_tier),
-            Column::new("movement".into(), moves),
-            Column::new("customers".into(), customers),
-            Column::new("month_complete".into(), complete),
-        ],
-    )?)
-}
-
-/// The tier columns of `customers`: trailing_12m_spend, tier, tier_12m_ago
-/// (both null without tiers).
-pub fn tier_columns(customer_tiers: &CustomerTiers, tiers: Option<&Tiers>) -> Vec<Column> {
-    let n = customer_tiers.trailing_12m_cents.len();
-    let name = |i: usize| tiers.map(|t| t.names[i].as_str());
-    let tier: Vec<Option<&str>> = match &customer_tiers.tier {
-        Some(v) => v.iter().map(|&i| name(i)).collect(),
-        None => vec![None; n],
-    };
-    let ago: Vec<Option<&str>> = match &customer_tiers.tier_12m_ago {
-        Some(v) => v.iter().map(|i| i.and_then(name)).collect(),
-        None => vec![None; n],
-    };
-    vec![
-        Column::new(
-            "trailing_12m_spend".into(),
-            customer_tiers
-                .trailing_12m_cents
-                .iter()
-                .map(|&c| money(c))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("tier".into(), tier),
-        Column::new("tier_12m_ago".into(), ago),
-    ]
 }
 
 #[cfg(test)]

@@ -1,7 +1,19 @@
-//! TODO: module doc for the clv_model, clv_validation, clv_forecast table(s).
+//! The CLV stage's tables ([`crate::stages::clv`], README "Predictive
+//! CLV"): `clv_model`, the fitted BG/NBD and Gamma-Gamma parameters with
+//! their fit diagnostics; `clv_validation`, the models refitted on the
+//! calibration period (up to as_of − holdout_days) against the holdout;
+//! `clv_forecast`, the expected orders and revenue of all customers per
+//! month of the horizon. Written only with `[clv] enabled`. No NaN or
+//! infinity is published: a non-finite figure is null.
 
+use polars::prelude::DataFrame;
+
+use super::builder::FrameBuilder;
 use super::col;
 use super::schema::{column, Kind, TableSchema, Written};
+use crate::clv::FitReport;
+use crate::error::Result;
+use crate::stages::clv::{ClvOutput, Forecast, HoldoutValidation};
 
 pub static CLV_MODEL: TableSchema = TableSchema {
     name: "clv_model",
@@ -12,15 +24,51 @@ pub static CLV_MODEL: TableSchema = TableSchema {
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::MODEL, Kind::Text, "TODO"),
-        column(col::PARAMETER, Kind::Text, "TODO"),
-        column(col::VALUE, Kind::Float64, "TODO"),
-        column(col::STD_ERROR, Kind::Float64, "TODO"),
-        column(col::LOG_LIKELIHOOD, Kind::Float64, "TODO"),
-        column(col::CUSTOMERS, Kind::Int64, "TODO"),
-        column(col::CONVERGED, Kind::Bool, "TODO"),
-        column(col::ITERATIONS, Kind::Int64, "TODO"),
-        column(col::GRADIENT_NORM, Kind::Float64, "TODO"),
+        column(
+            col::MODEL,
+            Kind::Text,
+            "the model: `bg_nbd` or `gamma_gamma`",
+        ),
+        column(
+            col::PARAMETER,
+            Kind::Text,
+            "the parameter: r, alpha, a, b (BG/NBD) or p, q, gamma (Gamma-Gamma)",
+        ),
+        column(
+            col::VALUE,
+            Kind::Float64,
+            "its maximum-likelihood estimate (time in days); null if not finite",
+        ),
+        column(
+            col::STD_ERROR,
+            Kind::Float64,
+            "its standard error from the inverse Hessian; null when unavailable",
+        ),
+        column(
+            col::LOG_LIKELIHOOD,
+            Kind::Float64,
+            "the model's total log-likelihood at the estimate (on each of its rows)",
+        ),
+        column(
+            col::CUSTOMERS,
+            Kind::Int64,
+            "customers the model was fitted on (Gamma-Gamma: those with repeat orders)",
+        ),
+        column(
+            col::CONVERGED,
+            Kind::Bool,
+            "true only for an interior maximum located to about 1e-6",
+        ),
+        column(
+            col::ITERATIONS,
+            Kind::Int64,
+            "optimizer iterations of the fit",
+        ),
+        column(
+            col::GRADIENT_NORM,
+            Kind::Float64,
+            "norm of the mean log-likelihood's gradient in log-parameters at the estimate",
+        ),
     ],
 };
 
@@ -33,15 +81,51 @@ pub static CLV_VALIDATION: TableSchema = TableSchema {
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::BUCKET, Kind::Text, "TODO"),
-        column(col::CUSTOMERS, Kind::Int64, "TODO"),
-        column(col::ACTUAL_ORDERS, Kind::Float64, "TODO"),
-        column(col::PREDICTED_ORDERS, Kind::Float64, "TODO"),
-        column(col::MAE, Kind::Float64, "TODO"),
-        column(col::RMSE, Kind::Float64, "TODO"),
-        column(col::RELATIVE_BIAS, Kind::Float64, "TODO"),
-        column(col::HOLDOUT_DAYS, Kind::Int64, "TODO"),
-        column(col::CALIBRATION_END, Kind::Date, "TODO"),
+        column(
+            col::BUCKET,
+            Kind::Text,
+            "`overall`, or the calibration frequency `0` … `6`, `7+`",
+        ),
+        column(
+            col::CUSTOMERS,
+            Kind::Int64,
+            "customers with an order on or before calibration_end in the bucket",
+        ),
+        column(
+            col::ACTUAL_ORDERS,
+            Kind::Float64,
+            "Σ distinct order days in the holdout",
+        ),
+        column(
+            col::PREDICTED_ORDERS,
+            Kind::Float64,
+            "Σ predicted repeat order days in the holdout, by the calibration refit",
+        ),
+        column(
+            col::MAE,
+            Kind::Float64,
+            "mean absolute error per customer; null for an empty bucket",
+        ),
+        column(
+            col::RMSE,
+            Kind::Float64,
+            "root mean square error per customer; null for an empty bucket",
+        ),
+        column(
+            col::RELATIVE_BIAS,
+            Kind::Float64,
+            "(Σ predicted − Σ actual) / Σ actual; null when Σ actual is 0",
+        ),
+        column(
+            col::HOLDOUT_DAYS,
+            Kind::Int64,
+            "length of the holdout in days (`[clv] holdout_days`)",
+        ),
+        column(
+            col::CALIBRATION_END,
+            Kind::Date,
+            "last day of the calibration period: as_of − holdout_days",
+        ),
     ],
 };
 
@@ -54,11 +138,231 @@ pub static CLV_FORECAST: TableSchema = TableSchema {
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::HORIZON_MONTH, Kind::Int64, "TODO"),
-        column(col::FROM_DAY, Kind::Float64, "TODO"),
-        column(col::TO_DAY, Kind::Float64, "TODO"),
-        column(col::EXPECTED_ORDERS, Kind::Float64, "TODO"),
-        column(col::EXPECTED_REVENUE, Kind::Float64, "TODO"),
-        column(col::DISCOUNTED_REVENUE, Kind::Float64, "TODO"),
+        column(
+            col::HORIZON_MONTH,
+            Kind::Int64,
+            "month j of the horizon, 1 … horizon_months",
+        ),
+        column(
+            col::FROM_DAY,
+            Kind::Float64,
+            "the month's start in days after as_of: (j − 1) · 30.4375",
+        ),
+        column(
+            col::TO_DAY,
+            Kind::Float64,
+            "the month's end in days after as_of: j · 30.4375",
+        ),
+        column(
+            col::EXPECTED_ORDERS,
+            Kind::Float64,
+            "expected orders of all customers in the month",
+        ),
+        column(
+            col::EXPECTED_REVENUE,
+            Kind::Float64,
+            "Σ expected orders × expected order value over customers",
+        ),
+        column(
+            col::DISCOUNTED_REVENUE,
+            Kind::Float64,
+            "expected_revenue / (1 + discount_rate_monthly)^j",
+        ),
     ],
 };
+
+/// The three CLV tables, in publishing order.
+pub fn clv_tables(output: &ClvOutput) -> Result<Vec<(&'static str, DataFrame)>> {
+    Ok(vec![
+        (CLV_MODEL.name, clv_model_table(&output.fits)?),
+        (
+            CLV_VALIDATION.name,
+            clv_validation_table(&output.validation)?,
+        ),
+        (CLV_FORECAST.name, clv_forecast_table(&output.forecast)?),
+    ])
+}
+
+/// A fitted parameter: (name, value, standard error), as in [`FitReport`].
+type Parameter = (&'static str, f64, Option<f64>);
+
+/// `clv_model`: one row per model × parameter, in the order of the fit
+/// reports and of their parameters; non-finite figures are null.
+pub fn clv_model_table(fits: &[FitReport]) -> Result<DataFrame> {
+    let rows: Vec<(&FitReport, &Parameter)> = fits
+        .iter()
+        .flat_map(|r| r.parameters.iter().map(move |p| (r, p)))
+        .collect();
+    let finite = |x: f64| x.is_finite().then_some(x);
+    let of_fit = |f: &dyn Fn(&FitReport) -> Option<f64>| -> Vec<Option<f64>> {
+        rows.iter().map(|(r, _)| f(r)).collect()
+    };
+    FrameBuilder::new(&CLV_MODEL, rows.len())
+        .add(
+            col::MODEL,
+            rows.iter().map(|(r, _)| r.model).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::PARAMETER,
+            rows.iter().map(|(_, p)| p.0).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::VALUE,
+            rows.iter().map(|(_, p)| finite(p.1)).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::STD_ERROR,
+            rows.iter()
+                .map(|(_, p)| p.2.and_then(finite))
+                .collect::<Vec<_>>(),
+        )?
+        .add(col::LOG_LIKELIHOOD, of_fit(&|r| finite(r.log_likelihood)))?
+        .add(
+            col::CUSTOMERS,
+            rows.iter()
+                .map(|(r, _)| r.customers as i64)
+                .collect::<Vec<_>>(),
+        )?
+        .add(
+            col::CONVERGED,
+            rows.iter().map(|(r, _)| r.converged).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::ITERATIONS,
+            rows.iter()
+                .map(|(r, _)| r.iterations as i64)
+                .collect::<Vec<_>>(),
+        )?
+        .add(col::GRADIENT_NORM, of_fit(&|r| finite(r.gradient_norm)))?
+        .finish()
+}
+
+/// `clv_validation`: one row per bucket, "overall" first.
+pub fn clv_validation_table(validation: &HoldoutValidation) -> Result<DataFrame> {
+    let b = &validation.buckets;
+    let n = b.len();
+    FrameBuilder::new(&CLV_VALIDATION, n)
+        .add(col::BUCKET, b.iter().map(|x| x.label).collect::<Vec<_>>())?
+        .add(
+            col::CUSTOMERS,
+            b.iter().map(|x| x.customers).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::ACTUAL_ORDERS,
+            b.iter().map(|x| x.actual_orders).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::PREDICTED_ORDERS,
+            b.iter().map(|x| x.predicted_orders).collect::<Vec<_>>(),
+        )?
+        .add(col::MAE, b.iter().map(|x| x.mae).collect::<Vec<_>>())?
+        .add(col::RMSE, b.iter().map(|x| x.rmse).collect::<Vec<_>>())?
+        .add(
+            col::RELATIVE_BIAS,
+            b.iter().map(|x| x.relative_bias).collect::<Vec<_>>(),
+        )?
+        .add(col::HOLDOUT_DAYS, vec![validation.holdout_days as i64; n])?
+        .dates(col::CALIBRATION_END, vec![validation.calibration_end; n])?
+        .finish()
+}
+
+/// `clv_forecast`: one row per month j = 1 … horizon, days
+/// (j − 1)·month_days to j·month_days after as_of.
+pub fn clv_forecast_table(forecast: &Forecast) -> Result<DataFrame> {
+    let months = forecast.expected_orders.len();
+    let day = |j: usize| j as f64 * forecast.month_days;
+    FrameBuilder::new(&CLV_FORECAST, months)
+        .add(col::HORIZON_MONTH, (1..=months as i64).collect::<Vec<_>>())?
+        .add(col::FROM_DAY, (0..months).map(day).collect::<Vec<_>>())?
+        .add(col::TO_DAY, (1..=months).map(day).collect::<Vec<_>>())?
+        .add(col::EXPECTED_ORDERS, forecast.expected_orders.clone())?
+        .add(col::EXPECTED_REVENUE, forecast.expected_revenue.clone())?
+        .add(col::DISCOUNTED_REVENUE, forecast.discounted_revenue.clone())?
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::clv::BucketFit;
+    use crate::tables::Options;
+
+    fn report(model: &'static str, parameters: Vec<(&'static str, f64, Option<f64>)>) -> FitReport {
+        FitReport {
+            model,
+            parameters,
+            log_likelihood: -12.5,
+            customers: 3,
+            iterations: 7,
+            gradient_norm: 1e-9,
+            converged: true,
+            inverse_hessian: None,
+        }
+    }
+
+    #[test]
+    fn model_table_conforms_and_nulls_non_finite_figures() {
+        let fits = [
+            report(
+                "bg_nbd",
+                vec![("r", 0.5, Some(0.1)), ("alpha", f64::NAN, None)],
+            ),
+            report("gamma_gamma", vec![("p", 2.0, Some(f64::INFINITY))]),
+        ];
+        let frame = clv_model_table(&fits).unwrap();
+        CLV_MODEL.conforms(&frame, &Options::default()).unwrap();
+        assert_eq!(frame.height(), 3);
+        let value = frame.column(col::VALUE).unwrap().f64().unwrap().clone();
+        assert_eq!(value.get(1), None);
+        let se = frame.column(col::STD_ERROR).unwrap().f64().unwrap().clone();
+        assert_eq!((se.get(0), se.get(2)), (Some(0.1), None));
+        let model = frame.column(col::MODEL).unwrap().str().unwrap().clone();
+        assert_eq!(model.get(2), Some("gamma_gamma"));
+    }
+
+    #[test]
+    fn validation_table_conforms() {
+        let bucket = |label, customers| BucketFit {
+            label,
+            customers,
+            actual_orders: 2.0,
+            predicted_orders: 1.5,
+            mae: (customers > 0).then_some(0.5),
+            rmse: (customers > 0).then_some(0.5),
+            relative_bias: Some(-0.25),
+        };
+        let validation = HoldoutValidation {
+            holdout_days: 90,
+            calibration_end: 19_000,
+            buckets: vec![bucket("overall", 4), bucket("0", 0)],
+        };
+        let frame = clv_validation_table(&validation).unwrap();
+        CLV_VALIDATION
+            .conforms(&frame, &Options::default())
+            .unwrap();
+        assert_eq!(frame.height(), 2);
+        let mae = frame.column(col::MAE).unwrap().f64().unwrap().clone();
+        assert_eq!((mae.get(0), mae.get(1)), (Some(0.5), None));
+    }
+
+    #[test]
+    fn forecast_table_conforms_with_month_bounds() {
+        let forecast = Forecast {
+            month_days: 30.4375,
+            expected_orders: vec![1.0, 2.0],
+            expected_revenue: vec![10.0, 20.0],
+            discounted_revenue: vec![9.9, 19.6],
+        };
+        let frame = clv_forecast_table(&forecast).unwrap();
+        CLV_FORECAST.conforms(&frame, &Options::default()).unwrap();
+        let to = frame.column(col::TO_DAY).unwrap().f64().unwrap().clone();
+        assert_eq!(to.get(1), Some(60.875));
+        let month = frame
+            .column(col::HORIZON_MONTH)
+            .unwrap()
+            .i64()
+            .unwrap()
+            .clone();
+        assert_eq!(month.get(0), Some(1));
+    }
+}

@@ -1,23 +1,49 @@
-//! TODO: module doc for the win_back, at_risk_high_value, reengage_new, vip table(s).
+//! The CRM target lists ([`crate::stages::targets`], README "Target
+//! lists"): `win_back`, `at_risk_high_value`, `reengage_new` and `vip`,
+//! one row per customer on the list, each customer on at most one list,
+//! with the figures that put them there and a fixed `suggested_action`.
+//! `win_back` and `reengage_new` are always written, `at_risk_high_value`
+//! with the CLV stage, `vip` with tiers or the CLV stage.
 
+use polars::prelude::DataFrame;
+
+use super::builder::FrameBuilder;
 use super::col;
 use super::schema::{column, Kind, TableSchema, Written};
+use crate::error::Result;
+use crate::stages::targets::{AtRiskRow, ListRows, ReengageRow, TargetList, VipRow, WinBackRow};
 
 pub static WIN_BACK: TableSchema = TableSchema {
     name: "win_back",
     grain: "one row per lapsed customer",
     key: &[col::CUSTOMER_ID],
-    order: "TODO",
+    order: "by revenue descending, then customer_id",
     written: Written::Always,
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::CUSTOMER_ID, Kind::Text, "TODO"),
-        column(col::LAST_ORDER_DATE, Kind::Date, "TODO"),
-        column(col::DAYS_SINCE_LAST_ORDER, Kind::Int64, "TODO"),
-        column(col::ORDERS, Kind::Int64, "TODO"),
-        column(col::REVENUE, Kind::Float64, "TODO"),
-        column(col::SUGGESTED_ACTION, Kind::Text, "TODO"),
+        column(col::CUSTOMER_ID, Kind::Text, "the customer"),
+        column(
+            col::LAST_ORDER_DATE,
+            Kind::Date,
+            "date of the last order (refunds are not orders)",
+        ),
+        column(
+            col::DAYS_SINCE_LAST_ORDER,
+            Kind::Int64,
+            "as_of − last_order_date, in days (at least the activity window)",
+        ),
+        column(col::ORDERS, Kind::Int64, "orders up to as_of"),
+        column(
+            col::REVENUE,
+            Kind::Float64,
+            "net revenue up to as_of (orders minus refunds)",
+        ),
+        column(
+            col::SUGGESTED_ACTION,
+            Kind::Text,
+            "the list's fixed suggestion",
+        ),
     ],
 };
 
@@ -25,21 +51,49 @@ pub static AT_RISK_HIGH_VALUE: TableSchema = TableSchema {
     name: "at_risk_high_value",
     grain: "one row per at-risk high-value customer",
     key: &[col::CUSTOMER_ID],
-    order: "TODO",
+    order: "by clv descending, then customer_id",
     written: Written::WithClv,
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::CUSTOMER_ID, Kind::Text, "TODO"),
-        column(col::CLV, Kind::Float64, "TODO"),
-        column(col::CLV_QUANTILE, Kind::Float64, "TODO"),
-        column(col::P_ALIVE, Kind::Float64, "TODO"),
-        column(col::FREQUENCY, Kind::Int64, "TODO"),
-        column(col::RECENCY_DAYS, Kind::Int64, "TODO"),
-        column(col::USUAL_GAP_DAYS, Kind::Float64, "TODO"),
-        column(col::DAYS_SINCE_LAST_ORDER, Kind::Int64, "TODO"),
-        column(col::REVENUE, Kind::Float64, "TODO"),
-        column(col::SUGGESTED_ACTION, Kind::Text, "TODO"),
+        column(col::CUSTOMER_ID, Kind::Text, "the customer"),
+        column(col::CLV, Kind::Float64, "predicted CLV over the horizon"),
+        column(
+            col::CLV_QUANTILE,
+            Kind::Float64,
+            "share of all customers with a strictly lower CLV (at least high_clv_quantile)",
+        ),
+        column(
+            col::P_ALIVE,
+            Kind::Float64,
+            "probability the customer is still alive (below p_alive_below)",
+        ),
+        column(col::FREQUENCY, Kind::Int64, "distinct order days − 1"),
+        column(
+            col::RECENCY_DAYS,
+            Kind::Int64,
+            "days from the first to the last order day",
+        ),
+        column(
+            col::USUAL_GAP_DAYS,
+            Kind::Float64,
+            "recency_days / frequency: their usual gap between order days",
+        ),
+        column(
+            col::DAYS_SINCE_LAST_ORDER,
+            Kind::Int64,
+            "as_of − last order, in days (more than usual_gap_days)",
+        ),
+        column(
+            col::REVENUE,
+            Kind::Float64,
+            "net revenue up to as_of (orders minus refunds)",
+        ),
+        column(
+            col::SUGGESTED_ACTION,
+            Kind::Text,
+            "the list's fixed suggestion",
+        ),
     ],
 };
 
@@ -47,17 +101,17 @@ pub static REENGAGE_NEW: TableSchema = TableSchema {
     name: "reengage_new",
     grain: "one row per one-time buyer to re-engage",
     key: &[col::CUSTOMER_ID],
-    order: "TODO",
+    order: "by revenue descending, then customer_id",
     written: Written::Always,
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::CUSTOMER_ID, Kind::Text, "TODO"),
-        column(col::FIRST_ORDER_DATE, Kind::Date, "TODO"),
-        column(col::DAYS_SINCE_FIRST_ORDER, Kind::Int64, "TODO"),
-        column(col::TYPICAL_GAP_DAYS, Kind::Float64, "TODO"),
-        column(col::REVENUE, Kind::Float64, "TODO"),
-        column(col::SUGGESTED_ACTION, Kind::Text, "TODO"),
+        column(col::CUSTOMER_ID, Kind::Text, "the customer"),
+        column(col::FIRST_ORDER_DATE, Kind::Date, "date of their one order"),
+        column(col::DAYS_SINCE_FIRST_ORDER, Kind::Int64, "as_of − first_order_date, in days (more than typical_gap_days)"),
+        column(col::TYPICAL_GAP_DAYS, Kind::Float64, "reengage_after_days, or the median days from first to second order; the same on every row"),
+        column(col::REVENUE, Kind::Float64, "net revenue up to as_of (orders minus refunds)"),
+        column(col::SUGGESTED_ACTION, Kind::Text, "the list's fixed suggestion"),
     ],
 };
 
@@ -65,19 +119,263 @@ pub static VIP: TableSchema = TableSchema {
     name: "vip",
     grain: "one row per VIP customer",
     key: &[col::CUSTOMER_ID],
-    order: "TODO",
+    order: "by trailing_12m_spend descending, then customer_id",
     written: Written::WithLoyaltyOrClv,
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::CUSTOMER_ID, Kind::Text, "TODO"),
-        column(col::TIER, Kind::Text, "TODO"),
-        column(col::TRAILING_12M_SPEND, Kind::Float64, "TODO"),
-        column(col::TOP_TIER, Kind::Bool, "TODO"),
-        column(col::CLV, Kind::Float64, "TODO"),
-        column(col::CLV_QUANTILE, Kind::Float64, "TODO"),
-        column(col::TOP_CLV, Kind::Bool, "TODO"),
-        column(col::REVENUE, Kind::Float64, "TODO"),
-        column(col::SUGGESTED_ACTION, Kind::Text, "TODO"),
+        column(col::CUSTOMER_ID, Kind::Text, "the customer"),
+        column(
+            col::TIER,
+            Kind::Text,
+            "loyalty tier at as_of; null without tiers",
+        ),
+        column(
+            col::TRAILING_12M_SPEND,
+            Kind::Float64,
+            "net spend in the twelve months ending on as_of",
+        ),
+        column(
+            col::TOP_TIER,
+            Kind::Bool,
+            "whether the tier is the top tier; null without tiers",
+        ),
+        column(
+            col::CLV,
+            Kind::Float64,
+            "predicted CLV over the horizon; null without the CLV stage",
+        ),
+        column(
+            col::CLV_QUANTILE,
+            Kind::Float64,
+            "share of all customers with a strictly lower CLV; null without the CLV stage",
+        ),
+        column(
+            col::TOP_CLV,
+            Kind::Bool,
+            "whether clv_quantile ≥ vip_clv_quantile; null without the CLV stage",
+        ),
+        column(
+            col::REVENUE,
+            Kind::Float64,
+            "net revenue up to as_of (orders minus refunds)",
+        ),
+        column(
+            col::SUGGESTED_ACTION,
+            Kind::Text,
+            "the list's fixed suggestion",
+        ),
     ],
 };
+
+/// The declaration of a list's table.
+pub fn list_schema(list: TargetList) -> &'static TableSchema {
+    match list {
+        TargetList::WinBack => &WIN_BACK,
+        TargetList::AtRiskHighValue => &AT_RISK_HIGH_VALUE,
+        TargetList::ReengageNew => &REENGAGE_NEW,
+        TargetList::Vip => &VIP,
+    }
+}
+
+/// The list tables, in the stage's order (`published_lists`).
+pub fn target_tables(lists: &[ListRows]) -> Result<Vec<(&'static str, DataFrame)>> {
+    lists
+        .iter()
+        .map(|rows| Ok((list_schema(rows.list()).name, list_table(rows)?)))
+        .collect()
+}
+
+/// One list's table, its rows in the order given.
+pub fn list_table(rows: &ListRows) -> Result<DataFrame> {
+    match rows {
+        ListRows::WinBack(rows) => win_back_table(rows),
+        ListRows::AtRiskHighValue(rows) => at_risk_table(rows),
+        ListRows::ReengageNew(rows) => reengage_table(rows),
+        ListRows::Vip(rows) => vip_table(rows),
+    }
+}
+
+/// `values` picked from each row.
+fn pick<R, T>(rows: &[R], value: impl Fn(&R) -> T) -> Vec<T> {
+    rows.iter().map(value).collect()
+}
+
+/// The last column of every list.
+fn suggested_action(list: TargetList, n: usize) -> Vec<&'static str> {
+    vec![list.suggested_action(); n]
+}
+
+fn win_back_table(rows: &[WinBackRow]) -> Result<DataFrame> {
+    let n = rows.len();
+    FrameBuilder::new(&WIN_BACK, n)
+        .add(col::CUSTOMER_ID, pick(rows, |r| r.customer_id))?
+        .dates(col::LAST_ORDER_DATE, pick(rows, |r| r.last_order_day))?
+        .add(
+            col::DAYS_SINCE_LAST_ORDER,
+            pick(rows, |r| r.days_since_last_order),
+        )?
+        .add(col::ORDERS, pick(rows, |r| r.orders))?
+        .money(col::REVENUE, &pick(rows, |r| r.revenue_cents))?
+        .add(
+            col::SUGGESTED_ACTION,
+            suggested_action(TargetList::WinBack, n),
+        )?
+        .finish()
+}
+
+fn at_risk_table(rows: &[AtRiskRow]) -> Result<DataFrame> {
+    let n = rows.len();
+    FrameBuilder::new(&AT_RISK_HIGH_VALUE, n)
+        .add(col::CUSTOMER_ID, pick(rows, |r| r.customer_id))?
+        .add(col::CLV, pick(rows, |r| r.clv))?
+        .add(col::CLV_QUANTILE, pick(rows, |r| r.clv_quantile))?
+        .add(col::P_ALIVE, pick(rows, |r| r.p_alive))?
+        .add(col::FREQUENCY, pick(rows, |r| r.frequency))?
+        .add(col::RECENCY_DAYS, pick(rows, |r| r.recency_days))?
+        .add(col::USUAL_GAP_DAYS, pick(rows, |r| r.usual_gap_days))?
+        .add(
+            col::DAYS_SINCE_LAST_ORDER,
+            pick(rows, |r| r.days_since_last_order),
+        )?
+        .money(col::REVENUE, &pick(rows, |r| r.revenue_cents))?
+        .add(
+            col::SUGGESTED_ACTION,
+            suggested_action(TargetList::AtRiskHighValue, n),
+        )?
+        .finish()
+}
+
+fn reengage_table(rows: &[ReengageRow]) -> Result<DataFrame> {
+    let n = rows.len();
+    FrameBuilder::new(&REENGAGE_NEW, n)
+        .add(col::CUSTOMER_ID, pick(rows, |r| r.customer_id))?
+        .dates(col::FIRST_ORDER_DATE, pick(rows, |r| r.first_order_day))?
+        .add(
+            col::DAYS_SINCE_FIRST_ORDER,
+            pick(rows, |r| r.days_since_first_order),
+        )?
+        .add(col::TYPICAL_GAP_DAYS, pick(rows, |r| r.typical_gap_days))?
+        .money(col::REVENUE, &pick(rows, |r| r.revenue_cents))?
+        .add(
+            col::SUGGESTED_ACTION,
+            suggested_action(TargetList::ReengageNew, n),
+        )?
+        .finish()
+}
+
+fn vip_table(rows: &[VipRow]) -> Result<DataFrame> {
+    let n = rows.len();
+    FrameBuilder::new(&VIP, n)
+        .add(col::CUSTOMER_ID, pick(rows, |r| r.customer_id))?
+        .add(col::TIER, pick(rows, |r| r.tier))?
+        .money(
+            col::TRAILING_12M_SPEND,
+            &pick(rows, |r| r.trailing_12m_cents),
+        )?
+        .add(col::TOP_TIER, pick(rows, |r| r.top_tier))?
+        .add(col::CLV, pick(rows, |r| r.clv))?
+        .add(col::CLV_QUANTILE, pick(rows, |r| r.clv_quantile))?
+        .add(col::TOP_CLV, pick(rows, |r| r.top_clv))?
+        .money(col::REVENUE, &pick(rows, |r| r.revenue_cents))?
+        .add(col::SUGGESTED_ACTION, suggested_action(TargetList::Vip, n))?
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::Options;
+
+    fn lists() -> Vec<ListRows<'static>> {
+        vec![
+            ListRows::WinBack(vec![WinBackRow {
+                customer_id: "a",
+                last_order_day: 19_000,
+                days_since_last_order: 400,
+                orders: 2,
+                revenue_cents: 12_345,
+            }]),
+            ListRows::AtRiskHighValue(vec![AtRiskRow {
+                customer_id: "b",
+                clv: 250.0,
+                clv_quantile: 0.9,
+                p_alive: 0.3,
+                frequency: 2,
+                recency_days: 60,
+                usual_gap_days: 30.0,
+                days_since_last_order: 45,
+                revenue_cents: 50_000,
+            }]),
+            ListRows::ReengageNew(vec![ReengageRow {
+                customer_id: "c",
+                first_order_day: 19_300,
+                days_since_first_order: 40,
+                typical_gap_days: Some(32.5),
+                revenue_cents: 999,
+            }]),
+            ListRows::Vip(vec![VipRow {
+                customer_id: "d",
+                tier: None,
+                trailing_12m_cents: 100_000,
+                top_tier: None,
+                clv: Some(900.0),
+                clv_quantile: Some(0.95),
+                top_clv: Some(true),
+                revenue_cents: 150_000,
+            }]),
+        ]
+    }
+
+    #[test]
+    fn every_list_table_conforms() {
+        let tables = target_tables(&lists()).unwrap();
+        let names: Vec<&str> = tables.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                WIN_BACK.name,
+                AT_RISK_HIGH_VALUE.name,
+                REENGAGE_NEW.name,
+                VIP.name
+            ]
+        );
+        for (name, frame) in &tables {
+            let schema = crate::tables::schema_of(name).unwrap();
+            schema.conforms(frame, &Options::default()).unwrap();
+            assert_eq!(frame.height(), 1, "{name}");
+        }
+        let revenue = tables[0]
+            .1
+            .column(col::REVENUE)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .clone();
+        assert_eq!(revenue.get(0), Some(123.45));
+        let action = tables[3]
+            .1
+            .column(col::SUGGESTED_ACTION)
+            .unwrap()
+            .str()
+            .unwrap()
+            .clone();
+        assert_eq!(action.get(0), Some(TargetList::Vip.suggested_action()));
+    }
+
+    #[test]
+    fn empty_lists_conform() {
+        for rows in [
+            ListRows::WinBack(Vec::new()),
+            ListRows::AtRiskHighValue(Vec::new()),
+            ListRows::ReengageNew(Vec::new()),
+            ListRows::Vip(Vec::new()),
+        ] {
+            let frame = list_table(&rows).unwrap();
+            list_schema(rows.list())
+                .conforms(&frame, &Options::default())
+                .unwrap();
+            assert_eq!(frame.height(), 0);
+        }
+    }
+}
