@@ -7,8 +7,13 @@
 
 use std::fmt::Write as _;
 
+use crate::tables::cohorts::COHORT_RETENTION;
+
 use super::charts::{self, bucket_key, is_overall};
-use super::data::{ClvSection, CohortCell, CohortPeriod, KpiMonth, ReportData};
+use super::data::{
+    ClvSection, CohortCell, CohortPeriod, KpiMonth, ModelParameter, ReportData, RunFacts,
+    SegmentRow, ValidationBucket,
+};
 use super::format::{self, escape, finite, finite_opt, MISSING};
 
 /// Headings of the page's sections, in order (tests look for them).
@@ -380,8 +385,9 @@ fn cohort_section(data: &ReportData) -> String {
             let _ = write!(
                 lead,
                 " Only the latest {HEATMAP_WEEKLY_COHORTS} of {} weekly cohorts are shown; \
-                 every cohort is in cohort_retention.parquet.",
-                starts.len()
+                 every cohort is in {}.parquet.",
+                starts.len(),
+                COHORT_RETENTION.name
             );
         }
     }
@@ -581,79 +587,9 @@ fn clv_body(data: &ReportData, clv: &ClvSection) -> String {
     let segs = data.segments_by_revenue();
     body.push_str(&charts::segment_clv(&segs));
     body.push_str("</div><div>");
-    if segs.is_empty() {
-        body.push_str(&charts::placeholder("No segments yet."));
-    } else {
-        let rows: Vec<Vec<Cell>> = segs
-            .iter()
-            .map(|r| {
-                vec![
-                    Cell::Text(r.rfm_segment.clone()),
-                    Cell::Num(format::int(r.customers)),
-                    Cell::Num(format::pct_opt(r.share_of_revenue)),
-                    Cell::Num(format::money_opt(r.avg_clv)),
-                    Cell::Num(format::pct_opt(r.avg_p_alive)),
-                ]
-            })
-            .collect();
-        body.push_str(&table_with_class(
-            &[
-                ("Segment", false),
-                ("Customers", true),
-                ("Revenue share", true),
-                ("Avg CLV", true),
-                ("Avg P(alive)", true),
-            ],
-            &rows,
-            None,
-            "compact",
-        ));
-    }
+    body.push_str(&segment_clv_table(&segs));
     body.push_str("</div></div><h3>Model parameters</h3>");
-    if clv.parameters.is_empty() {
-        body.push_str(&charts::placeholder(
-            "The CLV models have no fitted parameters yet.",
-        ));
-    } else {
-        // The model, its log-likelihood and its fit status show once, on
-        // the model's first row.
-        let rows: Vec<Vec<Cell>> = clv
-            .parameters
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let first = i == 0 || clv.parameters[i - 1].model != p.model;
-                let once = |text: String| if first { text } else { String::new() };
-                vec![
-                    Cell::Text(once(p.model.clone())),
-                    Cell::Text(p.parameter.clone()),
-                    Cell::Num(format::param(p.value)),
-                    Cell::Num(
-                        finite_opt(p.std_error).map_or_else(|| MISSING.to_string(), format::param),
-                    ),
-                    Cell::Num(once(format::fixed(p.log_likelihood, 2))),
-                    Cell::Html(if first {
-                        badge(p.converged, "yes", "no")
-                    } else {
-                        String::new()
-                    }),
-                ]
-            })
-            .collect();
-        body.push_str(&table_with_class(
-            &[
-                ("Model", false),
-                ("Parameter", false),
-                ("Estimate", true),
-                ("Std. error", true),
-                ("Log-likelihood", true),
-                ("Converged", false),
-            ],
-            &rows,
-            None,
-            "compact",
-        ));
-    }
+    body.push_str(&parameters_table(&clv.parameters));
 
     body.push_str(
         "<h3>Holdout validation</h3><p class=\"note\">Orders placed in the holdout period, \
@@ -662,7 +598,89 @@ fn clv_body(data: &ReportData, clv: &ClvSection) -> String {
     );
     body.push_str(&charts::validation_bars(&clv.validation));
     body.push_str("</div><div>");
-    let mut buckets: Vec<_> = clv.validation.iter().collect();
+    body.push_str(&validation_table(&clv.validation));
+    body.push_str("</div></div>");
+    body
+}
+
+/// Customers, revenue share, average CLV and P(alive) per segment.
+fn segment_clv_table(segs: &[&SegmentRow]) -> String {
+    if segs.is_empty() {
+        return charts::placeholder("No segments yet.");
+    }
+    let rows: Vec<Vec<Cell>> = segs
+        .iter()
+        .map(|r| {
+            vec![
+                Cell::Text(r.rfm_segment.clone()),
+                Cell::Num(format::int(r.customers)),
+                Cell::Num(format::pct_opt(r.share_of_revenue)),
+                Cell::Num(format::money_opt(r.avg_clv)),
+                Cell::Num(format::pct_opt(r.avg_p_alive)),
+            ]
+        })
+        .collect();
+    table_with_class(
+        &[
+            ("Segment", false),
+            ("Customers", true),
+            ("Revenue share", true),
+            ("Avg CLV", true),
+            ("Avg P(alive)", true),
+        ],
+        &rows,
+        None,
+        "compact",
+    )
+}
+
+/// The CLV models' fitted parameters.
+fn parameters_table(parameters: &[ModelParameter]) -> String {
+    if parameters.is_empty() {
+        return charts::placeholder("The CLV models have no fitted parameters yet.");
+    }
+    // The model, its log-likelihood and its fit status show once, on
+    // the model's first row.
+    let rows: Vec<Vec<Cell>> = parameters
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let first = i == 0 || parameters[i - 1].model != p.model;
+            let once = |text: String| if first { text } else { String::new() };
+            vec![
+                Cell::Text(once(p.model.clone())),
+                Cell::Text(p.parameter.clone()),
+                Cell::Num(format::param(p.value)),
+                Cell::Num(
+                    finite_opt(p.std_error).map_or_else(|| MISSING.to_string(), format::param),
+                ),
+                Cell::Num(once(format::fixed(p.log_likelihood, 2))),
+                Cell::Html(if first {
+                    badge(p.converged, "yes", "no")
+                } else {
+                    String::new()
+                }),
+            ]
+        })
+        .collect();
+    table_with_class(
+        &[
+            ("Model", false),
+            ("Parameter", false),
+            ("Estimate", true),
+            ("Std. error", true),
+            ("Log-likelihood", true),
+            ("Converged", false),
+        ],
+        &rows,
+        None,
+        "compact",
+    )
+}
+
+/// The holdout validation per bucket, the overall row first.
+fn validation_table(validation: &[ValidationBucket]) -> String {
+    let mut buckets: Vec<_> = validation.iter().collect();
     buckets.sort_by(|a, b| {
         let (oa, ob) = (is_overall(&a.bucket), is_overall(&b.bucket));
         let (ka, kb) = (bucket_key(&a.bucket), bucket_key(&b.bucket));
@@ -672,56 +690,75 @@ fn clv_body(data: &ReportData, clv: &ClvSection) -> String {
             .then(ka.2.cmp(&kb.2))
     });
     if buckets.is_empty() {
-        body.push_str(&charts::placeholder("No validation buckets yet."));
-    } else {
-        let rows: Vec<Vec<Cell>> = buckets
-            .iter()
-            .map(|b| {
-                vec![
-                    Cell::Text(b.bucket.clone()),
-                    Cell::Num(format::int(b.customers)),
-                    Cell::Num(format::fixed(b.actual_orders, 1)),
-                    Cell::Num(format::fixed(b.predicted_orders, 1)),
-                    Cell::Num(format::num_opt(b.mae, 3)),
-                    Cell::Num(format::num_opt(b.rmse, 3)),
-                    Cell::Num(finite_opt(b.relative_bias).map_or_else(
-                        || MISSING.to_string(),
-                        |r| {
-                            let t = format::pct(r, 1);
-                            if r > 0.0 {
-                                format!("+{t}")
-                            } else {
-                                t
-                            }
-                        },
-                    )),
-                ]
-            })
-            .collect();
-        body.push_str(&table_with_class(
-            &[
-                ("Bucket", false),
-                ("Customers", true),
-                ("Actual", true),
-                ("Predicted", true),
-                ("MAE", true),
-                ("RMSE", true),
-                ("Rel. bias", true),
-            ],
-            &rows,
-            None,
-            "compact",
-        ));
+        return charts::placeholder("No validation buckets yet.");
     }
-    body.push_str("</div></div>");
-    body
+    let rows: Vec<Vec<Cell>> = buckets
+        .iter()
+        .map(|b| {
+            vec![
+                Cell::Text(b.bucket.clone()),
+                Cell::Num(format::int(b.customers)),
+                Cell::Num(format::fixed(b.actual_orders, 1)),
+                Cell::Num(format::fixed(b.predicted_orders, 1)),
+                Cell::Num(format::num_opt(b.mae, 3)),
+                Cell::Num(format::num_opt(b.rmse, 3)),
+                Cell::Num(signed_pct(b.relative_bias)),
+            ]
+        })
+        .collect();
+    table_with_class(
+        &[
+            ("Bucket", false),
+            ("Customers", true),
+            ("Actual", true),
+            ("Predicted", true),
+            ("MAE", true),
+            ("RMSE", true),
+            ("Rel. bias", true),
+        ],
+        &rows,
+        None,
+        "compact",
+    )
+}
+
+/// A percentage with its sign (`+` above zero), or the missing mark.
+fn signed_pct(r: Option<f64>) -> String {
+    finite_opt(r).map_or_else(
+        || MISSING.to_string(),
+        |r| {
+            let t = format::pct(r, 1);
+            if r > 0.0 {
+                format!("+{t}")
+            } else {
+                t
+            }
+        },
+    )
 }
 
 fn run_section(data: &ReportData) -> String {
     let f = &data.facts;
     let mut body = String::from("<div class=\"grid2\"><div><h3>Run</h3>");
+    body.push_str(&run_table(f));
+    body.push_str("<h3>Input rows</h3>");
+    body.push_str(&input_rows(f));
+    body.push_str("<h3>Input files</h3>");
+    body.push_str(&input_files(f));
+    body.push_str("</div><div><h3>Top reject reasons</h3>");
+    body.push_str(&reject_reasons(f));
+    body.push_str("<h3>Reconciliation checks</h3>");
+    body.push_str(&checks_table(f));
+    body.push_str("<h3>Stage timings</h3>");
+    body.push_str(&stage_timings(f));
+    body.push_str("</div></div>");
+    section(6, "", &body)
+}
+
+/// The run's identity: id, pipeline, as-of date, time zone, window.
+fn run_table(f: &RunFacts) -> String {
     let kv = |k: &str, v: String| vec![Cell::Text(k.to_string()), Cell::Text(v)];
-    body.push_str(&table(
+    table(
         &[("", false), ("", false)],
         &[
             kv("Run id", f.run_id.clone()),
@@ -735,9 +772,11 @@ fn run_section(data: &ReportData) -> String {
             kv("Customers", format::uint(f.customers)),
         ],
         None,
-    ));
+    )
+}
 
-    body.push_str("<h3>Input rows</h3>");
+/// Rows read and where they went, with whether they add up.
+fn input_rows(f: &RunFacts) -> String {
     let read = f.rows_read as f64;
     let row = |k: &str, v: u64| {
         vec![
@@ -746,7 +785,7 @@ fn run_section(data: &ReportData) -> String {
             Cell::Num(format::share(v as f64, read)),
         ]
     };
-    body.push_str(&table(
+    let mut out = table(
         &[("", false), ("Rows", true), ("% of read", true)],
         &[
             row("Read", f.rows_read),
@@ -756,135 +795,139 @@ fn run_section(data: &ReportData) -> String {
             row("Duplicates", f.duplicates),
         ],
         None,
-    ));
+    );
     let sum = f
         .accepted
         .saturating_add(f.rejected)
         .saturating_add(f.excluded)
         .saturating_add(f.duplicates);
     let _ = write!(
-        body,
+        out,
         "<p class=\"note\">{} read = accepted + rejected + excluded + duplicates</p>",
         badge(sum == f.rows_read, "balanced", "does not balance")
     );
+    out
+}
 
-    body.push_str("<h3>Input files</h3>");
+/// The input files and their sizes.
+fn input_files(f: &RunFacts) -> String {
     if f.inputs.is_empty() {
-        body.push_str("<p class=\"note\">No input files recorded.</p>");
-    } else {
-        let rows: Vec<Vec<Cell>> = f
-            .inputs
-            .iter()
-            .map(|(p, b)| {
-                vec![
-                    Cell::Html(format!("<span class=\"path\">{}</span>", escape(p))),
-                    Cell::Num(format::bytes(*b)),
-                ]
-            })
-            .collect();
-        let total: u64 = f.inputs.iter().map(|i| i.1).fold(0u64, u64::saturating_add);
-        let total_row = (f.inputs.len() > 1).then(|| {
-            vec![
-                Cell::Text(format!("{} files", f.inputs.len())),
-                Cell::Num(format::bytes(total)),
-            ]
-        });
-        body.push_str(&table(&[("Path", false), ("Size", true)], &rows, total_row));
+        return "<p class=\"note\">No input files recorded.</p>".to_string();
     }
+    let rows: Vec<Vec<Cell>> = f
+        .inputs
+        .iter()
+        .map(|(p, b)| {
+            vec![
+                Cell::Html(format!("<span class=\"path\">{}</span>", escape(p))),
+                Cell::Num(format::bytes(*b)),
+            ]
+        })
+        .collect();
+    let total: u64 = f.inputs.iter().map(|i| i.1).fold(0u64, u64::saturating_add);
+    let total_row = (f.inputs.len() > 1).then(|| {
+        vec![
+            Cell::Text(format!("{} files", f.inputs.len())),
+            Cell::Num(format::bytes(total)),
+        ]
+    });
+    table(&[("Path", false), ("Size", true)], &rows, total_row)
+}
 
-    body.push_str("</div><div><h3>Top reject reasons</h3>");
+/// The ten most frequent reject reasons.
+fn reject_reasons(f: &RunFacts) -> String {
     let mut reasons: Vec<&(String, u64)> = f.reject_reasons.iter().filter(|r| r.1 > 0).collect();
     reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     if reasons.is_empty() {
-        body.push_str("<p class=\"note\">No rows were rejected.</p>");
-    } else {
-        let all: u64 = reasons.iter().map(|r| r.1).sum();
-        let rows: Vec<Vec<Cell>> = reasons
-            .iter()
-            .take(10)
-            .map(|(reason, n)| {
-                vec![
-                    Cell::Text(reason.clone()),
-                    Cell::Num(format::uint(*n)),
-                    Cell::Num(format::share(*n as f64, all as f64)),
-                ]
-            })
-            .collect();
-        body.push_str(&table(
-            &[("Reason", false), ("Rows", true), ("% of rejected", true)],
-            &rows,
-            None,
-        ));
-        if reasons.len() > 10 {
-            let _ = write!(
-                body,
-                "<p class=\"note\">{} more reasons not shown.</p>",
-                reasons.len() - 10
-            );
-        }
+        return "<p class=\"note\">No rows were rejected.</p>".to_string();
     }
+    let all: u64 = reasons.iter().map(|r| r.1).sum();
+    let rows: Vec<Vec<Cell>> = reasons
+        .iter()
+        .take(10)
+        .map(|(reason, n)| {
+            vec![
+                Cell::Text(reason.clone()),
+                Cell::Num(format::uint(*n)),
+                Cell::Num(format::share(*n as f64, all as f64)),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[("Reason", false), ("Rows", true), ("% of rejected", true)],
+        &rows,
+        None,
+    );
+    if reasons.len() > 10 {
+        let _ = write!(
+            out,
+            "<p class=\"note\">{} more reasons not shown.</p>",
+            reasons.len() - 10
+        );
+    }
+    out
+}
 
-    body.push_str("<h3>Reconciliation checks</h3>");
+/// The reconciliation checks with their result.
+fn checks_table(f: &RunFacts) -> String {
     if f.checks.is_empty() {
-        body.push_str("<p class=\"note\">No checks recorded.</p>");
-    } else {
-        let rows: Vec<Vec<Cell>> = f
-            .checks
-            .iter()
-            .map(|(name, expected, actual, passed)| {
-                vec![
-                    Cell::Text(name.clone()),
-                    Cell::Num(format::int(*expected)),
-                    Cell::Num(format::int(*actual)),
-                    Cell::Html(badge(*passed, "pass", "FAIL")),
-                ]
-            })
-            .collect();
-        body.push_str(&table(
-            &[
-                ("Check", false),
-                ("Expected", true),
-                ("Actual", true),
-                ("Result", false),
-            ],
-            &rows,
-            None,
-        ));
+        return "<p class=\"note\">No checks recorded.</p>".to_string();
     }
+    let rows: Vec<Vec<Cell>> = f
+        .checks
+        .iter()
+        .map(|(name, expected, actual, passed)| {
+            vec![
+                Cell::Text(name.clone()),
+                Cell::Num(format::int(*expected)),
+                Cell::Num(format::int(*actual)),
+                Cell::Html(badge(*passed, "pass", "FAIL")),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            ("Check", false),
+            ("Expected", true),
+            ("Actual", true),
+            ("Result", false),
+        ],
+        &rows,
+        None,
+    )
+}
 
-    body.push_str("<h3>Stage timings</h3>");
+/// Wall time (as bars against the slowest stage) and peak memory per stage.
+fn stage_timings(f: &RunFacts) -> String {
     if f.stages.is_empty() {
-        body.push_str("<p class=\"note\">No stage timings recorded.</p>");
-    } else {
-        let total: f64 = f.stages.iter().filter_map(|s| finite(s.1)).sum();
-        let slowest = f
-            .stages
-            .iter()
-            .filter_map(|s| finite(s.1))
-            .fold(0.0f64, f64::max);
-        let rows: Vec<Vec<Cell>> = f
-            .stages
-            .iter()
-            .map(|(name, secs, rss)| {
-                let frac = if slowest > 0.0 { secs / slowest } else { 0.0 };
-                vec![
-                    Cell::Text(name.clone()),
-                    Cell::NumHtml(inline_bar(frac, &format::seconds(*secs))),
-                    Cell::Num(format::bytes(*rss)),
-                ]
-            })
-            .collect();
-        let peak = f.stages.iter().map(|s| s.2).max().unwrap_or(0);
-        body.push_str(&table(
-            &[("Stage", false), ("Wall time", true), ("Peak memory", true)],
-            &rows,
-            Some(vec![
-                Cell::Text("Whole run".to_string()),
-                Cell::Num(format::seconds(total)),
-                Cell::Num(format::bytes(peak)),
-            ]),
-        ));
+        return "<p class=\"note\">No stage timings recorded.</p>".to_string();
     }
-    body.push_str("</div></div>");
-    section(6, "", &body)
+    let total: f64 = f.stages.iter().filter_map(|s| finite(s.1)).sum();
+    let slowest = f
+        .stages
+        .iter()
+        .filter_map(|s| finite(s.1))
+        .fold(0.0f64, f64::max);
+    let rows: Vec<Vec<Cell>> = f
+        .stages
+        .iter()
+        .map(|(name, secs, rss)| {
+            let frac = if slowest > 0.0 { secs / slowest } else { 0.0 };
+            vec![
+                Cell::Text(name.clone()),
+                Cell::NumHtml(inline_bar(frac, &format::seconds(*secs))),
+                Cell::Num(format::bytes(*rss)),
+            ]
+        })
+        .collect();
+    let peak = f.stages.iter().map(|s| s.2).max().unwrap_or(0);
+    table(
+        &[("Stage", false), ("Wall time", true), ("Peak memory", true)],
+        &rows,
+        Some(vec![
+            Cell::Text("Whole run".to_string()),
+            Cell::Num(format::seconds(total)),
+            Cell::Num(format::bytes(peak)),
+        ]),
+    )
 }

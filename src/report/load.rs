@@ -14,6 +14,12 @@ use crate::report::data::{
     ClvSection, CohortCell, CohortPeriod, CurvePoint, KpiMonth, ModelParameter, ReportData,
     RunFacts, SegmentRow, ValidationBucket,
 };
+use crate::tables::clv::{CLV_MODEL, CLV_VALIDATION};
+use crate::tables::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
+use crate::tables::customers::{CUSTOMERS, SEGMENTS};
+use crate::tables::kpis::KPIS_MONTHLY;
+use crate::tables::schema::{cohort_column, period_of_cohort_column};
+use crate::tables::{col, TableSchema};
 use crate::time::date_of;
 
 fn ints(frame: &DataFrame, name: &str) -> Result<Vec<i64>> {
@@ -74,7 +80,6 @@ fn texts(frame: &DataFrame, name: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Builds the report's data from a manifest and a way to get each table.
 /// The `(all)` slice of a table sliced by dimensions (the report shows the
 /// whole shop); a table without those columns as it is.
 fn all_slice(frame: DataFrame, dimensions: &[String]) -> Result<DataFrame> {
@@ -88,11 +93,14 @@ fn all_slice(frame: DataFrame, dimensions: &[String]) -> Result<DataFrame> {
     Ok(frame)
 }
 
+/// Builds the report's data from a manifest and a way to get each table
+/// by name.
 pub fn report_data<F>(manifest: &Manifest, table: F) -> Result<ReportData>
 where
     F: Fn(&str) -> Result<Option<DataFrame>>,
 {
-    let need = |name: &str| -> Result<DataFrame> {
+    let need = |schema: &TableSchema| -> Result<DataFrame> {
+        let name = schema.name;
         let frame = table(name)?.ok_or_else(|| {
             Error::output(
                 Path::new(name),
@@ -101,7 +109,23 @@ where
         })?;
         all_slice(frame, &manifest.dimensions)
     };
-    let facts = RunFacts {
+    let facts = run_facts(manifest);
+    let cohort_frame = need(&COHORT_RETENTION)?;
+    let cohort_period = cohort_period_of(&cohort_frame, &manifest.run_id)?;
+    Ok(ReportData {
+        facts,
+        cohort_period,
+        cohorts: cohort_cells(&cohort_frame, cohort_period)?,
+        curve: curve_points(&need(&RETENTION_CURVE)?)?,
+        kpis: kpi_months(&need(&KPIS_MONTHLY)?)?,
+        segments: segment_rows(&need(&SEGMENTS)?)?,
+        clv: clv_section(&table)?,
+    })
+}
+
+/// The facts of the run, from its manifest.
+fn run_facts(manifest: &Manifest) -> RunFacts {
+    RunFacts {
         run_id: manifest.run_id.clone(),
         pipeline: manifest.pipeline_path.clone(),
         as_of: NaiveDate::parse_from_str(&manifest.as_of, "%Y-%m-%d").unwrap_or_default(),
@@ -129,39 +153,46 @@ where
             .iter()
             .map(|s| (s.stage.clone(), s.seconds, s.peak_rss_bytes))
             .collect(),
-    };
+    }
+}
 
-    let c = need("cohort_retention")?;
-    // The cohort column names the unit (`cohort_month`, `cohort_week`,
-    // `cohort_quarter`).
-    let cohort_period = c
-        .get_column_names()
+/// The cohort unit of `cohort_retention`: its cohort column names it
+/// (`cohort_month`, `cohort_week`, `cohort_quarter`).
+fn cohort_period_of(c: &DataFrame, run_id: &str) -> Result<CohortPeriod> {
+    c.get_column_names()
         .iter()
-        .find_map(|name| CohortPeriod::from_cohort_column(name.as_str()))
+        .find_map(|name| period_of_cohort_column(name.as_str()))
         .ok_or_else(|| {
+            let name = COHORT_RETENTION.name;
             Error::output(
-                Path::new("cohort_retention"),
+                Path::new(name),
                 format!(
-                    "table `cohort_retention` of run {} has no cohort column: expected \
-                     `cohort_month`, `cohort_week` or `cohort_quarter`",
-                    manifest.run_id
+                    "table `{name}` of run {run_id} has no cohort column: expected `{}`, `{}` \
+                     or `{}`",
+                    col::COHORT_MONTH,
+                    col::COHORT_WEEK,
+                    col::COHORT_QUARTER
                 ),
             )
-        })?;
+        })
+}
+
+/// The cells of `cohort_retention`.
+fn cohort_cells(c: &DataFrame, unit: CohortPeriod) -> Result<Vec<CohortCell>> {
     let (months, periods, sizes, active) = (
-        dates(&c, cohort_period.cohort_column())?,
-        ints(&c, "period")?,
-        ints(&c, "cohort_size")?,
-        ints(&c, "active_customers")?,
+        dates(c, cohort_column(unit))?,
+        ints(c, col::PERIOD)?,
+        ints(c, col::COHORT_SIZE)?,
+        ints(c, col::ACTIVE_CUSTOMERS)?,
     );
     let (rate, per_customer, cumulative, complete) = (
-        floats(&c, "retention_rate")?,
-        floats(&c, "revenue_per_customer")?,
-        floats(&c, "cumulative_revenue_per_customer")?,
-        bools(&c, "period_complete")?,
+        floats(c, col::RETENTION_RATE)?,
+        floats(c, col::REVENUE_PER_CUSTOMER)?,
+        floats(c, col::CUMULATIVE_REVENUE_PER_CUSTOMER)?,
+        bools(c, col::PERIOD_COMPLETE)?,
     );
-    let unbounded_rate = optional_floats(&c, "unbounded_retention_rate")?;
-    let cohorts = (0..c.height())
+    let unbounded_rate = optional_floats(c, col::UNBOUNDED_RETENTION_RATE)?;
+    Ok((0..c.height())
         .map(|i| CohortCell {
             cohort_start: months[i],
             period: periods[i] as u32,
@@ -173,23 +204,26 @@ where
             cumulative_revenue_per_customer: cumulative[i],
             period_complete: complete[i],
         })
-        .collect();
+        .collect())
+}
 
-    let r = need("retention_curve")?;
+/// The points of `retention_curve`.
+fn curve_points(r: &DataFrame) -> Result<Vec<CurvePoint>> {
     let (periods, n_cohorts, customers, retained, rate) = (
-        ints(&r, "period")?,
-        ints(&r, "cohorts")?,
-        ints(&r, "customers")?,
-        ints(&r, "retained")?,
-        floats(&r, "retention_rate")?,
+        ints(r, col::PERIOD)?,
+        ints(r, col::COHORTS)?,
+        ints(r, col::CUSTOMERS)?,
+        ints(r, col::RETAINED)?,
+        floats(r, col::RETENTION_RATE)?,
     );
-    let unbounded_retained = if r.column("unbounded_retained").is_ok() {
-        ints(&r, "unbounded_retained")?
+    // Runs written before the unbounded columns existed lack them.
+    let unbounded_retained = if r.column(col::UNBOUNDED_RETAINED).is_ok() {
+        ints(r, col::UNBOUNDED_RETAINED)?
     } else {
         vec![0; r.height()]
     };
-    let unbounded_rate = optional_floats(&r, "unbounded_retention_rate")?;
-    let curve = (0..r.height())
+    let unbounded_rate = optional_floats(r, col::UNBOUNDED_RETENTION_RATE)?;
+    Ok((0..r.height())
         .map(|i| CurvePoint {
             period: periods[i] as u32,
             cohorts: n_cohorts[i],
@@ -199,30 +233,32 @@ where
             unbounded_retained: unbounded_retained[i],
             unbounded_retention_rate: unbounded_rate[i],
         })
-        .collect();
+        .collect())
+}
 
-    let k = need("kpis_monthly")?;
-    let month = dates(&k, "month")?;
-    let i64s = |name: &str| ints(&k, name);
+/// The months of `kpis_monthly`.
+fn kpi_months(k: &DataFrame) -> Result<Vec<KpiMonth>> {
+    let month = dates(k, col::MONTH)?;
+    let i64s = |name: &str| ints(k, name);
     let (s, e, n, ret, churned, react, purchasing, orders) = (
-        i64s("customers_start")?,
-        i64s("customers_end")?,
-        i64s("new_customers")?,
-        i64s("retained")?,
-        i64s("churned")?,
-        i64s("reactivated")?,
-        i64s("purchasing_customers")?,
-        i64s("orders")?,
+        i64s(col::CUSTOMERS_START)?,
+        i64s(col::CUSTOMERS_END)?,
+        i64s(col::NEW_CUSTOMERS)?,
+        i64s(col::RETAINED)?,
+        i64s(col::CHURNED)?,
+        i64s(col::REACTIVATED)?,
+        i64s(col::PURCHASING_CUSTOMERS)?,
+        i64s(col::ORDERS)?,
     );
     let (crr, churn, revenue, aov, repeat, complete) = (
-        floats(&k, "crr")?,
-        floats(&k, "churn_rate")?,
-        floats(&k, "revenue")?,
-        floats(&k, "aov")?,
-        floats(&k, "repeat_customer_rate")?,
-        bools(&k, "month_complete")?,
+        floats(k, col::CRR)?,
+        floats(k, col::CHURN_RATE)?,
+        floats(k, col::REVENUE)?,
+        floats(k, col::AOV)?,
+        floats(k, col::REPEAT_CUSTOMER_RATE)?,
+        bools(k, col::MONTH_COMPLETE)?,
     );
-    let kpis = (0..k.height())
+    Ok((0..k.height())
         .map(|i| KpiMonth {
             month: month[i],
             customers_start: s[i],
@@ -240,37 +276,29 @@ where
             repeat_customer_rate: repeat[i],
             month_complete: complete[i],
         })
-        .collect();
+        .collect())
+}
 
-    let g = need("segments")?;
-    let (names, seg_customers, seg_revenue, share, avg_clv, avg_alive) = (
-        texts(&g, "rfm_segment")?,
-        ints(&g, "customers")?,
-        floats(&g, "revenue")?,
-        floats(&g, "share_of_revenue")?,
-        floats(&g, "avg_clv")?,
-        floats(&g, "avg_p_alive")?,
+/// The rows of `segments`.
+fn segment_rows(g: &DataFrame) -> Result<Vec<SegmentRow>> {
+    let (names, customers, revenue, share, avg_clv, avg_alive) = (
+        texts(g, col::RFM_SEGMENT)?,
+        ints(g, col::CUSTOMERS)?,
+        floats(g, col::REVENUE)?,
+        floats(g, col::SHARE_OF_REVENUE)?,
+        floats(g, col::AVG_CLV)?,
+        floats(g, col::AVG_P_ALIVE)?,
     );
-    let segments = (0..g.height())
+    Ok((0..g.height())
         .map(|i| SegmentRow {
             rfm_segment: names[i].clone(),
-            customers: seg_customers[i],
-            revenue: seg_revenue[i].unwrap_or(0.0),
+            customers: customers[i],
+            revenue: revenue[i].unwrap_or(0.0),
             share_of_revenue: share[i],
             avg_clv: avg_clv[i],
             avg_p_alive: avg_alive[i],
         })
-        .collect();
-
-    Ok(ReportData {
-        facts,
-        cohort_period,
-        cohorts,
-        curve,
-        kpis,
-        segments,
-        clv: clv_section(&table)?,
-    })
+        .collect())
 }
 
 /// The CLV section, when the run has the CLV tables.
@@ -279,25 +307,37 @@ where
     F: Fn(&str) -> Result<Option<DataFrame>>,
 {
     let (Some(model), Some(validation), Some(customers)) = (
-        table("clv_model")?,
-        table("clv_validation")?,
-        table("customers")?,
+        table(CLV_MODEL.name)?,
+        table(CLV_VALIDATION.name)?,
+        table(CUSTOMERS.name)?,
     ) else {
         return Ok(None);
     };
-    let clv_values: Vec<f64> = floats(&customers, "clv")?.into_iter().flatten().collect();
+    let clv_values: Vec<f64> = floats(&customers, col::CLV)?
+        .into_iter()
+        .flatten()
+        .collect();
     if clv_values.is_empty() {
         return Ok(None);
     }
+    Ok(Some(ClvSection {
+        clv_values,
+        parameters: model_parameters(&model)?,
+        validation: validation_buckets(&validation)?,
+    }))
+}
+
+/// The rows of `clv_model`.
+fn model_parameters(model: &DataFrame) -> Result<Vec<ModelParameter>> {
     let (models, parameters, values, errors, lls, converged) = (
-        texts(&model, "model")?,
-        texts(&model, "parameter")?,
-        floats(&model, "value")?,
-        floats(&model, "std_error")?,
-        floats(&model, "log_likelihood")?,
-        bools(&model, "converged")?,
+        texts(model, col::MODEL)?,
+        texts(model, col::PARAMETER)?,
+        floats(model, col::VALUE)?,
+        floats(model, col::STD_ERROR)?,
+        floats(model, col::LOG_LIKELIHOOD)?,
+        bools(model, col::CONVERGED)?,
     );
-    let parameters = (0..model.height())
+    Ok((0..model.height())
         .map(|i| ModelParameter {
             model: models[i].clone(),
             parameter: parameters[i].clone(),
@@ -306,17 +346,21 @@ where
             log_likelihood: lls[i].unwrap_or(f64::NAN),
             converged: converged[i],
         })
-        .collect();
+        .collect())
+}
+
+/// The rows of `clv_validation`.
+fn validation_buckets(validation: &DataFrame) -> Result<Vec<ValidationBucket>> {
     let (buckets, counts, actual, predicted, mae, rmse, bias) = (
-        texts(&validation, "bucket")?,
-        ints(&validation, "customers")?,
-        floats(&validation, "actual_orders")?,
-        floats(&validation, "predicted_orders")?,
-        floats(&validation, "mae")?,
-        floats(&validation, "rmse")?,
-        floats(&validation, "relative_bias")?,
+        texts(validation, col::BUCKET)?,
+        ints(validation, col::CUSTOMERS)?,
+        floats(validation, col::ACTUAL_ORDERS)?,
+        floats(validation, col::PREDICTED_ORDERS)?,
+        floats(validation, col::MAE)?,
+        floats(validation, col::RMSE)?,
+        floats(validation, col::RELATIVE_BIAS)?,
     );
-    let validation = (0..validation.height())
+    Ok((0..validation.height())
         .map(|i| ValidationBucket {
             bucket: buckets[i].clone(),
             customers: counts[i],
@@ -326,12 +370,7 @@ where
             rmse: rmse[i],
             relative_bias: bias[i],
         })
-        .collect();
-    Ok(Some(ClvSection {
-        clv_values,
-        parameters,
-        validation,
-    }))
+        .collect())
 }
 
 /// Reads a published run directory's manifest.

@@ -8,8 +8,9 @@
 //! they go. [`load`] fills a [`ReportData`] from a run's tables.
 //!
 //! Layout: `data` (input structs), `format` (numbers and escaping), `svg`
-//! (a small SVG writer, scales and axes), `charts` (one function per
-//! chart), `html` (the page), `show` (the terminal tables).
+//! (a small SVG writer, scales and axes), `charts` (one file per chart
+//! family, all but the heatmap opened from one chart frame), `html` (the
+//! page), `show` (the terminal tables).
 
 mod charts;
 pub mod data;

@@ -531,31 +531,15 @@ pub(crate) fn legend(svg: &mut Svg, x: f64, y: f64, width: f64, items: &[LegendI
                     );
                 }
                 Swatch::Fill(color) => {
-                    svg.rect(
-                        cx + 3.0,
-                        cy - 6.0,
-                        12.0,
-                        12.0,
-                        &format!("fill=\"{color}\""),
-                        None,
-                    );
+                    swatch_square(svg, cx, cy, &format!("fill=\"{color}\""));
                 }
                 Swatch::Pattern(pattern, color) => {
-                    svg.rect(
-                        cx + 3.0,
-                        cy - 6.0,
-                        12.0,
-                        12.0,
-                        &format!("fill=\"{color}\""),
-                        None,
-                    );
-                    svg.rect(
-                        cx + 3.0,
-                        cy - 6.0,
-                        12.0,
-                        12.0,
+                    swatch_square(svg, cx, cy, &format!("fill=\"{color}\""));
+                    swatch_square(
+                        svg,
+                        cx,
+                        cy,
                         &format!("fill=\"{pattern}\" stroke=\"#8a93a3\" stroke-width=\"0.5\""),
-                        None,
                     );
                 }
             }
@@ -569,6 +553,11 @@ pub(crate) fn legend(svg: &mut Svg, x: f64, y: f64, width: f64, items: &[LegendI
             cx += item.width();
         }
     }
+}
+
+/// The 12-unit square of a legend entry whose row is centred on `cy`.
+fn swatch_square(svg: &mut Svg, cx: f64, cy: f64, attrs: &str) {
+    svg.rect(cx + 3.0, cy - 6.0, 12.0, 12.0, attrs, None);
 }
 
 /// Sequential colour ramp for retention rates, light (low) to dark (high).
