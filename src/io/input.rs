@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::io::csv::{self, CsvLayout};
 pub use crate::io::parquet::parquet_rows;
 use crate::io::parquet::ParquetInput;
-use crate::io::rows::{text_of, ROW_COLUMN};
+use crate::stages::raw::{text_of, ROW_COLUMN};
 use crate::stages::rejects::RawText;
 
 pub use crate::stages::raw::{FileFormat, InputFile, RawBatch};

@@ -5,9 +5,9 @@
 //! Input: the raw survey batches, in memory, as [`crate::io::surveys`] read
 //! them (one row per response: customer id, response timestamp or date,
 //! 0–10 score), and the order history, which decides who is a customer and
-//! when they ordered. The row rules are in [`responses`]:
+//! when they ordered.
 //!
-//! Row by row, in this order: a missing customer id, a missing or bad
+//! Rules ([`responses`]), row by row, in this order: a missing customer id, a missing or bad
 //! timestamp, a missing, non-integer or out-of-range score rejects the row
 //! (the timestamp rules and reasons are those of the order input). Then
 //! responses dated after as_of are excluded; exact duplicates (same
@@ -27,7 +27,7 @@
 //! has customers; `nps_by_tier` one row per tier, lowest first;
 //! `nps_retention` one row per category × months_after 1…12.
 
-mod responses;
+pub mod responses;
 
 pub use responses::{
     fill_raw_records, validate_responses, Responses, SurveyRules, SurveyValidation,
