@@ -13,13 +13,14 @@ use polars::prelude::DataFrame;
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::io::input::{
-    parquet_rows, read_chunks, resolve_inputs, FileFormat, InputFile, CHUNK_ROWS,
+    parquet_rows, raw_records, read_chunks, resolve_inputs, FileFormat, InputFile, InputSpec,
+    CHUNK_ROWS,
 };
 use crate::io::publish::{
     check_output_layout, lock_output, new_run_id, sha256_file, sweep_temporaries, verify_parquet,
     write_file_atomically, write_parquet, PublishedRun, StagedRun, Table, MANIFEST_FILE,
 };
-use crate::io::surveys::resolve_survey_inputs;
+use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 use crate::manifest::{
     peak_rss_bytes, CheckRecord, InputRecord, Manifest, RowRecord, StageRecord, SurveysRecord,
     WrittenFile, SCHEMA_VERSION,
@@ -32,10 +33,10 @@ use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curv
 use crate::stages::customers::{customers_table, summarize_customers};
 use crate::stages::dimensions::{sliced_tables, slices};
 use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
-use crate::stages::nps::nps_stage;
+use crate::stages::nps::{nps_stage, SurveyRules};
 use crate::stages::orders::{build_orders, RowCounts};
 use crate::stages::rejects::{
-    check_reject_share, counts_by_reason, fill_from_input, no_orders_error, rejects_table,
+    check_reject_share, counts_by_reason, fill_raw, no_orders_error, rows_missing_raw,
 };
 use crate::stages::segments::segments_table;
 use crate::stages::targets::{assign_targets, target_lists, TargetInputs};
@@ -46,6 +47,8 @@ use crate::tables::checks::checks_table;
 use crate::tables::clv::clv_tables;
 use crate::tables::targets::target_tables;
 use crate::tables::tiers::{tier_columns, tier_migration_table, TIER_MIGRATION};
+use crate::tables::nps::nps_tables;
+use crate::tables::rejects::rejects_table;
 use crate::time::{date_of, day_number};
 
 /// The report's file name in a run directory.
@@ -130,7 +133,7 @@ impl StageClock {
 
 /// Runs every stage up to (not including) publishing.
 pub fn compute(pipeline: &Pipeline, options: &RunOptions) -> Result<Computed> {
-    let files = resolve_inputs(pipeline)?;
+    let files = resolve_inputs(&InputSpec::orders(pipeline))?;
     compute_files(pipeline, files, options)
 }
 
@@ -159,23 +162,17 @@ pub fn compute_files(
     let mut collector = LineCollector::new(pipeline, expected_rows);
     let (mut load_seconds, mut validate_seconds) = (0.0, 0.0);
     let mut reading = Instant::now();
+    let input = InputSpec::orders(pipeline);
     for (i, file) in files.iter().enumerate() {
-        read_chunks(
-            pipeline,
-            i as u32,
-            file,
-            has_order_id,
-            chunk_rows,
-            |batch| {
-                load_seconds += reading.elapsed().as_secs_f64();
-                let validating = Instant::now();
-                collector.push(&file.path, &batch, &|n| bar.inc(n))?;
-                drop(batch);
-                validate_seconds += validating.elapsed().as_secs_f64();
-                reading = Instant::now();
-                Ok(())
-            },
-        )?;
+        read_chunks(&input, i as u32, file, has_order_id, chunk_rows, |batch| {
+            load_seconds += reading.elapsed().as_secs_f64();
+            let validating = Instant::now();
+            collector.push(&file.path, &batch, &|n| bar.inc(n))?;
+            drop(batch);
+            validate_seconds += validating.elapsed().as_secs_f64();
+            reading = Instant::now();
+            Ok(())
+        })?;
         load_seconds += reading.elapsed().as_secs_f64();
         reading = Instant::now();
     }
@@ -208,7 +205,8 @@ pub fn compute_files(
         "rows",
         "",
     )?;
-    fill_from_input(pipeline, &files, &mut rejects, chunk_rows)?;
+    let texts = raw_records(&input, &files, &rows_missing_raw(&rejects), chunk_rows)?;
+    fill_raw(&mut rejects, &texts);
     let rejects_frame = rejects_table(&rejects, &files)?;
     drop(rejects);
     let history = orders.history;
@@ -300,20 +298,21 @@ pub fn compute_files(
     let nps = match &pipeline.config.surveys {
         Some(surveys) => {
             let survey_files = resolve_survey_inputs(pipeline)?;
+            let batches = read_survey_files(pipeline, surveys, &survey_files)?;
             let tier_of = match (&tiers, &by_customer.tier) {
                 (Some(t), Some(of)) => Some((t.names.as_slice(), of.as_slice())),
                 _ => None,
             };
             let output = nps_stage(
-                pipeline,
-                surveys,
-                survey_files,
+                &SurveyRules::of(pipeline, surveys),
+                &survey_files,
+                batches,
                 &history,
                 &calendar,
                 tier_of,
             )?;
             clock.done("nps");
-            Some(output)
+            Some((survey_files, output))
         }
         None => None,
     };
@@ -327,17 +326,17 @@ pub fn compute_files(
             m.month_total(calendar.len() - 1),
         ));
     }
-    let mut nps_tables = Vec::new();
+    let mut nps_frames = Vec::new();
     let mut survey_run = None;
     let mut rejects_frame = rejects_frame;
-    if let Some(n) = nps {
-        checks.extend(n.checks);
+    if let Some((survey_files, n)) = nps {
         // Survey rejects after the order rejects; `source` tells them apart.
-        rejects_frame = rejects_frame.vstack(&n.rejects)?;
+        rejects_frame = rejects_frame.vstack(&rejects_table(&n.rejects, &survey_files)?)?;
         rejects_frame.rechunk_mut();
-        nps_tables = n.tables;
+        nps_frames = nps_tables(&n, &calendar)?;
+        checks.extend(n.checks);
         survey_run = Some(SurveyRun {
-            files: n.files,
+            files: survey_files,
             counts: n.counts,
             rejects_by_reason: n.rejects_by_reason,
         });
@@ -386,7 +385,11 @@ pub fn compute_files(
                 .chain(target_frames)
                 .map(|(name, frame)| Table { name, frame }),
         )
-        .chain(nps_tables)
+        .chain(
+            nps_frames
+                .into_iter()
+                .map(|(name, frame)| Table { name, frame }),
+        )
         .chain([
             Table {
                 name: "rejects",
@@ -486,7 +489,7 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
     // Before computing: a run that could not be published is not started.
     check_output_layout(&out_dir)?;
     sweep_temporaries(&out_dir);
-    let files = resolve_inputs(pipeline)?;
+    let files = resolve_inputs(&InputSpec::orders(pipeline))?;
     let as_of_requested = options.as_of.or(pipeline.config.business.as_of);
     // Survey files are inputs too: a changed survey file is a new run.
     let survey_files = resolve_survey_inputs(pipeline)?;

@@ -4,17 +4,18 @@ use std::path::PathBuf;
 
 use crate::config::Pipeline;
 use crate::error::{quote, shown_path, Result};
-use crate::io::input::{read_chunks, resolve_inputs, CHUNK_ROWS};
+use crate::io::input::{read_chunks, resolve_inputs, InputSpec, CHUNK_ROWS};
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 
 pub fn run(pipeline_path: PathBuf) -> Result<()> {
     let pipeline = Pipeline::load(&pipeline_path)?;
-    let files = resolve_inputs(&pipeline)?;
+    let input = InputSpec::orders(&pipeline);
+    let files = resolve_inputs(&input)?;
     let mut rows = 0usize;
     for (i, file) in files.iter().enumerate() {
         // Reading checks the format and that every mapped column exists.
         let mut file_rows = 0;
-        read_chunks(&pipeline, i as u32, file, false, CHUNK_ROWS, |batch| {
+        read_chunks(&input, i as u32, file, false, CHUNK_ROWS, |batch| {
             file_rows += batch.frame.height();
             Ok(())
         })?;

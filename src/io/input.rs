@@ -1,75 +1,103 @@
-//! Reading input files: resolving the configured path or glob to a sorted
-//! list of files, and reading each (CSV, gzipped CSV, Parquet: [`csv`],
+//! Reading input files: resolving the configured path or glob of an
+//! [`InputSpec`] (the order input or the survey input) to a sorted list of
+//! files, and reading each (CSV, gzipped CSV, Parquet: [`csv`],
 //! [`crate::io::parquet`]) in chunks into Polars frames of the columns the
-//! pipeline maps, with the 1-based data row number of every row, so any
-//! later problem can name file and row.
+//! input maps, with the 1-based data row number of every row, so any later
+//! problem can name file and row; and reading again the rows of rejects
+//! whose raw records were dropped with their chunk ([`raw_records`]).
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use polars::prelude::*;
 
-use crate::config::{InputFormat, Pipeline};
+use crate::config::{CsvOptions, InputFormat, Pipeline};
 use crate::error::{Error, Result};
 use crate::io::csv::{self, CsvLayout};
 pub use crate::io::parquet::parquet_rows;
 use crate::io::parquet::ParquetInput;
-use crate::io::rows::{text_of, ROW_COLUMN};
+use crate::stages::raw::{text_of, ROW_COLUMN};
+use crate::stages::rejects::RawText;
 
-/// One input file and what the manifest records about it.
+pub use crate::stages::raw::{FileFormat, InputFile, RawBatch};
+
+/// One input file set as the readers see it: where its files are, how to
+/// read them and which source columns to keep. The order input
+/// ([`InputSpec::orders`]) and the survey input
+/// ([`crate::io::surveys::survey_input`]) are both read through it, by the
+/// same code.
 #[derive(Debug, Clone)]
-pub struct InputFile {
-    pub path: PathBuf,
-    pub format: FileFormat,
-    pub size: u64,
-    pub modified: Option<SystemTime>,
+pub struct InputSpec {
+    /// The pipeline file: configuration errors name it, and relative paths
+    /// start at its directory.
+    pub pipeline_path: PathBuf,
+    /// The path or glob as configured.
+    pub path: String,
+    /// `path` resolved against the pipeline file's directory.
+    pub pattern: String,
+    pub format: InputFormat,
+    pub csv: CsvLayout,
+    /// The mapped source columns every file must have, each once; the
+    /// readers keep only these (and `__row`).
+    pub columns: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
-    Csv,
-    CsvGz,
-    Parquet,
-}
-
-impl FileFormat {
-    pub fn name(self) -> &'static str {
-        match self {
-            FileFormat::Csv => "csv",
-            FileFormat::CsvGz => "csv.gz",
-            FileFormat::Parquet => "parquet",
+impl InputSpec {
+    pub fn new(
+        pipeline_path: &Path,
+        path: &str,
+        format: InputFormat,
+        csv: &CsvOptions,
+        columns: Vec<String>,
+    ) -> InputSpec {
+        let base = pipeline_path.parent().unwrap_or(Path::new(""));
+        let pattern = if Path::new(path).is_absolute() {
+            path.to_string()
+        } else {
+            base.join(path).to_string_lossy().into_owned()
+        };
+        InputSpec {
+            pipeline_path: pipeline_path.to_path_buf(),
+            path: path.to_string(),
+            pattern,
+            format,
+            csv: CsvLayout {
+                delimiter: csv.delimiter as u8,
+                has_header: csv.has_header,
+            },
+            columns,
         }
+    }
+
+    /// The order input: `[input]`, and the columns the run needs
+    /// ([`Pipeline::needed_columns`]).
+    pub fn orders(pipeline: &Pipeline) -> InputSpec {
+        let input = &pipeline.config.input;
+        InputSpec::new(
+            &pipeline.path,
+            &input.path,
+            input.format,
+            &input.csv,
+            pipeline.needed_columns(),
+        )
     }
 }
 
-/// The rows of one input file as read, before any interpretation.
-pub struct RawBatch {
-    /// Index of the file in the resolved input list.
-    pub file: u32,
-    /// `__row` (1-based data row) and the mapped source columns, in the
-    /// file's own types.
-    pub frame: DataFrame,
-    /// A hash of every column of each row (its whole line content), present
-    /// when an order id is mapped, for dropping exact duplicate lines.
-    pub line_hash: Option<Vec<u64>>,
-}
-
-/// Resolves the pipeline's input path or glob to existing files in
-/// lexicographic path order, so runs read files in the same order whatever
-/// the directory listing order.
-pub fn resolve_inputs(pipeline: &Pipeline) -> Result<Vec<InputFile>> {
+/// Resolves an input's path or glob to existing files in lexicographic
+/// path order, so runs read files in the same order whatever the directory
+/// listing order.
+pub fn resolve_inputs(spec: &InputSpec) -> Result<Vec<InputFile>> {
     // Only the configured path is a pattern: a pipeline directory named
     // `shop[1]` is that directory, not `shop1`. A configured path naming an
     // existing file is that file, even with glob characters in its name
     // (`data[2024]/orders.csv`).
-    let literal = PathBuf::from(&pipeline.input_pattern);
-    let is_glob = !literal.is_file() && pipeline.config.input.path.contains(['*', '?', '[']);
+    let literal = PathBuf::from(&spec.pattern);
+    let is_glob = !literal.is_file() && spec.path.contains(['*', '?', '[']);
     let mut paths: Vec<PathBuf> = if is_glob {
-        let pattern = &input_glob(pipeline);
+        let pattern = &input_glob(spec);
         let entries = glob::glob(pattern).map_err(|e| Error::Config {
-            path: pipeline.path.clone(),
+            path: spec.pipeline_path.clone(),
             message: format!("[input] path `{pattern}` is not a valid glob: {e}"),
         })?;
         let mut found = Vec::new();
@@ -100,7 +128,7 @@ pub fn resolve_inputs(pipeline: &Pipeline) -> Result<Vec<InputFile>> {
     paths
         .into_iter()
         .map(|path| {
-            let format = detect_format(&path, pipeline.config.input.format)?;
+            let format = detect_format(&path, spec.format)?;
             let meta = std::fs::metadata(&path)
                 .map_err(|e| Error::input(&path, format!("cannot stat: {e}")))?;
             Ok(InputFile {
@@ -115,9 +143,9 @@ pub fn resolve_inputs(pipeline: &Pipeline) -> Result<Vec<InputFile>> {
 
 /// The glob of a configured input pattern: relative to the pipeline file's
 /// directory, whose name is escaped so that it matches only itself.
-fn input_glob(pipeline: &Pipeline) -> String {
-    let configured = &pipeline.config.input.path;
-    let base = pipeline.path.parent().unwrap_or(Path::new(""));
+fn input_glob(spec: &InputSpec) -> String {
+    let configured = &spec.path;
+    let base = spec.pipeline_path.parent().unwrap_or(Path::new(""));
     if Path::new(configured).is_absolute() || base.as_os_str().is_empty() {
         return configured.clone();
     }
@@ -164,7 +192,7 @@ pub const CHUNK_ROWS: usize = 4 << 20;
 /// `hash_lines`, every column is hashed into each row's content hash, then
 /// dropped. Only one chunk is in memory at a time.
 pub fn read_chunks(
-    pipeline: &Pipeline,
+    spec: &InputSpec,
     file_index: u32,
     file: &InputFile,
     hash_lines: bool,
@@ -172,7 +200,7 @@ pub fn read_chunks(
     each: impl FnMut(RawBatch) -> Result<()>,
 ) -> Result<()> {
     read_chunks_where(
-        pipeline,
+        spec,
         file_index,
         file,
         hash_lines,
@@ -186,7 +214,7 @@ pub fn read_chunks(
 /// is false (rows 1-based, as in `__row`). A CSV file is still scanned
 /// whole, but only the wanted chunks are parsed.
 pub fn read_chunks_where(
-    pipeline: &Pipeline,
+    spec: &InputSpec,
     file_index: u32,
     file: &InputFile,
     hash_lines: bool,
@@ -195,13 +223,10 @@ pub fn read_chunks_where(
     mut each: impl FnMut(RawBatch) -> Result<()>,
 ) -> Result<()> {
     let path = &file.path;
-    let csv_layout = CsvLayout {
-        delimiter: pipeline.config.input.csv.delimiter as u8,
-        has_header: pipeline.config.input.csv.has_header,
-    };
+    let csv_layout = spec.csv;
     let mut each_csv = |frame: DataFrame| {
-        check_mapped_columns(pipeline, path, &frame_columns(&frame))?;
-        each(raw_batch(pipeline, file_index, file, hash_lines, frame)?)
+        check_mapped_columns(spec, path, &frame_columns(&frame))?;
+        each(raw_batch(spec, file_index, file, hash_lines, frame)?)
     };
     match file.format {
         FileFormat::Csv => {
@@ -235,9 +260,8 @@ pub fn read_chunks_where(
         }
         FileFormat::Parquet => {
             let input = ParquetInput::open(path)?;
-            check_mapped_columns(pipeline, path, &input.column_names())?;
-            let needed = pipeline.needed_columns();
-            input.read_chunks(&needed, hash_lines, chunk_rows, wanted, |chunk| {
+            check_mapped_columns(spec, path, &input.column_names())?;
+            input.read_chunks(&spec.columns, hash_lines, chunk_rows, wanted, |chunk| {
                 each(RawBatch {
                     file: file_index,
                     frame: chunk.frame,
@@ -246,6 +270,39 @@ pub fn read_chunks_where(
             })
         }
     }
+}
+
+/// The `wanted` rows of each listed file (file index, 1-based data rows
+/// ascending, as [`crate::stages::rejects::rows_missing_raw`] lists them)
+/// read again as text, for the raw records of rejects found after their
+/// chunk was dropped. Only the chunks that hold a wanted row are parsed.
+pub fn raw_records(
+    spec: &InputSpec,
+    files: &[InputFile],
+    wanted: &[(u32, Vec<u32>)],
+    chunk_rows: usize,
+) -> Result<Vec<RawText>> {
+    let mut texts = Vec::new();
+    for (file, rows) in wanted {
+        let holds_wanted = |first: usize, len: usize| {
+            let at = rows.partition_point(|&r| (r as usize) < first);
+            rows.get(at).is_some_and(|&r| (r as usize) < first + len)
+        };
+        let input = &files[*file as usize];
+        read_chunks_where(
+            spec,
+            *file,
+            input,
+            false,
+            chunk_rows,
+            holds_wanted,
+            |batch| {
+                texts.push(RawText::of_rows(&batch, rows)?);
+                Ok(())
+            },
+        )?;
+    }
+    Ok(texts)
 }
 
 /// A gzip stream whose read errors say that the file is not (whole) gzip.
@@ -264,34 +321,27 @@ impl<R: Read> Read for GunzipReader<R> {
 
 /// Reads one file whole (see [`read_chunks`]): its chunks stacked.
 pub fn read_file(
-    pipeline: &Pipeline,
+    spec: &InputSpec,
     file_index: u32,
     file: &InputFile,
     hash_lines: bool,
 ) -> Result<RawBatch> {
     let mut whole: Option<RawBatch> = None;
-    read_chunks(
-        pipeline,
-        file_index,
-        file,
-        hash_lines,
-        CHUNK_ROWS,
-        |batch| {
-            match whole.as_mut() {
-                None => whole = Some(batch),
-                Some(whole) => {
-                    whole
-                        .frame
-                        .vstack_mut(&batch.frame)
-                        .map_err(|e| Error::input(&file.path, e.to_string()))?;
-                    if let (Some(all), Some(more)) = (whole.line_hash.as_mut(), batch.line_hash) {
-                        all.extend(more);
-                    }
+    read_chunks(spec, file_index, file, hash_lines, CHUNK_ROWS, |batch| {
+        match whole.as_mut() {
+            None => whole = Some(batch),
+            Some(whole) => {
+                whole
+                    .frame
+                    .vstack_mut(&batch.frame)
+                    .map_err(|e| Error::input(&file.path, e.to_string()))?;
+                if let (Some(all), Some(more)) = (whole.line_hash.as_mut(), batch.line_hash) {
+                    all.extend(more);
                 }
             }
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     Ok(whole.expect("a file gives at least one chunk"))
 }
 
@@ -305,9 +355,12 @@ fn frame_columns(frame: &DataFrame) -> Vec<String> {
 }
 
 /// Checks that the mapped columns are among a file's `available` columns.
-fn check_mapped_columns(pipeline: &Pipeline, path: &Path, available: &[String]) -> Result<()> {
-    let needed = pipeline.needed_columns();
-    let missing: Vec<&String> = needed.iter().filter(|n| !available.contains(n)).collect();
+fn check_mapped_columns(spec: &InputSpec, path: &Path, available: &[String]) -> Result<()> {
+    let missing: Vec<&String> = spec
+        .columns
+        .iter()
+        .filter(|n| !available.contains(n))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -330,13 +383,12 @@ fn check_mapped_columns(pipeline: &Pipeline, path: &Path, available: &[String]) 
 
 /// Hashes lines when asked, and keeps `__row` and the mapped columns.
 fn raw_batch(
-    pipeline: &Pipeline,
+    spec: &InputSpec,
     file_index: u32,
     file: &InputFile,
     hash_lines: bool,
     frame: DataFrame,
 ) -> Result<RawBatch> {
-    let needed = pipeline.needed_columns();
     let line_hash = if hash_lines {
         let available = frame_columns(&frame);
         Some(hash_rows(&frame, &available).map_err(|e| Error::input(&file.path, e.to_string()))?)
@@ -344,7 +396,7 @@ fn raw_batch(
         None
     };
     let mut keep: Vec<&str> = vec![ROW_COLUMN];
-    keep.extend(needed.iter().map(String::as_str));
+    keep.extend(spec.columns.iter().map(String::as_str));
     let frame = frame
         .select(keep)
         .map_err(|e| Error::input(&file.path, e.to_string()))?;
@@ -379,4 +431,67 @@ fn hash_rows(frame: &DataFrame, columns: &[String]) -> PolarsResult<Vec<u64>> {
         }
     }
     Ok(hashes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::rejects::{fill_raw, rows_missing_raw, Reject, RejectReason};
+
+    fn reject(row: u32, column: Option<&str>) -> Reject {
+        Reject {
+            file: 0,
+            row,
+            reason: RejectReason::OrderHasBadLine,
+            column: column.map(str::to_string),
+            value: None,
+            raw: None,
+        }
+    }
+
+    /// Order-level rejects get their raw records (and, when they name a
+    /// column, its raw value) by reading again only the chunks that hold
+    /// them; the unmapped column is left out of the record.
+    #[test]
+    fn raw_records_of_rejects_are_read_again_through_the_input_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "id;when;amount;note\nA;2024-01-01;1,50;x\nB;2024-01-02;2;y\nC;2024-01-03;3;z\nD;2024-01-04;4;w\nE;2024-01-05;5;v\n";
+        std::fs::write(dir.path().join("orders.csv"), text).unwrap();
+        let csv = CsvOptions {
+            delimiter: ';',
+            ..CsvOptions::default()
+        };
+        let columns = ["id", "when", "amount"].map(String::from).to_vec();
+        let spec = InputSpec::new(
+            &dir.path().join("pipeline.toml"),
+            "orders*.csv",
+            InputFormat::Auto,
+            &csv,
+            columns,
+        );
+        let files = resolve_inputs(&spec).unwrap();
+        assert_eq!(files.len(), 1);
+        let mut rejects = vec![reject(4, Some("amount")), reject(2, None)];
+        rejects.push(Reject {
+            raw: Some("kept".into()),
+            ..reject(5, None)
+        });
+        let wanted = rows_missing_raw(&rejects);
+        assert_eq!(wanted, [(0, vec![2, 4])]);
+        // Two rows a chunk: chunks 1–2 and 3–4 hold the wanted rows.
+        let texts = raw_records(&spec, &files, &wanted, 2).unwrap();
+        assert_eq!(texts.len(), 2);
+        fill_raw(&mut rejects, &texts);
+        assert_eq!(
+            rejects[0].raw.as_deref(),
+            Some(r#"{"amount":"4","id":"D","when":"2024-01-04"}"#)
+        );
+        assert_eq!(rejects[0].value.as_deref(), Some("4"));
+        assert_eq!(
+            rejects[1].raw.as_deref(),
+            Some(r#"{"amount":"2","id":"B","when":"2024-01-02"}"#)
+        );
+        assert_eq!(rejects[1].value, None);
+        assert_eq!(rejects[2].raw.as_deref(), Some("kept"));
+    }
 }

@@ -1,8 +1,10 @@
-//! Files in and out: reading inputs ([`input`], in chunks through the
-//! readers in [`csv`] and [`parquet`], and the optional survey input
-//! through the same readers in [`surveys`]; [`rows`] holds what raw frames
-//! share: the row-number column and a raw value as text) and publishing
-//! outputs ([`publish`]). Nothing else in the crate touches the file system.
+//! Files in and out: reading inputs ([`input`]: an input spec, resolved to
+//! files and read in chunks through the readers in [`csv`] and [`parquet`];
+//! the optional survey input through the same code in [`surveys`]; the raw
+//! records of rejects read again), handing the stages raw batches in memory
+//! ([`crate::stages::raw`]; [`rows`] re-exports what the readers use of it),
+//! and publishing outputs ([`publish`]). Nothing else in the crate touches
+//! the file system.
 
 pub mod csv;
 pub mod input;

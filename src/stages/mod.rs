@@ -2,7 +2,9 @@
 //! validate → orders → customers → cohorts → kpis → dimensions (the cohort
 //! and KPI tables sliced by `[columns] dimensions`) → clv → segments →
 //! tiers → targets → nps → checks.
-//! Each stage is a function from the previous stage's output to its own;
+//! Each stage is a function from the previous stage's output to its own,
+//! in memory: the raw input comes in as [`raw`] batches read by
+//! [`crate::io`], and no stage touches the file system;
 //! the tables they produce are published by [`crate::io::publish`].
 //! Two small modules are shared rather than stages: [`columns`] (how an
 //! amount and a ratio are published) and [`clv_scores`] (the CLV stage's
@@ -19,6 +21,7 @@ pub mod dimensions;
 pub mod kpis;
 pub mod nps;
 pub mod orders;
+pub mod raw;
 pub mod rejects;
 pub mod segments;
 pub mod targets;

@@ -1,16 +1,16 @@
-//! Rejects: the closed list of reasons a row can be refused for, and the
-//! `rejects` table (one row per rejected input row, with its source file,
-//! 1-based data row, reason, the offending column and value, and the row's
-//! mapped fields as a JSON object so an operator can see it whole).
+//! Rejects: the closed list of reasons a row can be refused for, one
+//! rejected row ([`Reject`]: its file, 1-based data row, reason, the
+//! offending column and value, and the row's mapped fields as a JSON object
+//! so an operator can see it whole), the raw records made from raw rows
+//! ([`RawText`]), and the reject ratio's limit and messages. The `rejects`
+//! table is built from them in [`crate::tables::rejects`].
 
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
-use crate::config::Pipeline;
 use crate::error::Result;
-use crate::io::input::{read_chunks_where, InputFile, RawBatch};
-use crate::io::rows::{text_of, ROW_COLUMN};
+use crate::stages::raw::{text_of, InputFile, RawBatch, ROW_COLUMN};
 
 /// Why a row was rejected. The `as_str` names are published and stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,43 +88,6 @@ pub struct Reject {
     /// The row's mapped fields as a JSON object, filled in from the raw
     /// input (see [`RawText`]).
     pub raw: Option<String>,
-}
-
-/// Builds the `rejects` table, sorted by source file order and row. Every
-/// reject must have its raw record filled in ([`RawText::fill`]).
-pub fn rejects_table(rejects: &[Reject], files: &[InputFile]) -> Result<DataFrame> {
-    let mut sorted: Vec<&Reject> = rejects.iter().collect();
-    sorted.sort_by_key(|r| (r.file, r.row));
-    let mut source = Vec::with_capacity(sorted.len());
-    let mut row = Vec::with_capacity(sorted.len());
-    let mut reason = Vec::with_capacity(sorted.len());
-    let mut column = Vec::with_capacity(sorted.len());
-    let mut value = Vec::with_capacity(sorted.len());
-    let mut raw = Vec::with_capacity(sorted.len());
-    for r in sorted {
-        source.push(files[r.file as usize].path.to_string_lossy().into_owned());
-        row.push(r.row as i64);
-        reason.push(r.reason.as_str());
-        column.push(r.column.clone());
-        value.push(r.value.clone());
-        raw.push(r.raw.clone().ok_or_else(|| {
-            crate::error::Error::input(
-                &files[r.file as usize].path,
-                format!(
-                    "row {} could not be read again for the rejects table (did the file change during the run?)",
-                    r.row
-                ),
-            )
-        })?);
-    }
-    Ok(DataFrame::new_infer_height(vec![
-        Column::new("source".into(), source),
-        Column::new("row".into(), row),
-        Column::new("reason".into(), reason),
-        Column::new("column".into(), column),
-        Column::new("value".into(), value),
-        Column::new("raw_record".into(), raw),
-    ])?)
 }
 
 /// Some rows of one raw batch, their mapped columns as text: what the raw
@@ -210,35 +173,34 @@ impl RawText {
     }
 }
 
-/// Fills in the raw records still missing (order-level rejects, found after
-/// the raw input was dropped) by reading again the chunks that hold them.
-pub fn fill_from_input(
-    pipeline: &Pipeline,
-    files: &[InputFile],
-    rejects: &mut [Reject],
-    chunk_rows: usize,
-) -> Result<()> {
-    // The rejects to fill, by file and row: each file's are one run.
+/// The data rows of the rejects whose raw record is still missing
+/// (order-level rejects, found after the raw input was dropped), by file:
+/// files ascending, each file's rows ascending. What
+/// [`crate::io::input::raw_records`] reads again.
+pub fn rows_missing_raw(rejects: &[Reject]) -> Vec<(u32, Vec<u32>)> {
+    let mut missing: Vec<(u32, u32)> = rejects
+        .iter()
+        .filter(|r| r.raw.is_none())
+        .map(|r| (r.file, r.row))
+        .collect();
+    missing.sort_unstable();
+    missing
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|group| (group[0].0, group.iter().map(|&(_, row)| row).collect()))
+        .collect()
+}
+
+/// Fills in the raw records still missing from the rows read again
+/// ([`rows_missing_raw`]).
+pub fn fill_raw(rejects: &mut [Reject], texts: &[RawText]) {
     let mut missing: Vec<&mut Reject> = rejects.iter_mut().filter(|r| r.raw.is_none()).collect();
     missing.sort_unstable_by_key(|r| (r.file, r.row));
     for group in missing.chunk_by_mut(|a, b| a.file == b.file) {
         let file = group[0].file;
-        let rows: Vec<u32> = group.iter().map(|r| r.row).collect();
-        let wanted = |first: usize, len: usize| {
-            let at = rows.partition_point(|&r| (r as usize) < first);
-            rows.get(at).is_some_and(|&r| (r as usize) < first + len)
-        };
-        let input = &files[file as usize];
-        let mut texts = Vec::new();
-        read_chunks_where(pipeline, file, input, false, chunk_rows, wanted, |batch| {
-            texts.push(RawText::of_rows(&batch, &rows)?);
-            Ok(())
-        })?;
-        for text in &texts {
+        for text in texts.iter().filter(|t| t.file == file) {
             text.fill(group.iter_mut().map(|r| &mut **r));
         }
     }
-    Ok(())
 }
 
 /// Fails with [`crate::error::Error::TooManyRejects`] (naming the first
@@ -346,4 +308,36 @@ pub fn counts_by_reason(rejects: &[Reject]) -> Vec<(&'static str, u64)> {
         counts.into_iter().map(|(k, v)| (k.as_str(), v)).collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reject(file: u32, row: u32, raw: Option<&str>) -> Reject {
+        Reject {
+            file,
+            row,
+            reason: RejectReason::OrderHasBadLine,
+            column: None,
+            value: None,
+            raw: raw.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn rows_missing_raw_by_file_and_row() {
+        let rejects = [
+            reject(1, 7, None),
+            reject(0, 9, None),
+            reject(1, 3, None),
+            reject(0, 2, Some("{}")),
+            reject(0, 4, None),
+        ];
+        assert_eq!(
+            rows_missing_raw(&rejects),
+            [(0, vec![4, 9]), (1, vec![3, 7])]
+        );
+        assert!(rows_missing_raw(&[reject(0, 1, Some("{}"))]).is_empty());
+    }
 }

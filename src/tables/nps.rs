@@ -1,7 +1,42 @@
-//! TODO: module doc for the nps_monthly, nps_by_cohort, nps_by_tier, nps_retention table(s).
+//! The NPS tables (only with `[surveys]`): `nps_monthly`, `nps_by_cohort`,
+//! `nps_by_tier` (with loyalty tiers as well) and `nps_retention`, built
+//! from the counts of [`crate::stages::nps`] (README "Definitions", NPS).
+//!
+//! Categories: promoter 9–10, passive 7–8, detractor 0–6; `nps` =
+//! 100 · (promoters − detractors) / responses, in points from −100 to 100,
+//! null when there is no response.
 
+use polars::prelude::DataFrame;
+
+use super::builder::FrameBuilder;
 use super::col;
-use super::schema::{column, Kind, TableSchema, Written};
+use super::schema::{column, ColumnSchema, Kind, TableSchema, Written};
+use super::values::ratio;
+use crate::error::Result;
+use crate::stages::calendar::Calendar;
+use crate::stages::nps::{
+    CohortNps, NpsCategory, NpsCounts, NpsOutput, RetentionCell, TierNps, RETENTION_MONTHS,
+};
+
+/// The count columns every NPS table but `nps_retention` ends with (before
+/// `month_complete` in `nps_monthly`).
+const COUNT_COLUMNS: [ColumnSchema; 5] = [
+    column(
+        col::RESPONSES,
+        Kind::Int64,
+        "accepted survey responses counted in the row",
+    ),
+    column(col::PROMOTERS, Kind::Int64, "responses scored 9 or 10"),
+    column(col::PASSIVES, Kind::Int64, "responses scored 7 or 8"),
+    column(col::DETRACTORS, Kind::Int64, "responses scored 0 to 6"),
+    column(
+        col::NPS,
+        Kind::Float64,
+        "100 · (promoters − detractors) / responses, in points; null without responses",
+    ),
+];
+
+const RESPONDENTS_DOC: &str = "customers with at least one response counted in the row";
 
 pub static NPS_MONTHLY: TableSchema = TableSchema {
     name: "nps_monthly",
@@ -12,13 +47,13 @@ pub static NPS_MONTHLY: TableSchema = TableSchema {
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::MONTH, Kind::Date, "TODO"),
-        column(col::RESPONSES, Kind::Int64, "TODO"),
-        column(col::PROMOTERS, Kind::Int64, "TODO"),
-        column(col::PASSIVES, Kind::Int64, "TODO"),
-        column(col::DETRACTORS, Kind::Int64, "TODO"),
-        column(col::NPS, Kind::Float64, "TODO"),
-        column(col::MONTH_COMPLETE, Kind::Bool, "TODO"),
+        column(col::MONTH, Kind::Date, "first day of the month of the responses' local dates (first cohort month to as_of's month)"),
+        COUNT_COLUMNS[0],
+        COUNT_COLUMNS[1],
+        COUNT_COLUMNS[2],
+        COUNT_COLUMNS[3],
+        COUNT_COLUMNS[4],
+        column(col::MONTH_COMPLETE, Kind::Bool, "whether the month's last day is on or before as_of"),
     ],
 };
 
@@ -31,14 +66,18 @@ pub static NPS_BY_COHORT: TableSchema = TableSchema {
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::COHORT_MONTH, Kind::Date, "TODO"),
-        column(col::COHORT_SIZE, Kind::Int64, "TODO"),
-        column(col::RESPONDENTS, Kind::Int64, "TODO"),
-        column(col::RESPONSES, Kind::Int64, "TODO"),
-        column(col::PROMOTERS, Kind::Int64, "TODO"),
-        column(col::PASSIVES, Kind::Int64, "TODO"),
-        column(col::DETRACTORS, Kind::Int64, "TODO"),
-        column(col::NPS, Kind::Float64, "TODO"),
+        column(
+            col::COHORT_MONTH,
+            Kind::Date,
+            "first day of the month of the customers' first order (cohorts with customers only)",
+        ),
+        column(col::COHORT_SIZE, Kind::Int64, "customers in the cohort"),
+        column(col::RESPONDENTS, Kind::Int64, RESPONDENTS_DOC),
+        COUNT_COLUMNS[0],
+        COUNT_COLUMNS[1],
+        COUNT_COLUMNS[2],
+        COUNT_COLUMNS[3],
+        COUNT_COLUMNS[4],
     ],
 };
 
@@ -51,13 +90,17 @@ pub static NPS_BY_TIER: TableSchema = TableSchema {
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::TIER, Kind::Text, "TODO"),
-        column(col::RESPONDENTS, Kind::Int64, "TODO"),
-        column(col::RESPONSES, Kind::Int64, "TODO"),
-        column(col::PROMOTERS, Kind::Int64, "TODO"),
-        column(col::PASSIVES, Kind::Int64, "TODO"),
-        column(col::DETRACTORS, Kind::Int64, "TODO"),
-        column(col::NPS, Kind::Float64, "TODO"),
+        column(
+            col::TIER,
+            Kind::Text,
+            "loyalty tier at as_of of the responding customers (every tier, lowest first)",
+        ),
+        column(col::RESPONDENTS, Kind::Int64, RESPONDENTS_DOC),
+        COUNT_COLUMNS[0],
+        COUNT_COLUMNS[1],
+        COUNT_COLUMNS[2],
+        COUNT_COLUMNS[3],
+        COUNT_COLUMNS[4],
     ],
 };
 
@@ -70,10 +113,183 @@ pub static NPS_RETENTION: TableSchema = TableSchema {
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::NPS_CATEGORY, Kind::Text, "TODO"),
-        column(col::MONTHS_AFTER, Kind::Int64, "TODO"),
-        column(col::RESPONDENTS, Kind::Int64, "TODO"),
-        column(col::ORDERED, Kind::Int64, "TODO"),
-        column(col::RETENTION_RATE, Kind::Float64, "TODO"),
+        column(
+            col::NPS_CATEGORY,
+            Kind::Text,
+            "category of the customer's first response: `detractor`, `passive` or `promoter`",
+        ),
+        column(
+            col::MONTHS_AFTER,
+            Kind::Int64,
+            "months k after the first response's month, 1 to 12",
+        ),
+        column(
+            col::RESPONDENTS,
+            Kind::Int64,
+            "customers of the category whose month m + k is complete",
+        ),
+        column(
+            col::ORDERED,
+            Kind::Int64,
+            "those of them with an order (not a refund) in month m + k",
+        ),
+        column(
+            col::RETENTION_RATE,
+            Kind::Float64,
+            "ordered / respondents; null without respondents",
+        ),
     ],
 };
+
+/// The NPS tables of a run with surveys, in publishing order:
+/// `nps_monthly`, `nps_by_cohort`, `nps_by_tier` (with tiers),
+/// `nps_retention`.
+pub fn nps_tables(nps: &NpsOutput, calendar: &Calendar) -> Result<Vec<(&'static str, DataFrame)>> {
+    let mut tables = vec![
+        (NPS_MONTHLY.name, nps_monthly_table(&nps.monthly, calendar)?),
+        (NPS_BY_COHORT.name, nps_by_cohort_table(&nps.cohorts)?),
+    ];
+    if let Some(tiers) = &nps.by_tier {
+        tables.push((NPS_BY_TIER.name, nps_by_tier_table(tiers)?));
+    }
+    tables.push((NPS_RETENTION.name, nps_retention_table(&nps.retention)?));
+    Ok(tables)
+}
+
+/// Adds the count columns (responses … nps) of `counts`.
+fn add_counts(table: FrameBuilder, counts: &[NpsCounts]) -> Result<FrameBuilder> {
+    let pick = |f: fn(&NpsCounts) -> i64| counts.iter().map(f).collect::<Vec<_>>();
+    table
+        .add(col::RESPONSES, pick(|c| c.responses))?
+        .add(col::PROMOTERS, pick(|c| c.promoters))?
+        .add(col::PASSIVES, pick(|c| c.passives))?
+        .add(col::DETRACTORS, pick(|c| c.detractors))?
+        .add(
+            col::NPS,
+            counts.iter().map(NpsCounts::nps).collect::<Vec<_>>(),
+        )
+}
+
+/// `nps_monthly`: one row per month of `calendar`.
+pub fn nps_monthly_table(counts: &[NpsCounts], calendar: &Calendar) -> Result<DataFrame> {
+    let n = calendar.len();
+    let table = FrameBuilder::new(&NPS_MONTHLY, n)
+        .dates(col::MONTH, (0..n).map(|m| calendar.start(m)).collect())?;
+    add_counts(table, counts)?
+        .add(
+            col::MONTH_COMPLETE,
+            (0..n).map(|m| calendar.is_complete(m)).collect::<Vec<_>>(),
+        )?
+        .finish()
+}
+
+/// `nps_by_cohort`: one row per cohort month that has customers.
+pub fn nps_by_cohort_table(cohorts: &CohortNps) -> Result<DataFrame> {
+    let table = FrameBuilder::new(&NPS_BY_COHORT, cohorts.cohort_month.len())
+        .dates(col::COHORT_MONTH, cohorts.cohort_month.clone())?
+        .add(col::COHORT_SIZE, cohorts.cohort_size.clone())?
+        .add(col::RESPONDENTS, cohorts.respondents.clone())?;
+    add_counts(table, &cohorts.counts)?.finish()
+}
+
+/// `nps_by_tier`: one row per tier in rank order, tiers without responses
+/// included (nps null).
+pub fn nps_by_tier_table(tiers: &TierNps) -> Result<DataFrame> {
+    let table = FrameBuilder::new(&NPS_BY_TIER, tiers.tier.len())
+        .add(col::TIER, tiers.tier.as_slice())?
+        .add(col::RESPONDENTS, tiers.respondents.clone())?;
+    add_counts(table, &tiers.counts)?.finish()
+}
+
+/// `nps_retention`: one row per category (in [`NpsCategory::ALL`] order)
+/// and months_after 1…12, zeros included; retention_rate = ordered /
+/// respondents, null when no respondent.
+pub fn nps_retention_table(
+    cells: &[[RetentionCell; RETENTION_MONTHS as usize]],
+) -> Result<DataFrame> {
+    let rows: Vec<(NpsCategory, i64, &RetentionCell)> = NpsCategory::ALL
+        .iter()
+        .zip(cells)
+        .flat_map(|(&c, row)| (1..).zip(row).map(move |(k, cell)| (c, k, cell)))
+        .collect();
+    FrameBuilder::new(&NPS_RETENTION, rows.len())
+        .add(
+            col::NPS_CATEGORY,
+            rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::MONTHS_AFTER,
+            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::RESPONDENTS,
+            rows.iter().map(|r| r.2.respondents).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::ORDERED,
+            rows.iter().map(|r| r.2.ordered).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::RETENTION_RATE,
+            rows.iter()
+                .map(|r| ratio(r.2.ordered as f64, r.2.respondents))
+                .collect::<Vec<_>>(),
+        )?
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::nps::tests::{history, responses};
+    use crate::stages::nps::{nps_retention, tier_nps};
+
+    #[test]
+    fn nps_retention_has_every_category_and_month() {
+        let r = responses(&[
+            (0, "2024-01-06", 10),
+            (0, "2024-02-11", 2),
+            (1, "2024-01-21", 3),
+        ]);
+        let table = nps_retention_table(&nps_retention(&r, &history())).unwrap();
+        assert_eq!(table.height(), 36);
+    }
+
+    #[test]
+    fn nps_by_tier_counts_each_response_under_the_customers_tier() {
+        // Customer 0 is Gold: a promoter and a detractor (NPS 0). Customer 1
+        // is Bronze: a passive and a promoter (NPS 50). Nobody is Silver.
+        let r = responses(&[
+            (0, "2024-01-06", 10),
+            (0, "2024-02-11", 2),
+            (1, "2024-01-21", 8),
+            (1, "2024-03-02", 9),
+        ]);
+        let names = ["Bronze".to_string(), "Silver".into(), "Gold".into()];
+        let t = nps_by_tier_table(&tier_nps(&r, &names, &[2, 0])).unwrap();
+        let texts: Vec<_> = t
+            .column(col::TIER)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(texts, ["Bronze", "Silver", "Gold"]);
+        let ints = |name: &str| -> Vec<i64> {
+            t.column(name)
+                .unwrap()
+                .i64()
+                .unwrap()
+                .into_no_null_iter()
+                .collect()
+        };
+        assert_eq!(ints(col::RESPONDENTS), [1, 0, 1]);
+        assert_eq!(ints(col::RESPONSES), [2, 0, 2]);
+        assert_eq!(ints(col::PROMOTERS), [1, 0, 1]);
+        assert_eq!(ints(col::PASSIVES), [1, 0, 0]);
+        assert_eq!(ints(col::DETRACTORS), [0, 0, 1]);
+        let nps: Vec<Option<f64>> = t.column(col::NPS).unwrap().f64().unwrap().iter().collect();
+        assert_eq!(nps, [Some(50.0), None, Some(0.0)]);
+    }
+}

@@ -1,7 +1,17 @@
-//! TODO: module doc for the rejects table(s).
+//! `rejects`: one row per rejected input row, order rows first (by input
+//! file, then row), then survey rows (by survey file, then row), so an
+//! operator can find each row in its file and see it whole. The reasons are
+//! the closed list of [`crate::stages::rejects::RejectReason`] (README
+//! "Definitions", input rows and NPS).
 
+use polars::prelude::DataFrame;
+
+use super::builder::FrameBuilder;
 use super::col;
 use super::schema::{column, Kind, TableSchema, Written};
+use crate::error::{Error, Result};
+use crate::stages::raw::InputFile;
+use crate::stages::rejects::Reject;
 
 pub static REJECTS: TableSchema = TableSchema {
     name: "rejects",
@@ -12,11 +22,56 @@ pub static REJECTS: TableSchema = TableSchema {
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::SOURCE, Kind::Text, "TODO"),
-        column(col::ROW, Kind::Int64, "TODO"),
-        column(col::REASON, Kind::Text, "TODO"),
-        column(col::COLUMN, Kind::Text, "TODO"),
-        column(col::VALUE, Kind::Text, "TODO"),
-        column(col::RAW_RECORD, Kind::Text, "TODO"),
+        column(col::SOURCE, Kind::Text, "path of the input file the row came from"),
+        column(col::ROW, Kind::Int64, "1-based data row in that file (header not counted)"),
+        column(col::REASON, Kind::Text, "why the row was rejected, one name from the closed list (e.g. `invalid_amount`)"),
+        column(col::COLUMN, Kind::Text, "the source column at fault; null when no single column is"),
+        column(col::VALUE, Kind::Text, "that column's raw value (for an order total out of range, the total); null when missing"),
+        column(col::RAW_RECORD, Kind::Text, "the row's mapped source columns as a JSON object of their raw text"),
     ],
 };
+
+/// The `rejects` rows of one input (the order files or the survey files),
+/// sorted by file order and row. Every reject must have its raw record
+/// filled in ([`crate::stages::rejects::RawText::fill`]).
+pub fn rejects_table(rejects: &[Reject], files: &[InputFile]) -> Result<DataFrame> {
+    let mut sorted: Vec<&Reject> = rejects.iter().collect();
+    sorted.sort_by_key(|r| (r.file, r.row));
+    let raw = sorted
+        .iter()
+        .map(|r| raw_record(r, files))
+        .collect::<Result<Vec<_>>>()?;
+    let pick = |f: fn(&Reject) -> Option<String>| sorted.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let source: Vec<String> = sorted
+        .iter()
+        .map(|r| files[r.file as usize].path.to_string_lossy().into_owned())
+        .collect();
+    FrameBuilder::new(&REJECTS, sorted.len())
+        .add(col::SOURCE, source)?
+        .add(
+            col::ROW,
+            sorted.iter().map(|r| r.row as i64).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::REASON,
+            sorted.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>(),
+        )?
+        .add(col::COLUMN, pick(|r| r.column.clone()))?
+        .add(col::VALUE, pick(|r| r.value.clone()))?
+        .add(col::RAW_RECORD, raw)?
+        .finish()
+}
+
+/// A reject's raw record; an error naming the file when it could not be
+/// read again.
+fn raw_record(r: &Reject, files: &[InputFile]) -> Result<String> {
+    r.raw.clone().ok_or_else(|| {
+        Error::input(
+            &files[r.file as usize].path,
+            format!(
+                "row {} could not be read again for the rejects table (did the file change during the run?)",
+                r.row
+            ),
+        )
+    })
+}

@@ -1,0 +1,613 @@
+//! NPS: survey responses → the counts of `nps_monthly`, `nps_by_cohort`,
+//! `nps_by_tier` (with loyalty tiers) and `nps_retention`, whose frames are
+//! built in [`crate::tables::nps`].
+//!
+//! Input: the raw survey batches, in memory, as [`crate::io::surveys`] read
+//! them (one row per response: customer id, response timestamp or date,
+//! 0–10 score), and the order history, which decides who is a customer and
+//! when they ordered.
+//!
+//! Rules ([`responses`]), row by row, in this order: a missing customer id, a missing or bad
+//! timestamp, a missing, non-integer or out-of-range score rejects the row
+//! (the timestamp rules and reasons are those of the order input). Then
+//! responses dated after as_of are excluded; exact duplicates (same
+//! customer, same instant, same score) are counted and kept once (the first
+//! by file and row); a response from a customer with no order on or before
+//! as_of is rejected (`response_without_order`), and so is one dated before
+//! the customer's first order (`response_before_first_order`), so every
+//! accepted response falls in the run's month calendar and belongs to a
+//! cohort.
+//!
+//! Categories: promoter 9–10, passive 7–8, detractor 0–6;
+//! nps = 100 · (promoters − detractors) / responses, in points, null when
+//! there is no response.
+//!
+//! Output grains: `nps_monthly` one row per calendar month (first cohort
+//! month to as_of's month); `nps_by_cohort` one row per cohort month that
+//! has customers; `nps_by_tier` one row per tier, lowest first;
+//! `nps_retention` one row per category × months_after 1…12.
+
+pub mod responses;
+
+pub use responses::{
+    fill_raw_records, validate_responses, Responses, SurveyRules, SurveyValidation,
+};
+
+use crate::error::Result;
+use crate::stages::calendar::{first_order_day, Calendar};
+use crate::stages::checks::Check;
+use crate::stages::orders::{OrderHistory, RowCounts};
+use crate::stages::raw::{InputFile, RawBatch};
+use crate::stages::rejects::{check_reject_share, counts_by_reason, Reject};
+use crate::tables::values::ratio;
+use crate::time::{month_end, month_of_day};
+
+/// Months after the first response followed by `nps_retention`.
+pub const RETENTION_MONTHS: i64 = 12;
+
+/// The NPS category of a score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NpsCategory {
+    /// 0–6.
+    Detractor,
+    /// 7–8.
+    Passive,
+    /// 9–10.
+    Promoter,
+}
+
+impl NpsCategory {
+    /// In published (alphabetical) order.
+    pub const ALL: [NpsCategory; 3] = [
+        NpsCategory::Detractor,
+        NpsCategory::Passive,
+        NpsCategory::Promoter,
+    ];
+
+    pub fn of(score: u8) -> NpsCategory {
+        match score {
+            9.. => NpsCategory::Promoter,
+            7 | 8 => NpsCategory::Passive,
+            _ => NpsCategory::Detractor,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NpsCategory::Detractor => "detractor",
+            NpsCategory::Passive => "passive",
+            NpsCategory::Promoter => "promoter",
+        }
+    }
+}
+
+/// Response counts of one group (a month, a cohort, a tier).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NpsCounts {
+    pub responses: i64,
+    pub promoters: i64,
+    pub passives: i64,
+    pub detractors: i64,
+}
+
+impl NpsCounts {
+    pub fn add(&mut self, score: u8) {
+        self.responses += 1;
+        match NpsCategory::of(score) {
+            NpsCategory::Promoter => self.promoters += 1,
+            NpsCategory::Passive => self.passives += 1,
+            NpsCategory::Detractor => self.detractors += 1,
+        }
+    }
+
+    /// % promoters − % detractors, in points; null without responses.
+    pub fn nps(&self) -> Option<f64> {
+        ratio(
+            100.0 * (self.promoters - self.detractors) as f64,
+            self.responses,
+        )
+    }
+}
+
+/// Counts per group; `group_of_customer[c]` is customer c's group (None:
+/// not counted). Also the number of distinct respondents per group.
+pub fn counts_by_group(
+    responses: &Responses,
+    group_of_customer: &[Option<usize>],
+    groups: usize,
+) -> (Vec<NpsCounts>, Vec<i64>) {
+    let mut counts = vec![NpsCounts::default(); groups];
+    let mut respondents = vec![0i64; groups];
+    for i in 0..responses.len() {
+        let c = responses.customer[i] as usize;
+        if let Some(g) = group_of_customer[c] {
+            counts[g].add(responses.score[i]);
+            if i == 0 || responses.customer[i - 1] as usize != c {
+                respondents[g] += 1;
+            }
+        }
+    }
+    (counts, respondents)
+}
+
+/// Counts per calendar month of the response date.
+pub fn monthly_nps(responses: &Responses, calendar: &Calendar) -> Vec<NpsCounts> {
+    let mut counts = vec![NpsCounts::default(); calendar.len()];
+    for (&day, &score) in responses.day.iter().zip(&responses.score) {
+        counts[calendar.position_of_day(day)].add(score);
+    }
+    counts
+}
+
+/// NPS per cohort: the rows of `nps_by_cohort` before they become a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CohortNps {
+    /// First day of each cohort month that has customers, ascending.
+    pub cohort_month: Vec<i32>,
+    pub cohort_size: Vec<i64>,
+    pub respondents: Vec<i64>,
+    pub counts: Vec<NpsCounts>,
+}
+
+/// Responses grouped by the responding customer's cohort.
+pub fn cohort_nps(responses: &Responses, history: &OrderHistory, calendar: &Calendar) -> CohortNps {
+    let cohort_of: Vec<Option<usize>> = (0..history.customers())
+        .map(|c| first_order_day(history, c).map(|d| calendar.position_of_day(d)))
+        .collect();
+    let mut size = vec![0i64; calendar.len()];
+    for p in cohort_of.iter().flatten() {
+        size[*p] += 1;
+    }
+    let (counts, respondents) = counts_by_group(responses, &cohort_of, calendar.len());
+    let keep: Vec<usize> = (0..calendar.len()).filter(|&p| size[p] > 0).collect();
+    CohortNps {
+        cohort_month: keep.iter().map(|&p| calendar.start(p)).collect(),
+        cohort_size: keep.iter().map(|&p| size[p]).collect(),
+        respondents: keep.iter().map(|&p| respondents[p]).collect(),
+        counts: keep.iter().map(|&p| counts[p]).collect(),
+    }
+}
+
+/// One cell of `nps_retention`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionCell {
+    /// First responses in this category whose month m + k is complete.
+    pub respondents: i64,
+    /// Of them, customers with an order (not a refund) in month m + k.
+    pub ordered: i64,
+}
+
+/// For each category (in [`NpsCategory::ALL`] order) and k = 1…12: each
+/// customer's first response gives the category (its score) and month m (its
+/// date); the customer counts for k when month m + k is complete, and as
+/// ordered when they have an order in month m + k.
+pub fn nps_retention(
+    responses: &Responses,
+    history: &OrderHistory,
+) -> Vec<[RetentionCell; RETENTION_MONTHS as usize]> {
+    let mut cells = vec![[RetentionCell::default(); RETENTION_MONTHS as usize]; 3];
+    for i in responses.firsts() {
+        let category = NpsCategory::of(responses.score[i]);
+        let row = NpsCategory::ALL
+            .iter()
+            .position(|c| *c == category)
+            .expect("every category is listed");
+        let m = month_of_day(responses.day[i]);
+        let (days, cents) = history.of(responses.customer[i] as usize);
+        let mut order_months: Vec<i32> = days
+            .iter()
+            .zip(cents)
+            .filter(|(_, &x)| x >= 0)
+            .map(|(&d, _)| month_of_day(d))
+            .collect();
+        order_months.dedup();
+        for k in 1..=RETENTION_MONTHS as i32 {
+            if month_end(m + k) > history.as_of {
+                break;
+            }
+            let cell = &mut cells[row][k as usize - 1];
+            cell.respondents += 1;
+            if order_months.binary_search(&(m + k)).is_ok() {
+                cell.ordered += 1;
+            }
+        }
+    }
+    cells
+}
+
+/// NPS by loyalty tier: the rows of `nps_by_tier` before they become a
+/// table, one per tier in rank order (lowest first), tiers without
+/// responses included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierNps {
+    pub tier: Vec<String>,
+    pub respondents: Vec<i64>,
+    pub counts: Vec<NpsCounts>,
+}
+
+/// Every response of a customer counts under the customer's tier at as_of
+/// (`tier_of_customer[c]`, an index into `tier_names`, which are in rank
+/// order, lowest first).
+pub fn tier_nps(
+    responses: &Responses,
+    tier_names: &[String],
+    tier_of_customer: &[usize],
+) -> TierNps {
+    let group_of: Vec<Option<usize>> = tier_of_customer.iter().map(|&t| Some(t)).collect();
+    let (counts, respondents) = counts_by_group(responses, &group_of, tier_names.len());
+    TierNps {
+        tier: tier_names.to_vec(),
+        respondents,
+        counts,
+    }
+}
+
+/// What the NPS stage gives the run: the survey rows' accounting and
+/// rejects, and the counts of every NPS table.
+pub struct NpsOutput {
+    pub counts: RowCounts,
+    pub rejects_by_reason: Vec<(&'static str, u64)>,
+    /// Survey rejects, raw records filled in: the `rejects` rows of the
+    /// survey files.
+    pub rejects: Vec<Reject>,
+    pub checks: Vec<Check>,
+    /// `nps_monthly`, one per calendar month.
+    pub monthly: Vec<NpsCounts>,
+    /// `nps_by_cohort`.
+    pub cohorts: CohortNps,
+    /// `nps_by_tier`, with loyalty tiers.
+    pub by_tier: Option<TierNps>,
+    /// `nps_retention`, per category in [`NpsCategory::ALL`] order.
+    pub retention: Vec<[RetentionCell; RETENTION_MONTHS as usize]>,
+}
+
+/// Validates the survey rows (`batches`, read from `files`) and counts the
+/// NPS tables' responses. `tiers`: the tier names in rank order and each
+/// customer's tier at as_of, with loyalty tiers.
+pub fn nps_stage(
+    rules: &SurveyRules,
+    files: &[InputFile],
+    batches: Vec<RawBatch>,
+    history: &OrderHistory,
+    calendar: &Calendar,
+    tiers: Option<(&[String], &[usize])>,
+) -> Result<NpsOutput> {
+    let mut validated = validate_responses(rules, files, &batches, history)?;
+    fill_raw_records(&mut validated.rejects, &batches)?;
+    drop(batches);
+    let counts = validated.counts;
+    let rejects_by_reason = counts_by_reason(&validated.rejects);
+    debug_assert_eq!(validated.rejects.len() as u64, counts.rejected);
+    check_reject_share(
+        &validated.rejects,
+        files,
+        counts.rows_read,
+        rules.max_reject_ratio,
+        "survey rows",
+        "survey file ",
+    )?;
+    let responses = &validated.responses;
+    let monthly = monthly_nps(responses, calendar);
+    let cohorts = cohort_nps(responses, history, calendar);
+    let by_tier = tiers.map(|(names, of_customer)| tier_nps(responses, names, of_customer));
+    let checks = survey_checks(&counts, &monthly, &cohorts, by_tier.as_ref());
+    Ok(NpsOutput {
+        counts,
+        rejects_by_reason,
+        retention: nps_retention(responses, history),
+        rejects: validated.rejects,
+        checks,
+        monthly,
+        cohorts,
+        by_tier,
+    })
+}
+
+/// The survey rows' accounting, and the responses of the count tables
+/// (`nps_by_tier` with tiers) against the accepted rows.
+pub fn survey_checks(
+    counts: &RowCounts,
+    monthly: &[NpsCounts],
+    cohorts: &CohortNps,
+    by_tier: Option<&TierNps>,
+) -> Vec<Check> {
+    let check = |name: &str, expected: u64, actual: i64| Check {
+        check: name.to_string(),
+        expected: expected as i64,
+        actual,
+        passed: expected as i64 == actual,
+    };
+    let responses = |counts: &[NpsCounts]| counts.iter().map(|c| c.responses).sum();
+    let mut checks = vec![
+        check(
+            "survey rows_read = accepted + rejected + excluded + duplicates",
+            counts.rows_read,
+            (counts.accepted + counts.rejected + counts.excluded() + counts.duplicates) as i64,
+        ),
+        check(
+            "survey responses: nps_monthly = accepted",
+            counts.accepted,
+            responses(monthly),
+        ),
+        check(
+            "survey responses: nps_by_cohort = accepted",
+            counts.accepted,
+            responses(&cohorts.counts),
+        ),
+    ];
+    if let Some(tiers) = by_tier {
+        checks.push(check(
+            "survey responses: nps_by_tier = accepted",
+            counts.accepted,
+            responses(&tiers.counts),
+        ));
+    }
+    checks
+}
+
+/// Stage tests, and the histories and responses the table tests
+/// ([`crate::tables::nps`]) build on.
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::SurveyColumns;
+    use crate::stages::raw::FileFormat;
+    use crate::time::day_number;
+    use chrono::NaiveDate;
+
+    pub(crate) fn day(s: &str) -> i32 {
+        day_number(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    /// Two customers: A orders in Jan, Feb and Apr 2024; B in Jan only.
+    pub(crate) fn history() -> OrderHistory {
+        OrderHistory {
+            customer_ids: vec!["A".into(), "B".into()],
+            offsets: vec![0, 3, 4],
+            day: vec![
+                day("2024-01-05"),
+                day("2024-02-10"),
+                day("2024-04-01"),
+                day("2024-01-20"),
+            ],
+            cents: vec![1000, 500, 700, 900],
+            as_of: day("2024-04-15"),
+            dimensions: Vec::new(),
+        }
+    }
+
+    pub(crate) fn responses(rows: &[(u32, &str, u8)]) -> Responses {
+        let mut r = Responses::default();
+        for &(c, d, s) in rows {
+            r.customer.push(c);
+            r.day.push(day(d));
+            r.ts_micros.push(day(d) as i64 * 86_400_000_000);
+            r.score.push(s);
+        }
+        r
+    }
+
+    #[test]
+    fn categories_and_nps() {
+        assert_eq!(NpsCategory::of(0), NpsCategory::Detractor);
+        assert_eq!(NpsCategory::of(6), NpsCategory::Detractor);
+        assert_eq!(NpsCategory::of(7), NpsCategory::Passive);
+        assert_eq!(NpsCategory::of(8), NpsCategory::Passive);
+        assert_eq!(NpsCategory::of(9), NpsCategory::Promoter);
+        assert_eq!(NpsCategory::of(10), NpsCategory::Promoter);
+        let mut c = NpsCounts::default();
+        assert_eq!(c.nps(), None);
+        for s in [10, 9, 8, 3] {
+            c.add(s);
+        }
+        // 2 of 4 promoters, 1 of 4 detractors: 50 − 25 = 25 points.
+        assert_eq!(c.nps(), Some(25.0));
+    }
+
+    #[test]
+    fn retention_follows_first_response_into_complete_months() {
+        let h = history();
+        // A: first response Jan (score 10), a later one ignored; B: Jan (3).
+        let r = responses(&[
+            (0, "2024-01-06", 10),
+            (0, "2024-02-11", 2),
+            (1, "2024-01-21", 3),
+        ]);
+        let cells = nps_retention(&r, &h);
+        let promoter = &cells[2];
+        let detractor = &cells[0];
+        // as_of 2024-04-15: Feb and Mar complete (k = 1, 2), Apr not.
+        assert_eq!(
+            promoter[0],
+            RetentionCell {
+                respondents: 1,
+                ordered: 1
+            }
+        );
+        assert_eq!(
+            promoter[1],
+            RetentionCell {
+                respondents: 1,
+                ordered: 0
+            }
+        );
+        assert_eq!(promoter[2], RetentionCell::default());
+        assert_eq!(
+            detractor[0],
+            RetentionCell {
+                respondents: 1,
+                ordered: 0
+            }
+        );
+        assert_eq!(
+            detractor[1],
+            RetentionCell {
+                respondents: 1,
+                ordered: 0
+            }
+        );
+        assert_eq!(cells[1], [RetentionCell::default(); 12]);
+    }
+
+    #[test]
+    fn monthly_and_cohort_counts_add_up() {
+        let h = history();
+        let calendar = Calendar::of(&h);
+        let r = responses(&[
+            (0, "2024-01-06", 10),
+            (0, "2024-02-11", 2),
+            (1, "2024-01-21", 8),
+        ]);
+        let monthly = monthly_nps(&r, &calendar);
+        assert_eq!(monthly.len(), 4);
+        assert_eq!(monthly[0].responses, 2);
+        assert_eq!(monthly[0].nps(), Some(50.0));
+        assert_eq!(monthly[1].detractors, 1);
+        assert_eq!(monthly[2].nps(), None);
+        let cohorts = cohort_nps(&r, &h, &calendar);
+        assert_eq!(cohorts.cohort_month, vec![day("2024-01-01")]);
+        assert_eq!(cohorts.cohort_size, vec![2]);
+        assert_eq!(cohorts.respondents, vec![2]);
+        assert_eq!(cohorts.counts[0].responses, 3);
+    }
+
+    /// The survey rows of one in-memory file: `__row`, customer id,
+    /// response time, score, all text as a CSV gives them.
+    fn survey_batch(rows: &[(&str, &str, &str)]) -> RawBatch {
+        use crate::stages::raw::ROW_COLUMN;
+        use polars::prelude::{Column, DataFrame};
+        let pick = |k: usize| -> Vec<&str> { rows.iter().map(|r| [r.0, r.1, r.2][k]).collect() };
+        let columns = SurveyColumns::default();
+        let frame = DataFrame::new_infer_height(vec![
+            Column::new(
+                ROW_COLUMN.into(),
+                (1..=rows.len() as u32).collect::<Vec<_>>(),
+            ),
+            Column::new(columns.customer_id.as_str().into(), pick(0)),
+            Column::new(columns.response_ts.as_str().into(), pick(1)),
+            Column::new(columns.score.as_str().into(), pick(2)),
+        ])
+        .unwrap();
+        RawBatch {
+            file: 0,
+            frame,
+            line_hash: None,
+        }
+    }
+
+    /// The whole stage on rows held in memory (no file is read): every
+    /// rule of the module docs once, the accounting, the raw records of the
+    /// rejects and the counts behind each table.
+    #[test]
+    fn nps_stage_on_in_memory_rows() {
+        let batch = survey_batch(&[
+            ("A", "2024-01-06 10:00:00", "10"),
+            ("A", "2024-01-06 10:00:00", "10"), // duplicate
+            ("B", "2024-01-21", "3"),
+            ("C", "2024-02-01", "9"),   // response_without_order
+            ("B", "2024-01-10", "8"),   // response_before_first_order
+            (" ", "2024-02-01", "9"),   // missing_customer_id
+            ("A", "2024-02-11", "8.5"), // invalid_score
+            ("A", "2024-05-01", "9"),   // after as_of
+            ("A", "2024-03-01", "7"),
+        ]);
+        let files = [InputFile {
+            path: "surveys.csv".into(),
+            format: FileFormat::Csv,
+            size: 0,
+            modified: None,
+        }];
+        let rules = SurveyRules {
+            columns: SurveyColumns::default(),
+            timestamp_format: None,
+            time_zone: chrono_tz::UTC,
+            max_reject_ratio: 1.0,
+        };
+        let h = history();
+        let calendar = Calendar::of(&h);
+        let names = ["Bronze".to_string(), "Gold".into()];
+        let out = nps_stage(
+            &rules,
+            &files,
+            vec![batch],
+            &h,
+            &calendar,
+            Some((&names, &[1, 0])),
+        )
+        .unwrap();
+
+        let c = out.counts;
+        assert_eq!(
+            (
+                c.rows_read,
+                c.accepted,
+                c.rejected,
+                c.excluded(),
+                c.duplicates
+            ),
+            (9, 3, 4, 1, 1)
+        );
+        let mut reasons: Vec<_> = out
+            .rejects
+            .iter()
+            .map(|r| (r.row, r.reason.as_str()))
+            .collect();
+        reasons.sort();
+        assert_eq!(
+            reasons,
+            [
+                (4, "response_without_order"),
+                (5, "response_before_first_order"),
+                (6, "missing_customer_id"),
+                (7, "invalid_score"),
+            ]
+        );
+        let invalid = out.rejects.iter().find(|r| r.row == 7).unwrap();
+        assert_eq!(invalid.value.as_deref(), Some("8.5"));
+        assert_eq!(
+            invalid.raw.as_deref(),
+            Some(r#"{"customer_id":"A","response_ts":"2024-02-11","score":"8.5"}"#)
+        );
+        assert!(out.rejects.iter().all(|r| r.raw.is_some()));
+
+        // January: A's 10 and B's 3 (NPS 0); March: A's 7.
+        let responses: Vec<i64> = out.monthly.iter().map(|m| m.responses).collect();
+        assert_eq!(responses, [2, 0, 1, 0]);
+        assert_eq!(out.monthly[0].nps(), Some(0.0));
+        assert_eq!(out.monthly[2].passives, 1);
+        assert_eq!(out.cohorts.counts[0].responses, 3);
+        assert_eq!(out.cohorts.respondents, [2]);
+        let tiers = out.by_tier.as_ref().unwrap();
+        assert_eq!(tiers.respondents, [1, 1]);
+        assert_eq!(tiers.counts[0].detractors, 1);
+        assert_eq!(tiers.counts[1].responses, 2);
+        // A's first response is a promoter's; B's a detractor's.
+        assert_eq!(out.retention[2][0].respondents, 1);
+        assert_eq!(out.retention[0][0].respondents, 1);
+        assert_eq!(out.checks.len(), 4);
+        assert!(out.checks.iter().all(|k| k.passed), "{:?}", out.checks);
+    }
+
+    #[test]
+    fn too_many_survey_rejects_fail_the_stage() {
+        let batch = survey_batch(&[("A", "2024-01-06", "11"), ("A", "2024-01-07", "9")]);
+        let files = [InputFile {
+            path: "surveys.csv".into(),
+            format: FileFormat::Csv,
+            size: 0,
+            modified: None,
+        }];
+        let rules = SurveyRules {
+            columns: SurveyColumns::default(),
+            timestamp_format: None,
+            time_zone: chrono_tz::UTC,
+            max_reject_ratio: 0.25,
+        };
+        let h = history();
+        let err = nps_stage(&rules, &files, vec![batch], &h, &Calendar::of(&h), None)
+            .err()
+            .unwrap();
+        let message = err.to_string();
+        assert!(message.contains("score_out_of_range"), "{message}");
+    }
+}
