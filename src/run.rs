@@ -28,22 +28,25 @@ use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, checks_table, reconcile, require_all_passed, Check};
 use crate::stages::clv::clv_stage;
-use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curve_table};
-use crate::stages::customers::{customers_table, summarize_customers};
-use crate::stages::dimensions::{sliced_tables, slices};
-use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
+use crate::stages::cohorts::cohort_grid;
+use crate::stages::customers::summarize_customers;
+use crate::stages::dimensions::slices;
+use crate::stages::kpis::monthly_counts;
 use crate::stages::nps::nps_stage;
 use crate::stages::orders::{build_orders, RowCounts};
 use crate::stages::rejects::{
     check_reject_share, counts_by_reason, fill_from_input, no_orders_error, rejects_table,
 };
-use crate::stages::segments::segments_table;
 use crate::stages::targets::{assign_targets, target_tables, TargetInputs};
 use crate::stages::tiers::{
     customer_tiers, migration_counts, tier_columns, tier_migration_table, Tiers,
 };
 use crate::stages::validate::LineCollector;
 use crate::tables;
+use crate::tables::cohorts::{cohort_retention_table, retention_curve_table};
+use crate::tables::customers::{customers_table, segments_table};
+use crate::tables::dimensions::sliced_tables;
+use crate::tables::kpis::kpis_monthly_table;
 use crate::time::{date_of, day_number};
 
 /// The report's file name in a run directory.

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::io::publish::MANIFEST_FILE;
 use crate::manifest::Manifest;
 use crate::report::data::{
-    ClvSection, CohortCell, CohortPeriod, CurvePoint, KpiMonth, ModelParameter, ReportData,
-    RunFacts, SegmentRow, ValidationBucket,
+    ClvSection, CohortCell, CurvePoint, KpiMonth, ModelParameter, ReportData, RunFacts, SegmentRow,
+    ValidationBucket,
 };
 use crate::time::date_of;
 
@@ -137,7 +137,7 @@ where
     let cohort_period = c
         .get_column_names()
         .iter()
-        .find_map(|name| CohortPeriod::from_cohort_column(name.as_str()))
+        .find_map(|name| crate::tables::schema::period_of_cohort_column(name.as_str()))
         .ok_or_else(|| {
             Error::output(
                 Path::new("cohort_retention"),
@@ -149,7 +149,7 @@ where
             )
         })?;
     let (months, periods, sizes, active) = (
-        dates(&c, cohort_period.cohort_column())?,
+        dates(&c, crate::tables::schema::cohort_column(cohort_period))?,
         ints(&c, "period")?,
         ints(&c, "cohort_size")?,
         ints(&c, "active_customers")?,
