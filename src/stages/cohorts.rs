@@ -18,6 +18,10 @@
 //!   grow for every k while time passes (not only in incomplete periods);
 //!   it never increases with k, it is at least the bounded count, and it
 //!   equals cohort_size at k = 0.
+//!
+//! This stage produces the integer [`CohortGrid`] and the curve's
+//! [`CurveCounts`]; the tables and their ratios are built by
+//! `tables::cohorts`.
 
 use rayon::prelude::*;
 

@@ -6,6 +6,9 @@
 //! `score = 1 + ⌊5 · (customers with a strictly worse value) / customers⌋`,
 //! where worse means more days since the last order (R), fewer orders (F)
 //! or less revenue (M). The named segment follows [`rfm_segment`].
+//!
+//! This stage produces the [`CustomerSummary`]; the `customers` table is
+//! built from it by `tables::customers`.
 
 use rayon::prelude::*;
 

@@ -6,6 +6,9 @@
 //! before d (d − last ≤ W − 1). S is taken the day before the month starts,
 //! E on the month's last day (as_of for as_of's month). Refunds are not
 //! activity and not orders; they only reduce the revenue of their month.
+//!
+//! This stage produces the integer [`MonthlyCounts`]; the `kpis_monthly`
+//! table and its ratios are built from them by `tables::kpis`.
 
 use rayon::prelude::*;
 

@@ -15,7 +15,7 @@ use crate::stages::kpis::MonthlyCounts;
 
 pub static KPIS_MONTHLY: TableSchema = TableSchema {
     name: "kpis_monthly",
-    grain: "one row per calendar month",
+    grain: "one row per calendar month, the first cohort month ..= as_of's month",
     key: &[col::MONTH],
     order: "by month",
     written: Written::Always,
