@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::error::{quote, Error, Result};
 use crate::expr::AmountExpr;
+use crate::tables::dimensions::sliced_table_columns;
 use crate::time::CohortPeriod;
 
 /// One pipeline, as written in its TOML file.
@@ -606,44 +607,6 @@ fn default_keep_runs() -> u32 {
     5
 }
 
-/// Columns of the sliced tables (`cohort_retention`, `retention_curve`,
-/// `kpis_monthly`) that a dimension may not be named after, since the
-/// dimension column would clash with them.
-pub const SLICED_TABLE_COLUMNS: &[&str] = &[
-    "cohort_month",
-    "cohort_week",
-    "cohort_quarter",
-    "period",
-    "cohort_size",
-    "active_customers",
-    "retention_rate",
-    "orders",
-    "revenue",
-    "revenue_per_customer",
-    "cumulative_revenue_per_customer",
-    "period_complete",
-    "unbounded_active_customers",
-    "unbounded_retention_rate",
-    "cohorts",
-    "customers",
-    "retained",
-    "unbounded_retained",
-    "month",
-    "customers_start",
-    "customers_end",
-    "new_customers",
-    "churned",
-    "reactivated",
-    "crr",
-    "churn_rate",
-    "purchasing_customers",
-    "aov",
-    "purchase_frequency",
-    "returning_customers",
-    "repeat_customer_rate",
-    "month_complete",
-];
-
 /// Every problem with `[columns] dimensions`, each naming the dimension.
 fn dimension_problems(columns: &ColumnMapping, amount: Option<&AmountExpr>) -> Vec<String> {
     let mut problems = Vec::new();
@@ -670,7 +633,7 @@ fn dimension_problems(columns: &ColumnMapping, amount: Option<&AmountExpr>) -> V
                 "[columns] dimensions[{i}] `{shown}` is the `{key}` column: a dimension must be a column of its own"
             ));
         }
-        if SLICED_TABLE_COLUMNS.contains(&name.as_str()) {
+        if sliced_table_columns().contains(&name.as_str()) {
             problems.push(format!(
                 "[columns] dimensions[{i}] `{shown}` would clash with the `{shown}` column of the sliced tables: rename the column in the input"
             ));

@@ -29,26 +29,29 @@ use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check};
 use crate::stages::clv::clv_stage;
-use crate::stages::cohorts::{cohort_grid, cohort_retention_table, retention_curve_table};
-use crate::stages::customers::{customers_table, summarize_customers};
-use crate::stages::dimensions::{sliced_tables, slices};
-use crate::stages::kpis::{kpis_monthly_table, monthly_counts};
+use crate::stages::cohorts::cohort_grid;
+use crate::stages::customers::summarize_customers;
+use crate::stages::dimensions::slices;
+use crate::stages::kpis::monthly_counts;
 use crate::stages::nps::{nps_stage, SurveyRules};
 use crate::stages::orders::{build_orders, RowCounts};
 use crate::stages::rejects::{
     check_reject_share, counts_by_reason, fill_raw, no_orders_error, rows_missing_raw,
 };
-use crate::stages::segments::segments_table;
 use crate::stages::targets::{assign_targets, target_lists, TargetInputs};
 use crate::stages::tiers::{customer_tiers, migration_counts, Tiers};
 use crate::stages::validate::LineCollector;
 use crate::tables;
 use crate::tables::checks::checks_table;
 use crate::tables::clv::clv_tables;
-use crate::tables::targets::target_tables;
-use crate::tables::tiers::{tier_columns, tier_migration_table, TIER_MIGRATION};
+use crate::tables::cohorts::{cohort_retention_table, retention_curve_table};
+use crate::tables::customers::{customers_table, segments_table};
+use crate::tables::dimensions::sliced_tables;
+use crate::tables::kpis::kpis_monthly_table;
 use crate::tables::nps::nps_tables;
 use crate::tables::rejects::rejects_table;
+use crate::tables::targets::target_tables;
+use crate::tables::tiers::{tier_columns, tier_migration_table, TIER_MIGRATION};
 use crate::time::{date_of, day_number};
 
 /// The report's file name in a run directory.

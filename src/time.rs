@@ -71,28 +71,6 @@ impl CohortPeriod {
         }
     }
 
-    /// The cohort column of `cohort_retention`: `cohort_month` (kept for
-    /// monthly cohorts), `cohort_week` or `cohort_quarter`, each the DATE
-    /// the cohort's period starts on.
-    pub fn cohort_column(self) -> &'static str {
-        match self {
-            CohortPeriod::Month => "cohort_month",
-            CohortPeriod::Week => "cohort_week",
-            CohortPeriod::Quarter => "cohort_quarter",
-        }
-    }
-
-    /// The unit whose cohort column is `column`, if it is one.
-    pub fn from_cohort_column(column: &str) -> Option<CohortPeriod> {
-        [
-            CohortPeriod::Month,
-            CohortPeriod::Week,
-            CohortPeriod::Quarter,
-        ]
-        .into_iter()
-        .find(|p| p.cohort_column() == column)
-    }
-
     /// Index of the period containing `day`. Consecutive periods have
     /// consecutive indices, so "whole periods between" is a subtraction.
     pub fn index_of_day(self, day: i32) -> i32 {
@@ -413,10 +391,6 @@ mod tests {
         );
         let m = CohortPeriod::Month;
         assert_eq!(m.end(m.index_of_day(day("2024-02-10"))), day("2024-02-29"));
-        assert_eq!(
-            CohortPeriod::from_cohort_column("cohort_week"),
-            Some(CohortPeriod::Week)
-        );
     }
 
     #[test]

@@ -18,14 +18,15 @@
 //!   grow for every k while time passes (not only in incomplete periods);
 //!   it never increases with k, it is at least the bounded count, and it
 //!   equals cohort_size at k = 0.
+//!
+//! This stage produces the integer [`CohortGrid`] and the curve's
+//! [`CurveCounts`]; the tables and their ratios are built by
+//! `tables::cohorts`.
 
-use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::error::Result;
 use crate::stages::calendar::{first_order_day, Calendar};
 use crate::stages::orders::OrderHistory;
-use crate::tables::values::{money, ratio};
 
 /// Integer totals per cohort × period, indexed `[cohort][period]` by
 /// calendar positions (a cohort's period k is calendar period cohort + k).
@@ -147,114 +148,49 @@ fn count_customer(grid: &mut CohortGrid, c: usize, history: &OrderHistory, calen
     grid.unbounded[cohort][last_k] += 1;
 }
 
-/// The `cohort_retention` table: cohorts with at least one customer, each
-/// with periods 0 ..= as_of's period, sorted by cohort, period. The cohort
-/// column is named after the unit (`cohort_month`, `cohort_week`,
-/// `cohort_quarter`) and holds the cohort period's first day.
-pub fn cohort_retention_table(grid: &CohortGrid, calendar: &Calendar) -> Result<DataFrame> {
-    let mut cohort_start = Vec::new();
-    let mut period = Vec::new();
-    let mut cohort_size = Vec::new();
-    let mut active = Vec::new();
-    let mut retention = Vec::new();
-    let mut unbounded = Vec::new();
-    let mut unbounded_rate = Vec::new();
-    let mut orders = Vec::new();
-    let mut revenue = Vec::new();
-    let mut per_customer = Vec::new();
-    let mut cumulative = Vec::new();
-    let mut complete = Vec::new();
-    for c in 0..calendar.len() {
-        let size = grid.cohort_size[c];
-        if size == 0 {
-            continue;
-        }
-        // A sum over some of the cohort's entries: cannot wrap (see
-        // `orders::MAX_ACCEPTED_VOLUME_CENTS`).
-        let mut running_cents = 0i64;
-        for k in 0..grid.active[c].len() {
-            running_cents += grid.revenue_cents[c][k];
-            cohort_start.push(calendar.start(c));
-            period.push(k as i64);
-            cohort_size.push(size);
-            active.push(grid.active[c][k]);
-            retention.push(ratio(grid.active[c][k] as f64, size));
-            unbounded.push(grid.unbounded[c][k]);
-            unbounded_rate.push(ratio(grid.unbounded[c][k] as f64, size));
-            orders.push(grid.orders[c][k]);
-            revenue.push(money(grid.revenue_cents[c][k]));
-            per_customer.push(ratio(money(grid.revenue_cents[c][k]), size));
-            cumulative.push(ratio(money(running_cents), size));
-            complete.push(calendar.is_complete(c + k));
-        }
-    }
-    let height = period.len();
-    Ok(DataFrame::new(
-        height,
-        vec![
-            Column::new(calendar.unit.cohort_column().into(), cohort_start)
-                .cast(&DataType::Date)?,
-            Column::new("period".into(), period),
-            Column::new("cohort_size".into(), cohort_size),
-            Column::new("active_customers".into(), active),
-            Column::new("retention_rate".into(), retention),
-            Column::new("orders".into(), orders),
-            Column::new("revenue".into(), revenue),
-            Column::new("revenue_per_customer".into(), per_customer),
-            Column::new("cumulative_revenue_per_customer".into(), cumulative),
-            Column::new("period_complete".into(), complete),
-            Column::new("unbounded_active_customers".into(), unbounded),
-            Column::new("unbounded_retention_rate".into(), unbounded_rate),
-        ],
-    )?)
+/// The retention curve's totals per period k (0 ..= the longest period),
+/// over the cohorts whose period k is complete: the `retention_curve`
+/// table's counts (README "retention_curve").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurveCounts {
+    /// Cohorts (with customers) whose period k is complete.
+    pub cohorts: Vec<i64>,
+    /// Their total size.
+    pub customers: Vec<i64>,
+    /// Their customers active in period k.
+    pub retained: Vec<i64>,
+    /// Their customers with an order in period k or later.
+    pub unbounded: Vec<i64>,
 }
 
-/// The `retention_curve` table: for each period k from 0 to the longest
-/// period, the cohorts whose period k is complete, their customers, how
-/// many were active in period k (and in period k or later), and the
-/// weighted rates retained / customers (null when no cohort has completed
-/// period k).
-pub fn retention_curve_table(grid: &CohortGrid, calendar: &Calendar) -> Result<DataFrame> {
+/// Sums the grid's cells over the cohorts whose period k is complete, for
+/// each period k of the calendar.
+pub fn retention_curve(grid: &CohortGrid, calendar: &Calendar) -> CurveCounts {
     let periods = calendar.len();
-    let mut cohorts = vec![0i64; periods];
-    let mut customers = vec![0i64; periods];
-    let mut retained = vec![0i64; periods];
-    let mut unbounded = vec![0i64; periods];
+    let mut curve = CurveCounts {
+        cohorts: vec![0; periods],
+        customers: vec![0; periods],
+        retained: vec![0; periods],
+        unbounded: vec![0; periods],
+    };
     for c in 0..periods {
         if grid.cohort_size[c] == 0 {
             continue;
         }
         for k in 0..grid.active[c].len() {
             if calendar.is_complete(c + k) {
-                cohorts[k] += 1;
-                customers[k] += grid.cohort_size[c];
-                retained[k] += grid.active[c][k];
-                unbounded[k] += grid.unbounded[c][k];
+                curve.cohorts[k] += 1;
+                curve.customers[k] += grid.cohort_size[c];
+                curve.retained[k] += grid.active[c][k];
+                curve.unbounded[k] += grid.unbounded[c][k];
             }
         }
     }
-    let rate: Vec<Option<f64>> = (0..periods)
-        .map(|k| ratio(retained[k] as f64, customers[k]))
-        .collect();
-    let unbounded_rate: Vec<Option<f64>> = (0..periods)
-        .map(|k| ratio(unbounded[k] as f64, customers[k]))
-        .collect();
-    Ok(DataFrame::new(
-        periods,
-        vec![
-            Column::new("period".into(), (0..periods as i64).collect::<Vec<_>>()),
-            Column::new("cohorts".into(), cohorts),
-            Column::new("customers".into(), customers),
-            Column::new("retained".into(), retained),
-            Column::new("retention_rate".into(), rate),
-            Column::new("unbounded_retained".into(), unbounded),
-            Column::new("unbounded_retention_rate".into(), unbounded_rate),
-        ],
-    )?)
+    curve
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::time::{day_number, CohortPeriod};
     use chrono::NaiveDate;
@@ -265,7 +201,7 @@ mod tests {
 
     /// Customer `a`: orders in weeks 0 and 2 of their cohort and a refund
     /// in week 3; customer `b` (same cohort): one order in week 1.
-    fn history() -> OrderHistory {
+    pub(crate) fn history() -> OrderHistory {
         OrderHistory {
             customer_ids: vec!["a".into(), "b".into()],
             offsets: vec![0, 3, 4],
@@ -294,17 +230,8 @@ mod tests {
         // The refund in week 3 is not an order.
         assert_eq!(grid.unbounded[0], vec![2, 1, 1, 0]);
         assert_eq!(grid.revenue_cents[0], vec![1000, 0, 500, -300]);
-        let table = cohort_retention_table(&grid, &calendar).unwrap();
-        assert!(table.column("cohort_week").is_ok());
-        let curve = retention_curve_table(&grid, &calendar).unwrap();
+        let curve = retention_curve(&grid, &calendar);
         // Weeks 0-2 are complete (2024-01-21 <= as_of); week 3 is not.
-        let unbounded: Vec<i64> = curve
-            .column("unbounded_retained")
-            .unwrap()
-            .i64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(unbounded, vec![2, 1, 1, 0]);
+        assert_eq!(curve.unbounded, vec![2, 1, 1, 0]);
     }
 }

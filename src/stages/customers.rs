@@ -6,15 +6,13 @@
 //! `score = 1 + ⌊5 · (customers with a strictly worse value) / customers⌋`,
 //! where worse means more days since the last order (R), fewer orders (F)
 //! or less revenue (M). The named segment follows [`rfm_segment`].
+//!
+//! This stage produces the [`CustomerSummary`]; the `customers` table is
+//! built from it by `tables::customers`.
 
-use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::error::Result;
-use crate::stages::clv_scores::ClvScores;
 use crate::stages::orders::OrderHistory;
-use crate::tables::values::{money, ratio};
-use crate::time::{month_of_day, month_start};
 
 /// The per-customer summary, in customer-code order (ascending id).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -182,94 +180,6 @@ pub const SEGMENTS: [&str; 9] = [
     "Hibernating",
     "Lost",
 ];
-
-/// The `customers` table; the CLV columns are null when the CLV stage is
-/// switched off. `extra` columns (the loyalty tier columns) go last.
-pub fn customers_table(
-    history: &OrderHistory,
-    s: &CustomerSummary,
-    clv: Option<&ClvScores>,
-    extra: Vec<Column>,
-) -> Result<DataFrame> {
-    let n = history.customers();
-    let as_of = history.as_of as i64;
-    let date = |name: &str, days: Vec<i32>| -> Result<Column> {
-        Ok(Column::new(name.into(), days).cast(&DataType::Date)?)
-    };
-    let nulls = |name: &str| Column::full_null(name.into(), n, &DataType::Float64);
-    let cohort: Vec<i32> = s
-        .first_order_day
-        .iter()
-        .map(|&d| month_start(month_of_day(d)))
-        .collect();
-    let columns = vec![
-        Column::new("customer_id".into(), history.customer_ids.clone()),
-        date("cohort_month", cohort)?,
-        date("first_order_date", s.first_order_day.clone())?,
-        date("last_order_date", s.last_order_day.clone())?,
-        Column::new("orders".into(), s.orders.clone()),
-        Column::new(
-            "revenue".into(),
-            s.revenue_cents
-                .iter()
-                .map(|&c| money(c))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "avg_order_value".into(),
-            (0..n)
-                .map(|i| ratio(money(s.revenue_cents[i]), s.orders[i]))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("frequency".into(), s.frequency.clone()),
-        Column::new("recency_days".into(), s.recency_days.clone()),
-        Column::new("tenure_days".into(), s.tenure_days.clone()),
-        Column::new(
-            "monetary_value".into(),
-            (0..n)
-                .map(|i| ratio(money(s.repeat_cents[i]), s.frequency[i]).unwrap_or(0.0))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "days_since_last_order".into(),
-            s.last_order_day
-                .iter()
-                .map(|&d| as_of - d as i64)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("r_score".into(), s.r_score.clone()),
-        Column::new("f_score".into(), s.f_score.clone()),
-        Column::new("m_score".into(), s.m_score.clone()),
-        Column::new("rfm_segment".into(), s.segment.clone()),
-    ];
-    let mut columns = columns;
-    match clv {
-        Some(scores) => columns.extend([
-            Column::new("p_alive".into(), scores.p_alive.clone()),
-            Column::new("expected_orders".into(), scores.expected_orders.clone()),
-            Column::new("p_no_order".into(), scores.p_no_order.clone()),
-            Column::new(
-                "expected_avg_order_value".into(),
-                scores.expected_avg_order_value.clone(),
-            ),
-            Column::new("clv".into(), scores.clv.clone()),
-            Column::new("clv_simple".into(), scores.clv_simple.clone()),
-        ]),
-        None => columns.extend(
-            [
-                "p_alive",
-                "expected_orders",
-                "p_no_order",
-                "expected_avg_order_value",
-                "clv",
-                "clv_simple",
-            ]
-            .map(nulls),
-        ),
-    }
-    columns.extend(extra);
-    Ok(DataFrame::new(n, columns)?)
-}
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,11 @@
 //!
 //! Input: [`OrderHistory`] with each customer's value per dimension (the
 //! value on their first order, see `orders::build_orders`). Output: the
-//! slices, each a set of customers with one label per dimension, and the
-//! three tables stacked slice by slice under one text column per dimension.
+//! slices, each a set of customers with one label per dimension, each
+//! slice's cohort grid and monthly counts ([`for_each_slice`]), and the
+//! checks that every dimension's values add up to the `(all)` slice. The
+//! three tables, stacked slice by slice under one text column per
+//! dimension, are built by `tables::dimensions`.
 //!
 //! Slices are grouping sets, one dimension at a time, not the cross
 //! product: first the all-customers slice (`(all)` in every dimension
@@ -20,17 +23,21 @@
 //! same per-customer code as the whole run, in parallel over the slice's
 //! customers, without copying the history.
 
-use polars::prelude::*;
-
 use crate::error::Result;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, money_check, wide_sum, Check};
-use crate::stages::cohorts::{
-    cohort_grid_of, cohort_retention_table, retention_curve_table, CohortGrid,
-};
-use crate::stages::kpis::{kpis_monthly_table, monthly_counts_of, MonthlyCounts};
+use crate::stages::cohorts::{cohort_grid_of, CohortGrid};
+use crate::stages::kpis::{monthly_counts_of, MonthlyCounts};
 use crate::stages::orders::OrderHistory;
 use crate::stages::validate::NO_CODE;
+use crate::tables::col;
+
+/// The tables the checks name (prose in the checks' labels): the sliced
+/// `cohort_retention` and `kpis_monthly`, and the integer cents their
+/// `revenue` column is summed in.
+const COHORTS: &str = "cohort_retention";
+const KPIS: &str = "kpis_monthly";
+const REVENUE_CENTS: &str = "revenue_cents";
 
 /// The label of the all-customers slice in a dimension column.
 pub const ALL: &str = "(all)";
@@ -94,36 +101,17 @@ pub fn slices(history: &OrderHistory) -> Vec<Slice> {
     out
 }
 
-/// `frame` with one constant text column per dimension in front.
-fn labelled(frame: DataFrame, names: &[String], labels: &[String]) -> Result<DataFrame> {
-    let height = frame.height();
-    let mut columns: Vec<Column> = names
-        .iter()
-        .zip(labels)
-        .map(|(name, label)| Column::new(name.as_str().into(), vec![label.as_str(); height]))
-        .collect();
-    columns.extend(frame.columns().iter().cloned());
-    Ok(DataFrame::new(height, columns)?)
-}
-
-fn stacked(frames: Vec<DataFrame>) -> Result<DataFrame> {
-    let mut frames = frames.into_iter();
-    let mut out = frames.next().expect("the (all) slice");
-    for frame in frames {
-        out.vstack_mut(&frame)?;
-    }
-    out.rechunk_mut();
-    Ok(out)
-}
-
-/// The three sliced tables and, per dimension, the checks that its values
-/// add up to the `(all)` slice.
-pub struct SlicedTables {
-    pub cohort_retention: DataFrame,
-    pub retention_curve: DataFrame,
-    pub kpis_monthly: DataFrame,
-    /// Per dimension: sums over its values against the `(all)` slice.
-    pub checks: Vec<Check>,
+/// The whole run's inputs to slicing: the history, both calendars, the
+/// activity window and the `(all)` slice's counts, already computed.
+pub struct WholeRun<'a> {
+    pub history: &'a OrderHistory,
+    /// The cohort grid's calendar (the `cohort_period` unit).
+    pub cohort_calendar: &'a Calendar,
+    /// The month calendar of the KPIs.
+    pub calendar: &'a Calendar,
+    pub window: u32,
+    pub grid: &'a CohortGrid,
+    pub monthly: &'a MonthlyCounts,
 }
 
 /// Per dimension, the running sums over its value slices.
@@ -132,75 +120,91 @@ struct DimensionSums {
     monthly: MonthlyCounts,
 }
 
-/// Computes `cohort_retention`, `retention_curve` and `kpis_monthly` for
-/// every slice and stacks them under the dimension columns. `grid` and
-/// `monthly` are the whole run's (the `(all)` slice), already computed.
-/// Slices are computed one after another, each in parallel over its
-/// customers, so only one slice's grid is held at a time (plus one running
-/// sum per dimension for the checks).
-pub fn sliced_tables(
-    history: &OrderHistory,
+/// Computes the cohort grid and monthly counts of every slice, in
+/// `slices` order, and hands each to `visit` (which builds that slice's
+/// tables); returns, per dimension, the checks that its values add up to
+/// the `(all)` slice. Slices are computed one after another, each in
+/// parallel over its customers, so only one slice's grid is held at a time
+/// (plus one running sum per dimension for the checks).
+pub fn for_each_slice(
+    run: &WholeRun,
     slices: &[Slice],
-    cohort_calendar: &Calendar,
-    calendar: &Calendar,
-    window: u32,
-    grid: &CohortGrid,
-    monthly: &MonthlyCounts,
-) -> Result<SlicedTables> {
-    let names: Vec<String> = history.dimensions.iter().map(|d| d.name.clone()).collect();
-    let mut sums: Vec<DimensionSums> = names
+    mut visit: impl FnMut(&Slice, &CohortGrid, &MonthlyCounts) -> Result<()>,
+) -> Result<Vec<Check>> {
+    let dimensions = &run.history.dimensions;
+    let mut sums: Vec<DimensionSums> = dimensions
         .iter()
         .map(|_| DimensionSums {
-            grid: CohortGrid::zero(cohort_calendar.len()),
-            monthly: MonthlyCounts::zero(calendar.len()),
+            grid: CohortGrid::zero(run.cohort_calendar.len()),
+            monthly: MonthlyCounts::zero(run.calendar.len()),
         })
         .collect();
-    let (mut retention, mut curve, mut kpis) = (Vec::new(), Vec::new(), Vec::new());
     for slice in slices {
-        let (slice_grid, slice_monthly) = match &slice.members {
-            None => (grid.clone(), monthly.clone()),
-            Some(members) => (
-                cohort_grid_of(history, cohort_calendar, members),
-                monthly_counts_of(history, calendar, window, members),
-            ),
+        let Some(members) = &slice.members else {
+            visit(slice, run.grid, run.monthly)?;
+            continue;
         };
-        retention.push(labelled(
-            cohort_retention_table(&slice_grid, cohort_calendar)?,
-            &names,
-            &slice.labels,
-        )?);
-        curve.push(labelled(
-            retention_curve_table(&slice_grid, cohort_calendar)?,
-            &names,
-            &slice.labels,
-        )?);
-        kpis.push(labelled(
-            kpis_monthly_table(&slice_monthly, calendar)?,
-            &names,
-            &slice.labels,
-        )?);
+        let grid = cohort_grid_of(run.history, run.cohort_calendar, members);
+        let monthly = monthly_counts_of(run.history, run.calendar, run.window, members);
+        visit(slice, &grid, &monthly)?;
         if let Some(d) = slice.dimension {
-            let sum = &mut sums[d];
-            sum.grid.add_from(&slice_grid);
-            sum.monthly.add_from(&slice_monthly);
+            sums[d].grid.add_from(&grid);
+            sums[d].monthly.add_from(&monthly);
         }
     }
-    let mut checks = Vec::new();
-    for (name, sum) in names.iter().zip(&sums) {
-        checks.extend(dimension_checks(
-            name,
-            grid,
-            monthly,
-            &sum.grid,
-            &sum.monthly,
-        ));
-    }
-    Ok(SlicedTables {
-        cohort_retention: stacked(retention)?,
-        retention_curve: stacked(curve)?,
-        kpis_monthly: stacked(kpis)?,
-        checks,
-    })
+    Ok(dimensions
+        .iter()
+        .zip(&sums)
+        .flat_map(|(dimension, sum)| {
+            dimension_checks(
+                &dimension.name,
+                run.grid,
+                run.monthly,
+                &sum.grid,
+                &sum.monthly,
+            )
+        })
+        .collect())
+}
+
+/// Cells (cohort × period of cohort sizes and each count column) where
+/// two grids differ.
+fn grid_cells_differing(a: &CohortGrid, b: &CohortGrid) -> usize {
+    let counts = |g: &CohortGrid| {
+        [
+            g.active.clone(),
+            g.unbounded.clone(),
+            g.orders.clone(),
+            g.revenue_cents.clone(),
+        ]
+    };
+    let sizes = a
+        .cohort_size
+        .iter()
+        .zip(&b.cohort_size)
+        .filter(|(x, y)| x != y)
+        .count();
+    sizes
+        + counts(a)
+            .iter()
+            .zip(counts(b).iter())
+            .map(|(a, b)| {
+                a.iter()
+                    .flatten()
+                    .zip(b.iter().flatten())
+                    .filter(|(x, y)| x != y)
+                    .count()
+            })
+            .sum::<usize>()
+}
+
+/// Cells (month × count column) where two monthly counts differ.
+fn monthly_cells_differing(a: &MonthlyCounts, b: &MonthlyCounts) -> usize {
+    a.columns()
+        .iter()
+        .zip(b.columns().iter())
+        .map(|(a, b)| a.iter().zip(b.iter()).filter(|(x, y)| x != y).count())
+        .sum()
 }
 
 /// For one dimension: the sums over its values against the `(all)` slice,
@@ -219,84 +223,48 @@ fn dimension_checks(
     // (`orders::MAX_ACCEPTED_VOLUME_CENTS`); the money sums over values
     // are also taken in i128 (`money_check`).
     let total = |v: &[i64]| v.iter().sum::<i64>();
-    let cells = |v: &[Vec<i64>]| v.iter().flatten().sum::<i64>();
-    let label = |what: &str| format!("dimension `{name}`: sum over values of {what} = (all)");
-    let grid_columns = |g: &CohortGrid| {
-        [
-            g.active.clone(),
-            g.unbounded.clone(),
-            g.orders.clone(),
-            g.revenue_cents.clone(),
-        ]
+    let label = |table: &str, what: &str| {
+        format!("dimension `{name}`: sum over values of {table} {what} = (all)")
     };
-    let grid_cells_differing = grid
-        .cohort_size
-        .iter()
-        .zip(&grid_sum.cohort_size)
-        .filter(|(a, b)| a != b)
-        .count()
-        + grid_columns(grid)
-            .iter()
-            .zip(grid_columns(grid_sum).iter())
-            .map(|(a, b)| {
-                a.iter()
-                    .flatten()
-                    .zip(b.iter().flatten())
-                    .filter(|(x, y)| x != y)
-                    .count()
-            })
-            .sum::<usize>();
-    let monthly_cells_differing = monthly
-        .columns()
-        .iter()
-        .zip(monthly_sum.columns().iter())
-        .map(|(a, b)| a.iter().zip(b.iter()).filter(|(x, y)| x != y).count())
-        .sum::<usize>();
+    let differing = |table: &str| {
+        format!("dimension `{name}`: {table} cells where the sum over values differs from (all)")
+    };
+    let monthly_check = |column: &str, of: fn(&MonthlyCounts) -> &Vec<i64>| {
+        check(
+            &label(KPIS, column),
+            total(of(monthly)),
+            total(of(monthly_sum)),
+        )
+    };
     vec![
         check(
-            &label("cohort_retention cohort_size"),
+            &label(COHORTS, col::COHORT_SIZE),
             total(&grid.cohort_size),
             total(&grid_sum.cohort_size),
         ),
         money_check(
-            &label("cohort_retention revenue_cents"),
-            cells(&grid.revenue_cents),
+            &label(COHORTS, REVENUE_CENTS),
+            grid.revenue_cents.iter().flatten().sum(),
             wide_sum(grid_sum.revenue_cents.iter().flatten()),
         ),
-        check(
-            &label("kpis_monthly new_customers"),
-            total(&monthly.new_customers),
-            total(&monthly_sum.new_customers),
-        ),
-        check(
-            &label("kpis_monthly customers_start"),
-            total(&monthly.customers_start),
-            total(&monthly_sum.customers_start),
-        ),
-        check(
-            &label("kpis_monthly customers_end"),
-            total(&monthly.customers_end),
-            total(&monthly_sum.customers_end),
-        ),
-        check(
-            &label("kpis_monthly orders"),
-            total(&monthly.orders),
-            total(&monthly_sum.orders),
-        ),
+        monthly_check(col::NEW_CUSTOMERS, |m| &m.new_customers),
+        monthly_check(col::CUSTOMERS_START, |m| &m.customers_start),
+        monthly_check(col::CUSTOMERS_END, |m| &m.customers_end),
+        monthly_check(col::ORDERS, |m| &m.orders),
         money_check(
-            &label("kpis_monthly revenue_cents"),
+            &label(KPIS, REVENUE_CENTS),
             total(&monthly.revenue_cents),
             wide_sum(monthly_sum.revenue_cents.iter()),
         ),
         check(
-            &format!("dimension `{name}`: cohort_retention cells where the sum over values differs from (all)"),
+            &differing(COHORTS),
             0,
-            grid_cells_differing as i64,
+            grid_cells_differing(grid, grid_sum) as i64,
         ),
         check(
-            &format!("dimension `{name}`: kpis_monthly cells where the sum over values differs from (all)"),
+            &differing(KPIS),
             0,
-            monthly_cells_differing as i64,
+            monthly_cells_differing(monthly, monthly_sum) as i64,
         ),
     ]
 }

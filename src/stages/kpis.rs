@@ -6,14 +6,14 @@
 //! before d (d − last ≤ W − 1). S is taken the day before the month starts,
 //! E on the month's last day (as_of for as_of's month). Refunds are not
 //! activity and not orders; they only reduce the revenue of their month.
+//!
+//! This stage produces the integer [`MonthlyCounts`]; the `kpis_monthly`
+//! table and its ratios are built from them by `tables::kpis`.
 
-use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::error::Result;
 use crate::stages::calendar::Calendar;
 use crate::stages::orders::OrderHistory;
-use crate::tables::values::{money, ratio};
 
 /// Integer counts per calendar month.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,74 +205,6 @@ fn counts_over(
         )
         .map(|(counts, _)| counts)
         .reduce(|| MonthlyCounts::zero(months), MonthlyCounts::add)
-}
-
-/// The `kpis_monthly` table, sorted by month.
-pub fn kpis_monthly_table(counts: &MonthlyCounts, calendar: &Calendar) -> Result<DataFrame> {
-    let n = calendar.len();
-    let months: Vec<i32> = (0..n).map(|m| calendar.start(m)).collect();
-    let f = |g: &dyn Fn(usize) -> Option<f64>| (0..n).map(g).collect::<Vec<_>>();
-    let c = counts;
-    Ok(DataFrame::new(
-        n,
-        vec![
-            Column::new("month".into(), months).cast(&DataType::Date)?,
-            Column::new("customers_start".into(), c.customers_start.clone()),
-            Column::new("customers_end".into(), c.customers_end.clone()),
-            Column::new("new_customers".into(), c.new_customers.clone()),
-            Column::new("retained".into(), c.retained.clone()),
-            Column::new(
-                "churned".into(),
-                (0..n).map(|m| c.churned(m)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "reactivated".into(),
-                (0..n).map(|m| c.reactivated(m)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "crr".into(),
-                f(&|m| {
-                    ratio(
-                        (c.customers_end[m] - c.new_customers[m]) as f64,
-                        c.customers_start[m],
-                    )
-                }),
-            ),
-            Column::new(
-                "churn_rate".into(),
-                f(&|m| ratio(c.churned(m) as f64, c.customers_start[m])),
-            ),
-            Column::new(
-                "purchasing_customers".into(),
-                c.purchasing_customers.clone(),
-            ),
-            Column::new("orders".into(), c.orders.clone()),
-            Column::new(
-                "revenue".into(),
-                c.revenue_cents
-                    .iter()
-                    .map(|&x| money(x))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "aov".into(),
-                f(&|m| ratio(money(c.revenue_cents[m]), c.orders[m])),
-            ),
-            Column::new(
-                "purchase_frequency".into(),
-                f(&|m| ratio(c.orders[m] as f64, c.purchasing_customers[m])),
-            ),
-            Column::new("returning_customers".into(), c.returning_customers.clone()),
-            Column::new(
-                "repeat_customer_rate".into(),
-                f(&|m| ratio(c.returning_customers[m] as f64, c.purchasing_customers[m])),
-            ),
-            Column::new(
-                "month_complete".into(),
-                (0..n).map(|m| calendar.is_complete(m)).collect::<Vec<_>>(),
-            ),
-        ],
-    )?)
 }
 
 #[cfg(test)]

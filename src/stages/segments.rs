@@ -1,16 +1,25 @@
-//! Segments: one row per named RFM segment (all of them, empty ones kept,
-//! sorted by name) with customers, revenue, share of revenue, and the
-//! average CLV and probability alive (null when the CLV stage is off).
+//! Segments: per named RFM segment (all of them, empty ones kept, sorted
+//! by name) its customers, revenue, and the sums of CLV and probability
+//! alive when the CLV stage ran. The `segments` table is built from these
+//! totals by `tables::customers`.
 
-use polars::prelude::*;
-
-use crate::error::Result;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::{CustomerSummary, SEGMENTS};
-use crate::tables::values::{money, ratio};
 
-pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Result<DataFrame> {
-    let mut names: Vec<&str> = SEGMENTS.to_vec();
+/// Totals per segment, in segment-name order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentTotals {
+    pub names: Vec<&'static str>,
+    pub customers: Vec<i64>,
+    pub revenue_cents: Vec<i64>,
+    /// Σ clv and Σ p_alive over the segment's customers; `None` when the
+    /// CLV stage is off.
+    pub clv_sum: Option<Vec<f64>>,
+    pub alive_sum: Option<Vec<f64>>,
+}
+
+pub fn segment_totals(summary: &CustomerSummary, clv: Option<&ClvScores>) -> SegmentTotals {
+    let mut names: Vec<&'static str> = SEGMENTS.to_vec();
     names.sort_unstable();
     let mut customers = vec![0i64; names.len()];
     // Sums of customers' revenue, each customer in one segment: they add
@@ -37,35 +46,11 @@ pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Res
             alive_sum[i] += scores.p_alive[c];
         }
     }
-    let average = |sums: &[f64], i: usize| clv.and_then(|_| ratio(sums[i], customers[i]));
-    let total: i64 = revenue.iter().sum();
-    let share: Vec<Option<f64>> = revenue
-        .iter()
-        .map(|&r| (total != 0).then(|| r as f64 / total as f64))
-        .collect();
-    let n = names.len();
-    let avg_revenue: Vec<Option<f64>> = (0..n)
-        .map(|i| ratio(money(revenue[i]), customers[i]))
-        .collect();
-    Ok(DataFrame::new(
-        n,
-        vec![
-            Column::new("rfm_segment".into(), names),
-            Column::new("customers".into(), customers.clone()),
-            Column::new(
-                "revenue".into(),
-                revenue.iter().map(|&c| money(c)).collect::<Vec<_>>(),
-            ),
-            Column::new("share_of_revenue".into(), share),
-            Column::new("avg_revenue".into(), avg_revenue),
-            Column::new(
-                "avg_clv".into(),
-                (0..n).map(|i| average(&clv_sum, i)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "avg_p_alive".into(),
-                (0..n).map(|i| average(&alive_sum, i)).collect::<Vec<_>>(),
-            ),
-        ],
-    )?)
+    SegmentTotals {
+        names,
+        customers,
+        revenue_cents: revenue,
+        clv_sum: clv.map(|_| clv_sum),
+        alive_sum: clv.map(|_| alive_sum),
+    }
 }

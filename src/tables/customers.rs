@@ -1,60 +1,304 @@
-//! TODO: module doc for the customers, segments table(s).
+//! `customers` (one row per customer: the BTYD summary, RFM scores and
+//! segment, CLV scores and loyalty tier) and `segments` (one row per named
+//! RFM segment), built from the customer stage's [`CustomerSummary`], the
+//! segment totals ([`segment_totals`]) and, when the CLV stage ran, its
+//! [`ClvScores`]. With the CLV stage off the CLV columns are null; without
+//! `[loyalty]` the tier columns are null (`trailing_12m_spend` is always
+//! there). Every ratio is null when its denominator is 0.
 
+use polars::prelude::{Column, DataFrame};
+
+use super::builder::FrameBuilder;
 use super::col;
 use super::schema::{column, Kind, TableSchema, Written};
+use super::values::{money, ratio};
+use crate::error::Result;
+use crate::stages::clv_scores::ClvScores;
+use crate::stages::customers::CustomerSummary;
+use crate::stages::orders::OrderHistory;
+use crate::stages::segments::segment_totals;
+use crate::time::{month_of_day, month_start};
 
 pub static CUSTOMERS: TableSchema = TableSchema {
     name: "customers",
     grain: "one row per customer",
     key: &[col::CUSTOMER_ID],
-    order: "by customer_id",
+    order: "by customer_id (byte order)",
     written: Written::Always,
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::CUSTOMER_ID, Kind::Text, "TODO"),
-        column(col::COHORT_MONTH, Kind::Date, "TODO"),
-        column(col::FIRST_ORDER_DATE, Kind::Date, "TODO"),
-        column(col::LAST_ORDER_DATE, Kind::Date, "TODO"),
-        column(col::ORDERS, Kind::Int64, "TODO"),
-        column(col::REVENUE, Kind::Float64, "TODO"),
-        column(col::AVG_ORDER_VALUE, Kind::Float64, "TODO"),
-        column(col::FREQUENCY, Kind::Int64, "TODO"),
-        column(col::RECENCY_DAYS, Kind::Int64, "TODO"),
-        column(col::TENURE_DAYS, Kind::Int64, "TODO"),
-        column(col::MONETARY_VALUE, Kind::Float64, "TODO"),
-        column(col::DAYS_SINCE_LAST_ORDER, Kind::Int64, "TODO"),
-        column(col::R_SCORE, Kind::Int32, "TODO"),
-        column(col::F_SCORE, Kind::Int32, "TODO"),
-        column(col::M_SCORE, Kind::Int32, "TODO"),
-        column(col::RFM_SEGMENT, Kind::Text, "TODO"),
-        column(col::P_ALIVE, Kind::Float64, "TODO"),
-        column(col::EXPECTED_ORDERS, Kind::Float64, "TODO"),
-        column(col::P_NO_ORDER, Kind::Float64, "TODO"),
-        column(col::EXPECTED_AVG_ORDER_VALUE, Kind::Float64, "TODO"),
-        column(col::CLV, Kind::Float64, "TODO"),
-        column(col::CLV_SIMPLE, Kind::Float64, "TODO"),
-        column(col::TRAILING_12M_SPEND, Kind::Float64, "TODO"),
-        column(col::TIER, Kind::Text, "TODO"),
-        column(col::TIER_12M_AGO, Kind::Text, "TODO"),
+        column(col::CUSTOMER_ID, Kind::Text, "The customer's id, as in the input."),
+        column(
+            col::COHORT_MONTH,
+            Kind::Date,
+            "First day of the month of the first order (monthly whatever the cohort period).",
+        ),
+        column(col::FIRST_ORDER_DATE, Kind::Date, "Local date of the first order."),
+        column(col::LAST_ORDER_DATE, Kind::Date, "Local date of the latest order."),
+        column(col::ORDERS, Kind::Int64, "Orders (refunds not counted)."),
+        column(col::REVENUE, Kind::Float64, "Revenue net of refunds."),
+        column(col::AVG_ORDER_VALUE, Kind::Float64, "revenue / orders."),
+        column(col::FREQUENCY, Kind::Int64, "Distinct order days − 1."),
+        column(col::RECENCY_DAYS, Kind::Int64, "Last − first order day."),
+        column(col::TENURE_DAYS, Kind::Int64, "as_of − first order day."),
+        column(
+            col::MONETARY_VALUE,
+            Kind::Float64,
+            "Mean order total over the order days after the first (0 when frequency is 0).",
+        ),
+        column(col::DAYS_SINCE_LAST_ORDER, Kind::Int64, "as_of − last order day."),
+        column(
+            col::R_SCORE,
+            Kind::Int32,
+            "Recency quintile score 1–5 (fewer days since the last order is better).",
+        ),
+        column(col::F_SCORE, Kind::Int32, "Frequency quintile score 1–5 (by orders)."),
+        column(col::M_SCORE, Kind::Int32, "Monetary quintile score 1–5 (by revenue)."),
+        column(
+            col::RFM_SEGMENT,
+            Kind::Text,
+            "Named RFM segment, the first matching rule of the segment table.",
+        ),
+        column(
+            col::P_ALIVE,
+            Kind::Float64,
+            "BG/NBD probability that the customer is still active (null without CLV).",
+        ),
+        column(
+            col::EXPECTED_ORDERS,
+            Kind::Float64,
+            "BG/NBD expected orders over the CLV horizon (null without CLV).",
+        ),
+        column(
+            col::P_NO_ORDER,
+            Kind::Float64,
+            "Probability of no order in the CLV horizon (null without CLV).",
+        ),
+        column(
+            col::EXPECTED_AVG_ORDER_VALUE,
+            Kind::Float64,
+            "Gamma-Gamma expected order value (null without CLV).",
+        ),
+        column(
+            col::CLV,
+            Kind::Float64,
+            "Discounted expected revenue over the CLV horizon (null without CLV).",
+        ),
+        column(
+            col::CLV_SIMPLE,
+            Kind::Float64,
+            "avg_order_value × purchases per year × expected lifespan in years (null without CLV).",
+        ),
+        column(
+            col::TRAILING_12M_SPEND,
+            Kind::Float64,
+            "Net revenue in the twelve months ending on as_of.",
+        ),
+        column(
+            col::TIER,
+            Kind::Text,
+            "Loyalty tier at as_of (null without [loyalty]).",
+        ),
+        column(
+            col::TIER_12M_AGO,
+            Kind::Text,
+            "Loyalty tier at as_of − 12 months; null without [loyalty] or when the first order is later.",
+        ),
     ],
 };
 
 pub static SEGMENTS: TableSchema = TableSchema {
     name: "segments",
-    grain: "one row per RFM segment",
+    grain: "one row per named RFM segment, empty ones kept",
     key: &[col::RFM_SEGMENT],
-    order: "segments in the order of the RFM rules",
+    order: "by segment name (byte order)",
     written: Written::Always,
     sliced: false,
     cohort_named: false,
     columns: &[
-        column(col::RFM_SEGMENT, Kind::Text, "TODO"),
-        column(col::CUSTOMERS, Kind::Int64, "TODO"),
-        column(col::REVENUE, Kind::Float64, "TODO"),
-        column(col::SHARE_OF_REVENUE, Kind::Float64, "TODO"),
-        column(col::AVG_REVENUE, Kind::Float64, "TODO"),
-        column(col::AVG_CLV, Kind::Float64, "TODO"),
-        column(col::AVG_P_ALIVE, Kind::Float64, "TODO"),
+        column(col::RFM_SEGMENT, Kind::Text, "The segment's name."),
+        column(col::CUSTOMERS, Kind::Int64, "Customers in the segment."),
+        column(col::REVENUE, Kind::Float64, "Their revenue net of refunds."),
+        column(
+            col::SHARE_OF_REVENUE,
+            Kind::Float64,
+            "The segment's revenue / all customers' revenue.",
+        ),
+        column(col::AVG_REVENUE, Kind::Float64, "revenue / customers."),
+        column(
+            col::AVG_CLV,
+            Kind::Float64,
+            "Mean clv of the segment's customers (null without CLV).",
+        ),
+        column(
+            col::AVG_P_ALIVE,
+            Kind::Float64,
+            "Mean p_alive of the segment's customers (null without CLV).",
+        ),
     ],
 };
+
+/// The `customers` table; the CLV columns are null when the CLV stage is
+/// switched off. `extra` columns (the loyalty tier columns) go last.
+pub fn customers_table(
+    history: &OrderHistory,
+    s: &CustomerSummary,
+    clv: Option<&ClvScores>,
+    extra: Vec<Column>,
+) -> Result<DataFrame> {
+    let n = history.customers();
+    let as_of = history.as_of as i64;
+    let cohort: Vec<i32> = s
+        .first_order_day
+        .iter()
+        .map(|&d| month_start(month_of_day(d)))
+        .collect();
+    let avg_order_value: Vec<Option<f64>> = (0..n)
+        .map(|i| ratio(money(s.revenue_cents[i]), s.orders[i]))
+        .collect();
+    let monetary_value: Vec<f64> = (0..n)
+        .map(|i| ratio(money(s.repeat_cents[i]), s.frequency[i]).unwrap_or(0.0))
+        .collect();
+    let days_since_last: Vec<i64> = s.last_order_day.iter().map(|&d| as_of - d as i64).collect();
+    let frame = FrameBuilder::new(&CUSTOMERS, n)
+        .add(col::CUSTOMER_ID, history.customer_ids.clone())?
+        .dates(col::COHORT_MONTH, cohort)?
+        .dates(col::FIRST_ORDER_DATE, s.first_order_day.clone())?
+        .dates(col::LAST_ORDER_DATE, s.last_order_day.clone())?
+        .add(col::ORDERS, s.orders.clone())?
+        .money(col::REVENUE, &s.revenue_cents)?
+        .add(col::AVG_ORDER_VALUE, avg_order_value)?
+        .add(col::FREQUENCY, s.frequency.clone())?
+        .add(col::RECENCY_DAYS, s.recency_days.clone())?
+        .add(col::TENURE_DAYS, s.tenure_days.clone())?
+        .add(col::MONETARY_VALUE, monetary_value)?
+        .add(col::DAYS_SINCE_LAST_ORDER, days_since_last)?
+        .add(col::R_SCORE, s.r_score.clone())?
+        .add(col::F_SCORE, s.f_score.clone())?
+        .add(col::M_SCORE, s.m_score.clone())?
+        .add(col::RFM_SEGMENT, s.segment.clone())?;
+    let mut frame = with_clv_scores(frame, clv)?;
+    for column in extra {
+        frame = frame.push(column)?;
+    }
+    frame.finish()
+}
+
+/// The customers' CLV columns: the scores, or nulls without the CLV stage.
+fn with_clv_scores(frame: FrameBuilder, clv: Option<&ClvScores>) -> Result<FrameBuilder> {
+    match clv {
+        Some(scores) => frame
+            .add(col::P_ALIVE, scores.p_alive.clone())?
+            .add(col::EXPECTED_ORDERS, scores.expected_orders.clone())?
+            .add(col::P_NO_ORDER, scores.p_no_order.clone())?
+            .add(
+                col::EXPECTED_AVG_ORDER_VALUE,
+                scores.expected_avg_order_value.clone(),
+            )?
+            .add(col::CLV, scores.clv.clone())?
+            .add(col::CLV_SIMPLE, scores.clv_simple.clone()),
+        None => frame
+            .nulls(col::P_ALIVE)?
+            .nulls(col::EXPECTED_ORDERS)?
+            .nulls(col::P_NO_ORDER)?
+            .nulls(col::EXPECTED_AVG_ORDER_VALUE)?
+            .nulls(col::CLV)?
+            .nulls(col::CLV_SIMPLE),
+    }
+}
+
+/// The `segments` table: every named segment, sorted by name, with its
+/// customers, revenue, share of revenue, and the average CLV and
+/// probability alive (null when the CLV stage is off).
+pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Result<DataFrame> {
+    let totals = segment_totals(summary, clv);
+    let n = totals.names.len();
+    let customers = &totals.customers;
+    let revenue = &totals.revenue_cents;
+    let total: i64 = revenue.iter().sum();
+    let share: Vec<Option<f64>> = revenue
+        .iter()
+        .map(|&r| (total != 0).then(|| r as f64 / total as f64))
+        .collect();
+    let avg_revenue: Vec<Option<f64>> = (0..n)
+        .map(|i| ratio(money(revenue[i]), customers[i]))
+        .collect();
+    let average = |sums: &Option<Vec<f64>>| -> Vec<Option<f64>> {
+        (0..n)
+            .map(|i| sums.as_ref().and_then(|s| ratio(s[i], customers[i])))
+            .collect()
+    };
+    FrameBuilder::new(&SEGMENTS, n)
+        .add(col::RFM_SEGMENT, totals.names.clone())?
+        .add(col::CUSTOMERS, customers.clone())?
+        .money(col::REVENUE, revenue)?
+        .add(col::SHARE_OF_REVENUE, share)?
+        .add(col::AVG_REVENUE, avg_revenue)?
+        .add(col::AVG_CLV, average(&totals.clv_sum))?
+        .add(col::AVG_P_ALIVE, average(&totals.alive_sum))?
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::customers::summarize_customers;
+    use crate::tables::Options;
+
+    /// Customer `a`: two orders and a refund; customer `b`: one order.
+    fn history() -> OrderHistory {
+        OrderHistory {
+            customer_ids: vec!["a".into(), "b".into()],
+            offsets: vec![0, 3, 4],
+            day: vec![19_723, 19_730, 19_735, 19_740],
+            cents: vec![1_000, 500, -300, 2_000],
+            as_of: 19_750,
+            dimensions: Vec::new(),
+        }
+    }
+
+    fn scores() -> ClvScores {
+        ClvScores {
+            p_alive: vec![0.9, 0.5],
+            expected_orders: vec![2.0, 1.0],
+            p_no_order: vec![0.1, 0.4],
+            expected_avg_order_value: vec![7.5, 20.0],
+            clv: vec![14.0, 19.0],
+            clv_simple: vec![Some(12.0), None],
+        }
+    }
+
+    /// The loyalty tier columns as the tiers stage gives them without
+    /// `[loyalty]`.
+    fn tier_columns(n: usize) -> Vec<Column> {
+        vec![
+            Column::new(col::TRAILING_12M_SPEND.into(), vec![12.0; n]),
+            Column::new(col::TIER.into(), vec![None::<&str>; n]),
+            Column::new(col::TIER_12M_AGO.into(), vec![None::<&str>; n]),
+        ]
+    }
+
+    #[test]
+    fn customers_conforms_to_its_declaration_with_and_without_clv() {
+        let h = history();
+        let summary = summarize_customers(&h);
+        for clv in [None, Some(scores())] {
+            let frame = customers_table(&h, &summary, clv.as_ref(), tier_columns(2)).unwrap();
+            CUSTOMERS.conforms(&frame, &Options::default()).unwrap();
+            assert_eq!(frame.height(), 2);
+        }
+    }
+
+    #[test]
+    fn segments_conforms_to_its_declaration_with_and_without_clv() {
+        let summary = summarize_customers(&history());
+        for clv in [None, Some(scores())] {
+            let frame = segments_table(&summary, clv.as_ref()).unwrap();
+            SEGMENTS.conforms(&frame, &Options::default()).unwrap();
+            assert_eq!(frame.height(), 9);
+            let avg_clv = frame.column(col::AVG_CLV).unwrap().f64().unwrap();
+            assert_eq!(avg_clv.null_count() == 9, clv.is_none());
+        }
+    }
+}

@@ -16,6 +16,7 @@ pub mod clv;
 pub mod cohorts;
 pub mod col;
 pub mod customers;
+pub mod dimensions;
 pub mod kpis;
 pub mod nps;
 pub mod rejects;

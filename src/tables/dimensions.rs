@@ -1,0 +1,230 @@
+//! The sliced tables: `cohort_retention`, `retention_curve` and
+//! `kpis_monthly` for every slice of `[columns] dimensions`, each slice's
+//! frame under one constant text column per dimension, stacked in slice
+//! order (the `(all)` slice first, equal row for row to the unsliced
+//! table). The slices and their counts come from `stages::dimensions`.
+
+use polars::prelude::{Column, DataFrame};
+
+use super::cohorts::{
+    cohort_retention_table, retention_curve_table, COHORT_RETENTION, RETENTION_CURVE,
+};
+use super::kpis::{kpis_monthly_table, KPIS_MONTHLY};
+use super::schema::{cohort_column, TableSchema};
+use crate::error::Result;
+use crate::stages::calendar::Calendar;
+use crate::stages::checks::Check;
+use crate::stages::cohorts::CohortGrid;
+use crate::stages::dimensions::{for_each_slice, Slice, WholeRun};
+use crate::stages::kpis::MonthlyCounts;
+use crate::stages::orders::OrderHistory;
+use crate::time::CohortPeriod;
+
+/// The tables sliced by `[columns] dimensions`.
+pub static SLICED: [&TableSchema; 3] = [&COHORT_RETENTION, &RETENTION_CURVE, &KPIS_MONTHLY];
+
+/// The columns of the sliced tables, each once, in declaration order (the
+/// cohort column under every unit's name): a dimension may not be named
+/// after one, since its column would clash with it.
+pub fn sliced_table_columns() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for table in SLICED {
+        for column in table.columns {
+            let spellings: Vec<&'static str> =
+                match table.cohort_named && column.name == super::col::COHORT_MONTH {
+                    true => [
+                        CohortPeriod::Month,
+                        CohortPeriod::Week,
+                        CohortPeriod::Quarter,
+                    ]
+                    .map(cohort_column)
+                    .to_vec(),
+                    false => vec![column.name],
+                };
+            for name in spellings {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    names
+}
+
+/// `frame` with one constant text column per dimension in front.
+fn labelled(frame: DataFrame, names: &[String], labels: &[String]) -> Result<DataFrame> {
+    let height = frame.height();
+    let mut columns: Vec<Column> = names
+        .iter()
+        .zip(labels)
+        .map(|(name, label)| Column::new(name.as_str().into(), vec![label.as_str(); height]))
+        .collect();
+    columns.extend(frame.columns().iter().cloned());
+    Ok(DataFrame::new(height, columns)?)
+}
+
+fn stacked(frames: Vec<DataFrame>) -> Result<DataFrame> {
+    let mut frames = frames.into_iter();
+    let mut out = frames.next().expect("the (all) slice");
+    for frame in frames {
+        out.vstack_mut(&frame)?;
+    }
+    out.rechunk_mut();
+    Ok(out)
+}
+
+/// The three sliced tables and, per dimension, the checks that its values
+/// add up to the `(all)` slice.
+pub struct SlicedTables {
+    pub cohort_retention: DataFrame,
+    pub retention_curve: DataFrame,
+    pub kpis_monthly: DataFrame,
+    /// Per dimension: sums over its values against the `(all)` slice.
+    pub checks: Vec<Check>,
+}
+
+/// Computes `cohort_retention`, `retention_curve` and `kpis_monthly` for
+/// every slice and stacks them under the dimension columns. `grid` and
+/// `monthly` are the whole run's (the `(all)` slice), already computed.
+pub fn sliced_tables(
+    history: &OrderHistory,
+    slices: &[Slice],
+    cohort_calendar: &Calendar,
+    calendar: &Calendar,
+    window: u32,
+    grid: &CohortGrid,
+    monthly: &MonthlyCounts,
+) -> Result<SlicedTables> {
+    let run = WholeRun {
+        history,
+        cohort_calendar,
+        calendar,
+        window,
+        grid,
+        monthly,
+    };
+    let names: Vec<String> = history.dimensions.iter().map(|d| d.name.clone()).collect();
+    let (mut retention, mut curve, mut kpis) = (Vec::new(), Vec::new(), Vec::new());
+    let checks = for_each_slice(&run, slices, |slice, grid, monthly| {
+        let labels = &slice.labels;
+        let cohorts = cohort_retention_table(grid, cohort_calendar)?;
+        retention.push(labelled(cohorts, &names, labels)?);
+        let retention_curve = retention_curve_table(grid, cohort_calendar)?;
+        curve.push(labelled(retention_curve, &names, labels)?);
+        kpis.push(labelled(
+            kpis_monthly_table(monthly, calendar)?,
+            &names,
+            labels,
+        )?);
+        Ok(())
+    })?;
+    Ok(SlicedTables {
+        cohort_retention: stacked(retention)?,
+        retention_curve: stacked(curve)?,
+        kpis_monthly: stacked(kpis)?,
+        checks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::cohorts::cohort_grid;
+    use crate::stages::dimensions::slices;
+    use crate::stages::kpis::monthly_counts;
+    use crate::stages::orders::CustomerDimension;
+    use crate::tables::Options;
+
+    #[test]
+    fn sliced_table_columns_are_the_names_a_dimension_may_not_take() {
+        let before: &[&str] = &[
+            "cohort_month",
+            "cohort_week",
+            "cohort_quarter",
+            "period",
+            "cohort_size",
+            "active_customers",
+            "retention_rate",
+            "orders",
+            "revenue",
+            "revenue_per_customer",
+            "cumulative_revenue_per_customer",
+            "period_complete",
+            "unbounded_active_customers",
+            "unbounded_retention_rate",
+            "cohorts",
+            "customers",
+            "retained",
+            "unbounded_retained",
+            "month",
+            "customers_start",
+            "customers_end",
+            "new_customers",
+            "churned",
+            "reactivated",
+            "crr",
+            "churn_rate",
+            "purchasing_customers",
+            "aov",
+            "purchase_frequency",
+            "returning_customers",
+            "repeat_customer_rate",
+            "month_complete",
+        ];
+        assert_eq!(sliced_table_columns(), before);
+    }
+
+    #[test]
+    fn sliced_tables_conform_to_their_declarations() {
+        // Customers a and c in channel `email`, b without a channel.
+        let history = OrderHistory {
+            customer_ids: vec!["a".into(), "b".into(), "c".into()],
+            offsets: vec![0, 2, 3, 4],
+            day: vec![19_723, 19_760, 19_730, 19_790],
+            cents: vec![1_000, 500, 700, -100],
+            as_of: 19_800,
+            dimensions: vec![CustomerDimension {
+                name: "channel".into(),
+                values: vec!["email".into()],
+                customer: vec![0, crate::stages::validate::NO_CODE, 0],
+            }],
+        };
+        let unit = CohortPeriod::Week;
+        let cohort_calendar = Calendar::of_unit(&history, unit);
+        let calendar = Calendar::of(&history);
+        let grid = cohort_grid(&history, &cohort_calendar);
+        let monthly = monthly_counts(&history, &calendar, 90);
+        let all = slices(&history);
+        let sliced = sliced_tables(
+            &history,
+            &all,
+            &cohort_calendar,
+            &calendar,
+            90,
+            &grid,
+            &monthly,
+        )
+        .unwrap();
+        let options = Options {
+            dimensions: vec!["channel".into()],
+            cohort_period: unit,
+            ..Options::default()
+        };
+        COHORT_RETENTION
+            .conforms(&sliced.cohort_retention, &options)
+            .unwrap();
+        RETENTION_CURVE
+            .conforms(&sliced.retention_curve, &options)
+            .unwrap();
+        KPIS_MONTHLY
+            .conforms(&sliced.kpis_monthly, &options)
+            .unwrap();
+        // Three slices: (all), email, (missing).
+        assert_eq!(sliced.kpis_monthly.height(), 3 * calendar.len());
+        assert!(
+            sliced.checks.iter().all(|c| c.passed),
+            "{:?}",
+            sliced.checks
+        );
+    }
+}
