@@ -9,12 +9,15 @@
 //! before or after, never half-done. A run directory without a manifest is
 //! incomplete and is removed by the next run.
 //!
-//! The order is carried by types: a [`StagedRun`] (tables being written)
-//! becomes a [`SealedRun`] only with its manifest written, and only a
-//! sealed run can be committed; committing flips `current` and yields a
-//! [`PublishedRun`], whose cleanup can only produce warnings. A staged or
-//! sealed run dropped on an error removes its own directory; a published
-//! one has nothing that could.
+//! The order is carried by types: a [`StagedRun`] (a new, empty run
+//! directory) becomes [`TablesWritten`] once every table is written and
+//! verified; beside them go other files of the run (the report); it
+//! becomes a [`SealedRun`] only with its manifest written, which must list
+//! exactly the tables written; only a sealed run can be committed;
+//! committing flips `current` and yields a [`PublishedRun`], whose cleanup
+//! can only produce warnings. A staged, written or sealed run dropped on
+//! an error removes its own directory; a published one has nothing that
+//! could.
 //!
 //! What cleanup may delete (never anything else): directories in
 //! `OUT/runs/` named like a run id this tool makes ([`is_run_id`]), never
@@ -42,7 +45,7 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::faults;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, WrittenFile};
 
 /// The manifest's file name; its presence marks a run directory complete.
 pub const MANIFEST_FILE: &str = "_manifest.json";
@@ -428,16 +431,78 @@ impl StagedRun {
         &self.dir
     }
 
+    /// Writes every table as Parquet, each read back and compared with
+    /// what was computed (`metadata` gives a table's key-value metadata).
+    pub fn write_tables(
+        self,
+        tables: &[Table],
+        metadata: impl Fn(&str) -> Vec<(String, String)>,
+    ) -> Result<TablesWritten> {
+        let mut outputs = Vec::with_capacity(tables.len());
+        for table in tables {
+            outputs.push(self.write_table(table, &metadata(table.name))?);
+        }
+        Ok(TablesWritten {
+            staged: self,
+            outputs,
+        })
+    }
+
+    fn write_table(&self, table: &Table, metadata: &[(String, String)]) -> Result<WrittenFile> {
+        let file = format!("{}.parquet", table.name);
+        let path = self.dir.join(&file);
+        let bytes = write_parquet(&table.frame, &path, metadata)?;
+        verify_parquet(&table.frame, &path)?;
+        faults::crash_point(&format!("publish::verified::{}", table.name));
+        Ok(WrittenFile {
+            table: table.name.to_string(),
+            file,
+            rows: table.frame.height() as u64,
+            bytes,
+            sha256: sha256_file(&path)?,
+        })
+    }
+}
+
+/// A run directory with every table written and verified, not yet sealed.
+pub struct TablesWritten {
+    staged: StagedRun,
+    outputs: Vec<WrittenFile>,
+}
+
+impl TablesWritten {
+    pub fn dir(&self) -> &Path {
+        self.staged.dir()
+    }
+
+    /// What was written, table by table (for the manifest).
+    pub fn outputs(&self) -> &[WrittenFile] {
+        &self.outputs
+    }
+
+    /// Writes another file of the run (the report) atomically.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        write_file_atomically(&self.dir().join(name), bytes)
+    }
+
     /// Writes the manifest last (its presence marks the run complete) once
-    /// every file it lists is in place, and flushes the directory.
+    /// every file it lists is in place, and flushes the directory. The
+    /// manifest must list exactly the tables written.
     pub fn seal(self, manifest: &Manifest) -> Result<SealedRun> {
+        let dir = self.dir();
+        if manifest.outputs != self.outputs {
+            return Err(Error::output(
+                dir,
+                "the manifest does not list the tables written: the run is not sealed",
+            ));
+        }
         let listed = manifest
             .outputs
             .iter()
             .map(|o| o.file.as_str())
             .chain(manifest.report.as_deref());
         for file in listed {
-            let path = self.dir.join(file);
+            let path = dir.join(file);
             if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
                 return Err(Error::output(
                     path,
@@ -446,10 +511,10 @@ impl StagedRun {
             }
         }
         let json = serde_json::to_vec_pretty(manifest)
-            .map_err(|e| Error::output(&self.dir, format!("cannot encode the manifest: {e}")))?;
-        write_file_atomically(&self.dir.join(MANIFEST_FILE), &json)?;
-        sync_dir(&self.dir)?;
-        Ok(SealedRun(self))
+            .map_err(|e| Error::output(dir, format!("cannot encode the manifest: {e}")))?;
+        write_file_atomically(&dir.join(MANIFEST_FILE), &json)?;
+        sync_dir(dir)?;
+        Ok(SealedRun(self.staged))
     }
 }
 
