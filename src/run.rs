@@ -7,7 +7,7 @@
 //! them (io::publish: stage, write the tables, write the report, seal with
 //! the manifest, commit).
 //!
-//! Each stage is one call under [`StageClock::time`], which records its
+//! Each stage is one call under `StageClock::time`, which records its
 //! time and peak memory for the manifest and is the crash point
 //! `stage::<name>` of the chaos tests.
 
@@ -203,14 +203,8 @@ pub fn compute_files(
         None => orders.rejects,
     };
     let (checks, checks_frame) = clock.time("checks", || {
-        let order_checks = reconcile(
-            &orders.counts,
-            orders.accepted_cents,
-            &summary,
-            &described.grid,
-            &described.monthly,
-        );
-        checks_stage(order_checks, &described, &tiers, &summary, nps.as_ref())
+        let order_input = (&orders.counts, orders.accepted_cents);
+        checks_stage(order_input, &summary, &described, &tiers, nps.as_ref())
     })?;
 
     let mut published = vec![
@@ -232,14 +226,7 @@ pub fn compute_files(
             .into_iter()
             .map(|(name, frame)| Table { name, frame }),
     );
-    let surveys = nps.map(|n| {
-        published.extend(n.tables);
-        SurveyRun {
-            files: n.files,
-            counts: n.counts,
-            rejects_by_reason: n.rejects_by_reason,
-        }
-    });
+    let surveys = nps.map(|n| survey_tables_and_run(n, &mut published));
     published.push(table(&tables::rejects::REJECTS, rejects));
     published.push(table(&tables::checks::CHECKS, checks_frame));
     let computed = Computed {
@@ -581,16 +568,30 @@ fn stack_rejects(orders: DataFrame, surveys: &DataFrame) -> Result<DataFrame> {
     Ok(rejects)
 }
 
-/// The stage `checks`: the reconciliation of the order input, then the
-/// dimensions', the tier migration's and the surveys' checks. The run
-/// fails on any mismatch.
+/// The NPS stage's tables, added to `published`, and what the manifest
+/// records of the survey input.
+fn survey_tables_and_run(nps: NpsOutput, published: &mut Vec<Table>) -> SurveyRun {
+    published.extend(nps.tables);
+    SurveyRun {
+        files: nps.files,
+        counts: nps.counts,
+        rejects_by_reason: nps.rejects_by_reason,
+    }
+}
+
+/// The stage `checks`: the reconciliation of the order input (its row
+/// counts and accepted cents against every table), then the dimensions',
+/// the tier migration's and the surveys' checks. The run fails on any
+/// mismatch.
 fn checks_stage(
-    mut checks: Vec<Check>,
+    (counts, accepted_cents): (&RowCounts, i64),
+    summary: &CustomerSummary,
     described: &Described,
     tiers: &TierStage,
-    summary: &CustomerSummary,
     nps: Option<&NpsOutput>,
 ) -> Result<(Vec<Check>, DataFrame)> {
+    let grid = &described.grid;
+    let mut checks = reconcile(counts, accepted_cents, summary, grid, &described.monthly);
     checks.extend(described.checks.iter().cloned());
     checks.extend(tiers.migration_check(summary, &described.calendar));
     checks.extend(nps.into_iter().flat_map(|n| n.checks.iter().cloned()));
