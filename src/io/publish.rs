@@ -954,6 +954,74 @@ mod tests {
         );
     }
 
+    /// A manifest for a run that wrote `outputs` (and no report).
+    fn manifest_listing(outputs: Vec<WrittenFile>) -> Manifest {
+        use crate::manifest::RowRecord;
+        Manifest {
+            schema_version: crate::manifest::SCHEMA_VERSION,
+            tool_version: String::new(),
+            run_id: String::new(),
+            run_key: String::new(),
+            pipeline: String::new(),
+            pipeline_path: String::new(),
+            as_of: String::new(),
+            time_zone: String::new(),
+            activity_window_days: 365,
+            cohort_period: String::new(),
+            dimensions: Vec::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            inputs: Vec::new(),
+            rows: RowRecord {
+                read: 0,
+                accepted: 0,
+                rejected: 0,
+                excluded: 0,
+                excluded_by_filter: 0,
+                excluded_after_as_of: 0,
+                duplicates: 0,
+            },
+            rejects_by_reason: Vec::new(),
+            customers: 0,
+            surveys: None,
+            stages: Vec::new(),
+            checks: Vec::new(),
+            outputs,
+            report: None,
+        }
+    }
+
+    /// Only a manifest that lists exactly the tables written seals a run;
+    /// a run dropped unsealed leaves nothing behind.
+    #[test]
+    fn a_run_is_sealed_only_by_a_manifest_of_the_tables_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let table = || Table {
+            name: "checks",
+            frame: df!("check" => ["a"], "passed" => [true]).unwrap(),
+        };
+        let no_metadata = |_: &str| Vec::new();
+        let id = "20000101T000000.000Z-1";
+        let written = StagedRun::create(out, id)
+            .unwrap()
+            .write_tables(&[table()], no_metadata)
+            .unwrap();
+        assert_eq!(written.outputs().len(), 1);
+        assert_eq!(written.outputs()[0].file, "checks.parquet");
+        assert!(written.seal(&manifest_listing(Vec::new())).is_err());
+        assert!(!out.join("runs").join(id).exists());
+
+        let written = StagedRun::create(out, id)
+            .unwrap()
+            .write_tables(&[table()], no_metadata)
+            .unwrap();
+        let manifest = manifest_listing(written.outputs().to_vec());
+        let published = written.seal(&manifest).unwrap().commit().unwrap();
+        assert!(published.dir().join(MANIFEST_FILE).is_file());
+        assert_eq!(current_run(out).as_deref(), Some(id));
+    }
+
     #[test]
     fn sweep_never_deletes_through_a_symlinked_runs_directory() {
         let dir = tempfile::tempdir().unwrap();
