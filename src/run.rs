@@ -206,7 +206,7 @@ pub fn compute_files(
         let order_input = (&orders.counts, orders.accepted_cents);
         checks_stage(order_input, &summary, &described, &tiers, nps.as_ref())
     })?;
-
+    // In publishing order: that of the declarations (tables::ALL).
     let mut published = vec![
         table(&tables::customers::CUSTOMERS, customers),
         table(
