@@ -717,6 +717,95 @@ fn delimiter_problem(section: &str, delimiter: char) -> Option<String> {
     })
 }
 
+/// What checking a pipeline's settings parsed: the time zone, the amount
+/// expression and the filters' conditions.
+struct Checked {
+    time_zone: chrono_tz::Tz,
+    amount: AmountExpr,
+    filters: Vec<(String, FilterCondition)>,
+}
+
+/// Every problem with a pipeline's settings, each naming its key, in the
+/// order of the checks below; none: what the checks parsed.
+fn check_settings(config: &PipelineConfig) -> std::result::Result<Checked, Vec<String>> {
+    let mut problems = Vec::new();
+    let time_zone = check_time_zone(&config.business).map_err(|p| problems.push(p));
+    problems.extend(numeric_problems(config));
+    problems.extend(delimiter_problem("[input.csv]", config.input.csv.delimiter));
+    if let Some(loyalty) = &config.loyalty {
+        problems.extend(loyalty.problems());
+    }
+    problems.extend(config.targets.problems());
+    if let Some(surveys) = &config.surveys {
+        problems.extend(delimiter_problem("[surveys.csv]", surveys.csv.delimiter));
+        problems.extend(survey_column_problems(&surveys.columns));
+    }
+    let amount = check_amount(&config.columns).map_err(|p| problems.push(p));
+    problems.extend(dimension_problems(&config.columns, amount.as_ref().ok()));
+    let filters = check_filters(&config.filters).map_err(|p| problems.extend(p));
+    match (time_zone, amount, filters) {
+        (Ok(time_zone), Ok(amount), Ok(filters)) if problems.is_empty() => Ok(Checked {
+            time_zone,
+            amount,
+            filters,
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// `[business] time_zone`: an IANA time zone name.
+fn check_time_zone(business: &BusinessConfig) -> std::result::Result<chrono_tz::Tz, String> {
+    business.time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
+        format!(
+            "[business] time_zone `{}` is not an IANA time zone name (e.g. `Europe/Berlin`, `UTC`)",
+            quote(&business.time_zone)
+        )
+    })
+}
+
+/// `[columns] amount`: a column name or an expression of columns.
+fn check_amount(columns: &ColumnMapping) -> std::result::Result<AmountExpr, String> {
+    AmountExpr::parse(&columns.amount).map_err(|e| {
+        format!(
+            "[columns] amount `{}`: {}",
+            quote(&columns.amount),
+            quote(&e.to_string())
+        )
+    })
+}
+
+/// `[surveys.columns]`: every column named.
+fn survey_column_problems(c: &SurveyColumns) -> Vec<String> {
+    [
+        ("customer_id", &c.customer_id),
+        ("response_ts", &c.response_ts),
+        ("score", &c.score),
+    ]
+    .into_iter()
+    .filter(|(_, name)| name.trim().is_empty())
+    .map(|(key, _)| format!("[surveys.columns] {key} is empty: expected a column name"))
+    .collect()
+}
+
+/// `[[filters]]`: exactly one condition each; every problem, in order.
+fn check_filters(
+    filters: &[FilterConfig],
+) -> std::result::Result<Vec<(String, FilterCondition)>, Vec<String>> {
+    let mut conditions = Vec::new();
+    let mut problems = Vec::new();
+    for filter in filters {
+        match filter.condition() {
+            Ok(condition) => conditions.push((filter.column.clone(), condition)),
+            Err(e) => problems.push(format!("[[filters]] {e}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(conditions)
+    } else {
+        Err(problems)
+    }
+}
+
 /// A pipeline that was read and checked: paths resolved, expression parsed,
 /// time zone known.
 #[derive(Debug, Clone)]
@@ -746,62 +835,14 @@ impl Pipeline {
             .map_err(|e| config_error(format!("cannot read the file: {e}")))?;
         let config: PipelineConfig =
             toml::from_str(&text).map_err(|e| config_error(format!("\n{e}")))?;
+        let checked = check_settings(&config)
+            .map_err(|problems| config_error(format!("\n  - {}", problems.join("\n  - "))))?;
+        Ok(Pipeline::resolve(path, text, config, checked))
+    }
 
-        let mut problems = Vec::new();
-        let time_zone = match config.business.time_zone.parse::<chrono_tz::Tz>() {
-            Ok(tz) => Some(tz),
-            Err(_) => {
-                problems.push(format!(
-                    "[business] time_zone `{}` is not an IANA time zone name (e.g. `Europe/Berlin`, `UTC`)",
-                    quote(&config.business.time_zone)
-                ));
-                None
-            }
-        };
-        problems.extend(numeric_problems(&config));
-        problems.extend(delimiter_problem("[input.csv]", config.input.csv.delimiter));
-        if let Some(loyalty) = &config.loyalty {
-            problems.extend(loyalty.problems());
-        }
-        problems.extend(config.targets.problems());
-        if let Some(surveys) = &config.surveys {
-            problems.extend(delimiter_problem("[surveys.csv]", surveys.csv.delimiter));
-            let c = &surveys.columns;
-            for (key, name) in [
-                ("customer_id", &c.customer_id),
-                ("response_ts", &c.response_ts),
-                ("score", &c.score),
-            ] {
-                if name.trim().is_empty() {
-                    problems.push(format!(
-                        "[surveys.columns] {key} is empty: expected a column name"
-                    ));
-                }
-            }
-        }
-        let amount = match AmountExpr::parse(&config.columns.amount) {
-            Ok(expr) => Some(expr),
-            Err(e) => {
-                problems.push(format!(
-                    "[columns] amount `{}`: {}",
-                    quote(&config.columns.amount),
-                    quote(&e.to_string())
-                ));
-                None
-            }
-        };
-        problems.extend(dimension_problems(&config.columns, amount.as_ref()));
-        let mut filters = Vec::new();
-        for filter in &config.filters {
-            match filter.condition() {
-                Ok(condition) => filters.push((filter.column.clone(), condition)),
-                Err(e) => problems.push(format!("[[filters]] {e}")),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(config_error(format!("\n  - {}", problems.join("\n  - "))));
-        }
-
+    /// A checked pipeline, with its paths resolved against the pipeline
+    /// file's directory.
+    fn resolve(path: &Path, text: String, config: PipelineConfig, checked: Checked) -> Pipeline {
         let base = path.parent().unwrap_or(Path::new(""));
         let input_pattern = if Path::new(&config.input.path).is_absolute() {
             config.input.path.clone()
@@ -818,17 +859,17 @@ impl Pipeline {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "pipeline".to_string())
         });
-        Ok(Pipeline {
+        Pipeline {
             path: path.to_path_buf(),
             name,
             source_text: text,
             input_pattern,
             output_dir,
-            time_zone: time_zone.unwrap_or(chrono_tz::UTC),
-            amount: amount.unwrap_or_else(|| AmountExpr::Column(String::new())),
-            filters,
+            time_zone: checked.time_zone,
+            amount: checked.amount,
+            filters: checked.filters,
             config,
-        })
+        }
     }
 
     /// The source columns the run needs from every input file.
@@ -875,6 +916,46 @@ mod tests {
         for good in [',', ';', '\t', '|'] {
             assert!(delimiter_problem("[input.csv]", good).is_none(), "{good:?}");
         }
+    }
+
+    /// Every check runs, whatever failed before it, and the problems come
+    /// in the order of the checks.
+    #[test]
+    fn every_problem_is_collected_in_the_order_of_the_checks() {
+        let config: PipelineConfig = toml::from_str(
+            r#"
+            [input]
+            path = "orders.csv"
+            [columns]
+            customer_id = "c"
+            order_ts = "t"
+            amount = "a *"
+            [[filters]]
+            column = "status"
+            [business]
+            time_zone = "Mars/Olympus"
+            activity_window_days = 7
+            "#,
+        )
+        .unwrap();
+        let Err(problems) = check_settings(&config) else {
+            panic!("accepted");
+        };
+        let keys: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split([' ', ':']).next().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            ["[business]", "[business]", "[columns]", "[[filters]]"],
+            "{problems:#?}"
+        );
+        assert!(problems[0].contains("time_zone"), "{}", problems[0]);
+        assert!(
+            problems[1].contains("activity_window_days"),
+            "{}",
+            problems[1]
+        );
     }
 
     /// Tier thresholds round like amounts (half away from zero on the

@@ -274,7 +274,34 @@ fn generate_customer(
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     rng.set_stream(i);
     let end = *starts.last().expect("months > 0");
-    // Acquisition month by weight, instant uniform within the month.
+    let t0 = acquisition_time(&mut rng, starts, weights);
+    let traits = Traits::draw(&mut rng, truth);
+
+    let mut lines = Vec::new();
+    let mut t = t0;
+    let mut seq = 0u32;
+    loop {
+        let cents = traits.order_cents(&mut rng);
+        seq += 1;
+        push_order_lines(&mut rng, truth, (i, seq), t, cents, end, &mut lines);
+        push_refund(&mut rng, truth, (i, seq), t, cents, end, &mut lines);
+        // After each repeat purchase the customer may drop out for good (in
+        // BG/NBD the first purchase, at time 0, is not a dropout chance).
+        if seq > 1 && rng.random::<f64>() < traits.dropout {
+            break;
+        }
+        // In f64 first: a near-zero rate gives gaps far beyond i64 microseconds.
+        let next = t as f64 + traits.gap.sample(&mut rng) * MICROS_PER_DAY as f64;
+        if next >= end as f64 {
+            break;
+        }
+        t = next as i64;
+    }
+    (lines, traits.dropout)
+}
+
+/// Acquisition month by weight, instant uniform within the month.
+fn acquisition_time(rng: &mut ChaCha8Rng, starts: &[i64], weights: &[f64]) -> i64 {
     let total: f64 = weights.iter().sum();
     let mut pick = rng.random::<f64>() * total;
     let mut month = 0;
@@ -282,76 +309,105 @@ fn generate_customer(
         pick -= weights[month];
         month += 1;
     }
-    let t0 =
-        starts[month] + (rng.random::<f64>() * (starts[month + 1] - starts[month]) as f64) as i64;
+    starts[month] + (rng.random::<f64>() * (starts[month + 1] - starts[month]) as f64) as i64
+}
 
-    let rate = Gamma::new(truth.r, 1.0 / truth.alpha)
-        .expect("valid")
-        .sample(&mut rng)
-        .max(1e-12);
-    let dropout = Beta::new(truth.a, truth.b).expect("valid").sample(&mut rng);
-    let nu = Gamma::new(truth.q, 1.0 / truth.gamma)
-        .expect("valid")
-        .sample(&mut rng);
-    let spend = Gamma::new(truth.p, 1.0 / nu).expect("valid");
-    let gap = Exp::new(rate).expect("positive rate");
+/// A customer's latent BG/NBD and Gamma-Gamma traits.
+struct Traits {
+    /// Dropout probability after each repeat purchase, p ~ Beta(a, b).
+    dropout: f64,
+    /// Order values, Gamma(p_gg, rate ν).
+    spend: Gamma<f64>,
+    /// Days between purchases, Exp(λ).
+    gap: Exp<f64>,
+}
 
-    let mut lines = Vec::new();
-    let mut t = t0;
-    let mut seq = 0u32;
-    loop {
-        let value = spend.sample(&mut rng).max(0.01);
-        let cents = (value * 100.0).round().max(1.0) as i64;
-        seq += 1;
-        let parts = if rng.random::<f64>() < truth.multi_line_share {
-            rng.random_range(2..=3)
-        } else {
-            1
-        };
-        let mut left = cents;
-        for part in 0..parts {
-            let share = if part + 1 == parts { left } else { left / 2 };
-            left -= share;
-            lines.push(Line {
-                // A second apart, never past the end of the history (an
-                // order placed in its last seconds keeps every line in it).
-                ts_micros: (t + part as i64 * 1_000_000).min(end - 1),
-                customer: i,
-                order_seq: seq,
-                refund: false,
-                cents: share,
-                channel: 0,
-                country: 0,
-            });
+impl Traits {
+    /// Drawn in this order: λ, p, ν (the order fixes every column).
+    fn draw(rng: &mut ChaCha8Rng, truth: &GroundTruth) -> Traits {
+        let rate = Gamma::new(truth.r, 1.0 / truth.alpha)
+            .expect("valid")
+            .sample(rng)
+            .max(1e-12);
+        let dropout = Beta::new(truth.a, truth.b).expect("valid").sample(rng);
+        let nu = Gamma::new(truth.q, 1.0 / truth.gamma)
+            .expect("valid")
+            .sample(rng);
+        Traits {
+            dropout,
+            spend: Gamma::new(truth.p, 1.0 / nu).expect("valid"),
+            gap: Exp::new(rate).expect("positive rate"),
         }
-        if rng.random::<f64>() < truth.refund_share {
-            let when = t + (rng.random_range(1..=30) as i64) * MICROS_PER_DAY;
-            if when < end {
-                let refunded = ((cents as f64) * rng.random_range(0.2..=1.0)).round() as i64;
-                lines.push(Line {
-                    ts_micros: when,
-                    customer: i,
-                    order_seq: seq,
-                    refund: true,
-                    cents: -refunded.max(1),
-                    channel: 0,
-                    country: 0,
-                });
-            }
-        }
-        // After each repeat purchase the customer may drop out for good (in
-        // BG/NBD the first purchase, at time 0, is not a dropout chance).
-        if seq > 1 && rng.random::<f64>() < dropout {
-            break;
-        }
-        // In f64 first: a near-zero rate gives gaps far beyond i64 microseconds.
-        let next = t as f64 + gap.sample(&mut rng) * MICROS_PER_DAY as f64;
-        if next >= end as f64 {
-            break;
-        }
-        t = next as i64;
     }
-    (lines, dropout)
+
+    /// One order's value in cents, at least one cent.
+    fn order_cents(&self, rng: &mut ChaCha8Rng) -> i64 {
+        let value = self.spend.sample(rng).max(0.01);
+        (value * 100.0).round().max(1.0) as i64
+    }
+}
+
+/// The lines of order `seq` of `customer`, placed at `t`: one, or with
+/// probability `multi_line_share` two or three splitting its cents.
+fn push_order_lines(
+    rng: &mut ChaCha8Rng,
+    truth: &GroundTruth,
+    (customer, seq): (u64, u32),
+    t: i64,
+    cents: i64,
+    end: i64,
+    lines: &mut Vec<Line>,
+) {
+    let parts = if rng.random::<f64>() < truth.multi_line_share {
+        rng.random_range(2..=3)
+    } else {
+        1
+    };
+    let mut left = cents;
+    for part in 0..parts {
+        let share = if part + 1 == parts { left } else { left / 2 };
+        left -= share;
+        lines.push(Line {
+            // A second apart, never past the end of the history (an
+            // order placed in its last seconds keeps every line in it).
+            ts_micros: (t + part as i64 * 1_000_000).min(end - 1),
+            customer,
+            order_seq: seq,
+            refund: false,
+            cents: share,
+            channel: 0,
+            country: 0,
+        });
+    }
+}
+
+/// With probability `refund_share`, a partial refund of the order 1 to 30
+/// days later (dropped past the end of the history).
+fn push_refund(
+    rng: &mut ChaCha8Rng,
+    truth: &GroundTruth,
+    (customer, seq): (u64, u32),
+    t: i64,
+    cents: i64,
+    end: i64,
+    lines: &mut Vec<Line>,
+) {
+    if rng.random::<f64>() >= truth.refund_share {
+        return;
+    }
+    let when = t + (rng.random_range(1..=30) as i64) * MICROS_PER_DAY;
+    if when < end {
+        let refunded = ((cents as f64) * rng.random_range(0.2..=1.0)).round() as i64;
+        lines.push(Line {
+            ts_micros: when,
+            customer,
+            order_seq: seq,
+            refund: true,
+            cents: -refunded.max(1),
+            channel: 0,
+            country: 0,
+        });
+    }
 }
 
 /// Channel and country of each order of customer `i` (its own stream), set
@@ -444,78 +500,22 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
             "--customers and --months must be at least 1".into(),
         ));
     }
-    let starts: Vec<i64> = (0..=options.months)
-        .map(|m| {
-            let date = options
-                .start
-                .checked_add_months(chrono::Months::new(m))
-                .expect("date in range");
-            date.and_hms_opt(0, 0, 0)
-                .expect("midnight")
-                .and_utc()
-                .timestamp_micros()
-        })
-        .collect();
+    let starts = month_starts(options);
     let weights: Vec<f64> = (0..options.months)
         .map(|m| month_weight(&options.truth, options.start, m))
         .collect();
-    let simulated: Vec<Simulated> = (0..options.customers)
-        .into_par_iter()
-        .map(|i| simulate_customer(options, &starts, &weights, i))
-        .collect();
-    // Reserved up front, so the peak is the per-customer vectors plus one
-    // copy (as with a direct collect), not a doubling of a growing vector.
-    let mut lines: Vec<Line> = Vec::with_capacity(simulated.iter().map(|s| s.lines.len()).sum());
-    let mut responses: Vec<Response> =
-        Vec::with_capacity(simulated.iter().map(|s| s.responses.len()).sum());
-    for mut s in simulated {
-        lines.append(&mut s.lines);
-        responses.append(&mut s.responses);
-    }
-    // Exports are in time order; ties broken by customer and order.
-    lines.par_sort_unstable_by_key(|l| (l.ts_micros, l.customer, l.order_seq, l.refund));
-    responses.par_sort_unstable_by_key(|r| (r.ts_micros, r.customer, r.score));
-
+    let (lines, responses) = simulate(options, &starts, &weights);
     let width = options.customers.to_string().len().max(6);
-    let is_parquet = options
-        .out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    create_parent(&options.out)?;
-    let dims = &options.truth.dimensions;
-    if is_parquet {
-        write_parquet(&options.out, &lines, width, dims)?;
-    } else {
-        write_csv(&options.out, &lines, width, dims)?;
-    }
+    write_history(options, &lines, width)?;
     let surveys = match &options.surveys {
         None => None,
-        Some(path) => {
-            create_parent(path)?;
-            write_surveys(path, &responses, width)?;
-            let mut respondents: Vec<u64> = responses.iter().map(|r| r.customer).collect();
-            respondents.par_sort_unstable();
-            respondents.dedup();
-            Some(SurveySummary {
-                path: path.display().to_string(),
-                responses: responses.len() as u64,
-                respondents: respondents.len() as u64,
-            })
-        }
+        Some(path) => Some(write_survey_file(path, &responses, width)?),
     };
-    let refunds = lines.iter().filter(|l| l.refund).count() as u64;
-    let mut order_keys: Vec<(u64, u32)> = lines
-        .iter()
-        .filter(|l| !l.refund)
-        .map(|l| (l.customer, l.order_seq))
-        .collect();
-    order_keys.par_sort_unstable();
-    order_keys.dedup();
     let summary = GenerateSummary {
         path: options.out.display().to_string(),
         customers: options.customers,
-        orders: order_keys.len() as u64,
-        refunds,
+        orders: count_orders(&lines),
+        refunds: lines.iter().filter(|l| l.refund).count() as u64,
         lines: lines.len() as u64,
         seed: options.seed,
         start: options.start.to_string(),
@@ -533,6 +533,89 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
     std::fs::write(&truth_path, json)
         .map_err(|e| Error::output(&truth_path, format!("cannot write: {e}")))?;
     Ok(summary)
+}
+
+/// The first instant (UTC microseconds) of each month, and of the month
+/// after the last: `months + 1` values.
+fn month_starts(options: &GenerateOptions) -> Vec<i64> {
+    (0..=options.months)
+        .map(|m| {
+            let date = options
+                .start
+                .checked_add_months(chrono::Months::new(m))
+                .expect("date in range");
+            date.and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc()
+                .timestamp_micros()
+        })
+        .collect()
+}
+
+/// Every customer's lines and survey responses, in time order.
+fn simulate(
+    options: &GenerateOptions,
+    starts: &[i64],
+    weights: &[f64],
+) -> (Vec<Line>, Vec<Response>) {
+    let simulated: Vec<Simulated> = (0..options.customers)
+        .into_par_iter()
+        .map(|i| simulate_customer(options, starts, weights, i))
+        .collect();
+    // Reserved up front, so the peak is the per-customer vectors plus one
+    // copy (as with a direct collect), not a doubling of a growing vector.
+    let mut lines: Vec<Line> = Vec::with_capacity(simulated.iter().map(|s| s.lines.len()).sum());
+    let mut responses: Vec<Response> =
+        Vec::with_capacity(simulated.iter().map(|s| s.responses.len()).sum());
+    for mut s in simulated {
+        lines.append(&mut s.lines);
+        responses.append(&mut s.responses);
+    }
+    // Exports are in time order; ties broken by customer and order.
+    lines.par_sort_unstable_by_key(|l| (l.ts_micros, l.customer, l.order_seq, l.refund));
+    responses.par_sort_unstable_by_key(|r| (r.ts_micros, r.customer, r.score));
+    (lines, responses)
+}
+
+/// The order lines, as Parquet or CSV by the output's extension.
+fn write_history(options: &GenerateOptions, lines: &[Line], width: usize) -> Result<()> {
+    let is_parquet = options
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    create_parent(&options.out)?;
+    let dims = &options.truth.dimensions;
+    if is_parquet {
+        write_parquet(&options.out, lines, width, dims)
+    } else {
+        write_csv(&options.out, lines, width, dims)
+    }
+}
+
+/// Writes the survey responses to `path` and counts them.
+fn write_survey_file(path: &Path, responses: &[Response], width: usize) -> Result<SurveySummary> {
+    create_parent(path)?;
+    write_surveys(path, responses, width)?;
+    let mut respondents: Vec<u64> = responses.iter().map(|r| r.customer).collect();
+    respondents.par_sort_unstable();
+    respondents.dedup();
+    Ok(SurveySummary {
+        path: path.display().to_string(),
+        responses: responses.len() as u64,
+        respondents: respondents.len() as u64,
+    })
+}
+
+/// Distinct orders (refunds are lines of their order, not orders).
+fn count_orders(lines: &[Line]) -> u64 {
+    let mut order_keys: Vec<(u64, u32)> = lines
+        .iter()
+        .filter(|l| !l.refund)
+        .map(|l| (l.customer, l.order_seq))
+        .collect();
+    order_keys.par_sort_unstable();
+    order_keys.dedup();
+    order_keys.len() as u64
 }
 
 fn create_parent(path: &Path) -> Result<()> {

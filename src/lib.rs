@@ -7,42 +7,59 @@
 //!                    command, map errors to exit codes (0, 1, 2)
 //! cli                the command line (the only module that knows clap)
 //! commands::{run, validate, report, generate}
-//!                    one module per subcommand, each a `run` function
+//!                    one module per subcommand, each a `run` function that
+//!                    calls the library and prints the result
 //! config             the pipeline file (pipelines/*.toml): what to read and
-//!                    how to interpret it; every problem names its key
-//! run                one run, stage by stage: `compute` (every stage, no
-//!                    file written) then publish; times stages, builds the
-//!                    manifest
+//!                    how to interpret it; `Pipeline::load` runs one check_*
+//!                    per concern and reports every problem, naming its key
+//! run                one run as a list of stages, each timed by
+//!                    `StageClock::time` (the manifest's `stages`):
+//!                    `compute` (every stage, no file written), then
+//!                    `publish` (below)
 //! ```
 //!
-//! Data flows one way through `run`, one module per stage:
+//! Data flows one way through `run`: `io` reads, `stages` compute typed
+//! results in memory (no stage touches a file), `tables` turns them into
+//! the published frames, `io::publish` writes them.
 //!
 //! ```text
-//! io::input          files (CSV, CSV.gz, Parquet, globs) → raw frames in
-//!                    chunks, through io::csv and io::parquet; io::rows is
-//!                    what raw frames share (the `__row` column, raw text)
+//! io::input          the order input: files (CSV, CSV.gz, Parquet, globs) →
+//!                    raw frames in chunks, through io::csv and io::parquet
+//!                    (io::rows: what raw frames share, the `__row` column
+//!                    and raw text); also the raw records of rejected rows
+//! io::surveys        the survey input, read the same way
 //! stages::validate   raw rows → typed lines (cents, local dates) | rejects
-//!                    (stages::rejects: reasons and the `rejects` table)
+//!                    (stages::rejects: the reasons)
 //! stages::orders     lines → orders & refunds per customer (OrderHistory)
 //! stages::calendar   the run's months (and cohort weeks or quarters)
-//! stages::customers  → customers (BTYD summary, RFM)
-//! stages::cohorts    → cohort_retention, retention_curve
-//! stages::kpis       → kpis_monthly
-//! stages::dimensions the three tables above sliced by `[columns] dimensions`
-//! stages::clv        → CLV columns (stages::clv_scores), clv_model,
-//!                    clv_validation, clv_forecast (math in clv/)
-//! stages::segments   → segments
-//! stages::tiers      → trailing_12m_spend, tier, tier_12m_ago, tier_migration
-//! stages::targets    → win_back, at_risk_high_value, reengage_new, vip
-//! stages::nps        surveys (io::surveys) → nps_monthly, nps_by_cohort,
-//!                    nps_by_tier, nps_retention
-//! stages::checks     → checks (reconciliation; fails the run on a mismatch)
-//! io::publish        tables → Parquet in OUT/runs/RUN_ID, verified, report.html
-//!                    (report/), manifest last (manifest), then OUT/current
+//! stages::customers  per customer: BTYD summary, RFM scores
+//! stages::cohorts    the cohort grid
+//! stages::kpis       the monthly counts
+//! stages::dimensions the cohort grid and counts per `[columns] dimensions`
+//!                    slice
+//! stages::clv        BG/NBD + Gamma-Gamma fits and predictions (the maths
+//!                    in clv/), per-customer scores (stages::clv_scores)
+//! stages::segments   RFM segments
+//! stages::tiers      trailing 12-month spend, tiers, tier migration
+//! stages::targets    the target lists' members
+//! stages::nps        survey responses → NPS by month, cohort, tier
+//! stages::checks     reconciliation (fails the run on a mismatch)
+//! tables             every published table declared once (tables::schema:
+//!                    name, grain, key, order, when written, typed columns
+//!                    with their docs; tables::col: every column name), and
+//!                    the frame builders, one file per table family
+//!                    (customers, cohorts, kpis, clv, tiers, targets, nps,
+//!                    rejects, checks) on tables::builder; every frame is
+//!                    checked against its declaration before publishing
+//! manifest           the run manifest (`_manifest.json`) and the metadata
+//!                    every published Parquet file carries
+//! io::publish        the publish protocol, in types: StagedRun (new run
+//!                    directory) → write_tables (Parquet, each verified) →
+//!                    report.html (report/) → seal (manifest last) →
+//!                    commit (flip OUT/current) → PublishedRun (clean up)
 //! ```
 //!
-//! Beside the flow: `stages::columns` (how amounts and ratios are
-//! published), `report` (the HTML report and `retention show`, from a
+//! Beside the flow: `report` (the HTML report and `retention show`, from a
 //! run's tables: report::load), `generate` (`retention generate`: a
 //! synthetic history with known ground truth), `expr` (the `amount`
 //! expression, exact in decimal), `time` (days, months, time zones),
@@ -51,7 +68,8 @@
 //! the tests, with the `failpoints` feature).
 //!
 //! Money is integer cents inside the pipeline, so every sum is exact and the
-//! same whatever the thread count; it becomes DOUBLE only when published.
+//! same whatever the thread count; it becomes DOUBLE only when published
+//! (tables::values: money, ratio).
 
 pub mod cli;
 pub mod clv;

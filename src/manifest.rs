@@ -1,7 +1,20 @@
 //! The run manifest (`_manifest.json`): what a run read, did and wrote.
 //! Written last: its presence marks a run directory complete.
+//!
+//! Also what every published Parquet file says about its run (its
+//! key-value metadata, [`TableMetadata`], keys in [`keys`]): a file copied
+//! out of its run directory still names its run, as_of and settings.
 
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::config::Pipeline;
+use crate::io::input::InputFile;
+use crate::stages::checks::Check;
+use crate::stages::orders::RowCounts;
+
+/// The report's file name in a run directory.
+pub const REPORT_FILE: &str = "report.html";
 
 /// Version of the published table schemas; bumped on any change to a
 /// table's columns or their meaning.
@@ -119,4 +132,197 @@ pub fn peak_rss_bytes() -> u64 {
 
 fn default_cohort_period() -> String {
     "month".to_string()
+}
+
+impl StageRecord {
+    /// The record of a stage that just ended after `seconds`, with the
+    /// peak memory so far.
+    pub fn ended(stage: &str, seconds: f64) -> StageRecord {
+        StageRecord {
+            stage: stage.to_string(),
+            seconds,
+            peak_rss_bytes: peak_rss_bytes(),
+        }
+    }
+}
+
+/// Which run this is: its id (the run directory's name), its run key and
+/// when it started.
+#[derive(Debug, Clone)]
+pub struct RunIdentity {
+    pub run_id: String,
+    /// Hash of config, input fingerprints, requested as_of and tool version.
+    pub run_key: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// One input's files and how its rows were accounted for (the order
+/// input, or the survey input).
+pub struct InputAccount<'a> {
+    pub files: &'a [InputFile],
+    pub counts: &'a RowCounts,
+    pub rejects_by_reason: &'a [(&'static str, u64)],
+}
+
+/// What a run computed and wrote, as its manifest records it.
+pub struct RunFacts<'a> {
+    pub as_of: NaiveDate,
+    pub orders: InputAccount<'a>,
+    pub surveys: Option<InputAccount<'a>>,
+    pub customers: u64,
+    pub checks: &'a [Check],
+    /// Every stage, publishing included.
+    pub stages: Vec<StageRecord>,
+    /// The tables written, in publishing order.
+    pub outputs: Vec<WrittenFile>,
+}
+
+impl Manifest {
+    /// The manifest of `run` (finished now), which wrote [`REPORT_FILE`]
+    /// beside its tables.
+    pub fn new(pipeline: &Pipeline, run: &RunIdentity, facts: RunFacts) -> Manifest {
+        let business = &pipeline.config.business;
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            run_id: run.run_id.clone(),
+            run_key: run.run_key.clone(),
+            pipeline: pipeline.name.clone(),
+            pipeline_path: pipeline.path.display().to_string(),
+            as_of: facts.as_of.to_string(),
+            time_zone: pipeline.time_zone.name().to_string(),
+            activity_window_days: business.activity_window_days,
+            cohort_period: business.cohort_period.name().to_string(),
+            dimensions: pipeline.config.columns.dimensions.clone(),
+            started_at: timestamp(run.started_at),
+            finished_at: timestamp(Utc::now()),
+            inputs: input_records(facts.orders.files),
+            rows: RowRecord::from(facts.orders.counts),
+            rejects_by_reason: reason_counts(facts.orders.rejects_by_reason),
+            customers: facts.customers,
+            surveys: facts.surveys.map(|s| SurveysRecord {
+                inputs: input_records(s.files),
+                rows: RowRecord::from(s.counts),
+                rejects_by_reason: reason_counts(s.rejects_by_reason),
+            }),
+            stages: facts.stages,
+            checks: facts.checks.iter().map(CheckRecord::from).collect(),
+            outputs: facts.outputs,
+            report: Some(REPORT_FILE.to_string()),
+        }
+    }
+}
+
+/// RFC 3339 UTC to the millisecond (`started_at`, `finished_at`).
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn input_records(files: &[InputFile]) -> Vec<InputRecord> {
+    files.iter().map(InputRecord::from).collect()
+}
+
+fn reason_counts(by_reason: &[(&'static str, u64)]) -> Vec<(String, u64)> {
+    by_reason.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+impl From<&InputFile> for InputRecord {
+    fn from(f: &InputFile) -> InputRecord {
+        InputRecord {
+            path: f.path.display().to_string(),
+            format: f.format.name().to_string(),
+            size_bytes: f.size,
+            modified: f
+                .modified
+                .map(|t| DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)),
+        }
+    }
+}
+
+impl From<&RowCounts> for RowRecord {
+    fn from(c: &RowCounts) -> RowRecord {
+        RowRecord {
+            read: c.rows_read,
+            accepted: c.accepted,
+            rejected: c.rejected,
+            excluded: c.excluded(),
+            excluded_by_filter: c.excluded_by_filter,
+            excluded_after_as_of: c.excluded_after_as_of,
+            duplicates: c.duplicates,
+        }
+    }
+}
+
+impl From<&Check> for CheckRecord {
+    fn from(c: &Check) -> CheckRecord {
+        CheckRecord {
+            check: c.check.clone(),
+            expected: c.expected,
+            actual: c.actual,
+            passed: c.passed,
+        }
+    }
+}
+
+/// The keys of the key-value metadata of every published Parquet file, in
+/// the order they are written.
+pub mod keys {
+    /// The table's name.
+    pub const TABLE: &str = "retention.table";
+    pub const RUN_ID: &str = "retention.run_id";
+    pub const AS_OF: &str = "retention.as_of";
+    pub const TIME_ZONE: &str = "retention.time_zone";
+    pub const ACTIVITY_WINDOW_DAYS: &str = "retention.activity_window_days";
+    pub const COHORT_PERIOD: &str = "retention.cohort_period";
+    pub const SCHEMA_VERSION: &str = "retention.schema_version";
+    pub const TOOL_VERSION: &str = "retention.tool_version";
+    /// The dimension columns, a JSON array; only with dimensions.
+    pub const DIMENSIONS: &str = "retention.dimensions";
+}
+
+/// The key-value metadata of a run's Parquet files: each file's table
+/// name, then what every file of the run shares.
+pub struct TableMetadata {
+    shared: Vec<(String, String)>,
+}
+
+impl TableMetadata {
+    pub fn of(pipeline: &Pipeline, run_id: &str, as_of: NaiveDate) -> TableMetadata {
+        let business = &pipeline.config.business;
+        let dimensions = &pipeline.config.columns.dimensions;
+        let mut shared: Vec<(String, String)> = [
+            (keys::RUN_ID, run_id.to_string()),
+            (keys::AS_OF, as_of.to_string()),
+            (keys::TIME_ZONE, pipeline.time_zone.name().to_string()),
+            (
+                keys::ACTIVITY_WINDOW_DAYS,
+                business.activity_window_days.to_string(),
+            ),
+            (
+                keys::COHORT_PERIOD,
+                business.cohort_period.name().to_string(),
+            ),
+            (keys::SCHEMA_VERSION, SCHEMA_VERSION.to_string()),
+            (keys::TOOL_VERSION, env!("CARGO_PKG_VERSION").to_string()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
+        // Only with dimensions, so unsliced runs write what they always did;
+        // a JSON array, since a column name may hold a comma.
+        if !dimensions.is_empty() {
+            shared.push((
+                keys::DIMENSIONS.to_string(),
+                serde_json::Value::from(dimensions.clone()).to_string(),
+            ));
+        }
+        TableMetadata { shared }
+    }
+
+    /// The metadata of the file of `table`.
+    pub fn for_table(&self, table: &str) -> Vec<(String, String)> {
+        std::iter::once((keys::TABLE.to_string(), table.to_string()))
+            .chain(self.shared.iter().cloned())
+            .collect()
+    }
 }

@@ -1,13 +1,20 @@
 //! One run of a pipeline, stage by stage:
-//! load → validate → orders → customers → cohorts → kpis → clv → segments →
-//! tiers → targets → nps (with a survey input) → checks → publish.
+//! load → validate → orders → customers → cohorts → kpis → (dimensions) →
+//! (clv) → segments → tiers → targets → (nps, with a survey input) →
+//! checks → publish.
 //! [`compute`] does everything but the publishing, so tests can look at
-//! the tables without touching the file system.
+//! the tables without touching the file system; [`run`] then publishes
+//! them (io::publish: stage, write the tables, write the report, seal with
+//! the manifest, commit).
+//!
+//! Each stage is one call under `StageClock::time`, which records its
+//! time and peak memory for the manifest and is the crash point
+//! `stage::<name>` of the chaos tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::{NaiveDate, SecondsFormat, Utc};
+use chrono::{NaiveDate, Utc};
 use polars::prelude::DataFrame;
 
 use crate::config::Pipeline;
@@ -17,31 +24,33 @@ use crate::io::input::{
     CHUNK_ROWS,
 };
 use crate::io::publish::{
-    check_output_layout, lock_output, new_run_id, sha256_file, sweep_temporaries, verify_parquet,
-    write_file_atomically, write_parquet, PublishedRun, StagedRun, Table, MANIFEST_FILE,
+    check_output_layout, lock_output, new_run_id, sweep_temporaries, PublishedRun, StagedRun,
+    Table, MANIFEST_FILE,
 };
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 use crate::manifest::{
-    peak_rss_bytes, CheckRecord, InputRecord, Manifest, RowRecord, StageRecord, SurveysRecord,
-    WrittenFile, SCHEMA_VERSION,
+    InputAccount, Manifest, RunFacts, RunIdentity, StageRecord, TableMetadata, WrittenFile,
+    REPORT_FILE,
 };
 use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check};
-use crate::stages::clv::clv_stage;
-use crate::stages::cohorts::cohort_grid;
-use crate::stages::customers::summarize_customers;
+use crate::stages::clv::{clv_stage, ClvOutput};
+use crate::stages::clv_scores::ClvScores;
+use crate::stages::cohorts::{cohort_grid, CohortGrid};
+use crate::stages::customers::{summarize_customers, CustomerSummary};
 use crate::stages::dimensions::slices;
-use crate::stages::kpis::monthly_counts;
-use crate::stages::nps::{nps_stage, SurveyRules};
-use crate::stages::orders::{build_orders, RowCounts};
+use crate::stages::kpis::{monthly_counts, MonthlyCounts};
+use crate::stages::nps::{nps_stage, NpsOutput, SurveyRules};
+use crate::stages::orders::{build_orders, OrderHistory, RowCounts};
 use crate::stages::rejects::{
-    check_reject_share, counts_by_reason, fill_raw, no_orders_error, rows_missing_raw,
+    check_reject_share, counts_by_reason, fill_raw, no_orders_error, rows_missing_raw, Reject,
 };
 use crate::stages::targets::{assign_targets, target_lists, TargetInputs};
-use crate::stages::tiers::{customer_tiers, migration_counts, Tiers};
-use crate::stages::validate::LineCollector;
-use crate::tables;
+use crate::stages::tiers::{
+    customer_tiers, migration_counts, CustomerTiers, MigrationCounts, Tiers,
+};
+use crate::stages::validate::{LineCollector, Lines};
 use crate::tables::checks::checks_table;
 use crate::tables::clv::clv_tables;
 use crate::tables::cohorts::{cohort_retention_table, retention_curve_table};
@@ -51,11 +60,9 @@ use crate::tables::kpis::kpis_monthly_table;
 use crate::tables::nps::nps_tables;
 use crate::tables::rejects::rejects_table;
 use crate::tables::targets::target_tables;
-use crate::tables::tiers::{tier_columns, tier_migration_table, TIER_MIGRATION};
+use crate::tables::tiers::{tier_columns, tier_migration_table};
+use crate::tables::{self, NamedFrames, TableSchema};
 use crate::time::{date_of, day_number};
-
-/// The report's file name in a run directory.
-pub const REPORT_FILE: &str = "report.html";
 
 /// How to run (from the command line, not the pipeline file).
 #[derive(Debug, Clone, Default)]
@@ -69,6 +76,12 @@ pub struct RunOptions {
     /// Rows per chunk of Parquet input (default [`CHUNK_ROWS`]); tests set
     /// it small to prove that chunking changes nothing.
     pub chunk_rows: Option<usize>,
+}
+
+impl RunOptions {
+    fn chunk_rows(&self) -> usize {
+        self.chunk_rows.unwrap_or(CHUNK_ROWS)
+    }
 }
 
 /// Everything a run computed, before publishing.
@@ -100,11 +113,34 @@ impl Computed {
             .find(|t| t.name == name)
             .map(|t| &t.frame)
     }
+
+    /// What the manifest records of this run, given every stage's record
+    /// (publishing included) and the files written.
+    fn facts(&self, stages: Vec<StageRecord>, outputs: Vec<WrittenFile>) -> RunFacts<'_> {
+        RunFacts {
+            as_of: self.as_of,
+            orders: InputAccount {
+                files: &self.files,
+                counts: &self.counts,
+                rejects_by_reason: &self.rejects_by_reason,
+            },
+            surveys: self.surveys.as_ref().map(|s| InputAccount {
+                files: &s.files,
+                counts: &s.counts,
+                rejects_by_reason: &s.rejects_by_reason,
+            }),
+            customers: self.customers,
+            checks: &self.checks,
+            stages,
+            outputs,
+        }
+    }
 }
 
 /// Times stages and records peak memory after each.
 struct StageClock {
     records: Vec<StageRecord>,
+    /// When the previous stage ended.
     started: Instant,
 }
 
@@ -116,20 +152,22 @@ impl StageClock {
         }
     }
 
-    fn done(&mut self, stage: &str) {
+    /// Runs one stage and records it as `stage`. Its time counts from the
+    /// end of the previous stage, so the glue between two stages is timed
+    /// with the second. A failed stage is not recorded: the run stops.
+    fn time<T>(&mut self, stage: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
+        let value = run()?;
         self.record(stage, self.started.elapsed().as_secs_f64());
+        Ok(value)
     }
 
-    /// Records a stage whose time was summed over interleaved pieces (load
-    /// and validate alternate chunk by chunk).
+    /// Records a stage: directly for one whose time was summed over
+    /// interleaved pieces (load and validate alternate chunk by chunk).
+    /// The chaos tests kill a run here, at `stage::<name>`.
     fn record(&mut self, stage: &str, seconds: f64) {
         crate::faults::crash_point(&format!("stage::{stage}"));
         tracing::info!(stage, seconds = format!("{seconds:.3}"), "stage done");
-        self.records.push(StageRecord {
-            stage: stage.to_string(),
-            seconds,
-            peak_rss_bytes: peak_rss_bytes(),
-        });
+        self.records.push(StageRecord::ended(stage, seconds));
         self.started = Instant::now();
     }
 }
@@ -140,16 +178,86 @@ pub fn compute(pipeline: &Pipeline, options: &RunOptions) -> Result<Computed> {
     compute_files(pipeline, files, options)
 }
 
-/// [`compute`] over an already resolved list of input files.
+/// [`compute`] over an already resolved list of input files: the stages in
+/// order, then the tables in publishing order, checked against their
+/// declarations.
 pub fn compute_files(
     pipeline: &Pipeline,
     files: Vec<InputFile>,
     options: &RunOptions,
 ) -> Result<Computed> {
     let mut clock = StageClock::new();
+    let (lines, rejects) = load_and_validate(pipeline, &files, options, &mut clock)?;
+    let orders = clock.time("orders", || {
+        orders_stage(pipeline, &files, options, lines, rejects)
+    })?;
+    let history = &orders.history;
+    let summary = clock.time("customers", || Ok(summarize_customers(history)))?;
+    let described = describe(pipeline, history, &mut clock)?;
+    let clv = clv(pipeline, history, &summary, &described.monthly, &mut clock)?;
+    let scores = clv.as_ref().map(|(c, _)| &c.scores);
+    let segments = clock.time("segments", || segments_table(&summary, scores))?;
+    let tiers = clock.time("tiers", || {
+        tier_stage(pipeline, history, &described.calendar)
+    })?;
+    let (customers, target_lists) = clock.time("targets", || {
+        customers_and_targets(pipeline, history, &summary, &tiers, scores)
+    })?;
+    let nps = nps(pipeline, history, &described.calendar, &tiers, &mut clock)?;
+    let rejects = match &nps {
+        // Survey rejects after the order rejects; `source` tells them apart.
+        Some(n) => stack_rejects(orders.rejects, &rejects_table(&n.output.rejects, &n.files)?)?,
+        None => orders.rejects,
+    };
+    let (checks, checks_frame) = clock.time("checks", || {
+        let order_input = (&orders.counts, orders.accepted_cents);
+        checks_stage(order_input, &summary, &described, &tiers, nps.as_ref())
+    })?;
+    // In publishing order: that of the declarations (tables::ALL).
+    let mut published = vec![
+        table(&tables::customers::CUSTOMERS, customers),
+        table(
+            &tables::cohorts::COHORT_RETENTION,
+            described.cohort_retention,
+        ),
+        table(&tables::cohorts::RETENTION_CURVE, described.retention_curve),
+        table(&tables::kpis::KPIS_MONTHLY, described.kpis_monthly),
+        table(&tables::customers::SEGMENTS, segments),
+    ];
+    if let Some(frame) = tiers.migration_table {
+        published.push(table(&tables::tiers::TIER_MIGRATION, frame));
+    }
+    published.extend(clv.into_iter().flat_map(|(_, frames)| named(frames)));
+    published.extend(named(target_lists));
+    let surveys = nps.map(|n| survey_tables_and_run(n, &described.calendar, &mut published));
+    let surveys = surveys.transpose()?;
+    published.push(table(&tables::rejects::REJECTS, rejects));
+    published.push(table(&tables::checks::CHECKS, checks_frame));
+    let computed = Computed {
+        files,
+        as_of: date_of(orders.history.as_of),
+        counts: orders.counts,
+        rejects_by_reason: orders.rejects_by_reason,
+        customers: orders.history.customers() as u64,
+        checks,
+        tables: published,
+        stages: clock.records,
+        surveys,
+    };
+    check_declared(pipeline, &computed)?;
+    Ok(computed)
+}
+
+/// The stages `load` and `validate`. They alternate, one chunk of raw
+/// input at a time, so the raw input never has to fit in memory at once;
+/// each one's time is summed over the chunks.
+fn load_and_validate(
+    pipeline: &Pipeline,
+    files: &[InputFile],
+    options: &RunOptions,
+    clock: &mut StageClock,
+) -> Result<(Lines, Vec<Reject>)> {
     let has_order_id = pipeline.config.columns.order_id.is_some();
-    // Load and validate alternate, one chunk of raw input at a time, so the
-    // raw input never has to fit in memory at once.
     let expected_rows: usize = files
         .iter()
         .filter(|f| f.format == FileFormat::Parquet)
@@ -161,31 +269,59 @@ pub fn compute_files(
         all_parquet.then_some(expected_rows as u64),
         "rows",
     );
-    let chunk_rows = options.chunk_rows.unwrap_or(CHUNK_ROWS);
     let mut collector = LineCollector::new(pipeline, expected_rows);
     let (mut load_seconds, mut validate_seconds) = (0.0, 0.0);
     let mut reading = Instant::now();
     let input = InputSpec::orders(pipeline);
     for (i, file) in files.iter().enumerate() {
-        read_chunks(&input, i as u32, file, has_order_id, chunk_rows, |batch| {
-            load_seconds += reading.elapsed().as_secs_f64();
-            let validating = Instant::now();
-            collector.push(&file.path, &batch, &|n| bar.inc(n))?;
-            drop(batch);
-            validate_seconds += validating.elapsed().as_secs_f64();
-            reading = Instant::now();
-            Ok(())
-        })?;
+        read_chunks(
+            &input,
+            i as u32,
+            file,
+            has_order_id,
+            options.chunk_rows(),
+            |batch| {
+                load_seconds += reading.elapsed().as_secs_f64();
+                let validating = Instant::now();
+                collector.push(&file.path, &batch, &|n| bar.inc(n))?;
+                drop(batch);
+                validate_seconds += validating.elapsed().as_secs_f64();
+                reading = Instant::now();
+                Ok(())
+            },
+        )?;
         load_seconds += reading.elapsed().as_secs_f64();
         reading = Instant::now();
     }
     bar.finish();
     let finishing = Instant::now();
-    let (lines, mut rejects) = collector.finish();
+    let collected = collector.finish();
     validate_seconds += finishing.elapsed().as_secs_f64();
     clock.record("load", load_seconds);
     clock.record("validate", validate_seconds);
+    Ok(collected)
+}
 
+/// The orders stage's results: the history, the accounting of the order
+/// input's rows and its rejects, as the `rejects` table.
+struct OrdersStage {
+    history: OrderHistory,
+    counts: RowCounts,
+    /// Σ cents of every accepted order and refund.
+    accepted_cents: i64,
+    rejects_by_reason: Vec<(&'static str, u64)>,
+    rejects: DataFrame,
+}
+
+/// Lines → orders and refunds per customer; fails when too many rows were
+/// rejected, or the history is too long to tabulate.
+fn orders_stage(
+    pipeline: &Pipeline,
+    files: &[InputFile],
+    options: &RunOptions,
+    lines: Lines,
+    mut rejects: Vec<Reject>,
+) -> Result<OrdersStage> {
     let as_of = options
         .as_of
         .or(pipeline.config.business.as_of)
@@ -194,221 +330,306 @@ pub fn compute_files(
     let rows_read = lines.len() as u64;
     let orders =
         build_orders(lines, &mut rejects, order_id_column, as_of).map_err(|e| match e {
-            Error::NoOrders { .. } => no_orders_error(&rejects, &files, rows_read, e),
+            Error::NoOrders { .. } => no_orders_error(&rejects, files, rows_read, e),
             other => other,
         })?;
     let counts = orders.counts;
-    let by_reason = counts_by_reason(&rejects);
+    let rejects_by_reason = counts_by_reason(&rejects);
     debug_assert_eq!(rejects.len() as u64, counts.rejected);
     check_reject_share(
         &rejects,
-        &files,
+        files,
         counts.rows_read,
         pipeline.config.rejects.max_reject_ratio,
         "rows",
         "",
     )?;
-    let texts = raw_records(&input, &files, &rows_missing_raw(&rejects), chunk_rows)?;
+    let wanted = rows_missing_raw(&rejects);
+    let texts = raw_records(
+        &InputSpec::orders(pipeline),
+        files,
+        &wanted,
+        options.chunk_rows(),
+    )?;
     fill_raw(&mut rejects, &texts);
-    let rejects_frame = rejects_table(&rejects, &files)?;
+    let rejects_frame = rejects_table(&rejects, files)?;
     drop(rejects);
-    let history = orders.history;
     // Before any per-period table is allocated (README "Pipelines", limits).
-    Calendar::check_span(&history, pipeline.config.business.cohort_period)?;
-    clock.done("orders");
+    Calendar::check_span(&orders.history, pipeline.config.business.cohort_period)?;
+    Ok(OrdersStage {
+        history: orders.history,
+        counts,
+        accepted_cents: orders.accepted_cents,
+        rejects_by_reason,
+        rejects: rejects_frame,
+    })
+}
 
-    let summary = summarize_customers(&history);
-    clock.done("customers");
+/// The descriptive stages' results: the monthly calendar, the cohort grid
+/// and the monthly counts, and the three tables built from them.
+struct Described {
+    calendar: Calendar,
+    grid: CohortGrid,
+    monthly: MonthlyCounts,
+    cohort_retention: DataFrame,
+    retention_curve: DataFrame,
+    kpis_monthly: DataFrame,
+    /// With dimensions: each dimension's slices add up to the `(all)` one.
+    checks: Vec<Check>,
+}
 
-    let calendar = Calendar::of(&history);
+/// The stages `cohorts`, `kpis` and, with `[columns] dimensions`,
+/// `dimensions`.
+fn describe(
+    pipeline: &Pipeline,
+    history: &OrderHistory,
+    clock: &mut StageClock,
+) -> Result<Described> {
+    let business = &pipeline.config.business;
+    let calendar = Calendar::of(history);
     // The cohort grid has its own unit; KPIs stay monthly.
-    let cohort_calendar = Calendar::of_unit(&history, pipeline.config.business.cohort_period);
-    let grid = cohort_grid(&history, &cohort_calendar);
-    let mut cohorts_frame = cohort_retention_table(&grid, &cohort_calendar)?;
-    let mut curve_frame = retention_curve_table(&grid, &cohort_calendar)?;
-    clock.done("cohorts");
-
-    let window = pipeline.config.business.activity_window_days;
-    let monthly = monthly_counts(&history, &calendar, window);
-    let mut kpis_frame = kpis_monthly_table(&monthly, &calendar)?;
-    clock.done("kpis");
-
+    let cohort_calendar = Calendar::of_unit(history, business.cohort_period);
+    let (grid, cohort_retention, retention_curve) = clock.time("cohorts", || {
+        let grid = cohort_grid(history, &cohort_calendar);
+        let cohorts = cohort_retention_table(&grid, &cohort_calendar)?;
+        let curve = retention_curve_table(&grid, &cohort_calendar)?;
+        Ok((grid, cohorts, curve))
+    })?;
+    let window = business.activity_window_days;
+    let (monthly, kpis_monthly) = clock.time("kpis", || {
+        let monthly = monthly_counts(history, &calendar, window);
+        let kpis = kpis_monthly_table(&monthly, &calendar)?;
+        Ok((monthly, kpis))
+    })?;
+    let mut described = Described {
+        calendar,
+        grid,
+        monthly,
+        cohort_retention,
+        retention_curve,
+        kpis_monthly,
+        checks: Vec::new(),
+    };
+    if history.dimensions.is_empty() {
+        return Ok(described);
+    }
     // With dimensions, the three tables are replaced by their slices (the
     // (all) slice first, equal to the tables just computed).
-    let mut dimension_checks = Vec::new();
-    if !history.dimensions.is_empty() {
-        let sliced = sliced_tables(
-            &history,
-            &slices(&history),
+    let d = &described;
+    let sliced = clock.time("dimensions", || {
+        sliced_tables(
+            history,
+            &slices(history),
             &cohort_calendar,
-            &calendar,
+            &d.calendar,
             window,
-            &grid,
-            &monthly,
-        )?;
-        cohorts_frame = sliced.cohort_retention;
-        curve_frame = sliced.retention_curve;
-        kpis_frame = sliced.kpis_monthly;
-        dimension_checks = sliced.checks;
-        clock.done("dimensions");
+            &d.grid,
+            &d.monthly,
+        )
+    })?;
+    described.cohort_retention = sliced.cohort_retention;
+    described.retention_curve = sliced.retention_curve;
+    described.kpis_monthly = sliced.kpis_monthly;
+    described.checks = sliced.checks;
+    Ok(described)
+}
+
+/// The stage `clv`, when `[clv] enabled`: the scores and the CLV tables.
+fn clv(
+    pipeline: &Pipeline,
+    history: &OrderHistory,
+    summary: &CustomerSummary,
+    monthly: &MonthlyCounts,
+    clock: &mut StageClock,
+) -> Result<Option<(ClvOutput, NamedFrames)>> {
+    let config = &pipeline.config.clv;
+    if !config.enabled {
+        return Ok(None);
+    }
+    clock
+        .time("clv", || {
+            let output = clv_stage(history, summary, monthly, config);
+            let frames = clv_tables(&output)?;
+            Ok((output, frames))
+        })
+        .map(Some)
+}
+
+/// Named frames as tables.
+fn named(frames: NamedFrames) -> impl Iterator<Item = Table> {
+    frames
+        .into_iter()
+        .map(|(name, frame)| Table { name, frame })
+}
+
+/// The tiers stage's results; without `[loyalty]` only the trailing spend
+/// (the customers table's tier columns are then null).
+struct TierStage {
+    tiers: Option<Tiers>,
+    by_customer: CustomerTiers,
+    migration: Option<MigrationCounts>,
+    migration_table: Option<DataFrame>,
+}
+
+impl TierStage {
+    /// The tier names and each customer's tier, with `[loyalty]`.
+    fn tier_of(&self) -> Option<(&[String], &[usize])> {
+        match (&self.tiers, &self.by_customer.tier) {
+            (Some(t), Some(of)) => Some((t.names.as_slice(), of.as_slice())),
+            _ => None,
+        }
     }
 
-    let clv = if pipeline.config.clv.enabled {
-        let output = clv_stage(&history, &summary, &monthly, &pipeline.config.clv);
-        clock.done("clv");
-        Some(output)
-    } else {
-        None
-    };
-    let clv_frames = match &clv {
-        Some(output) => clv_tables(output)?,
-        None => Vec::new(),
-    };
-    let scores = clv.as_ref().map(|c| &c.scores);
-    let segments_frame = segments_table(&summary, scores)?;
-    clock.done("segments");
+    /// Every customer is in exactly one cell of as_of's month of the
+    /// migration.
+    fn migration_check(&self, summary: &CustomerSummary, calendar: &Calendar) -> Option<Check> {
+        self.migration.as_ref().map(|m| {
+            check(
+                &format!(
+                    "customers = sum of {} in as_of's month",
+                    tables::tiers::TIER_MIGRATION.name
+                ),
+                summary.orders.len() as i64,
+                m.month_total(calendar.len() - 1),
+            )
+        })
+    }
+}
 
+/// Each customer's trailing spend and tier, and with `[loyalty]` the tier
+/// migration counts and table.
+fn tier_stage(
+    pipeline: &Pipeline,
+    history: &OrderHistory,
+    calendar: &Calendar,
+) -> Result<TierStage> {
     let tiers = pipeline.config.loyalty.as_ref().map(Tiers::of);
-    let by_customer = customer_tiers(&history, tiers.as_ref());
+    let by_customer = customer_tiers(history, tiers.as_ref());
     let migration = tiers
         .as_ref()
-        .map(|t| migration_counts(&history, &calendar, t));
-    let migration_frame = match (&migration, &tiers) {
-        (Some(m), Some(t)) => Some(tier_migration_table(m, &calendar, t)?),
+        .map(|t| migration_counts(history, calendar, t));
+    let migration_table = match (&migration, &tiers) {
+        (Some(m), Some(t)) => Some(tier_migration_table(m, calendar, t)?),
         _ => None,
     };
-    clock.done("tiers");
+    Ok(TierStage {
+        tiers,
+        by_customer,
+        migration,
+        migration_table,
+    })
+}
 
+/// The stage `targets`: the target lists, and the customers table (which
+/// takes every earlier stage's columns).
+fn customers_and_targets(
+    pipeline: &Pipeline,
+    history: &OrderHistory,
+    summary: &CustomerSummary,
+    tiers: &TierStage,
+    scores: Option<&ClvScores>,
+) -> Result<(DataFrame, NamedFrames)> {
     let target_inputs = TargetInputs {
-        history: &history,
-        summary: &summary,
-        window,
-        tiers: tiers.as_ref(),
-        customer_tiers: &by_customer,
+        history,
+        summary,
+        window: pipeline.config.business.activity_window_days,
+        tiers: tiers.tiers.as_ref(),
+        customer_tiers: &tiers.by_customer,
         clv: scores,
         config: &pipeline.config.targets,
     };
     let targets = assign_targets(&target_inputs);
     let target_frames = target_tables(&target_lists(&target_inputs, &targets))?;
     let customers_frame = customers_table(
-        &history,
-        &summary,
+        history,
+        summary,
         scores,
-        tier_columns(&by_customer, tiers.as_ref()),
+        tier_columns(&tiers.by_customer, tiers.tiers.as_ref()),
     )?;
-    clock.done("targets");
+    Ok((customers_frame, target_frames))
+}
 
-    let nps = match &pipeline.config.surveys {
-        Some(surveys) => {
-            let survey_files = resolve_survey_inputs(pipeline)?;
-            let batches = read_survey_files(pipeline, surveys, &survey_files)?;
-            let tier_of = match (&tiers, &by_customer.tier) {
-                (Some(t), Some(of)) => Some((t.names.as_slice(), of.as_slice())),
-                _ => None,
-            };
-            let output = nps_stage(
-                &SurveyRules::of(pipeline, surveys),
-                &survey_files,
-                batches,
-                &history,
-                &calendar,
-                tier_of,
-            )?;
-            clock.done("nps");
-            Some((survey_files, output))
-        }
-        None => None,
+/// The NPS stage's results and the survey files they were read from.
+struct SurveyStage {
+    files: Vec<InputFile>,
+    output: NpsOutput,
+}
+
+/// The stage `nps`, when `[surveys]` is configured: the survey files are
+/// read here (io), the stage works on the rows in memory.
+fn nps(
+    pipeline: &Pipeline,
+    history: &OrderHistory,
+    calendar: &Calendar,
+    tiers: &TierStage,
+    clock: &mut StageClock,
+) -> Result<Option<SurveyStage>> {
+    let Some(surveys) = &pipeline.config.surveys else {
+        return Ok(None);
     };
+    clock
+        .time("nps", || {
+            let files = resolve_survey_inputs(pipeline)?;
+            let batches = read_survey_files(pipeline, surveys, &files)?;
+            let rules = SurveyRules::of(pipeline, surveys);
+            let output = nps_stage(&rules, &files, batches, history, calendar, tiers.tier_of())?;
+            Ok(SurveyStage { files, output })
+        })
+        .map(Some)
+}
 
-    let mut checks = reconcile(&counts, orders.accepted_cents, &summary, &grid, &monthly);
-    checks.extend(dimension_checks);
-    if let Some(m) = &migration {
-        checks.push(check(
-            "customers = sum of tier_migration in as_of's month",
-            summary.orders.len() as i64,
-            m.month_total(calendar.len() - 1),
-        ));
-    }
-    let mut nps_frames = Vec::new();
-    let mut survey_run = None;
-    let mut rejects_frame = rejects_frame;
-    if let Some((survey_files, n)) = nps {
-        // Survey rejects after the order rejects; `source` tells them apart.
-        rejects_frame = rejects_frame.vstack(&rejects_table(&n.rejects, &survey_files)?)?;
-        rejects_frame.rechunk_mut();
-        nps_frames = nps_tables(&n, &calendar)?;
-        checks.extend(n.checks);
-        survey_run = Some(SurveyRun {
-            files: survey_files,
-            counts: n.counts,
-            rejects_by_reason: n.rejects_by_reason,
-        });
-    }
+/// The order input's rejects, then the survey input's.
+fn stack_rejects(orders: DataFrame, surveys: &DataFrame) -> Result<DataFrame> {
+    let mut rejects = orders.vstack(surveys)?;
+    rejects.rechunk_mut();
+    Ok(rejects)
+}
+
+/// The NPS stage's tables, added to `published`, and what the manifest
+/// records of the survey input.
+fn survey_tables_and_run(
+    nps: SurveyStage,
+    calendar: &Calendar,
+    published: &mut Vec<Table>,
+) -> Result<SurveyRun> {
+    published.extend(named(nps_tables(&nps.output, calendar)?));
+    Ok(SurveyRun {
+        files: nps.files,
+        counts: nps.output.counts,
+        rejects_by_reason: nps.output.rejects_by_reason,
+    })
+}
+
+/// The stage `checks`: the reconciliation of the order input (its row
+/// counts and accepted cents against every table), then the dimensions',
+/// the tier migration's and the surveys' checks. The run fails on any
+/// mismatch.
+fn checks_stage(
+    (counts, accepted_cents): (&RowCounts, i64),
+    summary: &CustomerSummary,
+    described: &Described,
+    tiers: &TierStage,
+    nps: Option<&SurveyStage>,
+) -> Result<(Vec<Check>, DataFrame)> {
+    let grid = &described.grid;
+    let mut checks = reconcile(counts, accepted_cents, summary, grid, &described.monthly);
+    checks.extend(described.checks.iter().cloned());
+    checks.extend(tiers.migration_check(summary, &described.calendar));
+    checks.extend(
+        nps.into_iter()
+            .flat_map(|n| n.output.checks.iter().cloned()),
+    );
     require_all_passed(&checks)?;
-    let checks_frame = checks_table(&checks)?;
-    clock.done("checks");
+    let frame = checks_table(&checks)?;
+    Ok((checks, frame))
+}
 
-    let computed = Computed {
-        files,
-        as_of: date_of(history.as_of),
-        counts,
-        rejects_by_reason: by_reason,
-        customers: history.customers() as u64,
-        checks,
-        tables: vec![
-            Table {
-                name: "customers",
-                frame: customers_frame,
-            },
-            Table {
-                name: "cohort_retention",
-                frame: cohorts_frame,
-            },
-            Table {
-                name: "retention_curve",
-                frame: curve_frame,
-            },
-            Table {
-                name: "kpis_monthly",
-                frame: kpis_frame,
-            },
-            Table {
-                name: "segments",
-                frame: segments_frame,
-            },
-        ]
-        .into_iter()
-        .chain(migration_frame.map(|frame| Table {
-            name: TIER_MIGRATION.name,
-            frame,
-        }))
-        .chain(
-            clv_frames
-                .into_iter()
-                .chain(target_frames)
-                .map(|(name, frame)| Table { name, frame }),
-        )
-        .chain(
-            nps_frames
-                .into_iter()
-                .map(|(name, frame)| Table { name, frame }),
-        )
-        .chain([
-            Table {
-                name: "rejects",
-                frame: rejects_frame,
-            },
-            Table {
-                name: "checks",
-                frame: checks_frame,
-            },
-        ])
-        .collect(),
-        stages: clock.records,
-        surveys: survey_run,
-    };
-    check_declared(pipeline, &computed)?;
-    Ok(computed)
+/// A computed table under its declared name.
+fn table(schema: &'static TableSchema, frame: DataFrame) -> Table {
+    Table {
+        name: schema.name,
+        frame,
+    }
 }
 
 /// Every table the run computed against its declaration in [`tables`]: a
@@ -473,7 +694,7 @@ pub fn run_key(pipeline: &Pipeline, files: &[InputFile], as_of: Option<NaiveDate
 }
 
 /// The manifest of the run `OUT/current` points at, if it reads.
-pub fn current_manifest(out_dir: &std::path::Path) -> Option<Manifest> {
+pub fn current_manifest(out_dir: &Path) -> Option<Manifest> {
     let bytes = std::fs::read(out_dir.join("current").join(MANIFEST_FILE)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
@@ -510,169 +731,50 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
         }
     }
     let computed = compute_files(pipeline, files, options)?;
-    let run_id = new_run_id(started_at, std::process::id());
-    // Removed again if anything fails before it is published.
-    let staged = StagedRun::create(&out_dir, &run_id)?;
-    crate::faults::crash_point("publish::run_dir_created");
-    let (manifest, published) = publish(pipeline, &computed, staged, &run_id, &key, started_at)?;
+    let run = RunIdentity {
+        run_id: new_run_id(started_at, std::process::id()),
+        run_key: key,
+        started_at,
+    };
+    let (manifest, published) = publish(pipeline, &computed, &out_dir, &run)?;
     Ok(RunResult::Published(Box::new(RunOutcome {
-        run_id,
+        run_id: run.run_id,
         run_dir: published.dir().to_path_buf(),
         manifest,
         warnings: published.warnings().to_vec(),
     })))
 }
 
-fn input_record(f: &InputFile) -> InputRecord {
-    InputRecord {
-        path: f.path.display().to_string(),
-        format: f.format.name().to_string(),
-        size_bytes: f.size,
-        modified: f
-            .modified
-            .map(|t| chrono::DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)),
-    }
-}
-
-fn row_record(c: &RowCounts) -> RowRecord {
-    RowRecord {
-        read: c.rows_read,
-        accepted: c.accepted,
-        rejected: c.rejected,
-        excluded: c.excluded(),
-        excluded_by_filter: c.excluded_by_filter,
-        excluded_after_as_of: c.excluded_after_as_of,
-        duplicates: c.duplicates,
-    }
-}
-
-/// Writes the run's tables, report and manifest into `staged`, publishes
-/// it, then removes old and incomplete runs. An error means nothing was
-/// published (and `staged` is removed); problems after publishing are the
-/// returned run's warnings.
+/// Publishes a computed run in the order io::publish's types enforce:
+/// stage a new run directory, write and verify the tables, write the
+/// report, seal with the manifest (written last), commit (flip `current`),
+/// then remove old and incomplete runs. An error means nothing was
+/// published (and the run directory is removed); problems after
+/// publishing are the returned run's warnings.
 fn publish(
     pipeline: &Pipeline,
     computed: &Computed,
-    staged: StagedRun,
-    run_id: &str,
-    run_key: &str,
-    started_at: chrono::DateTime<Utc>,
+    out_dir: &Path,
+    run: &RunIdentity,
 ) -> Result<(Manifest, PublishedRun)> {
-    let clock_start = Instant::now();
-    let run_dir = staged.dir();
-    let business = &pipeline.config.business;
-    let dimensions = &pipeline.config.columns.dimensions;
-    let metadata = |table: &str| -> Vec<(String, String)> {
-        let mut pairs = vec![
-            ("retention.table".into(), table.to_string()),
-            ("retention.run_id".into(), run_id.to_string()),
-            ("retention.as_of".into(), computed.as_of.to_string()),
-            (
-                "retention.time_zone".into(),
-                pipeline.time_zone.name().to_string(),
-            ),
-            (
-                "retention.activity_window_days".into(),
-                business.activity_window_days.to_string(),
-            ),
-            (
-                "retention.cohort_period".into(),
-                business.cohort_period.name().to_string(),
-            ),
-            (
-                "retention.schema_version".into(),
-                SCHEMA_VERSION.to_string(),
-            ),
-            (
-                "retention.tool_version".into(),
-                env!("CARGO_PKG_VERSION").to_string(),
-            ),
-        ];
-        // Only with dimensions, so unsliced runs write what they always did;
-        // a JSON array, since a column name may hold a comma.
-        if !dimensions.is_empty() {
-            pairs.push((
-                "retention.dimensions".into(),
-                serde_json::Value::from(dimensions.clone()).to_string(),
-            ));
-        }
-        pairs
-    };
-    let mut outputs = Vec::new();
-    for table in &computed.tables {
-        let file = format!("{}.parquet", table.name);
-        let path = run_dir.join(&file);
-        let bytes = write_parquet(&table.frame, &path, &metadata(table.name))?;
-        verify_parquet(&table.frame, &path)?;
-        crate::faults::crash_point(&format!("publish::verified::{}", table.name));
-        outputs.push(WrittenFile {
-            table: table.name.to_string(),
-            file,
-            rows: table.frame.height() as u64,
-            bytes,
-            sha256: sha256_file(&path)?,
-        });
-    }
+    // Removed again if anything fails before it is published.
+    let staged = StagedRun::create(out_dir, &run.run_id)?;
+    crate::faults::crash_point("publish::run_dir_created");
+    let writing = Instant::now();
+    let metadata = TableMetadata::of(pipeline, &run.run_id, computed.as_of);
+    let written = staged.write_tables(&computed.tables, |table| metadata.for_table(table))?;
     let mut stages = computed.stages.clone();
-    stages.push(StageRecord {
-        stage: "publish".into(),
-        seconds: clock_start.elapsed().as_secs_f64(),
-        peak_rss_bytes: peak_rss_bytes(),
-    });
-    let c = &computed.counts;
-    let manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        run_id: run_id.to_string(),
-        run_key: run_key.to_string(),
-        pipeline: pipeline.name.clone(),
-        pipeline_path: pipeline.path.display().to_string(),
-        as_of: computed.as_of.to_string(),
-        time_zone: pipeline.time_zone.name().to_string(),
-        activity_window_days: business.activity_window_days,
-        cohort_period: business.cohort_period.name().to_string(),
-        dimensions: pipeline.config.columns.dimensions.clone(),
-        started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-        inputs: computed.files.iter().map(input_record).collect(),
-        rows: row_record(c),
-        rejects_by_reason: computed
-            .rejects_by_reason
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect(),
-        customers: computed.customers,
-        surveys: computed.surveys.as_ref().map(|s| SurveysRecord {
-            inputs: s.files.iter().map(input_record).collect(),
-            rows: row_record(&s.counts),
-            rejects_by_reason: s
-                .rejects_by_reason
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-        }),
-        stages,
-        checks: computed
-            .checks
-            .iter()
-            .map(|c| CheckRecord {
-                check: c.check.clone(),
-                expected: c.expected,
-                actual: c.actual,
-                passed: c.passed,
-            })
-            .collect(),
-        outputs,
-        report: Some(REPORT_FILE.to_string()),
-    };
+    stages.push(StageRecord::ended(
+        "publish",
+        writing.elapsed().as_secs_f64(),
+    ));
+    let facts = computed.facts(stages, written.outputs().to_vec());
+    let manifest = Manifest::new(pipeline, run, facts);
     // The report is part of the run: written before the manifest.
-    let data =
+    let report =
         crate::report::load::report_data(&manifest, |name| Ok(computed.table(name).cloned()))?;
-    write_file_atomically(
-        &run_dir.join(REPORT_FILE),
-        crate::report::render_html(&data).as_bytes(),
-    )?;
-    let mut published = staged.seal(&manifest)?.commit()?;
+    written.write_file(REPORT_FILE, crate::report::render_html(&report).as_bytes())?;
+    let mut published = written.seal(&manifest)?.commit()?;
     // Published: from here on nothing returns an error.
     let removed = published.clean_up(pipeline.config.output.keep_runs as usize);
     crate::faults::crash_point("publish::swept");

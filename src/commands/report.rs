@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{shown_path, terminal_lines, Error, Result};
 use crate::io::publish::write_file_atomically;
+use crate::manifest::REPORT_FILE;
 use crate::report::load::report_data_from_dir;
 use crate::report::{render_html, render_show};
-use crate::run::REPORT_FILE;
 
 pub fn report(run_dir: PathBuf) -> Result<()> {
     let data = report_data_from_dir(&run_dir)?;

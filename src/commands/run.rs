@@ -6,8 +6,9 @@ use chrono::NaiveDate;
 
 use crate::config::Pipeline;
 use crate::error::{shown_path, terminal_text, Result};
+use crate::manifest::Manifest;
 use crate::progress::Progress;
-use crate::run::{run as run_pipeline, RunOptions, RunResult};
+use crate::run::{run as run_pipeline, RunOptions, RunOutcome, RunResult};
 
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -37,6 +38,25 @@ pub fn run(
             return Ok(());
         }
     };
+    print_published(&outcome);
+    if timings {
+        print_timings(&outcome.manifest);
+    }
+    print_totals(&outcome.manifest);
+    // Published all the same (exit 0); the log above has each problem.
+    if !outcome.warnings.is_empty() {
+        eprintln!(
+            "warning: run {} is published, but {} cleanup step(s) after publishing failed: {}",
+            outcome.manifest.run_id,
+            outcome.warnings.len(),
+            terminal_text(&outcome.warnings.join("; "))
+        );
+    }
+    Ok(())
+}
+
+/// Where the run went and what it holds.
+fn print_published(outcome: &RunOutcome) {
     let m = &outcome.manifest;
     // OUT/runs/RUN_ID → OUT/current, shown without `..` detours.
     let out_root = outcome
@@ -62,37 +82,33 @@ pub fn run(
     for output in &m.outputs {
         println!("  {:<18} {:>10} rows", output.table, output.rows);
     }
-    if timings {
-        // On stderr, so stdout stays the run's result.
-        let total: f64 = m.stages.iter().map(|s| s.seconds).sum();
+}
+
+/// `--timings`: each stage's time, share and peak memory, on stderr so
+/// stdout stays the run's result.
+fn print_timings(m: &Manifest) {
+    let total: f64 = m.stages.iter().map(|s| s.seconds).sum();
+    eprintln!(
+        "{:<10} {:>9} {:>6} {:>13}",
+        "stage", "seconds", "share", "peak RSS MiB"
+    );
+    for s in &m.stages {
         eprintln!(
-            "{:<10} {:>9} {:>6} {:>13}",
-            "stage", "seconds", "share", "peak RSS MiB"
+            "{:<10} {:>9.3} {:>5.1}% {:>13.1}",
+            s.stage,
+            s.seconds,
+            100.0 * s.seconds / total.max(f64::MIN_POSITIVE),
+            s.peak_rss_bytes as f64 / (1024.0 * 1024.0)
         );
-        for s in &m.stages {
-            eprintln!(
-                "{:<10} {:>9.3} {:>5.1}% {:>13.1}",
-                s.stage,
-                s.seconds,
-                100.0 * s.seconds / total.max(f64::MIN_POSITIVE),
-                s.peak_rss_bytes as f64 / (1024.0 * 1024.0)
-            );
-        }
     }
+}
+
+/// The run's time and peak memory.
+fn print_totals(m: &Manifest) {
     let total: f64 = m.stages.iter().map(|s| s.seconds).sum();
     let peak = m.stages.iter().map(|s| s.peak_rss_bytes).max().unwrap_or(0);
     println!(
         "  took {total:.2} s, peak memory {:.1} MiB",
         peak as f64 / (1024.0 * 1024.0)
     );
-    // Published all the same (exit 0); the log above has each problem.
-    if !outcome.warnings.is_empty() {
-        eprintln!(
-            "warning: run {} is published, but {} cleanup step(s) after publishing failed: {}",
-            m.run_id,
-            outcome.warnings.len(),
-            terminal_text(&outcome.warnings.join("; "))
-        );
-    }
-    Ok(())
 }

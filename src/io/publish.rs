@@ -9,12 +9,15 @@
 //! before or after, never half-done. A run directory without a manifest is
 //! incomplete and is removed by the next run.
 //!
-//! The order is carried by types: a [`StagedRun`] (tables being written)
-//! becomes a [`SealedRun`] only with its manifest written, and only a
-//! sealed run can be committed; committing flips `current` and yields a
-//! [`PublishedRun`], whose cleanup can only produce warnings. A staged or
-//! sealed run dropped on an error removes its own directory; a published
-//! one has nothing that could.
+//! The order is carried by types: a [`StagedRun`] (a new, empty run
+//! directory) becomes [`TablesWritten`] once every table is written and
+//! verified; beside them go other files of the run (the report); it
+//! becomes a [`SealedRun`] only with its manifest written, which must list
+//! exactly the tables written; only a sealed run can be committed;
+//! committing flips `current` and yields a [`PublishedRun`], whose cleanup
+//! can only produce warnings. A staged, written or sealed run dropped on
+//! an error removes its own directory; a published one has nothing that
+//! could.
 //!
 //! What cleanup may delete (never anything else): directories in
 //! `OUT/runs/` named like a run id this tool makes ([`is_run_id`]), never
@@ -42,7 +45,7 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::faults;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, WrittenFile};
 
 /// The manifest's file name; its presence marks a run directory complete.
 pub const MANIFEST_FILE: &str = "_manifest.json";
@@ -428,16 +431,78 @@ impl StagedRun {
         &self.dir
     }
 
+    /// Writes every table as Parquet, each read back and compared with
+    /// what was computed (`metadata` gives a table's key-value metadata).
+    pub fn write_tables(
+        self,
+        tables: &[Table],
+        metadata: impl Fn(&str) -> Vec<(String, String)>,
+    ) -> Result<TablesWritten> {
+        let mut outputs = Vec::with_capacity(tables.len());
+        for table in tables {
+            outputs.push(self.write_table(table, &metadata(table.name))?);
+        }
+        Ok(TablesWritten {
+            staged: self,
+            outputs,
+        })
+    }
+
+    fn write_table(&self, table: &Table, metadata: &[(String, String)]) -> Result<WrittenFile> {
+        let file = format!("{}.parquet", table.name);
+        let path = self.dir.join(&file);
+        let bytes = write_parquet(&table.frame, &path, metadata)?;
+        verify_parquet(&table.frame, &path)?;
+        faults::crash_point(&format!("publish::verified::{}", table.name));
+        Ok(WrittenFile {
+            table: table.name.to_string(),
+            file,
+            rows: table.frame.height() as u64,
+            bytes,
+            sha256: sha256_file(&path)?,
+        })
+    }
+}
+
+/// A run directory with every table written and verified, not yet sealed.
+pub struct TablesWritten {
+    staged: StagedRun,
+    outputs: Vec<WrittenFile>,
+}
+
+impl TablesWritten {
+    pub fn dir(&self) -> &Path {
+        self.staged.dir()
+    }
+
+    /// What was written, table by table (for the manifest).
+    pub fn outputs(&self) -> &[WrittenFile] {
+        &self.outputs
+    }
+
+    /// Writes another file of the run (the report) atomically.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        write_file_atomically(&self.dir().join(name), bytes)
+    }
+
     /// Writes the manifest last (its presence marks the run complete) once
-    /// every file it lists is in place, and flushes the directory.
+    /// every file it lists is in place, and flushes the directory. The
+    /// manifest must list exactly the tables written.
     pub fn seal(self, manifest: &Manifest) -> Result<SealedRun> {
+        let dir = self.dir();
+        if manifest.outputs != self.outputs {
+            return Err(Error::output(
+                dir,
+                "the manifest does not list the tables written: the run is not sealed",
+            ));
+        }
         let listed = manifest
             .outputs
             .iter()
             .map(|o| o.file.as_str())
             .chain(manifest.report.as_deref());
         for file in listed {
-            let path = self.dir.join(file);
+            let path = dir.join(file);
             if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
                 return Err(Error::output(
                     path,
@@ -446,10 +511,10 @@ impl StagedRun {
             }
         }
         let json = serde_json::to_vec_pretty(manifest)
-            .map_err(|e| Error::output(&self.dir, format!("cannot encode the manifest: {e}")))?;
-        write_file_atomically(&self.dir.join(MANIFEST_FILE), &json)?;
-        sync_dir(&self.dir)?;
-        Ok(SealedRun(self))
+            .map_err(|e| Error::output(dir, format!("cannot encode the manifest: {e}")))?;
+        write_file_atomically(&dir.join(MANIFEST_FILE), &json)?;
+        sync_dir(dir)?;
+        Ok(SealedRun(self.staged))
     }
 }
 
@@ -887,6 +952,74 @@ mod tests {
             std::fs::read(out.join("elsewhere/keep.txt")).unwrap(),
             b"keep"
         );
+    }
+
+    /// A manifest for a run that wrote `outputs` (and no report).
+    fn manifest_listing(outputs: Vec<WrittenFile>) -> Manifest {
+        use crate::manifest::RowRecord;
+        Manifest {
+            schema_version: crate::manifest::SCHEMA_VERSION,
+            tool_version: String::new(),
+            run_id: String::new(),
+            run_key: String::new(),
+            pipeline: String::new(),
+            pipeline_path: String::new(),
+            as_of: String::new(),
+            time_zone: String::new(),
+            activity_window_days: 365,
+            cohort_period: String::new(),
+            dimensions: Vec::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            inputs: Vec::new(),
+            rows: RowRecord {
+                read: 0,
+                accepted: 0,
+                rejected: 0,
+                excluded: 0,
+                excluded_by_filter: 0,
+                excluded_after_as_of: 0,
+                duplicates: 0,
+            },
+            rejects_by_reason: Vec::new(),
+            customers: 0,
+            surveys: None,
+            stages: Vec::new(),
+            checks: Vec::new(),
+            outputs,
+            report: None,
+        }
+    }
+
+    /// Only a manifest that lists exactly the tables written seals a run;
+    /// a run dropped unsealed leaves nothing behind.
+    #[test]
+    fn a_run_is_sealed_only_by_a_manifest_of_the_tables_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let table = || Table {
+            name: "checks",
+            frame: df!("check" => ["a"], "passed" => [true]).unwrap(),
+        };
+        let no_metadata = |_: &str| Vec::new();
+        let id = "20000101T000000.000Z-1";
+        let written = StagedRun::create(out, id)
+            .unwrap()
+            .write_tables(&[table()], no_metadata)
+            .unwrap();
+        assert_eq!(written.outputs().len(), 1);
+        assert_eq!(written.outputs()[0].file, "checks.parquet");
+        assert!(written.seal(&manifest_listing(Vec::new())).is_err());
+        assert!(!out.join("runs").join(id).exists());
+
+        let written = StagedRun::create(out, id)
+            .unwrap()
+            .write_tables(&[table()], no_metadata)
+            .unwrap();
+        let manifest = manifest_listing(written.outputs().to_vec());
+        let published = written.seal(&manifest).unwrap().commit().unwrap();
+        assert!(published.dir().join(MANIFEST_FILE).is_file());
+        assert_eq!(current_run(out).as_deref(), Some(id));
     }
 
     #[test]

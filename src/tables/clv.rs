@@ -172,7 +172,7 @@ pub static CLV_FORECAST: TableSchema = TableSchema {
 };
 
 /// The three CLV tables, in publishing order.
-pub fn clv_tables(output: &ClvOutput) -> Result<Vec<(&'static str, DataFrame)>> {
+pub fn clv_tables(output: &ClvOutput) -> Result<super::NamedFrames> {
     Ok(vec![
         (CLV_MODEL.name, clv_model_table(&output.fits)?),
         (

@@ -29,6 +29,9 @@ use polars::prelude::DataFrame;
 
 pub use schema::{Kind, Options, TableSchema, Written};
 
+/// Frames under their tables' names, in publishing order.
+pub type NamedFrames = Vec<(&'static str, DataFrame)>;
+
 /// Every published table, in publishing order.
 pub static ALL: [&TableSchema; 19] = [
     &customers::CUSTOMERS,

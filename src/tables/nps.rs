@@ -144,7 +144,7 @@ pub static NPS_RETENTION: TableSchema = TableSchema {
 /// The NPS tables of a run with surveys, in publishing order:
 /// `nps_monthly`, `nps_by_cohort`, `nps_by_tier` (with tiers),
 /// `nps_retention`.
-pub fn nps_tables(nps: &NpsOutput, calendar: &Calendar) -> Result<Vec<(&'static str, DataFrame)>> {
+pub fn nps_tables(nps: &NpsOutput, calendar: &Calendar) -> Result<super::NamedFrames> {
     let mut tables = vec![
         (NPS_MONTHLY.name, nps_monthly_table(&nps.monthly, calendar)?),
         (NPS_BY_COHORT.name, nps_by_cohort_table(&nps.cohorts)?),

@@ -179,7 +179,7 @@ pub fn list_schema(list: TargetList) -> &'static TableSchema {
 }
 
 /// The list tables, in the stage's order (`published_lists`).
-pub fn target_tables(lists: &[ListRows]) -> Result<Vec<(&'static str, DataFrame)>> {
+pub fn target_tables(lists: &[ListRows]) -> Result<super::NamedFrames> {
     lists
         .iter()
         .map(|rows| Ok((list_schema(rows.list()).name, list_table(rows)?)))
