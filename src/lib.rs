@@ -46,7 +46,7 @@
 //! stages::checks     reconciliation (fails the run on a mismatch)
 //! tables             every published table declared once (tables::schema:
 //!                    name, grain, key, order, when written, typed columns
-//!                    with their docs; tables::col: every column name), and
+//!                    with their docs; schema::col: every column name), and
 //!                    the frame builders, one file per table family
 //!                    (customers, cohorts, kpis, clv, tiers, targets, nps,
 //!                    rejects, checks) on tables::builder; every frame is
@@ -69,7 +69,7 @@
 //!
 //! Money is integer cents inside the pipeline, so every sum is exact and the
 //! same whatever the thread count; it becomes DOUBLE only when published
-//! (tables::values: money, ratio).
+//! (schema::values: money, ratio).
 
 pub mod cli;
 pub mod clv;
@@ -84,6 +84,7 @@ pub mod manifest;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod schema;
 pub mod stages;
 pub mod tables;
 pub mod time;

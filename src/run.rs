@@ -33,6 +33,7 @@ use crate::manifest::{
     REPORT_FILE,
 };
 use crate::progress::Progress;
+use crate::schema::{self, TableSchema};
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check};
 use crate::stages::clv::{clv_stage, ClvOutput};
@@ -61,7 +62,7 @@ use crate::tables::nps::nps_tables;
 use crate::tables::rejects::rejects_table;
 use crate::tables::targets::target_tables;
 use crate::tables::tiers::{tier_columns, tier_migration_table};
-use crate::tables::{self, NamedFrames, TableSchema};
+use crate::tables::NamedFrames;
 use crate::time::{date_of, day_number};
 
 /// How to run (from the command line, not the pipeline file).
@@ -213,26 +214,26 @@ pub fn compute_files(
         let order_input = (&orders.counts, orders.accepted_cents);
         checks_stage(order_input, &summary, &described, &tiers, nps.as_ref())
     })?;
-    // In publishing order: that of the declarations (tables::ALL).
+    // In publishing order: that of the declarations (schema::ALL).
     let mut published = vec![
-        table(&tables::customers::CUSTOMERS, customers),
+        table(&schema::customers::CUSTOMERS, customers),
         table(
-            &tables::cohorts::COHORT_RETENTION,
+            &schema::cohorts::COHORT_RETENTION,
             described.cohort_retention,
         ),
-        table(&tables::cohorts::RETENTION_CURVE, described.retention_curve),
-        table(&tables::kpis::KPIS_MONTHLY, described.kpis_monthly),
-        table(&tables::customers::SEGMENTS, segments),
+        table(&schema::cohorts::RETENTION_CURVE, described.retention_curve),
+        table(&schema::kpis::KPIS_MONTHLY, described.kpis_monthly),
+        table(&schema::customers::SEGMENTS, segments),
     ];
     if let Some(frame) = tiers.migration_table {
-        published.push(table(&tables::tiers::TIER_MIGRATION, frame));
+        published.push(table(&schema::tiers::TIER_MIGRATION, frame));
     }
     published.extend(clv.into_iter().flat_map(|(_, frames)| named(frames)));
     published.extend(named(target_lists));
     let surveys = nps.map(|n| survey_tables_and_run(n, &described.calendar, &mut published));
     let surveys = surveys.transpose()?;
-    published.push(table(&tables::rejects::REJECTS, rejects));
-    published.push(table(&tables::checks::CHECKS, checks_frame));
+    published.push(table(&schema::rejects::REJECTS, rejects));
+    published.push(table(&schema::checks::CHECKS, checks_frame));
     let computed = Computed {
         files,
         as_of: date_of(orders.history.as_of),
@@ -487,7 +488,7 @@ impl TierStage {
             check(
                 &format!(
                     "customers = sum of {} in as_of's month",
-                    tables::tiers::TIER_MIGRATION.name
+                    schema::tiers::TIER_MIGRATION.name
                 ),
                 summary.orders.len() as i64,
                 m.month_total(calendar.len() - 1),
@@ -636,7 +637,7 @@ fn table(schema: &'static TableSchema, frame: DataFrame) -> Table {
 /// mismatch is a programming error, caught before anything is written.
 fn check_declared(pipeline: &Pipeline, computed: &Computed) -> Result<()> {
     let config = &pipeline.config;
-    let options = tables::Options {
+    let options = schema::Options {
         clv: config.clv.enabled,
         loyalty: config.loyalty.is_some(),
         surveys: config.surveys.is_some(),
@@ -644,7 +645,7 @@ fn check_declared(pipeline: &Pipeline, computed: &Computed) -> Result<()> {
         cohort_period: config.business.cohort_period,
     };
     let published = computed.tables.iter().map(|t| (t.name, &t.frame));
-    tables::check_published(published, &options)
+    schema::check_published(published, &options)
         .map_err(|message| Error::output(&pipeline.path, message))
 }
 

@@ -19,11 +19,11 @@ use crate::clv::{
     CustomerSummaryInput, FitReport, GammaGammaParams, Prediction, PredictionSettings,
 };
 use crate::config::ClvConfig;
+use crate::schema::values::money;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
-use crate::tables::values::money;
 
 /// Days in a month of the CLV horizon (365.25 / 12), SPEC §4.
 pub const MONTH_DAYS: f64 = 30.4375;

@@ -24,13 +24,13 @@
 //! customers, without copying the history.
 
 use crate::error::Result;
+use crate::schema::col;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, money_check, wide_sum, Check};
 use crate::stages::cohorts::{cohort_grid_of, CohortGrid};
 use crate::stages::kpis::{monthly_counts_of, MonthlyCounts};
 use crate::stages::orders::OrderHistory;
 use crate::stages::validate::NO_CODE;
-use crate::tables::col;
 
 /// The tables the checks name (prose in the checks' labels): the sliced
 /// `cohort_retention` and `kpis_monthly`, and the integer cents their

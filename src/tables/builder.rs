@@ -6,9 +6,9 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::schema::TableSchema;
-use super::values::money;
 use crate::error::{Error, Result};
+use crate::schema::values::money;
+use crate::schema::TableSchema;
 
 /// A table's frame under construction, columns in declaration order.
 pub struct FrameBuilder {

@@ -6,42 +6,10 @@
 use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
-use super::col;
-use super::schema::{column, Kind, TableSchema, Written};
 use crate::error::Result;
+use crate::schema::checks::CHECKS;
+use crate::schema::col;
 use crate::stages::checks::Check;
-
-pub static CHECKS: TableSchema = TableSchema {
-    name: "checks",
-    grain: "one row per reconciliation check",
-    key: &[col::CHECK],
-    order: "in the order the checks run",
-    written: Written::Always,
-    sliced: false,
-    cohort_named: false,
-    columns: &[
-        column(
-            col::CHECK,
-            Kind::Text,
-            "what is compared, e.g. `customers = sum of cohort sizes`",
-        ),
-        column(
-            col::EXPECTED,
-            Kind::Int64,
-            "the reference figure (money in cents)",
-        ),
-        column(
-            col::ACTUAL,
-            Kind::Int64,
-            "the figure found (money in cents)",
-        ),
-        column(
-            col::PASSED,
-            Kind::Bool,
-            "expected = actual; always true when published (a failed check fails the run)",
-        ),
-    ],
-};
 
 /// `checks`: one row per check, in the order given.
 pub fn checks_table(checks: &[Check]) -> Result<DataFrame> {
@@ -63,8 +31,8 @@ pub fn checks_table(checks: &[Check]) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::Options;
     use crate::stages::checks::{check, money_check};
-    use crate::tables::Options;
 
     #[test]
     fn checks_table_conforms() {

@@ -6,11 +6,8 @@
 
 use polars::prelude::{Column, DataFrame};
 
-use super::cohorts::{
-    cohort_retention_table, retention_curve_table, COHORT_RETENTION, RETENTION_CURVE,
-};
-use super::kpis::{kpis_monthly_table, KPIS_MONTHLY};
-use super::schema::{cohort_column, TableSchema};
+use super::cohorts::{cohort_retention_table, retention_curve_table};
+use super::kpis::kpis_monthly_table;
 use crate::error::Result;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::Check;
@@ -18,38 +15,6 @@ use crate::stages::cohorts::CohortGrid;
 use crate::stages::dimensions::{for_each_slice, Slice, WholeRun};
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
-use crate::time::CohortPeriod;
-
-/// The tables sliced by `[columns] dimensions`.
-pub static SLICED: [&TableSchema; 3] = [&COHORT_RETENTION, &RETENTION_CURVE, &KPIS_MONTHLY];
-
-/// The columns of the sliced tables, each once, in declaration order (the
-/// cohort column under every unit's name): a dimension may not be named
-/// after one, since its column would clash with it.
-pub fn sliced_table_columns() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = Vec::new();
-    for table in SLICED {
-        for column in table.columns {
-            let spellings: Vec<&'static str> =
-                match table.cohort_named && column.name == super::col::COHORT_MONTH {
-                    true => [
-                        CohortPeriod::Month,
-                        CohortPeriod::Week,
-                        CohortPeriod::Quarter,
-                    ]
-                    .map(cohort_column)
-                    .to_vec(),
-                    false => vec![column.name],
-                };
-            for name in spellings {
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
-        }
-    }
-    names
-}
 
 /// `frame` with one constant text column per dimension in front.
 fn labelled(frame: DataFrame, names: &[String], labels: &[String]) -> Result<DataFrame> {
@@ -129,50 +94,14 @@ pub fn sliced_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
+    use crate::schema::kpis::KPIS_MONTHLY;
+    use crate::schema::Options;
     use crate::stages::cohorts::cohort_grid;
     use crate::stages::dimensions::slices;
     use crate::stages::kpis::monthly_counts;
     use crate::stages::orders::CustomerDimension;
-    use crate::tables::Options;
-
-    #[test]
-    fn sliced_table_columns_are_the_names_a_dimension_may_not_take() {
-        let before: &[&str] = &[
-            "cohort_month",
-            "cohort_week",
-            "cohort_quarter",
-            "period",
-            "cohort_size",
-            "active_customers",
-            "retention_rate",
-            "orders",
-            "revenue",
-            "revenue_per_customer",
-            "cumulative_revenue_per_customer",
-            "period_complete",
-            "unbounded_active_customers",
-            "unbounded_retention_rate",
-            "cohorts",
-            "customers",
-            "retained",
-            "unbounded_retained",
-            "month",
-            "customers_start",
-            "customers_end",
-            "new_customers",
-            "churned",
-            "reactivated",
-            "crr",
-            "churn_rate",
-            "purchasing_customers",
-            "aov",
-            "purchase_frequency",
-            "returning_customers",
-            "repeat_customer_rate",
-            "month_complete",
-        ];
-        assert_eq!(sliced_table_columns(), before);
-    }
+    use crate::time::CohortPeriod;
 
     #[test]
     fn sliced_tables_conform_to_their_declarations() {

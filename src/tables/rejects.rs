@@ -7,29 +7,11 @@
 use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
-use super::col;
-use super::schema::{column, Kind, TableSchema, Written};
 use crate::error::{Error, Result};
+use crate::schema::col;
+use crate::schema::rejects::REJECTS;
 use crate::stages::raw::InputFile;
 use crate::stages::rejects::Reject;
-
-pub static REJECTS: TableSchema = TableSchema {
-    name: "rejects",
-    grain: "one row per rejected input row",
-    key: &[col::SOURCE, col::ROW],
-    order: "by source, then row",
-    written: Written::Always,
-    sliced: false,
-    cohort_named: false,
-    columns: &[
-        column(col::SOURCE, Kind::Text, "path of the input file the row came from"),
-        column(col::ROW, Kind::Int64, "1-based data row in that file (header not counted)"),
-        column(col::REASON, Kind::Text, "why the row was rejected, one name from the closed list (e.g. `invalid_amount`)"),
-        column(col::COLUMN, Kind::Text, "the source column at fault; null when no single column is"),
-        column(col::VALUE, Kind::Text, "that column's raw value (for an order total out of range, the total); null when missing"),
-        column(col::RAW_RECORD, Kind::Text, "the row's mapped source columns as a JSON object of their raw text"),
-    ],
-};
 
 /// The `rejects` rows of one input (the order files or the survey files),
 /// sorted by file order and row. Every reject must have its raw record

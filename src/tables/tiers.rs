@@ -7,51 +7,13 @@
 use polars::prelude::{Column, DataFrame};
 
 use super::builder::FrameBuilder;
-use super::col;
-use super::schema::{column, Kind, TableSchema, Written};
-use super::values::money;
 use crate::config::NEW_TIER;
 use crate::error::Result;
+use crate::schema::col;
+use crate::schema::tiers::TIER_MIGRATION;
+use crate::schema::values::money;
 use crate::stages::calendar::Calendar;
 use crate::stages::tiers::{movement, CustomerTiers, MigrationCounts, Tiers};
-
-pub static TIER_MIGRATION: TableSchema = TableSchema {
-    name: "tier_migration",
-    grain: "one row per month, from tier and to tier (the full grid, zero rows kept)",
-    key: &[col::MONTH, col::FROM_TIER, col::TO_TIER],
-    order: "by month, then from_tier (`(new)` first, then lowest to highest tier), then to_tier (lowest to highest)",
-    written: Written::WithLoyalty,
-    sliced: false,
-    cohort_named: false,
-    columns: &[
-        column(
-            col::MONTH,
-            Kind::Date,
-            "first day of the month, from the first cohort month to as_of's month",
-        ),
-        column(
-            col::FROM_TIER,
-            Kind::Text,
-            "tier at the end of the previous month, or `(new)` when the first order falls in the month",
-        ),
-        column(col::TO_TIER, Kind::Text, "tier at the end of the month (as_of for as_of's month)"),
-        column(
-            col::MOVEMENT,
-            Kind::Text,
-            "`new`, `up`, `down` or `same` (from_tier to to_tier)",
-        ),
-        column(
-            col::CUSTOMERS,
-            Kind::Int64,
-            "customers acquired by the month's end who made this move (0 kept)",
-        ),
-        column(
-            col::MONTH_COMPLETE,
-            Kind::Bool,
-            "whether the month's last day is on or before as_of",
-        ),
-    ],
-};
 
 /// The `tier_migration` table, sorted by month, then from_tier
 /// ([`NEW_TIER`] first, then lowest to highest tier), then to_tier (lowest
@@ -123,8 +85,8 @@ pub fn tier_columns(customer_tiers: &CustomerTiers, tiers: Option<&Tiers>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tables::customers::CUSTOMERS;
-    use crate::tables::Options;
+    use crate::schema::customers::CUSTOMERS;
+    use crate::schema::Options;
     use crate::time::{day_number, CohortPeriod};
     use chrono::NaiveDate;
 

@@ -1,4 +1,4 @@
-//! The table declarations (`retention::tables`) against what runs compute
+//! The table declarations (`retention::schema`) against what runs compute
 //! and what the README promises: every option combination publishes
 //! exactly the declared tables, one row per declared key; the README's
 //! table list is the declarations'; every column is documented.
@@ -9,7 +9,7 @@ use std::path::Path;
 use polars::prelude::*;
 use retention::config::Pipeline;
 use retention::run::{compute, RunOptions};
-use retention::tables::{self, col, schema::cohort_column, Options, TableSchema};
+use retention::schema::{self, cohort_column, col, Options, TableSchema};
 
 use crate::support::repo_path;
 
@@ -130,9 +130,9 @@ fn check_variant(what: &str, text: &str, dir: &Path) -> Options {
         compute(&pipeline, &RunOptions::default()).unwrap_or_else(|e| panic!("{what}: {e}"));
     let options = options_of(&pipeline);
     let published = computed.tables.iter().map(|t| (t.name, &t.frame));
-    tables::check_published(published, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
+    schema::check_published(published, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
     for table in &computed.tables {
-        let schema = tables::schema_of(table.name).unwrap();
+        let schema = schema::schema_of(table.name).unwrap();
         let key = key_columns(schema, &options);
         if let Some(values) = duplicated_key(&table.frame, &key) {
             panic!(
@@ -201,7 +201,7 @@ fn without_notes(text: &str) -> String {
 #[test]
 fn readme_outputs_list_the_declared_tables_and_columns() {
     let readme = readme_tables();
-    let declared: Vec<(String, Vec<String>)> = tables::ALL
+    let declared: Vec<(String, Vec<String>)> = schema::ALL
         .iter()
         .map(|t| {
             let columns = t.columns.iter().map(|c| c.name.to_string()).collect();
@@ -240,7 +240,7 @@ fn the_readme_cohort_note_names_every_cohort_column() {
 #[test]
 #[ignore = "the column docs are still TODO on this branch"]
 fn every_declared_column_is_documented() {
-    let undocumented: Vec<String> = tables::ALL
+    let undocumented: Vec<String> = schema::ALL
         .iter()
         .flat_map(|t| {
             t.columns

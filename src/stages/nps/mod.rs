@@ -34,12 +34,12 @@ pub use responses::{
 };
 
 use crate::error::Result;
+use crate::schema::values::ratio;
 use crate::stages::calendar::{first_order_day, Calendar};
 use crate::stages::checks::Check;
 use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::raw::{InputFile, RawBatch};
 use crate::stages::rejects::{check_reject_share, counts_by_reason, Reject};
-use crate::tables::values::ratio;
 use crate::time::{month_end, month_of_day};
 
 /// Months after the first response followed by `nps_retention`.
