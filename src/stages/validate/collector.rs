@@ -62,12 +62,36 @@ impl<'a> LineCollector<'a> {
         batch: &RawBatch,
         on_rows: &(dyn Fn(u64) + Sync),
     ) -> Result<()> {
-        let as_input_error = |e: Error| match e {
-            Error::Polars(p) => Error::input(path, p.to_string()),
-            // A mapped column of a type we cannot read: the file is at fault.
-            Error::Usage(message) => Error::input(path, message),
-            other => other,
-        };
+        let as_input_error = |e: Error| input_error(path, e);
+        self.start_batch(path, batch)?;
+        let (validated, dimensions_done, customer_codes, order_codes) =
+            self.check_and_code(batch, on_rows);
+        dimensions_done.map_err(as_input_error)?;
+        let (batch_lines, mut batch_rejects) = validated.map_err(as_input_error)?;
+        if !batch_rejects.is_empty() {
+            let rows: Vec<u32> = batch_rejects.iter().map(|r| r.row).collect();
+            RawText::of_rows(batch, &rows)
+                .map_err(as_input_error)?
+                .fill(batch_rejects.iter_mut());
+        }
+        self.lines.append(batch_lines);
+        self.rejects.append(&mut batch_rejects);
+        if let Some(hashes) = &batch.line_hash {
+            self.lines.line_hash.extend_from_slice(hashes);
+        }
+        self.lines
+            .customer
+            .extend(customer_codes.map_err(as_input_error)?);
+        if let Some(codes) = order_codes.map_err(as_input_error)? {
+            self.lines.order.extend(codes);
+        }
+        debug_assert_eq!(self.lines.customer.len(), self.lines.len());
+        Ok(())
+    }
+
+    /// Refuses a batch that would take the lines past u32 indices, and
+    /// records where a new file's lines start.
+    fn start_batch(&mut self, path: &std::path::Path, batch: &RawBatch) -> Result<()> {
         // Line indices are u32 throughout (half the memory of usize).
         if self.lines.len() + batch.frame.height() >= NO_CODE as usize {
             return Err(Error::input(
@@ -86,6 +110,12 @@ impl<'a> LineCollector<'a> {
                 self.lines.file_starts.push(self.lines.len());
             }
         }
+        Ok(())
+    }
+
+    /// Checks the batch's rows and codes its key and dimension columns
+    /// (dimension codes are appended to the lines as they are made).
+    fn check_and_code(&mut self, batch: &RawBatch, on_rows: &(dyn Fn(u64) + Sync)) -> BatchOutcome {
         // Checking rows and coding the two key columns are independent: run
         // them side by side (the interners are sequential, one per column).
         let pipeline = self.pipeline;
@@ -120,27 +150,7 @@ impl<'a> LineCollector<'a> {
                 )
             },
         );
-        dimensions_done.map_err(as_input_error)?;
-        let (batch_lines, mut batch_rejects) = validated.map_err(as_input_error)?;
-        if !batch_rejects.is_empty() {
-            let rows: Vec<u32> = batch_rejects.iter().map(|r| r.row).collect();
-            RawText::of_rows(batch, &rows)
-                .map_err(as_input_error)?
-                .fill(batch_rejects.iter_mut());
-        }
-        self.lines.append(batch_lines);
-        self.rejects.append(&mut batch_rejects);
-        if let Some(hashes) = &batch.line_hash {
-            self.lines.line_hash.extend_from_slice(hashes);
-        }
-        self.lines
-            .customer
-            .extend(customer_codes.map_err(as_input_error)?);
-        if let Some(codes) = order_codes.map_err(as_input_error)? {
-            self.lines.order.extend(codes);
-        }
-        debug_assert_eq!(self.lines.customer.len(), self.lines.len());
-        Ok(())
+        (validated, dimensions_done, customer_codes, order_codes)
     }
 
     /// The lines, with customer codes renumbered so that code order is id
@@ -168,5 +178,26 @@ impl<'a> LineCollector<'a> {
             .for_each(|c| *c = rank[*c as usize]);
         lines.customer_values = values;
         (lines, rejects)
+    }
+}
+
+/// What [`LineCollector::check_and_code`] gives back, each part failing on
+/// its own: the batch's lines and row rejects, whether the dimension
+/// columns were coded, the customer codes and the order codes (when an
+/// order id is mapped).
+type BatchOutcome = (
+    Result<(Lines, Vec<Reject>)>,
+    Result<()>,
+    Result<Vec<u32>>,
+    Result<Option<Vec<u32>>>,
+);
+
+/// An error reading batch columns, as an error of the input file `path`.
+fn input_error(path: &std::path::Path, e: Error) -> Error {
+    match e {
+        Error::Polars(p) => Error::input(path, p.to_string()),
+        // A mapped column of a type we cannot read: the file is at fault.
+        Error::Usage(message) => Error::input(path, message),
+        other => other,
     }
 }

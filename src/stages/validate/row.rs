@@ -50,44 +50,16 @@ pub(super) fn validate_batch(
     Ok((lines, rejects))
 }
 
+/// One slice of a batch: every row becomes a line (accepted so far,
+/// rejected or filtered) and each rejected row a reject.
 fn validate_slice(
     pipeline: &Pipeline,
     file: u32,
     frame: &DataFrame,
 ) -> Result<(Lines, Vec<Reject>)> {
-    let mapping = &pipeline.config.columns;
-    let csv = &pipeline.config.input.csv;
-    let tz = pipeline.time_zone;
-    let ts_format = TimestampFormat::new(csv.timestamp_format.as_deref());
+    let columns = SliceColumns::of(pipeline, frame)?;
+    let checker = RowChecker::new(pipeline, &columns);
     let n = frame.height();
-
-    let rows: Vec<u32> = frame
-        .column(ROW_COLUMN)?
-        .cast(&DataType::UInt32)?
-        .u32()?
-        .into_no_null_iter()
-        .collect();
-    let customer_ca = text_column(frame, &mapping.customer_id)?;
-    let customer_values: Vec<Option<&str>> = customer_ca.iter().collect();
-    let order_ca = match &mapping.order_id {
-        Some(name) => Some(text_column(frame, name)?),
-        None => None,
-    };
-    let order_values: Option<Vec<Option<&str>>> = order_ca.as_ref().map(|ca| ca.iter().collect());
-    let ts = TsColumn::of(frame, &mapping.order_ts, "order_ts")?;
-    let amount_columns: Vec<(String, NumberColumn)> = pipeline
-        .amount
-        .columns()
-        .into_iter()
-        .map(|name| NumberColumn::of(frame, &name, "amount", "a number or text").map(|c| (name, c)))
-        .collect::<Result<_>>()?;
-    let filter_columns: Vec<(usize, StringChunked)> = pipeline
-        .filters
-        .iter()
-        .enumerate()
-        .map(|(i, (name, _))| text_column(frame, name).map(|c| (i, c)))
-        .collect::<Result<_>>()?;
-
     // Key codes and line hashes are added by the collector.
     let mut out = Lines {
         status: Vec::with_capacity(n),
@@ -98,27 +70,16 @@ fn validate_slice(
     };
     let mut rejects = Vec::new();
 
-    for (i, &row) in rows.iter().enumerate() {
-        let filtered = filter_columns
+    for (i, &row) in columns.rows.iter().enumerate() {
+        let filtered = columns
+            .filters
             .iter()
             .any(|(f, column)| FilterConfig::matches(&pipeline.filters[*f].1, column.get(i)));
         if filtered {
             out.push_invalid(LineStatus::Filtered);
             continue;
         }
-        let checked = check_row(
-            i,
-            &customer_values,
-            order_values.as_deref(),
-            mapping,
-            &ts,
-            &ts_format,
-            tz,
-            &amount_columns,
-            pipeline,
-            csv.decimal_comma,
-        );
-        match checked {
+        match checker.check_row(i) {
             Ok((placed_micros, day, cents)) => {
                 out.status.push(LineStatus::Valid);
                 out.ts_micros.push(placed_micros);
@@ -141,57 +102,186 @@ fn validate_slice(
     Ok((out, rejects))
 }
 
+/// The columns of one slice that its rows are checked against.
+struct SliceColumns {
+    /// The 1-based data row of each line (`__row`).
+    rows: Vec<u32>,
+    customer: StringChunked,
+    /// The order-id column, when one is mapped.
+    order: Option<StringChunked>,
+    ts: TsColumn,
+    /// Every column the amount expression names, with its name.
+    amounts: Vec<(String, NumberColumn)>,
+    /// Each configured filter's column, with the filter's index.
+    filters: Vec<(usize, StringChunked)>,
+}
+
+impl SliceColumns {
+    fn of(pipeline: &Pipeline, frame: &DataFrame) -> Result<SliceColumns> {
+        let mapping = &pipeline.config.columns;
+        let rows: Vec<u32> = frame
+            .column(ROW_COLUMN)?
+            .cast(&DataType::UInt32)?
+            .u32()?
+            .into_no_null_iter()
+            .collect();
+        let customer = text_column(frame, &mapping.customer_id)?;
+        let order = match &mapping.order_id {
+            Some(name) => Some(text_column(frame, name)?),
+            None => None,
+        };
+        let ts = TsColumn::of(frame, &mapping.order_ts, "order_ts")?;
+        let amounts: Vec<(String, NumberColumn)> = pipeline
+            .amount
+            .columns()
+            .into_iter()
+            .map(|name| {
+                NumberColumn::of(frame, &name, "amount", "a number or text").map(|c| (name, c))
+            })
+            .collect::<Result<_>>()?;
+        let filters: Vec<(usize, StringChunked)> = pipeline
+            .filters
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| text_column(frame, name).map(|c| (i, c)))
+            .collect::<Result<_>>()?;
+        Ok(SliceColumns {
+            rows,
+            customer,
+            order,
+            ts,
+            amounts,
+            filters,
+        })
+    }
+}
+
+/// Why a row is rejected: the reason, the column at fault and its raw
+/// value.
 type RowProblem = (RejectReason, String, Option<String>);
 
-#[allow(clippy::too_many_arguments)]
-fn check_row(
-    i: usize,
-    customer: &[Option<&str>],
-    order: Option<&[Option<&str>]>,
-    mapping: &crate::config::ColumnMapping,
-    ts: &TsColumn,
-    ts_format: &TimestampFormat,
+/// Checks the rows of one slice: the key columns' values (collected once
+/// for fast row access), the timestamp column and its format, the amount
+/// columns and how to read them.
+struct RowChecker<'a> {
+    pipeline: &'a Pipeline,
+    customer: Vec<Option<&'a str>>,
+    order: Option<Vec<Option<&'a str>>>,
+    ts: &'a TsColumn,
+    ts_format: TimestampFormat,
     tz: chrono_tz::Tz,
-    amount_columns: &[(String, NumberColumn)],
-    pipeline: &Pipeline,
+    amounts: &'a [(String, NumberColumn)],
     decimal_comma: bool,
-) -> std::result::Result<(i64, i32, i64), RowProblem> {
-    match customer[i].map(str::trim) {
-        Some(id) if !id.is_empty() => {}
-        other => {
-            return Err((
-                RejectReason::MissingCustomerId,
-                mapping.customer_id.clone(),
-                other.map(str::to_string),
-            ))
-        }
-    };
-    if let (Some(order), Some(name)) = (order, &mapping.order_id) {
-        if order[i].is_none_or(|s| s.trim().is_empty()) {
-            return Err((
-                RejectReason::MissingOrderId,
-                name.clone(),
-                order[i].map(str::to_string),
-            ));
+}
+
+impl<'a> RowChecker<'a> {
+    fn new(pipeline: &'a Pipeline, columns: &'a SliceColumns) -> RowChecker<'a> {
+        let csv = &pipeline.config.input.csv;
+        RowChecker {
+            pipeline,
+            customer: columns.customer.iter().collect(),
+            order: columns.order.as_ref().map(|ca| ca.iter().collect()),
+            ts: &columns.ts,
+            ts_format: TimestampFormat::new(csv.timestamp_format.as_deref()),
+            tz: pipeline.time_zone,
+            amounts: &columns.amounts,
+            decimal_comma: csv.decimal_comma,
         }
     }
-    let placed = ts
-        .place(i, ts_format, tz)
-        .map_err(|(reason, raw)| (reason, mapping.order_ts.clone(), raw))?;
-    // The common case, one plain amount column, skips the decimal machinery.
-    if let AmountExpr::Column(name) = &pipeline.amount {
-        let fast = amount_columns.first().and_then(|(_, column)| match column {
+
+    /// Row `i` as (UTC timestamp in microseconds, local business day,
+    /// cents), or why it is rejected.
+    fn check_row(&self, i: usize) -> std::result::Result<(i64, i32, i64), RowProblem> {
+        self.check_keys(i)?;
+        let mapping = &self.pipeline.config.columns;
+        let placed = self
+            .ts
+            .place(i, &self.ts_format, self.tz)
+            .map_err(|(reason, raw)| (reason, mapping.order_ts.clone(), raw))?;
+        let cents = match self.plain_cents(i) {
+            Some(cents) => cents,
+            None => self.evaluated_cents(i)?,
+        };
+        Ok((placed.utc_micros, placed.local_day, cents))
+    }
+
+    /// A customer id, and an order id when one is mapped, that are neither
+    /// null nor blank.
+    fn check_keys(&self, i: usize) -> std::result::Result<(), RowProblem> {
+        let mapping = &self.pipeline.config.columns;
+        match self.customer[i].map(str::trim) {
+            Some(id) if !id.is_empty() => {}
+            other => {
+                return Err((
+                    RejectReason::MissingCustomerId,
+                    mapping.customer_id.clone(),
+                    other.map(str::to_string),
+                ))
+            }
+        };
+        if let (Some(order), Some(name)) = (&self.order, &mapping.order_id) {
+            if order[i].is_none_or(|s| s.trim().is_empty()) {
+                return Err((
+                    RejectReason::MissingOrderId,
+                    name.clone(),
+                    order[i].map(str::to_string),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The common case, one plain amount column, skips the decimal
+    /// machinery: the cents of row `i` when the amount is a single column
+    /// with a plain value, else `None` (then [`Self::evaluated_cents`]).
+    fn plain_cents(&self, i: usize) -> Option<i64> {
+        let AmountExpr::Column(name) = &self.pipeline.amount else {
+            return None;
+        };
+        let decimal_comma = self.decimal_comma;
+        let fast = self.amounts.first().and_then(|(_, column)| match column {
             NumberColumn::Text(ca) => ca.get(i).and_then(|t| plain_cents(t, decimal_comma)),
             NumberColumn::Int(ca) => ca.get(i).and_then(whole_cents),
             NumberColumn::Float(ca) => ca.get(i).and_then(plain_float_cents),
         });
-        if let Some(cents) = fast {
-            debug_assert_eq!(&amount_columns[0].0, name);
-            return Ok((placed.utc_micros, placed.local_day, cents));
+        if fast.is_some() {
+            debug_assert_eq!(&self.amounts[0].0, name);
+        }
+        fast
+    }
+
+    /// The amount expression evaluated on row `i` in decimals, in cents,
+    /// or the problem with the amount column at fault.
+    fn evaluated_cents(&self, i: usize) -> std::result::Result<i64, RowProblem> {
+        let lookup = |name: &str| self.amount_value(i, name);
+        let amount_problem = |reason: RejectReason, name: String| {
+            let value = self.raw_amount(i, &name);
+            (reason, name, value)
+        };
+        let mapping = &self.pipeline.config.columns;
+        match self.pipeline.amount.eval(&lookup) {
+            Ok(value) => to_cents(value).ok_or_else(|| {
+                amount_problem(RejectReason::AmountOutOfRange, mapping.amount.clone())
+            }),
+            Err(AmountError::Missing(name)) => {
+                Err(amount_problem(RejectReason::MissingAmount, name))
+            }
+            Err(AmountError::NotNumeric(name)) => {
+                Err(amount_problem(RejectReason::InvalidAmount, name))
+            }
+            Err(AmountError::NotFinite(name)) => {
+                Err(amount_problem(RejectReason::NonFiniteAmount, name))
+            }
+            Err(AmountError::OutOfRange(name)) => {
+                Err(amount_problem(RejectReason::AmountOutOfRange, name))
+            }
         }
     }
-    let lookup = |name: &str| -> std::result::Result<Decimal, AmountError> {
-        let column = amount_columns
+
+    /// Row `i`'s value of amount column `name` as a decimal.
+    fn amount_value(&self, i: usize, name: &str) -> std::result::Result<Decimal, AmountError> {
+        let column = self
+            .amounts
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, c)| c)
@@ -199,7 +289,7 @@ fn check_row(
         let parsed = match column {
             NumberColumn::Text(ca) => match ca.get(i) {
                 None => Err(ParseNumberError::Empty),
-                Some(text) => parse_decimal(text, decimal_comma),
+                Some(text) => parse_decimal(text, self.decimal_comma),
             },
             NumberColumn::Int(ca) => ca.get(i).map(Decimal::from).ok_or(ParseNumberError::Empty),
             NumberColumn::Float(ca) => match ca.get(i) {
@@ -213,9 +303,11 @@ fn check_row(
             ParseNumberError::NotFinite => AmountError::NotFinite(name.to_string()),
             ParseNumberError::OutOfRange => AmountError::OutOfRange(name.to_string()),
         })
-    };
-    let raw_value = |name: &str| -> Option<String> {
-        amount_columns
+    }
+
+    /// Row `i`'s raw value of amount column `name`, as the reject shows it.
+    fn raw_amount(&self, i: usize, name: &str) -> Option<String> {
+        self.amounts
             .iter()
             .find(|(n, _)| n == name)
             .and_then(|(_, c)| match c {
@@ -223,27 +315,5 @@ fn check_row(
                 NumberColumn::Int(ca) => ca.get(i).map(|v| v.to_string()),
                 NumberColumn::Float(ca) => ca.get(i).map(|v| v.to_string()),
             })
-    };
-    let amount_problem = |reason: RejectReason, name: String| {
-        let value = raw_value(&name);
-        (reason, name, value)
-    };
-    let cents = match pipeline.amount.eval(&lookup) {
-        Ok(value) => to_cents(value).ok_or_else(|| {
-            amount_problem(RejectReason::AmountOutOfRange, mapping.amount.clone())
-        })?,
-        Err(AmountError::Missing(name)) => {
-            return Err(amount_problem(RejectReason::MissingAmount, name))
-        }
-        Err(AmountError::NotNumeric(name)) => {
-            return Err(amount_problem(RejectReason::InvalidAmount, name))
-        }
-        Err(AmountError::NotFinite(name)) => {
-            return Err(amount_problem(RejectReason::NonFiniteAmount, name))
-        }
-        Err(AmountError::OutOfRange(name)) => {
-            return Err(amount_problem(RejectReason::AmountOutOfRange, name))
-        }
-    };
-    Ok((placed.utc_micros, placed.local_day, cents))
+    }
 }
