@@ -19,14 +19,16 @@
 //! ```
 //!
 //! Data flows one way through `run`: `io` reads, `stages` compute typed
-//! results in memory (no stage touches a file), `tables` turns them into
-//! the published frames, `io::publish` writes them.
+//! results in memory (no stage touches a file or imports `io`), `tables`
+//! turns them into the published frames, `io::publish` writes them.
+//! `schema` is the leaf they all refer to for table and column names.
 //!
 //! ```text
 //! io::input          the order input: files (CSV, CSV.gz, Parquet, globs) →
-//!                    raw frames in chunks, through io::csv and io::parquet
-//!                    (io::rows: what raw frames share, the `__row` column
-//!                    and raw text); also the raw records of rejected rows
+//!                    raw frames in chunks (stages::raw: RawBatch, the
+//!                    `__row` column), through io::csv and io::parquet;
+//!                    one InputSpec for orders and surveys; also the raw
+//!                    records of rejected rows
 //! io::surveys        the survey input, read the same way
 //! stages::validate   raw rows → typed lines (cents, local dates) | rejects
 //!                    (stages::rejects: the reasons)
@@ -44,13 +46,15 @@
 //! stages::targets    the target lists' members
 //! stages::nps        survey responses → NPS by month, cohort, tier
 //! stages::checks     reconciliation (fails the run on a mismatch)
-//! tables             every published table declared once (tables::schema:
-//!                    name, grain, key, order, when written, typed columns
-//!                    with their docs; schema::col: every column name), and
-//!                    the frame builders, one file per table family
-//!                    (customers, cohorts, kpis, clv, tiers, targets, nps,
-//!                    rejects, checks) on tables::builder; every frame is
-//!                    checked against its declaration before publishing
+//! schema             every published table declared once (name, grain,
+//!                    key, order, when written, typed columns with their
+//!                    docs), one file per table family; schema::col: every
+//!                    column name; schema::values: money and ratios. Every
+//!                    frame is checked against its declaration before
+//!                    publishing (schema::check_published)
+//! tables             the frame builders, one file per table family
+//!                    (customers, cohorts, kpis, dimensions, clv, tiers,
+//!                    targets, nps, rejects, checks) on tables::builder
 //! manifest           the run manifest (`_manifest.json`) and the metadata
 //!                    every published Parquet file carries
 //! io::publish        the publish protocol, in types: StagedRun (new run

@@ -18,7 +18,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::io::rows::ROW_COLUMN;
+use crate::stages::raw::ROW_COLUMN;
 
 /// Bytes of CSV text parsed at a time (a chunk ends at the first record
 /// boundary past it): bounds the text and its frame in memory.

@@ -2,7 +2,7 @@
 //! files and read in chunks through the readers in [`csv`] and [`parquet`];
 //! the optional survey input through the same code in [`surveys`]; the raw
 //! records of rejects read again), handing the stages raw batches in memory
-//! ([`crate::stages::raw`]; [`rows`] re-exports what the readers use of it),
+//! ([`crate::stages::raw`]),
 //! and publishing outputs ([`publish`]). Nothing else in the crate touches
 //! the file system.
 
@@ -10,5 +10,4 @@ pub mod csv;
 pub mod input;
 pub mod parquet;
 pub mod publish;
-pub mod rows;
 pub mod surveys;

@@ -34,7 +34,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::io::rows::ROW_COLUMN;
+use crate::stages::raw::ROW_COLUMN;
 
 /// Rows decoded at a time: bounds the Arrow buffers beside the chunk.
 const BATCH_ROWS: usize = 64 * 1024;

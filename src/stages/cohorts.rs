@@ -202,19 +202,15 @@ pub(crate) mod tests {
     /// Customer `a`: orders in weeks 0 and 2 of their cohort and a refund
     /// in week 3; customer `b` (same cohort): one order in week 1.
     pub(crate) fn history() -> OrderHistory {
-        OrderHistory {
-            customer_ids: vec!["a".into(), "b".into()],
-            offsets: vec![0, 3, 4],
-            day: vec![
-                day("2024-01-01"),
-                day("2024-01-21"),
-                day("2024-01-23"),
-                day("2024-01-07"),
+        OrderHistory::from_rows(
+            day("2024-01-24"),
+            &[
+                ("a", day("2024-01-01"), 1000),
+                ("a", day("2024-01-21"), 500),
+                ("a", day("2024-01-23"), -300),
+                ("b", day("2024-01-07"), 0),
             ],
-            cents: vec![1000, 500, -300, 0],
-            as_of: day("2024-01-24"),
-            dimensions: Vec::new(),
-        }
+        )
     }
 
     #[test]

@@ -277,11 +277,6 @@ mod tests {
     #[test]
     fn slices_are_all_then_each_dimension_by_value_missing_last() {
         let history = OrderHistory {
-            customer_ids: vec!["a".into(), "b".into(), "c".into()],
-            offsets: vec![0, 1, 2, 3],
-            day: vec![0, 0, 0],
-            cents: vec![1, 1, 1],
-            as_of: 0,
             dimensions: vec![
                 CustomerDimension {
                     name: "channel".into(),
@@ -294,6 +289,7 @@ mod tests {
                     customer: vec![0, 0, 0],
                 },
             ],
+            ..OrderHistory::from_rows(0, &[("a", 0, 1), ("b", 0, 1), ("c", 0, 1)])
         };
         let got: Vec<(Vec<String>, Option<Vec<u32>>)> = slices(&history)
             .into_iter()

@@ -339,14 +339,13 @@ mod tests {
         // February (300.00: Silver) and nothing after. In January 2025 the
         // January order leaves the window (200.00: Bronze); from March 2025
         // the window is empty for good (the settled counter).
-        let history = OrderHistory {
-            customer_ids: vec!["a".into()],
-            offsets: vec![0, 2],
-            day: vec![day(2024, 1, 10), day(2024, 2, 10)],
-            cents: vec![10_000, 20_000],
-            as_of: day(2025, 4, 15),
-            dimensions: Vec::new(),
-        };
+        let history = OrderHistory::from_rows(
+            day(2025, 4, 15),
+            &[
+                ("a", day(2024, 1, 10), 10_000),
+                ("a", day(2024, 2, 10), 20_000),
+            ],
+        );
         let calendar = Calendar::of(&history);
         let t = tiers();
         let counts = migration_counts(&history, &calendar, &t);
