@@ -235,10 +235,9 @@ fn the_readme_cohort_note_names_every_cohort_column() {
     assert!(readme.contains(&note), "README: `{note}`");
 }
 
-/// Ignored until the column docs of `src/tables/` land (issue 12: they
-/// are written on other branches); then drop the `#[ignore]`.
+/// Every declared column has a line of documentation, and so do the
+/// table's grain and row order.
 #[test]
-#[ignore = "the column docs are still TODO on this branch"]
 fn every_declared_column_is_documented() {
     let undocumented: Vec<String> = schema::ALL
         .iter()
@@ -250,4 +249,13 @@ fn every_declared_column_is_documented() {
         })
         .collect();
     assert!(undocumented.is_empty(), "no doc: {undocumented:?}");
+    for t in schema::ALL {
+        for (what, text) in [("grain", t.grain), ("order", t.order)] {
+            assert!(
+                !text.trim().is_empty() && !text.contains("TODO"),
+                "{}: no {what}",
+                t.name
+            );
+        }
+    }
 }
