@@ -9,9 +9,9 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Pipeline;
-use crate::io::input::InputFile;
 use crate::stages::checks::Check;
 use crate::stages::orders::RowCounts;
+use crate::stages::raw::InputFile;
 
 /// The report's file name in a run directory.
 pub const REPORT_FILE: &str = "report.html";

@@ -24,9 +24,9 @@ use crate::io::input::{
     CHUNK_ROWS,
 };
 use crate::io::publish::{
-    check_output_layout, lock_output, new_run_id, sweep_temporaries, PublishedRun, StagedRun,
-    Table, MANIFEST_FILE,
+    check_output_layout, lock_output, new_run_id, sweep_temporaries, PublishedRun, StagedRun, Table,
 };
+use crate::io::runs::current_manifest;
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 use crate::manifest::{
     InputAccount, Manifest, RunFacts, RunIdentity, StageRecord, TableMetadata, WrittenFile,
@@ -692,12 +692,6 @@ pub fn run_key(pipeline: &Pipeline, files: &[InputFile], as_of: Option<NaiveDate
     }
     hasher.update(format!("as_of={as_of:?}"));
     crate::io::publish::hex(&hasher.finalize())
-}
-
-/// The manifest of the run `OUT/current` points at, if it reads.
-pub fn current_manifest(out_dir: &Path) -> Option<Manifest> {
-    let bytes = std::fs::read(out_dir.join("current").join(MANIFEST_FILE)).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// Runs the pipeline and publishes its tables, holding the output

@@ -3,11 +3,15 @@
 //! the optional survey input through the same code in [`surveys`]; the raw
 //! records of rejects read again), handing the stages raw batches in memory
 //! ([`crate::stages::raw`]),
-//! and publishing outputs ([`publish`]). Nothing else in the crate touches
-//! the file system.
+//! publishing outputs ([`publish`]) and reading a published run back
+//! ([`runs`]: for the report and the next run's key check). The stages
+//! never touch the file system. Outside `io`, only the edges do: `config`
+//! reads the pipeline file itself (io depends on config's types, so the
+//! reverse would be a cycle) and `generate` writes its synthetic files.
 
 pub mod csv;
 pub mod input;
 pub mod parquet;
 pub mod publish;
+pub mod runs;
 pub mod surveys;

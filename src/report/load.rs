@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::io::publish::MANIFEST_FILE;
+use crate::io::runs::{read_manifest, read_table};
 use crate::manifest::Manifest;
 use crate::report::data::{
     ClvSection, CohortCell, CohortPeriod, CurvePoint, KpiMonth, ModelParameter, ReportData,
@@ -373,32 +373,8 @@ fn validation_buckets(validation: &DataFrame) -> Result<Vec<ValidationBucket>> {
         .collect())
 }
 
-/// Reads a published run directory's manifest.
-pub fn read_manifest(run_dir: &Path) -> Result<Manifest> {
-    let path = run_dir.join(MANIFEST_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| {
-        Error::input(
-            &path,
-            format!("cannot read the manifest (is this a complete run directory?): {e}"),
-        )
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::input(&path, format!("the manifest does not parse: {e}")))
-}
-
 /// The report data of a published run directory, read from its files.
 pub fn report_data_from_dir(run_dir: &Path) -> Result<ReportData> {
     let manifest = read_manifest(run_dir)?;
-    report_data(&manifest, |name| {
-        let path = run_dir.join(format!("{name}.parquet"));
-        if !path.is_file() {
-            return Ok(None);
-        }
-        let file = std::fs::File::open(&path)
-            .map_err(|e| Error::input(&path, format!("cannot open: {e}")))?;
-        ParquetReader::new(file)
-            .finish()
-            .map(Some)
-            .map_err(|e| Error::input(&path, format!("cannot read as Parquet: {e}")))
-    })
+    report_data(&manifest, |name| read_table(run_dir, name))
 }

@@ -52,6 +52,16 @@ pub struct RawBatch {
     pub line_hash: Option<Vec<u64>>,
 }
 
+/// The `__row` numbers of a raw frame (1-based data rows of its file).
+pub fn row_numbers(frame: &DataFrame) -> PolarsResult<Vec<u32>> {
+    Ok(frame
+        .column(ROW_COLUMN)?
+        .cast(&DataType::UInt32)?
+        .u32()?
+        .into_no_null_iter()
+        .collect())
+}
+
 /// A column's values as text, as Polars renders them, except that dates
 /// and timestamps beyond chrono's calendar (a Parquet DATE of 2^31 − 1
 /// days, a timestamp at the end of `i64`), which Polars panics on, are

@@ -11,7 +11,7 @@ use crate::config::{Pipeline, SurveyColumns, SurveysConfig};
 use crate::error::{Error, Result};
 use crate::stages::calendar::first_order_day;
 use crate::stages::orders::{OrderHistory, RowCounts};
-use crate::stages::raw::{text_of, InputFile, RawBatch, ROW_COLUMN};
+use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
 use crate::stages::rejects::{RawText, Reject, RejectReason};
 use crate::stages::validate::{NumberColumn, TsColumn};
 use crate::time::{PlacedTimestamp, TimestampFormat};
@@ -194,12 +194,7 @@ impl<'a> SurveyRows<'a> {
 /// Row checks of one survey file.
 fn check_batch(rules: &SurveyRules, batch: &RawBatch) -> Result<(Vec<Candidate>, Vec<Reject>)> {
     let frame = &batch.frame;
-    let rows: Vec<u32> = frame
-        .column(ROW_COLUMN)?
-        .cast(&DataType::UInt32)?
-        .u32()?
-        .into_no_null_iter()
-        .collect();
+    let rows = row_numbers(frame)?;
     let survey_rows = SurveyRows::of(rules, frame)?;
     let checked: Vec<_> = (0..frame.height())
         .into_par_iter()

@@ -13,8 +13,7 @@ use crate::expr::{
     decimal_from_f64, parse_decimal, plain_cents, plain_float_cents, to_cents, whole_cents,
     AmountError, AmountExpr, ParseNumberError,
 };
-use crate::stages::raw::RawBatch;
-use crate::stages::raw::ROW_COLUMN;
+use crate::stages::raw::{row_numbers, RawBatch};
 use crate::stages::rejects::{Reject, RejectReason};
 use crate::time::TimestampFormat;
 
@@ -119,12 +118,7 @@ struct SliceColumns {
 impl SliceColumns {
     fn of(pipeline: &Pipeline, frame: &DataFrame) -> Result<SliceColumns> {
         let mapping = &pipeline.config.columns;
-        let rows: Vec<u32> = frame
-            .column(ROW_COLUMN)?
-            .cast(&DataType::UInt32)?
-            .u32()?
-            .into_no_null_iter()
-            .collect();
+        let rows = row_numbers(frame)?;
         let customer = text_column(frame, &mapping.customer_id)?;
         let order = match &mapping.order_id {
             Some(name) => Some(text_column(frame, name)?),
