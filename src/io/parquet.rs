@@ -89,8 +89,24 @@ impl<'p> ParquetInput<'p> {
         mut each: impl FnMut(ParquetChunk) -> Result<()>,
     ) -> Result<()> {
         let rows = self.rows()?;
-        let chunk_rows = chunk_rows.max(1);
-        let schema = self.metadata.schema().clone();
+        let mapped_at = self.mappable_columns(mapped)?;
+        let plan = self.chunk_plan(mapped, &mapped_at, hash_lines)?;
+        if rows == 0 {
+            // An empty file (an empty daily partition) still gives one
+            // empty chunk, as a header-only CSV file does, so every file
+            // has its place in the line numbering.
+            return each(self.empty_chunk(mapped, &mapped_at, hash_lines)?);
+        }
+        for (offset, len) in chunk_ranges(rows, chunk_rows.max(1), wanted) {
+            each(self.read_chunk(&plan, offset, len)?)?;
+        }
+        Ok(())
+    }
+
+    /// Where each mapped column is in the file; an error for a column of a
+    /// type that cannot be mapped.
+    fn mappable_columns(&self, mapped: &[String]) -> Result<Vec<usize>> {
+        let schema = self.metadata.schema();
         let mapped_at: Vec<usize> = mapped
             .iter()
             .map(|name| self.column_index(name))
@@ -106,31 +122,26 @@ impl<'p> ParquetInput<'p> {
                 ));
             }
         }
+        Ok(mapped_at)
+    }
+
+    /// What every chunk of one read shares.
+    fn chunk_plan<'m>(
+        &self,
+        mapped: &'m [String],
+        mapped_at: &[usize],
+        hash_lines: bool,
+    ) -> Result<ChunkPlan<'m>> {
         let hasher = match hash_lines {
             true => Some(self.line_hasher()?),
             false => None,
         };
-        // The chunks to read, as a row selection over the whole file.
-        let chunks: Vec<(usize, usize)> = (0..rows)
-            .step_by(chunk_rows)
-            .map(|offset| (offset, chunk_rows.min(rows - offset)))
-            .filter(|&(offset, len)| wanted(offset + 1, len))
-            .collect();
-        if rows == 0 {
-            // An empty file (an empty daily partition) still gives one
-            // empty chunk, as a header-only CSV file does, so every file
-            // has its place in the line numbering.
-            return each(self.empty_chunk(mapped, &mapped_at, hash_lines)?);
-        }
-        if chunks.is_empty() {
-            return Ok(());
-        }
         // Columns read: the mapped ones, or all of them for the hashes. A
         // projected batch has them in file order.
         let roots: Vec<usize> = match hash_lines {
-            true => (0..schema.fields().len()).collect(),
+            true => (0..self.metadata.schema().fields().len()).collect(),
             false => {
-                let mut roots = mapped_at.clone();
+                let mut roots = mapped_at.to_vec();
                 roots.sort_unstable();
                 roots
             }
@@ -141,77 +152,81 @@ impl<'p> ParquetInput<'p> {
             .iter()
             .map(|at| roots.iter().position(|r| r == at).expect("projected"))
             .collect();
-        let group_starts = self.row_group_starts();
-        for (offset, len) in chunks {
-            // The chunk's rows within each row group are one piece with a
-            // reader of its own, so pieces decode in parallel (one reader
-            // decodes on one thread); each is then hashed and converted.
-            let pieces = pieces_of(&group_starts, offset, len);
-            let covered: usize = pieces.iter().map(|p| p.rows).sum();
-            if covered != len {
-                return Err(Error::input(
-                    self.path,
-                    format!(
-                        "rows {}..{}: the row groups hold {covered} of them (the file's metadata disagrees with itself)",
-                        offset + 1,
-                        offset + len
-                    ),
-                ));
-            }
-            let converted: Vec<(Option<Vec<u64>>, DataFrame)> = pieces
-                .par_iter()
-                .map(|piece| {
-                    let batches = self.decode(&mask, &group_starts, piece, (offset, len))?;
-                    let mut first_row = piece.start + 1;
-                    let mut frame: Option<DataFrame> = None;
-                    let mut hashes = hasher.as_ref().map(|_| Vec::with_capacity(piece.rows));
-                    // Batches of BATCH_ROWS bound the Arrow buffers beside
-                    // the Polars frame they become.
-                    for batch in batches {
-                        if let (Some(all), Some(hasher)) = (hashes.as_mut(), &hasher) {
-                            all.extend(hasher.hash(&batch, self.path)?);
-                        }
-                        let columns = projected
-                            .iter()
-                            .zip(mapped)
-                            .map(|(&at, name)| {
-                                to_polars(name, batch.column(at), first_row, self.path)
-                            })
-                            .collect::<Result<Vec<_>>>()?;
-                        let part = DataFrame::new(batch.num_rows(), columns)?;
-                        first_row += batch.num_rows();
-                        match frame.as_mut() {
-                            None => frame = Some(part),
-                            Some(frame) => {
-                                frame.vstack_mut(&part)?;
-                            }
-                        }
-                    }
-                    Ok((hashes, frame.expect("a piece has rows")))
-                })
-                .collect::<Result<_>>()?;
-            let mut frame: Option<DataFrame> = None;
-            let mut hashes = hasher.as_ref().map(|_| Vec::with_capacity(len));
-            for (part_hashes, part) in converted {
-                if let (Some(all), Some(more)) = (hashes.as_mut(), part_hashes) {
-                    all.extend(more);
-                }
-                match frame.as_mut() {
-                    None => frame = Some(part),
-                    Some(frame) => {
-                        frame.vstack_mut(&part)?;
-                    }
-                }
-            }
-            let mut frame = frame.expect("a chunk has rows");
-            frame.rechunk_mut_par();
-            let frame = frame.with_row_index(ROW_COLUMN.into(), Some(offset as IdxSize + 1))?;
-            each(ParquetChunk {
-                frame,
-                line_hash: hashes,
-            })?;
+        Ok(ChunkPlan {
+            mapped,
+            mask,
+            projected,
+            hasher,
+            group_starts: self.row_group_starts(),
+        })
+    }
+
+    /// Rows `offset + 1 ..= offset + len`. The chunk's rows within each
+    /// row group are one piece with a reader of its own, so pieces decode
+    /// in parallel (one reader decodes on one thread); each is then hashed
+    /// and converted, and the pieces are stacked in order.
+    fn read_chunk(&self, plan: &ChunkPlan, offset: usize, len: usize) -> Result<ParquetChunk> {
+        let pieces = pieces_of(&plan.group_starts, offset, len);
+        let covered: usize = pieces.iter().map(|p| p.rows).sum();
+        if covered != len {
+            return Err(Error::input(
+                self.path,
+                format!(
+                    "rows {}..{}: the row groups hold {covered} of them (the file's metadata disagrees with itself)",
+                    offset + 1,
+                    offset + len
+                ),
+            ));
         }
-        Ok(())
+        let converted: Vec<(Option<Vec<u64>>, DataFrame)> = pieces
+            .par_iter()
+            .map(|piece| self.read_piece(plan, piece, (offset, len)))
+            .collect::<Result<_>>()?;
+        let mut frame: Option<DataFrame> = None;
+        let mut hashes = plan.hasher.as_ref().map(|_| Vec::with_capacity(len));
+        for (part_hashes, part) in converted {
+            if let (Some(all), Some(more)) = (hashes.as_mut(), part_hashes) {
+                all.extend(more);
+            }
+            stack(&mut frame, part)?;
+        }
+        let mut frame = frame.expect("a chunk has rows");
+        frame.rechunk_mut_par();
+        let frame = frame.with_row_index(ROW_COLUMN.into(), Some(offset as IdxSize + 1))?;
+        Ok(ParquetChunk {
+            frame,
+            line_hash: hashes,
+        })
+    }
+
+    /// One piece of a chunk, decoded, hashed (with a hasher) and converted
+    /// to a Polars frame of the mapped columns.
+    fn read_piece(
+        &self,
+        plan: &ChunkPlan,
+        piece: &Piece,
+        chunk: (usize, usize),
+    ) -> Result<(Option<Vec<u64>>, DataFrame)> {
+        let batches = self.decode(&plan.mask, &plan.group_starts, piece, chunk)?;
+        let mut first_row = piece.start + 1;
+        let mut frame: Option<DataFrame> = None;
+        let mut hashes = plan.hasher.as_ref().map(|_| Vec::with_capacity(piece.rows));
+        // Batches of BATCH_ROWS bound the Arrow buffers beside the Polars
+        // frame they become.
+        for batch in batches {
+            if let (Some(all), Some(hasher)) = (hashes.as_mut(), &plan.hasher) {
+                all.extend(hasher.hash(&batch, self.path)?);
+            }
+            let columns = plan
+                .projected
+                .iter()
+                .zip(plan.mapped)
+                .map(|(&at, name)| to_polars(name, batch.column(at), first_row, self.path))
+                .collect::<Result<Vec<_>>>()?;
+            first_row += batch.num_rows();
+            stack(&mut frame, DataFrame::new(batch.num_rows(), columns)?)?;
+        }
+        Ok((hashes, frame.expect("a piece has rows")))
     }
 
     /// A chunk with no rows: the mapped columns in the types a chunk of
@@ -339,6 +354,42 @@ impl<'p> ParquetInput<'p> {
             .map_err(|e| Error::input(self.path, format!("cannot compare lines: {e}")))?;
         Ok(LineHasher { fields })
     }
+}
+
+/// What every chunk of one read shares: the columns decoded (`mask`),
+/// where the mapped ones sit in a decoded batch, the line hasher (when
+/// exact duplicate lines are dropped) and where each row group starts.
+struct ChunkPlan<'m> {
+    mapped: &'m [String],
+    mask: ProjectionMask,
+    projected: Vec<usize>,
+    hasher: Option<LineHasher>,
+    group_starts: Vec<usize>,
+}
+
+/// The chunks of a file of `rows` rows, as (offset, rows), that `wanted`
+/// (first row 1-based, rows) keeps.
+fn chunk_ranges(
+    rows: usize,
+    chunk_rows: usize,
+    wanted: impl Fn(usize, usize) -> bool,
+) -> Vec<(usize, usize)> {
+    (0..rows)
+        .step_by(chunk_rows)
+        .map(|offset| (offset, chunk_rows.min(rows - offset)))
+        .filter(|&(offset, len)| wanted(offset + 1, len))
+        .collect()
+}
+
+/// `part` appended below `frame` (or as it, for the first part).
+fn stack(frame: &mut Option<DataFrame>, part: DataFrame) -> Result<()> {
+    match frame.as_mut() {
+        None => *frame = Some(part),
+        Some(frame) => {
+            frame.vstack_mut(&part)?;
+        }
+    }
+    Ok(())
 }
 
 /// The rows of one chunk that lie in one row group: `rows` rows from

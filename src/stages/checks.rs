@@ -3,6 +3,9 @@
 //! A failed check fails the run.
 
 use crate::error::{Error, Result};
+use crate::schema::cohorts::COHORT_RETENTION;
+use crate::schema::customers::CUSTOMERS;
+use crate::schema::kpis::KPIS_MONTHLY;
 use crate::stages::cohorts::CohortGrid;
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
@@ -60,17 +63,17 @@ pub fn reconcile(
             (counts.accepted + counts.rejected + counts.excluded() + counts.duplicates) as i64,
         ),
         money_check(
-            "revenue_cents: customers = accepted",
+            &format!("revenue_cents: {} = accepted", CUSTOMERS.name),
             accepted_cents,
             wide_sum(summary.revenue_cents.iter()),
         ),
         money_check(
-            "revenue_cents: kpis_monthly = accepted",
+            &format!("revenue_cents: {} = accepted", KPIS_MONTHLY.name),
             accepted_cents,
             wide_sum(monthly.revenue_cents.iter()),
         ),
         money_check(
-            "revenue_cents: cohort_retention = accepted",
+            &format!("revenue_cents: {} = accepted", COHORT_RETENTION.name),
             accepted_cents,
             wide_sum(grid.revenue_cents.iter().flatten()),
         ),
@@ -85,7 +88,7 @@ pub fn reconcile(
             monthly.new_customers.iter().sum(),
         ),
         check(
-            "orders: customers = kpis_monthly",
+            &format!("orders: {} = {}", CUSTOMERS.name, KPIS_MONTHLY.name),
             summary.orders.iter().sum(),
             monthly.orders.iter().sum(),
         ),

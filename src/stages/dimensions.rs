@@ -24,7 +24,9 @@
 //! customers, without copying the history.
 
 use crate::error::Result;
+use crate::schema::cohorts::COHORT_RETENTION;
 use crate::schema::col;
+use crate::schema::kpis::KPIS_MONTHLY;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, money_check, wide_sum, Check};
 use crate::stages::cohorts::{cohort_grid_of, CohortGrid};
@@ -32,11 +34,8 @@ use crate::stages::kpis::{monthly_counts_of, MonthlyCounts};
 use crate::stages::orders::OrderHistory;
 use crate::stages::validate::NO_CODE;
 
-/// The tables the checks name (prose in the checks' labels): the sliced
-/// `cohort_retention` and `kpis_monthly`, and the integer cents their
-/// `revenue` column is summed in.
-const COHORTS: &str = "cohort_retention";
-const KPIS: &str = "kpis_monthly";
+/// The integer cents the sliced tables' `revenue` column is summed in (a
+/// name in the checks' labels).
 const REVENUE_CENTS: &str = "revenue_cents";
 
 /// The label of the all-customers slice in a dimension column.
@@ -231,19 +230,19 @@ fn dimension_checks(
     };
     let monthly_check = |column: &str, of: fn(&MonthlyCounts) -> &Vec<i64>| {
         check(
-            &label(KPIS, column),
+            &label(KPIS_MONTHLY.name, column),
             total(of(monthly)),
             total(of(monthly_sum)),
         )
     };
     vec![
         check(
-            &label(COHORTS, col::COHORT_SIZE),
+            &label(COHORT_RETENTION.name, col::COHORT_SIZE),
             total(&grid.cohort_size),
             total(&grid_sum.cohort_size),
         ),
         money_check(
-            &label(COHORTS, REVENUE_CENTS),
+            &label(COHORT_RETENTION.name, REVENUE_CENTS),
             grid.revenue_cents.iter().flatten().sum(),
             wide_sum(grid_sum.revenue_cents.iter().flatten()),
         ),
@@ -252,17 +251,17 @@ fn dimension_checks(
         monthly_check(col::CUSTOMERS_END, |m| &m.customers_end),
         monthly_check(col::ORDERS, |m| &m.orders),
         money_check(
-            &label(KPIS, REVENUE_CENTS),
+            &label(KPIS_MONTHLY.name, REVENUE_CENTS),
             total(&monthly.revenue_cents),
             wide_sum(monthly_sum.revenue_cents.iter()),
         ),
         check(
-            &differing(COHORTS),
+            &differing(COHORT_RETENTION.name),
             0,
             grid_cells_differing(grid, grid_sum) as i64,
         ),
         check(
-            &differing(KPIS),
+            &differing(KPIS_MONTHLY.name),
             0,
             monthly_cells_differing(monthly, monthly_sum) as i64,
         ),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::error::Result;
+use crate::schema::rejects::REJECTS;
 use crate::stages::raw::{text_of, InputFile, RawBatch, ROW_COLUMN};
 
 /// Why a row was rejected. The `as_str` names are published and stable.
@@ -236,7 +237,8 @@ pub fn check_reject_share(
             rejected,
             rows_read = read,
             reasons = ?counts_by_reason(rejects),
-            "{what} rejected (published in rejects.parquet)"
+            "{what} rejected (published in {}.parquet)",
+            REJECTS.name
         );
     }
     Ok(())

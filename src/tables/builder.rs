@@ -53,13 +53,24 @@ impl FrameBuilder {
         self.push(Column::full_null(name.into(), height, &dtype))
     }
 
-    /// Adds a column built elsewhere (its name must be declared).
+    /// Adds a column built elsewhere (its name must be declared). Values
+    /// are cast to the declared type only where no value can change: day
+    /// numbers to DATE, a narrower integer to a wider one. Any other
+    /// difference is an error, never a silent conversion.
     pub fn push(mut self, column: Column) -> Result<FrameBuilder> {
-        let declared = self.schema.column(column.name().as_str());
-        let column = if column.dtype() == &declared.kind.dtype() {
-            column
-        } else {
-            column.cast(&declared.kind.dtype())?
+        let declared = self.schema.column(column.name().as_str()).kind.dtype();
+        let column = match column.dtype() {
+            actual if actual == &declared => column,
+            actual if casts_exactly(actual, &declared) => column.cast(&declared)?,
+            actual => {
+                return Err(Error::output(
+                    Path::new(self.schema.name),
+                    format!(
+                        "column `{}` built as {actual}, declared {declared}",
+                        column.name()
+                    ),
+                ))
+            }
         };
         self.columns.push(column);
         Ok(self)
@@ -76,5 +87,64 @@ impl FrameBuilder {
             ));
         }
         Ok(DataFrame::new(self.height, self.columns)?)
+    }
+}
+
+/// Whether every value of type `from` is the same value in type `to`.
+fn casts_exactly(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        (from, to),
+        (Int32, Date)
+            | (Int8 | Int16 | Int32 | UInt8 | UInt16 | UInt32, Int64)
+            | (Int8 | Int16 | UInt8 | UInt16, Int32)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::checks::CHECKS;
+    use crate::schema::col;
+
+    fn checks_frame(expected: Column) -> Result<DataFrame> {
+        FrameBuilder::new(&CHECKS, 1)
+            .add(col::CHECK, vec!["a = b"])?
+            .push(expected)?
+            .add(col::ACTUAL, vec![1i64])?
+            .add(col::PASSED, vec![true])?
+            .finish()
+    }
+
+    #[test]
+    fn exact_casts_are_made_and_lossy_ones_refused() {
+        let widened = checks_frame(Column::new(col::EXPECTED.into(), vec![1i32])).unwrap();
+        assert_eq!(
+            widened.column(col::EXPECTED).unwrap().dtype(),
+            &DataType::Int64
+        );
+        let lossy = checks_frame(Column::new(col::EXPECTED.into(), vec![1.5f64]));
+        let message = lossy.unwrap_err().to_string();
+        assert!(message.contains("`expected` built as f64"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_or_misplaced_column_is_refused() {
+        let missing = FrameBuilder::new(&CHECKS, 1)
+            .add(col::CHECK, vec!["a = b"])
+            .unwrap()
+            .finish();
+        assert!(missing.is_err());
+        let misplaced = FrameBuilder::new(&CHECKS, 1)
+            .add(col::EXPECTED, vec![1i64])
+            .unwrap()
+            .add(col::CHECK, vec!["a = b"])
+            .unwrap()
+            .add(col::ACTUAL, vec![1i64])
+            .unwrap()
+            .add(col::PASSED, vec![true])
+            .unwrap()
+            .finish();
+        assert!(misplaced.is_err());
     }
 }

@@ -34,6 +34,7 @@ pub use responses::{
 };
 
 use crate::error::Result;
+use crate::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY};
 use crate::schema::values::ratio;
 use crate::stages::calendar::{first_order_day, Calendar};
 use crate::stages::checks::Check;
@@ -325,19 +326,19 @@ pub fn survey_checks(
             (counts.accepted + counts.rejected + counts.excluded() + counts.duplicates) as i64,
         ),
         check(
-            "survey responses: nps_monthly = accepted",
+            &format!("survey responses: {} = accepted", NPS_MONTHLY.name),
             counts.accepted,
             responses(monthly),
         ),
         check(
-            "survey responses: nps_by_cohort = accepted",
+            &format!("survey responses: {} = accepted", NPS_BY_COHORT.name),
             counts.accepted,
             responses(&cohorts.counts),
         ),
     ];
     if let Some(tiers) = by_tier {
         checks.push(check(
-            "survey responses: nps_by_tier = accepted",
+            &format!("survey responses: {} = accepted", NPS_BY_TIER.name),
             counts.accepted,
             responses(&tiers.counts),
         ));
