@@ -4,12 +4,14 @@
 //! tiers → targets → nps → checks.
 //! Each stage is a function from the previous stage's output to its own,
 //! in memory: the raw input comes in as [`raw`] batches read by
-//! [`crate::io`], and no stage touches the file system;
-//! the tables they produce are published by [`crate::io::publish`].
-//! Two small modules are shared rather than stages: [`columns`] (how an
-//! amount and a ratio are published) and [`clv_scores`] (the CLV stage's
+//! [`crate::io`], no stage touches the file system or imports `io`, and
+//! every stage returns typed results (counts, per-customer columns, list
+//! rows), which [`crate::tables`] turns into the published frames. Stages
+//! may refer to [`crate::schema`] (table names in check labels, how a ratio
+//! is published) but never to `tables`.
+//! [`clv_scores`] is shared rather than a stage (the CLV stage's
 //! per-customer scores, read by the customers, segments and targets
-//! tables), so no stage imports another just for them.
+//! tables), so no stage imports another just for it.
 
 pub mod calendar;
 pub mod checks;

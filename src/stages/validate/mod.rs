@@ -7,9 +7,9 @@
 //! cents. Rows are checked in parallel slices; the output keeps input order.
 
 //!
-//! The parts: [`collector`] takes the raw batches in input order and codes
-//! the key columns ([`interner`], stored as [`CodeVec`]s); [`row`] checks a
-//! batch's rows in parallel slices; [`columns`] prepares a raw column
+//! The parts: `collector` takes the raw batches in input order and codes
+//! the key columns (`interner`, stored as [`CodeVec`]s); `row` checks a
+//! batch's rows in parallel slices; `columns` prepares a raw column
 //! (timestamp, number, text) for row access.
 
 mod codes;
