@@ -815,8 +815,6 @@ pub struct Pipeline {
     /// The file's text, hashed into the run key.
     pub source_text: String,
     pub config: PipelineConfig,
-    /// `input.path` resolved against the pipeline's directory.
-    pub input_pattern: String,
     pub output_dir: PathBuf,
     pub time_zone: chrono_tz::Tz,
     pub amount: AmountExpr,
@@ -844,11 +842,6 @@ impl Pipeline {
     /// file's directory.
     fn resolve(path: &Path, text: String, config: PipelineConfig, checked: Checked) -> Pipeline {
         let base = path.parent().unwrap_or(Path::new(""));
-        let input_pattern = if Path::new(&config.input.path).is_absolute() {
-            config.input.path.clone()
-        } else {
-            base.join(&config.input.path).to_string_lossy().into_owned()
-        };
         let output_dir = if config.output.dir.is_absolute() {
             config.output.dir.clone()
         } else {
@@ -863,7 +856,6 @@ impl Pipeline {
             path: path.to_path_buf(),
             name,
             source_text: text,
-            input_pattern,
             output_dir,
             time_zone: checked.time_zone,
             amount: checked.amount,

@@ -61,6 +61,8 @@
 //!                    directory) → write_tables (Parquet, each verified) →
 //!                    report.html (report/) → seal (manifest last) →
 //!                    commit (flip OUT/current) → PublishedRun (clean up)
+//! io::runs           a published run read back: its manifest (the next
+//!                    run's key check) and its tables (`retention report`)
 //! ```
 //!
 //! Beside the flow: `report` (the HTML report and `retention show`, from a

@@ -207,7 +207,7 @@ pub fn compute_files(
     let nps = nps(pipeline, history, &described.calendar, &tiers, &mut clock)?;
     let rejects = match &nps {
         // Survey rejects after the order rejects; `source` tells them apart.
-        Some(n) => stack_rejects(orders.rejects, &rejects_table(&n.output.rejects, &n.files)?)?,
+        Some(n) => stack_rejects(orders.rejects, &n.rejects)?,
         None => orders.rejects,
     };
     let (checks, checks_frame) = clock.time("checks", || {
@@ -230,8 +230,7 @@ pub fn compute_files(
     }
     published.extend(clv.into_iter().flat_map(|(_, frames)| named(frames)));
     published.extend(named(target_lists));
-    let surveys = nps.map(|n| survey_tables_and_run(n, &described.calendar, &mut published));
-    let surveys = surveys.transpose()?;
+    let surveys = nps.map(|n| survey_tables_and_run(n, &mut published));
     published.push(table(&schema::rejects::REJECTS, rejects));
     published.push(table(&schema::checks::CHECKS, checks_frame));
     let computed = Computed {
@@ -550,10 +549,15 @@ fn customers_and_targets(
     Ok((customers_frame, target_frames))
 }
 
-/// The NPS stage's results and the survey files they were read from.
+/// The NPS stage's results, the survey files they were read from, and
+/// the frames built from them (in the stage's time).
 struct SurveyStage {
     files: Vec<InputFile>,
     output: NpsOutput,
+    /// The NPS tables, in publishing order.
+    tables: NamedFrames,
+    /// The survey input's rows of the `rejects` table.
+    rejects: DataFrame,
 }
 
 /// The stage `nps`, when `[surveys]` is configured: the survey files are
@@ -574,7 +578,14 @@ fn nps(
             let batches = read_survey_files(pipeline, surveys, &files)?;
             let rules = SurveyRules::of(pipeline, surveys);
             let output = nps_stage(&rules, &files, batches, history, calendar, tiers.tier_of())?;
-            Ok(SurveyStage { files, output })
+            let tables = nps_tables(&output, calendar)?;
+            let rejects = rejects_table(&output.rejects, &files)?;
+            Ok(SurveyStage {
+                files,
+                output,
+                tables,
+                rejects,
+            })
         })
         .map(Some)
 }
@@ -588,17 +599,13 @@ fn stack_rejects(orders: DataFrame, surveys: &DataFrame) -> Result<DataFrame> {
 
 /// The NPS stage's tables, added to `published`, and what the manifest
 /// records of the survey input.
-fn survey_tables_and_run(
-    nps: SurveyStage,
-    calendar: &Calendar,
-    published: &mut Vec<Table>,
-) -> Result<SurveyRun> {
-    published.extend(named(nps_tables(&nps.output, calendar)?));
-    Ok(SurveyRun {
+fn survey_tables_and_run(nps: SurveyStage, published: &mut Vec<Table>) -> SurveyRun {
+    published.extend(named(nps.tables));
+    SurveyRun {
         files: nps.files,
         counts: nps.output.counts,
         rejects_by_reason: nps.output.rejects_by_reason,
-    })
+    }
 }
 
 /// The stage `checks`: the reconciliation of the order input (its row
@@ -633,7 +640,7 @@ fn table(schema: &'static TableSchema, frame: DataFrame) -> Table {
     }
 }
 
-/// Every table the run computed against its declaration in [`tables`]: a
+/// Every table the run computed against its declaration in [`schema`]: a
 /// mismatch is a programming error, caught before anything is written.
 fn check_declared(pipeline: &Pipeline, computed: &Computed) -> Result<()> {
     let config = &pipeline.config;

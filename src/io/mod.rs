@@ -7,7 +7,9 @@
 //! ([`runs`]: for the report and the next run's key check). The stages
 //! never touch the file system. Outside `io`, only the edges do: `config`
 //! reads the pipeline file itself (io depends on config's types, so the
-//! reverse would be a cycle) and `generate` writes its synthetic files.
+//! reverse would be a cycle), `generate` writes its synthetic files,
+//! `commands::report` looks for the run directory it is given, and
+//! `manifest` reads the process's peak memory from `/proc`.
 
 pub mod csv;
 pub mod input;

@@ -480,9 +480,19 @@ impl TablesWritten {
         &self.outputs
     }
 
-    /// Writes another file of the run (the report) atomically.
+    /// Writes another file of the run (the report) atomically. Never the
+    /// manifest (only `seal` writes it) nor a table (written and verified
+    /// by `write_tables`), so the order cannot be bypassed through here.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        write_file_atomically(&self.dir().join(name), bytes)
+        let path = self.dir().join(name);
+        let is_table = self.outputs.iter().any(|o| o.file == name) || name.ends_with(".parquet");
+        if name == MANIFEST_FILE || is_table || name.contains('/') {
+            return Err(Error::output(
+                &path,
+                "not a file write_file may write: the manifest and the tables have their own steps",
+            ));
+        }
+        write_file_atomically(&path, bytes)
     }
 
     /// Writes the manifest last (its presence marks the run complete) once
@@ -1016,6 +1026,16 @@ mod tests {
             .unwrap()
             .write_tables(&[table()], no_metadata)
             .unwrap();
+        // The manifest and the tables have their own steps.
+        for name in [
+            MANIFEST_FILE,
+            "checks.parquet",
+            "other.parquet",
+            "x/report.html",
+        ] {
+            assert!(written.write_file(name, b"{}").is_err(), "{name}");
+        }
+        written.write_file("report.html", b"<html>").unwrap();
         let manifest = manifest_listing(written.outputs().to_vec());
         let published = written.seal(&manifest).unwrap().commit().unwrap();
         assert!(published.dir().join(MANIFEST_FILE).is_file());

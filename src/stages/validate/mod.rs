@@ -1,6 +1,7 @@
 //! Validate: raw rows → typed order lines, or a reject with its reason.
 //!
-//! Input: the raw frames of `io::input` (source columns in their own types).
+//! Input: raw batches ([`crate::stages::raw::RawBatch`], read by `io::input`;
+//! source columns in their own types).
 //! Output: [`Lines`], one entry per row read, with its status (accepted so
 //! far, rejected, excluded by a filter), the customer id, order key, the
 //! timestamp placed in the business time zone and the amount in integer
