@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::error::{quote, Error, Result};
 use crate::expr::AmountExpr;
-use crate::schema::sliced_table_columns;
+use crate::tables::schema::sliced_table_columns;
 use crate::time::CohortPeriod;
 
 /// One pipeline, as written in its TOML file.

@@ -21,7 +21,8 @@
 //! Data flows one way through `run`: `io` reads, `stages` compute typed
 //! results in memory (no stage touches a file or imports `io`), `tables`
 //! turns them into the published frames, `io::publish` writes them.
-//! `schema` is the leaf they all refer to for table and column names.
+//! `tables::schema` is the leaf they all refer to for table and column
+//! names.
 //!
 //! ```text
 //! io::input          the order input: files (CSV, CSV.gz, Parquet, globs) →
@@ -46,7 +47,7 @@
 //! stages::targets    the target lists' members
 //! stages::nps        survey responses → NPS by month, cohort, tier
 //! stages::checks     reconciliation (fails the run on a mismatch)
-//! schema             every published table declared once (name, grain,
+//! tables::schema     every published table declared once (name, grain,
 //!                    key, order, when written, typed columns with their
 //!                    docs), one file per table family; schema::col: every
 //!                    column name; schema::values: money and ratios. Every
@@ -75,7 +76,7 @@
 //!
 //! Money is integer cents inside the pipeline, so every sum is exact and the
 //! same whatever the thread count; it becomes DOUBLE only when published
-//! (schema::values: money, ratio).
+//! (tables::schema::values: money, ratio).
 
 pub mod cli;
 pub mod clv;
@@ -90,7 +91,6 @@ pub mod manifest;
 pub mod progress;
 pub mod report;
 pub mod run;
-pub mod schema;
 pub mod stages;
 pub mod tables;
 pub mod time;

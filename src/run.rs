@@ -33,7 +33,6 @@ use crate::manifest::{
     REPORT_FILE,
 };
 use crate::progress::Progress;
-use crate::schema::{self, TableSchema};
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check};
 use crate::stages::clv::{clv_stage, ClvOutput};
@@ -60,6 +59,7 @@ use crate::tables::dimensions::sliced_tables;
 use crate::tables::kpis::kpis_monthly_table;
 use crate::tables::nps::nps_tables;
 use crate::tables::rejects::rejects_table;
+use crate::tables::schema::{self, TableSchema};
 use crate::tables::targets::target_tables;
 use crate::tables::tiers::{tier_columns, tier_migration_table};
 use crate::tables::NamedFrames;

@@ -1,7 +1,7 @@
 //! Reading input files: resolving the configured path or glob of an
 //! [`InputSpec`] (the order input or the survey input) to a sorted list of
 //! files, and reading each (CSV, gzipped CSV, Parquet: [`csv`],
-//! [`crate::io::parquet`]) in chunks into Polars frames of the columns the
+//! `io::parquet`) in chunks into Polars frames of the columns the
 //! input maps, with the 1-based data row number of every row, so any later
 //! problem can name file and row; and reading again the rows of rejects
 //! whose raw records were dropped with their chunk ([`raw_records`]).
@@ -17,15 +17,15 @@ use crate::error::{Error, Result};
 use crate::io::csv::{self, CsvLayout};
 pub use crate::io::parquet::parquet_rows;
 use crate::io::parquet::ParquetInput;
+use crate::stages::raw::RawText;
 use crate::stages::raw::{text_of, ROW_COLUMN};
-use crate::stages::rejects::RawText;
 
 pub use crate::stages::raw::{FileFormat, InputFile, RawBatch};
 
 /// One input file set as the readers see it: where its files are, how to
 /// read them and which source columns to keep. The order input
 /// ([`InputSpec::orders`]) and the survey input
-/// ([`crate::io::surveys::survey_input`]) are both read through it, by the
+/// (`io::surveys::survey_input`) are both read through it, by the
 /// same code.
 #[derive(Debug, Clone)]
 pub struct InputSpec {
@@ -273,7 +273,7 @@ pub fn read_chunks_where(
 }
 
 /// The `wanted` rows of each listed file (file index, 1-based data rows
-/// ascending, as [`crate::stages::rejects::rows_missing_raw`] lists them)
+/// ascending, as `stages::rejects::rows_missing_raw` lists them)
 /// read again as text, for the raw records of rejects found after their
 /// chunk was dropped. Only the chunks that hold a wanted row are parsed.
 pub fn raw_records(
@@ -408,7 +408,7 @@ fn raw_batch(
 }
 
 /// One hash per row over the text of every listed column (CSV chunks, all
-/// text; Parquet lines are hashed by [`crate::io::parquet`]). Used only to
+/// text; Parquet lines are hashed by `io::parquet`). Used only to
 /// compare lines of the same order, so a 64-bit hash makes a false
 /// duplicate practically impossible (2^-64 per pair of lines).
 fn hash_rows(frame: &DataFrame, columns: &[String]) -> PolarsResult<Vec<u64>> {

@@ -1,9 +1,9 @@
 //! Reading the optional survey input (`[surveys]`): an [`InputSpec`] of its
 //! own (the `[surveys]` path, format and CSV options; the three survey
 //! columns, no filters, no dimensions) read by the same code as the order
-//! input ([`crate::io::input`]), so a survey file is found, typed and
+//! input (`io::input`), so a survey file is found, typed and
 //! numbered (1-based `__row`) exactly like an order file. The rows go to
-//! [`crate::stages::nps`] in memory.
+//! `stages::nps` in memory.
 
 use crate::config::{Pipeline, SurveysConfig};
 use crate::error::Result;

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::schema::cohorts::COHORT_RETENTION;
+use crate::tables::schema::cohorts::COHORT_RETENTION;
 
 use super::charts::{self, bucket_key, is_overall};
 use super::data::{

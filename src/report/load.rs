@@ -14,12 +14,12 @@ use crate::report::data::{
     ClvSection, CohortCell, CohortPeriod, CurvePoint, KpiMonth, ModelParameter, ReportData,
     RunFacts, SegmentRow, ValidationBucket,
 };
-use crate::schema::clv::{CLV_MODEL, CLV_VALIDATION};
-use crate::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
-use crate::schema::customers::{CUSTOMERS, SEGMENTS};
-use crate::schema::kpis::KPIS_MONTHLY;
-use crate::schema::{cohort_column, period_of_cohort_column};
-use crate::schema::{col, TableSchema};
+use crate::tables::schema::clv::{CLV_MODEL, CLV_VALIDATION};
+use crate::tables::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
+use crate::tables::schema::customers::{CUSTOMERS, SEGMENTS};
+use crate::tables::schema::kpis::KPIS_MONTHLY;
+use crate::tables::schema::{cohort_column, period_of_cohort_column};
+use crate::tables::schema::{col, TableSchema};
 use crate::time::date_of;
 
 fn ints(frame: &DataFrame, name: &str) -> Result<Vec<i64>> {

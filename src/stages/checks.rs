@@ -1,15 +1,15 @@
 //! Checks: reconciliation of the run's numbers before anything is
-//! published (SPEC §5, `checks` table, built in [`crate::tables::checks`]).
+//! published (SPEC §5, `checks` table, built in `tables::checks`).
 //! A failed check fails the run.
 
 use crate::error::{Error, Result};
-use crate::schema::cohorts::COHORT_RETENTION;
-use crate::schema::customers::CUSTOMERS;
-use crate::schema::kpis::KPIS_MONTHLY;
 use crate::stages::cohorts::CohortGrid;
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::RowCounts;
+use crate::tables::schema::cohorts::COHORT_RETENTION;
+use crate::tables::schema::customers::CUSTOMERS;
+use crate::tables::schema::kpis::KPIS_MONTHLY;
 
 /// One reconciliation: a name, what was expected and what was found.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

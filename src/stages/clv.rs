@@ -6,7 +6,7 @@
 //! `clv_model` (one row per model × parameter), the holdout validation
 //! behind `clv_validation` (overall and by calibration frequency bucket
 //! 0 … 6, 7+) and the forecast behind `clv_forecast`; their frames are
-//! built in [`crate::tables::clv`].
+//! built in `tables::clv`.
 //!
 //! Holdout: the models are refitted on the history up to
 //! `as_of − holdout_days` (the calibration period) and predict each
@@ -19,11 +19,11 @@ use crate::clv::{
     CustomerSummaryInput, FitReport, GammaGammaParams, Prediction, PredictionSettings,
 };
 use crate::config::ClvConfig;
-use crate::schema::values::money;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
+use crate::tables::schema::values::money;
 
 /// Days in a month of the CLV horizon (365.25 / 12), SPEC §4.
 pub const MONTH_DAYS: f64 = 30.4375;

@@ -1,5 +1,5 @@
 //! The CLV stage's per-customer scores as a plain struct: what the CLV
-//! stage ([`crate::stages::clv`]) produces and the customers, segments and
+//! stage (`stages::clv`) produces and the customers, segments and
 //! targets tables read, in a module of its own so that those stages and
 //! the CLV stage do not import one another.
 

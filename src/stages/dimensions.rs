@@ -24,15 +24,15 @@
 //! customers, without copying the history.
 
 use crate::error::Result;
-use crate::schema::cohorts::COHORT_RETENTION;
-use crate::schema::col;
-use crate::schema::kpis::KPIS_MONTHLY;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, money_check, wide_sum, Check};
 use crate::stages::cohorts::{cohort_grid_of, CohortGrid};
 use crate::stages::kpis::{monthly_counts_of, MonthlyCounts};
 use crate::stages::orders::OrderHistory;
 use crate::stages::validate::NO_CODE;
+use crate::tables::schema::cohorts::COHORT_RETENTION;
+use crate::tables::schema::col;
+use crate::tables::schema::kpis::KPIS_MONTHLY;
 
 /// The integer cents the sliced tables' `revenue` column is summed in (a
 /// name in the checks' labels).

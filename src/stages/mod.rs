@@ -4,10 +4,10 @@
 //! tiers → targets → nps → checks.
 //! Each stage is a function from the previous stage's output to its own,
 //! in memory: the raw input comes in as [`raw`] batches read by
-//! [`crate::io`], no stage touches the file system or imports `io`, and
+//! `io`, no stage touches the file system or imports `io`, and
 //! every stage returns typed results (counts, per-customer columns, list
-//! rows), which [`crate::tables`] turns into the published frames. Stages
-//! may refer to [`crate::schema`] (table names in check labels, how a ratio
+//! rows), which `tables` turns into the published frames. Stages
+//! may refer to `tables::schema` (table names in check labels, how a ratio
 //! is published) but never to `tables`.
 //! [`clv_scores`] is shared rather than a stage (the CLV stage's
 //! per-customer scores, read by the customers, segments and targets

@@ -1,4 +1,4 @@
-//! Raw input as the readers of [`crate::io`] hand it to the stages: the
+//! Raw input as the readers of `io` hand it to the stages: the
 //! input files, the rows of one file as read ([`RawBatch`]), the
 //! row-number column every raw frame carries and a raw value as text. Pure
 //! data, here rather than in `io` so that stages take raw rows without
@@ -103,4 +103,62 @@ pub fn text_of(column: &Column) -> PolarsResult<StringChunked> {
             .map(|v| v.map(|v| v.to_string()))
             .collect(),
     })
+}
+
+/// Some rows of one raw batch, their mapped columns as text: what the raw
+/// records of the rejects among them are made from. Only the wanted rows
+/// are converted (a batch is millions of rows, its rejects a handful).
+pub struct RawText {
+    pub(crate) file: u32,
+    /// The data rows held, ascending; `columns` are in the same order.
+    pub(crate) rows: Vec<u32>,
+    pub(crate) columns: Vec<(String, StringChunked)>,
+}
+
+impl RawText {
+    /// The rows of `batch` among the data rows `wanted` (others ignored).
+    pub fn of_rows(batch: &RawBatch, wanted: &[u32]) -> crate::error::Result<RawText> {
+        let height = batch.frame.height();
+        let first_row = match height {
+            0 => 1,
+            _ => batch
+                .frame
+                .column(ROW_COLUMN)?
+                .cast(&DataType::UInt32)?
+                .u32()?
+                .get(0)
+                .unwrap_or(1),
+        };
+        let mut rows: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|&r| r >= first_row && ((r - first_row) as usize) < height)
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let positions = IdxCa::from_vec(
+            "".into(),
+            rows.iter().map(|&r| (r - first_row) as IdxSize).collect(),
+        );
+        let taken = batch.frame.take(&positions)?;
+        let mut columns = Vec::new();
+        for column in taken.columns() {
+            if column.name().as_str() == ROW_COLUMN {
+                continue;
+            }
+            // Timestamps as their physical integers: Polars cannot render an
+            // out-of-range timestamp as text, and a reject may be one.
+            let text = match column.dtype() {
+                DataType::Datetime(_, _) => column.to_physical_repr().cast(&DataType::String)?,
+                // Dates beyond chrono's calendar by hand (Polars panics).
+                _ => text_of(column)?.into_column(),
+            };
+            columns.push((column.name().to_string(), text.str()?.clone()));
+        }
+        Ok(RawText {
+            file: batch.file,
+            rows,
+            columns,
+        })
+    }
 }

@@ -3,15 +3,13 @@
 //! offending column and value, and the row's mapped fields as a JSON object
 //! so an operator can see it whole), the raw records made from raw rows
 //! ([`RawText`]), and the reject ratio's limit and messages. The `rejects`
-//! table is built from them in [`crate::tables::rejects`].
+//! table is built from them in `tables::rejects`.
 
 use std::collections::BTreeMap;
 
-use polars::prelude::*;
-
 use crate::error::Result;
-use crate::schema::rejects::REJECTS;
-use crate::stages::raw::{text_of, InputFile, RawBatch, ROW_COLUMN};
+use crate::stages::raw::{InputFile, RawText};
+use crate::tables::schema::rejects::REJECTS;
 
 /// Why a row was rejected. The `as_str` names are published and stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,7 +27,7 @@ pub enum RejectReason {
     /// NaN or infinite (also a division by zero in the amount expression).
     NonFiniteAmount,
     /// A line's amount, or an order's total, beyond
-    /// [`crate::expr::MAX_AMOUNT_CENTS`] in magnitude.
+    /// `expr::MAX_AMOUNT_CENTS` in magnitude.
     AmountOutOfRange,
     /// Another line of the same order was rejected.
     OrderHasBadLine,
@@ -91,63 +89,9 @@ pub struct Reject {
     pub raw: Option<String>,
 }
 
-/// Some rows of one raw batch, their mapped columns as text: what the raw
-/// records of the rejects among them are made from. Only the wanted rows
-/// are converted (a batch is millions of rows, its rejects a handful).
-pub struct RawText {
-    file: u32,
-    /// The data rows held, ascending; `columns` are in the same order.
-    rows: Vec<u32>,
-    columns: Vec<(String, StringChunked)>,
-}
-
+/// How a raw record fills in the rejects (the rows are read in
+/// `stages::raw`).
 impl RawText {
-    /// The rows of `batch` among the data rows `wanted` (others ignored).
-    pub fn of_rows(batch: &RawBatch, wanted: &[u32]) -> Result<RawText> {
-        let height = batch.frame.height();
-        let first_row = match height {
-            0 => 1,
-            _ => batch
-                .frame
-                .column(ROW_COLUMN)?
-                .cast(&DataType::UInt32)?
-                .u32()?
-                .get(0)
-                .unwrap_or(1),
-        };
-        let mut rows: Vec<u32> = wanted
-            .iter()
-            .copied()
-            .filter(|&r| r >= first_row && ((r - first_row) as usize) < height)
-            .collect();
-        rows.sort_unstable();
-        rows.dedup();
-        let positions = IdxCa::from_vec(
-            "".into(),
-            rows.iter().map(|&r| (r - first_row) as IdxSize).collect(),
-        );
-        let taken = batch.frame.take(&positions)?;
-        let mut columns = Vec::new();
-        for column in taken.columns() {
-            if column.name().as_str() == ROW_COLUMN {
-                continue;
-            }
-            // Timestamps as their physical integers: Polars cannot render an
-            // out-of-range timestamp as text, and a reject may be one.
-            let text = match column.dtype() {
-                DataType::Datetime(_, _) => column.to_physical_repr().cast(&DataType::String)?,
-                // Dates beyond chrono's calendar by hand (Polars panics).
-                _ => text_of(column)?.into_column(),
-            };
-            columns.push((column.name().to_string(), text.str()?.clone()));
-        }
-        Ok(RawText {
-            file: batch.file,
-            rows,
-            columns,
-        })
-    }
-
     /// Fills in the raw record (and, for order-level rejects that name a
     /// column, its raw value) of every reject whose row is held here.
     pub fn fill<'r>(&self, rejects: impl IntoIterator<Item = &'r mut Reject>) {
@@ -177,7 +121,7 @@ impl RawText {
 /// The data rows of the rejects whose raw record is still missing
 /// (order-level rejects, found after the raw input was dropped), by file:
 /// files ascending, each file's rows ascending. What
-/// [`crate::io::input::raw_records`] reads again.
+/// the input reader reads again (`io::input::raw_records`).
 pub fn rows_missing_raw(rejects: &[Reject]) -> Vec<(u32, Vec<u32>)> {
     let mut missing: Vec<(u32, u32)> = rejects
         .iter()
@@ -204,7 +148,7 @@ pub fn fill_raw(rejects: &mut [Reject], texts: &[RawText]) {
     }
 }
 
-/// Fails with [`crate::error::Error::TooManyRejects`] (naming the first
+/// Fails with `error::Error::TooManyRejects` (naming the first
 /// reject by file, row and column, and the most frequent reasons) when more
 /// than `max_share` of the `read` rows were rejected, and warns when any
 /// were. `what` says whose rows these are ("rows", "survey rows"),

@@ -24,7 +24,7 @@
 //!
 //! The stage puts customers on lists and produces each published list's
 //! rows, in order, as typed structs; their frames are built in
-//! [`crate::tables::targets`].
+//! `tables::targets`.
 
 use rayon::prelude::*;
 

@@ -1,7 +1,7 @@
 //! Loyalty tiers: each customer's trailing-12-month spend, their tier now
 //! and twelve months ago, and the counts behind the `tier_migration` table
 //! (its frame and the customers table's tier columns are built in
-//! [`crate::tables::tiers`]).
+//! `tables::tiers`).
 //!
 //! Trailing spend at date d = net revenue (orders minus refunds, in cents)
 //! of the entries dated after d − 12 months and on or before d, where
@@ -14,7 +14,7 @@
 //! rows kept), from the first cohort month to as_of's month. For month m a
 //! customer acquired by the end of m (as_of for as_of's month) is counted
 //! once: from their tier at the end of m − 1, or from
-//! [`crate::config::NEW_TIER`] when their first order falls in m, to their
+//! `config::NEW_TIER` when their first order falls in m, to their
 //! tier at the end of m. Customers are
 //! scanned in parallel into per-thread count arrays; a customer whose
 //! spend has dropped to zero for good (a year after their last entry) is

@@ -7,8 +7,8 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::schema::values::money;
-use crate::schema::TableSchema;
+use crate::tables::schema::values::money;
+use crate::tables::schema::TableSchema;
 
 /// A table's frame under construction, columns in declaration order.
 pub struct FrameBuilder {
@@ -104,8 +104,8 @@ fn casts_exactly(from: &DataType, to: &DataType) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::checks::CHECKS;
-    use crate::schema::col;
+    use crate::tables::schema::checks::CHECKS;
+    use crate::tables::schema::col;
 
     fn checks_frame(expected: Column) -> Result<DataFrame> {
         FrameBuilder::new(&CHECKS, 1)

@@ -7,9 +7,9 @@ use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
 use crate::error::Result;
-use crate::schema::checks::CHECKS;
-use crate::schema::col;
 use crate::stages::checks::Check;
+use crate::tables::schema::checks::CHECKS;
+use crate::tables::schema::col;
 
 /// `checks`: one row per check, in the order given.
 pub fn checks_table(checks: &[Check]) -> Result<DataFrame> {
@@ -31,8 +31,8 @@ pub fn checks_table(checks: &[Check]) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Options;
     use crate::stages::checks::{check, money_check};
+    use crate::tables::schema::Options;
 
     #[test]
     fn checks_table_conforms() {

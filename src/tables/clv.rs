@@ -11,9 +11,9 @@ use polars::prelude::DataFrame;
 use super::builder::FrameBuilder;
 use crate::clv::FitReport;
 use crate::error::Result;
-use crate::schema::clv::{CLV_FORECAST, CLV_MODEL, CLV_VALIDATION};
-use crate::schema::col;
 use crate::stages::clv::{ClvOutput, Forecast, HoldoutValidation};
+use crate::tables::schema::clv::{CLV_FORECAST, CLV_MODEL, CLV_VALIDATION};
+use crate::tables::schema::col;
 
 /// The three CLV tables, in publishing order.
 pub fn clv_tables(output: &ClvOutput) -> Result<super::NamedFrames> {
@@ -128,8 +128,8 @@ pub fn clv_forecast_table(forecast: &Forecast) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Options;
     use crate::stages::clv::BucketFit;
+    use crate::tables::schema::Options;
 
     fn report(model: &'static str, parameters: Vec<(&'static str, f64, Option<f64>)>) -> FitReport {
         FitReport {

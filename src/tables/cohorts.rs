@@ -10,12 +10,12 @@ use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
 use crate::error::Result;
-use crate::schema::cohort_column;
-use crate::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
-use crate::schema::col;
-use crate::schema::values::{money, ratio};
 use crate::stages::calendar::Calendar;
 use crate::stages::cohorts::{retention_curve, CohortGrid};
+use crate::tables::schema::cohort_column;
+use crate::tables::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
+use crate::tables::schema::col;
+use crate::tables::schema::values::{money, ratio};
 
 /// The rows of `cohort_retention`, column by column.
 #[derive(Default)]
@@ -118,9 +118,9 @@ pub fn retention_curve_table(grid: &CohortGrid, calendar: &Calendar) -> Result<D
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Options;
     use crate::stages::cohorts::cohort_grid;
     use crate::stages::cohorts::tests::history;
+    use crate::tables::schema::Options;
     use crate::time::CohortPeriod;
 
     #[test]
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn the_cohort_column_names_its_period() {
-        use crate::schema::period_of_cohort_column;
+        use crate::tables::schema::period_of_cohort_column;
         // Moved from `time`, where it tested `CohortPeriod::from_cohort_column`.
         assert_eq!(
             period_of_cohort_column(col::COHORT_WEEK),

@@ -10,13 +10,13 @@ use polars::prelude::{Column, DataFrame};
 
 use super::builder::FrameBuilder;
 use crate::error::Result;
-use crate::schema::col;
-use crate::schema::customers::{CUSTOMERS, SEGMENTS};
-use crate::schema::values::{money, ratio};
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
 use crate::stages::orders::OrderHistory;
 use crate::stages::segments::segment_totals;
+use crate::tables::schema::col;
+use crate::tables::schema::customers::{CUSTOMERS, SEGMENTS};
+use crate::tables::schema::values::{money, ratio};
 use crate::time::{month_of_day, month_start};
 
 /// The `customers` table; the CLV columns are null when the CLV stage is
@@ -123,8 +123,8 @@ pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Options;
     use crate::stages::customers::summarize_customers;
+    use crate::tables::schema::Options;
 
     /// Customer `a`: two orders and a refund; customer `b`: one order.
     fn history() -> OrderHistory {

@@ -94,13 +94,13 @@ pub fn sliced_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
-    use crate::schema::kpis::KPIS_MONTHLY;
-    use crate::schema::Options;
     use crate::stages::cohorts::cohort_grid;
     use crate::stages::dimensions::slices;
     use crate::stages::kpis::monthly_counts;
     use crate::stages::orders::CustomerDimension;
+    use crate::tables::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
+    use crate::tables::schema::kpis::KPIS_MONTHLY;
+    use crate::tables::schema::Options;
     use crate::time::CohortPeriod;
 
     #[test]

@@ -7,11 +7,11 @@ use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
 use crate::error::Result;
-use crate::schema::col;
-use crate::schema::kpis::KPIS_MONTHLY;
-use crate::schema::values::{money, ratio};
 use crate::stages::calendar::Calendar;
 use crate::stages::kpis::MonthlyCounts;
+use crate::tables::schema::col;
+use crate::tables::schema::kpis::KPIS_MONTHLY;
+use crate::tables::schema::values::{money, ratio};
 
 /// The `kpis_monthly` table, sorted by month.
 pub fn kpis_monthly_table(counts: &MonthlyCounts, calendar: &Calendar) -> Result<DataFrame> {
@@ -61,7 +61,7 @@ pub fn kpis_monthly_table(counts: &MonthlyCounts, calendar: &Calendar) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Options;
+    use crate::tables::schema::Options;
     use crate::time::{day_number, CohortPeriod};
     use chrono::NaiveDate;
 

@@ -1,10 +1,11 @@
-//! The frame builders: they turn the stages' typed results into the
-//! published frames, one module per table family, each frame checked
-//! against its declaration in [`crate::schema`] as it is built
-//! ([`builder::FrameBuilder`]).
+//! Every published table: declared once in [`schema`] (a leaf: names,
+//! types, docs), and built here from the stages' typed results, one module
+//! per table family, each frame checked against its declaration as it is
+//! built ([`builder::FrameBuilder`]).
 //!
-//! `tables` depends on `stages` and `schema`, never the reverse: stages
-//! produce typed structs and import nothing from here.
+//! The builders depend on `stages`, never the reverse: stages produce
+//! typed structs and refer only to `tables::schema` (names in check
+//! labels, how a ratio is published), never to a builder.
 
 pub mod builder;
 pub mod checks;
@@ -15,6 +16,7 @@ pub mod dimensions;
 pub mod kpis;
 pub mod nps;
 pub mod rejects;
+pub mod schema;
 pub mod targets;
 pub mod tiers;
 

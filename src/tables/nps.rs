@@ -10,13 +10,13 @@ use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
 use crate::error::Result;
-use crate::schema::col;
-use crate::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY, NPS_RETENTION};
-use crate::schema::values::ratio;
 use crate::stages::calendar::Calendar;
 use crate::stages::nps::{
     CohortNps, NpsCategory, NpsCounts, NpsOutput, RetentionCell, TierNps, RETENTION_MONTHS,
 };
+use crate::tables::schema::col;
+use crate::tables::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY, NPS_RETENTION};
+use crate::tables::schema::values::ratio;
 
 /// The NPS tables of a run with surveys, in publishing order:
 /// `nps_monthly`, `nps_by_cohort`, `nps_by_tier` (with tiers),

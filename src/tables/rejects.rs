@@ -8,10 +8,10 @@ use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
 use crate::error::{Error, Result};
-use crate::schema::col;
-use crate::schema::rejects::REJECTS;
 use crate::stages::raw::InputFile;
 use crate::stages::rejects::Reject;
+use crate::tables::schema::col;
+use crate::tables::schema::rejects::REJECTS;
 
 /// The `rejects` rows of one input (the order files or the survey files),
 /// sorted by file order and row. Every reject must have its raw record

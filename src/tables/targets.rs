@@ -9,10 +9,10 @@ use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
 use crate::error::Result;
-use crate::schema::col;
-use crate::schema::targets::{AT_RISK_HIGH_VALUE, REENGAGE_NEW, VIP, WIN_BACK};
-use crate::schema::TableSchema;
 use crate::stages::targets::{AtRiskRow, ListRows, ReengageRow, TargetList, VipRow, WinBackRow};
+use crate::tables::schema::col;
+use crate::tables::schema::targets::{AT_RISK_HIGH_VALUE, REENGAGE_NEW, VIP, WIN_BACK};
+use crate::tables::schema::TableSchema;
 
 /// The declaration of a list's table.
 pub fn list_schema(list: TargetList) -> &'static TableSchema {
@@ -131,7 +131,7 @@ fn vip_table(rows: &[VipRow]) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Options;
+    use crate::tables::schema::Options;
 
     fn lists() -> Vec<ListRows<'static>> {
         vec![
@@ -187,7 +187,7 @@ mod tests {
             ]
         );
         for (name, frame) in &tables {
-            let schema = crate::schema::schema_of(name).unwrap();
+            let schema = crate::tables::schema::schema_of(name).unwrap();
             schema.conforms(frame, &Options::default()).unwrap();
             assert_eq!(frame.height(), 1, "{name}");
         }

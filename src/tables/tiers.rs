@@ -9,11 +9,11 @@ use polars::prelude::{Column, DataFrame};
 use super::builder::FrameBuilder;
 use crate::config::NEW_TIER;
 use crate::error::Result;
-use crate::schema::col;
-use crate::schema::tiers::TIER_MIGRATION;
-use crate::schema::values::money;
 use crate::stages::calendar::Calendar;
 use crate::stages::tiers::{movement, CustomerTiers, MigrationCounts, Tiers};
+use crate::tables::schema::col;
+use crate::tables::schema::tiers::TIER_MIGRATION;
+use crate::tables::schema::values::money;
 
 /// The `tier_migration` table, sorted by month, then from_tier
 /// ([`NEW_TIER`] first, then lowest to highest tier), then to_tier (lowest
@@ -85,8 +85,8 @@ pub fn tier_columns(customer_tiers: &CustomerTiers, tiers: Option<&Tiers>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::customers::CUSTOMERS;
-    use crate::schema::Options;
+    use crate::tables::schema::customers::CUSTOMERS;
+    use crate::tables::schema::Options;
     use crate::time::{day_number, CohortPeriod};
     use chrono::NaiveDate;
 

@@ -1,4 +1,4 @@
-//! The table declarations (`retention::schema`) against what runs compute
+//! The table declarations (`retention::tables::schema`) against what runs compute
 //! and what the README promises: every option combination publishes
 //! exactly the declared tables, one row per declared key; the README's
 //! table list is the declarations'; every column is documented.
@@ -9,7 +9,7 @@ use std::path::Path;
 use polars::prelude::*;
 use retention::config::Pipeline;
 use retention::run::{compute, RunOptions};
-use retention::schema::{self, cohort_column, col, Options, TableSchema};
+use retention::tables::schema::{self, cohort_column, col, Options, TableSchema};
 
 use crate::support::repo_path;
 

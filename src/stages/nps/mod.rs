@@ -1,8 +1,8 @@
 //! NPS: survey responses → the counts of `nps_monthly`, `nps_by_cohort`,
 //! `nps_by_tier` (with loyalty tiers) and `nps_retention`, whose frames are
-//! built in [`crate::tables::nps`].
+//! built in `tables::nps`.
 //!
-//! Input: the raw survey batches, in memory, as [`crate::io::surveys`] read
+//! Input: the raw survey batches, in memory, as `io::surveys` read
 //! them (one row per response: customer id, response timestamp or date,
 //! 0–10 score), and the order history, which decides who is a customer and
 //! when they ordered.
@@ -34,13 +34,13 @@ pub use responses::{
 };
 
 use crate::error::Result;
-use crate::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY};
-use crate::schema::values::ratio;
 use crate::stages::calendar::{first_order_day, Calendar};
 use crate::stages::checks::Check;
 use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::raw::{InputFile, RawBatch};
 use crate::stages::rejects::{check_reject_share, counts_by_reason, Reject};
+use crate::tables::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY};
+use crate::tables::schema::values::ratio;
 use crate::time::{month_end, month_of_day};
 
 /// Months after the first response followed by `nps_retention`.
@@ -347,7 +347,7 @@ pub fn survey_checks(
 }
 
 /// Stage tests, and the histories and responses the table tests
-/// ([`crate::tables::nps`]) build on.
+/// (`tables::nps`) build on.
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

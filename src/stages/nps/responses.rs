@@ -2,7 +2,7 @@
 //! are in the [module docs](super)): the row checks of each raw batch, then
 //! the responses after as_of, the exact duplicates and the responses
 //! without a matching order. Works on the raw batches in memory; the
-//! survey files are read by [`crate::io::surveys`].
+//! survey files are read by `io::surveys`.
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -11,8 +11,9 @@ use crate::config::{Pipeline, SurveyColumns, SurveysConfig};
 use crate::error::{Error, Result};
 use crate::stages::calendar::first_order_day;
 use crate::stages::orders::{OrderHistory, RowCounts};
+use crate::stages::raw::RawText;
 use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
-use crate::stages::rejects::{RawText, Reject, RejectReason};
+use crate::stages::rejects::{Reject, RejectReason};
 use crate::stages::validate::{NumberColumn, TsColumn};
 use crate::time::{PlacedTimestamp, TimestampFormat};
 

@@ -9,7 +9,8 @@ use super::{CodeVec, Lines, NO_CODE};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::stages::raw::RawBatch;
-use crate::stages::rejects::{RawText, Reject};
+use crate::stages::raw::RawText;
+use crate::stages::rejects::Reject;
 
 /// Validates raw batches one at a time, in input order, into [`Lines`] and
 /// row rejects (with their raw records), so only one batch of raw input is

@@ -1,6 +1,6 @@
 //! Validate: raw rows → typed order lines, or a reject with its reason.
 //!
-//! Input: raw batches ([`crate::stages::raw::RawBatch`], read by `io::input`;
+//! Input: raw batches (`stages::raw::RawBatch`, read by `io::input`;
 //! source columns in their own types).
 //! Output: [`Lines`], one entry per row read, with its status (accepted so
 //! far, rejected, excluded by a filter), the customer id, order key, the

@@ -1,7 +1,7 @@
-//! The declaration of `tier_migration` (the frames are built in [`crate::tables::tiers`]).
+//! The declaration of `tier_migration` (the frames are built in `tables::tiers`).
 
 use super::col;
-use super::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, TableSchema, Written};
 
 pub static TIER_MIGRATION: TableSchema = TableSchema {
     name: "tier_migration",

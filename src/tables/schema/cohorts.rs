@@ -1,7 +1,7 @@
-//! The declaration of `cohort_retention`, `retention_curve` (the frames are built in [`crate::tables::cohorts`]).
+//! The declaration of `cohort_retention`, `retention_curve` (the frames are built in `tables::cohorts`).
 
 use super::col;
-use super::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, TableSchema, Written};
 
 pub static COHORT_RETENTION: TableSchema = TableSchema {
     name: "cohort_retention",

@@ -1,7 +1,7 @@
-//! The declaration of `win_back`, `at_risk_high_value`, `reengage_new`, `vip` (the frames are built in [`crate::tables::targets`]).
+//! The declaration of `win_back`, `at_risk_high_value`, `reengage_new`, `vip` (the frames are built in `tables::targets`).
 
 use super::col;
-use super::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, TableSchema, Written};
 
 pub static WIN_BACK: TableSchema = TableSchema {
     name: "win_back",

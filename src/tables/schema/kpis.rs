@@ -1,7 +1,7 @@
-//! The declaration of `kpis_monthly` (the frames are built in [`crate::tables::kpis`]).
+//! The declaration of `kpis_monthly` (the frames are built in `tables::kpis`).
 
 use super::col;
-use super::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, TableSchema, Written};
 
 pub static KPIS_MONTHLY: TableSchema = TableSchema {
     name: "kpis_monthly",

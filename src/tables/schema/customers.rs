@@ -1,7 +1,7 @@
-//! The declaration of `customers`, `segments` (the frames are built in [`crate::tables::customers`]).
+//! The declaration of `customers`, `segments` (the frames are built in `tables::customers`).
 
 use super::col;
-use super::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, TableSchema, Written};
 
 pub static CUSTOMERS: TableSchema = TableSchema {
     name: "customers",

@@ -6,7 +6,7 @@
 //!
 //! A leaf of the crate: it depends on nothing but `time` (the cohort
 //! unit), so the stages (check labels, ratios), the configuration (names a
-//! dimension may not take), the frame builders in [`crate::tables`] and the
+//! dimension may not take), the frame builders in `tables` and the
 //! report can all refer to it. Every frame a run publishes is checked
 //! against its declaration before it is written ([`check_published`]), so
 //! the schema version changes only when a declaration does.

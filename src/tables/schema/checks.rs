@@ -1,7 +1,7 @@
-//! The declaration of `checks` (the frames are built in [`crate::tables::checks`]).
+//! The declaration of `checks` (the frames are built in `tables::checks`).
 
 use super::col;
-use super::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, TableSchema, Written};
 
 pub static CHECKS: TableSchema = TableSchema {
     name: "checks",

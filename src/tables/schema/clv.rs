@@ -1,7 +1,7 @@
-//! The declaration of `clv_model`, `clv_validation`, `clv_forecast` (the frames are built in [`crate::tables::clv`]).
+//! The declaration of `clv_model`, `clv_validation`, `clv_forecast` (the frames are built in `tables::clv`).
 
 use super::col;
-use super::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, TableSchema, Written};
 
 pub static CLV_MODEL: TableSchema = TableSchema {
     name: "clv_model",

@@ -1,7 +1,7 @@
-//! The declaration of `rejects` (the frames are built in [`crate::tables::rejects`]).
+//! The declaration of `rejects` (the frames are built in `tables::rejects`).
 
 use super::col;
-use super::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, TableSchema, Written};
 
 pub static REJECTS: TableSchema = TableSchema {
     name: "rejects",

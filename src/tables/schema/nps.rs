@@ -1,7 +1,7 @@
-//! The declaration of `nps_monthly`, `nps_by_cohort`, `nps_by_tier`, `nps_retention` (the frames are built in [`crate::tables::nps`]).
+//! The declaration of `nps_monthly`, `nps_by_cohort`, `nps_by_tier`, `nps_retention` (the frames are built in `tables::nps`).
 
 use super::col;
-use super::{column, ColumnSchema, Kind, TableSchema, Written};
+use super::table::{column, ColumnSchema, Kind, TableSchema, Written};
 
 /// The count columns every NPS table but `nps_retention` ends with (before
 /// `month_complete` in `nps_monthly`).
