@@ -179,19 +179,22 @@ TIME_BIN = "/usr/bin/time"
 
 
 def measure(cmd, log_path, env=None):
-    """Runs cmd; returns (exit code, wall seconds, peak RSS bytes)."""
+    """Runs cmd; returns (exit code, wall seconds, peak RSS bytes, CPU
+    seconds: user + system, of the child and the processes it waited for)."""
     with open(log_path, "wb") as logf:
         if os.access(TIME_BIN, os.X_OK):
             fd, tfile = tempfile.mkstemp(prefix="bench-time-")
             os.close(fd)
             try:
                 t0 = time.perf_counter()
-                rc = subprocess.run([TIME_BIN, "-f", "%e %M", "-o", tfile] + cmd,
+                rc = subprocess.run([TIME_BIN, "-f", "%e %M %U %S", "-o", tfile] + cmd,
                                     stdout=logf, stderr=subprocess.STDOUT, env=env).returncode
                 wall = time.perf_counter() - t0
                 with open(tfile) as f:
                     last = f.read().strip().splitlines()[-1]
-                rss = int(last.split()[1]) * 1024
+                fields = last.split()
+                rss = int(fields[1]) * 1024
+                cpu = float(fields[2]) + float(fields[3])
             finally:
                 os.unlink(tfile)
         else:
@@ -201,7 +204,8 @@ def measure(cmd, log_path, env=None):
             wall = time.perf_counter() - t0
             p.returncode = rc = os.waitstatus_to_exitcode(status)
             rss = ru.ru_maxrss * 1024  # KiB on Linux
-    return rc, wall, rss
+            cpu = ru.ru_utime + ru.ru_stime
+    return rc, wall, rss, cpu
 
 
 def tail(path, n=15):
@@ -588,7 +592,7 @@ def compare_lifetimes(size, truth, clv_dir, clv_log, stamp):
     horizon, discount = CLV_HORIZON_MONTHS, CLV_DISCOUNT  # as in the pipeline template
     log_path = os.path.join(OUT, f"lifetimes_{size}.log")
     log(f"bench: lifetimes on the {customers:,}-customer summary (minutes at 1 M customers)")
-    rc, wall, rss = measure([py, os.path.join(BENCH, "lifetimes_worker.py"), customers_parquet,
+    rc, wall, rss, _ = measure([py, os.path.join(BENCH, "lifetimes_worker.py"), customers_parquet,
                              str(horizon), str(discount)], log_path)
     if rc != 0:
         WARNINGS.append(f"lifetimes failed (exit {rc}); log {log_path}")
@@ -720,7 +724,7 @@ def main():
                     # The CLV run logs its fit and prediction times (debug level).
                     env = dict(os.environ, RUST_LOG="retention::stages::clv=debug") \
                         if engine == CLV_ENGINE else None
-                    rc, wall, rss = measure(cmd, log_path, env)
+                    rc, wall, rss, cpu = measure(cmd, log_path, env)
                     if rc == 0 and engine_out and run_id(engine_out) in (None, before):
                         failed.add(engine)
                         warnings.append(f"{label}: {engine} run {i} published nothing new; log {log_path}")
@@ -730,7 +734,7 @@ def main():
                         warnings.append(f"{label}: {engine} run {i} failed (exit {rc}); log {log_path}")
                         log(f"bench: {engine} failed (exit {rc}), last lines of {log_path}:\n{tail(log_path)}")
                         continue
-                    res[engine].append((wall, rss))
+                    res[engine].append((wall, rss, cpu))
                     if engine in sql_seconds:
                         secs = worker_seconds(log_path)
                         if secs is not None:
@@ -762,17 +766,20 @@ def main():
                 tool_version = manifest.get("tool_version", "")
                 stage_reports.append((label, manifest.get("stages", [])))
 
-            peer_wall = {p: statistics.median(w for w, _ in res[p]) for p in peers if res[p]}
-            peer_rss = {p: max(r for _, r in res[p]) for p in peers if res[p]}
+            peer_wall = {p: statistics.median(w for w, _, _ in res[p]) for p in peers if res[p]}
+            peer_rss = {p: max(r for _, r, _ in res[p]) for p in peers if res[p]}
             if variant == "typed" and CLV_ENGINE not in failed and res[CLV_ENGINE]:
                 clv_runs.append((size, truth, clv_dir,
                                  os.path.join(out_dir, f"{CLV_ENGINE}_run{len(res[CLV_ENGINE])}.log")))
             for engine in ["retention", CLV_ENGINE] + peers:
                 if not res[engine]:
                     continue
-                walls = [w for w, _ in res[engine]]
+                walls = [w for w, _, _ in res[engine]]
                 wall = statistics.median(walls)
-                rss = max(r for _, r in res[engine])
+                rss = max(r for _, r, _ in res[engine])
+                # How many cores the run kept busy: CPU seconds over wall
+                # seconds, run by run, the median.
+                cpu_per_wall = statistics.median(c / w for w, _, c in res[engine])
                 row = {
                     "timestamp_utc": stamp, "git_commit": commit, "tool_version": tool_version,
                     "duckdb_version": versions["duckdb"], "chdb_version": versions["chdb"],
@@ -785,6 +792,8 @@ def main():
                     "lines_per_s": round(truth["lines"] / wall),
                     "orders_per_s": round(truth["orders"] / wall),
                     "peak_rss_mib": round(mib(rss), 1),
+                    "cpu_s_median": round(statistics.median(c for _, _, c in res[engine]), 3),
+                    "cpu_per_wall": round(cpu_per_wall, 2),
                 }
                 for p in PEERS:
                     row[f"time_vs_{p}"] = round(wall / peer_wall[p], 3) if p in peer_wall else ""
@@ -817,14 +826,14 @@ def main():
           + f": {cores} cores, {rows[0]['mem_total_gib']} GiB, as_of {as_of}, "
           f"median of {runs} runs ==")
     print_table(
-        ["orders", "lines", "variant", "engine", "wall s", "lines/s", "peak RSS MiB",
+        ["orders", "lines", "variant", "engine", "wall s", "CPU/wall", "lines/s", "peak RSS MiB",
          "time x DuckDB", "time x chDB", "RSS x DuckDB", "RSS x chDB", "agree DuckDB", "agree chDB"],
         [[f"{r['orders']:,}", f"{r['lines']:,}", r["variant"], r["engine"],
-          f"{r['wall_s_median']:.2f}", f"{r['lines_per_s']:,}", f"{r['peak_rss_mib']:.0f}",
-          ratio(r["time_vs_duckdb"]), ratio(r["time_vs_chdb"]),
+          f"{r['wall_s_median']:.2f}", f"{r['cpu_per_wall']:.2f}", f"{r['lines_per_s']:,}",
+          f"{r['peak_rss_mib']:.0f}", ratio(r["time_vs_duckdb"]), ratio(r["time_vs_chdb"]),
           ratio(r["rss_vs_duckdb"]), ratio(r["rss_vs_chdb"]),
           r["tables_agree"], r["tables_agree_chdb"]] for r in rows],
-        "<<<<>>>>>>><<")
+        "<<<<>>>>>>>><<")
     for p in peers:
         sql = [r for r in rows if r["engine"] == p and r[f"{p}_sql_s_median"] != ""]
         if sql:

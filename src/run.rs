@@ -43,6 +43,7 @@ use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
 use crate::stages::nps::{nps_stage, NpsOutput, SurveyRules};
 use crate::stages::orders::{build_orders, OrderHistory, RowCounts};
+use crate::stages::raw::RawBatch;
 use crate::stages::rejects::{
     check_reject_share, counts_by_reason, fill_raw, no_orders_error, rows_missing_raw, Reject,
 };
@@ -248,16 +249,18 @@ pub fn compute_files(
     Ok(computed)
 }
 
-/// The stages `load` and `validate`. They alternate, one chunk of raw
-/// input at a time, so the raw input never has to fit in memory at once;
-/// each one's time is summed over the chunks.
+/// The stages `load` and `validate`, overlapped: a reader thread reads the
+/// input one chunk ahead while the previous chunk is validated, so the
+/// cores that decoding leaves idle validate, and the raw input in memory
+/// is at most two chunks whatever its size. `validate` records the time
+/// spent validating, `load` the time validation waited for the reader, so
+/// the stages' times still add up to the run's.
 fn load_and_validate(
     pipeline: &Pipeline,
     files: &[InputFile],
     options: &RunOptions,
     clock: &mut StageClock,
 ) -> Result<(Lines, Vec<Reject>)> {
-    let has_order_id = pipeline.config.columns.order_id.is_some();
     let expected_rows: usize = files
         .iter()
         .filter(|f| f.format == FileFormat::Parquet)
@@ -270,36 +273,68 @@ fn load_and_validate(
         "rows",
     );
     let mut collector = LineCollector::new(pipeline, expected_rows);
-    let (mut load_seconds, mut validate_seconds) = (0.0, 0.0);
-    let mut reading = Instant::now();
     let input = InputSpec::orders(pipeline);
-    for (i, file) in files.iter().enumerate() {
-        read_chunks(
-            &input,
-            i as u32,
-            file,
-            has_order_id,
-            options.chunk_rows(),
-            |batch| {
-                load_seconds += reading.elapsed().as_secs_f64();
-                let validating = Instant::now();
-                collector.push(&file.path, &batch, &|n| bar.inc(n))?;
+    let has_order_id = pipeline.config.columns.order_id.is_some();
+    let (mut waited, mut validating) = (0.0, 0.0);
+    std::thread::scope(|scope| {
+        // A rendezvous channel: the reader holds the next chunk until the
+        // current one is validated.
+        let (send, chunks) = std::sync::mpsc::sync_channel::<RawBatch>(0);
+        let read = (&input, has_order_id, options.chunk_rows());
+        let reader = scope.spawn(move || read_ahead(read, files, send));
+        // Dropping `chunks` on an error stops the reader at its next chunk.
+        let validated = (|| {
+            let mut clock = Instant::now();
+            for batch in chunks {
+                waited += clock.elapsed().as_secs_f64();
+                clock = Instant::now();
+                let path = &files[batch.file as usize].path;
+                collector.push(path, &batch, &|n| bar.inc(n))?;
                 drop(batch);
-                validate_seconds += validating.elapsed().as_secs_f64();
-                reading = Instant::now();
-                Ok(())
-            },
-        )?;
-        load_seconds += reading.elapsed().as_secs_f64();
-        reading = Instant::now();
-    }
+                validating += clock.elapsed().as_secs_f64();
+                clock = Instant::now();
+            }
+            waited += clock.elapsed().as_secs_f64();
+            Ok::<(), Error>(())
+        })();
+        let read = reader.join().expect("the input reader does not panic");
+        // A validation error first: the reader only stopped because of it.
+        validated?;
+        let busy = read?;
+        tracing::debug!(seconds = format!("{busy:.3}"), "input read");
+        Ok::<_, Error>(())
+    })?;
     bar.finish();
     let finishing = Instant::now();
     let collected = collector.finish();
-    validate_seconds += finishing.elapsed().as_secs_f64();
-    clock.record("load", load_seconds);
-    clock.record("validate", validate_seconds);
+    clock.record("load", waited);
+    clock.record("validate", validating + finishing.elapsed().as_secs_f64());
     Ok(collected)
+}
+
+/// The reader of [`load_and_validate`]: every file's chunks, in order,
+/// into `chunks`. Returns the seconds spent reading (not waiting for the
+/// validator to take a chunk).
+fn read_ahead(
+    (input, hash_lines, chunk_rows): (&InputSpec, bool, usize),
+    files: &[InputFile],
+    chunks: std::sync::mpsc::SyncSender<RawBatch>,
+) -> Result<f64> {
+    let mut seconds = 0.0;
+    for (i, file) in files.iter().enumerate() {
+        let mut reading = Instant::now();
+        read_chunks(input, i as u32, file, hash_lines, chunk_rows, |batch| {
+            seconds += reading.elapsed().as_secs_f64();
+            // The validator gone means it failed: its error is the run's.
+            chunks
+                .send(batch)
+                .map_err(|_| Error::Usage("validation stopped".into()))?;
+            reading = Instant::now();
+            Ok(())
+        })?;
+        seconds += reading.elapsed().as_secs_f64();
+    }
+    Ok(seconds)
 }
 
 /// The orders stage's results: the history, the accounting of the order

@@ -185,7 +185,7 @@ fn detect_format(path: &Path, configured: InputFormat) -> Result<FileFormat> {
 /// Rows read at a time: bounds the raw input held in memory (a few hundred
 /// MB), whatever the file's size. CSV chunks are also cut at
 /// [`csv::CHUNK_BYTES`] of text.
-pub const CHUNK_ROWS: usize = 4 << 20;
+pub const CHUNK_ROWS: usize = 2 << 20;
 
 /// Reads one file in chunks of at most `chunk_rows` rows, in row order,
 /// handing each to `each`: the mapped columns plus `__row`. With

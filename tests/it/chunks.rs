@@ -149,3 +149,34 @@ fn chunk_size_changes_no_table() {
         );
     }
 }
+
+/// Key interning runs on every core (customer and order ids coded by hash
+/// shards) while the next chunk is read: neither the thread count nor the
+/// chunking may change a table. Each combination is run in a pool of its
+/// own and compared with the whole file read on the default pool.
+#[test]
+fn thread_count_and_read_ahead_change_no_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_messy_csv(d);
+    write_parquet_copy(d);
+    let pipeline = write_pipeline(d, "orders.parquet", "");
+    let whole = run(&pipeline, None);
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for chunk_rows in [None, Some(7), Some(64)] {
+            let other = pool.install(|| run(&pipeline, chunk_rows));
+            for table in whole.tables.iter().map(|t| t.name) {
+                let (a, b) = (comparable(&whole, table), comparable(&other, table));
+                assert!(
+                    a.equals_missing(&b),
+                    "{table} differs on {threads} threads, chunks {chunk_rows:?}:\n{a}\n{b}"
+                );
+            }
+            assert_eq!(other.counts, whole.counts);
+        }
+    }
+}

@@ -1,10 +1,9 @@
 //! The line collector: raw batches, in input order, into [`Lines`] and row
 //! rejects.
 
-use rayon::prelude::*;
-
 use super::interner::Interner;
 use super::row::validate_batch;
+use super::sharded::ShardedInterner;
 use super::{CodeVec, Lines, NO_CODE};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -19,8 +18,8 @@ pub struct LineCollector<'a> {
     pipeline: &'a Pipeline,
     lines: Lines,
     rejects: Vec<Reject>,
-    customers: Interner,
-    orders: Option<Interner>,
+    customers: ShardedInterner,
+    orders: Option<ShardedInterner>,
     /// One interner per dimension column.
     dimensions: Vec<Interner>,
     current_file: Option<u32>,
@@ -47,8 +46,8 @@ impl<'a> LineCollector<'a> {
             pipeline,
             lines,
             rejects: Vec::new(),
-            customers: Interner::with_values(expected_rows / 16),
-            orders: hashed.then(|| Interner::with_capacity(expected_rows / 2)),
+            customers: ShardedInterner::with_values(expected_rows / 16),
+            orders: hashed.then(|| ShardedInterner::in_order_of_appearance(expected_rows / 2)),
             dimensions: names.iter().map(|_| Interner::with_values(0)).collect(),
             current_file: None,
         }
@@ -118,10 +117,12 @@ impl<'a> LineCollector<'a> {
     /// (dimension codes are appended to the lines as they are made).
     fn check_and_code(&mut self, batch: &RawBatch, on_rows: &(dyn Fn(u64) + Sync)) -> BatchOutcome {
         // Checking rows and coding the two key columns are independent: run
-        // them side by side (the interners are sequential, one per column).
+        // them side by side (each key column is coded by its shards in
+        // parallel; dimensions, with few values, by one interner each).
         let pipeline = self.pipeline;
         let mapping = &pipeline.config.columns;
         let (customers, orders) = (&mut self.customers, &mut self.orders);
+        let first_line = self.lines.len();
         let (dimensions, dimension_codes) = (&mut self.dimensions, &mut self.lines.dimensions);
         let ((validated, dimensions_done), (customer_codes, order_codes)) = rayon::join(
             || {
@@ -141,10 +142,10 @@ impl<'a> LineCollector<'a> {
             },
             || {
                 rayon::join(
-                    || customers.codes(&batch.frame, &mapping.customer_id),
+                    || customers.codes(&batch.frame, &mapping.customer_id, first_line),
                     || match (orders, &mapping.order_id) {
                         (Some(interner), Some(name)) => {
-                            interner.codes(&batch.frame, name).map(Some)
+                            interner.codes(&batch.frame, name, first_line).map(Some)
                         }
                         _ => Ok(None),
                     },
@@ -155,7 +156,7 @@ impl<'a> LineCollector<'a> {
     }
 
     /// The lines, with customer codes renumbered so that code order is id
-    /// order, and the row rejects.
+    /// order and order codes dense, and the row rejects.
     pub fn finish(self) -> (Lines, Vec<Reject>) {
         let LineCollector {
             mut lines,
@@ -165,18 +166,16 @@ impl<'a> LineCollector<'a> {
             dimensions,
             ..
         } = self;
-        drop(orders);
+        if let Some(orders) = orders {
+            orders.by_first_line(lines.len()).apply(&mut lines.order);
+        }
         for (interner, codes) in dimensions.into_iter().zip(lines.dimensions.iter_mut()) {
             let (rank, values) = interner.ranked();
             codes.remap(&rank);
             lines.dimension_values.push(values);
         }
         let (rank, values) = customers.ranked();
-        lines
-            .customer
-            .par_iter_mut()
-            .filter(|c| **c != NO_CODE)
-            .for_each(|c| *c = rank[*c as usize]);
+        rank.apply(&mut lines.customer);
         lines.customer_values = values;
         (lines, rejects)
     }

@@ -15,7 +15,6 @@ use crate::stages::raw::text_of;
 /// order ids this takes about a third of the memory of a map from owned
 /// strings. Written here because no crate offers an append-only interner
 /// that keeps short keys inline in a table of codes.
-#[derive(Default)]
 pub(super) struct Interner {
     table: hashbrown::HashTable<Slot>,
     /// The bytes of values longer than [`INLINE`].
@@ -24,8 +23,22 @@ pub(super) struct Interner {
     /// wanted back ([`Interner::with_values`]).
     by_code: Option<Vec<Key>>,
     next_code: u32,
-    hasher: ahash::RandomState,
 }
+
+/// The hash of a key value: fixed seeds, so that which shard of a
+/// [`super::sharded::ShardedInterner`] a value falls in, and hence its
+/// code, is the same from run to run (the tables do not depend on codes,
+/// but a reproducible run is easier to reason about).
+pub(super) fn key_hash(value: &[u8]) -> u64 {
+    KEY_HASHER.hash_one(value)
+}
+
+const KEY_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(
+    0x5265_7465_6e74_696f,
+    0x6e20_6b65_7920_6861,
+    0x7368_2073_6565_6473,
+    0x2028_6669_7865_6429,
+);
 
 /// Longest value stored inline in a [`Key`].
 const INLINE: usize = 15;
@@ -45,7 +58,9 @@ impl Interner {
     pub(super) fn with_capacity(values: usize) -> Interner {
         Interner {
             table: hashbrown::HashTable::with_capacity(values),
-            ..Default::default()
+            long: Vec::new(),
+            by_code: None,
+            next_code: 0,
         }
     }
 
@@ -67,16 +82,29 @@ impl Interner {
         }
     }
 
+    /// How many distinct values have a code.
+    pub(super) fn len(&self) -> u32 {
+        self.next_code
+    }
+
+    /// The value of `code`; needs [`Interner::with_values`].
+    pub(super) fn value(&self, code: u32) -> &[u8] {
+        let keys = self.by_code.as_ref().expect("an interner made with_values");
+        Interner::bytes(&self.long, &keys[code as usize])
+    }
+
     fn code(&mut self, value: &str) -> u32 {
+        self.code_hashed(value.as_bytes(), key_hash(value.as_bytes()))
+    }
+
+    /// The code of `value`, whose [`key_hash`] is `hash`.
+    pub(super) fn code_hashed(&mut self, value: &[u8], hash: u64) -> u32 {
         let Interner {
             table,
             long,
             by_code,
             next_code,
-            hasher,
         } = self;
-        let value = value.as_bytes();
-        let hash = hasher.hash_one(value);
         let mut inline: Key = [0; 16];
         let short = value.len() <= INLINE;
         if short {
@@ -89,7 +117,7 @@ impl Interner {
                 true => slot.key == inline,
                 false => slot.key[15] == 0xFF && Interner::bytes(long, &slot.key) == value,
             },
-            |slot| hasher.hash_one(Interner::bytes(long, &slot.key)),
+            |slot| key_hash(Interner::bytes(long, &slot.key)),
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(e) => e.get().code,
@@ -112,22 +140,6 @@ impl Interner {
                 code
             }
         }
-    }
-
-    /// Codes of a frame column's trimmed text values; [`NO_CODE`] for nulls
-    /// and blanks.
-    pub(super) fn codes(&mut self, frame: &DataFrame, column: &str) -> Result<Vec<u32>> {
-        let text = text_of(frame.column(column)?)?;
-        let mut codes = Vec::with_capacity(text.len());
-        for value in text.iter() {
-            // A blank id is a missing one: no code, so blank rows are
-            // neither grouped nor taken for duplicates of one another.
-            codes.push(match value.map(str::trim) {
-                None | Some("") => NO_CODE,
-                Some(v) => self.code(v),
-            });
-        }
-        Ok(codes)
     }
 
     /// Appends the codes of a dimension column's trimmed text values to
@@ -196,42 +208,5 @@ mod tests {
         assert_eq!(values, vec!["email".to_string(), "paid".to_string()]);
         let got: Vec<u32> = (0..codes.len()).map(|i| codes.get(i)).collect();
         assert_eq!(got, vec![1, NO_CODE, 0, NO_CODE, 1]);
-    }
-
-    #[test]
-    fn interner_codes_short_and_long_ids_apart_and_ranks_them_by_bytes() {
-        // 15 bytes fit inline, 16 do not; a long id sharing a short one's
-        // prefix, and ids that are equal only after trimming.
-        let ids = [
-            "C-0000000000001",      // 15 bytes: inline
-            "C-00000000000010",     // 16 bytes: side buffer
-            "C-0000000000001",      // the first again
-            "  C-00000000000010  ", // the second, padded
-            "an id far longer than fifteen bytes",
-            "", // blank: no code
-            "B",
-        ];
-        let frame = df!("id" => ids).unwrap();
-        let mut interner = Interner::with_values(0);
-        let codes = interner.codes(&frame, "id").unwrap();
-        assert_eq!(codes[0], codes[2]);
-        assert_eq!(codes[1], codes[3]);
-        assert_ne!(codes[0], codes[1]);
-        assert_eq!(codes[5], NO_CODE);
-        let (rank, values) = interner.ranked();
-        assert_eq!(
-            values,
-            [
-                "B",
-                "C-0000000000001",
-                "C-00000000000010",
-                "an id far longer than fifteen bytes"
-            ]
-        );
-        let ranked: Vec<u32> = codes
-            .iter()
-            .map(|&c| if c == NO_CODE { c } else { rank[c as usize] })
-            .collect();
-        assert_eq!(ranked, [1, 2, 1, 2, 3, NO_CODE, 0]);
     }
 }

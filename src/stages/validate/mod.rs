@@ -9,7 +9,8 @@
 
 //!
 //! The parts: `collector` takes the raw batches in input order and codes
-//! the key columns (`interner`, stored as [`CodeVec`]s); `row` checks a
+//! the key columns (customer and order ids by `sharded`, on every core;
+//! dimensions by one `interner` each, stored as [`CodeVec`]s); `row` checks a
 //! batch's rows in parallel slices; `columns` prepares a raw column
 //! (timestamp, number, text) for row access.
 
@@ -18,6 +19,7 @@ mod collector;
 mod columns;
 mod interner;
 mod row;
+mod sharded;
 
 pub use codes::CodeVec;
 pub use collector::LineCollector;
