@@ -26,6 +26,24 @@
 //! larger than a+b, unusual) the Euler series alternates with large terms,
 //! and the original series is summed instead, in scaled form so it cannot
 //! overflow.
+//!
+//! For large a the Euler series is the wrong tool: its terms grow until
+//! n ≈ (a−1)·k (k = t/(α+T)), to about e^((a−1)L), so it needs that many
+//! terms and overflows once (a−1)·L passes ~700. That is where a fit ends up when the
+//! likelihood's optimum is on the boundary a, b → ∞ with a/(a+b) fixed
+//! (every customer with the same dropout probability; short or small
+//! histories). There the same expectation is computed from its definition,
+//! the mean over the posterior dropout probability p ~ Beta(a, b+x) of the
+//! expectation for a known p,
+//!
+//! ```text
+//! E = ∫ (1 − (1 + p·k)^−(r+x)) / p · Beta(p; a, b+x) dp,   k = t/(α+T)
+//! ```
+//!
+//! (given p, a customer alive at T makes min(K, G) purchases, K Poisson and
+//! G geometric; averaged over the Gamma posterior of the rate), by
+//! Gauss–Legendre quadrature over the posterior's ±40 σ: the posterior is
+//! then concentrated and smooth, so the quadrature is exact to rounding.
 
 use super::BgNbdParams;
 
@@ -38,6 +56,15 @@ const MAX_TERMS: usize = 5_000_000;
 /// Below this a' the Euler series alternates with terms up to ~2^|a'|; the
 /// original series (all terms of one sign after the first) is used instead.
 const EULER_MIN_A: f64 = -8.0;
+/// Above this (a−1)·L the Euler series needs hundreds of terms growing to
+/// e^((a−1)L); the posterior mixture is integrated instead when it is
+/// concentrated and smooth ([`MIXTURE_MIN_A`], [`MIXTURE_MIN_B`]).
+const SERIES_MAX_GROWTH: f64 = 50.0;
+/// Smallest a, and b + x, for the quadrature: the Beta(a, b+x) posterior
+/// is then unimodal, smooth at both ends of [0, 1] and at most ~0.1 wide
+/// relative to its mean.
+const MIXTURE_MIN_A: f64 = 100.0;
+const MIXTURE_MIN_B: f64 = 2.0;
 
 /// (1 − e^{−v})/v, continuous at 0.
 fn phi(v: f64) -> f64 {
@@ -57,7 +84,8 @@ fn tail_small(next: f64, ratio: f64, z: f64, sum: f64) -> bool {
 
 /// Expected purchases in the next `horizon` days for a customer alive at
 /// T = `t` with x repeat purchases. 0 for a non-positive or non-finite
-/// horizon; always finite and ≥ 0 for valid parameters.
+/// horizon; ≥ 0 for valid parameters, and NaN (never a made-up number)
+/// where no form here can compute it.
 pub(crate) fn expected_purchases_if_alive(p: &BgNbdParams, x: f64, t: f64, horizon: f64) -> f64 {
     if horizon.is_nan() || horizon <= 0.0 || !p.is_valid() {
         return 0.0;
@@ -70,7 +98,11 @@ pub(crate) fn expected_purchases_if_alive(p: &BgNbdParams, x: f64, t: f64, horiz
         return 0.0;
     }
     let a_euler = p.a + p.b - 1.0 - p.r;
-    let e = if a_euler >= EULER_MIN_A || (p.a - 1.0).abs() < 1e-7 {
+    let mixture =
+        (p.a - 1.0) * l > SERIES_MAX_GROWTH && p.a >= MIXTURE_MIN_A && p.b + x >= MIXTURE_MIN_B;
+    let e = if mixture {
+        posterior_mixture_form(p, x, k)
+    } else if a_euler >= EULER_MIN_A || (p.a - 1.0).abs() < 1e-7 {
         euler_form(p, x, z, l)
     } else {
         original_form(p, x, z, l)
@@ -78,8 +110,80 @@ pub(crate) fn expected_purchases_if_alive(p: &BgNbdParams, x: f64, t: f64, horiz
     if e.is_finite() {
         e.max(0.0)
     } else {
-        0.0
+        f64::NAN
     }
+}
+
+/// Gauss–Legendre panels over the posterior's ±[`MIXTURE_SIGMAS`] σ, and
+/// nodes per panel.
+const MIXTURE_PANELS: usize = 16;
+const MIXTURE_NODES: usize = 16;
+const MIXTURE_SIGMAS: f64 = 40.0;
+
+/// E[purchases in k·(α+T) days | alive] as the mean over p ~ Beta(a, b+x)
+/// of (1 − (1 + p·k)^−(r+x))/p (see the module notes). The density is used
+/// relative to its value at the mean and the quadrature divided by the
+/// quadrature of the density itself, so the Beta function (whose logarithm
+/// is ~10⁷ for a ~ 10⁶ and would cost precision) never enters.
+fn posterior_mixture_form(p: &BgNbdParams, x: f64, k: f64) -> f64 {
+    let (big_a, big_b, s) = (p.a, p.b + x, p.r + x);
+    let mean = big_a / (big_a + big_b);
+    let sd = (mean * (1.0 - mean) / (big_a + big_b + 1.0)).sqrt();
+    let lo = (mean - MIXTURE_SIGMAS * sd).max(0.0);
+    let hi = (mean + MIXTURE_SIGMAS * sd).min(1.0);
+    let ln_density = |q: f64| (big_a - 1.0) * q.ln() + (big_b - 1.0) * (-q).ln_1p();
+    let at_mean = ln_density(mean);
+    let (nodes, weights) = gauss_legendre();
+    let width = (hi - lo) / MIXTURE_PANELS as f64;
+    let (mut mass, mut total) = (0.0, 0.0);
+    for panel in 0..MIXTURE_PANELS {
+        let middle = lo + (panel as f64 + 0.5) * width;
+        for (node, weight) in nodes.iter().zip(weights) {
+            let q = middle + 0.5 * width * node;
+            if q <= 0.0 || q >= 1.0 {
+                continue;
+            }
+            let density = (ln_density(q) - at_mean).exp() * weight;
+            let purchases = -(-s * (q * k).ln_1p()).exp_m1() / q;
+            mass += density;
+            total += density * purchases;
+        }
+    }
+    total / mass
+}
+
+/// The [`MIXTURE_NODES`]-point Gauss–Legendre rule on [−1, 1], computed
+/// once (Newton's method on the Legendre polynomial from the Chebyshev
+/// guesses). Written here because the quadrature crates pull in a linear
+/// algebra library for what is twenty lines.
+fn gauss_legendre() -> &'static ([f64; MIXTURE_NODES], [f64; MIXTURE_NODES]) {
+    static RULE: std::sync::OnceLock<([f64; MIXTURE_NODES], [f64; MIXTURE_NODES])> =
+        std::sync::OnceLock::new();
+    RULE.get_or_init(|| {
+        let n = MIXTURE_NODES;
+        let (mut nodes, mut weights) = ([0.0; MIXTURE_NODES], [0.0; MIXTURE_NODES]);
+        for i in 0..n {
+            let mut x = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
+            let mut derivative = 1.0;
+            for _ in 0..100 {
+                // P_n(x) and P_n'(x) by the three-term recurrence.
+                let (mut p0, mut p1) = (1.0, x);
+                for j in 2..=n {
+                    let j = j as f64;
+                    (p0, p1) = (p1, ((2.0 * j - 1.0) * x * p1 - (j - 1.0) * p0) / j);
+                }
+                derivative = n as f64 * (x * p1 - p0) / (x * x - 1.0);
+                let step = p1 / derivative;
+                x -= step;
+                if step.abs() < 1e-16 {
+                    break;
+                }
+            }
+            nodes[i] = x;
+            weights[i] = 2.0 / ((1.0 - x * x) * derivative * derivative);
+        }
+        (nodes, weights)
+    })
 }
 
 fn euler_form(p: &BgNbdParams, x: f64, z: f64, l: f64) -> f64 {
@@ -138,6 +242,13 @@ fn original_form(p: &BgNbdParams, x: f64, z: f64, l: f64) -> f64 {
         -(ln_k + ln_scale + (-sum).ln()).exp()
     };
     (cp * -ln_k.exp_m1() - k_sum) / (p.a - 1.0)
+}
+
+/// The Euler series at k = horizon/(α+T), whatever the size of a: for
+/// tests that compare it with the other forms.
+#[cfg(test)]
+pub(crate) fn euler_form_for_tests(p: &BgNbdParams, x: f64, k: f64) -> f64 {
+    euler_form(p, x, k / (1.0 + k), k.ln_1p())
 }
 
 #[cfg(test)]

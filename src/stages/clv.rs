@@ -414,9 +414,17 @@ fn holdout_predictions(
         .collect()
 }
 
-/// "overall", then calibration frequency 0 … 6 and 7+.
+/// "overall", then calibration frequency 0 … 6 and 7+; nothing at all when
+/// no customer had ordered by the calibration end (a holdout as long as the
+/// history or longer): there is no validation then, not one of zeros.
 fn bucket_fits(rows: &HoldoutRows) -> Vec<BucketFit> {
     const LABELS: [&str; 9] = ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"];
+    if rows.frequency.is_empty() {
+        tracing::warn!(
+            "CLV holdout validation: no customer ordered before the calibration end (as_of minus holdout_days); clv_validation is empty"
+        );
+        return Vec::new();
+    }
     let (frequency, actual, predicted) = (&rows.frequency, &rows.actual, &rows.predicted);
     let in_bucket = |b: usize, f: i64| b == 0 || (f.min(7) + 1) as usize == b;
     LABELS
@@ -427,8 +435,10 @@ fn bucket_fits(rows: &HoldoutRows) -> Vec<BucketFit> {
                 .filter(|&i| in_bucket(b, frequency[i]))
                 .collect();
             let n = members.len();
-            let a: f64 = members.iter().map(|&i| actual[i]).sum();
-            let p: f64 = members.iter().map(|&i| predicted[i]).sum();
+            // Folded from +0.0: an empty bucket sums to 0, not to the −0.0
+            // an empty f64 sum gives.
+            let a = members.iter().fold(0.0, |s, &i| s + actual[i]);
+            let p = members.iter().fold(0.0, |s, &i| s + predicted[i]);
             let abs: f64 = members
                 .iter()
                 .map(|&i| (predicted[i] - actual[i]).abs())
@@ -463,6 +473,29 @@ mod tests {
         assert_eq!((f, r, t, h), (1, 10, 20, 2));
         assert!((m - 3.0).abs() < 1e-12);
         assert!(calibration_row(&[40], &[100], 30).is_none());
+    }
+
+    #[test]
+    fn validation_without_calibration_customers_is_empty_and_empty_buckets_are_plus_zero() {
+        let none = HoldoutRows {
+            frequency: Vec::new(),
+            actual: Vec::new(),
+            predicted: Vec::new(),
+        };
+        assert!(bucket_fits(&none).is_empty());
+        // One customer with frequency 2: every other bucket is empty.
+        let one = HoldoutRows {
+            frequency: vec![2],
+            actual: vec![1.0],
+            predicted: vec![0.5],
+        };
+        let buckets = bucket_fits(&one);
+        assert_eq!(buckets.len(), 9);
+        for b in buckets.iter().filter(|b| b.customers == 0) {
+            assert!(b.actual_orders == 0.0 && b.actual_orders.is_sign_positive());
+            assert!(b.predicted_orders == 0.0 && b.predicted_orders.is_sign_positive());
+            assert_eq!((b.mae, b.rmse, b.relative_bias), (None, None, None));
+        }
     }
 
     #[test]

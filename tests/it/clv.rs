@@ -240,3 +240,68 @@ fn one_time_buyers_only_publish_flagged_fits_and_no_nan() {
         assert!(v.into_no_null_iter().all(f64::is_finite), "{column}");
     }
 }
+
+/// A new user's first try: the first 200 rows of the sample history (102
+/// customers, a few weeks). The BG/NBD likelihood's optimum there is on its
+/// boundary (a, b → ∞ with a/(a+b) fixed): the fit runs off to a, b ~ 10⁶.
+/// The predictions must still be right — they were once NaN published as
+/// 0 — and the holdout, which starts before the first order, must publish
+/// no validation rather than rows of zeros.
+///
+/// Expected orders are checked against the homogeneous-dropout limit, an
+/// independent closed form: with dropout probability π = a/(a+b) after
+/// every purchase, E[orders in t | alive] = (1 − (1 + π·t/(α+T))^−(r+x))/π.
+/// At a ~ 10⁶ the model differs from its limit by the posterior's spread,
+/// ~1/a relative.
+#[test]
+fn a_short_history_on_the_likelihood_boundary_gets_real_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sample =
+        std::fs::read_to_string(crate::support::repo_path("sample_data/orders.csv")).unwrap();
+    let head: Vec<&str> = sample.lines().take(201).collect();
+    std::fs::write(d.join("orders.csv"), head.join("\n") + "\n").unwrap();
+    crate::support::PipelineFile::over("orders.csv")
+        .business("time_zone = \"Europe/London\"\nactivity_window_days = 180")
+        .rest("[clv]\nenabled = true\nhorizon_months = 12\ndiscount_rate_monthly = 0.01\nholdout_days = 90")
+        .write(d);
+    let pipeline = Pipeline::load(&d.join("pipeline.toml")).unwrap();
+    let c = compute(&pipeline, &RunOptions::default()).unwrap();
+    let model = c.table("clv_model").unwrap();
+    // Not converged (the optimum is at infinity): no standard errors.
+    let names = crate::support::texts(model, "parameter");
+    let values = crate::support::doubles(model, "value");
+    let [r, alpha, a, b] =
+        ["r", "alpha", "a", "b"].map(|p| values[names.iter().position(|n| n == p).unwrap()]);
+    assert!(
+        a > 1e4 && b > 1e4,
+        "the fit is on the boundary here: a {a}, b {b}"
+    );
+    let pi = a / (a + b);
+
+    let customers = c.table("customers").unwrap();
+    assert_eq!(customers.height(), 102);
+    let column = |name: &str| -> Vec<f64> {
+        let values = customers
+            .column(name)
+            .unwrap()
+            .cast(&DataType::Float64)
+            .unwrap();
+        values.f64().unwrap().into_no_null_iter().collect()
+    };
+    let (x, tenure) = (column("frequency"), column("tenure_days"));
+    let (p_alive, expected, clv) = (column("p_alive"), column("expected_orders"), column("clv"));
+    let horizon = 12.0 * 30.4375;
+    for i in 0..customers.height() {
+        let if_alive = -(-(r + x[i]) * (pi * horizon / (alpha + tenure[i])).ln_1p()).exp_m1() / pi;
+        let want = p_alive[i] * if_alive;
+        assert!(
+            (expected[i] - want).abs() <= 1e-4 * want,
+            "customer {i}: expected orders {} against the limit's {want}",
+            expected[i]
+        );
+        assert!(expected[i] > 0.5 && clv[i] > 0.0, "customer {i}");
+    }
+    let validation = c.table("clv_validation").unwrap();
+    assert_eq!(validation.height(), 0, "{validation}");
+}
