@@ -24,9 +24,10 @@ struct RowPrediction {
     discounted_orders: f64,
 }
 
-/// Replaces a non-finite value by `fallback`. Every formula is guarded at its
-/// source; this is the last line that keeps a NaN out of a published table
-/// whatever parameters a caller passes in.
+/// Replaces a non-finite value by `fallback`, for quantities whose fallback
+/// is exact (a probability clamped to its range, a discount factor that
+/// underflows). Expected orders never go through here: where they cannot be
+/// computed they stay NaN and the pipeline publishes null.
 fn finite_or(v: f64, fallback: f64) -> f64 {
     if v.is_finite() {
         v
@@ -49,11 +50,11 @@ fn predict_row(
     let mut previous = 0.0;
     let mut discounted_orders = 0.0;
     for (j, disc) in discount.iter().enumerate() {
-        let cumulative = p_alive
-            * finite_or(
-                expected_purchases_if_alive(bg, x, t, (j + 1) as f64 * month_days),
-                0.0,
-            );
+        let cumulative =
+            p_alive * expected_purchases_if_alive(bg, x, t, (j + 1) as f64 * month_days);
+        if cumulative.is_nan() {
+            return RowPrediction::uncomputable(p_alive, months, bg, x, t, month_days);
+        }
         // Cumulative expectations are non-decreasing in exact arithmetic;
         // clamp rounding noise so no month is negative.
         let cumulative = cumulative.max(previous);
@@ -62,17 +63,43 @@ fn predict_row(
         discounted_orders += month * disc;
         previous = cumulative;
     }
-    // P(no purchase in the horizon | alive) = E[e^(−λt)] over the posterior
-    // Gamma(r+x, α+T) = ((α+T)/(α+T+t))^(r+x).
-    let horizon = months as f64 * month_days;
-    let p_none_if_alive = (-(bg.r + x) * (horizon / (bg.alpha + t)).ln_1p()).exp();
-    let p_no_order = finite_or((1.0 - p_alive) + p_alive * p_none_if_alive, 1.0).clamp(0.0, 1.0);
     RowPrediction {
         p_alive,
         expected_orders: previous,
         by_month: by_month.into(),
-        p_no_order,
+        p_no_order: p_no_order(bg, p_alive, x, t, months as f64 * month_days),
         discounted_orders,
+    }
+}
+
+/// P(no purchase in `horizon` days): dropped out, or alive and none, where
+/// P(none | alive) = E[e^(−λt)] over the posterior Gamma(r+x, α+T) =
+/// ((α+T)/(α+T+t))^(r+x).
+fn p_no_order(bg: &BgNbdParams, p_alive: f64, x: f64, t: f64, horizon: f64) -> f64 {
+    let p_none_if_alive = (-(bg.r + x) * (horizon / (bg.alpha + t)).ln_1p()).exp();
+    finite_or((1.0 - p_alive) + p_alive * p_none_if_alive, 1.0).clamp(0.0, 1.0)
+}
+
+impl RowPrediction {
+    /// A row whose expected orders cannot be computed (see
+    /// `hyp2f1::expected_purchases_if_alive`): they and the CLV built on
+    /// them are NaN, published as null; P(alive) and P(no order) have
+    /// closed forms and stand.
+    fn uncomputable(
+        p_alive: f64,
+        months: usize,
+        bg: &BgNbdParams,
+        x: f64,
+        t: f64,
+        month_days: f64,
+    ) -> RowPrediction {
+        RowPrediction {
+            p_alive,
+            expected_orders: f64::NAN,
+            by_month: vec![f64::NAN; months].into(),
+            p_no_order: p_no_order(bg, p_alive, x, t, months as f64 * month_days),
+            discounted_orders: f64::NAN,
+        }
     }
 }
 
@@ -90,9 +117,13 @@ fn predict_row(
 ///   mean does not exist (p·x + q ≤ 1) keeps their own mean.
 /// * `clv = Σ_j expected_orders_by_month[j] · expected_avg_order_value / (1+d)^j`.
 ///
-/// Never NaN: invalid BG/NBD parameters give p_alive 1 and no expected
-/// orders; settings outside [`PredictionSettings::validate`]'s domain are read
-/// as month_days 0 (an empty horizon) and discount rate 0.
+/// Never NaN but in one case: a customer whose expected orders cannot be
+/// computed (no form of the expectation converges for their row) gets NaN
+/// expected orders, months and CLV, never a made-up number; the pipeline
+/// publishes them as null and says so. Invalid BG/NBD parameters give
+/// p_alive 1 and no expected orders; settings outside
+/// [`PredictionSettings::validate`]'s domain are read as month_days 0 (an
+/// empty horizon) and discount rate 0.
 ///
 /// # Panics
 /// If the input's columns have different lengths.
@@ -155,7 +186,8 @@ pub fn predict(
                 expected_orders_by_month: rp.by_month.clone(),
                 p_no_order: rp.p_no_order,
                 expected_avg_order_value: aov,
-                clv: finite_or(aov * rp.discounted_orders, 0.0),
+                // NaN exactly when the expected orders are (aov is finite).
+                clv: aov * rp.discounted_orders,
             }
         })
         .collect()

@@ -164,8 +164,10 @@ pub struct SegmentRow {
 /// Outputs of the CLV stage.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClvSection {
-    /// CLV of every customer (for the distribution).
+    /// CLV of every customer that has one (for the distribution).
     pub clv_values: Vec<f64>,
+    /// Customers whose CLV could not be computed (null in `customers`).
+    pub uncomputable: usize,
     /// Fitted model parameters.
     pub parameters: Vec<ModelParameter>,
     /// Holdout validation by bucket.

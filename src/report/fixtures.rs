@@ -242,6 +242,7 @@ fn clv_section(n: usize, poison: bool) -> ClvSection {
         validation[3].relative_bias = Some(f64::NAN);
     }
     ClvSection {
+        uncomputable: 0,
         clv_values,
         parameters,
         validation,

@@ -580,7 +580,17 @@ fn clv_section(data: &ReportData) -> String {
 }
 
 fn clv_body(data: &ReportData, clv: &ClvSection) -> String {
-    let mut body = String::from("<h3>Distribution of customer lifetime value</h3>");
+    let mut body = String::new();
+    if clv.uncomputable > 0 {
+        body.push_str(&format!(
+            "<p class=\"note\"><span class=\"badge fail\">not computed</span> The expected \
+             orders and CLV of {} customers could not be computed at the fitted parameters: \
+             they are null in <code>customers</code>, left out below, and the forecast months \
+             are null.</p>",
+            format::int(clv.uncomputable as i64)
+        ));
+    }
+    body.push_str("<h3>Distribution of customer lifetime value</h3>");
     body.push_str(&charts::clv_histogram(&clv.clv_values));
 
     body.push_str("<h3>CLV by segment</h3><div class=\"grid2\"><div>");

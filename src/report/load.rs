@@ -313,14 +313,13 @@ where
     ) else {
         return Ok(None);
     };
-    let clv_values: Vec<f64> = floats(&customers, col::CLV)?
-        .into_iter()
-        .flatten()
-        .collect();
+    let clv: Vec<Option<f64>> = floats(&customers, col::CLV)?;
+    let clv_values: Vec<f64> = clv.iter().flatten().copied().collect();
     if clv_values.is_empty() {
         return Ok(None);
     }
     Ok(Some(ClvSection {
+        uncomputable: clv.len() - clv_values.len(),
         clv_values,
         parameters: model_parameters(&model)?,
         validation: validation_buckets(&validation)?,

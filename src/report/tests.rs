@@ -148,6 +148,18 @@ fn five_year_report_is_well_formed_and_complete() {
     assert!(html.contains("clipped at the 99th percentile"));
 }
 
+/// Customers whose CLV could not be computed are named in a banner, not
+/// silently left out of the distribution.
+#[test]
+fn uncomputable_clv_gets_a_banner() {
+    let mut data = five_year();
+    assert!(!check_page(&data).contains("not computed"));
+    data.clv.as_mut().unwrap().uncomputable = 1234;
+    let html = check_page(&data);
+    assert!(html.contains("not computed"));
+    assert!(html.contains("of 1,234 customers could not be computed"));
+}
+
 #[test]
 fn tiny_report_has_placeholders_not_broken_charts() {
     let html = check_page(&tiny());

@@ -44,6 +44,9 @@ pub struct ClvOutput {
     /// Fit reports of the full-history fits, BG/NBD then Gamma-Gamma
     /// (`clv_model`; for logs and the manifest).
     pub fits: Vec<FitReport>,
+    /// Customers whose expected orders and CLV could not be computed and
+    /// are published as null.
+    pub uncomputable: usize,
 }
 
 fn monetary(summary: &CustomerSummary) -> Vec<f64> {
@@ -128,6 +131,17 @@ pub fn clv_stage(
     }
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
     let scores = scores(&predictions, summary, monthly);
+    let uncomputable = scores
+        .expected_orders
+        .iter()
+        .filter(|e| e.is_none())
+        .count();
+    if uncomputable > 0 {
+        tracing::warn!(
+            customers = uncomputable,
+            "CLV: the BG/NBD expected orders of these customers cannot be computed at the fitted parameters (see clv_model); their expected_orders and clv are null, and the forecast months they would add to are null"
+        );
+    }
     let forecast = forecast(&predictions, &settings);
     let clock = std::time::Instant::now();
     let validation = validation(history, config.holdout_days, (&bg_report, &gg_report));
@@ -140,30 +154,35 @@ pub fn clv_stage(
         validation,
         forecast,
         fits: vec![bg_report, gg_report],
+        uncomputable,
     }
 }
 
-/// Turns predictions into columns, replacing any non-finite value (which
-/// the model code should never produce) by 0 so no NaN is published.
+/// Turns predictions into columns. Expected orders and CLV that could not
+/// be computed (NaN) become `None`, published as null. The other three
+/// have closed forms that are finite by construction (`clv::predict`).
 fn scores(
     predictions: &[Prediction],
     summary: &CustomerSummary,
     monthly: &MonthlyCounts,
 ) -> ClvScores {
-    let finite = |x: f64| if x.is_finite() { x } else { 0.0 };
+    let computed = |x: f64| x.is_finite().then_some(x);
     let lifespan = expected_lifespan_years(monthly);
+    debug_assert!(predictions.iter().all(|p| {
+        p.p_alive.is_finite() && p.p_no_order.is_finite() && p.expected_avg_order_value.is_finite()
+    }));
     ClvScores {
-        p_alive: predictions.iter().map(|p| finite(p.p_alive)).collect(),
+        p_alive: predictions.iter().map(|p| p.p_alive).collect(),
         expected_orders: predictions
             .iter()
-            .map(|p| finite(p.expected_orders))
+            .map(|p| computed(p.expected_orders))
             .collect(),
-        p_no_order: predictions.iter().map(|p| finite(p.p_no_order)).collect(),
+        p_no_order: predictions.iter().map(|p| p.p_no_order).collect(),
         expected_avg_order_value: predictions
             .iter()
-            .map(|p| finite(p.expected_avg_order_value))
+            .map(|p| p.expected_avg_order_value)
             .collect(),
-        clv: predictions.iter().map(|p| finite(p.clv)).collect(),
+        clv: predictions.iter().map(|p| computed(p.clv)).collect(),
         clv_simple: (0..summary.orders.len())
             .map(|i| {
                 let orders = summary.orders[i] as f64;
@@ -210,12 +229,14 @@ pub struct Forecast {
     /// Days in a month of the horizon: month j runs from (j − 1)·month_days
     /// to j·month_days after as_of.
     pub month_days: f64,
-    /// Per month j = 1 … horizon: expected orders of all customers.
-    pub expected_orders: Vec<f64>,
+    /// Per month j = 1 … horizon: expected orders of all customers; `None`
+    /// when some customer's cannot be computed (a sum without them would
+    /// be a wrong number).
+    pub expected_orders: Vec<Option<f64>>,
     /// Per month: expected orders × each customer's expected order value.
-    pub expected_revenue: Vec<f64>,
+    pub expected_revenue: Vec<Option<f64>>,
     /// Per month j: expected revenue / (1 + d)^j.
-    pub discounted_revenue: Vec<f64>,
+    pub discounted_revenue: Vec<Option<f64>>,
 }
 
 /// One row per month j of the horizon (days (j − 1)·30.4375 to
@@ -228,25 +249,21 @@ fn forecast(predictions: &[Prediction], settings: &PredictionSettings) -> Foreca
     let mut orders = vec![0.0f64; months];
     let mut revenue = vec![0.0f64; months];
     for p in predictions {
-        let value = if p.expected_avg_order_value.is_finite() {
-            p.expected_avg_order_value
-        } else {
-            0.0
-        };
+        let value = p.expected_avg_order_value;
         for (j, &n) in p.expected_orders_by_month.iter().enumerate().take(months) {
-            if n.is_finite() {
-                orders[j] += n;
-                revenue[j] += n * value;
-            }
+            // A NaN month makes the total NaN: published as null.
+            orders[j] += n;
+            revenue[j] += n * value;
         }
     }
-    let discounted: Vec<f64> = (0..months)
-        .map(|j| revenue[j] / (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1))
+    let computed = |x: f64| x.is_finite().then_some(x);
+    let discounted = (0..months)
+        .map(|j| computed(revenue[j] / (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1)))
         .collect();
     Forecast {
         month_days: settings.month_days,
-        expected_orders: orders,
-        expected_revenue: revenue,
+        expected_orders: orders.into_iter().map(computed).collect(),
+        expected_revenue: revenue.into_iter().map(computed).collect(),
         discounted_revenue: discounted,
     }
 }
@@ -374,10 +391,33 @@ fn holdout_rows(
     } else {
         holdout_predictions(&input, holdout_days, fits)
     };
-    HoldoutRows {
+    let mut holdout = HoldoutRows {
         frequency,
         actual,
         predicted,
+    };
+    holdout.leave_out_uncomputable();
+    holdout
+}
+
+impl HoldoutRows {
+    /// Leaves out the customers whose holdout prediction cannot be computed
+    /// (NaN), with a warning: the validation is of the others.
+    fn leave_out_uncomputable(&mut self) {
+        let keep: Vec<bool> = self.predicted.iter().map(|p| p.is_finite()).collect();
+        let left_out = keep.iter().filter(|k| !**k).count();
+        if left_out == 0 {
+            return;
+        }
+        tracing::warn!(
+            customers = left_out,
+            "CLV holdout validation: these customers' holdout predictions cannot be computed at the calibration fit's parameters; clv_validation leaves them out"
+        );
+        let mut i = 0;
+        self.frequency.retain(|_| (keep[i], i += 1).0);
+        i = 0;
+        self.actual.retain(|_| (keep[i], i += 1).0);
+        self.predicted.retain(|p| p.is_finite());
     }
 }
 
@@ -402,15 +442,11 @@ fn holdout_predictions(
         month_days: holdout_days as f64,
         discount_rate_monthly: 0.0,
     };
+    // NaN where a customer's prediction cannot be computed: such customers
+    // are left out of the validation (`holdout_rows`).
     predict(&bg, gg.as_ref(), input, &settings)
         .iter()
-        .map(|p| {
-            if p.expected_orders.is_finite() {
-                p.expected_orders
-            } else {
-                0.0
-            }
-        })
+        .map(|p| p.expected_orders)
         .collect()
 }
 
@@ -496,6 +532,53 @@ mod tests {
             assert!(b.predicted_orders == 0.0 && b.predicted_orders.is_sign_positive());
             assert_eq!((b.mae, b.rmse, b.relative_bias), (None, None, None));
         }
+    }
+
+    /// A customer whose expected orders could not be computed (NaN from
+    /// `clv::predict`) is null in the scores and makes the forecast months
+    /// null; nothing becomes 0.
+    #[test]
+    fn uncomputable_predictions_are_null_not_zero() {
+        let prediction = |orders: f64| Prediction {
+            p_alive: 0.5,
+            expected_orders: orders,
+            expected_orders_by_month: vec![orders / 2.0; 2].into(),
+            p_no_order: 0.4,
+            expected_avg_order_value: 10.0,
+            clv: orders * 10.0,
+        };
+        let predictions = [prediction(2.0), prediction(f64::NAN)];
+        let summary = CustomerSummary {
+            orders: vec![2, 1],
+            revenue_cents: vec![2_000, 1_000],
+            tenure_days: vec![100, 50],
+            ..Default::default()
+        };
+        let monthly = MonthlyCounts {
+            customers_start: vec![0],
+            customers_end: vec![2],
+            new_customers: vec![2],
+            retained: vec![0],
+            purchasing_customers: vec![2],
+            orders: vec![3],
+            revenue_cents: vec![3_000],
+            returning_customers: vec![0],
+        };
+        let scores = scores(&predictions, &summary, &monthly);
+        assert_eq!(scores.expected_orders, vec![Some(2.0), None]);
+        assert_eq!(scores.clv, vec![Some(20.0), None]);
+        assert_eq!(scores.p_alive, vec![0.5, 0.5]);
+        let settings = PredictionSettings {
+            horizon_months: 2,
+            month_days: MONTH_DAYS,
+            discount_rate_monthly: 0.0,
+        };
+        let forecast = forecast(&predictions, &settings);
+        assert_eq!(forecast.expected_orders, vec![None, None]);
+        assert_eq!(forecast.discounted_revenue, vec![None, None]);
+        let forecast = super::forecast(&predictions[..1], &settings);
+        assert_eq!(forecast.expected_revenue, vec![Some(10.0), Some(10.0)]);
+        assert_eq!(forecast.expected_orders, vec![Some(1.0), Some(1.0)]);
     }
 
     #[test]

@@ -7,10 +7,13 @@
 #[derive(Debug, Clone, Default)]
 pub struct ClvScores {
     pub p_alive: Vec<f64>,
-    pub expected_orders: Vec<f64>,
+    /// `None` where the model's expectation cannot be computed (published
+    /// as null; the CLV stage warns how many).
+    pub expected_orders: Vec<Option<f64>>,
     /// Probability of no order at all in the horizon.
     pub p_no_order: Vec<f64>,
     pub expected_avg_order_value: Vec<f64>,
-    pub clv: Vec<f64>,
+    /// `None` exactly where `expected_orders` is.
+    pub clv: Vec<Option<f64>>,
     pub clv_simple: Vec<Option<f64>>,
 }

@@ -13,8 +13,9 @@ pub struct SegmentTotals {
     pub customers: Vec<i64>,
     pub revenue_cents: Vec<i64>,
     /// Σ clv and Σ p_alive over the segment's customers; `None` when the
-    /// CLV stage is off.
-    pub clv_sum: Option<Vec<f64>>,
+    /// CLV stage is off. A segment's Σ clv is `None` when one of its
+    /// customers' CLV could not be computed.
+    pub clv_sum: Option<Vec<Option<f64>>>,
     pub alive_sum: Option<Vec<f64>>,
 }
 
@@ -26,7 +27,7 @@ pub fn segment_totals(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Seg
     // each accepted entry at most once and cannot wrap (see
     // `orders::MAX_ACCEPTED_VOLUME_CENTS`).
     let mut revenue = vec![0i64; names.len()];
-    let mut clv_sum = vec![0.0f64; names.len()];
+    let mut clv_sum = vec![Some(0.0f64); names.len()];
     let mut alive_sum = vec![0.0f64; names.len()];
     for (c, (segment, cents)) in summary
         .segment
@@ -42,7 +43,7 @@ pub fn segment_totals(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Seg
         revenue[i] += cents;
         if let Some(scores) = clv {
             // Summed in customer order: the same result on every run.
-            clv_sum[i] += scores.clv[c];
+            clv_sum[i] = clv_sum[i].zip(scores.clv[c]).map(|(sum, clv)| sum + clv);
             alive_sum[i] += scores.p_alive[c];
         }
     }

@@ -20,7 +20,9 @@
 //!    `vip_clv_quantile` of all customers have a strictly lower CLV).
 //!
 //! Quantiles count customers with a strictly lower value, so ties share a
-//! fate and the result does not depend on row order or thread count.
+//! fate and the result does not depend on row order or thread count. A
+//! customer whose CLV could not be computed (null) has no quantile: they
+//! are counted in no share and qualify for no rule that needs one.
 //!
 //! The stage puts customers on lists and produces each published list's
 //! rows, in order, as typed structs; their frames are built in
@@ -73,8 +75,9 @@ pub struct TargetInputs<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Targets {
     pub list: Vec<Option<TargetList>>,
-    /// Share of customers with a strictly lower CLV (with the CLV stage).
-    pub clv_quantile: Option<Vec<f64>>,
+    /// Share of customers with a strictly lower CLV (with the CLV stage),
+    /// among those with a CLV; `None` for a customer without one.
+    pub clv_quantile: Option<Vec<Option<f64>>>,
     /// The second-order gap in days, doubled (exact for a median of two).
     pub gap_doubled: Option<i64>,
 }
@@ -119,6 +122,17 @@ pub fn share_below(values: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// [`share_below`] among the values that exist; `None` for a missing one
+/// (a CLV that could not be computed has no rank).
+fn share_below_of_known(values: &[Option<f64>]) -> Vec<Option<f64>> {
+    let known: Vec<f64> = values.iter().flatten().copied().collect();
+    let mut shares = share_below(&known).into_iter();
+    values
+        .iter()
+        .map(|v| v.and_then(|_| shares.next()))
+        .collect()
+}
+
 /// Puts every customer on at most one list.
 pub fn assign_targets(inputs: &TargetInputs) -> Targets {
     let s = inputs.summary;
@@ -128,7 +142,7 @@ pub fn assign_targets(inputs: &TargetInputs) -> Targets {
         Some(days) => Some(2 * days as i64),
         None => doubled_median(second_order_gaps(inputs.history)),
     };
-    let clv_quantile = inputs.clv.map(|scores| share_below(&scores.clv));
+    let clv_quantile = inputs.clv.map(|scores| share_below_of_known(&scores.clv));
     let top_tier = inputs
         .tiers
         .zip(inputs.customer_tiers.tier.as_ref())
@@ -143,7 +157,7 @@ pub fn assign_targets(inputs: &TargetInputs) -> Targets {
             if let (Some(scores), Some(q)) = (inputs.clv, &clv_quantile) {
                 let overdue =
                     s.frequency[c] >= 1 && since_last * s.frequency[c] > s.recency_days[c];
-                if q[c] >= config.high_clv_quantile
+                if q[c].is_some_and(|q| q >= config.high_clv_quantile)
                     && scores.p_alive[c] < config.p_alive_below
                     && overdue
                 {
@@ -156,7 +170,7 @@ pub fn assign_targets(inputs: &TargetInputs) -> Targets {
             let in_top_tier = top_tier.is_some_and(|(top, tier)| tier[c] == top);
             let top_clv = clv_quantile
                 .as_ref()
-                .is_some_and(|q| q[c] >= config.vip_clv_quantile);
+                .is_some_and(|q| q[c].is_some_and(|q| q >= config.vip_clv_quantile));
             (in_top_tier || top_clv).then_some(TargetList::Vip)
         })
         .collect();
@@ -268,7 +282,7 @@ fn members(inputs: &TargetInputs, targets: &Targets, list: TargetList) -> Vec<us
     let mut members: Vec<usize> = (0..s.orders.len())
         .filter(|&c| targets.list[c] == Some(list))
         .collect();
-    let clv = |c: usize| inputs.clv.map(|x| x.clv[c]);
+    let clv = |c: usize| inputs.clv.and_then(|x| x.clv[c]);
     let trailing = &inputs.customer_tiers.trailing_12m_cents;
     match list {
         TargetList::WinBack | TargetList::ReengageNew => {
@@ -320,8 +334,8 @@ fn at_risk_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> At
     let q = targets.clv_quantile.as_ref().expect("the list needs CLV");
     AtRiskRow {
         customer_id: &inputs.history.customer_ids[c],
-        clv: scores.clv[c],
-        clv_quantile: q[c],
+        clv: scores.clv[c].expect("on the list only with a CLV quantile"),
+        clv_quantile: q[c].expect("on the list only with a CLV quantile"),
         p_alive: scores.p_alive[c],
         frequency: s.frequency[c],
         recency_days: s.recency_days[c],
@@ -347,13 +361,13 @@ fn vip_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> VipRow
         .tiers
         .zip(inputs.customer_tiers.tier.as_ref())
         .map(|(t, tier)| (t, tier[c]));
-    let q = targets.clv_quantile.as_ref().map(|q| q[c]);
+    let q = targets.clv_quantile.as_ref().and_then(|q| q[c]);
     VipRow {
         customer_id: &inputs.history.customer_ids[c],
         tier: tier.map(|(t, i)| t.names[i].as_str()),
         trailing_12m_cents: inputs.customer_tiers.trailing_12m_cents[c],
         top_tier: tier.map(|(t, i)| i == t.top()),
-        clv: inputs.clv.map(|x| x.clv[c]),
+        clv: inputs.clv.and_then(|x| x.clv[c]),
         clv_quantile: q,
         top_clv: q.map(|x| x >= inputs.config.vip_clv_quantile),
         revenue_cents: inputs.summary.revenue_cents[c],
@@ -370,6 +384,14 @@ mod tests {
         assert_eq!(doubled_median(vec![7]), Some(14));
         assert_eq!(doubled_median(vec![10, 3]), Some(13));
         assert_eq!(doubled_median(vec![5, 1, 9, 30]), Some(14));
+    }
+
+    #[test]
+    fn customers_without_a_clv_have_no_quantile_and_count_in_no_share() {
+        assert_eq!(
+            share_below_of_known(&[Some(3.0), None, Some(1.0), Some(2.0)]),
+            vec![Some(2.0 / 3.0), None, Some(0.0), Some(1.0 / 3.0)]
+        );
     }
 
     #[test]

@@ -193,9 +193,9 @@ mod tests {
     fn forecast_table_conforms_with_month_bounds() {
         let forecast = Forecast {
             month_days: 30.4375,
-            expected_orders: vec![1.0, 2.0],
-            expected_revenue: vec![10.0, 20.0],
-            discounted_revenue: vec![9.9, 19.6],
+            expected_orders: vec![Some(1.0), Some(2.0)],
+            expected_revenue: vec![Some(10.0), Some(20.0)],
+            discounted_revenue: vec![Some(9.9), Some(19.6)],
         };
         let frame = clv_forecast_table(&forecast).unwrap();
         CLV_FORECAST.conforms(&frame, &Options::default()).unwrap();

@@ -104,11 +104,15 @@ pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Res
     let avg_revenue: Vec<Option<f64>> = (0..n)
         .map(|i| ratio(money(revenue[i]), customers[i]))
         .collect();
-    let average = |sums: &Option<Vec<f64>>| -> Vec<Option<f64>> {
+    let average = |sums: &Option<Vec<Option<f64>>>| -> Vec<Option<f64>> {
         (0..n)
-            .map(|i| sums.as_ref().and_then(|s| ratio(s[i], customers[i])))
+            .map(|i| sums.as_ref().and_then(|s| ratio(s[i]?, customers[i])))
             .collect()
     };
+    let alive_sum = totals
+        .alive_sum
+        .as_ref()
+        .map(|sums| sums.iter().copied().map(Some).collect());
     FrameBuilder::new(&SEGMENTS, n)
         .add(col::RFM_SEGMENT, totals.names.clone())?
         .add(col::CUSTOMERS, customers.clone())?
@@ -116,7 +120,7 @@ pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Res
         .add(col::SHARE_OF_REVENUE, share)?
         .add(col::AVG_REVENUE, avg_revenue)?
         .add(col::AVG_CLV, average(&totals.clv_sum))?
-        .add(col::AVG_P_ALIVE, average(&totals.alive_sum))?
+        .add(col::AVG_P_ALIVE, average(&alive_sum))?
         .finish()
 }
 
@@ -141,10 +145,10 @@ mod tests {
     fn scores() -> ClvScores {
         ClvScores {
             p_alive: vec![0.9, 0.5],
-            expected_orders: vec![2.0, 1.0],
+            expected_orders: vec![Some(2.0), None],
             p_no_order: vec![0.1, 0.4],
             expected_avg_order_value: vec![7.5, 20.0],
-            clv: vec![14.0, 19.0],
+            clv: vec![Some(14.0), None],
             clv_simple: vec![Some(12.0), None],
         }
     }
@@ -180,5 +184,30 @@ mod tests {
             let avg_clv = frame.column(col::AVG_CLV).unwrap().f64().unwrap();
             assert_eq!(avg_clv.null_count() == 9, clv.is_none());
         }
+    }
+
+    /// Customer b's CLV could not be computed: their segment's average CLV
+    /// is null (not the average of the others, not 0); a's stands.
+    #[test]
+    fn a_segment_with_an_uncomputable_clv_has_no_average() {
+        let summary = summarize_customers(&history());
+        let frame = segments_table(&summary, Some(&scores())).unwrap();
+        let names = frame
+            .column(col::RFM_SEGMENT)
+            .unwrap()
+            .str()
+            .unwrap()
+            .clone();
+        let avg_clv = frame.column(col::AVG_CLV).unwrap().f64().unwrap().clone();
+        let of = |c: usize| {
+            let i = names
+                .iter()
+                .position(|n| n == Some(summary.segment[c]))
+                .unwrap();
+            avg_clv.get(i)
+        };
+        assert_ne!(summary.segment[0], summary.segment[1]);
+        assert_eq!(of(0), Some(14.0));
+        assert_eq!(of(1), None);
     }
 }

@@ -334,3 +334,25 @@ fn mismatched_columns_are_an_error_or_a_documented_panic() {
     });
     assert!(caught.is_err());
 }
+
+/// Where no form of the expectation can be computed (a huge a with b + x
+/// below 2: the series overflows and the posterior mixture is not smooth
+/// at p = 1), the expected orders and CLV are NaN — for the pipeline to
+/// publish null — never 0; P(alive) and P(no order) have closed forms and
+/// stay numbers.
+#[test]
+fn uncomputable_expected_orders_are_nan_not_zero() {
+    let bg = BgNbdParams {
+        r: 0.8,
+        alpha: 5.0,
+        a: 1.0e6,
+        b: 0.5,
+    };
+    let (f, r, t, m) = ([0, 0], [0, 0], [3, 40], [0.0, 0.0]);
+    let inp = input(&f, &r, &t, &m);
+    for p in predict(&bg, Some(&GG), &inp, &PredictionSettings::default()) {
+        assert!(p.expected_orders.is_nan() && p.clv.is_nan(), "{p:?}");
+        assert!(p.expected_orders_by_month.iter().all(|v| v.is_nan()));
+        assert!(p.p_alive.is_finite() && p.p_no_order.is_finite(), "{p:?}");
+    }
+}
