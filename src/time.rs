@@ -377,14 +377,11 @@ mod tests {
             if pick(52, 50) == 0 {
                 text.replace_range(6..7, "a");
             }
-            match parse_plain_iso(text.as_bytes()) {
-                Some(fast) => {
-                    accepted += 1;
-                    assert_eq!(Some(fast), chrono_reads(&text), "{text}");
-                }
-                // Declined: chrono decides (it may accept, e.g. "." alone
-                // or a leap second), so nothing to compare.
-                None => {}
+            // Declined: chrono decides (it may accept a leap second), so
+            // there is nothing to compare.
+            if let Some(fast) = parse_plain_iso(text.as_bytes()) {
+                accepted += 1;
+                assert_eq!(Some(fast), chrono_reads(&text), "{text}");
             }
         }
         assert!(accepted > 5_000, "{accepted}");
