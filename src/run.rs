@@ -573,15 +573,19 @@ fn customers_and_targets(
         clv: scores,
         config: &pipeline.config.targets,
     };
-    let targets = assign_targets(&target_inputs);
-    let target_frames = target_tables(&target_lists(&target_inputs, &targets))?;
-    let customers_frame = customers_table(
-        history,
-        summary,
-        scores,
-        tier_columns(&tiers.by_customer, tiers.tiers.as_ref()),
-    )?;
-    Ok((customers_frame, target_frames))
+    // The customers table and the target lists are independent: built
+    // side by side.
+    let (customers_frame, target_frames) = rayon::join(
+        || {
+            let tier_columns = tier_columns(&tiers.by_customer, tiers.tiers.as_ref());
+            customers_table(history, summary, scores, tier_columns)
+        },
+        || {
+            let targets = assign_targets(&target_inputs);
+            target_tables(&target_lists(&target_inputs, &targets))
+        },
+    );
+    Ok((customers_frame?, target_frames?))
 }
 
 /// The NPS stage's results, the survey files they were read from, and

@@ -26,6 +26,7 @@
 //! a `current` that is not a symbolic link, and a `.lock` that is not our
 //! own regular file are refused before anything is written.
 
+use rayon::prelude::*;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -433,15 +434,17 @@ impl StagedRun {
 
     /// Writes every table as Parquet, each read back and compared with
     /// what was computed (`metadata` gives a table's key-value metadata).
+    /// Tables are written side by side (one file's writer is one thread);
+    /// the outputs are listed in the tables' order.
     pub fn write_tables(
         self,
         tables: &[Table],
-        metadata: impl Fn(&str) -> Vec<(String, String)>,
+        metadata: impl Fn(&str) -> Vec<(String, String)> + Sync,
     ) -> Result<TablesWritten> {
-        let mut outputs = Vec::with_capacity(tables.len());
-        for table in tables {
-            outputs.push(self.write_table(table, &metadata(table.name))?);
-        }
+        let outputs = tables
+            .par_iter()
+            .map(|table| self.write_table(table, &metadata(table.name)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(TablesWritten {
             staged: self,
             outputs,
