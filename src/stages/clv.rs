@@ -86,6 +86,29 @@ fn warn_if_not_converged(report: &FitReport, what: &str) {
             "{what}: the fit did not converge; its best parameters are used and published with converged = false"
         );
     }
+    if on_the_homogeneous_boundary(report) {
+        tracing::warn!(
+            model = report.model,
+            "{what}: the likelihood's optimum is on its boundary (a and b without bound, a/(a+b) fixed: every customer with the same dropout probability), as on short or small histories; a and b are a point on that ridge, and the predictions are those of the limit to within 1/a"
+        );
+    }
+}
+
+/// Whether a BG/NBD fit ran off along a, b → ∞ (a/(a+b) fixed): both past
+/// 10⁴, where the Beta(a, b) mixing distribution is narrower than 1 % of
+/// its mean.
+fn on_the_homogeneous_boundary(report: &FitReport) -> bool {
+    let value = |name: &str| {
+        report
+            .parameters
+            .iter()
+            .find(|(parameter, _, _)| *parameter == name)
+            .map(|(_, value, _)| *value)
+    };
+    report.model == "bg_nbd"
+        && !report.converged
+        && value("a").is_some_and(|a| a > 1e4)
+        && value("b").is_some_and(|b| b > 1e4)
 }
 
 /// Runs the CLV stage.
@@ -579,6 +602,29 @@ mod tests {
         let forecast = super::forecast(&predictions[..1], &settings);
         assert_eq!(forecast.expected_revenue, vec![Some(10.0), Some(10.0)]);
         assert_eq!(forecast.expected_orders, vec![Some(1.0), Some(1.0)]);
+    }
+
+    #[test]
+    fn a_fit_running_off_along_a_and_b_is_named_as_on_the_boundary() {
+        let report = |a: f64, b: f64, converged: bool| FitReport {
+            model: "bg_nbd",
+            parameters: vec![
+                ("r", 0.7, None),
+                ("alpha", 50.0, None),
+                ("a", a, None),
+                ("b", b, None),
+            ],
+            log_likelihood: -100.0,
+            customers: 102,
+            iterations: 60,
+            gradient_norm: 1e-6,
+            converged,
+            inverse_hessian: None,
+        };
+        assert!(on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, false)));
+        assert!(!on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, true)));
+        assert!(!on_the_homogeneous_boundary(&report(0.8, 2.4, false)));
+        assert!(!on_the_homogeneous_boundary(&report(1.9e6, 3.0, false)));
     }
 
     #[test]
