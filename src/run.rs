@@ -284,17 +284,17 @@ fn load_and_validate(
         let reader = scope.spawn(move || read_ahead(read, files, send));
         // Dropping `chunks` on an error stops the reader at its next chunk.
         let validated = (|| {
-            let mut clock = Instant::now();
+            let mut since = Instant::now();
             for batch in chunks {
-                waited += clock.elapsed().as_secs_f64();
-                clock = Instant::now();
+                waited += since.elapsed().as_secs_f64();
+                since = Instant::now();
                 let path = &files[batch.file as usize].path;
                 collector.push(path, &batch, &|n| bar.inc(n))?;
                 drop(batch);
-                validating += clock.elapsed().as_secs_f64();
-                clock = Instant::now();
+                validating += since.elapsed().as_secs_f64();
+                since = Instant::now();
             }
-            waited += clock.elapsed().as_secs_f64();
+            waited += since.elapsed().as_secs_f64();
             Ok::<(), Error>(())
         })();
         let read = reader.join().expect("the input reader does not panic");

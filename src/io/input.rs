@@ -183,14 +183,16 @@ fn detect_format(path: &Path, configured: InputFormat) -> Result<FileFormat> {
 }
 
 /// Rows read at a time: bounds the raw input held in memory (a few hundred
-/// MB), whatever the file's size. CSV chunks are also cut at
-/// [`csv::CHUNK_BYTES`] of text.
+/// MB), whatever the file's size. A run holds two chunks at once (one read
+/// ahead while the other is validated), hence 2 Mi rather than 4 Mi.
+/// CSV chunks are also cut at [`csv::CHUNK_BYTES`] of text.
 pub const CHUNK_ROWS: usize = 2 << 20;
 
 /// Reads one file in chunks of at most `chunk_rows` rows, in row order,
 /// handing each to `each`: the mapped columns plus `__row`. With
 /// `hash_lines`, every column is hashed into each row's content hash, then
-/// dropped. Only one chunk is in memory at a time.
+/// dropped. This reader holds one chunk at a time (its caller may hold
+/// the one before).
 pub fn read_chunks(
     spec: &InputSpec,
     file_index: u32,

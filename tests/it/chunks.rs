@@ -180,3 +180,35 @@ fn thread_count_and_read_ahead_change_no_table() {
         }
     }
 }
+
+/// The input is read on a thread of its own, a chunk ahead: an error the
+/// reader meets in a later file (after earlier chunks were validated)
+/// still ends the run with that file's error, and nothing hangs.
+#[test]
+fn a_reader_error_in_a_later_file_ends_the_run_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_messy_csv(d);
+    std::fs::rename(d.join("orders.csv"), d.join("orders_1.csv")).unwrap();
+    std::fs::remove_file(d.join("clean.csv")).unwrap();
+    // The second file lacks the mapped `amount` column.
+    std::fs::write(
+        d.join("orders_2.csv"),
+        "order_id,customer_id,order_ts\nX-1,C000001,2022-05-01T10:00:00Z\n",
+    )
+    .unwrap();
+    let pipeline = write_pipeline(d, "orders_*.csv", "");
+    let pipeline = Pipeline::load(&pipeline).unwrap();
+    for chunk_rows in [None, Some(7)] {
+        let options = RunOptions {
+            chunk_rows,
+            ..Default::default()
+        };
+        let error = compute(&pipeline, &options).err().expect("the run fails");
+        let text = error.to_string();
+        assert!(
+            text.contains("orders_2.csv") && text.contains("`amount` not found"),
+            "{text}"
+        );
+    }
+}
