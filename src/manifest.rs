@@ -22,7 +22,11 @@ pub const REPORT_FILE: &str = "report.html";
 /// unbounded retention columns and `cohort_period` chooses the cohort unit;
 /// `customers` gained the loyalty tier columns; new tables `tier_migration`
 /// and the target lists.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3: `clv_model` gained `fit_status` and `uncomputable_customers`;
+/// `customers.expected_orders` and `clv` (and the `clv_forecast` figures)
+/// are null where the model cannot compute them, never 0; `clv_validation`
+/// has no rows when no customer ordered before the calibration end.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {

@@ -94,6 +94,19 @@ fn warn_if_not_converged(report: &FitReport, what: &str) {
     }
 }
 
+/// How a fit ended, as `clv_model.fit_status` publishes it.
+pub fn fit_status(report: &FitReport) -> &'static str {
+    if report.customers == 0 {
+        "not_fitted"
+    } else if report.converged {
+        "converged"
+    } else if on_the_homogeneous_boundary(report) {
+        "on_boundary"
+    } else {
+        "not_converged"
+    }
+}
+
 /// Whether a BG/NBD fit ran off along a, b → ∞ (a/(a+b) fixed): both past
 /// 10⁴, where the Beta(a, b) mixing distribution is narrower than 1 % of
 /// its mean.
@@ -625,6 +638,14 @@ mod tests {
         assert!(!on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, true)));
         assert!(!on_the_homogeneous_boundary(&report(0.8, 2.4, false)));
         assert!(!on_the_homogeneous_boundary(&report(1.9e6, 3.0, false)));
+        assert_eq!(fit_status(&report(1.9e6, 4.9e6, false)), "on_boundary");
+        assert_eq!(fit_status(&report(0.8, 2.4, false)), "not_converged");
+        assert_eq!(fit_status(&report(0.8, 2.4, true)), "converged");
+        let unfitted = FitReport {
+            customers: 0,
+            ..report(0.8, 2.4, false)
+        };
+        assert_eq!(fit_status(&unfitted), "not_fitted");
     }
 
     #[test]

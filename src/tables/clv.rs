@@ -11,14 +11,17 @@ use polars::prelude::DataFrame;
 use super::builder::FrameBuilder;
 use crate::clv::FitReport;
 use crate::error::Result;
-use crate::stages::clv::{ClvOutput, Forecast, HoldoutValidation};
+use crate::stages::clv::{fit_status, ClvOutput, Forecast, HoldoutValidation};
 use crate::tables::schema::clv::{CLV_FORECAST, CLV_MODEL, CLV_VALIDATION};
 use crate::tables::schema::col;
 
 /// The three CLV tables, in publishing order.
 pub fn clv_tables(output: &ClvOutput) -> Result<super::NamedFrames> {
     Ok(vec![
-        (CLV_MODEL.name, clv_model_table(&output.fits)?),
+        (
+            CLV_MODEL.name,
+            clv_model_table(&output.fits, output.uncomputable)?,
+        ),
         (
             CLV_VALIDATION.name,
             clv_validation_table(&output.validation)?,
@@ -32,7 +35,9 @@ type Parameter = (&'static str, f64, Option<f64>);
 
 /// `clv_model`: one row per model × parameter, in the order of the fit
 /// reports and of their parameters; non-finite figures are null.
-pub fn clv_model_table(fits: &[FitReport]) -> Result<DataFrame> {
+/// `uncomputable` customers' BG/NBD predictions could not be computed
+/// (Gamma-Gamma's always can: its fallbacks are exact means).
+pub fn clv_model_table(fits: &[FitReport], uncomputable: usize) -> Result<DataFrame> {
     let rows: Vec<(&FitReport, &Parameter)> = fits
         .iter()
         .flat_map(|r| r.parameters.iter().map(move |p| (r, p)))
@@ -78,6 +83,19 @@ pub fn clv_model_table(fits: &[FitReport]) -> Result<DataFrame> {
                 .collect::<Vec<_>>(),
         )?
         .add(col::GRADIENT_NORM, of_fit(&|r| finite(r.gradient_norm)))?
+        .add(
+            col::FIT_STATUS,
+            rows.iter().map(|(r, _)| fit_status(r)).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::UNCOMPUTABLE_CUSTOMERS,
+            rows.iter()
+                .map(|(r, _)| match r.model {
+                    "bg_nbd" => uncomputable as i64,
+                    _ => 0,
+                })
+                .collect::<Vec<_>>(),
+        )?
         .finish()
 }
 
@@ -153,7 +171,7 @@ mod tests {
             ),
             report("gamma_gamma", vec![("p", 2.0, Some(f64::INFINITY))]),
         ];
-        let frame = clv_model_table(&fits).unwrap();
+        let frame = clv_model_table(&fits, 3).unwrap();
         CLV_MODEL.conforms(&frame, &Options::default()).unwrap();
         assert_eq!(frame.height(), 3);
         let value = frame.column(col::VALUE).unwrap().f64().unwrap().clone();
@@ -162,6 +180,16 @@ mod tests {
         assert_eq!((se.get(0), se.get(2)), (Some(0.1), None));
         let model = frame.column(col::MODEL).unwrap().str().unwrap().clone();
         assert_eq!(model.get(2), Some("gamma_gamma"));
+        let status = frame
+            .column(col::FIT_STATUS)
+            .unwrap()
+            .str()
+            .unwrap()
+            .clone();
+        assert_eq!(status.get(0), Some("converged"));
+        let uncomputable = frame.column(col::UNCOMPUTABLE_CUSTOMERS).unwrap();
+        let uncomputable: Vec<i64> = uncomputable.i64().unwrap().into_no_null_iter().collect();
+        assert_eq!(uncomputable, [3, 3, 0]);
     }
 
     #[test]

@@ -57,6 +57,16 @@ pub static CLV_MODEL: TableSchema = TableSchema {
             Kind::Float64,
             "norm of the mean log-likelihood's gradient in log-parameters at the estimate",
         ),
+        column(
+            col::FIT_STATUS,
+            Kind::Text,
+            "`converged`, `not_converged`, `on_boundary` (BG/NBD with a, b without bound: the homogeneous-dropout limit) or `not_fitted` (no customer to fit)",
+        ),
+        column(
+            col::UNCOMPUTABLE_CUSTOMERS,
+            Kind::Int64,
+            "customers whose predictions from this model could not be computed (their expected_orders and clv are null)",
+        ),
     ],
 };
 
