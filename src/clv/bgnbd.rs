@@ -112,7 +112,8 @@ pub fn probability_alive(params: &BgNbdParams, x: f64, t_x: f64, t: f64) -> f64 
 
 /// Conditional expected number of purchases in (T, T+`horizon`] given the
 /// history (x, t_x, T): FHL 2005 eq. (10), P(alive) × E[purchases | alive].
-/// 0 for a non-positive horizon.
+/// 0 for a non-positive horizon; NaN where the expectation cannot be
+/// computed (see `hyp2f1`), never a made-up number.
 pub fn conditional_expected_purchases(
     params: &BgNbdParams,
     x: f64,
