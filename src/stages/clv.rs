@@ -449,11 +449,17 @@ impl HoldoutRows {
             customers = left_out,
             "CLV holdout validation: these customers' holdout predictions cannot be computed at the calibration fit's parameters; clv_validation leaves them out"
         );
-        let mut i = 0;
-        self.frequency.retain(|_| (keep[i], i += 1).0);
-        i = 0;
-        self.actual.retain(|_| (keep[i], i += 1).0);
-        self.predicted.retain(|p| p.is_finite());
+        fn kept<T: Copy>(values: &[T], keep: &[bool]) -> Vec<T> {
+            values
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(v, _)| *v)
+                .collect()
+        }
+        self.frequency = kept(&self.frequency, &keep);
+        self.actual = kept(&self.actual, &keep);
+        self.predicted = kept(&self.predicted, &keep);
     }
 }
 
@@ -646,6 +652,19 @@ mod tests {
             ..report(0.8, 2.4, false)
         };
         assert_eq!(fit_status(&unfitted), "not_fitted");
+    }
+
+    #[test]
+    fn customers_without_a_holdout_prediction_are_left_out_of_the_validation() {
+        let mut rows = HoldoutRows {
+            frequency: vec![0, 1, 2],
+            actual: vec![1.0, 2.0, 3.0],
+            predicted: vec![0.5, f64::NAN, 2.5],
+        };
+        rows.leave_out_uncomputable();
+        assert_eq!(rows.frequency, [0, 2]);
+        assert_eq!(rows.actual, [1.0, 3.0]);
+        assert_eq!(rows.predicted, [0.5, 2.5]);
     }
 
     #[test]
