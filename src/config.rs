@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+use crate::clv::PurchaseModelKind;
 use crate::error::{quote, Error, Result};
 use crate::expr::AmountExpr;
 use crate::tables::schema::sliced_table_columns;
@@ -312,6 +313,17 @@ pub struct ClvConfig {
     pub discount_rate_monthly: f64,
     #[serde(default = "default_holdout")]
     pub holdout_days: u32,
+    /// The purchase model that scores customers.
+    #[serde(default)]
+    pub model: ClvModelChoice,
+    /// Share of revenue that is profit: `clv` and `clv_simple` are revenue
+    /// × margin (1 = revenue).
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+    /// L2 penalty on the models' log-parameters, added to the mean negative
+    /// log-likelihood (0 = plain maximum likelihood).
+    #[serde(default)]
+    pub penalizer: f64,
 }
 
 impl Default for ClvConfig {
@@ -321,6 +333,36 @@ impl Default for ClvConfig {
             horizon_months: default_horizon(),
             discount_rate_monthly: default_discount(),
             holdout_days: default_holdout(),
+            model: ClvModelChoice::default(),
+            margin: default_margin(),
+            penalizer: 0.0,
+        }
+    }
+}
+
+/// `[clv] model`: one purchase model, or `auto` (every model is fitted and
+/// the one with the lowest holdout error scores the customers). The
+/// default is BG/NBD, the fastest to fit: `auto` adds a Pareto/NBD fit,
+/// whose likelihood needs a quadrature per customer pattern and costs
+/// several times BG/NBD's on large histories (README "Predictive CLV").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClvModelChoice {
+    Auto,
+    #[default]
+    BgNbd,
+    ParetoNbd,
+    MbgNbd,
+}
+
+impl ClvModelChoice {
+    /// The models to fit: all of them for `auto`.
+    pub fn candidates(self) -> Vec<PurchaseModelKind> {
+        match self {
+            ClvModelChoice::Auto => PurchaseModelKind::ALL.to_vec(),
+            ClvModelChoice::BgNbd => vec![PurchaseModelKind::BgNbd],
+            ClvModelChoice::ParetoNbd => vec![PurchaseModelKind::ParetoNbd],
+            ClvModelChoice::MbgNbd => vec![PurchaseModelKind::MbgNbd],
         }
     }
 }
@@ -591,6 +633,9 @@ fn default_discount() -> f64 {
 fn default_holdout() -> u32 {
     90
 }
+fn default_margin() -> f64 {
+    1.0
+}
 fn default_high_clv_quantile() -> f64 {
     0.8
 }
@@ -688,6 +733,18 @@ fn numeric_problems(config: &PipelineConfig) -> Vec<String> {
         problems.push(format!(
             "[clv] discount_rate_monthly = {}: expected a number from 0 to below 1 (0.01 is 1% a month)",
             config.clv.discount_rate_monthly
+        ));
+    }
+    let margin = config.clv.margin;
+    if !(margin > 0.0 && margin <= 1.0) {
+        problems.push(format!(
+            "[clv] margin = {margin}: expected a share above 0 and at most 1 (0.3 for a 30% margin; 1 = revenue)"
+        ));
+    }
+    let penalizer = config.clv.penalizer;
+    if !(0.0..=100.0).contains(&penalizer) {
+        problems.push(format!(
+            "[clv] penalizer = {penalizer}: expected a number from 0 (none) to 100"
         ));
     }
     if config.output.keep_runs < 2 {

@@ -26,7 +26,10 @@ pub const REPORT_FILE: &str = "report.html";
 /// `customers.expected_orders` and `clv` (and the `clv_forecast` figures)
 /// are null where the model cannot compute them, never 0; `clv_validation`
 /// has no rows when no customer ordered before the calibration end.
-pub const SCHEMA_VERSION: u32 = 3;
+/// Version 4: the Pareto/NBD and MBG/NBD models (`[clv] model`),
+/// `clv_model.chosen`, `clv_validation.model`, and the
+/// `clv_model_selection` table.
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {

@@ -48,12 +48,43 @@ pub(crate) fn sigmoid(d: f64) -> f64 {
     }
 }
 
-/// The log-odds of "dropped out" vs "alive" for a customer with x > 0:
-/// d = ln a − ln(b+x−1) + (r+x)·ln((α+T)/(α+t_x)). The ratio's log is taken as
+/// When a customer of the BG/NBD family may drop out. MBG/NBD (Batislam,
+/// Denizel & Filiztekin 2007) is BG/NBD with one more dropout chance, right
+/// after the first purchase; every formula of the family is BG/NBD's with
+/// b + x − 1 read as b + x − 1 + [`Dropout::extra`] and the "x > 0" branches
+/// taken for every x.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dropout {
+    /// After each repeat purchase (BG/NBD).
+    AfterRepeatPurchases,
+    /// After every purchase, the first included (MBG/NBD).
+    AfterEveryPurchase,
+}
+
+impl Dropout {
+    /// Dropout chances survived by a customer alive with x repeat
+    /// purchases, minus x.
+    pub(crate) fn extra(self) -> f64 {
+        match self {
+            Dropout::AfterRepeatPurchases => 0.0,
+            Dropout::AfterEveryPurchase => 1.0,
+        }
+    }
+
+    /// Whether a customer with x repeat purchases can have dropped out.
+    fn can_have_dropped(self, x: f64) -> bool {
+        x > 0.0 || self == Dropout::AfterEveryPurchase
+    }
+}
+
+/// The log-odds of "dropped out" vs "alive" for a customer who can have
+/// dropped out: d = ln a − ln(b+x−1+e) + (r+x)·ln((α+T)/(α+t_x)), e =
+/// [`Dropout::extra`]. The ratio's log is taken as
 /// ln1p((T − t_x)/(α + t_x)), exact for recent customers (T ≈ t_x).
-fn dropout_log_odds(p: &BgNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
-    // b + x − 1 ≥ b > 0 for whole x ≥ 1; the floor only guards fractional x.
-    let bx1 = (p.b + x - 1.0).max(f64::MIN_POSITIVE);
+fn dropout_log_odds(p: &BgNbdParams, dropout: Dropout, x: f64, t_x: f64, t: f64) -> f64 {
+    // b + x − 1 + e ≥ b > 0 where a dropout is possible; the floor only
+    // guards fractional x.
+    let bx1 = (p.b + x - 1.0 + dropout.extra()).max(f64::MIN_POSITIVE);
     p.a.ln() - bx1.ln() + (p.r + x) * ((t - t_x) / (p.alpha + t_x)).ln_1p()
 }
 
@@ -65,6 +96,17 @@ fn dropout_log_odds(p: &BgNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
 /// impossible data (negative or non-finite values, t_x > T when x > 0); never
 /// NaN. x should be a whole number.
 pub fn bgnbd_log_likelihood(params: &BgNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
+    family_log_likelihood(params, Dropout::AfterRepeatPurchases, x, t_x, t)
+}
+
+/// [`bgnbd_log_likelihood`] for the BG/NBD family member `dropout`.
+pub(crate) fn family_log_likelihood(
+    params: &BgNbdParams,
+    dropout: Dropout,
+    x: f64,
+    t_x: f64,
+    t: f64,
+) -> f64 {
     let data_ok = x.is_finite()
         && x >= 0.0
         && t.is_finite()
@@ -74,11 +116,13 @@ pub fn bgnbd_log_likelihood(params: &BgNbdParams, x: f64, t_x: f64, t: f64) -> f
         return f64::NEG_INFINITY;
     }
     let BgNbdParams { r, alpha, a, b } = *params;
+    let e = dropout.extra();
     let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
-    let a2 = ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x);
+    let a2 = ln_gamma(a + b) + ln_gamma(b + x + e) - ln_gamma(b) - ln_gamma(a + b + x + e);
     let a3 = -(r + x) * (alpha + t).ln();
-    let tail = if x > 0.0 {
-        a3 + softplus(dropout_log_odds(params, x, t_x, t))
+    let t_x = if x > 0.0 { t_x } else { 0.0 };
+    let tail = if dropout.can_have_dropped(x) {
+        a3 + softplus(dropout_log_odds(params, dropout, x, t_x, t))
     } else {
         a3
     };
@@ -96,13 +140,25 @@ pub fn bgnbd_log_likelihood(params: &BgNbdParams, x: f64, t_x: f64, t: f64) -> f
 /// [`CustomerSummaryInput`] (t_x clamped to [0, T]); never NaN for valid
 /// parameters.
 pub fn probability_alive(params: &BgNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
-    // `x <= 0` or NaN: no repeat purchase to have dropped out after.
-    if x.is_nan() || x <= 0.0 {
+    family_probability_alive(params, Dropout::AfterRepeatPurchases, x, t_x, t)
+}
+
+/// [`probability_alive`] for the BG/NBD family member `dropout`.
+pub(crate) fn family_probability_alive(
+    params: &BgNbdParams,
+    dropout: Dropout,
+    x: f64,
+    t_x: f64,
+    t: f64,
+) -> f64 {
+    // NaN x reads as 0.
+    let x = if x.is_nan() { 0.0 } else { x.max(0.0) };
+    if !dropout.can_have_dropped(x) {
         return 1.0;
     }
     let t = t.max(0.0);
-    let t_x = t_x.clamp(0.0, t);
-    let p = sigmoid(-dropout_log_odds(params, x, t_x, t));
+    let t_x = if x > 0.0 { t_x.clamp(0.0, t) } else { 0.0 };
+    let p = sigmoid(-dropout_log_odds(params, dropout, x, t_x, t));
     if p.is_nan() {
         1.0
     } else {
@@ -140,7 +196,18 @@ pub fn conditional_expected_purchases(
 /// ∂ℓ/∂b = ψ(a+b) + ψ(b+x) − ψ(b) − ψ(a+b+x) − w₄/(b+x−1)
 /// ```
 pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
+    family_mean_nll(rows, theta, Dropout::AfterRepeatPurchases)
+}
+
+/// [`mean_nll`] for the BG/NBD family member `dropout` (b + x read as
+/// b + x + e in the Γ/ψ terms, e = [`Dropout::extra`]).
+pub(crate) fn family_mean_nll(
+    rows: &RfmRows,
+    theta: &[f64; 4],
+    dropout: Dropout,
+) -> (f64, [f64; 4]) {
     let [r, alpha, a, b] = theta.map(f64::exp);
+    let e = dropout.extra();
     let bad = (f64::INFINITY, [f64::NAN; 4]);
     if ![r, alpha, a, b].iter().all(|v| v.is_finite() && *v > 0.0) || rows.total_w <= 0.0 {
         return bad;
@@ -152,10 +219,11 @@ pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
     // Terms in x alone.
     let (mut ll, mut gr, mut ga, mut gb) = (0.0, 0.0, 0.0, 0.0);
     for (&x, &w) in rows.xs.iter().zip(&rows.xs_w) {
-        ll += w * (ln_gamma(r + x) - lg_r + lg_ab + ln_gamma(b + x) - lg_b - ln_gamma(a + b + x));
+        let (bx, abx) = (b + x + e, a + b + x + e);
+        ll += w * (ln_gamma(r + x) - lg_r + lg_ab + ln_gamma(bx) - lg_b - ln_gamma(abx));
         gr += w * (digamma(r + x) - dg_r);
-        ga += w * (dg_ab - digamma(a + b + x));
-        gb += w * (dg_ab + digamma(b + x) - dg_b - digamma(a + b + x));
+        ga += w * (dg_ab - digamma(abx));
+        gb += w * (dg_ab + digamma(bx) - dg_b - digamma(abx));
     }
     let total = rows.total_w;
     ll += total * r * ln_alpha;
@@ -170,8 +238,8 @@ pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
             let (x, t_x, t, w) = (rows.x[i], rows.t_x[i], rows.t[i], rows.w[i]);
             let l3 = (alpha + t).ln();
             let rx = r + x;
-            if x > 0.0 {
-                let bx1 = b + x - 1.0;
+            if x > 0.0 || e > 0.0 {
+                let bx1 = b + x - 1.0 + e;
                 let delta = ((t - t_x) / (alpha + t_x)).ln_1p();
                 let d = ln_a - bx1.ln() + rx * delta;
                 // softplus(d) and sigmoid(d) from one exponential.
@@ -209,7 +277,7 @@ pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
 /// (α = r/λ̄, λ̄ ≈ Σx/ΣT, both padded by one per customer so zeros are safe),
 /// and a = 1, b = 3 (mean dropout probability 1/4). Any start works; these
 /// just save iterations.
-fn start_values(rows: &RfmRows) -> BgNbdParams {
+pub(crate) fn start_values(rows: &RfmRows) -> BgNbdParams {
     let (mut sum_x, mut sum_t) = (0.0, 0.0);
     for i in 0..rows.len() {
         sum_x += rows.w[i] * rows.x[i];

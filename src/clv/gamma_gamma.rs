@@ -17,7 +17,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::compress::{compress_spend, SpendRows};
 use super::optimize::{
-    chunked_sum, fit_report, minimize, minimize_from, unfitted_report, warm_start,
+    chunked_sum, fit_penalized, fit_report, minimize, minimize_from, unfitted_report, warm_start,
 };
 use super::{CustomerSummaryInput, FitReport, GammaGammaParams};
 
@@ -168,6 +168,42 @@ pub fn fit_gamma_gamma_from(
         }
         _ => fit_rows(&rows, None),
     }
+}
+
+/// [`fit_gamma_gamma`] with an L2 `penalizer` on the log-parameters (0 =
+/// none) and, with `earlier` (a converged Gamma-Gamma fit on related data),
+/// a warm start from its point and curvature.
+///
+/// # Panics
+/// If the input's columns have different lengths.
+pub fn fit_gamma_gamma_with(
+    input: &CustomerSummaryInput,
+    penalizer: f64,
+    earlier: Option<&FitReport>,
+) -> (GammaGammaParams, FitReport) {
+    input.assert_lengths();
+    let rows = compress_spend(input);
+    let warm = earlier
+        .filter(|e| e.model == "gamma_gamma")
+        .and_then(warm_start::<3>);
+    let (start, curvature) = match warm {
+        Some((theta, hinv)) => (theta, Some(hinv)),
+        None => {
+            let s = start_values(&rows);
+            ([s.p, s.q, s.gamma].map(f64::ln), None)
+        }
+    };
+    let (values, report) = fit_penalized(
+        "gamma_gamma",
+        NAMES,
+        |theta: &[f64; 3]| mean_nll(&rows, theta),
+        start,
+        curvature,
+        penalizer,
+        rows.total_w,
+    );
+    let [p, q, gamma] = values;
+    (GammaGammaParams { p, q, gamma }, report)
 }
 
 pub(crate) fn fit_rows(

@@ -45,6 +45,7 @@
 //! Gauss–Legendre quadrature over the posterior's ±40 σ: the posterior is
 //! then concentrated and smooth, so the quadrature is exact to rounding.
 
+use super::quadrature::gauss_legendre;
 use super::BgNbdParams;
 
 /// Relative size of the estimated series tail at which summation stops.
@@ -114,10 +115,9 @@ pub(crate) fn expected_purchases_if_alive(p: &BgNbdParams, x: f64, t: f64, horiz
     }
 }
 
-/// Gauss–Legendre panels over the posterior's ±[`MIXTURE_SIGMAS`] σ, and
-/// nodes per panel.
+/// Gauss–Legendre panels (of `quadrature::NODES` nodes) over the
+/// posterior's ±[`MIXTURE_SIGMAS`] σ.
 const MIXTURE_PANELS: usize = 16;
-const MIXTURE_NODES: usize = 16;
 const MIXTURE_SIGMAS: f64 = 40.0;
 
 /// E[purchases in k·(α+T) days | alive] as the mean over p ~ Beta(a, b+x)
@@ -150,40 +150,6 @@ fn posterior_mixture_form(p: &BgNbdParams, x: f64, k: f64) -> f64 {
         }
     }
     total / mass
-}
-
-/// The [`MIXTURE_NODES`]-point Gauss–Legendre rule on [−1, 1], computed
-/// once (Newton's method on the Legendre polynomial from the Chebyshev
-/// guesses). Written here because the quadrature crates pull in a linear
-/// algebra library for what is twenty lines.
-fn gauss_legendre() -> &'static ([f64; MIXTURE_NODES], [f64; MIXTURE_NODES]) {
-    static RULE: std::sync::OnceLock<([f64; MIXTURE_NODES], [f64; MIXTURE_NODES])> =
-        std::sync::OnceLock::new();
-    RULE.get_or_init(|| {
-        let n = MIXTURE_NODES;
-        let (mut nodes, mut weights) = ([0.0; MIXTURE_NODES], [0.0; MIXTURE_NODES]);
-        for i in 0..n {
-            let mut x = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
-            let mut derivative = 1.0;
-            for _ in 0..100 {
-                // P_n(x) and P_n'(x) by the three-term recurrence.
-                let (mut p0, mut p1) = (1.0, x);
-                for j in 2..=n {
-                    let j = j as f64;
-                    (p0, p1) = (p1, ((2.0 * j - 1.0) * x * p1 - (j - 1.0) * p0) / j);
-                }
-                derivative = n as f64 * (x * p1 - p0) / (x * x - 1.0);
-                let step = p1 / derivative;
-                x -= step;
-                if step.abs() < 1e-16 {
-                    break;
-                }
-            }
-            nodes[i] = x;
-            weights[i] = 2.0 / ((1.0 - x * x) * derivative * derivative);
-        }
-        (nodes, weights)
-    })
 }
 
 fn euler_form(p: &BgNbdParams, x: f64, z: f64, l: f64) -> f64 {

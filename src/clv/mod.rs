@@ -1,12 +1,13 @@
-//! Predictive customer lifetime value: BG/NBD for the purchase process and
-//! Gamma-Gamma for spend per order (SPEC §4 "Predictive CLV").
+//! Predictive customer lifetime value: a purchase model (BG/NBD, MBG/NBD or
+//! Pareto/NBD) for the purchase process and Gamma-Gamma for spend per order
+//! (SPEC §4 "Predictive CLV").
 //!
 //! The module is self-contained math on the per-customer BTYD summary
 //! (frequency, recency, tenure T, monetary value; time in days). It knows
 //! nothing about Polars or Parquet: the pipeline hands it slices and gets
 //! plain structs back.
 //!
-//! * [`fit_bgnbd`] / [`fit_gamma_gamma`]: maximum likelihood over the
+//! * [`fit_purchase_model`] (and [`fit_bgnbd`]) / [`fit_gamma_gamma`]: maximum likelihood over the
 //!   log-parameters, on the summary compressed to unique rows with integer
 //!   weights, so ten million customers cost what their few hundred thousand
 //!   distinct (frequency, recency, T) patterns cost. The fit never returns NaN
@@ -20,14 +21,21 @@
 //! Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2);
 //! Hardie's notes 004 (BG/NBD likelihood), 021 (P(alive)) and 025
 //! (Gamma-Gamma); Fader, Hardie & Lee (2005), "RFM and CLV: Using Iso-Value
-//! Curves for Customer Base Analysis", JMR 42(4).
+//! Curves for Customer Base Analysis", JMR 42(4); Schmittlein, Morrison &
+//! Colombo (1987), "Counting Your Customers", Management Science 33(1), and
+//! Fader & Hardie's note 008 (Pareto/NBD likelihood); Batislam, Denizel &
+//! Filiztekin (2007), "Empirical validation and comparison of models for
+//! customer base analysis", IJRM 24(3) (MBG/NBD).
 
 mod bgnbd;
 mod compress;
 mod gamma_gamma;
 mod hyp2f1;
+mod model;
 mod optimize;
+mod pareto_nbd;
 mod predict;
+mod quadrature;
 
 #[cfg(test)]
 mod tests;
@@ -37,9 +45,11 @@ pub use bgnbd::{
     probability_alive,
 };
 pub use gamma_gamma::{
-    conditional_expected_order_value, fit_gamma_gamma, fit_gamma_gamma_from,
+    conditional_expected_order_value, fit_gamma_gamma, fit_gamma_gamma_from, fit_gamma_gamma_with,
     gamma_gamma_log_likelihood,
 };
+pub use model::{fit_purchase_model, PurchaseModel, PurchaseModelKind};
+pub use pareto_nbd::{pareto_nbd_log_likelihood, pareto_nbd_probability_alive};
 pub use predict::predict;
 
 /// The per-customer summary the models are fitted on (SPEC §4 conventions,
@@ -162,6 +172,25 @@ impl BgNbdParams {
     }
 }
 
+/// Pareto/NBD parameters, time in days: purchase rates λ ~ Gamma(shape r,
+/// rate α); lifetimes exponential with rate μ ~ Gamma(shape s, rate β).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ParetoNbdParams {
+    pub r: f64,
+    pub alpha: f64,
+    pub s: f64,
+    pub beta: f64,
+}
+
+impl ParetoNbdParams {
+    /// True when every parameter is finite and positive, the model's domain.
+    pub fn is_valid(&self) -> bool {
+        [self.r, self.alpha, self.s, self.beta]
+            .iter()
+            .all(|v| v.is_finite() && *v > 0.0)
+    }
+}
+
 /// Gamma-Gamma parameters: order values z ~ Gamma(shape p, rate ν) per
 /// customer; ν ~ Gamma(shape q, rate γ) across customers.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -193,7 +222,7 @@ impl GammaGammaParams {
 /// What a fit did, for the `clv_model` table and the run log.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FitReport {
-    /// `"bg_nbd"` or `"gamma_gamma"`.
+    /// `"bg_nbd"`, `"pareto_nbd"`, `"mbg_nbd"` or `"gamma_gamma"`.
     pub model: &'static str,
     /// (name, value, standard error). The standard error comes from the
     /// inverse Hessian of the total negative log-likelihood at the returned

@@ -593,6 +593,54 @@ pub(crate) fn fit_report<const N: usize>(
     }
 }
 
+/// A fit of `mean_nll` (the mean negative log-likelihood in
+/// log-parameters over `total_w` customers) plus `penalizer`·Σθᵢ², an L2
+/// penalty on the log-parameters that pulls every parameter towards 1 (off
+/// at 0). Starts from `start`, with BFGS's curvature from `curvature` when
+/// given (a warm start). The report's log-likelihood is the unpenalized one
+/// at the returned point; its standard errors and convergence test are those
+/// of the penalized objective, the one that was maximised.
+pub(crate) fn fit_penalized<const N: usize, F>(
+    model: &'static str,
+    names: [&'static str; N],
+    mean_nll: F,
+    start: [f64; N],
+    curvature: Option<[[f64; N]; N]>,
+    penalizer: f64,
+    total_w: f64,
+) -> ([f64; N], super::FitReport)
+where
+    F: Fn(&[f64; N]) -> (f64, [f64; N]),
+{
+    if total_w <= 0.0 {
+        let values = start.map(f64::exp);
+        return (values, unfitted_report(model, names, values));
+    }
+    let penalized = |theta: &[f64; N]| {
+        let (value, mut grad) = mean_nll(theta);
+        if penalizer == 0.0 {
+            return (value, grad);
+        }
+        let mut penalty = 0.0;
+        for (g, t) in grad.iter_mut().zip(theta) {
+            penalty += t * t;
+            *g += 2.0 * penalizer * t;
+        }
+        (value + penalizer * penalty, grad)
+    };
+    let out = minimize_from(penalized, start, curvature);
+    let mut report = fit_report(model, names, &out, total_w);
+    if penalizer != 0.0 {
+        let (value, _) = mean_nll(&out.theta);
+        report.log_likelihood = if value.is_finite() {
+            -value * total_w
+        } else {
+            f64::NEG_INFINITY
+        };
+    }
+    (out.theta.map(f64::exp), report)
+}
+
 /// A start for a refit on related data (the CLV holdout's calibration
 /// period): the earlier fit's log-parameters and inverse Hessian. BFGS from
 /// there needs a handful of iterations instead of dozens from the default

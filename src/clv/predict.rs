@@ -1,4 +1,4 @@
-//! Per-customer predictions from fitted BG/NBD and Gamma-Gamma parameters.
+//! Per-customer predictions from a fitted purchase model and Gamma-Gamma.
 //!
 //! Everything that depends on (frequency, recency, T) is computed once per
 //! unique row (in parallel) and joined back; only the order value, which
@@ -6,12 +6,10 @@
 
 use rayon::prelude::*;
 
-use super::bgnbd::probability_alive;
 use super::compress::{compress_rfm, gg_eligible, RfmRows};
-use super::hyp2f1::expected_purchases_if_alive;
 use super::{
-    conditional_expected_order_value, BgNbdParams, CustomerSummaryInput, GammaGammaParams,
-    Prediction, PredictionSettings,
+    conditional_expected_order_value, CustomerSummaryInput, GammaGammaParams, Prediction,
+    PredictionSettings, PurchaseModel,
 };
 
 /// Row-level results (independent of spend).
@@ -37,7 +35,7 @@ fn finite_or(v: f64, fallback: f64) -> f64 {
 }
 
 fn predict_row(
-    bg: &BgNbdParams,
+    model: &PurchaseModel,
     x: f64,
     t_x: f64,
     t: f64,
@@ -45,15 +43,15 @@ fn predict_row(
     month_days: f64,
     discount: &[f64],
 ) -> RowPrediction {
-    let p_alive = finite_or(probability_alive(bg, x, t_x, t), 1.0).clamp(0.0, 1.0);
+    let p_alive = finite_or(model.probability_alive(x, t_x, t), 1.0).clamp(0.0, 1.0);
     let mut by_month = Vec::with_capacity(months);
     let mut previous = 0.0;
     let mut discounted_orders = 0.0;
     for (j, disc) in discount.iter().enumerate() {
         let cumulative =
-            p_alive * expected_purchases_if_alive(bg, x, t, (j + 1) as f64 * month_days);
+            p_alive * model.expected_purchases_if_alive(x, t, (j + 1) as f64 * month_days);
         if cumulative.is_nan() {
-            return RowPrediction::uncomputable(p_alive, months, bg, x, t, month_days);
+            return RowPrediction::uncomputable(p_alive, months, model, x, t, month_days);
         }
         // Cumulative expectations are non-decreasing in exact arithmetic;
         // clamp rounding noise so no month is negative.
@@ -67,16 +65,15 @@ fn predict_row(
         p_alive,
         expected_orders: previous,
         by_month: by_month.into(),
-        p_no_order: p_no_order(bg, p_alive, x, t, months as f64 * month_days),
+        p_no_order: p_no_order(model, p_alive, x, t, months as f64 * month_days),
         discounted_orders,
     }
 }
 
-/// P(no purchase in `horizon` days): dropped out, or alive and none, where
-/// P(none | alive) = E[e^(−λt)] over the posterior Gamma(r+x, α+T) =
-/// ((α+T)/(α+T+t))^(r+x).
-fn p_no_order(bg: &BgNbdParams, p_alive: f64, x: f64, t: f64, horizon: f64) -> f64 {
-    let p_none_if_alive = (-(bg.r + x) * (horizon / (bg.alpha + t)).ln_1p()).exp();
+/// P(no purchase in `horizon` days): dropped out, or alive and none
+/// (`PurchaseModel::p_no_purchase_if_alive`).
+fn p_no_order(model: &PurchaseModel, p_alive: f64, x: f64, t: f64, horizon: f64) -> f64 {
+    let p_none_if_alive = model.p_no_purchase_if_alive(x, t, horizon);
     finite_or((1.0 - p_alive) + p_alive * p_none_if_alive, 1.0).clamp(0.0, 1.0)
 }
 
@@ -88,7 +85,7 @@ impl RowPrediction {
     fn uncomputable(
         p_alive: f64,
         months: usize,
-        bg: &BgNbdParams,
+        model: &PurchaseModel,
         x: f64,
         t: f64,
         month_days: f64,
@@ -97,7 +94,7 @@ impl RowPrediction {
             p_alive,
             expected_orders: f64::NAN,
             by_month: vec![f64::NAN; months].into(),
-            p_no_order: p_no_order(bg, p_alive, x, t, months as f64 * month_days),
+            p_no_order: p_no_order(model, p_alive, x, t, months as f64 * month_days),
             discounted_orders: f64::NAN,
         }
     }
@@ -106,7 +103,7 @@ impl RowPrediction {
 /// Predictions for every customer of `input`, in its order.
 ///
 /// * `p_alive`, `expected_orders`, `expected_orders_by_month`, `p_no_order`:
-///   BG/NBD, horizon `horizon_months · month_days` days after as_of.
+///   the purchase model (a `&BgNbdParams` reads as BG/NBD), horizon `horizon_months · month_days` days after as_of.
 /// * `expected_avg_order_value`: with `gg = Some(params)`, the Gamma-Gamma
 ///   conditional mean (γ + m·x)·p/(p·x + q − 1) for customers with
 ///   frequency > 0 and monetary > 0, and the population mean p·γ/(q−1) for
@@ -121,19 +118,21 @@ impl RowPrediction {
 /// computed (no form of the expectation converges for their row) gets NaN
 /// expected orders, months and CLV, never a made-up number; the pipeline
 /// publishes them as null and says so. Invalid BG/NBD parameters give
-/// p_alive 1 and no expected orders; settings outside
+/// p_alive 1 and no expected orders (BG/NBD family) or p_alive of the
+/// formula and no expected orders (Pareto/NBD); settings outside
 /// [`PredictionSettings::validate`]'s domain are read as month_days 0 (an
 /// empty horizon) and discount rate 0.
 ///
 /// # Panics
 /// If the input's columns have different lengths.
 pub fn predict(
-    bg: &BgNbdParams,
+    model: impl Into<PurchaseModel>,
     gg: Option<&GammaGammaParams>,
     input: &CustomerSummaryInput,
     settings: &PredictionSettings,
 ) -> Vec<Prediction> {
     input.assert_lengths();
+    let model: PurchaseModel = model.into();
     let month_days = if settings.month_days.is_finite() && settings.month_days >= 0.0 {
         settings.month_days
     } else {
@@ -151,7 +150,7 @@ pub fn predict(
         .into_par_iter()
         .map(|i| {
             predict_row(
-                bg,
+                &model,
                 rows.x[i],
                 rows.t_x[i],
                 rows.t[i],

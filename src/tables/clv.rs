@@ -1,33 +1,66 @@
 //! The CLV stage's tables ([`crate::stages::clv`], README "Predictive
-//! CLV"): `clv_model`, the fitted BG/NBD and Gamma-Gamma parameters with
-//! their fit diagnostics; `clv_validation`, the models refitted on the
-//! calibration period (up to as_of − holdout_days) against the holdout;
-//! `clv_forecast`, the expected orders and revenue of all customers per
-//! month of the horizon. Written only with `[clv] enabled`. No NaN or
-//! infinity is published: a non-finite figure is null.
+//! CLV"): `clv_model`, the fitted purchase models and Gamma-Gamma with
+//! their fit diagnostics; `clv_validation`, each purchase model refitted on
+//! the calibration period (up to as_of − holdout_days) against the holdout;
+//! `clv_model_selection`, the purchase models side by side and which one
+//! scored the customers; `clv_forecast`, the expected orders and revenue
+//! of all customers per month of the horizon. Written only with `[clv]
+//! enabled`. No NaN or infinity is published: a non-finite figure is null.
 
 use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
 use crate::clv::FitReport;
 use crate::error::Result;
-use crate::stages::clv::{fit_status, ClvOutput, Forecast, HoldoutValidation};
-use crate::tables::schema::clv::{CLV_FORECAST, CLV_MODEL, CLV_VALIDATION};
+use crate::stages::clv::{fit_status, ClvOutput, Forecast, HoldoutValidation, SelectionRow};
+use crate::tables::schema::clv::{CLV_FORECAST, CLV_MODEL, CLV_MODEL_SELECTION, CLV_VALIDATION};
 use crate::tables::schema::col;
 
-/// The three CLV tables, in publishing order.
+/// The four CLV tables, in publishing order.
 pub fn clv_tables(output: &ClvOutput) -> Result<super::NamedFrames> {
+    let scored = Scored {
+        model: output.chosen.name(),
+        gamma_gamma: output.gamma_gamma_used,
+        uncomputable: output.uncomputable,
+    };
     Ok(vec![
-        (
-            CLV_MODEL.name,
-            clv_model_table(&output.fits, output.uncomputable)?,
-        ),
+        (CLV_MODEL.name, clv_model_table(&output.fits, &scored)?),
         (
             CLV_VALIDATION.name,
             clv_validation_table(&output.validation)?,
         ),
+        (
+            CLV_MODEL_SELECTION.name,
+            clv_model_selection_table(&output.selection)?,
+        ),
         (CLV_FORECAST.name, clv_forecast_table(&output.forecast)?),
     ])
+}
+
+/// Which fits scored the customers.
+pub struct Scored<'a> {
+    /// The purchase model's name.
+    pub model: &'a str,
+    /// Whether Gamma-Gamma gave the expected order values.
+    pub gamma_gamma: bool,
+    /// Customers the purchase model could not score.
+    pub uncomputable: usize,
+}
+
+impl Scored<'_> {
+    fn chosen(&self, model: &str) -> bool {
+        model == self.model || (model == "gamma_gamma" && self.gamma_gamma)
+    }
+
+    /// Gamma-Gamma's fallbacks are exact means, so it scores everyone; a
+    /// purchase model that did not score has no count.
+    fn uncomputable(&self, model: &str) -> Option<i64> {
+        match model {
+            "gamma_gamma" => Some(0),
+            m if m == self.model => Some(self.uncomputable as i64),
+            _ => None,
+        }
+    }
 }
 
 /// A fitted parameter: (name, value, standard error), as in [`FitReport`].
@@ -35,9 +68,7 @@ type Parameter = (&'static str, f64, Option<f64>);
 
 /// `clv_model`: one row per model × parameter, in the order of the fit
 /// reports and of their parameters; non-finite figures are null.
-/// `uncomputable` customers' BG/NBD predictions could not be computed
-/// (Gamma-Gamma's always can: its fallbacks are exact means).
-pub fn clv_model_table(fits: &[FitReport], uncomputable: usize) -> Result<DataFrame> {
+pub fn clv_model_table(fits: &[FitReport], scored: &Scored) -> Result<DataFrame> {
     let rows: Vec<(&FitReport, &Parameter)> = fits
         .iter()
         .flat_map(|r| r.parameters.iter().map(move |p| (r, p)))
@@ -90,20 +121,29 @@ pub fn clv_model_table(fits: &[FitReport], uncomputable: usize) -> Result<DataFr
         .add(
             col::UNCOMPUTABLE_CUSTOMERS,
             rows.iter()
-                .map(|(r, _)| match r.model {
-                    "bg_nbd" => uncomputable as i64,
-                    _ => 0,
-                })
+                .map(|(r, _)| scored.uncomputable(r.model))
+                .collect::<Vec<_>>(),
+        )?
+        .add(
+            col::CHOSEN,
+            rows.iter()
+                .map(|(r, _)| scored.chosen(r.model))
                 .collect::<Vec<_>>(),
         )?
         .finish()
 }
 
-/// `clv_validation`: one row per bucket, "overall" first.
+/// `clv_validation`: one row per purchase model and bucket, "overall"
+/// first for each model.
 pub fn clv_validation_table(validation: &HoldoutValidation) -> Result<DataFrame> {
-    let b = &validation.buckets;
+    let (models, b): (Vec<&str>, Vec<_>) = validation
+        .models
+        .iter()
+        .flat_map(|m| m.buckets.iter().map(move |b| (m.model.name(), b)))
+        .unzip();
     let n = b.len();
     FrameBuilder::new(&CLV_VALIDATION, n)
+        .add(col::MODEL, models)?
         .add(col::BUCKET, b.iter().map(|x| x.label).collect::<Vec<_>>())?
         .add(
             col::CUSTOMERS,
@@ -128,6 +168,76 @@ pub fn clv_validation_table(validation: &HoldoutValidation) -> Result<DataFrame>
         .finish()
 }
 
+/// `clv_model_selection`: one row per fitted purchase model.
+pub fn clv_model_selection_table(rows: &[SelectionRow]) -> Result<DataFrame> {
+    let finite = |x: f64| x.is_finite().then_some(x);
+    let parameter = |name: &str| -> Vec<Option<f64>> {
+        rows.iter()
+            .map(|r| {
+                r.fit
+                    .parameters
+                    .iter()
+                    .find(|p| p.0 == name)
+                    .and_then(|p| finite(p.1))
+            })
+            .collect()
+    };
+    let holdout = |f: &dyn Fn(&crate::stages::clv::BucketFit) -> Option<f64>| -> Vec<Option<f64>> {
+        rows.iter()
+            .map(|r| r.holdout.as_ref().and_then(f))
+            .collect()
+    };
+    FrameBuilder::new(&CLV_MODEL_SELECTION, rows.len())
+        .add(
+            col::MODEL,
+            rows.iter().map(|r| r.model.name()).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::CHOSEN,
+            rows.iter().map(|r| r.chosen).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::FIT_STATUS,
+            rows.iter().map(|r| fit_status(&r.fit)).collect::<Vec<_>>(),
+        )?
+        .add(
+            col::LOG_LIKELIHOOD,
+            rows.iter()
+                .map(|r| finite(r.fit.log_likelihood))
+                .collect::<Vec<_>>(),
+        )?
+        .add(
+            col::PARAMETER_COUNT,
+            rows.iter()
+                .map(|r| r.fit.parameters.len() as i64)
+                .collect::<Vec<_>>(),
+        )?
+        .add(
+            col::CUSTOMERS,
+            rows.iter()
+                .map(|r| r.fit.customers as i64)
+                .collect::<Vec<_>>(),
+        )?
+        .add(col::AIC, rows.iter().map(|r| r.aic).collect::<Vec<_>>())?
+        .add(col::BIC, rows.iter().map(|r| r.bic).collect::<Vec<_>>())?
+        .add(col::PARAM_R, parameter("r"))?
+        .add(col::PARAM_ALPHA, parameter("alpha"))?
+        .add(col::PARAM_A, parameter("a"))?
+        .add(col::PARAM_B, parameter("b"))?
+        .add(col::PARAM_S, parameter("s"))?
+        .add(col::PARAM_BETA, parameter("beta"))?
+        .add(
+            col::HOLDOUT_CUSTOMERS,
+            rows.iter()
+                .map(|r| r.holdout.as_ref().map(|h| h.customers))
+                .collect::<Vec<_>>(),
+        )?
+        .add(col::HOLDOUT_MAE, holdout(&|h| h.mae))?
+        .add(col::HOLDOUT_RMSE, holdout(&|h| h.rmse))?
+        .add(col::HOLDOUT_RELATIVE_BIAS, holdout(&|h| h.relative_bias))?
+        .finish()
+}
+
 /// `clv_forecast`: one row per month j = 1 … horizon, days
 /// (j − 1)·month_days to j·month_days after as_of.
 pub fn clv_forecast_table(forecast: &Forecast) -> Result<DataFrame> {
@@ -146,7 +256,8 @@ pub fn clv_forecast_table(forecast: &Forecast) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::clv::BucketFit;
+    use crate::clv::PurchaseModelKind;
+    use crate::stages::clv::{BucketFit, ModelValidation};
     use crate::tables::schema::Options;
 
     fn report(model: &'static str, parameters: Vec<(&'static str, f64, Option<f64>)>) -> FitReport {
@@ -171,7 +282,12 @@ mod tests {
             ),
             report("gamma_gamma", vec![("p", 2.0, Some(f64::INFINITY))]),
         ];
-        let frame = clv_model_table(&fits, 3).unwrap();
+        let scored = Scored {
+            model: "bg_nbd",
+            gamma_gamma: true,
+            uncomputable: 3,
+        };
+        let frame = clv_model_table(&fits, &scored).unwrap();
         CLV_MODEL.conforms(&frame, &Options::default()).unwrap();
         assert_eq!(frame.height(), 3);
         let value = frame.column(col::VALUE).unwrap().f64().unwrap().clone();
@@ -188,8 +304,26 @@ mod tests {
             .clone();
         assert_eq!(status.get(0), Some("converged"));
         let uncomputable = frame.column(col::UNCOMPUTABLE_CUSTOMERS).unwrap();
-        let uncomputable: Vec<i64> = uncomputable.i64().unwrap().into_no_null_iter().collect();
-        assert_eq!(uncomputable, [3, 3, 0]);
+        let uncomputable = uncomputable.i64().unwrap().clone();
+        let uncomputable: Vec<Option<i64>> = (0..3).map(|i| uncomputable.get(i)).collect();
+        assert_eq!(uncomputable, [Some(3), Some(3), Some(0)]);
+        let chosen = frame.column(col::CHOSEN).unwrap().bool().unwrap().clone();
+        let chosen: Vec<Option<bool>> = (0..3).map(|i| chosen.get(i)).collect();
+        assert_eq!(chosen, [Some(true); 3]);
+        // A purchase model that did not score the customers has no count.
+        let other = Scored {
+            model: "pareto_nbd",
+            gamma_gamma: false,
+            uncomputable: 0,
+        };
+        let frame = clv_model_table(&fits, &other).unwrap();
+        let uncomputable = frame.column(col::UNCOMPUTABLE_CUSTOMERS).unwrap();
+        let uncomputable = uncomputable.i64().unwrap().clone();
+        let uncomputable: Vec<Option<i64>> = (0..3).map(|i| uncomputable.get(i)).collect();
+        assert_eq!(uncomputable, [None, None, Some(0)]);
+        let chosen = frame.column(col::CHOSEN).unwrap().bool().unwrap().clone();
+        let chosen: Vec<Option<bool>> = (0..3).map(|i| chosen.get(i)).collect();
+        assert_eq!(chosen, [Some(false); 3]);
     }
 
     #[test]
@@ -206,7 +340,11 @@ mod tests {
         let validation = HoldoutValidation {
             holdout_days: 90,
             calibration_end: 19_000,
-            buckets: vec![bucket("overall", 4), bucket("0", 0)],
+            models: vec![ModelValidation {
+                model: PurchaseModelKind::MbgNbd,
+                calibration_fit: report("mbg_nbd", vec![("r", 0.5, None)]),
+                buckets: vec![bucket("overall", 4), bucket("0", 0)],
+            }],
         };
         let frame = clv_validation_table(&validation).unwrap();
         CLV_VALIDATION
@@ -215,6 +353,8 @@ mod tests {
         assert_eq!(frame.height(), 2);
         let mae = frame.column(col::MAE).unwrap().f64().unwrap().clone();
         assert_eq!((mae.get(0), mae.get(1)), (Some(0.5), None));
+        let model = frame.column(col::MODEL).unwrap().str().unwrap().clone();
+        assert_eq!(model.get(1), Some("mbg_nbd"));
     }
 
     #[test]

@@ -137,19 +137,11 @@ fn clv_columns_are_complete_and_consistent() {
     }
     let p = customers.column("p_alive").unwrap().f64().unwrap().clone();
     assert!(p.into_no_null_iter().all(|x| (0.0..=1.0).contains(&x)));
+    // The sample pipeline fits every model (`model = "auto"`): each has the
+    // nine buckets, and they partition the calibration customers.
     let validation = c.table("clv_validation").unwrap();
-    let buckets: Vec<Option<&str>> = validation
-        .column("bucket")
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .collect();
-    assert_eq!(
-        buckets,
-        ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"].map(Some)
-    );
-    // The buckets partition the calibration customers.
+    let models = crate::support::texts(validation, "model");
+    let buckets = crate::support::texts(validation, "bucket");
     let n: Vec<i64> = validation
         .column("customers")
         .unwrap()
@@ -157,7 +149,27 @@ fn clv_columns_are_complete_and_consistent() {
         .unwrap()
         .into_no_null_iter()
         .collect();
-    assert_eq!(n[0], n[1..].iter().sum::<i64>());
+    let labels = ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"];
+    for (k, model) in ["bg_nbd", "pareto_nbd", "mbg_nbd"].iter().enumerate() {
+        let rows = 9 * k..9 * (k + 1);
+        assert!(
+            models[rows.clone()].iter().all(|m| m == model),
+            "{models:?}"
+        );
+        assert_eq!(buckets[rows.clone()], labels);
+        assert_eq!(
+            n[rows.start],
+            n[rows.start + 1..rows.end].iter().sum::<i64>()
+        );
+    }
+    assert_eq!(validation.height(), 27);
+    // One model is chosen, and it is the one with the lowest holdout MAE.
+    let selection = c.table("clv_model_selection").unwrap();
+    let chosen = crate::support::flags(selection, "chosen");
+    assert_eq!(chosen.iter().filter(|c| **c).count(), 1, "{selection}");
+    let mae = crate::support::doubles(selection, "holdout_mae");
+    let best = mae.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert_eq!(mae[chosen.iter().position(|c| *c).unwrap()], best);
     // The forecast's months add up to the customers' expected orders.
     let forecast = c.table("clv_forecast").unwrap();
     assert_eq!(forecast.height(), 12);

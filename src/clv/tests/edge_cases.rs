@@ -84,7 +84,7 @@ fn tenure_zero_and_frequency_zero_customers() {
         [0.0, 0.0, 0.0, 12.0],
     );
     let s = PredictionSettings::default();
-    let preds = predict(&BG, Some(&GG), &input(&f, &r, &t, &m), &s);
+    let preds = predict(BG, Some(&GG), &input(&f, &r, &t, &m), &s);
     assert_sane(&preds, &s);
     // Frequency 0: alive by definition; recency is ignored (row 3 had 5).
     assert_eq!(preds[0].p_alive, 1.0);
@@ -119,7 +119,7 @@ fn clv_is_the_discounted_sum_over_months() {
         month_days: 30.4375,
         discount_rate_monthly: 0.02,
     };
-    let preds = predict(&BG, Some(&GG), &s.input(), &settings);
+    let preds = predict(BG, Some(&GG), &s.input(), &settings);
     assert_sane(&preds, &settings);
     for (i, p) in preds.iter().enumerate() {
         let clv: f64 = p
@@ -155,7 +155,7 @@ fn huge_frequencies_fit_and_predict() {
     let (gg, rep) = fit_gamma_gamma(&s.input());
     assert!(rep.converged && gg.is_valid(), "{rep:?}");
     let settings = PredictionSettings::default();
-    let preds = predict(&bg, Some(&gg), &s.input(), &settings);
+    let preds = predict(bg, Some(&gg), &s.input(), &settings);
     assert_sane(&preds, &settings);
     let n = preds.len();
     assert!(preds[n - 3].expected_orders > 100.0, "{:?}", preds[n - 3]);
@@ -182,7 +182,7 @@ fn all_one_time_buyers() {
         "{rep:?}"
     );
     let s = PredictionSettings::default();
-    let preds = predict(&bg, None, &inp, &s);
+    let preds = predict(bg, None, &inp, &s);
     assert_sane(&preds, &s);
     // No repeat buyers: the order-value fallback is 0, so CLV is 0.
     assert!(preds
@@ -199,7 +199,7 @@ fn no_repeat_buyers_with_spend_fall_back_to_the_repeat_buyer_mean() {
         .collect();
     let mean = repeat.iter().sum::<f64>() / repeat.len() as f64;
     let settings = PredictionSettings::default();
-    let preds = predict(&BG, None, &s.input(), &settings);
+    let preds = predict(BG, None, &s.input(), &settings);
     assert!(preds
         .iter()
         .all(|p| (p.expected_avg_order_value - mean).abs() < 1e-9 * mean));
@@ -210,7 +210,7 @@ fn no_repeat_buyers_with_spend_fall_back_to_the_repeat_buyer_mean() {
         q: 0.7,
         gamma: 10.0,
     };
-    let preds = predict(&BG, Some(&gg), &s.input(), &settings);
+    let preds = predict(BG, Some(&gg), &s.input(), &settings);
     assert_sane(&preds, &settings);
     for (i, p) in preds.iter().enumerate() {
         if s.frequency[i] == 0 {
@@ -226,7 +226,7 @@ fn empty_input() {
     assert!(!rep.converged && rep.customers == 0 && bg.is_valid());
     let (gg, rep) = fit_gamma_gamma(&inp);
     assert!(!rep.converged && rep.customers == 0 && gg.is_valid());
-    assert!(predict(&bg, Some(&gg), &inp, &PredictionSettings::default()).is_empty());
+    assert!(predict(bg, Some(&gg), &inp, &PredictionSettings::default()).is_empty());
 }
 
 #[test]
@@ -240,7 +240,7 @@ fn invalid_rows_settings_and_parameters_never_give_nan() {
     let (bg, _) = fit_bgnbd(&inp);
     assert!(bg.is_valid());
     let s = PredictionSettings::default();
-    assert_sane(&predict(&BG, Some(&GG), &inp, &s), &s);
+    assert_sane(&predict(BG, Some(&GG), &inp, &s), &s);
     for bad in [
         PredictionSettings {
             horizon_months: 3,
@@ -259,7 +259,7 @@ fn invalid_rows_settings_and_parameters_never_give_nan() {
         },
     ] {
         assert!(bad.validate().is_err() || bad.horizon_months == 0);
-        assert_sane(&predict(&BG, Some(&GG), &inp, &bad), &bad);
+        assert_sane(&predict(BG, Some(&GG), &inp, &bad), &bad);
     }
     let nan_bg = BgNbdParams {
         r: f64::NAN,
@@ -272,7 +272,7 @@ fn invalid_rows_settings_and_parameters_never_give_nan() {
         q: 2.0,
         gamma: 1.0,
     };
-    assert_sane(&predict(&nan_bg, Some(&nan_gg), &inp, &s), &s);
+    assert_sane(&predict(nan_bg, Some(&nan_gg), &inp, &s), &s);
 }
 
 #[test]
@@ -307,7 +307,7 @@ fn extreme_parameters_stay_finite() {
             b: 1.0,
         }, // a = 1 exactly
     ] {
-        assert_sane(&predict(&bg, Some(&GG), &inp, &s), &s);
+        assert_sane(&predict(bg, Some(&GG), &inp, &s), &s);
     }
 }
 
@@ -350,7 +350,7 @@ fn uncomputable_expected_orders_are_nan_not_zero() {
     };
     let (f, r, t, m) = ([0, 0], [0, 0], [3, 40], [0.0, 0.0]);
     let inp = input(&f, &r, &t, &m);
-    for p in predict(&bg, Some(&GG), &inp, &PredictionSettings::default()) {
+    for p in predict(bg, Some(&GG), &inp, &PredictionSettings::default()) {
         assert!(p.expected_orders.is_nan() && p.clv.is_nan(), "{p:?}");
         assert!(p.expected_orders_by_month.iter().all(|v| v.is_nan()));
         assert!(p.p_alive.is_finite() && p.p_no_order.is_finite(), "{p:?}");

@@ -5,6 +5,7 @@
 mod boundary;
 mod edge_cases;
 mod fitting;
+mod models;
 mod parity;
 mod sim;
 mod spot_values;

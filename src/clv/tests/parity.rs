@@ -219,7 +219,7 @@ fn predictions_match_lifetimes_at_its_parameters() {
         month_days: 30.0,
         discount_rate_monthly: 0.01,
     };
-    let preds = predict(&bg, Some(&gg), &input, &settings);
+    let preds = predict(bg, Some(&gg), &input, &settings);
     let aov: Vec<f64> = preds.iter().map(|p| p.expected_avg_order_value).collect();
     let clv: Vec<f64> = preds.iter().map(|p| p.clv).collect();
     let pa_pred: Vec<f64> = preds.iter().map(|p| p.p_alive).collect();
@@ -270,7 +270,7 @@ fn predictions_at_our_fit_match_lifetimes() {
         month_days: 30.0,
         discount_rate_monthly: 0.01,
     };
-    let preds = predict(&bg, Some(&gg), &input, &settings);
+    let preds = predict(bg, Some(&gg), &input, &settings);
     let pick = |f: fn(&crate::clv::Prediction) -> f64| preds.iter().map(f).collect::<Vec<f64>>();
     for (name, ours, col) in [
         ("p_alive", pick(|p| p.p_alive), "p_alive"),
@@ -284,5 +284,90 @@ fn predictions_at_our_fit_match_lifetimes() {
         let rel = max_rel(&ours, &column(&g, col), 1e-12);
         eprintln!("{name} at our fit: max rel diff {rel:e}");
         assert!(rel <= REL, "{name}: {rel:e}");
+    }
+}
+
+/// Pareto/NBD and MBG/NBD against `lifetimes`' ParetoNBDFitter and
+/// ModifiedBetaGeoFitter (`lifetimes_models_golden.json`, made by
+/// `make_lifetimes_models_golden.py`, which polishes lifetimes' fits on its
+/// own likelihoods): parameters and log-likelihoods to 1e-4, predictions at
+/// lifetimes' parameters to 1e-6.
+#[test]
+fn pareto_and_mbg_match_lifetimes() {
+    use crate::clv::{fit_purchase_model, ParetoNbdParams, PurchaseModel};
+    let csv = read_summary_csv();
+    let path = golden_dir().join("lifetimes_models_golden.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let g: serde_json::Value = serde_json::from_str(&text).expect("golden JSON");
+    assert_eq!(csv.ids.len() as f64, num(&g, &["customers"]));
+    let ids: Vec<&str> = g["per_customer"]["customer_id"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(ids, csv.ids.iter().map(String::as_str).collect::<Vec<_>>());
+    let input = CustomerSummaryInput {
+        frequency: &csv.frequency,
+        recency_days: &csv.recency,
+        tenure_days: &csv.tenure,
+        monetary_value: &csv.monetary,
+    };
+    let p = |model: &str, name: &str| num(&g, &[model, "params", name]);
+    let theirs = [
+        PurchaseModel::ParetoNbd(ParetoNbdParams {
+            r: p("pareto_nbd", "r"),
+            alpha: p("pareto_nbd", "alpha"),
+            s: p("pareto_nbd", "s"),
+            beta: p("pareto_nbd", "beta"),
+        }),
+        PurchaseModel::MbgNbd(BgNbdParams {
+            r: p("mbg_nbd", "r"),
+            alpha: p("mbg_nbd", "alpha"),
+            a: p("mbg_nbd", "a"),
+            b: p("mbg_nbd", "b"),
+        }),
+    ];
+    for (model, prefix) in theirs.iter().zip(["pareto", "mbg"]) {
+        let name = model.kind().name();
+        let (ours, report) = fit_purchase_model(model.kind(), &input, 0.0, None);
+        assert!(report.converged, "{report:?}");
+        for (k, (parameter, _, _)) in report.parameters.iter().enumerate() {
+            let what = format!("{name} {parameter}");
+            assert_close(ours.values()[k], model.values()[k], REL, 0.0, &what);
+        }
+        let ll = num(&g, &[name, "log_likelihood"]);
+        assert_close(report.log_likelihood, ll, 1e-9, 0.0, &format!("{name} ll"));
+
+        let horizon = num(&g, &["settings", "expected_purchases_t_days"]);
+        let x = |i: usize| csv.frequency[i] as f64;
+        let (t_x, t) = (
+            |i: usize| csv.recency[i] as f64,
+            |i: usize| csv.tenure[i] as f64,
+        );
+        let n = csv.ids.len();
+        let alive: Vec<f64> = (0..n)
+            .map(|i| model.probability_alive(x(i), t_x(i), t(i)))
+            .collect();
+        let want = column(&g, &format!("{prefix}_p_alive"));
+        assert!(max_rel(&alive, &want, 1e-12) < 1e-6, "{name} P(alive)");
+        let expected: Vec<f64> = (0..n)
+            .map(|i| model.conditional_expected_purchases(x(i), t_x(i), t(i), horizon))
+            .collect();
+        let want = column(&g, &format!("{prefix}_expected_purchases_365"));
+        assert!(
+            max_rel(&expected, &want, 1e-12) < 1e-6,
+            "{name} expected purchases"
+        );
+        if let PurchaseModel::ParetoNbd(_) = model {
+            let none: Vec<f64> = (0..n)
+                .map(|i| {
+                    let p = alive[i];
+                    (1.0 - p) + p * model.p_no_purchase_if_alive(x(i), t(i), horizon)
+                })
+                .collect();
+            let want = column(&g, "pareto_p_no_purchase_365");
+            assert!(max_rel(&none, &want, 1e-12) < 1e-6, "{name} P(no purchase)");
+        }
     }
 }

@@ -135,3 +135,69 @@ pub fn simulate(
     }
     s
 }
+
+/// Simulates `n` customers' purchase histories from a purchase model by its
+/// definition (monetary values 0), T uniform on [t_min, t_max] days, times
+/// recorded in units of `1/resolution` days (see [`simulate`]).
+/// * BG/NBD and MBG/NBD: λ ~ Gamma(r, α), dropout p ~ Beta(a, b) after each
+///   repeat purchase (MBG/NBD: after the first purchase too);
+/// * Pareto/NBD: λ ~ Gamma(r, α), lifetime exponential with rate
+///   μ ~ Gamma(s, β).
+pub fn simulate_purchases(
+    n: usize,
+    model: &crate::clv::PurchaseModel,
+    t_min: f64,
+    t_max: f64,
+    resolution: f64,
+    seed: u64,
+) -> Summary {
+    use crate::clv::PurchaseModel;
+    let mut rng = Rng::new(seed);
+    let mut s = Summary::default();
+    for _ in 0..n {
+        let t_end = t_min + (t_max - t_min) * rng.uniform();
+        let (x, t_x) = match model {
+            PurchaseModel::BgNbd(p) | PurchaseModel::MbgNbd(p) => {
+                let lambda = rng.gamma(p.r) / p.alpha;
+                let p_drop = rng.beta(p.a, p.b);
+                let dead_at_once =
+                    matches!(model, PurchaseModel::MbgNbd(_)) && rng.uniform() < p_drop;
+                let (mut t, mut x, mut t_x) = (0.0f64, 0i64, 0.0f64);
+                if !dead_at_once {
+                    loop {
+                        t += -rng.uniform().ln() / lambda;
+                        if t > t_end {
+                            break;
+                        }
+                        x += 1;
+                        t_x = t;
+                        if rng.uniform() < p_drop {
+                            break;
+                        }
+                    }
+                }
+                (x, t_x)
+            }
+            PurchaseModel::ParetoNbd(p) => {
+                let lambda = rng.gamma(p.r) / p.alpha;
+                let mu = rng.gamma(p.s) / p.beta;
+                let alive_until = t_end.min(-rng.uniform().ln() / mu);
+                let (mut t, mut x, mut t_x) = (0.0f64, 0i64, 0.0f64);
+                loop {
+                    t += -rng.uniform().ln() / lambda;
+                    if t > alive_until {
+                        break;
+                    }
+                    x += 1;
+                    t_x = t;
+                }
+                (x, t_x)
+            }
+        };
+        s.frequency.push(x);
+        s.recency.push((t_x * resolution).floor() as i64);
+        s.tenure.push((t_end * resolution).floor() as i64);
+        s.monetary.push(0.0);
+    }
+    s
+}

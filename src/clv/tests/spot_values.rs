@@ -270,7 +270,7 @@ fn p_alive_expected_purchases_and_p_no_order_match_independent_values() {
             month_days: 365.0,
             discount_rate_monthly: 0.0,
         };
-        let pred = &predict(&BG[i], None, &input, &settings)[0];
+        let pred = &predict(BG[i], None, &input, &settings)[0];
         assert_close(
             pred.expected_orders,
             e365,

@@ -79,7 +79,7 @@ fn run(n: usize) {
         rep.gradient_norm
     );
     let t = Instant::now();
-    let preds = predict(&bg, Some(&gg), &input, &PredictionSettings::default());
+    let preds = predict(bg, Some(&gg), &input, &PredictionSettings::default());
     eprintln!("predict (12 months): {:.2?}", t.elapsed());
     let total_clv: f64 = preds.iter().map(|p| p.clv).sum();
     eprintln!(

@@ -1,4 +1,4 @@
-//! The declaration of `clv_model`, `clv_validation`, `clv_forecast` (the frames are built in `tables::clv`).
+//! The declaration of `clv_model`, `clv_validation`, `clv_model_selection`, `clv_forecast` (the frames are built in `tables::clv`).
 
 use super::col;
 use super::table::{column, Kind, TableSchema, Written};
@@ -7,7 +7,7 @@ pub static CLV_MODEL: TableSchema = TableSchema {
     name: "clv_model",
     grain: "one row per model parameter",
     key: &[col::MODEL, col::PARAMETER],
-    order: "BG/NBD parameters, then Gamma-Gamma",
+    order: "purchase models (bg_nbd, pareto_nbd, mbg_nbd: those fitted), then Gamma-Gamma",
     written: Written::WithClv,
     sliced: false,
     cohort_named: false,
@@ -15,12 +15,12 @@ pub static CLV_MODEL: TableSchema = TableSchema {
         column(
             col::MODEL,
             Kind::Text,
-            "the model: `bg_nbd` or `gamma_gamma`",
+            "the model: `bg_nbd`, `pareto_nbd`, `mbg_nbd` (purchase models) or `gamma_gamma` (spend)",
         ),
         column(
             col::PARAMETER,
             Kind::Text,
-            "the parameter: r, alpha, a, b (BG/NBD) or p, q, gamma (Gamma-Gamma)",
+            "the parameter: r, alpha, a, b (BG/NBD, MBG/NBD), r, alpha, s, beta (Pareto/NBD) or p, q, gamma (Gamma-Gamma)",
         ),
         column(
             col::VALUE,
@@ -65,20 +65,30 @@ pub static CLV_MODEL: TableSchema = TableSchema {
         column(
             col::UNCOMPUTABLE_CUSTOMERS,
             Kind::Int64,
-            "customers whose predictions from this model could not be computed (their expected_orders and clv are null)",
+            "customers whose predictions from this model could not be computed (their expected_orders and clv are null); null for a model that did not score the customers",
+        ),
+        column(
+            col::CHOSEN,
+            Kind::Bool,
+            "true for the purchase model that scored the customers, and for Gamma-Gamma when its fit gave the expected order values",
         ),
     ],
 };
 
 pub static CLV_VALIDATION: TableSchema = TableSchema {
     name: "clv_validation",
-    grain: "one row per holdout bucket",
-    key: &[col::BUCKET],
-    order: "overall first, then buckets by calibration frequency",
+    grain: "one row per purchase model and holdout bucket",
+    key: &[col::MODEL, col::BUCKET],
+    order: "by model as in clv_model; overall first, then buckets by calibration frequency",
     written: Written::WithClv,
     sliced: false,
     cohort_named: false,
     columns: &[
+        column(
+            col::MODEL,
+            Kind::Text,
+            "the purchase model refitted on the calibration period: `bg_nbd`, `pareto_nbd` or `mbg_nbd`",
+        ),
         column(
             col::BUCKET,
             Kind::Text,
@@ -123,6 +133,108 @@ pub static CLV_VALIDATION: TableSchema = TableSchema {
             col::CALIBRATION_END,
             Kind::Date,
             "last day of the calibration period: as_of − holdout_days",
+        ),
+    ],
+};
+
+pub static CLV_MODEL_SELECTION: TableSchema = TableSchema {
+    name: "clv_model_selection",
+    grain: "one row per fitted purchase model",
+    key: &[col::MODEL],
+    order: "bg_nbd, pareto_nbd, mbg_nbd (those fitted)",
+    written: Written::WithClv,
+    sliced: false,
+    cohort_named: false,
+    columns: &[
+        column(
+            col::MODEL,
+            Kind::Text,
+            "the purchase model: `bg_nbd`, `pareto_nbd` or `mbg_nbd`",
+        ),
+        column(
+            col::CHOSEN,
+            Kind::Bool,
+            "true for the model that scored the customers: the lowest holdout_mae, ties by aic; aic alone without a holdout",
+        ),
+        column(
+            col::FIT_STATUS,
+            Kind::Text,
+            "how the full-history fit ended, as in clv_model",
+        ),
+        column(
+            col::LOG_LIKELIHOOD,
+            Kind::Float64,
+            "total log-likelihood of the full-history fit (time in days)",
+        ),
+        column(
+            col::PARAMETER_COUNT,
+            Kind::Int64,
+            "free parameters k (4 for each model)",
+        ),
+        column(
+            col::CUSTOMERS,
+            Kind::Int64,
+            "customers n of the full-history fit",
+        ),
+        column(
+            col::AIC,
+            Kind::Float64,
+            "2k − 2·log_likelihood; null when the log-likelihood is not finite",
+        ),
+        column(
+            col::BIC,
+            Kind::Float64,
+            "k·ln(n) − 2·log_likelihood; null when the log-likelihood is not finite",
+        ),
+        column(
+            col::PARAM_R,
+            Kind::Float64,
+            "r, the purchase rates' Gamma shape (every model)",
+        ),
+        column(
+            col::PARAM_ALPHA,
+            Kind::Float64,
+            "alpha, the purchase rates' Gamma rate, in days (every model)",
+        ),
+        column(
+            col::PARAM_A,
+            Kind::Float64,
+            "a of the dropout probability's Beta (BG/NBD, MBG/NBD); null for Pareto/NBD",
+        ),
+        column(
+            col::PARAM_B,
+            Kind::Float64,
+            "b of the dropout probability's Beta (BG/NBD, MBG/NBD); null for Pareto/NBD",
+        ),
+        column(
+            col::PARAM_S,
+            Kind::Float64,
+            "s, the dropout rates' Gamma shape (Pareto/NBD); null otherwise",
+        ),
+        column(
+            col::PARAM_BETA,
+            Kind::Float64,
+            "beta, the dropout rates' Gamma rate, in days (Pareto/NBD); null otherwise",
+        ),
+        column(
+            col::HOLDOUT_CUSTOMERS,
+            Kind::Int64,
+            "calibration customers in the holdout comparison; null without a holdout",
+        ),
+        column(
+            col::HOLDOUT_MAE,
+            Kind::Float64,
+            "mean absolute error of the holdout order days per customer (clv_validation's overall row)",
+        ),
+        column(
+            col::HOLDOUT_RMSE,
+            Kind::Float64,
+            "root mean square error of the holdout order days per customer",
+        ),
+        column(
+            col::HOLDOUT_RELATIVE_BIAS,
+            Kind::Float64,
+            "(Σ predicted − Σ actual) / Σ actual over the holdout",
         ),
     ],
 };

@@ -34,7 +34,7 @@ pub use table::{
 use crate::time::CohortPeriod;
 
 /// Every published table, in publishing order.
-pub static ALL: [&TableSchema; 19] = [
+pub static ALL: [&TableSchema; 20] = [
     &customers::CUSTOMERS,
     &cohorts::COHORT_RETENTION,
     &cohorts::RETENTION_CURVE,
@@ -43,6 +43,7 @@ pub static ALL: [&TableSchema; 19] = [
     &tiers::TIER_MIGRATION,
     &clv::CLV_MODEL,
     &clv::CLV_VALIDATION,
+    &clv::CLV_MODEL_SELECTION,
     &clv::CLV_FORECAST,
     &targets::WIN_BACK,
     &targets::AT_RISK_HIGH_VALUE,

@@ -47,6 +47,12 @@ pub fn ints(frame: &DataFrame, name: &str) -> Vec<i64> {
 }
 
 /// A column that must be text, without nulls.
+/// A boolean column without nulls.
+pub fn flags(frame: &DataFrame, name: &str) -> Vec<bool> {
+    let values = column(frame, name).bool().unwrap();
+    values.iter().map(|v| v.expect("no nulls")).collect()
+}
+
 pub fn texts(frame: &DataFrame, name: &str) -> Vec<String> {
     column(frame, name)
         .str()

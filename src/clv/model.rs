@@ -1,0 +1,268 @@
+//! The three purchase (transaction) models behind one interface: BG/NBD,
+//! MBG/NBD and Pareto/NBD, each with four parameters fitted by maximum
+//! likelihood on the compressed (frequency, recency, T) rows, and each
+//! giving P(alive), expected purchases and P(no purchase) over a horizon.
+//!
+//! MBG/NBD (Batislam, Denizel & Filiztekin 2007) lets a customer also drop
+//! out right after the first purchase, so one-time buyers are not all alive
+//! as in BG/NBD; it is BG/NBD's algebra with b + x read as b + x + 1 (see
+//! `bgnbd::Dropout`).
+
+use super::bgnbd::{self, Dropout};
+use super::compress::{compress_rfm, RfmRows};
+use super::hyp2f1;
+use super::optimize::{fit_penalized, warm_start};
+use super::{pareto_nbd, BgNbdParams, CustomerSummaryInput, FitReport, ParetoNbdParams};
+
+/// Which purchase model, as `[clv] model` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseModelKind {
+    BgNbd,
+    ParetoNbd,
+    MbgNbd,
+}
+
+impl PurchaseModelKind {
+    /// Every model, in the order they are fitted and published.
+    pub const ALL: [PurchaseModelKind; 3] = [
+        PurchaseModelKind::BgNbd,
+        PurchaseModelKind::ParetoNbd,
+        PurchaseModelKind::MbgNbd,
+    ];
+
+    /// The name published in `clv_model.model`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PurchaseModelKind::BgNbd => "bg_nbd",
+            PurchaseModelKind::ParetoNbd => "pareto_nbd",
+            PurchaseModelKind::MbgNbd => "mbg_nbd",
+        }
+    }
+
+    /// Parameter names as published, in θ order.
+    fn parameter_names(self) -> [&'static str; 4] {
+        match self {
+            PurchaseModelKind::ParetoNbd => ["r", "alpha", "s", "beta"],
+            _ => ["r", "alpha", "a", "b"],
+        }
+    }
+}
+
+/// A purchase model with its parameters (time in days).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PurchaseModel {
+    BgNbd(BgNbdParams),
+    /// MBG/NBD: the same four parameters as BG/NBD, read with a dropout
+    /// chance after the first purchase too.
+    MbgNbd(BgNbdParams),
+    ParetoNbd(ParetoNbdParams),
+}
+
+impl From<&BgNbdParams> for PurchaseModel {
+    fn from(params: &BgNbdParams) -> Self {
+        PurchaseModel::BgNbd(*params)
+    }
+}
+
+impl From<BgNbdParams> for PurchaseModel {
+    fn from(params: BgNbdParams) -> Self {
+        PurchaseModel::BgNbd(params)
+    }
+}
+
+impl From<&PurchaseModel> for PurchaseModel {
+    fn from(model: &PurchaseModel) -> Self {
+        *model
+    }
+}
+
+impl PurchaseModel {
+    pub fn kind(&self) -> PurchaseModelKind {
+        match self {
+            PurchaseModel::BgNbd(_) => PurchaseModelKind::BgNbd,
+            PurchaseModel::MbgNbd(_) => PurchaseModelKind::MbgNbd,
+            PurchaseModel::ParetoNbd(_) => PurchaseModelKind::ParetoNbd,
+        }
+    }
+
+    /// The parameters in θ order (r, α, a, b or r, α, s, β).
+    pub fn values(&self) -> [f64; 4] {
+        match self {
+            PurchaseModel::BgNbd(p) | PurchaseModel::MbgNbd(p) => [p.r, p.alpha, p.a, p.b],
+            PurchaseModel::ParetoNbd(p) => [p.r, p.alpha, p.s, p.beta],
+        }
+    }
+
+    fn from_values(kind: PurchaseModelKind, [r, alpha, c, d]: [f64; 4]) -> Self {
+        match kind {
+            PurchaseModelKind::BgNbd => PurchaseModel::BgNbd(BgNbdParams {
+                r,
+                alpha,
+                a: c,
+                b: d,
+            }),
+            PurchaseModelKind::MbgNbd => PurchaseModel::MbgNbd(BgNbdParams {
+                r,
+                alpha,
+                a: c,
+                b: d,
+            }),
+            PurchaseModelKind::ParetoNbd => PurchaseModel::ParetoNbd(ParetoNbdParams {
+                r,
+                alpha,
+                s: c,
+                beta: d,
+            }),
+        }
+    }
+
+    /// True when every parameter is finite and positive.
+    pub fn is_valid(&self) -> bool {
+        self.values().iter().all(|v| v.is_finite() && *v > 0.0)
+    }
+
+    /// Log-likelihood of one customer (x repeat purchases, the last at t_x,
+    /// observed for T days); −∞ outside the domain, never NaN.
+    pub fn log_likelihood(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        match self {
+            PurchaseModel::BgNbd(p) => bgnbd::bgnbd_log_likelihood(p, x, t_x, t),
+            PurchaseModel::MbgNbd(p) => {
+                bgnbd::family_log_likelihood(p, Dropout::AfterEveryPurchase, x, t_x, t)
+            }
+            PurchaseModel::ParetoNbd(p) => pareto_nbd::pareto_nbd_log_likelihood(p, x, t_x, t),
+        }
+    }
+
+    /// P(alive at T | x, t_x, T).
+    pub fn probability_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        match self {
+            PurchaseModel::BgNbd(p) => bgnbd::probability_alive(p, x, t_x, t),
+            PurchaseModel::MbgNbd(p) => {
+                bgnbd::family_probability_alive(p, Dropout::AfterEveryPurchase, x, t_x, t)
+            }
+            PurchaseModel::ParetoNbd(p) => pareto_nbd::pareto_nbd_probability_alive(p, x, t_x, t),
+        }
+    }
+
+    /// E[purchases in (T, T+h] | alive at T]; NaN where it cannot be
+    /// computed, never a made-up number.
+    pub(crate) fn expected_purchases_if_alive(&self, x: f64, t: f64, horizon: f64) -> f64 {
+        match self {
+            PurchaseModel::BgNbd(p) => hyp2f1::expected_purchases_if_alive(p, x, t, horizon),
+            // A live MBG/NBD customer has survived x + 1 dropout chances:
+            // BG/NBD's expression with b + 1 (posterior Beta(a, b+x+1)).
+            PurchaseModel::MbgNbd(p) => {
+                let shifted = BgNbdParams { b: p.b + 1.0, ..*p };
+                hyp2f1::expected_purchases_if_alive(&shifted, x, t, horizon)
+            }
+            PurchaseModel::ParetoNbd(p) => {
+                pareto_nbd::expected_purchases_if_alive(p, x, t, horizon)
+            }
+        }
+    }
+
+    /// P(no purchase in (T, T+h] | alive at T). In the BG/NBD family a live
+    /// customer can only drop out after a purchase, so that is the
+    /// posterior Poisson's zero: ((α+T)/(α+T+h))^(r+x).
+    pub(crate) fn p_no_purchase_if_alive(&self, x: f64, t: f64, horizon: f64) -> f64 {
+        match self {
+            PurchaseModel::BgNbd(p) | PurchaseModel::MbgNbd(p) => {
+                (-(p.r + x) * (horizon.max(0.0) / (p.alpha + t)).ln_1p()).exp()
+            }
+            PurchaseModel::ParetoNbd(p) => pareto_nbd::p_no_purchase_if_alive(p, x, t, horizon),
+        }
+    }
+
+    /// Conditional expected purchases in (T, T+h] given the history:
+    /// P(alive) × E[purchases | alive]. NaN where it cannot be computed.
+    pub fn conditional_expected_purchases(&self, x: f64, t_x: f64, t: f64, horizon: f64) -> f64 {
+        let x = x.max(0.0);
+        let t = t.max(0.0);
+        self.probability_alive(x, t_x, t) * self.expected_purchases_if_alive(x, t, horizon)
+    }
+}
+
+/// Mean negative log-likelihood and gradient in log-parameters.
+fn objective(kind: PurchaseModelKind, rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
+    match kind {
+        PurchaseModelKind::BgNbd => bgnbd::mean_nll(rows, theta),
+        PurchaseModelKind::MbgNbd => {
+            bgnbd::family_mean_nll(rows, theta, Dropout::AfterEveryPurchase)
+        }
+        PurchaseModelKind::ParetoNbd => pareto_nbd::mean_nll(rows, theta),
+    }
+}
+
+fn start_values(kind: PurchaseModelKind, rows: &RfmRows) -> [f64; 4] {
+    match kind {
+        PurchaseModelKind::ParetoNbd => {
+            let p = pareto_nbd::start_values(rows);
+            [p.r, p.alpha, p.s, p.beta]
+        }
+        _ => {
+            let p = bgnbd::start_values(rows);
+            [p.r, p.alpha, p.a, p.b]
+        }
+    }
+}
+
+/// Fits `kind` by maximum likelihood (time in days) on every customer of
+/// `input`, compressed to unique rows, with an optional L2 `penalizer` on
+/// the log-parameters (0 = none). With `earlier` (a converged fit of the
+/// same model on related data, e.g. the full history for a calibration
+/// refit) the search starts from its point and curvature. The parameters
+/// are always finite and positive; a fit that did not reach an interior
+/// optimum says so in its report.
+///
+/// # Panics
+/// If the input's columns have different lengths.
+pub fn fit_purchase_model(
+    kind: PurchaseModelKind,
+    input: &CustomerSummaryInput,
+    penalizer: f64,
+    earlier: Option<&FitReport>,
+) -> (PurchaseModel, FitReport) {
+    input.assert_lengths();
+    let (rows, _) = compress_rfm(input);
+    let warm = earlier
+        .filter(|e| e.model == kind.name())
+        .and_then(warm_start::<4>);
+    let (start, curvature) = match warm {
+        Some((theta, hinv)) => (theta, Some(hinv)),
+        None => (start_values(kind, &rows).map(f64::ln), None),
+    };
+    let evaluations = std::sync::atomic::AtomicU32::new(0);
+    let (values, report) = fit_penalized(
+        kind.name(),
+        kind.parameter_names(),
+        |theta: &[f64; 4]| {
+            evaluations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            objective(kind, &rows, theta)
+        },
+        start,
+        curvature,
+        penalizer,
+        rows.total_w,
+    );
+    tracing::debug!(
+        model = kind.name(),
+        unique_rows = rows.len(),
+        evaluations = evaluations.into_inner(),
+        iterations = report.iterations,
+        "purchase model fit"
+    );
+    (PurchaseModel::from_values(kind, values), report)
+}
+
+/// The mean negative log-likelihood and gradient of `kind` on `input`, for
+/// tests of the gradients.
+#[cfg(test)]
+pub(crate) fn objective_for_tests(
+    kind: PurchaseModelKind,
+    input: &CustomerSummaryInput,
+    theta: &[f64; 4],
+) -> (f64, [f64; 4]) {
+    let (rows, _) = compress_rfm(input);
+    objective(kind, &rows, theta)
+}

@@ -1,0 +1,218 @@
+//! Gauss–Legendre quadrature for the models' integrals that have no
+//! well-conditioned closed form.
+//!
+//! The Pareto/NBD likelihood and P(alive) need ∫ (α+y)^−p (β+y)^−q dy over
+//! [t_x, T]; its closed form is a difference of two Gauss hypergeometric
+//! functions that cancel when T ≈ t_x and overflow for heavy buyers (the
+//! source of the NaNs other implementations report there). The integrand is
+//! positive and smooth, so a quadrature of it is positive and exact to
+//! rounding with few nodes, if the variable is chosen well:
+//! w = ln((m+y)/(m+lo)) with m the smaller of the two shifts. Every factor
+//! (c+y)^−p with c ≥ m is then log-concave in w, its logarithm changing by
+//! at most p per unit of w, and analytic in a strip of half-width π around
+//! the real axis. Panels of width at most 16/rate (rate = the sum of the
+//! exponents plus one for the Jacobian m+y) and 4 keep the 16-point rule's
+//! error below 1e-16 relative. The logarithm of the integrand is concave in
+//! w, so once it has fallen 50 e-folds below its running maximum the rest of
+//! the range contributes less than rounding and is skipped.
+//!
+//! Why hand-written: the quadrature crates of the field integrate one
+//! function at a time on a fixed interval; here several moments of one
+//! integrand (value and gradient) are accumulated in a scaled form that
+//! cannot overflow, on a transformed variable, and the nodes are twenty
+//! lines.
+
+/// Nodes per panel.
+pub(crate) const NODES: usize = 16;
+/// Largest panel width in w: with the integrand analytic in a strip of
+/// half-width π, the 16-point rule's error on a panel this wide is below
+/// 1e-16 relative.
+const MAX_PANEL: f64 = 4.0;
+/// Largest change of the log-integrand across a panel's width.
+const MAX_E_FOLDS_PER_PANEL: f64 = 16.0;
+/// Fall below the running maximum after which the rest is skipped.
+const NEGLIGIBLE_E_FOLDS: f64 = 50.0;
+
+/// The [`NODES`]-point Gauss–Legendre rule on [−1, 1], computed once
+/// (Newton's method on the Legendre polynomial from the Chebyshev guesses).
+pub(crate) fn gauss_legendre() -> &'static ([f64; NODES], [f64; NODES]) {
+    static RULE: std::sync::OnceLock<([f64; NODES], [f64; NODES])> = std::sync::OnceLock::new();
+    RULE.get_or_init(|| {
+        let n = NODES;
+        let (mut nodes, mut weights) = ([0.0; NODES], [0.0; NODES]);
+        for i in 0..n {
+            let mut x = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
+            let mut derivative = 1.0;
+            for _ in 0..100 {
+                // P_n(x) and P_n'(x) by the three-term recurrence.
+                let (mut p0, mut p1) = (1.0, x);
+                for j in 2..=n {
+                    let j = j as f64;
+                    (p0, p1) = (p1, ((2.0 * j - 1.0) * x * p1 - (j - 1.0) * p0) / j);
+                }
+                derivative = n as f64 * (x * p1 - p0) / (x * x - 1.0);
+                let step = p1 / derivative;
+                x -= step;
+                if step.abs() < 1e-16 {
+                    break;
+                }
+            }
+            nodes[i] = x;
+            weights[i] = 2.0 / ((1.0 - x * x) * derivative * derivative);
+        }
+        (nodes, weights)
+    })
+}
+
+/// ∫ f(y)·g_k(y) dy over [lo, hi] for k = 0 … K−1, as `e^ln_scale · sums[k]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScaledIntegrals<const K: usize> {
+    pub ln_scale: f64,
+    pub sums: [f64; K],
+}
+
+impl<const K: usize> ScaledIntegrals<K> {
+    /// ln ∫ f·g_0 (−∞ for an empty range).
+    pub fn ln_first(&self) -> f64 {
+        self.ln_scale + self.sums[0].ln()
+    }
+}
+
+/// Integrates a positive f with g_k moments over [lo, hi] (lo ≤ hi, both
+/// finite), in the variable w = ln((m+y)/(m+lo)), m + lo > 0. `rate`
+/// bounds |d ln(f(y)·(m+y))/dw| (see the module notes); `point(y,
+/// ln(m+y))` returns (ln f(y), [g_0(y) … g_{K−1}(y)]), with ln(m+y) given
+/// because it is known without a logarithm. ln f must be concave in w.
+///
+/// Cost: per node one exponential here plus what `point` spends; the
+/// node positions within a panel are shared by every panel of the call.
+pub(crate) fn integrate<const K: usize>(
+    lo: f64,
+    hi: f64,
+    m: f64,
+    rate: f64,
+    point: impl Fn(f64, f64) -> (f64, [f64; K]),
+) -> ScaledIntegrals<K> {
+    let mut out = ScaledIntegrals {
+        ln_scale: f64::NEG_INFINITY,
+        sums: [0.0; K],
+    };
+    let base = m + lo;
+    let width = ((m + hi) / base).ln();
+    let usable = width.is_finite() && width > 0.0 && base > 0.0;
+    if !usable {
+        return out;
+    }
+    let step = MAX_PANEL.min(MAX_E_FOLDS_PER_PANEL / rate.max(1e-300));
+    let panels = (width / step).ceil().max(1.0);
+    let h = width / panels;
+    let (nodes, weights) = gauss_legendre();
+    // w of node j in panel p is (p + ½)·h + ½·h·node_j: its exponential
+    // is the panel's times the node's.
+    let offsets: [f64; NODES] = std::array::from_fn(|j| 0.5 * h * nodes[j]);
+    let growth: [f64; NODES] = offsets.map(f64::exp);
+    let ln_base = base.ln();
+    let mut previous = f64::NEG_INFINITY;
+    for panel in 0..panels as u64 {
+        let middle = (panel as f64 + 0.5) * h;
+        let at_middle = base * middle.exp();
+        let mut last = f64::NEG_INFINITY;
+        for j in 0..NODES {
+            // m + y, and its logarithm without a logarithm.
+            let shifted = at_middle * growth[j];
+            let ln_shifted = ln_base + middle + offsets[j];
+            let (ln_f, g) = point(shifted - m, ln_shifted);
+            // The integrand in w: f(y)·(m + y).
+            let ln_term = ln_f + ln_shifted;
+            if !ln_term.is_finite() {
+                continue;
+            }
+            if ln_term > out.ln_scale {
+                let shrink = (out.ln_scale - ln_term).exp();
+                for s in &mut out.sums {
+                    *s *= shrink;
+                }
+                out.ln_scale = ln_term;
+            }
+            let term = 0.5 * h * weights[j] * (ln_term - out.ln_scale).exp();
+            for (s, gk) in out.sums.iter_mut().zip(g) {
+                *s += term * gk;
+            }
+            previous = last;
+            last = ln_term;
+        }
+        let falling = last < previous;
+        if falling && last < out.ln_scale - NEGLIGIBLE_E_FOLDS {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ∫_lo^hi (a+y)^−p (b+y)^−q dy by a plain composite Simpson rule on a
+    /// fine grid: an independent check, slow but simple.
+    fn simpson(lo: f64, hi: f64, a: f64, p: f64, b: f64, q: f64) -> f64 {
+        let n = 2_000_000;
+        let h = (hi - lo) / n as f64;
+        let f = |y: f64| (a + y).powf(-p) * (b + y).powf(-q);
+        let mut s = f(lo) + f(hi);
+        for i in 1..n {
+            s += f(lo + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+        }
+        s * h / 3.0
+    }
+
+    #[test]
+    fn matches_a_fine_simpson_rule_and_power_moments() {
+        for &(lo, hi, a, p, b, q) in &[
+            (0.0, 700.0, 20.0, 0.7, 35.0, 1.6),
+            (100.0, 101.0, 5.0, 3.0, 2.0, 1.1),
+            (3.0, 1000.0, 80.0, 40.5, 12.0, 1.9),
+            (0.0, 50.0, 0.01, 0.2, 40.0, 1.01),
+        ] {
+            let m = f64::min(a, b);
+            let got = integrate(lo, hi, m, p + q + 1.0, |y, _| {
+                (-p * (a + y).ln() - q * (b + y).ln(), [1.0, 1.0 / (a + y)])
+            });
+            let want = simpson(lo, hi, a, p, b, q);
+            let value = got.ln_first().exp();
+            assert!(
+                (value - want).abs() <= 1e-9 * want,
+                "{lo} {hi} {a} {p} {b} {q}: {value:e} vs {want:e}"
+            );
+            // The moment with 1/(a+y) is the integral with p + 1.
+            let moment = (got.ln_scale + got.sums[1].ln()).exp();
+            let want = simpson(lo, hi, a, p + 1.0, b, q);
+            assert!(
+                (moment - want).abs() <= 1e-9 * want,
+                "{moment:e} vs {want:e}"
+            );
+        }
+    }
+
+    /// Exponents in the thousands: the integral is e^−thousands, kept as a
+    /// logarithm, and equals the closed form of the one-factor case.
+    #[test]
+    fn huge_exponents_stay_in_log_space() {
+        let (lo, hi, a, p) = (10.0, 900.0, 30.0, 5000.0);
+        let got = integrate(lo, hi, a, p + 1.0, |_, ln_a_y| (-p * ln_a_y, [1.0]));
+        // ∫ (a+y)^−p = (a+lo)^(1−p)/(p−1) · [1 − ((a+hi)/(a+lo))^(1−p)].
+        let fall = ((1.0 - p) * ((a + hi) / (a + lo)).ln()).exp();
+        let want = (1.0 - p) * (a + lo).ln() - (p - 1.0).ln() + (-fall).ln_1p();
+        assert!(
+            (got.ln_first() - want).abs() < 1e-12 * want.abs(),
+            "{} vs {want}",
+            got.ln_first()
+        );
+    }
+
+    #[test]
+    fn an_empty_range_is_zero() {
+        let got = integrate(5.0, 5.0, 1.0, 3.0, |y, _| (-(1.0 + y).ln(), [1.0]));
+        assert_eq!(got.ln_first(), f64::NEG_INFINITY);
+    }
+}

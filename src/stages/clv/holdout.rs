@@ -1,0 +1,334 @@
+//! The CLV holdout validation: each purchase model refitted on the history
+//! up to `as_of − holdout_days` (the calibration period) predicts each
+//! calibration customer's repeat order days in the holdout; the actual
+//! count is the customer's distinct order days in the holdout (the
+//! models' unit: they count purchases in daily periods). The comparison,
+//! overall and by calibration frequency, is `clv_validation`, and the
+//! overall error is what `[clv] model = "auto"` chooses by.
+
+use crate::clv::{
+    fit_purchase_model, predict, CustomerSummaryInput, FitReport, PredictionSettings,
+    PurchaseModelKind,
+};
+use crate::stages::orders::OrderHistory;
+use crate::tables::schema::values::money;
+
+use super::warn_if_not_converged;
+
+/// The calibration period's customers: their summaries up to the
+/// calibration end and their order days in the holdout, in customer order.
+pub(super) struct Calibration {
+    pub end: i32,
+    frequency: Vec<i64>,
+    recency: Vec<i64>,
+    tenure: Vec<i64>,
+    monetary: Vec<f64>,
+    actual: Vec<f64>,
+}
+
+impl Calibration {
+    /// Every customer who ordered on or before `end`.
+    pub fn of(history: &OrderHistory, end: i32) -> Calibration {
+        let rows: Vec<(i64, i64, i64, f64, i64)> = (0..history.customers())
+            .filter_map(|c| {
+                let (days, cents) = history.of(c);
+                calibration_row(days, cents, end)
+            })
+            .collect();
+        Calibration {
+            end,
+            frequency: rows.iter().map(|r| r.0).collect(),
+            recency: rows.iter().map(|r| r.1).collect(),
+            tenure: rows.iter().map(|r| r.2).collect(),
+            monetary: rows.iter().map(|r| r.3).collect(),
+            actual: rows.iter().map(|r| r.4 as f64).collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frequency.is_empty()
+    }
+
+    fn input(&self) -> CustomerSummaryInput<'_> {
+        CustomerSummaryInput {
+            frequency: &self.frequency,
+            recency_days: &self.recency,
+            tenure_days: &self.tenure,
+            monetary_value: &self.monetary,
+        }
+    }
+}
+
+/// Refits `model` on the calibration period (from its full-history fit
+/// `full`, whose optimum is close) and compares its holdout predictions
+/// with what happened.
+pub(super) fn validate_model(
+    calibration: &Calibration,
+    model: PurchaseModelKind,
+    full: &FitReport,
+    holdout_days: u32,
+    penalizer: f64,
+) -> ModelValidation {
+    let clock = std::time::Instant::now();
+    let (fitted, calibration_fit) =
+        fit_purchase_model(model, &calibration.input(), penalizer, Some(full));
+    tracing::debug!(
+        model = model.name(),
+        seconds = clock.elapsed().as_secs_f64(),
+        iterations = calibration_fit.iterations,
+        "calibration fit"
+    );
+    if !calibration.is_empty() {
+        warn_if_not_converged(&calibration_fit, "calibration refit");
+    }
+    // One "month" of exactly the holdout's length: expected orders in it.
+    // NaN where a customer's prediction cannot be computed: such customers
+    // are left out of the validation.
+    let settings = PredictionSettings {
+        horizon_months: 1,
+        month_days: holdout_days as f64,
+        discount_rate_monthly: 0.0,
+    };
+    let predicted = if calibration.is_empty() {
+        Vec::new()
+    } else {
+        predict(fitted, None, &calibration.input(), &settings)
+            .iter()
+            .map(|p| p.expected_orders)
+            .collect()
+    };
+    let mut rows = HoldoutRows {
+        frequency: calibration.frequency.clone(),
+        actual: calibration.actual.clone(),
+        predicted,
+    };
+    rows.leave_out_uncomputable(model.name());
+    ModelValidation {
+        model,
+        calibration_fit,
+        buckets: bucket_fits(&rows),
+    }
+}
+
+/// The calibration summary of one customer (orders up to `cal_end`) and
+/// its order days in the holdout, or `None` when the customer's first
+/// order is after `cal_end`.
+pub(super) fn calibration_row(
+    days: &[i32],
+    cents: &[i64],
+    cal_end: i32,
+) -> Option<(i64, i64, i64, f64, i64)> {
+    let mut order_days: Vec<i32> = Vec::new();
+    let mut holdout_days = 0i64;
+    let mut last_holdout_day = None;
+    let mut repeat_cents = 0i64;
+    for (&d, &c) in days.iter().zip(cents) {
+        if c < 0 {
+            continue;
+        }
+        if d <= cal_end {
+            if order_days.last() != Some(&d) {
+                order_days.push(d);
+            }
+            if d != order_days[0] {
+                repeat_cents += c;
+            }
+        } else if last_holdout_day != Some(d) {
+            holdout_days += 1;
+            last_holdout_day = Some(d);
+        }
+    }
+    let first = *order_days.first()?;
+    let last = *order_days.last()?;
+    let frequency = order_days.len() as i64 - 1;
+    let monetary = if frequency > 0 {
+        money(repeat_cents) / frequency as f64
+    } else {
+        0.0
+    };
+    Some((
+        frequency,
+        (last - first) as i64,
+        (cal_end - first) as i64,
+        monetary,
+        holdout_days,
+    ))
+}
+
+/// The holdout validation (`clv_validation`): each purchase model refitted
+/// on the calibration period, its predictions for the holdout compared
+/// with what happened, overall and by calibration frequency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldoutValidation {
+    pub holdout_days: u32,
+    /// The calibration period's last day (as_of − holdout_days).
+    pub calibration_end: i32,
+    /// One per fitted purchase model, in fitting order.
+    pub models: Vec<ModelValidation>,
+}
+
+/// One purchase model's holdout validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelValidation {
+    pub model: PurchaseModelKind,
+    /// The calibration refit (for its status; not published).
+    pub calibration_fit: FitReport,
+    /// "overall", then calibration frequency 0 … 6 and 7+; empty when no
+    /// customer ordered before the calibration end.
+    pub buckets: Vec<BucketFit>,
+}
+
+impl ModelValidation {
+    /// The "overall" bucket, when there is a validation.
+    pub fn overall(&self) -> Option<&BucketFit> {
+        self.buckets.first()
+    }
+}
+
+/// How the holdout predictions of one bucket of customers compare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketFit {
+    pub label: &'static str,
+    pub customers: i64,
+    /// Σ distinct order days in the holdout.
+    pub actual_orders: f64,
+    /// Σ predicted repeat order days in the holdout.
+    pub predicted_orders: f64,
+    /// Mean absolute error; `None` for an empty bucket.
+    pub mae: Option<f64>,
+    /// Root mean square error; `None` for an empty bucket.
+    pub rmse: Option<f64>,
+    /// (Σ predicted − Σ actual) / Σ actual; `None` when Σ actual is 0.
+    pub relative_bias: Option<f64>,
+}
+
+/// Each calibration customer's frequency, actual and predicted holdout
+/// order days, in customer order.
+pub(super) struct HoldoutRows {
+    frequency: Vec<i64>,
+    actual: Vec<f64>,
+    predicted: Vec<f64>,
+}
+
+impl HoldoutRows {
+    /// Leaves out the customers whose holdout prediction cannot be computed
+    /// (NaN), with a warning: the validation is of the others.
+    fn leave_out_uncomputable(&mut self, model: &str) {
+        let keep: Vec<bool> = self.predicted.iter().map(|p| p.is_finite()).collect();
+        let left_out = keep.iter().filter(|k| !**k).count();
+        if left_out == 0 {
+            return;
+        }
+        tracing::warn!(
+            customers = left_out,
+            model,
+            "CLV holdout validation: these customers' holdout predictions cannot be computed at the calibration fit's parameters; clv_validation leaves them out"
+        );
+        fn kept<T: Copy>(values: &[T], keep: &[bool]) -> Vec<T> {
+            values
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(v, _)| *v)
+                .collect()
+        }
+        self.frequency = kept(&self.frequency, &keep);
+        self.actual = kept(&self.actual, &keep);
+        self.predicted = kept(&self.predicted, &keep);
+    }
+}
+
+/// "overall", then calibration frequency 0 … 6 and 7+; nothing at all when
+/// no customer had ordered by the calibration end (a holdout as long as the
+/// history or longer): there is no validation then, not one of zeros.
+pub(super) fn bucket_fits(rows: &HoldoutRows) -> Vec<BucketFit> {
+    const LABELS: [&str; 9] = ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"];
+    if rows.frequency.is_empty() {
+        return Vec::new();
+    }
+    let (frequency, actual, predicted) = (&rows.frequency, &rows.actual, &rows.predicted);
+    let in_bucket = |b: usize, f: i64| b == 0 || (f.min(7) + 1) as usize == b;
+    LABELS
+        .iter()
+        .enumerate()
+        .map(|(b, &label)| {
+            let members: Vec<usize> = (0..frequency.len())
+                .filter(|&i| in_bucket(b, frequency[i]))
+                .collect();
+            let n = members.len();
+            // Folded from +0.0: an empty bucket sums to 0, not to the −0.0
+            // an empty f64 sum gives.
+            let a = members.iter().fold(0.0, |s, &i| s + actual[i]);
+            let p = members.iter().fold(0.0, |s, &i| s + predicted[i]);
+            let abs: f64 = members
+                .iter()
+                .map(|&i| (predicted[i] - actual[i]).abs())
+                .sum();
+            let sq: f64 = members
+                .iter()
+                .map(|&i| (predicted[i] - actual[i]).powi(2))
+                .sum();
+            BucketFit {
+                label,
+                customers: n as i64,
+                actual_orders: a,
+                predicted_orders: p,
+                mae: (n > 0).then(|| abs / n as f64),
+                rmse: (n > 0).then(|| (sq / n as f64).sqrt()),
+                relative_bias: (a > 0.0).then(|| (p - a) / a),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_row_splits_at_the_cutoff() {
+        // Orders on days 10, 10, 20 (refund on 25), 40, 41, 41; cutoff 30.
+        let days = [10, 10, 20, 25, 40, 41, 41];
+        let cents = [500, 100, 300, -50, 200, 100, 100];
+        let (f, r, t, m, h) = calibration_row(&days, &cents, 30).unwrap();
+        assert_eq!((f, r, t, h), (1, 10, 20, 2));
+        assert!((m - 3.0).abs() < 1e-12);
+        assert!(calibration_row(&[40], &[100], 30).is_none());
+    }
+
+    #[test]
+    fn validation_without_calibration_customers_is_empty_and_empty_buckets_are_plus_zero() {
+        let none = HoldoutRows {
+            frequency: Vec::new(),
+            actual: Vec::new(),
+            predicted: Vec::new(),
+        };
+        assert!(bucket_fits(&none).is_empty());
+        // One customer with frequency 2: every other bucket is empty.
+        let one = HoldoutRows {
+            frequency: vec![2],
+            actual: vec![1.0],
+            predicted: vec![0.5],
+        };
+        let buckets = bucket_fits(&one);
+        assert_eq!(buckets.len(), 9);
+        for b in buckets.iter().filter(|b| b.customers == 0) {
+            assert!(b.actual_orders == 0.0 && b.actual_orders.is_sign_positive());
+            assert!(b.predicted_orders == 0.0 && b.predicted_orders.is_sign_positive());
+            assert_eq!((b.mae, b.rmse, b.relative_bias), (None, None, None));
+        }
+    }
+
+    #[test]
+    fn customers_without_a_holdout_prediction_are_left_out_of_the_validation() {
+        let mut rows = HoldoutRows {
+            frequency: vec![0, 1, 2],
+            actual: vec![1.0, 2.0, 3.0],
+            predicted: vec![0.5, f64::NAN, 2.5],
+        };
+        rows.leave_out_uncomputable("bg_nbd");
+        assert_eq!(rows.frequency, [0, 2]);
+        assert_eq!(rows.actual, [1.0, 3.0]);
+        assert_eq!(rows.predicted, [0.5, 2.5]);
+    }
+}

@@ -1,0 +1,499 @@
+//! CLV stage: fits the purchase models (BG/NBD, Pareto/NBD, MBG/NBD; one
+//! or all of them, `[clv] model`) and Gamma-Gamma on the customers
+//! summary, validates every purchase model on a holdout, scores every
+//! customer with the chosen one, and computes the simple CLV.
+//!
+//! Outputs: the CLV columns of `customers` (p_alive, expected_orders,
+//! expected_avg_order_value, clv, clv_simple), the fit reports behind
+//! `clv_model` (one row per model × parameter), the holdout validation
+//! behind `clv_validation` (per model: overall and by calibration
+//! frequency bucket 0 … 6, 7+), the model choice behind
+//! `clv_model_selection` and the forecast behind `clv_forecast`; their
+//! frames are built in `tables::clv`. The holdout is in `holdout`, the
+//! choice in `selection`.
+
+mod holdout;
+mod selection;
+
+pub use holdout::{BucketFit, HoldoutValidation, ModelValidation};
+pub use selection::SelectionRow;
+
+use crate::clv::{
+    fit_gamma_gamma_with, fit_purchase_model, predict, CustomerSummaryInput, FitReport,
+    GammaGammaParams, Prediction, PredictionSettings, PurchaseModel, PurchaseModelKind,
+};
+use crate::config::ClvConfig;
+use crate::stages::clv_scores::ClvScores;
+use crate::stages::customers::CustomerSummary;
+use crate::stages::kpis::MonthlyCounts;
+use crate::stages::orders::OrderHistory;
+use crate::tables::schema::values::money;
+use holdout::{validate_model, Calibration};
+use selection::selection_rows;
+
+/// Days in a month of the CLV horizon (365.25 / 12), SPEC §4.
+pub const MONTH_DAYS: f64 = 30.4375;
+
+/// Simple CLV: assume at least a month of observation before extrapolating
+/// a purchase rate, and at most ten years of expected lifespan.
+const MIN_OBSERVED_DAYS: f64 = 30.4375;
+const MAX_LIFESPAN_YEARS: f64 = 10.0;
+
+/// Everything the CLV stage publishes.
+pub struct ClvOutput {
+    pub scores: ClvScores,
+    /// The holdout validation of every fitted purchase model
+    /// (`clv_validation`).
+    pub validation: HoldoutValidation,
+    /// Expected orders and revenue per month of the horizon, all customers
+    /// (`clv_forecast`).
+    pub forecast: Forecast,
+    /// The full-history fits: every purchase model fitted, in
+    /// [`PurchaseModelKind::ALL`] order, then Gamma-Gamma (`clv_model`).
+    pub fits: Vec<FitReport>,
+    /// One row per fitted purchase model (`clv_model_selection`).
+    pub selection: Vec<SelectionRow>,
+    /// The purchase model that scored the customers.
+    pub chosen: PurchaseModelKind,
+    /// Whether Gamma-Gamma's fit gave the expected order values (otherwise
+    /// a plain mean did, see `clv::predict`).
+    pub gamma_gamma_used: bool,
+    /// Customers whose expected orders and CLV could not be computed and
+    /// are published as null.
+    pub uncomputable: usize,
+}
+
+fn monetary(summary: &CustomerSummary) -> Vec<f64> {
+    summary
+        .repeat_cents
+        .iter()
+        .zip(&summary.frequency)
+        .map(|(&cents, &f)| if f > 0 { money(cents) / f as f64 } else { 0.0 })
+        .collect()
+}
+
+/// Fits every candidate purchase model on the full history, side by side.
+fn fit_purchase_models(
+    candidates: &[PurchaseModelKind],
+    input: &CustomerSummaryInput,
+    penalizer: f64,
+) -> Vec<(PurchaseModel, FitReport)> {
+    use rayon::prelude::*;
+    candidates
+        .par_iter()
+        .map(|&kind| {
+            let clock = std::time::Instant::now();
+            let fitted = fit_purchase_model(kind, input, penalizer, None);
+            tracing::debug!(
+                model = kind.name(),
+                seconds = clock.elapsed().as_secs_f64(),
+                "clv fit"
+            );
+            warn_if_not_converged(&fitted.1, "full-history fit");
+            fitted
+        })
+        .collect()
+}
+
+/// Fits Gamma-Gamma; its parameters are used for predictions only when it
+/// was fitted on at least one customer and they are usable (finite, q > 1
+/// so the population mean exists).
+fn fit_spend_model(
+    input: &CustomerSummaryInput,
+    penalizer: f64,
+) -> (Option<GammaGammaParams>, FitReport) {
+    let (gg, report) = fit_gamma_gamma_with(input, penalizer, None);
+    warn_if_not_converged(&report, "full-history fit");
+    // Without a single repeat buyer there is nothing fitted: the returned
+    // point is the optimizer's start, not an estimate.
+    let usable =
+        (report.customers > 0 && gg.is_valid() && gg.population_mean().is_some()).then_some(gg);
+    (usable, report)
+}
+
+fn warn_if_not_converged(report: &FitReport, what: &str) {
+    if report.customers > 0 && !report.converged && !on_the_homogeneous_boundary(report) {
+        tracing::warn!(
+            model = report.model,
+            iterations = report.iterations,
+            gradient_norm = report.gradient_norm,
+            "{what}: the fit did not converge; its best parameters are used and published with converged = false"
+        );
+    }
+    if on_the_homogeneous_boundary(report) {
+        tracing::warn!(
+            model = report.model,
+            "{what}: the likelihood's optimum is on its boundary (a and b without bound, a/(a+b) fixed: every customer with the same dropout probability), as on short or small histories; a and b are a point on that ridge, and the predictions are those of the limit to within 1/a"
+        );
+    }
+}
+
+/// How a fit ended, as `clv_model.fit_status` publishes it.
+pub fn fit_status(report: &FitReport) -> &'static str {
+    if report.customers == 0 {
+        "not_fitted"
+    } else if report.converged {
+        "converged"
+    } else if on_the_homogeneous_boundary(report) {
+        "on_boundary"
+    } else {
+        "not_converged"
+    }
+}
+
+/// Whether a BG/NBD or MBG/NBD fit ran off along a, b → ∞ (a/(a+b)
+/// fixed): both past 10⁴, where the Beta(a, b) mixing distribution is
+/// narrower than 1 % of its mean.
+fn on_the_homogeneous_boundary(report: &FitReport) -> bool {
+    let value = |name: &str| {
+        report
+            .parameters
+            .iter()
+            .find(|(parameter, _, _)| *parameter == name)
+            .map(|(_, value, _)| *value)
+    };
+    matches!(report.model, "bg_nbd" | "mbg_nbd")
+        && !report.converged
+        && value("a").is_some_and(|a| a > 1e4)
+        && value("b").is_some_and(|b| b > 1e4)
+}
+
+/// Runs the CLV stage.
+pub fn clv_stage(
+    history: &OrderHistory,
+    summary: &CustomerSummary,
+    monthly: &MonthlyCounts,
+    config: &ClvConfig,
+) -> ClvOutput {
+    let monetary_value = monetary(summary);
+    let input = CustomerSummaryInput {
+        frequency: &summary.frequency,
+        recency_days: &summary.recency_days,
+        tenure_days: &summary.tenure_days,
+        monetary_value: &monetary_value,
+    };
+    let candidates = config.model.candidates();
+    let (purchase, (gg, gg_report)) = rayon::join(
+        || fit_purchase_models(&candidates, &input, config.penalizer),
+        || fit_spend_model(&input, config.penalizer),
+    );
+    let validation = validation(history, config, &purchase);
+    let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
+    let selection = selection_rows(&fits, &validation.models);
+    let chosen = selection.iter().position(|row| row.chosen).unwrap_or(0);
+    let model = purchase[chosen].0;
+    if candidates.len() > 1 {
+        tracing::info!(
+            model = model.kind().name(),
+            "CLV: model chosen by holdout error"
+        );
+    }
+    fits.push(gg_report);
+    let settings = PredictionSettings {
+        horizon_months: config.horizon_months,
+        month_days: MONTH_DAYS,
+        discount_rate_monthly: config.discount_rate_monthly,
+    };
+    let clock = std::time::Instant::now();
+    let mut predictions = predict(model, gg.as_ref(), &input, &settings);
+    if gg.is_none() && !summary.frequency.iter().any(|&f| f > 0) {
+        plain_order_value(&mut predictions, summary, &settings);
+    }
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
+    let scores = scores(&predictions, summary, monthly, config.margin);
+    let uncomputable = scores
+        .expected_orders
+        .iter()
+        .filter(|e| e.is_none())
+        .count();
+    if uncomputable > 0 {
+        tracing::warn!(
+            customers = uncomputable,
+            model = model.kind().name(),
+            "CLV: the expected orders of these customers cannot be computed at the fitted parameters (see clv_model); their expected_orders and clv are null, and the forecast months they would add to are null"
+        );
+    }
+    ClvOutput {
+        scores,
+        validation,
+        forecast: forecast(&predictions, &settings),
+        fits,
+        selection,
+        chosen: model.kind(),
+        gamma_gamma_used: gg.is_some(),
+        uncomputable,
+    }
+}
+
+/// No repeat buyer at all: no spend model and no repeat spend to average.
+/// The plain average order value is the honest guess.
+fn plain_order_value(
+    predictions: &mut [Prediction],
+    summary: &CustomerSummary,
+    settings: &PredictionSettings,
+) {
+    let orders: i64 = summary.orders.iter().sum();
+    let aov = money(summary.revenue_cents.iter().sum()) / orders.max(1) as f64;
+    for p in predictions {
+        p.expected_avg_order_value = aov;
+        p.clv = p
+            .expected_orders_by_month
+            .iter()
+            .enumerate()
+            .map(|(j, n)| n * aov / (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1))
+            .sum();
+    }
+}
+
+/// Every candidate refitted on the calibration period and compared with
+/// the holdout.
+fn validation(
+    history: &OrderHistory,
+    config: &ClvConfig,
+    purchase: &[(PurchaseModel, FitReport)],
+) -> HoldoutValidation {
+    let clock = std::time::Instant::now();
+    let calibration = Calibration::of(history, history.as_of - config.holdout_days as i32);
+    if calibration.is_empty() {
+        tracing::warn!(
+            "CLV holdout validation: no customer ordered before the calibration end (as_of minus holdout_days); clv_validation is empty"
+        );
+    }
+    let models = purchase
+        .iter()
+        .map(|(model, full)| {
+            validate_model(
+                &calibration,
+                model.kind(),
+                full,
+                config.holdout_days,
+                config.penalizer,
+            )
+        })
+        .collect();
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        "clv holdout validation"
+    );
+    HoldoutValidation {
+        holdout_days: config.holdout_days,
+        calibration_end: calibration.end,
+        models,
+    }
+}
+
+/// Turns predictions into columns. Expected orders and CLV that could not
+/// be computed (NaN) become `None`, published as null. The other three
+/// have closed forms that are finite by construction (`clv::predict`).
+/// Both CLVs are revenue × `margin` (`[clv] margin`; × 1 is exact).
+fn scores(
+    predictions: &[Prediction],
+    summary: &CustomerSummary,
+    monthly: &MonthlyCounts,
+    margin: f64,
+) -> ClvScores {
+    let computed = |x: f64| x.is_finite().then_some(x);
+    let lifespan = expected_lifespan_years(monthly);
+    debug_assert!(predictions.iter().all(|p| {
+        p.p_alive.is_finite() && p.p_no_order.is_finite() && p.expected_avg_order_value.is_finite()
+    }));
+    ClvScores {
+        p_alive: predictions.iter().map(|p| p.p_alive).collect(),
+        expected_orders: predictions
+            .iter()
+            .map(|p| computed(p.expected_orders))
+            .collect(),
+        p_no_order: predictions.iter().map(|p| p.p_no_order).collect(),
+        expected_avg_order_value: predictions
+            .iter()
+            .map(|p| p.expected_avg_order_value)
+            .collect(),
+        clv: predictions
+            .iter()
+            .map(|p| computed(p.clv * margin))
+            .collect(),
+        clv_simple: (0..summary.orders.len())
+            .map(|i| {
+                let orders = summary.orders[i] as f64;
+                let aov = money(summary.revenue_cents[i]) / orders;
+                let observed = (summary.tenure_days[i] as f64).max(MIN_OBSERVED_DAYS);
+                let per_year = orders * 365.25 / observed;
+                lifespan.map(|years| aov * per_year * years * margin)
+            })
+            .collect(),
+    }
+}
+
+/// Expected customer lifespan in years for the simple CLV: 1 / annual
+/// churn, where annual churn = 1 − (1 − m)^12 and m is the pooled monthly
+/// churn rate (Σ churned / Σ customers at month start) over the last twelve
+/// complete months; capped at ten years; `None` when no month had
+/// customers at its start.
+pub fn expected_lifespan_years(monthly: &MonthlyCounts) -> Option<f64> {
+    // The last month is as_of's month; it is complete only when as_of is a
+    // month end, and the caller's counts do not say, so it is left out.
+    let months = monthly.customers_start.len();
+    let last_complete = months.saturating_sub(1);
+    let first = last_complete.saturating_sub(12);
+    let (mut churned, mut start) = (0i64, 0i64);
+    for m in first..last_complete {
+        churned += monthly.churned(m);
+        start += monthly.customers_start[m];
+    }
+    if start == 0 {
+        return None;
+    }
+    let monthly_churn = churned as f64 / start as f64;
+    let annual_churn = 1.0 - (1.0 - monthly_churn).powi(12);
+    Some(if annual_churn > 0.0 {
+        (1.0 / annual_churn).min(MAX_LIFESPAN_YEARS)
+    } else {
+        MAX_LIFESPAN_YEARS
+    })
+}
+
+/// The horizon's months summed over all customers (`clv_forecast`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// Days in a month of the horizon: month j runs from (j − 1)·month_days
+    /// to j·month_days after as_of.
+    pub month_days: f64,
+    /// Per month j = 1 … horizon: expected orders of all customers; `None`
+    /// when some customer's cannot be computed (a sum without them would
+    /// be a wrong number).
+    pub expected_orders: Vec<Option<f64>>,
+    /// Per month: expected orders × each customer's expected order value.
+    pub expected_revenue: Vec<Option<f64>>,
+    /// Per month j: expected revenue / (1 + d)^j.
+    pub discounted_revenue: Vec<Option<f64>>,
+}
+
+/// One row per month j of the horizon (days (j − 1)·30.4375 to
+/// j·30.4375 after as_of): expected orders of all customers, expected
+/// revenue (× each customer's expected order value), and that revenue
+/// discounted by (1 + d)^j. Summed in customer order, so the result is the
+/// same on every run.
+fn forecast(predictions: &[Prediction], settings: &PredictionSettings) -> Forecast {
+    let months = settings.horizon_months as usize;
+    let mut orders = vec![0.0f64; months];
+    let mut revenue = vec![0.0f64; months];
+    for p in predictions {
+        let value = p.expected_avg_order_value;
+        for (j, &n) in p.expected_orders_by_month.iter().enumerate().take(months) {
+            // A NaN month makes the total NaN: published as null.
+            orders[j] += n;
+            revenue[j] += n * value;
+        }
+    }
+    let computed = |x: f64| x.is_finite().then_some(x);
+    let discounted = (0..months)
+        .map(|j| computed(revenue[j] / (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1)))
+        .collect();
+    Forecast {
+        month_days: settings.month_days,
+        expected_orders: orders.into_iter().map(computed).collect(),
+        expected_revenue: revenue.into_iter().map(computed).collect(),
+        discounted_revenue: discounted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A customer whose expected orders could not be computed (NaN from
+    /// `clv::predict`) is null in the scores and makes the forecast months
+    /// null; nothing becomes 0.
+    #[test]
+    fn uncomputable_predictions_are_null_not_zero() {
+        let prediction = |orders: f64| Prediction {
+            p_alive: 0.5,
+            expected_orders: orders,
+            expected_orders_by_month: vec![orders / 2.0; 2].into(),
+            p_no_order: 0.4,
+            expected_avg_order_value: 10.0,
+            clv: orders * 10.0,
+        };
+        let predictions = [prediction(2.0), prediction(f64::NAN)];
+        let summary = CustomerSummary {
+            orders: vec![2, 1],
+            revenue_cents: vec![2_000, 1_000],
+            tenure_days: vec![100, 50],
+            ..Default::default()
+        };
+        let monthly = MonthlyCounts {
+            customers_start: vec![0],
+            customers_end: vec![2],
+            new_customers: vec![2],
+            retained: vec![0],
+            purchasing_customers: vec![2],
+            orders: vec![3],
+            revenue_cents: vec![3_000],
+            returning_customers: vec![0],
+        };
+        let scores = scores(&predictions, &summary, &monthly, 1.0);
+        assert_eq!(scores.expected_orders, vec![Some(2.0), None]);
+        assert_eq!(scores.clv, vec![Some(20.0), None]);
+        assert_eq!(scores.p_alive, vec![0.5, 0.5]);
+        let settings = PredictionSettings {
+            horizon_months: 2,
+            month_days: MONTH_DAYS,
+            discount_rate_monthly: 0.0,
+        };
+        let forecast = forecast(&predictions, &settings);
+        assert_eq!(forecast.expected_orders, vec![None, None]);
+        assert_eq!(forecast.discounted_revenue, vec![None, None]);
+        let forecast = super::forecast(&predictions[..1], &settings);
+        assert_eq!(forecast.expected_revenue, vec![Some(10.0), Some(10.0)]);
+        assert_eq!(forecast.expected_orders, vec![Some(1.0), Some(1.0)]);
+    }
+
+    #[test]
+    fn a_fit_running_off_along_a_and_b_is_named_as_on_the_boundary() {
+        let report = |a: f64, b: f64, converged: bool| FitReport {
+            model: "bg_nbd",
+            parameters: vec![
+                ("r", 0.7, None),
+                ("alpha", 50.0, None),
+                ("a", a, None),
+                ("b", b, None),
+            ],
+            log_likelihood: -100.0,
+            customers: 102,
+            iterations: 60,
+            gradient_norm: 1e-6,
+            converged,
+            inverse_hessian: None,
+        };
+        assert!(on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, false)));
+        assert!(!on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, true)));
+        assert!(!on_the_homogeneous_boundary(&report(0.8, 2.4, false)));
+        assert!(!on_the_homogeneous_boundary(&report(1.9e6, 3.0, false)));
+        assert_eq!(fit_status(&report(1.9e6, 4.9e6, false)), "on_boundary");
+        assert_eq!(fit_status(&report(0.8, 2.4, false)), "not_converged");
+        assert_eq!(fit_status(&report(0.8, 2.4, true)), "converged");
+        let unfitted = FitReport {
+            customers: 0,
+            ..report(0.8, 2.4, false)
+        };
+        assert_eq!(fit_status(&unfitted), "not_fitted");
+    }
+
+    #[test]
+    fn lifespan_from_pooled_churn() {
+        let monthly = MonthlyCounts {
+            customers_start: vec![0, 100, 100, 100],
+            customers_end: vec![100, 100, 100, 100],
+            new_customers: vec![100, 10, 10, 10],
+            retained: vec![0, 90, 90, 90],
+            purchasing_customers: vec![0; 4],
+            orders: vec![0; 4],
+            revenue_cents: vec![0; 4],
+            returning_customers: vec![0; 4],
+        };
+        // Months 0..=2 counted (the last is as_of's own): churn 20 / 200.
+        let years = expected_lifespan_years(&monthly).unwrap();
+        let annual = 1.0 - 0.9f64.powi(12);
+        assert!((years - 1.0 / annual).abs() < 1e-12);
+    }
+}
