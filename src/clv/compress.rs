@@ -89,6 +89,30 @@ impl RfmRows {
     pub fn len(&self) -> usize {
         self.x.len()
     }
+
+    /// Every `step`-th row from the first, weights kept and the
+    /// distinct-x table rebuilt: a deterministic subsample of the
+    /// patterns, for a cheap first fit.
+    pub fn every(&self, step: usize) -> RfmRows {
+        let mut out = RfmRows::default();
+        let mut x_index: IntMap<u64, u32> = IntMap::default();
+        for i in (0..self.len()).step_by(step.max(1)) {
+            let next_x = out.xs.len() as u32;
+            let xi = *x_index.entry(self.x[i].to_bits()).or_insert_with(|| {
+                out.xs.push(self.x[i]);
+                out.xs_w.push(0.0);
+                next_x
+            });
+            out.x.push(self.x[i]);
+            out.t_x.push(self.t_x[i]);
+            out.t.push(self.t[i]);
+            out.w.push(self.w[i]);
+            out.x_idx.push(xi);
+            out.xs_w[xi as usize] += self.w[i];
+            out.total_w += self.w[i];
+        }
+        out
+    }
 }
 
 /// Compresses the BG/NBD summary. Returns the rows and, for every customer,

@@ -45,6 +45,10 @@ const FD_STEP: f64 = 1e-4;
 /// Newton step (∞-norm, log-parameters) below which a point counts as the
 /// optimum: every parameter within ~1e-6 relative of it.
 const CONVERGED_STEP: f64 = 1e-6;
+/// Newton step below which the polish stops: a thousandth of
+/// [`CONVERGED_STEP`]. Smaller steps only chase the objective's rounding
+/// (each costs a finite-difference Hessian, 2N gradient evaluations).
+const NEWTON_DONE_STEP: f64 = 1e-9;
 
 /// Result of [`minimize`].
 #[derive(Debug, Clone)]
@@ -236,6 +240,12 @@ where
             return None;
         }
         let predicted = dot(&p.grad, &s);
+        if predicted < 0.0 && -predicted < FLAT_VALUE * p.value.abs() {
+            // The whole step promises less than the value's rounding: no
+            // evaluation can confirm a decrease (the noise floor; Newton
+            // takes over from here).
+            return None;
+        }
         match eval(f, &trial) {
             Some((v, g)) => {
                 let ok = if predicted < 0.0 {
@@ -441,7 +451,7 @@ where
         let pg = projected(&p.theta, &p.grad);
         let mut step = chol_solve(&l, &pg).map(|v| -v);
         let len = norm_inf(&step);
-        if len < 1e-12 {
+        if len < NEWTON_DONE_STEP {
             break;
         }
         if len > MAX_STEP {
