@@ -170,7 +170,10 @@ pub struct ClvSection {
     pub uncomputable: usize,
     /// Fitted model parameters.
     pub parameters: Vec<ModelParameter>,
-    /// Holdout validation by bucket.
+    /// The purchase model that scored the customers, when the run says
+    /// (runs before schema version 4 had one model and no `chosen`).
+    pub chosen_model: Option<String>,
+    /// Holdout validation by bucket, of the chosen purchase model.
     pub validation: Vec<ValidationBucket>,
 }
 
@@ -187,8 +190,12 @@ pub struct ModelParameter {
     pub std_error: Option<f64>,
     /// Log-likelihood of the model's fit.
     pub log_likelihood: f64,
-    /// Whether the optimiser converged.
-    pub converged: bool,
+    /// How the fit ended: `converged`, `not_converged`, `on_boundary` or
+    /// `not_fitted` (runs before schema version 3: `converged` or
+    /// `not_converged`).
+    pub fit_status: String,
+    /// Whether the model scored the customers.
+    pub chosen: bool,
 }
 
 /// Holdout validation of one bucket of customers.

@@ -245,6 +245,7 @@ fn clv_section(n: usize, poison: bool) -> ClvSection {
         uncomputable: 0,
         clv_values,
         parameters,
+        chosen_model: Some("bg_nbd".to_string()),
         validation,
     }
 }
@@ -257,7 +258,8 @@ fn model_parameters() -> Vec<ModelParameter> {
         value,
         std_error: Some(se),
         log_likelihood: ll,
-        converged: true,
+        fit_status: "converged".to_string(),
+        chosen: true,
     };
     vec![
         parameter("BG/NBD", "r", 0.2431, 0.0121, -38_211.57),

@@ -601,11 +601,17 @@ fn clv_body(data: &ReportData, clv: &ClvSection) -> String {
     body.push_str("</div></div><h3>Model parameters</h3>");
     body.push_str(&parameters_table(&clv.parameters));
 
-    body.push_str(
+    let which = clv.chosen_model.as_deref().map_or(String::new(), |m| {
+        format!(
+            " Shown for {}, the model that scores the customers (clv_validation has every fitted model).",
+            escape(m)
+        )
+    });
+    body.push_str(&format!(
         "<h3>Holdout validation</h3><p class=\"note\">Orders placed in the holdout period, \
          actual against what the model predicted from the data before it, per bucket of \
-         customers. Relative bias = (predicted − actual) ÷ actual.</p><div class=\"grid2\"><div>",
-    );
+         customers. Relative bias = (predicted − actual) ÷ actual.{which}</p><div class=\"grid2\"><div>",
+    ));
     body.push_str(&charts::validation_bars(&clv.validation));
     body.push_str("</div><div>");
     body.push_str(&validation_table(&clv.validation));
@@ -666,10 +672,11 @@ fn parameters_table(parameters: &[ModelParameter]) -> String {
                 ),
                 Cell::Num(once(format::fixed(p.log_likelihood, 2))),
                 Cell::Html(if first {
-                    badge(p.converged, "yes", "no")
+                    badge(p.fit_status == "converged", &p.fit_status, &p.fit_status)
                 } else {
                     String::new()
                 }),
+                Cell::Text(once(if p.chosen { "yes" } else { "" }.to_string())),
             ]
         })
         .collect();
@@ -680,7 +687,8 @@ fn parameters_table(parameters: &[ModelParameter]) -> String {
             ("Estimate", true),
             ("Std. error", true),
             ("Log-likelihood", true),
-            ("Converged", false),
+            ("Fit", false),
+            ("Scores customers", false),
         ],
         &rows,
         None,

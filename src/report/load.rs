@@ -318,12 +318,27 @@ where
     if clv_values.is_empty() {
         return Ok(None);
     }
+    let parameters = model_parameters(&model)?;
+    let chosen_model = parameters
+        .iter()
+        .find(|p| p.chosen && p.model != "gamma_gamma")
+        .map(|p| p.model.clone());
     Ok(Some(ClvSection {
         uncomputable: clv.len() - clv_values.len(),
         clv_values,
-        parameters: model_parameters(&model)?,
-        validation: validation_buckets(&validation)?,
+        validation: validation_buckets(&validation, chosen_model.as_deref())?,
+        parameters,
+        chosen_model,
     }))
+}
+
+/// A text column that runs written before it existed lack: `None`.
+fn optional_texts(frame: &DataFrame, name: &str) -> Result<Option<Vec<String>>> {
+    if frame.column(name).is_ok() {
+        texts(frame, name).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// The rows of `clv_model`.
@@ -336,6 +351,19 @@ fn model_parameters(model: &DataFrame) -> Result<Vec<ModelParameter>> {
         floats(model, col::LOG_LIKELIHOOD)?,
         bools(model, col::CONVERGED)?,
     );
+    // Older runs: the flag stands for the status, and their one purchase
+    // model and Gamma-Gamma both scored.
+    let status = optional_texts(model, col::FIT_STATUS)?.unwrap_or_else(|| {
+        converged
+            .iter()
+            .map(|&c| if c { "converged" } else { "not_converged" }.to_string())
+            .collect()
+    });
+    let chosen = if model.column(col::CHOSEN).is_ok() {
+        bools(model, col::CHOSEN)?
+    } else {
+        vec![true; model.height()]
+    };
     Ok((0..model.height())
         .map(|i| ModelParameter {
             model: models[i].clone(),
@@ -343,13 +371,23 @@ fn model_parameters(model: &DataFrame) -> Result<Vec<ModelParameter>> {
             value: values[i].unwrap_or(f64::NAN),
             std_error: errors[i],
             log_likelihood: lls[i].unwrap_or(f64::NAN),
-            converged: converged[i],
+            fit_status: status[i].clone(),
+            chosen: chosen[i],
         })
         .collect())
 }
 
-/// The rows of `clv_validation`.
-fn validation_buckets(validation: &DataFrame) -> Result<Vec<ValidationBucket>> {
+/// The rows of `clv_validation` of the `chosen` purchase model (every row
+/// of a run before schema version 4, which validated one model).
+fn validation_buckets(
+    validation: &DataFrame,
+    chosen: Option<&str>,
+) -> Result<Vec<ValidationBucket>> {
+    let models = optional_texts(validation, col::MODEL)?;
+    let keep = |i: usize| match (&models, chosen) {
+        (Some(models), Some(chosen)) => models[i] == chosen,
+        _ => true,
+    };
     let (buckets, counts, actual, predicted, mae, rmse, bias) = (
         texts(validation, col::BUCKET)?,
         ints(validation, col::CUSTOMERS)?,
@@ -360,6 +398,7 @@ fn validation_buckets(validation: &DataFrame) -> Result<Vec<ValidationBucket>> {
         floats(validation, col::RELATIVE_BIAS)?,
     );
     Ok((0..validation.height())
+        .filter(|&i| keep(i))
         .map(|i| ValidationBucket {
             bucket: buckets[i].clone(),
             customers: counts[i],

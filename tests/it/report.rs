@@ -89,6 +89,24 @@ fn the_sample_run_has_a_well_formed_report() {
     assert_well_formed_report(&html);
     // The sample has CLV: its section shows the model, not the placeholder.
     assert!(!html.contains("CLV stage disabled or not yet available"));
+    // It fits all three purchase models (`model = "auto"`): the parameter
+    // table lists each with its fit status, and the holdout section shows
+    // the chosen model's nine buckets, not all 27 rows.
+    for model in ["bg_nbd", "pareto_nbd", "mbg_nbd", "gamma_gamma"] {
+        assert!(html.contains(&format!(">{model}<")), "{model}");
+    }
+    assert!(html.contains("Scores customers"));
+    let chosen = ["bg_nbd", "pareto_nbd", "mbg_nbd"]
+        .into_iter()
+        .find(|m| html.contains(&format!("Shown for {m}, the model that scores")))
+        .expect("the holdout section names the chosen model");
+    let section = &html[html.find("<h3>Holdout validation</h3>").unwrap()..];
+    // "7+" once in the chart and once in the table: one model's buckets.
+    assert_eq!(
+        section.matches(">7+<").count(),
+        2,
+        "{chosen}: one model's buckets"
+    );
 }
 
 /// Renders the report in headless Chromium when it is installed (CI
