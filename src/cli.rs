@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
+use crate::clv::PurchaseModelKind;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "retention",
@@ -73,8 +75,9 @@ pub enum Command {
     },
     /// Write a synthetic order history with known ground truth.
     ///
-    /// Customers buy by a BG/NBD process and spend by Gamma-Gamma; the
-    /// parameters are written beside the data as PATH.truth.json.
+    /// Customers buy by a BG/NBD process (or `--model`'s) and spend by
+    /// Gamma-Gamma; the parameters are written beside the data as
+    /// PATH.truth.json.
     Generate {
         /// Number of customers (1 to 1,000,000,000).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_GENERATED_CUSTOMERS))]
@@ -99,7 +102,20 @@ pub enum Command {
         /// Worker threads, 1 to 1024 (default: all cores).
         #[arg(long, value_name = "N", value_parser = parse_threads)]
         threads: Option<usize>,
+        /// The purchase model customers follow: bg_nbd (dropout after each
+        /// repeat purchase), mbg_nbd (after every purchase) or pareto_nbd
+        /// (at an exponential time).
+        #[arg(long, value_name = "MODEL", default_value = "bg_nbd", value_parser = parse_model)]
+        model: PurchaseModelKind,
     },
+}
+
+/// `generate --model`: a purchase model's name.
+fn parse_model(text: &str) -> Result<PurchaseModelKind, String> {
+    PurchaseModelKind::ALL
+        .into_iter()
+        .find(|m| m.name() == text)
+        .ok_or_else(|| format!("`{text}`: expected bg_nbd, mbg_nbd or pareto_nbd"))
 }
 
 /// The most customers `generate` writes.

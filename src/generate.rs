@@ -1,10 +1,13 @@
 //! `retention generate`: a synthetic order history with known ground truth.
 //!
 //! Customers are acquired over `months` months, with monthly growth and a
-//! year-end peak. Each then buys by the BG/NBD process (Fader, Hardie & Lee
-//! 2005): while alive, purchases arrive as a Poisson process with rate
-//! λ ~ Gamma(r, α) per day; after each repeat purchase the customer dies
-//! with probability p ~ Beta(a, b). Order values follow Gamma-Gamma (Fader,
+//! year-end peak. Each then buys by a purchase model (`--model`): while
+//! alive, purchases arrive as a Poisson process with rate λ ~ Gamma(r, α)
+//! per day; under BG/NBD (Fader, Hardie & Lee 2005, the default) the
+//! customer dies after each repeat purchase with probability
+//! p ~ Beta(a, b); under MBG/NBD after every purchase, the first included;
+//! under Pareto/NBD at an exponential time with rate μ ~ Gamma(s, β).
+//! Order values follow Gamma-Gamma (Fader,
 //! Hardie & Lee 2004): z ~ Gamma(shape p_gg, rate ν), ν ~ Gamma(q, rate γ).
 //! A small share of orders is split into lines, and a small share is
 //! partly refunded a few days later.
@@ -37,6 +40,7 @@ use rand_distr::{Beta, Distribution, Exp, Gamma, Normal};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::clv::PurchaseModelKind;
 use crate::error::{Error, Result};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -51,6 +55,12 @@ const SURVEY_STREAM: u64 = 2 << 62;
 /// True parameters of the simulated population.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroundTruth {
+    /// The purchase model the customers follow.
+    pub purchase_model: PurchaseModelKind,
+    /// Pareto/NBD shape and rate (days) of the dropout-rate distribution
+    /// (unused by the other models).
+    pub s: f64,
+    pub beta: f64,
     /// BG/NBD shape of the purchase-rate distribution.
     pub r: f64,
     /// BG/NBD scale of the purchase-rate distribution, in days.
@@ -158,6 +168,9 @@ impl Default for SurveyModel {
 impl Default for GroundTruth {
     fn default() -> Self {
         GroundTruth {
+            purchase_model: PurchaseModelKind::BgNbd,
+            s: 0.8,
+            beta: 400.0,
             r: 0.9,
             alpha: 60.0,
             a: 0.8,
@@ -277,6 +290,11 @@ fn generate_customer(
     let t0 = acquisition_time(&mut rng, starts, weights);
     let traits = Traits::draw(&mut rng, truth);
 
+    // Pareto/NBD: alive until an exponential time (in f64: a near-zero
+    // rate gives times far beyond i64 microseconds).
+    let alive_until = traits.lifetime_days.map_or(f64::INFINITY, |days| {
+        t0 as f64 + days * MICROS_PER_DAY as f64
+    });
     let mut lines = Vec::new();
     let mut t = t0;
     let mut seq = 0u32;
@@ -286,13 +304,18 @@ fn generate_customer(
         push_order_lines(&mut rng, truth, (i, seq), t, cents, end, &mut lines);
         push_refund(&mut rng, truth, (i, seq), t, cents, end, &mut lines);
         // After each repeat purchase the customer may drop out for good (in
-        // BG/NBD the first purchase, at time 0, is not a dropout chance).
-        if seq > 1 && rng.random::<f64>() < traits.dropout {
+        // BG/NBD the first purchase, at time 0, is not a dropout chance; in
+        // MBG/NBD it is; Pareto/NBD has no dropout at purchases).
+        let chance = match truth.purchase_model {
+            PurchaseModelKind::BgNbd => seq > 1,
+            PurchaseModelKind::MbgNbd => true,
+            PurchaseModelKind::ParetoNbd => false,
+        };
+        if chance && rng.random::<f64>() < traits.dropout {
             break;
         }
-        // In f64 first: a near-zero rate gives gaps far beyond i64 microseconds.
         let next = t as f64 + traits.gap.sample(&mut rng) * MICROS_PER_DAY as f64;
-        if next >= end as f64 {
+        if next >= end as f64 || next >= alive_until {
             break;
         }
         t = next as i64;
@@ -312,10 +335,14 @@ fn acquisition_time(rng: &mut ChaCha8Rng, starts: &[i64], weights: &[f64]) -> i6
     starts[month] + (rng.random::<f64>() * (starts[month + 1] - starts[month]) as f64) as i64
 }
 
-/// A customer's latent BG/NBD and Gamma-Gamma traits.
+/// A customer's latent purchase-model and Gamma-Gamma traits.
 struct Traits {
-    /// Dropout probability after each repeat purchase, p ~ Beta(a, b).
+    /// Dropout probability after each repeat purchase, p ~ Beta(a, b); for
+    /// Pareto/NBD the chance that the next event is death rather than a
+    /// purchase, μ/(λ+μ) (what the survey scores follow).
     dropout: f64,
+    /// Pareto/NBD: days from the first purchase to death, Exp(μ).
+    lifetime_days: Option<f64>,
     /// Order values, Gamma(p_gg, rate ν).
     spend: Gamma<f64>,
     /// Days between purchases, Exp(λ).
@@ -323,7 +350,9 @@ struct Traits {
 }
 
 impl Traits {
-    /// Drawn in this order: λ, p, ν (the order fixes every column).
+    /// Drawn in this order: λ, p, ν, then μ and the lifetime for
+    /// Pareto/NBD (the order fixes every column; BG/NBD and MBG/NBD draw
+    /// exactly what they drew before Pareto/NBD existed).
     fn draw(rng: &mut ChaCha8Rng, truth: &GroundTruth) -> Traits {
         let rate = Gamma::new(truth.r, 1.0 / truth.alpha)
             .expect("valid")
@@ -333,8 +362,19 @@ impl Traits {
         let nu = Gamma::new(truth.q, 1.0 / truth.gamma)
             .expect("valid")
             .sample(rng);
+        let (dropout, lifetime_days) = if truth.purchase_model == PurchaseModelKind::ParetoNbd {
+            let mu = Gamma::new(truth.s, 1.0 / truth.beta)
+                .expect("valid")
+                .sample(rng)
+                .max(1e-12);
+            let lifetime = Exp::new(mu).expect("positive rate").sample(rng);
+            (mu / (rate + mu), Some(lifetime))
+        } else {
+            (dropout, None)
+        };
         Traits {
             dropout,
+            lifetime_days,
             spend: Gamma::new(truth.p, 1.0 / nu).expect("valid"),
             gap: Exp::new(rate).expect("positive rate"),
         }

@@ -91,7 +91,19 @@ fn dispatch(command: Command, progress: Progress) -> retention::error::Result<()
             out,
             surveys,
             threads,
-        } => commands::generate::run(customers, seed, start, months, out, surveys, threads),
+            model,
+        } => commands::generate::run(
+            commands::generate::Request {
+                customers,
+                seed,
+                start,
+                months,
+                out,
+                surveys,
+                model,
+            },
+            threads,
+        ),
     }
 }
 

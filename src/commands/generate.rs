@@ -4,18 +4,31 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
+use crate::clv::PurchaseModelKind;
 use crate::error::{shown_path, Error, Result};
 use crate::generate::{generate, truth_path, GenerateOptions, GroundTruth};
 
-pub fn run(
-    customers: u64,
-    seed: u64,
-    start: NaiveDate,
-    months: u32,
-    out: PathBuf,
-    surveys: Option<PathBuf>,
-    threads: Option<usize>,
-) -> Result<()> {
+/// What `generate` was asked for.
+pub struct Request {
+    pub customers: u64,
+    pub seed: u64,
+    pub start: NaiveDate,
+    pub months: u32,
+    pub out: PathBuf,
+    pub surveys: Option<PathBuf>,
+    pub model: PurchaseModelKind,
+}
+
+pub fn run(request: Request, threads: Option<usize>) -> Result<()> {
+    let Request {
+        customers,
+        seed,
+        start,
+        months,
+        out,
+        surveys,
+        model,
+    } = request;
     // The history must stay within the accepted order dates, or a run on
     // it would reject every late row.
     let last_day = start
@@ -35,7 +48,10 @@ pub fn run(
         months,
         out: out.clone(),
         surveys,
-        truth: GroundTruth::default(),
+        truth: GroundTruth {
+            purchase_model: model,
+            ..GroundTruth::default()
+        },
     })?;
     println!(
         "wrote {}: {} customers, {} orders, {} refunds, {} lines ({} to {})",

@@ -235,6 +235,10 @@ pub fn clv_model_selection_table(rows: &[SelectionRow]) -> Result<DataFrame> {
         .add(col::HOLDOUT_MAE, holdout(&|h| h.mae))?
         .add(col::HOLDOUT_RMSE, holdout(&|h| h.rmse))?
         .add(col::HOLDOUT_RELATIVE_BIAS, holdout(&|h| h.relative_bias))?
+        .add(
+            col::HOLDOUT_MAE_TIED,
+            rows.iter().map(|r| r.tied_with_best).collect::<Vec<_>>(),
+        )?
         .finish()
 }
 
@@ -344,6 +348,7 @@ mod tests {
                 model: PurchaseModelKind::MbgNbd,
                 calibration_fit: report("mbg_nbd", vec![("r", 0.5, None)]),
                 buckets: vec![bucket("overall", 4), bucket("0", 0)],
+                absolute_errors: vec![0.5; 4],
             }],
         };
         let frame = clv_validation_table(&validation).unwrap();

@@ -97,6 +97,13 @@ pub(super) fn validate_model(
             .map(|p| p.expected_orders)
             .collect()
     };
+    // Per calibration customer, NaN where uncomputable: the selection
+    // pairs models customer by customer.
+    let absolute_errors = predicted
+        .iter()
+        .zip(&calibration.actual)
+        .map(|(p, a)| (p - a).abs())
+        .collect();
     let mut rows = HoldoutRows {
         frequency: calibration.frequency.clone(),
         actual: calibration.actual.clone(),
@@ -107,6 +114,7 @@ pub(super) fn validate_model(
         model,
         calibration_fit,
         buckets: bucket_fits(&rows),
+        absolute_errors,
     }
 }
 
@@ -176,6 +184,10 @@ pub struct ModelValidation {
     /// "overall", then calibration frequency 0 … 6 and 7+; empty when no
     /// customer ordered before the calibration end.
     pub buckets: Vec<BucketFit>,
+    /// |predicted − actual| holdout order days of every calibration
+    /// customer, in customer order; NaN where the prediction cannot be
+    /// computed (not published; the model choice compares them in pairs).
+    pub absolute_errors: Vec<f64>,
 }
 
 impl ModelValidation {

@@ -1,22 +1,29 @@
 //! Which purchase model scores the customers (`[clv] model = "auto"`), and
 //! the rows of `clv_model_selection`.
 //!
-//! The criterion is out-of-sample: the lowest mean absolute error of the
+//! The criterion is out-of-sample first: the mean absolute error of the
 //! per-customer holdout order days (the "overall" row of `clv_validation`),
 //! because the models exist to predict the next months, and MAE does not
-//! let a few heavy buyers decide as RMSE would. Models whose MAEs are equal
-//! to 1e-9 (relative) are told apart by AIC on the full history. When there
-//! is no holdout validation at all (no customer ordered before the
-//! calibration end), AIC alone decides. A model that could not be fitted
-//! (no customers) is never chosen.
+//! let a few heavy buyers decide as RMSE would. But the three models often
+//! predict almost alike, and a holdout MAE that is lower by less than its
+//! sampling noise says nothing. So the models whose MAE is within two
+//! standard errors of the lowest one — the standard error of the mean of
+//! the paired per-customer differences of absolute errors, the same
+//! customers under both models — count as tied with it, and among them
+//! the one with the lowest AIC on the full history is chosen: the
+//! likelihood, which uses every purchase, decides what the holdout cannot.
+//! When there is no holdout validation at all (no customer ordered before
+//! the calibration end), AIC alone decides. A model that could not be
+//! fitted (no customers) is never chosen.
 
 use crate::clv::{FitReport, PurchaseModelKind};
 
 use super::fit_status;
 use super::holdout::{BucketFit, ModelValidation};
 
-/// MAEs closer than this (relative) count as a tie.
-const MAE_TIE: f64 = 1e-9;
+/// Standard errors of the paired difference within which a higher MAE
+/// counts as tied with the lowest.
+const TIE_STANDARD_ERRORS: f64 = 2.0;
 
 /// One row of `clv_model_selection`.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +37,9 @@ pub struct SelectionRow {
     pub bic: Option<f64>,
     /// The overall holdout comparison of the calibration refit.
     pub holdout: Option<BucketFit>,
+    /// Whether its holdout MAE is within the noise of the lowest (the
+    /// lowest itself included); `None` without a holdout MAE.
+    pub tied_with_best: Option<bool>,
     pub chosen: bool,
 }
 
@@ -57,41 +67,86 @@ pub fn selection_rows(fits: &[FitReport], validations: &[ModelValidation]) -> Ve
                 aic,
                 bic,
                 holdout: validation.overall().cloned(),
+                tied_with_best: None,
                 chosen: false,
             }
         })
         .collect();
+    mark_ties(&mut rows, validations);
     if let Some(i) = choose(&rows) {
         rows[i].chosen = true;
     }
     rows
 }
 
-/// The index of the model to score with (see the module notes); `None`
-/// only when no model was fitted at all.
-fn choose(rows: &[SelectionRow]) -> Option<usize> {
-    let eligible: Vec<usize> = (0..rows.len())
-        .filter(|&i| fit_status(&rows[i].fit) != "not_fitted")
-        .collect();
-    let aic = |i: usize| rows[i].aic.unwrap_or(f64::INFINITY);
-    let mae = |i: usize| rows[i].holdout.as_ref().and_then(|h| h.mae);
-    let with_mae: Vec<usize> = eligible
-        .iter()
-        .copied()
-        .filter(|&i| mae(i).is_some())
-        .collect();
-    if with_mae.is_empty() {
-        return eligible
-            .into_iter()
-            .min_by(|&i, &j| aic(i).total_cmp(&aic(j)).then(i.cmp(&j)));
+fn eligible(row: &SelectionRow) -> bool {
+    fit_status(&row.fit) != "not_fitted"
+}
+
+fn mae(row: &SelectionRow) -> Option<f64> {
+    row.holdout.as_ref().and_then(|h| h.mae)
+}
+
+/// Marks every eligible model with a holdout MAE as tied with the lowest
+/// or not (see the module notes).
+fn mark_ties(rows: &mut [SelectionRow], validations: &[ModelValidation]) {
+    let best = (0..rows.len())
+        .filter(|&i| eligible(&rows[i]) && mae(&rows[i]).is_some())
+        .min_by(|&i, &j| {
+            let (a, b) = (
+                mae(&rows[i]).unwrap_or(f64::INFINITY),
+                mae(&rows[j]).unwrap_or(f64::INFINITY),
+            );
+            a.total_cmp(&b).then(i.cmp(&j))
+        });
+    let Some(best) = best else {
+        return;
+    };
+    for i in 0..rows.len() {
+        if eligible(&rows[i]) && mae(&rows[i]).is_some() {
+            let tied = i == best
+                || within_noise(
+                    &validations[best].absolute_errors,
+                    &validations[i].absolute_errors,
+                );
+            rows[i].tied_with_best = Some(tied);
+        }
     }
-    let best = with_mae
+}
+
+/// Whether the mean of `other − best` over the customers both could
+/// predict is at most [`TIE_STANDARD_ERRORS`] standard errors of that
+/// mean.
+fn within_noise(best: &[f64], other: &[f64]) -> bool {
+    let differences: Vec<f64> = best
         .iter()
-        .map(|&i| mae(i).unwrap_or(f64::INFINITY))
-        .fold(f64::INFINITY, f64::min);
-    with_mae
-        .into_iter()
-        .filter(|&i| mae(i).is_some_and(|m| m - best <= MAE_TIE * best.abs()))
+        .zip(other)
+        .filter(|(b, o)| b.is_finite() && o.is_finite())
+        .map(|(b, o)| o - b)
+        .collect();
+    let n = differences.len() as f64;
+    if n < 2.0 {
+        return true;
+    }
+    let mean = differences.iter().sum::<f64>() / n;
+    let variance = differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    mean <= TIE_STANDARD_ERRORS * (variance / n).sqrt()
+}
+
+/// The index of the model to score with: the lowest AIC among the models
+/// tied with the lowest holdout MAE, or among all eligible models without
+/// a holdout; `None` only when no model was fitted at all.
+fn choose(rows: &[SelectionRow]) -> Option<usize> {
+    let aic = |i: usize| rows[i].aic.unwrap_or(f64::INFINITY);
+    let tied: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].tied_with_best == Some(true))
+        .collect();
+    let pool: Vec<usize> = if tied.is_empty() {
+        (0..rows.len()).filter(|&i| eligible(&rows[i])).collect()
+    } else {
+        tied
+    };
+    pool.into_iter()
         .min_by(|&i, &j| aic(i).total_cmp(&aic(j)).then(i.cmp(&j)))
 }
 
@@ -112,24 +167,28 @@ mod tests {
         }
     }
 
-    fn validation(model: PurchaseModelKind, mae: Option<f64>) -> ModelValidation {
-        let buckets = mae
-            .map(|mae| {
-                vec![BucketFit {
-                    label: "overall",
-                    customers: 10,
-                    actual_orders: 5.0,
-                    predicted_orders: 5.0,
-                    mae: Some(mae),
-                    rmse: Some(mae),
-                    relative_bias: Some(0.0),
-                }]
-            })
-            .unwrap_or_default();
+    /// A validation whose customers' absolute errors are `errors` (its MAE
+    /// their mean); no holdout when empty.
+    fn validation(model: PurchaseModelKind, errors: &[f64]) -> ModelValidation {
+        let mae = errors.iter().sum::<f64>() / errors.len() as f64;
+        let buckets = if errors.is_empty() {
+            Vec::new()
+        } else {
+            vec![BucketFit {
+                label: "overall",
+                customers: errors.len() as i64,
+                actual_orders: 5.0,
+                predicted_orders: 5.0,
+                mae: Some(mae),
+                rmse: Some(mae),
+                relative_bias: Some(0.0),
+            }]
+        };
         ModelValidation {
             model,
             calibration_fit: fit(model.name(), -1.0, 10),
             buckets,
+            absolute_errors: errors.to_vec(),
         }
     }
 
@@ -142,8 +201,18 @@ mod tests {
 
     use PurchaseModelKind::{BgNbd, MbgNbd, ParetoNbd};
 
+    /// Errors of 200 customers: `base` plus a per-customer pattern, so
+    /// paired differences have a known spread.
+    fn errors(base: f64, wobble: f64) -> Vec<f64> {
+        (0..200)
+            .map(|i| base + wobble * if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect()
+    }
+
     #[test]
-    fn the_lowest_holdout_error_wins_and_ties_go_to_the_lower_aic() {
+    fn a_clearly_lower_holdout_error_wins() {
+        // Pareto/NBD has the lowest AIC, but BG/NBD's errors are lower for
+        // every customer: no tie.
         let fits = [
             fit("bg_nbd", -100.0, 50),
             fit("pareto_nbd", -90.0, 50),
@@ -152,27 +221,42 @@ mod tests {
         let rows = selection_rows(
             &fits,
             &[
-                validation(BgNbd, Some(0.5)),
-                validation(ParetoNbd, Some(0.6)),
-                validation(MbgNbd, Some(0.7)),
+                validation(BgNbd, &errors(0.5, 0.1)),
+                validation(ParetoNbd, &errors(0.6, 0.1)),
+                validation(MbgNbd, &errors(0.7, 0.1)),
             ],
         );
         assert_eq!(chosen(&rows), ["bg_nbd"]);
         assert_eq!(rows[0].aic, Some(208.0));
         assert_eq!(rows[0].bic, Some(4.0 * 50f64.ln() + 200.0));
+        let ties: Vec<_> = rows.iter().map(|r| r.tied_with_best).collect();
+        assert_eq!(ties, [Some(true), Some(false), Some(false)]);
+    }
+
+    #[test]
+    fn errors_within_their_noise_are_a_tie_that_aic_decides() {
+        // Pareto/NBD's MAE is higher by 0.001, but the paired differences
+        // swing by ±0.2 per customer: standard error 0.2/√200 ≈ 0.014.
+        let fits = [
+            fit("bg_nbd", -100.0, 50),
+            fit("pareto_nbd", -90.0, 50),
+            fit("mbg_nbd", -95.0, 50),
+        ];
+        let pareto: Vec<f64> = errors(0.5, 0.1)
+            .iter()
+            .enumerate()
+            .map(|(i, e)| e + 0.001 + if i % 4 < 2 { 0.2 } else { -0.2 })
+            .collect();
         let rows = selection_rows(
             &fits,
             &[
-                validation(BgNbd, Some(0.5)),
-                validation(ParetoNbd, Some(0.5)),
-                validation(MbgNbd, Some(0.7)),
+                validation(BgNbd, &errors(0.5, 0.1)),
+                validation(ParetoNbd, &pareto),
+                validation(MbgNbd, &errors(0.9, 0.1)),
             ],
         );
-        assert_eq!(
-            chosen(&rows),
-            ["pareto_nbd"],
-            "tie: Pareto/NBD has the lower AIC"
-        );
+        assert_eq!(chosen(&rows), ["pareto_nbd"], "tied on MAE, lower AIC");
+        assert_eq!(rows[2].tied_with_best, Some(false));
     }
 
     #[test]
@@ -185,19 +269,20 @@ mod tests {
         let rows = selection_rows(
             &fits,
             &[
-                validation(BgNbd, None),
-                validation(ParetoNbd, None),
-                validation(MbgNbd, None),
+                validation(BgNbd, &[]),
+                validation(ParetoNbd, &[]),
+                validation(MbgNbd, &[]),
             ],
         );
         assert_eq!(chosen(&rows), ["mbg_nbd"]);
         assert_eq!(rows[1].aic, None);
+        assert!(rows.iter().all(|r| r.tied_with_best.is_none()));
         let rows = selection_rows(
             &fits,
             &[
-                validation(BgNbd, Some(0.9)),
-                validation(ParetoNbd, Some(0.1)),
-                validation(MbgNbd, None),
+                validation(BgNbd, &errors(0.9, 0.1)),
+                validation(ParetoNbd, &errors(0.1, 0.1)),
+                validation(MbgNbd, &[]),
             ],
         );
         assert_eq!(chosen(&rows), ["bg_nbd"]);

@@ -154,7 +154,7 @@ pub static CLV_MODEL_SELECTION: TableSchema = TableSchema {
         column(
             col::CHOSEN,
             Kind::Bool,
-            "true for the model that scored the customers: the lowest holdout_mae, ties by aic; aic alone without a holdout",
+            "true for the model that scored the customers: the lowest aic among the models tied on holdout_mae (holdout_mae_tied); aic alone without a holdout",
         ),
         column(
             col::FIT_STATUS,
@@ -235,6 +235,11 @@ pub static CLV_MODEL_SELECTION: TableSchema = TableSchema {
             col::HOLDOUT_RELATIVE_BIAS,
             Kind::Float64,
             "(Σ predicted − Σ actual) / Σ actual over the holdout",
+        ),
+        column(
+            col::HOLDOUT_MAE_TIED,
+            Kind::Bool,
+            "true when holdout_mae is within two standard errors (of the paired per-customer differences) of the lowest: tied models are told apart by aic; null without a holdout",
         ),
     ],
 };

@@ -51,6 +51,7 @@ pub const GRADIENT_NORM: &str = "gradient_norm";
 pub const HOLDOUT_CUSTOMERS: &str = "holdout_customers";
 pub const HOLDOUT_DAYS: &str = "holdout_days";
 pub const HOLDOUT_MAE: &str = "holdout_mae";
+pub const HOLDOUT_MAE_TIED: &str = "holdout_mae_tied";
 pub const HOLDOUT_RELATIVE_BIAS: &str = "holdout_relative_bias";
 pub const HOLDOUT_RMSE: &str = "holdout_rmse";
 pub const HORIZON_MONTH: &str = "horizon_month";
