@@ -490,3 +490,92 @@ fn auto_picks_the_generating_model() {
     }
     eprintln!("{}", record.join("\n"));
 }
+
+/// `[clv] margin` scales both CLVs and nothing else; `[clv] penalizer`
+/// pulls a fit that ran off to the boundary (the 200-row history above:
+/// a, b → ∞) back to an interior optimum, and the published
+/// log-likelihood is the unpenalized one, equal to the sum of the
+/// customers' log-likelihoods at the published parameters.
+#[test]
+fn margin_scales_clv_and_penalizer_keeps_a_small_history_interior() {
+    use retention::clv::{BgNbdParams, PurchaseModel};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sample =
+        std::fs::read_to_string(crate::support::repo_path("sample_data/orders.csv")).unwrap();
+    let head: Vec<&str> = sample.lines().take(201).collect();
+    std::fs::write(d.join("orders.csv"), head.join("\n") + "\n").unwrap();
+    let run = |clv: &str| {
+        crate::support::PipelineFile::over("orders.csv")
+            .business("time_zone = \"Europe/London\"\nactivity_window_days = 180")
+            .rest(&format!("[clv]\n{clv}"))
+            .write(d);
+        let pipeline = Pipeline::load(&d.join("pipeline.toml")).unwrap();
+        compute(&pipeline, &RunOptions::default()).unwrap()
+    };
+    let plain = run("margin = 1.0");
+    let profit = run("margin = 0.3");
+    let (c1, c3) = (
+        plain.table("customers").unwrap(),
+        profit.table("customers").unwrap(),
+    );
+    for column in ["clv", "clv_simple"] {
+        let (a, b) = (
+            crate::support::floats(c1, column),
+            crate::support::floats(c3, column),
+        );
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(b.unwrap(), a.unwrap() * 0.3, "{column}");
+        }
+    }
+    for column in ["p_alive", "expected_orders", "expected_avg_order_value"] {
+        assert_eq!(
+            crate::support::floats(c1, column),
+            crate::support::floats(c3, column),
+            "{column}"
+        );
+    }
+
+    let penalized = run("penalizer = 0.1");
+    let model = penalized.table("clv_model").unwrap();
+    let (models, names) = (
+        crate::support::texts(model, "model"),
+        crate::support::texts(model, "parameter"),
+    );
+    let values = crate::support::doubles(model, "value");
+    let value = |p: &str| {
+        values[(0..names.len())
+            .find(|&i| models[i] == "bg_nbd" && names[i] == p)
+            .unwrap()]
+    };
+    let (a, b) = (value("a"), value("b"));
+    assert!(
+        a < 100.0 && b < 100.0,
+        "penalized fit stays interior: a {a}, b {b}"
+    );
+    let status = crate::support::texts(model, "fit_status");
+    assert_eq!(status[0], "converged", "{model}");
+    let params = PurchaseModel::BgNbd(BgNbdParams {
+        r: value("r"),
+        alpha: value("alpha"),
+        a,
+        b,
+    });
+    let customers = penalized.table("customers").unwrap();
+    let (x, t_x, t) = (
+        crate::support::ints(customers, "frequency"),
+        crate::support::ints(customers, "recency_days"),
+        crate::support::ints(customers, "tenure_days"),
+    );
+    let total: f64 = (0..x.len())
+        .map(|i| params.log_likelihood(x[i] as f64, t_x[i] as f64, t[i] as f64))
+        .sum();
+    let published = crate::support::doubles(model, "log_likelihood")[0];
+    assert!(
+        (published - total).abs() <= 1e-9 * total.abs(),
+        "{published} vs {total}"
+    );
+    // The unpenalized fit's likelihood is higher: the penalty costs fit.
+    let free = crate::support::doubles(plain.table("clv_model").unwrap(), "log_likelihood")[0];
+    assert!(free > published, "{free} vs {published}");
+}
