@@ -16,6 +16,7 @@ Environment:
   BENCH_RUNS      runs per engine and size, >= 1 (default 3)
   BENCH_AS_OF     as_of date of every run        (default 2023-12-20)
   BENCH_THREADS   threads for every engine       (default: all cores)
+  BENCH_CLV_MODEL [clv] model of the CLV run     (default bg_nbd; auto fits all three)
 
 Python standard library only, plus duckdb and chdb, which it installs into
 .venv-bench/ (python3 -m venv + pip) the first time. Without chdb (it
@@ -55,6 +56,9 @@ CALIBRATION_CUSTOMERS = 50_000
 WINDOW_DAYS, TIME_ZONE = 365, "UTC"
 
 CLV_ENGINE = "retention+clv"  # the whole pipeline, CLV stage included
+# `[clv] model` of that run: bg_nbd (the default), pareto_nbd, mbg_nbd or
+# auto (all three fitted and validated, the CLV stage's slowest setting).
+CLV_MODEL = os.environ.get("BENCH_CLV_MODEL", "").strip() or "bg_nbd"
 CLV_HORIZON_MONTHS, CLV_DISCOUNT = 12, 0.01  # fixed by the pipeline template
 LIFETIMES_VENV = os.path.join(ROOT, ".venv-lifetimes")
 LIFETIMES_PY = os.path.join(LIFETIMES_VENV, "bin", "python")
@@ -353,6 +357,7 @@ def write_pipeline(name, data_path, out_dir, clv=False):
             input=os.path.relpath(data_path, here),
             out_dir=os.path.relpath(out_dir, here),
             clv="true" if clv else "false",
+            clv_model=CLV_MODEL,
         )
     with open(path, "w") as f:
         f.write(text)
@@ -580,7 +585,7 @@ def compare_lifetimes(size, truth, clv_dir, clv_log, stamp):
     ours_params = " ".join(f"{p}={v:.4g}" for _, p, v in params)
     customers = manifest.get("customers") or truth["customers"]
     base = {"timestamp_utc": stamp, "orders": truth["orders"], "customers": customers}
-    rows = [dict(base, engine="retention", fit_s=ours.get("fit", float("nan")),
+    rows = [dict(base, engine=f"retention ({CLV_MODEL})", fit_s=ours.get("fit", float("nan")),
                  predict_s=ours.get("predict", float("nan")),
                  stage_s=stage if stage is not None else "", peak_rss_mib="",
                  parameters=ours_params)]

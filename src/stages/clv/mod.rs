@@ -173,10 +173,12 @@ pub fn clv_stage(
         monetary_value: &monetary_value,
     };
     let candidates = config.model.candidates();
+    let clock = std::time::Instant::now();
     let (purchase, (gg, gg_report)) = rayon::join(
         || fit_purchase_models(&candidates, &input, config.penalizer),
         || fit_spend_model(&input, config.penalizer),
     );
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv fits");
     let validation = validation(history, config, &purchase);
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     let selection = selection_rows(&fits, &validation.models);
