@@ -13,7 +13,7 @@ use crate::clv::{
 use crate::stages::orders::OrderHistory;
 use crate::tables::schema::values::money;
 
-use super::warn_if_not_converged;
+use super::status::warn_if_not_converged;
 
 /// The calibration period's customers: their summaries up to the
 /// calibration end and their order days in the holdout, in customer order.

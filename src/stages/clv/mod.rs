@@ -14,9 +14,11 @@
 
 mod holdout;
 mod selection;
+mod status;
 
 pub use holdout::{BucketFit, HoldoutValidation, ModelValidation};
 pub use selection::SelectionRow;
+pub use status::fit_status;
 
 use crate::clv::{
     fit_gamma_gamma_with, fit_purchase_model, predict, CustomerSummaryInput, FitReport,
@@ -30,6 +32,7 @@ use crate::stages::orders::OrderHistory;
 use crate::tables::schema::values::money;
 use holdout::{validate_model, Calibration};
 use selection::selection_rows;
+use status::warn_if_not_converged;
 
 /// Days in a month of the CLV horizon (365.25 / 12), SPEC §4.
 pub const MONTH_DAYS: f64 = 30.4375;
@@ -109,53 +112,6 @@ fn fit_spend_model(
     let usable =
         (report.customers > 0 && gg.is_valid() && gg.population_mean().is_some()).then_some(gg);
     (usable, report)
-}
-
-fn warn_if_not_converged(report: &FitReport, what: &str) {
-    if report.customers > 0 && !report.converged && !on_the_homogeneous_boundary(report) {
-        tracing::warn!(
-            model = report.model,
-            iterations = report.iterations,
-            gradient_norm = report.gradient_norm,
-            "{what}: the fit did not converge; its best parameters are used and published with converged = false"
-        );
-    }
-    if on_the_homogeneous_boundary(report) {
-        tracing::warn!(
-            model = report.model,
-            "{what}: the likelihood's optimum is on its boundary (a and b without bound, a/(a+b) fixed: every customer with the same dropout probability), as on short or small histories; a and b are a point on that ridge, and the predictions are those of the limit to within 1/a"
-        );
-    }
-}
-
-/// How a fit ended, as `clv_model.fit_status` publishes it.
-pub fn fit_status(report: &FitReport) -> &'static str {
-    if report.customers == 0 {
-        "not_fitted"
-    } else if report.converged {
-        "converged"
-    } else if on_the_homogeneous_boundary(report) {
-        "on_boundary"
-    } else {
-        "not_converged"
-    }
-}
-
-/// Whether a BG/NBD or MBG/NBD fit ran off along a, b → ∞ (a/(a+b)
-/// fixed): both past 10⁴, where the Beta(a, b) mixing distribution is
-/// narrower than 1 % of its mean.
-fn on_the_homogeneous_boundary(report: &FitReport) -> bool {
-    let value = |name: &str| {
-        report
-            .parameters
-            .iter()
-            .find(|(parameter, _, _)| *parameter == name)
-            .map(|(_, value, _)| *value)
-    };
-    matches!(report.model, "bg_nbd" | "mbg_nbd")
-        && !report.converged
-        && value("a").is_some_and(|a| a > 1e4)
-        && value("b").is_some_and(|b| b > 1e4)
 }
 
 /// Runs the CLV stage.
@@ -448,37 +404,6 @@ mod tests {
         let forecast = super::forecast(&predictions[..1], &settings);
         assert_eq!(forecast.expected_revenue, vec![Some(10.0), Some(10.0)]);
         assert_eq!(forecast.expected_orders, vec![Some(1.0), Some(1.0)]);
-    }
-
-    #[test]
-    fn a_fit_running_off_along_a_and_b_is_named_as_on_the_boundary() {
-        let report = |a: f64, b: f64, converged: bool| FitReport {
-            model: "bg_nbd",
-            parameters: vec![
-                ("r", 0.7, None),
-                ("alpha", 50.0, None),
-                ("a", a, None),
-                ("b", b, None),
-            ],
-            log_likelihood: -100.0,
-            customers: 102,
-            iterations: 60,
-            gradient_norm: 1e-6,
-            converged,
-            inverse_hessian: None,
-        };
-        assert!(on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, false)));
-        assert!(!on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, true)));
-        assert!(!on_the_homogeneous_boundary(&report(0.8, 2.4, false)));
-        assert!(!on_the_homogeneous_boundary(&report(1.9e6, 3.0, false)));
-        assert_eq!(fit_status(&report(1.9e6, 4.9e6, false)), "on_boundary");
-        assert_eq!(fit_status(&report(0.8, 2.4, false)), "not_converged");
-        assert_eq!(fit_status(&report(0.8, 2.4, true)), "converged");
-        let unfitted = FitReport {
-            customers: 0,
-            ..report(0.8, 2.4, false)
-        };
-        assert_eq!(fit_status(&unfitted), "not_fitted");
     }
 
     #[test]

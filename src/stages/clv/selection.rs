@@ -18,8 +18,8 @@
 
 use crate::clv::{FitReport, PurchaseModelKind};
 
-use super::fit_status;
 use super::holdout::{BucketFit, ModelValidation};
+use super::status::fit_status;
 
 /// Standard errors of the paired difference within which a higher MAE
 /// counts as tied with the lowest.

@@ -1,0 +1,88 @@
+//! How a CLV fit ended (`clv_model.fit_status`) and the warnings about it;
+//! shared by the stage, its holdout refits and the model choice.
+
+use crate::clv::FitReport;
+
+/// Warns about a fit that did not converge or ran off to the boundary.
+pub(super) fn warn_if_not_converged(report: &FitReport, what: &str) {
+    if report.customers > 0 && !report.converged && !on_the_homogeneous_boundary(report) {
+        tracing::warn!(
+            model = report.model,
+            iterations = report.iterations,
+            gradient_norm = report.gradient_norm,
+            "{what}: the fit did not converge; its best parameters are used and published with converged = false"
+        );
+    }
+    if on_the_homogeneous_boundary(report) {
+        tracing::warn!(
+            model = report.model,
+            "{what}: the likelihood's optimum is on its boundary (a and b without bound, a/(a+b) fixed: every customer with the same dropout probability), as on short or small histories; a and b are a point on that ridge, and the predictions are those of the limit to within 1/a"
+        );
+    }
+}
+
+/// How a fit ended, as `clv_model.fit_status` publishes it.
+pub fn fit_status(report: &FitReport) -> &'static str {
+    if report.customers == 0 {
+        "not_fitted"
+    } else if report.converged {
+        "converged"
+    } else if on_the_homogeneous_boundary(report) {
+        "on_boundary"
+    } else {
+        "not_converged"
+    }
+}
+
+/// Whether a BG/NBD or MBG/NBD fit ran off along a, b → ∞ (a/(a+b)
+/// fixed): both past 10⁴, where the Beta(a, b) mixing distribution is
+/// narrower than 1 % of its mean.
+fn on_the_homogeneous_boundary(report: &FitReport) -> bool {
+    let value = |name: &str| {
+        report
+            .parameters
+            .iter()
+            .find(|(parameter, _, _)| *parameter == name)
+            .map(|(_, value, _)| *value)
+    };
+    matches!(report.model, "bg_nbd" | "mbg_nbd")
+        && !report.converged
+        && value("a").is_some_and(|a| a > 1e4)
+        && value("b").is_some_and(|b| b > 1e4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fit_running_off_along_a_and_b_is_named_as_on_the_boundary() {
+        let report = |a: f64, b: f64, converged: bool| FitReport {
+            model: "bg_nbd",
+            parameters: vec![
+                ("r", 0.7, None),
+                ("alpha", 50.0, None),
+                ("a", a, None),
+                ("b", b, None),
+            ],
+            log_likelihood: -100.0,
+            customers: 102,
+            iterations: 60,
+            gradient_norm: 1e-6,
+            converged,
+            inverse_hessian: None,
+        };
+        assert!(on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, false)));
+        assert!(!on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, true)));
+        assert!(!on_the_homogeneous_boundary(&report(0.8, 2.4, false)));
+        assert!(!on_the_homogeneous_boundary(&report(1.9e6, 3.0, false)));
+        assert_eq!(fit_status(&report(1.9e6, 4.9e6, false)), "on_boundary");
+        assert_eq!(fit_status(&report(0.8, 2.4, false)), "not_converged");
+        assert_eq!(fit_status(&report(0.8, 2.4, true)), "converged");
+        let unfitted = FitReport {
+            customers: 0,
+            ..report(0.8, 2.4, false)
+        };
+        assert_eq!(fit_status(&unfitted), "not_fitted");
+    }
+}
