@@ -62,15 +62,19 @@ pub enum Command {
         /// The pipeline file.
         pipeline: PathBuf,
     },
-    /// Rebuild the HTML report of a run directory (OUT/runs/RUN_ID).
+    /// Rebuild the HTML report of the latest run (OUT/current) or of a run
+    /// directory (OUT/runs/RUN_ID).
     Report {
-        /// The run directory.
-        run_dir: PathBuf,
+        /// Output root (uses OUT/current) or a run directory; default `out`,
+        /// the default `[output] dir`.
+        #[arg(default_value = "out")]
+        out: PathBuf,
     },
     /// Print the latest run's headline: KPIs, retention curve, segments.
     Show {
-        /// Output root (uses OUT/current) or a run directory.
-        #[arg(default_value = "out/sample")]
+        /// Output root (uses OUT/current) or a run directory; default `out`,
+        /// the default `[output] dir`.
+        #[arg(default_value = "out")]
         out: PathBuf,
     },
     /// Write a synthetic order history with known ground truth.

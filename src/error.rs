@@ -28,6 +28,11 @@ pub enum Error {
     #[error("input `{}`: {message}", shown_path(.path))]
     Input { path: PathBuf, message: String },
 
+    /// The pipeline's `[columns]` name a column an input file does not
+    /// have: the pipeline file is invalid for this input, exit code 2.
+    #[error("input `{}`: {message}", shown_path(.path))]
+    Mapping { path: PathBuf, message: String },
+
     /// Too many rows were rejected for the configured `max_reject_ratio`.
     #[error(
         "{rejected} of {read} rows rejected ({ratio:.4} > max_reject_ratio {max}); first: {first} \
@@ -104,7 +109,7 @@ impl Error {
     /// invalid config, 1 for a failed run.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::Usage(_) => 2,
+            Error::Config { .. } | Error::Usage(_) | Error::Mapping { .. } => 2,
             _ => 1,
         }
     }

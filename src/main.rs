@@ -81,7 +81,7 @@ fn dispatch(command: Command, progress: Progress) -> retention::error::Result<()
             timings,
         } => commands::run::run(pipeline, as_of, out, threads, force, timings, progress),
         Command::Validate { pipeline } => commands::validate::run(pipeline),
-        Command::Report { run_dir } => commands::report::report(run_dir),
+        Command::Report { out } => commands::report::report(out),
         Command::Show { out } => commands::report::show(out),
         Command::Generate {
             customers,

@@ -1,5 +1,7 @@
-//! `retention report RUN_DIR` rebuilds a run's `report.html`;
-//! `retention show [OUT]` prints the latest run's headline.
+//! `retention report [OUT]` rebuilds a run's `report.html`;
+//! `retention show [OUT]` prints the latest run's headline. Both take the
+//! output root (its `current` run) or a run directory, and default to
+//! `out`, the default `[output] dir`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +11,8 @@ use crate::manifest::REPORT_FILE;
 use crate::report::load::report_data_from_dir;
 use crate::report::{render_html, render_show};
 
-pub fn report(run_dir: PathBuf) -> Result<()> {
+pub fn report(out: PathBuf) -> Result<()> {
+    let run_dir = published_run(&out)?;
     let data = report_data_from_dir(&run_dir)?;
     let path = run_dir.join(REPORT_FILE);
     write_file_atomically(&path, render_html(&data).as_bytes())?;
@@ -18,24 +21,26 @@ pub fn report(run_dir: PathBuf) -> Result<()> {
 }
 
 pub fn show(out: PathBuf) -> Result<()> {
-    // Accept the output root (uses `current`) or a run directory itself.
-    let run_dir = if out.join("current").exists() {
-        out.join("current")
-    } else {
-        out.clone()
-    };
-    if !Path::new(&run_dir)
-        .join(crate::io::publish::MANIFEST_FILE)
-        .is_file()
-    {
-        return Err(Error::input(
-            &out,
-            "no published run here: expected OUT/current or a run directory with _manifest.json",
-        ));
-    }
-    let data = report_data_from_dir(&run_dir)?;
+    let data = report_data_from_dir(&published_run(&out)?)?;
     // The summary quotes the published tables (pipeline name, segment and
     // tier names, dimension values): made safe for the terminal here.
     print!("{}", terminal_lines(&render_show(&data)));
     Ok(())
+}
+
+/// The run `out` names: `out/current` of an output root, or `out` itself
+/// when it is a run directory.
+fn published_run(out: &Path) -> Result<PathBuf> {
+    let run_dir = if out.join("current").exists() {
+        out.join("current")
+    } else {
+        out.to_path_buf()
+    };
+    if !run_dir.join(crate::io::publish::MANIFEST_FILE).is_file() {
+        return Err(Error::input(
+            out,
+            "no published run here: expected OUT/current or a run directory with _manifest.json",
+        ));
+    }
+    Ok(run_dir)
 }

@@ -372,15 +372,15 @@ fn check_mapped_columns(spec: &InputSpec, path: &Path, available: &[String]) -> 
             .collect::<Vec<_>>()
             .join(", ")
     };
-    Err(Error::input(
-        path,
-        format!(
+    Err(Error::Mapping {
+        path: path.to_path_buf(),
+        message: format!(
             "mapped column{} {} not found; the file has: {}",
             if missing.len() > 1 { "s" } else { "" },
             list(&mut missing.into_iter()),
             list(&mut available.iter())
         ),
-    ))
+    })
 }
 
 /// Hashes lines when asked, and keeps `__row` and the mapped columns.

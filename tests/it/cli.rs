@@ -236,8 +236,12 @@ fn input_problems_are_exit_1_naming_the_file() {
     )
     .unwrap();
     write_pipeline(d, "orders.csv", "");
+    // A mapped column the file lacks: the pipeline is invalid for this
+    // input, exit 2 (README "Exit codes"), for `run` and `validate` alike.
     let o = retention(&["run", "pipeline.toml"], d);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
+    let o = retention(&["validate", "pipeline.toml"], d);
+    assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(
         err.contains("orders.csv") && err.contains("`customer_id`") && err.contains("`client`"),
@@ -469,7 +473,9 @@ fn bad_files_fail_cleanly_naming_the_file() {
         write_pipeline(d, name, "");
         let o = retention(&["run", "pipeline.toml"], d);
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        // A renamed key column is a mapping the file lacks: exit 2.
+        let code = if name == "renamed.csv" { 2 } else { 1 };
+        assert_eq!(o.status.code(), Some(code), "{name}: {err}");
         assert!(
             err.contains(expected),
             "{name}: expected `{expected}` in {err}"

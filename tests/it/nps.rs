@@ -255,9 +255,10 @@ fn survey_config_and_column_errors_name_the_problem() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("weight"), "{}", stderr(&o));
 
+    // A mapped column the survey file lacks: an invalid pipeline, exit 2.
     let dir = fixture_dir("[surveys]\npath = \"surveys.csv\"\n[surveys.columns]\nscore = \"nps\"");
     let o = retention(&["validate", "pipeline.toml"], dir.path());
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("surveys.csv") && stderr(&o).contains("`nps`"),
         "{}",

@@ -59,12 +59,23 @@ fn every_run_has_a_well_formed_report_and_show_prints_the_headline() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(&report).unwrap(), html);
 
-    let o = retention(&["show", "out"], d);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let shown = String::from_utf8_lossy(&o.stdout);
-    assert!(shown.contains("Last complete month"), "{shown}");
-    assert!(shown.contains("Retention curve"), "{shown}");
-    assert!(shown.contains("Top segments"), "{shown}");
+    // It also takes the output root, and `out` by default (the default
+    // `[output] dir`), like `show`.
+    for args in [&["report", "out"][..], &["report"][..]] {
+        std::fs::remove_file(&report).unwrap();
+        let o = retention(args, d);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read_to_string(&report).unwrap(), html, "{args:?}");
+    }
+
+    for args in [&["show", "out"][..], &["show"][..]] {
+        let o = retention(args, d);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let shown = String::from_utf8_lossy(&o.stdout);
+        assert!(shown.contains("Last complete month"), "{shown}");
+        assert!(shown.contains("Retention curve"), "{shown}");
+        assert!(shown.contains("Top segments"), "{shown}");
+    }
 
     let o = retention(&["show", "nowhere"], d);
     assert_eq!(o.status.code(), Some(1));
