@@ -684,10 +684,61 @@ fn customer_id(customer: u64, width: usize) -> String {
     format!("C{:0width$}", customer + 1)
 }
 
+/// A CSV file being written: gzip-compressed when its name ends in `.gz`
+/// (`orders.csv.gz`, which `[input] format = "auto"` reads back as
+/// gzipped CSV), plain otherwise.
+enum TextSink {
+    Plain(BufWriter<std::fs::File>),
+    // Boxed: the encoder's state is a few hundred bytes, the plain
+    // writer's a few words.
+    Gzip(Box<flate2::write::GzEncoder<BufWriter<std::fs::File>>>),
+}
+
+impl TextSink {
+    fn create(path: &Path) -> std::io::Result<TextSink> {
+        let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+        let gzip = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+        Ok(if gzip {
+            TextSink::Gzip(Box::new(flate2::write::GzEncoder::new(
+                file,
+                flate2::Compression::default(),
+            )))
+        } else {
+            TextSink::Plain(file)
+        })
+    }
+
+    /// Flushes, and for gzip writes the trailer: an error here is the
+    /// write's error (dropping an encoder would swallow it).
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            TextSink::Plain(mut out) => out.flush(),
+            TextSink::Gzip(encoder) => encoder.finish()?.flush(),
+        }
+    }
+}
+
+impl Write for TextSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            TextSink::Plain(out) => out.write(buf),
+            TextSink::Gzip(out) => out.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            TextSink::Plain(out) => out.flush(),
+            TextSink::Gzip(out) => out.flush(),
+        }
+    }
+}
+
 fn write_csv(path: &Path, lines: &[Line], width: usize, dims: &DimensionModel) -> Result<()> {
     let io = |e: std::io::Error| Error::output(path, format!("cannot write: {e}"));
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut out = TextSink::create(path).map_err(io)?;
     writeln!(out, "order_id,customer_id,order_ts,amount,channel,country").map_err(io)?;
     for line in lines {
         let ts = DateTime::from_timestamp_micros(line.ts_micros).expect("in range");
@@ -705,7 +756,7 @@ fn write_csv(path: &Path, lines: &[Line], width: usize, dims: &DimensionModel) -
         )
         .map_err(io)?;
     }
-    out.flush().map_err(io)
+    out.finish().map_err(io)
 }
 
 /// Survey responses: `customer_id, response_ts, score`, in time order.
@@ -717,8 +768,7 @@ fn write_surveys(path: &Path, responses: &[Response], width: usize) -> Result<()
         return write_surveys_parquet(path, responses, width);
     }
     let io = |e: std::io::Error| Error::output(path, format!("cannot write: {e}"));
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut out = TextSink::create(path).map_err(io)?;
     writeln!(out, "customer_id,response_ts,score").map_err(io)?;
     for r in responses {
         let ts = DateTime::from_timestamp_micros(r.ts_micros).expect("in range");
@@ -731,7 +781,7 @@ fn write_surveys(path: &Path, responses: &[Response], width: usize) -> Result<()
         )
         .map_err(io)?;
     }
-    out.flush().map_err(io)
+    out.finish().map_err(io)
 }
 
 /// Writes `rows` as zstd Parquet with `schema`, a million rows per batch;

@@ -2,7 +2,7 @@
 //! tables read back with Polars' Parquet reader (the files are written by
 //! the `parquet` crate, so this is an independent reader).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use polars::prelude::*;
@@ -306,6 +306,14 @@ fn generate_is_deterministic_by_seed() {
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("a.csv.truth.json")).unwrap()).unwrap();
     assert_eq!(truth["truth"]["r"], 0.9);
+
+    // `--out x.csv.gz` writes gzip: the same text once decompressed.
+    generate(d, "a.csv.gz");
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(d.join("a.csv.gz")).unwrap())
+        .read_to_end(&mut text)
+        .unwrap();
+    assert_eq!(text, a);
 }
 
 /// The shipped Online Retail II pipeline on a small hand-made file in that
