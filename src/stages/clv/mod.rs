@@ -106,6 +106,11 @@ fn fit_spend_model(
     penalizer: f64,
 ) -> (Option<GammaGammaParams>, FitReport) {
     let (gg, report) = fit_gamma_gamma_with(input, penalizer, None);
+    if report.customers == 0 {
+        tracing::warn!(
+            "Gamma-Gamma: no customer has a repeat order with a positive amount, so there is nothing to fit (clv_model says not_fitted); expected order values fall back to plain averages (README, Predictive CLV)"
+        );
+    }
     warn_if_not_converged(&report, "full-history fit");
     // Without a single repeat buyer there is nothing fitted: the returned
     // point is the optimizer's start, not an estimate.
