@@ -582,7 +582,8 @@ def compare_lifetimes(size, truth, clv_dir, clv_log, stamp):
         "SELECT model, parameter, value FROM read_parquet(?) ORDER BY model, parameter",
         [os.path.join(clv_dir, "current", "clv_model.parquet")]).fetchall()
     con.close()
-    ours_params = " ".join(f"{p}={v:.4g}" for _, p, v in params)
+    # Prefixed with the model: with `auto` there are three purchase models.
+    ours_params = " ".join(f"{m}.{p}={v:.4g}" for m, p, v in params)
     customers = manifest.get("customers") or truth["customers"]
     base = {"timestamp_utc": stamp, "orders": truth["orders"], "customers": customers}
     rows = [dict(base, engine=f"retention ({CLV_MODEL})", fit_s=ours.get("fit", float("nan")),
