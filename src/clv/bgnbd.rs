@@ -23,7 +23,7 @@
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::compress::{compress_rfm, RfmRows};
+use super::compress::{compress_rfm, likelihood_row_ok, prediction_row, RfmRows};
 use super::hyp2f1::expected_purchases_if_alive;
 use super::optimize::{
     chunked_sum, fit_report, minimize, minimize_from, unfitted_report, warm_start,
@@ -107,12 +107,7 @@ pub(crate) fn family_log_likelihood(
     t_x: f64,
     t: f64,
 ) -> f64 {
-    let data_ok = x.is_finite()
-        && x >= 0.0
-        && t.is_finite()
-        && t >= 0.0
-        && (x == 0.0 || (t_x.is_finite() && t_x >= 0.0 && t_x <= t));
-    if !params.is_valid() || !data_ok {
+    if !params.is_valid() || !likelihood_row_ok(x, t_x, t) {
         return f64::NEG_INFINITY;
     }
     let BgNbdParams { r, alpha, a, b } = *params;
@@ -151,13 +146,10 @@ pub(crate) fn family_probability_alive(
     t_x: f64,
     t: f64,
 ) -> f64 {
-    // NaN x reads as 0.
-    let x = if x.is_nan() { 0.0 } else { x.max(0.0) };
+    let (x, t_x, t) = prediction_row(x, t_x, t);
     if !dropout.can_have_dropped(x) {
         return 1.0;
     }
-    let t = t.max(0.0);
-    let t_x = if x > 0.0 { t_x.clamp(0.0, t) } else { 0.0 };
     let p = sigmoid(-dropout_log_odds(params, dropout, x, t_x, t));
     if p.is_nan() {
         1.0

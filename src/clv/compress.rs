@@ -62,6 +62,27 @@ pub(crate) fn sanitize_rfm(x: i64, t_x: i64, t: i64) -> (i64, i64, i64) {
     (x, t_x, t)
 }
 
+/// Whether one customer's (x, t_x, T) can be evaluated by a likelihood:
+/// whole x ≥ 0, T ≥ 0 and, when x > 0, 0 ≤ t_x ≤ T (all finite). Shared by
+/// every purchase model's one-customer log-likelihood.
+pub(crate) fn likelihood_row_ok(x: f64, t_x: f64, t: f64) -> bool {
+    x.is_finite()
+        && x >= 0.0
+        && t.is_finite()
+        && t >= 0.0
+        && (x == 0.0 || (t_x.is_finite() && t_x >= 0.0 && t_x <= t))
+}
+
+/// One customer's (x, t_x, T) read defensively for a prediction, as
+/// [`super::CustomerSummaryInput`] documents: NaN or negative x reads as 0,
+/// negative T as 0, t_x clamped to [0, T], and t_x = 0 when x = 0.
+pub(crate) fn prediction_row(x: f64, t_x: f64, t: f64) -> (f64, f64, f64) {
+    let x = if x.is_nan() { 0.0 } else { x.max(0.0) };
+    let t = t.max(0.0);
+    let t_x = if x > 0.0 { t_x.clamp(0.0, t) } else { 0.0 };
+    (x, t_x, t)
+}
+
 /// True when a customer enters the Gamma-Gamma fit.
 pub(crate) fn gg_eligible(x: i64, m: f64) -> bool {
     x > 0 && m.is_finite() && m > 0.0

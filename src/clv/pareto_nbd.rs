@@ -27,7 +27,7 @@
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::bgnbd::{sigmoid, softplus};
-use super::compress::RfmRows;
+use super::compress::{likelihood_row_ok, prediction_row, RfmRows};
 use super::optimize::chunked_sum;
 use super::quadrature::integrate;
 use super::ParetoNbdParams;
@@ -80,21 +80,12 @@ fn branches(p: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> Branches {
     }
 }
 
-/// The data a likelihood can be evaluated at: whole x ≥ 0, 0 ≤ t_x ≤ T.
-fn data_ok(x: f64, t_x: f64, t: f64) -> bool {
-    x.is_finite()
-        && x >= 0.0
-        && t.is_finite()
-        && t >= 0.0
-        && (x == 0.0 || (t_x.is_finite() && t_x >= 0.0 && t_x <= t))
-}
-
 /// Log-likelihood of one customer: x repeat purchases, the last at t_x, over
 /// an observation period T (`t`), in days. −∞ (likelihood 0) for
 /// parameters outside the model's domain or impossible data; never NaN.
 /// t_x is read as 0 when x = 0 (the first purchase).
 pub fn pareto_nbd_log_likelihood(params: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
-    if !params.is_valid() || !data_ok(x, t_x, t) {
+    if !params.is_valid() || !likelihood_row_ok(x, t_x, t) {
         return f64::NEG_INFINITY;
     }
     let t_x = if x > 0.0 { t_x } else { 0.0 };
@@ -115,9 +106,7 @@ pub fn pareto_nbd_log_likelihood(params: &ParetoNbdParams, x: f64, t_x: f64, t: 
 /// P(alive at T | x, t_x, T) = E/(E + s·I). Inputs are read as in
 /// [`super::CustomerSummaryInput`]; never NaN for valid parameters.
 pub fn pareto_nbd_probability_alive(params: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
-    let x = if x.is_nan() { 0.0 } else { x.max(0.0) };
-    let t = t.max(0.0);
-    let t_x = if x > 0.0 { t_x.clamp(0.0, t) } else { 0.0 };
+    let (x, t_x, t) = prediction_row(x, t_x, t);
     let b = branches(params, x, t_x, t);
     let p = sigmoid(b.ln_alive - b.ln_died);
     if p.is_nan() {
@@ -235,21 +224,22 @@ pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
     (-ll / total, grad)
 }
 
-/// Start values: r = 1 with α matching the overall purchase rate (as for
-/// BG/NBD), and s = 1 with β the mean observation period, so the expected
-/// lifetime starts at the window's length.
+/// Start values: r and α as for BG/NBD (r = 1, α matching the overall
+/// purchase rate; the purchase process is the same), and s = 1 with β the
+/// mean observation period, so the expected lifetime starts at the
+/// window's length.
 pub(crate) fn start_values(rows: &RfmRows) -> ParetoNbdParams {
-    let (mut sum_x, mut sum_t) = (0.0, 0.0);
-    for i in 0..rows.len() {
-        sum_x += rows.w[i] * rows.x[i];
-        sum_t += rows.w[i] * rows.t[i];
-    }
-    let total = rows.total_w.max(1.0);
-    let positive = |v: f64| if v.is_finite() && v > 0.0 { v } else { 1.0 };
+    let purchases = super::bgnbd::start_values(rows);
+    let sum_t: f64 = (0..rows.len()).map(|i| rows.w[i] * rows.t[i]).sum();
+    let beta = sum_t / rows.total_w.max(1.0) + 1.0;
     ParetoNbdParams {
-        r: 1.0,
-        alpha: positive((sum_t + rows.total_w) / (sum_x + rows.total_w)),
+        r: purchases.r,
+        alpha: purchases.alpha,
         s: 1.0,
-        beta: positive(sum_t / total + 1.0),
+        beta: if beta.is_finite() && beta > 0.0 {
+            beta
+        } else {
+            1.0
+        },
     }
 }
