@@ -23,14 +23,13 @@
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::compress::{compress_rfm, likelihood_row_ok, prediction_row, RfmRows};
+use super::compress::{likelihood_row_ok, prediction_row, RfmRows};
 use super::hyp2f1::expected_purchases_if_alive;
-use super::optimize::{
-    chunked_sum, fit_report, minimize, minimize_from, unfitted_report, warm_start,
-};
-use super::{BgNbdParams, CustomerSummaryInput, FitReport};
+use super::optimize::chunked_sum;
+use super::BgNbdParams;
 
 /// Parameter names as published in `clv_model`.
+#[cfg(test)]
 const NAMES: [&str; 4] = ["r", "alpha", "a", "b"];
 
 /// ln(1 + e^d) without overflow.
@@ -288,54 +287,23 @@ pub(crate) fn start_values(rows: &RfmRows) -> BgNbdParams {
     }
 }
 
-/// Fits BG/NBD by maximum likelihood (time in days) on all customers.
-///
-/// The summary is compressed to unique (frequency, recency, T) rows first.
-/// The returned parameters are always finite and positive; when the optimum
-/// is not found (e.g. every customer is a one-time buyer, where a and b are
-/// not identified and r → 0) the report says `converged = false` and the
-/// parameters are the best point found.
-///
-/// # Panics
-/// If the input's columns have different lengths.
-pub fn fit_bgnbd(input: &CustomerSummaryInput) -> (BgNbdParams, FitReport) {
-    input.assert_lengths();
-    let (rows, _) = compress_rfm(input);
-    fit_rows(&rows, None)
-}
-
-/// [`fit_bgnbd`] started from an earlier fit on related data (its
-/// parameters and curvature, see `optimize::warm_start`); the default start
-/// when that fit has no usable curvature. Same optimum, fewer iterations.
-pub fn fit_bgnbd_from(
-    input: &CustomerSummaryInput,
-    earlier: &FitReport,
-) -> (BgNbdParams, FitReport) {
-    input.assert_lengths();
-    let (rows, _) = compress_rfm(input);
-    match warm_start::<4>(earlier) {
-        Some((theta0, hinv)) if rows.total_w > 0.0 => {
-            let out = minimize_from(|th: &[f64; 4]| mean_nll(&rows, th), theta0, Some(hinv));
-            let [r, alpha, a, b] = out.theta.map(f64::exp);
-            let params = BgNbdParams { r, alpha, a, b };
-            (params, fit_report("bg_nbd", NAMES, &out, rows.total_w))
-        }
-        _ => fit_rows(&rows, None),
-    }
-}
-
 /// Fit on compressed rows from `start` (or the default start values).
-pub(crate) fn fit_rows(rows: &RfmRows, start: Option<BgNbdParams>) -> (BgNbdParams, FitReport) {
+/// (The pipeline fits through `model::fit_purchase_model`; the tests use
+/// this to start from chosen points.)
+#[cfg(test)]
+pub(crate) fn fit_rows(
+    rows: &RfmRows,
+    start: Option<BgNbdParams>,
+) -> (BgNbdParams, super::FitReport) {
     let start = start.unwrap_or_else(|| start_values(rows));
-    if rows.total_w <= 0.0 {
-        return (
-            start,
-            unfitted_report("bg_nbd", NAMES, [start.r, start.alpha, start.a, start.b]),
-        );
-    }
-    let theta0 = [start.r, start.alpha, start.a, start.b].map(f64::ln);
-    let out = minimize(|th: &[f64; 4]| mean_nll(rows, th), theta0);
-    let [r, alpha, a, b] = out.theta.map(f64::exp);
-    let params = BgNbdParams { r, alpha, a, b };
-    (params, fit_report("bg_nbd", NAMES, &out, rows.total_w))
+    let ([r, alpha, a, b], report) = super::optimize::fit_penalized(
+        "bg_nbd",
+        NAMES,
+        |theta: &[f64; 4]| mean_nll(rows, theta),
+        [start.r, start.alpha, start.a, start.b].map(f64::ln),
+        None,
+        0.0,
+        rows.total_w,
+    );
+    (BgNbdParams { r, alpha, a, b }, report)
 }

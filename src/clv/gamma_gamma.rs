@@ -16,9 +16,7 @@
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::compress::{compress_spend, SpendRows};
-use super::optimize::{
-    chunked_sum, fit_penalized, fit_report, minimize, minimize_from, unfitted_report, warm_start,
-};
+use super::optimize::{chunked_sum, fit_penalized, warm_start};
 use super::{CustomerSummaryInput, FitReport, GammaGammaParams};
 
 /// Parameter names as published in `clv_model`.
@@ -147,8 +145,7 @@ fn start_values(rows: &SpendRows) -> GammaGammaParams {
 /// # Panics
 /// If the input's columns have different lengths.
 pub fn fit_gamma_gamma(input: &CustomerSummaryInput) -> (GammaGammaParams, FitReport) {
-    input.assert_lengths();
-    fit_rows(&compress_spend(input), None)
+    fit_gamma_gamma_with(input, 0.0, None)
 }
 
 /// [`fit_gamma_gamma`] started from an earlier fit on related data (see
@@ -157,17 +154,7 @@ pub fn fit_gamma_gamma_from(
     input: &CustomerSummaryInput,
     earlier: &FitReport,
 ) -> (GammaGammaParams, FitReport) {
-    input.assert_lengths();
-    let rows = compress_spend(input);
-    match warm_start::<3>(earlier) {
-        Some((theta0, hinv)) if rows.total_w > 0.0 => {
-            let out = minimize_from(|th: &[f64; 3]| mean_nll(&rows, th), theta0, Some(hinv));
-            let [p, q, gamma] = out.theta.map(f64::exp);
-            let params = GammaGammaParams { p, q, gamma };
-            (params, fit_report("gamma_gamma", NAMES, &out, rows.total_w))
-        }
-        _ => fit_rows(&rows, None),
-    }
+    fit_gamma_gamma_with(input, 0.0, Some(earlier))
 }
 
 /// [`fit_gamma_gamma`] with an L2 `penalizer` on the log-parameters (0 =
@@ -183,43 +170,48 @@ pub fn fit_gamma_gamma_with(
 ) -> (GammaGammaParams, FitReport) {
     input.assert_lengths();
     let rows = compress_spend(input);
-    let warm = earlier
+    match earlier
         .filter(|e| e.model == "gamma_gamma")
-        .and_then(warm_start::<3>);
-    let (start, curvature) = match warm {
-        Some((theta, hinv)) => (theta, Some(hinv)),
-        None => {
-            let s = start_values(&rows);
-            ([s.p, s.q, s.gamma].map(f64::ln), None)
-        }
-    };
-    let (values, report) = fit_penalized(
-        "gamma_gamma",
-        NAMES,
-        |theta: &[f64; 3]| mean_nll(&rows, theta),
-        start,
-        curvature,
-        penalizer,
-        rows.total_w,
-    );
-    let [p, q, gamma] = values;
-    (GammaGammaParams { p, q, gamma }, report)
+        .and_then(warm_start::<3>)
+    {
+        Some((theta, hinv)) => fit(&rows, theta, Some(hinv), penalizer),
+        None => fit_rows_penalized(&rows, None, penalizer),
+    }
 }
 
+/// Fit on compressed rows from `start` (or the default start values), for
+/// tests that start from chosen points.
+#[cfg(test)]
 pub(crate) fn fit_rows(
     rows: &SpendRows,
     start: Option<GammaGammaParams>,
 ) -> (GammaGammaParams, FitReport) {
-    let start = start.unwrap_or_else(|| start_values(rows));
-    if rows.total_w <= 0.0 {
-        return (
-            start,
-            unfitted_report("gamma_gamma", NAMES, [start.p, start.q, start.gamma]),
-        );
-    }
-    let theta0 = [start.p, start.q, start.gamma].map(f64::ln);
-    let out = minimize(|th: &[f64; 3]| mean_nll(rows, th), theta0);
-    let [p, q, gamma] = out.theta.map(f64::exp);
-    let params = GammaGammaParams { p, q, gamma };
-    (params, fit_report("gamma_gamma", NAMES, &out, rows.total_w))
+    fit_rows_penalized(rows, start, 0.0)
+}
+
+fn fit_rows_penalized(
+    rows: &SpendRows,
+    start: Option<GammaGammaParams>,
+    penalizer: f64,
+) -> (GammaGammaParams, FitReport) {
+    let s = start.unwrap_or_else(|| start_values(rows));
+    fit(rows, [s.p, s.q, s.gamma].map(f64::ln), None, penalizer)
+}
+
+fn fit(
+    rows: &SpendRows,
+    theta: [f64; 3],
+    curvature: Option<[[f64; 3]; 3]>,
+    penalizer: f64,
+) -> (GammaGammaParams, FitReport) {
+    let ([p, q, gamma], report) = fit_penalized(
+        "gamma_gamma",
+        NAMES,
+        |theta: &[f64; 3]| mean_nll(rows, theta),
+        theta,
+        curvature,
+        penalizer,
+        rows.total_w,
+    );
+    (GammaGammaParams { p, q, gamma }, report)
 }

@@ -40,15 +40,12 @@ mod quadrature;
 #[cfg(test)]
 mod tests;
 
-pub use bgnbd::{
-    bgnbd_log_likelihood, conditional_expected_purchases, fit_bgnbd, fit_bgnbd_from,
-    probability_alive,
-};
+pub use bgnbd::{bgnbd_log_likelihood, conditional_expected_purchases, probability_alive};
 pub use gamma_gamma::{
     conditional_expected_order_value, fit_gamma_gamma, fit_gamma_gamma_from, fit_gamma_gamma_with,
     gamma_gamma_log_likelihood,
 };
-pub use model::{fit_purchase_model, PurchaseModel, PurchaseModelKind};
+pub use model::{fit_bgnbd, fit_bgnbd_from, fit_purchase_model, PurchaseModel, PurchaseModelKind};
 pub use pareto_nbd::{pareto_nbd_log_likelihood, pareto_nbd_probability_alive};
 pub use predict::predict;
 

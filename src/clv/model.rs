@@ -293,6 +293,47 @@ pub fn fit_purchase_model(
     (PurchaseModel::from_values(kind, values), report)
 }
 
+/// Fits BG/NBD by maximum likelihood (time in days) on all customers.
+///
+/// The summary is compressed to unique (frequency, recency, T) rows first.
+/// The returned parameters are always finite and positive; when the optimum
+/// is not found (e.g. every customer is a one-time buyer, where a and b are
+/// not identified and r → 0) the report says `converged = false` and the
+/// parameters are the best point found.
+///
+/// # Panics
+/// If the input's columns have different lengths.
+pub fn fit_bgnbd(input: &CustomerSummaryInput) -> (BgNbdParams, FitReport) {
+    bg_nbd_of(fit_purchase_model(
+        PurchaseModelKind::BgNbd,
+        input,
+        0.0,
+        None,
+    ))
+}
+
+/// [`fit_bgnbd`] started from an earlier BG/NBD fit on related data (its
+/// parameters and curvature, see `optimize::warm_start`); the default start
+/// when that fit has no usable curvature. Same optimum, fewer iterations.
+pub fn fit_bgnbd_from(
+    input: &CustomerSummaryInput,
+    earlier: &FitReport,
+) -> (BgNbdParams, FitReport) {
+    bg_nbd_of(fit_purchase_model(
+        PurchaseModelKind::BgNbd,
+        input,
+        0.0,
+        Some(earlier),
+    ))
+}
+
+fn bg_nbd_of((model, report): (PurchaseModel, FitReport)) -> (BgNbdParams, FitReport) {
+    match model {
+        PurchaseModel::BgNbd(params) => (params, report),
+        other => unreachable!("a BG/NBD fit returned {other:?}"),
+    }
+}
+
 /// The mean negative log-likelihood and gradient of `kind` on `input`, for
 /// tests of the gradients.
 #[cfg(test)]

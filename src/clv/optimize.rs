@@ -280,6 +280,7 @@ where
 /// `start`. Never returns a non-finite point: if even `start` is outside the
 /// domain, the origin (all parameters 1) is tried, and failing that `start`
 /// is returned clamped, with `converged = false`.
+#[cfg(test)]
 pub(crate) fn minimize<const N: usize, F>(f: F, start: [f64; N]) -> Outcome<N>
 where
     F: Fn(&[f64; N]) -> (f64, [f64; N]),
