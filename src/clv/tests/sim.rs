@@ -109,18 +109,7 @@ pub fn simulate(
         let lambda = rng.gamma(truth.r) / truth.alpha;
         let p_drop = rng.beta(truth.a, truth.b);
         let t_end = t_min + (t_max - t_min) * rng.uniform();
-        let (mut t, mut x, mut t_x) = (0.0f64, 0i64, 0.0f64);
-        loop {
-            t += -rng.uniform().ln() / lambda;
-            if t > t_end {
-                break;
-            }
-            x += 1;
-            t_x = t;
-            if rng.uniform() < p_drop {
-                break;
-            }
-        }
+        let (x, t_x) = repeat_purchases(&mut rng, lambda, p_drop, t_end);
         let nu = rng.gamma(truth.q) / truth.gamma;
         let m = if x > 0 {
             // Mean of x Gamma(p, ν) values is Gamma(p·x)/(ν·x).
@@ -162,21 +151,11 @@ pub fn simulate_purchases(
                 let p_drop = rng.beta(p.a, p.b);
                 let dead_at_once =
                     matches!(model, PurchaseModel::MbgNbd(_)) && rng.uniform() < p_drop;
-                let (mut t, mut x, mut t_x) = (0.0f64, 0i64, 0.0f64);
-                if !dead_at_once {
-                    loop {
-                        t += -rng.uniform().ln() / lambda;
-                        if t > t_end {
-                            break;
-                        }
-                        x += 1;
-                        t_x = t;
-                        if rng.uniform() < p_drop {
-                            break;
-                        }
-                    }
+                if dead_at_once {
+                    (0, 0.0)
+                } else {
+                    repeat_purchases(&mut rng, lambda, p_drop, t_end)
                 }
-                (x, t_x)
             }
             PurchaseModel::ParetoNbd(p) => {
                 let lambda = rng.gamma(p.r) / p.alpha;
@@ -200,4 +179,23 @@ pub fn simulate_purchases(
         s.monetary.push(0.0);
     }
     s
+}
+
+/// Repeat purchases of a BG/NBD customer alive at time 0 with rate
+/// `lambda` who drops out with probability `p_drop` after each one, until
+/// `t_end`: (x, t_x).
+fn repeat_purchases(rng: &mut Rng, lambda: f64, p_drop: f64, t_end: f64) -> (i64, f64) {
+    let (mut t, mut x, mut t_x) = (0.0f64, 0i64, 0.0f64);
+    loop {
+        t += -rng.uniform().ln() / lambda;
+        if t > t_end {
+            break;
+        }
+        x += 1;
+        t_x = t;
+        if rng.uniform() < p_drop {
+            break;
+        }
+    }
+    (x, t_x)
 }
