@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
 use crate::clv::PurchaseModelKind;
+use crate::config::parse_memory_limit;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +54,18 @@ pub enum Command {
         /// inputs and as_of.
         #[arg(long)]
         force: bool,
+        /// Memory budget, e.g. 1GiB or 512MiB (at least 256MiB): order
+        /// lines and orders that do not fit are spilled to a temporary
+        /// directory in the output directory. Overrides `[resources]
+        /// memory_limit`; default half the machine's memory. The tables
+        /// are the same whatever the budget.
+        #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+        memory_limit: Option<u64>,
+        /// Partitions the work is split into by customer and order id
+        /// (1 to 4096; default from the input's size and the memory
+        /// budget). The tables are the same for any count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        partitions: Option<u32>,
         /// Print each stage's wall time and peak memory to stderr at the end.
         #[arg(long)]
         timings: bool,

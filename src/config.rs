@@ -48,6 +48,8 @@ pub struct PipelineConfig {
     pub surveys: Option<SurveysConfig>,
     #[serde(default)]
     pub output: OutputConfig,
+    #[serde(default)]
+    pub resources: ResourcesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -587,6 +589,35 @@ impl Default for OutputConfig {
     }
 }
 
+/// `[resources]`: how much of the machine a run may use.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesConfig {
+    /// The run's memory budget (`1GiB`, `512MiB`, `2GB`); `--memory-limit`
+    /// overrides it. Default: half the machine's memory.
+    #[serde(default)]
+    pub memory_limit: Option<String>,
+}
+
+/// The smallest memory budget accepted: below it the fixed costs of a run
+/// (an input chunk, the tables being written) are most of the budget.
+pub const MIN_MEMORY_LIMIT: u64 = 256 << 20;
+
+/// A memory size such as `1GiB`, `512MiB`, `2GB` or `1073741824` (bytes),
+/// at least [`MIN_MEMORY_LIMIT`].
+pub fn parse_memory_limit(text: &str) -> std::result::Result<u64, String> {
+    let size: bytesize::ByteSize = text.trim().parse().map_err(|_| {
+        format!(
+            "`{}`: expected a size such as 1GiB, 512MiB or 2GB",
+            quote(text)
+        )
+    })?;
+    match size.as_u64() {
+        bytes if bytes >= MIN_MEMORY_LIMIT => Ok(bytes),
+        _ => Err(format!("`{}`: expected at least 256MiB", quote(text))),
+    }
+}
+
 /// Accepts a TOML local date or a `YYYY-MM-DD` string.
 fn deserialize_date<'de, D>(deserializer: D) -> std::result::Result<Option<NaiveDate>, D::Error>
 where
@@ -746,6 +777,11 @@ fn numeric_problems(config: &PipelineConfig) -> Vec<String> {
         problems.push(format!(
             "[clv] penalizer = {penalizer}: expected a number from 0 (none) to 100"
         ));
+    }
+    if let Some(limit) = &config.resources.memory_limit {
+        if let Err(problem) = parse_memory_limit(limit) {
+            problems.push(format!("[resources] memory_limit = {problem}"));
+        }
     }
     if config.output.keep_runs < 2 {
         problems.push(format!(
@@ -919,6 +955,12 @@ impl Pipeline {
             filters: checked.filters,
             config,
         }
+    }
+
+    /// `[resources] memory_limit` in bytes, if set (checked by `load`).
+    pub fn memory_limit(&self) -> Option<u64> {
+        let limit = self.config.resources.memory_limit.as_deref()?;
+        parse_memory_limit(limit).ok()
     }
 
     /// The source columns the run needs from every input file.

@@ -32,8 +32,12 @@
 //!                    records of rejected rows
 //! io::surveys        the survey input, read the same way
 //! stages::validate   raw rows → typed lines (cents, local dates) | rejects
-//!                    (stages::rejects: the reasons)
-//! stages::orders     lines → orders & refunds per customer (OrderHistory)
+//!                    (stages::rejects: the reasons), split by key hash
+//!                    into partitions (stages::partition)
+//! stages::orders     lines → orders & refunds per customer (OrderHistory):
+//!                    line partitions (by order id) → orders → customer
+//!                    partitions → histories, merged in id order; pieces
+//!                    over the memory budget go to io::spill files
 //! stages::calendar   the run's months (and cohort weeks or quarters)
 //! stages::customers  per customer: BTYD summary, RFM scores
 //! stages::cohorts    the cohort grid

@@ -61,11 +61,27 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surveys: Option<SurveysRecord>,
     pub stages: Vec<StageRecord>,
+    /// The memory budget, partitions and spilling; absent in runs written
+    /// before the partitioned plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
     pub checks: Vec<CheckRecord>,
     pub outputs: Vec<WrittenFile>,
     /// The run's HTML report, beside the tables.
     #[serde(default)]
     pub report: Option<String>,
+}
+
+/// How a run used memory and disk.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Resources {
+    /// The budget (`--memory-limit`, `[resources] memory_limit` or the
+    /// default).
+    pub memory_limit_bytes: u64,
+    /// Partitions the lines and orders were split into.
+    pub partitions: u64,
+    /// Bytes written to spill files (0: everything fit in memory).
+    pub spilled_bytes: u64,
 }
 
 /// What was written for one table.
@@ -137,6 +153,28 @@ pub fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// The memory this process may use: the machine's (Linux `MemTotal`), or
+/// its control group's limit when lower; `None` when neither is known.
+pub fn machine_memory_bytes() -> Option<u64> {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024);
+    // cgroup v2; "max" (no limit) does not parse.
+    let group = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|max| max.trim().parse::<u64>().ok());
+    match (total, group) {
+        (Some(t), Some(g)) => Some(t.min(g)),
+        (t, g) => t.or(g),
+    }
+}
+
 fn default_cohort_period() -> String {
     "month".to_string()
 }
@@ -180,6 +218,7 @@ pub struct RunFacts<'a> {
     pub checks: &'a [Check],
     /// Every stage, publishing included.
     pub stages: Vec<StageRecord>,
+    pub resources: Resources,
     /// The tables written, in publishing order.
     pub outputs: Vec<WrittenFile>,
 }
@@ -213,6 +252,7 @@ impl Manifest {
                 rejects_by_reason: reason_counts(s.rejects_by_reason),
             }),
             stages: facts.stages,
+            resources: Some(facts.resources),
             checks: facts.checks.iter().map(CheckRecord::from).collect(),
             outputs: facts.outputs,
             report: Some(REPORT_FILE.to_string()),

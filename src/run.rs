@@ -27,10 +27,11 @@ use crate::io::publish::{
     check_output_layout, lock_output, new_run_id, sweep_temporaries, PublishedRun, StagedRun, Table,
 };
 use crate::io::runs::current_manifest;
+use crate::io::spill::{sweep_spill_dirs, SpillDir};
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 use crate::manifest::{
-    InputAccount, Manifest, RunFacts, RunIdentity, StageRecord, TableMetadata, WrittenFile,
-    REPORT_FILE,
+    machine_memory_bytes, InputAccount, Manifest, Resources, RunFacts, RunIdentity, StageRecord,
+    TableMetadata, WrittenFile, REPORT_FILE,
 };
 use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
@@ -42,7 +43,8 @@ use crate::stages::customers::{summarize_customers, CustomerSummary};
 use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
 use crate::stages::nps::{nps_stage, NpsOutput, SurveyRules};
-use crate::stages::orders::{build_orders, OrderHistory, RowCounts};
+use crate::stages::orders::{build_orders, OrderHistory, OrderPlan, RowCounts};
+use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored};
 use crate::stages::raw::RawBatch;
 use crate::stages::rejects::{
     check_reject_share, counts_by_reason, fill_raw, no_orders_error, rows_missing_raw, Reject,
@@ -51,7 +53,7 @@ use crate::stages::targets::{assign_targets, target_lists, TargetInputs};
 use crate::stages::tiers::{
     customer_tiers, migration_counts, CustomerTiers, MigrationCounts, Tiers,
 };
-use crate::stages::validate::{LineCollector, Lines};
+use crate::stages::validate::{LineKeys, LineScatter};
 use crate::tables::checks::checks_table;
 use crate::tables::clv::clv_tables;
 use crate::tables::cohorts::{cohort_retention_table, retention_curve_table};
@@ -78,12 +80,14 @@ pub struct RunOptions {
     /// Rows per chunk of Parquet input (default [`CHUNK_ROWS`]); tests set
     /// it small to prove that chunking changes nothing.
     pub chunk_rows: Option<usize>,
-}
-
-impl RunOptions {
-    fn chunk_rows(&self) -> usize {
-        self.chunk_rows.unwrap_or(CHUNK_ROWS)
-    }
+    /// Partitions of the partitioned plan (default from the input's size
+    /// and the budget); the tables are the same for any count.
+    pub partitions: Option<usize>,
+    /// The memory budget in bytes (`--memory-limit`); see [`memory_limit`].
+    pub memory_limit: Option<u64>,
+    /// Where the spill directory goes (`run` puts it in the output
+    /// directory); default the system's temporary directory.
+    pub spill_parent: Option<PathBuf>,
 }
 
 /// Everything a run computed, before publishing.
@@ -99,6 +103,7 @@ pub struct Computed {
     pub stages: Vec<StageRecord>,
     /// What the survey input gave, when `[surveys]` is configured.
     pub surveys: Option<SurveyRun>,
+    pub resources: Resources,
 }
 
 /// The survey input's files and row accounting.
@@ -134,6 +139,7 @@ impl Computed {
             customers: self.customers,
             checks: &self.checks,
             stages,
+            resources: self.resources,
             outputs,
         }
     }
@@ -168,6 +174,7 @@ impl StageClock {
     /// The chaos tests kill a run here, at `stage::<name>`.
     fn record(&mut self, stage: &str, seconds: f64) {
         crate::faults::crash_point(&format!("stage::{stage}"));
+        return_freed_memory();
         tracing::info!(stage, seconds = format!("{seconds:.3}"), "stage done");
         self.records.push(StageRecord::ended(stage, seconds));
         self.started = Instant::now();
@@ -189,10 +196,37 @@ pub fn compute_files(
     options: &RunOptions,
 ) -> Result<Computed> {
     let mut clock = StageClock::new();
-    let (lines, rejects) = load_and_validate(pipeline, &files, options, &mut clock)?;
+    let parquet_rows: usize = files
+        .iter()
+        .filter(|f| f.format == FileFormat::Parquet)
+        .map(|f| parquet_rows(&f.path))
+        .sum::<Result<usize>>()?;
+    let limit = memory_limit(pipeline, options);
+    let plan = PartitionPlan::of(options, estimated_rows(&files, parquet_rows), limit);
+    let spill_parent = options
+        .spill_parent
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    let spill = SpillDir::create(&spill_parent)?;
+    let stores = (spill.store("lines"), spill.store("orders"));
+    let scattered = load_and_validate(
+        pipeline,
+        &files,
+        options,
+        &plan,
+        &stores.0,
+        parquet_rows,
+        &mut clock,
+    )?;
     let orders = clock.time("orders", || {
-        orders_stage(pipeline, &files, options, lines, rejects)
+        orders_stage(pipeline, &files, options, &plan, &stores.1, scattered)
     })?;
+    let resources = Resources {
+        memory_limit_bytes: limit,
+        partitions: plan.partitions as u64,
+        spilled_bytes: spill.written(),
+    };
+    drop(spill);
     let history = &orders.history;
     let summary = clock.time("customers", || Ok(summarize_customers(history)))?;
     let described = describe(pipeline, history, &mut clock)?;
@@ -244,35 +278,135 @@ pub fn compute_files(
         tables: published,
         stages: clock.records,
         surveys,
+        resources,
     };
     check_declared(pipeline, &computed)?;
     Ok(computed)
 }
 
+/// How a run splits its work and holds it in memory: the partition count,
+/// the rows read per chunk, and how many bytes of line and order pieces
+/// stay in memory before they are spilled.
+struct PartitionPlan {
+    partitions: usize,
+    chunk_rows: usize,
+    line_buffer: usize,
+    order_buffer: usize,
+}
+
+/// Bytes a scattered order line takes, ids of about a dozen bytes
+/// included (`partition::LinePart`); for sizing partitions.
+const LINE_BYTES: u64 = 64;
+/// Input rows per byte of a CSV file, for sizing partitions before the
+/// rows are counted: a typical order line is 40–80 bytes of text.
+const CSV_BYTES_PER_ROW: u64 = 40;
+
+impl PartitionPlan {
+    /// The plan for `rows` input rows (an estimate for CSV) within the
+    /// memory budget `limit`. Shares of the budget: line pieces 40 % while
+    /// the input is read (besides two raw chunks, sized to 5 % each);
+    /// then order pieces 30 %, and the line partitions being grouped, one
+    /// per thread at about three times their size while their keys are
+    /// coded, 30 %.
+    fn of(options: &RunOptions, rows: u64, limit: u64) -> PartitionPlan {
+        let threads = rayon::current_num_threads() as u64;
+        let share = |percent: u64| (limit / 100 * percent) as usize;
+        let lines = rows * LINE_BYTES;
+        let needed = (lines * 3 * threads).div_ceil((limit / 100 * 30).max(1));
+        let partitions = options
+            .partitions
+            .unwrap_or_else(|| (needed as usize).clamp(DEFAULT_PARTITIONS, MAX_PARTITIONS));
+        // A raw chunk takes a few hundred bytes a row as Arrow columns.
+        let chunk_rows = options
+            .chunk_rows
+            .unwrap_or_else(|| (share(5) / RAW_ROW_BYTES).clamp(MIN_CHUNK_ROWS, CHUNK_ROWS));
+        PartitionPlan {
+            partitions,
+            chunk_rows,
+            line_buffer: share(40),
+            order_buffer: share(30),
+        }
+    }
+}
+
+/// Partitions at least (more when the input is large for the budget):
+/// enough for every core of a large machine to have several, so one slow
+/// partition does not hold up the rest.
+const DEFAULT_PARTITIONS: usize = 64;
+const MAX_PARTITIONS: usize = 4096;
+/// Bytes of a raw input row in memory, for sizing chunks.
+const RAW_ROW_BYTES: usize = 256;
+const MIN_CHUNK_ROWS: usize = 64 * 1024;
+
+/// The memory budget: `--memory-limit`, else `[resources] memory_limit`,
+/// else half the machine's memory (4 GiB when that is unknown).
+fn memory_limit(pipeline: &Pipeline, options: &RunOptions) -> u64 {
+    // Test hook: a budget below the command line's minimum.
+    crate::faults::value_point("run::memory_limit_bytes")
+        .or(options.memory_limit)
+        .or_else(|| pipeline.memory_limit())
+        .unwrap_or_else(|| machine_memory_bytes().map_or(4 << 30, |m| m / 2))
+}
+
+/// Input rows: counted for Parquet, estimated from the size for CSV.
+fn estimated_rows(files: &[InputFile], parquet_rows: usize) -> u64 {
+    let csv_bytes: u64 = files
+        .iter()
+        .map(|f| match f.format {
+            FileFormat::Parquet => 0,
+            // Compressed text: about a fifth of its size.
+            FileFormat::CsvGz => f.size * 5,
+            _ => f.size,
+        })
+        .sum();
+    parquet_rows as u64 + csv_bytes / CSV_BYTES_PER_ROW
+}
+
+/// Hands memory freed by the partitions back to the system. The
+/// partitions are built and dropped on every thread, and glibc keeps what
+/// a thread frees in that thread's arena, where the later stages (mostly
+/// on other threads) cannot reuse it: without this the peak grows by a
+/// third at 10 M orders. Called after every stage.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// The lines scattered by partition, with what is known of all of them
+/// and the row rejects.
+struct Scattered<'s> {
+    lines: Stored<'s, LinePart>,
+    keys: LineKeys,
+    rejects: Vec<Reject>,
+}
+
 /// The stages `load` and `validate`, overlapped: a reader thread reads the
-/// input one chunk ahead while the previous chunk is validated, so the
-/// cores that decoding leaves idle validate, and the raw input in memory
-/// is at most two chunks whatever its size. `validate` records the time
-/// spent validating, `load` the time validation waited for the reader, so
-/// the stages' times still add up to the run's.
-fn load_and_validate(
+/// input one chunk ahead while the previous chunk is validated and split
+/// by partition, so the cores that decoding leaves idle validate, and the
+/// raw input in memory is at most two chunks whatever its size. `validate`
+/// records the time spent validating, `load` the time validation waited
+/// for the reader, so the stages' times still add up to the run's.
+fn load_and_validate<'s>(
     pipeline: &Pipeline,
     files: &[InputFile],
     options: &RunOptions,
+    plan: &PartitionPlan,
+    store: &'s dyn SpillStore<LinePart>,
+    expected_rows: usize,
     clock: &mut StageClock,
-) -> Result<(Lines, Vec<Reject>)> {
-    let expected_rows: usize = files
-        .iter()
-        .filter(|f| f.format == FileFormat::Parquet)
-        .map(|f| parquet_rows(&f.path))
-        .sum::<Result<usize>>()?;
+) -> Result<Scattered<'s>> {
     let all_parquet = files.iter().all(|f| f.format == FileFormat::Parquet);
     let bar = options.progress.stage(
         "load and validate",
         all_parquet.then_some(expected_rows as u64),
         "rows",
     );
-    let mut collector = LineCollector::new(pipeline, expected_rows);
+    let mut scatter = LineScatter::new(pipeline, plan.partitions);
+    let mut buffered: Buffered<'s, LinePart> =
+        Buffered::new(plan.partitions, plan.line_buffer, store);
     let input = InputSpec::orders(pipeline);
     let has_order_id = pipeline.config.columns.order_id.is_some();
     let (mut waited, mut validating) = (0.0, 0.0);
@@ -280,7 +414,7 @@ fn load_and_validate(
         // A rendezvous channel: the reader holds the next chunk until the
         // current one is validated.
         let (send, chunks) = std::sync::mpsc::sync_channel::<RawBatch>(0);
-        let read = (&input, has_order_id, options.chunk_rows());
+        let read = (&input, has_order_id, plan.chunk_rows);
         let reader = scope.spawn(move || read_ahead(read, files, send));
         // Dropping `chunks` on an error stops the reader at its next chunk.
         let validated = (|| {
@@ -289,8 +423,9 @@ fn load_and_validate(
                 waited += since.elapsed().as_secs_f64();
                 since = Instant::now();
                 let path = &files[batch.file as usize].path;
-                collector.push(path, &batch, &|n| bar.inc(n))?;
+                let pieces = scatter.push(path, &batch, &|n| bar.inc(n))?;
                 drop(batch);
+                buffered.add(pieces)?;
                 validating += since.elapsed().as_secs_f64();
                 since = Instant::now();
             }
@@ -306,10 +441,14 @@ fn load_and_validate(
     })?;
     bar.finish();
     let finishing = Instant::now();
-    let collected = collector.finish();
+    let (keys, rejects) = scatter.finish();
     clock.record("load", waited);
     clock.record("validate", validating + finishing.elapsed().as_secs_f64());
-    Ok(collected)
+    Ok(Scattered {
+        lines: buffered.into_stored(),
+        keys,
+        rejects,
+    })
 }
 
 /// The reader of [`load_and_validate`]: every file's chunks, in order,
@@ -354,20 +493,37 @@ fn orders_stage(
     pipeline: &Pipeline,
     files: &[InputFile],
     options: &RunOptions,
-    lines: Lines,
-    mut rejects: Vec<Reject>,
+    plan: &PartitionPlan,
+    store: &dyn SpillStore<OrderPart>,
+    scattered: Scattered,
 ) -> Result<OrdersStage> {
+    let Scattered {
+        lines,
+        keys,
+        mut rejects,
+    } = scattered;
     let as_of = options
         .as_of
         .or(pipeline.config.business.as_of)
         .map(day_number);
     let order_id_column = pipeline.config.columns.order_id.as_deref();
-    let rows_read = lines.len() as u64;
-    let orders =
-        build_orders(lines, &mut rejects, order_id_column, as_of).map_err(|e| match e {
-            Error::NoOrders { .. } => no_orders_error(&rejects, files, rows_read, e),
-            other => other,
-        })?;
+    let rows_read = keys.rows_read;
+    let order_plan = OrderPlan {
+        buffer_bytes: plan.order_buffer,
+        spill: store,
+    };
+    let orders = build_orders(
+        lines,
+        &keys,
+        &mut rejects,
+        order_id_column,
+        as_of,
+        &order_plan,
+    )
+    .map_err(|e| match e {
+        Error::NoOrders { .. } => no_orders_error(&rejects, files, rows_read, e),
+        other => other,
+    })?;
     let counts = orders.counts;
     let rejects_by_reason = counts_by_reason(&rejects);
     debug_assert_eq!(rejects.len() as u64, counts.rejected);
@@ -384,7 +540,7 @@ fn orders_stage(
         &InputSpec::orders(pipeline),
         files,
         &wanted,
-        options.chunk_rows(),
+        plan.chunk_rows,
     )?;
     fill_raw(&mut rejects, &texts);
     let rejects_frame = rejects_table(&rejects, files)?;
@@ -754,6 +910,7 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
     // Before computing: a run that could not be published is not started.
     check_output_layout(&out_dir)?;
     sweep_temporaries(&out_dir);
+    sweep_spill_dirs(&out_dir);
     let files = resolve_inputs(&InputSpec::orders(pipeline))?;
     let as_of_requested = options.as_of.or(pipeline.config.business.as_of);
     // Survey files are inputs too: a changed survey file is a new run.
@@ -771,7 +928,11 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
             });
         }
     }
-    let computed = compute_files(pipeline, files, options)?;
+    let options = RunOptions {
+        spill_parent: Some(out_dir.clone()),
+        ..options.clone()
+    };
+    let computed = compute_files(pipeline, files, &options)?;
     let run = RunIdentity {
         run_id: new_run_id(started_at, std::process::id()),
         run_key: key,

@@ -10,25 +10,32 @@ use crate::manifest::Manifest;
 use crate::progress::Progress;
 use crate::run::{run as run_pipeline, RunOptions, RunOutcome, RunResult};
 
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    pipeline_path: PathBuf,
-    as_of: Option<NaiveDate>,
-    out: Option<PathBuf>,
-    threads: Option<usize>,
-    force: bool,
-    timings: bool,
-    progress: Progress,
-) -> Result<()> {
-    super::set_threads(threads);
-    let pipeline = Pipeline::load(&pipeline_path)?;
+/// `retention run`'s flags.
+pub struct RunRequest {
+    pub pipeline: PathBuf,
+    pub as_of: Option<NaiveDate>,
+    pub out: Option<PathBuf>,
+    pub threads: Option<usize>,
+    pub force: bool,
+    pub memory_limit: Option<u64>,
+    pub partitions: Option<u32>,
+    pub timings: bool,
+    pub progress: Progress,
+}
+
+pub fn run(request: RunRequest) -> Result<()> {
+    super::set_threads(request.threads);
+    let pipeline = Pipeline::load(&request.pipeline)?;
     let options = RunOptions {
-        as_of,
-        out_dir: out,
-        force,
-        progress,
-        chunk_rows: None,
+        as_of: request.as_of,
+        out_dir: request.out,
+        force: request.force,
+        progress: request.progress,
+        memory_limit: request.memory_limit,
+        partitions: request.partitions.map(|n| n as usize),
+        ..Default::default()
     };
+    let timings = request.timings;
     let outcome = match run_pipeline(&pipeline, &options)? {
         RunResult::Published(outcome) => outcome,
         RunResult::AlreadyPublished { run_id, .. } => {

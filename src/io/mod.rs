@@ -4,7 +4,8 @@
 //! records of rejects read again), handing the stages raw batches in memory
 //! ([`crate::stages::raw`]),
 //! publishing outputs ([`publish`]) and reading a published run back
-//! ([`runs`]: for the report and the next run's key check). The stages
+//! ([`runs`]: for the report and the next run's key check); partitions
+//! that do not fit the memory budget go to [`spill`] files. The stages
 //! never touch the file system. Outside `io`, only the edges do: `config`
 //! reads the pipeline file itself (io depends on config's types, so the
 //! reverse would be a cycle), `generate` writes its synthetic files,
@@ -16,4 +17,5 @@ pub mod input;
 pub mod parquet;
 pub mod publish;
 pub mod runs;
+pub mod spill;
 pub mod surveys;

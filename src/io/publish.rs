@@ -998,6 +998,7 @@ mod tests {
             customers: 0,
             surveys: None,
             stages: Vec::new(),
+            resources: None,
             checks: Vec::new(),
             outputs,
             report: None,

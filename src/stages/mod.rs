@@ -23,6 +23,7 @@ pub mod dimensions;
 pub mod kpis;
 pub mod nps;
 pub mod orders;
+pub mod partition;
 pub mod raw;
 pub mod rejects;
 pub mod segments;

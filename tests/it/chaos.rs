@@ -224,6 +224,51 @@ fn killed_at_every_step_the_last_good_run_stays_and_a_rerun_repairs() {
     eprintln!("survived {} kill points", points.len());
 }
 
+/// The spill directories in `out` (`.spill-PID`).
+fn spill_dirs(out: &Path) -> Vec<String> {
+    std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".spill-"))
+        .collect()
+}
+
+/// Killed while partitions are written to spill files, or while a spilled
+/// partition is read back and grouped: `current` still shows the last
+/// good run, the spill files stay behind, and the next run sweeps them
+/// and publishes the same tables.
+#[test]
+fn killed_while_spilling_the_last_good_run_stays_and_the_spill_is_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, "300");
+    let o = run_with(d, "", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference = check_invariants(&d.join("out"));
+    // A budget of one byte: every piece of every partition is spilled.
+    let spill_all = "run::memory_limit_bytes=return(1)";
+    let o = run_with(d, spill_all, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/current/_manifest.json")).unwrap())
+            .unwrap();
+    assert!(m["resources"]["spilled_bytes"].as_u64().unwrap() > 0, "{m}");
+    assert_same_tables(&reference, &check_invariants(&d.join("out")));
+    for point in ["spill::piece_written", "spill::partition_read"] {
+        let o = run_with(d, &format!("{spill_all};{point}=return"), &[]);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(o.status.signal(), Some(9), "{point}: {:?}", o.status);
+        assert_same_tables(&reference, &check_invariants(&d.join("out")));
+        assert_eq!(spill_dirs(&d.join("out")).len(), 1, "{point}");
+        let o = run_with(d, "", &[]);
+        assert!(o.status.success(), "{point}: rerun failed");
+        assert_same_tables(&reference, &check_invariants(&d.join("out")));
+        assert!(spill_dirs(&d.join("out")).is_empty(), "{point}");
+        assert_clean(&d.join("out"));
+    }
+}
+
 #[test]
 fn killed_at_random_moments_nothing_is_half_published() {
     let kills: usize = std::env::var("RETENTION_CHAOS_KILLS")

@@ -17,6 +17,7 @@ mod hardening_money;
 mod hardening_publish;
 mod mutation;
 mod nps;
+mod partitions;
 mod properties;
 mod report;
 mod safety;

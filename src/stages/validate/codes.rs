@@ -1,7 +1,5 @@
 //! Key codes stored as narrow as the largest code allows.
 
-use rayon::prelude::*;
-
 use super::NO_CODE;
 
 /// Codes stored as narrow as the largest code allows: one byte while a
@@ -85,25 +83,6 @@ impl CodeVec {
                 code as u16
             }),
             CodeVec::U32(v) => v.push(code),
-        }
-    }
-
-    /// Replaces every code `x` (not [`NO_CODE`]) by `map[x]`; the new codes
-    /// must fit the current width (a permutation does).
-    pub(super) fn remap(&mut self, map: &[u32]) {
-        match self {
-            CodeVec::U8(v) => v
-                .par_iter_mut()
-                .filter(|x| **x != u8::MAX)
-                .for_each(|x| *x = map[*x as usize] as u8),
-            CodeVec::U16(v) => v
-                .par_iter_mut()
-                .filter(|x| **x != u16::MAX)
-                .for_each(|x| *x = map[*x as usize] as u16),
-            CodeVec::U32(v) => v
-                .par_iter_mut()
-                .filter(|x| **x != NO_CODE)
-                .for_each(|x| *x = map[*x as usize]),
         }
     }
 }

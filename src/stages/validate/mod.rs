@@ -8,22 +8,23 @@
 //! cents. Rows are checked in parallel slices; the output keeps input order.
 
 //!
-//! The parts: `collector` takes the raw batches in input order and codes
-//! the key columns (customer and order ids by `sharded`, on every core;
-//! dimensions by one `interner` each, stored as [`CodeVec`]s); `row` checks a
-//! batch's rows in parallel slices; `columns` prepares a raw column
-//! (timestamp, number, text) for row access.
+//! The parts: `scatter` takes the raw batches in input order, has `row`
+//! check their rows in parallel slices, codes the dimension columns (one
+//! `interner` each) and splits the lines by key hash into the partitions
+//! of `stages::partition`, keys as text; `columns` prepares a raw column
+//! (timestamp, number, text) for row access. [`Lines`] is the typed form
+//! of one partition's lines, keys coded (by the orders stage).
 
 mod codes;
-mod collector;
 mod columns;
 mod interner;
 mod row;
-mod sharded;
+mod scatter;
 
 pub use codes::CodeVec;
-pub use collector::LineCollector;
 pub use columns::{NumberColumn, TsColumn};
+pub use interner::{key_hash, Interner};
+pub use scatter::{LineKeys, LineScatter};
 
 /// Code of a missing key.
 pub const NO_CODE: u32 = u32::MAX;
@@ -36,36 +37,34 @@ pub enum LineStatus {
     Filtered,
 }
 
-/// Every row read, typed. Vectors are parallel; entry `i` is one row, in
-/// file order and, within a file, in row order (so a line's file and row
-/// follow from its index: [`Lines::source`]).
+/// Rows read, typed. Vectors are parallel; entry `i` is one row, in file
+/// order and, within a file, in row order. A batch's rows (from `row`), or
+/// one partition's (the orders stage), whose input indices are in
+/// `global` (so a line's file and row follow from its index:
+/// [`Lines::source`]).
 #[derive(Debug, Default)]
 pub struct Lines {
     /// Index of the first line of each file read.
     pub file_starts: Vec<usize>,
+    /// The input index of each line; empty when entry `i` is line `i`.
+    pub global: Vec<u32>,
     pub status: Vec<LineStatus>,
-    /// Dense code of the trimmed customer id (its rank among the distinct
-    /// ids, so code order is id order); [`NO_CODE`] when missing.
+    /// Code of the trimmed customer id (equal ids, equal codes);
+    /// [`NO_CODE`] when missing.
     pub customer: Vec<u32>,
-    /// Dense code of the order id; empty without an order-id mapping
-    /// (every row its own order).
+    /// Dense code of the order id, in order of first appearance; empty
+    /// without an order-id mapping (every row its own order).
     pub order: Vec<u32>,
-    /// The distinct customer ids, sorted: `customer_values[code]`.
-    pub customer_values: Vec<String>,
     pub ts_micros: Vec<i64>,
     pub day: Vec<i32>,
     pub cents: Vec<i64>,
     /// Hash of the row's whole content; empty without an order id.
     pub line_hash: Vec<u64>,
-    /// The configured dimension columns (`[columns] dimensions`), in order.
-    pub dimension_names: Vec<String>,
-    /// Per dimension, the code of each line's trimmed value (its rank among
-    /// the dimension's distinct values after [`LineCollector::finish`], so
-    /// code order is value order); [`NO_CODE`] when null or blank. Empty
-    /// without dimensions: no memory per line then.
+    /// Per dimension (`[columns] dimensions`, in order), the code of each
+    /// line's trimmed value (its rank among the dimension's distinct
+    /// values, so code order is value order: [`LineKeys`]); [`NO_CODE`]
+    /// when null or blank. Empty without dimensions.
     pub dimensions: Vec<CodeVec>,
-    /// Per dimension, its distinct values, sorted: `dimension_values[d][code]`.
-    pub dimension_values: Vec<Vec<String>>,
 }
 
 impl Lines {
@@ -77,9 +76,17 @@ impl Lines {
         self.status.is_empty()
     }
 
-    /// The file index and 1-based data row of line `i`.
+    /// The input index of entry `i`.
+    pub fn global(&self, i: usize) -> u32 {
+        match self.global.is_empty() {
+            true => i as u32,
+            false => self.global[i],
+        }
+    }
+
+    /// The file index and 1-based data row of entry `i`.
     pub fn source(&self, i: usize) -> (u32, u32) {
-        line_source(&self.file_starts, i)
+        line_source(&self.file_starts, self.global(i) as usize)
     }
 
     fn append(&mut self, mut other: Lines) {
@@ -87,18 +94,6 @@ impl Lines {
         self.ts_micros.append(&mut other.ts_micros);
         self.day.append(&mut other.day);
         self.cents.append(&mut other.cents);
-    }
-
-    fn reserve(&mut self, rows: usize, hashed: bool) {
-        self.status.reserve_exact(rows);
-        self.customer.reserve_exact(rows);
-        if hashed {
-            self.order.reserve_exact(rows);
-            self.line_hash.reserve_exact(rows);
-        }
-        self.ts_micros.reserve_exact(rows);
-        self.day.reserve_exact(rows);
-        self.cents.reserve_exact(rows);
     }
 }
 

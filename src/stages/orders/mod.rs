@@ -1,0 +1,410 @@
+//! Orders: typed lines → orders and refunds per customer (SPEC §3).
+//!
+//! Steps, in this order: drop exact duplicate lines (only with an order id:
+//! same order id and identical line content); reject every line of an order
+//! with a bad line, or whose lines name different customers, or whose total
+//! is out of range (`amount_out_of_range`, see `expr::MAX_AMOUNT_CENTS`);
+//! sum lines into orders (timestamp and date of the earliest line); fix
+//! as_of (the latest order date unless given; refunds do not count);
+//! exclude orders after as_of; reject refunds without an earlier order;
+//! fail the run when the accepted amounts are too large in total for i64
+//! cents (see [`MAX_ACCEPTED_VOLUME_CENTS`]), so no later sum can wrap.
+//!
+//! Output grain: [`OrderHistory`], one entry per order or refund, grouped by
+//! customer (customers in ascending id order) and sorted by date within a
+//! customer. Every downstream table is derived from it.
+//!
+//! The work is partitioned (`stages::partition`): `assemble` makes the
+//! orders of one line partition (lines of an order are in one), `history`
+//! the history of one customer partition (orders of a customer are in
+//! one), each on any core; as_of is merged between the two, and `merge`
+//! joins the histories in id order.
+
+mod assemble;
+mod history;
+mod merge;
+
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::expr::cents_text;
+use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored};
+use crate::stages::rejects::Reject;
+use crate::stages::validate::{CodeVec, LineKeys};
+use crate::time::date_of;
+
+/// Orders and refunds on or before as_of, grouped by customer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrderHistory {
+    /// Customer ids in ascending order; a customer's index is its code.
+    pub customer_ids: Vec<String>,
+    /// Customer `c` owns entries `offsets[c]..offsets[c + 1]`.
+    pub offsets: Vec<usize>,
+    /// Local business date (days since 1970-01-01) of each order.
+    pub day: Vec<i32>,
+    /// Order total in cents; negative for a refund.
+    pub cents: Vec<i64>,
+    /// The last date counted (inclusive).
+    pub as_of: i32,
+    /// The configured dimensions (`[columns] dimensions`), each with every
+    /// customer's value; empty without dimensions.
+    pub dimensions: Vec<CustomerDimension>,
+}
+
+/// One dimension column and the value of each customer: the value on their
+/// first order (see [`build_orders`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerDimension {
+    /// The column's name, which is also its column name in the sliced tables.
+    pub name: String,
+    /// The distinct values seen in the column, sorted (byte order).
+    pub values: Vec<String>,
+    /// Per customer (history order), the index of their value in `values`,
+    /// or [`NO_CODE`] when the value is missing (null or blank).
+    pub customer: Vec<u32>,
+}
+
+impl OrderHistory {
+    pub fn customers(&self) -> usize {
+        self.customer_ids.len()
+    }
+
+    /// The entries of customer `c`: (days, cents).
+    pub fn of(&self, c: usize) -> (&[i32], &[i64]) {
+        let range = self.offsets[c]..self.offsets[c + 1];
+        (&self.day[range.clone()], &self.cents[range])
+    }
+
+    /// A history for stage tests, from plain (customer id, day, cents)
+    /// entries in any order: customers in ascending id order, each one's
+    /// entries by date (entries of one day keep their order); no
+    /// dimensions (set `dimensions` on the result when a test needs them).
+    #[cfg(any(test, feature = "failpoints"))]
+    pub fn from_rows(as_of: i32, rows: &[(&str, i32, i64)]) -> OrderHistory {
+        let mut rows = rows.to_vec();
+        rows.sort_by_key(|&(customer, day, _)| (customer, day));
+        let mut history = OrderHistory {
+            as_of,
+            ..Default::default()
+        };
+        for (i, &(customer, day, cents)) in rows.iter().enumerate() {
+            if i == 0 || rows[i - 1].0 != customer {
+                history.customer_ids.push(customer.to_string());
+                history.offsets.push(i);
+            }
+            history.day.push(day);
+            history.cents.push(cents);
+        }
+        history.offsets.push(rows.len());
+        history
+    }
+}
+
+/// How every row read was accounted for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RowCounts {
+    pub rows_read: u64,
+    /// Rows that became part of an order or refund on or before as_of.
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Rows excluded by a configured filter.
+    pub excluded_by_filter: u64,
+    /// Rows of orders dated after as_of.
+    pub excluded_after_as_of: u64,
+    /// Exact duplicate lines dropped (each kept once).
+    pub duplicates: u64,
+}
+
+impl RowCounts {
+    pub fn excluded(&self) -> u64 {
+        self.excluded_by_filter + self.excluded_after_as_of
+    }
+}
+
+/// The orders stage's result.
+#[derive(Debug)]
+pub struct OrdersOutput {
+    pub history: OrderHistory,
+    pub counts: RowCounts,
+    /// Σ cents of every accepted order and refund.
+    pub accepted_cents: i64,
+}
+
+/// Orders (and refunds) assembled from their lines, one entry per order,
+/// as parallel vectors (compact: 32 bytes an order).
+#[derive(Default)]
+struct Orders {
+    /// Customer code; [`NO_CODE`] once the order is set aside (after
+    /// as_of, or a rejected refund).
+    customer: Vec<u32>,
+    day: Vec<i32>,
+    ts_micros: Vec<i64>,
+    cents: Vec<i64>,
+    /// Index of the order's first line in input order: the last tie-break.
+    first_line: Vec<u32>,
+    /// Where the order's lines start in the kept-line list; they end where
+    /// the next order's start.
+    kept_start: Vec<u32>,
+    /// Per dimension, the order's value code (see [`build_orders`]).
+    dimensions: Vec<CodeVec>,
+}
+
+impl Orders {
+    fn len(&self) -> usize {
+        self.customer.len()
+    }
+}
+
+/// How the orders stage holds its partitions: the customer partitions'
+/// pieces stay in memory up to `buffer_bytes`, then go to `spill`.
+pub struct OrderPlan<'s> {
+    pub buffer_bytes: usize,
+    pub spill: &'s dyn SpillStore<OrderPart>,
+}
+
+/// Builds orders from the scattered lines (`lines`, one partition per
+/// order key; `keys` what is known of all lines) and adds the order-level
+/// rejects to `rejects` (raw records still to fill in), less the row
+/// rejects of lines dropped as duplicates.
+///
+/// Dimensions (`[columns] dimensions`): an order's value is that of its
+/// earliest line (by timestamp, the line that dates the order); when
+/// several lines share that timestamp, the smallest of their non-missing
+/// values (byte order), missing only when all of them are null or blank. A
+/// customer's value is that of their first order (refunds are not orders):
+/// the earliest by (date, timestamp), so the first order of
+/// [`OrderHistory`]; when several orders share that instant, again the
+/// smallest non-missing value. Ties go by value, never by row position, so
+/// the result does not depend on input row order. `order_id_column` names
+/// the mapped order-id column, if any.
+pub fn build_orders(
+    lines: Stored<'_, LinePart>,
+    keys: &LineKeys,
+    rejects: &mut Vec<Reject>,
+    order_id_column: Option<&str>,
+    as_of: Option<i32>,
+    plan: &OrderPlan,
+) -> Result<OrdersOutput> {
+    let partitions = lines.partitions();
+    let mut counts = RowCounts {
+        rows_read: keys.rows_read,
+        excluded_by_filter: keys.excluded_by_filter,
+        ..Default::default()
+    };
+    let pieces = Mutex::new(Buffered::new(partitions, plan.buffer_bytes, plan.spill));
+    // One line partition per task; each sends its orders on as it ends.
+    let assembled: Vec<assemble::LinePartOrders> = (0..partitions)
+        .into_par_iter()
+        .map(|p| {
+            let part = lines.take(p)?;
+            let mut orders = assemble::orders_of_part(part, keys, order_id_column, partitions);
+            let by_customer = std::mem::take(&mut orders.pieces);
+            pieces.lock().expect("not poisoned").add(by_customer)?;
+            Ok(orders)
+        })
+        .collect::<Result<_>>()?;
+    drop(lines);
+    let mut latest_order_day = None;
+    for part in assembled {
+        counts.duplicates += part.duplicates;
+        latest_order_day = latest_order_day.max(part.latest_order_day);
+        if !part.duplicate_rows.is_empty() {
+            rejects.retain(|r| !part.duplicate_rows.contains(&(r.file, r.row)));
+        }
+        rejects.extend(part.rejects);
+    }
+    let as_of = resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
+    let orders = pieces.into_inner().expect("not poisoned").into_stored();
+    let histories: Vec<history::CustomerPartHistory> = (0..partitions)
+        .into_par_iter()
+        .map(|p| {
+            Ok(history::history_of_part(
+                orders.take(p)?,
+                as_of,
+                &keys.file_starts,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    drop(orders);
+    let mut parts = Vec::with_capacity(partitions);
+    for part in histories {
+        counts.accepted += part.counts.accepted;
+        counts.excluded_after_as_of += part.counts.excluded_after_as_of;
+        rejects.extend(part.rejects);
+        parts.push(part.history);
+    }
+    counts.rejected = rejects.len() as u64;
+    // Sorted by source, so the rejects are the same for any partition count.
+    rejects.par_sort_unstable_by_key(|r| (r.file, r.row));
+    if counts.accepted == 0 {
+        return Err(Error::NoOrders {
+            as_of: date_of(as_of).to_string(),
+            rows_read: counts.rows_read,
+        });
+    }
+    let history = merge::merge_histories(parts, as_of, keys);
+    let accepted_cents = accepted_amount(&history.cents)?;
+    Ok(OrdersOutput {
+        history,
+        counts,
+        accepted_cents,
+    })
+}
+
+/// as_of as given, else the latest order date (refunds do not count); no
+/// order at all fails the run.
+fn resolve_as_of(as_of: Option<i32>, latest_order_day: Option<i32>, rows_read: u64) -> Result<i32> {
+    match (as_of, latest_order_day) {
+        (Some(day), _) => Ok(day),
+        (None, Some(day)) => Ok(day),
+        (None, None) => Err(Error::NoOrders {
+            as_of: "(none: the input has no valid order)".into(),
+            rows_read,
+        }),
+    }
+}
+
+/// The largest Σ |cents| of a run's accepted orders and refunds: i64's.
+///
+/// Why this bound makes every money sum safe: every sum the later stages
+/// take (a customer's revenue or repeat spend, a trailing-12-month window,
+/// a cohort cell and its running total, a month of `kpis_monthly`, a
+/// segment, a dimension value's slice and the sum over a dimension's
+/// values, the reconciliation totals, the CLV inputs) adds up each accepted
+/// entry at most once, so it and each of its partial sums is at most
+/// Σ |cents| in magnitude, and fits i64 when that does, in any order and
+/// however the work is split between threads.
+pub const MAX_ACCEPTED_VOLUME_CENTS: i128 = i64::MAX as i128;
+
+/// Σ cents of the accepted orders and refunds, after checking that their
+/// Σ |cents| is at most [`MAX_ACCEPTED_VOLUME_CENTS`] (see there); fails the
+/// run otherwise, rather than publish a wrapped sum.
+fn accepted_amount(cents: &[i64]) -> Result<i64> {
+    // i128: at most 2^32 entries of at most MAX_AMOUNT_CENTS each. One
+    // pass gives Σ |cents| and Σ cents together.
+    let (volume, total) = cents
+        .par_iter()
+        .map(|&c| ((c as i128).abs(), c as i128))
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    if volume > MAX_ACCEPTED_VOLUME_CENTS {
+        return Err(Error::AmountsOutOfRange {
+            volume: cents_text(volume),
+            limit: cents_text(MAX_ACCEPTED_VOLUME_CENTS),
+        });
+    }
+    // |total| ≤ volume, checked above.
+    Ok(total as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_rows_groups_by_customer_in_id_order_and_by_date() {
+        let history = OrderHistory::from_rows(
+            30,
+            &[("b", 5, 100), ("a", 20, -50), ("a", 10, 300), ("b", 5, 200)],
+        );
+        assert_eq!(history.customer_ids, vec!["a", "b"]);
+        assert_eq!(history.offsets, vec![0, 2, 4]);
+        assert_eq!(history.of(0), (&[10, 20][..], &[300, -50][..]));
+        assert_eq!(history.of(1), (&[5, 5][..], &[100, 200][..]));
+        assert_eq!(history.as_of, 30);
+        assert!(history.dimensions.is_empty());
+    }
+
+    /// Order lines of one file, as scattered into `partitions` partitions
+    /// by order id: (customer id, order id, day, cents, line hash); a
+    /// day's timestamp at midnight UTC. `filtered` more lines were read
+    /// and filtered out (they are in no partition).
+    fn scattered(
+        rows: &[(&str, &str, i32, i64, u64)],
+        filtered: u64,
+        partitions: usize,
+    ) -> (Vec<LinePart>, LineKeys) {
+        use crate::stages::partition::partition_of;
+        use crate::stages::validate::key_hash;
+        let mut parts: Vec<LinePart> = (0..partitions).map(|_| LinePart::default()).collect();
+        for (i, &(customer, order, day, cents, hash)) in rows.iter().enumerate() {
+            let part = &mut parts[partition_of(key_hash(order.as_bytes()), partitions)];
+            part.line.push(i as u32);
+            part.rejected.push(false);
+            part.ts_micros.push(day as i64 * 86_400_000_000);
+            part.day.push(day);
+            part.cents.push(cents);
+            part.line_hash.push(hash);
+            part.customer.push(customer.as_bytes());
+            part.order.push(order.as_bytes());
+        }
+        let keys = LineKeys {
+            file_starts: vec![0],
+            rows_read: rows.len() as u64 + filtered,
+            excluded_by_filter: filtered,
+            ..Default::default()
+        };
+        (parts, keys)
+    }
+
+    #[test]
+    fn build_orders_sums_lines_drops_duplicates_and_sets_aside_late_orders_and_refunds() {
+        use crate::stages::partition::NoSpill;
+        use crate::stages::rejects::RejectReason;
+        let rows = [
+            ("a", "o1", 10, 500, 1),
+            ("a", "o1", 10, 500, 1), // an exact duplicate
+            ("a", "o1", 10, 250, 2), // the order's second line
+            ("b", "o2", 5, -100, 3), // a refund without an order
+            ("b", "o3", 40, 900, 4), // after as_of
+            ("a", "o4", 20, 100, 5),
+        ];
+        for partitions in [1, 2, 7] {
+            let (parts, keys) = scattered(&rows, 1, partitions);
+            let mut lines = Buffered::new(partitions, usize::MAX, &NoSpill);
+            lines.add(parts).unwrap();
+            let plan = OrderPlan {
+                buffer_bytes: usize::MAX,
+                spill: &NoSpill,
+            };
+            let mut rejects = Vec::new();
+            let out = build_orders(
+                lines.into_stored(),
+                &keys,
+                &mut rejects,
+                Some("order_id"),
+                Some(30),
+                &plan,
+            )
+            .unwrap();
+            assert_eq!(
+                out.history,
+                OrderHistory::from_rows(30, &[("a", 10, 750), ("a", 20, 100)])
+            );
+            assert_eq!(
+                out.counts,
+                RowCounts {
+                    rows_read: 7,
+                    accepted: 3,
+                    rejected: 1,
+                    excluded_by_filter: 1,
+                    excluded_after_as_of: 1,
+                    duplicates: 1,
+                }
+            );
+            assert_eq!(out.accepted_cents, 850);
+            assert_eq!(
+                rejects,
+                vec![Reject {
+                    file: 0,
+                    row: 4,
+                    reason: RejectReason::RefundWithoutOrder,
+                    column: None,
+                    value: Some("-1.00".into()),
+                    raw: None,
+                }]
+            );
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The partitioned plan's data: order lines and orders split by key hash
+//! into independent partitions, so each is grouped on its own (on any
+//! core, or after a round trip through a spill file) and no table of every
+//! key is ever held at once.
+//!
+//! Lines go to the partition of their order id (of their customer id
+//! without an order-id mapping): an order's lines, duplicates and
+//! conflicting customer ids are decided within one partition. The orders
+//! assembled there go to the partition of their customer id, where each
+//! customer's history is built. Which partition a key falls in depends
+//! only on the key and the partition count, never on the input's order or
+//! the thread count, and nothing a partition computes depends on which
+//! other keys share it: that is why the tables are the same for any
+//! partition count (the property tests check 1, 2, 7 and 64).
+
+/// The partition (of `partitions`) of a key with hash `hash`
+/// (`validate::key_hash`): bits 16–47 of the hash, scaled. Not the top
+/// bits: the hash tables that intern a partition's keys tag their slots
+/// with those, and keys that agreed in them would collide in the tags.
+pub fn partition_of(hash: u64, partitions: usize) -> usize {
+    ((((hash >> 16) & 0xFFFF_FFFF) * partitions as u64) >> 32) as usize
+}
+
+/// Variable-length keys (trimmed customer or order ids), one after the
+/// other: key `i` is `bytes[start_i..start_i + len[i]]`, read in order
+/// ([`KeyBytes::iter`]). A missing key has length 0 (a blank id is a
+/// missing one). Lengths, not offsets: 4 bytes a key whatever the total.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct KeyBytes {
+    pub len: Vec<u32>,
+    pub bytes: Vec<u8>,
+}
+
+impl KeyBytes {
+    pub fn push(&mut self, key: &[u8]) {
+        self.len.push(key.len() as u32);
+        self.bytes.extend_from_slice(key);
+    }
+
+    /// The keys in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut start = 0;
+        self.len.iter().map(move |&n| {
+            let key = &self.bytes[start..start + n as usize];
+            start += n as usize;
+            key
+        })
+    }
+
+    fn concat<'k>(pieces: impl Iterator<Item = &'k KeyBytes> + Clone) -> KeyBytes {
+        KeyBytes {
+            len: concat(pieces.clone().map(|k| &k.len)),
+            bytes: concat(pieces.map(|k| &k.bytes)),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.len.capacity() * 4 + self.bytes.capacity()
+    }
+}
+
+/// One vector of every piece's values, in piece order, allocated once at
+/// its final size.
+fn concat<'v, T: Copy + 'v>(pieces: impl Iterator<Item = &'v Vec<T>> + Clone) -> Vec<T> {
+    let mut all = Vec::with_capacity(pieces.clone().map(Vec::len).sum());
+    for piece in pieces {
+        all.extend_from_slice(piece);
+    }
+    all
+}
+
+/// Per dimension, the codes of every piece, in piece order.
+fn concat_dimensions<P>(pieces: &[P], of: impl Fn(&P) -> &Vec<Vec<u32>>) -> Vec<Vec<u32>> {
+    let dimensions = pieces.first().map_or(0, |p| of(p).len());
+    (0..dimensions)
+        .map(|d| concat(pieces.iter().map(|p| &of(p)[d])))
+        .collect()
+}
+
+/// What a partition's data must offer to be buffered, spilled and read
+/// back in pieces.
+pub trait Part: Default + Send + Sized {
+    /// The pieces of one partition, in order, as one.
+    fn concat(pieces: Vec<Self>) -> Self;
+    /// Heap bytes held (capacity, not length: what the memory budget sees).
+    fn heap_bytes(&self) -> usize;
+    fn is_empty(&self) -> bool;
+}
+
+/// The order lines of one partition, in input order (ascending `line`).
+/// Filtered lines are not here (they belong to no order), nor are lines
+/// without an order id when one is mapped (rejected already, and in no
+/// order); without an order-id mapping only valid lines are (every line
+/// is its own order, and a rejected one makes none).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LinePart {
+    /// The line's index in the whole input (file order, then row order).
+    pub line: Vec<u32>,
+    /// Rejected by a row check (it still makes its order bad).
+    pub rejected: Vec<bool>,
+    pub ts_micros: Vec<i64>,
+    pub day: Vec<i32>,
+    pub cents: Vec<i64>,
+    /// Hash of the row's whole content; empty without an order id.
+    pub line_hash: Vec<u64>,
+    /// Per dimension, the value's provisional code (the dimension's
+    /// interner's, ranked when every line has been read);
+    /// `validate::NO_CODE` when missing.
+    pub dimensions: Vec<Vec<u32>>,
+    pub customer: KeyBytes,
+    /// Empty without an order-id mapping.
+    pub order: KeyBytes,
+}
+
+impl Part for LinePart {
+    fn concat(pieces: Vec<LinePart>) -> LinePart {
+        if pieces.len() == 1 {
+            return pieces.into_iter().next().expect("one piece");
+        }
+        let p = pieces.iter();
+        LinePart {
+            line: concat(p.clone().map(|p| &p.line)),
+            rejected: concat(p.clone().map(|p| &p.rejected)),
+            ts_micros: concat(p.clone().map(|p| &p.ts_micros)),
+            day: concat(p.clone().map(|p| &p.day)),
+            cents: concat(p.clone().map(|p| &p.cents)),
+            line_hash: concat(p.clone().map(|p| &p.line_hash)),
+            dimensions: concat_dimensions(&pieces, |p: &LinePart| &p.dimensions),
+            customer: KeyBytes::concat(p.clone().map(|p| &p.customer)),
+            order: KeyBytes::concat(p.map(|p| &p.order)),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.line.capacity() * 4
+            + self.rejected.capacity()
+            + self.ts_micros.capacity() * 8
+            + self.day.capacity() * 4
+            + self.cents.capacity() * 8
+            + self.line_hash.capacity() * 8
+            + self
+                .dimensions
+                .iter()
+                .map(|d| d.capacity() * 4)
+                .sum::<usize>()
+            + self.customer.heap_bytes()
+            + self.order.heap_bytes()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.line.is_empty()
+    }
+}
+
+/// The accepted orders and refunds of one customer partition, assembled
+/// from their lines (in any order: the history sorts them).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct OrderPart {
+    pub customer: KeyBytes,
+    pub day: Vec<i32>,
+    pub ts_micros: Vec<i64>,
+    pub cents: Vec<i64>,
+    /// The order's first line in input order (a tie-break between orders).
+    pub first_line: Vec<u32>,
+    /// How many distinct lines the order has; its lines are the next that
+    /// many of `lines`.
+    pub line_count: Vec<u32>,
+    /// Every order's distinct lines (input indices), order after order.
+    pub lines: Vec<u32>,
+    /// Per dimension, the order's value: a final code (rank), or
+    /// `validate::NO_CODE`.
+    pub dimensions: Vec<Vec<u32>>,
+}
+
+impl Part for OrderPart {
+    fn concat(pieces: Vec<OrderPart>) -> OrderPart {
+        if pieces.len() == 1 {
+            return pieces.into_iter().next().expect("one piece");
+        }
+        let p = pieces.iter();
+        OrderPart {
+            customer: KeyBytes::concat(p.clone().map(|p| &p.customer)),
+            day: concat(p.clone().map(|p| &p.day)),
+            ts_micros: concat(p.clone().map(|p| &p.ts_micros)),
+            cents: concat(p.clone().map(|p| &p.cents)),
+            first_line: concat(p.clone().map(|p| &p.first_line)),
+            line_count: concat(p.clone().map(|p| &p.line_count)),
+            lines: concat(p.map(|p| &p.lines)),
+            dimensions: concat_dimensions(&pieces, |p: &OrderPart| &p.dimensions),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.customer.heap_bytes()
+            + self.day.capacity() * 4
+            + self.ts_micros.capacity() * 8
+            + self.cents.capacity() * 8
+            + self.first_line.capacity() * 4
+            + self.line_count.capacity() * 4
+            + self.lines.capacity() * 4
+            + self
+                .dimensions
+                .iter()
+                .map(|d| d.capacity() * 4)
+                .sum::<usize>()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.day.is_empty()
+    }
+}
+
+impl OrderPart {
+    pub fn with_dimensions(dimensions: usize) -> OrderPart {
+        OrderPart {
+            dimensions: vec![Vec::new(); dimensions],
+            ..Default::default()
+        }
+    }
+}
+
+/// Where partitions go when they do not fit the memory budget: a store
+/// that takes pieces of a partition and gives them all back, in the order
+/// they were put (`io::spill` writes them to files; stages never touch the
+/// file system themselves).
+pub trait SpillStore<T: Part>: Sync {
+    fn put(&self, partition: usize, piece: &T) -> crate::error::Result<()>;
+    /// Every piece put for `partition`, in order; they are gone from the
+    /// store afterwards.
+    fn take(&self, partition: usize) -> crate::error::Result<Vec<T>>;
+}
+
+/// The pieces of every partition gathered so far: in memory until they
+/// pass `budget` bytes in all, then written to the spill store and
+/// dropped. Pieces stay separate until a partition is taken (one
+/// allocation at its final size then, rather than a vector doubling and
+/// copying as it grows).
+pub struct Buffered<'s, T: Part> {
+    memory: Vec<Vec<T>>,
+    held: usize,
+    budget: usize,
+    store: &'s dyn SpillStore<T>,
+    /// Bytes written to the store in all.
+    pub spilled_bytes: u64,
+}
+
+impl<'s, T: Part> Buffered<'s, T> {
+    pub fn new(partitions: usize, budget: usize, store: &'s dyn SpillStore<T>) -> Self {
+        Buffered {
+            memory: (0..partitions).map(|_| Vec::new()).collect(),
+            held: 0,
+            budget,
+            store,
+            spilled_bytes: 0,
+        }
+    }
+
+    /// Adds one piece per partition (`pieces[p]` to partition `p`);
+    /// spills every piece held when the budget is passed.
+    pub fn add(&mut self, pieces: Vec<T>) -> crate::error::Result<()> {
+        for (p, piece) in pieces.into_iter().enumerate() {
+            if !piece.is_empty() {
+                self.held += piece.heap_bytes();
+                self.memory[p].push(piece);
+            }
+        }
+        if self.held > self.budget {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> crate::error::Result<()> {
+        for (p, pieces) in self.memory.iter_mut().enumerate() {
+            for piece in pieces.drain(..) {
+                self.store.put(p, &piece)?;
+                self.spilled_bytes += piece.heap_bytes() as u64;
+            }
+        }
+        self.held = 0;
+        Ok(())
+    }
+
+    /// Every partition, ready to be taken whole from any thread.
+    pub fn into_stored(self) -> Stored<'s, T> {
+        Stored {
+            memory: self.memory.into_iter().map(std::sync::Mutex::new).collect(),
+            spilled: self.spilled_bytes > 0,
+            store: self.store,
+        }
+    }
+}
+
+/// The partitions once every piece is in: each taken whole, once, by
+/// whichever task processes it.
+pub struct Stored<'s, T: Part> {
+    memory: Vec<std::sync::Mutex<Vec<T>>>,
+    spilled: bool,
+    store: &'s dyn SpillStore<T>,
+}
+
+impl<T: Part> Stored<'_, T> {
+    pub fn partitions(&self) -> usize {
+        self.memory.len()
+    }
+
+    /// Partition `p` whole: its spilled pieces, then those in memory.
+    pub fn take(&self, p: usize) -> crate::error::Result<T> {
+        let in_memory = std::mem::take(&mut *self.memory[p].lock().expect("not poisoned"));
+        let mut pieces = match self.spilled {
+            true => self.store.take(p)?,
+            false => Vec::new(),
+        };
+        pieces.extend(in_memory);
+        Ok(T::concat(pieces))
+    }
+}
+
+/// A store for runs that never spill (tests, and a budget no input
+/// reaches): putting a piece is a bug.
+pub struct NoSpill;
+
+impl<T: Part> SpillStore<T> for NoSpill {
+    fn put(&self, _: usize, _: &T) -> crate::error::Result<()> {
+        Err(crate::error::Error::Usage(
+            "internal: a partition was spilled without a spill directory".into(),
+        ))
+    }
+
+    fn take(&self, _: usize) -> crate::error::Result<Vec<T>> {
+        Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_of_spreads_keys_evenly_and_stays_in_range() {
+        let mut counts = [0usize; 7];
+        for i in 0..70_000u64 {
+            let hash = crate::stages::validate::key_hash(format!("C{i}").as_bytes());
+            counts[partition_of(hash, 7)] += 1;
+        }
+        for c in counts {
+            assert!((9_000..11_000).contains(&c), "{counts:?}");
+        }
+        assert_eq!(partition_of(u64::MAX, 64), 63);
+        assert_eq!(partition_of(0, 64), 0);
+    }
+
+    #[test]
+    fn key_bytes_read_back_in_order_with_missing_keys() {
+        let mut keys = KeyBytes::default();
+        for k in ["a", "", "a much longer key than fifteen bytes", "b"] {
+            keys.push(k.as_bytes());
+        }
+        let back: Vec<&[u8]> = keys.iter().collect();
+        assert_eq!(
+            back,
+            [
+                &b"a"[..],
+                b"",
+                b"a much longer key than fifteen bytes",
+                b"b"
+            ]
+        );
+    }
+}
