@@ -11,6 +11,13 @@ use retention::commands;
 use retention::error::{log_text, terminal_text};
 use retention::progress::Progress;
 
+// mimalloc rather than the system allocator: the partitions are built on
+// every thread and freed on others, which glibc's per-thread arenas keep
+// as unusable free space (the peak grew by a third at 10 M orders);
+// mimalloc reuses it, and allocates faster besides.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = parse_command_line();
     let default_level = match (cli.quiet, cli.verbose) {

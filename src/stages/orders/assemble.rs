@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::{Orders, RowCounts};
 use crate::expr::{amount_in_range, cents_text};
-use crate::stages::partition::{partition_of, LinePart, OrderPart};
+use crate::stages::partition::{partition_of, KeyBytes, LinePart, OrderPart};
 use crate::stages::rejects::{Reject, RejectReason};
 use crate::stages::validate::{key_hash, CodeVec, Interner, LineKeys, LineStatus, Lines, NO_CODE};
 
@@ -37,6 +37,7 @@ pub(super) fn orders_of_part(
     let (mut lines, customers) = coded_lines(part, keys);
     let (mut slots, group_ends) = group_lines_by_order(&lines, order_id_column.is_some());
     lines.order = Vec::new();
+    lines.customer = customer_codes(&customers, &slots, group_ends.as_deref(), lines.len());
     let mut rejects = Vec::new();
     let mut counts = RowCounts::default();
     let Assembled {
@@ -66,11 +67,73 @@ pub(super) fn orders_of_part(
     }
 }
 
-/// A line partition as [`Lines`]: customer ids coded (equal ids, equal
-/// codes; the interner keeps the ids for routing) and order ids coded by
-/// first appearance, so an order's lines group in input order; dimension
-/// codes final (ranks), so the smallest code is the smallest value.
-fn coded_lines(part: LinePart, keys: &LineKeys) -> (Lines, Interner) {
+/// The customer ids of a line partition, each line's found by its start.
+struct CustomerIds {
+    ids: KeyBytes,
+    /// Where each line's id starts in `ids.bytes`.
+    start: Vec<usize>,
+}
+
+impl CustomerIds {
+    fn new(ids: KeyBytes) -> CustomerIds {
+        let mut at = 0;
+        let start = ids
+            .len
+            .iter()
+            .map(|&n| {
+                let start = at;
+                at += n as usize;
+                start
+            })
+            .collect();
+        CustomerIds { ids, start }
+    }
+
+    /// The customer id of line `i`.
+    fn of(&self, i: usize) -> &[u8] {
+        &self.ids.bytes[self.start[i]..self.start[i] + self.ids.len[i] as usize]
+    }
+}
+
+/// Customer codes that tell apart the ids within each order, which is all
+/// the grouping needs (an order's lines must name one customer): a line's
+/// code is its order's first line if it names the same id, else its own
+/// index. Comparing the few lines of an order is cheaper than coding every
+/// line's id in a hash table; the orders are coded by customer in their
+/// own partitions. `slots` and `group_ends` as from
+/// [`group_lines_by_order`].
+fn customer_codes(
+    customers: &CustomerIds,
+    slots: &[u32],
+    group_ends: Option<&[u32]>,
+    lines: usize,
+) -> Vec<u32> {
+    let mut codes: Vec<u32> = (0..lines as u32).collect();
+    let Some(ends) = group_ends else {
+        return codes; // every line its own order
+    };
+    let mut start = 0;
+    for &end in ends {
+        let group = &slots[start..end as usize];
+        start = end as usize;
+        let Some((&first, rest)) = group.split_first() else {
+            continue;
+        };
+        let id = customers.of(first as usize);
+        for &i in rest {
+            if customers.of(i as usize) == id {
+                codes[i as usize] = first;
+            }
+        }
+    }
+    codes
+}
+
+/// A line partition as [`Lines`] (customer codes still to make:
+/// [`customer_codes`]) and its customer ids: order ids coded by first
+/// appearance, so an order's lines group in input order; dimension codes
+/// final (ranks), so the smallest code is the smallest value.
+fn coded_lines(part: LinePart, keys: &LineKeys) -> (Lines, CustomerIds) {
     let LinePart {
         line,
         rejected,
@@ -82,14 +145,7 @@ fn coded_lines(part: LinePart, keys: &LineKeys) -> (Lines, Interner) {
         customer,
         order,
     } = part;
-    let mut customers = Interner::with_values(line.len() / 4);
-    let customer = customer
-        .iter()
-        .map(|id| match id.is_empty() {
-            true => NO_CODE,
-            false => customers.code_hashed(id, key_hash(id)),
-        })
-        .collect();
+    let customers = CustomerIds::new(customer);
     let mut orders = Interner::with_capacity(line.len() / 2);
     let order = order
         .iter()
@@ -121,7 +177,7 @@ fn coded_lines(part: LinePart, keys: &LineKeys) -> (Lines, Interner) {
         file_starts: keys.file_starts.clone(),
         global: line,
         status,
-        customer,
+        customer: Vec::new(),
         order,
         ts_micros,
         day,
@@ -138,14 +194,15 @@ fn by_customer_partition(
     orders: &Orders,
     kept: &[u32],
     lines: &Lines,
-    customers: &Interner,
+    customers: &CustomerIds,
     partitions: usize,
 ) -> Vec<OrderPart> {
     let mut pieces: Vec<OrderPart> = (0..partitions)
         .map(|_| OrderPart::with_dimensions(orders.dimensions.len()))
         .collect();
     for o in 0..orders.len() {
-        let id = customers.value(orders.customer[o]);
+        // An order's customer code is one of its lines.
+        let id = customers.of(orders.customer[o] as usize);
         let piece = &mut pieces[partition_of(key_hash(id), partitions)];
         piece.customer.push(id);
         piece.day.push(orders.day[o]);

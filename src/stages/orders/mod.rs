@@ -193,6 +193,7 @@ pub fn build_orders(
         excluded_by_filter: keys.excluded_by_filter,
         ..Default::default()
     };
+    let started = std::time::Instant::now();
     let pieces = Mutex::new(Buffered::new(partitions, plan.buffer_bytes, plan.spill));
     // One line partition per task; each sends its orders on as it ends.
     let assembled: Vec<assemble::LinePartOrders> = (0..partitions)
@@ -216,6 +217,10 @@ pub fn build_orders(
         rejects.extend(part.rejects);
     }
     let as_of = resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
+    tracing::debug!(
+        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+        "orders assembled"
+    );
     let orders = pieces.into_inner().expect("not poisoned").into_stored();
     let histories: Vec<history::CustomerPartHistory> = (0..partitions)
         .into_par_iter()
@@ -228,6 +233,10 @@ pub fn build_orders(
         })
         .collect::<Result<_>>()?;
     drop(orders);
+    tracing::debug!(
+        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+        "histories built"
+    );
     let mut parts = Vec::with_capacity(partitions);
     for part in histories {
         counts.accepted += part.counts.accepted;
@@ -245,6 +254,10 @@ pub fn build_orders(
         });
     }
     let history = merge::merge_histories(parts, as_of, keys);
+    tracing::debug!(
+        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+        "histories merged"
+    );
     let accepted_cents = accepted_amount(&history.cents)?;
     Ok(OrdersOutput {
         history,
