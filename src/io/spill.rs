@@ -10,7 +10,7 @@
 //! memory: no encoding step, and reading one back is a single copy (an
 //! Arrow IPC file would convert each vector to an array and back).
 //!
-//! The directory (`.spill-PID`) is removed when the run ends, and any a
+//! The directory (`.spill-PID-N`) is removed when the run ends, and any a
 //! killed run left behind is swept by the next run, under the output
 //! lock ([`sweep_spill_dirs`]).
 
@@ -34,11 +34,15 @@ pub struct SpillDir {
 }
 
 impl SpillDir {
-    /// Creates `.spill-PID` in `parent` (the output directory).
+    /// Creates `.spill-PID-N` in `parent` (the output directory), N
+    /// counting the runs of this process (library users may compute
+    /// several at once).
     pub fn create(parent: &Path) -> Result<SpillDir> {
-        let path = parent.join(format!("{PREFIX}{}", std::process::id()));
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, Ordering::Relaxed);
+        let path = parent.join(format!("{PREFIX}{}-{run}", std::process::id()));
         // A directory of this name is a leftover of an earlier process
-        // with the same pid: nothing live uses it under the lock.
+        // with the same pid: no live run uses it.
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).map_err(|e| spill_error(&path, e))?;
         Ok(SpillDir {
@@ -80,9 +84,12 @@ pub fn sweep_spill_dirs(out_dir: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = name
-            .strip_prefix(PREFIX)
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        let ours = name.strip_prefix(PREFIX).is_some_and(|rest| {
+            rest.split_once('-').is_some_and(|(pid, run)| {
+                let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+                digits(pid) && digits(run)
+            })
+        });
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
         if ours && is_dir {
             let _ = std::fs::remove_dir_all(entry.path());
@@ -341,13 +348,13 @@ mod tests {
     #[test]
     fn sweep_removes_only_spill_directories() {
         let out = std::env::temp_dir().join(format!("spill-sweep-{}", std::process::id()));
-        for name in [".spill-123", ".spill-x", "runs"] {
+        for name in [".spill-123-0", ".spill-123", ".spill-x-1", "runs"] {
             std::fs::create_dir_all(out.join(name)).unwrap();
         }
-        std::fs::write(out.join(".spill-9"), b"a file").unwrap();
+        std::fs::write(out.join(".spill-9-0"), b"a file").unwrap();
         sweep_spill_dirs(&out);
-        assert!(!out.join(".spill-123").exists());
-        for kept in [".spill-x", "runs", ".spill-9"] {
+        assert!(!out.join(".spill-123-0").exists());
+        for kept in [".spill-123", ".spill-x-1", "runs", ".spill-9-0"] {
             assert!(out.join(kept).exists(), "{kept}");
         }
         std::fs::remove_dir_all(&out).unwrap();
