@@ -192,14 +192,20 @@ fn kill_points() -> Vec<String> {
     points
 }
 
+/// Sets up a 300-customer history in `d`, runs it uninterrupted and
+/// returns its published tables: what every later check compares with.
+fn first_good_run(d: &Path) -> BTreeMap<String, DataFrame> {
+    setup(d, "300");
+    let o = run_with(d, "", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    check_invariants(&d.join("out"))
+}
+
 #[test]
 fn killed_at_every_step_the_last_good_run_stays_and_a_rerun_repairs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    setup(d, "300");
-    let o = run_with(d, "", &[]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let reference = check_invariants(&d.join("out"));
+    let reference = first_good_run(d);
     let points = kill_points();
     assert!(points.len() >= 30, "only {} kill points", points.len());
     for point in &points {
@@ -242,10 +248,7 @@ fn spill_dirs(out: &Path) -> Vec<String> {
 fn killed_while_spilling_the_last_good_run_stays_and_the_spill_is_swept() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    setup(d, "300");
-    let o = run_with(d, "", &[]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let reference = check_invariants(&d.join("out"));
+    let reference = first_good_run(d);
     // A budget of one byte: every piece of every partition is spilled.
     let spill_all = "run::memory_limit_bytes=return(1)";
     let o = run_with(d, spill_all, &[]);
