@@ -208,14 +208,19 @@ pub fn build_orders(
         .collect::<Result<_>>()?;
     drop(lines);
     let mut latest_order_day = None;
+    let mut duplicate_rows = std::collections::HashSet::new();
+    let mut order_rejects = Vec::new();
     for part in assembled {
         counts.duplicates += part.duplicates;
         latest_order_day = latest_order_day.max(part.latest_order_day);
-        if !part.duplicate_rows.is_empty() {
-            rejects.retain(|r| !part.duplicate_rows.contains(&(r.file, r.row)));
-        }
-        rejects.extend(part.rejects);
+        duplicate_rows.extend(part.duplicate_rows);
+        order_rejects.extend(part.rejects);
     }
+    // The row rejects of lines dropped as duplicates are withdrawn.
+    if !duplicate_rows.is_empty() {
+        rejects.retain(|r| !duplicate_rows.contains(&(r.file, r.row)));
+    }
+    rejects.append(&mut order_rejects);
     let as_of = resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
     tracing::debug!(
         seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
