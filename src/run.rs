@@ -77,8 +77,9 @@ pub struct RunOptions {
     pub force: bool,
     /// Progress bars (drawn only on a terminal).
     pub progress: Progress,
-    /// Rows per chunk of Parquet input (default [`CHUNK_ROWS`]); tests set
-    /// it small to prove that chunking changes nothing.
+    /// Rows per chunk of input (default [`CHUNK_ROWS`], fewer under a
+    /// small memory budget); tests set it small to prove that chunking
+    /// changes nothing.
     pub chunk_rows: Option<usize>,
     /// Partitions of the partitioned plan (default from the input's size
     /// and the budget); the tables are the same for any count.
@@ -195,37 +196,7 @@ pub fn compute_files(
     options: &RunOptions,
 ) -> Result<Computed> {
     let mut clock = StageClock::new();
-    let parquet_rows: usize = files
-        .iter()
-        .filter(|f| f.format == FileFormat::Parquet)
-        .map(|f| parquet_rows(&f.path))
-        .sum::<Result<usize>>()?;
-    let limit = memory_limit(pipeline, options);
-    let plan = PartitionPlan::of(options, estimated_rows(&files, parquet_rows), limit);
-    let spill_parent = options
-        .spill_parent
-        .clone()
-        .unwrap_or_else(std::env::temp_dir);
-    let spill = SpillDir::create(&spill_parent)?;
-    let stores = (spill.store("lines"), spill.store("orders"));
-    let scattered = load_and_validate(
-        pipeline,
-        &files,
-        options,
-        &plan,
-        &stores.0,
-        parquet_rows,
-        &mut clock,
-    )?;
-    let orders = clock.time("orders", || {
-        orders_stage(pipeline, &files, options, &plan, &stores.1, scattered)
-    })?;
-    let resources = Resources {
-        memory_limit_bytes: limit,
-        partitions: plan.partitions as u64,
-        spilled_bytes: spill.written(),
-    };
-    drop(spill);
+    let (orders, resources) = partitioned_orders(pipeline, &files, options, &mut clock)?;
     let history = &orders.history;
     let summary = clock.time("customers", || Ok(summarize_customers(history)))?;
     let described = describe(pipeline, history, &mut clock)?;
@@ -281,6 +252,48 @@ pub fn compute_files(
     };
     check_declared(pipeline, &computed)?;
     Ok(computed)
+}
+
+/// The stages `load`, `validate` and `orders` on the partitioned plan:
+/// the plan sized to the input and the memory budget, the spill directory
+/// for what does not fit (removed when they end), and what the run used.
+fn partitioned_orders(
+    pipeline: &Pipeline,
+    files: &[InputFile],
+    options: &RunOptions,
+    clock: &mut StageClock,
+) -> Result<(OrdersStage, Resources)> {
+    let parquet_rows: usize = files
+        .iter()
+        .filter(|f| f.format == FileFormat::Parquet)
+        .map(|f| parquet_rows(&f.path))
+        .sum::<Result<usize>>()?;
+    let limit = memory_limit(pipeline, options);
+    let plan = PartitionPlan::of(options, estimated_rows(files, parquet_rows), limit);
+    let spill_parent = options
+        .spill_parent
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    let spill = SpillDir::create(&spill_parent)?;
+    let stores = (spill.store("lines"), spill.store("orders"));
+    let scattered = load_and_validate(
+        pipeline,
+        files,
+        options,
+        &plan,
+        &stores.0,
+        parquet_rows,
+        clock,
+    )?;
+    let orders = clock.time("orders", || {
+        orders_stage(pipeline, files, options, &plan, &stores.1, scattered)
+    })?;
+    let resources = Resources {
+        memory_limit_bytes: limit,
+        partitions: plan.partitions as u64,
+        spilled_bytes: spill.written(),
+    };
+    Ok((orders, resources))
 }
 
 /// How a run splits its work and holds it in memory: the partition count,
@@ -353,9 +366,9 @@ fn estimated_rows(files: &[InputFile], parquet_rows: usize) -> u64 {
         .iter()
         .map(|f| match f.format {
             FileFormat::Parquet => 0,
-            // Compressed text: about a fifth of its size.
+            // Gzipped text is about a fifth of the text's size.
             FileFormat::CsvGz => f.size * 5,
-            _ => f.size,
+            FileFormat::Csv => f.size,
         })
         .sum();
     parquet_rows as u64 + csv_bytes / CSV_BYTES_PER_ROW

@@ -240,8 +240,8 @@ pub struct Buffered<'s, T: Part> {
     held: usize,
     budget: usize,
     store: &'s dyn SpillStore<T>,
-    /// Bytes written to the store in all.
-    pub spilled_bytes: u64,
+    /// Whether any piece went to the store.
+    spilled: bool,
 }
 
 impl<'s, T: Part> Buffered<'s, T> {
@@ -251,7 +251,7 @@ impl<'s, T: Part> Buffered<'s, T> {
             held: 0,
             budget,
             store,
-            spilled_bytes: 0,
+            spilled: false,
         }
     }
 
@@ -274,7 +274,7 @@ impl<'s, T: Part> Buffered<'s, T> {
         for (p, pieces) in self.memory.iter_mut().enumerate() {
             for piece in pieces.drain(..) {
                 self.store.put(p, &piece)?;
-                self.spilled_bytes += piece.heap_bytes() as u64;
+                self.spilled = true;
             }
         }
         self.held = 0;
@@ -285,7 +285,7 @@ impl<'s, T: Part> Buffered<'s, T> {
     pub fn into_stored(self) -> Stored<'s, T> {
         Stored {
             memory: self.memory.into_iter().map(std::sync::Mutex::new).collect(),
-            spilled: self.spilled_bytes > 0,
+            spilled: self.spilled,
             store: self.store,
         }
     }

@@ -230,41 +230,29 @@ fn by_customer_partition(
 /// Lines of one order next to each other, in line order, which is
 /// (file, row) order: a counting sort on the dense order codes, linear in
 /// the lines and 8 bytes a line (a comparison sort of (order, hash, line)
-/// keys took 16 bytes a line and most of this stage at 100 M lines). Lines
-/// without an order id (rejected) belong to no order and are left out;
-/// so are filtered lines. Without an order-id mapping every line is its
-/// own order. Returns the line indices (slots) and, with an order id, the
-/// end of each order's slots.
+/// keys took 16 bytes a line and most of this stage at 100 M lines). Every
+/// line of a partition belongs to an order (the scatter leaves out filtered
+/// lines and lines without an order id); without an order-id mapping every
+/// line is its own order. Returns the line indices (slots) and, with an
+/// order id, the end of each order's slots.
 fn group_lines_by_order(lines: &Lines, has_order_id: bool) -> (Vec<u32>, Option<Vec<u32>>) {
     if !has_order_id {
-        let slots = (0..lines.len() as u32)
-            .filter(|&i| lines.status[i as usize] != LineStatus::Filtered)
-            .collect();
-        return (slots, None);
+        return ((0..lines.len() as u32).collect(), None);
     }
-    let codes = lines
-        .order
-        .par_iter()
-        .filter(|&&c| c != NO_CODE)
-        .max()
-        .map_or(0, |&c| c as usize + 1);
+    let codes = lines.order.iter().max().map_or(0, |&c| c as usize + 1);
     // ends[c] starts as the start of group c and, after the scatter, is
     // its end (the start of group c + 1).
     let mut ends = vec![0u32; codes + 1];
-    for (i, &code) in lines.order.iter().enumerate() {
-        if code != NO_CODE && lines.status[i] != LineStatus::Filtered {
-            ends[code as usize + 1] += 1;
-        }
+    for &code in &lines.order {
+        ends[code as usize + 1] += 1;
     }
     for c in 1..ends.len() {
         ends[c] += ends[c - 1];
     }
-    let mut slots = vec![0; ends[codes] as usize];
+    let mut slots = vec![0; lines.len()];
     for (i, &code) in lines.order.iter().enumerate() {
-        if code != NO_CODE && lines.status[i] != LineStatus::Filtered {
-            slots[ends[code as usize] as usize] = i as u32;
-            ends[code as usize] += 1;
-        }
+        slots[ends[code as usize] as usize] = i as u32;
+        ends[code as usize] += 1;
     }
     ends.pop();
     (slots, Some(ends))

@@ -187,15 +187,53 @@ pub fn build_orders(
     as_of: Option<i32>,
     plan: &OrderPlan,
 ) -> Result<OrdersOutput> {
-    let partitions = lines.partitions();
     let mut counts = RowCounts {
         rows_read: keys.rows_read,
         excluded_by_filter: keys.excluded_by_filter,
         ..Default::default()
     };
     let started = std::time::Instant::now();
+    let elapsed = || format!("{:.3}", started.elapsed().as_secs_f64());
+    let (orders, latest_order_day) =
+        assemble_partitions(lines, keys, order_id_column, plan, rejects, &mut counts)?;
+    let as_of = resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
+    tracing::debug!(seconds = elapsed(), "orders assembled");
+    let parts = history_partitions(orders, as_of, keys, rejects, &mut counts)?;
+    tracing::debug!(seconds = elapsed(), "histories built");
+    counts.rejected = rejects.len() as u64;
+    // Sorted by source, so the rejects are the same for any partition count.
+    rejects.par_sort_unstable_by_key(|r| (r.file, r.row));
+    if counts.accepted == 0 {
+        return Err(Error::NoOrders {
+            as_of: date_of(as_of).to_string(),
+            rows_read: counts.rows_read,
+        });
+    }
+    let history = merge::merge_histories(parts, as_of, keys);
+    tracing::debug!(seconds = elapsed(), "histories merged");
+    let accepted_cents = accepted_amount(&history.cents)?;
+    Ok(OrdersOutput {
+        history,
+        counts,
+        accepted_cents,
+    })
+}
+
+/// Every line partition grouped into orders, one partition per task; the
+/// orders go on, by customer, into the customer partitions as each task
+/// ends. Adds the order rejects to `rejects` (withdrawing the row rejects
+/// of lines dropped as duplicates) and counts the duplicates; returns the
+/// customer partitions and the latest order date.
+fn assemble_partitions<'s>(
+    lines: Stored<'_, LinePart>,
+    keys: &LineKeys,
+    order_id_column: Option<&str>,
+    plan: &OrderPlan<'s>,
+    rejects: &mut Vec<Reject>,
+    counts: &mut RowCounts,
+) -> Result<(Stored<'s, OrderPart>, Option<i32>)> {
+    let partitions = lines.partitions();
     let pieces = Mutex::new(Buffered::new(partitions, plan.buffer_bytes, plan.spill));
-    // One line partition per task; each sends its orders on as it ends.
     let assembled: Vec<assemble::LinePartOrders> = (0..partitions)
         .into_par_iter()
         .map(|p| {
@@ -216,59 +254,40 @@ pub fn build_orders(
         duplicate_rows.extend(part.duplicate_rows);
         order_rejects.extend(part.rejects);
     }
-    // The row rejects of lines dropped as duplicates are withdrawn.
     if !duplicate_rows.is_empty() {
         rejects.retain(|r| !duplicate_rows.contains(&(r.file, r.row)));
     }
     rejects.append(&mut order_rejects);
-    let as_of = resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
-    tracing::debug!(
-        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
-        "orders assembled"
-    );
     let orders = pieces.into_inner().expect("not poisoned").into_stored();
-    let histories: Vec<history::CustomerPartHistory> = (0..partitions)
+    Ok((orders, latest_order_day))
+}
+
+/// Every customer partition's history on `as_of`, one partition per
+/// task, with its refund rejects added to `rejects` and its lines counted
+/// as accepted or excluded after as_of.
+fn history_partitions(
+    orders: Stored<'_, OrderPart>,
+    as_of: i32,
+    keys: &LineKeys,
+    rejects: &mut Vec<Reject>,
+    counts: &mut RowCounts,
+) -> Result<Vec<OrderHistory>> {
+    let histories: Vec<history::CustomerPartHistory> = (0..orders.partitions())
         .into_par_iter()
         .map(|p| {
-            Ok(history::history_of_part(
-                orders.take(p)?,
-                as_of,
-                &keys.file_starts,
-            ))
+            let part = orders.take(p)?;
+            Ok(history::history_of_part(part, as_of, &keys.file_starts))
         })
         .collect::<Result<_>>()?;
     drop(orders);
-    tracing::debug!(
-        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
-        "histories built"
-    );
-    let mut parts = Vec::with_capacity(partitions);
+    let mut parts = Vec::with_capacity(histories.len());
     for part in histories {
         counts.accepted += part.counts.accepted;
         counts.excluded_after_as_of += part.counts.excluded_after_as_of;
         rejects.extend(part.rejects);
         parts.push(part.history);
     }
-    counts.rejected = rejects.len() as u64;
-    // Sorted by source, so the rejects are the same for any partition count.
-    rejects.par_sort_unstable_by_key(|r| (r.file, r.row));
-    if counts.accepted == 0 {
-        return Err(Error::NoOrders {
-            as_of: date_of(as_of).to_string(),
-            rows_read: counts.rows_read,
-        });
-    }
-    let history = merge::merge_histories(parts, as_of, keys);
-    tracing::debug!(
-        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
-        "histories merged"
-    );
-    let accepted_cents = accepted_amount(&history.cents)?;
-    Ok(OrdersOutput {
-        history,
-        counts,
-        accepted_cents,
-    })
+    Ok(parts)
 }
 
 /// as_of as given, else the latest order date (refunds do not count); no
