@@ -57,7 +57,7 @@ use crate::stages::validate::{LineKeys, LineScatter};
 use crate::tables::checks::checks_table;
 use crate::tables::clv::clv_tables;
 use crate::tables::cohorts::{cohort_retention_table, retention_curve_table};
-use crate::tables::customers::{customers_table, segments_table};
+use crate::tables::customers::{segments_table, CustomerRows};
 use crate::tables::dimensions::sliced_tables;
 use crate::tables::kpis::kpis_monthly_table;
 use crate::tables::nps::nps_tables;
@@ -119,7 +119,19 @@ impl Computed {
         self.tables
             .iter()
             .find(|t| t.name == name)
-            .map(|t| &t.frame)
+            .map(|t| t.frame())
+    }
+
+    /// A table, or only the named columns of it (a produced table is then
+    /// built a row group at a time, never whole).
+    pub fn select(&self, name: &str, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
+        let Some(table) = self.tables.iter().find(|t| t.name == name) else {
+            return Ok(None);
+        };
+        Ok(Some(match columns {
+            None => table.frame().clone(),
+            Some(names) => table.select(names)?,
+        }))
     }
 
     /// What the manifest records of this run, given every stage's record
@@ -206,8 +218,8 @@ pub fn compute_files(
     let tiers = clock.time("tiers", || {
         tier_stage(pipeline, history, &described.calendar)
     })?;
-    let (customers, target_lists) = clock.time("targets", || {
-        customers_and_targets(pipeline, history, &summary, &tiers, scores)
+    let target_lists = clock.time("targets", || {
+        target_stage(pipeline, history, &summary, &tiers, scores)
     })?;
     let nps = nps(pipeline, history, &described.calendar, &tiers, &mut clock)?;
     let rejects = match &nps {
@@ -219,9 +231,15 @@ pub fn compute_files(
         let order_input = (&orders.counts, orders.accepted_cents);
         checks_stage(order_input, &summary, &described, &tiers, nps.as_ref())
     })?;
+    let (as_of, customer_count) = (history.as_of, history.customers());
+    let (clv_scores, clv_frames) = match clv {
+        Some((output, frames)) => (Some(output.scores), frames),
+        None => (None, Vec::new()),
+    };
+    let customers = customer_rows(orders.history, summary, clv_scores, &tiers)?;
     // In publishing order: that of the declarations (schema::ALL).
     let mut published = vec![
-        table(&schema::customers::CUSTOMERS, customers),
+        Table::produced(schema::customers::CUSTOMERS.name, Box::new(customers)),
         table(
             &schema::cohorts::COHORT_RETENTION,
             described.cohort_retention,
@@ -233,17 +251,17 @@ pub fn compute_files(
     if let Some(frame) = tiers.migration_table {
         published.push(table(&schema::tiers::TIER_MIGRATION, frame));
     }
-    published.extend(clv.into_iter().flat_map(|(_, frames)| named(frames)));
+    published.extend(named(clv_frames));
     published.extend(named(target_lists));
     let surveys = nps.map(|n| survey_tables_and_run(n, &mut published));
     published.push(table(&schema::rejects::REJECTS, rejects));
     published.push(table(&schema::checks::CHECKS, checks_frame));
     let computed = Computed {
         files,
-        as_of: date_of(orders.history.as_of),
+        as_of: date_of(as_of),
         counts: orders.counts,
         rejects_by_reason: orders.rejects_by_reason,
-        customers: orders.history.customers() as u64,
+        customers: customer_count as u64,
         checks,
         tables: published,
         stages: clock.records,
@@ -649,7 +667,7 @@ fn clv(
 fn named(frames: NamedFrames) -> impl Iterator<Item = Table> {
     frames
         .into_iter()
-        .map(|(name, frame)| Table { name, frame })
+        .map(|(name, frame)| Table::whole(name, frame))
 }
 
 /// The tiers stage's results; without `[loyalty]` only the trailing spend
@@ -710,15 +728,14 @@ fn tier_stage(
     })
 }
 
-/// The stage `targets`: the target lists, and the customers table (which
-/// takes every earlier stage's columns).
-fn customers_and_targets(
+/// The stage `targets`: the target lists.
+fn target_stage(
     pipeline: &Pipeline,
     history: &OrderHistory,
     summary: &CustomerSummary,
     tiers: &TierStage,
     scores: Option<&ClvScores>,
-) -> Result<(DataFrame, NamedFrames)> {
+) -> Result<NamedFrames> {
     let target_inputs = TargetInputs {
         history,
         summary,
@@ -728,19 +745,27 @@ fn customers_and_targets(
         clv: scores,
         config: &pipeline.config.targets,
     };
-    // The customers table and the target lists are independent: built
-    // side by side.
-    let (customers_frame, target_frames) = rayon::join(
-        || {
-            let tier_columns = tier_columns(&tiers.by_customer, tiers.tiers.as_ref());
-            customers_table(history, summary, scores, tier_columns)
-        },
-        || {
-            let targets = assign_targets(&target_inputs);
-            target_tables(&target_lists(&target_inputs, &targets))
-        },
-    );
-    Ok((customers_frame?, target_frames?))
+    let targets = assign_targets(&target_inputs);
+    target_tables(&target_lists(&target_inputs, &targets))
+}
+
+/// The customers table's rows, which take every per-customer result: built
+/// when published, a row group at a time, from the ids and results moved
+/// here (the orders themselves are no longer needed and are dropped).
+fn customer_rows(
+    history: OrderHistory,
+    summary: CustomerSummary,
+    scores: Option<ClvScores>,
+    tiers: &TierStage,
+) -> Result<CustomerRows> {
+    let tier_columns = tier_columns(&tiers.by_customer, tiers.tiers.as_ref());
+    CustomerRows::new(
+        history.customer_ids,
+        history.as_of,
+        summary,
+        scores,
+        tier_columns,
+    )
 }
 
 /// The NPS stage's results, the survey files they were read from, and
@@ -828,10 +853,7 @@ fn checks_stage(
 
 /// A computed table under its declared name.
 fn table(schema: &'static TableSchema, frame: DataFrame) -> Table {
-    Table {
-        name: schema.name,
-        frame,
-    }
+    Table::whole(schema.name, frame)
 }
 
 /// Every table the run computed against its declaration in [`schema`]: a
@@ -845,7 +867,13 @@ fn check_declared(pipeline: &Pipeline, computed: &Computed) -> Result<()> {
         dimensions: config.columns.dimensions.clone(),
         cohort_period: config.business.cohort_period,
     };
-    let published = computed.tables.iter().map(|t| (t.name, &t.frame));
+    // The columns of an empty slice: a produced table is not built whole.
+    let heads: Vec<(&str, DataFrame)> = computed
+        .tables
+        .iter()
+        .map(|t| (t.name, t.rows((0, 0))))
+        .collect();
+    let published = heads.iter().map(|(name, head)| (*name, head));
     schema::check_published(published, &options)
         .map_err(|message| Error::output(&pipeline.path, message))
 }
@@ -972,8 +1000,9 @@ fn publish(
     let facts = computed.facts(stages, written.outputs().to_vec());
     let manifest = Manifest::new(pipeline, run, facts);
     // The report is part of the run: written before the manifest.
-    let report =
-        crate::report::load::report_data(&manifest, |name| Ok(computed.table(name).cloned()))?;
+    let report = crate::report::load::report_data(&manifest, |name, columns| {
+        computed.select(name, columns)
+    })?;
     written.write_file(REPORT_FILE, crate::report::render_html(&report).as_bytes())?;
     let mut published = written.seal(&manifest)?.commit()?;
     // Published: from here on nothing returns an error.

@@ -51,10 +51,91 @@ use crate::manifest::{Manifest, WrittenFile};
 /// The manifest's file name; its presence marks a run directory complete.
 pub const MANIFEST_FILE: &str = "_manifest.json";
 
-/// A table to publish.
+/// A table to publish: held whole, or produced a row group at a time.
 pub struct Table {
     pub name: &'static str,
-    pub frame: DataFrame,
+    rows: Rows,
+}
+
+/// A table's rows produced a range at a time, for a table as large as the
+/// data it is built from (one row per customer): publishing builds, writes
+/// and checks one row group at a time, so the table is never held whole
+/// beside that data.
+pub trait RowSource: Send + Sync {
+    fn height(&self) -> usize;
+
+    /// Rows `offset .. offset + length`. Infallible: a source checks when
+    /// it is made that it can build its rows, whose columns and types do
+    /// not depend on the range.
+    fn rows(&self, offset: usize, length: usize) -> DataFrame;
+}
+
+enum Rows {
+    Whole(DataFrame),
+    Produced {
+        source: Box<dyn RowSource>,
+        /// The whole table, once asked for ([`Table::frame`]).
+        whole: std::sync::OnceLock<DataFrame>,
+    },
+}
+
+impl Table {
+    pub fn whole(name: &'static str, frame: DataFrame) -> Table {
+        Table {
+            name,
+            rows: Rows::Whole(frame),
+        }
+    }
+
+    pub fn produced(name: &'static str, source: Box<dyn RowSource>) -> Table {
+        Table {
+            name,
+            rows: Rows::Produced {
+                source,
+                whole: std::sync::OnceLock::new(),
+            },
+        }
+    }
+
+    pub fn height(&self) -> usize {
+        match &self.rows {
+            Rows::Whole(frame) => frame.height(),
+            Rows::Produced { source, .. } => source.height(),
+        }
+    }
+
+    /// Rows `offset .. offset + length`.
+    pub fn rows(&self, (offset, length): (usize, usize)) -> DataFrame {
+        match &self.rows {
+            Rows::Whole(frame) => frame.slice(offset as i64, length),
+            Rows::Produced { source, .. } => source.rows(offset, length),
+        }
+    }
+
+    /// The named columns of every row; a produced table's are built a row
+    /// group at a time.
+    pub fn select(&self, names: &[&str]) -> Result<DataFrame> {
+        let mut selected = match &self.rows {
+            Rows::Whole(frame) => return Ok(frame.select(names.iter().copied())?),
+            Rows::Produced { .. } => self.rows((0, 0)).select(names.iter().copied())?,
+        };
+        for range in row_groups(self.height()) {
+            selected.vstack_mut(&self.rows(range).select(names.iter().copied())?)?;
+        }
+        selected.rechunk_mut();
+        Ok(selected)
+    }
+
+    /// The whole table. A produced table is built in full the first time
+    /// (for tests and library callers; publishing never asks) and kept.
+    pub fn frame(&self) -> &DataFrame {
+        match &self.rows {
+            Rows::Whole(frame) => frame,
+            Rows::Produced { source, whole } => {
+                whole.get_or_init(|| source.rows(0, source.height()))
+            }
+        }
+    }
 }
 
 /// Converts a Polars column to an Arrow array and its field.
@@ -117,22 +198,41 @@ fn to_arrow(column: &Column) -> Result<(Field, ArrayRef)> {
     Ok((Field::new(name, dtype, true), array))
 }
 
-/// Writes one table as Parquet (zstd, chunk statistics, key-value metadata)
-/// to `path`, through a temporary file that is fsynced and renamed.
-pub fn write_parquet(frame: &DataFrame, path: &Path, metadata: &[(String, String)]) -> Result<u64> {
-    let mut fields = Vec::with_capacity(frame.width());
-    let mut arrays = Vec::with_capacity(frame.width());
-    for column in frame.columns() {
+/// Rows in a row group: the `parquet` crate's default, named so that the
+/// writer and the read-back agree on it. A table is converted, written and
+/// read back one row group at a time, so publishing holds one row group's
+/// copy of a table, not the whole table twice more.
+const ROW_GROUP_ROWS: usize = 1024 * 1024;
+
+/// The row ranges (offset, length) of a table's row groups, in order.
+fn row_groups(rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..rows)
+        .step_by(ROW_GROUP_ROWS)
+        .map(move |offset| (offset, ROW_GROUP_ROWS.min(rows - offset)))
+}
+
+/// Rows of a table as one Arrow record batch.
+fn to_record_batch(rows: &DataFrame) -> Result<RecordBatch> {
+    let mut fields = Vec::with_capacity(rows.width());
+    let mut arrays = Vec::with_capacity(rows.width());
+    for column in rows.columns() {
         let (field, array) = to_arrow(column)?;
         fields.push(field);
         arrays.push(array);
     }
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays)
-        .map_err(|e| Error::output(path, format!("cannot assemble the table: {e}")))?;
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| Error::output(Path::new(""), format!("cannot assemble the table: {e}")))
+}
+
+/// Writes one table as Parquet (zstd, chunk statistics, key-value metadata)
+/// to `path`, through a temporary file that is fsynced and renamed.
+pub fn write_parquet(table: &Table, path: &Path, metadata: &[(String, String)]) -> Result<u64> {
+    // The schema from an empty slice: a table without rows has one too.
+    let schema = to_record_batch(&table.rows((0, 0)))?.schema();
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_key_value_metadata(Some(
             metadata
                 .iter()
@@ -145,7 +245,9 @@ pub fn write_parquet(frame: &DataFrame, path: &Path, metadata: &[(String, String
     let file = create_temporary(&temporary)?;
     let write = || -> std::result::Result<u64, Box<dyn std::error::Error>> {
         let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
-        writer.write(&batch)?;
+        for range in row_groups(table.height()) {
+            writer.write(&to_record_batch(&table.rows(range))?)?;
+        }
         faults::io_point(&format!("publish::enospc::{file_name}"))?;
         let file = writer.into_inner()?;
         file.sync_all()?;
@@ -169,54 +271,111 @@ fn temporary_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Reads a written file back with Polars and compares it with the frame it
-/// was written from: column names, types, row count and every value.
-pub fn verify_parquet(frame: &DataFrame, path: &Path) -> Result<()> {
-    let file = File::open(path).map_err(|e| Error::output(path, format!("cannot reopen: {e}")))?;
-    let read = ParquetReader::new(file)
-        .finish()
-        .map_err(|e| Error::output(path, format!("cannot read back: {e}")))?;
-    let expected: Vec<(String, DataType)> = frame
-        .columns()
-        .iter()
-        .map(|c| (c.name().to_string(), published_dtype(c.dtype())))
-        .collect();
-    let found: Vec<(String, DataType)> = read
-        .columns()
-        .iter()
-        .map(|c| (c.name().to_string(), published_dtype(c.dtype())))
-        .collect();
+/// Reads a written file back with Polars and compares it with the table
+/// it was written from: column names, types, row count and every value,
+/// one row group at a time (a produced table's rows are built again).
+pub fn verify_parquet(table: &Table, path: &Path) -> Result<()> {
+    let mut reader = ReadBack::open(path)?;
+    let expected = published_schema(&table.rows((0, 0)));
+    let found = published_schema(&reader.rows((0, 0))?);
     if expected != found {
         return Err(Error::output(
             path,
             format!("schema read back differs: expected {expected:?}, found {found:?}"),
         ));
     }
-    if read.height() != frame.height() {
+    let rows = reader.row_count()?;
+    if rows != table.height() {
         return Err(Error::output(
             path,
             format!(
-                "row count read back differs: expected {}, found {}",
-                frame.height(),
-                read.height()
+                "row count read back differs: expected {}, found {rows}",
+                table.height(),
             ),
         ));
     }
-    let comparable = |df: &DataFrame| -> Result<DataFrame> {
-        let columns = df
-            .columns()
-            .iter()
-            .map(|c| c.cast(&published_dtype(c.dtype())))
-            .collect::<PolarsResult<Vec<_>>>()?;
-        Ok(DataFrame::new(df.height(), columns)?)
-    };
-    if !comparable(frame)?.equals_missing(&comparable(&read)?) {
-        return Err(Error::output(
-            path,
-            "values read back differ from those computed",
-        ));
+    for range in row_groups(rows) {
+        let written = table.rows(range);
+        if !comparable(&written)?.equals_missing(&comparable(&reader.rows(range)?)?) {
+            return Err(Error::output(
+                path,
+                format!(
+                    "values read back differ from those computed (rows {} to {})",
+                    range.0,
+                    range.0 + range.1
+                ),
+            ));
+        }
     }
     Ok(())
+}
+
+/// A written Parquet file read back by Polars, a range of rows at a time;
+/// the footer is read once.
+struct ReadBack<'p> {
+    path: &'p Path,
+    metadata: Option<Arc<polars::io::parquet::read::FileMetadata>>,
+}
+
+impl<'p> ReadBack<'p> {
+    fn open(path: &'p Path) -> Result<ReadBack<'p>> {
+        let mut back = ReadBack {
+            path,
+            metadata: None,
+        };
+        let metadata = back
+            .reader()?
+            .get_metadata()
+            .map_err(|e| back.failed(e))?
+            .clone();
+        back.metadata = Some(metadata);
+        Ok(back)
+    }
+
+    fn reader(&self) -> Result<ParquetReader<File>> {
+        let file = File::open(self.path)
+            .map_err(|e| Error::output(self.path, format!("cannot reopen: {e}")))?;
+        let mut reader = ParquetReader::new(file);
+        if let Some(metadata) = &self.metadata {
+            reader.set_metadata(metadata.clone());
+        }
+        Ok(reader)
+    }
+
+    fn failed(&self, e: PolarsError) -> Error {
+        Error::output(self.path, format!("cannot read back: {e}"))
+    }
+
+    fn row_count(&mut self) -> Result<usize> {
+        self.reader()?.num_rows().map_err(|e| self.failed(e))
+    }
+
+    /// Rows `offset .. offset + length`.
+    fn rows(&mut self, (offset, length): (usize, usize)) -> Result<DataFrame> {
+        self.reader()?
+            .with_slice(Some((offset, length)))
+            .finish()
+            .map_err(|e| self.failed(e))
+    }
+}
+
+/// Each column's name and published type.
+fn published_schema(frame: &DataFrame) -> Vec<(String, DataType)> {
+    frame
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), published_dtype(c.dtype())))
+        .collect()
+}
+
+/// `frame` with each column cast to its published type.
+fn comparable(frame: &DataFrame) -> Result<DataFrame> {
+    let columns = frame
+        .columns()
+        .iter()
+        .map(|c| c.cast(&published_dtype(c.dtype())))
+        .collect::<PolarsResult<Vec<_>>>()?;
+    Ok(DataFrame::new(frame.height(), columns)?)
 }
 
 /// The type a column has once published and read back (timestamps are
@@ -454,13 +613,13 @@ impl StagedRun {
     fn write_table(&self, table: &Table, metadata: &[(String, String)]) -> Result<WrittenFile> {
         let file = format!("{}.parquet", table.name);
         let path = self.dir.join(&file);
-        let bytes = write_parquet(&table.frame, &path, metadata)?;
-        verify_parquet(&table.frame, &path)?;
+        let bytes = write_parquet(table, &path, metadata)?;
+        verify_parquet(table, &path)?;
         faults::crash_point(&format!("publish::verified::{}", table.name));
         Ok(WrittenFile {
             table: table.name.to_string(),
             file,
-            rows: table.frame.height() as u64,
+            rows: table.height() as u64,
             bytes,
             sha256: sha256_file(&path)?,
         })
@@ -1005,15 +1164,87 @@ mod tests {
         }
     }
 
+    /// A one-column table whose row `i` holds `i`, plus `drift` from row
+    /// `drift_from` on.
+    struct Counting {
+        rows: usize,
+        drift_from: usize,
+        drift: i64,
+    }
+
+    impl RowSource for Counting {
+        fn height(&self) -> usize {
+            self.rows
+        }
+
+        fn rows(&self, offset: usize, length: usize) -> DataFrame {
+            let drift = self.drift;
+            let values: Vec<i64> = (offset..offset + length)
+                .map(|i| i as i64 + if i >= self.drift_from { drift } else { 0 })
+                .collect();
+            df!("n" => values).unwrap()
+        }
+    }
+
+    fn counting(rows: usize, drift_from: usize) -> Counting {
+        Counting {
+            rows,
+            drift_from,
+            drift: 0,
+        }
+    }
+
+    /// A produced table larger than a row group is written in row groups
+    /// of the declared size and reads back whole, equal to its rows.
+    #[test]
+    fn a_produced_table_is_written_a_row_group_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.parquet");
+        let rows = 2 * ROW_GROUP_ROWS + 5;
+        let table = Table::produced("n", Box::new(counting(rows, rows)));
+        write_parquet(&table, &path, &[]).unwrap();
+        verify_parquet(&table, &path).unwrap();
+        let read = ParquetReader::new(File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        let expected: Vec<i64> = (0..rows as i64).collect();
+        assert!(read.equals(&df!("n" => expected).unwrap()));
+        let mut reader = ParquetReader::new(File::open(&path).unwrap());
+        let groups = reader.get_metadata().unwrap().row_groups.len();
+        assert_eq!(groups, 3);
+    }
+
+    /// Verification compares every row group: a value that differs in the
+    /// last one only is caught.
+    #[test]
+    fn a_difference_in_a_later_row_group_fails_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.parquet");
+        let rows = ROW_GROUP_ROWS + 10;
+        let table = Table::produced("n", Box::new(counting(rows, rows - 1)));
+        write_parquet(&table, &path, &[]).unwrap();
+        // The same table but for its last row: not what the file holds.
+        let shifted = Table::produced(
+            "n",
+            Box::new(Counting {
+                drift: 1,
+                ..counting(rows, rows - 1)
+            }),
+        );
+        let error = verify_parquet(&shifted, &path).unwrap_err().to_string();
+        assert!(error.contains("values read back differ"), "{error}");
+        verify_parquet(&table, &path).unwrap();
+    }
+
     /// Only a manifest that lists exactly the tables written seals a run;
     /// a run dropped unsealed leaves nothing behind.
     #[test]
     fn a_run_is_sealed_only_by_a_manifest_of_the_tables_written() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
-        let table = || Table {
-            name: "checks",
-            frame: df!("check" => ["a"], "passed" => [true]).unwrap(),
+        let table = || {
+            let frame = df!("check" => ["a"], "passed" => [true]).unwrap();
+            Table::whole("checks", frame)
         };
         let no_metadata = |_: &str| Vec::new();
         let id = "20000101T000000.000Z-1";

@@ -28,9 +28,13 @@ pub fn current_manifest(out_dir: &Path) -> Option<Manifest> {
     read_manifest(&out_dir.join("current")).ok()
 }
 
-/// The table `name` of a published run directory; `None` when the run did
-/// not write it.
-pub fn read_table(run_dir: &Path, name: &str) -> Result<Option<DataFrame>> {
+/// The table `name` of a published run directory, all of its columns or
+/// only those named; `None` when the run did not write it.
+pub fn read_table(
+    run_dir: &Path,
+    name: &str,
+    columns: Option<&[&str]>,
+) -> Result<Option<DataFrame>> {
     let path = run_dir.join(format!("{name}.parquet"));
     if !path.is_file() {
         return Ok(None);
@@ -38,6 +42,7 @@ pub fn read_table(run_dir: &Path, name: &str) -> Result<Option<DataFrame>> {
     let file =
         std::fs::File::open(&path).map_err(|e| Error::input(&path, format!("cannot open: {e}")))?;
     ParquetReader::new(file)
+        .with_columns(columns.map(|names| names.iter().map(|n| n.to_string()).collect()))
         .finish()
         .map(Some)
         .map_err(|e| Error::input(&path, format!("cannot read as Parquet: {e}")))

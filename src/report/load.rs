@@ -94,14 +94,14 @@ fn all_slice(frame: DataFrame, dimensions: &[String]) -> Result<DataFrame> {
 }
 
 /// Builds the report's data from a manifest and a way to get each table
-/// by name.
+/// by name: all of its columns, or only those named.
 pub fn report_data<F>(manifest: &Manifest, table: F) -> Result<ReportData>
 where
-    F: Fn(&str) -> Result<Option<DataFrame>>,
+    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
 {
     let need = |schema: &TableSchema| -> Result<DataFrame> {
         let name = schema.name;
-        let frame = table(name)?.ok_or_else(|| {
+        let frame = table(name, None)?.ok_or_else(|| {
             Error::output(
                 Path::new(name),
                 format!("table `{name}` is missing from run {}", manifest.run_id),
@@ -304,12 +304,13 @@ fn segment_rows(g: &DataFrame) -> Result<Vec<SegmentRow>> {
 /// The CLV section, when the run has the CLV tables.
 fn clv_section<F>(table: &F) -> Result<Option<ClvSection>>
 where
-    F: Fn(&str) -> Result<Option<DataFrame>>,
+    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
 {
     let (Some(model), Some(validation), Some(customers)) = (
-        table(CLV_MODEL.name)?,
-        table(CLV_VALIDATION.name)?,
-        table(CUSTOMERS.name)?,
+        table(CLV_MODEL.name, None)?,
+        table(CLV_VALIDATION.name, None)?,
+        // One column of the largest table.
+        table(CUSTOMERS.name, Some(&[col::CLV]))?,
     ) else {
         return Ok(None);
     };
@@ -414,5 +415,7 @@ fn validation_buckets(
 /// The report data of a published run directory, read from its files.
 pub fn report_data_from_dir(run_dir: &Path) -> Result<ReportData> {
     let manifest = read_manifest(run_dir)?;
-    report_data(&manifest, |name| read_table(run_dir, name))
+    report_data(&manifest, |name, columns| {
+        read_table(run_dir, name, columns)
+    })
 }

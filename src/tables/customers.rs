@@ -6,78 +6,134 @@
 //! `[loyalty]` the tier columns are null (`trailing_12m_spend` is always
 //! there). Every ratio is null when its denominator is 0.
 
+use std::ops::Range;
+
 use polars::prelude::{Column, DataFrame};
 
 use super::builder::FrameBuilder;
 use crate::error::Result;
+use crate::io::publish::RowSource;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
-use crate::stages::orders::OrderHistory;
 use crate::stages::segments::segment_totals;
 use crate::tables::schema::col;
 use crate::tables::schema::customers::{CUSTOMERS, SEGMENTS};
 use crate::tables::schema::values::{money, ratio};
 use crate::time::{month_of_day, month_start};
 
-/// The `customers` table; the CLV columns are null when the CLV stage is
-/// switched off. `extra` columns (the loyalty tier columns) go last.
-pub fn customers_table(
-    history: &OrderHistory,
-    s: &CustomerSummary,
-    clv: Option<&ClvScores>,
+/// The `customers` table, one row per customer in id order, built a range
+/// of rows at a time when published (see [`RowSource`]) from the stages'
+/// per-customer results, which it owns. The CLV columns are null when the
+/// CLV stage is switched off; `extra` columns (the loyalty tier columns, of
+/// every customer) go last.
+pub struct CustomerRows {
+    customer_ids: Vec<String>,
+    as_of: i32,
+    summary: CustomerSummary,
+    clv: Option<ClvScores>,
     extra: Vec<Column>,
-) -> Result<DataFrame> {
-    let n = history.customers();
-    let as_of = history.as_of as i64;
-    let cohort: Vec<i32> = s
-        .first_order_day
-        .iter()
-        .map(|&d| month_start(month_of_day(d)))
-        .collect();
-    let avg_order_value: Vec<Option<f64>> = (0..n)
-        .map(|i| ratio(money(s.revenue_cents[i]), s.orders[i]))
-        .collect();
-    let monetary_value: Vec<f64> = (0..n)
-        .map(|i| ratio(money(s.repeat_cents[i]), s.frequency[i]).unwrap_or(0.0))
-        .collect();
-    let days_since_last: Vec<i64> = s.last_order_day.iter().map(|&d| as_of - d as i64).collect();
-    let frame = FrameBuilder::new(&CUSTOMERS, n)
-        .add(col::CUSTOMER_ID, history.customer_ids.clone())?
-        .dates(col::COHORT_MONTH, cohort)?
-        .dates(col::FIRST_ORDER_DATE, s.first_order_day.clone())?
-        .dates(col::LAST_ORDER_DATE, s.last_order_day.clone())?
-        .add(col::ORDERS, s.orders.clone())?
-        .money(col::REVENUE, &s.revenue_cents)?
-        .add(col::AVG_ORDER_VALUE, avg_order_value)?
-        .add(col::FREQUENCY, s.frequency.clone())?
-        .add(col::RECENCY_DAYS, s.recency_days.clone())?
-        .add(col::TENURE_DAYS, s.tenure_days.clone())?
-        .add(col::MONETARY_VALUE, monetary_value)?
-        .add(col::DAYS_SINCE_LAST_ORDER, days_since_last)?
-        .add(col::R_SCORE, s.r_score.clone())?
-        .add(col::F_SCORE, s.f_score.clone())?
-        .add(col::M_SCORE, s.m_score.clone())?
-        .add(col::RFM_SEGMENT, s.segment.clone())?;
-    let mut frame = with_clv_scores(frame, clv)?;
-    for column in extra {
-        frame = frame.push(column)?;
-    }
-    frame.finish()
 }
 
-/// The customers' CLV columns: the scores, or nulls without the CLV stage.
-fn with_clv_scores(frame: FrameBuilder, clv: Option<&ClvScores>) -> Result<FrameBuilder> {
+impl CustomerRows {
+    /// The table's rows, checked against its declaration once here: no
+    /// range can build differently typed columns.
+    pub fn new(
+        customer_ids: Vec<String>,
+        as_of: i32,
+        summary: CustomerSummary,
+        clv: Option<ClvScores>,
+        extra: Vec<Column>,
+    ) -> Result<CustomerRows> {
+        let rows = CustomerRows {
+            customer_ids,
+            as_of,
+            summary,
+            clv,
+            extra,
+        };
+        rows.build(0..rows.customer_ids.len().min(1))?;
+        Ok(rows)
+    }
+
+    /// The rows of the customers in `range` (customer codes).
+    fn build(&self, range: Range<usize>) -> Result<DataFrame> {
+        let s = &self.summary;
+        let as_of = self.as_of as i64;
+        let part = |v: &[i64]| v[range.clone()].to_vec();
+        let days = |v: &[i32]| v[range.clone()].to_vec();
+        let cohort: Vec<i32> = s.first_order_day[range.clone()]
+            .iter()
+            .map(|&d| month_start(month_of_day(d)))
+            .collect();
+        let avg_order_value: Vec<Option<f64>> = range
+            .clone()
+            .map(|i| ratio(money(s.revenue_cents[i]), s.orders[i]))
+            .collect();
+        let monetary_value: Vec<f64> = range
+            .clone()
+            .map(|i| ratio(money(s.repeat_cents[i]), s.frequency[i]).unwrap_or(0.0))
+            .collect();
+        let days_since_last: Vec<i64> = s.last_order_day[range.clone()]
+            .iter()
+            .map(|&d| as_of - d as i64)
+            .collect();
+        let frame = FrameBuilder::new(&CUSTOMERS, range.len())
+            .add(col::CUSTOMER_ID, self.customer_ids[range.clone()].to_vec())?
+            .dates(col::COHORT_MONTH, cohort)?
+            .dates(col::FIRST_ORDER_DATE, days(&s.first_order_day))?
+            .dates(col::LAST_ORDER_DATE, days(&s.last_order_day))?
+            .add(col::ORDERS, part(&s.orders))?
+            .money(col::REVENUE, &s.revenue_cents[range.clone()])?
+            .add(col::AVG_ORDER_VALUE, avg_order_value)?
+            .add(col::FREQUENCY, part(&s.frequency))?
+            .add(col::RECENCY_DAYS, part(&s.recency_days))?
+            .add(col::TENURE_DAYS, part(&s.tenure_days))?
+            .add(col::MONETARY_VALUE, monetary_value)?
+            .add(col::DAYS_SINCE_LAST_ORDER, days_since_last)?
+            .add(col::R_SCORE, days(&s.r_score))?
+            .add(col::F_SCORE, days(&s.f_score))?
+            .add(col::M_SCORE, days(&s.m_score))?
+            .add(col::RFM_SEGMENT, s.segment[range.clone()].to_vec())?;
+        let mut frame = with_clv_scores(frame, self.clv.as_ref(), range.clone())?;
+        for column in &self.extra {
+            frame = frame.push(column.slice(range.start as i64, range.len()))?;
+        }
+        frame.finish()
+    }
+}
+
+impl RowSource for CustomerRows {
+    fn height(&self) -> usize {
+        self.customer_ids.len()
+    }
+
+    fn rows(&self, offset: usize, length: usize) -> DataFrame {
+        self.build(offset..offset + length)
+            .expect("the customers table's columns were checked when its rows were made")
+    }
+}
+
+/// The customers' CLV columns (of the customers in `range`): the scores,
+/// or nulls without the CLV stage.
+fn with_clv_scores(
+    frame: FrameBuilder,
+    clv: Option<&ClvScores>,
+    range: Range<usize>,
+) -> Result<FrameBuilder> {
     match clv {
         Some(scores) => frame
-            .add(col::P_ALIVE, scores.p_alive.clone())?
-            .add(col::EXPECTED_ORDERS, scores.expected_orders.clone())?
-            .add(col::P_NO_ORDER, scores.p_no_order.clone())?
+            .add(col::P_ALIVE, scores.p_alive[range.clone()].to_vec())?
+            .add(
+                col::EXPECTED_ORDERS,
+                scores.expected_orders[range.clone()].to_vec(),
+            )?
+            .add(col::P_NO_ORDER, scores.p_no_order[range.clone()].to_vec())?
             .add(
                 col::EXPECTED_AVG_ORDER_VALUE,
-                scores.expected_avg_order_value.clone(),
+                scores.expected_avg_order_value[range.clone()].to_vec(),
             )?
-            .add(col::CLV, scores.clv.clone())?
-            .add(col::CLV_SIMPLE, scores.clv_simple.clone()),
+            .add(col::CLV, scores.clv[range.clone()].to_vec())?
+            .add(col::CLV_SIMPLE, scores.clv_simple[range].to_vec()),
         None => frame
             .nulls(col::P_ALIVE)?
             .nulls(col::EXPECTED_ORDERS)?
@@ -128,6 +184,7 @@ pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Res
 mod tests {
     use super::*;
     use crate::stages::customers::summarize_customers;
+    use crate::stages::orders::OrderHistory;
     use crate::tables::schema::Options;
 
     /// Customer `a`: two orders and a refund; customer `b`: one order.
@@ -163,14 +220,31 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn customers_conforms_to_its_declaration_with_and_without_clv() {
+    fn customer_rows(clv: Option<ClvScores>) -> CustomerRows {
         let h = history();
         let summary = summarize_customers(&h);
+        CustomerRows::new(h.customer_ids, h.as_of, summary, clv, tier_columns(2)).unwrap()
+    }
+
+    #[test]
+    fn customers_conforms_to_its_declaration_with_and_without_clv() {
         for clv in [None, Some(scores())] {
-            let frame = customers_table(&h, &summary, clv.as_ref(), tier_columns(2)).unwrap();
+            let frame = customer_rows(clv).rows(0, 2);
             CUSTOMERS.conforms(&frame, &Options::default()).unwrap();
             assert_eq!(frame.height(), 2);
+        }
+    }
+
+    /// Rows built a range at a time are the rows of the whole table.
+    #[test]
+    fn any_range_of_rows_is_that_slice_of_the_whole_table() {
+        for clv in [None, Some(scores())] {
+            let rows = customer_rows(clv);
+            let whole = rows.rows(0, 2);
+            for (offset, length) in [(0, 0), (0, 1), (1, 1), (2, 0)] {
+                let part = rows.rows(offset, length);
+                assert!(part.equals_missing(&whole.slice(offset as i64, length)));
+            }
         }
     }
 

@@ -189,11 +189,11 @@ fn assert_same_tables(expected: &Computed, other: &Computed, what: &str) {
     );
     for (a, b) in expected.tables.iter().zip(&other.tables) {
         assert!(
-            a.frame.equals_missing(&b.frame),
+            a.frame().equals_missing(b.frame()),
             "{} differs with {what}:\n{}\n{}",
             a.name,
-            a.frame,
-            b.frame
+            a.frame(),
+            b.frame()
         );
     }
     assert_eq!(expected.counts, other.counts, "{what}");

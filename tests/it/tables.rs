@@ -129,12 +129,12 @@ fn check_variant(what: &str, text: &str, dir: &Path) -> Options {
     let computed =
         compute(&pipeline, &RunOptions::default()).unwrap_or_else(|e| panic!("{what}: {e}"));
     let options = options_of(&pipeline);
-    let published = computed.tables.iter().map(|t| (t.name, &t.frame));
+    let published = computed.tables.iter().map(|t| (t.name, t.frame()));
     schema::check_published(published, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
     for table in &computed.tables {
         let schema = schema::schema_of(table.name).unwrap();
         let key = key_columns(schema, &options);
-        if let Some(values) = duplicated_key(&table.frame, &key) {
+        if let Some(values) = duplicated_key(table.frame(), &key) {
             panic!(
                 "{what}: `{}` has more than one row for {key:?} = ({values})",
                 table.name
