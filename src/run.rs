@@ -1,7 +1,8 @@
 //! One run of a pipeline, stage by stage:
 //! load → validate → orders → customers → cohorts → kpis → (dimensions) →
-//! (clv) → segments → tiers → targets → (nps, with a survey input) →
-//! checks → publish.
+//! (clv) → tiers → (nps, with a survey input) → segments → targets →
+//! checks → publish. The order history is dropped after nps: the stages
+//! after it read only its results.
 //! [`compute`] does everything but the publishing, so tests can look at
 //! the tables without touching the file system; [`run`] then publishes
 //! them (io::publish: stage, write the tables, write the report, seal with
@@ -209,34 +210,40 @@ pub fn compute_files(
 ) -> Result<Computed> {
     let mut clock = StageClock::new();
     let (orders, resources) = partitioned_orders(pipeline, &files, options, &mut clock)?;
-    let history = &orders.history;
-    let summary = clock.time("customers", || Ok(summarize_customers(history)))?;
-    let described = describe(pipeline, history, &mut clock)?;
-    let clv = clv(pipeline, history, &summary, &described.monthly, &mut clock)?;
-    let scores = clv.as_ref().map(|(c, _)| &c.scores);
-    let segments = clock.time("segments", || segments_table(&summary, scores))?;
-    let tiers = clock.time("tiers", || {
-        tier_stage(pipeline, history, &described.calendar)
-    })?;
-    let target_lists = clock.time("targets", || {
-        target_stage(pipeline, history, &summary, &tiers, scores)
-    })?;
-    let nps = nps(pipeline, history, &described.calendar, &tiers, &mut clock)?;
-    let rejects = match &nps {
+    let OrdersStage {
+        history,
+        counts,
+        accepted_cents,
+        rejects_by_reason,
+        rejects,
+    } = orders;
+    let o = stages_over_orders(pipeline, history, &mut clock)?;
+    let scores = o.clv.as_ref().map(|(c, _)| &c.scores);
+    let segments = clock.time("segments", || segments_table(&o.summary, scores))?;
+    let target_lists = clock.time("targets", || target_stage(pipeline, &o, scores))?;
+    let rejects = match &o.nps {
         // Survey rejects after the order rejects; `source` tells them apart.
-        Some(n) => stack_rejects(orders.rejects, &n.rejects)?,
-        None => orders.rejects,
+        Some(n) => stack_rejects(rejects, &n.rejects)?,
+        None => rejects,
     };
     let (checks, checks_frame) = clock.time("checks", || {
-        let order_input = (&orders.counts, orders.accepted_cents);
-        checks_stage(order_input, &summary, &described, &tiers, nps.as_ref())
+        let order_input = (&counts, accepted_cents);
+        checks_stage(
+            order_input,
+            &o.summary,
+            &o.described,
+            &o.tiers,
+            o.nps.as_ref(),
+        )
     })?;
-    let (as_of, customer_count) = (history.as_of, history.customers());
-    let (clv_scores, clv_frames) = match clv {
+    let (as_of, customer_count) = (o.as_of, o.customer_ids.len());
+    let (clv_scores, clv_frames) = match o.clv {
         Some((output, frames)) => (Some(output.scores), frames),
         None => (None, Vec::new()),
     };
-    let customers = customer_rows(orders.history, summary, clv_scores, &tiers)?;
+    let tier_columns = tier_columns(&o.tiers.by_customer, o.tiers.tiers.as_ref());
+    let customers = CustomerRows::new(o.customer_ids, as_of, o.summary, clv_scores, tier_columns)?;
+    let described = o.described;
     // In publishing order: that of the declarations (schema::ALL).
     let mut published = vec![
         Table::produced(schema::customers::CUSTOMERS.name, Box::new(customers)),
@@ -248,19 +255,19 @@ pub fn compute_files(
         table(&schema::kpis::KPIS_MONTHLY, described.kpis_monthly),
         table(&schema::customers::SEGMENTS, segments),
     ];
-    if let Some(frame) = tiers.migration_table {
+    if let Some(frame) = o.tiers.migration_table {
         published.push(table(&schema::tiers::TIER_MIGRATION, frame));
     }
     published.extend(named(clv_frames));
     published.extend(named(target_lists));
-    let surveys = nps.map(|n| survey_tables_and_run(n, &mut published));
+    let surveys = o.nps.map(|n| survey_tables_and_run(n, &mut published));
     published.push(table(&schema::rejects::REJECTS, rejects));
     published.push(table(&schema::checks::CHECKS, checks_frame));
     let computed = Computed {
         files,
         as_of: date_of(as_of),
-        counts: orders.counts,
-        rejects_by_reason: orders.rejects_by_reason,
+        counts,
+        rejects_by_reason,
         customers: customer_count as u64,
         checks,
         tables: published,
@@ -270,6 +277,45 @@ pub fn compute_files(
     };
     check_declared(pipeline, &computed)?;
     Ok(computed)
+}
+
+/// What the stages that read the orders themselves give. The orders are
+/// dropped once they have run (every later stage reads their results), so
+/// they are not held beside the target lists and the tables.
+struct OverOrders {
+    /// The customer ids, in code order.
+    customer_ids: Vec<String>,
+    as_of: i32,
+    summary: CustomerSummary,
+    described: Described,
+    clv: Option<(ClvOutput, NamedFrames)>,
+    tiers: TierStage,
+    nps: Option<SurveyStage>,
+}
+
+/// The stages `customers`, `cohorts`, `kpis`, `dimensions`, `clv`,
+/// `tiers` and `nps`, over the order history, which is dropped after them.
+fn stages_over_orders(
+    pipeline: &Pipeline,
+    history: OrderHistory,
+    clock: &mut StageClock,
+) -> Result<OverOrders> {
+    let summary = clock.time("customers", || Ok(summarize_customers(&history)))?;
+    let described = describe(pipeline, &history, clock)?;
+    let clv = clv(pipeline, &history, &summary, &described.monthly, clock)?;
+    let tiers = clock.time("tiers", || {
+        tier_stage(pipeline, &history, &described.calendar)
+    })?;
+    let nps = nps(pipeline, &history, &described.calendar, &tiers, clock)?;
+    Ok(OverOrders {
+        customer_ids: history.customer_ids,
+        as_of: history.as_of,
+        summary,
+        described,
+        clv,
+        tiers,
+        nps,
+    })
 }
 
 /// The stages `load`, `validate` and `orders` on the partitioned plan:
@@ -731,41 +777,21 @@ fn tier_stage(
 /// The stage `targets`: the target lists.
 fn target_stage(
     pipeline: &Pipeline,
-    history: &OrderHistory,
-    summary: &CustomerSummary,
-    tiers: &TierStage,
+    o: &OverOrders,
     scores: Option<&ClvScores>,
 ) -> Result<NamedFrames> {
     let target_inputs = TargetInputs {
-        history,
-        summary,
+        customer_ids: &o.customer_ids,
+        as_of: o.as_of,
+        summary: &o.summary,
         window: pipeline.config.business.activity_window_days,
-        tiers: tiers.tiers.as_ref(),
-        customer_tiers: &tiers.by_customer,
+        tiers: o.tiers.tiers.as_ref(),
+        customer_tiers: &o.tiers.by_customer,
         clv: scores,
         config: &pipeline.config.targets,
     };
     let targets = assign_targets(&target_inputs);
     target_tables(&target_lists(&target_inputs, &targets))
-}
-
-/// The customers table's rows, which take every per-customer result: built
-/// when published, a row group at a time, from the ids and results moved
-/// here (the orders themselves are no longer needed and are dropped).
-fn customer_rows(
-    history: OrderHistory,
-    summary: CustomerSummary,
-    scores: Option<ClvScores>,
-    tiers: &TierStage,
-) -> Result<CustomerRows> {
-    let tier_columns = tier_columns(&tiers.by_customer, tiers.tiers.as_ref());
-    CustomerRows::new(
-        history.customer_ids,
-        history.as_of,
-        summary,
-        scores,
-        tier_columns,
-    )
 }
 
 /// The NPS stage's results, the survey files they were read from, and

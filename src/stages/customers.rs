@@ -30,6 +30,10 @@ pub struct CustomerSummary {
     pub f_score: Vec<i32>,
     pub m_score: Vec<i32>,
     pub segment: Vec<&'static str>,
+    /// The median, over customers with at least two orders, of the days
+    /// from their first to their second order (refunds are not orders),
+    /// doubled so that it stays an integer; `None` without such customers.
+    pub second_order_gap_doubled: Option<i64>,
 }
 
 /// Per-customer values before RFM scoring.
@@ -41,6 +45,8 @@ struct Row {
     revenue: i64,
     order_days: i64,
     repeat_cents: i64,
+    /// The date of the second order, if any.
+    second: Option<i32>,
 }
 
 fn summarize(days: &[i32], cents: &[i64]) -> Row {
@@ -51,6 +57,7 @@ fn summarize(days: &[i32], cents: &[i64]) -> Row {
         revenue: 0,
         order_days: 0,
         repeat_cents: 0,
+        second: None,
     };
     let mut previous_day = None;
     // Cannot wrap: each sum adds each of the customer's entries at most
@@ -61,6 +68,9 @@ fn summarize(days: &[i32], cents: &[i64]) -> Row {
             continue; // a refund: revenue only
         }
         row.orders += 1;
+        if row.orders == 2 {
+            row.second = Some(day);
+        }
         row.first = row.first.min(day);
         row.last = row.last.max(day);
         if previous_day != Some(day) {
@@ -93,6 +103,12 @@ pub fn summarize_customers(history: &OrderHistory) -> CustomerSummary {
         recency_days: rows.iter().map(|r| (r.last - r.first) as i64).collect(),
         tenure_days: rows.iter().map(|r| (as_of - r.first) as i64).collect(),
         repeat_cents: rows.iter().map(|r| r.repeat_cents).collect(),
+        // Entries are in date order: the first order is the earliest.
+        second_order_gap_doubled: doubled_median(
+            rows.iter()
+                .filter_map(|r| r.second.map(|d| (d - r.first) as i64))
+                .collect(),
+        ),
         ..Default::default()
     };
     let days_since_last: Vec<i64> = rows.iter().map(|r| (as_of - r.last) as i64).collect();
@@ -105,6 +121,21 @@ pub fn summarize_customers(history: &OrderHistory) -> CustomerSummary {
         .map(|i| rfm_segment(s.r_score[i], s.f_score[i], s.m_score[i]))
         .collect();
     s
+}
+
+/// The median of the values, doubled so it stays an integer (exact for
+/// the mean of the middle two).
+fn doubled_median(mut values: Vec<i64>) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len();
+    let (_, &mut upper, _) = values.select_nth_unstable(n / 2);
+    let lower = match n % 2 {
+        1 => upper,
+        _ => *values[..n / 2].iter().max().expect("n is even and not 0"),
+    };
+    Some(lower + upper)
 }
 
 /// `1 + ⌊5 · (values strictly below) / n⌋` for each value: equal values get
@@ -184,6 +215,54 @@ pub const SEGMENTS: [&str; 9] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_is_doubled_and_exact() {
+        assert_eq!(doubled_median(vec![]), None);
+        assert_eq!(doubled_median(vec![7]), Some(14));
+        assert_eq!(doubled_median(vec![10, 3]), Some(13));
+        assert_eq!(doubled_median(vec![5, 1, 9, 30]), Some(14));
+    }
+
+    proptest::proptest! {
+        /// Against the middle of the sorted values.
+        #[test]
+        fn median_is_that_of_the_sorted_values(values in proptest::collection::vec(-50i64..50, 1..40)) {
+            let mut sorted = values.clone();
+            sorted.sort();
+            let n = sorted.len();
+            proptest::prop_assert_eq!(
+                doubled_median(values),
+                Some(sorted[(n - 1) / 2] + sorted[n / 2])
+            );
+        }
+    }
+
+    /// The second order is the second entry that is not a refund, even on
+    /// the first order's day; one order and refunds give no gap.
+    #[test]
+    fn second_order_gap_skips_refunds() {
+        let history = OrderHistory::from_rows(
+            100,
+            &[
+                ("a", 10, 500),
+                ("a", 12, -500),
+                ("a", 20, 700),
+                ("a", 30, 100),
+                ("b", 5, 100),
+                ("b", 5, 200),
+                ("c", 7, 100),
+                ("c", 9, -100),
+            ],
+        );
+        // Gaps 10 (a) and 0 (b): median 5, doubled 10.
+        assert_eq!(
+            summarize_customers(&history).second_order_gap_doubled,
+            Some(10)
+        );
+        let one = OrderHistory::from_rows(100, &[("c", 7, 100), ("c", 9, -100)]);
+        assert_eq!(summarize_customers(&one).second_order_gap_doubled, None);
+    }
 
     #[test]
     fn summary_follows_lifetimes_conventions() {

@@ -33,7 +33,6 @@ use rayon::prelude::*;
 use crate::config::TargetsConfig;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
-use crate::stages::orders::OrderHistory;
 use crate::stages::tiers::{CustomerTiers, Tiers};
 
 /// A target list, in precedence order.
@@ -62,7 +61,9 @@ impl TargetList {
 
 /// Everything the rules need, per customer in customer-code order.
 pub struct TargetInputs<'a> {
-    pub history: &'a OrderHistory,
+    /// Customer ids in code order.
+    pub customer_ids: &'a [String],
+    pub as_of: i32,
     pub summary: &'a CustomerSummary,
     pub window: u32,
     pub tiers: Option<&'a Tiers>,
@@ -88,31 +89,6 @@ impl Targets {
     }
 }
 
-/// Days from each customer's first to their second order (refunds are not
-/// orders), for customers with at least two orders.
-fn second_order_gaps(history: &OrderHistory) -> Vec<i64> {
-    (0..history.customers())
-        .into_par_iter()
-        .filter_map(|c| {
-            let (days, cents) = history.of(c);
-            let mut orders = days.iter().zip(cents).filter(|(_, &x)| x >= 0);
-            let first = orders.next()?.0;
-            let second = orders.next()?.0;
-            Some((second - first) as i64)
-        })
-        .collect()
-}
-
-/// The median of the values, doubled so it stays an integer.
-fn doubled_median(mut values: Vec<i64>) -> Option<i64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.par_sort_unstable();
-    let n = values.len();
-    Some(values[(n - 1) / 2] + values[n / 2])
-}
-
 /// For each value, the share of values strictly below it.
 pub fn share_below(values: &[f64]) -> Vec<f64> {
     let n = values.len().max(1) as f64;
@@ -136,11 +112,11 @@ fn share_below_of_known(values: &[Option<f64>]) -> Vec<Option<f64>> {
 /// Puts every customer on at most one list.
 pub fn assign_targets(inputs: &TargetInputs) -> Targets {
     let s = inputs.summary;
-    let as_of = inputs.history.as_of as i64;
+    let as_of = inputs.as_of as i64;
     let config = inputs.config;
     let gap_doubled = match config.reengage_after_days {
         Some(days) => Some(2 * days as i64),
-        None => doubled_median(second_order_gaps(inputs.history)),
+        None => s.second_order_gap_doubled,
     };
     let clv_quantile = inputs.clv.map(|scores| share_below_of_known(&scores.clv));
     let top_tier = inputs
@@ -314,13 +290,13 @@ fn list_rows<'a>(inputs: &TargetInputs<'a>, targets: &Targets, list: TargetList)
 }
 
 fn days_since_last_order(inputs: &TargetInputs, c: usize) -> i64 {
-    inputs.history.as_of as i64 - inputs.summary.last_order_day[c] as i64
+    inputs.as_of as i64 - inputs.summary.last_order_day[c] as i64
 }
 
 fn win_back_row<'a>(inputs: &TargetInputs<'a>, c: usize) -> WinBackRow<'a> {
     let s = inputs.summary;
     WinBackRow {
-        customer_id: &inputs.history.customer_ids[c],
+        customer_id: &inputs.customer_ids[c],
         last_order_day: s.last_order_day[c],
         days_since_last_order: days_since_last_order(inputs, c),
         orders: s.orders[c],
@@ -333,7 +309,7 @@ fn at_risk_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> At
     let scores = inputs.clv.expect("the list needs CLV");
     let q = targets.clv_quantile.as_ref().expect("the list needs CLV");
     AtRiskRow {
-        customer_id: &inputs.history.customer_ids[c],
+        customer_id: &inputs.customer_ids[c],
         clv: scores.clv[c].expect("on the list only with a CLV quantile"),
         clv_quantile: q[c].expect("on the list only with a CLV quantile"),
         p_alive: scores.p_alive[c],
@@ -348,7 +324,7 @@ fn at_risk_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> At
 fn reengage_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> ReengageRow<'a> {
     let s = inputs.summary;
     ReengageRow {
-        customer_id: &inputs.history.customer_ids[c],
+        customer_id: &inputs.customer_ids[c],
         first_order_day: s.first_order_day[c],
         days_since_first_order: s.tenure_days[c],
         typical_gap_days: targets.typical_gap_days(),
@@ -363,7 +339,7 @@ fn vip_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> VipRow
         .map(|(t, tier)| (t, tier[c]));
     let q = targets.clv_quantile.as_ref().and_then(|q| q[c]);
     VipRow {
-        customer_id: &inputs.history.customer_ids[c],
+        customer_id: &inputs.customer_ids[c],
         tier: tier.map(|(t, i)| t.names[i].as_str()),
         trailing_12m_cents: inputs.customer_tiers.trailing_12m_cents[c],
         top_tier: tier.map(|(t, i)| i == t.top()),
@@ -377,14 +353,6 @@ fn vip_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> VipRow
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn median_is_doubled_and_exact() {
-        assert_eq!(doubled_median(vec![]), None);
-        assert_eq!(doubled_median(vec![7]), Some(14));
-        assert_eq!(doubled_median(vec![10, 3]), Some(13));
-        assert_eq!(doubled_median(vec![5, 1, 9, 30]), Some(14));
-    }
 
     #[test]
     fn customers_without_a_clv_have_no_quantile_and_count_in_no_share() {
