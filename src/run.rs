@@ -308,8 +308,8 @@ fn stages_over_orders(
     })?;
     let nps = nps(pipeline, &history, &described.calendar, &tiers, clock)?;
     Ok(OverOrders {
-        customer_ids: history.customer_ids,
         as_of: history.as_of,
+        customer_ids: history.into_customer_ids(),
         summary,
         described,
         clv,

@@ -275,21 +275,19 @@ mod tests {
 
     #[test]
     fn slices_are_all_then_each_dimension_by_value_missing_last() {
-        let history = OrderHistory {
-            dimensions: vec![
-                CustomerDimension {
-                    name: "channel".into(),
-                    values: vec!["email".into(), "organic".into(), "unused".into()],
-                    customer: vec![1, NO_CODE, 1],
-                },
-                CustomerDimension {
-                    name: "country".into(),
-                    values: vec!["DE".into()],
-                    customer: vec![0, 0, 0],
-                },
-            ],
-            ..OrderHistory::from_rows(0, &[("a", 0, 1), ("b", 0, 1), ("c", 0, 1)])
-        };
+        let mut history = OrderHistory::from_rows(0, &[("a", 0, 1), ("b", 0, 1), ("c", 0, 1)]);
+        history.dimensions = vec![
+            CustomerDimension {
+                name: "channel".into(),
+                values: vec!["email".into(), "organic".into(), "unused".into()],
+                customer: vec![1, NO_CODE, 1],
+            },
+            CustomerDimension {
+                name: "country".into(),
+                values: vec!["DE".into()],
+                customer: vec![0, 0, 0],
+            },
+        ];
         let got: Vec<(Vec<String>, Option<Vec<u32>>)> = slices(&history)
             .into_iter()
             .map(|s| (s.labels, s.members))

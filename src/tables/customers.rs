@@ -189,14 +189,15 @@ mod tests {
 
     /// Customer `a`: two orders and a refund; customer `b`: one order.
     fn history() -> OrderHistory {
-        OrderHistory {
-            customer_ids: vec!["a".into(), "b".into()],
-            offsets: vec![0, 3, 4],
-            day: vec![19_723, 19_730, 19_735, 19_740],
-            cents: vec![1_000, 500, -300, 2_000],
-            as_of: 19_750,
-            dimensions: Vec::new(),
-        }
+        OrderHistory::from_rows(
+            19_750,
+            &[
+                ("a", 19_723, 1_000),
+                ("a", 19_730, 500),
+                ("a", 19_735, -300),
+                ("b", 19_740, 2_000),
+            ],
+        )
     }
 
     fn scores() -> ClvScores {
@@ -223,7 +224,8 @@ mod tests {
     fn customer_rows(clv: Option<ClvScores>) -> CustomerRows {
         let h = history();
         let summary = summarize_customers(&h);
-        CustomerRows::new(h.customer_ids, h.as_of, summary, clv, tier_columns(2)).unwrap()
+        let as_of = h.as_of;
+        CustomerRows::new(h.into_customer_ids(), as_of, summary, clv, tier_columns(2)).unwrap()
     }
 
     #[test]

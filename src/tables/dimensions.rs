@@ -106,18 +106,20 @@ mod tests {
     #[test]
     fn sliced_tables_conform_to_their_declarations() {
         // Customers a and c in channel `email`, b without a channel.
-        let history = OrderHistory {
-            customer_ids: vec!["a".into(), "b".into(), "c".into()],
-            offsets: vec![0, 2, 3, 4],
-            day: vec![19_723, 19_760, 19_730, 19_790],
-            cents: vec![1_000, 500, 700, -100],
-            as_of: 19_800,
-            dimensions: vec![CustomerDimension {
-                name: "channel".into(),
-                values: vec!["email".into()],
-                customer: vec![0, crate::stages::validate::NO_CODE, 0],
-            }],
-        };
+        let mut history = OrderHistory::from_rows(
+            19_800,
+            &[
+                ("a", 19_723, 1_000),
+                ("a", 19_760, 500),
+                ("b", 19_730, 700),
+                ("c", 19_790, -100),
+            ],
+        );
+        history.dimensions = vec![CustomerDimension {
+            name: "channel".into(),
+            values: vec!["email".into()],
+            customer: vec![0, crate::stages::validate::NO_CODE, 0],
+        }];
         let unit = CohortPeriod::Week;
         let cohort_calendar = Calendar::of_unit(&history, unit);
         let calendar = Calendar::of(&history);

@@ -362,19 +362,15 @@ pub(crate) mod tests {
 
     /// Two customers: A orders in Jan, Feb and Apr 2024; B in Jan only.
     pub(crate) fn history() -> OrderHistory {
-        OrderHistory {
-            customer_ids: vec!["A".into(), "B".into()],
-            offsets: vec![0, 3, 4],
-            day: vec![
-                day("2024-01-05"),
-                day("2024-02-10"),
-                day("2024-04-01"),
-                day("2024-01-20"),
+        OrderHistory::from_rows(
+            day("2024-04-15"),
+            &[
+                ("A", day("2024-01-05"), 1000),
+                ("A", day("2024-02-10"), 500),
+                ("A", day("2024-04-01"), 700),
+                ("B", day("2024-01-20"), 900),
             ],
-            cents: vec![1000, 500, 700, 900],
-            as_of: day("2024-04-15"),
-            dimensions: Vec::new(),
-        }
+        )
     }
 
     pub(crate) fn responses(rows: &[(u32, &str, u8)]) -> Responses {

@@ -313,7 +313,7 @@ fn match_order(
     history: &OrderHistory,
     columns: &SurveyColumns,
 ) -> std::result::Result<Accepted, Reject> {
-    let customer = history.customer_ids.binary_search(&c.id).ok();
+    let customer = history.code_of(&c.id);
     let first = customer.and_then(|code| first_order_day(history, code));
     let (reason, column, value) = match (customer, first) {
         (Some(code), Some(first)) if c.placed.local_day >= first => {

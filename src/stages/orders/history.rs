@@ -4,8 +4,8 @@
 
 use rayon::prelude::*;
 
-use super::{OrderHistory, Orders, RowCounts};
-use crate::stages::orders::CustomerDimension;
+use super::order_history::HistoryPart;
+use super::{Orders, RowCounts};
 use crate::stages::partition::OrderPart;
 use crate::stages::rejects::{Reject, RejectReason};
 use crate::stages::validate::{key_hash, line_source, CodeVec, Interner, NO_CODE};
@@ -14,7 +14,7 @@ use crate::stages::validate::{key_hash, line_source, CodeVec, Interner, NO_CODE}
 /// order), the rejects of its refunds, and how many lines were accepted
 /// and excluded after as_of.
 pub(super) struct CustomerPartHistory {
-    pub history: OrderHistory,
+    pub history: HistoryPart,
     pub rejects: Vec<Reject>,
     pub counts: RowCounts,
 }
@@ -44,14 +44,7 @@ pub(super) fn history_of_part(
     );
     drop(kept);
     let (slots, starts) = group_by_customer(&orders, per_customer);
-    let history = history_of(
-        &orders,
-        slots,
-        &starts,
-        as_of,
-        customer_values,
-        &first_dimensions,
-    );
+    let history = history_of(&orders, slots, &starts, customer_values, &first_dimensions);
     CustomerPartHistory {
         history,
         rejects,
@@ -241,18 +234,13 @@ fn history_of(
     orders: &Orders,
     slots: Vec<u32>,
     starts: &[usize],
-    as_of: i32,
     customer_values: Vec<String>,
     first_dimensions: &[Vec<u32>],
-) -> OrderHistory {
-    let mut history = OrderHistory {
-        as_of,
+) -> HistoryPart {
+    let mut history = HistoryPart {
         day: slots.iter().map(|&o| orders.day[o as usize]).collect(),
         cents: slots.iter().map(|&o| orders.cents[o as usize]).collect(),
-        dimensions: first_dimensions
-            .iter()
-            .map(|_| CustomerDimension::default())
-            .collect(),
+        dimensions: vec![Vec::new(); first_dimensions.len()],
         ..Default::default()
     };
     drop(slots);
@@ -261,7 +249,7 @@ fn history_of(
             history.customer_ids.push(id);
             history.offsets.push(starts[c]);
             for (dimension, first) in history.dimensions.iter_mut().zip(first_dimensions) {
-                dimension.customer.push(first[c]);
+                dimension.push(first[c]);
             }
         }
     }

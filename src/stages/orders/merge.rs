@@ -1,64 +1,37 @@
-//! The customer partitions' histories merged into one, customers in id
-//! order: a k-way merge of lists already sorted by id, cut into ranges of
-//! ids that are merged on every core.
+//! The customer partitions' histories joined into one, customers in id
+//! order: the index of a k-way merge of lists already sorted by id, cut
+//! into ranges of ids that are merged on every core. The entries stay in
+//! their partitions.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rayon::prelude::*;
 
-use super::{CustomerDimension, OrderHistory};
+use super::order_history::HistoryPart;
+use super::OrderHistory;
 use crate::stages::validate::LineKeys;
 
 /// One history of every customer of `parts` (each in id order, no id in
 /// two of them), with the dimensions' names and values from `keys`.
 pub(super) fn merge_histories(
-    mut parts: Vec<OrderHistory>,
+    parts: Vec<HistoryPart>,
     as_of: i32,
     keys: &LineKeys,
 ) -> OrderHistory {
-    let entries: usize = parts.iter().map(|p| p.day.len()).sum();
-    let customers: usize = parts.iter().map(OrderHistory::customers).sum();
-    let order = merged_order(&parts);
-    let mut merged = OrderHistory {
-        as_of,
-        customer_ids: Vec::with_capacity(customers),
-        offsets: Vec::with_capacity(customers + 1),
-        day: Vec::with_capacity(entries),
-        cents: Vec::with_capacity(entries),
-        dimensions: keys
-            .dimension_names
-            .iter()
-            .zip(&keys.dimension_values)
-            .map(|(name, values)| CustomerDimension {
-                name: name.clone(),
-                values: values.clone(),
-                customer: Vec::with_capacity(customers),
-            })
-            .collect(),
-    };
-    for &(p, c) in order.iter().flatten() {
-        let (p, c) = (p as usize, c as usize);
-        let part = &mut parts[p];
-        merged.offsets.push(merged.day.len());
-        merged
-            .customer_ids
-            .push(std::mem::take(&mut part.customer_ids[c]));
-        let (day, cents) = part.of(c);
-        merged.day.extend_from_slice(day);
-        merged.cents.extend_from_slice(cents);
-        for (dimension, theirs) in merged.dimensions.iter_mut().zip(&part.dimensions) {
-            dimension.customer.push(theirs.customer[c]);
-        }
-    }
-    merged.offsets.push(merged.day.len());
-    merged
+    let index = merged_order(&parts).concat();
+    let dimensions = keys
+        .dimension_names
+        .iter()
+        .cloned()
+        .zip(keys.dimension_values.iter().cloned());
+    OrderHistory::indexed(parts, index, as_of, dimensions)
 }
 
 /// Every customer of `parts` as (part, index) in id order, in ranges of
 /// ids: cut at evenly spaced ids of the largest part, each range merged
 /// on its own task.
-fn merged_order(parts: &[OrderHistory]) -> Vec<Vec<(u32, u32)>> {
+fn merged_order(parts: &[HistoryPart]) -> Vec<Vec<(u32, u32)>> {
     let Some(largest) = parts.iter().max_by_key(|p| p.customers()) else {
         return Vec::new();
     };
@@ -72,11 +45,11 @@ fn merged_order(parts: &[OrderHistory]) -> Vec<Vec<(u32, u32)>> {
     let mut cuts: Vec<Option<&str>> = vec![None];
     cuts.extend(inner.into_iter().map(Some));
     cuts.push(None);
-    let below = |part: &OrderHistory, cut: Option<&str>| match cut {
+    let below = |part: &HistoryPart, cut: Option<&str>| match cut {
         None => 0,
         Some(id) => part.customer_ids.partition_point(|c| c.as_str() < id),
     };
-    let end = |part: &OrderHistory, cut: Option<&str>| match cut {
+    let end = |part: &HistoryPart, cut: Option<&str>| match cut {
         None => part.customers(),
         Some(_) => below(part, cut),
     };
@@ -93,7 +66,7 @@ fn merged_order(parts: &[OrderHistory]) -> Vec<Vec<(u32, u32)>> {
 
 /// The customers `bounds[p].0..bounds[p].1` of each part `p`, merged in
 /// id order.
-fn merge_range(parts: &[OrderHistory], bounds: &[(usize, usize)]) -> Vec<(u32, u32)> {
+fn merge_range(parts: &[HistoryPart], bounds: &[(usize, usize)]) -> Vec<(u32, u32)> {
     let total: usize = bounds.iter().map(|(lo, hi)| hi - lo).sum();
     let mut out = Vec::with_capacity(total);
     // The next customer of each part, smallest id on top.
@@ -118,12 +91,9 @@ mod tests {
 
     #[test]
     fn merges_customers_in_id_order_with_their_entries() {
-        let a = OrderHistory::from_rows(9, &[("b", 1, 10), ("d", 2, 20), ("d", 3, 30)]);
-        let b = OrderHistory::from_rows(9, &[("a", 4, 40), ("c", 5, 50)]);
-        let empty = OrderHistory {
-            offsets: vec![0],
-            ..Default::default()
-        };
+        let a = HistoryPart::from_rows(&[("b", 1, 10), ("d", 2, 20), ("d", 3, 30)]);
+        let b = HistoryPart::from_rows(&[("a", 4, 40), ("c", 5, 50)]);
+        let empty = HistoryPart::from_rows(&[]);
         let merged = merge_histories(vec![a, empty, b], 9, &LineKeys::default());
         let expected = OrderHistory::from_rows(
             9,
@@ -149,9 +119,9 @@ mod tests {
         for (i, id) in ids.iter().enumerate() {
             parts[(id.len() * 31 + i) % 7].push((id, i as i32, i as i64));
         }
-        let histories: Vec<OrderHistory> = parts
+        let histories: Vec<HistoryPart> = parts
             .iter()
-            .map(|rows| OrderHistory::from_rows(0, rows))
+            .map(|rows| HistoryPart::from_rows(rows))
             .collect();
         let all: Vec<(&str, i32, i64)> = parts.concat();
         for threads in [1, 3] {

@@ -23,6 +23,9 @@
 mod assemble;
 mod history;
 mod merge;
+mod order_history;
+
+pub use order_history::{CustomerDimension, OrderHistory};
 
 use std::sync::Mutex;
 
@@ -34,73 +37,6 @@ use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored
 use crate::stages::rejects::Reject;
 use crate::stages::validate::{CodeVec, LineKeys};
 use crate::time::date_of;
-
-/// Orders and refunds on or before as_of, grouped by customer.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OrderHistory {
-    /// Customer ids in ascending order; a customer's index is its code.
-    pub customer_ids: Vec<String>,
-    /// Customer `c` owns entries `offsets[c]..offsets[c + 1]`.
-    pub offsets: Vec<usize>,
-    /// Local business date (days since 1970-01-01) of each order.
-    pub day: Vec<i32>,
-    /// Order total in cents; negative for a refund.
-    pub cents: Vec<i64>,
-    /// The last date counted (inclusive).
-    pub as_of: i32,
-    /// The configured dimensions (`[columns] dimensions`), each with every
-    /// customer's value; empty without dimensions.
-    pub dimensions: Vec<CustomerDimension>,
-}
-
-/// One dimension column and the value of each customer: the value on their
-/// first order (see [`build_orders`]).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CustomerDimension {
-    /// The column's name, which is also its column name in the sliced tables.
-    pub name: String,
-    /// The distinct values seen in the column, sorted (byte order).
-    pub values: Vec<String>,
-    /// Per customer (history order), the index of their value in `values`,
-    /// or [`NO_CODE`] when the value is missing (null or blank).
-    pub customer: Vec<u32>,
-}
-
-impl OrderHistory {
-    pub fn customers(&self) -> usize {
-        self.customer_ids.len()
-    }
-
-    /// The entries of customer `c`: (days, cents).
-    pub fn of(&self, c: usize) -> (&[i32], &[i64]) {
-        let range = self.offsets[c]..self.offsets[c + 1];
-        (&self.day[range.clone()], &self.cents[range])
-    }
-
-    /// A history for stage tests, from plain (customer id, day, cents)
-    /// entries in any order: customers in ascending id order, each one's
-    /// entries by date (entries of one day keep their order); no
-    /// dimensions (set `dimensions` on the result when a test needs them).
-    #[cfg(any(test, feature = "failpoints"))]
-    pub fn from_rows(as_of: i32, rows: &[(&str, i32, i64)]) -> OrderHistory {
-        let mut rows = rows.to_vec();
-        rows.sort_by_key(|&(customer, day, _)| (customer, day));
-        let mut history = OrderHistory {
-            as_of,
-            ..Default::default()
-        };
-        for (i, &(customer, day, cents)) in rows.iter().enumerate() {
-            if i == 0 || rows[i - 1].0 != customer {
-                history.customer_ids.push(customer.to_string());
-                history.offsets.push(i);
-            }
-            history.day.push(day);
-            history.cents.push(cents);
-        }
-        history.offsets.push(rows.len());
-        history
-    }
-}
 
 /// How every row read was accounted for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -211,7 +147,7 @@ pub fn build_orders(
     }
     let history = merge::merge_histories(parts, as_of, keys);
     tracing::debug!(seconds = elapsed(), "histories merged");
-    let accepted_cents = accepted_amount(&history.cents)?;
+    let accepted_cents = accepted_amount(&history.all_cents().collect::<Vec<_>>())?;
     Ok(OrdersOutput {
         history,
         counts,
@@ -271,7 +207,7 @@ fn history_partitions(
     keys: &LineKeys,
     rejects: &mut Vec<Reject>,
     counts: &mut RowCounts,
-) -> Result<Vec<OrderHistory>> {
+) -> Result<Vec<order_history::HistoryPart>> {
     let histories: Vec<history::CustomerPartHistory> = (0..orders.partitions())
         .into_par_iter()
         .map(|p| {
@@ -318,11 +254,12 @@ pub const MAX_ACCEPTED_VOLUME_CENTS: i128 = i64::MAX as i128;
 /// Σ cents of the accepted orders and refunds, after checking that their
 /// Σ |cents| is at most [`MAX_ACCEPTED_VOLUME_CENTS`] (see there); fails the
 /// run otherwise, rather than publish a wrapped sum.
-fn accepted_amount(cents: &[i64]) -> Result<i64> {
+fn accepted_amount(parts: &[&[i64]]) -> Result<i64> {
     // i128: at most 2^32 entries of at most MAX_AMOUNT_CENTS each. One
     // pass gives Σ |cents| and Σ cents together.
-    let (volume, total) = cents
+    let (volume, total) = parts
         .par_iter()
+        .flat_map(|cents| cents.par_iter())
         .map(|&c| ((c as i128).abs(), c as i128))
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     if volume > MAX_ACCEPTED_VOLUME_CENTS {
@@ -345,8 +282,8 @@ mod tests {
             30,
             &[("b", 5, 100), ("a", 20, -50), ("a", 10, 300), ("b", 5, 200)],
         );
-        assert_eq!(history.customer_ids, vec!["a", "b"]);
-        assert_eq!(history.offsets, vec![0, 2, 4]);
+        assert_eq!(history.customer_id(0), "a");
+        assert_eq!(history.customer_id(1), "b");
         assert_eq!(history.of(0), (&[10, 20][..], &[300, -50][..]));
         assert_eq!(history.of(1), (&[5, 5][..], &[100, 200][..]));
         assert_eq!(history.as_of, 30);
