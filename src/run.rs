@@ -44,7 +44,7 @@ use crate::stages::customers::{summarize_customers, CustomerSummary};
 use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
 use crate::stages::nps::{nps_stage, NpsOutput, SurveyRules};
-use crate::stages::orders::{build_orders, OrderHistory, OrderPlan, RowCounts};
+use crate::stages::orders::{build_orders, CustomerIds, OrderHistory, OrderPlan, RowCounts};
 use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored};
 use crate::stages::raw::RawBatch;
 use crate::stages::rejects::{
@@ -284,7 +284,7 @@ pub fn compute_files(
 /// they are not held beside the target lists and the tables.
 struct OverOrders {
     /// The customer ids, in code order.
-    customer_ids: Vec<String>,
+    customer_ids: CustomerIds,
     as_of: i32,
     summary: CustomerSummary,
     described: Described,

@@ -140,6 +140,11 @@ fn span_within(first: i32, as_of: i32, unit: CohortPeriod, limit: usize) -> Resu
 /// The date of a customer's first order (refunds excluded).
 pub fn first_order_day(history: &OrderHistory, c: usize) -> Option<i32> {
     let (days, cents) = history.of(c);
+    first_order_day_of(days, cents)
+}
+
+/// [`first_order_day`] of a customer's entries.
+pub fn first_order_day_of(days: &[i32], cents: &[i64]) -> Option<i32> {
     days.iter()
         .zip(cents)
         .find(|(_, &x)| x >= 0)

@@ -25,7 +25,7 @@
 
 use rayon::prelude::*;
 
-use crate::stages::calendar::{first_order_day, Calendar};
+use crate::stages::calendar::{first_order_day_of, Calendar};
 use crate::stages::orders::OrderHistory;
 
 /// Integer totals per cohort × period, indexed `[cohort][period]` by
@@ -75,36 +75,51 @@ impl CohortGrid {
 
 /// Counts every customer into the grid, in parallel over customers; integer
 /// sums make the result independent of how the work is split. The
-/// calendar's unit is the cohort period.
+/// calendar's unit is the cohort period. Customers are read part by part
+/// in storage order (see `OrderHistory::entries_of_part`).
 pub fn cohort_grid(history: &OrderHistory, calendar: &Calendar) -> CohortGrid {
-    grid_over(history.customers(), |i| i, history, calendar)
+    grid_over(
+        history.part_count(),
+        |p, count| history.entries_of_part(p).for_each(|(d, x)| count(d, x)),
+        calendar,
+    )
 }
 
 /// [`cohort_grid`] over the customers `members` (history indices) only: one
 /// slice of a dimension.
 pub fn cohort_grid_of(history: &OrderHistory, calendar: &Calendar, members: &[u32]) -> CohortGrid {
-    grid_over(members.len(), |i| members[i] as usize, history, calendar)
+    grid_over(
+        members.len(),
+        |i, count| {
+            let (days, cents) = history.of(members[i] as usize);
+            count(days, cents)
+        },
+        calendar,
+    )
 }
 
-/// Counts customers `customer_at(0 .. count)`. One grid per thread, each
-/// over a contiguous share of the customers: a grid is cohorts × periods
-/// cells, and rayon's `fold` would make one per work split (sixteen and
-/// more on two threads), multiplying the stage's memory.
+/// Counts the customers of `units` units of work, `customers_of(u, count)`
+/// calling `count` with each customer's entries of unit `u` (a part, or a
+/// slice member). One grid per thread, each over a contiguous share of the
+/// units: a grid is cohorts × periods cells, and rayon's `fold` would make
+/// one per work split (sixteen and more on two threads), multiplying the
+/// stage's memory.
 fn grid_over(
-    count: usize,
-    customer_at: impl Fn(usize) -> usize + Sync,
-    history: &OrderHistory,
+    units: usize,
+    customers_of: impl Fn(usize, &mut dyn FnMut(&[i32], &[i64])) + Sync,
     calendar: &Calendar,
 ) -> CohortGrid {
     let periods = calendar.len();
-    let shares = rayon::current_num_threads().clamp(1, count.max(1));
-    let share = count.div_ceil(shares);
+    let shares = rayon::current_num_threads().clamp(1, units.max(1));
+    let share = units.div_ceil(shares);
     let mut grid = (0..shares)
         .into_par_iter()
         .map(|s| {
             let mut grid = CohortGrid::zero(periods);
-            for i in s * share..((s + 1) * share).min(count) {
-                count_customer(&mut grid, customer_at(i), history, calendar);
+            for u in s * share..((s + 1) * share).min(units) {
+                customers_of(u, &mut |days, cents| {
+                    count_customer(&mut grid, days, cents, calendar)
+                });
             }
             grid
         })
@@ -122,14 +137,13 @@ fn grid_over(
     grid
 }
 
-/// Adds customer `c` (a history index) to `grid`.
-fn count_customer(grid: &mut CohortGrid, c: usize, history: &OrderHistory, calendar: &Calendar) {
-    let Some(first) = first_order_day(history, c) else {
+/// Adds the customer with entries `days`, `cents` to `grid`.
+fn count_customer(grid: &mut CohortGrid, days: &[i32], cents: &[i64], calendar: &Calendar) {
+    let Some(first) = first_order_day_of(days, cents) else {
         return;
     };
     let cohort = calendar.position_of_day(first);
     grid.cohort_size[cohort] += 1;
-    let (days, cents) = history.of(c);
     let mut last_active_period = usize::MAX;
     let mut last_k = 0;
     for (&day, &amount) in days.iter().zip(cents) {

@@ -29,7 +29,6 @@ pub struct CustomerSummary {
     pub r_score: Vec<i32>,
     pub f_score: Vec<i32>,
     pub m_score: Vec<i32>,
-    pub segment: Vec<&'static str>,
     /// The median, over customers with at least two orders, of the days
     /// from their first to their second order (refunds are not orders),
     /// doubled so that it stays an integer; `None` without such customers.
@@ -122,9 +121,6 @@ fn summarize_in_chunks(history: &OrderHistory, chunk: usize) -> CustomerSummary 
     drop(recency_goodness);
     s.f_score = quintile_scores(&s.orders);
     s.m_score = quintile_scores(&s.revenue_cents);
-    s.segment = (0..n)
-        .map(|i| rfm_segment(s.r_score[i], s.f_score[i], s.m_score[i]))
-        .collect();
     s
 }
 
@@ -133,6 +129,12 @@ fn summarize_in_chunks(history: &OrderHistory, chunk: usize) -> CustomerSummary 
 const SUMMARY_CHUNK: usize = 1 << 20;
 
 impl CustomerSummary {
+    /// Customer `c`'s RFM segment. Not stored: it follows from the scores,
+    /// and a column of names took 16 bytes a customer.
+    pub fn segment(&self, c: usize) -> &'static str {
+        rfm_segment(self.r_score[c], self.f_score[c], self.m_score[c])
+    }
+
     /// An empty summary with room for `n` customers in each column.
     fn with_capacity(n: usize) -> CustomerSummary {
         CustomerSummary {

@@ -154,11 +154,13 @@ fn count_customer(
     }
 }
 
-/// Counts every customer's months, in parallel over customers.
+/// Counts every customer's months, in parallel over customers, read part
+/// by part in storage order (see `OrderHistory::entries_of_part`).
 pub fn monthly_counts(history: &OrderHistory, calendar: &Calendar, window: u32) -> MonthlyCounts {
     counts_over(
-        (0..history.customers()).into_par_iter(),
-        history,
+        (0..history.part_count())
+            .into_par_iter()
+            .flat_map_iter(|p| history.entries_of_part(p)),
         calendar,
         window,
     )
@@ -173,16 +175,15 @@ pub fn monthly_counts_of(
     members: &[u32],
 ) -> MonthlyCounts {
     counts_over(
-        members.par_iter().map(|&c| c as usize),
-        history,
+        members.par_iter().map(|&c| history.of(c as usize)),
         calendar,
         window,
     )
 }
 
-fn counts_over(
-    customers: impl ParallelIterator<Item = usize>,
-    history: &OrderHistory,
+/// Counts the customers whose entries (days, cents) `customers` gives.
+fn counts_over<'h>(
+    customers: impl ParallelIterator<Item = (&'h [i32], &'h [i64])>,
     calendar: &Calendar,
     window: u32,
 ) -> MonthlyCounts {
@@ -190,8 +191,7 @@ fn counts_over(
     customers
         .fold(
             || (MonthlyCounts::zero(months), Vec::new()),
-            |(mut counts, mut scratch), c| {
-                let (days, cents) = history.of(c);
+            |(mut counts, mut scratch), (days, cents)| {
                 count_customer(
                     &mut counts,
                     days,

@@ -29,15 +29,11 @@ pub fn segment_totals(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Seg
     let mut revenue = vec![0i64; names.len()];
     let mut clv_sum = vec![Some(0.0f64); names.len()];
     let mut alive_sum = vec![0.0f64; names.len()];
-    for (c, (segment, cents)) in summary
-        .segment
-        .iter()
-        .zip(&summary.revenue_cents)
-        .enumerate()
-    {
+    for (c, cents) in summary.revenue_cents.iter().enumerate() {
+        let segment = summary.segment(c);
         let i = names
             .iter()
-            .position(|n| n == segment)
+            .position(|&n| n == segment)
             .expect("every segment is listed");
         customers[i] += 1;
         revenue[i] += cents;

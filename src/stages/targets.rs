@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use crate::config::TargetsConfig;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
+use crate::stages::orders::CustomerIds;
 use crate::stages::tiers::{CustomerTiers, Tiers};
 
 /// A target list, in precedence order.
@@ -62,7 +63,7 @@ impl TargetList {
 /// Everything the rules need, per customer in customer-code order.
 pub struct TargetInputs<'a> {
     /// Customer ids in code order.
-    pub customer_ids: &'a [String],
+    pub customer_ids: &'a CustomerIds,
     pub as_of: i32,
     pub summary: &'a CustomerSummary,
     pub window: u32,
@@ -296,7 +297,7 @@ fn days_since_last_order(inputs: &TargetInputs, c: usize) -> i64 {
 fn win_back_row<'a>(inputs: &TargetInputs<'a>, c: usize) -> WinBackRow<'a> {
     let s = inputs.summary;
     WinBackRow {
-        customer_id: &inputs.customer_ids[c],
+        customer_id: inputs.customer_ids.get(c),
         last_order_day: s.last_order_day[c],
         days_since_last_order: days_since_last_order(inputs, c),
         orders: s.orders[c],
@@ -309,7 +310,7 @@ fn at_risk_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> At
     let scores = inputs.clv.expect("the list needs CLV");
     let q = targets.clv_quantile.as_ref().expect("the list needs CLV");
     AtRiskRow {
-        customer_id: &inputs.customer_ids[c],
+        customer_id: inputs.customer_ids.get(c),
         clv: scores.clv[c].expect("on the list only with a CLV quantile"),
         clv_quantile: q[c].expect("on the list only with a CLV quantile"),
         p_alive: scores.p_alive[c],
@@ -324,7 +325,7 @@ fn at_risk_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> At
 fn reengage_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> ReengageRow<'a> {
     let s = inputs.summary;
     ReengageRow {
-        customer_id: &inputs.customer_ids[c],
+        customer_id: inputs.customer_ids.get(c),
         first_order_day: s.first_order_day[c],
         days_since_first_order: s.tenure_days[c],
         typical_gap_days: targets.typical_gap_days(),
@@ -339,7 +340,7 @@ fn vip_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> VipRow
         .map(|(t, tier)| (t, tier[c]));
     let q = targets.clv_quantile.as_ref().and_then(|q| q[c]);
     VipRow {
-        customer_id: &inputs.customer_ids[c],
+        customer_id: inputs.customer_ids.get(c),
         tier: tier.map(|(t, i)| t.names[i].as_str()),
         trailing_12m_cents: inputs.customer_tiers.trailing_12m_cents[c],
         top_tier: tier.map(|(t, i)| i == t.top()),

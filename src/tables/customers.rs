@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::io::publish::RowSource;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
+use crate::stages::orders::CustomerIds;
 use crate::stages::segments::segment_totals;
 use crate::tables::schema::col;
 use crate::tables::schema::customers::{CUSTOMERS, SEGMENTS};
@@ -27,7 +28,7 @@ use crate::time::{month_of_day, month_start};
 /// CLV stage is switched off; `extra` columns (the loyalty tier columns, of
 /// every customer) go last.
 pub struct CustomerRows {
-    customer_ids: Vec<String>,
+    customer_ids: CustomerIds,
     as_of: i32,
     summary: CustomerSummary,
     clv: Option<ClvScores>,
@@ -38,7 +39,7 @@ impl CustomerRows {
     /// The table's rows, checked against its declaration once here: no
     /// range can build differently typed columns.
     pub fn new(
-        customer_ids: Vec<String>,
+        customer_ids: CustomerIds,
         as_of: i32,
         summary: CustomerSummary,
         clv: Option<ClvScores>,
@@ -78,7 +79,7 @@ impl CustomerRows {
             .map(|&d| as_of - d as i64)
             .collect();
         let frame = FrameBuilder::new(&CUSTOMERS, range.len())
-            .add(col::CUSTOMER_ID, self.customer_ids[range.clone()].to_vec())?
+            .add(col::CUSTOMER_ID, self.customer_ids.slice(range.clone()))?
             .dates(col::COHORT_MONTH, cohort)?
             .dates(col::FIRST_ORDER_DATE, days(&s.first_order_day))?
             .dates(col::LAST_ORDER_DATE, days(&s.last_order_day))?
@@ -93,7 +94,10 @@ impl CustomerRows {
             .add(col::R_SCORE, days(&s.r_score))?
             .add(col::F_SCORE, days(&s.f_score))?
             .add(col::M_SCORE, days(&s.m_score))?
-            .add(col::RFM_SEGMENT, s.segment[range.clone()].to_vec())?;
+            .add(
+                col::RFM_SEGMENT,
+                range.clone().map(|c| s.segment(c)).collect::<Vec<_>>(),
+            )?;
         let mut frame = with_clv_scores(frame, self.clv.as_ref(), range.clone())?;
         for column in &self.extra {
             frame = frame.push(column.slice(range.start as i64, range.len()))?;
@@ -278,11 +282,11 @@ mod tests {
         let of = |c: usize| {
             let i = names
                 .iter()
-                .position(|n| n == Some(summary.segment[c]))
+                .position(|n| n == Some(summary.segment(c)))
                 .unwrap();
             avg_clv.get(i)
         };
-        assert_ne!(summary.segment[0], summary.segment[1]);
+        assert_ne!(summary.segment(0), summary.segment(1));
         assert_eq!(of(0), Some(14.0));
         assert_eq!(of(1), None);
     }

@@ -25,7 +25,7 @@ mod history;
 mod merge;
 mod order_history;
 
-pub use order_history::{CustomerDimension, OrderHistory};
+pub use order_history::{CustomerDimension, CustomerIds, OrderHistory};
 
 use std::sync::Mutex;
 
