@@ -237,32 +237,13 @@ pub fn compute_files(
         )
     })?;
     let (as_of, customer_count) = (o.as_of, o.customer_ids.len());
-    let (clv_scores, clv_frames) = match o.clv {
-        Some((output, frames)) => (Some(output.scores), frames),
-        None => (None, Vec::new()),
+    let frames = StageFrames {
+        segments,
+        target_lists,
+        rejects,
+        checks: checks_frame,
     };
-    let tier_columns = tier_columns(&o.tiers.by_customer, o.tiers.tiers.as_ref());
-    let customers = CustomerRows::new(o.customer_ids, as_of, o.summary, clv_scores, tier_columns)?;
-    let described = o.described;
-    // In publishing order: that of the declarations (schema::ALL).
-    let mut published = vec![
-        Table::produced(schema::customers::CUSTOMERS.name, Box::new(customers)),
-        table(
-            &schema::cohorts::COHORT_RETENTION,
-            described.cohort_retention,
-        ),
-        table(&schema::cohorts::RETENTION_CURVE, described.retention_curve),
-        table(&schema::kpis::KPIS_MONTHLY, described.kpis_monthly),
-        table(&schema::customers::SEGMENTS, segments),
-    ];
-    if let Some(frame) = o.tiers.migration_table {
-        published.push(table(&schema::tiers::TIER_MIGRATION, frame));
-    }
-    published.extend(named(clv_frames));
-    published.extend(named(target_lists));
-    let surveys = o.nps.map(|n| survey_tables_and_run(n, &mut published));
-    published.push(table(&schema::rejects::REJECTS, rejects));
-    published.push(table(&schema::checks::CHECKS, checks_frame));
+    let (published, surveys) = published_tables(o, frames)?;
     let computed = Computed {
         files,
         as_of: date_of(as_of),
@@ -277,6 +258,48 @@ pub fn compute_files(
     };
     check_declared(pipeline, &computed)?;
     Ok(computed)
+}
+
+/// The frames of the stages after the ones over the orders.
+struct StageFrames {
+    segments: DataFrame,
+    target_lists: NamedFrames,
+    rejects: DataFrame,
+    checks: DataFrame,
+}
+
+/// Every table in publishing order (that of the declarations,
+/// `schema::ALL`), the customers table produced a row group at a time from
+/// the per-customer results; and what the manifest records of the survey
+/// input.
+fn published_tables(o: OverOrders, frames: StageFrames) -> Result<(Vec<Table>, Option<SurveyRun>)> {
+    let (clv_scores, clv_frames) = match o.clv {
+        Some((output, frames)) => (Some(output.scores), frames),
+        None => (None, Vec::new()),
+    };
+    let tier_columns = tier_columns(&o.tiers.by_customer, o.tiers.tiers.as_ref());
+    let customers =
+        CustomerRows::new(o.customer_ids, o.as_of, o.summary, clv_scores, tier_columns)?;
+    let described = o.described;
+    let mut published = vec![
+        Table::produced(schema::customers::CUSTOMERS.name, Box::new(customers)),
+        table(
+            &schema::cohorts::COHORT_RETENTION,
+            described.cohort_retention,
+        ),
+        table(&schema::cohorts::RETENTION_CURVE, described.retention_curve),
+        table(&schema::kpis::KPIS_MONTHLY, described.kpis_monthly),
+        table(&schema::customers::SEGMENTS, frames.segments),
+    ];
+    if let Some(frame) = o.tiers.migration_table {
+        published.push(table(&schema::tiers::TIER_MIGRATION, frame));
+    }
+    published.extend(named(clv_frames));
+    published.extend(named(frames.target_lists));
+    let surveys = o.nps.map(|n| survey_tables_and_run(n, &mut published));
+    published.push(table(&schema::rejects::REJECTS, frames.rejects));
+    published.push(table(&schema::checks::CHECKS, frames.checks));
+    Ok((published, surveys))
 }
 
 /// What the stages that read the orders themselves give. The orders are

@@ -211,8 +211,8 @@ fn row_groups(rows: usize) -> impl Iterator<Item = (usize, usize)> {
         .map(move |offset| (offset, ROW_GROUP_ROWS.min(rows - offset)))
 }
 
-/// Rows of a table as one Arrow record batch.
-fn to_record_batch(rows: &DataFrame) -> Result<RecordBatch> {
+/// Rows of a table as one Arrow record batch (to be written to `path`).
+fn to_record_batch(rows: &DataFrame, path: &Path) -> Result<RecordBatch> {
     let mut fields = Vec::with_capacity(rows.width());
     let mut arrays = Vec::with_capacity(rows.width());
     for column in rows.columns() {
@@ -221,14 +221,14 @@ fn to_record_batch(rows: &DataFrame) -> Result<RecordBatch> {
         arrays.push(array);
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-        .map_err(|e| Error::output(Path::new(""), format!("cannot assemble the table: {e}")))
+        .map_err(|e| Error::output(path, format!("cannot assemble the table: {e}")))
 }
 
 /// Writes one table as Parquet (zstd, chunk statistics, key-value metadata)
 /// to `path`, through a temporary file that is fsynced and renamed.
 pub fn write_parquet(table: &Table, path: &Path, metadata: &[(String, String)]) -> Result<u64> {
     // The schema from an empty slice: a table without rows has one too.
-    let schema = to_record_batch(&table.rows((0, 0)))?.schema();
+    let schema = to_record_batch(&table.rows((0, 0)), path)?.schema();
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Chunk)
@@ -246,7 +246,7 @@ pub fn write_parquet(table: &Table, path: &Path, metadata: &[(String, String)]) 
     let write = || -> std::result::Result<u64, Box<dyn std::error::Error>> {
         let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
         for range in row_groups(table.height()) {
-            writer.write(&to_record_batch(&table.rows(range))?)?;
+            writer.write(&to_record_batch(&table.rows(range), path)?)?;
         }
         faults::io_point(&format!("publish::enospc::{file_name}"))?;
         let file = writer.into_inner()?;

@@ -137,14 +137,22 @@ impl OrderHistory {
         for part in &mut self.parts {
             (part.offsets, part.day, part.cents) = Default::default();
         }
-        let mut ids = CustomerIds::default();
-        ids.ends.reserve_exact(self.index.len());
+        // Sized once: growing by doubling would hold up to twice the text.
+        let bytes = self
+            .parts
+            .iter()
+            .flat_map(|p| &p.customer_ids)
+            .map(String::len)
+            .sum();
+        let mut ids = CustomerIds {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(self.index.len()),
+        };
         for &(p, i) in &self.index {
             ids.push(&std::mem::take(
                 &mut self.parts[p as usize].customer_ids[i as usize],
             ));
         }
-        ids.text.shrink_to_fit();
         ids
     }
 
