@@ -36,7 +36,7 @@
 //!                    into partitions (stages::partition)
 //! stages::orders     lines → orders & refunds per customer (OrderHistory):
 //!                    line partitions (by order id) → orders → customer
-//!                    partitions → histories, merged in id order; pieces
+//!                    partitions → histories, indexed in id order; pieces
 //!                    over the memory budget go to io::spill files
 //! stages::calendar   the run's months (and cohort weeks or quarters)
 //! stages::customers  per customer: BTYD summary, RFM scores

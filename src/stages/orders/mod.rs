@@ -18,7 +18,8 @@
 //! orders of one line partition (lines of an order are in one), `history`
 //! the history of one customer partition (orders of a customer are in
 //! one), each on any core; as_of is merged between the two, and `merge`
-//! joins the histories in id order.
+//! indexes the partitions' customers in id order (the entries stay in
+//! their partitions: `order_history`).
 
 mod assemble;
 mod history;
