@@ -1214,6 +1214,19 @@ mod tests {
         assert_eq!(groups, 3);
     }
 
+    /// Selected columns of a produced table, built a row group at a time,
+    /// are those columns of the whole table.
+    #[test]
+    fn columns_of_a_produced_table_are_those_of_the_whole_table() {
+        let rows = ROW_GROUP_ROWS + 3;
+        let table = Table::produced("n", Box::new(counting(rows, rows)));
+        let selected = table.select(&["n"]).unwrap();
+        assert_eq!(selected.height(), rows);
+        assert!(selected.equals(table.frame()));
+        let empty = Table::produced("n", Box::new(counting(0, 0)));
+        assert_eq!(empty.select(&["n"]).unwrap().width(), 1);
+    }
+
     /// Verification compares every row group: a value that differs in the
     /// last one only is caught.
     #[test]
