@@ -13,6 +13,7 @@
 //! `stage::<name>` of the chaos tests.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
@@ -38,19 +39,19 @@ use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check};
 use crate::stages::clv::{clv_stage, ClvOutput};
-use crate::stages::clv_scores::ClvScores;
 use crate::stages::cohorts::{cohort_grid, CohortGrid};
 use crate::stages::customers::{summarize_customers, CustomerSummary};
 use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
 use crate::stages::nps::{nps_stage, NpsOutput, SurveyRules};
-use crate::stages::orders::{build_orders, CustomerIds, OrderHistory, OrderPlan, RowCounts};
+use crate::stages::orders::{build_orders, OrderHistory, OrderPlan, RowCounts};
 use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored};
+use crate::stages::per_customer::PerCustomer;
 use crate::stages::raw::RawBatch;
 use crate::stages::rejects::{
     check_reject_share, counts_by_reason, fill_raw, no_orders_error, rows_missing_raw, Reject,
 };
-use crate::stages::targets::{assign_targets, target_lists, TargetInputs};
+use crate::stages::targets::{assign_targets, list_members, TargetList, Targets};
 use crate::stages::tiers::{
     customer_tiers, migration_counts, CustomerTiers, MigrationCounts, Tiers,
 };
@@ -64,8 +65,8 @@ use crate::tables::kpis::kpis_monthly_table;
 use crate::tables::nps::nps_tables;
 use crate::tables::rejects::rejects_table;
 use crate::tables::schema::{self, TableSchema};
-use crate::tables::targets::target_tables;
-use crate::tables::tiers::{tier_columns, tier_migration_table};
+use crate::tables::targets::ListTableRows;
+use crate::tables::tiers::tier_migration_table;
 use crate::tables::NamedFrames;
 use crate::time::{date_of, day_number};
 
@@ -218,9 +219,11 @@ pub fn compute_files(
         rejects,
     } = orders;
     let o = stages_over_orders(pipeline, history, &mut clock)?;
-    let scores = o.clv.as_ref().map(|(c, _)| &c.scores);
-    let segments = clock.time("segments", || segments_table(&o.summary, scores))?;
-    let target_lists = clock.time("targets", || target_stage(pipeline, &o, scores))?;
+    let results = Arc::new(o.per_customer);
+    let segments = clock.time("segments", || {
+        segments_table(&results.summary, results.clv.as_ref())
+    })?;
+    let lists = clock.time("targets", || Ok(target_stage(&results)))?;
     let rejects = match &o.nps {
         // Survey rejects after the order rejects; `source` tells them apart.
         Some(n) => stack_rejects(rejects, &n.rejects)?,
@@ -228,22 +231,25 @@ pub fn compute_files(
     };
     let (checks, checks_frame) = clock.time("checks", || {
         let order_input = (&counts, accepted_cents);
+        let nps = o.nps.as_ref();
         checks_stage(
             order_input,
-            &o.summary,
+            &results.summary,
             &o.described,
-            &o.tiers,
-            o.nps.as_ref(),
+            o.tier_check.clone(),
+            nps,
         )
     })?;
-    let (as_of, customer_count) = (o.as_of, o.customer_ids.len());
+    let (as_of, customer_count) = (results.as_of, results.customer_ids.len());
     let frames = StageFrames {
+        described: o.described,
         segments,
-        target_lists,
+        tier_migration: o.tier_migration,
+        clv: o.clv_frames,
         rejects,
         checks: checks_frame,
     };
-    let (published, surveys) = published_tables(o, frames)?;
+    let (published, surveys) = published_tables(results, lists, frames, o.nps)?;
     let computed = Computed {
         files,
         as_of: date_of(as_of),
@@ -260,27 +266,29 @@ pub fn compute_files(
     Ok(computed)
 }
 
-/// The frames of the stages after the ones over the orders.
+/// The frames of every table but those built from the per-customer
+/// results.
 struct StageFrames {
+    described: Described,
     segments: DataFrame,
-    target_lists: NamedFrames,
+    tier_migration: Option<DataFrame>,
+    clv: NamedFrames,
     rejects: DataFrame,
     checks: DataFrame,
 }
 
 /// Every table in publishing order (that of the declarations,
-/// `schema::ALL`), the customers table produced a row group at a time from
-/// the per-customer results; and what the manifest records of the survey
-/// input.
-fn published_tables(o: OverOrders, frames: StageFrames) -> Result<(Vec<Table>, Option<SurveyRun>)> {
-    let (clv_scores, clv_frames) = match o.clv {
-        Some((output, frames)) => (Some(output.scores), frames),
-        None => (None, Vec::new()),
-    };
-    let tier_columns = tier_columns(&o.tiers.by_customer, o.tiers.tiers.as_ref());
-    let customers =
-        CustomerRows::new(o.customer_ids, o.as_of, o.summary, clv_scores, tier_columns)?;
-    let described = o.described;
+/// `schema::ALL`), the customers table and the target lists produced a
+/// row group at a time from the per-customer results; and what the
+/// manifest records of the survey input.
+fn published_tables(
+    results: Arc<PerCustomer>,
+    lists: TargetLists,
+    frames: StageFrames,
+    nps: Option<SurveyStage>,
+) -> Result<(Vec<Table>, Option<SurveyRun>)> {
+    let customers = CustomerRows::new(results.clone())?;
+    let described = frames.described;
     let mut published = vec![
         Table::produced(schema::customers::CUSTOMERS.name, Box::new(customers)),
         table(
@@ -291,12 +299,15 @@ fn published_tables(o: OverOrders, frames: StageFrames) -> Result<(Vec<Table>, O
         table(&schema::kpis::KPIS_MONTHLY, described.kpis_monthly),
         table(&schema::customers::SEGMENTS, frames.segments),
     ];
-    if let Some(frame) = o.tiers.migration_table {
+    if let Some(frame) = frames.tier_migration {
         published.push(table(&schema::tiers::TIER_MIGRATION, frame));
     }
-    published.extend(named(clv_frames));
-    published.extend(named(frames.target_lists));
-    let surveys = o.nps.map(|n| survey_tables_and_run(n, &mut published));
+    published.extend(named(frames.clv));
+    for (list, members) in lists.members {
+        let rows = ListTableRows::new(results.clone(), lists.targets.clone(), list, members)?;
+        published.push(Table::produced(rows.name(), Box::new(rows)));
+    }
+    let surveys = nps.map(|n| survey_tables_and_run(n, &mut published));
     published.push(table(&schema::rejects::REJECTS, frames.rejects));
     published.push(table(&schema::checks::CHECKS, frames.checks));
     Ok((published, surveys))
@@ -306,13 +317,12 @@ fn published_tables(o: OverOrders, frames: StageFrames) -> Result<(Vec<Table>, O
 /// dropped once they have run (every later stage reads their results), so
 /// they are not held beside the target lists and the tables.
 struct OverOrders {
-    /// The customer ids, in code order.
-    customer_ids: CustomerIds,
-    as_of: i32,
-    summary: CustomerSummary,
+    per_customer: PerCustomer,
     described: Described,
-    clv: Option<(ClvOutput, NamedFrames)>,
-    tiers: TierStage,
+    clv_frames: NamedFrames,
+    /// With `[loyalty]`: the tier migration table and its check.
+    tier_migration: Option<DataFrame>,
+    tier_check: Option<Check>,
     nps: Option<SurveyStage>,
 }
 
@@ -330,13 +340,28 @@ fn stages_over_orders(
         tier_stage(pipeline, &history, &described.calendar)
     })?;
     let nps = nps(pipeline, &history, &described.calendar, &tiers, clock)?;
-    Ok(OverOrders {
+    let tier_check = tiers.migration_check(&summary, &described.calendar);
+    let (clv, clv_frames) = match clv {
+        Some((output, frames)) => (Some(output.scores), frames),
+        None => (None, Vec::new()),
+    };
+    let config = &pipeline.config;
+    let per_customer = PerCustomer {
         as_of: history.as_of,
         customer_ids: history.into_customer_ids(),
         summary,
-        described,
         clv,
-        tiers,
+        tiers: tiers.tiers,
+        customer_tiers: tiers.by_customer,
+        window: config.business.activity_window_days,
+        targets: config.targets.clone(),
+    };
+    Ok(OverOrders {
+        per_customer,
+        described,
+        clv_frames,
+        tier_migration: tiers.migration_table,
+        tier_check,
         nps,
     })
 }
@@ -797,24 +822,23 @@ fn tier_stage(
     })
 }
 
-/// The stage `targets`: the target lists.
-fn target_stage(
-    pipeline: &Pipeline,
-    o: &OverOrders,
-    scores: Option<&ClvScores>,
-) -> Result<NamedFrames> {
-    let target_inputs = TargetInputs {
-        customer_ids: &o.customer_ids,
-        as_of: o.as_of,
-        summary: &o.summary,
-        window: pipeline.config.business.activity_window_days,
-        tiers: o.tiers.tiers.as_ref(),
-        customer_tiers: &o.tiers.by_customer,
-        clv: scores,
-        config: &pipeline.config.targets,
-    };
-    let targets = assign_targets(&target_inputs);
-    target_tables(&target_lists(&target_inputs, &targets))
+/// The target lists' members, and the figures of the rules that chose
+/// them (their rows are built when published).
+struct TargetLists {
+    targets: Arc<Targets>,
+    members: Vec<(TargetList, Vec<u32>)>,
+}
+
+/// The stage `targets`: every customer put on at most one list, each
+/// list's members in its order.
+fn target_stage(results: &PerCustomer) -> TargetLists {
+    let inputs = results.target_inputs();
+    let targets = assign_targets(&inputs);
+    let members = list_members(&inputs, &targets);
+    TargetLists {
+        targets: Arc::new(targets),
+        members,
+    }
 }
 
 /// The NPS stage's results, the survey files they were read from, and
@@ -884,13 +908,13 @@ fn checks_stage(
     (counts, accepted_cents): (&RowCounts, i64),
     summary: &CustomerSummary,
     described: &Described,
-    tiers: &TierStage,
+    tier_check: Option<Check>,
     nps: Option<&SurveyStage>,
 ) -> Result<(Vec<Check>, DataFrame)> {
     let grid = &described.grid;
     let mut checks = reconcile(counts, accepted_cents, summary, grid, &described.monthly);
     checks.extend(described.checks.iter().cloned());
-    checks.extend(tiers.migration_check(summary, &described.calendar));
+    checks.extend(tier_check);
     checks.extend(
         nps.into_iter()
             .flat_map(|n| n.output.checks.iter().cloned()),

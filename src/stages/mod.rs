@@ -24,6 +24,7 @@ pub mod kpis;
 pub mod nps;
 pub mod orders;
 pub mod partition;
+pub mod per_customer;
 pub mod raw;
 pub mod rejects;
 pub mod segments;

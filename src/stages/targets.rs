@@ -243,41 +243,46 @@ impl ListRows<'_> {
     }
 }
 
-/// The rows of every published list, in [`published_lists`] order.
-pub fn target_lists<'a>(inputs: &TargetInputs<'a>, targets: &Targets) -> Vec<ListRows<'a>> {
+/// Every published list (in [`published_lists`] order) with its members,
+/// best first (see [`members`]).
+pub fn list_members(inputs: &TargetInputs, targets: &Targets) -> Vec<(TargetList, Vec<u32>)> {
     published_lists(inputs.tiers.is_some(), inputs.clv.is_some())
         .into_iter()
-        .map(|list| list_rows(inputs, targets, list))
+        .map(|list| (list, members(inputs, targets, list)))
         .collect()
 }
 
 /// The customers on `list`, best first: by revenue (win_back,
 /// reengage_new), CLV (at_risk_high_value) or trailing spend (vip),
 /// descending; ties broken by customer id (codes are in id order).
-fn members(inputs: &TargetInputs, targets: &Targets, list: TargetList) -> Vec<usize> {
+fn members(inputs: &TargetInputs, targets: &Targets, list: TargetList) -> Vec<u32> {
     let s = inputs.summary;
-    let mut members: Vec<usize> = (0..s.orders.len())
-        .filter(|&c| targets.list[c] == Some(list))
+    let mut members: Vec<u32> = (0..s.orders.len() as u32)
+        .filter(|&c| targets.list[c as usize] == Some(list))
         .collect();
-    let clv = |c: usize| inputs.clv.and_then(|x| x.clv[c]);
+    let clv = |c: u32| inputs.clv.and_then(|x| x.clv[c as usize]);
     let trailing = &inputs.customer_tiers.trailing_12m_cents;
     match list {
         TargetList::WinBack | TargetList::ReengageNew => {
-            members.sort_by_key(|&c| (std::cmp::Reverse(s.revenue_cents[c]), c))
+            members.sort_by_key(|&c| (std::cmp::Reverse(s.revenue_cents[c as usize]), c))
         }
         TargetList::AtRiskHighValue => members.sort_by(|&a, &b| {
             let (x, y) = (clv(a).unwrap_or(0.0), clv(b).unwrap_or(0.0));
             y.total_cmp(&x).then(a.cmp(&b))
         }),
-        TargetList::Vip => members.sort_by_key(|&c| (std::cmp::Reverse(trailing[c]), c)),
+        TargetList::Vip => members.sort_by_key(|&c| (std::cmp::Reverse(trailing[c as usize]), c)),
     }
     members
 }
 
-/// The rows of one list, in its published order.
-fn list_rows<'a>(inputs: &TargetInputs<'a>, targets: &Targets, list: TargetList) -> ListRows<'a> {
-    let members = members(inputs, targets, list);
-    let rows = members.iter().copied();
+/// The rows of `members` (some of `list`'s, in their order).
+pub fn list_rows<'a>(
+    inputs: &TargetInputs<'a>,
+    targets: &Targets,
+    list: TargetList,
+    members: &[u32],
+) -> ListRows<'a> {
+    let rows = members.iter().map(|&c| c as usize);
     match list {
         TargetList::WinBack => ListRows::WinBack(rows.map(|c| win_back_row(inputs, c)).collect()),
         TargetList::AtRiskHighValue => {

@@ -7,6 +7,7 @@
 //! there). Every ratio is null when its denominator is 0.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use polars::prelude::{Column, DataFrame};
 
@@ -15,51 +16,39 @@ use crate::error::Result;
 use crate::io::publish::RowSource;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
-use crate::stages::orders::CustomerIds;
+use crate::stages::per_customer::PerCustomer;
 use crate::stages::segments::segment_totals;
 use crate::tables::schema::col;
 use crate::tables::schema::customers::{CUSTOMERS, SEGMENTS};
 use crate::tables::schema::values::{money, ratio};
+use crate::tables::tiers::tier_columns;
 use crate::time::{month_of_day, month_start};
 
 /// The `customers` table, one row per customer in id order, built a range
 /// of rows at a time when published (see [`RowSource`]) from the stages'
-/// per-customer results, which it owns. The CLV columns are null when the
-/// CLV stage is switched off; `extra` columns (the loyalty tier columns, of
-/// every customer) go last.
+/// per-customer results. The CLV columns are null when the CLV stage is
+/// switched off; the loyalty tier columns go last (null without
+/// `[loyalty]`, but for the trailing spend).
 pub struct CustomerRows {
-    customer_ids: CustomerIds,
-    as_of: i32,
-    summary: CustomerSummary,
-    clv: Option<ClvScores>,
+    results: Arc<PerCustomer>,
+    /// The tier columns, of every customer.
     extra: Vec<Column>,
 }
 
 impl CustomerRows {
     /// The table's rows, checked against its declaration once here: no
     /// range can build differently typed columns.
-    pub fn new(
-        customer_ids: CustomerIds,
-        as_of: i32,
-        summary: CustomerSummary,
-        clv: Option<ClvScores>,
-        extra: Vec<Column>,
-    ) -> Result<CustomerRows> {
-        let rows = CustomerRows {
-            customer_ids,
-            as_of,
-            summary,
-            clv,
-            extra,
-        };
-        rows.build(0..rows.customer_ids.len().min(1))?;
+    pub fn new(results: Arc<PerCustomer>) -> Result<CustomerRows> {
+        let extra = tier_columns(&results.customer_tiers, results.tiers.as_ref());
+        let rows = CustomerRows { results, extra };
+        rows.build(0..rows.results.customer_ids.len().min(1))?;
         Ok(rows)
     }
 
     /// The rows of the customers in `range` (customer codes).
     fn build(&self, range: Range<usize>) -> Result<DataFrame> {
-        let s = &self.summary;
-        let as_of = self.as_of as i64;
+        let s = &self.results.summary;
+        let as_of = self.results.as_of as i64;
         let part = |v: &[i64]| v[range.clone()].to_vec();
         let days = |v: &[i32]| v[range.clone()].to_vec();
         let cohort: Vec<i32> = s.first_order_day[range.clone()]
@@ -79,7 +68,10 @@ impl CustomerRows {
             .map(|&d| as_of - d as i64)
             .collect();
         let frame = FrameBuilder::new(&CUSTOMERS, range.len())
-            .add(col::CUSTOMER_ID, self.customer_ids.slice(range.clone()))?
+            .add(
+                col::CUSTOMER_ID,
+                self.results.customer_ids.slice(range.clone()),
+            )?
             .dates(col::COHORT_MONTH, cohort)?
             .dates(col::FIRST_ORDER_DATE, days(&s.first_order_day))?
             .dates(col::LAST_ORDER_DATE, days(&s.last_order_day))?
@@ -98,7 +90,7 @@ impl CustomerRows {
                 col::RFM_SEGMENT,
                 range.clone().map(|c| s.segment(c)).collect::<Vec<_>>(),
             )?;
-        let mut frame = with_clv_scores(frame, self.clv.as_ref(), range.clone())?;
+        let mut frame = with_clv_scores(frame, self.results.clv.as_ref(), range.clone())?;
         for column in &self.extra {
             frame = frame.push(column.slice(range.start as i64, range.len()))?;
         }
@@ -108,7 +100,7 @@ impl CustomerRows {
 
 impl RowSource for CustomerRows {
     fn height(&self) -> usize {
-        self.customer_ids.len()
+        self.results.customer_ids.len()
     }
 
     fn rows(&self, offset: usize, length: usize) -> DataFrame {
@@ -189,6 +181,7 @@ mod tests {
     use super::*;
     use crate::stages::customers::summarize_customers;
     use crate::stages::orders::OrderHistory;
+    use crate::stages::tiers::customer_tiers;
     use crate::tables::schema::Options;
 
     /// Customer `a`: two orders and a refund; customer `b`: one order.
@@ -215,21 +208,19 @@ mod tests {
         }
     }
 
-    /// The loyalty tier columns as the tiers stage gives them without
-    /// `[loyalty]`.
-    fn tier_columns(n: usize) -> Vec<Column> {
-        vec![
-            Column::new(col::TRAILING_12M_SPEND.into(), vec![12.0; n]),
-            Column::new(col::TIER.into(), vec![None::<&str>; n]),
-            Column::new(col::TIER_12M_AGO.into(), vec![None::<&str>; n]),
-        ]
-    }
-
     fn customer_rows(clv: Option<ClvScores>) -> CustomerRows {
         let h = history();
-        let summary = summarize_customers(&h);
-        let as_of = h.as_of;
-        CustomerRows::new(h.into_customer_ids(), as_of, summary, clv, tier_columns(2)).unwrap()
+        CustomerRows::new(Arc::new(PerCustomer {
+            summary: summarize_customers(&h),
+            customer_tiers: customer_tiers(&h, None),
+            as_of: h.as_of,
+            customer_ids: h.into_customer_ids(),
+            clv,
+            tiers: None,
+            window: 365,
+            targets: Default::default(),
+        }))
+        .unwrap()
     }
 
     #[test]

@@ -5,11 +5,18 @@
 //! `win_back` and `reengage_new` are always written, `at_risk_high_value`
 //! with the CLV stage, `vip` with tiers or the CLV stage.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
 use crate::error::Result;
-use crate::stages::targets::{AtRiskRow, ListRows, ReengageRow, TargetList, VipRow, WinBackRow};
+use crate::io::publish::RowSource;
+use crate::stages::per_customer::PerCustomer;
+use crate::stages::targets::{
+    list_rows, AtRiskRow, ListRows, ReengageRow, TargetList, Targets, VipRow, WinBackRow,
+};
 use crate::tables::schema::col;
 use crate::tables::schema::targets::{AT_RISK_HIGH_VALUE, REENGAGE_NEW, VIP, WIN_BACK};
 use crate::tables::schema::TableSchema;
@@ -21,6 +28,57 @@ pub fn list_schema(list: TargetList) -> &'static TableSchema {
         TargetList::AtRiskHighValue => &AT_RISK_HIGH_VALUE,
         TargetList::ReengageNew => &REENGAGE_NEW,
         TargetList::Vip => &VIP,
+    }
+}
+
+/// One list's table, built a range of its members at a time when
+/// published (see [`RowSource`]): the rows are not held beside the
+/// per-customer results they repeat.
+pub struct ListTableRows {
+    results: Arc<PerCustomer>,
+    targets: Arc<Targets>,
+    list: TargetList,
+    /// The list's customers, in the table's order.
+    members: Vec<u32>,
+}
+
+impl ListTableRows {
+    /// The list's rows, checked against its declaration once here.
+    pub fn new(
+        results: Arc<PerCustomer>,
+        targets: Arc<Targets>,
+        list: TargetList,
+        members: Vec<u32>,
+    ) -> Result<ListTableRows> {
+        let rows = ListTableRows {
+            results,
+            targets,
+            list,
+            members,
+        };
+        rows.build(0..rows.members.len().min(1))?;
+        Ok(rows)
+    }
+
+    pub fn name(&self) -> &'static str {
+        list_schema(self.list).name
+    }
+
+    fn build(&self, range: Range<usize>) -> Result<DataFrame> {
+        let inputs = self.results.target_inputs();
+        let members = &self.members[range];
+        list_table(&list_rows(&inputs, &self.targets, self.list, members))
+    }
+}
+
+impl RowSource for ListTableRows {
+    fn height(&self) -> usize {
+        self.members.len()
+    }
+
+    fn rows(&self, offset: usize, length: usize) -> DataFrame {
+        self.build(offset..offset + length)
+            .expect("the list's columns were checked when its rows were made")
     }
 }
 
@@ -131,7 +189,49 @@ fn vip_table(rows: &[VipRow]) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::customers::summarize_customers;
+    use crate::stages::orders::OrderHistory;
+    use crate::stages::targets::{assign_targets, list_members};
+    use crate::stages::tiers::customer_tiers;
     use crate::tables::schema::Options;
+
+    /// Any range of a list's rows is that slice of the whole list: five
+    /// lapsed customers (win_back) and two one-time buyers past the gap
+    /// of a customer with two orders (reengage_new).
+    #[test]
+    fn any_range_of_a_list_is_that_slice_of_the_whole_list() {
+        let mut rows = vec![("m", 600, 100), ("m", 610, 100)];
+        for (i, id) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            rows.push((id, 10 + i as i32, 100 * i as i64 + 50));
+        }
+        rows.extend([("x", 580, 300), ("y", 590, 200)]);
+        let h = OrderHistory::from_rows(620, &rows);
+        let results = Arc::new(PerCustomer {
+            summary: summarize_customers(&h),
+            customer_tiers: customer_tiers(&h, None),
+            as_of: h.as_of,
+            customer_ids: h.into_customer_ids(),
+            clv: None,
+            tiers: None,
+            window: 365,
+            targets: Default::default(),
+        });
+        let inputs = results.target_inputs();
+        let targets = assign_targets(&inputs);
+        let lists = list_members(&inputs, &targets);
+        let targets = Arc::new(targets);
+        let sizes: Vec<usize> = lists.iter().map(|(_, m)| m.len()).collect();
+        assert_eq!(sizes, [5, 2]);
+        for (list, members) in lists {
+            let n = members.len();
+            let rows = ListTableRows::new(results.clone(), targets.clone(), list, members).unwrap();
+            let whole = rows.rows(0, n);
+            for (offset, length) in [(0, 0), (0, 1), (1, 1), (1, n - 1), (n, 0)] {
+                let part = rows.rows(offset, length);
+                assert!(part.equals_missing(&whole.slice(offset as i64, length)));
+            }
+        }
+    }
 
     fn lists() -> Vec<ListRows<'static>> {
         vec![
