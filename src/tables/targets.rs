@@ -82,14 +82,6 @@ impl RowSource for ListTableRows {
     }
 }
 
-/// The list tables, in the stage's order (`published_lists`).
-pub fn target_tables(lists: &[ListRows]) -> Result<super::NamedFrames> {
-    lists
-        .iter()
-        .map(|rows| Ok((list_schema(rows.list()).name, list_table(rows)?)))
-        .collect()
-}
-
 /// One list's table, its rows in the order given.
 pub fn list_table(rows: &ListRows) -> Result<DataFrame> {
     match rows {
@@ -275,7 +267,10 @@ mod tests {
 
     #[test]
     fn every_list_table_conforms() {
-        let tables = target_tables(&lists()).unwrap();
+        let tables: Vec<(&str, DataFrame)> = lists()
+            .iter()
+            .map(|rows| (list_schema(rows.list()).name, list_table(rows).unwrap()))
+            .collect();
         let names: Vec<&str> = tables.iter().map(|(n, _)| *n).collect();
         assert_eq!(
             names,
