@@ -275,7 +275,7 @@ fn temporary_path(path: &Path) -> PathBuf {
 /// it was written from: column names, types, row count and every value,
 /// one row group at a time (a produced table's rows are built again).
 pub fn verify_parquet(table: &Table, path: &Path) -> Result<()> {
-    let mut reader = ReadBack::open(path)?;
+    let reader = ReadBack::open(path)?;
     let expected = published_schema(&table.rows((0, 0)));
     let found = published_schema(&reader.rows((0, 0))?);
     if expected != found {
@@ -346,12 +346,12 @@ impl<'p> ReadBack<'p> {
         Error::output(self.path, format!("cannot read back: {e}"))
     }
 
-    fn row_count(&mut self) -> Result<usize> {
+    fn row_count(&self) -> Result<usize> {
         self.reader()?.num_rows().map_err(|e| self.failed(e))
     }
 
     /// Rows `offset .. offset + length`.
-    fn rows(&mut self, (offset, length): (usize, usize)) -> Result<DataFrame> {
+    fn rows(&self, (offset, length): (usize, usize)) -> Result<DataFrame> {
         self.reader()?
             .with_slice(Some((offset, length)))
             .finish()
