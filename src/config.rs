@@ -326,6 +326,10 @@ pub struct ClvConfig {
     /// log-likelihood (0 = plain maximum likelihood).
     #[serde(default)]
     pub penalizer: f64,
+    /// Central coverage of the `_low` / `_high` columns (expected orders,
+    /// CLV, the forecast) from the fitted parameters' sampling error.
+    #[serde(default = "default_interval")]
+    pub interval: f64,
 }
 
 impl Default for ClvConfig {
@@ -338,6 +342,7 @@ impl Default for ClvConfig {
             model: ClvModelChoice::default(),
             margin: default_margin(),
             penalizer: 0.0,
+            interval: default_interval(),
         }
     }
 }
@@ -667,6 +672,9 @@ fn default_holdout() -> u32 {
 fn default_margin() -> f64 {
     1.0
 }
+fn default_interval() -> f64 {
+    0.8
+}
 fn default_high_clv_quantile() -> f64 {
     0.8
 }
@@ -776,6 +784,12 @@ fn numeric_problems(config: &PipelineConfig) -> Vec<String> {
     if !(0.0..=100.0).contains(&penalizer) {
         problems.push(format!(
             "[clv] penalizer = {penalizer}: expected a number from 0 (none) to 100"
+        ));
+    }
+    let interval = config.clv.interval;
+    if !(interval > 0.0 && interval < 1.0) {
+        problems.push(format!(
+            "[clv] interval = {interval}: expected a coverage above 0 and below 1 (0.8 for a central 80% interval)"
         ));
     }
     if let Some(limit) = &config.resources.memory_limit {

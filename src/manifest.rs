@@ -29,7 +29,9 @@ pub const REPORT_FILE: &str = "report.html";
 /// Version 4: the Pareto/NBD and MBG/NBD models (`[clv] model`),
 /// `clv_model.chosen`, `clv_validation.model`, and the
 /// `clv_model_selection` table.
-pub const SCHEMA_VERSION: u32 = 4;
+/// Version 5: the interval columns (`_low`, `_high`) of `customers`
+/// (expected orders, CLV) and `clv_forecast`.
+pub const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {

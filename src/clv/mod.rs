@@ -36,6 +36,7 @@ mod optimize;
 mod pareto_nbd;
 mod predict;
 mod quadrature;
+mod uncertainty;
 
 #[cfg(test)]
 mod tests;
@@ -47,7 +48,10 @@ pub use gamma_gamma::{
 };
 pub use model::{fit_bgnbd, fit_bgnbd_from, fit_purchase_model, PurchaseModel, PurchaseModelKind};
 pub use pareto_nbd::{pareto_nbd_log_likelihood, pareto_nbd_probability_alive};
-pub use predict::predict;
+pub use predict::{predict, predict_with_intervals};
+pub use uncertainty::{
+    log_scale_interval, ForecastGradients, LogCovariance, PredictionIntervals, Uncertainty,
+};
 
 /// The per-customer summary the models are fitted on (SPEC §4 conventions,
 /// time in days). All four slices must have the same length; one entry per

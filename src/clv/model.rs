@@ -117,6 +117,14 @@ impl PurchaseModel {
         }
     }
 
+    /// The same model with parameter `k` (θ order) multiplied by e^step:
+    /// a step of `step` in its logarithm.
+    pub(crate) fn with_log_step(&self, k: usize, step: f64) -> Self {
+        let mut values = self.values();
+        values[k] *= step.exp();
+        PurchaseModel::from_values(self.kind(), values)
+    }
+
     /// True when every parameter is finite and positive.
     pub fn is_valid(&self) -> bool {
         self.values().iter().all(|v| v.is_finite() && *v > 0.0)

@@ -16,4 +16,23 @@ pub struct ClvScores {
     /// `None` exactly where `expected_orders` is.
     pub clv: Vec<Option<f64>>,
     pub clv_simple: Vec<Option<f64>>,
+    /// Central intervals of `expected_orders` and `clv` from the fitted
+    /// parameters' sampling error: (low, high) per customer, NaN where
+    /// there is none (published as null). Plain floats, not `Option`s:
+    /// these are four per-customer columns, and an `Option<f64>` takes
+    /// twice the memory.
+    pub expected_orders_interval: Vec<[f64; 2]>,
+    pub clv_interval: Vec<[f64; 2]>,
+}
+
+/// One end of per-customer intervals over `range`, NaN as null.
+pub fn interval_end(
+    intervals: &[[f64; 2]],
+    end: usize,
+    range: std::ops::Range<usize>,
+) -> Vec<Option<f64>> {
+    intervals[range]
+        .iter()
+        .map(|bounds| bounds[end].is_finite().then_some(bounds[end]))
+        .collect()
 }

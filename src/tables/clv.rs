@@ -252,8 +252,32 @@ pub fn clv_forecast_table(forecast: &Forecast) -> Result<DataFrame> {
         .add(col::FROM_DAY, (0..months).map(day).collect::<Vec<_>>())?
         .add(col::TO_DAY, (1..=months).map(day).collect::<Vec<_>>())?
         .add(col::EXPECTED_ORDERS, forecast.expected_orders.clone())?
+        .add(
+            col::EXPECTED_ORDERS_LOW,
+            forecast.expected_orders_interval.low.clone(),
+        )?
+        .add(
+            col::EXPECTED_ORDERS_HIGH,
+            forecast.expected_orders_interval.high.clone(),
+        )?
         .add(col::EXPECTED_REVENUE, forecast.expected_revenue.clone())?
+        .add(
+            col::EXPECTED_REVENUE_LOW,
+            forecast.expected_revenue_interval.low.clone(),
+        )?
+        .add(
+            col::EXPECTED_REVENUE_HIGH,
+            forecast.expected_revenue_interval.high.clone(),
+        )?
         .add(col::DISCOUNTED_REVENUE, forecast.discounted_revenue.clone())?
+        .add(
+            col::DISCOUNTED_REVENUE_LOW,
+            forecast.discounted_revenue_interval.low.clone(),
+        )?
+        .add(
+            col::DISCOUNTED_REVENUE_HIGH,
+            forecast.discounted_revenue_interval.high.clone(),
+        )?
         .finish()
 }
 
@@ -261,7 +285,7 @@ pub fn clv_forecast_table(forecast: &Forecast) -> Result<DataFrame> {
 mod tests {
     use super::*;
     use crate::clv::PurchaseModelKind;
-    use crate::stages::clv::{BucketFit, ModelValidation};
+    use crate::stages::clv::{Bounds, BucketFit, ModelValidation};
     use crate::tables::schema::Options;
 
     fn report(model: &'static str, parameters: Vec<(&'static str, f64, Option<f64>)>) -> FitReport {
@@ -369,6 +393,18 @@ mod tests {
             expected_orders: vec![Some(1.0), Some(2.0)],
             expected_revenue: vec![Some(10.0), Some(20.0)],
             discounted_revenue: vec![Some(9.9), Some(19.6)],
+            expected_orders_interval: Bounds {
+                low: vec![Some(0.9), None],
+                high: vec![Some(1.1), None],
+            },
+            expected_revenue_interval: Bounds {
+                low: vec![Some(9.0), None],
+                high: vec![Some(11.0), None],
+            },
+            discounted_revenue_interval: Bounds {
+                low: vec![Some(8.9), None],
+                high: vec![Some(10.9), None],
+            },
         };
         let frame = clv_forecast_table(&forecast).unwrap();
         CLV_FORECAST.conforms(&frame, &Options::default()).unwrap();
@@ -381,5 +417,12 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(month.get(0), Some(1));
+        let high = frame
+            .column(col::EXPECTED_REVENUE_HIGH)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .clone();
+        assert_eq!((high.get(0), high.get(1)), (Some(11.0), None));
     }
 }

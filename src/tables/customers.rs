@@ -14,7 +14,7 @@ use polars::prelude::{Column, DataFrame};
 use super::builder::FrameBuilder;
 use crate::error::Result;
 use crate::io::publish::RowSource;
-use crate::stages::clv_scores::ClvScores;
+use crate::stages::clv_scores::{interval_end, ClvScores};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::per_customer::PerCustomer;
 use crate::stages::segments::segment_totals;
@@ -117,25 +117,43 @@ fn with_clv_scores(
     range: Range<usize>,
 ) -> Result<FrameBuilder> {
     match clv {
-        Some(scores) => frame
-            .add(col::P_ALIVE, scores.p_alive[range.clone()].to_vec())?
-            .add(
-                col::EXPECTED_ORDERS,
-                scores.expected_orders[range.clone()].to_vec(),
-            )?
-            .add(col::P_NO_ORDER, scores.p_no_order[range.clone()].to_vec())?
-            .add(
-                col::EXPECTED_AVG_ORDER_VALUE,
-                scores.expected_avg_order_value[range.clone()].to_vec(),
-            )?
-            .add(col::CLV, scores.clv[range.clone()].to_vec())?
-            .add(col::CLV_SIMPLE, scores.clv_simple[range].to_vec()),
+        Some(scores) => {
+            let orders = &scores.expected_orders_interval;
+            let clv = &scores.clv_interval;
+            frame
+                .add(col::P_ALIVE, scores.p_alive[range.clone()].to_vec())?
+                .add(
+                    col::EXPECTED_ORDERS,
+                    scores.expected_orders[range.clone()].to_vec(),
+                )?
+                .add(
+                    col::EXPECTED_ORDERS_LOW,
+                    interval_end(orders, 0, range.clone()),
+                )?
+                .add(
+                    col::EXPECTED_ORDERS_HIGH,
+                    interval_end(orders, 1, range.clone()),
+                )?
+                .add(col::P_NO_ORDER, scores.p_no_order[range.clone()].to_vec())?
+                .add(
+                    col::EXPECTED_AVG_ORDER_VALUE,
+                    scores.expected_avg_order_value[range.clone()].to_vec(),
+                )?
+                .add(col::CLV, scores.clv[range.clone()].to_vec())?
+                .add(col::CLV_LOW, interval_end(clv, 0, range.clone()))?
+                .add(col::CLV_HIGH, interval_end(clv, 1, range.clone()))?
+                .add(col::CLV_SIMPLE, scores.clv_simple[range].to_vec())
+        }
         None => frame
             .nulls(col::P_ALIVE)?
             .nulls(col::EXPECTED_ORDERS)?
+            .nulls(col::EXPECTED_ORDERS_LOW)?
+            .nulls(col::EXPECTED_ORDERS_HIGH)?
             .nulls(col::P_NO_ORDER)?
             .nulls(col::EXPECTED_AVG_ORDER_VALUE)?
             .nulls(col::CLV)?
+            .nulls(col::CLV_LOW)?
+            .nulls(col::CLV_HIGH)?
             .nulls(col::CLV_SIMPLE),
     }
 }
@@ -205,6 +223,8 @@ mod tests {
             expected_avg_order_value: vec![7.5, 20.0],
             clv: vec![Some(14.0), None],
             clv_simple: vec![Some(12.0), None],
+            expected_orders_interval: vec![[1.5, 2.5], [f64::NAN; 2]],
+            clv_interval: vec![[10.0, 18.0], [f64::NAN; 2]],
         }
     }
 

@@ -162,7 +162,7 @@ fn published_run_has_manifest_metadata_and_atomic_link() {
     assert_eq!(get("retention.as_of"), "2023-12-31");
     assert_eq!(get("retention.time_zone"), "Europe/Berlin");
     assert_eq!(get("retention.activity_window_days"), "120");
-    assert_eq!(get("retention.schema_version"), "4");
+    assert_eq!(get("retention.schema_version"), "5");
     assert_eq!(get("retention.cohort_period"), "month");
     let compression = reader.metadata().row_group(0).column(0).compression();
     assert!(

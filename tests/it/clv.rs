@@ -210,6 +210,36 @@ fn clv_columns_are_complete_and_consistent() {
     assert!(none.into_no_null_iter().all(|x| (0.0..=1.0).contains(&x)));
     let segments = c.table("segments").unwrap();
     assert_eq!(segments.column("avg_clv").unwrap().null_count(), 0);
+    // Every customer's and every forecast month's interval holds its
+    // estimate, below and above (the sample's fits converge).
+    for (table, columns) in [
+        (customers, ["expected_orders", "clv"].as_slice()),
+        (
+            forecast,
+            ["expected_orders", "expected_revenue", "discounted_revenue"].as_slice(),
+        ),
+    ] {
+        for column in columns {
+            let value = crate::support::doubles(table, column);
+            let low = crate::support::doubles(table, &format!("{column}_low"));
+            let high = crate::support::doubles(table, &format!("{column}_high"));
+            assert_eq!(
+                (low.len(), high.len()),
+                (value.len(), value.len()),
+                "{column}"
+            );
+            for i in 0..value.len() {
+                assert!(
+                    0.0 <= low[i] && low[i] <= value[i] && value[i] <= high[i],
+                    "{column} row {i}: {} ≤ {} ≤ {}",
+                    low[i],
+                    value[i],
+                    high[i]
+                );
+                assert!(value[i] == 0.0 || low[i] < high[i], "{column} row {i}");
+            }
+        }
+    }
 }
 
 /// Only one-time buyers: nothing to fit Gamma-Gamma on. The run still
@@ -326,6 +356,18 @@ fn a_short_history_on_the_likelihood_boundary_gets_real_predictions() {
     }
     let validation = c.table("clv_validation").unwrap();
     assert_eq!(validation.height(), 0, "{validation}");
+    // A fit on the boundary has no sampling distribution to take intervals
+    // from: every bound is null, not a made-up number.
+    let forecast = c.table("clv_forecast").unwrap();
+    for (table, column) in [
+        (customers, "expected_orders_low"),
+        (customers, "clv_high"),
+        (forecast, "expected_orders_high"),
+        (forecast, "expected_revenue_low"),
+    ] {
+        let bounds = table.column(column).unwrap();
+        assert_eq!(bounds.null_count(), table.height(), "{column}");
+    }
 }
 
 /// The CDNOW sample (Fader, Hardie & Lee 2005: 2,357 customers of the

@@ -5,6 +5,7 @@
 mod boundary;
 mod edge_cases;
 mod fitting;
+mod intervals;
 mod models;
 mod parity;
 mod sim;

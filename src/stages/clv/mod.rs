@@ -21,8 +21,9 @@ pub use selection::SelectionRow;
 pub use status::fit_status;
 
 use crate::clv::{
-    fit_gamma_gamma_with, fit_purchase_model, predict, CustomerSummaryInput, FitReport,
-    GammaGammaParams, Prediction, PredictionSettings, PurchaseModel, PurchaseModelKind,
+    fit_gamma_gamma_with, fit_purchase_model, predict_with_intervals, CustomerSummaryInput,
+    FitReport, ForecastGradients, GammaGammaParams, LogCovariance, Prediction, PredictionIntervals,
+    PredictionSettings, PurchaseModel, PurchaseModelKind, Uncertainty,
 };
 use crate::config::ClvConfig;
 use crate::stages::clv_scores::ClvScores;
@@ -151,19 +152,23 @@ pub fn clv_stage(
             "CLV: model chosen by holdout error"
         );
     }
-    fits.push(gg_report);
     let settings = PredictionSettings {
         horizon_months: config.horizon_months,
         month_days: MONTH_DAYS,
         discount_rate_monthly: config.discount_rate_monthly,
     };
+    let uncertainty = uncertainty(config, &fits[chosen], gg.is_some(), &gg_report);
+    fits.push(gg_report);
     let clock = std::time::Instant::now();
-    let mut predictions = predict(model, gg.as_ref(), &input, &settings);
+    let (mut predictions, intervals) =
+        predict_with_intervals(model, gg.as_ref(), &input, &settings, uncertainty.as_ref());
     if gg.is_none() && !summary.frequency.iter().any(|&f| f > 0) {
         plain_order_value(&mut predictions, summary, &settings);
     }
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
-    let scores = scores(&predictions, summary, monthly, config.margin);
+    let gradients = intervals.as_ref().map(|i| &i.forecast);
+    let forecast = forecast(&predictions, &settings, gradients.zip(uncertainty.as_ref()));
+    let scores = scores(&predictions, intervals, summary, monthly, config.margin);
     let uncomputable = scores
         .expected_orders
         .iter()
@@ -179,13 +184,47 @@ pub fn clv_stage(
     ClvOutput {
         scores,
         validation,
-        forecast: forecast(&predictions, &settings),
+        forecast,
         fits,
         selection,
         chosen: model.kind(),
         gamma_gamma_used: gg.is_some(),
         uncomputable,
     }
+}
+
+/// What the intervals come from: the scoring fit's covariance and, when
+/// Gamma-Gamma gave the order values, its covariance. `None` (no interval
+/// at all, and the run says why) when the scoring fit has none.
+fn uncertainty(
+    config: &ClvConfig,
+    purchase: &FitReport,
+    gamma_gamma_used: bool,
+    gamma_gamma: &FitReport,
+) -> Option<Uncertainty> {
+    let Some(covariance) = LogCovariance::of_fit(purchase) else {
+        tracing::warn!(
+            model = purchase.model,
+            fit_status = fit_status(purchase),
+            "CLV intervals: the scoring fit did not converge to an interior maximum with a positive-definite Hessian, so there is no sampling distribution to take intervals from; every _low and _high column is null"
+        );
+        return None;
+    };
+    let spend = if gamma_gamma_used {
+        LogCovariance::of_fit(gamma_gamma)
+    } else {
+        None
+    };
+    if spend.is_none() {
+        tracing::warn!(
+            "CLV intervals: the order values do not come from a converged Gamma-Gamma fit, so clv_low / clv_high and the forecast's revenue intervals are null (expected orders keep theirs)"
+        );
+    }
+    Some(Uncertainty {
+        purchase: covariance,
+        spend,
+        level: config.interval,
+    })
 }
 
 /// No repeat buyer at all: no spend model and no repeat spend to average.
@@ -251,10 +290,12 @@ fn validation(
 /// Both CLVs are revenue × `margin` (`[clv] margin`; × 1 is exact).
 fn scores(
     predictions: &[Prediction],
+    intervals: Option<PredictionIntervals>,
     summary: &CustomerSummary,
     monthly: &MonthlyCounts,
     margin: f64,
 ) -> ClvScores {
+    let none = || vec![[f64::NAN; 2]; predictions.len()];
     let computed = |x: f64| x.is_finite().then_some(x);
     let lifespan = expected_lifespan_years(monthly);
     debug_assert!(predictions.iter().all(|p| {
@@ -284,6 +325,15 @@ fn scores(
                 lifespan.map(|years| aov * per_year * years * margin)
             })
             .collect(),
+        expected_orders_interval: intervals
+            .as_ref()
+            .map_or_else(none, |i| i.expected_orders.clone()),
+        clv_interval: intervals.map_or_else(none, |i| {
+            i.clv
+                .into_iter()
+                .map(|[low, high]| [low * margin, high * margin])
+                .collect()
+        }),
     }
 }
 
@@ -329,14 +379,41 @@ pub struct Forecast {
     pub expected_revenue: Vec<Option<f64>>,
     /// Per month j: expected revenue / (1 + d)^j.
     pub discounted_revenue: Vec<Option<f64>>,
+    /// The central intervals of the three, from the fitted parameters'
+    /// sampling error; null where there is none.
+    pub expected_orders_interval: Bounds,
+    pub expected_revenue_interval: Bounds,
+    pub discounted_revenue_interval: Bounds,
+}
+
+/// Per month, the low and the high end of an interval.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bounds {
+    pub low: Vec<Option<f64>>,
+    pub high: Vec<Option<f64>>,
+}
+
+impl Bounds {
+    fn of(intervals: impl Iterator<Item = [f64; 2]>) -> Bounds {
+        let computed = |x: f64| x.is_finite().then_some(x);
+        let (low, high) = intervals
+            .map(|[low, high]| (computed(low), computed(high)))
+            .unzip();
+        Bounds { low, high }
+    }
 }
 
 /// One row per month j of the horizon (days (j − 1)·30.4375 to
 /// j·30.4375 after as_of): expected orders of all customers, expected
 /// revenue (× each customer's expected order value), and that revenue
-/// discounted by (1 + d)^j. Summed in customer order, so the result is the
-/// same on every run.
-fn forecast(predictions: &[Prediction], settings: &PredictionSettings) -> Forecast {
+/// discounted by (1 + d)^j, with their intervals from `gradients` (null
+/// without). Summed in customer order, so the result is the same on every
+/// run.
+fn forecast(
+    predictions: &[Prediction],
+    settings: &PredictionSettings,
+    gradients: Option<(&ForecastGradients, &Uncertainty)>,
+) -> Forecast {
     let months = settings.horizon_months as usize;
     let mut orders = vec![0.0f64; months];
     let mut revenue = vec![0.0f64; months];
@@ -348,15 +425,28 @@ fn forecast(predictions: &[Prediction], settings: &PredictionSettings) -> Foreca
             revenue[j] += n * value;
         }
     }
+    let factor = |j: usize| (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1);
+    let interval = |of: &dyn Fn(&ForecastGradients, &Uncertainty, usize) -> [f64; 2]| {
+        Bounds::of((0..months).map(|j| match gradients {
+            Some((g, u)) => of(g, u, j),
+            None => [f64::NAN; 2],
+        }))
+    };
+    let revenue_interval =
+        |g: &ForecastGradients, u: &Uncertainty, j: usize| g.revenue_interval(j, revenue[j], u);
     let computed = |x: f64| x.is_finite().then_some(x);
-    let discounted = (0..months)
-        .map(|j| computed(revenue[j] / (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1)))
-        .collect();
     Forecast {
         month_days: settings.month_days,
+        expected_orders_interval: interval(&|g, u, j| g.orders_interval(j, orders[j], u)),
+        expected_revenue_interval: interval(&revenue_interval),
+        discounted_revenue_interval: interval(&|g, u, j| {
+            revenue_interval(g, u, j).map(|end| end / factor(j))
+        }),
+        discounted_revenue: (0..months)
+            .map(|j| computed(revenue[j] / factor(j)))
+            .collect(),
         expected_orders: orders.into_iter().map(computed).collect(),
         expected_revenue: revenue.into_iter().map(computed).collect(),
-        discounted_revenue: discounted,
     }
 }
 
@@ -394,7 +484,7 @@ mod tests {
             revenue_cents: vec![3_000],
             returning_customers: vec![0],
         };
-        let scores = scores(&predictions, &summary, &monthly, 1.0);
+        let scores = scores(&predictions, None, &summary, &monthly, 1.0);
         assert_eq!(scores.expected_orders, vec![Some(2.0), None]);
         assert_eq!(scores.clv, vec![Some(20.0), None]);
         assert_eq!(scores.p_alive, vec![0.5, 0.5]);
@@ -403,10 +493,10 @@ mod tests {
             month_days: MONTH_DAYS,
             discount_rate_monthly: 0.0,
         };
-        let forecast = forecast(&predictions, &settings);
+        let forecast = forecast(&predictions, &settings, None);
         assert_eq!(forecast.expected_orders, vec![None, None]);
         assert_eq!(forecast.discounted_revenue, vec![None, None]);
-        let forecast = super::forecast(&predictions[..1], &settings);
+        let forecast = super::forecast(&predictions[..1], &settings, None);
         assert_eq!(forecast.expected_revenue, vec![Some(10.0), Some(10.0)]);
         assert_eq!(forecast.expected_orders, vec![Some(1.0), Some(1.0)]);
     }

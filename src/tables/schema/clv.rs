@@ -274,14 +274,44 @@ pub static CLV_FORECAST: TableSchema = TableSchema {
             "expected orders of all customers in the month",
         ),
         column(
+            col::EXPECTED_ORDERS_LOW,
+            Kind::Float64,
+            "lower end of expected_orders' central interval ([clv] interval) from the purchase fit's sampling error; null when it cannot be computed",
+        ),
+        column(
+            col::EXPECTED_ORDERS_HIGH,
+            Kind::Float64,
+            "upper end of that interval",
+        ),
+        column(
             col::EXPECTED_REVENUE,
             Kind::Float64,
             "Σ expected orders × expected order value over customers",
         ),
         column(
+            col::EXPECTED_REVENUE_LOW,
+            Kind::Float64,
+            "lower end of expected_revenue's central interval from the purchase and Gamma-Gamma fits' sampling error; null when it cannot be computed",
+        ),
+        column(
+            col::EXPECTED_REVENUE_HIGH,
+            Kind::Float64,
+            "upper end of that interval",
+        ),
+        column(
             col::DISCOUNTED_REVENUE,
             Kind::Float64,
             "expected_revenue / (1 + discount_rate_monthly)^j",
+        ),
+        column(
+            col::DISCOUNTED_REVENUE_LOW,
+            Kind::Float64,
+            "expected_revenue_low / (1 + discount_rate_monthly)^j",
+        ),
+        column(
+            col::DISCOUNTED_REVENUE_HIGH,
+            Kind::Float64,
+            "expected_revenue_high / (1 + discount_rate_monthly)^j",
         ),
     ],
 };

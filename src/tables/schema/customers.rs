@@ -47,12 +47,22 @@ pub static CUSTOMERS: TableSchema = TableSchema {
         column(
             col::P_ALIVE,
             Kind::Float64,
-            "BG/NBD probability that the customer is still active (null without CLV).",
+            "Probability that the customer is still active, from the purchase model that scored the customers (null without CLV).",
         ),
         column(
             col::EXPECTED_ORDERS,
             Kind::Float64,
-            "BG/NBD expected orders over the CLV horizon (null without CLV).",
+            "Expected orders (order days) over the CLV horizon, from the purchase model that scored the customers (clv_model.chosen); null without CLV or where it cannot be computed.",
+        ),
+        column(
+            col::EXPECTED_ORDERS_LOW,
+            Kind::Float64,
+            "Lower end of expected_orders' central interval ([clv] interval, 80% by default) from the fitted parameters' sampling error (not the customer's own purchase randomness); null where no interval can be computed.",
+        ),
+        column(
+            col::EXPECTED_ORDERS_HIGH,
+            Kind::Float64,
+            "Upper end of that interval.",
         ),
         column(
             col::P_NO_ORDER,
@@ -69,6 +79,12 @@ pub static CUSTOMERS: TableSchema = TableSchema {
             Kind::Float64,
             "Discounted expected revenue over the CLV horizon (null without CLV).",
         ),
+        column(
+            col::CLV_LOW,
+            Kind::Float64,
+            "Lower end of clv's central interval ([clv] interval) from the purchase and Gamma-Gamma fits' sampling error; null where no interval can be computed.",
+        ),
+        column(col::CLV_HIGH, Kind::Float64, "Upper end of that interval."),
         column(
             col::CLV_SIMPLE,
             Kind::Float64,

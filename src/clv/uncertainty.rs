@@ -1,0 +1,475 @@
+//! The parameters' sampling uncertainty carried into the predictions: the
+//! `_low` / `_high` columns (README "Predictive CLV", intervals).
+//!
+//! A fit's log-parameters θ are asymptotically normal around the estimate
+//! with covariance Σ = H⁻¹ / W, H the Hessian of the mean negative
+//! log-likelihood in log-parameters at the optimum and W the customers it
+//! was summed over ([`FitReport::inverse_hessian`]). A prediction f(θ) > 0
+//! then has ln f(θ̂) ≈ N(ln f(θ), g'Σg / f²) with g = ∂f/∂θ (the delta method
+//! on the log scale, so an interval never goes below 0), and its central
+//! interval at level c is f·exp(±z·√(g'Σg)/f) with z the normal quantile of
+//! (1 + c)/2. The purchase and the spend fits are separate likelihoods (the
+//! Gamma-Gamma model assumes spend independent of the purchase process), so
+//! their covariances add: a CLV's variance is the purchase part plus the
+//! spend part.
+//!
+//! What an interval includes: the estimation error of the fitted parameters
+//! only. It does not include the randomness of a customer's own purchases
+//! (how many orders a customer with these expectations really places is a
+//! much wider, different interval), nor model misspecification.
+
+use rayon::prelude::*;
+
+use super::compress::RfmRows;
+use super::predict::{
+    expected_by_month, predict_row, AliveExpectations, AliveGroups, Horizon, RowPrediction,
+};
+use super::{FitReport, GammaGammaParams, Prediction, PurchaseModel};
+
+/// Step in the log-parameters of the forward differences that give a
+/// prediction's gradient: its relative error is about the step
+/// (truncation) plus 1e-16 / step times the prediction's conditioning
+/// (rounding), far below what an interval needs.
+const LOG_STEP: f64 = 1e-6;
+
+/// Unique rows per task of the interval pass. Fixed, so the forecast's
+/// gradients are added up in the same order whatever the thread count.
+const ROW_CHUNK: usize = 4096;
+
+/// Covariance of a fit's log-parameters, Σ = H⁻¹ / W.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogCovariance<const N: usize> {
+    matrix: [[f64; N]; N],
+}
+
+impl<const N: usize> LogCovariance<N> {
+    /// The covariance of a converged fit; `None` when the fit did not
+    /// converge (its point is not the maximum the asymptotics are about) or
+    /// has no positive-definite Hessian, or `N` is not its parameter count.
+    pub fn of_fit(report: &FitReport) -> Option<Self> {
+        let inverse = report.inverse_hessian.as_ref()?;
+        if !report.converged || report.customers == 0 || inverse.len() != N {
+            return None;
+        }
+        let weight = report.customers as f64;
+        let mut matrix = [[0.0; N]; N];
+        for (i, row) in inverse.iter().enumerate() {
+            if row.len() != N {
+                return None;
+            }
+            for (j, v) in row.iter().enumerate() {
+                matrix[i][j] = v / weight;
+            }
+        }
+        let usable =
+            matrix.iter().flatten().all(|v| v.is_finite()) && (0..N).all(|i| matrix[i][i] > 0.0);
+        usable.then_some(LogCovariance { matrix })
+    }
+
+    /// From a covariance matrix of the log-parameters (tests).
+    #[cfg(test)]
+    pub(crate) fn from_matrix(matrix: [[f64; N]; N]) -> Self {
+        LogCovariance { matrix }
+    }
+
+    /// g'Σg: the variance of a prediction whose gradient in the
+    /// log-parameters is `g`.
+    pub fn variance_along(&self, g: &[f64; N]) -> f64 {
+        let mut total = 0.0;
+        for i in 0..N {
+            for j in 0..N {
+                total += g[i] * self.matrix[i][j] * g[j];
+            }
+        }
+        total
+    }
+}
+
+/// What the intervals are computed from: the scoring purchase model's
+/// covariance, Gamma-Gamma's when it gave the order values, and the level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Uncertainty {
+    pub purchase: LogCovariance<4>,
+    /// `None` when the order values do not come from a converged
+    /// Gamma-Gamma fit: then CLV and revenue have no interval (a plain mean
+    /// has sampling error too, which is not modelled here).
+    pub spend: Option<LogCovariance<3>>,
+    /// Central coverage, 0 < level < 1 (`[clv] interval`).
+    pub level: f64,
+}
+
+impl Uncertainty {
+    /// The normal quantile z with P(|Z| ≤ z) = level.
+    pub fn z(&self) -> f64 {
+        std::f64::consts::SQRT_2 * statrs::function::erf::erf_inv(self.level)
+    }
+}
+
+/// The interval f·exp(±z·√variance_of_ln_f): NaN bounds when `value` or
+/// the variance is not finite (published as null), (0, 0) for a value of
+/// exactly 0 (no customer alive, nothing to vary).
+pub fn log_scale_interval(value: f64, variance_of_ln: f64, z: f64) -> [f64; 2] {
+    if value == 0.0 && variance_of_ln.is_finite() {
+        return [0.0, 0.0];
+    }
+    if !(value.is_finite() && value > 0.0 && variance_of_ln.is_finite() && variance_of_ln >= 0.0) {
+        return [f64::NAN; 2];
+    }
+    let spread = (z * variance_of_ln.sqrt()).exp();
+    [value / spread, value * spread]
+}
+
+/// ∂ ln(order value)/∂(ln p, ln q, ln γ) for the value that
+/// [`super::conditional_expected_order_value`] returns: the posterior mean
+/// (γ + m·x)·p/(p·x + q − 1) for x > 0 and m > 0, the population mean
+/// p·γ/(q − 1) otherwise. Zero where that value does not exist (the
+/// caller then uses the customer's own mean, which no parameter moves).
+pub fn order_value_log_gradient(params: &GammaGammaParams, x: f64, m: f64) -> [f64; 3] {
+    let GammaGammaParams { p, q, gamma } = *params;
+    if x > 0.0 && m.is_finite() && m > 0.0 {
+        let denominator = p * x + q - 1.0;
+        if denominator <= 0.0 {
+            return [0.0; 3];
+        }
+        [
+            1.0 - p * x / denominator,
+            -q / denominator,
+            gamma / (gamma + m * x),
+        ]
+    } else if q > 1.0 {
+        [1.0, -q / (q - 1.0), 1.0]
+    } else {
+        [0.0; 3]
+    }
+}
+
+/// The intervals of [`super::predict_with_intervals`]'s figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionIntervals {
+    /// Per customer, (low, high) of the expected orders over the horizon;
+    /// NaN (null) where they cannot be computed.
+    pub expected_orders: Vec<[f64; 2]>,
+    /// Per customer, (low, high) of the CLV (revenue); NaN without a spend
+    /// covariance ([`Uncertainty::spend`]).
+    pub clv: Vec<[f64; 2]>,
+    /// The gradients of the horizon's monthly totals.
+    pub forecast: ForecastGradients,
+}
+
+/// Per horizon month j, the gradients of the totals over all customers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ForecastGradients {
+    /// ∂(Σ expected orders in month j)/∂θ_purchase.
+    pub orders: Vec<[f64; 4]>,
+    /// ∂(Σ expected orders in month j × order value)/∂θ_purchase.
+    pub revenue_purchase: Vec<[f64; 4]>,
+    /// ∂(Σ expected orders in month j × order value)/∂θ_spend.
+    pub revenue_spend: Vec<[f64; 3]>,
+}
+
+impl ForecastGradients {
+    fn zeros(months: usize) -> Self {
+        ForecastGradients {
+            orders: vec![[0.0; 4]; months],
+            revenue_purchase: vec![[0.0; 4]; months],
+            revenue_spend: vec![[0.0; 3]; months],
+        }
+    }
+
+    fn add(&mut self, other: &ForecastGradients) {
+        add_rows(&mut self.orders, &other.orders);
+        add_rows(&mut self.revenue_purchase, &other.revenue_purchase);
+        add_rows(&mut self.revenue_spend, &other.revenue_spend);
+    }
+
+    /// The interval of month j's expected orders, whose total is `orders`.
+    pub fn orders_interval(&self, j: usize, orders: f64, uncertainty: &Uncertainty) -> [f64; 2] {
+        let variance = uncertainty.purchase.variance_along(&self.orders[j]);
+        log_scale_interval(orders, relative(variance, orders), uncertainty.z())
+    }
+
+    /// The interval of month j's expected revenue, whose total is
+    /// `revenue`; NaN without a spend covariance.
+    pub fn revenue_interval(&self, j: usize, revenue: f64, uncertainty: &Uncertainty) -> [f64; 2] {
+        let Some(spend) = &uncertainty.spend else {
+            return [f64::NAN; 2];
+        };
+        let variance = uncertainty
+            .purchase
+            .variance_along(&self.revenue_purchase[j])
+            + spend.variance_along(&self.revenue_spend[j]);
+        log_scale_interval(revenue, relative(variance, revenue), uncertainty.z())
+    }
+}
+
+fn add_rows<const N: usize>(total: &mut [[f64; N]], part: &[[f64; N]]) {
+    for (t, p) in total.iter_mut().zip(part) {
+        add_scaled(t, 1.0, p);
+    }
+}
+
+/// The variance of ln f from that of f: var / f² (0 for f = 0, whose
+/// interval is (0, 0)).
+fn relative(variance: f64, value: f64) -> f64 {
+    if value == 0.0 {
+        0.0
+    } else {
+        variance / (value * value)
+    }
+}
+
+/// What the customers of one unique (frequency, recency, T) row add to the
+/// forecast's revenue: their number, Σ of their order values A, and
+/// Σ A·∂ln A/∂θ_spend.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RowWeights {
+    customers: f64,
+    value: f64,
+    value_gradient: [f64; 3],
+}
+
+/// Each row's weights, summed in customer order (so the same on every run).
+pub(super) fn row_weights(
+    rows: usize,
+    customer_row: &[u32],
+    order_value: &[f64],
+    value_log_gradient: &impl Fn(usize) -> [f64; 3],
+) -> Vec<RowWeights> {
+    let mut weights = vec![RowWeights::default(); rows];
+    for (i, (&row, &value)) in customer_row.iter().zip(order_value).enumerate() {
+        let w = &mut weights[row as usize];
+        w.customers += 1.0;
+        w.value += value;
+        for (total, g) in w.value_gradient.iter_mut().zip(value_log_gradient(i)) {
+            *total += value * g;
+        }
+    }
+    weights
+}
+
+/// A row's predictions' variances on the log scale from the purchase
+/// parameters: of its expected orders and of its discounted orders (the
+/// CLV per unit of order value).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RowSpread {
+    ln_orders: f64,
+    ln_discounted: f64,
+}
+
+/// The row predictions (as [`predict_row`]) with each row's spread and the
+/// forecast's gradients, from forward differences in each log-parameter.
+pub(super) fn rows_with_spread(
+    model: &PurchaseModel,
+    rows: &RfmRows,
+    groups: &AliveGroups,
+    weights: &[RowWeights],
+    horizon: &Horizon,
+    covariance: &LogCovariance<4>,
+) -> (Vec<RowPrediction>, Vec<RowSpread>, ForecastGradients) {
+    let moved: [PurchaseModel; 4] = std::array::from_fn(|k| model.with_log_step(k, LOG_STEP));
+    let models = Evaluated {
+        model,
+        alive: groups.expectations(model, horizon),
+        moved: moved.map(|m| (m, groups.expectations(&m, horizon))),
+        groups,
+    };
+    let chunks: Vec<_> = (0..rows.len().div_ceil(ROW_CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let range = c * ROW_CHUNK..((c + 1) * ROW_CHUNK).min(rows.len());
+            chunk_with_spread(&models, rows, weights, range, horizon, covariance)
+        })
+        .collect();
+    let mut predictions = Vec::with_capacity(rows.len());
+    let mut spread = Vec::with_capacity(rows.len());
+    let mut forecast = ForecastGradients::zeros(horizon.months);
+    for (p, s, f) in chunks {
+        predictions.extend(p);
+        spread.extend(s);
+        forecast.add(&f);
+    }
+    (predictions, spread, forecast)
+}
+
+/// The scoring model and its four moved copies, each with its expected
+/// purchases if alive per (frequency, T) group.
+struct Evaluated<'a> {
+    model: &'a PurchaseModel,
+    alive: AliveExpectations,
+    moved: [(PurchaseModel, AliveExpectations); 4],
+    groups: &'a AliveGroups,
+}
+
+fn chunk_with_spread(
+    models: &Evaluated,
+    rows: &RfmRows,
+    weights: &[RowWeights],
+    range: std::ops::Range<usize>,
+    horizon: &Horizon,
+    covariance: &LogCovariance<4>,
+) -> (Vec<RowPrediction>, Vec<RowSpread>, ForecastGradients) {
+    let mut predictions = Vec::with_capacity(range.len());
+    let mut spread = Vec::with_capacity(range.len());
+    let mut forecast = ForecastGradients::zeros(horizon.months);
+    let mut gradient = vec![[0.0; 4]; horizon.months];
+    for i in range {
+        let row = (rows.x[i], rows.t_x[i], rows.t[i]);
+        let group = models.groups.of_row(i);
+        let base = predict_row(models.model, row, models.alive.of_group(group), horizon);
+        models.month_gradients(row, group, &base, &mut gradient);
+        let mut d_orders = [0.0; 4];
+        let mut d_discounted = [0.0; 4];
+        for (g, discount) in gradient.iter().zip(&horizon.discount) {
+            add_scaled(&mut d_orders, 1.0, g);
+            add_scaled(&mut d_discounted, *discount, g);
+        }
+        spread.push(RowSpread {
+            ln_orders: relative(covariance.variance_along(&d_orders), base.expected_orders),
+            ln_discounted: relative(
+                covariance.variance_along(&d_discounted),
+                base.discounted_orders,
+            ),
+        });
+        let w = &weights[i];
+        for (j, g) in gradient.iter().enumerate() {
+            add_scaled(&mut forecast.orders[j], w.customers, g);
+            add_scaled(&mut forecast.revenue_purchase[j], w.value, g);
+            add_scaled(
+                &mut forecast.revenue_spend[j],
+                base.by_month[j],
+                &w.value_gradient,
+            );
+        }
+        predictions.push(base);
+    }
+    (predictions, spread, forecast)
+}
+
+impl Evaluated<'_> {
+    /// ∂(expected orders in month j)/∂ln θ_k of one row into `gradient`
+    /// (NaN where a moved model cannot compute them).
+    fn month_gradients(
+        &self,
+        row: (f64, f64, f64),
+        group: usize,
+        base: &RowPrediction,
+        gradient: &mut [[f64; 4]],
+    ) {
+        let mut months = vec![0.0; gradient.len()];
+        for (k, (moved, alive)) in self.moved.iter().enumerate() {
+            let (_, total) = expected_by_month(moved, row, alive.of_group(group), &mut months);
+            for (j, g) in gradient.iter_mut().enumerate() {
+                g[k] = match total {
+                    Some(_) => (months[j] - base.by_month[j]) / LOG_STEP,
+                    None => f64::NAN,
+                };
+            }
+        }
+    }
+}
+
+/// total += scale · part.
+fn add_scaled<const N: usize>(total: &mut [f64; N], scale: f64, part: &[f64; N]) {
+    for (t, p) in total.iter_mut().zip(part) {
+        *t += scale * p;
+    }
+}
+
+/// Each customer's intervals of expected orders and CLV from their row's
+/// spread and, for the CLV, their order value's spend gradient.
+pub(super) fn customer_intervals(
+    predictions: &[Prediction],
+    customer_row: &[u32],
+    spread: &[RowSpread],
+    value_log_gradient: &(impl Fn(usize) -> [f64; 3] + Sync),
+    uncertainty: &Uncertainty,
+) -> PredictionIntervals {
+    let z = uncertainty.z();
+    let (expected_orders, clv) = (0..predictions.len())
+        .into_par_iter()
+        .map(|i| {
+            let (p, s) = (&predictions[i], &spread[customer_row[i] as usize]);
+            let orders = log_scale_interval(p.expected_orders, s.ln_orders, z);
+            let clv = match &uncertainty.spend {
+                Some(spend) => {
+                    let ln_value = spend.variance_along(&value_log_gradient(i));
+                    log_scale_interval(p.clv, s.ln_discounted + ln_value, z)
+                }
+                None => [f64::NAN; 2],
+            };
+            (orders, clv)
+        })
+        .unzip();
+    PredictionIntervals {
+        expected_orders,
+        clv,
+        forecast: ForecastGradients::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clv::conditional_expected_order_value;
+
+    /// The analytic gradient equals central differences of the order value
+    /// itself, for a repeat buyer and for the population mean.
+    #[test]
+    fn order_value_gradient_matches_differences() {
+        let params = GammaGammaParams {
+            p: 6.25,
+            q: 3.74,
+            gamma: 15.44,
+        };
+        for (x, m) in [(3.0, 42.5), (0.0, 0.0), (1.0, 7.0), (40.0, 120.0)] {
+            let gradient = order_value_log_gradient(&params, x, m);
+            let h = 1e-6;
+            for k in 0..3 {
+                let at = |step: f64| {
+                    let mut theta = [params.p.ln(), params.q.ln(), params.gamma.ln()];
+                    theta[k] += step;
+                    let moved = GammaGammaParams {
+                        p: theta[0].exp(),
+                        q: theta[1].exp(),
+                        gamma: theta[2].exp(),
+                    };
+                    conditional_expected_order_value(&moved, x, m).unwrap().ln()
+                };
+                let numeric = (at(h) - at(-h)) / (2.0 * h);
+                assert!(
+                    (numeric - gradient[k]).abs() < 1e-7,
+                    "x={x} m={m} k={k}: {numeric} vs {}",
+                    gradient[k]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn z_is_the_central_normal_quantile() {
+        let covariance = LogCovariance::from_matrix([[1.0; 4]; 4]);
+        let at = |level| {
+            Uncertainty {
+                purchase: covariance,
+                spend: None,
+                level,
+            }
+            .z()
+        };
+        // Reference quantiles of the standard normal (to 1e-12).
+        assert!((at(0.8) - 1.2815515655446004).abs() < 1e-12);
+        assert!((at(0.95) - 1.959963984540054).abs() < 1e-12);
+    }
+
+    #[test]
+    fn intervals_are_null_not_zero_when_they_cannot_be_computed() {
+        assert!(log_scale_interval(f64::NAN, 0.1, 1.0)[0].is_nan());
+        assert!(log_scale_interval(2.0, f64::NAN, 1.0)[1].is_nan());
+        assert!(log_scale_interval(2.0, f64::INFINITY, 1.0)[1].is_nan());
+        assert_eq!(log_scale_interval(0.0, 0.3, 1.0), [0.0, 0.0]);
+        let [low, high] = log_scale_interval(2.0, 0.01, 1.0);
+        assert!(
+            (low - 2.0 / 0.1f64.exp()).abs() < 1e-15 && (high - 2.0 * 0.1f64.exp()).abs() < 1e-15
+        );
+    }
+}
