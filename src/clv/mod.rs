@@ -227,7 +227,9 @@ pub struct FitReport {
     pub model: &'static str,
     /// (name, value, standard error). The standard error comes from the
     /// inverse Hessian of the total negative log-likelihood at the returned
-    /// point; `None` when that Hessian is not positive definite (the
+    /// point, or at the point of the last Newton step before it when that
+    /// step was below 1e-4 in log-parameters (it then differs by about the
+    /// step's size, relative); `None` when that Hessian is not positive definite (the
     /// likelihood is flat or the point is not a maximum).
     pub parameters: Vec<(&'static str, f64, Option<f64>)>,
     /// Total log-likelihood at the returned parameters, time in days
