@@ -6,7 +6,7 @@ PIPELINE ?= pipelines/sample.toml
 AS_OF ?=
 THREADS ?=
 
-.PHONY: build run nightly test chaos bench lint fmt sample-data golden clean
+.PHONY: build run nightly test chaos bench bench-clv lint fmt sample-data golden clean
 
 build:
 	$(CARGO) build --release --bin retention
@@ -46,6 +46,12 @@ clean:
 ## Installs duckdb and chdb into .venv-bench/ on first use.
 bench: build
 	python3 bench/bench.py
+	python3 bench/clv_bench.py
+
+## The CLV stage alone at 1 M and 2 M customers on 3-year daily histories, next to lifetimes:
+## make bench-clv [BENCH_CLV_CUSTOMERS=1000000,2000000 BENCH_CLV_MODELS=bg_nbd,auto]
+bench-clv: build
+	python3 bench/clv_bench.py
 
 ## Nightly soak: the crash tests with 100 random kills.
 chaos:
