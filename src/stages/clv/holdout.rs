@@ -29,7 +29,9 @@ pub(super) struct Calibration {
 impl Calibration {
     /// Every customer who ordered on or before `end`.
     pub fn of(history: &OrderHistory, end: i32) -> Calibration {
+        use rayon::prelude::*;
         let rows: Vec<(i64, i64, i64, f64, i64)> = (0..history.customers())
+            .into_par_iter()
             .filter_map(|c| {
                 let (days, cents) = history.of(c);
                 calibration_row(days, cents, end)

@@ -135,40 +135,43 @@ pub fn clv_stage(
         monetary_value: &monetary_value,
     };
     let candidates = config.model.candidates();
-    let clock = std::time::Instant::now();
-    let (purchase, (gg, gg_report)) = rayon::join(
-        || fit_purchase_models(&candidates, &input, config.penalizer),
-        || fit_spend_model(&input, config.penalizer),
+    let calibration_end = history.as_of - config.holdout_days as i32;
+    // The calibration summary reads the history customer by customer,
+    // which the fits do not need: it is built while they run.
+    let ((purchase, (gg, gg_report)), calibration) = rayon::join(
+        || fit_all(&candidates, &input, config.penalizer),
+        || Calibration::of(history, calibration_end),
     );
-    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv fits");
-    let validation = validation(history, config, &purchase);
-    let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
-    let selection = selection_rows(&fits, &validation.models);
-    let chosen = selection.iter().position(|row| row.chosen).unwrap_or(0);
-    let model = purchase[chosen].0;
-    if candidates.len() > 1 {
-        tracing::info!(
-            model = model.kind().name(),
-            "CLV: model chosen by holdout error"
-        );
-    }
-    let settings = PredictionSettings {
-        horizon_months: config.horizon_months,
-        month_days: MONTH_DAYS,
-        discount_rate_monthly: config.discount_rate_monthly,
+    let scoring = Scoring {
+        input: &input,
+        summary,
+        settings: PredictionSettings {
+            horizon_months: config.horizon_months,
+            month_days: MONTH_DAYS,
+            discount_rate_monthly: config.discount_rate_monthly,
+        },
+        gg: gg.as_ref(),
+        gg_report: &gg_report,
+        config,
     };
-    let uncertainty = uncertainty(config, &fits[chosen], gg.is_some(), &gg_report);
-    fits.push(gg_report);
-    let clock = std::time::Instant::now();
-    let (mut predictions, intervals) =
-        predict_with_intervals(model, gg.as_ref(), &input, &settings, uncertainty.as_ref());
-    if gg.is_none() && !summary.frequency.iter().any(|&f| f > 0) {
-        plain_order_value(&mut predictions, summary, &settings);
-    }
-    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
-    let gradients = intervals.as_ref().map(|i| &i.forecast);
-    let forecast = forecast(&predictions, &settings, gradients.zip(uncertainty.as_ref()));
-    let scores = scores(&predictions, intervals, summary, monthly, config.margin);
+    let (validation, selection, scored) = validate_and_score(calibration, &purchase, &scoring);
+    let model = scored.model;
+    let forecast = forecast(
+        &scored.predictions,
+        &scoring.settings,
+        scored
+            .intervals
+            .as_ref()
+            .map(|i| &i.forecast)
+            .zip(scored.uncertainty.as_ref()),
+    );
+    let scores = scores(
+        &scored.predictions,
+        scored.intervals,
+        summary,
+        monthly,
+        config.margin,
+    );
     let uncomputable = scores
         .expected_orders
         .iter()
@@ -181,6 +184,8 @@ pub fn clv_stage(
             "CLV: the expected orders of these customers cannot be computed at the fitted parameters (see clv_model); their expected_orders and clv are null, and the forecast months they would add to are null"
         );
     }
+    let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
+    fits.push(gg_report.clone());
     ClvOutput {
         scores,
         validation,
@@ -190,6 +195,102 @@ pub fn clv_stage(
         chosen: model.kind(),
         gamma_gamma_used: gg.is_some(),
         uncomputable,
+    }
+}
+
+/// Each fitted purchase model with its report.
+type PurchaseFits = Vec<(PurchaseModel, FitReport)>;
+/// Gamma-Gamma's parameters (when usable) and its report.
+type SpendFit = (Option<GammaGammaParams>, FitReport);
+
+/// The purchase models and Gamma-Gamma fitted on the full history, side
+/// by side.
+fn fit_all(
+    candidates: &[PurchaseModelKind],
+    input: &CustomerSummaryInput,
+    penalizer: f64,
+) -> (PurchaseFits, SpendFit) {
+    let clock = std::time::Instant::now();
+    let fitted = rayon::join(
+        || fit_purchase_models(candidates, input, penalizer),
+        || fit_spend_model(input, penalizer),
+    );
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv fits");
+    fitted
+}
+
+/// Validates every candidate on the holdout, chooses, and scores the
+/// customers with the chosen one. With a single candidate the choice is
+/// known before the validation, so the two run side by side.
+fn validate_and_score(
+    calibration: Calibration,
+    purchase: &[(PurchaseModel, FitReport)],
+    scoring: &Scoring,
+) -> (HoldoutValidation, Vec<SelectionRow>, Scored) {
+    let fits = |validation: &HoldoutValidation| {
+        let reports: Vec<FitReport> = purchase.iter().map(|(_, r)| r.clone()).collect();
+        selection_rows(&reports, &validation.models)
+    };
+    if let [(model, report)] = purchase {
+        let (validation, scored) = rayon::join(
+            || validation(calibration, scoring.config, purchase),
+            || scoring.score(*model, report),
+        );
+        let selection = fits(&validation);
+        return (validation, selection, scored);
+    }
+    let validation = validation(calibration, scoring.config, purchase);
+    let selection = fits(&validation);
+    let chosen = selection.iter().position(|row| row.chosen).unwrap_or(0);
+    let (model, report) = &purchase[chosen];
+    tracing::info!(
+        model = model.kind().name(),
+        "CLV: model chosen by holdout error"
+    );
+    let scored = scoring.score(*model, report);
+    (validation, selection, scored)
+}
+
+/// What scoring the customers needs besides the purchase model.
+struct Scoring<'a> {
+    input: &'a CustomerSummaryInput<'a>,
+    summary: &'a CustomerSummary,
+    settings: PredictionSettings,
+    /// Gamma-Gamma's parameters when they give the order values.
+    gg: Option<&'a GammaGammaParams>,
+    gg_report: &'a FitReport,
+    config: &'a ClvConfig,
+}
+
+/// The customers scored by one purchase model.
+struct Scored {
+    model: PurchaseModel,
+    predictions: Vec<Prediction>,
+    intervals: Option<PredictionIntervals>,
+    uncertainty: Option<Uncertainty>,
+}
+
+impl Scoring<'_> {
+    fn score(&self, model: PurchaseModel, report: &FitReport) -> Scored {
+        let clock = std::time::Instant::now();
+        let uncertainty = uncertainty(self.config, report, self.gg.is_some(), self.gg_report);
+        let (mut predictions, intervals) = predict_with_intervals(
+            model,
+            self.gg,
+            self.input,
+            &self.settings,
+            uncertainty.as_ref(),
+        );
+        if self.gg.is_none() && !self.summary.frequency.iter().any(|&f| f > 0) {
+            plain_order_value(&mut predictions, self.summary, &self.settings);
+        }
+        tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
+        Scored {
+            model,
+            predictions,
+            intervals,
+            uncertainty,
+        }
     }
 }
 
@@ -250,12 +351,11 @@ fn plain_order_value(
 /// Every candidate refitted on the calibration period and compared with
 /// the holdout.
 fn validation(
-    history: &OrderHistory,
+    calibration: Calibration,
     config: &ClvConfig,
     purchase: &[(PurchaseModel, FitReport)],
 ) -> HoldoutValidation {
     let clock = std::time::Instant::now();
-    let calibration = Calibration::of(history, history.as_of - config.holdout_days as i32);
     if calibration.is_empty() {
         tracing::warn!(
             "CLV holdout validation: no customer ordered before the calibration end (as_of minus holdout_days); clv_validation is empty"
