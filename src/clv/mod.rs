@@ -48,7 +48,7 @@ pub use gamma_gamma::{
 };
 pub use model::{fit_bgnbd, fit_bgnbd_from, fit_purchase_model, PurchaseModel, PurchaseModelKind};
 pub use pareto_nbd::{pareto_nbd_log_likelihood, pareto_nbd_probability_alive};
-pub use predict::{predict, predict_with_intervals};
+pub use predict::{expected_orders, predict, predict_with_intervals};
 pub use uncertainty::{
     log_scale_interval, ForecastGradients, LogCovariance, PredictionIntervals, Uncertainty,
 };

@@ -313,6 +313,44 @@ pub fn predict_with_intervals(
     )
 }
 
+/// Each customer's conditional expected orders in the next `days` days
+/// alone: [`predict()`]'s `expected_orders` for a one-month horizon of
+/// that length, without the rest of its work (the holdout validation needs
+/// nothing else). NaN where they cannot be computed.
+///
+/// # Panics
+/// If the input's columns have different lengths.
+pub fn expected_orders(
+    model: impl Into<PurchaseModel>,
+    input: &CustomerSummaryInput,
+    days: f64,
+) -> Vec<f64> {
+    input.assert_lengths();
+    let model: PurchaseModel = model.into();
+    let horizon = Horizon::of(&PredictionSettings {
+        horizon_months: 1,
+        month_days: days,
+        discount_rate_monthly: 0.0,
+    });
+    let (rows, customer_row) = compress_rfm(input);
+    let groups = AliveGroups::of(&rows);
+    let alive = groups.expectations(&model, &horizon);
+    let by_row: Vec<f64> = (0..rows.len())
+        .into_par_iter()
+        .map(|i| {
+            let row = (rows.x[i], rows.t_x[i], rows.t[i]);
+            let mut month = [0.0];
+            let (_, total) =
+                expected_by_month(&model, row, alive.of_group(groups.of_row(i)), &mut month);
+            total.unwrap_or(f64::NAN)
+        })
+        .collect();
+    customer_row
+        .iter()
+        .map(|&row| by_row[row as usize])
+        .collect()
+}
+
 /// The expected value of a customer's future order (see [`predict()`]).
 struct OrderValue<'a> {
     gg: Option<&'a GammaGammaParams>,

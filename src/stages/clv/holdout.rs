@@ -7,8 +7,7 @@
 //! overall error is what `[clv] model = "auto"` chooses by.
 
 use crate::clv::{
-    fit_purchase_model, predict, CustomerSummaryInput, FitReport, PredictionSettings,
-    PurchaseModelKind,
+    expected_orders, fit_purchase_model, CustomerSummaryInput, FitReport, PurchaseModelKind,
 };
 use crate::stages::orders::OrderHistory;
 use crate::tables::schema::values::money;
@@ -83,21 +82,12 @@ pub(super) fn validate_model(
     if !calibration.is_empty() {
         warn_if_not_converged(&calibration_fit, "calibration refit");
     }
-    // One "month" of exactly the holdout's length: expected orders in it.
-    // NaN where a customer's prediction cannot be computed: such customers
-    // are left out of the validation.
-    let settings = PredictionSettings {
-        horizon_months: 1,
-        month_days: holdout_days as f64,
-        discount_rate_monthly: 0.0,
-    };
+    // Expected orders in the holdout; NaN where a customer's cannot be
+    // computed: such customers are left out of the validation.
     let predicted = if calibration.is_empty() {
         Vec::new()
     } else {
-        predict(fitted, None, &calibration.input(), &settings)
-            .iter()
-            .map(|p| p.expected_orders)
-            .collect()
+        expected_orders(fitted, &calibration.input(), holdout_days as f64)
     };
     // Per calibration customer, NaN where uncomputable: the selection
     // pairs models customer by customer.
