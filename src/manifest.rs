@@ -30,7 +30,9 @@ pub const REPORT_FILE: &str = "report.html";
 /// `clv_model.chosen`, `clv_validation.model`, and the
 /// `clv_model_selection` table.
 /// Version 5: the interval columns (`_low`, `_high`) of `customers`
-/// (expected orders, CLV) and `clv_forecast`.
+/// (expected orders, CLV) and `clv_forecast`; `checks.check` renamed
+/// `check_name` and `rejects.column` `column_name` (SQL reserved words);
+/// no −0.0 in any table.
 pub const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

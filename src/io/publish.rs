@@ -1256,7 +1256,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
         let table = || {
-            let frame = df!("check" => ["a"], "passed" => [true]).unwrap();
+            let frame = df!("check_name" => ["a"], "passed" => [true]).unwrap();
             Table::whole("checks", frame)
         };
         let no_metadata = |_: &str| Vec::new();

@@ -16,7 +16,7 @@ pub fn checks_table(checks: &[Check]) -> Result<DataFrame> {
     let pick = |f: fn(&Check) -> i64| checks.iter().map(f).collect::<Vec<_>>();
     FrameBuilder::new(&CHECKS, checks.len())
         .add(
-            col::CHECK,
+            col::CHECK_NAME,
             checks.iter().map(|c| c.check.as_str()).collect::<Vec<_>>(),
         )?
         .add(col::EXPECTED, pick(|c| c.expected))?

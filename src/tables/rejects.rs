@@ -38,7 +38,7 @@ pub fn rejects_table(rejects: &[Reject], files: &[InputFile]) -> Result<DataFram
             col::REASON,
             sorted.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>(),
         )?
-        .add(col::COLUMN, pick(|r| r.column.clone()))?
+        .add(col::COLUMN_NAME, pick(|r| r.column.clone()))?
         .add(col::VALUE, pick(|r| r.value.clone()))?
         .add(col::RAW_RECORD, raw)?
         .finish()

@@ -355,7 +355,7 @@ fn online_retail_pipeline_on_hand_made_file() {
     let get = |c: &str| rejects.column(c).unwrap().get(0).unwrap().to_string();
     assert_eq!(get("row"), "14");
     assert_eq!(get("reason"), "\"invalid_amount\"");
-    assert_eq!(get("column"), "\"Quantity\"");
+    assert_eq!(get("column_name"), "\"Quantity\"");
     assert_eq!(get("value"), "\"six\"");
     assert!(get("raw_record").contains("13078.0"));
 

@@ -206,7 +206,7 @@ fn run_publishes_dimension_columns_in_parquet() {
     }
     assert_eq!((all, by_channel), (customers, customers));
     let checks = read_table(&out, "checks");
-    let names = checks.column("check").unwrap().str().unwrap().clone();
+    let names = checks.column("check_name").unwrap().str().unwrap().clone();
     assert!(names
         .iter()
         .any(|n| n.unwrap().starts_with("dimension `country`:")));

@@ -446,7 +446,7 @@ fn binary_rejects_out_of_range_amounts_and_publishes_exact_ones() {
         .unwrap()
         .iter()
         .all(|p| p == Some(true)));
-    let names = texts(&checks, "check");
+    let names = texts(&checks, "check_name");
     let expected = ints(&checks, "expected");
     let at = names
         .iter()

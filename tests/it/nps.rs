@@ -121,7 +121,7 @@ fn without_surveys_no_nps_tables_are_published() {
     assert!(m.get("surveys").is_none(), "{m}");
     assert!(!d.join("out/current/nps_monthly.parquet").exists());
     let checks = read_table(&d.join("out"), "checks");
-    assert!(!rendered_texts(&checks, "check")
+    assert!(!rendered_texts(&checks, "check_name")
         .iter()
         .any(|c| c.contains("survey")));
 }
@@ -177,7 +177,7 @@ fn with_surveys_the_binary_publishes_nps_tables_and_survey_rows() {
     let rejects = read_table(&out, "rejects");
     assert_eq!(rejects.height(), 12);
     let checks = read_table(&out, "checks");
-    let names = rendered_texts(&checks, "check");
+    let names = rendered_texts(&checks, "check_name");
     assert!(names
         .iter()
         .any(|c| c == "survey rows_read = accepted + rejected + excluded + duplicates"));
@@ -222,7 +222,10 @@ fn survey_rejects_name_their_file_and_row_across_a_glob() {
         rendered_texts(&rejects, "reason"),
         ["invalid_score", "response_without_order"]
     );
-    assert_eq!(rendered_texts(&rejects, "column"), ["score", "customer_id"]);
+    assert_eq!(
+        rendered_texts(&rejects, "column_name"),
+        ["score", "customer_id"]
+    );
     assert_eq!(rendered_texts(&rejects, "value"), ["x", "Z"]);
     let monthly = read_table(&d.join("out"), "nps_monthly");
     assert_eq!(ints(&monthly, "responses"), [1, 1, 1, 0, 0]);

@@ -6,14 +6,14 @@ use super::table::{column, Kind, TableSchema, Written};
 pub static CHECKS: TableSchema = TableSchema {
     name: "checks",
     grain: "one row per reconciliation check",
-    key: &[col::CHECK],
+    key: &[col::CHECK_NAME],
     order: "in the order the checks run",
     written: Written::Always,
     sliced: false,
     cohort_named: false,
     columns: &[
         column(
-            col::CHECK,
+            col::CHECK_NAME,
             Kind::Text,
             "what is compared, e.g. `customers = sum of cohort sizes`",
         ),
