@@ -228,7 +228,17 @@ fn to_record_batch(rows: &DataFrame, path: &Path) -> Result<RecordBatch> {
 /// to `path`, through a temporary file that is fsynced and renamed.
 pub fn write_parquet(table: &Table, path: &Path, metadata: &[(String, String)]) -> Result<u64> {
     // The schema from an empty slice: a table without rows has one too.
-    let schema = to_record_batch(&table.rows((0, 0)), path)?.schema();
+    // The key-value pairs go on the Arrow schema as well as in the footer:
+    // the Arrow schema embedded in the file is what pyarrow and pandas
+    // show as the schema's metadata.
+    let columns = to_record_batch(&table.rows((0, 0)), path)?.schema();
+    let schema = Arc::new(Schema::new_with_metadata(
+        columns.fields().clone(),
+        metadata
+            .iter()
+            .cloned()
+            .collect::<std::collections::HashMap<_, _>>(),
+    ));
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Chunk)
@@ -244,9 +254,10 @@ pub fn write_parquet(table: &Table, path: &Path, metadata: &[(String, String)]) 
     let file_name = file_name(path);
     let file = create_temporary(&temporary)?;
     let write = || -> std::result::Result<u64, Box<dyn std::error::Error>> {
-        let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))?;
         for range in row_groups(table.height()) {
-            writer.write(&to_record_batch(&table.rows(range), path)?)?;
+            let batch = to_record_batch(&table.rows(range), path)?;
+            writer.write(&batch.with_schema(schema.clone())?)?;
         }
         faults::io_point(&format!("publish::enospc::{file_name}"))?;
         let file = writer.into_inner()?;

@@ -164,6 +164,24 @@ fn published_run_has_manifest_metadata_and_atomic_link() {
     assert_eq!(get("retention.activity_window_days"), "120");
     assert_eq!(get("retention.schema_version"), "5");
     assert_eq!(get("retention.cohort_period"), "month");
+    // The same pairs on the embedded Arrow schema (base64 of its IPC
+    // message), which is what pyarrow and pandas show as the schema's
+    // metadata: each key and value is in it as written.
+    let arrow_schema = base64_decode(&get("ARROW:schema"));
+    for key in [
+        "retention.as_of",
+        "retention.run_id",
+        "retention.schema_version",
+    ] {
+        for needle in [key.to_string(), get(key)] {
+            assert!(
+                arrow_schema
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_bytes()),
+                "`{needle}` missing from the embedded Arrow schema"
+            );
+        }
+    }
     let compression = reader.metadata().row_group(0).column(0).compression();
     assert!(
         format!("{compression:?}").starts_with("ZSTD"),
@@ -587,4 +605,31 @@ fn wrong_typed_column_fails_naming_file_and_expectation() {
         err.contains("typed.parquet") && err.contains("expected text, date or timestamp"),
         "{err}"
     );
+}
+
+/// Standard base64 (with or without padding), for the Parquet footer's
+/// `ARROW:schema` entry; written out so the check needs no decoder of the
+/// writer's own stack.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a') as u32 + 26,
+            b'0'..=b'9' => (c - b'0') as u32 + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let digits: Vec<u32> = text.bytes().filter(|&c| c != b'=').map(value).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let bits = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, d)| acc | d << (18 - 6 * i));
+        let bytes = [(bits >> 16) as u8, (bits >> 8) as u8, bits as u8];
+        out.extend_from_slice(&bytes[..chunk.len() - 1]);
+    }
+    out
 }
