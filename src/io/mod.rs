@@ -3,7 +3,8 @@
 //! the optional survey input through the same code in [`surveys`]; the raw
 //! records of rejects read again), handing the stages raw batches in memory
 //! ([`crate::stages::raw`]),
-//! publishing outputs ([`publish`]) and reading a published run back
+//! publishing outputs ([`publish`], with the DuckDB views of the current
+//! run in [`views`]) and reading a published run back
 //! ([`runs`]: for the report and the next run's key check); partitions
 //! that do not fit the memory budget go to [`spill`] files. The stages
 //! never touch the file system. Outside `io`, only the edges do: `config`
@@ -19,3 +20,4 @@ pub mod publish;
 pub mod runs;
 pub mod spill;
 pub mod surveys;
+pub mod views;

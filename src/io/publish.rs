@@ -733,6 +733,11 @@ impl SealedRun {
         if let Err(e) = sync_dir(&published.out_dir) {
             published.warn(e.to_string());
         }
+        let views =
+            super::views::write_views(&published.out_dir, &published.dir, &published.run_id);
+        if let Err(e) = views {
+            published.warn(e.to_string());
+        }
         Ok(published)
     }
 }

@@ -607,6 +607,59 @@ fn wrong_typed_column_fails_naming_file_and_expectation() {
     );
 }
 
+/// `OUT/views.sql` defines one DuckDB view per table of the current run,
+/// reading through `OUT/current`, and follows the tables a run publishes:
+/// after a run without CLV the CLV tables' views are gone.
+#[test]
+fn views_sql_names_every_table_of_the_current_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    generate(d, "orders.csv");
+    let views = |extra: &str| -> Vec<(String, std::path::PathBuf)> {
+        write_pipeline(d, "orders.csv", extra);
+        let o = retention(&["run", "pipeline.toml", "--force"], d);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let sql = std::fs::read_to_string(d.join("out/views.sql")).unwrap();
+        sql.lines()
+            .filter(|l| !l.starts_with("--"))
+            .map(|line| {
+                let rest = line.strip_prefix("CREATE OR REPLACE VIEW \"").unwrap();
+                let (name, rest) = rest.split_once('"').unwrap();
+                let path = rest
+                    .strip_prefix(" AS SELECT * FROM read_parquet('")
+                    .and_then(|p| p.strip_suffix("');"))
+                    .unwrap();
+                (name.to_string(), std::path::PathBuf::from(path))
+            })
+            .collect()
+    };
+    let mut published: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+    published.sort();
+    for (extra, tables) in [
+        ("", published.clone()),
+        ("[clv]\nenabled = false", {
+            let mut without: Vec<String> = published
+                .iter()
+                .filter(|t| !t.starts_with("clv_") && *t != "at_risk_high_value")
+                .cloned()
+                .collect();
+            without.sort();
+            without
+        }),
+    ] {
+        let got = views(extra);
+        let current = std::fs::canonicalize(d.join("out"))
+            .unwrap()
+            .join("current");
+        let names: Vec<String> = got.iter().map(|v| v.0.clone()).collect();
+        assert_eq!(names, tables, "{extra}");
+        for (name, path) in got {
+            assert_eq!(path, current.join(format!("{name}.parquet")));
+            assert!(path.is_file(), "{}", path.display());
+        }
+    }
+}
+
 /// Standard base64 (with or without padding), for the Parquet footer's
 /// `ARROW:schema` entry; written out so the check needs no decoder of the
 /// writer's own stack.
