@@ -733,10 +733,11 @@ impl SealedRun {
         if let Err(e) = sync_dir(&published.out_dir) {
             published.warn(e.to_string());
         }
+        let pointer = write_current_json(&published.out_dir, &published.run_id);
         let views =
             super::views::write_views(&published.out_dir, &published.dir, &published.run_id);
-        if let Err(e) = views {
-            published.warn(e.to_string());
+        for problem in [pointer, views].into_iter().filter_map(Result::err) {
+            published.warn(problem.to_string());
         }
         Ok(published)
     }
@@ -803,6 +804,25 @@ fn flip_current(out_dir: &Path, run_id: &str) -> Result<()> {
     flipped?;
     faults::crash_point("publish::current_flipped");
     Ok(())
+}
+
+/// The file beside the `current` link that names the current run, for
+/// readers that cannot follow a symbolic link (object stores, some
+/// Windows shares, tools that take a path from a file).
+pub const CURRENT_JSON: &str = "current.json";
+
+/// Writes `OUT/current.json` (`run_id`, and `path` relative to OUT)
+/// atomically, after `current` was flipped: a reader of either sees a
+/// complete run, the new one or, for a moment, the one before.
+fn write_current_json(out_dir: &Path, run_id: &str) -> Result<()> {
+    let pointer = serde_json::json!({
+        "run_id": run_id,
+        "path": format!("runs/{run_id}"),
+    });
+    let mut bytes = serde_json::to_vec_pretty(&pointer)
+        .map_err(|e| Error::output(out_dir, format!("cannot encode {CURRENT_JSON}: {e}")))?;
+    bytes.push(b'\n');
+    write_file_atomically(&out_dir.join(CURRENT_JSON), &bytes)
 }
 
 /// Removes `path` if it is one of the `.current.PID.tmp` links this tool

@@ -120,6 +120,14 @@ fn published_run_has_manifest_metadata_and_atomic_link() {
     let current = d.join("out/current");
     let link = std::fs::read_link(&current).unwrap();
     assert!(link.starts_with("runs"), "{}", link.display());
+    // current.json names the same run, for readers without symbolic links.
+    let pointer: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/current.json")).unwrap()).unwrap();
+    assert_eq!(pointer["path"].as_str().unwrap(), link.to_str().unwrap());
+    assert_eq!(
+        pointer["run_id"].as_str().unwrap(),
+        link.file_name().unwrap().to_str().unwrap()
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(current.join("_manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["as_of"], "2023-12-31");
