@@ -1,6 +1,7 @@
 //! The command line (the only module that knows clap). Flags describe how a
 //! run executes; what data to read lives in the pipeline file.
 
+use crate::config_overrides::Override;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -69,11 +70,19 @@ pub enum Command {
         /// Print each stage's wall time and peak memory to stderr at the end.
         #[arg(long)]
         timings: bool,
+        /// Set a pipeline key for this run, e.g. --set clv.model=auto or
+        /// --set input.path=/data/orders.csv (repeatable; VALUE is a TOML
+        /// value, else text). Paths may also use ${VAR} and ${VAR:-default}.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
     },
     /// Check a pipeline file and its input files without writing anything.
     Validate {
         /// The pipeline file.
         pipeline: PathBuf,
+        /// Set a pipeline key, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
     },
     /// Rebuild the HTML report of the latest run (OUT/current) or of a run
     /// directory (OUT/runs/RUN_ID).

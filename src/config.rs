@@ -7,6 +7,7 @@
 //! resolved against the directory of the pipeline file, so a nightly job
 //! behaves the same whatever directory cron starts it in.
 
+use crate::config_overrides::{apply, expand_paths, Override};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -919,8 +920,13 @@ fn check_filters(
 pub struct Pipeline {
     pub path: PathBuf,
     pub name: String,
-    /// The file's text, hashed into the run key.
+    /// The file's text, hashed into the run key, with the `--set`
+    /// overrides and `${VAR}` expansions appended.
     pub source_text: String,
+    /// What changed the file for this run: each `--set KEY=VALUE` as given,
+    /// then each expanded path key as `KEY = "value"` (the manifest's
+    /// `pipeline_overrides`).
+    pub overrides: Vec<String>,
     pub config: PipelineConfig,
     pub output_dir: PathBuf,
     pub time_zone: chrono_tz::Tz,
@@ -932,17 +938,50 @@ impl Pipeline {
     /// Reads and checks a pipeline file. Every problem found is reported at
     /// once, so a user fixes the file in one go.
     pub fn load(path: &Path) -> Result<Pipeline> {
+        Pipeline::load_with(path, &[])
+    }
+
+    /// [`Pipeline::load`] with `--set` overrides, and `${VAR}` expanded in
+    /// the path keys from the environment (`config_overrides`). The run key
+    /// covers both: they are appended to the source text it hashes.
+    pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Pipeline> {
         let config_error = |message: String| Error::Config {
             path: path.to_path_buf(),
             message,
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| config_error(format!("cannot read the file: {e}")))?;
-        let config: PipelineConfig =
+        let mut table: toml::Table =
             toml::from_str(&text).map_err(|e| config_error(format!("\n{e}")))?;
+        apply(&mut table, overrides).map_err(config_error)?;
+        let expanded = expand_paths(&mut table, |name| std::env::var(name).ok())
+            .map_err(|problems| config_error(format!("\n  - {}", problems.join("\n  - "))))?;
+        let config: PipelineConfig = if overrides.is_empty() && expanded.is_empty() {
+            // As written: errors point at the file's lines.
+            toml::from_str(&text).map_err(|e| config_error(format!("\n{e}")))?
+        } else {
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e| config_error(format!("(with --set and ${{VAR}} applied)\n{e}")))?
+        };
         let checked = check_settings(&config)
             .map_err(|problems| config_error(format!("\n  - {}", problems.join("\n  - "))))?;
-        Ok(Pipeline::resolve(path, text, config, checked))
+        let changes: Vec<String> = overrides
+            .iter()
+            .map(|o| format!("--set {}", o.text()))
+            .chain(
+                expanded
+                    .iter()
+                    .map(|(key, value)| format!("{key} = {value:?}")),
+            )
+            .collect();
+        let mut source = text;
+        for change in &changes {
+            source.push_str(&format!("\n# {change}"));
+        }
+        let mut pipeline = Pipeline::resolve(path, source, config, checked);
+        pipeline.overrides = changes;
+        Ok(pipeline)
     }
 
     /// A checked pipeline, with its paths resolved against the pipeline
@@ -963,6 +1002,7 @@ impl Pipeline {
             path: path.to_path_buf(),
             name,
             source_text: text,
+            overrides: Vec::new(),
             output_dir,
             time_zone: checked.time_zone,
             amount: checked.amount,

@@ -12,6 +12,8 @@
 //! config             the pipeline file (pipelines/*.toml): what to read and
 //!                    how to interpret it; `Pipeline::load` runs one check_*
 //!                    per concern and reports every problem, naming its key
+//! config_overrides   `--set KEY=VALUE` and `${VAR}` in path keys, applied
+//!                    to the parsed file before config types it
 //! run                one run as a list of stages, each timed by
 //!                    `StageClock::time` (the manifest's `stages`):
 //!                    `compute` (every stage, no file written), then
@@ -44,8 +46,9 @@
 //! stages::kpis       the monthly counts
 //! stages::dimensions the cohort grid and counts per `[columns] dimensions`
 //!                    slice
-//! stages::clv        BG/NBD + Gamma-Gamma fits and predictions (the maths
-//!                    in clv/), per-customer scores (stages::clv_scores)
+//! stages::clv        purchase models + Gamma-Gamma fits, holdout, choice,
+//!                    predictions and their intervals (the maths in clv/),
+//!                    per-customer scores (stages::clv_scores)
 //! stages::segments   RFM segments
 //! stages::tiers      trailing 12-month spend, tiers, tier migration
 //! stages::targets    the target lists' members
@@ -65,7 +68,8 @@
 //! io::publish        the publish protocol, in types: StagedRun (new run
 //!                    directory) → write_tables (Parquet, each verified) →
 //!                    report.html (report/) → seal (manifest last) →
-//!                    commit (flip OUT/current) → PublishedRun (clean up)
+//!                    commit (flip OUT/current, then OUT/current.json and
+//!                    OUT/views.sql: io::views) → PublishedRun (clean up)
 //! io::runs           a published run read back: its manifest (the next
 //!                    run's key check) and its tables (`retention report`)
 //! ```
@@ -86,6 +90,7 @@ pub mod cli;
 pub mod clv;
 pub mod commands;
 pub mod config;
+pub mod config_overrides;
 pub mod error;
 pub mod expr;
 pub mod faults;

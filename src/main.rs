@@ -88,6 +88,7 @@ fn dispatch(command: Command, progress: Progress) -> retention::error::Result<()
             memory_limit,
             partitions,
             timings,
+            set,
         } => commands::run::run(commands::run::RunRequest {
             pipeline,
             as_of,
@@ -98,8 +99,9 @@ fn dispatch(command: Command, progress: Progress) -> retention::error::Result<()
             partitions,
             timings,
             progress,
+            set,
         }),
-        Command::Validate { pipeline } => commands::validate::run(pipeline),
+        Command::Validate { pipeline, set } => commands::validate::run(pipeline, &set),
         Command::Report { out } => commands::report::report(out),
         Command::Show { out } => commands::report::show(out),
         Command::Generate {

@@ -44,6 +44,10 @@ pub struct Manifest {
     pub run_key: String,
     pub pipeline: String,
     pub pipeline_path: String,
+    /// `--set` overrides and `${VAR}` expansions of the pipeline file for
+    /// this run (`Pipeline::overrides`); absent when there were none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipeline_overrides: Vec<String>,
     pub as_of: String,
     pub time_zone: String,
     pub activity_window_days: u32,
@@ -239,6 +243,7 @@ impl Manifest {
             run_key: run.run_key.clone(),
             pipeline: pipeline.name.clone(),
             pipeline_path: pipeline.path.display().to_string(),
+            pipeline_overrides: pipeline.overrides.clone(),
             as_of: facts.as_of.to_string(),
             time_zone: pipeline.time_zone.name().to_string(),
             activity_window_days: business.activity_window_days,

@@ -1,5 +1,6 @@
 //! `retention run`: run a pipeline and publish its tables.
 
+use crate::config_overrides::Override;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -21,11 +22,13 @@ pub struct RunRequest {
     pub partitions: Option<u32>,
     pub timings: bool,
     pub progress: Progress,
+    /// `--set KEY=VALUE` overrides of the pipeline file.
+    pub set: Vec<Override>,
 }
 
 pub fn run(request: RunRequest) -> Result<()> {
     super::set_threads(request.threads);
-    let pipeline = Pipeline::load(&request.pipeline)?;
+    let pipeline = Pipeline::load_with(&request.pipeline, &request.set)?;
     let options = RunOptions {
         as_of: request.as_of,
         out_dir: request.out,

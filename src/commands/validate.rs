@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 
 use crate::config::Pipeline;
+use crate::config_overrides::Override;
 use crate::error::{quote, shown_path, Result};
 use crate::io::input::{read_chunks, resolve_inputs, InputSpec, CHUNK_ROWS};
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 
-pub fn run(pipeline_path: PathBuf) -> Result<()> {
-    let pipeline = Pipeline::load(&pipeline_path)?;
+pub fn run(pipeline_path: PathBuf, overrides: &[Override]) -> Result<()> {
+    let pipeline = Pipeline::load_with(&pipeline_path, overrides)?;
     let input = InputSpec::orders(&pipeline);
     let files = resolve_inputs(&input)?;
     let mut rows = 0usize;

@@ -1172,6 +1172,7 @@ mod tests {
             run_key: String::new(),
             pipeline: String::new(),
             pipeline_path: String::new(),
+            pipeline_overrides: Vec::new(),
             as_of: String::new(),
             time_zone: String::new(),
             activity_window_days: 365,

@@ -615,6 +615,81 @@ fn wrong_typed_column_fails_naming_file_and_expectation() {
     );
 }
 
+/// One pipeline file for dev and prod: `${VAR}` and `${VAR:-default}` in
+/// its paths come from the environment (an unset variable is exit 2
+/// naming it and the key), and `--set KEY=VALUE` changes any key for one
+/// run; a run with other settings is a new run, not "already published".
+#[test]
+fn environment_variables_and_set_override_the_pipeline_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("shop")).unwrap();
+    generate(&d.join("shop"), "orders.csv");
+    std::fs::write(
+        d.join("pipeline.toml"),
+        "[input]\npath = \"${SHOP_DATA}/orders.csv\"\n[columns]\ncustomer_id = \"customer_id\"\norder_ts = \"order_ts\"\namount = \"amount\"\norder_id = \"order_id\"\n[output]\ndir = \"${SHOP_OUT:-out}\"\n",
+    )
+    .unwrap();
+    let run = |args: &[&str], data: Option<&str>| {
+        let mut command = retention_command();
+        command.args(args).current_dir(d).env_remove("SHOP_OUT");
+        match data {
+            Some(value) => command.env("SHOP_DATA", value),
+            None => command.env_remove("SHOP_DATA"),
+        };
+        command.output().unwrap()
+    };
+    let unset = run(&["run", "pipeline.toml"], None);
+    assert_eq!(unset.status.code(), Some(2));
+    let message = stderr(&unset);
+    assert!(
+        message.contains("[input] path") && message.contains("SHOP_DATA is not set"),
+        "{message}"
+    );
+    let first = run(&["run", "pipeline.toml"], Some("shop"));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let models = |out: &str| texts(&read_table(&d.join(out), "clv_model_selection"), "model");
+    assert_eq!(models("out"), ["bg_nbd"]);
+    let again = run(&["run", "pipeline.toml"], Some("shop"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already published"));
+    let set = run(
+        &[
+            "run",
+            "pipeline.toml",
+            "--set",
+            "clv.model=mbg_nbd",
+            "--set",
+            "clv.interval=0.9",
+        ],
+        Some("shop"),
+    );
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert!(String::from_utf8_lossy(&set.stdout).contains("published run"));
+    assert_eq!(models("out"), ["mbg_nbd"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/current/_manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["pipeline_overrides"],
+        serde_json::json!([
+            "--set clv.model=mbg_nbd",
+            "--set clv.interval=0.9",
+            "input.path = \"shop/orders.csv\"",
+            "output.dir = \"out\""
+        ])
+    );
+    let bad = run(
+        &["validate", "pipeline.toml", "--set", "clv.modle=auto"],
+        Some("shop"),
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("unknown field `modle`"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
 /// `OUT/views.sql` defines one DuckDB view per table of the current run,
 /// reading through `OUT/current`, and follows the tables a run publishes:
 /// after a run without CLV the CLV tables' views are gone.
