@@ -158,18 +158,8 @@ fn delta_intervals_match_parameter_draws() {
                 .flat_map(|&c| [predictions[c].expected_orders, predictions[c].clv])
                 .collect();
             for j in [0, 2] {
-                figures.push(
-                    predictions
-                        .iter()
-                        .map(|p| p.expected_orders_by_month[j])
-                        .sum(),
-                );
-                figures.push(
-                    predictions
-                        .iter()
-                        .map(|p| p.expected_orders_by_month[j] * p.expected_avg_order_value)
-                        .sum(),
-                );
+                let (orders, revenue) = totals(&predictions, j);
+                figures.extend([orders, revenue]);
             }
             figures
         })
@@ -191,11 +181,7 @@ fn delta_intervals_match_parameter_draws() {
         ));
     }
     for (m, j) in [0usize, 2].into_iter().enumerate() {
-        let orders: f64 = base.iter().map(|p| p.expected_orders_by_month[j]).sum();
-        let revenue: f64 = base
-            .iter()
-            .map(|p| p.expected_orders_by_month[j] * p.expected_avg_order_value)
-            .sum();
+        let (orders, revenue) = totals(&base, j);
         let at = 2 * CUSTOMERS.len() + 2 * m;
         checked.push((
             format!("forecast month {} orders", j + 1),

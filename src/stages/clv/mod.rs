@@ -1,10 +1,14 @@
 //! CLV stage: fits the purchase models (BG/NBD, Pareto/NBD, MBG/NBD; one
 //! or all of them, `[clv] model`) and Gamma-Gamma on the customers
 //! summary, validates every purchase model on a holdout, scores every
-//! customer with the chosen one, and computes the simple CLV.
+//! customer with the chosen one (with intervals from the fits' sampling
+//! error, `[clv] interval`), and computes the simple CLV. The calibration
+//! summary is built while the fits run, and with one candidate model its
+//! holdout and the scoring run side by side.
 //!
 //! Outputs: the CLV columns of `customers` (p_alive, expected_orders,
-//! expected_avg_order_value, clv, clv_simple), the fit reports behind
+//! expected_avg_order_value, clv, clv_simple, the `_low` / `_high`
+//! bounds), the fit reports behind
 //! `clv_model` (one row per model × parameter), the holdout validation
 //! behind `clv_validation` (per model: overall and by calibration
 //! frequency bucket 0 … 6, 7+), the model choice behind
@@ -227,7 +231,7 @@ fn validate_and_score(
     purchase: &[(PurchaseModel, FitReport)],
     scoring: &Scoring,
 ) -> (HoldoutValidation, Vec<SelectionRow>, Scored) {
-    let fits = |validation: &HoldoutValidation| {
+    let select = |validation: &HoldoutValidation| {
         let reports: Vec<FitReport> = purchase.iter().map(|(_, r)| r.clone()).collect();
         selection_rows(&reports, &validation.models)
     };
@@ -236,11 +240,11 @@ fn validate_and_score(
             || validation(calibration, scoring.config, purchase),
             || scoring.score(*model, report),
         );
-        let selection = fits(&validation);
+        let selection = select(&validation);
         return (validation, selection, scored);
     }
     let validation = validation(calibration, scoring.config, purchase);
-    let selection = fits(&validation);
+    let selection = select(&validation);
     let chosen = selection.iter().position(|row| row.chosen).unwrap_or(0);
     let (model, report) = &purchase[chosen];
     tracing::info!(
