@@ -175,6 +175,20 @@ pub struct ClvSection {
     pub chosen_model: Option<String>,
     /// Holdout validation by bucket, of the chosen purchase model.
     pub validation: Vec<ValidationBucket>,
+    /// The forecast of all customers per month of the horizon
+    /// (`clv_forecast`).
+    pub forecast: Vec<ForecastMonth>,
+}
+
+/// One month of `clv_forecast`: expected orders and revenue with their
+/// intervals (`None` where null, and in runs before schema version 5).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ForecastMonth {
+    pub month: i64,
+    pub orders: Option<f64>,
+    pub orders_interval: Option<(f64, f64)>,
+    pub revenue: Option<f64>,
+    pub revenue_interval: Option<(f64, f64)>,
 }
 
 /// One fitted parameter of a CLV model.

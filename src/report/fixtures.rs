@@ -12,8 +12,8 @@ use std::f64::consts::PI;
 use chrono::{Months, NaiveDate};
 
 use super::data::{
-    ClvSection, CohortCell, CohortPeriod, CurvePoint, KpiMonth, ModelParameter, ReportData,
-    RunFacts, SegmentRow, ValidationBucket,
+    ClvSection, CohortCell, CohortPeriod, CurvePoint, ForecastMonth, KpiMonth, ModelParameter,
+    ReportData, RunFacts, SegmentRow, ValidationBucket,
 };
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -247,6 +247,19 @@ fn clv_section(n: usize, poison: bool) -> ClvSection {
         parameters,
         chosen_model: Some("bg_nbd".to_string()),
         validation,
+        forecast: (1..=12)
+            .map(|month| {
+                let orders = 400.0 - 10.0 * month as f64;
+                let known = !(poison && month == 3);
+                ForecastMonth {
+                    month,
+                    orders: known.then_some(orders),
+                    orders_interval: known.then_some((orders * 0.95, orders * 1.05)),
+                    revenue: known.then_some(orders * 31.0),
+                    revenue_interval: known.then_some((orders * 29.0, orders * 33.0)),
+                }
+            })
+            .collect(),
     }
 }
 

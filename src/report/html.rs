@@ -11,8 +11,8 @@ use crate::tables::schema::cohorts::COHORT_RETENTION;
 
 use super::charts::{self, bucket_key, is_overall};
 use super::data::{
-    ClvSection, CohortCell, CohortPeriod, KpiMonth, ModelParameter, ReportData, RunFacts,
-    SegmentRow, ValidationBucket,
+    ClvSection, CohortCell, CohortPeriod, ForecastMonth, KpiMonth, ModelParameter, ReportData,
+    RunFacts, SegmentRow, ValidationBucket,
 };
 use super::format::{self, escape, finite, finite_opt, MISSING};
 
@@ -600,6 +600,15 @@ fn clv_body(data: &ReportData, clv: &ClvSection) -> String {
     body.push_str(&segment_clv_table(&segs));
     body.push_str("</div></div><h3>Model parameters</h3>");
     body.push_str(&parameters_table(&clv.parameters));
+    if !clv.forecast.is_empty() {
+        body.push_str(
+            "<h3>Forecast</h3><p class=\"note\">Expected orders and revenue of all customers \
+             per month after as_of. The intervals (<code>[clv] interval</code>, 80&#160;% by \
+             default) cover the fitted parameters' sampling error only, not how the \
+             customers' own purchases vary.</p>",
+        );
+        body.push_str(&forecast_table(&clv.forecast));
+    }
 
     let which = clv.chosen_model.as_deref().map_or(String::new(), |m| {
         format!(
@@ -643,6 +652,41 @@ fn segment_clv_table(segs: &[&SegmentRow]) -> String {
             ("Revenue share", true),
             ("Avg CLV", true),
             ("Avg P(alive)", true),
+        ],
+        &rows,
+        None,
+        "compact",
+    )
+}
+
+/// The forecast per month of the horizon, with the intervals.
+fn forecast_table(forecast: &[ForecastMonth]) -> String {
+    let interval = |bounds: Option<(f64, f64)>, show: fn(f64) -> String| {
+        bounds.map_or_else(
+            || MISSING.to_string(),
+            |(low, high)| format!("{} – {}", show(low), show(high)),
+        )
+    };
+    let orders = |v: f64| format::fixed(v, 1);
+    let rows: Vec<Vec<Cell>> = forecast
+        .iter()
+        .map(|m| {
+            vec![
+                Cell::Num(format::int(m.month)),
+                Cell::Num(format::num_opt(m.orders, 1)),
+                Cell::Num(interval(m.orders_interval, orders)),
+                Cell::Num(format::money_opt(m.revenue)),
+                Cell::Num(interval(m.revenue_interval, format::money)),
+            ]
+        })
+        .collect();
+    table_with_class(
+        &[
+            ("Month", true),
+            ("Expected orders", true),
+            ("Interval", true),
+            ("Expected revenue", true),
+            ("Interval", true),
         ],
         &rows,
         None,

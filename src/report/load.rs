@@ -11,10 +11,10 @@ use crate::error::{Error, Result};
 use crate::io::runs::{read_manifest, read_table};
 use crate::manifest::Manifest;
 use crate::report::data::{
-    ClvSection, CohortCell, CohortPeriod, CurvePoint, KpiMonth, ModelParameter, ReportData,
-    RunFacts, SegmentRow, ValidationBucket,
+    ClvSection, CohortCell, CohortPeriod, CurvePoint, ForecastMonth, KpiMonth, ModelParameter,
+    ReportData, RunFacts, SegmentRow, ValidationBucket,
 };
-use crate::tables::schema::clv::{CLV_MODEL, CLV_VALIDATION};
+use crate::tables::schema::clv::{CLV_FORECAST, CLV_MODEL, CLV_VALIDATION};
 use crate::tables::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
 use crate::tables::schema::customers::{CUSTOMERS, SEGMENTS};
 use crate::tables::schema::kpis::KPIS_MONTHLY;
@@ -324,13 +324,46 @@ where
         .iter()
         .find(|p| p.chosen && p.model != "gamma_gamma")
         .map(|p| p.model.clone());
+    let forecast = match table(CLV_FORECAST.name, None)? {
+        Some(frame) => forecast_months(&frame)?,
+        None => Vec::new(),
+    };
     Ok(Some(ClvSection {
         uncomputable: clv.len() - clv_values.len(),
         clv_values,
         validation: validation_buckets(&validation, chosen_model.as_deref())?,
         parameters,
         chosen_model,
+        forecast,
     }))
+}
+
+/// The rows of `clv_forecast`; their intervals `None` where null or, in
+/// runs before schema version 5, absent.
+fn forecast_months(forecast: &DataFrame) -> Result<Vec<ForecastMonth>> {
+    let bounds = |low: &str, high: &str| -> Result<Vec<Option<(f64, f64)>>> {
+        if forecast.column(low).is_err() {
+            return Ok(vec![None; forecast.height()]);
+        }
+        let (low, high) = (floats(forecast, low)?, floats(forecast, high)?);
+        Ok(low.iter().zip(&high).map(|(l, h)| l.zip(*h)).collect())
+    };
+    let (months, orders, revenue) = (
+        ints(forecast, col::HORIZON_MONTH)?,
+        floats(forecast, col::EXPECTED_ORDERS)?,
+        floats(forecast, col::EXPECTED_REVENUE)?,
+    );
+    let orders_interval = bounds(col::EXPECTED_ORDERS_LOW, col::EXPECTED_ORDERS_HIGH)?;
+    let revenue_interval = bounds(col::EXPECTED_REVENUE_LOW, col::EXPECTED_REVENUE_HIGH)?;
+    Ok((0..forecast.height())
+        .map(|i| ForecastMonth {
+            month: months[i],
+            orders: orders[i],
+            orders_interval: orders_interval[i],
+            revenue: revenue[i],
+            revenue_interval: revenue_interval[i],
+        })
+        .collect())
 }
 
 /// A text column that runs written before it existed lack: `None`.

@@ -160,6 +160,24 @@ fn uncomputable_clv_gets_a_banner() {
     assert!(html.contains("of 1,234 customers could not be computed"));
 }
 
+/// The forecast table shows each month with its intervals, and a dash
+/// where a month (or its interval) is null.
+#[test]
+fn forecast_shows_months_with_their_intervals() {
+    let mut data = five_year();
+    let html = check_page(&data);
+    assert!(html.contains("<h3>Forecast</h3>"));
+    // Month 1 of the fixture: 390 orders (370.5 – 409.5), revenue 12,090.00.
+    assert!(html.contains("<td class=\"num\">370.5 – 409.5</td>"));
+    assert!(html.contains("<td class=\"num\">11,310.00 – 12,870.00</td>"));
+    let clv = data.clv.as_mut().unwrap();
+    clv.forecast[0].orders_interval = None;
+    let html = check_page(&data);
+    assert!(!html.contains("370.5 – 409.5"));
+    data.clv.as_mut().unwrap().forecast.clear();
+    assert!(!check_page(&data).contains("<h3>Forecast</h3>"));
+}
+
 #[test]
 fn tiny_report_has_placeholders_not_broken_charts() {
     let html = check_page(&tiny());
