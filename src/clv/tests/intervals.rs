@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use super::sim::{simulate, Rng, Summary, Truth};
 use crate::clv::{
     fit_gamma_gamma, fit_purchase_model, predict, predict_with_intervals, FitReport,
-    GammaGammaParams, LogCovariance, PredictionSettings, PurchaseModel, PurchaseModelKind,
-    Uncertainty,
+    GammaGammaParams, LogCovariance, Prediction, PredictionIntervals, PredictionSettings,
+    PurchaseModel, PurchaseModelKind, Uncertainty,
 };
 
 /// CDNOW-like parameters, time in days (FHL 2005's weekly α of 4.41 × 7),
@@ -37,26 +37,51 @@ fn settings(horizon_months: u32) -> PredictionSettings {
     }
 }
 
-/// The purchase model and Gamma-Gamma fitted to `data`, with the
-/// uncertainty of both at `level`.
-fn fitted(
-    data: &Summary,
-    level: f64,
-) -> (
-    PurchaseModel,
-    FitReport,
-    GammaGammaParams,
-    FitReport,
-    Uncertainty,
-) {
-    let (model, report) = fit_purchase_model(PurchaseModelKind::BgNbd, &data.input(), 0.0, None);
-    let (gg, gg_report) = fit_gamma_gamma(&data.input());
-    let uncertainty = Uncertainty {
-        purchase: LogCovariance::of_fit(&report).expect("a converged purchase fit"),
-        spend: Some(LogCovariance::of_fit(&gg_report).expect("a converged Gamma-Gamma fit")),
-        level,
-    };
-    (model, report, gg, gg_report, uncertainty)
+/// BG/NBD and Gamma-Gamma fitted to one data set, with the uncertainty of
+/// both.
+struct Fitted {
+    model: PurchaseModel,
+    report: FitReport,
+    gg: GammaGammaParams,
+    gg_report: FitReport,
+    uncertainty: Uncertainty,
+}
+
+impl Fitted {
+    /// Both models fitted to `data`, intervals at `level`.
+    fn to(data: &Summary, level: f64) -> Fitted {
+        let (model, report) =
+            fit_purchase_model(PurchaseModelKind::BgNbd, &data.input(), 0.0, None);
+        let (gg, gg_report) = fit_gamma_gamma(&data.input());
+        let uncertainty = Uncertainty {
+            purchase: LogCovariance::of_fit(&report).expect("a converged purchase fit"),
+            spend: Some(LogCovariance::of_fit(&gg_report).expect("a converged Gamma-Gamma fit")),
+            level,
+        };
+        Fitted {
+            model,
+            report,
+            gg,
+            gg_report,
+            uncertainty,
+        }
+    }
+
+    /// The customers of `data` scored, with their intervals.
+    fn score(
+        &self,
+        data: &Summary,
+        settings: &PredictionSettings,
+    ) -> (Vec<Prediction>, PredictionIntervals) {
+        let (predictions, intervals) = predict_with_intervals(
+            self.model,
+            Some(&self.gg),
+            &data.input(),
+            settings,
+            Some(&self.uncertainty),
+        );
+        (predictions, intervals.expect("an uncertainty was given"))
+    }
 }
 
 /// Lower Cholesky factor of Σ = inverse Hessian / customers (the fit
@@ -121,49 +146,11 @@ fn spread_of_interval([low, high]: [f64; 2], z: f64) -> f64 {
 #[test]
 fn delta_intervals_match_parameter_draws() {
     let data = simulate(2_000, &TRUTH, 30.0, 546.0, 1.0, 11);
-    let (model, report, gg, gg_report, uncertainty) = fitted(&data, 0.8);
+    let fit = Fitted::to(&data, 0.8);
     let settings = settings(3);
-    let (base, intervals) = predict_with_intervals(
-        model,
-        Some(&gg),
-        &data.input(),
-        &settings,
-        Some(&uncertainty),
-    );
-    let intervals = intervals.unwrap();
-    let (l, l_gg) = (
-        cholesky_of_covariance(&report),
-        cholesky_of_covariance(&gg_report),
-    );
-    let draws: Vec<Vec<f64>> = (0..600u64)
-        .into_par_iter()
-        .map(|seed| {
-            let mut rng = Rng::new(1_000 + seed);
-            let v = draw(&report, &l, &mut rng);
-            let g = draw(&gg_report, &l_gg, &mut rng);
-            let moved = PurchaseModel::BgNbd(crate::clv::BgNbdParams {
-                r: v[0],
-                alpha: v[1],
-                a: v[2],
-                b: v[3],
-            });
-            let gg = GammaGammaParams {
-                p: g[0],
-                q: g[1],
-                gamma: g[2],
-            };
-            let predictions = predict(moved, Some(&gg), &data.input(), &settings);
-            let mut figures: Vec<f64> = CUSTOMERS
-                .iter()
-                .flat_map(|&c| [predictions[c].expected_orders, predictions[c].clv])
-                .collect();
-            for j in [0, 2] {
-                let (orders, revenue) = totals(&predictions, j);
-                figures.extend([orders, revenue]);
-            }
-            figures
-        })
-        .collect();
+    let (base, intervals) = fit.score(&data, &settings);
+    let draws = figures_at_draws(&data, &fit, &settings, 600);
+    let uncertainty = fit.uncertainty;
     let z = uncertainty.z();
     let mut checked = Vec::new();
     for (n, &c) in CUSTOMERS.iter().enumerate() {
@@ -212,6 +199,50 @@ fn delta_intervals_match_parameter_draws() {
     }
 }
 
+/// The checked figures (each of [`CUSTOMERS`]' expected orders and CLV,
+/// then forecast months 1 and 3's orders and revenue) recomputed with plain
+/// [`predict`] at `count` parameter draws from the fits' normal.
+fn figures_at_draws(
+    data: &Summary,
+    fit: &Fitted,
+    settings: &PredictionSettings,
+    count: u64,
+) -> Vec<Vec<f64>> {
+    let (l, l_gg) = (
+        cholesky_of_covariance(&fit.report),
+        cholesky_of_covariance(&fit.gg_report),
+    );
+    (0..count)
+        .into_par_iter()
+        .map(|seed| {
+            let mut rng = Rng::new(1_000 + seed);
+            let v = draw(&fit.report, &l, &mut rng);
+            let g = draw(&fit.gg_report, &l_gg, &mut rng);
+            let moved = PurchaseModel::BgNbd(crate::clv::BgNbdParams {
+                r: v[0],
+                alpha: v[1],
+                a: v[2],
+                b: v[3],
+            });
+            let gg = GammaGammaParams {
+                p: g[0],
+                q: g[1],
+                gamma: g[2],
+            };
+            let predictions = predict(moved, Some(&gg), &data.input(), settings);
+            let mut figures: Vec<f64> = CUSTOMERS
+                .iter()
+                .flat_map(|&c| [predictions[c].expected_orders, predictions[c].clv])
+                .collect();
+            for j in [0, 2] {
+                let (orders, revenue) = totals(&predictions, j);
+                figures.extend([orders, revenue]);
+            }
+            figures
+        })
+        .collect()
+}
+
 /// Customers of the simulated data set picked for the per-customer check:
 /// a one-time buyer, light and heavy repeat buyers (`simulate` with seed 11
 /// gives them frequencies 0, 1, 3 and more; the test only needs variety).
@@ -241,15 +272,9 @@ fn forecast_intervals_cover_the_truth_about_eighty_percent_of_the_time() {
         .into_par_iter()
         .map(|seed| {
             let data = simulate(1_500, &TRUTH, 30.0, 546.0, 1.0, 500 + seed);
-            let (model, _, gg, _, uncertainty) = fitted(&data, 0.8);
-            let (base, intervals) = predict_with_intervals(
-                model,
-                Some(&gg),
-                &data.input(),
-                &settings,
-                Some(&uncertainty),
-            );
-            let forecast = intervals.unwrap().forecast;
+            let fit = Fitted::to(&data, 0.8);
+            let (base, intervals) = fit.score(&data, &settings);
+            let (forecast, uncertainty) = (intervals.forecast, fit.uncertainty);
             let truth = predict(true_model, Some(&true_gg), &data.input(), &settings);
             let mut out = [false; 4];
             for (n, j) in [0usize, 5].into_iter().enumerate() {
@@ -341,7 +366,7 @@ fn pareto_and_mbg_intervals_cover_the_truth_about_eighty_percent_of_the_time() {
 }
 
 /// Month j's expected orders and revenue summed over the customers.
-fn totals(predictions: &[crate::clv::Prediction], j: usize) -> (f64, f64) {
+fn totals(predictions: &[Prediction], j: usize) -> (f64, f64) {
     let orders: f64 = predictions
         .iter()
         .map(|p| p.expected_orders_by_month[j])

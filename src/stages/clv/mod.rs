@@ -158,7 +158,9 @@ pub fn clv_stage(
         gg_report: &gg_report,
         config,
     };
-    let (validation, selection, scored) = validate_and_score(calibration, &purchase, &scoring);
+    let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
+    let (validation, selection, scored) =
+        validate_and_score(calibration, &purchase, &fits, &scoring);
     let model = scored.model;
     let forecast = forecast(
         &scored.predictions,
@@ -188,7 +190,6 @@ pub fn clv_stage(
             "CLV: the expected orders of these customers cannot be computed at the fitted parameters (see clv_model); their expected_orders and clv are null, and the forecast months they would add to are null"
         );
     }
-    let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     fits.push(gg_report.clone());
     ClvOutput {
         scores,
@@ -229,12 +230,10 @@ fn fit_all(
 fn validate_and_score(
     calibration: Calibration,
     purchase: &[(PurchaseModel, FitReport)],
+    reports: &[FitReport],
     scoring: &Scoring,
 ) -> (HoldoutValidation, Vec<SelectionRow>, Scored) {
-    let select = |validation: &HoldoutValidation| {
-        let reports: Vec<FitReport> = purchase.iter().map(|(_, r)| r.clone()).collect();
-        selection_rows(&reports, &validation.models)
-    };
+    let select = |validation: &HoldoutValidation| selection_rows(reports, &validation.models);
     if let [(model, report)] = purchase {
         let (validation, scored) = rayon::join(
             || validation(calibration, scoring.config, purchase),
@@ -399,7 +398,17 @@ fn scores(
     monthly: &MonthlyCounts,
     margin: f64,
 ) -> ClvScores {
-    let none = || vec![[f64::NAN; 2]; predictions.len()];
+    let (expected_orders_interval, clv_interval) = match intervals {
+        Some(i) => {
+            let clv = i.clv.into_iter();
+            let clv = clv.map(|[low, high]| [low * margin, high * margin]);
+            (i.expected_orders, clv.collect())
+        }
+        None => {
+            let none = vec![[f64::NAN; 2]; predictions.len()];
+            (none.clone(), none)
+        }
+    };
     let computed = |x: f64| x.is_finite().then_some(x);
     let lifespan = expected_lifespan_years(monthly);
     debug_assert!(predictions.iter().all(|p| {
@@ -429,15 +438,8 @@ fn scores(
                 lifespan.map(|years| aov * per_year * years * margin)
             })
             .collect(),
-        expected_orders_interval: intervals
-            .as_ref()
-            .map_or_else(none, |i| i.expected_orders.clone()),
-        clv_interval: intervals.map_or_else(none, |i| {
-            i.clv
-                .into_iter()
-                .map(|[low, high]| [low * margin, high * margin])
-                .collect()
-        }),
+        expected_orders_interval,
+        clv_interval,
     }
 }
 
