@@ -55,6 +55,12 @@ pub enum Command {
         /// inputs and as_of.
         #[arg(long)]
         force: bool,
+        /// Publish even when a `fail` gate fires (the comparison with the
+        /// previous run, `[gates]`); the manifest and the `gates` table
+        /// record that it did. Without it such a run publishes nothing and
+        /// exits with code 3.
+        #[arg(long)]
+        accept_changes: bool,
         /// Memory budget, e.g. 1GiB or 512MiB (at least 256MiB): order
         /// lines and orders that do not fit are spilled to a temporary
         /// directory in the output directory. Overrides `[resources]

@@ -11,7 +11,7 @@ use crate::config_overrides::{apply, expand_paths, Override};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clv::PurchaseModelKind;
 use crate::error::{quote, Error, Result};
@@ -20,7 +20,7 @@ use crate::tables::schema::sliced_table_columns;
 use crate::time::CohortPeriod;
 
 /// One pipeline, as written in its TOML file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// A short name for the pipeline; defaults to the file stem.
@@ -51,9 +51,13 @@ pub struct PipelineConfig {
     pub output: OutputConfig,
     #[serde(default)]
     pub resources: ResourcesConfig,
+    /// Thresholds on what may change since the previous run (README
+    /// "Running unattended"); every gate has a default.
+    #[serde(default)]
+    pub gates: GatesConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputConfig {
     /// A file path or a glob (`data/orders_*.csv`); matches are read in
@@ -65,7 +69,7 @@ pub struct InputConfig {
     pub csv: CsvOptions,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum InputFormat {
     /// Decide per file from its extension (`.csv`, `.csv.gz`, `.parquet`).
     #[default]
@@ -79,7 +83,7 @@ pub enum InputFormat {
     Parquet,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CsvOptions {
     /// Field separator, a single character.
@@ -109,7 +113,7 @@ impl Default for CsvOptions {
 }
 
 /// Which of the user's columns hold the canonical order columns.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnMapping {
     pub customer_id: String,
@@ -135,7 +139,7 @@ pub struct ColumnMapping {
 
 /// The survey input: a second file set read like `[input]`, one row per
 /// response.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SurveysConfig {
     /// A file path or a glob, relative to the pipeline file; matches are
@@ -152,7 +156,7 @@ pub struct SurveysConfig {
 }
 
 /// Which of the survey file's columns hold the canonical survey columns.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SurveyColumns {
     /// The same customer ids as in the order input.
@@ -187,7 +191,7 @@ fn default_score() -> String {
 }
 
 /// Excludes rows whose `column` matches. Exactly one condition is given.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterConfig {
     pub column: String,
@@ -251,7 +255,7 @@ impl FilterConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BusinessConfig {
     /// IANA time zone in which order dates and months are counted.
@@ -264,7 +268,7 @@ pub struct BusinessConfig {
     /// Fixed as_of date (inclusive); `--as-of` overrides it. Without either,
     /// as_of is the latest order date in the input. A TOML date
     /// (`as_of = 2024-05-31`) or a string.
-    #[serde(default, deserialize_with = "deserialize_date")]
+    #[serde(default, deserialize_with = "deserialize_date", skip_serializing)]
     pub as_of: Option<NaiveDate>,
     /// The unit of the cohort grid and the retention curve: `month`
     /// (default), `week` (ISO weeks, Monday to Sunday) or `quarter`
@@ -287,7 +291,7 @@ impl Default for BusinessConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RejectsConfig {
     /// The run fails when more than this share of the rows read is
@@ -305,7 +309,7 @@ impl Default for RejectsConfig {
 }
 
 /// Settings of the predictive CLV stage.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClvConfig {
     #[serde(default = "default_true")]
@@ -353,7 +357,7 @@ impl Default for ClvConfig {
 /// default is BG/NBD, the fastest to fit: `auto` adds a Pareto/NBD fit,
 /// whose likelihood needs a quadrature per customer pattern and costs
 /// several times BG/NBD's on large histories (README "Predictive CLV").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClvModelChoice {
     Auto,
@@ -377,7 +381,7 @@ impl ClvModelChoice {
 
 /// Loyalty tiers: a customer's tier is the highest tier whose `min_spend`
 /// is at most their net revenue over the trailing twelve months.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoyaltyConfig {
     /// At least two tiers, lowest first, thresholds strictly increasing; the
@@ -386,7 +390,7 @@ pub struct LoyaltyConfig {
     pub tiers: Vec<TierConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierConfig {
     pub name: String,
@@ -514,7 +518,7 @@ impl LoyaltyConfig {
 
 /// Thresholds of the target lists (`win_back`, `at_risk_high_value`,
 /// `reengage_new`, `vip`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetsConfig {
     /// `at_risk_high_value`: a customer's CLV is high when at least this
@@ -574,7 +578,7 @@ impl TargetsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
     /// Output root: runs go to `DIR/runs/RUN_ID/`, `DIR/current` points at
@@ -596,13 +600,121 @@ impl Default for OutputConfig {
 }
 
 /// `[resources]`: how much of the machine a run may use.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcesConfig {
     /// The run's memory budget (`1GiB`, `512MiB`, `2GB`); `--memory-limit`
     /// overrides it. Default: half the machine's memory.
     #[serde(default)]
     pub memory_limit: Option<String>,
+}
+
+/// What a gate does when its measured value is above its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateAction {
+    /// Publish nothing and exit with the gate's exit code.
+    Fail,
+    /// Publish, and say so in the log, the `gates` table and the report.
+    Warn,
+    /// Not evaluated.
+    Off,
+}
+
+/// One gate: `{ threshold = 0.01, action = "fail" }`; a key left out
+/// keeps the gate's default.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSetting {
+    pub threshold: f64,
+    pub action: GateAction,
+}
+
+/// A partly written gate, completed from its default.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateSettingInput {
+    threshold: Option<f64>,
+    action: Option<GateAction>,
+}
+
+macro_rules! gates_config {
+    ($($(#[$doc:meta])* $name:ident: $threshold:expr, $action:ident;)*) => {
+        /// `[gates]`: what the run compares with the previous one and
+        /// refuses to publish (README "Running unattended"). Each gate
+        /// fires when its measured value is above its threshold.
+        #[derive(Debug, Clone, Serialize)]
+        pub struct GatesConfig {
+            $($(#[$doc])* pub $name: GateSetting,)*
+        }
+
+        impl Default for GatesConfig {
+            fn default() -> Self {
+                GatesConfig {
+                    $($name: GateSetting { threshold: $threshold, action: GateAction::$action },)*
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for GatesConfig {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Input { $(#[serde(default)] $name: GateSettingInput,)* }
+                let input = Input::deserialize(d)?;
+                let defaults = GatesConfig::default();
+                Ok(GatesConfig {
+                    $($name: GateSetting {
+                        threshold: input.$name.threshold.unwrap_or(defaults.$name.threshold),
+                        action: input.$name.action.unwrap_or(defaults.$name.action),
+                    },)*
+                })
+            }
+        }
+
+        impl GatesConfig {
+            /// Every gate with its key, in declaration order.
+            pub fn all(&self) -> Vec<(&'static str, GateSetting)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+        }
+    };
+}
+
+impl GatesConfig {
+    /// Thresholds that are not a finite number ≥ 0.
+    fn problems(&self) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|(_, g)| !(g.threshold.is_finite() && g.threshold >= 0.0))
+            .map(|(name, g)| {
+                format!(
+                    "[gates] {name} threshold {}: expected a finite number ≥ 0",
+                    g.threshold
+                )
+            })
+            .collect()
+    }
+}
+
+gates_config! {
+    /// Rows read fell by more than this share of the previous run's.
+    rows_read_drop: 0.01, Fail;
+    /// Restated revenue in months both runs call complete, as a share of
+    /// those months' revenue.
+    restated_revenue_share: 0.001, Warn;
+    /// Restated counts (customers, orders, responses) in complete periods.
+    restated_counts: 0.0, Warn;
+    /// Days from the reference date (as_of when given, else today) back to
+    /// the latest order.
+    stale_input_days: 3.0, Warn;
+    /// The reject ratio divided by the previous run's (each plus 0.0001).
+    reject_ratio_rise: 2.0, Warn;
+    /// The largest move of a CLV parameter, in the previous run's standard
+    /// errors.
+    clv_parameter_shift: 3.0, Warn;
+    /// The chosen model's holdout MAE, relative rise.
+    holdout_error_rise: 0.25, Warn;
 }
 
 /// The smallest memory budget accepted: below it the fixed costs of a run
@@ -621,6 +733,29 @@ pub fn parse_memory_limit(text: &str) -> std::result::Result<u64, String> {
     match size.as_u64() {
         bytes if bytes >= MIN_MEMORY_LIMIT => Ok(bytes),
         _ => Err(format!("`{}`: expected at least 256MiB", quote(text))),
+    }
+}
+
+/// `value`'s leaves under dotted keys; arrays stay whole (their order
+/// matters, e.g. the tiers).
+fn flatten_into(
+    flat: &mut std::collections::BTreeMap<String, String>,
+    prefix: &str,
+    value: &serde_json::Value,
+) {
+    match value.as_object() {
+        Some(object) => {
+            for (key, child) in object {
+                let key = match prefix {
+                    "" => key.clone(),
+                    _ => format!("{prefix}.{key}"),
+                };
+                flatten_into(flat, &key, child);
+            }
+        }
+        None => {
+            flat.insert(prefix.to_string(), value.to_string());
+        }
     }
 }
 
@@ -844,6 +979,7 @@ fn check_settings(config: &PipelineConfig) -> std::result::Result<Checked, Vec<S
         problems.extend(loyalty.problems());
     }
     problems.extend(config.targets.problems());
+    problems.extend(config.gates.problems());
     if let Some(surveys) = &config.surveys {
         problems.extend(delimiter_problem("[surveys.csv]", surveys.csv.delimiter));
         problems.extend(survey_column_problems(&surveys.columns));
@@ -1009,6 +1145,29 @@ impl Pipeline {
             filters: checked.filters,
             config,
         }
+    }
+
+    /// The settings that define the tables' values, flattened to
+    /// `section.key` → its value as JSON (defaults filled in): two runs
+    /// with the same definitions compute every period the same way, so a
+    /// changed value is a restatement. Left out: as_of, the input and
+    /// survey paths (the files are compared on their own), and the
+    /// sections about where and how a run goes (`name`, `[output]`,
+    /// `[resources]`, `[gates]`).
+    pub fn definitions(&self) -> std::collections::BTreeMap<String, String> {
+        let mut value = serde_json::to_value(&self.config).expect("the config serializes");
+        let root = value.as_object_mut().expect("a table");
+        for key in ["name", "output", "resources", "gates"] {
+            root.remove(key);
+        }
+        for section in ["input", "surveys"] {
+            if let Some(table) = root.get_mut(section).and_then(|v| v.as_object_mut()) {
+                table.remove("path");
+            }
+        }
+        let mut flat = std::collections::BTreeMap::new();
+        flatten_into(&mut flat, "", &value);
+        flat
     }
 
     /// `[resources] memory_limit` in bytes, if set (checked by `load`).

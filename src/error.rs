@@ -93,6 +93,19 @@ pub enum Error {
     )]
     AmountsOutOfRange { volume: String, limit: String },
 
+    /// A `fail` gate fired (README "Running unattended"): nothing was
+    /// published, exit code 3, so a scheduler can tell changed data from
+    /// a broken run.
+    #[error(
+        "{} (nothing was published; `current` still points at {}; rerun with --accept-changes to publish anyway)",
+        .gates.join("; "),
+        .current.as_deref().map(quote).unwrap_or_else(|| "no run".into())
+    )]
+    GatesFailed {
+        gates: Vec<String>,
+        current: Option<String>,
+    },
+
     #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),
 
@@ -104,12 +117,16 @@ pub enum Error {
     },
 }
 
+/// The exit code of a run stopped by a `fail` gate.
+pub const GATE_EXIT_CODE: i32 = 3;
+
 impl Error {
     /// The process exit code for this error (SPEC §2): 2 for bad usage or an
     /// invalid config, 1 for a failed run.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config { .. } | Error::Usage(_) | Error::Mapping { .. } => 2,
+            Error::GatesFailed { .. } => GATE_EXIT_CODE,
             _ => 1,
         }
     }

@@ -8,8 +8,12 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use crate::config::Pipeline;
 use crate::stages::checks::Check;
+use crate::stages::compare::gates::{GateResult, Outcome};
+use crate::stages::compare::{InputFigure, RowFigures, RunFigures};
 use crate::stages::orders::RowCounts;
 use crate::stages::raw::InputFile;
 
@@ -33,7 +37,9 @@ pub const REPORT_FILE: &str = "report.html";
 /// (expected orders, CLV) and `clv_forecast`; `checks.check` renamed
 /// `check_name` and `rejects.column` `column_name` (SQL reserved words);
 /// no −0.0 in any table.
-pub const SCHEMA_VERSION: u32 = 5;
+/// Version 6: the tables `restatements`, `run_comparison` and `gates`
+/// (the comparison with the previous run).
+pub const SCHEMA_VERSION: u32 = 6;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
@@ -78,6 +84,23 @@ pub struct Manifest {
     /// The run's HTML report, beside the tables.
     #[serde(default)]
     pub report: Option<String>,
+    /// The settings that define the values (`Pipeline::definitions`):
+    /// two runs are compared value by value only when these agree. Absent
+    /// in runs before schema version 6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definitions: Option<BTreeMap<String, String>>,
+    /// The latest order date in the input (after as_of too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_order: Option<String>,
+    /// The run this one was compared with (the previous `current`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared_with: Option<String>,
+    /// Every gate's evaluation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateResult>,
+    /// Published with `--accept-changes` although a `fail` gate fired.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accepted_changes: bool,
 }
 
 /// How a run used memory and disk.
@@ -229,6 +252,9 @@ pub struct RunFacts<'a> {
     pub resources: Resources,
     /// The tables written, in publishing order.
     pub outputs: Vec<WrittenFile>,
+    pub latest_order: NaiveDate,
+    pub compared_with: Option<String>,
+    pub gates: &'a [GateResult],
 }
 
 impl Manifest {
@@ -265,6 +291,79 @@ impl Manifest {
             checks: facts.checks.iter().map(CheckRecord::from).collect(),
             outputs: facts.outputs,
             report: Some(REPORT_FILE.to_string()),
+            definitions: Some(pipeline.definitions()),
+            latest_order: Some(facts.latest_order.to_string()),
+            compared_with: facts.compared_with,
+            accepted_changes: facts.gates.iter().any(|g| g.outcome == Outcome::Accepted),
+            gates: facts.gates.to_vec(),
+        }
+    }
+
+    /// What the comparison with a later run needs of this one.
+    pub fn figures(&self) -> RunFigures {
+        let inputs = self
+            .inputs
+            .iter()
+            .chain(self.surveys.iter().flat_map(|s| s.inputs.iter()));
+        RunFigures {
+            run_id: self.run_id.clone(),
+            as_of: self.as_of.clone(),
+            tool_version: self.tool_version.clone(),
+            schema_version: self.schema_version,
+            definitions: self.definitions.clone(),
+            dimensions: self.dimensions.clone(),
+            rows: row_figures(&self.rows),
+            customers: self.customers,
+            inputs: inputs.map(InputFigure::from).collect(),
+        }
+    }
+}
+
+/// [`Manifest::figures`] of a run not yet published: the same figures,
+/// from the same records.
+pub fn figures_of_run(
+    pipeline: &Pipeline,
+    run_id: &str,
+    as_of: NaiveDate,
+    orders: &InputAccount,
+    surveys: Option<&InputAccount>,
+    customers: u64,
+) -> RunFigures {
+    let files = orders
+        .files
+        .iter()
+        .chain(surveys.iter().flat_map(|s| s.files.iter()));
+    RunFigures {
+        run_id: run_id.to_string(),
+        as_of: as_of.to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        schema_version: SCHEMA_VERSION,
+        definitions: Some(pipeline.definitions()),
+        dimensions: pipeline.config.columns.dimensions.clone(),
+        rows: row_figures(&RowRecord::from(orders.counts)),
+        customers,
+        inputs: files
+            .map(|f| InputFigure::from(&InputRecord::from(f)))
+            .collect(),
+    }
+}
+
+fn row_figures(r: &RowRecord) -> RowFigures {
+    RowFigures {
+        read: r.read,
+        accepted: r.accepted,
+        rejected: r.rejected,
+        excluded: r.excluded,
+        duplicates: r.duplicates,
+    }
+}
+
+impl From<&InputRecord> for InputFigure {
+    fn from(r: &InputRecord) -> InputFigure {
+        InputFigure {
+            path: r.path.clone(),
+            size_bytes: r.size_bytes,
+            modified: r.modified.clone(),
         }
     }
 }

@@ -28,18 +28,22 @@ use crate::io::input::{
 use crate::io::publish::{
     check_output_layout, lock_output, new_run_id, sweep_temporaries, PublishedRun, StagedRun, Table,
 };
-use crate::io::runs::current_manifest;
+use crate::io::runs::{current_manifest, PublishedRunDir};
 use crate::io::spill::{sweep_spill_dirs, SpillDir};
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 use crate::manifest::{
-    machine_memory_bytes, InputAccount, Manifest, Resources, RunFacts, RunIdentity, StageRecord,
-    TableMetadata, WrittenFile, REPORT_FILE,
+    figures_of_run, machine_memory_bytes, InputAccount, Manifest, Resources, RunFacts, RunIdentity,
+    StageRecord, TableMetadata, WrittenFile, REPORT_FILE,
 };
 use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check};
 use crate::stages::clv::{clv_stage, ClvOutput};
 use crate::stages::cohorts::{cohort_grid, CohortGrid};
+use crate::stages::compare::gates::{
+    evaluate as evaluate_gates, failed_gates, Freshness, GateResult,
+};
+use crate::stages::compare::{compare, RunTables};
 use crate::stages::customers::{summarize_customers, CustomerSummary};
 use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
@@ -59,6 +63,7 @@ use crate::stages::validate::{LineKeys, LineScatter};
 use crate::tables::checks::checks_table;
 use crate::tables::clv::clv_tables;
 use crate::tables::cohorts::{cohort_retention_table, retention_curve_table};
+use crate::tables::compare::{gates_table, restatements_table, run_comparison_table};
 use crate::tables::customers::{segments_table, CustomerRows};
 use crate::tables::dimensions::sliced_tables;
 use crate::tables::kpis::kpis_monthly_table;
@@ -91,6 +96,15 @@ pub struct RunOptions {
     /// Where the spill directory goes (`run` puts it in the output
     /// directory); default the system's temporary directory.
     pub spill_parent: Option<PathBuf>,
+    /// The published run to compare with (`run` gives the current one).
+    pub compare_with: Option<PathBuf>,
+    /// This run's id, as the comparison names it (`run` gives it).
+    pub run_id: Option<String>,
+    /// Publish although a `fail` gate fired (`--accept-changes`).
+    pub accept_changes: bool,
+    /// The date the staleness gate counts to when as_of is not given
+    /// (default today in the business time zone; tests fix it).
+    pub today: Option<NaiveDate>,
 }
 
 /// Everything a run computed, before publishing.
@@ -107,6 +121,11 @@ pub struct Computed {
     /// What the survey input gave, when `[surveys]` is configured.
     pub surveys: Option<SurveyRun>,
     pub resources: Resources,
+    /// The latest order date in the input (after as_of too).
+    pub latest_order: NaiveDate,
+    /// The run it was compared with, and every gate's evaluation.
+    pub compared_with: Option<String>,
+    pub gates: Vec<GateResult>,
 }
 
 /// The survey input's files and row accounting.
@@ -141,11 +160,7 @@ impl Computed {
     fn facts(&self, stages: Vec<StageRecord>, outputs: Vec<WrittenFile>) -> RunFacts<'_> {
         RunFacts {
             as_of: self.as_of,
-            orders: InputAccount {
-                files: &self.files,
-                counts: &self.counts,
-                rejects_by_reason: &self.rejects_by_reason,
-            },
+            orders: self.orders_account(),
             surveys: self.surveys.as_ref().map(|s| InputAccount {
                 files: &s.files,
                 counts: &s.counts,
@@ -156,7 +171,25 @@ impl Computed {
             stages,
             resources: self.resources,
             outputs,
+            latest_order: self.latest_order,
+            compared_with: self.compared_with.clone(),
+            gates: &self.gates,
         }
+    }
+
+    /// The order input's account, as the manifest records it.
+    fn orders_account(&self) -> InputAccount<'_> {
+        InputAccount {
+            files: &self.files,
+            counts: &self.counts,
+            rejects_by_reason: &self.rejects_by_reason,
+        }
+    }
+}
+
+impl RunTables for Computed {
+    fn table(&self, name: &str, columns: &[&str]) -> Result<Option<DataFrame>> {
+        self.select(name, Some(columns))
     }
 }
 
@@ -215,6 +248,7 @@ pub fn compute_files(
         history,
         counts,
         accepted_cents,
+        latest_order_day,
         rejects_by_reason,
         rejects,
     } = orders;
@@ -250,7 +284,7 @@ pub fn compute_files(
         checks: checks_frame,
     };
     let (published, surveys) = published_tables(results, lists, frames, o.nps)?;
-    let computed = Computed {
+    let mut computed = Computed {
         files,
         as_of: date_of(as_of),
         counts,
@@ -258,12 +292,97 @@ pub fn compute_files(
         customers: customer_count as u64,
         checks,
         tables: published,
-        stages: clock.records,
+        stages: Vec::new(),
         surveys,
         resources,
+        latest_order: date_of(latest_order_day),
+        compared_with: None,
+        gates: Vec::new(),
     };
+    clock.time("compare", || {
+        compare_stage(pipeline, options, &mut computed)
+    })?;
+    computed.stages = clock.records;
     check_declared(pipeline, &computed)?;
     Ok(computed)
+}
+
+/// Compares the run with `options.compare_with` (the previous run) and
+/// evaluates the gates: adds `restatements`, `run_comparison` and
+/// `gates`. A previous run that cannot be read is reported and the run
+/// is compared with none.
+fn compare_stage(pipeline: &Pipeline, options: &RunOptions, computed: &mut Computed) -> Result<()> {
+    let previous = options.compare_with.as_deref().and_then(|dir| {
+        match PublishedRunDir::open(dir) {
+            Ok(run) => Some(run),
+            Err(e) => {
+                tracing::warn!(error = %e, "the previous run cannot be read: compared with none");
+                None
+            }
+        }
+    });
+    let figures = figures_of_run(
+        pipeline,
+        options.run_id.as_deref().unwrap_or(UNPUBLISHED_RUN),
+        computed.as_of,
+        &computed.orders_account(),
+        computed
+            .surveys
+            .as_ref()
+            .map(|s| InputAccount {
+                files: &s.files,
+                counts: &s.counts,
+                rejects_by_reason: &s.rejects_by_reason,
+            })
+            .as_ref(),
+        computed.customers,
+    );
+    let previous_side = previous
+        .as_ref()
+        .map(|run| (&run.figures, run as &dyn RunTables));
+    let comparison = compare(previous_side, (&figures, &*computed))?;
+    let gates = evaluate_gates(
+        &pipeline.config.gates,
+        &comparison,
+        freshness(pipeline, options, computed),
+        options.accept_changes,
+    );
+    let restated = comparison
+        .against
+        .as_ref()
+        .and_then(|a| a.restated.as_ref());
+    let tables = [
+        table(
+            &schema::compare::RESTATEMENTS,
+            restatements_table(restated)?,
+        ),
+        table(
+            &schema::compare::RUN_COMPARISON,
+            run_comparison_table(&comparison)?,
+        ),
+        table(&schema::compare::GATES, gates_table(&gates)?),
+    ];
+    computed.tables.extend(tables);
+    computed.compared_with = previous.map(|run| run.figures.run_id);
+    computed.gates = gates;
+    Ok(())
+}
+
+/// The id a computed run is compared under before it has one.
+const UNPUBLISHED_RUN: &str = "(not published)";
+
+/// The latest order against as_of when given, else today in the business
+/// time zone.
+fn freshness(pipeline: &Pipeline, options: &RunOptions, computed: &Computed) -> Freshness {
+    let given = options.as_of.or(pipeline.config.business.as_of);
+    let today = options
+        .today
+        .unwrap_or_else(|| Utc::now().with_timezone(&pipeline.time_zone).date_naive());
+    Freshness {
+        latest_order: computed.latest_order,
+        reference: given.unwrap_or(today),
+        as_of_given: given.is_some(),
+    }
 }
 
 /// The frames of every table but those built from the per-customer
@@ -594,6 +713,7 @@ struct OrdersStage {
     counts: RowCounts,
     /// Σ cents of every accepted order and refund.
     accepted_cents: i64,
+    latest_order_day: i32,
     rejects_by_reason: Vec<(&'static str, u64)>,
     rejects: DataFrame,
 }
@@ -662,6 +782,7 @@ fn orders_stage(
         history: orders.history,
         counts,
         accepted_cents: orders.accepted_cents,
+        latest_order_day: orders.latest_order_day,
         rejects_by_reason,
         rejects: rejects_frame,
     })
@@ -1028,16 +1149,20 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
             });
         }
     }
-    let options = RunOptions {
-        spill_parent: Some(out_dir.clone()),
-        ..options.clone()
-    };
-    let computed = compute_files(pipeline, files, &options)?;
     let run = RunIdentity {
         run_id: new_run_id(started_at, std::process::id()),
         run_key: key,
         started_at,
     };
+    let previous = current_run_dir(&out_dir);
+    let options = RunOptions {
+        spill_parent: Some(out_dir.clone()),
+        compare_with: previous.clone(),
+        run_id: Some(run.run_id.clone()),
+        ..options.clone()
+    };
+    let computed = compute_files(pipeline, files, &options)?;
+    refuse_failed_gates(&computed, previous.as_deref())?;
     let (manifest, published) = publish(pipeline, &computed, &out_dir, &run)?;
     Ok(RunResult::Published(Box::new(RunOutcome {
         run_id: run.run_id,
@@ -1045,6 +1170,26 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
         manifest,
         warnings: published.warnings().to_vec(),
     })))
+}
+
+/// The run directory `OUT/current` points at, resolved now (old runs may
+/// be removed while this one publishes), when it holds a manifest.
+fn current_run_dir(out_dir: &Path) -> Option<PathBuf> {
+    current_manifest(out_dir)?;
+    out_dir.join("current").canonicalize().ok()
+}
+
+/// A `fail` gate that fired stops the run before anything is written:
+/// `current` stays where it is.
+fn refuse_failed_gates(computed: &Computed, previous: Option<&Path>) -> Result<()> {
+    let failed = failed_gates(&computed.gates);
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::GatesFailed {
+        gates: failed.iter().map(|g| g.describe()).collect(),
+        current: previous.map(|p| p.display().to_string()),
+    })
 }
 
 /// Publishes a computed run in the order io::publish's types enforce:

@@ -52,7 +52,9 @@ pub fn twelve_months_before(day: i32) -> i32 {
 /// The unit of cohorts and of the periods after them (`[business]
 /// cohort_period`): calendar months, ISO weeks (Monday to Sunday) or
 /// calendar quarters, all in the business time zone's local dates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CohortPeriod {
     #[default]

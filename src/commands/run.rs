@@ -10,6 +10,7 @@ use crate::error::{shown_path, terminal_text, Result};
 use crate::manifest::Manifest;
 use crate::progress::Progress;
 use crate::run::{run as run_pipeline, RunOptions, RunOutcome, RunResult};
+use crate::stages::compare::gates::Outcome;
 
 /// `retention run`'s flags.
 pub struct RunRequest {
@@ -18,6 +19,7 @@ pub struct RunRequest {
     pub out: Option<PathBuf>,
     pub threads: Option<usize>,
     pub force: bool,
+    pub accept_changes: bool,
     pub memory_limit: Option<u64>,
     pub partitions: Option<u32>,
     pub timings: bool,
@@ -33,6 +35,7 @@ pub fn run(request: RunRequest) -> Result<()> {
         as_of: request.as_of,
         out_dir: request.out,
         force: request.force,
+        accept_changes: request.accept_changes,
         progress: request.progress,
         memory_limit: request.memory_limit,
         partitions: request.partitions.map(|n| n as usize),
@@ -49,6 +52,7 @@ pub fn run(request: RunRequest) -> Result<()> {
         }
     };
     print_published(&outcome);
+    print_gates(&outcome.manifest);
     if timings {
         print_timings(&outcome.manifest);
     }
@@ -91,6 +95,20 @@ fn print_published(outcome: &RunOutcome) {
     println!("  customers: {}", m.customers);
     for output in &m.outputs {
         println!("  {:<18} {:>10} rows", output.table, output.rows);
+    }
+}
+
+/// The previous run it was compared with, and every gate that warned or
+/// was accepted (on stderr, like other warnings).
+fn print_gates(m: &Manifest) {
+    match &m.compared_with {
+        Some(previous) => println!("  compared with run {previous}"),
+        None => println!("  compared with: no previous run"),
+    }
+    for gate in &m.gates {
+        if matches!(gate.outcome, Outcome::Warned | Outcome::Accepted) {
+            eprintln!("warning: {}", terminal_text(&gate.describe()));
+        }
     }
 }
 

@@ -1198,6 +1198,11 @@ mod tests {
             checks: Vec::new(),
             outputs,
             report: None,
+            definitions: None,
+            latest_order: None,
+            compared_with: None,
+            gates: Vec::new(),
+            accepted_changes: false,
         }
     }
 

@@ -2,13 +2,14 @@
 //! report (`retention report`, `retention show`) and for the run key
 //! check of the next run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
 
 use crate::error::{Error, Result};
 use crate::io::publish::MANIFEST_FILE;
 use crate::manifest::Manifest;
+use crate::stages::compare::{RunFigures, RunTables};
 
 /// A published run directory's manifest.
 pub fn read_manifest(run_dir: &Path) -> Result<Manifest> {
@@ -46,4 +47,27 @@ pub fn read_table(
         .finish()
         .map(Some)
         .map_err(|e| Error::input(&path, format!("cannot read as Parquet: {e}")))
+}
+
+/// A published run directory, read for the comparison with a later run.
+pub struct PublishedRunDir {
+    pub dir: PathBuf,
+    pub figures: RunFigures,
+}
+
+impl PublishedRunDir {
+    /// The run in `dir`, by its manifest.
+    pub fn open(dir: &Path) -> Result<PublishedRunDir> {
+        let manifest = read_manifest(dir)?;
+        Ok(PublishedRunDir {
+            dir: dir.to_path_buf(),
+            figures: manifest.figures(),
+        })
+    }
+}
+
+impl RunTables for PublishedRunDir {
+    fn table(&self, name: &str, columns: &[&str]) -> Result<Option<DataFrame>> {
+        read_table(&self.dir, name, Some(columns))
+    }
 }

@@ -18,6 +18,7 @@ pub mod checks;
 pub mod clv;
 pub mod clv_scores;
 pub mod cohorts;
+pub mod compare;
 pub mod customers;
 pub mod dimensions;
 pub mod kpis;

@@ -11,6 +11,7 @@ pub mod builder;
 pub mod checks;
 pub mod clv;
 pub mod cohorts;
+pub mod compare;
 pub mod customers;
 pub mod dimensions;
 pub mod kpis;

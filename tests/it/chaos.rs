@@ -100,9 +100,15 @@ fn check_invariants(out: &Path) -> BTreeMap<String, DataFrame> {
     tables
 }
 
+/// Equal tables; `run_comparison` and `gates` describe a run against the
+/// one before it, which differs between a recovered sequence and the
+/// reference, so only their presence is compared.
 fn assert_same_tables(a: &BTreeMap<String, DataFrame>, b: &BTreeMap<String, DataFrame>) {
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (name, frame) in a {
+        if crate::cli::ABOUT_THE_RUN.contains(&name.as_str()) {
+            continue;
+        }
         assert!(
             frame.equals_missing(&b[name]),
             "{name} differs after recovery"

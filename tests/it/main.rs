@@ -8,6 +8,7 @@ mod chunks;
 mod cli;
 mod cli_errors;
 mod clv;
+mod compare;
 mod dimensions;
 mod golden;
 mod handworked;

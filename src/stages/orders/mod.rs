@@ -67,6 +67,9 @@ pub struct OrdersOutput {
     pub counts: RowCounts,
     /// Σ cents of every accepted order and refund.
     pub accepted_cents: i64,
+    /// The latest order date in the input, after as_of too (refunds do
+    /// not count).
+    pub latest_order_day: i32,
 }
 
 /// Orders (and refunds) assembled from their lines, one entry per order,
@@ -153,6 +156,7 @@ pub fn build_orders(
         history,
         counts,
         accepted_cents,
+        latest_order_day: latest_order_day.unwrap_or(as_of),
     })
 }
 

@@ -33,4 +33,5 @@ pub static CHECKS: TableSchema = TableSchema {
             "expected = actual; always true when published (a failed check fails the run)",
         ),
     ],
+    restatable: None,
 };

@@ -73,6 +73,7 @@ pub static CLV_MODEL: TableSchema = TableSchema {
             "true for the purchase model that scored the customers, and for Gamma-Gamma when its fit gave the expected order values",
         ),
     ],
+    restatable: None,
 };
 
 pub static CLV_VALIDATION: TableSchema = TableSchema {
@@ -135,6 +136,7 @@ pub static CLV_VALIDATION: TableSchema = TableSchema {
             "last day of the calibration period: as_of − holdout_days",
         ),
     ],
+    restatable: None,
 };
 
 pub static CLV_MODEL_SELECTION: TableSchema = TableSchema {
@@ -242,6 +244,7 @@ pub static CLV_MODEL_SELECTION: TableSchema = TableSchema {
             "true when holdout_mae is within two standard errors (of the paired per-customer differences) of the lowest: tied models are told apart by aic; null without a holdout",
         ),
     ],
+    restatable: None,
 };
 
 pub static CLV_FORECAST: TableSchema = TableSchema {
@@ -314,4 +317,5 @@ pub static CLV_FORECAST: TableSchema = TableSchema {
             "expected_revenue_high / (1 + discount_rate_monthly)^j",
         ),
     ],
+    restatable: None,
 };

@@ -1,7 +1,7 @@
 //! The declaration of `cohort_retention`, `retention_curve` (the frames are built in `tables::cohorts`).
 
 use super::col;
-use super::table::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, Restatable, TableSchema, Written};
 
 pub static COHORT_RETENTION: TableSchema = TableSchema {
     name: "cohort_retention",
@@ -73,6 +73,10 @@ pub static COHORT_RETENTION: TableSchema = TableSchema {
             "unbounded_active_customers / cohort_size.",
         ),
     ],
+    restatable: Some(Restatable {
+        complete: col::PERIOD_COMPLETE,
+        columns: &[col::COHORT_SIZE, col::ACTIVE_CUSTOMERS, col::ORDERS, col::REVENUE],
+    }),
 };
 
 pub static RETENTION_CURVE: TableSchema = TableSchema {
@@ -116,4 +120,5 @@ pub static RETENTION_CURVE: TableSchema = TableSchema {
             "unbounded_retained / customers.",
         ),
     ],
+    restatable: None,
 };

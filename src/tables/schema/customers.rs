@@ -106,6 +106,7 @@ pub static CUSTOMERS: TableSchema = TableSchema {
             "Loyalty tier at as_of − 12 months; null without [loyalty] or when the first order is later.",
         ),
     ],
+    restatable: None,
 };
 
 pub static SEGMENTS: TableSchema = TableSchema {
@@ -137,4 +138,5 @@ pub static SEGMENTS: TableSchema = TableSchema {
             "Mean p_alive of the segment's customers (null without CLV).",
         ),
     ],
+    restatable: None,
 };

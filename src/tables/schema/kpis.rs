@@ -1,7 +1,7 @@
 //! The declaration of `kpis_monthly` (the frames are built in `tables::kpis`).
 
 use super::col;
-use super::table::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, Restatable, TableSchema, Written};
 
 pub static KPIS_MONTHLY: TableSchema = TableSchema {
     name: "kpis_monthly",
@@ -82,4 +82,19 @@ pub static KPIS_MONTHLY: TableSchema = TableSchema {
             "Whether the month's last day is on or before as_of.",
         ),
     ],
+    restatable: Some(Restatable {
+        complete: col::MONTH_COMPLETE,
+        columns: &[
+            col::CUSTOMERS_START,
+            col::CUSTOMERS_END,
+            col::NEW_CUSTOMERS,
+            col::RETAINED,
+            col::CHURNED,
+            col::REACTIVATED,
+            col::PURCHASING_CUSTOMERS,
+            col::ORDERS,
+            col::REVENUE,
+            col::RETURNING_CUSTOMERS,
+        ],
+    }),
 };

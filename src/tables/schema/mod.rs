@@ -15,6 +15,7 @@ pub mod checks;
 pub mod clv;
 pub mod cohorts;
 pub mod col;
+pub mod compare;
 pub mod customers;
 pub mod kpis;
 pub mod nps;
@@ -27,14 +28,14 @@ pub mod values;
 use polars::prelude::DataFrame;
 
 pub use table::{
-    cohort_column, column, period_of_cohort_column, ColumnSchema, Kind, Options, TableSchema,
-    Written,
+    cohort_column, column, period_of_cohort_column, ColumnSchema, Kind, Options, Restatable,
+    TableSchema, Written,
 };
 
 use crate::time::CohortPeriod;
 
 /// Every published table, in publishing order.
-pub static ALL: [&TableSchema; 20] = [
+pub static ALL: [&TableSchema; 23] = [
     &customers::CUSTOMERS,
     &cohorts::COHORT_RETENTION,
     &cohorts::RETENTION_CURVE,
@@ -55,6 +56,9 @@ pub static ALL: [&TableSchema; 20] = [
     &nps::NPS_RETENTION,
     &rejects::REJECTS,
     &checks::CHECKS,
+    &compare::RESTATEMENTS,
+    &compare::RUN_COMPARISON,
+    &compare::GATES,
 ];
 
 /// The declaration of the table named `name`.

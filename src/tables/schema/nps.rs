@@ -1,7 +1,7 @@
 //! The declaration of `nps_monthly`, `nps_by_cohort`, `nps_by_tier`, `nps_retention` (the frames are built in `tables::nps`).
 
 use super::col;
-use super::table::{column, ColumnSchema, Kind, TableSchema, Written};
+use super::table::{column, ColumnSchema, Kind, Restatable, TableSchema, Written};
 
 /// The count columns every NPS table but `nps_retention` ends with (before
 /// `month_complete` in `nps_monthly`).
@@ -40,6 +40,10 @@ pub static NPS_MONTHLY: TableSchema = TableSchema {
         COUNT_COLUMNS[4],
         column(col::MONTH_COMPLETE, Kind::Bool, "whether the month's last day is on or before as_of"),
     ],
+    restatable: Some(Restatable {
+        complete: col::MONTH_COMPLETE,
+        columns: &[col::RESPONSES, col::PROMOTERS, col::PASSIVES, col::DETRACTORS],
+    }),
 };
 
 pub static NPS_BY_COHORT: TableSchema = TableSchema {
@@ -64,6 +68,7 @@ pub static NPS_BY_COHORT: TableSchema = TableSchema {
         COUNT_COLUMNS[3],
         COUNT_COLUMNS[4],
     ],
+    restatable: None,
 };
 
 pub static NPS_BY_TIER: TableSchema = TableSchema {
@@ -87,6 +92,7 @@ pub static NPS_BY_TIER: TableSchema = TableSchema {
         COUNT_COLUMNS[3],
         COUNT_COLUMNS[4],
     ],
+    restatable: None,
 };
 
 pub static NPS_RETENTION: TableSchema = TableSchema {
@@ -124,4 +130,5 @@ pub static NPS_RETENTION: TableSchema = TableSchema {
             "ordered / respondents; null without respondents",
         ),
     ],
+    restatable: None,
 };

@@ -19,4 +19,5 @@ pub static REJECTS: TableSchema = TableSchema {
         column(col::VALUE, Kind::Text, "that column's raw value (for an order total out of range, the total); null when missing"),
         column(col::RAW_RECORD, Kind::Text, "the row's mapped source columns as a JSON object of their raw text"),
     ],
+    restatable: None,
 };

@@ -113,6 +113,22 @@ pub struct TableSchema {
     /// (declared as `cohort_month`).
     pub cohort_named: bool,
     pub columns: &'static [ColumnSchema],
+    /// Which values are fixed once their period is complete, so that a
+    /// change between two runs is a restatement (`None`: the table's
+    /// values may move with as_of, or are not about periods).
+    pub restatable: Option<Restatable>,
+}
+
+/// The values of a table that a later run must not change: `columns` in
+/// rows whose `complete` column is true in both runs. Only the measured
+/// counts and amounts are listed; ratios derived from them follow them,
+/// and columns that look forward to as_of (the unbounded retention
+/// columns) legitimately move every night.
+#[derive(Debug, Clone, Copy)]
+pub struct Restatable {
+    /// The BOOLEAN column that says the row's period is over.
+    pub complete: &'static str,
+    pub columns: &'static [&'static str],
 }
 
 impl TableSchema {

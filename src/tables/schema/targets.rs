@@ -35,6 +35,7 @@ pub static WIN_BACK: TableSchema = TableSchema {
             "the list's fixed suggestion",
         ),
     ],
+    restatable: None,
 };
 
 pub static AT_RISK_HIGH_VALUE: TableSchema = TableSchema {
@@ -85,6 +86,7 @@ pub static AT_RISK_HIGH_VALUE: TableSchema = TableSchema {
             "the list's fixed suggestion",
         ),
     ],
+    restatable: None,
 };
 
 pub static REENGAGE_NEW: TableSchema = TableSchema {
@@ -103,6 +105,7 @@ pub static REENGAGE_NEW: TableSchema = TableSchema {
         column(col::REVENUE, Kind::Float64, "net revenue up to as_of (orders minus refunds)"),
         column(col::SUGGESTED_ACTION, Kind::Text, "the list's fixed suggestion"),
     ],
+    restatable: None,
 };
 
 pub static VIP: TableSchema = TableSchema {
@@ -156,4 +159,5 @@ pub static VIP: TableSchema = TableSchema {
             "the list's fixed suggestion",
         ),
     ],
+    restatable: None,
 };

@@ -1,7 +1,7 @@
 //! The declaration of `tier_migration` (the frames are built in `tables::tiers`).
 
 use super::col;
-use super::table::{column, Kind, TableSchema, Written};
+use super::table::{column, Kind, Restatable, TableSchema, Written};
 
 pub static TIER_MIGRATION: TableSchema = TableSchema {
     name: "tier_migration",
@@ -39,4 +39,8 @@ pub static TIER_MIGRATION: TableSchema = TableSchema {
             "whether the month's last day is on or before as_of",
         ),
     ],
+    restatable: Some(Restatable {
+        complete: col::MONTH_COMPLETE,
+        columns: &[col::CUSTOMERS],
+    }),
 };
