@@ -105,6 +105,24 @@ pub enum Command {
         #[arg(default_value = "out")]
         out: PathBuf,
     },
+    /// Compare two published runs: what a run compares with the previous
+    /// one (definitions, rows, totals, inputs, CLV parameters, restated
+    /// values), between any two.
+    Diff {
+        /// The earlier run: a run id, a run directory, an output directory
+        /// (its current run), `current` or `previous` (the run the current
+        /// one was compared with).
+        previous: String,
+        /// The later run, named the same ways.
+        current: String,
+        /// The output directory run ids, `current` and `previous` are
+        /// looked up in; default `out`, the default `[output] dir`.
+        #[arg(long, value_name = "DIR", default_value = "out")]
+        out: PathBuf,
+        /// Print the comparison as JSON (schema: docs/diff.schema.json).
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a synthetic order history with known ground truth.
     ///
     /// Customers buy by a BG/NBD process (or `--model`'s) and spend by

@@ -106,6 +106,17 @@ fn dispatch(command: Command, progress: Progress) -> retention::error::Result<()
         Command::Validate { pipeline, set } => commands::validate::run(pipeline, &set),
         Command::Report { out } => commands::report::report(out),
         Command::Show { out } => commands::report::show(out),
+        Command::Diff {
+            previous,
+            current,
+            out,
+            json,
+        } => commands::diff::diff(commands::diff::DiffRequest {
+            previous,
+            current,
+            out,
+            json,
+        }),
         Command::Generate {
             customers,
             seed,

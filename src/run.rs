@@ -1,8 +1,9 @@
 //! One run of a pipeline, stage by stage:
 //! load → validate → orders → customers → cohorts → kpis → (dimensions) →
 //! (clv) → tiers → (nps, with a survey input) → segments → targets →
-//! checks → publish. The order history is dropped after nps: the stages
-//! after it read only its results.
+//! checks → compare (with the previous run: restatements, gates) →
+//! publish. The order history is dropped after nps: the stages after it
+//! read only its results. A `fail` gate stops the run before publishing.
 //! [`compute`] does everything but the publishing, so tests can look at
 //! the tables without touching the file system; [`run`] then publishes
 //! them (io::publish: stage, write the tables, write the report, seal with

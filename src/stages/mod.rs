@@ -1,7 +1,8 @@
 //! The pipeline's stages, in the order data flows through them:
 //! validate → orders → customers → cohorts → kpis → dimensions (the cohort
 //! and KPI tables sliced by `[columns] dimensions`) → clv → tiers → nps →
-//! segments → targets → checks.
+//! segments → targets → checks → compare (the run against the previous
+//! one, whose tables `run` reads through `io`).
 //! Each stage is a function from the previous stage's output to its own,
 //! in memory: the raw input comes in as [`raw`] batches read by
 //! `io`, no stage touches the file system or imports `io`, and

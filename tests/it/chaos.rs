@@ -172,6 +172,7 @@ fn kill_points() -> Vec<String> {
         "targets",
         "nps",
         "checks",
+        "compare",
     ]
     .iter()
     .map(|s| format!("stage::{s}"))

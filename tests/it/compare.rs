@@ -449,3 +449,66 @@ fn an_as_of_beyond_the_data_fires_the_staleness_gate() {
         "{message}"
     );
 }
+
+/// `retention diff` on the late-refund scenario: by `previous`/`current`,
+/// by run id and by run directory, as text and as JSON that follows
+/// `docs/diff.schema.json`.
+#[test]
+fn diff_compares_any_two_published_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    two_files(d);
+    pipeline(d, "", "");
+    let out = d.join("out");
+    assert_ok(&run(d, &["--as-of", "2023-12-31"]));
+    let first = current_run_id(&out);
+    let (month, _) = add_refund(d, 1234);
+    assert_ok(&run(d, &["--as-of", "2023-12-31"]));
+    let second = current_run_id(&out);
+    let text = retention(&["diff", "previous", "current"], d);
+    assert_ok(&text);
+    let summary = stdout(&text);
+    assert!(
+        summary.starts_with(&format!("{first} (as_of 2023-12-31) → {second}")),
+        "{summary}"
+    );
+    assert!(summary.contains("definitions: same"), "{summary}");
+    assert!(summary.contains("restatements: 2 value(s)"), "{summary}");
+    assert!(
+        summary.contains(&format!("kpis_monthly [month={month}] revenue")),
+        "{summary}"
+    );
+    let run_dir = out.join("runs").join(&first);
+    let by_dir = run_dir.to_str().unwrap();
+    for (a, b) in [(first.as_str(), second.as_str()), (by_dir, "out")] {
+        let json = retention(&["diff", a, b, "--json"], d);
+        assert_ok(&json);
+        let document: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(crate::support::repo_path("docs/diff.schema.json")).unwrap(),
+        )
+        .unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&document)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert_eq!(document["previous"]["run_id"], first.as_str());
+        assert_eq!(document["restated"]["total_values"], 2);
+        let largest = document["restated"]["largest"].as_array().unwrap();
+        let change = largest[0]["change"].as_f64().unwrap();
+        assert!((change + 12.34).abs() < 1e-9, "{change}");
+    }
+    // Backwards, the refund is undone.
+    let back = retention(&["diff", &second, &first, "--json"], d);
+    let document: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
+    let change = document["restated"]["largest"][0]["change"]
+        .as_f64()
+        .unwrap();
+    assert!((change - 12.34).abs() < 1e-9, "{change}");
+    // Not a run: a usage error naming it.
+    let wrong = retention(&["diff", "nonsense", "current"], d);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(stderr(&wrong).contains("`nonsense` is not a published run"));
+}

@@ -92,6 +92,18 @@ pub struct Figure {
     pub current: Option<f64>,
 }
 
+impl Figure {
+    pub fn change(&self) -> Option<f64> {
+        Some(self.current? - self.previous?)
+    }
+
+    /// change / |previous|; `None` when previous is 0 or missing.
+    pub fn relative_change(&self) -> Option<f64> {
+        let previous = self.previous.filter(|p| *p != 0.0)?;
+        Some(self.change()? / previous.abs())
+    }
+}
+
 /// A text value in both runs, with whether it changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextFigure {
