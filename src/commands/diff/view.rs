@@ -213,7 +213,7 @@ fn number(value: Option<f64>) -> String {
     match value {
         None => "—".into(),
         Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
-        Some(v) => format!("{}", format_significant(v)),
+        Some(v) => format_significant(v),
     }
 }
 
