@@ -6,9 +6,12 @@
 //! and every optional number is `None` where the table holds a null. The
 //! renderers also treat NaN and infinities as missing.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 
 use super::format::month_index;
+use crate::stages::compare::gates::Outcome;
 pub use crate::time::CohortPeriod;
 
 /// Everything one report shows.
@@ -28,6 +31,15 @@ pub struct ReportData {
     pub segments: Vec<SegmentRow>,
     /// The CLV stage's outputs; `None` while the stage is disabled or absent.
     pub clv: Option<ClvSection>,
+    /// The comparison with the previous run; `None` for a run written
+    /// before schema version 6, which has none.
+    pub since_previous: Option<SincePrevious>,
+    /// Loyalty tiers; `None` without `[loyalty]` (no `tier_migration`).
+    pub tiers: Option<TierSection>,
+    /// The target lists the run published.
+    pub targets: TargetSection,
+    /// NPS survey results; `None` without `[surveys]` (no `nps_monthly`).
+    pub nps: Option<NpsSection>,
 }
 
 /// Facts about the run, from its manifest.
@@ -229,6 +241,373 @@ pub struct ValidationBucket {
     pub rmse: Option<f64>,
     /// `(predicted − actual) / actual`.
     pub relative_bias: Option<f64>,
+}
+
+/// Sections of `run_comparison` (its `section` column).
+pub(crate) mod comparison_section {
+    pub const RUN: &str = "run";
+    pub const DEFINITIONS: &str = "definitions";
+    pub const ROWS: &str = "rows";
+    pub const TOTALS: &str = "totals";
+    pub const INPUT: &str = "input";
+    pub const CLV_MODEL: &str = "clv_model";
+    pub const RESTATED: &str = "restated";
+}
+
+/// Values of `run_comparison.status`.
+pub(crate) mod status {
+    /// There is no previous run.
+    pub const NONE: &str = "none";
+    pub const SAME: &str = "same";
+    pub const CHANGED: &str = "changed";
+    /// The previous run did not record its definitions.
+    pub const UNKNOWN: &str = "unknown";
+    /// Restatements were not computed: the definitions differ.
+    pub const NOT_COMPARED: &str = "not_compared";
+}
+
+/// The `run_comparison` items the report looks up.
+pub(crate) mod item {
+    pub const RUN_ID: &str = "run_id";
+    pub const AS_OF: &str = "as_of";
+    /// The `clv_model` row naming the chosen purchase model.
+    pub const CHOSEN: &str = "chosen";
+    /// The `clv_model` row with the chosen model's holdout MAE.
+    pub const HOLDOUT_MAE: &str = "holdout_mae";
+    /// The suffix of a `restated` row counting a table's restated values.
+    pub const RESTATED_VALUES: &str = ".restated_values";
+    /// The suffix of a `restated` row with a table's restated revenue share.
+    pub const REVENUE_SHARE: &str = ".revenue_share";
+}
+
+/// `restatements.row_kind` of one restated value (the others are totals).
+pub(crate) const RESTATED_VALUE: &str = "value";
+
+/// What the run found when it compared itself with the previous run: the
+/// rows of `run_comparison`, `gates` and `restatements`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SincePrevious {
+    /// Every row of `run_comparison`.
+    pub comparison: Vec<ComparedFigure>,
+    /// Every row of `gates`.
+    pub gates: Vec<GateRow>,
+    /// Every row of `restatements`: the largest values, then the totals.
+    pub restatements: Vec<RestatedRow>,
+    /// Published with `--accept-changes` although a `fail` gate fired.
+    pub accepted_changes: bool,
+}
+
+/// One row of `run_comparison`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ComparedFigure {
+    pub section: String,
+    pub item: String,
+    pub previous: Option<f64>,
+    pub current: Option<f64>,
+    pub change: Option<f64>,
+    pub relative_change: Option<f64>,
+    pub previous_text: Option<String>,
+    pub current_text: Option<String>,
+    pub status: String,
+}
+
+/// One row of `gates`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GateRow {
+    pub gate: String,
+    /// `fail`, `warn` or `off`.
+    pub action: String,
+    pub threshold: Option<f64>,
+    /// `None` when the gate was not evaluated.
+    pub measured: Option<f64>,
+    /// `passed`, `warned`, `accepted` or `skipped`.
+    pub outcome: String,
+    pub detail: String,
+}
+
+impl GateRow {
+    /// Whether the gate fired (warned, or failed and was accepted).
+    pub(crate) fn fired(&self) -> bool {
+        [Outcome::Warned, Outcome::Accepted, Outcome::Failed]
+            .iter()
+            .any(|o| o.label() == self.outcome)
+    }
+}
+
+/// One row of `restatements`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RestatedRow {
+    /// `value` or `total`.
+    pub row_kind: String,
+    pub table: String,
+    /// The restated row, e.g. `month=2024-03-01`; `None` for a total.
+    pub row_key: Option<String>,
+    pub column: String,
+    pub previous: Option<f64>,
+    pub current: Option<f64>,
+    pub change: Option<f64>,
+    pub relative_change: Option<f64>,
+    /// 1 for a value; all restated values of the table and column for a
+    /// total.
+    pub restated_values: i64,
+}
+
+/// The previous run, as `run_comparison` names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviousRun {
+    pub run_id: String,
+    pub as_of: Option<String>,
+    pub current_as_of: Option<String>,
+}
+
+impl SincePrevious {
+    fn rows_of<'a>(&'a self, section: &'a str) -> impl Iterator<Item = &'a ComparedFigure> {
+        self.comparison.iter().filter(move |r| r.section == section)
+    }
+
+    /// The previous run; `None` for the first run in its output directory.
+    pub(crate) fn previous_run(&self) -> Option<PreviousRun> {
+        let find = |name: &str| {
+            self.rows_of(comparison_section::RUN)
+                .find(|r| r.item == name)
+        };
+        let run = find(item::RUN_ID).filter(|r| r.status != status::NONE)?;
+        let as_of = find(item::AS_OF);
+        Some(PreviousRun {
+            run_id: run.previous_text.clone().unwrap_or_default(),
+            as_of: as_of.and_then(|r| r.previous_text.clone()),
+            current_as_of: as_of.and_then(|r| r.current_text.clone()),
+        })
+    }
+
+    /// The `definitions` rows: one `same` or `unknown` row, or one row per
+    /// changed setting.
+    pub(crate) fn definition_rows(&self) -> Vec<&ComparedFigure> {
+        self.rows_of(comparison_section::DEFINITIONS).collect()
+    }
+
+    /// The headline figures: rows, totals and the CLV model.
+    pub(crate) fn headline(&self) -> Vec<&ComparedFigure> {
+        let wanted = [
+            comparison_section::ROWS,
+            comparison_section::TOTALS,
+            comparison_section::CLV_MODEL,
+        ];
+        self.comparison
+            .iter()
+            .filter(|r| wanted.contains(&r.section.as_str()))
+            .collect()
+    }
+
+    /// Every input file of either run.
+    pub(crate) fn inputs(&self) -> Vec<&ComparedFigure> {
+        self.rows_of(comparison_section::INPUT).collect()
+    }
+
+    /// The `restated` rows: per table, its restated values and share of
+    /// revenue (or one `not_compared` row).
+    pub(crate) fn restated(&self) -> Vec<&ComparedFigure> {
+        self.rows_of(comparison_section::RESTATED).collect()
+    }
+
+    /// The restated values listed (the largest first).
+    pub(crate) fn restated_values(&self) -> Vec<&RestatedRow> {
+        self.restatements
+            .iter()
+            .filter(|r| r.row_kind == RESTATED_VALUE)
+            .collect()
+    }
+
+    /// All restated values, listed or not (the totals' counts).
+    pub(crate) fn restated_count(&self) -> i64 {
+        self.restatements
+            .iter()
+            .filter(|r| r.row_kind != RESTATED_VALUE)
+            .map(|r| r.restated_values)
+            .sum()
+    }
+
+    /// The gates that fired.
+    pub(crate) fn fired_gates(&self) -> Vec<&GateRow> {
+        self.gates.iter().filter(|g| g.fired()).collect()
+    }
+}
+
+/// Loyalty tiers: the customers per tier at as_of and the moves between
+/// tiers per month.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TierSection {
+    /// Customers per tier at as_of (`customers.tier`), lowest tier first.
+    pub sizes: Vec<(String, i64)>,
+    /// The rows of `tier_migration`.
+    pub migration: Vec<TierMove>,
+}
+
+/// One row of `tier_migration`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TierMove {
+    pub month: NaiveDate,
+    /// The tier at the end of the month before, or `(new)`.
+    pub from_tier: String,
+    pub to_tier: String,
+    /// `new`, `up`, `down` or `same`.
+    pub movement: String,
+    pub customers: i64,
+    pub month_complete: bool,
+}
+
+/// Values of `tier_migration.movement`.
+pub(crate) mod movement {
+    pub const NEW: &str = "new";
+    pub const UP: &str = "up";
+    pub const DOWN: &str = "down";
+}
+
+/// One month of `tier_migration`: customers per movement.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct TierMonth {
+    pub month: NaiveDate,
+    pub new: i64,
+    pub up: i64,
+    pub down: i64,
+    pub same: i64,
+    pub month_complete: bool,
+}
+
+impl TierSection {
+    /// Customers per movement and month, by month.
+    pub(crate) fn months(&self) -> Vec<TierMonth> {
+        let mut months: BTreeMap<NaiveDate, TierMonth> = BTreeMap::new();
+        for m in &self.migration {
+            let month = months.entry(m.month).or_insert_with(|| TierMonth {
+                month: m.month,
+                month_complete: m.month_complete,
+                ..TierMonth::default()
+            });
+            let count = match m.movement.as_str() {
+                movement::NEW => &mut month.new,
+                movement::UP => &mut month.up,
+                movement::DOWN => &mut month.down,
+                _ => &mut month.same,
+            };
+            *count = count.saturating_add(m.customers);
+        }
+        months.into_values().collect()
+    }
+
+    /// The moves of the last complete month.
+    pub(crate) fn last_complete_moves(&self) -> Option<(NaiveDate, Vec<&TierMove>)> {
+        let last = self
+            .migration
+            .iter()
+            .filter(|m| m.month_complete)
+            .map(|m| m.month)
+            .max()?;
+        let moves = self.migration.iter().filter(|m| m.month == last).collect();
+        Some((last, moves))
+    }
+}
+
+/// The target lists and the settings of their rules.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetSection {
+    /// The published lists, in precedence order.
+    pub lists: Vec<TargetList>,
+    /// `[targets]` as the manifest's definitions record it; `None` where
+    /// a run does not say.
+    pub high_clv_quantile: Option<f64>,
+    pub p_alive_below: Option<f64>,
+    /// `None` also when it is not set (the median gap is used).
+    pub reengage_after_days: Option<f64>,
+    pub vip_clv_quantile: Option<f64>,
+}
+
+/// One target list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetList {
+    /// The table's name (`win_back`, …).
+    pub name: String,
+    /// Customers on the list.
+    pub customers: usize,
+    /// The distinct suggested actions, in the list's order.
+    pub actions: Vec<String>,
+    /// `reengage_new`'s days since the first order beyond which a one-time
+    /// buyer is on the list (`typical_gap_days`); `None` for other lists.
+    pub typical_gap_days: Option<f64>,
+    /// Whether the list has CLV values (then `top` is by CLV, else by
+    /// revenue).
+    pub by_clv: bool,
+    /// The ten customers of highest value, highest first.
+    pub top: Vec<TargetCustomer>,
+}
+
+/// One customer of a target list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetCustomer {
+    pub customer_id: String,
+    pub clv: Option<f64>,
+    pub revenue: Option<f64>,
+}
+
+/// The NPS tables.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NpsSection {
+    /// `nps_monthly`, by month.
+    pub monthly: Vec<NpsMonth>,
+    /// `nps_by_cohort`, by cohort month.
+    pub by_cohort: Vec<NpsCohort>,
+    /// `nps_by_tier`, lowest tier first; `None` without tiers.
+    pub by_tier: Option<Vec<NpsTier>>,
+    /// `nps_retention`.
+    pub retention: Vec<NpsRetention>,
+}
+
+/// Responses by category and the NPS they give.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NpsCounts {
+    pub responses: i64,
+    pub promoters: i64,
+    pub passives: i64,
+    pub detractors: i64,
+    /// 100 · (promoters − detractors) / responses; `None` without responses.
+    pub nps: Option<f64>,
+}
+
+/// One month of `nps_monthly`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NpsMonth {
+    pub month: NaiveDate,
+    pub counts: NpsCounts,
+    pub month_complete: bool,
+}
+
+/// One cohort of `nps_by_cohort`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NpsCohort {
+    pub cohort_month: NaiveDate,
+    pub cohort_size: i64,
+    pub respondents: i64,
+    pub counts: NpsCounts,
+}
+
+/// One tier of `nps_by_tier`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NpsTier {
+    pub tier: String,
+    pub respondents: i64,
+    pub counts: NpsCounts,
+}
+
+/// One row of `nps_retention`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NpsRetention {
+    /// `promoter`, `passive` or `detractor`.
+    pub category: String,
+    pub months_after: u32,
+    pub respondents: i64,
+    pub ordered: i64,
+    /// `ordered / respondents`; `None` without respondents.
+    pub retention_rate: Option<f64>,
 }
 
 impl ReportData {

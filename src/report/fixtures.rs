@@ -12,8 +12,10 @@ use std::f64::consts::PI;
 use chrono::{Months, NaiveDate};
 
 use super::data::{
-    ClvSection, CohortCell, CohortPeriod, CurvePoint, ForecastMonth, KpiMonth, ModelParameter,
-    ReportData, RunFacts, SegmentRow, ValidationBucket,
+    ClvSection, CohortCell, CohortPeriod, ComparedFigure, CurvePoint, ForecastMonth, GateRow,
+    KpiMonth, ModelParameter, NpsCohort, NpsCounts, NpsMonth, NpsRetention, NpsSection, NpsTier,
+    ReportData, RestatedRow, RunFacts, SegmentRow, SincePrevious, TargetCustomer, TargetList,
+    TargetSection, TierMove, TierSection, ValidationBucket,
 };
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -146,6 +148,7 @@ fn history(start: NaiveDate, months: usize, with_clv: bool, poison: bool) -> Rep
         kpis,
         segments: segments(customers, total_revenue, with_clv),
         clv: with_clv.then(|| clv_section(customers.min(40_000) as usize, poison)),
+        ..ReportData::default()
     };
     if poison {
         poison_history(&mut data, start);
@@ -429,10 +432,17 @@ fn poison_history(data: &mut ReportData, start: NaiveDate) {
     }
 }
 
-/// Five years of monthly history (60 cohorts × up to 60 periods), with CLV
-/// and a few poisoned (NaN / infinite) values.
+/// Five years of monthly history (60 cohorts × up to 60 periods), with CLV,
+/// a comparison with the previous run, tiers, target lists, NPS and a few
+/// poisoned (NaN / infinite) values.
 pub(crate) fn five_year() -> ReportData {
-    history(date(2019, 6, 1), 60, true, true)
+    let start = date(2019, 6, 1);
+    let mut data = history(start, 60, true, true);
+    data.since_previous = Some(compared_with_previous(&data.facts, true));
+    data.tiers = Some(tier_history(start, 60));
+    data.targets = target_lists();
+    data.nps = Some(nps_history(start, 60, true));
+    data
 }
 
 /// Three years of history with weekly cohorts (157 cohorts × up to 157
@@ -456,9 +466,19 @@ pub(crate) fn quarterly() -> ReportData {
     data
 }
 
-/// Eight months of history with CLV (the show snapshot's input).
+/// Eight months of history with CLV (the show snapshot's input): the
+/// first run of its output directory, a win-back list and an empty
+/// re-engagement list, no tiers, no surveys.
 pub(crate) fn small() -> ReportData {
-    history(date(2023, 10, 1), 8, true, false)
+    let mut data = history(date(2023, 10, 1), 8, true, false);
+    data.since_previous = Some(first_run(&data.facts));
+    let mut lists = target_lists();
+    lists
+        .lists
+        .retain(|l| l.name == "win_back" || l.name == "reengage_new");
+    lists.lists[1] = target_list("reengage_new", 0, "second-order incentive", false, 0.0);
+    data.targets = lists;
+    data
 }
 
 /// Two months, nothing complete yet, no CLV.
@@ -517,6 +537,7 @@ pub(crate) fn tiny() -> ReportData {
             segment("Promising", 1, 20.0, 0.1),
         ],
         clv: None,
+        ..ReportData::default()
     }
 }
 
@@ -543,4 +564,486 @@ fn tiny_facts() -> RunFacts {
         ],
         stages: vec![("read".to_string(), 0.01, 20_000_000)],
     }
+}
+
+/// A comparison row of `run_comparison`.
+fn compared_row(
+    section: &str,
+    item: &str,
+    previous: Option<f64>,
+    current: Option<f64>,
+) -> ComparedFigure {
+    let change = current.zip(previous).map(|(c, p)| c - p);
+    let status = match (previous, change) {
+        (None, _) => "none",
+        (Some(_), Some(0.0)) => "same",
+        _ => "changed",
+    };
+    ComparedFigure {
+        section: section.to_string(),
+        item: item.to_string(),
+        previous,
+        current,
+        change,
+        relative_change: change
+            .zip(previous.filter(|p| *p != 0.0))
+            .map(|(d, p)| d / p.abs()),
+        status: status.to_string(),
+        ..ComparedFigure::default()
+    }
+}
+
+/// A text row of `run_comparison`.
+fn compared_text(
+    section: &str,
+    item: &str,
+    previous: Option<&str>,
+    current: &str,
+    status: &str,
+) -> ComparedFigure {
+    ComparedFigure {
+        section: section.to_string(),
+        item: item.to_string(),
+        previous_text: previous.map(str::to_string),
+        current_text: Some(current.to_string()),
+        status: status.to_string(),
+        ..ComparedFigure::default()
+    }
+}
+
+/// A gate's row.
+fn gate(
+    name: &str,
+    action: &str,
+    threshold: f64,
+    measured: Option<f64>,
+    outcome: &str,
+    detail: &str,
+) -> GateRow {
+    GateRow {
+        gate: name.to_string(),
+        action: action.to_string(),
+        threshold: Some(threshold),
+        measured,
+        outcome: outcome.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+/// The run id and as_of of the run before a history's run: a day earlier.
+const PREVIOUS_RUN_ID: &str = "20240418T020000Z";
+const PREVIOUS_AS_OF: &str = "2024-04-18";
+
+/// The comparison with a previous run: the definitions the same, one input
+/// file grown, two gates warned and 30 restated values of which 25 are
+/// listed; `poison` adds non-finite values.
+pub(crate) fn compared_with_previous(facts: &RunFacts, poison: bool) -> SincePrevious {
+    let run = |item, previous, current: String| {
+        compared_text("run", item, Some(previous), &current, "changed")
+    };
+    let mut comparison = vec![
+        run("run_id", PREVIOUS_RUN_ID, facts.run_id.clone()),
+        run("as_of", PREVIOUS_AS_OF, facts.as_of.to_string()),
+        ComparedFigure {
+            current_text: None,
+            ..compared_text("definitions", "definitions", None, "", "same")
+        },
+        compared_row("rows", "rows_read", Some(271_900.0), Some(272_503.0)),
+        compared_row("rows", "rows_rejected", Some(1_234.0), Some(1_234.0)),
+        compared_row("totals", "customers", Some(64_100.0), Some(64_180.0)),
+        compared_row("totals", "revenue", Some(1_234_567.89), Some(1_240_112.35)),
+        compared_row("clv_model", "holdout_mae", Some(0.41), Some(0.4242)),
+        compared_text("clv_model", "chosen", Some("bg_nbd"), "bg_nbd", "same"),
+        restated_per_table("kpis_monthly.restated_values", 18.0),
+        restated_per_table("kpis_monthly.revenue_share", 0.0042),
+        restated_per_table("cohort_retention.restated_values", 12.0),
+        restated_per_table("tier_migration.restated_values", 0.0),
+    ];
+    // The 2023 file grew since the previous run; the others are the same.
+    comparison.extend(facts.inputs.iter().map(|(path, bytes)| {
+        let grown = if path.ends_with("2023.csv.gz") {
+            250_000.0
+        } else {
+            0.0
+        };
+        let now = *bytes as f64;
+        compared_row("input", path, Some(now - grown), Some(now))
+    }));
+    SincePrevious {
+        comparison,
+        gates: compared_gates(poison),
+        restatements: restated_rows(poison),
+        accepted_changes: false,
+    }
+}
+
+/// A `restated` row of `run_comparison`: a table's restated values or
+/// share of revenue, `same` when 0.
+fn restated_per_table(item: &str, current: f64) -> ComparedFigure {
+    ComparedFigure {
+        status: if current == 0.0 { "same" } else { "changed" }.to_string(),
+        ..compared_row("restated", item, None, Some(current))
+    }
+}
+
+/// The gates of a run compared with the previous one: two warned.
+fn compared_gates(poison: bool) -> Vec<GateRow> {
+    vec![
+        gate(
+            "rows_read_drop",
+            "fail",
+            0.01,
+            Some(-0.0022),
+            "passed",
+            "rows read 271900 → 272503",
+        ),
+        gate(
+            "restated_revenue_share",
+            "warn",
+            0.001,
+            Some(0.0042),
+            "warned",
+            "Σ |restated revenue| 5185.19 of 1234567.89 in months complete in both runs",
+        ),
+        gate(
+            "restated_counts",
+            "warn",
+            0.0,
+            Some(30.0),
+            "warned",
+            "30 count values restated in complete periods",
+        ),
+        gate(
+            "stale_input_days",
+            "warn",
+            3.0,
+            Some(1.0),
+            "passed",
+            "latest order 2024-04-18 is 1 days before as_of 2024-04-19",
+        ),
+        gate(
+            "reject_ratio_rise",
+            "warn",
+            2.0,
+            Some(1.0),
+            "passed",
+            "reject ratio 0.004538 → 0.004528",
+        ),
+        gate(
+            "clv_parameter_shift",
+            "warn",
+            3.0,
+            Some(if poison { f64::INFINITY } else { 0.84 }),
+            "passed",
+            "bg_nbd.a 0.7932 → 0.8667 (standard error 0.0874)",
+        ),
+        gate(
+            "holdout_error_rise",
+            "off",
+            0.25,
+            None,
+            "skipped",
+            "switched off",
+        ),
+    ]
+}
+
+/// 25 restated values, the largest relative change first, and the totals
+/// per table and column, which count 5 unlisted revenue values too.
+fn restated_rows(poison: bool) -> Vec<RestatedRow> {
+    let mut values: Vec<RestatedRow> = (0..25)
+        .map(|i| {
+            let (table, key, column) = if i % 2 == 0 {
+                (
+                    "kpis_monthly",
+                    format!("month=2023-{:02}-01", 1 + i / 2 % 12),
+                    "revenue",
+                )
+            } else {
+                (
+                    "cohort_retention",
+                    format!("cohort_month=2022-{:02}-01, period={i}", 1 + i % 12),
+                    "active_customers",
+                )
+            };
+            let previous = 1_000.0 + 37.0 * i as f64;
+            let current = previous + 3.0 * (25 - i) as f64;
+            RestatedRow {
+                row_kind: "value".to_string(),
+                table: table.to_string(),
+                row_key: Some(key),
+                column: column.to_string(),
+                previous: Some(previous),
+                current: Some(current),
+                change: Some(current - previous),
+                relative_change: Some((current - previous) / previous),
+                restated_values: 1,
+            }
+        })
+        .collect();
+    if poison {
+        values[1].relative_change = Some(f64::NAN);
+    }
+    let total = |table: &str, column: &str, unlisted: i64| {
+        let mine: Vec<&RestatedRow> = values.iter().filter(|v| v.table == table).collect();
+        let sum =
+            |f: fn(&RestatedRow) -> Option<f64>| mine.iter().filter_map(|v| f(v)).sum::<f64>();
+        RestatedRow {
+            row_kind: "total".to_string(),
+            table: table.to_string(),
+            column: column.to_string(),
+            previous: Some(sum(|v| v.previous)),
+            current: Some(sum(|v| v.current)),
+            change: Some(sum(|v| v.change)),
+            restated_values: mine.len() as i64 + unlisted,
+            ..RestatedRow::default()
+        }
+    };
+    let totals = [
+        total("cohort_retention", "active_customers", 0),
+        total("kpis_monthly", "revenue", 5),
+    ];
+    values.extend(totals);
+    values
+}
+
+/// The comparison of the first run of an output directory: this run's
+/// figures, no previous ones; only the staleness gate evaluated.
+pub(crate) fn first_run(facts: &RunFacts) -> SincePrevious {
+    let mut comparison = vec![
+        compared_text("run", "run_id", None, &facts.run_id, "none"),
+        compared_text("run", "as_of", None, &facts.as_of.to_string(), "none"),
+        compared_row("rows", "rows_read", None, Some(facts.rows_read as f64)),
+        compared_row("totals", "customers", None, Some(facts.customers as f64)),
+    ];
+    for (path, bytes) in &facts.inputs {
+        comparison.push(compared_row("input", path, None, Some(*bytes as f64)));
+    }
+    let skipped = |name: &str| gate(name, "warn", 1.0, None, "skipped", "no previous run");
+    SincePrevious {
+        comparison,
+        gates: vec![
+            skipped("rows_read_drop"),
+            gate(
+                "stale_input_days",
+                "warn",
+                3.0,
+                Some(0.0),
+                "passed",
+                "latest order is as_of",
+            ),
+            skipped("restated_counts"),
+        ],
+        restatements: Vec::new(),
+        accepted_changes: false,
+    }
+}
+
+/// Three loyalty tiers over `months` months from `start` (the last one in
+/// progress): every month's new customers join Bronze, and fixed shares
+/// move up and down.
+pub(crate) fn tier_history(start: NaiveDate, months: usize) -> TierSection {
+    const TIERS: [&str; 3] = ["Bronze", "Silver", "Gold"];
+    let mut sizes = [0i64; 3];
+    let mut migration = Vec::new();
+    for m in 0..months {
+        let share = |n: i64, s: f64| (n as f64 * s).round() as i64;
+        // moves[from][to] for the three tiers.
+        let mut moves = [[0i64; 3]; 3];
+        moves[0][1] = share(sizes[0], 0.012);
+        moves[0][2] = share(sizes[0], 0.001);
+        moves[1][0] = share(sizes[1], 0.03);
+        moves[1][2] = share(sizes[1], 0.02);
+        moves[2][1] = share(sizes[2], 0.04);
+        moves[2][0] = share(sizes[2], 0.005);
+        for f in 0..3 {
+            moves[f][f] = sizes[f] - moves[f].iter().sum::<i64>();
+        }
+        let new = cohort_size(m);
+        let row = |from: &str, to: usize, movement: &str, customers: i64| TierMove {
+            month: plus_months(start, m),
+            from_tier: from.to_string(),
+            to_tier: TIERS[to].to_string(),
+            movement: movement.to_string(),
+            customers,
+            month_complete: m + 1 < months,
+        };
+        for t in 0..3 {
+            migration.push(row("(new)", t, "new", if t == 0 { new } else { 0 }));
+        }
+        for (f, from) in moves.iter().enumerate() {
+            for (t, customers) in from.iter().enumerate() {
+                let movement = match t.cmp(&f) {
+                    std::cmp::Ordering::Greater => "up",
+                    std::cmp::Ordering::Less => "down",
+                    std::cmp::Ordering::Equal => "same",
+                };
+                migration.push(row(TIERS[f], t, movement, *customers));
+            }
+        }
+        // Each tier's customers at the month's end: those who moved into
+        // it, and the month's new customers in the lowest tier.
+        sizes = std::array::from_fn(|t| (0..3).map(|f| moves[f][t]).sum::<i64>());
+        sizes[0] += new;
+    }
+    TierSection {
+        sizes: TIERS
+            .iter()
+            .zip(sizes)
+            .map(|(t, n)| (t.to_string(), n))
+            .collect(),
+        migration,
+    }
+}
+
+/// A target list of `customers` customers whose top ten have values
+/// falling from `top`.
+fn target_list(name: &str, customers: usize, action: &str, by_clv: bool, top: f64) -> TargetList {
+    TargetList {
+        name: name.to_string(),
+        customers,
+        actions: vec![action.to_string()],
+        typical_gap_days: None,
+        by_clv,
+        top: (0..customers.min(10))
+            .map(|i| TargetCustomer {
+                customer_id: format!("C{:06}", 100 + 7 * i),
+                clv: by_clv.then_some(top * (1.0 - 0.05 * i as f64)),
+                revenue: Some(if by_clv { 0.6 } else { 1.0 } * top * (1.0 - 0.05 * i as f64)),
+            })
+            .collect(),
+    }
+}
+
+/// The four target lists of a run with CLV and tiers.
+pub(crate) fn target_lists() -> TargetSection {
+    let mut reengage = target_list(
+        "reengage_new",
+        1_234,
+        "second-order incentive: one-time buyer past the usual second-order gap",
+        false,
+        150.88,
+    );
+    reengage.typical_gap_days = Some(47.0);
+    TargetSection {
+        lists: vec![
+            target_list(
+                "win_back",
+                4_321,
+                "win-back offer: invite the lapsed customer back",
+                false,
+                3_774.46,
+            ),
+            target_list(
+                "at_risk_high_value",
+                57,
+                "retention offer: valuable customer overdue for their next order",
+                true,
+                2_345.67,
+            ),
+            reengage,
+            target_list(
+                "vip",
+                890,
+                "VIP treatment: early access and thanks",
+                true,
+                5_432.1,
+            ),
+        ],
+        high_clv_quantile: Some(0.8),
+        p_alive_below: Some(0.5),
+        reengage_after_days: None,
+        vip_clv_quantile: Some(0.9),
+    }
+}
+
+/// Response counts with their NPS.
+fn nps_counts(responses: i64, promoter_share: f64, detractor_share: f64) -> NpsCounts {
+    let promoters = (responses as f64 * promoter_share).round() as i64;
+    let detractors = (responses as f64 * detractor_share).round() as i64;
+    NpsCounts {
+        responses,
+        promoters,
+        passives: responses - promoters - detractors,
+        detractors,
+        nps: (responses > 0).then(|| 100.0 * (promoters - detractors) as f64 / responses as f64),
+    }
+}
+
+/// NPS survey results over `months` months from `start`: no response in
+/// the first three months, the last month in progress; `poison` adds a NaN.
+pub(crate) fn nps_history(start: NaiveDate, months: usize, poison: bool) -> NpsSection {
+    let mut monthly: Vec<NpsMonth> = (0..months)
+        .map(|m| {
+            let responses = if m < 3 { 0 } else { 40 + (m as i64 * 7) % 25 };
+            let wave = 0.05 * (m as f64 / 5.0).sin();
+            NpsMonth {
+                month: plus_months(start, m),
+                counts: nps_counts(responses, 0.45 + wave, 0.22 - wave / 2.0),
+                month_complete: m + 1 < months,
+            }
+        })
+        .collect();
+    if poison {
+        monthly[10].counts.nps = Some(f64::NAN);
+    }
+    let by_cohort = (0..months)
+        .map(|c| {
+            let size = cohort_size(c);
+            let respondents = size / 5;
+            NpsCohort {
+                cohort_month: plus_months(start, c),
+                cohort_size: size,
+                respondents,
+                counts: nps_counts(respondents + (c as i64 % 5), 0.4 + 0.002 * c as f64, 0.25),
+            }
+        })
+        .collect();
+    let by_tier = [
+        ("Bronze", 800, 0.38, 0.28),
+        ("Silver", 240, 0.52, 0.15),
+        ("Gold", 61, 0.7, 0.05),
+    ]
+    .into_iter()
+    .map(|(tier, respondents, p, d)| NpsTier {
+        tier: tier.to_string(),
+        respondents,
+        counts: nps_counts(respondents + respondents / 10, p, d),
+    })
+    .collect();
+    NpsSection {
+        monthly,
+        by_cohort,
+        by_tier: Some(by_tier),
+        retention: nps_retention(),
+    }
+}
+
+/// `nps_retention`: promoters order most often; the detractors' month 12
+/// has no complete month yet (no respondents, no rate).
+fn nps_retention() -> Vec<NpsRetention> {
+    let mut rows = Vec::new();
+    for (category, base, floor) in [
+        ("detractor", 300, 0.06),
+        ("passive", 500, 0.10),
+        ("promoter", 700, 0.14),
+    ] {
+        for k in 1..=12u32 {
+            let respondents = if category == "detractor" && k == 12 {
+                0
+            } else {
+                base - 15 * k as i64
+            };
+            let rate = floor + 0.2 * (-(k as f64 - 1.0) / 4.0).exp();
+            let ordered = (respondents as f64 * rate).round() as i64;
+            rows.push(NpsRetention {
+                category: category.to_string(),
+                months_after: k,
+                respondents,
+                ordered,
+                retention_rate: (respondents > 0).then(|| ordered as f64 / respondents as f64),
+            });
+        }
+    }
+    rows
 }

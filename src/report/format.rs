@@ -103,6 +103,41 @@ pub fn num_opt(v: Option<f64>, decimals: usize) -> String {
     finite_opt(v).map_or_else(|| MISSING.to_string(), |x| fixed(x, decimals))
 }
 
+/// A number of no particular unit (a gate's threshold, a count held as a
+/// float): a whole number with thousands separators, else four significant
+/// digits without trailing zeros, scientific for tiny or huge magnitudes;
+/// "—" when not finite.
+pub fn plain(v: f64) -> String {
+    if !v.is_finite() {
+        return MISSING.to_string();
+    }
+    let a = v.abs();
+    if v.fract() == 0.0 && a < 1e15 {
+        return int(v as i64);
+    }
+    if !(1e-4..1e15).contains(&a) {
+        return format!("{v:.3e}");
+    }
+    let decimals = (3 - a.log10().floor() as i32).clamp(0, 8) as usize;
+    let text = fixed(v, decimals);
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// `text`, the formatted change `v`, with a `+` when `v` is above zero and
+/// the text not zero.
+pub fn signed(v: f64, text: String) -> String {
+    let nonzero = text.chars().any(|c| c.is_ascii_digit() && c != '0');
+    if v > 0.0 && nonzero {
+        format!("+{text}")
+    } else {
+        text
+    }
+}
+
 /// A model parameter: four significant digits, switching to scientific
 /// notation for very small or very large magnitudes.
 pub fn param(v: f64) -> String {
@@ -313,6 +348,22 @@ mod tests {
         assert_eq!(change_money(Some(55.0), Some(50.0)), "+5.00 (+10.0%)");
         assert_eq!(change_int(-5), "-5");
         assert_eq!(change_int(5), "+5");
+    }
+
+    #[test]
+    fn plain_numbers_drop_trailing_zeros() {
+        assert_eq!(plain(698.0), "698");
+        assert_eq!(plain(12_591.0), "12,591");
+        assert_eq!(plain(0.001), "0.001");
+        assert_eq!(plain(0.25), "0.25");
+        assert_eq!(plain(0.484239), "0.4842");
+        assert_eq!(plain(-2.5), "-2.5");
+        assert_eq!(plain(1234.5678), "1,235");
+        assert_eq!(plain(0.00001234), "1.234e-5");
+        assert_eq!(plain(f64::NAN), MISSING);
+        assert_eq!(signed(3.0, plain(3.0)), "+3");
+        assert_eq!(signed(-3.0, plain(-3.0)), "-3");
+        assert_eq!(signed(0.0001, money(0.0001)), "0.00");
     }
 
     #[test]

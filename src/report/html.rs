@@ -7,6 +7,20 @@
 
 use std::fmt::Write as _;
 
+mod changes;
+mod nps;
+mod targets;
+mod tiers;
+
+#[cfg(test)]
+pub(crate) use changes::{FIRST_RUN, NO_COMPARISON, NO_RESTATEMENTS};
+#[cfg(test)]
+pub(crate) use nps::NO_SURVEYS;
+#[cfg(test)]
+pub(crate) use targets::NO_LISTS;
+#[cfg(test)]
+pub(crate) use tiers::NO_TIERS;
+
 use crate::tables::schema::cohorts::COHORT_RETENTION;
 
 use super::charts::{self, bucket_key, is_overall};
@@ -17,18 +31,40 @@ use super::data::{
 use super::format::{self, escape, finite, finite_opt, MISSING};
 
 /// Headings of the page's sections, in order (tests look for them).
-pub const HEADINGS: [&str; 7] = [
+pub const HEADINGS: [&str; 11] = [
+    "Since the previous run",
     "Cohort retention",
     "Retention curve",
     "Monthly KPIs",
     "Revenue per customer by cohort",
     "Customer segments",
     "Customer lifetime value (CLV)",
+    "Loyalty tiers",
+    "Target lists",
+    "Net Promoter Score (NPS)",
     "Run facts",
 ];
 
 /// Anchors of the sections, matching [`HEADINGS`].
-const ANCHORS: [&str; 7] = ["cohorts", "curve", "kpis", "ltv", "segments", "clv", "run"];
+const ANCHORS: [&str; 11] = [
+    "changes", "cohorts", "curve", "kpis", "ltv", "segments", "clv", "tiers", "targets", "nps",
+    "run",
+];
+
+/// Where each section is in [`HEADINGS`] and [`ANCHORS`].
+mod part {
+    pub const CHANGES: usize = 0;
+    pub const COHORTS: usize = 1;
+    pub const CURVE: usize = 2;
+    pub const KPIS: usize = 3;
+    pub const LTV: usize = 4;
+    pub const SEGMENTS: usize = 5;
+    pub const CLV: usize = 6;
+    pub const TIERS: usize = 7;
+    pub const TARGETS: usize = 8;
+    pub const NPS: usize = 9;
+    pub const RUN: usize = 10;
+}
 
 /// The note shown in the CLV section when there is no CLV output.
 pub(crate) const CLV_DISABLED: &str = "CLV stage disabled or not yet available.";
@@ -90,6 +126,12 @@ td .path { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 .badge { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: 12px; font-weight: 600; }
 .badge.pass { background: #e3f4ea; color: #1f6b3d; }
 .badge.fail { background: #fbe4e6; color: #9b1c28; }
+.badge.warn { background: #fff0d1; color: #8a4b00; }
+.badge.none { background: #eceff3; color: var(--muted); }
+.status.warn { background: #fff0d1; color: #8a4b00; text-decoration: none; }
+tbody tr.flagged td { background: #fff7e3; }
+tbody tr.flagged td:first-child { box-shadow: inset 3px 0 0 #e0a030; }
+td .detail, td .rule { display: inline-block; white-space: normal; min-width: 240px; max-width: 560px; }
 .track { display: inline-block; width: 70px; height: 9px; margin-right: 8px; vertical-align: middle; text-align: left; }
 .bar { display: block; height: 9px; background: #9db5d6; border-radius: 2px; }
 .after-bar { display: inline-block; min-width: 52px; }
@@ -115,6 +157,17 @@ fn table(headers: &[(&str, bool)], rows: &[Vec<Cell>], total: Option<Vec<Cell>>)
 fn table_with_class(
     headers: &[(&str, bool)],
     rows: &[Vec<Cell>],
+    total: Option<Vec<Cell>>,
+    class: &str,
+) -> String {
+    let rows: Vec<(&[Cell], &str)> = rows.iter().map(|r| (r.as_slice(), "")).collect();
+    table_with_row_classes(headers, &rows, total, class)
+}
+
+/// [`table_with_class`] with a CSS class on each row (empty: none).
+fn table_with_row_classes(
+    headers: &[(&str, bool)],
+    rows: &[(&[Cell], &str)],
     total: Option<Vec<Cell>>,
     class: &str,
 ) -> String {
@@ -144,8 +197,13 @@ fn table_with_class(
         }
         out.push_str("</tr>");
     };
-    for row in rows {
-        write_row(&mut out, row, "");
+    for (row, class) in rows {
+        let class = if class.is_empty() {
+            String::new()
+        } else {
+            format!(" class=\"{class}\"")
+        };
+        write_row(&mut out, row, &class);
     }
     if let Some(t) = total {
         write_row(&mut out, &t, " class=\"total\"");
@@ -217,12 +275,16 @@ pub fn render_html(data: &ReportData) -> String {
         let _ = write!(out, "<a href=\"#{a}\">{}</a>", escape(h));
     }
     out.push_str("</nav>\n<main>\n");
+    out.push_str(&changes::section(data));
     out.push_str(&cohort_section(data));
     out.push_str(&curve_section(data));
     out.push_str(&kpi_section(data));
     out.push_str(&ltv_section(data));
     out.push_str(&segment_section(data));
     out.push_str(&clv_section(data));
+    out.push_str(&tiers::section(data));
+    out.push_str(&targets::section(data));
+    out.push_str(&nps::section(data));
     out.push_str(&run_section(data));
     let _ = write!(
         out,
@@ -263,9 +325,32 @@ fn header(data: &ReportData) -> String {
         )
     };
     out.push_str(&status);
+    out.push_str(&gates_status(data));
     out.push_str(&glance(data));
     out.push_str("</header>\n");
     out
+}
+
+/// A pill naming the gates that fired since the previous run, if any.
+fn gates_status(data: &ReportData) -> String {
+    let Some(since) = &data.since_previous else {
+        return String::new();
+    };
+    let fired = since.fired_gates();
+    if fired.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = fired.iter().map(|g| g.gate.as_str()).collect();
+    format!(
+        " <a class=\"status warn\" href=\"#{}\">{} since the previous run: {}</a>",
+        ANCHORS[part::CHANGES],
+        if fired.len() == 1 {
+            "1 gate fired".to_string()
+        } else {
+            format!("{} gates fired", fired.len())
+        },
+        escape(&names.join(", "))
+    )
 }
 
 /// Headline tiles for the last complete month against the month before.
@@ -391,7 +476,7 @@ fn cohort_section(data: &ReportData) -> String {
             );
         }
     }
-    section(0, &lead, &charts::cohort_heatmap(&cells, unit))
+    section(part::COHORTS, &lead, &charts::cohort_heatmap(&cells, unit))
 }
 
 fn curve_section(data: &ReportData) -> String {
@@ -430,7 +515,7 @@ fn curve_section(data: &ReportData) -> String {
          \"Then or later\" counts customers with an order in {noun} N or any later {noun} up to \
          as_of."
     );
-    section(1, &lead, &body)
+    section(part::CURVE, &lead, &body)
 }
 
 fn kpi_section(data: &ReportData) -> String {
@@ -443,7 +528,11 @@ fn kpi_section(data: &ReportData) -> String {
         data.facts.activity_window_days
     );
     if kpis.is_empty() {
-        return section(2, &lead, &charts::placeholder("No monthly figures yet."));
+        return section(
+            part::KPIS,
+            &lead,
+            &charts::placeholder("No monthly figures yet."),
+        );
     }
     let months: Vec<_> = kpis.iter().map(|k| k.month).collect();
     let complete: Vec<bool> = kpis.iter().map(|k| k.month_complete).collect();
@@ -467,12 +556,12 @@ fn kpi_section(data: &ReportData) -> String {
         );
     }
     body.push_str("</div>");
-    section(2, &lead, &body)
+    section(part::KPIS, &lead, &body)
 }
 
 fn ltv_section(data: &ReportData) -> String {
     section(
-        3,
+        part::LTV,
         &format!(
             "Average revenue per acquired customer, added up {noun} by {noun} since the first \
              order, for the twelve most recent cohorts that have a complete {noun} (complete \
@@ -490,7 +579,11 @@ fn segment_section(data: &ReportData) -> String {
                 stage and show “—” while it has not run.";
     let rows = data.segments_by_revenue();
     if rows.is_empty() {
-        return section(4, lead, &charts::placeholder("No segments yet."));
+        return section(
+            part::SEGMENTS,
+            lead,
+            &charts::placeholder("No segments yet."),
+        );
     }
     let total_customers: i64 = rows.iter().map(|r| r.customers).sum();
     let total_revenue: f64 = rows.iter().filter_map(|r| finite(r.revenue)).sum();
@@ -559,19 +652,19 @@ fn segment_section(data: &ReportData) -> String {
     );
     body.push_str("<h3>Share of customers and of revenue</h3>");
     body.push_str(&charts::segment_shares(&rows));
-    section(4, lead, &body)
+    section(part::SEGMENTS, lead, &body)
 }
 
 fn clv_section(data: &ReportData) -> String {
     let Some(clv) = &data.clv else {
         return section(
-            5,
+            part::CLV,
             "",
             &format!("<div class=\"empty\">{}</div>", escape(CLV_DISABLED)),
         );
     };
     section(
-        5,
+        part::CLV,
         "Customer lifetime value: the discounted revenue each customer is expected to bring over \
          the model's horizon (BG/NBD-style purchase model with a spend model). P(alive) is the \
          probability that a customer has not silently churned.",
@@ -814,7 +907,7 @@ fn run_section(data: &ReportData) -> String {
     body.push_str("<h3>Stage timings</h3>");
     body.push_str(&stage_timings(f));
     body.push_str("</div></div>");
-    section(6, "", &body)
+    section(part::RUN, "", &body)
 }
 
 /// The run's identity: id, pipeline, as-of date, time zone, window.

@@ -2,6 +2,7 @@
 //! the frames a run just computed or the Parquet files of a published run
 //! directory. The only part of the report that knows Polars.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -11,13 +12,19 @@ use crate::error::{Error, Result};
 use crate::io::runs::{read_manifest, read_table};
 use crate::manifest::Manifest;
 use crate::report::data::{
-    ClvSection, CohortCell, CohortPeriod, CurvePoint, ForecastMonth, KpiMonth, ModelParameter,
-    ReportData, RunFacts, SegmentRow, ValidationBucket,
+    ClvSection, CohortCell, CohortPeriod, ComparedFigure, CurvePoint, ForecastMonth, GateRow,
+    KpiMonth, ModelParameter, NpsCohort, NpsCounts, NpsMonth, NpsRetention, NpsSection, NpsTier,
+    ReportData, RestatedRow, RunFacts, SegmentRow, SincePrevious, TargetCustomer, TargetList,
+    TargetSection, TierMove, TierSection, ValidationBucket,
 };
 use crate::tables::schema::clv::{CLV_FORECAST, CLV_MODEL, CLV_VALIDATION};
 use crate::tables::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
+use crate::tables::schema::compare::{GATES, RESTATEMENTS, RUN_COMPARISON};
 use crate::tables::schema::customers::{CUSTOMERS, SEGMENTS};
 use crate::tables::schema::kpis::KPIS_MONTHLY;
+use crate::tables::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY, NPS_RETENTION};
+use crate::tables::schema::targets::{AT_RISK_HIGH_VALUE, REENGAGE_NEW, VIP, WIN_BACK};
+use crate::tables::schema::tiers::TIER_MIGRATION;
 use crate::tables::schema::{cohort_column, period_of_cohort_column};
 use crate::tables::schema::{col, TableSchema};
 use crate::time::date_of;
@@ -120,6 +127,10 @@ where
         kpis: kpi_months(&need(&KPIS_MONTHLY)?)?,
         segments: segment_rows(&need(&SEGMENTS)?)?,
         clv: clv_section(&table)?,
+        since_previous: since_previous(manifest, &table)?,
+        tiers: tier_section(&table)?,
+        targets: target_section(manifest, &table)?,
+        nps: nps_section(&table)?,
     })
 }
 
@@ -441,6 +452,398 @@ fn validation_buckets(
             mae: mae[i],
             rmse: rmse[i],
             relative_bias: bias[i],
+        })
+        .collect())
+}
+
+/// A text column whose nulls stay `None`.
+fn nullable_texts(frame: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
+    Ok(frame
+        .column(name)?
+        .cast(&DataType::String)?
+        .str()?
+        .iter()
+        .map(|s| s.map(str::to_string))
+        .collect())
+}
+
+/// What the run found when it compared itself with the previous run; `None`
+/// for a run written before schema version 6, which lacks the tables.
+fn since_previous<F>(manifest: &Manifest, table: &F) -> Result<Option<SincePrevious>>
+where
+    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
+{
+    let (Some(comparison), Some(gates), Some(restatements)) = (
+        table(RUN_COMPARISON.name, None)?,
+        table(GATES.name, None)?,
+        table(RESTATEMENTS.name, None)?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(SincePrevious {
+        comparison: compared_figures(&comparison)?,
+        gates: gate_rows(&gates)?,
+        restatements: restated_rows(&restatements)?,
+        accepted_changes: manifest.accepted_changes,
+    }))
+}
+
+/// The rows of `run_comparison`.
+fn compared_figures(c: &DataFrame) -> Result<Vec<ComparedFigure>> {
+    let (sections, items, statuses) = (
+        texts(c, col::SECTION)?,
+        texts(c, col::ITEM)?,
+        texts(c, col::STATUS)?,
+    );
+    let (previous, current, change, relative) = (
+        floats(c, col::PREVIOUS)?,
+        floats(c, col::CURRENT)?,
+        floats(c, col::CHANGE)?,
+        floats(c, col::RELATIVE_CHANGE)?,
+    );
+    let (previous_text, current_text) = (
+        nullable_texts(c, col::PREVIOUS_TEXT)?,
+        nullable_texts(c, col::CURRENT_TEXT)?,
+    );
+    Ok((0..c.height())
+        .map(|i| ComparedFigure {
+            section: sections[i].clone(),
+            item: items[i].clone(),
+            previous: previous[i],
+            current: current[i],
+            change: change[i],
+            relative_change: relative[i],
+            previous_text: previous_text[i].clone(),
+            current_text: current_text[i].clone(),
+            status: statuses[i].clone(),
+        })
+        .collect())
+}
+
+/// The rows of `gates`.
+fn gate_rows(g: &DataFrame) -> Result<Vec<GateRow>> {
+    let (gates, actions, outcomes, details) = (
+        texts(g, col::GATE)?,
+        texts(g, col::ACTION)?,
+        texts(g, col::OUTCOME)?,
+        texts(g, col::DETAIL)?,
+    );
+    let (thresholds, measured) = (floats(g, col::THRESHOLD)?, floats(g, col::MEASURED)?);
+    Ok((0..g.height())
+        .map(|i| GateRow {
+            gate: gates[i].clone(),
+            action: actions[i].clone(),
+            threshold: thresholds[i],
+            measured: measured[i],
+            outcome: outcomes[i].clone(),
+            detail: details[i].clone(),
+        })
+        .collect())
+}
+
+/// The rows of `restatements` (at most 1,000 values and their totals).
+fn restated_rows(r: &DataFrame) -> Result<Vec<RestatedRow>> {
+    let (kinds, tables, keys, columns) = (
+        texts(r, col::ROW_KIND)?,
+        texts(r, col::TABLE_NAME)?,
+        nullable_texts(r, col::ROW_KEY)?,
+        texts(r, col::COLUMN_NAME)?,
+    );
+    let (previous, current, change, relative) = (
+        floats(r, col::PREVIOUS)?,
+        floats(r, col::CURRENT)?,
+        floats(r, col::CHANGE)?,
+        floats(r, col::RELATIVE_CHANGE)?,
+    );
+    let counts = ints(r, col::RESTATED_VALUES)?;
+    Ok((0..r.height())
+        .map(|i| RestatedRow {
+            row_kind: kinds[i].clone(),
+            table: tables[i].clone(),
+            row_key: keys[i].clone(),
+            column: columns[i].clone(),
+            previous: previous[i],
+            current: current[i],
+            change: change[i],
+            relative_change: relative[i],
+            restated_values: counts[i],
+        })
+        .collect())
+}
+
+/// The loyalty tiers, when the run has `tier_migration`: its rows, and the
+/// customers per tier at as_of from the `tier` column of `customers`.
+fn tier_section<F>(table: &F) -> Result<Option<TierSection>>
+where
+    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
+{
+    let Some(migration) = table(TIER_MIGRATION.name, None)? else {
+        return Ok(None);
+    };
+    let migration = tier_moves(&migration)?;
+    let sizes = match table(CUSTOMERS.name, Some(&[col::TIER]))? {
+        Some(customers) => tier_sizes(&customers, &migration)?,
+        None => Vec::new(),
+    };
+    Ok(Some(TierSection { sizes, migration }))
+}
+
+/// The rows of `tier_migration`.
+fn tier_moves(t: &DataFrame) -> Result<Vec<TierMove>> {
+    let (months, from, to, movement) = (
+        dates(t, col::MONTH)?,
+        texts(t, col::FROM_TIER)?,
+        texts(t, col::TO_TIER)?,
+        texts(t, col::MOVEMENT)?,
+    );
+    let (customers, complete) = (ints(t, col::CUSTOMERS)?, bools(t, col::MONTH_COMPLETE)?);
+    Ok((0..t.height())
+        .map(|i| TierMove {
+            month: months[i],
+            from_tier: from[i].clone(),
+            to_tier: to[i].clone(),
+            movement: movement[i].clone(),
+            customers: customers[i],
+            month_complete: complete[i],
+        })
+        .collect())
+}
+
+/// Customers per tier, lowest tier first: the tiers in the order
+/// `tier_migration` lists its to-tiers (lowest to highest), with a tier no
+/// customer is in at 0; a tier only `customers` names comes last.
+fn tier_sizes(customers: &DataFrame, migration: &[TierMove]) -> Result<Vec<(String, i64)>> {
+    let mut sizes: Vec<(String, i64)> = Vec::new();
+    for m in migration {
+        if !sizes.iter().any(|(t, _)| *t == m.to_tier) {
+            sizes.push((m.to_tier.clone(), 0));
+        }
+    }
+    let tiers = customers.column(col::TIER)?.cast(&DataType::String)?;
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    for tier in tiers.str()?.iter().flatten() {
+        *counts.entry(tier).or_default() += 1;
+    }
+    for (tier, n) in counts {
+        match sizes.iter_mut().find(|(t, _)| t == tier) {
+            Some(size) => size.1 = n,
+            None => sizes.push((tier.to_string(), n)),
+        }
+    }
+    Ok(sizes)
+}
+
+/// The manifest's definitions of the target lists' settings.
+const HIGH_CLV_QUANTILE: &str = "targets.high_clv_quantile";
+const P_ALIVE_BELOW: &str = "targets.p_alive_below";
+const REENGAGE_AFTER_DAYS: &str = "targets.reengage_after_days";
+const VIP_CLV_QUANTILE: &str = "targets.vip_clv_quantile";
+
+/// The target lists the run published, in precedence order, and the
+/// settings of their rules.
+fn target_section<F>(manifest: &Manifest, table: &F) -> Result<TargetSection>
+where
+    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
+{
+    let mut lists = Vec::new();
+    for schema in [&WIN_BACK, &AT_RISK_HIGH_VALUE, &REENGAGE_NEW, &VIP] {
+        let declares = |name: &str| schema.columns.iter().any(|c| c.name == name);
+        let mut columns = vec![col::CUSTOMER_ID, col::SUGGESTED_ACTION, col::REVENUE];
+        columns.extend(
+            [col::CLV, col::TYPICAL_GAP_DAYS]
+                .into_iter()
+                .filter(|c| declares(c)),
+        );
+        if let Some(frame) = table(schema.name, Some(&columns))? {
+            lists.push(target_list(schema.name, &frame)?);
+        }
+    }
+    // Settings are JSON values; `null` (not set) reads as `None`.
+    let setting = |key: &str| -> Option<f64> {
+        let value = manifest.definitions.as_ref()?.get(key)?;
+        serde_json::from_str::<f64>(value)
+            .ok()
+            .filter(|v| v.is_finite())
+    };
+    Ok(TargetSection {
+        lists,
+        high_clv_quantile: setting(HIGH_CLV_QUANTILE),
+        p_alive_below: setting(P_ALIVE_BELOW),
+        reengage_after_days: setting(REENGAGE_AFTER_DAYS),
+        vip_clv_quantile: setting(VIP_CLV_QUANTILE),
+    })
+}
+
+/// Customers listed per target list in the report.
+const TOP_CUSTOMERS: usize = 10;
+
+/// One target list: its size, actions and its customers of highest value
+/// (CLV when the list has any, else revenue; ties by customer id).
+fn target_list(name: &str, list: &DataFrame) -> Result<TargetList> {
+    let clv = optional_floats(list, col::CLV)?;
+    let revenue = floats(list, col::REVENUE)?;
+    let by_clv = clv.iter().any(Option::is_some);
+    let value = if by_clv { &clv } else { &revenue };
+    let ids = list.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
+    let ids = ids.str()?;
+    // Highest value first, a missing value last, ties by customer id.
+    let before = |&a: &usize, &b: &usize| {
+        let key = |i: usize| value[i].unwrap_or(f64::NEG_INFINITY);
+        key(b)
+            .total_cmp(&key(a))
+            .then_with(|| ids.get(a).cmp(&ids.get(b)))
+    };
+    let mut order: Vec<usize> = (0..list.height()).collect();
+    // The ten first without sorting a list of millions.
+    if order.len() > TOP_CUSTOMERS {
+        order.select_nth_unstable_by(TOP_CUSTOMERS - 1, before);
+        order.truncate(TOP_CUSTOMERS);
+    }
+    order.sort_by(before);
+    let top = order
+        .iter()
+        .map(|&i| TargetCustomer {
+            customer_id: ids.get(i).unwrap_or_default().to_string(),
+            clv: clv[i],
+            revenue: revenue[i],
+        })
+        .collect();
+    Ok(TargetList {
+        name: name.to_string(),
+        customers: list.height(),
+        actions: distinct_texts(list, col::SUGGESTED_ACTION)?,
+        typical_gap_days: optional_floats(list, col::TYPICAL_GAP_DAYS)?
+            .into_iter()
+            .flatten()
+            .next(),
+        by_clv,
+        top,
+    })
+}
+
+/// The distinct non-null values of a text column, in order of appearance.
+fn distinct_texts(frame: &DataFrame, name: &str) -> Result<Vec<String>> {
+    let column = frame.column(name)?.cast(&DataType::String)?;
+    let mut seen: Vec<String> = Vec::new();
+    for value in column.str()?.iter().flatten() {
+        if !seen.iter().any(|s| s == value) {
+            seen.push(value.to_string());
+        }
+    }
+    Ok(seen)
+}
+
+/// The NPS tables, when the run has `nps_monthly`.
+fn nps_section<F>(table: &F) -> Result<Option<NpsSection>>
+where
+    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
+{
+    let Some(monthly) = table(NPS_MONTHLY.name, None)? else {
+        return Ok(None);
+    };
+    let by_cohort = match table(NPS_BY_COHORT.name, None)? {
+        Some(frame) => nps_cohorts(&frame)?,
+        None => Vec::new(),
+    };
+    let by_tier = match table(NPS_BY_TIER.name, None)? {
+        Some(frame) => Some(nps_tiers(&frame)?),
+        None => None,
+    };
+    let retention = match table(NPS_RETENTION.name, None)? {
+        Some(frame) => nps_retention(&frame)?,
+        None => Vec::new(),
+    };
+    Ok(Some(NpsSection {
+        monthly: nps_months(&monthly)?,
+        by_cohort,
+        by_tier,
+        retention,
+    }))
+}
+
+/// The response counts and NPS of every row of an NPS table.
+fn nps_counts(frame: &DataFrame) -> Result<Vec<NpsCounts>> {
+    let (responses, promoters, passives, detractors, nps) = (
+        ints(frame, col::RESPONSES)?,
+        ints(frame, col::PROMOTERS)?,
+        ints(frame, col::PASSIVES)?,
+        ints(frame, col::DETRACTORS)?,
+        floats(frame, col::NPS)?,
+    );
+    Ok((0..frame.height())
+        .map(|i| NpsCounts {
+            responses: responses[i],
+            promoters: promoters[i],
+            passives: passives[i],
+            detractors: detractors[i],
+            nps: nps[i],
+        })
+        .collect())
+}
+
+/// The rows of `nps_monthly`.
+fn nps_months(m: &DataFrame) -> Result<Vec<NpsMonth>> {
+    let (months, complete) = (dates(m, col::MONTH)?, bools(m, col::MONTH_COMPLETE)?);
+    Ok(nps_counts(m)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, counts)| NpsMonth {
+            month: months[i],
+            counts,
+            month_complete: complete[i],
+        })
+        .collect())
+}
+
+/// The rows of `nps_by_cohort`.
+fn nps_cohorts(c: &DataFrame) -> Result<Vec<NpsCohort>> {
+    let (months, sizes, respondents) = (
+        dates(c, col::COHORT_MONTH)?,
+        ints(c, col::COHORT_SIZE)?,
+        ints(c, col::RESPONDENTS)?,
+    );
+    Ok(nps_counts(c)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, counts)| NpsCohort {
+            cohort_month: months[i],
+            cohort_size: sizes[i],
+            respondents: respondents[i],
+            counts,
+        })
+        .collect())
+}
+
+/// The rows of `nps_by_tier`.
+fn nps_tiers(t: &DataFrame) -> Result<Vec<NpsTier>> {
+    let (tiers, respondents) = (texts(t, col::TIER)?, ints(t, col::RESPONDENTS)?);
+    Ok(nps_counts(t)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, counts)| NpsTier {
+            tier: tiers[i].clone(),
+            respondents: respondents[i],
+            counts,
+        })
+        .collect())
+}
+
+/// The rows of `nps_retention`.
+fn nps_retention(r: &DataFrame) -> Result<Vec<NpsRetention>> {
+    let (categories, months, respondents, ordered, rate) = (
+        texts(r, col::NPS_CATEGORY)?,
+        ints(r, col::MONTHS_AFTER)?,
+        ints(r, col::RESPONDENTS)?,
+        ints(r, col::ORDERED)?,
+        floats(r, col::RETENTION_RATE)?,
+    );
+    Ok((0..r.height())
+        .map(|i| NpsRetention {
+            category: categories[i].clone(),
+            months_after: months[i].max(0) as u32,
+            respondents: respondents[i],
+            ordered: ordered[i],
+            retention_rate: rate[i],
         })
         .collect())
 }

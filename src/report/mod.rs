@@ -10,7 +10,8 @@
 //! Layout: `data` (input structs), `format` (numbers and escaping), `svg`
 //! (a small SVG writer, scales and axes), `charts` (one file per chart
 //! family, all but the heatmap opened from one chart frame), `html` (the
-//! page), `show` (the terminal tables).
+//! page; the sections on the previous run, tiers, target lists and NPS in
+//! `html/`), `show` (the terminal tables).
 
 mod charts;
 pub mod data;
@@ -26,8 +27,8 @@ mod fixtures;
 mod tests;
 
 pub use data::{
-    ClvSection, CohortCell, CurvePoint, KpiMonth, ModelParameter, ReportData, RunFacts, SegmentRow,
-    ValidationBucket,
+    ClvSection, CohortCell, CurvePoint, KpiMonth, ModelParameter, NpsSection, ReportData, RunFacts,
+    SegmentRow, SincePrevious, TargetSection, TierSection, ValidationBucket,
 };
 pub use html::{render_html, HEADINGS};
 pub use show::render_show;

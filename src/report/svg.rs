@@ -299,6 +299,8 @@ pub(crate) enum Kind {
     Money,
     /// Fractions shown as percentages.
     Rate,
+    /// Scores in points, such as NPS (−100 to 100).
+    Points,
 }
 
 /// Labels for `ticks` on an axis of `kind`; one unit suffix for the axis.

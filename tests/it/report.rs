@@ -4,18 +4,140 @@ use std::path::Path;
 use std::process::Command;
 
 use retention::report::HEADINGS;
+use retention::tables::schema::col;
+use retention::tables::schema::customers::CUSTOMERS;
+use retention::tables::schema::nps::{NPS_BY_TIER, NPS_MONTHLY};
+use retention::tables::schema::targets::{AT_RISK_HIGH_VALUE, REENGAGE_NEW, VIP, WIN_BACK};
 
-use crate::support::{retention, Generate};
+use crate::support::{ints, optional_texts, read_table, retention, texts, Generate};
 
-/// A five-year generated history, run through the pipeline.
+/// A five-year generated history with survey responses, run through the
+/// pipeline: three loyalty tiers, the target lists, NPS and CLV.
 fn five_year_run(d: &Path) {
     Generate::new(1500, 21, 60)
         .start("2019-01-01")
+        .surveys("surveys.csv")
         .write(d, "orders.csv");
-    crate::support::write_pipeline(d, "orders.csv", "");
+    crate::support::write_pipeline(d, "orders.csv", "\n[surveys]\npath = \"surveys.csv\"");
     let o = retention(&["run", "pipeline.toml"], d);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("report.html"));
+}
+
+/// Whether an SVG element draws data: a line, a dot, or a visible bar or
+/// cell (not a 12 × 12 legend swatch, a grey or hatched band, a gradient
+/// or pattern, or a transparent tooltip area).
+fn is_mark(n: roxmltree::Node<'_, '_>) -> bool {
+    // Patterns and gradients are paint, not marks.
+    if n.ancestors().any(|a| a.has_tag_name("defs")) {
+        return false;
+    }
+    match n.tag_name().name() {
+        "polyline" | "circle" => true,
+        "rect" => {
+            let number = |a: &str| {
+                n.attribute(a)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            let (w, h) = (number("width"), number("height"));
+            let fill = n.attribute("fill").unwrap_or("");
+            w > 0.0
+                && h > 0.0
+                && !(w == 12.0 && h == 12.0)
+                && n.attribute("fill-opacity") != Some("0")
+                && fill != "#f3f4f7"
+                && !fill.starts_with("url(")
+        }
+        _ => false,
+    }
+}
+
+/// The HTML of the report's section with anchor `id`.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<section id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no section `{id}`"));
+    let rest = &html[start..];
+    &rest[..rest.find("</section>").expect("the section ends")]
+}
+
+/// A comma every three digits of a whole number (written here, not taken
+/// from the report).
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Money as the report prints it: two decimals, grouped digits.
+fn money(v: f64) -> String {
+    let text = format!("{:.2}", v.abs());
+    let (whole, cents) = text.split_once('.').unwrap();
+    let sign = if v < 0.0 && text != "0.00" { "-" } else { "" };
+    format!("{sign}{}.{cents}", grouped(whole.parse().unwrap()))
+}
+
+/// The sections added for tiers, target lists and NPS have their content
+/// (charts, every list), not a note that they do not apply.
+fn assert_sections_have_content(html: &str) {
+    for (id, charts) in [("tiers", 2), ("targets", 0), ("nps", 4)] {
+        let s = section(html, id);
+        assert!(!s.contains("class=\"empty\""), "section `{id}` is empty");
+        assert_eq!(s.matches("<svg").count(), charts, "charts of `{id}`");
+    }
+    let targets = section(html, "targets");
+    for list in [&WIN_BACK, &AT_RISK_HIGH_VALUE, &REENGAGE_NEW, &VIP] {
+        assert!(
+            targets.contains(&format!("<td>{}</td>", list.name)),
+            "{}",
+            list.name
+        );
+    }
+    let changes = section(html, "changes");
+    assert!(changes.contains("<h3>Gates</h3>"));
+    assert!(changes.contains("<td>stale_input_days</td>"));
+}
+
+/// The report's figures against the published tables, read here: the
+/// customers per tier, the top win-back customer, NPS over all responses
+/// and per tier.
+fn assert_figures_match_the_tables(html: &str, out: &Path) {
+    let tiers = optional_texts(&read_table(out, CUSTOMERS.name), col::TIER);
+    let by_tier = read_table(out, NPS_BY_TIER.name);
+    for tier in texts(&by_tier, col::TIER) {
+        let n = tiers
+            .iter()
+            .filter(|t| t.as_deref() == Some(tier.as_str()))
+            .count();
+        let shown = format!(
+            "<td>{tier}</td><td class=\"num\">{}</td>",
+            grouped(n as u64)
+        );
+        assert!(section(html, "tiers").contains(&shown), "{shown}");
+    }
+    let win_back = read_table(out, WIN_BACK.name);
+    let revenue = crate::support::numbers(&win_back, col::REVENUE);
+    let ids = texts(&win_back, col::CUSTOMER_ID);
+    let best = (0..revenue.len())
+        .max_by(|&a, &b| revenue[a].total_cmp(&revenue[b]).then(ids[b].cmp(&ids[a])))
+        .expect("customers to win back");
+    assert!(section(html, "targets").contains(&format!(
+        "<td class=\"num\">1</td><td>{}</td><td class=\"num\">{}</td>",
+        ids[best],
+        money(revenue[best])
+    )));
+    let monthly = read_table(out, NPS_MONTHLY.name);
+    let sum = |name: &str| ints(&monthly, name).iter().sum::<i64>();
+    let (promoters, detractors) = (sum(col::PROMOTERS), sum(col::DETRACTORS));
+    let nps = 100.0 * (promoters - detractors) as f64 / sum(col::RESPONSES) as f64;
+    assert!(section(html, "nps").contains(&format!("All responses: NPS <b>{nps:.1}</b>")));
 }
 
 fn assert_well_formed_report(html: &str) {
@@ -38,8 +160,12 @@ fn assert_well_formed_report(html: &str) {
         .collect();
     assert!(svgs.len() >= 8, "only {} charts", svgs.len());
     for svg in svgs {
-        assert!(svg.children().any(|c| c.is_element()), "an empty chart");
+        let id = svg.attribute("id").unwrap_or("?");
+        assert!(svg.descendants().any(is_mark), "chart {id} draws no data");
     }
+    // "Since the previous run" comes first, right after the header.
+    let first = html.find("<section id=").expect("sections");
+    assert!(html[first..].starts_with("<section id=\"changes\""));
     assert!(!html.contains("<script"), "the report needs no JavaScript");
 }
 
@@ -51,6 +177,10 @@ fn every_run_has_a_well_formed_report_and_show_prints_the_headline() {
     let report = d.join("out/current/report.html");
     let html = std::fs::read_to_string(&report).unwrap();
     assert_well_formed_report(&html);
+    assert_sections_have_content(&html);
+    assert_figures_match_the_tables(&html, &d.join("out"));
+    assert!(section(&html, "changes")
+        .contains("No previous run: this is the first run in this output directory"));
 
     // `retention report` rebuilds the same file from the published tables.
     let run_dir = std::fs::canonicalize(d.join("out/current")).unwrap();
@@ -118,6 +248,54 @@ fn the_sample_run_has_a_well_formed_report() {
         2,
         "{chosen}: one model's buckets"
     );
+}
+
+/// The sample run twice into one output directory: the first report says
+/// it is the first run, the second names the first run, finds no restated
+/// value and highlights the staleness gate (the sample ends years before
+/// today).
+#[test]
+fn a_second_sample_run_reports_what_changed_since_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = crate::support::repo_path("pipelines/sample.toml");
+    let out = dir.path().join("out");
+    let run = || {
+        let args = [
+            "run",
+            pipeline.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+        ];
+        let o = retention(&args, dir.path());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out.join("current/report.html")).unwrap()
+    };
+    let first = run();
+    assert!(section(&first, "changes")
+        .contains("No previous run: this is the first run in this output directory"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("current/_manifest.json")).unwrap())
+            .unwrap();
+    let first_id = manifest["run_id"].as_str().unwrap().to_string();
+
+    let html = run();
+    assert_well_formed_report(&html);
+    let changes = section(&html, "changes");
+    assert!(
+        changes.contains(&format!("Previous run: <b>{first_id}</b>")),
+        "{changes}"
+    );
+    assert!(changes.contains("No restated values"));
+    assert!(changes.contains("Definitions: the same as the previous run"));
+    assert!(changes.contains("<tr class=\"flagged\"><td>stale_input_days</td>"));
+    assert!(changes.contains("<span class=\"badge warn\">warned</span>"));
+    assert!(html.contains("1 gate fired since the previous run: stale_input_days"));
+    assert_sections_have_content(&html);
+    assert_figures_match_the_tables(&html, &out);
+    if let Ok(keep) = std::env::var("RETENTION_KEEP_SAMPLE_REPORT") {
+        std::fs::copy(out.join("current/report.html"), keep).unwrap();
+    }
 }
 
 /// Renders the report in headless Chromium when it is installed (CI

@@ -23,16 +23,21 @@ pub(crate) enum Mark {
 
 /// One series of a KPI panel.
 pub(crate) struct Series {
-    pub name: &'static str,
+    pub name: String,
     pub color: &'static str,
     pub mark: Mark,
     pub values: Vec<Option<f64>>,
 }
 
 impl Series {
-    fn new(name: &'static str, color: &'static str, mark: Mark, values: Vec<Option<f64>>) -> Self {
+    pub(crate) fn new(
+        name: impl Into<String>,
+        color: &'static str,
+        mark: Mark,
+        values: Vec<Option<f64>>,
+    ) -> Self {
         Series {
-            name,
+            name: name.into(),
             color,
             mark,
             values,
@@ -250,7 +255,7 @@ fn legend_items(panel: &Panel, any_partial: bool) -> Vec<LegendItem> {
                 Mark::Line => Swatch::Line(s.color.to_string(), false, 2.0),
                 Mark::Up | Mark::Down => Swatch::Fill(s.color.to_string()),
             };
-            LegendItem::new(swatch, s.name)
+            LegendItem::new(swatch, s.name.clone())
         })
         .collect();
     if any_partial {

@@ -14,8 +14,10 @@ mod cohort_heatmap;
 mod frame;
 mod kpi_panels;
 mod ltv_curves;
+mod nps;
 mod retention_curve;
 mod segments;
+mod tiers;
 mod validation;
 
 use std::collections::BTreeMap;
@@ -30,8 +32,10 @@ pub(crate) use clv::clv_histogram;
 pub(crate) use cohort_heatmap::cohort_heatmap;
 pub(crate) use kpi_panels::{kpi_panel, kpi_panel_specs};
 pub(crate) use ltv_curves::ltv_curves;
+pub(crate) use nps::{nps_by_cohort, nps_by_month, nps_retention, responses_by_month};
 pub(crate) use retention_curve::retention_curve;
 pub(crate) use segments::{segment_clv, segment_shares};
+pub(crate) use tiers::{tier_moves, tier_sizes};
 pub(crate) use validation::{bucket_key, is_overall, validation_bars};
 
 /// Width of a full-width chart, in SVG units.
@@ -53,6 +57,7 @@ fn value_text(kind: Kind, v: f64) -> String {
         Kind::Count => format::fixed(v, 0),
         Kind::Money => format::money(v),
         Kind::Rate => format::pct(v, 1),
+        Kind::Points => format::fixed(v, 1),
     }
 }
 
