@@ -243,45 +243,11 @@ pub struct ValidationBucket {
     pub relative_bias: Option<f64>,
 }
 
-/// Sections of `run_comparison` (its `section` column).
-pub(crate) mod comparison_section {
-    pub const RUN: &str = "run";
-    pub const DEFINITIONS: &str = "definitions";
-    pub const ROWS: &str = "rows";
-    pub const TOTALS: &str = "totals";
-    pub const INPUT: &str = "input";
-    pub const CLV_MODEL: &str = "clv_model";
-    pub const RESTATED: &str = "restated";
-}
-
-/// Values of `run_comparison.status`.
-pub(crate) mod status {
-    /// There is no previous run.
-    pub const NONE: &str = "none";
-    pub const SAME: &str = "same";
-    pub const CHANGED: &str = "changed";
-    /// The previous run did not record its definitions.
-    pub const UNKNOWN: &str = "unknown";
-    /// Restatements were not computed: the definitions differ.
-    pub const NOT_COMPARED: &str = "not_compared";
-}
-
-/// The `run_comparison` items the report looks up.
-pub(crate) mod item {
-    pub const RUN_ID: &str = "run_id";
-    pub const AS_OF: &str = "as_of";
-    /// The `clv_model` row naming the chosen purchase model.
-    pub const CHOSEN: &str = "chosen";
-    /// The `clv_model` row with the chosen model's holdout MAE.
-    pub const HOLDOUT_MAE: &str = "holdout_mae";
-    /// The suffix of a `restated` row counting a table's restated values.
-    pub const RESTATED_VALUES: &str = ".restated_values";
-    /// The suffix of a `restated` row with a table's restated revenue share.
-    pub const REVENUE_SHARE: &str = ".revenue_share";
-}
-
-/// `restatements.row_kind` of one restated value (the others are totals).
-pub(crate) const RESTATED_VALUE: &str = "value";
+// The values of `run_comparison` and `restatements` the report looks up,
+// declared with those tables.
+pub(crate) use crate::tables::schema::compare::{
+    item, row_kind::VALUE as RESTATED_VALUE, section as comparison_section, status,
+};
 
 /// What the run found when it compared itself with the previous run: the
 /// rows of `run_comparison`, `gates` and `restatements`.
@@ -456,12 +422,7 @@ pub struct TierMove {
     pub month_complete: bool,
 }
 
-/// Values of `tier_migration.movement`.
-pub(crate) mod movement {
-    pub const NEW: &str = "new";
-    pub const UP: &str = "up";
-    pub const DOWN: &str = "down";
-}
+pub(crate) use crate::tables::schema::tiers::movement;
 
 /// One month of `tier_migration`: customers per movement.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use crate::config::LoyaltyConfig;
 use crate::stages::calendar::{first_order_day, Calendar};
 use crate::stages::orders::OrderHistory;
+use crate::tables::schema::tiers::movement;
 use crate::time::twelve_months_before;
 
 /// Validated tiers, lowest first.
@@ -284,10 +285,10 @@ pub fn migration_counts(
 /// `up`, `down` or `same`.
 pub fn movement(from: usize, to: usize) -> &'static str {
     match from {
-        0 => "new",
-        f if f - 1 < to => "up",
-        f if f - 1 > to => "down",
-        _ => "same",
+        0 => movement::NEW,
+        f if f - 1 < to => movement::UP,
+        f if f - 1 > to => movement::DOWN,
+        _ => movement::SAME,
     }
 }
 

@@ -8,7 +8,9 @@ use crate::error::Result;
 use crate::stages::compare::gates::{action_label, GateResult};
 use crate::stages::compare::{Comparison, Definitions, Restated, Restatement};
 use crate::tables::schema::col;
-use crate::tables::schema::compare::{GATES, RESTATEMENTS, RUN_COMPARISON};
+use crate::tables::schema::compare::{
+    item, row_kind, section, status, GATES, RESTATEMENTS, RUN_COMPARISON,
+};
 
 /// At most this many restated values are listed, the largest first; the
 /// totals count them all.
@@ -80,7 +82,7 @@ fn restatement_rows(restated: &Restated) -> Vec<RestatementRow> {
         .iter()
         .take(MAX_RESTATEMENT_ROWS)
         .map(|r| RestatementRow {
-            kind: "value",
+            kind: row_kind::VALUE,
             table: r.table,
             key: Some(r.key.clone()),
             column: r.column,
@@ -118,7 +120,7 @@ fn totals(values: &[Restatement]) -> Vec<RestatementRow> {
             let sum =
                 |f: fn(&Restatement) -> Option<f64>| mine.iter().map(|r| f(r)).sum::<Option<f64>>();
             RestatementRow {
-                kind: "total",
+                kind: row_kind::TOTAL,
                 table,
                 key: None,
                 column,
@@ -203,9 +205,9 @@ fn status_of<T: PartialEq>(
     compared: bool,
 ) -> &'static str {
     match (compared, previous == current) {
-        (false, _) => "none",
-        (true, true) => "same",
-        (true, false) => "changed",
+        (false, _) => status::NONE,
+        (true, true) => status::SAME,
+        (true, false) => status::CHANGED,
     }
 }
 
@@ -214,16 +216,20 @@ fn comparison_rows(comparison: &Comparison) -> Vec<ComparisonRow> {
     let compared = against.is_some();
     let mut rows = vec![
         ComparisonRow {
-            section: "run",
-            item: "run_id".into(),
+            section: section::RUN,
+            item: item::RUN_ID.into(),
             previous_text: against.map(|a| a.previous_run_id.clone()),
             current_text: Some(comparison.current_run_id.clone()),
-            status: if compared { "changed" } else { "none" },
+            status: if compared {
+                status::CHANGED
+            } else {
+                status::NONE
+            },
             ..Default::default()
         },
         ComparisonRow {
-            section: "run",
-            item: "as_of".into(),
+            section: section::RUN,
+            item: item::AS_OF.into(),
             previous_text: against.map(|a| a.previous_as_of.clone()),
             current_text: Some(comparison.current_as_of.clone()),
             status: status_of(
@@ -265,20 +271,20 @@ fn comparison_rows(comparison: &Comparison) -> Vec<ComparisonRow> {
 
 fn definition_rows(definitions: &Definitions) -> Vec<ComparisonRow> {
     let row = |item: &str, status: &'static str| ComparisonRow {
-        section: "definitions",
+        section: section::DEFINITIONS,
         item: item.to_string(),
         status,
         ..Default::default()
     };
     match definitions {
-        Definitions::Same => vec![row("definitions", "same")],
-        Definitions::Unknown => vec![row("definitions", "unknown")],
+        Definitions::Same => vec![row(item::DEFINITIONS, status::SAME)],
+        Definitions::Unknown => vec![row(item::DEFINITIONS, status::UNKNOWN)],
         Definitions::Changed(changes) => changes
             .iter()
             .map(|(key, before, now)| ComparisonRow {
                 previous_text: before.clone(),
                 current_text: now.clone(),
-                ..row(key, "changed")
+                ..row(key, status::CHANGED)
             })
             .collect(),
     }
@@ -290,7 +296,7 @@ fn against_rows(a: &crate::stages::compare::Against) -> Vec<ComparisonRow> {
         .inputs
         .iter()
         .map(|f| ComparisonRow {
-            section: "input",
+            section: section::INPUT,
             item: f.path.clone(),
             previous: f.previous_bytes.map(|b| b as f64),
             current: f.current_bytes.map(|b| b as f64),
@@ -299,7 +305,7 @@ fn against_rows(a: &crate::stages::compare::Against) -> Vec<ComparisonRow> {
         })
         .collect();
     rows.extend(a.parameters.iter().map(|p| ComparisonRow {
-        section: "clv_parameter",
+        section: section::CLV_PARAMETER,
         item: format!("{}.{}", p.model, p.parameter),
         previous: Some(p.previous),
         current: Some(p.current),
@@ -309,26 +315,30 @@ fn against_rows(a: &crate::stages::compare::Against) -> Vec<ComparisonRow> {
     }));
     let Some(restated) = &a.restated else {
         rows.push(ComparisonRow {
-            section: "restated",
-            item: "(all tables)".into(),
-            status: "not_compared",
+            section: section::RESTATED,
+            item: item::ALL_TABLES.into(),
+            status: status::NOT_COMPARED,
             ..Default::default()
         });
         return rows;
     };
     for t in &restated.tables {
-        let status = if t.restated == 0 { "same" } else { "changed" };
+        let status = if t.restated == 0 {
+            status::SAME
+        } else {
+            status::CHANGED
+        };
         rows.push(ComparisonRow {
-            section: "restated",
-            item: format!("{}.restated_values", t.table),
+            section: section::RESTATED,
+            item: format!("{}{}", t.table, item::RESTATED_VALUES),
             current: Some(t.restated as f64),
             status,
             ..Default::default()
         });
         if let Some(share) = t.revenue_share() {
             rows.push(ComparisonRow {
-                section: "restated",
-                item: format!("{}.revenue_share", t.table),
+                section: section::RESTATED,
+                item: format!("{}{}", t.table, item::REVENUE_SHARE),
                 current: Some(share),
                 status,
                 ..Default::default()

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::stages::compare::{Comparison, Definitions, Restatement};
+use crate::tables::schema::compare::status;
 
 /// At most this many restated values are shown (the largest first); the
 /// totals count them all.
@@ -105,9 +106,9 @@ impl DiffView {
     pub fn of(comparison: &Comparison) -> Option<DiffView> {
         let against = comparison.against.as_ref()?;
         let (definitions, changed_settings) = match &against.definitions {
-            Definitions::Same => ("same", Vec::new()),
-            Definitions::Unknown => ("unknown", Vec::new()),
-            Definitions::Changed(changes) => ("changed", setting_changes(changes)),
+            Definitions::Same => (status::SAME, Vec::new()),
+            Definitions::Unknown => (status::UNKNOWN, Vec::new()),
+            Definitions::Changed(changes) => (status::CHANGED, setting_changes(changes)),
         };
         Some(DiffView {
             previous: RunRef {
@@ -291,7 +292,8 @@ fn figure_lines(figures: &[FigureChange]) -> Vec<String> {
 }
 
 fn input_lines(inputs: &[InputChangeView]) -> Vec<String> {
-    let changed: Vec<&InputChangeView> = inputs.iter().filter(|f| f.status != "same").collect();
+    let changed: Vec<&InputChangeView> =
+        inputs.iter().filter(|f| f.status != status::SAME).collect();
     let mut lines = vec![format!(
         "inputs: {} file(s), {} unchanged",
         inputs.len(),

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use super::{Comparison, Definitions};
 use crate::config::{GateAction, GateSetting, GatesConfig};
 use crate::tables::schema;
+use crate::tables::schema::compare::item;
 
 /// Added to both reject ratios before dividing, so that a first rejected
 /// row after none is not an infinite rise (one row in 10,000).
@@ -189,7 +190,7 @@ fn comparable(comparison: &Comparison) -> Result<&super::Against, String> {
 
 fn rows_read_drop(comparison: &Comparison) -> Measurement {
     against(comparison)?;
-    let rows = comparison.figure("rows_read").ok_or("no row count")?;
+    let rows = comparison.figure(item::ROWS_READ).ok_or("no row count")?;
     let (Some(before), Some(now)) = (rows.previous, rows.current) else {
         return Err("no row count".into());
     };
@@ -243,7 +244,7 @@ fn parameter_shift(comparison: &Comparison) -> Measurement {
     Ok((
         shift,
         format!(
-            "{}.{} {} → {} (standard error {})",
+            "{}.{} {:.6} → {:.6} (standard error {:.6})",
             p.model,
             p.parameter,
             p.previous,
@@ -255,7 +256,9 @@ fn parameter_shift(comparison: &Comparison) -> Measurement {
 
 fn holdout_error_rise(comparison: &Comparison) -> Measurement {
     let _ = comparable(comparison)?;
-    let mae = comparison.figure("holdout_mae").ok_or("no CLV holdout")?;
+    let mae = comparison
+        .figure(item::HOLDOUT_MAE)
+        .ok_or("no CLV holdout")?;
     let (Some(before), Some(now)) = (mae.previous, mae.current) else {
         return Err("no holdout error in both runs".into());
     };

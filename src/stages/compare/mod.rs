@@ -17,6 +17,7 @@ use polars::prelude::{DataFrame, DataType};
 
 use crate::error::Result;
 use crate::stages::dimensions::ALL as ALL_SLICES;
+use crate::tables::schema::compare::{item, section, status};
 use crate::tables::schema::{self, col};
 
 pub use restatements::{Restated, Restatement, TableRestated};
@@ -66,7 +67,7 @@ impl RowFigures {
 
     fn named(&self) -> [(&'static str, u64); 5] {
         [
-            ("rows_read", self.read),
+            (item::ROWS_READ, self.read),
             ("rows_accepted", self.accepted),
             ("rows_rejected", self.rejected),
             ("rows_excluded", self.excluded),
@@ -126,10 +127,10 @@ pub enum FileChange {
 impl FileChange {
     pub fn label(self) -> &'static str {
         match self {
-            FileChange::Added => "added",
-            FileChange::Removed => "removed",
-            FileChange::Changed => "changed",
-            FileChange::Same => "same",
+            FileChange::Added => status::ADDED,
+            FileChange::Removed => status::REMOVED,
+            FileChange::Changed => status::CHANGED,
+            FileChange::Same => status::SAME,
         }
     }
 }
@@ -372,13 +373,21 @@ impl Headline {
             .rows
             .named()
             .into_iter()
-            .map(|(name, n)| ("rows", name.to_string(), Some(n as f64)))
+            .map(|(name, n)| (section::ROWS, name.to_string(), Some(n as f64)))
             .collect();
-        out.push(("totals", "customers".into(), Some(self.customers as f64)));
-        out.push(("totals", "orders".into(), self.orders));
-        out.push(("totals", "revenue".into(), self.revenue));
+        let totals = [
+            (col::CUSTOMERS, Some(self.customers as f64)),
+            (col::ORDERS, self.orders),
+            (col::REVENUE, self.revenue),
+        ];
+        out.extend(totals.map(|(name, v)| (section::TOTALS, name.to_string(), v)));
         if self.chosen_model.is_some() {
-            out.push(("clv_model", "holdout_mae".into(), self.holdout_mae));
+            let mae = (
+                section::CLV_MODEL,
+                item::HOLDOUT_MAE.into(),
+                self.holdout_mae,
+            );
+            out.push(mae);
         }
         out
     }
@@ -406,8 +415,8 @@ impl Headline {
         ) {
             (None, None) => Vec::new(),
             (current, previous) => vec![TextFigure {
-                section: "clv_model",
-                item: "chosen".into(),
+                section: section::CLV_MODEL,
+                item: item::CHOSEN.into(),
                 previous,
                 current: current.clone(),
             }],

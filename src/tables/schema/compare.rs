@@ -133,3 +133,58 @@ pub static GATES: TableSchema = TableSchema {
     ],
     restatable: None,
 };
+
+/// Values of `run_comparison.section`.
+pub mod section {
+    pub const RUN: &str = "run";
+    pub const DEFINITIONS: &str = "definitions";
+    pub const ROWS: &str = "rows";
+    pub const TOTALS: &str = "totals";
+    pub const INPUT: &str = "input";
+    pub const CLV_PARAMETER: &str = "clv_parameter";
+    pub const CLV_MODEL: &str = "clv_model";
+    pub const RESTATED: &str = "restated";
+}
+
+/// Values of `run_comparison.status` (and `retention diff`'s).
+pub mod status {
+    /// There is no previous run.
+    pub const NONE: &str = "none";
+    pub const SAME: &str = "same";
+    pub const CHANGED: &str = "changed";
+    /// An input file only this run read.
+    pub const ADDED: &str = "added";
+    /// An input file only the previous run read.
+    pub const REMOVED: &str = "removed";
+    /// The previous run did not record its definitions.
+    pub const UNKNOWN: &str = "unknown";
+    /// Restatements were not computed: the definitions differ.
+    pub const NOT_COMPARED: &str = "not_compared";
+}
+
+/// The `run_comparison` items other parts look up.
+pub mod item {
+    pub const RUN_ID: &str = "run_id";
+    pub const AS_OF: &str = "as_of";
+    /// The `definitions` row when they are the same (or unknown).
+    pub const DEFINITIONS: &str = "definitions";
+    pub const ROWS_READ: &str = "rows_read";
+    /// The `clv_model` row naming the chosen purchase model.
+    pub const CHOSEN: &str = "chosen";
+    /// The `clv_model` row with the chosen model's holdout MAE.
+    pub const HOLDOUT_MAE: &str = "holdout_mae";
+    /// The `restated` row when restatements were not computed.
+    pub const ALL_TABLES: &str = "(all tables)";
+    /// The suffix of a `restated` row counting a table's restated values.
+    pub const RESTATED_VALUES: &str = ".restated_values";
+    /// The suffix of a `restated` row with a table's restated revenue share.
+    pub const REVENUE_SHARE: &str = ".revenue_share";
+}
+
+/// Values of `restatements.row_kind`.
+pub mod row_kind {
+    /// One restated value.
+    pub const VALUE: &str = "value";
+    /// Every restated value of one table and column.
+    pub const TOTAL: &str = "total";
+}

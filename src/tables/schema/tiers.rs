@@ -44,3 +44,12 @@ pub static TIER_MIGRATION: TableSchema = TableSchema {
         columns: &[col::CUSTOMERS],
     }),
 };
+
+/// Values of `tier_migration.movement`.
+pub mod movement {
+    /// The customer's first month with a tier.
+    pub const NEW: &str = "new";
+    pub const UP: &str = "up";
+    pub const DOWN: &str = "down";
+    pub const SAME: &str = "same";
+}
