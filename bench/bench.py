@@ -435,9 +435,10 @@ def compare_tables(con, ours_dir, peer_dir, peer="DuckDB"):
     disagreement too: the tables are meant to be the same tables."""
     ok, lines = True, []
     for table, keys in TABLES.items():
-        a = os.path.join(ours_dir, f"{table}.parquet")
+        # Ours: a directory of part files per table.
+        a = os.path.join(ours_dir, table, "*.parquet")
         b = os.path.join(peer_dir, f"{table}.parquet")
-        if not os.path.exists(a) or not os.path.exists(b):
+        if not os.path.isdir(os.path.dirname(a)) or not os.path.exists(b):
             ok = False
             lines.append(f"{table}: missing file ({a if not os.path.exists(a) else b})")
             continue
@@ -575,12 +576,12 @@ def compare_lifetimes(size, truth, clv_dir, clv_log, stamp):
         manifest = json.load(f)
     stage = next((s["seconds"] for s in manifest.get("stages", []) if s.get("stage") == "clv"), None)
     ours = clv_log_seconds(clv_log)
-    customers_parquet = os.path.join(clv_dir, "current", "customers.parquet")
+    customers_parquet = os.path.join(clv_dir, "current", "customers")
     import duckdb
     con = duckdb.connect()
     params = con.execute(
         "SELECT model, parameter, value FROM read_parquet(?) ORDER BY model, parameter",
-        [os.path.join(clv_dir, "current", "clv_model.parquet")]).fetchall()
+        [os.path.join(clv_dir, "current", "clv_model", "*.parquet")]).fetchall()
     con.close()
     # Prefixed with the model: with `auto` there are three purchase models.
     ours_params = " ".join(f"{m}.{p}={v:.4g}" for m, p, v in params)

@@ -135,7 +135,7 @@ def run_lifetimes(customers, out_dir):
     bench.log(f"bench: lifetimes, {customers:,} customers (a minute or more)")
     rc, wall, rss, _ = bench.measure(
         [py, os.path.join(bench.BENCH, "lifetimes_worker.py"),
-         os.path.join(out_dir, "current", "customers.parquet"),
+         os.path.join(out_dir, "current", "customers"),
          str(bench.CLV_HORIZON_MONTHS), str(bench.CLV_DISCOUNT), "--weights"], log_path)
     if rc != 0:
         bench.WARNINGS.append(f"lifetimes failed (exit {rc}); log {log_path}")

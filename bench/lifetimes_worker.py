@@ -6,7 +6,7 @@ stage publishes per customer (probability alive, expected orders over the
 horizon, expected order value, CLV). Prints one JSON line of timings and
 parameters.
 
-    python lifetimes_worker.py CUSTOMERS.parquet HORIZON_MONTHS DISCOUNT [--weights]
+    python lifetimes_worker.py CUSTOMERS_DIR HORIZON_MONTHS DISCOUNT [--weights]
 
 With --weights both fits run on the summary compressed to unique rows with
 their counts as weights (lifetimes' `weights` argument), as its

@@ -39,7 +39,9 @@ pub const REPORT_FILE: &str = "report.html";
 /// no −0.0 in any table.
 /// Version 6: the tables `restatements`, `run_comparison` and `gates`
 /// (the comparison with the previous run).
-pub const SCHEMA_VERSION: u32 = 6;
+/// Version 7: each table in its own directory, `TABLE/part-NNNNN.parquet`
+/// (one file per 4 Mi rows), instead of `TABLE.parquet`.
+pub const SCHEMA_VERSION: u32 = 7;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {

@@ -206,9 +206,36 @@ const ROW_GROUP_ROWS: usize = 1024 * 1024;
 
 /// The row ranges (offset, length) of a table's row groups, in order.
 fn row_groups(rows: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..rows)
+    row_groups_of((0, rows))
+}
+
+/// The row groups of the rows `offset .. offset + length`, in order.
+fn row_groups_of((start, length): (usize, usize)) -> impl Iterator<Item = (usize, usize)> {
+    (start..start + length)
         .step_by(ROW_GROUP_ROWS)
-        .map(move |offset| (offset, ROW_GROUP_ROWS.min(rows - offset)))
+        .map(move |offset| (offset, ROW_GROUP_ROWS.min(start + length - offset)))
+}
+
+/// Rows in one file of a table (`TABLE/part-NNNNN.parquet`): four row
+/// groups, so a large table (a shop's `customers`) is several files that
+/// engines such as Spark and Trino read in parallel.
+pub const PART_ROWS: usize = 4 * ROW_GROUP_ROWS;
+
+/// The row ranges of a table's parts; a table without rows has one empty
+/// part, so readers of its directory still find its schema.
+pub fn parts(rows: usize) -> Vec<(usize, usize)> {
+    match rows {
+        0 => vec![(0, 0)],
+        _ => (0..rows)
+            .step_by(PART_ROWS)
+            .map(|offset| (offset, PART_ROWS.min(rows - offset)))
+            .collect(),
+    }
+}
+
+/// The file of part `index` of `table`, relative to the run directory.
+pub fn part_file(table: &str, index: usize) -> String {
+    format!("{table}/part-{index:05}.parquet")
 }
 
 /// Rows of a table as one Arrow record batch (to be written to `path`).
@@ -224,9 +251,15 @@ fn to_record_batch(rows: &DataFrame, path: &Path) -> Result<RecordBatch> {
         .map_err(|e| Error::output(path, format!("cannot assemble the table: {e}")))
 }
 
-/// Writes one table as Parquet (zstd, chunk statistics, key-value metadata)
-/// to `path`, through a temporary file that is fsynced and renamed.
-pub fn write_parquet(table: &Table, path: &Path, metadata: &[(String, String)]) -> Result<u64> {
+/// Writes the rows `part` (offset, length) of a table as Parquet (zstd,
+/// chunk statistics, key-value metadata) to `path`, through a temporary
+/// file that is fsynced and renamed.
+pub fn write_parquet(
+    table: &Table,
+    part: (usize, usize),
+    path: &Path,
+    metadata: &[(String, String)],
+) -> Result<u64> {
     // The schema from an empty slice: a table without rows has one too.
     // The key-value pairs go on the Arrow schema as well as in the footer:
     // the Arrow schema embedded in the file is what pyarrow and pandas
@@ -251,11 +284,11 @@ pub fn write_parquet(table: &Table, path: &Path, metadata: &[(String, String)]) 
         ))
         .build();
     let temporary = temporary_path(path);
-    let file_name = file_name(path);
+    let file_name = table_file_name(path);
     let file = create_temporary(&temporary)?;
     let write = || -> std::result::Result<u64, Box<dyn std::error::Error>> {
         let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))?;
-        for range in row_groups(table.height()) {
+        for range in row_groups_of(part) {
             let batch = to_record_batch(&table.rows(range), path)?;
             writer.write(&batch.with_schema(schema.clone())?)?;
         }
@@ -282,10 +315,11 @@ fn temporary_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Reads a written file back with Polars and compares it with the table
-/// it was written from: column names, types, row count and every value,
-/// one row group at a time (a produced table's rows are built again).
-pub fn verify_parquet(table: &Table, path: &Path) -> Result<()> {
+/// Reads a written file back with Polars and compares it with the rows
+/// `part` of the table it was written from: column names, types, row
+/// count and every value, one row group at a time (a produced table's
+/// rows are built again).
+pub fn verify_parquet(table: &Table, part: (usize, usize), path: &Path) -> Result<()> {
     let reader = ReadBack::open(path)?;
     let expected = published_schema(&table.rows((0, 0)));
     let found = published_schema(&reader.rows((0, 0))?);
@@ -296,17 +330,17 @@ pub fn verify_parquet(table: &Table, path: &Path) -> Result<()> {
         ));
     }
     let rows = reader.row_count()?;
-    if rows != table.height() {
+    if rows != part.1 {
         return Err(Error::output(
             path,
             format!(
                 "row count read back differs: expected {}, found {rows}",
-                table.height(),
+                part.1,
             ),
         ));
     }
     for range in row_groups(rows) {
-        let written = table.rows(range);
+        let written = table.rows((part.0 + range.0, range.1));
         if !comparable(&written)?.equals_missing(&comparable(&reader.rows(range)?)?) {
             return Err(Error::output(
                 path,
@@ -475,6 +509,13 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A table file's name with its table directory (`customers/part-00000.parquet`),
+/// as crash points and messages name it.
+fn table_file_name(path: &Path) -> String {
+    let table = path.parent().map(file_name).unwrap_or_default();
+    format!("{table}/{}", file_name(path))
+}
+
 /// Flushes a directory entry list (new files and renames) to disk.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -602,10 +643,11 @@ impl StagedRun {
         &self.dir
     }
 
-    /// Writes every table as Parquet, each read back and compared with
-    /// what was computed (`metadata` gives a table's key-value metadata).
-    /// Tables are written side by side (one file's writer is one thread);
-    /// the outputs are listed in the tables' order.
+    /// Writes every table as Parquet into its own directory, one file per
+    /// part ([`parts`]), each read back and compared with what was computed
+    /// (`metadata` gives a table's key-value metadata). Tables are written
+    /// side by side (one file's writer is one thread); the outputs are
+    /// listed in the tables' order, each table's parts in order.
     pub fn write_tables(
         self,
         tables: &[Table],
@@ -617,23 +659,36 @@ impl StagedRun {
             .collect::<Result<Vec<_>>>()?;
         Ok(TablesWritten {
             staged: self,
-            outputs,
+            outputs: outputs.into_iter().flatten().collect(),
         })
     }
 
-    fn write_table(&self, table: &Table, metadata: &[(String, String)]) -> Result<WrittenFile> {
-        let file = format!("{}.parquet", table.name);
-        let path = self.dir.join(&file);
-        let bytes = write_parquet(table, &path, metadata)?;
-        verify_parquet(table, &path)?;
+    fn write_table(
+        &self,
+        table: &Table,
+        metadata: &[(String, String)],
+    ) -> Result<Vec<WrittenFile>> {
+        let table_dir = self.dir.join(table.name);
+        // New, like the run directory: nothing else is in it.
+        std::fs::create_dir(&table_dir)
+            .map_err(|e| Error::output(&table_dir, format!("cannot create: {e}")))?;
+        let mut written = Vec::new();
+        for (index, part) in parts(table.height()).into_iter().enumerate() {
+            let file = part_file(table.name, index);
+            let path = self.dir.join(&file);
+            let bytes = write_parquet(table, part, &path, metadata)?;
+            verify_parquet(table, part, &path)?;
+            written.push(WrittenFile {
+                table: table.name.to_string(),
+                file,
+                rows: part.1 as u64,
+                bytes,
+                sha256: sha256_file(&path)?,
+            });
+        }
+        sync_dir(&table_dir)?;
         faults::crash_point(&format!("publish::verified::{}", table.name));
-        Ok(WrittenFile {
-            table: table.name.to_string(),
-            file,
-            rows: table.height() as u64,
-            bytes,
-            sha256: sha256_file(&path)?,
-        })
+        Ok(written)
     }
 }
 
@@ -658,7 +713,11 @@ impl TablesWritten {
     /// by `write_tables`), so the order cannot be bypassed through here.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.dir().join(name);
-        let is_table = self.outputs.iter().any(|o| o.file == name) || name.ends_with(".parquet");
+        let is_table = self
+            .outputs
+            .iter()
+            .any(|o| o.file == name || o.table == name)
+            || name.ends_with(".parquet");
         if name == MANIFEST_FILE || is_table || name.contains('/') {
             return Err(Error::output(
                 &path,
@@ -1244,8 +1303,8 @@ mod tests {
         let path = dir.path().join("n.parquet");
         let rows = 2 * ROW_GROUP_ROWS + 5;
         let table = Table::produced("n", Box::new(counting(rows, rows)));
-        write_parquet(&table, &path, &[]).unwrap();
-        verify_parquet(&table, &path).unwrap();
+        write_parquet(&table, (0, rows), &path, &[]).unwrap();
+        verify_parquet(&table, (0, rows), &path).unwrap();
         let read = ParquetReader::new(File::open(&path).unwrap())
             .finish()
             .unwrap();
@@ -1277,7 +1336,7 @@ mod tests {
         let path = dir.path().join("n.parquet");
         let rows = ROW_GROUP_ROWS + 10;
         let table = Table::produced("n", Box::new(counting(rows, rows - 1)));
-        write_parquet(&table, &path, &[]).unwrap();
+        write_parquet(&table, (0, rows), &path, &[]).unwrap();
         // The same table but for its last row: not what the file holds.
         let shifted = Table::produced(
             "n",
@@ -1286,9 +1345,52 @@ mod tests {
                 ..counting(rows, rows - 1)
             }),
         );
-        let error = verify_parquet(&shifted, &path).unwrap_err().to_string();
+        let error = verify_parquet(&shifted, (0, rows), &path)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("values read back differ"), "{error}");
-        verify_parquet(&table, &path).unwrap();
+        verify_parquet(&table, (0, rows), &path).unwrap();
+    }
+
+    /// A table larger than a part is several files in its directory, each
+    /// its rows in order; an empty table is one empty file.
+    #[test]
+    fn a_large_table_is_written_in_parts_in_its_directory() {
+        assert_eq!(parts(0), [(0, 0)]);
+        assert_eq!(parts(PART_ROWS), [(0, PART_ROWS)]);
+        let out = tempfile::tempdir().unwrap();
+        let staged = StagedRun::create(out.path(), "20240101T000000.000Z-1").unwrap();
+        let rows = PART_ROWS + 3;
+        let tables = [
+            Table::produced("n", Box::new(counting(rows, rows))),
+            Table::produced("empty", Box::new(counting(0, 0))),
+        ];
+        let written = staged.write_tables(&tables, |_| Vec::new()).unwrap();
+        let files: Vec<(&str, u64)> = written
+            .outputs()
+            .iter()
+            .map(|o| (o.file.as_str(), o.rows))
+            .collect();
+        let expected = [
+            ("n/part-00000.parquet", PART_ROWS as u64),
+            ("n/part-00001.parquet", 3),
+            ("empty/part-00000.parquet", 0),
+        ];
+        assert_eq!(files, expected);
+        let second = ParquetReader::new(File::open(written.dir().join(expected[1].0)).unwrap())
+            .finish()
+            .unwrap();
+        let tail: Vec<i64> = (PART_ROWS as i64..rows as i64).collect();
+        assert!(second.equals(&df!("n" => tail).unwrap()));
+        let empty = crate::io::runs::read_table(written.dir(), "empty", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!((empty.height(), empty.width()), (0, 1));
+        let whole = crate::io::runs::read_table(written.dir(), "n", Some(&["n"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(whole.height(), rows);
+        assert!(written.write_file("n", b"x").is_err());
     }
 
     /// Only a manifest that lists exactly the tables written seals a run;
@@ -1308,7 +1410,7 @@ mod tests {
             .write_tables(&[table()], no_metadata)
             .unwrap();
         assert_eq!(written.outputs().len(), 1);
-        assert_eq!(written.outputs()[0].file, "checks.parquet");
+        assert_eq!(written.outputs()[0].file, "checks/part-00000.parquet");
         assert!(written.seal(&manifest_listing(Vec::new())).is_err());
         assert!(!out.join("runs").join(id).exists());
 
@@ -1319,7 +1421,8 @@ mod tests {
         // The manifest and the tables have their own steps.
         for name in [
             MANIFEST_FILE,
-            "checks.parquet",
+            "checks",
+            "checks/part-00000.parquet",
             "other.parquet",
             "x/report.html",
         ] {

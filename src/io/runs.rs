@@ -30,23 +30,57 @@ pub fn current_manifest(out_dir: &Path) -> Option<Manifest> {
 }
 
 /// The table `name` of a published run directory, all of its columns or
-/// only those named; `None` when the run did not write it.
+/// only those named; `None` when the run did not write it. A table is the
+/// files of its directory (`TABLE/part-NNNNN.parquet`) in order; runs
+/// before schema version 7 wrote one `TABLE.parquet` beside the manifest.
 pub fn read_table(
     run_dir: &Path,
     name: &str,
     columns: Option<&[&str]>,
 ) -> Result<Option<DataFrame>> {
-    let path = run_dir.join(format!("{name}.parquet"));
-    if !path.is_file() {
+    let files = table_files(run_dir, name)?;
+    let mut frames = files.iter().map(|path| read_part(path, columns));
+    let Some(first) = frames.next() else {
         return Ok(None);
+    };
+    let mut table = first?;
+    for frame in frames {
+        table
+            .vstack_mut(&frame?)
+            .map_err(|e| Error::input(run_dir.join(name), format!("parts do not stack: {e}")))?;
     }
+    Ok(Some(table))
+}
+
+/// The files of table `name`, in part order.
+fn table_files(run_dir: &Path, name: &str) -> Result<Vec<PathBuf>> {
+    let single = run_dir.join(format!("{name}.parquet"));
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let dir = run_dir.join(name);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut parts: Vec<PathBuf> = entries
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::input(&dir, format!("cannot list: {e}")))?;
+    parts.retain(|p| {
+        let file = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        file.starts_with("part-") && file.ends_with(".parquet")
+    });
+    parts.sort();
+    Ok(parts)
+}
+
+fn read_part(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame> {
     let file =
-        std::fs::File::open(&path).map_err(|e| Error::input(&path, format!("cannot open: {e}")))?;
+        std::fs::File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
     ParquetReader::new(file)
         .with_columns(columns.map(|names| names.iter().map(|n| n.to_string()).collect()))
         .finish()
-        .map(Some)
-        .map_err(|e| Error::input(&path, format!("cannot read as Parquet: {e}")))
+        .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))
 }
 
 /// A published run directory, read for the comparison with a later run.

@@ -14,17 +14,15 @@ use super::publish::write_file_atomically;
 /// The file's name in the output directory.
 pub const VIEWS_FILE: &str = "views.sql";
 
-/// Writes `OUT/views.sql` for the tables (`*.parquet`) of `run_dir`.
+/// Writes `OUT/views.sql` for the tables (the directories) of `run_dir`.
 pub fn write_views(out_dir: &Path, run_dir: &Path, run_id: &str) -> Result<()> {
     let out_dir = std::fs::canonicalize(out_dir)
         .map_err(|e| Error::output(out_dir, format!("cannot resolve: {e}")))?;
     let mut tables: Vec<String> = std::fs::read_dir(run_dir)
         .map_err(|e| Error::output(run_dir, format!("cannot list: {e}")))?
         .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            name.strip_suffix(".parquet").map(str::to_owned)
-        })
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|entry| entry.file_name().into_string().ok())
         .collect();
     tables.sort();
     let sql = views_sql(&out_dir.join("current"), &tables, run_id);
@@ -32,7 +30,7 @@ pub fn write_views(out_dir: &Path, run_dir: &Path, run_id: &str) -> Result<()> {
 }
 
 /// The script: a header saying what it is, then one `CREATE OR REPLACE
-/// VIEW` per table, reading `current/<table>.parquet` by absolute path
+/// VIEW` per table, reading `current/<table>/*.parquet` by absolute path
 /// (DuckDB resolves relative paths against its own working directory, not
 /// the script's).
 fn views_sql(current: &Path, tables: &[String], run_id: &str) -> String {
@@ -42,7 +40,7 @@ fn views_sql(current: &Path, tables: &[String], run_id: &str) -> String {
          -- duckdb -init views.sql, or .read views.sql in a DuckDB session.\n"
     );
     for table in tables {
-        let path = current.join(format!("{table}.parquet"));
+        let path = current.join(table).join("*.parquet");
         sql.push_str(&format!(
             "CREATE OR REPLACE VIEW {} AS SELECT * FROM read_parquet({});\n",
             identifier(table),
@@ -77,8 +75,8 @@ mod tests {
         assert_eq!(
             views,
             [
-                "CREATE OR REPLACE VIEW \"checks\" AS SELECT * FROM read_parquet('/data/shop''s out/current/checks.parquet');",
-                "CREATE OR REPLACE VIEW \"customers\" AS SELECT * FROM read_parquet('/data/shop''s out/current/customers.parquet');",
+                "CREATE OR REPLACE VIEW \"checks\" AS SELECT * FROM read_parquet('/data/shop''s out/current/checks/*.parquet');",
+                "CREATE OR REPLACE VIEW \"customers\" AS SELECT * FROM read_parquet('/data/shop''s out/current/customers/*.parquet');",
             ]
         );
         assert!(sql.contains("run RUN was published"));

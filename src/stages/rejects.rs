@@ -181,7 +181,7 @@ pub fn check_reject_share(
             rejected,
             rows_read = read,
             reasons = ?counts_by_reason(rejects),
-            "{what} rejected (published in {}.parquet)",
+            "{what} rejected (published in the {} table)",
             REJECTS.name
         );
     }

@@ -179,7 +179,7 @@ fn kill_points() -> Vec<String> {
     .collect();
     points.push("publish::run_dir_created".into());
     for table in published_tables() {
-        let file = format!("{table}.parquet");
+        let file = format!("{table}/part-00000.parquet");
         points.push(format!("publish::temp_written::{file}"));
         points.push(format!("publish::renamed::{file}"));
         points.push(format!("publish::verified::{table}"));
@@ -333,7 +333,11 @@ fn disk_full_fails_naming_the_path_and_changes_nothing() {
     setup(d, "300");
     assert!(run_with(d, "", &[]).status.success());
     let before = std::fs::read_link(d.join("out/current")).unwrap();
-    for file in ["customers.parquet", "report.html", "_manifest.json"] {
+    for file in [
+        "customers/part-00000.parquet",
+        "report.html",
+        "_manifest.json",
+    ] {
         let o = run_with(d, &format!("publish::enospc::{file}=return"), &[]);
         assert_eq!(o.status.code(), Some(1), "{file}");
         let err = String::from_utf8_lossy(&o.stderr);

@@ -119,7 +119,7 @@ fn without_surveys_no_nps_tables_are_published() {
         .collect();
     assert_eq!(tables, expected);
     assert!(m.get("surveys").is_none(), "{m}");
-    assert!(!d.join("out/current/nps_monthly.parquet").exists());
+    assert!(!d.join("out/current/nps_monthly").exists());
     let checks = read_table(&d.join("out"), "checks");
     assert!(!rendered_texts(&checks, "check_name")
         .iter()

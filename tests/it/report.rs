@@ -379,7 +379,8 @@ fn weekly_and_quarterly_runs_report_and_show_in_their_unit() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
         let run_dir = std::fs::canonicalize(d.join("out/current")).unwrap();
-        let file = std::fs::File::open(run_dir.join("cohort_retention.parquet")).unwrap();
+        let file =
+            std::fs::File::open(run_dir.join("cohort_retention/part-00000.parquet")).unwrap();
         let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
         use parquet::file::reader::FileReader;
         let meta = reader.metadata().file_metadata();

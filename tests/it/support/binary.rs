@@ -27,13 +27,28 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// A published table of the run `OUT/current` points at, read with
-/// Polars' Parquet reader (the files are written by the `parquet` crate,
-/// so this is an independent reader).
+/// A published table of the run `OUT/current` points at: the files of its
+/// directory (`TABLE/part-NNNNN.parquet`) in order, each read with Polars'
+/// Parquet reader (the files are written by the `parquet` crate, so this
+/// is an independent reader).
 pub fn read_table(out: &Path, table: &str) -> DataFrame {
-    let path = out.join("current").join(format!("{table}.parquet"));
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetReader::new(file).finish().expect("readable parquet")
+    let dir = out.join("current").join(table);
+    let mut parts: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    parts.sort();
+    assert!(!parts.is_empty(), "no part in {}", dir.display());
+    let mut frames = parts.iter().map(|path| {
+        let file = std::fs::File::open(path).unwrap();
+        ParquetReader::new(file).finish().expect("readable parquet")
+    });
+    let mut whole = frames.next().unwrap();
+    for frame in frames {
+        whole.vstack_mut(&frame).unwrap();
+    }
+    whole
 }
 
 /// A `retention generate` command line: `customers` customers over
