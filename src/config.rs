@@ -588,6 +588,14 @@ pub struct OutputConfig {
     /// Complete runs to keep (at least 2); older ones are removed.
     #[serde(default = "default_keep_runs")]
     pub keep_runs: u32,
+    /// Tables whose every run is also kept under
+    /// `DIR/history/<table>/as_of=YYYY-MM-DD/` (README "History").
+    #[serde(default)]
+    pub history: Vec<String>,
+    /// History partitions more than this many days before the run's as_of
+    /// are removed; default: kept.
+    #[serde(default)]
+    pub history_keep_days: Option<u32>,
 }
 
 impl Default for OutputConfig {
@@ -595,6 +603,8 @@ impl Default for OutputConfig {
         OutputConfig {
             dir: default_out_dir(),
             keep_runs: default_keep_runs(),
+            history: Vec::new(),
+            history_keep_days: None,
         }
     }
 }
@@ -980,6 +990,7 @@ fn check_settings(config: &PipelineConfig) -> std::result::Result<Checked, Vec<S
     }
     problems.extend(config.targets.problems());
     problems.extend(config.gates.problems());
+    problems.extend(history_problems(&config.output));
     if let Some(surveys) = &config.surveys {
         problems.extend(delimiter_problem("[surveys.csv]", surveys.csv.delimiter));
         problems.extend(survey_column_problems(&surveys.columns));
@@ -995,6 +1006,27 @@ fn check_settings(config: &PipelineConfig) -> std::result::Result<Checked, Vec<S
         }),
         _ => Err(problems),
     }
+}
+
+/// `[output] history`: names of published tables, each once.
+fn history_problems(output: &OutputConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, name) in output.history.iter().enumerate() {
+        if crate::tables::schema::schema_of(name).is_none() {
+            let known: Vec<&str> = crate::tables::schema::ALL.iter().map(|t| t.name).collect();
+            problems.push(format!(
+                "[output] history: `{}` is not a table (one of {})",
+                quote(name),
+                known.join(", ")
+            ));
+        } else if output.history[..i].contains(name) {
+            problems.push(format!(
+                "[output] history: `{}` is listed twice",
+                quote(name)
+            ));
+        }
+    }
+    problems
 }
 
 /// `[business] time_zone`: an IANA time zone name.

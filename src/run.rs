@@ -22,6 +22,7 @@ use polars::prelude::DataFrame;
 
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
+use crate::io::history::{append_snapshots, HistoryPlan};
 use crate::io::input::{
     parquet_rows, raw_records, read_chunks, resolve_inputs, FileFormat, InputFile, InputSpec,
     CHUNK_ROWS,
@@ -1173,6 +1174,24 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
     })))
 }
 
+/// `[output] history`: the published run's selected tables, snapshotted
+/// by as_of; a problem is one of the run's warnings.
+fn append_history(pipeline: &Pipeline, as_of: NaiveDate, out_dir: &Path, run: &mut PublishedRun) {
+    let output = &pipeline.config.output;
+    if output.history.is_empty() {
+        return;
+    }
+    let plan = HistoryPlan {
+        tables: &output.history,
+        keep_days: output.history_keep_days,
+    };
+    for warning in append_snapshots(out_dir, run.dir(), as_of, &plan) {
+        tracing::warn!("{warning}");
+        run.warn(warning);
+    }
+    crate::faults::crash_point("publish::history");
+}
+
 /// The run directory `OUT/current` points at, resolved now (old runs may
 /// be removed while this one publishes), when it holds a manifest.
 fn current_run_dir(out_dir: &Path) -> Option<PathBuf> {
@@ -1226,6 +1245,7 @@ fn publish(
     let mut published = written.seal(&manifest)?.commit()?;
     // Published: from here on nothing returns an error.
     let removed = published.clean_up(pipeline.config.output.keep_runs as usize);
+    append_history(pipeline, computed.as_of, out_dir, &mut published);
     crate::faults::crash_point("publish::swept");
     if !removed.is_empty() {
         tracing::info!(?removed, "old or incomplete runs removed");

@@ -93,8 +93,16 @@ fn print_published(outcome: &RunOutcome) {
         m.rows.read, m.rows.accepted, m.rows.rejected, m.rows.excluded, m.rows.duplicates
     );
     println!("  customers: {}", m.customers);
+    // A large table is several part files: one line per table.
+    let mut tables: Vec<(&str, u64)> = Vec::new();
     for output in &m.outputs {
-        println!("  {:<18} {:>10} rows", output.table, output.rows);
+        match tables.last_mut() {
+            Some((table, rows)) if *table == output.table => *rows += output.rows,
+            _ => tables.push((&output.table, output.rows)),
+        }
+    }
+    for (table, rows) in tables {
+        println!("  {table:<18} {rows:>10} rows");
     }
 }
 

@@ -14,6 +14,7 @@
 //! `manifest` reads the process's peak memory from `/proc`.
 
 pub mod csv;
+pub mod history;
 pub mod input;
 pub mod parquet;
 pub mod publish;

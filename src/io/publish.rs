@@ -826,7 +826,8 @@ impl PublishedRun {
         &self.warnings
     }
 
-    fn warn(&mut self, warning: String) {
+    /// A problem after publishing (cleanup, history): the run stands.
+    pub fn warn(&mut self, warning: String) {
         tracing::warn!("after publishing run {}: {warning}", self.run_id);
         self.warnings.push(warning);
     }

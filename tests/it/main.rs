@@ -16,6 +16,7 @@ mod hardening_config;
 mod hardening_input;
 mod hardening_money;
 mod hardening_publish;
+mod history;
 mod mutation;
 mod nps;
 mod partitions;
