@@ -55,6 +55,34 @@ pub struct TableRestated {
 }
 
 impl TableRestated {
+    /// Counts one value compared (previous `a`, current `b`) of a column
+    /// of `kind`; whether it was restated.
+    fn count(
+        &mut self,
+        kind: Kind,
+        whole_run_revenue: bool,
+        a: Option<f64>,
+        b: Option<f64>,
+    ) -> bool {
+        self.compared += 1;
+        if whole_run_revenue {
+            let (total, restated) = self.revenue.get_or_insert((0.0, 0.0));
+            *total += a.unwrap_or(0.0);
+            *restated += match (a, b) {
+                (Some(a), Some(b)) => (b - a).abs(),
+                _ => 0.0,
+            };
+        }
+        if same(a, b) {
+            return false;
+        }
+        self.restated += 1;
+        if kind == Kind::Int64 {
+            self.restated_counts += 1;
+        }
+        true
+    }
+
     /// Σ |restated revenue| / revenue of the complete rows.
     pub fn revenue_share(&self) -> Option<f64> {
         let (total, restated) = self.revenue?;
@@ -163,22 +191,10 @@ fn compare_table(
         }
         for (c, &column) in restatable.columns.iter().enumerate() {
             let (a, b) = (before_rows.values[c][j], now_rows.values[c][i]);
-            totals.compared += 1;
-            let is_revenue = column == col::REVENUE && whole_before[j];
-            if is_revenue {
-                let (total, restated) = totals.revenue.get_or_insert((0.0, 0.0));
-                *total += a.unwrap_or(0.0);
-                *restated += match (a, b) {
-                    (Some(a), Some(b)) => (b - a).abs(),
-                    _ => 0.0,
-                };
-            }
-            if same(a, b) {
+            let kind = table.column(column).kind;
+            let whole_run_revenue = column == col::REVENUE && whole_before[j];
+            if !totals.count(kind, whole_run_revenue, a, b) {
                 continue;
-            }
-            totals.restated += 1;
-            if table.column(column).kind == Kind::Int64 {
-                totals.restated_counts += 1;
             }
             values.push(Restatement {
                 table: table.name,
