@@ -24,6 +24,8 @@ mod svg;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod page_checks;
+#[cfg(test)]
 mod tests;
 
 pub use data::{

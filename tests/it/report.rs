@@ -24,43 +24,9 @@ fn five_year_run(d: &Path) {
     assert!(String::from_utf8_lossy(&o.stdout).contains("report.html"));
 }
 
-/// Whether an SVG element draws data: a line, a dot, or a visible bar or
-/// cell (not a 12 × 12 legend swatch, a grey or hatched band, a gradient
-/// or pattern, or a transparent tooltip area).
-fn is_mark(n: roxmltree::Node<'_, '_>) -> bool {
-    // Patterns and gradients are paint, not marks.
-    if n.ancestors().any(|a| a.has_tag_name("defs")) {
-        return false;
-    }
-    match n.tag_name().name() {
-        "polyline" | "circle" => true,
-        "rect" => {
-            let number = |a: &str| {
-                n.attribute(a)
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(0.0)
-            };
-            let (w, h) = (number("width"), number("height"));
-            let fill = n.attribute("fill").unwrap_or("");
-            w > 0.0
-                && h > 0.0
-                && !(w == 12.0 && h == 12.0)
-                && n.attribute("fill-opacity") != Some("0")
-                && fill != "#f3f4f7"
-                && !fill.starts_with("url(")
-        }
-        _ => false,
-    }
-}
-
-/// The HTML of the report's section with anchor `id`.
-fn section<'a>(html: &'a str, id: &str) -> &'a str {
-    let start = html
-        .find(&format!("<section id=\"{id}\""))
-        .unwrap_or_else(|| panic!("no section `{id}`"));
-    let rest = &html[start..];
-    &rest[..rest.find("</section>").expect("the section ends")]
-}
+#[path = "../../src/report/page_checks.rs"]
+mod page_checks;
+use page_checks::{is_mark, section_of as section};
 
 /// A comma every three digits of a whole number (written here, not taken
 /// from the report).
