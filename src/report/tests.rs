@@ -9,9 +9,9 @@ use chrono::NaiveDate;
 
 use super::data::{ComparedFigure, NpsCounts};
 use super::fixtures::{five_year, quarterly, small, tiny, weekly};
-use super::page_checks::{is_mark, section_of};
 use super::html::{CLV_DISABLED, HEADINGS};
 use super::html::{FIRST_RUN, NO_COMPARISON, NO_LISTS, NO_RESTATEMENTS, NO_SURVEYS, NO_TIERS};
+use super::page_checks::{is_mark, section_of};
 use super::{render_html, render_show, ReportData};
 
 /// Parses the page as XML (without its doctype) and hands it to `check`.
