@@ -11,9 +11,11 @@ THREADS ?=
 build:
 	$(CARGO) build --release --bin retention
 
-## Run the default pipeline on the shipped sample data.
+## Run the default pipeline on the shipped sample data (every time: a
+## second `make run` compares itself with the first; `make nightly` skips
+## a run whose pipeline, inputs and as_of are already published).
 run: build
-	$(BIN) run pipelines/sample.toml
+	$(BIN) run pipelines/sample.toml --force
 
 ## Nightly job: make nightly PIPELINE=pipelines/x.toml AS_OF=2024-05-31
 nightly: build
