@@ -104,9 +104,6 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// Publish although a `fail` gate fired (`--accept-changes`).
     pub accept_changes: bool,
-    /// The date the staleness gate counts to when as_of is not given
-    /// (default today in the business time zone; tests fix it).
-    pub today: Option<NaiveDate>,
 }
 
 /// Everything a run computed, before publishing.
@@ -163,11 +160,7 @@ impl Computed {
         RunFacts {
             as_of: self.as_of,
             orders: self.orders_account(),
-            surveys: self.surveys.as_ref().map(|s| InputAccount {
-                files: &s.files,
-                counts: &s.counts,
-                rejects_by_reason: &s.rejects_by_reason,
-            }),
+            surveys: self.surveys_account(),
             customers: self.customers,
             checks: &self.checks,
             stages,
@@ -177,6 +170,15 @@ impl Computed {
             compared_with: self.compared_with.clone(),
             gates: &self.gates,
         }
+    }
+
+    /// The survey input's account, when the pipeline has one.
+    fn surveys_account(&self) -> Option<InputAccount<'_>> {
+        self.surveys.as_ref().map(|s| InputAccount {
+            files: &s.files,
+            counts: &s.counts,
+            rejects_by_reason: &s.rejects_by_reason,
+        })
     }
 
     /// The order input's account, as the manifest records it.
@@ -328,15 +330,7 @@ fn compare_stage(pipeline: &Pipeline, options: &RunOptions, computed: &mut Compu
         options.run_id.as_deref().unwrap_or(UNPUBLISHED_RUN),
         computed.as_of,
         &computed.orders_account(),
-        computed
-            .surveys
-            .as_ref()
-            .map(|s| InputAccount {
-                files: &s.files,
-                counts: &s.counts,
-                rejects_by_reason: &s.rejects_by_reason,
-            })
-            .as_ref(),
+        computed.surveys_account().as_ref(),
         computed.customers,
     );
     let previous_side = previous
@@ -377,9 +371,7 @@ const UNPUBLISHED_RUN: &str = "(not published)";
 /// time zone.
 fn freshness(pipeline: &Pipeline, options: &RunOptions, computed: &Computed) -> Freshness {
     let given = options.as_of.or(pipeline.config.business.as_of);
-    let today = options
-        .today
-        .unwrap_or_else(|| Utc::now().with_timezone(&pipeline.time_zone).date_naive());
+    let today = Utc::now().with_timezone(&pipeline.time_zone).date_naive();
     Freshness {
         latest_order: computed.latest_order,
         reference: given.unwrap_or(today),
