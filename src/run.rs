@@ -239,15 +239,33 @@ pub fn compute(pipeline: &Pipeline, options: &RunOptions) -> Result<Computed> {
 }
 
 /// [`compute`] over an already resolved list of input files: the stages in
-/// order, then the tables in publishing order, checked against their
-/// declarations.
+/// order, then the tables in publishing order, the comparison with the
+/// previous run last, checked against their declarations.
 pub fn compute_files(
     pipeline: &Pipeline,
     files: Vec<InputFile>,
     options: &RunOptions,
 ) -> Result<Computed> {
     let mut clock = StageClock::new();
-    let (orders, resources) = partitioned_orders(pipeline, &files, options, &mut clock)?;
+    let mut computed = stages_to_checks(pipeline, files, options, &mut clock)?;
+    clock.time("compare", || {
+        compare_stage(pipeline, options, &mut computed)
+    })?;
+    computed.stages = clock.records;
+    check_declared(pipeline, &computed)?;
+    Ok(computed)
+}
+
+/// The stages from reading the input to the checks, and their tables;
+/// not yet compared with the previous run (its stage records are in
+/// `clock`).
+fn stages_to_checks(
+    pipeline: &Pipeline,
+    files: Vec<InputFile>,
+    options: &RunOptions,
+    clock: &mut StageClock,
+) -> Result<Computed> {
+    let (orders, resources) = partitioned_orders(pipeline, &files, options, clock)?;
     let OrdersStage {
         history,
         counts,
@@ -256,7 +274,7 @@ pub fn compute_files(
         rejects_by_reason,
         rejects,
     } = orders;
-    let o = stages_over_orders(pipeline, history, &mut clock)?;
+    let o = stages_over_orders(pipeline, history, clock)?;
     let results = Arc::new(o.per_customer);
     let segments = clock.time("segments", || {
         segments_table(&results.summary, results.clv.as_ref())
@@ -268,14 +286,12 @@ pub fn compute_files(
         None => rejects,
     };
     let (checks, checks_frame) = clock.time("checks", || {
-        let order_input = (&counts, accepted_cents);
-        let nps = o.nps.as_ref();
         checks_stage(
-            order_input,
+            (&counts, accepted_cents),
             &results.summary,
             &o.described,
             o.tier_check.clone(),
-            nps,
+            o.nps.as_ref(),
         )
     })?;
     let (as_of, customer_count) = (results.as_of, results.customer_ids.len());
@@ -288,7 +304,7 @@ pub fn compute_files(
         checks: checks_frame,
     };
     let (published, surveys) = published_tables(results, lists, frames, o.nps)?;
-    let mut computed = Computed {
+    Ok(Computed {
         files,
         as_of: date_of(as_of),
         counts,
@@ -302,13 +318,7 @@ pub fn compute_files(
         latest_order: date_of(latest_order_day),
         compared_with: None,
         gates: Vec::new(),
-    };
-    clock.time("compare", || {
-        compare_stage(pipeline, options, &mut computed)
-    })?;
-    computed.stages = clock.records;
-    check_declared(pipeline, &computed)?;
-    Ok(computed)
+    })
 }
 
 /// Compares the run with `options.compare_with` (the previous run) and

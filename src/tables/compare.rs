@@ -6,7 +6,9 @@ use polars::prelude::DataFrame;
 use super::builder::FrameBuilder;
 use crate::error::Result;
 use crate::stages::compare::gates::{action_label, GateResult};
-use crate::stages::compare::{Comparison, Definitions, Restated, Restatement};
+use crate::stages::compare::{
+    change, relative_change, Comparison, Definitions, Restated, Restatement,
+};
 use crate::tables::schema::col;
 use crate::tables::schema::compare::{
     item, row_kind, section, status, GATES, RESTATEMENTS, RUN_COMPARISON,
@@ -34,11 +36,8 @@ pub fn restatements_table(restated: Option<&Restated>) -> Result<DataFrame> {
         Some(r) => restatement_rows(r),
         None => Vec::new(),
     };
-    let change = |r: &RestatementRow| Some(r.current? - r.previous?);
-    let relative = |r: &RestatementRow| {
-        let previous = r.previous.filter(|p| *p != 0.0)?;
-        Some(change(r)? / previous.abs())
-    };
+    let change = |r: &RestatementRow| change(r.previous, r.current);
+    let relative = |r: &RestatementRow| relative_change(r.previous, r.current);
     FrameBuilder::new(&RESTATEMENTS, rows.len())
         .add(
             col::ROW_KIND,
@@ -148,11 +147,8 @@ struct ComparisonRow {
 /// `run_comparison`: the run against the previous one, figure by figure.
 pub fn run_comparison_table(comparison: &Comparison) -> Result<DataFrame> {
     let rows = comparison_rows(comparison);
-    let change = |r: &ComparisonRow| Some(r.current? - r.previous?);
-    let relative = |r: &ComparisonRow| {
-        let previous = r.previous.filter(|p| *p != 0.0)?;
-        Some(change(r)? / previous.abs())
-    };
+    let change = |r: &ComparisonRow| change(r.previous, r.current);
+    let relative = |r: &ComparisonRow| relative_change(r.previous, r.current);
     FrameBuilder::new(&RUN_COMPARISON, rows.len())
         .add(
             col::SECTION,

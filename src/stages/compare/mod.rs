@@ -95,14 +95,23 @@ pub struct Figure {
 
 impl Figure {
     pub fn change(&self) -> Option<f64> {
-        Some(self.current? - self.previous?)
+        change(self.previous, self.current)
     }
 
-    /// change / |previous|; `None` when previous is 0 or missing.
     pub fn relative_change(&self) -> Option<f64> {
-        let previous = self.previous.filter(|p| *p != 0.0)?;
-        Some(self.change()? / previous.abs())
+        relative_change(self.previous, self.current)
     }
+}
+
+/// current − previous; `None` when either is missing.
+pub fn change(previous: Option<f64>, current: Option<f64>) -> Option<f64> {
+    Some(current? - previous?)
+}
+
+/// change / |previous|; `None` when previous is 0 or missing.
+pub fn relative_change(previous: Option<f64>, current: Option<f64>) -> Option<f64> {
+    let base = previous.filter(|p| *p != 0.0)?;
+    Some(change(previous, current)? / base.abs())
 }
 
 /// A text value in both runs, with whether it changed.

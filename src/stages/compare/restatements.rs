@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use polars::prelude::{DataFrame, DataType};
 
-use super::{whole_run_mask, RunTables};
+use super::{change, relative_change, whole_run_mask, RunTables};
 use crate::error::Result;
 use crate::tables::schema::{self, col, Kind, Restatable, TableSchema};
 
@@ -23,12 +23,11 @@ pub struct Restatement {
 
 impl Restatement {
     pub fn change(&self) -> Option<f64> {
-        Some(self.current? - self.previous?)
+        change(self.previous, self.current)
     }
 
     pub fn relative_change(&self) -> Option<f64> {
-        let previous = self.previous.filter(|p| *p != 0.0)?;
-        Some(self.change()? / previous.abs())
+        relative_change(self.previous, self.current)
     }
 
     /// How large the change is, for ranking: relative, with a change from
