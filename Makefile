@@ -5,6 +5,7 @@ BIN := target/release/retention
 PIPELINE ?= pipelines/sample.toml
 AS_OF ?=
 THREADS ?=
+TEST_VENV := .venv-test
 
 .PHONY: build run nightly test chaos bench bench-clv lint fmt sample-data golden clean
 
@@ -22,8 +23,15 @@ nightly: build
 	$(BIN) run $(PIPELINE) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(THREADS),--threads $(THREADS))
 
 ## Unit, property and black-box tests (release profile, shared with run).
-test:
-	$(CARGO) test --release --features failpoints
+## The black-box tests also need .venv-test/: an S3-compatible server
+## process (moto's) and the Python readers the tables are read back with.
+test: $(TEST_VENV)/installed
+	RETENTION_TEST_VENV=$(abspath $(TEST_VENV)) $(CARGO) test --release --features failpoints
+
+$(TEST_VENV)/installed: tests/python/requirements.txt
+	python3 -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	touch $@
 
 lint:
 	$(CARGO) fmt --all -- --check

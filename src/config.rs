@@ -1156,7 +1156,9 @@ impl Pipeline {
     /// file's directory.
     fn resolve(path: &Path, text: String, config: PipelineConfig, checked: Checked) -> Pipeline {
         let base = path.parent().unwrap_or(Path::new(""));
-        let output_dir = if config.output.dir.is_absolute() {
+        // An object-store URL is where it says, not below the pipeline.
+        let is_url = crate::location::StoreUrl::of_path(&config.output.dir).is_some();
+        let output_dir = if config.output.dir.is_absolute() || is_url {
             config.output.dir.clone()
         } else {
             base.join(&config.output.dir)

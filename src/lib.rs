@@ -72,6 +72,11 @@
 //!                    OUT/views.sql: io::views) → PublishedRun (clean up)
 //! io::runs           a published run read back: its manifest (the next
 //!                    run's key check) and its tables (`retention report`)
+//! io::remote         object storage (`location`: which paths are URLs):
+//!                    inputs fetched to a work directory; an output's
+//!                    lease, then the run published locally, uploaded,
+//!                    read back, and made current by one conditional put
+//!                    of OUT/current.json
 //! ```
 //!
 //! Beside the flow: `report` (the HTML report and `retention show`, from a
@@ -96,6 +101,7 @@ pub mod expr;
 pub mod faults;
 pub mod generate;
 pub mod io;
+pub mod location;
 pub mod manifest;
 pub mod progress;
 pub mod report;

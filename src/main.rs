@@ -41,6 +41,8 @@ fn main() {
     let _faults = retention::faults::setup();
     let progress = Progress::for_terminal(cli.quiet);
     let outcome = std::panic::catch_unwind(|| dispatch(cli.command, progress));
+    // Local copies of object-store inputs go with the process.
+    retention::io::remote::inputs::remove_fetched();
     let result = match outcome {
         Ok(result) => result,
         Err(panic) => {

@@ -386,7 +386,7 @@ fn reason_counts(by_reason: &[(&'static str, u64)]) -> Vec<(String, u64)> {
 impl From<&InputFile> for InputRecord {
     fn from(f: &InputFile) -> InputRecord {
         InputRecord {
-            path: f.path.display().to_string(),
+            path: f.name(),
             format: f.format.name().to_string(),
             size_bytes: f.size,
             modified: f

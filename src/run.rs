@@ -30,9 +30,12 @@ use crate::io::input::{
 use crate::io::publish::{
     check_output_layout, lock_output, new_run_id, sweep_temporaries, PublishedRun, StagedRun, Table,
 };
+use crate::io::remote::output::RemoteOutput;
+use crate::io::remote::{sweep_work_dirs, WorkDir};
 use crate::io::runs::{current_manifest, PublishedRunDir};
 use crate::io::spill::{sweep_spill_dirs, SpillDir};
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
+use crate::location::StoreUrl;
 use crate::manifest::{
     figures_of_run, machine_memory_bytes, InputAccount, Manifest, Resources, RunFacts, RunIdentity,
     StageRecord, TableMetadata, WrittenFile, REPORT_FILE,
@@ -1115,20 +1118,69 @@ pub fn run_key(pipeline: &Pipeline, files: &[InputFile], as_of: Option<NaiveDate
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        hasher.update(format!("{}\t{}\t{modified}\n", f.path.display(), f.size));
+        hasher.update(format!("{}\t{}\t{modified}\n", f.name(), f.size));
     }
     hasher.update(format!("as_of={as_of:?}"));
     crate::io::publish::hex(&hasher.finalize())
 }
 
 /// Runs the pipeline and publishes its tables, holding the output
-/// directory's lock throughout.
+/// directory's lock (or, in object storage, its lease) throughout.
 pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
-    let started_at = Utc::now();
     let out_dir = options
         .out_dir
         .clone()
         .unwrap_or_else(|| pipeline.output_dir.clone());
+    match StoreUrl::of_path(&out_dir) {
+        Some(url) => run_to_store(pipeline, options, &url),
+        None => run_in(pipeline, options, &out_dir),
+    }
+}
+
+/// A run whose output is in object storage: with the output's lease held,
+/// the current run's manifest and the tables the comparison reads are
+/// fetched into a local work directory, the run is published there as in
+/// any local output, then uploaded and made current (`io::remote::output`
+/// says how).
+fn run_to_store(pipeline: &Pipeline, options: &RunOptions, url: &StoreUrl) -> Result<RunResult> {
+    sweep_work_dirs();
+    let remote = RemoteOutput::open(url)?;
+    let work = WorkDir::create()?;
+    let local = remote
+        .stage_current(work.path(), &crate::stages::compare::tables_read())
+        .and_then(|()| run_in(pipeline, options, work.path()));
+    let mut outcome = match local {
+        Ok(RunResult::Published(outcome)) => outcome,
+        other => {
+            remote.release();
+            return other;
+        }
+    };
+    let output = &pipeline.config.output;
+    let plan = HistoryPlan {
+        tables: &output.history,
+        keep_days: output.history_keep_days,
+    };
+    let as_of = NaiveDate::parse_from_str(&outcome.manifest.as_of, "%Y-%m-%d")
+        .map_err(|e| Error::output(&outcome.run_dir, format!("the manifest's as_of: {e}")))?;
+    let published = remote.publish(
+        &outcome.run_dir,
+        &outcome.run_id,
+        output.keep_runs as usize,
+        (&plan, as_of),
+    )?;
+    if !published.removed.is_empty() {
+        tracing::info!(removed = ?published.removed, "old or incomplete runs removed");
+    }
+    outcome.run_dir = PathBuf::from(published.url);
+    outcome.warnings.extend(published.warnings);
+    Ok(RunResult::Published(outcome))
+}
+
+/// [`run`] into the local output directory `out_dir`.
+fn run_in(pipeline: &Pipeline, options: &RunOptions, out_dir: &Path) -> Result<RunResult> {
+    let started_at = Utc::now();
+    let out_dir = out_dir.to_path_buf();
     let _lock = lock_output(&out_dir)?;
     // Test hook: hold the lock a while (`run::locked=sleep(300)`).
     crate::faults::crash_point("run::locked");

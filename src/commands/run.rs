@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 
 use crate::config::Pipeline;
 use crate::error::{shown_path, terminal_text, Result};
+use crate::location::StoreUrl;
 use crate::manifest::Manifest;
 use crate::progress::Progress;
 use crate::run::{run as run_pipeline, RunOptions, RunOutcome, RunResult};
@@ -83,10 +84,16 @@ fn print_published(outcome: &RunOutcome) {
                 .join("current")
         })
         .unwrap_or_default();
+    // In object storage there is no `current` link: the run's own URL,
+    // which OUT/current.json names.
+    let tables = match StoreUrl::of_path(&outcome.run_dir) {
+        Some(url) => url.to_string(),
+        None => shown_path(&out_root),
+    };
     println!("published run {} (as_of {})", m.run_id, m.as_of);
-    println!("  tables:   {}", shown_path(&out_root));
+    println!("  tables:   {tables}");
     if let Some(report) = &m.report {
-        println!("  report:   {}", shown_path(&out_root.join(report)));
+        println!("  report:   {tables}/{}", terminal_text(report));
     }
     println!(
         "  rows:     {} read, {} accepted, {} rejected, {} excluded, {} duplicates",

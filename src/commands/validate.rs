@@ -1,6 +1,6 @@
 //! `retention validate`: check a pipeline and its inputs, write nothing.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::Pipeline;
 use crate::config_overrides::Override;
@@ -23,7 +23,7 @@ pub fn run(pipeline_path: PathBuf, overrides: &[Override]) -> Result<()> {
         rows += file_rows;
         println!(
             "ok  {} ({}, {file_rows} rows)",
-            shown_path(&file.path),
+            shown_path(Path::new(&file.name())),
             file.format.name(),
         );
     }
@@ -34,7 +34,7 @@ pub fn run(pipeline_path: PathBuf, overrides: &[Override]) -> Result<()> {
         for (file, batch) in survey_files.iter().zip(&batches) {
             println!(
                 "ok  {} ({}, {} survey rows)",
-                shown_path(&file.path),
+                shown_path(Path::new(&file.name())),
                 file.format.name(),
                 batch.frame.height()
             );

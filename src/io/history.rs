@@ -50,6 +50,15 @@ pub fn partition_name(as_of: NaiveDate) -> String {
     format!("as_of={as_of}")
 }
 
+/// Whether the partition named `name` (`as_of=YYYY-MM-DD`) is more than
+/// `keep_days` before `as_of`; anything else by that name is kept.
+pub fn is_expired(name: &str, as_of: NaiveDate, keep_days: u32) -> bool {
+    let oldest = as_of - chrono::Days::new(u64::from(keep_days));
+    name.strip_prefix("as_of=")
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .is_some_and(|d| d < oldest)
+}
+
 /// Copies one table's part files into its partition for `as_of`; returns
 /// the table's history directory.
 fn snapshot_table(
@@ -165,15 +174,11 @@ fn prune(table_dir: &Path, as_of: NaiveDate, keep_days: Option<u32>) -> Result<(
     let Some(days) = keep_days else {
         return Ok(());
     };
-    let oldest = as_of - chrono::Days::new(u64::from(days));
     let entries = std::fs::read_dir(table_dir)
         .map_err(|e| Error::output(table_dir, format!("cannot list: {e}")))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let date = name
-            .strip_prefix("as_of=")
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-        if date.is_some_and(|d| d < oldest) {
+        if is_expired(&name, as_of, days) {
             std::fs::remove_dir_all(entry.path())
                 .map_err(|e| Error::output(entry.path(), format!("cannot remove: {e}")))?;
         }

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::io::csv::{self, CsvLayout};
 pub use crate::io::parquet::parquet_rows;
 use crate::io::parquet::ParquetInput;
+use crate::location::StoreUrl;
 use crate::stages::raw::RawText;
 use crate::stages::raw::{text_of, ROW_COLUMN};
 
@@ -52,7 +53,8 @@ impl InputSpec {
         columns: Vec<String>,
     ) -> InputSpec {
         let base = pipeline_path.parent().unwrap_or(Path::new(""));
-        let pattern = if Path::new(path).is_absolute() {
+        let is_url = StoreUrl::parse(path).is_some();
+        let pattern = if Path::new(path).is_absolute() || is_url {
             path.to_string()
         } else {
             base.join(path).to_string_lossy().into_owned()
@@ -88,6 +90,9 @@ impl InputSpec {
 /// path order, so runs read files in the same order whatever the directory
 /// listing order.
 pub fn resolve_inputs(spec: &InputSpec) -> Result<Vec<InputFile>> {
+    if let Some(url) = StoreUrl::parse(&spec.path) {
+        return resolve_remote_inputs(spec, &url);
+    }
     // Only the configured path is a pattern: a pipeline directory named
     // `shop[1]` is that directory, not `shop1`. A configured path naming an
     // existing file is that file, even with glob characters in its name
@@ -136,6 +141,23 @@ pub fn resolve_inputs(spec: &InputSpec) -> Result<Vec<InputFile>> {
                 size: meta.len(),
                 modified: meta.modified().ok(),
                 path,
+                source: None,
+            })
+        })
+        .collect()
+}
+
+/// An object-store input: its objects, fetched to local copies.
+fn resolve_remote_inputs(spec: &InputSpec, url: &StoreUrl) -> Result<Vec<InputFile>> {
+    crate::io::remote::inputs::resolve(url)?
+        .into_iter()
+        .map(|object| {
+            Ok(InputFile {
+                format: detect_format(&object.local, spec.format)?,
+                size: object.size,
+                modified: object.modified,
+                path: object.local,
+                source: Some(object.url),
             })
         })
         .collect()

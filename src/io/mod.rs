@@ -4,7 +4,8 @@
 //! records of rejects read again), handing the stages raw batches in memory
 //! ([`crate::stages::raw`]),
 //! publishing outputs ([`publish`], with the DuckDB views of the current
-//! run in [`views`]) and reading a published run back
+//! run in [`views`]; to object storage through [`remote`]) and reading a
+//! published run back
 //! ([`runs`]: for the report and the next run's key check); partitions
 //! that do not fit the memory budget go to [`spill`] files. The stages
 //! never touch the file system. Outside `io`, only the edges do: `config`
@@ -18,6 +19,7 @@ pub mod history;
 pub mod input;
 pub mod parquet;
 pub mod publish;
+pub mod remote;
 pub mod runs;
 pub mod spill;
 pub mod surveys;

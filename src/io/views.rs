@@ -18,6 +18,14 @@ pub const VIEWS_FILE: &str = "views.sql";
 pub fn write_views(out_dir: &Path, run_dir: &Path, run_id: &str) -> Result<()> {
     let out_dir = std::fs::canonicalize(out_dir)
         .map_err(|e| Error::output(out_dir, format!("cannot resolve: {e}")))?;
+    let tables = table_dirs(run_dir)?;
+    let current = out_dir.join("current");
+    let sql = views_sql(&current.to_string_lossy(), &tables, run_id);
+    write_file_atomically(&out_dir.join(VIEWS_FILE), sql.as_bytes())
+}
+
+/// The table directories of a run directory, sorted.
+pub fn table_dirs(run_dir: &Path) -> Result<Vec<String>> {
     let mut tables: Vec<String> = std::fs::read_dir(run_dir)
         .map_err(|e| Error::output(run_dir, format!("cannot list: {e}")))?
         .filter_map(|entry| entry.ok())
@@ -25,26 +33,26 @@ pub fn write_views(out_dir: &Path, run_dir: &Path, run_id: &str) -> Result<()> {
         .filter_map(|entry| entry.file_name().into_string().ok())
         .collect();
     tables.sort();
-    let sql = views_sql(&out_dir.join("current"), &tables, run_id);
-    write_file_atomically(&out_dir.join(VIEWS_FILE), sql.as_bytes())
+    Ok(tables)
 }
 
 /// The script: a header saying what it is, then one `CREATE OR REPLACE
-/// VIEW` per table, reading `current/<table>/*.parquet` by absolute path
-/// (DuckDB resolves relative paths against its own working directory, not
-/// the script's).
-fn views_sql(current: &Path, tables: &[String], run_id: &str) -> String {
+/// VIEW` per table, reading `BASE/<table>/*.parquet`; `base` is the
+/// absolute path of `current` (DuckDB resolves relative paths against its
+/// own working directory, not the script's), or a run's URL in object
+/// storage.
+pub fn views_sql(base: &str, tables: &[String], run_id: &str) -> String {
     let mut sql = format!(
         "-- DuckDB views of the tables of the current run, written by retention\n\
          -- when run {run_id} was published (every run rewrites this file).\n\
          -- duckdb -init views.sql, or .read views.sql in a DuckDB session.\n"
     );
     for table in tables {
-        let path = current.join(table).join("*.parquet");
+        let path = format!("{base}/{table}/*.parquet");
         sql.push_str(&format!(
             "CREATE OR REPLACE VIEW {} AS SELECT * FROM read_parquet({});\n",
             identifier(table),
-            string_literal(&path.to_string_lossy())
+            string_literal(&path)
         ));
     }
     sql
@@ -67,7 +75,7 @@ mod tests {
     #[test]
     fn one_view_per_table_with_quoted_paths() {
         let sql = views_sql(
-            Path::new("/data/shop's out/current"),
+            "/data/shop's out/current",
             &["checks".to_string(), "customers".to_string()],
             "RUN",
         );

@@ -17,10 +17,24 @@ pub const ROW_COLUMN: &str = "__row";
 /// One input file and what the manifest records about it.
 #[derive(Debug, Clone)]
 pub struct InputFile {
+    /// The file the readers read: the input itself, or a local copy of an
+    /// object-store input.
     pub path: PathBuf,
     pub format: FileFormat,
     pub size: u64,
     pub modified: Option<SystemTime>,
+    /// The object-store URL a local copy was fetched from.
+    pub source: Option<String>,
+}
+
+impl InputFile {
+    /// The input as the manifest, the rejects and messages name it: its
+    /// URL when it was fetched from object storage, else its path.
+    pub fn name(&self) -> String {
+        self.source
+            .clone()
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

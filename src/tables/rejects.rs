@@ -26,7 +26,7 @@ pub fn rejects_table(rejects: &[Reject], files: &[InputFile]) -> Result<DataFram
     let pick = |f: fn(&Reject) -> Option<String>| sorted.iter().map(|r| f(r)).collect::<Vec<_>>();
     let source: Vec<String> = sorted
         .iter()
-        .map(|r| files[r.file as usize].path.to_string_lossy().into_owned())
+        .map(|r| files[r.file as usize].name())
         .collect();
     FrameBuilder::new(&REJECTS, sorted.len())
         .add(col::SOURCE, source)?
@@ -49,7 +49,7 @@ pub fn rejects_table(rejects: &[Reject], files: &[InputFile]) -> Result<DataFram
 fn raw_record(r: &Reject, files: &[InputFile]) -> Result<String> {
     r.raw.clone().ok_or_else(|| {
         Error::input(
-            &files[r.file as usize].path,
+            files[r.file as usize].name(),
             format!(
                 "row {} could not be read again for the rejects table (did the file change during the run?)",
                 r.row

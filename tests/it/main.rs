@@ -21,6 +21,8 @@ mod mutation;
 mod nps;
 mod partitions;
 mod properties;
+mod readers;
+mod remote_storage;
 mod report;
 mod safety;
 mod support;

@@ -222,6 +222,25 @@ impl Comparison {
     }
 }
 
+/// The previous run's tables a comparison reads (besides its manifest):
+/// the restatable ones, the monthly KPIs and the CLV model's two tables.
+/// A previous run kept in object storage is fetched only this far.
+pub fn tables_read() -> Vec<&'static str> {
+    let restatable = schema::ALL
+        .iter()
+        .copied()
+        .filter(|t| t.restatable.is_some());
+    let other = [
+        &schema::kpis::KPIS_MONTHLY,
+        &schema::clv::CLV_MODEL_SELECTION,
+        &schema::clv::CLV_MODEL,
+    ];
+    let mut names: Vec<&'static str> = restatable.chain(other).map(|t| t.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
 /// Compares `current` with `previous` (absent for a first run).
 pub fn compare(
     previous: Option<(&RunFigures, &dyn RunTables)>,

@@ -513,6 +513,7 @@ pub(crate) mod tests {
             format: FileFormat::Csv,
             size: 0,
             modified: None,
+            source: None,
         }];
         let rules = SurveyRules {
             columns: SurveyColumns::default(),
@@ -593,6 +594,7 @@ pub(crate) mod tests {
             format: FileFormat::Csv,
             size: 0,
             modified: None,
+            source: None,
         }];
         let rules = SurveyRules {
             columns: SurveyColumns::default(),
