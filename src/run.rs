@@ -1131,6 +1131,8 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
         .out_dir
         .clone()
         .unwrap_or_else(|| pipeline.output_dir.clone());
+    // Work directories of killed runs (object-store inputs or output).
+    sweep_work_dirs();
     match StoreUrl::of_path(&out_dir) {
         Some(url) => run_to_store(pipeline, options, &url),
         None => run_in(pipeline, options, &out_dir),
@@ -1143,7 +1145,6 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
 /// any local output, then uploaded and made current (`io::remote::output`
 /// says how).
 fn run_to_store(pipeline: &Pipeline, options: &RunOptions, url: &StoreUrl) -> Result<RunResult> {
-    sweep_work_dirs();
     let remote = RemoteOutput::open(url)?;
     let work = WorkDir::create()?;
     let local = remote

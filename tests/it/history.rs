@@ -108,6 +108,79 @@ fn three_runs_two_as_of_dates_and_a_republish() {
     assert_eq!(partitions(&out, "customers"), ["as_of=2023-11-30"]);
 }
 
+/// The names of the staging directories left in a table's history.
+fn staging_dirs(out: &Path, table: &str) -> Vec<String> {
+    let names = std::fs::read_dir(out.join("history").join(table)).unwrap();
+    names
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect()
+}
+
+/// Killed after a republished partition was staged but before it was
+/// swapped in, and killed right after the snapshots: the run is published
+/// either way; the partition is the old snapshot or the new one, whole;
+/// the next run sweeps the staging directory and leaves the new one.
+#[test]
+fn killed_while_snapshotting_the_run_stands_and_the_next_run_completes_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    Generate::new(200, 22, 12)
+        .start("2023-01-01")
+        .write(d, "orders.csv");
+    let history = "[output]\nhistory = [\"kpis_monthly\"]\n";
+    let text = PipelineFile::over("orders.csv")
+        .text()
+        .replace("[output]\n", history);
+    std::fs::write(d.join("pipeline.toml"), text).unwrap();
+    let out = d.join("out");
+    let partition = out.join("history/kpis_monthly/as_of=2023-10-31");
+    run(d, "2023-10-31", &[]);
+    let old = read_dir_parts(&partition);
+    let mut orders = std::fs::read_to_string(d.join("orders.csv")).unwrap();
+    let fields: Vec<String> = orders
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    let comma = ",".repeat(fields.len() - 4);
+    orders.push_str(&format!(
+        "R-2,{},2023-10-15T12:00:00Z,-7.00{comma}\n",
+        fields[1]
+    ));
+    std::fs::write(d.join("orders.csv"), orders).unwrap();
+    for (point, snapshot_replaced) in [("history::staged", false), ("publish::history", true)] {
+        let o = crate::support::retention_command()
+            .args(["run", "pipeline.toml", "--force", "--as-of", "2023-10-31"])
+            .args(["--accept-changes"])
+            .env("FAILPOINTS", format!("{point}=return"))
+            .current_dir(d)
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(o.status.signal(), Some(9), "{point}: {}", stderr(&o));
+        let published = read_table(&out, "kpis_monthly");
+        assert!(
+            !published.equals_missing(&old),
+            "{point}: the new run is current"
+        );
+        let expected = if snapshot_replaced { &published } else { &old };
+        assert!(
+            read_dir_parts(&partition).equals_missing(expected),
+            "{point}"
+        );
+        assert_eq!(
+            staging_dirs(&out, "kpis_monthly").len(),
+            usize::from(!snapshot_replaced)
+        );
+        run(d, "2023-10-31", &["--accept-changes"]);
+        assert!(read_dir_parts(&partition).equals_missing(&read_table(&out, "kpis_monthly")));
+        assert!(staging_dirs(&out, "kpis_monthly").is_empty(), "{point}");
+    }
+}
+
 fn previous_run(out: &Path) -> String {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("current/_manifest.json")).unwrap())

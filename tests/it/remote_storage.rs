@@ -363,6 +363,73 @@ fn a_pointer_replaced_during_the_upload_stops_the_run_from_publishing() {
     assert_eq!(runs_in_store(&server), before, "its upload is removed");
 }
 
+/// A table larger than one request is uploaded in parts (the threshold
+/// lowered to S3's minimum part size) and read back whole; an input glob
+/// that matches nothing fails naming the URL.
+#[test]
+fn a_large_table_is_uploaded_in_parts_and_a_glob_matching_nothing_is_an_error() {
+    let server = S3Server::start("shop");
+    let dir = tempfile::tempdir().unwrap();
+    Generate::new(100_000, 12, 6)
+        .start("2023-06-01")
+        .write(dir.path(), "orders.csv");
+    server.put(
+        "in/orders.csv",
+        std::fs::read(dir.path().join("orders.csv")).unwrap(),
+    );
+    let pipeline = write_pipeline(dir.path(), &server.url("in/orders.csv"), "");
+    let out = server.url("out");
+    let part_bytes = 5 << 20;
+    let failpoints = format!("remote::single_put_bytes=return({part_bytes})");
+    let o = run(&server, &pipeline, &["--out", &out], &failpoints);
+    assert_ok(&o);
+    let run_id = json(server.get("out/current.json"), "pointer")["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest = json(
+        server.get(&format!("out/runs/{run_id}/_manifest.json")),
+        "manifest",
+    );
+    let customers = &manifest["outputs"][0];
+    assert_eq!(customers["table"], "customers");
+    assert!(
+        customers["bytes"].as_u64().unwrap() > part_bytes,
+        "{customers}"
+    );
+    let bytes = server
+        .get(&format!("out/runs/{run_id}/customers/part-00000.parquet"))
+        .unwrap();
+    assert_eq!(
+        hex(&Sha256::digest(&bytes)),
+        customers["sha256"].as_str().unwrap()
+    );
+    assert_eq!(parquet_columns(bytes)[0].len(), 100_000);
+
+    let missing = server.url("in/nothing-*.csv");
+    let o = run(
+        &server,
+        &pipeline,
+        &[
+            "--out",
+            &out,
+            "--force",
+            &format!("--set=input.path={missing}"),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&missing) && stderr(&o).contains("matches no object"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        server.get("out/_lease.json").is_none(),
+        "the lease is released on failure"
+    );
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -39,7 +39,7 @@ static FETCHED: Mutex<Option<FetchCache>> = Mutex::new(None);
 /// The objects `pattern` (an object-store URL, maybe with a glob in its
 /// key) names, fetched, in key order.
 pub fn resolve(pattern: &StoreUrl) -> Result<Vec<FetchedObject>> {
-    let store = Store::connect(pattern)?;
+    let store = Store::connect(pattern).map_err(|e| Error::input(pattern.to_string(), e))?;
     let objects = matching_objects(&store, pattern)?;
     if objects.is_empty() {
         return Err(Error::input(

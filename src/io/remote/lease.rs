@@ -234,8 +234,12 @@ fn renew_until_stopped(
     mut record: LeaseRecord,
     held: &(Mutex<Held>, Condvar),
 ) {
-    let Ok(store) = Store::connect(url) else {
-        return;
+    let store = match Store::connect(url) {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::warn!("the lease cannot be renewed (it expires by itself): {e}");
+            return;
+        }
     };
     let (lock, wake) = held;
     let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());

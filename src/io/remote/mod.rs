@@ -58,18 +58,20 @@ pub enum Put {
 }
 
 impl Store {
-    /// A client for the bucket of `url`, configured from the environment.
-    pub fn connect(url: &StoreUrl) -> Result<Store> {
+    /// A client for the bucket of `url`, configured from the environment;
+    /// the error says why there is none (the caller knows whether `url` is
+    /// an input or the output).
+    pub fn connect(url: &StoreUrl) -> std::result::Result<Store, String> {
         let root = StoreUrl {
             key: String::new(),
             ..url.clone()
         };
-        let client = build_client(&root)
-            .map_err(|e| Error::output(url.to_string(), format!("cannot set up the store: {e}")))?;
+        let client =
+            build_client(&root).map_err(|e| format!("cannot set up the store client: {e}"))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::io("cannot start the object-store client", e))?;
+            .map_err(|e| format!("cannot start the store client: {e}"))?;
         Ok(Store {
             client,
             runtime,
@@ -130,8 +132,11 @@ impl Store {
             .map_err(|e| Error::output(path, format!("cannot open for upload: {e}")))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0) as usize;
         let location = ObjectPath::from(key);
-        let mut chunk = vec![0u8; SINGLE_PUT_BYTES.min(size.max(1))];
-        if size <= SINGLE_PUT_BYTES {
+        // Tests lower the threshold to upload small files in parts.
+        let part_bytes = crate::faults::value_point("remote::single_put_bytes")
+            .map_or(SINGLE_PUT_BYTES, |n| n as usize);
+        let mut chunk = vec![0u8; part_bytes.min(size.max(1))];
+        if size <= part_bytes {
             file.read_exact(&mut chunk[..size])
                 .map_err(|e| Error::output(path, format!("cannot read for upload: {e}")))?;
             chunk.truncate(size);
@@ -142,22 +147,16 @@ impl Store {
         }
         self.block_on(async {
             let upload = self.client.put_multipart(&location).await?;
-            let mut writer =
-                object_store::WriteMultipart::new_with_chunk_size(upload, SINGLE_PUT_BYTES);
-            loop {
-                let n = file
-                    .read(&mut chunk)
-                    .map_err(|e| object_store::Error::Generic {
-                        store: "local file",
-                        source: Box::new(e),
-                    })?;
-                if n == 0 {
-                    break;
+            let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, part_bytes);
+            let written = write_parts(&mut writer, &mut file, &mut chunk).await;
+            match written {
+                Ok(()) => writer.finish().await.map(|_| ()),
+                Err(e) => {
+                    // An unfinished multipart upload is billed until aborted.
+                    let _ = writer.abort().await;
+                    Err(e)
                 }
-                writer.wait_for_capacity(4).await?;
-                writer.write(&chunk[..n]);
             }
-            writer.finish().await.map(|_| ())
         })
         .map_err(|e| self.fail(key, "upload", e))
     }
@@ -207,6 +206,26 @@ impl Store {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.fail(key, "delete", e)),
         }
+    }
+}
+
+/// Writes the rest of `file` into a multipart upload, a chunk at a time,
+/// with at most four parts in flight.
+async fn write_parts(
+    writer: &mut object_store::WriteMultipart,
+    file: &mut std::fs::File,
+    chunk: &mut [u8],
+) -> object_store::Result<()> {
+    loop {
+        let n = file.read(chunk).map_err(|e| object_store::Error::Generic {
+            store: "local file",
+            source: Box::new(e),
+        })?;
+        if n == 0 {
+            return Ok(());
+        }
+        writer.wait_for_capacity(4).await?;
+        writer.write(&chunk[..n]);
     }
 }
 

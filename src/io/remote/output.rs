@@ -40,7 +40,9 @@ struct Pointer {
     /// The run's prefix, relative to OUT (as in a local `current.json`).
     path: String,
     /// The run's full URL.
+    #[serde(default)]
     url: String,
+    #[serde(default)]
     runs: Vec<String>,
 }
 
@@ -64,7 +66,7 @@ impl RemoteOutput {
     /// Connects, takes the lease (or fails naming its holder) and reads
     /// the pointer.
     pub fn open(url: &StoreUrl) -> Result<RemoteOutput> {
-        let store = Store::connect(url)?;
+        let store = Store::connect(url).map_err(|e| Error::output(url.to_string(), e))?;
         let lease = lease::acquire(&store, url)?;
         crate::faults::crash_point("remote::leased");
         let pointer_key = url.key_of(CURRENT_JSON);
@@ -205,7 +207,13 @@ impl RemoteOutput {
     fn replace_pointer(&self, run_id: &str, run_path: &str, keep_runs: usize) -> Result<Pointer> {
         let mut runs = vec![run_id.to_string()];
         if let Some((previous, _)) = &self.pointer {
-            runs.extend(previous.runs.iter().filter(|r| *r != run_id).cloned());
+            // A pointer without a list (a local output copied to the
+            // store) still keeps the run it names.
+            let previous_runs = match previous.runs.is_empty() {
+                true => std::slice::from_ref(&previous.run_id),
+                false => previous.runs.as_slice(),
+            };
+            runs.extend(previous_runs.iter().filter(|r| *r != run_id).cloned());
         }
         runs.truncate(keep_runs.max(1));
         let pointer = Pointer {
