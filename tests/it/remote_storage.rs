@@ -198,6 +198,29 @@ fn an_s3_pipeline_publishes_what_the_same_local_run_publishes_and_keeps_history(
         "{views}"
     );
 
+    // `show` and `report` take the output's URL.
+    let show = retention_command()
+        .args(["show", &server.url("out")])
+        .envs(server.env())
+        .output()
+        .unwrap();
+    assert_ok(&show);
+    assert!(stdout(&show).contains(&run_id), "{}", stdout(&show));
+    let report_key = format!("out/runs/{run_id}/report.html");
+    server.put(&report_key, b"stale".to_vec());
+    let report = retention_command()
+        .args(["report", &server.url("out")])
+        .envs(server.env())
+        .output()
+        .unwrap();
+    assert_ok(&report);
+    assert_eq!(stdout(&report).trim(), server.url(&report_key));
+    let page = server.get(&report_key).unwrap();
+    assert!(
+        page.starts_with(b"<!DOCTYPE html>"),
+        "the report is rebuilt"
+    );
+
     // Unchanged inputs: nothing to do. Then two more runs: keep_runs = 2.
     let again = run(&server, &local, &sets, "");
     assert_ok(&again);

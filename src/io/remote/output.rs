@@ -381,6 +381,61 @@ impl RemoteOutput {
     }
 }
 
+/// A published run in object storage, fetched whole to a local directory
+/// (for `retention show` and `retention report`).
+pub struct FetchedRun {
+    store: Store,
+    run_key: String,
+}
+
+impl FetchedRun {
+    /// Fetches the run `url` names: an output root's current run (by its
+    /// `current.json`), or a run prefix (`OUT/runs/RUN_ID`), into `local`.
+    pub fn fetch(url: &StoreUrl, local: &Path) -> Result<FetchedRun> {
+        let store = Store::connect(url).map_err(|e| Error::input(url.to_string(), e))?;
+        let run_key = match store.get(&url.key_of(CURRENT_JSON))? {
+            Some(fetched) => {
+                let pointer: Pointer = serde_json::from_slice(&fetched.bytes).map_err(|e| {
+                    Error::input(
+                        url.to_string(),
+                        format!("{CURRENT_JSON} does not parse: {e}"),
+                    )
+                })?;
+                url.key_of(&pointer.path)
+            }
+            None => url.key.clone(),
+        };
+        let objects = store.list(&run_key)?;
+        let manifest = format!("{run_key}/{MANIFEST_FILE}");
+        if !objects.iter().any(|o| o.location.as_ref() == manifest) {
+            return Err(Error::input(
+                url.to_string(),
+                "no published run here: expected OUT/current.json or a run with _manifest.json",
+            ));
+        }
+        for object in &objects {
+            let key = object.location.as_ref();
+            let relative = key.strip_prefix(&format!("{run_key}/")).unwrap_or(key);
+            let path = local.join(relative);
+            create_dir(path.parent().unwrap_or(local))?;
+            store.download(key, &path)?;
+        }
+        Ok(FetchedRun { store, run_key })
+    }
+
+    /// The run's URL.
+    pub fn url(&self) -> String {
+        self.store.url_of(&self.run_key)
+    }
+
+    /// Replaces one file of the run (the rebuilt report); its URL.
+    pub fn replace(&self, name: &str, bytes: Vec<u8>) -> Result<String> {
+        let key = format!("{}/{name}", self.run_key);
+        self.store.put(&key, bytes, PutMode::Overwrite)?;
+        Ok(self.store.url_of(&key))
+    }
+}
+
 /// The files below `dir`, as `/`-separated paths relative to it, sorted.
 fn files_below(dir: &Path) -> Result<Vec<String>> {
     let mut found = Vec::new();
