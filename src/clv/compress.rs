@@ -136,6 +136,27 @@ impl RfmRows {
     }
 }
 
+/// A summary compressed to its unique (frequency, recency, T) rows, with
+/// each customer's row: built once per summary and shared by the fits and
+/// the predictions over it (each pass over millions of customers costs).
+pub struct CompressedSummary {
+    pub(crate) rows: RfmRows,
+    pub(crate) customer_row: Vec<u32>,
+}
+
+impl CompressedSummary {
+    pub fn of(input: &CustomerSummaryInput) -> CompressedSummary {
+        input.assert_lengths();
+        let (rows, customer_row) = compress_rfm(input);
+        CompressedSummary { rows, customer_row }
+    }
+
+    /// Customers compressed.
+    pub fn customers(&self) -> usize {
+        self.customer_row.len()
+    }
+}
+
 /// Compresses the BG/NBD summary. Returns the rows and, for every customer,
 /// the index of its row (used to join predictions back).
 pub(crate) fn compress_rfm(input: &CustomerSummaryInput) -> (RfmRows, Vec<u32>) {

@@ -42,11 +42,15 @@ mod uncertainty;
 mod tests;
 
 pub use bgnbd::{bgnbd_log_likelihood, conditional_expected_purchases, probability_alive};
+pub use compress::CompressedSummary;
 pub use gamma_gamma::{
     conditional_expected_order_value, fit_gamma_gamma, fit_gamma_gamma_from, fit_gamma_gamma_with,
     gamma_gamma_log_likelihood,
 };
-pub use model::{fit_bgnbd, fit_bgnbd_from, fit_purchase_model, PurchaseModel, PurchaseModelKind};
+pub use model::{
+    fit_bgnbd, fit_bgnbd_from, fit_purchase_model, fit_purchase_model_on, PurchaseModel,
+    PurchaseModelKind,
+};
 pub use pareto_nbd::{pareto_nbd_log_likelihood, pareto_nbd_probability_alive};
 pub use predict::{expected_orders, predict, predict_with_intervals};
 pub use uncertainty::{

@@ -9,7 +9,7 @@
 //! `bgnbd::Dropout`).
 
 use super::bgnbd::{self, Dropout};
-use super::compress::{compress_rfm, RfmRows};
+use super::compress::{CompressedSummary, RfmRows};
 use super::hyp2f1;
 use super::optimize::{fit_penalized, warm_start};
 use super::{pareto_nbd, BgNbdParams, CustomerSummaryInput, FitReport, ParetoNbdParams};
@@ -266,15 +266,25 @@ pub fn fit_purchase_model(
     penalizer: f64,
     earlier: Option<&FitReport>,
 ) -> (PurchaseModel, FitReport) {
-    input.assert_lengths();
-    let (rows, _) = compress_rfm(input);
+    let summary = CompressedSummary::of(input);
+    fit_purchase_model_on(kind, &summary, penalizer, earlier)
+}
+
+/// [`fit_purchase_model`] on a summary compressed already.
+pub fn fit_purchase_model_on(
+    kind: PurchaseModelKind,
+    summary: &CompressedSummary,
+    penalizer: f64,
+    earlier: Option<&FitReport>,
+) -> (PurchaseModel, FitReport) {
+    let rows = &summary.rows;
     let warm = earlier
         .filter(|e| e.model == kind.name())
         .and_then(warm_start::<4>)
-        .or_else(|| subsample_start(kind, &rows, penalizer));
+        .or_else(|| subsample_start(kind, rows, penalizer));
     let (start, curvature) = match warm {
         Some((theta, hinv)) => (theta, Some(hinv)),
-        None => (start_values(kind, &rows).map(f64::ln), None),
+        None => (start_values(kind, rows).map(f64::ln), None),
     };
     let evaluations = std::sync::atomic::AtomicU32::new(0);
     let (values, report) = fit_penalized(
@@ -282,7 +292,7 @@ pub fn fit_purchase_model(
         kind.parameter_names(),
         |theta: &[f64; 4]| {
             evaluations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            objective(kind, &rows, theta)
+            objective(kind, rows, theta)
         },
         start,
         curvature,
@@ -348,6 +358,5 @@ pub(crate) fn objective_for_tests(
     input: &CustomerSummaryInput,
     theta: &[f64; 4],
 ) -> (f64, [f64; 4]) {
-    let (rows, _) = compress_rfm(input);
-    objective(kind, &rows, theta)
+    objective(kind, &CompressedSummary::of(input).rows, theta)
 }

@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::compress::{compress_rfm, gg_eligible, IntMap, RfmRows};
+use super::compress::{gg_eligible, CompressedSummary, IntMap, RfmRows};
 use super::uncertainty::{
     customer_intervals, order_value_log_gradient, row_weights, rows_with_spread,
     PredictionIntervals, Uncertainty,
@@ -250,30 +250,40 @@ pub fn predict(
     input: &CustomerSummaryInput,
     settings: &PredictionSettings,
 ) -> Vec<Prediction> {
-    predict_with_intervals(model, gg, input, settings, None).0
+    let summary = CompressedSummary::of(input);
+    predict_with_intervals(model, gg, input, &summary, settings, None).0
 }
 
 /// [`predict()`], and with `uncertainty` the intervals of its figures from
 /// the parameters' sampling error (`uncertainty` module): per customer for
 /// expected orders and CLV, and the forecast's gradients. The predictions
 /// are the same with or without it.
+///
+/// # Panics
+/// If `summary` is not `input`'s (another customer count).
 pub fn predict_with_intervals(
     model: impl Into<PurchaseModel>,
     gg: Option<&GammaGammaParams>,
     input: &CustomerSummaryInput,
+    summary: &CompressedSummary,
     settings: &PredictionSettings,
     uncertainty: Option<&Uncertainty>,
 ) -> (Vec<Prediction>, Option<PredictionIntervals>) {
     input.assert_lengths();
+    assert_eq!(
+        summary.customers(),
+        input.len(),
+        "the summary of another input"
+    );
     let model: PurchaseModel = model.into();
     let horizon = Horizon::of(settings);
-    let (rows, customer_row): (RfmRows, Vec<u32>) = compress_rfm(input);
+    let (rows, customer_row) = (&summary.rows, &summary.customer_row);
     let order_value = OrderValue::new(gg, input);
     let aov: Vec<f64> = (0..input.len())
         .into_par_iter()
         .map(|i| order_value.of(input.frequency[i], input.monetary_value[i]))
         .collect();
-    let groups = AliveGroups::of(&rows);
+    let groups = AliveGroups::of(rows);
     let Some(uncertainty) = uncertainty else {
         let alive = groups.expectations(&model, &horizon);
         let row_preds: Vec<RowPrediction> = (0..rows.len())
@@ -283,23 +293,23 @@ pub fn predict_with_intervals(
                 predict_row(&model, row, alive.of_group(groups.of_row(i)), &horizon)
             })
             .collect();
-        return (join(&row_preds, &customer_row, &aov), None);
+        return (join(&row_preds, customer_row, &aov), None);
     };
     let spend_gradient =
         |i: usize| order_value.log_gradient(input.frequency[i], input.monetary_value[i]);
-    let weights = row_weights(rows.len(), &customer_row, &aov, &spend_gradient);
+    let weights = row_weights(rows.len(), customer_row, &aov, &spend_gradient);
     let (row_preds, spread, forecast) = rows_with_spread(
         &model,
-        &rows,
+        rows,
         &groups,
         &weights,
         &horizon,
         &uncertainty.purchase,
     );
-    let predictions = join(&row_preds, &customer_row, &aov);
+    let predictions = join(&row_preds, customer_row, &aov);
     let intervals = customer_intervals(
         &predictions,
-        &customer_row,
+        customer_row,
         &spread,
         &spend_gradient,
         uncertainty,
@@ -322,18 +332,17 @@ pub fn predict_with_intervals(
 /// If the input's columns have different lengths.
 pub fn expected_orders(
     model: impl Into<PurchaseModel>,
-    input: &CustomerSummaryInput,
+    summary: &CompressedSummary,
     days: f64,
 ) -> Vec<f64> {
-    input.assert_lengths();
     let model: PurchaseModel = model.into();
     let horizon = Horizon::of(&PredictionSettings {
         horizon_months: 1,
         month_days: days,
         discount_rate_monthly: 0.0,
     });
-    let (rows, customer_row) = compress_rfm(input);
-    let groups = AliveGroups::of(&rows);
+    let (rows, customer_row) = (&summary.rows, &summary.customer_row);
+    let groups = AliveGroups::of(rows);
     let alive = groups.expectations(&model, &horizon);
     let by_row: Vec<f64> = (0..rows.len())
         .into_par_iter()

@@ -13,9 +13,9 @@ use rayon::prelude::*;
 
 use super::sim::{simulate, Rng, Summary, Truth};
 use crate::clv::{
-    fit_gamma_gamma, fit_purchase_model, predict, predict_with_intervals, FitReport,
-    GammaGammaParams, LogCovariance, Prediction, PredictionIntervals, PredictionSettings,
-    PurchaseModel, PurchaseModelKind, Uncertainty,
+    fit_gamma_gamma, fit_purchase_model, predict, predict_with_intervals, CompressedSummary,
+    FitReport, GammaGammaParams, LogCovariance, Prediction, PredictionIntervals,
+    PredictionSettings, PurchaseModel, PurchaseModelKind, Uncertainty,
 };
 
 /// CDNOW-like parameters, time in days (FHL 2005's weekly α of 4.41 × 7),
@@ -77,6 +77,7 @@ impl Fitted {
             self.model,
             Some(&self.gg),
             &data.input(),
+            &CompressedSummary::of(&data.input()),
             settings,
             Some(&self.uncertainty),
         );
@@ -345,6 +346,7 @@ fn pareto_and_mbg_intervals_cover_the_truth_about_eighty_percent_of_the_time() {
                     model,
                     None,
                     &data.input(),
+                    &CompressedSummary::of(&data.input()),
                     &settings,
                     Some(&uncertainty),
                 );

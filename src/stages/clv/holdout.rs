@@ -7,7 +7,8 @@
 //! overall error is what `[clv] model = "auto"` chooses by.
 
 use crate::clv::{
-    expected_orders, fit_purchase_model, CustomerSummaryInput, FitReport, PurchaseModelKind,
+    expected_orders, fit_purchase_model_on, CompressedSummary, CustomerSummaryInput, FitReport,
+    PurchaseModelKind,
 };
 use crate::stages::orders::OrderHistory;
 use crate::tables::schema::values::money;
@@ -15,14 +16,14 @@ use crate::tables::schema::values::money;
 use super::status::warn_if_not_converged;
 
 /// The calibration period's customers: their summaries up to the
-/// calibration end and their order days in the holdout, in customer order.
+/// calibration end (compressed) and their order days in the holdout, in
+/// customer order.
 pub(super) struct Calibration {
     pub end: i32,
     frequency: Vec<i64>,
-    recency: Vec<i64>,
-    tenure: Vec<i64>,
-    monetary: Vec<f64>,
     actual: Vec<f64>,
+    /// The summary compressed once for every model's refit and predictions.
+    compressed: CompressedSummary,
 }
 
 impl Calibration {
@@ -36,27 +37,26 @@ impl Calibration {
                 calibration_row(days, cents, end)
             })
             .collect();
+        let frequency: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let recency: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let tenure: Vec<i64> = rows.iter().map(|r| r.2).collect();
+        let monetary: Vec<f64> = rows.iter().map(|r| r.3).collect();
+        let compressed = CompressedSummary::of(&CustomerSummaryInput {
+            frequency: &frequency,
+            recency_days: &recency,
+            tenure_days: &tenure,
+            monetary_value: &monetary,
+        });
         Calibration {
             end,
-            frequency: rows.iter().map(|r| r.0).collect(),
-            recency: rows.iter().map(|r| r.1).collect(),
-            tenure: rows.iter().map(|r| r.2).collect(),
-            monetary: rows.iter().map(|r| r.3).collect(),
+            frequency,
             actual: rows.iter().map(|r| r.4 as f64).collect(),
+            compressed,
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.frequency.is_empty()
-    }
-
-    fn input(&self) -> CustomerSummaryInput<'_> {
-        CustomerSummaryInput {
-            frequency: &self.frequency,
-            recency_days: &self.recency,
-            tenure_days: &self.tenure,
-            monetary_value: &self.monetary,
-        }
     }
 }
 
@@ -72,7 +72,7 @@ pub(super) fn validate_model(
 ) -> ModelValidation {
     let clock = std::time::Instant::now();
     let (fitted, calibration_fit) =
-        fit_purchase_model(model, &calibration.input(), penalizer, Some(full));
+        fit_purchase_model_on(model, &calibration.compressed, penalizer, Some(full));
     tracing::debug!(
         model = model.name(),
         seconds = clock.elapsed().as_secs_f64(),
@@ -87,7 +87,7 @@ pub(super) fn validate_model(
     let predicted = if calibration.is_empty() {
         Vec::new()
     } else {
-        expected_orders(fitted, &calibration.input(), holdout_days as f64)
+        expected_orders(fitted, &calibration.compressed, holdout_days as f64)
     };
     // Per calibration customer, NaN where uncomputable: the selection
     // pairs models customer by customer.

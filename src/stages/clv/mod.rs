@@ -25,9 +25,10 @@ pub use selection::SelectionRow;
 pub use status::fit_status;
 
 use crate::clv::{
-    fit_gamma_gamma_with, fit_purchase_model, predict_with_intervals, CustomerSummaryInput,
-    FitReport, ForecastGradients, GammaGammaParams, LogCovariance, Prediction, PredictionIntervals,
-    PredictionSettings, PurchaseModel, PurchaseModelKind, Uncertainty,
+    fit_gamma_gamma_with, fit_purchase_model_on, predict_with_intervals, CompressedSummary,
+    CustomerSummaryInput, FitReport, ForecastGradients, GammaGammaParams, LogCovariance,
+    Prediction, PredictionIntervals, PredictionSettings, PurchaseModel, PurchaseModelKind,
+    Uncertainty,
 };
 use crate::config::ClvConfig;
 use crate::stages::clv_scores::ClvScores;
@@ -83,7 +84,7 @@ fn monetary(summary: &CustomerSummary) -> Vec<f64> {
 /// Fits every candidate purchase model on the full history, side by side.
 fn fit_purchase_models(
     candidates: &[PurchaseModelKind],
-    input: &CustomerSummaryInput,
+    summary: &CompressedSummary,
     penalizer: f64,
 ) -> Vec<(PurchaseModel, FitReport)> {
     use rayon::prelude::*;
@@ -91,7 +92,7 @@ fn fit_purchase_models(
         .par_iter()
         .map(|&kind| {
             let clock = std::time::Instant::now();
-            let fitted = fit_purchase_model(kind, input, penalizer, None);
+            let fitted = fit_purchase_model_on(kind, summary, penalizer, None);
             tracing::debug!(
                 model = kind.name(),
                 seconds = clock.elapsed().as_secs_f64(),
@@ -142,12 +143,13 @@ pub fn clv_stage(
     let calibration_end = history.as_of - config.holdout_days as i32;
     // The calibration summary reads the history customer by customer,
     // which the fits do not need: it is built while they run.
-    let ((purchase, (gg, gg_report)), calibration) = rayon::join(
+    let ((purchase, (gg, gg_report), compressed), calibration) = rayon::join(
         || fit_all(&candidates, &input, config.penalizer),
         || Calibration::of(history, calibration_end),
     );
     let scoring = Scoring {
         input: &input,
+        compressed: &compressed,
         summary,
         settings: PredictionSettings {
             horizon_months: config.horizon_months,
@@ -209,19 +211,24 @@ type PurchaseFits = Vec<(PurchaseModel, FitReport)>;
 type SpendFit = (Option<GammaGammaParams>, FitReport);
 
 /// The purchase models and Gamma-Gamma fitted on the full history, side
-/// by side.
+/// by side; with the compressed summary the purchase models were fitted
+/// on, which the scoring reuses.
 fn fit_all(
     candidates: &[PurchaseModelKind],
     input: &CustomerSummaryInput,
     penalizer: f64,
-) -> (PurchaseFits, SpendFit) {
+) -> (PurchaseFits, SpendFit, CompressedSummary) {
     let clock = std::time::Instant::now();
-    let fitted = rayon::join(
-        || fit_purchase_models(candidates, input, penalizer),
+    let ((purchase, compressed), spend) = rayon::join(
+        || {
+            let compressed = CompressedSummary::of(input);
+            let fits = fit_purchase_models(candidates, &compressed, penalizer);
+            (fits, compressed)
+        },
         || fit_spend_model(input, penalizer),
     );
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv fits");
-    fitted
+    (purchase, spend, compressed)
 }
 
 /// Validates every candidate on the holdout, chooses, and scores the
@@ -257,6 +264,7 @@ fn validate_and_score(
 /// What scoring the customers needs besides the purchase model.
 struct Scoring<'a> {
     input: &'a CustomerSummaryInput<'a>,
+    compressed: &'a CompressedSummary,
     summary: &'a CustomerSummary,
     settings: PredictionSettings,
     /// Gamma-Gamma's parameters when they give the order values.
@@ -281,6 +289,7 @@ impl Scoring<'_> {
             model,
             self.gg,
             self.input,
+            self.compressed,
             &self.settings,
             uncertainty.as_ref(),
         );
