@@ -6,7 +6,7 @@
 //! leftovers are swept by the next run; a pointer replaced behind a run's
 //! back stops it from publishing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,22 @@ fn inputs(dir: &Path, server: &S3Server) {
     std::fs::write(dir.join("orders-2.csv"), &second).unwrap();
     server.put("in/orders-1.csv", first.into_bytes());
     server.put("in/orders-2.csv", second.into_bytes());
+}
+
+/// A server with the two-file history under `in/`, and a pipeline over
+/// it (in the returned directory, which must outlive the test's runs).
+fn s3_pipeline() -> (S3Server, tempfile::TempDir, PathBuf) {
+    let server = S3Server::start("shop");
+    let dir = tempfile::tempdir().unwrap();
+    inputs(dir.path(), &server);
+    let pipeline = write_pipeline(dir.path(), &server.url("in/orders-*.csv"), "");
+    (server, dir, pipeline)
+}
+
+/// The run `out/current.json` names.
+fn current_run_id(server: &S3Server) -> String {
+    let pointer = json(server.get("out/current.json"), "current.json");
+    pointer["run_id"].as_str().unwrap().to_string()
 }
 
 /// `retention run` with the server's environment and `args`, waited for.
@@ -238,12 +254,7 @@ fn an_s3_pipeline_publishes_what_the_same_local_run_publishes_and_keeps_history(
             "",
         );
         assert_ok(&o);
-        ids.push(
-            json(server.get("out/current.json"), "pointer")["run_id"]
-                .as_str()
-                .unwrap()
-                .into(),
-        );
+        ids.push(current_run_id(&server));
     }
     let pointer = json(server.get("out/current.json"), "current.json");
     assert_eq!(pointer["runs"], serde_json::json!([ids[2], ids[1]]));
@@ -270,10 +281,7 @@ fn an_s3_pipeline_publishes_what_the_same_local_run_publishes_and_keeps_history(
 
 #[test]
 fn a_second_writer_is_refused_while_the_first_holds_the_lease() {
-    let server = S3Server::start("shop");
-    let dir = tempfile::tempdir().unwrap();
-    inputs(dir.path(), &server);
-    let pipeline = write_pipeline(dir.path(), &server.url("in/orders-*.csv"), "");
+    let (server, _dir, pipeline) = s3_pipeline();
     let out = server.url("out");
     let first = spawn(
         &server,
@@ -299,28 +307,18 @@ fn a_second_writer_is_refused_while_the_first_holds_the_lease() {
     );
     let first = first.wait_with_output().unwrap();
     assert_ok(&first);
-    let pointer = json(server.get("out/current.json"), "current.json");
-    assert_eq!(
-        runs_in_store(&server),
-        [pointer["run_id"].as_str().unwrap()]
-    );
+    assert_eq!(runs_in_store(&server), [current_run_id(&server)]);
     assert!(server.get("out/_lease.json").is_none());
 }
 
 #[test]
 fn a_run_killed_while_uploading_leaves_current_alone_and_is_swept_by_the_next() {
-    let server = S3Server::start("shop");
-    let dir = tempfile::tempdir().unwrap();
-    inputs(dir.path(), &server);
-    let pipeline = write_pipeline(dir.path(), &server.url("in/orders-*.csv"), "");
+    let (server, _dir, pipeline) = s3_pipeline();
     let out = server.url("out");
     let args = ["--out", out.as_str(), "--force"];
     assert_ok(&run(&server, &pipeline, &args, ""));
     let published = server.get("out/current.json").unwrap();
-    let first = json(Some(published.clone()), "pointer")["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first = current_run_id(&server);
     for point in ["remote::uploading", "remote::uploaded"] {
         let killed = run(&server, &pipeline, &args, &format!("{point}=return"));
         assert_eq!(killed.status.code(), None, "{point}: killed by SIGKILL");
@@ -342,19 +340,13 @@ fn a_run_killed_while_uploading_leaves_current_alone_and_is_swept_by_the_next() 
     // process is gone); both leftovers are removed.
     let next = run(&server, &pipeline, &args, "");
     assert_ok(&next);
-    let last = json(server.get("out/current.json"), "pointer")["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let last = current_run_id(&server);
     assert_eq!(runs_in_store(&server), [first, last]);
 }
 
 #[test]
 fn a_pointer_replaced_during_the_upload_stops_the_run_from_publishing() {
-    let server = S3Server::start("shop");
-    let dir = tempfile::tempdir().unwrap();
-    inputs(dir.path(), &server);
-    let pipeline = write_pipeline(dir.path(), &server.url("in/orders-*.csv"), "");
+    let (server, _dir, pipeline) = s3_pipeline();
     let out = server.url("out");
     let args = ["--out", out.as_str(), "--force"];
     assert_ok(&run(&server, &pipeline, &args, ""));
@@ -406,10 +398,7 @@ fn a_large_table_is_uploaded_in_parts_and_a_glob_matching_nothing_is_an_error() 
     let failpoints = format!("remote::single_put_bytes=return({part_bytes})");
     let o = run(&server, &pipeline, &["--out", &out], &failpoints);
     assert_ok(&o);
-    let run_id = json(server.get("out/current.json"), "pointer")["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run_id = current_run_id(&server);
     let manifest = json(
         server.get(&format!("out/runs/{run_id}/_manifest.json")),
         "manifest",

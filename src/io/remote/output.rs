@@ -142,7 +142,10 @@ impl RemoteOutput {
         let pointer = match uploaded {
             Ok(pointer) => pointer,
             Err(e) => {
-                self.remove_prefix(&run_key);
+                // Never the run the pointer names, whatever failed.
+                if !self.pointer_names(run_id) {
+                    self.remove_prefix(&run_key);
+                }
                 self.lease.release(&self.store);
                 return Err(e);
             }
@@ -230,13 +233,30 @@ impl RemoteOutput {
         let mut bytes = serde_json::to_vec_pretty(&pointer)
             .map_err(|e| Error::output(self.store.url_of(&key), format!("cannot encode: {e}")))?;
         bytes.push(b'\n');
-        match self.store.put(&key, bytes, mode)? {
-            Put::Written(_) => Ok(pointer),
-            Put::Conflict => Err(Error::output(
-                self.store.url_of(&key),
-                "was replaced by another writer during this run: this run is not published",
-            )),
+        let put = self.store.put(&key, bytes, mode);
+        if let Ok(Put::Written(_)) = put {
+            return Ok(pointer);
         }
+        // A put whose reply was lost can have been applied (and its retry
+        // then refused): the pointer itself says whether this run is
+        // published.
+        if self.pointer_names(run_id) {
+            return Ok(pointer);
+        }
+        put?;
+        Err(Error::output(
+            self.store.url_of(&key),
+            "was replaced by another writer during this run: this run is not published",
+        ))
+    }
+
+    /// Whether `current.json` names `run_id` now (false when it cannot be
+    /// read: then the run counts as not published).
+    fn pointer_names(&self, run_id: &str) -> bool {
+        let key = self.url.key_of(CURRENT_JSON);
+        let read = self.store.get(&key).ok().flatten();
+        read.and_then(|f| serde_json::from_slice::<Pointer>(&f.bytes).ok())
+            .is_some_and(|p| p.run_id == run_id)
     }
 
     /// After the pointer: the views script, and runs that are neither
