@@ -440,6 +440,20 @@ fn a_large_table_is_uploaded_in_parts_and_a_glob_matching_nothing_is_an_error() 
         server.get("out/_lease.json").is_none(),
         "the lease is released on failure"
     );
+    // A bucket that does not exist is the input's error.
+    let no_bucket = "--set=input.path=s3://no-such-bucket/orders.csv";
+    let o = run(
+        &server,
+        &pipeline,
+        &["--out", &out, "--force", no_bucket],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("input `s3://no-such-bucket"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -58,7 +58,7 @@ fn matching_objects(store: &Store, pattern: &StoreUrl) -> Result<Vec<ObjectMeta>
     // own directory), so the listing stays small.
     let literal = &key[..glob_at.unwrap_or(key.len())];
     let directory = literal.rsplit_once('/').map_or("", |(dir, _)| dir);
-    let listed = store.list(directory)?;
+    let listed = store.list(directory).map_err(as_input)?;
     let Some(_) = glob_at else {
         return Ok(listed
             .into_iter()
@@ -75,6 +75,15 @@ fn matching_objects(store: &Store, pattern: &StoreUrl) -> Result<Vec<ObjectMeta>
         .into_iter()
         .filter(|m| glob.matches_with(m.location.as_ref(), options))
         .collect())
+}
+
+/// A store error while reading an input is the input's (the store's
+/// calls name what failed as an output by default).
+fn as_input(e: Error) -> Error {
+    match e {
+        Error::Output { path, message } => Error::Input { path, message },
+        other => other,
+    }
 }
 
 /// One object, fetched to this process's work directory (once).

@@ -109,6 +109,10 @@ pub fn acquire(store: &Store, url: &StoreUrl) -> Result<Lease> {
             continue;
         };
         match serde_json::from_slice::<LeaseRecord>(&existing.bytes) {
+            // Our own put, applied although its reply was lost.
+            Ok(other) if other.is_same_holder(&record) => {
+                return Lease::start(url, key, record, existing.version);
+            }
             Ok(other) if other.is_stale(Utc::now()) => {
                 tracing::warn!("taking over a stale lease: {}", other.describe());
                 mode = PutMode::Update(existing.version);
