@@ -287,7 +287,7 @@ fn a_second_writer_is_refused_while_the_first_holds_the_lease() {
         &server,
         &pipeline,
         &["--out", &out],
-        "remote::leased=sleep(4000)",
+        "remote::leased=sleep(8000)",
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while server.get("out/_lease.json").is_none() {
@@ -351,7 +351,7 @@ fn a_pointer_replaced_during_the_upload_stops_the_run_from_publishing() {
     let args = ["--out", out.as_str(), "--force"];
     assert_ok(&run(&server, &pipeline, &args, ""));
     let before = runs_in_store(&server);
-    let writer = spawn(&server, &pipeline, &args, "remote::uploaded=sleep(4000)");
+    let writer = spawn(&server, &pipeline, &args, "remote::uploaded=sleep(8000)");
     // Its manifest is the last object uploaded before the pointer.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !server
