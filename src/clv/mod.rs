@@ -16,6 +16,9 @@
 //! * [`predict()`]: per customer P(alive), expected orders over the horizon and
 //!   by month, P(no order), expected order value and discounted CLV; computed
 //!   once per unique (frequency, recency, T) row and joined back.
+//! * [`CompressedSummary`]: that compression, built once per summary and
+//!   shared by the fits ([`fit_purchase_model_on`]) and the predictions
+//!   ([`predict_with_intervals`], [`expected_orders`]) over it.
 //!
 //! References: Fader, Hardie & Lee (2005), "Counting Your Customers the Easy
 //! Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2);

@@ -270,7 +270,9 @@ impl WorkDir {
             .unwrap_or(0);
         let name = format!("{WORK_DIR_PREFIX}{}-{nanos}", std::process::id());
         let path = std::env::temp_dir().join(name);
-        std::fs::create_dir_all(&path)
+        // Not create_dir_all: in a shared temporary directory the
+        // directory must be new, so it is ours.
+        std::fs::create_dir(&path)
             .map_err(|e| Error::output(&path, format!("cannot create a work directory: {e}")))?;
         Ok(WorkDir { path })
     }
