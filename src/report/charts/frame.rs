@@ -103,6 +103,33 @@ impl Chart {
     }
 
     /// Closes the SVG.
+    /// A line through `points` (period, rate, tooltip), broken where a
+    /// period is missing, and a dot with its tooltip at each point.
+    pub fn dotted_line(
+        &mut self,
+        (xs, ys): (&Linear, &Linear),
+        points: &[(u32, f64, String)],
+        color: &str,
+        width: &str,
+    ) {
+        let stroke = format!("stroke=\"{color}\" stroke-width=\"{width}\"");
+        let mut run: Vec<(f64, f64)> = Vec::new();
+        let mut previous: Option<u32> = None;
+        for &(period, rate, _) in points {
+            if previous.is_some_and(|k| k + 1 != period) {
+                self.polyline(&run, &stroke);
+                run.clear();
+            }
+            run.push((xs.map(period as f64), ys.map(rate)));
+            previous = Some(period);
+        }
+        self.polyline(&run, &stroke);
+        let dot = format!("fill=\"{color}\" stroke=\"#ffffff\" stroke-width=\"1\"");
+        for (period, rate, tip) in points {
+            self.circle(xs.map(*period as f64), ys.map(*rate), 3.5, &dot, Some(tip));
+        }
+    }
+
     pub fn finish(self) -> String {
         self.svg.finish()
     }

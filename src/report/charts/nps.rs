@@ -181,34 +181,19 @@ fn category_line(
     color: &str,
     name: &str,
 ) {
-    let stroke = format!("stroke=\"{color}\" stroke-width=\"2.5\"");
-    let mut run: Vec<(f64, f64)> = Vec::new();
-    let mut previous: Option<u32> = None;
-    for p in points {
-        if previous.is_some_and(|k| k + 1 != p.months_after) {
-            s.polyline(&run, &stroke);
-            run.clear();
-        }
-        let rate = finite_opt(p.retention_rate).unwrap_or(0.0);
-        run.push((xs.map(p.months_after as f64), ys.map(rate)));
-        previous = Some(p.months_after);
-    }
-    s.polyline(&run, &stroke);
-    for p in points {
-        let rate = finite_opt(p.retention_rate).unwrap_or(0.0);
-        let tip = format!(
-            "{name}, month {}: {} ordered ({} of {})",
-            p.months_after,
-            format::pct(rate, 1),
-            format::int(p.ordered),
-            format::int(p.respondents)
-        );
-        s.circle(
-            xs.map(p.months_after as f64),
-            ys.map(rate),
-            3.5,
-            &format!("fill=\"{color}\" stroke=\"#ffffff\" stroke-width=\"1\""),
-            Some(&tip),
-        );
-    }
+    let points: Vec<(u32, f64, String)> = points
+        .iter()
+        .map(|p| {
+            let rate = finite_opt(p.retention_rate).unwrap_or(0.0);
+            let tip = format!(
+                "{name}, month {}: {} ordered ({} of {})",
+                p.months_after,
+                format::pct(rate, 1),
+                format::int(p.ordered),
+                format::int(p.respondents)
+            );
+            (p.months_after, rate, tip)
+        })
+        .collect();
+    s.dotted_line((xs, ys), &points, color, "2.5");
 }

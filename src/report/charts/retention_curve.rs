@@ -177,35 +177,21 @@ fn draw_weighted(
     unit: CohortPeriod,
 ) {
     let noun = format::period_noun(unit);
+    let points: Vec<(u32, f64, String)> = weighted
+        .iter()
+        .map(|p| {
+            let rate = finite_opt(p.retention_rate).unwrap_or(0.0);
+            let tip = format!(
+                "All cohorts, {noun} {}: {} active ({} of {} customers in {} cohorts)",
+                p.period,
+                format::pct(rate, 1),
+                format::int(p.retained),
+                format::int(p.customers),
+                format::int(p.cohorts)
+            );
+            (p.period, rate, tip)
+        })
+        .collect();
     // A gap in the periods breaks the line.
-    let mut run: Vec<(f64, f64)> = Vec::new();
-    let mut prev: Option<u32> = None;
-    for p in weighted {
-        if prev.is_some_and(|q| q + 1 != p.period) {
-            s.polyline(&run, &format!("stroke=\"{NAVY}\" stroke-width=\"3\""));
-            run.clear();
-        }
-        let rate = finite_opt(p.retention_rate).unwrap_or(0.0);
-        run.push((xs.map(p.period as f64), ys.map(rate)));
-        prev = Some(p.period);
-    }
-    s.polyline(&run, &format!("stroke=\"{NAVY}\" stroke-width=\"3\""));
-    for p in weighted {
-        let rate = finite_opt(p.retention_rate).unwrap_or(0.0);
-        let tip = format!(
-            "All cohorts, {noun} {}: {} active ({} of {} customers in {} cohorts)",
-            p.period,
-            format::pct(rate, 1),
-            format::int(p.retained),
-            format::int(p.customers),
-            format::int(p.cohorts)
-        );
-        s.circle(
-            xs.map(p.period as f64),
-            ys.map(rate),
-            3.5,
-            &format!("fill=\"{NAVY}\" stroke=\"#ffffff\" stroke-width=\"1\""),
-            Some(&tip),
-        );
-    }
+    s.dotted_line((xs, ys), &points, NAVY, "3");
 }
