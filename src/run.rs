@@ -43,7 +43,7 @@ use crate::manifest::{
 use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check};
-use crate::stages::clv::{clv_stage, ClvOutput};
+use crate::stages::clv::{clv_stage, simple_clv, ClvOutput};
 use crate::stages::cohorts::{cohort_grid, CohortGrid};
 use crate::stages::compare::gates::{
     evaluate as evaluate_gates, failed_gates, Freshness, GateResult,
@@ -224,6 +224,23 @@ impl StageClock {
         Ok(value)
     }
 
+    /// Runs `main` on this clock and `side` on a clock of its own, side by
+    /// side on the thread pool; the side's records follow the main's. Both
+    /// run to their end even when one fails (the first error is returned),
+    /// and the next stage's time counts from when both have ended: the
+    /// recorded times of the two sides overlap.
+    fn beside<A: Send, B: Send>(
+        &mut self,
+        main: impl FnOnce(&mut StageClock) -> Result<A> + Send,
+        side: impl FnOnce(&mut StageClock) -> Result<B> + Send,
+    ) -> Result<(A, B)> {
+        let mut side_clock = StageClock::new();
+        let (a, b) = rayon::join(|| main(self), || side(&mut side_clock));
+        self.records.append(&mut side_clock.records);
+        self.started = Instant::now();
+        Ok((a?, b?))
+    }
+
     /// Records a stage: directly for one whose time was summed over
     /// interleaved pieces (load and validate alternate chunk by chunk).
     /// The chaos tests kill a run here, at `stage::<name>`.
@@ -280,7 +297,10 @@ fn stages_to_checks(
     let o = stages_over_orders(pipeline, history, clock)?;
     let results = Arc::new(o.per_customer);
     let segments = clock.time("segments", || {
-        segments_table(&results.summary, results.clv.as_ref())
+        segments_table(
+            &results.summary,
+            results.clv.as_ref().map(|(scores, _)| scores),
+        )
     })?;
     let lists = clock.time("targets", || Ok(target_stage(&results)))?;
     let rejects = match &o.nps {
@@ -454,24 +474,32 @@ struct OverOrders {
 
 /// The stages `customers`, `cohorts`, `kpis`, `dimensions`, `clv`,
 /// `tiers` and `nps`, over the order history, which is dropped after them.
+/// The CLV stage reads only the history and the customer summary, so it
+/// runs beside the descriptive stages: on a busy pool each side's
+/// parallel work fills the other's serial stretches (the optimizer's
+/// steps, the table builders).
 fn stages_over_orders(
     pipeline: &Pipeline,
     history: OrderHistory,
     clock: &mut StageClock,
 ) -> Result<OverOrders> {
     let summary = clock.time("customers", || Ok(summarize_customers(&history)))?;
-    let described = describe(pipeline, &history, clock)?;
-    let clv = clv(pipeline, &history, &summary, &described.monthly, clock)?;
-    let tiers = clock.time("tiers", || {
-        tier_stage(pipeline, &history, &described.calendar)
-    })?;
-    let nps = nps(pipeline, &history, &described.calendar, &tiers, clock)?;
+    let (beside, clv) = clock.beside(
+        |clock| descriptive_stages(pipeline, &history, clock),
+        |clock| clv(pipeline, &history, &summary, clock),
+    )?;
+    let Descriptive {
+        described,
+        tiers,
+        nps,
+    } = beside;
     let tier_check = tiers.migration_check(&summary, &described.calendar);
+    let config = &pipeline.config;
+    let simple = simple_clv(&described.monthly, &config.clv);
     let (clv, clv_frames) = match clv {
-        Some((output, frames)) => (Some(output.scores), frames),
+        Some((output, frames)) => (Some((output.scores, simple)), frames),
         None => (None, Vec::new()),
     };
-    let config = &pipeline.config;
     let per_customer = PerCustomer {
         as_of: history.as_of,
         customer_ids: history.into_customer_ids(),
@@ -488,6 +516,31 @@ fn stages_over_orders(
         clv_frames,
         tier_migration: tiers.migration_table,
         tier_check,
+        nps,
+    })
+}
+
+/// What the stages beside the CLV stage give.
+struct Descriptive {
+    described: Described,
+    tiers: TierStage,
+    nps: Option<SurveyStage>,
+}
+
+/// The stages `cohorts`, `kpis`, `dimensions`, `tiers` and `nps`.
+fn descriptive_stages(
+    pipeline: &Pipeline,
+    history: &OrderHistory,
+    clock: &mut StageClock,
+) -> Result<Descriptive> {
+    let described = describe(pipeline, history, clock)?;
+    let tiers = clock.time("tiers", || {
+        tier_stage(pipeline, history, &described.calendar)
+    })?;
+    let nps = nps(pipeline, history, &described.calendar, &tiers, clock)?;
+    Ok(Descriptive {
+        described,
+        tiers,
         nps,
     })
 }
@@ -869,7 +922,6 @@ fn clv(
     pipeline: &Pipeline,
     history: &OrderHistory,
     summary: &CustomerSummary,
-    monthly: &MonthlyCounts,
     clock: &mut StageClock,
 ) -> Result<Option<(ClvOutput, NamedFrames)>> {
     let config = &pipeline.config.clv;
@@ -878,7 +930,7 @@ fn clv(
     }
     clock
         .time("clv", || {
-            let output = clv_stage(history, summary, monthly, config);
+            let output = clv_stage(history, summary, config);
             let frames = clv_tables(&output)?;
             Ok((output, frames))
         })
@@ -1306,4 +1358,46 @@ fn publish(
         tracing::info!(?removed, "old or incomplete runs removed");
     }
     Ok((manifest, published))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both sides run and are recorded, the main side's stages first; a
+    /// failure on either side is the result, after both have ended.
+    #[test]
+    fn stages_beside_each_other_are_all_recorded() {
+        let mut clock = StageClock::new();
+        let (a, b) = clock
+            .beside(
+                |c| {
+                    c.time("cohorts", || Ok(1))?;
+                    c.time("kpis", || Ok(2))
+                },
+                |c| c.time("clv", || Ok("fitted")),
+            )
+            .unwrap();
+        assert_eq!((a, b), (2, "fitted"));
+        let names: Vec<&str> = clock.records.iter().map(|r| r.stage.as_str()).collect();
+        assert_eq!(names, ["cohorts", "kpis", "clv"]);
+
+        let side_ran = std::sync::atomic::AtomicBool::new(false);
+        let failed = clock.beside(
+            |c| {
+                c.time("tiers", || {
+                    Err::<(), _>(Error::Usage("tiers failed".into()))
+                })
+            },
+            |c| {
+                c.time("clv", || {
+                    side_ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                })
+            },
+        );
+        assert!(failed.is_err());
+        assert!(side_ran.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(clock.records.last().unwrap().stage, "clv");
+    }
 }

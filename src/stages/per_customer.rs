@@ -3,7 +3,7 @@
 //! from, a row group at a time, when they are published.
 
 use crate::config::TargetsConfig;
-use crate::stages::clv_scores::ClvScores;
+use crate::stages::clv_scores::{ClvScores, SimpleClv};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::orders::CustomerIds;
 use crate::stages::targets::TargetInputs;
@@ -14,8 +14,8 @@ pub struct PerCustomer {
     pub customer_ids: CustomerIds,
     pub as_of: i32,
     pub summary: CustomerSummary,
-    /// The CLV scores, with the CLV stage.
-    pub clv: Option<ClvScores>,
+    /// The CLV scores and the simple CLV's settings, with the CLV stage.
+    pub clv: Option<(ClvScores, SimpleClv)>,
     /// The loyalty tiers, with `[loyalty]`.
     pub tiers: Option<Tiers>,
     pub customer_tiers: CustomerTiers,
@@ -34,7 +34,7 @@ impl PerCustomer {
             window: self.window,
             tiers: self.tiers.as_ref(),
             customer_tiers: &self.customer_tiers,
-            clv: self.clv.as_ref(),
+            clv: self.clv.as_ref().map(|(scores, _)| scores),
             config: &self.targets,
         }
     }

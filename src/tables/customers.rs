@@ -14,7 +14,7 @@ use polars::prelude::{Column, DataFrame};
 use super::builder::FrameBuilder;
 use crate::error::Result;
 use crate::io::publish::RowSource;
-use crate::stages::clv_scores::{interval_end, ClvScores};
+use crate::stages::clv_scores::{interval_end, ClvScores, SimpleClv};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::per_customer::PerCustomer;
 use crate::stages::segments::segment_totals;
@@ -90,7 +90,7 @@ impl CustomerRows {
                 col::RFM_SEGMENT,
                 range.clone().map(|c| s.segment(c)).collect::<Vec<_>>(),
             )?;
-        let mut frame = with_clv_scores(frame, self.results.clv.as_ref(), range.clone())?;
+        let mut frame = with_clv_scores(frame, self.results.clv.as_ref(), s, range.clone())?;
         for column in &self.extra {
             frame = frame.push(column.slice(range.start as i64, range.len()))?;
         }
@@ -113,11 +113,12 @@ impl RowSource for CustomerRows {
 /// or nulls without the CLV stage.
 fn with_clv_scores(
     frame: FrameBuilder,
-    clv: Option<&ClvScores>,
+    clv: Option<&(ClvScores, SimpleClv)>,
+    summary: &CustomerSummary,
     range: Range<usize>,
 ) -> Result<FrameBuilder> {
     match clv {
-        Some(scores) => {
+        Some((scores, simple)) => {
             let orders = &scores.expected_orders_interval;
             let clv = &scores.clv_interval;
             frame
@@ -142,7 +143,7 @@ fn with_clv_scores(
                 .add(col::CLV, scores.clv[range.clone()].to_vec())?
                 .add(col::CLV_LOW, interval_end(clv, 0, range.clone()))?
                 .add(col::CLV_HIGH, interval_end(clv, 1, range.clone()))?
-                .add(col::CLV_SIMPLE, scores.clv_simple[range].to_vec())
+                .add(col::CLV_SIMPLE, simple.values(summary, range))
         }
         None => frame
             .nulls(col::P_ALIVE)?
@@ -222,7 +223,6 @@ mod tests {
             p_no_order: vec![0.1, 0.4],
             expected_avg_order_value: vec![7.5, 20.0],
             clv: vec![Some(14.0), None],
-            clv_simple: vec![Some(12.0), None],
             expected_orders_interval: vec![[1.5, 2.5], [f64::NAN; 2]],
             clv_interval: vec![[10.0, 18.0], [f64::NAN; 2]],
         }
@@ -235,7 +235,13 @@ mod tests {
             customer_tiers: customer_tiers(&h, None),
             as_of: h.as_of,
             customer_ids: h.into_customer_ids(),
-            clv,
+            clv: clv.map(|scores| {
+                let simple = SimpleClv {
+                    lifespan_years: Some(2.0),
+                    margin: 1.0,
+                };
+                (scores, simple)
+            }),
             tiers: None,
             window: 365,
             targets: Default::default(),

@@ -31,7 +31,7 @@ use crate::clv::{
     Uncertainty,
 };
 use crate::config::ClvConfig;
-use crate::stages::clv_scores::ClvScores;
+use crate::stages::clv_scores::{ClvScores, SimpleClv};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
@@ -43,9 +43,7 @@ use status::warn_if_not_converged;
 /// Days in a month of the CLV horizon (365.25 / 12), SPEC §4.
 pub const MONTH_DAYS: f64 = 30.4375;
 
-/// Simple CLV: assume at least a month of observation before extrapolating
-/// a purchase rate, and at most ten years of expected lifespan.
-const MIN_OBSERVED_DAYS: f64 = 30.4375;
+/// Simple CLV: at most ten years of expected lifespan.
 const MAX_LIFESPAN_YEARS: f64 = 10.0;
 
 /// Everything the CLV stage publishes.
@@ -125,11 +123,12 @@ fn fit_spend_model(
     (usable, report)
 }
 
-/// Runs the CLV stage.
+/// Runs the CLV stage. It reads the history and the customer summary only,
+/// so it can run beside the descriptive stages (the simple CLV, which needs
+/// the KPIs, is [`simple_clv`]).
 pub fn clv_stage(
     history: &OrderHistory,
     summary: &CustomerSummary,
-    monthly: &MonthlyCounts,
     config: &ClvConfig,
 ) -> ClvOutput {
     let monetary_value = monetary(summary);
@@ -173,13 +172,7 @@ pub fn clv_stage(
             .map(|i| &i.forecast)
             .zip(scored.uncertainty.as_ref()),
     );
-    let scores = scores(
-        &scored.predictions,
-        scored.intervals,
-        summary,
-        monthly,
-        config.margin,
-    );
+    let scores = scores(&scored.predictions, scored.intervals, config.margin);
     let uncomputable = scores
         .expected_orders
         .iter()
@@ -403,8 +396,6 @@ fn validation(
 fn scores(
     predictions: &[Prediction],
     intervals: Option<PredictionIntervals>,
-    summary: &CustomerSummary,
-    monthly: &MonthlyCounts,
     margin: f64,
 ) -> ClvScores {
     let (expected_orders_interval, clv_interval) = match intervals {
@@ -419,7 +410,6 @@ fn scores(
         }
     };
     let computed = |x: f64| x.is_finite().then_some(x);
-    let lifespan = expected_lifespan_years(monthly);
     debug_assert!(predictions.iter().all(|p| {
         p.p_alive.is_finite() && p.p_no_order.is_finite() && p.expected_avg_order_value.is_finite()
     }));
@@ -438,17 +428,17 @@ fn scores(
             .iter()
             .map(|p| computed(p.clv * margin))
             .collect(),
-        clv_simple: (0..summary.orders.len())
-            .map(|i| {
-                let orders = summary.orders[i] as f64;
-                let aov = money(summary.revenue_cents[i]) / orders;
-                let observed = (summary.tenure_days[i] as f64).max(MIN_OBSERVED_DAYS);
-                let per_year = orders * 365.25 / observed;
-                lifespan.map(|years| aov * per_year * years * margin)
-            })
-            .collect(),
         expected_orders_interval,
         clv_interval,
+    }
+}
+
+/// The simple CLV's settings: the expected lifespan from the KPI stage's
+/// monthly counts, and `[clv] margin`.
+pub fn simple_clv(monthly: &MonthlyCounts, config: &ClvConfig) -> SimpleClv {
+    SimpleClv {
+        lifespan_years: expected_lifespan_years(monthly),
+        margin: config.margin,
     }
 }
 
@@ -583,23 +573,7 @@ mod tests {
             clv: orders * 10.0,
         };
         let predictions = [prediction(2.0), prediction(f64::NAN)];
-        let summary = CustomerSummary {
-            orders: vec![2, 1],
-            revenue_cents: vec![2_000, 1_000],
-            tenure_days: vec![100, 50],
-            ..Default::default()
-        };
-        let monthly = MonthlyCounts {
-            customers_start: vec![0],
-            customers_end: vec![2],
-            new_customers: vec![2],
-            retained: vec![0],
-            purchasing_customers: vec![2],
-            orders: vec![3],
-            revenue_cents: vec![3_000],
-            returning_customers: vec![0],
-        };
-        let scores = scores(&predictions, None, &summary, &monthly, 1.0);
+        let scores = scores(&predictions, None, 1.0);
         assert_eq!(scores.expected_orders, vec![Some(2.0), None]);
         assert_eq!(scores.clv, vec![Some(20.0), None]);
         assert_eq!(scores.p_alive, vec![0.5, 0.5]);
