@@ -284,16 +284,28 @@ pub fn write_parquet(
         file.sync_all()?;
         Ok(file.metadata()?.len())
     };
-    let bytes = write().map_err(|e| {
+    into_place(write(), &temporary, path, &file_name)
+}
+
+/// After writing `temporary`: renames it to `path`, or removes it when
+/// the write failed (`written`), with the crash points either side of
+/// the rename.
+fn into_place<T, E: std::fmt::Display>(
+    written: std::result::Result<T, E>,
+    temporary: &Path,
+    path: &Path,
+    file_name: &str,
+) -> Result<T> {
+    let value = written.map_err(|e| {
         // Ours: `create_temporary` made or vetted it.
-        let _ = std::fs::remove_file(&temporary);
-        Error::output(&temporary, format!("cannot write: {e}"))
+        let _ = std::fs::remove_file(temporary);
+        Error::output(temporary, format!("cannot write: {e}"))
     })?;
     faults::crash_point(&format!("publish::temp_written::{file_name}"));
-    std::fs::rename(&temporary, path)
+    std::fs::rename(temporary, path)
         .map_err(|e| Error::output(path, format!("cannot rename into place: {e}")))?;
     faults::crash_point(&format!("publish::renamed::{file_name}"));
-    Ok(bytes)
+    Ok(value)
 }
 
 /// The Arrow schema a table is written with (its columns, with the
@@ -496,16 +508,7 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         faults::io_point(&format!("publish::enospc::{file_name}"))?;
         file.sync_all()
     };
-    write().map_err(|e| {
-        // Ours: `create_temporary` made or vetted it.
-        let _ = std::fs::remove_file(&temporary);
-        Error::output(&temporary, format!("cannot write: {e}"))
-    })?;
-    faults::crash_point(&format!("publish::temp_written::{file_name}"));
-    std::fs::rename(&temporary, path)
-        .map_err(|e| Error::output(path, format!("cannot rename into place: {e}")))?;
-    faults::crash_point(&format!("publish::renamed::{file_name}"));
-    Ok(())
+    into_place(write(), &temporary, path, &file_name)
 }
 
 /// Opens (creating if needed) a file this tool owns, for writing, without
