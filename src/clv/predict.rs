@@ -326,10 +326,8 @@ pub fn predict_with_intervals(
 /// Each customer's conditional expected orders in the next `days` days
 /// alone: [`predict()`]'s `expected_orders` for a one-month horizon of
 /// that length, without the rest of its work (the holdout validation needs
-/// nothing else). NaN where they cannot be computed.
-///
-/// # Panics
-/// If the input's columns have different lengths.
+/// nothing else), over a summary compressed already. NaN where they
+/// cannot be computed.
 pub fn expected_orders(
     model: impl Into<PurchaseModel>,
     summary: &CompressedSummary,

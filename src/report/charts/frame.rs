@@ -102,7 +102,6 @@ impl Chart {
         );
     }
 
-    /// Closes the SVG.
     /// A line through `points` (period, rate, tooltip), broken where a
     /// period is missing, and a dot with its tooltip at each point.
     pub fn dotted_line(
@@ -130,6 +129,7 @@ impl Chart {
         }
     }
 
+    /// Closes the SVG.
     pub fn finish(self) -> String {
         self.svg.finish()
     }
