@@ -6,11 +6,22 @@ PIPELINE ?= pipelines/sample.toml
 AS_OF ?=
 THREADS ?=
 TEST_VENV := .venv-test
+# The tests, lint and chaos build with the cluster engine and the fault
+# points (one set of features: the dependencies are compiled once for them).
+TEST_FEATURES := failpoints,distributed
+# `make nightly ENGINE=ballista [SCHEDULER=HOST:PORT]`: on a cluster (see `make cluster`).
+ENGINE ?= embedded
+SCHEDULER ?=
+CLUSTER_DIR := .cluster
 
-.PHONY: build run nightly test chaos bench bench-clv lint fmt sample-data golden clean
+.PHONY: build build-cluster run nightly cluster cluster-stop test chaos bench bench-clv lint fmt sample-data golden clean
 
 build:
 	$(CARGO) build --release --bin retention
+
+## The binary with the cluster engine (`--engine ballista`, `retention cluster`).
+build-cluster:
+	$(CARGO) build --release --features distributed --bin retention
 
 ## Run the default pipeline on the shipped sample data (every time: a
 ## second `make run` compares itself with the first; `make nightly` skips
@@ -19,14 +30,32 @@ run: build
 	$(BIN) run pipelines/sample.toml --force
 
 ## Nightly job: make nightly PIPELINE=pipelines/x.toml AS_OF=2024-05-31
-nightly: build
-	$(BIN) run $(PIPELINE) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(THREADS),--threads $(THREADS))
+## On a cluster: make nightly ENGINE=ballista SCHEDULER=127.0.0.1:50050
+nightly: $(if $(filter ballista,$(ENGINE)),build-cluster,build)
+	$(BIN) run $(PIPELINE) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(THREADS),--threads $(THREADS)) --engine $(ENGINE) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+## A local cluster in the background: a scheduler on 127.0.0.1:50050 and
+## two executors (127.0.0.1:50051 and :50061); logs and pids in .cluster/.
+cluster: build-cluster
+	mkdir -p $(CLUSTER_DIR)
+	$(BIN) cluster scheduler --bind 127.0.0.1:50050 >$(CLUSTER_DIR)/scheduler.log 2>&1 & echo $$! >$(CLUSTER_DIR)/scheduler.pid
+	sleep 1
+	for port in 50051 50061; do \
+	    $(BIN) cluster executor --scheduler 127.0.0.1:50050 --bind 127.0.0.1:$$port --work-dir $(CLUSTER_DIR)/executor-$$port \
+	        >$(CLUSTER_DIR)/executor-$$port.log 2>&1 & echo $$! >$(CLUSTER_DIR)/executor-$$port.pid; \
+	done
+	@echo "cluster up: scheduler 127.0.0.1:50050, executors 127.0.0.1:50051 and 127.0.0.1:50061 (logs in $(CLUSTER_DIR)/)"
+	@echo "run on it:  make nightly ENGINE=ballista SCHEDULER=127.0.0.1:50050"
+	@echo "stop it:    make cluster-stop"
+
+cluster-stop:
+	-for pid in $(CLUSTER_DIR)/*.pid; do kill $$(cat $$pid) 2>/dev/null; rm -f $$pid; done
 
 ## Unit, property and black-box tests (release profile, shared with run).
 ## The black-box tests also need .venv-test/: an S3-compatible server
 ## process (moto's) and the Python readers the tables are read back with.
 test: $(TEST_VENV)/installed
-	RETENTION_TEST_VENV=$(abspath $(TEST_VENV)) $(CARGO) test --release --features failpoints
+	RETENTION_TEST_VENV=$(abspath $(TEST_VENV)) $(CARGO) test --release --features $(TEST_FEATURES)
 
 $(TEST_VENV)/installed: tests/python/requirements.txt
 	python3 -m venv $(TEST_VENV)
@@ -35,6 +64,7 @@ $(TEST_VENV)/installed: tests/python/requirements.txt
 
 lint:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --all-targets --features $(TEST_FEATURES) -- -D warnings
 	$(CARGO) clippy --release --all-targets --features failpoints -- -D warnings
 
 fmt:
@@ -65,4 +95,4 @@ bench-clv: build
 
 ## Nightly soak: the crash tests with 100 random kills.
 chaos:
-	RETENTION_CHAOS_KILLS=$${RETENTION_CHAOS_KILLS:-100} $(CARGO) test --release --features failpoints --test it chaos -- --nocapture
+	RETENTION_CHAOS_KILLS=$${RETENTION_CHAOS_KILLS:-100} $(CARGO) test --release --features $(TEST_FEATURES) --test it chaos -- --nocapture

@@ -31,6 +31,44 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `run --engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineName {
+    Embedded,
+    Ballista,
+}
+
+/// `retention cluster`'s processes.
+#[derive(Debug, Subcommand)]
+pub enum ClusterRole {
+    /// The scheduler: plans jobs and hands their tasks to executors.
+    Scheduler {
+        /// The address to listen on, HOST:PORT (port 0: any free port,
+        /// printed at start).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+        bind: String,
+    },
+    /// An executor: polls the scheduler for tasks and runs them. It
+    /// listens on one port, --bind's (Arrow Flight: shuffle data and
+    /// results), and needs no other.
+    Executor {
+        /// The scheduler, HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        scheduler: String,
+        /// The address to listen on, HOST:PORT; other processes reach the
+        /// executor at this address, so it must not be a wildcard.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50051")]
+        bind: String,
+        /// Where shuffle files go (default: a directory named after the
+        /// port in the system's temporary directory).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+        /// Tasks run at once (default: every core).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        concurrency: Option<u32>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every stage of a pipeline and publish its tables.
@@ -76,11 +114,29 @@ pub enum Command {
         /// Print each stage's wall time and peak memory to stderr at the end.
         #[arg(long)]
         timings: bool,
+        /// Where the partitioned work runs: `embedded` (this process, the
+        /// default) or `ballista` (an Apache DataFusion Ballista cluster
+        /// of `retention cluster` processes: the orders stage runs on its
+        /// executors; needs a build with the `distributed` feature). The
+        /// tables are the same on either.
+        #[arg(long, value_enum, default_value_t = EngineName::Embedded)]
+        engine: EngineName,
+        /// The cluster's scheduler, HOST:PORT, with `--engine ballista`;
+        /// without it a scheduler and an executor start in this process.
+        #[arg(long, value_name = "HOST:PORT")]
+        scheduler: Option<String>,
         /// Set a pipeline key for this run, e.g. --set clv.model=auto or
         /// --set input.path=/data/orders.csv (repeatable; VALUE is a TOML
         /// value, else text). Paths may also use ${VAR} and ${VAR:-default}.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<Override>,
+    },
+    /// Run a process of a Ballista cluster for `run --engine ballista`
+    /// (a build with the `distributed` feature). Input files and the
+    /// output directory must be at the same paths on every process.
+    Cluster {
+        #[command(subcommand)]
+        role: ClusterRole,
     },
     /// Check a pipeline file and its input files without writing anything.
     Validate {

@@ -106,6 +106,11 @@ pub enum Error {
         current: Option<String>,
     },
 
+    /// The cluster engine failed (`--engine ballista`): a scheduler or
+    /// executor unreachable or lost, or a task that failed.
+    #[error("cluster: {0}")]
+    Cluster(String),
+
     #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),
 

@@ -96,6 +96,8 @@ pub mod clv;
 pub mod commands;
 pub mod config;
 pub mod config_overrides;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod error;
 pub mod expr;
 pub mod faults;

@@ -53,7 +53,7 @@ use crate::stages::customers::{summarize_customers, CustomerSummary};
 use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
 use crate::stages::nps::{nps_stage, NpsOutput, SurveyRules};
-use crate::stages::orders::{build_orders, OrderHistory, OrderPlan, RowCounts};
+use crate::stages::orders::{build_orders, OrderHistory, OrderPlan, OrdersOutput, RowCounts};
 use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored};
 use crate::stages::per_customer::PerCustomer;
 use crate::stages::raw::RawBatch;
@@ -107,6 +107,20 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// Publish although a `fail` gate fired (`--accept-changes`).
     pub accept_changes: bool,
+    /// Where the partitioned work runs.
+    pub engine: Engine,
+}
+
+/// Where the partitioned work runs (`--engine`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// On this process's threads.
+    #[default]
+    Embedded,
+    /// The orders stage on a Ballista cluster (`crate::distributed`,
+    /// feature `distributed`): the scheduler at `HOST:PORT`, or one
+    /// started in this process with one executor.
+    Ballista { scheduler: Option<String> },
 }
 
 /// Everything a run computed, before publishing.
@@ -577,7 +591,14 @@ fn partitioned_orders(
         clock,
     )?;
     let orders = clock.time("orders", || {
-        orders_stage(pipeline, files, options, &plan, &stores.1, scattered)
+        orders_stage(
+            pipeline,
+            files,
+            options,
+            &plan,
+            (&stores.1, spill.path()),
+            scattered,
+        )
     })?;
     let resources = Resources {
         memory_limit_bytes: limit,
@@ -785,7 +806,7 @@ fn orders_stage(
     files: &[InputFile],
     options: &RunOptions,
     plan: &PartitionPlan,
-    store: &dyn SpillStore<OrderPart>,
+    (store, spill_dir): (&dyn SpillStore<OrderPart>, &Path),
     scattered: Scattered,
 ) -> Result<OrdersStage> {
     let Scattered {
@@ -803,10 +824,9 @@ fn orders_stage(
         buffer_bytes: plan.order_buffer,
         spill: store,
     };
-    let orders = build_orders(
-        lines,
-        &keys,
-        &mut rejects,
+    let orders = orders_on_engine(
+        (&options.engine, spill_dir),
+        (lines, &keys, &mut rejects),
         order_id_column,
         as_of,
         &order_plan,
@@ -846,6 +866,40 @@ fn orders_stage(
         rejects_by_reason,
         rejects: rejects_frame,
     })
+}
+
+/// [`build_orders`] on the run's engine; the Ballista engine's tasks
+/// share files in the spill directory `spill_dir`.
+fn orders_on_engine(
+    (engine, spill_dir): (&Engine, &Path),
+    (lines, keys, rejects): (Stored<'_, LinePart>, &LineKeys, &mut Vec<Reject>),
+    order_id_column: Option<&str>,
+    as_of: Option<i32>,
+    plan: &OrderPlan,
+) -> Result<OrdersOutput> {
+    match engine {
+        Engine::Embedded => build_orders(lines, keys, rejects, order_id_column, as_of, plan),
+        #[cfg(feature = "distributed")]
+        Engine::Ballista { scheduler } => {
+            let cluster = crate::distributed::ClusterRun {
+                scheduler: scheduler.as_deref(),
+                dir: spill_dir,
+            };
+            crate::distributed::build_orders_on_cluster(
+                &cluster,
+                lines,
+                keys,
+                rejects,
+                order_id_column,
+                as_of,
+            )
+        }
+        #[cfg(not(feature = "distributed"))]
+        Engine::Ballista { .. } => {
+            let _ = spill_dir;
+            Err(crate::commands::cluster::not_built())
+        }
+    }
 }
 
 /// The descriptive stages' results: the monthly calendar, the cohort grid

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a `run` function.
 
+pub mod cluster;
 pub mod diff;
 pub mod generate;
 pub mod report;

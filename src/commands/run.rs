@@ -1,5 +1,6 @@
 //! `retention run`: run a pipeline and publish its tables.
 
+use crate::cli::EngineName;
 use crate::config_overrides::Override;
 use std::path::PathBuf;
 
@@ -10,7 +11,7 @@ use crate::error::{shown_path, terminal_text, Result};
 use crate::location::StoreUrl;
 use crate::manifest::Manifest;
 use crate::progress::Progress;
-use crate::run::{run as run_pipeline, RunOptions, RunOutcome, RunResult};
+use crate::run::{run as run_pipeline, Engine, RunOptions, RunOutcome, RunResult};
 use crate::stages::compare::gates::Outcome;
 
 /// `retention run`'s flags.
@@ -24,12 +25,16 @@ pub struct RunRequest {
     pub memory_limit: Option<u64>,
     pub partitions: Option<u32>,
     pub timings: bool,
+    pub engine: EngineName,
+    /// `--scheduler HOST:PORT`, with `--engine ballista`.
+    pub scheduler: Option<String>,
     pub progress: Progress,
     /// `--set KEY=VALUE` overrides of the pipeline file.
     pub set: Vec<Override>,
 }
 
 pub fn run(request: RunRequest) -> Result<()> {
+    let engine = engine(request.engine, request.scheduler.clone())?;
     super::set_threads(request.threads);
     let pipeline = Pipeline::load_with(&request.pipeline, &request.set)?;
     let options = RunOptions {
@@ -40,6 +45,7 @@ pub fn run(request: RunRequest) -> Result<()> {
         progress: request.progress,
         memory_limit: request.memory_limit,
         partitions: request.partitions.map(|n| n as usize),
+        engine,
         ..Default::default()
     };
     let timings = request.timings;
@@ -68,6 +74,24 @@ pub fn run(request: RunRequest) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The engine of `--engine` and `--scheduler`, checked before any input is
+/// read.
+fn engine(name: EngineName, scheduler: Option<String>) -> Result<Engine> {
+    match name {
+        EngineName::Embedded if scheduler.is_some() => Err(crate::error::Error::Usage(
+            "--scheduler needs --engine ballista".into(),
+        )),
+        EngineName::Embedded => Ok(Engine::Embedded),
+        EngineName::Ballista if !cfg!(feature = "distributed") => Err(super::cluster::not_built()),
+        EngineName::Ballista => {
+            if let Some(address) = &scheduler {
+                super::cluster::address(address, "--scheduler")?;
+            }
+            Ok(Engine::Ballista { scheduler })
+        }
+    }
 }
 
 /// Where the run went and what it holds.

@@ -135,23 +135,70 @@ impl<T: Part + Spillable> SpillStore<T> for SpillFiles<'_, T> {
 
     fn take(&self, partition: usize) -> Result<Vec<T>> {
         let path = self.file(partition);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(spill_error(&path, e)),
-        };
-        let size = file.metadata().map_err(|e| spill_error(&path, e))?.len();
-        let mut input = BufReader::with_capacity(1 << 20, file);
-        let mut pieces = Vec::new();
-        let mut read = 0;
-        while read < size {
-            let (piece, bytes) = T::read(&mut input).map_err(|e| spill_error(&path, e))?;
-            pieces.push(piece);
-            read += bytes;
+        let pieces = read_pieces(&path)?;
+        if !pieces.is_empty() {
+            std::fs::remove_file(&path).map_err(|e| spill_error(&path, e))?;
+            crate::faults::crash_point("spill::partition_read");
         }
-        std::fs::remove_file(&path).map_err(|e| spill_error(&path, e))?;
-        crate::faults::crash_point("spill::partition_read");
         Ok(pieces)
+    }
+}
+
+/// The pieces in the spill file `path`, in the order they were written;
+/// none when there is no such file.
+pub fn read_pieces<T: Spillable>(path: &Path) -> Result<Vec<T>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(spill_error(path, e)),
+    };
+    let size = file.metadata().map_err(|e| spill_error(path, e))?.len();
+    let mut input = BufReader::with_capacity(1 << 20, file);
+    let mut pieces = Vec::new();
+    let mut read = 0;
+    while read < size {
+        let (piece, bytes) = T::read(&mut input).map_err(|e| spill_error(path, e))?;
+        pieces.push(piece);
+        read += bytes;
+    }
+    Ok(pieces)
+}
+
+/// Writes `piece` as the whole spill file `path`, through a temporary
+/// file renamed into place, so a reader never sees half of it (a task
+/// that runs again rewrites it). Returns the bytes written.
+pub fn write_whole<T: Spillable>(path: &Path, piece: &T) -> Result<u64> {
+    let staged = path.with_extension("partial");
+    let file = File::create(&staged).map_err(|e| spill_error(&staged, e))?;
+    let mut out = Counting {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        written: 0,
+    };
+    piece
+        .write(&mut out)
+        .and_then(|()| out.inner.flush())
+        .map_err(|e| spill_error(&staged, e))?;
+    std::fs::rename(&staged, path).map_err(|e| spill_error(path, e))?;
+    Ok(out.written)
+}
+
+/// A piece in the spill format, as bytes (what the cluster engine sends
+/// between tasks).
+pub fn piece_bytes<T: Spillable>(piece: &T) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    piece
+        .write(&mut bytes)
+        .expect("writing to memory does not fail");
+    bytes
+}
+
+/// A piece back from [`piece_bytes`]; `None` when `bytes` do not hold
+/// exactly one.
+pub fn piece_from_bytes<T: Spillable>(mut bytes: &[u8]) -> Option<T> {
+    let total = bytes.len() as u64;
+    match T::read(&mut bytes) {
+        Ok((piece, read)) if read == total => Some(piece),
+        _ => None,
     }
 }
 

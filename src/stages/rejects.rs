@@ -12,7 +12,9 @@ use crate::stages::raw::{InputFile, RawText};
 use crate::tables::schema::rejects::REJECTS;
 
 /// Why a row was rejected. The `as_str` names are published and stable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum RejectReason {
     MissingCustomerId,
     MissingOrderId,
@@ -75,7 +77,7 @@ impl RejectReason {
 }
 
 /// One rejected row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reject {
     pub file: u32,
     pub row: u32,

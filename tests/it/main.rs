@@ -7,6 +7,8 @@ mod chaos;
 mod chunks;
 mod cli;
 mod cli_errors;
+#[cfg(feature = "distributed")]
+mod cluster;
 mod clv;
 mod compare;
 mod dimensions;

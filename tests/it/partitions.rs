@@ -16,7 +16,7 @@ use crate::support::PipelineFile;
 
 /// One generated order line.
 #[derive(Debug, Clone)]
-struct Line {
+pub(crate) struct Line {
     order: String,
     customer: String,
     day: u32,
@@ -50,7 +50,7 @@ fn timestamp(day: u32, minute: u32) -> String {
 
 /// What can happen to an order's lines besides being plain.
 #[derive(Debug, Clone, Copy)]
-enum Twist {
+pub(crate) enum Twist {
     Plain,
     Refund,
     Duplicate,
@@ -74,9 +74,9 @@ fn twist() -> impl Strategy<Value = Twist> {
 
 /// One order: (customer, day, minute, line amounts in cents, twist,
 /// channel).
-type GenOrder = (u32, u32, u32, Vec<u32>, Twist, usize);
+pub(crate) type GenOrder = (u32, u32, u32, Vec<u32>, Twist, usize);
 
-fn order() -> impl Strategy<Value = GenOrder> {
+pub(crate) fn order() -> impl Strategy<Value = GenOrder> {
     (
         0..25u32,
         0..540u32,
@@ -90,7 +90,7 @@ fn order() -> impl Strategy<Value = GenOrder> {
 const CHANNELS: [&str; 3] = ["email", "paid", ""];
 
 /// The lines of the generated orders, in a shuffled order.
-fn lines(orders: &[GenOrder], shuffle: &[usize]) -> Vec<Line> {
+pub(crate) fn lines(orders: &[GenOrder], shuffle: &[usize]) -> Vec<Line> {
     let mut lines = Vec::new();
     for (o, (customer, day, minute, amounts, twist, channel)) in orders.iter().enumerate() {
         let mut order_lines: Vec<Line> = amounts
@@ -138,7 +138,7 @@ fn lines(orders: &[GenOrder], shuffle: &[usize]) -> Vec<Line> {
 /// Writes the lines as two CSV files (split at `split`), survey
 /// responses, and a pipeline over both files with a dimension, tiers and
 /// surveys.
-fn write_history(dir: &Path, lines: &[Line], split: usize) {
+pub(crate) fn write_history(dir: &Path, lines: &[Line], split: usize) {
     let split = split.min(lines.len());
     let header = "order_id,customer_id,order_ts,amount,channel\n";
     for (name, part) in [
@@ -181,7 +181,7 @@ fn run(dir: &Path, partitions: usize, memory_limit: Option<u64>) -> Computed {
     .unwrap()
 }
 
-fn assert_same_tables(expected: &Computed, other: &Computed, what: &str) {
+pub(crate) fn assert_same_tables(expected: &Computed, other: &Computed, what: &str) {
     assert_eq!(
         expected.tables.iter().map(|t| t.name).collect::<Vec<_>>(),
         other.tables.iter().map(|t| t.name).collect::<Vec<_>>(),

@@ -14,7 +14,10 @@ use crate::stages::validate::{key_hash, CodeVec, Interner, LineKeys, LineStatus,
 
 /// What one line partition gives: its accepted orders, one piece per
 /// customer partition, and what it set aside.
-pub(super) struct LinePartOrders {
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct LinePartOrders {
+    /// Not sent with the rest: the pieces travel on their own.
+    #[serde(skip)]
     pub pieces: Vec<OrderPart>,
     pub rejects: Vec<Reject>,
     /// (file, row) of the rejected lines dropped as duplicates: their row
@@ -28,7 +31,7 @@ pub(super) struct LinePartOrders {
 
 /// The orders of line partition `part`, sent to `partitions` customer
 /// partitions. `order_id_column` names the mapped order-id column, if any.
-pub(super) fn orders_of_part(
+pub fn orders_of_part(
     part: LinePart,
     keys: &LineKeys,
     order_id_column: Option<&str>,

@@ -13,7 +13,8 @@ use crate::stages::validate::{key_hash, line_source, CodeVec, Interner, NO_CODE}
 /// What one customer partition gives: its customers' history (in id
 /// order), the rejects of its refunds, and how many lines were accepted
 /// and excluded after as_of.
-pub(super) struct CustomerPartHistory {
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct CustomerPartHistory {
     pub history: HistoryPart,
     pub rejects: Vec<Reject>,
     pub counts: RowCounts,
@@ -21,11 +22,7 @@ pub(super) struct CustomerPartHistory {
 
 /// The history of customer partition `part` on `as_of`; `file_starts`
 /// as in `validate::LineKeys`.
-pub(super) fn history_of_part(
-    part: OrderPart,
-    as_of: i32,
-    file_starts: &[usize],
-) -> CustomerPartHistory {
+pub fn history_of_part(part: OrderPart, as_of: i32, file_starts: &[usize]) -> CustomerPartHistory {
     let (mut orders, kept, customer_values) = coded_orders(part);
     let customers = customer_values.len();
     let first_order = first_order_days(&orders, as_of, customers);

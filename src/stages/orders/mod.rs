@@ -26,7 +26,7 @@ mod history;
 mod merge;
 mod order_history;
 
-pub use order_history::{CustomerDimension, CustomerIds, OrderHistory};
+pub use order_history::{CustomerDimension, CustomerIds, HistoryPart, OrderHistory};
 
 use std::sync::Mutex;
 
@@ -40,7 +40,7 @@ use crate::stages::validate::{CodeVec, LineKeys};
 use crate::time::date_of;
 
 /// How every row read was accounted for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowCounts {
     pub rows_read: u64,
     /// Rows that became part of an order or refund on or before as_of.
@@ -138,26 +138,12 @@ pub fn build_orders(
         assemble_partitions(lines, keys, order_id_column, plan, rejects, &mut counts)?;
     let as_of = resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
     tracing::debug!(seconds = elapsed(), "orders assembled");
-    let parts = history_partitions(orders, as_of, keys, rejects, &mut counts)?;
+    let histories = history_partitions(orders, as_of, keys)?;
+    let parts = steps::add_histories(histories, rejects, &mut counts);
     tracing::debug!(seconds = elapsed(), "histories built");
-    counts.rejected = rejects.len() as u64;
-    // Sorted by source, so the rejects are the same for any partition count.
-    rejects.par_sort_unstable_by_key(|r| (r.file, r.row));
-    if counts.accepted == 0 {
-        return Err(Error::NoOrders {
-            as_of: date_of(as_of).to_string(),
-            rows_read: counts.rows_read,
-        });
-    }
-    let history = merge::merge_histories(parts, as_of, keys);
+    let output = steps::finish(parts, as_of, keys, rejects, counts, latest_order_day)?;
     tracing::debug!(seconds = elapsed(), "histories merged");
-    let accepted_cents = accepted_amount(&history.all_cents().collect::<Vec<_>>())?;
-    Ok(OrdersOutput {
-        history,
-        counts,
-        accepted_cents,
-        latest_order_day: latest_order_day.unwrap_or(as_of),
-    })
+    Ok(output)
 }
 
 /// Every line partition grouped into orders, one partition per task; the
@@ -175,65 +161,131 @@ fn assemble_partitions<'s>(
 ) -> Result<(Stored<'s, OrderPart>, Option<i32>)> {
     let partitions = lines.partitions();
     let pieces = Mutex::new(Buffered::new(partitions, plan.buffer_bytes, plan.spill));
-    let assembled: Vec<assemble::LinePartOrders> = (0..partitions)
+    let assembled: Vec<steps::LinePartOrders> = (0..partitions)
         .into_par_iter()
         .map(|p| {
             let part = lines.take(p)?;
-            let mut orders = assemble::orders_of_part(part, keys, order_id_column, partitions);
+            let mut orders = steps::orders_of_part(part, keys, order_id_column, partitions);
             let by_customer = std::mem::take(&mut orders.pieces);
             pieces.lock().expect("not poisoned").add(by_customer)?;
             Ok(orders)
         })
         .collect::<Result<_>>()?;
     drop(lines);
-    let mut latest_order_day = None;
-    let mut duplicate_rows = std::collections::HashSet::new();
-    let mut order_rejects = Vec::new();
-    for part in assembled {
-        counts.duplicates += part.duplicates;
-        latest_order_day = latest_order_day.max(part.latest_order_day);
-        duplicate_rows.extend(part.duplicate_rows);
-        order_rejects.extend(part.rejects);
-    }
-    if !duplicate_rows.is_empty() {
-        rejects.retain(|r| !duplicate_rows.contains(&(r.file, r.row)));
-    }
-    rejects.append(&mut order_rejects);
+    let latest_order_day = steps::add_assembled(assembled, rejects, counts);
     let orders = pieces.into_inner().expect("not poisoned").into_stored();
     Ok((orders, latest_order_day))
 }
 
 /// Every customer partition's history on `as_of`, one partition per
-/// task, with its refund rejects added to `rejects` and its lines counted
-/// as accepted or excluded after as_of.
+/// task.
 fn history_partitions(
     orders: Stored<'_, OrderPart>,
     as_of: i32,
     keys: &LineKeys,
-    rejects: &mut Vec<Reject>,
-    counts: &mut RowCounts,
-) -> Result<Vec<order_history::HistoryPart>> {
-    let histories: Vec<history::CustomerPartHistory> = (0..orders.partitions())
+) -> Result<Vec<steps::CustomerPartHistory>> {
+    (0..orders.partitions())
         .into_par_iter()
         .map(|p| {
             let part = orders.take(p)?;
-            Ok(history::history_of_part(part, as_of, &keys.file_starts))
+            Ok(steps::history_of_part(part, as_of, &keys.file_starts))
         })
-        .collect::<Result<_>>()?;
-    drop(orders);
-    let mut parts = Vec::with_capacity(histories.len());
-    for part in histories {
-        counts.accepted += part.counts.accepted;
-        counts.excluded_after_as_of += part.counts.excluded_after_as_of;
-        rejects.extend(part.rejects);
-        parts.push(part.history);
+        .collect()
+}
+
+/// The orders stage in its steps, for an engine that runs the partitions
+/// elsewhere (the Ballista engine, `crate::distributed`): each line
+/// partition's orders ([`orders_of_part`]), their tallies added up
+/// ([`add_assembled`]), as_of ([`resolve_as_of`]), each customer
+/// partition's history ([`history_of_part`]), their tallies
+/// ([`add_histories`]), and the merged history ([`finish`]). Run in this
+/// order they are [`build_orders`], whatever runs each partition.
+pub mod steps {
+    use super::*;
+
+    pub use super::assemble::{orders_of_part, LinePartOrders};
+    pub use super::history::{history_of_part, CustomerPartHistory};
+    pub use super::resolve_as_of;
+
+    /// Adds up the line partitions' tallies (their pieces already taken):
+    /// their order rejects go to `rejects`, less the row rejects of lines
+    /// dropped as duplicates; returns the latest order date.
+    pub fn add_assembled(
+        assembled: Vec<LinePartOrders>,
+        rejects: &mut Vec<Reject>,
+        counts: &mut RowCounts,
+    ) -> Option<i32> {
+        let mut latest_order_day = None;
+        let mut duplicate_rows = std::collections::HashSet::new();
+        let mut order_rejects = Vec::new();
+        for part in assembled {
+            counts.duplicates += part.duplicates;
+            latest_order_day = latest_order_day.max(part.latest_order_day);
+            duplicate_rows.extend(part.duplicate_rows);
+            order_rejects.extend(part.rejects);
+        }
+        if !duplicate_rows.is_empty() {
+            rejects.retain(|r| !duplicate_rows.contains(&(r.file, r.row)));
+        }
+        rejects.append(&mut order_rejects);
+        latest_order_day
     }
-    Ok(parts)
+
+    /// Adds up the customer partitions' tallies: their refund rejects go
+    /// to `rejects` and their lines are counted as accepted or excluded
+    /// after as_of. Returns the histories, in partition order.
+    pub fn add_histories(
+        histories: Vec<CustomerPartHistory>,
+        rejects: &mut Vec<Reject>,
+        counts: &mut RowCounts,
+    ) -> Vec<HistoryPart> {
+        let mut parts = Vec::with_capacity(histories.len());
+        for part in histories {
+            counts.accepted += part.counts.accepted;
+            counts.excluded_after_as_of += part.counts.excluded_after_as_of;
+            rejects.extend(part.rejects);
+            parts.push(part.history);
+        }
+        parts
+    }
+
+    /// The stage's output from the customer partitions' histories: fails
+    /// when no order was accepted or the amounts are too large in total.
+    pub fn finish(
+        parts: Vec<HistoryPart>,
+        as_of: i32,
+        keys: &LineKeys,
+        rejects: &mut [Reject],
+        mut counts: RowCounts,
+        latest_order_day: Option<i32>,
+    ) -> Result<OrdersOutput> {
+        counts.rejected = rejects.len() as u64;
+        // Sorted by source, so the rejects are the same for any partition count.
+        rejects.par_sort_unstable_by_key(|r| (r.file, r.row));
+        if counts.accepted == 0 {
+            return Err(Error::NoOrders {
+                as_of: date_of(as_of).to_string(),
+                rows_read: counts.rows_read,
+            });
+        }
+        let history = merge::merge_histories(parts, as_of, keys);
+        let accepted_cents = accepted_amount(&history.all_cents().collect::<Vec<_>>())?;
+        Ok(OrdersOutput {
+            history,
+            counts,
+            accepted_cents,
+            latest_order_day: latest_order_day.unwrap_or(as_of),
+        })
+    }
 }
 
 /// as_of as given, else the latest order date (refunds do not count); no
 /// order at all fails the run.
-fn resolve_as_of(as_of: Option<i32>, latest_order_day: Option<i32>, rows_read: u64) -> Result<i32> {
+pub fn resolve_as_of(
+    as_of: Option<i32>,
+    latest_order_day: Option<i32>,
+    rows_read: u64,
+) -> Result<i32> {
     match (as_of, latest_order_day) {
         (Some(day), _) => Ok(day),
         (None, Some(day)) => Ok(day),

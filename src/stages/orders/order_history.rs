@@ -5,7 +5,7 @@
 
 /// The history of the customers of one partition, in id order, in
 /// contiguous vectors.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryPart {
     /// Customer ids in ascending order.
     pub customer_ids: Vec<String>,

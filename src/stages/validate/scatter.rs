@@ -33,7 +33,7 @@ pub struct LineScatter<'a> {
 /// What is known of all lines once they are scattered: where each file's
 /// lines start, how many were read and filtered, and the dimensions'
 /// values.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LineKeys {
     /// Index of the first line of each file read.
     pub file_starts: Vec<usize>,

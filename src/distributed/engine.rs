@@ -1,0 +1,225 @@
+//! The client side of `--engine ballista`: the orders stage as two
+//! Ballista jobs, its steps the embedded engine's (`stages::orders::steps`).
+//!
+//! 1. The client has validated and scattered the lines (as the embedded
+//!    engine does) and writes each line partition, and what is known of
+//!    all lines, to the run's spill directory, which every executor sees.
+//! 2. Job one: each line partition assembled into orders on an executor;
+//!    the pieces of orders shuffled by customer partition (Ballista's hash
+//!    shuffle, over Arrow Flight); each customer partition's pieces joined
+//!    into a file. The line partitions' tallies come back to the client,
+//!    which fixes as_of from them (the latest order date over every
+//!    partition, when not given): the one barrier of the stage.
+//! 3. Job two: each customer partition's history on as_of, on an executor,
+//!    sent back to the client, which merges them as the embedded engine
+//!    does.
+//!
+//! Every partition must report exactly once in each job; a missing one
+//! fails the run rather than publish a table without its customers.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ballista_core::execution_plans::execute_physical_plan;
+use ballista_core::extension::SessionConfigExt;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::DataFusionError;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{ExecutionPlan, Partitioning};
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::PhysicalPlanNode;
+use futures::TryStreamExt;
+
+use super::cluster::{runtime, start_in_process};
+use super::codec::physical_codec;
+use super::task::{
+    cluster_error, decode, encode, from_batches, keys_file, lines_file, rows_schema, to_batches,
+    Kind, PartitionTaskExec, Row, Task,
+};
+use crate::error::{Error, Result};
+use crate::io::spill::write_whole;
+use crate::stages::orders::{steps, OrdersOutput, RowCounts};
+use crate::stages::partition::{LinePart, Stored};
+use crate::stages::rejects::Reject;
+use crate::stages::validate::LineKeys;
+
+/// Where the orders stage runs on a cluster.
+pub struct ClusterRun<'a> {
+    /// `HOST:PORT` of the scheduler; `None` starts one, with one executor,
+    /// in this process.
+    pub scheduler: Option<&'a str>,
+    /// The run's spill directory: every executor must see it at this path.
+    pub dir: &'a Path,
+}
+
+/// [`crate::stages::orders::build_orders`] on a cluster: the same inputs,
+/// the same output.
+pub fn build_orders_on_cluster(
+    cluster: &ClusterRun,
+    lines: Stored<'_, LinePart>,
+    keys: &LineKeys,
+    rejects: &mut Vec<Reject>,
+    order_id_column: Option<&str>,
+    as_of: Option<i32>,
+) -> Result<OrdersOutput> {
+    let partitions = lines.partitions();
+    // Executors have working directories of their own.
+    let dir = std::path::absolute(cluster.dir)
+        .map_err(|e| Error::output(cluster.dir, format!("cannot make the path absolute: {e}")))?;
+    let cluster = ClusterRun {
+        scheduler: cluster.scheduler,
+        dir: &dir,
+    };
+    write_lines(cluster.dir, lines, keys)?;
+    let runtime = runtime()?;
+    let client = runtime.block_on(Client::connect(cluster.scheduler))?;
+    let mut counts = RowCounts {
+        rows_read: keys.rows_read,
+        excluded_by_filter: keys.excluded_by_filter,
+        ..Default::default()
+    };
+    let assemble = assemble_plan(cluster.dir, partitions, order_id_column)?;
+    let rows = runtime.block_on(client.run(assemble))?;
+    let assembled = payloads(&rows, Kind::Assembled, partitions)?;
+    let latest_order_day = steps::add_assembled(assembled, rejects, &mut counts);
+    let as_of = steps::resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
+    let rows = runtime.block_on(client.run(history_plan(cluster.dir, partitions, as_of)?))?;
+    let histories = payloads(&rows, Kind::History, partitions)?;
+    // Detached tasks of an in-process cluster end with the runtime.
+    runtime.shutdown_background();
+    let parts = steps::add_histories(histories, rejects, &mut counts);
+    steps::finish(parts, as_of, keys, rejects, counts, latest_order_day)
+}
+
+/// Every line partition to its file, and the line keys.
+fn write_lines(dir: &Path, lines: Stored<'_, LinePart>, keys: &LineKeys) -> Result<()> {
+    let path = keys_file(dir);
+    std::fs::write(&path, encode(keys)?)
+        .map_err(|e| Error::output(&path, format!("cannot write the line keys: {e}")))?;
+    for p in 0..lines.partitions() {
+        let part = lines.take(p)?;
+        write_whole(&lines_file(dir, p), &part)?;
+    }
+    Ok(())
+}
+
+/// The payloads of kind `kind`, decoded, one from each of `partitions`
+/// partitions, in partition order.
+fn payloads<T: serde::de::DeserializeOwned>(
+    rows: &[Row],
+    kind: Kind,
+    partitions: usize,
+) -> Result<Vec<T>> {
+    let of_kind: Vec<&Row> = rows.iter().filter(|r| r.kind == kind).collect();
+    let reported: Vec<u32> = of_kind.iter().map(|r| r.source).collect();
+    if reported != (0..partitions as u32).collect::<Vec<_>>() {
+        return Err(cluster_error(format!(
+            "{kind:?}: {} of {partitions} partitions reported; nothing is published",
+            reported.len()
+        )));
+    }
+    of_kind.iter().map(|r| decode(&r.payload)).collect()
+}
+
+/// One `Work` row per partition, a partition each: the input of a step.
+/// An in-memory source, so the scheduler can give each task its own
+/// slice of the partitions (it slices its own sources only).
+fn work_source(partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
+    let batches = (0..partitions as u32)
+        .map(|p| {
+            to_batches(&[Row {
+                partition: p,
+                kind: Kind::Work,
+                source: p,
+                payload: Vec::new(),
+            }])
+        })
+        .collect::<Result<Vec<Vec<RecordBatch>>>>()?;
+    let source =
+        MemorySourceConfig::try_new_exec(&batches, rows_schema(), None).map_err(df_error)?;
+    Ok(source)
+}
+
+/// Job one: assemble, shuffle by customer partition, gather.
+fn assemble_plan(
+    dir: &Path,
+    partitions: usize,
+    order_id_column: Option<&str>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let assemble = Task::Assemble {
+        dir: dir.to_path_buf(),
+        partitions,
+        order_id_column: order_id_column.map(str::to_owned),
+    };
+    let assembled = Arc::new(PartitionTaskExec::new(assemble, work_source(partitions)?));
+    let by_customer = Partitioning::Hash(vec![Arc::new(Column::new("partition", 0))], partitions);
+    let shuffled = RepartitionExec::try_new(assembled, by_customer).map_err(df_error)?;
+    let gather = Task::Gather {
+        dir: dir.to_path_buf(),
+    };
+    Ok(Arc::new(PartitionTaskExec::new(gather, Arc::new(shuffled))))
+}
+
+/// Job two: each customer partition's history.
+fn history_plan(dir: &Path, partitions: usize, as_of: i32) -> Result<Arc<dyn ExecutionPlan>> {
+    let history = Task::History {
+        dir: dir.to_path_buf(),
+        as_of,
+    };
+    Ok(Arc::new(PartitionTaskExec::new(
+        history,
+        work_source(partitions)?,
+    )))
+}
+
+/// A connection to a scheduler.
+struct Client {
+    url: String,
+    config: SessionConfig,
+}
+
+impl Client {
+    async fn connect(scheduler: Option<&str>) -> Result<Client> {
+        let address = match scheduler {
+            Some(address) => address.to_owned(),
+            None => start_in_process(rayon::current_num_threads())
+                .await?
+                .to_string(),
+        };
+        Ok(Client {
+            url: format!("http://{address}"),
+            config: SessionConfig::new_with_ballista().with_ballista_job_name("retention orders"),
+        })
+    }
+
+    /// Runs `plan` on the cluster and returns its rows.
+    async fn run(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<Row>> {
+        let codec = physical_codec();
+        let session = format!("retention-{}", std::process::id());
+        let stream = execute_physical_plan::<PhysicalPlanNode>(
+            self.url.clone(),
+            &self.config.ballista_config(),
+            plan,
+            codec.as_ref(),
+            session,
+            self.config.clone(),
+        )
+        .await
+        .map_err(|e| self.failed(e))?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| self.failed(e))?;
+        from_batches(&batches)
+    }
+
+    fn failed(&self, e: DataFusionError) -> Error {
+        cluster_error(format!(
+            "the job on the scheduler at {} failed: {e}",
+            self.url
+        ))
+    }
+}
+
+fn df_error(e: DataFusionError) -> Error {
+    cluster_error(e.to_string())
+}

@@ -1,0 +1,21 @@
+//! The Ballista engine (`--engine ballista`, feature `distributed`): the
+//! partitioned plan's orders stage on an Apache DataFusion Ballista
+//! cluster whose every process is this binary (`retention cluster`).
+//!
+//! What runs where: the client reads, validates and scatters the lines as
+//! the embedded engine does; executors group each line partition into
+//! orders, Ballista's hash shuffle moves the orders to their customer
+//! partitions, and executors build each customer partition's history; the
+//! client merges the histories and runs every later stage. Each step on an
+//! executor is the embedded engine's own function (`stages::orders::steps`)
+//! inside one plan node of ours ([`task::PartitionTaskExec`]), so the
+//! definitions have one implementation and the tables are the same on
+//! either engine (the differential tests check it).
+
+mod cluster;
+mod codec;
+mod engine;
+mod task;
+
+pub use cluster::{run_executor, run_scheduler, ExecutorOptions};
+pub use engine::{build_orders_on_cluster, ClusterRun};

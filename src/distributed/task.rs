@@ -1,0 +1,495 @@
+//! The one plan node of ours a Ballista cluster runs: [`PartitionTaskExec`],
+//! which runs one step of the orders stage on each partition it is given,
+//! calling the same per-partition functions as the embedded engine
+//! (`stages::orders::steps`).
+//!
+//! Everything between tasks travels as rows of one schema ([`rows_schema`]):
+//! a partition number, what the row holds ([`Kind`]), the partition that
+//! made it, and a payload in chunks of at most [`CHUNK_BYTES`], so no Arrow
+//! message comes near gRPC's size limit whatever a partition's size. Pieces
+//! of orders are in the spill format (`io::spill`); tallies and histories in
+//! bincode.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BinaryArray, RecordBatch, UInt32Array, UInt8Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::{Error, Result};
+use crate::io::spill::{piece_bytes, piece_from_bytes, read_pieces, write_whole};
+use crate::stages::orders::steps;
+use crate::stages::partition::{LinePart, OrderPart, Part};
+use crate::stages::validate::LineKeys;
+
+/// Payload bytes per row at most: a Flight message stays far below gRPC's
+/// 16 MiB default limit.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// What a row holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Kind {
+    /// A partition to work on (no payload): the input of a step.
+    Work = 0,
+    /// A piece of one customer partition's orders, from one line partition.
+    Piece = 1,
+    /// A line partition's tallies (`steps::LinePartOrders`, pieces taken).
+    Assembled = 2,
+    /// A customer partition's history (`steps::CustomerPartHistory`).
+    History = 3,
+}
+
+impl Kind {
+    fn of(code: u8) -> Option<Kind> {
+        [Kind::Work, Kind::Piece, Kind::Assembled, Kind::History]
+            .into_iter()
+            .find(|k| *k as u8 == code)
+    }
+}
+
+/// One payload between tasks, whole (its chunks joined).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The partition the row is routed by (the shuffle hashes it).
+    pub partition: u32,
+    pub kind: Kind,
+    /// The partition that made it.
+    pub source: u32,
+    pub payload: Vec<u8>,
+}
+
+/// The schema of every row between tasks.
+pub fn rows_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("partition", DataType::UInt32, false),
+        Field::new("kind", DataType::UInt8, false),
+        Field::new("source", DataType::UInt32, false),
+        Field::new("seq", DataType::UInt32, false),
+        Field::new("payload", DataType::Binary, false),
+    ]))
+}
+
+/// `rows` as record batches: each payload cut into chunks, a batch
+/// holding chunks up to about [`CHUNK_BYTES`].
+pub fn to_batches(rows: &[Row]) -> Result<Vec<RecordBatch>> {
+    let mut chunks: Vec<(&Row, u32, &[u8])> = Vec::new();
+    for row in rows {
+        let mut pieces: Vec<&[u8]> = row.payload.chunks(CHUNK_BYTES).collect();
+        if pieces.is_empty() {
+            pieces.push(&[]);
+        }
+        chunks.extend(
+            pieces
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (row, i as u32, c)),
+        );
+    }
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < chunks.len() {
+        let mut end = start + 1;
+        let mut bytes = chunks[start].2.len();
+        while end < chunks.len() && bytes + chunks[end].2.len() <= CHUNK_BYTES {
+            bytes += chunks[end].2.len();
+            end += 1;
+        }
+        batches.push(batch_of(&chunks[start..end])?);
+        start = end;
+    }
+    Ok(batches)
+}
+
+fn batch_of(chunks: &[(&Row, u32, &[u8])]) -> Result<RecordBatch> {
+    let columns: Vec<Arc<dyn Array>> = vec![
+        Arc::new(UInt32Array::from_iter_values(
+            chunks.iter().map(|c| c.0.partition),
+        )),
+        Arc::new(UInt8Array::from_iter_values(
+            chunks.iter().map(|c| c.0.kind as u8),
+        )),
+        Arc::new(UInt32Array::from_iter_values(
+            chunks.iter().map(|c| c.0.source),
+        )),
+        Arc::new(UInt32Array::from_iter_values(chunks.iter().map(|c| c.1))),
+        Arc::new(BinaryArray::from_iter_values(chunks.iter().map(|c| c.2))),
+    ];
+    RecordBatch::try_new(rows_schema(), columns).map_err(|e| cluster_error(e.to_string()))
+}
+
+/// The rows of `batches`, chunks joined, ordered by (partition, kind,
+/// source): the same order whatever order the batches came in.
+pub fn from_batches(batches: &[RecordBatch]) -> Result<Vec<Row>> {
+    let mut chunks: BTreeMap<(u32, u8, u32, u32), &[u8]> = BTreeMap::new();
+    for batch in batches {
+        let column = |i: usize| batch.column(i).as_any();
+        let bad = || cluster_error("a task sent rows of another schema");
+        let partition = column(0).downcast_ref::<UInt32Array>().ok_or_else(bad)?;
+        let kind = column(1).downcast_ref::<UInt8Array>().ok_or_else(bad)?;
+        let source = column(2).downcast_ref::<UInt32Array>().ok_or_else(bad)?;
+        let seq = column(3).downcast_ref::<UInt32Array>().ok_or_else(bad)?;
+        let payload = column(4).downcast_ref::<BinaryArray>().ok_or_else(bad)?;
+        for i in 0..batch.num_rows() {
+            let key = (
+                partition.value(i),
+                kind.value(i),
+                source.value(i),
+                seq.value(i),
+            );
+            chunks.insert(key, payload.value(i));
+        }
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for ((partition, kind, source, seq), bytes) in chunks {
+        let kind = Kind::of(kind).ok_or_else(|| cluster_error("a row of an unknown kind"))?;
+        match rows.last_mut() {
+            Some(last)
+                if seq > 0
+                    && (last.partition, last.kind, last.source) == (partition, kind, source) =>
+            {
+                last.payload.extend_from_slice(bytes)
+            }
+            _ if seq > 0 => return Err(cluster_error("a payload lost its first chunk")),
+            _ => rows.push(Row {
+                partition,
+                kind,
+                source,
+                payload: bytes.to_vec(),
+            }),
+        }
+    }
+    Ok(rows)
+}
+
+/// A step of the orders stage, run on every partition a task is given.
+/// The files named are in `dir`, which every executor must see at the
+/// same path (the run's spill directory, inside the output directory).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Task {
+    /// Line partition → its orders, one piece per customer partition
+    /// (`Piece` rows, routed by customer partition), and its tallies.
+    Assemble {
+        dir: PathBuf,
+        partitions: usize,
+        order_id_column: Option<String>,
+    },
+    /// The pieces of each customer partition, joined and written to
+    /// `orders-NNNNN.bin`; other rows pass through.
+    Gather { dir: PathBuf },
+    /// Customer partition → its history on `as_of`.
+    History { dir: PathBuf, as_of: i32 },
+}
+
+/// The file of line partition `p`'s lines, written by the client.
+pub fn lines_file(dir: &Path, p: usize) -> PathBuf {
+    dir.join(format!("lines-{p:05}.bin"))
+}
+
+/// The file of customer partition `p`'s orders, written by `Gather`.
+fn orders_file(dir: &Path, p: usize) -> PathBuf {
+    dir.join(format!("orders-{p:05}.bin"))
+}
+
+/// The file of what is known of all lines, written by the client.
+pub fn keys_file(dir: &Path) -> PathBuf {
+    dir.join("line-keys.bin")
+}
+
+impl Task {
+    /// The task's output rows from its input rows.
+    pub fn run(&self, input: Vec<Row>) -> Result<Vec<Row>> {
+        // The executor-kill test: an executor that dies in a task.
+        crate::faults::crash_point("cluster::task");
+        match self {
+            Task::Assemble {
+                dir,
+                partitions,
+                order_id_column,
+            } => {
+                let keys = read_keys(dir)?;
+                let mut out = Vec::new();
+                for row in work(&input) {
+                    let step = (&keys, order_id_column.as_deref(), *partitions);
+                    out.extend(assemble(dir, row.partition, step)?);
+                }
+                Ok(out)
+            }
+            Task::Gather { dir } => gather(dir, input),
+            Task::History { dir, as_of } => {
+                let keys = read_keys(dir)?;
+                work(&input)
+                    .map(|row| history(dir, row.partition, *as_of, &keys))
+                    .collect()
+            }
+        }
+    }
+}
+
+fn work(input: &[Row]) -> impl Iterator<Item = &Row> {
+    input.iter().filter(|r| r.kind == Kind::Work)
+}
+
+fn read_keys(dir: &Path) -> Result<LineKeys> {
+    let path = keys_file(dir);
+    let bytes =
+        std::fs::read(&path).map_err(|e| Error::io(format!("reading `{}`", path.display()), e))?;
+    decode(&bytes)
+}
+
+/// `steps::orders_of_part` on line partition `p`.
+fn assemble(
+    dir: &Path,
+    p: u32,
+    (keys, order_id_column, partitions): (&LineKeys, Option<&str>, usize),
+) -> Result<Vec<Row>> {
+    let part = LinePart::concat(read_pieces(&lines_file(dir, p as usize))?);
+    let mut orders = steps::orders_of_part(part, keys, order_id_column, partitions);
+    let mut rows: Vec<Row> = std::mem::take(&mut orders.pieces)
+        .iter()
+        .enumerate()
+        .filter(|(_, piece)| !piece.is_empty())
+        .map(|(customer_partition, piece)| Row {
+            partition: customer_partition as u32,
+            kind: Kind::Piece,
+            source: p,
+            payload: piece_bytes(piece),
+        })
+        .collect();
+    rows.push(Row {
+        partition: p,
+        kind: Kind::Assembled,
+        source: p,
+        payload: encode(&orders)?,
+    });
+    Ok(rows)
+}
+
+/// Joins each customer partition's pieces (in line-partition order, so a
+/// rerun writes the same file) into its orders file.
+fn gather(dir: &Path, input: Vec<Row>) -> Result<Vec<Row>> {
+    let mut pieces: BTreeMap<u32, Vec<OrderPart>> = BTreeMap::new();
+    let mut passed = Vec::new();
+    for row in input {
+        if row.kind != Kind::Piece {
+            passed.push(row);
+            continue;
+        }
+        let piece = piece_from_bytes(&row.payload)
+            .ok_or_else(|| cluster_error("a piece of orders did not decode"))?;
+        pieces.entry(row.partition).or_default().push(piece);
+    }
+    for (p, parts) in pieces {
+        write_whole(&orders_file(dir, p as usize), &OrderPart::concat(parts))?;
+    }
+    Ok(passed)
+}
+
+/// `steps::history_of_part` on customer partition `p`.
+fn history(dir: &Path, p: u32, as_of: i32, keys: &LineKeys) -> Result<Row> {
+    let part = OrderPart::concat(read_pieces(&orders_file(dir, p as usize))?);
+    let history = steps::history_of_part(part, as_of, &keys.file_starts);
+    Ok(Row {
+        partition: p,
+        kind: Kind::History,
+        source: p,
+        payload: encode(&history)?,
+    })
+}
+
+pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| cluster_error(format!("cannot encode a task's result: {e}")))
+}
+
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map(|(value, _)| value)
+        .map_err(|e| cluster_error(format!("cannot decode a task's result: {e}")))
+}
+
+pub fn cluster_error(message: impl Into<String>) -> Error {
+    Error::Cluster(message.into())
+}
+
+/// A [`Task`] over every partition of its input. Its partitions are its
+/// input's, taken from the input as it is now: the scheduler gives each
+/// task a slice of a stage's partitions and rebuilds the plan with it.
+#[derive(Debug)]
+pub struct PartitionTaskExec {
+    pub task: Task,
+    input: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+impl PartitionTaskExec {
+    pub fn new(task: Task, input: Arc<dyn ExecutionPlan>) -> PartitionTaskExec {
+        let partitions = input.properties().output_partitioning().partition_count();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(rows_schema()),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        PartitionTaskExec {
+            task,
+            input,
+            properties: Arc::new(properties),
+        }
+    }
+}
+
+impl DisplayAs for PartitionTaskExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let name = match self.task {
+            Task::Assemble { .. } => "assemble",
+            Task::Gather { .. } => "gather",
+            Task::History { .. } => "history",
+        };
+        write!(f, "PartitionTaskExec: {name}")
+    }
+}
+
+impl ExecutionPlan for PartitionTaskExec {
+    fn name(&self) -> &str {
+        "PartitionTaskExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        match children.len() {
+            1 => Ok(Arc::new(PartitionTaskExec::new(
+                self.task.clone(),
+                children.swap_remove(0),
+            ))),
+            n => Err(DataFusionError::Internal(format!(
+                "PartitionTaskExec takes one input, not {n}"
+            ))),
+        }
+    }
+
+    /// Reads the whole input partition, then runs the step on a blocking
+    /// thread (it is CPU and file work) and streams its rows.
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let task = self.task.clone();
+        let output = async move {
+            let batches: Vec<RecordBatch> = input.try_collect().await?;
+            let run = move || -> Result<Vec<RecordBatch>> {
+                let rows = task.run(from_batches(&batches)?)?;
+                to_batches(&rows)
+            };
+            let batches = tokio::task::spawn_blocking(run)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .map_err(task_error)?;
+            Ok::<_, DataFusionError>(futures::stream::iter(batches.into_iter().map(Ok)))
+        };
+        let stream = futures::stream::once(output).try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            rows_schema(),
+            stream.boxed(),
+        )))
+    }
+}
+
+/// A step's error as DataFusion's: a file error may be retried by the
+/// scheduler (another executor may see the file), anything else fails the
+/// job with our message.
+fn task_error(e: Error) -> DataFusionError {
+    match e {
+        Error::Io { source, .. } => DataFusionError::IoError(source),
+        other => DataFusionError::Execution(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_survive_batches_in_chunks_whatever_their_order() {
+        let big: Vec<u8> = (0..(CHUNK_BYTES * 2 + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let rows = vec![
+            Row {
+                partition: 0,
+                kind: Kind::Work,
+                source: 0,
+                payload: vec![],
+            },
+            Row {
+                partition: 3,
+                kind: Kind::Piece,
+                source: 1,
+                payload: big.clone(),
+            },
+            Row {
+                partition: 3,
+                kind: Kind::Piece,
+                source: 2,
+                payload: vec![7; 10],
+            },
+            Row {
+                partition: 9,
+                kind: Kind::History,
+                source: 9,
+                payload: big,
+            },
+        ];
+        let mut batches = to_batches(&rows).unwrap();
+        assert!(
+            batches.len() >= 4,
+            "the big payloads are cut: {}",
+            batches.len()
+        );
+        batches.reverse();
+        assert_eq!(from_batches(&batches).unwrap(), rows);
+    }
+
+    #[test]
+    fn a_payload_without_its_first_chunk_is_an_error() {
+        let row = Row {
+            partition: 1,
+            kind: Kind::History,
+            source: 1,
+            payload: vec![1; CHUNK_BYTES + 1],
+        };
+        let batches = to_batches(&[row]).unwrap();
+        assert!(from_batches(&batches[1..]).is_err());
+    }
+}

@@ -1,0 +1,368 @@
+//! The Ballista engine (`--engine ballista`, feature `distributed`)
+//! against the embedded one: the messy histories of the partition tests
+//! (dimensions, tiers, surveys, refunds, duplicates, bad lines, orders
+//! whose lines name two customers, missing ids, two files read in small
+//! chunks) must give the same tables, rejects and counts on an in-process
+//! cluster and on a real one of three processes (a scheduler and two
+//! executors of this binary, on loopback ports), and a run whose cluster
+//! cannot be reached must fail and publish nothing.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
+use retention::config::Pipeline;
+use retention::run::{compute, Computed, Engine, RunOptions};
+
+use crate::partitions::{assert_same_tables, lines, order, write_history};
+use crate::support::{read_table, retention, retention_command, stderr};
+
+fn run_on(dir: &Path, partitions: usize, engine: Engine) -> Computed {
+    let pipeline = Pipeline::load(&dir.join("pipeline.toml")).unwrap();
+    compute(
+        &pipeline,
+        &RunOptions {
+            chunk_rows: Some(7),
+            partitions: Some(partitions),
+            spill_parent: Some(dir.to_path_buf()),
+            engine,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn no_spill_dirs_left(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".spill-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3))]
+
+    #[test]
+    fn an_in_process_cluster_gives_the_embedded_tables(
+        orders in prop::collection::vec(order(), 30..90),
+        shuffle in prop::collection::vec(0..1000usize, 1..20),
+        split in 0..200usize,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_history(d, &lines(&orders, &shuffle), split);
+        let expected = run_on(d, 7, Engine::Embedded);
+        for partitions in [1, 7] {
+            let other = run_on(d, partitions, Engine::Ballista { scheduler: None });
+            assert_same_tables(&expected, &other, &format!("ballista, {partitions} partitions"));
+        }
+        no_spill_dirs_left(d);
+    }
+}
+
+/// A history of the partition tests, the same every time.
+fn fixed_history(dir: &Path) {
+    let mut runner = TestRunner::deterministic();
+    let orders = prop::collection::vec(order(), 80..81)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
+    let shuffle: Vec<usize> = (0..13).map(|i| i * 37 + 5).collect();
+    write_history(dir, &lines(&orders, &shuffle), 70);
+}
+
+/// Processes of a test cluster, stopped (killed) when dropped.
+struct Cluster {
+    scheduler: SocketAddr,
+    processes: Vec<Child>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in &mut self.processes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Waits until something listens on `address`.
+fn wait_listening(address: SocketAddr, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} never listened on {address}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn spawn(args: &[&str], fault: Option<&str>) -> Child {
+    let mut command = retention_command();
+    if let Some(fault) = fault {
+        command.env("FAILPOINTS", fault);
+    }
+    command
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+impl Cluster {
+    /// A scheduler and `executors` executors, each its own process.
+    fn start(executors: usize, work: &Path) -> Cluster {
+        let scheduler = free_port();
+        let address = scheduler.to_string();
+        let mut cluster = Cluster {
+            scheduler,
+            processes: vec![spawn(&["cluster", "scheduler", "--bind", &address], None)],
+        };
+        wait_listening(scheduler, "the scheduler");
+        for _ in 0..executors {
+            cluster.add_executor(work, None);
+        }
+        cluster
+    }
+
+    /// Starts one more executor (with `FAILPOINTS=fault` when given);
+    /// returns its index in `processes`.
+    fn add_executor(&mut self, work: &Path, fault: Option<&str>) -> usize {
+        let bind = free_port();
+        let (scheduler, address) = (self.scheduler.to_string(), bind.to_string());
+        let work_dir = work.join(format!("executor-{}", bind.port()));
+        let args = [
+            "cluster",
+            "executor",
+            "--scheduler",
+            &scheduler,
+            "--bind",
+            &address,
+            "--work-dir",
+            work_dir.to_str().unwrap(),
+            "--concurrency",
+            "2",
+        ];
+        self.processes.push(spawn(&args, fault));
+        wait_listening(bind, "an executor");
+        self.processes.len() - 1
+    }
+}
+
+#[test]
+fn a_cluster_of_three_processes_gives_the_embedded_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fixed_history(d);
+    let cluster = Cluster::start(2, d);
+    let expected = run_on(d, 5, Engine::Embedded);
+    for partitions in [3, 16] {
+        let engine = Engine::Ballista {
+            scheduler: Some(cluster.scheduler.to_string()),
+        };
+        let other = run_on(d, partitions, engine);
+        assert_same_tables(
+            &expected,
+            &other,
+            &format!("3 processes, {partitions} partitions"),
+        );
+    }
+    no_spill_dirs_left(d);
+}
+
+#[test]
+fn the_command_line_runs_on_a_cluster_and_publishes_the_same_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fixed_history(d);
+    let cluster = Cluster::start(2, d);
+    let embedded = retention(&["run", "pipeline.toml", "-q", "--out", "embedded"], d);
+    assert!(embedded.status.success(), "{}", stderr(&embedded));
+    let scheduler = cluster.scheduler.to_string();
+    let on_cluster = retention(
+        &[
+            "run",
+            "pipeline.toml",
+            "-q",
+            "--out",
+            "cluster",
+            "--engine",
+            "ballista",
+            "--scheduler",
+            &scheduler,
+        ],
+        d,
+    );
+    assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
+    let tables = std::fs::read_dir(d.join("embedded/current")).unwrap();
+    let mut compared = 0;
+    for entry in tables.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.path().is_dir() || name == "run_comparison" {
+            continue;
+        }
+        let (a, b) = (
+            read_table(&d.join("embedded"), &name),
+            read_table(&d.join("cluster"), &name),
+        );
+        assert!(a.equals_missing(&b), "{name} differs:\n{a}\n{b}");
+        compared += 1;
+    }
+    assert!(compared >= 10, "only {compared} tables compared");
+}
+
+#[test]
+fn an_unreachable_scheduler_fails_the_run_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fixed_history(d);
+    let nobody = free_port().to_string();
+    let output = retention(
+        &[
+            "run",
+            "pipeline.toml",
+            "--out",
+            "out",
+            "--engine",
+            "ballista",
+            "--scheduler",
+            &nobody,
+        ],
+        d,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("cluster:") && message.contains(&nobody),
+        "{message}"
+    );
+    assert!(!d.join("out/current").exists(), "something was published");
+}
+
+/// An executor killed with SIGKILL in the middle of a run (it kills itself
+/// in its first task; a second executor starts only once it is dead): the
+/// run either finishes with the embedded tables (the scheduler reruns the
+/// lost tasks on the other executor) or fails with exit 1 and publishes
+/// nothing; never a wrong table.
+#[test]
+fn an_executor_killed_mid_run_never_gives_a_wrong_table() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fixed_history(d);
+    let embedded = retention(&["run", "pipeline.toml", "-q", "--out", "embedded"], d);
+    assert!(embedded.status.success(), "{}", stderr(&embedded));
+    let mut cluster = Cluster::start(0, d);
+    let doomed = cluster.add_executor(d, Some("cluster::task=return"));
+    let scheduler = cluster.scheduler.to_string();
+    let started = Instant::now();
+    let run = retention_command()
+        .args([
+            "run",
+            "pipeline.toml",
+            "-q",
+            "--out",
+            "cluster",
+            "--partitions",
+            "8",
+        ])
+        .args(["--engine", "ballista", "--scheduler", &scheduler])
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let killed = cluster.processes[doomed].wait().unwrap();
+    assert_eq!(
+        killed.signal(),
+        Some(9),
+        "the executor was not killed in a task"
+    );
+    cluster.add_executor(d, None);
+    let on_cluster = run.wait_with_output().unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    match on_cluster.status.code() {
+        Some(0) => {
+            for name in ["customers", "cohort_retention", "kpis_monthly", "rejects"] {
+                let (a, b) = (
+                    read_table(&d.join("embedded"), name),
+                    read_table(&d.join("cluster"), name),
+                );
+                assert!(a.equals_missing(&b), "{name} differs:\n{a}\n{b}");
+            }
+            eprintln!("executor killed: the run finished with the same tables in {seconds:.1} s");
+        }
+        Some(1) => {
+            assert!(
+                !d.join("cluster/current").exists(),
+                "a failed run published"
+            );
+            eprintln!(
+                "executor killed: the run failed in {seconds:.1} s: {}",
+                stderr(&on_cluster)
+            );
+        }
+        other => panic!("exit {other:?}: {}", stderr(&on_cluster)),
+    }
+}
+
+/// The scheduler lost in the middle of a run (its executor's tasks are
+/// slowed, so the job is still running when the scheduler is killed):
+/// exit 1 with a message that names the cluster, nothing published, and
+/// no hang.
+#[test]
+fn a_scheduler_lost_mid_run_fails_the_run_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fixed_history(d);
+    let mut cluster = Cluster::start(0, d);
+    cluster.add_executor(d, Some("cluster::task=sleep(3000)"));
+    let scheduler = cluster.scheduler.to_string();
+    let mut run = retention_command()
+        .args([
+            "run",
+            "pipeline.toml",
+            "-q",
+            "--out",
+            "out",
+            "--partitions",
+            "4",
+        ])
+        .args(["--engine", "ballista", "--scheduler", &scheduler])
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.processes[0].kill().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while run.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            run.kill().unwrap();
+            panic!("the run hangs without its scheduler");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = run.wait_with_output().unwrap();
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("cluster:"), "{message}");
+    assert!(!d.join("out/current").exists(), "something was published");
+    eprintln!("scheduler lost: {message}");
+}
