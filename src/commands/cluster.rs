@@ -20,7 +20,7 @@ pub fn run(role: ClusterRole) -> Result<()> {
                 concurrency,
             } => run_executor(ExecutorOptions {
                 scheduler: address(&scheduler, "--scheduler")?,
-                bind: address(&bind, "--bind")?,
+                bind: reachable(address(&bind, "--bind")?)?,
                 work_dir,
                 concurrency: concurrency.map(|n| n as usize),
             }),
@@ -41,6 +41,19 @@ pub fn not_built() -> Error {
          `cargo build --release --features distributed` (see the README, \"On a cluster\")"
             .into(),
     )
+}
+
+/// An executor's --bind: the address other processes reach it at, so not
+/// a wildcard one.
+#[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+fn reachable(bind: SocketAddr) -> Result<SocketAddr> {
+    match bind.ip().is_unspecified() {
+        true => Err(Error::Usage(format!(
+            "--bind `{bind}`: the scheduler and the other executors reach an executor at this \
+             address, so it must name a host, not a wildcard"
+        ))),
+        false => Ok(bind),
+    }
 }
 
 /// HOST:PORT resolved to its first address.

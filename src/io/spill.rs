@@ -120,15 +120,8 @@ impl<T: Part + Spillable> SpillStore<T> for SpillFiles<'_, T> {
             .append(true)
             .open(&path)
             .map_err(|e| spill_error(&path, e))?;
-        let mut out = Counting {
-            inner: BufWriter::with_capacity(1 << 20, file),
-            written: 0,
-        };
-        piece
-            .write(&mut out)
-            .and_then(|()| out.inner.flush())
-            .map_err(|e| spill_error(&path, e))?;
-        self.dir.written.fetch_add(out.written, Ordering::Relaxed);
+        let written = write_to(file, &path, piece)?;
+        self.dir.written.fetch_add(written, Ordering::Relaxed);
         crate::faults::crash_point("spill::piece_written");
         Ok(())
     }
@@ -170,6 +163,14 @@ pub fn read_pieces<T: Spillable>(path: &Path) -> Result<Vec<T>> {
 pub fn write_whole<T: Spillable>(path: &Path, piece: &T) -> Result<u64> {
     let staged = path.with_extension("partial");
     let file = File::create(&staged).map_err(|e| spill_error(&staged, e))?;
+    let written = write_to(file, &staged, piece)?;
+    std::fs::rename(&staged, path).map_err(|e| spill_error(path, e))?;
+    Ok(written)
+}
+
+/// Writes `piece` to `file` (at `path`, for errors); returns the bytes
+/// written.
+fn write_to<T: Spillable>(file: File, path: &Path, piece: &T) -> Result<u64> {
     let mut out = Counting {
         inner: BufWriter::with_capacity(1 << 20, file),
         written: 0,
@@ -177,8 +178,7 @@ pub fn write_whole<T: Spillable>(path: &Path, piece: &T) -> Result<u64> {
     piece
         .write(&mut out)
         .and_then(|()| out.inner.flush())
-        .map_err(|e| spill_error(&staged, e))?;
-    std::fs::rename(&staged, path).map_err(|e| spill_error(path, e))?;
+        .map_err(|e| spill_error(path, e))?;
     Ok(out.written)
 }
 

@@ -18,7 +18,7 @@ use proptest::test_runner::TestRunner;
 use retention::config::Pipeline;
 use retention::run::{compute, Computed, Engine, RunOptions};
 
-use crate::partitions::{assert_same_tables, lines, order, write_history};
+use crate::partitions::{assert_no_spill_dirs, assert_same_tables, lines, order, write_history};
 use crate::support::{read_table, retention, retention_command, stderr};
 
 fn run_on(dir: &Path, partitions: usize, engine: Engine) -> Computed {
@@ -34,15 +34,6 @@ fn run_on(dir: &Path, partitions: usize, engine: Engine) -> Computed {
         },
     )
     .unwrap()
-}
-
-fn no_spill_dirs_left(dir: &Path) {
-    let left: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".spill-"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
 }
 
 proptest! {
@@ -62,7 +53,7 @@ proptest! {
             let other = run_on(d, partitions, Engine::Ballista { scheduler: None });
             assert_same_tables(&expected, &other, &format!("ballista, {partitions} partitions"));
         }
-        no_spill_dirs_left(d);
+        assert_no_spill_dirs(d);
     }
 }
 
@@ -162,6 +153,21 @@ impl Cluster {
         wait_listening(bind, "an executor");
         self.processes.len() - 1
     }
+
+    /// `retention run` of `dir`'s pipeline on this cluster into `out`,
+    /// started, not waited for.
+    fn start_run(&self, dir: &Path, out: &str, partitions: usize) -> Child {
+        let scheduler = self.scheduler.to_string();
+        retention_command()
+            .args(["run", "pipeline.toml", "-q", "--out", out])
+            .args(["--partitions", &partitions.to_string()])
+            .args(["--engine", "ballista", "--scheduler", &scheduler])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
 }
 
 #[test]
@@ -182,7 +188,7 @@ fn a_cluster_of_three_processes_gives_the_embedded_tables() {
             &format!("3 processes, {partitions} partitions"),
         );
     }
-    no_spill_dirs_left(d);
+    assert_no_spill_dirs(d);
 }
 
 #[test]
@@ -269,24 +275,8 @@ fn an_executor_killed_mid_run_never_gives_a_wrong_table() {
     assert!(embedded.status.success(), "{}", stderr(&embedded));
     let mut cluster = Cluster::start(0, d);
     let doomed = cluster.add_executor(d, Some("cluster::task=return"));
-    let scheduler = cluster.scheduler.to_string();
     let started = Instant::now();
-    let run = retention_command()
-        .args([
-            "run",
-            "pipeline.toml",
-            "-q",
-            "--out",
-            "cluster",
-            "--partitions",
-            "8",
-        ])
-        .args(["--engine", "ballista", "--scheduler", &scheduler])
-        .current_dir(d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let run = cluster.start_run(d, "cluster", 8);
     let killed = cluster.processes[doomed].wait().unwrap();
     assert_eq!(
         killed.signal(),
@@ -332,23 +322,7 @@ fn a_scheduler_lost_mid_run_fails_the_run_and_publishes_nothing() {
     fixed_history(d);
     let mut cluster = Cluster::start(0, d);
     cluster.add_executor(d, Some("cluster::task=sleep(3000)"));
-    let scheduler = cluster.scheduler.to_string();
-    let mut run = retention_command()
-        .args([
-            "run",
-            "pipeline.toml",
-            "-q",
-            "--out",
-            "out",
-            "--partitions",
-            "4",
-        ])
-        .args(["--engine", "ballista", "--scheduler", &scheduler])
-        .current_dir(d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut run = cluster.start_run(d, "out", 4);
     std::thread::sleep(Duration::from_millis(1500));
     cluster.processes[0].kill().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -365,4 +339,22 @@ fn a_scheduler_lost_mid_run_fails_the_run_and_publishes_nothing() {
     assert!(message.contains("cluster:"), "{message}");
     assert!(!d.join("out/current").exists(), "something was published");
     eprintln!("scheduler lost: {message}");
+}
+
+/// Other processes reach an executor at its --bind address: a wildcard
+/// one is a usage error.
+#[test]
+fn an_executor_on_a_wildcard_address_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "cluster",
+        "executor",
+        "--scheduler",
+        "127.0.0.1:9",
+        "--bind",
+        "0.0.0.0:0",
+    ];
+    let output = retention(&args, dir.path());
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("wildcard"), "{}", stderr(&output));
 }

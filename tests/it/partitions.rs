@@ -245,11 +245,16 @@ proptest! {
             }
         }
         // Spill directories are removed when the run ends.
-        let left: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".spill-"))
-            .collect();
-        prop_assert!(left.is_empty(), "{left:?}");
+        assert_no_spill_dirs(d);
     }
+}
+
+/// No spill directory is left in `dir`.
+pub(crate) fn assert_no_spill_dirs(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".spill-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
