@@ -5,8 +5,9 @@
 //! One file per partition and kind (`lines-00007.bin`), each piece
 //! appended as it is spilled: its vectors one after the other, each as a
 //! length and its values' bytes in this machine's byte order. The files
-//! live only while the run does, are read only by the process that wrote
-//! them, and are never published, so the format is the vectors' own
+//! live only while the run does, are read only by this binary (the run's
+//! own process, or the executors of a cluster run, which must share the
+//! byte order) and are never published, so the format is the vectors' own
 //! memory: no encoding step, and reading one back is a single copy (an
 //! Arrow IPC file would convert each vector to an array and back).
 //!
