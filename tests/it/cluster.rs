@@ -15,25 +15,15 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use retention::config::Pipeline;
-use retention::run::{compute, Computed, Engine, RunOptions};
+use retention::run::{Computed, Engine};
 
-use crate::partitions::{assert_no_spill_dirs, assert_same_tables, lines, order, write_history};
+use crate::partitions::{
+    assert_no_spill_dirs, assert_same_tables, lines, order, run_with, write_history,
+};
 use crate::support::{read_table, retention, retention_command, stderr};
 
 fn run_on(dir: &Path, partitions: usize, engine: Engine) -> Computed {
-    let pipeline = Pipeline::load(&dir.join("pipeline.toml")).unwrap();
-    compute(
-        &pipeline,
-        &RunOptions {
-            chunk_rows: Some(7),
-            partitions: Some(partitions),
-            spill_parent: Some(dir.to_path_buf()),
-            engine,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    run_with(dir, partitions, None, engine)
 }
 
 proptest! {

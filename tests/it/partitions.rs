@@ -10,7 +10,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use retention::config::Pipeline;
-use retention::run::{compute, Computed, RunOptions};
+use retention::run::{compute, Computed, Engine, RunOptions};
 
 use crate::support::PipelineFile;
 
@@ -167,6 +167,17 @@ pub(crate) fn write_history(dir: &Path, lines: &[Line], split: usize) {
 }
 
 fn run(dir: &Path, partitions: usize, memory_limit: Option<u64>) -> Computed {
+    run_with(dir, partitions, memory_limit, Engine::Embedded)
+}
+
+/// `dir`'s pipeline in 7-row chunks on `partitions` partitions, spilling
+/// into `dir`, on `engine`.
+pub(crate) fn run_with(
+    dir: &Path,
+    partitions: usize,
+    memory_limit: Option<u64>,
+    engine: Engine,
+) -> Computed {
     let pipeline = Pipeline::load(&dir.join("pipeline.toml")).unwrap();
     compute(
         &pipeline,
@@ -175,6 +186,7 @@ fn run(dir: &Path, partitions: usize, memory_limit: Option<u64>) -> Computed {
             partitions: Some(partitions),
             memory_limit,
             spill_parent: Some(dir.to_path_buf()),
+            engine,
             ..Default::default()
         },
     )
