@@ -36,6 +36,7 @@ mod gamma_gamma;
 mod hyp2f1;
 mod model;
 mod optimize;
+mod pareto_days;
 mod pareto_nbd;
 mod predict;
 mod quadrature;

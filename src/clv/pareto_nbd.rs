@@ -22,36 +22,38 @@
 //! ([`super::quadrature`]), in log-space, together with the moments its
 //! gradient needs. Nothing cancels, no case split exists, and the result is
 //! never NaN for valid parameters. P(alive) = E/(E + s·I) is the same pair of
-//! terms.
+//! terms. The fit's sums over millions of rows take I from per-day
+//! integrals shared by the rows of one frequency ([`super::pareto_days`]).
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::bgnbd::{sigmoid, softplus};
 use super::compress::{likelihood_row_ok, prediction_row, RfmRows};
-use super::optimize::chunked_sum;
-use super::quadrature::integrate;
+use super::pareto_days::sum_over_rows;
+use super::quadrature::{integrate, ScaledIntegrals};
 use super::ParetoNbdParams;
 
 /// ln E, ln(s·I) and their gradients with respect to (r, α, s, β) for one
 /// customer; ln(s·I) is −∞ when t_x = T.
-struct Branches {
-    ln_alive: f64,
-    grad_alive: [f64; 4],
-    ln_died: f64,
-    grad_died: [f64; 4],
+pub(super) struct Branches {
+    pub ln_alive: f64,
+    pub grad_alive: [f64; 4],
+    pub ln_died: f64,
+    pub grad_died: [f64; 4],
 }
 
-fn branches(p: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> Branches {
+/// ∫ f, ∫ f·ln(α+y), ∫ f/(α+y), ∫ f·ln(β+y), ∫ f/(β+y) over [lo, hi] with
+/// f = (α+y)^−(r+x)·(β+y)^−(s+1): I and the moments its derivatives in r, α,
+/// s and β need.
+pub(super) type DiedMoments = ScaledIntegrals<5>;
+
+/// [`DiedMoments`] of one range by quadrature.
+pub(super) fn died_moments(p: &ParetoNbdParams, x: f64, lo: f64, hi: f64) -> DiedMoments {
     let ParetoNbdParams { r, alpha, s, beta } = *p;
     let rx = r + x;
-    let (la_t, lb_t) = ((alpha + t).ln(), (beta + t).ln());
-    let ln_alive = -rx * la_t - s * lb_t;
-    let grad_alive = [-la_t, -rx / (alpha + t), -lb_t, -s / (beta + t)];
-    // ∫ f, ∫ f·ln(α+y), ∫ f/(α+y), ∫ f·ln(β+y), ∫ f/(β+y): f and its
-    // derivatives in r, α, s and β.
     // The factor with the smaller shift has its logarithm for free.
     let alpha_smaller = alpha <= beta;
-    let died = integrate(t_x, t, alpha.min(beta), rx + s + 2.0, |y, ln_m_y| {
+    integrate(lo, hi, alpha.min(beta), rx + s + 2.0, |y, ln_m_y| {
         let (la, lb) = if alpha_smaller {
             (ln_m_y, (beta + y).ln())
         } else {
@@ -61,12 +63,39 @@ fn branches(p: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> Branches {
             -rx * la - (s + 1.0) * lb,
             [1.0, la, 1.0 / (alpha + y), lb, 1.0 / (beta + y)],
         )
-    });
+    })
+}
+
+fn branches(p: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> Branches {
+    branches_with(p, x, t, alive_logs(p, t), &died_moments(p, x, t_x, t))
+}
+
+/// ln(α+T), ln(β+T) and ln s: the logarithms [`branches_with`] needs
+/// besides the integral, given apart so a caller can share them between
+/// rows.
+pub(super) fn alive_logs(p: &ParetoNbdParams, t: f64) -> [f64; 3] {
+    [(p.alpha + t).ln(), (p.beta + t).ln(), p.s.ln()]
+}
+
+/// [`Branches`] of a customer observed for T (`t`), with [`alive_logs`]
+/// `logs`, whose died-integral moments over (t_x, T] are `died`.
+pub(super) fn branches_with(
+    p: &ParetoNbdParams,
+    x: f64,
+    t: f64,
+    logs: [f64; 3],
+    died: &DiedMoments,
+) -> Branches {
+    let ParetoNbdParams { r, alpha, s, beta } = *p;
+    let rx = r + x;
+    let [la_t, lb_t, ln_s] = logs;
+    let ln_alive = -rx * la_t - s * lb_t;
+    let grad_alive = [-la_t, -rx / (alpha + t), -lb_t, -s / (beta + t)];
     let i0 = died.sums[0];
     let (ln_died, grad_died) = if i0 > 0.0 {
         let m = died.sums.map(|v| v / i0);
         (
-            s.ln() + died.ln_first(),
+            ln_s + died.ln_first(),
             [-m[1], -rx * m[2], 1.0 / s - m[3], -(s + 1.0) * m[4]],
         )
     } else {
@@ -201,17 +230,20 @@ pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
     grad[1] += total * r / alpha;
     grad[2] += total * beta.ln();
     grad[3] += total * s / beta;
-    let sums = chunked_sum::<5, _>(rows.len(), |range| {
-        let mut acc = [0.0; 5];
-        for i in range {
-            let b = branches(&params, rows.x[i], rows.t_x[i], rows.t[i]);
-            let d = b.ln_died - b.ln_alive;
-            let (w_alive, w_died) = (sigmoid(-d), sigmoid(d));
-            let w = rows.w[i];
-            acc[0] += w * (b.ln_alive + softplus(d));
-            for k in 0..4 {
-                acc[k + 1] += w * (w_alive * b.grad_alive[k] + w_died * b.grad_died[k]);
-            }
+    let sums = sum_over_rows::<5, _>(&params, rows, |i, b| {
+        // softplus(d), sigmoid(−d) and sigmoid(d) from one exponential.
+        let d = b.ln_died - b.ln_alive;
+        let e = (-d.abs()).exp();
+        let (w_alive, w_died) = if d >= 0.0 {
+            (e / (1.0 + e), 1.0 / (1.0 + e))
+        } else {
+            (1.0 / (1.0 + e), e / (1.0 + e))
+        };
+        let w = rows.w[i];
+        let ln_sum = b.ln_alive + d.max(0.0) + e.ln_1p();
+        let mut acc = [w * ln_sum, 0.0, 0.0, 0.0, 0.0];
+        for k in 0..4 {
+            acc[k + 1] = w * (w_alive * b.grad_alive[k] + w_died * b.grad_died[k]);
         }
         acc
     });
