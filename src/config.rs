@@ -354,14 +354,14 @@ impl Default for ClvConfig {
 
 /// `[clv] model`: one purchase model, or `auto` (every model is fitted and
 /// the one with the lowest holdout error scores the customers). The
-/// default is BG/NBD, the fastest to fit: `auto` adds a Pareto/NBD fit,
-/// whose likelihood needs a quadrature per customer pattern and costs
-/// several times BG/NBD's on large histories (README "Predictive CLV").
+/// default is `auto`: no one model fits every shop, and the holdout says
+/// which fits this one (README "Predictive CLV"); a single model is
+/// cheaper, BG/NBD the cheapest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClvModelChoice {
-    Auto,
     #[default]
+    Auto,
     BgNbd,
     ParetoNbd,
     MbgNbd,

@@ -2,7 +2,7 @@
 //! "died in (t_x, T]" integral taken from per-day integrals shared by every
 //! row of one frequency.
 //!
-//! The integral's integrand, (α+y)^−(r+x)·(β+y)^−(s+1), depends on a row only
+//! The integral's integrand ([`DiedMoments`]) depends on a row only
 //! through its frequency x; rows differ in the range (t_x, T], and in the
 //! compressed summary both ends are whole days. A frequency held by many
 //! rows therefore gets a table: the integral over each day of its span,

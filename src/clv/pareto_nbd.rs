@@ -30,11 +30,19 @@ use statrs::function::gamma::{digamma, ln_gamma};
 use super::bgnbd::{sigmoid, softplus};
 use super::compress::{likelihood_row_ok, prediction_row, RfmRows};
 use super::pareto_days::sum_over_rows;
-use super::quadrature::{integrate, ScaledIntegrals};
+use super::quadrature::{integrate, power_pair_rate, ScaledIntegrals};
 use super::ParetoNbdParams;
 
-/// ln E, ln(s·I) and their gradients with respect to (r, α, s, β) for one
-/// customer; ln(s·I) is −∞ when t_x = T.
+/// ln E and ln(s·I), each times α^r·β^s, and their gradients with respect
+/// to the log-parameters (ln r, ln α, ln s, ln β) for one customer;
+/// ln(s·I) is −∞ when t_x = T.
+///
+/// The factors α^r·β^s are taken into each term, as ln1p(T/α) and
+/// ln1p(y/β), rather than added as r·ln α + s·ln β beside −s·ln(β+T): fits on
+/// short histories walk toward s, β → ∞ with s/β fixed (every customer's
+/// lifetime exponential with one rate), where those two terms are ~10¹⁰
+/// each and their difference, the part that matters, kept only six
+/// digits; the fit could then not tell its steps from rounding.
 pub(super) struct Branches {
     pub ln_alive: f64,
     pub grad_alive: [f64; 4],
@@ -42,26 +50,21 @@ pub(super) struct Branches {
     pub grad_died: [f64; 4],
 }
 
-/// ∫ f, ∫ f·ln(α+y), ∫ f/(α+y), ∫ f·ln(β+y), ∫ f/(β+y) over [lo, hi] with
-/// f = (α+y)^−(r+x)·(β+y)^−(s+1): I and the moments its derivatives in r, α,
-/// s and β need.
+/// ∫ g over [lo, hi] with g = (1+y/α)^−r·(α+y)^−x·(1+y/β)^−(s+1) (the
+/// integrand of I times α^r·β^(s+1)), and the moments of ln1p(y/α),
+/// y/(α+y), ln1p(y/β) and y/(β+y) its log-parameter gradient needs.
 pub(super) type DiedMoments = ScaledIntegrals<5>;
 
 /// [`DiedMoments`] of one range by quadrature.
 pub(super) fn died_moments(p: &ParetoNbdParams, x: f64, lo: f64, hi: f64) -> DiedMoments {
     let ParetoNbdParams { r, alpha, s, beta } = *p;
-    let rx = r + x;
-    // The factor with the smaller shift has its logarithm for free.
-    let alpha_smaller = alpha <= beta;
-    integrate(lo, hi, alpha.min(beta), rx + s + 2.0, |y, ln_m_y| {
-        let (la, lb) = if alpha_smaller {
-            (ln_m_y, (beta + y).ln())
-        } else {
-            ((alpha + y).ln(), ln_m_y)
-        };
+    let ln_alpha = alpha.ln();
+    let rate = power_pair_rate(alpha, r + x, beta, s + 1.0, hi);
+    integrate(lo, hi, alpha.min(beta), rate, |y, _| {
+        let (ua, ub) = ((y / alpha).ln_1p(), (y / beta).ln_1p());
         (
-            -rx * la - (s + 1.0) * lb,
-            [1.0, la, 1.0 / (alpha + y), lb, 1.0 / (beta + y)],
+            -r * ua - x * (ln_alpha + ua) - (s + 1.0) * ub,
+            [1.0, ua, y / (alpha + y), ub, y / (beta + y)],
         )
     })
 }
@@ -70,11 +73,15 @@ fn branches(p: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> Branches {
     branches_with(p, x, t, alive_logs(p, t), &died_moments(p, x, t_x, t))
 }
 
-/// ln(α+T), ln(β+T) and ln s: the logarithms [`branches_with`] needs
-/// besides the integral, given apart so a caller can share them between
-/// rows.
+/// ln1p(T/α), ln1p(T/β) and ln s − ln β: the logarithms [`branches_with`]
+/// needs besides the integral, given apart so a caller can share them
+/// between rows.
 pub(super) fn alive_logs(p: &ParetoNbdParams, t: f64) -> [f64; 3] {
-    [(p.alpha + t).ln(), (p.beta + t).ln(), p.s.ln()]
+    [
+        (t / p.alpha).ln_1p(),
+        (t / p.beta).ln_1p(),
+        p.s.ln() - p.beta.ln(),
+    ]
 }
 
 /// [`Branches`] of a customer observed for T (`t`), with [`alive_logs`]
@@ -87,16 +94,27 @@ pub(super) fn branches_with(
     died: &DiedMoments,
 ) -> Branches {
     let ParetoNbdParams { r, alpha, s, beta } = *p;
-    let rx = r + x;
-    let [la_t, lb_t, ln_s] = logs;
-    let ln_alive = -rx * la_t - s * lb_t;
-    let grad_alive = [-la_t, -rx / (alpha + t), -lb_t, -s / (beta + t)];
+    let [ua_t, ub_t, ln_s_over_beta] = logs;
+    // (α/(α+T))^r·(α+T)^−x·(β/(β+T))^s
+    let ln_alive = -r * ua_t - x * (alpha.ln() + ua_t) - s * ub_t;
+    let (a_share, b_share) = (t / (alpha + t), t / (beta + t));
+    let grad_alive = [
+        -r * ua_t,
+        r * a_share - x * (1.0 - a_share),
+        -s * ub_t,
+        s * b_share,
+    ];
     let i0 = died.sums[0];
     let (ln_died, grad_died) = if i0 > 0.0 {
         let m = died.sums.map(|v| v / i0);
         (
-            ln_s + died.ln_first(),
-            [-m[1], -rx * m[2], 1.0 / s - m[3], -(s + 1.0) * m[4]],
+            ln_s_over_beta + died.ln_first(),
+            [
+                -r * m[1],
+                (r + x) * m[2] - x,
+                1.0 - s * m[3],
+                (s + 1.0) * m[4] - 1.0,
+            ],
         )
     } else {
         (f64::NEG_INFINITY, [0.0; 4])
@@ -118,13 +136,9 @@ pub fn pareto_nbd_log_likelihood(params: &ParetoNbdParams, x: f64, t_x: f64, t: 
         return f64::NEG_INFINITY;
     }
     let t_x = if x > 0.0 { t_x } else { 0.0 };
-    let ParetoNbdParams { r, alpha, s, beta } = *params;
+    let r = params.r;
     let b = branches(params, x, t_x, t);
-    let ll = ln_gamma(r + x) - ln_gamma(r)
-        + r * alpha.ln()
-        + s * beta.ln()
-        + b.ln_alive
-        + softplus(b.ln_died - b.ln_alive);
+    let ll = ln_gamma(r + x) - ln_gamma(r) + b.ln_alive + softplus(b.ln_died - b.ln_alive);
     if ll.is_nan() {
         f64::NEG_INFINITY
     } else {
@@ -185,20 +199,16 @@ pub(crate) fn p_no_purchase_if_alive(p: &ParetoNbdParams, x: f64, t: f64, horizo
     }
     let rx = p.r + x;
     let (a, b) = (p.alpha + t, p.beta + t);
-    let (la, lb) = (a.ln(), b.ln());
-    let a_smaller = a <= b;
+    // ln rx + rx·ln a + s·ln b − (rx+1)·ln(a+v) − s·ln(b+v), with the large
+    // terms cancelled exactly (see [`Branches`]).
+    let ln_front = rx.ln() - a.ln();
     let buys = integrate(
         0.0,
         horizon.min(f64::MAX),
         a.min(b),
-        rx + p.s + 2.0,
-        |v, ln_m_v| {
-            let (la_v, lb_v) = if a_smaller {
-                (ln_m_v, (b + v).ln())
-            } else {
-                ((a + v).ln(), ln_m_v)
-            };
-            let ln_density = rx.ln() + rx * la + p.s * lb - (rx + 1.0) * la_v - p.s * lb_v;
+        power_pair_rate(a, rx + 1.0, b, p.s, horizon),
+        |v, _| {
+            let ln_density = ln_front - (rx + 1.0) * (v / a).ln_1p() - p.s * (v / b).ln_1p();
             (ln_density, [1.0])
         },
     );
@@ -222,14 +232,8 @@ pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
     let mut grad = [0.0; 4];
     for (&x, &w) in rows.xs.iter().zip(&rows.xs_w) {
         ll += w * (ln_gamma(r + x) - lg_r);
-        grad[0] += w * (digamma(r + x) - dg_r);
+        grad[0] += w * r * (digamma(r + x) - dg_r);
     }
-    let total = rows.total_w;
-    ll += total * (r * alpha.ln() + s * beta.ln());
-    grad[0] += total * alpha.ln();
-    grad[1] += total * r / alpha;
-    grad[2] += total * beta.ln();
-    grad[3] += total * s / beta;
     let sums = sum_over_rows::<5, _>(&params, rows, |i, b| {
         // softplus(d), sigmoid(−d) and sigmoid(d) from one exponential.
         let d = b.ln_died - b.ln_alive;
@@ -251,9 +255,8 @@ pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
     for k in 0..4 {
         grad[k] += sums[k + 1];
     }
-    let natural = [r, alpha, s, beta];
-    let grad = std::array::from_fn(|k| -grad[k] * natural[k] / total);
-    (-ll / total, grad)
+    let total = rows.total_w;
+    (-ll / total, grad.map(|g| -g / total))
 }
 
 /// Start values: r and α as for BG/NBD (r = 1, α matching the overall

@@ -64,6 +64,27 @@ pub(crate) fn gauss_legendre() -> &'static ([f64; NODES], [f64; NODES]) {
     })
 }
 
+/// A `rate` for [`integrate`] when f = (a+y)^−p·(b+y)^−q (p, q ≥ 0) on
+/// [lo, hi] with m = min(a, b): d ln(f·(m+y))/dw = 1 − p·(m+y)/(a+y) −
+/// q·(m+y)/(b+y), and each ratio rises with y toward 1 (its shift is at
+/// least m), so its value at hi bounds it. A factor whose shift lies far
+/// beyond the range is then nearly constant in w and adds almost nothing
+/// however large its exponent; bounding by p + q + 1 instead made such an
+/// integral cost billions of panels (the Pareto/NBD fit walks toward
+/// s, β → ∞ with s/β fixed on short histories).
+pub(crate) fn power_pair_rate(a: f64, p: f64, b: f64, q: f64, hi: f64) -> f64 {
+    let m = a.min(b);
+    let ratio = |c: f64| {
+        let r = (m + hi) / (c + hi);
+        if r.is_finite() {
+            r.min(1.0)
+        } else {
+            1.0
+        }
+    };
+    1.0 + p * ratio(a) + q * ratio(b)
+}
+
 /// ∫ f(y)·g_k(y) dy over [lo, hi] for k = 0 … K−1, as `e^ln_scale · sums[k]`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ScaledIntegrals<const K: usize> {

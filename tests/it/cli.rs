@@ -454,10 +454,19 @@ fn no_progress_bars_or_colour_when_stderr_is_not_a_terminal() {
         );
     }
     assert!(!String::from_utf8_lossy(&o.stdout).contains("peak RSS MiB"));
-    // -q keeps stderr to warnings and errors.
+    // -q keeps stderr to warnings and errors (on this short history the
+    // Pareto/NBD calibration refit may warn that its optimum is on the
+    // boundary).
     let o = retention(&["-q", "run", "pipeline.toml", "--force"], d);
     assert!(o.status.success());
-    assert!(stderr(&o).trim().is_empty(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.lines()
+            .filter(|l| !l.trim().is_empty())
+            .all(|l| l.contains(" WARN ")),
+        "{err}"
+    );
+    assert!(!err.contains(" INFO "), "{err}");
 }
 
 /// Every file-level problem ends with exit 1 and a message naming the file
@@ -657,7 +666,7 @@ fn environment_variables_and_set_override_the_pipeline_file() {
     let first = run(&["run", "pipeline.toml"], Some("shop"));
     assert!(first.status.success(), "{}", stderr(&first));
     let models = |out: &str| texts(&read_table(&d.join(out), "clv_model_selection"), "model");
-    assert_eq!(models("out"), ["bg_nbd"]);
+    assert_eq!(models("out"), ["bg_nbd", "pareto_nbd", "mbg_nbd"]);
     let again = run(&["run", "pipeline.toml"], Some("shop"));
     assert!(String::from_utf8_lossy(&again.stdout).contains("already published"));
     let set = run(

@@ -392,7 +392,10 @@ fn a_large_table_is_uploaded_in_parts_and_a_glob_matching_nothing_is_an_error() 
         "in/orders.csv",
         std::fs::read(dir.path().join("orders.csv")).unwrap(),
     );
-    let pipeline = write_pipeline(dir.path(), &server.url("in/orders.csv"), "");
+    // One model: the customers table's size above one part was measured
+    // with BG/NBD's scores.
+    let one_model = "\n[clv]\nmodel = \"bg_nbd\"\n";
+    let pipeline = write_pipeline(dir.path(), &server.url("in/orders.csv"), one_model);
     let out = server.url("out");
     let part_bytes = 5 << 20;
     let failpoints = format!("remote::single_put_bytes=return({part_bytes})");

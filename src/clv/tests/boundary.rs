@@ -117,3 +117,42 @@ fn far_on_the_boundary_the_prediction_is_the_homogeneous_limit() {
         assert_close(got, limit, 1e-6, 0.0, &format!("x {x}, T {t}"));
     }
 }
+
+/// Pareto/NBD's boundary: s, β → ∞ with μ = s/β fixed, every customer's
+/// lifetime exponential with the same rate μ. The likelihood tends to
+/// Γ(r+x)·α^r/Γ(r)·[e^−μT·(α+T)^−(r+x) + μ·∫_{t_x}^T e^−μy·(α+y)^−(r+x) dy],
+/// integrated here by a fine Simpson rule; at s = 10⁹ the two differ by
+/// about 1e-8 relative (μ·y²/2β and y/β over the range). Fits on short
+/// histories walk toward this boundary, and while the quadrature's panel
+/// count followed the size of the exponents rather than how much the
+/// integrand changes, one such likelihood took billions of panels and a
+/// run never ended.
+#[test]
+fn pareto_nbd_far_on_the_boundary_is_the_exponential_lifetime_limit() {
+    use crate::clv::{pareto_nbd_log_likelihood, ParetoNbdParams};
+    use statrs::function::gamma::ln_gamma;
+    let mu = 1.0 / 400.0;
+    let p = ParetoNbdParams {
+        r: 0.5,
+        alpha: 20.0,
+        s: 1.0e9,
+        beta: 1.0e9 / mu,
+    };
+    for &(x, t_x, t) in &[(0.0, 0.0, 30.0), (3.0, 100.0, 600.0), (12.0, 590.0, 600.0)] {
+        let rx = p.r + x;
+        let g = |y: f64| (-mu * y - rx * (p.alpha + y).ln()).exp();
+        let n = 200_000;
+        let h = (t - t_x) / n as f64;
+        let inner: f64 = (1..n)
+            .map(|i| g(t_x + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 })
+            .sum();
+        let died = if t > t_x {
+            mu * (g(t_x) + g(t) + inner) * h / 3.0
+        } else {
+            0.0
+        };
+        let limit = ln_gamma(rx) - ln_gamma(p.r) + p.r * p.alpha.ln() + (g(t) + died).ln();
+        let got = pareto_nbd_log_likelihood(&p, x, t_x, t);
+        assert_close(got, limit, 1e-7, 0.0, &format!("x {x}, t_x {t_x}, T {t}"));
+    }
+}

@@ -82,12 +82,19 @@ fn analytic_gradients_match_finite_differences() {
     let sample = simulate_purchases(2_000, &truth, 30.0, 720.0, 1.0, 7);
     let input = sample.input();
     for kind in [PurchaseModelKind::ParetoNbd, PurchaseModelKind::MbgNbd] {
-        // Away from the optimum, and with α ≈ β and α = β for Pareto/NBD.
-        for theta in [
+        // Away from the optimum, with α ≈ β and α = β for Pareto/NBD, and
+        // far toward Pareto/NBD's boundary s, β → ∞ (s/β = 1/400), where
+        // its gradient once kept only six digits.
+        let boundary = [-0.7, 3.0, 1e9f64.ln(), 4e11f64.ln()];
+        let mut points = vec![
             [0.3f64, 2.0, -0.5, 1.0],
             [-0.4, 3.4, 0.1, 3.4 + 1e-9],
             [-0.4, 3.4, 0.1, 3.4],
-        ] {
+        ];
+        if kind == PurchaseModelKind::ParetoNbd {
+            points.push(boundary);
+        }
+        for theta in points {
             let (_, g) = objective_for_tests(kind, &input, &theta);
             for k in 0..4 {
                 let h = 1e-6;

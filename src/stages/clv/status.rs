@@ -14,10 +14,17 @@ pub(super) fn warn_if_not_converged(report: &FitReport, what: &str) {
         );
     }
     if on_the_homogeneous_boundary(report) {
-        tracing::warn!(
-            model = report.model,
-            "{what}: the likelihood's optimum is on its boundary (a and b without bound, a/(a+b) fixed: every customer with the same dropout probability), as on short or small histories; a and b are a point on that ridge, and the predictions are those of the limit to within 1/a"
-        );
+        if report.model == "pareto_nbd" {
+            tracing::warn!(
+                model = report.model,
+                "{what}: the likelihood's optimum is on its boundary (s and beta without bound, s/beta fixed: every customer with the same dropout rate), as on short or small histories; s and beta are a point on that ridge, and the predictions are those of the limit to within 1/s"
+            );
+        } else {
+            tracing::warn!(
+                model = report.model,
+                "{what}: the likelihood's optimum is on its boundary (a and b without bound, a/(a+b) fixed: every customer with the same dropout probability), as on short or small histories; a and b are a point on that ridge, and the predictions are those of the limit to within 1/a"
+            );
+        }
     }
 }
 
@@ -35,8 +42,9 @@ pub fn fit_status(report: &FitReport) -> &'static str {
 }
 
 /// Whether a BG/NBD or MBG/NBD fit ran off along a, b → ∞ (a/(a+b)
-/// fixed): both past 10⁴, where the Beta(a, b) mixing distribution is
-/// narrower than 1 % of its mean.
+/// fixed), or a Pareto/NBD fit along s, β → ∞ (s/β fixed): both past 10⁴,
+/// where the mixing distribution of the dropout probability (Beta(a, b))
+/// or rate (Gamma(s, β)) is narrower than 1 % of its mean.
 fn on_the_homogeneous_boundary(report: &FitReport) -> bool {
     let value = |name: &str| {
         report
@@ -45,10 +53,15 @@ fn on_the_homogeneous_boundary(report: &FitReport) -> bool {
             .find(|(parameter, _, _)| *parameter == name)
             .map(|(_, value, _)| *value)
     };
-    matches!(report.model, "bg_nbd" | "mbg_nbd")
-        && !report.converged
-        && value("a").is_some_and(|a| a > 1e4)
-        && value("b").is_some_and(|b| b > 1e4)
+    let both_past = |first: &str, second: &str| {
+        value(first).is_some_and(|v| v > 1e4) && value(second).is_some_and(|v| v > 1e4)
+    };
+    !report.converged
+        && match report.model {
+            "bg_nbd" | "mbg_nbd" => both_past("a", "b"),
+            "pareto_nbd" => both_past("s", "beta"),
+            _ => false,
+        }
 }
 
 #[cfg(test)]
@@ -78,6 +91,18 @@ mod tests {
         assert!(!on_the_homogeneous_boundary(&report(1.9e6, 3.0, false)));
         assert_eq!(fit_status(&report(1.9e6, 4.9e6, false)), "on_boundary");
         assert_eq!(fit_status(&report(0.8, 2.4, false)), "not_converged");
+        let pareto = |s: f64, beta: f64| FitReport {
+            model: "pareto_nbd",
+            parameters: vec![
+                ("r", 0.7, None),
+                ("alpha", 50.0, None),
+                ("s", s, None),
+                ("beta", beta, None),
+            ],
+            ..report(1.0, 1.0, false)
+        };
+        assert_eq!(fit_status(&pareto(3.0e6, 1.2e9)), "on_boundary");
+        assert_eq!(fit_status(&pareto(0.8, 1.2e9)), "not_converged");
         assert_eq!(fit_status(&report(0.8, 2.4, true)), "converged");
         let unfitted = FitReport {
             customers: 0,

@@ -60,7 +60,7 @@ pub static CLV_MODEL: TableSchema = TableSchema {
         column(
             col::FIT_STATUS,
             Kind::Text,
-            "`converged`, `not_converged`, `on_boundary` (BG/NBD with a, b without bound: the homogeneous-dropout limit) or `not_fitted` (no customer to fit)",
+            "`converged`, `not_converged`, `on_boundary` (BG/NBD and MBG/NBD with a, b without bound, Pareto/NBD with s, β without bound: the homogeneous-dropout limit) or `not_fitted` (no customer to fit)",
         ),
         column(
             col::UNCOMPUTABLE_CUSTOMERS,
