@@ -14,7 +14,7 @@ ENGINE ?= embedded
 SCHEDULER ?=
 CLUSTER_DIR := .cluster
 
-.PHONY: build build-cluster run nightly cluster cluster-stop test chaos bench bench-clv lint fmt sample-data golden clean
+.PHONY: build build-cluster run nightly cluster cluster-stop test chaos bench bench-cluster bench-clv lint fmt sample-data golden clean
 
 build:
 	$(CARGO) build --release --bin retention
@@ -87,6 +87,11 @@ clean:
 bench: build
 	python3 bench/bench.py
 	python3 bench/clv_bench.py
+
+## Embedded and on a local three-process cluster, 10 M and 100 M orders (bench/cluster_bench.py):
+## make bench-cluster [BENCH_CLUSTER_SIZES=10000000,100000000]
+bench-cluster: build-cluster
+	python3 bench/cluster_bench.py
 
 ## The CLV stage alone at 1 M and 2 M customers on 3-year daily histories, next to lifetimes:
 ## make bench-clv [BENCH_CLV_CUSTOMERS=1000000,2000000 BENCH_CLV_MODELS=bg_nbd,auto]

@@ -538,6 +538,25 @@ def print_table(header, rows, aligns):
         print(fmt(r))
 
 
+def write_results(name, fields, rows):
+    """Writes rows to bench/results/NAME.csv; returns the path."""
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, f"{name}.csv")
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def print_table_and_finish(header, rows, aligns, path):
+    """The result table, where it was written, and the run's warnings."""
+    print_table(header, rows, aligns)
+    print(f"wrote {os.path.relpath(path, ROOT)}")
+    for wmsg in WARNINGS:
+        log(f"bench: WARNING: {wmsg}")
+
+
 # --------------------------------------------------------------------------
 # CLV: our stage against the lifetimes package, on the same summary
 # --------------------------------------------------------------------------

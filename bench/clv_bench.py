@@ -17,7 +17,6 @@ Python standard library only; it reuses bench.py's helpers (the lifetimes
 virtualenv among them).
 """
 
-import csv
 import datetime as dt
 import json
 import os
@@ -177,27 +176,19 @@ def main():
             row = run_lifetimes(customers, last_dir)
             if row:
                 rows.append(dict(row, orders=truth["orders"], history_months=MONTHS))
-    os.makedirs(bench.RESULTS, exist_ok=True)
-    path = os.path.join(bench.RESULTS, f"clv_scale_{stamp}.csv")
     fields = ["engine", "customers", "orders", "history_months", "clv_stage_s",
               "clv_stage_peak_rss_mib", "fit_s", "predict_s", "whole_run_s",
               "whole_run_cpu_per_wall", "peak_rss_mib"]
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
+    path = bench.write_results(f"clv_scale_{stamp}", fields, rows)
     print(f"\n== the CLV stage on {MONTHS}-month daily histories "
           f"(lifetimes: fits and predictions of BG/NBD and Gamma-Gamma) ==")
-    bench.print_table(
+    bench.print_table_and_finish(
         ["engine", "customers", "CLV stage s", "stage peak MiB", "fits s", "predictions s",
          "whole run s", "peak RSS MiB"],
         [[r["engine"], f"{r['customers']:,}", f"{r['clv_stage_s']:.2f}",
           str(r["clv_stage_peak_rss_mib"]), f"{r['fit_s']:.2f}", f"{r['predict_s']:.2f}",
           f"{r['whole_run_s']:.2f}", f"{r['peak_rss_mib']:.0f}"] for r in rows],
-        "<>>>>>>>")
-    print(f"wrote {os.path.relpath(path, bench.ROOT)}")
-    for wmsg in bench.WARNINGS:
-        bench.log(f"bench: WARNING: {wmsg}")
+        "<>>>>>>>", path)
     return 0
 
 

@@ -38,6 +38,7 @@ mod model;
 mod optimize;
 mod pareto_days;
 mod pareto_nbd;
+mod pareto_terms;
 mod predict;
 mod quadrature;
 mod uncertainty;

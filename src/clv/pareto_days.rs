@@ -32,7 +32,7 @@ use rayon::prelude::*;
 
 use super::compress::RfmRows;
 use super::optimize::chunked_sum;
-use super::pareto_nbd::{alive_logs, branches_with, died_moments, Branches, DiedMoments};
+use super::pareto_terms::{alive_logs, branches_with, died_moments, Branches, DiedMoments};
 use super::ParetoNbdParams;
 
 /// Longest span a table covers (about 45 years of days); rows beyond it

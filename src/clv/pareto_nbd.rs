@@ -23,109 +23,17 @@
 //! gradient needs. Nothing cancels, no case split exists, and the result is
 //! never NaN for valid parameters. P(alive) = E/(E + s·I) is the same pair of
 //! terms. The fit's sums over millions of rows take I from per-day
-//! integrals shared by the rows of one frequency ([`super::pareto_days`]).
+//! integrals shared by the rows of one frequency ([`super::pareto_days`]);
+//! both take a customer's terms from [`super::pareto_terms`].
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::bgnbd::{sigmoid, softplus};
 use super::compress::{likelihood_row_ok, prediction_row, RfmRows};
 use super::pareto_days::sum_over_rows;
-use super::quadrature::{integrate, power_pair_rate, ScaledIntegrals};
+use super::pareto_terms::branches;
+use super::quadrature::{integrate, power_pair_rate};
 use super::ParetoNbdParams;
-
-/// ln E and ln(s·I), each times α^r·β^s, and their gradients with respect
-/// to the log-parameters (ln r, ln α, ln s, ln β) for one customer;
-/// ln(s·I) is −∞ when t_x = T.
-///
-/// The factors α^r·β^s are taken into each term, as ln1p(T/α) and
-/// ln1p(y/β), rather than added as r·ln α + s·ln β beside −s·ln(β+T): fits on
-/// short histories walk toward s, β → ∞ with s/β fixed (every customer's
-/// lifetime exponential with one rate), where those two terms are ~10¹⁰
-/// each and their difference, the part that matters, kept only six
-/// digits; the fit could then not tell its steps from rounding.
-pub(super) struct Branches {
-    pub ln_alive: f64,
-    pub grad_alive: [f64; 4],
-    pub ln_died: f64,
-    pub grad_died: [f64; 4],
-}
-
-/// ∫ g over [lo, hi] with g = (1+y/α)^−r·(α+y)^−x·(1+y/β)^−(s+1) (the
-/// integrand of I times α^r·β^(s+1)), and the moments of ln1p(y/α),
-/// y/(α+y), ln1p(y/β) and y/(β+y) its log-parameter gradient needs.
-pub(super) type DiedMoments = ScaledIntegrals<5>;
-
-/// [`DiedMoments`] of one range by quadrature.
-pub(super) fn died_moments(p: &ParetoNbdParams, x: f64, lo: f64, hi: f64) -> DiedMoments {
-    let ParetoNbdParams { r, alpha, s, beta } = *p;
-    let ln_alpha = alpha.ln();
-    let rate = power_pair_rate(alpha, r + x, beta, s + 1.0, hi);
-    integrate(lo, hi, alpha.min(beta), rate, |y, _| {
-        let (ua, ub) = ((y / alpha).ln_1p(), (y / beta).ln_1p());
-        (
-            -r * ua - x * (ln_alpha + ua) - (s + 1.0) * ub,
-            [1.0, ua, y / (alpha + y), ub, y / (beta + y)],
-        )
-    })
-}
-
-fn branches(p: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> Branches {
-    branches_with(p, x, t, alive_logs(p, t), &died_moments(p, x, t_x, t))
-}
-
-/// ln1p(T/α), ln1p(T/β) and ln s − ln β: the logarithms [`branches_with`]
-/// needs besides the integral, given apart so a caller can share them
-/// between rows.
-pub(super) fn alive_logs(p: &ParetoNbdParams, t: f64) -> [f64; 3] {
-    [
-        (t / p.alpha).ln_1p(),
-        (t / p.beta).ln_1p(),
-        p.s.ln() - p.beta.ln(),
-    ]
-}
-
-/// [`Branches`] of a customer observed for T (`t`), with [`alive_logs`]
-/// `logs`, whose died-integral moments over (t_x, T] are `died`.
-pub(super) fn branches_with(
-    p: &ParetoNbdParams,
-    x: f64,
-    t: f64,
-    logs: [f64; 3],
-    died: &DiedMoments,
-) -> Branches {
-    let ParetoNbdParams { r, alpha, s, beta } = *p;
-    let [ua_t, ub_t, ln_s_over_beta] = logs;
-    // (α/(α+T))^r·(α+T)^−x·(β/(β+T))^s
-    let ln_alive = -r * ua_t - x * (alpha.ln() + ua_t) - s * ub_t;
-    let (a_share, b_share) = (t / (alpha + t), t / (beta + t));
-    let grad_alive = [
-        -r * ua_t,
-        r * a_share - x * (1.0 - a_share),
-        -s * ub_t,
-        s * b_share,
-    ];
-    let i0 = died.sums[0];
-    let (ln_died, grad_died) = if i0 > 0.0 {
-        let m = died.sums.map(|v| v / i0);
-        (
-            ln_s_over_beta + died.ln_first(),
-            [
-                -r * m[1],
-                (r + x) * m[2] - x,
-                1.0 - s * m[3],
-                (s + 1.0) * m[4] - 1.0,
-            ],
-        )
-    } else {
-        (f64::NEG_INFINITY, [0.0; 4])
-    };
-    Branches {
-        ln_alive,
-        grad_alive,
-        ln_died,
-        grad_died,
-    }
-}
 
 /// Log-likelihood of one customer: x repeat purchases, the last at t_x, over
 /// an observation period T (`t`), in days. −∞ (likelihood 0) for
@@ -200,7 +108,7 @@ pub(crate) fn p_no_purchase_if_alive(p: &ParetoNbdParams, x: f64, t: f64, horizo
     let rx = p.r + x;
     let (a, b) = (p.alpha + t, p.beta + t);
     // ln rx + rx·ln a + s·ln b − (rx+1)·ln(a+v) − s·ln(b+v), with the large
-    // terms cancelled exactly (see [`Branches`]).
+    // terms cancelled exactly (see [`super::pareto_terms::Branches`]).
     let ln_front = rx.ln() - a.ln();
     let buys = integrate(
         0.0,

@@ -68,15 +68,20 @@ fn on_the_homogeneous_boundary(report: &FitReport) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_fit_running_off_along_a_and_b_is_named_as_on_the_boundary() {
-        let report = |a: f64, b: f64, converged: bool| FitReport {
-            model: "bg_nbd",
+    /// A fit report of `model` whose last two parameters are `names`.
+    fn report_of(
+        model: &'static str,
+        names: [&'static str; 2],
+        values: [f64; 2],
+        converged: bool,
+    ) -> FitReport {
+        FitReport {
+            model,
             parameters: vec![
                 ("r", 0.7, None),
                 ("alpha", 50.0, None),
-                ("a", a, None),
-                ("b", b, None),
+                (names[0], values[0], None),
+                (names[1], values[1], None),
             ],
             log_likelihood: -100.0,
             customers: 102,
@@ -84,23 +89,20 @@ mod tests {
             gradient_norm: 1e-6,
             converged,
             inverse_hessian: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_fit_running_off_along_a_and_b_is_named_as_on_the_boundary() {
+        let report =
+            |a: f64, b: f64, converged: bool| report_of("bg_nbd", ["a", "b"], [a, b], converged);
         assert!(on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, false)));
         assert!(!on_the_homogeneous_boundary(&report(1.9e6, 4.9e6, true)));
         assert!(!on_the_homogeneous_boundary(&report(0.8, 2.4, false)));
         assert!(!on_the_homogeneous_boundary(&report(1.9e6, 3.0, false)));
         assert_eq!(fit_status(&report(1.9e6, 4.9e6, false)), "on_boundary");
         assert_eq!(fit_status(&report(0.8, 2.4, false)), "not_converged");
-        let pareto = |s: f64, beta: f64| FitReport {
-            model: "pareto_nbd",
-            parameters: vec![
-                ("r", 0.7, None),
-                ("alpha", 50.0, None),
-                ("s", s, None),
-                ("beta", beta, None),
-            ],
-            ..report(1.0, 1.0, false)
-        };
+        let pareto = |s: f64, beta: f64| report_of("pareto_nbd", ["s", "beta"], [s, beta], false);
         assert_eq!(fit_status(&pareto(3.0e6, 1.2e9)), "on_boundary");
         assert_eq!(fit_status(&pareto(0.8, 1.2e9)), "not_converged");
         assert_eq!(fit_status(&report(0.8, 2.4, true)), "converged");
