@@ -188,9 +188,22 @@ def main():
     return 0
 
 
+def ensure_duckdb():
+    """DuckDB checks the cached histories and the tables: without it here,
+    run in make bench's venv (created with DuckDB alone if missing)."""
+    if bench.importable_here("duckdb"):
+        return
+    if os.path.realpath(sys.prefix) == os.path.realpath(bench.VENV):
+        bench.die(f"duckdb is missing from {bench.VENV}; remove that folder and rerun")
+    if not os.path.exists(bench.VENV_PY):
+        bench.log(f"bench: creating {bench.VENV} (duckdb)")
+        subprocess.run([sys.executable, "-m", "venv", bench.VENV], check=True)
+    probe = subprocess.run([bench.VENV_PY, "-c", "import duckdb"], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([bench.VENV_PY, "-m", "pip", "install", "--quiet", "duckdb"], check=True)
+    os.execv(bench.VENV_PY, [bench.VENV_PY, os.path.abspath(__file__)] + sys.argv[1:])
+
+
 if __name__ == "__main__":
-    # DuckDB checks the cache and the tables: run in make bench's venv.
-    if not bench.importable_here("duckdb") and os.path.exists(bench.VENV_PY) \
-            and os.path.realpath(sys.prefix) != os.path.realpath(bench.VENV):
-        os.execv(bench.VENV_PY, [bench.VENV_PY, os.path.abspath(__file__)] + sys.argv[1:])
+    ensure_duckdb()
     sys.exit(main())
