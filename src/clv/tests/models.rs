@@ -83,8 +83,8 @@ fn analytic_gradients_match_finite_differences() {
     let input = sample.input();
     for kind in [PurchaseModelKind::ParetoNbd, PurchaseModelKind::MbgNbd] {
         // Away from the optimum, with α ≈ β and α = β for Pareto/NBD, and
-        // far toward Pareto/NBD's boundary s, β → ∞ (s/β = 1/400), where
-        // its gradient once kept only six digits.
+        // far toward each model's boundary: for Pareto/NBD s, β → ∞
+        // (s/β = 1/400), where its gradient once kept only six digits.
         let boundary = [-0.7, 3.0, 1e9f64.ln(), 4e11f64.ln()];
         let mut points = vec![
             [0.3f64, 2.0, -0.5, 1.0],
@@ -93,6 +93,10 @@ fn analytic_gradients_match_finite_differences() {
         ];
         if kind == PurchaseModelKind::ParetoNbd {
             points.push(boundary);
+        } else {
+            // a, b → ∞ with a/(a+b) = 1/5, where the Γ differences of
+            // the Beta function once kept only four digits.
+            points.push([-0.7, 3.0, 1e9f64.ln(), 4e9f64.ln()]);
         }
         for theta in points {
             let (_, g) = objective_for_tests(kind, &input, &theta);
