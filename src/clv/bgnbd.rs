@@ -204,28 +204,7 @@ pub(crate) fn family_mean_nll(
         return bad;
     }
     let ln_alpha = alpha.ln();
-    let (lg_r, lg_ab, lg_b) = (ln_gamma(r), ln_gamma(a + b), ln_gamma(b));
-    let (dg_r, dg_ab, dg_b) = (digamma(r), digamma(a + b), digamma(b));
-
-    // Terms in x alone.
-    let (mut ll, mut gr, mut ga, mut gb) = (0.0, 0.0, 0.0, 0.0);
-    for (&x, &w) in rows.xs.iter().zip(&rows.xs_w) {
-        let (beta_ln, beta_da, beta_db) = match beta_ratio_by_terms(a, b, x + e) {
-            Some(terms) => terms,
-            None => {
-                let (bx, abx) = (b + x + e, a + b + x + e);
-                (
-                    lg_ab + ln_gamma(bx) - lg_b - ln_gamma(abx),
-                    dg_ab - digamma(abx),
-                    dg_ab + digamma(bx) - dg_b - digamma(abx),
-                )
-            }
-        };
-        ll += w * (ln_gamma(r + x) - lg_r + beta_ln);
-        gr += w * (digamma(r + x) - dg_r);
-        ga += w * beta_da;
-        gb += w * beta_db;
-    }
+    let [mut ll, mut gr, mut ga, mut gb] = frequency_terms(rows, r, a, b, e);
     let total = rows.total_w;
     ll += total * r * ln_alpha;
     gr += total * ln_alpha;
@@ -272,6 +251,36 @@ pub(crate) fn family_mean_nll(
     // Chain rule to log-parameters (∂/∂ln θ = θ·∂/∂θ), negate, per customer.
     let grad = [gr * r, galpha * alpha, ga * a, gb * b].map(|g| -g / total);
     (-ll / total, grad)
+}
+
+/// The terms of the mean NLL's sum that depend on x alone, summed over the
+/// distinct frequencies with their weights: the log-likelihood's Γ(r+x)/Γ(r)
+/// and Beta-ratio parts and their derivatives in r, a and b.
+fn frequency_terms(rows: &RfmRows, r: f64, a: f64, b: f64, e: f64) -> [f64; 4] {
+    let (lg_r, dg_r) = (ln_gamma(r), digamma(r));
+    let mut sums = [0.0; 4];
+    for (&x, &w) in rows.xs.iter().zip(&rows.xs_w) {
+        let (beta_ln, beta_da, beta_db) = beta_ratio(a, b, x + e);
+        sums[0] += w * (ln_gamma(r + x) - lg_r + beta_ln);
+        sums[1] += w * (digamma(r + x) - dg_r);
+        sums[2] += w * beta_da;
+        sums[3] += w * beta_db;
+    }
+    sums
+}
+
+/// ln[B(a, b+n)/B(a, b)] and its derivatives in a and b: by terms for a
+/// whole n ([`beta_ratio_by_terms`]), else by Γ and ψ.
+fn beta_ratio(a: f64, b: f64, n: f64) -> (f64, f64, f64) {
+    beta_ratio_by_terms(a, b, n).unwrap_or_else(|| {
+        let (dg_ab, dg_b) = (digamma(a + b), digamma(b));
+        let (bn, abn) = (b + n, a + b + n);
+        (
+            ln_gamma(a + b) + ln_gamma(bn) - ln_gamma(b) - ln_gamma(abn),
+            dg_ab - digamma(abn),
+            dg_ab + digamma(bn) - dg_b - digamma(abn),
+        )
+    })
 }
 
 /// Largest whole n for which [`beta_ratio_by_terms`] sums term by term.
