@@ -112,7 +112,7 @@ pub(crate) fn family_log_likelihood(
     let BgNbdParams { r, alpha, a, b } = *params;
     let e = dropout.extra();
     let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
-    let a2 = ln_gamma(a + b) + ln_gamma(b + x + e) - ln_gamma(b) - ln_gamma(a + b + x + e);
+    let (a2, _, _) = beta_ratio(a, b, x + e);
     let a3 = -(r + x) * (alpha + t).ln();
     let t_x = if x > 0.0 { t_x } else { 0.0 };
     let tail = if dropout.can_have_dropped(x) {
