@@ -13,18 +13,39 @@ pub(super) fn warn_if_not_converged(report: &FitReport, what: &str) {
             "{what}: the fit did not converge; its best parameters are used and published with converged = false"
         );
     }
-    if on_the_homogeneous_boundary(report) {
-        if report.model == "pareto_nbd" {
-            tracing::warn!(
-                model = report.model,
-                "{what}: the likelihood's optimum is on its boundary (s and beta without bound, s/beta fixed: every customer with the same dropout rate), as on short or small histories; s and beta are a point on that ridge, and the predictions are those of the limit to within 1/s"
-            );
-        } else {
-            tracing::warn!(
-                model = report.model,
-                "{what}: the likelihood's optimum is on its boundary (a and b without bound, a/(a+b) fixed: every customer with the same dropout probability), as on short or small histories; a and b are a point on that ridge, and the predictions are those of the limit to within 1/a"
-            );
-        }
+    if let Some(b) = boundary_of(report.model).filter(|_| on_the_homogeneous_boundary(report)) {
+        let [first, second] = b.pair;
+        tracing::warn!(
+            model = report.model,
+            "{what}: the likelihood's optimum is on its boundary ({first} and {second} without bound, {} fixed: every customer with the same {}), as on short or small histories; {first} and {second} are a point on that ridge, and the predictions are those of the limit to within 1/{first}",
+            b.fixed,
+            b.shared
+        );
+    }
+}
+
+/// A purchase model's homogeneous boundary: the two parameters that run
+/// off together, the ratio that stays fixed, and what every customer then
+/// has in common.
+struct Boundary {
+    pair: [&'static str; 2],
+    fixed: &'static str,
+    shared: &'static str,
+}
+
+fn boundary_of(model: &str) -> Option<Boundary> {
+    match model {
+        "bg_nbd" | "mbg_nbd" => Some(Boundary {
+            pair: ["a", "b"],
+            fixed: "a/(a+b)",
+            shared: "dropout probability",
+        }),
+        "pareto_nbd" => Some(Boundary {
+            pair: ["s", "beta"],
+            fixed: "s/beta",
+            shared: "dropout rate",
+        }),
+        _ => None,
     }
 }
 
@@ -53,15 +74,9 @@ fn on_the_homogeneous_boundary(report: &FitReport) -> bool {
             .find(|(parameter, _, _)| *parameter == name)
             .map(|(_, value, _)| *value)
     };
-    let both_past = |first: &str, second: &str| {
-        value(first).is_some_and(|v| v > 1e4) && value(second).is_some_and(|v| v > 1e4)
-    };
+    let past = |name: &str| value(name).is_some_and(|v| v > 1e4);
     !report.converged
-        && match report.model {
-            "bg_nbd" | "mbg_nbd" => both_past("a", "b"),
-            "pareto_nbd" => both_past("s", "beta"),
-            _ => false,
-        }
+        && boundary_of(report.model).is_some_and(|b| b.pair.iter().all(|name| past(name)))
 }
 
 #[cfg(test)]
