@@ -276,6 +276,21 @@ impl BatchLines<'_> {
 /// `keys` (a null as a missing key).
 fn push_trimmed(text: &StringChunked, rows: &[u32], keys: &mut KeyBytes) {
     let array = text.downcast_iter().next();
+    // Sized once from the untrimmed lengths (in the views, no text read):
+    // growing by doubling copied the keys again and again into new pages.
+    if let Some(array) = array {
+        let views = array.views();
+        // A null's view is not read: its length is not defined.
+        let bytes: usize = rows
+            .iter()
+            .map(|&i| match array.get(i as usize) {
+                Some(_) => views[i as usize].length as usize,
+                None => 0,
+            })
+            .sum();
+        keys.bytes.reserve(bytes);
+    }
+    keys.len.reserve(rows.len());
     for &i in rows {
         let value = array.and_then(|a| a.get(i as usize)).map_or("", str::trim);
         keys.push(value.as_bytes());
