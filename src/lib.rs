@@ -91,6 +91,7 @@
 //! same whatever the thread count; it becomes DOUBLE only when published
 //! (tables::schema::values: money, ratio).
 
+pub mod allocator;
 pub mod cli;
 pub mod clv;
 pub mod commands;
