@@ -231,8 +231,8 @@ pub trait SpillStore<T: Part>: Sync {
 }
 
 /// The pieces of every partition gathered so far: in memory until they
-/// pass `budget` bytes in all, then written to the spill store and
-/// dropped. Pieces stay separate until a partition is taken (one
+/// pass `budget` bytes in all, then the largest partitions' pieces are
+/// written to the spill store and dropped. Pieces stay separate until a partition is taken (one
 /// allocation at its final size then, rather than a vector doubling and
 /// copying as it grows).
 pub struct Buffered<'s, T: Part> {
@@ -256,7 +256,7 @@ impl<'s, T: Part> Buffered<'s, T> {
     }
 
     /// Adds one piece per partition (`pieces[p]` to partition `p`);
-    /// spills every piece held when the budget is passed.
+    /// spills partitions when the budget is passed.
     pub fn add(&mut self, pieces: Vec<T>) -> crate::error::Result<()> {
         for (p, piece) in pieces.into_iter().enumerate() {
             if !piece.is_empty() {
@@ -270,14 +270,32 @@ impl<'s, T: Part> Buffered<'s, T> {
         Ok(())
     }
 
+    /// Spills whole partitions, the largest first, until at most half the
+    /// budget is held. Spilling everything held at each crossing wrote
+    /// up to the whole input to disk and read it back (10 GB at 100 M
+    /// orders); this spills only what must go, and a partition that stays
+    /// in memory is never written. A spilled partition's pieces are all
+    /// written, after any it spilled before, so its pieces on disk always
+    /// come before those in memory (what [`Stored::take`] relies on).
     fn spill(&mut self) -> crate::error::Result<()> {
-        for (p, pieces) in self.memory.iter_mut().enumerate() {
-            for piece in pieces.drain(..) {
+        let mut sizes: Vec<(usize, usize)> = self
+            .memory
+            .iter()
+            .enumerate()
+            .map(|(p, pieces)| (pieces.iter().map(Part::heap_bytes).sum(), p))
+            .collect();
+        // Largest first; ties by partition, so the choice is the input's.
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        for (bytes, p) in sizes {
+            if self.held <= self.budget / 2 {
+                break;
+            }
+            for piece in self.memory[p].drain(..) {
                 self.store.put(p, &piece)?;
                 self.spilled = true;
             }
+            self.held -= bytes;
         }
-        self.held = 0;
         Ok(())
     }
 
