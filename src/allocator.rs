@@ -7,11 +7,12 @@
 //! 10 M orders, 14–24 % of the run's CPU samples were that zeroing, and
 //! the system time varied from 2 to 9 s with the host's state.
 //!
-//! Keeping freed pages for reuse removes it, but the process then holds
-//! its high-water mark: the peak grew by 7–25 % (1.5 to 1.8 GiB at 10 M
-//! orders). So pages are kept only when the run is expected to stay far
-//! below its memory budget; a run near its budget keeps the default,
-//! which holds the peak within it.
+//! Keeping freed pages for reuse removes it (at 100 M orders the system
+//! time fell from 111 to 62 s and the run from 207 to 181 s), but the
+//! process then holds its high-water mark: the peak grew by 10–20 % (1.6
+//! to 1.8 GiB at 10 M orders, 8.7 to 9.6 GiB at 100 M). So pages are kept
+//! only when the budget has room for that (`run`); a run near its budget
+//! keeps the default, which holds the peak within it.
 
 /// mimalloc's `mi_option_purge_delay`: its place in v3's `mi_option_e`
 /// (`mimalloc.h`), which the Rust bindings do not name. Checked by its
