@@ -8,9 +8,9 @@
 //! the system time varied from 2 to 9 s with the host's state.
 //!
 //! Keeping freed pages for reuse removes it (at 100 M orders the system
-//! time fell from 111 to 62 s and the run from 207 to 181 s), but the
+//! time fell from 111 to 63 s and the run from 207 to 180 s), but the
 //! process then holds its high-water mark: the peak grew by 10–20 % (1.6
-//! to 1.8 GiB at 10 M orders, 8.7 to 9.6 GiB at 100 M). So pages are kept
+//! to 1.8 GiB at 10 M orders, 8.7 to 9.7 GiB at 100 M). So pages are kept
 //! only when the budget has room for that (`run`); a run near its budget
 //! keeps the default, which holds the peak within it.
 

@@ -658,7 +658,7 @@ impl PartitionPlan {
 /// Whether the budget `limit` holds every input line's bytes with a
 /// quarter to spare. Then the run's peak stays inside it even with freed
 /// memory kept for reuse (`allocator`), which adds 10–20 % to the peak:
-/// measured 1.8 GiB at 10 M orders and 9.6 GiB at 100 M orders under an
+/// measured 1.8 GiB at 10 M orders and 9.7 GiB at 100 M orders under an
 /// 11.8 GiB budget (8.7 GiB given back). Under a tighter budget (100 M
 /// orders in 4 GiB, 10 M in 1 GiB) the peak is near the budget already,
 /// and freed memory is given back.

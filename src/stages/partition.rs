@@ -232,9 +232,9 @@ pub trait SpillStore<T: Part>: Sync {
 
 /// The pieces of every partition gathered so far: in memory until they
 /// pass `budget` bytes in all, then the largest partitions' pieces are
-/// written to the spill store and dropped. Pieces stay separate until a partition is taken (one
-/// allocation at its final size then, rather than a vector doubling and
-/// copying as it grows).
+/// written to the spill store and dropped. Pieces stay separate until a
+/// partition is taken (one allocation at its final size then, rather than
+/// a vector doubling and copying as it grows).
 pub struct Buffered<'s, T: Part> {
     memory: Vec<Vec<T>>,
     held: usize,
