@@ -837,12 +837,7 @@ def main():
 
     if not rows:
         die("no successful runs")
-    os.makedirs(RESULTS, exist_ok=True)
-    csv_path = os.path.join(RESULTS, f"bench_{stamp}.csv")
-    with open(csv_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    csv_path = write_results(f"bench_{stamp}", list(rows[0]), rows)
 
     def ratio(v):
         return f"{v:.2f}" if v != "" else "-"
@@ -872,11 +867,7 @@ def main():
         size, truth, clv_dir, clv_log = min(clv_runs, key=lambda c: abs(c[0] - 1_000_000))
         clv_rows = compare_lifetimes(size, truth, clv_dir, clv_log, stamp)
         if clv_rows:
-            clv_csv = os.path.join(RESULTS, f"clv_{stamp}.csv")
-            with open(clv_csv, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(clv_rows[0]))
-                w.writeheader()
-                w.writerows(clv_rows)
+            clv_csv = write_results(f"clv_{stamp}", list(clv_rows[0]), clv_rows)
             print(f"\n== CLV fits and predictions, {size:,} orders "
                   f"({clv_rows[0]['customers']:,} customers): retention vs lifetimes ==")
             print_table(
