@@ -186,6 +186,9 @@ pub fn conditional_expected_purchases(
 /// ∂ℓ/∂a = ψ(a+b) − ψ(a+b+x) + w₄/a
 /// ∂ℓ/∂b = ψ(a+b) + ψ(b+x) − ψ(b) − ψ(a+b+x) − w₄/(b+x−1)
 /// ```
+///
+/// The fits call [`family_mean_nll`] with BG/NBD's dropout rule.
+#[cfg(test)]
 pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
     family_mean_nll(rows, theta, Dropout::AfterRepeatPurchases)
 }
@@ -210,18 +213,26 @@ pub(crate) fn family_mean_nll(
     gr += total * ln_alpha;
     let mut galpha = total * r / alpha;
 
-    // Terms per unique (x, t_x, T) row.
+    // Terms per unique (x, t_x, T) row, from tables of what depends on
+    // one of its values only: ln and 1/ of α + day per distinct day, and of
+    // b + x − 1 + e per distinct frequency (unused, and possibly NaN, for
+    // x = 0 in BG/NBD, where no dropout is possible).
+    debug_assert_eq!(rows.t_idx.len(), rows.len(), "rows without a day index");
     let ln_a = a.ln();
+    let inv_a = 1.0 / a;
+    let (ln_day, inv_day) = logs_and_reciprocals(rows.days.iter().map(|d| alpha + d));
+    let (ln_bx1, inv_bx1) = logs_and_reciprocals(rows.xs.iter().map(|x| b + x - 1.0 + e));
     let sums = chunked_sum::<5, _>(rows.len(), |range| {
         let mut s = [0.0; 5];
         for i in range {
             let (x, t_x, t, w) = (rows.x[i], rows.t_x[i], rows.t[i], rows.w[i]);
-            let l3 = (alpha + t).ln();
+            let (ti, txi) = (rows.t_idx[i] as usize, rows.t_x_idx[i] as usize);
+            let l3 = ln_day[ti];
             let rx = r + x;
             if x > 0.0 || e > 0.0 {
-                let bx1 = b + x - 1.0 + e;
-                let delta = ((t - t_x) / (alpha + t_x)).ln_1p();
-                let d = ln_a - bx1.ln() + rx * delta;
+                let xi = rows.x_idx[i] as usize;
+                let delta = ((t - t_x) * inv_day[txi]).ln_1p();
+                let d = ln_a - ln_bx1[xi] + rx * delta;
                 // softplus(d) and sigmoid(d) from one exponential.
                 let e = (-d.abs()).exp();
                 let w4 = if d >= 0.0 {
@@ -231,13 +242,13 @@ pub(crate) fn family_mean_nll(
                 };
                 s[0] += w * (-rx * l3 + d.max(0.0) + e.ln_1p());
                 s[1] += w * (-l3 + w4 * delta);
-                s[2] += w * (-rx * ((1.0 - w4) / (alpha + t) + w4 / (alpha + t_x)));
-                s[3] += w * (w4 / a);
-                s[4] += w * (-w4 / bx1);
+                s[2] += w * (-rx * ((1.0 - w4) * inv_day[ti] + w4 * inv_day[txi]));
+                s[3] += w * (w4 * inv_a);
+                s[4] += w * (-w4 * inv_bx1[xi]);
             } else {
                 s[0] += w * (-rx * l3);
                 s[1] += w * (-l3);
-                s[2] += w * (-rx / (alpha + t));
+                s[2] += w * (-rx * inv_day[ti]);
             }
         }
         s
@@ -251,6 +262,11 @@ pub(crate) fn family_mean_nll(
     // Chain rule to log-parameters (∂/∂ln θ = θ·∂/∂θ), negate, per customer.
     let grad = [gr * r, galpha * alpha, ga * a, gb * b].map(|g| -g / total);
     (-ll / total, grad)
+}
+
+/// ln v and 1/v of each value.
+fn logs_and_reciprocals(values: impl Iterator<Item = f64>) -> (Vec<f64>, Vec<f64>) {
+    values.map(|v| (v.ln(), 1.0 / v)).unzip()
 }
 
 /// The terms of the mean NLL's sum that depend on x alone, summed over the

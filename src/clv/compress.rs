@@ -11,7 +11,7 @@
 //! thread count or on hash-map iteration order.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use super::CustomerSummaryInput;
 
@@ -99,6 +99,13 @@ pub(crate) struct RfmRows {
     pub w: Vec<f64>,
     /// Index into `xs` of the row's frequency.
     pub x_idx: Vec<u32>,
+    /// Index into `days` of the row's T and of its t_x.
+    pub t_idx: Vec<u32>,
+    pub t_x_idx: Vec<u32>,
+    /// The distinct values of T and t_x, together: a few thousand on a
+    /// daily history, so a likelihood takes its logarithms and reciprocals
+    /// of α + day once per day and evaluation instead of once per row.
+    pub days: Vec<f64>,
     /// Distinct frequencies and their total weight.
     pub xs: Vec<f64>,
     pub xs_w: Vec<f64>,
@@ -132,7 +139,23 @@ impl RfmRows {
             out.xs_w[xi as usize] += self.w[i];
             out.total_w += self.w[i];
         }
+        out.index_days();
         out
+    }
+
+    /// Fills `days`, `t_idx` and `t_x_idx` from `t` and `t_x`.
+    pub(crate) fn index_days(&mut self) {
+        let mut index: IntMap<u64, u32> = IntMap::default();
+        let days = &mut self.days;
+        let mut day_index = |day: f64| {
+            let next = days.len() as u32;
+            *index.entry(day.to_bits()).or_insert_with(|| {
+                days.push(day);
+                next
+            })
+        };
+        self.t_idx = self.t.iter().map(|&t| day_index(t)).collect();
+        self.t_x_idx = self.t_x.iter().map(|&t_x| day_index(t_x)).collect();
     }
 }
 
@@ -160,38 +183,74 @@ impl CompressedSummary {
 /// Compresses the BG/NBD summary. Returns the rows and, for every customer,
 /// the index of its row (used to join predictions back).
 pub(crate) fn compress_rfm(input: &CustomerSummaryInput) -> (RfmRows, Vec<u32>) {
+    use rayon::prelude::*;
     let n = input.len();
-    let mut rows = RfmRows::default();
-    let mut index: IntMap<(i64, i64, i64), u32> = IntMap::default();
-    let mut x_index: IntMap<i64, u32> = IntMap::default();
-    let mut customer_row = Vec::with_capacity(n);
-    for i in 0..n {
-        let key = sanitize_rfm(
+    let key = |i: usize| {
+        sanitize_rfm(
             input.frequency[i],
             input.recency_days[i],
             input.tenure_days[i],
-        );
-        let next = rows.x.len() as u32;
-        let row = *index.entry(key).or_insert_with(|| {
-            let next_x = rows.xs.len() as u32;
-            let xi = *x_index.entry(key.0).or_insert_with(|| {
-                rows.xs.push(key.0 as f64);
-                rows.xs_w.push(0.0);
-                next_x
-            });
-            rows.x.push(key.0 as f64);
-            rows.t_x.push(key.1 as f64);
-            rows.t.push(key.2 as f64);
-            rows.w.push(0.0);
-            rows.x_idx.push(xi);
-            next
+        )
+    };
+    let packable = (0..n).into_par_iter().all(|i| packed(key(i)).is_some());
+    let (first, customer_row) = if packable {
+        first_seen_rows(n, |i| packed(key(i)).unwrap_or_default())
+    } else {
+        first_seen_rows(n, key)
+    };
+    let mut rows = RfmRows::default();
+    let mut x_index: IntMap<i64, u32> = IntMap::default();
+    for &customer in &first {
+        let (x, t_x, t) = key(customer);
+        let next_x = rows.xs.len() as u32;
+        let xi = *x_index.entry(x).or_insert_with(|| {
+            rows.xs.push(x as f64);
+            rows.xs_w.push(0.0);
+            next_x
         });
+        rows.x.push(x as f64);
+        rows.t_x.push(t_x as f64);
+        rows.t.push(t as f64);
+        rows.x_idx.push(xi);
+    }
+    rows.w = vec![0.0; first.len()];
+    for &row in &customer_row {
         rows.w[row as usize] += 1.0;
         rows.xs_w[rows.x_idx[row as usize] as usize] += 1.0;
-        customer_row.push(row);
     }
     rows.total_w = n as f64;
+    rows.index_days();
     (rows, customer_row)
+}
+
+/// Bits per value of a packed (x, t_x, T) key: whole days below 2²¹
+/// (5,700 years), which every real history is.
+const PACKED_BITS: u32 = 21;
+
+/// A sanitized (x, t_x, T) as one integer when all three fit
+/// [`PACKED_BITS`]: a table of 8-byte keys is half the size of one of
+/// triples, and at a million rows its lookups are cache misses.
+fn packed((x, t_x, t): (i64, i64, i64)) -> Option<u64> {
+    let limit = 1i64 << PACKED_BITS;
+    ((0..limit).contains(&x) && (0..limit).contains(&t_x) && (0..limit).contains(&t))
+        .then_some(((x as u64) << (2 * PACKED_BITS)) | ((t_x as u64) << PACKED_BITS) | t as u64)
+}
+
+/// Customers `0..n` grouped by `key`: each group's first customer, in
+/// first-seen order, and every customer's group index.
+fn first_seen_rows<K: Hash + Eq>(n: usize, key: impl Fn(usize) -> K) -> (Vec<usize>, Vec<u32>) {
+    let mut index: IntMap<K, u32> = IntMap::default();
+    let mut first = Vec::new();
+    let customer_row = (0..n)
+        .map(|i| {
+            let next = first.len() as u32;
+            *index.entry(key(i)).or_insert_with(|| {
+                first.push(i);
+                next
+            })
+        })
+        .collect();
+    (first, customer_row)
 }
 
 /// Unique (x, m) rows of the Gamma-Gamma-eligible customers.
@@ -265,4 +324,96 @@ pub(crate) fn compress_spend(input: &CustomerSummaryInput) -> SpendRows {
         .collect();
     rows.sum_w_ln_m = rows.w.iter().zip(&rows.m).map(|(w, m)| w * m.ln()).sum();
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Rows as (x, t_x, T) triples, their weights, and each customer's row.
+    type Compressed = (Vec<(i64, i64, i64)>, Vec<f64>, Vec<u32>);
+
+    /// The compression by its definition: a linear search for each
+    /// customer's sanitized triple among the rows found so far.
+    fn naive(input: &CustomerSummaryInput) -> Compressed {
+        let mut keys: Vec<(i64, i64, i64)> = Vec::new();
+        let mut weights = Vec::new();
+        let mut customer_row = Vec::new();
+        for i in 0..input.len() {
+            let key = sanitize_rfm(
+                input.frequency[i],
+                input.recency_days[i],
+                input.tenure_days[i],
+            );
+            let row = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+                keys.push(key);
+                weights.push(0.0);
+                keys.len() - 1
+            });
+            weights[row] += 1.0;
+            customer_row.push(row as u32);
+        }
+        (keys, weights, customer_row)
+    }
+
+    /// Values from a small range (so customers share rows), sometimes past
+    /// what a packed key holds, and negative ones that sanitizing clamps.
+    fn value() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            8 => -2i64..12,
+            1 => Just((1i64 << PACKED_BITS) - 1),
+            1 => (1i64 << PACKED_BITS)..(1i64 << PACKED_BITS) + 3,
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn rows_are_the_distinct_triples_in_first_seen_order(
+            customers in proptest::collection::vec((value(), value(), value()), 0..200)
+        ) {
+            let frequency: Vec<i64> = customers.iter().map(|c| c.0).collect();
+            let recency: Vec<i64> = customers.iter().map(|c| c.1).collect();
+            let tenure: Vec<i64> = customers.iter().map(|c| c.2).collect();
+            let monetary = vec![1.0; customers.len()];
+            let input = CustomerSummaryInput {
+                frequency: &frequency,
+                recency_days: &recency,
+                tenure_days: &tenure,
+                monetary_value: &monetary,
+            };
+            let (keys, weights, want_rows) = naive(&input);
+            let (rows, customer_row) = compress_rfm(&input);
+            prop_assert_eq!(customer_row, want_rows);
+            let got: Vec<(i64, i64, i64)> = (0..rows.len())
+                .map(|i| (rows.x[i] as i64, rows.t_x[i] as i64, rows.t[i] as i64))
+                .collect();
+            prop_assert_eq!(got, keys);
+            prop_assert_eq!(&rows.w, &weights);
+            prop_assert_eq!(rows.total_w, customers.len() as f64);
+            for i in 0..rows.len() {
+                prop_assert_eq!(rows.xs[rows.x_idx[i] as usize], rows.x[i]);
+                prop_assert_eq!(rows.days[rows.t_idx[i] as usize], rows.t[i]);
+                prop_assert_eq!(rows.days[rows.t_x_idx[i] as usize], rows.t_x[i]);
+            }
+            for (xi, &x) in rows.xs.iter().enumerate() {
+                let weight: f64 = (0..rows.len()).filter(|&i| rows.x[i] == x).map(|i| rows.w[i]).sum();
+                prop_assert_eq!(rows.xs_w[xi], weight);
+            }
+        }
+    }
+
+    #[test]
+    fn a_triple_packs_only_when_every_value_fits() {
+        let top = (1i64 << PACKED_BITS) - 1;
+        assert_eq!(packed((0, 0, 0)), Some(0));
+        assert_eq!(
+            packed((1, 2, 3)),
+            Some((1 << (2 * PACKED_BITS)) | (2 << PACKED_BITS) | 3)
+        );
+        assert!(packed((top, top, top)).is_some());
+        assert_eq!(packed((top + 1, 0, 0)), None);
+        assert_eq!(packed((0, top + 1, 0)), None);
+        assert_eq!(packed((0, 0, top + 1)), None);
+    }
 }

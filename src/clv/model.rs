@@ -12,6 +12,7 @@ use super::bgnbd::{self, Dropout};
 use super::compress::{CompressedSummary, RfmRows};
 use super::hyp2f1;
 use super::optimize::{fit_penalized, warm_start};
+use super::pareto_days::FrequencyGroups;
 use super::{pareto_nbd, BgNbdParams, CustomerSummaryInput, FitReport, ParetoNbdParams};
 
 /// Which purchase model, as `[clv] model` names it.
@@ -153,6 +154,21 @@ impl PurchaseModel {
         }
     }
 
+    /// [`PurchaseModel::probability_alive`] of every row of `rows`
+    /// (compressed, so read as they are), in row order. Pareto/NBD's take
+    /// their integrals from the per-day tables of its fit, not from a
+    /// quadrature per row.
+    pub(crate) fn alive_probabilities(&self, rows: &RfmRows) -> Vec<f64> {
+        use rayon::prelude::*;
+        match self {
+            PurchaseModel::ParetoNbd(p) => pareto_nbd::alive_probabilities(p, rows),
+            _ => (0..rows.len())
+                .into_par_iter()
+                .map(|i| self.probability_alive(rows.x[i], rows.t_x[i], rows.t[i]))
+                .collect(),
+        }
+    }
+
     /// E[purchases in (T, T+h] | alive at T]; NaN where it cannot be
     /// computed, never a made-up number.
     pub(crate) fn expected_purchases_if_alive(&self, x: f64, t: f64, horizon: f64) -> f64 {
@@ -191,14 +207,37 @@ impl PurchaseModel {
     }
 }
 
-/// Mean negative log-likelihood and gradient in log-parameters.
-fn objective(kind: PurchaseModelKind, rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
-    match kind {
-        PurchaseModelKind::BgNbd => bgnbd::mean_nll(rows, theta),
-        PurchaseModelKind::MbgNbd => {
-            bgnbd::family_mean_nll(rows, theta, Dropout::AfterEveryPurchase)
+/// A model's mean negative log-likelihood and gradient in log-parameters
+/// over `rows`, with what its sums need besides the rows built once for
+/// every evaluation of a fit.
+struct Objective<'r> {
+    rows: &'r RfmRows,
+    sums: LikelihoodSums,
+}
+
+/// How a model's likelihood is summed over the rows.
+enum LikelihoodSums {
+    /// The BG/NBD family, with its dropout rule.
+    BgFamily(Dropout),
+    /// Pareto/NBD, with the rows grouped by frequency.
+    Pareto(FrequencyGroups),
+}
+
+impl<'r> Objective<'r> {
+    fn new(kind: PurchaseModelKind, rows: &'r RfmRows) -> Self {
+        let sums = match kind {
+            PurchaseModelKind::BgNbd => LikelihoodSums::BgFamily(Dropout::AfterRepeatPurchases),
+            PurchaseModelKind::MbgNbd => LikelihoodSums::BgFamily(Dropout::AfterEveryPurchase),
+            PurchaseModelKind::ParetoNbd => LikelihoodSums::Pareto(FrequencyGroups::of(rows)),
+        };
+        Objective { rows, sums }
+    }
+
+    fn eval(&self, theta: &[f64; 4]) -> (f64, [f64; 4]) {
+        match &self.sums {
+            LikelihoodSums::BgFamily(dropout) => bgnbd::family_mean_nll(self.rows, theta, *dropout),
+            LikelihoodSums::Pareto(groups) => pareto_nbd::mean_nll((self.rows, groups), theta),
         }
-        PurchaseModelKind::ParetoNbd => pareto_nbd::mean_nll(rows, theta),
     }
 }
 
@@ -238,10 +277,11 @@ fn subsample_start(
         return None;
     }
     let sample = rows.every(rows.len().div_ceil(SUBSAMPLE_ROWS));
+    let objective = Objective::new(kind, &sample);
     let (_, report) = fit_penalized(
         kind.name(),
         kind.parameter_names(),
-        |theta: &[f64; 4]| objective(kind, &sample, theta),
+        |theta: &[f64; 4]| objective.eval(theta),
         start_values(kind, &sample).map(f64::ln),
         None,
         penalizer,
@@ -287,12 +327,13 @@ pub fn fit_purchase_model_on(
         None => (start_values(kind, rows).map(f64::ln), None),
     };
     let evaluations = std::sync::atomic::AtomicU32::new(0);
+    let objective = Objective::new(kind, rows);
     let (values, report) = fit_penalized(
         kind.name(),
         kind.parameter_names(),
         |theta: &[f64; 4]| {
             evaluations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            objective(kind, rows, theta)
+            objective.eval(theta)
         },
         start,
         curvature,
@@ -358,5 +399,6 @@ pub(crate) fn objective_for_tests(
     input: &CustomerSummaryInput,
     theta: &[f64; 4],
 ) -> (f64, [f64; 4]) {
-    objective(kind, &CompressedSummary::of(input).rows, theta)
+    let summary = CompressedSummary::of(input);
+    Objective::new(kind, &summary.rows).eval(theta)
 }

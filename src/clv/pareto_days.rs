@@ -32,7 +32,9 @@ use rayon::prelude::*;
 
 use super::compress::RfmRows;
 use super::optimize::chunked_sum;
-use super::pareto_terms::{alive_logs, branches_with, died_moments, Branches, DiedMoments};
+use super::pareto_terms::{
+    alive_logs, branches_with, died_moments, AliveLogs, Branches, DiedMoments,
+};
 use super::ParetoNbdParams;
 
 /// Longest span a table covers (about 45 years of days); rows beyond it
@@ -47,16 +49,17 @@ const NOTHING: DiedMoments = DiedMoments {
 
 /// Σ over the rows of `term(row, branches of the row)`, K sums, in a fixed
 /// order (see the module notes).
+/// `groups` are the rows' ([`FrequencyGroups::of`]; a fit builds them
+/// once for all its evaluations).
 pub(super) fn sum_over_rows<const K: usize, F>(
     params: &ParetoNbdParams,
-    rows: &RfmRows,
+    (rows, groups): (&RfmRows, &FrequencyGroups),
     term: F,
 ) -> [f64; K]
 where
     F: Fn(usize, &Branches) -> [f64; K] + Sync,
 {
-    let groups = FrequencyGroups::of(rows);
-    let day_logs: Vec<[f64; 3]> = (0..=groups.last_day)
+    let day_logs: Vec<AliveLogs> = (0..=groups.last_day)
         .map(|t| alive_logs(params, t as f64))
         .collect();
     let mut total = [0.0; K];
@@ -70,10 +73,10 @@ where
             let mut acc = [0.0; K];
             for &i in &members[range] {
                 let i = i as usize;
-                let (t_x, t) = (rows.t_x[i] as usize, rows.t[i] as usize);
-                let died = table.range(t_x, t);
-                let b = branches_with(params, rows.x[i], rows.t[i], day_logs[t], &died);
-                add_into(&mut acc, term(i, &b));
+                add_into(
+                    &mut acc,
+                    term(i, &tabled_branches(params, rows, &table, &day_logs, i)),
+                );
             }
             acc
         });
@@ -84,20 +87,75 @@ where
         let mut acc = [0.0; K];
         for &i in &rest[range] {
             let i = i as usize;
-            let (x, t) = (rows.x[i], rows.t[i]);
-            let died = died_moments(params, x, rows.t_x[i], t);
-            add_into(
-                &mut acc,
-                term(
-                    i,
-                    &branches_with(params, x, t, alive_logs(params, t), &died),
-                ),
-            );
+            add_into(&mut acc, term(i, &integrated_branches(params, rows, i)));
         }
         acc
     });
     add_into(&mut total, part);
     total
+}
+
+/// `value(row, branches of the row)` of every row, in row order, the
+/// integrals taken as in [`sum_over_rows`].
+pub(super) fn map_over_rows<F>(
+    params: &ParetoNbdParams,
+    (rows, groups): (&RfmRows, &FrequencyGroups),
+    value: F,
+) -> Vec<f64>
+where
+    F: Fn(usize, &Branches) -> f64 + Sync,
+{
+    let day_logs: Vec<AliveLogs> = (0..=groups.last_day)
+        .map(|t| alive_logs(params, t as f64))
+        .collect();
+    let mut out = vec![f64::NAN; rows.len()];
+    let mut scatter = |members: &[u32], values: Vec<f64>| {
+        for (&i, v) in members.iter().zip(values) {
+            out[i as usize] = v;
+        }
+    };
+    for (xi, members) in groups.tabled.iter().enumerate() {
+        if members.is_empty() {
+            continue;
+        }
+        let (first, end) = groups.spans[xi];
+        let table = DayTable::build(params, rows.xs[xi], first, end);
+        let values = members
+            .par_iter()
+            .map(|&i| {
+                let i = i as usize;
+                value(i, &tabled_branches(params, rows, &table, &day_logs, i))
+            })
+            .collect();
+        scatter(members, values);
+    }
+    let values = groups
+        .rest
+        .par_iter()
+        .map(|&i| value(i as usize, &integrated_branches(params, rows, i as usize)))
+        .collect();
+    scatter(&groups.rest, values);
+    out
+}
+
+/// The branches of row `i`, a member of `table`'s frequency.
+fn tabled_branches(
+    params: &ParetoNbdParams,
+    rows: &RfmRows,
+    table: &DayTable,
+    day_logs: &[AliveLogs],
+    i: usize,
+) -> Branches {
+    let (t_x, t) = (rows.t_x[i] as usize, rows.t[i] as usize);
+    let died = table.range(t_x, t);
+    branches_with(params, rows.x[i], day_logs[t], &died)
+}
+
+/// The branches of row `i`, its integral by quadrature.
+fn integrated_branches(params: &ParetoNbdParams, rows: &RfmRows, i: usize) -> Branches {
+    let (x, t) = (rows.x[i], rows.t[i]);
+    let died = died_moments(params, x, rows.t_x[i], t);
+    branches_with(params, x, alive_logs(params, t), &died)
 }
 
 fn add_into<const K: usize>(total: &mut [f64; K], part: [f64; K]) {
@@ -107,7 +165,7 @@ fn add_into<const K: usize>(total: &mut [f64; K], part: [f64; K]) {
 }
 
 /// The rows split by whether their frequency gets a table.
-struct FrequencyGroups {
+pub(super) struct FrequencyGroups {
     /// Per distinct frequency (index into `rows.xs`): its rows when it
     /// gets a table, else empty.
     tabled: Vec<Vec<u32>>,
@@ -121,7 +179,7 @@ struct FrequencyGroups {
 }
 
 impl FrequencyGroups {
-    fn of(rows: &RfmRows) -> FrequencyGroups {
+    pub(super) fn of(rows: &RfmRows) -> FrequencyGroups {
         let n = rows.xs.len();
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut spans = vec![(usize::MAX, 0); n];
@@ -296,10 +354,10 @@ mod tests {
         }
     }
 
-    /// The sums over rows match row-by-row quadrature whichever rows get
-    /// a table, and fractional days fall back to it.
-    #[test]
-    fn sums_match_row_by_row_quadrature() {
+    /// Rows of a table's frequencies (0 and 2, every (t_x, T) up to 40
+    /// days) and two rows integrated one by one (a rare frequency and a
+    /// fractional day).
+    fn mixed_rows() -> RfmRows {
         let mut rows = RfmRows::default();
         let mut push = |x: f64, t_x: f64, t: f64| {
             let xi = match rows.xs.iter().position(|&v| v == x) {
@@ -326,6 +384,14 @@ mod tests {
         }
         push(7.0, 3.0, 30.0);
         push(2.0, 2.5, 30.0);
+        rows
+    }
+
+    /// The sums over rows match row-by-row quadrature whichever rows get
+    /// a table, and fractional days fall back to it.
+    #[test]
+    fn sums_match_row_by_row_quadrature() {
+        let rows = mixed_rows();
         let groups = FrequencyGroups::of(&rows);
         assert!(!groups.tabled[0].is_empty() && !groups.tabled[1].is_empty());
         assert_eq!(groups.rest.len(), 2);
@@ -338,14 +404,14 @@ mod tests {
             };
             [b.ln_alive, died, b.grad_died[1], i as f64]
         };
-        let got = sum_over_rows(&p, &rows, term);
+        let got = sum_over_rows(&p, (&rows, &FrequencyGroups::of(&rows)), term);
         let mut want = [0.0; 4];
         for i in 0..rows.len() {
             let (x, t) = (rows.x[i], rows.t[i]);
             let died = died_moments(&p, x, rows.t_x[i], t);
             add_into(
                 &mut want,
-                term(i, &branches_with(&p, x, t, alive_logs(&p, t), &died)),
+                term(i, &branches_with(&p, x, alive_logs(&p, t), &died)),
             );
         }
         for k in 0..4 {
@@ -355,6 +421,30 @@ mod tests {
                 got[k],
                 want[k]
             );
+        }
+    }
+
+    /// The values per row are row-by-row quadrature's, in row order, for
+    /// the tabled rows and the others alike.
+    #[test]
+    fn values_per_row_match_row_by_row_quadrature() {
+        let rows = mixed_rows();
+        let p = params();
+        let value = |i: usize, b: &Branches| b.ln_alive - b.ln_died + i as f64;
+        let got = map_over_rows(&p, (&rows, &FrequencyGroups::of(&rows)), value);
+        assert_eq!(got.len(), rows.len());
+        for (i, got) in got.into_iter().enumerate() {
+            let (x, t) = (rows.x[i], rows.t[i]);
+            let died = died_moments(&p, x, rows.t_x[i], t);
+            let want = value(i, &branches_with(&p, x, alive_logs(&p, t), &died));
+            if want.is_infinite() {
+                assert_eq!(got, want, "row {i}");
+            } else {
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                    "row {i}: {got} vs {want}"
+                );
+            }
         }
     }
 }

@@ -30,7 +30,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::bgnbd::{sigmoid, softplus};
 use super::compress::{likelihood_row_ok, prediction_row, RfmRows};
-use super::pareto_days::sum_over_rows;
+use super::pareto_days::{map_over_rows, sum_over_rows, FrequencyGroups};
 use super::pareto_terms::branches;
 use super::quadrature::{integrate, power_pair_rate};
 use super::ParetoNbdParams;
@@ -65,6 +65,21 @@ pub fn pareto_nbd_probability_alive(params: &ParetoNbdParams, x: f64, t_x: f64, 
     } else {
         p
     }
+}
+
+/// [`pareto_nbd_probability_alive`] of every row of `rows` (compressed,
+/// so read as they are), in row order: the integrals from the per-day
+/// tables of the fit's sums, not a quadrature per row.
+pub(crate) fn alive_probabilities(params: &ParetoNbdParams, rows: &RfmRows) -> Vec<f64> {
+    let groups = FrequencyGroups::of(rows);
+    map_over_rows(params, (rows, &groups), |_, b| {
+        let p = sigmoid(b.ln_alive - b.ln_died);
+        if p.is_nan() {
+            1.0
+        } else {
+            p
+        }
+    })
 }
 
 /// E[purchases in (T, T+h] | alive at T]: the posterior mean rate
@@ -129,7 +144,11 @@ pub(crate) fn p_no_purchase_if_alive(p: &ParetoNbdParams, x: f64, t: f64, horizo
 /// alone and are summed over distinct x; the rest per unique row, where
 /// ln(E + s·I) = ln E + softplus(ln(s·I) − ln E) and its gradient is the
 /// two branches' gradients weighted by P(alive) and 1 − P(alive).
-pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
+/// `groups` are the rows' ([`FrequencyGroups::of`]).
+pub(crate) fn mean_nll(
+    (rows, groups): (&RfmRows, &FrequencyGroups),
+    theta: &[f64; 4],
+) -> (f64, [f64; 4]) {
     let [r, alpha, s, beta] = theta.map(f64::exp);
     let params = ParetoNbdParams { r, alpha, s, beta };
     if !params.is_valid() || rows.total_w <= 0.0 {
@@ -142,7 +161,7 @@ pub(crate) fn mean_nll(rows: &RfmRows, theta: &[f64; 4]) -> (f64, [f64; 4]) {
         ll += w * (ln_gamma(r + x) - lg_r);
         grad[0] += w * r * (digamma(r + x) - dg_r);
     }
-    let sums = sum_over_rows::<5, _>(&params, rows, |i, b| {
+    let sums = sum_over_rows::<5, _>(&params, (rows, groups), |i, b| {
         // softplus(d), sigmoid(−d) and sigmoid(d) from one exponential.
         let d = b.ln_died - b.ln_alive;
         let e = (-d.abs()).exp();

@@ -45,34 +45,54 @@ pub(super) fn died_moments(p: &ParetoNbdParams, x: f64, lo: f64, hi: f64) -> Die
 
 /// [`Branches`] of one customer, its integral by quadrature.
 pub(super) fn branches(p: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> Branches {
-    branches_with(p, x, t, alive_logs(p, t), &died_moments(p, x, t_x, t))
+    branches_with(p, x, alive_logs(p, t), &died_moments(p, x, t_x, t))
 }
 
-/// ln1p(T/α), ln1p(T/β) and ln s − ln β: the logarithms [`branches_with`]
-/// needs besides the integral, given apart so a caller can share them
-/// between rows.
-pub(super) fn alive_logs(p: &ParetoNbdParams, t: f64) -> [f64; 3] {
-    [
-        (t / p.alpha).ln_1p(),
-        (t / p.beta).ln_1p(),
-        p.s.ln() - p.beta.ln(),
-    ]
+/// What [`branches_with`] needs of T and the parameters besides the
+/// integral: ln1p(T/α), ln1p(T/β), ln s − ln β, ln α, T/(α+T) and
+/// T/(β+T). Given apart so a caller can share it between the rows of one
+/// T.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AliveLogs {
+    ua_t: f64,
+    ub_t: f64,
+    ln_s_over_beta: f64,
+    ln_alpha: f64,
+    a_share: f64,
+    b_share: f64,
 }
 
-/// [`Branches`] of a customer observed for T (`t`), with [`alive_logs`]
-/// `logs`, whose died-integral moments over (t_x, T] are `died`.
+/// [`AliveLogs`] of a customer observed for T (`t`).
+pub(super) fn alive_logs(p: &ParetoNbdParams, t: f64) -> AliveLogs {
+    AliveLogs {
+        ua_t: (t / p.alpha).ln_1p(),
+        ub_t: (t / p.beta).ln_1p(),
+        ln_s_over_beta: p.s.ln() - p.beta.ln(),
+        ln_alpha: p.alpha.ln(),
+        a_share: t / (p.alpha + t),
+        b_share: t / (p.beta + t),
+    }
+}
+
+/// [`Branches`] of a customer with [`AliveLogs`] `logs` of their T, whose
+/// died-integral moments over (t_x, T] are `died`.
 pub(super) fn branches_with(
     p: &ParetoNbdParams,
     x: f64,
-    t: f64,
-    logs: [f64; 3],
+    logs: AliveLogs,
     died: &DiedMoments,
 ) -> Branches {
-    let ParetoNbdParams { r, alpha, s, beta } = *p;
-    let [ua_t, ub_t, ln_s_over_beta] = logs;
+    let ParetoNbdParams { r, s, .. } = *p;
+    let AliveLogs {
+        ua_t,
+        ub_t,
+        ln_s_over_beta,
+        ln_alpha,
+        a_share,
+        b_share,
+    } = logs;
     // (α/(α+T))^r·(α+T)^−x·(β/(β+T))^s
-    let ln_alive = -r * ua_t - x * (alpha.ln() + ua_t) - s * ub_t;
-    let (a_share, b_share) = (t / (alpha + t), t / (beta + t));
+    let ln_alive = -r * ua_t - x * (ln_alpha + ua_t) - s * ub_t;
     let grad_alive = [
         -r * ua_t,
         r * a_share - x * (1.0 - a_share),
@@ -81,7 +101,8 @@ pub(super) fn branches_with(
     ];
     let i0 = died.sums[0];
     let (ln_died, grad_died) = if i0 > 0.0 {
-        let m = died.sums.map(|v| v / i0);
+        let inv = 1.0 / i0;
+        let m = died.sums.map(|v| v * inv);
         (
             ln_s_over_beta + died.ln_first(),
             [

@@ -106,27 +106,47 @@ impl AliveGroups {
     }
 
     /// E[purchases in (T, T + j·month_days] | alive at T] for j = 1 …
-    /// months, for every group (`months` values per group, in group order;
-    /// NaN where it cannot be computed).
+    /// months, for every group and each of `models` (NaN where it cannot
+    /// be computed). A group's values for all the models lie side by side,
+    /// so a row reads one block of memory for all of them: the rows visit
+    /// the groups in no order, and at tens of thousands of groups separate
+    /// tables per model would cost a cache miss per model and row.
     pub(super) fn expectations(
         &self,
-        model: &PurchaseModel,
+        models: &[PurchaseModel],
         horizon: &Horizon,
     ) -> AliveExpectations {
         let months = horizon.months;
-        let mut cumulative = vec![0.0; self.x.len() * months];
-        if months > 0 {
+        let block = months * models.len();
+        let mut cumulative = vec![0.0; self.x.len() * block];
+        if block > 0 {
             cumulative
-                .par_chunks_mut(months)
+                .par_chunks_mut(block)
                 .enumerate()
                 .for_each(|(g, out)| {
-                    for (j, value) in out.iter_mut().enumerate() {
-                        let days = (j + 1) as f64 * horizon.month_days;
-                        *value = model.expected_purchases_if_alive(self.x[g], self.t[g], days);
+                    for (model, out) in models.iter().zip(out.chunks_mut(months)) {
+                        for (j, value) in out.iter_mut().enumerate() {
+                            let days = (j + 1) as f64 * horizon.month_days;
+                            *value = model.expected_purchases_if_alive(self.x[g], self.t[g], days);
+                        }
                     }
                 });
         }
-        AliveExpectations { months, cumulative }
+        AliveExpectations {
+            months,
+            models: models.len(),
+            cumulative,
+        }
+    }
+
+    /// P(no purchase in the horizon | alive at T) of every group, which
+    /// depends on nothing else of a row (for Pareto/NBD it is a
+    /// quadrature: once per group, not per row).
+    pub(super) fn no_purchase(&self, model: &PurchaseModel, horizon: &Horizon) -> Vec<f64> {
+        (0..self.x.len())
+            .into_par_iter()
+            .map(|g| model.p_no_purchase_if_alive(self.x[g], self.t[g], horizon.days()))
+            .collect()
     }
 
     /// The group of row `row`.
@@ -138,26 +158,30 @@ impl AliveGroups {
 /// [`AliveGroups::expectations`]' values.
 pub(super) struct AliveExpectations {
     months: usize,
+    models: usize,
     cumulative: Vec<f64>,
 }
 
 impl AliveExpectations {
-    pub(super) fn of_group(&self, group: usize) -> &[f64] {
-        &self.cumulative[group * self.months..(group + 1) * self.months]
+    /// Group `group`'s cumulative expectations under model `model` (an
+    /// index into the models they were computed for).
+    pub(super) fn of(&self, group: usize, model: usize) -> &[f64] {
+        let start = (group * self.models + model) * self.months;
+        &self.cumulative[start..start + self.months]
     }
 }
 
 /// P(alive), and the conditional expected orders in each month of the
 /// horizon (into `months`) with their total over the horizon; `None` when
-/// the expected orders cannot be computed. `alive` holds the row's
-/// cumulative expected purchases if alive ([`AliveExpectations`]).
+/// the expected orders cannot be computed. `p_alive` is the row's
+/// ([`PurchaseModel::alive_probabilities`]), `alive` its cumulative
+/// expected purchases if alive ([`AliveExpectations`]).
 pub(super) fn expected_by_month(
-    model: &PurchaseModel,
-    (x, t_x, t): (f64, f64, f64),
+    p_alive: f64,
     alive: &[f64],
     months: &mut [f64],
 ) -> (f64, Option<f64>) {
-    let p_alive = finite_or(model.probability_alive(x, t_x, t), 1.0).clamp(0.0, 1.0);
+    let p_alive = finite_or(p_alive, 1.0).clamp(0.0, 1.0);
     let mut previous = 0.0;
     for (month, &if_alive) in months.iter_mut().zip(alive) {
         let cumulative = p_alive * if_alive;
@@ -173,15 +197,24 @@ pub(super) fn expected_by_month(
     (p_alive, Some(previous))
 }
 
+/// What a row's predictions are made of: its P(alive), and its group's
+/// cumulative expected purchases if alive ([`AliveExpectations`]) and P(no
+/// purchase | alive) ([`AliveGroups::no_purchase`]).
+pub(super) struct RowInputs<'a> {
+    pub p_alive: f64,
+    pub alive: &'a [f64],
+    pub none_if_alive: f64,
+}
+
+/// One row's predictions; `months` is scratch space of the horizon's
+/// length (the caller's, so rows do not allocate it one by one).
 pub(super) fn predict_row(
-    model: &PurchaseModel,
-    row: (f64, f64, f64),
-    alive: &[f64],
+    inputs: RowInputs,
     horizon: &Horizon,
+    months: &mut [f64],
 ) -> RowPrediction {
-    let mut by_month = vec![0.0; horizon.months];
-    let (p_alive, total) = expected_by_month(model, row, alive, &mut by_month);
-    let p_no_order = p_no_order(model, p_alive, row.0, row.2, horizon.days());
+    let (p_alive, total) = expected_by_month(inputs.p_alive, inputs.alive, months);
+    let p_no_order = p_no_order(p_alive, inputs.none_if_alive);
     let Some(expected_orders) = total else {
         // Expected orders that cannot be computed (see
         // `hyp2f1::expected_purchases_if_alive`) and the CLV built on them
@@ -198,8 +231,8 @@ pub(super) fn predict_row(
     RowPrediction {
         p_alive,
         expected_orders,
-        discounted_orders: discounted(&by_month, horizon),
-        by_month: by_month.into(),
+        discounted_orders: discounted(months, horizon),
+        by_month: months.into(),
         p_no_order,
     }
 }
@@ -212,10 +245,9 @@ fn discounted(months: &[f64], horizon: &Horizon) -> f64 {
         .fold(0.0, |total, (month, factor)| total + month * factor)
 }
 
-/// P(no purchase in `horizon` days): dropped out, or alive and none
-/// (`PurchaseModel::p_no_purchase_if_alive`).
-fn p_no_order(model: &PurchaseModel, p_alive: f64, x: f64, t: f64, horizon: f64) -> f64 {
-    let p_none_if_alive = model.p_no_purchase_if_alive(x, t, horizon);
+/// P(no purchase in the horizon): dropped out, or alive and none
+/// (`PurchaseModel::p_no_purchase_if_alive`, `p_none_if_alive`).
+fn p_no_order(p_alive: f64, p_none_if_alive: f64) -> f64 {
     finite_or((1.0 - p_alive) + p_alive * p_none_if_alive, 1.0).clamp(0.0, 1.0)
 }
 
@@ -285,13 +317,23 @@ pub fn predict_with_intervals(
         .collect();
     let groups = AliveGroups::of(rows);
     let Some(uncertainty) = uncertainty else {
-        let alive = groups.expectations(&model, &horizon);
+        let alive = groups.expectations(std::slice::from_ref(&model), &horizon);
+        let none_if_alive = groups.no_purchase(&model, &horizon);
+        let p_alive = model.alive_probabilities(rows);
         let row_preds: Vec<RowPrediction> = (0..rows.len())
             .into_par_iter()
-            .map(|i| {
-                let row = (rows.x[i], rows.t_x[i], rows.t[i]);
-                predict_row(&model, row, alive.of_group(groups.of_row(i)), &horizon)
-            })
+            .map_init(
+                || vec![0.0; horizon.months],
+                |months, i| {
+                    let group = groups.of_row(i);
+                    let inputs = RowInputs {
+                        p_alive: p_alive[i],
+                        alive: alive.of(group, 0),
+                        none_if_alive: none_if_alive[group],
+                    };
+                    predict_row(inputs, &horizon, months)
+                },
+            )
             .collect();
         return (join(&row_preds, customer_row, &aov), None);
     };
@@ -341,14 +383,14 @@ pub fn expected_orders(
     });
     let (rows, customer_row) = (&summary.rows, &summary.customer_row);
     let groups = AliveGroups::of(rows);
-    let alive = groups.expectations(&model, &horizon);
+    let alive = groups.expectations(std::slice::from_ref(&model), &horizon);
+    let p_alive = model.alive_probabilities(rows);
     let by_row: Vec<f64> = (0..rows.len())
         .into_par_iter()
         .map(|i| {
-            let row = (rows.x[i], rows.t_x[i], rows.t[i]);
             let mut month = [0.0];
-            let (_, total) =
-                expected_by_month(&model, row, alive.of_group(groups.of_row(i)), &mut month);
+            let alive = alive.of(groups.of_row(i), 0);
+            let (_, total) = expected_by_month(p_alive[i], alive, &mut month);
             total.unwrap_or(f64::NAN)
         })
         .collect();

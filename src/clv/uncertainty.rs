@@ -22,7 +22,8 @@ use rayon::prelude::*;
 
 use super::compress::RfmRows;
 use super::predict::{
-    expected_by_month, predict_row, AliveExpectations, AliveGroups, Horizon, RowPrediction,
+    expected_by_month, predict_row, AliveExpectations, AliveGroups, Horizon, RowInputs,
+    RowPrediction,
 };
 use super::{FitReport, GammaGammaParams, Prediction, PurchaseModel};
 
@@ -266,18 +267,23 @@ pub(super) fn rows_with_spread(
     horizon: &Horizon,
     covariance: &LogCovariance<4>,
 ) -> (Vec<RowPrediction>, Vec<RowSpread>, ForecastGradients) {
-    let moved: [PurchaseModel; 4] = std::array::from_fn(|k| model.with_log_step(k, LOG_STEP));
+    let models: [PurchaseModel; 5] = std::array::from_fn(|k| match k {
+        0 => *model,
+        _ => model.with_log_step(k - 1, LOG_STEP),
+    });
     let models = Evaluated {
-        model,
-        alive: groups.expectations(model, horizon),
-        moved: moved.map(|m| (m, groups.expectations(&m, horizon))),
+        alive: groups.expectations(&models, horizon),
+        p_alive: models
+            .each_ref()
+            .map(|model| model.alive_probabilities(rows)),
+        none_if_alive: groups.no_purchase(model, horizon),
         groups,
     };
     let chunks: Vec<_> = (0..rows.len().div_ceil(ROW_CHUNK))
         .into_par_iter()
         .map(|c| {
             let range = c * ROW_CHUNK..((c + 1) * ROW_CHUNK).min(rows.len());
-            chunk_with_spread(&models, rows, weights, range, horizon, covariance)
+            chunk_with_spread(&models, weights, range, horizon, covariance)
         })
         .collect();
     let mut predictions = Vec::with_capacity(rows.len());
@@ -291,18 +297,19 @@ pub(super) fn rows_with_spread(
     (predictions, spread, forecast)
 }
 
-/// The scoring model and its four moved copies, each with its expected
-/// purchases if alive per (frequency, T) group.
+/// The scoring model and its four moved copies (each moved in one
+/// log-parameter), evaluated: their P(alive) of every row and their
+/// expected purchases if alive per (frequency, T) group, and the scoring
+/// model's P(no purchase | alive) per group.
 struct Evaluated<'a> {
-    model: &'a PurchaseModel,
+    p_alive: [Vec<f64>; 5],
     alive: AliveExpectations,
-    moved: [(PurchaseModel, AliveExpectations); 4],
+    none_if_alive: Vec<f64>,
     groups: &'a AliveGroups,
 }
 
 fn chunk_with_spread(
     models: &Evaluated,
-    rows: &RfmRows,
     weights: &[RowWeights],
     range: std::ops::Range<usize>,
     horizon: &Horizon,
@@ -312,11 +319,16 @@ fn chunk_with_spread(
     let mut spread = Vec::with_capacity(range.len());
     let mut forecast = ForecastGradients::zeros(horizon.months);
     let mut gradient = vec![[0.0; 4]; horizon.months];
+    let mut months = vec![0.0; horizon.months];
     for i in range {
-        let row = (rows.x[i], rows.t_x[i], rows.t[i]);
         let group = models.groups.of_row(i);
-        let base = predict_row(models.model, row, models.alive.of_group(group), horizon);
-        models.month_gradients(row, group, &base, &mut gradient);
+        let inputs = RowInputs {
+            p_alive: models.p_alive[0][i],
+            alive: models.alive.of(group, 0),
+            none_if_alive: models.none_if_alive[group],
+        };
+        let base = predict_row(inputs, horizon, &mut months);
+        models.month_gradients((i, group), &base, (&mut gradient, &mut months));
         let mut d_orders = [0.0; 4];
         let mut d_discounted = [0.0; 4];
         for (g, discount) in gradient.iter().zip(&horizon.discount) {
@@ -346,18 +358,18 @@ fn chunk_with_spread(
 }
 
 impl Evaluated<'_> {
-    /// ∂(expected orders in month j)/∂ln θ_k of one row into `gradient`
-    /// (NaN where a moved model cannot compute them).
+    /// ∂(expected orders in month j)/∂ln θ_k of one row (its index and
+    /// group) into `gradient` (NaN where a moved model cannot compute
+    /// them); `months` is scratch space of the horizon's length.
     fn month_gradients(
         &self,
-        row: (f64, f64, f64),
-        group: usize,
+        (row, group): (usize, usize),
         base: &RowPrediction,
-        gradient: &mut [[f64; 4]],
+        (gradient, months): (&mut [[f64; 4]], &mut [f64]),
     ) {
-        let mut months = vec![0.0; gradient.len()];
-        for (k, (moved, alive)) in self.moved.iter().enumerate() {
-            let (_, total) = expected_by_month(moved, row, alive.of_group(group), &mut months);
+        for k in 0..4 {
+            let alive = self.alive.of(group, k + 1);
+            let (_, total) = expected_by_month(self.p_alive[k + 1][row], alive, months);
             for (j, g) in gradient.iter_mut().enumerate() {
                 g[k] = match total {
                     Some(_) => (months[j] - base.by_month[j]) / LOG_STEP,

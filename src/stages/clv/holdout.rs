@@ -118,7 +118,10 @@ pub(super) fn calibration_row(
     cents: &[i64],
     cal_end: i32,
 ) -> Option<(i64, i64, i64, f64, i64)> {
-    let mut order_days: Vec<i32> = Vec::new();
+    // Entries are sorted by day, so a new day is one unlike the last.
+    let mut first_day = None;
+    let mut last_day = 0;
+    let mut order_days = 0i64;
     let mut holdout_days = 0i64;
     let mut last_holdout_day = None;
     let mut repeat_cents = 0i64;
@@ -127,10 +130,12 @@ pub(super) fn calibration_row(
             continue;
         }
         if d <= cal_end {
-            if order_days.last() != Some(&d) {
-                order_days.push(d);
+            let first = *first_day.get_or_insert(d);
+            if order_days == 0 || d != last_day {
+                order_days += 1;
+                last_day = d;
             }
-            if d != order_days[0] {
+            if d != first {
                 repeat_cents += c;
             }
         } else if last_holdout_day != Some(d) {
@@ -138,9 +143,9 @@ pub(super) fn calibration_row(
             last_holdout_day = Some(d);
         }
     }
-    let first = *order_days.first()?;
-    let last = *order_days.last()?;
-    let frequency = order_days.len() as i64 - 1;
+    let first = first_day?;
+    let last = last_day;
+    let frequency = order_days - 1;
     let monetary = if frequency > 0 {
         money(repeat_cents) / frequency as f64
     } else {

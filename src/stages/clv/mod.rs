@@ -37,6 +37,7 @@ use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
 use crate::tables::schema::values::money;
 use holdout::{validate_model, Calibration};
+use rayon::prelude::*;
 use selection::selection_rows;
 use status::warn_if_not_converged;
 
@@ -85,7 +86,6 @@ fn fit_purchase_models(
     summary: &CompressedSummary,
     penalizer: f64,
 ) -> Vec<(PurchaseModel, FitReport)> {
-    use rayon::prelude::*;
     candidates
         .par_iter()
         .map(|&kind| {
@@ -414,18 +414,18 @@ fn scores(
         p.p_alive.is_finite() && p.p_no_order.is_finite() && p.expected_avg_order_value.is_finite()
     }));
     ClvScores {
-        p_alive: predictions.iter().map(|p| p.p_alive).collect(),
+        p_alive: predictions.par_iter().map(|p| p.p_alive).collect(),
         expected_orders: predictions
-            .iter()
+            .par_iter()
             .map(|p| computed(p.expected_orders))
             .collect(),
-        p_no_order: predictions.iter().map(|p| p.p_no_order).collect(),
+        p_no_order: predictions.par_iter().map(|p| p.p_no_order).collect(),
         expected_avg_order_value: predictions
-            .iter()
+            .par_iter()
             .map(|p| p.expected_avg_order_value)
             .collect(),
         clv: predictions
-            .iter()
+            .par_iter()
             .map(|p| computed(p.clv * margin))
             .collect(),
         expected_orders_interval,
@@ -508,28 +508,54 @@ impl Bounds {
     }
 }
 
+/// Customers per task of the forecast's sums. Fixed, so the totals are
+/// added up in the same order whatever the thread count.
+const FORECAST_CHUNK: usize = 1 << 16;
+
+/// Per month of the horizon, the expected orders and revenue of all
+/// customers: summed in customer order within chunks of
+/// [`FORECAST_CHUNK`] customers, and the chunks' sums in chunk order, so
+/// the result is the same on every run.
+fn monthly_totals(predictions: &[Prediction], months: usize) -> (Vec<f64>, Vec<f64>) {
+    let chunks: Vec<(Vec<f64>, Vec<f64>)> = predictions
+        .par_chunks(FORECAST_CHUNK)
+        .map(|chunk| {
+            let mut orders = vec![0.0f64; months];
+            let mut revenue = vec![0.0f64; months];
+            for p in chunk {
+                let value = p.expected_avg_order_value;
+                for (j, &n) in p.expected_orders_by_month.iter().enumerate().take(months) {
+                    // A NaN month makes the total NaN: published as null.
+                    orders[j] += n;
+                    revenue[j] += n * value;
+                }
+            }
+            (orders, revenue)
+        })
+        .collect();
+    let mut orders = vec![0.0f64; months];
+    let mut revenue = vec![0.0f64; months];
+    for (chunk_orders, chunk_revenue) in chunks {
+        for j in 0..months {
+            orders[j] += chunk_orders[j];
+            revenue[j] += chunk_revenue[j];
+        }
+    }
+    (orders, revenue)
+}
+
 /// One row per month j of the horizon (days (j − 1)·30.4375 to
 /// j·30.4375 after as_of): expected orders of all customers, expected
 /// revenue (× each customer's expected order value), and that revenue
 /// discounted by (1 + d)^j, with their intervals from `gradients` (null
-/// without). Summed in customer order, so the result is the same on every
-/// run.
+/// without), the totals from [`monthly_totals`].
 fn forecast(
     predictions: &[Prediction],
     settings: &PredictionSettings,
     gradients: Option<(&ForecastGradients, &Uncertainty)>,
 ) -> Forecast {
     let months = settings.horizon_months as usize;
-    let mut orders = vec![0.0f64; months];
-    let mut revenue = vec![0.0f64; months];
-    for p in predictions {
-        let value = p.expected_avg_order_value;
-        for (j, &n) in p.expected_orders_by_month.iter().enumerate().take(months) {
-            // A NaN month makes the total NaN: published as null.
-            orders[j] += n;
-            revenue[j] += n * value;
-        }
-    }
+    let (orders, revenue) = monthly_totals(predictions, months);
     let factor = |j: usize| (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1);
     let interval = |of: &dyn Fn(&ForecastGradients, &Uncertainty, usize) -> [f64; 2]| {
         Bounds::of((0..months).map(|j| match gradients {
