@@ -174,6 +174,20 @@ impl CompressedSummary {
         CompressedSummary { rows, customer_row }
     }
 
+    /// [`CompressedSummary::of`] from the three columns it reads:
+    /// frequency, recency and T in days.
+    ///
+    /// # Panics
+    /// If the columns have different lengths.
+    pub fn of_columns(frequency: &[i64], recency_days: &[i64], tenure_days: &[i64]) -> Self {
+        assert!(
+            frequency.len() == recency_days.len() && frequency.len() == tenure_days.len(),
+            "CompressedSummary: columns of different lengths"
+        );
+        let (rows, customer_row) = compress_rfm_columns(frequency, recency_days, tenure_days);
+        CompressedSummary { rows, customer_row }
+    }
+
     /// Customers compressed.
     pub fn customers(&self) -> usize {
         self.customer_row.len()
@@ -183,15 +197,18 @@ impl CompressedSummary {
 /// Compresses the BG/NBD summary. Returns the rows and, for every customer,
 /// the index of its row (used to join predictions back).
 pub(crate) fn compress_rfm(input: &CustomerSummaryInput) -> (RfmRows, Vec<u32>) {
+    compress_rfm_columns(input.frequency, input.recency_days, input.tenure_days)
+}
+
+/// [`compress_rfm`] of the three columns it reads (of equal lengths).
+fn compress_rfm_columns(
+    frequency: &[i64],
+    recency_days: &[i64],
+    tenure_days: &[i64],
+) -> (RfmRows, Vec<u32>) {
     use rayon::prelude::*;
-    let n = input.len();
-    let key = |i: usize| {
-        sanitize_rfm(
-            input.frequency[i],
-            input.recency_days[i],
-            input.tenure_days[i],
-        )
-    };
+    let n = frequency.len();
+    let key = |i: usize| sanitize_rfm(frequency[i], recency_days[i], tenure_days[i]);
     let packable = (0..n).into_par_iter().all(|i| packed(key(i)).is_some());
     let (first, customer_row) = if packable {
         first_seen_rows(n, |i| packed(key(i)).unwrap_or_default())

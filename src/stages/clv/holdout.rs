@@ -7,11 +7,9 @@
 //! overall error is what `[clv] model = "auto"` chooses by.
 
 use crate::clv::{
-    expected_orders, fit_purchase_model_on, CompressedSummary, CustomerSummaryInput, FitReport,
-    PurchaseModelKind,
+    expected_orders, fit_purchase_model_on, CompressedSummary, FitReport, PurchaseModelKind,
 };
 use crate::stages::orders::OrderHistory;
-use crate::tables::schema::values::money;
 
 use super::status::warn_if_not_converged;
 
@@ -27,30 +25,29 @@ pub(super) struct Calibration {
 }
 
 impl Calibration {
-    /// Every customer who ordered on or before `end`.
+    /// Every customer who ordered on or before `end`. The columns are
+    /// built on the thread pool: with a single purchase model this runs
+    /// beside the full-history fits and is what they wait for.
     pub fn of(history: &OrderHistory, end: i32) -> Calibration {
         use rayon::prelude::*;
-        let rows: Vec<(i64, i64, i64, f64, i64)> = (0..history.customers())
+        let rows: Vec<CalibrationRow> = (0..history.customers())
             .into_par_iter()
             .filter_map(|c| {
                 let (days, cents) = history.of(c);
                 calibration_row(days, cents, end)
             })
             .collect();
-        let frequency: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let recency: Vec<i64> = rows.iter().map(|r| r.1).collect();
-        let tenure: Vec<i64> = rows.iter().map(|r| r.2).collect();
-        let monetary: Vec<f64> = rows.iter().map(|r| r.3).collect();
-        let compressed = CompressedSummary::of(&CustomerSummaryInput {
-            frequency: &frequency,
-            recency_days: &recency,
-            tenure_days: &tenure,
-            monetary_value: &monetary,
-        });
+        let column = |of: fn(&CalibrationRow) -> i64| rows.par_iter().map(of).collect::<Vec<_>>();
+        let frequency = column(|r| r.frequency);
+        let compressed = CompressedSummary::of_columns(
+            &frequency,
+            &column(|r| r.recency),
+            &column(|r| r.tenure),
+        );
         Calibration {
             end,
             frequency,
-            actual: rows.iter().map(|r| r.4 as f64).collect(),
+            actual: rows.par_iter().map(|r| r.holdout_days as f64).collect(),
             compressed,
         }
     }
@@ -110,33 +107,35 @@ pub(super) fn validate_model(
     }
 }
 
+/// One customer's calibration summary (orders up to the calibration end,
+/// in days) and their order days in the holdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CalibrationRow {
+    pub frequency: i64,
+    pub recency: i64,
+    pub tenure: i64,
+    pub holdout_days: i64,
+}
+
 /// The calibration summary of one customer (orders up to `cal_end`) and
 /// its order days in the holdout, or `None` when the customer's first
 /// order is after `cal_end`.
-pub(super) fn calibration_row(
-    days: &[i32],
-    cents: &[i64],
-    cal_end: i32,
-) -> Option<(i64, i64, i64, f64, i64)> {
+pub(super) fn calibration_row(days: &[i32], cents: &[i64], cal_end: i32) -> Option<CalibrationRow> {
     // Entries are sorted by day, so a new day is one unlike the last.
     let mut first_day = None;
     let mut last_day = 0;
     let mut order_days = 0i64;
     let mut holdout_days = 0i64;
     let mut last_holdout_day = None;
-    let mut repeat_cents = 0i64;
     for (&d, &c) in days.iter().zip(cents) {
         if c < 0 {
             continue;
         }
         if d <= cal_end {
-            let first = *first_day.get_or_insert(d);
+            first_day.get_or_insert(d);
             if order_days == 0 || d != last_day {
                 order_days += 1;
                 last_day = d;
-            }
-            if d != first {
-                repeat_cents += c;
             }
         } else if last_holdout_day != Some(d) {
             holdout_days += 1;
@@ -144,20 +143,12 @@ pub(super) fn calibration_row(
         }
     }
     let first = first_day?;
-    let last = last_day;
-    let frequency = order_days - 1;
-    let monetary = if frequency > 0 {
-        money(repeat_cents) / frequency as f64
-    } else {
-        0.0
-    };
-    Some((
-        frequency,
-        (last - first) as i64,
-        (cal_end - first) as i64,
-        monetary,
+    Some(CalibrationRow {
+        frequency: order_days - 1,
+        recency: (last_day - first) as i64,
+        tenure: (cal_end - first) as i64,
         holdout_days,
-    ))
+    })
 }
 
 /// The holdout validation (`clv_validation`): each purchase model refitted
@@ -299,9 +290,14 @@ mod tests {
         // Orders on days 10, 10, 20 (refund on 25), 40, 41, 41; cutoff 30.
         let days = [10, 10, 20, 25, 40, 41, 41];
         let cents = [500, 100, 300, -50, 200, 100, 100];
-        let (f, r, t, m, h) = calibration_row(&days, &cents, 30).unwrap();
-        assert_eq!((f, r, t, h), (1, 10, 20, 2));
-        assert!((m - 3.0).abs() < 1e-12);
+        let row = calibration_row(&days, &cents, 30).unwrap();
+        let want = CalibrationRow {
+            frequency: 1,
+            recency: 10,
+            tenure: 20,
+            holdout_days: 2,
+        };
+        assert_eq!(row, want);
         assert!(calibration_row(&[40], &[100], 30).is_none());
     }
 
