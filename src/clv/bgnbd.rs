@@ -81,10 +81,22 @@ impl Dropout {
 /// [`Dropout::extra`]. The ratio's log is taken as
 /// ln1p((T − t_x)/(α + t_x)), exact for recent customers (T ≈ t_x).
 fn dropout_log_odds(p: &BgNbdParams, dropout: Dropout, x: f64, t_x: f64, t: f64) -> f64 {
-    // b + x − 1 + e ≥ b > 0 where a dropout is possible; the floor only
-    // guards fractional x.
-    let bx1 = (p.b + x - 1.0 + dropout.extra()).max(f64::MIN_POSITIVE);
-    p.a.ln() - bx1.ln() + (p.r + x) * ((t - t_x) / (p.alpha + t_x)).ln_1p()
+    let logs = (p.a.ln(), ln_dropout_denominator(p, dropout, x));
+    log_odds_with(p, logs, x, t_x, t)
+}
+
+/// ln(b + x − 1 + e) of [`dropout_log_odds`]. b + x − 1 + e ≥ b > 0 where
+/// a dropout is possible; the floor only guards fractional x.
+fn ln_dropout_denominator(p: &BgNbdParams, dropout: Dropout, x: f64) -> f64 {
+    (p.b + x - 1.0 + dropout.extra())
+        .max(f64::MIN_POSITIVE)
+        .ln()
+}
+
+/// [`dropout_log_odds`] with ln a and ln(b + x − 1 + e) given, so a caller
+/// can take them once for many customers.
+fn log_odds_with(p: &BgNbdParams, (ln_a, ln_bx1): (f64, f64), x: f64, t_x: f64, t: f64) -> f64 {
+    ln_a - ln_bx1 + (p.r + x) * ((t - t_x) / (p.alpha + t_x)).ln_1p()
 }
 
 /// Log-likelihood of one customer: x repeat purchases, the last at t_x, over
@@ -149,12 +161,46 @@ pub(crate) fn family_probability_alive(
     if !dropout.can_have_dropped(x) {
         return 1.0;
     }
-    let p = sigmoid(-dropout_log_odds(params, dropout, x, t_x, t));
+    alive_of_log_odds(dropout_log_odds(params, dropout, x, t_x, t))
+}
+
+/// P(alive) from the dropout log-odds d: 1/(1 + e^d), and 1 where d is
+/// NaN (parameters outside the model's domain).
+fn alive_of_log_odds(d: f64) -> f64 {
+    let p = sigmoid(-d);
     if p.is_nan() {
         1.0
     } else {
         p
     }
+}
+
+/// [`family_probability_alive`] of every row of `rows` (compressed, so
+/// read as they are), in row order and bit for bit the same, with ln a
+/// taken once and ln(b + x − 1 + e) once per distinct frequency.
+pub(crate) fn family_alive_probabilities(
+    params: &BgNbdParams,
+    dropout: Dropout,
+    rows: &RfmRows,
+) -> Vec<f64> {
+    use rayon::prelude::*;
+    let ln_a = params.a.ln();
+    let ln_bx1: Vec<f64> = rows
+        .xs
+        .iter()
+        .map(|&x| ln_dropout_denominator(params, dropout, x))
+        .collect();
+    (0..rows.len())
+        .into_par_iter()
+        .map(|i| {
+            let (x, t_x, t) = (rows.x[i], rows.t_x[i], rows.t[i]);
+            if !dropout.can_have_dropped(x) {
+                return 1.0;
+            }
+            let logs = (ln_a, ln_bx1[rows.x_idx[i] as usize]);
+            alive_of_log_odds(log_odds_with(params, logs, x, t_x, t))
+        })
+        .collect()
 }
 
 /// Conditional expected number of purchases in (T, T+`horizon`] given the
@@ -366,4 +412,43 @@ pub(crate) fn fit_rows(
         rows.total_w,
     );
     (BgNbdParams { r, alpha, a, b }, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clv::compress::compress_rfm;
+    use crate::clv::CustomerSummaryInput;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The batch equals the one-customer function bit for bit, for
+        /// both dropout rules and parameters from tiny to huge.
+        #[test]
+        fn batch_alive_probabilities_are_the_one_customer_ones(
+            log_params in proptest::array::uniform4(-8.0f64..12.0),
+            customers in proptest::collection::vec((0i64..30, 0i64..400, 0i64..400), 1..300),
+        ) {
+            let [r, alpha, a, b] = log_params.map(f64::exp);
+            let params = BgNbdParams { r, alpha, a, b };
+            let frequency: Vec<i64> = customers.iter().map(|c| c.0).collect();
+            let recency: Vec<i64> = customers.iter().map(|c| c.1).collect();
+            let tenure: Vec<i64> = customers.iter().map(|c| c.2).collect();
+            let monetary = vec![1.0; customers.len()];
+            let input = CustomerSummaryInput {
+                frequency: &frequency,
+                recency_days: &recency,
+                tenure_days: &tenure,
+                monetary_value: &monetary,
+            };
+            let (rows, _) = compress_rfm(&input);
+            for dropout in [Dropout::AfterRepeatPurchases, Dropout::AfterEveryPurchase] {
+                let batch = family_alive_probabilities(&params, dropout, &rows);
+                for (i, got) in batch.into_iter().enumerate() {
+                    let want = family_probability_alive(&params, dropout, rows.x[i], rows.t_x[i], rows.t[i]);
+                    prop_assert_eq!(got.to_bits(), want.to_bits(), "row {} {:?}", i, dropout);
+                }
+            }
+        }
+    }
 }

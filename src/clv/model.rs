@@ -155,17 +155,19 @@ impl PurchaseModel {
     }
 
     /// [`PurchaseModel::probability_alive`] of every row of `rows`
-    /// (compressed, so read as they are), in row order. Pareto/NBD's take
-    /// their integrals from the per-day tables of its fit, not from a
-    /// quadrature per row.
+    /// (compressed, so read as they are), in row order. The BG/NBD family's
+    /// take their per-frequency logarithms once; Pareto/NBD's take their
+    /// integrals from the per-day tables of its fit, not from a quadrature
+    /// per row.
     pub(crate) fn alive_probabilities(&self, rows: &RfmRows) -> Vec<f64> {
-        use rayon::prelude::*;
         match self {
+            PurchaseModel::BgNbd(p) => {
+                bgnbd::family_alive_probabilities(p, Dropout::AfterRepeatPurchases, rows)
+            }
+            PurchaseModel::MbgNbd(p) => {
+                bgnbd::family_alive_probabilities(p, Dropout::AfterEveryPurchase, rows)
+            }
             PurchaseModel::ParetoNbd(p) => pareto_nbd::alive_probabilities(p, rows),
-            _ => (0..rows.len())
-                .into_par_iter()
-                .map(|i| self.probability_alive(rows.x[i], rows.t_x[i], rows.t[i]))
-                .collect(),
         }
     }
 

@@ -1,6 +1,7 @@
-//! Sums over compressed rows of the Pareto/NBD likelihood's terms, with the
-//! "died in (t_x, T]" integral taken from per-day integrals shared by every
-//! row of one frequency.
+//! Sums over compressed rows of the Pareto/NBD likelihood's terms, and
+//! values per row (P(alive) for the predictions), with the "died in
+//! (t_x, T]" integral taken from per-day integrals shared by every row of
+//! one frequency.
 //!
 //! The integral's integrand ([`DiedMoments`]) depends on a row only
 //! through its frequency x; rows differ in the range (t_x, T], and in the
@@ -48,9 +49,9 @@ const NOTHING: DiedMoments = DiedMoments {
 };
 
 /// Σ over the rows of `term(row, branches of the row)`, K sums, in a fixed
-/// order (see the module notes).
-/// `groups` are the rows' ([`FrequencyGroups::of`]; a fit builds them
-/// once for all its evaluations).
+/// order (see the module notes). `groups` are the rows'
+/// ([`FrequencyGroups::of`]; a fit builds them once for all its
+/// evaluations).
 pub(super) fn sum_over_rows<const K: usize, F>(
     params: &ParetoNbdParams,
     (rows, groups): (&RfmRows, &FrequencyGroups),

@@ -22,8 +22,9 @@
 //! ([`super::quadrature`]), in log-space, together with the moments its
 //! gradient needs. Nothing cancels, no case split exists, and the result is
 //! never NaN for valid parameters. P(alive) = E/(E + s·I) is the same pair of
-//! terms. The fit's sums over millions of rows take I from per-day
-//! integrals shared by the rows of one frequency ([`super::pareto_days`]);
+//! terms. The fit's sums over millions of rows, and the predictions'
+//! P(alive) of every row, take I from per-day integrals shared by the rows
+//! of one frequency ([`super::pareto_days`]);
 //! both take a customer's terms from [`super::pareto_terms`].
 
 use statrs::function::gamma::{digamma, ln_gamma};

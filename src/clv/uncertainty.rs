@@ -267,13 +267,13 @@ pub(super) fn rows_with_spread(
     horizon: &Horizon,
     covariance: &LogCovariance<4>,
 ) -> (Vec<RowPrediction>, Vec<RowSpread>, ForecastGradients) {
-    let models: [PurchaseModel; 5] = std::array::from_fn(|k| match k {
+    let scoring_and_moved: [PurchaseModel; 5] = std::array::from_fn(|k| match k {
         0 => *model,
         _ => model.with_log_step(k - 1, LOG_STEP),
     });
     let models = Evaluated {
-        alive: groups.expectations(&models, horizon),
-        p_alive: models
+        alive: groups.expectations(&scoring_and_moved, horizon),
+        p_alive: scoring_and_moved
             .each_ref()
             .map(|model| model.alive_probabilities(rows)),
         none_if_alive: groups.no_purchase(model, horizon),
