@@ -417,8 +417,7 @@ pub(crate) fn fit_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clv::compress::compress_rfm;
-    use crate::clv::CustomerSummaryInput;
+    use crate::clv::compress::compress_triples;
     use proptest::prelude::*;
 
     proptest! {
@@ -431,17 +430,7 @@ mod tests {
         ) {
             let [r, alpha, a, b] = log_params.map(f64::exp);
             let params = BgNbdParams { r, alpha, a, b };
-            let frequency: Vec<i64> = customers.iter().map(|c| c.0).collect();
-            let recency: Vec<i64> = customers.iter().map(|c| c.1).collect();
-            let tenure: Vec<i64> = customers.iter().map(|c| c.2).collect();
-            let monetary = vec![1.0; customers.len()];
-            let input = CustomerSummaryInput {
-                frequency: &frequency,
-                recency_days: &recency,
-                tenure_days: &tenure,
-                monetary_value: &monetary,
-            };
-            let (rows, _) = compress_rfm(&input);
+            let (rows, _) = compress_triples(&customers);
             for dropout in [Dropout::AfterRepeatPurchases, Dropout::AfterEveryPurchase] {
                 let batch = family_alive_probabilities(&params, dropout, &rows);
                 for (i, got) in batch.into_iter().enumerate() {

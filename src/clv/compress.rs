@@ -219,12 +219,7 @@ fn compress_rfm_columns(
     let mut x_index: IntMap<i64, u32> = IntMap::default();
     for &customer in &first {
         let (x, t_x, t) = key(customer);
-        let next_x = rows.xs.len() as u32;
-        let xi = *x_index.entry(x).or_insert_with(|| {
-            rows.xs.push(x as f64);
-            rows.xs_w.push(0.0);
-            next_x
-        });
+        let xi = frequency_slot(&mut x_index, (&mut rows.xs, &mut rows.xs_w), x);
         rows.x.push(x as f64);
         rows.t_x.push(t_x as f64);
         rows.t.push(t as f64);
@@ -238,6 +233,27 @@ fn compress_rfm_columns(
     rows.total_w = n as f64;
     rows.index_days();
     (rows, customer_row)
+}
+
+/// The index of frequency `x` in a distinct-frequency table (`xs` and
+/// their weights), added with weight 0 when new.
+fn frequency_slot(
+    index: &mut IntMap<i64, u32>,
+    (xs, xs_w): (&mut Vec<f64>, &mut Vec<f64>),
+    x: i64,
+) -> u32 {
+    *index.entry(x).or_insert_with(|| {
+        xs.push(x as f64);
+        xs_w.push(0.0);
+        (xs.len() - 1) as u32
+    })
+}
+
+/// Compresses customers given as (frequency, recency, T) triples.
+#[cfg(test)]
+pub(crate) fn compress_triples(customers: &[(i64, i64, i64)]) -> (RfmRows, Vec<u32>) {
+    let column = |of: fn(&(i64, i64, i64)) -> i64| customers.iter().map(of).collect::<Vec<_>>();
+    compress_rfm_columns(&column(|c| c.0), &column(|c| c.1), &column(|c| c.2))
 }
 
 /// Bits per value of a packed (x, t_x, T) key: whole days below 2²¹
@@ -311,12 +327,7 @@ pub(crate) fn compress_spend(input: &CustomerSummaryInput) -> SpendRows {
         }
         let next = rows.x.len() as u32;
         let row = *index.entry((x, m.to_bits())).or_insert_with(|| {
-            let next_x = rows.xs.len() as u32;
-            let xi = *x_index.entry(x).or_insert_with(|| {
-                rows.xs.push(x as f64);
-                rows.xs_w.push(0.0);
-                next_x
-            });
+            let xi = frequency_slot(&mut x_index, (&mut rows.xs, &mut rows.xs_w), x);
             rows.x.push(x as f64);
             rows.m.push(m);
             rows.w.push(0.0);
@@ -353,16 +364,12 @@ mod tests {
 
     /// The compression by its definition: a linear search for each
     /// customer's sanitized triple among the rows found so far.
-    fn naive(input: &CustomerSummaryInput) -> Compressed {
+    fn naive(customers: &[(i64, i64, i64)]) -> Compressed {
         let mut keys: Vec<(i64, i64, i64)> = Vec::new();
         let mut weights = Vec::new();
         let mut customer_row = Vec::new();
-        for i in 0..input.len() {
-            let key = sanitize_rfm(
-                input.frequency[i],
-                input.recency_days[i],
-                input.tenure_days[i],
-            );
+        for &(x, t_x, t) in customers {
+            let key = sanitize_rfm(x, t_x, t);
             let row = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
                 keys.push(key);
                 weights.push(0.0);
@@ -389,18 +396,8 @@ mod tests {
         fn rows_are_the_distinct_triples_in_first_seen_order(
             customers in proptest::collection::vec((value(), value(), value()), 0..200)
         ) {
-            let frequency: Vec<i64> = customers.iter().map(|c| c.0).collect();
-            let recency: Vec<i64> = customers.iter().map(|c| c.1).collect();
-            let tenure: Vec<i64> = customers.iter().map(|c| c.2).collect();
-            let monetary = vec![1.0; customers.len()];
-            let input = CustomerSummaryInput {
-                frequency: &frequency,
-                recency_days: &recency,
-                tenure_days: &tenure,
-                monetary_value: &monetary,
-            };
-            let (keys, weights, want_rows) = naive(&input);
-            let (rows, customer_row) = compress_rfm(&input);
+            let (keys, weights, want_rows) = naive(&customers);
+            let (rows, customer_row) = compress_triples(&customers);
             prop_assert_eq!(customer_row, want_rows);
             let got: Vec<(i64, i64, i64)> = (0..rows.len())
                 .map(|i| (rows.x[i] as i64, rows.t_x[i] as i64, rows.t[i] as i64))
