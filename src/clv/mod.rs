@@ -41,6 +41,7 @@ mod pareto_nbd;
 mod pareto_terms;
 mod predict;
 mod quadrature;
+mod rows;
 mod uncertainty;
 
 #[cfg(test)]

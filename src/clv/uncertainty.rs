@@ -21,7 +21,7 @@
 use rayon::prelude::*;
 
 use super::compress::RfmRows;
-use super::predict::{
+use super::rows::{
     expected_by_month, predict_row, AliveExpectations, AliveGroups, Horizon, RowInputs,
     RowPrediction,
 };

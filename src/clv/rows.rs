@@ -1,0 +1,240 @@
+//! The building blocks of the predictions per unique (frequency, recency,
+//! T) row, shared by the point predictions (`predict.rs`) and their
+//! intervals (`uncertainty.rs`): the horizon, the (frequency, T)
+//! groups with a live customer's expected purchases, and one row's
+//! figures from its P(alive) and its group's.
+
+use rayon::prelude::*;
+
+use super::compress::{IntMap, RfmRows};
+use super::{PredictionSettings, PurchaseModel};
+
+/// Row-level results (independent of spend).
+pub(super) struct RowPrediction {
+    pub p_alive: f64,
+    pub expected_orders: f64,
+    pub by_month: std::sync::Arc<[f64]>,
+    pub p_no_order: f64,
+    /// `Σ_j by_month[j]/(1+d)^j`: CLV per unit of order value.
+    pub discounted_orders: f64,
+}
+
+/// Replaces a non-finite value by `fallback`, for quantities whose fallback
+/// is exact (a probability clamped to its range, a discount factor that
+/// underflows). Expected orders never go through here: where they cannot be
+/// computed they stay NaN and the pipeline publishes null.
+pub(super) fn finite_or(v: f64, fallback: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        fallback
+    }
+}
+
+/// The horizon: its months, their length, and each month's discount factor.
+pub(super) struct Horizon {
+    pub months: usize,
+    pub month_days: f64,
+    /// 1/(1+d)^j for month j = 1 … months.
+    pub discount: Vec<f64>,
+}
+
+impl Horizon {
+    /// Settings outside their domain read as an empty month and no
+    /// discounting (see [`predict()`]).
+    pub(super) fn of(settings: &PredictionSettings) -> Horizon {
+        let month_days = if settings.month_days.is_finite() && settings.month_days >= 0.0 {
+            settings.month_days
+        } else {
+            0.0
+        };
+        let d = settings.discount_rate_monthly;
+        let d = if d.is_finite() && d > -1.0 { d } else { 0.0 };
+        let months = settings.horizon_months as usize;
+        Horizon {
+            months,
+            month_days,
+            discount: (1..=months)
+                .map(|j| finite_or((1.0 + d).powf(-(j as f64)), 0.0))
+                .collect(),
+        }
+    }
+
+    pub(super) fn days(&self) -> f64 {
+        self.months as f64 * self.month_days
+    }
+}
+
+/// The unique (frequency, T) pairs of the rows: a live customer's
+/// expected purchases depend on nothing else.
+pub(super) struct AliveGroups {
+    group_of_row: Vec<u32>,
+    x: Vec<f64>,
+    t: Vec<f64>,
+}
+
+impl AliveGroups {
+    pub(super) fn of(rows: &RfmRows) -> AliveGroups {
+        let mut index: IntMap<(u64, u64), u32> = IntMap::default();
+        let mut groups = AliveGroups {
+            group_of_row: Vec::with_capacity(rows.len()),
+            x: Vec::new(),
+            t: Vec::new(),
+        };
+        for (&x, &t) in rows.x.iter().zip(&rows.t) {
+            let next = groups.x.len() as u32;
+            let group = *index.entry((x.to_bits(), t.to_bits())).or_insert_with(|| {
+                groups.x.push(x);
+                groups.t.push(t);
+                next
+            });
+            groups.group_of_row.push(group);
+        }
+        groups
+    }
+
+    /// E[purchases in (T, T + j·month_days] | alive at T] for j = 1 …
+    /// months, for every group and each of `models` (NaN where it cannot
+    /// be computed). A group's values for all the models lie side by side,
+    /// so a row reads one block of memory for all of them: the rows visit
+    /// the groups in no order, and at tens of thousands of groups separate
+    /// tables per model would cost a cache miss per model and row.
+    pub(super) fn expectations(
+        &self,
+        models: &[PurchaseModel],
+        horizon: &Horizon,
+    ) -> AliveExpectations {
+        let months = horizon.months;
+        let block = months * models.len();
+        let mut cumulative = vec![0.0; self.x.len() * block];
+        if block > 0 {
+            cumulative
+                .par_chunks_mut(block)
+                .enumerate()
+                .for_each(|(g, out)| {
+                    for (model, out) in models.iter().zip(out.chunks_mut(months)) {
+                        for (j, value) in out.iter_mut().enumerate() {
+                            let days = (j + 1) as f64 * horizon.month_days;
+                            *value = model.expected_purchases_if_alive(self.x[g], self.t[g], days);
+                        }
+                    }
+                });
+        }
+        AliveExpectations {
+            months,
+            models: models.len(),
+            cumulative,
+        }
+    }
+
+    /// P(no purchase in the horizon | alive at T) of every group, which
+    /// depends on nothing else of a row (for Pareto/NBD it is a
+    /// quadrature: once per group, not per row).
+    pub(super) fn no_purchase(&self, model: &PurchaseModel, horizon: &Horizon) -> Vec<f64> {
+        (0..self.x.len())
+            .into_par_iter()
+            .map(|g| model.p_no_purchase_if_alive(self.x[g], self.t[g], horizon.days()))
+            .collect()
+    }
+
+    /// The group of row `row`.
+    pub(super) fn of_row(&self, row: usize) -> usize {
+        self.group_of_row[row] as usize
+    }
+}
+
+/// [`AliveGroups::expectations`]' values.
+pub(super) struct AliveExpectations {
+    months: usize,
+    models: usize,
+    cumulative: Vec<f64>,
+}
+
+impl AliveExpectations {
+    /// Group `group`'s cumulative expectations under model `model` (an
+    /// index into the models they were computed for).
+    pub(super) fn of(&self, group: usize, model: usize) -> &[f64] {
+        let start = (group * self.models + model) * self.months;
+        &self.cumulative[start..start + self.months]
+    }
+}
+
+/// P(alive), and the conditional expected orders in each month of the
+/// horizon (into `months`) with their total over the horizon; `None` when
+/// the expected orders cannot be computed. `p_alive` is the row's
+/// ([`PurchaseModel::alive_probabilities`]), `alive` its cumulative
+/// expected purchases if alive ([`AliveExpectations`]).
+pub(super) fn expected_by_month(
+    p_alive: f64,
+    alive: &[f64],
+    months: &mut [f64],
+) -> (f64, Option<f64>) {
+    let p_alive = finite_or(p_alive, 1.0).clamp(0.0, 1.0);
+    let mut previous = 0.0;
+    for (month, &if_alive) in months.iter_mut().zip(alive) {
+        let cumulative = p_alive * if_alive;
+        if cumulative.is_nan() {
+            return (p_alive, None);
+        }
+        // Cumulative expectations are non-decreasing in exact arithmetic;
+        // clamp rounding noise so no month is negative.
+        let cumulative = cumulative.max(previous);
+        *month = cumulative - previous;
+        previous = cumulative;
+    }
+    (p_alive, Some(previous))
+}
+
+/// What a row's predictions are made of: its P(alive), and its group's
+/// cumulative expected purchases if alive ([`AliveExpectations`]) and P(no
+/// purchase | alive) ([`AliveGroups::no_purchase`]).
+pub(super) struct RowInputs<'a> {
+    pub p_alive: f64,
+    pub alive: &'a [f64],
+    pub none_if_alive: f64,
+}
+
+/// One row's predictions; `months` is scratch space of the horizon's
+/// length (the caller's, so rows do not allocate it one by one).
+pub(super) fn predict_row(
+    inputs: RowInputs,
+    horizon: &Horizon,
+    months: &mut [f64],
+) -> RowPrediction {
+    let (p_alive, total) = expected_by_month(inputs.p_alive, inputs.alive, months);
+    let p_no_order = p_no_order(p_alive, inputs.none_if_alive);
+    let Some(expected_orders) = total else {
+        // Expected orders that cannot be computed (see
+        // `hyp2f1::expected_purchases_if_alive`) and the CLV built on them
+        // are NaN, published as null; P(alive) and P(no order) have closed
+        // forms and stand.
+        return RowPrediction {
+            p_alive,
+            expected_orders: f64::NAN,
+            by_month: vec![f64::NAN; horizon.months].into(),
+            p_no_order,
+            discounted_orders: f64::NAN,
+        };
+    };
+    RowPrediction {
+        p_alive,
+        expected_orders,
+        discounted_orders: discounted(months, horizon),
+        by_month: months.into(),
+        p_no_order,
+    }
+}
+
+/// Σ_j months[j]/(1+d)^j, summed in month order.
+fn discounted(months: &[f64], horizon: &Horizon) -> f64 {
+    months
+        .iter()
+        .zip(&horizon.discount)
+        .fold(0.0, |total, (month, factor)| total + month * factor)
+}
+
+/// P(no purchase in the horizon): dropped out, or alive and none
+/// (`PurchaseModel::p_no_purchase_if_alive`, `p_none_if_alive`).
+fn p_no_order(p_alive: f64, p_none_if_alive: f64) -> f64 {
+    finite_or((1.0 - p_alive) + p_alive * p_none_if_alive, 1.0).clamp(0.0, 1.0)
+}
