@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{shown_path, terminal_lines, Error, Result};
-use crate::io::publish::write_file_atomically;
+use crate::io::atomic::write_file_atomically;
 use crate::io::remote::output::FetchedRun;
 use crate::io::remote::WorkDir;
 use crate::location::StoreUrl;

@@ -14,6 +14,7 @@
 //! `commands::report` looks for the run directory it is given, and
 //! `manifest` reads the process's peak memory from `/proc`.
 
+pub mod atomic;
 pub mod csv;
 pub mod history;
 pub mod input;

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-use super::publish::write_file_atomically;
+use super::atomic::write_file_atomically;
 
 /// The file's name in the output directory.
 pub const VIEWS_FILE: &str = "views.sql";
