@@ -259,16 +259,32 @@ pub(crate) fn family_mean_nll(
     gr += total * ln_alpha;
     let mut galpha = total * r / alpha;
 
-    // Terms per unique (x, t_x, T) row, from tables of what depends on
-    // one of its values only: ln and 1/ of α + day per distinct day, and of
-    // b + x − 1 + e per distinct frequency (unused, and possibly NaN, for
-    // x = 0 in BG/NBD, where no dropout is possible).
+    let sums = row_terms(rows, [r, alpha, a, b], e);
+    ll += sums[0];
+    gr += sums[1];
+    galpha += sums[2];
+    ga += sums[3];
+    gb += sums[4];
+
+    // Chain rule to log-parameters (∂/∂ln θ = θ·∂/∂θ), negate, per customer.
+    let grad = [gr * r, galpha * alpha, ga * a, gb * b].map(|g| -g / total);
+    (-ll / total, grad)
+}
+
+/// The terms of the mean NLL's sum per unique (x, t_x, T) row, with their
+/// derivatives in r, α, a and b (not yet in log-parameters), e =
+/// [`Dropout::extra`].
+fn row_terms(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e: f64) -> [f64; 5] {
+    // From tables of what depends on one of a row's values only: ln and 1/
+    // of α + day per distinct day, and of b + x − 1 + e per distinct
+    // frequency (unused, and possibly NaN, for x = 0 in BG/NBD, where no
+    // dropout is possible).
     debug_assert_eq!(rows.t_idx.len(), rows.len(), "rows without a day index");
     let ln_a = a.ln();
     let inv_a = 1.0 / a;
     let (ln_day, inv_day) = logs_and_reciprocals(rows.days.iter().map(|d| alpha + d));
     let (ln_bx1, inv_bx1) = logs_and_reciprocals(rows.xs.iter().map(|x| b + x - 1.0 + e));
-    let sums = chunked_sum::<5, _>(rows.len(), |range| {
+    chunked_sum::<5, _>(rows.len(), |range| {
         let mut s = [0.0; 5];
         for i in range {
             let (x, t_x, t, w) = (rows.x[i], rows.t_x[i], rows.t[i], rows.w[i]);
@@ -298,16 +314,7 @@ pub(crate) fn family_mean_nll(
             }
         }
         s
-    });
-    ll += sums[0];
-    gr += sums[1];
-    galpha += sums[2];
-    ga += sums[3];
-    gb += sums[4];
-
-    // Chain rule to log-parameters (∂/∂ln θ = θ·∂/∂θ), negate, per customer.
-    let grad = [gr * r, galpha * alpha, ga * a, gb * b].map(|g| -g / total);
-    (-ll / total, grad)
+    })
 }
 
 /// ln v and 1/v of each value.

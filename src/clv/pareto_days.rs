@@ -60,16 +60,9 @@ pub(super) fn sum_over_rows<const K: usize, F>(
 where
     F: Fn(usize, &Branches) -> [f64; K] + Sync,
 {
-    let day_logs: Vec<AliveLogs> = (0..=groups.last_day)
-        .map(|t| alive_logs(params, t as f64))
-        .collect();
+    let day_logs = day_logs(params, groups);
     let mut total = [0.0; K];
-    for (xi, members) in groups.tabled.iter().enumerate() {
-        if members.is_empty() {
-            continue;
-        }
-        let (first, end) = groups.spans[xi];
-        let table = DayTable::build(params, rows.xs[xi], first, end);
+    for (members, table) in tables(params, (rows, groups)) {
         let part = chunked_sum::<K, _>(members.len(), |range| {
             let mut acc = [0.0; K];
             for &i in &members[range] {
@@ -106,21 +99,14 @@ pub(super) fn map_over_rows<F>(
 where
     F: Fn(usize, &Branches) -> f64 + Sync,
 {
-    let day_logs: Vec<AliveLogs> = (0..=groups.last_day)
-        .map(|t| alive_logs(params, t as f64))
-        .collect();
+    let day_logs = day_logs(params, groups);
     let mut out = vec![f64::NAN; rows.len()];
     let mut scatter = |members: &[u32], values: Vec<f64>| {
         for (&i, v) in members.iter().zip(values) {
             out[i as usize] = v;
         }
     };
-    for (xi, members) in groups.tabled.iter().enumerate() {
-        if members.is_empty() {
-            continue;
-        }
-        let (first, end) = groups.spans[xi];
-        let table = DayTable::build(params, rows.xs[xi], first, end);
+    for (members, table) in tables(params, (rows, groups)) {
         let values = members
             .par_iter()
             .map(|&i| {
@@ -137,6 +123,31 @@ where
         .collect();
     scatter(&groups.rest, values);
     out
+}
+
+/// [`AliveLogs`] of every day up to the last of a tabled row.
+fn day_logs(params: &ParetoNbdParams, groups: &FrequencyGroups) -> Vec<AliveLogs> {
+    (0..=groups.last_day)
+        .map(|t| alive_logs(params, t as f64))
+        .collect()
+}
+
+/// Each frequency that gets a table: its rows and its table, built one at
+/// a time as the iterator is advanced (so one table is in memory at once).
+fn tables<'g>(
+    params: &'g ParetoNbdParams,
+    (rows, groups): (&'g RfmRows, &'g FrequencyGroups),
+) -> impl Iterator<Item = (&'g [u32], DayTable)> + 'g {
+    groups
+        .tabled
+        .iter()
+        .enumerate()
+        .filter(|(_, members)| !members.is_empty())
+        .map(move |(xi, members)| {
+            let (first, end) = groups.spans[xi];
+            let table = DayTable::build(params, rows.xs[xi], first, end);
+            (members.as_slice(), table)
+        })
 }
 
 /// The branches of row `i`, a member of `table`'s frequency.

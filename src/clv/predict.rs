@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::compress::{gg_eligible, CompressedSummary};
 use super::rows::{
-    expected_by_month, finite_or, predict_row, AliveGroups, Horizon, RowInputs, RowPrediction,
+    expected_by_month, finite_or, predict_rows, AliveGroups, Horizon, RowPrediction,
 };
 use super::uncertainty::{
     customer_intervals, order_value_log_gradient, row_weights, rows_with_spread,
@@ -90,24 +90,7 @@ pub fn predict_with_intervals(
         .collect();
     let groups = AliveGroups::of(rows);
     let Some(uncertainty) = uncertainty else {
-        let alive = groups.expectations(std::slice::from_ref(&model), &horizon);
-        let none_if_alive = groups.no_purchase(&model, &horizon);
-        let p_alive = model.alive_probabilities(rows);
-        let row_preds: Vec<RowPrediction> = (0..rows.len())
-            .into_par_iter()
-            .map_init(
-                || vec![0.0; horizon.months],
-                |months, i| {
-                    let group = groups.of_row(i);
-                    let inputs = RowInputs {
-                        p_alive: p_alive[i],
-                        alive: alive.of(group, 0),
-                        none_if_alive: none_if_alive[group],
-                    };
-                    predict_row(inputs, &horizon, months)
-                },
-            )
-            .collect();
+        let row_preds = predict_rows(&model, rows, &groups, &horizon);
         return (join(&row_preds, customer_row, &aov), None);
     };
     let spend_gradient =

@@ -238,3 +238,31 @@ fn discounted(months: &[f64], horizon: &Horizon) -> f64 {
 fn p_no_order(p_alive: f64, p_none_if_alive: f64) -> f64 {
     finite_or((1.0 - p_alive) + p_alive * p_none_if_alive, 1.0).clamp(0.0, 1.0)
 }
+
+/// Every row's predictions under `model`, in row order (`groups` are the
+/// rows').
+pub(super) fn predict_rows(
+    model: &PurchaseModel,
+    rows: &RfmRows,
+    groups: &AliveGroups,
+    horizon: &Horizon,
+) -> Vec<RowPrediction> {
+    let alive = groups.expectations(std::slice::from_ref(model), horizon);
+    let none_if_alive = groups.no_purchase(model, horizon);
+    let p_alive = model.alive_probabilities(rows);
+    (0..rows.len())
+        .into_par_iter()
+        .map_init(
+            || vec![0.0; horizon.months],
+            |months, i| {
+                let group = groups.of_row(i);
+                let inputs = RowInputs {
+                    p_alive: p_alive[i],
+                    alive: alive.of(group, 0),
+                    none_if_alive: none_if_alive[group],
+                };
+                predict_row(inputs, horizon, months)
+            },
+        )
+        .collect()
+}

@@ -173,18 +173,7 @@ pub fn clv_stage(
             .zip(scored.uncertainty.as_ref()),
     );
     let scores = scores(&scored.predictions, scored.intervals, config.margin);
-    let uncomputable = scores
-        .expected_orders
-        .iter()
-        .filter(|e| e.is_none())
-        .count();
-    if uncomputable > 0 {
-        tracing::warn!(
-            customers = uncomputable,
-            model = model.kind().name(),
-            "CLV: the expected orders of these customers cannot be computed at the fitted parameters (see clv_model); their expected_orders and clv are null, and the forecast months they would add to are null"
-        );
-    }
+    let uncomputable = count_uncomputable(&scores, model.kind());
     fits.push(gg_report.clone());
     ClvOutput {
         scores,
@@ -196,6 +185,24 @@ pub fn clv_stage(
         gamma_gamma_used: gg.is_some(),
         uncomputable,
     }
+}
+
+/// Customers whose expected orders (and CLV) cannot be computed under the
+/// scoring model `model`; the run says so when there are any.
+fn count_uncomputable(scores: &ClvScores, model: PurchaseModelKind) -> usize {
+    let uncomputable = scores
+        .expected_orders
+        .iter()
+        .filter(|e| e.is_none())
+        .count();
+    if uncomputable > 0 {
+        tracing::warn!(
+            customers = uncomputable,
+            model = model.name(),
+            "CLV: the expected orders of these customers cannot be computed at the fitted parameters (see clv_model); their expected_orders and clv are null, and the forecast months they would add to are null"
+        );
+    }
+    uncomputable
 }
 
 /// Each fitted purchase model with its report.
