@@ -309,6 +309,32 @@ impl SpendRows {
     pub fn len(&self) -> usize {
         self.x.len()
     }
+
+    /// Every `step`-th row, with its weight, and the sums over them.
+    pub fn every(&self, step: usize) -> SpendRows {
+        let mut out = SpendRows::default();
+        let mut x_index: IntMap<i64, u32> = IntMap::default();
+        let mut sum_wm = 0.0;
+        for i in (0..self.len()).step_by(step.max(1)) {
+            let (x, m, w) = (self.x[i], self.m[i], self.w[i]);
+            let xi = frequency_slot(&mut x_index, (&mut out.xs, &mut out.xs_w), x as i64);
+            out.x.push(x);
+            out.m.push(m);
+            out.w.push(w);
+            out.x_idx.push(xi);
+            out.xs_w[xi as usize] += w;
+            out.ln_u.push(self.ln_u[i]);
+            out.total_w += w;
+            out.sum_w_ln_m += w * m.ln();
+            sum_wm += w * m;
+        }
+        out.mean_m = if out.total_w > 0.0 {
+            sum_wm / out.total_w
+        } else {
+            0.0
+        };
+        out
+    }
 }
 
 /// Compresses the Gamma-Gamma input (frequency > 0, monetary > 0 only).

@@ -59,6 +59,7 @@ pub use model::{
 };
 pub use pareto_nbd::{pareto_nbd_log_likelihood, pareto_nbd_probability_alive};
 pub use predict::{expected_orders, predict, predict_with_intervals};
+pub use rows::CustomerPredictions;
 pub use uncertainty::{
     log_scale_interval, ForecastGradients, LogCovariance, PredictionIntervals, Uncertainty,
 };

@@ -11,7 +11,7 @@
 use super::bgnbd::{self, Dropout};
 use super::compress::{CompressedSummary, RfmRows};
 use super::hyp2f1;
-use super::optimize::{fit_penalized, warm_start};
+use super::optimize::{fit_penalized, warm_start, SUBSAMPLE_ABOVE, SUBSAMPLE_ROWS};
 use super::pareto_days::FrequencyGroups;
 use super::{pareto_nbd, BgNbdParams, CustomerSummaryInput, FitReport, ParetoNbdParams};
 
@@ -255,11 +255,6 @@ fn start_values(kind: PurchaseModelKind, rows: &RfmRows) -> [f64; 4] {
         }
     }
 }
-
-/// Unique rows above which a fit starts from a fit on a subsample of them.
-const SUBSAMPLE_ABOVE: usize = 40_000;
-/// Rows in that subsample (about).
-const SUBSAMPLE_ROWS: usize = 10_000;
 
 /// A start for a fit on many unique rows: the optimum and curvature of a
 /// fit on every k-th row (about [`SUBSAMPLE_ROWS`]). The mean likelihood

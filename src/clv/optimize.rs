@@ -31,6 +31,11 @@ pub(crate) const LOG_BOUND: f64 = 30.0;
 /// Largest step (in log-parameters) one line search may try: a factor e^3
 /// per parameter. Larger trial steps only overflow or waste evaluations.
 const MAX_STEP: f64 = 3.0;
+/// Unique rows above which a model's fit starts from a fit on a subsample
+/// of them (`model::subsample_start`, `gamma_gamma::subsample_start`).
+pub(crate) const SUBSAMPLE_ABOVE: usize = 40_000;
+/// Rows in that subsample (about).
+pub(crate) const SUBSAMPLE_ROWS: usize = 10_000;
 const MAX_BFGS_ITER: u32 = 1000;
 /// Gradient (∞-norm, mean NLL, log-parameters) at which BFGS hands over to
 /// Newton. Below ~1e-12 the gradient is rounding noise.

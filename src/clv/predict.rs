@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::compress::{gg_eligible, CompressedSummary};
 use super::rows::{
-    expected_by_month, finite_or, predict_rows, AliveGroups, Horizon, RowPrediction,
+    expected_by_month, finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon,
 };
 use super::uncertainty::{
     customer_intervals, order_value_log_gradient, row_weights, rows_with_spread,
@@ -56,24 +56,27 @@ pub fn predict(
     settings: &PredictionSettings,
 ) -> Vec<Prediction> {
     let summary = CompressedSummary::of(input);
-    predict_with_intervals(model, gg, input, &summary, settings, None).0
+    predict_with_intervals(model, gg, input, &summary, settings, None)
+        .0
+        .to_vec()
 }
 
-/// [`predict()`], and with `uncertainty` the intervals of its figures from
-/// the parameters' sampling error (`uncertainty` module): per customer for
-/// expected orders and CLV, and the forecast's gradients. The predictions
-/// are the same with or without it.
+/// [`predict()`]'s figures held by row (see [`CustomerPredictions`]), and
+/// with `uncertainty` the intervals of its figures from the parameters'
+/// sampling error (`uncertainty` module): per customer for expected orders
+/// and CLV, and the forecast's gradients. The predictions are the same
+/// with or without it.
 ///
 /// # Panics
 /// If `summary` is not `input`'s (another customer count).
-pub fn predict_with_intervals(
+pub fn predict_with_intervals<'s>(
     model: impl Into<PurchaseModel>,
     gg: Option<&GammaGammaParams>,
     input: &CustomerSummaryInput,
-    summary: &CompressedSummary,
+    summary: &'s CompressedSummary,
     settings: &PredictionSettings,
     uncertainty: Option<&Uncertainty>,
-) -> (Vec<Prediction>, Option<PredictionIntervals>) {
+) -> (CustomerPredictions<'s>, Option<PredictionIntervals>) {
     input.assert_lengths();
     assert_eq!(
         summary.customers(),
@@ -91,7 +94,7 @@ pub fn predict_with_intervals(
     let groups = AliveGroups::of(rows);
     let Some(uncertainty) = uncertainty else {
         let row_preds = predict_rows(&model, rows, &groups, &horizon);
-        return (join(&row_preds, customer_row, &aov), None);
+        return (CustomerPredictions::new(row_preds, customer_row, aov), None);
     };
     let spend_gradient =
         |i: usize| order_value.log_gradient(input.frequency[i], input.monetary_value[i]);
@@ -104,14 +107,8 @@ pub fn predict_with_intervals(
         &horizon,
         &uncertainty.purchase,
     );
-    let predictions = join(&row_preds, customer_row, &aov);
-    let intervals = customer_intervals(
-        &predictions,
-        customer_row,
-        &spread,
-        &spend_gradient,
-        uncertainty,
-    );
+    let predictions = CustomerPredictions::new(row_preds, customer_row, aov);
+    let intervals = customer_intervals(&predictions, &spread, &spend_gradient, uncertainty);
     (
         predictions,
         Some(PredictionIntervals {
@@ -195,27 +192,6 @@ impl<'a> OrderValue<'a> {
             None => [0.0; 3],
         }
     }
-}
-
-/// The per-customer predictions: each customer's row joined with their
-/// order value.
-fn join(row_preds: &[RowPrediction], customer_row: &[u32], aov: &[f64]) -> Vec<Prediction> {
-    customer_row
-        .par_iter()
-        .zip(aov)
-        .map(|(&row, &aov)| {
-            let rp = &row_preds[row as usize];
-            Prediction {
-                p_alive: rp.p_alive,
-                expected_orders: rp.expected_orders,
-                expected_orders_by_month: rp.by_month.clone(),
-                p_no_order: rp.p_no_order,
-                expected_avg_order_value: aov,
-                // NaN exactly when the expected orders are (aov is finite).
-                clv: aov * rp.discounted_orders,
-            }
-        })
-        .collect()
 }
 
 /// Mean monetary value over customers with frequency > 0 and a usable

@@ -1,13 +1,14 @@
 //! The building blocks of the predictions per unique (frequency, recency,
 //! T) row, shared by the point predictions (`predict.rs`) and their
 //! intervals (`uncertainty.rs`): the horizon, the (frequency, T)
-//! groups with a live customer's expected purchases, and one row's
-//! figures from its P(alive) and its group's.
+//! groups with a live customer's expected purchases, one row's figures
+//! from its P(alive) and its group's, and the customers joined to their
+//! rows' figures (`CustomerPredictions`).
 
 use rayon::prelude::*;
 
 use super::compress::{IntMap, RfmRows};
-use super::{PredictionSettings, PurchaseModel};
+use super::{Prediction, PredictionSettings, PurchaseModel};
 
 /// Row-level results (independent of spend).
 pub(super) struct RowPrediction {
@@ -265,4 +266,123 @@ pub(super) fn predict_rows(
             },
         )
         .collect()
+}
+
+/// Every customer's [`Prediction`], held as each unique row's figures and
+/// each customer's row and order value: the same figures without a
+/// [`Prediction`] per customer, which at millions of customers cost a
+/// shared month vector's reference count per customer, touched by every
+/// thread, and a quarter of a second to drop on one thread.
+pub struct CustomerPredictions<'s> {
+    rows: Vec<RowPrediction>,
+    customer_row: &'s [u32],
+    order_value: Vec<f64>,
+}
+
+impl<'s> CustomerPredictions<'s> {
+    pub(super) fn new(
+        rows: Vec<RowPrediction>,
+        customer_row: &'s [u32],
+        order_value: Vec<f64>,
+    ) -> CustomerPredictions<'s> {
+        debug_assert_eq!(customer_row.len(), order_value.len());
+        CustomerPredictions {
+            rows,
+            customer_row,
+            order_value,
+        }
+    }
+
+    /// Customers.
+    pub fn len(&self) -> usize {
+        self.customer_row.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.customer_row.is_empty()
+    }
+
+    /// The customer's unique row.
+    pub(super) fn row_index(&self, customer: usize) -> usize {
+        self.customer_row[customer] as usize
+    }
+
+    fn row(&self, customer: usize) -> &RowPrediction {
+        &self.rows[self.row_index(customer)]
+    }
+
+    pub fn p_alive(&self, customer: usize) -> f64 {
+        self.row(customer).p_alive
+    }
+
+    /// NaN where they cannot be computed.
+    pub fn expected_orders(&self, customer: usize) -> f64 {
+        self.row(customer).expected_orders
+    }
+
+    pub fn expected_orders_by_month(&self, customer: usize) -> &[f64] {
+        &self.row(customer).by_month
+    }
+
+    pub fn p_no_order(&self, customer: usize) -> f64 {
+        self.row(customer).p_no_order
+    }
+
+    pub fn expected_avg_order_value(&self, customer: usize) -> f64 {
+        self.order_value[customer]
+    }
+
+    /// The revenue CLV: the order value × the row's discounted orders;
+    /// NaN exactly when the expected orders are (the order value is
+    /// finite).
+    pub fn clv(&self, customer: usize) -> f64 {
+        self.order_value[customer] * self.row(customer).discounted_orders
+    }
+
+    /// Every customer's order value set to `value` (the caller's fallback
+    /// when there is neither a spend model nor a repeat buyer).
+    pub fn set_order_value(&mut self, value: f64) {
+        self.order_value.fill(value);
+    }
+
+    /// One [`Prediction`] per customer, in customer order.
+    pub fn to_vec(&self) -> Vec<Prediction> {
+        (0..self.len())
+            .into_par_iter()
+            .map(|i| {
+                let row = self.row(i);
+                Prediction {
+                    p_alive: row.p_alive,
+                    expected_orders: row.expected_orders,
+                    expected_orders_by_month: row.by_month.clone(),
+                    p_no_order: row.p_no_order,
+                    expected_avg_order_value: self.order_value[i],
+                    clv: self.clv(i),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+impl<'s> CustomerPredictions<'s> {
+    /// Customers of rows given by (P(alive), expected orders by month,
+    /// P(no order)), undiscounted, for tests of what is made of them.
+    pub fn of_rows_for_tests(
+        rows: &[(f64, Vec<f64>, f64)],
+        customer_row: &'s [u32],
+        order_value: Vec<f64>,
+    ) -> CustomerPredictions<'s> {
+        let rows = rows
+            .iter()
+            .map(|(p_alive, months, p_no_order)| RowPrediction {
+                p_alive: *p_alive,
+                expected_orders: months.iter().sum(),
+                discounted_orders: months.iter().sum(),
+                by_month: months.as_slice().into(),
+                p_no_order: *p_no_order,
+            })
+            .collect();
+        CustomerPredictions::new(rows, customer_row, order_value)
+    }
 }

@@ -22,10 +22,10 @@ use rayon::prelude::*;
 
 use super::compress::RfmRows;
 use super::rows::{
-    expected_by_month, predict_row, AliveExpectations, AliveGroups, Horizon, RowInputs,
-    RowPrediction,
+    expected_by_month, predict_row, AliveExpectations, AliveGroups, CustomerPredictions, Horizon,
+    RowInputs, RowPrediction,
 };
-use super::{FitReport, GammaGammaParams, Prediction, PurchaseModel};
+use super::{FitReport, GammaGammaParams, PurchaseModel};
 
 /// Step in the log-parameters of the forward differences that give a
 /// prediction's gradient: its relative error is about the step
@@ -390,8 +390,7 @@ fn add_scaled<const N: usize>(total: &mut [f64; N], scale: f64, part: &[f64; N])
 /// Each customer's intervals of expected orders and CLV from their row's
 /// spread and, for the CLV, their order value's spend gradient.
 pub(super) fn customer_intervals(
-    predictions: &[Prediction],
-    customer_row: &[u32],
+    predictions: &CustomerPredictions,
     spread: &[RowSpread],
     value_log_gradient: &(impl Fn(usize) -> [f64; 3] + Sync),
     uncertainty: &Uncertainty,
@@ -400,12 +399,12 @@ pub(super) fn customer_intervals(
     let (expected_orders, clv) = (0..predictions.len())
         .into_par_iter()
         .map(|i| {
-            let (p, s) = (&predictions[i], &spread[customer_row[i] as usize]);
-            let orders = log_scale_interval(p.expected_orders, s.ln_orders, z);
+            let s = &spread[predictions.row_index(i)];
+            let orders = log_scale_interval(predictions.expected_orders(i), s.ln_orders, z);
             let clv = match &uncertainty.spend {
                 Some(spend) => {
                     let ln_value = spend.variance_along(&value_log_gradient(i));
-                    log_scale_interval(p.clv, s.ln_discounted + ln_value, z)
+                    log_scale_interval(predictions.clv(i), s.ln_discounted + ln_value, z)
                 }
                 None => [f64::NAN; 2],
             };

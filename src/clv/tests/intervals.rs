@@ -73,15 +73,19 @@ impl Fitted {
         data: &Summary,
         settings: &PredictionSettings,
     ) -> (Vec<Prediction>, PredictionIntervals) {
+        let summary = CompressedSummary::of(&data.input());
         let (predictions, intervals) = predict_with_intervals(
             self.model,
             Some(&self.gg),
             &data.input(),
-            &CompressedSummary::of(&data.input()),
+            &summary,
             settings,
             Some(&self.uncertainty),
         );
-        (predictions, intervals.expect("an uncertainty was given"))
+        (
+            predictions.to_vec(),
+            intervals.expect("an uncertainty was given"),
+        )
     }
 }
 
@@ -342,14 +346,16 @@ fn pareto_and_mbg_intervals_cover_the_truth_about_eighty_percent_of_the_time() {
                     spend: None,
                     level: 0.8,
                 };
+                let summary = CompressedSummary::of(&data.input());
                 let (base, intervals) = predict_with_intervals(
                     model,
                     None,
                     &data.input(),
-                    &CompressedSummary::of(&data.input()),
+                    &summary,
                     &settings,
                     Some(&uncertainty),
                 );
+                let base = base.to_vec();
                 let forecast = intervals.unwrap().forecast;
                 let truth = predict(truth_model, None, &data.input(), &settings);
                 [0usize, 5].map(|j| {

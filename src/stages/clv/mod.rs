@@ -26,8 +26,8 @@ pub use status::fit_status;
 
 use crate::clv::{
     fit_gamma_gamma_with, fit_purchase_model_on, predict_with_intervals, CompressedSummary,
-    CustomerSummaryInput, FitReport, ForecastGradients, GammaGammaParams, LogCovariance,
-    Prediction, PredictionIntervals, PredictionSettings, PurchaseModel, PurchaseModelKind,
+    CustomerPredictions, CustomerSummaryInput, FitReport, ForecastGradients, GammaGammaParams,
+    LogCovariance, PredictionIntervals, PredictionSettings, PurchaseModel, PurchaseModelKind,
     Uncertainty,
 };
 use crate::config::ClvConfig;
@@ -109,7 +109,13 @@ fn fit_spend_model(
     input: &CustomerSummaryInput,
     penalizer: f64,
 ) -> (Option<GammaGammaParams>, FitReport) {
+    let clock = std::time::Instant::now();
     let (gg, report) = fit_gamma_gamma_with(input, penalizer, None);
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        iterations = report.iterations,
+        "gamma-gamma fit"
+    );
     if report.customers == 0 {
         tracing::warn!(
             "Gamma-Gamma: no customer has a repeat order with a positive amount, so there is nothing to fit (clv_model says not_fitted); expected order values fall back to plain averages (README, Predictive CLV)"
@@ -234,12 +240,12 @@ fn fit_all(
 /// Validates every candidate on the holdout, chooses, and scores the
 /// customers with the chosen one. With a single candidate the choice is
 /// known before the validation, so the two run side by side.
-fn validate_and_score(
+fn validate_and_score<'s>(
     calibration: Calibration,
     purchase: &[(PurchaseModel, FitReport)],
     reports: &[FitReport],
-    scoring: &Scoring,
-) -> (HoldoutValidation, Vec<SelectionRow>, Scored) {
+    scoring: &Scoring<'s>,
+) -> (HoldoutValidation, Vec<SelectionRow>, Scored<'s>) {
     let select = |validation: &HoldoutValidation| selection_rows(reports, &validation.models);
     if let [(model, report)] = purchase {
         let (validation, scored) = rayon::join(
@@ -274,15 +280,15 @@ struct Scoring<'a> {
 }
 
 /// The customers scored by one purchase model.
-struct Scored {
+struct Scored<'s> {
     model: PurchaseModel,
-    predictions: Vec<Prediction>,
+    predictions: CustomerPredictions<'s>,
     intervals: Option<PredictionIntervals>,
     uncertainty: Option<Uncertainty>,
 }
 
-impl Scoring<'_> {
-    fn score(&self, model: PurchaseModel, report: &FitReport) -> Scored {
+impl<'s> Scoring<'s> {
+    fn score(&self, model: PurchaseModel, report: &FitReport) -> Scored<'s> {
         let clock = std::time::Instant::now();
         let uncertainty = uncertainty(self.config, report, self.gg.is_some(), self.gg_report);
         let (mut predictions, intervals) = predict_with_intervals(
@@ -294,7 +300,7 @@ impl Scoring<'_> {
             uncertainty.as_ref(),
         );
         if self.gg.is_none() && !self.summary.frequency.iter().any(|&f| f > 0) {
-            plain_order_value(&mut predictions, self.summary, &self.settings);
+            predictions.set_order_value(plain_order_value(self.summary));
         }
         tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
         Scored {
@@ -342,22 +348,9 @@ fn uncertainty(
 
 /// No repeat buyer at all: no spend model and no repeat spend to average.
 /// The plain average order value is the honest guess.
-fn plain_order_value(
-    predictions: &mut [Prediction],
-    summary: &CustomerSummary,
-    settings: &PredictionSettings,
-) {
+fn plain_order_value(summary: &CustomerSummary) -> f64 {
     let orders: i64 = summary.orders.iter().sum();
-    let aov = money(summary.revenue_cents.iter().sum()) / orders.max(1) as f64;
-    for p in predictions {
-        p.expected_avg_order_value = aov;
-        p.clv = p
-            .expected_orders_by_month
-            .iter()
-            .enumerate()
-            .map(|(j, n)| n * aov / (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1))
-            .sum();
-    }
+    money(summary.revenue_cents.iter().sum()) / orders.max(1) as f64
 }
 
 /// Every candidate refitted on the calibration period and compared with
@@ -401,7 +394,7 @@ fn validation(
 /// have closed forms that are finite by construction (`clv::predict`).
 /// Both CLVs are revenue × `margin` (`[clv] margin`; × 1 is exact).
 fn scores(
-    predictions: &[Prediction],
+    predictions: &CustomerPredictions,
     intervals: Option<PredictionIntervals>,
     margin: f64,
 ) -> ClvScores {
@@ -417,23 +410,26 @@ fn scores(
         }
     };
     let computed = |x: f64| x.is_finite().then_some(x);
-    debug_assert!(predictions.iter().all(|p| {
-        p.p_alive.is_finite() && p.p_no_order.is_finite() && p.expected_avg_order_value.is_finite()
-    }));
+    let column = |of: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<f64> {
+        (0..predictions.len()).into_par_iter().map(of).collect()
+    };
+    let p_alive = column(&|i| predictions.p_alive(i));
+    let p_no_order = column(&|i| predictions.p_no_order(i));
+    let expected_avg_order_value = column(&|i| predictions.expected_avg_order_value(i));
+    debug_assert!([&p_alive, &p_no_order, &expected_avg_order_value]
+        .iter()
+        .all(|c| c.iter().all(|v| v.is_finite())));
     ClvScores {
-        p_alive: predictions.par_iter().map(|p| p.p_alive).collect(),
-        expected_orders: predictions
-            .par_iter()
-            .map(|p| computed(p.expected_orders))
+        p_alive,
+        expected_orders: (0..predictions.len())
+            .into_par_iter()
+            .map(|i| computed(predictions.expected_orders(i)))
             .collect(),
-        p_no_order: predictions.par_iter().map(|p| p.p_no_order).collect(),
-        expected_avg_order_value: predictions
-            .par_iter()
-            .map(|p| p.expected_avg_order_value)
-            .collect(),
-        clv: predictions
-            .par_iter()
-            .map(|p| computed(p.clv * margin))
+        p_no_order,
+        expected_avg_order_value,
+        clv: (0..predictions.len())
+            .into_par_iter()
+            .map(|i| computed(predictions.clv(i) * margin))
             .collect(),
         expected_orders_interval,
         clv_interval,
@@ -523,15 +519,17 @@ const FORECAST_CHUNK: usize = 1 << 16;
 /// customers: summed in customer order within chunks of
 /// [`FORECAST_CHUNK`] customers, and the chunks' sums in chunk order, so
 /// the result is the same on every run.
-fn monthly_totals(predictions: &[Prediction], months: usize) -> (Vec<f64>, Vec<f64>) {
-    let chunks: Vec<(Vec<f64>, Vec<f64>)> = predictions
-        .par_chunks(FORECAST_CHUNK)
+fn monthly_totals(predictions: &CustomerPredictions, months: usize) -> (Vec<f64>, Vec<f64>) {
+    let chunks: Vec<(Vec<f64>, Vec<f64>)> = (0..predictions.len().div_ceil(FORECAST_CHUNK))
+        .into_par_iter()
         .map(|chunk| {
             let mut orders = vec![0.0f64; months];
             let mut revenue = vec![0.0f64; months];
-            for p in chunk {
-                let value = p.expected_avg_order_value;
-                for (j, &n) in p.expected_orders_by_month.iter().enumerate().take(months) {
+            let end = ((chunk + 1) * FORECAST_CHUNK).min(predictions.len());
+            for i in chunk * FORECAST_CHUNK..end {
+                let value = predictions.expected_avg_order_value(i);
+                let by_month = predictions.expected_orders_by_month(i);
+                for (j, &n) in by_month.iter().enumerate().take(months) {
                     // A NaN month makes the total NaN: published as null.
                     orders[j] += n;
                     revenue[j] += n * value;
@@ -557,7 +555,7 @@ fn monthly_totals(predictions: &[Prediction], months: usize) -> (Vec<f64>, Vec<f
 /// discounted by (1 + d)^j, with their intervals from `gradients` (null
 /// without), the totals from [`monthly_totals`].
 fn forecast(
-    predictions: &[Prediction],
+    predictions: &CustomerPredictions,
     settings: &PredictionSettings,
     gradients: Option<(&ForecastGradients, &Uncertainty)>,
 ) -> Forecast {
@@ -597,15 +595,10 @@ mod tests {
     /// null; nothing becomes 0.
     #[test]
     fn uncomputable_predictions_are_null_not_zero() {
-        let prediction = |orders: f64| Prediction {
-            p_alive: 0.5,
-            expected_orders: orders,
-            expected_orders_by_month: vec![orders / 2.0; 2].into(),
-            p_no_order: 0.4,
-            expected_avg_order_value: 10.0,
-            clv: orders * 10.0,
-        };
-        let predictions = [prediction(2.0), prediction(f64::NAN)];
+        // Two customers, each with a row of their own: expected orders 2
+        // (one a month), and ones that cannot be computed.
+        let rows = [(0.5, vec![1.0; 2], 0.4), (0.5, vec![f64::NAN; 2], 0.4)];
+        let predictions = CustomerPredictions::of_rows_for_tests(&rows, &[0, 1], vec![10.0; 2]);
         let scores = scores(&predictions, None, 1.0);
         assert_eq!(scores.expected_orders, vec![Some(2.0), None]);
         assert_eq!(scores.clv, vec![Some(20.0), None]);
@@ -618,7 +611,8 @@ mod tests {
         let forecast = forecast(&predictions, &settings, None);
         assert_eq!(forecast.expected_orders, vec![None, None]);
         assert_eq!(forecast.discounted_revenue, vec![None, None]);
-        let forecast = super::forecast(&predictions[..1], &settings, None);
+        let first = CustomerPredictions::of_rows_for_tests(&rows, &[0], vec![10.0]);
+        let forecast = super::forecast(&first, &settings, None);
         assert_eq!(forecast.expected_revenue, vec![Some(10.0), Some(10.0)]);
         assert_eq!(forecast.expected_orders, vec![Some(1.0), Some(1.0)]);
     }
