@@ -94,7 +94,7 @@ bench-cluster: build-cluster
 	python3 bench/cluster_bench.py
 
 ## The CLV stage alone at 1 M and 2 M customers on 3-year daily histories, next to lifetimes:
-## make bench-clv [BENCH_CLV_CUSTOMERS=1000000,2000000 BENCH_CLV_MODELS=bg_nbd,auto]
+## make bench-clv [BENCH_CLV_CUSTOMERS=1000000,2000000 BENCH_CLV_MODELS=bg_nbd,auto BENCH_CLV_RUNS=3]
 bench-clv: build
 	python3 bench/clv_bench.py
 
