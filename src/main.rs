@@ -19,7 +19,7 @@ use retention::progress::Progress;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    retention::allocator::use_base_pages();
+    retention::allocator::use_huge_pages(false);
     let cli = parse_command_line();
     let default_level = match (cli.quiet, cli.verbose) {
         (true, _) => "warn",

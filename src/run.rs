@@ -577,6 +577,7 @@ fn partitioned_orders(
     let rows = estimated_rows(files, parquet_rows);
     let plan = PartitionPlan::of(options, rows, limit);
     crate::allocator::keep_freed_memory(room_to_keep_freed_memory(rows, limit));
+    crate::allocator::use_huge_pages(rows >= HUGE_PAGES_FROM_ROWS);
     let spill_parent = options
         .spill_parent
         .clone()
@@ -654,6 +655,13 @@ impl PartitionPlan {
         }
     }
 }
+
+/// Input lines from which a run uses transparent huge pages
+/// (`allocator::use_huge_pages`). Measured, alternating runs: base pages
+/// took 0.89× the time at 14.6 M lines (10 M orders), huge pages 0.85× and
+/// 0.95× at 146 M lines (100 M orders). The threshold lies between the
+/// two.
+const HUGE_PAGES_FROM_ROWS: u64 = 50_000_000;
 
 /// Whether the budget `limit` holds every input line's bytes with a
 /// quarter to spare. Then the run's peak stays inside it even with freed
