@@ -272,7 +272,7 @@ pub(super) fn predict_rows(
 /// each customer's row and order value: the same figures without a
 /// [`Prediction`] per customer, which at millions of customers cost a
 /// shared month vector's reference count per customer, touched by every
-/// thread, and a quarter of a second to drop on one thread.
+/// thread, and 0.05–0.1 s at 2 M customers to drop on one thread.
 pub struct CustomerPredictions<'s> {
     rows: Vec<RowPrediction>,
     customer_row: &'s [u32],
