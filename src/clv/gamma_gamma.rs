@@ -16,7 +16,7 @@
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::compress::{compress_spend, SpendRows};
-use super::optimize::{chunked_sum, fit_penalized, warm_start, SUBSAMPLE_ABOVE, SUBSAMPLE_ROWS};
+use super::optimize::{chunked_sum, fit_penalized, subsample_start, warm_start};
 use super::{CustomerSummaryInput, FitReport, GammaGammaParams};
 
 /// Parameter names as published in `clv_model`.
@@ -173,26 +173,15 @@ pub fn fit_gamma_gamma_with(
     match earlier
         .filter(|e| e.model == "gamma_gamma")
         .and_then(warm_start::<3>)
-        .or_else(|| subsample_start(&rows, penalizer))
-    {
+        .or_else(|| {
+            // Spend rows hardly compress (an order value is nearly unique).
+            subsample_start::<3>(rows.len(), |step| {
+                fit_rows_penalized(&rows.every(step), None, penalizer).1
+            })
+        }) {
         Some((theta, hinv)) => fit(&rows, theta, Some(hinv), penalizer),
         None => fit_rows_penalized(&rows, None, penalizer),
     }
-}
-
-/// A start for a fit on many rows: the optimum and curvature of a fit on
-/// every k-th row (about [`SUBSAMPLE_ROWS`]), as the purchase models start
-/// (`model::subsample_start`). Spend rows hardly compress (an order value
-/// is nearly unique), and from the default start the fit took 21
-/// iterations over 1.5 M rows at 2 M customers; from here it takes a few.
-/// `None` for small data and when the subsample's fit did not converge.
-fn subsample_start(rows: &SpendRows, penalizer: f64) -> Option<([f64; 3], [[f64; 3]; 3])> {
-    if rows.len() <= SUBSAMPLE_ABOVE {
-        return None;
-    }
-    let sample = rows.every(rows.len().div_ceil(SUBSAMPLE_ROWS));
-    let (_, report) = fit_rows_penalized(&sample, None, penalizer);
-    warm_start::<3>(&report)
 }
 
 /// Fit on compressed rows from `start` (or the default start values), for

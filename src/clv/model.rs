@@ -11,7 +11,7 @@
 use super::bgnbd::{self, Dropout};
 use super::compress::{CompressedSummary, RfmRows};
 use super::hyp2f1;
-use super::optimize::{fit_penalized, warm_start, SUBSAMPLE_ABOVE, SUBSAMPLE_ROWS};
+use super::optimize::{fit_penalized, subsample_start, warm_start};
 use super::pareto_days::FrequencyGroups;
 use super::{pareto_nbd, BgNbdParams, CustomerSummaryInput, FitReport, ParetoNbdParams};
 
@@ -256,35 +256,26 @@ fn start_values(kind: PurchaseModelKind, rows: &RfmRows) -> [f64; 4] {
     }
 }
 
-/// A start for a fit on many unique rows: the optimum and curvature of a
-/// fit on every k-th row (about [`SUBSAMPLE_ROWS`]). The mean likelihood
-/// of a spread subsample has nearly the full data's shape, so from there
-/// the full fit needs a few iterations to the same optimum and tolerance,
-/// instead of the dozens that learn the curvature along the flat ridges
-/// from the default start (Pareto/NBD: ~140 evaluations of a likelihood
-/// that needs a quadrature per row; BG/NBD at 1.24 M rows: 38 evaluations
-/// of 64 ms each). `None` for small data and when the subsample's fit did
-/// not converge.
-fn subsample_start(
+/// [`subsample_start`] for a purchase model.
+fn purchase_subsample_start(
     kind: PurchaseModelKind,
     rows: &RfmRows,
     penalizer: f64,
 ) -> Option<([f64; 4], [[f64; 4]; 4])> {
-    if rows.len() <= SUBSAMPLE_ABOVE {
-        return None;
-    }
-    let sample = rows.every(rows.len().div_ceil(SUBSAMPLE_ROWS));
-    let objective = Objective::new(kind, &sample);
-    let (_, report) = fit_penalized(
-        kind.name(),
-        kind.parameter_names(),
-        |theta: &[f64; 4]| objective.eval(theta),
-        start_values(kind, &sample).map(f64::ln),
-        None,
-        penalizer,
-        sample.total_w,
-    );
-    warm_start::<4>(&report)
+    subsample_start::<4>(rows.len(), |step| {
+        let sample = rows.every(step);
+        let objective = Objective::new(kind, &sample);
+        let (_, report) = fit_penalized(
+            kind.name(),
+            kind.parameter_names(),
+            |theta: &[f64; 4]| objective.eval(theta),
+            start_values(kind, &sample).map(f64::ln),
+            None,
+            penalizer,
+            sample.total_w,
+        );
+        report
+    })
 }
 
 /// Fits `kind` by maximum likelihood (time in days) on every customer of
@@ -318,7 +309,7 @@ pub fn fit_purchase_model_on(
     let warm = earlier
         .filter(|e| e.model == kind.name())
         .and_then(warm_start::<4>)
-        .or_else(|| subsample_start(kind, rows, penalizer));
+        .or_else(|| purchase_subsample_start(kind, rows, penalizer));
     let (start, curvature) = match warm {
         Some((theta, hinv)) => (theta, Some(hinv)),
         None => (start_values(kind, rows).map(f64::ln), None),

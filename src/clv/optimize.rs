@@ -32,10 +32,10 @@ pub(crate) const LOG_BOUND: f64 = 30.0;
 /// per parameter. Larger trial steps only overflow or waste evaluations.
 const MAX_STEP: f64 = 3.0;
 /// Unique rows above which a model's fit starts from a fit on a subsample
-/// of them (`model::subsample_start`, `gamma_gamma::subsample_start`).
-pub(crate) const SUBSAMPLE_ABOVE: usize = 40_000;
+/// of them ([`subsample_start`]).
+const SUBSAMPLE_ABOVE: usize = 40_000;
 /// Rows in that subsample (about).
-pub(crate) const SUBSAMPLE_ROWS: usize = 10_000;
+const SUBSAMPLE_ROWS: usize = 10_000;
 const MAX_BFGS_ITER: u32 = 1000;
 /// Gradient (∞-norm, mean NLL, log-parameters) at which BFGS hands over to
 /// Newton. Below ~1e-12 the gradient is rounding noise.
@@ -672,6 +672,26 @@ where
         };
     }
     (out.theta.map(f64::exp), report)
+}
+
+/// A start for a fit on many unique rows (`rows` of them): the optimum
+/// and curvature that `fit_every(k)` reaches on every k-th row, about
+/// [`SUBSAMPLE_ROWS`] of them. The mean likelihood of a spread subsample
+/// has nearly the full data's shape, so from there the full fit needs a
+/// few iterations to the same optimum and tolerance, instead of the dozens
+/// that learn the curvature along the flat ridges from the default start
+/// (Pareto/NBD: ~140 evaluations of a likelihood that needs a quadrature
+/// per row; BG/NBD at 1.24 M rows: 38 evaluations of 64 ms each;
+/// Gamma-Gamma at 1.5 M spend rows: 21 iterations, 6 from here). `None`
+/// for small data and when the subsample's fit did not converge.
+pub(crate) fn subsample_start<const N: usize>(
+    rows: usize,
+    fit_every: impl FnOnce(usize) -> super::FitReport,
+) -> Option<([f64; N], [[f64; N]; N])> {
+    if rows <= SUBSAMPLE_ABOVE {
+        return None;
+    }
+    warm_start::<N>(&fit_every(rows.div_ceil(SUBSAMPLE_ROWS)))
 }
 
 /// A start for a refit on related data (the CLV holdout's calibration

@@ -73,20 +73,38 @@ impl Fitted {
         data: &Summary,
         settings: &PredictionSettings,
     ) -> (Vec<Prediction>, PredictionIntervals) {
-        let summary = CompressedSummary::of(&data.input());
-        let (predictions, intervals) = predict_with_intervals(
+        score(
             self.model,
             Some(&self.gg),
-            &data.input(),
-            &summary,
+            &self.uncertainty,
+            data,
             settings,
-            Some(&self.uncertainty),
-        );
-        (
-            predictions.to_vec(),
-            intervals.expect("an uncertainty was given"),
         )
     }
+}
+
+/// The customers of `data` scored by `model` (and `gg` when given), with
+/// their intervals.
+fn score(
+    model: PurchaseModel,
+    gg: Option<&GammaGammaParams>,
+    uncertainty: &Uncertainty,
+    data: &Summary,
+    settings: &PredictionSettings,
+) -> (Vec<Prediction>, PredictionIntervals) {
+    let summary = CompressedSummary::of(&data.input());
+    let (predictions, intervals) = predict_with_intervals(
+        model,
+        gg,
+        &data.input(),
+        &summary,
+        settings,
+        Some(uncertainty),
+    );
+    (
+        predictions.to_vec(),
+        intervals.expect("an uncertainty was given"),
+    )
 }
 
 /// Lower Cholesky factor of Σ = inverse Hessian / customers (the fit
@@ -346,17 +364,8 @@ fn pareto_and_mbg_intervals_cover_the_truth_about_eighty_percent_of_the_time() {
                     spend: None,
                     level: 0.8,
                 };
-                let summary = CompressedSummary::of(&data.input());
-                let (base, intervals) = predict_with_intervals(
-                    model,
-                    None,
-                    &data.input(),
-                    &summary,
-                    &settings,
-                    Some(&uncertainty),
-                );
-                let base = base.to_vec();
-                let forecast = intervals.unwrap().forecast;
+                let (base, intervals) = score(model, None, &uncertainty, &data, &settings);
+                let forecast = intervals.forecast;
                 let truth = predict(truth_model, None, &data.input(), &settings);
                 [0usize, 5].map(|j| {
                     let interval = forecast.orders_interval(j, totals(&base, j).0, &uncertainty);
