@@ -48,8 +48,8 @@ const NOTHING: DiedMoments = DiedMoments {
     sums: [0.0; 5],
 };
 
-/// Σ over the rows of `term(row, branches of the row)`, K sums, in a fixed
-/// order (see the module notes). `groups` are the rows'
+/// Σ over the rows of `term(weight of the row, branches of the row)`, K
+/// sums, in a fixed order (see the module notes). `groups` are the rows'
 /// ([`FrequencyGroups::of`]; a fit builds them once for all its
 /// evaluations).
 pub(super) fn sum_over_rows<const K: usize, F>(
@@ -58,18 +58,20 @@ pub(super) fn sum_over_rows<const K: usize, F>(
     term: F,
 ) -> [f64; K]
 where
-    F: Fn(usize, &Branches) -> [f64; K] + Sync,
+    F: Fn(f64, &Branches) -> [f64; K] + Sync,
 {
     let day_logs = day_logs(params, groups);
     let mut total = [0.0; K];
-    for (members, table) in tables(params, (rows, groups)) {
+    for (members, table) in tables(params, groups) {
         let part = chunked_sum::<K, _>(members.len(), |range| {
             let mut acc = [0.0; K];
-            for &i in &members[range] {
-                let i = i as usize;
+            for m in &members.rows[range] {
                 add_into(
                     &mut acc,
-                    term(i, &tabled_branches(params, rows, &table, &day_logs, i)),
+                    term(
+                        m.w,
+                        &tabled_branches(params, members.x, &table, &day_logs, m),
+                    ),
                 );
             }
             acc
@@ -81,7 +83,10 @@ where
         let mut acc = [0.0; K];
         for &i in &rest[range] {
             let i = i as usize;
-            add_into(&mut acc, term(i, &integrated_branches(params, rows, i)));
+            add_into(
+                &mut acc,
+                term(rows.w[i], &integrated_branches(params, rows, i)),
+            );
         }
         acc
     });
@@ -89,39 +94,36 @@ where
     total
 }
 
-/// `value(row, branches of the row)` of every row, in row order, the
-/// integrals taken as in [`sum_over_rows`].
+/// `value(branches of the row)` of every row, in row order, the integrals
+/// taken as in [`sum_over_rows`].
 pub(super) fn map_over_rows<F>(
     params: &ParetoNbdParams,
     (rows, groups): (&RfmRows, &FrequencyGroups),
     value: F,
 ) -> Vec<f64>
 where
-    F: Fn(usize, &Branches) -> f64 + Sync,
+    F: Fn(&Branches) -> f64 + Sync,
 {
     let day_logs = day_logs(params, groups);
     let mut out = vec![f64::NAN; rows.len()];
-    let mut scatter = |members: &[u32], values: Vec<f64>| {
-        for (&i, v) in members.iter().zip(values) {
-            out[i as usize] = v;
-        }
-    };
-    for (members, table) in tables(params, (rows, groups)) {
-        let values = members
+    for (members, table) in tables(params, groups) {
+        let values: Vec<f64> = members
+            .rows
             .par_iter()
-            .map(|&i| {
-                let i = i as usize;
-                value(i, &tabled_branches(params, rows, &table, &day_logs, i))
-            })
+            .map(|m| value(&tabled_branches(params, members.x, &table, &day_logs, m)))
             .collect();
-        scatter(members, values);
+        for (m, v) in members.rows.iter().zip(values) {
+            out[m.row as usize] = v;
+        }
     }
-    let values = groups
+    let values: Vec<f64> = groups
         .rest
         .par_iter()
-        .map(|&i| value(i as usize, &integrated_branches(params, rows, i as usize)))
+        .map(|&i| value(&integrated_branches(params, rows, i as usize)))
         .collect();
-    scatter(&groups.rest, values);
+    for (&i, v) in groups.rest.iter().zip(values) {
+        out[i as usize] = v;
+    }
     out
 }
 
@@ -136,31 +138,26 @@ fn day_logs(params: &ParetoNbdParams, groups: &FrequencyGroups) -> Vec<AliveLogs
 /// a time as the iterator is advanced (so one table is in memory at once).
 fn tables<'g>(
     params: &'g ParetoNbdParams,
-    (rows, groups): (&'g RfmRows, &'g FrequencyGroups),
-) -> impl Iterator<Item = (&'g [u32], DayTable)> + 'g {
-    groups
-        .tabled
-        .iter()
-        .enumerate()
-        .filter(|(_, members)| !members.is_empty())
-        .map(move |(xi, members)| {
-            let (first, end) = groups.spans[xi];
-            let table = DayTable::build(params, rows.xs[xi], first, end);
-            (members.as_slice(), table)
-        })
+    groups: &'g FrequencyGroups,
+) -> impl Iterator<Item = (&'g Members, DayTable)> + 'g {
+    groups.tabled.iter().map(move |members| {
+        let (first, end) = members.span;
+        let table = DayTable::build(params, members.x, first, end);
+        (members, table)
+    })
 }
 
-/// The branches of row `i`, a member of `table`'s frequency.
+/// The branches of a row `m` of frequency `x`, whose table is `table`.
 fn tabled_branches(
     params: &ParetoNbdParams,
-    rows: &RfmRows,
+    x: f64,
     table: &DayTable,
     day_logs: &[AliveLogs],
-    i: usize,
+    m: &Member,
 ) -> Branches {
-    let (t_x, t) = (rows.t_x[i] as usize, rows.t[i] as usize);
+    let (t_x, t) = (m.t_x as usize, m.t as usize);
     let died = table.range(t_x, t);
-    branches_with(params, rows.x[i], day_logs[t], &died)
+    branches_with(params, x, day_logs[t], &died)
 }
 
 /// The branches of row `i`, its integral by quadrature.
@@ -178,52 +175,78 @@ fn add_into<const K: usize>(total: &mut [f64; K], part: [f64; K]) {
 
 /// The rows split by whether their frequency gets a table.
 pub(super) struct FrequencyGroups {
-    /// Per distinct frequency (index into `rows.xs`): its rows when it
-    /// gets a table, else empty.
-    tabled: Vec<Vec<u32>>,
-    /// Per distinct frequency: the first day and the end (exclusive) of
-    /// its rows' ranges.
-    spans: Vec<(usize, usize)>,
+    /// The frequencies that get a table, in the order of `rows.xs`.
+    tabled: Vec<Members>,
     /// Rows integrated one by one, in row order.
     rest: Vec<u32>,
     /// The last day of any tabled row.
     last_day: usize,
 }
 
+/// The rows of one frequency that gets a table, in row order, with what
+/// their terms read copied side by side. A frequency's rows are scattered
+/// through the summary's columns (rows are in first-seen order), so reading
+/// them there cost a cache line per column and row, and those loads bounded
+/// the sums.
+struct Members {
+    x: f64,
+    /// The first day and the end (exclusive) of the rows' ranges.
+    span: (usize, usize),
+    rows: Vec<Member>,
+}
+
+/// One row of a [`Members`]: its index, its (t_x, T) in whole days and its
+/// weight.
+struct Member {
+    row: u32,
+    t_x: u32,
+    t: u32,
+    w: f64,
+}
+
+impl Members {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
 impl FrequencyGroups {
     pub(super) fn of(rows: &RfmRows) -> FrequencyGroups {
-        let n = rows.xs.len();
-        let mut members: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut spans = vec![(usize::MAX, 0); n];
+        let mut groups: Vec<Members> = rows
+            .xs
+            .iter()
+            .map(|&x| Members {
+                x,
+                span: (usize::MAX, 0),
+                rows: Vec::new(),
+            })
+            .collect();
         let mut rest = Vec::new();
         for i in 0..rows.len() {
             match whole_days(rows.t_x[i], rows.t[i]) {
                 Some((lo, hi)) => {
-                    let xi = rows.x_idx[i] as usize;
-                    members[xi].push(i as u32);
-                    let span = &mut spans[xi];
-                    *span = (span.0.min(lo), span.1.max(hi));
+                    let group = &mut groups[rows.x_idx[i] as usize];
+                    group.span = (group.span.0.min(lo), group.span.1.max(hi));
+                    group.rows.push(Member {
+                        row: i as u32,
+                        t_x: lo as u32,
+                        t: hi as u32,
+                        w: rows.w[i],
+                    });
                 }
                 None => rest.push(i as u32),
             }
         }
-        for (group, &(first, end)) in members.iter_mut().zip(&spans) {
-            let days = end.saturating_sub(first);
-            if 2 * group.len() < days || days > MAX_SPAN {
-                rest.append(group);
-            }
-        }
+        let (tabled, untabled): (Vec<Members>, Vec<Members>) =
+            groups.into_iter().partition(|group| {
+                let days = group.span.1.saturating_sub(group.span.0);
+                !group.rows.is_empty() && 2 * group.len() >= days && days <= MAX_SPAN
+            });
+        rest.extend(untabled.iter().flat_map(|g| g.rows.iter().map(|m| m.row)));
         rest.sort_unstable();
-        let last_day = members
-            .iter()
-            .zip(&spans)
-            .filter(|(group, _)| !group.is_empty())
-            .map(|(_, &(_, end))| end)
-            .max()
-            .unwrap_or(0);
+        let last_day = tabled.iter().map(|g| g.span.1).max().unwrap_or(0);
         FrequencyGroups {
-            tabled: members,
-            spans,
+            tabled,
             rest,
             last_day,
         }
@@ -366,8 +389,8 @@ mod tests {
         }
     }
 
-    /// Rows of a table's frequencies (0 and 2, every (t_x, T) up to 40
-    /// days) and two rows integrated one by one (a rare frequency and a
+    /// Rows of a table's frequencies (0 and 2 interleaved, every (t_x, T)
+    /// up to 40 days) and two rows integrated one by one (a rare frequency and a
     /// fractional day).
     fn mixed_rows() -> RfmRows {
         let mut rows = RfmRows::default();
@@ -380,13 +403,15 @@ mod tests {
                     rows.xs.len() - 1
                 }
             };
+            // Weights 1, 2, 3 in turn, so a row's weight must follow it.
+            let w = 1.0 + (rows.x.len() % 3) as f64;
             rows.x.push(x);
             rows.t_x.push(t_x);
             rows.t.push(t);
-            rows.w.push(1.0);
+            rows.w.push(w);
             rows.x_idx.push(xi as u32);
-            rows.xs_w[xi] += 1.0;
-            rows.total_w += 1.0;
+            rows.xs_w[xi] += w;
+            rows.total_w += w;
         };
         for t in 0..40 {
             push(0.0, 0.0, t as f64);
@@ -405,16 +430,16 @@ mod tests {
     fn sums_match_row_by_row_quadrature() {
         let rows = mixed_rows();
         let groups = FrequencyGroups::of(&rows);
-        assert!(!groups.tabled[0].is_empty() && !groups.tabled[1].is_empty());
+        assert_eq!(groups.tabled.len(), 2);
         assert_eq!(groups.rest.len(), 2);
         let p = params();
-        let term = |i: usize, b: &Branches| {
+        let term = |w: f64, b: &Branches| {
             let died = if b.ln_died.is_finite() {
                 b.ln_died
             } else {
                 0.0
             };
-            [b.ln_alive, died, b.grad_died[1], i as f64]
+            [w * b.ln_alive, died, b.grad_died[1], w]
         };
         let got = sum_over_rows(&p, (&rows, &FrequencyGroups::of(&rows)), term);
         let mut want = [0.0; 4];
@@ -423,7 +448,7 @@ mod tests {
             let died = died_moments(&p, x, rows.t_x[i], t);
             add_into(
                 &mut want,
-                term(i, &branches_with(&p, x, alive_logs(&p, t), &died)),
+                term(rows.w[i], &branches_with(&p, x, alive_logs(&p, t), &died)),
             );
         }
         for k in 0..4 {
@@ -442,13 +467,13 @@ mod tests {
     fn values_per_row_match_row_by_row_quadrature() {
         let rows = mixed_rows();
         let p = params();
-        let value = |i: usize, b: &Branches| b.ln_alive - b.ln_died + i as f64;
+        let value = |b: &Branches| b.ln_alive - b.ln_died;
         let got = map_over_rows(&p, (&rows, &FrequencyGroups::of(&rows)), value);
         assert_eq!(got.len(), rows.len());
         for (i, got) in got.into_iter().enumerate() {
             let (x, t) = (rows.x[i], rows.t[i]);
             let died = died_moments(&p, x, rows.t_x[i], t);
-            let want = value(i, &branches_with(&p, x, alive_logs(&p, t), &died));
+            let want = value(&branches_with(&p, x, alive_logs(&p, t), &died));
             if want.is_infinite() {
                 assert_eq!(got, want, "row {i}");
             } else {

@@ -73,7 +73,7 @@ pub fn pareto_nbd_probability_alive(params: &ParetoNbdParams, x: f64, t_x: f64, 
 /// tables of the fit's sums, not a quadrature per row.
 pub(crate) fn alive_probabilities(params: &ParetoNbdParams, rows: &RfmRows) -> Vec<f64> {
     let groups = FrequencyGroups::of(rows);
-    map_over_rows(params, (rows, &groups), |_, b| {
+    map_over_rows(params, (rows, &groups), |b| {
         let p = sigmoid(b.ln_alive - b.ln_died);
         if p.is_nan() {
             1.0
@@ -162,7 +162,7 @@ pub(crate) fn mean_nll(
         ll += w * (ln_gamma(r + x) - lg_r);
         grad[0] += w * r * (digamma(r + x) - dg_r);
     }
-    let sums = sum_over_rows::<5, _>(&params, (rows, groups), |i, b| {
+    let sums = sum_over_rows::<5, _>(&params, (rows, groups), |w, b| {
         // softplus(d), sigmoid(−d) and sigmoid(d) from one exponential.
         let d = b.ln_died - b.ln_alive;
         let e = (-d.abs()).exp();
@@ -171,7 +171,6 @@ pub(crate) fn mean_nll(
         } else {
             (1.0 / (1.0 + e), e / (1.0 + e))
         };
-        let w = rows.w[i];
         let ln_sum = b.ln_alive + d.max(0.0) + e.ln_1p();
         let mut acc = [w * ln_sum, 0.0, 0.0, 0.0, 0.0];
         for k in 0..4 {
