@@ -583,7 +583,10 @@ fn partitioned_orders(
         .clone()
         .unwrap_or_else(std::env::temp_dir);
     let spill = SpillDir::create(&spill_parent)?;
-    let stores = (spill.store("lines"), spill.store("orders"));
+    let stores = (
+        spill.store(crate::io::spill::LINES),
+        spill.store(crate::io::spill::ORDERS),
+    );
     let scattered = load_and_validate(
         pipeline,
         files,

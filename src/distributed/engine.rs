@@ -35,11 +35,10 @@ use futures::TryStreamExt;
 use super::cluster::{runtime, start_in_process};
 use super::codec::physical_codec;
 use super::task::{
-    cluster_error, decode, encode, from_batches, keys_file, lines_file, rows_schema, to_batches,
-    Kind, PartitionTaskExec, Row, Task,
+    cluster_error, decode, encode, from_batches, keys_file, rows_schema, to_batches, Kind,
+    PartitionTaskExec, Row, Task,
 };
 use crate::error::{Error, Result};
-use crate::io::spill::write_whole;
 use crate::stages::orders::{steps, OrdersOutput, RowCounts};
 use crate::stages::partition::{LinePart, Stored};
 use crate::stages::rejects::Reject;
@@ -93,14 +92,15 @@ pub fn build_orders_on_cluster(
     steps::finish(parts, as_of, keys, rejects, counts, latest_order_day)
 }
 
-/// Every line partition to its file, and the line keys.
+/// Every line partition to its file ([`super::task::lines_file`], the
+/// spill store's),
+/// and the line keys.
 fn write_lines(dir: &Path, lines: Stored<'_, LinePart>, keys: &LineKeys) -> Result<()> {
     let path = keys_file(dir);
     std::fs::write(&path, encode(keys)?)
         .map_err(|e| Error::output(&path, format!("cannot write the line keys: {e}")))?;
     for p in 0..lines.partitions() {
-        let part = lines.take(p)?;
-        write_whole(&lines_file(dir, p), &part)?;
+        lines.hand_over(p)?;
     }
     Ok(())
 }

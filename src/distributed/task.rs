@@ -29,7 +29,7 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
-use crate::io::spill::{piece_bytes, piece_from_bytes, read_pieces, write_whole};
+use crate::io::spill::{part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, LINES};
 use crate::stages::orders::steps;
 use crate::stages::partition::{LinePart, OrderPart, Part};
 use crate::stages::validate::LineKeys;
@@ -193,9 +193,10 @@ pub enum Task {
     History { dir: PathBuf, as_of: i32 },
 }
 
-/// The file of line partition `p`'s lines, written by the client.
+/// The file of line partition `p`'s lines, where the client's spill store
+/// keeps them (the budget's spilled pieces, then those handed over).
 pub fn lines_file(dir: &Path, p: usize) -> PathBuf {
-    dir.join(format!("lines-{p:05}.bin"))
+    part_file(dir, LINES, p)
 }
 
 /// The file of customer partition `p`'s orders, written by `Gather`.

@@ -27,6 +27,18 @@ use crate::stages::partition::{KeyBytes, LinePart, OrderPart, Part, SpillStore};
 
 const PREFIX: &str = ".spill-";
 
+/// The kind of the line partitions' files; a cluster's executors read
+/// them by this name ([`part_file`]).
+pub const LINES: &str = "lines";
+/// The kind of the order partitions' files.
+pub const ORDERS: &str = "orders";
+
+/// The file of partition `partition`'s pieces of kind `kind` in `dir`
+/// (`lines-00007.bin`).
+pub fn part_file(dir: &Path, kind: &str, partition: usize) -> PathBuf {
+    dir.join(format!("{kind}-{partition:05}.bin"))
+}
+
 /// A run's spill directory; removed with everything in it when dropped.
 pub struct SpillDir {
     path: PathBuf,
@@ -107,23 +119,36 @@ pub struct SpillFiles<'d, T> {
 
 impl<T> SpillFiles<'_, T> {
     fn file(&self, partition: usize) -> PathBuf {
-        self.dir
-            .path
-            .join(format!("{}-{partition:05}.bin", self.kind))
+        part_file(&self.dir.path, self.kind, partition)
     }
-}
 
-impl<T: Part + Spillable> SpillStore<T> for SpillFiles<'_, T> {
-    fn put(&self, partition: usize, piece: &T) -> Result<()> {
+    /// Appends `piece` to `partition`'s file; returns the bytes written.
+    fn append(&self, partition: usize, piece: &T) -> Result<u64>
+    where
+        T: Spillable,
+    {
         let path = self.file(partition);
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| spill_error(&path, e))?;
-        let written = write_to(file, &path, piece)?;
+        write_to(file, &path, piece)
+    }
+}
+
+impl<T: Part + Spillable> SpillStore<T> for SpillFiles<'_, T> {
+    fn put(&self, partition: usize, piece: &T) -> Result<()> {
+        let written = self.append(partition, piece)?;
         self.dir.written.fetch_add(written, Ordering::Relaxed);
         crate::faults::crash_point("spill::piece_written");
+        Ok(())
+    }
+
+    fn hand_over(&self, partition: usize, pieces: &[T]) -> Result<()> {
+        for piece in pieces {
+            self.append(partition, piece)?;
+        }
         Ok(())
     }
 

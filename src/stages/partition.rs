@@ -225,6 +225,11 @@ impl OrderPart {
 /// file system themselves).
 pub trait SpillStore<T: Part>: Sync {
     fn put(&self, partition: usize, piece: &T) -> crate::error::Result<()>;
+    /// Adds `pieces` after `partition`'s pieces in the store, for readers
+    /// in other processes (a cluster's executors), which read them all
+    /// there. Unlike [`SpillStore::put`], not counted as spilled: the
+    /// budget did not ask for it.
+    fn hand_over(&self, partition: usize, pieces: &[T]) -> crate::error::Result<()>;
     /// Every piece put for `partition`, in order; they are gone from the
     /// store afterwards.
     fn take(&self, partition: usize) -> crate::error::Result<Vec<T>>;
@@ -332,6 +337,15 @@ impl<T: Part> Stored<'_, T> {
         pieces.extend(in_memory);
         Ok(T::concat(pieces))
     }
+
+    /// Partition `p` left whole in the store, for readers in other
+    /// processes: its pieces in memory go after those spilled, which stay
+    /// where they are (reading them back to write them again copied every
+    /// spilled line once more).
+    pub fn hand_over(&self, p: usize) -> crate::error::Result<()> {
+        let in_memory = std::mem::take(&mut *self.memory[p].lock().expect("not poisoned"));
+        self.store.hand_over(p, &in_memory)
+    }
 }
 
 /// A store for runs that never spill (tests, and a budget no input
@@ -342,6 +356,12 @@ impl<T: Part> SpillStore<T> for NoSpill {
     fn put(&self, _: usize, _: &T) -> crate::error::Result<()> {
         Err(crate::error::Error::Usage(
             "internal: a partition was spilled without a spill directory".into(),
+        ))
+    }
+
+    fn hand_over(&self, _: usize, _: &[T]) -> crate::error::Result<()> {
+        Err(crate::error::Error::Usage(
+            "internal: a partition was handed over without a spill directory".into(),
         ))
     }
 

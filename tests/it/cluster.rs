@@ -19,6 +19,7 @@ use retention::run::{Computed, Engine};
 
 use crate::partitions::{
     assert_no_spill_dirs, assert_same_tables, lines, order, run_with, write_history,
+    SPILL_EVERYTHING,
 };
 use crate::support::{read_table, retention, retention_command, stderr};
 
@@ -43,9 +44,23 @@ proptest! {
             let other = run_on(d, partitions, Engine::Ballista { scheduler: None });
             assert_same_tables(&expected, &other, &format!("ballista, {partitions} partitions"));
         }
+        // Line partitions the budget spilled, in part or whole, reach the
+        // executors as they lie on disk, the rest appended.
+        let mut spilled = Vec::new();
+        for limit in [SPILL_SOME, SPILL_EVERYTHING] {
+            let other = run_with(d, 7, Some(limit), Engine::Ballista { scheduler: None });
+            assert_same_tables(&expected, &other, &format!("ballista, limit {limit}"));
+            spilled.push(other.resources.spilled_bytes);
+        }
+        prop_assert!(0 < spilled[0] && spilled[0] < spilled[1], "{:?}", spilled);
         assert_no_spill_dirs(d);
     }
 }
+
+/// A memory budget under which some of these histories' line pieces are
+/// spilled and the last stay in memory (pieces are spilled down to half of
+/// the 60 % share lines get).
+const SPILL_SOME: u64 = 1_000;
 
 /// A history of the partition tests, the same every time.
 fn fixed_history(dir: &Path) {

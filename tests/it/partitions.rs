@@ -216,7 +216,7 @@ pub(crate) fn assert_same_tables(expected: &Computed, other: &Computed, what: &s
 }
 
 /// A budget so small that every piece of every partition is spilled.
-const SPILL_EVERYTHING: u64 = 1;
+pub(crate) const SPILL_EVERYTHING: u64 = 1;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(8))]
