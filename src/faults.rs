@@ -22,7 +22,8 @@ fn kill_self() -> ! {
     std::process::abort()
 }
 
-/// An injected "disk full" for a write, when the point is armed.
+/// An injected "disk full" for a write (or a read: any I/O error will
+/// do there), when the point is armed.
 pub fn io_point(name: &str) -> std::io::Result<()> {
     let _ = name; // unused when the feature is off
     fail::fail_point!(name, |_| Err(std::io::Error::from_raw_os_error(28)));

@@ -429,10 +429,13 @@ impl ExecutionPlan for PartitionTaskExec {
 
 /// A step's error as DataFusion's: a file error may be retried by the
 /// scheduler (another executor may see the file), anything else fails the
-/// job with our message.
+/// job. Either way the message is ours, the file named.
 fn task_error(e: Error) -> DataFusionError {
     match e {
-        Error::Io { source, .. } => DataFusionError::IoError(source),
+        Error::Io { context, source } => DataFusionError::IoError(std::io::Error::new(
+            source.kind(),
+            format!("{context}: {source}"),
+        )),
         other => DataFusionError::Execution(other.to_string()),
     }
 }

@@ -171,6 +171,8 @@ pub fn read_pieces<T: Spillable>(path: &Path) -> Result<Vec<T>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(spill_error(path, e)),
     };
+    // The retry test: a read that fails once on an executor.
+    crate::faults::io_point("spill::read").map_err(|e| spill_error(path, e))?;
     let size = file.metadata().map_err(|e| spill_error(path, e))?.len();
     let mut input = BufReader::with_capacity(1 << 20, file);
     let mut pieces = Vec::new();
@@ -229,10 +231,17 @@ pub fn piece_from_bytes<T: Spillable>(mut bytes: &[u8]) -> Option<T> {
 }
 
 /// A spill file's I/O error (a full disk, mostly), naming the file.
+/// A spill file's error, its I/O error kept as the source: on a cluster's
+/// executor that makes the task one the scheduler may run again (a file
+/// on a shared directory can fail to read on one machine and not on
+/// another).
 fn spill_error(path: &Path, e: std::io::Error) -> Error {
-    Error::output(
-        path,
-        format!("cannot use the spill file (partitions that exceed the memory budget): {e}"),
+    Error::io(
+        format!(
+            "output `{}`: cannot use the spill file (partitions that exceed the memory budget)",
+            crate::error::shown_path(path)
+        ),
+        e,
     )
 }
 

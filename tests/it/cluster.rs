@@ -316,6 +316,44 @@ fn an_executor_killed_mid_run_never_gives_a_wrong_table() {
     }
 }
 
+/// A spill file that fails to read on an executor, as a file on a shared
+/// directory may: failing once, the task runs again and the run publishes
+/// the embedded tables; failing every time, the run fails with exit 1,
+/// names the file and publishes nothing (which also shows the fault
+/// reached the executors' reads).
+#[test]
+fn a_failed_read_of_a_spill_file_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fixed_history(d);
+    let embedded = retention(&["run", "pipeline.toml", "-q", "--out", "embedded"], d);
+    assert!(embedded.status.success(), "{}", stderr(&embedded));
+    let mut cluster = Cluster::start(0, d);
+    cluster.add_executor(d, Some("spill::read=1*return"));
+    let once = cluster.start_run(d, "once", 4).wait_with_output().unwrap();
+    assert!(once.status.success(), "{}", stderr(&once));
+    for name in ["customers", "cohort_retention", "kpis_monthly", "rejects"] {
+        let (a, b) = (
+            read_table(&d.join("embedded"), name),
+            read_table(&d.join("once"), name),
+        );
+        assert!(a.equals_missing(&b), "{name} differs:\n{a}\n{b}");
+    }
+    let mut cluster = Cluster::start(0, d);
+    cluster.add_executor(d, Some("spill::read=return"));
+    let always = cluster
+        .start_run(d, "always", 4)
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(always.status.code(), Some(1), "{}", stderr(&always));
+    assert!(
+        stderr(&always).contains("cannot use the spill file"),
+        "{}",
+        stderr(&always)
+    );
+    assert!(!d.join("always/current").exists(), "a failed run published");
+}
+
 /// The scheduler lost in the middle of a run (its executor's tasks are
 /// slowed, so the job is still running when the scheduler is killed):
 /// exit 1 with a message that names the cluster, nothing published, and
