@@ -93,8 +93,7 @@ pub fn build_orders_on_cluster(
 }
 
 /// Every line partition to its file ([`super::task::lines_file`], the
-/// spill store's),
-/// and the line keys.
+/// spill store's), and the line keys.
 fn write_lines(dir: &Path, lines: Stored<'_, LinePart>, keys: &LineKeys) -> Result<()> {
     let path = keys_file(dir);
     std::fs::write(&path, encode(keys)?)
