@@ -62,6 +62,26 @@ proptest! {
 /// the 60 % share lines get).
 const SPILL_SOME: u64 = 1_000;
 
+/// [`fixed_history`] in `dir`, published by the embedded engine into
+/// `embedded`.
+fn published_embedded(dir: &Path) {
+    fixed_history(dir);
+    let embedded = retention(&["run", "pipeline.toml", "-q", "--out", "embedded"], dir);
+    assert!(embedded.status.success(), "{}", stderr(&embedded));
+}
+
+/// The tables a run published into `out` are those of
+/// [`published_embedded`].
+fn assert_published_embedded_tables(dir: &Path, out: &str) {
+    for name in ["customers", "cohort_retention", "kpis_monthly", "rejects"] {
+        let (a, b) = (
+            read_table(&dir.join("embedded"), name),
+            read_table(&dir.join(out), name),
+        );
+        assert!(a.equals_missing(&b), "{name} differs in {out}:\n{a}\n{b}");
+    }
+}
+
 /// A history of the partition tests, the same every time.
 fn fixed_history(dir: &Path) {
     let mut runner = TestRunner::deterministic();
@@ -275,9 +295,7 @@ fn an_executor_killed_mid_run_never_gives_a_wrong_table() {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fixed_history(d);
-    let embedded = retention(&["run", "pipeline.toml", "-q", "--out", "embedded"], d);
-    assert!(embedded.status.success(), "{}", stderr(&embedded));
+    published_embedded(d);
     let mut cluster = Cluster::start(0, d);
     let doomed = cluster.add_executor(d, Some("cluster::task=return"));
     let started = Instant::now();
@@ -293,13 +311,7 @@ fn an_executor_killed_mid_run_never_gives_a_wrong_table() {
     let seconds = started.elapsed().as_secs_f64();
     match on_cluster.status.code() {
         Some(0) => {
-            for name in ["customers", "cohort_retention", "kpis_monthly", "rejects"] {
-                let (a, b) = (
-                    read_table(&d.join("embedded"), name),
-                    read_table(&d.join("cluster"), name),
-                );
-                assert!(a.equals_missing(&b), "{name} differs:\n{a}\n{b}");
-            }
+            assert_published_embedded_tables(d, "cluster");
             eprintln!("executor killed: the run finished with the same tables in {seconds:.1} s");
         }
         Some(1) => {
@@ -325,20 +337,13 @@ fn an_executor_killed_mid_run_never_gives_a_wrong_table() {
 fn a_failed_read_of_a_spill_file_is_retried() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fixed_history(d);
-    let embedded = retention(&["run", "pipeline.toml", "-q", "--out", "embedded"], d);
-    assert!(embedded.status.success(), "{}", stderr(&embedded));
+    published_embedded(d);
     let mut cluster = Cluster::start(0, d);
     cluster.add_executor(d, Some("spill::read=1*return"));
     let once = cluster.start_run(d, "once", 4).wait_with_output().unwrap();
     assert!(once.status.success(), "{}", stderr(&once));
-    for name in ["customers", "cohort_retention", "kpis_monthly", "rejects"] {
-        let (a, b) = (
-            read_table(&d.join("embedded"), name),
-            read_table(&d.join("once"), name),
-        );
-        assert!(a.equals_missing(&b), "{name} differs:\n{a}\n{b}");
-    }
+    assert_published_embedded_tables(d, "once");
+    drop(cluster);
     let mut cluster = Cluster::start(0, d);
     cluster.add_executor(d, Some("spill::read=return"));
     let always = cluster
