@@ -413,9 +413,9 @@ pub(crate) fn fit_rows(
         "bg_nbd",
         NAMES,
         |theta: &[f64; 4]| mean_nll(rows, theta),
-        [start.r, start.alpha, start.a, start.b].map(f64::ln),
-        None,
+        ([start.r, start.alpha, start.a, start.b].map(f64::ln), None),
         0.0,
+        super::optimize::AtOptimum::Hessian,
         rows.total_w,
     );
     (BgNbdParams { r, alpha, a, b }, report)

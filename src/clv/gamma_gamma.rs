@@ -16,7 +16,7 @@
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::compress::{compress_spend, SpendRows};
-use super::optimize::{chunked_sum, fit_penalized, subsample_start, warm_start};
+use super::optimize::{chunked_sum, fit_penalized, subsample_start, warm_start, AtOptimum};
 use super::{CustomerSummaryInput, FitReport, GammaGammaParams};
 
 /// Parameter names as published in `clv_model`.
@@ -213,9 +213,9 @@ fn fit(
         "gamma_gamma",
         NAMES,
         |theta: &[f64; 3]| mean_nll(rows, theta),
-        theta,
-        curvature,
+        (theta, curvature),
         penalizer,
+        AtOptimum::Hessian,
         rows.total_w,
     );
     (GammaGammaParams { p, q, gamma }, report)

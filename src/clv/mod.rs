@@ -57,6 +57,7 @@ pub use model::{
     fit_bgnbd, fit_bgnbd_from, fit_purchase_model, fit_purchase_model_on, PurchaseModel,
     PurchaseModelKind,
 };
+pub use optimize::AtOptimum;
 pub use pareto_nbd::{pareto_nbd_log_likelihood, pareto_nbd_probability_alive};
 pub use predict::{expected_orders, predict, predict_with_intervals};
 pub use rows::CustomerPredictions;

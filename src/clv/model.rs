@@ -11,7 +11,7 @@
 use super::bgnbd::{self, Dropout};
 use super::compress::{CompressedSummary, RfmRows};
 use super::hyp2f1;
-use super::optimize::{fit_penalized, subsample_start, warm_start};
+use super::optimize::{fit_penalized, subsample_start, warm_start, AtOptimum};
 use super::pareto_days::FrequencyGroups;
 use super::{pareto_nbd, BgNbdParams, CustomerSummaryInput, FitReport, ParetoNbdParams};
 
@@ -269,9 +269,9 @@ fn purchase_subsample_start(
             kind.name(),
             kind.parameter_names(),
             |theta: &[f64; 4]| objective.eval(theta),
-            start_values(kind, &sample).map(f64::ln),
-            None,
+            (start_values(kind, &sample).map(f64::ln), None),
             penalizer,
+            AtOptimum::Hessian,
             sample.total_w,
         );
         report
@@ -295,15 +295,18 @@ pub fn fit_purchase_model(
     earlier: Option<&FitReport>,
 ) -> (PurchaseModel, FitReport) {
     let summary = CompressedSummary::of(input);
-    fit_purchase_model_on(kind, &summary, penalizer, earlier)
+    fit_purchase_model_on(kind, &summary, penalizer, earlier, AtOptimum::Hessian)
 }
 
-/// [`fit_purchase_model`] on a summary compressed already.
+/// [`fit_purchase_model`] on a summary compressed already, measuring
+/// `at_optimum` at the end ([`AtOptimum::ConvergenceOnly`] for a refit
+/// that only predicts: its report then has no standard errors).
 pub fn fit_purchase_model_on(
     kind: PurchaseModelKind,
     summary: &CompressedSummary,
     penalizer: f64,
     earlier: Option<&FitReport>,
+    at_optimum: AtOptimum,
 ) -> (PurchaseModel, FitReport) {
     let rows = &summary.rows;
     let warm = earlier
@@ -323,9 +326,9 @@ pub fn fit_purchase_model_on(
             evaluations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             objective.eval(theta)
         },
-        start,
-        curvature,
+        (start, curvature),
         penalizer,
+        at_optimum,
         rows.total_w,
     );
     tracing::debug!(

@@ -7,7 +7,8 @@
 //! overall error is what `[clv] model = "auto"` chooses by.
 
 use crate::clv::{
-    expected_orders, fit_purchase_model_on, CompressedSummary, FitReport, PurchaseModelKind,
+    expected_orders, fit_purchase_model_on, AtOptimum, CompressedSummary, FitReport,
+    PurchaseModelKind,
 };
 use crate::stages::orders::OrderHistory;
 
@@ -68,8 +69,15 @@ pub(super) fn validate_model(
     penalizer: f64,
 ) -> ModelValidation {
     let clock = std::time::Instant::now();
-    let (fitted, calibration_fit) =
-        fit_purchase_model_on(model, &calibration.compressed, penalizer, Some(full));
+    // Only the refit's parameters are used (its predictions); no
+    // standard errors are asked of it.
+    let (fitted, calibration_fit) = fit_purchase_model_on(
+        model,
+        &calibration.compressed,
+        penalizer,
+        Some(full),
+        AtOptimum::ConvergenceOnly,
+    );
     tracing::debug!(
         model = model.name(),
         seconds = clock.elapsed().as_secs_f64(),

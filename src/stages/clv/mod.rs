@@ -25,10 +25,10 @@ pub use selection::SelectionRow;
 pub use status::fit_status;
 
 use crate::clv::{
-    fit_gamma_gamma_with, fit_purchase_model_on, predict_with_intervals, CompressedSummary,
-    CustomerPredictions, CustomerSummaryInput, FitReport, ForecastGradients, GammaGammaParams,
-    LogCovariance, PredictionIntervals, PredictionSettings, PurchaseModel, PurchaseModelKind,
-    Uncertainty,
+    fit_gamma_gamma_with, fit_purchase_model_on, predict_with_intervals, AtOptimum,
+    CompressedSummary, CustomerPredictions, CustomerSummaryInput, FitReport, ForecastGradients,
+    GammaGammaParams, LogCovariance, PredictionIntervals, PredictionSettings, PurchaseModel,
+    PurchaseModelKind, Uncertainty,
 };
 use crate::config::ClvConfig;
 use crate::stages::clv_scores::{ClvScores, SimpleClv};
@@ -90,7 +90,7 @@ fn fit_purchase_models(
         .par_iter()
         .map(|&kind| {
             let clock = std::time::Instant::now();
-            let fitted = fit_purchase_model_on(kind, summary, penalizer, None);
+            let fitted = fit_purchase_model_on(kind, summary, penalizer, None, AtOptimum::Hessian);
             tracing::debug!(
                 model = kind.name(),
                 seconds = clock.elapsed().as_secs_f64(),
