@@ -5,7 +5,7 @@ use crate::config_overrides::Override;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::clv::PurchaseModelKind;
 use crate::config::parse_memory_limit;
@@ -75,62 +75,7 @@ pub enum Command {
     ///
     /// Tables are written to OUT/runs/RUN_ID/ and published by pointing
     /// OUT/current at that directory once every file is written and verified.
-    Run {
-        /// The pipeline file, e.g. pipelines/sample.toml.
-        pipeline: PathBuf,
-        /// Compute as of this date (YYYY-MM-DD, inclusive, 1900-01-01 to
-        /// 2200-12-31). Default: the pipeline's as_of, else the latest order
-        /// date in the input.
-        #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
-        as_of: Option<NaiveDate>,
-        /// Output root, instead of the pipeline's [output] dir.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Worker threads, 1 to 1024 (default: all cores).
-        #[arg(long, value_name = "N", value_parser = parse_threads)]
-        threads: Option<usize>,
-        /// Run and publish even if the current run used the same pipeline,
-        /// inputs and as_of.
-        #[arg(long)]
-        force: bool,
-        /// Publish even when a `fail` gate fires (the comparison with the
-        /// previous run, `[gates]`); the manifest and the `gates` table
-        /// record that it did. Without it such a run publishes nothing and
-        /// exits with code 3.
-        #[arg(long)]
-        accept_changes: bool,
-        /// Memory budget, e.g. 1GiB or 512MiB (at least 256MiB): order
-        /// lines and orders that do not fit are spilled to a temporary
-        /// directory in the output directory. Overrides `[resources]
-        /// memory_limit`; default half the machine's memory. The tables
-        /// are the same whatever the budget.
-        #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
-        memory_limit: Option<u64>,
-        /// Partitions the work is split into by customer and order id
-        /// (1 to 4096; default from the input's size and the memory
-        /// budget). The tables are the same for any count.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
-        partitions: Option<u32>,
-        /// Print each stage's wall time and peak memory to stderr at the end.
-        #[arg(long)]
-        timings: bool,
-        /// Where the partitioned work runs: `embedded` (this process, the
-        /// default) or `ballista` (an Apache DataFusion Ballista cluster
-        /// of `retention cluster` processes: the orders stage runs on its
-        /// executors; needs a build with the `distributed` feature). The
-        /// tables are the same on either.
-        #[arg(long, value_enum, default_value_t = EngineName::Embedded)]
-        engine: EngineName,
-        /// The cluster's scheduler, HOST:PORT, with `--engine ballista`;
-        /// without it a scheduler and an executor start in this process.
-        #[arg(long, value_name = "HOST:PORT")]
-        scheduler: Option<String>,
-        /// Set a pipeline key for this run, e.g. --set clv.model=auto or
-        /// --set input.path=/data/orders.csv (repeatable; VALUE is a TOML
-        /// value, else text). Paths may also use ${VAR} and ${VAR:-default}.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<Override>,
-    },
+    Run(RunArgs),
     /// Run a process of a Ballista cluster for `run --engine ballista`
     /// (a build with the `distributed` feature). Input files and the
     /// output directory must be at the same paths on every process.
@@ -184,36 +129,99 @@ pub enum Command {
     /// Customers buy by a BG/NBD process (or `--model`'s) and spend by
     /// Gamma-Gamma; the parameters are written beside the data as
     /// PATH.truth.json.
-    Generate {
-        /// Number of customers (1 to 1,000,000,000).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_GENERATED_CUSTOMERS))]
-        customers: u64,
-        /// Random seed: the same seed gives the same file.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// First day of the first acquisition month (1900-01-01 to
-        /// 2200-12-31; the history must end by 2200-12-31).
-        #[arg(long, value_name = "DATE", default_value = "2021-01-01", value_parser = parse_start)]
-        start: NaiveDate,
-        /// Months of history (1 to 1200).
-        #[arg(long, default_value_t = 36, value_parser = clap::value_parser!(u32).range(1..=1200))]
-        months: u32,
-        /// Output file: .csv or .parquet.
-        #[arg(long, value_name = "PATH")]
-        out: PathBuf,
-        /// Also write NPS survey responses (customer_id, response_ts,
-        /// score 0-10) to this file: .csv or .parquet.
-        #[arg(long, value_name = "PATH")]
-        surveys: Option<PathBuf>,
-        /// Worker threads, 1 to 1024 (default: all cores).
-        #[arg(long, value_name = "N", value_parser = parse_threads)]
-        threads: Option<usize>,
-        /// The purchase model customers follow: bg_nbd (dropout after each
-        /// repeat purchase), mbg_nbd (after every purchase) or pareto_nbd
-        /// (at an exponential time).
-        #[arg(long, value_name = "MODEL", default_value = "bg_nbd", value_parser = parse_model)]
-        model: PurchaseModelKind,
-    },
+    Generate(GenerateArgs),
+}
+
+/// `retention run`'s flags.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline file, e.g. pipelines/sample.toml.
+    pub pipeline: PathBuf,
+    /// Compute as of this date (YYYY-MM-DD, inclusive, 1900-01-01 to
+    /// 2200-12-31). Default: the pipeline's as_of, else the latest order
+    /// date in the input.
+    #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
+    pub as_of: Option<NaiveDate>,
+    /// Output root, instead of the pipeline's [output] dir.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Worker threads, 1 to 1024 (default: all cores).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<usize>,
+    /// Run and publish even if the current run used the same pipeline,
+    /// inputs and as_of.
+    #[arg(long)]
+    pub force: bool,
+    /// Publish even when a `fail` gate fires (the comparison with the
+    /// previous run, `[gates]`); the manifest and the `gates` table
+    /// record that it did. Without it such a run publishes nothing and
+    /// exits with code 3.
+    #[arg(long)]
+    pub accept_changes: bool,
+    /// Memory budget, e.g. 1GiB or 512MiB (at least 256MiB): order
+    /// lines and orders that do not fit are spilled to a temporary
+    /// directory in the output directory. Overrides `[resources]
+    /// memory_limit`; default half the machine's memory. The tables
+    /// are the same whatever the budget.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+    pub memory_limit: Option<u64>,
+    /// Partitions the work is split into by customer and order id
+    /// (1 to 4096; default from the input's size and the memory
+    /// budget). The tables are the same for any count.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub partitions: Option<u32>,
+    /// Print each stage's wall time and peak memory to stderr at the end.
+    #[arg(long)]
+    pub timings: bool,
+    /// Where the partitioned work runs: `embedded` (this process, the
+    /// default) or `ballista` (an Apache DataFusion Ballista cluster
+    /// of `retention cluster` processes: the orders stage runs on its
+    /// executors; needs a build with the `distributed` feature). The
+    /// tables are the same on either.
+    #[arg(long, value_enum, default_value_t = EngineName::Embedded)]
+    pub engine: EngineName,
+    /// The cluster's scheduler, HOST:PORT, with `--engine ballista`;
+    /// without it a scheduler and an executor start in this process.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: Option<String>,
+    /// Set a pipeline key for this run, e.g. --set clv.model=auto or
+    /// --set input.path=/data/orders.csv (repeatable; VALUE is a TOML
+    /// value, else text). Paths may also use ${VAR} and ${VAR:-default}.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
+}
+
+/// `retention generate`'s flags.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of customers (1 to 1,000,000,000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_GENERATED_CUSTOMERS))]
+    pub customers: u64,
+    /// Random seed: the same seed gives the same file.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First day of the first acquisition month (1900-01-01 to
+    /// 2200-12-31; the history must end by 2200-12-31).
+    #[arg(long, value_name = "DATE", default_value = "2021-01-01", value_parser = parse_start)]
+    pub start: NaiveDate,
+    /// Months of history (1 to 1200).
+    #[arg(long, default_value_t = 36, value_parser = clap::value_parser!(u32).range(1..=1200))]
+    pub months: u32,
+    /// Output file: .csv or .parquet.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Also write NPS survey responses (customer_id, response_ts,
+    /// score 0-10) to this file: .csv or .parquet.
+    #[arg(long, value_name = "PATH")]
+    pub surveys: Option<PathBuf>,
+    /// Worker threads, 1 to 1024 (default: all cores).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<usize>,
+    /// The purchase model customers follow: bg_nbd (dropout after each
+    /// repeat purchase), mbg_nbd (after every purchase) or pareto_nbd
+    /// (at an exponential time).
+    #[arg(long, value_name = "MODEL", default_value = "bg_nbd", value_parser = parse_model)]
+    pub model: PurchaseModelKind,
 }
 
 /// `generate --model`: a purchase model's name.

@@ -82,34 +82,7 @@ fn parse_command_line() -> Cli {
 
 fn dispatch(command: Command, progress: Progress) -> retention::error::Result<()> {
     match command {
-        Command::Run {
-            pipeline,
-            as_of,
-            out,
-            threads,
-            force,
-            accept_changes,
-            memory_limit,
-            partitions,
-            timings,
-            engine,
-            scheduler,
-            set,
-        } => commands::run::run(commands::run::RunRequest {
-            pipeline,
-            as_of,
-            out,
-            threads,
-            force,
-            accept_changes,
-            memory_limit,
-            partitions,
-            timings,
-            engine,
-            scheduler,
-            progress,
-            set,
-        }),
+        Command::Run(args) => commands::run::run(args, progress),
         Command::Cluster { role } => commands::cluster::run(role),
         Command::Validate { pipeline, set } => commands::validate::run(pipeline, &set),
         Command::Report { out } => commands::report::report(out),
@@ -125,27 +98,7 @@ fn dispatch(command: Command, progress: Progress) -> retention::error::Result<()
             out,
             json,
         }),
-        Command::Generate {
-            customers,
-            seed,
-            start,
-            months,
-            out,
-            surveys,
-            threads,
-            model,
-        } => commands::generate::run(
-            commands::generate::Request {
-                customers,
-                seed,
-                start,
-                months,
-                out,
-                surveys,
-                model,
-            },
-            threads,
-        ),
+        Command::Generate(args) => commands::generate::run(args),
     }
 }
 

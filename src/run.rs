@@ -310,13 +310,7 @@ fn stages_to_checks(
     } = orders;
     let o = stages_over_orders(pipeline, history, clock)?;
     let results = Arc::new(o.per_customer);
-    let segments = clock.time("segments", || {
-        segments_table(
-            &results.summary,
-            results.clv.as_ref().map(|(scores, _)| scores),
-        )
-    })?;
-    let lists = clock.time("targets", || Ok(target_stage(&results)))?;
+    let (segments, lists) = segments_and_targets(&results, clock)?;
     let rejects = match &o.nps {
         // Survey rejects after the order rejects; `source` tells them apart.
         Some(n) => stack_rejects(rejects, &n.rejects)?,
@@ -356,6 +350,21 @@ fn stages_to_checks(
         compared_with: None,
         gates: Vec::new(),
     })
+}
+
+/// The stages `segments` and `targets`, over the per-customer results.
+fn segments_and_targets(
+    results: &PerCustomer,
+    clock: &mut StageClock,
+) -> Result<(DataFrame, TargetLists)> {
+    let segments = clock.time("segments", || {
+        segments_table(
+            &results.summary,
+            results.clv.as_ref().map(|(scores, _)| scores),
+        )
+    })?;
+    let lists = clock.time("targets", || Ok(target_stage(results)))?;
+    Ok((segments, lists))
 }
 
 /// Compares the run with `options.compare_with` (the previous run) and
@@ -862,6 +871,29 @@ fn orders_stage(
     let counts = orders.counts;
     let rejects_by_reason = counts_by_reason(&rejects);
     debug_assert_eq!(rejects.len() as u64, counts.rejected);
+    let rejects_frame = order_rejects_table(pipeline, files, plan, &counts, rejects)?;
+    // Before any per-period table is allocated (README "Pipelines", limits).
+    Calendar::check_span(&orders.history, pipeline.config.business.cohort_period)?;
+    Ok(OrdersStage {
+        history: orders.history,
+        counts,
+        accepted_cents: orders.accepted_cents,
+        latest_order_day: orders.latest_order_day,
+        rejects_by_reason,
+        rejects: rejects_frame,
+    })
+}
+
+/// The `rejects` table of the order input; fails when too many rows were
+/// rejected. Rejects found once every line was known get their raw
+/// records by reading the chunks that hold them again.
+fn order_rejects_table(
+    pipeline: &Pipeline,
+    files: &[InputFile],
+    plan: &PartitionPlan,
+    counts: &RowCounts,
+    mut rejects: Vec<Reject>,
+) -> Result<DataFrame> {
     check_reject_share(
         &rejects,
         files,
@@ -878,18 +910,7 @@ fn orders_stage(
         plan.chunk_rows,
     )?;
     fill_raw(&mut rejects, &texts);
-    let rejects_frame = rejects_table(&rejects, files)?;
-    drop(rejects);
-    // Before any per-period table is allocated (README "Pipelines", limits).
-    Calendar::check_span(&orders.history, pipeline.config.business.cohort_period)?;
-    Ok(OrdersStage {
-        history: orders.history,
-        counts,
-        accepted_cents: orders.accepted_cents,
-        latest_order_day: orders.latest_order_day,
-        rejects_by_reason,
-        rejects: rejects_frame,
-    })
+    rejects_table(&rejects, files)
 }
 
 /// [`build_orders`] on the run's engine; the Ballista engine's tasks

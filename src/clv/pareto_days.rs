@@ -19,11 +19,14 @@
 //! A table costs about one quadrature per day of its span, so only
 //! frequencies with at least half as many rows as days get one; the others,
 //! and any row whose ends are not whole days, are integrated row by row.
-//! Tables are built one at a time (memory: one table, 12 levels × 2048 days
-//! × 48 bytes for a three-year daily history) and the sums are added in a
-//! fixed order (tabled frequencies in the order of `rows.xs`, then the other
-//! rows in row order, each in fixed chunks), so results do not depend on the
-//! thread count.
+//! Frequencies are summed side by side, each building its table when it
+//! starts and dropping it when done (memory: a table per busy thread, 12
+//! levels × 2048 days × 48 bytes for a three-year daily history): one
+//! frequency at a time left a core idle through every table's serial
+//! parts and every frequency with fewer rows than a chunk. The sums are
+//! added in a fixed order (tabled frequencies in the order of `rows.xs`,
+//! then the other rows in row order, each in fixed chunks), so results do
+//! not depend on the thread count.
 //!
 //! Why hand-written: the range-query crates of the field answer sums of
 //! plain numbers; these are log-scaled five-moment integrals whose parts
@@ -61,21 +64,30 @@ where
     F: Fn(f64, &Branches) -> [f64; K] + Sync,
 {
     let day_logs = day_logs(params, groups);
+    // Frequencies side by side, each summed in its fixed chunks; their
+    // sums are then added in frequency order, as one at a time would.
+    let parts: Vec<[f64; K]> = groups
+        .tabled
+        .par_iter()
+        .map(|members| {
+            let table = table_of(params, members);
+            chunked_sum::<K, _>(members.len(), |range| {
+                let mut acc = [0.0; K];
+                for m in &members.rows[range] {
+                    add_into(
+                        &mut acc,
+                        term(
+                            m.w,
+                            &tabled_branches(params, members.x, &table, &day_logs, m),
+                        ),
+                    );
+                }
+                acc
+            })
+        })
+        .collect();
     let mut total = [0.0; K];
-    for (members, table) in tables(params, groups) {
-        let part = chunked_sum::<K, _>(members.len(), |range| {
-            let mut acc = [0.0; K];
-            for m in &members.rows[range] {
-                add_into(
-                    &mut acc,
-                    term(
-                        m.w,
-                        &tabled_branches(params, members.x, &table, &day_logs, m),
-                    ),
-                );
-            }
-            acc
-        });
+    for part in parts {
         add_into(&mut total, part);
     }
     let rest = &groups.rest;
@@ -106,12 +118,19 @@ where
 {
     let day_logs = day_logs(params, groups);
     let mut out = vec![f64::NAN; rows.len()];
-    for (members, table) in tables(params, groups) {
-        let values: Vec<f64> = members
-            .rows
-            .par_iter()
-            .map(|m| value(&tabled_branches(params, members.x, &table, &day_logs, m)))
-            .collect();
+    let tabled: Vec<Vec<f64>> = groups
+        .tabled
+        .par_iter()
+        .map(|members| {
+            let table = table_of(params, members);
+            members
+                .rows
+                .par_iter()
+                .map(|m| value(&tabled_branches(params, members.x, &table, &day_logs, m)))
+                .collect()
+        })
+        .collect();
+    for (members, values) in groups.tabled.iter().zip(tabled) {
         for (m, v) in members.rows.iter().zip(values) {
             out[m.row as usize] = v;
         }
@@ -134,17 +153,10 @@ fn day_logs(params: &ParetoNbdParams, groups: &FrequencyGroups) -> Vec<AliveLogs
         .collect()
 }
 
-/// Each frequency that gets a table: its rows and its table, built one at
-/// a time as the iterator is advanced (so one table is in memory at once).
-fn tables<'g>(
-    params: &'g ParetoNbdParams,
-    groups: &'g FrequencyGroups,
-) -> impl Iterator<Item = (&'g Members, DayTable)> + 'g {
-    groups.tabled.iter().map(move |members| {
-        let (first, end) = members.span;
-        let table = DayTable::build(params, members.x, first, end);
-        (members, table)
-    })
+/// The table of a frequency's rows `members`, over their span.
+fn table_of(params: &ParetoNbdParams, members: &Members) -> DayTable {
+    let (first, end) = members.span;
+    DayTable::build(params, members.x, first, end)
 }
 
 /// The branches of a row `m` of frequency `x`, whose table is `table`.

@@ -1,32 +1,18 @@
 //! `retention generate`: write a synthetic order history.
 
-use std::path::PathBuf;
-
-use chrono::NaiveDate;
-
-use crate::clv::PurchaseModelKind;
+use crate::cli::GenerateArgs;
 use crate::error::{shown_path, Error, Result};
 use crate::generate::{generate, truth_path, GenerateOptions, GroundTruth};
 
-/// What `generate` was asked for.
-pub struct Request {
-    pub customers: u64,
-    pub seed: u64,
-    pub start: NaiveDate,
-    pub months: u32,
-    pub out: PathBuf,
-    pub surveys: Option<PathBuf>,
-    pub model: PurchaseModelKind,
-}
-
-pub fn run(request: Request, threads: Option<usize>) -> Result<()> {
-    let Request {
+pub fn run(request: GenerateArgs) -> Result<()> {
+    let GenerateArgs {
         customers,
         seed,
         start,
         months,
         out,
         surveys,
+        threads,
         model,
     } = request;
     // The history must stay within the accepted order dates, or a run on

@@ -1,10 +1,6 @@
 //! `retention run`: run a pipeline and publish its tables.
 
-use crate::cli::EngineName;
-use crate::config_overrides::Override;
-use std::path::PathBuf;
-
-use chrono::NaiveDate;
+use crate::cli::{EngineName, RunArgs};
 
 use crate::config::Pipeline;
 use crate::error::{shown_path, terminal_text, Result};
@@ -14,26 +10,7 @@ use crate::progress::Progress;
 use crate::run::{run as run_pipeline, Engine, RunOptions, RunOutcome, RunResult};
 use crate::stages::compare::gates::Outcome;
 
-/// `retention run`'s flags.
-pub struct RunRequest {
-    pub pipeline: PathBuf,
-    pub as_of: Option<NaiveDate>,
-    pub out: Option<PathBuf>,
-    pub threads: Option<usize>,
-    pub force: bool,
-    pub accept_changes: bool,
-    pub memory_limit: Option<u64>,
-    pub partitions: Option<u32>,
-    pub timings: bool,
-    pub engine: EngineName,
-    /// `--scheduler HOST:PORT`, with `--engine ballista`.
-    pub scheduler: Option<String>,
-    pub progress: Progress,
-    /// `--set KEY=VALUE` overrides of the pipeline file.
-    pub set: Vec<Override>,
-}
-
-pub fn run(request: RunRequest) -> Result<()> {
+pub fn run(request: RunArgs, progress: Progress) -> Result<()> {
     let engine = engine(request.engine, request.scheduler.clone())?;
     super::set_threads(request.threads);
     let pipeline = Pipeline::load_with(&request.pipeline, &request.set)?;
@@ -42,7 +19,7 @@ pub fn run(request: RunRequest) -> Result<()> {
         out_dir: request.out,
         force: request.force,
         accept_changes: request.accept_changes,
-        progress: request.progress,
+        progress,
         memory_limit: request.memory_limit,
         partitions: request.partitions.map(|n| n as usize),
         engine,

@@ -254,39 +254,55 @@ pub(super) fn bucket_fits(rows: &HoldoutRows) -> Vec<BucketFit> {
     if rows.frequency.is_empty() {
         return Vec::new();
     }
+    // One pass in customer order: each bucket adds its own customers in
+    // that order, as a pass per bucket would (nine passes cost 0.1 s per
+    // model at 2 M customers, on one thread).
+    let mut sums = [BucketSums::default(); 9];
     let (frequency, actual, predicted) = (&rows.frequency, &rows.actual, &rows.predicted);
-    let in_bucket = |b: usize, f: i64| b == 0 || (f.min(7) + 1) as usize == b;
+    for ((&f, &a), &p) in frequency.iter().zip(actual).zip(predicted) {
+        sums[0].add(a, p);
+        sums[(f.min(7) + 1) as usize].add(a, p);
+    }
     LABELS
         .iter()
-        .enumerate()
-        .map(|(b, &label)| {
-            let members: Vec<usize> = (0..frequency.len())
-                .filter(|&i| in_bucket(b, frequency[i]))
-                .collect();
-            let n = members.len();
-            // Folded from +0.0: an empty bucket sums to 0, not to the −0.0
-            // an empty f64 sum gives.
-            let a = members.iter().fold(0.0, |s, &i| s + actual[i]);
-            let p = members.iter().fold(0.0, |s, &i| s + predicted[i]);
-            let abs: f64 = members
-                .iter()
-                .map(|&i| (predicted[i] - actual[i]).abs())
-                .sum();
-            let sq: f64 = members
-                .iter()
-                .map(|&i| (predicted[i] - actual[i]).powi(2))
-                .sum();
-            BucketFit {
-                label,
-                customers: n as i64,
-                actual_orders: a,
-                predicted_orders: p,
-                mae: (n > 0).then(|| abs / n as f64),
-                rmse: (n > 0).then(|| (sq / n as f64).sqrt()),
-                relative_bias: (a > 0.0).then(|| (p - a) / a),
-            }
-        })
+        .zip(sums)
+        .map(|(&label, sums)| sums.fit(label))
         .collect()
+}
+
+/// Running sums of one bucket. Folded from +0.0: an empty bucket sums to
+/// 0, not to the −0.0 an empty f64 sum gives.
+#[derive(Debug, Clone, Copy, Default)]
+struct BucketSums {
+    customers: i64,
+    actual: f64,
+    predicted: f64,
+    absolute_error: f64,
+    squared_error: f64,
+}
+
+impl BucketSums {
+    fn add(&mut self, actual: f64, predicted: f64) {
+        self.customers += 1;
+        self.actual += actual;
+        self.predicted += predicted;
+        self.absolute_error += (predicted - actual).abs();
+        self.squared_error += (predicted - actual).powi(2);
+    }
+
+    fn fit(self, label: &'static str) -> BucketFit {
+        let n = self.customers as f64;
+        let (a, p) = (self.actual, self.predicted);
+        BucketFit {
+            label,
+            customers: self.customers,
+            actual_orders: a,
+            predicted_orders: p,
+            mae: (self.customers > 0).then(|| self.absolute_error / n),
+            rmse: (self.customers > 0).then(|| (self.squared_error / n).sqrt()),
+            relative_bias: (a > 0.0).then(|| (p - a) / a),
+        }
+    }
 }
 
 #[cfg(test)]
