@@ -122,8 +122,9 @@ impl<T> SpillFiles<'_, T> {
         part_file(&self.dir.path, self.kind, partition)
     }
 
-    /// Appends `piece` to `partition`'s file; returns the bytes written.
-    fn append(&self, partition: usize, piece: &T) -> Result<u64>
+    /// Appends `pieces` to `partition`'s file, opened once; returns the
+    /// bytes written.
+    fn append(&self, partition: usize, pieces: &[T]) -> Result<u64>
     where
         T: Spillable,
     {
@@ -133,21 +134,21 @@ impl<T> SpillFiles<'_, T> {
             .append(true)
             .open(&path)
             .map_err(|e| spill_error(&path, e))?;
-        write_to(file, &path, piece)
+        write_to(file, &path, pieces)
     }
 }
 
 impl<T: Part + Spillable> SpillStore<T> for SpillFiles<'_, T> {
     fn put(&self, partition: usize, piece: &T) -> Result<()> {
-        let written = self.append(partition, piece)?;
+        let written = self.append(partition, std::slice::from_ref(piece))?;
         self.dir.written.fetch_add(written, Ordering::Relaxed);
         crate::faults::crash_point("spill::piece_written");
         Ok(())
     }
 
     fn hand_over(&self, partition: usize, pieces: &[T]) -> Result<()> {
-        for piece in pieces {
-            self.append(partition, piece)?;
+        if !pieces.is_empty() {
+            self.append(partition, pieces)?;
         }
         Ok(())
     }
@@ -191,20 +192,21 @@ pub fn read_pieces<T: Spillable>(path: &Path) -> Result<Vec<T>> {
 pub fn write_whole<T: Spillable>(path: &Path, piece: &T) -> Result<u64> {
     let staged = path.with_extension("partial");
     let file = File::create(&staged).map_err(|e| spill_error(&staged, e))?;
-    let written = write_to(file, &staged, piece)?;
+    let written = write_to(file, &staged, std::slice::from_ref(piece))?;
     std::fs::rename(&staged, path).map_err(|e| spill_error(path, e))?;
     Ok(written)
 }
 
-/// Writes `piece` to `file` (at `path`, for errors); returns the bytes
+/// Writes `pieces` to `file` (at `path`, for errors); returns the bytes
 /// written.
-fn write_to<T: Spillable>(file: File, path: &Path, piece: &T) -> Result<u64> {
+fn write_to<T: Spillable>(file: File, path: &Path, pieces: &[T]) -> Result<u64> {
     let mut out = Counting {
         inner: BufWriter::with_capacity(1 << 20, file),
         written: 0,
     };
-    piece
-        .write(&mut out)
+    pieces
+        .iter()
+        .try_for_each(|piece| piece.write(&mut out))
         .and_then(|()| out.inner.flush())
         .map_err(|e| spill_error(path, e))?;
     Ok(out.written)
