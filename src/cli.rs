@@ -217,6 +217,12 @@ pub struct GenerateArgs {
     /// Worker threads, 1 to 1024 (default: all cores).
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
+    /// Memory budget, e.g. 1GiB or 512MiB (at least 256MiB): a history
+    /// whose lines do not fit in a quarter of it is simulated and written
+    /// a time window at a time. Default half the machine's memory. The
+    /// file is the same whatever the budget.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+    pub memory_limit: Option<u64>,
     /// The purchase model customers follow: bg_nbd (dropout after each
     /// repeat purchase), mbg_nbd (after every purchase) or pareto_nbd
     /// (at an exponential time).

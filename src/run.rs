@@ -1284,10 +1284,54 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
         .unwrap_or_else(|| pipeline.output_dir.clone());
     // Work directories of killed runs (object-store inputs or output).
     sweep_work_dirs();
-    match StoreUrl::of_path(&out_dir) {
+    let result = match StoreUrl::of_path(&out_dir) {
         Some(url) => run_to_store(pipeline, options, &url),
         None => run_in(pipeline, options, &out_dir),
+    };
+    if let Ok(RunResult::Published(outcome)) = &result {
+        warn_if_over_budget(&outcome.manifest);
     }
+    result
+}
+
+/// How far the peak memory may pass the budget before the run says so: a
+/// quarter (allocator slack and the stages' own buffers).
+const BUDGET_SLACK: f64 = 1.25;
+
+/// Says when the run's peak memory passed its budget by more than
+/// [`BUDGET_SLACK`], and why as far as known: the stages after `orders`
+/// hold every customer's results, which the budget does not bound yet.
+fn warn_if_over_budget(manifest: &Manifest) {
+    let Some(resources) = &manifest.resources else {
+        return;
+    };
+    let limit = resources.memory_limit_bytes;
+    let Some(first) = first_over_budget(&manifest.stages, limit) else {
+        return;
+    };
+    let peak = manifest.stages.iter().map(|s| s.peak_rss_bytes).max();
+    let why = if PARTITIONED_STAGES.contains(&first.stage.as_str()) {
+        "the budget is smaller than what that stage holds at once"
+    } else {
+        "from `customers` on, every customer's results are held in memory (about 250 bytes a customer), which the budget does not bound yet"
+    };
+    tracing::warn!(
+        peak_mib = peak.unwrap_or(0) / (1 << 20),
+        budget_mib = limit / (1 << 20),
+        stage = first.stage.as_str(),
+        "the run's peak memory passed its memory budget by more than a quarter, first in this stage: {why} (README: Scale and memory); the tables are as with any budget"
+    );
+}
+
+/// The stages the memory budget bounds (the partitioned plan's).
+const PARTITIONED_STAGES: [&str; 3] = ["load", "validate", "orders"];
+
+/// The first stage after which the peak memory passed `limit` by more
+/// than [`BUDGET_SLACK`].
+fn first_over_budget(stages: &[StageRecord], limit: u64) -> Option<&StageRecord> {
+    stages
+        .iter()
+        .find(|s| s.peak_rss_bytes as f64 > limit as f64 * BUDGET_SLACK)
 }
 
 /// A run whose output is in object storage: with the output's lease held,
@@ -1462,6 +1506,34 @@ fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first stage past a quarter over the budget is named; one at
+    /// exactly a quarter over is not.
+    #[test]
+    fn the_first_stage_past_the_budget_by_a_quarter_is_named() {
+        let mib = 1u64 << 20;
+        let record = |stage: &str, peak: u64| StageRecord {
+            stage: stage.into(),
+            seconds: 1.0,
+            peak_rss_bytes: peak * mib,
+        };
+        let stages = [
+            record("validate", 900),
+            record("orders", 1280),
+            record("customers", 1500),
+            record("kpis", 1700),
+        ];
+        assert_eq!(
+            first_over_budget(&stages, 1024 * mib).unwrap().stage,
+            "customers"
+        );
+        assert_eq!(
+            first_over_budget(&stages, 512 * mib).unwrap().stage,
+            "validate"
+        );
+        assert!(first_over_budget(&stages, 2048 * mib).is_none());
+        assert!(first_over_budget(&[], mib).is_none());
+    }
 
     /// Both sides run and are recorded, the main side's stages first; a
     /// failure on either side is the result, after both have ended.

@@ -3,6 +3,7 @@
 use crate::cli::GenerateArgs;
 use crate::error::{shown_path, Error, Result};
 use crate::generate::{generate, truth_path, GenerateOptions, GroundTruth};
+use crate::manifest::machine_memory_bytes;
 
 pub fn run(request: GenerateArgs) -> Result<()> {
     let GenerateArgs {
@@ -13,6 +14,7 @@ pub fn run(request: GenerateArgs) -> Result<()> {
         out,
         surveys,
         threads,
+        memory_limit,
         model,
     } = request;
     // The history must stay within the accepted order dates, or a run on
@@ -38,6 +40,8 @@ pub fn run(request: GenerateArgs) -> Result<()> {
             purchase_model: model,
             ..GroundTruth::default()
         },
+        memory_limit: memory_limit
+            .unwrap_or_else(|| machine_memory_bytes().map_or(4 << 30, |m| m / 2)),
     })?;
     println!(
         "wrote {}: {} customers, {} orders, {} refunds, {} lines ({} to {})",

@@ -79,6 +79,7 @@ fn fits_recover_the_generating_parameters() {
             out: d.join("orders.parquet"),
             surveys: None,
             truth: truth.clone(),
+            memory_limit: 1 << 30,
         })
         .unwrap();
         std::fs::write(
@@ -481,6 +482,7 @@ fn auto_picks_the_generating_model() {
                 out: d.join("orders.parquet"),
                 surveys: None,
                 truth: truth.clone(),
+                memory_limit: 1 << 30,
             })
             .unwrap();
             crate::support::PipelineFile::over("orders.parquet")

@@ -81,6 +81,7 @@ fn generated(dir: &Path, extra: &str) -> Pipeline {
         out: dir.join("orders.csv"),
         truth: GroundTruth::default(),
         surveys: None,
+        memory_limit: 1 << 30,
     })
     .unwrap();
     PipelineFile::over("orders.csv")

@@ -29,9 +29,7 @@
 //! as before. The parameters are written beside the data as
 //! `PATH.truth.json`.
 
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate};
 use rand::{RngExt, SeedableRng};
@@ -42,6 +40,10 @@ use serde::Serialize;
 
 use crate::clv::PurchaseModelKind;
 use crate::error::{Error, Result};
+
+mod write;
+
+use write::{write_surveys, LineFile};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -198,6 +200,10 @@ pub struct GenerateOptions {
     /// Where to write survey responses (CSV or Parquet by extension).
     pub surveys: Option<PathBuf>,
     pub truth: GroundTruth,
+    /// Memory budget in bytes: the history is simulated and written a
+    /// time window at a time when its lines do not fit in a quarter of it
+    /// (the file is the same whatever the budget).
+    pub memory_limit: u64,
 }
 
 /// What was written.
@@ -226,6 +232,7 @@ pub struct SurveySummary {
 }
 
 /// One output row (an order line).
+#[derive(Debug, Clone, Copy)]
 struct Line {
     ts_micros: i64,
     customer: u64,
@@ -544,9 +551,13 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
     let weights: Vec<f64> = (0..options.months)
         .map(|m| month_weight(&options.truth, options.start, m))
         .collect();
-    let (lines, responses) = simulate(options, &starts, &weights);
     let width = options.customers.to_string().len().max(6);
-    write_history(options, &lines, width)?;
+    let history = Simulation {
+        options,
+        starts: &starts,
+        weights: &weights,
+    };
+    let (written, responses) = write_history(&history, width)?;
     let surveys = match &options.surveys {
         None => None,
         Some(path) => Some(write_survey_file(path, &responses, width)?),
@@ -554,9 +565,9 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
     let summary = GenerateSummary {
         path: options.out.display().to_string(),
         customers: options.customers,
-        orders: count_orders(&lines),
-        refunds: lines.iter().filter(|l| l.refund).count() as u64,
-        lines: lines.len() as u64,
+        orders: written.orders,
+        refunds: written.refunds,
+        lines: written.lines,
         seed: options.seed,
         start: options.start.to_string(),
         end_exclusive: DateTime::from_timestamp_micros(*starts.last().expect("months > 0"))
@@ -592,43 +603,180 @@ fn month_starts(options: &GenerateOptions) -> Vec<i64> {
         .collect()
 }
 
-/// Every customer's lines and survey responses, in time order.
-fn simulate(
-    options: &GenerateOptions,
-    starts: &[i64],
-    weights: &[f64],
-) -> (Vec<Line>, Vec<Response>) {
-    let simulated: Vec<Simulated> = (0..options.customers)
-        .into_par_iter()
-        .map(|i| simulate_customer(options, starts, weights, i))
-        .collect();
-    // Reserved up front, so the peak is the per-customer vectors plus one
-    // copy (as with a direct collect), not a doubling of a growing vector.
-    let mut lines: Vec<Line> = Vec::with_capacity(simulated.iter().map(|s| s.lines.len()).sum());
-    let mut responses: Vec<Response> =
-        Vec::with_capacity(simulated.iter().map(|s| s.responses.len()).sum());
-    for mut s in simulated {
-        lines.append(&mut s.lines);
-        responses.append(&mut s.responses);
-    }
-    // Exports are in time order; ties broken by customer and order.
-    lines.par_sort_unstable_by_key(|l| (l.ts_micros, l.customer, l.order_seq, l.refund));
-    responses.par_sort_unstable_by_key(|r| (r.ts_micros, r.customer, r.score));
-    (lines, responses)
+/// What a history is simulated from.
+struct Simulation<'a> {
+    options: &'a GenerateOptions,
+    /// [`month_starts`].
+    starts: &'a [i64],
+    /// [`month_weight`] of each month.
+    weights: &'a [f64],
 }
 
-/// The order lines, as Parquet or CSV by the output's extension.
-fn write_history(options: &GenerateOptions, lines: &[Line], width: usize) -> Result<()> {
+/// Writes the order lines a time window at a time (see [`windows`]):
+/// every customer is simulated again for each window and only the
+/// window's lines are kept, sorted and written. Returns what was written,
+/// and every survey response (simulated with the first window), in time
+/// order.
+fn write_history(history: &Simulation, width: usize) -> Result<(Written, Vec<Response>)> {
+    let options = history.options;
+    create_parent(&options.out)?;
+    let mut file = LineFile::create(&options.out, width, &options.truth.dimensions)?;
+    let mut written = Written::default();
+    let mut responses = Vec::new();
+    for (k, window) in windows(history).into_iter().enumerate() {
+        let with_responses = k == 0 && options.surveys.is_some();
+        let mut part = history.window(window, with_responses);
+        // Exports are in time order; ties broken by customer, order and
+        // amount (lines equal in all of these are equal in every field).
+        part.lines.par_sort_unstable_by_key(|l| {
+            (l.ts_micros, l.customer, l.order_seq, l.refund, l.cents)
+        });
+        written.orders += part.orders;
+        written.refunds += part.lines.iter().filter(|l| l.refund).count() as u64;
+        written.lines += part.lines.len() as u64;
+        file.write(&part.lines)?;
+        if with_responses {
+            responses = part.responses;
+            responses.par_sort_unstable_by_key(|r| (r.ts_micros, r.customer, r.score));
+        }
+    }
+    file.finish()?;
+    Ok((written, responses))
+}
+
+/// Counts of what [`write_history`] wrote.
+#[derive(Debug, Default)]
+struct Written {
+    /// Distinct orders (refunds are lines of their order, not orders).
+    orders: u64,
+    refunds: u64,
+    lines: u64,
+}
+
+/// Customers simulated to see how the lines spread over the days.
+const SAMPLE_CUSTOMERS: u64 = 10_000;
+
+/// The share of the memory budget one window's lines may take: they are
+/// gathered from the threads' pieces into one vector (twice their size
+/// for a moment), beside a batch being written.
+const WINDOW_SHARE: u64 = 4;
+
+/// What a Parquet output holds beside the windows: a batch's arrays and
+/// the row group the writer buffers. Measured at a million customers
+/// under a 256 MiB budget: a peak of 219 MiB, about 170 of them beside
+/// the window's lines.
+const PARQUET_WRITER_BYTES: u64 = 160 << 20;
+
+/// The bytes one window's lines may take: a [`WINDOW_SHARE`] of the
+/// budget after the Parquet writer's part (24 MiB at the command line's
+/// smallest budget, 256 MiB).
+fn window_bytes(options: &GenerateOptions) -> u64 {
     let is_parquet = options
         .out
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    create_parent(&options.out)?;
-    let dims = &options.truth.dimensions;
-    if is_parquet {
-        write_parquet(&options.out, lines, width, dims)
-    } else {
-        write_csv(&options.out, lines, width, dims)
+    let writer = if is_parquet { PARQUET_WRITER_BYTES } else { 0 };
+    options.memory_limit.saturating_sub(writer) / WINDOW_SHARE
+}
+
+/// The time windows ([lo, hi) in UTC microseconds, in order, covering
+/// every instant) whose lines each take at most [`window_bytes`], whole
+/// days each, estimated from the first
+/// [`SAMPLE_CUSTOMERS`] customers (every customer draws from streams of
+/// its own, so they are a sample of the rest); one window when the whole
+/// history fits. A day whose lines alone pass the share is a window of
+/// its own.
+fn windows(history: &Simulation) -> Vec<(i64, i64)> {
+    let options = history.options;
+    let (first, end) = (
+        history.starts[0],
+        *history.starts.last().expect("months > 0"),
+    );
+    let days = ((end - first) / MICROS_PER_DAY + 1) as usize;
+    let sample = options.customers.min(SAMPLE_CUSTOMERS);
+    let per_day = (0..sample)
+        .into_par_iter()
+        .fold(
+            || vec![0u64; days],
+            |mut counts, i| {
+                for line in history.customer(i).lines {
+                    counts[((line.ts_micros - first) / MICROS_PER_DAY) as usize] += 1;
+                }
+                counts
+            },
+        )
+        .reduce(
+            || vec![0u64; days],
+            |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+        );
+    let bytes_per_line = std::mem::size_of::<Line>() as f64;
+    let scale = options.customers as f64 / sample as f64 * bytes_per_line;
+    let share = window_bytes(options) as f64;
+    let mut cuts = vec![i64::MIN];
+    let mut held = 0.0;
+    for (day, &count) in per_day.iter().enumerate() {
+        let bytes = count as f64 * scale;
+        if held > 0.0 && held + bytes > share {
+            cuts.push(first + day as i64 * MICROS_PER_DAY);
+            held = 0.0;
+        }
+        held += bytes;
+    }
+    cuts.push(i64::MAX);
+    cuts.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+/// One window's lines, the orders whose first line is among them, and
+/// (when asked for) every survey response.
+#[derive(Default)]
+struct WindowPart {
+    lines: Vec<Line>,
+    orders: u64,
+    responses: Vec<Response>,
+}
+
+impl WindowPart {
+    /// Adds customer `simulated`'s lines in `[lo, hi)`.
+    fn add(&mut self, simulated: Simulated, (lo, hi): (i64, i64), with_responses: bool) {
+        let within = |l: &Line| lo <= l.ts_micros && l.ts_micros < hi;
+        // An order's lines are generated together, its first (earliest)
+        // line first; refunds come after them.
+        let mut previous = None;
+        for line in simulated.lines.iter().filter(|l| !l.refund) {
+            if previous != Some(line.order_seq) && within(line) {
+                self.orders += 1;
+            }
+            previous = Some(line.order_seq);
+        }
+        self.lines
+            .extend(simulated.lines.into_iter().filter(|l| within(l)));
+        if with_responses {
+            self.responses.extend(simulated.responses);
+        }
+    }
+
+    fn append(mut self, mut other: WindowPart) -> WindowPart {
+        self.lines.append(&mut other.lines);
+        self.orders += other.orders;
+        self.responses.append(&mut other.responses);
+        self
+    }
+}
+
+impl Simulation<'_> {
+    fn customer(&self, i: u64) -> Simulated {
+        simulate_customer(self.options, self.starts, self.weights, i)
+    }
+
+    /// Every customer simulated, their lines in `window` kept (unsorted).
+    fn window(&self, window: (i64, i64), with_responses: bool) -> WindowPart {
+        (0..self.options.customers)
+            .into_par_iter()
+            .fold(WindowPart::default, |mut part, i| {
+                part.add(self.customer(i), window, with_responses);
+                part
+            })
+            .reduce(WindowPart::default, WindowPart::append)
     }
 }
 
@@ -644,18 +792,6 @@ fn write_survey_file(path: &Path, responses: &[Response], width: usize) -> Resul
         responses: responses.len() as u64,
         respondents: respondents.len() as u64,
     })
-}
-
-/// Distinct orders (refunds are lines of their order, not orders).
-fn count_orders(lines: &[Line]) -> u64 {
-    let mut order_keys: Vec<(u64, u32)> = lines
-        .iter()
-        .filter(|l| !l.refund)
-        .map(|l| (l.customer, l.order_seq))
-        .collect();
-    order_keys.par_sort_unstable();
-    order_keys.dedup();
-    order_keys.len() as u64
 }
 
 fn create_parent(path: &Path) -> Result<()> {
@@ -675,209 +811,72 @@ pub fn truth_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-fn order_id(line: &Line, width: usize) -> String {
-    let kind = if line.refund { 'R' } else { 'O' };
-    format!("{kind}{:0width$}-{:03}", line.customer + 1, line.order_seq)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn customer_id(customer: u64, width: usize) -> String {
-    format!("C{:0width$}", customer + 1)
-}
-
-/// A CSV file being written: gzip-compressed when its name ends in `.gz`
-/// (`orders.csv.gz`, which `[input] format = "auto"` reads back as
-/// gzipped CSV), plain otherwise.
-enum TextSink {
-    Plain(BufWriter<std::fs::File>),
-    // Boxed: the encoder's state is a few hundred bytes, the plain
-    // writer's a few words.
-    Gzip(Box<flate2::write::GzEncoder<BufWriter<std::fs::File>>>),
-}
-
-impl TextSink {
-    fn create(path: &Path) -> std::io::Result<TextSink> {
-        let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-        let gzip = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-        Ok(if gzip {
-            TextSink::Gzip(Box::new(flate2::write::GzEncoder::new(
-                file,
-                flate2::Compression::default(),
-            )))
-        } else {
-            TextSink::Plain(file)
-        })
-    }
-
-    /// Flushes, and for gzip writes the trailer: an error here is the
-    /// write's error (dropping an encoder would swallow it).
-    fn finish(self) -> std::io::Result<()> {
-        match self {
-            TextSink::Plain(mut out) => out.flush(),
-            TextSink::Gzip(encoder) => encoder.finish()?.flush(),
-        }
-    }
-}
-
-impl Write for TextSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            TextSink::Plain(out) => out.write(buf),
-            TextSink::Gzip(out) => out.write(buf),
+    fn options(out: PathBuf, memory_limit: u64) -> GenerateOptions {
+        GenerateOptions {
+            customers: 1500,
+            seed: 7,
+            start: NaiveDate::from_ymd_opt(2022, 1, 1).unwrap(),
+            months: 14,
+            out: out.clone(),
+            surveys: Some(out.with_extension("surveys.csv")),
+            truth: GroundTruth {
+                // Orders of several lines, some split across windows.
+                multi_line_share: 0.3,
+                ..GroundTruth::default()
+            },
+            memory_limit,
         }
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            TextSink::Plain(out) => out.flush(),
-            TextSink::Gzip(out) => out.flush(),
+    /// A budget that cuts the history into many windows writes the same
+    /// bytes, CSV and Parquet (whose batches then straddle windows), with
+    /// the same counts, as one that holds it whole.
+    #[test]
+    fn a_history_written_window_by_window_is_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["orders.csv", "orders.parquet"] {
+            let whole = options(dir.path().join("whole").join(name), 1 << 30);
+            let small = options(dir.path().join("windows").join(name), 64 << 10);
+            let starts = month_starts(&small);
+            let weights: Vec<f64> = (0..small.months)
+                .map(|m| month_weight(&small.truth, small.start, m))
+                .collect();
+            let simulation = |options| Simulation {
+                options,
+                starts: &starts,
+                weights: &weights,
+            };
+            assert_eq!(windows(&simulation(&whole)).len(), 1);
+            assert!(windows(&simulation(&small)).len() >= 10);
+            let a = generate(&whole).unwrap();
+            let b = generate(&small).unwrap();
+            assert_eq!(
+                (a.orders, a.refunds, a.lines),
+                (b.orders, b.refunds, b.lines)
+            );
+            assert!(
+                a.orders > 1_000 && a.refunds > 0 && a.lines > a.orders,
+                "{a:?}"
+            );
+            if name.ends_with(".csv") {
+                // Orders counted independently: distinct order ids.
+                let text = std::fs::read_to_string(&whole.out).unwrap();
+                let ids: std::collections::HashSet<&str> = text
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split(',').next())
+                    .filter(|id| id.starts_with('O'))
+                    .collect();
+                assert_eq!(ids.len() as u64, a.orders);
+            }
+            let bytes = |o: &GenerateOptions| std::fs::read(&o.out).unwrap();
+            assert!(bytes(&whole) == bytes(&small), "{name} differs");
+            let surveys = |o: &GenerateOptions| std::fs::read(o.surveys.as_ref().unwrap()).unwrap();
+            assert!(surveys(&whole) == surveys(&small));
         }
     }
-}
-
-fn write_csv(path: &Path, lines: &[Line], width: usize, dims: &DimensionModel) -> Result<()> {
-    let io = |e: std::io::Error| Error::output(path, format!("cannot write: {e}"));
-    let mut out = TextSink::create(path).map_err(io)?;
-    writeln!(out, "order_id,customer_id,order_ts,amount,channel,country").map_err(io)?;
-    for line in lines {
-        let ts = DateTime::from_timestamp_micros(line.ts_micros).expect("in range");
-        let sign = if line.cents < 0 { "-" } else { "" };
-        writeln!(
-            out,
-            "{},{},{},{sign}{}.{:02},{},{}",
-            order_id(line, width),
-            customer_id(line.customer, width),
-            ts.format("%Y-%m-%dT%H:%M:%SZ"),
-            line.cents.abs() / 100,
-            line.cents.abs() % 100,
-            dims.channels[line.channel as usize].0,
-            dims.countries[line.country as usize].0,
-        )
-        .map_err(io)?;
-    }
-    out.finish().map_err(io)
-}
-
-/// Survey responses: `customer_id, response_ts, score`, in time order.
-fn write_surveys(path: &Path, responses: &[Response], width: usize) -> Result<()> {
-    let is_parquet = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    if is_parquet {
-        return write_surveys_parquet(path, responses, width);
-    }
-    let io = |e: std::io::Error| Error::output(path, format!("cannot write: {e}"));
-    let mut out = TextSink::create(path).map_err(io)?;
-    writeln!(out, "customer_id,response_ts,score").map_err(io)?;
-    for r in responses {
-        let ts = DateTime::from_timestamp_micros(r.ts_micros).expect("in range");
-        writeln!(
-            out,
-            "{},{},{}",
-            customer_id(r.customer, width),
-            ts.format("%Y-%m-%dT%H:%M:%SZ"),
-            r.score
-        )
-        .map_err(io)?;
-    }
-    out.finish().map_err(io)
-}
-
-/// Writes `rows` as zstd Parquet with `schema`, a million rows per batch;
-/// `columns` makes one batch's arrays.
-fn write_parquet_rows<T>(
-    path: &Path,
-    schema: arrow::datatypes::SchemaRef,
-    rows: &[T],
-    columns: impl Fn(&[T]) -> Vec<arrow::array::ArrayRef>,
-) -> Result<()> {
-    use arrow::record_batch::RecordBatch;
-    use parquet::arrow::ArrowWriter;
-    use parquet::basic::{Compression, ZstdLevel};
-    use parquet::file::properties::WriterProperties;
-
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let fail = |e: &dyn std::fmt::Display| Error::output(path, format!("cannot write: {e}"));
-    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|e| fail(&e))?;
-    for chunk in rows.chunks(1 << 20) {
-        let batch = RecordBatch::try_new(schema.clone(), columns(chunk)).map_err(|e| fail(&e))?;
-        writer.write(&batch).map_err(|e| fail(&e))?;
-    }
-    writer.close().map_err(|e| fail(&e))?;
-    Ok(())
-}
-
-fn write_surveys_parquet(path: &Path, responses: &[Response], width: usize) -> Result<()> {
-    use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new(
-            "response_ts",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("score", DataType::Int64, false),
-    ]));
-    write_parquet_rows(path, schema, responses, |chunk| {
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|r| customer_id(r.customer, width)),
-            )) as ArrayRef,
-            Arc::new(
-                TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|r| r.ts_micros))
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(Int64Array::from_iter_values(
-                chunk.iter().map(|r| r.score as i64),
-            )),
-        ]
-    })
-}
-
-fn write_parquet(path: &Path, lines: &[Line], width: usize, dims: &DimensionModel) -> Result<()> {
-    use arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("order_id", DataType::Utf8, false),
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new(
-            "order_ts",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("amount", DataType::Float64, false),
-        Field::new("channel", DataType::Utf8, false),
-        Field::new("country", DataType::Utf8, false),
-    ]));
-    write_parquet_rows(path, schema, lines, |chunk| {
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|l| order_id(l, width)),
-            )) as ArrayRef,
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|l| customer_id(l.customer, width)),
-            )),
-            Arc::new(
-                TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|l| l.ts_micros))
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(Float64Array::from_iter_values(
-                chunk.iter().map(|l| l.cents as f64 / 100.0),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|l| dims.channels[l.channel as usize].0),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|l| dims.countries[l.country as usize].0),
-            )),
-        ]
-    })
 }
