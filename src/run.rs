@@ -1319,7 +1319,7 @@ fn warn_if_over_budget(manifest: &Manifest) {
         peak_mib = peak.unwrap_or(0) / (1 << 20),
         budget_mib = limit / (1 << 20),
         stage = first.stage.as_str(),
-        "the run's peak memory passed its memory budget by more than a quarter, first in this stage: {why} (README: Scale and memory); the tables are as with any budget"
+        "the run's peak memory passed its memory budget by more than a quarter, from the stage named on: {why} (README: Scale and memory); the tables are the same under any budget"
     );
 }
 
