@@ -294,6 +294,7 @@ fn generate_customer(
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     rng.set_stream(i);
     let end = *starts.last().expect("months > 0");
+    // The first draw (`Simulation::acquired` reads it alone).
     let t0 = acquisition_time(&mut rng, starts, weights);
     let traits = Traits::draw(&mut rng, truth);
 
@@ -769,14 +770,26 @@ impl Simulation<'_> {
     }
 
     /// Every customer simulated, their lines in `window` kept (unsorted).
+    /// Without responses to gather, a customer acquired after the window
+    /// is not simulated: their every line is later still.
     fn window(&self, window: (i64, i64), with_responses: bool) -> WindowPart {
         (0..self.options.customers)
             .into_par_iter()
             .fold(WindowPart::default, |mut part, i| {
-                part.add(self.customer(i), window, with_responses);
+                if with_responses || self.acquired(i) < window.1 {
+                    part.add(self.customer(i), window, with_responses);
+                }
                 part
             })
             .reduce(WindowPart::default, WindowPart::append)
+    }
+
+    /// When customer `i` is acquired: the first draw of their purchase
+    /// stream, as [`generate_customer`] draws it.
+    fn acquired(&self, i: u64) -> i64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.options.seed);
+        rng.set_stream(i);
+        acquisition_time(&mut rng, self.starts, self.weights)
     }
 }
 

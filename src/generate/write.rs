@@ -154,11 +154,17 @@ fn parquet_writer(path: &Path, schema: SchemaRef) -> Result<ArrowWriter<std::fs:
     use parquet::basic::{Compression, ZstdLevel};
     use parquet::file::properties::WriterProperties;
 
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
+    let mut properties =
+        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
+    if cfg!(test) {
+        // Small pages, cut where the writer's mini-batches end: a batch cut
+        // elsewhere than at whole batches then shows in the file's bytes.
+        properties = properties
+            .set_write_batch_size(64)
+            .set_data_page_row_count_limit(100);
+    }
     let file = std::fs::File::create(path).map_err(|e| cannot_write(path, &e))?;
-    ArrowWriter::try_new(file, schema, Some(properties)).map_err(|e| cannot_write(path, &e))
+    ArrowWriter::try_new(file, schema, Some(properties.build())).map_err(|e| cannot_write(path, &e))
 }
 
 fn write_batch(
