@@ -208,6 +208,13 @@ pub fn machine_memory_bytes() -> Option<u64> {
     }
 }
 
+/// The memory budget when none is given (`--memory-limit`, `[resources]
+/// memory_limit`): half of [`machine_memory_bytes`], 4 GiB when that is
+/// unknown.
+pub fn default_memory_limit() -> u64 {
+    machine_memory_bytes().map_or(4 << 30, |m| m / 2)
+}
+
 fn default_cohort_period() -> String {
     "month".to_string()
 }

@@ -37,7 +37,7 @@ use crate::io::spill::{sweep_spill_dirs, SpillDir};
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 use crate::location::StoreUrl;
 use crate::manifest::{
-    figures_of_run, machine_memory_bytes, InputAccount, Manifest, Resources, RunFacts, RunIdentity,
+    default_memory_limit, figures_of_run, InputAccount, Manifest, Resources, RunFacts, RunIdentity,
     StageRecord, TableMetadata, WrittenFile, REPORT_FILE,
 };
 use crate::progress::Progress;
@@ -702,7 +702,7 @@ fn memory_limit(pipeline: &Pipeline, options: &RunOptions) -> u64 {
     crate::faults::value_point("run::memory_limit_bytes")
         .or(options.memory_limit)
         .or_else(|| pipeline.memory_limit())
-        .unwrap_or_else(|| machine_memory_bytes().map_or(4 << 30, |m| m / 2))
+        .unwrap_or_else(default_memory_limit)
 }
 
 /// Input rows: counted for Parquet, estimated from the size for CSV.
@@ -779,8 +779,7 @@ fn load_and_validate<'s>(
         let read = reader.join().expect("the input reader does not panic");
         // A validation error first: the reader only stopped because of it.
         validated?;
-        let busy = read?;
-        tracing::debug!(seconds = format!("{busy:.3}"), "input read");
+        read?;
         Ok::<_, Error>(())
     })?;
     bar.finish();
@@ -796,8 +795,8 @@ fn load_and_validate<'s>(
 }
 
 /// The reader of [`load_and_validate`]: every file's chunks, in order,
-/// into `chunks`. Returns the seconds spent reading (not waiting for the
-/// validator to take a chunk).
+/// into `chunks`. Returns (and logs) the seconds spent reading, not
+/// waiting for the validator to take a chunk.
 fn read_ahead(
     (input, hash_lines, chunk_rows): (&InputSpec, bool, usize),
     files: &[InputFile],
@@ -817,6 +816,7 @@ fn read_ahead(
         })?;
         seconds += reading.elapsed().as_secs_f64();
     }
+    tracing::debug!(seconds = format!("{seconds:.3}"), "input read");
     Ok(seconds)
 }
 

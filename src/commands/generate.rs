@@ -3,7 +3,7 @@
 use crate::cli::GenerateArgs;
 use crate::error::{shown_path, Error, Result};
 use crate::generate::{generate, truth_path, GenerateOptions, GroundTruth};
-use crate::manifest::machine_memory_bytes;
+use crate::manifest::default_memory_limit;
 
 pub fn run(request: GenerateArgs) -> Result<()> {
     let GenerateArgs {
@@ -40,8 +40,7 @@ pub fn run(request: GenerateArgs) -> Result<()> {
             purchase_model: model,
             ..GroundTruth::default()
         },
-        memory_limit: memory_limit
-            .unwrap_or_else(|| machine_memory_bytes().map_or(4 << 30, |m| m / 2)),
+        memory_limit: memory_limit.unwrap_or_else(default_memory_limit),
     })?;
     println!(
         "wrote {}: {} customers, {} orders, {} refunds, {} lines ({} to {})",
