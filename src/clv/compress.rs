@@ -207,6 +207,7 @@ fn compress_rfm_columns(
     tenure_days: &[i64],
 ) -> (RfmRows, Vec<u32>) {
     use rayon::prelude::*;
+    let clock = std::time::Instant::now();
     let n = frequency.len();
     let key = |i: usize| sanitize_rfm(frequency[i], recency_days[i], tenure_days[i]);
     let packable = (0..n).into_par_iter().all(|i| packed(key(i)).is_some());
@@ -215,6 +216,7 @@ fn compress_rfm_columns(
     } else {
         first_seen_rows(n, key)
     };
+    let hashing_seconds = clock.elapsed().as_secs_f64();
     let mut rows = RfmRows::default();
     let mut x_index: IntMap<i64, u32> = IntMap::default();
     for &customer in &first {
@@ -232,6 +234,13 @@ fn compress_rfm_columns(
     }
     rows.total_w = n as f64;
     rows.index_days();
+    tracing::debug!(
+        customers = n,
+        unique_rows = rows.len(),
+        hashing_seconds,
+        seconds = clock.elapsed().as_secs_f64(),
+        "compressed"
+    );
     (rows, customer_row)
 }
 

@@ -263,6 +263,7 @@ fn purchase_subsample_start(
     penalizer: f64,
 ) -> Option<([f64; 4], [[f64; 4]; 4])> {
     subsample_start::<4>(rows.len(), |step| {
+        let clock = std::time::Instant::now();
         let sample = rows.every(step);
         let objective = Objective::new(kind, &sample);
         let (_, report) = fit_penalized(
@@ -273,6 +274,13 @@ fn purchase_subsample_start(
             penalizer,
             AtOptimum::Hessian,
             sample.total_w,
+        );
+        tracing::debug!(
+            model = kind.name(),
+            unique_rows = sample.len(),
+            iterations = report.iterations,
+            seconds = clock.elapsed().as_secs_f64(),
+            "subsample fit"
         );
         report
     })

@@ -31,6 +31,7 @@ impl Calibration {
     /// beside the full-history fits and is what they wait for.
     pub fn of(history: &OrderHistory, end: i32) -> Calibration {
         use rayon::prelude::*;
+        let clock = std::time::Instant::now();
         let rows: Vec<CalibrationRow> = (0..history.customers())
             .into_par_iter()
             .filter_map(|c| {
@@ -44,6 +45,10 @@ impl Calibration {
             &frequency,
             &column(|r| r.recency),
             &column(|r| r.tenure),
+        );
+        tracing::debug!(
+            seconds = clock.elapsed().as_secs_f64(),
+            "calibration summary"
         );
         Calibration {
             end,
