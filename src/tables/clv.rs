@@ -12,7 +12,9 @@ use polars::prelude::DataFrame;
 use super::builder::FrameBuilder;
 use crate::clv::FitReport;
 use crate::error::Result;
-use crate::stages::clv::{fit_status, ClvOutput, Forecast, HoldoutValidation, SelectionRow};
+use crate::stages::clv::{
+    fit_status, BucketFit, ClvOutput, Forecast, HoldoutValidation, SelectionRow,
+};
 use crate::tables::schema::clv::{CLV_FORECAST, CLV_MODEL, CLV_MODEL_SELECTION, CLV_VALIDATION};
 use crate::tables::schema::col;
 
@@ -66,6 +68,16 @@ impl Scored<'_> {
 /// A fitted parameter: (name, value, standard error), as in [`FitReport`].
 type Parameter = (&'static str, f64, Option<f64>);
 
+/// A column: `f` of each row.
+fn each<R, T>(rows: &[R], f: impl Fn(&R) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
+}
+
+/// A published figure: null when not finite.
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
 /// `clv_model`: one row per model × parameter, in the order of the fit
 /// reports and of their parameters; non-finite figures are null.
 pub fn clv_model_table(fits: &[FitReport], scored: &Scored) -> Result<DataFrame> {
@@ -73,63 +85,28 @@ pub fn clv_model_table(fits: &[FitReport], scored: &Scored) -> Result<DataFrame>
         .iter()
         .flat_map(|r| r.parameters.iter().map(move |p| (r, p)))
         .collect();
-    let finite = |x: f64| x.is_finite().then_some(x);
-    let of_fit = |f: &dyn Fn(&FitReport) -> Option<f64>| -> Vec<Option<f64>> {
-        rows.iter().map(|(r, _)| f(r)).collect()
-    };
     FrameBuilder::new(&CLV_MODEL, rows.len())
+        .add(col::MODEL, each(&rows, |(r, _)| r.model))?
+        .add(col::PARAMETER, each(&rows, |(_, p)| p.0))?
+        .add(col::VALUE, each(&rows, |(_, p)| finite(p.1)))?
+        .add(col::STD_ERROR, each(&rows, |(_, p)| p.2.and_then(finite)))?
         .add(
-            col::MODEL,
-            rows.iter().map(|(r, _)| r.model).collect::<Vec<_>>(),
+            col::LOG_LIKELIHOOD,
+            each(&rows, |(r, _)| finite(r.log_likelihood)),
         )?
+        .add(col::CUSTOMERS, each(&rows, |(r, _)| r.customers as i64))?
+        .add(col::CONVERGED, each(&rows, |(r, _)| r.converged))?
+        .add(col::ITERATIONS, each(&rows, |(r, _)| r.iterations as i64))?
         .add(
-            col::PARAMETER,
-            rows.iter().map(|(_, p)| p.0).collect::<Vec<_>>(),
+            col::GRADIENT_NORM,
+            each(&rows, |(r, _)| finite(r.gradient_norm)),
         )?
-        .add(
-            col::VALUE,
-            rows.iter().map(|(_, p)| finite(p.1)).collect::<Vec<_>>(),
-        )?
-        .add(
-            col::STD_ERROR,
-            rows.iter()
-                .map(|(_, p)| p.2.and_then(finite))
-                .collect::<Vec<_>>(),
-        )?
-        .add(col::LOG_LIKELIHOOD, of_fit(&|r| finite(r.log_likelihood)))?
-        .add(
-            col::CUSTOMERS,
-            rows.iter()
-                .map(|(r, _)| r.customers as i64)
-                .collect::<Vec<_>>(),
-        )?
-        .add(
-            col::CONVERGED,
-            rows.iter().map(|(r, _)| r.converged).collect::<Vec<_>>(),
-        )?
-        .add(
-            col::ITERATIONS,
-            rows.iter()
-                .map(|(r, _)| r.iterations as i64)
-                .collect::<Vec<_>>(),
-        )?
-        .add(col::GRADIENT_NORM, of_fit(&|r| finite(r.gradient_norm)))?
-        .add(
-            col::FIT_STATUS,
-            rows.iter().map(|(r, _)| fit_status(r)).collect::<Vec<_>>(),
-        )?
+        .add(col::FIT_STATUS, each(&rows, |(r, _)| fit_status(r)))?
         .add(
             col::UNCOMPUTABLE_CUSTOMERS,
-            rows.iter()
-                .map(|(r, _)| scored.uncomputable(r.model))
-                .collect::<Vec<_>>(),
+            each(&rows, |(r, _)| scored.uncomputable(r.model)),
         )?
-        .add(
-            col::CHOSEN,
-            rows.iter()
-                .map(|(r, _)| scored.chosen(r.model))
-                .collect::<Vec<_>>(),
-        )?
+        .add(col::CHOSEN, each(&rows, |(r, _)| scored.chosen(r.model)))?
         .finish()
 }
 
@@ -170,56 +147,28 @@ pub fn clv_validation_table(validation: &HoldoutValidation) -> Result<DataFrame>
 
 /// `clv_model_selection`: one row per fitted purchase model.
 pub fn clv_model_selection_table(rows: &[SelectionRow]) -> Result<DataFrame> {
-    let finite = |x: f64| x.is_finite().then_some(x);
     let parameter = |name: &str| -> Vec<Option<f64>> {
-        rows.iter()
-            .map(|r| {
-                r.fit
-                    .parameters
-                    .iter()
-                    .find(|p| p.0 == name)
-                    .and_then(|p| finite(p.1))
-            })
-            .collect()
+        each(rows, |r| {
+            let found = r.fit.parameters.iter().find(|p| p.0 == name);
+            found.and_then(|p| finite(p.1))
+        })
     };
-    let holdout = |f: &dyn Fn(&crate::stages::clv::BucketFit) -> Option<f64>| -> Vec<Option<f64>> {
-        rows.iter()
-            .map(|r| r.holdout.as_ref().and_then(f))
-            .collect()
-    };
+    let holdout = |f: fn(&BucketFit) -> Option<f64>| each(rows, |r| r.holdout.as_ref().and_then(f));
     FrameBuilder::new(&CLV_MODEL_SELECTION, rows.len())
-        .add(
-            col::MODEL,
-            rows.iter().map(|r| r.model.name()).collect::<Vec<_>>(),
-        )?
-        .add(
-            col::CHOSEN,
-            rows.iter().map(|r| r.chosen).collect::<Vec<_>>(),
-        )?
-        .add(
-            col::FIT_STATUS,
-            rows.iter().map(|r| fit_status(&r.fit)).collect::<Vec<_>>(),
-        )?
+        .add(col::MODEL, each(rows, |r| r.model.name()))?
+        .add(col::CHOSEN, each(rows, |r| r.chosen))?
+        .add(col::FIT_STATUS, each(rows, |r| fit_status(&r.fit)))?
         .add(
             col::LOG_LIKELIHOOD,
-            rows.iter()
-                .map(|r| finite(r.fit.log_likelihood))
-                .collect::<Vec<_>>(),
+            each(rows, |r| finite(r.fit.log_likelihood)),
         )?
         .add(
             col::PARAMETER_COUNT,
-            rows.iter()
-                .map(|r| r.fit.parameters.len() as i64)
-                .collect::<Vec<_>>(),
+            each(rows, |r| r.fit.parameters.len() as i64),
         )?
-        .add(
-            col::CUSTOMERS,
-            rows.iter()
-                .map(|r| r.fit.customers as i64)
-                .collect::<Vec<_>>(),
-        )?
-        .add(col::AIC, rows.iter().map(|r| r.aic).collect::<Vec<_>>())?
-        .add(col::BIC, rows.iter().map(|r| r.bic).collect::<Vec<_>>())?
+        .add(col::CUSTOMERS, each(rows, |r| r.fit.customers as i64))?
+        .add(col::AIC, each(rows, |r| r.aic))?
+        .add(col::BIC, each(rows, |r| r.bic))?
         .add(col::PARAM_R, parameter("r"))?
         .add(col::PARAM_ALPHA, parameter("alpha"))?
         .add(col::PARAM_A, parameter("a"))?
@@ -228,17 +177,12 @@ pub fn clv_model_selection_table(rows: &[SelectionRow]) -> Result<DataFrame> {
         .add(col::PARAM_BETA, parameter("beta"))?
         .add(
             col::HOLDOUT_CUSTOMERS,
-            rows.iter()
-                .map(|r| r.holdout.as_ref().map(|h| h.customers))
-                .collect::<Vec<_>>(),
+            each(rows, |r| r.holdout.as_ref().map(|h| h.customers)),
         )?
-        .add(col::HOLDOUT_MAE, holdout(&|h| h.mae))?
-        .add(col::HOLDOUT_RMSE, holdout(&|h| h.rmse))?
-        .add(col::HOLDOUT_RELATIVE_BIAS, holdout(&|h| h.relative_bias))?
-        .add(
-            col::HOLDOUT_MAE_TIED,
-            rows.iter().map(|r| r.tied_with_best).collect::<Vec<_>>(),
-        )?
+        .add(col::HOLDOUT_MAE, holdout(|h| h.mae))?
+        .add(col::HOLDOUT_RMSE, holdout(|h| h.rmse))?
+        .add(col::HOLDOUT_RELATIVE_BIAS, holdout(|h| h.relative_bias))?
+        .add(col::HOLDOUT_MAE_TIED, each(rows, |r| r.tied_with_best))?
         .finish()
 }
 
