@@ -218,7 +218,7 @@ pub struct BucketFit {
 /// The calibration customers' frequencies and holdout order days, and one
 /// model's predictions for them (NaN where uncomputable), in customer
 /// order. Borrowed: the models are validated side by side, and a copy of
-/// the first two columns for each would cost 29 MB at 2 M customers.
+/// the first two columns for each would cost 28 MB at 2 M customers.
 pub(super) struct HoldoutRows<'a> {
     frequency: &'a [i64],
     actual: &'a [f64],
@@ -243,7 +243,8 @@ impl HoldoutRows<'_> {
 /// "overall", then calibration frequency 0 … 6 and 7+, over the customers
 /// whose prediction could be computed; nothing at all when no customer had
 /// ordered by the calibration end (a holdout as long as the history or
-/// longer): there is no validation then, not one of zeros.
+/// longer) or none of their predictions could be computed: there is no
+/// validation then, not one of zeros.
 pub(super) fn bucket_fits(rows: &HoldoutRows) -> Vec<BucketFit> {
     const LABELS: [&str; 9] = ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"];
     if !rows.predicted.iter().any(|p| p.is_finite()) {
