@@ -524,15 +524,17 @@ fn draw_responses(
     responses
 }
 
+/// Customer `i`'s lines, and their survey responses when asked for (drawn
+/// from a stream of their own, so asking changes no line).
 fn simulate_customer(
     options: &GenerateOptions,
     starts: &[i64],
     weights: &[f64],
-    i: u64,
+    (i, with_responses): (u64, bool),
 ) -> Simulated {
     let (mut lines, dropout) = generate_customer(options, starts, weights, i);
     assign_dimensions(options, i, &mut lines);
-    let responses = if options.surveys.is_some() {
+    let responses = if with_responses {
         let end = *starts.last().expect("months > 0");
         draw_responses(options, i, &lines, dropout, end)
     } else {
@@ -700,7 +702,7 @@ fn windows(history: &Simulation) -> Vec<(i64, i64)> {
         .fold(
             || vec![0u64; days],
             |mut counts, i| {
-                for line in history.customer(i).lines {
+                for line in history.customer(i, false).lines {
                     counts[((line.ts_micros - first) / MICROS_PER_DAY) as usize] += 1;
                 }
                 counts
@@ -737,8 +739,9 @@ struct WindowPart {
 }
 
 impl WindowPart {
-    /// Adds customer `simulated`'s lines in `[lo, hi)`.
-    fn add(&mut self, simulated: Simulated, (lo, hi): (i64, i64), with_responses: bool) {
+    /// Adds customer `simulated`'s lines in `[lo, hi)`, and their survey
+    /// responses (drawn only in the pass that gathers them).
+    fn add(&mut self, simulated: Simulated, (lo, hi): (i64, i64)) {
         let within = |l: &Line| lo <= l.ts_micros && l.ts_micros < hi;
         // An order's lines are generated together, its first (earliest)
         // line first; refunds come after them.
@@ -751,9 +754,7 @@ impl WindowPart {
         }
         self.lines
             .extend(simulated.lines.into_iter().filter(|l| within(l)));
-        if with_responses {
-            self.responses.extend(simulated.responses);
-        }
+        self.responses.extend(simulated.responses);
     }
 
     fn append(mut self, mut other: WindowPart) -> WindowPart {
@@ -765,8 +766,10 @@ impl WindowPart {
 }
 
 impl Simulation<'_> {
-    fn customer(&self, i: u64) -> Simulated {
-        simulate_customer(self.options, self.starts, self.weights, i)
+    /// Customer `i`, with survey responses only when they are gathered
+    /// (the first window's pass): the other passes would drop them.
+    fn customer(&self, i: u64, with_responses: bool) -> Simulated {
+        simulate_customer(self.options, self.starts, self.weights, (i, with_responses))
     }
 
     /// Every customer simulated, their lines in `window` kept (unsorted).
@@ -777,7 +780,7 @@ impl Simulation<'_> {
             .into_par_iter()
             .fold(WindowPart::default, |mut part, i| {
                 if with_responses || self.acquired(i) < window.1 {
-                    part.add(self.customer(i), window, with_responses);
+                    part.add(self.customer(i, with_responses), window);
                 }
                 part
             })
