@@ -23,9 +23,13 @@
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
+use super::bgnbd_curvature::{
+    add_alive_curvature, add_row_curvature, frequency_curvature, mean_nll_hessian, DropoutRow,
+    MAX_BETA_TERMS,
+};
 use super::compress::{likelihood_row_ok, prediction_row, RfmRows};
 use super::hyp2f1::expected_purchases_if_alive;
-use super::optimize::chunked_sum;
+use super::optimize::{chunked_sum, Evaluation};
 use super::BgNbdParams;
 
 /// Parameter names as published in `clv_model`.
@@ -246,11 +250,44 @@ pub(crate) fn family_mean_nll(
     theta: &[f64; 4],
     dropout: Dropout,
 ) -> (f64, [f64; 4]) {
+    match family_sums::<false>(rows, theta, dropout) {
+        Some(sums) => (sums.value, sums.grad),
+        None => (f64::INFINITY, [f64::NAN; 4]),
+    }
+}
+
+/// [`family_mean_nll`] with its Hessian in log-parameters, in one pass over
+/// the rows (see [`super::bgnbd_curvature`]); `None` outside the domain and
+/// where the Hessian's closed form does not apply (a frequency that is not
+/// whole).
+pub(crate) fn family_mean_nll_with_hessian(
+    rows: &RfmRows,
+    theta: &[f64; 4],
+    dropout: Dropout,
+) -> Option<Evaluation<4>> {
+    let sums = family_sums::<true>(rows, theta, dropout)?;
+    let frequency = frequency_curvature(rows, theta.map(f64::exp), dropout.extra())?;
+    let hessian = mean_nll_hessian(
+        theta,
+        (&sums.natural_grad, &sums.rows_hessian),
+        &frequency,
+        rows.total_w,
+    );
+    let finite = sums.value.is_finite() && hessian.iter().flatten().all(|v| v.is_finite());
+    finite.then_some((sums.value, sums.grad, hessian))
+}
+
+/// The mean NLL and its gradient in log-parameters, and with `HESSIAN` the
+/// log-likelihood's sums for its Hessian; `None` outside the domain.
+fn family_sums<const HESSIAN: bool>(
+    rows: &RfmRows,
+    theta: &[f64; 4],
+    dropout: Dropout,
+) -> Option<FamilySums> {
     let [r, alpha, a, b] = theta.map(f64::exp);
     let e = dropout.extra();
-    let bad = (f64::INFINITY, [f64::NAN; 4]);
     if ![r, alpha, a, b].iter().all(|v| v.is_finite() && *v > 0.0) || rows.total_w <= 0.0 {
-        return bad;
+        return None;
     }
     let ln_alpha = alpha.ln();
     let [mut ll, mut gr, mut ga, mut gb] = frequency_terms(rows, r, a, b, e);
@@ -259,7 +296,7 @@ pub(crate) fn family_mean_nll(
     gr += total * ln_alpha;
     let mut galpha = total * r / alpha;
 
-    let sums = row_terms(rows, [r, alpha, a, b], e);
+    let sums = row_terms::<HESSIAN>(rows, [r, alpha, a, b], e);
     ll += sums[0];
     gr += sums[1];
     galpha += sums[2];
@@ -267,14 +304,38 @@ pub(crate) fn family_mean_nll(
     gb += sums[4];
 
     // Chain rule to log-parameters (∂/∂ln θ = θ·∂/∂θ), negate, per customer.
+    let natural = [gr, galpha, ga, gb];
     let grad = [gr * r, galpha * alpha, ga * a, gb * b].map(|g| -g / total);
-    (-ll / total, grad)
+    Some(FamilySums {
+        value: -ll / total,
+        grad,
+        natural_grad: natural,
+        rows_hessian: std::array::from_fn(|k| sums[ROW_GRADIENT_SUMS + k]),
+    })
 }
+
+/// What [`family_sums`] gives.
+struct FamilySums {
+    pub value: f64,
+    /// Of the mean NLL, in log-parameters.
+    pub grad: [f64; 4],
+    /// Of the log-likelihood, in (r, α, a, b).
+    pub natural_grad: [f64; 4],
+    /// The rows' part of the log-likelihood's Hessian in (r, α, a, b), its
+    /// upper triangle ([`super::bgnbd_curvature::UPPER`]); zeros unless
+    /// asked for.
+    pub rows_hessian: [f64; 10],
+}
+
+/// Sums of [`row_terms`] before its Hessian's: the value and four
+/// derivatives.
+const ROW_GRADIENT_SUMS: usize = 5;
 
 /// The terms of the mean NLL's sum per unique (x, t_x, T) row, with their
 /// derivatives in r, α, a and b (not yet in log-parameters), e =
-/// [`Dropout::extra`].
-fn row_terms(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e: f64) -> [f64; 5] {
+/// [`Dropout::extra`]; with `HESSIAN` also their second derivatives (the
+/// upper triangle, [`add_row_curvature`]).
+fn row_terms<const HESSIAN: bool>(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e: f64) -> [f64; 15] {
     // From tables of what depends on one of a row's values only: ln and 1/
     // of α + day per distinct day, and of b + x − 1 + e per distinct
     // frequency (unused, and possibly NaN, for x = 0 in BG/NBD, where no
@@ -284,8 +345,8 @@ fn row_terms(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e: f64) -> [f64; 5] {
     let inv_a = 1.0 / a;
     let (ln_day, inv_day) = logs_and_reciprocals(rows.days.iter().map(|d| alpha + d));
     let (ln_bx1, inv_bx1) = logs_and_reciprocals(rows.xs.iter().map(|x| b + x - 1.0 + e));
-    chunked_sum::<5, _>(rows.len(), |range| {
-        let mut s = [0.0; 5];
+    chunked_sum::<15, _>(rows.len(), |range| {
+        let mut s = [0.0; 15];
         for i in range {
             let (x, t_x, t, w) = (rows.x[i], rows.t_x[i], rows.t[i], rows.w[i]);
             let (ti, txi) = (rows.t_idx[i] as usize, rows.t_x_idx[i] as usize);
@@ -307,14 +368,36 @@ fn row_terms(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e: f64) -> [f64; 5] {
                 s[2] += w * (-rx * ((1.0 - w4) * inv_day[ti] + w4 * inv_day[txi]));
                 s[3] += w * (w4 * inv_a);
                 s[4] += w * (-w4 * inv_bx1[xi]);
+                if HESSIAN {
+                    let row = DropoutRow {
+                        rx,
+                        delta,
+                        inv_t: inv_day[ti],
+                        inv_t_x: inv_day[txi],
+                        inv_a,
+                        inv_bx1: inv_bx1[xi],
+                        exp_abs_d: e,
+                        d_positive: d >= 0.0,
+                    };
+                    add_row_curvature(hessian_sums(&mut s), w, &row);
+                }
             } else {
                 s[0] += w * (-rx * l3);
                 s[1] += w * (-l3);
                 s[2] += w * (-rx * inv_day[ti]);
+                if HESSIAN {
+                    add_alive_curvature(hessian_sums(&mut s), w, rx, inv_day[ti]);
+                }
             }
         }
         s
     })
+}
+
+/// The Hessian's part of [`row_terms`]' sums.
+fn hessian_sums(sums: &mut [f64; 15]) -> &mut [f64; 10] {
+    let (_, hessian) = sums.split_at_mut(ROW_GRADIENT_SUMS);
+    hessian.try_into().expect("15 sums, 5 before the Hessian's")
 }
 
 /// ln v and 1/v of each value.
@@ -351,9 +434,6 @@ fn beta_ratio(a: f64, b: f64, n: f64) -> (f64, f64, f64) {
         )
     })
 }
-
-/// Largest whole n for which [`beta_ratio_by_terms`] sums term by term.
-const MAX_BETA_TERMS: f64 = 100_000.0;
 
 /// ln[B(a, b+n)/B(a, b)] = lnΓ(a+b) + lnΓ(b+n) − lnΓ(b) − lnΓ(a+b+n) and
 /// its derivatives in a and b, for a whole n, as sums over k < n of
@@ -412,7 +492,12 @@ pub(crate) fn fit_rows(
     let ([r, alpha, a, b], report) = super::optimize::fit_penalized(
         "bg_nbd",
         NAMES,
-        |theta: &[f64; 4]| mean_nll(rows, theta),
+        (
+            |theta: &[f64; 4]| mean_nll(rows, theta),
+            Some(&|theta: &[f64; 4]| {
+                family_mean_nll_with_hessian(rows, theta, Dropout::AfterRepeatPurchases)
+            }),
+        ),
         ([start.r, start.alpha, start.a, start.b].map(f64::ln), None),
         0.0,
         super::optimize::AtOptimum::Hessian,

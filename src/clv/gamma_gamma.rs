@@ -212,7 +212,7 @@ fn fit(
     let ([p, q, gamma], report) = fit_penalized(
         "gamma_gamma",
         NAMES,
-        |theta: &[f64; 3]| mean_nll(rows, theta),
+        (|theta: &[f64; 3]| mean_nll(rows, theta), None),
         (theta, curvature),
         penalizer,
         AtOptimum::Hessian,

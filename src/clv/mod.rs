@@ -31,6 +31,7 @@
 //! customer base analysis", IJRM 24(3) (MBG/NBD).
 
 mod bgnbd;
+mod bgnbd_curvature;
 mod compress;
 mod gamma_gamma;
 mod hyp2f1;

@@ -8,10 +8,14 @@
 //! as in BG/NBD; it is BG/NBD's algebra with b + x read as b + x + 1 (see
 //! `bgnbd::Dropout`).
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use super::bgnbd::{self, Dropout};
 use super::compress::{CompressedSummary, RfmRows};
 use super::hyp2f1;
-use super::optimize::{fit_penalized, subsample_start, warm_start, AtOptimum};
+use super::optimize::{
+    fit_penalized, subsample_start, warm_start, AtOptimum, Evaluation, ExactHessian,
+};
 use super::pareto_days::FrequencyGroups;
 use super::{pareto_nbd, BgNbdParams, CustomerSummaryInput, FitReport, ParetoNbdParams};
 
@@ -241,6 +245,23 @@ impl<'r> Objective<'r> {
             LikelihoodSums::Pareto(groups) => pareto_nbd::mean_nll((self.rows, groups), theta),
         }
     }
+
+    /// The value, gradient and Hessian in one pass, for the models whose
+    /// Hessian has a closed form (the BG/NBD family; Pareto/NBD's would
+    /// need second moments of its died-integral, so its fits difference
+    /// the gradient).
+    fn eval_with_hessian(&self, theta: &[f64; 4]) -> Option<Evaluation<4>> {
+        match &self.sums {
+            LikelihoodSums::BgFamily(dropout) => {
+                bgnbd::family_mean_nll_with_hessian(self.rows, theta, *dropout)
+            }
+            LikelihoodSums::Pareto(_) => None,
+        }
+    }
+
+    fn has_exact_hessian(&self) -> bool {
+        matches!(self.sums, LikelihoodSums::BgFamily(_))
+    }
 }
 
 fn start_values(kind: PurchaseModelKind, rows: &RfmRows) -> [f64; 4] {
@@ -266,10 +287,16 @@ fn purchase_subsample_start(
         let clock = std::time::Instant::now();
         let sample = rows.every(step);
         let objective = Objective::new(kind, &sample);
+        let exact = |theta: &[f64; 4]| objective.eval_with_hessian(theta);
         let (_, report) = fit_penalized(
             kind.name(),
             kind.parameter_names(),
-            |theta: &[f64; 4]| objective.eval(theta),
+            (
+                |theta: &[f64; 4]| objective.eval(theta),
+                objective
+                    .has_exact_hessian()
+                    .then_some(&exact as ExactHessian<4>),
+            ),
             (start_values(kind, &sample).map(f64::ln), None),
             penalizer,
             AtOptimum::Hessian,
@@ -325,24 +352,37 @@ pub fn fit_purchase_model_on(
         Some((theta, hinv)) => (theta, Some(hinv)),
         None => (start_values(kind, rows).map(f64::ln), None),
     };
-    let evaluations = std::sync::atomic::AtomicU32::new(0);
+    // Passes over the rows, for the debug log: gradients, and gradients
+    // with the Hessian.
+    let passes = [AtomicU32::new(0), AtomicU32::new(0)];
     let objective = Objective::new(kind, rows);
+    let exact = |theta: &[f64; 4]| {
+        passes[1].fetch_add(1, Ordering::Relaxed);
+        objective.eval_with_hessian(theta)
+    };
     let (values, report) = fit_penalized(
         kind.name(),
         kind.parameter_names(),
-        |theta: &[f64; 4]| {
-            evaluations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            objective.eval(theta)
-        },
+        (
+            |theta: &[f64; 4]| {
+                passes[0].fetch_add(1, Ordering::Relaxed);
+                objective.eval(theta)
+            },
+            objective
+                .has_exact_hessian()
+                .then_some(&exact as ExactHessian<4>),
+        ),
         (start, curvature),
         penalizer,
         at_optimum,
         rows.total_w,
     );
+    let [evaluations, hessian_evaluations] = passes.map(AtomicU32::into_inner);
     tracing::debug!(
         model = kind.name(),
         unique_rows = rows.len(),
-        evaluations = evaluations.into_inner(),
+        evaluations,
+        hessian_evaluations,
         iterations = report.iterations,
         "purchase model fit"
     );

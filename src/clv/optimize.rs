@@ -70,7 +70,8 @@ const ESTIMATED_DONE_STEP: f64 = 1e-7;
 /// standard errors move by about s relative (statistically nothing: they
 /// are estimates with an error of order 1/√n), at a saving of N gradient
 /// evaluations per fit, a third of a warm-started fit's. The last Newton
-/// step of a fit is typically 1e-6 to 1e-5.
+/// step of a fit is typically 1e-6 to 1e-5. With a closed-form Hessian, a
+/// step this short is tried with the gradient alone, a cheaper pass.
 const HESSIAN_REUSE_STEP: f64 = 1e-4;
 
 /// What a fit measures at the optimum BFGS reaches.
@@ -104,6 +105,24 @@ pub(crate) struct Outcome<const N: usize> {
     /// Hessian is positive definite.
     pub inv_hessian: Option<[[f64; N]; N]>,
     pub converged: bool,
+}
+
+/// Value, gradient and Hessian of an objective at one point.
+pub(crate) type Evaluation<const N: usize> = (f64, [f64; N], [[f64; N]; N]);
+
+/// An objective's [`Evaluation`] in one pass, for a model whose Hessian
+/// has a closed form; `None` outside its domain or where the closed form
+/// does not apply.
+pub(crate) type ExactHessian<'h, const N: usize> = &'h dyn Fn(&[f64; N]) -> Option<Evaluation<N>>;
+
+/// Where the Newton phase's Hessians come from.
+#[derive(Clone, Copy)]
+enum Curvature<'h, const N: usize> {
+    /// Forward differences of the analytic gradient: N more evaluations.
+    Differences,
+    /// The model's closed form, with the value and gradient of each
+    /// Newton trial: a Newton step costs one pass over the rows.
+    Exact(ExactHessian<'h, N>),
 }
 
 /// Evaluates an objective that returns (value, gradient); a non-finite value
@@ -324,14 +343,18 @@ pub(crate) fn minimize<const N: usize, F>(f: F, start: [f64; N]) -> Outcome<N>
 where
     F: Fn(&[f64; N]) -> (f64, [f64; N]),
 {
-    minimize_from(f, start, None, AtOptimum::Hessian)
+    minimize_from((f, None), start, None, AtOptimum::Hessian)
 }
 
 /// [`minimize`] with BFGS's inverse Hessian starting at `hinv0` (a positive
 /// definite estimate, e.g. from [`warm_start`]) instead of the identity,
-/// and `at_optimum` measured at the end.
+/// and `at_optimum` measured at the end. With the objective's `exact`
+/// Hessian and a warm start, Newton's method runs first: from near the
+/// optimum it converges in a few passes, where BFGS would spend several
+/// before the Hessian is even measured; BFGS takes over only where Newton
+/// cannot go on.
 pub(crate) fn minimize_from<const N: usize, F>(
-    f: F,
+    (f, exact): (F, Option<ExactHessian<N>>),
     start: [f64; N],
     hinv0: Option<[[f64; N]; N]>,
     at_optimum: AtOptimum,
@@ -339,7 +362,18 @@ pub(crate) fn minimize_from<const N: usize, F>(
 where
     F: Fn(&[f64; N]) -> (f64, [f64; N]),
 {
-    let start = clamp_box(start.map(|v| if v.is_finite() { v } else { 0.0 }));
+    let mut start = clamp_box(start.map(|v| if v.is_finite() { v } else { 0.0 }));
+    let curvature = exact.map_or(Curvature::Differences, Curvature::Exact);
+    let mut newton_first_iterations = 0;
+    if let (Some(exact), Some(_)) = (exact, hinv0) {
+        match newton_first(&f, exact, start) {
+            Ok(done) => return done,
+            Err((reached, iterations)) => {
+                start = reached;
+                newton_first_iterations = iterations;
+            }
+        }
+    }
     let Some(p) = starting_point(&f, start) else {
         return Outcome {
             theta: start,
@@ -351,11 +385,13 @@ where
         };
     };
     let (p, bfgs_iterations, estimate) = bfgs(&f, p, hinv0);
+    let bfgs_iterations = bfgs_iterations + newton_first_iterations;
     let (p, iterations) = match at_optimum {
         // The estimate is trusted only when it grew from a measured
         // curvature (a warm start): from the identity, BFGS has seen too
-        // few directions to notice a flat one.
-        AtOptimum::ConvergenceOnly if hinv0.is_some() => {
+        // few directions to notice a flat one. An exact Hessian costs no
+        // more than the estimate's steps.
+        AtOptimum::ConvergenceOnly if hinv0.is_some() && exact.is_none() => {
             match estimated_polish(&f, p, estimate.as_ref(), bfgs_iterations) {
                 Ok(done) => return done,
                 Err(reached) => reached,
@@ -363,8 +399,70 @@ where
         }
         _ => (p, bfgs_iterations),
     };
-    let (p, hessian, newton_iterations) = newton_polish(&f, p);
+    let hessian = hessian_at(&f, curvature, &p);
+    let (p, hessian, newton_iterations) = newton_polish(&f, curvature, p, hessian);
     outcome(p, hessian, iterations + newton_iterations)
+}
+
+/// Newton's method with the `exact` Hessian from `start`: the converged
+/// outcome, or the point it reached and its steps when it is not there
+/// (a Hessian that is not positive definite, no step accepted, the box's
+/// edge, or no closed form at `start`).
+fn newton_first<const N: usize, F>(
+    f: &F,
+    exact: ExactHessian<N>,
+    start: [f64; N],
+) -> Result<Outcome<N>, ([f64; N], u32)>
+where
+    F: Fn(&[f64; N]) -> (f64, [f64; N]),
+{
+    let Some((p, hessian)) = exact_point(exact, &start) else {
+        return Err((start, 0));
+    };
+    let (p, hessian, iterations) = newton_polish(f, Curvature::Exact(exact), p, Some(hessian));
+    let theta = p.theta;
+    let done = outcome(p, hessian, iterations);
+    if done.converged {
+        Ok(done)
+    } else {
+        Err((theta, iterations))
+    }
+}
+
+/// The point `theta` with its value, gradient and exact Hessian, when they
+/// are all finite.
+fn exact_point<const N: usize>(
+    exact: ExactHessian<N>,
+    theta: &[f64; N],
+) -> Option<(Point<N>, [[f64; N]; N])> {
+    let (value, grad, hessian) = exact(theta)?;
+    let finite = value.is_finite()
+        && grad.iter().all(|g| g.is_finite())
+        && hessian.iter().flatten().all(|h| h.is_finite());
+    finite.then_some((
+        Point {
+            theta: *theta,
+            value,
+            grad,
+        },
+        hessian,
+    ))
+}
+
+/// The Hessian at `p`: `curvature`'s closed form, else differences.
+fn hessian_at<const N: usize, F>(
+    f: &F,
+    curvature: Curvature<N>,
+    p: &Point<N>,
+) -> Option<[[f64; N]; N]>
+where
+    F: Fn(&[f64; N]) -> (f64, [f64; N]),
+{
+    match curvature {
+        Curvature::Exact(exact) => exact_point(exact, &p.theta).map(|(_, hessian)| hessian),
+        Curvature::Differences => None,
+    }
+    .or_else(|| fd_hessian(f, p))
 }
 
 /// The first finite point: `start` (already clamped to the box), else the
@@ -539,7 +637,7 @@ where
         if len > HESSIAN_REUSE_STEP {
             break;
         }
-        let Some(next) = newton_step(f, &p, &step) else {
+        let Some((next, _)) = newton_step(f, Curvature::Differences, &p, &step) else {
             break;
         };
         iterations += 1;
@@ -548,18 +646,20 @@ where
     Err((p, iterations))
 }
 
-/// Phase 2: Newton with the finite-difference Hessian from `p`. Returns the
-/// point reached, the Hessian there (if finite; taken at most
+/// Phase 2: Newton from `p`, whose Hessian is `hessian`, with Hessians
+/// from `curvature`. Returns the point reached, the Hessian there (if
+/// finite; a difference Hessian may be from at most
 /// [`HESSIAN_REUSE_STEP`] before it) and the steps taken.
 fn newton_polish<const N: usize, F>(
     f: &F,
+    curvature: Curvature<N>,
     mut p: Point<N>,
+    mut hessian: Option<[[f64; N]; N]>,
 ) -> (Point<N>, Option<[[f64; N]; N]>, u32)
 where
     F: Fn(&[f64; N]) -> (f64, [f64; N]),
 {
     let mut iterations = 0u32;
-    let mut hessian = fd_hessian(f, &p);
     for _ in 0..MAX_NEWTON_ITER {
         let Some(l) = hessian.as_ref().and_then(cholesky) else {
             break;
@@ -573,7 +673,12 @@ where
         if len > MAX_STEP {
             step = step.map(|v| v * MAX_STEP / len);
         }
-        let Some(next) = newton_step(f, &p, &step) else {
+        let trial_curvature = if len < HESSIAN_REUSE_STEP {
+            Curvature::Differences
+        } else {
+            curvature
+        };
+        let Some((next, next_hessian)) = newton_step(f, trial_curvature, &p, &step) else {
             break;
         };
         iterations += 1;
@@ -581,16 +686,24 @@ where
             next.theta[i] - p.theta[i]
         }));
         p = next;
-        if moved >= HESSIAN_REUSE_STEP {
-            hessian = fd_hessian(f, &p);
+        if next_hessian.is_some() {
+            hessian = next_hessian;
+        } else if moved >= HESSIAN_REUSE_STEP {
+            hessian = hessian_at(f, curvature, &p);
         }
     }
     (p, hessian, iterations)
 }
 
 /// The first of `step`, `step/2`, … (ten tries) from `p` that the Newton
-/// phase accepts.
-fn newton_step<const N: usize, F>(f: &F, p: &Point<N>, step: &[f64; N]) -> Option<Point<N>>
+/// phase accepts, with its Hessian when `curvature` gives it with the
+/// evaluation.
+fn newton_step<const N: usize, F>(
+    f: &F,
+    curvature: Curvature<N>,
+    p: &Point<N>,
+    step: &[f64; N],
+) -> Option<(Point<N>, Option<[[f64; N]; N]>)>
 where
     F: Fn(&[f64; N]) -> (f64, [f64; N]),
 {
@@ -601,23 +714,43 @@ where
             trial[i] += t * step[i];
         }
         let trial = clamp_box(trial);
-        if let Some((v, g)) = eval(f, &trial) {
+        if let Some((next, hessian)) = trial_evaluation(f, curvature, &trial) {
             // Near the optimum the value changes by less than its own
             // rounding noise (a sum over many rows carries ~1e-14
             // relative error), so also accept a step that keeps the value
             // within that noise and shrinks the gradient.
-            let flat = v <= p.value + FLAT_VALUE * p.value.abs().max(1.0);
-            if v < p.value || (flat && norm2(&g) < norm2(&p.grad)) {
-                return Some(Point {
-                    theta: trial,
-                    value: v,
-                    grad: g,
-                });
+            let flat = next.value <= p.value + FLAT_VALUE * p.value.abs().max(1.0);
+            if next.value < p.value || (flat && norm2(&next.grad) < norm2(&p.grad)) {
+                return Some((next, hessian));
             }
         }
         t *= 0.5;
     }
     None
+}
+
+/// A Newton trial's point, with its Hessian when `curvature` has a closed
+/// form that applies there; `None` outside the domain.
+fn trial_evaluation<const N: usize, F>(
+    f: &F,
+    curvature: Curvature<N>,
+    theta: &[f64; N],
+) -> Option<(Point<N>, Option<[[f64; N]; N]>)>
+where
+    F: Fn(&[f64; N]) -> (f64, [f64; N]),
+{
+    if let Curvature::Exact(exact) = curvature {
+        if let Some((p, hessian)) = exact_point(exact, theta) {
+            return Some((p, Some(hessian)));
+        }
+    }
+    let (value, grad) = eval(f, theta)?;
+    let p = Point {
+        theta: *theta,
+        value,
+        grad,
+    };
+    Some((p, None))
 }
 
 /// The outcome at the final point `p`: the convergence test is the Newton
@@ -735,7 +868,7 @@ pub(crate) fn fit_report<const N: usize>(
 pub(crate) fn fit_penalized<const N: usize, F>(
     model: &'static str,
     names: [&'static str; N],
-    mean_nll: F,
+    (mean_nll, exact): (F, Option<ExactHessian<N>>),
     (start, curvature): ([f64; N], Option<[[f64; N]; N]>),
     penalizer: f64,
     at_optimum: AtOptimum,
@@ -760,7 +893,18 @@ where
         }
         (value + penalizer * penalty, grad)
     };
-    let out = minimize_from(penalized, start, curvature, at_optimum);
+    let penalized_exact = |theta: &[f64; N]| {
+        let (value, mut grad, mut hessian) = exact?(theta)?;
+        let mut penalty = 0.0;
+        for (i, t) in theta.iter().enumerate() {
+            penalty += t * t;
+            grad[i] += 2.0 * penalizer * t;
+            hessian[i][i] += 2.0 * penalizer;
+        }
+        Some((value + penalizer * penalty, grad, hessian))
+    };
+    let exact = exact.map(|_| &penalized_exact as ExactHessian<N>);
+    let out = minimize_from((penalized, exact), start, curvature, at_optimum);
     let mut report = fit_report(model, names, &out, total_w);
     if penalizer != 0.0 {
         let (value, _) = mean_nll(&out.theta);
@@ -938,7 +1082,7 @@ mod tests {
         let run = |at_optimum| {
             let count = std::cell::Cell::new(0);
             let out = minimize_from(
-                bowl(m, &count),
+                (bowl(m, &count), None),
                 start,
                 Some(bowl_inverse_hessian()),
                 at_optimum,
@@ -965,16 +1109,118 @@ mod tests {
     fn convergence_only_without_a_warm_start_measures_the_hessian() {
         // Flat along t1: only a measured Hessian sees it (not converged).
         let f = |t: &[f64; 2]| ((t[0] - 0.5).powi(2), [2.0 * (t[0] - 0.5), 0.0]);
-        let out = minimize_from(f, [3.0, 2.0], None, AtOptimum::ConvergenceOnly);
+        let out = minimize_from((f, None), [3.0, 2.0], None, AtOptimum::ConvergenceOnly);
         assert!(!out.converged);
         let count = std::cell::Cell::new(0);
         let cold = minimize_from(
-            bowl([0.2, 0.1, -0.4], &count),
+            (bowl([0.2, 0.1, -0.4], &count), None),
             [0.0; 3],
             None,
             AtOptimum::ConvergenceOnly,
         );
         assert!(cold.converged && cold.inv_hessian.is_some());
+    }
+
+    /// The bowl's value, gradient and Hessian (diag(e^(tᵢ−mᵢ)) plus the
+    /// coupling), counting its evaluations in `count`.
+    fn bowl_exact(m: [f64; 3], count: &std::cell::Cell<u32>, t: &[f64; 3]) -> Evaluation<3> {
+        let (value, grad) = bowl(m, count)(t);
+        let mut hessian = [[0.0; 3]; 3];
+        for (i, row) in hessian.iter_mut().enumerate() {
+            row[i] = (t[i] - m[i]).exp();
+        }
+        for row in &mut hessian[..2] {
+            row[0] += 1.0;
+            row[1] += 1.0;
+        }
+        (value, grad, hessian)
+    }
+
+    #[test]
+    fn an_exact_hessian_from_a_warm_start_converges_in_fewer_passes() {
+        let m = [0.2, 0.1, -0.4];
+        let start = [0.35, -0.05, -0.2];
+        let differenced = std::cell::Cell::new(0);
+        let by_differences = minimize_from(
+            (bowl(m, &differenced), None),
+            start,
+            Some(bowl_inverse_hessian()),
+            AtOptimum::Hessian,
+        );
+        let (gradients, exact_passes) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+        let exact = |t: &[f64; 3]| Some(bowl_exact(m, &exact_passes, t));
+        let by_exact = minimize_from(
+            (bowl(m, &gradients), Some(&exact as ExactHessian<3>)),
+            start,
+            Some(bowl_inverse_hessian()),
+            AtOptimum::Hessian,
+        );
+        assert!(by_exact.converged && by_differences.converged);
+        for (got, want) in by_exact.theta.iter().zip(m) {
+            assert!((got - want).abs() < 1e-9, "{by_exact:?}");
+        }
+        // At the optimum the Hessian is the coupled identity; the one
+        // reported is from at most HESSIAN_REUSE_STEP before it.
+        let (got, want) = (by_exact.inv_hessian.unwrap(), bowl_inverse_hessian());
+        for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+            assert!((g - w).abs() < 2.0 * HESSIAN_REUSE_STEP, "{got:?}");
+        }
+        let passes = gradients.get() + exact_passes.get();
+        assert!(exact_passes.get() >= 2, "the start and the first step");
+        assert!(
+            passes + 3 <= differenced.get(),
+            "{passes} passes against {}",
+            differenced.get()
+        );
+    }
+
+    #[test]
+    fn newton_hands_over_to_bfgs_where_the_hessian_is_not_positive_definite() {
+        // Σ (tᵢ² − 1)²/4: the Hessian 3tᵢ² − 1 is negative at the start
+        // and positive at the minimum t = 1.
+        let f = |t: &[f64; 2]| {
+            let value = t.iter().map(|v| (v * v - 1.0).powi(2) / 4.0).sum();
+            (value, t.map(|v| v * (v * v - 1.0)))
+        };
+        let exact = |t: &[f64; 2]| {
+            let (value, grad) = f(t);
+            Some((
+                value,
+                grad,
+                [
+                    [3.0 * t[0] * t[0] - 1.0, 0.0],
+                    [0.0, 3.0 * t[1] * t[1] - 1.0],
+                ],
+            ))
+        };
+        let out = minimize_from(
+            (f, Some(&exact as ExactHessian<2>)),
+            [0.3, 0.4],
+            Some(identity()),
+            AtOptimum::Hessian,
+        );
+        assert!(out.converged, "{out:?}");
+        for t in out.theta {
+            assert!((t - 1.0).abs() < 1e-9, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn without_its_closed_form_the_fit_differences_the_gradient() {
+        let m = [0.2, 0.1, -0.4];
+        let start = [0.35, -0.05, -0.2];
+        let fit = |exact: Option<ExactHessian<3>>| {
+            let count = std::cell::Cell::new(0);
+            let out = minimize_from(
+                (bowl(m, &count), exact),
+                start,
+                Some(bowl_inverse_hessian()),
+                AtOptimum::Hessian,
+            );
+            (out.theta, out.inv_hessian, count.get())
+        };
+        let nowhere = |_: &[f64; 3]| None;
+        assert_eq!(fit(None), fit(Some(&nowhere)));
     }
 
     #[test]
