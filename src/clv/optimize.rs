@@ -88,7 +88,9 @@ pub enum AtOptimum {
     /// [`CONVERGED_STEP`]). No standard errors, at a saving of N or more
     /// evaluations over every row. Without a warm start, or when the
     /// estimate does not show convergence, the fit goes on as with
-    /// [`AtOptimum::Hessian`].
+    /// [`AtOptimum::Hessian`]. An objective with a closed-form Hessian
+    /// takes Newton's steps with it instead, at about the estimate's cost
+    /// in passes over the rows (the outcome then carries it).
     ConvergenceOnly,
 }
 
