@@ -2,9 +2,12 @@
 //!
 //! Quasi-Newton (BFGS with a backtracking Armijo line search) inside a box on
 //! the log-parameters, followed by a few Newton steps whose Hessian is the
-//! central finite difference of the analytic gradient. The same Hessian gives
-//! the standard errors and an honest convergence test: the Newton step, i.e.
-//! the estimated distance to the optimum in log-parameters.
+//! model's closed form where it has one, else the forward difference of the
+//! analytic gradient. The same Hessian gives the standard errors and an
+//! honest convergence test: the Newton step, i.e. the estimated distance to
+//! the optimum in log-parameters. With a closed-form Hessian and a warm
+//! start, Newton's method runs from the start and BFGS only takes over
+//! where it cannot go on.
 //!
 //! Why not `argmin`: argmin 0.11's line searches stop the whole run with an
 //! error ("NaN or Inf encountered") as soon as a trial point has a non-finite
