@@ -1,6 +1,6 @@
 //! The Hessian of the BG/NBD family's log-likelihood in closed form, so a
 //! fit's Newton steps and standard errors cost one pass over the rows
-//! instead of the N + 1 of differencing the gradient.
+//! instead of the four more gradient passes of differencing it.
 //!
 //! Per row, with d the dropout log-odds of [`super::bgnbd`], w₄ = σ(d),
 //! v = w₄(1 − w₄), Δ = ln((α+T)/(α+t_x)) and D = ∂d/∂(r, α, a, b) =
@@ -39,9 +39,11 @@ pub(super) const UPPER: [(usize, usize); 10] = [
     (2, 3),
     (3, 3),
 ];
+const R_R: usize = 0;
 const R_ALPHA: usize = 1;
 const ALPHA_ALPHA: usize = 4;
 const A_A: usize = 7;
+const A_B: usize = 8;
 const B_B: usize = 9;
 
 /// What a row that can have dropped out adds to the Hessian, besides its
@@ -121,9 +123,9 @@ pub(super) fn frequency_curvature(
             // 1/(a+b+k)² − 1/(b+k)², without the cancellation.
             bb -= a * (a + 2.0 * bk) / (bk * bk * abk * abk);
         }
-        h[0] += w * rr;
+        h[R_R] += w * rr;
         h[A_A] += w * ab;
-        h[8] += w * ab;
+        h[A_B] += w * ab;
         h[B_B] += w * bb;
     }
     Some(h)
