@@ -1080,18 +1080,31 @@ mod tests {
         chol_inverse(&cholesky(&h).unwrap())
     }
 
+    /// The bowl's minimum, and a start near it.
+    const BOWL_MIN: [f64; 3] = [0.2, 0.1, -0.4];
+    const WARM_START: [f64; 3] = [0.35, -0.05, -0.2];
+
+    /// A fit of the bowl from [`WARM_START`] with the curvature at its
+    /// minimum (a warm start's), its gradient passes counted in `count`.
+    fn warm_bowl_fit(
+        count: &std::cell::Cell<u32>,
+        exact: Option<ExactHessian<3>>,
+        at_optimum: AtOptimum,
+    ) -> Outcome<3> {
+        minimize_from(
+            (bowl(BOWL_MIN, count), exact),
+            WARM_START,
+            Some(bowl_inverse_hessian()),
+            at_optimum,
+        )
+    }
+
     #[test]
     fn a_warm_refit_that_only_predicts_reaches_the_optimum_with_fewer_evaluations() {
-        let m = [0.2, 0.1, -0.4];
-        let start = [0.35, -0.05, -0.2];
+        let m = BOWL_MIN;
         let run = |at_optimum| {
             let count = std::cell::Cell::new(0);
-            let out = minimize_from(
-                (bowl(m, &count), None),
-                start,
-                Some(bowl_inverse_hessian()),
-                at_optimum,
-            );
+            let out = warm_bowl_fit(&count, None, at_optimum);
             (out, count.get())
         };
         let (measured, measured_evaluations) = run(AtOptimum::Hessian);
@@ -1118,7 +1131,7 @@ mod tests {
         assert!(!out.converged);
         let count = std::cell::Cell::new(0);
         let cold = minimize_from(
-            (bowl([0.2, 0.1, -0.4], &count), None),
+            (bowl(BOWL_MIN, &count), None),
             [0.0; 3],
             None,
             AtOptimum::ConvergenceOnly,
@@ -1143,21 +1156,14 @@ mod tests {
 
     #[test]
     fn an_exact_hessian_from_a_warm_start_converges_in_fewer_passes() {
-        let m = [0.2, 0.1, -0.4];
-        let start = [0.35, -0.05, -0.2];
+        let m = BOWL_MIN;
         let differenced = std::cell::Cell::new(0);
-        let by_differences = minimize_from(
-            (bowl(m, &differenced), None),
-            start,
-            Some(bowl_inverse_hessian()),
-            AtOptimum::Hessian,
-        );
+        let by_differences = warm_bowl_fit(&differenced, None, AtOptimum::Hessian);
         let (gradients, exact_passes) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
         let exact = |t: &[f64; 3]| Some(bowl_exact(m, &exact_passes, t));
-        let by_exact = minimize_from(
-            (bowl(m, &gradients), Some(&exact as ExactHessian<3>)),
-            start,
-            Some(bowl_inverse_hessian()),
+        let by_exact = warm_bowl_fit(
+            &gradients,
+            Some(&exact as ExactHessian<3>),
             AtOptimum::Hessian,
         );
         assert!(by_exact.converged && by_differences.converged);
@@ -1212,16 +1218,9 @@ mod tests {
 
     #[test]
     fn without_its_closed_form_the_fit_differences_the_gradient() {
-        let m = [0.2, 0.1, -0.4];
-        let start = [0.35, -0.05, -0.2];
         let fit = |exact: Option<ExactHessian<3>>| {
             let count = std::cell::Cell::new(0);
-            let out = minimize_from(
-                (bowl(m, &count), exact),
-                start,
-                Some(bowl_inverse_hessian()),
-                AtOptimum::Hessian,
-            );
+            let out = warm_bowl_fit(&count, exact, AtOptimum::Hessian);
             (out.theta, out.inv_hessian, count.get())
         };
         let nowhere = |_: &[f64; 3]| None;
