@@ -52,18 +52,21 @@ const NOTHING: DiedMoments = DiedMoments {
     sums: [0.0; 5],
 };
 
-/// Σ over the rows of `term(weight of the row, branches of the row)`, K
-/// sums, in a fixed order (see the module notes). `groups` are the rows'
-/// ([`FrequencyGroups::of`]; a fit builds them once for all its
-/// evaluations).
-pub(super) fn sum_over_rows<const K: usize, F>(
+/// What [`sum_over_rows`] sums: K sums over a chunk of rows, from each
+/// row's weight and branches.
+pub(super) trait RowSums<const K: usize>: Default {
+    fn add(&mut self, w: f64, branches: &Branches);
+    fn finish(self) -> [f64; K];
+}
+
+/// Σ over the rows of `S`'s K sums, each chunk summed by an `S` of its
+/// own, the chunks added in a fixed order (see the module notes).
+/// `groups` are the rows' ([`FrequencyGroups::of`]; a fit builds them
+/// once for all its evaluations).
+pub(super) fn sum_over_rows<const K: usize, S: RowSums<K>>(
     params: &ParetoNbdParams,
     (rows, groups): (&RfmRows, &FrequencyGroups),
-    term: F,
-) -> [f64; K]
-where
-    F: Fn(f64, &Branches) -> [f64; K] + Sync,
-{
+) -> [f64; K] {
     let day_logs = day_logs(params, groups);
     // Frequencies side by side, each summed in its fixed chunks; their
     // sums are then added in frequency order, as one at a time would.
@@ -73,17 +76,14 @@ where
         .map(|members| {
             let table = table_of(params, members);
             chunked_sum::<K, _>(members.len(), |range| {
-                let mut acc = [0.0; K];
+                let mut sums = S::default();
                 for m in &members.rows[range] {
-                    add_into(
-                        &mut acc,
-                        term(
-                            m.w,
-                            &tabled_branches(params, members.x, &table, &day_logs, m),
-                        ),
+                    sums.add(
+                        m.w,
+                        &tabled_branches(params, members.x, &table, &day_logs, m),
                     );
                 }
-                acc
+                sums.finish()
             })
         })
         .collect();
@@ -93,15 +93,12 @@ where
     }
     let rest = &groups.rest;
     let part = chunked_sum::<K, _>(rest.len(), |range| {
-        let mut acc = [0.0; K];
+        let mut sums = S::default();
         for &i in &rest[range] {
             let i = i as usize;
-            add_into(
-                &mut acc,
-                term(rows.w[i], &integrated_branches(params, rows, i)),
-            );
+            sums.add(rows.w[i], &integrated_branches(params, rows, i));
         }
-        acc
+        sums.finish()
     });
     add_into(&mut total, part);
     total
@@ -161,6 +158,7 @@ fn table_of(params: &ParetoNbdParams, members: &Members) -> DayTable {
 }
 
 /// The branches of a row `m` of frequency `x`, whose table is `table`.
+#[inline]
 fn tabled_branches(
     params: &ParetoNbdParams,
     x: f64,
@@ -317,6 +315,7 @@ impl DayTable {
     }
 
     /// The integral over [lo, hi] (whole days within the table's span).
+    #[inline]
     fn range(&self, lo: usize, hi: usize) -> DiedMoments {
         if lo >= hi {
             return NOTHING;
@@ -352,6 +351,7 @@ fn block_sums(leaves: &[DiedMoments], half: usize) -> Vec<DiedMoments> {
 }
 
 /// The sum of two scaled integrals, at the larger scale.
+#[inline]
 fn add(a: &DiedMoments, b: &DiedMoments) -> DiedMoments {
     let (big, small) = if a.ln_scale >= b.ln_scale {
         (a, b)
@@ -447,6 +447,27 @@ mod tests {
         rows
     }
 
+    /// Sums for the tests: a weighted term, a term that is not
+    /// weighted, a gradient moment and the weight.
+    fn test_term(w: f64, b: &Branches) -> [f64; 4] {
+        let ln_died = b.ln_died();
+        let died = if ln_died.is_finite() { ln_died } else { 0.0 };
+        [w * b.ln_alive, died, b.grad_died[1], w]
+    }
+
+    #[derive(Default)]
+    struct TestSums([f64; 4]);
+
+    impl RowSums<4> for TestSums {
+        fn add(&mut self, w: f64, branches: &Branches) {
+            add_into(&mut self.0, test_term(w, branches));
+        }
+
+        fn finish(self) -> [f64; 4] {
+            self.0
+        }
+    }
+
     /// The sums over rows match row-by-row quadrature whichever rows get
     /// a table, and fractional days fall back to it.
     #[test]
@@ -456,22 +477,14 @@ mod tests {
         assert_eq!(groups.tabled.len(), 2);
         assert_eq!(groups.rest.len(), 2);
         let p = params();
-        let term = |w: f64, b: &Branches| {
-            let died = if b.ln_died.is_finite() {
-                b.ln_died
-            } else {
-                0.0
-            };
-            [w * b.ln_alive, died, b.grad_died[1], w]
-        };
-        let got = sum_over_rows(&p, (&rows, &FrequencyGroups::of(&rows)), term);
+        let got = sum_over_rows::<4, TestSums>(&p, (&rows, &FrequencyGroups::of(&rows)));
         let mut want = [0.0; 4];
         for i in 0..rows.len() {
             let (x, t) = (rows.x[i], rows.t[i]);
             let died = died_moments(&p, x, rows.t_x[i], t);
             add_into(
                 &mut want,
-                term(rows.w[i], &branches_with(&p, x, alive_logs(&p, t), &died)),
+                test_term(rows.w[i], &branches_with(&p, x, alive_logs(&p, t), &died)),
             );
         }
         for k in 0..4 {
@@ -490,7 +503,7 @@ mod tests {
     fn values_per_row_match_row_by_row_quadrature() {
         let rows = mixed_rows();
         let p = params();
-        let value = |b: &Branches| b.ln_alive - b.ln_died;
+        let value = |b: &Branches| b.ln_alive - b.ln_died();
         let got = map_over_rows(&p, (&rows, &FrequencyGroups::of(&rows)), value);
         assert_eq!(got.len(), rows.len());
         for (i, got) in got.into_iter().enumerate() {

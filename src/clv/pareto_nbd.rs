@@ -31,8 +31,8 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::bgnbd::{sigmoid, softplus};
 use super::compress::{likelihood_row_ok, prediction_row, RfmRows};
-use super::pareto_days::{map_over_rows, sum_over_rows, FrequencyGroups};
-use super::pareto_terms::branches;
+use super::pareto_days::{map_over_rows, sum_over_rows, FrequencyGroups, RowSums};
+use super::pareto_terms::{branches, Branches};
 use super::quadrature::{integrate, power_pair_rate};
 use super::ParetoNbdParams;
 
@@ -47,7 +47,7 @@ pub fn pareto_nbd_log_likelihood(params: &ParetoNbdParams, x: f64, t_x: f64, t: 
     let t_x = if x > 0.0 { t_x } else { 0.0 };
     let r = params.r;
     let b = branches(params, x, t_x, t);
-    let ll = ln_gamma(r + x) - ln_gamma(r) + b.ln_alive + softplus(b.ln_died - b.ln_alive);
+    let ll = ln_gamma(r + x) - ln_gamma(r) + b.ln_alive + softplus(b.ln_died() - b.ln_alive);
     if ll.is_nan() {
         f64::NEG_INFINITY
     } else {
@@ -60,7 +60,7 @@ pub fn pareto_nbd_log_likelihood(params: &ParetoNbdParams, x: f64, t_x: f64, t: 
 pub fn pareto_nbd_probability_alive(params: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
     let (x, t_x, t) = prediction_row(x, t_x, t);
     let b = branches(params, x, t_x, t);
-    let p = sigmoid(b.ln_alive - b.ln_died);
+    let p = sigmoid(b.ln_alive - b.ln_died());
     if p.is_nan() {
         1.0
     } else {
@@ -74,7 +74,7 @@ pub fn pareto_nbd_probability_alive(params: &ParetoNbdParams, x: f64, t_x: f64, 
 pub(crate) fn alive_probabilities(params: &ParetoNbdParams, rows: &RfmRows) -> Vec<f64> {
     let groups = FrequencyGroups::of(rows);
     map_over_rows(params, (rows, &groups), |b| {
-        let p = sigmoid(b.ln_alive - b.ln_died);
+        let p = sigmoid(b.ln_alive - b.ln_died());
         if p.is_nan() {
             1.0
         } else {
@@ -162,28 +162,114 @@ pub(crate) fn mean_nll(
         ll += w * (ln_gamma(r + x) - lg_r);
         grad[0] += w * r * (digamma(r + x) - dg_r);
     }
-    let sums = sum_over_rows::<5, _>(&params, (rows, groups), |w, b| {
-        // softplus(d), sigmoid(−d) and sigmoid(d) from one exponential.
-        let d = b.ln_died - b.ln_alive;
-        let e = (-d.abs()).exp();
-        let (w_alive, w_died) = if d >= 0.0 {
-            (e / (1.0 + e), 1.0 / (1.0 + e))
-        } else {
-            (1.0 / (1.0 + e), e / (1.0 + e))
-        };
-        let ln_sum = b.ln_alive + d.max(0.0) + e.ln_1p();
-        let mut acc = [w * ln_sum, 0.0, 0.0, 0.0, 0.0];
-        for k in 0..4 {
-            acc[k + 1] = w * (w_alive * b.grad_alive[k] + w_died * b.grad_died[k]);
-        }
-        acc
-    });
+    let sums = sum_over_rows::<5, ChunkSums>(&params, (rows, groups));
     ll += sums[0];
     for k in 0..4 {
         grad[k] += sums[k + 1];
     }
     let total = rows.total_w;
     (-ll / total, grad.map(|g| -g / total))
+}
+
+/// The fit's sums over one chunk of rows: Σ w·ln(E + s·I) and its
+/// gradient, Σ w·(P(alive)·∂ln E + (1 − P(alive))·∂ln(s·I)). From the
+/// odds s·I/E, ln(E + s·I) = ln E + ln(1 + odds), and the logarithms of
+/// the rows of weight 1 (most of a fit's) are taken of their product
+/// ([`LogProduct`]): a row costs no logarithm, where it cost two (a
+/// quarter of the sums' time at 2 M customers).
+struct ChunkSums {
+    sums: [f64; 5],
+    unit_rows: LogProduct,
+}
+
+impl Default for ChunkSums {
+    fn default() -> ChunkSums {
+        ChunkSums {
+            sums: [0.0; 5],
+            unit_rows: LogProduct::new(),
+        }
+    }
+}
+
+impl RowSums<5> for ChunkSums {
+    #[inline]
+    fn add(&mut self, w: f64, b: &Branches) {
+        let odds = b.died_odds();
+        // False for odds too large to multiply, ∞ and NaN.
+        let (p_alive, p_died) = if odds < MAX_PRODUCT_FACTOR {
+            let factor = 1.0 + odds;
+            if w == 1.0 {
+                self.sums[0] += b.ln_alive;
+                self.unit_rows.push(factor);
+            } else {
+                self.sums[0] += w * (b.ln_alive + odds.ln_1p());
+            }
+            let p_alive = 1.0 / factor;
+            (p_alive, odds * p_alive)
+        } else {
+            let (ln_sum, shares) = log_sum_in_logs(b);
+            self.sums[0] += w * ln_sum;
+            shares
+        };
+        for k in 0..4 {
+            self.sums[k + 1] += w * (p_alive * b.grad_alive[k] + p_died * b.grad_died[k]);
+        }
+    }
+
+    fn finish(mut self) -> [f64; 5] {
+        self.sums[0] += self.unit_rows.ln();
+        self.sums
+    }
+}
+
+/// ln(E + s·I), P(alive) and 1 − P(alive) from the two logarithms, for
+/// odds too large to multiply: softplus and both sigmoids from one
+/// exponential.
+fn log_sum_in_logs(b: &Branches) -> (f64, (f64, f64)) {
+    let d = b.ln_died() - b.ln_alive;
+    let e = (-d.abs()).exp();
+    let shares = if d >= 0.0 {
+        (e / (1.0 + e), 1.0 / (1.0 + e))
+    } else {
+        (1.0 / (1.0 + e), e / (1.0 + e))
+    };
+    (b.ln_alive + d.max(0.0) + e.ln_1p(), shares)
+}
+
+/// Largest 1 + odds multiplied into a [`LogProduct`]: with the product
+/// flushed above [`LogProduct::FLUSH_ABOVE`], no product overflows.
+const MAX_PRODUCT_FACTOR: f64 = 1e120;
+
+/// Σ ln(factorᵢ) over factors ≥ 1 as the logarithm of their running
+/// product, taken when the product grows large and at the end. The
+/// product's rounding (a part in 2^53 a factor) adds to the sum about what
+/// the logarithms' own would.
+struct LogProduct {
+    ln_flushed: f64,
+    product: f64,
+}
+
+impl LogProduct {
+    const FLUSH_ABOVE: f64 = 1e150;
+
+    fn new() -> LogProduct {
+        LogProduct {
+            ln_flushed: 0.0,
+            product: 1.0,
+        }
+    }
+
+    fn push(&mut self, factor: f64) {
+        self.product *= factor;
+        if self.product > Self::FLUSH_ABOVE {
+            self.ln_flushed += self.product.ln();
+            self.product = 1.0;
+        }
+    }
+
+    fn ln(&self) -> f64 {
+        self.ln_flushed + self.product.ln()
+    }
 }
 
 /// Start values: r and α as for BG/NBD (r = 1, α matching the overall
@@ -203,5 +289,90 @@ pub(crate) fn start_values(rows: &RfmRows) -> ParetoNbdParams {
         } else {
             1.0
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Σ w·ln(E + s·I) and its gradient's sums from the two logarithms,
+    /// row by row: the sums as they were before [`ChunkSums`].
+    fn sums_in_logs(rows: &[(f64, Branches)]) -> [f64; 5] {
+        let mut want = [0.0; 5];
+        for (w, b) in rows {
+            let (ln_sum, (p_alive, p_died)) = log_sum_in_logs(b);
+            want[0] += w * ln_sum;
+            for k in 0..4 {
+                want[k + 1] += w * (p_alive * b.grad_alive[k] + p_died * b.grad_died[k]);
+            }
+        }
+        want
+    }
+
+    /// Rows of weight 1 and not, a customer who bought on their last day
+    /// (odds 0) and heavy buyers long gone (odds past what is multiplied)
+    /// give the sums of the logarithms.
+    #[test]
+    fn chunk_sums_equal_the_sums_of_logarithms() {
+        let p = ParetoNbdParams {
+            r: 1.45,
+            alpha: 120.0,
+            s: 1.6,
+            beta: 760.0,
+        };
+        let mut rows = Vec::new();
+        for i in 0..3000 {
+            let x = (i % 40) as f64;
+            let t = 30.0 + (i % 1000) as f64;
+            let t_x = if x == 0.0 {
+                0.0
+            } else {
+                t * ((i % 7) as f64 / 6.0)
+            };
+            let w = if i % 5 == 0 {
+                1.0 + (i % 3) as f64 * 0.5
+            } else {
+                1.0
+            };
+            rows.push((w, branches(&p, x, t_x, t)));
+        }
+        for x in [400.0, 2000.0] {
+            rows.push((1.0, branches(&p, x, 2.0, 1000.0)));
+        }
+        let odds: Vec<f64> = rows.iter().map(|(_, b)| b.died_odds()).collect();
+        assert!(odds.contains(&0.0));
+        assert!(odds.iter().any(|&o| o >= MAX_PRODUCT_FACTOR || o.is_nan()));
+        let mut got = ChunkSums::default();
+        for (w, b) in &rows {
+            got.add(*w, b);
+        }
+        let got = got.finish();
+        let want = sums_in_logs(&rows);
+        for k in 0..5 {
+            let scale = want[k].abs().max(1.0);
+            assert!(
+                (got[k] - want[k]).abs() <= 1e-13 * scale,
+                "sum {k}: {} against {}",
+                got[k],
+                want[k]
+            );
+        }
+    }
+
+    /// Factors whose product would overflow many times over are flushed
+    /// to their logarithm on the way; factors of 1 add nothing.
+    #[test]
+    fn log_product_sums_the_logarithms_of_many_large_factors() {
+        let mut product = LogProduct::new();
+        let mut want = 0.0;
+        for i in 0..10_000 {
+            let factor = 1.0 + (i % 97) as f64 * 1e118;
+            product.push(factor);
+            want += f64::ln(factor);
+        }
+        product.push(1.0);
+        assert!((product.ln() - want).abs() <= 1e-13 * want);
+        assert_eq!(LogProduct::new().ln(), 0.0);
     }
 }

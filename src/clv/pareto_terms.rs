@@ -7,9 +7,12 @@
 use super::quadrature::{integrate, power_pair_rate, ScaledIntegrals};
 use super::ParetoNbdParams;
 
-/// ln E and ln(s·I), each times α^r·β^s, and their gradients with respect
-/// to the log-parameters (ln r, ln α, ln s, ln β) for one customer;
-/// ln(s·I) is −∞ when t_x = T.
+/// ln E and s·I, each times α^r·β^s, and their gradients with respect
+/// to the log-parameters (ln r, ln α, ln s, ln β) for one customer; s·I
+/// is kept as a scale and a factor, its logarithm taken only on request
+/// ([`Branches::ln_died`]): the fit's sums need only the ratio of the two
+/// terms ([`Branches::died_odds`]), and a logarithm per row was a tenth
+/// of their time.
 ///
 /// The factors α^r·β^s are taken into each term, as ln1p(T/α) and
 /// ln1p(y/β), rather than added as r·ln α + s·ln β beside −s·ln(β+T): fits on
@@ -20,8 +23,31 @@ use super::ParetoNbdParams;
 pub(super) struct Branches {
     pub ln_alive: f64,
     pub grad_alive: [f64; 4],
-    pub ln_died: f64,
+    /// s·I = e^(ln_s_over_beta + died_ln_scale) · died_first.
+    ln_s_over_beta: f64,
+    died_ln_scale: f64,
+    died_first: f64,
     pub grad_died: [f64; 4],
+}
+
+impl Branches {
+    /// ln(s·I); −∞ when t_x = T.
+    #[inline]
+    pub fn ln_died(&self) -> f64 {
+        if self.died_first > 0.0 {
+            self.ln_s_over_beta + (self.died_ln_scale + self.died_first.ln())
+        } else {
+            f64::NEG_INFINITY
+        }
+    }
+
+    /// s·I / E, the odds that the customer has died: 0 when t_x = T, and
+    /// infinite or NaN where it overflows (the caller then works with
+    /// [`Branches::ln_died`]).
+    #[inline]
+    pub fn died_odds(&self) -> f64 {
+        self.died_first * (self.ln_s_over_beta + self.died_ln_scale - self.ln_alive).exp()
+    }
 }
 
 /// ∫ g over [lo, hi] with g = (1+y/α)^−r·(α+y)^−x·(1+y/β)^−(s+1) (the
@@ -76,6 +102,7 @@ pub(super) fn alive_logs(p: &ParetoNbdParams, t: f64) -> AliveLogs {
 
 /// [`Branches`] of a customer with [`AliveLogs`] `logs` of their T, whose
 /// died-integral moments over (t_x, T] are `died`.
+#[inline]
 pub(super) fn branches_with(
     p: &ParetoNbdParams,
     x: f64,
@@ -100,25 +127,24 @@ pub(super) fn branches_with(
         s * b_share,
     ];
     let i0 = died.sums[0];
-    let (ln_died, grad_died) = if i0 > 0.0 {
+    let grad_died = if i0 > 0.0 {
         let inv = 1.0 / i0;
         let m = died.sums.map(|v| v * inv);
-        (
-            ln_s_over_beta + died.ln_first(),
-            [
-                -r * m[1],
-                (r + x) * m[2] - x,
-                1.0 - s * m[3],
-                (s + 1.0) * m[4] - 1.0,
-            ],
-        )
+        [
+            -r * m[1],
+            (r + x) * m[2] - x,
+            1.0 - s * m[3],
+            (s + 1.0) * m[4] - 1.0,
+        ]
     } else {
-        (f64::NEG_INFINITY, [0.0; 4])
+        [0.0; 4]
     };
     Branches {
         ln_alive,
         grad_alive,
-        ln_died,
+        ln_s_over_beta,
+        died_ln_scale: died.ln_scale,
+        died_first: i0.max(0.0),
         grad_died,
     }
 }
