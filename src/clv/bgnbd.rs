@@ -29,6 +29,7 @@ use super::bgnbd_curvature::{
 };
 use super::compress::{likelihood_row_ok, prediction_row, RfmRows};
 use super::hyp2f1::expected_purchases_if_alive;
+use super::log_product::LogProduct;
 use super::optimize::{chunked_sum, Evaluation};
 use super::BgNbdParams;
 
@@ -347,6 +348,9 @@ fn row_terms<const HESSIAN: bool>(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e:
     let (ln_bx1, inv_bx1) = logs_and_reciprocals(rows.xs.iter().map(|x| b + x - 1.0 + e));
     chunked_sum::<15, _>(rows.len(), |range| {
         let mut s = [0.0; 15];
+        // ln(1 + e^−|d|) of the rows of weight 1 (most of a fit's), taken
+        // of their product: a logarithm a row less.
+        let mut softplus_tails = LogProduct::new();
         for i in range {
             let (x, t_x, t, w) = (rows.x[i], rows.t_x[i], rows.t[i], rows.w[i]);
             let (ti, txi) = (rows.t_idx[i] as usize, rows.t_x_idx[i] as usize);
@@ -363,7 +367,12 @@ fn row_terms<const HESSIAN: bool>(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e:
                 } else {
                     e / (1.0 + e)
                 };
-                s[0] += w * (-rx * l3 + d.max(0.0) + e.ln_1p());
+                if w == 1.0 {
+                    s[0] += -rx * l3 + d.max(0.0);
+                    softplus_tails.push(1.0 + e);
+                } else {
+                    s[0] += w * (-rx * l3 + d.max(0.0) + e.ln_1p());
+                }
                 s[1] += w * (-l3 + w4 * delta);
                 s[2] += w * (-rx * ((1.0 - w4) * inv_day[ti] + w4 * inv_day[txi]));
                 s[3] += w * (w4 * inv_a);
@@ -390,6 +399,7 @@ fn row_terms<const HESSIAN: bool>(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e:
                 }
             }
         }
+        s[0] += softplus_tails.ln();
         s
     })
 }

@@ -35,6 +35,7 @@ mod bgnbd_curvature;
 mod compress;
 mod gamma_gamma;
 mod hyp2f1;
+mod log_product;
 mod model;
 mod optimize;
 mod pareto_days;

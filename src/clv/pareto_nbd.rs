@@ -31,6 +31,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::bgnbd::{sigmoid, softplus};
 use super::compress::{likelihood_row_ok, prediction_row, RfmRows};
+use super::log_product::{LogProduct, MAX_FACTOR};
 use super::pareto_days::{map_over_rows, sum_over_rows, FrequencyGroups, RowSums};
 use super::pareto_terms::{branches, Branches};
 use super::quadrature::{integrate, power_pair_rate};
@@ -196,7 +197,7 @@ impl RowSums<5> for ChunkSums {
     fn add(&mut self, w: f64, b: &Branches) {
         let odds = b.died_odds();
         // False for odds too large to multiply, ∞ and NaN.
-        let (p_alive, p_died) = if odds < MAX_PRODUCT_FACTOR {
+        let (p_alive, p_died) = if odds < MAX_FACTOR {
             let factor = 1.0 + odds;
             if w == 1.0 {
                 self.sums[0] += b.ln_alive;
@@ -234,42 +235,6 @@ fn log_sum_in_logs(b: &Branches) -> (f64, (f64, f64)) {
         (1.0 / (1.0 + e), e / (1.0 + e))
     };
     (b.ln_alive + d.max(0.0) + e.ln_1p(), shares)
-}
-
-/// Largest 1 + odds multiplied into a [`LogProduct`]: with the product
-/// flushed above [`LogProduct::FLUSH_ABOVE`], no product overflows.
-const MAX_PRODUCT_FACTOR: f64 = 1e120;
-
-/// Σ ln(factorᵢ) over factors ≥ 1 as the logarithm of their running
-/// product, taken when the product grows large and at the end. The
-/// product's rounding (a part in 2^53 a factor) adds to the sum about what
-/// the logarithms' own would.
-struct LogProduct {
-    ln_flushed: f64,
-    product: f64,
-}
-
-impl LogProduct {
-    const FLUSH_ABOVE: f64 = 1e150;
-
-    fn new() -> LogProduct {
-        LogProduct {
-            ln_flushed: 0.0,
-            product: 1.0,
-        }
-    }
-
-    fn push(&mut self, factor: f64) {
-        self.product *= factor;
-        if self.product > Self::FLUSH_ABOVE {
-            self.ln_flushed += self.product.ln();
-            self.product = 1.0;
-        }
-    }
-
-    fn ln(&self) -> f64 {
-        self.ln_flushed + self.product.ln()
-    }
 }
 
 /// Start values: r and α as for BG/NBD (r = 1, α matching the overall
@@ -342,7 +307,7 @@ mod tests {
         }
         let odds: Vec<f64> = rows.iter().map(|(_, b)| b.died_odds()).collect();
         assert!(odds.contains(&0.0));
-        assert!(odds.iter().any(|&o| o >= MAX_PRODUCT_FACTOR || o.is_nan()));
+        assert!(odds.iter().any(|&o| o >= MAX_FACTOR || o.is_nan()));
         let mut got = ChunkSums::default();
         for (w, b) in &rows {
             got.add(*w, b);
@@ -358,21 +323,5 @@ mod tests {
                 want[k]
             );
         }
-    }
-
-    /// Factors whose product would overflow many times over are flushed
-    /// to their logarithm on the way; factors of 1 add nothing.
-    #[test]
-    fn log_product_sums_the_logarithms_of_many_large_factors() {
-        let mut product = LogProduct::new();
-        let mut want = 0.0;
-        for i in 0..10_000 {
-            let factor = 1.0 + (i % 97) as f64 * 1e118;
-            product.push(factor);
-            want += f64::ln(factor);
-        }
-        product.push(1.0);
-        assert!((product.ln() - want).abs() <= 1e-13 * want);
-        assert_eq!(LogProduct::new().ln(), 0.0);
     }
 }
