@@ -38,7 +38,8 @@ use rayon::prelude::*;
 use super::compress::RfmRows;
 use super::optimize::chunked_sum;
 use super::pareto_terms::{
-    alive_logs, branches_with, died_moments, AliveLogs, Branches, DiedMoments,
+    alive_logs, branches_with, died_moments, died_moments_at, range_nodes, AliveLogs, Branches,
+    DiedMoments, RangeNodes,
 };
 use super::ParetoNbdParams;
 
@@ -67,20 +68,20 @@ pub(super) fn sum_over_rows<const K: usize, S: RowSums<K>>(
     params: &ParetoNbdParams,
     (rows, groups): (&RfmRows, &FrequencyGroups),
 ) -> [f64; K] {
-    let day_logs = day_logs(params, groups);
+    let days = DayTerms::of(params, groups);
     // Frequencies side by side, each summed in its fixed chunks; their
     // sums are then added in frequency order, as one at a time would.
     let parts: Vec<[f64; K]> = groups
         .tabled
         .par_iter()
         .map(|members| {
-            let table = table_of(params, members);
+            let table = table_of(params, members, &days);
             chunked_sum::<K, _>(members.len(), |range| {
                 let mut sums = S::default();
                 for m in &members.rows[range] {
                     sums.add(
                         m.w,
-                        &tabled_branches(params, members.x, &table, &day_logs, m),
+                        &tabled_branches(params, members.x, &table, &days.logs, m),
                     );
                 }
                 sums.finish()
@@ -114,17 +115,17 @@ pub(super) fn map_over_rows<F>(
 where
     F: Fn(&Branches) -> f64 + Sync,
 {
-    let day_logs = day_logs(params, groups);
+    let days = DayTerms::of(params, groups);
     let mut out = vec![f64::NAN; rows.len()];
     let tabled: Vec<Vec<f64>> = groups
         .tabled
         .par_iter()
         .map(|members| {
-            let table = table_of(params, members);
+            let table = table_of(params, members, &days);
             members
                 .rows
                 .par_iter()
-                .map(|m| value(&tabled_branches(params, members.x, &table, &day_logs, m)))
+                .map(|m| value(&tabled_branches(params, members.x, &table, &days.logs, m)))
                 .collect()
         })
         .collect();
@@ -144,17 +145,31 @@ where
     out
 }
 
-/// [`AliveLogs`] of every day up to the last of a tabled row.
-fn day_logs(params: &ParetoNbdParams, groups: &FrequencyGroups) -> Vec<AliveLogs> {
-    (0..=groups.last_day)
-        .map(|t| alive_logs(params, t as f64))
-        .collect()
+/// What every tabled frequency reads of each day up to the last of a
+/// tabled row, worked out once an evaluation: its [`AliveLogs`], and the
+/// nodes of the day's integral ([`RangeNodes`]).
+struct DayTerms {
+    logs: Vec<AliveLogs>,
+    nodes: Vec<Option<RangeNodes>>,
+}
+
+impl DayTerms {
+    fn of(params: &ParetoNbdParams, groups: &FrequencyGroups) -> DayTerms {
+        let days = groups.last_day;
+        DayTerms {
+            logs: (0..=days).map(|t| alive_logs(params, t as f64)).collect(),
+            nodes: (0..days)
+                .into_par_iter()
+                .map(|d| range_nodes(params, d as f64, d as f64 + 1.0))
+                .collect(),
+        }
+    }
 }
 
 /// The table of a frequency's rows `members`, over their span.
-fn table_of(params: &ParetoNbdParams, members: &Members) -> DayTable {
+fn table_of(params: &ParetoNbdParams, members: &Members, days: &DayTerms) -> DayTable {
     let (first, end) = members.span;
-    DayTable::build(params, members.x, first, end)
+    DayTable::build(params, members.x, (first, end), &days.nodes)
 }
 
 /// The branches of a row `m` of frequency `x`, whose table is `table`.
@@ -297,15 +312,25 @@ struct DayTable {
 }
 
 impl DayTable {
-    fn build(params: &ParetoNbdParams, x: f64, first: usize, end: usize) -> DayTable {
+    /// The table of frequency x over days `first..end`; `nodes` are the
+    /// days' [`RangeNodes`] (from day 0; any missing are integrated
+    /// alone).
+    fn build(
+        params: &ParetoNbdParams,
+        x: f64,
+        (first, end): (usize, usize),
+        nodes: &[Option<RangeNodes>],
+    ) -> DayTable {
         let days = end - first;
         let size = days.next_power_of_two().max(2);
         let leaves: Vec<DiedMoments> = (0..size)
             .into_par_iter()
             .map(|d| {
-                let lo = (first + d) as f64;
+                let day = first + d;
                 if d < days {
-                    died_moments(params, x, lo, lo + 1.0)
+                    let range = (day as f64, day as f64 + 1.0);
+                    let nodes = nodes.get(day).and_then(Option::as_ref);
+                    died_moments_at(params, x, range, nodes)
                 } else {
                     NOTHING
                 }
@@ -404,7 +429,10 @@ mod tests {
     fn every_range_equals_its_direct_integral() {
         let p = params();
         for &(x, first, end) in &[(0.0, 0, 37), (3.0, 5, 70), (300.0, 2, 41)] {
-            let table = DayTable::build(&p, x, first, end);
+            let nodes: Vec<_> = (0..end)
+                .map(|d| range_nodes(&p, d as f64, d as f64 + 1.0))
+                .collect();
+            let table = DayTable::build(&p, x, (first, end), &nodes);
             for lo in first..end {
                 for hi in lo + 1..=end {
                     let got = table.range(lo, hi);

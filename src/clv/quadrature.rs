@@ -26,7 +26,7 @@
 /// Nodes per panel.
 pub(crate) const NODES: usize = 16;
 /// Nodes per panel of a short range (see [`FEW_NODES_E_FOLDS`]).
-const FEW_NODES: usize = 8;
+pub(crate) const FEW_NODES: usize = 8;
 /// Largest panel width in w: with the integrand analytic in a strip of
 /// half-width π, the 16-point rule's error on a panel this wide is below
 /// 1e-16 relative.
@@ -137,28 +137,74 @@ pub(crate) fn integrate<const K: usize>(
     rate: f64,
     point: impl Fn(f64, f64) -> (f64, [f64; K]),
 ) -> ScaledIntegrals<K> {
-    let base = m + lo;
-    let width = ((m + hi) / base).ln();
-    let usable = width.is_finite() && width > 0.0 && base > 0.0;
-    if !usable {
-        return ScaledIntegrals {
-            ln_scale: f64::NEG_INFINITY,
-            sums: [0.0; K],
-        };
+    match NodePlan::of(lo, hi, m, rate) {
+        None => ScaledIntegrals::empty(),
+        Some(plan) if plan.few_nodes => plan.panels.sum(few_nodes_rule(), m, point),
+        Some(plan) => plan.panels.sum(gauss_legendre(), m, point),
     }
-    let step = MAX_PANEL.min(MAX_E_FOLDS_PER_PANEL / rate.max(1e-300));
-    let panels = (width / step).ceil().max(1.0);
-    let h = width / panels;
-    let panels = Panels {
-        base,
-        ln_base: base.ln(),
-        h,
-        count: panels as u64,
-    };
-    if rate * h <= FEW_NODES_E_FOLDS {
-        panels.sum(few_nodes_rule(), m, point)
-    } else {
-        panels.sum(gauss_legendre(), m, point)
+}
+
+/// Where [`integrate`] puts its nodes for a range: its panels and rule.
+pub(crate) struct NodePlan {
+    panels: Panels,
+    few_nodes: bool,
+}
+
+/// One node of a single-panel [`FEW_NODES`] plan: y, ln(m+y), and its
+/// weight (the rule's, times the panel's half-width).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PlannedNode {
+    pub y: f64,
+    pub ln_shifted: f64,
+    pub weight: f64,
+}
+
+impl NodePlan {
+    /// The plan of [`integrate`]`(lo, hi, m, rate, …)`; `None` for an
+    /// empty or unusable range.
+    pub(crate) fn of(lo: f64, hi: f64, m: f64, rate: f64) -> Option<NodePlan> {
+        let base = m + lo;
+        let width = ((m + hi) / base).ln();
+        let usable = width.is_finite() && width > 0.0 && base > 0.0;
+        if !usable {
+            return None;
+        }
+        let step = MAX_PANEL.min(MAX_E_FOLDS_PER_PANEL / rate.max(1e-300));
+        let panels = (width / step).ceil().max(1.0);
+        let h = width / panels;
+        Some(NodePlan {
+            panels: Panels {
+                base,
+                ln_base: base.ln(),
+                h,
+                count: panels as u64,
+            },
+            few_nodes: rate * h <= FEW_NODES_E_FOLDS,
+        })
+    }
+
+    /// Whether it is one panel of [`FEW_NODES`] nodes.
+    pub(crate) fn is_one_short_panel(&self) -> bool {
+        self.few_nodes && self.panels.count == 1
+    }
+
+    /// Its nodes, when it is one panel of [`FEW_NODES`] nodes: the same
+    /// for every integrand whose rate allows that, so a caller can work
+    /// out what the integrands share once (the Pareto/NBD day tables).
+    pub(crate) fn single_panel_nodes(&self, m: f64) -> Option<[PlannedNode; FEW_NODES]> {
+        if !self.is_one_short_panel() {
+            return None;
+        }
+        let (nodes, weights) = few_nodes_rule();
+        let placed = self.panels.place(0, &self.panels.offsets(nodes));
+        Some(std::array::from_fn(|j| {
+            let (shifted, ln_shifted) = placed[j];
+            PlannedNode {
+                y: shifted - m,
+                ln_shifted,
+                weight: 0.5 * self.panels.h * weights[j],
+            }
+        }))
     }
 }
 
@@ -172,6 +218,27 @@ struct Panels {
 }
 
 impl Panels {
+    /// Where the rule's `nodes` fall within a panel, in w from its middle
+    /// (½·h·node_j), and their exponentials: w of node j in panel p is
+    /// (p + ½)·h + ½·h·node_j, so its exponential is the panel's times
+    /// the node's, and its logarithm needs none.
+    fn offsets<const N: usize>(&self, nodes: &[f64; N]) -> ([f64; N], [f64; N]) {
+        let offsets: [f64; N] = std::array::from_fn(|j| 0.5 * self.h * nodes[j]);
+        (offsets, offsets.map(f64::exp))
+    }
+
+    /// (m + y, ln(m + y)) of each node of panel `panel`, from the nodes'
+    /// [`Panels::offsets`].
+    fn place<const N: usize>(
+        &self,
+        panel: u64,
+        (offsets, growth): &([f64; N], [f64; N]),
+    ) -> [(f64, f64); N] {
+        let middle = (panel as f64 + 0.5) * self.h;
+        let at_middle = self.base * middle.exp();
+        std::array::from_fn(|j| (at_middle * growth[j], self.ln_base + middle + offsets[j]))
+    }
+
     /// The integral by the N-point rule `(nodes, weights)` on each panel.
     fn sum<const K: usize, const N: usize>(
         &self,
@@ -179,48 +246,19 @@ impl Panels {
         m: f64,
         point: impl Fn(f64, f64) -> (f64, [f64; K]),
     ) -> ScaledIntegrals<K> {
-        let Panels {
-            base,
-            ln_base,
-            h,
-            count,
-        } = *self;
-        let mut out = ScaledIntegrals {
-            ln_scale: f64::NEG_INFINITY,
-            sums: [0.0; K],
-        };
-        // w of node j in panel p is (p + ½)·h + ½·h·node_j: its exponential
-        // is the panel's times the node's.
-        let offsets: [f64; N] = std::array::from_fn(|j| 0.5 * h * nodes[j]);
-        let growth: [f64; N] = offsets.map(f64::exp);
+        let mut out = ScaledIntegrals::empty();
+        let offsets = self.offsets(nodes);
         let mut previous = f64::NEG_INFINITY;
-        for panel in 0..count {
-            let middle = (panel as f64 + 0.5) * h;
-            let at_middle = base * middle.exp();
+        for panel in 0..self.count {
             let mut last = f64::NEG_INFINITY;
-            for j in 0..N {
-                // m + y, and its logarithm without a logarithm.
-                let shifted = at_middle * growth[j];
-                let ln_shifted = ln_base + middle + offsets[j];
+            for (j, (shifted, ln_shifted)) in self.place(panel, &offsets).into_iter().enumerate() {
                 let (ln_f, g) = point(shifted - m, ln_shifted);
                 // The integrand in w: f(y)·(m + y).
                 let ln_term = ln_f + ln_shifted;
-                if !ln_term.is_finite() {
-                    continue;
+                if out.add_node(ln_term, 0.5 * self.h * weights[j], g) {
+                    previous = last;
+                    last = ln_term;
                 }
-                if ln_term > out.ln_scale {
-                    let shrink = (out.ln_scale - ln_term).exp();
-                    for s in &mut out.sums {
-                        *s *= shrink;
-                    }
-                    out.ln_scale = ln_term;
-                }
-                let term = 0.5 * h * weights[j] * (ln_term - out.ln_scale).exp();
-                for (s, gk) in out.sums.iter_mut().zip(g) {
-                    *s += term * gk;
-                }
-                previous = last;
-                last = ln_term;
             }
             let falling = last < previous;
             if falling && last < out.ln_scale - NEGLIGIBLE_E_FOLDS {
@@ -228,6 +266,38 @@ impl Panels {
             }
         }
         out
+    }
+}
+
+impl<const K: usize> ScaledIntegrals<K> {
+    /// Nothing integrated yet: zero at scale −∞.
+    pub(crate) fn empty() -> ScaledIntegrals<K> {
+        ScaledIntegrals {
+            ln_scale: f64::NEG_INFINITY,
+            sums: [0.0; K],
+        }
+    }
+
+    /// Adds a node whose integrand is e^`ln_term` (in w), times `weight`,
+    /// with moments `g`, rescaling to the largest term so far; false (and
+    /// nothing added) when `ln_term` is not finite.
+    #[inline]
+    pub(crate) fn add_node(&mut self, ln_term: f64, weight: f64, g: [f64; K]) -> bool {
+        if !ln_term.is_finite() {
+            return false;
+        }
+        if ln_term > self.ln_scale {
+            let shrink = (self.ln_scale - ln_term).exp();
+            for s in &mut self.sums {
+                *s *= shrink;
+            }
+            self.ln_scale = ln_term;
+        }
+        let term = weight * (ln_term - self.ln_scale).exp();
+        for (s, gk) in self.sums.iter_mut().zip(g) {
+            *s += term * gk;
+        }
+        true
     }
 }
 
