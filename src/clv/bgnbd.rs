@@ -348,8 +348,6 @@ fn row_terms<const HESSIAN: bool>(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e:
     let (ln_bx1, inv_bx1) = logs_and_reciprocals(rows.xs.iter().map(|x| b + x - 1.0 + e));
     chunked_sum::<15, _>(rows.len(), |range| {
         let mut s = [0.0; 15];
-        // ln(1 + e^−|d|) of the rows of weight 1 (most of a fit's), taken
-        // of their product: a logarithm a row less.
         let mut softplus_tails = LogProduct::new();
         for i in range {
             let (x, t_x, t, w) = (rows.x[i], rows.t_x[i], rows.t[i], rows.w[i]);
@@ -360,19 +358,7 @@ fn row_terms<const HESSIAN: bool>(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e:
                 let xi = rows.x_idx[i] as usize;
                 let delta = ((t - t_x) * inv_day[txi]).ln_1p();
                 let d = ln_a - ln_bx1[xi] + rx * delta;
-                // softplus(d) and sigmoid(d) from one exponential.
-                let e = (-d.abs()).exp();
-                let w4 = if d >= 0.0 {
-                    1.0 / (1.0 + e)
-                } else {
-                    e / (1.0 + e)
-                };
-                if w == 1.0 {
-                    s[0] += -rx * l3 + d.max(0.0);
-                    softplus_tails.push(1.0 + e);
-                } else {
-                    s[0] += w * (-rx * l3 + d.max(0.0) + e.ln_1p());
-                }
+                let (w4, e) = add_value(&mut s[0], &mut softplus_tails, w, (-rx * l3, d));
                 s[1] += w * (-l3 + w4 * delta);
                 s[2] += w * (-rx * ((1.0 - w4) * inv_day[ti] + w4 * inv_day[txi]));
                 s[3] += w * (w4 * inv_a);
@@ -402,6 +388,33 @@ fn row_terms<const HESSIAN: bool>(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e:
         s[0] += softplus_tails.ln();
         s
     })
+}
+
+/// Adds a row's log-likelihood term, w·(`alive` + softplus(d)), to
+/// `value`, and returns sigmoid(d) and e^−|d|: softplus(d) = max(d, 0) +
+/// ln(1 + e^−|d|) and sigmoid(d) from one exponential. For a row of
+/// weight 1 (most of a fit's) the logarithm goes into `tails`' product
+/// instead: a logarithm a row less.
+#[inline]
+fn add_value(
+    value: &mut f64,
+    tails: &mut LogProduct,
+    w: f64,
+    (alive, d): (f64, f64),
+) -> (f64, f64) {
+    let e = (-d.abs()).exp();
+    if w == 1.0 {
+        *value += alive + d.max(0.0);
+        tails.push(1.0 + e);
+    } else {
+        *value += w * (alive + d.max(0.0) + e.ln_1p());
+    }
+    let sigmoid = if d >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    };
+    (sigmoid, e)
 }
 
 /// The Hessian's part of [`row_terms`]' sums.
