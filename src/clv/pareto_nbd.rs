@@ -224,17 +224,10 @@ impl RowSums<5> for ChunkSums {
 }
 
 /// ln(E + s·I), P(alive) and 1 − P(alive) from the two logarithms, for
-/// odds too large to multiply: softplus and both sigmoids from one
-/// exponential.
+/// odds too large to multiply (rare: heavy buyers long gone).
 fn log_sum_in_logs(b: &Branches) -> (f64, (f64, f64)) {
     let d = b.ln_died() - b.ln_alive;
-    let e = (-d.abs()).exp();
-    let shares = if d >= 0.0 {
-        (e / (1.0 + e), 1.0 / (1.0 + e))
-    } else {
-        (1.0 / (1.0 + e), e / (1.0 + e))
-    };
-    (b.ln_alive + d.max(0.0) + e.ln_1p(), shares)
+    (b.ln_alive + softplus(d), (sigmoid(-d), sigmoid(d)))
 }
 
 /// Start values: r and α as for BG/NBD (r = 1, α matching the overall
