@@ -49,6 +49,7 @@ use crate::stages::compare::gates::{
     evaluate as evaluate_gates, failed_gates, Freshness, GateResult,
 };
 use crate::stages::compare::{compare, RunTables};
+use crate::stages::customer_ranges;
 use crate::stages::customers::{summarize_customers, CustomerSummary};
 use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
@@ -624,11 +625,13 @@ fn partitioned_orders(
 }
 
 /// How a run splits its work and holds it in memory: the partition count,
-/// the rows read per chunk, and how many bytes of line and order pieces
-/// stay in memory before they are spilled.
+/// the rows read per chunk, how many bytes of line and order pieces stay
+/// in memory before they are spilled, and which lines' customer ids are
+/// sampled to cut the customer partitions' ranges.
 struct PartitionPlan {
     partitions: usize,
     chunk_rows: usize,
+    sample_step: usize,
     line_buffer: usize,
     order_buffer: usize,
 }
@@ -659,9 +662,11 @@ impl PartitionPlan {
         let chunk_rows = options
             .chunk_rows
             .unwrap_or_else(|| (share(5) / RAW_ROW_BYTES).clamp(MIN_CHUNK_ROWS, CHUNK_ROWS));
+        let samples = partitions as u64 * customer_ranges::SAMPLES_PER_PARTITION;
         PartitionPlan {
             partitions,
             chunk_rows,
+            sample_step: (rows / samples).max(1) as usize,
             line_buffer: share(60),
             order_buffer: share(30),
         }
@@ -748,7 +753,7 @@ fn load_and_validate<'s>(
         all_parquet.then_some(expected_rows as u64),
         "rows",
     );
-    let mut scatter = LineScatter::new(pipeline, plan.partitions);
+    let mut scatter = LineScatter::new(pipeline, plan.partitions, plan.sample_step);
     let mut buffered: Buffered<'s, LinePart> =
         Buffered::new(plan.partitions, plan.line_buffer, store);
     let input = InputSpec::orders(pipeline);

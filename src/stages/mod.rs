@@ -20,6 +20,7 @@ pub mod clv;
 pub mod clv_scores;
 pub mod cohorts;
 pub mod compare;
+pub mod customer_ranges;
 pub mod customers;
 pub mod dimensions;
 pub mod kpis;

@@ -1,17 +1,19 @@
-//! The partitioned plan's data: order lines and orders split by key hash
-//! into independent partitions, so each is grouped on its own (on any
-//! core, or after a round trip through a spill file) and no table of every
-//! key is ever held at once.
+//! The partitioned plan's data: order lines and orders split by key into
+//! independent partitions, so each is grouped on its own (on any core, or
+//! after a round trip through a spill file) and no table of every key is
+//! ever held at once.
 //!
-//! Lines go to the partition of their order id (of their customer id
-//! without an order-id mapping): an order's lines, duplicates and
+//! Lines go to the partition of their order id's hash (of their customer
+//! id's without an order-id mapping): an order's lines, duplicates and
 //! conflicting customer ids are decided within one partition. The orders
-//! assembled there go to the partition of their customer id, where each
-//! customer's history is built. Which partition a key falls in depends
-//! only on the key and the partition count, never on the input's order or
-//! the thread count, and nothing a partition computes depends on which
-//! other keys share it: that is why the tables are the same for any
-//! partition count (the property tests check 1, 2, 7 and 64).
+//! assembled there go to the partition whose range of ids holds their
+//! customer id (`customer_ranges`), where each customer's history is
+//! built. Which line partition a key falls in depends only on the key and
+//! the partition count; the customer ranges depend on a sample of the
+//! input too. Nothing a partition computes depends on which other keys
+//! share it, and the customer partitions are joined in id order whatever
+//! their ranges: that is why the tables are the same for any partition
+//! count (the property tests check 1, 2, 7 and 64).
 
 /// The partition (of `partitions`) of a key with hash `hash`
 /// (`validate::key_hash`): bits 16–47 of the hash, scaled. Not the top

@@ -8,7 +8,8 @@ use rayon::prelude::*;
 
 use super::{Orders, RowCounts};
 use crate::expr::{amount_in_range, cents_text};
-use crate::stages::partition::{partition_of, KeyBytes, LinePart, OrderPart};
+use crate::stages::customer_ranges::CustomerRanges;
+use crate::stages::partition::{KeyBytes, LinePart, OrderPart};
 use crate::stages::rejects::{Reject, RejectReason};
 use crate::stages::validate::{key_hash, CodeVec, Interner, LineKeys, LineStatus, Lines, NO_CODE};
 
@@ -60,7 +61,8 @@ pub fn orders_of_part(
         .filter(|&o| orders.cents[o] >= 0)
         .map(|o| orders.day[o])
         .max();
-    let pieces = by_customer_partition(&orders, &kept, &lines, &customers, partitions);
+    let ranges = &keys.customer_ranges;
+    let pieces = by_customer_partition(&orders, &kept, &lines, &customers, (ranges, partitions));
     LinePartOrders {
         pieces,
         rejects,
@@ -191,22 +193,27 @@ fn coded_lines(part: LinePart, keys: &LineKeys) -> (Lines, CustomerIds) {
     (lines, customers)
 }
 
-/// The accepted orders as pieces of the customer partitions: each order
-/// with its customer's id, input line indices and dimension values.
+/// The accepted orders as pieces of the `partitions` customer
+/// partitions, by the range of their customer's id: each order with its
+/// customer's id, input line indices and dimension values.
 fn by_customer_partition(
     orders: &Orders,
     kept: &[u32],
     lines: &Lines,
     customers: &CustomerIds,
-    partitions: usize,
+    (ranges, partitions): (&CustomerRanges, usize),
 ) -> Vec<OrderPart> {
+    assert!(
+        ranges.partitions() <= partitions,
+        "ranges cut for this plan"
+    );
     let mut pieces: Vec<OrderPart> = (0..partitions)
         .map(|_| OrderPart::with_dimensions(orders.dimensions.len()))
         .collect();
     for o in 0..orders.len() {
         // An order's customer code is one of its lines.
         let id = customers.of(orders.customer[o] as usize);
-        let piece = &mut pieces[partition_of(key_hash(id), partitions)];
+        let piece = &mut pieces[ranges.partition_of(id)];
         piece.customer.push(id);
         piece.day.push(orders.day[o]);
         piece.ts_micros.push(orders.ts_micros[o]);

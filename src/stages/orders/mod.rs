@@ -17,13 +17,13 @@
 //! The work is partitioned (`stages::partition`): `assemble` makes the
 //! orders of one line partition (lines of an order are in one), `history`
 //! the history of one customer partition (orders of a customer are in
-//! one), each on any core; as_of is merged between the two, and `merge`
-//! indexes the partitions' customers in id order (the entries stay in
-//! their partitions: `order_history`).
+//! one), each on any core; as_of is merged between the two. Customer
+//! partitions are ranges of ids (`stages::customer_ranges`), so their
+//! histories, one after another, are the customers in id order
+//! (`order_history`).
 
 mod assemble;
 mod history;
-mod merge;
 mod order_history;
 
 pub use order_history::{CustomerDimension, CustomerIds, HistoryPart, OrderHistory};
@@ -142,7 +142,7 @@ pub fn build_orders(
     let parts = steps::add_histories(histories, rejects, &mut counts);
     tracing::debug!(seconds = elapsed(), "histories built");
     let output = steps::finish(parts, as_of, keys, rejects, counts, latest_order_day)?;
-    tracing::debug!(seconds = elapsed(), "histories merged");
+    tracing::debug!(seconds = elapsed(), "histories joined");
     Ok(output)
 }
 
@@ -198,7 +198,7 @@ fn history_partitions(
 /// partition's orders ([`orders_of_part`]), their tallies added up
 /// ([`add_assembled`]), as_of ([`resolve_as_of`]), each customer
 /// partition's history ([`history_of_part`]), their tallies
-/// ([`add_histories`]), and the merged history ([`finish`]). Run in this
+/// ([`add_histories`]), and the joined history ([`finish`]). Run in this
 /// order they are [`build_orders`], whatever runs each partition.
 pub mod steps {
     use super::*;
@@ -268,7 +268,12 @@ pub mod steps {
                 rows_read: counts.rows_read,
             });
         }
-        let history = merge::merge_histories(parts, as_of, keys);
+        let dimensions = keys
+            .dimension_names
+            .iter()
+            .cloned()
+            .zip(keys.dimension_values.iter().cloned());
+        let history = OrderHistory::of_parts(parts, as_of, dimensions);
         let accepted_cents = accepted_amount(&history.all_cents().collect::<Vec<_>>())?;
         Ok(OrdersOutput {
             history,

@@ -1,7 +1,9 @@
 //! The orders stage's output: every customer's orders and refunds, kept in
-//! the customer partitions that built them, with an index that puts the
-//! customers in id order. The index replaces a merged copy: at 100 M
-//! orders the copy took 2 GiB beside the partitions and 9 s to make.
+//! the customer partitions that built them. The partitions are ranges of
+//! ids (`stages::customer_ranges`), each sorted by id, so one after
+//! another they hold the customers in id order, with no merged copy (at
+//! 100 M orders a copy took 2 GiB and 9 s) and no index (8 bytes a
+//! customer) to tell where a customer is.
 
 /// The history of the customers of one partition, in id order, in
 /// contiguous vectors.
@@ -37,9 +39,11 @@ impl HistoryPart {
 /// date.
 #[derive(Debug, Clone, Default)]
 pub struct OrderHistory {
+    /// In id order: every id of a part is below every id of the next.
     parts: Vec<HistoryPart>,
-    /// Customer code → (part, customer in it).
-    index: Vec<(u32, u32)>,
+    /// The code of each part's first customer, and then the number of
+    /// customers.
+    starts: Vec<usize>,
     /// The last date counted (inclusive).
     pub as_of: i32,
     /// The configured dimensions (`[columns] dimensions`), each with every
@@ -61,43 +65,66 @@ pub struct CustomerDimension {
 }
 
 impl OrderHistory {
-    /// The history of `parts` (no customer in two of them) with `index`,
-    /// every customer of theirs once, in id order; each dimension (name,
-    /// values) gets its customers' codes from the parts.
-    pub fn indexed(
+    /// The history of `parts`, one after another in id order (each sorted
+    /// by id, every id below those of the next part); each dimension
+    /// (name, values) gets its customers' codes from the parts.
+    pub fn of_parts(
         parts: Vec<HistoryPart>,
-        index: Vec<(u32, u32)>,
         as_of: i32,
         dimensions: impl IntoIterator<Item = (String, Vec<String>)>,
     ) -> OrderHistory {
+        let mut last: Option<&str> = None;
+        for part in parts.iter().filter(|p| p.customers() > 0) {
+            // Out of order, every code and id lookup would be wrong.
+            assert!(
+                last < part.customer_ids.first().map(String::as_str),
+                "customer partitions in id order"
+            );
+            last = part.customer_ids.last().map(String::as_str);
+        }
+        let mut starts = Vec::with_capacity(parts.len() + 1);
+        starts.push(0);
+        for part in &parts {
+            starts.push(starts[starts.len() - 1] + part.customers());
+        }
         let dimensions = dimensions
             .into_iter()
             .enumerate()
             .map(|(d, (name, values))| CustomerDimension {
                 name,
                 values,
-                customer: index
+                // An empty part may have no dimension columns at all.
+                customer: parts
                     .iter()
-                    .map(|&(p, i)| parts[p as usize].dimensions[d][i as usize])
+                    .flat_map(|part| part.dimensions.get(d).map_or(&[][..], Vec::as_slice))
+                    .copied()
                     .collect(),
             })
             .collect();
         OrderHistory {
             parts,
-            index,
+            starts,
             as_of,
             dimensions,
         }
     }
 
     pub fn customers(&self) -> usize {
-        self.index.len()
+        self.starts.last().copied().unwrap_or(0)
+    }
+
+    /// The part customer `c` is in, and their place in it.
+    fn locate(&self, c: usize) -> (&HistoryPart, usize) {
+        // The last part starting at or before `c`: the empty parts that
+        // start there too come before it.
+        let p = self.starts[..self.parts.len()].partition_point(|&start| start <= c) - 1;
+        (&self.parts[p], c - self.starts[p])
     }
 
     /// The entries of customer `c`: (days, cents).
     pub fn of(&self, c: usize) -> (&[i32], &[i64]) {
-        let (p, i) = self.index[c];
-        self.parts[p as usize].of(i as usize)
+        let (part, i) = self.locate(c);
+        part.of(i)
     }
 
     /// How many parts the customers are stored in.
@@ -105,26 +132,31 @@ impl OrderHistory {
         self.parts.len()
     }
 
-    /// The entries (days, cents) of every customer of part `p`, in the
-    /// order they are stored, which is not the customers' code order: for
-    /// sums over customers, which then read memory front to back instead
-    /// of jumping between parts customer by customer.
+    /// The entries (days, cents) of every customer of part `p`, in code
+    /// order.
     pub fn entries_of_part(&self, p: usize) -> impl Iterator<Item = (&[i32], &[i64])> {
         let part = &self.parts[p];
         (0..part.customers()).map(move |i| part.of(i))
     }
 
     pub fn customer_id(&self, c: usize) -> &str {
-        let (p, i) = self.index[c];
-        &self.parts[p as usize].customer_ids[i as usize]
+        let (part, i) = self.locate(c);
+        &part.customer_ids[i]
     }
 
     /// The code of customer `id`, if they have an entry.
     pub fn code_of(&self, id: &str) -> Option<usize> {
-        let c = self.index.partition_point(|&(p, i)| {
-            self.parts[p as usize].customer_ids[i as usize].as_str() < id
-        });
-        (c < self.customers() && self.customer_id(c) == id).then_some(c)
+        // Codes are in id order: the first whose id is not below `id`.
+        let (mut below, mut at_or_above) = (0, self.customers());
+        while below < at_or_above {
+            let mid = below + (at_or_above - below) / 2;
+            if self.customer_id(mid) < id {
+                below = mid + 1;
+            } else {
+                at_or_above = mid;
+            }
+        }
+        (below < self.customers() && self.customer_id(below) == id).then_some(below)
     }
 
     /// Every entry's cents, part by part (in no particular customer order).
@@ -146,12 +178,12 @@ impl OrderHistory {
             .sum();
         let mut ids = CustomerIds {
             text: String::with_capacity(bytes),
-            ends: Vec::with_capacity(self.index.len()),
+            ends: Vec::with_capacity(self.customers()),
         };
-        for &(p, i) in &self.index {
-            ids.push(&std::mem::take(
-                &mut self.parts[p as usize].customer_ids[i as usize],
-            ));
+        for part in &mut self.parts {
+            for id in std::mem::take(&mut part.customer_ids) {
+                ids.push(&id);
+            }
         }
         ids
     }
@@ -162,9 +194,7 @@ impl OrderHistory {
     /// dimensions (set `dimensions` on the result when a test needs them).
     #[cfg(any(test, feature = "failpoints"))]
     pub fn from_rows(as_of: i32, rows: &[(&str, i32, i64)]) -> OrderHistory {
-        let part = HistoryPart::from_rows(rows);
-        let index = (0..part.customers() as u32).map(|i| (0, i)).collect();
-        OrderHistory::indexed(vec![part], index, as_of, [])
+        OrderHistory::of_parts(vec![HistoryPart::from_rows(rows)], as_of, [])
     }
 }
 
@@ -240,23 +270,27 @@ impl PartialEq for OrderHistory {
 mod tests {
     use super::*;
 
-    /// Customers spread over two parts, indexed in id order.
+    /// Customers spread over two parts in id order, with empty parts
+    /// before, between and after them.
     fn split() -> OrderHistory {
-        let a = HistoryPart::from_rows(&[("b", 1, 10), ("d", 2, 20), ("d", 3, 30)]);
-        let b = HistoryPart::from_rows(&[("a", 4, 40), ("c", 5, 50)]);
-        let index = vec![(1, 0), (0, 0), (1, 1), (0, 1)];
-        OrderHistory::indexed(vec![a, b], index, 9, [])
+        let a = HistoryPart::from_rows(&[("a", 4, 40), ("b", 1, 10)]);
+        let b = HistoryPart::from_rows(&[("c", 5, 50), ("d", 2, 20), ("d", 3, 30)]);
+        let empty = HistoryPart::default;
+        OrderHistory::of_parts(vec![empty(), a, empty(), b, empty()], 9, [])
     }
 
     #[test]
-    fn customers_are_read_through_the_index() {
+    fn customers_are_found_in_their_parts() {
         let h = split();
         let ids: Vec<&str> = (0..4).map(|c| h.customer_id(c)).collect();
         assert_eq!(ids, ["a", "b", "c", "d"]);
         assert_eq!(h.of(3), (&[2, 3][..], &[20, 30][..]));
-        assert_eq!(h.code_of("c"), Some(2));
-        assert_eq!(h.code_of("e"), None);
-        assert_eq!(h.code_of(""), None);
+        for (c, id) in ["a", "b", "c", "d"].iter().enumerate() {
+            assert_eq!(h.code_of(id), Some(c));
+        }
+        for absent in ["", "bb", "e"] {
+            assert_eq!(h.code_of(absent), None);
+        }
         let ids = h.clone().into_customer_ids();
         assert_eq!(ids.slice(0..4), ["a", "b", "c", "d"]);
         assert_eq!((ids.len(), ids.get(3), ids.slice(1..1).len()), (4, "d", 0));
@@ -266,10 +300,10 @@ mod tests {
         assert_eq!(
             stored,
             [
-                (&[1][..], &[10][..]),
-                (&[2, 3][..], &[20, 30][..]),
                 (&[4][..], &[40][..]),
+                (&[1][..], &[10][..]),
                 (&[5][..], &[50][..]),
+                (&[2, 3][..], &[20, 30][..]),
             ]
         );
         let one = OrderHistory::from_rows(
@@ -283,5 +317,13 @@ mod tests {
             ],
         );
         assert_eq!(h, one);
+    }
+
+    #[test]
+    #[should_panic(expected = "customer partitions in id order")]
+    fn parts_out_of_id_order_are_refused() {
+        let a = HistoryPart::from_rows(&[("a", 4, 40), ("c", 1, 10)]);
+        let b = HistoryPart::from_rows(&[("b", 5, 50)]);
+        OrderHistory::of_parts(vec![a, b], 9, []);
     }
 }

@@ -12,6 +12,7 @@ use super::row::validate_batch;
 use super::{CodeVec, LineStatus, Lines, NO_CODE};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
+use crate::stages::customer_ranges::{CustomerRanges, LineSample};
 use crate::stages::partition::{partition_of, KeyBytes, LinePart};
 use crate::stages::raw::{text_of, RawBatch, RawText};
 use crate::stages::rejects::Reject;
@@ -28,6 +29,9 @@ pub struct LineScatter<'a> {
     /// one table each for the whole input is small.
     dimensions: Vec<Interner>,
     current_file: Option<u32>,
+    /// Customer ids of a sample of the lines, where the customer
+    /// partitions' ranges are cut (`stages::customer_ranges`).
+    customer_sample: LineSample,
 }
 
 /// What is known of all lines once they are scattered: where each file's
@@ -45,10 +49,14 @@ pub struct LineKeys {
     pub dimension_values: Vec<Vec<String>>,
     /// Per dimension, the rank (final code) of each provisional code.
     pub dimension_ranks: Vec<Vec<u32>>,
+    /// Which customer partition each customer id goes to.
+    pub customer_ranges: CustomerRanges,
 }
 
 impl<'a> LineScatter<'a> {
-    pub fn new(pipeline: &'a Pipeline, partitions: usize) -> LineScatter<'a> {
+    /// A scatter into `partitions` partitions that samples every
+    /// `sample_step`-th line's customer id.
+    pub fn new(pipeline: &'a Pipeline, partitions: usize, sample_step: usize) -> LineScatter<'a> {
         let names = &pipeline.config.columns.dimensions;
         LineScatter {
             pipeline,
@@ -60,6 +68,7 @@ impl<'a> LineScatter<'a> {
             rejects: Vec::new(),
             dimensions: names.iter().map(|_| Interner::with_values(0)).collect(),
             current_file: None,
+            customer_sample: LineSample::every(sample_step),
         }
     }
 
@@ -109,6 +118,7 @@ impl<'a> LineScatter<'a> {
             .iter()
             .filter(|s| **s == LineStatus::Filtered)
             .count() as u64;
+        self.sample_customers(first_line, &lines, &keys.customer);
         let batch_lines = BatchLines {
             first_line,
             lines: &lines,
@@ -145,15 +155,30 @@ impl<'a> LineScatter<'a> {
         Ok(read)
     }
 
-    /// What is known of all lines, with the dimensions' values ranked, and
-    /// the row rejects.
+    /// Adds the customer ids of the valid sampled lines of a batch whose
+    /// first line is `first_line`.
+    fn sample_customers(&mut self, first_line: usize, lines: &Lines, customer: &StringChunked) {
+        let Some(ids) = customer.downcast_iter().next() else {
+            return;
+        };
+        self.customer_sample.add_lines(first_line, ids.len(), |i| {
+            let id = ids.get(i).map_or("", str::trim);
+            (lines.status[i] == LineStatus::Valid && !id.is_empty()).then_some(id.as_bytes())
+        });
+    }
+
+    /// What is known of all lines, with the dimensions' values ranked and
+    /// the customer ranges cut, and the row rejects.
     pub fn finish(self) -> (LineKeys, Vec<Reject>) {
         let LineScatter {
             mut keys,
             rejects,
             dimensions,
+            partitions,
+            customer_sample,
             ..
         } = self;
+        keys.customer_ranges = customer_sample.into_ranges(partitions);
         for interner in dimensions {
             let (rank, values) = interner.ranked();
             keys.dimension_ranks.push(rank);
