@@ -243,7 +243,7 @@ fn history_of(
     drop(slots);
     for (c, id) in customer_values.into_iter().enumerate() {
         if starts[c + 1] > starts[c] {
-            history.customer_ids.push(id);
+            history.customer_ids.push(&id);
             history.offsets.push(starts[c]);
             for (dimension, first) in history.dimensions.iter_mut().zip(first_dimensions) {
                 dimension.push(first[c]);
