@@ -11,8 +11,8 @@
 //!    which fixes as_of from them (the latest order date over every
 //!    partition, when not given): the one barrier of the stage.
 //! 3. Job two: each customer partition's history on as_of, on an executor,
-//!    sent back to the client, which merges them as the embedded engine
-//!    does.
+//!    sent back to the client, which joins them in id order as the
+//!    embedded engine does.
 //!
 //! Every partition must report exactly once in each job; a missing one
 //! fails the run rather than publish a table without its customers.
