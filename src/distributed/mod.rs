@@ -6,11 +6,12 @@
 //! the embedded engine does; executors group each line partition into
 //! orders, Ballista's hash shuffle moves the orders to their customer
 //! partitions, and executors build each customer partition's history; the
-//! client merges the histories and runs every later stage. Each step on an
-//! executor is the embedded engine's own function (`stages::orders::steps`)
-//! inside one plan node of ours ([`task::PartitionTaskExec`]), so the
-//! definitions have one implementation and the tables are the same on
-//! either engine (the differential tests check it).
+//! client joins the histories in id order and runs every later stage. Each
+//! step on an executor is the embedded engine's own function
+//! (`stages::orders::steps`) inside one plan node of ours
+//! ([`task::PartitionTaskExec`]), so the definitions have one
+//! implementation and the tables are the same on either engine (the
+//! differential tests check it).
 
 mod cluster;
 mod codec;

@@ -226,7 +226,8 @@ fn group_by_customer(orders: &Orders, mut per_customer: Vec<usize>) -> (Vec<u32>
 
 /// The partition's history: the entries of `slots` (history order) and
 /// the customers that have any, with their ids and first-order dimension
-/// values (the dimensions' names and values are set by the merge).
+/// values (the dimensions' names and values are set when the parts are
+/// joined).
 fn history_of(
     orders: &Orders,
     slots: Vec<u32>,
