@@ -125,7 +125,11 @@ pub const PLACEABLE_DAYS: std::ops::RangeInclusive<i32> = -25_569..=84_372;
 
 /// The day number of `date` when it is within [`PLACEABLE_DAYS`].
 fn placeable_day(date: NaiveDate) -> Result<i32, TimestampError> {
-    let day = (date - epoch()).num_days();
+    placeable_day_number((date - epoch()).num_days())
+}
+
+/// `day` when it is within [`PLACEABLE_DAYS`].
+fn placeable_day_number(day: i64) -> Result<i32, TimestampError> {
     i32::try_from(day)
         .ok()
         .filter(|d| PLACEABLE_DAYS.contains(d))
@@ -189,10 +193,7 @@ pub fn place_local(naive: NaiveDateTime, tz: Tz) -> Result<PlacedTimestamp, Time
 pub fn place_instant(utc_micros: i64, tz: Tz) -> Result<PlacedTimestamp, TimestampError> {
     const SECONDS_A_DAY: i64 = 86_400;
     let utc_seconds = utc_micros.div_euclid(1_000_000);
-    let utc_day = utc_seconds.div_euclid(SECONDS_A_DAY);
-    if !PLACEABLE_DAYS.contains(&utc_day.try_into().map_err(|_| TimestampError::OutOfRange)?) {
-        return Err(TimestampError::OutOfRange);
-    }
+    placeable_day_number(utc_seconds.div_euclid(SECONDS_A_DAY))?;
     let offset_seconds = match tz {
         Tz::UTC | Tz::Etc__UTC => 0,
         _ => {

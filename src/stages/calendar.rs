@@ -134,10 +134,9 @@ fn position_by_day(starts: &[i32], ends: &[i32]) -> Vec<u32> {
 }
 
 /// The earliest first order of a history (as_of when it has none). The
-/// customers are read part by part in storage order and in parallel (the
-/// minimum does not depend on the order): read in id order, through the
-/// history's index, they took 1 % of a 10 M-order run's CPU on one
-/// thread, and this runs three times a run.
+/// parts are read in parallel (the minimum does not depend on the order):
+/// read customer by customer on one thread they took 1 % of a 10 M-order
+/// run's CPU, and this runs three times a run.
 fn earliest_first_order(history: &OrderHistory) -> i32 {
     (0..history.part_count())
         .into_par_iter()

@@ -62,7 +62,7 @@ pub fn orders_of_part(
         .map(|o| orders.day[o])
         .max();
     let ranges = &keys.customer_ranges;
-    let pieces = by_customer_partition(&orders, &kept, &lines, &customers, (ranges, partitions));
+    let pieces = by_customer_partition(&orders, &kept, &lines, &customers, ranges, partitions);
     LinePartOrders {
         pieces,
         rejects,
@@ -201,7 +201,8 @@ fn by_customer_partition(
     kept: &[u32],
     lines: &Lines,
     customers: &CustomerIds,
-    (ranges, partitions): (&CustomerRanges, usize),
+    ranges: &CustomerRanges,
+    partitions: usize,
 ) -> Vec<OrderPart> {
     assert!(
         ranges.partitions() <= partitions,

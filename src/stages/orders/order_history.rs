@@ -159,7 +159,7 @@ impl OrderHistory {
         (below < self.customers() && self.customer_id(below) == id).then_some(below)
     }
 
-    /// Every entry's cents, part by part (in no particular customer order).
+    /// Every entry's cents, part by part (in code order).
     pub fn all_cents(&self) -> impl Iterator<Item = &[i64]> {
         self.parts.iter().map(|p| p.cents.as_slice())
     }
