@@ -115,6 +115,10 @@ pub struct Resources {
     pub partitions: u64,
     /// Bytes written to spill files (0: everything fit in memory).
     pub spilled_bytes: u64,
+    /// Whether the spill files were compressed (`[resources]
+    /// spill_compression`); absent in manifests from before the setting.
+    #[serde(default)]
+    pub spill_compressed: bool,
 }
 
 /// What was written for one table.

@@ -20,7 +20,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, Utc};
 use polars::prelude::DataFrame;
 
-use crate::config::Pipeline;
+use crate::config::{Pipeline, SpillCompression};
 use crate::error::{Error, Result};
 use crate::io::history::{append_snapshots, HistoryPlan};
 use crate::io::input::{
@@ -592,7 +592,12 @@ fn partitioned_orders(
         .spill_parent
         .clone()
         .unwrap_or_else(std::env::temp_dir);
-    let spill = SpillDir::create(&spill_parent)?;
+    let compress = compress_spills(
+        pipeline.config.resources.spill_compression,
+        &spill_parent,
+        rows,
+    );
+    let spill = SpillDir::create(&spill_parent, compress)?;
     let stores = (
         spill.store(crate::io::spill::LINES),
         spill.store(crate::io::spill::ORDERS),
@@ -612,7 +617,7 @@ fn partitioned_orders(
             files,
             options,
             &plan,
-            (&stores.1, spill.path()),
+            (&stores.1, &spill),
             scattered,
         )
     })?;
@@ -620,6 +625,7 @@ fn partitioned_orders(
         memory_limit_bytes: limit,
         partitions: plan.partitions as u64,
         spilled_bytes: spill.written(),
+        spill_compressed: spill.compresses(),
     };
     Ok((orders, resources))
 }
@@ -671,6 +677,34 @@ impl PartitionPlan {
             order_buffer: share(30),
         }
     }
+}
+
+/// Whether the run's spill files are compressed: as `[resources]
+/// spill_compression` says, or (`auto`) when the input's lines, should
+/// they all be spilled, would take more than half the disk space free
+/// where the spill directory goes (`parent`). Warns when they might not
+/// fit even so (about half their size compressed): the run goes on, since
+/// the budget may hold more of them than that assumes, and a full disk
+/// stops it with a clear error.
+fn compress_spills(choice: SpillCompression, parent: &Path, rows: u64) -> bool {
+    let lines = rows.saturating_mul(LINE_BYTES);
+    let free = crate::io::spill::free_bytes(parent);
+    let compress = match choice {
+        SpillCompression::Zstd => true,
+        SpillCompression::None => false,
+        SpillCompression::Auto => free.is_some_and(|free| lines > free / 2),
+    };
+    let spill = if compress { lines / 2 } else { lines };
+    if let Some(free) = free.filter(|&free| spill > free) {
+        tracing::warn!(
+            "the spill may not fit on the disk: the input's lines take about {} MB{}, {} MB are free in {}",
+            spill / 1_000_000,
+            if compress { " compressed" } else { "" },
+            free / 1_000_000,
+            crate::error::shown_path(parent)
+        );
+    }
+    compress
 }
 
 /// Input lines from which a run uses transparent huge pages
@@ -844,7 +878,7 @@ fn orders_stage(
     files: &[InputFile],
     options: &RunOptions,
     plan: &PartitionPlan,
-    (store, spill_dir): (&dyn SpillStore<OrderPart>, &Path),
+    (store, spill_dir): (&dyn SpillStore<OrderPart>, &SpillDir),
     scattered: Scattered,
 ) -> Result<OrdersStage> {
     let Scattered {
@@ -921,7 +955,7 @@ fn order_rejects_table(
 /// [`build_orders`] on the run's engine; the Ballista engine's tasks
 /// share files in the spill directory `spill_dir`.
 fn orders_on_engine(
-    (engine, spill_dir): (&Engine, &Path),
+    (engine, spill_dir): (&Engine, &SpillDir),
     (lines, keys, rejects): (Stored<'_, LinePart>, &LineKeys, &mut Vec<Reject>),
     order_id_column: Option<&str>,
     as_of: Option<i32>,
@@ -933,7 +967,8 @@ fn orders_on_engine(
         Engine::Ballista { scheduler } => {
             let cluster = crate::distributed::ClusterRun {
                 scheduler: scheduler.as_deref(),
-                dir: spill_dir,
+                dir: spill_dir.path(),
+                compress: spill_dir.compresses(),
             };
             crate::distributed::build_orders_on_cluster(
                 &cluster,
@@ -1538,6 +1573,30 @@ mod tests {
         );
         assert!(first_over_budget(&stages, 2048 * mib).is_none());
         assert!(first_over_budget(&[], mib).is_none());
+    }
+
+    /// `auto` compresses when the lines would take more than half the
+    /// free space, which a real file system says; the settings override.
+    #[test]
+    fn spills_are_compressed_when_the_disk_is_short() {
+        let here = std::env::temp_dir();
+        let free = crate::io::spill::free_bytes(&here).expect("a file system");
+        let rows_filling = |share: u64| free / share / LINE_BYTES;
+        assert!(!compress_spills(
+            SpillCompression::Auto,
+            &here,
+            rows_filling(4)
+        ));
+        assert!(compress_spills(
+            SpillCompression::Auto,
+            &here,
+            rows_filling(1)
+        ));
+        assert!(compress_spills(SpillCompression::Zstd, &here, 0));
+        assert!(!compress_spills(SpillCompression::None, &here, u64::MAX));
+        let nowhere = here.join("no such directory").join("below");
+        assert_eq!(crate::io::spill::free_bytes(&nowhere), None);
+        assert!(!compress_spills(SpillCompression::Auto, &nowhere, u64::MAX));
     }
 
     /// Both sides run and are recorded, the main side's stages first; a

@@ -51,6 +51,9 @@ pub struct ClusterRun<'a> {
     pub scheduler: Option<&'a str>,
     /// The run's spill directory: every executor must see it at this path.
     pub dir: &'a Path,
+    /// Whether the files written there are compressed (the orders files
+    /// the executors write; the client's line files follow its store).
+    pub compress: bool,
 }
 
 /// [`crate::stages::orders::build_orders`] on a cluster: the same inputs,
@@ -68,8 +71,8 @@ pub fn build_orders_on_cluster(
     let dir = std::path::absolute(cluster.dir)
         .map_err(|e| Error::output(cluster.dir, format!("cannot make the path absolute: {e}")))?;
     let cluster = ClusterRun {
-        scheduler: cluster.scheduler,
         dir: &dir,
+        ..*cluster
     };
     write_lines(cluster.dir, lines, keys)?;
     let runtime = runtime()?;
@@ -79,7 +82,7 @@ pub fn build_orders_on_cluster(
         excluded_by_filter: keys.excluded_by_filter,
         ..Default::default()
     };
-    let assemble = assemble_plan(cluster.dir, partitions, order_id_column)?;
+    let assemble = assemble_plan(&cluster, partitions, order_id_column)?;
     let rows = runtime.block_on(client.run(assemble))?;
     let assembled = payloads(&rows, Kind::Assembled, partitions)?;
     let latest_order_day = steps::add_assembled(assembled, rejects, &mut counts);
@@ -143,12 +146,12 @@ fn work_source(partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
 
 /// Job one: assemble, shuffle by customer partition, gather.
 fn assemble_plan(
-    dir: &Path,
+    cluster: &ClusterRun,
     partitions: usize,
     order_id_column: Option<&str>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let assemble = Task::Assemble {
-        dir: dir.to_path_buf(),
+        dir: cluster.dir.to_path_buf(),
         partitions,
         order_id_column: order_id_column.map(str::to_owned),
     };
@@ -156,7 +159,8 @@ fn assemble_plan(
     let by_customer = Partitioning::Hash(vec![Arc::new(Column::new("partition", 0))], partitions);
     let shuffled = RepartitionExec::try_new(assembled, by_customer).map_err(df_error)?;
     let gather = Task::Gather {
-        dir: dir.to_path_buf(),
+        dir: cluster.dir.to_path_buf(),
+        compress: cluster.compress,
     };
     Ok(Arc::new(PartitionTaskExec::new(gather, Arc::new(shuffled))))
 }

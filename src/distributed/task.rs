@@ -187,8 +187,9 @@ pub enum Task {
         order_id_column: Option<String>,
     },
     /// The pieces of each customer partition, joined and written to
-    /// `orders-NNNNN.bin`; other rows pass through.
-    Gather { dir: PathBuf },
+    /// `orders-NNNNN.bin` (compressed when `compress`); other rows pass
+    /// through.
+    Gather { dir: PathBuf, compress: bool },
     /// Customer partition → its history on `as_of`.
     History { dir: PathBuf, as_of: i32 },
 }
@@ -228,7 +229,7 @@ impl Task {
                 }
                 Ok(out)
             }
-            Task::Gather { dir } => gather(dir, input),
+            Task::Gather { dir, compress } => gather(dir, *compress, input),
             Task::History { dir, as_of } => {
                 let keys = read_keys(dir)?;
                 work(&input)
@@ -280,7 +281,7 @@ fn assemble(
 
 /// Joins each customer partition's pieces (in line-partition order, so a
 /// rerun writes the same file) into its orders file.
-fn gather(dir: &Path, input: Vec<Row>) -> Result<Vec<Row>> {
+fn gather(dir: &Path, compress: bool, input: Vec<Row>) -> Result<Vec<Row>> {
     let mut pieces: BTreeMap<u32, Vec<OrderPart>> = BTreeMap::new();
     let mut passed = Vec::new();
     for row in input {
@@ -293,7 +294,11 @@ fn gather(dir: &Path, input: Vec<Row>) -> Result<Vec<Row>> {
         pieces.entry(row.partition).or_default().push(piece);
     }
     for (p, parts) in pieces {
-        write_whole(&orders_file(dir, p as usize), &OrderPart::concat(parts))?;
+        write_whole(
+            &orders_file(dir, p as usize),
+            &OrderPart::concat(parts),
+            compress,
+        )?;
     }
     Ok(passed)
 }

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
+use retention::config::SpillCompression;
 use retention::run::{Computed, Engine};
 
 use crate::partitions::{
-    assert_no_spill_dirs, assert_same_tables, lines, order, run_with, write_history,
+    assert_no_spill_dirs, assert_same_tables, lines, order, run_spilling, run_with, write_history,
     SPILL_EVERYTHING,
 };
 use crate::support::{read_table, retention, retention_command, stderr};
@@ -45,11 +46,18 @@ proptest! {
             assert_same_tables(&expected, &other, &format!("ballista, {partitions} partitions"));
         }
         // Line partitions the budget spilled, in part or whole, reach the
-        // executors as they lie on disk, the rest appended.
+        // executors as they lie on disk, the rest appended; the last run
+        // compresses its spill files (the executors write their orders
+        // files so too).
         let mut spilled = Vec::new();
-        for limit in [SPILL_SOME, SPILL_EVERYTHING] {
-            let other = run_with(d, 7, Some(limit), Engine::Ballista { scheduler: None });
-            assert_same_tables(&expected, &other, &format!("ballista, limit {limit}"));
+        let spills = [
+            (SPILL_SOME, SpillCompression::None),
+            (SPILL_EVERYTHING, SpillCompression::None),
+            (SPILL_SOME, SpillCompression::Zstd),
+        ];
+        for spill in spills {
+            let other = run_spilling(d, 7, spill, Engine::Ballista { scheduler: None });
+            assert_same_tables(&expected, &other, &format!("ballista, spill {spill:?}"));
             spilled.push(other.resources.spilled_bytes);
         }
         prop_assert!(0 < spilled[0] && spilled[0] < spilled[1], "{:?}", spilled);

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use retention::config::Pipeline;
+use retention::config::{Pipeline, SpillCompression};
 use retention::run::{compute, Computed, Engine, RunOptions};
 
 use crate::support::PipelineFile;
@@ -179,8 +179,31 @@ pub(crate) fn run_with(
     engine: Engine,
 ) -> Computed {
     let pipeline = Pipeline::load(&dir.join("pipeline.toml")).unwrap();
+    compute_with(dir, &pipeline, partitions, memory_limit, engine)
+}
+
+/// [`run_with`] under the budget `limit`, with `[resources]
+/// spill_compression` set to `compression`.
+pub(crate) fn run_spilling(
+    dir: &Path,
+    partitions: usize,
+    (limit, compression): (u64, SpillCompression),
+    engine: Engine,
+) -> Computed {
+    let mut pipeline = Pipeline::load(&dir.join("pipeline.toml")).unwrap();
+    pipeline.config.resources.spill_compression = compression;
+    compute_with(dir, &pipeline, partitions, Some(limit), engine)
+}
+
+fn compute_with(
+    dir: &Path,
+    pipeline: &Pipeline,
+    partitions: usize,
+    memory_limit: Option<u64>,
+    engine: Engine,
+) -> Computed {
     compute(
-        &pipeline,
+        pipeline,
         &RunOptions {
             chunk_rows: Some(7),
             partitions: Some(partitions),
@@ -246,14 +269,21 @@ proptest! {
         for threads in [1, 2] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             for partitions in [1, 2, 7, 64] {
-                for limit in [None, Some(SPILL_EVERYTHING)] {
-                    let other = pool.install(|| run(d, partitions, limit));
-                    let what = format!("{partitions} partitions, {threads} threads, limit {limit:?}");
-                    assert_same_tables(&expected, &other, &what);
-                    if limit.is_some() {
-                        prop_assert!(other.resources.spilled_bytes > 0, "{what}: nothing spilled");
-                    }
-                }
+                let other = pool.install(|| run(d, partitions, None));
+                let what = format!("{partitions} partitions, {threads} threads, no spill");
+                assert_same_tables(&expected, &other, &what);
+                // Compressed spills on the larger counts only: the codec
+                // is per vector, whatever the partition count.
+                let compression = match partitions {
+                    1 | 2 => SpillCompression::None,
+                    _ => SpillCompression::Zstd,
+                };
+                let spill = (SPILL_EVERYTHING, compression);
+                let other = pool.install(|| run_spilling(d, partitions, spill, Engine::Embedded));
+                let what = format!("{partitions} partitions, {threads} threads, {compression:?} spill");
+                assert_same_tables(&expected, &other, &what);
+                prop_assert!(other.resources.spilled_bytes > 0, "{what}: nothing spilled");
+                prop_assert_eq!(other.resources.spill_compressed, compression == SpillCompression::Zstd);
             }
         }
         // Spill directories are removed when the run ends.
