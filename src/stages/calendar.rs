@@ -138,9 +138,8 @@ fn position_by_day(starts: &[i32], ends: &[i32]) -> Vec<u32> {
 /// read customer by customer on one thread they took 1 % of a 10 M-order
 /// run's CPU, and this runs three times a run.
 fn earliest_first_order(history: &OrderHistory) -> i32 {
-    (0..history.part_count())
-        .into_par_iter()
-        .flat_map_iter(|p| history.entries_of_part(p))
+    history
+        .par_entries()
         .filter_map(|(days, cents)| first_order_day_of(days, cents))
         .min()
         .unwrap_or(history.as_of)

@@ -155,15 +155,9 @@ fn count_customer(
 }
 
 /// Counts every customer's months, in parallel over customers, read part
-/// by part in storage order (see `OrderHistory::entries_of_part`).
+/// by part in storage order (see `OrderHistory::par_entries`).
 pub fn monthly_counts(history: &OrderHistory, calendar: &Calendar, window: u32) -> MonthlyCounts {
-    counts_over(
-        (0..history.part_count())
-            .into_par_iter()
-            .flat_map_iter(|p| history.entries_of_part(p)),
-        calendar,
-        window,
-    )
+    counts_over(history.par_entries(), calendar, window)
 }
 
 /// [`monthly_counts`] over the customers `members` (history indices) only:

@@ -12,7 +12,9 @@
 //! is published) but never to `tables`.
 //! [`clv_scores`] is shared rather than a stage (the CLV stage's
 //! per-customer scores, read by the customers, segments and targets
-//! tables), so no stage imports another just for it.
+//! tables), so no stage imports another just for it; so is
+//! [`order_statistics`] (exact ranks and quantiles of values held in
+//! parts, which the customer partitions' partials merge into).
 
 pub mod calendar;
 pub mod checks;
@@ -25,6 +27,7 @@ pub mod customers;
 pub mod dimensions;
 pub mod kpis;
 pub mod nps;
+pub mod order_statistics;
 pub mod orders;
 pub mod partition;
 pub mod per_customer;

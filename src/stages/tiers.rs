@@ -25,7 +25,7 @@
 use rayon::prelude::*;
 
 use crate::config::LoyaltyConfig;
-use crate::stages::calendar::{first_order_day, Calendar};
+use crate::stages::calendar::{first_order_day_of, Calendar};
 use crate::stages::orders::OrderHistory;
 use crate::tables::schema::tiers::movement;
 use crate::time::twelve_months_before;
@@ -116,14 +116,13 @@ pub fn customer_tiers(history: &OrderHistory, tiers: Option<&Tiers>) -> Customer
     let as_of = history.as_of;
     let year_ago = twelve_months_before(as_of);
     let two_years_ago = twelve_months_before(year_ago);
-    let rows: Vec<(i64, i64, Option<i32>)> = (0..history.customers())
-        .into_par_iter()
-        .map(|c| {
-            let (days, cents) = history.of(c);
+    let rows: Vec<(i64, i64, Option<i32>)> = history
+        .par_entries()
+        .map(|(days, cents)| {
             (
                 spend_between(days, cents, year_ago, as_of),
                 spend_between(days, cents, two_years_ago, year_ago),
-                first_order_day(history, c),
+                first_order_day_of(days, cents),
             )
         })
         .collect();
@@ -252,13 +251,12 @@ pub fn migration_counts(
 ) -> MigrationCounts {
     let (months, n_tiers) = (calendar.len(), tiers.len());
     let windows = MonthWindows::of(calendar);
-    let acc = (0..history.customers())
-        .into_par_iter()
+    let acc = history
+        .par_entries()
         .fold(
             || Accumulator::zero(months, n_tiers),
-            |mut acc, c| {
-                if let Some(first) = first_order_day(history, c) {
-                    let (days, cents) = history.of(c);
+            |mut acc, (days, cents)| {
+                if let Some(first) = first_order_day_of(days, cents) {
                     let cohort = calendar.position_of_day(first);
                     migrate_customer(&mut acc, days, cents, cohort, &windows, tiers);
                 }

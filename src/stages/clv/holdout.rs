@@ -32,12 +32,9 @@ impl Calibration {
     pub fn of(history: &OrderHistory, end: i32) -> Calibration {
         use rayon::prelude::*;
         let clock = std::time::Instant::now();
-        let rows: Vec<CalibrationRow> = (0..history.customers())
-            .into_par_iter()
-            .filter_map(|c| {
-                let (days, cents) = history.of(c);
-                calibration_row(days, cents, end)
-            })
+        let rows: Vec<CalibrationRow> = history
+            .par_entries()
+            .filter_map(|(days, cents)| calibration_row(days, cents, end))
             .collect();
         let column = |of: fn(&CalibrationRow) -> i64| rows.par_iter().map(of).collect::<Vec<_>>();
         let frequency = column(|r| r.frequency);

@@ -33,8 +33,10 @@ pub use responses::{
     fill_raw_records, validate_responses, Responses, SurveyRules, SurveyValidation,
 };
 
+use rayon::prelude::*;
+
 use crate::error::Result;
-use crate::stages::calendar::{first_order_day, Calendar};
+use crate::stages::calendar::{first_order_day_of, Calendar};
 use crate::stages::checks::Check;
 use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::raw::{InputFile, RawBatch};
@@ -152,8 +154,9 @@ pub struct CohortNps {
 
 /// Responses grouped by the responding customer's cohort.
 pub fn cohort_nps(responses: &Responses, history: &OrderHistory, calendar: &Calendar) -> CohortNps {
-    let cohort_of: Vec<Option<usize>> = (0..history.customers())
-        .map(|c| first_order_day(history, c).map(|d| calendar.position_of_day(d)))
+    let cohort_of: Vec<Option<usize>> = history
+        .par_entries()
+        .map(|(days, cents)| first_order_day_of(days, cents).map(|d| calendar.position_of_day(d)))
         .collect();
     let mut size = vec![0i64; calendar.len()];
     for p in cohort_of.iter().flatten() {
