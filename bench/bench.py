@@ -17,6 +17,7 @@ Environment:
   BENCH_AS_OF     as_of date of every run        (default 2023-12-20)
   BENCH_THREADS   threads for every engine       (default: all cores)
   BENCH_CLV_MODEL [clv] model of the CLV run     (default bg_nbd; auto fits all three)
+  BENCH_MEMORY_LIMIT --memory-limit of our runs  (default: the run's own default budget)
 
 Python standard library only, plus duckdb and chdb, which it installs into
 .venv-bench/ (python3 -m venv + pip) the first time. Without chdb (it
@@ -233,6 +234,21 @@ def lines_out_of_range(path, truth):
         [int(lo.timestamp()) * 10**6, int(hi.timestamp()) * 10**6, path]).fetchone()[0]
     con.close()
     return n
+
+
+def spill_figures(out_dir):
+    """The budget, partitions and spill of OUT/current's run (the manifest's
+    resources), as result columns; empty for a peer (out_dir None) or when
+    the manifest has none."""
+    resources = {}
+    if out_dir is not None:
+        try:
+            with open(os.path.join(out_dir, "current", "_manifest.json")) as f:
+                resources = json.load(f).get("resources") or {}
+        except (OSError, ValueError):
+            pass
+    keys = ("memory_limit_bytes", "partitions", "spilled_bytes", "spill_compressed")
+    return {k: resources.get(k, "") for k in keys}
 
 
 def run_id(out_dir):
@@ -670,6 +686,8 @@ def main():
     variants = parse_variants()
     runs = env_int("BENCH_RUNS", 3, 1)
     threads = env_int("BENCH_THREADS", 0, 0) or None
+    # Our runs' budget; the run itself checks the size and refuses a bad one.
+    memory_limit = os.environ.get("BENCH_MEMORY_LIMIT", "").strip() or None
     as_of = os.environ.get("BENCH_AS_OF", "").strip() or "2023-12-20"
     try:
         dt.date.fromisoformat(as_of)
@@ -723,6 +741,8 @@ def main():
                     cmd.append("--force")
                 if threads:
                     cmd += ["--threads", str(threads)]
+                if memory_limit:
+                    cmd += ["--memory-limit", memory_limit]
             engines = [("retention", ours_cmd, out_dir)]
             for p in peers:
                 cmd = [sys.executable, os.path.abspath(__file__), f"{p}-worker",
@@ -797,6 +817,7 @@ def main():
             if variant == "typed" and CLV_ENGINE not in failed and res[CLV_ENGINE]:
                 clv_runs.append((size, truth, clv_dir,
                                  os.path.join(out_dir, f"{CLV_ENGINE}_run{len(res[CLV_ENGINE])}.log")))
+            engine_dirs = {"retention": out_dir, CLV_ENGINE: clv_dir}
             for engine in ["retention", CLV_ENGINE] + peers:
                 if not res[engine]:
                     continue
@@ -821,6 +842,8 @@ def main():
                     "cpu_s_median": round(statistics.median(c for _, _, c in res[engine]), 3),
                     "cpu_per_wall": round(cpu_per_wall, 2),
                 }
+                # Ours only: the budget and what the last run spilled.
+                row.update(spill_figures(engine_dirs.get(engine)))
                 for p in PEERS:
                     row[f"time_vs_{p}"] = round(wall / peer_wall[p], 3) if p in peer_wall else ""
                     row[f"rss_vs_{p}"] = round(rss / peer_rss[p], 3) if p in peer_rss else ""
@@ -842,19 +865,24 @@ def main():
     def ratio(v):
         return f"{v:.2f}" if v != "" else "-"
 
+    def spilled(r):
+        if r["spilled_bytes"] == "":
+            return "-"
+        return f"{r['spilled_bytes'] / 1e6:,.0f}" + (" zstd" if r["spill_compressed"] else "")
+
     print(f"\n== retention vs DuckDB {versions['duckdb']}"
           + (f" and chDB {chdb_ver}" if chdb_ver else "")
           + f": {cores} cores, {rows[0]['mem_total_gib']} GiB, as_of {as_of}, "
           f"median of {runs} runs ==")
     print_table(
         ["orders", "lines", "variant", "engine", "wall s", "CPU/wall", "lines/s", "peak RSS MiB",
-         "time x DuckDB", "time x chDB", "RSS x DuckDB", "RSS x chDB", "agree DuckDB", "agree chDB"],
+         "spilled MB", "time x DuckDB", "time x chDB", "RSS x DuckDB", "RSS x chDB", "agree DuckDB", "agree chDB"],
         [[f"{r['orders']:,}", f"{r['lines']:,}", r["variant"], r["engine"],
           f"{r['wall_s_median']:.2f}", f"{r['cpu_per_wall']:.2f}", f"{r['lines_per_s']:,}",
-          f"{r['peak_rss_mib']:.0f}", ratio(r["time_vs_duckdb"]), ratio(r["time_vs_chdb"]),
-          ratio(r["rss_vs_duckdb"]), ratio(r["rss_vs_chdb"]),
+          f"{r['peak_rss_mib']:.0f}", spilled(r), ratio(r["time_vs_duckdb"]),
+          ratio(r["time_vs_chdb"]), ratio(r["rss_vs_duckdb"]), ratio(r["rss_vs_chdb"]),
           r["tables_agree"], r["tables_agree_chdb"]] for r in rows],
-        "<<<<>>>>>>>><<")
+        "<<<<>>>>>>>>><<")
     for p in peers:
         sql = [r for r in rows if r["engine"] == p and r[f"{p}_sql_s_median"] != ""]
         if sql:
