@@ -119,6 +119,11 @@ pub struct Resources {
     /// spill_compression`); absent in manifests from before the setting.
     #[serde(default)]
     pub spill_compressed: bool,
+    /// Whether the order history (every customer's entries) was kept in
+    /// spill files and read back a partition at a time by the stages
+    /// after `orders`; absent in manifests from before it could be.
+    #[serde(default)]
+    pub history_spilled: bool,
 }
 
 /// What was written for one table.

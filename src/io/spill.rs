@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytemuck::Pod;
 
 use crate::error::{Error, Result};
+use crate::stages::orders::{EntryStore, PartEntries};
 use crate::stages::partition::{KeyBytes, LinePart, OrderPart, Part, SpillStore};
 
 const PREFIX: &str = ".spill-";
@@ -37,6 +38,8 @@ const PREFIX: &str = ".spill-";
 pub const LINES: &str = "lines";
 /// The kind of the order partitions' files.
 pub const ORDERS: &str = "orders";
+/// The kind of the customer partitions' history files.
+pub const HISTORY: &str = "history";
 
 /// The file of partition `partition`'s pieces of kind `kind` in `dir`
 /// (`lines-00007.bin`).
@@ -98,6 +101,44 @@ impl SpillDir {
 impl Drop for SpillDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The customer partitions' history entries in a spill directory, one
+/// whole file per partition, read back as often as the stages ask; it
+/// keeps the directory (and so the files) until the history is dropped.
+pub struct HistoryFiles {
+    dir: std::sync::Arc<SpillDir>,
+}
+
+impl HistoryFiles {
+    pub fn new(dir: std::sync::Arc<SpillDir>) -> HistoryFiles {
+        HistoryFiles { dir }
+    }
+}
+
+impl EntryStore for HistoryFiles {
+    fn put(&self, part: usize, entries: &PartEntries) -> Result<()> {
+        let path = part_file(&self.dir.path, HISTORY, part);
+        let written = write_whole(&path, entries, self.dir.compress)?;
+        self.dir.written.fetch_add(written, Ordering::Relaxed);
+        crate::faults::crash_point("spill::history_written");
+        Ok(())
+    }
+
+    fn get(&self, part: usize) -> Result<PartEntries> {
+        let path = part_file(&self.dir.path, HISTORY, part);
+        let mut pieces = read_pieces::<PartEntries>(&path)?;
+        match (pieces.pop(), pieces.is_empty()) {
+            (Some(entries), true) => Ok(entries),
+            _ => Err(spill_error(
+                &path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not the one piece a history file holds",
+                ),
+            )),
+        }
     }
 }
 
@@ -483,6 +524,24 @@ impl Spillable for OrderPart {
     }
 }
 
+impl Spillable for PartEntries {
+    fn write<W: Write>(&self, out: &mut VecWriter<W>) -> std::io::Result<()> {
+        out.put(&self.offsets)?;
+        out.put(&self.day)?;
+        out.put(&self.cents)
+    }
+
+    fn read(input: &mut impl Read) -> std::io::Result<(PartEntries, u64)> {
+        let mut read = 0;
+        let entries = PartEntries {
+            offsets: get_vec(input, &mut read)?,
+            day: get_vec(input, &mut read)?,
+            cents: get_vec(input, &mut read)?,
+        };
+        Ok((entries, read))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,6 +628,33 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         assert!(read_pieces::<LinePart>(&path).is_err());
         std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn history_entries_are_read_back_as_often_as_asked_until_the_directory_goes() {
+        let parent = tempfile::tempdir().unwrap();
+        for compress in [false, true] {
+            let dir = std::sync::Arc::new(SpillDir::create(parent.path(), compress).unwrap());
+            let store = HistoryFiles::new(std::sync::Arc::clone(&dir));
+            let entries = PartEntries {
+                offsets: vec![0, 2, 3],
+                day: vec![i32::MIN, 7, i32::MAX],
+                cents: vec![-5, i64::MAX, 0],
+            };
+            store.put(3, &entries).unwrap();
+            store.put(0, &PartEntries::default()).unwrap();
+            for _ in 0..2 {
+                assert_eq!(store.get(3).unwrap(), entries);
+                assert_eq!(store.get(0).unwrap(), PartEntries::default());
+            }
+            assert!(dir.written() > 0);
+            assert!(store.get(1).is_err(), "a part never put");
+            let path = dir.path().to_path_buf();
+            drop(dir);
+            assert!(path.exists(), "the store keeps the directory");
+            drop(store);
+            assert!(!path.exists());
+        }
     }
 
     #[test]

@@ -3,8 +3,6 @@
 //! to as_of's period, with each period's first and last day and whether it
 //! is complete.
 
-use rayon::prelude::*;
-
 use crate::error::{Error, Result};
 use crate::stages::orders::OrderHistory;
 use crate::time::{date_of, CohortPeriod};
@@ -133,16 +131,10 @@ fn position_by_day(starts: &[i32], ends: &[i32]) -> Vec<u32> {
     positions
 }
 
-/// The earliest first order of a history (as_of when it has none). The
-/// parts are read in parallel (the minimum does not depend on the order):
-/// read customer by customer on one thread they took 1 % of a 10 M-order
-/// run's CPU, and this runs three times a run.
+/// The earliest first order of a history (as_of when it has none), found
+/// when its parts were joined.
 fn earliest_first_order(history: &OrderHistory) -> i32 {
-    history
-        .par_entries()
-        .filter_map(|(days, cents)| first_order_day_of(days, cents))
-        .min()
-        .unwrap_or(history.as_of)
+    history.earliest_first_order().unwrap_or(history.as_of)
 }
 
 /// Periods of `unit` from the one holding `first` to the one holding
@@ -167,19 +159,7 @@ fn span_within(first: i32, as_of: i32, unit: CohortPeriod, limit: usize) -> Resu
     })
 }
 
-/// The date of a customer's first order (refunds excluded).
-pub fn first_order_day(history: &OrderHistory, c: usize) -> Option<i32> {
-    let (days, cents) = history.of(c);
-    first_order_day_of(days, cents)
-}
-
-/// [`first_order_day`] of a customer's entries.
-pub fn first_order_day_of(days: &[i32], cents: &[i64]) -> Option<i32> {
-    days.iter()
-        .zip(cents)
-        .find(|(_, &x)| x >= 0)
-        .map(|(&d, _)| d)
-}
+pub use crate::stages::orders::first_order_day_of;
 
 #[cfg(test)]
 mod tests {

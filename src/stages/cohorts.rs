@@ -23,8 +23,7 @@
 //! [`CurveCounts`]; the tables and their ratios are built by
 //! `tables::cohorts`.
 
-use rayon::prelude::*;
-
+use crate::error::Result;
 use crate::stages::calendar::{first_order_day_of, Calendar};
 use crate::stages::orders::OrderHistory;
 
@@ -73,57 +72,37 @@ impl CohortGrid {
     }
 }
 
-/// Counts every customer into the grid, in parallel over customers; integer
-/// sums make the result independent of how the work is split. The
-/// calendar's unit is the cohort period. Customers are read part by part
-/// in storage order (see `OrderHistory::entries_of_part`).
-pub fn cohort_grid(history: &OrderHistory, calendar: &Calendar) -> CohortGrid {
-    grid_over(
-        history.part_count(),
-        |p, count| history.entries_of_part(p).for_each(|(d, x)| count(d, x)),
-        calendar,
-    )
+/// Counts every customer into the grid, in parallel over the history's
+/// parts; integer sums make the result independent of how the work is
+/// split. The calendar's unit is the cohort period.
+pub fn cohort_grid(history: &OrderHistory, calendar: &Calendar) -> Result<CohortGrid> {
+    grid_over(history, None, calendar)
 }
 
-/// [`cohort_grid`] over the customers `members` (history indices) only: one
-/// slice of a dimension.
-pub fn cohort_grid_of(history: &OrderHistory, calendar: &Calendar, members: &[u32]) -> CohortGrid {
-    grid_over(
-        members.len(),
-        |i, count| {
-            let (days, cents) = history.of(members[i] as usize);
-            count(days, cents)
-        },
-        calendar,
-    )
-}
-
-/// Counts the customers of `units` units of work, `customers_of(u, count)`
-/// calling `count` with each customer's entries of unit `u` (a part, or a
-/// slice member). One grid per thread, each over a contiguous share of the
-/// units: a grid is cohorts × periods cells, and rayon's `fold` would make
-/// one per work split (sixteen and more on two threads), multiplying the
-/// stage's memory.
-fn grid_over(
-    units: usize,
-    customers_of: impl Fn(usize, &mut dyn FnMut(&[i32], &[i64])) + Sync,
+/// [`cohort_grid`] over the customers `members` (history indices,
+/// ascending) only: one slice of a dimension.
+pub fn cohort_grid_of(
+    history: &OrderHistory,
     calendar: &Calendar,
-) -> CohortGrid {
+    members: &[u32],
+) -> Result<CohortGrid> {
+    grid_over(history, Some(members), calendar)
+}
+
+/// Counts the customers (or `members` only) into a grid, one per thread
+/// while counting (`OrderHistory::fold_customers`).
+fn grid_over(
+    history: &OrderHistory,
+    members: Option<&[u32]>,
+    calendar: &Calendar,
+) -> Result<CohortGrid> {
     let periods = calendar.len();
-    let shares = rayon::current_num_threads().clamp(1, units.max(1));
-    let share = units.div_ceil(shares);
-    let mut grid = (0..shares)
-        .into_par_iter()
-        .map(|s| {
-            let mut grid = CohortGrid::zero(periods);
-            for u in s * share..((s + 1) * share).min(units) {
-                customers_of(u, &mut |days, cents| {
-                    count_customer(&mut grid, days, cents, calendar)
-                });
-            }
-            grid
-        })
-        .reduce(|| CohortGrid::zero(periods), CohortGrid::add);
+    let mut grid = history.fold_customers(
+        members,
+        || CohortGrid::zero(periods),
+        |grid, days, cents| count_customer(grid, days, cents, calendar),
+        CohortGrid::add,
+    )?;
     // While counting, `unbounded[c][k]` holds the customers whose last
     // order is in period k (one cell per customer, however many periods
     // they span); the suffix sums turn it into "period k or later".
@@ -134,7 +113,7 @@ fn grid_over(
             *cell = later;
         }
     }
-    grid
+    Ok(grid)
 }
 
 /// Adds the customer with entries `days`, `cents` to `grid`.
@@ -232,7 +211,7 @@ pub(crate) mod tests {
         let h = history();
         let calendar = Calendar::of_unit(&h, CohortPeriod::Week);
         assert_eq!(calendar.len(), 4);
-        let grid = cohort_grid(&h, &calendar);
+        let grid = cohort_grid(&h, &calendar).unwrap();
         assert_eq!(grid.cohort_size[0], 2);
         // a: weeks 0 and 2 (the 2024-01-21 Sunday is still week 2);
         // b: its zero order on Sunday 2024-01-07 is week 0.

@@ -18,6 +18,7 @@
 
 use rayon::prelude::*;
 
+use crate::error::Result;
 use crate::stages::order_statistics::{doubled_median, quintile_cuts, quintile_score};
 use crate::stages::orders::OrderHistory;
 
@@ -92,26 +93,26 @@ fn summarize(days: &[i32], cents: &[i64]) -> Row {
 
 /// Builds the summary of every customer in `history`: each customer
 /// partition summarized on its own, then merged.
-pub fn summarize_customers(history: &OrderHistory) -> CustomerSummary {
+pub fn summarize_customers(history: &OrderHistory) -> Result<CustomerSummary> {
     summarize_in_batches(history, SUMMARY_BATCH)
 }
 
 /// [`summarize_customers`], partitions of about `batch` customers at a
 /// time.
-fn summarize_in_batches(history: &OrderHistory, batch: usize) -> CustomerSummary {
+fn summarize_in_batches(history: &OrderHistory, batch: usize) -> Result<CustomerSummary> {
     let mut all = CustomerSummary::with_capacity(history.customers());
     let mut gaps = Vec::new();
     for batch in part_batches(history, batch) {
         let parts: Vec<PartSummary> = batch
             .into_par_iter()
-            .map(|p| summarize_part(history.entries_of_part(p), history.as_of))
-            .collect();
+            .map(|p| history.with_part(p, |e| summarize_part(e.iter(), history.as_of)))
+            .collect::<Result<_>>()?;
         for part in parts {
             all.append(part.summary);
             gaps.push(part.gaps);
         }
     }
-    merge_scores(all, &gaps)
+    Ok(merge_scores(all, &gaps))
 }
 
 /// Customers summarized at a time, about: only a batch of partitions'
@@ -325,7 +326,7 @@ mod tests {
             .collect();
         let rows: Vec<(&str, i32, i64)> =
             rows.iter().map(|(c, d, x)| (c.as_str(), *d, *x)).collect();
-        let whole = summarize_customers(&OrderHistory::from_rows(40, &rows));
+        let whole = summarize_customers(&OrderHistory::from_rows(40, &rows)).unwrap();
         assert_eq!(whole.orders.len(), 7);
         for per_part in [1, 2, 3] {
             let mut parts = vec![HistoryPart::default()];
@@ -343,7 +344,7 @@ mod tests {
             }
             let history = OrderHistory::of_parts(parts, 40, []);
             for batch in [1, 2, 3, SUMMARY_BATCH] {
-                let summary = summarize_in_batches(&history, batch);
+                let summary = summarize_in_batches(&history, batch).unwrap();
                 assert_eq!(summary, whole, "{per_part} a part, batches of {batch}");
             }
         }
@@ -368,11 +369,16 @@ mod tests {
         );
         // Gaps 10 (a) and 0 (b): median 5, doubled 10.
         assert_eq!(
-            summarize_customers(&history).second_order_gap_doubled,
+            summarize_customers(&history)
+                .unwrap()
+                .second_order_gap_doubled,
             Some(10)
         );
         let one = OrderHistory::from_rows(100, &[("c", 7, 100), ("c", 9, -100)]);
-        assert_eq!(summarize_customers(&one).second_order_gap_doubled, None);
+        assert_eq!(
+            summarize_customers(&one).unwrap().second_order_gap_doubled,
+            None
+        );
     }
 
     #[test]

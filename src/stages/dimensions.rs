@@ -20,8 +20,9 @@
 //! same months and periods as the whole run).
 //!
 //! A slice is a list of customer indices; its tables are computed by the
-//! same per-customer code as the whole run, in parallel over the slice's
-//! customers, without copying the history.
+//! same per-customer code as the whole run, in parallel over the history's
+//! parts (each reads the slice's customers it holds), without copying the
+//! history.
 
 use crate::error::Result;
 use crate::stages::calendar::Calendar;
@@ -143,8 +144,8 @@ pub fn for_each_slice(
             visit(slice, run.grid, run.monthly)?;
             continue;
         };
-        let grid = cohort_grid_of(run.history, run.cohort_calendar, members);
-        let monthly = monthly_counts_of(run.history, run.calendar, run.window, members);
+        let grid = cohort_grid_of(run.history, run.cohort_calendar, members)?;
+        let monthly = monthly_counts_of(run.history, run.calendar, run.window, members)?;
         visit(slice, &grid, &monthly)?;
         if let Some(d) = slice.dimension {
             sums[d].grid.add_from(&grid);

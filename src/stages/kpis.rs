@@ -10,8 +10,7 @@
 //! This stage produces the integer [`MonthlyCounts`]; the `kpis_monthly`
 //! table and its ratios are built from them by `tables::kpis`.
 
-use rayon::prelude::*;
-
+use crate::error::Result;
 use crate::stages::calendar::Calendar;
 use crate::stages::orders::OrderHistory;
 
@@ -154,51 +153,44 @@ fn count_customer(
     }
 }
 
-/// Counts every customer's months, in parallel over customers, read part
-/// by part in storage order (see `OrderHistory::par_entries`).
-pub fn monthly_counts(history: &OrderHistory, calendar: &Calendar, window: u32) -> MonthlyCounts {
-    counts_over(history.par_entries(), calendar, window)
+/// Counts every customer's months, in parallel over the history's parts.
+pub fn monthly_counts(
+    history: &OrderHistory,
+    calendar: &Calendar,
+    window: u32,
+) -> Result<MonthlyCounts> {
+    counts_over(history, None, calendar, window)
 }
 
-/// [`monthly_counts`] over the customers `members` (history indices) only:
-/// one slice of a dimension.
+/// [`monthly_counts`] over the customers `members` (history indices,
+/// ascending) only: one slice of a dimension.
 pub fn monthly_counts_of(
     history: &OrderHistory,
     calendar: &Calendar,
     window: u32,
     members: &[u32],
-) -> MonthlyCounts {
-    counts_over(
-        members.par_iter().map(|&c| history.of(c as usize)),
-        calendar,
-        window,
-    )
+) -> Result<MonthlyCounts> {
+    counts_over(history, Some(members), calendar, window)
 }
 
-/// Counts the customers whose entries (days, cents) `customers` gives.
-fn counts_over<'h>(
-    customers: impl ParallelIterator<Item = (&'h [i32], &'h [i64])>,
+/// Counts the customers (or `members` only), with a scratch vector of
+/// order days per accumulator.
+fn counts_over(
+    history: &OrderHistory,
+    members: Option<&[u32]>,
     calendar: &Calendar,
     window: u32,
-) -> MonthlyCounts {
+) -> Result<MonthlyCounts> {
     let months = calendar.len();
-    customers
-        .fold(
-            || (MonthlyCounts::zero(months), Vec::new()),
-            |(mut counts, mut scratch), (days, cents)| {
-                count_customer(
-                    &mut counts,
-                    days,
-                    cents,
-                    calendar,
-                    window as i32,
-                    &mut scratch,
-                );
-                (counts, scratch)
-            },
-        )
-        .map(|(counts, _)| counts)
-        .reduce(|| MonthlyCounts::zero(months), MonthlyCounts::add)
+    let (counts, _) = history.fold_customers(
+        members,
+        || (MonthlyCounts::zero(months), Vec::new()),
+        |(counts, scratch), days, cents| {
+            count_customer(counts, days, cents, calendar, window as i32, scratch)
+        },
+        |a, b| (a.0.add(b.0), a.1),
+    )?;
+    Ok(counts)
 }
 
 #[cfg(test)]

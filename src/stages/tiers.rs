@@ -22,9 +22,8 @@
 //! prefix sum spreads it over the remaining months, so the work is
 //! proportional to orders plus active months, not customers × months.
 
-use rayon::prelude::*;
-
 use crate::config::LoyaltyConfig;
+use crate::error::Result;
 use crate::stages::calendar::{first_order_day_of, Calendar};
 use crate::stages::orders::OrderHistory;
 use crate::tables::schema::tiers::movement;
@@ -112,21 +111,18 @@ pub struct CustomerTiers {
 }
 
 /// Trailing spend and tiers of every customer.
-pub fn customer_tiers(history: &OrderHistory, tiers: Option<&Tiers>) -> CustomerTiers {
+pub fn customer_tiers(history: &OrderHistory, tiers: Option<&Tiers>) -> Result<CustomerTiers> {
     let as_of = history.as_of;
     let year_ago = twelve_months_before(as_of);
     let two_years_ago = twelve_months_before(year_ago);
-    let rows: Vec<(i64, i64, Option<i32>)> = history
-        .par_entries()
-        .map(|(days, cents)| {
-            (
-                spend_between(days, cents, year_ago, as_of),
-                spend_between(days, cents, two_years_ago, year_ago),
-                first_order_day_of(days, cents),
-            )
-        })
-        .collect();
-    CustomerTiers {
+    let rows: Vec<(i64, i64, Option<i32>)> = history.map_customers(|days, cents| {
+        (
+            spend_between(days, cents, year_ago, as_of),
+            spend_between(days, cents, two_years_ago, year_ago),
+            first_order_day_of(days, cents),
+        )
+    })?;
+    Ok(CustomerTiers {
         trailing_12m_cents: rows.iter().map(|r| r.0).collect(),
         tier: tiers.map(|t| rows.iter().map(|r| t.tier_of(r.0)).collect()),
         tier_12m_ago: tiers.map(|t| {
@@ -137,7 +133,7 @@ pub fn customer_tiers(history: &OrderHistory, tiers: Option<&Tiers>) -> Customer
                 })
                 .collect()
         }),
-    }
+    })
 }
 
 /// Customer counts per month × from (0 = new, 1 + tier) × to (tier).
@@ -243,27 +239,26 @@ fn migrate_customer(
     }
 }
 
-/// Counts every customer's tier moves, in parallel over customers.
+/// Counts every customer's tier moves, in parallel over the history's
+/// parts.
 pub fn migration_counts(
     history: &OrderHistory,
     calendar: &Calendar,
     tiers: &Tiers,
-) -> MigrationCounts {
+) -> Result<MigrationCounts> {
     let (months, n_tiers) = (calendar.len(), tiers.len());
     let windows = MonthWindows::of(calendar);
-    let acc = history
-        .par_entries()
-        .fold(
-            || Accumulator::zero(months, n_tiers),
-            |mut acc, (days, cents)| {
-                if let Some(first) = first_order_day_of(days, cents) {
-                    let cohort = calendar.position_of_day(first);
-                    migrate_customer(&mut acc, days, cents, cohort, &windows, tiers);
-                }
-                acc
-            },
-        )
-        .reduce(|| Accumulator::zero(months, n_tiers), Accumulator::add);
+    let acc = history.fold_customers(
+        None,
+        || Accumulator::zero(months, n_tiers),
+        |acc, days, cents| {
+            if let Some(first) = first_order_day_of(days, cents) {
+                let cohort = calendar.position_of_day(first);
+                migrate_customer(acc, days, cents, cohort, &windows, tiers);
+            }
+        },
+        Accumulator::add,
+    )?;
     let mut counts = acc.counts;
     let mut settled = 0;
     for m in 0..months {
@@ -271,11 +266,11 @@ pub fn migration_counts(
         // from = lowest tier (1 + 0), to = lowest tier (0).
         counts[(m * (n_tiers + 1) + 1) * n_tiers] += settled;
     }
-    MigrationCounts {
+    Ok(MigrationCounts {
         months,
         tiers: n_tiers,
         counts,
-    }
+    })
 }
 
 /// The `movement` of a (from, to) cell of [`MigrationCounts`] (from 0 =
@@ -347,7 +342,7 @@ mod tests {
         );
         let calendar = Calendar::of(&history);
         let t = tiers();
-        let counts = migration_counts(&history, &calendar, &t);
+        let counts = migration_counts(&history, &calendar, &t).unwrap();
         assert_eq!(counts.months, 16);
         assert_eq!(counts.get(0, 0, 0), 1); // Jan 2024: new → Bronze
         assert_eq!(counts.get(1, 1, 1), 1); // Feb: Bronze → Silver

@@ -132,7 +132,7 @@ mod tests {
             CohortPeriod::Quarter,
         ] {
             let calendar = Calendar::of_unit(&h, unit);
-            let grid = cohort_grid(&h, &calendar);
+            let grid = cohort_grid(&h, &calendar).unwrap();
             let options = Options {
                 cohort_period: unit,
                 ..Options::default()
@@ -166,7 +166,7 @@ mod tests {
     fn weekly_tables_name_the_cohort_column_and_count_unbounded_retention() {
         let h = history();
         let calendar = Calendar::of_unit(&h, CohortPeriod::Week);
-        let grid = cohort_grid(&h, &calendar);
+        let grid = cohort_grid(&h, &calendar).unwrap();
         let table = cohort_retention_table(&grid, &calendar).unwrap();
         assert!(table.column(col::COHORT_WEEK).is_ok());
         let curve = retention_curve_table(&grid, &calendar).unwrap();

@@ -231,8 +231,8 @@ mod tests {
     fn customer_rows(clv: Option<ClvScores>) -> CustomerRows {
         let h = history();
         CustomerRows::new(Arc::new(PerCustomer {
-            summary: summarize_customers(&h),
-            customer_tiers: customer_tiers(&h, None),
+            summary: summarize_customers(&h).unwrap(),
+            customer_tiers: customer_tiers(&h, None).unwrap(),
             as_of: h.as_of,
             customer_ids: h.into_customer_ids(),
             clv: clv.map(|scores| {
@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn segments_conforms_to_its_declaration_with_and_without_clv() {
-        let summary = summarize_customers(&history());
+        let summary = summarize_customers(&history()).unwrap();
         for clv in [None, Some(scores())] {
             let frame = segments_table(&summary, clv.as_ref()).unwrap();
             SEGMENTS.conforms(&frame, &Options::default()).unwrap();
@@ -287,7 +287,7 @@ mod tests {
     /// is null (not the average of the others, not 0); a's stands.
     #[test]
     fn a_segment_with_an_uncomputable_clv_has_no_average() {
-        let summary = summarize_customers(&history());
+        let summary = summarize_customers(&history()).unwrap();
         let frame = segments_table(&summary, Some(&scores())).unwrap();
         let names = frame
             .column(col::RFM_SEGMENT)

@@ -123,8 +123,8 @@ mod tests {
         let unit = CohortPeriod::Week;
         let cohort_calendar = Calendar::of_unit(&history, unit);
         let calendar = Calendar::of(&history);
-        let grid = cohort_grid(&history, &cohort_calendar);
-        let monthly = monthly_counts(&history, &calendar, 90);
+        let grid = cohort_grid(&history, &cohort_calendar).unwrap();
+        let monthly = monthly_counts(&history, &calendar, 90).unwrap();
         let all = slices(&history);
         let sliced = sliced_tables(
             &history,

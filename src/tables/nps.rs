@@ -128,7 +128,7 @@ mod tests {
             (0, "2024-02-11", 2),
             (1, "2024-01-21", 3),
         ]);
-        let table = nps_retention_table(&nps_retention(&r, &history())).unwrap();
+        let table = nps_retention_table(&nps_retention(&r, &history()).unwrap()).unwrap();
         assert_eq!(table.height(), 36);
     }
 

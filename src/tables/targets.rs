@@ -199,8 +199,8 @@ mod tests {
         rows.extend([("x", 580, 300), ("y", 590, 200)]);
         let h = OrderHistory::from_rows(620, &rows);
         let results = Arc::new(PerCustomer {
-            summary: summarize_customers(&h),
-            customer_tiers: customer_tiers(&h, None),
+            summary: summarize_customers(&h).unwrap(),
+            customer_tiers: customer_tiers(&h, None).unwrap(),
             as_of: h.as_of,
             customer_ids: h.into_customer_ids(),
             clv: None,

@@ -247,10 +247,11 @@ fn spill_dirs(out: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Killed while partitions are written to spill files, or while a spilled
-/// partition is read back and grouped: `current` still shows the last
-/// good run, the spill files stay behind, and the next run sweeps them
-/// and publishes the same tables.
+/// Killed while partitions are written to spill files, while a spilled
+/// partition is read back and grouped, or while the order history is
+/// written out: `current` still shows the last good run, the spill files
+/// stay behind, and the next run sweeps them and publishes the same
+/// tables.
 #[test]
 fn killed_while_spilling_the_last_good_run_stays_and_the_spill_is_swept() {
     let dir = tempfile::tempdir().unwrap();
@@ -264,8 +265,13 @@ fn killed_while_spilling_the_last_good_run_stays_and_the_spill_is_swept() {
         serde_json::from_slice(&std::fs::read(d.join("out/current/_manifest.json")).unwrap())
             .unwrap();
     assert!(m["resources"]["spilled_bytes"].as_u64().unwrap() > 0, "{m}");
+    assert_eq!(m["resources"]["history_spilled"], true, "{m}");
     assert_same_tables(&reference, &check_invariants(&d.join("out")));
-    for point in ["spill::piece_written", "spill::partition_read"] {
+    for point in [
+        "spill::piece_written",
+        "spill::partition_read",
+        "spill::history_written",
+    ] {
         let o = run_with(d, &format!("{spill_all};{point}=return"), &[]);
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(o.status.signal(), Some(9), "{point}: {:?}", o.status);

@@ -10,6 +10,7 @@ use crate::clv::{
     expected_orders, fit_purchase_model_on, AtOptimum, CompressedSummary, FitReport,
     PurchaseModelKind,
 };
+use crate::error::Result;
 use crate::stages::orders::OrderHistory;
 
 use super::status::warn_if_not_converged;
@@ -29,13 +30,16 @@ impl Calibration {
     /// Every customer who ordered on or before `end`. The columns are
     /// built on the thread pool: with a single purchase model this runs
     /// beside the full-history fits and is what they wait for.
-    pub fn of(history: &OrderHistory, end: i32) -> Calibration {
+    pub fn of(history: &OrderHistory, end: i32) -> Result<Calibration> {
         use rayon::prelude::*;
         let clock = std::time::Instant::now();
-        let rows: Vec<CalibrationRow> = history
-            .par_entries()
-            .filter_map(|(days, cents)| calibration_row(days, cents, end))
-            .collect();
+        let rows = history.map_parts(|_, entries| {
+            let rows = entries
+                .iter()
+                .filter_map(|(d, x)| calibration_row(d, x, end));
+            rows.collect::<Vec<_>>()
+        })?;
+        let rows: Vec<CalibrationRow> = rows.into_iter().flatten().collect();
         let column = |of: fn(&CalibrationRow) -> i64| rows.par_iter().map(of).collect::<Vec<_>>();
         let frequency = column(|r| r.frequency);
         let compressed = CompressedSummary::of_columns(
@@ -47,12 +51,12 @@ impl Calibration {
             seconds = clock.elapsed().as_secs_f64(),
             "calibration summary"
         );
-        Calibration {
+        Ok(Calibration {
             end,
             frequency,
             actual: rows.par_iter().map(|r| r.holdout_days as f64).collect(),
             compressed,
-        }
+        })
     }
 
     pub fn is_empty(&self) -> bool {

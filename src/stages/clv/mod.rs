@@ -31,6 +31,7 @@ use crate::clv::{
     PurchaseModelKind, Uncertainty,
 };
 use crate::config::ClvConfig;
+use crate::error::Result;
 use crate::stages::clv_scores::{ClvScores, SimpleClv};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
@@ -136,7 +137,7 @@ pub fn clv_stage(
     history: &OrderHistory,
     summary: &CustomerSummary,
     config: &ClvConfig,
-) -> ClvOutput {
+) -> Result<ClvOutput> {
     let monetary_value = monetary(summary);
     let input = CustomerSummaryInput {
         frequency: &summary.frequency,
@@ -152,6 +153,7 @@ pub fn clv_stage(
         || fit_all(&candidates, &input, config.penalizer),
         || Calibration::of(history, calibration_end),
     );
+    let calibration = calibration?;
     let scoring = Scoring {
         input: &input,
         compressed: &compressed,
@@ -181,7 +183,7 @@ pub fn clv_stage(
     let scores = scores(&scored.predictions, scored.intervals, config.margin);
     let uncomputable = count_uncomputable(&scores, model.kind());
     fits.push(gg_report.clone());
-    ClvOutput {
+    Ok(ClvOutput {
         scores,
         validation,
         forecast,
@@ -190,7 +192,7 @@ pub fn clv_stage(
         chosen: model.kind(),
         gamma_gamma_used: gg.is_some(),
         uncomputable,
-    }
+    })
 }
 
 /// Customers whose expected orders (and CLV) cannot be computed under the

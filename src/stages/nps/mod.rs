@@ -153,10 +153,15 @@ pub struct CohortNps {
 }
 
 /// Responses grouped by the responding customer's cohort.
-pub fn cohort_nps(responses: &Responses, history: &OrderHistory, calendar: &Calendar) -> CohortNps {
-    let cohort_of: Vec<Option<usize>> = history
-        .par_entries()
-        .map(|(days, cents)| first_order_day_of(days, cents).map(|d| calendar.position_of_day(d)))
+/// `first_orders`: each customer's first order date (code order).
+pub fn cohort_nps(
+    responses: &Responses,
+    first_orders: &[Option<i32>],
+    calendar: &Calendar,
+) -> CohortNps {
+    let cohort_of: Vec<Option<usize>> = first_orders
+        .par_iter()
+        .map(|first| first.map(|d| calendar.position_of_day(d)))
         .collect();
     let mut size = vec![0i64; calendar.len()];
     for p in cohort_of.iter().flatten() {
@@ -188,23 +193,29 @@ pub struct RetentionCell {
 pub fn nps_retention(
     responses: &Responses,
     history: &OrderHistory,
-) -> Vec<[RetentionCell; RETENTION_MONTHS as usize]> {
+) -> Result<Vec<[RetentionCell; RETENTION_MONTHS as usize]>> {
     let mut cells = vec![[RetentionCell::default(); RETENTION_MONTHS as usize]; 3];
-    for i in responses.firsts() {
+    let firsts: Vec<usize> = responses.firsts().collect();
+    // One response a customer, in code order: the respondents' order
+    // months, read a part at a time.
+    let respondents: Vec<u32> = firsts.iter().map(|&i| responses.customer[i]).collect();
+    let months_of = history.map_members(&respondents, |days, cents| {
+        let mut months: Vec<i32> = days
+            .iter()
+            .zip(cents)
+            .filter(|(_, &x)| x >= 0)
+            .map(|(&d, _)| month_of_day(d))
+            .collect();
+        months.dedup();
+        months
+    })?;
+    for (&i, order_months) in firsts.iter().zip(&months_of) {
         let category = NpsCategory::of(responses.score[i]);
         let row = NpsCategory::ALL
             .iter()
             .position(|c| *c == category)
             .expect("every category is listed");
         let m = month_of_day(responses.day[i]);
-        let (days, cents) = history.of(responses.customer[i] as usize);
-        let mut order_months: Vec<i32> = days
-            .iter()
-            .zip(cents)
-            .filter(|(_, &x)| x >= 0)
-            .map(|(&d, _)| month_of_day(d))
-            .collect();
-        order_months.dedup();
         for k in 1..=RETENTION_MONTHS as i32 {
             if month_end(m + k) > history.as_of {
                 break;
@@ -216,7 +227,7 @@ pub fn nps_retention(
             }
         }
     }
-    cells
+    Ok(cells)
 }
 
 /// NPS by loyalty tier: the rows of `nps_by_tier` before they become a
@@ -276,7 +287,8 @@ pub fn nps_stage(
     calendar: &Calendar,
     tiers: Option<(&[String], &[usize])>,
 ) -> Result<NpsOutput> {
-    let mut validated = validate_responses(rules, files, &batches, history)?;
+    let first_orders = history.map_customers(first_order_day_of)?;
+    let mut validated = validate_responses(rules, files, &batches, (history, &first_orders))?;
     fill_raw_records(&mut validated.rejects, &batches)?;
     drop(batches);
     let counts = validated.counts;
@@ -292,13 +304,13 @@ pub fn nps_stage(
     )?;
     let responses = &validated.responses;
     let monthly = monthly_nps(responses, calendar);
-    let cohorts = cohort_nps(responses, history, calendar);
+    let cohorts = cohort_nps(responses, &first_orders, calendar);
     let by_tier = tiers.map(|(names, of_customer)| tier_nps(responses, names, of_customer));
     let checks = survey_checks(&counts, &monthly, &cohorts, by_tier.as_ref());
     Ok(NpsOutput {
         counts,
         rejects_by_reason,
-        retention: nps_retention(responses, history),
+        retention: nps_retention(responses, history)?,
         rejects: validated.rejects,
         checks,
         monthly,
@@ -413,7 +425,7 @@ pub(crate) mod tests {
             (0, "2024-02-11", 2),
             (1, "2024-01-21", 3),
         ]);
-        let cells = nps_retention(&r, &h);
+        let cells = nps_retention(&r, &h).unwrap();
         let promoter = &cells[2];
         let detractor = &cells[0];
         // as_of 2024-04-15: Feb and Mar complete (k = 1, 2), Apr not.
@@ -464,7 +476,8 @@ pub(crate) mod tests {
         assert_eq!(monthly[0].nps(), Some(50.0));
         assert_eq!(monthly[1].detractors, 1);
         assert_eq!(monthly[2].nps(), None);
-        let cohorts = cohort_nps(&r, &h, &calendar);
+        let first_orders = h.map_customers(first_order_day_of).unwrap();
+        let cohorts = cohort_nps(&r, &first_orders, &calendar);
         assert_eq!(cohorts.cohort_month, vec![day("2024-01-01")]);
         assert_eq!(cohorts.cohort_size, vec![2]);
         assert_eq!(cohorts.respondents, vec![2]);

@@ -9,7 +9,6 @@ use rayon::prelude::*;
 
 use crate::config::{Pipeline, SurveyColumns, SurveysConfig};
 use crate::error::{Error, Result};
-use crate::stages::calendar::first_order_day;
 use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::raw::RawText;
 use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
@@ -247,12 +246,13 @@ fn check_batches(
 }
 
 /// Validates the survey rows against the order history (see the module
-/// docs for the order of the rules).
+/// docs for the order of the rules); `first_orders` holds each customer's
+/// first order date (code order).
 pub fn validate_responses(
     rules: &SurveyRules,
     files: &[InputFile],
     batches: &[RawBatch],
-    history: &OrderHistory,
+    (history, first_orders): (&OrderHistory, &[Option<i32>]),
 ) -> Result<SurveyValidation> {
     let mut counts = RowCounts {
         rows_read: batches.iter().map(|b| b.frame.height() as u64).sum(),
@@ -270,7 +270,7 @@ pub fn validate_responses(
     let unique = drop_duplicates(candidates, &mut counts);
     let mut accepted = Vec::with_capacity(unique.len());
     for c in unique {
-        match match_order(&c, history, &rules.columns) {
+        match match_order(&c, (history, first_orders), &rules.columns) {
             Ok(response) => accepted.push(response),
             Err(reject) => rejects.push(reject),
         }
@@ -310,11 +310,11 @@ fn drop_duplicates(mut candidates: Vec<Candidate>, counts: &mut RowCounts) -> Ve
 /// reject: `response_without_order`, `response_before_first_order`.
 fn match_order(
     c: &Candidate,
-    history: &OrderHistory,
+    (history, first_orders): (&OrderHistory, &[Option<i32>]),
     columns: &SurveyColumns,
 ) -> std::result::Result<Accepted, Reject> {
     let customer = history.code_of(&c.id);
-    let first = customer.and_then(|code| first_order_day(history, code));
+    let first = customer.and_then(|code| first_orders[code]);
     let (reason, column, value) = match (customer, first) {
         (Some(code), Some(first)) if c.placed.local_day >= first => {
             return Ok((

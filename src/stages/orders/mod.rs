@@ -26,7 +26,10 @@ mod assemble;
 mod history;
 mod order_history;
 
-pub use order_history::{CustomerDimension, CustomerIds, HistoryPart, OrderHistory};
+pub use order_history::{
+    first_order_day_of, CustomerDimension, CustomerIds, EntriesView, EntryStore, HistoryPart,
+    OrderHistory, PartEntries,
+};
 
 use std::sync::Mutex;
 
@@ -98,10 +101,14 @@ impl Orders {
 }
 
 /// How the orders stage holds its partitions: the customer partitions'
-/// pieces stay in memory up to `buffer_bytes`, then go to `spill`.
+/// pieces stay in memory up to `buffer_bytes`, then go to `spill`; with
+/// `history`, each customer partition's entries go to that store as soon
+/// as its history is built (the budget cannot hold them all), and the
+/// history keeps only their ids and dimension codes.
 pub struct OrderPlan<'s> {
     pub buffer_bytes: usize,
     pub spill: &'s dyn SpillStore<OrderPart>,
+    pub history: Option<std::sync::Arc<dyn EntryStore>>,
 }
 
 /// Builds orders from the scattered lines (`lines`, one partition per
@@ -138,10 +145,16 @@ pub fn build_orders(
         assemble_partitions(lines, keys, order_id_column, plan, rejects, &mut counts)?;
     let as_of = resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
     tracing::debug!(seconds = elapsed(), "orders assembled");
-    let histories = history_partitions(orders, as_of, keys)?;
+    let store = plan.history.as_deref();
+    let (histories, amounts, earliest) = history_partitions(orders, as_of, keys, store)?;
     let parts = steps::add_histories(histories, rejects, &mut counts);
     tracing::debug!(seconds = elapsed(), "histories built");
-    let output = steps::finish(parts, as_of, keys, rejects, counts, latest_order_day)?;
+    let joined = steps::Joined {
+        as_of,
+        accepted_cents: accepted_amount(amounts)?,
+        stored: plan.history.clone().map(|store| (store, earliest)),
+    };
+    let output = steps::finish_joined(parts, joined, keys, rejects, counts, latest_order_day)?;
     tracing::debug!(seconds = elapsed(), "histories joined");
     Ok(output)
 }
@@ -178,19 +191,64 @@ fn assemble_partitions<'s>(
 }
 
 /// Every customer partition's history on `as_of`, one partition per
-/// task.
+/// task; with a `store`, each part's entries go there as soon as it is
+/// built. Besides the histories, what the stage needs of their entries:
+/// their amounts and earliest first order.
 fn history_partitions(
     orders: Stored<'_, OrderPart>,
     as_of: i32,
     keys: &LineKeys,
-) -> Result<Vec<steps::CustomerPartHistory>> {
-    (0..orders.partitions())
+    store: Option<&dyn EntryStore>,
+) -> Result<(Vec<steps::CustomerPartHistory>, Amounts, Option<i32>)> {
+    let built: Vec<_> = (0..orders.partitions())
         .into_par_iter()
         .map(|p| {
-            let part = orders.take(p)?;
-            Ok(steps::history_of_part(part, as_of, &keys.file_starts))
+            let mut part = steps::history_of_part(orders.take(p)?, as_of, &keys.file_starts);
+            let amounts = Amounts::of(&part.history.cents);
+            let earliest = part.history.view().earliest_first_order();
+            if let Some(store) = store {
+                store.put(p, &part.history.take_entries())?;
+            }
+            Ok((part, amounts, earliest))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    let mut all = (Vec::with_capacity(built.len()), Amounts::default(), None);
+    for (part, amounts, earliest) in built {
+        all.0.push(part);
+        all.1 = all.1.add(amounts);
+        all.2 = match (all.2, earliest) {
+            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(all)
+}
+
+/// Σ |cents| and Σ cents of entries, exact: at most 2^32 entries of at
+/// most `MAX_AMOUNT_CENTS` each fit an i128.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Amounts {
+    volume: i128,
+    total: i128,
+}
+
+impl Amounts {
+    pub fn of(cents: &[i64]) -> Amounts {
+        cents
+            .par_iter()
+            .map(|&c| Amounts {
+                volume: (c as i128).abs(),
+                total: c as i128,
+            })
+            .reduce(Amounts::default, Amounts::add)
+    }
+
+    fn add(self, other: Amounts) -> Amounts {
+        Amounts {
+            volume: self.volume + other.volume,
+            total: self.total + other.total,
+        }
+    }
 }
 
 /// The orders stage in its steps, for an engine that runs the partitions
@@ -249,16 +307,50 @@ pub mod steps {
         parts
     }
 
-    /// The stage's output from the customer partitions' histories: fails
-    /// when no order was accepted or the amounts are too large in total.
+    /// The stage's output from the customer partitions' histories, held
+    /// whole: fails when no order was accepted or the amounts are too
+    /// large in total.
     pub fn finish(
         parts: Vec<HistoryPart>,
         as_of: i32,
         keys: &LineKeys,
         rejects: &mut [Reject],
+        counts: RowCounts,
+        latest_order_day: Option<i32>,
+    ) -> Result<OrdersOutput> {
+        let amounts = parts.iter().map(|p| Amounts::of(&p.cents));
+        let joined = Joined {
+            as_of,
+            accepted_cents: accepted_amount(amounts.fold(Amounts::default(), Amounts::add))?,
+            stored: None,
+        };
+        finish_joined(parts, joined, keys, rejects, counts, latest_order_day)
+    }
+
+    /// What joining the parts needs besides them: as_of, Σ cents of every
+    /// accepted entry, and when the parts' entries went to a store as
+    /// they were built, that store and the earliest first order among
+    /// them.
+    pub struct Joined {
+        pub as_of: i32,
+        pub accepted_cents: i64,
+        pub stored: Option<(std::sync::Arc<dyn EntryStore>, Option<i32>)>,
+    }
+
+    /// [`finish`] with the parts' amounts already added up.
+    pub fn finish_joined(
+        parts: Vec<HistoryPart>,
+        joined: Joined,
+        keys: &LineKeys,
+        rejects: &mut [Reject],
         mut counts: RowCounts,
         latest_order_day: Option<i32>,
     ) -> Result<OrdersOutput> {
+        let Joined {
+            as_of,
+            accepted_cents,
+            stored,
+        } = joined;
         counts.rejected = rejects.len() as u64;
         // Sorted by source, so the rejects are the same for any partition count.
         rejects.par_sort_unstable_by_key(|r| (r.file, r.row));
@@ -273,8 +365,13 @@ pub mod steps {
             .iter()
             .cloned()
             .zip(keys.dimension_values.iter().cloned());
-        let history = OrderHistory::of_parts(parts, as_of, dimensions);
-        let accepted_cents = accepted_amount(&history.all_cents().collect::<Vec<_>>())?;
+        let history = match stored {
+            Some((store, earliest)) => {
+                let spilled = vec![true; parts.len()];
+                OrderHistory::of_stored_parts(parts, (spilled, store), earliest, as_of, dimensions)
+            }
+            None => OrderHistory::of_parts(parts, as_of, dimensions),
+        };
         Ok(OrdersOutput {
             history,
             counts,
@@ -316,14 +413,7 @@ pub const MAX_ACCEPTED_VOLUME_CENTS: i128 = i64::MAX as i128;
 /// Σ cents of the accepted orders and refunds, after checking that their
 /// Σ |cents| is at most [`MAX_ACCEPTED_VOLUME_CENTS`] (see there); fails the
 /// run otherwise, rather than publish a wrapped sum.
-fn accepted_amount(parts: &[&[i64]]) -> Result<i64> {
-    // i128: at most 2^32 entries of at most MAX_AMOUNT_CENTS each. One
-    // pass gives Σ |cents| and Σ cents together.
-    let (volume, total) = parts
-        .par_iter()
-        .flat_map(|cents| cents.par_iter())
-        .map(|&c| ((c as i128).abs(), c as i128))
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+fn accepted_amount(Amounts { volume, total }: Amounts) -> Result<i64> {
     if volume > MAX_ACCEPTED_VOLUME_CENTS {
         return Err(Error::AmountsOutOfRange {
             volume: cents_text(volume),
@@ -346,8 +436,8 @@ mod tests {
         );
         assert_eq!(history.customer_id(0), "a");
         assert_eq!(history.customer_id(1), "b");
-        assert_eq!(history.of(0), (&[10, 20][..], &[300, -50][..]));
-        assert_eq!(history.of(1), (&[5, 5][..], &[100, 200][..]));
+        assert_eq!(history.entries_of(0), (vec![10, 20], vec![300, -50]));
+        assert_eq!(history.entries_of(1), (vec![5, 5], vec![100, 200]));
         assert_eq!(history.as_of, 30);
         assert!(history.dimensions.is_empty());
     }
@@ -384,6 +474,22 @@ mod tests {
         (parts, keys)
     }
 
+    /// An entry store in memory: what the spill files hold, for the
+    /// stage's own tests (the runs' tests use the files).
+    #[derive(Default)]
+    pub(crate) struct MemoryEntries(Mutex<std::collections::HashMap<usize, PartEntries>>);
+
+    impl EntryStore for MemoryEntries {
+        fn put(&self, part: usize, entries: &PartEntries) -> Result<()> {
+            self.0.lock().unwrap().insert(part, entries.clone());
+            Ok(())
+        }
+
+        fn get(&self, part: usize) -> Result<PartEntries> {
+            Ok(self.0.lock().unwrap()[&part].clone())
+        }
+    }
+
     #[test]
     fn build_orders_sums_lines_drops_duplicates_and_sets_aside_late_orders_and_refunds() {
         use crate::stages::partition::NoSpill;
@@ -396,13 +502,20 @@ mod tests {
             ("b", "o3", 40, 900, 4), // after as_of
             ("a", "o4", 20, 100, 5),
         ];
-        for partitions in [1, 2, 7] {
+        // Held, and with every part's entries in a store.
+        let stored = || Some(std::sync::Arc::new(MemoryEntries::default()) as _);
+        for (partitions, history) in [1, 2, 7]
+            .into_iter()
+            .flat_map(|p| [(p, None), (p, stored())])
+        {
             let (parts, keys) = scattered(&rows, 1, partitions);
             let mut lines = Buffered::new(partitions, usize::MAX, &NoSpill);
             lines.add(parts).unwrap();
+            let spilled = history.is_some();
             let plan = OrderPlan {
                 buffer_bytes: usize::MAX,
                 spill: &NoSpill,
+                history,
             };
             let mut rejects = Vec::new();
             let out = build_orders(
@@ -418,6 +531,11 @@ mod tests {
                 out.history,
                 OrderHistory::from_rows(30, &[("a", 10, 750), ("a", 20, 100)])
             );
+            assert_eq!(
+                out.history.spilled_parts(),
+                if spilled { partitions } else { 0 }
+            );
+            assert_eq!(out.history.earliest_first_order(), Some(10));
             assert_eq!(
                 out.counts,
                 RowCounts {

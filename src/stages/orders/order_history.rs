@@ -4,8 +4,19 @@
 //! another they hold the customers in id order, with no merged copy (at
 //! 100 M orders a copy took 2 GiB and 9 s) and no index (8 bytes a
 //! customer) to tell where a customer is.
+//!
+//! When the memory budget cannot hold every entry, the orders stage writes
+//! each part's entries to an [`EntryStore`] as the part is built and keeps
+//! only its customer ids and dimension codes. Every stage reads the
+//! history a part at a time ([`OrderHistory::with_part`] and the folds
+//! and maps over it), so a part is read back, used and dropped, and the
+//! stages hold at most one part per thread.
+
+use std::sync::Arc;
 
 use rayon::prelude::*;
+
+use crate::error::Result;
 
 /// The history of the customers of one partition, in id order, in
 /// contiguous vectors.
@@ -28,12 +39,95 @@ impl HistoryPart {
     pub fn customers(&self) -> usize {
         self.customer_ids.len()
     }
+}
 
-    /// The entries of customer `i`: (days, cents).
-    pub fn of(&self, i: usize) -> (&[i32], &[i64]) {
+/// The entries of one part, owned: what an [`EntryStore`] keeps.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartEntries {
+    /// Customer `i` owns entries `offsets[i]..offsets[i + 1]`.
+    pub offsets: Vec<usize>,
+    pub day: Vec<i32>,
+    pub cents: Vec<i64>,
+}
+
+/// The entries of one part, borrowed from a held part or from entries read
+/// back from the store.
+#[derive(Debug, Clone, Copy)]
+pub struct EntriesView<'a> {
+    offsets: &'a [usize],
+    day: &'a [i32],
+    cents: &'a [i64],
+}
+
+impl<'a> EntriesView<'a> {
+    pub fn customers(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// The entries of the part's customer `i`: (days, cents).
+    pub fn of(&self, i: usize) -> (&'a [i32], &'a [i64]) {
         let range = self.offsets[i]..self.offsets[i + 1];
         (&self.day[range.clone()], &self.cents[range])
     }
+
+    /// Every customer's entries, in code order.
+    pub fn iter(self) -> impl Iterator<Item = (&'a [i32], &'a [i64])> {
+        (0..self.customers()).map(move |i| self.of(i))
+    }
+
+    /// The earliest first order of the part's customers.
+    pub fn earliest_first_order(self) -> Option<i32> {
+        self.iter()
+            .filter_map(|(days, cents)| first_order_day_of(days, cents))
+            .min()
+    }
+}
+
+/// The date of a customer's first order (refunds excluded), from their
+/// entries.
+pub fn first_order_day_of(days: &[i32], cents: &[i64]) -> Option<i32> {
+    days.iter()
+        .zip(cents)
+        .find(|(_, &x)| x >= 0)
+        .map(|(&d, _)| d)
+}
+
+impl PartEntries {
+    fn view(&self) -> EntriesView<'_> {
+        EntriesView {
+            offsets: &self.offsets,
+            day: &self.day,
+            cents: &self.cents,
+        }
+    }
+}
+
+impl HistoryPart {
+    pub fn view(&self) -> EntriesView<'_> {
+        EntriesView {
+            offsets: &self.offsets,
+            day: &self.day,
+            cents: &self.cents,
+        }
+    }
+
+    /// Moves the entries out, leaving the ids and dimension codes.
+    pub fn take_entries(&mut self) -> PartEntries {
+        PartEntries {
+            offsets: std::mem::take(&mut self.offsets),
+            day: std::mem::take(&mut self.day),
+            cents: std::mem::take(&mut self.cents),
+        }
+    }
+}
+
+/// Where parts' entries go when the budget cannot hold them all, and where
+/// they are read back from as often as the stages ask (`io::spill` writes
+/// them to the run's spill directory; stages never touch the file system
+/// themselves).
+pub trait EntryStore: Send + Sync {
+    fn put(&self, part: usize, entries: &PartEntries) -> Result<()>;
+    fn get(&self, part: usize) -> Result<PartEntries>;
 }
 
 /// Orders and refunds on or before as_of, grouped by customer. A
@@ -51,6 +145,26 @@ pub struct OrderHistory {
     /// The configured dimensions (`[columns] dimensions`), each with every
     /// customer's value; empty without dimensions.
     pub dimensions: Vec<CustomerDimension>,
+    /// Where the entries of the parts not held are (see [`Spilled`]).
+    spilled: Option<Spilled>,
+    /// The earliest first order (refunds excluded) of any customer, known
+    /// when the parts are joined: the calendars start there.
+    earliest_first_order: Option<i32>,
+}
+
+/// The parts whose entries are in a store, not held.
+#[derive(Clone)]
+struct Spilled {
+    store: Arc<dyn EntryStore>,
+    /// Per part, whether its entries are in the store.
+    parts: Vec<bool>,
+}
+
+impl std::fmt::Debug for Spilled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.parts.iter().filter(|&&s| s).count();
+        write!(f, "Spilled({count} parts)")
+    }
 }
 
 /// One dimension column and the value of each customer: the value on their
@@ -103,12 +217,58 @@ impl OrderHistory {
                     .collect(),
             })
             .collect();
+        let earliest_first_order = parts
+            .par_iter()
+            .filter_map(|part| part.view().earliest_first_order())
+            .min();
         OrderHistory {
             parts,
             starts,
             as_of,
             dimensions,
+            spilled: None,
+            earliest_first_order,
         }
+    }
+
+    /// The history of `parts` as [`OrderHistory::of_parts`], where the
+    /// parts `spilled` says have their entries in `store` (taken out of
+    /// them already); `earliest_first_order` is that of all the parts'
+    /// customers.
+    pub fn of_stored_parts(
+        parts: Vec<HistoryPart>,
+        (spilled, store): (Vec<bool>, Arc<dyn EntryStore>),
+        earliest_first_order: Option<i32>,
+        as_of: i32,
+        dimensions: impl IntoIterator<Item = (String, Vec<String>)>,
+    ) -> OrderHistory {
+        assert_eq!(parts.len(), spilled.len(), "a flag per part");
+        let mut history = OrderHistory::of_parts(parts, as_of, dimensions);
+        // `Option::min` would take a `None` (no held entries) as earliest.
+        history.earliest_first_order = match (history.earliest_first_order, earliest_first_order) {
+            (Some(held), Some(stored)) => Some(held.min(stored)),
+            (held, stored) => held.or(stored),
+        };
+        if spilled.iter().any(|&s| s) {
+            history.spilled = Some(Spilled {
+                store,
+                parts: spilled,
+            });
+        }
+        history
+    }
+
+    /// The earliest first order (refunds excluded) of any customer; `None`
+    /// when no customer has an order.
+    pub fn earliest_first_order(&self) -> Option<i32> {
+        self.earliest_first_order
+    }
+
+    /// How many parts have their entries in a store.
+    pub fn spilled_parts(&self) -> usize {
+        self.spilled
+            .as_ref()
+            .map_or(0, |s| s.parts.iter().filter(|&&x| x).count())
     }
 
     pub fn customers(&self) -> usize {
@@ -116,17 +276,11 @@ impl OrderHistory {
     }
 
     /// The part customer `c` is in, and their place in it.
-    fn locate(&self, c: usize) -> (&HistoryPart, usize) {
+    fn locate(&self, c: usize) -> (usize, usize) {
         // The last part starting at or before `c`: the empty parts that
         // start there too come before it.
         let p = self.starts[..self.parts.len()].partition_point(|&start| start <= c) - 1;
-        (&self.parts[p], c - self.starts[p])
-    }
-
-    /// The entries of customer `c`: (days, cents).
-    pub fn of(&self, c: usize) -> (&[i32], &[i64]) {
-        let (part, i) = self.locate(c);
-        part.of(i)
+        (p, c - self.starts[p])
     }
 
     /// How many parts the customers are stored in.
@@ -139,16 +293,121 @@ impl OrderHistory {
         self.starts[p + 1] - self.starts[p]
     }
 
-    /// The entries (days, cents) of every customer of part `p`, in code
-    /// order.
-    pub fn entries_of_part(&self, p: usize) -> impl Iterator<Item = (&[i32], &[i64])> {
-        let part = &self.parts[p];
-        (0..part.customers()).map(move |i| part.of(i))
+    /// `f` of part `p`'s entries: the part's own when held, else read
+    /// back from the store (and dropped after `f`).
+    pub fn with_part<T>(&self, p: usize, f: impl FnOnce(EntriesView<'_>) -> T) -> Result<T> {
+        match &self.spilled {
+            Some(spilled) if spilled.parts[p] => {
+                let entries = spilled.store.get(p)?;
+                debug_assert_eq!(entries.view().customers(), self.parts[p].customers());
+                Ok(f(entries.view()))
+            }
+            _ => Ok(f(self.parts[p].view())),
+        }
+    }
+
+    /// `f` of every part (its index and entries), the parts in parallel;
+    /// the results in part order.
+    pub fn map_parts<T: Send>(
+        &self,
+        f: impl Fn(usize, EntriesView<'_>) -> T + Sync,
+    ) -> Result<Vec<T>> {
+        (0..self.parts.len())
+            .into_par_iter()
+            .map(|p| self.with_part(p, |entries| f(p, entries)))
+            .collect()
+    }
+
+    /// `f` of every customer's entries (days, cents), in code order, the
+    /// parts read in parallel.
+    pub fn map_customers<T: Send>(&self, f: impl Fn(&[i32], &[i64]) -> T + Sync) -> Result<Vec<T>> {
+        let parts = self.map_parts(|_, entries| entries.iter().map(|(d, x)| f(d, x)).collect())?;
+        Ok(concat(parts, self.customers()))
+    }
+
+    /// [`OrderHistory::map_customers`] of the customers `members` (codes,
+    /// ascending) only, in their order.
+    pub fn map_members<T: Send>(
+        &self,
+        members: &[u32],
+        f: impl Fn(&[i32], &[i64]) -> T + Sync,
+    ) -> Result<Vec<T>> {
+        let parts = self.map_parts(|p, entries| {
+            let start = self.starts[p];
+            self.members_of_part(p, members)
+                .iter()
+                .map(|&c| {
+                    let (d, x) = entries.of(c as usize - start);
+                    f(d, x)
+                })
+                .collect()
+        })?;
+        Ok(concat(parts, members.len()))
+    }
+
+    /// Folds every customer's entries (or those of `members`: codes,
+    /// ascending) into accumulators made by `init`, then merges them. One
+    /// accumulator per thread, each over a contiguous share of the parts:
+    /// an accumulator may be large (a cohort grid is cohorts × periods
+    /// cells), and rayon's `fold` would make one per work split (sixteen
+    /// and more on two threads). The result does not depend on the split
+    /// when `merge` adds up what `fold` counts, as for every caller.
+    pub fn fold_customers<A: Send>(
+        &self,
+        members: Option<&[u32]>,
+        init: impl Fn() -> A + Sync,
+        fold: impl Fn(&mut A, &[i32], &[i64]) + Sync,
+        merge: impl Fn(A, A) -> A + Sync,
+    ) -> Result<A> {
+        let parts = self.parts.len();
+        let shares = rayon::current_num_threads().clamp(1, parts.max(1));
+        let share = parts.div_ceil(shares);
+        let folded: Vec<A> = (0..shares)
+            .into_par_iter()
+            .map(|s| {
+                let mut acc = init();
+                for p in s * share..((s + 1) * share).min(parts) {
+                    self.with_part(p, |entries| {
+                        self.fold_part(p, entries, members, &mut acc, &fold)
+                    })?;
+                }
+                Ok(acc)
+            })
+            .collect::<Result<_>>()?;
+        Ok(folded.into_iter().reduce(merge).unwrap_or_else(init))
+    }
+
+    /// Folds part `p`'s customers (those of `members` among them, when
+    /// given) into `acc`.
+    fn fold_part<A>(
+        &self,
+        p: usize,
+        entries: EntriesView<'_>,
+        members: Option<&[u32]>,
+        acc: &mut A,
+        fold: &impl Fn(&mut A, &[i32], &[i64]),
+    ) {
+        let Some(members) = members else {
+            return entries.iter().for_each(|(d, x)| fold(acc, d, x));
+        };
+        let start = self.starts[p];
+        for &c in self.members_of_part(p, members) {
+            let (d, x) = entries.of(c as usize - start);
+            fold(acc, d, x);
+        }
+    }
+
+    /// The codes among `members` (ascending) that part `p` holds.
+    fn members_of_part<'m>(&self, p: usize, members: &'m [u32]) -> &'m [u32] {
+        let (start, end) = (self.starts[p], self.starts[p + 1]);
+        let from = members.partition_point(|&c| (c as usize) < start);
+        let to = members.partition_point(|&c| (c as usize) < end);
+        &members[from..to]
     }
 
     pub fn customer_id(&self, c: usize) -> &str {
-        let (part, i) = self.locate(c);
-        part.customer_ids.get(i)
+        let (p, i) = self.locate(c);
+        self.parts[p].customer_ids.get(i)
     }
 
     /// The code of customer `id`, if they have an entry.
@@ -166,18 +425,16 @@ impl OrderHistory {
         (below < self.customers() && self.customer_id(below) == id).then_some(below)
     }
 
-    /// Every customer's entries (days, cents) in code order, read in
-    /// parallel a part at a time (in order, with no lookup per customer);
-    /// a `collect` keeps the code order.
-    pub fn par_entries(&self) -> impl ParallelIterator<Item = (&[i32], &[i64])> {
-        (0..self.parts.len())
-            .into_par_iter()
-            .flat_map_iter(|p| self.entries_of_part(p))
-    }
-
-    /// Every entry's cents, part by part (in code order).
-    pub fn all_cents(&self) -> impl Iterator<Item = &[i64]> {
-        self.parts.iter().map(|p| p.cents.as_slice())
+    /// The entries (days, cents) of customer `c`, read from the part that
+    /// holds them: for tests and comparisons of small histories.
+    #[cfg(any(test, feature = "failpoints"))]
+    pub fn entries_of(&self, c: usize) -> (Vec<i32>, Vec<i64>) {
+        let (p, i) = self.locate(c);
+        self.with_part(p, |entries| {
+            let (d, x) = entries.of(i);
+            (d.to_vec(), x.to_vec())
+        })
+        .expect("a test history's parts can be read")
     }
 
     /// The customer ids in code order; the entries are dropped first.
@@ -205,6 +462,15 @@ impl OrderHistory {
     pub fn from_rows(as_of: i32, rows: &[(&str, i32, i64)]) -> OrderHistory {
         OrderHistory::of_parts(vec![HistoryPart::from_rows(rows)], as_of, [])
     }
+}
+
+/// The parts' vectors one after another, in one allocation of `len`.
+fn concat<T>(parts: Vec<Vec<T>>, len: usize) -> Vec<T> {
+    let mut all = Vec::with_capacity(len);
+    for part in parts {
+        all.extend(part);
+    }
+    all
 }
 
 /// Customer ids in code order, in one buffer: a `String` each took 24
@@ -271,14 +537,18 @@ impl HistoryPart {
 }
 
 /// Two histories are equal when they have the same customers with the same
-/// entries, as_of and dimensions, however they are split into parts.
+/// entries, as_of and dimensions, however they are split into parts (and
+/// wherever their entries are).
+#[cfg(any(test, feature = "failpoints"))]
 impl PartialEq for OrderHistory {
     fn eq(&self, other: &OrderHistory) -> bool {
         self.as_of == other.as_of
             && self.dimensions == other.dimensions
             && self.customers() == other.customers()
-            && (0..self.customers())
-                .all(|c| self.customer_id(c) == other.customer_id(c) && self.of(c) == other.of(c))
+            && (0..self.customers()).all(|c| {
+                self.customer_id(c) == other.customer_id(c)
+                    && self.entries_of(c) == other.entries_of(c)
+            })
     }
 }
 
@@ -300,7 +570,7 @@ mod tests {
         let h = split();
         let ids: Vec<&str> = (0..4).map(|c| h.customer_id(c)).collect();
         assert_eq!(ids, ["a", "b", "c", "d"]);
-        assert_eq!(h.of(3), (&[2, 3][..], &[20, 30][..]));
+        assert_eq!(h.entries_of(3), (vec![2, 3], vec![20, 30]));
         for (c, id) in ["a", "b", "c", "d"].iter().enumerate() {
             assert_eq!(h.code_of(id), Some(c));
         }
@@ -310,18 +580,23 @@ mod tests {
         let ids = h.clone().into_customer_ids();
         assert_eq!(ids.slice(0..4), ["a", "b", "c", "d"]);
         assert_eq!((ids.len(), ids.get(3), ids.slice(1..1).len()), (4, "d", 0));
-        let stored: Vec<_> = (0..h.part_count())
-            .flat_map(|p| h.entries_of_part(p))
-            .collect();
+        let stored = h.map_customers(|d, x| (d.to_vec(), x.to_vec())).unwrap();
+        let expected = [
+            (vec![4], vec![40]),
+            (vec![1], vec![10]),
+            (vec![5], vec![50]),
+            (vec![2, 3], vec![20, 30]),
+        ];
+        assert_eq!(stored, expected);
         assert_eq!(
-            stored,
-            [
-                (&[4][..], &[40][..]),
-                (&[1][..], &[10][..]),
-                (&[5][..], &[50][..]),
-                (&[2, 3][..], &[20, 30][..]),
-            ]
+            h.map_members(&[1, 3], |d, _| d.to_vec()).unwrap(),
+            [vec![1], vec![2, 3]]
         );
+        let orders = |members| {
+            h.fold_customers(members, || 0, |n, d, _| *n += d.len(), |a, b| a + b)
+                .unwrap()
+        };
+        assert_eq!((orders(None), orders(Some(&[0, 2, 3][..]))), (5, 4));
         let one = OrderHistory::from_rows(
             9,
             &[
