@@ -490,9 +490,30 @@ mod tests {
         }
     }
 
+    /// [`build_orders`] of `rows` (as in [`scattered`]) on `partitions`
+    /// partitions, order ids mapped, on as_of 30, with the entry store
+    /// `history` if any.
+    fn build_with(
+        rows: &[(&str, &str, i32, i64, u64)],
+        partitions: usize,
+        history: Option<std::sync::Arc<dyn EntryStore>>,
+        rejects: &mut Vec<Reject>,
+    ) -> OrdersOutput {
+        use crate::stages::partition::NoSpill;
+        let (parts, keys) = scattered(rows, 1, partitions);
+        let mut lines = Buffered::new(partitions, usize::MAX, &NoSpill);
+        lines.add(parts).unwrap();
+        let plan = OrderPlan {
+            buffer_bytes: usize::MAX,
+            spill: &NoSpill,
+            history,
+        };
+        let stored = lines.into_stored();
+        build_orders(stored, &keys, rejects, Some("order_id"), Some(30), &plan).unwrap()
+    }
+
     #[test]
     fn build_orders_sums_lines_drops_duplicates_and_sets_aside_late_orders_and_refunds() {
-        use crate::stages::partition::NoSpill;
         use crate::stages::rejects::RejectReason;
         let rows = [
             ("a", "o1", 10, 500, 1),
@@ -508,33 +529,14 @@ mod tests {
             .into_iter()
             .flat_map(|p| [(p, None), (p, stored())])
         {
-            let (parts, keys) = scattered(&rows, 1, partitions);
-            let mut lines = Buffered::new(partitions, usize::MAX, &NoSpill);
-            lines.add(parts).unwrap();
-            let spilled = history.is_some();
-            let plan = OrderPlan {
-                buffer_bytes: usize::MAX,
-                spill: &NoSpill,
-                history,
-            };
+            let spilled = if history.is_some() { partitions } else { 0 };
             let mut rejects = Vec::new();
-            let out = build_orders(
-                lines.into_stored(),
-                &keys,
-                &mut rejects,
-                Some("order_id"),
-                Some(30),
-                &plan,
-            )
-            .unwrap();
+            let out = build_with(&rows, partitions, history, &mut rejects);
             assert_eq!(
                 out.history,
                 OrderHistory::from_rows(30, &[("a", 10, 750), ("a", 20, 100)])
             );
-            assert_eq!(
-                out.history.spilled_parts(),
-                if spilled { partitions } else { 0 }
-            );
+            assert_eq!(out.history.spilled_parts(), spilled);
             assert_eq!(out.history.earliest_first_order(), Some(10));
             assert_eq!(
                 out.counts,
