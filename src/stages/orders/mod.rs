@@ -212,16 +212,10 @@ fn history_partitions(
             Ok((part, amounts, earliest))
         })
         .collect::<Result<_>>()?;
-    let mut all = (Vec::with_capacity(built.len()), Amounts::default(), None);
-    for (part, amounts, earliest) in built {
-        all.0.push(part);
-        all.1 = all.1.add(amounts);
-        all.2 = match (all.2, earliest) {
-            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
-            (a, b) => a.or(b),
-        };
-    }
-    Ok(all)
+    let earliest = built.iter().filter_map(|(_, _, earliest)| *earliest).min();
+    let amounts = built.iter().fold(Amounts::default(), |a, b| a.add(b.1));
+    let histories = built.into_iter().map(|(part, _, _)| part).collect();
+    Ok((histories, amounts, earliest))
 }
 
 /// Σ |cents| and Σ cents of entries, exact: at most 2^32 entries of at

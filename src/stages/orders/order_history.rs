@@ -244,11 +244,13 @@ impl OrderHistory {
     ) -> OrderHistory {
         assert_eq!(parts.len(), spilled.len(), "a flag per part");
         let mut history = OrderHistory::of_parts(parts, as_of, dimensions);
-        // `Option::min` would take a `None` (no held entries) as earliest.
-        history.earliest_first_order = match (history.earliest_first_order, earliest_first_order) {
-            (Some(held), Some(stored)) => Some(held.min(stored)),
-            (held, stored) => held.or(stored),
-        };
+        // Not `Option::min`, which takes a `None` (no held entries) as
+        // the earliest.
+        let both = history
+            .earliest_first_order
+            .into_iter()
+            .chain(earliest_first_order);
+        history.earliest_first_order = both.min();
         if spilled.iter().any(|&s| s) {
             history.spilled = Some(Spilled {
                 store,
@@ -333,14 +335,8 @@ impl OrderHistory {
         f: impl Fn(&[i32], &[i64]) -> T + Sync,
     ) -> Result<Vec<T>> {
         let parts = self.map_parts(|p, entries| {
-            let start = self.starts[p];
-            self.members_of_part(p, members)
-                .iter()
-                .map(|&c| {
-                    let (d, x) = entries.of(c as usize - start);
-                    f(d, x)
-                })
-                .collect()
+            let of_part = self.member_entries(p, entries, members);
+            of_part.map(|(d, x)| f(d, x)).collect()
         })?;
         Ok(concat(parts, members.len()))
     }
@@ -387,14 +383,25 @@ impl OrderHistory {
         acc: &mut A,
         fold: &impl Fn(&mut A, &[i32], &[i64]),
     ) {
-        let Some(members) = members else {
-            return entries.iter().for_each(|(d, x)| fold(acc, d, x));
-        };
-        let start = self.starts[p];
-        for &c in self.members_of_part(p, members) {
-            let (d, x) = entries.of(c as usize - start);
-            fold(acc, d, x);
+        match members {
+            None => entries.iter().for_each(|(d, x)| fold(acc, d, x)),
+            Some(members) => self
+                .member_entries(p, entries, members)
+                .for_each(|(d, x)| fold(acc, d, x)),
         }
+    }
+
+    /// The entries of the customers among `members` (codes, ascending)
+    /// that part `p` holds, in their order; `entries` are the part's.
+    fn member_entries<'e, 'm>(
+        &self,
+        p: usize,
+        entries: EntriesView<'e>,
+        members: &'m [u32],
+    ) -> impl Iterator<Item = (&'e [i32], &'e [i64])> + use<'e, 'm> {
+        let start = self.starts[p];
+        let held = self.members_of_part(p, members);
+        held.iter().map(move |&c| entries.of(c as usize - start))
     }
 
     /// The codes among `members` (ascending) that part `p` holds.
