@@ -590,16 +590,7 @@ fn partitioned_orders(
     let plan = PartitionPlan::of(options, rows, limit);
     crate::allocator::keep_freed_memory(room_to_keep_freed_memory(rows, limit));
     crate::allocator::use_huge_pages(rows >= HUGE_PAGES_FROM_ROWS);
-    let spill_parent = options
-        .spill_parent
-        .clone()
-        .unwrap_or_else(std::env::temp_dir);
-    let compress = compress_spills(
-        pipeline.config.resources.spill_compression,
-        &spill_parent,
-        rows,
-    );
-    let spill = Arc::new(SpillDir::create(&spill_parent, compress)?);
+    let spill = spill_dir(pipeline, options, rows)?;
     let stores = (
         spill.store(crate::io::spill::LINES),
         spill.store(crate::io::spill::ORDERS),
@@ -637,6 +628,24 @@ fn partitioned_orders(
         history_spilled: orders.history.spilled_parts() > 0,
     };
     Ok((orders, resources))
+}
+
+/// The run's spill directory, where `options` put it (the output
+/// directory; the system's temporary directory for library callers that
+/// give none), compressed as `[resources] spill_compression` decides for
+/// `rows` input rows. Shared: the order history's store keeps it until
+/// the history is dropped.
+fn spill_dir(pipeline: &Pipeline, options: &RunOptions, rows: u64) -> Result<Arc<SpillDir>> {
+    let spill_parent = options
+        .spill_parent
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    let compress = compress_spills(
+        pipeline.config.resources.spill_compression,
+        &spill_parent,
+        rows,
+    );
+    Ok(Arc::new(SpillDir::create(&spill_parent, compress)?))
 }
 
 /// How a run splits its work and holds it in memory: the partition count,
