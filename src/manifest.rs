@@ -124,6 +124,12 @@ pub struct Resources {
     /// after `orders`; absent in manifests from before it could be.
     #[serde(default)]
     pub history_spilled: bool,
+    /// Whether the per-customer results (summaries and tier columns) were
+    /// kept in spill files and read back a partition at a time for the
+    /// `customers` table, the segments and the target lists; absent in
+    /// manifests from before they could be.
+    #[serde(default)]
+    pub results_spilled: bool,
 }
 
 /// What was written for one table.

@@ -33,7 +33,7 @@ use crate::io::publish::{
 use crate::io::remote::output::RemoteOutput;
 use crate::io::remote::{sweep_work_dirs, WorkDir};
 use crate::io::runs::{current_manifest, PublishedRunDir};
-use crate::io::spill::{sweep_spill_dirs, SpillDir};
+use crate::io::spill::{sweep_spill_dirs, SpillDir, WholeFiles};
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 use crate::location::StoreUrl;
 use crate::manifest::{
@@ -42,7 +42,7 @@ use crate::manifest::{
 };
 use crate::progress::Progress;
 use crate::stages::calendar::Calendar;
-use crate::stages::checks::{check, reconcile, require_all_passed, Check};
+use crate::stages::checks::{check, reconcile, require_all_passed, Check, CustomerTotals};
 use crate::stages::clv::{clv_stage, simple_clv, ClvOutput};
 use crate::stages::cohorts::{cohort_grid, CohortGrid};
 use crate::stages::compare::gates::{
@@ -50,23 +50,23 @@ use crate::stages::compare::gates::{
 };
 use crate::stages::compare::{compare, RunTables};
 use crate::stages::customer_ranges;
-use crate::stages::customers::{summarize_customers, CustomerSummary};
 use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
 use crate::stages::nps::{nps_stage, NpsOutput, SurveyRules};
 use crate::stages::orders::{
-    build_orders, EntryStore, OrderHistory, OrderPlan, OrdersOutput, RowCounts,
+    build_orders, EntryStore, OrderHistory, OrderPlan, OrdersOutput, PartEntries, RowCounts,
 };
 use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored};
-use crate::stages::per_customer::PerCustomer;
+use crate::stages::per_customer::{
+    customer_parts, CustomerPart, CustomerParts, PerCustomer, ResultStore,
+};
 use crate::stages::raw::RawBatch;
 use crate::stages::rejects::{
     check_reject_share, counts_by_reason, fill_raw, no_orders_error, rows_missing_raw, Reject,
 };
-use crate::stages::targets::{assign_targets, list_members, TargetList, Targets};
-use crate::stages::tiers::{
-    customer_tiers, migration_counts, CustomerTiers, MigrationCounts, Tiers,
-};
+use crate::stages::segments::{part_totals, SegmentTotals};
+use crate::stages::targets::{joined_lists, part_rows, published_lists, ListRows, Targets};
+use crate::stages::tiers::{migration_counts, MigrationCounts, Tiers};
 use crate::stages::validate::{LineKeys, LineScatter};
 use crate::tables::checks::checks_table;
 use crate::tables::clv::clv_tables;
@@ -302,7 +302,7 @@ fn stages_to_checks(
     options: &RunOptions,
     clock: &mut StageClock,
 ) -> Result<Computed> {
-    let (orders, resources) = partitioned_orders(pipeline, &files, options, clock)?;
+    let (orders, mut resources, spill) = partitioned_orders(pipeline, &files, options, clock)?;
     let OrdersStage {
         history,
         counts,
@@ -311,7 +311,7 @@ fn stages_to_checks(
         rejects_by_reason,
         rejects,
     } = orders;
-    let o = stages_over_orders(pipeline, history, clock)?;
+    let o = stages_over_history(pipeline, history, (spill, &mut resources), clock)?;
     let results = Arc::new(o.per_customer);
     let (segments, lists) = segments_and_targets(&results, clock)?;
     let rejects = match &o.nps {
@@ -322,7 +322,7 @@ fn stages_to_checks(
     let (checks, checks_frame) = clock.time("checks", || {
         checks_stage(
             (&counts, accepted_cents),
-            &results.summary,
+            customer_totals(&results.parts)?,
             &o.described,
             o.tier_check.clone(),
             o.nps.as_ref(),
@@ -355,19 +355,61 @@ fn stages_to_checks(
     })
 }
 
-/// The stages `segments` and `targets`, over the per-customer results.
+/// [`stages_over_orders`], the per-customer results spilled when the
+/// history was (the budget holds neither beside the other); `resources`
+/// completed with what was spilled.
+fn stages_over_history(
+    pipeline: &Pipeline,
+    history: OrderHistory,
+    (spill, resources): (Arc<SpillDir>, &mut Resources),
+    clock: &mut StageClock,
+) -> Result<OverOrders> {
+    let result_store = resources.history_spilled.then(|| {
+        let kind = crate::io::spill::CUSTOMERS;
+        Arc::new(WholeFiles::<CustomerPart>::new(Arc::clone(&spill), kind)) as Arc<ResultStore>
+    });
+    let over = stages_over_orders(pipeline, history, result_store, clock)?;
+    resources.results_spilled = over.per_customer.parts.stored();
+    // Every spill file is written by now (the results' are read back while
+    // the tables are published; their store keeps the directory).
+    resources.spilled_bytes = spill.written();
+    Ok(over)
+}
+
+/// The stages `segments` and `targets`, over the per-customer results a
+/// customer partition at a time.
 fn segments_and_targets(
     results: &PerCustomer,
     clock: &mut StageClock,
-) -> Result<(DataFrame, TargetLists)> {
+) -> Result<(DataFrame, Vec<ListRows>)> {
+    let clv = results.clv.as_ref().map(|(scores, _)| scores);
     let segments = clock.time("segments", || {
-        segments_table(
-            &results.summary,
-            results.clv.as_ref().map(|(scores, _)| scores),
-        )
+        let parts = results.parts.map_parts(|_, part| {
+            let (totals, segments) = part_totals(&part.summary);
+            // The segment of each customer is kept only for the CLV sums.
+            (totals, clv.map(|_| segments))
+        })?;
+        let mut totals = SegmentTotals::zero();
+        let mut segments = Vec::new();
+        for (part, of_customers) in parts {
+            totals.add(&part);
+            segments.extend(of_customers.unwrap_or_default());
+        }
+        if let Some(scores) = clv {
+            totals = totals.with_clv(&segments, scores);
+        }
+        segments_table(&totals)
     })?;
-    let lists = clock.time("targets", || Ok(target_stage(results)))?;
+    let lists = clock.time("targets", || target_stage(results))?;
     Ok((segments, lists))
+}
+
+/// The totals the reconciliation reads of every customer.
+fn customer_totals(parts: &CustomerParts) -> Result<CustomerTotals> {
+    let totals = parts.map_parts(|_, part| CustomerTotals::of(&part.summary))?;
+    Ok(totals
+        .into_iter()
+        .fold(CustomerTotals::default(), |a, b| a + b))
 }
 
 /// Compares the run with `options.compare_with` (the previous run) and
@@ -455,7 +497,7 @@ struct StageFrames {
 /// manifest records of the survey input.
 fn published_tables(
     results: Arc<PerCustomer>,
-    lists: TargetLists,
+    lists: Vec<ListRows>,
     frames: StageFrames,
     nps: Option<SurveyStage>,
 ) -> Result<(Vec<Table>, Option<SurveyRun>)> {
@@ -475,8 +517,8 @@ fn published_tables(
         published.push(table(&schema::tiers::TIER_MIGRATION, frame));
     }
     published.extend(named(frames.clv));
-    for (list, members) in lists.members {
-        let rows = ListTableRows::new(results.clone(), lists.targets.clone(), list, members)?;
+    for list in lists {
+        let rows = ListTableRows::new(results.clone(), list)?;
         published.push(Table::produced(rows.name(), Box::new(rows)));
     }
     let surveys = nps.map(|n| survey_tables_and_run(n, &mut published));
@@ -499,28 +541,33 @@ struct OverOrders {
 }
 
 /// The stages `customers`, `cohorts`, `kpis`, `dimensions`, `clv`,
-/// `tiers` and `nps`, over the order history, which is dropped after them.
-/// The CLV stage reads only the history and the customer summary, so it
+/// `tiers` and `nps`, over the order history, which is dropped after them;
+/// the per-customer results go to `result_store` when there is one.
+/// The CLV stage reads only the history and the customer summaries, so it
 /// runs beside the descriptive stages: on a busy pool each side's
 /// parallel work fills the other's serial stretches (the optimizer's
 /// steps, the table builders).
 fn stages_over_orders(
     pipeline: &Pipeline,
     history: OrderHistory,
+    result_store: Option<Arc<ResultStore>>,
     clock: &mut StageClock,
 ) -> Result<OverOrders> {
-    let summary = clock.time("customers", || summarize_customers(&history))?;
+    let config = &pipeline.config;
+    let tiers = config.loyalty.as_ref().map(Tiers::of);
+    let parts = clock.time("customers", || {
+        customer_parts(&history, tiers.as_ref(), result_store)
+    })?;
     let (beside, clv) = clock.beside(
-        |clock| descriptive_stages(pipeline, &history, clock),
-        |clock| clv(pipeline, &history, &summary, clock),
+        |clock| descriptive_stages(pipeline, &history, tiers.as_ref(), clock),
+        |clock| clv(pipeline, &history, &parts, clock),
     )?;
     let Descriptive {
         described,
-        tiers,
+        tiers: tier_stage,
         nps,
     } = beside;
-    let tier_check = tiers.migration_check(&summary, &described.calendar);
-    let config = &pipeline.config;
+    let tier_check = tier_stage.migration_check(parts.customers(), &described.calendar);
     let simple = simple_clv(&described.monthly, &config.clv);
     let (clv, clv_frames) = match clv {
         Some((output, frames)) => (Some((output.scores, simple)), frames),
@@ -529,10 +576,9 @@ fn stages_over_orders(
     let per_customer = PerCustomer {
         as_of: history.as_of,
         customer_ids: history.into_customer_ids(),
-        summary,
+        parts,
         clv,
-        tiers: tiers.tiers,
-        customer_tiers: tiers.by_customer,
+        tiers,
         window: config.business.activity_window_days,
         targets: config.targets.clone(),
     };
@@ -540,7 +586,7 @@ fn stages_over_orders(
         per_customer,
         described,
         clv_frames,
-        tier_migration: tiers.migration_table,
+        tier_migration: tier_stage.migration_table,
         tier_check,
         nps,
     })
@@ -557,29 +603,29 @@ struct Descriptive {
 fn descriptive_stages(
     pipeline: &Pipeline,
     history: &OrderHistory,
+    tiers: Option<&Tiers>,
     clock: &mut StageClock,
 ) -> Result<Descriptive> {
     let described = describe(pipeline, history, clock)?;
-    let tiers = clock.time("tiers", || {
-        tier_stage(pipeline, history, &described.calendar)
-    })?;
-    let nps = nps(pipeline, history, &described.calendar, &tiers, clock)?;
+    let tier_stage = clock.time("tiers", || tier_stage(history, &described.calendar, tiers))?;
+    let nps = nps(pipeline, history, &described.calendar, tiers, clock)?;
     Ok(Descriptive {
         described,
-        tiers,
+        tiers: tier_stage,
         nps,
     })
 }
 
 /// The stages `load`, `validate` and `orders` on the partitioned plan:
 /// the plan sized to the input and the memory budget, the spill directory
-/// for what does not fit (removed when they end), and what the run used.
+/// for what does not fit (removed when the last store that uses it goes),
+/// and what the run used so far.
 fn partitioned_orders(
     pipeline: &Pipeline,
     files: &[InputFile],
     options: &RunOptions,
     clock: &mut StageClock,
-) -> Result<(OrdersStage, Resources)> {
+) -> Result<(OrdersStage, Resources, Arc<SpillDir>)> {
     let parquet_rows: usize = files
         .iter()
         .filter(|f| f.format == FileFormat::Parquet)
@@ -597,7 +643,10 @@ fn partitioned_orders(
     );
     // The history's store keeps the directory until the history is dropped.
     let history_store = plan.spill_history.then(|| {
-        Arc::new(crate::io::spill::HistoryFiles::new(Arc::clone(&spill))) as Arc<dyn EntryStore>
+        Arc::new(WholeFiles::<PartEntries>::new(
+            Arc::clone(&spill),
+            crate::io::spill::HISTORY,
+        )) as Arc<EntryStore>
     });
     let scattered = load_and_validate(
         pipeline,
@@ -626,8 +675,9 @@ fn partitioned_orders(
         spilled_bytes: spill.written(),
         spill_compressed: spill.compresses(),
         history_spilled: orders.history.spilled_parts() > 0,
+        results_spilled: false,
     };
-    Ok((orders, resources))
+    Ok((orders, resources, spill))
 }
 
 /// The run's spill directory, where `options` put it (the output
@@ -914,7 +964,7 @@ fn orders_stage(
     (store, spill_dir, history): (
         &dyn SpillStore<OrderPart>,
         &SpillDir,
-        Option<Arc<dyn EntryStore>>,
+        Option<Arc<EntryStore>>,
     ),
     scattered: Scattered,
 ) -> Result<OrdersStage> {
@@ -1098,7 +1148,7 @@ fn describe(
 fn clv(
     pipeline: &Pipeline,
     history: &OrderHistory,
-    summary: &CustomerSummary,
+    parts: &CustomerParts,
     clock: &mut StageClock,
 ) -> Result<Option<(ClvOutput, NamedFrames)>> {
     let config = &pipeline.config.clv;
@@ -1107,7 +1157,9 @@ fn clv(
     }
     clock
         .time("clv", || {
-            let output = clv_stage(history, summary, config)?;
+            // The fits and scores read every customer's summary at once.
+            let summary = parts.whole_summary()?;
+            let output = clv_stage(history, &summary, config)?;
             let frames = clv_tables(&output)?;
             Ok((output, frames))
         })
@@ -1121,82 +1173,61 @@ fn named(frames: NamedFrames) -> impl Iterator<Item = Table> {
         .map(|(name, frame)| Table::whole(name, frame))
 }
 
-/// The tiers stage's results; without `[loyalty]` only the trailing spend
-/// (the customers table's tier columns are then null).
+/// The tiers stage's results, with `[loyalty]`: the tier migration
+/// counts and table (each customer's tier columns are computed with
+/// their summary, in the `customers` stage).
 struct TierStage {
-    tiers: Option<Tiers>,
-    by_customer: CustomerTiers,
     migration: Option<MigrationCounts>,
     migration_table: Option<DataFrame>,
 }
 
 impl TierStage {
-    /// The tier names and each customer's tier, with `[loyalty]`.
-    fn tier_of(&self) -> Option<(&[String], &[usize])> {
-        match (&self.tiers, &self.by_customer.tier) {
-            (Some(t), Some(of)) => Some((t.names.as_slice(), of.as_slice())),
-            _ => None,
-        }
-    }
-
-    /// Every customer is in exactly one cell of as_of's month of the
-    /// migration.
-    fn migration_check(&self, summary: &CustomerSummary, calendar: &Calendar) -> Option<Check> {
+    /// Every customer (`customers` of them) is in exactly one cell of
+    /// as_of's month of the migration.
+    fn migration_check(&self, customers: usize, calendar: &Calendar) -> Option<Check> {
         self.migration.as_ref().map(|m| {
             check(
                 &format!(
                     "customers = sum of {} in as_of's month",
                     schema::tiers::TIER_MIGRATION.name
                 ),
-                summary.orders.len() as i64,
+                customers as i64,
                 m.month_total(calendar.len() - 1),
             )
         })
     }
 }
 
-/// Each customer's trailing spend and tier, and with `[loyalty]` the tier
-/// migration counts and table.
+/// The tier migration counts and table, with `[loyalty]` (`tiers`).
 fn tier_stage(
-    pipeline: &Pipeline,
     history: &OrderHistory,
     calendar: &Calendar,
+    tiers: Option<&Tiers>,
 ) -> Result<TierStage> {
-    let tiers = pipeline.config.loyalty.as_ref().map(Tiers::of);
-    let by_customer = customer_tiers(history, tiers.as_ref())?;
     let migration = tiers
-        .as_ref()
         .map(|t| migration_counts(history, calendar, t))
         .transpose()?;
-    let migration_table = match (&migration, &tiers) {
+    let migration_table = match (&migration, tiers) {
         (Some(m), Some(t)) => Some(tier_migration_table(m, calendar, t)?),
         _ => None,
     };
     Ok(TierStage {
-        tiers,
-        by_customer,
         migration,
         migration_table,
     })
 }
 
-/// The target lists' members, and the figures of the rules that chose
-/// them (their rows are built when published).
-struct TargetLists {
-    targets: Arc<Targets>,
-    members: Vec<(TargetList, Vec<u32>)>,
-}
-
-/// The stage `targets`: every customer put on at most one list, each
-/// list's members in its order.
-fn target_stage(results: &PerCustomer) -> TargetLists {
-    let inputs = results.target_inputs();
-    let targets = assign_targets(&inputs);
-    let members = list_members(&inputs, &targets);
-    TargetLists {
-        targets: Arc::new(targets),
-        members,
-    }
+/// The stage `targets`: every customer put on at most one list, a
+/// customer partition at a time, and each published list's rows in its
+/// order.
+fn target_stage(results: &PerCustomer) -> Result<Vec<ListRows>> {
+    let clv = results.clv.as_ref().map(|(scores, _)| scores);
+    let targets = Targets::of(clv, results.parts.gap_doubled(), &results.targets);
+    let lists = published_lists(results.tiers.is_some(), clv.is_some());
+    let parts = results.parts.map_parts(|start, part| {
+        part_rows(&results.target_inputs(part, start), &targets, &lists)
+    })?;
+    Ok(joined_lists(&lists, parts))
 }
 
 /// The NPS stage's results, the survey files they were read from, and
@@ -1216,7 +1247,7 @@ fn nps(
     pipeline: &Pipeline,
     history: &OrderHistory,
     calendar: &Calendar,
-    tiers: &TierStage,
+    tiers: Option<&Tiers>,
     clock: &mut StageClock,
 ) -> Result<Option<SurveyStage>> {
     let Some(surveys) = &pipeline.config.surveys else {
@@ -1227,7 +1258,7 @@ fn nps(
             let files = resolve_survey_inputs(pipeline)?;
             let batches = read_survey_files(pipeline, surveys, &files)?;
             let rules = SurveyRules::of(pipeline, surveys);
-            let output = nps_stage(&rules, &files, batches, history, calendar, tiers.tier_of())?;
+            let output = nps_stage(&rules, &files, batches, history, calendar, tiers)?;
             let tables = nps_tables(&output, calendar)?;
             let rejects = rejects_table(&output.rejects, &files)?;
             Ok(SurveyStage {
@@ -1264,13 +1295,13 @@ fn survey_tables_and_run(nps: SurveyStage, published: &mut Vec<Table>) -> Survey
 /// mismatch.
 fn checks_stage(
     (counts, accepted_cents): (&RowCounts, i64),
-    summary: &CustomerSummary,
+    totals: CustomerTotals,
     described: &Described,
     tier_check: Option<Check>,
     nps: Option<&SurveyStage>,
 ) -> Result<(Vec<Check>, DataFrame)> {
     let grid = &described.grid;
-    let mut checks = reconcile(counts, accepted_cents, summary, grid, &described.monthly);
+    let mut checks = reconcile(counts, accepted_cents, totals, grid, &described.monthly);
     checks.extend(described.checks.iter().cloned());
     checks.extend(tier_check);
     checks.extend(

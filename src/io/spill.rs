@@ -24,12 +24,17 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytemuck::Pod;
 
 use crate::error::{Error, Result};
-use crate::stages::orders::{EntryStore, PartEntries};
+use crate::stages::customers::CustomerSummary;
+use crate::stages::orders::PartEntries;
+use crate::stages::part_store::PartStore;
 use crate::stages::partition::{KeyBytes, LinePart, OrderPart, Part, SpillStore};
+use crate::stages::per_customer::CustomerPart;
+use crate::stages::tiers::CustomerTiers;
 
 const PREFIX: &str = ".spill-";
 
@@ -40,6 +45,8 @@ pub const LINES: &str = "lines";
 pub const ORDERS: &str = "orders";
 /// The kind of the customer partitions' history files.
 pub const HISTORY: &str = "history";
+/// The kind of the customer partitions' per-customer results.
+pub const CUSTOMERS: &str = "customers";
 
 /// The file of partition `partition`'s pieces of kind `kind` in `dir`
 /// (`lines-00007.bin`).
@@ -104,38 +111,44 @@ impl Drop for SpillDir {
     }
 }
 
-/// The customer partitions' history entries in a spill directory, one
-/// whole file per partition, read back as often as the stages ask; it
-/// keeps the directory (and so the files) until the history is dropped.
-pub struct HistoryFiles {
-    dir: std::sync::Arc<SpillDir>,
+/// One value per customer partition of a kind (`history`, `customers`)
+/// in a spill directory, one whole file each, read back as often as the
+/// stages ask; it keeps the directory (and so the files) until dropped.
+pub struct WholeFiles<T> {
+    dir: Arc<SpillDir>,
+    kind: &'static str,
+    _value: std::marker::PhantomData<fn() -> T>,
 }
 
-impl HistoryFiles {
-    pub fn new(dir: std::sync::Arc<SpillDir>) -> HistoryFiles {
-        HistoryFiles { dir }
+impl<T> WholeFiles<T> {
+    pub fn new(dir: Arc<SpillDir>, kind: &'static str) -> WholeFiles<T> {
+        WholeFiles {
+            dir,
+            kind,
+            _value: std::marker::PhantomData,
+        }
     }
 }
 
-impl EntryStore for HistoryFiles {
-    fn put(&self, part: usize, entries: &PartEntries) -> Result<()> {
-        let path = part_file(&self.dir.path, HISTORY, part);
-        let written = write_whole(&path, entries, self.dir.compress)?;
+impl<T: Spillable> PartStore<T> for WholeFiles<T> {
+    fn put(&self, part: usize, value: &T) -> Result<()> {
+        let path = part_file(&self.dir.path, self.kind, part);
+        let written = write_whole(&path, value, self.dir.compress)?;
         self.dir.written.fetch_add(written, Ordering::Relaxed);
-        crate::faults::crash_point("spill::history_written");
+        crate::faults::crash_point(&format!("spill::{}_written", self.kind));
         Ok(())
     }
 
-    fn get(&self, part: usize) -> Result<PartEntries> {
-        let path = part_file(&self.dir.path, HISTORY, part);
-        let mut pieces = read_pieces::<PartEntries>(&path)?;
+    fn get(&self, part: usize) -> Result<T> {
+        let path = part_file(&self.dir.path, self.kind, part);
+        let mut pieces = read_pieces::<T>(&path)?;
         match (pieces.pop(), pieces.is_empty()) {
-            (Some(entries), true) => Ok(entries),
+            (Some(value), true) => Ok(value),
             _ => Err(spill_error(
                 &path,
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    "not the one piece a history file holds",
+                    "not the one piece a whole file holds",
                 ),
             )),
         }
@@ -433,15 +446,14 @@ fn invalid(what: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what)
 }
 
-fn put_dimensions<W: Write>(
-    out: &mut VecWriter<W>,
-    dimensions: &[Vec<u32>],
-) -> std::io::Result<()> {
-    out.put_count(dimensions.len())?;
-    dimensions.iter().try_for_each(|d| out.put(d))
+/// Writes a count of vectors, then each.
+fn put_vecs<W: Write, T: Pod>(out: &mut VecWriter<W>, vecs: &[Vec<T>]) -> std::io::Result<()> {
+    out.put_count(vecs.len())?;
+    vecs.iter().try_for_each(|d| out.put(d))
 }
 
-fn get_dimensions(input: &mut impl Read, read: &mut u64) -> std::io::Result<Vec<Vec<u32>>> {
+/// Reads what [`put_vecs`] wrote.
+fn get_vecs<T: Pod>(input: &mut impl Read, read: &mut u64) -> std::io::Result<Vec<Vec<T>>> {
     let mut count = [0u8; 8];
     input.read_exact(&mut count)?;
     *read += 8;
@@ -471,7 +483,7 @@ impl Spillable for LinePart {
         out.put(&self.day)?;
         out.put(&self.cents)?;
         out.put(&self.line_hash)?;
-        put_dimensions(out, &self.dimensions)?;
+        put_vecs(out, &self.dimensions)?;
         put_keys(out, &self.customer)?;
         put_keys(out, &self.order)
     }
@@ -488,7 +500,7 @@ impl Spillable for LinePart {
             day: get_vec(input, &mut read)?,
             cents: get_vec(input, &mut read)?,
             line_hash: get_vec(input, &mut read)?,
-            dimensions: get_dimensions(input, &mut read)?,
+            dimensions: get_vecs(input, &mut read)?,
             customer: get_keys(input, &mut read)?,
             order: get_keys(input, &mut read)?,
         };
@@ -505,7 +517,7 @@ impl Spillable for OrderPart {
         out.put(&self.first_line)?;
         out.put(&self.line_count)?;
         out.put(&self.lines)?;
-        put_dimensions(out, &self.dimensions)
+        put_vecs(out, &self.dimensions)
     }
 
     fn read(input: &mut impl Read) -> std::io::Result<(OrderPart, u64)> {
@@ -518,7 +530,7 @@ impl Spillable for OrderPart {
             first_line: get_vec(input, &mut read)?,
             line_count: get_vec(input, &mut read)?,
             lines: get_vec(input, &mut read)?,
-            dimensions: get_dimensions(input, &mut read)?,
+            dimensions: get_vecs(input, &mut read)?,
         };
         Ok((part, read))
     }
@@ -539,6 +551,78 @@ impl Spillable for PartEntries {
             cents: get_vec(input, &mut read)?,
         };
         Ok((entries, read))
+    }
+}
+
+/// A tier index in a spilled vector: `NO_TIER` where a customer has none.
+const NO_TIER: u64 = u64::MAX;
+
+/// A partition's per-customer results, before RFM scoring (a stored part
+/// is scored when read back).
+impl Spillable for CustomerPart {
+    fn write<W: Write>(&self, out: &mut VecWriter<W>) -> std::io::Result<()> {
+        let s = &self.summary;
+        debug_assert!(s.r_score.is_empty(), "parts are stored before scoring");
+        for days in [&s.first_order_day, &s.last_order_day] {
+            out.put(days)?;
+        }
+        for column in [
+            &s.orders,
+            &s.revenue_cents,
+            &s.frequency,
+            &s.recency_days,
+            &s.tenure_days,
+            &s.repeat_cents,
+        ] {
+            out.put(column)?;
+        }
+        let t = &self.tiers;
+        out.put(&t.trailing_12m_cents)?;
+        let tier: Option<Vec<u64>> = t
+            .tier
+            .as_ref()
+            .map(|v| v.iter().map(|&i| i as u64).collect());
+        put_vecs(out, tier.as_slice())?;
+        let ago: Option<Vec<u64>> = t
+            .tier_12m_ago
+            .as_ref()
+            .map(|v| v.iter().map(|i| i.map_or(NO_TIER, |i| i as u64)).collect());
+        put_vecs(out, ago.as_slice())
+    }
+
+    fn read(input: &mut impl Read) -> std::io::Result<(CustomerPart, u64)> {
+        let mut read = 0;
+        let first_order_day = get_vec(input, &mut read)?;
+        let last_order_day = get_vec(input, &mut read)?;
+        let mut columns = (0..6)
+            .map(|_| get_vec::<i64>(input, &mut read))
+            .collect::<std::io::Result<Vec<_>>>()?
+            .into_iter();
+        let mut next = || columns.next().expect("six columns");
+        let summary = CustomerSummary {
+            first_order_day,
+            last_order_day,
+            orders: next(),
+            revenue_cents: next(),
+            frequency: next(),
+            recency_days: next(),
+            tenure_days: next(),
+            repeat_cents: next(),
+            ..Default::default()
+        };
+        let trailing_12m_cents = get_vec(input, &mut read)?;
+        let tier = get_vecs::<u64>(input, &mut read)?.pop();
+        let ago = get_vecs::<u64>(input, &mut read)?.pop();
+        let tiers = CustomerTiers {
+            trailing_12m_cents,
+            tier: tier.map(|v| v.into_iter().map(|i| i as usize).collect()),
+            tier_12m_ago: ago.map(|v| {
+                v.into_iter()
+                    .map(|i| (i != NO_TIER).then_some(i as usize))
+                    .collect()
+            }),
+        };
+        Ok((CustomerPart { summary, tiers }, read))
     }
 }
 
@@ -635,7 +719,7 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         for compress in [false, true] {
             let dir = std::sync::Arc::new(SpillDir::create(parent.path(), compress).unwrap());
-            let store = HistoryFiles::new(std::sync::Arc::clone(&dir));
+            let store = WholeFiles::<PartEntries>::new(std::sync::Arc::clone(&dir), HISTORY);
             let entries = PartEntries {
                 offsets: vec![0, 2, 3],
                 day: vec![i32::MIN, 7, i32::MAX],

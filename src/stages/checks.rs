@@ -47,15 +47,47 @@ pub fn wide_sum<'a>(cents: impl Iterator<Item = &'a i64>) -> i128 {
     cents.map(|&c| c as i128).sum()
 }
 
+/// What the reconciliation reads of the customer summaries: their
+/// customers, revenue (in i128, see [`money_check`]) and orders, added up
+/// a customer partition at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CustomerTotals {
+    pub customers: i64,
+    pub revenue_cents: i128,
+    pub orders: i64,
+}
+
+impl CustomerTotals {
+    pub fn of(summary: &CustomerSummary) -> CustomerTotals {
+        CustomerTotals {
+            customers: summary.orders.len() as i64,
+            revenue_cents: wide_sum(summary.revenue_cents.iter()),
+            orders: summary.orders.iter().sum(),
+        }
+    }
+}
+
+impl std::ops::Add for CustomerTotals {
+    type Output = CustomerTotals;
+
+    fn add(self, other: CustomerTotals) -> CustomerTotals {
+        CustomerTotals {
+            customers: self.customers + other.customers,
+            revenue_cents: self.revenue_cents + other.revenue_cents,
+            orders: self.orders + other.orders,
+        }
+    }
+}
+
 /// Every reconciliation check of a run. Money is compared in exact cents.
 pub fn reconcile(
     counts: &RowCounts,
     accepted_cents: i64,
-    summary: &CustomerSummary,
+    totals: CustomerTotals,
     grid: &CohortGrid,
     monthly: &MonthlyCounts,
 ) -> Vec<Check> {
-    let customers = summary.orders.len() as i64;
+    let customers = totals.customers;
     vec![
         check(
             "rows_read = accepted + rejected + excluded + duplicates",
@@ -65,7 +97,7 @@ pub fn reconcile(
         money_check(
             &format!("revenue_cents: {} = accepted", CUSTOMERS.name),
             accepted_cents,
-            wide_sum(summary.revenue_cents.iter()),
+            totals.revenue_cents,
         ),
         money_check(
             &format!("revenue_cents: {} = accepted", KPIS_MONTHLY.name),
@@ -89,7 +121,7 @@ pub fn reconcile(
         ),
         check(
             &format!("orders: {} = {}", CUSTOMERS.name, KPIS_MONTHLY.name),
-            summary.orders.iter().sum(),
+            totals.orders,
             monthly.orders.iter().sum(),
         ),
     ]
@@ -125,7 +157,8 @@ mod tests {
         grid.revenue_cents[0] = vec![i64::MAX, 1];
         let mut monthly = MonthlyCounts::zero(2);
         monthly.revenue_cents = vec![i64::MAX, 1];
-        let checks = reconcile(&RowCounts::default(), wrapped, &summary, &grid, &monthly);
+        let totals = CustomerTotals::of(&summary);
+        let checks = reconcile(&RowCounts::default(), wrapped, totals, &grid, &monthly);
         let money: Vec<&Check> = checks
             .iter()
             .filter(|c| c.check.starts_with("revenue_cents"))
@@ -139,7 +172,7 @@ mod tests {
         let checks = reconcile(
             &RowCounts::default(),
             i64::MAX,
-            &summary_of(i64::MAX),
+            CustomerTotals::of(&summary_of(i64::MAX)),
             &grid_of(i64::MAX),
             &monthly_of(i64::MAX),
         );

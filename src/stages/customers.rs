@@ -7,20 +7,18 @@
 //! where worse means more days since the last order (R), fewer orders (F)
 //! or less revenue (M). The named segment follows [`rfm_segment`].
 //!
-//! Each customer partition is summarized on its own; the partitions are
-//! then merged, the RFM cuts and the median second-order gap being exact
-//! order statistics of their columns (`order_statistics`), so this is the
-//! shape the per-partition passes of a run within the budget (or on a
-//! cluster's executors) take.
+//! Each customer partition is summarized on its own ([`summarize_part`]);
+//! the RFM cuts and the median second-order gap are then exact order
+//! statistics over every partition's columns ([`Scoring`]), so a
+//! partition's summary can be scored without the others being held
+//! (`stages::per_customer` drives the partitions and keeps their results).
 //!
-//! This stage produces the [`CustomerSummary`]; the `customers` table is
-//! built from it by `tables::customers`.
+//! The `customers` table is built from the summaries by
+//! `tables::customers`.
 
 use rayon::prelude::*;
 
-use crate::error::Result;
 use crate::stages::order_statistics::{doubled_median, quintile_cuts, quintile_score};
-use crate::stages::orders::OrderHistory;
 
 /// The per-customer summary, in customer-code order (ascending id).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,62 +89,17 @@ fn summarize(days: &[i32], cents: &[i64]) -> Row {
     row
 }
 
-/// Builds the summary of every customer in `history`: each customer
-/// partition summarized on its own, then merged.
-pub fn summarize_customers(history: &OrderHistory) -> Result<CustomerSummary> {
-    summarize_in_batches(history, SUMMARY_BATCH)
-}
-
-/// [`summarize_customers`], partitions of about `batch` customers at a
-/// time.
-fn summarize_in_batches(history: &OrderHistory, batch: usize) -> Result<CustomerSummary> {
-    let mut all = CustomerSummary::with_capacity(history.customers());
-    let mut gaps = Vec::new();
-    for batch in part_batches(history, batch) {
-        let parts: Vec<PartSummary> = batch
-            .into_par_iter()
-            .map(|p| history.with_part(p, |e| summarize_part(e.iter(), history.as_of)))
-            .collect::<Result<_>>()?;
-        for part in parts {
-            all.append(part.summary);
-            gaps.push(part.gaps);
-        }
-    }
-    Ok(merge_scores(all, &gaps))
-}
-
-/// Customers summarized at a time, about: only a batch of partitions'
-/// summaries is held beside the joined columns (all of them beside the
-/// columns took the peak of a 100 M-order run from 4.5 to 5.3 GiB under a
-/// 4 GiB budget).
-const SUMMARY_BATCH: usize = 2 << 20;
-
-/// The history's partitions in runs of consecutive ones holding about
-/// `customers` customers (at least one partition a run).
-fn part_batches(history: &OrderHistory, customers: usize) -> Vec<std::ops::Range<usize>> {
-    let mut batches = Vec::new();
-    let (mut start, mut held) = (0, 0);
-    for p in 0..history.part_count() {
-        held += history.customers_of_part(p);
-        if held >= customers || p + 1 == history.part_count() {
-            batches.push(start..p + 1);
-            (start, held) = (p + 1, 0);
-        }
-    }
-    batches
-}
-
 /// One customer partition's summary before RFM scoring (the scores
 /// depend on every partition's values), with its customers' days from
 /// the first to the second order.
-struct PartSummary {
-    summary: CustomerSummary,
-    gaps: Vec<i64>,
+pub struct PartSummary {
+    pub summary: CustomerSummary,
+    pub gaps: Vec<i64>,
 }
 
 /// The summary of the customers whose entries are `entries`, in code
 /// order, on `as_of`.
-fn summarize_part<'h>(
+pub fn summarize_part<'h>(
     entries: impl Iterator<Item = (&'h [i32], &'h [i64])>,
     as_of: i32,
 ) -> PartSummary {
@@ -161,25 +114,92 @@ fn summarize_part<'h>(
     PartSummary { summary, gaps }
 }
 
-/// The summary of every partition joined (`all`), scored: the median
-/// gap and the RFM cuts are order statistics over the partitions'
-/// values (`gaps` holds each partition's), exact as if taken over one
-/// column.
-fn merge_scores(mut all: CustomerSummary, gaps: &[Vec<i64>]) -> CustomerSummary {
-    let gaps: Vec<&[i64]> = gaps.iter().map(Vec::as_slice).collect();
-    all.second_order_gap_doubled = doubled_median(&gaps);
-    // Fewer days since the last order is better, so a later last order
-    // scores higher: the same order as that of the last order's dates.
-    let cuts = [
-        quintile_cuts(&[all.last_order_day.as_slice()]),
-        quintile_cuts(&[all.orders.as_slice()]),
-        quintile_cuts(&[all.revenue_cents.as_slice()]),
-    ];
-    all.score(&cuts);
-    all
+/// The columns the RFM cuts are taken over, of one partition: the last
+/// order dates, the orders and the revenues (kept apart from a summary
+/// that is not held).
+#[derive(Debug, Clone, Default)]
+pub struct ScoreColumns {
+    pub last_order_day: Vec<i32>,
+    pub orders: Vec<i64>,
+    pub revenue_cents: Vec<i64>,
+}
+
+impl ScoreColumns {
+    pub fn of(summary: &CustomerSummary) -> ScoreColumns {
+        ScoreColumns {
+            last_order_day: summary.last_order_day.clone(),
+            orders: summary.orders.clone(),
+            revenue_cents: summary.revenue_cents.clone(),
+        }
+    }
+
+    pub fn slices(&self) -> ScoreSlices<'_> {
+        ScoreSlices {
+            last_order_day: &self.last_order_day,
+            orders: &self.orders,
+            revenue_cents: &self.revenue_cents,
+        }
+    }
+}
+
+/// [`ScoreColumns`] borrowed, from a held summary or from kept columns.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreSlices<'a> {
+    pub last_order_day: &'a [i32],
+    pub orders: &'a [i64],
+    pub revenue_cents: &'a [i64],
+}
+
+/// What scores a partition's summary: the RFM cuts and the median
+/// second-order gap, order statistics over every partition's values
+/// (exact, as if taken over one column).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scoring {
+    cuts: [Vec<i64>; 3],
+    gap_doubled: Option<i64>,
+}
+
+impl Scoring {
+    /// The scoring of the partitions whose columns are `columns` and
+    /// whose customers' first-to-second-order gaps are `gaps`.
+    pub fn of(columns: &[ScoreSlices], gaps: &[&[i64]]) -> Scoring {
+        let last: Vec<&[i32]> = columns.iter().map(|c| c.last_order_day).collect();
+        let orders: Vec<&[i64]> = columns.iter().map(|c| c.orders).collect();
+        let revenue: Vec<&[i64]> = columns.iter().map(|c| c.revenue_cents).collect();
+        Scoring {
+            // Fewer days since the last order is better, so a later last
+            // order scores higher: the same order as that of the dates.
+            cuts: [
+                quintile_cuts(&last),
+                quintile_cuts(&orders),
+                quintile_cuts(&revenue),
+            ],
+            gap_doubled: doubled_median(gaps),
+        }
+    }
+
+    /// The median second-order gap, doubled.
+    pub fn gap_doubled(&self) -> Option<i64> {
+        self.gap_doubled
+    }
+
+    /// Sets a partition's R, F and M scores and the run's second-order gap.
+    pub fn apply(&self, summary: &mut CustomerSummary) {
+        summary.score(&self.cuts);
+        summary.second_order_gap_doubled = self.gap_doubled;
+    }
 }
 
 impl CustomerSummary {
+    /// The columns the RFM cuts are taken over.
+    pub fn score_slices(&self) -> ScoreSlices<'_> {
+        ScoreSlices {
+            last_order_day: &self.last_order_day,
+            orders: &self.orders,
+            revenue_cents: &self.revenue_cents,
+        }
+    }
+
     /// Customer `c`'s RFM segment. Not stored: it follows from the scores,
     /// and a column of names took 16 bytes a customer.
     pub fn segment(&self, c: usize) -> &'static str {
@@ -187,7 +207,7 @@ impl CustomerSummary {
     }
 
     /// An empty summary with room for `n` customers in each column.
-    fn with_capacity(n: usize) -> CustomerSummary {
+    pub fn with_capacity(n: usize) -> CustomerSummary {
         CustomerSummary {
             first_order_day: Vec::with_capacity(n),
             last_order_day: Vec::with_capacity(n),
@@ -227,8 +247,9 @@ impl CustomerSummary {
         self.m_score = scores(m, &self.revenue_cents);
     }
 
-    /// Appends the customers of `other` (before scoring) after these.
-    fn append(&mut self, mut other: CustomerSummary) {
+    /// Appends the customers of `other` after these (scores too, when
+    /// both are scored).
+    pub fn append(&mut self, mut other: CustomerSummary) {
         self.first_order_day.append(&mut other.first_order_day);
         self.last_order_day.append(&mut other.last_order_day);
         self.orders.append(&mut other.orders);
@@ -237,6 +258,9 @@ impl CustomerSummary {
         self.recency_days.append(&mut other.recency_days);
         self.tenure_days.append(&mut other.tenure_days);
         self.repeat_cents.append(&mut other.repeat_cents);
+        self.r_score.append(&mut other.r_score);
+        self.f_score.append(&mut other.f_score);
+        self.m_score.append(&mut other.m_score);
     }
 }
 
@@ -307,79 +331,6 @@ pub const SEGMENTS: [&str; 9] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::orders::HistoryPart;
-
-    /// How the customers are split into partitions, and the partitions
-    /// into batches, changes nothing: one part, one customer a part, and
-    /// parts of two and three customers with empty parts between them, in
-    /// batches of 1, 2 and 3 customers, give the summary of one part.
-    #[test]
-    fn summary_is_the_same_in_any_parts() {
-        let rows: Vec<(String, i32, i64)> = (0..20)
-            .map(|i| {
-                (
-                    format!("c{}", i % 7),
-                    (i * 13) % 17,
-                    (i as i64 * 37) % 23 - 5,
-                )
-            })
-            .collect();
-        let rows: Vec<(&str, i32, i64)> =
-            rows.iter().map(|(c, d, x)| (c.as_str(), *d, *x)).collect();
-        let whole = summarize_customers(&OrderHistory::from_rows(40, &rows)).unwrap();
-        assert_eq!(whole.orders.len(), 7);
-        for per_part in [1, 2, 3] {
-            let mut parts = vec![HistoryPart::default()];
-            for first in (0..7).step_by(per_part) {
-                let ids: Vec<String> = (first..7.min(first + per_part))
-                    .map(|c| format!("c{c}"))
-                    .collect();
-                let of_part: Vec<_> = rows
-                    .iter()
-                    .copied()
-                    .filter(|(c, _, _)| ids.iter().any(|id| id == c))
-                    .collect();
-                parts.push(HistoryPart::from_rows(&of_part));
-                parts.push(HistoryPart::default());
-            }
-            let history = OrderHistory::of_parts(parts, 40, []);
-            for batch in [1, 2, 3, SUMMARY_BATCH] {
-                let summary = summarize_in_batches(&history, batch).unwrap();
-                assert_eq!(summary, whole, "{per_part} a part, batches of {batch}");
-            }
-        }
-    }
-
-    /// The second order is the second entry that is not a refund, even on
-    /// the first order's day; one order and refunds give no gap.
-    #[test]
-    fn second_order_gap_skips_refunds() {
-        let history = OrderHistory::from_rows(
-            100,
-            &[
-                ("a", 10, 500),
-                ("a", 12, -500),
-                ("a", 20, 700),
-                ("a", 30, 100),
-                ("b", 5, 100),
-                ("b", 5, 200),
-                ("c", 7, 100),
-                ("c", 9, -100),
-            ],
-        );
-        // Gaps 10 (a) and 0 (b): median 5, doubled 10.
-        assert_eq!(
-            summarize_customers(&history)
-                .unwrap()
-                .second_order_gap_doubled,
-            Some(10)
-        );
-        let one = OrderHistory::from_rows(100, &[("c", 7, 100), ("c", 9, -100)]);
-        assert_eq!(
-            summarize_customers(&one).unwrap().second_order_gap_doubled,
-            None
-        );
-    }
 
     #[test]
     fn summary_follows_lifetimes_conventions() {

@@ -19,16 +19,36 @@ pub struct SegmentTotals {
     pub alive_sum: Option<Vec<f64>>,
 }
 
+/// The totals of one summary's customers (every customer, or one
+/// partition's), with the CLV sums when `clv` is given (the scores of the
+/// same customers).
 pub fn segment_totals(summary: &CustomerSummary, clv: Option<&ClvScores>) -> SegmentTotals {
+    let (totals, segments) = part_totals(summary);
+    match clv {
+        Some(scores) => totals.with_clv(&segments, scores),
+        None => totals,
+    }
+}
+
+/// The segment names, sorted: the order of the table and of the indexes
+/// [`part_totals`] gives.
+fn sorted_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = SEGMENTS.to_vec();
     names.sort_unstable();
+    names
+}
+
+/// The customer and revenue totals of one partition's summary (no CLV
+/// sums), and each of its customers' segment (an index into the sorted
+/// names).
+pub fn part_totals(summary: &CustomerSummary) -> (SegmentTotals, Vec<u8>) {
+    let names = sorted_names();
     let mut customers = vec![0i64; names.len()];
     // Sums of customers' revenue, each customer in one segment: they add
     // each accepted entry at most once and cannot wrap (see
     // `orders::MAX_ACCEPTED_VOLUME_CENTS`).
     let mut revenue = vec![0i64; names.len()];
-    let mut clv_sum = vec![Some(0.0f64); names.len()];
-    let mut alive_sum = vec![0.0f64; names.len()];
+    let mut segments = Vec::with_capacity(summary.revenue_cents.len());
     for (c, cents) in summary.revenue_cents.iter().enumerate() {
         let segment = summary.segment(c);
         let i = names
@@ -37,17 +57,48 @@ pub fn segment_totals(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Seg
             .expect("every segment is listed");
         customers[i] += 1;
         revenue[i] += cents;
-        if let Some(scores) = clv {
-            // Summed in customer order: the same result on every run.
-            clv_sum[i] = clv_sum[i].zip(scores.clv[c]).map(|(sum, clv)| sum + clv);
-            alive_sum[i] += scores.p_alive[c];
-        }
+        segments.push(i as u8);
     }
-    SegmentTotals {
+    let totals = SegmentTotals {
         names,
         customers,
         revenue_cents: revenue,
-        clv_sum: clv.map(|_| clv_sum),
-        alive_sum: clv.map(|_| alive_sum),
+        clv_sum: None,
+        alive_sum: None,
+    };
+    (totals, segments)
+}
+
+impl SegmentTotals {
+    /// No customers.
+    pub fn zero() -> SegmentTotals {
+        part_totals(&CustomerSummary::default()).0
+    }
+
+    /// Adds another partition's customer and revenue totals.
+    pub fn add(&mut self, other: &SegmentTotals) {
+        for (a, b) in self.customers.iter_mut().zip(&other.customers) {
+            *a += b;
+        }
+        for (a, b) in self.revenue_cents.iter_mut().zip(&other.revenue_cents) {
+            *a += b;
+        }
+    }
+
+    /// The totals with the CLV sums of every customer: `segments` are the
+    /// customers' segment indexes in code order, as `scores` are. Summed
+    /// in customer order, so the sums do not depend on how the customers
+    /// were partitioned.
+    pub fn with_clv(mut self, segments: &[u8], scores: &ClvScores) -> SegmentTotals {
+        let mut clv_sum = vec![Some(0.0f64); self.names.len()];
+        let mut alive_sum = vec![0.0f64; self.names.len()];
+        for (c, &i) in segments.iter().enumerate() {
+            let i = i as usize;
+            clv_sum[i] = clv_sum[i].zip(scores.clv[c]).map(|(sum, clv)| sum + clv);
+            alive_sum[i] += scores.p_alive[c];
+        }
+        self.clv_sum = Some(clv_sum);
+        self.alive_sum = Some(alive_sum);
+        self
     }
 }

@@ -24,16 +24,16 @@
 //! customer whose CLV could not be computed (null) has no quantile: they
 //! are counted in no share and qualify for no rule that needs one.
 //!
-//! The stage puts customers on lists and produces each published list's
-//! rows, in order, as typed structs; their frames are built in
-//! `tables::targets`.
+//! The stage puts customers on lists a customer partition at a time and
+//! produces each published list's rows as typed structs (customer codes,
+//! not ids), then puts each list in its order; their frames are built in
+//! `tables::targets`, which looks the ids up.
 
 use rayon::prelude::*;
 
 use crate::config::TargetsConfig;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
-use crate::stages::orders::CustomerIds;
 use crate::stages::tiers::{CustomerTiers, Tiers};
 
 /// A target list, in precedence order.
@@ -60,10 +60,11 @@ impl TargetList {
     }
 }
 
-/// Everything the rules need, per customer in customer-code order.
+/// Everything the rules need of one customer partition (its customers'
+/// codes start at `start`); the CLV scores are every customer's.
 pub struct TargetInputs<'a> {
-    /// Customer ids in code order.
-    pub customer_ids: &'a CustomerIds,
+    /// The code of the partition's first customer.
+    pub start: usize,
     pub as_of: i32,
     pub summary: &'a CustomerSummary,
     pub window: u32,
@@ -73,10 +74,9 @@ pub struct TargetInputs<'a> {
     pub config: &'a TargetsConfig,
 }
 
-/// Each customer's list (or none), and the figures the rules used.
+/// The figures the rules use that depend on every customer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Targets {
-    pub list: Vec<Option<TargetList>>,
     /// Share of customers with a strictly lower CLV (with the CLV stage),
     /// among those with a CLV; `None` for a customer without one.
     pub clv_quantile: Option<Vec<Option<f64>>>,
@@ -85,6 +85,22 @@ pub struct Targets {
 }
 
 impl Targets {
+    /// The figures of a run whose customers' CLV scores are `clv` and
+    /// whose median second-order gap (doubled) is `median_gap_doubled`.
+    pub fn of(
+        clv: Option<&ClvScores>,
+        median_gap_doubled: Option<i64>,
+        config: &TargetsConfig,
+    ) -> Targets {
+        Targets {
+            clv_quantile: clv.map(|scores| share_below_of_known(&scores.clv)),
+            gap_doubled: match config.reengage_after_days {
+                Some(days) => Some(2 * days as i64),
+                None => median_gap_doubled,
+            },
+        }
+    }
+
     pub fn typical_gap_days(&self) -> Option<f64> {
         self.gap_doubled.map(|g| g as f64 / 2.0)
     }
@@ -110,52 +126,36 @@ fn share_below_of_known(values: &[Option<f64>]) -> Vec<Option<f64>> {
         .collect()
 }
 
-/// Puts every customer on at most one list.
-pub fn assign_targets(inputs: &TargetInputs) -> Targets {
+/// The list of the partition's customer `c` (its index in the partition),
+/// if any.
+pub fn list_of(inputs: &TargetInputs, targets: &Targets, c: usize) -> Option<TargetList> {
     let s = inputs.summary;
-    let as_of = inputs.as_of as i64;
     let config = inputs.config;
-    let gap_doubled = match config.reengage_after_days {
-        Some(days) => Some(2 * days as i64),
-        None => s.second_order_gap_doubled,
-    };
-    let clv_quantile = inputs.clv.map(|scores| share_below_of_known(&scores.clv));
-    let top_tier = inputs
+    let code = inputs.start + c;
+    let since_last = inputs.as_of as i64 - s.last_order_day[c] as i64;
+    if since_last >= inputs.window as i64 {
+        return Some(TargetList::WinBack);
+    }
+    let quantile = targets.clv_quantile.as_ref().and_then(|q| q[code]);
+    if let Some(scores) = inputs.clv {
+        let overdue = s.frequency[c] >= 1 && since_last * s.frequency[c] > s.recency_days[c];
+        if quantile.is_some_and(|q| q >= config.high_clv_quantile)
+            && scores.p_alive[code] < config.p_alive_below
+            && overdue
+        {
+            return Some(TargetList::AtRiskHighValue);
+        }
+    }
+    let gap_doubled = targets.gap_doubled;
+    if s.orders[c] == 1 && gap_doubled.is_some_and(|g| 2 * s.tenure_days[c] > g) {
+        return Some(TargetList::ReengageNew);
+    }
+    let in_top_tier = inputs
         .tiers
         .zip(inputs.customer_tiers.tier.as_ref())
-        .map(|(t, tier)| (t.top(), tier));
-    let list = (0..s.orders.len())
-        .into_par_iter()
-        .map(|c| {
-            let since_last = as_of - s.last_order_day[c] as i64;
-            if since_last >= inputs.window as i64 {
-                return Some(TargetList::WinBack);
-            }
-            if let (Some(scores), Some(q)) = (inputs.clv, &clv_quantile) {
-                let overdue =
-                    s.frequency[c] >= 1 && since_last * s.frequency[c] > s.recency_days[c];
-                if q[c].is_some_and(|q| q >= config.high_clv_quantile)
-                    && scores.p_alive[c] < config.p_alive_below
-                    && overdue
-                {
-                    return Some(TargetList::AtRiskHighValue);
-                }
-            }
-            if s.orders[c] == 1 && gap_doubled.is_some_and(|g| 2 * s.tenure_days[c] > g) {
-                return Some(TargetList::ReengageNew);
-            }
-            let in_top_tier = top_tier.is_some_and(|(top, tier)| tier[c] == top);
-            let top_clv = clv_quantile
-                .as_ref()
-                .is_some_and(|q| q[c].is_some_and(|q| q >= config.vip_clv_quantile));
-            (in_top_tier || top_clv).then_some(TargetList::Vip)
-        })
-        .collect();
-    Targets {
-        list,
-        clv_quantile,
-        gap_doubled,
-    }
+        .is_some_and(|(t, tier)| tier[c] == t.top());
+    let top_clv = quantile.is_some_and(|q| q >= config.vip_clv_quantile);
+    (in_top_tier || top_clv).then_some(TargetList::Vip)
 }
 
 /// Which lists a run publishes: `win_back` and `reengage_new` always,
@@ -172,10 +172,10 @@ pub fn published_lists(has_tiers: bool, has_clv: bool) -> Vec<TargetList> {
     lists
 }
 
-/// One `win_back` row: a lapsed customer.
+/// One `win_back` row: a lapsed customer (`customer`: their code).
 #[derive(Debug, Clone, PartialEq)]
-pub struct WinBackRow<'a> {
-    pub customer_id: &'a str,
+pub struct WinBackRow {
+    pub customer: u32,
     pub last_order_day: i32,
     pub days_since_last_order: i64,
     pub orders: i64,
@@ -185,8 +185,8 @@ pub struct WinBackRow<'a> {
 /// One `at_risk_high_value` row: a valuable customer overdue for their
 /// next order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AtRiskRow<'a> {
-    pub customer_id: &'a str,
+pub struct AtRiskRow {
+    pub customer: u32,
     pub clv: f64,
     pub clv_quantile: f64,
     pub p_alive: f64,
@@ -200,8 +200,8 @@ pub struct AtRiskRow<'a> {
 
 /// One `reengage_new` row: a one-time buyer past the typical gap.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReengageRow<'a> {
-    pub customer_id: &'a str,
+pub struct ReengageRow {
+    pub customer: u32,
     pub first_order_day: i32,
     pub days_since_first_order: i64,
     /// The same for every row ([`Targets::typical_gap_days`]).
@@ -209,12 +209,12 @@ pub struct ReengageRow<'a> {
     pub revenue_cents: i64,
 }
 
-/// One `vip` row; the tier figures are `None` without tiers, the CLV
-/// figures without the CLV stage.
+/// One `vip` row; the tier figures (`tier`: an index into the tier names)
+/// are `None` without tiers, the CLV figures without the CLV stage.
 #[derive(Debug, Clone, PartialEq)]
-pub struct VipRow<'a> {
-    pub customer_id: &'a str,
-    pub tier: Option<&'a str>,
+pub struct VipRow {
+    pub customer: u32,
+    pub tier: Option<usize>,
     pub trailing_12m_cents: i64,
     pub top_tier: Option<bool>,
     pub clv: Option<f64>,
@@ -223,16 +223,26 @@ pub struct VipRow<'a> {
     pub revenue_cents: i64,
 }
 
-/// The rows of one published list, in its published order.
+/// The rows of one published list.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ListRows<'a> {
-    WinBack(Vec<WinBackRow<'a>>),
-    AtRiskHighValue(Vec<AtRiskRow<'a>>),
-    ReengageNew(Vec<ReengageRow<'a>>),
-    Vip(Vec<VipRow<'a>>),
+pub enum ListRows {
+    WinBack(Vec<WinBackRow>),
+    AtRiskHighValue(Vec<AtRiskRow>),
+    ReengageNew(Vec<ReengageRow>),
+    Vip(Vec<VipRow>),
 }
 
-impl ListRows<'_> {
+impl ListRows {
+    /// No rows of `list`.
+    pub fn empty(list: TargetList) -> ListRows {
+        match list {
+            TargetList::WinBack => ListRows::WinBack(Vec::new()),
+            TargetList::AtRiskHighValue => ListRows::AtRiskHighValue(Vec::new()),
+            TargetList::ReengageNew => ListRows::ReengageNew(Vec::new()),
+            TargetList::Vip => ListRows::Vip(Vec::new()),
+        }
+    }
+
     pub fn list(&self) -> TargetList {
         match self {
             ListRows::WinBack(_) => TargetList::WinBack,
@@ -241,68 +251,100 @@ impl ListRows<'_> {
             ListRows::Vip(_) => TargetList::Vip,
         }
     }
-}
 
-/// Every published list (in [`published_lists`] order) with its members,
-/// best first (see [`members`]).
-pub fn list_members(inputs: &TargetInputs, targets: &Targets) -> Vec<(TargetList, Vec<u32>)> {
-    published_lists(inputs.tiers.is_some(), inputs.clv.is_some())
-        .into_iter()
-        .map(|list| (list, members(inputs, targets, list)))
-        .collect()
-}
-
-/// The customers on `list`, best first: by revenue (win_back,
-/// reengage_new), CLV (at_risk_high_value) or trailing spend (vip),
-/// descending; ties broken by customer id (codes are in id order).
-fn members(inputs: &TargetInputs, targets: &Targets, list: TargetList) -> Vec<u32> {
-    let s = inputs.summary;
-    let mut members: Vec<u32> = (0..s.orders.len() as u32)
-        .filter(|&c| targets.list[c as usize] == Some(list))
-        .collect();
-    let clv = |c: u32| inputs.clv.and_then(|x| x.clv[c as usize]);
-    let trailing = &inputs.customer_tiers.trailing_12m_cents;
-    match list {
-        TargetList::WinBack | TargetList::ReengageNew => {
-            members.sort_by_key(|&c| (std::cmp::Reverse(s.revenue_cents[c as usize]), c))
+    pub fn len(&self) -> usize {
+        match self {
+            ListRows::WinBack(r) => r.len(),
+            ListRows::AtRiskHighValue(r) => r.len(),
+            ListRows::ReengageNew(r) => r.len(),
+            ListRows::Vip(r) => r.len(),
         }
-        TargetList::AtRiskHighValue => members.sort_by(|&a, &b| {
-            let (x, y) = (clv(a).unwrap_or(0.0), clv(b).unwrap_or(0.0));
-            y.total_cmp(&x).then(a.cmp(&b))
-        }),
-        TargetList::Vip => members.sort_by_key(|&c| (std::cmp::Reverse(trailing[c as usize]), c)),
     }
-    members
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `other`'s rows (of the same list) after these.
+    fn append(&mut self, other: ListRows) {
+        match (self, other) {
+            (ListRows::WinBack(a), ListRows::WinBack(mut b)) => a.append(&mut b),
+            (ListRows::AtRiskHighValue(a), ListRows::AtRiskHighValue(mut b)) => a.append(&mut b),
+            (ListRows::ReengageNew(a), ListRows::ReengageNew(mut b)) => a.append(&mut b),
+            (ListRows::Vip(a), ListRows::Vip(mut b)) => a.append(&mut b),
+            _ => unreachable!("rows of one list are appended to that list"),
+        }
+    }
+
+    /// The rows in the list's published order, best first: by revenue
+    /// (win_back, reengage_new), CLV (at_risk_high_value) or trailing
+    /// spend (vip), descending; ties broken by customer id (codes are in
+    /// id order).
+    fn sort(&mut self) {
+        use std::cmp::Reverse;
+        match self {
+            ListRows::WinBack(r) => {
+                r.par_sort_unstable_by_key(|r| (Reverse(r.revenue_cents), r.customer))
+            }
+            ListRows::ReengageNew(r) => {
+                r.par_sort_unstable_by_key(|r| (Reverse(r.revenue_cents), r.customer))
+            }
+            ListRows::AtRiskHighValue(r) => r.par_sort_unstable_by(|a, b| {
+                b.clv.total_cmp(&a.clv).then(a.customer.cmp(&b.customer))
+            }),
+            ListRows::Vip(r) => {
+                r.par_sort_unstable_by_key(|r| (Reverse(r.trailing_12m_cents), r.customer))
+            }
+        }
+    }
 }
 
-/// The rows of `members` (some of `list`'s, in their order).
-pub fn list_rows<'a>(
-    inputs: &TargetInputs<'a>,
-    targets: &Targets,
-    list: TargetList,
-    members: &[u32],
-) -> ListRows<'a> {
-    let rows = members.iter().map(|&c| c as usize);
-    match list {
-        TargetList::WinBack => ListRows::WinBack(rows.map(|c| win_back_row(inputs, c)).collect()),
-        TargetList::AtRiskHighValue => {
-            ListRows::AtRiskHighValue(rows.map(|c| at_risk_row(inputs, targets, c)).collect())
+/// Every list of `lists` with its rows from every partition (the rows of
+/// each, as [`part_rows`] gives them, in part order), in the list's order.
+pub fn joined_lists(lists: &[TargetList], parts: Vec<Vec<ListRows>>) -> Vec<ListRows> {
+    let mut joined: Vec<ListRows> = lists.iter().map(|&l| ListRows::empty(l)).collect();
+    for part in parts {
+        for (all, rows) in joined.iter_mut().zip(part) {
+            all.append(rows);
         }
-        TargetList::ReengageNew => {
-            ListRows::ReengageNew(rows.map(|c| reengage_row(inputs, targets, c)).collect())
-        }
-        TargetList::Vip => ListRows::Vip(rows.map(|c| vip_row(inputs, targets, c)).collect()),
     }
+    joined.iter_mut().for_each(ListRows::sort);
+    joined
+}
+
+/// The rows of one partition's customers on each of `lists`.
+pub fn part_rows(inputs: &TargetInputs, targets: &Targets, lists: &[TargetList]) -> Vec<ListRows> {
+    let mut rows: Vec<ListRows> = lists.iter().map(|&l| ListRows::empty(l)).collect();
+    for c in 0..inputs.summary.orders.len() {
+        let Some(list) = list_of(inputs, targets, c) else {
+            continue;
+        };
+        let Some(i) = lists.iter().position(|&l| l == list) else {
+            continue;
+        };
+        match &mut rows[i] {
+            ListRows::WinBack(r) => r.push(win_back_row(inputs, c)),
+            ListRows::AtRiskHighValue(r) => r.push(at_risk_row(inputs, targets, c)),
+            ListRows::ReengageNew(r) => r.push(reengage_row(inputs, targets, c)),
+            ListRows::Vip(r) => r.push(vip_row(inputs, targets, c)),
+        }
+    }
+    rows
 }
 
 fn days_since_last_order(inputs: &TargetInputs, c: usize) -> i64 {
     inputs.as_of as i64 - inputs.summary.last_order_day[c] as i64
 }
 
-fn win_back_row<'a>(inputs: &TargetInputs<'a>, c: usize) -> WinBackRow<'a> {
+/// The code of the partition's customer `c`.
+fn code(inputs: &TargetInputs, c: usize) -> u32 {
+    (inputs.start + c) as u32
+}
+
+fn win_back_row(inputs: &TargetInputs, c: usize) -> WinBackRow {
     let s = inputs.summary;
     WinBackRow {
-        customer_id: inputs.customer_ids.get(c),
+        customer: code(inputs, c),
         last_order_day: s.last_order_day[c],
         days_since_last_order: days_since_last_order(inputs, c),
         orders: s.orders[c],
@@ -310,15 +352,16 @@ fn win_back_row<'a>(inputs: &TargetInputs<'a>, c: usize) -> WinBackRow<'a> {
     }
 }
 
-fn at_risk_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> AtRiskRow<'a> {
+fn at_risk_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> AtRiskRow {
     let s = inputs.summary;
+    let at = inputs.start + c;
     let scores = inputs.clv.expect("the list needs CLV");
     let q = targets.clv_quantile.as_ref().expect("the list needs CLV");
     AtRiskRow {
-        customer_id: inputs.customer_ids.get(c),
-        clv: scores.clv[c].expect("on the list only with a CLV quantile"),
-        clv_quantile: q[c].expect("on the list only with a CLV quantile"),
-        p_alive: scores.p_alive[c],
+        customer: code(inputs, c),
+        clv: scores.clv[at].expect("on the list only with a CLV quantile"),
+        clv_quantile: q[at].expect("on the list only with a CLV quantile"),
+        p_alive: scores.p_alive[at],
         frequency: s.frequency[c],
         recency_days: s.recency_days[c],
         usual_gap_days: s.recency_days[c] as f64 / s.frequency[c] as f64,
@@ -327,10 +370,10 @@ fn at_risk_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> At
     }
 }
 
-fn reengage_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> ReengageRow<'a> {
+fn reengage_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> ReengageRow {
     let s = inputs.summary;
     ReengageRow {
-        customer_id: inputs.customer_ids.get(c),
+        customer: code(inputs, c),
         first_order_day: s.first_order_day[c],
         days_since_first_order: s.tenure_days[c],
         typical_gap_days: targets.typical_gap_days(),
@@ -338,18 +381,19 @@ fn reengage_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> R
     }
 }
 
-fn vip_row<'a>(inputs: &TargetInputs<'a>, targets: &Targets, c: usize) -> VipRow<'a> {
+fn vip_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> VipRow {
+    let at = inputs.start + c;
     let tier = inputs
         .tiers
         .zip(inputs.customer_tiers.tier.as_ref())
         .map(|(t, tier)| (t, tier[c]));
-    let q = targets.clv_quantile.as_ref().and_then(|q| q[c]);
+    let q = targets.clv_quantile.as_ref().and_then(|q| q[at]);
     VipRow {
-        customer_id: inputs.customer_ids.get(c),
-        tier: tier.map(|(t, i)| t.names[i].as_str()),
+        customer: code(inputs, c),
+        tier: tier.map(|(_, i)| i),
         trailing_12m_cents: inputs.customer_tiers.trailing_12m_cents[c],
         top_tier: tier.map(|(t, i)| i == t.top()),
-        clv: inputs.clv.and_then(|x| x.clv[c]),
+        clv: inputs.clv.and_then(|x| x.clv[at]),
         clv_quantile: q,
         top_clv: q.map(|x| x >= inputs.config.vip_clv_quantile),
         revenue_cents: inputs.summary.revenue_cents[c],

@@ -25,7 +25,7 @@
 use crate::config::LoyaltyConfig;
 use crate::error::Result;
 use crate::stages::calendar::{first_order_day_of, Calendar};
-use crate::stages::orders::OrderHistory;
+use crate::stages::orders::{EntriesView, OrderHistory};
 use crate::tables::schema::tiers::movement;
 use crate::time::twelve_months_before;
 
@@ -112,17 +112,30 @@ pub struct CustomerTiers {
 
 /// Trailing spend and tiers of every customer.
 pub fn customer_tiers(history: &OrderHistory, tiers: Option<&Tiers>) -> Result<CustomerTiers> {
-    let as_of = history.as_of;
+    let parts = history.map_parts(|_, entries| tiers_of_part(entries, history.as_of, tiers))?;
+    let mut all = CustomerTiers::default();
+    for part in parts {
+        all.append(part);
+    }
+    Ok(all)
+}
+
+/// Trailing spend and tiers of the customers of one partition, on
+/// `as_of`.
+pub fn tiers_of_part(entries: EntriesView, as_of: i32, tiers: Option<&Tiers>) -> CustomerTiers {
     let year_ago = twelve_months_before(as_of);
     let two_years_ago = twelve_months_before(year_ago);
-    let rows: Vec<(i64, i64, Option<i32>)> = history.map_customers(|days, cents| {
-        (
-            spend_between(days, cents, year_ago, as_of),
-            spend_between(days, cents, two_years_ago, year_ago),
-            first_order_day_of(days, cents),
-        )
-    })?;
-    Ok(CustomerTiers {
+    let rows: Vec<(i64, i64, Option<i32>)> = entries
+        .iter()
+        .map(|(days, cents)| {
+            (
+                spend_between(days, cents, year_ago, as_of),
+                spend_between(days, cents, two_years_ago, year_ago),
+                first_order_day_of(days, cents),
+            )
+        })
+        .collect();
+    CustomerTiers {
         trailing_12m_cents: rows.iter().map(|r| r.0).collect(),
         tier: tiers.map(|t| rows.iter().map(|r| t.tier_of(r.0)).collect()),
         tier_12m_ago: tiers.map(|t| {
@@ -133,7 +146,26 @@ pub fn customer_tiers(history: &OrderHistory, tiers: Option<&Tiers>) -> Result<C
                 })
                 .collect()
         }),
-    })
+    }
+}
+
+impl CustomerTiers {
+    /// Appends the customers of `other` after these.
+    pub fn append(&mut self, mut other: CustomerTiers) {
+        self.trailing_12m_cents
+            .append(&mut other.trailing_12m_cents);
+        append_present(&mut self.tier, other.tier);
+        append_present(&mut self.tier_12m_ago, other.tier_12m_ago);
+    }
+}
+
+/// `other` after `values`, when there are values (with `[loyalty]`).
+fn append_present<T>(values: &mut Option<Vec<T>>, other: Option<Vec<T>>) {
+    match (values.as_mut(), other) {
+        (Some(v), Some(mut o)) => v.append(&mut o),
+        (None, Some(o)) => *values = Some(o),
+        (_, None) => {}
+    }
 }
 
 /// Customer counts per month × from (0 = new, 1 + tier) × to (tier).

@@ -9,15 +9,15 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use polars::prelude::{Column, DataFrame};
+use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
 use crate::error::Result;
 use crate::io::publish::RowSource;
 use crate::stages::clv_scores::{interval_end, ClvScores, SimpleClv};
 use crate::stages::customers::CustomerSummary;
-use crate::stages::per_customer::PerCustomer;
-use crate::stages::segments::segment_totals;
+use crate::stages::per_customer::{CustomerPart, PerCustomer};
+use crate::stages::segments::SegmentTotals;
 use crate::tables::schema::col;
 use crate::tables::schema::customers::{CUSTOMERS, SEGMENTS};
 use crate::tables::schema::values::{money, ratio};
@@ -31,25 +31,52 @@ use crate::time::{month_of_day, month_start};
 /// `[loyalty]`, but for the trailing spend).
 pub struct CustomerRows {
     results: Arc<PerCustomer>,
-    /// The tier columns, of every customer.
-    extra: Vec<Column>,
 }
 
 impl CustomerRows {
     /// The table's rows, checked against its declaration once here: no
     /// range can build differently typed columns.
     pub fn new(results: Arc<PerCustomer>) -> Result<CustomerRows> {
-        let extra = tier_columns(&results.customer_tiers, results.tiers.as_ref());
-        let rows = CustomerRows { results, extra };
-        rows.build(0..rows.results.customer_ids.len().min(1))?;
+        let rows = CustomerRows { results };
+        rows.build(0..rows.results.parts.customers().min(1))?;
         Ok(rows)
     }
 
-    /// The rows of the customers in `range` (customer codes).
-    fn build(&self, range: Range<usize>) -> Result<DataFrame> {
-        let s = &self.results.summary;
+    /// The rows of the customers in `codes`, a customer partition's at a
+    /// time.
+    fn build(&self, codes: Range<usize>) -> Result<DataFrame> {
+        let parts = &self.results.parts;
+        let mut frames = Vec::new();
+        for (p, of_part) in parts.parts_in(codes.clone()) {
+            let start = parts.codes_of(p).start;
+            frames.push(self.build_part(&*parts.part(p)?, start, of_part)?);
+        }
+        let Some(mut frame) = frames.pop() else {
+            // No customers: the columns of none.
+            return self.build_part(
+                &CustomerPart::default(),
+                codes.start,
+                codes.start..codes.start,
+            );
+        };
+        while let Some(earlier) = frames.pop() {
+            frame = earlier.vstack(&frame)?;
+        }
+        Ok(frame)
+    }
+
+    /// The rows of `part`'s customers `codes` (its first customer's code
+    /// is `start`).
+    fn build_part(
+        &self,
+        part: &CustomerPart,
+        start: usize,
+        codes: Range<usize>,
+    ) -> Result<DataFrame> {
+        let s = &part.summary;
+        let range = codes.start - start..codes.end - start;
         let as_of = self.results.as_of as i64;
-        let part = |v: &[i64]| v[range.clone()].to_vec();
+        let values = |v: &[i64]| v[range.clone()].to_vec();
         let days = |v: &[i32]| v[range.clone()].to_vec();
         let cohort: Vec<i32> = s.first_order_day[range.clone()]
             .iter()
@@ -70,17 +97,17 @@ impl CustomerRows {
         let frame = FrameBuilder::new(&CUSTOMERS, range.len())
             .add(
                 col::CUSTOMER_ID,
-                self.results.customer_ids.slice(range.clone()),
+                self.results.customer_ids.slice(codes.clone()),
             )?
             .dates(col::COHORT_MONTH, cohort)?
             .dates(col::FIRST_ORDER_DATE, days(&s.first_order_day))?
             .dates(col::LAST_ORDER_DATE, days(&s.last_order_day))?
-            .add(col::ORDERS, part(&s.orders))?
+            .add(col::ORDERS, values(&s.orders))?
             .money(col::REVENUE, &s.revenue_cents[range.clone()])?
             .add(col::AVG_ORDER_VALUE, avg_order_value)?
-            .add(col::FREQUENCY, part(&s.frequency))?
-            .add(col::RECENCY_DAYS, part(&s.recency_days))?
-            .add(col::TENURE_DAYS, part(&s.tenure_days))?
+            .add(col::FREQUENCY, values(&s.frequency))?
+            .add(col::RECENCY_DAYS, values(&s.recency_days))?
+            .add(col::TENURE_DAYS, values(&s.tenure_days))?
             .add(col::MONETARY_VALUE, monetary_value)?
             .add(col::DAYS_SINCE_LAST_ORDER, days_since_last)?
             .add(col::R_SCORE, days(&s.r_score))?
@@ -90,9 +117,10 @@ impl CustomerRows {
                 col::RFM_SEGMENT,
                 range.clone().map(|c| s.segment(c)).collect::<Vec<_>>(),
             )?;
-        let mut frame = with_clv_scores(frame, self.results.clv.as_ref(), s, range.clone())?;
-        for column in &self.extra {
-            frame = frame.push(column.slice(range.start as i64, range.len()))?;
+        let clv = self.results.clv.as_ref();
+        let mut frame = with_clv_scores(frame, clv, s, (range.clone(), codes))?;
+        for column in tier_columns(&part.tiers, self.results.tiers.as_ref(), range) {
+            frame = frame.push(column)?;
         }
         frame.finish()
     }
@@ -100,7 +128,7 @@ impl CustomerRows {
 
 impl RowSource for CustomerRows {
     fn height(&self) -> usize {
-        self.results.customer_ids.len()
+        self.results.parts.customers()
     }
 
     fn rows(&self, offset: usize, length: usize) -> DataFrame {
@@ -109,13 +137,14 @@ impl RowSource for CustomerRows {
     }
 }
 
-/// The customers' CLV columns (of the customers in `range`): the scores,
-/// or nulls without the CLV stage.
+/// The customers' CLV columns (of the customers `codes`, at `range` of
+/// their partition's `summary`): the scores, or nulls without the CLV
+/// stage.
 fn with_clv_scores(
     frame: FrameBuilder,
     clv: Option<&(ClvScores, SimpleClv)>,
     summary: &CustomerSummary,
-    range: Range<usize>,
+    (local, range): (Range<usize>, Range<usize>),
 ) -> Result<FrameBuilder> {
     match clv {
         Some((scores, simple)) => {
@@ -143,7 +172,7 @@ fn with_clv_scores(
                 .add(col::CLV, scores.clv[range.clone()].to_vec())?
                 .add(col::CLV_LOW, interval_end(clv, 0, range.clone()))?
                 .add(col::CLV_HIGH, interval_end(clv, 1, range.clone()))?
-                .add(col::CLV_SIMPLE, simple.values(summary, range))
+                .add(col::CLV_SIMPLE, simple.values(summary, local))
         }
         None => frame
             .nulls(col::P_ALIVE)?
@@ -162,8 +191,7 @@ fn with_clv_scores(
 /// The `segments` table: every named segment, sorted by name, with its
 /// customers, revenue, share of revenue, and the average CLV and
 /// probability alive (null when the CLV stage is off).
-pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Result<DataFrame> {
-    let totals = segment_totals(summary, clv);
+pub fn segments_table(totals: &SegmentTotals) -> Result<DataFrame> {
     let n = totals.names.len();
     let customers = &totals.customers;
     let revenue = &totals.revenue_cents;
@@ -198,9 +226,9 @@ pub fn segments_table(summary: &CustomerSummary, clv: Option<&ClvScores>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::customers::summarize_customers;
-    use crate::stages::orders::OrderHistory;
-    use crate::stages::tiers::customer_tiers;
+    use crate::stages::orders::{HistoryPart, OrderHistory};
+    use crate::stages::per_customer::{customer_parts, summarize_customers};
+    use crate::stages::segments::segment_totals;
     use crate::tables::schema::Options;
 
     /// Customer `a`: two orders and a refund; customer `b`: one order.
@@ -229,10 +257,12 @@ mod tests {
     }
 
     fn customer_rows(clv: Option<ClvScores>) -> CustomerRows {
-        let h = history();
+        rows_of(history(), clv)
+    }
+
+    fn rows_of(h: OrderHistory, clv: Option<ClvScores>) -> CustomerRows {
         CustomerRows::new(Arc::new(PerCustomer {
-            summary: summarize_customers(&h).unwrap(),
-            customer_tiers: customer_tiers(&h, None).unwrap(),
+            parts: customer_parts(&h, None, None).unwrap(),
             as_of: h.as_of,
             customer_ids: h.into_customer_ids(),
             clv: clv.map(|scores| {
@@ -271,11 +301,36 @@ mod tests {
         }
     }
 
+    /// Customers `a` to `e` in partitions of two, none and three: every
+    /// range, within a partition or across partitions, is that slice of
+    /// the rows of the customers in one partition.
+    #[test]
+    fn ranges_across_partitions_are_slices_of_the_whole_table() {
+        let rows: Vec<(&str, i32, i64)> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, 19_700 + i as i32, 100 * (i as i64 + 1)))
+            .collect();
+        let one = rows_of(OrderHistory::from_rows(19_750, &rows), None);
+        let parts = vec![
+            HistoryPart::from_rows(&rows[..2]),
+            HistoryPart::default(),
+            HistoryPart::from_rows(&rows[2..]),
+        ];
+        let split = rows_of(OrderHistory::of_parts(parts, 19_750, []), None);
+        let whole = one.rows(0, 5);
+        assert!(split.rows(0, 5).equals_missing(&whole));
+        for (offset, length) in [(0, 0), (1, 1), (1, 2), (2, 3), (0, 5), (5, 0)] {
+            let part = split.rows(offset, length);
+            assert!(part.equals_missing(&whole.slice(offset as i64, length)));
+        }
+    }
+
     #[test]
     fn segments_conforms_to_its_declaration_with_and_without_clv() {
         let summary = summarize_customers(&history()).unwrap();
         for clv in [None, Some(scores())] {
-            let frame = segments_table(&summary, clv.as_ref()).unwrap();
+            let frame = segments_table(&segment_totals(&summary, clv.as_ref())).unwrap();
             SEGMENTS.conforms(&frame, &Options::default()).unwrap();
             assert_eq!(frame.height(), 9);
             let avg_clv = frame.column(col::AVG_CLV).unwrap().f64().unwrap();
@@ -288,7 +343,7 @@ mod tests {
     #[test]
     fn a_segment_with_an_uncomputable_clv_has_no_average() {
         let summary = summarize_customers(&history()).unwrap();
-        let frame = segments_table(&summary, Some(&scores())).unwrap();
+        let frame = segments_table(&segment_totals(&summary, Some(&scores()))).unwrap();
         let names = frame
             .column(col::RFM_SEGMENT)
             .unwrap()

@@ -13,10 +13,10 @@ use polars::prelude::DataFrame;
 use super::builder::FrameBuilder;
 use crate::error::Result;
 use crate::io::publish::RowSource;
+use crate::stages::orders::CustomerIds;
 use crate::stages::per_customer::PerCustomer;
-use crate::stages::targets::{
-    list_rows, AtRiskRow, ListRows, ReengageRow, TargetList, Targets, VipRow, WinBackRow,
-};
+use crate::stages::targets::{AtRiskRow, ListRows, ReengageRow, TargetList, VipRow, WinBackRow};
+use crate::stages::tiers::Tiers;
 use crate::tables::schema::col;
 use crate::tables::schema::targets::{AT_RISK_HIGH_VALUE, REENGAGE_NEW, VIP, WIN_BACK};
 use crate::tables::schema::TableSchema;
@@ -31,49 +31,39 @@ pub fn list_schema(list: TargetList) -> &'static TableSchema {
     }
 }
 
-/// One list's table, built a range of its members at a time when
-/// published (see [`RowSource`]): the rows are not held beside the
-/// per-customer results they repeat.
+/// One list's table, built a range of its rows at a time when published
+/// (see [`RowSource`]): the rows hold customer codes, the ids are looked
+/// up in the per-customer results as the frames are built.
 pub struct ListTableRows {
     results: Arc<PerCustomer>,
-    targets: Arc<Targets>,
-    list: TargetList,
-    /// The list's customers, in the table's order.
-    members: Vec<u32>,
+    /// The list's rows, in the table's order.
+    rows: ListRows,
 }
 
 impl ListTableRows {
     /// The list's rows, checked against its declaration once here.
-    pub fn new(
-        results: Arc<PerCustomer>,
-        targets: Arc<Targets>,
-        list: TargetList,
-        members: Vec<u32>,
-    ) -> Result<ListTableRows> {
-        let rows = ListTableRows {
-            results,
-            targets,
-            list,
-            members,
-        };
-        rows.build(0..rows.members.len().min(1))?;
+    pub fn new(results: Arc<PerCustomer>, rows: ListRows) -> Result<ListTableRows> {
+        let rows = ListTableRows { results, rows };
+        rows.build(0..rows.rows.len().min(1))?;
         Ok(rows)
     }
 
     pub fn name(&self) -> &'static str {
-        list_schema(self.list).name
+        list_schema(self.rows.list()).name
     }
 
     fn build(&self, range: Range<usize>) -> Result<DataFrame> {
-        let inputs = self.results.target_inputs();
-        let members = &self.members[range];
-        list_table(&list_rows(&inputs, &self.targets, self.list, members))
+        let names = Names {
+            ids: &self.results.customer_ids,
+            tiers: self.results.tiers.as_ref(),
+        };
+        list_table(&self.rows, range, &names)
     }
 }
 
 impl RowSource for ListTableRows {
     fn height(&self) -> usize {
-        self.members.len()
+        self.rows.len()
     }
 
     fn rows(&self, offset: usize, length: usize) -> DataFrame {
@@ -82,13 +72,27 @@ impl RowSource for ListTableRows {
     }
 }
 
-/// One list's table, its rows in the order given.
-pub fn list_table(rows: &ListRows) -> Result<DataFrame> {
+/// What the rows' codes name: the customers' ids and the tiers.
+pub struct Names<'a> {
+    pub ids: &'a CustomerIds,
+    pub tiers: Option<&'a Tiers>,
+}
+
+impl Names<'_> {
+    fn ids<R>(&self, rows: &[R], customer: impl Fn(&R) -> u32) -> Vec<&str> {
+        rows.iter()
+            .map(|r| self.ids.get(customer(r) as usize))
+            .collect()
+    }
+}
+
+/// The rows `range` of one list's table.
+pub fn list_table(rows: &ListRows, range: Range<usize>, names: &Names) -> Result<DataFrame> {
     match rows {
-        ListRows::WinBack(rows) => win_back_table(rows),
-        ListRows::AtRiskHighValue(rows) => at_risk_table(rows),
-        ListRows::ReengageNew(rows) => reengage_table(rows),
-        ListRows::Vip(rows) => vip_table(rows),
+        ListRows::WinBack(rows) => win_back_table(&rows[range], names),
+        ListRows::AtRiskHighValue(rows) => at_risk_table(&rows[range], names),
+        ListRows::ReengageNew(rows) => reengage_table(&rows[range], names),
+        ListRows::Vip(rows) => vip_table(&rows[range], names),
     }
 }
 
@@ -102,10 +106,10 @@ fn suggested_action(list: TargetList, n: usize) -> Vec<&'static str> {
     vec![list.suggested_action(); n]
 }
 
-fn win_back_table(rows: &[WinBackRow]) -> Result<DataFrame> {
+fn win_back_table(rows: &[WinBackRow], names: &Names) -> Result<DataFrame> {
     let n = rows.len();
     FrameBuilder::new(&WIN_BACK, n)
-        .add(col::CUSTOMER_ID, pick(rows, |r| r.customer_id))?
+        .add(col::CUSTOMER_ID, names.ids(rows, |r| r.customer))?
         .dates(col::LAST_ORDER_DATE, pick(rows, |r| r.last_order_day))?
         .add(
             col::DAYS_SINCE_LAST_ORDER,
@@ -120,10 +124,10 @@ fn win_back_table(rows: &[WinBackRow]) -> Result<DataFrame> {
         .finish()
 }
 
-fn at_risk_table(rows: &[AtRiskRow]) -> Result<DataFrame> {
+fn at_risk_table(rows: &[AtRiskRow], names: &Names) -> Result<DataFrame> {
     let n = rows.len();
     FrameBuilder::new(&AT_RISK_HIGH_VALUE, n)
-        .add(col::CUSTOMER_ID, pick(rows, |r| r.customer_id))?
+        .add(col::CUSTOMER_ID, names.ids(rows, |r| r.customer))?
         .add(col::CLV, pick(rows, |r| r.clv))?
         .add(col::CLV_QUANTILE, pick(rows, |r| r.clv_quantile))?
         .add(col::P_ALIVE, pick(rows, |r| r.p_alive))?
@@ -142,10 +146,10 @@ fn at_risk_table(rows: &[AtRiskRow]) -> Result<DataFrame> {
         .finish()
 }
 
-fn reengage_table(rows: &[ReengageRow]) -> Result<DataFrame> {
+fn reengage_table(rows: &[ReengageRow], names: &Names) -> Result<DataFrame> {
     let n = rows.len();
     FrameBuilder::new(&REENGAGE_NEW, n)
-        .add(col::CUSTOMER_ID, pick(rows, |r| r.customer_id))?
+        .add(col::CUSTOMER_ID, names.ids(rows, |r| r.customer))?
         .dates(col::FIRST_ORDER_DATE, pick(rows, |r| r.first_order_day))?
         .add(
             col::DAYS_SINCE_FIRST_ORDER,
@@ -160,11 +164,16 @@ fn reengage_table(rows: &[ReengageRow]) -> Result<DataFrame> {
         .finish()
 }
 
-fn vip_table(rows: &[VipRow]) -> Result<DataFrame> {
+fn vip_table(rows: &[VipRow], names: &Names) -> Result<DataFrame> {
     let n = rows.len();
     FrameBuilder::new(&VIP, n)
-        .add(col::CUSTOMER_ID, pick(rows, |r| r.customer_id))?
-        .add(col::TIER, pick(rows, |r| r.tier))?
+        .add(col::CUSTOMER_ID, names.ids(rows, |r| r.customer))?
+        .add(
+            col::TIER,
+            pick(rows, |r| {
+                r.tier.zip(names.tiers).map(|(i, t)| t.names[i].as_str())
+            }),
+        )?
         .money(
             col::TRAILING_12M_SPEND,
             &pick(rows, |r| r.trailing_12m_cents),
@@ -181,10 +190,9 @@ fn vip_table(rows: &[VipRow]) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::customers::summarize_customers;
     use crate::stages::orders::OrderHistory;
-    use crate::stages::targets::{assign_targets, list_members};
-    use crate::stages::tiers::customer_tiers;
+    use crate::stages::per_customer::customer_parts;
+    use crate::stages::targets::{joined_lists, part_rows, published_lists, Targets};
     use crate::tables::schema::Options;
 
     /// Any range of a list's rows is that slice of the whole list: five
@@ -198,9 +206,9 @@ mod tests {
         }
         rows.extend([("x", 580, 300), ("y", 590, 200)]);
         let h = OrderHistory::from_rows(620, &rows);
+        let parts = customer_parts(&h, None, None).unwrap();
         let results = Arc::new(PerCustomer {
-            summary: summarize_customers(&h).unwrap(),
-            customer_tiers: customer_tiers(&h, None).unwrap(),
+            parts,
             as_of: h.as_of,
             customer_ids: h.into_customer_ids(),
             clv: None,
@@ -208,15 +216,20 @@ mod tests {
             window: 365,
             targets: Default::default(),
         });
-        let inputs = results.target_inputs();
-        let targets = assign_targets(&inputs);
-        let lists = list_members(&inputs, &targets);
-        let targets = Arc::new(targets);
-        let sizes: Vec<usize> = lists.iter().map(|(_, m)| m.len()).collect();
+        let part = results.parts.part(0).unwrap();
+        let inputs = results.target_inputs(&part, 0);
+        let targets = Targets::of(
+            None,
+            part.summary.second_order_gap_doubled,
+            &results.targets,
+        );
+        let published = published_lists(false, false);
+        let lists = joined_lists(&published, vec![part_rows(&inputs, &targets, &published)]);
+        let sizes: Vec<usize> = lists.iter().map(ListRows::len).collect();
         assert_eq!(sizes, [5, 2]);
-        for (list, members) in lists {
-            let n = members.len();
-            let rows = ListTableRows::new(results.clone(), targets.clone(), list, members).unwrap();
+        for list in lists {
+            let n = list.len();
+            let rows = ListTableRows::new(results.clone(), list).unwrap();
             let whole = rows.rows(0, n);
             for (offset, length) in [(0, 0), (0, 1), (1, 1), (1, n - 1), (n, 0)] {
                 let part = rows.rows(offset, length);
@@ -225,17 +238,35 @@ mod tests {
         }
     }
 
-    fn lists() -> Vec<ListRows<'static>> {
+    /// Ids `a` to `d` for the codes 0 to 3.
+    fn ids() -> CustomerIds {
+        let mut ids = CustomerIds::default();
+        for id in ["a", "b", "c", "d"] {
+            ids.push(id);
+        }
+        ids
+    }
+
+    fn table_of(rows: &ListRows) -> DataFrame {
+        let ids = ids();
+        let names = Names {
+            ids: &ids,
+            tiers: None,
+        };
+        list_table(rows, 0..rows.len(), &names).unwrap()
+    }
+
+    fn lists() -> Vec<ListRows> {
         vec![
             ListRows::WinBack(vec![WinBackRow {
-                customer_id: "a",
+                customer: 0,
                 last_order_day: 19_000,
                 days_since_last_order: 400,
                 orders: 2,
                 revenue_cents: 12_345,
             }]),
             ListRows::AtRiskHighValue(vec![AtRiskRow {
-                customer_id: "b",
+                customer: 1,
                 clv: 250.0,
                 clv_quantile: 0.9,
                 p_alive: 0.3,
@@ -246,14 +277,14 @@ mod tests {
                 revenue_cents: 50_000,
             }]),
             ListRows::ReengageNew(vec![ReengageRow {
-                customer_id: "c",
+                customer: 2,
                 first_order_day: 19_300,
                 days_since_first_order: 40,
                 typical_gap_days: Some(32.5),
                 revenue_cents: 999,
             }]),
             ListRows::Vip(vec![VipRow {
-                customer_id: "d",
+                customer: 3,
                 tier: None,
                 trailing_12m_cents: 100_000,
                 top_tier: None,
@@ -269,7 +300,7 @@ mod tests {
     fn every_list_table_conforms() {
         let tables: Vec<(&str, DataFrame)> = lists()
             .iter()
-            .map(|rows| (list_schema(rows.list()).name, list_table(rows).unwrap()))
+            .map(|rows| (list_schema(rows.list()).name, table_of(rows)))
             .collect();
         let names: Vec<&str> = tables.iter().map(|(n, _)| *n).collect();
         assert_eq!(
@@ -312,7 +343,7 @@ mod tests {
             ListRows::ReengageNew(Vec::new()),
             ListRows::Vip(Vec::new()),
         ] {
-            let frame = list_table(&rows).unwrap();
+            let frame = table_of(&rows);
             list_schema(rows.list())
                 .conforms(&frame, &Options::default())
                 .unwrap();

@@ -56,23 +56,26 @@ fn pick<T>(cells: &[(usize, usize, usize)], value: impl Fn(&(usize, usize, usize
 }
 
 /// The tier columns of `customers`: trailing_12m_spend, tier, tier_12m_ago
-/// (both null without tiers).
-pub fn tier_columns(customer_tiers: &CustomerTiers, tiers: Option<&Tiers>) -> Vec<Column> {
-    let n = customer_tiers.trailing_12m_cents.len();
+/// (both null without tiers), of the customers at `range`.
+pub fn tier_columns(
+    customer_tiers: &CustomerTiers,
+    tiers: Option<&Tiers>,
+    range: std::ops::Range<usize>,
+) -> Vec<Column> {
+    let n = range.len();
     let name = |i: usize| tiers.map(|t| t.names[i].as_str());
     let tier: Vec<Option<&str>> = match &customer_tiers.tier {
-        Some(v) => v.iter().map(|&i| name(i)).collect(),
+        Some(v) => v[range.clone()].iter().map(|&i| name(i)).collect(),
         None => vec![None; n],
     };
     let ago: Vec<Option<&str>> = match &customer_tiers.tier_12m_ago {
-        Some(v) => v.iter().map(|i| i.and_then(name)).collect(),
+        Some(v) => v[range.clone()].iter().map(|i| i.and_then(name)).collect(),
         None => vec![None; n],
     };
     vec![
         Column::new(
             col::TRAILING_12M_SPEND.into(),
-            customer_tiers
-                .trailing_12m_cents
+            customer_tiers.trailing_12m_cents[range]
                 .iter()
                 .map(|&c| money(c))
                 .collect::<Vec<_>>(),
@@ -143,7 +146,7 @@ mod tests {
             tier: Some(vec![1, 0]),
             tier_12m_ago: Some(vec![Some(0), None]),
         };
-        let columns = tier_columns(&by_customer, Some(&tiers()));
+        let columns = tier_columns(&by_customer, Some(&tiers()), 0..2);
         let names: Vec<&str> = columns.iter().map(|c| c.name().as_str()).collect();
         let declared: Vec<&str> = CUSTOMERS.columns.iter().map(|c| c.name).collect();
         assert_eq!(names, declared[declared.len() - 3..]);
@@ -151,12 +154,16 @@ mod tests {
             assert_eq!(c.dtype(), &CUSTOMERS.column(c.name()).kind.dtype());
         }
         assert_eq!(columns[0].f64().unwrap().get(0), Some(123.45));
+        let second = tier_columns(&by_customer, Some(&tiers()), 1..2);
+        assert_eq!(second[0].f64().unwrap().get(0), Some(0.0));
+        assert_eq!(second[2].null_count(), 1);
         let without = tier_columns(
             &CustomerTiers {
                 trailing_12m_cents: vec![5],
                 ..Default::default()
             },
             None,
+            0..1,
         );
         assert_eq!(without[1].null_count(), 1);
         assert_eq!(

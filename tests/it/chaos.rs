@@ -248,8 +248,8 @@ fn spill_dirs(out: &Path) -> Vec<String> {
 }
 
 /// Killed while partitions are written to spill files, while a spilled
-/// partition is read back and grouped, or while the order history is
-/// written out: `current` still shows the last good run, the spill files
+/// partition is read back and grouped, or while the order history or the
+/// per-customer results are written out: `current` still shows the last good run, the spill files
 /// stay behind, and the next run sweeps them and publishes the same
 /// tables.
 #[test]
@@ -266,11 +266,13 @@ fn killed_while_spilling_the_last_good_run_stays_and_the_spill_is_swept() {
             .unwrap();
     assert!(m["resources"]["spilled_bytes"].as_u64().unwrap() > 0, "{m}");
     assert_eq!(m["resources"]["history_spilled"], true, "{m}");
+    assert_eq!(m["resources"]["results_spilled"], true, "{m}");
     assert_same_tables(&reference, &check_invariants(&d.join("out")));
     for point in [
         "spill::piece_written",
         "spill::partition_read",
         "spill::history_written",
+        "spill::customers_written",
     ] {
         let o = run_with(d, &format!("{spill_all};{point}=return"), &[]);
         use std::os::unix::process::ExitStatusExt;

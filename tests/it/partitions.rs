@@ -273,6 +273,7 @@ proptest! {
                 let what = format!("{partitions} partitions, {threads} threads, no spill");
                 assert_same_tables(&expected, &other, &what);
                 prop_assert!(!other.resources.history_spilled, "{what}");
+                prop_assert!(!other.resources.results_spilled, "{what}");
                 // Compressed spills on the larger counts only: the codec
                 // is per vector, whatever the partition count.
                 let compression = match partitions {
@@ -285,6 +286,7 @@ proptest! {
                 assert_same_tables(&expected, &other, &what);
                 prop_assert!(other.resources.spilled_bytes > 0, "{what}: nothing spilled");
                 prop_assert!(other.resources.history_spilled, "{what}: the history was held");
+                prop_assert!(other.resources.results_spilled, "{what}: the results were held");
                 prop_assert_eq!(other.resources.spill_compressed, compression == SpillCompression::Zstd);
             }
         }

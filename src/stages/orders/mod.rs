@@ -108,7 +108,7 @@ impl Orders {
 pub struct OrderPlan<'s> {
     pub buffer_bytes: usize,
     pub spill: &'s dyn SpillStore<OrderPart>,
-    pub history: Option<std::sync::Arc<dyn EntryStore>>,
+    pub history: Option<std::sync::Arc<EntryStore>>,
 }
 
 /// Builds orders from the scattered lines (`lines`, one partition per
@@ -198,7 +198,7 @@ fn history_partitions(
     orders: Stored<'_, OrderPart>,
     as_of: i32,
     keys: &LineKeys,
-    store: Option<&dyn EntryStore>,
+    store: Option<&EntryStore>,
 ) -> Result<(Vec<steps::CustomerPartHistory>, Amounts, Option<i32>)> {
     let built: Vec<_> = (0..orders.partitions())
         .into_par_iter()
@@ -328,7 +328,7 @@ pub mod steps {
     pub struct Joined {
         pub as_of: i32,
         pub accepted_cents: i64,
-        pub stored: Option<(std::sync::Arc<dyn EntryStore>, Option<i32>)>,
+        pub stored: Option<(std::sync::Arc<EntryStore>, Option<i32>)>,
     }
 
     /// [`finish`] with the parts' amounts already added up.
@@ -473,7 +473,7 @@ mod tests {
     #[derive(Default)]
     pub(crate) struct MemoryEntries(Mutex<std::collections::HashMap<usize, PartEntries>>);
 
-    impl EntryStore for MemoryEntries {
+    impl crate::stages::part_store::PartStore<PartEntries> for MemoryEntries {
         fn put(&self, part: usize, entries: &PartEntries) -> Result<()> {
             self.0.lock().unwrap().insert(part, entries.clone());
             Ok(())
@@ -490,7 +490,7 @@ mod tests {
     fn build_with(
         rows: &[(&str, &str, i32, i64, u64)],
         partitions: usize,
-        history: Option<std::sync::Arc<dyn EntryStore>>,
+        history: Option<std::sync::Arc<EntryStore>>,
         rejects: &mut Vec<Reject>,
     ) -> OrdersOutput {
         use crate::stages::partition::NoSpill;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::stages::part_store::PartStore;
 
 /// The history of the customers of one partition, in id order, in
 /// contiguous vectors.
@@ -121,14 +122,8 @@ impl HistoryPart {
     }
 }
 
-/// Where parts' entries go when the budget cannot hold them all, and where
-/// they are read back from as often as the stages ask (`io::spill` writes
-/// them to the run's spill directory; stages never touch the file system
-/// themselves).
-pub trait EntryStore: Send + Sync {
-    fn put(&self, part: usize, entries: &PartEntries) -> Result<()>;
-    fn get(&self, part: usize) -> Result<PartEntries>;
-}
+/// Where parts' entries go when the budget cannot hold them all.
+pub type EntryStore = dyn PartStore<PartEntries>;
 
 /// Orders and refunds on or before as_of, grouped by customer. A
 /// customer's code is their rank in id order; their entries are sorted by
@@ -155,7 +150,7 @@ pub struct OrderHistory {
 /// The parts whose entries are in a store, not held.
 #[derive(Clone)]
 struct Spilled {
-    store: Arc<dyn EntryStore>,
+    store: Arc<EntryStore>,
     /// Per part, whether its entries are in the store.
     parts: Vec<bool>,
 }
@@ -237,7 +232,7 @@ impl OrderHistory {
     /// customers.
     pub fn of_stored_parts(
         parts: Vec<HistoryPart>,
-        (spilled, store): (Vec<bool>, Arc<dyn EntryStore>),
+        (spilled, store): (Vec<bool>, Arc<EntryStore>),
         earliest_first_order: Option<i32>,
         as_of: i32,
         dimensions: impl IntoIterator<Item = (String, Vec<String>)>,
