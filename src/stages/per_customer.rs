@@ -88,8 +88,12 @@ pub fn customer_parts(
         })
     })?;
     let built: Vec<Built> = built.into_iter().collect::<Result<_>>()?;
-    let starts = (0..=history.part_count())
-        .map(|p| (0..p).map(|q| history.customers_of_part(q)).sum())
+    let counts = (0..history.part_count()).map(|p| history.customers_of_part(p));
+    let starts = std::iter::once(0)
+        .chain(counts.scan(0, |sum, n| {
+            *sum += n;
+            Some(*sum)
+        }))
         .collect();
     Ok(CustomerParts::scored(starts, built, store))
 }
