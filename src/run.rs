@@ -559,7 +559,7 @@ fn stages_over_orders(
         customer_parts(&history, tiers.as_ref(), result_store)
     })?;
     let (beside, clv) = clock.beside(
-        |clock| descriptive_stages(pipeline, &history, tiers.as_ref(), clock),
+        |clock| descriptive_stages(pipeline, &history, (tiers.as_ref(), &parts), clock),
         |clock| clv(pipeline, &history, &parts, clock),
     )?;
     let Descriptive {
@@ -599,15 +599,17 @@ struct Descriptive {
     nps: Option<SurveyStage>,
 }
 
-/// The stages `cohorts`, `kpis`, `dimensions`, `tiers` and `nps`.
+/// The stages `cohorts`, `kpis`, `dimensions`, `tiers` and `nps` (which
+/// reads each customer's tier in `parts`, with `tiers`).
 fn descriptive_stages(
     pipeline: &Pipeline,
     history: &OrderHistory,
-    tiers: Option<&Tiers>,
+    (tiers, parts): (Option<&Tiers>, &CustomerParts),
     clock: &mut StageClock,
 ) -> Result<Descriptive> {
     let described = describe(pipeline, history, clock)?;
     let tier_stage = clock.time("tiers", || tier_stage(history, &described.calendar, tiers))?;
+    let tiers = tiers.map(|t| (t, parts));
     let nps = nps(pipeline, history, &described.calendar, tiers, clock)?;
     Ok(Descriptive {
         described,
@@ -1247,7 +1249,7 @@ fn nps(
     pipeline: &Pipeline,
     history: &OrderHistory,
     calendar: &Calendar,
-    tiers: Option<&Tiers>,
+    tiers: Option<(&Tiers, &CustomerParts)>,
     clock: &mut StageClock,
 ) -> Result<Option<SurveyStage>> {
     let Some(surveys) = &pipeline.config.surveys else {
@@ -1258,7 +1260,14 @@ fn nps(
             let files = resolve_survey_inputs(pipeline)?;
             let batches = read_survey_files(pipeline, surveys, &files)?;
             let rules = SurveyRules::of(pipeline, surveys);
-            let output = nps_stage(&rules, &files, batches, history, calendar, tiers)?;
+            let tier_of = match tiers {
+                Some((t, parts)) => Some((t, parts.tier_of_every_customer()?)),
+                None => None,
+            };
+            let tier_of = tier_of
+                .as_ref()
+                .map(|(t, of)| (t.names.as_slice(), of.as_slice()));
+            let output = nps_stage(&rules, &files, batches, history, calendar, tier_of)?;
             let tables = nps_tables(&output, calendar)?;
             let rejects = rejects_table(&output.rejects, &files)?;
             Ok(SurveyStage {

@@ -204,6 +204,13 @@ impl CustomerParts {
             .collect()
     }
 
+    /// Every customer's tier at as_of (with `[loyalty]`: empty without),
+    /// in code order.
+    pub fn tier_of_every_customer(&self) -> Result<Vec<usize>> {
+        let parts = self.map_parts(|_, part| part.tiers.tier.clone().unwrap_or_default())?;
+        Ok(parts.concat())
+    }
+
     /// The summary of every customer joined, in code order: for the CLV
     /// stage, which fits over all of them.
     pub fn whole_summary(&self) -> Result<CustomerSummary> {

@@ -41,7 +41,6 @@ use crate::stages::checks::Check;
 use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::raw::{InputFile, RawBatch};
 use crate::stages::rejects::{check_reject_share, counts_by_reason, Reject};
-use crate::stages::tiers::{trailing_spend, Tiers};
 use crate::tables::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY};
 use crate::tables::schema::values::ratio;
 use crate::time::{month_end, month_of_day};
@@ -258,13 +257,6 @@ pub fn tier_nps(
     }
 }
 
-/// Each customer's tier at as_of, from their trailing spend (as the
-/// `customers` table's `tier`).
-fn tiers_at_as_of(history: &OrderHistory, tiers: &Tiers) -> Result<Vec<usize>> {
-    let as_of = history.as_of;
-    history.map_customers(|days, cents| tiers.tier_of(trailing_spend(days, cents, as_of)))
-}
-
 /// What the NPS stage gives the run: the survey rows' accounting and
 /// rejects, and the counts of every NPS table.
 pub struct NpsOutput {
@@ -285,14 +277,15 @@ pub struct NpsOutput {
 }
 
 /// Validates the survey rows (`batches`, read from `files`) and counts the
-/// NPS tables' responses; `tiers` with loyalty tiers.
+/// NPS tables' responses. `tiers`: the tier names in rank order and each
+/// customer's tier at as_of, with loyalty tiers.
 pub fn nps_stage(
     rules: &SurveyRules,
     files: &[InputFile],
     batches: Vec<RawBatch>,
     history: &OrderHistory,
     calendar: &Calendar,
-    tiers: Option<&Tiers>,
+    tiers: Option<(&[String], &[usize])>,
 ) -> Result<NpsOutput> {
     let first_orders = history.map_customers(first_order_day_of)?;
     let mut validated = validate_responses(rules, files, &batches, (history, &first_orders))?;
@@ -312,10 +305,7 @@ pub fn nps_stage(
     let responses = &validated.responses;
     let monthly = monthly_nps(responses, calendar);
     let cohorts = cohort_nps(responses, &first_orders, calendar);
-    let by_tier = match tiers {
-        Some(t) => Some(tier_nps(responses, &t.names, &tiers_at_as_of(history, t)?)),
-        None => None,
-    };
+    let by_tier = tiers.map(|(names, of_customer)| tier_nps(responses, names, of_customer));
     let checks = survey_checks(&counts, &monthly, &cohorts, by_tier.as_ref());
     Ok(NpsOutput {
         counts,
@@ -549,9 +539,16 @@ pub(crate) mod tests {
         };
         let h = history();
         let calendar = Calendar::of(&h);
-        // A's trailing spend (22.00) puts A in Gold, B's (9.00) in Bronze.
-        let tiers = Tiers::new(vec![("Bronze".into(), 0), ("Gold".into(), 1_000)]);
-        let out = nps_stage(&rules, &files, vec![batch], &h, &calendar, Some(&tiers)).unwrap();
+        let names = ["Bronze".to_string(), "Gold".into()];
+        let out = nps_stage(
+            &rules,
+            &files,
+            vec![batch],
+            &h,
+            &calendar,
+            Some((&names, &[1, 0])),
+        )
+        .unwrap();
 
         let c = out.counts;
         assert_eq!(
