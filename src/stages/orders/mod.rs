@@ -361,8 +361,7 @@ pub mod steps {
             .zip(keys.dimension_values.iter().cloned());
         let history = match stored {
             Some((store, earliest)) => {
-                let spilled = vec![true; parts.len()];
-                OrderHistory::of_stored_parts(parts, (spilled, store), earliest, as_of, dimensions)
+                OrderHistory::of_stored_parts(parts, store, earliest, as_of, dimensions)
             }
             None => OrderHistory::of_parts(parts, as_of, dimensions),
         };

@@ -147,18 +147,15 @@ pub struct OrderHistory {
     earliest_first_order: Option<i32>,
 }
 
-/// The parts whose entries are in a store, not held.
+/// The store every part's entries are in, when they are not held.
 #[derive(Clone)]
 struct Spilled {
     store: Arc<EntryStore>,
-    /// Per part, whether its entries are in the store.
-    parts: Vec<bool>,
 }
 
 impl std::fmt::Debug for Spilled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let count = self.parts.iter().filter(|&&s| s).count();
-        write!(f, "Spilled({count} parts)")
+        write!(f, "Spilled")
     }
 }
 
@@ -226,32 +223,20 @@ impl OrderHistory {
         }
     }
 
-    /// The history of `parts` as [`OrderHistory::of_parts`], where the
-    /// parts `spilled` says have their entries in `store` (taken out of
-    /// them already); `earliest_first_order` is that of all the parts'
-    /// customers.
+    /// The history of `parts` as [`OrderHistory::of_parts`], every part's
+    /// entries in `store` (taken out of them already);
+    /// `earliest_first_order` is that of all the parts' customers (the
+    /// parts hold no entries to find it from).
     pub fn of_stored_parts(
         parts: Vec<HistoryPart>,
-        (spilled, store): (Vec<bool>, Arc<EntryStore>),
+        store: Arc<EntryStore>,
         earliest_first_order: Option<i32>,
         as_of: i32,
         dimensions: impl IntoIterator<Item = (String, Vec<String>)>,
     ) -> OrderHistory {
-        assert_eq!(parts.len(), spilled.len(), "a flag per part");
         let mut history = OrderHistory::of_parts(parts, as_of, dimensions);
-        // Not `Option::min`, which takes a `None` (no held entries) as
-        // the earliest.
-        let both = history
-            .earliest_first_order
-            .into_iter()
-            .chain(earliest_first_order);
-        history.earliest_first_order = both.min();
-        if spilled.iter().any(|&s| s) {
-            history.spilled = Some(Spilled {
-                store,
-                parts: spilled,
-            });
-        }
+        history.earliest_first_order = earliest_first_order;
+        history.spilled = Some(Spilled { store });
         history
     }
 
@@ -261,11 +246,12 @@ impl OrderHistory {
         self.earliest_first_order
     }
 
-    /// How many parts have their entries in a store.
+    /// How many parts have their entries in a store: all or none.
     pub fn spilled_parts(&self) -> usize {
-        self.spilled
-            .as_ref()
-            .map_or(0, |s| s.parts.iter().filter(|&&x| x).count())
+        match self.spilled {
+            Some(_) => self.parts.len(),
+            None => 0,
+        }
     }
 
     pub fn customers(&self) -> usize {
@@ -294,12 +280,12 @@ impl OrderHistory {
     /// back from the store (and dropped after `f`).
     pub fn with_part<T>(&self, p: usize, f: impl FnOnce(EntriesView<'_>) -> T) -> Result<T> {
         match &self.spilled {
-            Some(spilled) if spilled.parts[p] => {
+            Some(spilled) => {
                 let entries = spilled.store.get(p)?;
                 debug_assert_eq!(entries.view().customers(), self.parts[p].customers());
                 Ok(f(entries.view()))
             }
-            _ => Ok(f(self.parts[p].view())),
+            None => Ok(f(self.parts[p].view())),
         }
     }
 
