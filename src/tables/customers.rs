@@ -51,7 +51,8 @@ impl CustomerRows {
             let start = parts.codes_of(p).start;
             frames.push(self.build_part(&*parts.part(p)?, start, of_part)?);
         }
-        let Some(mut frame) = frames.pop() else {
+        let mut frames = frames.into_iter();
+        let Some(mut frame) = frames.next() else {
             // No customers: the columns of none.
             return self.build_part(
                 &CustomerPart::default(),
@@ -59,8 +60,8 @@ impl CustomerRows {
                 codes.start..codes.start,
             );
         };
-        while let Some(earlier) = frames.pop() {
-            frame = earlier.vstack(&frame)?;
+        for later in frames {
+            frame.vstack_mut_owned(later)?;
         }
         Ok(frame)
     }
