@@ -153,7 +153,6 @@ pub fn clv_stage(
         || fit_all(&candidates, &input, config.penalizer),
         || Calibration::of(history, calibration_end),
     );
-    let calibration = calibration?;
     let scoring = Scoring {
         input: &input,
         compressed: &compressed,
@@ -169,7 +168,7 @@ pub fn clv_stage(
     };
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     let (validation, selection, scored) =
-        validate_and_score(calibration, &purchase, &fits, &scoring);
+        validate_and_score(calibration?, &purchase, &fits, &scoring);
     let model = scored.model;
     let forecast = forecast(
         &scored.predictions,
