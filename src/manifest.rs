@@ -234,6 +234,10 @@ fn default_cohort_period() -> String {
     "month".to_string()
 }
 
+/// The stage record of the HTML report's step, made after publishing's:
+/// the manifest has it, the page's own stage table cannot.
+pub const REPORT_STEP: &str = "report";
+
 impl StageRecord {
     /// The record of a stage that just ended after `seconds`, with the
     /// peak memory so far.

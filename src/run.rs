@@ -38,9 +38,10 @@ use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 use crate::location::StoreUrl;
 use crate::manifest::{
     default_memory_limit, figures_of_run, InputAccount, Manifest, Resources, RunFacts, RunIdentity,
-    StageRecord, TableMetadata, WrittenFile, REPORT_FILE,
+    StageRecord, TableMetadata, WrittenFile, REPORT_FILE, REPORT_STEP,
 };
 use crate::progress::Progress;
+use crate::report::load::ReportTables;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check, CustomerTotals};
 use crate::stages::clv::{clv_stage, simple_clv, ClvOutput};
@@ -214,6 +215,25 @@ impl Computed {
 impl RunTables for Computed {
     fn table(&self, name: &str, columns: &[&str]) -> Result<Option<DataFrame>> {
         self.select(name, Some(columns))
+    }
+}
+
+impl ReportTables for Computed {
+    fn whole(&self, name: &str, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
+        self.select(name, columns)
+    }
+
+    fn each_chunk(
+        &self,
+        name: &str,
+        columns: &[&str],
+        each: &mut dyn FnMut(&DataFrame) -> Result<()>,
+    ) -> Result<bool> {
+        let Some(table) = self.tables.iter().find(|t| t.name == name) else {
+            return Ok(false);
+        };
+        table.each_row_group(columns, each)?;
+        Ok(true)
     }
 }
 
@@ -1067,6 +1087,7 @@ fn orders_on_engine(
                 rejects,
                 order_id_column,
                 as_of,
+                plan.history.clone(),
             )
         }
         #[cfg(not(feature = "distributed"))]
@@ -1418,8 +1439,7 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions) -> Result<RunResult> {
 const BUDGET_SLACK: f64 = 1.25;
 
 /// Says when the run's peak memory passed its budget by more than
-/// [`BUDGET_SLACK`], and why as far as known: the stages after `orders`
-/// hold every customer's results, which the budget does not bound yet.
+/// [`BUDGET_SLACK`], and why as far as known ([`why_over_budget`]).
 fn warn_if_over_budget(manifest: &Manifest) {
     let Some(resources) = &manifest.resources else {
         return;
@@ -1429,17 +1449,25 @@ fn warn_if_over_budget(manifest: &Manifest) {
         return;
     };
     let peak = manifest.stages.iter().map(|s| s.peak_rss_bytes).max();
-    let why = if PARTITIONED_STAGES.contains(&first.stage.as_str()) {
-        "the budget is smaller than what that stage holds at once"
-    } else {
-        "from `customers` on, every customer's results are held in memory (about 250 bytes a customer), which the budget does not bound yet"
-    };
+    let why = why_over_budget(&first.stage);
     tracing::warn!(
         peak_mib = peak.unwrap_or(0) / (1 << 20),
         budget_mib = limit / (1 << 20),
         stage = first.stage.as_str(),
         "the run's peak memory passed its memory budget by more than a quarter, from the stage named on: {why} (README: Scale and memory); the tables are the same under any budget"
     );
+}
+
+/// What holds the memory from `stage` on, as far as known: what the
+/// budget does not bound yet (README: Scale and memory).
+fn why_over_budget(stage: &str) -> &'static str {
+    match stage {
+        stage if PARTITIONED_STAGES.contains(&stage) => {
+            "the budget is smaller than what that stage holds at once"
+        }
+        REPORT_STEP => "the HTML report keeps every customer's CLV for its histogram (8 bytes a customer) beside what the stages hold",
+        _ => "after `orders`, every customer's id and the target lists' rows are held in memory, which the budget does not bound yet",
+    }
 }
 
 /// The stages the memory budget bounds (the partitioned plan's).
@@ -1605,12 +1633,14 @@ fn publish(
         writing.elapsed().as_secs_f64(),
     ));
     let facts = computed.facts(stages, written.outputs().to_vec());
-    let manifest = Manifest::new(pipeline, run, facts);
-    // The report is part of the run: written before the manifest.
-    let report = crate::report::load::report_data(&manifest, |name, columns| {
-        computed.select(name, columns)
-    })?;
+    let mut manifest = Manifest::new(pipeline, run, facts);
+    // The report is part of the run: written before the manifest, which
+    // records its step (the page's own stage table cannot).
+    let reporting = Instant::now();
+    let report = crate::report::load::report_data(&manifest, computed)?;
     written.write_file(REPORT_FILE, crate::report::render_html(&report).as_bytes())?;
+    let report_step = StageRecord::ended(REPORT_STEP, reporting.elapsed().as_secs_f64());
+    manifest.stages.push(report_step);
     let mut published = written.seal(&manifest)?.commit()?;
     // Published: from here on nothing returns an error.
     let removed = published.clean_up(pipeline.config.output.keep_runs as usize);
@@ -1652,6 +1682,14 @@ mod tests {
         );
         assert!(first_over_budget(&stages, 2048 * mib).is_none());
         assert!(first_over_budget(&[], mib).is_none());
+        // The report's step, recorded after publishing, is seen too, and
+        // the warning says what it holds.
+        let with_report = [record("publish", 900), record(REPORT_STEP, 1400)];
+        let first = first_over_budget(&with_report, 1024 * mib).unwrap();
+        assert_eq!(first.stage, REPORT_STEP);
+        assert!(why_over_budget(&first.stage).contains("report"));
+        assert!(why_over_budget("orders").contains("that stage holds"));
+        assert!(why_over_budget("targets").contains("customer's id"));
     }
 
     /// `auto` compresses when the lines would take more than half the

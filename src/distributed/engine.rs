@@ -12,7 +12,12 @@
 //!    partition, when not given): the one barrier of the stage.
 //! 3. Job two: each customer partition's history on as_of, on an executor,
 //!    sent back to the client, which joins them in id order as the
-//!    embedded engine does.
+//!    embedded engine does. When the memory budget spills the history
+//!    (`stages::orders::OrderPlan::history`), each executor writes its
+//!    partitions' entries to the history's spill files instead, and only
+//!    the customer ids, dimension codes and tallies come back: the client
+//!    reads the entries a partition at a time, as the embedded engine
+//!    reads its own.
 //!
 //! Every partition must report exactly once in each job; a missing one
 //! fails the run rather than publish a table without its customers.
@@ -35,11 +40,11 @@ use futures::TryStreamExt;
 use super::cluster::{runtime, start_in_process};
 use super::codec::physical_codec;
 use super::task::{
-    cluster_error, decode, encode, from_batches, keys_file, rows_schema, to_batches, Kind,
-    PartitionTaskExec, Row, Task,
+    cluster_error, decode, encode, from_batches, keys_file, rows_schema, to_batches, EntriesTo,
+    Kind, PartHistory, PartitionTaskExec, Row, Task,
 };
 use crate::error::{Error, Result};
-use crate::stages::orders::{steps, OrdersOutput, RowCounts};
+use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
 use crate::stages::partition::{LinePart, Stored};
 use crate::stages::rejects::Reject;
 use crate::stages::validate::LineKeys;
@@ -57,7 +62,9 @@ pub struct ClusterRun<'a> {
 }
 
 /// [`crate::stages::orders::build_orders`] on a cluster: the same inputs,
-/// the same output.
+/// the same output. With `history`, the budget cannot hold every entry:
+/// the executors write each customer partition's entries to that store's
+/// files, and only the rest of the history comes back.
 pub fn build_orders_on_cluster(
     cluster: &ClusterRun,
     lines: Stored<'_, LinePart>,
@@ -65,6 +72,7 @@ pub fn build_orders_on_cluster(
     rejects: &mut Vec<Reject>,
     order_id_column: Option<&str>,
     as_of: Option<i32>,
+    history: Option<Arc<EntryStore>>,
 ) -> Result<OrdersOutput> {
     let partitions = lines.partitions();
     // Executors have working directories of their own.
@@ -87,12 +95,63 @@ pub fn build_orders_on_cluster(
     let assembled = payloads(&rows, Kind::Assembled, partitions)?;
     let latest_order_day = steps::add_assembled(assembled, rejects, &mut counts);
     let as_of = steps::resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
-    let rows = runtime.block_on(client.run(history_plan(cluster.dir, partitions, as_of)?))?;
+    let entries = match history {
+        Some(_) => EntriesTo::SpillFile {
+            compress: cluster.compress,
+        },
+        None => EntriesTo::Client,
+    };
+    let plan = history_plan(cluster.dir, partitions, (as_of, entries))?;
+    let rows = runtime.block_on(client.run(plan))?;
     let histories = payloads(&rows, Kind::History, partitions)?;
     // Detached tasks of an in-process cluster end with the runtime.
     runtime.shutdown_background();
+    let joined = JoinedOn {
+        as_of,
+        latest_order_day,
+        store: history,
+    };
+    join_histories(histories, joined, (keys, rejects), counts)
+}
+
+/// What joining the histories needs besides them.
+struct JoinedOn {
+    as_of: i32,
+    latest_order_day: Option<i32>,
+    /// The history's store, when the entries went there.
+    store: Option<Arc<EntryStore>>,
+}
+
+/// The orders stage's output from the customer partitions' histories,
+/// their entries sent back with them or, with a store, in its files.
+fn join_histories(
+    histories: Vec<PartHistory>,
+    on: JoinedOn,
+    (keys, rejects): (&LineKeys, &mut Vec<Reject>),
+    mut counts: RowCounts,
+) -> Result<OrdersOutput> {
+    // A history without its entries and no store to read them from (or
+    // the other way round) would be a history with customers missing.
+    if histories
+        .iter()
+        .any(|h| h.stored.is_some() != on.store.is_some())
+    {
+        return Err(cluster_error(
+            "a history task did not put its entries where the run asked; nothing is published",
+        ));
+    }
+    let facts = histories.iter().filter_map(|h| h.stored);
+    let facts = facts.fold(steps::EntryFacts::default(), |a, b| a + b);
+    let histories = histories.into_iter().map(|h| h.history).collect();
     let parts = steps::add_histories(histories, rejects, &mut counts);
-    steps::finish(parts, as_of, keys, rejects, counts, latest_order_day)
+    let (as_of, latest) = (on.as_of, on.latest_order_day);
+    match on.store {
+        None => steps::finish(parts, as_of, keys, rejects, counts, latest),
+        Some(store) => {
+            let stored = (store, facts);
+            steps::finish_stored(parts, stored, as_of, (keys, rejects), counts, latest)
+        }
+    }
 }
 
 /// Every line partition to its file ([`super::task::lines_file`], the
@@ -165,11 +224,17 @@ fn assemble_plan(
     Ok(Arc::new(PartitionTaskExec::new(gather, Arc::new(shuffled))))
 }
 
-/// Job two: each customer partition's history.
-fn history_plan(dir: &Path, partitions: usize, as_of: i32) -> Result<Arc<dyn ExecutionPlan>> {
+/// Job two: each customer partition's history, its entries put where
+/// `entries` says.
+fn history_plan(
+    dir: &Path,
+    partitions: usize,
+    (as_of, entries): (i32, EntriesTo),
+) -> Result<Arc<dyn ExecutionPlan>> {
     let history = Task::History {
         dir: dir.to_path_buf(),
         as_of,
+        entries,
     };
     Ok(Arc::new(PartitionTaskExec::new(
         history,

@@ -5,8 +5,10 @@
 //! What runs where: the client reads, validates and scatters the lines as
 //! the embedded engine does; executors group each line partition into
 //! orders, Ballista's hash shuffle moves the orders to their customer
-//! partitions, and executors build each customer partition's history; the
-//! client joins the histories in id order and runs every later stage. Each
+//! partitions, and executors build each customer partition's history
+//! (writing its entries to the history's spill files when the memory
+//! budget spills the history); the client joins the histories in id order
+//! and runs every later stage. Each
 //! step on an executor is the embedded engine's own function
 //! (`stages::orders::steps`) inside one plan node of ours
 //! ([`task::PartitionTaskExec`]), so the definitions have one

@@ -29,7 +29,9 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
-use crate::io::spill::{part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, LINES};
+use crate::io::spill::{
+    part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, HISTORY, LINES,
+};
 use crate::stages::orders::steps;
 use crate::stages::partition::{LinePart, OrderPart, Part};
 use crate::stages::validate::LineKeys;
@@ -48,7 +50,7 @@ pub enum Kind {
     Piece = 1,
     /// A line partition's tallies (`steps::LinePartOrders`, pieces taken).
     Assembled = 2,
-    /// A customer partition's history (`steps::CustomerPartHistory`).
+    /// A customer partition's history ([`PartHistory`]).
     History = 3,
 }
 
@@ -190,8 +192,32 @@ pub enum Task {
     /// `orders-NNNNN.bin` (compressed when `compress`); other rows pass
     /// through.
     Gather { dir: PathBuf, compress: bool },
-    /// Customer partition → its history on `as_of`.
-    History { dir: PathBuf, as_of: i32 },
+    /// Customer partition → its history on `as_of`; with `entries` set,
+    /// its entries go to the history's spill file (the client's history
+    /// store reads them back a part at a time) and the rest comes back.
+    History {
+        dir: PathBuf,
+        as_of: i32,
+        entries: EntriesTo,
+    },
+}
+
+/// Where a history task puts its partition's entries.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum EntriesTo {
+    /// Back to the client with the rest of the history.
+    Client,
+    /// To the history's spill file in the shared directory, compressed
+    /// when `compress`: the memory budget cannot hold them all.
+    SpillFile { compress: bool },
+}
+
+/// A customer partition's history as a history task sends it back: whole,
+/// or without its entries and with what the join needs of them.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct PartHistory {
+    pub history: steps::CustomerPartHistory,
+    pub stored: Option<steps::EntryFacts>,
 }
 
 /// The file of line partition `p`'s lines, where the client's spill store
@@ -230,10 +256,14 @@ impl Task {
                 Ok(out)
             }
             Task::Gather { dir, compress } => gather(dir, *compress, input),
-            Task::History { dir, as_of } => {
+            Task::History {
+                dir,
+                as_of,
+                entries,
+            } => {
                 let keys = read_keys(dir)?;
                 work(&input)
-                    .map(|row| history(dir, row.partition, *as_of, &keys))
+                    .map(|row| history(dir, row.partition, (*as_of, *entries), &keys))
                     .collect()
             }
         }
@@ -303,10 +333,21 @@ fn gather(dir: &Path, compress: bool, input: Vec<Row>) -> Result<Vec<Row>> {
     Ok(passed)
 }
 
-/// `steps::history_of_part` on customer partition `p`.
-fn history(dir: &Path, p: u32, as_of: i32, keys: &LineKeys) -> Result<Row> {
+/// `steps::history_of_part` on customer partition `p`, its entries put
+/// where `entries` says.
+fn history(dir: &Path, p: u32, (as_of, entries): (i32, EntriesTo), keys: &LineKeys) -> Result<Row> {
     let part = OrderPart::concat(read_pieces(&orders_file(dir, p as usize))?);
-    let history = steps::history_of_part(part, as_of, &keys.file_starts);
+    let mut history = steps::history_of_part(part, as_of, &keys.file_starts);
+    let stored = match entries {
+        EntriesTo::Client => None,
+        EntriesTo::SpillFile { compress } => {
+            let facts = steps::EntryFacts::of(&history.history);
+            let path = part_file(dir, HISTORY, p as usize);
+            write_whole(&path, &history.history.take_entries(), compress)?;
+            Some(facts)
+        }
+    };
+    let history = PartHistory { history, stored };
     Ok(Row {
         partition: p,
         kind: Kind::History,

@@ -131,6 +131,19 @@ impl Table {
         Ok(selected)
     }
 
+    /// Calls `each` with the named columns of each row group, in order; a
+    /// produced table's are built one at a time.
+    pub fn each_row_group(
+        &self,
+        names: &[&str],
+        each: &mut dyn FnMut(&DataFrame) -> Result<()>,
+    ) -> Result<()> {
+        for range in row_groups(self.height()) {
+            each(&self.rows(range).select(names.iter().copied())?)?;
+        }
+        Ok(())
+    }
+
     /// The whole table. A produced table is built in full the first time
     /// (for tests and library callers; publishing never asks) and kept.
     pub fn frame(&self) -> &DataFrame {
@@ -235,7 +248,7 @@ fn produce(source: &dyn RowSource, (offset, length): (usize, usize)) -> DataFram
 /// writer and the read-back agree on it. A table is converted, written and
 /// read back one row group at a time, so publishing holds one row group's
 /// copy of a table, not the whole table twice more.
-const ROW_GROUP_ROWS: usize = 1024 * 1024;
+pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
 
 /// The row ranges (offset, length) of a table's row groups, in order.
 fn row_groups(rows: usize) -> impl Iterator<Item = (usize, usize)> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
 
 use crate::error::{Error, Result};
-use crate::io::publish::MANIFEST_FILE;
+use crate::io::publish::{MANIFEST_FILE, ROW_GROUP_ROWS};
 use crate::manifest::Manifest;
 use crate::stages::compare::{RunFigures, RunTables};
 
@@ -74,10 +74,63 @@ fn table_files(run_dir: &Path, name: &str) -> Result<Vec<PathBuf>> {
     Ok(parts)
 }
 
-fn read_part(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame> {
+/// Calls `each` with the named columns of table `name` of a published run
+/// directory, a row group's rows at a time in row order, so a table with a
+/// row per customer is never read whole; `false` when the run did not
+/// write the table.
+pub fn each_chunk_of_table(
+    run_dir: &Path,
+    name: &str,
+    columns: &[&str],
+    each: &mut dyn FnMut(&DataFrame) -> Result<()>,
+) -> Result<bool> {
+    each_run_of_rows(run_dir, name, columns, ROW_GROUP_ROWS, each)
+}
+
+/// [`each_chunk_of_table`] with chunks of at most `chunk_rows` rows.
+fn each_run_of_rows(
+    run_dir: &Path,
+    name: &str,
+    columns: &[&str],
+    chunk_rows: usize,
+    each: &mut dyn FnMut(&DataFrame) -> Result<()>,
+) -> Result<bool> {
+    let files = table_files(run_dir, name)?;
+    for path in &files {
+        let rows = parquet_reader(path)?
+            .num_rows()
+            .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))?;
+        // A file without rows is still read: its columns are checked.
+        let mut offset = 0;
+        loop {
+            let length = chunk_rows.min(rows - offset);
+            each(&read_rows(path, columns, (offset, length))?)?;
+            offset += length;
+            if offset == rows {
+                break;
+            }
+        }
+    }
+    Ok(!files.is_empty())
+}
+
+/// The named columns of rows `offset .. offset + length` of one file.
+fn read_rows(path: &Path, columns: &[&str], slice: (usize, usize)) -> Result<DataFrame> {
+    parquet_reader(path)?
+        .with_columns(Some(columns.iter().map(|n| n.to_string()).collect()))
+        .with_slice(Some(slice))
+        .finish()
+        .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))
+}
+
+fn parquet_reader(path: &Path) -> Result<ParquetReader<std::fs::File>> {
     let file =
         std::fs::File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
-    ParquetReader::new(file)
+    Ok(ParquetReader::new(file))
+}
+
+fn read_part(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame> {
+    parquet_reader(path)?
         .with_columns(columns.map(|names| names.iter().map(|n| n.to_string()).collect()))
         .finish()
         .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))
@@ -103,5 +156,46 @@ impl PublishedRunDir {
 impl RunTables for PublishedRunDir {
     fn table(&self, name: &str, columns: &[&str]) -> Result<Option<DataFrame>> {
         read_table(&self.dir, name, Some(columns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::*;
+
+    fn write_part(dir: &Path, part: usize, values: &[i64]) {
+        let mut frame =
+            df!("n" => values, "text" => values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let file = std::fs::File::create(dir.join(format!("part-{part:05}.parquet"))).unwrap();
+        ParquetWriter::new(file).finish(&mut frame).unwrap();
+    }
+
+    /// A table's files read a few rows at a time give its rows in order,
+    /// the named columns only, files without rows included; a table the
+    /// run did not write is `false`.
+    #[test]
+    fn a_table_read_in_chunks_is_the_table_read_whole() {
+        let run = tempfile::tempdir().unwrap();
+        let table = run.path().join("t");
+        std::fs::create_dir(&table).unwrap();
+        write_part(&table, 0, &[1, 2, 3, 4, 5]);
+        write_part(&table, 1, &[]);
+        write_part(&table, 2, &[6, 7, 8]);
+        let whole = read_table(run.path(), "t", Some(&["n"])).unwrap().unwrap();
+        let mut chunks: Vec<usize> = Vec::new();
+        let mut stacked = whole.clear();
+        let mut each = |chunk: &DataFrame| {
+            chunks.push(chunk.height());
+            stacked.vstack_mut(chunk)?;
+            Ok(())
+        };
+        assert!(each_run_of_rows(run.path(), "t", &["n"], 2, &mut each).unwrap());
+        assert_eq!(chunks, [2, 2, 1, 0, 2, 1]);
+        assert!(stacked.equals(&whole));
+        assert_eq!(whole.width(), 1);
+        let mut never = |_: &DataFrame| -> Result<()> { panic!("no such table") };
+        assert!(!each_chunk_of_table(run.path(), "missing", &["n"], &mut never).unwrap());
     }
 }

@@ -9,18 +9,18 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::io::runs::{read_manifest, read_table};
-use crate::manifest::Manifest;
+use crate::io::runs::{each_chunk_of_table, read_manifest, read_table};
+use crate::manifest::{Manifest, REPORT_STEP};
 use crate::report::data::{
     ClvSection, CohortCell, CohortPeriod, ComparedFigure, CurvePoint, ForecastMonth, GateRow,
     KpiMonth, ModelParameter, NpsCohort, NpsCounts, NpsMonth, NpsRetention, NpsSection, NpsTier,
-    ReportData, RestatedRow, RunFacts, SegmentRow, SincePrevious, TargetCustomer, TargetList,
-    TargetSection, TierMove, TierSection, ValidationBucket,
+    ReportData, RestatedRow, RunFacts, SegmentRow, SincePrevious, TargetSection, TierMove,
+    TierSection, ValidationBucket,
 };
 use crate::tables::schema::clv::{CLV_FORECAST, CLV_MODEL, CLV_VALIDATION};
 use crate::tables::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
 use crate::tables::schema::compare::{GATES, RESTATEMENTS, RUN_COMPARISON};
-use crate::tables::schema::customers::{CUSTOMERS, SEGMENTS};
+use crate::tables::schema::customers::SEGMENTS;
 use crate::tables::schema::kpis::KPIS_MONTHLY;
 use crate::tables::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY, NPS_RETENTION};
 use crate::tables::schema::targets::{AT_RISK_HIGH_VALUE, REENGAGE_NEW, VIP, WIN_BACK};
@@ -28,6 +28,8 @@ use crate::tables::schema::tiers::TIER_MIGRATION;
 use crate::tables::schema::{cohort_column, period_of_cohort_column};
 use crate::tables::schema::{col, TableSchema};
 use crate::time::date_of;
+
+mod tallies;
 
 fn ints(frame: &DataFrame, name: &str) -> Result<Vec<i64>> {
     Ok(frame
@@ -100,15 +102,29 @@ fn all_slice(frame: DataFrame, dimensions: &[String]) -> Result<DataFrame> {
     Ok(frame)
 }
 
-/// Builds the report's data from a manifest and a way to get each table
-/// by name: all of its columns, or only those named.
-pub fn report_data<F>(manifest: &Manifest, table: F) -> Result<ReportData>
-where
-    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
-{
+/// A run's tables as the report reads them: the small ones whole, those
+/// with a row per customer (`customers`, the target lists) a run of rows
+/// at a time ([`tallies`]), so the report never holds one of them whole.
+pub trait ReportTables {
+    /// Table `name`, all of its columns or only those named; `None` when
+    /// the run has no such table.
+    fn whole(&self, name: &str, columns: Option<&[&str]>) -> Result<Option<DataFrame>>;
+
+    /// Calls `each` with the named columns of table `name`, a run of rows
+    /// at a time in row order; `false` when the run has no such table.
+    fn each_chunk(
+        &self,
+        name: &str,
+        columns: &[&str],
+        each: &mut dyn FnMut(&DataFrame) -> Result<()>,
+    ) -> Result<bool>;
+}
+
+/// Builds the report's data from a manifest and the run's tables.
+pub fn report_data(manifest: &Manifest, tables: &dyn ReportTables) -> Result<ReportData> {
     let need = |schema: &TableSchema| -> Result<DataFrame> {
         let name = schema.name;
-        let frame = table(name, None)?.ok_or_else(|| {
+        let frame = tables.whole(name, None)?.ok_or_else(|| {
             Error::output(
                 Path::new(name),
                 format!("table `{name}` is missing from run {}", manifest.run_id),
@@ -126,11 +142,11 @@ where
         curve: curve_points(&need(&RETENTION_CURVE)?)?,
         kpis: kpi_months(&need(&KPIS_MONTHLY)?)?,
         segments: segment_rows(&need(&SEGMENTS)?)?,
-        clv: clv_section(&table)?,
-        since_previous: since_previous(manifest, &table)?,
-        tiers: tier_section(&table)?,
-        targets: target_section(manifest, &table)?,
-        nps: nps_section(&table)?,
+        clv: clv_section(tables)?,
+        since_previous: since_previous(manifest, tables)?,
+        tiers: tier_section(tables)?,
+        targets: target_section(manifest, tables)?,
+        nps: nps_section(tables)?,
     })
 }
 
@@ -159,9 +175,12 @@ fn run_facts(manifest: &Manifest) -> RunFacts {
             .iter()
             .map(|c| (c.check.clone(), c.expected, c.actual, c.passed))
             .collect(),
+        // The page is made during the report's own step: its stage table
+        // ends with publishing, whether made then or rebuilt later.
         stages: manifest
             .stages
             .iter()
+            .filter(|s| s.stage != REPORT_STEP)
             .map(|s| (s.stage.clone(), s.seconds, s.peak_rss_bytes))
             .collect(),
     }
@@ -313,20 +332,16 @@ fn segment_rows(g: &DataFrame) -> Result<Vec<SegmentRow>> {
 }
 
 /// The CLV section, when the run has the CLV tables.
-fn clv_section<F>(table: &F) -> Result<Option<ClvSection>>
-where
-    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
-{
-    let (Some(model), Some(validation), Some(customers)) = (
-        table(CLV_MODEL.name, None)?,
-        table(CLV_VALIDATION.name, None)?,
-        // One column of the largest table.
-        table(CUSTOMERS.name, Some(&[col::CLV]))?,
+fn clv_section(tables: &dyn ReportTables) -> Result<Option<ClvSection>> {
+    let (Some(model), Some(validation)) = (
+        tables.whole(CLV_MODEL.name, None)?,
+        tables.whole(CLV_VALIDATION.name, None)?,
     ) else {
         return Ok(None);
     };
-    let clv: Vec<Option<f64>> = floats(&customers, col::CLV)?;
-    let clv_values: Vec<f64> = clv.iter().flatten().copied().collect();
+    let Some((clv_values, uncomputable)) = tallies::clv_values(tables)? else {
+        return Ok(None);
+    };
     if clv_values.is_empty() {
         return Ok(None);
     }
@@ -335,12 +350,12 @@ where
         .iter()
         .find(|p| p.chosen && p.model != "gamma_gamma")
         .map(|p| p.model.clone());
-    let forecast = match table(CLV_FORECAST.name, None)? {
+    let forecast = match tables.whole(CLV_FORECAST.name, None)? {
         Some(frame) => forecast_months(&frame)?,
         None => Vec::new(),
     };
     Ok(Some(ClvSection {
-        uncomputable: clv.len() - clv_values.len(),
+        uncomputable,
         clv_values,
         validation: validation_buckets(&validation, chosen_model.as_deref())?,
         parameters,
@@ -469,14 +484,11 @@ fn nullable_texts(frame: &DataFrame, name: &str) -> Result<Vec<Option<String>>> 
 
 /// What the run found when it compared itself with the previous run; `None`
 /// for a run written before schema version 6, which lacks the tables.
-fn since_previous<F>(manifest: &Manifest, table: &F) -> Result<Option<SincePrevious>>
-where
-    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
-{
+fn since_previous(manifest: &Manifest, tables: &dyn ReportTables) -> Result<Option<SincePrevious>> {
     let (Some(comparison), Some(gates), Some(restatements)) = (
-        table(RUN_COMPARISON.name, None)?,
-        table(GATES.name, None)?,
-        table(RESTATEMENTS.name, None)?,
+        tables.whole(RUN_COMPARISON.name, None)?,
+        tables.whole(GATES.name, None)?,
+        tables.whole(RESTATEMENTS.name, None)?,
     ) else {
         return Ok(None);
     };
@@ -573,16 +585,13 @@ fn restated_rows(r: &DataFrame) -> Result<Vec<RestatedRow>> {
 
 /// The loyalty tiers, when the run has `tier_migration`: its rows, and the
 /// customers per tier at as_of from the `tier` column of `customers`.
-fn tier_section<F>(table: &F) -> Result<Option<TierSection>>
-where
-    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
-{
-    let Some(migration) = table(TIER_MIGRATION.name, None)? else {
+fn tier_section(tables: &dyn ReportTables) -> Result<Option<TierSection>> {
+    let Some(migration) = tables.whole(TIER_MIGRATION.name, None)? else {
         return Ok(None);
     };
     let migration = tier_moves(&migration)?;
-    let sizes = match table(CUSTOMERS.name, Some(&[col::TIER]))? {
-        Some(customers) => tier_sizes(&customers, &migration)?,
+    let sizes = match tallies::tier_counts(tables)? {
+        Some(counts) => tier_sizes(counts, &migration),
         None => Vec::new(),
     };
     Ok(Some(TierSection { sizes, migration }))
@@ -612,25 +621,20 @@ fn tier_moves(t: &DataFrame) -> Result<Vec<TierMove>> {
 /// Customers per tier, lowest tier first: the tiers in the order
 /// `tier_migration` lists its to-tiers (lowest to highest), with a tier no
 /// customer is in at 0; a tier only `customers` names comes last.
-fn tier_sizes(customers: &DataFrame, migration: &[TierMove]) -> Result<Vec<(String, i64)>> {
+fn tier_sizes(counts: BTreeMap<String, i64>, migration: &[TierMove]) -> Vec<(String, i64)> {
     let mut sizes: Vec<(String, i64)> = Vec::new();
     for m in migration {
         if !sizes.iter().any(|(t, _)| *t == m.to_tier) {
             sizes.push((m.to_tier.clone(), 0));
         }
     }
-    let tiers = customers.column(col::TIER)?.cast(&DataType::String)?;
-    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
-    for tier in tiers.str()?.iter().flatten() {
-        *counts.entry(tier).or_default() += 1;
-    }
     for (tier, n) in counts {
-        match sizes.iter_mut().find(|(t, _)| t == tier) {
+        match sizes.iter_mut().find(|(t, _)| *t == tier) {
             Some(size) => size.1 = n,
-            None => sizes.push((tier.to_string(), n)),
+            None => sizes.push((tier, n)),
         }
     }
-    Ok(sizes)
+    sizes
 }
 
 /// The manifest's definitions of the target lists' settings.
@@ -641,22 +645,10 @@ const VIP_CLV_QUANTILE: &str = "targets.vip_clv_quantile";
 
 /// The target lists the run published, in precedence order, and the
 /// settings of their rules.
-fn target_section<F>(manifest: &Manifest, table: &F) -> Result<TargetSection>
-where
-    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
-{
+fn target_section(manifest: &Manifest, tables: &dyn ReportTables) -> Result<TargetSection> {
     let mut lists = Vec::new();
     for schema in [&WIN_BACK, &AT_RISK_HIGH_VALUE, &REENGAGE_NEW, &VIP] {
-        let declares = |name: &str| schema.columns.iter().any(|c| c.name == name);
-        let mut columns = vec![col::CUSTOMER_ID, col::SUGGESTED_ACTION, col::REVENUE];
-        columns.extend(
-            [col::CLV, col::TYPICAL_GAP_DAYS]
-                .into_iter()
-                .filter(|c| declares(c)),
-        );
-        if let Some(frame) = table(schema.name, Some(&columns))? {
-            lists.push(target_list(schema.name, &frame)?);
-        }
+        lists.extend(tallies::target_list(tables, schema)?);
     }
     // Settings are JSON values; `null` (not set) reads as `None`.
     let setting = |key: &str| -> Option<f64> {
@@ -674,82 +666,20 @@ where
     })
 }
 
-/// Customers listed per target list in the report.
-const TOP_CUSTOMERS: usize = 10;
-
-/// One target list: its size, actions and its customers of highest value
-/// (CLV when the list has any, else revenue; ties by customer id).
-fn target_list(name: &str, list: &DataFrame) -> Result<TargetList> {
-    let clv = optional_floats(list, col::CLV)?;
-    let revenue = floats(list, col::REVENUE)?;
-    let by_clv = clv.iter().any(Option::is_some);
-    let value = if by_clv { &clv } else { &revenue };
-    let ids = list.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
-    let ids = ids.str()?;
-    // Highest value first, a missing value last, ties by customer id.
-    let before = |&a: &usize, &b: &usize| {
-        let key = |i: usize| value[i].unwrap_or(f64::NEG_INFINITY);
-        key(b)
-            .total_cmp(&key(a))
-            .then_with(|| ids.get(a).cmp(&ids.get(b)))
-    };
-    let mut order: Vec<usize> = (0..list.height()).collect();
-    // The ten first without sorting a list of millions.
-    if order.len() > TOP_CUSTOMERS {
-        order.select_nth_unstable_by(TOP_CUSTOMERS - 1, before);
-        order.truncate(TOP_CUSTOMERS);
-    }
-    order.sort_by(before);
-    let top = order
-        .iter()
-        .map(|&i| TargetCustomer {
-            customer_id: ids.get(i).unwrap_or_default().to_string(),
-            clv: clv[i],
-            revenue: revenue[i],
-        })
-        .collect();
-    Ok(TargetList {
-        name: name.to_string(),
-        customers: list.height(),
-        actions: distinct_texts(list, col::SUGGESTED_ACTION)?,
-        typical_gap_days: optional_floats(list, col::TYPICAL_GAP_DAYS)?
-            .into_iter()
-            .flatten()
-            .next(),
-        by_clv,
-        top,
-    })
-}
-
-/// The distinct non-null values of a text column, in order of appearance.
-fn distinct_texts(frame: &DataFrame, name: &str) -> Result<Vec<String>> {
-    let column = frame.column(name)?.cast(&DataType::String)?;
-    let mut seen: Vec<String> = Vec::new();
-    for value in column.str()?.iter().flatten() {
-        if !seen.iter().any(|s| s == value) {
-            seen.push(value.to_string());
-        }
-    }
-    Ok(seen)
-}
-
 /// The NPS tables, when the run has `nps_monthly`.
-fn nps_section<F>(table: &F) -> Result<Option<NpsSection>>
-where
-    F: Fn(&str, Option<&[&str]>) -> Result<Option<DataFrame>>,
-{
-    let Some(monthly) = table(NPS_MONTHLY.name, None)? else {
+fn nps_section(tables: &dyn ReportTables) -> Result<Option<NpsSection>> {
+    let Some(monthly) = tables.whole(NPS_MONTHLY.name, None)? else {
         return Ok(None);
     };
-    let by_cohort = match table(NPS_BY_COHORT.name, None)? {
+    let by_cohort = match tables.whole(NPS_BY_COHORT.name, None)? {
         Some(frame) => nps_cohorts(&frame)?,
         None => Vec::new(),
     };
-    let by_tier = match table(NPS_BY_TIER.name, None)? {
+    let by_tier = match tables.whole(NPS_BY_TIER.name, None)? {
         Some(frame) => Some(nps_tiers(&frame)?),
         None => None,
     };
-    let retention = match table(NPS_RETENTION.name, None)? {
+    let retention = match tables.whole(NPS_RETENTION.name, None)? {
         Some(frame) => nps_retention(&frame)?,
         None => Vec::new(),
     };
@@ -851,7 +781,23 @@ fn nps_retention(r: &DataFrame) -> Result<Vec<NpsRetention>> {
 /// The report data of a published run directory, read from its files.
 pub fn report_data_from_dir(run_dir: &Path) -> Result<ReportData> {
     let manifest = read_manifest(run_dir)?;
-    report_data(&manifest, |name, columns| {
-        read_table(run_dir, name, columns)
-    })
+    report_data(&manifest, &RunDirTables(run_dir))
+}
+
+/// The tables of a published run directory, read from their Parquet files.
+struct RunDirTables<'a>(&'a Path);
+
+impl ReportTables for RunDirTables<'_> {
+    fn whole(&self, name: &str, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
+        read_table(self.0, name, columns)
+    }
+
+    fn each_chunk(
+        &self,
+        name: &str,
+        columns: &[&str],
+        each: &mut dyn FnMut(&DataFrame) -> Result<()>,
+    ) -> Result<bool> {
+        each_chunk_of_table(self.0, name, columns, each)
+    }
 }

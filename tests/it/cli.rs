@@ -447,7 +447,9 @@ fn no_progress_bars_or_colour_when_stderr_is_not_a_terminal() {
     let o = retention(&["-q", "run", "pipeline.toml", "--force", "--timings"], d);
     assert!(o.status.success());
     let err = stderr(&o);
-    for stage in ["load", "validate", "orders", "kpis", "clv", "publish"] {
+    for stage in [
+        "load", "validate", "orders", "kpis", "clv", "publish", "report",
+    ] {
         assert!(
             err.lines().any(|l| l.starts_with(stage)),
             "{stage} missing: {err}"

@@ -48,7 +48,10 @@ proptest! {
         // Line partitions the budget spilled, in part or whole, reach the
         // executors as they lie on disk, the rest appended; the last run
         // compresses its spill files (the executors write their orders
-        // files so too).
+        // files so too). Under these budgets the executors also write the
+        // history's entries to its spill files, which the client's stages
+        // read back, and the client spills the per-customer results.
+        prop_assert!(!expected.resources.history_spilled);
         let mut spilled = Vec::new();
         let spills = [
             (SPILL_SOME, SpillCompression::None),
@@ -58,6 +61,8 @@ proptest! {
         for spill in spills {
             let other = run_spilling(d, 7, spill, Engine::Ballista { scheduler: None });
             assert_same_tables(&expected, &other, &format!("ballista, spill {spill:?}"));
+            prop_assert!(other.resources.history_spilled, "{:?}: the history came back", spill);
+            prop_assert!(other.resources.results_spilled, "{:?}: the results were held", spill);
             spilled.push(other.resources.spilled_bytes);
         }
         prop_assert!(0 < spilled[0] && spilled[0] < spilled[1], "{:?}", spilled);
@@ -221,6 +226,18 @@ fn a_cluster_of_three_processes_gives_the_embedded_tables() {
             &format!("3 processes, {partitions} partitions"),
         );
     }
+    // Under a budget that spills everything, the executor processes write
+    // the history's entries to its (compressed) spill files and the
+    // client reads them back.
+    let engine = Engine::Ballista {
+        scheduler: Some(cluster.scheduler.to_string()),
+    };
+    let spilling = (SPILL_EVERYTHING, SpillCompression::Zstd);
+    let other = run_spilling(d, 16, spilling, engine);
+    assert_same_tables(&expected, &other, "3 processes, history spilled");
+    assert!(other.resources.history_spilled && other.resources.results_spilled);
+    // Its tables are built from the spilled results until it is dropped.
+    drop(other);
     assert_no_spill_dirs(d);
 }
 

@@ -146,13 +146,13 @@ pub fn build_orders(
     let as_of = resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
     tracing::debug!(seconds = elapsed(), "orders assembled");
     let store = plan.history.as_deref();
-    let (histories, amounts, earliest) = history_partitions(orders, as_of, keys, store)?;
+    let (histories, entries) = history_partitions(orders, as_of, keys, store)?;
     let parts = steps::add_histories(histories, rejects, &mut counts);
     tracing::debug!(seconds = elapsed(), "histories built");
     let joined = steps::Joined {
         as_of,
-        accepted_cents: accepted_amount(amounts)?,
-        stored: plan.history.clone().map(|store| (store, earliest)),
+        accepted_cents: accepted_amount(entries.amounts)?,
+        stored: plan.history.clone().map(|store| (store, entries.earliest)),
     };
     let output = steps::finish_joined(parts, joined, keys, rejects, counts, latest_order_day)?;
     tracing::debug!(seconds = elapsed(), "histories joined");
@@ -199,28 +199,26 @@ fn history_partitions(
     as_of: i32,
     keys: &LineKeys,
     store: Option<&EntryStore>,
-) -> Result<(Vec<steps::CustomerPartHistory>, Amounts, Option<i32>)> {
+) -> Result<(Vec<steps::CustomerPartHistory>, steps::EntryFacts)> {
     let built: Vec<_> = (0..orders.partitions())
         .into_par_iter()
         .map(|p| {
             let mut part = steps::history_of_part(orders.take(p)?, as_of, &keys.file_starts);
-            let amounts = Amounts::of(&part.history.cents);
-            let earliest = part.history.view().earliest_first_order();
+            let facts = steps::EntryFacts::of(&part.history);
             if let Some(store) = store {
                 store.put(p, &part.history.take_entries())?;
             }
-            Ok((part, amounts, earliest))
+            Ok((part, facts))
         })
         .collect::<Result<_>>()?;
-    let earliest = built.iter().filter_map(|(_, _, earliest)| *earliest).min();
-    let amounts = built.iter().fold(Amounts::default(), |a, b| a.add(b.1));
-    let histories = built.into_iter().map(|(part, _, _)| part).collect();
-    Ok((histories, amounts, earliest))
+    let facts = built.iter().map(|(_, facts)| *facts);
+    let facts = facts.fold(steps::EntryFacts::default(), |a, b| a + b);
+    Ok((built.into_iter().map(|(part, _)| part).collect(), facts))
 }
 
 /// Σ |cents| and Σ cents of entries, exact: at most 2^32 entries of at
 /// most `MAX_AMOUNT_CENTS` each fit an i128.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Amounts {
     volume: i128,
     total: i128,
@@ -317,6 +315,55 @@ pub mod steps {
             as_of,
             accepted_cents: accepted_amount(amounts.fold(Amounts::default(), Amounts::add))?,
             stored: None,
+        };
+        finish_joined(parts, joined, keys, rejects, counts, latest_order_day)
+    }
+
+    /// What joining the parts needs of their entries, which may be in a
+    /// store by then: their amounts and the earliest first order.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    pub struct EntryFacts {
+        pub amounts: Amounts,
+        pub earliest: Option<i32>,
+    }
+
+    impl EntryFacts {
+        pub fn of(history: &HistoryPart) -> EntryFacts {
+            EntryFacts {
+                amounts: Amounts::of(&history.cents),
+                earliest: history.view().earliest_first_order(),
+            }
+        }
+    }
+
+    impl std::ops::Add for EntryFacts {
+        type Output = EntryFacts;
+
+        fn add(self, other: EntryFacts) -> EntryFacts {
+            EntryFacts {
+                amounts: self.amounts.add(other.amounts),
+                earliest: match (self.earliest, other.earliest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+            }
+        }
+    }
+
+    /// [`finish_joined`] for parts whose entries went to `store` as they
+    /// were built, with what the join needs of them (`entries`, added up).
+    pub fn finish_stored(
+        parts: Vec<HistoryPart>,
+        (store, entries): (std::sync::Arc<EntryStore>, EntryFacts),
+        as_of: i32,
+        (keys, rejects): (&LineKeys, &mut [Reject]),
+        counts: RowCounts,
+        latest_order_day: Option<i32>,
+    ) -> Result<OrdersOutput> {
+        let joined = Joined {
+            as_of,
+            accepted_cents: accepted_amount(entries.amounts)?,
+            stored: Some((store, entries.earliest)),
         };
         finish_joined(parts, joined, keys, rejects, counts, latest_order_day)
     }
