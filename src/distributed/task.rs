@@ -192,9 +192,9 @@ pub enum Task {
     /// `orders-NNNNN.bin` (compressed when `compress`); other rows pass
     /// through.
     Gather { dir: PathBuf, compress: bool },
-    /// Customer partition → its history on `as_of`; with `entries` set,
-    /// its entries go to the history's spill file (the client's history
-    /// store reads them back a part at a time) and the rest comes back.
+    /// Customer partition → its history on `as_of`, its entries back with
+    /// the rest or, as `entries` says, to the history's spill file (which
+    /// the client's history store reads back a part at a time).
     History {
         dir: PathBuf,
         as_of: i32,
