@@ -124,9 +124,10 @@ impl Table {
             Rows::Whole(frame) => return Ok(frame.select(names.iter().copied())?),
             Rows::Produced { .. } => self.rows((0, 0)).select(names.iter().copied())?,
         };
-        for range in row_groups(self.height()) {
-            selected.vstack_mut(&self.rows(range).select(names.iter().copied())?)?;
-        }
+        self.each_row_group(names, &mut |rows| {
+            selected.vstack_mut(rows)?;
+            Ok(())
+        })?;
         selected.rechunk_mut();
         Ok(selected)
     }
