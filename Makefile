@@ -14,7 +14,7 @@ ENGINE ?= embedded
 SCHEDULER ?=
 CLUSTER_DIR := .cluster
 
-.PHONY: build build-cluster run nightly cluster cluster-stop test chaos bench bench-cluster bench-clv lint fmt sample-data golden clean
+.PHONY: build build-cluster run nightly cluster cluster-stop test test-build chaos bench bench-cluster bench-clv lint fmt sample-data golden clean
 
 build:
 	$(CARGO) build --release --bin retention
@@ -56,6 +56,11 @@ cluster-stop:
 ## process (moto's) and the Python readers the tables are read back with.
 test: $(TEST_VENV)/installed
 	RETENTION_TEST_VENV=$(abspath $(TEST_VENV)) $(CARGO) test --release --features $(TEST_FEATURES)
+
+## Compile what `make test` runs, without running it (CI starts this first
+## and installs the test tools while it compiles).
+test-build:
+	$(CARGO) test --release --features $(TEST_FEATURES) --no-run
 
 $(TEST_VENV)/installed: tests/python/requirements.txt
 	python3 -m venv $(TEST_VENV)

@@ -59,7 +59,8 @@ use crate::stages::orders::{
 };
 use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored};
 use crate::stages::per_customer::{
-    customer_parts, CustomerPart, CustomerParts, PerCustomer, ResultStore,
+    customer_parts, stored_customer_parts, CustomerPart, CustomerParts, PerCustomer, ResultStore,
+    StoredResults,
 };
 use crate::stages::raw::RawBatch;
 use crate::stages::rejects::{
@@ -325,12 +326,14 @@ fn stages_to_checks(
     let (orders, mut resources, spill) = partitioned_orders(pipeline, &files, options, clock)?;
     let OrdersStage {
         history,
+        stored_results,
         counts,
         accepted_cents,
         latest_order_day,
         rejects_by_reason,
         rejects,
     } = orders;
+    let history = (history, stored_results);
     let o = stages_over_history(pipeline, history, (spill, &mut resources), clock)?;
     let results = Arc::new(o.per_customer);
     let (segments, lists) = segments_and_targets(&results, clock)?;
@@ -376,11 +379,12 @@ fn stages_to_checks(
 }
 
 /// [`stages_over_orders`], the per-customer results spilled when the
-/// history was (the budget holds neither beside the other); `resources`
+/// history was (the budget holds neither beside the other; a cluster's
+/// executors stored them already when `stored` is given); `resources`
 /// completed with what was spilled.
 fn stages_over_history(
     pipeline: &Pipeline,
-    history: OrderHistory,
+    (history, stored): (OrderHistory, Option<Vec<StoredResults>>),
     (spill, resources): (Arc<SpillDir>, &mut Resources),
     clock: &mut StageClock,
 ) -> Result<OverOrders> {
@@ -388,7 +392,7 @@ fn stages_over_history(
         let kind = crate::io::spill::CUSTOMERS;
         Arc::new(WholeFiles::<CustomerPart>::new(Arc::clone(&spill), kind)) as Arc<ResultStore>
     });
-    let over = stages_over_orders(pipeline, history, result_store, clock)?;
+    let over = stages_over_orders(pipeline, history, (result_store, stored), clock)?;
     resources.results_spilled = over.per_customer.parts.stored();
     // Every spill file is written by now (the results' are read back while
     // the tables are published; their store keeps the directory).
@@ -562,7 +566,8 @@ struct OverOrders {
 
 /// The stages `customers`, `cohorts`, `kpis`, `dimensions`, `clv`,
 /// `tiers` and `nps`, over the order history, which is dropped after them;
-/// the per-customer results go to `result_store` when there is one.
+/// the per-customer results go to (or, with `stored`, are in) the result
+/// store when there is one.
 /// The CLV stage reads only the history and the customer summaries, so it
 /// runs beside the descriptive stages: on a busy pool each side's
 /// parallel work fills the other's serial stretches (the optimizer's
@@ -570,13 +575,13 @@ struct OverOrders {
 fn stages_over_orders(
     pipeline: &Pipeline,
     history: OrderHistory,
-    result_store: Option<Arc<ResultStore>>,
+    results: (Option<Arc<ResultStore>>, Option<Vec<StoredResults>>),
     clock: &mut StageClock,
 ) -> Result<OverOrders> {
     let config = &pipeline.config;
     let tiers = config.loyalty.as_ref().map(Tiers::of);
     let parts = clock.time("customers", || {
-        customer_parts(&history, tiers.as_ref(), result_store)
+        customers_stage(&history, tiers.as_ref(), results)
     })?;
     let (beside, clv) = clock.beside(
         |clock| descriptive_stages(pipeline, &history, (tiers.as_ref(), &parts), clock),
@@ -610,6 +615,25 @@ fn stages_over_orders(
         tier_check,
         nps,
     })
+}
+
+/// The stage `customers`: every partition's per-customer results made from
+/// the history (put in `store` when there is one) or, when a cluster's
+/// executors made them beside the history's spilled entries, read from
+/// `store` as needed, `stored` being what they sent back of them.
+fn customers_stage(
+    history: &OrderHistory,
+    tiers: Option<&Tiers>,
+    (store, stored): (Option<Arc<ResultStore>>, Option<Vec<StoredResults>>),
+) -> Result<CustomerParts> {
+    match (store, stored) {
+        (store, None) => customer_parts(history, tiers, store),
+        (Some(store), Some(stored)) => stored_customer_parts(history, stored, store),
+        (None, Some(_)) => Err(Error::Cluster(
+            "the executors stored the per-customer results of a history that was not spilled"
+                .into(),
+        )),
+    }
 }
 
 /// What the stages beside the CLV stage give.
@@ -968,6 +992,9 @@ fn read_ahead(
 /// input's rows and its rejects, as the `rejects` table.
 struct OrdersStage {
     history: OrderHistory,
+    /// What is kept of the per-customer results a cluster's executors made
+    /// and stored beside the spilled history's entries.
+    stored_results: Option<Vec<StoredResults>>,
     counts: RowCounts,
     /// Σ cents of every accepted order and refund.
     accepted_cents: i64,
@@ -1006,12 +1033,13 @@ fn orders_stage(
         spill: store,
         history,
     };
-    let orders = orders_on_engine(
+    let tiers = pipeline.config.loyalty.as_ref().map(Tiers::of);
+    let (orders, stored_results) = orders_on_engine(
         (&options.engine, spill_dir),
         (lines, &keys, &mut rejects),
-        order_id_column,
-        as_of,
+        (order_id_column, as_of),
         &order_plan,
+        tiers,
     )
     .map_err(|e| match e {
         Error::NoOrders { .. } => no_orders_error(&rejects, files, rows_read, e),
@@ -1025,6 +1053,7 @@ fn orders_stage(
     Calendar::check_span(&orders.history, pipeline.config.business.cohort_period)?;
     Ok(OrdersStage {
         history: orders.history,
+        stored_results,
         counts,
         accepted_cents: orders.accepted_cents,
         latest_order_day: orders.latest_order_day,
@@ -1063,16 +1092,22 @@ fn order_rejects_table(
 }
 
 /// [`build_orders`] on the run's engine; the Ballista engine's tasks
-/// share files in the spill directory `spill_dir`.
+/// share files in the spill directory `spill_dir`. With a spilled
+/// history, a cluster's executors also make and store the per-customer
+/// results (tier columns by `tiers`): what is kept of them comes back.
 fn orders_on_engine(
     (engine, spill_dir): (&Engine, &SpillDir),
     (lines, keys, rejects): (Stored<'_, LinePart>, &LineKeys, &mut Vec<Reject>),
-    order_id_column: Option<&str>,
-    as_of: Option<i32>,
+    (order_id_column, as_of): (Option<&str>, Option<i32>),
     plan: &OrderPlan,
-) -> Result<OrdersOutput> {
+    tiers: Option<Tiers>,
+) -> Result<(OrdersOutput, Option<Vec<StoredResults>>)> {
     match engine {
-        Engine::Embedded => build_orders(lines, keys, rejects, order_id_column, as_of, plan),
+        Engine::Embedded => {
+            let orders = build_orders(lines, keys, rejects, order_id_column, as_of, plan)?;
+            let _ = tiers; // the customers stage makes the results
+            Ok((orders, None))
+        }
         #[cfg(feature = "distributed")]
         Engine::Ballista { scheduler } => {
             let cluster = crate::distributed::ClusterRun {
@@ -1080,19 +1115,24 @@ fn orders_on_engine(
                 dir: spill_dir.path(),
                 compress: spill_dir.compresses(),
             };
-            crate::distributed::build_orders_on_cluster(
+            let history = plan
+                .history
+                .clone()
+                .map(|store| crate::distributed::SpilledHistory { store, tiers });
+            let made = crate::distributed::build_orders_on_cluster(
                 &cluster,
                 lines,
                 keys,
                 rejects,
                 order_id_column,
                 as_of,
-                plan.history.clone(),
-            )
+                history,
+            )?;
+            Ok((made.orders, made.stored_results))
         }
         #[cfg(not(feature = "distributed"))]
         Engine::Ballista { .. } => {
-            let _ = spill_dir;
+            let _ = (spill_dir, tiers);
             Err(crate::commands::cluster::not_built())
         }
     }

@@ -14,10 +14,13 @@
 //!    sent back to the client, which joins them in id order as the
 //!    embedded engine does. When the memory budget spills the history
 //!    (`stages::orders::OrderPlan::history`), each executor writes its
-//!    partitions' entries to the history's spill files instead, and only
-//!    the customer ids, dimension codes and tallies come back: the client
-//!    reads the entries a partition at a time, as the embedded engine
-//!    reads its own.
+//!    partitions' entries to the history's spill files instead, makes
+//!    their per-customer results from the entries it holds (the
+//!    `customers` stage's work) and writes them to the results' spill
+//!    files; only the customer ids, dimension codes, tallies and the
+//!    columns the RFM cuts are taken over come back. The client reads the
+//!    entries and the results a partition at a time, as the embedded
+//!    engine reads its own.
 //!
 //! Every partition must report exactly once in each job; a missing one
 //! fails the run rather than publish a table without its customers.
@@ -46,7 +49,9 @@ use super::task::{
 use crate::error::{Error, Result};
 use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
 use crate::stages::partition::{LinePart, Stored};
+use crate::stages::per_customer::StoredResults;
 use crate::stages::rejects::Reject;
+use crate::stages::tiers::Tiers;
 use crate::stages::validate::LineKeys;
 
 /// Where the orders stage runs on a cluster.
@@ -61,10 +66,27 @@ pub struct ClusterRun<'a> {
     pub compress: bool,
 }
 
+/// A history the memory budget cannot hold: the client's store of its
+/// entries (whose files the executors write), and the loyalty tiers the
+/// executors' per-customer results need.
+pub struct SpilledHistory {
+    pub store: Arc<EntryStore>,
+    pub tiers: Option<Tiers>,
+}
+
+/// The orders stage's output on a cluster and, when the history was
+/// spilled, what is kept of each customer partition's per-customer
+/// results, which the executors put in the results' spill files
+/// (`crate::io::spill::CUSTOMERS`).
+pub struct ClusterOrders {
+    pub orders: OrdersOutput,
+    pub stored_results: Option<Vec<StoredResults>>,
+}
+
 /// [`crate::stages::orders::build_orders`] on a cluster: the same inputs,
 /// the same output. With `history`, the budget cannot hold every entry:
-/// the executors write each customer partition's entries to that store's
-/// files, and only the rest of the history comes back.
+/// the executors write each customer partition's entries and results to
+/// the spill files, and only the rest of the history comes back.
 pub fn build_orders_on_cluster(
     cluster: &ClusterRun,
     lines: Stored<'_, LinePart>,
@@ -72,8 +94,8 @@ pub fn build_orders_on_cluster(
     rejects: &mut Vec<Reject>,
     order_id_column: Option<&str>,
     as_of: Option<i32>,
-    history: Option<Arc<EntryStore>>,
-) -> Result<OrdersOutput> {
+    history: Option<SpilledHistory>,
+) -> Result<ClusterOrders> {
     let partitions = lines.partitions();
     // Executors have working directories of their own.
     let dir = std::path::absolute(cluster.dir)
@@ -95,9 +117,10 @@ pub fn build_orders_on_cluster(
     let assembled = payloads(&rows, Kind::Assembled, partitions)?;
     let latest_order_day = steps::add_assembled(assembled, rejects, &mut counts);
     let as_of = steps::resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
-    let entries = match history {
-        Some(_) => EntriesTo::SpillFile {
+    let entries = match &history {
+        Some(spilled) => EntriesTo::SpillFile {
             compress: cluster.compress,
+            tiers: spilled.tiers.clone(),
         },
         None => EntriesTo::Client,
     };
@@ -109,7 +132,7 @@ pub fn build_orders_on_cluster(
     let joined = JoinedOn {
         as_of,
         latest_order_day,
-        store: history,
+        store: history.map(|h| h.store),
     };
     join_histories(histories, joined, (keys, rejects), counts)
 }
@@ -123,13 +146,14 @@ struct JoinedOn {
 }
 
 /// The orders stage's output from the customer partitions' histories,
-/// their entries sent back with them or, with a store, in its files.
+/// their entries sent back with them or, with a store, in its files (and
+/// then their per-customer results too).
 fn join_histories(
     histories: Vec<PartHistory>,
     on: JoinedOn,
     (keys, rejects): (&LineKeys, &mut Vec<Reject>),
     mut counts: RowCounts,
-) -> Result<OrdersOutput> {
+) -> Result<ClusterOrders> {
     // A history without its entries and no store to read them from (or
     // the other way round) would be a history with customers missing.
     if histories
@@ -140,18 +164,26 @@ fn join_histories(
             "a history task did not put its entries where the run asked; nothing is published",
         ));
     }
-    let facts = histories.iter().filter_map(|h| h.stored);
-    let facts = facts.fold(steps::EntryFacts::default(), |a, b| a + b);
-    let histories = histories.into_iter().map(|h| h.history).collect();
+    let facts = histories.iter().filter_map(|h| h.stored.as_ref());
+    let facts = facts.fold(steps::EntryFacts::default(), |a, b| a + b.entries);
+    let (histories, stored): (Vec<_>, Vec<_>) =
+        histories.into_iter().map(|h| (h.history, h.stored)).unzip();
     let parts = steps::add_histories(histories, rejects, &mut counts);
     let (as_of, latest) = (on.as_of, on.latest_order_day);
-    match on.store {
-        None => steps::finish(parts, as_of, keys, rejects, counts, latest),
-        Some(store) => {
-            let stored = (store, facts);
-            steps::finish_stored(parts, stored, as_of, (keys, rejects), counts, latest)
-        }
-    }
+    let Some(store) = on.store else {
+        let orders = steps::finish(parts, as_of, keys, rejects, counts, latest)?;
+        return Ok(ClusterOrders {
+            orders,
+            stored_results: None,
+        });
+    };
+    let stored_results = stored.into_iter().flatten().map(|s| s.results).collect();
+    let stored = (store, facts);
+    let orders = steps::finish_stored(parts, stored, as_of, (keys, rejects), counts, latest)?;
+    Ok(ClusterOrders {
+        orders,
+        stored_results: Some(stored_results),
+    })
 }
 
 /// Every line partition to its file ([`super::task::lines_file`], the

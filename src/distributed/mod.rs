@@ -21,4 +21,4 @@ mod engine;
 mod task;
 
 pub use cluster::{run_executor, run_scheduler, ExecutorOptions};
-pub use engine::{build_orders_on_cluster, ClusterRun};
+pub use engine::{build_orders_on_cluster, ClusterOrders, ClusterRun, SpilledHistory};

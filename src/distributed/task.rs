@@ -1,7 +1,8 @@
 //! The one plan node of ours a Ballista cluster runs: [`PartitionTaskExec`],
 //! which runs one step of the orders stage on each partition it is given,
 //! calling the same per-partition functions as the embedded engine
-//! (`stages::orders::steps`).
+//! (`stages::orders::steps`; with a spilled history, the `customers`
+//! stage's `stages::per_customer::part_results` too).
 //!
 //! Everything between tasks travels as rows of one schema ([`rows_schema`]):
 //! a partition number, what the row holds ([`Kind`]), the partition that
@@ -30,10 +31,12 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::io::spill::{
-    part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, HISTORY, LINES,
+    part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, CUSTOMERS, HISTORY, LINES,
 };
 use crate::stages::orders::steps;
 use crate::stages::partition::{LinePart, OrderPart, Part};
+use crate::stages::per_customer::{part_results, store_results, CustomerPart, StoredResults};
+use crate::stages::tiers::Tiers;
 use crate::stages::validate::LineKeys;
 
 /// Payload bytes per row at most: a Flight message stays far below gRPC's
@@ -203,21 +206,39 @@ pub enum Task {
 }
 
 /// Where a history task puts its partition's entries.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum EntriesTo {
-    /// Back to the client with the rest of the history.
+    /// Back to the client with the rest of the history: the client holds
+    /// every entry and makes the per-customer results from them itself.
     Client,
     /// To the history's spill file in the shared directory, compressed
-    /// when `compress`: the memory budget cannot hold them all.
-    SpillFile { compress: bool },
+    /// when `compress`: the memory budget cannot hold them all. The task
+    /// then also makes the partition's per-customer results (the
+    /// `customers` stage's work, tier columns by `tiers`) from the entries
+    /// it holds and writes them to the results' spill file, where the
+    /// client's result store reads them: the client never reads the
+    /// entries back for them.
+    SpillFile {
+        compress: bool,
+        tiers: Option<Tiers>,
+    },
 }
 
 /// A customer partition's history as a history task sends it back: whole,
-/// or without its entries and with what the join needs of them.
+/// or without its entries, with what the join needs of them and what is
+/// kept of the results it stored.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct PartHistory {
     pub history: steps::CustomerPartHistory,
-    pub stored: Option<steps::EntryFacts>,
+    pub stored: Option<StoredPart>,
+}
+
+/// What a history task that stored its partition's entries and results
+/// sends back of them.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct StoredPart {
+    pub entries: steps::EntryFacts,
+    pub results: StoredResults,
 }
 
 /// The file of line partition `p`'s lines, where the client's spill store
@@ -263,7 +284,7 @@ impl Task {
             } => {
                 let keys = read_keys(dir)?;
                 work(&input)
-                    .map(|row| history(dir, row.partition, (*as_of, *entries), &keys))
+                    .map(|row| history(dir, row.partition, (*as_of, entries), &keys))
                     .collect()
             }
         }
@@ -335,16 +356,26 @@ fn gather(dir: &Path, compress: bool, input: Vec<Row>) -> Result<Vec<Row>> {
 
 /// `steps::history_of_part` on customer partition `p`, its entries put
 /// where `entries` says.
-fn history(dir: &Path, p: u32, (as_of, entries): (i32, EntriesTo), keys: &LineKeys) -> Result<Row> {
+fn history(
+    dir: &Path,
+    p: u32,
+    (as_of, entries): (i32, &EntriesTo),
+    keys: &LineKeys,
+) -> Result<Row> {
     let part = OrderPart::concat(read_pieces(&orders_file(dir, p as usize))?);
     let mut history = steps::history_of_part(part, as_of, &keys.file_starts);
     let stored = match entries {
         EntriesTo::Client => None,
-        EntriesTo::SpillFile { compress } => {
-            let facts = steps::EntryFacts::of(&history.history);
-            let path = part_file(dir, HISTORY, p as usize);
-            write_whole(&path, &history.history.take_entries(), compress)?;
-            Some(facts)
+        EntriesTo::SpillFile { compress, tiers } => {
+            let p = p as usize;
+            let entries = steps::EntryFacts::of(&history.history);
+            let made = part_results(history.history.view(), as_of, tiers.as_ref());
+            let path = part_file(dir, CUSTOMERS, p);
+            let put = |part: &CustomerPart| write_whole(&path, part, *compress).map(drop);
+            let results = store_results(made, put)?;
+            let path = part_file(dir, HISTORY, p);
+            write_whole(&path, &history.history.take_entries(), *compress)?;
+            Some(StoredPart { entries, results })
         }
     };
     let history = PartHistory { history, stored };

@@ -117,7 +117,7 @@ pub fn summarize_part<'h>(
 /// The columns the RFM cuts are taken over, of one partition: the last
 /// order dates, the orders and the revenues (kept apart from a summary
 /// that is not held).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScoreColumns {
     pub last_order_day: Vec<i32>,
     pub orders: Vec<i64>,

@@ -22,7 +22,7 @@ use crate::config::TargetsConfig;
 use crate::error::Result;
 use crate::stages::clv_scores::{ClvScores, SimpleClv};
 use crate::stages::customers::{summarize_part, CustomerSummary, ScoreColumns, Scoring};
-use crate::stages::orders::{CustomerIds, OrderHistory};
+use crate::stages::orders::{CustomerIds, EntriesView, OrderHistory};
 use crate::stages::part_store::PartStore;
 use crate::stages::targets::TargetInputs;
 use crate::stages::tiers::{tiers_of_part, CustomerTiers, Tiers};
@@ -51,12 +51,67 @@ pub struct CustomerParts {
     recent: Mutex<VecDeque<(usize, Arc<CustomerPart>)>>,
 }
 
-/// What one partition gave: its results (held) or the columns the cuts
-/// need (stored), and its customers' second-order gaps.
-struct Built {
-    held: Option<CustomerPart>,
-    columns: Option<ScoreColumns>,
-    gaps: Vec<i64>,
+/// What one partition gave: its results (held), or what is kept of them
+/// once stored.
+enum Built {
+    Held {
+        part: Box<CustomerPart>,
+        gaps: Vec<i64>,
+    },
+    Stored(StoredResults),
+}
+
+/// What is kept of a partition's results once they are in a store, until
+/// every partition's are scored: the columns the RFM cuts are taken over
+/// and the customers' first-to-second-order gaps. A cluster's executor
+/// sends this back for the results it stored.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredResults {
+    pub columns: ScoreColumns,
+    pub gaps: Vec<i64>,
+}
+
+impl StoredResults {
+    /// Whether these are a partition of `customers` customers' (a cluster
+    /// run checks what its executors sent).
+    fn fits(&self, customers: usize) -> bool {
+        let c = &self.columns;
+        let lengths = [
+            c.last_order_day.len(),
+            c.orders.len(),
+            c.revenue_cents.len(),
+        ];
+        lengths.iter().all(|&n| n == customers) && self.gaps.len() <= customers
+    }
+}
+
+/// One partition's results from its customers' `entries` on `as_of`
+/// (tier columns by `tiers`), not yet scored, and its customers'
+/// first-to-second-order gaps.
+pub fn part_results(
+    entries: EntriesView<'_>,
+    as_of: i32,
+    tiers: Option<&Tiers>,
+) -> (CustomerPart, Vec<i64>) {
+    let summarized = summarize_part(entries.iter(), as_of);
+    let part = CustomerPart {
+        summary: summarized.summary,
+        tiers: tiers_of_part(entries, as_of, tiers),
+    };
+    (part, summarized.gaps)
+}
+
+/// A partition's results handed to `put` (its store), and what is kept
+/// of them.
+pub fn store_results(
+    (part, gaps): (CustomerPart, Vec<i64>),
+    put: impl FnOnce(&CustomerPart) -> Result<()>,
+) -> Result<StoredResults> {
+    put(&part)?;
+    Ok(StoredResults {
+        columns: ScoreColumns::of(&part.summary),
+        gaps,
+    })
 }
 
 /// The stage `customers`: every partition's summary and tier columns from
@@ -67,35 +122,58 @@ pub fn customer_parts(
     tiers: Option<&Tiers>,
     store: Option<Arc<ResultStore>>,
 ) -> Result<CustomerParts> {
+    // The cluster test: a client whose executors made the results never
+    // comes here.
+    crate::faults::crash_point("customers::from_history");
     let as_of = history.as_of;
     let built = history.map_parts(|p, entries| -> Result<Built> {
-        let summarized = summarize_part(entries.iter(), as_of);
-        let part = CustomerPart {
-            summary: summarized.summary,
-            tiers: tiers_of_part(entries, as_of, tiers),
-        };
-        let (held, columns) = match &store {
-            Some(store) => {
-                store.put(p, &part)?;
-                (None, Some(ScoreColumns::of(&part.summary)))
-            }
-            None => (Some(part), None),
-        };
-        Ok(Built {
-            held,
-            columns,
-            gaps: summarized.gaps,
+        let results = part_results(entries, as_of, tiers);
+        Ok(match &store {
+            Some(store) => Built::Stored(store_results(results, |part| store.put(p, part))?),
+            None => Built::Held {
+                part: Box::new(results.0),
+                gaps: results.1,
+            },
         })
     })?;
     let built: Vec<Built> = built.into_iter().collect::<Result<_>>()?;
+    Ok(CustomerParts::scored(part_starts(history), built, store))
+}
+
+/// The stage `customers` when something else made each partition's
+/// results and put them in `store` (a cluster's executors, beside the
+/// history's entries): `stored`, one for each partition of `history`, is
+/// what is kept of them.
+pub fn stored_customer_parts(
+    history: &OrderHistory,
+    stored: Vec<StoredResults>,
+    store: Arc<ResultStore>,
+) -> Result<CustomerParts> {
     let counts = (0..history.part_count()).map(|p| history.customers_of_part(p));
-    let starts = std::iter::once(0)
+    let matches =
+        stored.len() == history.part_count() && stored.iter().zip(counts).all(|(s, n)| s.fits(n));
+    if !matches {
+        return Err(crate::error::Error::Cluster(
+            "the per-customer results made do not match the history's partitions".into(),
+        ));
+    }
+    let built = stored.into_iter().map(Built::Stored).collect();
+    Ok(CustomerParts::scored(
+        part_starts(history),
+        built,
+        Some(store),
+    ))
+}
+
+/// The code of each partition's first customer, then the customer count.
+fn part_starts(history: &OrderHistory) -> Vec<usize> {
+    let counts = (0..history.part_count()).map(|p| history.customers_of_part(p));
+    std::iter::once(0)
         .chain(counts.scan(0, |sum, n| {
             *sum += n;
             Some(*sum)
         }))
-        .collect();
-    Ok(CustomerParts::scored(starts, built, store))
+        .collect()
 }
 
 impl CustomerParts {
@@ -104,21 +182,29 @@ impl CustomerParts {
     fn scored(starts: Vec<usize>, built: Vec<Built>, store: Option<Arc<ResultStore>>) -> Self {
         let columns: Vec<_> = built
             .iter()
-            .map(|b| match (&b.held, &b.columns) {
-                (Some(part), _) => part.summary.score_slices(),
-                (None, Some(columns)) => columns.slices(),
-                (None, None) => unreachable!("a part is held or its columns kept"),
+            .map(|b| match b {
+                Built::Held { part, .. } => part.summary.score_slices(),
+                Built::Stored(stored) => stored.columns.slices(),
             })
             .collect();
-        let gaps: Vec<&[i64]> = built.iter().map(|b| b.gaps.as_slice()).collect();
+        let gaps: Vec<&[i64]> = built
+            .iter()
+            .map(|b| match b {
+                Built::Held { gaps, .. } => gaps.as_slice(),
+                Built::Stored(stored) => stored.gaps.as_slice(),
+            })
+            .collect();
         let scoring = Scoring::of(&columns, &gaps);
-        drop(columns);
+        drop((columns, gaps));
         let held = built
             .into_par_iter()
-            .filter_map(|b| b.held)
+            .filter_map(|b| match b {
+                Built::Held { part, .. } => Some(part),
+                Built::Stored(_) => None,
+            })
             .map(|mut part| {
                 scoring.apply(&mut part.summary);
-                Arc::new(part)
+                Arc::from(part)
             })
             .collect();
         CustomerParts {

@@ -29,8 +29,8 @@ use crate::stages::orders::{EntriesView, OrderHistory};
 use crate::tables::schema::tiers::movement;
 use crate::time::twelve_months_before;
 
-/// Validated tiers, lowest first.
-#[derive(Debug, Clone, PartialEq)]
+/// Validated tiers, lowest first (sent to a cluster's history tasks).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tiers {
     pub names: Vec<String>,
     /// `min_spend` in cents; the first is 0, strictly increasing.

@@ -265,6 +265,12 @@ fn the_command_line_runs_on_a_cluster_and_publishes_the_same_tables() {
         d,
     );
     assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
+    assert_every_table_equal(d, "cluster");
+}
+
+/// Every table published into `out` (but the comparison with the
+/// previous run) equals the one published into `embedded`.
+fn assert_every_table_equal(d: &Path, out: &str) {
     let tables = std::fs::read_dir(d.join("embedded/current")).unwrap();
     let mut compared = 0;
     for entry in tables.flatten() {
@@ -274,12 +280,58 @@ fn the_command_line_runs_on_a_cluster_and_publishes_the_same_tables() {
         }
         let (a, b) = (
             read_table(&d.join("embedded"), &name),
-            read_table(&d.join("cluster"), &name),
+            read_table(&d.join(out), &name),
         );
-        assert!(a.equals_missing(&b), "{name} differs:\n{a}\n{b}");
+        assert!(a.equals_missing(&b), "{name} differs in {out}:\n{a}\n{b}");
         compared += 1;
     }
     assert!(compared >= 10, "only {compared} tables compared");
+}
+
+/// With a history the budget cannot hold, the executors make the
+/// per-customer results beside the entries they store: a client that
+/// would make them itself is killed (a crash point on that path), and
+/// yet the run on the cluster publishes the embedded engine's tables.
+/// The same armed client on the embedded engine is killed, so the point
+/// is on the path the cluster run does not take.
+#[test]
+fn executors_make_the_per_customer_results_of_a_spilled_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    published_embedded(d);
+    let cluster = Cluster::start(2, d);
+    let armed = "run::memory_limit_bytes=return(1);customers::from_history=return";
+    let run = |out: &str, engine: &[&str]| {
+        retention_command()
+            // A few partitions: the tiny budget alone would ask for many.
+            .args([
+                "run",
+                "pipeline.toml",
+                "-q",
+                "--partitions",
+                "5",
+                "--out",
+                out,
+            ])
+            .args(engine)
+            .env("FAILPOINTS", armed)
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let embedded = run("embedded-armed", &[]);
+    assert!(
+        !embedded.status.success() && !d.join("embedded-armed/current").exists(),
+        "the embedded run made the results elsewhere: {}",
+        stderr(&embedded)
+    );
+    let scheduler = cluster.scheduler.to_string();
+    let on_cluster = run(
+        "cluster",
+        &["--engine", "ballista", "--scheduler", &scheduler],
+    );
+    assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
+    assert_every_table_equal(d, "cluster");
 }
 
 #[test]
