@@ -113,7 +113,8 @@ pub struct Resources {
     pub memory_limit_bytes: u64,
     /// Partitions the lines and orders were split into.
     pub partitions: u64,
-    /// Bytes written to spill files (0: everything fit in memory).
+    /// Bytes written to spill files (0: everything fit in memory); on a
+    /// cluster, those its executors wrote to the run's spill directory too.
     pub spilled_bytes: u64,
     /// Whether the spill files were compressed (`[resources]
     /// spill_compression`); absent in manifests from before the setting.

@@ -1128,6 +1128,7 @@ fn orders_on_engine(
                 as_of,
                 history,
             )?;
+            spill_dir.add_written(made.spilled_bytes);
             Ok((made.orders, made.stored_results))
         }
         #[cfg(not(feature = "distributed"))]

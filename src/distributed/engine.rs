@@ -81,6 +81,9 @@ pub struct SpilledHistory {
 pub struct ClusterOrders {
     pub orders: OrdersOutput,
     pub stored_results: Option<Vec<StoredResults>>,
+    /// Bytes the executors wrote to the run's spill directory (orders,
+    /// history and results files; not Ballista's own shuffle files).
+    pub spilled_bytes: u64,
 }
 
 /// [`crate::stages::orders::build_orders`] on a cluster: the same inputs,
@@ -114,6 +117,7 @@ pub fn build_orders_on_cluster(
     };
     let assemble = assemble_plan(&cluster, partitions, order_id_column)?;
     let rows = runtime.block_on(client.run(assemble))?;
+    let mut spilled_bytes = written_bytes(&rows)?;
     let assembled = payloads(&rows, Kind::Assembled, partitions)?;
     let latest_order_day = steps::add_assembled(assembled, rejects, &mut counts);
     let as_of = steps::resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
@@ -126,6 +130,7 @@ pub fn build_orders_on_cluster(
     };
     let plan = history_plan(cluster.dir, partitions, (as_of, entries))?;
     let rows = runtime.block_on(client.run(plan))?;
+    spilled_bytes += written_bytes(&rows)?;
     let histories = payloads(&rows, Kind::History, partitions)?;
     // Detached tasks of an in-process cluster end with the runtime.
     runtime.shutdown_background();
@@ -134,7 +139,15 @@ pub fn build_orders_on_cluster(
         latest_order_day,
         store: history.map(|h| h.store),
     };
-    join_histories(histories, joined, (keys, rejects), counts)
+    let mut made = join_histories(histories, joined, (keys, rejects), counts)?;
+    made.spilled_bytes = spilled_bytes;
+    Ok(made)
+}
+
+/// The bytes the `Written` rows among `rows` say their tasks wrote.
+fn written_bytes(rows: &[Row]) -> Result<u64> {
+    let written = rows.iter().filter(|r| r.kind == Kind::Written);
+    written.map(|r| decode::<u64>(&r.payload)).sum()
 }
 
 /// What joining the histories needs besides them.
@@ -175,6 +188,7 @@ fn join_histories(
         return Ok(ClusterOrders {
             orders,
             stored_results: None,
+            spilled_bytes: 0,
         });
     };
     let stored_results = stored.into_iter().flatten().map(|s| s.results).collect();
@@ -183,6 +197,7 @@ fn join_histories(
     Ok(ClusterOrders {
         orders,
         stored_results: Some(stored_results),
+        spilled_bytes: 0,
     })
 }
 

@@ -55,13 +55,21 @@ pub enum Kind {
     Assembled = 2,
     /// A customer partition's history ([`PartHistory`]).
     History = 3,
+    /// Bytes a task wrote to the run's spill directory for one partition
+    /// (a `u64`): the run reports them with the client's own.
+    Written = 4,
 }
 
 impl Kind {
     fn of(code: u8) -> Option<Kind> {
-        [Kind::Work, Kind::Piece, Kind::Assembled, Kind::History]
-            .into_iter()
-            .find(|k| *k as u8 == code)
+        let kinds = [
+            Kind::Work,
+            Kind::Piece,
+            Kind::Assembled,
+            Kind::History,
+            Kind::Written,
+        ];
+        kinds.into_iter().find(|k| *k as u8 == code)
     }
 }
 
@@ -283,9 +291,11 @@ impl Task {
                 entries,
             } => {
                 let keys = read_keys(dir)?;
-                work(&input)
-                    .map(|row| history(dir, row.partition, (*as_of, entries), &keys))
-                    .collect()
+                let mut out = Vec::new();
+                for row in work(&input) {
+                    out.extend(history(dir, row.partition, (*as_of, entries), &keys)?);
+                }
+                Ok(out)
             }
         }
     }
@@ -345,46 +355,77 @@ fn gather(dir: &Path, compress: bool, input: Vec<Row>) -> Result<Vec<Row>> {
         pieces.entry(row.partition).or_default().push(piece);
     }
     for (p, parts) in pieces {
-        write_whole(
-            &orders_file(dir, p as usize),
-            &OrderPart::concat(parts),
-            compress,
-        )?;
+        let path = orders_file(dir, p as usize);
+        let bytes = write_whole(&path, &OrderPart::concat(parts), compress)?;
+        passed.push(written(p, bytes)?);
     }
     Ok(passed)
 }
 
+/// The row that says a task wrote `bytes` to the spill directory for
+/// partition `p`.
+fn written(p: u32, bytes: u64) -> Result<Row> {
+    Ok(Row {
+        partition: p,
+        kind: Kind::Written,
+        source: p,
+        payload: encode(&bytes)?,
+    })
+}
+
 /// `steps::history_of_part` on customer partition `p`, its entries put
-/// where `entries` says.
+/// where `entries` says: the `History` row, and a `Written` row when the
+/// entries and results went to the spill files.
 fn history(
     dir: &Path,
     p: u32,
     (as_of, entries): (i32, &EntriesTo),
     keys: &LineKeys,
-) -> Result<Row> {
+) -> Result<Vec<Row>> {
     let part = OrderPart::concat(read_pieces(&orders_file(dir, p as usize))?);
     let mut history = steps::history_of_part(part, as_of, &keys.file_starts);
+    let mut rows = Vec::with_capacity(2);
     let stored = match entries {
         EntriesTo::Client => None,
         EntriesTo::SpillFile { compress, tiers } => {
-            let p = p as usize;
-            let entries = steps::EntryFacts::of(&history.history);
-            let made = part_results(history.history.view(), as_of, tiers.as_ref());
-            let path = part_file(dir, CUSTOMERS, p);
-            let put = |part: &CustomerPart| write_whole(&path, part, *compress).map(drop);
-            let results = store_results(made, put)?;
-            let path = part_file(dir, HISTORY, p);
-            write_whole(&path, &history.history.take_entries(), *compress)?;
-            Some(StoredPart { entries, results })
+            let (stored, bytes) = store_part(dir, p, (&mut history, as_of), (*compress, tiers))?;
+            rows.push(written(p, bytes)?);
+            Some(stored)
         }
     };
     let history = PartHistory { history, stored };
-    Ok(Row {
+    rows.push(Row {
         partition: p,
         kind: Kind::History,
         source: p,
         payload: encode(&history)?,
-    })
+    });
+    Ok(rows)
+}
+
+/// Customer partition `p`'s per-customer results made from its history's
+/// entries on `as_of`, both written to their spill files (the entries
+/// taken out of the history); what is sent back of them, and the bytes
+/// written.
+fn store_part(
+    dir: &Path,
+    p: u32,
+    (history, as_of): (&mut steps::CustomerPartHistory, i32),
+    (compress, tiers): (bool, &Option<Tiers>),
+) -> Result<(StoredPart, u64)> {
+    let p = p as usize;
+    let entries = steps::EntryFacts::of(&history.history);
+    let made = part_results(history.history.view(), as_of, tiers.as_ref());
+    let mut bytes = 0;
+    let path = part_file(dir, CUSTOMERS, p);
+    let put = |part: &CustomerPart| {
+        bytes += write_whole(&path, part, compress)?;
+        Ok(())
+    };
+    let results = store_results(made, put)?;
+    let path = part_file(dir, HISTORY, p);
+    bytes += write_whole(&path, &history.history.take_entries(), compress)?;
+    Ok((StoredPart { entries, results }, bytes))
 }
 
 pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -560,6 +601,114 @@ mod tests {
         );
         batches.reverse();
         assert_eq!(from_batches(&batches).unwrap(), rows);
+    }
+
+    /// Orders of customers `a` and `b` (a refund among them) on days
+    /// 100 to 103, lines 0.. in order.
+    fn orders() -> OrderPart {
+        let mut part = OrderPart::default();
+        for (i, (id, day, cents)) in [
+            ("b", 100, 500),
+            ("a", 101, 300),
+            ("b", 103, -200),
+            ("b", 102, 900),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            part.customer.push(id.as_bytes());
+            part.day.push(day);
+            part.ts_micros.push(day as i64 * 86_400_000_000);
+            part.cents.push(cents);
+            part.first_line.push(i as u32);
+            part.line_count.push(1);
+            part.lines.push(i as u32);
+        }
+        part
+    }
+
+    fn file_size(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+
+    /// A history task that stores its partition's entries also stores the
+    /// per-customer results made from them, sends back what the client
+    /// keeps of those, and says how many bytes it wrote: the sizes of the
+    /// two files.
+    #[test]
+    fn a_history_task_stores_entries_and_results_and_counts_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let keys = LineKeys {
+            file_starts: vec![0],
+            ..Default::default()
+        };
+        std::fs::write(keys_file(d), encode(&keys).unwrap()).unwrap();
+        write_whole(&orders_file(d, 3), &orders(), false).unwrap();
+        let tiers = Tiers::new(vec![("Low".into(), 0), ("High".into(), 1000)]);
+        let task = Task::History {
+            dir: d.to_path_buf(),
+            as_of: 110,
+            entries: EntriesTo::SpillFile {
+                compress: true,
+                tiers: Some(tiers.clone()),
+            },
+        };
+        let work = Row {
+            partition: 3,
+            kind: Kind::Work,
+            source: 3,
+            payload: vec![],
+        };
+        let rows = task.run(vec![work]).unwrap();
+        let kinds: Vec<Kind> = rows.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [Kind::Written, Kind::History]);
+        let (history, results) = (part_file(d, HISTORY, 3), part_file(d, CUSTOMERS, 3));
+        let bytes: u64 = decode(&rows[0].payload).unwrap();
+        assert_eq!(bytes, file_size(&history) + file_size(&results));
+        // What the client would have made from the same entries.
+        let local = steps::history_of_part(orders(), 110, &keys.file_starts);
+        let (part, gaps) = part_results(local.history.view(), 110, Some(&tiers));
+        assert_eq!(part.summary.orders, [1, 2]);
+        let sent: PartHistory = decode(&rows[1].payload).unwrap();
+        let stored = sent.stored.unwrap();
+        assert_eq!(stored.results.gaps, gaps);
+        assert_eq!(
+            stored.results.columns.revenue_cents,
+            part.summary.revenue_cents
+        );
+        assert_eq!(read_pieces::<CustomerPart>(&results).unwrap(), [part]);
+        assert!(sent
+            .history
+            .history
+            .view()
+            .iter()
+            .all(|(days, _)| days.is_empty()));
+    }
+
+    /// A gather task says how many bytes each customer partition's orders
+    /// file took.
+    #[test]
+    fn a_gather_task_counts_the_bytes_of_its_orders_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let piece = |source| Row {
+            partition: 5,
+            kind: Kind::Piece,
+            source,
+            payload: piece_bytes(&orders()),
+        };
+        let task = Task::Gather {
+            dir: d.to_path_buf(),
+            compress: false,
+        };
+        let rows = task.run(vec![piece(0), piece(1)]).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].kind, rows[0].partition), (Kind::Written, 5));
+        let bytes: u64 = decode(&rows[0].payload).unwrap();
+        assert_eq!(bytes, file_size(&orders_file(d, 5)));
+        let joined = OrderPart::concat(read_pieces(&orders_file(d, 5)).unwrap());
+        assert_eq!(joined.day.len(), 8);
     }
 
     #[test]

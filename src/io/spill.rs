@@ -95,6 +95,12 @@ impl SpillDir {
         self.written.load(Ordering::Relaxed)
     }
 
+    /// Counts `bytes` that another process wrote to the directory's files
+    /// (a cluster's executors: the directory is shared with them).
+    pub fn add_written(&self, bytes: u64) {
+        self.written.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// The store of one kind of part (`lines`, `orders`).
     pub fn store<T>(&self, kind: &'static str) -> SpillFiles<'_, T> {
         SpillFiles {
