@@ -304,6 +304,7 @@ pub fn compute_files(
     files: Vec<InputFile>,
     options: &RunOptions,
 ) -> Result<Computed> {
+    check_engine(&options.engine)?;
     let mut clock = StageClock::new();
     let mut computed = stages_to_checks(pipeline, files, options, &mut clock)?;
     clock.time("compare", || {
@@ -312,6 +313,22 @@ pub fn compute_files(
     computed.stages = clock.records;
     check_declared(pipeline, &computed)?;
     Ok(computed)
+}
+
+/// Fails before the input is read when the run's engine cannot run it:
+/// a cluster whose scheduler does not answer, or `--engine ballista` in
+/// a build without the cluster engine.
+fn check_engine(engine: &Engine) -> Result<()> {
+    match engine {
+        Engine::Embedded => Ok(()),
+        #[cfg(feature = "distributed")]
+        Engine::Ballista { scheduler } => match scheduler {
+            Some(address) => crate::distributed::check_scheduler(address),
+            None => Ok(()), // started by the run itself
+        },
+        #[cfg(not(feature = "distributed"))]
+        Engine::Ballista { .. } => Err(crate::commands::cluster::not_built()),
+    }
 }
 
 /// The stages from reading the input to the checks, and their tables;

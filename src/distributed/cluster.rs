@@ -32,6 +32,29 @@ use crate::error::{Error, Result};
 const EXECUTOR_TIMEOUT_SECONDS: u64 = 20;
 const EXPIRY_CHECK_SECONDS: u64 = 2;
 
+/// Fails when no scheduler answers at `address` (`HOST:PORT`): a run on
+/// a cluster checks it before reading its input, so a wrong address or a
+/// scheduler that is down costs seconds, not the input's validation.
+/// Connecting opens the gRPC channel the jobs use later.
+pub fn check_scheduler(address: &str) -> Result<()> {
+    let url = format!("http://{address}");
+    let connect = async {
+        let attempt = SchedulerGrpcClient::connect(url.clone());
+        tokio::time::timeout(std::time::Duration::from_secs(10), attempt).await
+    };
+    match runtime()?.block_on(connect) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unreachable_scheduler(address, &e.to_string())),
+        Err(_) => Err(unreachable_scheduler(address, "no answer within 10 s")),
+    }
+}
+
+fn unreachable_scheduler(address: &str, why: &str) -> Error {
+    cluster_error(format!(
+        "the scheduler at {address} cannot be reached ({why}); nothing is published"
+    ))
+}
+
 /// The runtime of a cluster process or of a client run.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -20,5 +20,5 @@ mod codec;
 mod engine;
 mod task;
 
-pub use cluster::{run_executor, run_scheduler, ExecutorOptions};
+pub use cluster::{check_scheduler, run_executor, run_scheduler, ExecutorOptions};
 pub use engine::{build_orders_on_cluster, ClusterOrders, ClusterRun, SpilledHistory};

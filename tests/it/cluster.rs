@@ -355,10 +355,14 @@ fn an_unreachable_scheduler_fails_the_run_and_publishes_nothing() {
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let message = stderr(&output);
+    // Found before the input is read: not when the first job is sent.
     assert!(
-        message.contains("cluster:") && message.contains(&nobody),
+        message.contains(&format!(
+            "cluster: the scheduler at {nobody} cannot be reached"
+        )),
         "{message}"
     );
+    assert!(!message.contains("stage done"), "{message}");
     assert!(!d.join("out/current").exists(), "something was published");
 }
 
