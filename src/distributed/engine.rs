@@ -231,18 +231,41 @@ fn payloads<T: serde::de::DeserializeOwned>(
     of_kind.iter().map(|r| decode(&r.payload)).collect()
 }
 
-/// One `Work` row per partition, a partition each: the input of a step.
-/// An in-memory source, so the scheduler can give each task its own
-/// slice of the partitions (it slices its own sources only).
+/// Tasks a step is split into at most, whatever the partition count: a
+/// task works on several partitions when there are more, so a small
+/// memory budget (which asks for up to 4,096 partitions) does not make
+/// thousands of tasks and a shuffle from each to each (the shuffle writes
+/// a file per task and output). 256 keeps a cluster of a few hundred task
+/// slots busy.
+const MAX_TASKS: usize = 256;
+
+/// The tasks each step of a run with `partitions` partitions is split
+/// into (the tests set fewer, `cluster::max_tasks`, to have tasks of
+/// several partitions on a small history).
+fn task_count(partitions: usize) -> usize {
+    let max = crate::faults::value_point("cluster::max_tasks").map_or(MAX_TASKS, |n| n as usize);
+    partitions.clamp(1, max.max(1))
+}
+
+/// The `Work` rows of `partitions` partitions, spread over
+/// [`task_count`] tasks (partition `p` in task `p mod tasks`): the input
+/// of a step. An in-memory source, so the scheduler can give each task
+/// its own slice of the partitions (it slices its own sources only).
 fn work_source(partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
-    let batches = (0..partitions as u32)
-        .map(|p| {
-            to_batches(&[Row {
-                partition: p,
-                kind: Kind::Work,
-                source: p,
-                payload: Vec::new(),
-            }])
+    let tasks = task_count(partitions);
+    tracing::debug!(partitions, tasks, "a cluster step's tasks");
+    let batches = (0..tasks)
+        .map(|t| {
+            let rows: Vec<Row> = (t..partitions)
+                .step_by(tasks)
+                .map(|p| Row {
+                    partition: p as u32,
+                    kind: Kind::Work,
+                    source: p as u32,
+                    payload: Vec::new(),
+                })
+                .collect();
+            to_batches(&rows)
         })
         .collect::<Result<Vec<Vec<RecordBatch>>>>()?;
     let source =
@@ -262,7 +285,10 @@ fn assemble_plan(
         order_id_column: order_id_column.map(str::to_owned),
     };
     let assembled = Arc::new(PartitionTaskExec::new(assemble, work_source(partitions)?));
-    let by_customer = Partitioning::Hash(vec![Arc::new(Column::new("partition", 0))], partitions);
+    // Each gather task joins the pieces of the customer partitions hashed
+    // to it, a file each.
+    let tasks = task_count(partitions);
+    let by_customer = Partitioning::Hash(vec![Arc::new(Column::new("partition", 0))], tasks);
     let shuffled = RepartitionExec::try_new(assembled, by_customer).map_err(df_error)?;
     let gather = Task::Gather {
         dir: cluster.dir.to_path_buf(),
@@ -337,4 +363,39 @@ impl Client {
 
 fn df_error(e: DataFusionError) -> Error {
     cluster_error(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::physical_plan::collect_partitioned;
+    use datafusion::prelude::SessionContext;
+
+    /// The `Work` rows of each task of a step of `partitions` partitions.
+    fn tasks_of(partitions: usize) -> Vec<Vec<u32>> {
+        let source = work_source(partitions).unwrap();
+        let context = SessionContext::new().task_ctx();
+        let batches = runtime()
+            .unwrap()
+            .block_on(collect_partitioned(source, context))
+            .unwrap();
+        let rows = batches.iter().map(|b| from_batches(b).unwrap());
+        rows.map(|rows| rows.iter().map(|r| r.partition).collect())
+            .collect()
+    }
+
+    /// Up to `MAX_TASKS` partitions, a task each; beyond, every partition
+    /// is in exactly one of `MAX_TASKS` tasks, which differ by one
+    /// partition at most.
+    #[test]
+    fn partitions_beyond_the_task_count_share_tasks() {
+        assert_eq!(tasks_of(7), (0..7).map(|p| vec![p]).collect::<Vec<_>>());
+        let tasks = tasks_of(2 * MAX_TASKS + 5);
+        assert_eq!(tasks.len(), MAX_TASKS);
+        let sizes: Vec<usize> = tasks.iter().map(Vec::len).collect();
+        assert!(sizes.iter().all(|&n| n == 2 || n == 3), "{sizes:?}");
+        let mut every: Vec<u32> = tasks.concat();
+        every.sort_unstable();
+        assert_eq!(every, (0..(2 * MAX_TASKS + 5) as u32).collect::<Vec<_>>());
+    }
 }

@@ -266,6 +266,26 @@ fn the_command_line_runs_on_a_cluster_and_publishes_the_same_tables() {
     );
     assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
     assert_every_table_equal(d, "cluster");
+    // More partitions than tasks: each task works on several (16
+    // partitions in 3 tasks), each gather task joins several partitions'
+    // pieces.
+    let grouped = retention_command()
+        .args([
+            "run",
+            "pipeline.toml",
+            "-q",
+            "--out",
+            "grouped",
+            "--partitions",
+            "16",
+        ])
+        .args(["--engine", "ballista", "--scheduler", &scheduler])
+        .env("FAILPOINTS", "cluster::max_tasks=return(3)")
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(grouped.status.success(), "{}", stderr(&grouped));
+    assert_every_table_equal(d, "grouped");
 }
 
 /// Every table published into `out` (but the comparison with the
