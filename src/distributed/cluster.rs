@@ -35,7 +35,7 @@ const EXPIRY_CHECK_SECONDS: u64 = 2;
 /// Fails when no scheduler answers at `address` (`HOST:PORT`): a run on
 /// a cluster checks it before reading its input, so a wrong address or a
 /// scheduler that is down costs seconds, not the input's validation.
-/// Connecting opens the gRPC channel the jobs use later.
+/// (The channel is closed again: the jobs open their own.)
 pub fn check_scheduler(address: &str) -> Result<()> {
     let url = format!("http://{address}");
     let connect = async {
