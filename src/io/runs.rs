@@ -39,7 +39,7 @@ pub fn read_table(
     columns: Option<&[&str]>,
 ) -> Result<Option<DataFrame>> {
     let files = table_files(run_dir, name)?;
-    let mut frames = files.iter().map(|path| read_part(path, columns));
+    let mut frames = files.iter().map(|path| read_part(path, columns, None));
     let Some(first) = frames.next() else {
         return Ok(None);
     };
@@ -104,7 +104,7 @@ fn each_run_of_rows(
         let mut offset = 0;
         loop {
             let length = chunk_rows.min(rows - offset);
-            each(&read_rows(path, columns, (offset, length))?)?;
+            each(&read_part(path, Some(columns), Some((offset, length)))?)?;
             offset += length;
             if offset == rows {
                 break;
@@ -114,24 +114,22 @@ fn each_run_of_rows(
     Ok(!files.is_empty())
 }
 
-/// The named columns of rows `offset .. offset + length` of one file.
-fn read_rows(path: &Path, columns: &[&str], slice: (usize, usize)) -> Result<DataFrame> {
-    parquet_reader(path)?
-        .with_columns(Some(columns.iter().map(|n| n.to_string()).collect()))
-        .with_slice(Some(slice))
-        .finish()
-        .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))
-}
-
 fn parquet_reader(path: &Path) -> Result<ParquetReader<std::fs::File>> {
     let file =
         std::fs::File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
     Ok(ParquetReader::new(file))
 }
 
-fn read_part(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame> {
+/// The named columns (all without names) of one file's rows, or of the
+/// rows `slice` (offset, length) only.
+fn read_part(
+    path: &Path,
+    columns: Option<&[&str]>,
+    slice: Option<(usize, usize)>,
+) -> Result<DataFrame> {
     parquet_reader(path)?
         .with_columns(columns.map(|names| names.iter().map(|n| n.to_string()).collect()))
+        .with_slice(slice)
         .finish()
         .map_err(|e| Error::input(path, format!("cannot read as Parquet: {e}")))
 }

@@ -64,7 +64,11 @@ impl ListTally {
             let gaps = optional_floats(chunk, col::TYPICAL_GAP_DAYS)?;
             self.typical_gap_days = gaps.into_iter().flatten().next();
         }
-        keep_best(&mut self.top_by_clv, &rows, &rows.clv, |c| c.clv);
+        // A list without a CLV column (`win_back`, `reengage_new`: the
+        // largest) is never shown by CLV: no need to rank its rows so.
+        if chunk.column(col::CLV).is_ok() {
+            keep_best(&mut self.top_by_clv, &rows, &rows.clv, |c| c.clv);
+        }
         keep_best(&mut self.top_by_revenue, &rows, &rows.revenue, |c| {
             c.revenue
         });
