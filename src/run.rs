@@ -164,10 +164,15 @@ impl Computed {
             .map(|t| t.frame())
     }
 
+    /// The produced table `name`, if the run has it.
+    fn table_named(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
     /// A table, or only the named columns of it (a produced table is then
     /// built a row group at a time, never whole).
     pub fn select(&self, name: &str, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
-        let Some(table) = self.tables.iter().find(|t| t.name == name) else {
+        let Some(table) = self.table_named(name) else {
             return Ok(None);
         };
         Ok(Some(match columns {
@@ -230,7 +235,7 @@ impl ReportTables for Computed {
         columns: &[&str],
         each: &mut dyn FnMut(&DataFrame) -> Result<()>,
     ) -> Result<bool> {
-        let Some(table) = self.tables.iter().find(|t| t.name == name) else {
+        let Some(table) = self.table_named(name) else {
             return Ok(false);
         };
         table.each_row_group(columns, each)?;

@@ -149,11 +149,7 @@ pub fn build_orders(
     let (histories, entries) = history_partitions(orders, as_of, keys, store)?;
     let parts = steps::add_histories(histories, rejects, &mut counts);
     tracing::debug!(seconds = elapsed(), "histories built");
-    let joined = steps::Joined {
-        as_of,
-        accepted_cents: accepted_amount(entries.amounts)?,
-        stored: plan.history.clone().map(|store| (store, entries.earliest)),
-    };
+    let joined = steps::Joined::of(as_of, entries, plan.history.clone())?;
     let output = steps::finish_joined(parts, joined, keys, rejects, counts, latest_order_day)?;
     tracing::debug!(seconds = elapsed(), "histories joined");
     Ok(output)
@@ -360,11 +356,7 @@ pub mod steps {
         counts: RowCounts,
         latest_order_day: Option<i32>,
     ) -> Result<OrdersOutput> {
-        let joined = Joined {
-            as_of,
-            accepted_cents: accepted_amount(entries.amounts)?,
-            stored: Some((store, entries.earliest)),
-        };
+        let joined = Joined::of(as_of, entries, Some(store))?;
         finish_joined(parts, joined, keys, rejects, counts, latest_order_day)
     }
 
@@ -376,6 +368,22 @@ pub mod steps {
         pub as_of: i32,
         pub accepted_cents: i64,
         pub stored: Option<(std::sync::Arc<EntryStore>, Option<i32>)>,
+    }
+
+    impl Joined {
+        /// What joining parts on `as_of` needs, from what their entries
+        /// added up to (`entries`) and the store they went to, if any.
+        pub fn of(
+            as_of: i32,
+            entries: EntryFacts,
+            store: Option<std::sync::Arc<EntryStore>>,
+        ) -> Result<Joined> {
+            Ok(Joined {
+                as_of,
+                accepted_cents: accepted_amount(entries.amounts)?,
+                stored: store.map(|store| (store, entries.earliest)),
+            })
+        }
     }
 
     /// [`finish`] with the parts' amounts already added up.
