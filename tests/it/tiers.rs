@@ -49,10 +49,14 @@ fn fixture_tier_migration_matches_hand_computation() {
     // non-zero rows.
     assert_eq!(migration.height(), 14 * 4 * 3);
     let nonzero = migration
-        .clone()
-        .lazy()
-        .filter(col("customers").gt(lit(0)))
-        .collect()
+        .filter(
+            &migration
+                .column("customers")
+                .unwrap()
+                .as_materialized_series()
+                .gt(0)
+                .unwrap(),
+        )
         .unwrap();
     let expected = read_expected(&fixture("expected_tier_migration.csv"));
     assert_frame_matches(&nonzero, &expected, "tier_migration");
