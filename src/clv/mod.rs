@@ -271,7 +271,7 @@ pub struct FitReport {
 }
 
 /// Per-customer predictions, in the input's order.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
     /// Probability the customer is still "alive" at as_of (1 when frequency
     /// is 0, as in the BG/NBD model a customer can only drop out right after a
@@ -285,7 +285,6 @@ pub struct Prediction {
     /// `expected_orders` up to rounding. Shared by the customers of one
     /// unique (frequency, recency, T) row: one copy per row, not per customer
     /// (at tens of millions of customers that is gigabytes).
-    #[serde(serialize_with = "serialize_shared")]
     pub expected_orders_by_month: std::sync::Arc<[f64]>,
     /// Probability of no order in the horizon:
     /// (1 − P(alive)) + P(alive)·((α+T)/(α+T+t))^(r+x).
@@ -295,16 +294,6 @@ pub struct Prediction {
     pub expected_avg_order_value: f64,
     /// `Σ_j expected_orders_by_month[j] · expected_avg_order_value / (1+d)^j`.
     pub clv: f64,
-}
-
-/// A shared slice serialized as its values (serde's own impl for `Arc`
-/// needs its `rc` feature, which changes the build of every crate that
-/// uses serde when only some builds have it).
-fn serialize_shared<S: serde::Serializer>(
-    values: &std::sync::Arc<[f64]>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serde::Serialize::serialize(&values[..], serializer)
 }
 
 /// Horizon and discounting for [`predict()`].
