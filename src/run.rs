@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
 use polars::prelude::DataFrame;
+use rayon::prelude::*;
 
 use crate::config::{Pipeline, SpillCompression};
 use crate::error::{Error, Result};
@@ -27,6 +28,7 @@ use crate::io::input::{
     parquet_rows, raw_records, read_chunks, resolve_inputs, FileFormat, InputFile, InputSpec,
     CHUNK_ROWS,
 };
+use crate::io::list_files::ListRuns;
 use crate::io::publish::{
     check_output_layout, lock_output, new_run_id, sweep_temporaries, PublishedRun, StagedRun, Table,
 };
@@ -67,7 +69,9 @@ use crate::stages::rejects::{
     check_reject_share, counts_by_reason, fill_raw, no_orders_error, rows_missing_raw, Reject,
 };
 use crate::stages::segments::{part_totals, SegmentTotals};
-use crate::stages::targets::{joined_lists, part_rows, published_lists, ListRows, Targets};
+use crate::stages::targets::{
+    joined_lists, part_rows, published_lists, ListPiece, TargetList, Targets,
+};
 use crate::stages::tiers::{migration_counts, MigrationCounts, Tiers};
 use crate::stages::validate::{LineKeys, LineScatter};
 use crate::tables::checks::checks_table;
@@ -80,7 +84,7 @@ use crate::tables::kpis::kpis_monthly_table;
 use crate::tables::nps::nps_tables;
 use crate::tables::rejects::rejects_table;
 use crate::tables::schema::{self, TableSchema};
-use crate::tables::targets::ListTableRows;
+use crate::tables::targets::{ListSource, ListTableRows};
 use crate::tables::tiers::tier_migration_table;
 use crate::tables::NamedFrames;
 use crate::time::{date_of, day_number};
@@ -356,9 +360,9 @@ fn stages_to_checks(
         rejects,
     } = orders;
     let history = (history, stored_results);
-    let o = stages_over_history(pipeline, history, (spill, &mut resources), clock)?;
+    let o = stages_over_history(pipeline, history, (&spill, &mut resources), clock)?;
     let results = Arc::new(o.per_customer);
-    let (segments, lists) = segments_and_targets(&results, clock)?;
+    let (segments, lists) = segments_and_targets(&results, (&spill, &mut resources), clock)?;
     let rejects = match &o.nps {
         // Survey rejects after the order rejects; `source` tells them apart.
         Some(n) => stack_rejects(rejects, &n.rejects)?,
@@ -403,31 +407,30 @@ fn stages_to_checks(
 /// [`stages_over_orders`], the per-customer results spilled when the
 /// history was (the budget holds neither beside the other; a cluster's
 /// executors stored them already when `stored` is given); `resources`
-/// completed with what was spilled.
+/// says whether the results were spilled.
 fn stages_over_history(
     pipeline: &Pipeline,
     (history, stored): (OrderHistory, Option<Vec<StoredResults>>),
-    (spill, resources): (Arc<SpillDir>, &mut Resources),
+    (spill, resources): (&Arc<SpillDir>, &mut Resources),
     clock: &mut StageClock,
 ) -> Result<OverOrders> {
     let result_store = resources.history_spilled.then(|| {
         let kind = crate::io::spill::CUSTOMERS;
-        Arc::new(WholeFiles::<CustomerPart>::new(Arc::clone(&spill), kind)) as Arc<ResultStore>
+        Arc::new(WholeFiles::<CustomerPart>::new(Arc::clone(spill), kind)) as Arc<ResultStore>
     });
     let over = stages_over_orders(pipeline, history, (result_store, stored), clock)?;
     resources.results_spilled = over.per_customer.parts.stored();
-    // Every spill file is written by now (the results' are read back while
-    // the tables are published; their store keeps the directory).
-    resources.spilled_bytes = spill.written();
     Ok(over)
 }
 
 /// The stages `segments` and `targets`, over the per-customer results a
-/// customer partition at a time.
+/// customer partition at a time (the lists in `spill` when the results
+/// are spilled); `resources` completed with the bytes spilled.
 fn segments_and_targets(
     results: &PerCustomer,
+    (spill, resources): (&Arc<SpillDir>, &mut Resources),
     clock: &mut StageClock,
-) -> Result<(DataFrame, Vec<ListRows>)> {
+) -> Result<(DataFrame, Vec<ListSource>)> {
     let clv = results.clv.as_ref().map(|(scores, _)| scores);
     let segments = clock.time("segments", || {
         let parts = results.parts.map_parts(|_, part| {
@@ -446,7 +449,11 @@ fn segments_and_targets(
         }
         segments_table(&totals)
     })?;
-    let lists = clock.time("targets", || target_stage(results))?;
+    let lists = clock.time("targets", || target_stage(results, spill))?;
+    // Every spill file is written by now, the target lists' last (the
+    // results' and the lists' are read while the tables are published;
+    // their stores keep the directory).
+    resources.spilled_bytes = spill.written();
     Ok((segments, lists))
 }
 
@@ -543,7 +550,7 @@ struct StageFrames {
 /// manifest records of the survey input.
 fn published_tables(
     results: Arc<PerCustomer>,
-    lists: Vec<ListRows>,
+    lists: Vec<ListSource>,
     frames: StageFrames,
     nps: Option<SurveyStage>,
 ) -> Result<(Vec<Table>, Option<SurveyRun>)> {
@@ -1306,14 +1313,51 @@ fn tier_stage(
 /// The stage `targets`: every customer put on at most one list, a
 /// customer partition at a time, and each published list's rows in its
 /// order.
-fn target_stage(results: &PerCustomer) -> Result<Vec<ListRows>> {
+fn target_stage(results: &PerCustomer, spill: &Arc<SpillDir>) -> Result<Vec<ListSource>> {
     let clv = results.clv.as_ref().map(|(scores, _)| scores);
     let targets = Targets::of(clv, results.parts.gap_doubled(), &results.targets);
     let lists = published_lists(results.tiers.is_some(), clv.is_some());
+    if results.parts.stored() {
+        let runs = ListRuns::new(Arc::clone(spill), results.parts.part_count());
+        return stored_lists(results, (&targets, &lists), runs);
+    }
     let parts = results.parts.map_parts(|start, part| {
         part_rows(&results.target_inputs(part, start), &targets, &lists)
     })?;
-    Ok(joined_lists(&lists, parts))
+    let joined = joined_lists(&lists, parts);
+    Ok(joined.into_iter().map(ListSource::Held).collect())
+}
+
+/// [`target_stage`] when the per-customer results are spilled: the lists'
+/// rows are not held either. Each partition's rows of each list are
+/// written as a run in the list's order, with their ids; then each list's
+/// runs are merged into a file that publishing reads a piece at a time.
+fn stored_lists(
+    results: &PerCustomer,
+    (targets, lists): (&Targets, &[TargetList]),
+    runs: ListRuns,
+) -> Result<Vec<ListSource>> {
+    let written = results.parts.map_parts(|start, part| {
+        let inputs = results.target_inputs(part, start);
+        part_rows(&inputs, targets, lists)
+            .into_iter()
+            .map(|mut rows| {
+                rows.sort();
+                let piece = ListPiece::of(rows, |c| results.customer_ids.get(c));
+                // A partition's first code names its runs' files.
+                runs.write_run(piece, start)
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let written: Vec<Vec<Option<PathBuf>>> = written.into_iter().collect::<Result<_>>()?;
+    lists
+        .par_iter()
+        .enumerate()
+        .map(|(i, &list)| {
+            let of_list = written.iter().filter_map(|part| part[i].clone()).collect();
+            Ok(ListSource::Stored(runs.merge(list, of_list)?))
+        })
+        .collect()
 }
 
 /// The NPS stage's results, the survey files they were read from, and
@@ -1529,7 +1573,7 @@ fn why_over_budget(stage: &str) -> &'static str {
             "the budget is smaller than what that stage holds at once"
         }
         REPORT_STEP => "the HTML report keeps every customer's CLV for its histogram (8 bytes a customer) beside what the stages hold",
-        _ => "after `orders`, every customer's id and the target lists' rows are held in memory, which the budget does not bound yet",
+        _ => "after `orders`, every customer's id is held in memory (and the target lists' rows when the per-customer results are not spilled), which the budget does not bound yet",
     }
 }
 

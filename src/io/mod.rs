@@ -7,7 +7,8 @@
 //! run in [`views`]; to object storage through [`remote`]) and reading a
 //! published run back
 //! ([`runs`]: for the report and the next run's key check); partitions
-//! that do not fit the memory budget go to [`spill`] files. The stages
+//! that do not fit the memory budget go to [`spill`] files, and the target
+//! lists, when the per-customer results are spilled, to [`list_files`]. The stages
 //! never touch the file system. Outside `io`, only the edges do: `config`
 //! reads the pipeline file itself (io depends on config's types, so the
 //! reverse would be a cycle), `generate` writes its synthetic files,
@@ -18,6 +19,7 @@ pub mod atomic;
 pub mod csv;
 pub mod history;
 pub mod input;
+pub mod list_files;
 pub mod parquet;
 pub mod publish;
 pub mod remote;

@@ -38,7 +38,9 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType as ArrowType, Field, Schema, TimeUnit as ArrowTimeUnit};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -56,7 +58,7 @@ use crate::manifest::{Manifest, WrittenFile};
 /// The manifest's file name; its presence marks a run directory complete.
 pub const MANIFEST_FILE: &str = "_manifest.json";
 
-/// A table to publish: held whole, or produced a row group at a time.
+/// A table to publish: held whole, or produced a range of rows at a time.
 pub struct Table {
     pub name: &'static str,
     rows: Rows,
@@ -64,8 +66,8 @@ pub struct Table {
 
 /// A table's rows produced a range at a time, for a table as large as the
 /// data it is built from (one row per customer): publishing builds, writes
-/// and checks one row group at a time, so the table is never held whole
-/// beside that data.
+/// and checks a piece of a row group at a time, so the table is never held
+/// whole beside that data.
 pub trait RowSource: Send + Sync {
     fn height(&self) -> usize;
 
@@ -245,10 +247,10 @@ fn produce(source: &dyn RowSource, (offset, length): (usize, usize)) -> DataFram
     rows
 }
 
-/// Rows in a row group: the `parquet` crate's default, named so that the
-/// writer and the read-back agree on it. A table is converted, written and
-/// read back one row group at a time, so publishing holds one row group's
-/// copy of a table, not the whole table twice more.
+/// Rows in a row group: the `parquet` crate's default. A table is
+/// converted, written and read back a piece of a row group at a time
+/// ([`PUBLISH_PIECE_ROWS`]), so publishing holds a few pieces' copies of a
+/// table and one row group's encoded pages, not the whole table twice more.
 pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
 
 /// The row ranges (offset, length) of a table's row groups, in order.
@@ -257,11 +259,24 @@ fn row_groups(rows: usize) -> impl Iterator<Item = (usize, usize)> {
 }
 
 /// The row groups of the rows `offset .. offset + length`, in order.
-fn row_groups_of((start, length): (usize, usize)) -> impl Iterator<Item = (usize, usize)> {
-    (start..start + length)
-        .step_by(ROW_GROUP_ROWS)
-        .map(move |offset| (offset, ROW_GROUP_ROWS.min(start + length - offset)))
+fn row_groups_of(rows: (usize, usize)) -> impl Iterator<Item = (usize, usize)> {
+    ranges_of(rows, ROW_GROUP_ROWS)
 }
+
+/// The rows `offset .. offset + length` in ranges of `step` rows (the last
+/// shorter), in order.
+fn ranges_of((start, length): (usize, usize), step: usize) -> impl Iterator<Item = (usize, usize)> {
+    (start..start + length)
+        .step_by(step)
+        .map(move |offset| (offset, step.min(start + length - offset)))
+}
+
+/// Rows a row group is built, converted, encoded and checked in at a
+/// time. A row group of `customers` whole (a million rows of some thirty
+/// columns, as a frame and again as Arrow arrays, twice more to check it)
+/// took about 450 MiB beside the run's own data whatever the input's size:
+/// 10 M orders under a 256 MiB budget peaked at 755 MiB in publishing.
+pub const PUBLISH_PIECE_ROWS: usize = PRODUCED_PIECE_ROWS;
 
 /// Rows in one file of a table (`TABLE/part-NNNNN.parquet`): four row
 /// groups, so a large table (a shop's `customers`) is several files that
@@ -319,8 +334,7 @@ pub fn write_parquet(
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))?;
         let (mut writer, columns) = writer.into_serialized_writer()?;
         for (index, range) in row_groups_of(part).enumerate() {
-            let batch = to_record_batch(&table.rows(range), path)?;
-            let chunks = encode_columns(&columns, index, &batch.with_schema(schema.clone())?)?;
+            let chunks = encode_row_group(table, (&columns, index), range, &schema, path)?;
             let mut row_group = writer.next_row_group()?;
             for chunk in chunks {
                 chunk.append_to_row_group(&mut row_group)?;
@@ -370,17 +384,51 @@ fn schema_and_properties(
     Ok((schema, properties))
 }
 
-/// Encodes (and compresses) every column of row group `index` on the
-/// thread pool: one table's file is written by one thread, and the
-/// largest table (`customers`, some thirty columns) would otherwise hold
-/// the publish step on one core. The chunks come back in the schema's
-/// column order, as `ArrowWriter` would write them.
-fn encode_columns(
-    columns: &ArrowRowGroupWriterFactory,
-    index: usize,
+/// Encodes (and compresses) the rows `range` of `table` as row group
+/// `index` of `columns`, a piece of [`PUBLISH_PIECE_ROWS`] at a time: the
+/// next piece is built while one is encoded, and a piece's columns are
+/// encoded on the thread pool (one table's file is written by one thread,
+/// and the largest table, `customers`, would otherwise hold the publish
+/// step on one core). The chunks come back in the schema's column order,
+/// as `ArrowWriter` would write them.
+fn encode_row_group(
+    table: &Table,
+    (columns, index): (&ArrowRowGroupWriterFactory, usize),
+    range: (usize, usize),
+    schema: &Arc<Schema>,
+    path: &Path,
+) -> std::result::Result<Vec<ArrowColumnChunk>, Box<dyn std::error::Error>> {
+    let mut writers = columns.create_column_writers(index)?;
+    let batch_of = |piece| -> Result<RecordBatch> {
+        to_record_batch(&table.rows(piece), path)?
+            .with_schema(schema.clone())
+            .map_err(|e| Error::output(path, format!("cannot assemble the table: {e}")))
+    };
+    let pieces: Vec<(usize, usize)> = ranges_of(range, PUBLISH_PIECE_ROWS).collect();
+    let mut next = pieces.first().map(|&piece| batch_of(piece));
+    for following in pieces.iter().skip(1).map(Some).chain([None]) {
+        let batch = next
+            .take()
+            .expect("a piece is built before it is encoded")?;
+        let (encoded, built) = rayon::join(
+            || encode_piece(&mut writers, &batch),
+            || following.map(|&piece| batch_of(piece)),
+        );
+        encoded?;
+        next = built;
+    }
+    Ok(writers
+        .into_par_iter()
+        .map(|writer| writer.close())
+        .collect::<parquet::errors::Result<_>>()?)
+}
+
+/// Adds the rows of `batch` to the row group's column `writers`, the
+/// columns side by side.
+fn encode_piece(
+    writers: &mut [ArrowColumnWriter],
     batch: &RecordBatch,
-) -> parquet::errors::Result<Vec<ArrowColumnChunk>> {
-    let writers = columns.create_column_writers(index)?;
+) -> parquet::errors::Result<()> {
     let mut leaves = Vec::with_capacity(writers.len());
     for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
         leaves.extend(compute_leaves(field, array)?);
@@ -393,19 +441,15 @@ fn encode_columns(
         )));
     }
     writers
-        .into_par_iter()
+        .par_iter_mut()
         .zip(leaves)
-        .map(|(mut writer, leaf)| {
-            writer.write(&leaf)?;
-            writer.close()
-        })
-        .collect()
+        .try_for_each(|(writer, leaf)| writer.write(&leaf))
 }
 
 /// Reads a written file back with Polars and compares it with the rows
 /// `part` of the table it was written from: column names, types, row
-/// count and every value, one row group at a time (a produced table's
-/// rows are built again).
+/// count and every value, a piece at a time (a produced table's rows are
+/// built again).
 pub fn verify_parquet(table: &Table, part: (usize, usize), path: &Path) -> Result<()> {
     let reader = ReadBack::open(path)?;
     let expected = published_schema(&table.rows((0, 0)));
@@ -426,7 +470,7 @@ pub fn verify_parquet(table: &Table, part: (usize, usize), path: &Path) -> Resul
             ),
         ));
     }
-    for range in row_groups(rows) {
+    for range in ranges_of((0, rows), PUBLISH_PIECE_ROWS) {
         // Built again and read back side by side.
         let (written, read) = rayon::join(
             || table.rows((part.0 + range.0, range.1)),
@@ -1366,9 +1410,11 @@ mod tests {
         assert_eq!(empty.select(&["n"]).unwrap().width(), 1);
     }
 
-    /// Columns encoded side by side make the very bytes the plain
-    /// `ArrowWriter` makes of the same row groups: nulls, strings, floats
-    /// and booleans, over two row groups, with key-value metadata.
+    /// Columns encoded side by side, a piece at a time, make the very
+    /// bytes the plain `ArrowWriter` makes when handed the same pieces:
+    /// nulls, strings, floats and booleans, over two row groups, with
+    /// key-value metadata. (Handed whole row groups it cuts some pages
+    /// elsewhere: the same values and statistics, a few bytes apart.)
     #[test]
     fn columns_encoded_side_by_side_are_the_plain_writers_bytes() {
         let dir = tempfile::tempdir().unwrap();
@@ -1387,8 +1433,8 @@ mod tests {
 
         let (schema, properties) = schema_and_properties(&table, &path, &metadata).unwrap();
         let mut plain = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties)).unwrap();
-        for range in row_groups(rows) {
-            let batch = to_record_batch(&table.rows(range), &path).unwrap();
+        for piece in row_groups(rows).flat_map(|group| ranges_of(group, PUBLISH_PIECE_ROWS)) {
+            let batch = to_record_batch(&table.rows(piece), &path).unwrap();
             plain
                 .write(&batch.with_schema(schema.clone()).unwrap())
                 .unwrap();

@@ -27,13 +27,22 @@
 //! The stage puts customers on lists a customer partition at a time and
 //! produces each published list's rows as typed structs (customer codes,
 //! not ids), then puts each list in its order; their frames are built in
-//! `tables::targets`, which looks the ids up.
+//! `tables::targets`, which looks the ids up. When the per-customer
+//! results are spilled, each partition's rows of a list are put in the
+//! list's order with their ids ([`ListPiece`]), stored as a run, and the
+//! runs merged ([`merge_runs`]); `io::list_files` keeps them on disk.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
 use crate::config::TargetsConfig;
+use crate::error::Result;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
+use crate::stages::orders::CustomerIds;
 use crate::stages::tiers::{CustomerTiers, Tiers};
 
 /// A target list, in precedence order.
@@ -172,8 +181,32 @@ pub fn published_lists(has_tiers: bool, has_clv: bool) -> Vec<TargetList> {
     lists
 }
 
+/// `$body` with `$r` bound to the rows of whichever list `$rows` holds.
+macro_rules! on_rows {
+    ($rows:expr, $r:ident => $body:expr) => {
+        match $rows {
+            ListRows::WinBack($r) => $body,
+            ListRows::AtRiskHighValue($r) => $body,
+            ListRows::ReengageNew($r) => $body,
+            ListRows::Vip($r) => $body,
+        }
+    };
+}
+
+/// [`on_rows`] giving rows of the same list.
+macro_rules! map_rows {
+    ($rows:expr, $r:ident => $body:expr) => {
+        match $rows {
+            ListRows::WinBack($r) => ListRows::WinBack($body),
+            ListRows::AtRiskHighValue($r) => ListRows::AtRiskHighValue($body),
+            ListRows::ReengageNew($r) => ListRows::ReengageNew($body),
+            ListRows::Vip($r) => ListRows::Vip($body),
+        }
+    };
+}
+
 /// One `win_back` row: a lapsed customer (`customer`: their code).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WinBackRow {
     pub customer: u32,
     pub last_order_day: i32,
@@ -184,7 +217,7 @@ pub struct WinBackRow {
 
 /// One `at_risk_high_value` row: a valuable customer overdue for their
 /// next order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AtRiskRow {
     pub customer: u32,
     pub clv: f64,
@@ -199,7 +232,7 @@ pub struct AtRiskRow {
 }
 
 /// One `reengage_new` row: a one-time buyer past the typical gap.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReengageRow {
     pub customer: u32,
     pub first_order_day: i32,
@@ -211,7 +244,7 @@ pub struct ReengageRow {
 
 /// One `vip` row; the tier figures (`tier`: an index into the tier names)
 /// are `None` without tiers, the CLV figures without the CLV stage.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VipRow {
     pub customer: u32,
     pub tier: Option<usize>,
@@ -224,7 +257,7 @@ pub struct VipRow {
 }
 
 /// The rows of one published list.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ListRows {
     WinBack(Vec<WinBackRow>),
     AtRiskHighValue(Vec<AtRiskRow>),
@@ -253,25 +286,30 @@ impl ListRows {
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            ListRows::WinBack(r) => r.len(),
-            ListRows::AtRiskHighValue(r) => r.len(),
-            ListRows::ReengageNew(r) => r.len(),
-            ListRows::Vip(r) => r.len(),
-        }
+        on_rows!(self, r => r.len())
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The code of row `i`'s customer.
+    pub fn customer(&self, i: usize) -> u32 {
+        on_rows!(self, r => r[i].customer)
+    }
+
+    /// Row `i`'s place in the list's order.
+    pub fn key(&self, i: usize) -> RowKey {
+        on_rows!(self, r => r[i].key())
+    }
+
+    /// The rows `range`, as rows of their own.
+    fn slice(&self, range: Range<usize>) -> ListRows {
+        map_rows!(self, r => r[range].to_vec())
+    }
+
     fn reserve(&mut self, rows: usize) {
-        match self {
-            ListRows::WinBack(r) => r.reserve(rows),
-            ListRows::AtRiskHighValue(r) => r.reserve(rows),
-            ListRows::ReengageNew(r) => r.reserve(rows),
-            ListRows::Vip(r) => r.reserve(rows),
-        }
+        on_rows!(self, r => r.reserve(rows))
     }
 
     /// Appends `other`'s rows (of the same list) after these.
@@ -285,27 +323,194 @@ impl ListRows {
         }
     }
 
-    /// The rows in the list's published order, best first: by revenue
-    /// (win_back, reengage_new), CLV (at_risk_high_value) or trailing
-    /// spend (vip), descending; ties broken by customer id (codes are in
-    /// id order).
-    fn sort(&mut self) {
-        use std::cmp::Reverse;
-        match self {
-            ListRows::WinBack(r) => {
-                r.par_sort_unstable_by_key(|r| (Reverse(r.revenue_cents), r.customer))
+    /// Appends `other`'s row `i` (of the same list), its customer's code
+    /// set to `customer`.
+    fn push_from(&mut self, other: &ListRows, i: usize, customer: u32) {
+        match (self, other) {
+            (ListRows::WinBack(a), ListRows::WinBack(b)) => a.push(b[i].with_customer(customer)),
+            (ListRows::AtRiskHighValue(a), ListRows::AtRiskHighValue(b)) => {
+                a.push(b[i].with_customer(customer))
             }
-            ListRows::ReengageNew(r) => {
-                r.par_sort_unstable_by_key(|r| (Reverse(r.revenue_cents), r.customer))
+            (ListRows::ReengageNew(a), ListRows::ReengageNew(b)) => {
+                a.push(b[i].with_customer(customer))
             }
-            ListRows::AtRiskHighValue(r) => r.par_sort_unstable_by(|a, b| {
-                b.clv.total_cmp(&a.clv).then(a.customer.cmp(&b.customer))
-            }),
-            ListRows::Vip(r) => {
-                r.par_sort_unstable_by_key(|r| (Reverse(r.trailing_12m_cents), r.customer))
-            }
+            (ListRows::Vip(a), ListRows::Vip(b)) => a.push(b[i].with_customer(customer)),
+            _ => unreachable!("rows of one list are added to that list"),
         }
     }
+
+    /// Puts the rows in the list's published order, best first: by revenue
+    /// (win_back, reengage_new), CLV (at_risk_high_value) or trailing
+    /// spend (vip), descending; ties broken by customer id (codes are in
+    /// id order). See [`ListRow::key`].
+    pub fn sort(&mut self) {
+        on_rows!(self, r => r.par_sort_unstable_by_key(ListRow::key))
+    }
+}
+
+/// A row's place in its list's order: the list's figure descending, then
+/// the customer's code (codes are in id order).
+pub type RowKey = (Reverse<i64>, u32);
+
+/// `x` as an integer in the order [`f64::total_cmp`] gives the floats:
+/// the CLV's order, as one key with the others' cents.
+fn total_order_bits(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
+/// A row of a list: its place in the list's order, and the row again for
+/// another customer code (a stored list's pieces number their rows' ids).
+pub trait ListRow: Clone {
+    fn key(&self) -> RowKey;
+    fn with_customer(&self, customer: u32) -> Self;
+}
+
+macro_rules! list_row {
+    ($row:ty, |$r:ident| $figure:expr) => {
+        impl ListRow for $row {
+            fn key(&self) -> RowKey {
+                let $r = self;
+                (Reverse($figure), self.customer)
+            }
+
+            fn with_customer(&self, customer: u32) -> Self {
+                Self {
+                    customer,
+                    ..self.clone()
+                }
+            }
+        }
+    };
+}
+
+// The published orders: by revenue (win_back, reengage_new), CLV
+// (at_risk_high_value) or trailing spend (vip), descending.
+list_row!(WinBackRow, |r| r.revenue_cents);
+list_row!(ReengageRow, |r| r.revenue_cents);
+list_row!(AtRiskRow, |r| total_order_bits(r.clv));
+list_row!(VipRow, |r| r.trailing_12m_cents);
+
+/// Rows of one list in its order, each with its customer's id: `ids[i]`
+/// is row `i`'s. A stored list's runs and pieces, which the customer codes
+/// alone cannot name once the ids are not held; in a merged piece a row's
+/// `customer` is its place in `ids`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListPiece {
+    pub rows: ListRows,
+    pub ids: CustomerIds,
+}
+
+impl ListPiece {
+    pub fn empty(list: TargetList) -> ListPiece {
+        ListPiece {
+            rows: ListRows::empty(list),
+            ids: CustomerIds::default(),
+        }
+    }
+
+    /// `rows` (in their list's order) with the id of each row's customer.
+    pub fn of<'a>(rows: ListRows, id_of: impl Fn(usize) -> &'a str) -> ListPiece {
+        let mut ids = CustomerIds::default();
+        for i in 0..rows.len() {
+            ids.push(id_of(rows.customer(i) as usize));
+        }
+        ListPiece { rows, ids }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows in pieces of at most `rows` rows, in order.
+    pub fn split(self, rows: usize) -> Vec<ListPiece> {
+        (0..self.len())
+            .step_by(rows.max(1))
+            .map(|start| {
+                let range = start..(start + rows).min(self.len());
+                ListPiece {
+                    rows: self.rows.slice(range.clone()),
+                    ids: CustomerIds::of(range.map(|i| self.ids.get(i))),
+                }
+            })
+            .collect()
+    }
+
+    /// Appends `other`'s rows (of the same list) after these.
+    #[cfg(test)]
+    pub fn append(&mut self, other: ListPiece) {
+        self.rows.append(other.rows);
+        self.ids.append(other.ids);
+    }
+
+    /// Appends `from`'s row `i`, its customer numbered by its place here.
+    fn push_from(&mut self, from: &ListPiece, i: usize) {
+        self.rows.push_from(&from.rows, i, self.ids.len() as u32);
+        self.ids.push(from.ids.get(i));
+    }
+}
+
+/// Merges `runs` (each a list's rows in the list's order, a piece at a
+/// time, customers numbered by code) into the list's order, handing
+/// `emit` pieces of `piece_rows` rows (the last shorter) whose rows'
+/// customers are numbered by their place in the piece. A heap of the runs'
+/// next rows: at 1 B orders `win_back` has some 80 M rows in hundreds of
+/// runs.
+pub fn merge_runs<I>(
+    list: TargetList,
+    runs: Vec<I>,
+    piece_rows: usize,
+    mut emit: impl FnMut(ListPiece) -> Result<()>,
+) -> Result<()>
+where
+    I: Iterator<Item = Result<ListPiece>>,
+{
+    let mut heads = Vec::with_capacity(runs.len());
+    let mut heap = BinaryHeap::with_capacity(runs.len());
+    for mut run in runs {
+        if let Some(piece) = next_rows(&mut run)? {
+            heap.push(Reverse((piece.rows.key(0), heads.len())));
+            heads.push((run, piece, 0));
+        }
+    }
+    let mut out = ListPiece::empty(list);
+    while let Some(Reverse((_, h))) = heap.pop() {
+        let (run, piece, next) = &mut heads[h];
+        out.push_from(piece, *next);
+        if out.len() == piece_rows {
+            emit(std::mem::replace(&mut out, ListPiece::empty(list)))?;
+        }
+        *next += 1;
+        if *next == piece.len() {
+            match next_rows(run)? {
+                Some(following) => (*piece, *next) = (following, 0),
+                None => continue,
+            }
+        }
+        heap.push(Reverse((piece.rows.key(*next), h)));
+    }
+    if !out.is_empty() {
+        emit(out)?;
+    }
+    Ok(())
+}
+
+/// A run's next piece that has rows.
+fn next_rows<I>(run: &mut I) -> Result<Option<ListPiece>>
+where
+    I: Iterator<Item = Result<ListPiece>>,
+{
+    for piece in run {
+        let piece = piece?;
+        if !piece.is_empty() {
+            return Ok(Some(piece));
+        }
+    }
+    Ok(None)
 }
 
 /// Every list of `lists` with its rows from every partition (the rows of
@@ -417,6 +622,110 @@ fn vip_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> VipRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// At-risk rows of customers `0..n` (ids `c{code}`) with CLVs from a
+    /// few values, negative and tied among them.
+    fn at_risk_rows(n: u32, rng: &mut ChaCha8Rng) -> Vec<AtRiskRow> {
+        let clvs = [-2.5, -0.0, 0.0, 1.25, 1.25, 7.0, 1e9];
+        (0..n)
+            .map(|customer| AtRiskRow {
+                customer,
+                clv: clvs[rng.random_range(0..clvs.len())],
+                clv_quantile: 0.5,
+                p_alive: 0.25,
+                frequency: 2,
+                recency_days: 30,
+                usual_gap_days: 15.0,
+                days_since_last_order: customer as i64,
+                revenue_cents: 100,
+            })
+            .collect()
+    }
+
+    /// Win-back rows of customers `0..n` with revenues from a few values.
+    fn win_back_rows(n: u32, rng: &mut ChaCha8Rng) -> Vec<WinBackRow> {
+        (0..n)
+            .map(|customer| WinBackRow {
+                customer,
+                last_order_day: 100,
+                days_since_last_order: 400,
+                orders: 1,
+                revenue_cents: rng.random_range(-3..5) * 1000,
+            })
+            .collect()
+    }
+
+    /// `rows` dealt to `runs` runs at random, each in the list's order and
+    /// in pieces of one to four rows, as a stored list's runs are.
+    fn runs_of(rows: ListRows, runs: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<ListPiece>> {
+        let mut dealt: Vec<ListRows> = (0..runs).map(|_| ListRows::empty(rows.list())).collect();
+        for i in 0..rows.len() {
+            dealt[rng.random_range(0..runs)].push_from(&rows, i, rows.customer(i));
+        }
+        dealt
+            .into_iter()
+            .map(|mut run| {
+                run.sort();
+                let ids: Vec<String> = (0..rows.len()).map(|c| format!("c{c}")).collect();
+                ListPiece::of(run, |c| ids[c].as_str()).split(rng.random_range(1..5))
+            })
+            .collect()
+    }
+
+    /// Merged runs give the list's rows in the order a plain sort by the
+    /// published rule gives (figure descending, ties by code), in pieces
+    /// of the size asked for, each row numbered by its place in its piece
+    /// and named by its own customer's id.
+    #[test]
+    fn merged_runs_are_the_list_in_order_in_pieces() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for (n, runs, piece_rows) in [(0, 3, 2), (1, 1, 1), (40, 5, 3), (200, 9, 7), (57, 64, 4)] {
+            let mut at_risk = at_risk_rows(n, &mut rng);
+            let mut win_back = win_back_rows(n, &mut rng);
+            let lists = [
+                ListRows::AtRiskHighValue(at_risk.clone()),
+                ListRows::WinBack(win_back.clone()),
+            ];
+            at_risk.sort_by(|a, b| b.clv.total_cmp(&a.clv).then(a.customer.cmp(&b.customer)));
+            win_back.sort_by(|a, b| {
+                (b.revenue_cents.cmp(&a.revenue_cents)).then(a.customer.cmp(&b.customer))
+            });
+            let expected = [
+                ListRows::AtRiskHighValue(at_risk),
+                ListRows::WinBack(win_back),
+            ];
+            for (rows, expected) in lists.into_iter().zip(expected) {
+                let list = rows.list();
+                let dealt = runs_of(rows, runs, &mut rng);
+                let dealt = dealt.into_iter().map(|r| r.into_iter().map(Ok)).collect();
+                let mut pieces = Vec::new();
+                merge_runs(list, dealt, piece_rows, |piece| {
+                    pieces.push(piece);
+                    Ok(())
+                })
+                .unwrap();
+                let sizes: Vec<usize> = pieces.iter().map(ListPiece::len).collect();
+                let whole = (0..n as usize).step_by(piece_rows);
+                let wanted: Vec<usize> = whole.map(|s| piece_rows.min(n as usize - s)).collect();
+                assert_eq!(
+                    sizes, wanted,
+                    "{list:?}: {n} rows in pieces of {piece_rows}"
+                );
+                let mut merged = ListRows::empty(list);
+                for piece in &pieces {
+                    for i in 0..piece.len() {
+                        assert_eq!(piece.rows.customer(i), i as u32);
+                        let code = expected.customer(merged.len());
+                        assert_eq!(piece.ids.get(i), format!("c{code}"));
+                        merged.push_from(&piece.rows, i, code);
+                    }
+                }
+                assert_eq!(merged, expected, "{list:?}: {n} rows from {runs} runs");
+            }
+        }
+    }
 
     #[test]
     fn customers_without_a_clv_have_no_quantile_and_count_in_no_share() {

@@ -12,6 +12,7 @@ use polars::prelude::DataFrame;
 
 use super::builder::FrameBuilder;
 use crate::error::Result;
+use crate::io::list_files::StoredList;
 use crate::io::publish::RowSource;
 use crate::stages::orders::CustomerIds;
 use crate::stages::per_customer::PerCustomer;
@@ -31,18 +32,44 @@ pub fn list_schema(list: TargetList) -> &'static TableSchema {
     }
 }
 
+/// A list's rows in the table's order: held (customer codes, named by
+/// the per-customer results' ids), or merged into a spill file with their
+/// ids when the per-customer results are spilled.
+pub enum ListSource {
+    Held(ListRows),
+    Stored(StoredList),
+}
+
+impl ListSource {
+    pub fn list(&self) -> TargetList {
+        match self {
+            ListSource::Held(rows) => rows.list(),
+            ListSource::Stored(stored) => stored.list(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            ListSource::Held(rows) => rows.len(),
+            ListSource::Stored(stored) => stored.rows(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// One list's table, built a range of its rows at a time when published
-/// (see [`RowSource`]): the rows hold customer codes, the ids are looked
-/// up in the per-customer results as the frames are built.
+/// (see [`RowSource`]).
 pub struct ListTableRows {
     results: Arc<PerCustomer>,
-    /// The list's rows, in the table's order.
-    rows: ListRows,
+    rows: ListSource,
 }
 
 impl ListTableRows {
     /// The list's rows, checked against its declaration once here.
-    pub fn new(results: Arc<PerCustomer>, rows: ListRows) -> Result<ListTableRows> {
+    pub fn new(results: Arc<PerCustomer>, rows: ListSource) -> Result<ListTableRows> {
         let rows = ListTableRows { results, rows };
         rows.build(0..rows.rows.len().min(1))?;
         Ok(rows)
@@ -53,11 +80,33 @@ impl ListTableRows {
     }
 
     fn build(&self, range: Range<usize>) -> Result<DataFrame> {
-        let names = Names {
-            ids: &self.results.customer_ids,
-            tiers: self.results.tiers.as_ref(),
+        let tiers = self.results.tiers.as_ref();
+        let stored = match &self.rows {
+            ListSource::Held(rows) => {
+                let ids = &self.results.customer_ids;
+                return list_table(rows, range, &Names { ids, tiers });
+            }
+            ListSource::Stored(stored) => stored,
         };
-        list_table(&self.rows, range, &names)
+        let mut frames = stored.pieces_in(range)?.into_iter().map(|(piece, within)| {
+            list_table(
+                &piece.rows,
+                within,
+                &Names {
+                    ids: &piece.ids,
+                    tiers,
+                },
+            )
+        });
+        let Some(first) = frames.next() else {
+            let (rows, ids) = (ListRows::empty(stored.list()), CustomerIds::default());
+            return list_table(&rows, 0..0, &Names { ids: &ids, tiers });
+        };
+        let mut frame = first?;
+        for later in frames {
+            frame.vstack_mut_owned(later?)?;
+        }
+        Ok(frame)
     }
 }
 
@@ -190,10 +239,27 @@ fn vip_table(rows: &[VipRow], names: &Names) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::list_files::ListRuns;
+    use crate::io::spill::SpillDir;
     use crate::stages::orders::OrderHistory;
     use crate::stages::per_customer::customer_parts;
-    use crate::stages::targets::{joined_lists, part_rows, published_lists, Targets};
+    use crate::stages::targets::{joined_lists, part_rows, published_lists, ListPiece, Targets};
     use crate::tables::schema::Options;
+
+    /// The per-customer results of the history `rows` on day 620, in one
+    /// partition, held; no CLV and no tiers.
+    fn results_of(rows: &[(&str, i32, i64)]) -> Arc<PerCustomer> {
+        let h = OrderHistory::from_rows(620, rows);
+        Arc::new(PerCustomer {
+            parts: customer_parts(&h, None, None).unwrap(),
+            as_of: h.as_of,
+            customer_ids: h.into_customer_ids(),
+            clv: None,
+            tiers: None,
+            window: 365,
+            targets: Default::default(),
+        })
+    }
 
     /// Any range of a list's rows is that slice of the whole list: five
     /// lapsed customers (win_back) and two one-time buyers past the gap
@@ -205,17 +271,7 @@ mod tests {
             rows.push((id, 10 + i as i32, 100 * i as i64 + 50));
         }
         rows.extend([("x", 580, 300), ("y", 590, 200)]);
-        let h = OrderHistory::from_rows(620, &rows);
-        let parts = customer_parts(&h, None, None).unwrap();
-        let results = Arc::new(PerCustomer {
-            parts,
-            as_of: h.as_of,
-            customer_ids: h.into_customer_ids(),
-            clv: None,
-            tiers: None,
-            window: 365,
-            targets: Default::default(),
-        });
+        let results = results_of(&rows);
         let part = results.parts.part(0).unwrap();
         let inputs = results.target_inputs(&part, 0);
         let targets = Targets::of(
@@ -229,12 +285,64 @@ mod tests {
         assert_eq!(sizes, [5, 2]);
         for list in lists {
             let n = list.len();
-            let rows = ListTableRows::new(results.clone(), list).unwrap();
+            let rows = ListTableRows::new(results.clone(), ListSource::Held(list)).unwrap();
             let whole = rows.rows(0, n);
             for (offset, length) in [(0, 0), (0, 1), (1, 1), (1, n - 1), (n, 0)] {
                 let part = rows.rows(offset, length);
                 assert!(part.equals_missing(&whole.slice(offset as i64, length)));
             }
+        }
+    }
+
+    /// A stored list (its runs merged into a spill file of pieces) gives
+    /// the held list's table for every range of rows, whatever the
+    /// pieces' size, compressed or not.
+    #[test]
+    fn a_stored_list_gives_the_held_lists_table() {
+        let mut rows = vec![("m", 600, 100), ("m", 610, 100)];
+        for (i, id) in ["a", "b", "c", "d", "e", "f", "g"].into_iter().enumerate() {
+            rows.push((id, 10 + i as i32, 100 * (i as i64 % 3) + 50));
+        }
+        let results = results_of(&rows);
+        let part = results.parts.part(0).unwrap();
+        let targets = Targets::of(None, None, &results.targets);
+        let published = [TargetList::WinBack];
+        let inputs = results.target_inputs(&part, 0);
+        let [win_back] =
+            &joined_lists(&published, vec![part_rows(&inputs, &targets, &published)])[..]
+        else {
+            panic!("one list asked for");
+        };
+        let n = win_back.len();
+        assert_eq!(n, 7);
+        let held = ListTableRows::new(results.clone(), ListSource::Held(win_back.clone())).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        for (compress, piece_rows) in [(false, 1), (true, 2), (false, 3), (true, 100)] {
+            let dir = Arc::new(SpillDir::create(out.path(), compress).unwrap());
+            let runs = ListRuns::new(dir.clone(), 3).in_pieces_of(piece_rows);
+            let piece = ListPiece::of(win_back.clone(), |c| results.customer_ids.get(c));
+            // Three runs, each in the list's order: rows 0, 3, 6 ..
+            let written = (0..3)
+                .map(|k| {
+                    let every_third = piece.clone().split(1).into_iter().skip(k).step_by(3);
+                    let mut run = ListPiece::empty(TargetList::WinBack);
+                    every_third.for_each(|one| run.append(one));
+                    runs.write_run(run, k).unwrap().unwrap()
+                })
+                .collect();
+            let stored = runs.merge(TargetList::WinBack, written).unwrap();
+            assert_eq!(stored.rows(), n);
+            let stored = ListTableRows::new(results.clone(), ListSource::Stored(stored)).unwrap();
+            for offset in 0..=n {
+                for length in 0..=n - offset {
+                    let (a, b) = (held.rows(offset, length), stored.rows(offset, length));
+                    assert!(
+                        a.equals_missing(&b),
+                        "{offset}+{length}, pieces of {piece_rows}"
+                    );
+                }
+            }
+            assert!(dir.written() > 0);
         }
     }
 

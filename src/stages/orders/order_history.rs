@@ -495,8 +495,15 @@ impl CustomerIds {
         self.ends.push(self.text.len());
     }
 
+    /// `ids`, in their order.
+    pub fn of<'a>(ids: impl IntoIterator<Item = &'a str>) -> CustomerIds {
+        let mut all = CustomerIds::default();
+        ids.into_iter().for_each(|id| all.push(id));
+        all
+    }
+
     /// Appends the ids of `other` after these.
-    fn append(&mut self, other: CustomerIds) {
+    pub fn append(&mut self, other: CustomerIds) {
         let shift = self.text.len();
         self.text.push_str(&other.text);
         self.ends.extend(other.ends.iter().map(|end| end + shift));
