@@ -156,7 +156,7 @@ pub struct StoredList {
     piece_rows: usize,
     rows: usize,
     /// Keeps the spill directory, and so the file, while the list is read.
-    _dir: Option<Arc<SpillDir>>,
+    _dir: Arc<SpillDir>,
 }
 
 impl StoredList {
@@ -187,19 +187,19 @@ impl StoredList {
 }
 
 /// A list's runs (one file a customer partition, each in the list's
-/// order), merged into the file `path` a piece of `piece_rows` rows at a
-/// time; the runs' files are removed once merged. The bytes written are
-/// added to `dir`'s count.
+/// order), merged into the file `path` of `dir` a piece of `piece_rows`
+/// rows at a time; the runs' files are removed once merged. The bytes
+/// written are added to `dir`'s count.
 fn merge_into(
     (list, runs): (TargetList, Vec<PathBuf>),
     (path, piece_rows): (PathBuf, usize),
-    dir: Option<&Arc<SpillDir>>,
+    dir: &Arc<SpillDir>,
 ) -> Result<StoredList> {
     let readers = runs
         .iter()
         .map(|run| PieceReader::<ListPiece>::open(run))
         .collect::<Result<Vec<_>>>()?;
-    let mut out = PieceWriter::create(&path, dir.is_some_and(|d| d.compresses()))?;
+    let mut out = PieceWriter::create(&path, dir.compresses())?;
     let mut rows = 0;
     merge_runs(list, readers, piece_rows, |piece| {
         rows += piece.len();
@@ -209,9 +209,7 @@ fn merge_into(
     for run in &runs {
         std::fs::remove_file(run).map_err(|e| list_error(run, e))?;
     }
-    if let Some(dir) = dir {
-        dir.add_written(written);
-    }
+    dir.add_written(written);
     crate::faults::crash_point("spill::list_merged");
     Ok(StoredList {
         list,
@@ -219,7 +217,7 @@ fn merge_into(
         offsets,
         piece_rows,
         rows,
-        _dir: dir.cloned(),
+        _dir: Arc::clone(dir),
     })
 }
 
@@ -281,7 +279,7 @@ impl ListRuns {
     /// `list`'s runs (in any order) merged into one stored list.
     pub fn merge(&self, list: TargetList, runs: Vec<PathBuf>) -> Result<StoredList> {
         let path = self.dir.path().join(format!("list-{list:?}.bin"));
-        merge_into((list, runs), (path, self.piece_rows), Some(&self.dir))
+        merge_into((list, runs), (path, self.piece_rows), &self.dir)
     }
 }
 

@@ -219,8 +219,10 @@ fn to_arrow(column: &Column) -> Result<(Field, ArrayRef)> {
     Ok((Field::new(name, dtype, true), array))
 }
 
-/// Rows a produced table builds in one task.
-const PRODUCED_PIECE_ROWS: usize = 128 * 1024;
+/// Rows a produced table builds in one task: a quarter of a publishing
+/// piece ([`PUBLISH_PIECE_ROWS`]), so a piece is built on every core
+/// while the one before it is encoded.
+const PRODUCED_PIECE_ROWS: usize = 32 * 1024;
 
 /// Rows `offset .. offset + length` of `source`, built in pieces on the
 /// thread pool: a source builds its rows on one thread, and the
@@ -276,7 +278,7 @@ fn ranges_of((start, length): (usize, usize), step: usize) -> impl Iterator<Item
 /// columns, as a frame and again as Arrow arrays, twice more to check it)
 /// took about 450 MiB beside the run's own data whatever the input's size:
 /// 10 M orders under a 256 MiB budget peaked at 755 MiB in publishing.
-pub const PUBLISH_PIECE_ROWS: usize = PRODUCED_PIECE_ROWS;
+pub const PUBLISH_PIECE_ROWS: usize = 128 * 1024;
 
 /// Rows in one file of a table (`TABLE/part-NNNNN.parquet`): four row
 /// groups, so a large table (a shop's `customers`) is several files that
