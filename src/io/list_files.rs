@@ -221,8 +221,9 @@ fn merge_into(
     })
 }
 
-/// Where a run's rows are written and the lists merged: the files of a
-/// run's lists in the spill directory.
+/// A pipeline run's target lists in its spill directory: each
+/// partition's rows of a list written as a sorted run, then each list's
+/// runs merged into one file.
 pub struct ListRuns {
     dir: Arc<SpillDir>,
     /// Rows in a run's piece.
