@@ -411,10 +411,7 @@ impl ListPiece {
 
     /// `rows` (in their list's order) with the id of each row's customer.
     pub fn of<'a>(rows: ListRows, id_of: impl Fn(usize) -> &'a str) -> ListPiece {
-        let mut ids = CustomerIds::default();
-        for i in 0..rows.len() {
-            ids.push(id_of(rows.customer(i) as usize));
-        }
+        let ids = CustomerIds::of((0..rows.len()).map(|i| id_of(rows.customer(i) as usize)));
         ListPiece { rows, ids }
     }
 

@@ -348,11 +348,7 @@ mod tests {
 
     /// Ids `a` to `d` for the codes 0 to 3.
     fn ids() -> CustomerIds {
-        let mut ids = CustomerIds::default();
-        for id in ["a", "b", "c", "d"] {
-            ids.push(id);
-        }
-        ids
+        CustomerIds::of(["a", "b", "c", "d"])
     }
 
     fn table_of(rows: &ListRows) -> DataFrame {
