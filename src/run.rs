@@ -53,15 +53,17 @@ use crate::stages::compare::gates::{
 };
 use crate::stages::compare::{compare, RunTables};
 use crate::stages::customer_ranges;
+use crate::stages::customers::ScoreStores;
 use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
 use crate::stages::nps::{nps_stage, NpsOutput, SurveyRules};
 use crate::stages::orders::{
-    build_orders, EntryStore, OrderHistory, OrderPlan, OrdersOutput, PartEntries, RowCounts,
+    build_orders, CustomerIds, HistoryStores, OrderHistory, OrderPlan, OrdersOutput, PartEntries,
+    PartIds, RowCounts,
 };
 use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored};
 use crate::stages::per_customer::{
-    customer_parts, stored_customer_parts, CustomerPart, CustomerParts, PerCustomer, ResultStore,
+    customer_parts, stored_customer_parts, CustomerPart, CustomerParts, PerCustomer, ResultStores,
     StoredResults,
 };
 use crate::stages::raw::RawBatch;
@@ -377,7 +379,7 @@ fn stages_to_checks(
             o.nps.as_ref(),
         )
     })?;
-    let (as_of, customer_count) = (results.as_of, results.customer_ids.len());
+    let (as_of, customer_count) = (results.as_of, results.parts.customers());
     let frames = StageFrames {
         described: o.described,
         segments,
@@ -404,6 +406,28 @@ fn stages_to_checks(
     })
 }
 
+/// The spill files the per-customer results go to: each partition's
+/// results, and each of its score columns apart.
+fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
+    use crate::io::spill::{CUSTOMERS, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE};
+    let column = |kind| Arc::new(WholeFiles::<Vec<i64>>::new(Arc::clone(spill), kind));
+    ResultStores {
+        parts: Arc::new(WholeFiles::<CustomerPart>::new(
+            Arc::clone(spill),
+            CUSTOMERS,
+        )),
+        scores: ScoreStores {
+            last_order_day: Arc::new(WholeFiles::<Vec<i32>>::new(
+                Arc::clone(spill),
+                SCORE_LAST_ORDER,
+            )),
+            orders: column(SCORE_ORDERS),
+            revenue_cents: column(SCORE_REVENUE),
+            gaps: column(SCORE_GAPS),
+        },
+    }
+}
+
 /// [`stages_over_orders`], the per-customer results spilled when the
 /// history was (the budget holds neither beside the other; a cluster's
 /// executors stored them already when `stored` is given); `resources`
@@ -414,10 +438,7 @@ fn stages_over_history(
     (spill, resources): (&Arc<SpillDir>, &mut Resources),
     clock: &mut StageClock,
 ) -> Result<OverOrders> {
-    let result_store = resources.history_spilled.then(|| {
-        let kind = crate::io::spill::CUSTOMERS;
-        Arc::new(WholeFiles::<CustomerPart>::new(Arc::clone(spill), kind)) as Arc<ResultStore>
-    });
+    let result_store = resources.history_spilled.then(|| result_stores(spill));
     let over = stages_over_orders(pipeline, history, (result_store, stored), clock)?;
     resources.results_spilled = over.per_customer.parts.stored();
     Ok(over)
@@ -603,14 +624,15 @@ struct OverOrders {
 /// steps, the table builders).
 fn stages_over_orders(
     pipeline: &Pipeline,
-    history: OrderHistory,
-    results: (Option<Arc<ResultStore>>, Option<Vec<StoredResults>>),
+    mut history: OrderHistory,
+    results: (Option<ResultStores>, Option<Vec<StoredResults>>),
     clock: &mut StageClock,
 ) -> Result<OverOrders> {
     let config = &pipeline.config;
     let tiers = config.loyalty.as_ref().map(Tiers::of);
     let parts = clock.time("customers", || {
-        customers_stage(&history, tiers.as_ref(), results)
+        let ids = history.take_ids();
+        customers_stage((&history, ids), tiers.as_ref(), results)
     })?;
     let (beside, clv) = clock.beside(
         |clock| descriptive_stages(pipeline, &history, (tiers.as_ref(), &parts), clock),
@@ -629,7 +651,6 @@ fn stages_over_orders(
     };
     let per_customer = PerCustomer {
         as_of: history.as_of,
-        customer_ids: history.into_customer_ids(),
         parts,
         clv,
         tiers,
@@ -647,17 +668,18 @@ fn stages_over_orders(
 }
 
 /// The stage `customers`: every partition's per-customer results made from
-/// the history (put in `store` when there is one) or, when a cluster's
-/// executors made them beside the history's spilled entries, read from
-/// `store` as needed, `stored` being what they sent back of them.
+/// the history and its customers' `ids` (put in `store` when there is
+/// one) or, when a cluster's executors made them (ids included) beside
+/// the history's spilled entries, read from `store` as needed, `stored`
+/// being what they sent back of them.
 fn customers_stage(
-    history: &OrderHistory,
+    (history, ids): (&OrderHistory, PartIds),
     tiers: Option<&Tiers>,
-    (store, stored): (Option<Arc<ResultStore>>, Option<Vec<StoredResults>>),
+    (stores, stored): (Option<ResultStores>, Option<Vec<StoredResults>>),
 ) -> Result<CustomerParts> {
-    match (store, stored) {
-        (store, None) => customer_parts(history, tiers, store),
-        (Some(store), Some(stored)) => stored_customer_parts(history, stored, store),
+    match (stores, stored) {
+        (stores, None) => customer_parts((history, Some(&ids)), tiers, stores.as_ref()),
+        (Some(stores), Some(stored)) => stored_customer_parts(history, stored, stores.parts),
         (None, Some(_)) => Err(Error::Cluster(
             "the executors stored the per-customer results of a history that was not spilled"
                 .into(),
@@ -673,7 +695,7 @@ struct Descriptive {
 }
 
 /// The stages `cohorts`, `kpis`, `dimensions`, `tiers` and `nps` (which
-/// reads each customer's tier in `parts`, with `tiers`).
+/// finds the respondents' ids, and with `tiers` their tiers, in `parts`).
 fn descriptive_stages(
     pipeline: &Pipeline,
     history: &OrderHistory,
@@ -682,8 +704,13 @@ fn descriptive_stages(
 ) -> Result<Descriptive> {
     let described = describe(pipeline, history, clock)?;
     let tier_stage = clock.time("tiers", || tier_stage(history, &described.calendar, tiers))?;
-    let tiers = tiers.map(|t| (t, parts));
-    let nps = nps(pipeline, history, &described.calendar, tiers, clock)?;
+    let nps = nps(
+        pipeline,
+        (history, parts),
+        &described.calendar,
+        tiers,
+        clock,
+    )?;
     Ok(Descriptive {
         described,
         tiers: tier_stage,
@@ -716,12 +743,16 @@ fn partitioned_orders(
         spill.store(crate::io::spill::LINES),
         spill.store(crate::io::spill::ORDERS),
     );
-    // The history's store keeps the directory until the history is dropped.
-    let history_store = plan.spill_history.then(|| {
-        Arc::new(WholeFiles::<PartEntries>::new(
+    // The history's stores keep the directory until the history is dropped.
+    let history_store = plan.spill_history.then(|| HistoryStores {
+        entries: Arc::new(WholeFiles::<PartEntries>::new(
             Arc::clone(&spill),
             crate::io::spill::HISTORY,
-        )) as Arc<EntryStore>
+        )),
+        ids: Some(Arc::new(WholeFiles::<CustomerIds>::new(
+            Arc::clone(&spill),
+            crate::io::spill::IDS,
+        ))),
     });
     let scattered = load_and_validate(
         pipeline,
@@ -1039,11 +1070,7 @@ fn orders_stage(
     files: &[InputFile],
     options: &RunOptions,
     plan: &PartitionPlan,
-    (store, spill_dir, history): (
-        &dyn SpillStore<OrderPart>,
-        &SpillDir,
-        Option<Arc<EntryStore>>,
-    ),
+    (store, spill_dir, history): (&dyn SpillStore<OrderPart>, &SpillDir, Option<HistoryStores>),
     scattered: Scattered,
 ) -> Result<OrdersStage> {
     let Scattered {
@@ -1147,7 +1174,10 @@ fn orders_on_engine(
             let history = plan
                 .history
                 .clone()
-                .map(|store| crate::distributed::SpilledHistory { store, tiers });
+                .map(|stores| crate::distributed::SpilledHistory {
+                    store: stores.entries,
+                    tiers,
+                });
             let made = crate::distributed::build_orders_on_cluster(
                 &cluster,
                 lines,
@@ -1343,7 +1373,7 @@ fn stored_lists(
             .into_iter()
             .map(|mut rows| {
                 rows.sort();
-                let piece = ListPiece::of(rows, |c| results.customer_ids.get(c));
+                let piece = ListPiece::of(rows, |c| part.ids.get(c - start));
                 // A partition's first code names its runs' files.
                 runs.write_run(piece, start)
             })
@@ -1375,9 +1405,9 @@ struct SurveyStage {
 /// read here (io), the stage works on the rows in memory.
 fn nps(
     pipeline: &Pipeline,
-    history: &OrderHistory,
+    (history, parts): (&OrderHistory, &CustomerParts),
     calendar: &Calendar,
-    tiers: Option<(&Tiers, &CustomerParts)>,
+    tiers: Option<&Tiers>,
     clock: &mut StageClock,
 ) -> Result<Option<SurveyStage>> {
     let Some(surveys) = &pipeline.config.surveys else {
@@ -1389,13 +1419,14 @@ fn nps(
             let batches = read_survey_files(pipeline, surveys, &files)?;
             let rules = SurveyRules::of(pipeline, surveys);
             let tier_of = match tiers {
-                Some((t, parts)) => Some((t, parts.tier_of_every_customer()?)),
+                Some(t) => Some((t, parts.tier_of_every_customer()?)),
                 None => None,
             };
             let tier_of = tier_of
                 .as_ref()
                 .map(|(t, of)| (t.names.as_slice(), of.as_slice()));
-            let output = nps_stage(&rules, &files, batches, history, calendar, tier_of)?;
+            let customers = (history, parts);
+            let output = nps_stage(&rules, &files, batches, customers, calendar, tier_of)?;
             let tables = nps_tables(&output, calendar)?;
             let rejects = rejects_table(&output.rejects, &files)?;
             Ok(SurveyStage {

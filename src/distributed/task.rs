@@ -415,7 +415,9 @@ fn store_part(
 ) -> Result<(StoredPart, u64)> {
     let p = p as usize;
     let entries = steps::EntryFacts::of(&history.history);
-    let made = part_results(history.history.view(), as_of, tiers.as_ref());
+    // The results carry the ids: the client need not hold them.
+    let ids = history.history.take_ids();
+    let made = part_results((ids, history.history.view()), as_of, tiers.as_ref());
     let mut bytes = 0;
     let path = part_file(dir, CUSTOMERS, p);
     let put = |part: &CustomerPart| {
@@ -668,7 +670,8 @@ mod tests {
         assert_eq!(bytes, file_size(&history) + file_size(&results));
         // What the client would have made from the same entries.
         let local = steps::history_of_part(orders(), 110, &keys.file_starts);
-        let (part, gaps) = part_results(local.history.view(), 110, Some(&tiers));
+        let ids = local.history.customer_ids.clone();
+        let (part, gaps) = part_results((ids, local.history.view()), 110, Some(&tiers));
         assert_eq!(part.summary.orders, [1, 2]);
         let sent: PartHistory = decode(&rows[1].payload).unwrap();
         let stored = sent.stored.unwrap();
@@ -677,6 +680,7 @@ mod tests {
             stored.results.columns.revenue_cents,
             part.summary.revenue_cents
         );
+        assert_eq!(part.ids.len(), 2);
         assert_eq!(read_pieces::<CustomerPart>(&results).unwrap(), [part]);
         assert!(sent
             .history
@@ -684,6 +688,9 @@ mod tests {
             .view()
             .iter()
             .all(|(days, _)| days.is_empty()));
+        // The ids went with the results; the history keeps their count.
+        let sent = &sent.history.history;
+        assert!(sent.customer_ids.is_empty() && sent.customers() == 2);
     }
 
     /// A gather task says how many bytes each customer partition's orders

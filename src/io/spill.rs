@@ -30,7 +30,7 @@ use bytemuck::Pod;
 
 use crate::error::{Error, Result};
 use crate::stages::customers::CustomerSummary;
-use crate::stages::orders::PartEntries;
+use crate::stages::orders::{CustomerIds, PartEntries};
 use crate::stages::part_store::PartStore;
 use crate::stages::partition::{KeyBytes, LinePart, OrderPart, Part, SpillStore};
 use crate::stages::per_customer::CustomerPart;
@@ -47,6 +47,15 @@ pub const ORDERS: &str = "orders";
 pub const HISTORY: &str = "history";
 /// The kind of the customer partitions' per-customer results.
 pub const CUSTOMERS: &str = "customers";
+/// The kind of the customer partitions' customer ids, kept apart from
+/// their history's entries.
+pub const IDS: &str = "ids";
+/// The kinds of the customer partitions' score columns and
+/// first-to-second-order gaps, each kept apart from their results.
+pub const SCORE_LAST_ORDER: &str = "score-last-order";
+pub const SCORE_ORDERS: &str = "score-orders";
+pub const SCORE_REVENUE: &str = "score-revenue";
+pub const SCORE_GAPS: &str = "score-gaps";
 
 /// The file of partition `partition`'s pieces of kind `kind` in `dir`
 /// (`lines-00007.bin`).
@@ -560,6 +569,37 @@ impl Spillable for PartEntries {
     }
 }
 
+/// A column of one partition.
+impl<T: Pod> Spillable for Vec<T> {
+    fn write<W: Write>(&self, out: &mut VecWriter<W>) -> std::io::Result<()> {
+        out.put(self)
+    }
+
+    fn read(input: &mut impl Read) -> std::io::Result<(Vec<T>, u64)> {
+        let mut read = 0;
+        let column = get_vec(input, &mut read)?;
+        Ok((column, read))
+    }
+}
+
+impl Spillable for CustomerIds {
+    fn write<W: Write>(&self, out: &mut VecWriter<W>) -> std::io::Result<()> {
+        let (text, ends) = self.raw_parts();
+        out.put(text.as_bytes())?;
+        out.put(ends)
+    }
+
+    fn read(input: &mut impl Read) -> std::io::Result<(CustomerIds, u64)> {
+        let mut read = 0;
+        let text = String::from_utf8(get_vec::<u8>(input, &mut read)?)
+            .map_err(|_| invalid("customer ids that are not UTF-8".to_string()))?;
+        let ends = get_vec::<usize>(input, &mut read)?;
+        let ids = CustomerIds::from_raw_parts(text, ends)
+            .ok_or_else(|| invalid("customer ids cut where no id ends".to_string()))?;
+        Ok((ids, read))
+    }
+}
+
 /// A tier index in a spilled vector: `NO_TIER` where a customer has none.
 const NO_TIER: u64 = u64::MAX;
 
@@ -567,6 +607,7 @@ const NO_TIER: u64 = u64::MAX;
 /// is scored when read back).
 impl Spillable for CustomerPart {
     fn write<W: Write>(&self, out: &mut VecWriter<W>) -> std::io::Result<()> {
+        self.ids.write(out)?;
         let s = &self.summary;
         debug_assert!(s.r_score.is_empty(), "parts are stored before scoring");
         for days in [&s.first_order_day, &s.last_order_day] {
@@ -597,7 +638,7 @@ impl Spillable for CustomerPart {
     }
 
     fn read(input: &mut impl Read) -> std::io::Result<(CustomerPart, u64)> {
-        let mut read = 0;
+        let (ids, mut read) = CustomerIds::read(input)?;
         let first_order_day = get_vec(input, &mut read)?;
         let last_order_day = get_vec(input, &mut read)?;
         let mut columns = (0..6)
@@ -628,7 +669,14 @@ impl Spillable for CustomerPart {
                     .collect()
             }),
         };
-        Ok((CustomerPart { summary, tiers }, read))
+        Ok((
+            CustomerPart {
+                ids,
+                summary,
+                tiers,
+            },
+            read,
+        ))
     }
 }
 
@@ -744,6 +792,31 @@ mod tests {
             assert!(path.exists(), "the store keeps the directory");
             drop(store);
             assert!(!path.exists());
+        }
+    }
+
+    /// A part's customer ids come back as put (empty ids, empty parts and
+    /// several-byte characters among them); ends that do not cut the text
+    /// into ids are refused.
+    #[test]
+    fn customer_ids_come_back_and_bad_cuts_are_refused() {
+        let parent = tempfile::tempdir().unwrap();
+        for compress in [false, true] {
+            let dir = std::sync::Arc::new(SpillDir::create(parent.path(), compress).unwrap());
+            let store = WholeFiles::<CustomerIds>::new(std::sync::Arc::clone(&dir), IDS);
+            let ids = CustomerIds::of(["", "c-1", "ünï", "ünïcode", "z"]);
+            store.put(2, &ids).unwrap();
+            store.put(0, &CustomerIds::default()).unwrap();
+            assert_eq!(store.get(2).unwrap(), ids);
+            assert_eq!(store.get(0).unwrap(), CustomerIds::default());
+        }
+        let text = || "abü".to_string();
+        assert!(CustomerIds::from_raw_parts(text(), vec![1, 4]).is_some());
+        for bad in [vec![2, 1, 4], vec![1, 5], vec![1, 3], vec![1, 2]] {
+            assert!(
+                CustomerIds::from_raw_parts(text(), bad.clone()).is_none(),
+                "{bad:?}"
+            );
         }
     }
 

@@ -16,9 +16,15 @@
 //! The `customers` table is built from the summaries by
 //! `tables::customers`.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
-use crate::stages::order_statistics::{doubled_median, quintile_cuts, quintile_score};
+use crate::error::Result;
+use crate::stages::order_statistics::{
+    doubled_median, quintile_cuts, quintile_score, StoredValues,
+};
+use crate::stages::part_store::PartStore;
 
 /// The per-customer summary, in customer-code order (ascending id).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -142,6 +148,28 @@ impl ScoreColumns {
     }
 }
 
+/// Where a partition's score columns and gaps go when its results are
+/// stored by the embedded engine: a store each, so that a pass of the
+/// order statistics reads one column (at a billion orders the three
+/// columns and the gaps are some 5 GB, which the budget cannot hold).
+#[derive(Clone)]
+pub struct ScoreStores {
+    pub last_order_day: Arc<dyn PartStore<Vec<i32>>>,
+    pub orders: Arc<dyn PartStore<Vec<i64>>>,
+    pub revenue_cents: Arc<dyn PartStore<Vec<i64>>>,
+    pub gaps: Arc<dyn PartStore<Vec<i64>>>,
+}
+
+impl ScoreStores {
+    /// Puts partition `p`'s score columns (from its `summary`) and `gaps`.
+    pub fn put(&self, p: usize, summary: &CustomerSummary, gaps: &Vec<i64>) -> Result<()> {
+        self.last_order_day.put(p, &summary.last_order_day)?;
+        self.orders.put(p, &summary.orders)?;
+        self.revenue_cents.put(p, &summary.revenue_cents)?;
+        self.gaps.put(p, gaps)
+    }
+}
+
 /// [`ScoreColumns`] borrowed, from a held summary or from kept columns.
 #[derive(Debug, Clone, Copy)]
 pub struct ScoreSlices<'a> {
@@ -166,16 +194,39 @@ impl Scoring {
         let last: Vec<&[i32]> = columns.iter().map(|c| c.last_order_day).collect();
         let orders: Vec<&[i64]> = columns.iter().map(|c| c.orders).collect();
         let revenue: Vec<&[i64]> = columns.iter().map(|c| c.revenue_cents).collect();
+        let held = "held values are always read";
         Scoring {
             // Fewer days since the last order is better, so a later last
             // order scores higher: the same order as that of the dates.
             cuts: [
-                quintile_cuts(&last),
-                quintile_cuts(&orders),
-                quintile_cuts(&revenue),
+                quintile_cuts(&last[..]).expect(held),
+                quintile_cuts(&orders[..]).expect(held),
+                quintile_cuts(&revenue[..]).expect(held),
             ],
-            gap_doubled: doubled_median(gaps),
+            gap_doubled: doubled_median(gaps).expect(held),
         }
+    }
+
+    /// [`Scoring::of`] the columns and gaps in `stores`, of `parts`
+    /// partitions of `customers` customers and `gaps` gaps in all, read
+    /// back a column at a time.
+    pub fn of_stored(
+        stores: &ScoreStores,
+        parts: usize,
+        (customers, gaps): (u64, u64),
+    ) -> Result<Scoring> {
+        let last = StoredValues::new(&*stores.last_order_day, parts, customers);
+        let orders = StoredValues::new(&*stores.orders, parts, customers);
+        let revenue = StoredValues::new(&*stores.revenue_cents, parts, customers);
+        let gaps = StoredValues::new(&*stores.gaps, parts, gaps);
+        Ok(Scoring {
+            cuts: [
+                quintile_cuts(&last)?,
+                quintile_cuts(&orders)?,
+                quintile_cuts(&revenue)?,
+            ],
+            gap_doubled: doubled_median(&gaps)?,
+        })
     }
 
     /// The median second-order gap, doubled.

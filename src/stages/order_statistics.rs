@@ -17,6 +17,9 @@
 
 use rayon::prelude::*;
 
+use crate::error::Result;
+use crate::stages::part_store::PartStore;
+
 /// Bits found per pass: a pass's counts per digit are 2^16 integers.
 const DIGIT_BITS: u32 = 16;
 /// Values counted per task; each task has its own counts.
@@ -46,8 +49,77 @@ struct Search {
     rank: u64,
 }
 
+/// Values in parts, which the order statistics visit a pass at a time:
+/// slices held in memory, or parts read back from a store on each pass
+/// (so that no column of every customer need be held).
+pub trait ValueParts<T>: Sync {
+    /// How many values the parts hold.
+    fn count(&self) -> u64;
+
+    /// Every chunk of the values folded into accumulators made by `init`
+    /// (on every thread), which `merge` then adds up.
+    fn fold_chunks<A: Send>(
+        &self,
+        init: impl Fn() -> A + Sync + Send,
+        fold: impl Fn(A, &[T]) -> A + Sync + Send,
+        merge: impl Fn(A, A) -> A + Sync + Send,
+    ) -> Result<A>;
+}
+
+impl<T: Sync> ValueParts<T> for [&[T]] {
+    fn count(&self) -> u64 {
+        self.iter().map(|p| p.len() as u64).sum()
+    }
+
+    fn fold_chunks<A: Send>(
+        &self,
+        init: impl Fn() -> A + Sync + Send,
+        fold: impl Fn(A, &[T]) -> A + Sync + Send,
+        merge: impl Fn(A, A) -> A + Sync + Send,
+    ) -> Result<A> {
+        let chunks = self.par_iter().flat_map(|p| p.par_chunks(CHUNK));
+        Ok(chunks.fold(&init, fold).reduce(&init, merge))
+    }
+}
+
+/// The values of parts `0..parts` of `store`, `count` in all; each part
+/// is read whole once a pass, the parts in parallel.
+pub struct StoredValues<'a, T> {
+    pub store: &'a dyn PartStore<Vec<T>>,
+    pub parts: usize,
+    pub count: u64,
+}
+
+impl<'a, T> StoredValues<'a, T> {
+    pub fn new(store: &'a dyn PartStore<Vec<T>>, parts: usize, count: u64) -> Self {
+        StoredValues {
+            store,
+            parts,
+            count,
+        }
+    }
+}
+
+impl<T: Send + Sync> ValueParts<T> for StoredValues<'_, T> {
+    fn count(&self) -> u64 {
+        self.count
+    }
+
+    fn fold_chunks<A: Send>(
+        &self,
+        init: impl Fn() -> A + Sync + Send,
+        fold: impl Fn(A, &[T]) -> A + Sync + Send,
+        merge: impl Fn(A, A) -> A + Sync + Send,
+    ) -> Result<A> {
+        (0..self.parts)
+            .into_par_iter()
+            .map(|p| Ok(self.store.get(p)?.chunks(CHUNK).fold(init(), &fold)))
+            .try_reduce(&init, |a, b| Ok(merge(a, b)))
+    }
+}
+
 /// The values at `ranks` (0-based, in ascending order of the values;
-/// duplicates counted) of every value of `parts`.
+/// duplicates counted) of every value of `parts`, held.
 ///
 /// # Panics
 /// If a rank is not below the number of values.
@@ -55,15 +127,28 @@ pub fn values_at_ranks<T>(parts: &[&[T]], ranks: &[u64]) -> Vec<i64>
 where
     T: Copy + Into<i64> + Sync,
 {
-    let total = count(parts);
+    values_at_ranks_of(parts, ranks).expect("held values are always read")
+}
+
+/// [`values_at_ranks`] of values held or stored: a pass over them for
+/// their range, then one per 16 bits by which they differ.
+///
+/// # Panics
+/// If a rank is not below the number of values.
+pub fn values_at_ranks_of<T, P>(parts: &P, ranks: &[u64]) -> Result<Vec<i64>>
+where
+    T: Copy + Into<i64> + Sync,
+    P: ValueParts<T> + ?Sized,
+{
+    let total = parts.count();
     assert!(
         ranks.iter().all(|&r| r < total),
         "rank below the number of values"
     );
     if ranks.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let (min, max) = key_range(parts).expect("a rank below the count: values");
+    let (min, max) = key_range(parts)?.expect("a rank below the count: values");
     // The bits above the highest one in which min and max differ are
     // shared by every value.
     let low_bits = 64 - (min ^ max).leading_zeros();
@@ -76,40 +161,45 @@ where
         })
         .collect();
     while searches[0].low_bits > 0 {
-        next_digit(parts, &mut searches);
+        next_digit(parts, &mut searches)?;
     }
-    searches.iter().map(|s| value_of(s.high)).collect()
-}
-
-/// How many values the parts hold.
-fn count<T>(parts: &[&[T]]) -> u64 {
-    parts.iter().map(|p| p.len() as u64).sum()
+    Ok(searches.iter().map(|s| value_of(s.high)).collect())
 }
 
 /// The smallest and largest key, or `None` without values.
-fn key_range<T: Copy + Into<i64> + Sync>(parts: &[&[T]]) -> Option<(u64, u64)> {
-    let (min, max) = chunks(parts)
-        .map(|chunk| {
-            chunk.iter().fold((u64::MAX, 0), |(lo, hi), &v| {
+fn key_range<T, P>(parts: &P) -> Result<Option<(u64, u64)>>
+where
+    T: Copy + Into<i64> + Sync,
+    P: ValueParts<T> + ?Sized,
+{
+    let (min, max) = parts.fold_chunks(
+        || (u64::MAX, 0),
+        |range, chunk| {
+            chunk.iter().fold(range, |(lo, hi), &v| {
                 let k = key(v.into());
                 (lo.min(k), hi.max(k))
             })
-        })
-        .reduce(|| (u64::MAX, 0), |(a, b), (c, d)| (a.min(c), b.max(d)));
-    (min <= max).then_some((min, max))
+        },
+        |(a, b), (c, d)| (a.min(c), b.max(d)),
+    )?;
+    Ok((min <= max).then_some((min, max)))
 }
 
 /// Finds one more digit of every search (all have the same bits left):
 /// counts the values under each distinct set of high bits by their next
 /// digit, and moves each search into the digit its rank falls in.
-fn next_digit<T: Copy + Into<i64> + Sync>(parts: &[&[T]], searches: &mut [Search]) {
+fn next_digit<T, P>(parts: &P, searches: &mut [Search]) -> Result<()>
+where
+    T: Copy + Into<i64> + Sync,
+    P: ValueParts<T> + ?Sized,
+{
     let low_bits = searches[0].low_bits;
     let digit_bits = DIGIT_BITS.min(low_bits);
     let below = low_bits - digit_bits;
     let mut highs: Vec<u64> = searches.iter().map(|s| s.high).collect();
     highs.sort_unstable();
     highs.dedup();
-    let counts = digit_counts(parts, &highs, low_bits, below, 1 << digit_bits);
+    let counts = digit_counts(parts, &highs, (low_bits, below), 1 << digit_bits)?;
     for s in searches.iter_mut() {
         let counts = &counts[highs.binary_search(&s.high).expect("a search's high bits")];
         let mut digit = 0;
@@ -120,59 +210,58 @@ fn next_digit<T: Copy + Into<i64> + Sync>(parts: &[&[T]], searches: &mut [Search
         s.high = (s.high << digit_bits) | digit as u64;
         s.low_bits = below;
     }
+    Ok(())
 }
 
 /// Per entry of `highs`, how many values whose bits above `low_bits` are
 /// that entry have each digit (the `digits` values of the bits from
 /// `below` up to `low_bits`).
-fn digit_counts<T: Copy + Into<i64> + Sync>(
-    parts: &[&[T]],
+fn digit_counts<T, P>(
+    parts: &P,
     highs: &[u64],
-    low_bits: u32,
-    below: u32,
+    (low_bits, below): (u32, u32),
     digits: usize,
-) -> Vec<Vec<u64>> {
+) -> Result<Vec<Vec<u64>>>
+where
+    T: Copy + Into<i64> + Sync,
+    P: ValueParts<T> + ?Sized,
+{
     let mask = digits as u64 - 1;
     let empty = || vec![vec![0u64; digits]; highs.len()];
-    chunks(parts)
-        .map(|chunk| {
-            let mut counts = empty();
-            for &v in chunk {
-                let k = key(v.into());
-                let high = shift_right(k, low_bits);
-                if let Some(h) = highs.iter().position(|&x| x == high) {
-                    counts[h][(shift_right(k, below) & mask) as usize] += 1;
-                }
+    let count = |mut counts: Vec<Vec<u64>>, chunk: &[T]| {
+        for &v in chunk {
+            let k = key(v.into());
+            let high = shift_right(k, low_bits);
+            if let Some(h) = highs.iter().position(|&x| x == high) {
+                counts[h][(shift_right(k, below) & mask) as usize] += 1;
             }
-            counts
-        })
-        .reduce(empty, |mut a, b| {
-            for (x, y) in a.iter_mut().zip(b) {
-                x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
-            }
-            a
-        })
-}
-
-/// The parts' values in chunks of at most [`CHUNK`], in parallel.
-fn chunks<'a, T: Sync>(parts: &'a [&'a [T]]) -> impl ParallelIterator<Item = &'a [T]> {
-    parts.par_iter().flat_map(|p| p.par_chunks(CHUNK))
+        }
+        counts
+    };
+    let add = |mut a: Vec<Vec<u64>>, b: Vec<Vec<u64>>| {
+        for (x, y) in a.iter_mut().zip(b) {
+            x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
+        }
+        a
+    };
+    parts.fold_chunks(empty, count, add)
 }
 
 /// The four cuts of quintile scores: `1 + ⌊5 · below / n⌋`, where
 /// `below` counts the values strictly below a value's, is at least
 /// `k + 1` exactly when the value is above the value at rank
 /// `⌈k · n / 5⌉ − 1`. Empty without values.
-pub fn quintile_cuts<T>(parts: &[&[T]]) -> Vec<i64>
+pub fn quintile_cuts<T, P>(parts: &P) -> Result<Vec<i64>>
 where
     T: Copy + Into<i64> + Sync,
+    P: ValueParts<T> + ?Sized,
 {
-    let n = count(parts);
+    let n = parts.count();
     if n == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let ranks: Vec<u64> = (1..=4).map(|k| (k * n).div_ceil(5) - 1).collect();
-    values_at_ranks(parts, &ranks)
+    values_at_ranks_of(parts, &ranks)
 }
 
 /// A value's quintile score under `cuts` ([`quintile_cuts`]).
@@ -182,17 +271,23 @@ pub fn quintile_score(cuts: &[i64], value: i64) -> i32 {
 
 /// The median of the values, doubled so it stays an integer (exact for
 /// the mean of the middle two); `None` without values.
-pub fn doubled_median<T>(parts: &[&[T]]) -> Option<i64>
+pub fn doubled_median<T, P>(parts: &P) -> Result<Option<i64>>
 where
     T: Copy + Into<i64> + Sync,
+    P: ValueParts<T> + ?Sized,
 {
-    let n = count(parts);
-    (n > 0).then(|| values_at_ranks(parts, &[(n - 1) / 2, n / 2]).iter().sum())
+    let n = parts.count();
+    if n == 0 {
+        return Ok(None);
+    }
+    let middle = values_at_ranks_of(parts, &[(n - 1) / 2, n / 2])?;
+    Ok(Some(middle.iter().sum()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::part_store::MemoryParts;
     use proptest::prelude::*;
 
     /// Values from narrow ranges (many ties), wide ones and the extremes.
@@ -243,7 +338,16 @@ mod tests {
             let ranks: Vec<u64> = (0..sorted.len() as u64).rev().collect();
             let found = values_at_ranks(&parts, &ranks);
             let expected: Vec<i64> = ranks.iter().map(|&r| sorted[r as usize]).collect();
-            prop_assert_eq!(found, expected);
+            prop_assert_eq!(&found, &expected);
+            // The same parts read back from a store on every pass.
+            let store = MemoryParts::default();
+            parts.iter().enumerate().for_each(|(p, v)| store.put(p, &v.to_vec()).unwrap());
+            let stored = StoredValues::new(&store, parts.len(), sorted.len() as u64);
+            prop_assert_eq!(values_at_ranks_of(&stored, &ranks).unwrap(), expected);
+            prop_assert_eq!(
+                quintile_cuts(&stored).unwrap(),
+                quintile_cuts(&parts[..]).unwrap()
+            );
         }
 
         /// Scores from the cuts are those of counting, for every value.
@@ -254,7 +358,7 @@ mod tests {
         ) {
             let parts = parts_of(&values, &cuts);
             let parts: Vec<&[i64]> = parts.iter().map(Vec::as_slice).collect();
-            let quintiles = quintile_cuts(&parts);
+            let quintiles = quintile_cuts(&parts[..]).unwrap();
             for &v in &values {
                 prop_assert_eq!(quintile_score(&quintiles, v), counted_score(&values, v));
             }
@@ -264,7 +368,7 @@ mod tests {
     #[test]
     fn quintiles_share_scores_on_ties() {
         let scores = |values: &[i64]| -> Vec<i32> {
-            let cuts = quintile_cuts(&[values]);
+            let cuts = quintile_cuts(&[values][..]).unwrap();
             values.iter().map(|&v| quintile_score(&cuts, v)).collect()
         };
         assert_eq!(
@@ -273,17 +377,19 @@ mod tests {
         );
         assert_eq!(scores(&[7, 7, 7]), [1, 1, 1]);
         assert_eq!(scores(&[1, 1, 1, 1, 9]), [1, 1, 1, 1, 5]);
-        assert!(quintile_cuts::<i64>(&[&[], &[]]).is_empty());
+        let none: [&[i64]; 2] = [&[], &[]];
+        assert!(quintile_cuts(&none[..]).unwrap().is_empty());
     }
 
     #[test]
     fn medians_are_doubled_and_exact() {
-        let median = |v: &[i64]| doubled_median(&[v]);
+        let median = |v: &[i64]| doubled_median(&[v][..]).unwrap();
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[7]), Some(14));
         assert_eq!(median(&[10, 3]), Some(13));
         assert_eq!(median(&[5, 1, 9, 30]), Some(14));
-        assert_eq!(doubled_median(&[&[5, 1][..], &[], &[9, 30]]), Some(14));
+        let parts: [&[i64]; 3] = [&[5, 1], &[], &[9, 30]];
+        assert_eq!(doubled_median(&parts[..]).unwrap(), Some(14));
     }
 
     #[test]

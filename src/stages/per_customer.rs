@@ -3,14 +3,16 @@
 //! `segments` totals and the target lists are built from.
 //!
 //! The `customers` stage reads each partition's history once and gives
-//! its summary (before RFM scoring) and tier columns. When the memory
-//! budget is short, each partition's results go to a [`PartStore`] as
-//! they are made, and only the three columns the RFM cuts are taken over
-//! are kept; the cuts and the median second-order gap are then merged
-//! from every partition ([`Scoring`]), and a stored partition is scored
-//! each time it is read back. So at no point are the results of every
-//! customer held (at 1 B orders they took about 100 bytes a customer,
-//! 19 GB).
+//! its summary (before RFM scoring) and tier columns, and takes over its
+//! customers' ids. When the memory budget is short, each partition's
+//! results go to a [`PartStore`] as they are made, and the three columns
+//! the RFM cuts are taken over and the second-order gaps to stores of
+//! their own ([`ScoreStores`]); the cuts and the median second-order gap
+//! are then order statistics over those stores, read back a column at a
+//! time ([`Scoring::of_stored`]), and a stored partition is scored each
+//! time it is read back. So at no point are the results, the ids or the
+//! score columns of every customer held (at 1 B orders they took about
+//! 100, 18 and 25 bytes a customer: 19, 3.5 and 4.8 GB).
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -21,15 +23,20 @@ use rayon::prelude::*;
 use crate::config::TargetsConfig;
 use crate::error::Result;
 use crate::stages::clv_scores::{ClvScores, SimpleClv};
-use crate::stages::customers::{summarize_part, CustomerSummary, ScoreColumns, Scoring};
-use crate::stages::orders::{CustomerIds, EntriesView, OrderHistory};
+use crate::stages::customers::{
+    summarize_part, CustomerSummary, ScoreColumns, ScoreStores, Scoring,
+};
+use crate::stages::orders::{CustomerIds, EntriesView, OrderHistory, PartIds};
 use crate::stages::part_store::PartStore;
 use crate::stages::targets::TargetInputs;
 use crate::stages::tiers::{tiers_of_part, CustomerTiers, Tiers};
 
-/// One customer partition's per-customer results, in code order.
+/// One customer partition's per-customer results, in code order, with
+/// the customers' ids: once the history is dropped, nothing else holds
+/// them, so no stage after it holds every customer's id.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerPart {
+    pub ids: CustomerIds,
     pub summary: CustomerSummary,
     pub tiers: CustomerTiers,
 }
@@ -58,7 +65,20 @@ enum Built {
         part: Box<CustomerPart>,
         gaps: Vec<i64>,
     },
+    /// Stored by a cluster's executor, which sent back its score columns.
     Stored(StoredResults),
+    /// Stored with its score columns (by the embedded engine, in
+    /// [`ResultStores`]): only the count of its gaps is held.
+    Spilled { gaps: u64 },
+}
+
+/// Where the embedded engine stores the per-customer results when the
+/// budget cannot hold them: each partition's results, and apart from them
+/// the columns they are scored over (read back a column at a time).
+#[derive(Clone)]
+pub struct ResultStores {
+    pub parts: Arc<ResultStore>,
+    pub scores: ScoreStores,
 }
 
 /// What is kept of a partition's results once they are in a store, until
@@ -85,16 +105,17 @@ impl StoredResults {
     }
 }
 
-/// One partition's results from its customers' `entries` on `as_of`
-/// (tier columns by `tiers`), not yet scored, and its customers'
+/// One partition's results from its customers' `ids` and `entries` on
+/// `as_of` (tier columns by `tiers`), not yet scored, and its customers'
 /// first-to-second-order gaps.
 pub fn part_results(
-    entries: EntriesView<'_>,
+    (ids, entries): (CustomerIds, EntriesView<'_>),
     as_of: i32,
     tiers: Option<&Tiers>,
 ) -> (CustomerPart, Vec<i64>) {
     let summarized = summarize_part(entries.iter(), as_of);
     let part = CustomerPart {
+        ids,
         summary: summarized.summary,
         tiers: tiers_of_part(entries, as_of, tiers),
     };
@@ -115,29 +136,51 @@ pub fn store_results(
 }
 
 /// The stage `customers`: every partition's summary and tier columns from
-/// one read of its history, the partitions in parallel; put in `store`
-/// as they are made when there is one.
+/// one read of its history, with its customers' `ids` (taken out of the
+/// history; none for a summary alone), the partitions in parallel; put
+/// in `stores` as they are made when there are.
 pub fn customer_parts(
-    history: &OrderHistory,
+    (history, ids): (&OrderHistory, Option<&PartIds>),
     tiers: Option<&Tiers>,
-    store: Option<Arc<ResultStore>>,
+    stores: Option<&ResultStores>,
 ) -> Result<CustomerParts> {
     // The cluster test: a client whose executors made the results never
     // comes here.
     crate::faults::crash_point("customers::from_history");
     let as_of = history.as_of;
     let built = history.map_parts(|p, entries| -> Result<Built> {
-        let results = part_results(entries, as_of, tiers);
-        Ok(match &store {
-            Some(store) => Built::Stored(store_results(results, |part| store.put(p, part))?),
+        let ids = ids.map_or(Ok(CustomerIds::default()), |ids| ids.take(p))?;
+        let (part, gaps) = part_results((ids, entries), as_of, tiers);
+        Ok(match stores {
+            Some(stores) => {
+                stores.parts.put(p, &part)?;
+                stores.scores.put(p, &part.summary, &gaps)?;
+                Built::Spilled {
+                    gaps: gaps.len() as u64,
+                }
+            }
             None => Built::Held {
-                part: Box::new(results.0),
-                gaps: results.1,
+                part: Box::new(part),
+                gaps,
             },
         })
     })?;
     let built: Vec<Built> = built.into_iter().collect::<Result<_>>()?;
-    Ok(CustomerParts::scored(part_starts(history), built, store))
+    let starts = part_starts(history);
+    let scoring = match stores {
+        Some(stores) => {
+            // Every customer has the three columns; some have a gap.
+            let customers = history.customers() as u64;
+            let gaps = built.iter().map(|b| match b {
+                Built::Spilled { gaps } => *gaps,
+                _ => unreachable!("with stores every part is spilled"),
+            });
+            Scoring::of_stored(&stores.scores, built.len(), (customers, gaps.sum()))?
+        }
+        None => scoring_of(&built),
+    };
+    let store = stores.map(|s| Arc::clone(&s.parts));
+    Ok(CustomerParts::scored(starts, built, scoring, store))
 }
 
 /// The stage `customers` when something else made each partition's
@@ -157,10 +200,12 @@ pub fn stored_customer_parts(
             "the per-customer results made do not match the history's partitions".into(),
         ));
     }
-    let built = stored.into_iter().map(Built::Stored).collect();
+    let built: Vec<Built> = stored.into_iter().map(Built::Stored).collect();
+    let scoring = scoring_of(&built);
     Ok(CustomerParts::scored(
         part_starts(history),
         built,
+        scoring,
         Some(store),
     ))
 }
@@ -176,31 +221,43 @@ fn part_starts(history: &OrderHistory) -> Vec<usize> {
         .collect()
 }
 
+/// The scoring of partitions whose score columns are held (in their
+/// results, or as a cluster's executors sent them back).
+fn scoring_of(built: &[Built]) -> Scoring {
+    let spilled = "spilled parts are scored from their stores";
+    let columns: Vec<_> = built
+        .iter()
+        .map(|b| match b {
+            Built::Held { part, .. } => part.summary.score_slices(),
+            Built::Stored(stored) => stored.columns.slices(),
+            Built::Spilled { .. } => unreachable!("{spilled}"),
+        })
+        .collect();
+    let gaps: Vec<&[i64]> = built
+        .iter()
+        .map(|b| match b {
+            Built::Held { gaps, .. } => gaps.as_slice(),
+            Built::Stored(stored) => stored.gaps.as_slice(),
+            Built::Spilled { .. } => unreachable!("{spilled}"),
+        })
+        .collect();
+    Scoring::of(&columns, &gaps)
+}
+
 impl CustomerParts {
-    /// The parts scored by the cuts of all of them (held parts scored
-    /// now, stored ones when read).
-    fn scored(starts: Vec<usize>, built: Vec<Built>, store: Option<Arc<ResultStore>>) -> Self {
-        let columns: Vec<_> = built
-            .iter()
-            .map(|b| match b {
-                Built::Held { part, .. } => part.summary.score_slices(),
-                Built::Stored(stored) => stored.columns.slices(),
-            })
-            .collect();
-        let gaps: Vec<&[i64]> = built
-            .iter()
-            .map(|b| match b {
-                Built::Held { gaps, .. } => gaps.as_slice(),
-                Built::Stored(stored) => stored.gaps.as_slice(),
-            })
-            .collect();
-        let scoring = Scoring::of(&columns, &gaps);
-        drop((columns, gaps));
+    /// The parts scored by `scoring`, the cuts of all of them (held parts
+    /// scored now, stored ones when read).
+    fn scored(
+        starts: Vec<usize>,
+        built: Vec<Built>,
+        scoring: Scoring,
+        store: Option<Arc<ResultStore>>,
+    ) -> Self {
         let held = built
             .into_par_iter()
             .filter_map(|b| match b {
                 Built::Held { part, .. } => Some(part),
-                Built::Stored(_) => None,
+                Built::Stored(_) | Built::Spilled { .. } => None,
             })
             .map(|mut part| {
                 scoring.apply(&mut part.summary);
@@ -263,6 +320,37 @@ impl CustomerParts {
         self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The id of customer `c`, when the parts are held (the target lists
+    /// are held only then; stored lists carry their ids).
+    ///
+    /// # Panics
+    /// If the parts are stored.
+    pub fn held_id(&self, c: usize) -> &str {
+        let p = self.starts.partition_point(|&s| s <= c) - 1;
+        self.held[p].ids.get(c - self.starts[p])
+    }
+
+    /// The code of each of `ids` (ascending, as the codes are), `None`
+    /// for an id no customer has: each part's ids read once, for the ids
+    /// between its first and last.
+    pub fn codes_of_ids(&self, ids: &[&str]) -> Result<Vec<Option<usize>>> {
+        debug_assert!(ids.windows(2).all(|w| w[0] <= w[1]), "ids ascending");
+        let found = self.map_parts(|start, part| {
+            let Some(last) = part.ids.len().checked_sub(1) else {
+                return Vec::new();
+            };
+            let from = ids.partition_point(|&id| id < part.ids.get(0));
+            let to = ids.partition_point(|&id| id <= part.ids.get(last));
+            let position = |i: usize| part.ids.position(ids[i]).map(|c| (i, start + c));
+            (from..to).filter_map(position).collect()
+        })?;
+        let mut codes = vec![None; ids.len()];
+        for (i, code) in found.into_iter().flatten() {
+            codes[i] = Some(code);
+        }
+        Ok(codes)
+    }
+
     /// The parts holding the customers `codes`, and the codes of each.
     pub fn parts_in(&self, codes: Range<usize>) -> Vec<(usize, Range<usize>)> {
         // The last part that starts at or before the first code.
@@ -312,12 +400,19 @@ impl CustomerParts {
 /// The summary of every customer in `history`: each customer partition
 /// summarized on its own, then scored by the cuts of all of them.
 pub fn summarize_customers(history: &OrderHistory) -> Result<CustomerSummary> {
-    customer_parts(history, None, None)?.whole_summary()
+    customer_parts((history, None), None, None)?.whole_summary()
+}
+
+/// The results of `history`'s partitions, held, with their ids: for
+/// tests of the stages and tables built from them.
+#[cfg(any(test, feature = "failpoints"))]
+pub fn held_parts(history: &OrderHistory) -> CustomerParts {
+    let ids = history.clone().take_ids();
+    customer_parts((history, Some(&ids)), None, None).expect("a held history's results")
 }
 
 /// Per customer in code (id) order, and what the target rules need.
 pub struct PerCustomer {
-    pub customer_ids: CustomerIds,
     pub as_of: i32,
     pub parts: CustomerParts,
     /// The CLV scores and the simple CLV's settings, with the CLV stage.
@@ -350,21 +445,19 @@ impl PerCustomer {
 mod tests {
     use super::*;
     use crate::stages::orders::HistoryPart;
+    use crate::stages::part_store::MemoryParts;
     use crate::stages::tiers::customer_tiers;
-    use std::collections::HashMap;
 
-    /// A store in memory, as the spill files are on disk.
-    #[derive(Default)]
-    struct MemoryStore(Mutex<HashMap<usize, CustomerPart>>);
-
-    impl PartStore<CustomerPart> for MemoryStore {
-        fn put(&self, part: usize, value: &CustomerPart) -> Result<()> {
-            self.0.lock().unwrap().insert(part, value.clone());
-            Ok(())
-        }
-
-        fn get(&self, part: usize) -> Result<CustomerPart> {
-            Ok(self.0.lock().unwrap()[&part].clone())
+    /// Result stores in memory, the results' own in `parts`.
+    fn memory_stores(parts: Arc<MemoryParts<CustomerPart>>) -> ResultStores {
+        ResultStores {
+            parts,
+            scores: ScoreStores {
+                last_order_day: Arc::new(MemoryParts::default()),
+                orders: Arc::new(MemoryParts::default()),
+                revenue_cents: Arc::new(MemoryParts::default()),
+                gaps: Arc::new(MemoryParts::default()),
+            },
         }
     }
 
@@ -418,20 +511,28 @@ mod tests {
         assert!(whole.second_order_gap_doubled.is_some());
         for per_part in [1, 2, 3] {
             let history = history_in_parts(&rows, per_part);
-            let held = customer_parts(&history, Some(&tiers), None).unwrap();
-            let store = Arc::new(MemoryStore::default());
-            let stored = customer_parts(&history, Some(&tiers), Some(store.clone())).unwrap();
+            let ids = || history.clone().take_ids();
+            let held = customer_parts((&history, Some(&ids())), Some(&tiers), None).unwrap();
+            let store = Arc::new(MemoryParts::<CustomerPart>::default());
+            let stores = memory_stores(store.clone());
+            let stored =
+                customer_parts((&history, Some(&ids())), Some(&tiers), Some(&stores)).unwrap();
             assert!(stored.stored() && !held.stored());
             assert_eq!(held.customers(), 7);
             assert_eq!(held.whole_summary().unwrap(), whole, "{per_part} a part");
             assert_eq!(stored.whole_summary().unwrap(), whole, "{per_part} a part");
             let mut joined = CustomerTiers::default();
+            let mut joined_ids = CustomerIds::default();
             for p in 0..held.part_count() {
                 assert_eq!(held.part(p).unwrap(), stored.part(p).unwrap());
+                joined_ids.append(stored.part(p).unwrap().ids.clone());
                 assert!(store.0.lock().unwrap()[&p].summary.r_score.is_empty());
                 joined.append(held.part(p).unwrap().tiers.clone());
             }
             assert_eq!(joined, whole_tiers, "{per_part} a part");
+            let every_id: Vec<String> = (0..7).map(|c| format!("c{c}")).collect();
+            assert_eq!(joined_ids.slice(0..7), every_id);
+            assert!((0..7).all(|c| held.held_id(c) == every_id[c]));
         }
     }
 
@@ -443,12 +544,40 @@ mod tests {
         let rows: Vec<(&str, i32, i64)> =
             rows.iter().map(|(c, d, x)| (c.as_str(), *d, *x)).collect();
         // Parts: empty, c0 c1 c2, empty, c3 c4 c5, empty, c6.
-        let parts = customer_parts(&history_in_parts(&rows, 3), None, None).unwrap();
+        let parts = held_parts(&history_in_parts(&rows, 3));
         assert_eq!(parts.parts_in(0..0), vec![]);
         assert_eq!(parts.parts_in(0..2), vec![(1, 0..2)]);
         assert_eq!(parts.parts_in(2..4), vec![(1, 2..3), (3, 3..4)]);
         assert_eq!(parts.parts_in(0..7), vec![(1, 0..3), (3, 3..6), (5, 6..7)]);
         assert_eq!(parts.parts_in(6..7), vec![(5, 6..7)]);
+    }
+
+    /// Ids are found in the part holding them, held or stored: ids before
+    /// the first, between parts, after the last, repeated, and in every
+    /// part (brute force: the position among every id).
+    #[test]
+    fn ids_are_found_in_their_parts() {
+        let rows = rows();
+        let rows: Vec<(&str, i32, i64)> =
+            rows.iter().map(|(c, d, x)| (c.as_str(), *d, *x)).collect();
+        let asked = [
+            "", "a", "c0", "c0", "c1", "c25", "c3", "c4", "c5", "c6", "c6", "c7", "d",
+        ];
+        let every_id: Vec<String> = (0..7).map(|c| format!("c{c}")).collect();
+        let expected: Vec<Option<usize>> = asked
+            .iter()
+            .map(|id| every_id.iter().position(|known| known == id))
+            .collect();
+        for per_part in [1, 2, 3, 7] {
+            let history = history_in_parts(&rows, per_part);
+            let stores = memory_stores(Arc::default());
+            let ids = history.clone().take_ids();
+            let stored = customer_parts((&history, Some(&ids)), None, Some(&stores));
+            for parts in [held_parts(&history), stored.unwrap()] {
+                assert_eq!(parts.codes_of_ids(&asked).unwrap(), expected, "{per_part}");
+                assert_eq!(parts.codes_of_ids(&[]).unwrap(), vec![]);
+            }
+        }
     }
 
     /// The second order is the second entry that is not a refund, even on

@@ -96,10 +96,7 @@ impl CustomerRows {
             .map(|&d| as_of - d as i64)
             .collect();
         let frame = FrameBuilder::new(&CUSTOMERS, range.len())
-            .add(
-                col::CUSTOMER_ID,
-                self.results.customer_ids.slice(codes.clone()),
-            )?
+            .add(col::CUSTOMER_ID, part.ids.slice(range.clone()))?
             .dates(col::COHORT_MONTH, cohort)?
             .dates(col::FIRST_ORDER_DATE, days(&s.first_order_day))?
             .dates(col::LAST_ORDER_DATE, days(&s.last_order_day))?
@@ -228,7 +225,7 @@ pub fn segments_table(totals: &SegmentTotals) -> Result<DataFrame> {
 mod tests {
     use super::*;
     use crate::stages::orders::{HistoryPart, OrderHistory};
-    use crate::stages::per_customer::{customer_parts, summarize_customers};
+    use crate::stages::per_customer::{held_parts, summarize_customers};
     use crate::stages::segments::segment_totals;
     use crate::tables::schema::Options;
 
@@ -263,9 +260,8 @@ mod tests {
 
     fn rows_of(h: OrderHistory, clv: Option<ClvScores>) -> CustomerRows {
         CustomerRows::new(Arc::new(PerCustomer {
-            parts: customer_parts(&h, None, None).unwrap(),
+            parts: held_parts(&h),
             as_of: h.as_of,
-            customer_ids: h.into_customer_ids(),
             clv: clv.map(|scores| {
                 let simple = SimpleClv {
                     lifespan_years: Some(2.0),

@@ -14,7 +14,6 @@ use super::builder::FrameBuilder;
 use crate::error::Result;
 use crate::io::list_files::StoredList;
 use crate::io::publish::RowSource;
-use crate::stages::orders::CustomerIds;
 use crate::stages::per_customer::PerCustomer;
 use crate::stages::targets::{AtRiskRow, ListRows, ReengageRow, TargetList, VipRow, WinBackRow};
 use crate::stages::tiers::Tiers;
@@ -83,8 +82,8 @@ impl ListTableRows {
         let tiers = self.results.tiers.as_ref();
         let stored = match &self.rows {
             ListSource::Held(rows) => {
-                let ids = &self.results.customer_ids;
-                return list_table(rows, range, &Names { ids, tiers });
+                let ids = |c| self.results.parts.held_id(c as usize);
+                return list_table(rows, range, &Names { ids: &ids, tiers });
             }
             ListSource::Stored(stored) => stored,
         };
@@ -93,13 +92,14 @@ impl ListTableRows {
                 &piece.rows,
                 within,
                 &Names {
-                    ids: &piece.ids,
+                    ids: &|c| piece.ids.get(c as usize),
                     tiers,
                 },
             )
         });
         let Some(first) = frames.next() else {
-            let (rows, ids) = (ListRows::empty(stored.list()), CustomerIds::default());
+            let rows = ListRows::empty(stored.list());
+            let ids = |_| unreachable!("no rows, no ids");
             return list_table(&rows, 0..0, &Names { ids: &ids, tiers });
         };
         let mut frame = first?;
@@ -121,17 +121,16 @@ impl RowSource for ListTableRows {
     }
 }
 
-/// What the rows' codes name: the customers' ids and the tiers.
+/// What the rows' codes name: the customers' ids (by a row's `customer`)
+/// and the tiers.
 pub struct Names<'a> {
-    pub ids: &'a CustomerIds,
+    pub ids: &'a dyn Fn(u32) -> &'a str,
     pub tiers: Option<&'a Tiers>,
 }
 
-impl Names<'_> {
-    fn ids<R>(&self, rows: &[R], customer: impl Fn(&R) -> u32) -> Vec<&str> {
-        rows.iter()
-            .map(|r| self.ids.get(customer(r) as usize))
-            .collect()
+impl<'a> Names<'a> {
+    fn ids<R>(&self, rows: &[R], customer: impl Fn(&R) -> u32) -> Vec<&'a str> {
+        rows.iter().map(|r| (self.ids)(customer(r))).collect()
     }
 }
 
@@ -241,8 +240,9 @@ mod tests {
     use super::*;
     use crate::io::list_files::ListRuns;
     use crate::io::spill::SpillDir;
+    use crate::stages::orders::CustomerIds;
     use crate::stages::orders::OrderHistory;
-    use crate::stages::per_customer::customer_parts;
+    use crate::stages::per_customer::held_parts;
     use crate::stages::targets::{joined_lists, part_rows, published_lists, ListPiece, Targets};
     use crate::tables::schema::Options;
 
@@ -251,9 +251,8 @@ mod tests {
     fn results_of(rows: &[(&str, i32, i64)]) -> Arc<PerCustomer> {
         let h = OrderHistory::from_rows(620, rows);
         Arc::new(PerCustomer {
-            parts: customer_parts(&h, None, None).unwrap(),
+            parts: held_parts(&h),
             as_of: h.as_of,
-            customer_ids: h.into_customer_ids(),
             clv: None,
             tiers: None,
             window: 365,
@@ -320,7 +319,7 @@ mod tests {
         for (compress, piece_rows) in [(false, 1), (true, 2), (false, 3), (true, 100)] {
             let dir = Arc::new(SpillDir::create(out.path(), compress).unwrap());
             let runs = ListRuns::new(dir.clone(), 3).in_pieces_of(piece_rows);
-            let piece = ListPiece::of(win_back.clone(), |c| results.customer_ids.get(c));
+            let piece = ListPiece::of(win_back.clone(), |c| results.parts.held_id(c));
             // Three runs, each in the list's order: rows 0, 3, 6 ..
             let written = (0..3)
                 .map(|k| {
@@ -354,7 +353,7 @@ mod tests {
     fn table_of(rows: &ListRows) -> DataFrame {
         let ids = ids();
         let names = Names {
-            ids: &ids,
+            ids: &|c| ids.get(c as usize),
             tiers: None,
         };
         list_table(rows, 0..rows.len(), &names).unwrap()

@@ -39,6 +39,7 @@ use crate::error::Result;
 use crate::stages::calendar::{first_order_day_of, Calendar};
 use crate::stages::checks::Check;
 use crate::stages::orders::{OrderHistory, RowCounts};
+use crate::stages::per_customer::CustomerParts;
 use crate::stages::raw::{InputFile, RawBatch};
 use crate::stages::rejects::{check_reject_share, counts_by_reason, Reject};
 use crate::tables::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY};
@@ -283,12 +284,13 @@ pub fn nps_stage(
     rules: &SurveyRules,
     files: &[InputFile],
     batches: Vec<RawBatch>,
-    history: &OrderHistory,
+    (history, parts): (&OrderHistory, &CustomerParts),
     calendar: &Calendar,
     tiers: Option<(&[String], &[usize])>,
 ) -> Result<NpsOutput> {
     let first_orders = history.map_customers(first_order_day_of)?;
-    let mut validated = validate_responses(rules, files, &batches, (history, &first_orders))?;
+    let known = (history.as_of, parts, first_orders.as_slice());
+    let mut validated = validate_responses(rules, files, &batches, known)?;
     fill_raw_records(&mut validated.rejects, &batches)?;
     drop(batches);
     let counts = validated.counts;
@@ -367,6 +369,7 @@ pub fn survey_checks(
 pub(crate) mod tests {
     use super::*;
     use crate::config::SurveyColumns;
+    use crate::stages::per_customer::held_parts;
     use crate::stages::raw::FileFormat;
     use crate::time::day_number;
     use chrono::NaiveDate;
@@ -544,7 +547,7 @@ pub(crate) mod tests {
             &rules,
             &files,
             vec![batch],
-            &h,
+            (&h, &held_parts(&h)),
             &calendar,
             Some((&names, &[1, 0])),
         )
@@ -619,9 +622,17 @@ pub(crate) mod tests {
             max_reject_ratio: 0.25,
         };
         let h = history();
-        let err = nps_stage(&rules, &files, vec![batch], &h, &Calendar::of(&h), None)
-            .err()
-            .unwrap();
+        let parts = held_parts(&h);
+        let err = nps_stage(
+            &rules,
+            &files,
+            vec![batch],
+            (&h, &parts),
+            &Calendar::of(&h),
+            None,
+        )
+        .err()
+        .unwrap();
         let message = err.to_string();
         assert!(message.contains("score_out_of_range"), "{message}");
     }

@@ -9,7 +9,8 @@ use rayon::prelude::*;
 
 use crate::config::{Pipeline, SurveyColumns, SurveysConfig};
 use crate::error::{Error, Result};
-use crate::stages::orders::{OrderHistory, RowCounts};
+use crate::stages::orders::RowCounts;
+use crate::stages::per_customer::CustomerParts;
 use crate::stages::raw::RawText;
 use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
 use crate::stages::rejects::{Reject, RejectReason};
@@ -245,21 +246,20 @@ fn check_batches(
     Ok((candidates, rejects))
 }
 
-/// Validates the survey rows against the order history (see the module
-/// docs for the order of the rules); `first_orders` holds each customer's
-/// first order date (code order).
+/// Validates the survey rows against the customers on `as_of` (see the
+/// module docs for the order of the rules): their ids are in `parts`,
+/// `first_orders` holds each one's first order date (code order).
 pub fn validate_responses(
     rules: &SurveyRules,
     files: &[InputFile],
     batches: &[RawBatch],
-    (history, first_orders): (&OrderHistory, &[Option<i32>]),
+    (as_of, parts, first_orders): (i32, &CustomerParts, &[Option<i32>]),
 ) -> Result<SurveyValidation> {
     let mut counts = RowCounts {
         rows_read: batches.iter().map(|b| b.frame.height() as u64).sum(),
         ..Default::default()
     };
     let (mut candidates, mut rejects) = check_batches(rules, files, batches)?;
-    let as_of = history.as_of;
     candidates.retain(|c| {
         let keep = c.placed.local_day <= as_of;
         if !keep {
@@ -268,9 +268,13 @@ pub fn validate_responses(
         keep
     });
     let unique = drop_duplicates(candidates, &mut counts);
+    // In id order, as the customer codes are.
+    let ids: Vec<&str> = unique.iter().map(|c| c.id.as_str()).collect();
+    let codes = parts.codes_of_ids(&ids)?;
+    drop(ids);
     let mut accepted = Vec::with_capacity(unique.len());
-    for c in unique {
-        match match_order(&c, (history, first_orders), &rules.columns) {
+    for (c, code) in unique.iter().zip(codes) {
+        match match_order(c, (code, first_orders), &rules.columns) {
             Ok(response) => accepted.push(response),
             Err(reject) => rejects.push(reject),
         }
@@ -306,14 +310,14 @@ fn drop_duplicates(mut candidates: Vec<Candidate>, counts: &mut RowCounts) -> Ve
     candidates
 }
 
-/// The response of a customer with an order on or before its date, or the
-/// reject: `response_without_order`, `response_before_first_order`.
+/// The response of a customer (whose code is `customer`, if they have
+/// one) with an order on or before its date, or the reject:
+/// `response_without_order`, `response_before_first_order`.
 fn match_order(
     c: &Candidate,
-    (history, first_orders): (&OrderHistory, &[Option<i32>]),
+    (customer, first_orders): (Option<usize>, &[Option<i32>]),
     columns: &SurveyColumns,
 ) -> std::result::Result<Accepted, Reject> {
-    let customer = history.code_of(&c.id);
     let first = customer.and_then(|code| first_orders[code]);
     let (reason, column, value) = match (customer, first) {
         (Some(code), Some(first)) if c.placed.local_day >= first => {

@@ -28,7 +28,7 @@ mod order_history;
 
 pub use order_history::{
     first_order_day_of, CustomerDimension, CustomerIds, EntriesView, EntryStore, HistoryPart,
-    OrderHistory, PartEntries,
+    HistoryStores, IdStore, OrderHistory, PartEntries, PartIds,
 };
 
 use std::sync::Mutex;
@@ -102,13 +102,14 @@ impl Orders {
 
 /// How the orders stage holds its partitions: the customer partitions'
 /// pieces stay in memory up to `buffer_bytes`, then go to `spill`; with
-/// `history`, each customer partition's entries go to that store as soon
-/// as its history is built (the budget cannot hold them all), and the
-/// history keeps only their ids and dimension codes.
+/// `history`, each customer partition's entries (and ids, with an id
+/// store) go to those stores as soon as its history is built (the budget
+/// cannot hold them all), and the history keeps only their dimension
+/// codes (and ids, without an id store).
 pub struct OrderPlan<'s> {
     pub buffer_bytes: usize,
     pub spill: &'s dyn SpillStore<OrderPart>,
-    pub history: Option<std::sync::Arc<EntryStore>>,
+    pub history: Option<HistoryStores>,
 }
 
 /// Builds orders from the scattered lines (`lines`, one partition per
@@ -145,8 +146,8 @@ pub fn build_orders(
         assemble_partitions(lines, keys, order_id_column, plan, rejects, &mut counts)?;
     let as_of = resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
     tracing::debug!(seconds = elapsed(), "orders assembled");
-    let store = plan.history.as_deref();
-    let (histories, entries) = history_partitions(orders, as_of, keys, store)?;
+    let stores = plan.history.as_ref();
+    let (histories, entries) = history_partitions(orders, as_of, keys, stores)?;
     let parts = steps::add_histories(histories, rejects, &mut counts);
     tracing::debug!(seconds = elapsed(), "histories built");
     let joined = steps::Joined::of(as_of, entries, plan.history.clone())?;
@@ -187,22 +188,25 @@ fn assemble_partitions<'s>(
 }
 
 /// Every customer partition's history on `as_of`, one partition per
-/// task; with a `store`, each part's entries go there as soon as it is
-/// built. Besides the histories, what the stage needs of their entries:
+/// task; with `stores`, each part's entries (and ids) go there as soon as
+/// it is built. Besides the histories, what the stage needs of their entries:
 /// their amounts and earliest first order.
 fn history_partitions(
     orders: Stored<'_, OrderPart>,
     as_of: i32,
     keys: &LineKeys,
-    store: Option<&EntryStore>,
+    stores: Option<&HistoryStores>,
 ) -> Result<(Vec<steps::CustomerPartHistory>, steps::EntryFacts)> {
     let built: Vec<_> = (0..orders.partitions())
         .into_par_iter()
         .map(|p| {
             let mut part = steps::history_of_part(orders.take(p)?, as_of, &keys.file_starts);
             let facts = steps::EntryFacts::of(&part.history);
-            if let Some(store) = store {
-                store.put(p, &part.history.take_entries())?;
+            if let Some(stores) = stores {
+                stores.entries.put(p, &part.history.take_entries())?;
+                if let Some(ids) = &stores.ids {
+                    ids.put(p, &part.history.take_ids())?;
+                }
             }
             Ok((part, facts))
         })
@@ -356,28 +360,28 @@ pub mod steps {
         counts: RowCounts,
         latest_order_day: Option<i32>,
     ) -> Result<OrdersOutput> {
-        let joined = Joined::of(as_of, entries, Some(store))?;
+        let stores = HistoryStores {
+            entries: store,
+            ids: None,
+        };
+        let joined = Joined::of(as_of, entries, Some(stores))?;
         finish_joined(parts, joined, keys, rejects, counts, latest_order_day)
     }
 
     /// What joining the parts needs besides them: as_of, Σ cents of every
     /// accepted entry, and when the parts' entries went to a store as
-    /// they were built, that store and the earliest first order among
+    /// they were built, those stores and the earliest first order among
     /// them.
     pub struct Joined {
         pub as_of: i32,
         pub accepted_cents: i64,
-        pub stored: Option<(std::sync::Arc<EntryStore>, Option<i32>)>,
+        pub stored: Option<(HistoryStores, Option<i32>)>,
     }
 
     impl Joined {
         /// What joining parts on `as_of` needs, from what their entries
         /// added up to (`entries`) and the store they went to, if any.
-        pub fn of(
-            as_of: i32,
-            entries: EntryFacts,
-            store: Option<std::sync::Arc<EntryStore>>,
-        ) -> Result<Joined> {
+        pub fn of(as_of: i32, entries: EntryFacts, store: Option<HistoryStores>) -> Result<Joined> {
             Ok(Joined {
                 as_of,
                 accepted_cents: accepted_amount(entries.amounts)?,
@@ -522,29 +526,13 @@ mod tests {
         (parts, keys)
     }
 
-    /// An entry store in memory: what the spill files hold, for the
-    /// stage's own tests (the runs' tests use the files).
-    #[derive(Default)]
-    pub(crate) struct MemoryEntries(Mutex<std::collections::HashMap<usize, PartEntries>>);
-
-    impl crate::stages::part_store::PartStore<PartEntries> for MemoryEntries {
-        fn put(&self, part: usize, entries: &PartEntries) -> Result<()> {
-            self.0.lock().unwrap().insert(part, entries.clone());
-            Ok(())
-        }
-
-        fn get(&self, part: usize) -> Result<PartEntries> {
-            Ok(self.0.lock().unwrap()[&part].clone())
-        }
-    }
-
     /// [`build_orders`] of `rows` (as in [`scattered`]) on `partitions`
-    /// partitions, order ids mapped, on as_of 30, with the entry store
-    /// `history` if any.
+    /// partitions, order ids mapped, on as_of 30, with the history's
+    /// stores `history` if any.
     fn build_with(
         rows: &[(&str, &str, i32, i64, u64)],
         partitions: usize,
-        history: Option<std::sync::Arc<EntryStore>>,
+        history: Option<HistoryStores>,
         rejects: &mut Vec<Reject>,
     ) -> OrdersOutput {
         use crate::stages::partition::NoSpill;
@@ -571,11 +559,17 @@ mod tests {
             ("b", "o3", 40, 900, 4), // after as_of
             ("a", "o4", 20, 100, 5),
         ];
-        // Held, and with every part's entries in a store.
-        let stored = || Some(std::sync::Arc::new(MemoryEntries::default()) as _);
+        // Held, with every part's entries in a store, and with its ids too.
+        use crate::stages::part_store::MemoryParts;
+        let stored = |ids: bool| {
+            Some(HistoryStores {
+                entries: std::sync::Arc::new(MemoryParts::default()),
+                ids: ids.then(|| std::sync::Arc::new(MemoryParts::default()) as _),
+            })
+        };
         for (partitions, history) in [1, 2, 7]
             .into_iter()
-            .flat_map(|p| [(p, None), (p, stored())])
+            .flat_map(|p| [(p, None), (p, stored(false)), (p, stored(true))])
         {
             let spilled = if history.is_some() { partitions } else { 0 };
             let mut rejects = Vec::new();

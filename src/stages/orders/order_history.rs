@@ -6,8 +6,10 @@
 //! customer) to tell where a customer is.
 //!
 //! When the memory budget cannot hold every entry, the orders stage writes
-//! each part's entries to an [`EntryStore`] as the part is built and keeps
-//! only its customer ids and dimension codes. Every stage reads the
+//! each part's entries to an [`EntryStore`] and its customer ids to an
+//! [`IdStore`] as the part is built, and keeps only its customer count and
+//! dimension codes. The `customers` stage takes the ids over
+//! ([`OrderHistory::take_ids`]); every stage reads the
 //! history a part at a time ([`OrderHistory::with_part`] and the folds
 //! and maps over it), so a part is read back, used and dropped, and the
 //! stages hold at most one part per thread.
@@ -23,8 +25,12 @@ use crate::stages::part_store::PartStore;
 /// contiguous vectors.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryPart {
-    /// Customer ids in ascending order.
+    /// Customer ids in ascending order; empty once taken out to a store
+    /// ([`HistoryPart::take_ids`]).
     pub customer_ids: CustomerIds,
+    /// How many customers the part has once their ids are taken out.
+    #[serde(default)]
+    pub stored_ids: Option<usize>,
     /// Customer `i` owns entries `offsets[i]..offsets[i + 1]`.
     pub offsets: Vec<usize>,
     /// Local business date (days since 1970-01-01) of each entry.
@@ -38,7 +44,13 @@ pub struct HistoryPart {
 
 impl HistoryPart {
     pub fn customers(&self) -> usize {
-        self.customer_ids.len()
+        self.stored_ids.unwrap_or(self.customer_ids.len())
+    }
+
+    /// Moves the customer ids out (to a store), keeping their count.
+    pub fn take_ids(&mut self) -> CustomerIds {
+        self.stored_ids = Some(self.customers());
+        std::mem::take(&mut self.customer_ids)
     }
 }
 
@@ -125,6 +137,47 @@ impl HistoryPart {
 /// Where parts' entries go when the budget cannot hold them all.
 pub type EntryStore = dyn PartStore<PartEntries>;
 
+/// Where parts' customer ids go when the budget cannot hold them all
+/// (18 bytes a customer, 3.5 GB at a billion orders): apart from the
+/// entries, which every stage reads, where only the `customers` stage
+/// reads the ids.
+pub type IdStore = dyn PartStore<CustomerIds>;
+
+/// The stores a spilled history's parts are in: the entries always, the
+/// customer ids when they are not held (a cluster's executors send them
+/// back with each part).
+#[derive(Clone)]
+pub struct HistoryStores {
+    pub entries: Arc<EntryStore>,
+    pub ids: Option<Arc<IdStore>>,
+}
+
+impl std::fmt::Debug for HistoryStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HistoryStores(ids stored: {})", self.ids.is_some())
+    }
+}
+
+/// Each part's customer ids, taken out of a history for the per-customer
+/// results ([`OrderHistory::take_ids`]): held, or in their store.
+pub enum PartIds {
+    Held(Vec<std::sync::Mutex<CustomerIds>>),
+    Stored(Arc<IdStore>),
+}
+
+impl PartIds {
+    /// Part `p`'s ids, moved out when held (each part's are taken once).
+    pub fn take(&self, p: usize) -> Result<CustomerIds> {
+        match self {
+            PartIds::Held(parts) => {
+                let mut ids = parts[p].lock().unwrap_or_else(|e| e.into_inner());
+                Ok(std::mem::take(&mut *ids))
+            }
+            PartIds::Stored(store) => store.get(p),
+        }
+    }
+}
+
 /// Orders and refunds on or before as_of, grouped by customer. A
 /// customer's code is their rank in id order; their entries are sorted by
 /// date.
@@ -140,23 +193,11 @@ pub struct OrderHistory {
     /// The configured dimensions (`[columns] dimensions`), each with every
     /// customer's value; empty without dimensions.
     pub dimensions: Vec<CustomerDimension>,
-    /// Where the entries of the parts not held are (see [`Spilled`]).
-    spilled: Option<Spilled>,
+    /// Where the entries (and maybe the ids) of the parts not held are.
+    spilled: Option<HistoryStores>,
     /// The earliest first order (refunds excluded) of any customer, known
     /// when the parts are joined: the calendars start there.
     earliest_first_order: Option<i32>,
-}
-
-/// The store every part's entries are in, when they are not held.
-#[derive(Clone)]
-struct Spilled {
-    store: Arc<EntryStore>,
-}
-
-impl std::fmt::Debug for Spilled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Spilled")
-    }
 }
 
 /// One dimension column and the value of each customer: the value on their
@@ -182,7 +223,8 @@ impl OrderHistory {
         dimensions: impl IntoIterator<Item = (String, Vec<String>)>,
     ) -> OrderHistory {
         let mut last: Option<&str> = None;
-        for part in parts.iter().filter(|p| p.customers() > 0) {
+        // Parts whose ids are in a store were checked when they were built.
+        for part in parts.iter().filter(|p| !p.customer_ids.is_empty()) {
             // Out of order, every code and id lookup would be wrong.
             assert!(
                 last < Some(part.customer_ids.get(0)),
@@ -224,19 +266,19 @@ impl OrderHistory {
     }
 
     /// The history of `parts` as [`OrderHistory::of_parts`], every part's
-    /// entries in `store` (taken out of them already);
-    /// `earliest_first_order` is that of all the parts' customers (the
-    /// parts hold no entries to find it from).
+    /// entries (and, with an id store, ids) in `stores` (taken out of them
+    /// already); `earliest_first_order` is that of all the parts'
+    /// customers (the parts hold no entries to find it from).
     pub fn of_stored_parts(
         parts: Vec<HistoryPart>,
-        store: Arc<EntryStore>,
+        stores: HistoryStores,
         earliest_first_order: Option<i32>,
         as_of: i32,
         dimensions: impl IntoIterator<Item = (String, Vec<String>)>,
     ) -> OrderHistory {
         let mut history = OrderHistory::of_parts(parts, as_of, dimensions);
         history.earliest_first_order = earliest_first_order;
-        history.spilled = Some(Spilled { store });
+        history.spilled = Some(stores);
         history
     }
 
@@ -281,7 +323,7 @@ impl OrderHistory {
     pub fn with_part<T>(&self, p: usize, f: impl FnOnce(EntriesView<'_>) -> T) -> Result<T> {
         match &self.spilled {
             Some(spilled) => {
-                let entries = spilled.store.get(p)?;
+                let entries = spilled.entries.get(p)?;
                 debug_assert_eq!(entries.view().customers(), self.parts[p].customers());
                 Ok(f(entries.view()))
             }
@@ -393,24 +435,19 @@ impl OrderHistory {
         &members[from..to]
     }
 
-    pub fn customer_id(&self, c: usize) -> &str {
+    /// The id of customer `c`, read from the part that holds it: for tests
+    /// and comparisons of small histories (before the ids are taken).
+    #[cfg(any(test, feature = "failpoints"))]
+    pub fn customer_id(&self, c: usize) -> String {
         let (p, i) = self.locate(c);
-        self.parts[p].customer_ids.get(i)
-    }
-
-    /// The code of customer `id`, if they have an entry.
-    pub fn code_of(&self, id: &str) -> Option<usize> {
-        // Codes are in id order: the first whose id is not below `id`.
-        let (mut below, mut at_or_above) = (0, self.customers());
-        while below < at_or_above {
-            let mid = below + (at_or_above - below) / 2;
-            if self.customer_id(mid) < id {
-                below = mid + 1;
-            } else {
-                at_or_above = mid;
-            }
+        match self.spilled.as_ref().and_then(|s| s.ids.as_ref()) {
+            Some(store) => store
+                .get(p)
+                .expect("a test history's ids can be read")
+                .get(i)
+                .into(),
+            None => self.parts[p].customer_ids.get(i).into(),
         }
-        (below < self.customers() && self.customer_id(below) == id).then_some(below)
     }
 
     /// The entries (days, cents) of customer `c`, read from the part that
@@ -425,21 +462,14 @@ impl OrderHistory {
         .expect("a test history's parts can be read")
     }
 
-    /// The customer ids in code order; the entries are dropped first.
-    pub fn into_customer_ids(mut self) -> CustomerIds {
-        for part in &mut self.parts {
-            (part.offsets, part.day, part.cents) = Default::default();
+    /// Each part's customer ids, moved out of the history (or the store
+    /// they are in): the per-customer results carry them from here on.
+    pub fn take_ids(&mut self) -> PartIds {
+        if let Some(store) = self.spilled.as_ref().and_then(|s| s.ids.clone()) {
+            return PartIds::Stored(store);
         }
-        // Sized once: growing by doubling would hold up to twice the text.
-        let bytes = self.parts.iter().map(|p| p.customer_ids.text.len()).sum();
-        let mut ids = CustomerIds {
-            text: String::with_capacity(bytes),
-            ends: Vec::with_capacity(self.customers()),
-        };
-        for part in &mut self.parts {
-            ids.append(std::mem::take(&mut part.customer_ids));
-        }
-        ids
+        let held = self.parts.iter_mut().map(|part| part.take_ids());
+        PartIds::Held(held.map(std::sync::Mutex::new).collect())
     }
 
     /// A history for stage tests, from plain (customer id, day, cents)
@@ -483,6 +513,40 @@ impl CustomerIds {
     pub fn get(&self, c: usize) -> &str {
         let start = if c == 0 { 0 } else { self.ends[c - 1] };
         &self.text[start..self.ends[c]]
+    }
+
+    /// The place of `id` among these ids (ascending, as a part's are).
+    pub fn position(&self, id: &str) -> Option<usize> {
+        // The first place whose id is not below `id`.
+        let (mut below, mut at_or_above) = (0, self.len());
+        while below < at_or_above {
+            let mid = below + (at_or_above - below) / 2;
+            if self.get(mid) < id {
+                below = mid + 1;
+            } else {
+                at_or_above = mid;
+            }
+        }
+        (below < self.len() && self.get(below) == id).then_some(below)
+    }
+
+    /// The ids' text and where each ends in it: what a spill file keeps.
+    pub fn raw_parts(&self) -> (&str, &[usize]) {
+        (&self.text, &self.ends)
+    }
+
+    /// Ids from [`CustomerIds::raw_parts`]; `None` when the ends do not
+    /// cut `text` into ids (not ascending, past its end, not at a
+    /// character boundary).
+    pub fn from_raw_parts(text: String, ends: Vec<usize>) -> Option<CustomerIds> {
+        let mut start = 0;
+        for &end in &ends {
+            if end < start || end > text.len() || !text.is_char_boundary(end) {
+                return None;
+            }
+            start = end;
+        }
+        (start == text.len()).then_some(CustomerIds { text, ends })
     }
 
     /// The ids of the customers in `range`.
@@ -563,18 +627,18 @@ mod tests {
     #[test]
     fn customers_are_found_in_their_parts() {
         let h = split();
-        let ids: Vec<&str> = (0..4).map(|c| h.customer_id(c)).collect();
+        let ids: Vec<String> = (0..4).map(|c| h.customer_id(c)).collect();
         assert_eq!(ids, ["a", "b", "c", "d"]);
         assert_eq!(h.entries_of(3), (vec![2, 3], vec![20, 30]));
-        for (c, id) in ["a", "b", "c", "d"].iter().enumerate() {
-            assert_eq!(h.code_of(id), Some(c));
-        }
-        for absent in ["", "bb", "e"] {
-            assert_eq!(h.code_of(absent), None);
-        }
-        let ids = h.clone().into_customer_ids();
-        assert_eq!(ids.slice(0..4), ["a", "b", "c", "d"]);
-        assert_eq!((ids.len(), ids.get(3), ids.slice(1..1).len()), (4, "d", 0));
+        let mut taken = h.clone();
+        let ids = taken.take_ids();
+        let of_part = |p| ids.take(p).unwrap();
+        assert_eq!(of_part(1).slice(0..2), ["a", "b"]);
+        assert_eq!(of_part(3).slice(0..2), ["c", "d"]);
+        assert!(of_part(3).is_empty(), "each part's ids are taken once");
+        // The parts keep their counts and entries.
+        assert_eq!((taken.customers(), taken.customers_of_part(3)), (4, 2));
+        assert_eq!(taken.entries_of(3), (vec![2, 3], vec![20, 30]));
         let stored = h.map_customers(|d, x| (d.to_vec(), x.to_vec())).unwrap();
         let expected = [
             (vec![4], vec![40]),
