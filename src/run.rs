@@ -814,6 +814,8 @@ struct PartitionPlan {
     sample_step: usize,
     line_buffer: usize,
     order_buffer: usize,
+    /// What the order pieces share with the line pieces still held.
+    order_room: usize,
     /// Whether each customer partition's entries go to spill files as
     /// soon as its history is built, for the later stages to read back a
     /// partition at a time.
@@ -831,9 +833,10 @@ impl PartitionPlan {
     /// The plan for `rows` input rows (an estimate for CSV) within the
     /// memory budget `limit`. Shares of the budget: line pieces 60 % while
     /// the input is read (besides two raw chunks, sized to 5 % each);
-    /// then order pieces 30 %, and the line partitions being grouped, one
-    /// per thread at about three times their size while their keys are
-    /// coded, 30 %.
+    /// then the line partitions being grouped, one per thread at about
+    /// three times their size while their keys are coded, at most 30 %,
+    /// and order pieces at most 30 % of what that and the line pieces
+    /// still held leave of 90 % (at least 5 %).
     fn of(options: &RunOptions, rows: u64, limit: u64) -> PartitionPlan {
         let threads = rayon::current_num_threads() as u64;
         let share = |percent: u64| (limit / 100 * percent) as usize;
@@ -847,12 +850,14 @@ impl PartitionPlan {
             .chunk_rows
             .unwrap_or_else(|| (share(5) / RAW_ROW_BYTES).clamp(MIN_CHUNK_ROWS, CHUNK_ROWS));
         let samples = partitions as u64 * customer_ranges::SAMPLES_PER_PARTITION;
+        let grouping = (lines * 3 * threads / (partitions as u64).max(1)) as usize;
         PartitionPlan {
             partitions,
             chunk_rows,
             sample_step: (rows / samples).max(1) as usize,
             line_buffer: share(60),
             order_buffer: share(30),
+            order_room: share(90).saturating_sub(grouping.min(share(30))),
             spill_history: rows.saturating_mul(HISTORY_BYTES_PER_LINE) > limit / 2,
         }
     }
@@ -1086,6 +1091,7 @@ fn orders_stage(
     let rows_read = keys.rows_read;
     let order_plan = OrderPlan {
         buffer_bytes: plan.order_buffer,
+        room_bytes: plan.order_room,
         spill: store,
         history,
     };

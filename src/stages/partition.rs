@@ -306,10 +306,17 @@ impl<'s, T: Part> Buffered<'s, T> {
         Ok(())
     }
 
+    /// Sets the bytes held before partitions are spilled (spilling at the
+    /// next piece added, if more are held).
+    pub fn set_budget(&mut self, budget: usize) {
+        self.budget = budget;
+    }
+
     /// Every partition, ready to be taken whole from any thread.
     pub fn into_stored(self) -> Stored<'s, T> {
         Stored {
             memory: self.memory.into_iter().map(std::sync::Mutex::new).collect(),
+            held: std::sync::atomic::AtomicUsize::new(self.held),
             spilled: self.spilled,
             store: self.store,
         }
@@ -320,6 +327,8 @@ impl<'s, T: Part> Buffered<'s, T> {
 /// whichever task processes it.
 pub struct Stored<'s, T: Part> {
     memory: Vec<std::sync::Mutex<Vec<T>>>,
+    /// Bytes of the pieces still in memory.
+    held: std::sync::atomic::AtomicUsize,
     spilled: bool,
     store: &'s dyn SpillStore<T>,
 }
@@ -329,9 +338,23 @@ impl<T: Part> Stored<'_, T> {
         self.memory.len()
     }
 
+    /// Bytes of the pieces still in memory (not yet taken).
+    pub fn held_bytes(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Partition `p`'s pieces in memory, taken out.
+    fn take_in_memory(&self, p: usize) -> Vec<T> {
+        let in_memory = std::mem::take(&mut *self.memory[p].lock().expect("not poisoned"));
+        let bytes = in_memory.iter().map(Part::heap_bytes).sum();
+        self.held
+            .fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
+        in_memory
+    }
+
     /// Partition `p` whole: its spilled pieces, then those in memory.
     pub fn take(&self, p: usize) -> crate::error::Result<T> {
-        let in_memory = std::mem::take(&mut *self.memory[p].lock().expect("not poisoned"));
+        let in_memory = self.take_in_memory(p);
         let mut pieces = match self.spilled {
             true => self.store.take(p)?,
             false => Vec::new(),
@@ -345,7 +368,7 @@ impl<T: Part> Stored<'_, T> {
     /// where they are (reading them back to write them again copied every
     /// spilled line once more).
     pub fn hand_over(&self, p: usize) -> crate::error::Result<()> {
-        let in_memory = std::mem::take(&mut *self.memory[p].lock().expect("not poisoned"));
+        let in_memory = self.take_in_memory(p);
         self.store.hand_over(p, &in_memory)
     }
 }
@@ -375,6 +398,84 @@ impl<T: Part> SpillStore<T> for NoSpill {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A spill store in memory.
+    #[derive(Default)]
+    struct MemorySpill(std::sync::Mutex<std::collections::HashMap<usize, Vec<OrderPart>>>);
+
+    impl SpillStore<OrderPart> for MemorySpill {
+        fn put(&self, partition: usize, piece: &OrderPart) -> crate::error::Result<()> {
+            let mut pieces = self.0.lock().unwrap();
+            pieces.entry(partition).or_default().push(piece.clone());
+            Ok(())
+        }
+
+        fn hand_over(&self, partition: usize, pieces: &[OrderPart]) -> crate::error::Result<()> {
+            pieces
+                .iter()
+                .try_for_each(|piece| self.put(partition, piece))
+        }
+
+        fn take(&self, partition: usize) -> crate::error::Result<Vec<OrderPart>> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .remove(&partition)
+                .unwrap_or_default())
+        }
+    }
+
+    /// An order piece of `orders` orders, days `first..`.
+    fn piece(first: i32, orders: usize) -> OrderPart {
+        let mut part = OrderPart::with_dimensions(0);
+        for day in first..first + orders as i32 {
+            part.customer.push(b"c");
+            part.day.push(day);
+            part.ts_micros.push(0);
+            part.cents.push(1);
+            part.first_line.push(0);
+            part.line_count.push(1);
+            part.lines.push(0);
+        }
+        part
+    }
+
+    /// The bytes of pieces still in memory fall as partitions are taken
+    /// or handed over; a lower budget spills at the next piece, and every
+    /// partition comes back whole, spilled pieces first.
+    #[test]
+    fn held_bytes_fall_as_partitions_are_taken() {
+        let store = MemorySpill::default();
+        let mut buffered = Buffered::new(3, usize::MAX, &store);
+        buffered
+            .add(vec![piece(0, 10), piece(100, 20), piece(200, 30)])
+            .unwrap();
+        let bytes = |p: &OrderPart| p.heap_bytes();
+        let first = [piece(0, 10), piece(100, 20), piece(200, 30)].map(|p| bytes(&p));
+        buffered.set_budget(first[0] + first[1]);
+        buffered
+            .add(vec![
+                piece(10, 5),
+                OrderPart::default(),
+                OrderPart::default(),
+            ])
+            .unwrap();
+        // Over the budget: the largest partitions go until half is held.
+        let stored = buffered.into_stored();
+        let held = stored.held_bytes();
+        assert!(held <= (first[0] + first[1]) / 2, "{held}");
+        let whole: Vec<OrderPart> = (0..3).map(|p| stored.take(p).unwrap()).collect();
+        assert_eq!(stored.held_bytes(), 0);
+        assert_eq!(whole[0].day, (0..15).collect::<Vec<_>>());
+        assert_eq!(whole[2].day, (200..230).collect::<Vec<_>>());
+        let mut buffered = Buffered::new(2, usize::MAX, &store);
+        buffered.add(vec![piece(0, 4), piece(9, 2)]).unwrap();
+        let stored = buffered.into_stored();
+        let before = stored.held_bytes();
+        stored.hand_over(0).unwrap();
+        assert_eq!(stored.held_bytes(), before - bytes(&piece(0, 4)));
+    }
 
     #[test]
     fn partition_of_spreads_keys_evenly_and_stays_in_range() {
