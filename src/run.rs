@@ -679,7 +679,7 @@ fn customers_stage(
 ) -> Result<CustomerParts> {
     match (stores, stored) {
         (stores, None) => customer_parts((history, Some(&ids)), tiers, stores.as_ref()),
-        (Some(stores), Some(stored)) => stored_customer_parts(history, stored, stores.parts),
+        (Some(stores), Some(stored)) => stored_customer_parts(history, stored, &stores),
         (None, Some(_)) => Err(Error::Cluster(
             "the executors stored the per-customer results of a history that was not spilled"
                 .into(),

@@ -16,11 +16,11 @@
 //!    (`stages::orders::OrderPlan::history`), each executor writes its
 //!    partitions' entries to the history's spill files instead, makes
 //!    their per-customer results from the entries it holds (the
-//!    `customers` stage's work) and writes them to the results' spill
-//!    files; only the customer ids, dimension codes, tallies and the
-//!    columns the RFM cuts are taken over come back. The client reads the
-//!    entries and the results a partition at a time, as the embedded
-//!    engine reads its own.
+//!    `customers` stage's work) and writes them, the partitions' ids and
+//!    score columns with them, to the results' spill files; only the
+//!    customer counts, dimension codes and tallies come back. The client
+//!    reads the score columns, the entries and the results a partition at
+//!    a time, as the embedded engine reads its own.
 //!
 //! Every partition must report exactly once in each job; a missing one
 //! fails the run rather than publish a table without its customers.

@@ -32,6 +32,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::error::{Error, Result};
 use crate::io::spill::{
     part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, CUSTOMERS, HISTORY, LINES,
+    SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
 };
 use crate::stages::orders::steps;
 use crate::stages::partition::{LinePart, OrderPart, Part};
@@ -419,15 +420,31 @@ fn store_part(
     let ids = history.history.take_ids();
     let made = part_results((ids, history.history.view()), as_of, tiers.as_ref());
     let mut bytes = 0;
-    let path = part_file(dir, CUSTOMERS, p);
-    let put = |part: &CustomerPart| {
-        bytes += write_whole(&path, part, compress)?;
+    let put = |part: &CustomerPart, gaps: &Vec<i64>| {
+        bytes += write_results(dir, p, (part, gaps), compress)?;
         Ok(())
     };
     let results = store_results(made, put)?;
     let path = part_file(dir, HISTORY, p);
     bytes += write_whole(&path, &history.history.take_entries(), compress)?;
     Ok((StoredPart { entries, results }, bytes))
+}
+
+/// Writes partition `p`'s results and score columns to the files the
+/// client's result stores read (`run::result_stores`); the bytes written.
+fn write_results(
+    dir: &Path,
+    p: usize,
+    (part, gaps): (&CustomerPart, &Vec<i64>),
+    compress: bool,
+) -> Result<u64> {
+    let s = &part.summary;
+    let file = |kind| part_file(dir, kind, p);
+    Ok(write_whole(&file(CUSTOMERS), part, compress)?
+        + write_whole(&file(SCORE_LAST_ORDER), &s.last_order_day, compress)?
+        + write_whole(&file(SCORE_ORDERS), &s.orders, compress)?
+        + write_whole(&file(SCORE_REVENUE), &s.revenue_cents, compress)?
+        + write_whole(&file(SCORE_GAPS), gaps, compress)?)
 }
 
 pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -666,8 +683,14 @@ mod tests {
         let kinds: Vec<Kind> = rows.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, [Kind::Written, Kind::History]);
         let (history, results) = (part_file(d, HISTORY, 3), part_file(d, CUSTOMERS, 3));
+        let score = |kind| part_file(d, kind, 3);
+        let scores = [SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE, SCORE_GAPS].map(score);
         let bytes: u64 = decode(&rows[0].payload).unwrap();
-        assert_eq!(bytes, file_size(&history) + file_size(&results));
+        let score_bytes: u64 = scores.iter().map(|f| file_size(f)).sum();
+        assert_eq!(
+            bytes,
+            file_size(&history) + file_size(&results) + score_bytes
+        );
         // What the client would have made from the same entries.
         let local = steps::history_of_part(orders(), 110, &keys.file_starts);
         let ids = local.history.customer_ids.clone();
@@ -675,10 +698,11 @@ mod tests {
         assert_eq!(part.summary.orders, [1, 2]);
         let sent: PartHistory = decode(&rows[1].payload).unwrap();
         let stored = sent.stored.unwrap();
-        assert_eq!(stored.results.gaps, gaps);
+        assert_eq!((stored.results.customers, stored.results.gaps), (2, 1));
+        assert_eq!(read_pieces::<Vec<i64>>(&scores[3]).unwrap(), [gaps]);
         assert_eq!(
-            stored.results.columns.revenue_cents,
-            part.summary.revenue_cents
+            read_pieces::<Vec<i64>>(&scores[2]).unwrap(),
+            std::slice::from_ref(&part.summary.revenue_cents)
         );
         assert_eq!(part.ids.len(), 2);
         assert_eq!(read_pieces::<CustomerPart>(&results).unwrap(), [part]);

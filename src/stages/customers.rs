@@ -120,34 +120,6 @@ pub fn summarize_part<'h>(
     PartSummary { summary, gaps }
 }
 
-/// The columns the RFM cuts are taken over, of one partition: the last
-/// order dates, the orders and the revenues (kept apart from a summary
-/// that is not held).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ScoreColumns {
-    pub last_order_day: Vec<i32>,
-    pub orders: Vec<i64>,
-    pub revenue_cents: Vec<i64>,
-}
-
-impl ScoreColumns {
-    pub fn of(summary: &CustomerSummary) -> ScoreColumns {
-        ScoreColumns {
-            last_order_day: summary.last_order_day.clone(),
-            orders: summary.orders.clone(),
-            revenue_cents: summary.revenue_cents.clone(),
-        }
-    }
-
-    pub fn slices(&self) -> ScoreSlices<'_> {
-        ScoreSlices {
-            last_order_day: &self.last_order_day,
-            orders: &self.orders,
-            revenue_cents: &self.revenue_cents,
-        }
-    }
-}
-
 /// Where a partition's score columns and gaps go when its results are
 /// stored by the embedded engine: a store each, so that a pass of the
 /// order statistics reads one column (at a billion orders the three
@@ -170,7 +142,8 @@ impl ScoreStores {
     }
 }
 
-/// [`ScoreColumns`] borrowed, from a held summary or from kept columns.
+/// The columns the RFM cuts are taken over, of one partition held: the
+/// last order dates, the orders and the revenues.
 #[derive(Debug, Clone, Copy)]
 pub struct ScoreSlices<'a> {
     pub last_order_day: &'a [i32],

@@ -23,9 +23,7 @@ use rayon::prelude::*;
 use crate::config::TargetsConfig;
 use crate::error::Result;
 use crate::stages::clv_scores::{ClvScores, SimpleClv};
-use crate::stages::customers::{
-    summarize_part, CustomerSummary, ScoreColumns, ScoreStores, Scoring,
-};
+use crate::stages::customers::{summarize_part, CustomerSummary, ScoreStores, Scoring};
 use crate::stages::orders::{CustomerIds, EntriesView, OrderHistory, PartIds};
 use crate::stages::part_store::PartStore;
 use crate::stages::targets::TargetInputs;
@@ -65,43 +63,34 @@ enum Built {
         part: Box<CustomerPart>,
         gaps: Vec<i64>,
     },
-    /// Stored by a cluster's executor, which sent back its score columns.
     Stored(StoredResults),
-    /// Stored with its score columns (by the embedded engine, in
-    /// [`ResultStores`]): only the count of its gaps is held.
-    Spilled { gaps: u64 },
 }
 
-/// Where the embedded engine stores the per-customer results when the
-/// budget cannot hold them: each partition's results, and apart from them
-/// the columns they are scored over (read back a column at a time).
+/// Where the per-customer results are stored when the budget cannot hold
+/// them: each partition's results, and apart from them the columns they
+/// are scored over (read back a column at a time). A cluster's executors
+/// write the same files.
 #[derive(Clone)]
 pub struct ResultStores {
     pub parts: Arc<ResultStore>,
     pub scores: ScoreStores,
 }
 
-/// What is kept of a partition's results once they are in a store, until
-/// every partition's are scored: the columns the RFM cuts are taken over
-/// and the customers' first-to-second-order gaps. A cluster's executor
-/// sends this back for the results it stored.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+/// What is kept of a partition's results once they and its score columns
+/// are stored: how many customers it has, and how many of them a
+/// first-to-second-order gap. A cluster's executor sends this back for
+/// the results it stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredResults {
-    pub columns: ScoreColumns,
-    pub gaps: Vec<i64>,
+    pub customers: u64,
+    pub gaps: u64,
 }
 
 impl StoredResults {
     /// Whether these are a partition of `customers` customers' (a cluster
     /// run checks what its executors sent).
     fn fits(&self, customers: usize) -> bool {
-        let c = &self.columns;
-        let lengths = [
-            c.last_order_day.len(),
-            c.orders.len(),
-            c.revenue_cents.len(),
-        ];
-        lengths.iter().all(|&n| n == customers) && self.gaps.len() <= customers
+        self.customers == customers as u64 && self.gaps <= self.customers
     }
 }
 
@@ -122,17 +111,33 @@ pub fn part_results(
     (part, summarized.gaps)
 }
 
-/// A partition's results handed to `put` (its store), and what is kept
-/// of them.
+/// A partition's results and score columns handed to `put` (its stores),
+/// and what is kept of them.
 pub fn store_results(
     (part, gaps): (CustomerPart, Vec<i64>),
-    put: impl FnOnce(&CustomerPart) -> Result<()>,
+    put: impl FnOnce(&CustomerPart, &Vec<i64>) -> Result<()>,
 ) -> Result<StoredResults> {
-    put(&part)?;
+    put(&part, &gaps)?;
     Ok(StoredResults {
-        columns: ScoreColumns::of(&part.summary),
-        gaps,
+        customers: part.summary.orders.len() as u64,
+        gaps: gaps.len() as u64,
     })
+}
+
+impl ResultStores {
+    /// Puts partition `p`'s results and score columns.
+    pub fn put(&self, p: usize, part: &CustomerPart, gaps: &Vec<i64>) -> Result<()> {
+        self.parts.put(p, part)?;
+        self.scores.put(p, &part.summary, gaps)
+    }
+
+    /// The scoring of every partition's stored score columns, `stored`
+    /// being what is kept of them.
+    fn scoring(&self, stored: &[StoredResults]) -> Result<Scoring> {
+        let customers = stored.iter().map(|s| s.customers).sum();
+        let gaps = stored.iter().map(|s| s.gaps).sum();
+        Scoring::of_stored(&self.scores, stored.len(), (customers, gaps))
+    }
 }
 
 /// The stage `customers`: every partition's summary and tier columns from
@@ -150,37 +155,36 @@ pub fn customer_parts(
     let as_of = history.as_of;
     let built = history.map_parts(|p, entries| -> Result<Built> {
         let ids = ids.map_or(Ok(CustomerIds::default()), |ids| ids.take(p))?;
-        let (part, gaps) = part_results((ids, entries), as_of, tiers);
+        let results = part_results((ids, entries), as_of, tiers);
         Ok(match stores {
             Some(stores) => {
-                stores.parts.put(p, &part)?;
-                stores.scores.put(p, &part.summary, &gaps)?;
-                Built::Spilled {
-                    gaps: gaps.len() as u64,
-                }
+                let put = |part: &CustomerPart, gaps: &Vec<i64>| stores.put(p, part, gaps);
+                Built::Stored(store_results(results, put)?)
             }
             None => Built::Held {
-                part: Box::new(part),
-                gaps,
+                part: Box::new(results.0),
+                gaps: results.1,
             },
         })
     })?;
     let built: Vec<Built> = built.into_iter().collect::<Result<_>>()?;
     let starts = part_starts(history);
-    let scoring = match stores {
+    match stores {
         Some(stores) => {
-            // Every customer has the three columns; some have a gap.
-            let customers = history.customers() as u64;
-            let gaps = built.iter().map(|b| match b {
-                Built::Spilled { gaps } => *gaps,
-                _ => unreachable!("with stores every part is spilled"),
-            });
-            Scoring::of_stored(&stores.scores, built.len(), (customers, gaps.sum()))?
+            let stored: Vec<StoredResults> = built
+                .into_iter()
+                .map(|b| match b {
+                    Built::Stored(stored) => stored,
+                    Built::Held { .. } => unreachable!("with stores every part is stored"),
+                })
+                .collect();
+            stored_parts(starts, stored, stores)
         }
-        None => scoring_of(&built),
-    };
-    let store = stores.map(|s| Arc::clone(&s.parts));
-    Ok(CustomerParts::scored(starts, built, scoring, store))
+        None => {
+            let scoring = held_scoring(&built);
+            Ok(CustomerParts::scored(starts, built, scoring, None))
+        }
+    }
 }
 
 /// The stage `customers` when something else made each partition's
@@ -190,7 +194,7 @@ pub fn customer_parts(
 pub fn stored_customer_parts(
     history: &OrderHistory,
     stored: Vec<StoredResults>,
-    store: Arc<ResultStore>,
+    stores: &ResultStores,
 ) -> Result<CustomerParts> {
     let counts = (0..history.part_count()).map(|p| history.customers_of_part(p));
     let matches =
@@ -200,14 +204,20 @@ pub fn stored_customer_parts(
             "the per-customer results made do not match the history's partitions".into(),
         ));
     }
-    let built: Vec<Built> = stored.into_iter().map(Built::Stored).collect();
-    let scoring = scoring_of(&built);
-    Ok(CustomerParts::scored(
-        part_starts(history),
-        built,
-        scoring,
-        Some(store),
-    ))
+    stored_parts(part_starts(history), stored, stores)
+}
+
+/// The parts whose results and score columns are in `stores`, scored by
+/// the cuts of all of them (each when read back).
+fn stored_parts(
+    starts: Vec<usize>,
+    stored: Vec<StoredResults>,
+    stores: &ResultStores,
+) -> Result<CustomerParts> {
+    let scoring = stores.scoring(&stored)?;
+    let built = stored.into_iter().map(Built::Stored).collect();
+    let store = Some(Arc::clone(&stores.parts));
+    Ok(CustomerParts::scored(starts, built, scoring, store))
 }
 
 /// The code of each partition's first customer, then the customer count.
@@ -221,26 +231,15 @@ fn part_starts(history: &OrderHistory) -> Vec<usize> {
         .collect()
 }
 
-/// The scoring of partitions whose score columns are held (in their
-/// results, or as a cluster's executors sent them back).
-fn scoring_of(built: &[Built]) -> Scoring {
-    let spilled = "spilled parts are scored from their stores";
-    let columns: Vec<_> = built
+/// The scoring of partitions whose results are all held.
+fn held_scoring(built: &[Built]) -> Scoring {
+    let (columns, gaps): (Vec<_>, Vec<_>) = built
         .iter()
         .map(|b| match b {
-            Built::Held { part, .. } => part.summary.score_slices(),
-            Built::Stored(stored) => stored.columns.slices(),
-            Built::Spilled { .. } => unreachable!("{spilled}"),
+            Built::Held { part, gaps } => (part.summary.score_slices(), gaps.as_slice()),
+            Built::Stored(_) => unreachable!("stored parts are scored from their stores"),
         })
-        .collect();
-    let gaps: Vec<&[i64]> = built
-        .iter()
-        .map(|b| match b {
-            Built::Held { gaps, .. } => gaps.as_slice(),
-            Built::Stored(stored) => stored.gaps.as_slice(),
-            Built::Spilled { .. } => unreachable!("{spilled}"),
-        })
-        .collect();
+        .unzip();
     Scoring::of(&columns, &gaps)
 }
 
@@ -257,7 +256,7 @@ impl CustomerParts {
             .into_par_iter()
             .filter_map(|b| match b {
                 Built::Held { part, .. } => Some(part),
-                Built::Stored(_) | Built::Spilled { .. } => None,
+                Built::Stored(_) => None,
             })
             .map(|mut part| {
                 scoring.apply(&mut part.summary);
