@@ -406,6 +406,18 @@ fn stages_to_checks(
     })
 }
 
+/// The spill files a spilled history's entries and ids go to.
+fn history_stores(spill: &Arc<SpillDir>) -> HistoryStores {
+    use crate::io::spill::{HISTORY, IDS};
+    HistoryStores {
+        entries: Arc::new(WholeFiles::<PartEntries>::new(Arc::clone(spill), HISTORY)),
+        ids: Some(Arc::new(WholeFiles::<CustomerIds>::new(
+            Arc::clone(spill),
+            IDS,
+        ))),
+    }
+}
+
 /// The spill files the per-customer results go to: each partition's
 /// results, and each of its score columns apart.
 fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
@@ -668,10 +680,10 @@ fn stages_over_orders(
 }
 
 /// The stage `customers`: every partition's per-customer results made from
-/// the history and its customers' `ids` (put in `store` when there is
-/// one) or, when a cluster's executors made them (ids included) beside
-/// the history's spilled entries, read from `store` as needed, `stored`
-/// being what they sent back of them.
+/// the history and its customers' `ids` (put in `stores` when there are)
+/// or, when a cluster's executors made them (ids and score columns
+/// included) beside the history's spilled entries, read from `stores` as
+/// needed, `stored` being what they sent back of them.
 fn customers_stage(
     (history, ids): (&OrderHistory, PartIds),
     tiers: Option<&Tiers>,
@@ -744,16 +756,7 @@ fn partitioned_orders(
         spill.store(crate::io::spill::ORDERS),
     );
     // The history's stores keep the directory until the history is dropped.
-    let history_store = plan.spill_history.then(|| HistoryStores {
-        entries: Arc::new(WholeFiles::<PartEntries>::new(
-            Arc::clone(&spill),
-            crate::io::spill::HISTORY,
-        )),
-        ids: Some(Arc::new(WholeFiles::<CustomerIds>::new(
-            Arc::clone(&spill),
-            crate::io::spill::IDS,
-        ))),
-    });
+    let history_store = plan.spill_history.then(|| history_stores(&spill));
     let scattered = load_and_validate(
         pipeline,
         files,
