@@ -121,7 +121,8 @@ pub fn summarize_part<'h>(
 }
 
 /// Where a partition's score columns and gaps go when its results are
-/// stored by the embedded engine: a store each, so that a pass of the
+/// stored (by the embedded engine, or a cluster's executors writing the
+/// same files): a store each, so that a pass of the
 /// order statistics reads one column (at a billion orders the three
 /// columns and the gaps are some 5 GB, which the budget cannot hold).
 #[derive(Clone)]

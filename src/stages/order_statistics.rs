@@ -166,22 +166,31 @@ where
     Ok(searches.iter().map(|s| value_of(s.high)).collect())
 }
 
-/// The smallest and largest key, or `None` without values.
+/// The smallest and largest key, or `None` without values. Fails when the
+/// parts do not hold the values they say (a stored part that is not what
+/// was put), which would send a search past every digit.
 fn key_range<T, P>(parts: &P) -> Result<Option<(u64, u64)>>
 where
     T: Copy + Into<i64> + Sync,
     P: ValueParts<T> + ?Sized,
 {
-    let (min, max) = parts.fold_chunks(
-        || (u64::MAX, 0),
-        |range, chunk| {
-            chunk.iter().fold(range, |(lo, hi), &v| {
+    let (min, max, seen) = parts.fold_chunks(
+        || (u64::MAX, 0, 0u64),
+        |(lo, hi, n), chunk| {
+            let (lo, hi) = chunk.iter().fold((lo, hi), |(lo, hi), &v| {
                 let k = key(v.into());
                 (lo.min(k), hi.max(k))
-            })
+            });
+            (lo, hi, n + chunk.len() as u64)
         },
-        |(a, b), (c, d)| (a.min(c), b.max(d)),
+        |(a, b, m), (c, d, n)| (a.min(c), b.max(d), m + n),
     )?;
+    if seen != parts.count() {
+        return Err(crate::error::Error::Usage(format!(
+            "internal: the parts hold {seen} values, not {}",
+            parts.count()
+        )));
+    }
     Ok((min <= max).then_some((min, max)))
 }
 
@@ -344,6 +353,9 @@ mod tests {
             parts.iter().enumerate().for_each(|(p, v)| store.put(p, &v.to_vec()).unwrap());
             let stored = StoredValues::new(&store, parts.len(), sorted.len() as u64);
             prop_assert_eq!(values_at_ranks_of(&stored, &ranks).unwrap(), expected);
+            // A count the stored parts do not hold fails, never misleads.
+            let short = StoredValues::new(&store, parts.len(), sorted.len() as u64 + 1);
+            prop_assert!(values_at_ranks_of(&short, &ranks).is_err());
             prop_assert_eq!(
                 quintile_cuts(&stored).unwrap(),
                 quintile_cuts(&parts[..]).unwrap()
