@@ -102,8 +102,7 @@ impl Orders {
 
 /// How the orders stage holds its partitions: the customer partitions'
 /// pieces stay in memory up to [`OrderPlan::buffer`], then go to `spill`;
-/// with
-/// `history`, each customer partition's entries (and ids, with an id
+/// with `history`, each customer partition's entries (and ids, with an id
 /// store) go to those stores as soon as its history is built (the budget
 /// cannot hold them all), and the history keeps only their dimension
 /// codes (and ids, without an id store).
