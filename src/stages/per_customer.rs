@@ -325,8 +325,14 @@ impl CustomerParts {
     /// # Panics
     /// If the parts are stored.
     pub fn held_id(&self, c: usize) -> &str {
-        let p = self.starts.partition_point(|&s| s <= c) - 1;
+        let p = self.part_of(c);
         self.held[p].ids.get(c - self.starts[p])
+    }
+
+    /// The last part that starts at or before code `c` (the empty parts
+    /// that start there too come before it).
+    fn part_of(&self, c: usize) -> usize {
+        self.starts.partition_point(|&s| s <= c).saturating_sub(1)
     }
 
     /// The code of each of `ids` (ascending, as the codes are), `None`
@@ -352,12 +358,7 @@ impl CustomerParts {
 
     /// The parts holding the customers `codes`, and the codes of each.
     pub fn parts_in(&self, codes: Range<usize>) -> Vec<(usize, Range<usize>)> {
-        // The last part that starts at or before the first code.
-        let first = self
-            .starts
-            .partition_point(|&s| s <= codes.start)
-            .saturating_sub(1);
-        (first..self.part_count())
+        (self.part_of(codes.start)..self.part_count())
             .map(|p| (p, self.codes_of(p)))
             .take_while(|(_, of)| of.start < codes.end)
             .map(|(p, of)| (p, of.start.max(codes.start)..of.end.min(codes.end)))
