@@ -1289,9 +1289,7 @@ fn clv(
     }
     clock
         .time("clv", || {
-            // The fits and scores read every customer's summary at once.
-            let summary = parts.whole_summary()?;
-            let output = clv_stage(history, &summary, config)?;
+            let output = clv_stage(history, parts, config)?;
             let frames = clv_tables(&output)?;
             Ok((output, frames))
         })

@@ -11,7 +11,9 @@
 //! thread count or on hash-map iteration order.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use rayon::prelude::*;
 
 use super::CustomerSummaryInput;
 
@@ -180,10 +182,6 @@ impl CompressedSummary {
     /// # Panics
     /// If the columns have different lengths.
     pub fn of_columns(frequency: &[i64], recency_days: &[i64], tenure_days: &[i64]) -> Self {
-        assert!(
-            frequency.len() == recency_days.len() && frequency.len() == tenure_days.len(),
-            "CompressedSummary: columns of different lengths"
-        );
         let (rows, customer_row) = compress_rfm_columns(frequency, recency_days, tenure_days);
         CompressedSummary { rows, customer_row }
     }
@@ -206,42 +204,132 @@ fn compress_rfm_columns(
     recency_days: &[i64],
     tenure_days: &[i64],
 ) -> (RfmRows, Vec<u32>) {
-    use rayon::prelude::*;
     let clock = std::time::Instant::now();
-    let n = frequency.len();
-    let key = |i: usize| sanitize_rfm(frequency[i], recency_days[i], tenure_days[i]);
-    let packable = (0..n).into_par_iter().all(|i| packed(key(i)).is_some());
-    let (first, customer_row) = if packable {
-        first_seen_rows(n, |i| packed(key(i)).unwrap_or_default())
-    } else {
-        first_seen_rows(n, key)
-    };
-    let hashing_seconds = clock.elapsed().as_secs_f64();
-    let mut rows = RfmRows::default();
-    let mut x_index: IntMap<i64, u32> = IntMap::default();
-    for &customer in &first {
-        let (x, t_x, t) = key(customer);
-        let xi = frequency_slot(&mut x_index, (&mut rows.xs, &mut rows.xs_w), x);
-        rows.x.push(x as f64);
-        rows.t_x.push(t_x as f64);
-        rows.t.push(t as f64);
-        rows.x_idx.push(xi);
-    }
-    rows.w = vec![0.0; first.len()];
-    for &row in &customer_row {
-        rows.w[row as usize] += 1.0;
-        rows.xs_w[rows.x_idx[row as usize] as usize] += 1.0;
-    }
-    rows.total_w = n as f64;
-    rows.index_days();
+    let mut folder = RfmFolder::default();
+    let customer_row = folder.add(frequency, recency_days, tenure_days);
+    let (rows, _) = folder.finish();
     tracing::debug!(
-        customers = n,
+        customers = frequency.len(),
         unique_rows = rows.len(),
-        hashing_seconds,
         seconds = clock.elapsed().as_secs_f64(),
         "compressed"
     );
     (rows, customer_row)
+}
+
+/// Unique (x, t_x, T) rows built a batch of customers at a time, in the
+/// order their first customer comes: folding a summary's customer
+/// partitions in order gives the rows, weights and order of the whole
+/// summary, so the fits over them are the same numbers without the
+/// summary ever being joined.
+#[derive(Default)]
+pub(crate) struct RfmFolder {
+    rows: RfmRows,
+    index: RowIndex,
+    x_index: IntMap<i64, u32>,
+    customers: u64,
+}
+
+impl RfmFolder {
+    /// Adds customers given as their frequency, recency and T columns (of
+    /// equal lengths); returns each one's row.
+    pub fn add(
+        &mut self,
+        frequency: &[i64],
+        recency_days: &[i64],
+        tenure_days: &[i64],
+    ) -> Vec<u32> {
+        assert_same_lengths(frequency, recency_days, tenure_days);
+        (0..frequency.len())
+            .map(|i| {
+                let row = self.row_of(sanitize_rfm(frequency[i], recency_days[i], tenure_days[i]));
+                self.rows.w[row as usize] += 1.0;
+                self.rows.xs_w[self.rows.x_idx[row as usize] as usize] += 1.0;
+                self.customers += 1;
+                row
+            })
+            .collect()
+    }
+
+    /// The row of a sanitized triple, added with weight 0 when new.
+    fn row_of(&mut self, key: (i64, i64, i64)) -> u32 {
+        let next = self.rows.len() as u32;
+        let row = self.index.row_or_insert(key, next);
+        if row == next {
+            let (x, t_x, t) = key;
+            let rows = &mut self.rows;
+            let xi = frequency_slot(&mut self.x_index, (&mut rows.xs, &mut rows.xs_w), x);
+            rows.x.push(x as f64);
+            rows.t_x.push(t_x as f64);
+            rows.t.push(t as f64);
+            rows.x_idx.push(xi);
+            rows.w.push(0.0);
+        }
+        row
+    }
+
+    /// The rows of every customer added, and the index that finds a
+    /// customer's row again.
+    pub fn finish(mut self) -> (RfmRows, RowIndex) {
+        self.rows.total_w = self.customers as f64;
+        self.rows.index_days();
+        (self.rows, self.index)
+    }
+}
+
+/// The row of every (x, t_x, T) folded by an [`RfmFolder`]: customers
+/// given a batch at a time find their rows here, so no customer's row is
+/// kept between the batches.
+#[derive(Default)]
+pub(crate) struct RowIndex {
+    /// Rows by packed key ([`packed`]): every real history's.
+    packed: IntMap<u64, u32>,
+    /// Rows whose values do not pack, by their triple.
+    wide: IntMap<(i64, i64, i64), u32>,
+}
+
+impl RowIndex {
+    /// The row of each customer given as their frequency, recency and T
+    /// columns (of equal lengths).
+    ///
+    /// # Panics
+    /// If a customer's triple was not folded.
+    pub fn rows_of(
+        &self,
+        frequency: &[i64],
+        recency_days: &[i64],
+        tenure_days: &[i64],
+    ) -> Vec<u32> {
+        assert_same_lengths(frequency, recency_days, tenure_days);
+        (0..frequency.len())
+            .into_par_iter()
+            .map(|i| {
+                let key = sanitize_rfm(frequency[i], recency_days[i], tenure_days[i]);
+                let row = match packed(key) {
+                    Some(bits) => self.packed.get(&bits),
+                    None => self.wide.get(&key),
+                };
+                *row.expect("a customer of the folded summary")
+            })
+            .collect()
+    }
+
+    /// The row of a sanitized triple, `next` when it has none yet.
+    fn row_or_insert(&mut self, key: (i64, i64, i64), next: u32) -> u32 {
+        match packed(key) {
+            Some(bits) => *self.packed.entry(bits).or_insert(next),
+            None => *self.wide.entry(key).or_insert(next),
+        }
+    }
+}
+
+/// # Panics
+/// If the frequency, recency and T columns have different lengths.
+fn assert_same_lengths(frequency: &[i64], recency_days: &[i64], tenure_days: &[i64]) {
+    assert!(
+        frequency.len() == recency_days.len() && frequency.len() == tenure_days.len(),
+        "frequency, recency and T columns of different lengths"
+    );
 }
 
 /// The index of frequency `x` in a distinct-frequency table (`xs` and
@@ -276,23 +364,6 @@ fn packed((x, t_x, t): (i64, i64, i64)) -> Option<u64> {
     let limit = 1i64 << PACKED_BITS;
     ((0..limit).contains(&x) && (0..limit).contains(&t_x) && (0..limit).contains(&t))
         .then_some(((x as u64) << (2 * PACKED_BITS)) | ((t_x as u64) << PACKED_BITS) | t as u64)
-}
-
-/// Customers `0..n` grouped by `key`: each group's first customer, in
-/// first-seen order, and every customer's group index.
-fn first_seen_rows<K: Hash + Eq>(n: usize, key: impl Fn(usize) -> K) -> (Vec<usize>, Vec<u32>) {
-    let mut index: IntMap<K, u32> = IntMap::default();
-    let mut first = Vec::new();
-    let customer_row = (0..n)
-        .map(|i| {
-            let next = first.len() as u32;
-            *index.entry(key(i)).or_insert_with(|| {
-                first.push(i);
-                next
-            })
-        })
-        .collect();
-    (first, customer_row)
 }
 
 /// Unique (x, m) rows of the Gamma-Gamma-eligible customers.
@@ -347,46 +418,73 @@ impl SpendRows {
 }
 
 /// Compresses the Gamma-Gamma input (frequency > 0, monetary > 0 only).
-/// Monetary values are keyed by their bit pattern: equal amounts are equal
-/// doubles because they come from the same cents arithmetic.
 pub(crate) fn compress_spend(input: &CustomerSummaryInput) -> SpendRows {
-    let mut rows = SpendRows::default();
-    let mut index: IntMap<(i64, u64), u32> = IntMap::default();
-    let mut x_index: IntMap<i64, u32> = IntMap::default();
-    let mut sum_m = 0.0;
-    for i in 0..input.len() {
-        let x = input.frequency[i];
-        let m = input.monetary_value[i];
-        if !gg_eligible(x, m) {
-            continue;
+    let mut folder = SpendFolder::default();
+    folder.add(input.frequency, input.monetary_value);
+    folder.finish()
+}
+
+/// Unique (x, m) rows of the Gamma-Gamma-eligible customers, built a batch
+/// of customers at a time in the order of their first customer (as
+/// [`RfmFolder`]). Monetary values are keyed by their bit pattern: equal
+/// amounts are equal doubles because they come from the same cents
+/// arithmetic.
+#[derive(Default)]
+pub(crate) struct SpendFolder {
+    rows: SpendRows,
+    index: IntMap<(i64, u64), u32>,
+    x_index: IntMap<i64, u32>,
+    /// Σ m over the customers added, in their order.
+    sum_m: f64,
+}
+
+impl SpendFolder {
+    /// Adds customers given as their frequency and monetary value columns
+    /// (of equal lengths); the ineligible ones are left out.
+    pub fn add(&mut self, frequency: &[i64], monetary_value: &[f64]) {
+        assert_eq!(
+            frequency.len(),
+            monetary_value.len(),
+            "SpendFolder: columns of different lengths"
+        );
+        let rows = &mut self.rows;
+        for (&x, &m) in frequency.iter().zip(monetary_value) {
+            if !gg_eligible(x, m) {
+                continue;
+            }
+            let next = rows.x.len() as u32;
+            let row = *self.index.entry((x, m.to_bits())).or_insert_with(|| {
+                let xi = frequency_slot(&mut self.x_index, (&mut rows.xs, &mut rows.xs_w), x);
+                rows.x.push(x as f64);
+                rows.m.push(m);
+                rows.w.push(0.0);
+                rows.x_idx.push(xi);
+                next
+            });
+            rows.w[row as usize] += 1.0;
+            rows.xs_w[rows.x_idx[row as usize] as usize] += 1.0;
+            rows.total_w += 1.0;
+            self.sum_m += m;
         }
-        let next = rows.x.len() as u32;
-        let row = *index.entry((x, m.to_bits())).or_insert_with(|| {
-            let xi = frequency_slot(&mut x_index, (&mut rows.xs, &mut rows.xs_w), x);
-            rows.x.push(x as f64);
-            rows.m.push(m);
-            rows.w.push(0.0);
-            rows.x_idx.push(xi);
-            next
-        });
-        rows.w[row as usize] += 1.0;
-        rows.xs_w[rows.x_idx[row as usize] as usize] += 1.0;
-        rows.total_w += 1.0;
-        sum_m += m;
     }
-    rows.mean_m = if rows.total_w > 0.0 {
-        sum_m / rows.total_w
-    } else {
-        0.0
-    };
-    rows.ln_u = rows
-        .x
-        .iter()
-        .zip(&rows.m)
-        .map(|(x, m)| (m * x).ln())
-        .collect();
-    rows.sum_w_ln_m = rows.w.iter().zip(&rows.m).map(|(w, m)| w * m.ln()).sum();
-    rows
+
+    /// The rows of every eligible customer added, with their sums.
+    pub fn finish(self) -> SpendRows {
+        let mut rows = self.rows;
+        rows.mean_m = if rows.total_w > 0.0 {
+            self.sum_m / rows.total_w
+        } else {
+            0.0
+        };
+        rows.ln_u = rows
+            .x
+            .iter()
+            .zip(&rows.m)
+            .map(|(x, m)| (m * x).ln())
+            .collect();
+        rows.sum_w_ln_m = rows.w.iter().zip(&rows.m).map(|(w, m)| w * m.ln()).sum();
+        rows
+    }
 }
 
 #[cfg(test)]
@@ -449,6 +547,48 @@ mod tests {
                 let weight: f64 = (0..rows.len()).filter(|&i| rows.x[i] == x).map(|i| rows.w[i]).sum();
                 prop_assert_eq!(rows.xs_w[xi], weight);
             }
+        }
+    }
+
+    /// Batch sizes that add up to `n`: customers split into parts.
+    fn splits(n: usize, cuts: &[usize]) -> Vec<std::ops::Range<usize>> {
+        let mut ends: Vec<usize> = cuts.iter().map(|c| c % (n + 1)).collect();
+        ends.extend([0, n]);
+        ends.sort_unstable();
+        ends.windows(2).map(|w| w[0]..w[1]).collect()
+    }
+
+    proptest! {
+        /// Folding the customers a part at a time, in any parts (empty
+        /// ones among them), gives the rows, weights, sums and customer
+        /// rows of folding them at once, for both compressions.
+        #[test]
+        fn folding_in_parts_is_folding_at_once(
+            customers in proptest::collection::vec((value(), value(), value(), 0i64..4), 0..120),
+            cuts in proptest::collection::vec(0usize..130, 0..6),
+        ) {
+            let column = |of: fn(&(i64, i64, i64, i64)) -> i64| customers.iter().map(of).collect::<Vec<_>>();
+            let (f, r, t) = (column(|c| c.0), column(|c| c.1), column(|c| c.2));
+            // Few distinct amounts, zero and negative ones among them.
+            let m: Vec<f64> = customers.iter().map(|c| c.3 as f64 * 2.5 - 2.5).collect();
+            let (whole, whole_rows) = compress_rfm_columns(&f, &r, &t);
+            let mut spend_whole = SpendFolder::default();
+            spend_whole.add(&f, &m);
+            let spend_whole = spend_whole.finish();
+            let (mut rfm, mut spend, mut customer_row) = (RfmFolder::default(), SpendFolder::default(), vec![]);
+            for part in splits(customers.len(), &cuts) {
+                let p = part.clone();
+                customer_row.extend(rfm.add(&f[p.clone()], &r[p.clone()], &t[p.clone()]));
+                spend.add(&f[part.clone()], &m[part]);
+            }
+            let ((rfm, index), spend) = (rfm.finish(), spend.finish());
+            prop_assert_eq!(&customer_row, &whole_rows);
+            // The index finds every customer's row again.
+            prop_assert_eq!(index.rows_of(&f, &r, &t), whole_rows);
+            prop_assert_eq!(format!("{rfm:?}"), format!("{whole:?}"));
+            prop_assert_eq!(format!("{spend:?}"), format!("{spend_whole:?}"));
+            let eligible = (0..f.len()).filter(|&i| gg_eligible(f[i], m[i])).count();
+            prop_assert_eq!(spend.total_w, eligible as f64);
         }
     }
 

@@ -169,7 +169,15 @@ pub fn fit_gamma_gamma_with(
     earlier: Option<&FitReport>,
 ) -> (GammaGammaParams, FitReport) {
     input.assert_lengths();
-    let rows = compress_spend(input);
+    fit_spend_rows(&compress_spend(input), penalizer, earlier)
+}
+
+/// [`fit_gamma_gamma_with`] on the unique (x, m) rows alone.
+pub(crate) fn fit_spend_rows(
+    rows: &SpendRows,
+    penalizer: f64,
+    earlier: Option<&FitReport>,
+) -> (GammaGammaParams, FitReport) {
     match earlier
         .filter(|e| e.model == "gamma_gamma")
         .and_then(warm_start::<3>)
@@ -179,8 +187,8 @@ pub fn fit_gamma_gamma_with(
                 fit_rows_penalized(&rows.every(step), None, penalizer).1
             })
         }) {
-        Some((theta, hinv)) => fit(&rows, theta, Some(hinv), penalizer),
-        None => fit_rows_penalized(&rows, None, penalizer),
+        Some((theta, hinv)) => fit(rows, theta, Some(hinv), penalizer),
+        None => fit_rows_penalized(rows, None, penalizer),
     }
 }
 

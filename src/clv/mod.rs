@@ -19,6 +19,10 @@
 //! * [`CompressedSummary`]: that compression, built once per summary and
 //!   shared by the fits ([`fit_purchase_model_on`]) and the predictions
 //!   ([`predict_with_intervals`], [`expected_orders`]) over it.
+//! * [`SummaryFold`] and [`Scorer`]: the same fits and predictions with the
+//!   customers given a batch at a time (a pipeline's partitions), so no
+//!   column of every customer is needed: the rows are folded batch by batch
+//!   and each batch is scored on its own, to the same numbers.
 //!
 //! References: Fader, Hardie & Lee (2005), "Counting Your Customers the Easy
 //! Way: An Alternative to the Pareto/NBD Model", Marketing Science 24(2);
@@ -30,6 +34,7 @@
 //! Filiztekin (2007), "Empirical validation and comparison of models for
 //! customer base analysis", IJRM 24(3) (MBG/NBD).
 
+mod batches;
 mod bgnbd;
 mod bgnbd_curvature;
 mod compress;
@@ -49,6 +54,7 @@ mod uncertainty;
 #[cfg(test)]
 mod tests;
 
+pub use batches::{FoldedSummary, RowWeightsFold, Scorer, Scoring, ScoringBatch, SummaryFold};
 pub use bgnbd::{bgnbd_log_likelihood, conditional_expected_purchases, probability_alive};
 pub use compress::CompressedSummary;
 pub use gamma_gamma::{

@@ -343,7 +343,17 @@ pub fn fit_purchase_model_on(
     earlier: Option<&FitReport>,
     at_optimum: AtOptimum,
 ) -> (PurchaseModel, FitReport) {
-    let rows = &summary.rows;
+    fit_purchase_model_rows(kind, &summary.rows, penalizer, earlier, at_optimum)
+}
+
+/// [`fit_purchase_model_on`] on the unique rows alone.
+pub(crate) fn fit_purchase_model_rows(
+    kind: PurchaseModelKind,
+    rows: &RfmRows,
+    penalizer: f64,
+    earlier: Option<&FitReport>,
+    at_optimum: AtOptimum,
+) -> (PurchaseModel, FitReport) {
     let warm = earlier
         .filter(|e| e.model == kind.name())
         .and_then(warm_start::<4>)

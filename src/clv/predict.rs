@@ -94,7 +94,8 @@ pub fn predict_with_intervals<'s>(
     let groups = AliveGroups::of(rows);
     let Some(uncertainty) = uncertainty else {
         let row_preds = predict_rows(&model, rows, &groups, &horizon);
-        return (CustomerPredictions::new(row_preds, customer_row, aov), None);
+        let predictions = CustomerPredictions::new(row_preds.into(), customer_row.into(), aov);
+        return (predictions, None);
     };
     let spend_gradient =
         |i: usize| order_value.log_gradient(input.frequency[i], input.monetary_value[i]);
@@ -107,7 +108,7 @@ pub fn predict_with_intervals<'s>(
         &horizon,
         &uncertainty.purchase,
     );
-    let predictions = CustomerPredictions::new(row_preds, customer_row, aov);
+    let predictions = CustomerPredictions::new(row_preds.into(), customer_row.into(), aov);
     let intervals = customer_intervals(&predictions, &spread, &spend_gradient, uncertainty);
     (
         predictions,
@@ -154,7 +155,7 @@ pub fn expected_orders(
 }
 
 /// The expected value of a customer's future order (see [`predict()`]).
-struct OrderValue<'a> {
+pub(super) struct OrderValue<'a> {
     gg: Option<&'a GammaGammaParams>,
     repeat_mean: f64,
     population: f64,
@@ -162,7 +163,12 @@ struct OrderValue<'a> {
 
 impl<'a> OrderValue<'a> {
     fn new(gg: Option<&'a GammaGammaParams>, input: &CustomerSummaryInput) -> Self {
-        let repeat_mean = repeat_buyer_mean(input);
+        Self::with_repeat_mean(gg, repeat_buyer_mean(input))
+    }
+
+    /// The order values with the repeat buyers' mean monetary value given
+    /// (as [`repeat_buyer_mean`] computes it).
+    pub(super) fn with_repeat_mean(gg: Option<&'a GammaGammaParams>, repeat_mean: f64) -> Self {
         let gg = gg.filter(|g| g.is_valid());
         let population = gg.and_then(|g| g.population_mean()).unwrap_or(repeat_mean);
         OrderValue {
@@ -172,7 +178,7 @@ impl<'a> OrderValue<'a> {
         }
     }
 
-    fn of(&self, x: i64, m: f64) -> f64 {
+    pub(super) fn of(&self, x: i64, m: f64) -> f64 {
         let aov = match self.gg {
             None => self.repeat_mean,
             Some(g) if gg_eligible(x, m) => {
@@ -185,7 +191,7 @@ impl<'a> OrderValue<'a> {
 
     /// ∂ ln(value)/∂ ln(p, q, γ); zero for a plain mean, which no
     /// Gamma-Gamma parameter moves.
-    fn log_gradient(&self, x: i64, m: f64) -> [f64; 3] {
+    pub(super) fn log_gradient(&self, x: i64, m: f64) -> [f64; 3] {
         match self.gg {
             Some(g) if gg_eligible(x, m) => order_value_log_gradient(g, x as f64, m),
             Some(g) => order_value_log_gradient(g, 0.0, 0.0),

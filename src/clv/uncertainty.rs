@@ -237,6 +237,18 @@ pub(super) fn row_weights(
     value_log_gradient: &impl Fn(usize) -> [f64; 3],
 ) -> Vec<RowWeights> {
     let mut weights = vec![RowWeights::default(); rows];
+    add_row_weights(&mut weights, customer_row, order_value, value_log_gradient);
+    weights
+}
+
+/// Adds customers to their rows' weights in customer order: batches of
+/// customers added in order give the weights of adding them at once.
+pub(super) fn add_row_weights(
+    weights: &mut [RowWeights],
+    customer_row: &[u32],
+    order_value: &[f64],
+    value_log_gradient: &impl Fn(usize) -> [f64; 3],
+) {
     for (i, (&row, &value)) in customer_row.iter().zip(order_value).enumerate() {
         let w = &mut weights[row as usize];
         w.customers += 1.0;
@@ -245,7 +257,6 @@ pub(super) fn row_weights(
             *total += value * g;
         }
     }
-    weights
 }
 
 /// A row's predictions' variances on the log scale from the purchase

@@ -29,6 +29,21 @@ pub struct ClvScores {
     pub clv_interval: Vec<[f64; 2]>,
 }
 
+impl ClvScores {
+    /// `next`'s customers after these.
+    pub fn append(&mut self, next: ClvScores) {
+        self.p_alive.extend(next.p_alive);
+        self.expected_orders.extend(next.expected_orders);
+        self.p_no_order.extend(next.p_no_order);
+        self.expected_avg_order_value
+            .extend(next.expected_avg_order_value);
+        self.clv.extend(next.clv);
+        self.expected_orders_interval
+            .extend(next.expected_orders_interval);
+        self.clv_interval.extend(next.clv_interval);
+    }
+}
+
 /// One end of per-customer intervals over `range`, NaN as null.
 pub fn interval_end(
     intervals: &[[f64; 2]],

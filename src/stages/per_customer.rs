@@ -378,6 +378,32 @@ impl CustomerParts {
             .collect()
     }
 
+    /// `each` of every part, a few parts at a time in parallel, and
+    /// `fold` of each part with its result in part order: for sums that
+    /// must be added in customer order whatever the partitioning, without
+    /// every part's results held at once.
+    pub fn fold_in_order<T: Send>(
+        &self,
+        each: impl Fn(&CustomerPart) -> T + Sync,
+        mut fold: impl FnMut(&CustomerPart, T),
+    ) -> Result<()> {
+        let parts: Vec<usize> = (0..self.part_count()).collect();
+        for window in parts.chunks(2 * rayon::current_num_threads()) {
+            let done = window
+                .par_iter()
+                .map(|&p| {
+                    let part = self.part(p)?;
+                    let result = each(&part);
+                    Ok((part, result))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for (part, result) in done {
+                fold(&part, result);
+            }
+        }
+        Ok(())
+    }
+
     /// Every customer's tier at as_of (with `[loyalty]`: empty without),
     /// in code order.
     pub fn tier_of_every_customer(&self) -> Result<Vec<usize>> {

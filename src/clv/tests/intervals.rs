@@ -20,7 +20,7 @@ use crate::clv::{
 
 /// CDNOW-like parameters, time in days (FHL 2005's weekly α of 4.41 × 7),
 /// and the Gamma-Gamma estimates of Fader, Hardie & Lee's note 025.
-const TRUTH: Truth = Truth {
+pub(super) const TRUTH: Truth = Truth {
     r: 0.243,
     alpha: 30.9,
     a: 0.793,

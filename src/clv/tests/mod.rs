@@ -2,6 +2,7 @@
 //! numbers, edge cases, optimizer behaviour, parameter recovery on simulated
 //! data, parity with the `lifetimes` package, and (ignored) timings.
 
+mod batches;
 mod boundary;
 mod edge_cases;
 mod fitting;

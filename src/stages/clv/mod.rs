@@ -25,10 +25,9 @@ pub use selection::SelectionRow;
 pub use status::fit_status;
 
 use crate::clv::{
-    fit_gamma_gamma_with, fit_purchase_model_on, predict_with_intervals, AtOptimum,
-    CompressedSummary, CustomerPredictions, CustomerSummaryInput, FitReport, ForecastGradients,
-    GammaGammaParams, LogCovariance, PredictionIntervals, PredictionSettings, PurchaseModel,
-    PurchaseModelKind, Uncertainty,
+    AtOptimum, CustomerPredictions, CustomerSummaryInput, FitReport, FoldedSummary,
+    ForecastGradients, GammaGammaParams, LogCovariance, PredictionIntervals, PredictionSettings,
+    PurchaseModel, PurchaseModelKind, Scorer, SummaryFold, Uncertainty,
 };
 use crate::config::ClvConfig;
 use crate::error::Result;
@@ -36,11 +35,13 @@ use crate::stages::clv_scores::{ClvScores, SimpleClv};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
+use crate::stages::per_customer::CustomerParts;
 use crate::tables::schema::values::money;
 use holdout::{validate_model, Calibration};
 use rayon::prelude::*;
 use selection::selection_rows;
 use status::warn_if_not_converged;
+use std::ops::Range;
 
 /// Days in a month of the CLV horizon (365.25 / 12), SPEC §4.
 pub const MONTH_DAYS: f64 = 30.4375;
@@ -81,17 +82,80 @@ fn monetary(summary: &CustomerSummary) -> Vec<f64> {
         .collect()
 }
 
+/// `f` of a part's summary as the models read it (`monetary` is the
+/// part's [`monetary`] values).
+fn with_input<T>(
+    summary: &CustomerSummary,
+    monetary_value: &[f64],
+    f: impl FnOnce(&CustomerSummaryInput) -> T,
+) -> T {
+    f(&CustomerSummaryInput {
+        frequency: &summary.frequency,
+        recency_days: &summary.recency_days,
+        tenure_days: &summary.tenure_days,
+        monetary_value,
+    })
+}
+
+/// What the stage folds of every customer before it fits: the models'
+/// unique rows, and what the plain order value falls back to.
+struct Folded {
+    summary: FoldedSummary,
+    /// Whether any customer has a repeat order.
+    any_repeat: bool,
+    orders: i64,
+    revenue_cents: i64,
+}
+
+impl Folded {
+    /// Every customer of `parts`, folded a part at a time in code order.
+    fn of(parts: &CustomerParts) -> Result<Folded> {
+        let clock = std::time::Instant::now();
+        let mut fold = SummaryFold::default();
+        let (mut any_repeat, mut orders, mut revenue_cents) = (false, 0i64, 0i64);
+        parts.fold_in_order(
+            |part| monetary(&part.summary),
+            |part, monetary_value| {
+                let summary = &part.summary;
+                with_input(summary, &monetary_value, |input| fold.add(input));
+                any_repeat |= summary.frequency.iter().any(|&f| f > 0);
+                orders += summary.orders.iter().sum::<i64>();
+                revenue_cents += summary.revenue_cents.iter().sum::<i64>();
+            },
+        )?;
+        let summary = fold.finish();
+        tracing::debug!(
+            customers = summary.customers(),
+            unique_rows = summary.unique_rows(),
+            seconds = clock.elapsed().as_secs_f64(),
+            "clv summary folded"
+        );
+        Ok(Folded {
+            summary,
+            any_repeat,
+            orders,
+            revenue_cents,
+        })
+    }
+
+    /// No repeat buyer at all: no spend model and no repeat spend to
+    /// average. The plain average order value is the honest guess.
+    fn plain_order_value(&self) -> f64 {
+        money(self.revenue_cents) / self.orders.max(1) as f64
+    }
+}
+
 /// Fits every candidate purchase model on the full history, side by side.
 fn fit_purchase_models(
     candidates: &[PurchaseModelKind],
-    summary: &CompressedSummary,
+    summary: &FoldedSummary,
     penalizer: f64,
 ) -> Vec<(PurchaseModel, FitReport)> {
     candidates
         .par_iter()
         .map(|&kind| {
             let clock = std::time::Instant::now();
-            let fitted = fit_purchase_model_on(kind, summary, penalizer, None, AtOptimum::Hessian);
+            let fitted = summary.fit_purchase_model(kind, penalizer, AtOptimum::Hessian);
             tracing::debug!(
                 model = kind.name(),
                 seconds = clock.elapsed().as_secs_f64(),
@@ -107,11 +171,11 @@ fn fit_purchase_models(
 /// was fitted on at least one customer and they are usable (finite, q > 1
 /// so the population mean exists).
 fn fit_spend_model(
-    input: &CustomerSummaryInput,
+    summary: &FoldedSummary,
     penalizer: f64,
 ) -> (Option<GammaGammaParams>, FitReport) {
     let clock = std::time::Instant::now();
-    let (gg, report) = fit_gamma_gamma_with(input, penalizer, None);
+    let (gg, report) = summary.fit_gamma_gamma(penalizer);
     tracing::debug!(
         seconds = clock.elapsed().as_secs_f64(),
         iterations = report.iterations,
@@ -130,33 +194,31 @@ fn fit_spend_model(
     (usable, report)
 }
 
-/// Runs the CLV stage. It reads the history and the customer summary only,
-/// so it can run beside the descriptive stages (the simple CLV, which needs
-/// the KPIs, is [`simple_clv`]).
+/// Runs the CLV stage. It reads the history and the customers' summaries
+/// a partition at a time (never joined), so it can run beside the
+/// descriptive stages (the simple CLV, which needs the KPIs, is
+/// [`simple_clv`]).
 pub fn clv_stage(
     history: &OrderHistory,
-    summary: &CustomerSummary,
+    parts: &CustomerParts,
     config: &ClvConfig,
 ) -> Result<ClvOutput> {
-    let monetary_value = monetary(summary);
-    let input = CustomerSummaryInput {
-        frequency: &summary.frequency,
-        recency_days: &summary.recency_days,
-        tenure_days: &summary.tenure_days,
-        monetary_value: &monetary_value,
-    };
     let candidates = config.model.candidates();
     let calibration_end = history.as_of - config.holdout_days as i32;
     // The calibration summary reads the history customer by customer,
     // which the fits do not need: it is built while they run.
-    let ((purchase, (gg, gg_report), compressed), calibration) = rayon::join(
-        || fit_all(&candidates, &input, config.penalizer),
+    let (fitted, calibration) = rayon::join(
+        || -> Result<_> {
+            let folded = Folded::of(parts)?;
+            let fits = fit_all(&candidates, &folded.summary, config.penalizer);
+            Ok((folded, fits))
+        },
         || Calibration::of(history, calibration_end),
     );
-    let scoring = Scoring {
-        input: &input,
-        compressed: &compressed,
-        summary,
+    let (folded, (purchase, (gg, gg_report))) = fitted?;
+    let scoring = ScoringInputs {
+        parts,
+        folded: &folded,
         settings: PredictionSettings {
             horizon_months: config.horizon_months,
             month_days: MONTH_DAYS,
@@ -169,17 +231,11 @@ pub fn clv_stage(
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     let (validation, selection, scored) =
         validate_and_score(calibration?, &purchase, &fits, &scoring);
-    let model = scored.model;
-    let forecast = forecast(
-        &scored.predictions,
-        &scoring.settings,
-        scored
-            .intervals
-            .as_ref()
-            .map(|i| &i.forecast)
-            .zip(scored.uncertainty.as_ref()),
-    );
-    let scores = scores(&scored.predictions, scored.intervals, config.margin);
+    let Scored {
+        model,
+        scores,
+        forecast,
+    } = scored?;
     let uncomputable = count_uncomputable(&scores, model.kind());
     fits.push(gg_report.clone());
     Ok(ClvOutput {
@@ -218,35 +274,30 @@ type PurchaseFits = Vec<(PurchaseModel, FitReport)>;
 type SpendFit = (Option<GammaGammaParams>, FitReport);
 
 /// The purchase models and Gamma-Gamma fitted on the full history, side
-/// by side; with the compressed summary the purchase models were fitted
-/// on, which the scoring reuses.
+/// by side.
 fn fit_all(
     candidates: &[PurchaseModelKind],
-    input: &CustomerSummaryInput,
+    summary: &FoldedSummary,
     penalizer: f64,
-) -> (PurchaseFits, SpendFit, CompressedSummary) {
+) -> (PurchaseFits, SpendFit) {
     let clock = std::time::Instant::now();
-    let ((purchase, compressed), spend) = rayon::join(
-        || {
-            let compressed = CompressedSummary::of(input);
-            let fits = fit_purchase_models(candidates, &compressed, penalizer);
-            (fits, compressed)
-        },
-        || fit_spend_model(input, penalizer),
+    let fits = rayon::join(
+        || fit_purchase_models(candidates, summary, penalizer),
+        || fit_spend_model(summary, penalizer),
     );
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv fits");
-    (purchase, spend, compressed)
+    fits
 }
 
 /// Validates every candidate on the holdout, chooses, and scores the
 /// customers with the chosen one. With a single candidate the choice is
 /// known before the validation, so the two run side by side.
-fn validate_and_score<'s>(
+fn validate_and_score(
     calibration: Calibration,
     purchase: &[(PurchaseModel, FitReport)],
     reports: &[FitReport],
-    scoring: &Scoring<'s>,
-) -> (HoldoutValidation, Vec<SelectionRow>, Scored<'s>) {
+    scoring: &ScoringInputs,
+) -> (HoldoutValidation, Vec<SelectionRow>, Result<Scored>) {
     let select = |validation: &HoldoutValidation| selection_rows(reports, &validation.models);
     if let [(model, report)] = purchase {
         let (validation, scored) = rayon::join(
@@ -269,10 +320,9 @@ fn validate_and_score<'s>(
 }
 
 /// What scoring the customers needs besides the purchase model.
-struct Scoring<'a> {
-    input: &'a CustomerSummaryInput<'a>,
-    compressed: &'a CompressedSummary,
-    summary: &'a CustomerSummary,
+struct ScoringInputs<'a> {
+    parts: &'a CustomerParts,
+    folded: &'a Folded,
     settings: PredictionSettings,
     /// Gamma-Gamma's parameters when they give the order values.
     gg: Option<&'a GammaGammaParams>,
@@ -280,36 +330,70 @@ struct Scoring<'a> {
     config: &'a ClvConfig,
 }
 
-/// The customers scored by one purchase model.
-struct Scored<'s> {
+/// The customers scored by one purchase model, and the forecast.
+struct Scored {
     model: PurchaseModel,
-    predictions: CustomerPredictions<'s>,
-    intervals: Option<PredictionIntervals>,
-    uncertainty: Option<Uncertainty>,
+    scores: ClvScores,
+    forecast: Forecast,
 }
 
-impl<'s> Scoring<'s> {
-    fn score(&self, model: PurchaseModel, report: &FitReport) -> Scored<'s> {
+impl ScoringInputs<'_> {
+    /// Every customer's scores and the forecast, a partition at a time:
+    /// with intervals the partitions are read twice, first for the
+    /// forecast's weights.
+    fn score(&self, model: PurchaseModel, report: &FitReport) -> Result<Scored> {
         let clock = std::time::Instant::now();
         let uncertainty = uncertainty(self.config, report, self.gg.is_some(), self.gg_report);
-        let (mut predictions, intervals) = predict_with_intervals(
-            model,
-            self.gg,
-            self.input,
-            self.compressed,
-            &self.settings,
-            uncertainty.as_ref(),
-        );
-        if self.gg.is_none() && !self.summary.frequency.iter().any(|&f| f > 0) {
-            predictions.set_order_value(plain_order_value(self.summary));
-        }
+        let scoring = self.folded.summary.scoring(model, self.gg, &self.settings);
+        let scorer = match &uncertainty {
+            None => scoring.without_intervals(),
+            Some(uncertainty) => {
+                let mut weights = scoring.weights();
+                self.parts.fold_in_order(
+                    |part| {
+                        let monetary_value = monetary(&part.summary);
+                        with_input(&part.summary, &monetary_value, |i| scoring.batch(i))
+                    },
+                    |_, batch| weights.add(&batch),
+                )?;
+                scoring.with_intervals(weights, uncertainty)
+            }
+        };
+        let (scores, totals) = self.scores(&scorer)?;
+        let gradients = scorer.forecast_gradients().zip(uncertainty.as_ref());
+        let forecast = forecast(totals, &self.settings, gradients);
         tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv predictions");
-        Scored {
+        Ok(Scored {
             model,
-            predictions,
-            intervals,
-            uncertainty,
-        }
+            scores,
+            forecast,
+        })
+    }
+
+    /// Every customer's scores, and the forecast's monthly totals.
+    fn scores(&self, scorer: &Scorer) -> Result<(ClvScores, MonthlyTotals)> {
+        let fallback =
+            (self.gg.is_none() && !self.folded.any_repeat).then(|| self.folded.plain_order_value());
+        let margin = self.config.margin;
+        let mut totals = MonthlyTotals::new(self.settings.horizon_months as usize);
+        let mut all = ClvScores::default();
+        self.parts.fold_in_order(
+            |part| {
+                let monetary_value = monetary(&part.summary);
+                let batch = with_input(&part.summary, &monetary_value, |i| scorer.batch(i));
+                let (mut predictions, intervals) = scorer.predict(batch);
+                if let Some(value) = fallback {
+                    predictions.set_order_value(value);
+                }
+                let part_scores = scores(&predictions, intervals, margin);
+                (predictions, part_scores)
+            },
+            |_, (predictions, part_scores)| {
+                totals.add(&predictions);
+                all.append(part_scores);
+            },
+        )?;
+        Ok((all, totals))
     }
 }
 
@@ -345,13 +429,6 @@ fn uncertainty(
         spend,
         level: config.interval,
     })
-}
-
-/// No repeat buyer at all: no spend model and no repeat spend to average.
-/// The plain average order value is the honest guess.
-fn plain_order_value(summary: &CustomerSummary) -> f64 {
-    let orders: i64 = summary.orders.iter().sum();
-    money(summary.revenue_cents.iter().sum()) / orders.max(1) as f64
 }
 
 /// Every candidate refitted on the calibration period and compared with
@@ -514,56 +591,135 @@ impl Bounds {
     }
 }
 
-/// Customers per task of the forecast's sums. Fixed, so the totals are
-/// added up in the same order whatever the thread count.
+/// Customers per chunk of the forecast's sums. Fixed, so the totals are
+/// added up in the same order whatever the thread count and partitions.
 const FORECAST_CHUNK: usize = 1 << 16;
 
 /// Per month of the horizon, the expected orders and revenue of all
-/// customers: summed in customer order within chunks of
-/// [`FORECAST_CHUNK`] customers, and the chunks' sums in chunk order, so
-/// the result is the same on every run.
-fn monthly_totals(predictions: &CustomerPredictions, months: usize) -> (Vec<f64>, Vec<f64>) {
-    let chunks: Vec<(Vec<f64>, Vec<f64>)> = (0..predictions.len().div_ceil(FORECAST_CHUNK))
-        .into_par_iter()
-        .map(|chunk| {
-            let mut orders = vec![0.0f64; months];
-            let mut revenue = vec![0.0f64; months];
-            let end = ((chunk + 1) * FORECAST_CHUNK).min(predictions.len());
-            for i in chunk * FORECAST_CHUNK..end {
-                let value = predictions.expected_avg_order_value(i);
-                let by_month = predictions.expected_orders_by_month(i);
-                for (j, &n) in by_month.iter().enumerate().take(months) {
-                    // A NaN month makes the total NaN: published as null.
-                    orders[j] += n;
-                    revenue[j] += n * value;
-                }
-            }
-            (orders, revenue)
-        })
-        .collect();
-    let mut orders = vec![0.0f64; months];
-    let mut revenue = vec![0.0f64; months];
-    for (chunk_orders, chunk_revenue) in chunks {
-        for j in 0..months {
-            orders[j] += chunk_orders[j];
-            revenue[j] += chunk_revenue[j];
+/// customers, added a batch of customers at a time in customer order:
+/// summed in customer order within chunks of [`FORECAST_CHUNK`]
+/// customers, and the chunks' sums in chunk order, so the result is the
+/// same on every run whatever the batches. A batch's whole chunks are
+/// summed in parallel; the chunk a batch ends in is carried to the next.
+struct MonthlyTotals {
+    /// Customers per chunk: [`FORECAST_CHUNK`] (smaller in tests).
+    chunk: usize,
+    orders: Vec<f64>,
+    revenue: Vec<f64>,
+    /// The open chunk's sums, and its customers so far.
+    open: (Vec<f64>, Vec<f64>),
+    in_open: usize,
+}
+
+impl MonthlyTotals {
+    fn new(months: usize) -> Self {
+        Self::with_chunk(months, FORECAST_CHUNK)
+    }
+
+    fn with_chunk(months: usize, chunk: usize) -> Self {
+        MonthlyTotals {
+            chunk,
+            orders: vec![0.0; months],
+            revenue: vec![0.0; months],
+            open: (vec![0.0; months], vec![0.0; months]),
+            in_open: 0,
         }
     }
-    (orders, revenue)
+
+    /// Adds the next batch's customers.
+    fn add(&mut self, predictions: &CustomerPredictions) {
+        let n = predictions.len();
+        // The open chunk's rest first, then whole chunks, then the start
+        // of the next open one.
+        let rest = if self.in_open > 0 {
+            (self.chunk - self.in_open).min(n)
+        } else {
+            0
+        };
+        self.add_to_open(predictions, 0..rest);
+        let chunk = self.chunk;
+        let whole = (n - rest) / chunk;
+        let chunks: Vec<(Vec<f64>, Vec<f64>)> = (0..whole)
+            .into_par_iter()
+            .map(|k| {
+                let start = rest + k * chunk;
+                let mut sums = (vec![0.0; self.orders.len()], vec![0.0; self.orders.len()]);
+                add_customers(&mut sums, predictions, start..start + chunk);
+                sums
+            })
+            .collect();
+        for chunk in chunks {
+            self.close(chunk);
+        }
+        self.add_to_open(predictions, rest + whole * chunk..n);
+    }
+
+    /// Adds customers `range` to the open chunk, closing it when full.
+    fn add_to_open(&mut self, predictions: &CustomerPredictions, range: Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        self.in_open += range.len();
+        add_customers(&mut self.open, predictions, range);
+        if self.in_open == self.chunk {
+            self.close_open();
+        }
+    }
+
+    fn close_open(&mut self) {
+        let months = self.orders.len();
+        let open = std::mem::replace(&mut self.open, (vec![0.0; months], vec![0.0; months]));
+        self.in_open = 0;
+        self.close(open);
+    }
+
+    /// Adds a chunk's sums to the totals.
+    fn close(&mut self, (orders, revenue): (Vec<f64>, Vec<f64>)) {
+        for j in 0..self.orders.len() {
+            self.orders[j] += orders[j];
+            self.revenue[j] += revenue[j];
+        }
+    }
+
+    /// The totals over every customer added: (orders, revenue) per month.
+    fn finish(mut self) -> (Vec<f64>, Vec<f64>) {
+        if self.in_open > 0 {
+            self.close_open();
+        }
+        (self.orders, self.revenue)
+    }
+}
+
+/// Adds customers `range` of `predictions` to (orders, revenue) per
+/// month, in customer order.
+fn add_customers(
+    (orders, revenue): &mut (Vec<f64>, Vec<f64>),
+    predictions: &CustomerPredictions,
+    range: Range<usize>,
+) {
+    for i in range {
+        let value = predictions.expected_avg_order_value(i);
+        let by_month = predictions.expected_orders_by_month(i);
+        for (j, &n) in by_month.iter().enumerate().take(orders.len()) {
+            // A NaN month makes the total NaN: published as null.
+            orders[j] += n;
+            revenue[j] += n * value;
+        }
+    }
 }
 
 /// One row per month j of the horizon (days (j − 1)·30.4375 to
 /// j·30.4375 after as_of): expected orders of all customers, expected
 /// revenue (× each customer's expected order value), and that revenue
 /// discounted by (1 + d)^j, with their intervals from `gradients` (null
-/// without), the totals from [`monthly_totals`].
+/// without), from the totals over every customer.
 fn forecast(
-    predictions: &CustomerPredictions,
+    totals: MonthlyTotals,
     settings: &PredictionSettings,
     gradients: Option<(&ForecastGradients, &Uncertainty)>,
 ) -> Forecast {
     let months = settings.horizon_months as usize;
-    let (orders, revenue) = monthly_totals(predictions, months);
+    let (orders, revenue) = totals.finish();
     let factor = |j: usize| (1.0 + settings.discount_rate_monthly).powi(j as i32 + 1);
     let interval = |of: &dyn Fn(&ForecastGradients, &Uncertainty, usize) -> [f64; 2]| {
         Bounds::of((0..months).map(|j| match gradients {
@@ -611,13 +767,76 @@ mod tests {
             month_days: MONTH_DAYS,
             discount_rate_monthly: 0.0,
         };
-        let forecast = forecast(&predictions, &settings, None);
+        let forecast = forecast(totals_of(&[&predictions], 2, 1), &settings, None);
         assert_eq!(forecast.expected_orders, vec![None, None]);
         assert_eq!(forecast.discounted_revenue, vec![None, None]);
         let first = CustomerPredictions::of_rows_for_tests(&rows, &[0], vec![10.0]);
-        let forecast = super::forecast(&first, &settings, None);
+        let forecast = super::forecast(totals_of(&[&first], 2, 1), &settings, None);
         assert_eq!(forecast.expected_revenue, vec![Some(10.0), Some(10.0)]);
         assert_eq!(forecast.expected_orders, vec![Some(1.0), Some(1.0)]);
+    }
+
+    /// The totals of batches added in order, in chunks of `chunk`.
+    fn totals_of(batches: &[&CustomerPredictions], months: usize, chunk: usize) -> MonthlyTotals {
+        let mut totals = MonthlyTotals::with_chunk(months, chunk);
+        for batch in batches {
+            totals.add(batch);
+        }
+        totals
+    }
+
+    proptest::proptest! {
+        /// The forecast's totals by their definition (customers summed in
+        /// order within chunks, the chunks' sums in order), whatever the
+        /// batches the customers come in: bit for bit, with values whose
+        /// sums depend on their order.
+        #[test]
+        fn monthly_totals_do_not_depend_on_the_batches(
+            customers in proptest::collection::vec((0usize..4, -3i32..40), 0..60),
+            cuts in proptest::collection::vec(0usize..61, 0..5),
+            chunk in 1usize..7,
+        ) {
+            let months = 3;
+            // Rows whose months differ by orders of magnitude.
+            let rows: Vec<(f64, Vec<f64>, f64)> = (0..4)
+                .map(|r| (0.5, (0..months).map(|j| 10f64.powi(r * 5 - j as i32) / 3.0).collect(), 0.1))
+                .collect();
+            let customer_row: Vec<u32> = customers.iter().map(|c| c.0 as u32).collect();
+            let value: Vec<f64> = customers.iter().map(|c| c.1 as f64 * 1.1).collect();
+            let mut want = (vec![0.0; months], vec![0.0; months]);
+            for start in (0..customers.len()).step_by(chunk) {
+                let mut sums = (vec![0.0; months], vec![0.0; months]);
+                for i in start..(start + chunk).min(customers.len()) {
+                    for j in 0..months {
+                        let n = rows[customer_row[i] as usize].1[j];
+                        sums.0[j] += n;
+                        sums.1[j] += n * value[i];
+                    }
+                }
+                for j in 0..months {
+                    want.0[j] += sums.0[j];
+                    want.1[j] += sums.1[j];
+                }
+            }
+            let mut ends: Vec<usize> = cuts.iter().map(|c| c % (customers.len() + 1)).collect();
+            ends.extend([0, customers.len()]);
+            ends.sort_unstable();
+            let batches: Vec<CustomerPredictions> = ends
+                .windows(2)
+                .map(|w| {
+                    CustomerPredictions::of_rows_for_tests(
+                        &rows,
+                        &customer_row[w[0]..w[1]],
+                        value[w[0]..w[1]].to_vec(),
+                    )
+                })
+                .collect();
+            let batches: Vec<&CustomerPredictions> = batches.iter().collect();
+            let got = totals_of(&batches, months, chunk).finish();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(bits(&got.0), bits(&want.0));
+            proptest::prop_assert_eq!(bits(&got.1), bits(&want.1));
+        }
     }
 
     #[test]

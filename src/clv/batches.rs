@@ -1,0 +1,274 @@
+//! The CLV over customers given a batch at a time, in customer order (a
+//! pipeline's customer partitions), so that no column of every customer is
+//! ever joined: the fits' unique rows are folded batch by batch
+//! ([`SummaryFold`]), and once the models are fitted each batch is scored
+//! on its own ([`Scorer`]). Folded in order, the batches give the rows,
+//! weights and sums of folding the customers at once, so the fits, the
+//! scores and the forecast's weights are the numbers the whole-summary
+//! functions ([`super::predict_with_intervals`]) give.
+
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+
+use super::compress::{RfmFolder, RfmRows, RowIndex, SpendFolder, SpendRows};
+use super::gamma_gamma::fit_spend_rows;
+use super::model::fit_purchase_model_rows;
+use super::predict::OrderValue;
+use super::rows::RowPrediction;
+use super::rows::{finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon};
+use super::uncertainty::{
+    add_row_weights, customer_intervals, rows_with_spread, ForecastGradients, PredictionIntervals,
+    RowSpread, RowWeights, Uncertainty,
+};
+use super::{
+    AtOptimum, CustomerSummaryInput, FitReport, GammaGammaParams, PredictionSettings,
+    PurchaseModel, PurchaseModelKind,
+};
+
+/// Customers folded a batch at a time into what the fits need: the unique
+/// (frequency, recency, T) rows and the Gamma-Gamma (frequency, monetary)
+/// rows, each in the order of its first customer.
+#[derive(Default)]
+pub struct SummaryFold {
+    rfm: RfmFolder,
+    spend: SpendFolder,
+}
+
+impl SummaryFold {
+    /// Adds a batch of customers; batches must come in customer order.
+    ///
+    /// # Panics
+    /// If the input's columns have different lengths.
+    pub fn add(&mut self, input: &CustomerSummaryInput) {
+        input.assert_lengths();
+        let (rfm, spend) = (&mut self.rfm, &mut self.spend);
+        rayon::join(
+            || rfm.add(input.frequency, input.recency_days, input.tenure_days),
+            || spend.add(input.frequency, input.monetary_value),
+        );
+    }
+
+    /// What every customer added folds into.
+    pub fn finish(self) -> FoldedSummary {
+        let (rows, index) = self.rfm.finish();
+        FoldedSummary {
+            rows,
+            index,
+            spend: self.spend.finish(),
+        }
+    }
+}
+
+/// Every customer's unique rows, without any customer's: the fits run on
+/// them, and [`FoldedSummary::scoring`] scores batches of customers.
+pub struct FoldedSummary {
+    rows: RfmRows,
+    index: RowIndex,
+    spend: SpendRows,
+}
+
+impl FoldedSummary {
+    /// Customers folded.
+    pub fn customers(&self) -> f64 {
+        self.rows.total_w
+    }
+
+    /// Unique (frequency, recency, T) rows.
+    pub fn unique_rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// [`super::fit_purchase_model_on`] over the folded rows.
+    pub fn fit_purchase_model(
+        &self,
+        kind: PurchaseModelKind,
+        penalizer: f64,
+        at_optimum: AtOptimum,
+    ) -> (PurchaseModel, FitReport) {
+        fit_purchase_model_rows(kind, &self.rows, penalizer, None, at_optimum)
+    }
+
+    /// [`super::fit_gamma_gamma_with`] over the folded rows.
+    pub fn fit_gamma_gamma(&self, penalizer: f64) -> (GammaGammaParams, FitReport) {
+        fit_spend_rows(&self.spend, penalizer, None)
+    }
+
+    /// The mean monetary value of the repeat buyers (0 without any), as
+    /// the order values fall back to.
+    fn repeat_mean(&self) -> f64 {
+        finite_or(self.spend.mean_m, 0.0)
+    }
+
+    /// Scoring by `model`, with Gamma-Gamma's parameters `gg` when they
+    /// give the order values (as [`super::predict()`] takes them).
+    pub fn scoring<'f>(
+        &'f self,
+        model: PurchaseModel,
+        gg: Option<&'f GammaGammaParams>,
+        settings: &PredictionSettings,
+    ) -> Scoring<'f> {
+        Scoring {
+            folded: self,
+            model,
+            order_value: OrderValue::with_repeat_mean(gg, self.repeat_mean()),
+            horizon: Horizon::of(settings),
+            groups: AliveGroups::of(&self.rows),
+        }
+    }
+}
+
+/// A purchase model and the order values, ready to score batches; with
+/// intervals it first needs every customer's weight on their row
+/// ([`RowWeightsFold`]).
+pub struct Scoring<'f> {
+    folded: &'f FoldedSummary,
+    model: PurchaseModel,
+    order_value: OrderValue<'f>,
+    horizon: Horizon,
+    groups: AliveGroups,
+}
+
+/// A batch's customers as scoring sees them: each one's unique row, order
+/// value and the value's log-gradient in the Gamma-Gamma parameters.
+pub struct ScoringBatch {
+    rows: Vec<u32>,
+    values: Vec<f64>,
+    value_gradients: Vec<[f64; 3]>,
+}
+
+impl<'f> Scoring<'f> {
+    /// The batch's rows, order values and their gradients (its customers
+    /// in parallel), for [`RowWeightsFold::add`].
+    pub fn batch(&self, input: &CustomerSummaryInput) -> ScoringBatch {
+        self.batch_of(input, true)
+    }
+
+    /// The batch's rows and order values, and with `gradients` the
+    /// values' gradients (empty without).
+    fn batch_of(&self, input: &CustomerSummaryInput, gradients: bool) -> ScoringBatch {
+        input.assert_lengths();
+        let value = &self.order_value;
+        let (x, m) = (input.frequency, input.monetary_value);
+        ScoringBatch {
+            rows: (self.folded.index).rows_of(x, input.recency_days, input.tenure_days),
+            values: (0..input.len())
+                .into_par_iter()
+                .map(|i| value.of(x[i], m[i]))
+                .collect(),
+            value_gradients: match gradients {
+                true => (0..input.len())
+                    .into_par_iter()
+                    .map(|i| value.log_gradient(x[i], m[i]))
+                    .collect(),
+                false => Vec::new(),
+            },
+        }
+    }
+
+    /// An empty fold of the rows' weights, for [`Scoring::with_intervals`].
+    pub fn weights(&self) -> RowWeightsFold {
+        RowWeightsFold {
+            weights: vec![RowWeights::default(); self.folded.rows.len()],
+        }
+    }
+
+    /// The scorer without intervals.
+    pub fn without_intervals(self) -> Scorer<'f> {
+        let rows = predict_rows(&self.model, &self.folded.rows, &self.groups, &self.horizon);
+        Scorer {
+            scoring: self,
+            rows,
+            spread: None,
+        }
+    }
+
+    /// The scorer with intervals from `uncertainty`, given every
+    /// customer's weights (every batch added to `weights` in order).
+    pub fn with_intervals(
+        self,
+        weights: RowWeightsFold,
+        uncertainty: &'f Uncertainty,
+    ) -> Scorer<'f> {
+        let (rows, spread, forecast) = rows_with_spread(
+            &self.model,
+            &self.folded.rows,
+            &self.groups,
+            &weights.weights,
+            &self.horizon,
+            &uncertainty.purchase,
+        );
+        Scorer {
+            scoring: self,
+            rows,
+            spread: Some(Spread {
+                rows: spread,
+                forecast,
+                uncertainty,
+            }),
+        }
+    }
+}
+
+/// Every customer's weight on their row, added a batch at a time in
+/// customer order (the forecast's gradients are sums over them).
+pub struct RowWeightsFold {
+    weights: Vec<RowWeights>,
+}
+
+impl RowWeightsFold {
+    /// Adds a batch; batches must come in customer order.
+    pub fn add(&mut self, batch: &ScoringBatch) {
+        let gradient = |i: usize| batch.value_gradients[i];
+        add_row_weights(&mut self.weights, &batch.rows, &batch.values, &gradient);
+    }
+}
+
+/// The rows' spreads, the forecast's gradients and what they come from.
+struct Spread<'f> {
+    rows: Vec<RowSpread>,
+    forecast: ForecastGradients,
+    uncertainty: &'f Uncertainty,
+}
+
+/// Scores batches of customers, each on its own: every row's figures are
+/// computed once, and a batch's customers read their rows'.
+pub struct Scorer<'f> {
+    scoring: Scoring<'f>,
+    rows: Vec<RowPrediction>,
+    spread: Option<Spread<'f>>,
+}
+
+impl<'f> Scorer<'f> {
+    /// The batch's predictions, and their intervals when the scorer has
+    /// them (the batch's customers', with an empty forecast: the
+    /// forecast's gradients are [`Scorer::forecast_gradients`]).
+    pub fn predict(
+        &self,
+        batch: ScoringBatch,
+    ) -> (CustomerPredictions<'_>, Option<PredictionIntervals>) {
+        let ScoringBatch {
+            rows,
+            values,
+            value_gradients,
+        } = batch;
+        let predictions = CustomerPredictions::new(Cow::Borrowed(&self.rows), rows.into(), values);
+        let intervals = self.spread.as_ref().map(|spread| {
+            let gradient = |i: usize| value_gradients[i];
+            customer_intervals(&predictions, &spread.rows, &gradient, spread.uncertainty)
+        });
+        (predictions, intervals)
+    }
+
+    /// The gradients of the forecast's monthly totals over every
+    /// customer, with intervals.
+    pub fn forecast_gradients(&self) -> Option<&ForecastGradients> {
+        self.spread.as_ref().map(|spread| &spread.forecast)
+    }
+
+    /// The batch's rows and order values, for [`Scorer::predict`] (with
+    /// their gradients when the scorer has intervals).
+    pub fn batch(&self, input: &CustomerSummaryInput) -> ScoringBatch {
+        self.scoring.batch_of(input, self.spread.is_some())
+    }
+}

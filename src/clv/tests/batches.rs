@@ -1,0 +1,142 @@
+//! Customers given a batch at a time (`clv::batches`, as a pipeline's
+//! customer partitions give them) fit and score to the numbers of the
+//! whole-summary functions ([`fit_purchase_model`], [`fit_gamma_gamma`],
+//! [`predict_with_intervals`]), bit for bit, whatever the batches.
+
+use std::ops::Range;
+
+use super::intervals::TRUTH;
+use super::sim::{simulate, Summary};
+use crate::clv::{
+    fit_gamma_gamma, fit_purchase_model, predict_with_intervals, AtOptimum, CompressedSummary,
+    CustomerPredictions, GammaGammaParams, LogCovariance, PredictionIntervals, PredictionSettings,
+    PurchaseModelKind, Scorer, SummaryFold, Uncertainty,
+};
+
+/// Customers `0..n` cut at `cuts` (empty batches among them).
+fn batches(n: usize, cuts: &[usize]) -> Vec<Range<usize>> {
+    let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(n)).collect();
+    ends.extend([0, n]);
+    ends.sort_unstable();
+    ends.windows(2).map(|w| w[0]..w[1]).collect()
+}
+
+fn part(data: &Summary, customers: Range<usize>) -> Summary {
+    Summary {
+        frequency: data.frequency[customers.clone()].to_vec(),
+        recency: data.recency[customers.clone()].to_vec(),
+        tenure: data.tenure[customers.clone()].to_vec(),
+        monetary: data.monetary[customers].to_vec(),
+    }
+}
+
+/// A customer's figures as bits (NaN compares equal to itself).
+fn figures(p: &CustomerPredictions, i: usize) -> [u64; 5] {
+    [
+        p.p_alive(i),
+        p.expected_orders(i),
+        p.p_no_order(i),
+        p.expected_avg_order_value(i),
+        p.clv(i),
+    ]
+    .map(f64::to_bits)
+}
+
+fn interval_bits(intervals: &[[f64; 2]]) -> Vec<[u64; 2]> {
+    intervals.iter().map(|i| i.map(f64::to_bits)).collect()
+}
+
+/// Every batch scored by `scorer` equals the whole summary's predictions
+/// and intervals for the same customers.
+fn assert_batches_score_as_whole(
+    scorer: &Scorer,
+    parts: &[(Range<usize>, Summary)],
+    whole: &(CustomerPredictions, Option<PredictionIntervals>),
+) {
+    for (customers, data) in parts {
+        let (predictions, intervals) = scorer.predict(scorer.batch(&data.input()));
+        assert_eq!(predictions.len(), customers.len());
+        for (i, c) in customers.clone().enumerate() {
+            assert_eq!(
+                figures(&predictions, i),
+                figures(&whole.0, c),
+                "customer {c}"
+            );
+        }
+        match (&intervals, &whole.1) {
+            (None, None) => {}
+            (Some(got), Some(want)) => {
+                let range = customers.clone();
+                assert_eq!(
+                    interval_bits(&got.expected_orders),
+                    interval_bits(&want.expected_orders[range.clone()])
+                );
+                assert_eq!(interval_bits(&got.clv), interval_bits(&want.clv[range]));
+            }
+            _ => panic!("intervals on one side only"),
+        }
+    }
+}
+
+/// Fits and scores by batches and at once, with and without Gamma-Gamma
+/// and intervals.
+fn check(seed: u64, cuts: &[usize]) {
+    let data = simulate(1_500, &TRUTH, 30.0, 546.0, 1.0, seed);
+    let parts: Vec<(Range<usize>, Summary)> = batches(data.frequency.len(), cuts)
+        .into_iter()
+        .map(|r| (r.clone(), part(&data, r)))
+        .collect();
+    let mut fold = SummaryFold::default();
+    for (_, p) in &parts {
+        fold.add(&p.input());
+    }
+    let folded = fold.finish();
+    assert_eq!(folded.customers(), data.frequency.len() as f64);
+
+    let kind = PurchaseModelKind::BgNbd;
+    let (model, report) = fit_purchase_model(kind, &data.input(), 0.0, None);
+    let (batch_model, batch_report) = folded.fit_purchase_model(kind, 0.0, AtOptimum::Hessian);
+    assert_eq!(format!("{batch_model:?}"), format!("{model:?}"));
+    assert_eq!(format!("{batch_report:?}"), format!("{report:?}"));
+    let (gg, gg_report) = fit_gamma_gamma(&data.input());
+    let (batch_gg, batch_gg_report) = folded.fit_gamma_gamma(0.0);
+    assert_eq!(format!("{batch_gg:?}"), format!("{gg:?}"));
+    assert_eq!(format!("{batch_gg_report:?}"), format!("{gg_report:?}"));
+
+    let uncertainty = Uncertainty {
+        purchase: LogCovariance::of_fit(&report).expect("a converged purchase fit"),
+        spend: LogCovariance::of_fit(&gg_report),
+        level: 0.9,
+    };
+    let settings = PredictionSettings {
+        horizon_months: 6,
+        ..PredictionSettings::default()
+    };
+    let compressed = CompressedSummary::of(&data.input());
+    let whole = |gg: Option<&GammaGammaParams>, u: Option<&Uncertainty>| {
+        predict_with_intervals(model, gg, &data.input(), &compressed, &settings, u)
+    };
+    for gg in [Some(&gg), None] {
+        let scorer = folded.scoring(model, gg, &settings).without_intervals();
+        assert_batches_score_as_whole(&scorer, &parts, &whole(gg, None));
+
+        let scoring = folded.scoring(model, gg, &settings);
+        let mut weights = scoring.weights();
+        for (_, p) in &parts {
+            weights.add(&scoring.batch(&p.input()));
+        }
+        let scorer = scoring.with_intervals(weights, &uncertainty);
+        let want = whole(gg, Some(&uncertainty));
+        assert_batches_score_as_whole(&scorer, &parts, &want);
+        let forecast = &want.1.as_ref().expect("intervals").forecast;
+        assert_eq!(scorer.forecast_gradients(), Some(forecast));
+    }
+}
+
+#[test]
+fn batches_fit_and_score_as_the_whole_summary() {
+    check(1, &[]);
+    check(2, &[1]);
+    check(3, &[0, 0, 700, 700]);
+    check(4, &[13, 200, 201, 999, 1_499]);
+}
