@@ -18,6 +18,7 @@ Environment:
   BENCH_THREADS   threads for every engine       (default: all cores)
   BENCH_CLV_MODEL [clv] model of the CLV run     (default bg_nbd; auto fits all three)
   BENCH_MEMORY_LIMIT --memory-limit of our runs  (default: the run's own default budget)
+  BENCH_DUCKDB_TEMP_LIMIT DuckDB's max_temp_directory_size (default: DuckDB's, 90 % of the free disk)
 
 Python standard library only, plus duckdb and chdb, which it installs into
 .venv-bench/ (python3 -m venv + pip) the first time. Without chdb (it
@@ -422,6 +423,11 @@ def sql_worker(engine, argv):
             w=int(a.window_days), tz=tz, order_ts=order_ts, amount=amount)
     if engine == "duckdb":
         config = {"temp_directory": os.path.join(a.out, ".tmp")}
+        # A cap on DuckDB's spill, so a history too big for the disk fails
+        # the run instead of filling the disk.
+        temp_limit = os.environ.get("BENCH_DUCKDB_TEMP_LIMIT", "").strip()
+        if temp_limit:
+            config["max_temp_directory_size"] = temp_limit
         if a.threads:
             config["threads"] = a.threads
         con = module.connect(config=config)
