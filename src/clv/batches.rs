@@ -15,8 +15,9 @@ use super::compress::{RfmFolder, RfmRows, RowIndex, SpendFolder, SpendRows};
 use super::gamma_gamma::fit_spend_rows;
 use super::model::fit_purchase_model_rows;
 use super::predict::OrderValue;
-use super::rows::RowPrediction;
-use super::rows::{finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon};
+use super::rows::{
+    finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon, RowPrediction,
+};
 use super::uncertainty::{
     add_row_weights, customer_intervals, rows_with_spread, ForecastGradients, PredictionIntervals,
     RowSpread, RowWeights, Uncertainty,
@@ -100,6 +101,15 @@ impl FoldedSummary {
         finite_or(self.spend.mean_m, 0.0)
     }
 
+    /// Frees Gamma-Gamma's rows (about one per repeat buyer) once it is
+    /// fitted: scoring reads only their mean.
+    pub fn drop_spend_rows(&mut self) {
+        self.spend = SpendRows {
+            mean_m: self.spend.mean_m,
+            ..SpendRows::default()
+        };
+    }
+
     /// Scoring by `model`, with Gamma-Gamma's parameters `gg` when they
     /// give the order values (as [`super::predict()`] takes them).
     pub fn scoring<'f>(
@@ -151,17 +161,21 @@ impl<'f> Scoring<'f> {
         let value = &self.order_value;
         let (x, m) = (input.frequency, input.monetary_value);
         ScoringBatch {
-            rows: (self.folded.index).rows_of(x, input.recency_days, input.tenure_days),
+            rows: self
+                .folded
+                .index
+                .rows_of(x, input.recency_days, input.tenure_days),
             values: (0..input.len())
                 .into_par_iter()
                 .map(|i| value.of(x[i], m[i]))
                 .collect(),
-            value_gradients: match gradients {
-                true => (0..input.len())
+            value_gradients: if gradients {
+                (0..input.len())
                     .into_par_iter()
                     .map(|i| value.log_gradient(x[i], m[i]))
-                    .collect(),
-                false => Vec::new(),
+                    .collect()
+            } else {
+                Vec::new()
             },
         }
     }
@@ -219,6 +233,11 @@ pub struct RowWeightsFold {
 impl RowWeightsFold {
     /// Adds a batch; batches must come in customer order.
     pub fn add(&mut self, batch: &ScoringBatch) {
+        assert_eq!(
+            batch.value_gradients.len(),
+            batch.rows.len(),
+            "RowWeightsFold::add takes batches of Scoring::batch"
+        );
         let gradient = |i: usize| batch.value_gradients[i];
         add_row_weights(&mut self.weights, &batch.rows, &batch.values, &gradient);
     }
@@ -252,6 +271,10 @@ impl<'f> Scorer<'f> {
             values,
             value_gradients,
         } = batch;
+        assert!(
+            self.spread.is_none() || value_gradients.len() == rows.len(),
+            "Scorer::predict takes batches of the same scorer's Scorer::batch"
+        );
         let predictions = CustomerPredictions::new(Cow::Borrowed(&self.rows), rows.into(), values);
         let intervals = self.spread.as_ref().map(|spread| {
             let gradient = |i: usize| value_gradients[i];

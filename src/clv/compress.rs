@@ -569,8 +569,9 @@ mod tests {
         ) {
             let column = |of: fn(&(i64, i64, i64, i64)) -> i64| customers.iter().map(of).collect::<Vec<_>>();
             let (f, r, t) = (column(|c| c.0), column(|c| c.1), column(|c| c.2));
-            // Few distinct amounts, zero and negative ones among them.
-            let m: Vec<f64> = customers.iter().map(|c| c.3 as f64 * 2.5 - 2.5).collect();
+            // Few distinct amounts, zero and negative ones among them,
+            // inexact in binary so that their sum depends on its order.
+            let m: Vec<f64> = customers.iter().map(|c| c.3 as f64 * 2.3 - 2.3).collect();
             let (whole, whole_rows) = compress_rfm_columns(&f, &r, &t);
             let mut spend_whole = SpendFolder::default();
             spend_whole.add(&f, &m);

@@ -30,6 +30,19 @@ pub struct ClvScores {
 }
 
 impl ClvScores {
+    /// No customer yet, room for `customers`.
+    pub fn with_capacity(customers: usize) -> ClvScores {
+        ClvScores {
+            p_alive: Vec::with_capacity(customers),
+            expected_orders: Vec::with_capacity(customers),
+            p_no_order: Vec::with_capacity(customers),
+            expected_avg_order_value: Vec::with_capacity(customers),
+            clv: Vec::with_capacity(customers),
+            expected_orders_interval: Vec::with_capacity(customers),
+            clv_interval: Vec::with_capacity(customers),
+        }
+    }
+
     /// `next`'s customers after these.
     pub fn append(&mut self, next: ClvScores) {
         self.p_alive.extend(next.p_alive);

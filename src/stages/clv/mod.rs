@@ -4,7 +4,11 @@
 //! customer with the chosen one (with intervals from the fits' sampling
 //! error, `[clv] interval`), and computes the simple CLV. The calibration
 //! summary is built while the fits run, and with one candidate model its
-//! holdout and the scoring run side by side.
+//! holdout and the scoring run side by side. The customers' summaries are
+//! read a partition at a time and never joined: the fits' unique rows are
+//! folded over the partitions in code order (`clv::SummaryFold`), and each
+//! partition is scored on its own (`clv::Scorer`), to the numbers of the
+//! whole summary.
 //!
 //! Outputs: the CLV columns of `customers` (p_alive, expected_orders,
 //! expected_avg_order_value, clv, clv_simple, the `_low` / `_high`
@@ -82,8 +86,8 @@ fn monetary(summary: &CustomerSummary) -> Vec<f64> {
         .collect()
 }
 
-/// `f` of a part's summary as the models read it (`monetary` is the
-/// part's [`monetary`] values).
+/// `f` of a part's summary as the models read it (`monetary_value` is
+/// the part's [`monetary`] values).
 fn with_input<T>(
     summary: &CustomerSummary,
     monetary_value: &[f64],
@@ -215,7 +219,9 @@ pub fn clv_stage(
         },
         || Calibration::of(history, calibration_end),
     );
-    let (folded, (purchase, (gg, gg_report))) = fitted?;
+    let (mut folded, (purchase, (gg, gg_report))) = fitted?;
+    // Scoring needs only the repeat buyers' mean of Gamma-Gamma's rows.
+    folded.summary.drop_spend_rows();
     let scoring = ScoringInputs {
         parts,
         folded: &folded,
@@ -376,7 +382,9 @@ impl ScoringInputs<'_> {
             (self.gg.is_none() && !self.folded.any_repeat).then(|| self.folded.plain_order_value());
         let margin = self.config.margin;
         let mut totals = MonthlyTotals::new(self.settings.horizon_months as usize);
-        let mut all = ClvScores::default();
+        // Each column at its size: grown part by part, a column would be
+        // copied as it doubles and could end at twice its size.
+        let mut all = ClvScores::with_capacity(self.parts.customers());
         self.parts.fold_in_order(
             |part| {
                 let monetary_value = monetary(&part.summary);
