@@ -47,6 +47,7 @@ use crate::report::load::ReportTables;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check, CustomerTotals};
 use crate::stages::clv::{clv_stage, simple_clv, ClvOutput};
+use crate::stages::clv_scores::{ClvScoreStore, ClvScores};
 use crate::stages::cohorts::{cohort_grid, CohortGrid};
 use crate::stages::compare::gates::{
     evaluate as evaluate_gates, failed_gates, Freshness, GateResult,
@@ -421,7 +422,9 @@ fn history_stores(spill: &Arc<SpillDir>) -> HistoryStores {
 /// The spill files the per-customer results go to: each partition's
 /// results, and each of its score columns apart.
 fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
-    use crate::io::spill::{CUSTOMERS, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE};
+    use crate::io::spill::{
+        CLV_SCORES, CUSTOMERS, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
+    };
     let column = |kind| Arc::new(WholeFiles::<Vec<i64>>::new(Arc::clone(spill), kind));
     ResultStores {
         parts: Arc::new(WholeFiles::<CustomerPart>::new(
@@ -437,6 +440,7 @@ fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
             revenue_cents: column(SCORE_REVENUE),
             gaps: column(SCORE_GAPS),
         },
+        clv: Arc::new(WholeFiles::<ClvScores>::new(Arc::clone(spill), CLV_SCORES)),
     }
 }
 
@@ -464,30 +468,34 @@ fn segments_and_targets(
     (spill, resources): (&Arc<SpillDir>, &mut Resources),
     clock: &mut StageClock,
 ) -> Result<(DataFrame, Vec<ListSource>)> {
-    let clv = results.clv.as_ref().map(|(scores, _)| scores);
-    let segments = clock.time("segments", || {
-        let parts = results.parts.map_parts(|_, part| {
-            let (totals, segments) = part_totals(&part.summary);
-            // The segment of each customer is kept only for the CLV sums.
-            (totals, clv.map(|_| segments))
-        })?;
-        let mut totals = SegmentTotals::zero();
-        let mut segments = Vec::new();
-        for (part, of_customers) in parts {
-            totals.add(&part);
-            segments.extend(of_customers.unwrap_or_default());
-        }
-        if let Some(scores) = clv {
-            totals = totals.with_clv(&segments, scores);
-        }
-        segments_table(&totals)
-    })?;
+    let segments = clock.time("segments", || segments_table(&segment_stage(results)?))?;
     let lists = clock.time("targets", || target_stage(results, spill))?;
     // Every spill file is written by now, the target lists' last (the
     // results' and the lists' are read while the tables are published;
     // their stores keep the directory).
     resources.spilled_bytes = spill.written();
     Ok((segments, lists))
+}
+
+/// The stage `segments`: each partition's totals, and with the CLV stage
+/// the sums of its scores, added in customer order.
+fn segment_stage(results: &PerCustomer) -> Result<SegmentTotals> {
+    let mut totals = SegmentTotals::zero();
+    if results.clv.is_some() {
+        totals = totals.with_zero_clv();
+    }
+    results.parts.fold_in_order(
+        |p, part| -> Result<_> { Ok((part_totals(&part.summary), results.clv_of_part(p)?)) },
+        |_, of_part| {
+            let ((part, segments), clv) = of_part?;
+            totals.add(&part);
+            if let Some(scores) = clv {
+                totals.add_clv(&segments, &scores);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(totals)
 }
 
 /// The totals the reconciliation reads of every customer.
@@ -642,13 +650,14 @@ fn stages_over_orders(
 ) -> Result<OverOrders> {
     let config = &pipeline.config;
     let tiers = config.loyalty.as_ref().map(Tiers::of);
+    let clv_store = results.0.as_ref().map(|stores| Arc::clone(&stores.clv));
     let parts = clock.time("customers", || {
         let ids = history.take_ids();
         customers_stage((&history, ids), tiers.as_ref(), results)
     })?;
     let (beside, clv) = clock.beside(
         |clock| descriptive_stages(pipeline, &history, (tiers.as_ref(), &parts), clock),
-        |clock| clv(pipeline, &history, &parts, clock),
+        |clock| clv(pipeline, &history, (&parts, clv_store), clock),
     )?;
     let Descriptive {
         described,
@@ -1280,7 +1289,7 @@ fn describe(
 fn clv(
     pipeline: &Pipeline,
     history: &OrderHistory,
-    parts: &CustomerParts,
+    (parts, store): (&CustomerParts, Option<Arc<ClvScoreStore>>),
     clock: &mut StageClock,
 ) -> Result<Option<(ClvOutput, NamedFrames)>> {
     let config = &pipeline.config.clv;
@@ -1289,7 +1298,7 @@ fn clv(
     }
     clock
         .time("clv", || {
-            let output = clv_stage(history, parts, config)?;
+            let output = clv_stage(history, (parts, store), config)?;
             let frames = clv_tables(&output)?;
             Ok((output, frames))
         })
@@ -1351,16 +1360,20 @@ fn tier_stage(
 /// customer partition at a time, and each published list's rows in its
 /// order.
 fn target_stage(results: &PerCustomer, spill: &Arc<SpillDir>) -> Result<Vec<ListSource>> {
-    let clv = results.clv.as_ref().map(|(scores, _)| scores);
+    let clv = results.clv.as_ref().map(|(scores, _)| scores.ranks());
     let targets = Targets::of(clv, results.parts.gap_doubled(), &results.targets);
     let lists = published_lists(results.tiers.is_some(), clv.is_some());
     if results.parts.stored() {
         let runs = ListRuns::new(Arc::clone(spill), results.parts.part_count());
         return stored_lists(results, (&targets, &lists), runs);
     }
-    let parts = results.parts.map_parts(|start, part| {
-        part_rows(&results.target_inputs(part, start), &targets, &lists)
+    let parts = results.parts.map_indexed(|p, part| -> Result<_> {
+        let clv = results.clv_of_part(p)?;
+        let start = results.parts.codes_of(p).start;
+        let inputs = results.target_inputs((part, start), clv.as_deref());
+        Ok(part_rows(&inputs, &targets, &lists))
     })?;
+    let parts = parts.into_iter().collect::<Result<_>>()?;
     let joined = joined_lists(&lists, parts);
     Ok(joined.into_iter().map(ListSource::Held).collect())
 }
@@ -1374,8 +1387,10 @@ fn stored_lists(
     (targets, lists): (&Targets, &[TargetList]),
     runs: ListRuns,
 ) -> Result<Vec<ListSource>> {
-    let written = results.parts.map_parts(|start, part| {
-        let inputs = results.target_inputs(part, start);
+    let written = results.parts.map_indexed(|p, part| {
+        let clv = results.clv_of_part(p)?;
+        let start = results.parts.codes_of(p).start;
+        let inputs = results.target_inputs((part, start), clv.as_deref());
         part_rows(&inputs, targets, lists)
             .into_iter()
             .map(|mut rows| {

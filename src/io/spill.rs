@@ -29,6 +29,7 @@ use std::sync::Arc;
 use bytemuck::Pod;
 
 use crate::error::{Error, Result};
+use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
 use crate::stages::orders::{CustomerIds, PartEntries};
 use crate::stages::part_store::PartStore;
@@ -56,6 +57,8 @@ pub const SCORE_LAST_ORDER: &str = "score-last-order";
 pub const SCORE_ORDERS: &str = "score-orders";
 pub const SCORE_REVENUE: &str = "score-revenue";
 pub const SCORE_GAPS: &str = "score-gaps";
+/// The kind of the customer partitions' CLV scores.
+pub const CLV_SCORES: &str = "clv-scores";
 
 /// The file of partition `partition`'s pieces of kind `kind` in `dir`
 /// (`lines-00007.bin`).
@@ -680,6 +683,49 @@ impl Spillable for CustomerPart {
     }
 }
 
+/// A partition's CLV scores. A score that could not be computed (`None`)
+/// is written as NaN: the scores that exist are finite, so NaN reads back
+/// as `None` and nothing else does.
+impl Spillable for ClvScores {
+    fn write<W: Write>(&self, out: &mut VecWriter<W>) -> std::io::Result<()> {
+        let nan_for_none =
+            |v: &[Option<f64>]| -> Vec<f64> { v.iter().map(|x| x.unwrap_or(f64::NAN)).collect() };
+        debug_assert!(self.clv.iter().flatten().all(|v| v.is_finite()));
+        out.put(&self.p_alive)?;
+        out.put(&nan_for_none(&self.expected_orders))?;
+        out.put(&self.p_no_order)?;
+        out.put(&self.expected_avg_order_value)?;
+        out.put(&nan_for_none(&self.clv))?;
+        out.put(&self.expected_orders_interval)?;
+        out.put(&self.clv_interval)
+    }
+
+    fn read(input: &mut impl Read) -> std::io::Result<(ClvScores, u64)> {
+        let mut read = 0;
+        let mut column = || get_vec::<f64>(input, &mut read);
+        let none_for_nan = |v: Vec<f64>| -> Vec<Option<f64>> {
+            v.into_iter().map(|x| (!x.is_nan()).then_some(x)).collect()
+        };
+        let p_alive = column()?;
+        let expected_orders = none_for_nan(column()?);
+        let p_no_order = column()?;
+        let expected_avg_order_value = column()?;
+        let clv = none_for_nan(column()?);
+        let expected_orders_interval = get_vec(input, &mut read)?;
+        let clv_interval = get_vec(input, &mut read)?;
+        let scores = ClvScores {
+            p_alive,
+            expected_orders,
+            p_no_order,
+            expected_avg_order_value,
+            clv,
+            expected_orders_interval,
+            clv_interval,
+        };
+        Ok((scores, read))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -817,6 +863,44 @@ mod tests {
                 CustomerIds::from_raw_parts(text(), bad.clone()).is_none(),
                 "{bad:?}"
             );
+        }
+    }
+
+    /// CLV scores come back bit for bit, a score that could not be
+    /// computed as `None` and an interval without ends as NaN; -0 stays
+    /// -0 (it ranks below +0).
+    #[test]
+    fn clv_scores_come_back_with_their_missing_values() {
+        let parent = tempfile::tempdir().unwrap();
+        let scores = ClvScores {
+            p_alive: vec![0.25, 1.0, 0.0],
+            expected_orders: vec![Some(1.5), None, Some(-0.0)],
+            p_no_order: vec![0.5, 0.0, 1.0],
+            expected_avg_order_value: vec![12.5, 3.0, 0.0],
+            clv: vec![Some(18.75), None, Some(-0.0)],
+            expected_orders_interval: vec![[1.0, 2.0], [f64::NAN; 2], [0.0, 0.0]],
+            clv_interval: vec![[f64::NAN; 2], [f64::NAN; 2], [-1.0, 1.0]],
+        };
+        let bits = |s: &ClvScores| {
+            let column = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let options = |v: &[Option<f64>]| -> Vec<Option<u64>> {
+                v.iter().map(|x| x.map(f64::to_bits)).collect()
+            };
+            let pairs = |v: &[[f64; 2]]| column(&v.concat());
+            (
+                [column(&s.p_alive), column(&s.p_no_order)],
+                column(&s.expected_avg_order_value),
+                [options(&s.expected_orders), options(&s.clv)],
+                [pairs(&s.expected_orders_interval), pairs(&s.clv_interval)],
+            )
+        };
+        for compress in [false, true] {
+            let dir = std::sync::Arc::new(SpillDir::create(parent.path(), compress).unwrap());
+            let store = WholeFiles::<ClvScores>::new(std::sync::Arc::clone(&dir), CLV_SCORES);
+            store.put(1, &scores).unwrap();
+            store.put(0, &ClvScores::default()).unwrap();
+            assert_eq!(bits(&store.get(1).unwrap()), bits(&scores));
+            assert_eq!(bits(&store.get(0).unwrap()), bits(&ClvScores::default()));
         }
     }
 

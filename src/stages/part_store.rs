@@ -4,12 +4,51 @@
 //! `io::spill` writes them to the run's spill directory; stages never touch
 //! the file system themselves.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use crate::error::Result;
 
 /// One value per customer partition, put once and read back by index.
 pub trait PartStore<T>: Send + Sync {
     fn put(&self, part: usize, value: &T) -> Result<()>;
     fn get(&self, part: usize) -> Result<T>;
+}
+
+/// The parts of a store read back last, kept for the readers that ask
+/// for the same part again soon (the `customers` table asks for its rows
+/// a piece at a time, several pieces a part, on every thread): at most
+/// two a thread.
+pub struct RecentParts<T> {
+    kept: Mutex<VecDeque<(usize, Arc<T>)>>,
+}
+
+impl<T> Default for RecentParts<T> {
+    fn default() -> Self {
+        RecentParts {
+            kept: Mutex::new(VecDeque::new()),
+        }
+    }
+}
+
+impl<T> RecentParts<T> {
+    /// Part `p`: kept, or made by `read` and kept.
+    pub fn get(&self, p: usize, read: impl FnOnce() -> Result<T>) -> Result<Arc<T>> {
+        if let Some((_, part)) = self.lock().iter().find(|(q, _)| *q == p) {
+            return Ok(Arc::clone(part));
+        }
+        let part = Arc::new(read()?);
+        let mut kept = self.lock();
+        if kept.len() >= 2 * rayon::current_num_threads() {
+            kept.pop_front();
+        }
+        kept.push_back((p, Arc::clone(&part)));
+        Ok(part)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<(usize, Arc<T>)>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A part store in memory: what the spill files hold, for the stages' own

@@ -12,20 +12,22 @@
 //! time ([`Scoring::of_stored`]), and a stored partition is scored each
 //! time it is read back. So at no point are the results, the ids or the
 //! score columns of every customer held (at 1 B orders they took about
-//! 100, 18 and 25 bytes a customer: 19, 3.5 and 4.8 GB).
+//! 100, 18 and 25 bytes a customer: 19, 3.5 and 4.8 GB). The CLV stage's
+//! scores of each partition go to a store of their own then (about 90
+//! bytes a customer); only every CLV, sorted, is held for the target
+//! lists' quantiles (8 bytes a customer with a CLV).
 
-use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use crate::config::TargetsConfig;
 use crate::error::Result;
-use crate::stages::clv_scores::{ClvScores, SimpleClv};
+use crate::stages::clv_scores::{ClvScoreParts, ClvScoreStore, ClvScores, SimpleClv};
 use crate::stages::customers::{summarize_part, CustomerSummary, ScoreStores, Scoring};
 use crate::stages::orders::{CustomerIds, EntriesView, OrderHistory, PartIds};
-use crate::stages::part_store::PartStore;
+use crate::stages::part_store::{PartStore, RecentParts};
 use crate::stages::targets::TargetInputs;
 use crate::stages::tiers::{tiers_of_part, CustomerTiers, Tiers};
 
@@ -51,9 +53,8 @@ pub struct CustomerParts {
     held: Vec<Arc<CustomerPart>>,
     store: Option<Arc<ResultStore>>,
     scoring: Scoring,
-    /// The stored parts read back last: the `customers` table asks for its
-    /// rows a piece at a time, several pieces a part, on every thread.
-    recent: Mutex<VecDeque<(usize, Arc<CustomerPart>)>>,
+    /// The stored parts read back last.
+    recent: RecentParts<CustomerPart>,
 }
 
 /// What one partition gave: its results (held), or what is kept of them
@@ -74,6 +75,9 @@ enum Built {
 pub struct ResultStores {
     pub parts: Arc<ResultStore>,
     pub scores: ScoreStores,
+    /// The CLV stage's scores of each partition (the client's alone: a
+    /// cluster's executors do not score).
+    pub clv: Arc<ClvScoreStore>,
 }
 
 /// What is kept of a partition's results once they and its score columns
@@ -268,7 +272,7 @@ impl CustomerParts {
             held,
             store,
             scoring,
-            recent: Mutex::new(VecDeque::new()),
+            recent: RecentParts::default(),
         }
     }
 
@@ -300,23 +304,11 @@ impl CustomerParts {
         let Some(store) = &self.store else {
             return Ok(Arc::clone(&self.held[p]));
         };
-        let recent = |q: &(usize, Arc<CustomerPart>)| q.0 == p;
-        if let Some((_, part)) = self.lock_recent().iter().find(|q| recent(q)) {
-            return Ok(Arc::clone(part));
-        }
-        let mut part = store.get(p)?;
-        self.scoring.apply(&mut part.summary);
-        let part = Arc::new(part);
-        let mut kept = self.lock_recent();
-        if kept.len() >= 2 * rayon::current_num_threads() {
-            kept.pop_front();
-        }
-        kept.push_back((p, Arc::clone(&part)));
-        Ok(part)
-    }
-
-    fn lock_recent(&self) -> std::sync::MutexGuard<'_, VecDeque<(usize, Arc<CustomerPart>)>> {
-        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+        self.recent.get(p, || {
+            let mut part = store.get(p)?;
+            self.scoring.apply(&mut part.summary);
+            Ok(part)
+        })
     }
 
     /// The id of customer `c`, when the parts are held (the target lists
@@ -372,20 +364,29 @@ impl CustomerParts {
         &self,
         f: impl Fn(usize, &CustomerPart) -> T + Sync,
     ) -> Result<Vec<T>> {
+        self.map_indexed(|p, part| f(self.starts[p], part))
+    }
+
+    /// `f` of every part (its index, the part), the parts in parallel; the
+    /// results in part order.
+    pub fn map_indexed<T: Send>(
+        &self,
+        f: impl Fn(usize, &CustomerPart) -> T + Sync,
+    ) -> Result<Vec<T>> {
         (0..self.part_count())
             .into_par_iter()
-            .map(|p| Ok(f(self.starts[p], &*self.part(p)?)))
+            .map(|p| Ok(f(p, &*self.part(p)?)))
             .collect()
     }
 
-    /// `each` of every part, a few parts at a time in parallel, and
-    /// `fold` of each part with its result in part order: for sums that
-    /// must be added in customer order whatever the partitioning, without
-    /// every part's results held at once.
+    /// `each` of every part (its index, the part), a few parts at a time
+    /// in parallel, and `fold` of each part with its result in part order:
+    /// for sums that must be added in customer order whatever the
+    /// partitioning, without every part's results held at once.
     pub fn fold_in_order<T: Send>(
         &self,
-        each: impl Fn(&CustomerPart) -> T + Sync,
-        mut fold: impl FnMut(&CustomerPart, T),
+        each: impl Fn(usize, &CustomerPart) -> T + Sync,
+        mut fold: impl FnMut(&CustomerPart, T) -> Result<()>,
     ) -> Result<()> {
         let parts: Vec<usize> = (0..self.part_count()).collect();
         for window in parts.chunks(2 * rayon::current_num_threads()) {
@@ -393,12 +394,12 @@ impl CustomerParts {
                 .par_iter()
                 .map(|&p| {
                     let part = self.part(p)?;
-                    let result = each(&part);
+                    let result = each(p, &part);
                     Ok((part, result))
                 })
                 .collect::<Result<Vec<_>>>()?;
             for (part, result) in done {
-                fold(&part, result);
+                fold(&part, result)?;
             }
         }
         Ok(())
@@ -442,7 +443,7 @@ pub struct PerCustomer {
     pub as_of: i32,
     pub parts: CustomerParts,
     /// The CLV scores and the simple CLV's settings, with the CLV stage.
-    pub clv: Option<(ClvScores, SimpleClv)>,
+    pub clv: Option<(ClvScoreParts, SimpleClv)>,
     /// The loyalty tiers, with `[loyalty]`.
     pub tiers: Option<Tiers>,
     /// The activity window, in days.
@@ -451,9 +452,21 @@ pub struct PerCustomer {
 }
 
 impl PerCustomer {
+    /// Part `p`'s CLV scores, with the CLV stage.
+    pub fn clv_of_part(&self, p: usize) -> Result<Option<Arc<ClvScores>>> {
+        self.clv
+            .as_ref()
+            .map(|(scores, _)| scores.part(p))
+            .transpose()
+    }
+
     /// What the target rules read of `part`, whose first customer's code
-    /// is `start`.
-    pub fn target_inputs<'a>(&'a self, part: &'a CustomerPart, start: usize) -> TargetInputs<'a> {
+    /// is `start` and whose CLV scores are `clv`.
+    pub fn target_inputs<'a>(
+        &'a self,
+        (part, start): (&'a CustomerPart, usize),
+        clv: Option<&'a ClvScores>,
+    ) -> TargetInputs<'a> {
         TargetInputs {
             start,
             as_of: self.as_of,
@@ -461,7 +474,7 @@ impl PerCustomer {
             window: self.window,
             tiers: self.tiers.as_ref(),
             customer_tiers: &part.tiers,
-            clv: self.clv.as_ref().map(|(scores, _)| scores),
+            clv,
             config: &self.targets,
         }
     }
@@ -484,6 +497,7 @@ mod tests {
                 revenue_cents: Arc::new(MemoryParts::default()),
                 gaps: Arc::new(MemoryParts::default()),
             },
+            clv: Arc::new(MemoryParts::default()),
         }
     }
 

@@ -86,19 +86,35 @@ impl SegmentTotals {
     }
 
     /// The totals with the CLV sums of every customer: `segments` are the
-    /// customers' segment indexes in code order, as `scores` are. Summed
-    /// in customer order, so the sums do not depend on how the customers
+    /// customers' segment indexes in code order, as `scores` are.
+    pub fn with_clv(self, segments: &[u8], scores: &ClvScores) -> SegmentTotals {
+        let mut totals = self.with_zero_clv();
+        totals.add_clv(segments, scores);
+        totals
+    }
+
+    /// The totals with CLV sums of no customer yet ([`SegmentTotals::add_clv`]).
+    pub fn with_zero_clv(mut self) -> SegmentTotals {
+        self.clv_sum = Some(vec![Some(0.0f64); self.names.len()]);
+        self.alive_sum = Some(vec![0.0f64; self.names.len()]);
+        self
+    }
+
+    /// Adds the CLV sums of the next customers in code order: `segments`
+    /// are their segment indexes, as `scores` are their scores. Summed in
+    /// customer order, so the sums do not depend on how the customers
     /// were partitioned.
-    pub fn with_clv(mut self, segments: &[u8], scores: &ClvScores) -> SegmentTotals {
-        let mut clv_sum = vec![Some(0.0f64); self.names.len()];
-        let mut alive_sum = vec![0.0f64; self.names.len()];
+    ///
+    /// # Panics
+    /// Without [`SegmentTotals::with_zero_clv`] first.
+    pub fn add_clv(&mut self, segments: &[u8], scores: &ClvScores) {
+        let started = "the CLV sums are started before they are added to";
+        let clv_sum = self.clv_sum.as_mut().expect(started);
+        let alive_sum = self.alive_sum.as_mut().expect(started);
         for (c, &i) in segments.iter().enumerate() {
             let i = i as usize;
             clv_sum[i] = clv_sum[i].zip(scores.clv[c]).map(|(sum, clv)| sum + clv);
             alive_sum[i] += scores.p_alive[c];
         }
-        self.clv_sum = Some(clv_sum);
-        self.alive_sum = Some(alive_sum);
-        self
     }
 }

@@ -40,7 +40,7 @@ use rayon::prelude::*;
 
 use crate::config::TargetsConfig;
 use crate::error::Result;
-use crate::stages::clv_scores::ClvScores;
+use crate::stages::clv_scores::{ClvRanks, ClvScores, ClvThreshold};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::orders::CustomerIds;
 use crate::stages::tiers::{CustomerTiers, Tiers};
@@ -70,7 +70,7 @@ impl TargetList {
 }
 
 /// Everything the rules need of one customer partition (its customers'
-/// codes start at `start`); the CLV scores are every customer's.
+/// codes start at `start`), the CLV scores included.
 pub struct TargetInputs<'a> {
     /// The code of the partition's first customer.
     pub start: usize,
@@ -79,30 +79,46 @@ pub struct TargetInputs<'a> {
     pub window: u32,
     pub tiers: Option<&'a Tiers>,
     pub customer_tiers: &'a CustomerTiers,
+    /// The partition's CLV scores, with the CLV stage.
     pub clv: Option<&'a ClvScores>,
     pub config: &'a TargetsConfig,
 }
 
 /// The figures the rules use that depend on every customer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Targets {
-    /// Share of customers with a strictly lower CLV (with the CLV stage),
-    /// among those with a CLV; `None` for a customer without one.
-    pub clv_quantile: Option<Vec<Option<f64>>>,
+pub struct Targets<'a> {
+    /// Every customer's CLV ranked, with the CLV stage.
+    pub clv: Option<ClvQuantiles<'a>>,
     /// The second-order gap in days, doubled (exact for a median of two).
     pub gap_doubled: Option<i64>,
 }
 
-impl Targets {
-    /// The figures of a run whose customers' CLV scores are `clv` and
+/// The ranks of every customer's CLV and the CLVs that reach the rules'
+/// quantiles: a rule compares a CLV with a threshold, and only a listed
+/// customer's quantile is looked up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClvQuantiles<'a> {
+    pub ranks: ClvRanks<'a>,
+    /// The CLVs of at least `high_clv_quantile`.
+    high: ClvThreshold,
+    /// The CLVs of at least `vip_clv_quantile`.
+    vip: ClvThreshold,
+}
+
+impl<'a> Targets<'a> {
+    /// The figures of a run whose customers' CLVs are ranked by `clv` and
     /// whose median second-order gap (doubled) is `median_gap_doubled`.
     pub fn of(
-        clv: Option<&ClvScores>,
+        clv: Option<ClvRanks<'a>>,
         median_gap_doubled: Option<i64>,
         config: &TargetsConfig,
-    ) -> Targets {
+    ) -> Targets<'a> {
         Targets {
-            clv_quantile: clv.map(|scores| share_below_of_known(&scores.clv)),
+            clv: clv.map(|ranks| ClvQuantiles {
+                ranks,
+                high: ranks.at_least(config.high_clv_quantile),
+                vip: ranks.at_least(config.vip_clv_quantile),
+            }),
             gap_doubled: match config.reengage_after_days {
                 Some(days) => Some(2 * days as i64),
                 None => median_gap_doubled,
@@ -115,41 +131,20 @@ impl Targets {
     }
 }
 
-/// For each value, the share of values strictly below it.
-pub fn share_below(values: &[f64]) -> Vec<f64> {
-    let n = values.len().max(1) as f64;
-    crate::stages::customers::ranks_below(values, f64::total_cmp)
-        .into_iter()
-        .map(|below| below as f64 / n)
-        .collect()
-}
-
-/// [`share_below`] among the values that exist; `None` for a missing one
-/// (a CLV that could not be computed has no rank).
-fn share_below_of_known(values: &[Option<f64>]) -> Vec<Option<f64>> {
-    let known: Vec<f64> = values.iter().flatten().copied().collect();
-    let mut shares = share_below(&known).into_iter();
-    values
-        .iter()
-        .map(|v| v.and_then(|_| shares.next()))
-        .collect()
-}
-
 /// The list of the partition's customer `c` (its index in the partition),
 /// if any.
 pub fn list_of(inputs: &TargetInputs, targets: &Targets, c: usize) -> Option<TargetList> {
     let s = inputs.summary;
     let config = inputs.config;
-    let code = inputs.start + c;
     let since_last = inputs.as_of as i64 - s.last_order_day[c] as i64;
     if since_last >= inputs.window as i64 {
         return Some(TargetList::WinBack);
     }
-    let quantile = targets.clv_quantile.as_ref().and_then(|q| q[code]);
+    let clv = inputs.clv.and_then(|scores| scores.clv[c]).zip(targets.clv);
     if let Some(scores) = inputs.clv {
         let overdue = s.frequency[c] >= 1 && since_last * s.frequency[c] > s.recency_days[c];
-        if quantile.is_some_and(|q| q >= config.high_clv_quantile)
-            && scores.p_alive[code] < config.p_alive_below
+        if clv.is_some_and(|(v, q)| q.high.admits(v))
+            && scores.p_alive[c] < config.p_alive_below
             && overdue
         {
             return Some(TargetList::AtRiskHighValue);
@@ -163,7 +158,7 @@ pub fn list_of(inputs: &TargetInputs, targets: &Targets, c: usize) -> Option<Tar
         .tiers
         .zip(inputs.customer_tiers.tier.as_ref())
         .is_some_and(|(t, tier)| tier[c] == t.top());
-    let top_clv = quantile.is_some_and(|q| q >= config.vip_clv_quantile);
+    let top_clv = clv.is_some_and(|(v, q)| q.vip.admits(v));
     (in_top_tier || top_clv).then_some(TargetList::Vip)
 }
 
@@ -570,14 +565,14 @@ fn win_back_row(inputs: &TargetInputs, c: usize) -> WinBackRow {
 
 fn at_risk_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> AtRiskRow {
     let s = inputs.summary;
-    let at = inputs.start + c;
     let scores = inputs.clv.expect("the list needs CLV");
-    let q = targets.clv_quantile.as_ref().expect("the list needs CLV");
+    let ranks = targets.clv.expect("the list needs CLV").ranks;
+    let clv = scores.clv[c].expect("on the list only with a CLV");
     AtRiskRow {
         customer: code(inputs, c),
-        clv: scores.clv[at].expect("on the list only with a CLV quantile"),
-        clv_quantile: q[at].expect("on the list only with a CLV quantile"),
-        p_alive: scores.p_alive[at],
+        clv,
+        clv_quantile: ranks.share_below(clv),
+        p_alive: scores.p_alive[c],
         frequency: s.frequency[c],
         recency_days: s.recency_days[c],
         usual_gap_days: s.recency_days[c] as f64 / s.frequency[c] as f64,
@@ -598,20 +593,20 @@ fn reengage_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> ReengageR
 }
 
 fn vip_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> VipRow {
-    let at = inputs.start + c;
     let tier = inputs
         .tiers
         .zip(inputs.customer_tiers.tier.as_ref())
         .map(|(t, tier)| (t, tier[c]));
-    let q = targets.clv_quantile.as_ref().and_then(|q| q[at]);
+    let clv = inputs.clv.and_then(|x| x.clv[c]);
+    let ranked = clv.zip(targets.clv);
     VipRow {
         customer: code(inputs, c),
         tier: tier.map(|(_, i)| i),
         trailing_12m_cents: inputs.customer_tiers.trailing_12m_cents[c],
         top_tier: tier.map(|(t, i)| i == t.top()),
-        clv: inputs.clv.and_then(|x| x.clv[at]),
-        clv_quantile: q,
-        top_clv: q.map(|x| x >= inputs.config.vip_clv_quantile),
+        clv,
+        clv_quantile: ranked.map(|(v, q)| q.ranks.share_below(v)),
+        top_clv: ranked.map(|(v, q)| q.vip.admits(v)),
         revenue_cents: inputs.summary.revenue_cents[c],
     }
 }
@@ -722,22 +717,6 @@ mod tests {
                 assert_eq!(merged, expected, "{list:?}: {n} rows from {runs} runs");
             }
         }
-    }
-
-    #[test]
-    fn customers_without_a_clv_have_no_quantile_and_count_in_no_share() {
-        assert_eq!(
-            share_below_of_known(&[Some(3.0), None, Some(1.0), Some(2.0)]),
-            vec![Some(2.0 / 3.0), None, Some(0.0), Some(1.0 / 3.0)]
-        );
-    }
-
-    #[test]
-    fn shares_below_tie_together() {
-        assert_eq!(
-            share_below(&[3.0, 1.0, 3.0, 2.0]),
-            vec![0.5, 0.0, 0.5, 0.25]
-        );
     }
 
     #[test]

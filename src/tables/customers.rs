@@ -49,13 +49,17 @@ impl CustomerRows {
         let mut frames = Vec::new();
         for (p, of_part) in parts.parts_in(codes.clone()) {
             let start = parts.codes_of(p).start;
-            frames.push(self.build_part(&*parts.part(p)?, start, of_part)?);
+            let clv = self.results.clv_of_part(p)?;
+            let part = (&*parts.part(p)?, clv.as_deref());
+            frames.push(self.build_part(part, start, of_part)?);
         }
         let mut frames = frames.into_iter();
         let Some(mut frame) = frames.next() else {
             // No customers: the columns of none.
+            let none = ClvScores::default();
+            let clv = self.results.clv.as_ref().map(|_| &none);
             return self.build_part(
-                &CustomerPart::default(),
+                (&CustomerPart::default(), clv),
                 codes.start,
                 codes.start..codes.start,
             );
@@ -67,10 +71,10 @@ impl CustomerRows {
     }
 
     /// The rows of `part`'s customers `codes` (its first customer's code
-    /// is `start`).
+    /// is `start`; `clv` its CLV scores, with the CLV stage).
     fn build_part(
         &self,
-        part: &CustomerPart,
+        (part, clv): (&CustomerPart, Option<&ClvScores>),
         start: usize,
         codes: Range<usize>,
     ) -> Result<DataFrame> {
@@ -115,8 +119,9 @@ impl CustomerRows {
                 col::RFM_SEGMENT,
                 range.clone().map(|c| s.segment(c)).collect::<Vec<_>>(),
             )?;
-        let clv = self.results.clv.as_ref();
-        let mut frame = with_clv_scores(frame, clv, s, (range.clone(), codes))?;
+        let simple = self.results.clv.as_ref().map(|(_, simple)| simple);
+        let clv = clv.zip(simple);
+        let mut frame = with_clv_scores(frame, clv, s, range.clone())?;
         for column in tier_columns(&part.tiers, self.results.tiers.as_ref(), range) {
             frame = frame.push(column)?;
         }
@@ -135,14 +140,14 @@ impl RowSource for CustomerRows {
     }
 }
 
-/// The customers' CLV columns (of the customers `codes`, at `range` of
-/// their partition's `summary`): the scores, or nulls without the CLV
-/// stage.
+/// The CLV columns of the customers at `range` of a partition (`summary`
+/// and the CLV scores of its customers): the scores, or nulls without
+/// the CLV stage.
 fn with_clv_scores(
     frame: FrameBuilder,
-    clv: Option<&(ClvScores, SimpleClv)>,
+    clv: Option<(&ClvScores, &SimpleClv)>,
     summary: &CustomerSummary,
-    (local, range): (Range<usize>, Range<usize>),
+    range: Range<usize>,
 ) -> Result<FrameBuilder> {
     match clv {
         Some((scores, simple)) => {
@@ -170,7 +175,7 @@ fn with_clv_scores(
                 .add(col::CLV, scores.clv[range.clone()].to_vec())?
                 .add(col::CLV_LOW, interval_end(clv, 0, range.clone()))?
                 .add(col::CLV_HIGH, interval_end(clv, 1, range.clone()))?
-                .add(col::CLV_SIMPLE, simple.values(summary, local))
+                .add(col::CLV_SIMPLE, simple.values(summary, range))
         }
         None => frame
             .nulls(col::P_ALIVE)?
@@ -224,6 +229,7 @@ pub fn segments_table(totals: &SegmentTotals) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::clv_scores::ClvScoreParts;
     use crate::stages::orders::{HistoryPart, OrderHistory};
     use crate::stages::per_customer::{held_parts, summarize_customers};
     use crate::stages::segments::segment_totals;
@@ -259,8 +265,11 @@ mod tests {
     }
 
     fn rows_of(h: OrderHistory, clv: Option<ClvScores>) -> CustomerRows {
+        let parts = held_parts(&h);
+        let codes = (0..parts.part_count()).map(|p| parts.codes_of(p));
+        let clv = clv.map(|scores| ClvScoreParts::held_cut(&scores, codes));
         CustomerRows::new(Arc::new(PerCustomer {
-            parts: held_parts(&h),
+            parts,
             as_of: h.as_of,
             clv: clv.map(|scores| {
                 let simple = SimpleClv {

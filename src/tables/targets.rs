@@ -272,7 +272,7 @@ mod tests {
         rows.extend([("x", 580, 300), ("y", 590, 200)]);
         let results = results_of(&rows);
         let part = results.parts.part(0).unwrap();
-        let inputs = results.target_inputs(&part, 0);
+        let inputs = results.target_inputs((&part, 0), None);
         let targets = Targets::of(
             None,
             part.summary.second_order_gap_doubled,
@@ -306,7 +306,7 @@ mod tests {
         let part = results.parts.part(0).unwrap();
         let targets = Targets::of(None, None, &results.targets);
         let published = [TargetList::WinBack];
-        let inputs = results.target_inputs(&part, 0);
+        let inputs = results.target_inputs((&part, 0), None);
         let [win_back] =
             &joined_lists(&published, vec![part_rows(&inputs, &targets, &published)])[..]
         else {

@@ -8,7 +8,10 @@
 //! read a partition at a time and never joined: the fits' unique rows are
 //! folded over the partitions in code order (`clv::SummaryFold`), and each
 //! partition is scored on its own (`clv::Scorer`), to the numbers of the
-//! whole summary.
+//! whole summary. The scores are kept a partition at a time
+//! (`stages::clv_scores::ClvScoreParts`), in the spill directory when the
+//! per-customer results are there too, with every CLV sorted for the
+//! target lists' quantiles.
 //!
 //! Outputs: the CLV columns of `customers` (p_alive, expected_orders,
 //! expected_avg_order_value, clv, clv_simple, the `_low` / `_high`
@@ -35,7 +38,7 @@ use crate::clv::{
 };
 use crate::config::ClvConfig;
 use crate::error::Result;
-use crate::stages::clv_scores::{ClvScores, SimpleClv};
+use crate::stages::clv_scores::{ClvScoreParts, ClvScoreStore, ClvScores, KeptScores, SimpleClv};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
@@ -46,6 +49,7 @@ use rayon::prelude::*;
 use selection::selection_rows;
 use status::warn_if_not_converged;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Days in a month of the CLV horizon (365.25 / 12), SPEC §4.
 pub const MONTH_DAYS: f64 = 30.4375;
@@ -55,7 +59,8 @@ const MAX_LIFESPAN_YEARS: f64 = 10.0;
 
 /// Everything the CLV stage publishes.
 pub struct ClvOutput {
-    pub scores: ClvScores,
+    /// Every customer's scores, a customer partition at a time.
+    pub scores: ClvScoreParts,
     /// The holdout validation of every fitted purchase model
     /// (`clv_validation`).
     pub validation: HoldoutValidation,
@@ -118,13 +123,14 @@ impl Folded {
         let mut fold = SummaryFold::default();
         let (mut any_repeat, mut orders, mut revenue_cents) = (false, 0i64, 0i64);
         parts.fold_in_order(
-            |part| monetary(&part.summary),
+            |_, part| monetary(&part.summary),
             |part, monetary_value| {
                 let summary = &part.summary;
                 with_input(summary, &monetary_value, |input| fold.add(input));
                 any_repeat |= summary.frequency.iter().any(|&f| f > 0);
                 orders += summary.orders.iter().sum::<i64>();
                 revenue_cents += summary.revenue_cents.iter().sum::<i64>();
+                Ok(())
             },
         )?;
         let summary = fold.finish();
@@ -201,10 +207,11 @@ fn fit_spend_model(
 /// Runs the CLV stage. It reads the history and the customers' summaries
 /// a partition at a time (never joined), so it can run beside the
 /// descriptive stages (the simple CLV, which needs the KPIs, is
-/// [`simple_clv`]).
+/// [`simple_clv`]). The scores go to `store` when there is one (when the
+/// per-customer results are stored).
 pub fn clv_stage(
     history: &OrderHistory,
-    parts: &CustomerParts,
+    (parts, store): (&CustomerParts, Option<Arc<ClvScoreStore>>),
     config: &ClvConfig,
 ) -> Result<ClvOutput> {
     let candidates = config.model.candidates();
@@ -233,6 +240,7 @@ pub fn clv_stage(
         gg: gg.as_ref(),
         gg_report: &gg_report,
         config,
+        store,
     };
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     let (validation, selection, scored) =
@@ -242,7 +250,7 @@ pub fn clv_stage(
         scores,
         forecast,
     } = scored?;
-    let uncomputable = count_uncomputable(&scores, model.kind());
+    let uncomputable = warn_uncomputable(&scores, model.kind());
     fits.push(gg_report.clone());
     Ok(ClvOutput {
         scores,
@@ -258,12 +266,8 @@ pub fn clv_stage(
 
 /// Customers whose expected orders (and CLV) cannot be computed under the
 /// scoring model `model`; the run says so when there are any.
-fn count_uncomputable(scores: &ClvScores, model: PurchaseModelKind) -> usize {
-    let uncomputable = scores
-        .expected_orders
-        .iter()
-        .filter(|e| e.is_none())
-        .count();
+fn warn_uncomputable(scores: &ClvScoreParts, model: PurchaseModelKind) -> usize {
+    let uncomputable = scores.uncomputable();
     if uncomputable > 0 {
         tracing::warn!(
             customers = uncomputable,
@@ -334,12 +338,14 @@ struct ScoringInputs<'a> {
     gg: Option<&'a GammaGammaParams>,
     gg_report: &'a FitReport,
     config: &'a ClvConfig,
+    /// Where the scores go, when the per-customer results are stored.
+    store: Option<Arc<ClvScoreStore>>,
 }
 
 /// The customers scored by one purchase model, and the forecast.
 struct Scored {
     model: PurchaseModel,
-    scores: ClvScores,
+    scores: ClvScoreParts,
     forecast: Forecast,
 }
 
@@ -356,11 +362,14 @@ impl ScoringInputs<'_> {
             Some(uncertainty) => {
                 let mut weights = scoring.weights();
                 self.parts.fold_in_order(
-                    |part| {
+                    |_, part| {
                         let monetary_value = monetary(&part.summary);
                         with_input(&part.summary, &monetary_value, |i| scoring.batch(i))
                     },
-                    |_, batch| weights.add(&batch),
+                    |_, batch| {
+                        weights.add(&batch);
+                        Ok(())
+                    },
                 )?;
                 scoring.with_intervals(weights, uncertainty)
             }
@@ -376,17 +385,16 @@ impl ScoringInputs<'_> {
         })
     }
 
-    /// Every customer's scores, and the forecast's monthly totals.
-    fn scores(&self, scorer: &Scorer) -> Result<(ClvScores, MonthlyTotals)> {
+    /// Every customer's scores (in the store, when there is one), and the
+    /// forecast's monthly totals.
+    fn scores(&self, scorer: &Scorer) -> Result<(ClvScoreParts, MonthlyTotals)> {
         let fallback =
             (self.gg.is_none() && !self.folded.any_repeat).then(|| self.folded.plain_order_value());
         let margin = self.config.margin;
         let mut totals = MonthlyTotals::new(self.settings.horizon_months as usize);
-        // Each column at its size: grown part by part, a column would be
-        // copied as it doubles and could end at twice its size.
-        let mut all = ClvScores::with_capacity(self.parts.customers());
+        let mut all = ClvScoreParts::new(self.store.clone());
         self.parts.fold_in_order(
-            |part| {
+            |p, part| -> Result<_> {
                 let monetary_value = monetary(&part.summary);
                 let batch = with_input(&part.summary, &monetary_value, |i| scorer.batch(i));
                 let (mut predictions, intervals) = scorer.predict(batch);
@@ -394,14 +402,17 @@ impl ScoringInputs<'_> {
                     predictions.set_order_value(value);
                 }
                 let part_scores = scores(&predictions, intervals, margin);
-                (predictions, part_scores)
+                let kept = KeptScores::of(p, part_scores, self.store.as_deref())?;
+                Ok((predictions, kept))
             },
-            |_, (predictions, part_scores)| {
+            |_, scored| {
+                let (predictions, kept) = scored?;
                 totals.add(&predictions);
-                all.append(part_scores);
+                all.push(kept);
+                Ok(())
             },
         )?;
-        Ok((all, totals))
+        Ok((all.finish(), totals))
     }
 }
 
