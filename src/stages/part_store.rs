@@ -15,6 +15,26 @@ pub trait PartStore<T>: Send + Sync {
     fn get(&self, part: usize) -> Result<T>;
 }
 
+/// `each` of the parts `0..count`, a few at a time in parallel (two a
+/// thread), and `fold` of their results in part order: for what must be
+/// added in order, without every part's result held at once.
+pub fn fold_in_order<T: Send>(
+    count: usize,
+    each: impl Fn(usize) -> Result<T> + Sync,
+    mut fold: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    use rayon::prelude::*;
+    let parts: Vec<usize> = (0..count).collect();
+    for window in parts.chunks(2 * rayon::current_num_threads()) {
+        let done = window
+            .par_iter()
+            .map(|&p| each(p))
+            .collect::<Result<Vec<_>>>()?;
+        done.into_iter().try_for_each(&mut fold)?;
+    }
+    Ok(())
+}
+
 /// The parts of a store read back last, kept for the readers that ask
 /// for the same part again soon (the `customers` table asks for its rows
 /// a piece at a time, several pieces a part, on every thread): at most

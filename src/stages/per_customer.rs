@@ -27,7 +27,7 @@ use crate::error::Result;
 use crate::stages::clv_scores::{ClvScoreParts, ClvScoreStore, ClvScores, SimpleClv};
 use crate::stages::customers::{summarize_part, CustomerSummary, ScoreStores, Scoring};
 use crate::stages::orders::{CustomerIds, EntriesView, OrderHistory, PartIds};
-use crate::stages::part_store::{PartStore, RecentParts};
+use crate::stages::part_store::{self, PartStore, RecentParts};
 use crate::stages::targets::TargetInputs;
 use crate::stages::tiers::{tiers_of_part, CustomerTiers, Tiers};
 
@@ -388,21 +388,15 @@ impl CustomerParts {
         each: impl Fn(usize, &CustomerPart) -> T + Sync,
         mut fold: impl FnMut(&CustomerPart, T) -> Result<()>,
     ) -> Result<()> {
-        let parts: Vec<usize> = (0..self.part_count()).collect();
-        for window in parts.chunks(2 * rayon::current_num_threads()) {
-            let done = window
-                .par_iter()
-                .map(|&p| {
-                    let part = self.part(p)?;
-                    let result = each(p, &part);
-                    Ok((part, result))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            for (part, result) in done {
-                fold(&part, result)?;
-            }
-        }
-        Ok(())
+        part_store::fold_in_order(
+            self.part_count(),
+            |p| {
+                let part = self.part(p)?;
+                let result = each(p, &part);
+                Ok((part, result))
+            },
+            |(part, result)| fold(&part, result),
+        )
     }
 
     /// Every customer's tier at as_of (with `[loyalty]`: empty without),

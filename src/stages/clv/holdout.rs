@@ -7,8 +7,8 @@
 //! overall error is what `[clv] model = "auto"` chooses by.
 
 use crate::clv::{
-    expected_orders, fit_purchase_model_on, AtOptimum, CompressedSummary, FitReport,
-    PurchaseModelKind,
+    expected_orders, fit_purchase_model_on, AtOptimum, CompressedSummary, CompressedSummaryFold,
+    FitReport, PurchaseModelKind,
 };
 use crate::error::Result;
 use crate::stages::orders::OrderHistory;
@@ -27,26 +27,29 @@ pub(super) struct Calibration {
 }
 
 impl Calibration {
-    /// Every customer who ordered on or before `end`. The columns are
-    /// built on the thread pool: with a single purchase model this runs
-    /// beside the full-history fits and is what they wait for.
+    /// Every customer who ordered on or before `end`, a few customer
+    /// partitions at a time in parallel, folded in customer order into the
+    /// compressed summary: no column of every customer's (frequency,
+    /// recency, T) is built. With a single purchase model this runs beside
+    /// the full-history fits and is what they wait for.
     pub fn of(history: &OrderHistory, end: i32) -> Result<Calibration> {
-        use rayon::prelude::*;
         let clock = std::time::Instant::now();
-        let rows = history.map_parts(|_, entries| {
-            let rows = entries
-                .iter()
-                .filter_map(|(d, x)| calibration_row(d, x, end));
-            rows.collect::<Vec<_>>()
-        })?;
-        let rows: Vec<CalibrationRow> = rows.into_iter().flatten().collect();
-        let column = |of: fn(&CalibrationRow) -> i64| rows.par_iter().map(of).collect::<Vec<_>>();
-        let frequency = column(|r| r.frequency);
-        let compressed = CompressedSummary::of_columns(
-            &frequency,
-            &column(|r| r.recency),
-            &column(|r| r.tenure),
-        );
+        let mut fold = CompressedSummaryFold::default();
+        let (mut frequency, mut actual) = (Vec::new(), Vec::new());
+        history.fold_in_order(
+            |_, entries| {
+                let rows = entries
+                    .iter()
+                    .filter_map(|(d, x)| calibration_row(d, x, end));
+                PartColumns::of(rows)
+            },
+            |part| {
+                fold.add(&part.frequency, &part.recency, &part.tenure);
+                frequency.extend_from_slice(&part.frequency);
+                actual.extend(part.holdout_days.iter().map(|&days| days as f64));
+                Ok(())
+            },
+        )?;
         tracing::debug!(
             seconds = clock.elapsed().as_secs_f64(),
             "calibration summary"
@@ -54,8 +57,8 @@ impl Calibration {
         Ok(Calibration {
             end,
             frequency,
-            actual: rows.par_iter().map(|r| r.holdout_days as f64).collect(),
-            compressed,
+            actual,
+            compressed: fold.finish(),
         })
     }
 
@@ -118,6 +121,28 @@ pub(super) fn validate_model(
         calibration_fit,
         buckets: bucket_fits(&rows),
         absolute_errors,
+    }
+}
+
+/// One customer partition's calibration rows as columns.
+#[derive(Default)]
+struct PartColumns {
+    frequency: Vec<i64>,
+    recency: Vec<i64>,
+    tenure: Vec<i64>,
+    holdout_days: Vec<i64>,
+}
+
+impl PartColumns {
+    fn of(rows: impl Iterator<Item = CalibrationRow>) -> PartColumns {
+        let mut columns = PartColumns::default();
+        for row in rows {
+            columns.frequency.push(row.frequency);
+            columns.recency.push(row.recency);
+            columns.tenure.push(row.tenure);
+            columns.holdout_days.push(row.holdout_days);
+        }
+        columns
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::stages::part_store::PartStore;
+use crate::stages::part_store::{self, PartStore};
 
 /// The history of the customers of one partition, in id order, in
 /// contiguous vectors.
@@ -341,6 +341,17 @@ impl OrderHistory {
             .into_par_iter()
             .map(|p| self.with_part(p, |entries| f(p, entries)))
             .collect()
+    }
+
+    /// `each` of every part (its index and entries), a few parts at a time
+    /// in parallel, and `fold` of the results in part order.
+    pub fn fold_in_order<T: Send>(
+        &self,
+        each: impl Fn(usize, EntriesView<'_>) -> T + Sync,
+        fold: impl FnMut(T) -> Result<()>,
+    ) -> Result<()> {
+        let each = |p| self.with_part(p, |entries| each(p, entries));
+        part_store::fold_in_order(self.parts.len(), each, fold)
     }
 
     /// `f` of every customer's entries (days, cents), in code order, the
