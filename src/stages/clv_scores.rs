@@ -60,14 +60,16 @@ pub struct KeptScores {
 }
 
 impl ClvScoreParts {
-    /// No partition yet; the scores go to `store` when there is one.
-    pub fn new(store: Option<Arc<ClvScoreStore>>) -> ClvScoreParts {
+    /// No partition yet, of `customers` in all; the scores go to `store`
+    /// when there is one.
+    pub fn new(store: Option<Arc<ClvScoreStore>>, customers: usize) -> ClvScoreParts {
         ClvScoreParts {
             held: Vec::new(),
             store,
             recent: RecentParts::default(),
             parts: 0,
-            known: Vec::new(),
+            // At its size: grown part by part, it could end at twice it.
+            known: Vec::with_capacity(customers),
             uncomputable: 0,
         }
     }
@@ -200,7 +202,7 @@ impl ClvScoreParts {
     /// `whole`'s scores held, cut into partitions of the customers
     /// `parts`: for tests of the stages and tables that read them.
     pub fn held_cut(whole: &ClvScores, parts: impl Iterator<Item = Range<usize>>) -> Self {
-        let mut all = ClvScoreParts::new(None);
+        let mut all = ClvScoreParts::new(None, whole.clv.len());
         for (p, codes) in parts.enumerate() {
             let cut = ClvScores {
                 p_alive: whole.p_alive[codes.clone()].to_vec(),

@@ -392,7 +392,7 @@ impl ScoringInputs<'_> {
             (self.gg.is_none() && !self.folded.any_repeat).then(|| self.folded.plain_order_value());
         let margin = self.config.margin;
         let mut totals = MonthlyTotals::new(self.settings.horizon_months as usize);
-        let mut all = ClvScoreParts::new(self.store.clone());
+        let mut all = ClvScoreParts::new(self.store.clone(), self.parts.customers());
         self.parts.fold_in_order(
             |p, part| -> Result<_> {
                 let monetary_value = monetary(&part.summary);
