@@ -15,9 +15,7 @@ use super::compress::{RfmFolder, RfmRows, RowIndex, SpendFolder, SpendRows};
 use super::gamma_gamma::fit_spend_rows;
 use super::model::fit_purchase_model_rows;
 use super::predict::OrderValue;
-use super::rows::{
-    finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon, RowPrediction,
-};
+use super::rows::{finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon, RowTable};
 use super::uncertainty::{
     add_row_weights, customer_intervals, rows_with_spread, ForecastGradients, PredictionIntervals,
     RowSpread, RowWeights, Uncertainty,
@@ -188,8 +186,11 @@ impl<'f> Scoring<'f> {
     }
 
     /// The scorer without intervals.
-    pub fn without_intervals(self) -> Scorer<'f> {
-        let rows = predict_rows(&self.model, &self.folded.rows, &self.groups, &self.horizon);
+    pub fn without_intervals(mut self) -> Scorer<'f> {
+        // The groups go to the rows' table, which makes a row's months
+        // from them; scoring needs them nowhere else.
+        let groups = std::mem::take(&mut self.groups);
+        let rows = predict_rows(&self.model, &self.folded.rows, groups, &self.horizon);
         Scorer {
             scoring: self,
             rows,
@@ -200,14 +201,15 @@ impl<'f> Scoring<'f> {
     /// The scorer with intervals from `uncertainty`, given every
     /// customer's weights (every batch added to `weights` in order).
     pub fn with_intervals(
-        self,
+        mut self,
         weights: RowWeightsFold,
         uncertainty: &'f Uncertainty,
     ) -> Scorer<'f> {
+        let groups = std::mem::take(&mut self.groups);
         let (rows, spread, forecast) = rows_with_spread(
             &self.model,
             &self.folded.rows,
-            &self.groups,
+            groups,
             &weights.weights,
             &self.horizon,
             &uncertainty.purchase,
@@ -254,7 +256,7 @@ struct Spread<'f> {
 /// computed once, and a batch's customers read their rows'.
 pub struct Scorer<'f> {
     scoring: Scoring<'f>,
-    rows: Vec<RowPrediction>,
+    rows: RowTable,
     spread: Option<Spread<'f>>,
 }
 

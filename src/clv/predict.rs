@@ -9,6 +9,8 @@
 //! (frequency, T) pair, of which there are far fewer (67 thousand for 1.24
 //! million rows at 10 million orders).
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use super::compress::{gg_eligible, CompressedSummary};
@@ -93,22 +95,22 @@ pub fn predict_with_intervals<'s>(
         .collect();
     let groups = AliveGroups::of(rows);
     let Some(uncertainty) = uncertainty else {
-        let row_preds = predict_rows(&model, rows, &groups, &horizon);
-        let predictions = CustomerPredictions::new(row_preds.into(), customer_row.into(), aov);
+        let table = predict_rows(&model, rows, groups, &horizon);
+        let predictions = CustomerPredictions::new(Cow::Owned(table), customer_row.into(), aov);
         return (predictions, None);
     };
     let spend_gradient =
         |i: usize| order_value.log_gradient(input.frequency[i], input.monetary_value[i]);
     let weights = row_weights(rows.len(), customer_row, &aov, &spend_gradient);
-    let (row_preds, spread, forecast) = rows_with_spread(
+    let (table, spread, forecast) = rows_with_spread(
         &model,
         rows,
-        &groups,
+        groups,
         &weights,
         &horizon,
         &uncertainty.purchase,
     );
-    let predictions = CustomerPredictions::new(row_preds.into(), customer_row.into(), aov);
+    let predictions = CustomerPredictions::new(Cow::Owned(table), customer_row.into(), aov);
     let intervals = customer_intervals(&predictions, &spread, &spend_gradient, uncertainty);
     (
         predictions,

@@ -12,15 +12,70 @@ use rayon::prelude::*;
 use super::compress::{IntMap, RfmRows};
 use super::{Prediction, PredictionSettings, PurchaseModel};
 
-/// Row-level results (independent of spend).
-#[derive(Clone)]
+/// Row-level results (independent of spend). A row's expected orders in
+/// each month of the horizon are not kept: they are made again from its
+/// P(alive) and its group's expectations when a customer's are read
+/// ([`RowTable::by_month`]). Kept, they were a shared vector of every row
+/// (about 130 bytes a row with a 12-month horizon), and at 100 M orders
+/// the 7 M unique rows' were most of the CLV stage's peak.
+#[derive(Clone, Copy)]
 pub(super) struct RowPrediction {
     pub p_alive: f64,
     pub expected_orders: f64,
-    pub by_month: std::sync::Arc<[f64]>,
     pub p_no_order: f64,
     /// `Σ_j by_month[j]/(1+d)^j`: CLV per unit of order value.
     pub discounted_orders: f64,
+}
+
+/// Every unique row's predictions, and what a row's months are made from:
+/// its (frequency, T) group and the groups' expected purchases if alive
+/// under the scoring model.
+#[derive(Clone)]
+pub(super) struct RowTable {
+    rows: Vec<RowPrediction>,
+    groups: AliveGroups,
+    alive: AliveExpectations,
+}
+
+impl RowTable {
+    /// `alive` must hold the scoring model's expectations alone.
+    pub(super) fn new(
+        rows: Vec<RowPrediction>,
+        groups: AliveGroups,
+        alive: AliveExpectations,
+    ) -> RowTable {
+        debug_assert_eq!(alive.models, 1);
+        debug_assert_eq!(rows.len(), groups.group_of_row.len());
+        RowTable {
+            rows,
+            groups,
+            alive,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The horizon's months.
+    pub(super) fn months(&self) -> usize {
+        self.alive.months
+    }
+
+    pub(super) fn row(&self, row: usize) -> &RowPrediction {
+        &self.rows[row]
+    }
+
+    /// Row `row`'s expected orders in each month of the horizon into
+    /// `months` (the horizon's length), as [`predict_row`] made them: NaN
+    /// every month where its expected orders cannot be computed.
+    pub(super) fn by_month(&self, row: usize, months: &mut [f64]) {
+        let alive = self.alive.of(self.groups.of_row(row), 0);
+        let (_, total) = expected_by_month(self.rows[row].p_alive, alive, months);
+        if total.is_none() {
+            months.fill(f64::NAN);
+        }
+    }
 }
 
 /// Replaces a non-finite value by `fallback`, for quantities whose fallback
@@ -71,6 +126,7 @@ impl Horizon {
 
 /// The unique (frequency, T) pairs of the rows: a live customer's
 /// expected purchases depend on nothing else.
+#[derive(Clone, Default)]
 pub(super) struct AliveGroups {
     group_of_row: Vec<u32>,
     x: Vec<f64>,
@@ -148,6 +204,7 @@ impl AliveGroups {
 }
 
 /// [`AliveGroups::expectations`]' values.
+#[derive(Clone)]
 pub(super) struct AliveExpectations {
     months: usize,
     models: usize,
@@ -160,6 +217,18 @@ impl AliveExpectations {
     pub(super) fn of(&self, group: usize, model: usize) -> &[f64] {
         let start = (group * self.models + model) * self.months;
         &self.cumulative[start..start + self.months]
+    }
+
+    /// Model `model`'s expectations alone.
+    pub(super) fn only(&self, model: usize) -> AliveExpectations {
+        let cumulative = (0..self.cumulative.len() / (self.months * self.models).max(1))
+            .flat_map(|group| self.of(group, model).iter().copied())
+            .collect();
+        AliveExpectations {
+            months: self.months,
+            models: 1,
+            cumulative,
+        }
     }
 }
 
@@ -198,8 +267,10 @@ pub(super) struct RowInputs<'a> {
     pub none_if_alive: f64,
 }
 
-/// One row's predictions; `months` is scratch space of the horizon's
-/// length (the caller's, so rows do not allocate it one by one).
+/// One row's predictions, and its expected orders in each month of the
+/// horizon into `months` (the caller's, so rows do not allocate them one
+/// by one; left partly written where the expected orders cannot be
+/// computed).
 pub(super) fn predict_row(
     inputs: RowInputs,
     horizon: &Horizon,
@@ -215,7 +286,6 @@ pub(super) fn predict_row(
         return RowPrediction {
             p_alive,
             expected_orders: f64::NAN,
-            by_month: vec![f64::NAN; horizon.months].into(),
             p_no_order,
             discounted_orders: f64::NAN,
         };
@@ -224,7 +294,6 @@ pub(super) fn predict_row(
         p_alive,
         expected_orders,
         discounted_orders: discounted(months, horizon),
-        by_month: months.into(),
         p_no_order,
     }
 }
@@ -248,13 +317,13 @@ fn p_no_order(p_alive: f64, p_none_if_alive: f64) -> f64 {
 pub(super) fn predict_rows(
     model: &PurchaseModel,
     rows: &RfmRows,
-    groups: &AliveGroups,
+    groups: AliveGroups,
     horizon: &Horizon,
-) -> Vec<RowPrediction> {
+) -> RowTable {
     let alive = groups.expectations(std::slice::from_ref(model), horizon);
     let none_if_alive = groups.no_purchase(model, horizon);
     let p_alive = model.alive_probabilities(rows);
-    (0..rows.len())
+    let predictions = (0..rows.len())
         .into_par_iter()
         .map_init(
             || vec![0.0; horizon.months],
@@ -268,7 +337,8 @@ pub(super) fn predict_rows(
                 predict_row(inputs, horizon, months)
             },
         )
-        .collect()
+        .collect();
+    RowTable::new(predictions, groups, alive)
 }
 
 /// Every customer's [`Prediction`], held as each unique row's figures and
@@ -281,14 +351,14 @@ pub(super) fn predict_rows(
 /// batch of customers scored on its own borrows the figures of every row
 /// and owns its customers' rows.
 pub struct CustomerPredictions<'s> {
-    rows: Cow<'s, [RowPrediction]>,
+    rows: Cow<'s, RowTable>,
     customer_row: Cow<'s, [u32]>,
     order_value: Vec<f64>,
 }
 
 impl<'s> CustomerPredictions<'s> {
     pub(super) fn new(
-        rows: Cow<'s, [RowPrediction]>,
+        rows: Cow<'s, RowTable>,
         customer_row: Cow<'s, [u32]>,
         order_value: Vec<f64>,
     ) -> CustomerPredictions<'s> {
@@ -315,7 +385,7 @@ impl<'s> CustomerPredictions<'s> {
     }
 
     fn row(&self, customer: usize) -> &RowPrediction {
-        &self.rows[self.row_index(customer)]
+        self.rows.row(self.row_index(customer))
     }
 
     pub fn p_alive(&self, customer: usize) -> f64 {
@@ -327,8 +397,11 @@ impl<'s> CustomerPredictions<'s> {
         self.row(customer).expected_orders
     }
 
-    pub fn expected_orders_by_month(&self, customer: usize) -> &[f64] {
-        &self.row(customer).by_month
+    /// The customer's expected orders in each month of the horizon, into
+    /// `months` (the horizon's length); NaN every month where they cannot
+    /// be computed.
+    pub fn expected_orders_by_month(&self, customer: usize, months: &mut [f64]) {
+        self.rows.by_month(self.row_index(customer), months);
     }
 
     pub fn p_no_order(&self, customer: usize) -> f64 {
@@ -352,8 +425,17 @@ impl<'s> CustomerPredictions<'s> {
         self.order_value.fill(value);
     }
 
-    /// One [`Prediction`] per customer, in customer order.
+    /// One [`Prediction`] per customer, in customer order (a row's months
+    /// shared by its customers).
     pub fn to_vec(&self) -> Vec<Prediction> {
+        let by_month: Vec<std::sync::Arc<[f64]>> = (0..self.rows.len())
+            .into_par_iter()
+            .map(|row| {
+                let mut months = vec![0.0; self.rows.months()];
+                self.rows.by_month(row, &mut months);
+                months.into()
+            })
+            .collect();
         (0..self.len())
             .into_par_iter()
             .map(|i| {
@@ -361,7 +443,7 @@ impl<'s> CustomerPredictions<'s> {
                 Prediction {
                     p_alive: row.p_alive,
                     expected_orders: row.expected_orders,
-                    expected_orders_by_month: row.by_month.clone(),
+                    expected_orders_by_month: by_month[self.row_index(i)].clone(),
                     p_no_order: row.p_no_order,
                     expected_avg_order_value: self.order_value[i],
                     clv: self.clv(i),
@@ -373,23 +455,40 @@ impl<'s> CustomerPredictions<'s> {
 
 #[cfg(test)]
 impl<'s> CustomerPredictions<'s> {
-    /// Customers of rows given by (P(alive), expected orders by month,
-    /// P(no order)), undiscounted, for tests of what is made of them.
+    /// Customers of rows given by (P(alive), cumulative expected orders if
+    /// alive at the end of each month, P(no order)), undiscounted, each
+    /// row a group of its own, for tests of what is made of them.
     pub fn of_rows_for_tests(
         rows: &[(f64, Vec<f64>, f64)],
         customer_row: &'s [u32],
         order_value: Vec<f64>,
     ) -> CustomerPredictions<'s> {
-        let rows: Vec<RowPrediction> = rows
+        let months = rows.first().map_or(0, |row| row.1.len());
+        let mut scratch = vec![0.0; months];
+        let predictions = rows
             .iter()
-            .map(|(p_alive, months, p_no_order)| RowPrediction {
-                p_alive: *p_alive,
-                expected_orders: months.iter().sum(),
-                discounted_orders: months.iter().sum(),
-                by_month: months.as_slice().into(),
-                p_no_order: *p_no_order,
+            .map(|(p_alive, alive, p_no_order)| {
+                let (p_alive, total) = expected_by_month(*p_alive, alive, &mut scratch);
+                let total = total.unwrap_or(f64::NAN);
+                RowPrediction {
+                    p_alive,
+                    expected_orders: total,
+                    discounted_orders: total,
+                    p_no_order: *p_no_order,
+                }
             })
             .collect();
-        CustomerPredictions::new(Cow::Owned(rows), customer_row.into(), order_value)
+        let groups = AliveGroups {
+            group_of_row: (0..rows.len() as u32).collect(),
+            x: vec![0.0; rows.len()],
+            t: vec![0.0; rows.len()],
+        };
+        let alive = AliveExpectations {
+            months,
+            models: 1,
+            cumulative: rows.iter().flat_map(|row| row.1.iter().copied()).collect(),
+        };
+        let table = RowTable::new(predictions, groups, alive);
+        CustomerPredictions::new(Cow::Owned(table), customer_row.into(), order_value)
     }
 }

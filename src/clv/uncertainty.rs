@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use super::compress::RfmRows;
 use super::rows::{
     expected_by_month, predict_row, AliveExpectations, AliveGroups, CustomerPredictions, Horizon,
-    RowInputs, RowPrediction,
+    RowInputs, RowPrediction, RowTable,
 };
 use super::{FitReport, GammaGammaParams, PurchaseModel};
 
@@ -272,16 +272,16 @@ pub(super) struct RowSpread {
     ln_discounted: f64,
 }
 
-/// The row predictions (as [`predict_row`]) with each row's spread and the
+/// The row predictions (as [`predict_rows`]) with each row's spread and the
 /// forecast's gradients, from forward differences in each log-parameter.
 pub(super) fn rows_with_spread(
     model: &PurchaseModel,
     rows: &RfmRows,
-    groups: &AliveGroups,
+    groups: AliveGroups,
     weights: &[RowWeights],
     horizon: &Horizon,
     covariance: &LogCovariance<4>,
-) -> (Vec<RowPrediction>, Vec<RowSpread>, ForecastGradients) {
+) -> (RowTable, Vec<RowSpread>, ForecastGradients) {
     let scoring_and_moved: [PurchaseModel; 5] = std::array::from_fn(|k| match k {
         0 => *model,
         _ => model.with_log_step(k - 1, LOG_STEP),
@@ -292,14 +292,13 @@ pub(super) fn rows_with_spread(
             .each_ref()
             .map(|model| model.alive_probabilities(rows)),
         none_if_alive: groups.no_purchase(model, horizon),
-        groups,
+        groups: &groups,
     };
     let mut predictions = Vec::with_capacity(rows.len());
     let mut spread = Vec::with_capacity(rows.len());
     let mut forecast = ForecastGradients::zeros(horizon.months);
     // A window of chunks at a time, each appended in order: every chunk
-    // made at once was a second copy of every row's predictions (about
-    // 400 MB at 7 M rows).
+    // made at once was a second copy of every row's predictions.
     let chunks: Vec<usize> = (0..rows.len().div_ceil(ROW_CHUNK)).collect();
     for window in chunks.chunks(ROW_CHUNKS_AT_ONCE) {
         let done: Vec<_> = window
@@ -315,7 +314,10 @@ pub(super) fn rows_with_spread(
             forecast.add(&f);
         }
     }
-    (predictions, spread, forecast)
+    let scoring_alive = models.alive.only(0);
+    drop(models);
+    let table = RowTable::new(predictions, groups, scoring_alive);
+    (table, spread, forecast)
 }
 
 /// The scoring model and its four moved copies (each moved in one
@@ -340,6 +342,7 @@ fn chunk_with_spread(
     let mut spread = Vec::with_capacity(range.len());
     let mut forecast = ForecastGradients::zeros(horizon.months);
     let mut gradient = vec![[0.0; 4]; horizon.months];
+    let mut base_months = vec![0.0; horizon.months];
     let mut months = vec![0.0; horizon.months];
     for i in range {
         let group = models.groups.of_row(i);
@@ -348,8 +351,11 @@ fn chunk_with_spread(
             alive: models.alive.of(group, 0),
             none_if_alive: models.none_if_alive[group],
         };
-        let base = predict_row(inputs, horizon, &mut months);
-        models.month_gradients((i, group), &base, (&mut gradient, &mut months));
+        let base = predict_row(inputs, horizon, &mut base_months);
+        if base.expected_orders.is_nan() {
+            base_months.fill(f64::NAN);
+        }
+        models.month_gradients((i, group), &base_months, (&mut gradient, &mut months));
         let mut d_orders = [0.0; 4];
         let mut d_discounted = [0.0; 4];
         for (g, discount) in gradient.iter().zip(&horizon.discount) {
@@ -369,7 +375,7 @@ fn chunk_with_spread(
             add_scaled(&mut forecast.revenue_purchase[j], w.value, g);
             add_scaled(
                 &mut forecast.revenue_spend[j],
-                base.by_month[j],
+                base_months[j],
                 &w.value_gradient,
             );
         }
@@ -380,12 +386,13 @@ fn chunk_with_spread(
 
 impl Evaluated<'_> {
     /// ∂(expected orders in month j)/∂ln θ_k of one row (its index and
-    /// group) into `gradient` (NaN where a moved model cannot compute
-    /// them); `months` is scratch space of the horizon's length.
+    /// group), from its months under the scoring model (`base`), into
+    /// `gradient` (NaN where a moved model cannot compute them); `months`
+    /// is scratch space of the horizon's length.
     fn month_gradients(
         &self,
         (row, group): (usize, usize),
-        base: &RowPrediction,
+        base: &[f64],
         (gradient, months): (&mut [[f64; 4]], &mut [f64]),
     ) {
         for k in 0..4 {
@@ -393,7 +400,7 @@ impl Evaluated<'_> {
             let (_, total) = expected_by_month(self.p_alive[k + 1][row], alive, months);
             for (j, g) in gradient.iter_mut().enumerate() {
                 g[k] = match total {
-                    Some(_) => (months[j] - base.by_month[j]) / LOG_STEP,
+                    Some(_) => (months[j] - base[j]) / LOG_STEP,
                     None => f64::NAN,
                 };
             }

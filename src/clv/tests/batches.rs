@@ -8,9 +8,10 @@ use std::ops::Range;
 use super::intervals::TRUTH;
 use super::sim::{simulate, Summary};
 use crate::clv::{
-    fit_gamma_gamma, fit_purchase_model, predict_with_intervals, AtOptimum, CompressedSummary,
-    CustomerPredictions, GammaGammaParams, LogCovariance, PredictionIntervals, PredictionSettings,
-    PurchaseModelKind, Scorer, SummaryFold, Uncertainty,
+    conditional_expected_purchases, fit_gamma_gamma, fit_purchase_model, predict_with_intervals,
+    AtOptimum, CompressedSummary, CustomerPredictions, GammaGammaParams, LogCovariance,
+    PredictionIntervals, PredictionSettings, PurchaseModel, PurchaseModelKind, Scorer, SummaryFold,
+    Uncertainty,
 };
 
 /// Customers `0..n` cut at `cuts` (empty batches among them).
@@ -139,4 +140,61 @@ fn batches_fit_and_score_as_the_whole_summary() {
     check(2, &[1]);
     check(3, &[0, 0, 700, 700]);
     check(4, &[13, 200, 201, 999, 1_499]);
+}
+
+/// A customer's months, made again from their row when read, are the ones
+/// their CLV and expected orders were made of: the CLV is the order value
+/// times the months discounted and summed in order, bit for bit, and (for
+/// BG/NBD) their running sums are FHL's conditional expectation at each
+/// month's end; with and without intervals, for every model.
+#[test]
+fn months_read_back_are_the_ones_scored() {
+    let data = simulate(800, &TRUTH, 30.0, 546.0, 1.0, 7);
+    let settings = PredictionSettings {
+        horizon_months: 5,
+        month_days: 30.4375,
+        discount_rate_monthly: 0.02,
+    };
+    let compressed = CompressedSummary::of(&data.input());
+    let (gg, gg_report) = fit_gamma_gamma(&data.input());
+    for kind in [
+        PurchaseModelKind::BgNbd,
+        PurchaseModelKind::MbgNbd,
+        PurchaseModelKind::ParetoNbd,
+    ] {
+        let (model, report) = fit_purchase_model(kind, &data.input(), 0.0, None);
+        let uncertainty = LogCovariance::of_fit(&report).map(|purchase| Uncertainty {
+            purchase,
+            spend: LogCovariance::of_fit(&gg_report),
+            level: 0.9,
+        });
+        for u in [None, uncertainty.as_ref()] {
+            let (predictions, _) =
+                predict_with_intervals(model, Some(&gg), &data.input(), &compressed, &settings, u);
+            let mut months = vec![f64::NAN; 5];
+            for i in 0..predictions.len() {
+                predictions.expected_orders_by_month(i, &mut months);
+                let discounted = months.iter().enumerate().fold(0.0, |total, (j, n)| {
+                    total + n * 1.02f64.powf(-((j + 1) as f64))
+                });
+                let clv = predictions.expected_avg_order_value(i) * discounted;
+                assert_eq!(clv.to_bits(), predictions.clv(i).to_bits(), "{kind:?} {i}");
+                let sum: f64 = months.iter().sum();
+                let orders = predictions.expected_orders(i);
+                assert!((sum - orders).abs() <= 1e-12 * orders, "{kind:?} {i}");
+                if let PurchaseModel::BgNbd(params) = model {
+                    let (x, t_x, t) = (data.frequency[i], data.recency[i], data.tenure[i]);
+                    let mut running = 0.0;
+                    for (j, n) in months.iter().enumerate() {
+                        running += n;
+                        let days = (j + 1) as f64 * settings.month_days;
+                        let want = conditional_expected_purchases(
+                            &params, x as f64, t_x as f64, t as f64, days,
+                        );
+                        assert!((running - want).abs() <= 1e-9 * want.max(1e-12), "{i} {j}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -716,10 +716,11 @@ fn add_customers(
     predictions: &CustomerPredictions,
     range: Range<usize>,
 ) {
+    let mut by_month = vec![0.0; orders.len()];
     for i in range {
         let value = predictions.expected_avg_order_value(i);
-        let by_month = predictions.expected_orders_by_month(i);
-        for (j, &n) in by_month.iter().enumerate().take(orders.len()) {
+        predictions.expected_orders_by_month(i, &mut by_month);
+        for (j, &n) in by_month.iter().enumerate() {
             // A NaN month makes the total NaN: published as null.
             orders[j] += n;
             revenue[j] += n * value;
@@ -774,8 +775,9 @@ mod tests {
     #[test]
     fn uncomputable_predictions_are_null_not_zero() {
         // Two customers, each with a row of their own: expected orders 2
-        // (one a month), and ones that cannot be computed.
-        let rows = [(0.5, vec![1.0; 2], 0.4), (0.5, vec![f64::NAN; 2], 0.4)];
+        // (one a month: P(alive) 0.5 of 2 and 4 if alive), and ones that
+        // cannot be computed.
+        let rows = [(0.5, vec![2.0, 4.0], 0.4), (0.5, vec![f64::NAN; 2], 0.4)];
         let predictions = CustomerPredictions::of_rows_for_tests(&rows, &[0, 1], vec![10.0; 2]);
         let scores = scores(&predictions, None, 1.0);
         assert_eq!(scores.expected_orders, vec![Some(2.0), None]);
@@ -816,10 +818,22 @@ mod tests {
             chunk in 1usize..7,
         ) {
             let months = 3;
-            // Rows whose months differ by orders of magnitude.
-            let rows: Vec<(f64, Vec<f64>, f64)> = (0..4)
-                .map(|r| (0.5, (0..months).map(|j| 10f64.powi(r * 5 - j as i32) / 3.0).collect(), 0.1))
+            // Rows whose months differ by orders of magnitude: each
+            // month's expected orders, and (P(alive) 1) their running sums
+            // that the rows are given by.
+            let by_month: Vec<Vec<f64>> = (0..4)
+                .map(|r| (0..months).map(|j| 10f64.powi(r * 5 - j as i32) / 3.0).collect())
                 .collect();
+            let rows: Vec<(f64, Vec<f64>, f64)> = by_month
+                .iter()
+                .map(|m| (1.0, m.iter().scan(0.0, |sum, n| { *sum += n; Some(*sum) }).collect(), 0.1))
+                .collect();
+            // A month as the rows give it back: the difference of running
+            // sums, not always the number summed.
+            let month = |r: usize, j: usize| {
+                let cumulative = &rows[r].1;
+                cumulative[j] - if j == 0 { 0.0 } else { cumulative[j - 1] }
+            };
             let customer_row: Vec<u32> = customers.iter().map(|c| c.0 as u32).collect();
             let value: Vec<f64> = customers.iter().map(|c| c.1 as f64 * 1.1).collect();
             let mut want = (vec![0.0; months], vec![0.0; months]);
@@ -827,7 +841,7 @@ mod tests {
                 let mut sums = (vec![0.0; months], vec![0.0; months]);
                 for i in start..(start + chunk).min(customers.len()) {
                     for j in 0..months {
-                        let n = rows[customer_row[i] as usize].1[j];
+                        let n = month(customer_row[i] as usize, j);
                         sums.0[j] += n;
                         sums.1[j] += n * value[i];
                     }
