@@ -1297,7 +1297,7 @@ fn clv(
         return Ok(None);
     }
     clock
-        .time("clv", || {
+        .time(CLV_STAGE, || {
             let output = clv_stage(history, (parts, store), config)?;
             let frames = clv_tables(&output)?;
             Ok((output, frames))
@@ -1626,9 +1626,13 @@ fn why_over_budget(stage: &str) -> &'static str {
             "the budget is smaller than what that stage holds at once"
         }
         REPORT_STEP => "the HTML report keeps every customer's CLV for its histogram (8 bytes a customer) beside what the stages hold",
-        _ => "after `orders`, every customer's id is held in memory (and the target lists' rows when the per-customer results are not spilled), which the budget does not bound yet",
+        CLV_STAGE => "the CLV stage holds its fits' unique (frequency, recency, T) rows with their predictions and spread (about 200 bytes a row while they are made; on daily data about one row for three customers), which the budget does not bound yet",
+        _ => "after `orders`, every customer's id is held in memory unless the history was spilled (and the target lists' rows when the per-customer results are not spilled), which the budget does not bound yet",
     }
 }
+
+/// The CLV stage's name in the run's timings.
+const CLV_STAGE: &str = "clv";
 
 /// The stages the memory budget bounds (the partitioned plan's).
 const PARTITIONED_STAGES: [&str; 3] = ["load", "validate", "orders"];
@@ -1850,6 +1854,7 @@ mod tests {
         assert!(why_over_budget(&first.stage).contains("report"));
         assert!(why_over_budget("orders").contains("that stage holds"));
         assert!(why_over_budget("targets").contains("customer's id"));
+        assert!(why_over_budget("clv").contains("unique (frequency, recency, T) rows"));
     }
 
     /// `auto` compresses when the lines would take more than half the
