@@ -269,8 +269,7 @@ pub(super) struct RowInputs<'a> {
 
 /// One row's predictions, and its expected orders in each month of the
 /// horizon into `months` (the caller's, so rows do not allocate them one
-/// by one; left partly written where the expected orders cannot be
-/// computed).
+/// by one; NaN every month where the expected orders cannot be computed).
 pub(super) fn predict_row(
     inputs: RowInputs,
     horizon: &Horizon,
@@ -283,6 +282,7 @@ pub(super) fn predict_row(
         // `hyp2f1::expected_purchases_if_alive`) and the CLV built on them
         // are NaN, published as null; P(alive) and P(no order) have closed
         // forms and stand.
+        months.fill(f64::NAN);
         return RowPrediction {
             p_alive,
             expected_orders: f64::NAN,

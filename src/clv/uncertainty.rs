@@ -352,9 +352,6 @@ fn chunk_with_spread(
             none_if_alive: models.none_if_alive[group],
         };
         let base = predict_row(inputs, horizon, &mut base_months);
-        if base.expected_orders.is_nan() {
-            base_months.fill(f64::NAN);
-        }
         models.month_gradients((i, group), &base_months, (&mut gradient, &mut months));
         let mut d_orders = [0.0; 4];
         let mut d_discounted = [0.0; 4];
