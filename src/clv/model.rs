@@ -175,6 +175,19 @@ impl PurchaseModel {
         }
     }
 
+    /// [`PurchaseModel::alive_probabilities`] read a row at a time, with
+    /// as little held for every row as the model allows.
+    pub(crate) fn rows_alive<'r>(&self, rows: &'r RfmRows) -> RowsAlive<'r> {
+        let family = |p, dropout| RowsAlive::Made(bgnbd::FamilyAlive::new(p, dropout, rows));
+        match self {
+            PurchaseModel::BgNbd(p) => family(p, Dropout::AfterRepeatPurchases),
+            PurchaseModel::MbgNbd(p) => family(p, Dropout::AfterEveryPurchase),
+            PurchaseModel::ParetoNbd(p) => {
+                RowsAlive::Held(pareto_nbd::alive_probabilities(p, rows))
+            }
+        }
+    }
+
     /// E[purchases in (T, T+h] | alive at T]; NaN where it cannot be
     /// computed, never a made-up number.
     pub(crate) fn expected_purchases_if_alive(&self, x: f64, t: f64, horizon: f64) -> f64 {
@@ -442,6 +455,28 @@ fn bg_nbd_of((model, report): (PurchaseModel, FitReport)) -> (BgNbdParams, FitRe
 
 /// The mean negative log-likelihood and gradient of `kind` on `input`, for
 /// tests of the gradients.
+/// A model's P(alive) of each row of a summary, bit for bit
+/// [`PurchaseModel::alive_probabilities`]'s.
+pub(crate) enum RowsAlive<'r> {
+    /// The BG/NBD family's, made when a row's is read from logarithms
+    /// taken once per distinct frequency.
+    Made(bgnbd::FamilyAlive<'r>),
+    /// Pareto/NBD's, made for every row at once and held: its integrals
+    /// come from per-day tables that a frequency's rows share, and made
+    /// for a few rows at a time those tables would be made again for each.
+    Held(Vec<f64>),
+}
+
+impl RowsAlive<'_> {
+    /// Row `row`'s P(alive).
+    pub(crate) fn of(&self, row: usize) -> f64 {
+        match self {
+            RowsAlive::Made(alive) => alive.of(row),
+            RowsAlive::Held(all) => all[row],
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn objective_for_tests(
     kind: PurchaseModelKind,

@@ -322,7 +322,7 @@ pub(super) fn predict_rows(
 ) -> RowTable {
     let alive = groups.expectations(std::slice::from_ref(model), horizon);
     let none_if_alive = groups.no_purchase(model, horizon);
-    let p_alive = model.alive_probabilities(rows);
+    let p_alive = model.rows_alive(rows);
     let predictions = (0..rows.len())
         .into_par_iter()
         .map_init(
@@ -330,7 +330,7 @@ pub(super) fn predict_rows(
             |months, i| {
                 let group = groups.of_row(i);
                 let inputs = RowInputs {
-                    p_alive: p_alive[i],
+                    p_alive: p_alive.of(i),
                     alive: alive.of(group, 0),
                     none_if_alive: none_if_alive[group],
                 };

@@ -21,6 +21,7 @@
 use rayon::prelude::*;
 
 use super::compress::RfmRows;
+use super::model::RowsAlive;
 use super::rows::{
     expected_by_month, predict_row, AliveExpectations, AliveGroups, CustomerPredictions, Horizon,
     RowInputs, RowPrediction, RowTable,
@@ -224,11 +225,11 @@ fn relative(variance: f64, value: f64) -> f64 {
 }
 
 /// What the customers of one unique (frequency, recency, T) row add to the
-/// forecast's revenue: their number, Σ of their order values A, and
-/// Σ A·∂ln A/∂θ_spend.
+/// forecast's revenue: Σ of their order values A, and Σ A·∂ln A/∂θ_spend.
+/// (Their number, which the forecast's orders add up, is the row's weight
+/// in the summary, `RfmRows::w`: the same count of the same customers.)
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct RowWeights {
-    customers: f64,
     value: f64,
     value_gradient: [f64; 3],
 }
@@ -255,7 +256,6 @@ pub(super) fn add_row_weights(
 ) {
     for (i, (&row, &value)) in customer_row.iter().zip(order_value).enumerate() {
         let w = &mut weights[row as usize];
-        w.customers += 1.0;
         w.value += value;
         for (total, g) in w.value_gradient.iter_mut().zip(value_log_gradient(i)) {
             *total += value * g;
@@ -290,7 +290,8 @@ pub(super) fn rows_with_spread(
         alive: groups.expectations(&scoring_and_moved, horizon),
         p_alive: scoring_and_moved
             .each_ref()
-            .map(|model| model.alive_probabilities(rows)),
+            .map(|model| model.rows_alive(rows)),
+        customers: &rows.w,
         none_if_alive: groups.no_purchase(model, horizon),
         groups: &groups,
     };
@@ -321,11 +322,12 @@ pub(super) fn rows_with_spread(
 }
 
 /// The scoring model and its four moved copies (each moved in one
-/// log-parameter), evaluated: their P(alive) of every row and their
+/// log-parameter), evaluated: their P(alive) of each row and their
 /// expected purchases if alive per (frequency, T) group, and the scoring
-/// model's P(no purchase | alive) per group.
+/// model's P(no purchase | alive) per group; and each row's customers.
 struct Evaluated<'a> {
-    p_alive: [Vec<f64>; 5],
+    p_alive: [RowsAlive<'a>; 5],
+    customers: &'a [f64],
     alive: AliveExpectations,
     none_if_alive: Vec<f64>,
     groups: &'a AliveGroups,
@@ -347,7 +349,7 @@ fn chunk_with_spread(
     for i in range {
         let group = models.groups.of_row(i);
         let inputs = RowInputs {
-            p_alive: models.p_alive[0][i],
+            p_alive: models.p_alive[0].of(i),
             alive: models.alive.of(group, 0),
             none_if_alive: models.none_if_alive[group],
         };
@@ -366,9 +368,9 @@ fn chunk_with_spread(
                 base.discounted_orders,
             ),
         });
-        let w = &weights[i];
+        let (w, customers) = (&weights[i], models.customers[i]);
         for (j, g) in gradient.iter().enumerate() {
-            add_scaled(&mut forecast.orders[j], w.customers, g);
+            add_scaled(&mut forecast.orders[j], customers, g);
             add_scaled(&mut forecast.revenue_purchase[j], w.value, g);
             add_scaled(
                 &mut forecast.revenue_spend[j],
@@ -394,7 +396,7 @@ impl Evaluated<'_> {
     ) {
         for k in 0..4 {
             let alive = self.alive.of(group, k + 1);
-            let (_, total) = expected_by_month(self.p_alive[k + 1][row], alive, months);
+            let (_, total) = expected_by_month(self.p_alive[k + 1].of(row), alive, months);
             for (j, g) in gradient.iter_mut().enumerate() {
                 g[k] = match total {
                     Some(_) => (months[j] - base[j]) / LOG_STEP,
