@@ -245,7 +245,7 @@ impl ReportTables for Computed {
         let Some(table) = self.table_named(name) else {
             return Ok(false);
         };
-        table.each_row_group(columns, each)?;
+        table.each_piece(columns, each)?;
         Ok(true)
     }
 }
@@ -756,7 +756,7 @@ fn partitioned_orders(
         .sum::<Result<usize>>()?;
     let limit = memory_limit(pipeline, options);
     let rows = estimated_rows(files, parquet_rows);
-    let plan = PartitionPlan::of(options, rows, limit);
+    let plan = PartitionPlan::of(options, rows, limit, pipeline.config.clv.enabled);
     crate::allocator::keep_freed_memory(room_to_keep_freed_memory(rows, limit));
     crate::allocator::use_huge_pages(rows >= HUGE_PAGES_FROM_ROWS);
     let spill = spill_dir(pipeline, options, rows)?;
@@ -848,8 +848,10 @@ impl PartitionPlan {
     /// then the line partitions being grouped, one per thread at about
     /// three times their size while their keys are coded, at most 30 %,
     /// and order pieces at most 30 % of what that and the line pieces
-    /// still held leave of 90 % (at least 5 %).
-    fn of(options: &RunOptions, rows: u64, limit: u64) -> PartitionPlan {
+    /// still held leave of 90 % (at least 5 %). The history is spilled as
+    /// [`HISTORY_BYTES_PER_LINE`] says (and [`CLV_BYTES_PER_LINE`] with the
+    /// CLV stage on, `clv`).
+    fn of(options: &RunOptions, rows: u64, limit: u64, clv: bool) -> PartitionPlan {
         let threads = rayon::current_num_threads() as u64;
         let share = |percent: u64| (limit / 100 * percent) as usize;
         let lines = rows * LINE_BYTES;
@@ -870,7 +872,7 @@ impl PartitionPlan {
             line_buffer: share(60),
             order_buffer: share(30),
             order_room: share(90).saturating_sub(grouping.min(share(30))),
-            spill_history: rows.saturating_mul(HISTORY_BYTES_PER_LINE) > limit / 2,
+            spill_history: rows.saturating_mul(held_bytes_per_line(clv)) > limit / 2,
         }
     }
 }
@@ -884,6 +886,23 @@ impl PartitionPlan {
 /// GiB, 4.5 GiB with the history held or spilled), and spilling it only
 /// costs the stages their reads (6 % of the run's time there).
 const HISTORY_BYTES_PER_LINE: u64 = 13;
+
+/// Bytes per input line of what the CLV stage holds while it scores, on
+/// top of the history and the per-customer results when they are held:
+/// its fits' unique (frequency, recency, T) rows with their index, the
+/// forecast's weights and the predictions being made, about 160 bytes a
+/// row, and on the generated histories one row for 12 lines at 10 M
+/// orders (1.23 M rows, 14.7 M lines), one for 21 at 100 M. Without it
+/// the history of 10 M orders was held under a 512 MiB budget, and the
+/// CLV stage took the run to 730 MiB (1.43 times) with the history and
+/// the results beside its rows.
+const CLV_BYTES_PER_LINE: u64 = 14;
+
+/// The bytes per input line weighed against half the budget to decide
+/// whether the history is spilled.
+fn held_bytes_per_line(clv: bool) -> u64 {
+    HISTORY_BYTES_PER_LINE + if clv { CLV_BYTES_PER_LINE } else { 0 }
+}
 
 /// Whether the run's spill files are compressed: as `[resources]
 /// spill_compression` says, or (`auto`) when the input's lines, should
@@ -1626,7 +1645,7 @@ fn why_over_budget(stage: &str) -> &'static str {
             "the budget is smaller than what that stage holds at once"
         }
         REPORT_STEP => "the HTML report keeps every customer's CLV for its histogram (8 bytes a customer) beside what the stages hold",
-        CLV_STAGE => "the CLV stage holds its fits' unique (frequency, recency, T) rows with their predictions and spread (about 200 bytes a row while they are made; on daily data about one row for three customers), which the budget does not bound yet",
+        CLV_STAGE => "the CLV stage holds its fits' unique (frequency, recency, T) rows with their predictions and spread (about 160 bytes a row while they are made, 200 with Pareto/NBD; on daily data about one row for 12 input lines), which the budget does not bound but leaves room for by spilling the history",
         _ => "after `orders`, every customer's id is held in memory unless the history was spilled (and the target lists' rows when the per-customer results are not spilled), which the budget does not bound yet",
     }
 }
@@ -1855,6 +1874,25 @@ mod tests {
         assert!(why_over_budget("orders").contains("that stage holds"));
         assert!(why_over_budget("targets").contains("customer's id"));
         assert!(why_over_budget("clv").contains("unique (frequency, recency, T) rows"));
+    }
+
+    /// The history (and with it the per-customer results) is spilled when
+    /// it would take more than half the budget, and with the CLV stage on
+    /// when it and the CLV stage's rows would: the 14.7 M lines of the
+    /// generated 10 M orders are held under 1 GiB either way, and under
+    /// 512 MiB only with the CLV stage off (with it on, held, the run
+    /// peaked at 730 MiB in the CLV stage).
+    #[test]
+    fn the_history_is_spilled_when_it_and_the_clv_rows_take_half_the_budget() {
+        let lines = 14_708_148;
+        let mib = 1u64 << 20;
+        let spills = |limit: u64, clv: bool| {
+            PartitionPlan::of(&RunOptions::default(), lines, limit * mib, clv).spill_history
+        };
+        assert!(!spills(1024, false) && !spills(1024, true));
+        assert!(!spills(512, false));
+        assert!(spills(512, true));
+        assert!(spills(256, false) && spills(256, true));
     }
 
     /// `auto` compresses when the lines would take more than half the
