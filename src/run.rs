@@ -177,7 +177,7 @@ impl Computed {
     }
 
     /// A table, or only the named columns of it (a produced table is then
-    /// built a row group at a time, never whole).
+    /// built a piece at a time, never whole).
     pub fn select(&self, name: &str, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
         let Some(table) = self.table_named(name) else {
             return Ok(None);
@@ -231,9 +231,21 @@ impl RunTables for Computed {
     }
 }
 
-impl ReportTables for Computed {
+/// A run's tables as its report reads them while it is published: the
+/// small ones from memory, those with a row per customer (`each_chunk`)
+/// from the files just written and verified in the run's directory,
+/// whose columns are read alone. Built again from the stages' results, a
+/// piece of `customers` takes every one of its columns, for each of the
+/// report's two reads of it (the tiers, the CLV): at 100 M orders the
+/// report took 10.3 s of a 193 s run.
+struct ReportSource<'a> {
+    computed: &'a Computed,
+    run_dir: &'a Path,
+}
+
+impl ReportTables for ReportSource<'_> {
     fn whole(&self, name: &str, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
-        self.select(name, columns)
+        self.computed.select(name, columns)
     }
 
     fn each_chunk(
@@ -242,11 +254,10 @@ impl ReportTables for Computed {
         columns: &[&str],
         each: &mut dyn FnMut(&DataFrame) -> Result<()>,
     ) -> Result<bool> {
-        let Some(table) = self.table_named(name) else {
+        if self.computed.table_named(name).is_none() {
             return Ok(false);
-        };
-        table.each_piece(columns, each)?;
-        Ok(true)
+        }
+        crate::io::runs::each_chunk_of_table(self.run_dir, name, columns, each)
     }
 }
 
@@ -1820,7 +1831,11 @@ fn publish(
     // The report is part of the run: written before the manifest, which
     // records its step (the page's own stage table cannot).
     let reporting = Instant::now();
-    let report = crate::report::load::report_data(&manifest, computed)?;
+    let tables = ReportSource {
+        computed,
+        run_dir: written.dir(),
+    };
+    let report = crate::report::load::report_data(&manifest, &tables)?;
     written.write_file(REPORT_FILE, crate::report::render_html(&report).as_bytes())?;
     let report_step = StageRecord::ended(REPORT_STEP, reporting.elapsed().as_secs_f64());
     manifest.stages.push(report_step);

@@ -136,11 +136,11 @@ impl Table {
 
     /// Calls `each` with the named columns of each piece of
     /// [`PUBLISH_PIECE_ROWS`] rows, in order; a produced table's are built
-    /// one at a time. A produced table builds every column of its rows:
-    /// read a row group at a time, the report's two reads of `customers`
-    /// (tiers, CLV) took the process to 784 MiB at 10 M orders under a 1
-    /// GiB budget, 655 MiB a piece at a time.
-    pub fn each_piece(
+    /// one at a time: a produced table builds every column of the rows it
+    /// is asked for, so a piece holds a publishing piece's copy of them,
+    /// not a row group's (for `customers` at 10 M orders, about 60 MiB
+    /// instead of 450).
+    fn each_piece(
         &self,
         names: &[&str],
         each: &mut dyn FnMut(&DataFrame) -> Result<()>,
@@ -1336,8 +1336,7 @@ mod tests {
     }
 
     /// A produced table is handed to its readers a publishing piece at a
-    /// time, in order (the report reads `customers` so): never a row
-    /// group of every column.
+    /// time, in order: never a row group of every column.
     #[test]
     fn a_produced_table_is_read_a_piece_at_a_time() {
         let rows = ROW_GROUP_ROWS + PUBLISH_PIECE_ROWS + 5;
