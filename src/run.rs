@@ -237,7 +237,7 @@ impl RunTables for Computed {
 /// whose columns are read alone. Built again from the stages' results, a
 /// piece of `customers` takes every one of its columns, for each of the
 /// report's two reads of it (the tiers, the CLV): at 100 M orders the
-/// report took 10.3 s of a 193 s run.
+/// report took 10.3 s that way, 5.7 s from the files.
 struct ReportSource<'a> {
     computed: &'a Computed,
     run_dir: &'a Path,

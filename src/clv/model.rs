@@ -453,8 +453,6 @@ fn bg_nbd_of((model, report): (PurchaseModel, FitReport)) -> (BgNbdParams, FitRe
     }
 }
 
-/// The mean negative log-likelihood and gradient of `kind` on `input`, for
-/// tests of the gradients.
 /// A model's P(alive) of each row of a summary, bit for bit
 /// [`PurchaseModel::alive_probabilities`]'s.
 pub(crate) enum RowsAlive<'r> {
@@ -477,6 +475,8 @@ impl RowsAlive<'_> {
     }
 }
 
+/// The mean negative log-likelihood and gradient of `kind` on `input`, for
+/// tests of the gradients.
 #[cfg(test)]
 pub(crate) fn objective_for_tests(
     kind: PurchaseModelKind,
