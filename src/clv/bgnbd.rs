@@ -180,23 +180,8 @@ fn alive_of_log_odds(d: f64) -> f64 {
     }
 }
 
-/// [`family_probability_alive`] of every row of `rows` (compressed, so
-/// read as they are), in row order and bit for bit the same.
-pub(crate) fn family_alive_probabilities(
-    params: &BgNbdParams,
-    dropout: Dropout,
-    rows: &RfmRows,
-) -> Vec<f64> {
-    use rayon::prelude::*;
-    let alive = FamilyAlive::new(params, dropout, rows);
-    (0..rows.len())
-        .into_par_iter()
-        .map(|i| alive.of(i))
-        .collect()
-}
-
-/// [`family_probability_alive`] of the rows of `rows`, made when a row's
-/// is read, with ln a taken once and ln(b + x − 1 + e) once per distinct
+/// [`family_probability_alive`] of the rows of `rows` (compressed, so
+/// read as they are), bit for bit the same, made when a row's is read, with ln a taken once and ln(b + x − 1 + e) once per distinct
 /// frequency. Nothing is held per row: the intervals read five models'
 /// P(alive) of every row, and held they were 40 bytes a row.
 pub(crate) struct FamilyAlive<'r> {
@@ -563,10 +548,10 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// The batch equals the one-customer function bit for bit, for
-        /// both dropout rules and parameters from tiny to huge.
+        /// A row read from the rows equals the one-customer function bit
+        /// for bit, for both dropout rules and parameters from tiny to huge.
         #[test]
-        fn batch_alive_probabilities_are_the_one_customer_ones(
+        fn rows_alive_are_the_one_customer_ones(
             log_params in proptest::array::uniform4(-8.0f64..12.0),
             customers in proptest::collection::vec((0i64..30, 0i64..400, 0i64..400), 1..300),
         ) {
@@ -574,8 +559,9 @@ mod tests {
             let params = BgNbdParams { r, alpha, a, b };
             let (rows, _) = compress_triples(&customers);
             for dropout in [Dropout::AfterRepeatPurchases, Dropout::AfterEveryPurchase] {
-                let batch = family_alive_probabilities(&params, dropout, &rows);
-                for (i, got) in batch.into_iter().enumerate() {
+                let alive = FamilyAlive::new(&params, dropout, &rows);
+                for i in 0..rows.len() {
+                    let got = alive.of(i);
                     let want = family_probability_alive(&params, dropout, rows.x[i], rows.t_x[i], rows.t[i]);
                     prop_assert_eq!(got.to_bits(), want.to_bits(), "row {} {:?}", i, dropout);
                 }

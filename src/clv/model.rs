@@ -10,6 +10,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use rayon::prelude::*;
+
 use super::bgnbd::{self, Dropout};
 use super::compress::{CompressedSummary, RfmRows};
 use super::hyp2f1;
@@ -164,14 +166,12 @@ impl PurchaseModel {
     /// integrals from the per-day tables of its fit, not from a quadrature
     /// per row.
     pub(crate) fn alive_probabilities(&self, rows: &RfmRows) -> Vec<f64> {
-        match self {
-            PurchaseModel::BgNbd(p) => {
-                bgnbd::family_alive_probabilities(p, Dropout::AfterRepeatPurchases, rows)
-            }
-            PurchaseModel::MbgNbd(p) => {
-                bgnbd::family_alive_probabilities(p, Dropout::AfterEveryPurchase, rows)
-            }
-            PurchaseModel::ParetoNbd(p) => pareto_nbd::alive_probabilities(p, rows),
+        match self.rows_alive(rows) {
+            RowsAlive::Made(alive) => (0..rows.len())
+                .into_par_iter()
+                .map(|i| alive.of(i))
+                .collect(),
+            RowsAlive::Held(all) => all,
         }
     }
 
@@ -485,45 +485,4 @@ pub(crate) fn objective_for_tests(
 ) -> (f64, [f64; 4]) {
     let summary = CompressedSummary::of(input);
     Objective::new(kind, &summary.rows).eval(theta)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clv::compress::compress_triples;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// Read a row at a time (as the intervals read the scoring and
-        /// moved models'), each model's P(alive) is, bit for bit, the
-        /// one-customer formula's for the BG/NBD family and the one made
-        /// for every row at once (from per-day tables) for Pareto/NBD.
-        #[test]
-        fn rows_alive_are_the_alive_probabilities(
-            log_params in proptest::array::uniform4(-3.0f64..3.0),
-            customers in proptest::collection::vec((0i64..30, 0i64..400, 0i64..400), 1..200),
-        ) {
-            let [p0, p1, p2, p3] = log_params.map(f64::exp);
-            let bg = BgNbdParams { r: p0, alpha: p1, a: p2, b: p3 };
-            let pareto = ParetoNbdParams { r: p0, alpha: p1, s: p2, beta: p3 };
-            let (rows, _) = compress_triples(&customers);
-            let models = [
-                PurchaseModel::BgNbd(bg),
-                PurchaseModel::MbgNbd(bg),
-                PurchaseModel::ParetoNbd(pareto),
-            ];
-            for model in models {
-                let all = model.alive_probabilities(&rows);
-                let alive = model.rows_alive(&rows);
-                prop_assert_eq!(all.len(), rows.len());
-                for (i, all) in all.iter().enumerate() {
-                    let want = match model {
-                        PurchaseModel::ParetoNbd(_) => *all,
-                        _ => model.probability_alive(rows.x[i], rows.t_x[i], rows.t[i]),
-                    };
-                    prop_assert_eq!(alive.of(i).to_bits(), want.to_bits(), "row {} {:?}", i, model);
-                }
-            }
-        }
-    }
 }
