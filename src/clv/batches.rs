@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::compress::{RfmFolder, RfmRows, RowIndex, SpendFolder, SpendRows};
 use super::gamma_gamma::fit_spend_rows;
 use super::model::fit_purchase_model_rows;
-use super::predict::OrderValue;
+use super::predict::{expected_orders_of_rows, OrderValue};
 use super::rows::{finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon, RowTable};
 use super::uncertainty::{
     add_row_weights, customer_intervals, rows_with_spread, ForecastGradients, PredictionIntervals,
@@ -25,12 +25,92 @@ use super::{
     PurchaseModel, PurchaseModelKind,
 };
 
+/// Unique (frequency, recency, T) rows folded a batch of customers at a
+/// time, in customer order, without any customer's row: the rows and
+/// weights of compressing the joined columns ([`super::CompressedSummary`]),
+/// and customers given again find their rows ([`UniqueRows::rows_of`]).
+/// Reading the customers twice costs time where a column of every
+/// customer's row would cost memory (4 bytes a customer, and whatever
+/// else is kept beside it per customer).
+#[derive(Default)]
+pub struct UniqueRowsFold {
+    folder: RfmFolder,
+}
+
+impl UniqueRowsFold {
+    /// Adds the next customers, given as their frequency, recency and T
+    /// columns in days.
+    ///
+    /// # Panics
+    /// If the columns have different lengths.
+    pub fn add(&mut self, frequency: &[i64], recency_days: &[i64], tenure_days: &[i64]) {
+        self.folder.add(frequency, recency_days, tenure_days);
+    }
+
+    pub fn finish(self) -> UniqueRows {
+        let (rows, index) = self.folder.finish();
+        UniqueRows { rows, index }
+    }
+}
+
+/// The unique rows of every customer folded, and the index that finds a
+/// customer's row again.
+pub struct UniqueRows {
+    rows: RfmRows,
+    index: RowIndex,
+}
+
+impl UniqueRows {
+    /// Customers folded.
+    pub fn customers(&self) -> f64 {
+        self.rows.total_w
+    }
+
+    /// Unique rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when no customer was folded.
+    pub fn is_empty(&self) -> bool {
+        self.rows.len() == 0
+    }
+
+    /// Each customer's row, found by the fold's index (which panics on a
+    /// customer not folded).
+    pub fn rows_of(
+        &self,
+        frequency: &[i64],
+        recency_days: &[i64],
+        tenure_days: &[i64],
+    ) -> Vec<u32> {
+        self.index.rows_of(frequency, recency_days, tenure_days)
+    }
+
+    /// [`super::fit_purchase_model_on`] over the rows.
+    pub fn fit_purchase_model(
+        &self,
+        kind: PurchaseModelKind,
+        penalizer: f64,
+        earlier: Option<&FitReport>,
+        at_optimum: AtOptimum,
+    ) -> (PurchaseModel, FitReport) {
+        fit_purchase_model_rows(kind, &self.rows, penalizer, earlier, at_optimum)
+    }
+
+    /// [`super::expected_orders`] of each row (not of each customer): a
+    /// customer's is their row's.
+    pub fn expected_orders(&self, model: impl Into<PurchaseModel>, days: f64) -> Vec<f64> {
+        expected_orders_of_rows(&model.into(), &self.rows, days)
+    }
+}
+
 /// Customers folded a batch at a time into what the fits need: the unique
 /// (frequency, recency, T) rows and the Gamma-Gamma (frequency, monetary)
 /// rows, each in the order of its first customer.
 #[derive(Default)]
 pub struct SummaryFold {
-    rfm: RfmFolder,
+    rfm: UniqueRowsFold,
     spend: SpendFolder,
 }
 
@@ -50,10 +130,8 @@ impl SummaryFold {
 
     /// What every customer added folds into.
     pub fn finish(self) -> FoldedSummary {
-        let (rows, index) = self.rfm.finish();
         FoldedSummary {
-            rows,
-            index,
+            rows: self.rfm.finish(),
             spend: self.spend.finish(),
         }
     }
@@ -62,15 +140,14 @@ impl SummaryFold {
 /// Every customer's unique rows, without any customer's: the fits run on
 /// them, and [`FoldedSummary::scoring`] scores batches of customers.
 pub struct FoldedSummary {
-    rows: RfmRows,
-    index: RowIndex,
+    rows: UniqueRows,
     spend: SpendRows,
 }
 
 impl FoldedSummary {
     /// Customers folded.
     pub fn customers(&self) -> f64 {
-        self.rows.total_w
+        self.rows.customers()
     }
 
     /// Unique (frequency, recency, T) rows.
@@ -85,7 +162,8 @@ impl FoldedSummary {
         penalizer: f64,
         at_optimum: AtOptimum,
     ) -> (PurchaseModel, FitReport) {
-        fit_purchase_model_rows(kind, &self.rows, penalizer, None, at_optimum)
+        self.rows
+            .fit_purchase_model(kind, penalizer, None, at_optimum)
     }
 
     /// [`super::fit_gamma_gamma_with`] over the folded rows.
@@ -121,7 +199,7 @@ impl FoldedSummary {
             model,
             order_value: OrderValue::with_repeat_mean(gg, self.repeat_mean()),
             horizon: Horizon::of(settings),
-            groups: AliveGroups::of(&self.rows),
+            groups: AliveGroups::of(&self.rows.rows),
         }
     }
 }
@@ -161,7 +239,7 @@ impl<'f> Scoring<'f> {
         ScoringBatch {
             rows: self
                 .folded
-                .index
+                .rows
                 .rows_of(x, input.recency_days, input.tenure_days),
             values: (0..input.len())
                 .into_par_iter()
@@ -190,7 +268,7 @@ impl<'f> Scoring<'f> {
         // The groups go to the rows' table, which makes a row's months
         // from them; scoring needs them nowhere else.
         let groups = std::mem::take(&mut self.groups);
-        let rows = predict_rows(&self.model, &self.folded.rows, groups, &self.horizon);
+        let rows = predict_rows(&self.model, &self.folded.rows.rows, groups, &self.horizon);
         Scorer {
             scoring: self,
             rows,
@@ -208,7 +286,7 @@ impl<'f> Scoring<'f> {
         let groups = std::mem::take(&mut self.groups);
         let (rows, spread, forecast) = rows_with_spread(
             &self.model,
-            &self.folded.rows,
+            &self.folded.rows.rows,
             groups,
             &weights.weights,
             &self.horizon,

@@ -192,35 +192,6 @@ impl CompressedSummary {
     }
 }
 
-/// A [`CompressedSummary`] built a batch of customers at a time, in
-/// customer order: the same rows, weights and customer rows as built from
-/// the whole columns at once, without the columns ever being joined.
-#[derive(Default)]
-pub struct CompressedSummaryFold {
-    folder: RfmFolder,
-    customer_row: Vec<u32>,
-}
-
-impl CompressedSummaryFold {
-    /// Adds the next customers, given as their frequency, recency and T
-    /// columns in days.
-    ///
-    /// # Panics
-    /// If the columns have different lengths.
-    pub fn add(&mut self, frequency: &[i64], recency_days: &[i64], tenure_days: &[i64]) {
-        let rows = self.folder.add(frequency, recency_days, tenure_days);
-        self.customer_row.extend(rows);
-    }
-
-    pub fn finish(self) -> CompressedSummary {
-        let (rows, _) = self.folder.finish();
-        CompressedSummary {
-            rows,
-            customer_row: self.customer_row,
-        }
-    }
-}
-
 /// Compresses the BG/NBD summary. Returns the rows and, for every customer,
 /// the index of its row (used to join predictions back).
 pub(crate) fn compress_rfm(input: &CustomerSummaryInput) -> (RfmRows, Vec<u32>) {
@@ -590,8 +561,7 @@ mod tests {
     proptest! {
         /// Folding the customers a part at a time, in any parts (empty
         /// ones among them), gives the rows, weights, sums and customer
-        /// rows of folding them at once, for both compressions (and the
-        /// compressed summary folded in parts).
+        /// rows of folding them at once, for both compressions.
         #[test]
         fn folding_in_parts_is_folding_at_once(
             customers in proptest::collection::vec((value(), value(), value(), 0i64..4), 0..120),
@@ -607,18 +577,13 @@ mod tests {
             spend_whole.add(&f, &m);
             let spend_whole = spend_whole.finish();
             let (mut rfm, mut spend, mut customer_row) = (RfmFolder::default(), SpendFolder::default(), vec![]);
-            let mut summary = CompressedSummaryFold::default();
             for part in splits(customers.len(), &cuts) {
                 let p = part.clone();
-                customer_row.extend(rfm.add(&f[p.clone()], &r[p.clone()], &t[p.clone()]));
-                summary.add(&f[p.clone()], &r[p.clone()], &t[p]);
+                customer_row.extend(rfm.add(&f[p.clone()], &r[p.clone()], &t[p]));
                 spend.add(&f[part.clone()], &m[part]);
             }
             let ((rfm, index), spend) = (rfm.finish(), spend.finish());
             prop_assert_eq!(&customer_row, &whole_rows);
-            let summary = summary.finish();
-            prop_assert_eq!(&summary.customer_row, &whole_rows);
-            prop_assert_eq!(format!("{:?}", summary.rows), format!("{whole:?}"));
             // The index finds every customer's row again.
             prop_assert_eq!(index.rows_of(&f, &r, &t), whole_rows);
             prop_assert_eq!(format!("{rfm:?}"), format!("{whole:?}"));

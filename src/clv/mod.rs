@@ -54,9 +54,12 @@ mod uncertainty;
 #[cfg(test)]
 mod tests;
 
-pub use batches::{FoldedSummary, RowWeightsFold, Scorer, Scoring, ScoringBatch, SummaryFold};
+pub use batches::{
+    FoldedSummary, RowWeightsFold, Scorer, Scoring, ScoringBatch, SummaryFold, UniqueRows,
+    UniqueRowsFold,
+};
 pub use bgnbd::{bgnbd_log_likelihood, conditional_expected_purchases, probability_alive};
-pub use compress::{CompressedSummary, CompressedSummaryFold};
+pub use compress::CompressedSummary;
 pub use gamma_gamma::{
     conditional_expected_order_value, fit_gamma_gamma, fit_gamma_gamma_from, fit_gamma_gamma_with,
     gamma_gamma_log_likelihood,

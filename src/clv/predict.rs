@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use super::compress::{gg_eligible, CompressedSummary};
+use super::compress::{gg_eligible, CompressedSummary, RfmRows};
 use super::rows::{
     expected_by_month, finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon,
 };
@@ -123,25 +123,36 @@ pub fn predict_with_intervals<'s>(
 
 /// Each customer's conditional expected orders in the next `days` days
 /// alone: [`predict()`]'s `expected_orders` for a one-month horizon of
-/// that length, without the rest of its work (the holdout validation needs
-/// nothing else), over a summary compressed already. NaN where they
-/// cannot be computed.
+/// that length, without the rest of its work, over a summary compressed
+/// already. NaN where they cannot be computed.
 pub fn expected_orders(
     model: impl Into<PurchaseModel>,
     summary: &CompressedSummary,
     days: f64,
 ) -> Vec<f64> {
-    let model: PurchaseModel = model.into();
+    let by_row = expected_orders_of_rows(&model.into(), &summary.rows, days);
+    summary
+        .customer_row
+        .iter()
+        .map(|&row| by_row[row as usize])
+        .collect()
+}
+
+/// [`expected_orders`] of each unique row, NaN where it cannot be computed.
+pub(super) fn expected_orders_of_rows(
+    model: &PurchaseModel,
+    rows: &RfmRows,
+    days: f64,
+) -> Vec<f64> {
     let horizon = Horizon::of(&PredictionSettings {
         horizon_months: 1,
         month_days: days,
         discount_rate_monthly: 0.0,
     });
-    let (rows, customer_row) = (&summary.rows, &summary.customer_row);
     let groups = AliveGroups::of(rows);
-    let alive = groups.expectations(std::slice::from_ref(&model), &horizon);
+    let alive = groups.expectations(std::slice::from_ref(model), &horizon);
     let p_alive = model.alive_probabilities(rows);
-    let by_row: Vec<f64> = (0..rows.len())
+    (0..rows.len())
         .into_par_iter()
         .map(|i| {
             let mut month = [0.0];
@@ -149,10 +160,6 @@ pub fn expected_orders(
             let (_, total) = expected_by_month(p_alive[i], alive, &mut month);
             total.unwrap_or(f64::NAN)
         })
-        .collect();
-    customer_row
-        .iter()
-        .map(|&row| by_row[row as usize])
         .collect()
 }
 

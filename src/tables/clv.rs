@@ -229,7 +229,7 @@ pub fn clv_forecast_table(forecast: &Forecast) -> Result<DataFrame> {
 mod tests {
     use super::*;
     use crate::clv::PurchaseModelKind;
-    use crate::stages::clv::{Bounds, BucketFit, ModelValidation};
+    use crate::stages::clv::{Bounds, BucketFit, ModelValidation, PairedErrors};
     use crate::tables::schema::Options;
 
     fn report(model: &'static str, parameters: Vec<(&'static str, f64, Option<f64>)>) -> FitReport {
@@ -316,8 +316,8 @@ mod tests {
                 model: PurchaseModelKind::MbgNbd,
                 calibration_fit: report("mbg_nbd", vec![("r", 0.5, None)]),
                 buckets: vec![bucket("overall", 4), bucket("0", 0)],
-                absolute_errors: vec![0.5; 4],
             }],
+            paired: PairedErrors::new(1),
         };
         let frame = clv_validation_table(&validation).unwrap();
         CLV_VALIDATION

@@ -4,49 +4,40 @@
 //! count is the customer's distinct order days in the holdout (the
 //! models' unit: they count purchases in daily periods). The comparison,
 //! overall and by calibration frequency, is `clv_validation`, and the
-//! overall error is what `[clv] model = "auto"` chooses by.
+//! overall error is what `[clv] model = "auto"` chooses by. The
+//! calibration customers are read from the history twice (folded into
+//! unique rows for the refits, then compared with their predictions), so
+//! nothing is held per customer.
 
-use crate::clv::{
-    expected_orders, fit_purchase_model_on, AtOptimum, CompressedSummary, CompressedSummaryFold,
-    FitReport, PurchaseModelKind,
-};
+use crate::clv::{AtOptimum, FitReport, PurchaseModelKind, UniqueRows, UniqueRowsFold};
 use crate::error::Result;
 use crate::stages::orders::OrderHistory;
 
 use super::status::warn_if_not_converged;
 
-/// The calibration period's customers: their summaries up to the
-/// calibration end (compressed) and their order days in the holdout, in
-/// customer order.
+/// The calibration period: its customers' summaries up to the calibration
+/// end, folded into their unique rows. No column of the calibration
+/// customers is kept: the comparison reads them from the history again
+/// ([`compare`]), so what the holdout holds grows with the distinct
+/// (frequency, recency, T) rows, not with the customers.
 pub(super) struct Calibration {
     pub end: i32,
-    frequency: Vec<i64>,
-    actual: Vec<f64>,
-    /// The summary compressed once for every model's refit and predictions.
-    compressed: CompressedSummary,
+    /// The unique rows, for every model's refit and predictions.
+    rows: UniqueRows,
 }
 
 impl Calibration {
     /// Every customer who ordered on or before `end`, a few customer
-    /// partitions at a time in parallel, folded in customer order into the
-    /// compressed summary: no column of every customer's (frequency,
-    /// recency, T) is built. With a single purchase model this runs beside
-    /// the full-history fits and is what they wait for.
+    /// partitions at a time in parallel, folded in customer order. With a
+    /// single purchase model this runs beside the full-history fits and is
+    /// what they wait for.
     pub fn of(history: &OrderHistory, end: i32) -> Result<Calibration> {
         let clock = std::time::Instant::now();
-        let mut fold = CompressedSummaryFold::default();
-        let (mut frequency, mut actual) = (Vec::new(), Vec::new());
+        let mut fold = UniqueRowsFold::default();
         history.fold_in_order(
-            |_, entries| {
-                let rows = entries
-                    .iter()
-                    .filter_map(|(d, x)| calibration_row(d, x, end));
-                PartColumns::of(rows)
-            },
+            |_, entries| PartColumns::of(entries.iter(), end),
             |part| {
                 fold.add(&part.frequency, &part.recency, &part.tenure);
-                frequency.extend_from_slice(&part.frequency);
-                actual.extend(part.holdout_days.iter().map(|&days| days as f64));
                 Ok(())
             },
         )?;
@@ -56,33 +47,39 @@ impl Calibration {
         );
         Ok(Calibration {
             end,
-            frequency,
-            actual,
-            compressed: fold.finish(),
+            rows: fold.finish(),
         })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.frequency.is_empty()
+        self.rows.is_empty()
     }
 }
 
+/// One purchase model refitted on the calibration period, and its
+/// expected repeat order days in the holdout for each unique calibration
+/// row (NaN where they cannot be computed).
+pub(super) struct Refit {
+    model: PurchaseModelKind,
+    fit: FitReport,
+    predicted: Vec<f64>,
+}
+
 /// Refits `model` on the calibration period (from its full-history fit
-/// `full`, whose optimum is close) and compares its holdout predictions
-/// with what happened.
-pub(super) fn validate_model(
+/// `full`, whose optimum is close) and predicts each calibration row's
+/// holdout order days.
+pub(super) fn refit(
     calibration: &Calibration,
     model: PurchaseModelKind,
     full: &FitReport,
     holdout_days: u32,
     penalizer: f64,
-) -> ModelValidation {
+) -> Refit {
     let clock = std::time::Instant::now();
     // Only the refit's parameters are used (its predictions); no
     // standard errors are asked of it.
-    let (fitted, calibration_fit) = fit_purchase_model_on(
+    let (fitted, fit) = calibration.rows.fit_purchase_model(
         model,
-        &calibration.compressed,
         penalizer,
         Some(full),
         AtOptimum::ConvergenceOnly,
@@ -90,41 +87,253 @@ pub(super) fn validate_model(
     tracing::debug!(
         model = model.name(),
         seconds = clock.elapsed().as_secs_f64(),
-        iterations = calibration_fit.iterations,
+        iterations = fit.iterations,
         "calibration fit"
     );
     if !calibration.is_empty() {
-        warn_if_not_converged(&calibration_fit, "calibration refit");
+        warn_if_not_converged(&fit, "calibration refit");
     }
-    // Expected orders in the holdout; NaN where a customer's cannot be
-    // computed: such customers are left out of the validation.
     let predicted = if calibration.is_empty() {
         Vec::new()
     } else {
-        expected_orders(fitted, &calibration.compressed, holdout_days as f64)
+        calibration
+            .rows
+            .expected_orders(fitted, holdout_days as f64)
     };
-    // Per calibration customer, NaN where uncomputable: the selection
-    // pairs models customer by customer.
-    let absolute_errors = predicted
-        .iter()
-        .zip(&calibration.actual)
-        .map(|(p, a)| (p - a).abs())
-        .collect();
-    let rows = HoldoutRows {
-        frequency: &calibration.frequency,
-        actual: &calibration.actual,
-        predicted: &predicted,
-    };
-    rows.warn_of_uncomputable(model.name());
-    ModelValidation {
+    Refit {
         model,
-        calibration_fit,
-        buckets: bucket_fits(&rows),
-        absolute_errors,
+        fit,
+        predicted,
     }
 }
 
-/// One customer partition's calibration rows as columns.
+/// Compares each refit's predictions with what happened in the holdout,
+/// customer by customer: the history is read again a few partitions at a
+/// time in parallel, and every sum is added in customer order, as over
+/// columns of every calibration customer.
+pub(super) fn compare(
+    history: &OrderHistory,
+    calibration: &Calibration,
+    refits: Vec<Refit>,
+    holdout_days: u32,
+) -> Result<HoldoutValidation> {
+    let clock = std::time::Instant::now();
+    let mut sums = HoldoutSums::new(refits.len());
+    if !calibration.is_empty() {
+        let predicted: Vec<&[f64]> = refits.iter().map(|r| r.predicted.as_slice()).collect();
+        history.fold_in_order(
+            |_, entries| {
+                let part = PartColumns::of(entries.iter(), calibration.end);
+                let rows = calibration
+                    .rows
+                    .rows_of(&part.frequency, &part.recency, &part.tenure);
+                (part, rows)
+            },
+            |(part, rows)| {
+                sums.add_part(&part, &rows, &predicted);
+                Ok(())
+            },
+        )?;
+    }
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        "clv holdout comparison"
+    );
+    let models = refits
+        .into_iter()
+        .zip(sums.models)
+        .map(|(refit, model_sums)| {
+            model_sums.warn_of_uncomputable(refit.model.name());
+            ModelValidation {
+                model: refit.model,
+                calibration_fit: refit.fit,
+                buckets: model_sums.bucket_fits(),
+            }
+        })
+        .collect();
+    Ok(HoldoutValidation {
+        holdout_days,
+        calibration_end: calibration.end,
+        models,
+        paired: sums.paired,
+    })
+}
+
+/// The comparison's running sums: each model's buckets and the paired
+/// differences of every two models' absolute errors.
+struct HoldoutSums {
+    models: Vec<ModelSums>,
+    paired: PairedErrors,
+    /// One customer's absolute error under each model (reused).
+    errors: Vec<f64>,
+}
+
+impl HoldoutSums {
+    fn new(models: usize) -> HoldoutSums {
+        HoldoutSums {
+            models: (0..models).map(|_| ModelSums::default()).collect(),
+            paired: PairedErrors::new(models),
+            errors: vec![0.0; models],
+        }
+    }
+
+    /// Adds a partition's customers in their order; `rows` are their
+    /// calibration rows and `predicted[m]` model m's prediction by row.
+    fn add_part(&mut self, part: &PartColumns, rows: &[u32], predicted: &[&[f64]]) {
+        for (i, &row) in rows.iter().enumerate() {
+            let (frequency, actual) = (part.frequency[i], part.holdout_days[i] as f64);
+            for (m, model) in self.models.iter_mut().enumerate() {
+                let p = predicted[m][row as usize];
+                model.add(frequency, actual, p);
+                // NaN where the prediction is: the pairs leave it out.
+                self.errors[m] = (p - actual).abs();
+            }
+            self.paired.add_customer(&self.errors);
+        }
+    }
+}
+
+/// One model's sums: "overall", then calibration frequency 0 … 6 and 7+,
+/// over the customers whose prediction could be computed, and how many
+/// could not.
+#[derive(Default)]
+struct ModelSums {
+    buckets: [BucketSums; 9],
+    uncomputable: u64,
+}
+
+impl ModelSums {
+    fn add(&mut self, frequency: i64, actual: f64, predicted: f64) {
+        if !predicted.is_finite() {
+            self.uncomputable += 1;
+            return; // left out (see `warn_of_uncomputable`)
+        }
+        self.buckets[0].add(actual, predicted);
+        self.buckets[(frequency.min(7) + 1) as usize].add(actual, predicted);
+    }
+
+    /// Says how many customers have no computable holdout prediction: the
+    /// validation leaves them out.
+    fn warn_of_uncomputable(&self, model: &str) {
+        if self.uncomputable > 0 {
+            tracing::warn!(
+                customers = self.uncomputable,
+                model,
+                "CLV holdout validation: these customers' holdout predictions cannot be computed at the calibration fit's parameters; clv_validation leaves them out"
+            );
+        }
+    }
+
+    /// The buckets' fits; nothing at all when no customer had ordered by
+    /// the calibration end (a holdout as long as the history or longer) or
+    /// none of their predictions could be computed: there is no validation
+    /// then, not one of zeros.
+    fn bucket_fits(&self) -> Vec<BucketFit> {
+        const LABELS: [&str; 9] = ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"];
+        if self.buckets[0].customers == 0 {
+            return Vec::new();
+        }
+        LABELS
+            .iter()
+            .zip(self.buckets)
+            .map(|(&label, sums)| sums.fit(label))
+            .collect()
+    }
+}
+
+/// The differences of every two models' absolute holdout errors, added
+/// customer by customer over the customers both could predict, as running
+/// moments: what the tie between two models is decided by, without a
+/// column of every customer's errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairedErrors {
+    models: usize,
+    /// Pair (i, j), i < j, holds the moments of error j − error i; row
+    /// after row of the upper triangle.
+    pairs: Vec<DifferenceMoments>,
+}
+
+impl PairedErrors {
+    /// No customer yet, for `models` models.
+    pub fn new(models: usize) -> PairedErrors {
+        PairedErrors {
+            models,
+            pairs: vec![DifferenceMoments::default(); models * models.saturating_sub(1) / 2],
+        }
+    }
+
+    /// Adds one customer's absolute error under each model (NaN or
+    /// infinite where the model's prediction is not computable: the pairs
+    /// with that model leave the customer out).
+    pub(super) fn add_customer(&mut self, errors: &[f64]) {
+        debug_assert_eq!(errors.len(), self.models);
+        let mut pair = 0;
+        for (i, a) in errors.iter().enumerate() {
+            for b in &errors[i + 1..] {
+                if a.is_finite() && b.is_finite() {
+                    self.pairs[pair].add(b - a);
+                }
+                pair += 1;
+            }
+        }
+    }
+
+    /// The moments of `other`'s error minus `best`'s (two models).
+    pub(super) fn between(&self, best: usize, other: usize) -> DifferenceMoments {
+        let (i, j) = (best.min(other), best.max(other));
+        // Pairs before row i: (m−1) + (m−2) + … + (m−i).
+        let row_start = i * self.models - i * (i + 1) / 2;
+        let moments = self.pairs[row_start + (j - i - 1)];
+        if best < other {
+            moments
+        } else {
+            moments.reversed()
+        }
+    }
+}
+
+/// Count, mean and sum of squared deviations from the mean of a sequence
+/// of differences, updated one at a time (Welford's method: no second pass
+/// over the differences, and no cancellation as in Σd² − (Σd)²/n).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct DifferenceMoments {
+    n: u64,
+    mean: f64,
+    squared_deviations: f64,
+}
+
+impl DifferenceMoments {
+    fn add(&mut self, d: f64) {
+        self.n += 1;
+        let delta = d - self.mean;
+        self.mean += delta / self.n as f64;
+        self.squared_deviations += delta * (d - self.mean);
+    }
+
+    /// The moments of the negated differences: every rounding in
+    /// [`DifferenceMoments::add`] is symmetric in sign, so these are
+    /// exactly what adding −d would have given.
+    fn reversed(self) -> DifferenceMoments {
+        DifferenceMoments {
+            mean: -self.mean,
+            ..self
+        }
+    }
+
+    /// The mean difference and its standard error; `None` with fewer
+    /// than two differences.
+    pub(super) fn mean_and_standard_error(&self) -> Option<(f64, f64)> {
+        if self.n < 2 {
+            return None;
+        }
+        let n = self.n as f64;
+        let variance = self.squared_deviations / (n - 1.0);
+        Some((self.mean, (variance / n).sqrt()))
+    }
+}
+
+/// One customer partition's calibration rows as columns: its customers
+/// who ordered on or before the calibration end, in their order.
 #[derive(Default)]
 struct PartColumns {
     frequency: Vec<i64>,
@@ -134,9 +343,11 @@ struct PartColumns {
 }
 
 impl PartColumns {
-    fn of(rows: impl Iterator<Item = CalibrationRow>) -> PartColumns {
+    /// The calibration rows of a partition's customers, given as their
+    /// entries (days, cents), up to `end`.
+    fn of<'a>(customers: impl Iterator<Item = (&'a [i32], &'a [i64])>, end: i32) -> PartColumns {
         let mut columns = PartColumns::default();
-        for row in rows {
+        for row in customers.filter_map(|(days, cents)| calibration_row(days, cents, end)) {
             columns.frequency.push(row.frequency);
             columns.recency.push(row.recency);
             columns.tenure.push(row.tenure);
@@ -200,6 +411,9 @@ pub struct HoldoutValidation {
     pub calibration_end: i32,
     /// One per fitted purchase model, in fitting order.
     pub models: Vec<ModelValidation>,
+    /// The paired differences of the models' absolute errors, customer by
+    /// customer (not published; the model choice compares them).
+    pub paired: PairedErrors,
 }
 
 /// One purchase model's holdout validation.
@@ -211,10 +425,6 @@ pub struct ModelValidation {
     /// "overall", then calibration frequency 0 … 6 and 7+; empty when no
     /// customer ordered before the calibration end.
     pub buckets: Vec<BucketFit>,
-    /// |predicted − actual| holdout order days of every calibration
-    /// customer, in customer order; NaN where the prediction cannot be
-    /// computed (not published; the model choice compares them in pairs).
-    pub absolute_errors: Vec<f64>,
 }
 
 impl ModelValidation {
@@ -239,60 +449,6 @@ pub struct BucketFit {
     pub rmse: Option<f64>,
     /// (Σ predicted − Σ actual) / Σ actual; `None` when Σ actual is 0.
     pub relative_bias: Option<f64>,
-}
-
-/// The calibration customers' frequencies and holdout order days, and one
-/// model's predictions for them (NaN where uncomputable), in customer
-/// order. Borrowed: the models are validated side by side, and a copy of
-/// the first two columns for each would cost 28 MB at 2 M customers.
-pub(super) struct HoldoutRows<'a> {
-    frequency: &'a [i64],
-    actual: &'a [f64],
-    predicted: &'a [f64],
-}
-
-impl HoldoutRows<'_> {
-    /// Says how many customers have no computable holdout prediction: the
-    /// validation leaves them out ([`bucket_fits`]).
-    fn warn_of_uncomputable(&self, model: &str) {
-        let left_out = self.predicted.iter().filter(|p| !p.is_finite()).count();
-        if left_out > 0 {
-            tracing::warn!(
-                customers = left_out,
-                model,
-                "CLV holdout validation: these customers' holdout predictions cannot be computed at the calibration fit's parameters; clv_validation leaves them out"
-            );
-        }
-    }
-}
-
-/// "overall", then calibration frequency 0 … 6 and 7+, over the customers
-/// whose prediction could be computed; nothing at all when no customer had
-/// ordered by the calibration end (a holdout as long as the history or
-/// longer) or none of their predictions could be computed: there is no
-/// validation then, not one of zeros.
-pub(super) fn bucket_fits(rows: &HoldoutRows) -> Vec<BucketFit> {
-    const LABELS: [&str; 9] = ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"];
-    if !rows.predicted.iter().any(|p| p.is_finite()) {
-        return Vec::new();
-    }
-    // One pass in customer order: each bucket adds its own customers in
-    // that order, as a pass per bucket would (nine passes cost 0.1 s per
-    // model at 2 M customers, on one thread).
-    let mut sums = [BucketSums::default(); 9];
-    let (frequency, actual, predicted) = (rows.frequency, rows.actual, rows.predicted);
-    for ((&f, &a), &p) in frequency.iter().zip(actual).zip(predicted) {
-        if !p.is_finite() {
-            continue; // left out (see `warn_of_uncomputable`)
-        }
-        sums[0].add(a, p);
-        sums[(f.min(7) + 1) as usize].add(a, p);
-    }
-    LABELS
-        .iter()
-        .zip(sums)
-        .map(|(&label, sums)| sums.fit(label))
-        .collect()
 }
 
 /// Running sums of one bucket. Folded from +0.0: an empty bucket sums to
@@ -350,21 +506,20 @@ mod tests {
         assert!(calibration_row(&[40], &[100], 30).is_none());
     }
 
+    /// One model's bucket fits over customers given as columns.
+    fn fits_of(frequency: &[i64], actual: &[f64], predicted: &[f64]) -> Vec<BucketFit> {
+        let mut sums = ModelSums::default();
+        for i in 0..frequency.len() {
+            sums.add(frequency[i], actual[i], predicted[i]);
+        }
+        sums.bucket_fits()
+    }
+
     #[test]
     fn validation_without_calibration_customers_is_empty_and_empty_buckets_are_plus_zero() {
-        let none = HoldoutRows {
-            frequency: &[],
-            actual: &[],
-            predicted: &[],
-        };
-        assert!(bucket_fits(&none).is_empty());
+        assert!(fits_of(&[], &[], &[]).is_empty());
         // One customer with frequency 2: every other bucket is empty.
-        let one = HoldoutRows {
-            frequency: &[2],
-            actual: &[1.0],
-            predicted: &[0.5],
-        };
-        let buckets = bucket_fits(&one);
+        let buckets = fits_of(&[2], &[1.0], &[0.5]);
         assert_eq!(buckets.len(), 9);
         for b in buckets.iter().filter(|b| b.customers == 0) {
             assert!(b.actual_orders == 0.0 && b.actual_orders.is_sign_positive());
@@ -375,26 +530,165 @@ mod tests {
 
     #[test]
     fn customers_without_a_holdout_prediction_are_left_out_of_the_validation() {
-        let with_uncomputable = HoldoutRows {
-            frequency: &[0, 1, 2, 1],
-            actual: &[1.0, 2.0, 3.0, 4.0],
-            predicted: &[0.5, f64::NAN, 2.5, f64::INFINITY],
-        };
-        let without = HoldoutRows {
-            frequency: &[0, 2],
-            actual: &[1.0, 3.0],
-            predicted: &[0.5, 2.5],
-        };
-        let buckets = bucket_fits(&with_uncomputable);
-        assert_eq!(buckets, bucket_fits(&without));
+        let buckets = fits_of(
+            &[0, 1, 2, 1],
+            &[1.0, 2.0, 3.0, 4.0],
+            &[0.5, f64::NAN, 2.5, f64::INFINITY],
+        );
+        assert_eq!(buckets, fits_of(&[0, 2], &[1.0, 3.0], &[0.5, 2.5]));
         assert_eq!(buckets[0].customers, 2);
         assert_eq!(buckets[2].customers, 0, "frequency 1: both left out");
         // Nobody computable: no validation, as with nobody at all.
-        let none_computable = HoldoutRows {
-            frequency: &[1],
-            actual: &[2.0],
-            predicted: &[f64::NAN],
-        };
-        assert!(bucket_fits(&none_computable).is_empty());
+        assert!(fits_of(&[1], &[2.0], &[f64::NAN]).is_empty());
+    }
+
+    mod against_columns {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::clv::{expected_orders, fit_purchase_model_on, CompressedSummary};
+        use crate::stages::orders::HistoryPart;
+
+        /// Customers' (day, cents) entries, refunds among them, up to
+        /// sixteen entries so that every frequency bucket (7+ too) fills.
+        fn customers() -> impl Strategy<Value = Vec<Vec<(i32, i64)>>> {
+            let entry = (0i32..120, prop_oneof![9 => 1i64..5_000, 1 => -500i64..0]);
+            proptest::collection::vec(proptest::collection::vec(entry, 1..17), 0..50)
+        }
+
+        /// The customers as a history of parts cut at `cuts`, as_of day 120.
+        fn history(customers: &[Vec<(i32, i64)>], cuts: &[usize]) -> OrderHistory {
+            let ids: Vec<String> = (0..customers.len()).map(|c| format!("c{c:03}")).collect();
+            let mut ends: Vec<usize> = cuts.iter().map(|c| c % (customers.len() + 1)).collect();
+            ends.extend([0, customers.len()]);
+            ends.sort_unstable();
+            let parts = ends.windows(2).map(|range| {
+                let rows: Vec<(&str, i32, i64)> = (range[0]..range[1])
+                    .flat_map(|c| customers[c].iter().map(move |&(d, x)| (c, d, x)))
+                    .map(|(c, d, x)| (ids[c].as_str(), d, x))
+                    .collect();
+                HistoryPart::from_rows(&rows)
+            });
+            OrderHistory::of_parts(parts.collect(), 120, [])
+        }
+
+        /// The buckets by their definition, from columns of every
+        /// calibration customer: each bucket's customers with a finite
+        /// prediction, summed in customer order.
+        fn buckets_by_definition(
+            frequency: &[i64],
+            actual: &[f64],
+            predicted: &[f64],
+        ) -> Vec<BucketFit> {
+            let labels = ["overall", "0", "1", "2", "3", "4", "5", "6", "7+"];
+            if !predicted.iter().any(|p| p.is_finite()) {
+                return Vec::new();
+            }
+            labels
+                .iter()
+                .enumerate()
+                .map(|(b, &label)| {
+                    let mut sums = BucketSums::default();
+                    for i in 0..frequency.len() {
+                        let in_bucket = b == 0 || frequency[i].min(7) + 1 == b as i64;
+                        if in_bucket && predicted[i].is_finite() {
+                            sums.add(actual[i], predicted[i]);
+                        }
+                    }
+                    sums.fit(label)
+                })
+                .collect()
+        }
+
+        /// Mean of `other − best` errors over the customers both predict,
+        /// and its standard error, in two passes.
+        fn two_pass(best: &[f64], other: &[f64]) -> Option<(f64, f64)> {
+            let d: Vec<f64> = best
+                .iter()
+                .zip(other)
+                .filter(|(b, o)| b.is_finite() && o.is_finite())
+                .map(|(b, o)| o - b)
+                .collect();
+            let n = d.len() as f64;
+            if d.len() < 2 {
+                return None;
+            }
+            let mean = d.iter().sum::<f64>() / n;
+            let variance = d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            Some((mean, (variance / n).sqrt()))
+        }
+
+        fn close(a: f64, b: f64) -> bool {
+            (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) + 1e-12
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            /// The calibration folded a partition at a time and the
+            /// comparison read from the history again give the refits,
+            /// buckets (bit for bit) and paired moments of columns of every
+            /// calibration customer, however the customers are cut into
+            /// partitions.
+            #[test]
+            fn the_comparison_read_again_is_the_one_over_columns(
+                customers in customers(),
+                cuts in proptest::collection::vec(0usize..51, 0..5),
+                holdout_days in 1u32..100,
+            ) {
+                let history = history(&customers, &cuts);
+                let end = 120 - holdout_days as i32;
+                let kinds = PurchaseModelKind::ALL;
+                // Columns of every calibration customer, in customer order.
+                let rows: Vec<CalibrationRow> = history
+                    .map_customers(|d, x| calibration_row(d, x, end))
+                    .unwrap()
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let column = |of: fn(&CalibrationRow) -> i64| rows.iter().map(of).collect::<Vec<_>>();
+                let frequency = column(|r| r.frequency);
+                let actual: Vec<f64> = rows.iter().map(|r| r.holdout_days as f64).collect();
+                let compressed = CompressedSummary::of_columns(
+                    &frequency,
+                    &column(|r| r.recency),
+                    &column(|r| r.tenure),
+                );
+
+                let calibration = Calibration::of(&history, end).unwrap();
+                let mut refits = Vec::new();
+                let mut errors = Vec::new();
+                let mut expected_fits = Vec::new();
+                for kind in kinds {
+                    let (_, full) = fit_purchase_model_on(kind, &compressed, 0.0, None, AtOptimum::ConvergenceOnly);
+                    refits.push(refit(&calibration, kind, &full, holdout_days, 0.0));
+                    let (fitted, fit) = fit_purchase_model_on(kind, &compressed, 0.0, Some(&full), AtOptimum::ConvergenceOnly);
+                    let predicted = expected_orders(fitted, &compressed, holdout_days as f64);
+                    errors.push(predicted.iter().zip(&actual).map(|(p, a)| (p - a).abs()).collect::<Vec<f64>>());
+                    expected_fits.push((fit, buckets_by_definition(&frequency, &actual, &predicted)));
+                }
+                let validation = compare(&history, &calibration, refits, holdout_days).unwrap();
+
+                prop_assert_eq!(validation.calibration_end, end);
+                for (model, (fit, buckets)) in validation.models.iter().zip(&expected_fits) {
+                    prop_assert_eq!(&model.calibration_fit, fit);
+                    prop_assert_eq!(&model.buckets, buckets);
+                }
+                for best in 0..kinds.len() {
+                    for other in (0..kinds.len()).filter(|&o| o != best) {
+                        let got = validation.paired.between(best, other).mean_and_standard_error();
+                        let want = two_pass(&errors[best], &errors[other]);
+                        match (got, want) {
+                            (None, None) => {}
+                            (Some(g), Some(w)) => prop_assert!(
+                                close(g.0, w.0) && close(g.1, w.1),
+                                "pair ({best}, {other}): {g:?} against {w:?}"
+                            ),
+                            _ => prop_assert!(false, "pair ({best}, {other}): {got:?} against {want:?}"),
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -27,7 +27,7 @@ mod holdout;
 mod selection;
 mod status;
 
-pub use holdout::{BucketFit, HoldoutValidation, ModelValidation};
+pub use holdout::{BucketFit, HoldoutValidation, ModelValidation, PairedErrors};
 pub use selection::SelectionRow;
 pub use status::fit_status;
 
@@ -44,7 +44,7 @@ use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
 use crate::stages::per_customer::CustomerParts;
 use crate::tables::schema::values::money;
-use holdout::{validate_model, Calibration};
+use holdout::{compare, refit, Calibration};
 use rayon::prelude::*;
 use selection::selection_rows;
 use status::warn_if_not_converged;
@@ -244,12 +244,12 @@ pub fn clv_stage(
     };
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     let (validation, selection, scored) =
-        validate_and_score(calibration?, &purchase, &fits, &scoring);
+        validate_and_score((history, calibration?), &purchase, &fits, &scoring)?;
     let Scored {
         model,
         scores,
         forecast,
-    } = scored?;
+    } = scored;
     let uncomputable = warn_uncomputable(&scores, model.kind());
     fits.push(gg_report.clone());
     Ok(ClvOutput {
@@ -303,30 +303,30 @@ fn fit_all(
 /// customers with the chosen one. With a single candidate the choice is
 /// known before the validation, so the two run side by side.
 fn validate_and_score(
-    calibration: Calibration,
+    calibration: (&OrderHistory, Calibration),
     purchase: &[(PurchaseModel, FitReport)],
     reports: &[FitReport],
     scoring: &ScoringInputs,
-) -> (HoldoutValidation, Vec<SelectionRow>, Result<Scored>) {
-    let select = |validation: &HoldoutValidation| selection_rows(reports, &validation.models);
+) -> Result<(HoldoutValidation, Vec<SelectionRow>, Scored)> {
     if let [(model, report)] = purchase {
         let (validation, scored) = rayon::join(
             || validation(calibration, scoring.config, purchase),
             || scoring.score(*model, report),
         );
-        let selection = select(&validation);
-        return (validation, selection, scored);
+        let validation = validation?;
+        let selection = selection_rows(reports, &validation);
+        return Ok((validation, selection, scored?));
     }
-    let validation = validation(calibration, scoring.config, purchase);
-    let selection = select(&validation);
+    let validation = validation(calibration, scoring.config, purchase)?;
+    let selection = selection_rows(reports, &validation);
     let chosen = selection.iter().position(|row| row.chosen).unwrap_or(0);
     let (model, report) = &purchase[chosen];
     tracing::info!(
         model = model.kind().name(),
         "CLV: model chosen by holdout error"
     );
-    let scored = scoring.score(*model, report);
-    (validation, selection, scored)
+    let scored = scoring.score(*model, report)?;
+    Ok((validation, selection, scored))
 }
 
 /// What scoring the customers needs besides the purchase model.
@@ -453,22 +453,22 @@ fn uncertainty(
 /// Every candidate refitted on the calibration period and compared with
 /// the holdout.
 fn validation(
-    calibration: Calibration,
+    (history, calibration): (&OrderHistory, Calibration),
     config: &ClvConfig,
     purchase: &[(PurchaseModel, FitReport)],
-) -> HoldoutValidation {
+) -> Result<HoldoutValidation> {
     let clock = std::time::Instant::now();
     if calibration.is_empty() {
         tracing::warn!(
             "CLV holdout validation: no customer ordered before the calibration end (as_of minus holdout_days); clv_validation is empty"
         );
     }
-    // Side by side: each refit's serial stretches (the optimizer's steps,
-    // the bucket sums) leave a core to the others.
-    let models = purchase
+    // Side by side: each refit's serial stretches (the optimizer's steps)
+    // leave a core to the others.
+    let refits = purchase
         .par_iter()
         .map(|(model, full)| {
-            validate_model(
+            refit(
                 &calibration,
                 model.kind(),
                 full,
@@ -477,15 +477,12 @@ fn validation(
             )
         })
         .collect();
+    let validation = compare(history, &calibration, refits, config.holdout_days)?;
     tracing::debug!(
         seconds = clock.elapsed().as_secs_f64(),
         "clv holdout validation"
     );
-    HoldoutValidation {
-        holdout_days: config.holdout_days,
-        calibration_end: calibration.end,
-        models,
-    }
+    Ok(validation)
 }
 
 /// Turns predictions into columns. Expected orders and CLV that could not

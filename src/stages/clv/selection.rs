@@ -18,7 +18,7 @@
 
 use crate::clv::{FitReport, PurchaseModelKind};
 
-use super::holdout::{BucketFit, ModelValidation};
+use super::holdout::{BucketFit, DifferenceMoments, HoldoutValidation, PairedErrors};
 use super::status::fit_status;
 
 /// Standard errors of the paired difference within which a higher MAE
@@ -54,11 +54,12 @@ fn information_criteria(fit: &FitReport) -> (Option<f64>, Option<f64>) {
 }
 
 /// The selection table's rows for the full-history `fits` and their
-/// `validations` (same order, same models), with the chosen one marked.
-pub fn selection_rows(fits: &[FitReport], validations: &[ModelValidation]) -> Vec<SelectionRow> {
+/// holdout `validation` (same order, same models), with the chosen one
+/// marked.
+pub fn selection_rows(fits: &[FitReport], validation: &HoldoutValidation) -> Vec<SelectionRow> {
     let mut rows: Vec<SelectionRow> = fits
         .iter()
-        .zip(validations)
+        .zip(&validation.models)
         .map(|(fit, validation)| {
             let (aic, bic) = information_criteria(fit);
             SelectionRow {
@@ -72,7 +73,7 @@ pub fn selection_rows(fits: &[FitReport], validations: &[ModelValidation]) -> Ve
             }
         })
         .collect();
-    mark_ties(&mut rows, validations);
+    mark_ties(&mut rows, &validation.paired);
     if let Some(i) = choose(&rows) {
         rows[i].chosen = true;
     }
@@ -89,7 +90,7 @@ fn mae(row: &SelectionRow) -> Option<f64> {
 
 /// Marks every eligible model with a holdout MAE as tied with the lowest
 /// or not (see the module notes).
-fn mark_ties(rows: &mut [SelectionRow], validations: &[ModelValidation]) {
+fn mark_ties(rows: &mut [SelectionRow], paired: &PairedErrors) {
     let best = (0..rows.len())
         .filter(|&i| eligible(&rows[i]) && mae(&rows[i]).is_some())
         .min_by(|&i, &j| {
@@ -102,35 +103,22 @@ fn mark_ties(rows: &mut [SelectionRow], validations: &[ModelValidation]) {
     let Some(best) = best else {
         return;
     };
-    for i in 0..rows.len() {
-        if eligible(&rows[i]) && mae(&rows[i]).is_some() {
-            let tied = i == best
-                || within_noise(
-                    &validations[best].absolute_errors,
-                    &validations[i].absolute_errors,
-                );
-            rows[i].tied_with_best = Some(tied);
+    for (i, row) in rows.iter_mut().enumerate() {
+        if eligible(row) && mae(row).is_some() {
+            let tied = i == best || within_noise(paired.between(best, i));
+            row.tied_with_best = Some(tied);
         }
     }
 }
 
 /// Whether the mean of `other − best` over the customers both could
 /// predict is at most [`TIE_STANDARD_ERRORS`] standard errors of that
-/// mean.
-fn within_noise(best: &[f64], other: &[f64]) -> bool {
-    let differences: Vec<f64> = best
-        .iter()
-        .zip(other)
-        .filter(|(b, o)| b.is_finite() && o.is_finite())
-        .map(|(b, o)| o - b)
-        .collect();
-    let n = differences.len() as f64;
-    if n < 2.0 {
-        return true;
+/// mean; a tie with fewer than two customers to compare.
+fn within_noise(differences: DifferenceMoments) -> bool {
+    match differences.mean_and_standard_error() {
+        None => true,
+        Some((mean, standard_error)) => mean <= TIE_STANDARD_ERRORS * standard_error,
     }
-    let mean = differences.iter().sum::<f64>() / n;
-    let variance = differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    mean <= TIE_STANDARD_ERRORS * (variance / n).sqrt()
 }
 
 /// The index of the model to score with: the lowest AIC among the models
@@ -152,6 +140,7 @@ fn choose(rows: &[SelectionRow]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::holdout::ModelValidation;
     use super::*;
 
     fn fit(model: &'static str, ll: f64, customers: u64) -> FitReport {
@@ -167,8 +156,28 @@ mod tests {
         }
     }
 
-    /// A validation whose customers' absolute errors are `errors` (its MAE
-    /// their mean); no holdout when empty.
+    /// The holdout validation of models whose customers' absolute errors
+    /// are given (each model's MAE their mean; no holdout for a model
+    /// without errors), the errors paired customer by customer as the
+    /// comparison pairs them (NaN past a model's errors: left out).
+    fn holdout(models: &[(PurchaseModelKind, &[f64])]) -> HoldoutValidation {
+        let customers = models.iter().map(|(_, e)| e.len()).max().unwrap_or(0);
+        let mut paired = PairedErrors::new(models.len());
+        for c in 0..customers {
+            let errors: Vec<f64> = models
+                .iter()
+                .map(|(_, e)| e.get(c).copied().unwrap_or(f64::NAN))
+                .collect();
+            paired.add_customer(&errors);
+        }
+        HoldoutValidation {
+            holdout_days: 90,
+            calibration_end: 1_000,
+            models: models.iter().map(|&(m, e)| validation(m, e)).collect(),
+            paired,
+        }
+    }
+
     fn validation(model: PurchaseModelKind, errors: &[f64]) -> ModelValidation {
         let mae = errors.iter().sum::<f64>() / errors.len() as f64;
         let buckets = if errors.is_empty() {
@@ -188,7 +197,6 @@ mod tests {
             model,
             calibration_fit: fit(model.name(), -1.0, 10),
             buckets,
-            absolute_errors: errors.to_vec(),
         }
     }
 
@@ -220,11 +228,11 @@ mod tests {
         ];
         let rows = selection_rows(
             &fits,
-            &[
-                validation(BgNbd, &errors(0.5, 0.1)),
-                validation(ParetoNbd, &errors(0.6, 0.1)),
-                validation(MbgNbd, &errors(0.7, 0.1)),
-            ],
+            &holdout(&[
+                (BgNbd, &errors(0.5, 0.1)),
+                (ParetoNbd, &errors(0.6, 0.1)),
+                (MbgNbd, &errors(0.7, 0.1)),
+            ]),
         );
         assert_eq!(chosen(&rows), ["bg_nbd"]);
         assert_eq!(rows[0].aic, Some(208.0));
@@ -249,11 +257,11 @@ mod tests {
             .collect();
         let rows = selection_rows(
             &fits,
-            &[
-                validation(BgNbd, &errors(0.5, 0.1)),
-                validation(ParetoNbd, &pareto),
-                validation(MbgNbd, &errors(0.9, 0.1)),
-            ],
+            &holdout(&[
+                (BgNbd, &errors(0.5, 0.1)),
+                (ParetoNbd, &pareto),
+                (MbgNbd, &errors(0.9, 0.1)),
+            ]),
         );
         assert_eq!(chosen(&rows), ["pareto_nbd"], "tied on MAE, lower AIC");
         assert_eq!(rows[2].tied_with_best, Some(false));
@@ -268,22 +276,18 @@ mod tests {
         ];
         let rows = selection_rows(
             &fits,
-            &[
-                validation(BgNbd, &[]),
-                validation(ParetoNbd, &[]),
-                validation(MbgNbd, &[]),
-            ],
+            &holdout(&[(BgNbd, &[]), (ParetoNbd, &[]), (MbgNbd, &[])]),
         );
         assert_eq!(chosen(&rows), ["mbg_nbd"]);
         assert_eq!(rows[1].aic, None);
         assert!(rows.iter().all(|r| r.tied_with_best.is_none()));
         let rows = selection_rows(
             &fits,
-            &[
-                validation(BgNbd, &errors(0.9, 0.1)),
-                validation(ParetoNbd, &errors(0.1, 0.1)),
-                validation(MbgNbd, &[]),
-            ],
+            &holdout(&[
+                (BgNbd, &errors(0.9, 0.1)),
+                (ParetoNbd, &errors(0.1, 0.1)),
+                (MbgNbd, &[]),
+            ]),
         );
         assert_eq!(chosen(&rows), ["bg_nbd"]);
     }
