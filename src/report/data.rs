@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
+pub use super::clv_distribution::ClvDistribution;
 use super::format::month_index;
 use crate::stages::compare::gates::Outcome;
 pub use crate::time::CohortPeriod;
@@ -176,8 +177,9 @@ pub struct SegmentRow {
 /// Outputs of the CLV stage.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClvSection {
-    /// CLV of every customer that has one (for the distribution).
-    pub clv_values: Vec<f64>,
+    /// The distribution of the customers' CLVs; `None` when no CLV is
+    /// finite.
+    pub distribution: Option<ClvDistribution>,
     /// Customers whose CLV could not be computed (null in `customers`).
     pub uncomputable: usize,
     /// Fitted model parameters.

@@ -12,10 +12,10 @@ use std::f64::consts::PI;
 use chrono::{Months, NaiveDate};
 
 use super::data::{
-    ClvSection, CohortCell, CohortPeriod, ComparedFigure, CurvePoint, ForecastMonth, GateRow,
-    KpiMonth, ModelParameter, NpsCohort, NpsCounts, NpsMonth, NpsRetention, NpsSection, NpsTier,
-    ReportData, RestatedRow, RunFacts, SegmentRow, SincePrevious, TargetCustomer, TargetList,
-    TargetSection, TierMove, TierSection, ValidationBucket,
+    ClvDistribution, ClvSection, CohortCell, CohortPeriod, ComparedFigure, CurvePoint,
+    ForecastMonth, GateRow, KpiMonth, ModelParameter, NpsCohort, NpsCounts, NpsMonth, NpsRetention,
+    NpsSection, NpsTier, ReportData, RestatedRow, RunFacts, SegmentRow, SincePrevious,
+    TargetCustomer, TargetList, TargetSection, TierMove, TierSection, ValidationBucket,
 };
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -246,7 +246,7 @@ fn clv_section(n: usize, poison: bool) -> ClvSection {
     }
     ClvSection {
         uncomputable: 0,
-        clv_values,
+        distribution: ClvDistribution::of_values(&clv_values),
         parameters,
         chosen_model: Some("bg_nbd".to_string()),
         validation,

@@ -684,7 +684,7 @@ fn clv_body(data: &ReportData, clv: &ClvSection) -> String {
         ));
     }
     body.push_str("<h3>Distribution of customer lifetime value</h3>");
-    body.push_str(&charts::clv_histogram(&clv.clv_values));
+    body.push_str(&charts::clv_histogram(clv.distribution.as_ref()));
 
     body.push_str("<h3>CLV by segment</h3><div class=\"grid2\"><div>");
     let segs = data.segments_by_revenue();

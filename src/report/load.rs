@@ -339,12 +339,9 @@ fn clv_section(tables: &dyn ReportTables) -> Result<Option<ClvSection>> {
     ) else {
         return Ok(None);
     };
-    let Some((clv_values, uncomputable)) = tallies::clv_values(tables)? else {
+    let Some((distribution, uncomputable)) = tallies::clv_distribution(tables)? else {
         return Ok(None);
     };
-    if clv_values.is_empty() {
-        return Ok(None);
-    }
     let parameters = model_parameters(&model)?;
     let chosen_model = parameters
         .iter()
@@ -356,7 +353,7 @@ fn clv_section(tables: &dyn ReportTables) -> Result<Option<ClvSection>> {
     };
     Ok(Some(ClvSection {
         uncomputable,
-        clv_values,
+        distribution: Some(distribution),
         validation: validation_buckets(&validation, chosen_model.as_deref())?,
         parameters,
         chosen_model,

@@ -7,13 +7,16 @@
 //! dependency and no I/O: it returns strings, and the caller decides where
 //! they go. [`load`] fills a [`ReportData`] from a run's tables.
 //!
-//! Layout: `data` (input structs), `format` (numbers and escaping), `svg`
+//! Layout: `data` (input structs; the CLV distribution's figures, computed
+//! from a pass at a time over the values, in `clv_distribution`), `format`
+//! (numbers and escaping), `svg`
 //! (a small SVG writer, scales and axes), `charts` (one file per chart
 //! family, all but the heatmap opened from one chart frame), `html` (the
 //! page; the sections on the previous run, tiers, target lists and NPS in
 //! `html/`), `show` (the terminal tables).
 
 mod charts;
+mod clv_distribution;
 pub mod data;
 mod format;
 mod html;
@@ -29,8 +32,8 @@ mod page_checks;
 mod tests;
 
 pub use data::{
-    ClvSection, CohortCell, CurvePoint, KpiMonth, ModelParameter, NpsSection, ReportData, RunFacts,
-    SegmentRow, SincePrevious, TargetSection, TierSection, ValidationBucket,
+    ClvDistribution, ClvSection, CohortCell, CurvePoint, KpiMonth, ModelParameter, NpsSection,
+    ReportData, RunFacts, SegmentRow, SincePrevious, TargetSection, TierSection, ValidationBucket,
 };
 pub use html::{render_html, HEADINGS};
 pub use show::render_show;

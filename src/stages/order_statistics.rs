@@ -50,9 +50,10 @@ struct Search {
 }
 
 /// Values in parts, which the order statistics visit a pass at a time:
-/// slices held in memory, or parts read back from a store on each pass
-/// (so that no column of every customer need be held).
-pub trait ValueParts<T>: Sync {
+/// slices held in memory, parts read back from a store on each pass (so
+/// that no column of every customer need be held), or a table's column
+/// read again (the report's CLV distribution).
+pub trait ValueParts<T> {
     /// How many values the parts hold.
     fn count(&self) -> u64;
 

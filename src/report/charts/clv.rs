@@ -2,95 +2,47 @@
 //! percentile, with a sentence that says what was cut and markers for the
 //! median and the mean.
 
+use super::super::clv_distribution::ClvDistribution;
 use super::super::format::{self, escape};
 use super::super::svg::{self, nice_ticks, text_width, Anchor, Kind, Linear, Ticks, FONT};
 use super::super::svg::{NAVY, ORANGE};
 use super::frame::{Chart, Frame};
-use super::{percentile, placeholder, FULL_W};
+use super::{placeholder, FULL_W};
 
-/// The CLV values and their histogram.
-struct Histogram {
-    /// Customers with a finite CLV.
-    n: usize,
-    /// Values that are not finite (not counted).
-    missing: usize,
-    median: f64,
-    mean: f64,
-    p99: f64,
-    max: f64,
-    /// Customers above the 99th percentile (not drawn).
-    cut: usize,
-    /// The bins' edges: from `lo` to `hi` in steps of `step`.
+/// The distribution and its bins, as the chart draws them.
+struct Histogram<'a> {
+    of: &'a ClvDistribution,
     bins: Ticks,
-    counts: Vec<u64>,
 }
 
-impl Histogram {
-    /// The histogram of `values`; `None` when none is finite.
-    fn new(values: &[f64]) -> Option<Histogram> {
-        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        sorted.sort_by(f64::total_cmp);
-        let missing = values.len() - sorted.len();
-        let (Some(p99), Some(&min), Some(&max)) =
-            (percentile(&sorted, 0.99), sorted.first(), sorted.last())
-        else {
-            return None;
-        };
-        let n = sorted.len();
-        let median = percentile(&sorted, 0.5).unwrap_or(0.0);
-        let mean = sorted.iter().sum::<f64>() / n as f64;
-        let shown: Vec<f64> = sorted.iter().copied().filter(|v| *v <= p99).collect();
-        let cut = n - shown.len();
-
-        let lo = min.min(0.0);
-        let hi = if p99 > lo { p99 } else { lo + 1.0 };
-        let bins = nice_ticks(lo, hi, 40);
-        let step = bins.step;
-        let nbins = (((bins.hi - bins.lo) / step).round() as usize).max(1);
-        let mut counts = vec![0u64; nbins];
-        for v in &shown {
-            let i = ((v - bins.lo) / step).floor().max(0.0) as usize;
-            counts[i.min(nbins - 1)] += 1;
-        }
-        Some(Histogram {
-            n,
-            missing,
-            median,
-            mean,
-            p99,
-            max,
-            cut,
-            bins,
-            counts,
-        })
-    }
-
+impl Histogram<'_> {
     /// The sentence over the chart: the headline figures and what the
     /// chart leaves out.
     fn note(&self) -> String {
+        let of = self.of;
         let mut note = format!(
             "CLV of {} customers: median {}, mean {}.",
-            format::uint(self.n as u64),
-            format::money(self.median),
-            format::money(self.mean)
+            format::uint(of.customers),
+            format::money(of.median),
+            format::money(of.mean)
         );
-        if self.cut > 0 {
+        if of.cut > 0 {
             note.push_str(&format!(
                 " The long tail is clipped at the 99th percentile ({}): the {} customers above \
                  it (up to {}) are not drawn.",
-                format::money(self.p99),
-                format::uint(self.cut as u64),
-                format::money(self.max)
+                format::money(of.p99),
+                format::uint(of.cut),
+                format::money(of.max)
             ));
         } else {
             note.push_str(
                 " The chart is clipped at the 99th percentile; no customer lies above it.",
             );
         }
-        if self.missing > 0 {
+        if of.missing > 0 {
             note.push_str(&format!(
                 " {} customers without a usable CLV value are not counted.",
-                format::uint(self.missing as u64)
+                format::uint(of.missing)
             ));
         }
         note
@@ -99,9 +51,13 @@ impl Histogram {
 
 /// Histogram of customer CLV, cut at the 99th percentile, with a sentence
 /// that says what was cut.
-pub(crate) fn clv_histogram(values: &[f64]) -> String {
-    let Some(hist) = Histogram::new(values) else {
+pub(crate) fn clv_histogram(distribution: Option<&ClvDistribution>) -> String {
+    let Some(of) = distribution else {
         return placeholder("No customer has a CLV value yet.");
+    };
+    let hist = Histogram {
+        of,
+        bins: of.bins(),
     };
     let frame = Frame {
         width: FULL_W,
@@ -113,7 +69,7 @@ pub(crate) fn clv_histogram(values: &[f64]) -> String {
         ..Frame::default()
     };
     let mut s = frame.open("clv-hist", "Distribution of customer lifetime value");
-    let top_count = hist.counts.iter().copied().max().unwrap_or(0) as f64;
+    let top_count = hist.of.counts.iter().copied().max().unwrap_or(0) as f64;
     let yt = nice_ticks(0.0, top_count, 5);
     let ys = s.y_axis(&yt, Kind::Count, "customers");
     let area = s.area;
@@ -133,8 +89,8 @@ pub(crate) fn clv_histogram(values: &[f64]) -> String {
 fn bars(s: &mut Chart, hist: &Histogram, ys: &Linear) {
     let area = s.area;
     let step = hist.bins.step;
-    let bw = area.width() / hist.counts.len() as f64;
-    for (i, c) in hist.counts.iter().enumerate() {
+    let bw = area.width() / hist.of.counts.len() as f64;
+    for (i, c) in hist.of.counts.iter().enumerate() {
         let a = hist.bins.lo + i as f64 * step;
         let tip = format!(
             "CLV {} to {}: {} customers",
@@ -178,13 +134,13 @@ fn marks(s: &mut Chart, hist: &Histogram, xs: &Linear) {
     // there is room; a label that would still collide drops one row.
     let marks = [
         (
-            hist.median,
-            format!("median {}", format::money(hist.median)),
+            hist.of.median,
+            format!("median {}", format::money(hist.of.median)),
             true,
         ),
         (
-            hist.mean,
-            format!("mean {}", format::money(hist.mean)),
+            hist.of.mean,
+            format!("mean {}", format::money(hist.of.mean)),
             false,
         ),
     ];

@@ -3,6 +3,7 @@
 //! a billion orders `win_back` alone has some 80 M rows, and reading its
 //! columns whole took the report step half its memory budget past it.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use polars::prelude::*;
 
 use super::{floats, optional_floats, ReportTables};
 use crate::error::Result;
-use crate::report::data::{TargetCustomer, TargetList};
+use crate::report::data::{ClvDistribution, TargetCustomer, TargetList};
 use crate::tables::schema::customers::CUSTOMERS;
 use crate::tables::schema::{col, TableSchema};
 
@@ -172,19 +173,28 @@ pub(super) fn tier_counts(tables: &dyn ReportTables) -> Result<Option<BTreeMap<S
     Ok(published.then_some(counts))
 }
 
-/// Every customer's CLV in table order, the uncomputable (null or not
-/// finite) left out, and how many were left out; `None` when the run has
-/// no `customers` table. The values themselves are kept (8 bytes a
-/// customer): the histogram's bins come from their exact quantiles.
-pub(super) fn clv_values(tables: &dyn ReportTables) -> Result<Option<(Vec<f64>, usize)>> {
-    let (mut values, mut uncomputable) = (Vec::new(), 0);
-    let published = tables.each_chunk(CUSTOMERS.name, &[col::CLV], &mut |chunk| {
-        let clv = floats(chunk, col::CLV)?;
-        uncomputable += clv.iter().filter(|v| v.is_none()).count();
-        values.extend(clv.into_iter().flatten());
+/// The distribution of every customer's CLV (the uncomputable, null or
+/// not finite, left out), and how many were left out; `None` when the run
+/// has no `customers` table or no CLV in it. The column is read a few
+/// times (`ClvDistribution::of_passes`), never held.
+pub(super) fn clv_distribution(
+    tables: &dyn ReportTables,
+) -> Result<Option<(ClvDistribution, usize)>> {
+    let left_out = Cell::new(0);
+    let pass = |each: &mut dyn FnMut(&[f64]) -> Result<()>| -> Result<()> {
+        let mut uncomputable = 0;
+        tables.each_chunk(CUSTOMERS.name, &[col::CLV], &mut |chunk| {
+            let clv = floats(chunk, col::CLV)?;
+            uncomputable += clv.iter().filter(|v| v.is_none()).count();
+            let known: Vec<f64> = clv.into_iter().flatten().collect();
+            each(&known)
+        })?;
+        // Every pass counts the same customers.
+        left_out.set(uncomputable);
         Ok(())
-    })?;
-    Ok(published.then_some((values, uncomputable)))
+    };
+    let distribution = ClvDistribution::of_passes(&pass)?;
+    Ok(distribution.map(|d| (d, left_out.get())))
 }
 
 #[cfg(test)]
@@ -348,9 +358,11 @@ mod tests {
         let counts = tier_counts(&tables).unwrap().unwrap();
         let expected = BTreeMap::from([("base".to_string(), 2), ("gold".to_string(), 3)]);
         assert_eq!(counts, expected);
+        let (distribution, uncomputable) = clv_distribution(&tables).unwrap().unwrap();
+        assert_eq!(uncomputable, 3);
         assert_eq!(
-            clv_values(&tables).unwrap().unwrap(),
-            (vec![1.5, 0.0, 7.0], 3)
+            Some(distribution),
+            ClvDistribution::of_values(&[1.5, 0.0, 7.0])
         );
     }
 }
