@@ -4,12 +4,12 @@
 //! `customers` table's column, a chunk at a time) without holding them:
 //! one pass for the count, sum and range, the exact median and 99th
 //! percentile from `stages::order_statistics` (a pass per 16 bits by which
-//! the values differ), and one pass for the bins. Held, every CLV took 8
+//! the values differ, from that range), and one pass for the bins. Held, every CLV took 8
 //! bytes a customer (1.5 GB at a billion orders).
 
 use super::svg::{nice_ticks, Ticks};
 use crate::error::Result;
-use crate::stages::order_statistics::{values_at_ranks_of, ValueParts};
+use crate::stages::order_statistics::{values_at_ranks_between, ValueParts};
 
 /// Bins the histogram aims at between its ends.
 const BINS: usize = 40;
@@ -54,7 +54,9 @@ impl ClvDistribution {
         // Nearest rank, as `charts::percentile` takes it of sorted values.
         let rank = |q: f64| ((q * n as f64).ceil() as u64).clamp(1, n) - 1;
         let keys = FloatKeys { pass, count: n };
-        let at = values_at_ranks_of(&keys, &[rank(0.5), rank(0.99)])?;
+        // The range pass found the smallest and largest already.
+        let between = (FloatKey(range.min).into(), FloatKey(range.max).into());
+        let at = values_at_ranks_between(&keys, &[rank(0.5), rank(0.99)], between)?;
         let (median, p99) = (float_of(at[0]), float_of(at[1]));
         let bins = bins_of(range.min, p99);
         let (counts, shown) = bin_counts(pass, &bins, p99)?;

@@ -141,15 +141,51 @@ where
     T: Copy + Into<i64> + Sync,
     P: ValueParts<T> + ?Sized,
 {
+    assert_ranks_below_count(parts, ranks);
+    if ranks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let range = key_range(parts)?.expect("a rank below the count: values");
+    search_ranks(parts, ranks, range)
+}
+
+/// [`values_at_ranks_of`] for a caller whose own pass over the values
+/// found their smallest and largest (`min`, `max`: exactly those) already:
+/// one pass fewer.
+///
+/// # Panics
+/// If a rank is not below the number of values.
+pub fn values_at_ranks_between<T, P>(
+    parts: &P,
+    ranks: &[u64],
+    (min, max): (i64, i64),
+) -> Result<Vec<i64>>
+where
+    T: Copy + Into<i64> + Sync,
+    P: ValueParts<T> + ?Sized,
+{
+    assert_ranks_below_count(parts, ranks);
+    if ranks.is_empty() {
+        return Ok(Vec::new());
+    }
+    search_ranks(parts, ranks, (key(min), key(max)))
+}
+
+fn assert_ranks_below_count<T, P: ValueParts<T> + ?Sized>(parts: &P, ranks: &[u64]) {
     let total = parts.count();
     assert!(
         ranks.iter().all(|&r| r < total),
         "rank below the number of values"
     );
-    if ranks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (min, max) = key_range(parts)?.expect("a rank below the count: values");
+}
+
+/// The values at `ranks` of values whose keys lie in `(min, max)`: one
+/// pass per 16 bits by which min and max differ.
+fn search_ranks<T, P>(parts: &P, ranks: &[u64], (min, max): (u64, u64)) -> Result<Vec<i64>>
+where
+    T: Copy + Into<i64> + Sync,
+    P: ValueParts<T> + ?Sized,
+{
     // The bits above the highest one in which min and max differ are
     // shared by every value.
     let low_bits = 64 - (min ^ max).leading_zeros();
