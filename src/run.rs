@@ -35,6 +35,7 @@ use crate::io::publish::{
 use crate::io::remote::output::RemoteOutput;
 use crate::io::remote::{sweep_work_dirs, WorkDir};
 use crate::io::runs::{current_manifest, PublishedRunDir};
+use crate::io::sorted_clvs::ClvRunFiles;
 use crate::io::spill::{sweep_spill_dirs, SpillDir, WholeFiles};
 use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
 use crate::location::StoreUrl;
@@ -47,7 +48,7 @@ use crate::report::load::ReportTables;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check, CustomerTotals};
 use crate::stages::clv::{clv_stage, simple_clv, ClvOutput};
-use crate::stages::clv_scores::{ClvScoreStore, ClvScores};
+use crate::stages::clv_scores::{ClvScores, ClvStores};
 use crate::stages::cohorts::{cohort_grid, CohortGrid};
 use crate::stages::compare::gates::{
     evaluate as evaluate_gates, failed_gates, Freshness, GateResult,
@@ -451,7 +452,10 @@ fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
             revenue_cents: column(SCORE_REVENUE),
             gaps: column(SCORE_GAPS),
         },
-        clv: Arc::new(WholeFiles::<ClvScores>::new(Arc::clone(spill), CLV_SCORES)),
+        clv: ClvStores {
+            scores: Arc::new(WholeFiles::<ClvScores>::new(Arc::clone(spill), CLV_SCORES)),
+            ranks: Arc::new(ClvRunFiles::new(Arc::clone(spill))),
+        },
     }
 }
 
@@ -661,14 +665,14 @@ fn stages_over_orders(
 ) -> Result<OverOrders> {
     let config = &pipeline.config;
     let tiers = config.loyalty.as_ref().map(Tiers::of);
-    let clv_store = results.0.as_ref().map(|stores| Arc::clone(&stores.clv));
+    let clv_stores = results.0.as_ref().map(|stores| stores.clv.clone());
     let parts = clock.time("customers", || {
         let ids = history.take_ids();
         customers_stage((&history, ids), tiers.as_ref(), results)
     })?;
     let (beside, clv) = clock.beside(
         |clock| descriptive_stages(pipeline, &history, (tiers.as_ref(), &parts), clock),
-        |clock| clv(pipeline, &history, (&parts, clv_store), clock),
+        |clock| clv(pipeline, &history, (&parts, clv_stores), clock),
     )?;
     let Descriptive {
         described,
@@ -1319,7 +1323,7 @@ fn describe(
 fn clv(
     pipeline: &Pipeline,
     history: &OrderHistory,
-    (parts, store): (&CustomerParts, Option<Arc<ClvScoreStore>>),
+    (parts, stores): (&CustomerParts, Option<ClvStores>),
     clock: &mut StageClock,
 ) -> Result<Option<(ClvOutput, NamedFrames)>> {
     let config = &pipeline.config.clv;
@@ -1328,7 +1332,7 @@ fn clv(
     }
     clock
         .time(CLV_STAGE, || {
-            let output = clv_stage(history, (parts, store), config)?;
+            let output = clv_stage(history, (parts, stores), config)?;
             let frames = clv_tables(&output)?;
             Ok((output, frames))
         })
@@ -1391,7 +1395,7 @@ fn tier_stage(
 /// order.
 fn target_stage(results: &PerCustomer, spill: &Arc<SpillDir>) -> Result<Vec<ListSource>> {
     let clv = results.clv.as_ref().map(|(scores, _)| scores.ranks());
-    let targets = Targets::of(clv, results.parts.gap_doubled(), &results.targets);
+    let targets = Targets::of(clv, results.parts.gap_doubled(), &results.targets)?;
     let lists = published_lists(results.tiers.is_some(), clv.is_some());
     if results.parts.stored() {
         let runs = ListRuns::new(Arc::clone(spill), results.parts.part_count());
@@ -1401,7 +1405,7 @@ fn target_stage(results: &PerCustomer, spill: &Arc<SpillDir>) -> Result<Vec<List
         let clv = results.clv_of_part(p)?;
         let start = results.parts.codes_of(p).start;
         let inputs = results.target_inputs((part, start), clv.as_deref());
-        Ok(part_rows(&inputs, &targets, &lists))
+        part_rows(&inputs, &targets, &lists)
     })?;
     let parts = parts.into_iter().collect::<Result<_>>()?;
     let joined = joined_lists(&lists, parts);
@@ -1421,7 +1425,7 @@ fn stored_lists(
         let clv = results.clv_of_part(p)?;
         let start = results.parts.codes_of(p).start;
         let inputs = results.target_inputs((part, start), clv.as_deref());
-        part_rows(&inputs, targets, lists)
+        part_rows(&inputs, targets, lists)?
             .into_iter()
             .map(|mut rows| {
                 rows.sort();
@@ -1470,15 +1474,9 @@ fn nps(
             let files = resolve_survey_inputs(pipeline)?;
             let batches = read_survey_files(pipeline, surveys, &files)?;
             let rules = SurveyRules::of(pipeline, surveys);
-            let tier_of = match tiers {
-                Some(t) => Some((t, parts.tier_of_every_customer()?)),
-                None => None,
-            };
-            let tier_of = tier_of
-                .as_ref()
-                .map(|(t, of)| (t.names.as_slice(), of.as_slice()));
+            let tier_names = tiers.map(|t| t.names.as_slice());
             let customers = (history, parts);
-            let output = nps_stage(&rules, &files, batches, customers, calendar, tier_of)?;
+            let output = nps_stage(&rules, &files, batches, customers, calendar, tier_names)?;
             let tables = nps_tables(&output, calendar)?;
             let rejects = rejects_table(&output.rejects, &files)?;
             Ok(SurveyStage {

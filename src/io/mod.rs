@@ -8,7 +8,8 @@
 //! published run back
 //! ([`runs`]: for the report and the next run's key check); partitions
 //! that do not fit the memory budget go to [`spill`] files, and the target
-//! lists, when the per-customer results are spilled, to [`list_files`]. The stages
+//! lists, when the per-customer results are spilled, to [`list_files`]
+//! (the CLVs sorted for the lists' ranks to [`sorted_clvs`]). The stages
 //! never touch the file system. Outside `io`, only the edges do: `config`
 //! reads the pipeline file itself (io depends on config's types, so the
 //! reverse would be a cycle), `generate` writes its synthetic files,
@@ -24,6 +25,7 @@ pub mod parquet;
 pub mod publish;
 pub mod remote;
 pub mod runs;
+pub mod sorted_clvs;
 pub mod spill;
 pub mod surveys;
 pub mod views;

@@ -39,61 +39,123 @@ pub struct ClvScores {
 /// either: some 90 bytes a customer).
 pub type ClvScoreStore = dyn PartStore<ClvScores>;
 
+/// Every CLV there is (customers without one left out), sorted in
+/// [`f64::total_cmp`]'s order: held, or in a spill file read back a block
+/// at a time (`io::sorted_clvs`). Reading may fail only in the second.
+pub trait SortedClvs: Send + Sync {
+    /// How many there are.
+    fn count(&self) -> usize;
+    /// How many are strictly below `clv`.
+    fn count_below(&self, clv: f64) -> Result<usize>;
+    /// The one at `rank` (0 the lowest; `rank < count`).
+    fn at_rank(&self, rank: usize) -> Result<f64>;
+}
+
+impl SortedClvs for Vec<f64> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn count_below(&self, clv: f64) -> Result<usize> {
+        Ok(self.partition_point(|x| x.total_cmp(&clv).is_lt()))
+    }
+
+    fn at_rank(&self, rank: usize) -> Result<f64> {
+        Ok(self[rank])
+    }
+}
+
+/// Where each customer partition's CLVs go, sorted, when the scores are
+/// stored, and what merges them into one sorted sequence: held, they
+/// would take 8 bytes a customer (1.5 GB at 1 B orders).
+pub trait ClvRunStore: Send + Sync {
+    /// Partition `part`'s CLVs, sorted (the partitions in parallel, in any
+    /// order).
+    fn put_run(&self, part: usize, sorted: &[f64]) -> Result<()>;
+    /// The runs of the partitions `0..runs`, merged.
+    fn merged(&self, runs: usize) -> Result<Box<dyn SortedClvs>>;
+}
+
+/// Where the CLV stage's per-customer output goes when the per-customer
+/// results are stored: each partition's scores, and its CLVs sorted.
+#[derive(Clone)]
+pub struct ClvStores {
+    pub scores: Arc<ClvScoreStore>,
+    pub ranks: Arc<dyn ClvRunStore>,
+}
+
 /// Every customer's CLV scores, a customer partition at a time: held, or
 /// put in a store as each partition is scored and read back a partition
 /// at a time; and every CLV there is, sorted, for the customers' ranks.
 pub struct ClvScoreParts {
     held: Vec<Arc<ClvScores>>,
-    store: Option<Arc<ClvScoreStore>>,
+    stores: Option<ClvStores>,
     recent: RecentParts<ClvScores>,
     parts: usize,
+    /// The held partitions' CLVs, until every partition is in.
     known: Vec<f64>,
+    /// Every CLV sorted, once every partition is in.
+    sorted: Box<dyn SortedClvs>,
     uncomputable: usize,
 }
 
 /// What one partition's scores leave with [`ClvScoreParts`]: the scores
-/// when they are held; when they are stored, only their CLVs.
+/// and their CLVs when they are held; when they are stored, nothing but
+/// a count.
 pub struct KeptScores {
-    held: Option<ClvScores>,
-    known: Vec<f64>,
+    held: Option<(ClvScores, Vec<f64>)>,
     uncomputable: usize,
 }
 
 impl ClvScoreParts {
-    /// No partition yet, of `customers` in all; the scores go to `store`
-    /// when there is one.
-    pub fn new(store: Option<Arc<ClvScoreStore>>, customers: usize) -> ClvScoreParts {
+    /// No partition yet, of `customers` in all; the scores go to `stores`
+    /// when there are some.
+    pub fn new(stores: Option<ClvStores>, customers: usize) -> ClvScoreParts {
+        // At its size: grown part by part, it could end at twice it.
+        let known = match stores {
+            None => Vec::with_capacity(customers),
+            Some(_) => Vec::new(),
+        };
         ClvScoreParts {
             held: Vec::new(),
-            store,
+            stores,
             recent: RecentParts::default(),
             parts: 0,
-            // At its size: grown part by part, it could end at twice it.
-            known: Vec::with_capacity(customers),
+            known,
+            sorted: Box::new(Vec::new()),
             uncomputable: 0,
         }
     }
 
     /// Adds the next partition's kept scores (partitions in order).
     pub fn push(&mut self, kept: KeptScores) {
-        self.known.extend(kept.known);
         self.uncomputable += kept.uncomputable;
-        self.held.extend(kept.held.map(Arc::new));
+        if let Some((scores, known)) = kept.held {
+            self.known.extend(known);
+            self.held.push(Arc::new(scores));
+        }
         self.parts += 1;
     }
 
-    /// Every partition pushed: the CLVs sorted for the ranks.
-    pub fn finish(mut self) -> ClvScoreParts {
-        self.known.par_sort_unstable_by(f64::total_cmp);
-        self.known.shrink_to_fit();
-        self
+    /// Every partition pushed: the CLVs sorted for the ranks (the stored
+    /// partitions' runs merged).
+    pub fn finish(mut self) -> Result<ClvScoreParts> {
+        self.sorted = match &self.stores {
+            Some(stores) => stores.ranks.merged(self.parts)?,
+            None => {
+                let mut known = std::mem::take(&mut self.known);
+                known.par_sort_unstable_by(f64::total_cmp);
+                Box::new(known)
+            }
+        };
+        Ok(self)
     }
 
     /// Partition `p`'s scores: held, or read back from the store.
     pub fn part(&self, p: usize) -> Result<Arc<ClvScores>> {
-        match &self.store {
+        match &self.stores {
             None => Ok(Arc::clone(&self.held[p])),
-            Some(store) => self.recent.get(p, || store.get(p)),
+            Some(stores) => self.recent.get(p, || stores.scores.get(p)),
         }
     }
 
@@ -106,57 +168,55 @@ impl ClvScoreParts {
         self.uncomputable
     }
 
-    /// The ranks of every customer's CLV.
+    /// The ranks of every customer's CLV ([`ClvScoreParts::finish`]ed).
     pub fn ranks(&self) -> ClvRanks<'_> {
         ClvRanks {
-            sorted: &self.known,
+            sorted: self.sorted.as_ref(),
         }
     }
 }
 
 impl KeptScores {
-    /// Partition `p`'s `scores`, put in `store` when there is one (the
+    /// Partition `p`'s `scores`, put in `stores` when there are some (the
     /// partitions in parallel, in any order), and what is kept of them.
-    pub fn of(p: usize, scores: ClvScores, store: Option<&ClvScoreStore>) -> Result<KeptScores> {
-        let known: Vec<f64> = scores.clv.iter().flatten().copied().collect();
+    pub fn of(p: usize, scores: ClvScores, stores: Option<&ClvStores>) -> Result<KeptScores> {
+        let mut known: Vec<f64> = scores.clv.iter().flatten().copied().collect();
         let uncomputable = scores
             .expected_orders
             .iter()
             .filter(|e| e.is_none())
             .count();
-        let held = match store {
-            Some(store) => {
-                store.put(p, &scores)?;
+        let held = match stores {
+            Some(stores) => {
+                stores.scores.put(p, &scores)?;
+                known.sort_unstable_by(f64::total_cmp);
+                stores.ranks.put_run(p, &known)?;
                 None
             }
-            None => Some(scores),
+            None => Some((scores, known)),
         };
-        Ok(KeptScores {
-            held,
-            known,
-            uncomputable,
-        })
+        Ok(KeptScores { held, uncomputable })
     }
 }
 
-/// Every CLV there is (customers without one left out), sorted: a
-/// customer's CLV quantile is the share of them strictly below theirs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Every CLV there is, sorted: a customer's CLV quantile is the share of
+/// them strictly below theirs.
+#[derive(Clone, Copy)]
 pub struct ClvRanks<'a> {
-    sorted: &'a [f64],
+    sorted: &'a dyn SortedClvs,
 }
 
 impl ClvRanks<'_> {
     /// The share of CLVs strictly below `clv`.
-    pub fn share_below(&self, clv: f64) -> f64 {
-        let below = self.sorted.partition_point(|x| x.total_cmp(&clv).is_lt());
-        below as f64 / self.sorted.len().max(1) as f64
+    pub fn share_below(&self, clv: f64) -> Result<f64> {
+        let below = self.sorted.count_below(clv)?;
+        Ok(below as f64 / self.sorted.count().max(1) as f64)
     }
 
     /// Which CLVs have a share strictly below them of at least `quantile`:
     /// a test of one comparison, where [`ClvRanks::share_below`] searches.
-    pub fn at_least(&self, quantile: f64) -> ClvThreshold {
-        let n = self.sorted.len();
+    pub fn at_least(&self, quantile: f64) -> Result<ClvThreshold> {
+        let n = self.sorted.count();
         let share = |below: usize| below as f64 / n.max(1) as f64;
         // The share grows with the count below it, so the counts that
         // reach the quantile are those from the first that does: found by
@@ -170,12 +230,19 @@ impl ClvRanks<'_> {
                 past = mid;
             }
         }
-        match first {
+        Ok(match first {
             0 => ClvThreshold::Every,
             k if k > n => ClvThreshold::None,
-            k => ClvThreshold::Above(self.sorted[k - 1]),
-        }
+            k => ClvThreshold::Above(self.sorted.at_rank(k - 1)?),
+        })
     }
+}
+
+/// `x` as an integer in the order [`f64::total_cmp`] gives the floats (a
+/// key for heaps and sorts of integers).
+pub fn total_order_bits(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
 }
 
 /// The CLVs whose quantile reaches a given one ([`ClvRanks::at_least`]).
@@ -197,12 +264,43 @@ impl ClvThreshold {
     }
 }
 
+/// Sorted runs in memory, merged by sorting them together: what the spill
+/// files do, for the stages' own tests (the runs' tests use the files).
+#[cfg(test)]
+#[derive(Default)]
+pub struct MemoryRuns(std::sync::Mutex<std::collections::BTreeMap<usize, Vec<f64>>>);
+
+#[cfg(test)]
+impl ClvRunStore for MemoryRuns {
+    fn put_run(&self, part: usize, sorted: &[f64]) -> Result<()> {
+        self.0.lock().unwrap().insert(part, sorted.to_vec());
+        Ok(())
+    }
+
+    fn merged(&self, runs: usize) -> Result<Box<dyn SortedClvs>> {
+        let held = self.0.lock().unwrap();
+        let mut all: Vec<f64> = (0..runs).flat_map(|p| held[&p].clone()).collect();
+        all.sort_unstable_by(f64::total_cmp);
+        Ok(Box::new(all))
+    }
+}
+
 #[cfg(test)]
 impl ClvScoreParts {
     /// `whole`'s scores held, cut into partitions of the customers
     /// `parts`: for tests of the stages and tables that read them.
     pub fn held_cut(whole: &ClvScores, parts: impl Iterator<Item = Range<usize>>) -> Self {
-        let mut all = ClvScoreParts::new(None, whole.clv.len());
+        Self::cut(whole, parts, None)
+    }
+
+    /// [`ClvScoreParts::held_cut`], the scores put in `stores` when there
+    /// are some.
+    pub fn cut(
+        whole: &ClvScores,
+        parts: impl Iterator<Item = Range<usize>>,
+        stores: Option<ClvStores>,
+    ) -> Self {
+        let mut all = ClvScoreParts::new(stores.clone(), whole.clv.len());
         for (p, codes) in parts.enumerate() {
             let cut = ClvScores {
                 p_alive: whole.p_alive[codes.clone()].to_vec(),
@@ -213,9 +311,9 @@ impl ClvScoreParts {
                 expected_orders_interval: whole.expected_orders_interval[codes.clone()].to_vec(),
                 clv_interval: whole.clv_interval[codes].to_vec(),
             };
-            all.push(KeptScores::of(p, cut, None).expect("held scores are kept"));
+            all.push(KeptScores::of(p, cut, stores.as_ref()).expect("scores are kept"));
         }
-        all.finish()
+        all.finish().expect("scores are ranked")
     }
 }
 
@@ -271,8 +369,8 @@ mod tests {
     use proptest::prelude::*;
 
     /// Scores whose CLVs are `clv` (the rest of no interest), one
-    /// partition a cut.
-    fn with_clvs(clv: &[Option<f64>], cuts: &[Range<usize>]) -> ClvScoreParts {
+    /// partition a cut; stored in memory when `stored`.
+    fn with_clvs(clv: &[Option<f64>], cuts: &[Range<usize>], stored: bool) -> ClvScoreParts {
         let n = clv.len();
         let whole = ClvScores {
             p_alive: vec![0.5; n],
@@ -283,29 +381,37 @@ mod tests {
             expected_orders_interval: vec![[f64::NAN; 2]; n],
             clv_interval: vec![[f64::NAN; 2]; n],
         };
-        ClvScoreParts::held_cut(&whole, cuts.iter().cloned())
+        let stores = stored.then(|| ClvStores {
+            scores: Arc::new(crate::stages::part_store::MemoryParts::default()),
+            ranks: Arc::new(MemoryRuns::default()),
+        });
+        ClvScoreParts::cut(&whole, cuts.iter().cloned(), stores)
     }
 
     /// By hand: of the CLVs 3, 1 and 2 (a fourth customer has none, and
     /// counts in no share), 3 has two of three below it.
     #[test]
     fn customers_without_a_clv_count_in_no_share_and_ties_tie() {
-        let scores = with_clvs(&[Some(3.0), None, Some(1.0), Some(2.0)], &[0..1, 1..4]);
-        let ranks = scores.ranks();
-        assert_eq!(ranks.share_below(3.0), 2.0 / 3.0);
-        assert_eq!(ranks.share_below(1.0), 0.0);
-        assert_eq!(ranks.share_below(2.0), 1.0 / 3.0);
-        assert_eq!(scores.uncomputable(), 1);
-        assert_eq!(scores.part_count(), 2);
-        assert_eq!(
-            scores.part(1).unwrap().clv,
-            vec![None, Some(1.0), Some(2.0)]
-        );
-        let tied = with_clvs(&[Some(3.0), Some(1.0), Some(3.0), Some(2.0)], &[0..2, 2..4]);
-        let shares: Vec<f64> = [3.0, 1.0, 2.0]
-            .map(|v| tied.ranks().share_below(v))
-            .to_vec();
-        assert_eq!(shares, [0.5, 0.0, 0.25]);
+        for stored in [false, true] {
+            let clv = [Some(3.0), None, Some(1.0), Some(2.0)];
+            let scores = with_clvs(&clv, &[0..1, 1..4], stored);
+            let ranks = scores.ranks();
+            assert_eq!(ranks.share_below(3.0).unwrap(), 2.0 / 3.0);
+            assert_eq!(ranks.share_below(1.0).unwrap(), 0.0);
+            assert_eq!(ranks.share_below(2.0).unwrap(), 1.0 / 3.0);
+            assert_eq!(scores.uncomputable(), 1);
+            assert_eq!(scores.part_count(), 2);
+            assert_eq!(
+                scores.part(1).unwrap().clv,
+                vec![None, Some(1.0), Some(2.0)]
+            );
+            let tied = [Some(3.0), Some(1.0), Some(3.0), Some(2.0)];
+            let tied = with_clvs(&tied, &[0..2, 2..4], stored);
+            let shares: Vec<f64> = [3.0, 1.0, 2.0]
+                .map(|v| tied.ranks().share_below(v).unwrap())
+                .to_vec();
+            assert_eq!(shares, [0.5, 0.0, 0.25]);
+        }
     }
 
     proptest! {
@@ -313,7 +419,8 @@ mod tests {
         /// CLVs strictly below it (in `f64::total_cmp`'s order, -0 below
         /// +0) over the count of CLVs, wherever the partitions are cut;
         /// and a threshold admits exactly the CLVs whose share reaches its
-        /// quantile, quantiles at a share's exact value included.
+        /// quantile, quantiles at a share's exact value included; held or
+        /// stored.
         #[test]
         fn shares_and_thresholds_match_counting(
             clv in prop::collection::vec(
@@ -322,9 +429,10 @@ mod tests {
                 0..40),
             cut in 0usize..40,
             quantile in 0.0f64..1.0,
+            stored: bool,
         ) {
             let cut = cut.min(clv.len());
-            let scores = with_clvs(&clv, &[0..cut, cut..clv.len()]);
+            let scores = with_clvs(&clv, &[0..cut, cut..clv.len()], stored);
             let ranks = scores.ranks();
             let known: Vec<f64> = clv.iter().flatten().copied().collect();
             let share = |v: f64| {
@@ -336,9 +444,10 @@ mod tests {
             let mut quantiles = vec![quantile];
             quantiles.extend((0..known.len()).map(|k| k as f64 / known.len() as f64));
             for &v in &known {
-                prop_assert_eq!(ranks.share_below(v), share(v));
+                prop_assert_eq!(ranks.share_below(v).unwrap(), share(v));
                 for &q in &quantiles {
-                    prop_assert_eq!(ranks.at_least(q).admits(v), share(v) >= q, "{} at {}", v, q);
+                    let admits = ranks.at_least(q).unwrap().admits(v);
+                    prop_assert_eq!(admits, share(v) >= q, "{} at {}", v, q);
                 }
             }
         }

@@ -23,6 +23,8 @@
 //! [`CurveCounts`]; the tables and their ratios are built by
 //! `tables::cohorts`.
 
+use std::ops::Range;
+
 use crate::error::Result;
 use crate::stages::calendar::{first_order_day_of, Calendar};
 use crate::stages::orders::OrderHistory;
@@ -76,36 +78,38 @@ impl CohortGrid {
 /// parts; integer sums make the result independent of how the work is
 /// split. The calendar's unit is the cohort period.
 pub fn cohort_grid(history: &OrderHistory, calendar: &Calendar) -> Result<CohortGrid> {
-    grid_over(history, None, calendar)
-}
-
-/// [`cohort_grid`] over the customers `members` (history indices,
-/// ascending) only: one slice of a dimension.
-pub fn cohort_grid_of(
-    history: &OrderHistory,
-    calendar: &Calendar,
-    members: &[u32],
-) -> Result<CohortGrid> {
-    grid_over(history, Some(members), calendar)
-}
-
-/// Counts the customers (or `members` only) into a grid, one per thread
-/// while counting (`OrderHistory::fold_customers`).
-fn grid_over(
-    history: &OrderHistory,
-    members: Option<&[u32]>,
-    calendar: &Calendar,
-) -> Result<CohortGrid> {
     let periods = calendar.len();
-    let mut grid = history.fold_customers(
-        members,
+    let grid = history.fold_customers(
         || CohortGrid::zero(periods),
         |grid, days, cents| count_customer(grid, days, cents, calendar),
         CohortGrid::add,
     )?;
-    // While counting, `unbounded[c][k]` holds the customers whose last
-    // order is in period k (one cell per customer, however many periods
-    // they span); the suffix sums turn it into "period k or later".
+    Ok(finished(grid))
+}
+
+/// [`cohort_grid`] of each of a dimension's value slices: `by_value` is
+/// the dimension and the groups of its values
+/// (`OrderHistory::fold_by_value`), one grid each.
+pub fn cohort_grids_by_value(
+    history: &OrderHistory,
+    calendar: &Calendar,
+    by_value: (usize, Range<usize>),
+) -> Result<Vec<CohortGrid>> {
+    let periods = calendar.len();
+    let grids = history.fold_by_value(
+        by_value,
+        || CohortGrid::zero(periods),
+        |grid, days, cents| count_customer(grid, days, cents, calendar),
+        CohortGrid::add,
+    )?;
+    Ok(grids.into_iter().map(finished).collect())
+}
+
+/// A grid as counted made final: while counting, `unbounded[c][k]` holds
+/// the customers whose last order is in period k (one cell per customer,
+/// however many periods they span); the suffix sums turn it into "period
+/// k or later".
+fn finished(mut grid: CohortGrid) -> CohortGrid {
     for row in &mut grid.unbounded {
         let mut later = 0;
         for cell in row.iter_mut().rev() {
@@ -113,7 +117,7 @@ fn grid_over(
             *cell = later;
         }
     }
-    Ok(grid)
+    grid
 }
 
 /// Adds the customer with entries `days`, `cents` to `grid`.

@@ -19,18 +19,20 @@
 //! within a slice's customers, over the run's calendar (every slice has the
 //! same months and periods as the whole run).
 //!
-//! A slice is a list of customer indices; its tables are computed by the
-//! same per-customer code as the whole run, in parallel over the history's
-//! parts (each reads the slice's customers it holds), without copying the
-//! history.
+//! A slice is a dimension and one of its values; its tables are computed
+//! by the same per-customer code as the whole run, in parallel over the
+//! history's parts, each customer counted into the slice of the value
+//! code their part holds for them. A read of the history counts many of a
+//! dimension's slices at once (as many as [`SLICES_READ_BYTES`] holds), so
+//! no slice needs a list of its customers and the history, spilled or
+//! not, is read about once per dimension, not once per value.
 
 use crate::error::Result;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, money_check, wide_sum, Check};
-use crate::stages::cohorts::{cohort_grid_of, CohortGrid};
-use crate::stages::kpis::{monthly_counts_of, MonthlyCounts};
+use crate::stages::cohorts::{cohort_grids_by_value, CohortGrid};
+use crate::stages::kpis::{monthly_counts_by_value, MonthlyCounts};
 use crate::stages::orders::OrderHistory;
-use crate::stages::validate::NO_CODE;
 use crate::tables::schema::cohorts::COHORT_RETENTION;
 use crate::tables::schema::col;
 use crate::tables::schema::kpis::KPIS_MONTHLY;
@@ -44,17 +46,18 @@ pub const ALL: &str = "(all)";
 /// The label of customers whose first order has no value (null or blank).
 pub const MISSING: &str = "(missing)";
 
-/// One slice: a label per dimension and its customers.
+/// One slice: a label per dimension and which customers it has.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slice {
     /// One label per dimension, in configured order: [`ALL`] except for the
     /// dimension the slice is a value of.
     pub labels: Vec<String>,
-    /// The dimension this slice is a value of; `None` for the `(all)` slice.
-    pub dimension: Option<usize>,
-    /// History indices of the slice's customers, ascending; `None` for the
-    /// `(all)` slice (every customer).
-    pub members: Option<Vec<u32>>,
+    /// The dimension this slice is a value of and the value's group
+    /// (`CustomerDimension::group`: the missing value last); `None` for
+    /// the `(all)` slice.
+    pub value: Option<(usize, usize)>,
+    /// How many customers it has.
+    pub customers: usize,
 }
 
 /// The slices of a history in table order: `(all)`, then per dimension
@@ -64,41 +67,43 @@ pub fn slices(history: &OrderHistory) -> Vec<Slice> {
     let n = history.dimensions.len();
     let mut out = vec![Slice {
         labels: vec![ALL.to_string(); n],
-        dimension: None,
-        members: None,
+        value: None,
+        customers: history.customers(),
     }];
     for (d, dimension) in history.dimensions.iter().enumerate() {
-        // Group customers by code; the missing value is the last group.
         let missing = dimension.values.len();
-        let group = |code: u32| match code {
-            NO_CODE => missing,
-            code => code as usize,
-        };
-        let mut sizes = vec![0usize; missing + 1];
-        for &code in &dimension.customer {
-            sizes[group(code)] += 1;
-        }
-        let mut members: Vec<Vec<u32>> = sizes.iter().map(|&s| Vec::with_capacity(s)).collect();
-        for (c, &code) in dimension.customer.iter().enumerate() {
-            members[group(code)].push(c as u32);
-        }
-        for (v, customers) in members.into_iter().enumerate() {
-            if customers.is_empty() {
+        for (group, customers) in history.value_counts(d).into_iter().enumerate() {
+            if customers == 0 {
                 continue;
             }
             let mut labels = vec![ALL.to_string(); n];
-            labels[d] = match v == missing {
+            labels[d] = match group == missing {
                 true => MISSING.to_string(),
-                false => dimension.values[v].clone(),
+                false => dimension.values[group].clone(),
             };
             out.push(Slice {
                 labels,
-                dimension: Some(d),
-                members: Some(customers),
+                value: Some((d, group)),
+                customers,
             });
         }
     }
     out
+}
+
+/// Bytes of the slices' counts that one read of the history fills, on
+/// every thread together: the slices of a read each hold a cohort grid and
+/// monthly counts per thread while it runs.
+pub const SLICES_READ_BYTES: usize = 64 << 20;
+
+/// How many value groups of a dimension one read of the history counts:
+/// at least one, else as many as [`SLICES_READ_BYTES`] holds.
+fn groups_per_read(run: &WholeRun) -> usize {
+    let (periods, months) = (run.cohort_calendar.len(), run.calendar.len());
+    // A grid's four triangles and its cohort sizes; eight monthly columns.
+    let cells = 2 * periods * (periods + 1) + periods + 8 * months;
+    let per_group = 8 * cells * rayon::current_num_threads();
+    (SLICES_READ_BYTES / per_group.max(1)).max(1)
 }
 
 /// The whole run's inputs to slicing: the history, both calendars, the
@@ -123,12 +128,24 @@ struct DimensionSums {
 /// Computes the cohort grid and monthly counts of every slice, in
 /// `slices` order, and hands each to `visit` (which builds that slice's
 /// tables); returns, per dimension, the checks that its values add up to
-/// the `(all)` slice. Slices are computed one after another, each in
-/// parallel over its customers, so only one slice's grid is held at a time
-/// (plus one running sum per dimension for the checks).
+/// the `(all)` slice. A read of the history, in parallel over its parts,
+/// counts the following slices of one dimension whose value groups are
+/// within [`groups_per_read`] of the first's, so only those slices' counts
+/// are held at a time (plus one running sum per dimension for the checks).
 pub fn for_each_slice(
     run: &WholeRun,
     slices: &[Slice],
+    visit: impl FnMut(&Slice, &CohortGrid, &MonthlyCounts) -> Result<()>,
+) -> Result<Vec<Check>> {
+    for_each_slice_in_reads(run, slices, groups_per_read(run), visit)
+}
+
+/// [`for_each_slice`], a read of the history counting the slices of at
+/// most `per_read` value groups.
+fn for_each_slice_in_reads(
+    run: &WholeRun,
+    slices: &[Slice],
+    per_read: usize,
     mut visit: impl FnMut(&Slice, &CohortGrid, &MonthlyCounts) -> Result<()>,
 ) -> Result<Vec<Check>> {
     let dimensions = &run.history.dimensions;
@@ -139,18 +156,26 @@ pub fn for_each_slice(
             monthly: MonthlyCounts::zero(run.calendar.len()),
         })
         .collect();
-    for slice in slices {
-        let Some(members) = &slice.members else {
+    let mut rest = slices;
+    while let Some((slice, after)) = rest.split_first() {
+        let Some((d, first)) = slice.value else {
             visit(slice, run.grid, run.monthly)?;
+            rest = after;
             continue;
         };
-        let grid = cohort_grid_of(run.history, run.cohort_calendar, members)?;
-        let monthly = monthly_counts_of(run.history, run.calendar, run.window, members)?;
-        visit(slice, &grid, &monthly)?;
-        if let Some(d) = slice.dimension {
-            sums[d].grid.add_from(&grid);
-            sums[d].monthly.add_from(&monthly);
+        let in_read = |s: &Slice| matches!(s.value, Some((e, g)) if e == d && g < first + per_read);
+        let (read, later) = rest.split_at(rest.iter().take_while(|s| in_read(s)).count());
+        let last = read.last().and_then(|s| s.value).map_or(first, |(_, g)| g);
+        let by_value = (d, first..last + 1);
+        let grids = cohort_grids_by_value(run.history, run.cohort_calendar, by_value.clone())?;
+        let monthly = monthly_counts_by_value(run.history, run.calendar, run.window, by_value)?;
+        for slice in read {
+            let g = slice.value.map_or(0, |(_, g)| g - first);
+            visit(slice, &grids[g], &monthly[g])?;
+            sums[d].grid.add_from(&grids[g]);
+            sums[d].monthly.add_from(&monthly[g]);
         }
+        rest = later;
     }
     Ok(dimensions
         .iter()
@@ -272,36 +297,119 @@ fn dimension_checks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::orders::CustomerDimension;
+    use crate::stages::cohorts::cohort_grid;
+    use crate::stages::kpis::monthly_counts;
+    use crate::stages::orders::HistoryPart;
+    use crate::stages::validate::NO_CODE;
+    use crate::time::CohortPeriod;
+    use proptest::prelude::*;
 
     #[test]
     fn slices_are_all_then_each_dimension_by_value_missing_last() {
         let mut history = OrderHistory::from_rows(0, &[("a", 0, 1), ("b", 0, 1), ("c", 0, 1)]);
-        history.dimensions = vec![
-            CustomerDimension {
-                name: "channel".into(),
-                values: vec!["email".into(), "organic".into(), "unused".into()],
-                customer: vec![1, NO_CODE, 1],
-            },
-            CustomerDimension {
-                name: "country".into(),
-                values: vec!["DE".into()],
-                customer: vec![0, 0, 0],
-            },
-        ];
-        let got: Vec<(Vec<String>, Option<Vec<u32>>)> = slices(&history)
-            .into_iter()
-            .map(|s| (s.labels, s.members))
-            .collect();
-        let l = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
+        history.set_dimensions(vec![
+            (
+                "channel",
+                vec!["email", "organic", "unused"],
+                vec![1, NO_CODE, 1],
+            ),
+            ("country", vec!["DE"], vec![0, 0, 0]),
+        ]);
+        let slice = |a: &str, b: &str, value, customers| Slice {
+            labels: vec![a.to_string(), b.to_string()],
+            value,
+            customers,
+        };
         assert_eq!(
-            got,
+            slices(&history),
             vec![
-                (l(ALL, ALL), None),
-                (l("organic", ALL), Some(vec![0, 2])),
-                (l(MISSING, ALL), Some(vec![1])),
-                (l(ALL, "DE"), Some(vec![0, 1, 2])),
+                slice(ALL, ALL, None, 3),
+                slice("organic", ALL, Some((0, 1)), 2),
+                slice(MISSING, ALL, Some((0, 3)), 1),
+                slice(ALL, "DE", Some((1, 0)), 3),
             ]
         );
+    }
+
+    /// A customer: their value code and entries (day, cents).
+    type Customer = (u32, Vec<(i32, i64)>);
+
+    /// Refunds after the first order only, as validation leaves them.
+    fn customer() -> impl Strategy<Value = Customer> {
+        let code = prop::sample::select(vec![0, 1, 2, 4, NO_CODE]);
+        let entry = (0..400i32, -300..5_000i64);
+        (code, prop::collection::vec(entry, 1..5)).prop_map(|(code, mut entries)| {
+            entries.sort_unstable();
+            entries[0].1 = entries[0].1.abs() + 1;
+            (code, entries)
+        })
+    }
+
+    /// The history of `customers` (ids in their order), cut into parts
+    /// after the customers `cuts`, with one dimension of five values.
+    fn history_of(customers: &[Customer], cuts: &[usize]) -> OrderHistory {
+        let ids: Vec<String> = (0..customers.len()).map(|c| format!("c{c:03}")).collect();
+        let rows_of = |range: std::ops::Range<usize>| -> Vec<(&str, i32, i64)> {
+            range
+                .flat_map(|c| customers[c].1.iter().map(move |&(d, x)| (c, d, x)))
+                .map(|(c, d, x)| (ids[c].as_str(), d, x))
+                .collect()
+        };
+        let mut bounds: Vec<usize> = cuts.iter().map(|&c| c.min(customers.len())).collect();
+        bounds.extend([0, customers.len()]);
+        bounds.sort_unstable();
+        let parts = bounds
+            .windows(2)
+            .map(|w| HistoryPart::from_rows(&rows_of(w[0]..w[1])))
+            .collect();
+        let mut history = OrderHistory::of_parts(parts, 400, []);
+        let codes = customers.iter().map(|(code, _)| *code).collect();
+        history.set_dimensions(vec![("d", vec!["a", "b", "c", "d", "e"], codes)]);
+        history
+    }
+
+    proptest! {
+        /// Against each slice's history made apart (only its customers):
+        /// every slice's grid and monthly counts, however many value
+        /// groups a read of the history counts and however the history is
+        /// cut into parts.
+        #[test]
+        fn slices_counted_in_reads_are_each_slices_own_history(
+            customers in prop::collection::vec(customer(), 1..40),
+            cuts in prop::collection::vec(0..40usize, 0..4),
+            per_read in 1..7usize,
+        ) {
+            let history = history_of(&customers, &cuts);
+            let cohort_calendar = Calendar::of_unit(&history, CohortPeriod::Month);
+            let calendar = Calendar::of(&history);
+            let grid = cohort_grid(&history, &cohort_calendar).unwrap();
+            let monthly = monthly_counts(&history, &calendar, 90).unwrap();
+            let run = WholeRun {
+                history: &history,
+                cohort_calendar: &cohort_calendar,
+                calendar: &calendar,
+                window: 90,
+                grid: &grid,
+                monthly: &monthly,
+            };
+            let all = slices(&history);
+            let mut seen = Vec::new();
+            for_each_slice_in_reads(&run, &all, per_read, |slice, grid, monthly| {
+                seen.push((slice.clone(), grid.clone(), monthly.clone()));
+                Ok(())
+            })
+            .unwrap();
+            prop_assert_eq!(seen.len(), all.len());
+            for (slice, grid, monthly) in seen {
+                let Some((_, group)) = slice.value else { continue };
+                let code = |g: usize| if g == 5 { NO_CODE } else { g as u32 };
+                let own: Vec<Customer> =
+                    customers.iter().filter(|c| c.0 == code(group)).cloned().collect();
+                prop_assert_eq!(own.len(), slice.customers);
+                let apart = history_of(&own, &[]);
+                prop_assert_eq!(&grid, &cohort_grid(&apart, &cohort_calendar).unwrap());
+                prop_assert_eq!(&monthly, &monthly_counts(&apart, &calendar, 90).unwrap());
+            }
+        }
     }
 }

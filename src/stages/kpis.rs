@@ -10,6 +10,8 @@
 //! This stage produces the integer [`MonthlyCounts`]; the `kpis_monthly`
 //! table and its ratios are built from them by `tables::kpis`.
 
+use std::ops::Range;
+
 use crate::error::Result;
 use crate::stages::calendar::Calendar;
 use crate::stages::orders::OrderHistory;
@@ -159,31 +161,8 @@ pub fn monthly_counts(
     calendar: &Calendar,
     window: u32,
 ) -> Result<MonthlyCounts> {
-    counts_over(history, None, calendar, window)
-}
-
-/// [`monthly_counts`] over the customers `members` (history indices,
-/// ascending) only: one slice of a dimension.
-pub fn monthly_counts_of(
-    history: &OrderHistory,
-    calendar: &Calendar,
-    window: u32,
-    members: &[u32],
-) -> Result<MonthlyCounts> {
-    counts_over(history, Some(members), calendar, window)
-}
-
-/// Counts the customers (or `members` only), with a scratch vector of
-/// order days per accumulator.
-fn counts_over(
-    history: &OrderHistory,
-    members: Option<&[u32]>,
-    calendar: &Calendar,
-    window: u32,
-) -> Result<MonthlyCounts> {
     let months = calendar.len();
     let (counts, _) = history.fold_customers(
-        members,
         || (MonthlyCounts::zero(months), Vec::new()),
         |(counts, scratch), days, cents| {
             count_customer(counts, days, cents, calendar, window as i32, scratch)
@@ -191,6 +170,28 @@ fn counts_over(
         |a, b| (a.0.add(b.0), a.1),
     )?;
     Ok(counts)
+}
+
+/// [`monthly_counts`] of each of a dimension's value slices: `by_value`
+/// is the dimension and the groups of its values
+/// (`OrderHistory::fold_by_value`), one count each. Each accumulator has
+/// its scratch vector of order days.
+pub fn monthly_counts_by_value(
+    history: &OrderHistory,
+    calendar: &Calendar,
+    window: u32,
+    by_value: (usize, Range<usize>),
+) -> Result<Vec<MonthlyCounts>> {
+    let months = calendar.len();
+    let counts = history.fold_by_value(
+        by_value,
+        || (MonthlyCounts::zero(months), Vec::new()),
+        |(counts, scratch), days, cents| {
+            count_customer(counts, days, cents, calendar, window as i32, scratch)
+        },
+        |a, b| (a.0.add(b.0), a.1),
+    )?;
+    Ok(counts.into_iter().map(|(counts, _)| counts).collect())
 }
 
 #[cfg(test)]

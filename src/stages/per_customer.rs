@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::config::TargetsConfig;
 use crate::error::Result;
-use crate::stages::clv_scores::{ClvScoreParts, ClvScoreStore, ClvScores, SimpleClv};
+use crate::stages::clv_scores::{ClvScoreParts, ClvScores, ClvStores, SimpleClv};
 use crate::stages::customers::{summarize_part, CustomerSummary, ScoreStores, Scoring};
 use crate::stages::orders::{CustomerIds, EntriesView, OrderHistory, PartIds};
 use crate::stages::part_store::{self, PartStore, RecentParts};
@@ -75,9 +75,9 @@ enum Built {
 pub struct ResultStores {
     pub parts: Arc<ResultStore>,
     pub scores: ScoreStores,
-    /// The CLV stage's scores of each partition (the client's alone: a
-    /// cluster's executors do not score).
-    pub clv: Arc<ClvScoreStore>,
+    /// The CLV stage's scores of each partition, and its CLVs sorted (the
+    /// client's alone: a cluster's executors do not score).
+    pub clv: ClvStores,
 }
 
 /// What is kept of a partition's results once they and its score columns
@@ -399,10 +399,20 @@ impl CustomerParts {
         )
     }
 
-    /// Every customer's tier at as_of (with `[loyalty]`: empty without),
-    /// in code order.
-    pub fn tier_of_every_customer(&self) -> Result<Vec<usize>> {
-        let parts = self.map_parts(|_, part| part.tiers.tier.clone().unwrap_or_default())?;
+    /// The tiers at as_of of the customers `codes` (ascending), in their
+    /// order: the NPS stage's respondents (with `[loyalty]`; without, there
+    /// is none to give and the result is empty).
+    pub fn tiers_of(&self, codes: &[u32]) -> Result<Vec<usize>> {
+        let parts = self.map_indexed(|p, part| {
+            let held = self.codes_of(p);
+            let from = codes.partition_point(|&c| (c as usize) < held.start);
+            let to = codes.partition_point(|&c| (c as usize) < held.end);
+            let Some(tier) = &part.tiers.tier else {
+                return Vec::new();
+            };
+            let tier_of = |&c: &u32| tier[c as usize - held.start];
+            codes[from..to].iter().map(tier_of).collect::<Vec<usize>>()
+        })?;
         Ok(parts.concat())
     }
 
@@ -477,6 +487,7 @@ impl PerCustomer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::clv_scores::MemoryRuns;
     use crate::stages::orders::HistoryPart;
     use crate::stages::part_store::MemoryParts;
     use crate::stages::tiers::customer_tiers;
@@ -491,7 +502,10 @@ mod tests {
                 revenue_cents: Arc::new(MemoryParts::default()),
                 gaps: Arc::new(MemoryParts::default()),
             },
-            clv: Arc::new(MemoryParts::default()),
+            clv: ClvStores {
+                scores: Arc::new(MemoryParts::default()),
+                ranks: Arc::new(MemoryRuns::default()),
+            },
         }
     }
 

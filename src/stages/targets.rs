@@ -40,7 +40,7 @@ use rayon::prelude::*;
 
 use crate::config::TargetsConfig;
 use crate::error::Result;
-use crate::stages::clv_scores::{ClvRanks, ClvScores, ClvThreshold};
+use crate::stages::clv_scores::{total_order_bits, ClvRanks, ClvScores, ClvThreshold};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::orders::CustomerIds;
 use crate::stages::tiers::{CustomerTiers, Tiers};
@@ -85,7 +85,7 @@ pub struct TargetInputs<'a> {
 }
 
 /// The figures the rules use that depend on every customer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Targets<'a> {
     /// Every customer's CLV ranked, with the CLV stage.
     pub clv: Option<ClvQuantiles<'a>>,
@@ -96,7 +96,7 @@ pub struct Targets<'a> {
 /// The ranks of every customer's CLV and the CLVs that reach the rules'
 /// quantiles: a rule compares a CLV with a threshold, and only a listed
 /// customer's quantile is looked up.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 pub struct ClvQuantiles<'a> {
     pub ranks: ClvRanks<'a>,
     /// The CLVs of at least `high_clv_quantile`.
@@ -112,18 +112,21 @@ impl<'a> Targets<'a> {
         clv: Option<ClvRanks<'a>>,
         median_gap_doubled: Option<i64>,
         config: &TargetsConfig,
-    ) -> Targets<'a> {
-        Targets {
-            clv: clv.map(|ranks| ClvQuantiles {
+    ) -> Result<Targets<'a>> {
+        let quantiles = |ranks: ClvRanks<'a>| -> Result<_> {
+            Ok(ClvQuantiles {
                 ranks,
-                high: ranks.at_least(config.high_clv_quantile),
-                vip: ranks.at_least(config.vip_clv_quantile),
-            }),
+                high: ranks.at_least(config.high_clv_quantile)?,
+                vip: ranks.at_least(config.vip_clv_quantile)?,
+            })
+        };
+        Ok(Targets {
+            clv: clv.map(quantiles).transpose()?,
             gap_doubled: match config.reengage_after_days {
                 Some(days) => Some(2 * days as i64),
                 None => median_gap_doubled,
             },
-        }
+        })
     }
 
     pub fn typical_gap_days(&self) -> Option<f64> {
@@ -347,13 +350,6 @@ impl ListRows {
 /// the customer's code (codes are in id order).
 pub type RowKey = (Reverse<i64>, u32);
 
-/// `x` as an integer in the order [`f64::total_cmp`] gives the floats:
-/// the CLV's order, as one key with the others' cents.
-fn total_order_bits(x: f64) -> i64 {
-    let bits = x.to_bits() as i64;
-    bits ^ (((bits >> 63) as u64) >> 1) as i64
-}
-
 /// A row of a list: its place in the list's order, and the row again for
 /// another customer code (a stored list's pieces number their rows' ids).
 pub trait ListRow: Clone {
@@ -383,6 +379,7 @@ macro_rules! list_row {
 // (at_risk_high_value) or trailing spend (vip), descending.
 list_row!(WinBackRow, |r| r.revenue_cents);
 list_row!(ReengageRow, |r| r.revenue_cents);
+// A CLV's order as one key with the others' cents.
 list_row!(AtRiskRow, |r| total_order_bits(r.clv));
 list_row!(VipRow, |r| r.trailing_12m_cents);
 
@@ -523,8 +520,13 @@ pub fn joined_lists(lists: &[TargetList], parts: Vec<Vec<ListRows>>) -> Vec<List
     joined
 }
 
-/// The rows of one partition's customers on each of `lists`.
-pub fn part_rows(inputs: &TargetInputs, targets: &Targets, lists: &[TargetList]) -> Vec<ListRows> {
+/// The rows of one partition's customers on each of `lists` (an error
+/// only when the CLVs' ranks cannot be read back).
+pub fn part_rows(
+    inputs: &TargetInputs,
+    targets: &Targets,
+    lists: &[TargetList],
+) -> Result<Vec<ListRows>> {
     let mut rows: Vec<ListRows> = lists.iter().map(|&l| ListRows::empty(l)).collect();
     for c in 0..inputs.summary.orders.len() {
         let Some(list) = list_of(inputs, targets, c) else {
@@ -535,12 +537,12 @@ pub fn part_rows(inputs: &TargetInputs, targets: &Targets, lists: &[TargetList])
         };
         match &mut rows[i] {
             ListRows::WinBack(r) => r.push(win_back_row(inputs, c)),
-            ListRows::AtRiskHighValue(r) => r.push(at_risk_row(inputs, targets, c)),
+            ListRows::AtRiskHighValue(r) => r.push(at_risk_row(inputs, targets, c)?),
             ListRows::ReengageNew(r) => r.push(reengage_row(inputs, targets, c)),
-            ListRows::Vip(r) => r.push(vip_row(inputs, targets, c)),
+            ListRows::Vip(r) => r.push(vip_row(inputs, targets, c)?),
         }
     }
-    rows
+    Ok(rows)
 }
 
 fn days_since_last_order(inputs: &TargetInputs, c: usize) -> i64 {
@@ -563,22 +565,22 @@ fn win_back_row(inputs: &TargetInputs, c: usize) -> WinBackRow {
     }
 }
 
-fn at_risk_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> AtRiskRow {
+fn at_risk_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> Result<AtRiskRow> {
     let s = inputs.summary;
     let scores = inputs.clv.expect("the list needs CLV");
     let ranks = targets.clv.expect("the list needs CLV").ranks;
     let clv = scores.clv[c].expect("on the list only with a CLV");
-    AtRiskRow {
+    Ok(AtRiskRow {
         customer: code(inputs, c),
         clv,
-        clv_quantile: ranks.share_below(clv),
+        clv_quantile: ranks.share_below(clv)?,
         p_alive: scores.p_alive[c],
         frequency: s.frequency[c],
         recency_days: s.recency_days[c],
         usual_gap_days: s.recency_days[c] as f64 / s.frequency[c] as f64,
         days_since_last_order: days_since_last_order(inputs, c),
         revenue_cents: s.revenue_cents[c],
-    }
+    })
 }
 
 fn reengage_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> ReengageRow {
@@ -592,23 +594,23 @@ fn reengage_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> ReengageR
     }
 }
 
-fn vip_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> VipRow {
+fn vip_row(inputs: &TargetInputs, targets: &Targets, c: usize) -> Result<VipRow> {
     let tier = inputs
         .tiers
         .zip(inputs.customer_tiers.tier.as_ref())
         .map(|(t, tier)| (t, tier[c]));
     let clv = inputs.clv.and_then(|x| x.clv[c]);
     let ranked = clv.zip(targets.clv);
-    VipRow {
+    Ok(VipRow {
         customer: code(inputs, c),
         tier: tier.map(|(_, i)| i),
         trailing_12m_cents: inputs.customer_tiers.trailing_12m_cents[c],
         top_tier: tier.map(|(t, i)| i == t.top()),
         clv,
-        clv_quantile: ranked.map(|(v, q)| q.ranks.share_below(v)),
+        clv_quantile: ranked.map(|(v, q)| q.ranks.share_below(v)).transpose()?,
         top_clv: ranked.map(|(v, q)| q.vip.admits(v)),
         revenue_cents: inputs.summary.revenue_cents[c],
-    }
+    })
 }
 
 #[cfg(test)]

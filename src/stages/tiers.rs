@@ -281,7 +281,6 @@ pub fn migration_counts(
     let (months, n_tiers) = (calendar.len(), tiers.len());
     let windows = MonthWindows::of(calendar);
     let acc = history.fold_customers(
-        None,
         || Accumulator::zero(months, n_tiers),
         |acc, days, cents| {
             if let Some(first) = first_order_day_of(days, cents) {

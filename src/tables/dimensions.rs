@@ -97,7 +97,6 @@ mod tests {
     use crate::stages::cohorts::cohort_grid;
     use crate::stages::dimensions::slices;
     use crate::stages::kpis::monthly_counts;
-    use crate::stages::orders::CustomerDimension;
     use crate::tables::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
     use crate::tables::schema::kpis::KPIS_MONTHLY;
     use crate::tables::schema::Options;
@@ -115,11 +114,8 @@ mod tests {
                 ("c", 19_790, -100),
             ],
         );
-        history.dimensions = vec![CustomerDimension {
-            name: "channel".into(),
-            values: vec!["email".into()],
-            customer: vec![0, crate::stages::validate::NO_CODE, 0],
-        }];
+        let no_code = crate::stages::validate::NO_CODE;
+        history.set_dimensions(vec![("channel", vec!["email"], vec![0, no_code, 0])]);
         let unit = CohortPeriod::Week;
         let cohort_calendar = Calendar::of_unit(&history, unit);
         let calendar = Calendar::of(&history);

@@ -277,9 +277,11 @@ mod tests {
             None,
             part.summary.second_order_gap_doubled,
             &results.targets,
-        );
+        )
+        .unwrap();
         let published = published_lists(false, false);
-        let lists = joined_lists(&published, vec![part_rows(&inputs, &targets, &published)]);
+        let rows = part_rows(&inputs, &targets, &published).unwrap();
+        let lists = joined_lists(&published, vec![rows]);
         let sizes: Vec<usize> = lists.iter().map(ListRows::len).collect();
         assert_eq!(sizes, [5, 2]);
         for list in lists {
@@ -304,12 +306,13 @@ mod tests {
         }
         let results = results_of(&rows);
         let part = results.parts.part(0).unwrap();
-        let targets = Targets::of(None, None, &results.targets);
+        let targets = Targets::of(None, None, &results.targets).unwrap();
         let published = [TargetList::WinBack];
         let inputs = results.target_inputs((&part, 0), None);
-        let [win_back] =
-            &joined_lists(&published, vec![part_rows(&inputs, &targets, &published)])[..]
-        else {
+        let [win_back] = &joined_lists(
+            &published,
+            vec![part_rows(&inputs, &targets, &published).unwrap()],
+        )[..] else {
             panic!("one list asked for");
         };
         let n = win_back.len();

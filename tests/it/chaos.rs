@@ -250,9 +250,9 @@ fn spill_dirs(out: &Path) -> Vec<String> {
 /// Killed while partitions are written to spill files, while a spilled
 /// partition is read back and grouped, while the order history or the
 /// per-customer results are written out, or while the target lists' runs
-/// are written or merged: `current` still shows the last good run, the spill files
-/// stay behind, and the next run sweeps them and publishes the same
-/// tables.
+/// or the sorted CLVs' runs are written or merged: `current` still shows
+/// the last good run, the spill files stay behind, and the next run sweeps
+/// them and publishes the same tables.
 #[test]
 fn killed_while_spilling_the_last_good_run_stays_and_the_spill_is_swept() {
     let dir = tempfile::tempdir().unwrap();
@@ -276,6 +276,8 @@ fn killed_while_spilling_the_last_good_run_stays_and_the_spill_is_swept() {
         "spill::customers_written",
         "spill::list_run_written",
         "spill::list_merged",
+        "spill::clv_run_written",
+        "spill::clv_merged",
     ] {
         let o = run_with(d, &format!("{spill_all};{point}=return"), &[]);
         use std::os::unix::process::ExitStatusExt;

@@ -38,7 +38,7 @@ use crate::clv::{
 };
 use crate::config::ClvConfig;
 use crate::error::Result;
-use crate::stages::clv_scores::{ClvScoreParts, ClvScoreStore, ClvScores, KeptScores, SimpleClv};
+use crate::stages::clv_scores::{ClvScoreParts, ClvScores, ClvStores, KeptScores, SimpleClv};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
@@ -49,7 +49,6 @@ use rayon::prelude::*;
 use selection::selection_rows;
 use status::warn_if_not_converged;
 use std::ops::Range;
-use std::sync::Arc;
 
 /// Days in a month of the CLV horizon (365.25 / 12), SPEC §4.
 pub const MONTH_DAYS: f64 = 30.4375;
@@ -207,11 +206,11 @@ fn fit_spend_model(
 /// Runs the CLV stage. It reads the history and the customers' summaries
 /// a partition at a time (never joined), so it can run beside the
 /// descriptive stages (the simple CLV, which needs the KPIs, is
-/// [`simple_clv`]). The scores go to `store` when there is one (when the
-/// per-customer results are stored).
+/// [`simple_clv`]). The scores go to `stores` when there are some (when
+/// the per-customer results are stored).
 pub fn clv_stage(
     history: &OrderHistory,
-    (parts, store): (&CustomerParts, Option<Arc<ClvScoreStore>>),
+    (parts, stores): (&CustomerParts, Option<ClvStores>),
     config: &ClvConfig,
 ) -> Result<ClvOutput> {
     let candidates = config.model.candidates();
@@ -240,7 +239,7 @@ pub fn clv_stage(
         gg: gg.as_ref(),
         gg_report: &gg_report,
         config,
-        store,
+        stores,
     };
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     let (validation, selection, scored) =
@@ -339,7 +338,7 @@ struct ScoringInputs<'a> {
     gg_report: &'a FitReport,
     config: &'a ClvConfig,
     /// Where the scores go, when the per-customer results are stored.
-    store: Option<Arc<ClvScoreStore>>,
+    stores: Option<ClvStores>,
 }
 
 /// The customers scored by one purchase model, and the forecast.
@@ -392,7 +391,7 @@ impl ScoringInputs<'_> {
             (self.gg.is_none() && !self.folded.any_repeat).then(|| self.folded.plain_order_value());
         let margin = self.config.margin;
         let mut totals = MonthlyTotals::new(self.settings.horizon_months as usize);
-        let mut all = ClvScoreParts::new(self.store.clone(), self.parts.customers());
+        let mut all = ClvScoreParts::new(self.stores.clone(), self.parts.customers());
         self.parts.fold_in_order(
             |p, part| -> Result<_> {
                 let monetary_value = monetary(&part.summary);
@@ -402,7 +401,7 @@ impl ScoringInputs<'_> {
                     predictions.set_order_value(value);
                 }
                 let part_scores = scores(&predictions, intervals, margin);
-                let kept = KeptScores::of(p, part_scores, self.store.as_deref())?;
+                let kept = KeptScores::of(p, part_scores, self.stores.as_ref())?;
                 Ok((predictions, kept))
             },
             |_, scored| {
@@ -412,7 +411,7 @@ impl ScoringInputs<'_> {
                 Ok(())
             },
         )?;
-        Ok((all.finish(), totals))
+        Ok((all.finish()?, totals))
     }
 }
 

@@ -33,8 +33,6 @@ pub use responses::{
     fill_raw_records, validate_responses, Responses, SurveyRules, SurveyValidation,
 };
 
-use rayon::prelude::*;
-
 use crate::error::Result;
 use crate::stages::calendar::{first_order_day_of, Calendar};
 use crate::stages::checks::Check;
@@ -113,25 +111,35 @@ impl NpsCounts {
     }
 }
 
-/// Counts per group; `group_of_customer[c]` is customer c's group (None:
-/// not counted). Also the number of distinct respondents per group.
+/// Counts per group; `group_of_respondent[k]` is the group of the k-th
+/// responding customer in code order (None: not counted), so nothing is
+/// held for the customers who did not respond. Also the number of
+/// distinct respondents per group.
 pub fn counts_by_group(
     responses: &Responses,
-    group_of_customer: &[Option<usize>],
+    group_of_respondent: &[Option<usize>],
     groups: usize,
 ) -> (Vec<NpsCounts>, Vec<i64>) {
     let mut counts = vec![NpsCounts::default(); groups];
     let mut respondents = vec![0i64; groups];
+    // Responses are in customer order: a respondent's follow one another.
+    let mut k = 0;
     for i in 0..responses.len() {
-        let c = responses.customer[i] as usize;
-        if let Some(g) = group_of_customer[c] {
+        let first = i == 0 || responses.customer[i - 1] != responses.customer[i];
+        if first && i > 0 {
+            k += 1;
+        }
+        if let Some(g) = group_of_respondent[k] {
             counts[g].add(responses.score[i]);
-            if i == 0 || responses.customer[i - 1] as usize != c {
-                respondents[g] += 1;
-            }
+            respondents[g] += first as i64;
         }
     }
     (counts, respondents)
+}
+
+/// The codes of the responding customers, ascending.
+fn respondents(responses: &Responses) -> Vec<u32> {
+    responses.firsts().map(|i| responses.customer[i]).collect()
 }
 
 /// Counts per calendar month of the response date.
@@ -153,29 +161,35 @@ pub struct CohortNps {
     pub counts: Vec<NpsCounts>,
 }
 
-/// Responses grouped by the responding customer's cohort.
-/// `first_orders`: each customer's first order date (code order).
+/// Responses grouped by the responding customer's cohort (the month of
+/// their first order in `history`): the cohorts' sizes counted over the
+/// history a part at a time, and only the respondents' first orders read.
 pub fn cohort_nps(
     responses: &Responses,
-    first_orders: &[Option<i32>],
+    history: &OrderHistory,
     calendar: &Calendar,
-) -> CohortNps {
-    let cohort_of: Vec<Option<usize>> = first_orders
-        .par_iter()
-        .map(|first| first.map(|d| calendar.position_of_day(d)))
-        .collect();
-    let mut size = vec![0i64; calendar.len()];
-    for p in cohort_of.iter().flatten() {
-        size[*p] += 1;
-    }
-    let (counts, respondents) = counts_by_group(responses, &cohort_of, calendar.len());
+) -> Result<CohortNps> {
+    let cohort_of = |days: &[i32], cents: &[i64]| {
+        first_order_day_of(days, cents).map(|d| calendar.position_of_day(d))
+    };
+    let size = history.fold_customers(
+        || vec![0i64; calendar.len()],
+        |size, days, cents| {
+            if let Some(p) = cohort_of(days, cents) {
+                size[p] += 1;
+            }
+        },
+        |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+    )?;
+    let cohort_of_respondent = history.map_members(&respondents(responses), cohort_of)?;
+    let (counts, respondents) = counts_by_group(responses, &cohort_of_respondent, calendar.len());
     let keep: Vec<usize> = (0..calendar.len()).filter(|&p| size[p] > 0).collect();
-    CohortNps {
+    Ok(CohortNps {
         cohort_month: keep.iter().map(|&p| calendar.start(p)).collect(),
         cohort_size: keep.iter().map(|&p| size[p]).collect(),
         respondents: keep.iter().map(|&p| respondents[p]).collect(),
         counts: keep.iter().map(|&p| counts[p]).collect(),
-    }
+    })
 }
 
 /// One cell of `nps_retention`.
@@ -199,8 +213,7 @@ pub fn nps_retention(
     let firsts: Vec<usize> = responses.firsts().collect();
     // One response a customer, in code order: the respondents' order
     // months, read a part at a time.
-    let respondents: Vec<u32> = firsts.iter().map(|&i| responses.customer[i]).collect();
-    let months_of = history.map_members(&respondents, |days, cents| {
+    let months_of = history.map_members(&respondents(responses), |days, cents| {
         let mut months: Vec<i32> = days
             .iter()
             .zip(cents)
@@ -242,14 +255,15 @@ pub struct TierNps {
 }
 
 /// Every response of a customer counts under the customer's tier at as_of
-/// (`tier_of_customer[c]`, an index into `tier_names`, which are in rank
-/// order, lowest first).
+/// (`tier_of_respondent[k]`, the k-th responding customer's in code
+/// order: an index into `tier_names`, which are in rank order, lowest
+/// first).
 pub fn tier_nps(
     responses: &Responses,
     tier_names: &[String],
-    tier_of_customer: &[usize],
+    tier_of_respondent: &[usize],
 ) -> TierNps {
-    let group_of: Vec<Option<usize>> = tier_of_customer.iter().map(|&t| Some(t)).collect();
+    let group_of: Vec<Option<usize>> = tier_of_respondent.iter().map(|&t| Some(t)).collect();
     let (counts, respondents) = counts_by_group(responses, &group_of, tier_names.len());
     TierNps {
         tier: tier_names.to_vec(),
@@ -278,19 +292,17 @@ pub struct NpsOutput {
 }
 
 /// Validates the survey rows (`batches`, read from `files`) and counts the
-/// NPS tables' responses. `tiers`: the tier names in rank order and each
-/// customer's tier at as_of, with loyalty tiers.
+/// NPS tables' responses. `tier_names`: the tier names in rank order, with
+/// loyalty tiers (each respondent's tier at as_of is read from `parts`).
 pub fn nps_stage(
     rules: &SurveyRules,
     files: &[InputFile],
     batches: Vec<RawBatch>,
     (history, parts): (&OrderHistory, &CustomerParts),
     calendar: &Calendar,
-    tiers: Option<(&[String], &[usize])>,
+    tier_names: Option<&[String]>,
 ) -> Result<NpsOutput> {
-    let first_orders = history.map_customers(first_order_day_of)?;
-    let known = (history.as_of, parts, first_orders.as_slice());
-    let mut validated = validate_responses(rules, files, &batches, known)?;
+    let mut validated = validate_responses(rules, files, &batches, (parts, history))?;
     fill_raw_records(&mut validated.rejects, &batches)?;
     drop(batches);
     let counts = validated.counts;
@@ -306,8 +318,12 @@ pub fn nps_stage(
     )?;
     let responses = &validated.responses;
     let monthly = monthly_nps(responses, calendar);
-    let cohorts = cohort_nps(responses, &first_orders, calendar);
-    let by_tier = tiers.map(|(names, of_customer)| tier_nps(responses, names, of_customer));
+    let cohorts = cohort_nps(responses, history, calendar)?;
+    let tier_of = |names| -> Result<_> {
+        let of_respondent = parts.tiers_of(&respondents(responses))?;
+        Ok(tier_nps(responses, names, &of_respondent))
+    };
+    let by_tier = tier_names.map(tier_of).transpose()?;
     let checks = survey_checks(&counts, &monthly, &cohorts, by_tier.as_ref());
     Ok(NpsOutput {
         counts,
@@ -369,8 +385,9 @@ pub fn survey_checks(
 pub(crate) mod tests {
     use super::*;
     use crate::config::SurveyColumns;
-    use crate::stages::per_customer::held_parts;
+    use crate::stages::per_customer::{customer_parts, held_parts};
     use crate::stages::raw::FileFormat;
+    use crate::stages::tiers::Tiers;
     use crate::time::day_number;
     use chrono::NaiveDate;
 
@@ -479,8 +496,7 @@ pub(crate) mod tests {
         assert_eq!(monthly[0].nps(), Some(50.0));
         assert_eq!(monthly[1].detractors, 1);
         assert_eq!(monthly[2].nps(), None);
-        let first_orders = h.map_customers(first_order_day_of).unwrap();
-        let cohorts = cohort_nps(&r, &first_orders, &calendar);
+        let cohorts = cohort_nps(&r, &h, &calendar).unwrap();
         assert_eq!(cohorts.cohort_month, vec![day("2024-01-01")]);
         assert_eq!(cohorts.cohort_size, vec![2]);
         assert_eq!(cohorts.respondents, vec![2]);
@@ -542,14 +558,18 @@ pub(crate) mod tests {
         };
         let h = history();
         let calendar = Calendar::of(&h);
-        let names = ["Bronze".to_string(), "Gold".into()];
+        // A spent $22 in the last twelve months (Gold), B $9 (Bronze).
+        let tiers = Tiers::new(vec![("Bronze".into(), 0), ("Gold".into(), 1_500)]);
+        let ids = h.clone().take_ids();
+        let parts = customer_parts((&h, Some(&ids)), Some(&tiers), None).unwrap();
+        assert_eq!(parts.tiers_of(&[0, 1]).unwrap(), [1, 0]);
         let out = nps_stage(
             &rules,
             &files,
             vec![batch],
-            (&h, &held_parts(&h)),
+            (&h, &parts),
             &calendar,
-            Some((&names, &[1, 0])),
+            Some(&tiers.names),
         )
         .unwrap();
 

@@ -9,7 +9,8 @@ use rayon::prelude::*;
 
 use crate::config::{Pipeline, SurveyColumns, SurveysConfig};
 use crate::error::{Error, Result};
-use crate::stages::orders::RowCounts;
+use crate::stages::calendar::first_order_day_of;
+use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::per_customer::CustomerParts;
 use crate::stages::raw::RawText;
 use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
@@ -246,15 +247,16 @@ fn check_batches(
     Ok((candidates, rejects))
 }
 
-/// Validates the survey rows against the customers on `as_of` (see the
-/// module docs for the order of the rules): their ids are in `parts`,
-/// `first_orders` holds each one's first order date (code order).
+/// Validates the survey rows against the customers of `history` on its
+/// `as_of` (see the module docs for the order of the rules): their ids are
+/// in `parts`, and only the responding customers' first orders are read.
 pub fn validate_responses(
     rules: &SurveyRules,
     files: &[InputFile],
     batches: &[RawBatch],
-    (as_of, parts, first_orders): (i32, &CustomerParts, &[Option<i32>]),
+    (parts, history): (&CustomerParts, &OrderHistory),
 ) -> Result<SurveyValidation> {
+    let as_of = history.as_of;
     let mut counts = RowCounts {
         rows_read: batches.iter().map(|b| b.frame.height() as u64).sum(),
         ..Default::default()
@@ -272,9 +274,18 @@ pub fn validate_responses(
     let ids: Vec<&str> = unique.iter().map(|c| c.id.as_str()).collect();
     let codes = parts.codes_of_ids(&ids)?;
     drop(ids);
+    // Ascending, as the ids are.
+    let mut known: Vec<u32> = codes.iter().flatten().map(|&c| c as u32).collect();
+    known.dedup();
+    let first_orders = history.map_members(&known, first_order_day_of)?;
+    let first_order_of = |code: usize| {
+        let k = known.binary_search(&(code as u32)).expect("a known code");
+        first_orders[k]
+    };
     let mut accepted = Vec::with_capacity(unique.len());
     for (c, code) in unique.iter().zip(codes) {
-        match match_order(c, (code, first_orders), &rules.columns) {
+        let first = code.and_then(first_order_of);
+        match match_order(c, (code, first), &rules.columns) {
             Ok(response) => accepted.push(response),
             Err(reject) => rejects.push(reject),
         }
@@ -311,14 +322,14 @@ fn drop_duplicates(mut candidates: Vec<Candidate>, counts: &mut RowCounts) -> Ve
 }
 
 /// The response of a customer (whose code is `customer`, if they have
-/// one) with an order on or before its date, or the reject:
-/// `response_without_order`, `response_before_first_order`.
+/// one, and first order `first`, if any) with an order on or before its
+/// date, or the reject: `response_without_order`,
+/// `response_before_first_order`.
 fn match_order(
     c: &Candidate,
-    (customer, first_orders): (Option<usize>, &[Option<i32>]),
+    (customer, first): (Option<usize>, Option<i32>),
     columns: &SurveyColumns,
 ) -> std::result::Result<Accepted, Reject> {
-    let first = customer.and_then(|code| first_orders[code]);
     let (reason, column, value) = match (customer, first) {
         (Some(code), Some(first)) if c.placed.local_day >= first => {
             return Ok((

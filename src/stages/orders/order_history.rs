@@ -14,12 +14,14 @@
 //! and maps over it), so a part is read back, used and dropped, and the
 //! stages hold at most one part per thread.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::stages::part_store::{self, PartStore};
+use crate::stages::validate::NO_CODE;
 
 /// The history of the customers of one partition, in id order, in
 /// contiguous vectors.
@@ -45,6 +47,12 @@ pub struct HistoryPart {
 impl HistoryPart {
     pub fn customers(&self) -> usize {
         self.stored_ids.unwrap_or(self.customer_ids.len())
+    }
+
+    /// Each customer's value code in dimension `d` (an empty part may have
+    /// no dimension columns at all).
+    pub fn codes(&self, d: usize) -> &[u32] {
+        self.dimensions.get(d).map_or(&[][..], Vec::as_slice)
     }
 
     /// Moves the customer ids out (to a store), keeping their count.
@@ -200,17 +208,28 @@ pub struct OrderHistory {
     earliest_first_order: Option<i32>,
 }
 
-/// One dimension column and the value of each customer: the value on their
-/// first order (see `build_orders`).
+/// One dimension column: its name and values. Each customer's value (the
+/// value on their first order, see `build_orders`) is in the part that
+/// holds them ([`HistoryPart::dimensions`]), not in a column of every
+/// customer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerDimension {
     /// The column's name, which is also its column name in the sliced tables.
     pub name: String,
     /// The distinct values seen in the column, sorted (byte order).
     pub values: Vec<String>,
-    /// Per customer (code order), the index of their value in `values`,
-    /// or `NO_CODE` when the value is missing (null or blank).
-    pub customer: Vec<u32>,
+}
+
+impl CustomerDimension {
+    /// The group of a customer whose value code is `code`: the index of
+    /// their value in `values`, or `values.len()` when the value is
+    /// missing (`NO_CODE`: null or blank).
+    pub fn group(&self, code: u32) -> usize {
+        match code {
+            NO_CODE => self.values.len(),
+            code => code as usize,
+        }
+    }
 }
 
 impl OrderHistory {
@@ -239,17 +258,7 @@ impl OrderHistory {
         }
         let dimensions = dimensions
             .into_iter()
-            .enumerate()
-            .map(|(d, (name, values))| CustomerDimension {
-                name,
-                values,
-                // An empty part may have no dimension columns at all.
-                customer: parts
-                    .iter()
-                    .flat_map(|part| part.dimensions.get(d).map_or(&[][..], Vec::as_slice))
-                    .copied()
-                    .collect(),
-            })
+            .map(|(name, values)| CustomerDimension { name, values })
             .collect();
         let earliest_first_order = parts
             .par_iter()
@@ -300,7 +309,26 @@ impl OrderHistory {
         self.starts.last().copied().unwrap_or(0)
     }
 
+    /// Sets the dimensions: each its name, values and every customer's
+    /// value code (code order), cut into the parts. For tests.
+    #[cfg(test)]
+    pub fn set_dimensions(&mut self, dimensions: Vec<(&str, Vec<&str>, Vec<u32>)>) {
+        let starts = self.starts.clone();
+        for (p, part) in self.parts.iter_mut().enumerate() {
+            let codes = |all: &Vec<u32>| all[starts[p]..starts[p + 1]].to_vec();
+            part.dimensions = dimensions.iter().map(|(_, _, all)| codes(all)).collect();
+        }
+        self.dimensions = dimensions
+            .into_iter()
+            .map(|(name, values, _)| CustomerDimension {
+                name: name.into(),
+                values: values.into_iter().map(String::from).collect(),
+            })
+            .collect();
+    }
+
     /// The part customer `c` is in, and their place in it.
+    #[cfg(any(test, feature = "failpoints"))]
     fn locate(&self, c: usize) -> (usize, usize) {
         // The last part starting at or before `c`: the empty parts that
         // start there too come before it.
@@ -375,18 +403,71 @@ impl OrderHistory {
         Ok(concat(parts, members.len()))
     }
 
-    /// Folds every customer's entries (or those of `members`: codes,
-    /// ascending) into accumulators made by `init`, then merges them. One
-    /// accumulator per thread, each over a contiguous share of the parts:
-    /// an accumulator may be large (a cohort grid is cohorts × periods
-    /// cells), and rayon's `fold` would make one per work split (sixteen
-    /// and more on two threads). The result does not depend on the split
-    /// when `merge` adds up what `fold` counts, as for every caller.
+    /// Folds every customer's entries into accumulators made by `init`,
+    /// then merges them. One accumulator per thread, each over a
+    /// contiguous share of the parts: an accumulator may be large (a
+    /// cohort grid is cohorts × periods cells), and rayon's `fold` would
+    /// make one per work split (sixteen and more on two threads). The
+    /// result does not depend on the split when `merge` adds up what
+    /// `fold` counts, as for every caller.
     pub fn fold_customers<A: Send>(
         &self,
-        members: Option<&[u32]>,
         init: impl Fn() -> A + Sync,
         fold: impl Fn(&mut A, &[i32], &[i64]) + Sync,
+        merge: impl Fn(A, A) -> A + Sync,
+    ) -> Result<A> {
+        let each_part = |acc: &mut A, _, entries: EntriesView<'_>| {
+            entries.iter().for_each(|(d, x)| fold(acc, d, x))
+        };
+        self.fold_shares(init, each_part, merge)
+    }
+
+    /// [`OrderHistory::fold_customers`] of the customers whose value of
+    /// dimension `d` is in `groups` ([`CustomerDimension::group`]'s
+    /// numbers), into one accumulator per group: a dimension's value
+    /// slices counted in one read of the history, from the codes the parts
+    /// hold (no list of each value's customers).
+    pub fn fold_by_value<A: Send>(
+        &self,
+        (d, groups): (usize, Range<usize>),
+        init: impl Fn() -> A + Sync,
+        fold: impl Fn(&mut A, &[i32], &[i64]) + Sync,
+        merge: impl Fn(A, A) -> A + Sync,
+    ) -> Result<Vec<A>> {
+        let dimension = &self.dimensions[d];
+        let each_part = |accs: &mut Vec<A>, p: usize, entries: EntriesView<'_>| {
+            for (&code, (days, cents)) in self.parts[p].codes(d).iter().zip(entries.iter()) {
+                let group = dimension.group(code);
+                if groups.contains(&group) {
+                    fold(&mut accs[group - groups.start], days, cents);
+                }
+            }
+        };
+        let init_all = || groups.clone().map(|_| init()).collect::<Vec<A>>();
+        let merge_all =
+            |a: Vec<A>, b: Vec<A>| a.into_iter().zip(b).map(|(a, b)| merge(a, b)).collect();
+        self.fold_shares(init_all, each_part, merge_all)
+    }
+
+    /// How many customers have each value of dimension `d`, by
+    /// [`CustomerDimension::group`].
+    pub fn value_counts(&self, d: usize) -> Vec<usize> {
+        let dimension = &self.dimensions[d];
+        let mut counts = vec![0; dimension.values.len() + 1];
+        for part in &self.parts {
+            part.codes(d)
+                .iter()
+                .for_each(|&code| counts[dimension.group(code)] += 1);
+        }
+        counts
+    }
+
+    /// `each_part` of every part into accumulators made by `init`, one per
+    /// thread over a contiguous share of the parts, merged by `merge`.
+    fn fold_shares<A: Send>(
+        &self,
+        init: impl Fn() -> A + Sync,
+        each_part: impl Fn(&mut A, usize, EntriesView<'_>) + Sync,
         merge: impl Fn(A, A) -> A + Sync,
     ) -> Result<A> {
         let parts = self.parts.len();
@@ -397,32 +478,12 @@ impl OrderHistory {
             .map(|s| {
                 let mut acc = init();
                 for p in s * share..((s + 1) * share).min(parts) {
-                    self.with_part(p, |entries| {
-                        self.fold_part(p, entries, members, &mut acc, &fold)
-                    })?;
+                    self.with_part(p, |entries| each_part(&mut acc, p, entries))?;
                 }
                 Ok(acc)
             })
             .collect::<Result<_>>()?;
         Ok(folded.into_iter().reduce(merge).unwrap_or_else(init))
-    }
-
-    /// Folds part `p`'s customers (those of `members` among them, when
-    /// given) into `acc`.
-    fn fold_part<A>(
-        &self,
-        p: usize,
-        entries: EntriesView<'_>,
-        members: Option<&[u32]>,
-        acc: &mut A,
-        fold: &impl Fn(&mut A, &[i32], &[i64]),
-    ) {
-        match members {
-            None => entries.iter().for_each(|(d, x)| fold(acc, d, x)),
-            Some(members) => self
-                .member_entries(p, entries, members)
-                .for_each(|(d, x)| fold(acc, d, x)),
-        }
     }
 
     /// The entries of the customers among `members` (codes, ascending)
@@ -612,8 +673,16 @@ impl HistoryPart {
 #[cfg(any(test, feature = "failpoints"))]
 impl PartialEq for OrderHistory {
     fn eq(&self, other: &OrderHistory) -> bool {
+        let codes = |h: &OrderHistory, d| -> Vec<u32> {
+            h.parts
+                .iter()
+                .flat_map(|part| part.codes(d))
+                .copied()
+                .collect()
+        };
         self.as_of == other.as_of
             && self.dimensions == other.dimensions
+            && (0..self.dimensions.len()).all(|d| codes(self, d) == codes(other, d))
             && self.customers() == other.customers()
             && (0..self.customers()).all(|c| {
                 self.customer_id(c) == other.customer_id(c)
@@ -662,11 +731,16 @@ mod tests {
             h.map_members(&[1, 3], |d, _| d.to_vec()).unwrap(),
             [vec![1], vec![2, 3]]
         );
-        let orders = |members| {
-            h.fold_customers(members, || 0, |n, d, _| *n += d.len(), |a, b| a + b)
-                .unwrap()
-        };
-        assert_eq!((orders(None), orders(Some(&[0, 2, 3][..]))), (5, 4));
+        let count = |n: &mut usize, d: &[i32], _: &[i64]| *n += d.len();
+        let orders = h.fold_customers(|| 0, count, |a, b| a + b).unwrap();
+        assert_eq!(orders, 5);
+        // Values y, none, x and y: by value x, y, none.
+        let mut coded = h.clone();
+        coded.set_dimensions(vec![("d", vec!["x", "y"], vec![1, NO_CODE, 0, 1])]);
+        assert_eq!(coded.value_counts(0), [1, 2, 1]);
+        let by_value = |groups| coded.fold_by_value((0, groups), || 0, count, |a, b| a + b);
+        assert_eq!(by_value(0..3).unwrap(), [1, 3, 1]);
+        assert_eq!(by_value(1..3).unwrap(), [3, 1]);
         let one = OrderHistory::from_rows(
             9,
             &[
