@@ -145,6 +145,7 @@ impl ClvScoreParts {
             None => {
                 let mut known = std::mem::take(&mut self.known);
                 known.par_sort_unstable_by(f64::total_cmp);
+                known.shrink_to_fit();
                 Box::new(known)
             }
         };
