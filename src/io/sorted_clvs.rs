@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::io::spill::{part_file, SpillDir};
-use crate::stages::clv_scores::{total_order_bits, ClvRunStore, SortedClvs};
+use crate::stages::clv_scores::{ClvRunStore, SortedClvs};
+use crate::stages::order_statistics::total_order_bits;
 
 /// The kind of the customer partitions' sorted CLVs.
 pub const CLV_RUNS: &str = "clv-run";

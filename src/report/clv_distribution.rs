@@ -9,7 +9,9 @@
 
 use super::svg::{nice_ticks, Ticks};
 use crate::error::Result;
-use crate::stages::order_statistics::{values_at_ranks_between, ValueParts};
+use crate::stages::order_statistics::{
+    float_of_total_order_bits, total_order_bits, values_at_ranks_between, ValueParts,
+};
 
 /// Bins the histogram aims at between its ends.
 const BINS: usize = 40;
@@ -57,7 +59,10 @@ impl ClvDistribution {
         // The range pass found the smallest and largest already.
         let between = (FloatKey(range.min).into(), FloatKey(range.max).into());
         let at = values_at_ranks_between(&keys, &[rank(0.5), rank(0.99)], between)?;
-        let (median, p99) = (float_of(at[0]), float_of(at[1]));
+        let (median, p99) = (
+            float_of_total_order_bits(at[0]),
+            float_of_total_order_bits(at[1]),
+        );
         let bins = bins_of(range.min, p99);
         let (counts, shown) = bin_counts(pass, &bins, p99)?;
         Ok(Some(ClvDistribution {
@@ -143,22 +148,15 @@ fn bin_counts(pass: &Pass, bins: &Ticks, p99: f64) -> Result<(Vec<u64>, u64)> {
     Ok((counts, shown))
 }
 
-/// A float as an integer of the same order (`f64::total_cmp`'s: the bits
-/// of a negative float but its sign flipped), which the order statistics
-/// rank.
+/// A float as an integer of the same order ([`total_order_bits`]), which
+/// the order statistics rank.
 #[derive(Clone, Copy)]
 struct FloatKey(f64);
 
 impl From<FloatKey> for i64 {
     fn from(key: FloatKey) -> i64 {
-        let bits = key.0.to_bits() as i64;
-        bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+        total_order_bits(key.0)
     }
-}
-
-/// The float of a [`FloatKey`]'s integer (the flip undoes itself).
-fn float_of(key: i64) -> f64 {
-    f64::from_bits((key ^ ((((key >> 63) as u64) >> 1) as i64)) as u64)
 }
 
 /// The finite values of a pass as keys, `count` of them: read again on
@@ -283,7 +281,7 @@ mod tests {
         let keys: Vec<i64> = floats.iter().map(|&v| FloatKey(v).into()).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         for (&v, &k) in floats.iter().zip(&keys) {
-            assert_eq!(float_of(k).to_bits(), v.to_bits());
+            assert_eq!(float_of_total_order_bits(k).to_bits(), v.to_bits());
         }
     }
 }

@@ -239,13 +239,6 @@ impl ClvRanks<'_> {
     }
 }
 
-/// `x` as an integer in the order [`f64::total_cmp`] gives the floats (a
-/// key for heaps and sorts of integers).
-pub fn total_order_bits(x: f64) -> i64 {
-    let bits = x.to_bits() as i64;
-    bits ^ (((bits >> 63) as u64) >> 1) as i64
-}
-
 /// The CLVs whose quantile reaches a given one ([`ClvRanks::at_least`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ClvThreshold {

@@ -125,6 +125,26 @@ struct DimensionSums {
     monthly: MonthlyCounts,
 }
 
+impl DimensionSums {
+    fn zero(run: &WholeRun) -> DimensionSums {
+        DimensionSums {
+            grid: CohortGrid::zero(run.cohort_calendar.len()),
+            monthly: MonthlyCounts::zero(run.calendar.len()),
+        }
+    }
+
+    fn add(&mut self, grid: &CohortGrid, monthly: &MonthlyCounts) {
+        self.grid.add_from(grid);
+        self.monthly.add_from(monthly);
+    }
+
+    /// The checks of the dimension `name`: these sums against the `(all)`
+    /// slice's counts.
+    fn checks(&self, name: &str, run: &WholeRun) -> Vec<Check> {
+        dimension_checks(name, run.grid, run.monthly, &self.grid, &self.monthly)
+    }
+}
+
 /// Computes the cohort grid and monthly counts of every slice, in
 /// `slices` order, and hands each to `visit` (which builds that slice's
 /// tables); returns, per dimension, the checks that its values add up to
@@ -151,10 +171,7 @@ fn for_each_slice_in_reads(
     let dimensions = &run.history.dimensions;
     let mut sums: Vec<DimensionSums> = dimensions
         .iter()
-        .map(|_| DimensionSums {
-            grid: CohortGrid::zero(run.cohort_calendar.len()),
-            monthly: MonthlyCounts::zero(run.calendar.len()),
-        })
+        .map(|_| DimensionSums::zero(run))
         .collect();
     let mut rest = slices;
     while let Some((slice, after)) = rest.split_first() {
@@ -172,23 +189,14 @@ fn for_each_slice_in_reads(
         for slice in read {
             let g = slice.value.map_or(0, |(_, g)| g - first);
             visit(slice, &grids[g], &monthly[g])?;
-            sums[d].grid.add_from(&grids[g]);
-            sums[d].monthly.add_from(&monthly[g]);
+            sums[d].add(&grids[g], &monthly[g]);
         }
         rest = later;
     }
     Ok(dimensions
         .iter()
         .zip(&sums)
-        .flat_map(|(dimension, sum)| {
-            dimension_checks(
-                &dimension.name,
-                run.grid,
-                run.monthly,
-                &sum.grid,
-                &sum.monthly,
-            )
-        })
+        .flat_map(|(dimension, sum)| sum.checks(&dimension.name, run))
         .collect())
 }
 

@@ -34,6 +34,19 @@ fn value_of(key: u64) -> i64 {
     (key ^ (1 << 63)) as i64
 }
 
+/// `x` as an integer in the order [`f64::total_cmp`] gives the floats (the
+/// bits of a negative float with all but its sign flipped): floats ranked,
+/// merged or sorted as integers.
+pub fn total_order_bits(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
+/// The float of [`total_order_bits`]' integer (the flip undoes itself).
+pub fn float_of_total_order_bits(bits: i64) -> f64 {
+    f64::from_bits(total_order_bits(f64::from_bits(bits as u64)) as u64)
+}
+
 /// `k >> bits`, 0 when every bit is shifted out.
 fn shift_right(k: u64, bits: u32) -> u64 {
     k.checked_shr(bits).unwrap_or(0)
@@ -141,12 +154,8 @@ where
     T: Copy + Into<i64> + Sync,
     P: ValueParts<T> + ?Sized,
 {
-    assert_ranks_below_count(parts, ranks);
-    if ranks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let range = key_range(parts)?.expect("a rank below the count: values");
-    search_ranks(parts, ranks, range)
+    let range = || Ok(key_range(parts)?.expect("a rank below the count: values"));
+    ranks_in(parts, ranks, range)
 }
 
 /// [`values_at_ranks_of`] for a caller whose own pass over the values
@@ -164,11 +173,25 @@ where
     T: Copy + Into<i64> + Sync,
     P: ValueParts<T> + ?Sized,
 {
+    ranks_in(parts, ranks, || Ok((key(min), key(max))))
+}
+
+/// The values at `ranks`, searched within the key range `range` gives
+/// (asked for only when there is a rank to find).
+fn ranks_in<T, P>(
+    parts: &P,
+    ranks: &[u64],
+    range: impl FnOnce() -> Result<(u64, u64)>,
+) -> Result<Vec<i64>>
+where
+    T: Copy + Into<i64> + Sync,
+    P: ValueParts<T> + ?Sized,
+{
     assert_ranks_below_count(parts, ranks);
     if ranks.is_empty() {
         return Ok(Vec::new());
     }
-    search_ranks(parts, ranks, (key(min), key(max)))
+    search_ranks(parts, ranks, range()?)
 }
 
 fn assert_ranks_below_count<T, P: ValueParts<T> + ?Sized>(parts: &P, ranks: &[u64]) {

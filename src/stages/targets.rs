@@ -40,8 +40,9 @@ use rayon::prelude::*;
 
 use crate::config::TargetsConfig;
 use crate::error::Result;
-use crate::stages::clv_scores::{total_order_bits, ClvRanks, ClvScores, ClvThreshold};
+use crate::stages::clv_scores::{ClvRanks, ClvScores, ClvThreshold};
 use crate::stages::customers::CustomerSummary;
+use crate::stages::order_statistics::total_order_bits;
 use crate::stages::orders::CustomerIds;
 use crate::stages::tiers::{CustomerTiers, Tiers};
 

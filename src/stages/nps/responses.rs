@@ -274,17 +274,9 @@ pub fn validate_responses(
     let ids: Vec<&str> = unique.iter().map(|c| c.id.as_str()).collect();
     let codes = parts.codes_of_ids(&ids)?;
     drop(ids);
-    // Ascending, as the ids are.
-    let mut known: Vec<u32> = codes.iter().flatten().map(|&c| c as u32).collect();
-    known.dedup();
-    let first_orders = history.map_members(&known, first_order_day_of)?;
-    let first_order_of = |code: usize| {
-        let k = known.binary_search(&(code as u32)).expect("a known code");
-        first_orders[k]
-    };
+    let first_orders = first_orders_of(&codes, history)?;
     let mut accepted = Vec::with_capacity(unique.len());
-    for (c, code) in unique.iter().zip(codes) {
-        let first = code.and_then(first_order_of);
+    for ((c, code), first) in unique.iter().zip(codes).zip(first_orders) {
         match match_order(c, (code, first), &rules.columns) {
             Ok(response) => accepted.push(response),
             Err(reject) => rejects.push(reject),
@@ -298,6 +290,23 @@ pub fn validate_responses(
         counts,
         rejects,
     })
+}
+
+/// The first order date of each of `codes` (ascending; `None`, a
+/// candidate without a customer, gives `None`), read for those customers
+/// alone.
+fn first_orders_of(codes: &[Option<usize>], history: &OrderHistory) -> Result<Vec<Option<i32>>> {
+    let mut known: Vec<u32> = codes.iter().flatten().map(|&c| c as u32).collect();
+    known.dedup();
+    let first_orders = history.map_members(&known, first_order_day_of)?;
+    let first_order_of = |code: usize| {
+        let k = known.binary_search(&(code as u32)).expect("a known code");
+        first_orders[k]
+    };
+    Ok(codes
+        .iter()
+        .map(|code| code.and_then(first_order_of))
+        .collect())
 }
 
 /// The candidates without exact duplicates (same customer, instant and
