@@ -740,13 +740,8 @@ fn descriptive_stages(
 ) -> Result<Descriptive> {
     let described = describe(pipeline, history, clock)?;
     let tier_stage = clock.time("tiers", || tier_stage(history, &described.calendar, tiers))?;
-    let nps = nps(
-        pipeline,
-        (history, parts),
-        &described.calendar,
-        tiers,
-        clock,
-    )?;
+    let months = (&described.calendar, &described.monthly);
+    let nps = nps(pipeline, (history, parts), months, tiers, clock)?;
     Ok(Descriptive {
         described,
         tiers: tier_stage,
@@ -1458,11 +1453,12 @@ struct SurveyStage {
 }
 
 /// The stage `nps`, when `[surveys]` is configured: the survey files are
-/// read here (io), the stage works on the rows in memory.
+/// read here (io), the stage works on the rows in memory. `months`: the
+/// month calendar and the KPIs' monthly counts.
 fn nps(
     pipeline: &Pipeline,
     (history, parts): (&OrderHistory, &CustomerParts),
-    calendar: &Calendar,
+    months: (&Calendar, &MonthlyCounts),
     tiers: Option<&Tiers>,
     clock: &mut StageClock,
 ) -> Result<Option<SurveyStage>> {
@@ -1476,8 +1472,8 @@ fn nps(
             let rules = SurveyRules::of(pipeline, surveys);
             let tier_names = tiers.map(|t| t.names.as_slice());
             let customers = (history, parts);
-            let output = nps_stage(&rules, &files, batches, customers, calendar, tier_names)?;
-            let tables = nps_tables(&output, calendar)?;
+            let output = nps_stage(&rules, &files, batches, customers, months, tier_names)?;
+            let tables = nps_tables(&output, months.0)?;
             let rejects = rejects_table(&output.rejects, &files)?;
             Ok(SurveyStage {
                 files,

@@ -36,6 +36,7 @@ pub use responses::{
 use crate::error::Result;
 use crate::stages::calendar::{first_order_day_of, Calendar};
 use crate::stages::checks::Check;
+use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::per_customer::CustomerParts;
 use crate::stages::raw::{InputFile, RawBatch};
@@ -161,35 +162,64 @@ pub struct CohortNps {
     pub counts: Vec<NpsCounts>,
 }
 
+/// What the NPS tables read of the responding customers' orders, one
+/// entry per respondent in code order: read from the history in one pass
+/// that decodes only the respondents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RespondentOrders {
+    /// The day of each one's first order (not a refund), which gives their
+    /// cohort.
+    pub first_day: Vec<Option<i32>>,
+    /// The months (`month_of_day`) each one ordered in (not refunds),
+    /// ascending.
+    pub months: Vec<Vec<i32>>,
+}
+
+impl RespondentOrders {
+    pub fn read(responses: &Responses, history: &OrderHistory) -> Result<RespondentOrders> {
+        let read = history.map_members(&respondents(responses), |days, cents| {
+            (first_order_day_of(days, cents), order_months(days, cents))
+        })?;
+        let (first_day, months) = read.into_iter().unzip();
+        Ok(RespondentOrders { first_day, months })
+    }
+}
+
+/// The distinct months of a customer's orders (not refunds), ascending.
+fn order_months(days: &[i32], cents: &[i64]) -> Vec<i32> {
+    let mut months: Vec<i32> = days
+        .iter()
+        .zip(cents)
+        .filter(|(_, &x)| x >= 0)
+        .map(|(&d, _)| month_of_day(d))
+        .collect();
+    months.dedup();
+    months
+}
+
 /// Responses grouped by the responding customer's cohort (the month of
-/// their first order in `history`): the cohorts' sizes counted over the
-/// history a part at a time, and only the respondents' first orders read.
+/// their first order). `cohort_size`: the customers whose first order is
+/// in each calendar month, which the run has counted already as
+/// `kpis_monthly`'s new customers, so no other customer is read here.
 pub fn cohort_nps(
     responses: &Responses,
-    history: &OrderHistory,
+    orders: &RespondentOrders,
     calendar: &Calendar,
-) -> Result<CohortNps> {
-    let cohort_of = |days: &[i32], cents: &[i64]| {
-        first_order_day_of(days, cents).map(|d| calendar.position_of_day(d))
-    };
-    let size = history.fold_customers(
-        || vec![0i64; calendar.len()],
-        |size, days, cents| {
-            if let Some(p) = cohort_of(days, cents) {
-                size[p] += 1;
-            }
-        },
-        |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
-    )?;
-    let cohort_of_respondent = history.map_members(&respondents(responses), cohort_of)?;
+    cohort_size: &[i64],
+) -> CohortNps {
+    let cohort_of_respondent: Vec<Option<usize>> = (orders.first_day.iter())
+        .map(|first| first.map(|d| calendar.position_of_day(d)))
+        .collect();
     let (counts, respondents) = counts_by_group(responses, &cohort_of_respondent, calendar.len());
-    let keep: Vec<usize> = (0..calendar.len()).filter(|&p| size[p] > 0).collect();
-    Ok(CohortNps {
+    let keep: Vec<usize> = (0..calendar.len())
+        .filter(|&p| cohort_size[p] > 0)
+        .collect();
+    CohortNps {
         cohort_month: keep.iter().map(|&p| calendar.start(p)).collect(),
-        cohort_size: keep.iter().map(|&p| size[p]).collect(),
+        cohort_size: keep.iter().map(|&p| cohort_size[p]).collect(),
         respondents: keep.iter().map(|&p| respondents[p]).collect(),
         counts: keep.iter().map(|&p| counts[p]).collect(),
-    })
+    }
 }
 
 /// One cell of `nps_retention`.
@@ -207,23 +237,12 @@ pub struct RetentionCell {
 /// ordered when they have an order in month m + k.
 pub fn nps_retention(
     responses: &Responses,
-    history: &OrderHistory,
-) -> Result<Vec<[RetentionCell; RETENTION_MONTHS as usize]>> {
+    orders: &RespondentOrders,
+    as_of: i32,
+) -> Vec<[RetentionCell; RETENTION_MONTHS as usize]> {
     let mut cells = vec![[RetentionCell::default(); RETENTION_MONTHS as usize]; 3];
     let firsts: Vec<usize> = responses.firsts().collect();
-    // One response a customer, in code order: the respondents' order
-    // months, read a part at a time.
-    let months_of = history.map_members(&respondents(responses), |days, cents| {
-        let mut months: Vec<i32> = days
-            .iter()
-            .zip(cents)
-            .filter(|(_, &x)| x >= 0)
-            .map(|(&d, _)| month_of_day(d))
-            .collect();
-        months.dedup();
-        months
-    })?;
-    for (&i, order_months) in firsts.iter().zip(&months_of) {
+    for (&i, order_months) in firsts.iter().zip(&orders.months) {
         let category = NpsCategory::of(responses.score[i]);
         let row = NpsCategory::ALL
             .iter()
@@ -231,7 +250,7 @@ pub fn nps_retention(
             .expect("every category is listed");
         let m = month_of_day(responses.day[i]);
         for k in 1..=RETENTION_MONTHS as i32 {
-            if month_end(m + k) > history.as_of {
+            if month_end(m + k) > as_of {
                 break;
             }
             let cell = &mut cells[row][k as usize - 1];
@@ -241,7 +260,7 @@ pub fn nps_retention(
             }
         }
     }
-    Ok(cells)
+    cells
 }
 
 /// NPS by loyalty tier: the rows of `nps_by_tier` before they become a
@@ -292,14 +311,17 @@ pub struct NpsOutput {
 }
 
 /// Validates the survey rows (`batches`, read from `files`) and counts the
-/// NPS tables' responses. `tier_names`: the tier names in rank order, with
-/// loyalty tiers (each respondent's tier at as_of is read from `parts`).
+/// NPS tables' responses. `calendar`: the run's month calendar, and
+/// `kpi_counts` its monthly counts (whose new customers are the cohorts'
+/// sizes).
+/// `tier_names`: the tier names in rank order, with loyalty tiers (each
+/// respondent's tier at as_of is read from `parts`).
 pub fn nps_stage(
     rules: &SurveyRules,
     files: &[InputFile],
     batches: Vec<RawBatch>,
     (history, parts): (&OrderHistory, &CustomerParts),
-    calendar: &Calendar,
+    (calendar, kpi_counts): (&Calendar, &MonthlyCounts),
     tier_names: Option<&[String]>,
 ) -> Result<NpsOutput> {
     let mut validated = validate_responses(rules, files, &batches, (parts, history))?;
@@ -317,8 +339,9 @@ pub fn nps_stage(
         "survey file ",
     )?;
     let responses = &validated.responses;
+    let orders = RespondentOrders::read(responses, history)?;
+    let cohorts = cohort_nps(responses, &orders, calendar, &kpi_counts.new_customers);
     let monthly = monthly_nps(responses, calendar);
-    let cohorts = cohort_nps(responses, history, calendar)?;
     let tier_of = |names| -> Result<_> {
         let of_respondent = parts.tiers_of(&respondents(responses))?;
         Ok(tier_nps(responses, names, &of_respondent))
@@ -328,7 +351,7 @@ pub fn nps_stage(
     Ok(NpsOutput {
         counts,
         rejects_by_reason,
-        retention: nps_retention(responses, history)?,
+        retention: nps_retention(responses, &orders, history.as_of),
         rejects: validated.rejects,
         checks,
         monthly,
@@ -385,6 +408,7 @@ pub fn survey_checks(
 pub(crate) mod tests {
     use super::*;
     use crate::config::SurveyColumns;
+    use crate::stages::kpis::monthly_counts;
     use crate::stages::per_customer::{customer_parts, held_parts};
     use crate::stages::raw::FileFormat;
     use crate::stages::tiers::Tiers;
@@ -445,7 +469,8 @@ pub(crate) mod tests {
             (0, "2024-02-11", 2),
             (1, "2024-01-21", 3),
         ]);
-        let cells = nps_retention(&r, &h).unwrap();
+        let orders = RespondentOrders::read(&r, &h).unwrap();
+        let cells = nps_retention(&r, &orders, h.as_of);
         let promoter = &cells[2];
         let detractor = &cells[0];
         // as_of 2024-04-15: Feb and Mar complete (k = 1, 2), Apr not.
@@ -496,7 +521,20 @@ pub(crate) mod tests {
         assert_eq!(monthly[0].nps(), Some(50.0));
         assert_eq!(monthly[1].detractors, 1);
         assert_eq!(monthly[2].nps(), None);
-        let cohorts = cohort_nps(&r, &h, &calendar).unwrap();
+        let orders = RespondentOrders::read(&r, &h).unwrap();
+        let jan_feb_apr = [day("2024-01-05"), day("2024-02-10"), day("2024-04-01")];
+        assert_eq!(
+            orders,
+            RespondentOrders {
+                first_day: vec![Some(day("2024-01-05")), Some(day("2024-01-20"))],
+                months: vec![
+                    jan_feb_apr.map(month_of_day).to_vec(),
+                    vec![month_of_day(day("2024-01-20"))]
+                ],
+            }
+        );
+        // A and B both first ordered in January.
+        let cohorts = cohort_nps(&r, &orders, &calendar, &[2, 0, 0, 0]);
         assert_eq!(cohorts.cohort_month, vec![day("2024-01-01")]);
         assert_eq!(cohorts.cohort_size, vec![2]);
         assert_eq!(cohorts.respondents, vec![2]);
@@ -568,7 +606,7 @@ pub(crate) mod tests {
             &files,
             vec![batch],
             (&h, &parts),
-            &calendar,
+            (&calendar, &monthly_counts(&h, &calendar, 90).unwrap()),
             Some(&tiers.names),
         )
         .unwrap();
@@ -614,6 +652,8 @@ pub(crate) mod tests {
         assert_eq!(out.monthly[2].passives, 1);
         assert_eq!(out.cohorts.counts[0].responses, 3);
         assert_eq!(out.cohorts.respondents, [2]);
+        // A and B are January's cohort, as kpis_monthly counts them.
+        assert_eq!(out.cohorts.cohort_size, [2]);
         let tiers = out.by_tier.as_ref().unwrap();
         assert_eq!(tiers.respondents, [1, 1]);
         assert_eq!(tiers.counts[0].detractors, 1);
@@ -648,7 +688,7 @@ pub(crate) mod tests {
             &files,
             vec![batch],
             (&h, &parts),
-            &Calendar::of(&h),
+            (&Calendar::of(&h), &MonthlyCounts::zero(4)),
             None,
         )
         .err()
