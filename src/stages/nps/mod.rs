@@ -543,7 +543,7 @@ pub(crate) mod tests {
 
     /// The survey rows of one in-memory file: `__row`, customer id,
     /// response time, score, all text as a CSV gives them.
-    fn survey_batch(rows: &[(&str, &str, &str)]) -> RawBatch {
+    pub(crate) fn survey_batch(rows: &[(&str, &str, &str)]) -> RawBatch {
         use crate::stages::raw::ROW_COLUMN;
         use polars::prelude::{Column, DataFrame};
         let pick = |k: usize| -> Vec<&str> { rows.iter().map(|r| [r.0, r.1, r.2][k]).collect() };

@@ -193,37 +193,58 @@ impl<'a> SurveyRows<'a> {
     }
 }
 
+/// Rows a survey file's row checks take at a time: the checked rows are
+/// moved into the candidates a chunk at a time, so the file's rows are not
+/// held twice, once checked and once as candidates.
+const CHECK_CHUNK_ROWS: usize = 1 << 16;
+
 /// Row checks of one survey file.
 fn check_batch(rules: &SurveyRules, batch: &RawBatch) -> Result<(Vec<Candidate>, Vec<Reject>)> {
     let frame = &batch.frame;
     let rows = row_numbers(frame)?;
     let survey_rows = SurveyRows::of(rules, frame)?;
-    let checked: Vec<_> = (0..frame.height())
-        .into_par_iter()
-        .map(|i| survey_rows.check(i))
-        .collect();
-    let mut candidates = Vec::new();
+    // Rejects are few (the reject share bounds them): reserving a
+    // candidate for every row keeps the vector from doubling while it
+    // fills.
+    let mut candidates = Vec::with_capacity(frame.height());
     let mut rejects = Vec::new();
-    for (i, result) in checked.into_iter().enumerate() {
-        match result {
-            Ok((id, placed, score)) => candidates.push(Candidate {
-                file: batch.file,
-                row: rows[i],
-                id,
-                placed,
-                score,
-            }),
-            Err((reason, column, value)) => rejects.push(Reject {
-                file: batch.file,
-                row: rows[i],
-                reason,
-                column: Some(column),
-                value,
-                raw: None,
-            }),
+    for start in (0..frame.height()).step_by(CHECK_CHUNK_ROWS) {
+        let chunk = start..(start + CHECK_CHUNK_ROWS).min(frame.height());
+        let checked: Vec<_> = (chunk.clone().into_par_iter())
+            .map(|i| survey_rows.check(i))
+            .collect();
+        for (i, result) in chunk.zip(checked) {
+            match result {
+                Ok(row) => candidates.push(Candidate::of(batch.file, rows[i], row)),
+                Err(problem) => rejects.push(reject_of(batch.file, rows[i], problem)),
+            }
         }
     }
     Ok((candidates, rejects))
+}
+
+impl Candidate {
+    fn of(file: u32, row: u32, (id, placed, score): (String, PlacedTimestamp, u8)) -> Candidate {
+        Candidate {
+            file,
+            row,
+            id,
+            placed,
+            score,
+        }
+    }
+}
+
+/// The reject of a file's row that failed the row checks.
+fn reject_of(file: u32, row: u32, (reason, column, value): RowProblem) -> Reject {
+    Reject {
+        file,
+        row,
+        reason,
+        column: Some(column),
+        value,
+        raw: None,
+    }
 }
 
 /// Row checks of every batch; an error names the file.
@@ -241,7 +262,11 @@ fn check_batches(
             Error::Usage(message) => Error::input(path, message),
             other => other,
         })?;
-        candidates.extend(c);
+        // The first file's candidates are kept as they are, not copied.
+        match candidates.is_empty() {
+            true => candidates = c,
+            false => candidates.extend(c),
+        }
         rejects.extend(r);
     }
     Ok((candidates, rejects))
@@ -399,5 +424,47 @@ mod tests {
         assert_eq!(whole_number("nine"), None);
         assert_eq!(whole_number("NaN"), None);
         assert_eq!(whole_number("-1"), Some(-1));
+    }
+
+    /// A file of more rows than a chunk of the row checks, with bad rows
+    /// on both sides of the chunk boundary: every row is a candidate or a
+    /// reject, in row order, as checking each row on its own says.
+    #[test]
+    fn row_checks_across_chunks_keep_every_row_in_order() {
+        use crate::stages::nps::tests::survey_batch;
+        let n = CHECK_CHUNK_ROWS + 1_500;
+        let ids: Vec<String> = (0..n).map(|i| format!("C{}", i % 977)).collect();
+        let bad_score = |i: usize| i.is_multiple_of(997) || i == CHECK_CHUNK_ROWS;
+        let no_id = |i: usize| i % 1009 == 5 || i == CHECK_CHUNK_ROWS - 1;
+        let rows: Vec<(&str, &str, &str)> = (0..n)
+            .map(|i| {
+                let id = if no_id(i) { " " } else { ids[i].as_str() };
+                let score = if bad_score(i) { "11" } else { "7" };
+                (id, "2024-01-06", score)
+            })
+            .collect();
+        let rules = SurveyRules {
+            columns: SurveyColumns::default(),
+            timestamp_format: None,
+            time_zone: chrono_tz::UTC,
+            max_reject_ratio: 1.0,
+        };
+        let (candidates, rejects) = check_batch(&rules, &survey_batch(&rows)).unwrap();
+        let expected_rejects: Vec<(u32, RejectReason)> = (0..n)
+            .filter_map(|i| match (no_id(i), bad_score(i)) {
+                (true, _) => Some((i as u32 + 1, RejectReason::MissingCustomerId)),
+                (false, true) => Some((i as u32 + 1, RejectReason::ScoreOutOfRange)),
+                _ => None,
+            })
+            .collect();
+        let got: Vec<_> = rejects.iter().map(|r| (r.row, r.reason)).collect();
+        assert_eq!(got, expected_rejects);
+        let expected: Vec<(u32, &str)> = (0..n)
+            .filter(|&i| !no_id(i) && !bad_score(i))
+            .map(|i| (i as u32 + 1, ids[i].as_str()))
+            .collect();
+        let got: Vec<_> = candidates.iter().map(|c| (c.row, c.id.as_str())).collect();
+        assert_eq!(got, expected);
+        assert!(candidates.iter().all(|c| c.score == 7));
     }
 }
