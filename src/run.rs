@@ -1466,7 +1466,7 @@ fn nps(
         return Ok(None);
     };
     clock
-        .time("nps", || {
+        .time(NPS_STAGE, || {
             let files = resolve_survey_inputs(pipeline)?;
             let batches = read_survey_files(pipeline, surveys, &files)?;
             let rules = SurveyRules::of(pipeline, surveys);
@@ -1649,7 +1649,8 @@ fn why_over_budget(stage: &str) -> &'static str {
         stage if PARTITIONED_STAGES.contains(&stage) => {
             "the budget is smaller than what that stage holds at once"
         }
-        REPORT_STEP => "the HTML report keeps every customer's CLV for its histogram (8 bytes a customer) beside what the stages hold",
+        REPORT_STEP => "the HTML report reads the published tables a row group at a time (a few columns of up to 1,048,576 customers) beside whatever the run still holds",
+        NPS_STAGE => "the NPS stage holds its survey input whole while it validates it (about 70 bytes a survey row: the rows as read, then each valid row's id, instant and score), which the budget does not bound yet",
         CLV_STAGE => "the CLV stage holds its fits' unique (frequency, recency, T) rows with their predictions and spread (about 160 bytes a row while they are made, 200 with Pareto/NBD; on daily data about one row for 12 input lines), which the budget does not bound but leaves room for by spilling the history",
         _ => "after `orders`, every customer's id is held in memory unless the history was spilled (and the target lists' rows when the per-customer results are not spilled), which the budget does not bound yet",
     }
@@ -1657,6 +1658,9 @@ fn why_over_budget(stage: &str) -> &'static str {
 
 /// The CLV stage's name in the run's timings.
 const CLV_STAGE: &str = "clv";
+
+/// The NPS stage's name in the run's timings.
+const NPS_STAGE: &str = "nps";
 
 /// The stages the memory budget bounds (the partitioned plan's).
 const PARTITIONED_STAGES: [&str; 3] = ["load", "validate", "orders"];
@@ -1881,6 +1885,7 @@ mod tests {
         assert_eq!(first.stage, REPORT_STEP);
         assert!(why_over_budget(&first.stage).contains("report"));
         assert!(why_over_budget("orders").contains("that stage holds"));
+        assert!(why_over_budget(NPS_STAGE).contains("survey input"));
         assert!(why_over_budget("targets").contains("customer's id"));
         assert!(why_over_budget("clv").contains("unique (frequency, recency, T) rows"));
     }
