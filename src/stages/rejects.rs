@@ -91,6 +91,25 @@ pub struct Reject {
     pub raw: Option<String>,
 }
 
+/// Why a row fails a row check: the reason, the column at fault and its
+/// raw value.
+pub type RowProblem = (RejectReason, String, Option<String>);
+
+impl Reject {
+    /// The reject of a file's row that failed a row check; its raw record
+    /// is filled in from the raw input afterwards.
+    pub fn of_row(file: u32, row: u32, (reason, column, value): RowProblem) -> Reject {
+        Reject {
+            file,
+            row,
+            reason,
+            column: Some(column),
+            value,
+            raw: None,
+        }
+    }
+}
+
 /// How a raw record fills in the rejects (the rows are read in
 /// `stages::raw`).
 impl RawText {

@@ -14,7 +14,7 @@ use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::per_customer::CustomerParts;
 use crate::stages::raw::RawText;
 use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
-use crate::stages::rejects::{Reject, RejectReason};
+use crate::stages::rejects::{Reject, RejectReason, RowProblem};
 use crate::stages::validate::{NumberColumn, TsColumn};
 use crate::time::{PlacedTimestamp, TimestampFormat};
 
@@ -100,9 +100,6 @@ struct Candidate {
 
 /// An accepted response: customer index, local day, UTC instant, score.
 type Accepted = (u32, i32, i64, u8);
-
-/// Why a row was rejected: the reason, the column at fault, its raw value.
-type RowProblem = (RejectReason, String, Option<String>);
 
 /// A score as a whole number: `9`, `09`, ` 9 `, `9.0` are 9; `8.5`, `nine`
 /// are not whole numbers.
@@ -216,7 +213,7 @@ fn check_batch(rules: &SurveyRules, batch: &RawBatch) -> Result<(Vec<Candidate>,
         for (i, result) in chunk.zip(checked) {
             match result {
                 Ok(row) => candidates.push(Candidate::of(batch.file, rows[i], row)),
-                Err(problem) => rejects.push(reject_of(batch.file, rows[i], problem)),
+                Err(problem) => rejects.push(Reject::of_row(batch.file, rows[i], problem)),
             }
         }
     }
@@ -232,18 +229,6 @@ impl Candidate {
             placed,
             score,
         }
-    }
-}
-
-/// The reject of a file's row that failed the row checks.
-fn reject_of(file: u32, row: u32, (reason, column, value): RowProblem) -> Reject {
-    Reject {
-        file,
-        row,
-        reason,
-        column: Some(column),
-        value,
-        raw: None,
     }
 }
 

@@ -14,7 +14,7 @@ use crate::expr::{
     AmountError, AmountExpr, ParseNumberError,
 };
 use crate::stages::raw::{row_numbers, RawBatch};
-use crate::stages::rejects::{Reject, RejectReason};
+use crate::stages::rejects::{Reject, RejectReason, RowProblem};
 use crate::time::TimestampFormat;
 
 /// Rows handled per parallel task.
@@ -85,15 +85,8 @@ fn validate_slice(
                 out.day.push(day);
                 out.cents.push(cents);
             }
-            Err((reason, column, value)) => {
-                rejects.push(Reject {
-                    file,
-                    row,
-                    reason,
-                    column: Some(column),
-                    value,
-                    raw: None,
-                });
+            Err(problem) => {
+                rejects.push(Reject::of_row(file, row, problem));
                 out.push_invalid(LineStatus::Rejected);
             }
         }
@@ -149,10 +142,6 @@ impl SliceColumns {
         })
     }
 }
-
-/// Why a row is rejected: the reason, the column at fault and its raw
-/// value.
-type RowProblem = (RejectReason, String, Option<String>);
 
 /// Checks the rows of one slice: the key columns' values (collected once
 /// for fast row access), the timestamp column and its format, the amount
