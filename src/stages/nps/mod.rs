@@ -139,7 +139,7 @@ pub fn counts_by_group(
 }
 
 /// The codes of the responding customers, ascending.
-fn respondents(responses: &Responses) -> Vec<u32> {
+pub fn respondents(responses: &Responses) -> Vec<u32> {
     responses.firsts().map(|i| responses.customer[i]).collect()
 }
 
@@ -176,8 +176,9 @@ pub struct RespondentOrders {
 }
 
 impl RespondentOrders {
-    pub fn read(responses: &Responses, history: &OrderHistory) -> Result<RespondentOrders> {
-        let read = history.map_members(&respondents(responses), |days, cents| {
+    /// Reads the orders of `respondents` ([`respondents`]' codes).
+    pub fn read(respondents: &[u32], history: &OrderHistory) -> Result<RespondentOrders> {
+        let read = history.map_members(respondents, |days, cents| {
             (first_order_day_of(days, cents), order_months(days, cents))
         })?;
         let (first_day, months) = read.into_iter().unzip();
@@ -339,11 +340,12 @@ pub fn nps_stage(
         "survey file ",
     )?;
     let responses = &validated.responses;
-    let orders = RespondentOrders::read(responses, history)?;
+    let respondents = respondents(responses);
+    let orders = RespondentOrders::read(&respondents, history)?;
     let cohorts = cohort_nps(responses, &orders, calendar, &kpi_counts.new_customers);
     let monthly = monthly_nps(responses, calendar);
     let tier_of = |names| -> Result<_> {
-        let of_respondent = parts.tiers_of(&respondents(responses))?;
+        let of_respondent = parts.tiers_of(&respondents)?;
         Ok(tier_nps(responses, names, &of_respondent))
     };
     let by_tier = tier_names.map(tier_of).transpose()?;
@@ -469,7 +471,7 @@ pub(crate) mod tests {
             (0, "2024-02-11", 2),
             (1, "2024-01-21", 3),
         ]);
-        let orders = RespondentOrders::read(&r, &h).unwrap();
+        let orders = RespondentOrders::read(&respondents(&r), &h).unwrap();
         let cells = nps_retention(&r, &orders, h.as_of);
         let promoter = &cells[2];
         let detractor = &cells[0];
@@ -521,7 +523,7 @@ pub(crate) mod tests {
         assert_eq!(monthly[0].nps(), Some(50.0));
         assert_eq!(monthly[1].detractors, 1);
         assert_eq!(monthly[2].nps(), None);
-        let orders = RespondentOrders::read(&r, &h).unwrap();
+        let orders = RespondentOrders::read(&respondents(&r), &h).unwrap();
         let jan_feb_apr = [day("2024-01-05"), day("2024-02-10"), day("2024-04-01")];
         assert_eq!(
             orders,
