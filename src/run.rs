@@ -21,7 +21,7 @@ use chrono::{NaiveDate, Utc};
 use polars::prelude::DataFrame;
 use rayon::prelude::*;
 
-use crate::config::{Pipeline, SpillCompression};
+use crate::config::{Pipeline, SpillCompression, SurveysConfig};
 use crate::error::{Error, Result};
 use crate::io::history::{append_snapshots, HistoryPlan};
 use crate::io::input::{
@@ -37,7 +37,7 @@ use crate::io::remote::{sweep_work_dirs, WorkDir};
 use crate::io::runs::{current_manifest, PublishedRunDir};
 use crate::io::sorted_clvs::ClvRunFiles;
 use crate::io::spill::{sweep_spill_dirs, SpillDir, WholeFiles};
-use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
+use crate::io::surveys::{read_survey_chunks, resolve_survey_inputs, survey_input};
 use crate::location::StoreUrl;
 use crate::manifest::{
     default_memory_limit, figures_of_run, InputAccount, Manifest, Resources, RunFacts, RunIdentity,
@@ -58,7 +58,7 @@ use crate::stages::customer_ranges;
 use crate::stages::customers::ScoreStores;
 use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
-use crate::stages::nps::{nps_stage, NpsOutput, SurveyRules};
+use crate::stages::nps::{nps_stage, NpsOutput, SurveyCheck, SurveyRules, SurveyValidation};
 use crate::stages::orders::{
     build_orders, CustomerIds, HistoryStores, OrderHistory, OrderPlan, OrdersOutput, PartEntries,
     PartIds, RowCounts,
@@ -375,7 +375,13 @@ fn stages_to_checks(
         rejects,
     } = orders;
     let history = (history, stored_results);
-    let o = stages_over_history(pipeline, history, (&spill, &mut resources), clock)?;
+    let surveys_read = SurveyReads::within(options, resources.memory_limit_bytes);
+    let o = stages_over_history(
+        (pipeline, surveys_read),
+        history,
+        (&spill, &mut resources),
+        clock,
+    )?;
     let results = Arc::new(o.per_customer);
     let (segments, lists) = segments_and_targets(&results, (&spill, &mut resources), clock)?;
     let rejects = match &o.nps {
@@ -464,7 +470,7 @@ fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
 /// executors stored them already when `stored` is given); `resources`
 /// says whether the results were spilled.
 fn stages_over_history(
-    pipeline: &Pipeline,
+    pipeline: (&Pipeline, SurveyReads),
     (history, stored): (OrderHistory, Option<Vec<StoredResults>>),
     (spill, resources): (&Arc<SpillDir>, &mut Resources),
     clock: &mut StageClock,
@@ -652,13 +658,13 @@ struct OverOrders {
 /// The stages `customers`, `cohorts`, `kpis`, `dimensions`, `clv`,
 /// `tiers` and `nps`, over the order history, which is dropped after them;
 /// the per-customer results go to (or, with `stored`, are in) the result
-/// store when there is one.
-/// The CLV stage reads only the history and the customer summaries, so it
+/// store when there is one; the survey input is read as `surveys_read`
+/// says. The CLV stage reads only the history and the customer summaries, so it
 /// runs beside the descriptive stages: on a busy pool each side's
 /// parallel work fills the other's serial stretches (the optimizer's
 /// steps, the table builders).
 fn stages_over_orders(
-    pipeline: &Pipeline,
+    (pipeline, surveys_read): (&Pipeline, SurveyReads),
     mut history: OrderHistory,
     results: (Option<ResultStores>, Option<Vec<StoredResults>>),
     clock: &mut StageClock,
@@ -671,7 +677,10 @@ fn stages_over_orders(
         customers_stage((&history, ids), tiers.as_ref(), results)
     })?;
     let (beside, clv) = clock.beside(
-        |clock| descriptive_stages(pipeline, &history, (tiers.as_ref(), &parts), clock),
+        |clock| {
+            let pipeline = (pipeline, surveys_read);
+            descriptive_stages(pipeline, &history, (tiers.as_ref(), &parts), clock)
+        },
         |clock| clv(pipeline, &history, (&parts, clv_stores), clock),
     )?;
     let Descriptive {
@@ -731,9 +740,10 @@ struct Descriptive {
 }
 
 /// The stages `cohorts`, `kpis`, `dimensions`, `tiers` and `nps` (which
-/// finds the respondents' ids, and with `tiers` their tiers, in `parts`).
+/// reads the survey input as `surveys_read` says, and finds the
+/// respondents' ids, and with `tiers` their tiers, in `parts`).
 fn descriptive_stages(
-    pipeline: &Pipeline,
+    (pipeline, surveys_read): (&Pipeline, SurveyReads),
     history: &OrderHistory,
     (tiers, parts): (Option<&Tiers>, &CustomerParts),
     clock: &mut StageClock,
@@ -741,7 +751,13 @@ fn descriptive_stages(
     let described = describe(pipeline, history, clock)?;
     let tier_stage = clock.time("tiers", || tier_stage(history, &described.calendar, tiers))?;
     let months = (&described.calendar, &described.monthly);
-    let nps = nps(pipeline, (history, parts), months, tiers, clock)?;
+    let nps = nps(
+        (pipeline, surveys_read),
+        (history, parts),
+        months,
+        tiers,
+        clock,
+    )?;
     Ok(Descriptive {
         described,
         tiers: tier_stage,
@@ -869,10 +885,7 @@ impl PartitionPlan {
         let partitions = options
             .partitions
             .unwrap_or_else(|| (needed as usize).clamp(DEFAULT_PARTITIONS, MAX_PARTITIONS));
-        // A raw chunk takes a few hundred bytes a row as Arrow columns.
-        let chunk_rows = options
-            .chunk_rows
-            .unwrap_or_else(|| (share(5) / RAW_ROW_BYTES).clamp(MIN_CHUNK_ROWS, CHUNK_ROWS));
+        let chunk_rows = chunk_rows_within(options, limit);
         let samples = partitions as u64 * customer_ranges::SAMPLES_PER_PARTITION;
         let grouping = (lines * 3 * threads / (partitions as u64).max(1)) as usize;
         PartitionPlan {
@@ -968,6 +981,15 @@ const MAX_PARTITIONS: usize = 4096;
 /// Bytes of a raw input row in memory, for sizing chunks.
 const RAW_ROW_BYTES: usize = 256;
 const MIN_CHUNK_ROWS: usize = 64 * 1024;
+
+/// Rows of a raw chunk (of the order input, and of the survey input) read
+/// at a time within the budget `limit`: 5 % of it (`--chunk-rows` sets
+/// them). A raw chunk takes a few hundred bytes a row as Arrow columns.
+fn chunk_rows_within(options: &RunOptions, limit: u64) -> usize {
+    options.chunk_rows.unwrap_or_else(|| {
+        ((limit / 100 * 5) as usize / RAW_ROW_BYTES).clamp(MIN_CHUNK_ROWS, CHUNK_ROWS)
+    })
+}
 
 /// The memory budget: `--memory-limit`, else `[resources] memory_limit`,
 /// else half the machine's memory (4 GiB when that is unknown).
@@ -1456,7 +1478,7 @@ struct SurveyStage {
 /// read here (io), the stage works on the rows in memory. `months`: the
 /// month calendar and the KPIs' monthly counts.
 fn nps(
-    pipeline: &Pipeline,
+    (pipeline, reads): (&Pipeline, SurveyReads),
     (history, parts): (&OrderHistory, &CustomerParts),
     months: (&Calendar, &MonthlyCounts),
     tiers: Option<&Tiers>,
@@ -1468,11 +1490,11 @@ fn nps(
     clock
         .time(NPS_STAGE, || {
             let files = resolve_survey_inputs(pipeline)?;
-            let batches = read_survey_files(pipeline, surveys, &files)?;
-            let rules = SurveyRules::of(pipeline, surveys);
+            let validated =
+                validated_surveys((pipeline, surveys, reads), &files, (history, parts))?;
             let tier_names = tiers.map(|t| t.names.as_slice());
             let customers = (history, parts);
-            let output = nps_stage(&rules, &files, batches, customers, months, tier_names)?;
+            let output = nps_stage(validated, customers, months, tier_names)?;
             let tables = nps_tables(&output, months.0)?;
             let rejects = rejects_table(&output.rejects, &files)?;
             Ok(SurveyStage {
@@ -1483,6 +1505,51 @@ fn nps(
             })
         })
         .map(Some)
+}
+
+/// How the survey input is read within the memory budget.
+#[derive(Debug, Clone, Copy)]
+struct SurveyReads {
+    /// Rows of a raw chunk, as for the order input.
+    chunk_rows: usize,
+    /// Bytes of checked rows (with their id text, about 64 bytes a row)
+    /// held before their ids are looked up among the customers: a quarter
+    /// of the budget, free once the orders stage is done. Each lookup
+    /// reads every partition's per-customer results (150 ms at 10 M
+    /// orders with them spilled), so fewer, larger lookups are faster.
+    code_every_bytes: usize,
+}
+
+impl SurveyReads {
+    fn within(options: &RunOptions, limit: u64) -> SurveyReads {
+        SurveyReads {
+            chunk_rows: chunk_rows_within(options, limit),
+            code_every_bytes: (limit / 4) as usize,
+        }
+    }
+}
+
+/// The survey rows of `files`, read a chunk at a time and validated
+/// against the customers of `history` and `parts`; the raw records of the
+/// rejects found once every chunk was read (duplicates and orders decide
+/// them) are read again from the files.
+fn validated_surveys(
+    (pipeline, surveys, reads): (&Pipeline, &SurveysConfig, SurveyReads),
+    files: &[InputFile],
+    (history, parts): (&OrderHistory, &CustomerParts),
+) -> Result<SurveyValidation> {
+    let rules = SurveyRules::of(pipeline, surveys);
+    let customers = (parts, history.as_of);
+    let mut check = SurveyCheck::new((&rules, files), customers, reads.code_every_bytes);
+    read_survey_chunks(pipeline, surveys, files, reads.chunk_rows, |batch| {
+        check.add(&batch)
+    })?;
+    let mut validated = check.finish(history)?;
+    let wanted = rows_missing_raw(&validated.rejects);
+    let spec = survey_input(pipeline, surveys);
+    let texts = raw_records(&spec, files, &wanted, reads.chunk_rows)?;
+    fill_raw(&mut validated.rejects, &texts);
+    Ok(validated)
 }
 
 /// The order input's rejects, then the survey input's.
@@ -1650,7 +1717,7 @@ fn why_over_budget(stage: &str) -> &'static str {
             "the budget is smaller than what that stage holds at once"
         }
         REPORT_STEP => "the HTML report reads the published tables a row group at a time (a few columns of up to 1,048,576 customers) beside whatever the run still holds",
-        NPS_STAGE => "the NPS stage holds its survey input whole while it validates it (about 70 bytes a survey row: the rows as read, then each valid row's id, instant and score), which the budget does not bound yet",
+        NPS_STAGE => "the NPS stage reads its survey files a chunk at a time but holds 32 bytes for every valid survey row (customer code, file and row, instant, date and score) until its responses are counted, which the budget does not bound yet",
         CLV_STAGE => "the CLV stage holds its fits' unique (frequency, recency, T) rows with their predictions and spread (about 160 bytes a row while they are made, 200 with Pareto/NBD; on daily data about one row for 12 input lines), which the budget does not bound but leaves room for by spilling the history",
         _ => "after `orders`, every customer's id is held in memory unless the history was spilled (and the target lists' rows when the per-customer results are not spilled), which the budget does not bound yet",
     }
@@ -1885,7 +1952,7 @@ mod tests {
         assert_eq!(first.stage, REPORT_STEP);
         assert!(why_over_budget(&first.stage).contains("report"));
         assert!(why_over_budget("orders").contains("that stage holds"));
-        assert!(why_over_budget(NPS_STAGE).contains("survey input"));
+        assert!(why_over_budget(NPS_STAGE).contains("every valid survey row"));
         assert!(why_over_budget("targets").contains("customer's id"));
         assert!(why_over_budget("clv").contains("unique (frequency, recency, T) rows"));
     }

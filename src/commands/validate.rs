@@ -6,7 +6,7 @@ use crate::config::Pipeline;
 use crate::config_overrides::Override;
 use crate::error::{quote, shown_path, Result};
 use crate::io::input::{read_chunks, resolve_inputs, InputSpec, CHUNK_ROWS};
-use crate::io::surveys::{read_survey_files, resolve_survey_inputs};
+use crate::io::surveys::{read_survey_chunks, resolve_survey_inputs};
 
 pub fn run(pipeline_path: PathBuf, overrides: &[Override]) -> Result<()> {
     let pipeline = Pipeline::load_with(&pipeline_path, overrides)?;
@@ -30,13 +30,16 @@ pub fn run(pipeline_path: PathBuf, overrides: &[Override]) -> Result<()> {
     if let Some(surveys) = &pipeline.config.surveys {
         let survey_files = resolve_survey_inputs(&pipeline)?;
         // Reading checks the format and that the survey columns exist.
-        let batches = read_survey_files(&pipeline, surveys, &survey_files)?;
-        for (file, batch) in survey_files.iter().zip(&batches) {
+        let mut rows = vec![0usize; survey_files.len()];
+        read_survey_chunks(&pipeline, surveys, &survey_files, CHUNK_ROWS, |batch| {
+            rows[batch.file as usize] += batch.frame.height();
+            Ok(())
+        })?;
+        for (file, rows) in survey_files.iter().zip(rows) {
             println!(
-                "ok  {} ({}, {} survey rows)",
+                "ok  {} ({}, {rows} survey rows)",
                 shown_path(Path::new(&file.name())),
                 file.format.name(),
-                batch.frame.height()
             );
         }
     }

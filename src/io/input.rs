@@ -343,32 +343,6 @@ impl<R: Read> Read for GunzipReader<R> {
     }
 }
 
-/// Reads one file whole (see [`read_chunks`]): its chunks stacked.
-pub fn read_file(
-    spec: &InputSpec,
-    file_index: u32,
-    file: &InputFile,
-    hash_lines: bool,
-) -> Result<RawBatch> {
-    let mut whole: Option<RawBatch> = None;
-    read_chunks(spec, file_index, file, hash_lines, CHUNK_ROWS, |batch| {
-        match whole.as_mut() {
-            None => whole = Some(batch),
-            Some(whole) => {
-                whole
-                    .frame
-                    .vstack_mut(&batch.frame)
-                    .map_err(|e| Error::input(&file.path, e.to_string()))?;
-                if let (Some(all), Some(more)) = (whole.line_hash.as_mut(), batch.line_hash) {
-                    all.extend(more);
-                }
-            }
-        }
-        Ok(())
-    })?;
-    Ok(whole.expect("a file gives at least one chunk"))
-}
-
 fn frame_columns(frame: &DataFrame) -> Vec<String> {
     frame
         .get_column_names()

@@ -3,11 +3,11 @@
 //! columns, no filters, no dimensions) read by the same code as the order
 //! input (`io::input`), so a survey file is found, typed and
 //! numbered (1-based `__row`) exactly like an order file. The rows go to
-//! `stages::nps` in memory.
+//! `stages::nps` a chunk at a time.
 
 use crate::config::{Pipeline, SurveysConfig};
 use crate::error::Result;
-use crate::io::input::{read_file, resolve_inputs, InputFile, InputSpec, RawBatch};
+use crate::io::input::{read_chunks, resolve_inputs, InputFile, InputSpec, RawBatch};
 
 /// The survey input as the readers see it.
 pub fn survey_input(pipeline: &Pipeline, surveys: &SurveysConfig) -> InputSpec {
@@ -35,16 +35,20 @@ pub fn resolve_survey_inputs(pipeline: &Pipeline) -> Result<Vec<InputFile>> {
     }
 }
 
-/// Reads every survey file whole: `__row` and the mapped survey columns.
-pub fn read_survey_files(
+/// Reads every survey file in chunks of at most `chunk_rows` rows (and
+/// the CSV reader's bytes), in path and row order, handing each to
+/// `each`: `__row` and the mapped survey columns. One chunk is held at a
+/// time, whatever the files' size.
+pub fn read_survey_chunks(
     pipeline: &Pipeline,
     surveys: &SurveysConfig,
     files: &[InputFile],
-) -> Result<Vec<RawBatch>> {
+    chunk_rows: usize,
+    mut each: impl FnMut(RawBatch) -> Result<()>,
+) -> Result<()> {
     let spec = survey_input(pipeline, surveys);
-    files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| read_file(&spec, i as u32, f, false))
-        .collect()
+    for (i, file) in files.iter().enumerate() {
+        read_chunks(&spec, i as u32, file, false, chunk_rows, &mut each)?;
+    }
+    Ok(())
 }

@@ -403,17 +403,39 @@ impl CustomerParts {
     /// order: the NPS stage's respondents (with `[loyalty]`; without, there
     /// is none to give and the result is empty).
     pub fn tiers_of(&self, codes: &[u32]) -> Result<Vec<usize>> {
-        let parts = self.map_indexed(|p, part| {
-            let held = self.codes_of(p);
-            let from = codes.partition_point(|&c| (c as usize) < held.start);
-            let to = codes.partition_point(|&c| (c as usize) < held.end);
-            let Some(tier) = &part.tiers.tier else {
-                return Vec::new();
-            };
-            let tier_of = |&c: &u32| tier[c as usize - held.start];
-            codes[from..to].iter().map(tier_of).collect::<Vec<usize>>()
-        })?;
-        Ok(parts.concat())
+        self.each_of(codes, |part, i| {
+            part.tiers.tier.as_ref().map(|tier| tier[i])
+        })
+    }
+
+    /// The ids of the customers `codes` (ascending), in their order: for
+    /// the survey rejects of customers known by their code alone.
+    pub fn ids_of(&self, codes: &[u32]) -> Result<Vec<String>> {
+        self.each_of(codes, |part, i| Some(part.ids.get(i).to_string()))
+    }
+
+    /// `value` (of a part and a customer's index in it) of each of the
+    /// customers `codes` (ascending) that has one, in their order; only
+    /// the parts that hold one of them read, in parallel.
+    fn each_of<T: Send>(
+        &self,
+        codes: &[u32],
+        value: impl Fn(&CustomerPart, usize) -> Option<T> + Sync,
+    ) -> Result<Vec<T>> {
+        debug_assert!(codes.is_sorted(), "codes ascending");
+        let mut groups = Vec::new();
+        for group in codes.chunk_by(|&a, &b| self.part_of(a as usize) == self.part_of(b as usize)) {
+            groups.push((self.part_of(group[0] as usize), group));
+        }
+        let values = groups
+            .into_par_iter()
+            .map(|(p, group)| {
+                let (part, start) = (self.part(p)?, self.starts[p]);
+                let value_of = |&c: &u32| value(&part, c as usize - start);
+                Ok(group.iter().filter_map(value_of).collect::<Vec<T>>())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(values.into_iter().flatten().collect())
     }
 
     /// The summary of every customer joined, in code order: for the CLV

@@ -156,6 +156,17 @@ pub(crate) fn write_history(dir: &Path, lines: &[Line], split: usize) {
     for c in 0..25 {
         surveys.push_str(&format!("C{c},{},{}\n", timestamp(c * 20, 0), c % 11));
     }
+    // Duplicates of rows read chunks before them, an id no customer has
+    // (twice), a bad score.
+    for c in 0..5 {
+        surveys.push_str(&format!("C{c},{},{}\n", timestamp(c * 20, 0), c % 11));
+    }
+    surveys.push_str(&format!(
+        "X1,{},9\nX1,{},9\n",
+        timestamp(3, 0),
+        timestamp(3, 0)
+    ));
+    surveys.push_str(&format!("C3,{},11\n", timestamp(90, 0)));
     std::fs::write(dir.join("surveys.csv"), surveys).unwrap();
     PipelineFile::over("orders-*.csv")
         .columns("dimensions = [\"channel\"]\n")

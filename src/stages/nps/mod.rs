@@ -2,8 +2,8 @@
 //! `nps_by_tier` (with loyalty tiers) and `nps_retention`, whose frames are
 //! built in `tables::nps`.
 //!
-//! Input: the raw survey batches, in memory, as `io::surveys` read
-//! them (one row per response: customer id, response timestamp or date,
+//! Input: the raw survey chunks, as `io::surveys` reads them, checked one
+//! at a time by [`SurveyCheck`] (one row per response: customer id, response timestamp or date,
 //! 0–10 score), and the order history, which decides who is a customer and
 //! when they ordered.
 //!
@@ -29,9 +29,7 @@
 
 pub mod responses;
 
-pub use responses::{
-    fill_raw_records, validate_responses, Responses, SurveyRules, SurveyValidation,
-};
+pub use responses::{Responses, SurveyCheck, SurveyRules, SurveyValidation};
 
 use crate::error::Result;
 use crate::stages::calendar::{first_order_day_of, Calendar};
@@ -39,8 +37,7 @@ use crate::stages::checks::Check;
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::per_customer::CustomerParts;
-use crate::stages::raw::{InputFile, RawBatch};
-use crate::stages::rejects::{check_reject_share, counts_by_reason, Reject};
+use crate::stages::rejects::{counts_by_reason, Reject};
 use crate::tables::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY};
 use crate::tables::schema::values::ratio;
 use crate::time::{month_end, month_of_day};
@@ -311,34 +308,21 @@ pub struct NpsOutput {
     pub retention: Vec<[RetentionCell; RETENTION_MONTHS as usize]>,
 }
 
-/// Validates the survey rows (`batches`, read from `files`) and counts the
-/// NPS tables' responses. `calendar`: the run's month calendar, and
+/// Counts the NPS tables' responses of the validated survey rows (the
+/// rejects' raw records filled in). `calendar`: the run's month calendar, and
 /// `kpi_counts` its monthly counts (whose new customers are the cohorts'
 /// sizes).
 /// `tier_names`: the tier names in rank order, with loyalty tiers (each
 /// respondent's tier at as_of is read from `parts`).
 pub fn nps_stage(
-    rules: &SurveyRules,
-    files: &[InputFile],
-    batches: Vec<RawBatch>,
+    validated: SurveyValidation,
     (history, parts): (&OrderHistory, &CustomerParts),
     (calendar, kpi_counts): (&Calendar, &MonthlyCounts),
     tier_names: Option<&[String]>,
 ) -> Result<NpsOutput> {
-    let mut validated = validate_responses(rules, files, &batches, (parts, history))?;
-    fill_raw_records(&mut validated.rejects, &batches)?;
-    drop(batches);
     let counts = validated.counts;
     let rejects_by_reason = counts_by_reason(&validated.rejects);
     debug_assert_eq!(validated.rejects.len() as u64, counts.rejected);
-    check_reject_share(
-        &validated.rejects,
-        files,
-        counts.rows_read,
-        rules.max_reject_ratio,
-        "survey rows",
-        "survey file ",
-    )?;
     let responses = &validated.responses;
     let respondents = respondents(responses);
     let orders = RespondentOrders::read(&respondents, history)?;
@@ -412,7 +396,8 @@ pub(crate) mod tests {
     use crate::config::SurveyColumns;
     use crate::stages::kpis::monthly_counts;
     use crate::stages::per_customer::{customer_parts, held_parts};
-    use crate::stages::raw::FileFormat;
+    use crate::stages::raw::{FileFormat, InputFile, RawBatch, RawText};
+    use crate::stages::rejects::{fill_raw, rows_missing_raw};
     use crate::stages::tiers::Tiers;
     use crate::time::day_number;
     use chrono::NaiveDate;
@@ -543,6 +528,27 @@ pub(crate) mod tests {
         assert_eq!(cohorts.counts[0].responses, 3);
     }
 
+    /// The one survey file of the in-memory tests.
+    fn survey_file() -> [InputFile; 1] {
+        [InputFile {
+            path: "surveys.csv".into(),
+            format: FileFormat::Csv,
+            size: 0,
+            modified: None,
+            source: None,
+        }]
+    }
+
+    /// The default survey columns, timestamps without an offset in UTC.
+    pub(crate) fn utc_rules(max_reject_ratio: f64) -> SurveyRules {
+        SurveyRules {
+            columns: SurveyColumns::default(),
+            timestamp_format: None,
+            time_zone: chrono_tz::UTC,
+            max_reject_ratio,
+        }
+    }
+
     /// The survey rows of one in-memory file: `__row`, customer id,
     /// response time, score, all text as a CSV gives them.
     pub(crate) fn survey_batch(rows: &[(&str, &str, &str)]) -> RawBatch {
@@ -567,6 +573,43 @@ pub(crate) mod tests {
         }
     }
 
+    /// [`SurveyCheck`] of `batches` (a chunk each), the raw records of the
+    /// rejects it finds at the end taken from the batches, as the run reads
+    /// them again from the files.
+    fn validated_in_memory(
+        rules: &SurveyRules,
+        files: &[InputFile],
+        batches: &[RawBatch],
+        (history, parts): (&OrderHistory, &CustomerParts),
+    ) -> Result<SurveyValidation> {
+        validated_in_chunks((rules, files), batches, (history, parts), 0)
+    }
+
+    /// [`validated_in_memory`], the ids looked up once `code_every_bytes`
+    /// of checked rows are held.
+    fn validated_in_chunks(
+        (rules, files): (&SurveyRules, &[InputFile]),
+        batches: &[RawBatch],
+        (history, parts): (&OrderHistory, &CustomerParts),
+        code_every_bytes: usize,
+    ) -> Result<SurveyValidation> {
+        let customers = (parts, history.as_of);
+        let mut check = SurveyCheck::new((rules, files), customers, code_every_bytes);
+        for batch in batches {
+            check.add(batch)?;
+        }
+        let mut validated = check.finish(history)?;
+        let wanted = rows_missing_raw(&validated.rejects);
+        let mut texts = Vec::new();
+        for (file, rows) in &wanted {
+            for batch in batches.iter().filter(|b| b.file == *file) {
+                texts.push(RawText::of_rows(batch, rows)?);
+            }
+        }
+        fill_raw(&mut validated.rejects, &texts);
+        Ok(validated)
+    }
+
     /// The whole stage on rows held in memory (no file is read): every
     /// rule of the module docs once, the accounting, the raw records of the
     /// rejects and the counts behind each table.
@@ -583,19 +626,8 @@ pub(crate) mod tests {
             ("A", "2024-05-01", "9"),   // after as_of
             ("A", "2024-03-01", "7"),
         ]);
-        let files = [InputFile {
-            path: "surveys.csv".into(),
-            format: FileFormat::Csv,
-            size: 0,
-            modified: None,
-            source: None,
-        }];
-        let rules = SurveyRules {
-            columns: SurveyColumns::default(),
-            timestamp_format: None,
-            time_zone: chrono_tz::UTC,
-            max_reject_ratio: 1.0,
-        };
+        let files = survey_file();
+        let rules = utc_rules(1.0);
         let h = history();
         let calendar = Calendar::of(&h);
         // A spent $22 in the last twelve months (Gold), B $9 (Bronze).
@@ -603,10 +635,9 @@ pub(crate) mod tests {
         let ids = h.clone().take_ids();
         let parts = customer_parts((&h, Some(&ids)), Some(&tiers), None).unwrap();
         assert_eq!(parts.tiers_of(&[0, 1]).unwrap(), [1, 0]);
+        let validated = validated_in_memory(&rules, &files, &[batch], (&h, &parts)).unwrap();
         let out = nps_stage(
-            &rules,
-            &files,
-            vec![batch],
+            validated,
             (&h, &parts),
             (&calendar, &monthly_counts(&h, &calendar, 90).unwrap()),
             Some(&tiers.names),
@@ -670,32 +701,143 @@ pub(crate) mod tests {
     #[test]
     fn too_many_survey_rejects_fail_the_stage() {
         let batch = survey_batch(&[("A", "2024-01-06", "11"), ("A", "2024-01-07", "9")]);
-        let files = [InputFile {
-            path: "surveys.csv".into(),
-            format: FileFormat::Csv,
-            size: 0,
-            modified: None,
-            source: None,
-        }];
-        let rules = SurveyRules {
-            columns: SurveyColumns::default(),
-            timestamp_format: None,
-            time_zone: chrono_tz::UTC,
-            max_reject_ratio: 0.25,
-        };
+        let files = survey_file();
+        let rules = utc_rules(0.25);
         let h = history();
         let parts = held_parts(&h);
-        let err = nps_stage(
-            &rules,
-            &files,
-            vec![batch],
-            (&h, &parts),
-            (&Calendar::of(&h), &MonthlyCounts::zero(4)),
-            None,
-        )
-        .err()
-        .unwrap();
+        let err = validated_in_memory(&rules, &files, &[batch], (&h, &parts))
+            .err()
+            .unwrap();
         let message = err.to_string();
         assert!(message.contains("score_out_of_range"), "{message}");
+    }
+
+    /// One generated survey row: customer (A and B have orders, R only a
+    /// refund, Z none, and a blank id), day after 2024-01-01, hour, score
+    /// (11 is out of range).
+    type GenRow = (usize, i32, u32, u8);
+    const GEN_IDS: [&str; 5] = ["A", "B", "R", "Z", " "];
+
+    /// What the module docs' rules give for `rows` of one file, row by
+    /// row in file order: the accepted responses (customer code, day,
+    /// score) in the documented order, the rejects (row, reason, value),
+    /// and the excluded and duplicate counts.
+    #[allow(clippy::type_complexity)]
+    fn survey_oracle(
+        rows: &[GenRow],
+        as_of: i32,
+    ) -> (
+        Vec<(u32, i32, u8)>,
+        Vec<(u32, &'static str, String)>,
+        u64,
+        u64,
+    ) {
+        let first_order = |id: &str| match id {
+            "A" => Some(day("2024-01-05")),
+            "B" => Some(day("2024-01-20")),
+            _ => None,
+        };
+        let (mut accepted, mut rejects) = (Vec::new(), Vec::new());
+        let (mut excluded, mut duplicates) = (0, 0);
+        let mut seen = std::collections::HashSet::new();
+        for (i, &(who, offset, hour, score)) in rows.iter().enumerate() {
+            let (row, id, d) = (i as u32 + 1, GEN_IDS[who], day("2024-01-01") + offset);
+            if id.trim().is_empty() {
+                rejects.push((row, "missing_customer_id", id.to_string()));
+            } else if score > 10 {
+                rejects.push((row, "score_out_of_range", score.to_string()));
+            } else if d > as_of {
+                excluded += 1;
+            } else if !seen.insert((id, d, hour, score)) {
+                duplicates += 1;
+            } else {
+                match first_order(id) {
+                    Some(first) if d >= first => {
+                        accepted.push(((who as u32), d, hour, score));
+                    }
+                    Some(_) => {
+                        let ts = gen_timestamp(offset, hour);
+                        rejects.push((row, "response_before_first_order", ts));
+                    }
+                    None => rejects.push((row, "response_without_order", id.to_string())),
+                }
+            }
+        }
+        accepted.sort();
+        let accepted = accepted.into_iter().map(|(c, d, _, s)| (c, d, s)).collect();
+        rejects.sort();
+        (accepted, rejects, excluded, duplicates)
+    }
+
+    fn gen_timestamp(offset: i32, hour: u32) -> String {
+        let date = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(offset as u64);
+        format!("{date}T{hour:02}:00:00Z")
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The survey rows validated in chunks of any size, their ids
+        /// looked up every chunk or once at the end, give what the rules
+        /// give row by row: duplicates across chunks are kept once (the
+        /// first), the rejects found at the end have their raw values.
+        #[test]
+        fn survey_checks_in_chunks_follow_the_rules_row_by_row(
+            rows in proptest::collection::vec((0..5usize, 0..120i32, 0..2u32, 0..12u8), 1..60),
+            chunk in 1..20usize,
+            code_at_end in proptest::bool::ANY,
+        ) {
+            let h = OrderHistory::from_rows(
+                day("2024-04-15"),
+                &[
+                    ("A", day("2024-01-05"), 1000),
+                    ("A", day("2024-02-10"), 500),
+                    ("B", day("2024-01-20"), 900),
+                    ("R", day("2024-02-01"), -500),
+                ],
+            );
+            let ids = h.clone().take_ids();
+            let parts = customer_parts((&h, Some(&ids)), None, None).unwrap();
+            let text: Vec<(String, String, String)> = rows
+                .iter()
+                .map(|&(who, offset, hour, score)| {
+                    (GEN_IDS[who].to_string(), gen_timestamp(offset, hour), score.to_string())
+                })
+                .collect();
+            let borrowed: Vec<(&str, &str, &str)> =
+                text.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+            let whole = survey_batch(&borrowed);
+            let chunks: Vec<RawBatch> = (0..rows.len())
+                .step_by(chunk)
+                .map(|at| RawBatch {
+                    file: 0,
+                    frame: whole.frame.slice(at as i64, chunk),
+                    line_hash: None,
+                })
+                .collect();
+            let files = survey_file();
+            let rules = utc_rules(1.0);
+            let code_every = if code_at_end { usize::MAX } else { 0 };
+            let customers = (&h, &parts);
+            let got = validated_in_chunks((&rules, &files), &chunks, customers, code_every).unwrap();
+
+            let (accepted, rejects, excluded, duplicates) = survey_oracle(&rows, h.as_of);
+            let r = &got.responses;
+            let got_accepted: Vec<(u32, i32, u8)> =
+                (0..r.len()).map(|i| (r.customer[i], r.day[i], r.score[i])).collect();
+            proptest::prop_assert_eq!(got_accepted, accepted);
+            let mut got_rejects: Vec<(u32, &str, String)> = got
+                .rejects
+                .iter()
+                .map(|r| (r.row, r.reason.as_str(), r.value.clone().unwrap_or_default()))
+                .collect();
+            got_rejects.sort();
+            proptest::prop_assert_eq!(&got_rejects, &rejects);
+            proptest::prop_assert!(got.rejects.iter().all(|r| r.raw.is_some()));
+            let c = &got.counts;
+            proptest::prop_assert_eq!(c.rows_read, rows.len() as u64);
+            proptest::prop_assert_eq!((c.excluded(), c.duplicates), (excluded, duplicates));
+            proptest::prop_assert_eq!(c.accepted + c.rejected, (rows.len() as u64) - excluded - duplicates);
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! Survey rows → accepted responses and rejects (the rules and their order
-//! are in the [module docs](super)): the row checks of each raw batch, then
+//! are in the [module docs](super)): the row checks of each raw chunk, then
 //! the responses after as_of, the exact duplicates and the responses
-//! without a matching order. Works on the raw batches in memory; the
-//! survey files are read by `io::surveys`.
+//! without a matching order. The survey files are read a chunk at a time
+//! by `io::surveys` and handed to [`SurveyCheck`], which keeps a compact
+//! row per response (a customer code, not the id text).
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -14,7 +15,7 @@ use crate::stages::orders::{OrderHistory, RowCounts};
 use crate::stages::per_customer::CustomerParts;
 use crate::stages::raw::RawText;
 use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
-use crate::stages::rejects::{Reject, RejectReason, RowProblem};
+use crate::stages::rejects::{check_reject_share, Reject, RejectReason, RowProblem};
 use crate::stages::validate::{NumberColumn, TsColumn};
 use crate::time::{PlacedTimestamp, TimestampFormat};
 
@@ -68,14 +69,20 @@ impl Responses {
         (0..self.len()).filter(|&i| i == 0 || self.customer[i] != self.customer[i - 1])
     }
 
-    /// From (customer, day, instant, score) rows in the documented order.
-    fn of_sorted(rows: Vec<Accepted>) -> Responses {
-        let mut responses = Responses::default();
-        for (customer, day, ts_micros, score) in rows {
-            responses.customer.push(customer);
-            responses.day.push(day);
-            responses.ts_micros.push(ts_micros);
-            responses.score.push(score);
+    /// From the accepted responses in the documented order.
+    fn of_sorted(rows: Vec<Coded>) -> Responses {
+        let n = rows.len();
+        let mut responses = Responses {
+            customer: Vec::with_capacity(n),
+            day: Vec::with_capacity(n),
+            ts_micros: Vec::with_capacity(n),
+            score: Vec::with_capacity(n),
+        };
+        for c in rows {
+            responses.customer.push(c.customer);
+            responses.day.push(c.placed.local_day);
+            responses.ts_micros.push(c.placed.utc_micros);
+            responses.score.push(c.score);
         }
         responses
     }
@@ -97,9 +104,6 @@ struct Candidate {
     placed: PlacedTimestamp,
     score: u8,
 }
-
-/// An accepted response: customer index, local day, UTC instant, score.
-type Accepted = (u32, i32, i64, u8);
 
 /// A score as a whole number: `9`, `09`, ` 9 `, `9.0` are 9; `8.5`, `nine`
 /// are not whole numbers.
@@ -221,6 +225,11 @@ fn check_batch(rules: &SurveyRules, batch: &RawBatch) -> Result<(Vec<Candidate>,
 }
 
 impl Candidate {
+    /// Bytes held for the candidate, its id text included.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Candidate>() + self.id.capacity()
+    }
+
     fn of(file: u32, row: u32, (id, placed, score): (String, PlacedTimestamp, u8)) -> Candidate {
         Candidate {
             file,
@@ -232,91 +241,249 @@ impl Candidate {
     }
 }
 
-/// Row checks of every batch; an error names the file.
-fn check_batches(
-    rules: &SurveyRules,
-    files: &[InputFile],
-    batches: &[RawBatch],
-) -> Result<(Vec<Candidate>, Vec<Reject>)> {
-    let mut candidates = Vec::new();
-    let mut rejects = Vec::new();
-    for batch in batches {
-        let path = &files[batch.file as usize].path;
-        let (c, r) = check_batch(rules, batch).map_err(|e| match e {
+/// A checked response on or before as_of of a customer with orders,
+/// known by their code: what is held of each survey row until every file
+/// is read (the id text, the raw row and the file's other columns are
+/// not).
+#[derive(Debug, Clone, Copy)]
+struct Coded {
+    customer: u32,
+    file: u32,
+    row: u32,
+    placed: PlacedTimestamp,
+    score: u8,
+}
+
+impl Coded {
+    /// The order that puts exact duplicates (same customer, instant and
+    /// score) next to each other, the first by (file, row) first.
+    fn duplicate_order(&self) -> (u32, i64, u8, u32, u32) {
+        let c = self;
+        (c.customer, c.placed.utc_micros, c.score, c.file, c.row)
+    }
+
+    fn same_response(&self, other: &Coded) -> bool {
+        (self.customer, self.placed.utc_micros, self.score)
+            == (other.customer, other.placed.utc_micros, other.score)
+    }
+}
+
+/// The survey rows validated a chunk at a time as the files are read
+/// (see the module docs for the order of the rules), against the customers
+/// in `parts` on `as_of`: each chunk's row checks and their rejects' raw
+/// records, the responses after as_of counted, the ids turned into
+/// customer codes. [`SurveyCheck::finish`] applies the rules that need
+/// every row: duplicates, then the responses without a matching order.
+pub struct SurveyCheck<'a> {
+    rules: &'a SurveyRules,
+    files: &'a [InputFile],
+    parts: &'a CustomerParts,
+    as_of: i32,
+    counts: RowCounts,
+    /// Checked rows whose ids are not yet looked up, and their bytes: the
+    /// ids are looked up once `pending_bytes` pass `code_every_bytes`, not
+    /// for every chunk, since each lookup reads every part's ids (from
+    /// disk when the per-customer results are spilled).
+    pending: Vec<Candidate>,
+    pending_bytes: usize,
+    code_every_bytes: usize,
+    coded: Vec<Coded>,
+    /// Responses from ids no customer has: rejected once their duplicates
+    /// are counted, so they keep their id (the reject's value).
+    unknown: Vec<Candidate>,
+    rejects: Vec<Reject>,
+}
+
+impl<'a> SurveyCheck<'a> {
+    /// `code_every_bytes`: how many bytes of checked rows with their id
+    /// text are held before their ids are looked up.
+    pub fn new(
+        (rules, files): (&'a SurveyRules, &'a [InputFile]),
+        (parts, as_of): (&'a CustomerParts, i32),
+        code_every_bytes: usize,
+    ) -> SurveyCheck<'a> {
+        SurveyCheck {
+            rules,
+            files,
+            parts,
+            as_of,
+            counts: RowCounts::default(),
+            pending: Vec::new(),
+            pending_bytes: 0,
+            code_every_bytes,
+            coded: Vec::new(),
+            unknown: Vec::new(),
+            rejects: Vec::new(),
+        }
+    }
+
+    /// One chunk of a survey file (the file's chunks in row order); an
+    /// error names the file.
+    pub fn add(&mut self, batch: &RawBatch) -> Result<()> {
+        let path = &self.files[batch.file as usize].path;
+        self.add_chunk(batch).map_err(|e| match e {
             Error::Polars(p) => Error::input(path, p.to_string()),
             Error::Usage(message) => Error::input(path, message),
             other => other,
-        })?;
-        // The first file's candidates are kept as they are, not copied.
-        match candidates.is_empty() {
-            true => candidates = c,
-            false => candidates.extend(c),
-        }
-        rejects.extend(r);
+        })
     }
-    Ok((candidates, rejects))
-}
 
-/// Validates the survey rows against the customers of `history` on its
-/// `as_of` (see the module docs for the order of the rules): their ids are
-/// in `parts`, and only the responding customers' first orders are read.
-pub fn validate_responses(
-    rules: &SurveyRules,
-    files: &[InputFile],
-    batches: &[RawBatch],
-    (parts, history): (&CustomerParts, &OrderHistory),
-) -> Result<SurveyValidation> {
-    let as_of = history.as_of;
-    let mut counts = RowCounts {
-        rows_read: batches.iter().map(|b| b.frame.height() as u64).sum(),
-        ..Default::default()
-    };
-    let (mut candidates, mut rejects) = check_batches(rules, files, batches)?;
-    candidates.retain(|c| {
-        let keep = c.placed.local_day <= as_of;
-        if !keep {
-            counts.excluded_after_as_of += 1;
-        }
-        keep
-    });
-    let unique = drop_duplicates(candidates, &mut counts);
-    // In id order, as the customer codes are.
-    let ids: Vec<&str> = unique.iter().map(|c| c.id.as_str()).collect();
-    let codes = parts.codes_of_ids(&ids)?;
-    drop(ids);
-    let first_orders = first_orders_of(&codes, history)?;
-    let mut accepted = Vec::with_capacity(unique.len());
-    for ((c, code), first) in unique.iter().zip(codes).zip(first_orders) {
-        match match_order(c, (code, first), &rules.columns) {
-            Ok(response) => accepted.push(response),
-            Err(reject) => rejects.push(reject),
+    fn add_chunk(&mut self, batch: &RawBatch) -> Result<()> {
+        self.counts.rows_read += batch.frame.height() as u64;
+        let (mut candidates, mut rejects) = check_batch(self.rules, batch)?;
+        let rows: Vec<u32> = rejects.iter().map(|r| r.row).collect();
+        RawText::of_rows(batch, &rows)?.fill(rejects.iter_mut());
+        self.rejects.append(&mut rejects);
+        let before = candidates.len();
+        candidates.retain(|c| c.placed.local_day <= self.as_of);
+        self.counts.excluded_after_as_of += (before - candidates.len()) as u64;
+        self.pending_bytes += candidates.iter().map(Candidate::bytes).sum::<usize>();
+        self.pending.append(&mut candidates);
+        match self.pending_bytes > self.code_every_bytes {
+            true => self.code_pending(),
+            false => Ok(()),
         }
     }
-    accepted.par_sort_unstable();
-    counts.accepted = accepted.len() as u64;
-    counts.rejected = rejects.len() as u64;
-    Ok(SurveyValidation {
-        responses: Responses::of_sorted(accepted),
-        counts,
-        rejects,
-    })
-}
 
-/// The first order date of each of `codes` (ascending; `None`, a
-/// candidate without a customer, gives `None`), read for those customers
-/// alone.
-fn first_orders_of(codes: &[Option<usize>], history: &OrderHistory) -> Result<Vec<Option<i32>>> {
-    let mut known: Vec<u32> = codes.iter().flatten().map(|&c| c as u32).collect();
-    known.dedup();
-    let first_orders = history.map_members(&known, first_order_day_of)?;
-    let first_order_of = |code: usize| {
-        let k = known.binary_search(&(code as u32)).expect("a known code");
-        first_orders[k]
-    };
-    Ok(codes
-        .iter()
-        .map(|code| code.and_then(first_order_of))
-        .collect())
+    /// Looks up the customer of each pending candidate: their ids sorted,
+    /// as the customer codes are, and each part's ids read once.
+    fn code_pending(&mut self) -> Result<()> {
+        let mut candidates = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        candidates.par_sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+        let codes = self.parts.codes_of_ids(&ids)?;
+        drop(ids);
+        self.coded.reserve(candidates.len());
+        for (c, code) in candidates.into_iter().zip(codes) {
+            match code {
+                Some(code) => self.coded.push(Coded {
+                    customer: code as u32,
+                    file: c.file,
+                    row: c.row,
+                    placed: c.placed,
+                    score: c.score,
+                }),
+                None => self.unknown.push(c),
+            }
+        }
+        Ok(())
+    }
+
+    /// The duplicates counted and dropped, then each response matched with
+    /// its customer's first order in `history` (read for the respondents
+    /// alone); fails when the rejects are more than `[rejects]` allows.
+    /// The rejects found here have no raw record yet: their rows are read
+    /// again (`stages::rejects::rows_missing_raw`).
+    pub fn finish(mut self, history: &OrderHistory) -> Result<SurveyValidation> {
+        self.code_pending()?;
+        let mut coded = std::mem::take(&mut self.coded);
+        coded.par_sort_unstable_by_key(Coded::duplicate_order);
+        let before = coded.len();
+        coded.dedup_by(|c, p| p.same_response(c));
+        self.counts.duplicates += (before - coded.len()) as u64;
+        let unknown = drop_duplicates(std::mem::take(&mut self.unknown), &mut self.counts);
+        self.reject_without_customer(unknown);
+        let accepted = self.match_first_orders(coded, history)?;
+        self.counts.accepted = accepted.len() as u64;
+        self.counts.rejected = self.rejects.len() as u64;
+        check_reject_share(
+            &self.rejects,
+            self.files,
+            self.counts.rows_read,
+            self.rules.max_reject_ratio,
+            "survey rows",
+            "survey file ",
+        )?;
+        Ok(SurveyValidation {
+            responses: Responses::of_sorted(accepted),
+            counts: self.counts,
+            rejects: self.rejects,
+        })
+    }
+
+    /// Rejects the responses of ids no customer has.
+    fn reject_without_customer(&mut self, unknown: Vec<Candidate>) {
+        let column = &self.rules.columns.customer_id;
+        self.rejects.extend(unknown.into_iter().map(|c| Reject {
+            file: c.file,
+            row: c.row,
+            reason: RejectReason::ResponseWithoutOrder,
+            column: Some(column.clone()),
+            value: Some(c.id),
+            raw: None,
+        }));
+    }
+
+    /// The responses (ascending by customer) on or after their customer's
+    /// first order, sorted by (customer, date, instant, score); the others
+    /// rejected: `response_before_first_order`, and
+    /// `response_without_order` for a customer without an order (only
+    /// refunds).
+    fn match_first_orders(
+        &mut self,
+        coded: Vec<Coded>,
+        history: &OrderHistory,
+    ) -> Result<Vec<Coded>> {
+        let mut respondents: Vec<u32> = coded.iter().map(|c| c.customer).collect();
+        respondents.dedup();
+        let first_orders = history.map_members(&respondents, first_order_day_of)?;
+        let first_order_of = |c: &Coded| {
+            let k = respondents
+                .binary_search(&c.customer)
+                .expect("a respondent");
+            first_orders[k]
+        };
+        // The rejected moved out in place: the accepted are most rows.
+        let (mut accepted, mut late) = (coded, Vec::new());
+        accepted.retain(|c| match first_order_of(c) {
+            Some(first) if c.placed.local_day >= first => true,
+            first => {
+                late.push((*c, first.is_some()));
+                false
+            }
+        });
+        self.reject_late(late)?;
+        accepted.par_sort_unstable_by_key(|c| {
+            (c.customer, c.placed.local_day, c.placed.utc_micros, c.score)
+        });
+        Ok(accepted)
+    }
+
+    /// Rejects the responses of known customers that no order matches
+    /// (`true`: the customer has a first order, after the response).
+    fn reject_late(&mut self, late: Vec<(Coded, bool)>) -> Result<()> {
+        let columns = &self.rules.columns;
+        let without: Vec<u32> = late
+            .iter()
+            .filter(|(_, first)| !first)
+            .map(|(c, _)| c.customer)
+            .collect();
+        let mut ids = self.parts.ids_of(&without)?.into_iter();
+        for (c, has_first_order) in late {
+            let (reason, column, value) = match has_first_order {
+                true => (
+                    RejectReason::ResponseBeforeFirstOrder,
+                    &columns.response_ts,
+                    None,
+                ),
+                false => (
+                    RejectReason::ResponseWithoutOrder,
+                    &columns.customer_id,
+                    ids.next(),
+                ),
+            };
+            self.rejects.push(Reject {
+                file: c.file,
+                row: c.row,
+                reason,
+                column: Some(column.clone()),
+                value,
+                raw: None,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The candidates without exact duplicates (same customer, instant and
@@ -340,62 +507,6 @@ fn drop_duplicates(mut candidates: Vec<Candidate>, counts: &mut RowCounts) -> Ve
     candidates
 }
 
-/// The response of a customer (whose code is `customer`, if they have
-/// one, and first order `first`, if any) with an order on or before its
-/// date, or the reject: `response_without_order`,
-/// `response_before_first_order`.
-fn match_order(
-    c: &Candidate,
-    (customer, first): (Option<usize>, Option<i32>),
-    columns: &SurveyColumns,
-) -> std::result::Result<Accepted, Reject> {
-    let (reason, column, value) = match (customer, first) {
-        (Some(code), Some(first)) if c.placed.local_day >= first => {
-            return Ok((
-                code as u32,
-                c.placed.local_day,
-                c.placed.utc_micros,
-                c.score,
-            ))
-        }
-        (Some(_), Some(_)) => (
-            RejectReason::ResponseBeforeFirstOrder,
-            columns.response_ts.clone(),
-            None,
-        ),
-        _ => (
-            RejectReason::ResponseWithoutOrder,
-            columns.customer_id.clone(),
-            Some(c.id.clone()),
-        ),
-    };
-    Err(Reject {
-        file: c.file,
-        row: c.row,
-        reason,
-        column: Some(column),
-        value,
-        raw: None,
-    })
-}
-
-/// Fills in the raw record of every survey reject from the raw batches,
-/// still in memory.
-pub fn fill_raw_records(rejects: &mut [Reject], batches: &[RawBatch]) -> Result<()> {
-    if rejects.is_empty() {
-        return Ok(());
-    }
-    for batch in batches {
-        let rows: Vec<u32> = rejects
-            .iter()
-            .filter(|r| r.file == batch.file)
-            .map(|r| r.row)
-            .collect();
-        RawText::of_rows(batch, &rows)?.fill(rejects.iter_mut());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,7 +527,7 @@ mod tests {
     /// reject, in row order, as checking each row on its own says.
     #[test]
     fn row_checks_across_chunks_keep_every_row_in_order() {
-        use crate::stages::nps::tests::survey_batch;
+        use crate::stages::nps::tests::{survey_batch, utc_rules};
         let n = CHECK_CHUNK_ROWS + 1_500;
         let ids: Vec<String> = (0..n).map(|i| format!("C{}", i % 977)).collect();
         let bad_score = |i: usize| i.is_multiple_of(997) || i == CHECK_CHUNK_ROWS;
@@ -428,12 +539,7 @@ mod tests {
                 (id, "2024-01-06", score)
             })
             .collect();
-        let rules = SurveyRules {
-            columns: SurveyColumns::default(),
-            timestamp_format: None,
-            time_zone: chrono_tz::UTC,
-            max_reject_ratio: 1.0,
-        };
+        let rules = utc_rules(1.0);
         let (candidates, rejects) = check_batch(&rules, &survey_batch(&rows)).unwrap();
         let expected_rejects: Vec<(u32, RejectReason)> = (0..n)
             .filter_map(|i| match (no_id(i), bad_score(i)) {
