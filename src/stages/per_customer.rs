@@ -330,7 +330,7 @@ impl CustomerParts {
     /// The code of each of `ids` (ascending, as the codes are), `None`
     /// for an id no customer has: each part's ids read once, for the ids
     /// between its first and last.
-    pub fn codes_of_ids(&self, ids: &[&str]) -> Result<Vec<Option<usize>>> {
+    pub fn codes_of_ids(&self, ids: &[&str]) -> Result<Vec<Option<u32>>> {
         debug_assert!(ids.windows(2).all(|w| w[0] <= w[1]), "ids ascending");
         let found = self.map_parts(|start, part| {
             let Some(last) = part.ids.len().checked_sub(1) else {
@@ -338,12 +338,16 @@ impl CustomerParts {
             };
             let from = ids.partition_point(|&id| id < part.ids.get(0));
             let to = ids.partition_point(|&id| id <= part.ids.get(last));
-            let position = |i: usize| part.ids.position(ids[i]).map(|c| (i, start + c));
+            // u32 pairs: a survey file asks for millions of ids at once.
+            let position = |i: usize| {
+                let code = part.ids.position(ids[i])?;
+                Some((i as u32, (start + code) as u32))
+            };
             (from..to).filter_map(position).collect()
         })?;
         let mut codes = vec![None; ids.len()];
         for (i, code) in found.into_iter().flatten() {
-            codes[i] = Some(code);
+            codes[i as usize] = Some(code);
         }
         Ok(codes)
     }
@@ -634,9 +638,16 @@ mod tests {
             "", "a", "c0", "c0", "c1", "c25", "c3", "c4", "c5", "c6", "c6", "c7", "d",
         ];
         let every_id: Vec<String> = (0..7).map(|c| format!("c{c}")).collect();
-        let expected: Vec<Option<usize>> = asked
+        let expected: Vec<Option<u32>> = asked
             .iter()
             .map(|id| every_id.iter().position(|known| known == id))
+            .map(|code| code.map(|c| c as u32))
+            .collect();
+        let known: Vec<u32> = expected.iter().flatten().copied().collect();
+        let known_ids: Vec<&str> = asked
+            .iter()
+            .zip(&expected)
+            .filter_map(|(id, code)| code.map(|_| *id))
             .collect();
         for per_part in [1, 2, 3, 7] {
             let history = history_in_parts(&rows, per_part);
@@ -646,6 +657,8 @@ mod tests {
             for parts in [held_parts(&history), stored.unwrap()] {
                 assert_eq!(parts.codes_of_ids(&asked).unwrap(), expected, "{per_part}");
                 assert_eq!(parts.codes_of_ids(&[]).unwrap(), vec![]);
+                // And back: the ids of the codes found, repeats included.
+                assert_eq!(parts.ids_of(&known).unwrap(), known_ids, "{per_part}");
             }
         }
     }

@@ -331,9 +331,11 @@ impl<'a> SurveyCheck<'a> {
     fn add_chunk(&mut self, batch: &RawBatch) -> Result<()> {
         self.counts.rows_read += batch.frame.height() as u64;
         let (mut candidates, mut rejects) = check_batch(self.rules, batch)?;
-        let rows: Vec<u32> = rejects.iter().map(|r| r.row).collect();
-        RawText::of_rows(batch, &rows)?.fill(rejects.iter_mut());
-        self.rejects.append(&mut rejects);
+        if !rejects.is_empty() {
+            let rows: Vec<u32> = rejects.iter().map(|r| r.row).collect();
+            RawText::of_rows(batch, &rows)?.fill(rejects.iter_mut());
+            self.rejects.append(&mut rejects);
+        }
         let before = candidates.len();
         candidates.retain(|c| c.placed.local_day <= self.as_of);
         self.counts.excluded_after_as_of += (before - candidates.len()) as u64;
@@ -357,8 +359,8 @@ impl<'a> SurveyCheck<'a> {
         self.coded.reserve(candidates.len());
         for (c, code) in candidates.into_iter().zip(codes) {
             match code {
-                Some(code) => self.coded.push(Coded {
-                    customer: code as u32,
+                Some(customer) => self.coded.push(Coded {
+                    customer,
                     file: c.file,
                     row: c.row,
                     placed: c.placed,
