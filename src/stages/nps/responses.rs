@@ -340,7 +340,12 @@ impl<'a> SurveyCheck<'a> {
         candidates.retain(|c| c.placed.local_day <= self.as_of);
         self.counts.excluded_after_as_of += (before - candidates.len()) as u64;
         self.pending_bytes += candidates.iter().map(Candidate::bytes).sum::<usize>();
-        self.pending.append(&mut candidates);
+        // The first chunk's candidates are kept as they are, not copied
+        // (a copy would hold the chunk's rows twice for a moment).
+        match self.pending.is_empty() {
+            true => self.pending = candidates,
+            false => self.pending.append(&mut candidates),
+        }
         match self.pending_bytes > self.code_every_bytes {
             true => self.code_pending(),
             false => Ok(()),
