@@ -91,13 +91,14 @@ pub struct Reject {
     pub raw: Option<String>,
 }
 
-/// Why a row fails a row check: the reason, the column at fault and its
+/// Why a row is rejected: the reason, the column at fault and its
 /// raw value.
 pub type RowProblem = (RejectReason, String, Option<String>);
 
 impl Reject {
-    /// The reject of a file's row that failed a row check; its raw record
-    /// is filled in from the raw input afterwards.
+    /// The reject of a file's row (a row check's, or a survey rule's that
+    /// needs every row), the column at fault named; its raw record is
+    /// filled in from the raw input afterwards.
     pub fn of_row(file: u32, row: u32, (reason, column, value): RowProblem) -> Reject {
         Reject {
             file,

@@ -3,9 +3,9 @@
 //! built in `tables::nps`.
 //!
 //! Input: the raw survey chunks, as `io::surveys` reads them, checked one
-//! at a time by [`SurveyCheck`] (one row per response: customer id, response timestamp or date,
-//! 0–10 score), and the order history, which decides who is a customer and
-//! when they ordered.
+//! at a time by [`SurveyCheck`] (one row per response: customer id,
+//! response timestamp or date, 0–10 score), and the order history, which
+//! decides who is a customer and when they ordered.
 //!
 //! Rules ([`responses`]), row by row, in this order: a missing customer id, a missing or bad
 //! timestamp, a missing, non-integer or out-of-range score rejects the row
@@ -573,20 +573,10 @@ pub(crate) mod tests {
         }
     }
 
-    /// [`SurveyCheck`] of `batches` (a chunk each), the raw records of the
+    /// [`SurveyCheck`] of `batches` (a chunk each), the ids looked up once
+    /// `code_every_bytes` of checked rows are held; the raw records of the
     /// rejects it finds at the end taken from the batches, as the run reads
     /// them again from the files.
-    fn validated_in_memory(
-        rules: &SurveyRules,
-        files: &[InputFile],
-        batches: &[RawBatch],
-        (history, parts): (&OrderHistory, &CustomerParts),
-    ) -> Result<SurveyValidation> {
-        validated_in_chunks((rules, files), batches, (history, parts), 0)
-    }
-
-    /// [`validated_in_memory`], the ids looked up once `code_every_bytes`
-    /// of checked rows are held.
     fn validated_in_chunks(
         (rules, files): (&SurveyRules, &[InputFile]),
         batches: &[RawBatch],
@@ -635,7 +625,7 @@ pub(crate) mod tests {
         let ids = h.clone().take_ids();
         let parts = customer_parts((&h, Some(&ids)), Some(&tiers), None).unwrap();
         assert_eq!(parts.tiers_of(&[0, 1]).unwrap(), [1, 0]);
-        let validated = validated_in_memory(&rules, &files, &[batch], (&h, &parts)).unwrap();
+        let validated = validated_in_chunks((&rules, &files), &[batch], (&h, &parts), 0).unwrap();
         let out = nps_stage(
             validated,
             (&h, &parts),
@@ -705,7 +695,7 @@ pub(crate) mod tests {
         let rules = utc_rules(0.25);
         let h = history();
         let parts = held_parts(&h);
-        let err = validated_in_memory(&rules, &files, &[batch], (&h, &parts))
+        let err = validated_in_chunks((&rules, &files), &[batch], (&h, &parts), 0)
             .err()
             .unwrap();
         let message = err.to_string();

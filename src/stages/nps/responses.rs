@@ -412,13 +412,13 @@ impl<'a> SurveyCheck<'a> {
     /// Rejects the responses of ids no customer has.
     fn reject_without_customer(&mut self, unknown: Vec<Candidate>) {
         let column = &self.rules.columns.customer_id;
-        self.rejects.extend(unknown.into_iter().map(|c| Reject {
-            file: c.file,
-            row: c.row,
-            reason: RejectReason::ResponseWithoutOrder,
-            column: Some(column.clone()),
-            value: Some(c.id),
-            raw: None,
+        self.rejects.extend(unknown.into_iter().map(|c| {
+            let problem = (
+                RejectReason::ResponseWithoutOrder,
+                column.clone(),
+                Some(c.id),
+            );
+            Reject::of_row(c.file, c.row, problem)
         }));
     }
 
@@ -468,26 +468,19 @@ impl<'a> SurveyCheck<'a> {
             .collect();
         let mut ids = self.parts.ids_of(&without)?.into_iter();
         for (c, has_first_order) in late {
-            let (reason, column, value) = match has_first_order {
+            let problem = match has_first_order {
                 true => (
                     RejectReason::ResponseBeforeFirstOrder,
-                    &columns.response_ts,
+                    columns.response_ts.clone(),
                     None,
                 ),
                 false => (
                     RejectReason::ResponseWithoutOrder,
-                    &columns.customer_id,
+                    columns.customer_id.clone(),
                     ids.next(),
                 ),
             };
-            self.rejects.push(Reject {
-                file: c.file,
-                row: c.row,
-                reason,
-                column: Some(column.clone()),
-                value,
-                raw: None,
-            });
+            self.rejects.push(Reject::of_row(c.file, c.row, problem));
         }
         Ok(())
     }
