@@ -18,7 +18,7 @@
 //!    their per-customer results from the entries it holds (the
 //!    `customers` stage's work) and writes them, the partitions' ids and
 //!    score columns with them, to the results' spill files; only the
-//!    customer counts, dimension codes and tallies come back. The client
+//!    customer counts, dimension value counts and tallies come back. The client
 //!    reads the score columns, the entries and the results a partition at
 //!    a time, as the embedded engine reads its own.
 //!

@@ -558,7 +558,8 @@ impl Spillable for PartEntries {
     fn write<W: Write>(&self, out: &mut VecWriter<W>) -> std::io::Result<()> {
         out.put(&self.offsets)?;
         out.put(&self.day)?;
-        out.put(&self.cents)
+        out.put(&self.cents)?;
+        put_vecs(out, &self.dimensions)
     }
 
     fn read(input: &mut impl Read) -> std::io::Result<(PartEntries, u64)> {
@@ -567,6 +568,7 @@ impl Spillable for PartEntries {
             offsets: get_vec(input, &mut read)?,
             day: get_vec(input, &mut read)?,
             cents: get_vec(input, &mut read)?,
+            dimensions: get_vecs(input, &mut read)?,
         };
         Ok((entries, read))
     }
@@ -824,6 +826,7 @@ mod tests {
                 offsets: vec![0, 2, 3],
                 day: vec![i32::MIN, 7, i32::MAX],
                 cents: vec![-5, i64::MAX, 0],
+                dimensions: vec![vec![0, u32::MAX], vec![2, 1]],
             };
             store.put(3, &entries).unwrap();
             store.put(0, &PartEntries::default()).unwrap();
