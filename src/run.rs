@@ -1541,10 +1541,21 @@ fn validated_surveys(
     let rules = SurveyRules::of(pipeline, surveys);
     let customers = (parts, history.as_of);
     let mut check = SurveyCheck::new((&rules, files), customers, reads.code_every_bytes);
+    let started = Instant::now();
     read_survey_chunks(pipeline, surveys, files, reads.chunk_rows, |batch| {
         check.add(&batch)
     })?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::debug!(
+        seconds = format!("{seconds:.3}"),
+        "survey rows read and checked"
+    );
     let mut validated = check.finish(history)?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::debug!(
+        seconds = format!("{seconds:.3}"),
+        "survey responses validated"
+    );
     let wanted = rows_missing_raw(&validated.rejects);
     let spec = survey_input(pipeline, surveys);
     let texts = raw_records(&spec, files, &wanted, reads.chunk_rows)?;

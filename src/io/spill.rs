@@ -34,7 +34,7 @@ use crate::stages::customers::CustomerSummary;
 use crate::stages::orders::{CustomerIds, PartEntries};
 use crate::stages::part_store::PartStore;
 use crate::stages::partition::{KeyBytes, LinePart, OrderPart, Part, SpillStore};
-use crate::stages::per_customer::CustomerPart;
+use crate::stages::per_customer::{CustomerPart, ResultStore};
 use crate::stages::tiers::CustomerTiers;
 
 const PREFIX: &str = ".spill-";
@@ -170,6 +170,17 @@ impl<T: Spillable> PartStore<T> for WholeFiles<T> {
                 ),
             )),
         }
+    }
+}
+
+impl ResultStore for WholeFiles<CustomerPart> {
+    /// The ids at the head of the part's file, the rest not read.
+    fn ids(&self, part: usize) -> Result<CustomerIds> {
+        let path = part_file(&self.dir.path, self.kind, part);
+        let file = File::open(&path).map_err(|e| spill_error(&path, e))?;
+        let mut input = BufReader::with_capacity(1 << 20, file);
+        let (ids, _) = CustomerIds::read(&mut input).map_err(|e| spill_error(&path, e))?;
+        Ok(ids)
     }
 }
 
@@ -866,6 +877,25 @@ mod tests {
                 CustomerIds::from_raw_parts(text(), bad.clone()).is_none(),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_stored_partitions_ids_are_read_back_alone() {
+        let parent = tempfile::tempdir().unwrap();
+        for compress in [false, true] {
+            let dir = std::sync::Arc::new(SpillDir::create(parent.path(), compress).unwrap());
+            let store = WholeFiles::<CustomerPart>::new(std::sync::Arc::clone(&dir), CUSTOMERS);
+            let mut part = CustomerPart {
+                ids: CustomerIds::of(["a", "b-2", "ünï"]),
+                ..CustomerPart::default()
+            };
+            part.summary.orders = vec![1, 2, 3];
+            part.tiers.trailing_12m_cents = vec![5, 6, 7];
+            store.put(4, &part).unwrap();
+            assert_eq!(store.ids(4).unwrap(), part.ids);
+            assert_eq!(store.get(4).unwrap(), part, "the whole part is still there");
+            assert!(store.ids(3).is_err(), "a part never put");
         }
     }
 

@@ -359,7 +359,14 @@ impl<'a> SurveyCheck<'a> {
         self.pending_bytes = 0;
         candidates.par_sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+        let started = std::time::Instant::now();
         let codes = self.parts.codes_of_ids(&ids)?;
+        let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
+        tracing::debug!(
+            rows = ids.len(),
+            seconds,
+            "survey rows' customers looked up"
+        );
         drop(ids);
         self.coded.reserve(candidates.len());
         for (c, code) in candidates.into_iter().zip(codes) {
