@@ -230,6 +230,24 @@ fn stored_parts(
     Ok(CustomerParts::scored(starts, built, scoring, store))
 }
 
+/// (index in `ids`, code) of each of `ids` (ascending) that is among
+/// `part_ids`, the ids of a part whose first customer's code is `start`:
+/// u32 pairs, since a survey file asks for millions of ids at once.
+fn found_in_part(ids: &[&str], part_ids: &CustomerIds, start: usize) -> Vec<(u32, u32)> {
+    let Some(last) = part_ids.len().checked_sub(1) else {
+        return Vec::new();
+    };
+    let from = ids.partition_point(|&id| id < part_ids.get(0));
+    let to = ids.partition_point(|&id| id <= part_ids.get(last));
+    let mut at = 0;
+    let position = |i: usize| {
+        at = part_ids.seek(ids[i], at);
+        let found = at < part_ids.len() && part_ids.get(at) == ids[i];
+        found.then_some((i as u32, (start + at) as u32))
+    };
+    (from..to).filter_map(position).collect()
+}
+
 /// The code of each partition's first customer, then the customer count.
 fn part_starts(history: &OrderHistory) -> Vec<usize> {
     let counts = (0..history.part_count()).map(|p| history.customers_of_part(p));
@@ -347,23 +365,9 @@ impl CustomerParts {
     /// between its first and last.
     pub fn codes_of_ids(&self, ids: &[&str]) -> Result<Vec<Option<u32>>> {
         debug_assert!(ids.windows(2).all(|w| w[0] <= w[1]), "ids ascending");
-        let found = (0..self.part_count()).into_par_iter().map(|p| {
-            self.with_ids(p, |part_ids| {
-                let Some(last) = part_ids.len().checked_sub(1) else {
-                    return Vec::new();
-                };
-                let from = ids.partition_point(|&id| id < part_ids.get(0));
-                let to = ids.partition_point(|&id| id <= part_ids.get(last));
-                // u32 pairs: a survey file asks for millions of ids at once.
-                let mut at = 0;
-                let position = |i: usize| {
-                    at = part_ids.seek(ids[i], at);
-                    let found = at < part_ids.len() && part_ids.get(at) == ids[i];
-                    found.then_some((i as u32, (self.starts[p] + at) as u32))
-                };
-                (from..to).filter_map(position).collect::<Vec<_>>()
-            })
-        });
+        let found = (0..self.part_count())
+            .into_par_iter()
+            .map(|p| self.with_ids(p, |part_ids| found_in_part(ids, part_ids, self.starts[p])));
         let found = found.collect::<Result<Vec<_>>>()?;
         let mut codes = vec![None; ids.len()];
         for (i, code) in found.into_iter().flatten() {
