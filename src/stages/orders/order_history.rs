@@ -168,9 +168,13 @@ impl HistoryPart {
     /// Moves the entries and dimension codes out, leaving the ids and the
     /// codes' counts.
     pub fn take_entries(&mut self) -> PartEntries {
-        self.code_counts = (0..self.dimensions.len())
-            .map(|d| self.counts_of_codes(d))
-            .collect();
+        // Taken a second time, the part has no codes left to count: the
+        // counts made the first time stay.
+        if !self.dimensions.is_empty() {
+            self.code_counts = (0..self.dimensions.len())
+                .map(|d| self.counts_of_codes(d))
+                .collect();
+        }
         PartEntries {
             offsets: std::mem::take(&mut self.offsets),
             day: std::mem::take(&mut self.day),
@@ -827,6 +831,16 @@ mod tests {
         let stored = stored_copy(&coded);
         assert!(stored.parts.iter().all(|part| part.dimensions.is_empty()));
         assert_eq!(stored.value_counts(0), [1, 2, 1]);
+        let mut again = stored.clone();
+        again
+            .parts
+            .iter_mut()
+            .for_each(|part| drop(part.take_entries()));
+        assert_eq!(
+            again.value_counts(0),
+            [1, 2, 1],
+            "counts kept when taken twice"
+        );
         let by_value = |groups| stored.fold_by_value((0, groups), || 0, count, |a, b| a + b);
         assert_eq!(by_value(0..3).unwrap(), [1, 3, 1]);
         assert_eq!(stored, coded);
