@@ -58,7 +58,11 @@ use crate::stages::customer_ranges;
 use crate::stages::customers::ScoreStores;
 use crate::stages::dimensions::slices;
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
-use crate::stages::nps::{nps_stage, NpsOutput, SurveyCheck, SurveyRules, SurveyValidation};
+use crate::stages::nps::survey_part::SurveyPart;
+use crate::stages::nps::{
+    nps_stage, NpsCounter, NpsOutput, NpsPartial, SurveyCheck, SurveyMemory, SurveyRules,
+    SurveyValidation,
+};
 use crate::stages::orders::{
     build_orders, CustomerIds, HistoryStores, OrderHistory, OrderPlan, OrdersOutput, PartEntries,
     PartIds, RowCounts,
@@ -375,7 +379,7 @@ fn stages_to_checks(
         rejects,
     } = orders;
     let history = (history, stored_results);
-    let surveys_read = SurveyReads::within(options, resources.memory_limit_bytes);
+    let surveys_read = SurveyReads::within(options, resources.memory_limit_bytes, &spill);
     let o = stages_over_history(
         (pipeline, surveys_read),
         history,
@@ -1490,11 +1494,19 @@ fn nps(
     clock
         .time(NPS_STAGE, || {
             let files = resolve_survey_inputs(pipeline)?;
-            let validated =
-                validated_surveys((pipeline, surveys, reads), &files, (history, parts))?;
             let tier_names = tiers.map(|t| t.names.as_slice());
-            let customers = (history, parts);
-            let output = nps_stage(validated, customers, months, tier_names)?;
+            let counter = NpsCounter {
+                calendar: months.0,
+                as_of: history.as_of,
+                tiers: tier_names.map(|names| (names.len(), parts)),
+            };
+            let validated = validated_surveys(
+                (pipeline, surveys, &reads),
+                &files,
+                (history, parts),
+                &counter,
+            )?;
+            let output = nps_stage(validated, months, tier_names);
             let tables = nps_tables(&output, months.0)?;
             let rejects = rejects_table(&output.rejects, &files)?;
             Ok(SurveyStage {
@@ -1508,7 +1520,7 @@ fn nps(
 }
 
 /// How the survey input is read within the memory budget.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 struct SurveyReads {
     /// Rows of a raw chunk, as for the order input.
     chunk_rows: usize,
@@ -1518,29 +1530,46 @@ struct SurveyReads {
     /// reads every partition's per-customer results (150 ms at 10 M
     /// orders with them spilled), so fewer, larger lookups are faster.
     code_every_bytes: usize,
+    /// Bytes of coded rows (25 a row) held by customer partition until
+    /// every file is read, an eighth of the budget (the CLV stage runs
+    /// beside this one); past it the largest partitions' rows go to
+    /// `spill`, which costs little: they are written once and read once.
+    held_bytes: usize,
+    spill: Arc<SpillDir>,
 }
 
 impl SurveyReads {
-    fn within(options: &RunOptions, limit: u64) -> SurveyReads {
+    fn within(options: &RunOptions, limit: u64, spill: &Arc<SpillDir>) -> SurveyReads {
         SurveyReads {
             chunk_rows: chunk_rows_within(options, limit),
             code_every_bytes: (limit / 4) as usize,
+            held_bytes: (limit / 8) as usize,
+            spill: Arc::clone(spill),
         }
     }
 }
 
 /// The survey rows of `files`, read a chunk at a time and validated
-/// against the customers of `history` and `parts`; the raw records of the
-/// rejects found once every chunk was read (duplicates and orders decide
-/// them) are read again from the files.
+/// against the customers of `history` and `parts`, each customer
+/// partition's accepted responses counted by `counter`; the raw records
+/// of the rejects found once every chunk was read (duplicates and orders
+/// decide them) are read again from the files.
 fn validated_surveys(
-    (pipeline, surveys, reads): (&Pipeline, &SurveysConfig, SurveyReads),
+    (pipeline, surveys, reads): (&Pipeline, &SurveysConfig, &SurveyReads),
     files: &[InputFile],
     (history, parts): (&OrderHistory, &CustomerParts),
-) -> Result<SurveyValidation> {
+    counter: &NpsCounter,
+) -> Result<SurveyValidation<NpsPartial>> {
+    use crate::io::spill::SURVEYS;
     let rules = SurveyRules::of(pipeline, surveys);
     let customers = (parts, history.as_of);
-    let mut check = SurveyCheck::new((&rules, files), customers, reads.code_every_bytes);
+    let spill = reads.spill.store::<SurveyPart>(SURVEYS);
+    let memory = SurveyMemory {
+        code_every_bytes: reads.code_every_bytes,
+        held_bytes: reads.held_bytes,
+        spill: &spill,
+    };
+    let mut check = SurveyCheck::new((&rules, files), customers, memory);
     let started = Instant::now();
     read_survey_chunks(pipeline, surveys, files, reads.chunk_rows, |batch| {
         check.add(&batch)
@@ -1550,7 +1579,9 @@ fn validated_surveys(
         seconds = format!("{seconds:.3}"),
         "survey rows read and checked"
     );
-    let mut validated = check.finish(history)?;
+    let mut validated = check.finish(history, |responses, orders| {
+        counter.count(responses, orders)
+    })?;
     let seconds = started.elapsed().as_secs_f64();
     tracing::debug!(
         seconds = format!("{seconds:.3}"),
@@ -1728,7 +1759,7 @@ fn why_over_budget(stage: &str) -> &'static str {
             "the budget is smaller than what that stage holds at once"
         }
         REPORT_STEP => "the HTML report reads the published tables a row group at a time (a few columns of up to 1,048,576 customers) beside whatever the run still holds",
-        NPS_STAGE => "the NPS stage reads its survey files a chunk at a time but holds 32 bytes for every valid survey row (customer code, file and row, instant, date and score) until its responses are counted, which the budget does not bound yet",
+        NPS_STAGE => "the NPS stage holds a raw chunk of a survey file, up to a quarter of the budget of checked survey rows until their customers are looked up and an eighth of coded ones (the rest spilled), a few customer partitions' responses at a time, and its rejects with their raw records, which `[rejects] max_reject_ratio` bounds but the budget does not; the CLV stage runs beside it",
         CLV_STAGE => "the CLV stage holds its fits' unique (frequency, recency, T) rows with their predictions and spread (about 160 bytes a row while they are made, 200 with Pareto/NBD; on daily data about one row for 12 input lines), which the budget does not bound but leaves room for by spilling the history",
         _ => "after `orders`, every customer's id is held in memory unless the history was spilled (and the target lists' rows when the per-customer results are not spilled), which the budget does not bound yet",
     }
@@ -1963,7 +1994,7 @@ mod tests {
         assert_eq!(first.stage, REPORT_STEP);
         assert!(why_over_budget(&first.stage).contains("report"));
         assert!(why_over_budget("orders").contains("that stage holds"));
-        assert!(why_over_budget(NPS_STAGE).contains("every valid survey row"));
+        assert!(why_over_budget(NPS_STAGE).contains("checked survey rows"));
         assert!(why_over_budget("targets").contains("customer's id"));
         assert!(why_over_budget("clv").contains("unique (frequency, recency, T) rows"));
     }

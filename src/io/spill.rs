@@ -31,6 +31,7 @@ use bytemuck::Pod;
 use crate::error::{Error, Result};
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
+use crate::stages::nps::survey_part::SurveyPart;
 use crate::stages::orders::{CustomerIds, PartEntries};
 use crate::stages::part_store::PartStore;
 use crate::stages::partition::{KeyBytes, LinePart, OrderPart, Part, SpillStore};
@@ -59,6 +60,8 @@ pub const SCORE_REVENUE: &str = "score-revenue";
 pub const SCORE_GAPS: &str = "score-gaps";
 /// The kind of the customer partitions' CLV scores.
 pub const CLV_SCORES: &str = "clv-scores";
+/// The kind of the survey rows coded by customer partition.
+pub const SURVEYS: &str = "surveys";
 
 /// The file of partition `partition`'s pieces of kind `kind` in `dir`
 /// (`lines-00007.bin`).
@@ -585,6 +588,30 @@ impl Spillable for PartEntries {
     }
 }
 
+impl Spillable for SurveyPart {
+    fn write<W: Write>(&self, out: &mut VecWriter<W>) -> std::io::Result<()> {
+        out.put(&self.customer)?;
+        out.put(&self.file)?;
+        out.put(&self.row)?;
+        out.put(&self.local_day)?;
+        out.put(&self.utc_micros)?;
+        out.put(&self.score)
+    }
+
+    fn read(input: &mut impl Read) -> std::io::Result<(SurveyPart, u64)> {
+        let mut read = 0;
+        let part = SurveyPart {
+            customer: get_vec(input, &mut read)?,
+            file: get_vec(input, &mut read)?,
+            row: get_vec(input, &mut read)?,
+            local_day: get_vec(input, &mut read)?,
+            utc_micros: get_vec(input, &mut read)?,
+            score: get_vec(input, &mut read)?,
+        };
+        Ok((part, read))
+    }
+}
+
 /// A column of one partition.
 impl<T: Pod> Spillable for Vec<T> {
     fn write<W: Write>(&self, out: &mut VecWriter<W>) -> std::io::Result<()> {
@@ -793,6 +820,19 @@ mod tests {
         order.dimensions[0].push(1);
         orders.put(0, &order).unwrap();
         assert_eq!(orders.take(0).unwrap(), vec![order]);
+        let surveys = dir.store::<SurveyPart>(SURVEYS);
+        let survey = SurveyPart {
+            customer: vec![0, u32::MAX],
+            file: vec![1, 0],
+            row: vec![u32::MAX, 2],
+            local_day: vec![i32::MIN, -3],
+            utc_micros: vec![i64::MIN, 9],
+            score: vec![10, 0],
+        };
+        surveys.put(2, &survey).unwrap();
+        surveys.put(2, &SurveyPart::default()).unwrap();
+        let back = surveys.take(2).unwrap();
+        assert_eq!(back, vec![survey, SurveyPart::default()]);
         let path = dir.path().to_path_buf();
         drop(dir);
         assert!(!path.exists());

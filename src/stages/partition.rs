@@ -338,6 +338,11 @@ impl<T: Part> Stored<'_, T> {
         self.memory.len()
     }
 
+    /// Whether any piece went to the store.
+    pub fn spilled(&self) -> bool {
+        self.spilled
+    }
+
     /// Bytes of the pieces still in memory (not yet taken).
     pub fn held_bytes(&self) -> usize {
         self.held.load(std::sync::atomic::Ordering::Relaxed)
@@ -395,36 +400,44 @@ impl<T: Part> SpillStore<T> for NoSpill {
     }
 }
 
+/// A spill store in memory, for the stages' own tests.
+#[cfg(test)]
+pub struct MemorySpill<T>(std::sync::Mutex<std::collections::HashMap<usize, Vec<T>>>);
+
+#[cfg(test)]
+impl<T> Default for MemorySpill<T> {
+    fn default() -> Self {
+        MemorySpill(Default::default())
+    }
+}
+
+#[cfg(test)]
+impl<T: Part + Clone> SpillStore<T> for MemorySpill<T> {
+    fn put(&self, partition: usize, piece: &T) -> crate::error::Result<()> {
+        let mut pieces = self.0.lock().unwrap();
+        pieces.entry(partition).or_default().push(piece.clone());
+        Ok(())
+    }
+
+    fn hand_over(&self, partition: usize, pieces: &[T]) -> crate::error::Result<()> {
+        pieces
+            .iter()
+            .try_for_each(|piece| self.put(partition, piece))
+    }
+
+    fn take(&self, partition: usize) -> crate::error::Result<Vec<T>> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .remove(&partition)
+            .unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A spill store in memory.
-    #[derive(Default)]
-    struct MemorySpill(std::sync::Mutex<std::collections::HashMap<usize, Vec<OrderPart>>>);
-
-    impl SpillStore<OrderPart> for MemorySpill {
-        fn put(&self, partition: usize, piece: &OrderPart) -> crate::error::Result<()> {
-            let mut pieces = self.0.lock().unwrap();
-            pieces.entry(partition).or_default().push(piece.clone());
-            Ok(())
-        }
-
-        fn hand_over(&self, partition: usize, pieces: &[OrderPart]) -> crate::error::Result<()> {
-            pieces
-                .iter()
-                .try_for_each(|piece| self.put(partition, piece))
-        }
-
-        fn take(&self, partition: usize) -> crate::error::Result<Vec<OrderPart>> {
-            Ok(self
-                .0
-                .lock()
-                .unwrap()
-                .remove(&partition)
-                .unwrap_or_default())
-        }
-    }
 
     /// An order piece of `orders` orders, days `first..`.
     fn piece(first: i32, orders: usize) -> OrderPart {

@@ -360,6 +360,11 @@ impl CustomerParts {
         self.starts.partition_point(|&s| s <= c).saturating_sub(1)
     }
 
+    /// The part that holds customer `code`.
+    pub fn part_of_code(&self, code: u32) -> usize {
+        self.part_of(code as usize)
+    }
+
     /// The code of each of `ids` (ascending, as the codes are), `None`
     /// for an id no customer has: each part's ids read once, for the ids
     /// between its first and last.

@@ -5,7 +5,11 @@
 //! Input: the raw survey chunks, as `io::surveys` reads them, checked one
 //! at a time by [`SurveyCheck`] (one row per response: customer id,
 //! response timestamp or date, 0–10 score), and the order history, which
-//! decides who is a customer and when they ordered.
+//! decides who is a customer and when they ordered. The checked rows are
+//! gathered by customer partition, and each partition's accepted
+//! responses are counted on their own ([`NpsCounter`]); all of a
+//! customer's responses are in one partition, so the tables are the
+//! partitions' counts added up ([`NpsPartial`], [`nps_stage`]).
 //!
 //! Rules ([`responses`]), row by row, in this order: a missing customer id, a missing or bad
 //! timestamp, a missing, non-integer or out-of-range score rejects the row
@@ -27,15 +31,18 @@
 //! has customers; `nps_by_tier` one row per tier, lowest first;
 //! `nps_retention` one row per category × months_after 1…12.
 
+pub mod orders;
 pub mod responses;
+pub mod survey_part;
 
-pub use responses::{Responses, SurveyCheck, SurveyRules, SurveyValidation};
+pub use orders::RespondentOrders;
+pub use responses::{Responses, SurveyCheck, SurveyMemory, SurveyRules, SurveyValidation};
 
 use crate::error::Result;
-use crate::stages::calendar::{first_order_day_of, Calendar};
+use crate::stages::calendar::Calendar;
 use crate::stages::checks::Check;
 use crate::stages::kpis::MonthlyCounts;
-use crate::stages::orders::{OrderHistory, RowCounts};
+use crate::stages::orders::RowCounts;
 use crate::stages::per_customer::CustomerParts;
 use crate::stages::rejects::{counts_by_reason, Reject};
 use crate::tables::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY};
@@ -159,42 +166,6 @@ pub struct CohortNps {
     pub counts: Vec<NpsCounts>,
 }
 
-/// What the NPS tables read of the responding customers' orders, one
-/// entry per respondent in code order: read from the history in one pass
-/// that decodes only the respondents.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RespondentOrders {
-    /// The day of each one's first order (not a refund), which gives their
-    /// cohort.
-    pub first_day: Vec<Option<i32>>,
-    /// The months (`month_of_day`) each one ordered in (not refunds),
-    /// ascending.
-    pub months: Vec<Vec<i32>>,
-}
-
-impl RespondentOrders {
-    /// Reads the orders of `respondents` ([`respondents`]' codes).
-    pub fn read(respondents: &[u32], history: &OrderHistory) -> Result<RespondentOrders> {
-        let read = history.map_members(respondents, |days, cents| {
-            (first_order_day_of(days, cents), order_months(days, cents))
-        })?;
-        let (first_day, months) = read.into_iter().unzip();
-        Ok(RespondentOrders { first_day, months })
-    }
-}
-
-/// The distinct months of a customer's orders (not refunds), ascending.
-fn order_months(days: &[i32], cents: &[i64]) -> Vec<i32> {
-    let mut months: Vec<i32> = days
-        .iter()
-        .zip(cents)
-        .filter(|(_, &x)| x >= 0)
-        .map(|(&d, _)| month_of_day(d))
-        .collect();
-    months.dedup();
-    months
-}
-
 /// Responses grouped by the responding customer's cohort (the month of
 /// their first order). `cohort_size`: the customers whose first order is
 /// in each calendar month, which the run has counted already as
@@ -205,18 +176,40 @@ pub fn cohort_nps(
     calendar: &Calendar,
     cohort_size: &[i64],
 ) -> CohortNps {
+    let by_month = counts_by_cohort_month(responses, orders, calendar);
+    CohortNps::of(by_month, calendar, cohort_size)
+}
+
+/// Counts per calendar month of the respondent's first order, and the
+/// distinct respondents of each.
+fn counts_by_cohort_month(
+    responses: &Responses,
+    orders: &RespondentOrders,
+    calendar: &Calendar,
+) -> (Vec<NpsCounts>, Vec<i64>) {
     let cohort_of_respondent: Vec<Option<usize>> = (orders.first_day.iter())
         .map(|first| first.map(|d| calendar.position_of_day(d)))
         .collect();
-    let (counts, respondents) = counts_by_group(responses, &cohort_of_respondent, calendar.len());
-    let keep: Vec<usize> = (0..calendar.len())
-        .filter(|&p| cohort_size[p] > 0)
-        .collect();
-    CohortNps {
-        cohort_month: keep.iter().map(|&p| calendar.start(p)).collect(),
-        cohort_size: keep.iter().map(|&p| cohort_size[p]).collect(),
-        respondents: keep.iter().map(|&p| respondents[p]).collect(),
-        counts: keep.iter().map(|&p| counts[p]).collect(),
+    counts_by_group(responses, &cohort_of_respondent, calendar.len())
+}
+
+impl CohortNps {
+    /// The cohorts that have customers, of the counts and respondents per
+    /// calendar month.
+    fn of(
+        (counts, respondents): (Vec<NpsCounts>, Vec<i64>),
+        calendar: &Calendar,
+        cohort_size: &[i64],
+    ) -> CohortNps {
+        let keep: Vec<usize> = (0..calendar.len())
+            .filter(|&p| cohort_size[p] > 0)
+            .collect();
+        CohortNps {
+            cohort_month: keep.iter().map(|&p| calendar.start(p)).collect(),
+            cohort_size: keep.iter().map(|&p| cohort_size[p]).collect(),
+            respondents: keep.iter().map(|&p| respondents[p]).collect(),
+            counts: keep.iter().map(|&p| counts[p]).collect(),
+        }
     }
 }
 
@@ -280,12 +273,116 @@ pub fn tier_nps(
     tier_names: &[String],
     tier_of_respondent: &[usize],
 ) -> TierNps {
-    let group_of: Vec<Option<usize>> = tier_of_respondent.iter().map(|&t| Some(t)).collect();
-    let (counts, respondents) = counts_by_group(responses, &group_of, tier_names.len());
+    let (counts, respondents) = counts_by_tier(responses, tier_names.len(), tier_of_respondent);
     TierNps {
         tier: tier_names.to_vec(),
         respondents,
         counts,
+    }
+}
+
+/// Counts per tier (of `tiers`), and the distinct respondents of each.
+fn counts_by_tier(
+    responses: &Responses,
+    tiers: usize,
+    tier_of_respondent: &[usize],
+) -> (Vec<NpsCounts>, Vec<i64>) {
+    let group_of: Vec<Option<usize>> = tier_of_respondent.iter().map(|&t| Some(t)).collect();
+    counts_by_group(responses, &group_of, tiers)
+}
+
+/// The counts of every NPS table over the responses of some customers
+/// (one customer partition's). All of a customer's responses are in one
+/// partition, so the partitions' counts added up are the whole run's,
+/// the distinct respondents included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpsPartial {
+    /// Per calendar month of the response date.
+    pub monthly: Vec<NpsCounts>,
+    /// Per calendar month of the respondent's first order: the counts,
+    /// and the distinct respondents.
+    pub by_cohort_month: (Vec<NpsCounts>, Vec<i64>),
+    /// Per tier, with loyalty tiers: the counts, and the distinct
+    /// respondents.
+    pub by_tier: Option<(Vec<NpsCounts>, Vec<i64>)>,
+    /// Per category in [`NpsCategory::ALL`] order.
+    pub retention: Vec<[RetentionCell; RETENTION_MONTHS as usize]>,
+}
+
+impl NpsPartial {
+    /// No response: over `months` calendar months, and `tiers` tiers with
+    /// loyalty tiers.
+    pub fn zero(months: usize, tiers: Option<usize>) -> NpsPartial {
+        let counts = |groups| (vec![NpsCounts::default(); groups], vec![0; groups]);
+        NpsPartial {
+            monthly: vec![NpsCounts::default(); months],
+            by_cohort_month: counts(months),
+            by_tier: tiers.map(counts),
+            retention: vec![[RetentionCell::default(); RETENTION_MONTHS as usize]; 3],
+        }
+    }
+
+    /// Adds `other`'s counts, which are over as many months and tiers.
+    pub fn add(&mut self, other: &NpsPartial) {
+        add_each(&mut self.monthly, &other.monthly);
+        add_each(&mut self.by_cohort_month.0, &other.by_cohort_month.0);
+        add_each(&mut self.by_cohort_month.1, &other.by_cohort_month.1);
+        if let (Some(to), Some(from)) = (&mut self.by_tier, &other.by_tier) {
+            add_each(&mut to.0, &from.0);
+            add_each(&mut to.1, &from.1);
+        }
+        for (to, from) in self.retention.iter_mut().zip(&other.retention) {
+            add_each(to, from);
+        }
+    }
+}
+
+/// `to[i] += from[i]` for every i; both are as long.
+fn add_each<T: std::ops::AddAssign + Copy>(to: &mut [T], from: &[T]) {
+    debug_assert_eq!(to.len(), from.len());
+    to.iter_mut().zip(from).for_each(|(t, &f)| *t += f);
+}
+
+impl std::ops::AddAssign for NpsCounts {
+    fn add_assign(&mut self, other: NpsCounts) {
+        self.responses += other.responses;
+        self.promoters += other.promoters;
+        self.passives += other.passives;
+        self.detractors += other.detractors;
+    }
+}
+
+impl std::ops::AddAssign for RetentionCell {
+    fn add_assign(&mut self, other: RetentionCell) {
+        self.respondents += other.respondents;
+        self.ordered += other.ordered;
+    }
+}
+
+/// Counts one customer partition's accepted responses for every NPS
+/// table (what [`SurveyCheck::finish`] asks of each partition).
+pub struct NpsCounter<'a> {
+    /// The run's month calendar.
+    pub calendar: &'a Calendar,
+    pub as_of: i32,
+    /// With loyalty tiers: how many, and the parts that hold each
+    /// customer's tier at as_of.
+    pub tiers: Option<(usize, &'a CustomerParts)>,
+}
+
+impl NpsCounter<'_> {
+    /// The counts of `responses`, `orders` being their respondents'.
+    pub fn count(&self, responses: &Responses, orders: &RespondentOrders) -> Result<NpsPartial> {
+        let by_tier = |(tiers, parts): (usize, &CustomerParts)| -> Result<_> {
+            let of_respondent = parts.tiers_of(&respondents(responses))?;
+            Ok(counts_by_tier(responses, tiers, &of_respondent))
+        };
+        Ok(NpsPartial {
+            monthly: monthly_nps(responses, self.calendar),
+            by_cohort_month: counts_by_cohort_month(responses, orders, self.calendar),
+            by_tier: self.tiers.map(by_tier).transpose()?,
+            retention: nps_retention(responses, orders, self.as_of),
+        })
     }
 }
 
@@ -308,42 +405,40 @@ pub struct NpsOutput {
     pub retention: Vec<[RetentionCell; RETENTION_MONTHS as usize]>,
 }
 
-/// Counts the NPS tables' responses of the validated survey rows (the
-/// rejects' raw records filled in). `calendar`: the run's month calendar, and
-/// `kpi_counts` its monthly counts (whose new customers are the cohorts'
-/// sizes).
-/// `tier_names`: the tier names in rank order, with loyalty tiers (each
-/// respondent's tier at as_of is read from `parts`).
+/// The NPS tables' counts: the partitions' counts of the validated survey
+/// rows added up (the rejects' raw records filled in). `calendar`: the
+/// run's month calendar, and `kpi_counts` its monthly counts (whose new
+/// customers are the cohorts' sizes). `tier_names`: the tier names in
+/// rank order, with loyalty tiers.
 pub fn nps_stage(
-    validated: SurveyValidation,
-    (history, parts): (&OrderHistory, &CustomerParts),
+    validated: SurveyValidation<NpsPartial>,
     (calendar, kpi_counts): (&Calendar, &MonthlyCounts),
     tier_names: Option<&[String]>,
-) -> Result<NpsOutput> {
+) -> NpsOutput {
     let counts = validated.counts;
     let rejects_by_reason = counts_by_reason(&validated.rejects);
     debug_assert_eq!(validated.rejects.len() as u64, counts.rejected);
-    let responses = &validated.responses;
-    let respondents = respondents(responses);
-    let orders = RespondentOrders::read(&respondents, history)?;
-    let cohorts = cohort_nps(responses, &orders, calendar, &kpi_counts.new_customers);
-    let monthly = monthly_nps(responses, calendar);
-    let tier_of = |names| -> Result<_> {
-        let of_respondent = parts.tiers_of(&respondents)?;
-        Ok(tier_nps(responses, names, &of_respondent))
-    };
-    let by_tier = tier_names.map(tier_of).transpose()?;
-    let checks = survey_checks(&counts, &monthly, &cohorts, by_tier.as_ref());
-    Ok(NpsOutput {
+    let mut whole = NpsPartial::zero(calendar.len(), tier_names.map(<[String]>::len));
+    validated.counted.iter().for_each(|part| whole.add(part));
+    let cohorts = CohortNps::of(whole.by_cohort_month, calendar, &kpi_counts.new_customers);
+    let by_tier = tier_names
+        .zip(whole.by_tier)
+        .map(|(names, (counts, respondents))| TierNps {
+            tier: names.to_vec(),
+            respondents,
+            counts,
+        });
+    let checks = survey_checks(&counts, &whole.monthly, &cohorts, by_tier.as_ref());
+    NpsOutput {
         counts,
         rejects_by_reason,
-        retention: nps_retention(responses, &orders, history.as_of),
+        retention: whole.retention,
         rejects: validated.rejects,
         checks,
-        monthly,
+        monthly: whole.monthly,
         cohorts,
         by_tier,
-    })
+    }
 }
 
 /// The survey rows' accounting, and the responses of the count tables
@@ -395,12 +490,15 @@ pub(crate) mod tests {
     use super::*;
     use crate::config::SurveyColumns;
     use crate::stages::kpis::monthly_counts;
+    use crate::stages::orders::{HistoryPart, OrderHistory};
+    use crate::stages::partition::{MemorySpill, NoSpill};
     use crate::stages::per_customer::{customer_parts, held_parts};
     use crate::stages::raw::{FileFormat, InputFile, RawBatch, RawText};
     use crate::stages::rejects::{fill_raw, rows_missing_raw};
     use crate::stages::tiers::Tiers;
     use crate::time::day_number;
     use chrono::NaiveDate;
+    use survey_part::SurveyPart;
 
     pub(crate) fn day(s: &str) -> i32 {
         day_number(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
@@ -573,22 +671,33 @@ pub(crate) mod tests {
         }
     }
 
-    /// [`SurveyCheck`] of `batches` (a chunk each), the ids looked up once
-    /// `code_every_bytes` of checked rows are held; the raw records of the
-    /// rejects it finds at the end taken from the batches, as the run reads
-    /// them again from the files.
-    fn validated_in_chunks(
+    /// Coded rows held in memory whatever their size, their ids looked up
+    /// once `code_every_bytes` of checked rows are held.
+    fn in_memory(code_every_bytes: usize) -> SurveyMemory<'static> {
+        SurveyMemory {
+            code_every_bytes,
+            held_bytes: usize::MAX,
+            spill: &NoSpill,
+        }
+    }
+
+    /// [`SurveyCheck`] of `batches` (a chunk each) held as `memory` says,
+    /// `count` of each partition's accepted responses; the raw records of
+    /// the rejects it finds at the end taken from the batches, as the run
+    /// reads them again from the files.
+    fn validated_in_chunks<T: Send>(
         (rules, files): (&SurveyRules, &[InputFile]),
         batches: &[RawBatch],
         (history, parts): (&OrderHistory, &CustomerParts),
-        code_every_bytes: usize,
-    ) -> Result<SurveyValidation> {
+        memory: SurveyMemory,
+        count: impl Fn(&Responses, &RespondentOrders) -> Result<T> + Sync,
+    ) -> Result<SurveyValidation<T>> {
         let customers = (parts, history.as_of);
-        let mut check = SurveyCheck::new((rules, files), customers, code_every_bytes);
+        let mut check = SurveyCheck::new((rules, files), customers, memory);
         for batch in batches {
             check.add(batch)?;
         }
-        let mut validated = check.finish(history)?;
+        let mut validated = check.finish(history, count)?;
         let wanted = rows_missing_raw(&validated.rejects);
         let mut texts = Vec::new();
         for (file, rows) in &wanted {
@@ -625,14 +734,20 @@ pub(crate) mod tests {
         let ids = h.clone().take_ids();
         let parts = customer_parts((&h, Some(&ids)), Some(&tiers), None).unwrap();
         assert_eq!(parts.tiers_of(&[0, 1]).unwrap(), [1, 0]);
-        let validated = validated_in_chunks((&rules, &files), &[batch], (&h, &parts), 0).unwrap();
+        let counter = NpsCounter {
+            calendar: &calendar,
+            as_of: h.as_of,
+            tiers: Some((2, &parts)),
+        };
+        let count = |r: &Responses, o: &RespondentOrders| counter.count(r, o);
+        let customers = (&h, &parts);
+        let validated =
+            validated_in_chunks((&rules, &files), &[batch], customers, in_memory(0), count);
         let out = nps_stage(
-            validated,
-            (&h, &parts),
+            validated.unwrap(),
             (&calendar, &monthly_counts(&h, &calendar, 90).unwrap()),
             Some(&tiers.names),
-        )
-        .unwrap();
+        );
 
         let c = out.counts;
         assert_eq!(
@@ -695,7 +810,9 @@ pub(crate) mod tests {
         let rules = utc_rules(0.25);
         let h = history();
         let parts = held_parts(&h);
-        let err = validated_in_chunks((&rules, &files), &[batch], (&h, &parts), 0)
+        let count = |_: &Responses, _: &RespondentOrders| Ok(());
+        let customers = (&h, &parts);
+        let err = validated_in_chunks((&rules, &files), &[batch], customers, in_memory(0), count)
             .err()
             .unwrap();
         let message = err.to_string();
@@ -764,30 +881,62 @@ pub(crate) mod tests {
         format!("{date}T{hour:02}:00:00Z")
     }
 
+    /// The generated surveys' history: A and B have orders, R only a
+    /// refund; split into parts by `split` (0: one part), with empty
+    /// parts among them.
+    fn split_history(split: usize) -> OrderHistory {
+        let a = [
+            ("A", day("2024-01-05"), 1000),
+            ("A", day("2024-02-10"), 500),
+        ];
+        let (b, r) = (
+            [("B", day("2024-01-20"), 900)],
+            [("R", day("2024-02-01"), -500)],
+        );
+        let part = |rows: &[&[(&str, i32, i64)]]| HistoryPart::from_rows(&rows.concat());
+        let parts = match split {
+            0 => vec![part(&[&a, &b, &r])],
+            1 => vec![part(&[&a]), part(&[&b, &r])],
+            2 => vec![part(&[&a, &b]), part(&[]), part(&[&r])],
+            _ => vec![part(&[]), part(&[&a]), part(&[&b]), part(&[&r]), part(&[])],
+        };
+        OrderHistory::of_parts(parts, day("2024-04-15"), [])
+    }
+
+    /// The partitions' accepted responses one after the other.
+    fn concat_responses(parts: &[Responses]) -> Responses {
+        let mut whole = Responses::default();
+        for part in parts {
+            whole.customer.extend(&part.customer);
+            whole.day.extend(&part.day);
+            whole.ts_micros.extend(&part.ts_micros);
+            whole.score.extend(&part.score);
+        }
+        whole
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
         /// The survey rows validated in chunks of any size, their ids
-        /// looked up every chunk or once at the end, give what the rules
-        /// give row by row: duplicates across chunks are kept once (the
-        /// first), the rejects found at the end have their raw values.
+        /// looked up every chunk or once at the end, the history in one
+        /// part or several, the coded rows held or every one spilled,
+        /// give what the rules give row by row: duplicates across chunks
+        /// are kept once (the first), the rejects found at the end have
+        /// their raw values. The partitions' NPS counts added up are
+        /// those of all the accepted responses counted at once.
         #[test]
         fn survey_checks_in_chunks_follow_the_rules_row_by_row(
             rows in proptest::collection::vec((0..5usize, 0..120i32, 0..2u32, 0..12u8), 1..60),
             chunk in 1..20usize,
             code_at_end in proptest::bool::ANY,
+            split in 0..4usize,
+            spill_all in proptest::bool::ANY,
         ) {
-            let h = OrderHistory::from_rows(
-                day("2024-04-15"),
-                &[
-                    ("A", day("2024-01-05"), 1000),
-                    ("A", day("2024-02-10"), 500),
-                    ("B", day("2024-01-20"), 900),
-                    ("R", day("2024-02-01"), -500),
-                ],
-            );
+            let h = split_history(split);
             let ids = h.clone().take_ids();
-            let parts = customer_parts((&h, Some(&ids)), None, None).unwrap();
+            let tiers = Tiers::new(vec![("Bronze".into(), 0), ("Gold".into(), 1_200)]);
+            let parts = customer_parts((&h, Some(&ids)), Some(&tiers), None).unwrap();
             let text: Vec<(String, String, String)> = rows
                 .iter()
                 .map(|&(who, offset, hour, score)| {
@@ -808,14 +957,30 @@ pub(crate) mod tests {
             let files = survey_file();
             let rules = utc_rules(1.0);
             let code_every = if code_at_end { usize::MAX } else { 0 };
+            let spill = MemorySpill::<SurveyPart>::default();
+            let memory = SurveyMemory {
+                code_every_bytes: code_every,
+                held_bytes: if spill_all { 0 } else { usize::MAX },
+                spill: &spill,
+            };
+            let calendar = Calendar::of(&h);
+            let counter = NpsCounter { calendar: &calendar, as_of: h.as_of, tiers: Some((2, &parts)) };
+            let count = |r: &Responses, o: &RespondentOrders| Ok((r.clone(), counter.count(r, o)?));
             let customers = (&h, &parts);
-            let got = validated_in_chunks((&rules, &files), &chunks, customers, code_every).unwrap();
+            let got = validated_in_chunks((&rules, &files), &chunks, customers, memory, count).unwrap();
 
             let (accepted, rejects, excluded, duplicates) = survey_oracle(&rows, h.as_of);
-            let r = &got.responses;
+            let (of_parts, partials): (Vec<Responses>, Vec<NpsPartial>) =
+                got.counted.iter().cloned().unzip();
+            proptest::prop_assert_eq!(of_parts.len(), h.part_count());
+            let r = concat_responses(&of_parts);
             let got_accepted: Vec<(u32, i32, u8)> =
                 (0..r.len()).map(|i| (r.customer[i], r.day[i], r.score[i])).collect();
             proptest::prop_assert_eq!(got_accepted, accepted);
+            let mut added = NpsPartial::zero(calendar.len(), Some(2));
+            partials.iter().for_each(|p| added.add(p));
+            let at_once = RespondentOrders::read(&respondents(&r), &h).unwrap();
+            proptest::prop_assert_eq!(added, counter.count(&r, &at_once).unwrap());
             let mut got_rejects: Vec<(u32, &str, String)> = got
                 .rejects
                 .iter()

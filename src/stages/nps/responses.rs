@@ -3,15 +3,20 @@
 //! the responses after as_of, the exact duplicates and the responses
 //! without a matching order. The survey files are read a chunk at a time
 //! by `io::surveys` and handed to [`SurveyCheck`], which keeps a compact
-//! row per response (a customer code, not the id text).
+//! row per response (a customer code, not the id text) in the partition
+//! of its customer, so the rules that need every row of a customer run a
+//! partition at a time.
 
 use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::config::{Pipeline, SurveyColumns, SurveysConfig};
 use crate::error::{Error, Result};
-use crate::stages::calendar::first_order_day_of;
+use crate::stages::nps::orders::RespondentOrders;
+use crate::stages::nps::survey_part::{Coded, SurveyPart};
 use crate::stages::orders::{OrderHistory, RowCounts};
+use crate::stages::part_store::fold_in_order;
+use crate::stages::partition::{Buffered, NoSpill, SpillStore};
 use crate::stages::per_customer::CustomerParts;
 use crate::stages::raw::RawText;
 use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
@@ -86,14 +91,6 @@ impl Responses {
         }
         responses
     }
-}
-
-/// Validated survey input.
-#[derive(Debug)]
-pub struct SurveyValidation {
-    pub responses: Responses,
-    pub counts: RowCounts,
-    pub rejects: Vec<Reject>,
 }
 
 /// A row that passed the row checks.
@@ -241,66 +238,60 @@ impl Candidate {
     }
 }
 
-/// A checked response on or before as_of of a customer with orders,
-/// known by their code: what is held of each survey row until every file
-/// is read (the id text, the raw row and the file's other columns are
-/// not).
-#[derive(Debug, Clone, Copy)]
-struct Coded {
-    customer: u32,
-    file: u32,
-    row: u32,
-    placed: PlacedTimestamp,
-    score: u8,
-}
-
-impl Coded {
-    /// The order that puts exact duplicates (same customer, instant and
-    /// score) next to each other, the first by (file, row) first.
-    fn duplicate_order(&self) -> (u32, i64, u8, u32, u32) {
-        let c = self;
-        (c.customer, c.placed.utc_micros, c.score, c.file, c.row)
-    }
-
-    fn same_response(&self, other: &Coded) -> bool {
-        (self.customer, self.placed.utc_micros, self.score)
-            == (other.customer, other.placed.utc_micros, other.score)
-    }
+/// Where the coded survey rows wait until every file is read: up to
+/// `held_bytes` in memory, the largest partitions' rows written to
+/// `spill` past that, so what is held does not grow with the survey
+/// files.
+pub struct SurveyMemory<'a> {
+    /// Bytes of checked rows, with their id text, held before their ids
+    /// are looked up: each lookup reads every part's ids (from disk when
+    /// the per-customer results are spilled), so not every chunk.
+    pub code_every_bytes: usize,
+    /// Bytes of coded rows held in memory in all.
+    pub held_bytes: usize,
+    pub spill: &'a dyn SpillStore<SurveyPart>,
 }
 
 /// The survey rows validated a chunk at a time as the files are read
 /// (see the module docs for the order of the rules), against the customers
 /// in `parts` on `as_of`: each chunk's row checks and their rejects' raw
 /// records, the responses after as_of counted, the ids turned into
-/// customer codes. [`SurveyCheck::finish`] applies the rules that need
-/// every row: duplicates, then the responses without a matching order.
+/// customer codes and the rows gathered by customer partition.
+/// [`SurveyCheck::finish`] applies the rules that need all of a customer's
+/// responses, duplicates then the responses without a matching order, a
+/// partition at a time.
 pub struct SurveyCheck<'a> {
     rules: &'a SurveyRules,
     files: &'a [InputFile],
     parts: &'a CustomerParts,
     as_of: i32,
     counts: RowCounts,
-    /// Checked rows whose ids are not yet looked up, and their bytes: the
-    /// ids are looked up once `pending_bytes` pass `code_every_bytes`, not
-    /// for every chunk, since each lookup reads every part's ids (from
-    /// disk when the per-customer results are spilled).
+    /// Checked rows whose ids are not yet looked up, and their bytes.
     pending: Vec<Candidate>,
     pending_bytes: usize,
     code_every_bytes: usize,
-    coded: Vec<Coded>,
+    /// The coded rows, by the partition of their customer.
+    coded: Buffered<'a, SurveyPart>,
     /// Responses from ids no customer has: rejected once their duplicates
     /// are counted, so they keep their id (the reject's value).
     unknown: Vec<Candidate>,
     rejects: Vec<Reject>,
 }
 
+/// Validated survey input: `counted` holds what the caller's `count` made
+/// of each customer partition's accepted responses, in partition order.
+#[derive(Debug)]
+pub struct SurveyValidation<T> {
+    pub counted: Vec<T>,
+    pub counts: RowCounts,
+    pub rejects: Vec<Reject>,
+}
+
 impl<'a> SurveyCheck<'a> {
-    /// `code_every_bytes`: how many bytes of checked rows with their id
-    /// text are held before their ids are looked up.
     pub fn new(
         (rules, files): (&'a SurveyRules, &'a [InputFile]),
         (parts, as_of): (&'a CustomerParts, i32),
-        code_every_bytes: usize,
+        memory: SurveyMemory<'a>,
     ) -> SurveyCheck<'a> {
         SurveyCheck {
             rules,
@@ -310,8 +301,8 @@ impl<'a> SurveyCheck<'a> {
             counts: RowCounts::default(),
             pending: Vec::new(),
             pending_bytes: 0,
-            code_every_bytes,
-            coded: Vec::new(),
+            code_every_bytes: memory.code_every_bytes,
+            coded: Buffered::new(parts.part_count(), memory.held_bytes, memory.spill),
             unknown: Vec::new(),
             rejects: Vec::new(),
         }
@@ -352,8 +343,9 @@ impl<'a> SurveyCheck<'a> {
         }
     }
 
-    /// Looks up the customer of each pending candidate: their ids sorted,
-    /// as the customer codes are, and each part's ids read once.
+    /// Looks up the customer of each pending candidate (their ids sorted,
+    /// as the customer codes are, and each part's ids read once) and adds
+    /// the rows of known customers to their partitions.
     fn code_pending(&mut self) -> Result<()> {
         let mut candidates = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
@@ -368,10 +360,10 @@ impl<'a> SurveyCheck<'a> {
             "survey rows' customers looked up"
         );
         drop(ids);
-        self.coded.reserve(candidates.len());
+        let mut pieces = self.pieces_for(&codes);
         for (c, code) in candidates.into_iter().zip(codes) {
             match code {
-                Some(customer) => self.coded.push(Coded {
+                Some(customer) => pieces[self.parts.part_of_code(customer)].push(&Coded {
                     customer,
                     file: c.file,
                     row: c.row,
@@ -381,25 +373,64 @@ impl<'a> SurveyCheck<'a> {
                 None => self.unknown.push(c),
             }
         }
-        Ok(())
+        self.coded.add(pieces)
     }
 
-    /// The duplicates counted and dropped, then each response matched with
-    /// its customer's first order in `history` (read for the respondents
-    /// alone); fails when the rejects are more than `[rejects]` allows.
-    /// The rejects found here have no raw record yet: their rows are read
-    /// again (`stages::rejects::rows_missing_raw`).
-    pub fn finish(mut self, history: &OrderHistory) -> Result<SurveyValidation> {
+    /// An empty piece for each partition, with room for exactly the rows
+    /// of `codes` it will hold: the pieces are held until every file is
+    /// read, and vectors grown a row at a time would hold up to twice
+    /// their rows.
+    fn pieces_for(&self, codes: &[Option<u32>]) -> Vec<SurveyPart> {
+        let mut rows = vec![0; self.parts.part_count()];
+        for &code in codes.iter().flatten() {
+            rows[self.parts.part_of_code(code)] += 1;
+        }
+        rows.into_iter().map(SurveyPart::with_capacity).collect()
+    }
+
+    /// The rules that need every row, a customer partition at a time (a
+    /// few in parallel): the duplicates counted and dropped, then each
+    /// response matched with its customer's first order in `history` (the
+    /// partition's respondents read alone), and `count` of the accepted
+    /// responses and their respondents' orders. Fails when the rejects are
+    /// more than `[rejects]` allows. The rejects found here have no raw
+    /// record yet: their rows are read again
+    /// (`stages::rejects::rows_missing_raw`).
+    pub fn finish<T: Send>(
+        mut self,
+        history: &OrderHistory,
+        count: impl Fn(&Responses, &RespondentOrders) -> Result<T> + Sync,
+    ) -> Result<SurveyValidation<T>> {
         self.code_pending()?;
-        let mut coded = std::mem::take(&mut self.coded);
-        coded.par_sort_unstable_by_key(Coded::duplicate_order);
-        let before = coded.len();
-        coded.dedup_by(|c, p| p.same_response(c));
-        self.counts.duplicates += (before - coded.len()) as u64;
         let unknown = drop_duplicates(std::mem::take(&mut self.unknown), &mut self.counts);
         self.reject_without_customer(unknown);
-        let accepted = self.match_first_orders(coded, history)?;
-        self.counts.accepted = accepted.len() as u64;
+        let coded = std::mem::replace(&mut self.coded, Buffered::new(0, 0, &NoSpill));
+        let coded = coded.into_stored();
+        debug_assert_eq!(
+            coded.partitions(),
+            history.part_count(),
+            "the history's parts"
+        );
+        tracing::debug!(
+            partitions = coded.partitions(),
+            spilled = coded.spilled(),
+            held_bytes = coded.held_bytes(),
+            "survey rows gathered by customer partition"
+        );
+        let (mut counted, mut late) = (Vec::with_capacity(coded.partitions()), Vec::new());
+        let each = |p| -> Result<_> {
+            let part = accept_part(p, coded.take(p)?, history)?;
+            let of_part = count(&part.responses, &part.orders)?;
+            Ok((of_part, part))
+        };
+        fold_in_order(coded.partitions(), each, |(of_part, mut part)| {
+            counted.push(of_part);
+            self.counts.accepted += part.responses.len() as u64;
+            self.counts.duplicates += part.duplicates;
+            late.append(&mut part.late);
+            Ok(())
+        })?;
+        self.reject_late(late)?;
         self.counts.rejected = self.rejects.len() as u64;
         check_reject_share(
             &self.rejects,
@@ -410,7 +441,7 @@ impl<'a> SurveyCheck<'a> {
             "survey file ",
         )?;
         Ok(SurveyValidation {
-            responses: Responses::of_sorted(accepted),
+            counted,
             counts: self.counts,
             rejects: self.rejects,
         })
@@ -429,43 +460,9 @@ impl<'a> SurveyCheck<'a> {
         }));
     }
 
-    /// The responses (ascending by customer) on or after their customer's
-    /// first order, sorted by (customer, date, instant, score); the others
-    /// rejected: `response_before_first_order`, and
-    /// `response_without_order` for a customer without an order (only
-    /// refunds).
-    fn match_first_orders(
-        &mut self,
-        coded: Vec<Coded>,
-        history: &OrderHistory,
-    ) -> Result<Vec<Coded>> {
-        let mut respondents: Vec<u32> = coded.iter().map(|c| c.customer).collect();
-        respondents.dedup();
-        let first_orders = history.map_members(&respondents, first_order_day_of)?;
-        let first_order_of = |c: &Coded| {
-            let k = respondents
-                .binary_search(&c.customer)
-                .expect("a respondent");
-            first_orders[k]
-        };
-        // The rejected moved out in place: the accepted are most rows.
-        let (mut accepted, mut late) = (coded, Vec::new());
-        accepted.retain(|c| match first_order_of(c) {
-            Some(first) if c.placed.local_day >= first => true,
-            first => {
-                late.push((*c, first.is_some()));
-                false
-            }
-        });
-        self.reject_late(late)?;
-        accepted.par_sort_unstable_by_key(|c| {
-            (c.customer, c.placed.local_day, c.placed.utc_micros, c.score)
-        });
-        Ok(accepted)
-    }
-
     /// Rejects the responses of known customers that no order matches
-    /// (`true`: the customer has a first order, after the response).
+    /// (`true`: the customer has a first order, after the response), in
+    /// customer order.
     fn reject_late(&mut self, late: Vec<(Coded, bool)>) -> Result<()> {
         let columns = &self.rules.columns;
         let without: Vec<u32> = late
@@ -491,6 +488,58 @@ impl<'a> SurveyCheck<'a> {
         }
         Ok(())
     }
+}
+
+/// One customer partition's coded rows validated.
+struct AcceptedPart {
+    /// The accepted responses, in the documented order.
+    responses: Responses,
+    /// The orders of their respondents.
+    orders: RespondentOrders,
+    duplicates: u64,
+    /// The responses no order matches (`true`: the customer has a first
+    /// order, after the response), in customer order.
+    late: Vec<(Coded, bool)>,
+}
+
+/// The rows of partition `p` (`part`) without their exact duplicates, and
+/// matched with their customer's first order: on or after it they are
+/// accepted, sorted by (customer, date, instant, score); the others are
+/// late (`response_before_first_order`, or `response_without_order` for a
+/// customer with only refunds).
+fn accept_part(p: usize, part: SurveyPart, history: &OrderHistory) -> Result<AcceptedPart> {
+    let mut coded = part.into_coded();
+    coded.par_sort_unstable_by_key(Coded::duplicate_order);
+    let before = coded.len();
+    coded.dedup_by(|c, kept| kept.same_response(c));
+    let duplicates = (before - coded.len()) as u64;
+    let mut read: Vec<u32> = coded.iter().map(|c| c.customer).collect();
+    read.dedup();
+    let orders = RespondentOrders::read_part(p, &read, history)?;
+    let first_order_of = |c: &Coded| {
+        let k = read.binary_search(&c.customer).expect("a respondent");
+        orders.first_day[k]
+    };
+    // The late moved out in place: the accepted are most rows.
+    let (mut accepted, mut late) = (coded, Vec::new());
+    accepted.retain(|c| match first_order_of(c) {
+        Some(first) if c.placed.local_day >= first => true,
+        first => {
+            late.push((*c, first.is_some()));
+            false
+        }
+    });
+    accepted.par_sort_unstable_by_key(|c| {
+        (c.customer, c.placed.local_day, c.placed.utc_micros, c.score)
+    });
+    let responses = Responses::of_sorted(accepted);
+    let kept: Vec<u32> = responses.firsts().map(|i| responses.customer[i]).collect();
+    Ok(AcceptedPart {
+        orders: orders.of_kept(&read, &kept),
+        responses,
+        duplicates,
+        late,
+    })
 }
 
 /// The candidates without exact duplicates (same customer, instant and

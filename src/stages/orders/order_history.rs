@@ -445,6 +445,20 @@ impl OrderHistory {
         Ok(concat(parts, members.len()))
     }
 
+    /// `f` of the entries of `members` (codes, ascending) that part `p`
+    /// holds, in their order: only that part read.
+    pub fn map_part_members<T>(
+        &self,
+        p: usize,
+        members: &[u32],
+        f: impl Fn(&[i32], &[i64]) -> T,
+    ) -> Result<Vec<T>> {
+        self.with_part(p, |entries| {
+            let of_part = self.member_entries(p, entries, members);
+            of_part.map(|(d, x)| f(d, x)).collect()
+        })
+    }
+
     /// Folds every customer's entries into accumulators made by `init`,
     /// then merges them. One accumulator per thread, each over a
     /// contiguous share of the parts: an accumulator may be large (a
@@ -818,6 +832,11 @@ mod tests {
             h.map_members(&[1, 3], |d, _| d.to_vec()).unwrap(),
             [vec![1], vec![2, 3]]
         );
+        // Part 3 holds codes 2 and 3; the members of other parts are not its.
+        let of_part_3 = h.map_part_members(3, &[1, 3], |d, _| d.to_vec());
+        assert_eq!(of_part_3.unwrap(), [vec![2, 3]]);
+        let stored_of_part_3 = stored_copy(&h).map_part_members(3, &[2, 3], |_, x| x.to_vec());
+        assert_eq!(stored_of_part_3.unwrap(), [vec![50], vec![20, 30]]);
         let count = |n: &mut usize, d: &[i32], _: &[i64]| *n += d.len();
         let orders = h.fold_customers(|| 0, count, |a, b| a + b).unwrap();
         assert_eq!(orders, 5);
