@@ -15,7 +15,6 @@ use crate::error::{Error, Result};
 use crate::stages::nps::orders::RespondentOrders;
 use crate::stages::nps::survey_part::{Coded, SurveyPart};
 use crate::stages::orders::{OrderHistory, RowCounts};
-use crate::stages::part_store::fold_in_order;
 use crate::stages::partition::{Buffered, NoSpill, SpillStore};
 use crate::stages::per_customer::CustomerParts;
 use crate::stages::raw::RawText;
@@ -388,12 +387,12 @@ impl<'a> SurveyCheck<'a> {
         rows.into_iter().map(SurveyPart::with_capacity).collect()
     }
 
-    /// The rules that need every row, a customer partition at a time (a
-    /// few in parallel): the duplicates counted and dropped, then each
-    /// response matched with its customer's first order in `history` (the
-    /// partition's respondents read alone), and `count` of the accepted
-    /// responses and their respondents' orders. Fails when the rejects are
-    /// more than `[rejects]` allows. The rejects found here have no raw
+    /// The rules that need every row, a customer partition at a time (as
+    /// many in parallel as there are threads): the duplicates counted and
+    /// dropped, then each response matched with its customer's first
+    /// order in `history` (the partition's respondents read alone), and
+    /// `count` of the accepted responses and their respondents' orders.
+    /// Fails when the rejects are more than `[rejects]` allows. The rejects found here have no raw
     /// record yet: their rows are read again
     /// (`stages::rejects::rows_missing_raw`).
     pub fn finish<T: Send>(
@@ -417,19 +416,25 @@ impl<'a> SurveyCheck<'a> {
             held_bytes = coded.held_bytes(),
             "survey rows gathered by customer partition"
         );
+        // Every partition in parallel, not a few at a time in order: only
+        // what the counts keep and the late rows come back, and rayon
+        // works on as many partitions at once as it has threads.
+        let counted_parts = (0..coded.partitions())
+            .into_par_iter()
+            .map(|p| -> Result<_> {
+                let part = accept_part(p, coded.take(p)?, history)?;
+                let of_part = count(&part.responses, &part.orders)?;
+                let accepted = part.responses.len() as u64;
+                Ok((of_part, accepted, part.duplicates, part.late))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let (mut counted, mut late) = (Vec::with_capacity(coded.partitions()), Vec::new());
-        let each = |p| -> Result<_> {
-            let part = accept_part(p, coded.take(p)?, history)?;
-            let of_part = count(&part.responses, &part.orders)?;
-            Ok((of_part, part))
-        };
-        fold_in_order(coded.partitions(), each, |(of_part, mut part)| {
+        for (of_part, accepted, duplicates, mut part_late) in counted_parts {
             counted.push(of_part);
-            self.counts.accepted += part.responses.len() as u64;
-            self.counts.duplicates += part.duplicates;
-            late.append(&mut part.late);
-            Ok(())
-        })?;
+            self.counts.accepted += accepted;
+            self.counts.duplicates += duplicates;
+            late.append(&mut part_late);
+        }
         self.reject_late(late)?;
         self.counts.rejected = self.rejects.len() as u64;
         check_reject_share(
