@@ -392,9 +392,9 @@ impl<'a> SurveyCheck<'a> {
     /// dropped, then each response matched with its customer's first
     /// order in `history` (the partition's respondents read alone), and
     /// `count` of the accepted responses and their respondents' orders.
-    /// Fails when the rejects are more than `[rejects]` allows. The rejects found here have no raw
-    /// record yet: their rows are read again
-    /// (`stages::rejects::rows_missing_raw`).
+    /// Fails when the rejects are more than `[rejects]` allows. The
+    /// rejects found here have no raw record yet: their rows are read
+    /// again (`stages::rejects::rows_missing_raw`).
     pub fn finish<T: Send>(
         mut self,
         history: &OrderHistory,
