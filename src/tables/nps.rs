@@ -119,7 +119,7 @@ pub fn nps_retention_table(
 mod tests {
     use super::*;
     use crate::stages::nps::tests::{history, responses};
-    use crate::stages::nps::{nps_retention, respondents, tier_nps, RespondentOrders};
+    use crate::stages::nps::{nps_retention, tier_nps, RespondentOrders};
 
     #[test]
     fn nps_retention_has_every_category_and_month() {
@@ -129,7 +129,7 @@ mod tests {
             (1, "2024-01-21", 3),
         ]);
         let h = history();
-        let orders = RespondentOrders::read(&respondents(&r), &h).unwrap();
+        let orders = RespondentOrders::read(&r.respondents(), &h).unwrap();
         let table = nps_retention_table(&nps_retention(&r, &orders, h.as_of)).unwrap();
         assert_eq!(table.height(), 36);
     }

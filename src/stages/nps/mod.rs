@@ -142,11 +142,6 @@ pub fn counts_by_group(
     (counts, respondents)
 }
 
-/// The codes of the responding customers, ascending.
-pub fn respondents(responses: &Responses) -> Vec<u32> {
-    responses.firsts().map(|i| responses.customer[i]).collect()
-}
-
 /// Counts per calendar month of the response date.
 pub fn monthly_nps(responses: &Responses, calendar: &Calendar) -> Vec<NpsCounts> {
     let mut counts = vec![NpsCounts::default(); calendar.len()];
@@ -170,6 +165,9 @@ pub struct CohortNps {
 /// their first order). `cohort_size`: the customers whose first order is
 /// in each calendar month, which the run has counted already as
 /// `kpis_monthly`'s new customers, so no other customer is read here.
+/// The run counts a partition at a time ([`NpsCounter`]); this counts
+/// some responses at once, for the tests.
+#[cfg(test)]
 pub fn cohort_nps(
     responses: &Responses,
     orders: &RespondentOrders,
@@ -267,7 +265,9 @@ pub struct TierNps {
 /// Every response of a customer counts under the customer's tier at as_of
 /// (`tier_of_respondent[k]`, the k-th responding customer's in code
 /// order: an index into `tier_names`, which are in rank order, lowest
-/// first).
+/// first). For the tests: the run counts a partition at a time
+/// ([`NpsCounter`]).
+#[cfg(test)]
 pub fn tier_nps(
     responses: &Responses,
     tier_names: &[String],
@@ -374,7 +374,7 @@ impl NpsCounter<'_> {
     /// The counts of `responses`, `orders` being their respondents'.
     pub fn count(&self, responses: &Responses, orders: &RespondentOrders) -> Result<NpsPartial> {
         let by_tier = |(tiers, parts): (usize, &CustomerParts)| -> Result<_> {
-            let of_respondent = parts.tiers_of(&respondents(responses))?;
+            let of_respondent = parts.tiers_of(&responses.respondents())?;
             Ok(counts_by_tier(responses, tiers, &of_respondent))
         };
         Ok(NpsPartial {
@@ -554,7 +554,7 @@ pub(crate) mod tests {
             (0, "2024-02-11", 2),
             (1, "2024-01-21", 3),
         ]);
-        let orders = RespondentOrders::read(&respondents(&r), &h).unwrap();
+        let orders = RespondentOrders::read(&r.respondents(), &h).unwrap();
         let cells = nps_retention(&r, &orders, h.as_of);
         let promoter = &cells[2];
         let detractor = &cells[0];
@@ -606,7 +606,7 @@ pub(crate) mod tests {
         assert_eq!(monthly[0].nps(), Some(50.0));
         assert_eq!(monthly[1].detractors, 1);
         assert_eq!(monthly[2].nps(), None);
-        let orders = RespondentOrders::read(&respondents(&r), &h).unwrap();
+        let orders = RespondentOrders::read(&r.respondents(), &h).unwrap();
         let jan_feb_apr = [day("2024-01-05"), day("2024-02-10"), day("2024-04-01")];
         assert_eq!(
             orders,
@@ -979,7 +979,7 @@ pub(crate) mod tests {
             proptest::prop_assert_eq!(got_accepted, accepted);
             let mut added = NpsPartial::zero(calendar.len(), Some(2));
             partials.iter().for_each(|p| added.add(p));
-            let at_once = RespondentOrders::read(&respondents(&r), &h).unwrap();
+            let at_once = RespondentOrders::read(&r.respondents(), &h).unwrap();
             proptest::prop_assert_eq!(added, counter.count(&r, &at_once).unwrap());
             let mut got_rejects: Vec<(u32, &str, String)> = got
                 .rejects

@@ -19,7 +19,9 @@ pub struct RespondentOrders {
 }
 
 impl RespondentOrders {
-    /// Reads the orders of `respondents` (codes, ascending).
+    /// Reads the orders of `respondents` (codes, ascending), all parts at
+    /// once: for the tests (the run reads a part at a time).
+    #[cfg(test)]
     pub fn read(respondents: &[u32], history: &OrderHistory) -> Result<RespondentOrders> {
         let read = history.map_members(respondents, of_customer)?;
         Ok(RespondentOrders::of_read(read))

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::stages::nps::orders::RespondentOrders;
 use crate::stages::nps::survey_part::{Coded, SurveyPart};
 use crate::stages::orders::{OrderHistory, RowCounts};
-use crate::stages::partition::{Buffered, NoSpill, SpillStore};
+use crate::stages::partition::{Buffered, NoSpill, SpillStore, Stored};
 use crate::stages::per_customer::CustomerParts;
 use crate::stages::raw::RawText;
 use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
@@ -71,6 +71,11 @@ impl Responses {
     /// Indices of each customer's first response.
     pub fn firsts(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.len()).filter(|&i| i == 0 || self.customer[i] != self.customer[i - 1])
+    }
+
+    /// The codes of the responding customers, ascending.
+    pub fn respondents(&self) -> Vec<u32> {
+        self.firsts().map(|i| self.customer[i]).collect()
     }
 
     /// From the accepted responses in the documented order.
@@ -404,7 +409,32 @@ impl<'a> SurveyCheck<'a> {
         let unknown = drop_duplicates(std::mem::take(&mut self.unknown), &mut self.counts);
         self.reject_without_customer(unknown);
         let coded = std::mem::replace(&mut self.coded, Buffered::new(0, 0, &NoSpill));
-        let coded = coded.into_stored();
+        let counted = self.accept_parts(coded.into_stored(), history, count)?;
+        self.counts.rejected = self.rejects.len() as u64;
+        check_reject_share(
+            &self.rejects,
+            self.files,
+            self.counts.rows_read,
+            self.rules.max_reject_ratio,
+            "survey rows",
+            "survey file ",
+        )?;
+        Ok(SurveyValidation {
+            counted,
+            counts: self.counts,
+            rejects: self.rejects,
+        })
+    }
+
+    /// `count` of every partition's accepted responses, in partition
+    /// order ([`accept_part`]), their accepted and duplicate rows counted
+    /// and their late rows rejected.
+    fn accept_parts<T: Send>(
+        &mut self,
+        coded: Stored<'_, SurveyPart>,
+        history: &OrderHistory,
+        count: impl Fn(&Responses, &RespondentOrders) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
         debug_assert_eq!(
             coded.partitions(),
             history.part_count(),
@@ -436,20 +466,7 @@ impl<'a> SurveyCheck<'a> {
             late.append(&mut part_late);
         }
         self.reject_late(late)?;
-        self.counts.rejected = self.rejects.len() as u64;
-        check_reject_share(
-            &self.rejects,
-            self.files,
-            self.counts.rows_read,
-            self.rules.max_reject_ratio,
-            "survey rows",
-            "survey file ",
-        )?;
-        Ok(SurveyValidation {
-            counted,
-            counts: self.counts,
-            rejects: self.rejects,
-        })
+        Ok(counted)
     }
 
     /// Rejects the responses of ids no customer has.
@@ -538,9 +555,8 @@ fn accept_part(p: usize, part: SurveyPart, history: &OrderHistory) -> Result<Acc
         (c.customer, c.placed.local_day, c.placed.utc_micros, c.score)
     });
     let responses = Responses::of_sorted(accepted);
-    let kept: Vec<u32> = responses.firsts().map(|i| responses.customer[i]).collect();
     Ok(AcceptedPart {
-        orders: orders.of_kept(&read, &kept),
+        orders: orders.of_kept(&read, &responses.respondents()),
         responses,
         duplicates,
         late,

@@ -432,7 +432,9 @@ impl OrderHistory {
     }
 
     /// [`OrderHistory::map_customers`] of the customers `members` (codes,
-    /// ascending) only, in their order.
+    /// ascending) only, in their order: for the tests (the run reads one
+    /// part's members at a time, [`OrderHistory::map_part_members`]).
+    #[cfg(test)]
     pub fn map_members<T: Send>(
         &self,
         members: &[u32],
