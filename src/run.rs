@@ -32,6 +32,7 @@ use crate::io::list_files::ListRuns;
 use crate::io::publish::{
     check_output_layout, lock_output, new_run_id, sweep_temporaries, PublishedRun, StagedRun, Table,
 };
+use crate::io::read_ahead::read_ahead;
 use crate::io::remote::output::RemoteOutput;
 use crate::io::remote::{sweep_work_dirs, WorkDir};
 use crate::io::runs::{current_manifest, PublishedRunDir};
@@ -1053,71 +1054,33 @@ fn load_and_validate<'s>(
         Buffered::new(plan.partitions, plan.line_buffer, store);
     let input = InputSpec::orders(pipeline);
     let has_order_id = pipeline.config.columns.order_id.is_some();
-    let (mut waited, mut validating) = (0.0, 0.0);
-    std::thread::scope(|scope| {
-        // A rendezvous channel: the reader holds the next chunk until the
-        // current one is validated.
-        let (send, chunks) = std::sync::mpsc::sync_channel::<RawBatch>(0);
-        let read = (&input, has_order_id, plan.chunk_rows);
-        let reader = scope.spawn(move || read_ahead(read, files, send));
-        // Dropping `chunks` on an error stops the reader at its next chunk.
-        let validated = (|| {
-            let mut since = Instant::now();
-            for batch in chunks {
-                waited += since.elapsed().as_secs_f64();
-                since = Instant::now();
-                let path = &files[batch.file as usize].path;
-                let pieces = scatter.push(path, &batch, &|n| bar.inc(n))?;
-                drop(batch);
-                buffered.add(pieces)?;
-                validating += since.elapsed().as_secs_f64();
-                since = Instant::now();
-            }
-            waited += since.elapsed().as_secs_f64();
-            Ok::<(), Error>(())
-        })();
-        let read = reader.join().expect("the input reader does not panic");
-        // A validation error first: the reader only stopped because of it.
-        validated?;
-        read?;
-        Ok::<_, Error>(())
+    let chunk_rows = plan.chunk_rows;
+    let read = move |each: &mut dyn FnMut(RawBatch) -> Result<()>| {
+        for (i, file) in files.iter().enumerate() {
+            read_chunks(&input, i as u32, file, has_order_id, chunk_rows, &mut *each)?;
+        }
+        Ok(())
+    };
+    let times = read_ahead(read, |batch| {
+        let path = &files[batch.file as usize].path;
+        let pieces = scatter.push(path, &batch, &|n| bar.inc(n))?;
+        drop(batch);
+        buffered.add(pieces)
     })?;
+    tracing::debug!(seconds = format!("{:.3}", times.reading), "input read");
     bar.finish();
     let finishing = Instant::now();
     let (keys, rejects) = scatter.finish();
-    clock.record("load", waited);
-    clock.record("validate", validating + finishing.elapsed().as_secs_f64());
+    clock.record("load", times.waiting);
+    clock.record(
+        "validate",
+        times.consuming + finishing.elapsed().as_secs_f64(),
+    );
     Ok(Scattered {
         lines: buffered.into_stored(),
         keys,
         rejects,
     })
-}
-
-/// The reader of [`load_and_validate`]: every file's chunks, in order,
-/// into `chunks`. Returns (and logs) the seconds spent reading, not
-/// waiting for the validator to take a chunk.
-fn read_ahead(
-    (input, hash_lines, chunk_rows): (&InputSpec, bool, usize),
-    files: &[InputFile],
-    chunks: std::sync::mpsc::SyncSender<RawBatch>,
-) -> Result<f64> {
-    let mut seconds = 0.0;
-    for (i, file) in files.iter().enumerate() {
-        let mut reading = Instant::now();
-        read_chunks(input, i as u32, file, hash_lines, chunk_rows, |batch| {
-            seconds += reading.elapsed().as_secs_f64();
-            // The validator gone means it failed: its error is the run's.
-            chunks
-                .send(batch)
-                .map_err(|_| Error::Usage("validation stopped".into()))?;
-            reading = Instant::now();
-            Ok(())
-        })?;
-        seconds += reading.elapsed().as_secs_f64();
-    }
-    tracing::debug!(seconds = format!("{seconds:.3}"), "input read");
-    Ok(seconds)
 }
 
 /// The orders stage's results: the history, the accounting of the order
@@ -1524,7 +1487,7 @@ fn nps(
 struct SurveyReads {
     /// Rows of a raw chunk, as for the order input.
     chunk_rows: usize,
-    /// Bytes of checked rows (with their id text, about 64 bytes a row)
+    /// Bytes of checked rows (32 bytes and the id's text a row)
     /// held before their ids are looked up among the customers: a quarter
     /// of the budget, free once the orders stage is done. Each lookup
     /// reads every partition's ids (from the spill files when the
@@ -1572,12 +1535,16 @@ fn validated_surveys(
     };
     let mut check = SurveyCheck::new((&rules, files), customers, memory);
     let started = Instant::now();
-    read_survey_chunks(pipeline, surveys, files, reads.chunk_rows, |batch| {
-        check.add(&batch)
-    })?;
-    let seconds = started.elapsed().as_secs_f64();
+    // The next chunk is read while one is checked: neither the reader nor
+    // the checks keep both cores busy alone.
+    let read = |each: &mut dyn FnMut(RawBatch) -> Result<()>| {
+        read_survey_chunks(pipeline, surveys, files, reads.chunk_rows, each)
+    };
+    let times = read_ahead(read, |batch| check.add(&batch))?;
     tracing::debug!(
-        seconds = format!("{seconds:.3}"),
+        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+        reading = format!("{:.3}", times.reading),
+        checking = format!("{:.3}", times.consuming),
         "survey rows read and checked"
     );
     let mut validated = check.finish(history, |responses, orders| {

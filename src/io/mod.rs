@@ -23,6 +23,7 @@ pub mod input;
 pub mod list_files;
 pub mod parquet;
 pub mod publish;
+pub mod read_ahead;
 pub mod remote;
 pub mod runs;
 pub mod sorted_clvs;

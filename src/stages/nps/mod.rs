@@ -31,6 +31,7 @@
 //! has customers; `nps_by_tier` one row per tier, lowest first;
 //! `nps_retention` one row per category × months_after 1…12.
 
+pub mod checked;
 pub mod orders;
 pub mod responses;
 pub mod survey_part;

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::config::{Pipeline, SurveyColumns, SurveysConfig};
 use crate::error::{Error, Result};
+use crate::stages::nps::checked::{Candidate, CheckedRows};
 use crate::stages::nps::orders::RespondentOrders;
 use crate::stages::nps::survey_part::{Coded, SurveyPart};
 use crate::stages::orders::{OrderHistory, RowCounts};
@@ -97,15 +98,6 @@ impl Responses {
     }
 }
 
-/// A row that passed the row checks.
-struct Candidate {
-    file: u32,
-    row: u32,
-    id: String,
-    placed: PlacedTimestamp,
-    score: u8,
-}
-
 /// A score as a whole number: `9`, `09`, ` 9 `, `9.0` are 9; `8.5`, `nine`
 /// are not whole numbers.
 fn whole_number(text: &str) -> Option<i64> {
@@ -149,9 +141,9 @@ impl<'a> SurveyRows<'a> {
     }
 
     /// Checks one row: customer id, then timestamp, then score.
-    fn check(&self, i: usize) -> std::result::Result<(String, PlacedTimestamp, u8), RowProblem> {
+    fn check(&self, i: usize) -> std::result::Result<(&str, PlacedTimestamp, u8), RowProblem> {
         let id = match self.ids.get(i).map(str::trim) {
-            Some(id) if !id.is_empty() => id.to_string(),
+            Some(id) if !id.is_empty() => id,
             _ => {
                 return Err((
                     RejectReason::MissingCustomerId,
@@ -170,76 +162,75 @@ impl<'a> SurveyRows<'a> {
         Ok((id, placed, score))
     }
 
-    /// A 0–10 whole score, or the reason and raw value.
+    /// A 0–10 whole score, or the reason and raw value (made only for a
+    /// reject: most rows have none).
     fn score(&self, i: usize) -> std::result::Result<u8, (RejectReason, Option<String>)> {
         let missing = |raw: Option<&str>| (RejectReason::MissingScore, raw.map(str::to_string));
-        let (value, raw) = match &self.scores {
+        let value = match &self.scores {
             NumberColumn::Text(ca) => match ca.get(i) {
-                Some(text) if !text.trim().is_empty() => (whole_number(text), text.to_string()),
+                Some(text) if !text.trim().is_empty() => whole_number(text),
                 other => return Err(missing(other)),
             },
             NumberColumn::Int(ca) => match ca.get(i) {
-                Some(v) => (Some(v), v.to_string()),
+                Some(v) => Some(v),
                 None => return Err(missing(None)),
             },
             NumberColumn::Float(ca) => match ca.get(i) {
-                Some(x) => (whole_float(x), x.to_string()),
+                Some(x) => whole_float(x),
                 None => return Err(missing(None)),
             },
         };
         match value {
-            None => Err((RejectReason::InvalidScore, Some(raw))),
-            Some(v) if !(0..=10).contains(&v) => Err((RejectReason::ScoreOutOfRange, Some(raw))),
-            Some(v) => Ok(v as u8),
+            Some(v) if (0..=10).contains(&v) => Ok(v as u8),
+            None => Err((RejectReason::InvalidScore, Some(self.raw_score(i)))),
+            Some(_) => Err((RejectReason::ScoreOutOfRange, Some(self.raw_score(i)))),
+        }
+    }
+
+    /// Row `i`'s score as the reject shows it: the text, or the number.
+    fn raw_score(&self, i: usize) -> String {
+        match &self.scores {
+            NumberColumn::Text(ca) => ca.get(i).unwrap_or_default().to_string(),
+            NumberColumn::Int(ca) => ca.get(i).map(|v| v.to_string()).unwrap_or_default(),
+            NumberColumn::Float(ca) => ca.get(i).map(|x| x.to_string()).unwrap_or_default(),
         }
     }
 }
 
-/// Rows a survey file's row checks take at a time: the checked rows are
-/// moved into the candidates a chunk at a time, so the file's rows are not
-/// held twice, once checked and once as candidates.
+/// Rows a survey file's row checks take at a time: the results are moved
+/// into the rows waiting for the lookup a chunk at a time, so a raw
+/// chunk's rows are not all held twice, once checked and once waiting.
 const CHECK_CHUNK_ROWS: usize = 1 << 16;
 
-/// Row checks of one survey file.
-fn check_batch(rules: &SurveyRules, batch: &RawBatch) -> Result<(Vec<Candidate>, Vec<Reject>)> {
+/// A raw chunk's row checks: the rows that pass, but for those dated after
+/// as_of, which are only counted, go to `into` (straight into the rows
+/// waiting for the lookup: a chunk's rows of their own would be copied
+/// there once more). Returns the rejects, in row order, and the rows after
+/// as_of.
+fn check_batch(
+    (rules, as_of): (&SurveyRules, i32),
+    batch: &RawBatch,
+    into: &mut CheckedRows,
+) -> Result<(Vec<Reject>, u64)> {
     let frame = &batch.frame;
-    let rows = row_numbers(frame)?;
+    let numbers = row_numbers(frame)?;
     let survey_rows = SurveyRows::of(rules, frame)?;
-    // Rejects are few (the reject share bounds them): reserving a
-    // candidate for every row keeps the vector from doubling while it
-    // fills.
-    let mut candidates = Vec::with_capacity(frame.height());
-    let mut rejects = Vec::new();
+    let (mut rejects, mut after_as_of) = (Vec::new(), 0);
     for start in (0..frame.height()).step_by(CHECK_CHUNK_ROWS) {
         let chunk = start..(start + CHECK_CHUNK_ROWS).min(frame.height());
-        let checked: Vec<_> = (chunk.clone().into_par_iter())
+        let results: Vec<_> = (chunk.clone().into_par_iter())
             .map(|i| survey_rows.check(i))
             .collect();
-        for (i, result) in chunk.zip(checked) {
+        for (i, result) in chunk.zip(results) {
+            let at = (batch.file, numbers[i]);
             match result {
-                Ok(row) => candidates.push(Candidate::of(batch.file, rows[i], row)),
-                Err(problem) => rejects.push(Reject::of_row(batch.file, rows[i], problem)),
+                Ok((_, placed, _)) if placed.local_day > as_of => after_as_of += 1,
+                Ok((id, placed, score)) => into.push(at, id, placed, score),
+                Err(problem) => rejects.push(Reject::of_row(at.0, at.1, problem)),
             }
         }
     }
-    Ok((candidates, rejects))
-}
-
-impl Candidate {
-    /// Bytes held for the candidate, its id text included.
-    fn bytes(&self) -> usize {
-        std::mem::size_of::<Candidate>() + self.id.capacity()
-    }
-
-    fn of(file: u32, row: u32, (id, placed, score): (String, PlacedTimestamp, u8)) -> Candidate {
-        Candidate {
-            file,
-            row,
-            id,
-            placed,
-            score,
-        }
-    }
+    Ok((rejects, after_as_of))
 }
 
 /// Where the coded survey rows wait until every file is read: up to
@@ -270,9 +261,8 @@ pub struct SurveyCheck<'a> {
     parts: &'a CustomerParts,
     as_of: i32,
     counts: RowCounts,
-    /// Checked rows whose ids are not yet looked up, and their bytes.
-    pending: Vec<Candidate>,
-    pending_bytes: usize,
+    /// Checked rows whose ids are not yet looked up.
+    pending: CheckedRows,
     code_every_bytes: usize,
     /// The coded rows, by the partition of their customer.
     coded: Buffered<'a, SurveyPart>,
@@ -303,8 +293,7 @@ impl<'a> SurveyCheck<'a> {
             parts,
             as_of,
             counts: RowCounts::default(),
-            pending: Vec::new(),
-            pending_bytes: 0,
+            pending: CheckedRows::default(),
             code_every_bytes: memory.code_every_bytes,
             coded: Buffered::new(parts.part_count(), memory.held_bytes, memory.spill),
             unknown: Vec::new(),
@@ -325,36 +314,27 @@ impl<'a> SurveyCheck<'a> {
 
     fn add_chunk(&mut self, batch: &RawBatch) -> Result<()> {
         self.counts.rows_read += batch.frame.height() as u64;
-        let (mut candidates, mut rejects) = check_batch(self.rules, batch)?;
+        let checks = (self.rules, self.as_of);
+        let (mut rejects, after_as_of) = check_batch(checks, batch, &mut self.pending)?;
         if !rejects.is_empty() {
             let rows: Vec<u32> = rejects.iter().map(|r| r.row).collect();
             RawText::of_rows(batch, &rows)?.fill(rejects.iter_mut());
             self.rejects.append(&mut rejects);
         }
-        let before = candidates.len();
-        candidates.retain(|c| c.placed.local_day <= self.as_of);
-        self.counts.excluded_after_as_of += (before - candidates.len()) as u64;
-        self.pending_bytes += candidates.iter().map(Candidate::bytes).sum::<usize>();
-        // The first chunk's candidates are kept as they are, not copied
-        // (a copy would hold the chunk's rows twice for a moment).
-        match self.pending.is_empty() {
-            true => self.pending = candidates,
-            false => self.pending.append(&mut candidates),
-        }
-        match self.pending_bytes > self.code_every_bytes {
+        self.counts.excluded_after_as_of += after_as_of;
+        match self.pending.bytes() > self.code_every_bytes {
             true => self.code_pending(),
             false => Ok(()),
         }
     }
 
-    /// Looks up the customer of each pending candidate (their ids sorted,
-    /// as the customer codes are, and each part's ids read once) and adds
-    /// the rows of known customers to their partitions.
+    /// Looks up the customer of each pending row (their ids sorted, as
+    /// the customer codes are, and each part's ids read once) and adds the
+    /// rows of known customers to their partitions, in id order.
     fn code_pending(&mut self) -> Result<()> {
-        let mut candidates = std::mem::take(&mut self.pending);
-        self.pending_bytes = 0;
-        candidates.par_sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+        let pending = std::mem::take(&mut self.pending);
+        let order = pending.order_by_id();
+        let ids: Vec<&str> = order.iter().map(|&i| pending.id(i as usize)).collect();
         let started = std::time::Instant::now();
         let codes = self.parts.codes_of_ids(&ids)?;
         let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
@@ -365,16 +345,11 @@ impl<'a> SurveyCheck<'a> {
         );
         drop(ids);
         let mut pieces = self.pieces_for(&codes);
-        for (c, code) in candidates.into_iter().zip(codes) {
+        for (&i, code) in order.iter().zip(codes) {
             match code {
-                Some(customer) => pieces[self.parts.part_of_code(customer)].push(&Coded {
-                    customer,
-                    file: c.file,
-                    row: c.row,
-                    placed: c.placed,
-                    score: c.score,
-                }),
-                None => self.unknown.push(c),
+                Some(customer) => pieces[self.parts.part_of_code(customer)]
+                    .push(&pending.coded(i as usize, customer)),
+                None => self.unknown.push(pending.candidate(i as usize)),
             }
         }
         self.coded.add(pieces)
@@ -617,7 +592,9 @@ mod tests {
             })
             .collect();
         let rules = utc_rules(1.0);
-        let (candidates, rejects) = check_batch(&rules, &survey_batch(&rows)).unwrap();
+        let mut candidates = CheckedRows::default();
+        let (rejects, _) =
+            check_batch((&rules, i32::MAX), &survey_batch(&rows), &mut candidates).unwrap();
         let expected_rejects: Vec<(u32, RejectReason)> = (0..n)
             .filter_map(|i| match (no_id(i), bad_score(i)) {
                 (true, _) => Some((i as u32 + 1, RejectReason::MissingCustomerId)),
@@ -631,8 +608,10 @@ mod tests {
             .filter(|&i| !no_id(i) && !bad_score(i))
             .map(|i| (i as u32 + 1, ids[i].as_str()))
             .collect();
-        let got: Vec<_> = candidates.iter().map(|c| (c.row, c.id.as_str())).collect();
+        let got: Vec<_> = (0..candidates.len())
+            .map(|i| (candidates.candidate(i).row, candidates.id(i)))
+            .collect();
         assert_eq!(got, expected);
-        assert!(candidates.iter().all(|c| c.score == 7));
+        assert!((0..candidates.len()).all(|i| candidates.candidate(i).score == 7));
     }
 }
