@@ -1,8 +1,9 @@
 //! Survey rows that passed the row checks, waiting for their customers to
 //! be looked up: their ids' text in one buffer rather than a `String` a
 //! row, which cost an allocation to make, one to free and 24 bytes on top
-//! of the text. At 19.8 M survey rows those allocations, and moving the
-//! rows while sorting them by id, were a third of the checks' time.
+//! of the text. With a `String` a row, sorting 19.8 M checked rows by id
+//! and placing them in their partitions took 4.5 s of the checks' 11.7 s;
+//! sorted on an id prefix beside each row's index, 3.1 s (one run each).
 
 use rayon::prelude::*;
 
