@@ -30,6 +30,11 @@ impl CheckedRow {
     }
 }
 
+/// Rows at most between lookups: [`CheckedRows::order_by_id`] numbers
+/// them with `u32`s (a budget of terabytes would reach it, and each chunk
+/// adds fewer rows than the margin).
+pub const MAX_ROWS: usize = u32::MAX as usize;
+
 /// Checked rows in the order they were added, each with its id.
 #[derive(Debug, Default)]
 pub struct CheckedRows {
@@ -92,6 +97,7 @@ impl CheckedRows {
     /// most eight bytes are then ordered without their text, and only
     /// longer ids with equal prefixes are compared whole.
     pub fn order_by_id(&self) -> Vec<u32> {
+        assert!(self.len() <= MAX_ROWS, "checked rows beyond a u32 index");
         let mut keys: Vec<(u64, u32, u32)> = (0..self.len())
             .map(|i| {
                 let id = self.id(i);

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::config::{Pipeline, SurveyColumns, SurveysConfig};
 use crate::error::{Error, Result};
-use crate::stages::nps::checked::{Candidate, CheckedRows};
+use crate::stages::nps::checked::{self, Candidate, CheckedRows};
 use crate::stages::nps::orders::RespondentOrders;
 use crate::stages::nps::survey_part::{Coded, SurveyPart};
 use crate::stages::orders::{OrderHistory, RowCounts};
@@ -322,7 +322,8 @@ impl<'a> SurveyCheck<'a> {
             self.rejects.append(&mut rejects);
         }
         self.counts.excluded_after_as_of += after_as_of;
-        match self.pending.bytes() > self.code_every_bytes {
+        let full = self.pending.len() > checked::MAX_ROWS / 2;
+        match full || self.pending.bytes() > self.code_every_bytes {
             true => self.code_pending(),
             false => Ok(()),
         }
