@@ -25,7 +25,7 @@ use crate::config::{Pipeline, SpillCompression, SurveysConfig};
 use crate::error::{Error, Result};
 use crate::io::history::{append_snapshots, HistoryPlan};
 use crate::io::input::{
-    parquet_rows, raw_records, read_chunks, resolve_inputs, FileFormat, InputFile, InputSpec,
+    parquet_rows, raw_records, read_files, resolve_inputs, FileFormat, InputFile, InputSpec,
     CHUNK_ROWS,
 };
 use crate::io::list_files::ListRuns;
@@ -1056,10 +1056,7 @@ fn load_and_validate<'s>(
     let has_order_id = pipeline.config.columns.order_id.is_some();
     let chunk_rows = plan.chunk_rows;
     let read = move |each: &mut dyn FnMut(RawBatch) -> Result<()>| {
-        for (i, file) in files.iter().enumerate() {
-            read_chunks(&input, i as u32, file, has_order_id, chunk_rows, &mut *each)?;
-        }
-        Ok(())
+        read_files(&input, files, has_order_id, chunk_rows, each)
     };
     let times = read_ahead(read, |batch| {
         let path = &files[batch.file as usize].path;

@@ -234,6 +234,21 @@ pub fn read_chunks(
     )
 }
 
+/// [`read_chunks`] of every file of `files` in turn, each chunk's `file`
+/// its index in `files`.
+pub fn read_files(
+    spec: &InputSpec,
+    files: &[InputFile],
+    hash_lines: bool,
+    chunk_rows: usize,
+    mut each: impl FnMut(RawBatch) -> Result<()>,
+) -> Result<()> {
+    for (i, file) in files.iter().enumerate() {
+        read_chunks(spec, i as u32, file, hash_lines, chunk_rows, &mut each)?;
+    }
+    Ok(())
+}
+
 /// [`read_chunks`], skipping the chunks for which `wanted(first row, rows)`
 /// is false (rows 1-based, as in `__row`). A CSV file is still scanned
 /// whole, but only the wanted chunks are parsed.

@@ -7,7 +7,7 @@
 
 use crate::config::{Pipeline, SurveysConfig};
 use crate::error::Result;
-use crate::io::input::{read_chunks, resolve_inputs, InputFile, InputSpec, RawBatch};
+use crate::io::input::{read_files, resolve_inputs, InputFile, InputSpec, RawBatch};
 
 /// The survey input as the readers see it.
 pub fn survey_input(pipeline: &Pipeline, surveys: &SurveysConfig) -> InputSpec {
@@ -37,18 +37,21 @@ pub fn resolve_survey_inputs(pipeline: &Pipeline) -> Result<Vec<InputFile>> {
 
 /// Reads every survey file in chunks of at most `chunk_rows` rows (and
 /// the CSV reader's bytes), in path and row order, handing each to
-/// `each`: `__row` and the mapped survey columns. One chunk is held at a
-/// time, whatever the files' size.
+/// `each`: `__row` and the mapped survey columns. This reader holds one
+/// chunk at a time, whatever the files' size (its caller may hold the one
+/// before).
 pub fn read_survey_chunks(
     pipeline: &Pipeline,
     surveys: &SurveysConfig,
     files: &[InputFile],
     chunk_rows: usize,
-    mut each: impl FnMut(RawBatch) -> Result<()>,
+    each: impl FnMut(RawBatch) -> Result<()>,
 ) -> Result<()> {
-    let spec = survey_input(pipeline, surveys);
-    for (i, file) in files.iter().enumerate() {
-        read_chunks(&spec, i as u32, file, false, chunk_rows, &mut each)?;
-    }
-    Ok(())
+    read_files(
+        &survey_input(pipeline, surveys),
+        files,
+        false,
+        chunk_rows,
+        each,
+    )
 }
