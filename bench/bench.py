@@ -197,8 +197,12 @@ def measure(cmd, log_path, env=None):
                                     stdout=logf, stderr=subprocess.STDOUT, env=env).returncode
                 wall = time.perf_counter() - t0
                 with open(tfile) as f:
-                    last = f.read().strip().splitlines()[-1]
-                fields = last.split()
+                    lines = f.read().strip().splitlines()
+                # No line when `time` itself was stopped (a signal to the
+                # whole process group): a failed run, not a crash here.
+                fields = lines[-1].split() if lines else []
+                if len(fields) != 4:
+                    return rc if rc != 0 else 1, wall, 0, float("nan")
                 rss = int(fields[1]) * 1024
                 cpu = float(fields[2]) + float(fields[3])
             finally:

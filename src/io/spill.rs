@@ -495,15 +495,15 @@ fn get_vecs<T: Pod>(input: &mut impl Read, read: &mut u64) -> std::io::Result<Ve
 }
 
 fn put_keys<W: Write>(out: &mut VecWriter<W>, keys: &KeyBytes) -> std::io::Result<()> {
-    out.put(&keys.len)?;
-    out.put(&keys.bytes)
+    let (len, bytes) = keys.parts();
+    out.put(len)?;
+    out.put(bytes)
 }
 
 fn get_keys(input: &mut impl Read, read: &mut u64) -> std::io::Result<KeyBytes> {
-    Ok(KeyBytes {
-        len: get_vec(input, read)?,
-        bytes: get_vec(input, read)?,
-    })
+    let len = get_vec(input, read)?;
+    let bytes = get_vec(input, read)?;
+    Ok(KeyBytes::from_parts(len, bytes))
 }
 
 impl Spillable for LinePart {

@@ -21,7 +21,7 @@ use crate::stages::per_customer::CustomerParts;
 use crate::stages::raw::RawText;
 use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
 use crate::stages::rejects::{check_reject_share, Reject, RejectReason, RowProblem};
-use crate::stages::validate::{NumberColumn, TsColumn};
+use crate::stages::validate::{trim_key, NumberColumn, TsColumn};
 use crate::time::{PlacedTimestamp, TimestampFormat};
 
 /// What the survey stage needs of the pipeline.
@@ -142,7 +142,7 @@ impl<'a> SurveyRows<'a> {
 
     /// Checks one row: customer id, then timestamp, then score.
     fn check(&self, i: usize) -> std::result::Result<(&str, PlacedTimestamp, u8), RowProblem> {
-        let id = match self.ids.get(i).map(str::trim) {
+        let id = match self.ids.get(i).map(trim_key) {
             Some(id) if !id.is_empty() => id,
             _ => {
                 return Err((

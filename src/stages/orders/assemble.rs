@@ -75,28 +75,19 @@ pub fn orders_of_part(
 /// The customer ids of a line partition, each line's found by its start.
 struct CustomerIds {
     ids: KeyBytes,
-    /// Where each line's id starts in `ids.bytes`.
+    /// Where each line's id starts in the keys' text.
     start: Vec<usize>,
 }
 
 impl CustomerIds {
     fn new(ids: KeyBytes) -> CustomerIds {
-        let mut at = 0;
-        let start = ids
-            .len
-            .iter()
-            .map(|&n| {
-                let start = at;
-                at += n as usize;
-                start
-            })
-            .collect();
+        let start = ids.starts();
         CustomerIds { ids, start }
     }
 
     /// The customer id of line `i`.
     fn of(&self, i: usize) -> &[u8] {
-        &self.ids.bytes[self.start[i]..self.start[i] + self.ids.len[i] as usize]
+        self.ids.get(i, self.start[i])
     }
 }
 

@@ -4,7 +4,7 @@
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::{CodeVec, NO_CODE};
+use super::{trim_key, CodeVec, NO_CODE};
 use crate::error::Result;
 use crate::stages::raw::text_of;
 
@@ -147,7 +147,7 @@ impl Interner {
     ) -> Result<()> {
         let text = text_of(frame.column(column)?)?;
         for value in text.iter() {
-            let code = match value.map(str::trim) {
+            let code = match value.map(trim_key) {
                 None | Some("") => NO_CODE,
                 Some(v) => self.code(v),
             };

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use super::columns::text_column;
-use super::{LineStatus, Lines, NumberColumn, TsColumn};
+use super::{trim_key, LineStatus, Lines, NumberColumn, TsColumn};
 use crate::config::{FilterConfig, Pipeline};
 use crate::error::Result;
 use crate::expr::{
@@ -192,7 +192,7 @@ impl<'a> RowChecker<'a> {
     /// null nor blank.
     fn check_keys(&self, i: usize) -> std::result::Result<(), RowProblem> {
         let mapping = &self.pipeline.config.columns;
-        match self.customer[i].map(str::trim) {
+        match self.customer[i].map(trim_key) {
             Some(id) if !id.is_empty() => {}
             other => {
                 return Err((
@@ -203,7 +203,7 @@ impl<'a> RowChecker<'a> {
             }
         };
         if let (Some(order), Some(name)) = (&self.order, &mapping.order_id) {
-            if order[i].is_none_or(|s| s.trim().is_empty()) {
+            if order[i].is_none_or(|s| trim_key(s).is_empty()) {
                 return Err((
                     RejectReason::MissingOrderId,
                     name.clone(),

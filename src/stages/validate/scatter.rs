@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::interner::{key_hash, Interner};
 use super::row::validate_batch;
-use super::{CodeVec, LineStatus, Lines, NO_CODE};
+use super::{trim_key, CodeVec, LineStatus, Lines, NO_CODE};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::stages::customer_ranges::{CustomerRanges, LineSample};
@@ -162,7 +162,7 @@ impl<'a> LineScatter<'a> {
             return;
         };
         self.customer_sample.add_lines(first_line, ids.len(), |i| {
-            let id = ids.get(i).map_or("", str::trim);
+            let id = ids.get(i).map_or("", trim_key);
             (lines.status[i] == LineStatus::Valid && !id.is_empty()).then_some(id.as_bytes())
         });
     }
@@ -303,21 +303,20 @@ fn push_trimmed(text: &StringChunked, rows: &[u32], keys: &mut KeyBytes) {
     let array = text.downcast_iter().next();
     // Sized once from the untrimmed lengths (in the views, no text read):
     // growing by doubling copied the keys again and again into new pages.
-    if let Some(array) = array {
+    // (A key of 255 bytes or more takes 4 more for its length: rare
+    // enough to be left to growth.)
+    let bytes: usize = array.map_or(0, |array| {
         let views = array.views();
         // A null's view is not read: its length is not defined.
-        let bytes: usize = rows
-            .iter()
-            .map(|&i| match array.get(i as usize) {
-                Some(_) => views[i as usize].length as usize,
-                None => 0,
-            })
-            .sum();
-        keys.bytes.reserve(bytes);
-    }
-    keys.len.reserve(rows.len());
+        let length = |i: u32| match array.get(i as usize) {
+            Some(_) => views[i as usize].length as usize,
+            None => 0,
+        };
+        rows.iter().map(|&i| length(i)).sum()
+    });
+    keys.reserve(rows.len(), bytes);
     for &i in rows {
-        let value = array.and_then(|a| a.get(i as usize)).map_or("", str::trim);
+        let value = array.and_then(|a| a.get(i as usize)).map_or("", trim_key);
         keys.push(value.as_bytes());
     }
 }
@@ -340,7 +339,7 @@ fn key_hashes(text: &StringChunked) -> Vec<u64> {
     (0..array.len())
         .into_par_iter()
         .with_min_len(PIECE_ROWS)
-        .map(|i| match array.get(i).map(str::trim) {
+        .map(|i| match array.get(i).map(trim_key) {
             None | Some("") => MISSING,
             Some(v) => key_hash(v.as_bytes()).min(MISSING - 1),
         })
