@@ -63,6 +63,9 @@ CLV_ENGINE = "retention+clv"  # the whole pipeline, CLV stage included
 CLV_MODEL = os.environ.get("BENCH_CLV_MODEL", "").strip() or "bg_nbd"
 CLV_HORIZON_MONTHS, CLV_DISCOUNT = 12, 0.01  # fixed by the pipeline template
 LIFETIMES_VENV = os.path.join(ROOT, ".venv-lifetimes")
+# Above this many orders the comparison with lifetimes (about a minute per
+# 1 M orders, one core) runs only when BENCH_LIFETIMES=1 asks for it.
+LIFETIMES_MAX_ORDERS = 20_000_000
 LIFETIMES_PY = os.path.join(LIFETIMES_VENV, "bin", "python")
 # lifetimes 0.11.3 predates numpy 2, pandas 2 and recent scipy.
 LIFETIMES_PINS = ["lifetimes==0.11.3", "numpy<2", "pandas<2", "scipy<1.12",
@@ -900,10 +903,16 @@ def main():
                   + ", ".join(f"{r['orders']:,} orders {r['variant']} "
                               f"{r[f'{p}_sql_s_median']:.2f} s" for r in sql))
 
-    if os.environ.get("BENCH_LIFETIMES", "1").strip() != "0" and clv_runs:
+    lifetimes_wanted = os.environ.get("BENCH_LIFETIMES", "").strip()
+    if lifetimes_wanted != "0" and clv_runs:
         # The CLV stage against lifetimes, on the size nearest 1 M orders.
         size, truth, clv_dir, clv_log = min(clv_runs, key=lambda c: abs(c[0] - 1_000_000))
-        clv_rows = compare_lifetimes(size, truth, clv_dir, clv_log, stamp)
+        clv_rows = None
+        if size > LIFETIMES_MAX_ORDERS and lifetimes_wanted != "1":
+            warnings.append(f"lifetimes left out: the smallest history here has {size:,} orders, "
+                            f"and lifetimes takes about a minute per 1 M; BENCH_LIFETIMES=1 runs it")
+        else:
+            clv_rows = compare_lifetimes(size, truth, clv_dir, clv_log, stamp)
         if clv_rows:
             clv_csv = write_results(f"clv_{stamp}", list(clv_rows[0]), clv_rows)
             print(f"\n== CLV fits and predictions, {size:,} orders "
