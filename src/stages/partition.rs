@@ -52,11 +52,6 @@ impl KeyBytes {
         (&self.len, &self.bytes)
     }
 
-    /// How many keys there are.
-    pub fn count(&self) -> usize {
-        self.len.len()
-    }
-
     /// Room for `keys` more keys of `bytes` bytes in all.
     pub fn reserve(&mut self, keys: usize, bytes: usize) {
         self.len.reserve(keys);
@@ -615,7 +610,7 @@ mod tests {
             let expected: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
             proptest::prop_assert_eq!(&back, &expected);
             let starts = joined.starts();
-            let by_start: Vec<&[u8]> = (0..joined.count()).map(|i| joined.get(i, starts[i])).collect();
+            let by_start: Vec<&[u8]> = starts.iter().enumerate().map(|(i, &at)| joined.get(i, at)).collect();
             proptest::prop_assert_eq!(by_start, expected);
         }
     }

@@ -75,7 +75,7 @@ pub fn orders_of_part(
 /// The customer ids of a line partition, each line's found by its start.
 struct CustomerIds {
     ids: KeyBytes,
-    /// Where each line's id starts in the keys' text.
+    /// Where each line's key entry starts ([`KeyBytes::starts`]).
     start: Vec<usize>,
 }
 
