@@ -38,6 +38,7 @@ mod batches;
 mod bgnbd;
 mod bgnbd_curvature;
 mod compress;
+mod exact_sum;
 mod gamma_gamma;
 mod hyp2f1;
 mod log_product;
@@ -60,6 +61,9 @@ pub use batches::{
 };
 pub use bgnbd::{bgnbd_log_likelihood, conditional_expected_purchases, probability_alive};
 pub use compress::CompressedSummary;
+#[cfg(test)]
+pub(crate) use exact_sum::online_exact_sum;
+pub use exact_sum::ExactSum;
 pub use gamma_gamma::{
     conditional_expected_order_value, fit_gamma_gamma, fit_gamma_gamma_from, fit_gamma_gamma_with,
     gamma_gamma_log_likelihood,

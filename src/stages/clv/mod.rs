@@ -32,7 +32,7 @@ pub use selection::SelectionRow;
 pub use status::fit_status;
 
 use crate::clv::{
-    AtOptimum, CustomerPredictions, CustomerSummaryInput, FitReport, FoldedSummary,
+    AtOptimum, CustomerPredictions, CustomerSummaryInput, ExactSum, FitReport, FoldedSummary,
     ForecastGradients, GammaGammaParams, LogCovariance, PredictionIntervals, PredictionSettings,
     PurchaseModel, PurchaseModelKind, Scorer, SummaryFold, Uncertainty,
 };
@@ -606,121 +606,72 @@ impl Bounds {
     }
 }
 
-/// Customers per chunk of the forecast's sums. Fixed, so the totals are
-/// added up in the same order whatever the thread count and partitions.
-const FORECAST_CHUNK: usize = 1 << 16;
+/// Customers per parallel piece of a batch's forecast sums.
+const FORECAST_PIECE: usize = 1 << 14;
 
 /// Per month of the horizon, the expected orders and revenue of all
-/// customers, added a batch of customers at a time in customer order:
-/// summed in customer order within chunks of [`FORECAST_CHUNK`]
-/// customers, and the chunks' sums in chunk order, so the result is the
-/// same on every run whatever the batches. A batch's whole chunks are
-/// summed in parallel; the chunk a batch ends in is carried to the next.
+/// customers, as exact sums: the totals are the same, bit for bit, in
+/// whatever order, batches, threads or partitions the customers are
+/// added, and partial totals (a partition's, an executor's) add up to
+/// the same numbers as well.
 struct MonthlyTotals {
-    /// Customers per chunk: [`FORECAST_CHUNK`] (smaller in tests).
-    chunk: usize,
-    orders: Vec<f64>,
-    revenue: Vec<f64>,
-    /// The open chunk's sums, and its customers so far.
-    open: (Vec<f64>, Vec<f64>),
-    in_open: usize,
+    orders: Vec<ExactSum>,
+    revenue: Vec<ExactSum>,
 }
 
 impl MonthlyTotals {
     fn new(months: usize) -> Self {
-        Self::with_chunk(months, FORECAST_CHUNK)
-    }
-
-    fn with_chunk(months: usize, chunk: usize) -> Self {
         MonthlyTotals {
-            chunk,
-            orders: vec![0.0; months],
-            revenue: vec![0.0; months],
-            open: (vec![0.0; months], vec![0.0; months]),
-            in_open: 0,
+            orders: vec![ExactSum::new(); months],
+            revenue: vec![ExactSum::new(); months],
         }
     }
 
-    /// Adds the next batch's customers.
+    /// Adds a batch's customers (pieces of it in parallel).
     fn add(&mut self, predictions: &CustomerPredictions) {
-        let n = predictions.len();
-        // The open chunk's rest first, then whole chunks, then the start
-        // of the next open one.
-        let rest = if self.in_open > 0 {
-            (self.chunk - self.in_open).min(n)
-        } else {
-            0
-        };
-        self.add_to_open(predictions, 0..rest);
-        let chunk = self.chunk;
-        let whole = (n - rest) / chunk;
-        let chunks: Vec<(Vec<f64>, Vec<f64>)> = (0..whole)
+        let months = self.orders.len();
+        let pieces: Vec<MonthlyTotals> = (0..predictions.len().div_ceil(FORECAST_PIECE))
             .into_par_iter()
             .map(|k| {
-                let start = rest + k * chunk;
-                let mut sums = (vec![0.0; self.orders.len()], vec![0.0; self.orders.len()]);
-                add_customers(&mut sums, predictions, start..start + chunk);
-                sums
+                let start = k * FORECAST_PIECE;
+                let end = (start + FORECAST_PIECE).min(predictions.len());
+                let mut piece = MonthlyTotals::new(months);
+                piece.add_customers(predictions, start..end);
+                piece
             })
             .collect();
-        for chunk in chunks {
-            self.close(chunk);
-        }
-        self.add_to_open(predictions, rest + whole * chunk..n);
+        pieces.iter().for_each(|piece| self.merge(piece));
     }
 
-    /// Adds customers `range` to the open chunk, closing it when full.
-    fn add_to_open(&mut self, predictions: &CustomerPredictions, range: Range<usize>) {
-        if range.is_empty() {
-            return;
-        }
-        self.in_open += range.len();
-        add_customers(&mut self.open, predictions, range);
-        if self.in_open == self.chunk {
-            self.close_open();
-        }
-    }
-
-    fn close_open(&mut self) {
-        let months = self.orders.len();
-        let open = std::mem::replace(&mut self.open, (vec![0.0; months], vec![0.0; months]));
-        self.in_open = 0;
-        self.close(open);
-    }
-
-    /// Adds a chunk's sums to the totals.
-    fn close(&mut self, (orders, revenue): (Vec<f64>, Vec<f64>)) {
-        for j in 0..self.orders.len() {
-            self.orders[j] += orders[j];
-            self.revenue[j] += revenue[j];
+    /// Adds customers `range` of `predictions`.
+    fn add_customers(&mut self, predictions: &CustomerPredictions, range: Range<usize>) {
+        let mut by_month = vec![0.0; self.orders.len()];
+        for i in range {
+            let value = predictions.expected_avg_order_value(i);
+            predictions.expected_orders_by_month(i, &mut by_month);
+            for (j, &n) in by_month.iter().enumerate() {
+                // A NaN month makes the total NaN: published as null.
+                self.orders[j].add(n);
+                self.revenue[j].add(n * value);
+            }
         }
     }
 
-    /// The totals over every customer added: (orders, revenue) per month.
-    fn finish(mut self) -> (Vec<f64>, Vec<f64>) {
-        if self.in_open > 0 {
-            self.close_open();
+    /// Adds another's totals.
+    fn merge(&mut self, other: &MonthlyTotals) {
+        for (mine, theirs) in self.orders.iter_mut().zip(&other.orders) {
+            mine.merge(theirs);
         }
-        (self.orders, self.revenue)
+        for (mine, theirs) in self.revenue.iter_mut().zip(&other.revenue) {
+            mine.merge(theirs);
+        }
     }
-}
 
-/// Adds customers `range` of `predictions` to (orders, revenue) per
-/// month, in customer order.
-fn add_customers(
-    (orders, revenue): &mut (Vec<f64>, Vec<f64>),
-    predictions: &CustomerPredictions,
-    range: Range<usize>,
-) {
-    let mut by_month = vec![0.0; orders.len()];
-    for i in range {
-        let value = predictions.expected_avg_order_value(i);
-        predictions.expected_orders_by_month(i, &mut by_month);
-        for (j, &n) in by_month.iter().enumerate() {
-            // A NaN month makes the total NaN: published as null.
-            orders[j] += n;
-            revenue[j] += n * value;
-        }
+    /// The totals over every customer added, each rounded once: (orders,
+    /// revenue) per month.
+    fn finish(self) -> (Vec<f64>, Vec<f64>) {
+        let values = |sums: Vec<ExactSum>| sums.iter().map(ExactSum::value).collect();
+        (values(self.orders), values(self.revenue))
     }
 }
 
@@ -784,18 +735,18 @@ mod tests {
             month_days: MONTH_DAYS,
             discount_rate_monthly: 0.0,
         };
-        let forecast = forecast(totals_of(&[&predictions], 2, 1), &settings, None);
+        let forecast = forecast(totals_of(&[&predictions], 2), &settings, None);
         assert_eq!(forecast.expected_orders, vec![None, None]);
         assert_eq!(forecast.discounted_revenue, vec![None, None]);
         let first = CustomerPredictions::of_rows_for_tests(&rows, &[0], vec![10.0]);
-        let forecast = super::forecast(totals_of(&[&first], 2, 1), &settings, None);
+        let forecast = super::forecast(totals_of(&[&first], 2), &settings, None);
         assert_eq!(forecast.expected_revenue, vec![Some(10.0), Some(10.0)]);
         assert_eq!(forecast.expected_orders, vec![Some(1.0), Some(1.0)]);
     }
 
-    /// The totals of batches added in order, in chunks of `chunk`.
-    fn totals_of(batches: &[&CustomerPredictions], months: usize, chunk: usize) -> MonthlyTotals {
-        let mut totals = MonthlyTotals::with_chunk(months, chunk);
+    /// The totals of batches added in order.
+    fn totals_of(batches: &[&CustomerPredictions], months: usize) -> MonthlyTotals {
+        let mut totals = MonthlyTotals::new(months);
         for batch in batches {
             totals.add(batch);
         }
@@ -803,16 +754,18 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The forecast's totals by their definition (customers summed in
-        /// order within chunks, the chunks' sums in order), whatever the
-        /// batches the customers come in: bit for bit, with values whose
-        /// sums depend on their order.
+        /// The forecast's totals are the exact sums of every customer's
+        /// months, rounded once (an independent exact summation,
+        /// `accurate`'s online one, gives them), whatever the customers'
+        /// order and the batches they come in: bit for bit, with values
+        /// whose plain sums depend on their order.
         #[test]
-        fn monthly_totals_do_not_depend_on_the_batches(
+        fn monthly_totals_do_not_depend_on_order_or_batches(
             customers in proptest::collection::vec((0usize..4, -3i32..40), 0..60),
             cuts in proptest::collection::vec(0usize..61, 0..5),
-            chunk in 1usize..7,
+            rotation in 0usize..60,
         ) {
+            use crate::clv::online_exact_sum;
             let months = 3;
             // Rows whose months differ by orders of magnitude: each
             // month's expected orders, and (P(alive) 1) their running sums
@@ -830,23 +783,20 @@ mod tests {
                 let cumulative = &rows[r].1;
                 cumulative[j] - if j == 0 { 0.0 } else { cumulative[j - 1] }
             };
+            let mut customers = customers;
+            let turn = rotation % customers.len().max(1);
+            customers.rotate_left(turn);
             let customer_row: Vec<u32> = customers.iter().map(|c| c.0 as u32).collect();
             let value: Vec<f64> = customers.iter().map(|c| c.1 as f64 * 1.1).collect();
-            let mut want = (vec![0.0; months], vec![0.0; months]);
-            for start in (0..customers.len()).step_by(chunk) {
-                let mut sums = (vec![0.0; months], vec![0.0; months]);
-                for i in start..(start + chunk).min(customers.len()) {
-                    for j in 0..months {
-                        let n = month(customer_row[i] as usize, j);
-                        sums.0[j] += n;
-                        sums.1[j] += n * value[i];
-                    }
-                }
-                for j in 0..months {
-                    want.0[j] += sums.0[j];
-                    want.1[j] += sums.1[j];
-                }
-            }
+            let exact = |term: &dyn Fn(usize, usize) -> f64, j: usize| {
+                online_exact_sum(&(0..customers.len()).map(|i| term(i, j)).collect::<Vec<_>>())
+            };
+            let orders_of = |i: usize, j: usize| month(customer_row[i] as usize, j);
+            let revenue_of = |i: usize, j: usize| orders_of(i, j) * value[i];
+            let want: (Vec<f64>, Vec<f64>) = (
+                (0..months).map(|j| exact(&orders_of, j)).collect(),
+                (0..months).map(|j| exact(&revenue_of, j)).collect(),
+            );
             let mut ends: Vec<usize> = cuts.iter().map(|c| c % (customers.len() + 1)).collect();
             ends.extend([0, customers.len()]);
             ends.sort_unstable();
@@ -861,7 +811,7 @@ mod tests {
                 })
                 .collect();
             let batches: Vec<&CustomerPredictions> = batches.iter().collect();
-            let got = totals_of(&batches, months, chunk).finish();
+            let got = totals_of(&batches, months).finish();
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             proptest::prop_assert_eq!(bits(&got.0), bits(&want.0));
             proptest::prop_assert_eq!(bits(&got.1), bits(&want.1));
