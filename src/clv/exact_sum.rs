@@ -84,17 +84,19 @@ impl ExactSum {
         } else {
             (fraction | (1u64 << 52), biased - 1)
         };
+        // The signed mantissa shifted into place, split into two 32-bit
+        // chunks without sign and a signed top: v = c0 + c1·2^32 + c2·2^64.
+        let signed = if x < 0.0 {
+            -(mantissa as i64)
+        } else {
+            mantissa as i64
+        };
+        let v = (signed as i128) << (shift % CHUNK_BITS);
         let first = (shift / CHUNK_BITS) as usize;
-        let shifted = (mantissa as u128) << (shift % CHUNK_BITS);
-        let negative = x < 0.0;
-        for (k, chunk) in self.chunks[first..first + 3].iter_mut().enumerate() {
-            let part = ((shifted >> (CHUNK_BITS * k as u32)) & 0xffff_ffff) as i64;
-            if negative {
-                *chunk -= part;
-            } else {
-                *chunk += part;
-            }
-        }
+        let chunks = &mut self.chunks[first..first + 3];
+        chunks[0] += (v as i64) & 0xffff_ffff;
+        chunks[1] += ((v >> 32) as i64) & 0xffff_ffff;
+        chunks[2] += (v >> 64) as i64;
     }
 
     /// Adds another sum's terms, exactly.
