@@ -15,10 +15,11 @@ use super::compress::{RfmFolder, RfmRows, RowIndex, SpendFolder, SpendRows};
 use super::gamma_gamma::fit_spend_rows;
 use super::model::fit_purchase_model_rows;
 use super::predict::{expected_orders_of_rows, OrderValue};
+use super::row_spend::RowSpend;
 use super::rows::{finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon, RowTable};
 use super::uncertainty::{
-    add_row_weights, customer_intervals, rows_with_spread, ForecastGradients, PredictionIntervals,
-    RowSpread, RowWeights, Uncertainty,
+    customer_intervals, rows_with_spread, ForecastGradients, PredictionIntervals, RowSpread,
+    Uncertainty,
 };
 use super::{
     AtOptimum, CustomerSummaryInput, FitReport, GammaGammaParams, PredictionSettings,
@@ -39,12 +40,17 @@ pub struct UniqueRowsFold {
 
 impl UniqueRowsFold {
     /// Adds the next customers, given as their frequency, recency and T
-    /// columns in days.
+    /// columns in days; returns each one's row.
     ///
     /// # Panics
     /// If the columns have different lengths.
-    pub fn add(&mut self, frequency: &[i64], recency_days: &[i64], tenure_days: &[i64]) {
-        self.folder.add(frequency, recency_days, tenure_days);
+    pub fn add(
+        &mut self,
+        frequency: &[i64],
+        recency_days: &[i64],
+        tenure_days: &[i64],
+    ) -> Vec<u32> {
+        self.folder.add(frequency, recency_days, tenure_days)
     }
 
     pub fn finish(self) -> UniqueRows {
@@ -107,11 +113,13 @@ impl UniqueRows {
 
 /// Customers folded a batch at a time into what the fits need: the unique
 /// (frequency, recency, T) rows and the Gamma-Gamma (frequency, monetary)
-/// rows, each in the order of its first customer.
+/// rows, each in the order of its first customer; and each unique row's
+/// spends, which the forecast's intervals weigh its rows by.
 #[derive(Default)]
 pub struct SummaryFold {
     rfm: UniqueRowsFold,
     spend: SpendFolder,
+    row_spend: RowSpend,
 }
 
 impl SummaryFold {
@@ -121,9 +129,12 @@ impl SummaryFold {
     /// If the input's columns have different lengths.
     pub fn add(&mut self, input: &CustomerSummaryInput) {
         input.assert_lengths();
-        let (rfm, spend) = (&mut self.rfm, &mut self.spend);
+        let (rfm, spend, row_spend) = (&mut self.rfm, &mut self.spend, &mut self.row_spend);
         rayon::join(
-            || rfm.add(input.frequency, input.recency_days, input.tenure_days),
+            || {
+                let rows = rfm.add(input.frequency, input.recency_days, input.tenure_days);
+                row_spend.add(&rows, input.frequency, input.monetary_value);
+            },
             || spend.add(input.frequency, input.monetary_value),
         );
     }
@@ -133,6 +144,7 @@ impl SummaryFold {
         FoldedSummary {
             rows: self.rfm.finish(),
             spend: self.spend.finish(),
+            row_spend: self.row_spend,
         }
     }
 }
@@ -142,6 +154,7 @@ impl SummaryFold {
 pub struct FoldedSummary {
     rows: UniqueRows,
     spend: SpendRows,
+    row_spend: RowSpend,
 }
 
 impl FoldedSummary {
@@ -204,9 +217,7 @@ impl FoldedSummary {
     }
 }
 
-/// A purchase model and the order values, ready to score batches; with
-/// intervals it first needs every customer's weight on their row
-/// ([`RowWeightsFold`]).
+/// A purchase model and the order values, ready to make a [`Scorer`].
 pub struct Scoring<'f> {
     folded: &'f FoldedSummary,
     model: PurchaseModel,
@@ -224,14 +235,8 @@ pub struct ScoringBatch {
 }
 
 impl<'f> Scoring<'f> {
-    /// The batch's rows, order values and their gradients (its customers
-    /// in parallel), for [`RowWeightsFold::add`].
-    pub fn batch(&self, input: &CustomerSummaryInput) -> ScoringBatch {
-        self.batch_of(input, true)
-    }
-
-    /// The batch's rows and order values, and with `gradients` the
-    /// values' gradients (empty without).
+    /// The batch's rows and order values (its customers in parallel), and
+    /// with `gradients` the values' gradients (empty without).
     fn batch_of(&self, input: &CustomerSummaryInput, gradients: bool) -> ScoringBatch {
         input.assert_lengths();
         let value = &self.order_value;
@@ -256,13 +261,6 @@ impl<'f> Scoring<'f> {
         }
     }
 
-    /// An empty fold of the rows' weights, for [`Scoring::with_intervals`].
-    pub fn weights(&self) -> RowWeightsFold {
-        RowWeightsFold {
-            weights: vec![RowWeights::default(); self.folded.rows.len()],
-        }
-    }
-
     /// The scorer without intervals.
     pub fn without_intervals(mut self) -> Scorer<'f> {
         // The groups go to the rows' table, which makes a row's months
@@ -276,19 +274,16 @@ impl<'f> Scoring<'f> {
         }
     }
 
-    /// The scorer with intervals from `uncertainty`, given every
-    /// customer's weights (every batch added to `weights` in order).
-    pub fn with_intervals(
-        mut self,
-        weights: RowWeightsFold,
-        uncertainty: &'f Uncertainty,
-    ) -> Scorer<'f> {
+    /// The scorer with intervals from `uncertainty`.
+    pub fn with_intervals(mut self, uncertainty: &'f Uncertainty) -> Scorer<'f> {
         let groups = std::mem::take(&mut self.groups);
+        let rows = &self.folded.rows.rows;
+        let weights = self.order_value.row_weights(rows, &self.folded.row_spend);
         let (rows, spread, forecast) = rows_with_spread(
             &self.model,
-            &self.folded.rows.rows,
+            rows,
             groups,
-            &weights.weights,
+            &weights,
             &self.horizon,
             &uncertainty.purchase,
         );
@@ -301,25 +296,6 @@ impl<'f> Scoring<'f> {
                 uncertainty,
             }),
         }
-    }
-}
-
-/// Every customer's weight on their row, added a batch at a time in
-/// customer order (the forecast's gradients are sums over them).
-pub struct RowWeightsFold {
-    weights: Vec<RowWeights>,
-}
-
-impl RowWeightsFold {
-    /// Adds a batch; batches must come in customer order.
-    pub fn add(&mut self, batch: &ScoringBatch) {
-        assert_eq!(
-            batch.value_gradients.len(),
-            batch.rows.len(),
-            "RowWeightsFold::add takes batches of Scoring::batch"
-        );
-        let gradient = |i: usize| batch.value_gradients[i];
-        add_row_weights(&mut self.weights, &batch.rows, &batch.values, &gradient);
     }
 }
 

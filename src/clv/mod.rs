@@ -49,6 +49,7 @@ mod pareto_nbd;
 mod pareto_terms;
 mod predict;
 mod quadrature;
+mod row_spend;
 mod rows;
 mod uncertainty;
 
@@ -56,8 +57,7 @@ mod uncertainty;
 mod tests;
 
 pub use batches::{
-    FoldedSummary, RowWeightsFold, Scorer, Scoring, ScoringBatch, SummaryFold, UniqueRows,
-    UniqueRowsFold,
+    FoldedSummary, Scorer, Scoring, ScoringBatch, SummaryFold, UniqueRows, UniqueRowsFold,
 };
 pub use bgnbd::{bgnbd_log_likelihood, conditional_expected_purchases, probability_alive};
 pub use compress::CompressedSummary;

@@ -14,12 +14,13 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 
 use super::compress::{gg_eligible, CompressedSummary, RfmRows};
+use super::row_spend::RowSpend;
 use super::rows::{
     expected_by_month, finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon,
 };
 use super::uncertainty::{
-    customer_intervals, order_value_log_gradient, row_weights, rows_with_spread,
-    PredictionIntervals, Uncertainty,
+    customer_intervals, order_value_log_gradient, rows_with_spread, PredictionIntervals,
+    RowWeights, Uncertainty,
 };
 use super::{
     conditional_expected_order_value, CustomerSummaryInput, GammaGammaParams, Prediction,
@@ -101,7 +102,9 @@ pub fn predict_with_intervals<'s>(
     };
     let spend_gradient =
         |i: usize| order_value.log_gradient(input.frequency[i], input.monetary_value[i]);
-    let weights = row_weights(rows.len(), customer_row, &aov, &spend_gradient);
+    let mut spend = RowSpend::default();
+    spend.add(customer_row, input.frequency, input.monetary_value);
+    let weights = order_value.row_weights(rows, &spend);
     let (table, spread, forecast) = rows_with_spread(
         &model,
         rows,
@@ -198,6 +201,64 @@ impl<'a> OrderValue<'a> {
         finite_or(aov, 0.0)
     }
 
+    /// Each row's weights on the forecast's revenue, Σ A and
+    /// Σ A·∂ln A/∂ln(p, q, γ) over its customers, in closed form from its
+    /// customers' number and their spends (`spend`): a repeat buyer's A is
+    /// (γ + m·x)·p/D with D = p·x + q − 1, linear in the spend m·x, and
+    /// everyone else's is a constant. These are the sums of [`Self::of`]
+    /// and [`Self::log_gradient`] over the customers, up to rounding;
+    /// unlike a sum over them they do not depend on the customers' order.
+    /// (A spend so large that (γ + m·x)·p overflows makes the row's
+    /// weights infinite, where the customer's own value falls back to m.)
+    pub(super) fn row_weights(&self, rows: &RfmRows, spend: &RowSpend) -> Vec<RowWeights> {
+        (0..rows.len())
+            .into_par_iter()
+            .map(|r| {
+                let eligible = spend.eligible(r) as f64;
+                self.weights_of_row(rows.x[r], (rows.w[r], eligible), spend.spend(r))
+            })
+            .collect()
+    }
+
+    /// One row's [`Self::row_weights`]: frequency `x`, its customers and
+    /// how many of them are repeat buyers Gamma-Gamma reads, and the sum
+    /// of those buyers' spends m·x.
+    fn weights_of_row(&self, x: f64, (customers, eligible): (f64, f64), spend: f64) -> RowWeights {
+        let Some(g) = self.gg else {
+            return RowWeights {
+                value: customers * self.repeat_mean,
+                value_gradient: [0.0; 3],
+            };
+        };
+        let others = customers - eligible;
+        let population = finite_or(self.population, 0.0);
+        let gradient = order_value_log_gradient(g, 0.0, 0.0);
+        let mut weights = RowWeights {
+            value: others * population,
+            value_gradient: gradient.map(|d| others * population * d),
+        };
+        if eligible > 0.0 {
+            let denominator = g.p * x + g.q - 1.0;
+            if denominator > 0.0 {
+                let value = (eligible * g.gamma + spend) * g.p / denominator;
+                weights.value += value;
+                let repeat = [
+                    value * (1.0 - g.p * x / denominator),
+                    -value * g.q / denominator,
+                    eligible * g.gamma * g.p / denominator,
+                ];
+                for (total, part) in weights.value_gradient.iter_mut().zip(repeat) {
+                    *total += part;
+                }
+            } else {
+                // No posterior mean: each buyer's own mean m, which no
+                // parameter moves.
+                weights.value += spend / x;
+            }
+        }
+        weights
+    }
+
     /// ∂ ln(value)/∂ ln(p, q, γ); zero for a plain mean, which no
     /// Gamma-Gamma parameter moves.
     pub(super) fn log_gradient(&self, x: i64, m: f64) -> [f64; 3] {
@@ -222,5 +283,83 @@ fn repeat_buyer_mean(input: &CustomerSummaryInput) -> f64 {
         0.0
     } else {
         finite_or(sum / n as f64, 0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clv::online_exact_sum;
+    use proptest::prelude::*;
+
+    /// `got` is `terms`' sum up to a few roundings of their magnitudes.
+    fn assert_close(got: f64, terms: &[f64], what: &str) {
+        let want = online_exact_sum(terms);
+        let scale: f64 = terms.iter().map(|t| t.abs()).sum();
+        assert!(
+            (got - want).abs() <= 1e-13 * scale,
+            "{what}: {got} against {want} (terms {terms:?})"
+        );
+    }
+
+    /// Gamma-Gamma fits of every kind the order values meet: a population
+    /// mean (q > 1), none (q ≤ 1), and small frequencies without a
+    /// posterior mean (p·x + q ≤ 1).
+    fn fits() -> impl Strategy<Value = Option<GammaGammaParams>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(GammaGammaParams {
+                p: 6.25,
+                q: 3.74,
+                gamma: 15.44
+            })),
+            Just(Some(GammaGammaParams {
+                p: 0.2,
+                q: 0.5,
+                gamma: 3.0
+            })),
+            (0.1f64..20.0, 0.2f64..8.0, 0.1f64..50.0)
+                .prop_map(|(p, q, gamma)| Some(GammaGammaParams { p, q, gamma })),
+        ]
+    }
+
+    /// Monetary values: money, and what Gamma-Gamma does not read.
+    fn monetary() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            6 => (1i64..5_000_000).prop_map(|cents| cents as f64 / 100.0 / 3.0),
+            1 => Just(0.0),
+            1 => Just(-12.5),
+            1 => Just(f64::NAN),
+        ]
+    }
+
+    proptest! {
+        /// A row's closed-form weights are the sums, over its customers, of
+        /// their order values and of the values times their log-gradients.
+        #[test]
+        fn row_weights_are_the_sums_over_the_customers(
+            gg in fits(),
+            x in 0i64..6,
+            monetary_values in prop::collection::vec(monetary(), 1..60),
+            repeat_mean in 0.0f64..300.0,
+        ) {
+            let order_value = OrderValue::with_repeat_mean(gg.as_ref(), repeat_mean);
+            let n = monetary_values.len();
+            let mut spend = RowSpend::default();
+            spend.add(&vec![0; n], &vec![x; n], &monetary_values);
+            let counts = (n as f64, spend.eligible(0) as f64);
+            let got = order_value.weights_of_row(x as f64, counts, spend.spend(0));
+
+            let values: Vec<f64> = monetary_values.iter().map(|&m| order_value.of(x, m)).collect();
+            assert_close(got.value, &values, "Σ value");
+            for k in 0..3 {
+                let terms: Vec<f64> = monetary_values
+                    .iter()
+                    .zip(&values)
+                    .map(|(&m, &value)| value * order_value.log_gradient(x, m)[k])
+                    .collect();
+                assert_close(got.value_gradient[k], &terms, &format!("Σ value·gradient {k}"));
+            }
+        }
     }
 }

@@ -228,39 +228,11 @@ fn relative(variance: f64, value: f64) -> f64 {
 /// forecast's revenue: Σ of their order values A, and Σ A·∂ln A/∂θ_spend.
 /// (Their number, which the forecast's orders add up, is the row's weight
 /// in the summary, `RfmRows::w`: the same count of the same customers.)
-#[derive(Debug, Clone, Copy, Default)]
+/// `predict::OrderValue::row_weights` makes them from the row's spends.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(super) struct RowWeights {
-    value: f64,
-    value_gradient: [f64; 3],
-}
-
-/// Each row's weights, summed in customer order (so the same on every run).
-pub(super) fn row_weights(
-    rows: usize,
-    customer_row: &[u32],
-    order_value: &[f64],
-    value_log_gradient: &impl Fn(usize) -> [f64; 3],
-) -> Vec<RowWeights> {
-    let mut weights = vec![RowWeights::default(); rows];
-    add_row_weights(&mut weights, customer_row, order_value, value_log_gradient);
-    weights
-}
-
-/// Adds customers to their rows' weights in customer order: batches of
-/// customers added in order give the weights of adding them at once.
-pub(super) fn add_row_weights(
-    weights: &mut [RowWeights],
-    customer_row: &[u32],
-    order_value: &[f64],
-    value_log_gradient: &impl Fn(usize) -> [f64; 3],
-) {
-    for (i, (&row, &value)) in customer_row.iter().zip(order_value).enumerate() {
-        let w = &mut weights[row as usize];
-        w.value += value;
-        for (total, g) in w.value_gradient.iter_mut().zip(value_log_gradient(i)) {
-            *total += value * g;
-        }
-    }
+    pub value: f64,
+    pub value_gradient: [f64; 3],
 }
 
 /// A row's predictions' variances on the log scale from the purchase

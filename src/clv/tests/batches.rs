@@ -122,11 +122,7 @@ fn check(seed: u64, cuts: &[usize]) {
         assert_batches_score_as_whole(&scorer, &parts, &whole(gg, None));
 
         let scoring = folded.scoring(model, gg, &settings);
-        let mut weights = scoring.weights();
-        for (_, p) in &parts {
-            weights.add(&scoring.batch(&p.input()));
-        }
-        let scorer = scoring.with_intervals(weights, &uncertainty);
+        let scorer = scoring.with_intervals(&uncertainty);
         let want = whole(gg, Some(&uncertainty));
         assert_batches_score_as_whole(&scorer, &parts, &want);
         let forecast = &want.1.as_ref().expect("intervals").forecast;

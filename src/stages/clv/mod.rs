@@ -349,29 +349,14 @@ struct Scored {
 }
 
 impl ScoringInputs<'_> {
-    /// Every customer's scores and the forecast, a partition at a time:
-    /// with intervals the partitions are read twice, first for the
-    /// forecast's weights.
+    /// Every customer's scores and the forecast, a partition at a time.
     fn score(&self, model: PurchaseModel, report: &FitReport) -> Result<Scored> {
         let clock = std::time::Instant::now();
         let uncertainty = uncertainty(self.config, report, self.gg.is_some(), self.gg_report);
         let scoring = self.folded.summary.scoring(model, self.gg, &self.settings);
         let scorer = match &uncertainty {
             None => scoring.without_intervals(),
-            Some(uncertainty) => {
-                let mut weights = scoring.weights();
-                self.parts.fold_in_order(
-                    |_, part| {
-                        let monetary_value = monetary(&part.summary);
-                        with_input(&part.summary, &monetary_value, |i| scoring.batch(i))
-                    },
-                    |_, batch| {
-                        weights.add(&batch);
-                        Ok(())
-                    },
-                )?;
-                scoring.with_intervals(weights, uncertainty)
-            }
+            Some(uncertainty) => scoring.with_intervals(uncertainty),
         };
         let (scores, totals) = self.scores(&scorer)?;
         let gradients = scorer.forecast_gradients().zip(uncertainty.as_ref());

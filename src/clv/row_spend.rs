@@ -1,0 +1,275 @@
+//! What each unique (frequency, recency, T) row's customers spend, summed
+//! exactly, so the forecast's revenue weights (`uncertainty::RowWeights`)
+//! are folded with the rows, in one pass, and do not depend on the order
+//! or the batches the customers come in: a partition's partial sums merge
+//! with the others' to the same numbers.
+//!
+//! Gamma-Gamma's expected order value of a repeat buyer is
+//! (γ + m·x)·p / (p·x + q − 1), linear in the spend m·x, and a row's
+//! customers share x. So Σ value and Σ value·∂ln value/∂ln θ over a row
+//! are closed forms in two figures: the number of the row's customers
+//! whose spend Gamma-Gamma reads, and the sum of their spends.
+
+use std::collections::BTreeMap;
+
+use super::compress::gg_eligible;
+use super::exact_sum::ExactSum;
+
+/// The fixed-point sums' unit is 2^-64: every double from 2^-12 up with
+/// all 53 bits (any money amount of a cent or more), and every sum below
+/// 2^62, is held exactly in an `i128`.
+const UNIT_EXPONENT: i32 = -64;
+/// Fixed-point sums stay below 2^126 in magnitude, so two of them add
+/// without overflow.
+const FIXED_LIMIT: f64 = (1u128 << 126) as f64;
+
+/// Per unique row, the customers whose spend Gamma-Gamma reads
+/// ([`gg_eligible`]) and the sum of their spends m·x, exact.
+///
+/// A row's sum is a fixed-point `i128` (16 bytes a row) while its terms
+/// are multiples of 2^-64 and it stays below 2^126; a row with any other
+/// term moves to a full [`ExactSum`] (about 550 bytes), which takes every
+/// double. The sums are exact either way, so which rows moved does not
+/// change any value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RowSpend {
+    eligible: Vec<u64>,
+    fixed: Vec<i128>,
+    /// Rows whose sums left the fixed point, by row.
+    wide: BTreeMap<u32, ExactSum>,
+}
+
+impl RowSpend {
+    /// Adds customers: each one's row, frequency x and monetary value m.
+    pub fn add(&mut self, rows: &[u32], frequency: &[i64], monetary_value: &[f64]) {
+        for ((&row, &x), &m) in rows.iter().zip(frequency).zip(monetary_value) {
+            if gg_eligible(x, m) {
+                self.add_term(row, m * x as f64);
+            }
+        }
+    }
+
+    fn add_term(&mut self, row: u32, spend: f64) {
+        let r = row as usize;
+        if r >= self.eligible.len() {
+            self.eligible.resize(r + 1, 0);
+            self.fixed.resize(r + 1, 0);
+        }
+        self.eligible[r] += 1;
+        self.add_exact(row, spend);
+    }
+
+    /// Adds `spend` to the row's sum, moving the row to an [`ExactSum`]
+    /// when the fixed point cannot hold the term or the total.
+    fn add_exact(&mut self, row: u32, spend: f64) {
+        if let Some(wide) = self.wide.get_mut(&row) {
+            wide.add(spend);
+            return;
+        }
+        let r = row as usize;
+        let total = to_fixed(spend).and_then(|term| checked_fixed(self.fixed[r] + term));
+        match total {
+            Some(total) => self.fixed[r] = total,
+            None => {
+                let mut wide = exact_of_fixed(std::mem::take(&mut self.fixed[r]));
+                wide.add(spend);
+                self.wide.insert(row, wide);
+            }
+        }
+    }
+
+    /// Adds another fold's sums over the same rows (a partial of other
+    /// customers), exactly. Only the tests merge yet: a cluster run will
+    /// merge its executors' partials with it.
+    #[cfg(test)]
+    pub fn merge(&mut self, other: &RowSpend) {
+        if other.eligible.len() > self.eligible.len() {
+            self.eligible.resize(other.eligible.len(), 0);
+            self.fixed.resize(other.eligible.len(), 0);
+        }
+        for (r, (&n, &fixed)) in other.eligible.iter().zip(&other.fixed).enumerate() {
+            self.eligible[r] += n;
+            if fixed != 0 {
+                self.add_fixed(r as u32, fixed);
+            }
+        }
+        for (&row, sum) in &other.wide {
+            let r = row as usize;
+            let mut merged = exact_of_fixed(std::mem::take(&mut self.fixed[r]));
+            merged.merge(sum);
+            if let Some(mine) = self.wide.remove(&row) {
+                merged.merge(&mine);
+            }
+            self.wide.insert(row, merged);
+        }
+    }
+
+    #[cfg(test)]
+    fn add_fixed(&mut self, row: u32, term: i128) {
+        let r = row as usize;
+        if let Some(wide) = self.wide.get_mut(&row) {
+            wide.merge(&exact_of_fixed(term));
+        } else if let Some(total) = checked_fixed(self.fixed[r] + term) {
+            self.fixed[r] = total;
+        } else {
+            let mut wide = exact_of_fixed(std::mem::take(&mut self.fixed[r]));
+            wide.merge(&exact_of_fixed(term));
+            self.wide.insert(row, wide);
+        }
+    }
+
+    /// The row's customers with a spend Gamma-Gamma reads.
+    pub fn eligible(&self, row: usize) -> u64 {
+        self.eligible.get(row).copied().unwrap_or(0)
+    }
+
+    /// The sum of their spends, rounded once to the nearest double.
+    pub fn spend(&self, row: usize) -> f64 {
+        match self.wide.get(&(row as u32)) {
+            Some(wide) => wide.value(),
+            None => fixed_value(self.fixed.get(row).copied().unwrap_or(0)),
+        }
+    }
+}
+
+/// `x` in units of 2^-64, when it is a whole number of them below the
+/// limit.
+fn to_fixed(x: f64) -> Option<i128> {
+    let scaled = x * 2f64.powi(-UNIT_EXPONENT);
+    // Scaling by a power of two is exact while finite.
+    (scaled.is_finite() && scaled.fract() == 0.0 && scaled.abs() < FIXED_LIMIT)
+        .then_some(scaled as i128)
+}
+
+fn checked_fixed(total: i128) -> Option<i128> {
+    ((total as f64).abs() < FIXED_LIMIT).then_some(total)
+}
+
+/// The nearest double: the cast rounds to nearest, and the scaling is
+/// exact (a nonzero sum is at least 2^-64, far above the subnormals).
+fn fixed_value(fixed: i128) -> f64 {
+    fixed as f64 * 2f64.powi(UNIT_EXPONENT)
+}
+
+/// A fixed-point sum as an [`ExactSum`]: its 42-bit pieces are doubles
+/// exactly.
+fn exact_of_fixed(fixed: i128) -> ExactSum {
+    const PIECE: i32 = 42;
+    let mask = (1i128 << PIECE) - 1;
+    let mut sum = ExactSum::new();
+    sum.add((fixed & mask) as f64 * 2f64.powi(UNIT_EXPONENT));
+    sum.add(((fixed >> PIECE) & mask) as f64 * 2f64.powi(UNIT_EXPONENT + PIECE));
+    sum.add((fixed >> (2 * PIECE)) as f64 * 2f64.powi(UNIT_EXPONENT + 2 * PIECE));
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clv::online_exact_sum;
+    use proptest::prelude::*;
+
+    /// A row's spend against the oracle: its terms summed exactly at once.
+    fn assert_rows_match(fold: &RowSpend, terms: &[Vec<f64>]) {
+        for (r, row) in terms.iter().enumerate() {
+            assert_eq!(fold.eligible(r), row.len() as u64, "row {r}");
+            assert_eq!(
+                fold.spend(r).to_bits(),
+                online_exact_sum(row).to_bits(),
+                "row {r}: {row:?}"
+            );
+        }
+    }
+
+    /// A spend: mostly money amounts (cents over a frequency, times it),
+    /// some that leave the fixed point (tiny, huge, subnormal).
+    fn spend() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            8 => (1i64..10_000_000, 1i64..40).prop_map(|(c, x)| (c as f64 / 100.0 / x as f64) * x as f64),
+            1 => 1e-30f64..1e-3,
+            1 => 1e20f64..1e300,
+            1 => Just(f64::MIN_POSITIVE / 8.0),
+        ]
+    }
+
+    /// The customers as (row, spend); the frequency is 1, so m·x is m.
+    fn customers() -> impl Strategy<Value = Vec<(u32, f64)>> {
+        prop::collection::vec((0u32..6, spend()), 0..120)
+    }
+
+    fn terms_by_row(customers: &[(u32, f64)]) -> Vec<Vec<f64>> {
+        let mut rows = vec![Vec::new(); 6];
+        for &(row, spend) in customers {
+            rows[row as usize].push(spend);
+        }
+        rows
+    }
+
+    fn fold(customers: &[(u32, f64)]) -> RowSpend {
+        let mut fold = RowSpend::default();
+        let rows: Vec<u32> = customers.iter().map(|c| c.0).collect();
+        let spend: Vec<f64> = customers.iter().map(|c| c.1).collect();
+        fold.add(&rows, &vec![1; rows.len()], &spend);
+        fold
+    }
+
+    proptest! {
+        /// Any order, any split into partials merged in any order: each
+        /// row's spend is its terms' exact sum, rounded once.
+        #[test]
+        fn spends_are_exact_whatever_the_order_and_split(
+            customers in customers(),
+            rotation in 0usize..120,
+            cut in 0usize..120,
+        ) {
+            let want = terms_by_row(&customers);
+            assert_rows_match(&fold(&customers), &want);
+            let mut turned = customers.clone();
+            let turn = rotation.min(turned.len());
+            turned.rotate_left(turn);
+            let (a, b) = turned.split_at(cut.min(turned.len()));
+            let (mut ab, mut ba) = (fold(a), fold(b));
+            ab.merge(&fold(b));
+            ba.merge(&fold(a));
+            assert_rows_match(&ab, &want);
+            assert_rows_match(&ba, &want);
+        }
+    }
+
+    /// Customers Gamma-Gamma does not read add nothing; a row no customer
+    /// reached reads as none.
+    #[test]
+    fn ineligible_customers_are_left_out() {
+        let mut fold = RowSpend::default();
+        fold.add(
+            &[0, 0, 0, 0, 1],
+            &[0, 2, 2, 2, 3],
+            &[5.0, 0.0, -1.0, f64::NAN, 2.5],
+        );
+        assert_eq!((fold.eligible(0), fold.spend(0)), (0, 0.0));
+        assert_eq!((fold.eligible(1), fold.spend(1)), (1, 7.5));
+        assert_eq!((fold.eligible(7), fold.spend(7)), (0, 0.0));
+    }
+
+    /// A total that outgrows the fixed point moves to the exact sum with
+    /// nothing lost: 2^125 units four times, then 2^11 (which alone
+    /// would fit).
+    #[test]
+    fn a_total_past_the_fixed_point_moves_whole() {
+        let big = 2f64.powi(125) * 2f64.powi(UNIT_EXPONENT);
+        let mut fold = RowSpend::default();
+        fold.add(&[0; 5], &[1; 5], &[big, big, big, big, 2048.0]);
+        assert!(fold.wide.contains_key(&0));
+        assert_eq!(fold.spend(0), 2f64.powi(63) + 2048.0);
+        assert_eq!(fold.eligible(0), 5);
+    }
+
+    /// The pieces of a fixed-point sum add back to it exactly, negative
+    /// and at the limit included.
+    #[test]
+    fn fixed_sums_convert_exactly() {
+        for fixed in [1i128, -1, (1 << 125) + 12345, -(1 << 125) - 1, 3 << 80] {
+            assert_eq!(exact_of_fixed(fixed).value(), fixed_value(fixed), "{fixed}");
+        }
+    }
+}
