@@ -212,16 +212,15 @@ pub fn segments_table(totals: &SegmentTotals) -> Result<DataFrame> {
             .collect()
     };
     let alive_sum = totals
-        .alive_sum
-        .as_ref()
-        .map(|sums| sums.iter().copied().map(Some).collect());
+        .alive_sum()
+        .map(|sums| sums.into_iter().map(Some).collect());
     FrameBuilder::new(&SEGMENTS, n)
         .add(col::RFM_SEGMENT, totals.names.clone())?
         .add(col::CUSTOMERS, customers.clone())?
         .money(col::REVENUE, revenue)?
         .add(col::SHARE_OF_REVENUE, share)?
         .add(col::AVG_REVENUE, avg_revenue)?
-        .add(col::AVG_CLV, average(&totals.clv_sum))?
+        .add(col::AVG_CLV, average(&totals.clv_sum()))?
         .add(col::AVG_P_ALIVE, average(&alive_sum))?
         .finish()
 }
