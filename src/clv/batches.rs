@@ -144,7 +144,7 @@ impl SummaryFold {
         FoldedSummary {
             rows: self.rfm.finish(),
             spend: self.spend.finish(),
-            row_spend: self.row_spend,
+            row_spend: self.row_spend.finish(),
         }
     }
 }

@@ -21,22 +21,30 @@ use super::exact_sum::ExactSum;
 const UNIT_EXPONENT: i32 = -64;
 /// Fixed-point sums stay below 2^126 in magnitude, so two of them add
 /// without overflow.
-const FIXED_LIMIT: f64 = (1u128 << 126) as f64;
+const FIXED_LIMIT: u128 = 1 << 126;
 
 /// Per unique row, the customers whose spend Gamma-Gamma reads
 /// ([`gg_eligible`]) and the sum of their spends m·x, exact.
 ///
-/// A row's sum is a fixed-point `i128` (16 bytes a row) while its terms
-/// are multiples of 2^-64 and it stays below 2^126; a row with any other
-/// term moves to a full [`ExactSum`] (about 550 bytes), which takes every
-/// double. The sums are exact either way, so which rows moved does not
-/// change any value.
+/// A row's sum is a fixed-point `i128` while its terms are multiples of
+/// 2^-64 and it stays below 2^126; a row with any other term moves to a
+/// full [`ExactSum`] (about 550 bytes), which takes every double. The sums
+/// are exact either way, so which rows moved does not change any value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct RowSpend {
-    eligible: Vec<u64>,
-    fixed: Vec<i128>,
+    /// By row: the customers are in no row order, so a row's figures lie
+    /// together, one cache line (32 bytes a row).
+    rows: Vec<RowSums>,
     /// Rows whose sums left the fixed point, by row.
     wide: BTreeMap<u32, ExactSum>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct RowSums {
+    /// The sum in units of 2^-64 (0 once the row is in `wide`).
+    fixed: i128,
+    eligible: u64,
+    in_wide: bool,
 }
 
 impl RowSpend {
@@ -49,33 +57,41 @@ impl RowSpend {
         }
     }
 
-    fn add_term(&mut self, row: u32, spend: f64) {
+    /// The row's sums, made when new.
+    fn row_mut(&mut self, row: u32) -> &mut RowSums {
         let r = row as usize;
-        if r >= self.eligible.len() {
-            self.eligible.resize(r + 1, 0);
-            self.fixed.resize(r + 1, 0);
+        if r >= self.rows.len() {
+            self.rows.resize(r + 1, RowSums::default());
         }
-        self.eligible[r] += 1;
-        self.add_exact(row, spend);
+        &mut self.rows[r]
     }
 
-    /// Adds `spend` to the row's sum, moving the row to an [`ExactSum`]
-    /// when the fixed point cannot hold the term or the total.
-    fn add_exact(&mut self, row: u32, spend: f64) {
-        if let Some(wide) = self.wide.get_mut(&row) {
-            wide.add(spend);
-            return;
-        }
-        let r = row as usize;
-        let total = to_fixed(spend).and_then(|term| checked_fixed(self.fixed[r] + term));
-        match total {
-            Some(total) => self.fixed[r] = total,
-            None => {
-                let mut wide = exact_of_fixed(std::mem::take(&mut self.fixed[r]));
-                wide.add(spend);
-                self.wide.insert(row, wide);
+    /// Adds one customer's `spend` to the row, moving the row to an
+    /// [`ExactSum`] when the fixed point cannot hold the term or the
+    /// total.
+    fn add_term(&mut self, row: u32, spend: f64) {
+        let sums = self.row_mut(row);
+        sums.eligible += 1;
+        if !sums.in_wide {
+            if let Some(total) = to_fixed(spend).and_then(|term| checked_fixed(sums.fixed + term)) {
+                sums.fixed = total;
+                return;
             }
         }
+        let wide = self.wide_mut(row);
+        wide.add(spend);
+    }
+
+    /// The row's [`ExactSum`], holding its fixed-point sum once moved.
+    fn wide_mut(&mut self, row: u32) -> &mut ExactSum {
+        let sums = self.row_mut(row);
+        let moved = (!sums.in_wide).then(|| exact_of_fixed(std::mem::take(&mut sums.fixed)));
+        sums.in_wide = true;
+        let wide = self.wide.entry(row).or_default();
+        if let Some(moved) = moved {
+            wide.merge(&moved);
+        }
+        wide
     }
 
     /// Adds another fold's sums over the same rows (a partial of other
@@ -83,66 +99,78 @@ impl RowSpend {
     /// merge its executors' partials with it.
     #[cfg(test)]
     pub fn merge(&mut self, other: &RowSpend) {
-        if other.eligible.len() > self.eligible.len() {
-            self.eligible.resize(other.eligible.len(), 0);
-            self.fixed.resize(other.eligible.len(), 0);
-        }
-        for (r, (&n, &fixed)) in other.eligible.iter().zip(&other.fixed).enumerate() {
-            self.eligible[r] += n;
-            if fixed != 0 {
-                self.add_fixed(r as u32, fixed);
+        for (r, theirs) in other.rows.iter().enumerate() {
+            let row = r as u32;
+            let sums = self.row_mut(row);
+            sums.eligible += theirs.eligible;
+            if sums.in_wide {
+                self.wide_mut(row).merge(&exact_of_fixed(theirs.fixed));
+            } else if let Some(total) = checked_fixed(sums.fixed + theirs.fixed) {
+                sums.fixed = total;
+            } else {
+                self.wide_mut(row).merge(&exact_of_fixed(theirs.fixed));
             }
         }
         for (&row, sum) in &other.wide {
-            let r = row as usize;
-            let mut merged = exact_of_fixed(std::mem::take(&mut self.fixed[r]));
-            merged.merge(sum);
-            if let Some(mine) = self.wide.remove(&row) {
-                merged.merge(&mine);
-            }
-            self.wide.insert(row, merged);
+            self.wide_mut(row).merge(sum);
         }
     }
 
-    #[cfg(test)]
-    fn add_fixed(&mut self, row: u32, term: i128) {
-        let r = row as usize;
-        if let Some(wide) = self.wide.get_mut(&row) {
-            wide.merge(&exact_of_fixed(term));
-        } else if let Some(total) = checked_fixed(self.fixed[r] + term) {
-            self.fixed[r] = total;
-        } else {
-            let mut wide = exact_of_fixed(std::mem::take(&mut self.fixed[r]));
-            wide.merge(&exact_of_fixed(term));
-            self.wide.insert(row, wide);
-        }
+    /// The sums, their spare room given back (the rows grew one at a
+    /// time).
+    pub fn finish(mut self) -> RowSpend {
+        self.rows.shrink_to_fit();
+        self
     }
 
     /// The row's customers with a spend Gamma-Gamma reads.
     pub fn eligible(&self, row: usize) -> u64 {
-        self.eligible.get(row).copied().unwrap_or(0)
+        self.rows.get(row).map_or(0, |sums| sums.eligible)
     }
 
     /// The sum of their spends, rounded once to the nearest double.
     pub fn spend(&self, row: usize) -> f64 {
-        match self.wide.get(&(row as u32)) {
-            Some(wide) => wide.value(),
-            None => fixed_value(self.fixed.get(row).copied().unwrap_or(0)),
+        match self.rows.get(row) {
+            Some(sums) if sums.in_wide => self.wide[&(row as u32)].value(),
+            Some(sums) => fixed_value(sums.fixed),
+            None => 0.0,
         }
     }
 }
 
 /// `x` in units of 2^-64, when it is a whole number of them below the
-/// limit.
+/// limit: read off its bits (a float test of wholeness, or a conversion
+/// to `i128`, costs a library call per customer).
 fn to_fixed(x: f64) -> Option<i128> {
-    let scaled = x * 2f64.powi(-UNIT_EXPONENT);
-    // Scaling by a power of two is exact while finite.
-    (scaled.is_finite() && scaled.fract() == 0.0 && scaled.abs() < FIXED_LIMIT)
-        .then_some(scaled as i128)
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1u64 << 52) - 1);
+    if biased == 0x7ff {
+        return None; // not finite
+    }
+    // x = ±mantissa · 2^exponent.
+    let (mantissa, exponent) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1u64 << 52), biased - 1075)
+    };
+    let shift = exponent - UNIT_EXPONENT;
+    let magnitude = if shift >= 0 {
+        // mantissa < 2^53, so the term stays below 2^(53 + shift).
+        if 53 + shift > 126 {
+            return None;
+        }
+        (mantissa as i128) << shift
+    } else if mantissa.trailing_zeros() as i32 >= -shift || mantissa == 0 {
+        (mantissa >> (-shift).min(63)) as i128
+    } else {
+        return None; // bits below the unit
+    };
+    Some(if x < 0.0 { -magnitude } else { magnitude })
 }
 
 fn checked_fixed(total: i128) -> Option<i128> {
-    ((total as f64).abs() < FIXED_LIMIT).then_some(total)
+    (total.unsigned_abs() < FIXED_LIMIT).then_some(total)
 }
 
 /// The nearest double: the cast rounds to nearest, and the scaling is
@@ -259,9 +287,45 @@ mod tests {
         let big = 2f64.powi(125) * 2f64.powi(UNIT_EXPONENT);
         let mut fold = RowSpend::default();
         fold.add(&[0; 5], &[1; 5], &[big, big, big, big, 2048.0]);
-        assert!(fold.wide.contains_key(&0));
+        assert!(fold.wide.contains_key(&0) && fold.rows[0].in_wide);
         assert_eq!(fold.spend(0), 2f64.powi(63) + 2048.0);
         assert_eq!(fold.eligible(0), 5);
+    }
+
+    proptest! {
+        /// A term's fixed point read off its bits is the term times 2^64
+        /// whenever that is a whole number below 2^126, and absent
+        /// otherwise.
+        #[test]
+        fn terms_convert_to_fixed_point_as_their_scaled_value(
+            bits in any::<u64>(),
+            money in (-10_000_000i64..10_000_000, 1i64..50),
+        ) {
+            let oracle = |x: f64| {
+                let scaled = x * 2f64.powi(64);
+                (scaled.is_finite() && scaled.fract() == 0.0 && scaled.abs() < (1u128 << 126) as f64)
+                    .then_some(scaled as i128)
+            };
+            let (cents, x) = money;
+            let edges = [
+                0.0,
+                -0.0,
+                2f64.powi(62),
+                -2f64.powi(62),
+                2f64.powi(62) - 1024.0,
+                2f64.powi(-64),
+                2f64.powi(-65),
+                3.0 * 2f64.powi(-65),
+                f64::MIN_POSITIVE,
+                f64::from_bits(1),
+                f64::INFINITY,
+                f64::NAN,
+            ];
+            let terms = [f64::from_bits(bits), cents as f64 / 100.0 / x as f64 * x as f64];
+            for term in terms.into_iter().chain(edges) {
+                prop_assert_eq!(to_fixed(term), oracle(term), "{}", term);
+            }
+        }
     }
 
     /// The pieces of a fixed-point sum add back to it exactly, negative
