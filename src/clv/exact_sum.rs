@@ -28,7 +28,7 @@ const CHUNKS: usize = 67;
 /// inside an `i64`.
 const ADDS_BEFORE_CARRY: u32 = 1 << 30;
 /// The exponent of chunk 0's lowest bit.
-const LOWEST_EXPONENT: i32 = -1074;
+pub(super) const LOWEST_EXPONENT: i32 = -1074;
 
 /// An exact sum of doubles. Non-finite terms are kept apart: any NaN, or
 /// infinities of both signs, make the value NaN, and an infinity of one
@@ -55,6 +55,20 @@ impl Default for ExactSum {
     }
 }
 
+/// A finite double's magnitude as (mantissa, shift) with
+/// |x| = mantissa · 2^(shift − 1074): subnormals have no hidden bit and
+/// the exponent of biased exponent 1.
+pub(super) fn mantissa_and_shift(x: f64) -> (u64, u32) {
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as u32;
+    let fraction = bits & ((1u64 << 52) - 1);
+    if biased == 0 {
+        (fraction, 0)
+    } else {
+        (fraction | (1u64 << 52), biased - 1)
+    }
+}
+
 impl ExactSum {
     /// The sum of no terms: 0.
     pub fn new() -> Self {
@@ -74,16 +88,7 @@ impl ExactSum {
             self.propagate_carries();
         }
         self.adds += 1;
-        let bits = x.to_bits();
-        let biased = ((bits >> 52) & 0x7ff) as u32;
-        let fraction = bits & ((1u64 << 52) - 1);
-        // |x| = mantissa · 2^(shift − 1074): subnormals have no hidden bit
-        // and the exponent of biased exponent 1.
-        let (mantissa, shift) = if biased == 0 {
-            (fraction, 0)
-        } else {
-            (fraction | (1u64 << 52), biased - 1)
-        };
+        let (mantissa, shift) = mantissa_and_shift(x);
         // The signed mantissa shifted into place, split into two 32-bit
         // chunks without sign and a signed top: v = c0 + c1·2^32 + c2·2^64.
         let signed = if x < 0.0 {

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::compress::gg_eligible;
-use super::exact_sum::ExactSum;
+use super::exact_sum::{mantissa_and_shift, ExactSum, LOWEST_EXPONENT};
 
 /// The fixed-point sums' unit is 2^-64: every double from 2^-12 up with
 /// all 53 bits (any money amount of a cent or more), and every sum below
@@ -103,12 +103,12 @@ impl RowSpend {
             let row = r as u32;
             let sums = self.row_mut(row);
             sums.eligible += theirs.eligible;
-            if sums.in_wide {
-                self.wide_mut(row).merge(&exact_of_fixed(theirs.fixed));
-            } else if let Some(total) = checked_fixed(sums.fixed + theirs.fixed) {
-                sums.fixed = total;
-            } else {
-                self.wide_mut(row).merge(&exact_of_fixed(theirs.fixed));
+            let total = (!sums.in_wide)
+                .then(|| checked_fixed(sums.fixed + theirs.fixed))
+                .flatten();
+            match total {
+                Some(total) => sums.fixed = total,
+                None => self.wide_mut(row).merge(&exact_of_fixed(theirs.fixed)),
             }
         }
         for (&row, sum) in &other.wide {
@@ -142,27 +142,20 @@ impl RowSpend {
 /// limit: read off its bits (a float test of wholeness, or a conversion
 /// to `i128`, costs a library call per customer).
 fn to_fixed(x: f64) -> Option<i128> {
-    let bits = x.to_bits();
-    let biased = ((bits >> 52) & 0x7ff) as i32;
-    let fraction = bits & ((1u64 << 52) - 1);
-    if biased == 0x7ff {
-        return None; // not finite
+    if !x.is_finite() {
+        return None;
     }
-    // x = ±mantissa · 2^exponent.
-    let (mantissa, exponent) = if biased == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | (1u64 << 52), biased - 1075)
-    };
-    let shift = exponent - UNIT_EXPONENT;
-    let magnitude = if shift >= 0 {
-        // mantissa < 2^53, so the term stays below 2^(53 + shift).
-        if 53 + shift > 126 {
+    // |x| = mantissa · 2^(exponent + UNIT_EXPONENT).
+    let (mantissa, shift) = mantissa_and_shift(x);
+    let exponent = shift as i32 + LOWEST_EXPONENT - UNIT_EXPONENT;
+    let magnitude = if exponent >= 0 {
+        // mantissa < 2^53, so the term stays below 2^(53 + exponent).
+        if 53 + exponent > 126 {
             return None;
         }
-        (mantissa as i128) << shift
-    } else if mantissa.trailing_zeros() as i32 >= -shift || mantissa == 0 {
-        (mantissa >> (-shift).min(63)) as i128
+        (mantissa as i128) << exponent
+    } else if mantissa.trailing_zeros() as i32 >= -exponent || mantissa == 0 {
+        (mantissa >> (-exponent).min(63)) as i128
     } else {
         return None; // bits below the unit
     };
