@@ -48,7 +48,7 @@ use crate::progress::Progress;
 use crate::report::load::ReportTables;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check, CustomerTotals};
-use crate::stages::clv::{clv_stage, simple_clv, ClvOutput};
+use crate::stages::clv::{clv_stage, simple_clv, ClvOutput, ScoreElsewhere};
 use crate::stages::clv_scores::{ClvScores, ClvStores};
 use crate::stages::cohorts::{cohort_grid, CohortGrid};
 use crate::stages::compare::gates::{
@@ -379,7 +379,8 @@ fn stages_to_checks(
         rejects_by_reason,
         rejects,
     } = orders;
-    let history = (history, stored_results);
+    let scoring = scoring_elsewhere(&options.engine, &spill, stored_results.is_some());
+    let history = (history, stored_results, scoring.as_deref());
     let surveys_read = SurveyReads::within(options, resources.memory_limit_bytes, &spill);
     let o = stages_over_history(
         (pipeline, surveys_read),
@@ -470,18 +471,49 @@ fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
     }
 }
 
+/// The history, what is kept of the per-customer results a cluster's
+/// executors stored beside its spilled entries, and where the CLV stage
+/// scores those results (the same executors).
+type ExecutorsHistory<'a> = (
+    OrderHistory,
+    Option<Vec<StoredResults>>,
+    Option<&'a dyn ScoreElsewhere>,
+);
+
+/// Where the CLV stage scores the customer partitions whose results a
+/// cluster's executors stored (`stored`): on the cluster. Otherwise in
+/// this process.
+fn scoring_elsewhere(
+    engine: &Engine,
+    spill: &Arc<SpillDir>,
+    stored: bool,
+) -> Option<Box<dyn ScoreElsewhere>> {
+    match engine {
+        #[cfg(feature = "distributed")]
+        Engine::Ballista { scheduler } if stored => {
+            let scoring = crate::distributed::ClusterScoring::new(scheduler.clone(), spill.clone());
+            Some(Box::new(scoring))
+        }
+        _ => {
+            let _ = (spill, stored);
+            None
+        }
+    }
+}
+
 /// [`stages_over_orders`], the per-customer results spilled when the
 /// history was (the budget holds neither beside the other; a cluster's
 /// executors stored them already when `stored` is given); `resources`
 /// says whether the results were spilled.
 fn stages_over_history(
     pipeline: (&Pipeline, SurveyReads),
-    (history, stored): (OrderHistory, Option<Vec<StoredResults>>),
+    (history, stored, scoring): ExecutorsHistory<'_>,
     (spill, resources): (&Arc<SpillDir>, &mut Resources),
     clock: &mut StageClock,
 ) -> Result<OverOrders> {
     let result_store = resources.history_spilled.then(|| result_stores(spill));
-    let over = stages_over_orders(pipeline, history, (result_store, stored), clock)?;
+    let results = (result_store, stored, scoring);
+    let over = stages_over_orders(pipeline, history, results, clock)?;
     resources.results_spilled = over.per_customer.parts.stored();
     Ok(over)
 }
@@ -660,23 +692,34 @@ struct OverOrders {
     nps: Option<SurveyStage>,
 }
 
+/// The result stores of a run whose history was spilled, what is kept of
+/// the results when a cluster's executors stored them already, and where
+/// the CLV stage scores them then.
+type StoredResultsAndScoring<'a> = (
+    Option<ResultStores>,
+    Option<Vec<StoredResults>>,
+    Option<&'a dyn ScoreElsewhere>,
+);
+
 /// The stages `customers`, `cohorts`, `kpis`, `dimensions`, `clv`,
 /// `tiers` and `nps`, over the order history, which is dropped after them;
 /// the per-customer results go to (or, with `stored`, are in) the result
-/// store when there is one; the survey input is read as `surveys_read`
-/// says. The CLV stage reads only the history and the customer summaries, so it
+/// store when there is one, and the CLV stage scores them where `scoring`
+/// says (in this process without); the survey input is read as
+/// `surveys_read` says. The CLV stage reads only the history and the customer summaries, so it
 /// runs beside the descriptive stages: on a busy pool each side's
 /// parallel work fills the other's serial stretches (the optimizer's
 /// steps, the table builders).
 fn stages_over_orders(
     (pipeline, surveys_read): (&Pipeline, SurveyReads),
     mut history: OrderHistory,
-    results: (Option<ResultStores>, Option<Vec<StoredResults>>),
+    (stores, stored, scoring): StoredResultsAndScoring<'_>,
     clock: &mut StageClock,
 ) -> Result<OverOrders> {
     let config = &pipeline.config;
     let tiers = config.loyalty.as_ref().map(Tiers::of);
-    let clv_stores = results.0.as_ref().map(|stores| stores.clv.clone());
+    let clv_stores = stores.as_ref().map(|stores| stores.clv.clone());
+    let results = (stores, stored);
     let parts = clock.time("customers", || {
         let ids = history.take_ids();
         customers_stage((&history, ids), tiers.as_ref(), results)
@@ -686,7 +729,7 @@ fn stages_over_orders(
             let pipeline = (pipeline, surveys_read);
             descriptive_stages(pipeline, &history, (tiers.as_ref(), &parts), clock)
         },
-        |clock| clv(pipeline, &history, (&parts, clv_stores), clock),
+        |clock| clv(pipeline, &history, (&parts, clv_stores, scoring), clock),
     )?;
     let Descriptive {
         described,
@@ -1304,7 +1347,11 @@ fn describe(
 fn clv(
     pipeline: &Pipeline,
     history: &OrderHistory,
-    (parts, stores): (&CustomerParts, Option<ClvStores>),
+    (parts, stores, elsewhere): (
+        &CustomerParts,
+        Option<ClvStores>,
+        Option<&dyn ScoreElsewhere>,
+    ),
     clock: &mut StageClock,
 ) -> Result<Option<(ClvOutput, NamedFrames)>> {
     let config = &pipeline.config.clv;
@@ -1313,7 +1360,7 @@ fn clv(
     }
     clock
         .time(CLV_STAGE, || {
-            let output = clv_stage(history, (parts, stores), config)?;
+            let output = clv_stage(history, (parts, stores, elsewhere), config)?;
             let frames = clv_tables(&output)?;
             Ok((output, frames))
         })

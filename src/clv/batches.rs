@@ -221,7 +221,7 @@ impl FoldedSummary {
 pub struct Scoring<'f> {
     folded: &'f FoldedSummary,
     model: PurchaseModel,
-    order_value: OrderValue<'f>,
+    order_value: OrderValue,
     horizon: Horizon,
     groups: AliveGroups,
 }
@@ -235,47 +235,17 @@ pub struct ScoringBatch {
 }
 
 impl<'f> Scoring<'f> {
-    /// The batch's rows and order values (its customers in parallel), and
-    /// with `gradients` the values' gradients (empty without).
-    fn batch_of(&self, input: &CustomerSummaryInput, gradients: bool) -> ScoringBatch {
-        input.assert_lengths();
-        let value = &self.order_value;
-        let (x, m) = (input.frequency, input.monetary_value);
-        ScoringBatch {
-            rows: self
-                .folded
-                .rows
-                .rows_of(x, input.recency_days, input.tenure_days),
-            values: (0..input.len())
-                .into_par_iter()
-                .map(|i| value.of(x[i], m[i]))
-                .collect(),
-            value_gradients: if gradients {
-                (0..input.len())
-                    .into_par_iter()
-                    .map(|i| value.log_gradient(x[i], m[i]))
-                    .collect()
-            } else {
-                Vec::new()
-            },
-        }
-    }
-
     /// The scorer without intervals.
     pub fn without_intervals(mut self) -> Scorer<'f> {
         // The groups go to the rows' table, which makes a row's months
         // from them; scoring needs them nowhere else.
         let groups = std::mem::take(&mut self.groups);
         let rows = predict_rows(&self.model, &self.folded.rows.rows, groups, &self.horizon);
-        Scorer {
-            scoring: self,
-            rows,
-            spread: None,
-        }
+        self.scorer(rows, None)
     }
 
     /// The scorer with intervals from `uncertainty`.
-    pub fn with_intervals(mut self, uncertainty: &'f Uncertainty) -> Scorer<'f> {
+    pub fn with_intervals(mut self, uncertainty: &Uncertainty) -> Scorer<'f> {
         let groups = std::mem::take(&mut self.groups);
         let rows = &self.folded.rows.rows;
         let weights = self.order_value.row_weights(rows, &self.folded.row_spend);
@@ -287,31 +257,44 @@ impl<'f> Scoring<'f> {
             &self.horizon,
             &uncertainty.purchase,
         );
+        let spread = Spread {
+            rows: spread,
+            forecast,
+            uncertainty: *uncertainty,
+        };
+        self.scorer(rows, Some(spread))
+    }
+
+    fn scorer(self, rows: RowTable, spread: Option<Spread>) -> Scorer<'f> {
         Scorer {
-            scoring: self,
+            index: Cow::Borrowed(&self.folded.rows.index),
+            order_value: self.order_value,
             rows,
-            spread: Some(Spread {
-                rows: spread,
-                forecast,
-                uncertainty,
-            }),
+            spread,
         }
     }
 }
 
 /// The rows' spreads, the forecast's gradients and what they come from.
-struct Spread<'f> {
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Spread {
     rows: Vec<RowSpread>,
     forecast: ForecastGradients,
-    uncertainty: &'f Uncertainty,
+    uncertainty: Uncertainty,
 }
 
 /// Scores batches of customers, each on its own: every row's figures are
-/// computed once, and a batch's customers read their rows'.
+/// computed once, and a batch's customers read their rows'. It serializes
+/// with everything it reads, the fold's index of the rows included, so
+/// that a cluster's executors score their own partitions with the
+/// client's figures.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Scorer<'f> {
-    scoring: Scoring<'f>,
+    /// Finds a customer's row: the fold's own, or a copy of it.
+    index: Cow<'f, RowIndex>,
+    order_value: OrderValue,
     rows: RowTable,
-    spread: Option<Spread<'f>>,
+    spread: Option<Spread>,
 }
 
 impl<'f> Scorer<'f> {
@@ -334,7 +317,7 @@ impl<'f> Scorer<'f> {
         let predictions = CustomerPredictions::new(Cow::Borrowed(&self.rows), rows.into(), values);
         let intervals = self.spread.as_ref().map(|spread| {
             let gradient = |i: usize| value_gradients[i];
-            customer_intervals(&predictions, &spread.rows, &gradient, spread.uncertainty)
+            customer_intervals(&predictions, &spread.rows, &gradient, &spread.uncertainty)
         });
         (predictions, intervals)
     }
@@ -345,9 +328,33 @@ impl<'f> Scorer<'f> {
         self.spread.as_ref().map(|spread| &spread.forecast)
     }
 
-    /// The batch's rows and order values, for [`Scorer::predict`] (with
-    /// their gradients when the scorer has intervals).
+    /// The horizon's months.
+    pub fn months(&self) -> usize {
+        self.rows.months()
+    }
+
+    /// The batch's rows and order values (its customers in parallel), for
+    /// [`Scorer::predict`], with the values' gradients when the scorer has
+    /// intervals.
     pub fn batch(&self, input: &CustomerSummaryInput) -> ScoringBatch {
-        self.scoring.batch_of(input, self.spread.is_some())
+        input.assert_lengths();
+        let value = &self.order_value;
+        let (x, m) = (input.frequency, input.monetary_value);
+        let gradients = self.spread.is_some();
+        ScoringBatch {
+            rows: self.index.rows_of(x, input.recency_days, input.tenure_days),
+            values: (0..input.len())
+                .into_par_iter()
+                .map(|i| value.of(x[i], m[i]))
+                .collect(),
+            value_gradients: if gradients {
+                (0..input.len())
+                    .into_par_iter()
+                    .map(|i| value.log_gradient(x[i], m[i]))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
     }
 }

@@ -280,7 +280,7 @@ impl RfmFolder {
 /// The row of every (x, t_x, T) folded by an [`RfmFolder`]: customers
 /// given a batch at a time find their rows here, so no customer's row is
 /// kept between the batches.
-#[derive(Default)]
+#[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RowIndex {
     /// Rows by packed key ([`packed`]): every real history's.
     packed: IntMap<u64, u32>,

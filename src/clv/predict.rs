@@ -167,21 +167,24 @@ pub(super) fn expected_orders_of_rows(
 }
 
 /// The expected value of a customer's future order (see [`predict()`]).
-pub(super) struct OrderValue<'a> {
-    gg: Option<&'a GammaGammaParams>,
+/// It owns its few figures, so a scorer sent to another process carries
+/// them.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct OrderValue {
+    gg: Option<GammaGammaParams>,
     repeat_mean: f64,
     population: f64,
 }
 
-impl<'a> OrderValue<'a> {
-    fn new(gg: Option<&'a GammaGammaParams>, input: &CustomerSummaryInput) -> Self {
+impl OrderValue {
+    fn new(gg: Option<&GammaGammaParams>, input: &CustomerSummaryInput) -> Self {
         Self::with_repeat_mean(gg, repeat_buyer_mean(input))
     }
 
     /// The order values with the repeat buyers' mean monetary value given
     /// (as [`repeat_buyer_mean`] computes it).
-    pub(super) fn with_repeat_mean(gg: Option<&'a GammaGammaParams>, repeat_mean: f64) -> Self {
-        let gg = gg.filter(|g| g.is_valid());
+    pub(super) fn with_repeat_mean(gg: Option<&GammaGammaParams>, repeat_mean: f64) -> Self {
+        let gg = gg.filter(|g| g.is_valid()).copied();
         let population = gg.and_then(|g| g.population_mean()).unwrap_or(repeat_mean);
         OrderValue {
             gg,
@@ -194,7 +197,7 @@ impl<'a> OrderValue<'a> {
         let aov = match self.gg {
             None => self.repeat_mean,
             Some(g) if gg_eligible(x, m) => {
-                conditional_expected_order_value(g, x as f64, m).unwrap_or(m)
+                conditional_expected_order_value(&g, x as f64, m).unwrap_or(m)
             }
             Some(_) => self.population,
         };
@@ -232,7 +235,7 @@ impl<'a> OrderValue<'a> {
         };
         let others = customers - eligible;
         let population = finite_or(self.population, 0.0);
-        let gradient = order_value_log_gradient(g, 0.0, 0.0);
+        let gradient = order_value_log_gradient(&g, 0.0, 0.0);
         let mut weights = RowWeights {
             value: others * population,
             value_gradient: gradient.map(|d| others * population * d),
@@ -263,8 +266,8 @@ impl<'a> OrderValue<'a> {
     /// Gamma-Gamma parameter moves.
     pub(super) fn log_gradient(&self, x: i64, m: f64) -> [f64; 3] {
         match self.gg {
-            Some(g) if gg_eligible(x, m) => order_value_log_gradient(g, x as f64, m),
-            Some(g) => order_value_log_gradient(g, 0.0, 0.0),
+            Some(g) if gg_eligible(x, m) => order_value_log_gradient(&g, x as f64, m),
+            Some(g) => order_value_log_gradient(&g, 0.0, 0.0),
             None => [0.0; 3],
         }
     }

@@ -18,7 +18,7 @@ use super::{Prediction, PredictionSettings, PurchaseModel};
 /// ([`RowTable::by_month`]). Kept, they were a shared vector of every row
 /// (about 130 bytes a row with a 12-month horizon), and at 100 M orders
 /// the 7 M unique rows' were most of the CLV stage's peak.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(super) struct RowPrediction {
     pub p_alive: f64,
     pub expected_orders: f64,
@@ -30,7 +30,7 @@ pub(super) struct RowPrediction {
 /// Every unique row's predictions, and what a row's months are made from:
 /// its (frequency, T) group and the groups' expected purchases if alive
 /// under the scoring model.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct RowTable {
     rows: Vec<RowPrediction>,
     groups: AliveGroups,
@@ -126,7 +126,7 @@ impl Horizon {
 
 /// The unique (frequency, T) pairs of the rows: a live customer's
 /// expected purchases depend on nothing else.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct AliveGroups {
     group_of_row: Vec<u32>,
     x: Vec<f64>,
@@ -204,7 +204,7 @@ impl AliveGroups {
 }
 
 /// [`AliveGroups::expectations`]' values.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct AliveExpectations {
     months: usize,
     models: usize,

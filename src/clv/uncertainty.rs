@@ -42,10 +42,33 @@ const ROW_CHUNK: usize = 4096;
 /// keep every core busy, few enough to add little to the rows' memory.
 const ROW_CHUNKS_AT_ONCE: usize = 64;
 
-/// Covariance of a fit's log-parameters, Σ = H⁻¹ / W.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Covariance of a fit's log-parameters, Σ = H⁻¹ / W. Serialized as its
+/// N² entries row by row: serde derives arrays of a given length only.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Vec<f64>", try_from = "Vec<f64>")]
 pub struct LogCovariance<const N: usize> {
     matrix: [[f64; N]; N],
+}
+
+impl<const N: usize> From<LogCovariance<N>> for Vec<f64> {
+    fn from(covariance: LogCovariance<N>) -> Vec<f64> {
+        covariance.matrix.iter().flatten().copied().collect()
+    }
+}
+
+impl<const N: usize> TryFrom<Vec<f64>> for LogCovariance<N> {
+    type Error = String;
+
+    fn try_from(entries: Vec<f64>) -> Result<Self, String> {
+        if entries.len() != N * N {
+            return Err(format!(
+                "{} entries for a {N}×{N} covariance",
+                entries.len()
+            ));
+        }
+        let matrix = std::array::from_fn(|i| std::array::from_fn(|j| entries[i * N + j]));
+        Ok(LogCovariance { matrix })
+    }
 }
 
 impl<const N: usize> LogCovariance<N> {
@@ -93,7 +116,7 @@ impl<const N: usize> LogCovariance<N> {
 
 /// What the intervals are computed from: the scoring purchase model's
 /// covariance, Gamma-Gamma's when it gave the order values, and the level.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Uncertainty {
     pub purchase: LogCovariance<4>,
     /// `None` when the order values do not come from a converged
@@ -163,7 +186,7 @@ pub struct PredictionIntervals {
 }
 
 /// Per horizon month j, the gradients of the totals over all customers.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ForecastGradients {
     /// ∂(Σ expected orders in month j)/∂θ_purchase.
     pub orders: Vec<[f64; 4]>,
@@ -238,7 +261,7 @@ pub(super) struct RowWeights {
 /// A row's predictions' variances on the log scale from the purchase
 /// parameters: of its expected orders and of its discounted orders (the
 /// CLV per unit of order value).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(super) struct RowSpread {
     ln_orders: f64,
     ln_discounted: f64,

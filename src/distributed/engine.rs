@@ -22,6 +22,10 @@
 //!    reads the score columns, the entries and the results a partition at
 //!    a time, as the embedded engine reads its own.
 //!
+//! 4. With a spilled history, a later job scores the CLV of each customer
+//!    partition on an executor ([`ClusterScoring`]), once the client has
+//!    fitted the models.
+//!
 //! Every partition must report exactly once in each job; a missing one
 //! fails the run rather than publish a table without its customers.
 
@@ -43,10 +47,13 @@ use futures::TryStreamExt;
 use super::cluster::{runtime, start_in_process};
 use super::codec::physical_codec;
 use super::task::{
-    cluster_error, decode, encode, from_batches, keys_file, rows_schema, to_batches, EntriesTo,
-    Kind, PartHistory, PartitionTaskExec, Row, Task,
+    cluster_error, decode, encode, from_batches, keys_file, rows_schema, to_batches, write_scorer,
+    EntriesTo, Kind, PartHistory, PartitionTaskExec, Row, Task,
 };
+use crate::clv::Scorer;
 use crate::error::{Error, Result};
+use crate::io::spill::SpillDir;
+use crate::stages::clv::{PartScoring, ScoreElsewhere, ScoredPart};
 use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
 use crate::stages::partition::{LinePart, Stored};
 use crate::stages::per_customer::StoredResults;
@@ -313,6 +320,90 @@ fn history_plan(
         history,
         work_source(partitions)?,
     )))
+}
+
+/// The CLV stage's scoring on a cluster: the customer partitions whose
+/// results the executors stored (a spilled history's) are scored there.
+/// The client writes its scorer (the fitted rows' figures and the index
+/// that finds a customer's row) to the run's spill directory; each
+/// executor reads it once and scores its partitions with the embedded
+/// engine's own function (`stages::clv::score_part`), writing their
+/// scores and sorted CLVs to the CLV's spill files; only each partition's
+/// count of uncomputable customers and its exact part of the forecast's
+/// monthly totals come back, which add up to the same totals in any
+/// order.
+pub struct ClusterScoring {
+    /// `HOST:PORT` of the scheduler; `None` starts one in this process.
+    scheduler: Option<String>,
+    spill: Arc<SpillDir>,
+}
+
+impl ClusterScoring {
+    /// Scoring on the cluster at `scheduler` (or an in-process one), the
+    /// files in the run's spill directory `spill`, which every executor
+    /// sees.
+    pub fn new(scheduler: Option<String>, spill: Arc<SpillDir>) -> ClusterScoring {
+        ClusterScoring { scheduler, spill }
+    }
+}
+
+impl ScoreElsewhere for ClusterScoring {
+    fn score(
+        &self,
+        scorer: &Scorer,
+        how: PartScoring,
+        partitions: usize,
+    ) -> Result<Vec<ScoredPart>> {
+        let dir = std::path::absolute(self.spill.path()).map_err(|e| {
+            Error::output(
+                self.spill.path(),
+                format!("cannot make the path absolute: {e}"),
+            )
+        })?;
+        // A name of this run's scorer alone: an executor keeps the last
+        // scorer it read by its path.
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = dir.join(format!("clv-scorer-{nonce}.bin"));
+        self.spill.add_written(write_scorer(&path, scorer, how)?);
+        let score = Task::Score {
+            dir,
+            scorer: path,
+            compress: self.spill.compresses(),
+        };
+        let plan = Arc::new(PartitionTaskExec::new(score, work_source(partitions)?));
+        let rows = beside_the_pool(|| {
+            let runtime = runtime()?;
+            let rows = runtime.block_on(async {
+                let client = Client::connect(self.scheduler.as_deref()).await?;
+                client.run(plan).await
+            });
+            runtime.shutdown_background();
+            rows
+        })?;
+        self.spill.add_written(written_bytes(&rows)?);
+        payloads(&rows, Kind::Scored, partitions)
+    }
+}
+
+/// `job` on a thread of its own while this thread runs the rayon pool's
+/// pending work. The CLV stage waits for the cluster on a pool thread,
+/// and an in-process cluster's executor scores on the same pool: a pool
+/// thread blocked in the wait would take a worker from it (with
+/// `--threads 1`, the only one, and the run would never end).
+fn beside_the_pool<T: Send>(job: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let waited = scope.spawn(job);
+        while !waited.is_finished() {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        waited
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// A connection to a scheduler.

@@ -2,7 +2,8 @@
 //! which runs one step of the orders stage on each partition it is given,
 //! calling the same per-partition functions as the embedded engine
 //! (`stages::orders::steps`; with a spilled history, the `customers`
-//! stage's `stages::per_customer::part_results` too).
+//! stage's `stages::per_customer::part_results` too, and later the CLV
+//! stage's `stages::clv::score_part`).
 //!
 //! Everything between tasks travels as rows of one schema ([`rows_schema`]):
 //! a partition number, what the row holds ([`Kind`]), the partition that
@@ -29,11 +30,14 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 
+use crate::clv::Scorer;
 use crate::error::{Error, Result};
+use crate::io::sorted_clvs::write_run;
 use crate::io::spill::{
-    part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, CUSTOMERS, HISTORY, LINES,
-    SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
+    part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, CLV_SCORES, CUSTOMERS,
+    HISTORY, LINES, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
 };
+use crate::stages::clv::{score_part, PartScoring, ScoredPart};
 use crate::stages::orders::steps;
 use crate::stages::partition::{LinePart, OrderPart, Part};
 use crate::stages::per_customer::{part_results, store_results, CustomerPart, StoredResults};
@@ -59,6 +63,9 @@ pub enum Kind {
     /// Bytes a task wrote to the run's spill directory for one partition
     /// (a `u64`): the run reports them with the client's own.
     Written = 4,
+    /// What a customer partition scored by the CLV's scorer leaves
+    /// (`stages::clv::ScoredPart`).
+    Scored = 5,
 }
 
 impl Kind {
@@ -69,6 +76,7 @@ impl Kind {
             Kind::Assembled,
             Kind::History,
             Kind::Written,
+            Kind::Scored,
         ];
         kinds.into_iter().find(|k| *k as u8 == code)
     }
@@ -212,6 +220,17 @@ pub enum Task {
         as_of: i32,
         entries: EntriesTo,
     },
+    /// Customer partition → its CLV scores (`stages::clv::score_part`), by
+    /// the client's scorer in the file `scorer` ([`write_scorer`]), from
+    /// the per-customer results a history task stored: the scores and
+    /// their sorted CLVs written where the client's CLV stores read them
+    /// (compressed when `compress`), and what the partition leaves sent
+    /// back.
+    Score {
+        dir: PathBuf,
+        scorer: PathBuf,
+        compress: bool,
+    },
 }
 
 /// Where a history task puts its partition's entries.
@@ -295,6 +314,19 @@ impl Task {
                 let mut out = Vec::new();
                 for row in work(&input) {
                     out.extend(history(dir, row.partition, (*as_of, entries), &keys)?);
+                }
+                Ok(out)
+            }
+            Task::Score {
+                dir,
+                scorer,
+                compress,
+            } => {
+                let scorer = read_scorer(scorer)?;
+                let (how, scorer) = (scorer.0, &scorer.1);
+                let mut out = Vec::new();
+                for row in work(&input) {
+                    out.extend(score(dir, row.partition, (scorer, how), *compress)?);
                 }
                 Ok(out)
             }
@@ -447,6 +479,85 @@ fn write_results(
         + write_whole(&file(SCORE_GAPS), gaps, compress)?)
 }
 
+/// Customer partition `p`'s CLV scores from its stored results, written
+/// to the CLV's spill files: the `Written` and `Scored` rows.
+fn score(
+    dir: &Path,
+    p: u32,
+    (scorer, how): (&Scorer, PartScoring),
+    compress: bool,
+) -> Result<Vec<Row>> {
+    let part = usize::try_from(p).expect("a partition number fits a usize");
+    let path = part_file(dir, CUSTOMERS, part);
+    let results = match read_pieces::<CustomerPart>(&path)?.as_slice() {
+        [results] => score_part(scorer, &results.summary, how),
+        _ => {
+            return Err(cluster_error(format!(
+                "`{}` does not hold one partition's results",
+                path.display()
+            )))
+        }
+    };
+    let (scores, totals) = results;
+    let bytes = write_whole(&part_file(dir, CLV_SCORES, part), &scores, compress)?
+        + write_run(dir, part, &scores.sorted_clvs())?;
+    let scored = ScoredPart {
+        uncomputable: scores.uncomputable(),
+        totals,
+    };
+    Ok(vec![
+        written(p, bytes)?,
+        Row {
+            partition: p,
+            kind: Kind::Scored,
+            source: p,
+            payload: encode(&scored)?,
+        },
+    ])
+}
+
+/// What a score task reads of the client: the scorer and how to score.
+type ScorerFile = (PartScoring, Scorer<'static>);
+
+/// Writes the CLV's scorer and `how` to `path`, where every executor reads
+/// them ([`Task::Score`]); the bytes written.
+pub fn write_scorer(path: &Path, scorer: &Scorer, how: PartScoring) -> Result<u64> {
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::output(path, format!("cannot write the CLV's scorer: {e}"))
+    };
+    let file = std::fs::File::create(path).map_err(|e| failed(&e))?;
+    let mut out = std::io::BufWriter::new(file);
+    let bytes =
+        bincode::serde::encode_into_std_write((how, scorer), &mut out, bincode::config::standard())
+            .map_err(|e| failed(&e))?;
+    std::io::Write::flush(&mut out).map_err(|e| failed(&e))?;
+    Ok(bytes as u64)
+}
+
+/// The scorer in `path`, read once per process: an executor's score tasks
+/// of one run share it (at millions of rows it takes seconds to read and
+/// hundreds of MB to hold), and the next run's file, another path,
+/// replaces it.
+fn read_scorer(path: &Path) -> Result<Arc<ScorerFile>> {
+    static LAST: std::sync::Mutex<Option<(PathBuf, Arc<ScorerFile>)>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((read, scorer)) = last.as_ref() {
+        if read == path {
+            return Ok(Arc::clone(scorer));
+        }
+    }
+    *last = None;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("reading `{}`", path.display()), e))?;
+    let mut input = std::io::BufReader::new(file);
+    let scorer: ScorerFile =
+        bincode::serde::decode_from_std_read(&mut input, bincode::config::standard())
+            .map_err(|e| cluster_error(format!("cannot read the CLV's scorer: {e}")))?;
+    let scorer = Arc::new(scorer);
+    *last = Some((path.to_path_buf(), Arc::clone(&scorer)));
+    Ok(scorer)
+}
+
 pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     bincode::serde::encode_to_vec(value, bincode::config::standard())
         .map_err(|e| cluster_error(format!("cannot encode a task's result: {e}")))
@@ -495,6 +606,7 @@ impl DisplayAs for PartitionTaskExec {
             Task::Assemble { .. } => "assemble",
             Task::Gather { .. } => "gather",
             Task::History { .. } => "history",
+            Task::Score { .. } => "score",
         };
         write!(f, "PartitionTaskExec: {name}")
     }

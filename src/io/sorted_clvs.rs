@@ -47,13 +47,23 @@ impl ClvRunFiles {
     }
 }
 
+/// Writes partition `part`'s sorted CLVs as its run in the spill
+/// directory `dir`, through a temporary file renamed into place (a
+/// cluster's task that runs again rewrites it); the bytes written.
+pub fn write_run(dir: &Path, part: usize, sorted: &[f64]) -> Result<u64> {
+    let path = part_file(dir, CLV_RUNS, part);
+    let staged = path.with_extension("partial");
+    let mut out = File::create(&staged).map_err(|e| clv_error(&staged, e))?;
+    out.write_all(bytemuck::cast_slice(sorted))
+        .map_err(|e| clv_error(&staged, e))?;
+    std::fs::rename(&staged, &path).map_err(|e| clv_error(&path, e))?;
+    Ok(std::mem::size_of_val(sorted) as u64)
+}
+
 impl ClvRunStore for ClvRunFiles {
     fn put_run(&self, part: usize, sorted: &[f64]) -> Result<()> {
-        let path = part_file(self.dir.path(), CLV_RUNS, part);
-        let mut out = File::create(&path).map_err(|e| clv_error(&path, e))?;
-        out.write_all(bytemuck::cast_slice(sorted))
-            .map_err(|e| clv_error(&path, e))?;
-        self.dir.add_written(std::mem::size_of_val(sorted) as u64);
+        let written = write_run(self.dir.path(), part, sorted)?;
+        self.dir.add_written(written);
         crate::faults::crash_point("spill::clv_run_written");
         Ok(())
     }

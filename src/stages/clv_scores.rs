@@ -181,22 +181,44 @@ impl KeptScores {
     /// Partition `p`'s `scores`, put in `stores` when there are some (the
     /// partitions in parallel, in any order), and what is kept of them.
     pub fn of(p: usize, scores: ClvScores, stores: Option<&ClvStores>) -> Result<KeptScores> {
-        let mut known: Vec<f64> = scores.clv.iter().flatten().copied().collect();
-        let uncomputable = scores
-            .expected_orders
-            .iter()
-            .filter(|e| e.is_none())
-            .count();
+        let uncomputable = scores.uncomputable();
         let held = match stores {
             Some(stores) => {
                 stores.scores.put(p, &scores)?;
-                known.sort_unstable_by(f64::total_cmp);
-                stores.ranks.put_run(p, &known)?;
+                stores.ranks.put_run(p, &scores.sorted_clvs())?;
                 None
             }
-            None => Some((scores, known)),
+            None => {
+                let known = scores.clv.iter().flatten().copied().collect();
+                Some((scores, known))
+            }
         };
         Ok(KeptScores { held, uncomputable })
+    }
+
+    /// A partition whose scores and sorted CLVs another process put in
+    /// the stores' files, with `uncomputable` customers without expected
+    /// orders.
+    pub fn stored(uncomputable: usize) -> KeptScores {
+        KeptScores {
+            held: None,
+            uncomputable,
+        }
+    }
+}
+
+impl ClvScores {
+    /// Customers whose expected orders (and CLV) could not be computed.
+    pub fn uncomputable(&self) -> usize {
+        self.expected_orders.iter().filter(|e| e.is_none()).count()
+    }
+
+    /// Every CLV there is, sorted in [`f64::total_cmp`]'s order (the run
+    /// of a partition whose scores are stored).
+    pub fn sorted_clvs(&self) -> Vec<f64> {
+        let mut known: Vec<f64> = self.clv.iter().flatten().copied().collect();
+        known.sort_unstable_by(f64::total_cmp);
+        known
     }
 }
 

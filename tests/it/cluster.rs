@@ -286,6 +286,25 @@ fn the_command_line_runs_on_a_cluster_and_publishes_the_same_tables() {
         .unwrap();
     assert!(grouped.status.success(), "{}", stderr(&grouped));
     assert_every_table_equal(d, "grouped");
+    // An in-process cluster on one thread, the history spilled: its
+    // executor scores the CLV on the pool whose only thread the client's
+    // CLV stage waits on (it runs the pool's work while it waits).
+    let one_thread = retention_command()
+        .args(["run", "pipeline.toml", "-q", "--out", "one-thread"])
+        .args([
+            "--partitions",
+            "5",
+            "--threads",
+            "1",
+            "--engine",
+            "ballista",
+        ])
+        .env("FAILPOINTS", "run::memory_limit_bytes=return(1)")
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(one_thread.status.success(), "{}", stderr(&one_thread));
+    assert_every_table_equal(d, "one-thread");
 }
 
 /// Every table published into `out` (but the comparison with the
@@ -309,19 +328,21 @@ fn assert_every_table_equal(d: &Path, out: &str) {
 }
 
 /// With a history the budget cannot hold, the executors make the
-/// per-customer results beside the entries they store: a client that
-/// would make them itself is killed (a crash point on that path), and
+/// per-customer results beside the entries they store, and score them
+/// with the client's CLV scorer: a client that would make the results or
+/// score a partition itself is killed (crash points on those paths), and
 /// yet the run on the cluster publishes the embedded engine's tables.
-/// The same armed client on the embedded engine is killed, so the point
-/// is on the path the cluster run does not take.
+/// The same armed client on the embedded engine is killed by either
+/// point, so both are on paths the cluster run does not take.
 #[test]
-fn executors_make_the_per_customer_results_of_a_spilled_history() {
+fn executors_make_the_per_customer_results_and_scores_of_a_spilled_history() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     published_embedded(d);
     let cluster = Cluster::start(2, d);
-    let armed = "run::memory_limit_bytes=return(1);customers::from_history=return";
-    let run = |out: &str, engine: &[&str]| {
+    let tiny = "run::memory_limit_bytes=return(1)";
+    let (results_here, scored_here) = ("customers::from_history=return", "clv::scored_here=return");
+    let run = |out: &str, engine: &[&str], armed: &str| {
         retention_command()
             // A few partitions: the tiny budget alone would ask for many.
             .args([
@@ -339,16 +360,20 @@ fn executors_make_the_per_customer_results_of_a_spilled_history() {
             .output()
             .unwrap()
     };
-    let embedded = run("embedded-armed", &[]);
-    assert!(
-        !embedded.status.success() && !d.join("embedded-armed/current").exists(),
-        "the embedded run made the results elsewhere: {}",
-        stderr(&embedded)
-    );
+    for point in [results_here, scored_here] {
+        let out = format!("embedded-{}", point.replace("::", "-").replace('=', "-"));
+        let embedded = run(&out, &[], &format!("{tiny};{point}"));
+        assert!(
+            !embedded.status.success() && !d.join(&out).join("current").exists(),
+            "the embedded run did not pass {point}: {}",
+            stderr(&embedded)
+        );
+    }
     let scheduler = cluster.scheduler.to_string();
     let on_cluster = run(
         "cluster",
         &["--engine", "ballista", "--scheduler", &scheduler],
+        &format!("{tiny};{results_here};{scored_here}"),
     );
     assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
     assert_every_table_equal(d, "cluster");

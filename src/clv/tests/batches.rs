@@ -79,8 +79,16 @@ fn assert_batches_score_as_whole(
     }
 }
 
+/// `scorer` as another process reads it back (a cluster's executor): its
+/// serialized bytes decoded into a scorer that owns everything.
+fn sent(scorer: &Scorer) -> Scorer<'static> {
+    let config = bincode::config::standard();
+    let bytes = bincode::serde::encode_to_vec(scorer, config).unwrap();
+    bincode::serde::decode_from_slice(&bytes, config).unwrap().0
+}
+
 /// Fits and scores by batches and at once, with and without Gamma-Gamma
-/// and intervals.
+/// and intervals; a scorer sent to another process scores the same.
 fn check(seed: u64, cuts: &[usize]) {
     let data = simulate(1_500, &TRUTH, 30.0, 546.0, 1.0, seed);
     let parts: Vec<(Range<usize>, Summary)> = batches(data.frequency.len(), cuts)
@@ -120,11 +128,13 @@ fn check(seed: u64, cuts: &[usize]) {
     for gg in [Some(&gg), None] {
         let scorer = folded.scoring(model, gg, &settings).without_intervals();
         assert_batches_score_as_whole(&scorer, &parts, &whole(gg, None));
+        assert_batches_score_as_whole(&sent(&scorer), &parts, &whole(gg, None));
 
         let scoring = folded.scoring(model, gg, &settings);
         let scorer = scoring.with_intervals(&uncertainty);
         let want = whole(gg, Some(&uncertainty));
         assert_batches_score_as_whole(&scorer, &parts, &want);
+        assert_batches_score_as_whole(&sent(&scorer), &parts, &want);
         let forecast = &want.1.as_ref().expect("intervals").forecast;
         assert_eq!(scorer.forecast_gradients(), Some(forecast));
     }

@@ -207,10 +207,16 @@ fn fit_spend_model(
 /// a partition at a time (never joined), so it can run beside the
 /// descriptive stages (the simple CLV, which needs the KPIs, is
 /// [`simple_clv`]). The scores go to `stores` when there are some (when
-/// the per-customer results are stored).
+/// the per-customer results are stored); then, with `elsewhere`, the
+/// partitions are scored there (on a cluster's executors) and only their
+/// counts and totals come back.
 pub fn clv_stage(
     history: &OrderHistory,
-    (parts, stores): (&CustomerParts, Option<ClvStores>),
+    (parts, stores, elsewhere): (
+        &CustomerParts,
+        Option<ClvStores>,
+        Option<&dyn ScoreElsewhere>,
+    ),
     config: &ClvConfig,
 ) -> Result<ClvOutput> {
     let candidates = config.model.candidates();
@@ -240,6 +246,7 @@ pub fn clv_stage(
         gg_report: &gg_report,
         config,
         stores,
+        elsewhere,
     };
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     let (validation, selection, scored) =
@@ -339,6 +346,9 @@ struct ScoringInputs<'a> {
     config: &'a ClvConfig,
     /// Where the scores go, when the per-customer results are stored.
     stores: Option<ClvStores>,
+    /// Where the partitions are scored when their results are stored
+    /// (a cluster's executors); in this process without.
+    elsewhere: Option<&'a dyn ScoreElsewhere>,
 }
 
 /// The customers scored by one purchase model, and the forecast.
@@ -371,33 +381,94 @@ impl ScoringInputs<'_> {
 
     /// Every customer's scores (in the store, when there is one), and the
     /// forecast's monthly totals.
+    /// Every partition's scores, here a partition at a time or, when the
+    /// results are stored and there is somewhere else to score them, there.
     fn scores(&self, scorer: &Scorer) -> Result<(ClvScoreParts, MonthlyTotals)> {
         let fallback =
             (self.gg.is_none() && !self.folded.any_repeat).then(|| self.folded.plain_order_value());
-        let margin = self.config.margin;
-        let mut totals = MonthlyTotals::new(self.settings.horizon_months as usize);
+        let how = PartScoring {
+            fallback,
+            margin: self.config.margin,
+        };
+        let mut totals = MonthlyTotals::new(scorer.months());
         let mut all = ClvScoreParts::new(self.stores.clone(), self.parts.customers());
+        if let (Some(elsewhere), Some(_)) = (self.elsewhere, &self.stores) {
+            for part in elsewhere.score(scorer, how, self.parts.part_count())? {
+                totals.merge(&part.totals);
+                all.push(KeptScores::stored(part.uncomputable));
+            }
+            return Ok((all.finish()?, totals));
+        }
         self.parts.fold_in_order(
             |p, part| -> Result<_> {
-                let monetary_value = monetary(&part.summary);
-                let batch = with_input(&part.summary, &monetary_value, |i| scorer.batch(i));
-                let (mut predictions, intervals) = scorer.predict(batch);
-                if let Some(value) = fallback {
-                    predictions.set_order_value(value);
-                }
-                let part_scores = scores(&predictions, intervals, margin);
-                let kept = KeptScores::of(p, part_scores, self.stores.as_ref())?;
-                Ok((predictions, kept))
+                // The cluster tests: a client that scores a partition itself.
+                crate::faults::crash_point("clv::scored_here");
+                let (scores, part_totals) = score_part(scorer, &part.summary, how);
+                Ok((
+                    part_totals,
+                    KeptScores::of(p, scores, self.stores.as_ref())?,
+                ))
             },
             |_, scored| {
-                let (predictions, kept) = scored?;
-                totals.add(&predictions);
+                let (part_totals, kept) = scored?;
+                totals.merge(&part_totals);
                 all.push(kept);
                 Ok(())
             },
         )?;
         Ok((all.finish()?, totals))
     }
+}
+
+/// What scoring a customer partition takes besides the scorer.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct PartScoring {
+    /// Every customer's order value when there is neither a spend model
+    /// nor a repeat buyer to take one from.
+    pub fallback: Option<f64>,
+    /// The margin the CLVs are multiplied by.
+    pub margin: f64,
+}
+
+/// One customer partition's scores and its part of the forecast's monthly
+/// totals: the one function that scores a partition, in this process or
+/// on a cluster's executor.
+pub fn score_part(
+    scorer: &Scorer,
+    summary: &CustomerSummary,
+    how: PartScoring,
+) -> (ClvScores, MonthlyTotals) {
+    let monetary_value = monetary(summary);
+    let batch = with_input(summary, &monetary_value, |i| scorer.batch(i));
+    let (mut predictions, intervals) = scorer.predict(batch);
+    if let Some(value) = how.fallback {
+        predictions.set_order_value(value);
+    }
+    let mut totals = MonthlyTotals::new(scorer.months());
+    totals.add(&predictions);
+    (scores(&predictions, intervals, how.margin), totals)
+}
+
+/// Scores the customer partitions outside this process: on a cluster's
+/// executors, which hold the partitions' per-customer results.
+pub trait ScoreElsewhere: Send + Sync {
+    /// Each of the `partitions` partitions scored by `scorer` as `how`
+    /// says ([`score_part`]), its scores put where the run's CLV stores
+    /// read them (`ClvStores`); what each leaves, in partition order.
+    fn score(
+        &self,
+        scorer: &Scorer,
+        how: PartScoring,
+        partitions: usize,
+    ) -> Result<Vec<ScoredPart>>;
+}
+
+/// What a partition scored elsewhere leaves: its customers without
+/// expected orders, and its part of the monthly totals.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct ScoredPart {
+    pub uncomputable: usize,
+    pub totals: MonthlyTotals,
 }
 
 /// What the intervals come from: the scoring fit's covariance and, when
@@ -599,7 +670,8 @@ const FORECAST_PIECE: usize = 1 << 14;
 /// whatever order, batches, threads or partitions the customers are
 /// added, and partial totals (a partition's, an executor's) add up to
 /// the same numbers as well.
-struct MonthlyTotals {
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct MonthlyTotals {
     orders: Vec<ExactSum>,
     revenue: Vec<ExactSum>,
 }
