@@ -706,10 +706,10 @@ type StoredResultsAndScoring<'a> = (
 /// the per-customer results go to (or, with `stored`, are in) the result
 /// store when there is one, and the CLV stage scores them where `scoring`
 /// says (in this process without); the survey input is read as
-/// `surveys_read` says. The CLV stage reads only the history and the customer summaries, so it
-/// runs beside the descriptive stages: on a busy pool each side's
-/// parallel work fills the other's serial stretches (the optimizer's
-/// steps, the table builders).
+/// `surveys_read` says. The CLV stage reads only the history and the
+/// customer summaries, so it runs beside the descriptive stages: on a
+/// busy pool each side's parallel work fills the other's serial
+/// stretches (the optimizer's steps, the table builders).
 fn stages_over_orders(
     (pipeline, surveys_read): (&Pipeline, SurveyReads),
     mut history: OrderHistory,

@@ -366,7 +366,14 @@ impl ScoreElsewhere for ClusterScoring {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let path = dir.join(format!("clv-scorer-{nonce}.bin"));
-        self.spill.add_written(write_scorer(&path, scorer, how)?);
+        let clock = std::time::Instant::now();
+        let bytes = write_scorer(&path, scorer, how)?;
+        tracing::debug!(
+            bytes,
+            seconds = clock.elapsed().as_secs_f64(),
+            "clv scorer written for the executors"
+        );
+        self.spill.add_written(bytes);
         let score = Task::Score {
             dir,
             scorer: path,
@@ -382,6 +389,10 @@ impl ScoreElsewhere for ClusterScoring {
             runtime.shutdown_background();
             rows
         })?;
+        tracing::debug!(
+            seconds = clock.elapsed().as_secs_f64(),
+            "clv scored on the executors"
+        );
         self.spill.add_written(written_bytes(&rows)?);
         payloads(&rows, Kind::Scored, partitions)
     }

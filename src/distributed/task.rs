@@ -549,10 +549,15 @@ fn read_scorer(path: &Path) -> Result<Arc<ScorerFile>> {
     *last = None;
     let file = std::fs::File::open(path)
         .map_err(|e| Error::io(format!("reading `{}`", path.display()), e))?;
+    let clock = std::time::Instant::now();
     let mut input = std::io::BufReader::new(file);
     let scorer: ScorerFile =
         bincode::serde::decode_from_std_read(&mut input, bincode::config::standard())
             .map_err(|e| cluster_error(format!("cannot read the CLV's scorer: {e}")))?;
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        "clv scorer read from the client"
+    );
     let scorer = Arc::new(scorer);
     *last = Some((path.to_path_buf(), Arc::clone(&scorer)));
     Ok(scorer)
