@@ -487,9 +487,9 @@ fn score(
     (scorer, how): (&Scorer, PartScoring),
     compress: bool,
 ) -> Result<Vec<Row>> {
-    let part = usize::try_from(p).expect("a partition number fits a usize");
+    let part = p as usize;
     let path = part_file(dir, CUSTOMERS, part);
-    let results = match read_pieces::<CustomerPart>(&path)?.as_slice() {
+    let (scores, totals) = match read_pieces::<CustomerPart>(&path)?.as_slice() {
         [results] => score_part(scorer, &results.summary, how),
         _ => {
             return Err(cluster_error(format!(
@@ -498,7 +498,6 @@ fn score(
             )))
         }
     };
-    let (scores, totals) = results;
     let bytes = write_whole(&part_file(dir, CLV_SCORES, part), &scores, compress)?
         + write_run(dir, part, &scores.sorted_clvs())?;
     let scored = ScoredPart {
