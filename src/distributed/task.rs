@@ -534,9 +534,8 @@ pub fn write_scorer(path: &Path, scorer: &Scorer, how: PartScoring) -> Result<u6
 }
 
 /// The scorer in `path`, read once per process: an executor's score tasks
-/// of one run share it (at millions of rows it takes seconds to read and
-/// hundreds of MB to hold), and the next run's file, another path,
-/// replaces it.
+/// of one run share it (about 70 MB and 0.17 s to read a million unique
+/// rows), and the next run's file, another path, replaces it.
 fn read_scorer(path: &Path) -> Result<Arc<ScorerFile>> {
     static LAST: std::sync::Mutex<Option<(PathBuf, Arc<ScorerFile>)>> = std::sync::Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

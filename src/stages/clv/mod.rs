@@ -380,9 +380,9 @@ impl ScoringInputs<'_> {
     }
 
     /// Every customer's scores (in the store, when there is one), and the
-    /// forecast's monthly totals.
-    /// Every partition's scores, here a partition at a time or, when the
-    /// results are stored and there is somewhere else to score them, there.
+    /// forecast's monthly totals: scored here a partition at a time or,
+    /// when the results are stored and there is somewhere else to score
+    /// them, there.
     fn scores(&self, scorer: &Scorer) -> Result<(ClvScoreParts, MonthlyTotals)> {
         let fallback =
             (self.gg.is_none() && !self.folded.any_repeat).then(|| self.folded.plain_order_value());
