@@ -48,7 +48,7 @@ use crate::progress::Progress;
 use crate::report::load::ReportTables;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::{check, reconcile, require_all_passed, Check, CustomerTotals};
-use crate::stages::clv::{clv_stage, simple_clv, ClvOutput, ScoreElsewhere};
+use crate::stages::clv::{clv_stage, simple_clv, ClvElsewhere, ClvOutput};
 use crate::stages::clv_scores::{ClvScores, ClvStores};
 use crate::stages::cohorts::{cohort_grid, CohortGrid};
 use crate::stages::compare::gates::{
@@ -379,8 +379,8 @@ fn stages_to_checks(
         rejects_by_reason,
         rejects,
     } = orders;
-    let scoring = scoring_elsewhere(&options.engine, &spill, stored_results.is_some());
-    let history = (history, stored_results, scoring.as_deref());
+    let clv_there = clv_elsewhere(&options.engine, &spill, stored_results.is_some());
+    let history = (history, stored_results, clv_there.as_deref());
     let surveys_read = SurveyReads::within(options, resources.memory_limit_bytes, &spill);
     let o = stages_over_history(
         (pipeline, surveys_read),
@@ -473,26 +473,26 @@ fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
 
 /// The history, what is kept of the per-customer results a cluster's
 /// executors stored beside its spilled entries, and where the CLV stage
-/// scores those results (the same executors).
+/// finds their folds and scores them (the same executors).
 type ExecutorsHistory<'a> = (
     OrderHistory,
     Option<Vec<StoredResults>>,
-    Option<&'a dyn ScoreElsewhere>,
+    Option<&'a dyn ClvElsewhere>,
 );
 
-/// Where the CLV stage scores the customer partitions whose results a
-/// cluster's executors stored (`stored`): on the cluster. Otherwise in
-/// this process.
-fn scoring_elsewhere(
+/// Where the CLV stage finds the folds of, and scores, the customer
+/// partitions whose results a cluster's executors stored (`stored`): on
+/// the cluster. Otherwise it folds and scores them in this process.
+fn clv_elsewhere(
     engine: &Engine,
     spill: &Arc<SpillDir>,
     stored: bool,
-) -> Option<Box<dyn ScoreElsewhere>> {
+) -> Option<Box<dyn ClvElsewhere>> {
     match engine {
         #[cfg(feature = "distributed")]
         Engine::Ballista { scheduler } if stored => {
-            let scoring = crate::distributed::ClusterScoring::new(scheduler.clone(), spill.clone());
-            Some(Box::new(scoring))
+            let cluster = crate::distributed::ClusterClv::new(scheduler.clone(), spill.clone());
+            Some(Box::new(cluster))
         }
         _ => {
             let _ = (spill, stored);
@@ -694,11 +694,11 @@ struct OverOrders {
 
 /// The result stores of a run whose history was spilled, what is kept of
 /// the results when a cluster's executors stored them already, and where
-/// the CLV stage scores them then.
+/// the CLV stage finds their folds and scores them then.
 type StoredResultsAndScoring<'a> = (
     Option<ResultStores>,
     Option<Vec<StoredResults>>,
-    Option<&'a dyn ScoreElsewhere>,
+    Option<&'a dyn ClvElsewhere>,
 );
 
 /// The stages `customers`, `cohorts`, `kpis`, `dimensions`, `clv`,
@@ -1166,12 +1166,13 @@ fn orders_stage(
         history,
     };
     let tiers = pipeline.config.loyalty.as_ref().map(Tiers::of);
+    let clv = &pipeline.config.clv;
     let (orders, stored_results) = orders_on_engine(
         (&options.engine, spill_dir),
         (lines, &keys, &mut rejects),
         (order_id_column, as_of),
         &order_plan,
-        tiers,
+        (tiers, clv.enabled.then_some(clv)),
     )
     .map_err(|e| match e {
         Error::NoOrders { .. } => no_orders_error(&rejects, files, rows_read, e),
@@ -1226,18 +1227,20 @@ fn order_rejects_table(
 /// [`build_orders`] on the run's engine; the Ballista engine's tasks
 /// share files in the spill directory `spill_dir`. With a spilled
 /// history, a cluster's executors also make and store the per-customer
-/// results (tier columns by `tiers`): what is kept of them comes back.
+/// results (tier columns by `tiers`) and, with `clv` (enabled), fold them
+/// for the CLV stage: what is kept of them comes back.
 fn orders_on_engine(
     (engine, spill_dir): (&Engine, &SpillDir),
     (lines, keys, rejects): (Stored<'_, LinePart>, &LineKeys, &mut Vec<Reject>),
     (order_id_column, as_of): (Option<&str>, Option<i32>),
     plan: &OrderPlan,
-    tiers: Option<Tiers>,
+    (tiers, clv): (Option<Tiers>, Option<&crate::config::ClvConfig>),
 ) -> Result<(OrdersOutput, Option<Vec<StoredResults>>)> {
     match engine {
         Engine::Embedded => {
             let orders = build_orders(lines, keys, rejects, order_id_column, as_of, plan)?;
-            let _ = tiers; // the customers stage makes the results
+            // The customers and CLV stages make and fold the results.
+            let _ = (tiers, clv);
             Ok((orders, None))
         }
         #[cfg(feature = "distributed")]
@@ -1253,6 +1256,7 @@ fn orders_on_engine(
                 .map(|stores| crate::distributed::SpilledHistory {
                     store: stores.entries,
                     tiers,
+                    clv: clv.cloned(),
                 });
             let made = crate::distributed::build_orders_on_cluster(
                 &cluster,
@@ -1268,7 +1272,7 @@ fn orders_on_engine(
         }
         #[cfg(not(feature = "distributed"))]
         Engine::Ballista { .. } => {
-            let _ = (spill_dir, tiers);
+            let _ = (spill_dir, tiers, clv);
             Err(crate::commands::cluster::not_built())
         }
     }
@@ -1347,11 +1351,7 @@ fn describe(
 fn clv(
     pipeline: &Pipeline,
     history: &OrderHistory,
-    (parts, stores, elsewhere): (
-        &CustomerParts,
-        Option<ClvStores>,
-        Option<&dyn ScoreElsewhere>,
-    ),
+    (parts, stores, elsewhere): (&CustomerParts, Option<ClvStores>, Option<&dyn ClvElsewhere>),
     clock: &mut StageClock,
 ) -> Result<Option<(ClvOutput, NamedFrames)>> {
     let config = &pipeline.config.clv;

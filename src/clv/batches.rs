@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use super::compress::{RfmFolder, RfmRows, RowIndex, SpendFolder, SpendRows};
+use super::compress::{RfmFolder, RfmPart, RfmRows, RowIndex, SpendFolder, SpendPart, SpendRows};
 use super::gamma_gamma::fit_spend_rows;
 use super::model::fit_purchase_model_rows;
 use super::predict::{expected_orders_of_rows, OrderValue};
@@ -53,11 +53,31 @@ impl UniqueRowsFold {
         self.folder.add(frequency, recency_days, tenure_days)
     }
 
+    /// What this fold holds, to be merged into another
+    /// ([`UniqueRowsFold::add_part`]): a customer partition's rows folded
+    /// where its customers are (a cluster's executor).
+    pub fn into_part(self) -> UniqueRowsPart {
+        UniqueRowsPart(self.folder.part())
+    }
+
+    /// Adds another fold's rows, of the customers after these ones: parts
+    /// folded apart and added in customer order give the rows, order and
+    /// weights of folding their customers here. Returns each of the
+    /// part's rows' row here.
+    pub fn add_part(&mut self, part: &UniqueRowsPart) -> Vec<u32> {
+        self.folder.add_part(&part.0)
+    }
+
     pub fn finish(self) -> UniqueRows {
         let (rows, index) = self.folder.finish();
         UniqueRows { rows, index }
     }
 }
+
+/// The unique rows of some customers and each row's customer count, as
+/// [`UniqueRowsFold::into_part`] hands them on.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UniqueRowsPart(RfmPart);
 
 /// The unique rows of every customer folded, and the index that finds a
 /// customer's row again.
@@ -139,6 +159,30 @@ impl SummaryFold {
         );
     }
 
+    /// What this fold holds, to be merged into another
+    /// ([`SummaryFold::add_part`]).
+    pub fn into_part(self) -> SummaryFoldPart {
+        SummaryFoldPart {
+            spend: self.spend.part(),
+            rfm: self.rfm.into_part(),
+            row_spend: self.row_spend,
+        }
+    }
+
+    /// Adds another fold's rows and sums, of the customers after these
+    /// ones: the same rows, weights and exact sums as folding those
+    /// customers here.
+    pub fn add_part(&mut self, part: &SummaryFoldPart) {
+        let (rfm, spend, row_spend) = (&mut self.rfm, &mut self.spend, &mut self.row_spend);
+        rayon::join(
+            || {
+                let rows = rfm.add_part(&part.rfm);
+                row_spend.merge(&part.row_spend, &rows);
+            },
+            || spend.add_part(&part.spend),
+        );
+    }
+
     /// What every customer added folds into.
     pub fn finish(self) -> FoldedSummary {
         FoldedSummary {
@@ -147,6 +191,16 @@ impl SummaryFold {
             row_spend: self.row_spend.finish(),
         }
     }
+}
+
+/// What a [`SummaryFold`] of some customers holds, without its indexes:
+/// a customer partition's share, folded where the partition is.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SummaryFoldPart {
+    rfm: UniqueRowsPart,
+    spend: SpendPart,
+    /// By the part's own row numbers.
+    row_spend: RowSpend,
 }
 
 /// Every customer's unique rows, without any customer's: the fits run on

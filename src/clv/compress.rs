@@ -15,6 +15,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use rayon::prelude::*;
 
+use super::exact_sum::ExactSum;
 use super::CustomerSummaryInput;
 
 /// A small multiplicative hasher for integer keys. SipHash (std's default)
@@ -268,6 +269,38 @@ impl RfmFolder {
         row
     }
 
+    /// The rows folded so far, in their order, with their customers:
+    /// what a customer partition's fold hands on to be merged
+    /// ([`RfmFolder::add_part`]).
+    pub fn part(&self) -> RfmPart {
+        let rows = &self.rows;
+        let keys =
+            (0..rows.len()).map(|r| (rows.x[r] as i64, rows.t_x[r] as i64, rows.t[r] as i64));
+        RfmPart {
+            keys: keys.collect(),
+            customers: rows.w.iter().map(|&w| w as u64).collect(),
+        }
+    }
+
+    /// Adds the rows of another fold, of customers after these ones, as if
+    /// their customers came one by one: a row new here is added in the
+    /// part's order, so folding partitions apart and adding them in order
+    /// gives the rows, order and weights of one fold (the weights are
+    /// counts, exact in a double). Returns each of the part's rows' row
+    /// here.
+    pub fn add_part(&mut self, part: &RfmPart) -> Vec<u32> {
+        let added = part.keys.iter().zip(&part.customers);
+        added
+            .map(|(&key, &customers)| {
+                let row = self.row_of(key);
+                self.rows.w[row as usize] += customers as f64;
+                self.rows.xs_w[self.rows.x_idx[row as usize] as usize] += customers as f64;
+                self.customers += customers;
+                row
+            })
+            .collect()
+    }
+
     /// The rows of every customer added, and the index that finds a
     /// customer's row again.
     pub fn finish(mut self) -> (RfmRows, RowIndex) {
@@ -275,6 +308,14 @@ impl RfmFolder {
         self.rows.index_days();
         (self.rows, self.index)
     }
+}
+
+/// The unique rows one [`RfmFolder`] folded (sanitized triples, in their
+/// order) and each one's customers.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RfmPart {
+    keys: Vec<(i64, i64, i64)>,
+    customers: Vec<u64>,
 }
 
 /// The row of every (x, t_x, T) folded by an [`RfmFolder`]: customers
@@ -434,8 +475,17 @@ pub(crate) struct SpendFolder {
     rows: SpendRows,
     index: IntMap<(i64, u64), u32>,
     x_index: IntMap<i64, u32>,
-    /// Σ m over the customers added, in their order.
-    sum_m: f64,
+    /// Σ m over the customers added, exact: partitions folded apart add
+    /// up to the same mean.
+    sum_m: ExactSum,
+}
+
+/// The unique (x, m) rows one [`SpendFolder`] folded, in their order, as
+/// (x, m's bits, customers), and the exact Σ m of their customers.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SpendPart {
+    rows: Vec<(i64, u64, u64)>,
+    sum_m: ExactSum,
 }
 
 impl SpendFolder {
@@ -447,32 +497,58 @@ impl SpendFolder {
             monetary_value.len(),
             "SpendFolder: columns of different lengths"
         );
-        let rows = &mut self.rows;
         for (&x, &m) in frequency.iter().zip(monetary_value) {
             if !gg_eligible(x, m) {
                 continue;
             }
-            let next = rows.x.len() as u32;
-            let row = *self.index.entry((x, m.to_bits())).or_insert_with(|| {
-                let xi = frequency_slot(&mut self.x_index, (&mut rows.xs, &mut rows.xs_w), x);
-                rows.x.push(x as f64);
-                rows.m.push(m);
-                rows.w.push(0.0);
-                rows.x_idx.push(xi);
-                next
-            });
-            rows.w[row as usize] += 1.0;
-            rows.xs_w[rows.x_idx[row as usize] as usize] += 1.0;
-            rows.total_w += 1.0;
-            self.sum_m += m;
+            self.add_to_row((x, m.to_bits()), 1);
+            self.sum_m.add(m);
         }
+    }
+
+    /// Adds `customers` to the row of (x, m's bits), made when new.
+    fn add_to_row(&mut self, (x, m_bits): (i64, u64), customers: u64) {
+        let rows = &mut self.rows;
+        let next = rows.x.len() as u32;
+        let row = *self.index.entry((x, m_bits)).or_insert_with(|| {
+            let xi = frequency_slot(&mut self.x_index, (&mut rows.xs, &mut rows.xs_w), x);
+            rows.x.push(x as f64);
+            rows.m.push(f64::from_bits(m_bits));
+            rows.w.push(0.0);
+            rows.x_idx.push(xi);
+            next
+        });
+        let customers = customers as f64;
+        rows.w[row as usize] += customers;
+        rows.xs_w[rows.x_idx[row as usize] as usize] += customers;
+        rows.total_w += customers;
+    }
+
+    /// The rows folded so far, for [`SpendFolder::add_part`].
+    pub fn part(&self) -> SpendPart {
+        let rows = &self.rows;
+        let counted =
+            (0..rows.len()).map(|r| (rows.x[r] as i64, rows.m[r].to_bits(), rows.w[r] as u64));
+        SpendPart {
+            rows: counted.collect(),
+            sum_m: self.sum_m.clone(),
+        }
+    }
+
+    /// Adds another fold's rows, of customers after these ones, as
+    /// [`RfmFolder::add_part`] does.
+    pub fn add_part(&mut self, part: &SpendPart) {
+        for &(x, m_bits, customers) in &part.rows {
+            self.add_to_row((x, m_bits), customers);
+        }
+        self.sum_m.merge(&part.sum_m);
     }
 
     /// The rows of every eligible customer added, with their sums.
     pub fn finish(self) -> SpendRows {
         let mut rows = self.rows;
         rows.mean_m = if rows.total_w > 0.0 {
-            self.sum_m / rows.total_w
+            self.sum_m.value() / rows.total_w
         } else {
             0.0
         };

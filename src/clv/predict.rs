@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 
 use super::compress::{gg_eligible, CompressedSummary, RfmRows};
+use super::exact_sum::ExactSum;
 use super::row_spend::RowSpend;
 use super::rows::{
     expected_by_month, finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon,
@@ -274,18 +275,21 @@ impl OrderValue {
 }
 
 /// Mean monetary value over customers with frequency > 0 and a usable
-/// monetary value; 0 when there are none.
+/// monetary value; 0 when there are none. The sum is exact, as the folds'
+/// (`compress::SpendFolder`), so customers folded in parts give the same
+/// mean.
 fn repeat_buyer_mean(input: &CustomerSummaryInput) -> f64 {
-    let (sum, n) = input
-        .frequency
-        .iter()
-        .zip(input.monetary_value)
-        .filter(|(&x, &m)| gg_eligible(x, m))
-        .fold((0.0, 0u64), |(s, n), (_, &m)| (s + m, n + 1));
+    let mut sum = ExactSum::new();
+    let mut n = 0u64;
+    let eligible = input.frequency.iter().zip(input.monetary_value);
+    for (_, &m) in eligible.filter(|(&x, &m)| gg_eligible(x, m)) {
+        sum.add(m);
+        n += 1;
+    }
     if n == 0 {
         0.0
     } else {
-        finite_or(sum / n as f64, 0.0)
+        finite_or(sum.value() / n as f64, 0.0)
     }
 }
 

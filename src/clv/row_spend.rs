@@ -30,7 +30,7 @@ const FIXED_LIMIT: u128 = 1 << 126;
 /// 2^-64 and it stays below 2^126; a row with any other term moves to a
 /// full [`ExactSum`] (about 550 bytes), which takes every double. The sums
 /// are exact either way, so which rows moved does not change any value.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RowSpend {
     /// By row: the customers are in no row order, so a row's figures lie
     /// together, one cache line (32 bytes a row).
@@ -39,7 +39,7 @@ pub(crate) struct RowSpend {
     wide: BTreeMap<u32, ExactSum>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct RowSums {
     /// The sum in units of 2^-64 (0 once the row is in `wide`).
     fixed: i128,
@@ -94,13 +94,12 @@ impl RowSpend {
         wide
     }
 
-    /// Adds another fold's sums over the same rows (a partial of other
-    /// customers), exactly. Only the tests merge yet: a cluster run will
-    /// merge its executors' partials with it.
-    #[cfg(test)]
-    pub fn merge(&mut self, other: &RowSpend) {
+    /// Adds another fold's sums (a partial of other customers), exactly:
+    /// its row r is row `rows[r]` here (a customer partition's rows are
+    /// numbered its own way, `RfmFolder::add_part`).
+    pub fn merge(&mut self, other: &RowSpend, rows: &[u32]) {
         for (r, theirs) in other.rows.iter().enumerate() {
-            let row = r as u32;
+            let row = rows[r];
             let sums = self.row_mut(row);
             sums.eligible += theirs.eligible;
             let total = (!sums.in_wide)
@@ -111,8 +110,8 @@ impl RowSpend {
                 None => self.wide_mut(row).merge(&exact_of_fixed(theirs.fixed)),
             }
         }
-        for (&row, sum) in &other.wide {
-            self.wide_mut(row).merge(sum);
+        for (&r, sum) in &other.wide {
+            self.wide_mut(rows[r as usize]).merge(sum);
         }
     }
 
@@ -250,8 +249,9 @@ mod tests {
             turned.rotate_left(turn);
             let (a, b) = turned.split_at(cut.min(turned.len()));
             let (mut ab, mut ba) = (fold(a), fold(b));
-            ab.merge(&fold(b));
-            ba.merge(&fold(a));
+            let same: Vec<u32> = (0..6).collect();
+            ab.merge(&fold(b), &same);
+            ba.merge(&fold(a), &same);
             assert_rows_match(&ab, &want);
             assert_rows_match(&ba, &want);
         }

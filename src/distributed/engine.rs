@@ -22,8 +22,11 @@
 //!    reads the score columns, the entries and the results a partition at
 //!    a time, as the embedded engine reads its own.
 //!
+//!    With the CLV stage on, the same task folds the partition's results
+//!    and entries for the CLV's fits into a fold file, which the client
+//!    adds up in partition order ([`ClusterClv`]).
 //! 4. With a spilled history, a later job scores the CLV of each customer
-//!    partition on an executor ([`ClusterScoring`]), once the client has
+//!    partition on an executor ([`ClusterClv`]), once the client has
 //!    fitted the models.
 //!
 //! Every partition must report exactly once in each job; a missing one
@@ -47,13 +50,14 @@ use futures::TryStreamExt;
 use super::cluster::{runtime, start_in_process};
 use super::codec::physical_codec;
 use super::task::{
-    cluster_error, decode, encode, from_batches, keys_file, rows_schema, to_batches, write_scorer,
-    EntriesTo, Kind, PartHistory, PartitionTaskExec, Row, Task,
+    cluster_error, decode, encode, fold_file, from_batches, keys_file, read_encoded, rows_schema,
+    to_batches, write_scorer, EntriesTo, Kind, PartHistory, PartitionTaskExec, Row, Task,
 };
 use crate::clv::Scorer;
+use crate::config::ClvConfig;
 use crate::error::{Error, Result};
 use crate::io::spill::SpillDir;
-use crate::stages::clv::{PartScoring, ScoreElsewhere, ScoredPart};
+use crate::stages::clv::{calibration_end, ClvElsewhere, ClvFoldPart, PartScoring, ScoredPart};
 use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
 use crate::stages::partition::{LinePart, Stored};
 use crate::stages::per_customer::StoredResults;
@@ -74,11 +78,13 @@ pub struct ClusterRun<'a> {
 }
 
 /// A history the memory budget cannot hold: the client's store of its
-/// entries (whose files the executors write), and the loyalty tiers the
-/// executors' per-customer results need.
+/// entries (whose files the executors write), the loyalty tiers the
+/// executors' per-customer results need, and the CLV stage's settings
+/// when it runs (the executors fold the results for its fits).
 pub struct SpilledHistory {
     pub store: Arc<EntryStore>,
     pub tiers: Option<Tiers>,
+    pub clv: Option<ClvConfig>,
 }
 
 /// The orders stage's output on a cluster and, when the history was
@@ -132,6 +138,7 @@ pub fn build_orders_on_cluster(
         Some(spilled) => EntriesTo::SpillFile {
             compress: cluster.compress,
             tiers: spilled.tiers.clone(),
+            clv_calibration_end: spilled.clv.as_ref().map(|c| calibration_end(as_of, c)),
         },
         None => EntriesTo::Client,
     };
@@ -322,9 +329,12 @@ fn history_plan(
     )))
 }
 
-/// The CLV stage's scoring on a cluster: the customer partitions whose
-/// results the executors stored (a spilled history's) are scored there.
-/// The client writes its scorer (the fitted rows' figures and the index
+/// The CLV stage's per-customer work on a cluster, for the customer
+/// partitions whose results the executors stored (a spilled history's):
+/// their folds, which the history tasks wrote beside the results, are
+/// read here; and they are scored there.
+///
+/// For the scores, the client writes its scorer (the fitted rows' figures and the index
 /// that finds a customer's row) to the run's spill directory; each
 /// executor reads it once and scores its partitions with the embedded
 /// engine's own function (`stages::clv::score_part`), writing their
@@ -332,22 +342,27 @@ fn history_plan(
 /// count of uncomputable customers and its exact part of the forecast's
 /// monthly totals come back, which add up to the same totals in any
 /// order.
-pub struct ClusterScoring {
+pub struct ClusterClv {
     /// `HOST:PORT` of the scheduler; `None` starts one in this process.
     scheduler: Option<String>,
     spill: Arc<SpillDir>,
 }
 
-impl ClusterScoring {
+impl ClusterClv {
     /// Scoring on the cluster at `scheduler` (or an in-process one), the
     /// files in the run's spill directory `spill`, which every executor
     /// sees.
-    pub fn new(scheduler: Option<String>, spill: Arc<SpillDir>) -> ClusterScoring {
-        ClusterScoring { scheduler, spill }
+    pub fn new(scheduler: Option<String>, spill: Arc<SpillDir>) -> ClusterClv {
+        ClusterClv { scheduler, spill }
     }
 }
 
-impl ScoreElsewhere for ClusterScoring {
+impl ClvElsewhere for ClusterClv {
+    /// The fold the history task wrote beside the partition's results.
+    fn fold_part(&self, p: usize) -> Result<ClvFoldPart> {
+        read_encoded(&fold_file(self.spill.path(), p))
+    }
+
     fn score(
         &self,
         scorer: &Scorer,

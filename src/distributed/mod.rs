@@ -8,9 +8,9 @@
 //! partitions, and executors build each customer partition's history
 //! (writing its entries to the history's spill files when the memory
 //! budget spills the history); the client joins the histories in id order
-//! and runs every later stage, but for a spilled history's CLV scores,
-//! which the executors make with the client's fitted scorer
-//! ([`ClusterScoring`]). Each
+//! and runs every later stage, but for a spilled history's CLV folds and
+//! scores, which the executors make (the folds with the results, the
+//! scores with the client's fitted scorer, [`ClusterClv`]). Each
 //! step on an executor is the embedded engine's own function
 //! (`stages::orders::steps`) inside one plan node of ours
 //! ([`task::PartitionTaskExec`]), so the definitions have one
@@ -23,6 +23,4 @@ mod engine;
 mod task;
 
 pub use cluster::{check_scheduler, run_executor, run_scheduler, ExecutorOptions};
-pub use engine::{
-    build_orders_on_cluster, ClusterOrders, ClusterRun, ClusterScoring, SpilledHistory,
-};
+pub use engine::{build_orders_on_cluster, ClusterClv, ClusterOrders, ClusterRun, SpilledHistory};

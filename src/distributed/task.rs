@@ -2,8 +2,8 @@
 //! which runs one step of the orders stage on each partition it is given,
 //! calling the same per-partition functions as the embedded engine
 //! (`stages::orders::steps`; with a spilled history, the `customers`
-//! stage's `stages::per_customer::part_results` too, and later the CLV
-//! stage's `stages::clv::score_part`).
+//! stage's `stages::per_customer::part_results` and the CLV stage's
+//! `stages::clv::fold_part` too, and later its `stages::clv::score_part`).
 //!
 //! Everything between tasks travels as rows of one schema ([`rows_schema`]):
 //! a partition number, what the row holds ([`Kind`]), the partition that
@@ -37,7 +37,7 @@ use crate::io::spill::{
     part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, CLV_SCORES, CUSTOMERS,
     HISTORY, LINES, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
 };
-use crate::stages::clv::{score_part, PartScoring, ScoredPart};
+use crate::stages::clv::{fold_part, score_part, PartScoring, ScoredPart};
 use crate::stages::orders::steps;
 use crate::stages::partition::{LinePart, OrderPart, Part};
 use crate::stages::per_customer::{part_results, store_results, CustomerPart, StoredResults};
@@ -249,6 +249,12 @@ pub enum EntriesTo {
     SpillFile {
         compress: bool,
         tiers: Option<Tiers>,
+        /// With the CLV stage: the holdout's calibration end. The task
+        /// then also folds the partition's results and entries for the
+        /// CLV's fits (`stages::clv::fold_part`) into its fold file
+        /// ([`fold_file`]), which the client adds up instead of reading
+        /// the results and entries back.
+        clv_calibration_end: Option<i32>,
     },
 }
 
@@ -278,6 +284,12 @@ pub fn lines_file(dir: &Path, p: usize) -> PathBuf {
 /// The file of customer partition `p`'s orders, written by `Gather`.
 fn orders_file(dir: &Path, p: usize) -> PathBuf {
     dir.join(format!("orders-{p:05}.bin"))
+}
+
+/// The file of customer partition `p`'s CLV fold, written by a history
+/// task that stores the partition's results.
+pub fn fold_file(dir: &Path, p: usize) -> PathBuf {
+    dir.join(format!("clv-fold-{p:05}.bin"))
 }
 
 /// The file of what is known of all lines, written by the client.
@@ -339,10 +351,7 @@ fn work(input: &[Row]) -> impl Iterator<Item = &Row> {
 }
 
 fn read_keys(dir: &Path) -> Result<LineKeys> {
-    let path = keys_file(dir);
-    let bytes =
-        std::fs::read(&path).map_err(|e| Error::io(format!("reading `{}`", path.display()), e))?;
-    decode(&bytes)
+    read_encoded(&keys_file(dir))
 }
 
 /// `steps::orders_of_part` on line partition `p`.
@@ -420,8 +429,13 @@ fn history(
     let mut rows = Vec::with_capacity(2);
     let stored = match entries {
         EntriesTo::Client => None,
-        EntriesTo::SpillFile { compress, tiers } => {
-            let (stored, bytes) = store_part(dir, p, (&mut history, as_of), (*compress, tiers))?;
+        EntriesTo::SpillFile {
+            compress,
+            tiers,
+            clv_calibration_end,
+        } => {
+            let how = (*compress, tiers, *clv_calibration_end);
+            let (stored, bytes) = store_part(dir, p, (&mut history, as_of), how)?;
             rows.push(written(p, bytes)?);
             Some(stored)
         }
@@ -438,13 +452,13 @@ fn history(
 
 /// Customer partition `p`'s per-customer results made from its history's
 /// entries on `as_of`, both written to their spill files (the entries
-/// taken out of the history); what is sent back of them, and the bytes
-/// written.
+/// taken out of the history), and with a calibration end the CLV's fold
+/// of both; what is sent back of them, and the bytes written.
 fn store_part(
     dir: &Path,
     p: u32,
     (history, as_of): (&mut steps::CustomerPartHistory, i32),
-    (compress, tiers): (bool, &Option<Tiers>),
+    (compress, tiers, clv_calibration_end): (bool, &Option<Tiers>, Option<i32>),
 ) -> Result<(StoredPart, u64)> {
     let p = p as usize;
     let entries = steps::EntryFacts::of(&history.history);
@@ -452,6 +466,10 @@ fn store_part(
     let ids = history.history.take_ids();
     let made = part_results((ids, history.history.view()), as_of, tiers.as_ref());
     let mut bytes = 0;
+    if let Some(end) = clv_calibration_end {
+        let fold = fold_part(&made.0.summary, history.history.view(), end);
+        bytes += write_encoded(&fold_file(dir, p), &fold)?;
+    }
     let put = |part: &CustomerPart, gaps: &Vec<i64>| {
         bytes += write_results(dir, p, (part, gaps), compress)?;
         Ok(())
@@ -559,6 +577,24 @@ fn read_scorer(path: &Path) -> Result<Arc<ScorerFile>> {
     let scorer = Arc::new(scorer);
     *last = Some((path.to_path_buf(), Arc::clone(&scorer)));
     Ok(scorer)
+}
+
+/// Writes `value` encoded to `path` through a temporary file, so a task
+/// run again replaces it whole; the bytes written.
+fn write_encoded<T: serde::Serialize>(path: &Path, value: &T) -> Result<u64> {
+    let bytes = encode(value)?;
+    let staged = path.with_extension("partial");
+    std::fs::write(&staged, &bytes)
+        .and_then(|()| std::fs::rename(&staged, path))
+        .map_err(|e| Error::io(format!("writing `{}`", path.display()), e))?;
+    Ok(bytes.len() as u64)
+}
+
+/// The value [`write_encoded`] wrote to `path`.
+pub fn read_encoded<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading `{}`", path.display()), e))?;
+    decode(&bytes)
 }
 
 pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -695,6 +731,7 @@ fn task_error(e: Error) -> DataFusionError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::clv::ClvFoldPart;
 
     #[test]
     fn rows_survive_batches_in_chunks_whatever_their_order() {
@@ -766,9 +803,9 @@ mod tests {
     }
 
     /// A history task that stores its partition's entries also stores the
-    /// per-customer results made from them, sends back what the client
-    /// keeps of those, and says how many bytes it wrote: the sizes of the
-    /// two files.
+    /// per-customer results made from them and, with a calibration end,
+    /// their CLV fold; it sends back what the client keeps of those, and
+    /// says how many bytes it wrote: the sizes of the files.
     #[test]
     fn a_history_task_stores_entries_and_results_and_counts_their_bytes() {
         let dir = tempfile::tempdir().unwrap();
@@ -786,6 +823,7 @@ mod tests {
             entries: EntriesTo::SpillFile {
                 compress: true,
                 tiers: Some(tiers.clone()),
+                clv_calibration_end: Some(101),
             },
         };
         let work = Row {
@@ -800,7 +838,8 @@ mod tests {
         let (history, results) = (part_file(d, HISTORY, 3), part_file(d, CUSTOMERS, 3));
         let scores = [SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE, SCORE_GAPS]
             .map(|kind| part_file(d, kind, 3));
-        let files = [&history, &results].into_iter().chain(&scores);
+        let fold = fold_file(d, 3);
+        let files = [&history, &results, &fold].into_iter().chain(&scores);
         let bytes: u64 = decode(&rows[0].payload).unwrap();
         assert_eq!(bytes, files.map(|f| file_size(f)).sum::<u64>());
         // What the client would have made from the same entries.
@@ -808,6 +847,8 @@ mod tests {
         let ids = local.history.customer_ids.clone();
         let (part, gaps) = part_results((ids, local.history.view()), 110, Some(&tiers));
         assert_eq!(part.summary.orders, [1, 2]);
+        let folded = fold_part(&part.summary, local.history.view(), 101);
+        assert_eq!(read_encoded::<ClvFoldPart>(&fold).unwrap(), folded);
         let sent: PartHistory = decode(&rows[1].payload).unwrap();
         let stored = sent.stored.unwrap();
         assert_eq!((stored.results.customers, stored.results.gaps), (2, 1));

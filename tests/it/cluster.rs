@@ -328,20 +328,22 @@ fn assert_every_table_equal(d: &Path, out: &str) {
 }
 
 /// With a history the budget cannot hold, the executors make the
-/// per-customer results beside the entries they store, and score them
-/// with the client's CLV scorer: a client that would make the results or
-/// score a partition itself is killed (crash points on those paths), and
-/// yet the run on the cluster publishes the embedded engine's tables.
-/// The same armed client on the embedded engine is killed by either
-/// point, so both are on paths the cluster run does not take.
+/// per-customer results beside the entries they store, fold them (and the
+/// entries' calibration rows) for the CLV's fits, and score them with the
+/// client's CLV scorer: a client that would make the results, fold them
+/// or score a partition itself is killed (crash points on those paths),
+/// and yet the run on the cluster publishes the embedded engine's tables.
+/// The same armed client on the embedded engine is killed by each point,
+/// so all are on paths the cluster run does not take.
 #[test]
-fn executors_make_the_per_customer_results_and_scores_of_a_spilled_history() {
+fn executors_make_fold_and_score_the_per_customer_results_of_a_spilled_history() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     published_embedded(d);
     let cluster = Cluster::start(2, d);
     let tiny = "run::memory_limit_bytes=return(1)";
-    let (results_here, scored_here) = ("customers::from_history=return", "clv::scored_here=return");
+    let results_here = "customers::from_history=return";
+    let (folded_here, scored_here) = ("clv::folded_here=return", "clv::scored_here=return");
     let run = |out: &str, engine: &[&str], armed: &str| {
         retention_command()
             // A few partitions: the tiny budget alone would ask for many.
@@ -360,7 +362,7 @@ fn executors_make_the_per_customer_results_and_scores_of_a_spilled_history() {
             .output()
             .unwrap()
     };
-    for point in [results_here, scored_here] {
+    for point in [results_here, folded_here, scored_here] {
         let out = format!("embedded-{}", point.replace("::", "-").replace('=', "-"));
         let embedded = run(&out, &[], &format!("{tiny};{point}"));
         assert!(
@@ -373,7 +375,7 @@ fn executors_make_the_per_customer_results_and_scores_of_a_spilled_history() {
     let on_cluster = run(
         "cluster",
         &["--engine", "ballista", "--scheduler", &scheduler],
-        &format!("{tiny};{results_here};{scored_here}"),
+        &format!("{tiny};{results_here};{folded_here};{scored_here}"),
     );
     assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
     assert_every_table_equal(d, "cluster");

@@ -9,9 +9,9 @@ use super::intervals::TRUTH;
 use super::sim::{simulate, Summary};
 use crate::clv::{
     conditional_expected_purchases, fit_gamma_gamma, fit_purchase_model, predict_with_intervals,
-    AtOptimum, CompressedSummary, CustomerPredictions, GammaGammaParams, LogCovariance,
-    PredictionIntervals, PredictionSettings, PurchaseModel, PurchaseModelKind, Scorer, SummaryFold,
-    Uncertainty,
+    AtOptimum, CompressedSummary, CustomerPredictions, FoldedSummary, GammaGammaParams,
+    LogCovariance, PredictionIntervals, PredictionSettings, PurchaseModel, PurchaseModelKind,
+    Scorer, SummaryFold, Uncertainty,
 };
 
 /// Customers `0..n` cut at `cuts` (empty batches among them).
@@ -87,19 +87,47 @@ fn sent(scorer: &Scorer) -> Scorer<'static> {
     bincode::serde::decode_from_slice(&bytes, config).unwrap().0
 }
 
+/// `value` as another process reads it back: serialized and decoded.
+fn through_bytes<T: serde::Serialize + serde::de::DeserializeOwned>(value: &T) -> T {
+    let config = bincode::config::standard();
+    let bytes = bincode::serde::encode_to_vec(value, config).unwrap();
+    bincode::serde::decode_from_slice(&bytes, config).unwrap().0
+}
+
+/// How the batches are folded.
+#[derive(Clone, Copy, Debug)]
+enum Folding {
+    /// One fold, a batch at a time in order (a client over its partitions).
+    InOrder,
+    /// Each batch in a fold of its own, sent as bytes and added in order
+    /// (a cluster's executors, then the client).
+    Apart,
+}
+
+fn fold(parts: &[(Range<usize>, Summary)], folding: Folding) -> FoldedSummary {
+    let mut fold = SummaryFold::default();
+    for (_, p) in parts {
+        match folding {
+            Folding::InOrder => fold.add(&p.input()),
+            Folding::Apart => {
+                let mut own = SummaryFold::default();
+                own.add(&p.input());
+                fold.add_part(&through_bytes(&own.into_part()));
+            }
+        }
+    }
+    fold.finish()
+}
+
 /// Fits and scores by batches and at once, with and without Gamma-Gamma
 /// and intervals; a scorer sent to another process scores the same.
-fn check(seed: u64, cuts: &[usize]) {
+fn check(seed: u64, cuts: &[usize], folding: Folding) {
     let data = simulate(1_500, &TRUTH, 30.0, 546.0, 1.0, seed);
     let parts: Vec<(Range<usize>, Summary)> = batches(data.frequency.len(), cuts)
         .into_iter()
         .map(|r| (r.clone(), part(&data, r)))
         .collect();
-    let mut fold = SummaryFold::default();
-    for (_, p) in &parts {
-        fold.add(&p.input());
-    }
-    let folded = fold.finish();
+    let folded = fold(&parts, folding);
     assert_eq!(folded.customers(), data.frequency.len() as f64);
 
     let kind = PurchaseModelKind::BgNbd;
@@ -140,12 +168,16 @@ fn check(seed: u64, cuts: &[usize]) {
     }
 }
 
+/// Folded in one fold or apart and added up (as a cluster folds its
+/// partitions), the batches fit and score as the whole summary.
 #[test]
 fn batches_fit_and_score_as_the_whole_summary() {
-    check(1, &[]);
-    check(2, &[1]);
-    check(3, &[0, 0, 700, 700]);
-    check(4, &[13, 200, 201, 999, 1_499]);
+    for folding in [Folding::InOrder, Folding::Apart] {
+        check(1, &[], folding);
+        check(2, &[1], folding);
+        check(3, &[0, 0, 700, 700], folding);
+        check(4, &[13, 200, 201, 999, 1_499], folding);
+    }
 }
 
 /// A customer's months, made again from their row when read, are the ones

@@ -9,9 +9,11 @@
 //! unique rows for the refits, then compared with their predictions), so
 //! nothing is held per customer.
 
-use crate::clv::{AtOptimum, FitReport, PurchaseModelKind, UniqueRows, UniqueRowsFold};
+use crate::clv::{
+    AtOptimum, FitReport, PurchaseModelKind, UniqueRows, UniqueRowsFold, UniqueRowsPart,
+};
 use crate::error::Result;
-use crate::stages::orders::OrderHistory;
+use crate::stages::orders::{EntriesView, OrderHistory};
 
 use super::status::warn_if_not_converged;
 
@@ -35,7 +37,11 @@ impl Calibration {
         let clock = std::time::Instant::now();
         let mut fold = UniqueRowsFold::default();
         history.fold_in_order(
-            |_, entries| PartColumns::of(entries.iter(), end),
+            |_, entries| {
+                // The cluster tests: a client that reads the history for it.
+                crate::faults::crash_point("clv::folded_here");
+                PartColumns::of(entries.iter(), end)
+            },
             |part| {
                 fold.add(&part.frequency, &part.recency, &part.tenure);
                 Ok(())
@@ -51,9 +57,29 @@ impl Calibration {
         })
     }
 
+    /// The calibration period from its customer partitions' rows, folded
+    /// where the partitions are ([`calibration_part`]) and added here in
+    /// partition order: the rows of [`Calibration::of`].
+    pub fn of_parts(end: i32, rows: UniqueRowsFold) -> Calibration {
+        Calibration {
+            end,
+            rows: rows.finish(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+}
+
+/// One customer partition's calibration rows up to `end`, from its
+/// entries: its share of [`Calibration::of`], to be added in partition
+/// order ([`Calibration::of_parts`]).
+pub(super) fn calibration_part(entries: EntriesView<'_>, end: i32) -> UniqueRowsPart {
+    let part = PartColumns::of(entries.iter(), end);
+    let mut fold = UniqueRowsFold::default();
+    fold.add(&part.frequency, &part.recency, &part.tenure);
+    fold.into_part()
 }
 
 /// One purchase model refitted on the calibration period, and its
@@ -618,6 +644,21 @@ mod tests {
             Some((mean, (variance / n).sqrt()))
         }
 
+        /// The calibration as a cluster folds it: each partition's rows
+        /// folded apart, sent as bytes and added in partition order.
+        fn calibration_apart(history: &OrderHistory, end: i32) -> Calibration {
+            let config = bincode::config::standard();
+            let mut fold = UniqueRowsFold::default();
+            for p in 0..history.part_count() {
+                let part = history.with_part(p, |e| calibration_part(e, end)).unwrap();
+                let bytes = bincode::serde::encode_to_vec(&part, config).unwrap();
+                let sent: UniqueRowsPart =
+                    bincode::serde::decode_from_slice(&bytes, config).unwrap().0;
+                fold.add_part(&sent);
+            }
+            Calibration::of_parts(end, fold)
+        }
+
         fn close(a: f64, b: f64) -> bool {
             (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) + 1e-12
         }
@@ -629,7 +670,8 @@ mod tests {
             /// comparison read from the history again give the refits,
             /// buckets (bit for bit) and paired moments of columns of every
             /// calibration customer, however the customers are cut into
-            /// partitions.
+            /// partitions; folded apart and added up (a cluster's way), the
+            /// calibration gives the same refits and buckets.
             #[test]
             fn the_comparison_read_again_is_the_one_over_columns(
                 customers in customers(),
@@ -668,6 +710,16 @@ mod tests {
                     expected_fits.push((fit, buckets_by_definition(&frequency, &actual, &predicted)));
                 }
                 let validation = compare(&history, &calibration, refits, holdout_days).unwrap();
+                let apart = calibration_apart(&history, end);
+                let refits_apart = kinds.iter().map(|&kind| {
+                    let (_, full) = fit_purchase_model_on(kind, &compressed, 0.0, None, AtOptimum::ConvergenceOnly);
+                    refit(&apart, kind, &full, holdout_days, 0.0)
+                }).collect();
+                let validation_apart = compare(&history, &apart, refits_apart, holdout_days).unwrap();
+                for (a, b) in validation.models.iter().zip(&validation_apart.models) {
+                    prop_assert_eq!(&a.calibration_fit, &b.calibration_fit);
+                    prop_assert_eq!(&a.buckets, &b.buckets);
+                }
 
                 prop_assert_eq!(validation.calibration_end, end);
                 for (model, (fit, buckets)) in validation.models.iter().zip(&expected_fits) {

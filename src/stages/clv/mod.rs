@@ -27,6 +27,7 @@ mod holdout;
 mod selection;
 mod status;
 
+use holdout::calibration_part;
 pub use holdout::{BucketFit, HoldoutValidation, ModelValidation, PairedErrors};
 pub use selection::SelectionRow;
 pub use status::fit_status;
@@ -34,14 +35,16 @@ pub use status::fit_status;
 use crate::clv::{
     AtOptimum, CustomerPredictions, CustomerSummaryInput, ExactSum, FitReport, FoldedSummary,
     ForecastGradients, GammaGammaParams, LogCovariance, PredictionIntervals, PredictionSettings,
-    PurchaseModel, PurchaseModelKind, Scorer, SummaryFold, Uncertainty,
+    PurchaseModel, PurchaseModelKind, Scorer, SummaryFold, SummaryFoldPart, Uncertainty,
+    UniqueRowsFold, UniqueRowsPart,
 };
 use crate::config::ClvConfig;
 use crate::error::Result;
 use crate::stages::clv_scores::{ClvScoreParts, ClvScores, ClvStores, KeptScores, SimpleClv};
 use crate::stages::customers::CustomerSummary;
 use crate::stages::kpis::MonthlyCounts;
-use crate::stages::orders::OrderHistory;
+use crate::stages::orders::{EntriesView, OrderHistory};
+use crate::stages::part_store;
 use crate::stages::per_customer::CustomerParts;
 use crate::tables::schema::values::money;
 use holdout::{compare, refit, Calibration};
@@ -109,10 +112,7 @@ fn with_input<T>(
 /// unique rows, and what the plain order value falls back to.
 struct Folded {
     summary: FoldedSummary,
-    /// Whether any customer has a repeat order.
-    any_repeat: bool,
-    orders: i64,
-    revenue_cents: i64,
+    totals: PartTotals,
 }
 
 impl Folded {
@@ -120,18 +120,25 @@ impl Folded {
     fn of(parts: &CustomerParts) -> Result<Folded> {
         let clock = std::time::Instant::now();
         let mut fold = SummaryFold::default();
-        let (mut any_repeat, mut orders, mut revenue_cents) = (false, 0i64, 0i64);
+        let mut totals = PartTotals::default();
         parts.fold_in_order(
-            |_, part| monetary(&part.summary),
+            |_, part| {
+                // The cluster tests: a client that folds the results itself.
+                crate::faults::crash_point("clv::folded_here");
+                monetary(&part.summary)
+            },
             |part, monetary_value| {
                 let summary = &part.summary;
                 with_input(summary, &monetary_value, |input| fold.add(input));
-                any_repeat |= summary.frequency.iter().any(|&f| f > 0);
-                orders += summary.orders.iter().sum::<i64>();
-                revenue_cents += summary.revenue_cents.iter().sum::<i64>();
+                totals.add(&PartTotals::of(summary));
                 Ok(())
             },
         )?;
+        Ok(Folded::finished(fold, totals, clock))
+    }
+
+    /// What `fold` and `totals` hold, the time since `clock` logged.
+    fn finished(fold: SummaryFold, totals: PartTotals, clock: std::time::Instant) -> Folded {
         let summary = fold.finish();
         tracing::debug!(
             customers = summary.customers(),
@@ -139,18 +146,104 @@ impl Folded {
             seconds = clock.elapsed().as_secs_f64(),
             "clv summary folded"
         );
-        Ok(Folded {
-            summary,
-            any_repeat,
-            orders,
-            revenue_cents,
-        })
+        Folded { summary, totals }
+    }
+
+    /// The customer partitions' folds made elsewhere ([`fold_part`]),
+    /// read a few at a time and added in partition order: the fold of
+    /// [`Folded::of`], and the calibration period's of
+    /// [`Calibration::of`] up to `calibration_end`.
+    fn of_parts(
+        elsewhere: &dyn ClvElsewhere,
+        partitions: usize,
+        calibration_end: i32,
+    ) -> Result<(Folded, Calibration)> {
+        let clock = std::time::Instant::now();
+        let (mut fold, mut calibration) = (SummaryFold::default(), UniqueRowsFold::default());
+        let mut totals = PartTotals::default();
+        part_store::fold_in_order(
+            partitions,
+            |p| elsewhere.fold_part(p),
+            |part| {
+                if part.calibration_end != calibration_end {
+                    return Err(crate::error::Error::Cluster(format!(
+                        "a customer partition's CLV fold ended its calibration on day {}, not {calibration_end}",
+                        part.calibration_end
+                    )));
+                }
+                rayon::join(
+                    || fold.add_part(&part.summary),
+                    || calibration.add_part(&part.calibration),
+                );
+                totals.add(&part.totals);
+                Ok(())
+            },
+        )?;
+        let folded = Folded::finished(fold, totals, clock);
+        Ok((folded, Calibration::of_parts(calibration_end, calibration)))
     }
 
     /// No repeat buyer at all: no spend model and no repeat spend to
     /// average. The plain average order value is the honest guess.
     fn plain_order_value(&self) -> f64 {
-        money(self.revenue_cents) / self.orders.max(1) as f64
+        money(self.totals.revenue_cents) / self.totals.orders.max(1) as f64
+    }
+}
+
+/// What customers add to the plain order value's fallback.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct PartTotals {
+    /// Whether any customer has a repeat order.
+    any_repeat: bool,
+    orders: i64,
+    revenue_cents: i64,
+}
+
+impl PartTotals {
+    fn of(summary: &CustomerSummary) -> PartTotals {
+        PartTotals {
+            any_repeat: summary.frequency.iter().any(|&f| f > 0),
+            orders: summary.orders.iter().sum(),
+            revenue_cents: summary.revenue_cents.iter().sum(),
+        }
+    }
+
+    fn add(&mut self, other: &PartTotals) {
+        self.any_repeat |= other.any_repeat;
+        self.orders += other.orders;
+        self.revenue_cents += other.revenue_cents;
+    }
+}
+
+/// What the CLV stage folds of one customer partition before it fits,
+/// made where the partition is ([`fold_part`], a cluster's executor) and
+/// added in partition order by the stage.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClvFoldPart {
+    summary: SummaryFoldPart,
+    calibration: UniqueRowsPart,
+    /// The calibration end the part was folded to (the stage checks it).
+    calibration_end: i32,
+    totals: PartTotals,
+}
+
+/// One customer partition's share of the folds the CLV stage fits on:
+/// its per-customer summaries' unique rows and sums, and its calibration
+/// rows up to `calibration_end` from its history's `entries`; the one
+/// function that folds a partition apart, on a cluster's executor.
+pub fn fold_part(
+    summary: &CustomerSummary,
+    entries: EntriesView<'_>,
+    calibration_end: i32,
+) -> ClvFoldPart {
+    let monetary_value = monetary(summary);
+    let mut fold = SummaryFold::default();
+    with_input(summary, &monetary_value, |input| fold.add(input));
+    ClvFoldPart {
+        summary: fold.into_part(),
+        calibration: calibration_part(entries, calibration_end),
+        calibration_end,
+        totals: PartTotals::of(summary),
     }
 }
 
@@ -212,25 +305,32 @@ fn fit_spend_model(
 /// counts and totals come back.
 pub fn clv_stage(
     history: &OrderHistory,
-    (parts, stores, elsewhere): (
-        &CustomerParts,
-        Option<ClvStores>,
-        Option<&dyn ScoreElsewhere>,
-    ),
+    (parts, stores, elsewhere): (&CustomerParts, Option<ClvStores>, Option<&dyn ClvElsewhere>),
     config: &ClvConfig,
 ) -> Result<ClvOutput> {
     let candidates = config.model.candidates();
-    let calibration_end = history.as_of - config.holdout_days as i32;
-    // The calibration summary reads the history customer by customer,
-    // which the fits do not need: it is built while they run.
-    let (fitted, calibration) = rayon::join(
-        || -> Result<_> {
-            let folded = Folded::of(parts)?;
+    let calibration_end = calibration_end(history.as_of, config);
+    let elsewhere = elsewhere.filter(|_| stores.is_some());
+    let (fitted, calibration) = match elsewhere {
+        // The partitions were folded where they are: only their folds
+        // are read.
+        Some(elsewhere) => {
+            let (folded, calibration) =
+                Folded::of_parts(elsewhere, parts.part_count(), calibration_end)?;
             let fits = fit_all(&candidates, &folded.summary, config.penalizer);
-            Ok((folded, fits))
-        },
-        || Calibration::of(history, calibration_end),
-    );
+            (Ok((folded, fits)), Ok(calibration))
+        }
+        // The calibration summary reads the history customer by customer,
+        // which the fits do not need: it is built while they run.
+        None => rayon::join(
+            || -> Result<_> {
+                let folded = Folded::of(parts)?;
+                let fits = fit_all(&candidates, &folded.summary, config.penalizer);
+                Ok((folded, fits))
+            },
+            || Calibration::of(history, calibration_end),
+        ),
+    };
     let (mut folded, (purchase, (gg, gg_report))) = fitted?;
     // Scoring needs only the repeat buyers' mean of Gamma-Gamma's rows.
     folded.summary.drop_spend_rows();
@@ -268,6 +368,12 @@ pub fn clv_stage(
         gamma_gamma_used: gg.is_some(),
         uncomputable,
     })
+}
+
+/// The last day of the holdout validation's calibration period, for a
+/// history on `as_of`.
+pub fn calibration_end(as_of: i32, config: &ClvConfig) -> i32 {
+    as_of - config.holdout_days as i32
 }
 
 /// Customers whose expected orders (and CLV) cannot be computed under the
@@ -348,7 +454,7 @@ struct ScoringInputs<'a> {
     stores: Option<ClvStores>,
     /// Where the partitions are scored when their results are stored
     /// (a cluster's executors); in this process without.
-    elsewhere: Option<&'a dyn ScoreElsewhere>,
+    elsewhere: Option<&'a dyn ClvElsewhere>,
 }
 
 /// The customers scored by one purchase model, and the forecast.
@@ -384,8 +490,8 @@ impl ScoringInputs<'_> {
     /// when the results are stored and there is somewhere else to score
     /// them, there.
     fn scores(&self, scorer: &Scorer) -> Result<(ClvScoreParts, MonthlyTotals)> {
-        let fallback =
-            (self.gg.is_none() && !self.folded.any_repeat).then(|| self.folded.plain_order_value());
+        let fallback = (self.gg.is_none() && !self.folded.totals.any_repeat)
+            .then(|| self.folded.plain_order_value());
         let how = PartScoring {
             fallback,
             margin: self.config.margin,
@@ -449,9 +555,13 @@ pub fn score_part(
     (scores(&predictions, intervals, how.margin), totals)
 }
 
-/// Scores the customer partitions outside this process: on a cluster's
-/// executors, which hold the partitions' per-customer results.
-pub trait ScoreElsewhere: Send + Sync {
+/// The CLV stage's per-customer work outside this process: on a
+/// cluster's executors, which hold the partitions' per-customer results
+/// and folded them ([`fold_part`]) when they made them.
+pub trait ClvElsewhere: Send + Sync {
+    /// Customer partition `p`'s fold.
+    fn fold_part(&self, p: usize) -> Result<ClvFoldPart>;
+
     /// Each of the `partitions` partitions scored by `scorer` as `how`
     /// says ([`score_part`]), its scores put where the run's CLV stores
     /// read them (`ClvStores`); what each leaves, in partition order.
