@@ -273,12 +273,9 @@ impl RfmFolder {
     /// what a customer partition's fold hands on to be merged
     /// ([`RfmFolder::add_part`]).
     pub fn part(&self) -> RfmPart {
-        let rows = &self.rows;
-        let keys =
-            (0..rows.len()).map(|r| (rows.x[r] as i64, rows.t_x[r] as i64, rows.t[r] as i64));
         RfmPart {
-            keys: keys.collect(),
-            customers: rows.w.iter().map(|&w| w as u64).collect(),
+            keys: self.index.keys(self.rows.len()),
+            customers: self.rows.w.iter().map(|&w| w as u64).collect(),
         }
     }
 
@@ -353,6 +350,21 @@ impl RowIndex {
                 *row.expect("a customer of the folded summary")
             })
             .collect()
+    }
+
+    /// The triple of each of the `rows` rows, in row order: read off the
+    /// index, not the rows' doubles, so a triple beyond 2^53 stays exact.
+    fn keys(&self, rows: usize) -> Vec<(i64, i64, i64)> {
+        let mut keys = vec![(0, 0, 0); rows];
+        let mask = (1u64 << PACKED_BITS) - 1;
+        for (&bits, &row) in &self.packed {
+            let unpack = |shift: u32| ((bits >> shift) & mask) as i64;
+            keys[row as usize] = (unpack(2 * PACKED_BITS), unpack(PACKED_BITS), unpack(0));
+        }
+        for (&key, &row) in &self.wide {
+            keys[row as usize] = key;
+        }
+        keys
     }
 
     /// The row of a sanitized triple, `next` when it has none yet.
@@ -526,11 +538,13 @@ impl SpendFolder {
 
     /// The rows folded so far, for [`SpendFolder::add_part`].
     pub fn part(&self) -> SpendPart {
-        let rows = &self.rows;
-        let counted =
-            (0..rows.len()).map(|r| (rows.x[r] as i64, rows.m[r].to_bits(), rows.w[r] as u64));
+        // The keys from the index, exact whatever x.
+        let mut rows = vec![(0, 0, 0); self.rows.len()];
+        for (&(x, m_bits), &row) in &self.index {
+            rows[row as usize] = (x, m_bits, self.rows.w[row as usize] as u64);
+        }
         SpendPart {
-            rows: counted.collect(),
+            rows,
             sum_m: self.sum_m.clone(),
         }
     }
@@ -634,13 +648,21 @@ mod tests {
         ends.windows(2).map(|w| w[0]..w[1]).collect()
     }
 
+    /// [`value`], or now and then one past 2^53, where neighbours are one
+    /// double.
+    fn value_or_huge() -> impl Strategy<Value = i64> {
+        prop_oneof![9 => value(), 1 => (1i64 << 60)..(1i64 << 60) + 3]
+    }
+
     proptest! {
         /// Folding the customers a part at a time, in any parts (empty
         /// ones among them), gives the rows, weights, sums and customer
-        /// rows of folding them at once, for both compressions.
+        /// rows of folding them at once, for both compressions; and so
+        /// does folding each part apart and adding the folds in order
+        /// (a cluster's executors, then the client).
         #[test]
         fn folding_in_parts_is_folding_at_once(
-            customers in proptest::collection::vec((value(), value(), value(), 0i64..4), 0..120),
+            customers in proptest::collection::vec((value_or_huge(), value(), value_or_huge(), 0i64..4), 0..120),
             cuts in proptest::collection::vec(0usize..130, 0..6),
         ) {
             let column = |of: fn(&(i64, i64, i64, i64)) -> i64| customers.iter().map(of).collect::<Vec<_>>();
@@ -653,17 +675,27 @@ mod tests {
             spend_whole.add(&f, &m);
             let spend_whole = spend_whole.finish();
             let (mut rfm, mut spend, mut customer_row) = (RfmFolder::default(), SpendFolder::default(), vec![]);
+            let (mut rfm_apart, mut spend_apart) = (RfmFolder::default(), SpendFolder::default());
             for part in splits(customers.len(), &cuts) {
                 let p = part.clone();
-                customer_row.extend(rfm.add(&f[p.clone()], &r[p.clone()], &t[p]));
-                spend.add(&f[part.clone()], &m[part]);
+                customer_row.extend(rfm.add(&f[p.clone()], &r[p.clone()], &t[p.clone()]));
+                spend.add(&f[part.clone()], &m[part.clone()]);
+                let (mut own_rfm, mut own_spend) = (RfmFolder::default(), SpendFolder::default());
+                own_rfm.add(&f[p.clone()], &r[p.clone()], &t[p]);
+                own_spend.add(&f[part.clone()], &m[part]);
+                rfm_apart.add_part(&own_rfm.part());
+                spend_apart.add_part(&own_spend.part());
             }
             let ((rfm, index), spend) = (rfm.finish(), spend.finish());
             prop_assert_eq!(&customer_row, &whole_rows);
             // The index finds every customer's row again.
-            prop_assert_eq!(index.rows_of(&f, &r, &t), whole_rows);
+            prop_assert_eq!(index.rows_of(&f, &r, &t), whole_rows.clone());
             prop_assert_eq!(format!("{rfm:?}"), format!("{whole:?}"));
             prop_assert_eq!(format!("{spend:?}"), format!("{spend_whole:?}"));
+            let ((rfm_apart, index_apart), spend_apart) = (rfm_apart.finish(), spend_apart.finish());
+            prop_assert_eq!(index_apart.rows_of(&f, &r, &t), whole_rows);
+            prop_assert_eq!(format!("{rfm_apart:?}"), format!("{whole:?}"));
+            prop_assert_eq!(format!("{spend_apart:?}"), format!("{spend_whole:?}"));
             let eligible = (0..f.len()).filter(|&i| gg_eligible(f[i], m[i])).count();
             prop_assert_eq!(spend.total_w, eligible as f64);
         }
