@@ -6,9 +6,10 @@
 //! summary is built while the fits run, and with one candidate model its
 //! holdout and the scoring run side by side. The customers' summaries are
 //! read a partition at a time and never joined: the fits' unique rows are
-//! folded over the partitions in code order (`clv::SummaryFold`), and each
-//! partition is scored on its own (`clv::Scorer`), to the numbers of the
-//! whole summary. The scores are kept a partition at a time
+//! folded over the partitions in code order (`clv::SummaryFold`; or each
+//! partition folded where it is, [`fold_part`], and the folds added in
+//! order), and each partition is scored on its own (`clv::Scorer`), to
+//! the numbers of the whole summary. The scores are kept a partition at a time
 //! (`stages::clv_scores::ClvScoreParts`), in the spill directory when the
 //! per-customer results are there too, with every CLV sorted for the
 //! target lists' quantiles.
@@ -300,9 +301,10 @@ fn fit_spend_model(
 /// a partition at a time (never joined), so it can run beside the
 /// descriptive stages (the simple CLV, which needs the KPIs, is
 /// [`simple_clv`]). The scores go to `stores` when there are some (when
-/// the per-customer results are stored); then, with `elsewhere`, the
-/// partitions are scored there (on a cluster's executors) and only their
-/// counts and totals come back.
+/// the per-customer results are stored); then, with `elsewhere` (a
+/// cluster's executors), the partitions' folds are read from there
+/// instead of folding their results and entries here, the partitions are
+/// scored there, and only their counts and totals come back.
 pub fn clv_stage(
     history: &OrderHistory,
     (parts, stores, elsewhere): (&CustomerParts, Option<ClvStores>, Option<&dyn ClvElsewhere>),
