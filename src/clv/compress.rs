@@ -243,13 +243,22 @@ impl RfmFolder {
         assert_same_lengths(frequency, recency_days, tenure_days);
         (0..frequency.len())
             .map(|i| {
-                let row = self.row_of(sanitize_rfm(frequency[i], recency_days[i], tenure_days[i]));
-                self.rows.w[row as usize] += 1.0;
-                self.rows.xs_w[self.rows.x_idx[row as usize] as usize] += 1.0;
-                self.customers += 1;
-                row
+                self.add_to_row(
+                    sanitize_rfm(frequency[i], recency_days[i], tenure_days[i]),
+                    1,
+                )
             })
             .collect()
+    }
+
+    /// Adds `customers` to the row of a sanitized triple, made when new;
+    /// the row.
+    fn add_to_row(&mut self, key: (i64, i64, i64), customers: u64) -> u32 {
+        let row = self.row_of(key);
+        self.rows.w[row as usize] += customers as f64;
+        self.rows.xs_w[self.rows.x_idx[row as usize] as usize] += customers as f64;
+        self.customers += customers;
+        row
     }
 
     /// The row of a sanitized triple, added with weight 0 when new.
@@ -288,13 +297,7 @@ impl RfmFolder {
     pub fn add_part(&mut self, part: &RfmPart) -> Vec<u32> {
         let added = part.keys.iter().zip(&part.customers);
         added
-            .map(|(&key, &customers)| {
-                let row = self.row_of(key);
-                self.rows.w[row as usize] += customers as f64;
-                self.rows.xs_w[self.rows.x_idx[row as usize] as usize] += customers as f64;
-                self.customers += customers;
-                row
-            })
+            .map(|(&key, &customers)| self.add_to_row(key, customers))
             .collect()
     }
 
