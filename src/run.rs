@@ -68,6 +68,7 @@ use crate::stages::orders::{
     build_orders, CustomerIds, HistoryStores, OrderHistory, OrderPlan, OrdersOutput, PartEntries,
     PartIds, RowCounts,
 };
+use crate::stages::part_counts::{self, Counting, PartCounts};
 use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored};
 use crate::stages::per_customer::{
     customer_parts, stored_customer_parts, CustomerPart, CustomerParts, PerCustomer, ResultStores,
@@ -372,15 +373,15 @@ fn stages_to_checks(
     let (orders, mut resources, spill) = partitioned_orders(pipeline, &files, options, clock)?;
     let OrdersStage {
         history,
-        stored_results,
+        on_executors,
         counts,
         accepted_cents,
         latest_order_day,
         rejects_by_reason,
         rejects,
     } = orders;
-    let clv_there = clv_elsewhere(&options.engine, &spill, stored_results.is_some());
-    let history = (history, stored_results, clv_there.as_deref());
+    let clv_there = clv_elsewhere(&options.engine, &spill, on_executors.is_some());
+    let history = (history, on_executors, clv_there.as_deref());
     let surveys_read = SurveyReads::within(options, resources.memory_limit_bytes, &spill);
     let o = stages_over_history(
         (pipeline, surveys_read),
@@ -471,12 +472,21 @@ fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
     }
 }
 
-/// The history, what is kept of the per-customer results a cluster's
-/// executors stored beside its spilled entries, and where the CLV stage
-/// finds their folds and scores them (the same executors).
+/// What a cluster's executors made of the customer partitions while they
+/// held the entries they stored: what is kept of the per-customer results
+/// they stored, and the partitions' cohort grids and monthly counts (of
+/// those with an order).
+struct MadeOnExecutors {
+    results: Vec<StoredResults>,
+    counts: Vec<PartCounts>,
+}
+
+/// The history, what a cluster's executors made of it (none on the
+/// embedded engine), and where the CLV stage finds the folds of their
+/// results and scores them (the same executors).
 type ExecutorsHistory<'a> = (
     OrderHistory,
-    Option<Vec<StoredResults>>,
+    Option<MadeOnExecutors>,
     Option<&'a dyn ClvElsewhere>,
 );
 
@@ -692,12 +702,12 @@ struct OverOrders {
     nps: Option<SurveyStage>,
 }
 
-/// The result stores of a run whose history was spilled, what is kept of
-/// the results when a cluster's executors stored them already, and where
-/// the CLV stage finds their folds and scores them then.
+/// The result stores of a run whose history was spilled, what a
+/// cluster's executors made of it, and where the CLV stage finds the
+/// folds of their results and scores them then.
 type StoredResultsAndScoring<'a> = (
     Option<ResultStores>,
-    Option<Vec<StoredResults>>,
+    Option<MadeOnExecutors>,
     Option<&'a dyn ClvElsewhere>,
 );
 
@@ -713,12 +723,16 @@ type StoredResultsAndScoring<'a> = (
 fn stages_over_orders(
     (pipeline, surveys_read): (&Pipeline, SurveyReads),
     mut history: OrderHistory,
-    (stores, stored, scoring): StoredResultsAndScoring<'_>,
+    (stores, on_executors, scoring): StoredResultsAndScoring<'_>,
     clock: &mut StageClock,
 ) -> Result<OverOrders> {
     let config = &pipeline.config;
     let tiers = config.loyalty.as_ref().map(Tiers::of);
     let clv_stores = stores.as_ref().map(|stores| stores.clv.clone());
+    let (stored, counted) = match on_executors {
+        Some(made) => (Some(made.results), Some(made.counts)),
+        None => (None, None),
+    };
     let results = (stores, stored);
     let parts = clock.time("customers", || {
         let ids = history.take_ids();
@@ -727,7 +741,8 @@ fn stages_over_orders(
     let (beside, clv) = clock.beside(
         |clock| {
             let pipeline = (pipeline, surveys_read);
-            descriptive_stages(pipeline, &history, (tiers.as_ref(), &parts), clock)
+            let history = (&history, counted.as_deref());
+            descriptive_stages(pipeline, history, (tiers.as_ref(), &parts), clock)
         },
         |clock| clv(pipeline, &history, (&parts, clv_stores, scoring), clock),
     )?;
@@ -789,14 +804,16 @@ struct Descriptive {
 
 /// The stages `cohorts`, `kpis`, `dimensions`, `tiers` and `nps` (which
 /// reads the survey input as `surveys_read` says, and finds the
-/// respondents' ids, and with `tiers` their tiers, in `parts`).
+/// respondents' ids, and with `tiers` their tiers, in `parts`); the
+/// cohorts' and KPIs' counts are added from `counted` when a cluster's
+/// executors counted the partitions.
 fn descriptive_stages(
     (pipeline, surveys_read): (&Pipeline, SurveyReads),
-    history: &OrderHistory,
+    (history, counted): (&OrderHistory, Option<&[PartCounts]>),
     (tiers, parts): (Option<&Tiers>, &CustomerParts),
     clock: &mut StageClock,
 ) -> Result<Descriptive> {
-    let described = describe(pipeline, history, clock)?;
+    let described = describe(pipeline, (history, counted), clock)?;
     let tier_stage = clock.time("tiers", || tier_stage(history, &described.calendar, tiers))?;
     let months = (&described.calendar, &described.monthly);
     let nps = nps(
@@ -943,7 +960,8 @@ impl PartitionPlan {
             line_buffer: share(60),
             order_buffer: share(30),
             order_room: share(90).saturating_sub(grouping.min(share(30))),
-            spill_history: rows.saturating_mul(held_bytes_per_line(clv)) > limit / 2,
+            spill_history: matches!(options.engine, Engine::Ballista { .. })
+                || rows.saturating_mul(held_bytes_per_line(clv)) > limit / 2,
         }
     }
 }
@@ -1127,9 +1145,9 @@ fn load_and_validate<'s>(
 /// input's rows and its rejects, as the `rejects` table.
 struct OrdersStage {
     history: OrderHistory,
-    /// What is kept of the per-customer results a cluster's executors made
-    /// and stored beside the spilled history's entries.
-    stored_results: Option<Vec<StoredResults>>,
+    /// What a cluster's executors made of the customer partitions beside
+    /// the history's entries they stored.
+    on_executors: Option<MadeOnExecutors>,
     counts: RowCounts,
     /// Σ cents of every accepted order and refund.
     accepted_cents: i64,
@@ -1167,12 +1185,17 @@ fn orders_stage(
     };
     let tiers = pipeline.config.loyalty.as_ref().map(Tiers::of);
     let clv = &pipeline.config.clv;
-    let (orders, stored_results) = orders_on_engine(
+    let business = &pipeline.config.business;
+    let counting = Counting {
+        cohort_period: business.cohort_period,
+        activity_window_days: business.activity_window_days,
+    };
+    let (orders, on_executors) = orders_on_engine(
         (&options.engine, spill_dir),
         (lines, &keys, &mut rejects),
         (order_id_column, as_of),
         &order_plan,
-        (tiers, clv.enabled.then_some(clv)),
+        (tiers, clv.enabled.then_some(clv), counting),
     )
     .map_err(|e| match e {
         Error::NoOrders { .. } => no_orders_error(&rejects, files, rows_read, e),
@@ -1186,7 +1209,7 @@ fn orders_stage(
     Calendar::check_span(&orders.history, pipeline.config.business.cohort_period)?;
     Ok(OrdersStage {
         history: orders.history,
-        stored_results,
+        on_executors,
         counts,
         accepted_cents: orders.accepted_cents,
         latest_order_day: orders.latest_order_day,
@@ -1225,22 +1248,23 @@ fn order_rejects_table(
 }
 
 /// [`build_orders`] on the run's engine; the Ballista engine's tasks
-/// share files in the spill directory `spill_dir`. With a spilled
-/// history, a cluster's executors also make and store the per-customer
-/// results (tier columns by `tiers`) and, with `clv` (enabled), fold them
-/// for the CLV stage: what is kept of them comes back.
+/// share files in the spill directory `spill_dir`. A cluster's executors
+/// store the history's entries and, from them, the per-customer results
+/// (tier columns by `tiers`), fold those for the CLV stage with `clv`
+/// (enabled) and count the cohort grid and monthly counts (`counting`):
+/// what is kept of them comes back.
 fn orders_on_engine(
     (engine, spill_dir): (&Engine, &SpillDir),
     (lines, keys, rejects): (Stored<'_, LinePart>, &LineKeys, &mut Vec<Reject>),
     (order_id_column, as_of): (Option<&str>, Option<i32>),
     plan: &OrderPlan,
-    (tiers, clv): (Option<Tiers>, Option<&crate::config::ClvConfig>),
-) -> Result<(OrdersOutput, Option<Vec<StoredResults>>)> {
+    (tiers, clv, counting): (Option<Tiers>, Option<&crate::config::ClvConfig>, Counting),
+) -> Result<(OrdersOutput, Option<MadeOnExecutors>)> {
     match engine {
         Engine::Embedded => {
             let orders = build_orders(lines, keys, rejects, order_id_column, as_of, plan)?;
-            // The customers and CLV stages make and fold the results.
-            let _ = (tiers, clv);
+            // The later stages make, fold and count what executors would.
+            let _ = (tiers, clv, counting);
             Ok((orders, None))
         }
         #[cfg(feature = "distributed")]
@@ -1250,14 +1274,16 @@ fn orders_on_engine(
                 dir: spill_dir.path(),
                 compress: spill_dir.compresses(),
             };
-            let history = plan
-                .history
-                .clone()
-                .map(|stores| crate::distributed::SpilledHistory {
-                    store: stores.entries,
-                    tiers,
-                    clv: clv.cloned(),
-                });
+            // `PartitionPlan::of` spills every cluster run's history.
+            let stores = plan.history.clone().ok_or_else(|| {
+                Error::Cluster("the run's history has no spill store".to_string())
+            })?;
+            let history = crate::distributed::SpilledHistory {
+                store: stores.entries,
+                tiers,
+                clv: clv.cloned(),
+                counting,
+            };
             let made = crate::distributed::build_orders_on_cluster(
                 &cluster,
                 lines,
@@ -1268,11 +1294,15 @@ fn orders_on_engine(
                 history,
             )?;
             spill_dir.add_written(made.spilled_bytes);
-            Ok((made.orders, made.stored_results))
+            let on_executors = MadeOnExecutors {
+                results: made.stored_results,
+                counts: made.part_counts,
+            };
+            Ok((made.orders, Some(on_executors)))
         }
         #[cfg(not(feature = "distributed"))]
         Engine::Ballista { .. } => {
-            let _ = (spill_dir, tiers, clv);
+            let _ = (spill_dir, tiers, clv, counting);
             Err(crate::commands::cluster::not_built())
         }
     }
@@ -1292,10 +1322,12 @@ struct Described {
 }
 
 /// The stages `cohorts`, `kpis` and, with `[columns] dimensions`,
-/// `dimensions`.
+/// `dimensions`: the grid and the monthly counts counted over the history
+/// or, when a cluster's executors counted its partitions, added from
+/// their `counted` counts (the dimensions' slices are counted here).
 fn describe(
     pipeline: &Pipeline,
-    history: &OrderHistory,
+    (history, counted): (&OrderHistory, Option<&[PartCounts]>),
     clock: &mut StageClock,
 ) -> Result<Described> {
     let business = &pipeline.config.business;
@@ -1303,14 +1335,20 @@ fn describe(
     // The cohort grid has its own unit; KPIs stay monthly.
     let cohort_calendar = Calendar::of_unit(history, business.cohort_period);
     let (grid, cohort_retention, retention_curve) = clock.time("cohorts", || {
-        let grid = cohort_grid(history, &cohort_calendar)?;
+        let grid = match counted {
+            Some(parts) => part_counts::added_grid(parts, &cohort_calendar)?,
+            None => counted_here(|| cohort_grid(history, &cohort_calendar))?,
+        };
         let cohorts = cohort_retention_table(&grid, &cohort_calendar)?;
         let curve = retention_curve_table(&grid, &cohort_calendar)?;
         Ok((grid, cohorts, curve))
     })?;
     let window = business.activity_window_days;
     let (monthly, kpis_monthly) = clock.time("kpis", || {
-        let monthly = monthly_counts(history, &calendar, window)?;
+        let monthly = match counted {
+            Some(parts) => part_counts::added_monthly(parts, &calendar)?,
+            None => counted_here(|| monthly_counts(history, &calendar, window))?,
+        };
         let kpis = kpis_monthly_table(&monthly, &calendar)?;
         Ok((monthly, kpis))
     })?;
@@ -1345,6 +1383,14 @@ fn describe(
     described.kpis_monthly = sliced.kpis_monthly;
     described.checks = sliced.checks;
     Ok(described)
+}
+
+/// `count` over the history in this process (a cluster's executors count
+/// it where its entries are).
+fn counted_here<T>(count: impl FnOnce() -> Result<T>) -> Result<T> {
+    // The cluster test: a client that counts the grid or the months itself.
+    crate::faults::crash_point("describe::counted_here");
+    count()
 }
 
 /// The stage `clv`, when `[clv] enabled`: the scores and the CLV tables.

@@ -10,22 +10,22 @@
 //!    into a file. The line partitions' tallies come back to the client,
 //!    which fixes as_of from them (the latest order date over every
 //!    partition, when not given): the one barrier of the stage.
-//! 3. Job two: each customer partition's history on as_of, on an executor,
-//!    sent back to the client, which joins them in id order as the
-//!    embedded engine does. When the memory budget spills the history
-//!    (`stages::orders::OrderPlan::history`), each executor writes its
-//!    partitions' entries to the history's spill files instead, makes
-//!    their per-customer results from the entries it holds (the
-//!    `customers` stage's work) and writes them, the partitions' ids and
-//!    score columns with them, to the results' spill files; only the
-//!    customer counts, dimension value counts and tallies come back. The client
-//!    reads the score columns, the entries and the results a partition at
-//!    a time, as the embedded engine reads its own.
+//! 3. Job two: each customer partition's history on as_of, on an executor.
+//!    The history is always spilled on a cluster, whatever the memory
+//!    budget (`stages::orders::OrderPlan::history`): each executor writes
+//!    its partitions' entries to the history's spill files, makes their
+//!    per-customer results from the entries it holds (the `customers`
+//!    stage's work) and writes them, the partitions' ids and score columns
+//!    with them, to the results' spill files; only the customer counts,
+//!    dimension value counts and tallies come back, and the client joins
+//!    them in id order as the embedded engine does. The client reads the
+//!    score columns, the entries and the results a partition at a time, as
+//!    the embedded engine reads its own.
 //!
 //!    With the CLV stage on, the same task folds the partition's results
 //!    and entries for the CLV's fits into a fold file, which the client
 //!    adds up in partition order ([`ClusterClv`]).
-//! 4. With a spilled history, a later job scores the CLV of each customer
+//! 4. With the CLV stage on, a later job scores the CLV of each customer
 //!    partition on an executor ([`ClusterClv`]), once the client has
 //!    fitted the models.
 //!
@@ -51,7 +51,7 @@ use super::cluster::{runtime, start_in_process};
 use super::codec::physical_codec;
 use super::task::{
     cluster_error, decode, encode, fold_file, from_batches, keys_file, read_encoded, rows_schema,
-    to_batches, write_scorer, EntriesTo, Kind, PartHistory, PartitionTaskExec, Row, Task,
+    to_batches, write_scorer, Kind, PartHistory, PartStorage, PartitionTaskExec, Row, Task,
 };
 use crate::clv::Scorer;
 use crate::config::ClvConfig;
@@ -59,6 +59,7 @@ use crate::error::{Error, Result};
 use crate::io::spill::SpillDir;
 use crate::stages::clv::{calibration_end, ClvElsewhere, ClvFoldPart, PartScoring, ScoredPart};
 use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
+use crate::stages::part_counts::{Counting, PartCounts};
 use crate::stages::partition::{LinePart, Stored};
 use crate::stages::per_customer::StoredResults;
 use crate::stages::rejects::Reject;
@@ -77,32 +78,37 @@ pub struct ClusterRun<'a> {
     pub compress: bool,
 }
 
-/// A history the memory budget cannot hold: the client's store of its
-/// entries (whose files the executors write), the loyalty tiers the
-/// executors' per-customer results need, and the CLV stage's settings
-/// when it runs (the executors fold the results for its fits).
+/// Where the history goes on a cluster: the client's store of its entries
+/// (whose files the executors write), the loyalty tiers the executors'
+/// per-customer results need, the CLV stage's settings when it runs (the
+/// executors fold the results for its fits), and what the cohorts' and
+/// KPIs' counts depend on (the executors count each partition).
 pub struct SpilledHistory {
     pub store: Arc<EntryStore>,
     pub tiers: Option<Tiers>,
     pub clv: Option<ClvConfig>,
+    pub counting: Counting,
 }
 
-/// The orders stage's output on a cluster and, when the history was
-/// spilled, what is kept of each customer partition's per-customer
-/// results, which the executors put in the results' spill files
-/// (`crate::io::spill::CUSTOMERS`).
+/// The orders stage's output on a cluster and what is kept of each
+/// customer partition's per-customer results, which the executors put in
+/// the results' spill files (`crate::io::spill::CUSTOMERS`).
 pub struct ClusterOrders {
     pub orders: OrdersOutput,
-    pub stored_results: Option<Vec<StoredResults>>,
+    pub stored_results: Vec<StoredResults>,
+    /// The cohort grid and monthly counts of each customer partition with
+    /// an order, on the partition's own calendars.
+    pub part_counts: Vec<PartCounts>,
     /// Bytes the executors wrote to the run's spill directory (orders,
     /// history and results files; not Ballista's own shuffle files).
     pub spilled_bytes: u64,
 }
 
 /// [`crate::stages::orders::build_orders`] on a cluster: the same inputs,
-/// the same output. With `history`, the budget cannot hold every entry:
-/// the executors write each customer partition's entries and results to
-/// the spill files, and only the rest of the history comes back.
+/// the same output. The executors write each customer partition's entries
+/// and results to `history`'s spill files, and only the rest of the
+/// history comes back: the client holds no partition's entries but the
+/// one a stage reads, on a cluster as under a small budget.
 pub fn build_orders_on_cluster(
     cluster: &ClusterRun,
     lines: Stored<'_, LinePart>,
@@ -110,7 +116,7 @@ pub fn build_orders_on_cluster(
     rejects: &mut Vec<Reject>,
     order_id_column: Option<&str>,
     as_of: Option<i32>,
-    history: Option<SpilledHistory>,
+    history: SpilledHistory,
 ) -> Result<ClusterOrders> {
     let partitions = lines.partitions();
     // Executors have working directories of their own.
@@ -134,15 +140,13 @@ pub fn build_orders_on_cluster(
     let assembled = payloads(&rows, Kind::Assembled, partitions)?;
     let latest_order_day = steps::add_assembled(assembled, rejects, &mut counts);
     let as_of = steps::resolve_as_of(as_of, latest_order_day, counts.rows_read)?;
-    let entries = match &history {
-        Some(spilled) => EntriesTo::SpillFile {
-            compress: cluster.compress,
-            tiers: spilled.tiers.clone(),
-            clv_calibration_end: spilled.clv.as_ref().map(|c| calibration_end(as_of, c)),
-        },
-        None => EntriesTo::Client,
+    let storage = PartStorage {
+        compress: cluster.compress,
+        tiers: history.tiers.clone(),
+        clv_calibration_end: history.clv.as_ref().map(|c| calibration_end(as_of, c)),
+        counting: history.counting,
     };
-    let plan = history_plan(cluster.dir, partitions, (as_of, entries))?;
+    let plan = history_plan(cluster.dir, partitions, (as_of, storage))?;
     let rows = runtime.block_on(client.run(plan))?;
     spilled_bytes += written_bytes(&rows)?;
     let histories = payloads(&rows, Kind::History, partitions)?;
@@ -151,7 +155,7 @@ pub fn build_orders_on_cluster(
     let joined = JoinedOn {
         as_of,
         latest_order_day,
-        store: history.map(|h| h.store),
+        store: history.store,
     };
     let mut made = join_histories(histories, joined, (keys, rejects), counts)?;
     made.spilled_bytes = spilled_bytes;
@@ -168,49 +172,33 @@ fn written_bytes(rows: &[Row]) -> Result<u64> {
 struct JoinedOn {
     as_of: i32,
     latest_order_day: Option<i32>,
-    /// The history's store, when the entries went there.
-    store: Option<Arc<EntryStore>>,
+    /// The history's store, where the entries went.
+    store: Arc<EntryStore>,
 }
 
 /// The orders stage's output from the customer partitions' histories,
-/// their entries sent back with them or, with a store, in its files (and
-/// then their per-customer results too).
+/// their entries in the store's files and their per-customer results in
+/// the results'.
 fn join_histories(
     histories: Vec<PartHistory>,
     on: JoinedOn,
     (keys, rejects): (&LineKeys, &mut Vec<Reject>),
     mut counts: RowCounts,
 ) -> Result<ClusterOrders> {
-    // A history without its entries and no store to read them from (or
-    // the other way round) would be a history with customers missing.
-    if histories
-        .iter()
-        .any(|h| h.stored.is_some() != on.store.is_some())
-    {
-        return Err(cluster_error(
-            "a history task did not put its entries where the run asked; nothing is published",
-        ));
-    }
-    let facts = histories.iter().filter_map(|h| h.stored.as_ref());
-    let facts = facts.fold(steps::EntryFacts::default(), |a, b| a + b.entries);
+    let facts = histories.iter().map(|h| &h.stored.entries);
+    let facts = facts.fold(steps::EntryFacts::default(), |a, b| a + *b);
     let (histories, stored): (Vec<_>, Vec<_>) =
         histories.into_iter().map(|h| (h.history, h.stored)).unzip();
     let parts = steps::add_histories(histories, rejects, &mut counts);
     let (as_of, latest) = (on.as_of, on.latest_order_day);
-    let Some(store) = on.store else {
-        let orders = steps::finish(parts, as_of, keys, rejects, counts, latest)?;
-        return Ok(ClusterOrders {
-            orders,
-            stored_results: None,
-            spilled_bytes: 0,
-        });
-    };
-    let stored_results = stored.into_iter().flatten().map(|s| s.results).collect();
-    let stored = (store, facts);
+    let (stored_results, part_counts): (Vec<_>, Vec<_>) =
+        stored.into_iter().map(|s| (s.results, s.counts)).unzip();
+    let stored = (on.store, facts);
     let orders = steps::finish_stored(parts, stored, as_of, (keys, rejects), counts, latest)?;
     Ok(ClusterOrders {
         orders,
-        stored_results: Some(stored_results),
+        stored_results,
+        part_counts: part_counts.into_iter().flatten().collect(),
         spilled_bytes: 0,
     })
 }
@@ -311,17 +299,17 @@ fn assemble_plan(
     Ok(Arc::new(PartitionTaskExec::new(gather, Arc::new(shuffled))))
 }
 
-/// Job two: each customer partition's history, its entries put where
-/// `entries` says.
+/// Job two: each customer partition's history, its entries and results
+/// stored as `storage` says.
 fn history_plan(
     dir: &Path,
     partitions: usize,
-    (as_of, entries): (i32, EntriesTo),
+    (as_of, storage): (i32, PartStorage),
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let history = Task::History {
         dir: dir.to_path_buf(),
         as_of,
-        entries,
+        storage,
     };
     Ok(Arc::new(PartitionTaskExec::new(
         history,

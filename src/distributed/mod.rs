@@ -5,12 +5,12 @@
 //! What runs where: the client reads, validates and scatters the lines as
 //! the embedded engine does; executors group each line partition into
 //! orders, Ballista's hash shuffle moves the orders to their customer
-//! partitions, and executors build each customer partition's history
-//! (writing its entries to the history's spill files when the memory
-//! budget spills the history); the client joins the histories in id order
-//! and runs every later stage, but for a spilled history's CLV folds and
-//! scores, which the executors make (the folds with the results, the
-//! scores with the client's fitted scorer, [`ClusterClv`]). Each
+//! partitions, and executors build each customer partition's history,
+//! writing its entries to the history's spill files (whatever the memory
+//! budget) and making its per-customer results and CLV folds from them;
+//! the client joins the histories in id order and runs every later stage
+//! over the stored parts, but for the CLV scores, which the executors make
+//! with the client's fitted scorer ([`ClusterClv`]). Each
 //! step on an executor is the embedded engine's own function
 //! (`stages::orders::steps`) inside one plan node of ours
 //! ([`task::PartitionTaskExec`]), so the definitions have one

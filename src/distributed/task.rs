@@ -39,6 +39,7 @@ use crate::io::spill::{
 };
 use crate::stages::clv::{fold_part, score_part, PartScoring, ScoredPart};
 use crate::stages::orders::steps;
+use crate::stages::part_counts::{count_part, Counting, PartCounts};
 use crate::stages::partition::{LinePart, OrderPart, Part};
 use crate::stages::per_customer::{part_results, store_results, CustomerPart, StoredResults};
 use crate::stages::tiers::Tiers;
@@ -212,13 +213,14 @@ pub enum Task {
     /// `orders-NNNNN.bin` (compressed when `compress`); other rows pass
     /// through.
     Gather { dir: PathBuf, compress: bool },
-    /// Customer partition → its history on `as_of`, its entries back with
-    /// the rest or, as `entries` says, to the history's spill file (which
-    /// the client's history store reads back a part at a time).
+    /// Customer partition → its history on `as_of`, its entries and
+    /// per-customer results stored as `storage` says (the client's history
+    /// and result stores read them back a part at a time), the rest of it
+    /// sent back.
     History {
         dir: PathBuf,
         as_of: i32,
-        entries: EntriesTo,
+        storage: PartStorage,
     },
     /// Customer partition → its CLV scores (`stages::clv::score_part`), by
     /// the client's scorer in the file `scorer` ([`write_scorer`]), from
@@ -233,38 +235,36 @@ pub enum Task {
     },
 }
 
-/// Where a history task puts its partition's entries.
+/// How a history task stores its partition: every customer partition's
+/// entries go to the history's spill file in the shared directory,
+/// compressed when `compress`, whether or not the client's budget could
+/// hold them, so that everything per customer is made where the entries
+/// are. The task makes the partition's per-customer results (the
+/// `customers` stage's work, tier columns by `tiers`) from the entries it
+/// holds and writes them to the results' spill file, where the client's
+/// result store reads them: the client never reads the entries back for
+/// them. It also counts the partition's cohort grid and monthly counts as
+/// `counting` says.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum EntriesTo {
-    /// Back to the client with the rest of the history: the client holds
-    /// every entry and makes the per-customer results from them itself.
-    Client,
-    /// To the history's spill file in the shared directory, compressed
-    /// when `compress`: the memory budget cannot hold them all. The task
-    /// then also makes the partition's per-customer results (the
-    /// `customers` stage's work, tier columns by `tiers`) from the entries
-    /// it holds and writes them to the results' spill file, where the
-    /// client's result store reads them: the client never reads the
-    /// entries back for them.
-    SpillFile {
-        compress: bool,
-        tiers: Option<Tiers>,
-        /// With the CLV stage: the holdout's calibration end. The task
-        /// then also folds the partition's results and entries for the
-        /// CLV's fits (`stages::clv::fold_part`) into its fold file
-        /// ([`fold_file`]), which the client adds up instead of reading
-        /// the results and entries back.
-        clv_calibration_end: Option<i32>,
-    },
+pub struct PartStorage {
+    pub compress: bool,
+    pub tiers: Option<Tiers>,
+    /// With the CLV stage: the holdout's calibration end. The task then
+    /// also folds the partition's results and entries for the CLV's fits
+    /// (`stages::clv::fold_part`) into its fold file ([`fold_file`]),
+    /// which the client adds up instead of reading the results and
+    /// entries back.
+    pub clv_calibration_end: Option<i32>,
+    pub counting: Counting,
 }
 
-/// A customer partition's history as a history task sends it back: whole,
-/// or without its entries, with what the join needs of them and what is
-/// kept of the results it stored.
+/// A customer partition's history as a history task sends it back:
+/// without its entries, with what the join needs of them and what is kept
+/// of the results it stored.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct PartHistory {
     pub history: steps::CustomerPartHistory,
-    pub stored: Option<StoredPart>,
+    pub stored: StoredPart,
 }
 
 /// What a history task that stored its partition's entries and results
@@ -273,6 +273,8 @@ pub struct PartHistory {
 pub struct StoredPart {
     pub entries: steps::EntryFacts,
     pub results: StoredResults,
+    /// None when no customer of the partition has an order.
+    pub counts: Option<PartCounts>,
 }
 
 /// The file of line partition `p`'s lines, where the client's spill store
@@ -320,12 +322,12 @@ impl Task {
             Task::History {
                 dir,
                 as_of,
-                entries,
+                storage,
             } => {
                 let keys = read_keys(dir)?;
                 let mut out = Vec::new();
                 for row in work(&input) {
-                    out.extend(history(dir, row.partition, (*as_of, entries), &keys)?);
+                    out.extend(history(dir, row.partition, (*as_of, storage), &keys)?);
                 }
                 Ok(out)
             }
@@ -415,39 +417,26 @@ fn written(p: u32, bytes: u64) -> Result<Row> {
     })
 }
 
-/// `steps::history_of_part` on customer partition `p`, its entries put
-/// where `entries` says: the `History` row, and a `Written` row when the
-/// entries and results went to the spill files.
+/// `steps::history_of_part` on customer partition `p`, its entries and
+/// results stored as `storage` says: the `Written` row, then the
+/// `History` row.
 fn history(
     dir: &Path,
     p: u32,
-    (as_of, entries): (i32, &EntriesTo),
+    (as_of, storage): (i32, &PartStorage),
     keys: &LineKeys,
 ) -> Result<Vec<Row>> {
     let part = OrderPart::concat(read_pieces(&orders_file(dir, p as usize))?);
     let mut history = steps::history_of_part(part, as_of, &keys.file_starts);
-    let mut rows = Vec::with_capacity(2);
-    let stored = match entries {
-        EntriesTo::Client => None,
-        EntriesTo::SpillFile {
-            compress,
-            tiers,
-            clv_calibration_end,
-        } => {
-            let how = (*compress, tiers, *clv_calibration_end);
-            let (stored, bytes) = store_part(dir, p, (&mut history, as_of), how)?;
-            rows.push(written(p, bytes)?);
-            Some(stored)
-        }
-    };
+    let (stored, bytes) = store_part(dir, p, (&mut history, as_of), storage)?;
     let history = PartHistory { history, stored };
-    rows.push(Row {
+    let sent = Row {
         partition: p,
         kind: Kind::History,
         source: p,
         payload: encode(&history)?,
-    });
-    Ok(rows)
+    };
+    Ok(vec![written(p, bytes)?, sent])
 }
 
 /// Customer partition `p`'s per-customer results made from its history's
@@ -458,15 +447,23 @@ fn store_part(
     dir: &Path,
     p: u32,
     (history, as_of): (&mut steps::CustomerPartHistory, i32),
-    (compress, tiers, clv_calibration_end): (bool, &Option<Tiers>, Option<i32>),
+    storage: &PartStorage,
 ) -> Result<(StoredPart, u64)> {
+    let PartStorage {
+        compress,
+        tiers,
+        clv_calibration_end,
+        counting,
+    } = storage;
+    let compress = *compress;
     let p = p as usize;
     let entries = steps::EntryFacts::of(&history.history);
+    let counts = count_part(history.history.view(), as_of, *counting);
     // The results carry the ids: the client need not hold them.
     let ids = history.history.take_ids();
     let made = part_results((ids, history.history.view()), as_of, tiers.as_ref());
     let mut bytes = 0;
-    if let Some(end) = clv_calibration_end {
+    if let Some(end) = *clv_calibration_end {
         let fold = fold_part(&made.0.summary, history.history.view(), end);
         bytes += write_encoded(&fold_file(dir, p), &fold)?;
     }
@@ -477,7 +474,12 @@ fn store_part(
     let results = store_results(made, put)?;
     let path = part_file(dir, HISTORY, p);
     bytes += write_whole(&path, &history.history.take_entries(), compress)?;
-    Ok((StoredPart { entries, results }, bytes))
+    let stored = StoredPart {
+        entries,
+        results,
+        counts,
+    };
+    Ok((stored, bytes))
 }
 
 /// Writes partition `p`'s results and score columns to the files the
@@ -732,6 +734,7 @@ fn task_error(e: Error) -> DataFusionError {
 mod tests {
     use super::*;
     use crate::stages::clv::ClvFoldPart;
+    use crate::time::CohortPeriod;
 
     #[test]
     fn rows_survive_batches_in_chunks_whatever_their_order() {
@@ -802,10 +805,11 @@ mod tests {
         std::fs::metadata(path).unwrap().len()
     }
 
-    /// A history task that stores its partition's entries also stores the
-    /// per-customer results made from them and, with a calibration end,
-    /// their CLV fold; it sends back what the client keeps of those, and
-    /// says how many bytes it wrote: the sizes of the files.
+    /// A history task stores its partition's entries, the per-customer
+    /// results made from them and, with a calibration end, their CLV fold;
+    /// it sends back what the client keeps of those with the partition's
+    /// cohort grid and monthly counts, and says how many bytes it wrote:
+    /// the sizes of the files.
     #[test]
     fn a_history_task_stores_entries_and_results_and_counts_their_bytes() {
         let dir = tempfile::tempdir().unwrap();
@@ -817,13 +821,18 @@ mod tests {
         std::fs::write(keys_file(d), encode(&keys).unwrap()).unwrap();
         write_whole(&orders_file(d, 3), &orders(), false).unwrap();
         let tiers = Tiers::new(vec![("Low".into(), 0), ("High".into(), 1000)]);
+        let counting = Counting {
+            cohort_period: CohortPeriod::Week,
+            activity_window_days: 30,
+        };
         let task = Task::History {
             dir: d.to_path_buf(),
             as_of: 110,
-            entries: EntriesTo::SpillFile {
+            storage: PartStorage {
                 compress: true,
                 tiers: Some(tiers.clone()),
                 clv_calibration_end: Some(101),
+                counting,
             },
         };
         let work = Row {
@@ -850,7 +859,9 @@ mod tests {
         let folded = fold_part(&part.summary, local.history.view(), 101);
         assert_eq!(read_encoded::<ClvFoldPart>(&fold).unwrap(), folded);
         let sent: PartHistory = decode(&rows[1].payload).unwrap();
-        let stored = sent.stored.unwrap();
+        let stored = sent.stored;
+        let counted = count_part(local.history.view(), 110, counting);
+        assert!(counted.is_some() && stored.counts == counted);
         assert_eq!((stored.results.customers, stored.results.gaps), (2, 1));
         assert_eq!(read_pieces::<Vec<i64>>(&scores[3]).unwrap(), [gaps]);
         assert_eq!(

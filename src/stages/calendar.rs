@@ -46,22 +46,29 @@ impl Calendar {
     /// The calendar of a history in `unit`: the period of the earliest
     /// first order to as_of's period.
     pub fn of_unit(history: &OrderHistory, unit: CohortPeriod) -> Calendar {
-        Calendar::new(
-            unit,
-            unit.index_of_day(earliest_first_order(history)),
-            history.as_of,
-        )
+        Calendar::from_day(unit, earliest_first_order(history), history.as_of)
     }
 
     /// Fails when the month calendar or the `cohort_unit` calendar of a
     /// history would exceed [`MAX_MONTHS`] or [`MAX_COHORT_PERIODS`], before
     /// either (or any table over them) is allocated.
     pub fn check_span(history: &OrderHistory, cohort_unit: CohortPeriod) -> Result<()> {
-        let first = earliest_first_order(history);
+        Calendar::check_days(earliest_first_order(history), history.as_of, cohort_unit)
+    }
+
+    /// [`Calendar::check_span`] of calendars from the day `first` to
+    /// `as_of`.
+    pub fn check_days(first: i32, as_of: i32, cohort_unit: CohortPeriod) -> Result<()> {
         // The cohort unit first: with weeks it is the one that binds, and
         // its error says so.
-        span_within(first, history.as_of, cohort_unit, MAX_COHORT_PERIODS)?;
-        span_within(first, history.as_of, CohortPeriod::Month, MAX_MONTHS)
+        span_within(first, as_of, cohort_unit, MAX_COHORT_PERIODS)?;
+        span_within(first, as_of, CohortPeriod::Month, MAX_MONTHS)
+    }
+
+    /// The calendar in `unit` from the period of the day `first` to
+    /// as_of's period.
+    pub fn from_day(unit: CohortPeriod, first: i32, as_of: i32) -> Calendar {
+        Calendar::new(unit, unit.index_of_day(first), as_of)
     }
 
     pub fn new(unit: CohortPeriod, first: i32, as_of: i32) -> Calendar {

@@ -25,13 +25,13 @@
 
 use std::ops::Range;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::stages::calendar::{first_order_day_of, Calendar};
-use crate::stages::orders::OrderHistory;
+use crate::stages::orders::{EntriesView, OrderHistory};
 
 /// Integer totals per cohort × period, indexed `[cohort][period]` by
 /// calendar positions (a cohort's period k is calendar period cohort + k).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CohortGrid {
     pub cohort_size: Vec<i64>,
     pub active: Vec<Vec<i64>>,
@@ -62,16 +62,50 @@ impl CohortGrid {
     /// cell then adds each accepted entry at most once, bounded by the run's
     /// Σ |cents| (`orders::MAX_ACCEPTED_VOLUME_CENTS`).
     pub fn add_from(&mut self, other: &CohortGrid) {
-        for c in 0..self.cohort_size.len() {
-            self.cohort_size[c] += other.cohort_size[c];
-            for k in 0..self.active[c].len() {
-                self.active[c][k] += other.active[c][k];
-                self.unbounded[c][k] += other.unbounded[c][k];
-                self.orders[c][k] += other.orders[c][k];
-                self.revenue_cents[c][k] += other.revenue_cents[c][k];
+        self.add_at(other, 0);
+    }
+
+    /// Adds `other`, counted on a calendar of the same unit and as_of that
+    /// starts `offset` periods later (a customer partition's own, from its
+    /// earliest first order): its cohort c is this grid's c + offset, with
+    /// as many periods. Both as counted, or both [`finished`]. Fails when
+    /// the calendars do not line up so.
+    pub fn add_shifted(&mut self, other: &CohortGrid, offset: usize) -> Result<()> {
+        if other.cohort_size.len() + offset != self.cohort_size.len() {
+            return Err(Error::Cluster(format!(
+                "a partition's cohort grid of {} periods does not fit {} periods from period {offset}",
+                other.cohort_size.len(),
+                self.cohort_size.len()
+            )));
+        }
+        self.add_at(other, offset);
+        Ok(())
+    }
+
+    /// Adds `other`'s cohort c to this grid's c + `offset`.
+    fn add_at(&mut self, other: &CohortGrid, offset: usize) {
+        for c in 0..other.cohort_size.len() {
+            let to = c + offset;
+            self.cohort_size[to] += other.cohort_size[c];
+            for k in 0..other.active[c].len() {
+                self.active[to][k] += other.active[c][k];
+                self.unbounded[to][k] += other.unbounded[c][k];
+                self.orders[to][k] += other.orders[c][k];
+                self.revenue_cents[to][k] += other.revenue_cents[c][k];
             }
         }
     }
+}
+
+/// The grid of one part's customers (`entries`) on `calendar`, as counted
+/// (not yet [`finished`]): what a cluster's executor counts of its
+/// partition while it holds the entries, on the partition's own calendar.
+pub fn counted_part(entries: EntriesView<'_>, calendar: &Calendar) -> CohortGrid {
+    let mut grid = CohortGrid::zero(calendar.len());
+    for (days, cents) in entries.iter() {
+        count_customer(&mut grid, days, cents, calendar);
+    }
+    grid
 }
 
 /// Counts every customer into the grid, in parallel over the history's
@@ -109,7 +143,7 @@ pub fn cohort_grids_by_value(
 /// the customers whose last order is in period k (one cell per customer,
 /// however many periods they span); the suffix sums turn it into "period
 /// k or later".
-fn finished(mut grid: CohortGrid) -> CohortGrid {
+pub fn finished(mut grid: CohortGrid) -> CohortGrid {
     for row in &mut grid.unbounded {
         let mut later = 0;
         for cell in row.iter_mut().rev() {

@@ -12,12 +12,12 @@
 
 use std::ops::Range;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::stages::calendar::Calendar;
-use crate::stages::orders::OrderHistory;
+use crate::stages::orders::{EntriesView, OrderHistory};
 
 /// Integer counts per calendar month.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MonthlyCounts {
     pub customers_start: Vec<i64>,
     pub customers_end: Vec<i64>,
@@ -67,6 +67,27 @@ impl MonthlyCounts {
     /// month then adds each accepted entry at most once, bounded by the
     /// run's Σ |cents| (`orders::MAX_ACCEPTED_VOLUME_CENTS`).
     pub fn add_from(&mut self, other: &MonthlyCounts) {
+        self.add_at(other, 0);
+    }
+
+    /// Adds `other`, counted on a month calendar with the same as_of that
+    /// starts `offset` months later (a customer partition's own, from its
+    /// earliest first order): its month m is this one's m + offset. Fails
+    /// when the calendars do not line up so.
+    pub fn add_shifted(&mut self, other: &MonthlyCounts, offset: usize) -> Result<()> {
+        if other.orders.len() + offset != self.orders.len() {
+            return Err(Error::Cluster(format!(
+                "a partition's monthly counts of {} months do not fit {} months from month {offset}",
+                other.orders.len(),
+                self.orders.len()
+            )));
+        }
+        self.add_at(other, offset);
+        Ok(())
+    }
+
+    /// Adds `other`'s month m to this one's m + `offset`.
+    fn add_at(&mut self, other: &MonthlyCounts, offset: usize) {
         let pairs = [
             (&mut self.customers_start, &other.customers_start),
             (&mut self.customers_end, &other.customers_end),
@@ -78,7 +99,7 @@ impl MonthlyCounts {
             (&mut self.returning_customers, &other.returning_customers),
         ];
         for (mine, theirs) in pairs {
-            for (a, b) in mine.iter_mut().zip(theirs) {
+            for (a, b) in mine[offset..].iter_mut().zip(theirs) {
                 *a += b;
             }
         }
@@ -153,6 +174,25 @@ fn count_customer(
             }
         }
     }
+}
+
+/// The monthly counts of one part's customers (`entries`) on `calendar`:
+/// what a cluster's executor counts of its partition while it holds the
+/// entries, on the partition's own calendar.
+pub fn counted_part(entries: EntriesView<'_>, calendar: &Calendar, window: u32) -> MonthlyCounts {
+    let mut counts = MonthlyCounts::zero(calendar.len());
+    let mut order_days = Vec::new();
+    for (days, cents) in entries.iter() {
+        count_customer(
+            &mut counts,
+            days,
+            cents,
+            calendar,
+            window as i32,
+            &mut order_days,
+        );
+    }
+    counts
 }
 
 /// Counts every customer's months, in parallel over the history's parts.

@@ -29,6 +29,7 @@ pub mod kpis;
 pub mod nps;
 pub mod order_statistics;
 pub mod orders;
+pub mod part_counts;
 pub mod part_store;
 pub mod partition;
 pub mod per_customer;

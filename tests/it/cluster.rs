@@ -36,22 +36,29 @@ proptest! {
         orders in prop::collection::vec(order(), 30..90),
         shuffle in prop::collection::vec(0..1000usize, 1..20),
         split in 0..200usize,
+        cohort_period in prop::sample::select(vec!["month", "week", "quarter"]),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         write_history(d, &lines(&orders, &shuffle), split);
+        // The executors count each partition's cohort grid on its own
+        // calendar, in the pipeline's unit.
+        set_cohort_period(d, cohort_period);
         let expected = run_on(d, 7, Engine::Embedded);
+        // The embedded run holds its history; a cluster's executors store
+        // every partition's entries and per-customer results whatever the
+        // budget, and the client's stages read them back.
+        prop_assert!(!expected.resources.history_spilled);
         for partitions in [1, 7] {
             let other = run_on(d, partitions, Engine::Ballista { scheduler: None });
             assert_same_tables(&expected, &other, &format!("ballista, {partitions} partitions"));
+            prop_assert!(other.resources.history_spilled, "{partitions}: the history came back");
+            prop_assert!(other.resources.results_spilled, "{partitions}: the results were held");
         }
         // Line partitions the budget spilled, in part or whole, reach the
         // executors as they lie on disk, the rest appended; the last run
         // compresses its spill files (the executors write their orders
-        // files so too). Under these budgets the executors also write the
-        // history's entries to its spill files, which the client's stages
-        // read back, and the client spills the per-customer results.
-        prop_assert!(!expected.resources.history_spilled);
+        // files so too).
         let mut spilled = Vec::new();
         let spills = [
             (SPILL_SOME, SpillCompression::None),
@@ -68,6 +75,16 @@ proptest! {
         prop_assert!(0 < spilled[0] && spilled[0] < spilled[1], "{:?}", spilled);
         assert_no_spill_dirs(d);
     }
+}
+
+/// `dir`'s pipeline with cohorts of `unit` (`[business] cohort_period`).
+fn set_cohort_period(dir: &Path, unit: &str) {
+    let path = dir.join("pipeline.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let business = "[business]\n";
+    assert!(text.contains(business), "{text}");
+    let with_unit = format!("{business}cohort_period = \"{unit}\"\n");
+    std::fs::write(&path, text.replacen(business, &with_unit, 1)).unwrap();
 }
 
 /// A memory budget under which some of these histories' line pieces are
@@ -226,9 +243,9 @@ fn a_cluster_of_three_processes_gives_the_embedded_tables() {
             &format!("3 processes, {partitions} partitions"),
         );
     }
-    // Under a budget that spills everything, the executor processes write
-    // the history's entries to its (compressed) spill files and the
-    // client reads them back.
+    // The executor processes store the history's entries and results in
+    // spill files whatever the budget; under one that spills everything,
+    // the client's lines are spilled too, and every file is compressed.
     let engine = Engine::Ballista {
         scheduler: Some(cluster.scheduler.to_string()),
     };
@@ -327,22 +344,24 @@ fn assert_every_table_equal(d: &Path, out: &str) {
     assert!(compared >= 10, "only {compared} tables compared");
 }
 
-/// With a history the budget cannot hold, the executors make the
-/// per-customer results beside the entries they store, fold them (and the
-/// entries' calibration rows) for the CLV's fits, and score them with the
-/// client's CLV scorer: a client that would make the results, fold them
-/// or score a partition itself is killed (crash points on those paths),
-/// and yet the run on the cluster publishes the embedded engine's tables.
-/// The same armed client on the embedded engine is killed by each point,
+/// Whatever the budget, the executors make the per-customer results beside
+/// the entries they store, count the partitions' cohort grids and monthly
+/// counts, fold the results (and the entries' calibration rows) for the
+/// CLV's fits, and score them with the client's CLV scorer: a client that
+/// would make the results, count, fold or score a partition itself is
+/// killed (crash points on those paths), and yet the run on the cluster
+/// publishes the embedded engine's tables. The same armed client on the
+/// embedded engine, its history spilled or held, is killed by each point,
 /// so all are on paths the cluster run does not take.
 #[test]
-fn executors_make_fold_and_score_the_per_customer_results_of_a_spilled_history() {
+fn executors_make_count_fold_and_score_everything_per_customer() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     published_embedded(d);
     let cluster = Cluster::start(2, d);
     let tiny = "run::memory_limit_bytes=return(1)";
     let results_here = "customers::from_history=return";
+    let counted_here = "describe::counted_here=return";
     let (folded_here, scored_here) = ("clv::folded_here=return", "clv::scored_here=return");
     let run = |out: &str, engine: &[&str], armed: &str| {
         retention_command()
@@ -362,23 +381,28 @@ fn executors_make_fold_and_score_the_per_customer_results_of_a_spilled_history()
             .output()
             .unwrap()
     };
-    for point in [results_here, folded_here, scored_here] {
-        let out = format!("embedded-{}", point.replace("::", "-").replace('=', "-"));
-        let embedded = run(&out, &[], &format!("{tiny};{point}"));
+    let points = [results_here, counted_here, folded_here, scored_here];
+    let budgets = [(tiny, "spilling"), ("", "holding")];
+    for (point, (budget, label)) in points.iter().flat_map(|p| budgets.map(|b| (p, b))) {
+        let out = format!(
+            "embedded-{label}-{}",
+            point.replace("::", "-").replace('=', "-")
+        );
+        let embedded = run(&out, &[], &format!("{budget};{point}"));
         assert!(
             !embedded.status.success() && !d.join(&out).join("current").exists(),
-            "the embedded run did not pass {point}: {}",
+            "the embedded run ({budget}) did not pass {point}: {}",
             stderr(&embedded)
         );
     }
     let scheduler = cluster.scheduler.to_string();
-    let on_cluster = run(
-        "cluster",
-        &["--engine", "ballista", "--scheduler", &scheduler],
-        &format!("{tiny};{results_here};{folded_here};{scored_here}"),
-    );
-    assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
-    assert_every_table_equal(d, "cluster");
+    let engine = ["--engine", "ballista", "--scheduler", &scheduler];
+    let armed = points.join(";");
+    for (out, budget) in [("cluster", ""), ("cluster-spilling", tiny)] {
+        let on_cluster = run(out, &engine, &format!("{budget};{armed}"));
+        assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
+        assert_every_table_equal(d, out);
+    }
 }
 
 #[test]

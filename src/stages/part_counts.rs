@@ -1,0 +1,194 @@
+//! The `cohorts` and `kpis` stages' integer counts of one customer
+//! partition, made where its entries are, and their sum over the
+//! partitions.
+//!
+//! A cluster's executor counts its partition in the task that builds the
+//! partition's history, while it holds the entries, so the client does not
+//! read every entry back to count the grid and the months. The run's
+//! calendars start at the earliest first order of all customers, which no
+//! executor knows then; each partition is counted on calendars of its own
+//! instead, from its own earliest first order to as_of. Periods are the
+//! same periods on either calendar, so a partition's counts are the run's
+//! counts of its customers shifted by the periods between the two starts,
+//! and adding the shifted integer counts gives the counts of every
+//! customer, in any order.
+
+use crate::error::{Error, Result};
+use crate::stages::calendar::Calendar;
+use crate::stages::cohorts::{self, CohortGrid};
+use crate::stages::kpis::{self, MonthlyCounts};
+use crate::stages::orders::EntriesView;
+use crate::time::CohortPeriod;
+
+/// What the counts depend on besides the entries and as_of: the
+/// pipeline's `[business]` cohort period and activity window.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Counting {
+    pub cohort_period: CohortPeriod,
+    pub activity_window_days: u32,
+}
+
+/// One partition's cohort grid (as counted, not finished) and monthly
+/// counts, each on the partition's own calendar, which starts at the
+/// period index it names.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PartCounts {
+    cohort_first: i32,
+    grid: CohortGrid,
+    month_first: i32,
+    monthly: MonthlyCounts,
+}
+
+/// The counts of a partition's customers (`entries`) on `as_of`; `None`
+/// when none of them has an order (refunds alone count nowhere), or when
+/// the partition's calendars would be too long, in which case the run's
+/// are too and its span check fails the run before the counts are added.
+pub fn count_part(entries: EntriesView<'_>, as_of: i32, on: Counting) -> Option<PartCounts> {
+    let first = entries.earliest_first_order()?;
+    Calendar::check_days(first, as_of, on.cohort_period).ok()?;
+    let cohort_calendar = Calendar::from_day(on.cohort_period, first, as_of);
+    let calendar = Calendar::from_day(CohortPeriod::Month, first, as_of);
+    Some(PartCounts {
+        cohort_first: cohort_calendar.first,
+        grid: cohorts::counted_part(entries, &cohort_calendar),
+        month_first: calendar.first,
+        monthly: kpis::counted_part(entries, &calendar, on.activity_window_days),
+    })
+}
+
+/// The partitions' cohort grids added on the run's cohort calendar, and
+/// finished: [`cohorts::cohort_grid`] of every customer.
+pub fn added_grid<'a>(
+    parts: impl IntoIterator<Item = &'a PartCounts>,
+    calendar: &Calendar,
+) -> Result<CohortGrid> {
+    let mut grid = CohortGrid::zero(calendar.len());
+    for part in parts {
+        grid.add_shifted(&part.grid, offset(part.cohort_first, calendar)?)?;
+    }
+    Ok(cohorts::finished(grid))
+}
+
+/// The partitions' monthly counts added on the run's month calendar:
+/// [`kpis::monthly_counts`] of every customer.
+pub fn added_monthly<'a>(
+    parts: impl IntoIterator<Item = &'a PartCounts>,
+    calendar: &Calendar,
+) -> Result<MonthlyCounts> {
+    let mut monthly = MonthlyCounts::zero(calendar.len());
+    for part in parts {
+        monthly.add_shifted(&part.monthly, offset(part.month_first, calendar)?)?;
+    }
+    Ok(monthly)
+}
+
+/// Periods from the run calendar's first to `first`, which cannot be
+/// before it: the run's calendar starts at every partition's earliest
+/// first order or before.
+fn offset(first: i32, calendar: &Calendar) -> Result<usize> {
+    usize::try_from(first - calendar.first).map_err(|_| {
+        Error::Cluster(format!(
+            "a partition's counts start at period {first}, before the run's calendar ({})",
+            calendar.first
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::cohorts::cohort_grid;
+    use crate::stages::kpis::monthly_counts;
+    use crate::stages::orders::{HistoryPart, OrderHistory};
+    use proptest::prelude::*;
+
+    /// A customer's entries (day, cents), in day order, refunds after the
+    /// first order only, as validation leaves them.
+    fn customer() -> impl Strategy<Value = Vec<(i32, i64)>> {
+        let entry = (0..1_500i32, -300..5_000i64);
+        prop::collection::vec(entry, 1..6).prop_map(|mut entries| {
+            entries.sort_unstable();
+            entries[0].1 = entries[0].1.abs();
+            entries
+        })
+    }
+
+    fn unit() -> impl Strategy<Value = CohortPeriod> {
+        prop::sample::select(vec![
+            CohortPeriod::Month,
+            CohortPeriod::Week,
+            CohortPeriod::Quarter,
+        ])
+    }
+
+    /// The parts of `customers` (ids in their order), cut after the
+    /// customers `cuts`.
+    fn parts_of(customers: &[Vec<(i32, i64)>], cuts: &[usize]) -> Vec<HistoryPart> {
+        let ids: Vec<String> = (0..customers.len()).map(|c| format!("c{c:03}")).collect();
+        let mut bounds: Vec<usize> = cuts.iter().map(|&c| c.min(customers.len())).collect();
+        bounds.extend([0, customers.len()]);
+        bounds.sort_unstable();
+        let part = |range: std::ops::Range<usize>| {
+            let rows: Vec<(&str, i32, i64)> = range
+                .flat_map(|c| customers[c].iter().map(move |&(d, x)| (c, d, x)))
+                .map(|(c, d, x)| (ids[c].as_str(), d, x))
+                .collect();
+            HistoryPart::from_rows(&rows)
+        };
+        bounds.windows(2).map(|w| part(w[0]..w[1])).collect()
+    }
+
+    proptest! {
+        /// Each part counted on its own calendars, the counts added on the
+        /// run's: the grid and the monthly counts of the whole history,
+        /// in every cohort unit, however the customers are cut into parts
+        /// and in whatever order the parts are added.
+        #[test]
+        fn parts_counted_apart_add_up_to_the_whole_history(
+            customers in prop::collection::vec(customer(), 0..40),
+            cuts in prop::collection::vec(0..40usize, 0..5),
+            cohort_period in unit(),
+            window in 1..400u32,
+            reversed in any::<bool>(),
+        ) {
+            let as_of = 1_600;
+            let on = Counting { cohort_period, activity_window_days: window };
+            let counted: Vec<PartCounts> = parts_of(&customers, &cuts)
+                .iter()
+                .filter_map(|part| count_part(part.view(), as_of, on))
+                .collect();
+            let whole = OrderHistory::of_parts(parts_of(&customers, &[]), as_of, []);
+            let cohort_calendar = Calendar::of_unit(&whole, cohort_period);
+            let calendar = Calendar::of(&whole);
+            let mut added: Vec<&PartCounts> = counted.iter().collect();
+            if reversed {
+                added.reverse();
+            }
+            prop_assert_eq!(
+                added_grid(added.iter().copied(), &cohort_calendar).unwrap(),
+                cohort_grid(&whole, &cohort_calendar).unwrap()
+            );
+            prop_assert_eq!(
+                added_monthly(added.iter().copied(), &calendar).unwrap(),
+                monthly_counts(&whole, &calendar, window).unwrap()
+            );
+        }
+    }
+
+    /// A part whose calendar starts before the run's does not fit it.
+    #[test]
+    fn counts_from_before_the_run_calendar_are_an_error() {
+        let part = HistoryPart::from_rows(&[("a", 10, 500), ("a", 100, 700)]);
+        let on = Counting {
+            cohort_period: CohortPeriod::Month,
+            activity_window_days: 30,
+        };
+        let counted = count_part(part.view(), 200, on).unwrap();
+        let later = Calendar::from_day(CohortPeriod::Month, 100, 200);
+        assert!(added_grid([&counted], &later).is_err());
+        assert!(added_monthly([&counted], &later).is_err());
+        // A calendar longer at the end (another as_of) does not fit either.
+        let longer = Calendar::from_day(CohortPeriod::Month, 10, 400);
+        assert!(added_grid([&counted], &longer).is_err());
+    }
+}
