@@ -474,8 +474,8 @@ fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
 
 /// What a cluster's executors made of the customer partitions while they
 /// held the entries they stored: what is kept of the per-customer results
-/// they stored, and the partitions' cohort grids and monthly counts (of
-/// those with an order).
+/// they stored, and the partitions' cohort grids, monthly counts and tier
+/// moves (of those with an order).
 struct MadeOnExecutors {
     results: Vec<StoredResults>,
     counts: Vec<PartCounts>,
@@ -814,7 +814,9 @@ fn descriptive_stages(
     clock: &mut StageClock,
 ) -> Result<Descriptive> {
     let described = describe(pipeline, (history, counted), clock)?;
-    let tier_stage = clock.time("tiers", || tier_stage(history, &described.calendar, tiers))?;
+    let tier_stage = clock.time("tiers", || {
+        tier_stage((history, counted), &described.calendar, tiers)
+    })?;
     let months = (&described.calendar, &described.monthly);
     let nps = nps(
         (pipeline, surveys_read),
@@ -1251,8 +1253,8 @@ fn order_rejects_table(
 /// share files in the spill directory `spill_dir`. A cluster's executors
 /// store the history's entries and, from them, the per-customer results
 /// (tier columns by `tiers`), fold those for the CLV stage with `clv`
-/// (enabled) and count the cohort grid and monthly counts (`counting`):
-/// what is kept of them comes back.
+/// (enabled) and count the cohort grid, monthly counts (`counting`) and
+/// tier moves: what is kept of them comes back.
 fn orders_on_engine(
     (engine, spill_dir): (&Engine, &SpillDir),
     (lines, keys, rejects): (Stored<'_, LinePart>, &LineKeys, &mut Vec<Reject>),
@@ -1388,7 +1390,8 @@ fn describe(
 /// `count` over the history in this process (a cluster's executors count
 /// it where its entries are).
 fn counted_here<T>(count: impl FnOnce() -> Result<T>) -> Result<T> {
-    // The cluster test: a client that counts the grid or the months itself.
+    // The cluster test: a client that counts the grid, the months or the
+    // tier moves itself.
     crate::faults::crash_point("describe::counted_here");
     count()
 }
@@ -1445,14 +1448,19 @@ impl TierStage {
     }
 }
 
-/// The tier migration counts and table, with `[loyalty]` (`tiers`).
+/// The tier migration counts and table, with `[loyalty]` (`tiers`): the
+/// counts counted over the history or, when a cluster's executors counted
+/// its partitions, added from their `counted` moves.
 fn tier_stage(
-    history: &OrderHistory,
+    (history, counted): (&OrderHistory, Option<&[PartCounts]>),
     calendar: &Calendar,
     tiers: Option<&Tiers>,
 ) -> Result<TierStage> {
     let migration = tiers
-        .map(|t| migration_counts(history, calendar, t))
+        .map(|t| match counted {
+            Some(parts) => part_counts::added_migration(parts, calendar, t),
+            None => counted_here(|| migration_counts(history, calendar, t)),
+        })
         .transpose()?;
     let migration_table = match (&migration, tiers) {
         (Some(m), Some(t)) => Some(tier_migration_table(m, calendar, t)?),

@@ -80,9 +80,10 @@ pub struct ClusterRun<'a> {
 
 /// Where the history goes on a cluster: the client's store of its entries
 /// (whose files the executors write), the loyalty tiers the executors'
-/// per-customer results need, the CLV stage's settings when it runs (the
-/// executors fold the results for its fits), and what the cohorts' and
-/// KPIs' counts depend on (the executors count each partition).
+/// per-customer results and tier moves need, the CLV stage's settings
+/// when it runs (the executors fold the results for its fits), and what
+/// the cohorts' and KPIs' counts depend on (the executors count each
+/// partition).
 pub struct SpilledHistory {
     pub store: Arc<EntryStore>,
     pub tiers: Option<Tiers>,
@@ -96,8 +97,8 @@ pub struct SpilledHistory {
 pub struct ClusterOrders {
     pub orders: OrdersOutput,
     pub stored_results: Vec<StoredResults>,
-    /// The cohort grid and monthly counts of each customer partition with
-    /// an order, on the partition's own calendars.
+    /// The cohort grid, monthly counts and tier moves of each customer
+    /// partition with an order, on the partition's own calendars.
     pub part_counts: Vec<PartCounts>,
     /// Bytes the executors wrote to the run's spill directory (orders,
     /// history and results files; not Ballista's own shuffle files).

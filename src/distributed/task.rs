@@ -243,8 +243,8 @@ pub enum Task {
 /// `customers` stage's work, tier columns by `tiers`) from the entries it
 /// holds and writes them to the results' spill file, where the client's
 /// result store reads them: the client never reads the entries back for
-/// them. It also counts the partition's cohort grid and monthly counts as
-/// `counting` says.
+/// them. It also counts the partition's cohort grid, monthly counts and
+/// (with `tiers`) tier moves as `counting` says.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PartStorage {
     pub compress: bool,
@@ -458,7 +458,7 @@ fn store_part(
     let compress = *compress;
     let p = p as usize;
     let entries = steps::EntryFacts::of(&history.history);
-    let counts = count_part(history.history.view(), as_of, *counting);
+    let counts = count_part(history.history.view(), as_of, (*counting, tiers.as_ref()));
     // The results carry the ids: the client need not hold them.
     let ids = history.history.take_ids();
     let made = part_results((ids, history.history.view()), as_of, tiers.as_ref());
@@ -808,8 +808,8 @@ mod tests {
     /// A history task stores its partition's entries, the per-customer
     /// results made from them and, with a calibration end, their CLV fold;
     /// it sends back what the client keeps of those with the partition's
-    /// cohort grid and monthly counts, and says how many bytes it wrote:
-    /// the sizes of the files.
+    /// cohort grid, monthly counts and tier moves, and says how many bytes
+    /// it wrote: the sizes of the files.
     #[test]
     fn a_history_task_stores_entries_and_results_and_counts_their_bytes() {
         let dir = tempfile::tempdir().unwrap();
@@ -860,7 +860,7 @@ mod tests {
         assert_eq!(read_encoded::<ClvFoldPart>(&fold).unwrap(), folded);
         let sent: PartHistory = decode(&rows[1].payload).unwrap();
         let stored = sent.stored;
-        let counted = count_part(local.history.view(), 110, counting);
+        let counted = count_part(local.history.view(), 110, (counting, Some(&tiers)));
         assert!(counted.is_some() && stored.counts == counted);
         assert_eq!((stored.results.customers, stored.results.gaps), (2, 1));
         assert_eq!(read_pieces::<Vec<i64>>(&scores[3]).unwrap(), [gaps]);

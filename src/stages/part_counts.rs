@@ -1,10 +1,11 @@
-//! The `cohorts` and `kpis` stages' integer counts of one customer
-//! partition, made where its entries are, and their sum over the
+//! The `cohorts`, `kpis` and `tiers` stages' integer counts of one
+//! customer partition, made where its entries are, and their sum over the
 //! partitions.
 //!
 //! A cluster's executor counts its partition in the task that builds the
 //! partition's history, while it holds the entries, so the client does not
-//! read every entry back to count the grid and the months. The run's
+//! read every entry back to count the grid, the months and the tier moves.
+//! The run's
 //! calendars start at the earliest first order of all customers, which no
 //! executor knows then; each partition is counted on calendars of its own
 //! instead, from its own earliest first order to as_of. Periods are the
@@ -18,6 +19,7 @@ use crate::stages::calendar::Calendar;
 use crate::stages::cohorts::{self, CohortGrid};
 use crate::stages::kpis::{self, MonthlyCounts};
 use crate::stages::orders::EntriesView;
+use crate::stages::tiers::{self, MigrationCounts, TierMoves, Tiers};
 use crate::time::CohortPeriod;
 
 /// What the counts depend on besides the entries and as_of: the
@@ -28,22 +30,28 @@ pub struct Counting {
     pub activity_window_days: u32,
 }
 
-/// One partition's cohort grid (as counted, not finished) and monthly
-/// counts, each on the partition's own calendar, which starts at the
-/// period index it names.
+/// One partition's cohort grid (as counted, not finished), monthly
+/// counts and, with loyalty tiers, tier moves (as counted), each on the
+/// partition's own calendar, which starts at the period index it names.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PartCounts {
     cohort_first: i32,
     grid: CohortGrid,
     month_first: i32,
     monthly: MonthlyCounts,
+    tier_moves: Option<TierMoves>,
 }
 
-/// The counts of a partition's customers (`entries`) on `as_of`; `None`
-/// when none of them has an order (refunds alone count nowhere), or when
-/// the partition's calendars would be too long, in which case the run's
-/// are too and its span check fails the run before the counts are added.
-pub fn count_part(entries: EntriesView<'_>, as_of: i32, on: Counting) -> Option<PartCounts> {
+/// The counts of a partition's customers (`entries`) on `as_of`, tier
+/// moves by `tiers`; `None` when none of them has an order (refunds alone
+/// count nowhere), or when the partition's calendars would be too long,
+/// in which case the run's are too and its span check fails the run
+/// before the counts are added.
+pub fn count_part(
+    entries: EntriesView<'_>,
+    as_of: i32,
+    (on, tiers): (Counting, Option<&Tiers>),
+) -> Option<PartCounts> {
     let first = entries.earliest_first_order()?;
     Calendar::check_days(first, as_of, on.cohort_period).ok()?;
     let cohort_calendar = Calendar::from_day(on.cohort_period, first, as_of);
@@ -53,6 +61,7 @@ pub fn count_part(entries: EntriesView<'_>, as_of: i32, on: Counting) -> Option<
         grid: cohorts::counted_part(entries, &cohort_calendar),
         month_first: calendar.first,
         monthly: kpis::counted_part(entries, &calendar, on.activity_window_days),
+        tier_moves: tiers.map(|tiers| tiers::counted_part(entries, &calendar, tiers)),
     })
 }
 
@@ -82,6 +91,26 @@ pub fn added_monthly<'a>(
     Ok(monthly)
 }
 
+/// The partitions' tier moves (by `tiers`) added on the run's month
+/// calendar: [`tiers::migration_counts`] of every customer. Fails when a
+/// partition has none (counted without tiers).
+pub fn added_migration<'a>(
+    parts: impl IntoIterator<Item = &'a PartCounts>,
+    calendar: &Calendar,
+    tiers: &Tiers,
+) -> Result<MigrationCounts> {
+    let mut moves = tiers::no_moves(calendar, tiers);
+    for part in parts {
+        let Some(theirs) = &part.tier_moves else {
+            return Err(Error::Cluster(
+                "a partition's counts came without its tier moves".into(),
+            ));
+        };
+        moves.add_shifted(theirs, offset(part.month_first, calendar)?)?;
+    }
+    Ok(tiers::migration_of(moves, tiers))
+}
+
 /// Periods from the run calendar's first to `first`, which cannot be
 /// before it: the run's calendar starts at every partition's earliest
 /// first order or before.
@@ -100,6 +129,7 @@ mod tests {
     use crate::stages::cohorts::cohort_grid;
     use crate::stages::kpis::monthly_counts;
     use crate::stages::orders::{HistoryPart, OrderHistory};
+    use crate::stages::tiers::migration_counts;
     use proptest::prelude::*;
 
     /// A customer's entries (day, cents), in day order, refunds after the
@@ -153,9 +183,10 @@ mod tests {
         ) {
             let as_of = 1_600;
             let on = Counting { cohort_period, activity_window_days: window };
+            let tiers = Tiers::new(vec![("Low".into(), 0), ("Mid".into(), 3_000), ("High".into(), 9_000)]);
             let counted: Vec<PartCounts> = parts_of(&customers, &cuts)
                 .iter()
-                .filter_map(|part| count_part(part.view(), as_of, on))
+                .filter_map(|part| count_part(part.view(), as_of, (on, Some(&tiers))))
                 .collect();
             let whole = OrderHistory::of_parts(parts_of(&customers, &[]), as_of, []);
             let cohort_calendar = Calendar::of_unit(&whole, cohort_period);
@@ -172,6 +203,10 @@ mod tests {
                 added_monthly(added.iter().copied(), &calendar).unwrap(),
                 monthly_counts(&whole, &calendar, window).unwrap()
             );
+            prop_assert_eq!(
+                added_migration(added.iter().copied(), &calendar, &tiers).unwrap(),
+                migration_counts(&whole, &calendar, &tiers).unwrap()
+            );
         }
     }
 
@@ -183,10 +218,17 @@ mod tests {
             cohort_period: CohortPeriod::Month,
             activity_window_days: 30,
         };
-        let counted = count_part(part.view(), 200, on).unwrap();
+        let tiers = Tiers::new(vec![("Low".into(), 0), ("High".into(), 1_000)]);
+        let counted = count_part(part.view(), 200, (on, Some(&tiers))).unwrap();
         let later = Calendar::from_day(CohortPeriod::Month, 100, 200);
         assert!(added_grid([&counted], &later).is_err());
         assert!(added_monthly([&counted], &later).is_err());
+        assert!(added_migration([&counted], &later, &tiers).is_err());
+        // Counted without tiers: no moves to add.
+        let untiered = count_part(part.view(), 200, (on, None)).unwrap();
+        let run = Calendar::from_day(CohortPeriod::Month, 10, 200);
+        assert!(added_migration([&untiered], &run, &tiers).is_err());
+        assert!(added_migration([&counted], &run, &tiers).is_ok());
         // A calendar longer at the end (another as_of) does not fit either.
         let longer = Calendar::from_day(CohortPeriod::Month, 10, 400);
         assert!(added_grid([&counted], &longer).is_err());

@@ -23,7 +23,7 @@
 //! proportional to orders plus active months, not customers × months.
 
 use crate::config::LoyaltyConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::stages::calendar::{first_order_day_of, Calendar};
 use crate::stages::orders::{EntriesView, OrderHistory};
 use crate::tables::schema::tiers::movement;
@@ -189,29 +189,58 @@ impl MigrationCounts {
     }
 }
 
-/// Per-thread accumulator: counts plus customers settled in the lowest tier
-/// from a month on.
-struct Accumulator {
+/// Tier moves as counted: the [`MigrationCounts`] cells but for the
+/// customers settled in the lowest tier, counted once in the month they
+/// settle from. A thread's accumulator, or a customer partition's counts
+/// (a cluster's executor counts its partition on its own calendar).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TierMoves {
     counts: Vec<i64>,
     settled_from: Vec<i64>,
 }
 
-impl Accumulator {
-    fn zero(months: usize, tiers: usize) -> Accumulator {
-        Accumulator {
+impl TierMoves {
+    fn zero(months: usize, tiers: usize) -> TierMoves {
+        TierMoves {
             counts: vec![0; months * (tiers + 1) * tiers],
             settled_from: vec![0; months],
         }
     }
 
-    fn add(mut self, other: Accumulator) -> Accumulator {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-        for (a, b) in self.settled_from.iter_mut().zip(&other.settled_from) {
-            *a += b;
-        }
+    fn add(mut self, other: TierMoves) -> TierMoves {
+        self.add_at(&other, 0);
         self
+    }
+
+    /// Adds `other`, counted with the same tiers on a month calendar with
+    /// the same as_of that starts `offset` months later: its month m is
+    /// this one's m + offset. Fails when the two do not line up so.
+    pub fn add_shifted(&mut self, other: &TierMoves, offset: usize) -> Result<()> {
+        let months = self.settled_from.len();
+        let fits = other.settled_from.len() + offset == months
+            && other.counts.len() * months == self.counts.len() * other.settled_from.len();
+        if !fits {
+            return Err(Error::Cluster(format!(
+                "a partition's tier moves of {} months do not fit {months} months from month {offset}",
+                other.settled_from.len()
+            )));
+        }
+        self.add_at(other, offset);
+        Ok(())
+    }
+
+    /// Adds `other`'s month m to this one's m + `offset`.
+    fn add_at(&mut self, other: &TierMoves, offset: usize) {
+        let cells = self.counts.len() / self.settled_from.len().max(1);
+        for (a, b) in self.counts[offset * cells..].iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        for (a, b) in self.settled_from[offset..]
+            .iter_mut()
+            .zip(&other.settled_from)
+        {
+            *a += b;
+        }
     }
 }
 
@@ -234,7 +263,7 @@ impl MonthWindows {
 
 /// Adds one customer's months to `acc`.
 fn migrate_customer(
-    acc: &mut Accumulator,
+    acc: &mut TierMoves,
     days: &[i32],
     cents: &[i64],
     cohort: usize,
@@ -271,6 +300,20 @@ fn migrate_customer(
     }
 }
 
+/// Adds one customer's months to `acc`, from the month of their first
+/// order (none without one).
+fn count_customer(
+    acc: &mut TierMoves,
+    (days, cents): (&[i32], &[i64]),
+    (calendar, windows): (&Calendar, &MonthWindows),
+    tiers: &Tiers,
+) {
+    if let Some(first) = first_order_day_of(days, cents) {
+        let cohort = calendar.position_of_day(first);
+        migrate_customer(acc, days, cents, cohort, windows, tiers);
+    }
+}
+
 /// Counts every customer's tier moves, in parallel over the history's
 /// parts.
 pub fn migration_counts(
@@ -281,15 +324,30 @@ pub fn migration_counts(
     let (months, n_tiers) = (calendar.len(), tiers.len());
     let windows = MonthWindows::of(calendar);
     let acc = history.fold_customers(
-        || Accumulator::zero(months, n_tiers),
-        |acc, days, cents| {
-            if let Some(first) = first_order_day_of(days, cents) {
-                let cohort = calendar.position_of_day(first);
-                migrate_customer(acc, days, cents, cohort, &windows, tiers);
-            }
-        },
-        Accumulator::add,
+        || TierMoves::zero(months, n_tiers),
+        |acc, days, cents| count_customer(acc, (days, cents), (calendar, &windows), tiers),
+        TierMoves::add,
     )?;
+    Ok(migration_of(acc, tiers))
+}
+
+/// The tier moves of one part's customers (`entries`) on the month
+/// calendar `calendar`: what a cluster's executor counts of its partition
+/// while it holds the entries, on the partition's own calendar.
+pub fn counted_part(entries: EntriesView<'_>, calendar: &Calendar, tiers: &Tiers) -> TierMoves {
+    let windows = MonthWindows::of(calendar);
+    let mut acc = TierMoves::zero(calendar.len(), tiers.len());
+    for customer in entries.iter() {
+        count_customer(&mut acc, customer, (calendar, &windows), tiers);
+    }
+    acc
+}
+
+/// The migration counts of every customer from their moves as counted
+/// (all of them, on the run's calendar): each settled customer spread
+/// over the months from the one they settle from.
+pub fn migration_of(acc: TierMoves, tiers: &Tiers) -> MigrationCounts {
+    let (months, n_tiers) = (acc.settled_from.len(), tiers.len());
     let mut counts = acc.counts;
     let mut settled = 0;
     for m in 0..months {
@@ -297,11 +355,17 @@ pub fn migration_counts(
         // from = lowest tier (1 + 0), to = lowest tier (0).
         counts[(m * (n_tiers + 1) + 1) * n_tiers] += settled;
     }
-    Ok(MigrationCounts {
+    MigrationCounts {
         months,
         tiers: n_tiers,
         counts,
-    })
+    }
+}
+
+/// No tier moves on the month calendar `calendar`, to add partitions'
+/// moves to.
+pub fn no_moves(calendar: &Calendar, tiers: &Tiers) -> TierMoves {
+    TierMoves::zero(calendar.len(), tiers.len())
 }
 
 /// The `movement` of a (from, to) cell of [`MigrationCounts`] (from 0 =
