@@ -805,8 +805,8 @@ struct Descriptive {
 /// The stages `cohorts`, `kpis`, `dimensions`, `tiers` and `nps` (which
 /// reads the survey input as `surveys_read` says, and finds the
 /// respondents' ids, and with `tiers` their tiers, in `parts`); the
-/// cohorts' and KPIs' counts are added from `counted` when a cluster's
-/// executors counted the partitions.
+/// cohorts', KPIs' and tiers' counts are added from `counted` when a
+/// cluster's executors counted the partitions.
 fn descriptive_stages(
     (pipeline, surveys_read): (&Pipeline, SurveyReads),
     (history, counted): (&OrderHistory, Option<&[PartCounts]>),

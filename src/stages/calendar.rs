@@ -144,6 +144,18 @@ fn earliest_first_order(history: &OrderHistory) -> i32 {
     history.earliest_first_order().unwrap_or(history.as_of)
 }
 
+/// Fails unless counts of `what` over `periods` periods, counted on a
+/// calendar that starts `offset` periods after the run's and ends with it
+/// (a customer partition's own), fit the run's `run_periods` periods.
+pub fn check_shift(what: &str, periods: usize, offset: usize, run_periods: usize) -> Result<()> {
+    if periods + offset == run_periods {
+        return Ok(());
+    }
+    Err(Error::Cluster(format!(
+        "a partition's {what} over {periods} periods do not fit {run_periods} periods from period {offset}"
+    )))
+}
+
 /// Periods of `unit` from the one holding `first` to the one holding
 /// `as_of`, at most `limit`.
 fn span_within(first: i32, as_of: i32, unit: CohortPeriod, limit: usize) -> Result<()> {

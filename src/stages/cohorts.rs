@@ -25,8 +25,8 @@
 
 use std::ops::Range;
 
-use crate::error::{Error, Result};
-use crate::stages::calendar::{first_order_day_of, Calendar};
+use crate::error::Result;
+use crate::stages::calendar::{check_shift, first_order_day_of, Calendar};
 use crate::stages::orders::{EntriesView, OrderHistory};
 
 /// Integer totals per cohort × period, indexed `[cohort][period]` by
@@ -71,13 +71,8 @@ impl CohortGrid {
     /// as many periods. Both as counted, or both [`finished`]. Fails when
     /// the calendars do not line up so.
     pub fn add_shifted(&mut self, other: &CohortGrid, offset: usize) -> Result<()> {
-        if other.cohort_size.len() + offset != self.cohort_size.len() {
-            return Err(Error::Cluster(format!(
-                "a partition's cohort grid of {} periods does not fit {} periods from period {offset}",
-                other.cohort_size.len(),
-                self.cohort_size.len()
-            )));
-        }
+        let periods = (other.cohort_size.len(), self.cohort_size.len());
+        check_shift("cohort counts", periods.0, offset, periods.1)?;
         self.add_at(other, offset);
         Ok(())
     }

@@ -12,8 +12,8 @@
 
 use std::ops::Range;
 
-use crate::error::{Error, Result};
-use crate::stages::calendar::Calendar;
+use crate::error::Result;
+use crate::stages::calendar::{check_shift, Calendar};
 use crate::stages::orders::{EntriesView, OrderHistory};
 
 /// Integer counts per calendar month.
@@ -75,13 +75,8 @@ impl MonthlyCounts {
     /// earliest first order): its month m is this one's m + offset. Fails
     /// when the calendars do not line up so.
     pub fn add_shifted(&mut self, other: &MonthlyCounts, offset: usize) -> Result<()> {
-        if other.orders.len() + offset != self.orders.len() {
-            return Err(Error::Cluster(format!(
-                "a partition's monthly counts of {} months do not fit {} months from month {offset}",
-                other.orders.len(),
-                self.orders.len()
-            )));
-        }
+        let months = (other.orders.len(), self.orders.len());
+        check_shift("monthly counts", months.0, offset, months.1)?;
         self.add_at(other, offset);
         Ok(())
     }

@@ -24,7 +24,7 @@
 
 use crate::config::LoyaltyConfig;
 use crate::error::{Error, Result};
-use crate::stages::calendar::{first_order_day_of, Calendar};
+use crate::stages::calendar::{check_shift, first_order_day_of, Calendar};
 use crate::stages::orders::{EntriesView, OrderHistory};
 use crate::tables::schema::tiers::movement;
 use crate::time::twelve_months_before;
@@ -216,14 +216,13 @@ impl TierMoves {
     /// the same as_of that starts `offset` months later: its month m is
     /// this one's m + offset. Fails when the two do not line up so.
     pub fn add_shifted(&mut self, other: &TierMoves, offset: usize) -> Result<()> {
-        let months = self.settled_from.len();
-        let fits = other.settled_from.len() + offset == months
-            && other.counts.len() * months == self.counts.len() * other.settled_from.len();
-        if !fits {
-            return Err(Error::Cluster(format!(
-                "a partition's tier moves of {} months do not fit {months} months from month {offset}",
-                other.settled_from.len()
-            )));
+        let months = (other.settled_from.len(), self.settled_from.len());
+        check_shift("tier moves", months.0, offset, months.1)?;
+        // As many tiers: as many cells a month.
+        if other.counts.len() * months.1 != self.counts.len() * months.0 {
+            return Err(Error::Cluster(
+                "a partition's tier moves were counted with other tiers".into(),
+            ));
         }
         self.add_at(other, offset);
         Ok(())
