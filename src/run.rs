@@ -68,7 +68,7 @@ use crate::stages::orders::{
     build_orders, CustomerIds, HistoryStores, OrderHistory, OrderPlan, OrdersOutput, PartEntries,
     PartIds, RowCounts,
 };
-use crate::stages::part_counts::{self, Counting, PartCounts};
+use crate::stages::part_counts::{self, Counting, StoredCounts};
 use crate::stages::partition::{Buffered, LinePart, OrderPart, SpillStore, Stored};
 use crate::stages::per_customer::{
     customer_parts, stored_customer_parts, CustomerPart, CustomerParts, PerCustomer, ResultStores,
@@ -478,7 +478,7 @@ fn result_stores(spill: &Arc<SpillDir>) -> ResultStores {
 /// moves (of those with an order).
 struct MadeOnExecutors {
     results: Vec<StoredResults>,
-    counts: Vec<PartCounts>,
+    counts: Box<dyn StoredCounts>,
 }
 
 /// The history, what a cluster's executors made of it (none on the
@@ -809,7 +809,7 @@ struct Descriptive {
 /// cluster's executors counted the partitions.
 fn descriptive_stages(
     (pipeline, surveys_read): (&Pipeline, SurveyReads),
-    (history, counted): (&OrderHistory, Option<&[PartCounts]>),
+    (history, counted): (&OrderHistory, Option<&dyn StoredCounts>),
     (tiers, parts): (Option<&Tiers>, &CustomerParts),
     clock: &mut StageClock,
 ) -> Result<Descriptive> {
@@ -1298,7 +1298,7 @@ fn orders_on_engine(
             spill_dir.add_written(made.spilled_bytes);
             let on_executors = MadeOnExecutors {
                 results: made.stored_results,
-                counts: made.part_counts,
+                counts: Box::new(made.part_counts),
             };
             Ok((made.orders, Some(on_executors)))
         }
@@ -1329,7 +1329,7 @@ struct Described {
 /// their `counted` counts (the dimensions' slices are counted here).
 fn describe(
     pipeline: &Pipeline,
-    (history, counted): (&OrderHistory, Option<&[PartCounts]>),
+    (history, counted): (&OrderHistory, Option<&dyn StoredCounts>),
     clock: &mut StageClock,
 ) -> Result<Described> {
     let business = &pipeline.config.business;
@@ -1452,7 +1452,7 @@ impl TierStage {
 /// counts counted over the history or, when a cluster's executors counted
 /// its partitions, added from their `counted` moves.
 fn tier_stage(
-    (history, counted): (&OrderHistory, Option<&[PartCounts]>),
+    (history, counted): (&OrderHistory, Option<&dyn StoredCounts>),
     calendar: &Calendar,
     tiers: Option<&Tiers>,
 ) -> Result<TierStage> {

@@ -51,7 +51,8 @@ use super::cluster::{runtime, start_in_process};
 use super::codec::physical_codec;
 use super::task::{
     cluster_error, decode, encode, fold_file, from_batches, keys_file, read_encoded, rows_schema,
-    to_batches, write_scorer, Kind, PartHistory, PartStorage, PartitionTaskExec, Row, Task,
+    to_batches, write_scorer, CountFiles, Kind, PartHistory, PartStorage, PartitionTaskExec, Row,
+    Task,
 };
 use crate::clv::Scorer;
 use crate::config::ClvConfig;
@@ -59,7 +60,7 @@ use crate::error::{Error, Result};
 use crate::io::spill::SpillDir;
 use crate::stages::clv::{calibration_end, ClvElsewhere, ClvFoldPart, PartScoring, ScoredPart};
 use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
-use crate::stages::part_counts::{Counting, PartCounts};
+use crate::stages::part_counts::Counting;
 use crate::stages::partition::{LinePart, Stored};
 use crate::stages::per_customer::StoredResults;
 use crate::stages::rejects::Reject;
@@ -98,8 +99,9 @@ pub struct ClusterOrders {
     pub orders: OrdersOutput,
     pub stored_results: Vec<StoredResults>,
     /// The cohort grid, monthly counts and tier moves of each customer
-    /// partition with an order, on the partition's own calendars.
-    pub part_counts: Vec<PartCounts>,
+    /// partition with an order, on the partition's own calendars, in the
+    /// files the executors wrote.
+    pub part_counts: CountFiles,
     /// Bytes the executors wrote to the run's spill directory (orders,
     /// history and results files; not Ballista's own shuffle files).
     pub spilled_bytes: u64,
@@ -157,6 +159,7 @@ pub fn build_orders_on_cluster(
         as_of,
         latest_order_day,
         store: history.store,
+        dir: cluster.dir.to_path_buf(),
     };
     let mut made = join_histories(histories, joined, (keys, rejects), counts)?;
     made.spilled_bytes = spilled_bytes;
@@ -175,6 +178,8 @@ struct JoinedOn {
     latest_order_day: Option<i32>,
     /// The history's store, where the entries went.
     store: Arc<EntryStore>,
+    /// The run's spill directory, where the counts went.
+    dir: std::path::PathBuf,
 }
 
 /// The orders stage's output from the customer partitions' histories,
@@ -192,14 +197,18 @@ fn join_histories(
         histories.into_iter().map(|h| (h.history, h.stored)).unzip();
     let parts = steps::add_histories(histories, rejects, &mut counts);
     let (as_of, latest) = (on.as_of, on.latest_order_day);
-    let (stored_results, part_counts): (Vec<_>, Vec<_>) =
-        stored.into_iter().map(|s| (s.results, s.counts)).unzip();
+    let counted = stored.iter().enumerate().filter(|(_, s)| s.counted);
+    let part_counts = CountFiles {
+        dir: on.dir,
+        partitions: counted.map(|(p, _)| p).collect(),
+    };
+    let stored_results = stored.into_iter().map(|s| s.results).collect();
     let stored = (on.store, facts);
     let orders = steps::finish_stored(parts, stored, as_of, (keys, rejects), counts, latest)?;
     Ok(ClusterOrders {
         orders,
         stored_results,
-        part_counts: part_counts.into_iter().flatten().collect(),
+        part_counts,
         spilled_bytes: 0,
     })
 }

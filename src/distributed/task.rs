@@ -38,10 +38,15 @@ use crate::io::spill::{
     HISTORY, LINES, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
 };
 use crate::stages::clv::{fold_part, score_part, PartScoring, ScoredPart};
+use crate::stages::cohorts::CohortGrid;
+use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::steps;
-use crate::stages::part_counts::{count_part, Counting, PartCounts};
+use crate::stages::part_counts::{
+    count_part, no_tier_moves, Counted, Counting, PartCounts, StoredCounts,
+};
 use crate::stages::partition::{LinePart, OrderPart, Part};
 use crate::stages::per_customer::{part_results, store_results, CustomerPart, StoredResults};
+use crate::stages::tiers::TierMoves;
 use crate::stages::tiers::Tiers;
 use crate::stages::validate::LineKeys;
 
@@ -273,8 +278,9 @@ pub struct PartHistory {
 pub struct StoredPart {
     pub entries: steps::EntryFacts,
     pub results: StoredResults,
-    /// None when no customer of the partition has an order.
-    pub counts: Option<PartCounts>,
+    /// Whether the task wrote the partition's counts ([`CountFiles`]):
+    /// not when no customer of the partition has an order.
+    pub counted: bool,
 }
 
 /// The file of line partition `p`'s lines, where the client's spill store
@@ -292,6 +298,54 @@ fn orders_file(dir: &Path, p: usize) -> PathBuf {
 /// task that stores the partition's results.
 pub fn fold_file(dir: &Path, p: usize) -> PathBuf {
     dir.join(format!("clv-fold-{p:05}.bin"))
+}
+
+/// The files of customer partition `p`'s counts (cohort grid, monthly
+/// counts, tier moves), written by its history task; a file each, so
+/// each stage that adds them reads only its own.
+fn counts_files(dir: &Path, p: usize) -> [PathBuf; 3] {
+    ["grid", "monthly", "moves"].map(|kind| dir.join(format!("counts-{kind}-{p:05}.bin")))
+}
+
+/// Writes partition `p`'s counts to [`counts_files`]; the bytes written.
+fn write_counts(dir: &Path, p: usize, counts: &PartCounts) -> Result<u64> {
+    let [grid, monthly, moves] = counts_files(dir, p);
+    let mut bytes = write_encoded(&grid, &counts.grid)? + write_encoded(&monthly, &counts.monthly)?;
+    if let Some(tier_moves) = &counts.tier_moves {
+        bytes += write_encoded(&moves, tier_moves)?;
+    }
+    Ok(bytes)
+}
+
+/// The customer partitions' counts the history tasks wrote to the run's
+/// spill directory, read where a stage adds them, one partition at a
+/// time.
+pub struct CountFiles {
+    pub dir: PathBuf,
+    /// The partitions whose tasks wrote counts.
+    pub partitions: Vec<usize>,
+}
+
+impl StoredCounts for CountFiles {
+    fn partitions(&self) -> &[usize] {
+        &self.partitions
+    }
+
+    fn grid(&self, p: usize) -> Result<Counted<CohortGrid>> {
+        read_encoded(&counts_files(&self.dir, p)[0])
+    }
+
+    fn monthly(&self, p: usize) -> Result<Counted<MonthlyCounts>> {
+        read_encoded(&counts_files(&self.dir, p)[1])
+    }
+
+    fn tier_moves(&self, p: usize) -> Result<Counted<TierMoves>> {
+        let path = &counts_files(&self.dir, p)[2];
+        if !path.exists() {
+            return Err(no_tier_moves(p));
+        }
+        read_encoded(path)
+    }
 }
 
 /// The file of what is known of all lines, written by the client.
@@ -459,10 +513,13 @@ fn store_part(
     let p = p as usize;
     let entries = steps::EntryFacts::of(&history.history);
     let counts = count_part(history.history.view(), as_of, (*counting, tiers.as_ref()));
+    let mut bytes = match &counts {
+        Some(counts) => write_counts(dir, p, counts)?,
+        None => 0,
+    };
     // The results carry the ids: the client need not hold them.
     let ids = history.history.take_ids();
     let made = part_results((ids, history.history.view()), as_of, tiers.as_ref());
-    let mut bytes = 0;
     if let Some(end) = *clv_calibration_end {
         let fold = fold_part(&made.0.summary, history.history.view(), end);
         bytes += write_encoded(&fold_file(dir, p), &fold)?;
@@ -477,7 +534,7 @@ fn store_part(
     let stored = StoredPart {
         entries,
         results,
-        counts,
+        counted: counts.is_some(),
     };
     Ok((stored, bytes))
 }
@@ -848,7 +905,11 @@ mod tests {
         let scores = [SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE, SCORE_GAPS]
             .map(|kind| part_file(d, kind, 3));
         let fold = fold_file(d, 3);
-        let files = [&history, &results, &fold].into_iter().chain(&scores);
+        let counts = counts_files(d, 3);
+        let files = [&history, &results, &fold]
+            .into_iter()
+            .chain(&scores)
+            .chain(&counts);
         let bytes: u64 = decode(&rows[0].payload).unwrap();
         assert_eq!(bytes, files.map(|f| file_size(f)).sum::<u64>());
         // What the client would have made from the same entries.
@@ -860,8 +921,16 @@ mod tests {
         assert_eq!(read_encoded::<ClvFoldPart>(&fold).unwrap(), folded);
         let sent: PartHistory = decode(&rows[1].payload).unwrap();
         let stored = sent.stored;
-        let counted = count_part(local.history.view(), 110, (counting, Some(&tiers)));
-        assert!(counted.is_some() && stored.counts == counted);
+        let counted = count_part(local.history.view(), 110, (counting, Some(&tiers))).unwrap();
+        let files = CountFiles {
+            dir: d.to_path_buf(),
+            partitions: vec![3],
+        };
+        assert!(stored.counted);
+        assert_eq!(files.grid(3).unwrap(), counted.grid);
+        assert_eq!(files.monthly(3).unwrap(), counted.monthly);
+        assert_eq!(Some(files.tier_moves(3).unwrap()), counted.tier_moves);
+        assert!(files.tier_moves(4).is_err());
         assert_eq!((stored.results.customers, stored.results.gaps), (2, 1));
         assert_eq!(read_pieces::<Vec<i64>>(&scores[3]).unwrap(), [gaps]);
         assert_eq!(

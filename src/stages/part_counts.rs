@@ -30,16 +30,21 @@ pub struct Counting {
     pub activity_window_days: u32,
 }
 
+/// Counts on a calendar of their own, which starts at period `first`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Counted<T> {
+    pub first: i32,
+    pub counts: T,
+}
+
 /// One partition's cohort grid (as counted, not finished), monthly
 /// counts and, with loyalty tiers, tier moves (as counted), each on the
-/// partition's own calendar, which starts at the period index it names.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// partition's own calendar.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PartCounts {
-    cohort_first: i32,
-    grid: CohortGrid,
-    month_first: i32,
-    monthly: MonthlyCounts,
-    tier_moves: Option<TierMoves>,
+    pub grid: Counted<CohortGrid>,
+    pub monthly: Counted<MonthlyCounts>,
+    pub tier_moves: Option<Counted<TierMoves>>,
 }
 
 /// The counts of a partition's customers (`entries`) on `as_of`, tier
@@ -57,58 +62,78 @@ pub fn count_part(
     let cohort_calendar = Calendar::from_day(on.cohort_period, first, as_of);
     let calendar = Calendar::from_day(CohortPeriod::Month, first, as_of);
     Some(PartCounts {
-        cohort_first: cohort_calendar.first,
-        grid: cohorts::counted_part(entries, &cohort_calendar),
-        month_first: calendar.first,
-        monthly: kpis::counted_part(entries, &calendar, on.activity_window_days),
-        tier_moves: tiers.map(|tiers| tiers::counted_part(entries, &calendar, tiers)),
+        grid: Counted {
+            first: cohort_calendar.first,
+            counts: cohorts::counted_part(entries, &cohort_calendar),
+        },
+        monthly: Counted {
+            first: calendar.first,
+            counts: kpis::counted_part(entries, &calendar, on.activity_window_days),
+        },
+        tier_moves: tiers.map(|tiers| Counted {
+            first: calendar.first,
+            counts: tiers::counted_part(entries, &calendar, tiers),
+        }),
     })
+}
+
+/// Where the partitions' counts wait to be added: on a cluster, files the
+/// executors wrote. A stage reads them a partition at a time, so the
+/// client holds one partition's counts besides the run's, however many
+/// partitions the memory budget asks for (a weekly grid over five years
+/// is about a megabyte a partition, and a small budget asks for
+/// thousands of partitions).
+pub trait StoredCounts: Send + Sync {
+    /// The partitions that have counts: those with an order.
+    fn partitions(&self) -> &[usize];
+    fn grid(&self, p: usize) -> Result<Counted<CohortGrid>>;
+    fn monthly(&self, p: usize) -> Result<Counted<MonthlyCounts>>;
+    /// Fails when the partition was counted without tiers.
+    fn tier_moves(&self, p: usize) -> Result<Counted<TierMoves>>;
 }
 
 /// The partitions' cohort grids added on the run's cohort calendar, and
 /// finished: [`cohorts::cohort_grid`] of every customer.
-pub fn added_grid<'a>(
-    parts: impl IntoIterator<Item = &'a PartCounts>,
-    calendar: &Calendar,
-) -> Result<CohortGrid> {
+pub fn added_grid(stored: &dyn StoredCounts, calendar: &Calendar) -> Result<CohortGrid> {
     let mut grid = CohortGrid::zero(calendar.len());
-    for part in parts {
-        grid.add_shifted(&part.grid, offset(part.cohort_first, calendar)?)?;
+    for &p in stored.partitions() {
+        let part = stored.grid(p)?;
+        grid.add_shifted(&part.counts, offset(part.first, calendar)?)?;
     }
     Ok(cohorts::finished(grid))
 }
 
 /// The partitions' monthly counts added on the run's month calendar:
 /// [`kpis::monthly_counts`] of every customer.
-pub fn added_monthly<'a>(
-    parts: impl IntoIterator<Item = &'a PartCounts>,
-    calendar: &Calendar,
-) -> Result<MonthlyCounts> {
+pub fn added_monthly(stored: &dyn StoredCounts, calendar: &Calendar) -> Result<MonthlyCounts> {
     let mut monthly = MonthlyCounts::zero(calendar.len());
-    for part in parts {
-        monthly.add_shifted(&part.monthly, offset(part.month_first, calendar)?)?;
+    for &p in stored.partitions() {
+        let part = stored.monthly(p)?;
+        monthly.add_shifted(&part.counts, offset(part.first, calendar)?)?;
     }
     Ok(monthly)
 }
 
 /// The partitions' tier moves (by `tiers`) added on the run's month
-/// calendar: [`tiers::migration_counts`] of every customer. Fails when a
-/// partition has none (counted without tiers).
-pub fn added_migration<'a>(
-    parts: impl IntoIterator<Item = &'a PartCounts>,
+/// calendar: [`tiers::migration_counts`] of every customer.
+pub fn added_migration(
+    stored: &dyn StoredCounts,
     calendar: &Calendar,
     tiers: &Tiers,
 ) -> Result<MigrationCounts> {
     let mut moves = tiers::no_moves(calendar, tiers);
-    for part in parts {
-        let Some(theirs) = &part.tier_moves else {
-            return Err(Error::Cluster(
-                "a partition's counts came without its tier moves".into(),
-            ));
-        };
-        moves.add_shifted(theirs, offset(part.month_first, calendar)?)?;
+    for &p in stored.partitions() {
+        let part = stored.tier_moves(p)?;
+        moves.add_shifted(&part.counts, offset(part.first, calendar)?)?;
     }
     Ok(tiers::migration_of(moves, tiers))
+}
+
+/// A partition counted without tiers has no moves to add.
+pub fn no_tier_moves(p: usize) -> Error {
+    Error::Cluster(format!(
+        "partition {p}'s counts came without its tier moves"
+    ))
 }
 
 /// Periods from the run calendar's first to `first`, which cannot be
@@ -168,6 +193,40 @@ mod tests {
         bounds.windows(2).map(|w| part(w[0]..w[1])).collect()
     }
 
+    /// Counts held in memory, partition `p` the `p`-th.
+    struct Held {
+        counts: Vec<PartCounts>,
+        partitions: Vec<usize>,
+    }
+
+    impl Held {
+        fn of(counts: Vec<PartCounts>) -> Held {
+            let partitions = (0..counts.len()).collect();
+            Held { counts, partitions }
+        }
+    }
+
+    impl StoredCounts for Held {
+        fn partitions(&self) -> &[usize] {
+            &self.partitions
+        }
+
+        fn grid(&self, p: usize) -> Result<Counted<CohortGrid>> {
+            Ok(self.counts[p].grid.clone())
+        }
+
+        fn monthly(&self, p: usize) -> Result<Counted<MonthlyCounts>> {
+            Ok(self.counts[p].monthly.clone())
+        }
+
+        fn tier_moves(&self, p: usize) -> Result<Counted<TierMoves>> {
+            self.counts[p]
+                .tier_moves
+                .clone()
+                .ok_or_else(|| no_tier_moves(p))
+        }
+    }
+
     proptest! {
         /// Each part counted on its own calendars, the counts added on the
         /// run's: the grid and the monthly counts of the whole history,
@@ -191,20 +250,21 @@ mod tests {
             let whole = OrderHistory::of_parts(parts_of(&customers, &[]), as_of, []);
             let cohort_calendar = Calendar::of_unit(&whole, cohort_period);
             let calendar = Calendar::of(&whole);
-            let mut added: Vec<&PartCounts> = counted.iter().collect();
+            let mut added = counted;
             if reversed {
                 added.reverse();
             }
+            let added = Held::of(added);
             prop_assert_eq!(
-                added_grid(added.iter().copied(), &cohort_calendar).unwrap(),
+                added_grid(&added, &cohort_calendar).unwrap(),
                 cohort_grid(&whole, &cohort_calendar).unwrap()
             );
             prop_assert_eq!(
-                added_monthly(added.iter().copied(), &calendar).unwrap(),
+                added_monthly(&added, &calendar).unwrap(),
                 monthly_counts(&whole, &calendar, window).unwrap()
             );
             prop_assert_eq!(
-                added_migration(added.iter().copied(), &calendar, &tiers).unwrap(),
+                added_migration(&added, &calendar, &tiers).unwrap(),
                 migration_counts(&whole, &calendar, &tiers).unwrap()
             );
         }
@@ -219,18 +279,20 @@ mod tests {
             activity_window_days: 30,
         };
         let tiers = Tiers::new(vec![("Low".into(), 0), ("High".into(), 1_000)]);
-        let counted = count_part(part.view(), 200, (on, Some(&tiers))).unwrap();
+        let counted = Held::of(vec![
+            count_part(part.view(), 200, (on, Some(&tiers))).unwrap()
+        ]);
         let later = Calendar::from_day(CohortPeriod::Month, 100, 200);
-        assert!(added_grid([&counted], &later).is_err());
-        assert!(added_monthly([&counted], &later).is_err());
-        assert!(added_migration([&counted], &later, &tiers).is_err());
+        assert!(added_grid(&counted, &later).is_err());
+        assert!(added_monthly(&counted, &later).is_err());
+        assert!(added_migration(&counted, &later, &tiers).is_err());
         // Counted without tiers: no moves to add.
-        let untiered = count_part(part.view(), 200, (on, None)).unwrap();
+        let untiered = Held::of(vec![count_part(part.view(), 200, (on, None)).unwrap()]);
         let run = Calendar::from_day(CohortPeriod::Month, 10, 200);
-        assert!(added_migration([&untiered], &run, &tiers).is_err());
-        assert!(added_migration([&counted], &run, &tiers).is_ok());
+        assert!(added_migration(&untiered, &run, &tiers).is_err());
+        assert!(added_migration(&counted, &run, &tiers).is_ok());
         // A calendar longer at the end (another as_of) does not fit either.
         let longer = Calendar::from_day(CohortPeriod::Month, 10, 400);
-        assert!(added_grid([&counted], &longer).is_err());
+        assert!(added_grid(&counted, &longer).is_err());
     }
 }
