@@ -149,8 +149,8 @@ fn only_as_of_advancing_restates_nothing_and_passes_every_gate() {
 }
 
 /// Appends a refund of `cents` for the customer of the file's first order,
-/// one hour after it; returns the refund's month and the customer's
-/// cohort month (UTC, the pipeline's time zone).
+/// one hour after it; returns the refund's day and the customer's first
+/// order day (UTC, the pipeline's time zone).
 fn add_refund(d: &Path, cents: i64) -> (NaiveDate, NaiveDate) {
     let path = d.join("orders/a.csv");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -180,21 +180,52 @@ fn add_refund(d: &Path, cents: i64) -> (NaiveDate, NaiveDate) {
         cents % 100
     );
     std::fs::write(&path, format!("{text}{line}")).unwrap();
-    let month = |t: DateTime<Utc>| NaiveDate::from_ymd_opt(t.year(), t.month(), 1).unwrap();
-    (month(refund_at), month(first_ts))
+    (refund_at.date_naive(), first_ts.date_naive())
 }
 
+/// The first day of `day`'s period in `unit` (ISO weeks from Monday) and
+/// the period's index, by the calendar's own definitions.
+fn period_of(day: NaiveDate, unit: &str) -> (NaiveDate, i64) {
+    let months = |d: NaiveDate| d.year() as i64 * 12 + d.month0() as i64;
+    let first_of = |year, month0: u32| NaiveDate::from_ymd_opt(year, month0 + 1, 1).unwrap();
+    match unit {
+        "month" => (first_of(day.year(), day.month0()), months(day)),
+        "quarter" => (
+            first_of(day.year(), day.month0() / 3 * 3),
+            months(day).div_euclid(3),
+        ),
+        "week" => {
+            let monday = day - chrono::Duration::days(day.weekday().num_days_from_monday() as i64);
+            let epoch_monday = NaiveDate::from_ymd_opt(1970, 1, 5).unwrap();
+            (monday, (monday - epoch_monday).num_days().div_euclid(7))
+        }
+        _ => unreachable!("a cohort unit"),
+    }
+}
+
+/// In every cohort unit: the second run reads the first run's cohort
+/// table under the unit's column name (`cohort_week`, ...) and restates
+/// the refund's cohort cell under it.
 #[test]
 fn a_late_refund_restates_exactly_its_month_and_its_cohort_cell() {
+    for unit in ["month", "week", "quarter"] {
+        late_refund_restated_in(unit);
+    }
+}
+
+fn late_refund_restated_in(unit: &str) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     two_files(d);
-    pipeline(d, "", "");
+    pipeline(d, &format!("cohort_period = \"{unit}\""), "");
     let out = d.join("out");
     assert_ok(&run(d, &["--as-of", "2023-12-31"]));
     let header = std::fs::read_to_string(d.join("orders/a.csv")).unwrap();
     assert!(header.starts_with("order_id,customer_id,order_ts,amount"));
-    let (month, cohort) = add_refund(d, 1234);
+    let (refund_day, first_day) = add_refund(d, 1234);
+    let (month, _) = period_of(refund_day, "month");
+    let (cohort, cohort_index) = period_of(first_day, unit);
+    let period = period_of(refund_day, unit).1 - cohort_index;
     assert_ok(&run(d, &["--as-of", "2023-12-31"]));
     let restatements = read_table(&out, "restatements");
     let kinds = texts(&restatements, "row_kind");
@@ -218,11 +249,10 @@ fn a_late_refund_restates_exactly_its_month_and_its_cohort_cell() {
         })
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
-    let period = (month.year() - cohort.year()) * 12 + month.month() as i32 - cohort.month() as i32;
     let expected = vec![
         (
             "cohort_retention".to_string(),
-            format!("cohort_month={cohort}, period={period}"),
+            format!("cohort_{unit}={cohort}, period={period}"),
             "revenue".to_string(),
             -12.34,
         ),
@@ -233,9 +263,9 @@ fn a_late_refund_restates_exactly_its_month_and_its_cohort_cell() {
             -12.34,
         ),
     ];
-    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found.len(), 2, "{unit}: {found:?}");
     for (f, e) in found.iter().zip(&expected) {
-        assert_eq!((&f.0, &f.1, &f.2), (&e.0, &e.1, &e.2));
+        assert_eq!((&f.0, &f.1, &f.2), (&e.0, &e.1, &e.2), "{unit}");
         assert!((f.3 - e.3).abs() < 1e-9, "{f:?}");
     }
     // One total per table and column, counting each value.
@@ -462,7 +492,7 @@ fn diff_compares_any_two_published_runs() {
     let out = d.join("out");
     assert_ok(&run(d, &["--as-of", "2023-12-31"]));
     let first = current_run_id(&out);
-    let (month, _) = add_refund(d, 1234);
+    let (month, _) = period_of(add_refund(d, 1234).0, "month");
     assert_ok(&run(d, &["--as-of", "2023-12-31"]));
     let second = current_run_id(&out);
     let text = retention(&["diff", "previous", "current"], d);

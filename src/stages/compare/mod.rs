@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::stages::dimensions::ALL as ALL_SLICES;
 use crate::tables::schema::compare::{item, section, status};
 use crate::tables::schema::{self, col};
+use crate::time::CohortPeriod;
 
 pub use restatements::{Restated, Restatement, TableRestated};
 
@@ -265,7 +266,7 @@ pub fn compare(
     let definitions = definitions(prev, cur);
     let restated = match definitions.same() {
         true => Some(restatements::restated(
-            &cur.dimensions,
+            (&cur.dimensions, cohort_period(cur)?),
             prev_tables,
             cur_tables,
         )?),
@@ -284,6 +285,27 @@ pub fn compare(
 }
 
 /// The settings, tool and schema version that differ.
+/// The definitions' key of the cohort unit (`[business] cohort_period`).
+const COHORT_PERIOD_DEFINITION: &str = "business.cohort_period";
+
+/// The cohort unit of a run, from its definitions: monthly when they do
+/// not name one (a run from before the setting).
+fn cohort_period(run: &RunFigures) -> Result<CohortPeriod> {
+    let named = run
+        .definitions
+        .as_ref()
+        .and_then(|d| d.get(COHORT_PERIOD_DEFINITION));
+    let Some(text) = named else {
+        return Ok(CohortPeriod::default());
+    };
+    serde_json::from_str(text).map_err(|e| {
+        let why = format!(
+            "its definitions' `{COHORT_PERIOD_DEFINITION}` is {text}, not a cohort unit: {e}"
+        );
+        crate::error::Error::input(format!("run {}", run.run_id), why)
+    })
+}
+
 fn definitions(prev: &RunFigures, cur: &RunFigures) -> Definitions {
     let (Some(before), Some(now)) = (&prev.definitions, &cur.definitions) else {
         return Definitions::Unknown;

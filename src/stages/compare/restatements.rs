@@ -8,7 +8,9 @@ use polars::prelude::{DataFrame, DataType};
 
 use super::{change, relative_change, whole_run_mask, RunTables};
 use crate::error::Result;
-use crate::tables::schema::{self, col, Kind, Restatable, TableSchema};
+use crate::tables::schema::cohorts::COHORT_RETENTION;
+use crate::tables::schema::{self, cohort_column, col, Kind, Restatable, TableSchema};
+use crate::time::CohortPeriod;
 
 /// One restated value.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,9 +112,10 @@ impl Restated {
     }
 }
 
-/// Compares every restatable table the two runs both published.
+/// Compares every restatable table the two runs both published, both
+/// with cohorts of `unit` (their definitions are the same).
 pub fn restated(
-    dimensions: &[String],
+    (dimensions, unit): (&[String], CohortPeriod),
     previous: &dyn RunTables,
     current: &dyn RunTables,
 ) -> Result<Restated> {
@@ -122,7 +125,8 @@ pub fn restated(
             continue;
         };
         let dims: &[String] = if table.sliced { dimensions } else { &[] };
-        let columns = read_columns(table, &restatable, dims);
+        let keys = key_columns(table, dims, unit);
+        let columns = read_columns(&keys, &restatable);
         let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
         let (Some(before), Some(now)) = (
             previous.table(table.name, &columns)?,
@@ -130,7 +134,7 @@ pub fn restated(
         ) else {
             continue;
         };
-        let (values, totals) = compare_table(table, &restatable, dims, &before, &now)?;
+        let (values, totals) = compare_table((table, &keys), &restatable, dims, &before, &now)?;
         out.values.extend(values);
         out.tables.push(totals);
     }
@@ -139,33 +143,40 @@ pub fn restated(
     Ok(out)
 }
 
-/// The key columns (dimensions first, the cohort column as both runs
-/// name it), the completeness column and the restatable columns.
-fn read_columns(table: &TableSchema, restatable: &Restatable, dims: &[String]) -> Vec<String> {
-    let mut columns: Vec<String> = dims.to_vec();
-    columns.extend(table.key.iter().map(|k| k.to_string()));
+/// The key columns of `table` as runs with cohorts of `unit` publish
+/// them: the dimensions first (`dims`), and `cohort_retention`'s cohort
+/// column, declared `cohort_month`, named after the unit
+/// (`tables::cohorts`).
+fn key_columns(table: &TableSchema, dims: &[String], unit: CohortPeriod) -> Vec<String> {
+    let published =
+        |key: &'static str| match table.name == COHORT_RETENTION.name && key == col::COHORT_MONTH {
+            true => cohort_column(unit),
+            false => key,
+        };
+    let keys = table.key.iter().map(|&k| published(k).to_string());
+    dims.iter().cloned().chain(keys).collect()
+}
+
+/// The key columns `keys`, the completeness column and the restatable
+/// columns.
+fn read_columns(keys: &[String], restatable: &Restatable) -> Vec<String> {
+    let mut columns: Vec<String> = keys.to_vec();
     columns.push(restatable.complete.to_string());
     columns.extend(restatable.columns.iter().map(|c| c.to_string()));
     columns
 }
 
-/// One table's restated values and totals. The cohort column is read
-/// under its declared name; a run with another cohort unit has other
-/// definitions and is never compared.
+/// One table's restated values and totals, its rows matched by the key
+/// columns `key_names`.
 fn compare_table(
-    table: &'static TableSchema,
+    (table, key_names): (&'static TableSchema, &[String]),
     restatable: &Restatable,
     dims: &[String],
     before: &DataFrame,
     now: &DataFrame,
 ) -> Result<(Vec<Restatement>, TableRestated)> {
-    let key_names: Vec<String> = dims
-        .iter()
-        .cloned()
-        .chain(table.key.iter().map(|k| k.to_string()))
-        .collect();
-    let before_rows = Rows::of(before, &key_names, restatable)?;
-    let now_rows = Rows::of(now, &key_names, restatable)?;
+    let before_rows = Rows::of(before, key_names, restatable)?;
+    let now_rows = Rows::of(now, key_names, restatable)?;
     let index: HashMap<&str, usize> = before_rows
         .keys
         .iter()
@@ -327,7 +338,7 @@ mod tests {
             &[750, 2000, 3500, 100],
             &[true, true, true, false],
         );
-        let found = restated(&[], &before, &after).unwrap();
+        let found = restated((&[], CohortPeriod::Month), &before, &after).unwrap();
         let values: Vec<(&str, &str, Option<f64>)> = found
             .values
             .iter()
@@ -354,7 +365,7 @@ mod tests {
         let months = [19723, 19754];
         let before = kpis(&months, &[Some(1), Some(100)], &[0, 0], &[true, true]);
         let after = kpis(&months, &[Some(2), None], &[0, 0], &[true, true]);
-        let found = restated(&[], &before, &after).unwrap();
+        let found = restated((&[], CohortPeriod::Month), &before, &after).unwrap();
         assert_eq!(found.values.len(), 2);
         assert_eq!(found.values[0].current, None);
         assert_eq!(found.values[0].change(), None);
@@ -392,7 +403,7 @@ mod tests {
                 &kept.iter().map(|&i| rows[i].6).collect::<Vec<_>>(),
                 &kept.iter().map(|&i| rows[i].2).collect::<Vec<_>>(),
             );
-            let found = restated(&[], &before, &after).unwrap();
+            let found = restated((&[], CohortPeriod::Month), &before, &after).unwrap();
             let mut expected = 0;
             let mut revenue = (0.0, 0.0);
             for &i in &kept {
