@@ -50,15 +50,17 @@ use futures::TryStreamExt;
 use super::cluster::{runtime, start_in_process};
 use super::codec::physical_codec;
 use super::task::{
-    cluster_error, decode, encode, fold_file, from_batches, keys_file, read_encoded, rows_schema,
-    to_batches, write_scorer, CountFiles, Kind, PartHistory, PartStorage, PartitionTaskExec, Row,
-    Task,
+    cluster_error, decode, encode, fold_file, from_batches, holdout_file, keys_file, read_encoded,
+    rows_schema, to_batches, write_scorer, CountFiles, Kind, PartHistory, PartStorage,
+    PartitionTaskExec, Row, Task,
 };
 use crate::clv::Scorer;
 use crate::config::ClvConfig;
 use crate::error::{Error, Result};
 use crate::io::spill::SpillDir;
-use crate::stages::clv::{calibration_end, ClvElsewhere, ClvFoldPart, PartScoring, ScoredPart};
+use crate::stages::clv::{
+    calibration_end, ClvElsewhere, ClvFoldPart, PartColumns, PartScoring, ScoredPart,
+};
 use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
 use crate::stages::part_counts::Counting;
 use crate::stages::partition::{LinePart, Stored};
@@ -359,6 +361,11 @@ impl ClvElsewhere for ClusterClv {
     /// The fold the history task wrote beside the partition's results.
     fn fold_part(&self, p: usize) -> Result<ClvFoldPart> {
         read_encoded(&fold_file(self.spill.path(), p))
+    }
+
+    /// The calibration columns the history task wrote with the fold.
+    fn holdout_part(&self, p: usize) -> Result<PartColumns> {
+        read_encoded(&holdout_file(self.spill.path(), p))
     }
 
     fn score(

@@ -300,6 +300,12 @@ pub fn fold_file(dir: &Path, p: usize) -> PathBuf {
     dir.join(format!("clv-fold-{p:05}.bin"))
 }
 
+/// The file of customer partition `p`'s calibration columns, which the
+/// CLV's holdout comparison reads, written with its fold.
+pub fn holdout_file(dir: &Path, p: usize) -> PathBuf {
+    dir.join(format!("clv-holdout-{p:05}.bin"))
+}
+
 /// The files of customer partition `p`'s counts (cohort grid, monthly
 /// counts, tier moves), written by its history task; a file each, so
 /// each stage that adds them reads only its own.
@@ -521,8 +527,9 @@ fn store_part(
     let ids = history.history.take_ids();
     let made = part_results((ids, history.history.view()), as_of, tiers.as_ref());
     if let Some(end) = *clv_calibration_end {
-        let fold = fold_part(&made.0.summary, history.history.view(), end);
+        let (fold, holdout) = fold_part(&made.0.summary, history.history.view(), end);
         bytes += write_encoded(&fold_file(dir, p), &fold)?;
+        bytes += write_encoded(&holdout_file(dir, p), &holdout)?;
     }
     let put = |part: &CustomerPart, gaps: &Vec<i64>| {
         bytes += write_results(dir, p, (part, gaps), compress)?;
@@ -790,7 +797,7 @@ fn task_error(e: Error) -> DataFusionError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::clv::ClvFoldPart;
+    use crate::stages::clv::{ClvFoldPart, PartColumns};
     use crate::time::CohortPeriod;
 
     #[test]
@@ -904,9 +911,9 @@ mod tests {
         let (history, results) = (part_file(d, HISTORY, 3), part_file(d, CUSTOMERS, 3));
         let scores = [SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE, SCORE_GAPS]
             .map(|kind| part_file(d, kind, 3));
-        let fold = fold_file(d, 3);
+        let (fold, holdout) = (fold_file(d, 3), holdout_file(d, 3));
         let counts = counts_files(d, 3);
-        let files = [&history, &results, &fold]
+        let files = [&history, &results, &fold, &holdout]
             .into_iter()
             .chain(&scores)
             .chain(&counts);
@@ -917,8 +924,9 @@ mod tests {
         let ids = local.history.customer_ids.clone();
         let (part, gaps) = part_results((ids, local.history.view()), 110, Some(&tiers));
         assert_eq!(part.summary.orders, [1, 2]);
-        let folded = fold_part(&part.summary, local.history.view(), 101);
+        let (folded, columns) = fold_part(&part.summary, local.history.view(), 101);
         assert_eq!(read_encoded::<ClvFoldPart>(&fold).unwrap(), folded);
+        assert_eq!(read_encoded::<PartColumns>(&holdout).unwrap(), columns);
         let sent: PartHistory = decode(&rows[1].payload).unwrap();
         let stored = sent.stored;
         let counted = count_part(local.history.view(), 110, (counting, Some(&tiers))).unwrap();

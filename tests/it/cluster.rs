@@ -347,8 +347,9 @@ fn assert_every_table_equal(d: &Path, out: &str) {
 /// Whatever the budget, the executors make the per-customer results beside
 /// the entries they store, count the partitions' cohort grids and monthly
 /// counts, fold the results (and the entries' calibration rows) for the
-/// CLV's fits, and score them with the client's CLV scorer: a client that
-/// would make the results, count, fold or score a partition itself is
+/// CLV's fits, make the calibration columns the holdout comparison reads,
+/// and score them with the client's CLV scorer: a client that would make
+/// the results, count, fold, compare or score a partition itself is
 /// killed (crash points on those paths), and yet the run on the cluster
 /// publishes the embedded engine's tables. The same armed client on the
 /// embedded engine, its history spilled or held, is killed by each point,
@@ -363,6 +364,7 @@ fn executors_make_count_fold_and_score_everything_per_customer() {
     let results_here = "customers::from_history=return";
     let counted_here = "describe::counted_here=return";
     let (folded_here, scored_here) = ("clv::folded_here=return", "clv::scored_here=return");
+    let compared_here = "clv::compared_here=return";
     let run = |out: &str, engine: &[&str], armed: &str| {
         retention_command()
             // A few partitions: the tiny budget alone would ask for many.
@@ -381,7 +383,13 @@ fn executors_make_count_fold_and_score_everything_per_customer() {
             .output()
             .unwrap()
     };
-    let points = [results_here, counted_here, folded_here, scored_here];
+    let points = [
+        results_here,
+        counted_here,
+        folded_here,
+        compared_here,
+        scored_here,
+    ];
     let budgets = [(tiny, "spilling"), ("", "holding")];
     for (point, (budget, label)) in points.iter().flat_map(|p| budgets.map(|b| (p, b))) {
         let out = format!(

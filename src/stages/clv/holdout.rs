@@ -14,6 +14,9 @@ use crate::clv::{
 };
 use crate::error::Result;
 use crate::stages::orders::{EntriesView, OrderHistory};
+use crate::stages::part_store;
+
+use super::ClvElsewhere;
 
 use super::status::warn_if_not_converged;
 
@@ -72,11 +75,17 @@ impl Calibration {
     }
 }
 
-/// One customer partition's calibration rows up to `end`, from its
-/// entries: its share of [`Calibration::of`], to be added in partition
+/// One customer partition's calibration columns up to `end`, from its
+/// entries: where it is folded ([`calibration_part`]) and, on a cluster,
+/// what the comparison reads of it ([`HoldoutCustomers::Elsewhere`]).
+pub fn calibration_columns(entries: EntriesView<'_>, end: i32) -> PartColumns {
+    PartColumns::of(entries.iter(), end)
+}
+
+/// One customer partition's calibration rows, from its calibration
+/// columns: its share of [`Calibration::of`], to be added in partition
 /// order ([`Calibration::of_parts`]).
-pub(super) fn calibration_part(entries: EntriesView<'_>, end: i32) -> UniqueRowsPart {
-    let part = PartColumns::of(entries.iter(), end);
+pub(super) fn calibration_part(part: &PartColumns) -> UniqueRowsPart {
     let mut fold = UniqueRowsFold::default();
     fold.add(&part.frequency, &part.recency, &part.tenure);
     fold.into_part()
@@ -133,12 +142,55 @@ pub(super) fn refit(
     }
 }
 
+/// Where the comparison reads the calibration customers from.
+pub(super) enum HoldoutCustomers<'a> {
+    /// Their entries, in this process.
+    History(&'a OrderHistory),
+    /// Each of the partitions' calibration columns, made where its
+    /// entries are (a cluster's executors, [`calibration_columns`]).
+    Elsewhere(&'a dyn ClvElsewhere, usize),
+}
+
+impl HoldoutCustomers<'_> {
+    /// `fold` of each partition's calibration columns up to `end`, with
+    /// `rows_of` them, in partition order; a few partitions are read and
+    /// mapped at a time in parallel.
+    fn fold_in_order<T: Send>(
+        &self,
+        end: i32,
+        rows_of: impl Fn(&PartColumns) -> T + Sync,
+        mut fold: impl FnMut(PartColumns, T) -> Result<()>,
+    ) -> Result<()> {
+        let with_rows = |part: PartColumns| {
+            let rows = rows_of(&part);
+            (part, rows)
+        };
+        let fold = |(part, rows)| fold(part, rows);
+        match self {
+            HoldoutCustomers::History(history) => history.fold_in_order(
+                |_, entries| {
+                    // The cluster tests: a client that reads the history
+                    // for the comparison.
+                    crate::faults::crash_point("clv::compared_here");
+                    with_rows(calibration_columns(entries, end))
+                },
+                fold,
+            ),
+            HoldoutCustomers::Elsewhere(elsewhere, partitions) => part_store::fold_in_order(
+                *partitions,
+                |p| elsewhere.holdout_part(p).map(with_rows),
+                fold,
+            ),
+        }
+    }
+}
+
 /// Compares each refit's predictions with what happened in the holdout,
-/// customer by customer: the history is read again a few partitions at a
-/// time in parallel, and every sum is added in customer order, as over
-/// columns of every calibration customer.
+/// customer by customer: the calibration customers are read again a few
+/// partitions at a time in parallel, and every sum is added in customer
+/// order, as over columns of every calibration customer.
 pub(super) fn compare(
-    history: &OrderHistory,
+    customers: HoldoutCustomers<'_>,
     calibration: &Calibration,
     refits: Vec<Refit>,
     holdout_days: u32,
@@ -147,15 +199,11 @@ pub(super) fn compare(
     let mut sums = HoldoutSums::new(refits.len());
     if !calibration.is_empty() {
         let predicted: Vec<&[f64]> = refits.iter().map(|r| r.predicted.as_slice()).collect();
-        history.fold_in_order(
-            |_, entries| {
-                let part = PartColumns::of(entries.iter(), calibration.end);
-                let rows = calibration
-                    .rows
-                    .rows_of(&part.frequency, &part.recency, &part.tenure);
-                (part, rows)
-            },
-            |(part, rows)| {
+        let rows = &calibration.rows;
+        customers.fold_in_order(
+            calibration.end,
+            |part| rows.rows_of(&part.frequency, &part.recency, &part.tenure),
+            |part, rows| {
                 sums.add_part(&part, &rows, &predicted);
                 Ok(())
             },
@@ -360,8 +408,8 @@ impl DifferenceMoments {
 
 /// One customer partition's calibration rows as columns: its customers
 /// who ordered on or before the calibration end, in their order.
-#[derive(Default)]
-struct PartColumns {
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PartColumns {
     frequency: Vec<i64>,
     recency: Vec<i64>,
     tenure: Vec<i64>,
@@ -644,19 +692,50 @@ mod tests {
             Some((mean, (variance / n).sqrt()))
         }
 
-        /// The calibration as a cluster folds it: each partition's rows
-        /// folded apart, sent as bytes and added in partition order.
-        fn calibration_apart(history: &OrderHistory, end: i32) -> Calibration {
+        /// A value as a cluster's executor sends it: encoded, decoded.
+        fn sent<T: serde::Serialize + serde::de::DeserializeOwned>(value: &T) -> T {
             let config = bincode::config::standard();
-            let mut fold = UniqueRowsFold::default();
-            for p in 0..history.part_count() {
-                let part = history.with_part(p, |e| calibration_part(e, end)).unwrap();
-                let bytes = bincode::serde::encode_to_vec(&part, config).unwrap();
-                let sent: UniqueRowsPart =
-                    bincode::serde::decode_from_slice(&bytes, config).unwrap().0;
-                fold.add_part(&sent);
+            let bytes = bincode::serde::encode_to_vec(value, config).unwrap();
+            bincode::serde::decode_from_slice(&bytes, config).unwrap().0
+        }
+
+        /// Each partition's calibration columns as a cluster's executors
+        /// send them, for the comparison alone.
+        struct SentColumns(Vec<PartColumns>);
+
+        impl ClvElsewhere for SentColumns {
+            fn fold_part(&self, _: usize) -> Result<crate::stages::clv::ClvFoldPart> {
+                unreachable!("the comparison reads the calibration columns alone")
             }
-            Calibration::of_parts(end, fold)
+
+            fn score(
+                &self,
+                _: &crate::clv::Scorer,
+                _: crate::stages::clv::PartScoring,
+                _: usize,
+            ) -> Result<Vec<crate::stages::clv::ScoredPart>> {
+                unreachable!("the comparison reads the calibration columns alone")
+            }
+
+            fn holdout_part(&self, p: usize) -> Result<PartColumns> {
+                Ok(self.0[p].clone())
+            }
+        }
+
+        /// The calibration as a cluster folds it: each partition's rows
+        /// folded apart, sent as bytes and added in partition order; and
+        /// its columns, sent for the comparison.
+        fn calibration_apart(history: &OrderHistory, end: i32) -> (Calibration, SentColumns) {
+            let mut fold = UniqueRowsFold::default();
+            let mut columns = Vec::new();
+            for p in 0..history.part_count() {
+                let part = history
+                    .with_part(p, |e| sent(&calibration_columns(e, end)))
+                    .unwrap();
+                fold.add_part(&sent(&calibration_part(&part)));
+                columns.push(part);
+            }
+            (Calibration::of_parts(end, fold), SentColumns(columns))
         }
 
         fn close(a: f64, b: f64) -> bool {
@@ -670,8 +749,9 @@ mod tests {
             /// comparison read from the history again give the refits,
             /// buckets (bit for bit) and paired moments of columns of every
             /// calibration customer, however the customers are cut into
-            /// partitions; folded apart and added up (a cluster's way), the
-            /// calibration gives the same refits and buckets.
+            /// partitions; folded apart and added up, and compared with
+            /// each partition's columns made apart (a cluster's way), the
+            /// calibration gives the same refits, buckets and moments.
             #[test]
             fn the_comparison_read_again_is_the_one_over_columns(
                 customers in customers(),
@@ -709,17 +789,19 @@ mod tests {
                     errors.push(predicted.iter().zip(&actual).map(|(p, a)| (p - a).abs()).collect::<Vec<f64>>());
                     expected_fits.push((fit, buckets_by_definition(&frequency, &actual, &predicted)));
                 }
-                let validation = compare(&history, &calibration, refits, holdout_days).unwrap();
-                let apart = calibration_apart(&history, end);
+                let validation = compare(HoldoutCustomers::History(&history), &calibration, refits, holdout_days).unwrap();
+                let (apart, columns) = calibration_apart(&history, end);
                 let refits_apart = kinds.iter().map(|&kind| {
                     let (_, full) = fit_purchase_model_on(kind, &compressed, 0.0, None, AtOptimum::ConvergenceOnly);
                     refit(&apart, kind, &full, holdout_days, 0.0)
                 }).collect();
-                let validation_apart = compare(&history, &apart, refits_apart, holdout_days).unwrap();
+                let sent_columns = HoldoutCustomers::Elsewhere(&columns, history.part_count());
+                let validation_apart = compare(sent_columns, &apart, refits_apart, holdout_days).unwrap();
                 for (a, b) in validation.models.iter().zip(&validation_apart.models) {
                     prop_assert_eq!(&a.calibration_fit, &b.calibration_fit);
                     prop_assert_eq!(&a.buckets, &b.buckets);
                 }
+                prop_assert_eq!(&validation.paired, &validation_apart.paired);
 
                 prop_assert_eq!(validation.calibration_end, end);
                 for (model, (fit, buckets)) in validation.models.iter().zip(&expected_fits) {

@@ -28,8 +28,8 @@ mod holdout;
 mod selection;
 mod status;
 
-use holdout::calibration_part;
-pub use holdout::{BucketFit, HoldoutValidation, ModelValidation, PairedErrors};
+use holdout::{calibration_columns, calibration_part, HoldoutCustomers};
+pub use holdout::{BucketFit, HoldoutValidation, ModelValidation, PairedErrors, PartColumns};
 pub use selection::SelectionRow;
 pub use status::fit_status;
 
@@ -230,22 +230,25 @@ pub struct ClvFoldPart {
 
 /// One customer partition's share of the folds the CLV stage fits on:
 /// its per-customer summaries' unique rows and sums, and its calibration
-/// rows up to `calibration_end` from its history's `entries`; the one
+/// rows up to `calibration_end` from its history's `entries`; and the
+/// calibration columns the holdout comparison reads of it. The one
 /// function that folds a partition apart, on a cluster's executor.
 pub fn fold_part(
     summary: &CustomerSummary,
     entries: EntriesView<'_>,
     calibration_end: i32,
-) -> ClvFoldPart {
+) -> (ClvFoldPart, PartColumns) {
     let monetary_value = monetary(summary);
     let mut fold = SummaryFold::default();
     with_input(summary, &monetary_value, |input| fold.add(input));
-    ClvFoldPart {
+    let columns = calibration_columns(entries, calibration_end);
+    let part = ClvFoldPart {
         summary: fold.into_part(),
-        calibration: calibration_part(entries, calibration_end),
+        calibration: calibration_part(&columns),
         calibration_end,
         totals: PartTotals::of(summary),
-    }
+    };
+    (part, columns)
 }
 
 /// Fits every candidate purchase model on the full history, side by side.
@@ -351,8 +354,14 @@ pub fn clv_stage(
         elsewhere,
     };
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
+    // The comparison reads the calibration customers again: their
+    // columns where they were folded, or the history here.
+    let customers = match elsewhere {
+        Some(elsewhere) => HoldoutCustomers::Elsewhere(elsewhere, parts.part_count()),
+        None => HoldoutCustomers::History(history),
+    };
     let (validation, selection, scored) =
-        validate_and_score((history, calibration?), &purchase, &fits, &scoring)?;
+        validate_and_score((customers, calibration?), &purchase, &fits, &scoring)?;
     let Scored {
         model,
         scores,
@@ -417,7 +426,7 @@ fn fit_all(
 /// customers with the chosen one. With a single candidate the choice is
 /// known before the validation, so the two run side by side.
 fn validate_and_score(
-    calibration: (&OrderHistory, Calibration),
+    calibration: (HoldoutCustomers<'_>, Calibration),
     purchase: &[(PurchaseModel, FitReport)],
     reports: &[FitReport],
     scoring: &ScoringInputs,
@@ -564,6 +573,9 @@ pub trait ClvElsewhere: Send + Sync {
     /// Customer partition `p`'s fold.
     fn fold_part(&self, p: usize) -> Result<ClvFoldPart>;
 
+    /// Customer partition `p`'s calibration columns, made with its fold.
+    fn holdout_part(&self, p: usize) -> Result<PartColumns>;
+
     /// Each of the `partitions` partitions scored by `scorer` as `how`
     /// says ([`score_part`]), its scores put where the run's CLV stores
     /// read them (`ClvStores`); what each leaves, in partition order.
@@ -618,9 +630,9 @@ fn uncertainty(
 }
 
 /// Every candidate refitted on the calibration period and compared with
-/// the holdout.
+/// the holdout's `customers`.
 fn validation(
-    (history, calibration): (&OrderHistory, Calibration),
+    (customers, calibration): (HoldoutCustomers<'_>, Calibration),
     config: &ClvConfig,
     purchase: &[(PurchaseModel, FitReport)],
 ) -> Result<HoldoutValidation> {
@@ -644,7 +656,7 @@ fn validation(
             )
         })
         .collect();
-    let validation = compare(history, &calibration, refits, config.holdout_days)?;
+    let validation = compare(customers, &calibration, refits, config.holdout_days)?;
     tracing::debug!(
         seconds = clock.elapsed().as_secs_f64(),
         "clv holdout validation"
