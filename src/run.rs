@@ -1371,7 +1371,7 @@ fn describe(
     let d = &described;
     let sliced = clock.time("dimensions", || {
         sliced_tables(
-            history,
+            (history, counted),
             &slices(history),
             &cohort_calendar,
             &d.calendar,

@@ -200,11 +200,13 @@ fn join_histories(
     let parts = steps::add_histories(histories, rejects, &mut counts);
     let (as_of, latest) = (on.as_of, on.latest_order_day);
     let counted = stored.iter().enumerate().filter(|(_, s)| s.counted);
+    let partitions = counted.map(|(p, _)| p).collect();
+    let (stored_results, values) = stored.into_iter().map(|s| (s.results, s.values)).unzip();
     let part_counts = CountFiles {
         dir: on.dir,
-        partitions: counted.map(|(p, _)| p).collect(),
+        partitions,
+        values,
     };
-    let stored_results = stored.into_iter().map(|s| s.results).collect();
     let stored = (on.store, facts);
     let orders = steps::finish_stored(parts, stored, as_of, (keys, rejects), counts, latest)?;
     Ok(ClusterOrders {

@@ -40,9 +40,10 @@ use crate::io::spill::{
 use crate::stages::clv::{fold_part, score_part, PartScoring, ScoredPart};
 use crate::stages::cohorts::CohortGrid;
 use crate::stages::kpis::MonthlyCounts;
-use crate::stages::orders::steps;
+use crate::stages::orders::{steps, EntriesView};
 use crate::stages::part_counts::{
-    count_part, no_tier_moves, Counted, Counting, PartCounts, StoredCounts,
+    count_part, count_values, no_tier_moves, Counted, Counting, PartCounts, StoredCounts,
+    ValueCounts, WantedCodes,
 };
 use crate::stages::partition::{LinePart, OrderPart, Part};
 use crate::stages::per_customer::{part_results, store_results, CustomerPart, StoredResults};
@@ -281,6 +282,17 @@ pub struct StoredPart {
     /// Whether the task wrote the partition's counts ([`CountFiles`]):
     /// not when no customer of the partition has an order.
     pub counted: bool,
+    /// Per dimension, where each value's counts are in its file.
+    pub values: Vec<ValueIndex>,
+}
+
+/// Where each value's counts are in a partition's file of one
+/// dimension's value counts ([`value_counts_file`]): the values' codes
+/// in code order, and the offset of each one's record, then the end.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ValueIndex {
+    pub codes: Vec<u32>,
+    pub offsets: Vec<u64>,
 }
 
 /// The file of line partition `p`'s lines, where the client's spill store
@@ -313,6 +325,75 @@ fn counts_files(dir: &Path, p: usize) -> [PathBuf; 3] {
     ["grid", "monthly", "moves"].map(|kind| dir.join(format!("counts-{kind}-{p:05}.bin")))
 }
 
+/// The file of customer partition `p`'s counts of dimension `d`'s values.
+fn value_counts_file(dir: &Path, p: usize, d: usize) -> PathBuf {
+    dir.join(format!("counts-values-{d}-{p:05}.bin"))
+}
+
+/// Writes partition `p`'s counts of each value of dimension `d`
+/// (`count_values`) to [`value_counts_file`], a record a value, each
+/// encoded and compressed on its own (a small partition's grid is mostly
+/// zeros), through a temporary file; their index and the bytes written.
+fn write_value_counts(
+    dir: &Path,
+    (p, d): (usize, usize),
+    entries: EntriesView<'_>,
+    (as_of, counting): (i32, Counting),
+) -> Result<(ValueIndex, u64)> {
+    let path = value_counts_file(dir, p, d);
+    let staged = path.with_extension("partial");
+    let failed = |e: std::io::Error| Error::io(format!("writing `{}`", staged.display()), e);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&staged).map_err(failed)?);
+    let mut index = ValueIndex {
+        offsets: vec![0],
+        ..Default::default()
+    };
+    count_values(entries, (as_of, counting, d), |value| {
+        let record = zstd::bulk::compress(&encode(&value)?, 1).map_err(failed)?;
+        std::io::Write::write_all(&mut out, &record).map_err(failed)?;
+        index.codes.push(value.code);
+        index
+            .offsets
+            .push(index.offsets.last().copied().unwrap_or(0) + record.len() as u64);
+        Ok(())
+    })?;
+    std::io::Write::flush(&mut out).map_err(failed)?;
+    drop(out);
+    std::fs::rename(&staged, &path).map_err(failed)?;
+    let bytes = index.offsets.last().copied().unwrap_or(0);
+    Ok((index, bytes))
+}
+
+/// The records of the values `index` lists for which `wanted` holds, read
+/// from `path` (one read from the first to the last of them).
+fn read_value_counts(
+    path: &Path,
+    index: &ValueIndex,
+    wanted: &WantedCodes<'_>,
+) -> Result<Vec<ValueCounts>> {
+    let chosen: Vec<usize> = (0..index.codes.len())
+        .filter(|&i| wanted(index.codes[i]))
+        .collect();
+    let (Some(&first), Some(&last)) = (chosen.first(), chosen.last()) else {
+        return Ok(Vec::new());
+    };
+    let (start, end) = (index.offsets[first], index.offsets[last + 1]);
+    let failed = |e: std::io::Error| Error::io(format!("reading `{}`", path.display()), e);
+    let mut file = std::fs::File::open(path).map_err(failed)?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start)).map_err(failed)?;
+    let mut bytes = vec![0; (end - start) as usize];
+    std::io::Read::read_exact(&mut file, &mut bytes).map_err(failed)?;
+    chosen
+        .iter()
+        .map(|&i| {
+            let at = |o: u64| (o - start) as usize;
+            let record = &bytes[at(index.offsets[i])..at(index.offsets[i + 1])];
+            let plain = zstd::stream::decode_all(record).map_err(failed)?;
+            decode(&plain)
+        })
+        .collect()
+}
+
 /// Writes partition `p`'s counts to [`counts_files`]; the bytes written.
 fn write_counts(dir: &Path, p: usize, counts: &PartCounts) -> Result<u64> {
     let [grid, monthly, moves] = counts_files(dir, p);
@@ -324,12 +405,14 @@ fn write_counts(dir: &Path, p: usize, counts: &PartCounts) -> Result<u64> {
 }
 
 /// The customer partitions' counts the history tasks wrote to the run's
-/// spill directory, read where a stage adds them, one partition at a
+/// spill directory, read where a stage adds them, a few partitions at a
 /// time.
 pub struct CountFiles {
     pub dir: PathBuf,
     /// The partitions whose tasks wrote counts.
     pub partitions: Vec<usize>,
+    /// By partition, the index of each dimension's value counts.
+    pub values: Vec<Vec<ValueIndex>>,
 }
 
 impl StoredCounts for CountFiles {
@@ -351,6 +434,24 @@ impl StoredCounts for CountFiles {
             return Err(no_tier_moves(p));
         }
         read_encoded(path)
+    }
+
+    fn value_counts(
+        &self,
+        p: usize,
+        d: usize,
+        wanted: &WantedCodes<'_>,
+    ) -> Result<Vec<ValueCounts>> {
+        let index = self
+            .values
+            .get(p)
+            .and_then(|dims| dims.get(d))
+            .ok_or_else(|| {
+                cluster_error(format!(
+                    "partition {p} sent no counts of dimension {d}'s values"
+                ))
+            })?;
+        read_value_counts(&value_counts_file(&self.dir, p, d), index, wanted)
     }
 }
 
@@ -523,6 +624,13 @@ fn store_part(
         Some(counts) => write_counts(dir, p, counts)?,
         None => 0,
     };
+    let view = history.history.view();
+    let mut values = Vec::new();
+    for d in 0..view.dimension_count() {
+        let (index, written) = write_value_counts(dir, (p, d), view, (as_of, *counting))?;
+        values.push(index);
+        bytes += written;
+    }
     // The results carry the ids: the client need not hold them.
     let ids = history.history.take_ids();
     let made = part_results((ids, history.history.view()), as_of, tiers.as_ref());
@@ -542,6 +650,7 @@ fn store_part(
         entries,
         results,
         counted: counts.is_some(),
+        values,
     };
     Ok((stored, bytes))
 }
@@ -933,8 +1042,9 @@ mod tests {
         let files = CountFiles {
             dir: d.to_path_buf(),
             partitions: vec![3],
+            values: Vec::new(),
         };
-        assert!(stored.counted);
+        assert!(stored.counted && stored.values.is_empty());
         assert_eq!(files.grid(3).unwrap(), counted.grid);
         assert_eq!(files.monthly(3).unwrap(), counted.monthly);
         assert_eq!(Some(files.tier_moves(3).unwrap()), counted.tier_moves);
@@ -951,6 +1061,54 @@ mod tests {
         let sent = &sent.history.history;
         assert!(sent.day.is_empty() && sent.cents.is_empty() && sent.offsets.is_empty());
         assert!(sent.customer_ids.is_empty() && sent.customers() == 2);
+    }
+
+    /// Each value's counts written a record at a time and read back by
+    /// the codes wanted: the records `count_values` made, whichever codes
+    /// are asked for (none, some, the missing value's, all).
+    #[test]
+    fn value_counts_are_read_back_by_the_codes_wanted() {
+        use crate::stages::orders::HistoryPart;
+        use crate::stages::validate::NO_CODE;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let rows = [
+            ("a", 10, 500),
+            ("b", 40, 700),
+            ("b", 90, 300),
+            ("c", 95, 200),
+            ("e", 99, 100),
+        ];
+        let mut part = HistoryPart::from_rows(&rows);
+        part.dimensions = vec![vec![7, NO_CODE, 2, 7]];
+        let counting = Counting {
+            cohort_period: CohortPeriod::Week,
+            activity_window_days: 30,
+        };
+        let (index, bytes) = write_value_counts(d, (5, 0), part.view(), (120, counting)).unwrap();
+        assert_eq!(index.codes, [2, 7, NO_CODE]);
+        assert_eq!(bytes, file_size(&value_counts_file(d, 5, 0)));
+        let mut made = Vec::new();
+        count_values(part.view(), (120, counting, 0), |v| {
+            made.push(v);
+            Ok(())
+        })
+        .unwrap();
+        let files = CountFiles {
+            dir: d.to_path_buf(),
+            partitions: vec![5],
+            values: vec![Vec::new(); 5]
+                .into_iter()
+                .chain([vec![index]])
+                .collect(),
+        };
+        let read = |wanted: &WantedCodes<'_>| files.value_counts(5, 0, wanted).unwrap();
+        assert_eq!(read(&|_| true), made);
+        assert_eq!(read(&|_| false), []);
+        assert_eq!(read(&|c| c == 7), made[1..2]);
+        assert_eq!(read(&|c| c != 7), [made[0].clone(), made[2].clone()]);
+        assert_eq!(read(&|c| c == NO_CODE)[0].grid, made[2].grid);
+        assert!(files.value_counts(5, 1, &|_| true).is_err());
     }
 
     /// A gather task says how many bytes each customer partition's orders

@@ -103,6 +103,23 @@ pub fn counted_part(entries: EntriesView<'_>, calendar: &Calendar) -> CohortGrid
     grid
 }
 
+/// [`counted_part`] of each of `groups` groups of the part's customers:
+/// customer `i` is counted in group `group_of(i)`, or nowhere for `None`.
+pub fn counted_part_by_group(
+    entries: EntriesView<'_>,
+    calendar: &Calendar,
+    groups: usize,
+    group_of: impl Fn(usize) -> Option<usize>,
+) -> Vec<CohortGrid> {
+    let mut grids = vec![CohortGrid::zero(calendar.len()); groups];
+    for (i, (days, cents)) in entries.iter().enumerate() {
+        if let Some(g) = group_of(i) {
+            count_customer(&mut grids[g], days, cents, calendar);
+        }
+    }
+    grids
+}
+
 /// Counts every customer into the grid, in parallel over the history's
 /// parts; integer sums make the result independent of how the work is
 /// split. The calendar's unit is the cohort period.

@@ -33,9 +33,11 @@ use crate::stages::checks::{check, money_check, wide_sum, Check};
 use crate::stages::cohorts::{cohort_grids_by_value, CohortGrid};
 use crate::stages::kpis::{monthly_counts_by_value, MonthlyCounts};
 use crate::stages::orders::OrderHistory;
+use crate::stages::part_counts::{added_by_value, slice_bytes, StoredCounts};
 use crate::tables::schema::cohorts::COHORT_RETENTION;
 use crate::tables::schema::col;
 use crate::tables::schema::kpis::KPIS_MONTHLY;
+use std::ops::Range;
 
 /// The integer cents the sliced tables' `revenue` column is summed in (a
 /// name in the checks' labels).
@@ -100,16 +102,17 @@ pub const SLICES_READ_BYTES: usize = 64 << 20;
 /// at least one, else as many as [`SLICES_READ_BYTES`] holds.
 fn groups_per_read(run: &WholeRun) -> usize {
     let (periods, months) = (run.cohort_calendar.len(), run.calendar.len());
-    // A grid's four triangles and its cohort sizes; eight monthly columns.
-    let cells = 2 * periods * (periods + 1) + periods + 8 * months;
-    let per_group = 8 * cells * rayon::current_num_threads();
+    let per_group = slice_bytes(periods, months) * rayon::current_num_threads();
     (SLICES_READ_BYTES / per_group.max(1)).max(1)
 }
 
 /// The whole run's inputs to slicing: the history, both calendars, the
-/// activity window and the `(all)` slice's counts, already computed.
+/// activity window and the `(all)` slice's counts, already computed; and
+/// when a cluster's executors counted each partition's values, their
+/// counts.
 pub struct WholeRun<'a> {
     pub history: &'a OrderHistory,
+    pub counted: Option<&'a dyn StoredCounts>,
     /// The cohort grid's calendar (the `cohort_period` unit).
     pub cohort_calendar: &'a Calendar,
     /// The month calendar of the KPIs.
@@ -183,9 +186,7 @@ fn for_each_slice_in_reads(
         let in_read = |s: &Slice| matches!(s.value, Some((e, g)) if e == d && g < first + per_read);
         let (read, later) = rest.split_at(rest.iter().take_while(|s| in_read(s)).count());
         let last = read.last().and_then(|s| s.value).map_or(first, |(_, g)| g);
-        let by_value = (d, first..last + 1);
-        let grids = cohort_grids_by_value(run.history, run.cohort_calendar, by_value.clone())?;
-        let monthly = monthly_counts_by_value(run.history, run.calendar, run.window, by_value)?;
+        let (grids, monthly) = counts_by_value(run, (d, first..last + 1))?;
         for slice in read {
             let g = slice.value.map_or(0, |(_, g)| g - first);
             visit(slice, &grids[g], &monthly[g])?;
@@ -198,6 +199,27 @@ fn for_each_slice_in_reads(
         .zip(&sums)
         .flat_map(|(dimension, sum)| sum.checks(&dimension.name, run))
         .collect())
+}
+
+/// The cohort grids and monthly counts of dimension `d`'s value groups
+/// `groups`: added from the counts a cluster's executors made, or counted
+/// over the history here.
+fn counts_by_value(
+    run: &WholeRun,
+    (d, groups): (usize, Range<usize>),
+) -> Result<(Vec<CohortGrid>, Vec<MonthlyCounts>)> {
+    let calendars = (run.cohort_calendar, run.calendar);
+    if let Some(stored) = run.counted {
+        let dimension = &run.history.dimensions[d];
+        let group_of = |code| dimension.group(code);
+        return added_by_value(stored, (d, groups), &group_of, calendars);
+    }
+    // The cluster tests: a client that reads the history for the slices.
+    crate::faults::crash_point("dimensions::counted_here");
+    let by_value = (d, groups);
+    let grids = cohort_grids_by_value(run.history, run.cohort_calendar, by_value.clone())?;
+    let monthly = monthly_counts_by_value(run.history, run.calendar, run.window, by_value)?;
+    Ok((grids, monthly))
 }
 
 /// Cells (cohort × period of cohort sizes and each count column) where
@@ -308,6 +330,7 @@ mod tests {
     use crate::stages::cohorts::cohort_grid;
     use crate::stages::kpis::monthly_counts;
     use crate::stages::orders::HistoryPart;
+    use crate::stages::part_counts::{Counting, Held};
     use crate::stages::validate::NO_CODE;
     use crate::time::CohortPeriod;
     use proptest::prelude::*;
@@ -380,20 +403,24 @@ mod tests {
         /// Against each slice's history made apart (only its customers):
         /// every slice's grid and monthly counts, however many value
         /// groups a read of the history counts and however the history is
-        /// cut into parts.
+        /// cut into parts; and the same slices and checks added from each
+        /// part's value counts made apart (a cluster's way), in any cohort
+        /// unit.
         #[test]
         fn slices_counted_in_reads_are_each_slices_own_history(
             customers in prop::collection::vec(customer(), 1..40),
             cuts in prop::collection::vec(0..40usize, 0..4),
             per_read in 1..7usize,
+            unit in prop::sample::select(vec![CohortPeriod::Month, CohortPeriod::Week, CohortPeriod::Quarter]),
         ) {
             let history = history_of(&customers, &cuts);
-            let cohort_calendar = Calendar::of_unit(&history, CohortPeriod::Month);
+            let cohort_calendar = Calendar::of_unit(&history, unit);
             let calendar = Calendar::of(&history);
             let grid = cohort_grid(&history, &cohort_calendar).unwrap();
             let monthly = monthly_counts(&history, &calendar, 90).unwrap();
             let run = WholeRun {
                 history: &history,
+                counted: None,
                 cohort_calendar: &cohort_calendar,
                 calendar: &calendar,
                 window: 90,
@@ -402,12 +429,23 @@ mod tests {
             };
             let all = slices(&history);
             let mut seen = Vec::new();
-            for_each_slice_in_reads(&run, &all, per_read, |slice, grid, monthly| {
+            let checks = for_each_slice_in_reads(&run, &all, per_read, |slice, grid, monthly| {
                 seen.push((slice.clone(), grid.clone(), monthly.clone()));
                 Ok(())
             })
             .unwrap();
             prop_assert_eq!(seen.len(), all.len());
+            let on = Counting { cohort_period: unit, activity_window_days: 90 };
+            let held = Held::of_parts(&history, (on, None), (0..history.part_count()).rev());
+            let added = WholeRun { counted: Some(&held), ..run };
+            let mut seen_added = Vec::new();
+            let checks_added = for_each_slice_in_reads(&added, &all, per_read, |slice, grid, monthly| {
+                seen_added.push((slice.clone(), grid.clone(), monthly.clone()));
+                Ok(())
+            })
+            .unwrap();
+            prop_assert_eq!(&seen_added, &seen);
+            prop_assert_eq!(checks_added, checks);
             for (slice, grid, monthly) in seen {
                 let Some((_, group)) = slice.value else { continue };
                 let code = |g: usize| if g == 5 { NO_CODE } else { g as u32 };

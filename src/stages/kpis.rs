@@ -190,6 +190,25 @@ pub fn counted_part(entries: EntriesView<'_>, calendar: &Calendar, window: u32) 
     counts
 }
 
+/// [`counted_part`] of each of `groups` groups of the part's customers:
+/// customer `i` is counted in group `group_of(i)`, or nowhere for `None`.
+pub fn counted_part_by_group(
+    entries: EntriesView<'_>,
+    (calendar, window): (&Calendar, u32),
+    groups: usize,
+    group_of: impl Fn(usize) -> Option<usize>,
+) -> Vec<MonthlyCounts> {
+    let mut counts = vec![MonthlyCounts::zero(calendar.len()); groups];
+    let mut order_days = Vec::new();
+    for (i, (days, cents)) in entries.iter().enumerate() {
+        if let Some(g) = group_of(i) {
+            let group = &mut counts[g];
+            count_customer(group, days, cents, calendar, window as i32, &mut order_days);
+        }
+    }
+    counts
+}
+
 /// Counts every customer's months, in parallel over the history's parts.
 pub fn monthly_counts(
     history: &OrderHistory,

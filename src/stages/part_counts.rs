@@ -14,11 +14,15 @@
 //! and adding the shifted integer counts gives the counts of every
 //! customer, in any order.
 
+use std::collections::BTreeSet;
+use std::ops::Range;
+
 use crate::error::{Error, Result};
 use crate::stages::calendar::Calendar;
 use crate::stages::cohorts::{self, CohortGrid};
 use crate::stages::kpis::{self, MonthlyCounts};
 use crate::stages::orders::EntriesView;
+use crate::stages::part_store;
 use crate::stages::tiers::{self, MigrationCounts, TierMoves, Tiers};
 use crate::time::CohortPeriod;
 
@@ -57,24 +61,109 @@ pub fn count_part(
     as_of: i32,
     (on, tiers): (Counting, Option<&Tiers>),
 ) -> Option<PartCounts> {
-    let first = entries.earliest_first_order()?;
-    Calendar::check_days(first, as_of, on.cohort_period).ok()?;
-    let cohort_calendar = Calendar::from_day(on.cohort_period, first, as_of);
-    let calendar = Calendar::from_day(CohortPeriod::Month, first, as_of);
+    let PartCalendars { cohort, month } = part_calendars(entries, as_of, on.cohort_period)?;
     Some(PartCounts {
         grid: Counted {
-            first: cohort_calendar.first,
-            counts: cohorts::counted_part(entries, &cohort_calendar),
+            first: cohort.first,
+            counts: cohorts::counted_part(entries, &cohort),
         },
         monthly: Counted {
-            first: calendar.first,
-            counts: kpis::counted_part(entries, &calendar, on.activity_window_days),
+            first: month.first,
+            counts: kpis::counted_part(entries, &month, on.activity_window_days),
         },
         tier_moves: tiers.map(|tiers| Counted {
-            first: calendar.first,
-            counts: tiers::counted_part(entries, &calendar, tiers),
+            first: month.first,
+            counts: tiers::counted_part(entries, &month, tiers),
         }),
     })
+}
+
+/// The calendars a partition's counts are on: from its earliest first
+/// order to as_of, in the cohort unit and in months.
+struct PartCalendars {
+    cohort: Calendar,
+    month: Calendar,
+}
+
+/// `None` when none of the partition's customers has an order, or when
+/// its calendars would be too long (see [`count_part`]).
+fn part_calendars(
+    entries: EntriesView<'_>,
+    as_of: i32,
+    unit: CohortPeriod,
+) -> Option<PartCalendars> {
+    let first = entries.earliest_first_order()?;
+    Calendar::check_days(first, as_of, unit).ok()?;
+    Some(PartCalendars {
+        cohort: Calendar::from_day(unit, first, as_of),
+        month: Calendar::from_day(CohortPeriod::Month, first, as_of),
+    })
+}
+
+/// One dimension value's counts in a partition: the cohort grid (as
+/// counted) and monthly counts of its customers whose value code is
+/// `code`, on the partition's calendars.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ValueCounts {
+    pub code: u32,
+    pub grid: Counted<CohortGrid>,
+    pub monthly: Counted<MonthlyCounts>,
+}
+
+/// Bytes of the value counts a partition's count of one dimension holds
+/// at a time (on each executor thread): the values are counted in batches
+/// of as many as fit.
+const VALUE_BATCH_BYTES: usize = 16 << 20;
+
+/// Bytes of one slice's counts, a cohort grid of `periods` periods and
+/// monthly counts of `months` months, as they are held while counted.
+pub fn slice_bytes(periods: usize, months: usize) -> usize {
+    // A grid's four triangles and its cohort sizes; eight monthly columns.
+    8 * (2 * periods * (periods + 1) + periods + 8 * months)
+}
+
+/// The counts of each value of dimension `d` among a partition's
+/// customers (`entries`) on `as_of`, on the calendars of [`count_part`],
+/// handed to `each` in code order; the values are counted a batch at a
+/// time, so at most [`VALUE_BATCH_BYTES`] of them are held. Nothing when
+/// [`count_part`] counts nothing.
+pub fn count_values(
+    entries: EntriesView<'_>,
+    (as_of, on, d): (i32, Counting, usize),
+    mut each: impl FnMut(ValueCounts) -> Result<()>,
+) -> Result<()> {
+    let Some(PartCalendars { cohort, month }) = part_calendars(entries, as_of, on.cohort_period)
+    else {
+        return Ok(());
+    };
+    let codes = entries.codes(d);
+    let present: Vec<u32> = codes
+        .iter()
+        .copied()
+        .collect::<BTreeSet<u32>>()
+        .into_iter()
+        .collect();
+    let per_batch = (VALUE_BATCH_BYTES / slice_bytes(cohort.len(), month.len())).max(1);
+    let window = on.activity_window_days;
+    for batch in present.chunks(per_batch) {
+        let group_of = |i: usize| batch.binary_search(&codes[i]).ok();
+        let grids = cohorts::counted_part_by_group(entries, &cohort, batch.len(), group_of);
+        let months = kpis::counted_part_by_group(entries, (&month, window), batch.len(), group_of);
+        for ((&code, grid), monthly) in batch.iter().zip(grids).zip(months) {
+            each(ValueCounts {
+                code,
+                grid: Counted {
+                    first: cohort.first,
+                    counts: grid,
+                },
+                monthly: Counted {
+                    first: month.first,
+                    counts: monthly,
+                },
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Where the partitions' counts wait to be added: on a cluster, files the
@@ -90,16 +179,28 @@ pub trait StoredCounts: Send + Sync {
     fn monthly(&self, p: usize) -> Result<Counted<MonthlyCounts>>;
     /// Fails when the partition was counted without tiers.
     fn tier_moves(&self, p: usize) -> Result<Counted<TierMoves>>;
+    /// The counts of the values of dimension `d` whose codes are
+    /// `wanted`, in code order ([`count_values`]).
+    fn value_counts(
+        &self,
+        p: usize,
+        d: usize,
+        wanted: &WantedCodes<'_>,
+    ) -> Result<Vec<ValueCounts>>;
 }
+
+/// Which value codes a read of value counts wants.
+pub type WantedCodes<'a> = dyn Fn(u32) -> bool + Sync + 'a;
 
 /// The partitions' cohort grids added on the run's cohort calendar, and
 /// finished: [`cohorts::cohort_grid`] of every customer.
 pub fn added_grid(stored: &dyn StoredCounts, calendar: &Calendar) -> Result<CohortGrid> {
     let mut grid = CohortGrid::zero(calendar.len());
-    for &p in stored.partitions() {
-        let part = stored.grid(p)?;
-        grid.add_shifted(&part.counts, offset(part.first, calendar)?)?;
-    }
+    each_part(
+        stored,
+        |p| stored.grid(p),
+        |part| grid.add_shifted(&part.counts, offset(part.first, calendar)?),
+    )?;
     Ok(cohorts::finished(grid))
 }
 
@@ -107,10 +208,11 @@ pub fn added_grid(stored: &dyn StoredCounts, calendar: &Calendar) -> Result<Coho
 /// [`kpis::monthly_counts`] of every customer.
 pub fn added_monthly(stored: &dyn StoredCounts, calendar: &Calendar) -> Result<MonthlyCounts> {
     let mut monthly = MonthlyCounts::zero(calendar.len());
-    for &p in stored.partitions() {
-        let part = stored.monthly(p)?;
-        monthly.add_shifted(&part.counts, offset(part.first, calendar)?)?;
-    }
+    each_part(
+        stored,
+        |p| stored.monthly(p),
+        |part| monthly.add_shifted(&part.counts, offset(part.first, calendar)?),
+    )?;
     Ok(monthly)
 }
 
@@ -122,11 +224,52 @@ pub fn added_migration(
     tiers: &Tiers,
 ) -> Result<MigrationCounts> {
     let mut moves = tiers::no_moves(calendar, tiers);
-    for &p in stored.partitions() {
-        let part = stored.tier_moves(p)?;
-        moves.add_shifted(&part.counts, offset(part.first, calendar)?)?;
-    }
+    each_part(
+        stored,
+        |p| stored.tier_moves(p),
+        |part| moves.add_shifted(&part.counts, offset(part.first, calendar)?),
+    )?;
     Ok(tiers::migration_of(moves, tiers))
+}
+
+/// `add` of each stored partition's counts, as `read` reads them: a few
+/// partitions read (and decoded) at a time in parallel, so only those are
+/// held beside the run's.
+fn each_part<T: Send>(
+    stored: &dyn StoredCounts,
+    read: impl Fn(usize) -> Result<T> + Sync,
+    add: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    let partitions = stored.partitions();
+    part_store::fold_in_order(partitions.len(), |i| read(partitions[i]), add)
+}
+
+/// The cohort grids (finished) and monthly counts of dimension `d`'s
+/// value groups `groups` (`group_of` a code), each added from every
+/// partition's counts of the group's value on the run's calendars
+/// (`cohort_calendar`, `calendar`): [`cohorts::cohort_grids_by_value`] and
+/// [`kpis::monthly_counts_by_value`].
+pub fn added_by_value(
+    stored: &dyn StoredCounts,
+    (d, groups): (usize, Range<usize>),
+    group_of: &(dyn Fn(u32) -> usize + Sync),
+    (cohort_calendar, calendar): (&Calendar, &Calendar),
+) -> Result<(Vec<CohortGrid>, Vec<MonthlyCounts>)> {
+    let mut grids = vec![CohortGrid::zero(cohort_calendar.len()); groups.len()];
+    let mut months = vec![MonthlyCounts::zero(calendar.len()); groups.len()];
+    let wanted = |code: u32| groups.contains(&group_of(code));
+    let read = |p| stored.value_counts(p, d, &wanted);
+    each_part(stored, read, |values| {
+        for value in values {
+            let g = group_of(value.code) - groups.start;
+            let grid = &value.grid;
+            grids[g].add_shifted(&grid.counts, offset(grid.first, cohort_calendar)?)?;
+            let monthly = &value.monthly;
+            months[g].add_shifted(&monthly.counts, offset(monthly.first, calendar)?)?;
+        }
+        Ok(())
+    })?;
+    Ok((grids.into_iter().map(cohorts::finished).collect(), months))
 }
 
 /// A partition counted without tiers has no moves to add.
@@ -146,6 +289,91 @@ fn offset(first: i32, calendar: &Calendar) -> Result<usize> {
             calendar.first
         ))
     })
+}
+
+/// Counts held in memory, made of each part of a history as a cluster's
+/// executors make them of their partitions: for the tests.
+#[cfg(test)]
+pub struct Held {
+    counts: Vec<Option<PartCounts>>,
+    partitions: Vec<usize>,
+    /// By part and dimension, its values' counts.
+    values: Vec<Vec<Vec<ValueCounts>>>,
+}
+
+#[cfg(test)]
+impl Held {
+    /// Each of `history`'s parts counted on its own calendars on
+    /// `history.as_of`; added in `order` (part numbers).
+    pub fn of_parts(
+        history: &crate::stages::orders::OrderHistory,
+        (on, tiers): (Counting, Option<&Tiers>),
+        order: impl IntoIterator<Item = usize>,
+    ) -> Held {
+        let as_of = history.as_of;
+        let mut held = Held {
+            counts: Vec::new(),
+            partitions: Vec::new(),
+            values: Vec::new(),
+        };
+        for p in 0..history.part_count() {
+            let (counts, values) = history
+                .with_part(p, |entries| {
+                    let values = (0..history.dimensions.len()).map(|d| {
+                        let mut values = Vec::new();
+                        count_values(entries, (as_of, on, d), |v| {
+                            values.push(v);
+                            Ok(())
+                        })
+                        .unwrap();
+                        values
+                    });
+                    (count_part(entries, as_of, (on, tiers)), values.collect())
+                })
+                .unwrap();
+            held.counts.push(counts);
+            held.values.push(values);
+        }
+        let counted = |p: &usize| held.counts[*p].is_some();
+        held.partitions = order.into_iter().filter(counted).collect();
+        held
+    }
+
+    fn part(&self, p: usize) -> &PartCounts {
+        self.counts[p].as_ref().expect("a counted partition")
+    }
+}
+
+#[cfg(test)]
+impl StoredCounts for Held {
+    fn partitions(&self) -> &[usize] {
+        &self.partitions
+    }
+
+    fn grid(&self, p: usize) -> Result<Counted<CohortGrid>> {
+        Ok(self.part(p).grid.clone())
+    }
+
+    fn monthly(&self, p: usize) -> Result<Counted<MonthlyCounts>> {
+        Ok(self.part(p).monthly.clone())
+    }
+
+    fn tier_moves(&self, p: usize) -> Result<Counted<TierMoves>> {
+        self.part(p)
+            .tier_moves
+            .clone()
+            .ok_or_else(|| no_tier_moves(p))
+    }
+
+    fn value_counts(
+        &self,
+        p: usize,
+        d: usize,
+        wanted: &WantedCodes<'_>,
+    ) -> Result<Vec<ValueCounts>> {
+        let values = self.values[p][d].iter().filter(|v| wanted(v.code));
+        Ok(values.cloned().collect())
+    }
 }
 
 #[cfg(test)]
@@ -193,40 +421,6 @@ mod tests {
         bounds.windows(2).map(|w| part(w[0]..w[1])).collect()
     }
 
-    /// Counts held in memory, partition `p` the `p`-th.
-    struct Held {
-        counts: Vec<PartCounts>,
-        partitions: Vec<usize>,
-    }
-
-    impl Held {
-        fn of(counts: Vec<PartCounts>) -> Held {
-            let partitions = (0..counts.len()).collect();
-            Held { counts, partitions }
-        }
-    }
-
-    impl StoredCounts for Held {
-        fn partitions(&self) -> &[usize] {
-            &self.partitions
-        }
-
-        fn grid(&self, p: usize) -> Result<Counted<CohortGrid>> {
-            Ok(self.counts[p].grid.clone())
-        }
-
-        fn monthly(&self, p: usize) -> Result<Counted<MonthlyCounts>> {
-            Ok(self.counts[p].monthly.clone())
-        }
-
-        fn tier_moves(&self, p: usize) -> Result<Counted<TierMoves>> {
-            self.counts[p]
-                .tier_moves
-                .clone()
-                .ok_or_else(|| no_tier_moves(p))
-        }
-    }
-
     proptest! {
         /// Each part counted on its own calendars, the counts added on the
         /// run's: the grid and the monthly counts of the whole history,
@@ -243,18 +437,15 @@ mod tests {
             let as_of = 1_600;
             let on = Counting { cohort_period, activity_window_days: window };
             let tiers = Tiers::new(vec![("Low".into(), 0), ("Mid".into(), 3_000), ("High".into(), 9_000)]);
-            let counted: Vec<PartCounts> = parts_of(&customers, &cuts)
-                .iter()
-                .filter_map(|part| count_part(part.view(), as_of, (on, Some(&tiers))))
-                .collect();
+            let cut = OrderHistory::of_parts(parts_of(&customers, &cuts), as_of, []);
+            let mut order: Vec<usize> = (0..cut.part_count()).collect();
+            if reversed {
+                order.reverse();
+            }
+            let added = Held::of_parts(&cut, (on, Some(&tiers)), order);
             let whole = OrderHistory::of_parts(parts_of(&customers, &[]), as_of, []);
             let cohort_calendar = Calendar::of_unit(&whole, cohort_period);
             let calendar = Calendar::of(&whole);
-            let mut added = counted;
-            if reversed {
-                added.reverse();
-            }
-            let added = Held::of(added);
             prop_assert_eq!(
                 added_grid(&added, &cohort_calendar).unwrap(),
                 cohort_grid(&whole, &cohort_calendar).unwrap()
@@ -274,20 +465,19 @@ mod tests {
     #[test]
     fn counts_from_before_the_run_calendar_are_an_error() {
         let part = HistoryPart::from_rows(&[("a", 10, 500), ("a", 100, 700)]);
+        let history = OrderHistory::of_parts(vec![part], 200, []);
         let on = Counting {
             cohort_period: CohortPeriod::Month,
             activity_window_days: 30,
         };
         let tiers = Tiers::new(vec![("Low".into(), 0), ("High".into(), 1_000)]);
-        let counted = Held::of(vec![
-            count_part(part.view(), 200, (on, Some(&tiers))).unwrap()
-        ]);
+        let counted = Held::of_parts(&history, (on, Some(&tiers)), [0]);
         let later = Calendar::from_day(CohortPeriod::Month, 100, 200);
         assert!(added_grid(&counted, &later).is_err());
         assert!(added_monthly(&counted, &later).is_err());
         assert!(added_migration(&counted, &later, &tiers).is_err());
         // Counted without tiers: no moves to add.
-        let untiered = Held::of(vec![count_part(part.view(), 200, (on, None)).unwrap()]);
+        let untiered = Held::of_parts(&history, (on, None), [0]);
         let run = Calendar::from_day(CohortPeriod::Month, 10, 200);
         assert!(added_migration(&untiered, &run, &tiers).is_err());
         assert!(added_migration(&counted, &run, &tiers).is_ok());

@@ -15,6 +15,7 @@ use crate::stages::cohorts::CohortGrid;
 use crate::stages::dimensions::{for_each_slice, Slice, WholeRun};
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::OrderHistory;
+use crate::stages::part_counts::StoredCounts;
 
 /// `frame` with one constant text column per dimension in front.
 fn labelled(frame: DataFrame, names: &[String], labels: &[String]) -> Result<DataFrame> {
@@ -52,7 +53,7 @@ pub struct SlicedTables {
 /// every slice and stacks them under the dimension columns. `grid` and
 /// `monthly` are the whole run's (the `(all)` slice), already computed.
 pub fn sliced_tables(
-    history: &OrderHistory,
+    (history, counted): (&OrderHistory, Option<&dyn StoredCounts>),
     slices: &[Slice],
     cohort_calendar: &Calendar,
     calendar: &Calendar,
@@ -62,6 +63,7 @@ pub fn sliced_tables(
 ) -> Result<SlicedTables> {
     let run = WholeRun {
         history,
+        counted,
         cohort_calendar,
         calendar,
         window,
@@ -123,7 +125,7 @@ mod tests {
         let monthly = monthly_counts(&history, &calendar, 90).unwrap();
         let all = slices(&history);
         let sliced = sliced_tables(
-            &history,
+            (&history, None),
             &all,
             &cohort_calendar,
             &calendar,

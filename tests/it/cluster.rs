@@ -346,7 +346,7 @@ fn assert_every_table_equal(d: &Path, out: &str) {
 
 /// Whatever the budget, the executors make the per-customer results beside
 /// the entries they store, count the partitions' cohort grids and monthly
-/// counts, fold the results (and the entries' calibration rows) for the
+/// counts (each dimension value's too), fold the results (and the entries' calibration rows) for the
 /// CLV's fits, make the calibration columns the holdout comparison reads,
 /// and score them with the client's CLV scorer: a client that would make
 /// the results, count, fold, compare or score a partition itself is
@@ -363,6 +363,7 @@ fn executors_make_count_fold_and_score_everything_per_customer() {
     let tiny = "run::memory_limit_bytes=return(1)";
     let results_here = "customers::from_history=return";
     let counted_here = "describe::counted_here=return";
+    let sliced_here = "dimensions::counted_here=return";
     let (folded_here, scored_here) = ("clv::folded_here=return", "clv::scored_here=return");
     let compared_here = "clv::compared_here=return";
     let run = |out: &str, engine: &[&str], armed: &str| {
@@ -386,6 +387,7 @@ fn executors_make_count_fold_and_score_everything_per_customer() {
     let points = [
         results_here,
         counted_here,
+        sliced_here,
         folded_here,
         compared_here,
         scored_here,

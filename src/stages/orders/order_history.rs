@@ -110,6 +110,12 @@ impl<'a> EntriesView<'a> {
         self.offsets.len().saturating_sub(1)
     }
 
+    /// How many dimensions the part has codes of (an empty part may have
+    /// none).
+    pub fn dimension_count(&self) -> usize {
+        self.dimensions.len()
+    }
+
     /// Each customer's value code in dimension `d` (an empty part may have
     /// no dimension columns at all).
     pub fn codes(&self, d: usize) -> &'a [u32] {
