@@ -16,8 +16,6 @@ use crate::error::Result;
 use crate::stages::orders::{EntriesView, OrderHistory};
 use crate::stages::part_store;
 
-use super::ClvElsewhere;
-
 use super::status::warn_if_not_converged;
 
 /// The calibration period: its customers' summaries up to the calibration
@@ -142,13 +140,17 @@ pub(super) fn refit(
     }
 }
 
+/// A partition's calibration columns, read from where they were made.
+pub(super) type PartColumnsOf<'a> = dyn Fn(usize) -> Result<PartColumns> + Sync + 'a;
+
 /// Where the comparison reads the calibration customers from.
 pub(super) enum HoldoutCustomers<'a> {
     /// Their entries, in this process.
     History(&'a OrderHistory),
     /// Each of the partitions' calibration columns, made where its
-    /// entries are (a cluster's executors, [`calibration_columns`]).
-    Elsewhere(&'a dyn ClvElsewhere, usize),
+    /// entries are (a cluster's executors, [`calibration_columns`]): read
+    /// by the function, for each of the partitions.
+    Elsewhere(&'a PartColumnsOf<'a>, usize),
 }
 
 impl HoldoutCustomers<'_> {
@@ -176,11 +178,9 @@ impl HoldoutCustomers<'_> {
                 },
                 fold,
             ),
-            HoldoutCustomers::Elsewhere(elsewhere, partitions) => part_store::fold_in_order(
-                *partitions,
-                |p| elsewhere.holdout_part(p).map(with_rows),
-                fold,
-            ),
+            HoldoutCustomers::Elsewhere(columns_of, partitions) => {
+                part_store::fold_in_order(*partitions, |p| columns_of(p).map(with_rows), fold)
+            }
         }
     }
 }
@@ -699,33 +699,10 @@ mod tests {
             bincode::serde::decode_from_slice(&bytes, config).unwrap().0
         }
 
-        /// Each partition's calibration columns as a cluster's executors
-        /// send them, for the comparison alone.
-        struct SentColumns(Vec<PartColumns>);
-
-        impl ClvElsewhere for SentColumns {
-            fn fold_part(&self, _: usize) -> Result<crate::stages::clv::ClvFoldPart> {
-                unreachable!("the comparison reads the calibration columns alone")
-            }
-
-            fn score(
-                &self,
-                _: &crate::clv::Scorer,
-                _: crate::stages::clv::PartScoring,
-                _: usize,
-            ) -> Result<Vec<crate::stages::clv::ScoredPart>> {
-                unreachable!("the comparison reads the calibration columns alone")
-            }
-
-            fn holdout_part(&self, p: usize) -> Result<PartColumns> {
-                Ok(self.0[p].clone())
-            }
-        }
-
         /// The calibration as a cluster folds it: each partition's rows
         /// folded apart, sent as bytes and added in partition order; and
         /// its columns, sent for the comparison.
-        fn calibration_apart(history: &OrderHistory, end: i32) -> (Calibration, SentColumns) {
+        fn calibration_apart(history: &OrderHistory, end: i32) -> (Calibration, Vec<PartColumns>) {
             let mut fold = UniqueRowsFold::default();
             let mut columns = Vec::new();
             for p in 0..history.part_count() {
@@ -735,7 +712,7 @@ mod tests {
                 fold.add_part(&sent(&calibration_part(&part)));
                 columns.push(part);
             }
-            (Calibration::of_parts(end, fold), SentColumns(columns))
+            (Calibration::of_parts(end, fold), columns)
         }
 
         fn close(a: f64, b: f64) -> bool {
@@ -795,7 +772,8 @@ mod tests {
                     let (_, full) = fit_purchase_model_on(kind, &compressed, 0.0, None, AtOptimum::ConvergenceOnly);
                     refit(&apart, kind, &full, holdout_days, 0.0)
                 }).collect();
-                let sent_columns = HoldoutCustomers::Elsewhere(&columns, history.part_count());
+                let columns_of = |p: usize| Ok(columns[p].clone());
+                let sent_columns = HoldoutCustomers::Elsewhere(&columns_of, history.part_count());
                 let validation_apart = compare(sent_columns, &apart, refits_apart, holdout_days).unwrap();
                 for (a, b) in validation.models.iter().zip(&validation_apart.models) {
                     prop_assert_eq!(&a.calibration_fit, &b.calibration_fit);

@@ -356,8 +356,12 @@ pub fn clv_stage(
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     // The comparison reads the calibration customers again: their
     // columns where they were folded, or the history here.
+    let columns_of;
     let customers = match elsewhere {
-        Some(elsewhere) => HoldoutCustomers::Elsewhere(elsewhere, parts.part_count()),
+        Some(elsewhere) => {
+            columns_of = move |p| elsewhere.holdout_part(p);
+            HoldoutCustomers::Elsewhere(&columns_of, parts.part_count())
+        }
         None => HoldoutCustomers::History(history),
     };
     let (validation, selection, scored) =
