@@ -1,12 +1,12 @@
 //! The `cohorts`, `kpis` and `tiers` stages' integer counts of one
-//! customer partition, made where its entries are, and their sum over the
-//! partitions.
+//! customer partition, and the `dimensions` stage's of each dimension
+//! value among its customers, made where its entries are, and their sums
+//! over the partitions.
 //!
 //! A cluster's executor counts its partition in the task that builds the
 //! partition's history, while it holds the entries, so the client does not
-//! read every entry back to count the grid, the months and the tier moves.
-//! The run's
-//! calendars start at the earliest first order of all customers, which no
+//! read every entry back to count the grid, the months, the tier moves and
+//! the slices. The run's calendars start at the earliest first order of all customers, which no
 //! executor knows then; each partition is counted on calendars of its own
 //! instead, from its own earliest first order to as_of. Periods are the
 //! same periods on either calendar, so a partition's counts are the run's
@@ -167,9 +167,9 @@ pub fn count_values(
 }
 
 /// Where the partitions' counts wait to be added: on a cluster, files the
-/// executors wrote. A stage reads them a partition at a time, so the
-/// client holds one partition's counts besides the run's, however many
-/// partitions the memory budget asks for (a weekly grid over five years
+/// executors wrote. A stage reads them a few partitions at a time (two a
+/// core), so the client holds those partitions' counts besides the run's,
+/// however many partitions the memory budget asks for (a weekly grid over five years
 /// is about a megabyte a partition, and a small budget asks for
 /// thousands of partitions).
 pub trait StoredCounts: Send + Sync {
