@@ -25,7 +25,10 @@
 //! code their part holds for them. A read of the history counts many of a
 //! dimension's slices at once (as many as [`SLICES_READ_BYTES`] holds), so
 //! no slice needs a list of its customers and the history, spilled or
-//! not, is read about once per dimension, not once per value.
+//! not, is read about once per dimension, not once per value. On a
+//! cluster the history is not read here at all: the executors count each
+//! partition's values (`part_counts::count_values`) and their counts are
+//! added in the same batches of values.
 
 use crate::error::Result;
 use crate::stages::calendar::Calendar;
