@@ -96,11 +96,8 @@ impl CohortGrid {
 /// (not yet [`finished`]): what a cluster's executor counts of its
 /// partition while it holds the entries, on the partition's own calendar.
 pub fn counted_part(entries: EntriesView<'_>, calendar: &Calendar) -> CohortGrid {
-    let mut grid = CohortGrid::zero(calendar.len());
-    for (days, cents) in entries.iter() {
-        count_customer(&mut grid, days, cents, calendar);
-    }
-    grid
+    let mut one = counted_part_by_group(entries, calendar, 1, |_| Some(0));
+    one.pop().expect("one group")
 }
 
 /// [`counted_part`] of each of `groups` groups of the part's customers:

@@ -175,19 +175,8 @@ fn count_customer(
 /// what a cluster's executor counts of its partition while it holds the
 /// entries, on the partition's own calendar.
 pub fn counted_part(entries: EntriesView<'_>, calendar: &Calendar, window: u32) -> MonthlyCounts {
-    let mut counts = MonthlyCounts::zero(calendar.len());
-    let mut order_days = Vec::new();
-    for (days, cents) in entries.iter() {
-        count_customer(
-            &mut counts,
-            days,
-            cents,
-            calendar,
-            window as i32,
-            &mut order_days,
-        );
-    }
-    counts
+    let mut one = counted_part_by_group(entries, (calendar, window), 1, |_| Some(0));
+    one.pop().expect("one group")
 }
 
 /// [`counted_part`] of each of `groups` groups of the part's customers:
