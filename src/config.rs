@@ -1169,6 +1169,18 @@ impl Pipeline {
         Ok(pipeline)
     }
 
+    /// The pipeline of `config` (another process's, sent whole: a
+    /// cluster's read tasks check rows as the client would), checked
+    /// again. Its paths are left as they are: the files come resolved.
+    pub fn of_config(config: PipelineConfig) -> Result<Pipeline> {
+        let path = Path::new("pipeline.toml");
+        let checked = check_settings(&config).map_err(|problems| Error::Config {
+            path: path.to_path_buf(),
+            message: format!("\n  - {}", problems.join("\n  - ")),
+        })?;
+        Ok(Pipeline::resolve(path, String::new(), config, checked))
+    }
+
     /// A checked pipeline, with its paths resolved against the pipeline
     /// file's directory.
     fn resolve(path: &Path, text: String, config: PipelineConfig, checked: Checked) -> Pipeline {

@@ -859,12 +859,10 @@ fn partitioned_orders(
     );
     // The history's stores keep the directory until the history is dropped.
     let history_store = plan.spill_history.then(|| history_stores(&spill));
-    let scattered = load_and_validate(
-        pipeline,
-        files,
-        options,
+    let scattered = scattered_lines(
+        (pipeline, files, options),
         &plan,
-        &stores.0,
+        (&stores.0, &spill),
         parquet_rows,
         clock,
     )?;
@@ -1086,9 +1084,74 @@ fn estimated_rows(files: &[InputFile], parquet_rows: usize) -> u64 {
 /// The lines scattered by partition, with what is known of all of them
 /// and the row rejects.
 struct Scattered<'s> {
-    lines: Stored<'s, LinePart>,
+    lines: ScatteredLines<'s>,
     keys: LineKeys,
     rejects: Vec<Reject>,
+}
+
+/// Where the scattered lines are.
+enum ScatteredLines<'s> {
+    /// Split here, held or spilled as the budget says.
+    Here(Stored<'s, LinePart>),
+    /// Split by a cluster's read tasks, in the files of the input's units.
+    #[cfg(feature = "distributed")]
+    OnExecutors(crate::distributed::UnitFiles),
+}
+
+/// The order input read, checked and split by partition: here, or on the
+/// executors of a cluster run.
+fn scattered_lines<'s>(
+    (pipeline, files, options): (&Pipeline, &[InputFile], &RunOptions),
+    plan: &PartitionPlan,
+    (store, spill): (&'s dyn SpillStore<LinePart>, &SpillDir),
+    expected_rows: usize,
+    clock: &mut StageClock,
+) -> Result<Scattered<'s>> {
+    match &options.engine {
+        #[cfg(feature = "distributed")]
+        Engine::Ballista { scheduler } => {
+            let cluster = crate::distributed::ClusterRun {
+                scheduler: scheduler.as_deref(),
+                dir: spill.path(),
+                compress: spill.compresses(),
+            };
+            read_on_executors((pipeline, files, options), plan, (&cluster, spill), clock)
+        }
+        _ => {
+            let _ = spill;
+            load_and_validate(pipeline, files, options, plan, store, expected_rows, clock)
+        }
+    }
+}
+
+/// The stages `load` and `validate` on a cluster's executors: one job
+/// whose tasks read units of the input and split their lines, in files
+/// the assemble tasks read (`distributed::read_on_cluster`). Both stages'
+/// time is `validate`'s: the executors read and check side by side.
+#[cfg(feature = "distributed")]
+fn read_on_executors<'s>(
+    (pipeline, files, options): (&Pipeline, &[InputFile], &RunOptions),
+    plan: &PartitionPlan,
+    (cluster, spill): (&crate::distributed::ClusterRun, &SpillDir),
+    clock: &mut StageClock,
+) -> Result<Scattered<'s>> {
+    let bar = options.progress.stage("load and validate", None, "rows");
+    let started = Instant::now();
+    let read = crate::distributed::ReadPlan {
+        partitions: plan.partitions,
+        sample_step: plan.sample_step,
+        chunk_rows: plan.chunk_rows,
+    };
+    let (read, written) = crate::distributed::read_on_cluster(cluster, (pipeline, files), &read)?;
+    spill.add_written(written);
+    bar.finish();
+    clock.record("load", 0.0);
+    clock.record("validate", started.elapsed().as_secs_f64());
+    Ok(Scattered {
+        lines: ScatteredLines::OnExecutors(read.units),
+        keys: read.keys,
+        rejects: read.rejects,
+    })
 }
 
 /// The stages `load` and `validate`, overlapped: a reader thread reads the
@@ -1106,6 +1169,8 @@ fn load_and_validate<'s>(
     expected_rows: usize,
     clock: &mut StageClock,
 ) -> Result<Scattered<'s>> {
+    // The cluster test: a cluster run's client never reads the input.
+    crate::faults::crash_point("run::read_here");
     let all_parquet = files.iter().all(|f| f.format == FileFormat::Parquet);
     let bar = options.progress.stage(
         "load and validate",
@@ -1137,7 +1202,7 @@ fn load_and_validate<'s>(
         times.consuming + finishing.elapsed().as_secs_f64(),
     );
     Ok(Scattered {
-        lines: buffered.into_stored(),
+        lines: ScatteredLines::Here(buffered.into_stored()),
         keys,
         rejects,
     })
@@ -1257,20 +1322,20 @@ fn order_rejects_table(
 /// tier moves: what is kept of them comes back.
 fn orders_on_engine(
     (engine, spill_dir): (&Engine, &SpillDir),
-    (lines, keys, rejects): (Stored<'_, LinePart>, &LineKeys, &mut Vec<Reject>),
+    (lines, keys, rejects): (ScatteredLines<'_>, &LineKeys, &mut Vec<Reject>),
     (order_id_column, as_of): (Option<&str>, Option<i32>),
     plan: &OrderPlan,
     (tiers, clv, counting): (Option<Tiers>, Option<&crate::config::ClvConfig>, Counting),
 ) -> Result<(OrdersOutput, Option<MadeOnExecutors>)> {
-    match engine {
-        Engine::Embedded => {
+    match (engine, lines) {
+        (Engine::Embedded, ScatteredLines::Here(lines)) => {
             let orders = build_orders(lines, keys, rejects, order_id_column, as_of, plan)?;
             // The later stages make, fold and count what executors would.
             let _ = (tiers, clv, counting);
             Ok((orders, None))
         }
         #[cfg(feature = "distributed")]
-        Engine::Ballista { scheduler } => {
+        (Engine::Ballista { scheduler }, ScatteredLines::OnExecutors(units)) => {
             let cluster = crate::distributed::ClusterRun {
                 scheduler: scheduler.as_deref(),
                 dir: spill_dir.path(),
@@ -1288,9 +1353,7 @@ fn orders_on_engine(
             };
             let made = crate::distributed::build_orders_on_cluster(
                 &cluster,
-                lines,
-                keys,
-                rejects,
+                (&units, keys, rejects),
                 order_id_column,
                 as_of,
                 history,
@@ -1303,10 +1366,14 @@ fn orders_on_engine(
             Ok((made.orders, Some(on_executors)))
         }
         #[cfg(not(feature = "distributed"))]
-        Engine::Ballista { .. } => {
+        (Engine::Ballista { .. }, _) => {
             let _ = (spill_dir, tiers, clv, counting);
             Err(crate::commands::cluster::not_built())
         }
+        #[cfg(feature = "distributed")]
+        _ => Err(Error::Usage(
+            "internal: the lines were split where the engine does not read them".into(),
+        )),
     }
 }
 

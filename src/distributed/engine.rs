@@ -49,13 +49,14 @@ use futures::TryStreamExt;
 
 use super::cluster::{runtime, start_in_process};
 use super::codec::physical_codec;
+use super::read::{merge_reads, units_of, ReadLines, ReadSettings, UnitFiles};
 use super::task::{
     cluster_error, decode, encode, fold_file, from_batches, holdout_file, keys_file, read_encoded,
     rows_schema, to_batches, write_scorer, CountFiles, Kind, PartHistory, PartStorage,
     PartitionTaskExec, Row, Task,
 };
 use crate::clv::Scorer;
-use crate::config::ClvConfig;
+use crate::config::{ClvConfig, Pipeline};
 use crate::error::{Error, Result};
 use crate::io::spill::SpillDir;
 use crate::stages::clv::{
@@ -63,8 +64,8 @@ use crate::stages::clv::{
 };
 use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
 use crate::stages::part_counts::Counting;
-use crate::stages::partition::{LinePart, Stored};
 use crate::stages::per_customer::StoredResults;
+use crate::stages::raw::InputFile;
 use crate::stages::rejects::Reject;
 use crate::stages::tiers::Tiers;
 use crate::stages::validate::LineKeys;
@@ -116,22 +117,18 @@ pub struct ClusterOrders {
 /// one a stage reads, on a cluster as under a small budget.
 pub fn build_orders_on_cluster(
     cluster: &ClusterRun,
-    lines: Stored<'_, LinePart>,
-    keys: &LineKeys,
-    rejects: &mut Vec<Reject>,
+    (units, keys, rejects): (&UnitFiles, &LineKeys, &mut Vec<Reject>),
     order_id_column: Option<&str>,
     as_of: Option<i32>,
     history: SpilledHistory,
 ) -> Result<ClusterOrders> {
-    let partitions = lines.partitions();
-    // Executors have working directories of their own.
-    let dir = std::path::absolute(cluster.dir)
-        .map_err(|e| Error::output(cluster.dir, format!("cannot make the path absolute: {e}")))?;
+    let partitions = units.partitions;
+    let dir = absolute(cluster.dir)?;
     let cluster = ClusterRun {
         dir: &dir,
         ..*cluster
     };
-    write_lines(cluster.dir, lines, keys)?;
+    write_keys(cluster.dir, units, keys)?;
     let runtime = runtime()?;
     let client = runtime.block_on(Client::connect(cluster.scheduler))?;
     let mut counts = RowCounts {
@@ -217,21 +214,72 @@ fn join_histories(
     })
 }
 
-/// Every line partition to its file ([`super::task::lines_file`], the
-/// spill store's), and the line keys.
-fn write_lines(dir: &Path, lines: Stored<'_, LinePart>, keys: &LineKeys) -> Result<()> {
+/// The line keys and the units' shifts and indexes, where the assemble
+/// tasks read them.
+fn write_keys(dir: &Path, units: &UnitFiles, keys: &LineKeys) -> Result<()> {
     let path = keys_file(dir);
     std::fs::write(&path, encode(keys)?)
         .map_err(|e| Error::output(&path, format!("cannot write the line keys: {e}")))?;
-    for p in 0..lines.partitions() {
-        lines.hand_over(p)?;
-    }
-    Ok(())
+    units.write(dir)
+}
+
+/// `dir` as an absolute path: executors have working directories of their
+/// own.
+fn absolute(dir: &Path) -> Result<std::path::PathBuf> {
+    std::path::absolute(dir)
+        .map_err(|e| Error::output(dir, format!("cannot make the path absolute: {e}")))
+}
+
+/// What the client asks of the read tasks: line partitions, every how
+/// many lines a customer id is sampled, rows read at a time.
+pub struct ReadPlan {
+    pub partitions: usize,
+    pub sample_step: usize,
+    pub chunk_rows: usize,
+}
+
+/// The input `files` of `pipeline` read, checked and scattered into line
+/// partitions by the cluster's executors (`super::read`): the whole
+/// input's keys and row rejects, the units' files the assemble tasks
+/// read, and the bytes the tasks wrote.
+pub fn read_on_cluster(
+    cluster: &ClusterRun,
+    (pipeline, files): (&Pipeline, &[InputFile]),
+    plan: &ReadPlan,
+) -> Result<(ReadLines, u64)> {
+    let dir = absolute(cluster.dir)?;
+    let units = units_of(files, plan.chunk_rows)?;
+    let config = serde_json::to_string(&pipeline.config)
+        .map_err(|e| cluster_error(format!("cannot encode the pipeline: {e}")))?;
+    let settings = ReadSettings {
+        config,
+        partitions: plan.partitions,
+        sample_step: plan.sample_step,
+        chunk_rows: plan.chunk_rows,
+        compress: cluster.compress,
+    };
+    let read = Task::Read {
+        dir,
+        units: units.clone(),
+        settings,
+    };
+    let job = Arc::new(PartitionTaskExec::new(read, work_source(units.len())?));
+    let runtime = runtime()?;
+    let rows = runtime.block_on(async {
+        let client = Client::connect(cluster.scheduler).await?;
+        client.run(job).await
+    });
+    // Detached tasks of an in-process cluster end with the runtime.
+    runtime.shutdown_background();
+    let rows = rows?;
+    let dimensions = &pipeline.config.columns.dimensions;
+    let lines = merge_reads(&rows, &units, (files, dimensions), plan.partitions)?;
+    Ok((lines, written_bytes(&rows)?))
 }
 
 /// The payloads of kind `kind`, decoded, one from each of `partitions`
 /// partitions, in partition order.
-fn payloads<T: serde::de::DeserializeOwned>(
+pub(super) fn payloads<T: serde::de::DeserializeOwned>(
     rows: &[Row],
     kind: Kind,
     partitions: usize,

@@ -20,7 +20,12 @@
 mod cluster;
 mod codec;
 mod engine;
+mod read;
 mod task;
 
 pub use cluster::{check_scheduler, run_executor, run_scheduler, ExecutorOptions};
-pub use engine::{build_orders_on_cluster, ClusterClv, ClusterOrders, ClusterRun, SpilledHistory};
+pub use engine::{
+    build_orders_on_cluster, read_on_cluster, ClusterClv, ClusterOrders, ClusterRun, ReadPlan,
+    SpilledHistory,
+};
+pub use read::{ReadLines, UnitFiles};

@@ -35,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::io::sorted_clvs::write_run;
 use crate::io::spill::{
     part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, CLV_SCORES, CUSTOMERS,
-    HISTORY, LINES, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
+    HISTORY, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
 };
 use crate::stages::clv::{fold_part, score_part, PartScoring, ScoredPart};
 use crate::stages::cohorts::CohortGrid;
@@ -45,11 +45,13 @@ use crate::stages::part_counts::{
     count_part, count_values, no_tier_moves, Counted, Counting, PartCounts, StoredCounts,
     ValueCounts, WantedCodes,
 };
-use crate::stages::partition::{LinePart, OrderPart, Part};
+use crate::stages::partition::{OrderPart, Part};
 use crate::stages::per_customer::{part_results, store_results, CustomerPart, StoredResults};
 use crate::stages::tiers::TierMoves;
 use crate::stages::tiers::Tiers;
 use crate::stages::validate::LineKeys;
+
+use super::read::{pipeline_of, read_unit, ReadSettings, ReadUnit, UnitFiles};
 
 /// Payload bytes per row at most: a Flight message stays far below gRPC's
 /// 16 MiB default limit.
@@ -73,6 +75,12 @@ pub enum Kind {
     /// What a customer partition scored by the CLV's scorer leaves
     /// (`stages::clv::ScoredPart`).
     Scored = 5,
+    /// What a read task made of a unit of the input
+    /// ([`super::read::UnitRead`]).
+    Read = 6,
+    /// Why a read task refused a unit of the input
+    /// ([`super::read::Refusal`]).
+    Refused = 7,
 }
 
 impl Kind {
@@ -84,6 +92,8 @@ impl Kind {
             Kind::History,
             Kind::Written,
             Kind::Scored,
+            Kind::Read,
+            Kind::Refused,
         ];
         kinds.into_iter().find(|k| *k as u8 == code)
     }
@@ -208,6 +218,13 @@ pub fn from_batches(batches: &[RecordBatch]) -> Result<Vec<Row>> {
 /// same path (the run's spill directory, inside the output directory).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Task {
+    /// Unit of the input → its lines checked and scattered into its file,
+    /// its keys and row rejects sent back (`super::read`).
+    Read {
+        dir: PathBuf,
+        units: Vec<ReadUnit>,
+        settings: ReadSettings,
+    },
     /// Line partition → its orders, one piece per customer partition
     /// (`Piece` rows, routed by customer partition), and its tallies.
     Assemble {
@@ -293,12 +310,6 @@ pub struct StoredPart {
 pub struct ValueIndex {
     pub codes: Vec<u32>,
     pub offsets: Vec<u64>,
-}
-
-/// The file of line partition `p`'s lines, where the client's spill store
-/// keeps them (the budget's spilled pieces, then those handed over).
-pub fn lines_file(dir: &Path, p: usize) -> PathBuf {
-    part_file(dir, LINES, p)
 }
 
 /// The file of customer partition `p`'s orders, written by `Gather`.
@@ -466,16 +477,33 @@ impl Task {
         // The executor-kill test: an executor that dies in a task.
         crate::faults::crash_point("cluster::task");
         match self {
+            Task::Read {
+                dir,
+                units,
+                settings,
+            } => {
+                let pipeline = pipeline_of(settings)?;
+                let mut out = Vec::new();
+                for row in work(&input) {
+                    let u = row.partition;
+                    let unit = units.get(u as usize).ok_or_else(|| {
+                        cluster_error(format!("a read task was given unit {u} of {}", units.len()))
+                    })?;
+                    out.extend(read_unit(dir, (u, unit), settings, &pipeline)?);
+                }
+                Ok(out)
+            }
             Task::Assemble {
                 dir,
                 partitions,
                 order_id_column,
             } => {
                 let keys = read_keys(dir)?;
+                let units = UnitFiles::read(dir)?;
                 let mut out = Vec::new();
                 for row in work(&input) {
                     let step = (&keys, order_id_column.as_deref(), *partitions);
-                    out.extend(assemble(dir, row.partition, step)?);
+                    out.extend(assemble(dir, (row.partition, &units), step)?);
                 }
                 Ok(out)
             }
@@ -517,13 +545,14 @@ fn read_keys(dir: &Path) -> Result<LineKeys> {
     read_encoded(&keys_file(dir))
 }
 
-/// `steps::orders_of_part` on line partition `p`.
+/// `steps::orders_of_part` on line partition `p`, read from the units'
+/// files.
 fn assemble(
     dir: &Path,
-    p: u32,
+    (p, units): (u32, &UnitFiles),
     (keys, order_id_column, partitions): (&LineKeys, Option<&str>, usize),
 ) -> Result<Vec<Row>> {
-    let part = LinePart::concat(read_pieces(&lines_file(dir, p as usize))?);
+    let part = units.line_part(dir, p as usize)?;
     let mut orders = steps::orders_of_part(part, keys, order_id_column, partitions);
     let mut rows: Vec<Row> = std::mem::take(&mut orders.pieces)
         .iter()
@@ -569,7 +598,7 @@ fn gather(dir: &Path, compress: bool, input: Vec<Row>) -> Result<Vec<Row>> {
 
 /// The row that says a task wrote `bytes` to the spill directory for
 /// partition `p`.
-fn written(p: u32, bytes: u64) -> Result<Row> {
+pub(super) fn written(p: u32, bytes: u64) -> Result<Row> {
     Ok(Row {
         partition: p,
         kind: Kind::Written,
@@ -817,6 +846,7 @@ impl PartitionTaskExec {
 impl DisplayAs for PartitionTaskExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         let name = match self.task {
+            Task::Read { .. } => "read",
             Task::Assemble { .. } => "assemble",
             Task::Gather { .. } => "gather",
             Task::History { .. } => "history",

@@ -256,13 +256,6 @@ impl<T: Part + Spillable> SpillStore<T> for SpillFiles<'_, T> {
         Ok(())
     }
 
-    fn hand_over(&self, partition: usize, pieces: &[T]) -> Result<()> {
-        if !pieces.is_empty() {
-            self.append(partition, pieces)?;
-        }
-        Ok(())
-    }
-
     fn take(&self, partition: usize) -> Result<Vec<T>> {
         let path = self.file(partition);
         let pieces = read_pieces(&path)?;
@@ -322,6 +315,83 @@ fn write_to<T: Spillable>(file: File, path: &Path, pieces: &[T], compress: bool)
         .and_then(|()| out.out.inner.flush())
         .map_err(|e| spill_error(path, e))?;
     Ok(out.out.written)
+}
+
+/// A file of pieces of several partitions, written in one go by one
+/// writer (a cluster's read unit: its lines, block after block, each
+/// block a piece per partition), that says where each piece starts, so a
+/// reader of one partition reads its pieces alone ([`read_pieces_at`]).
+/// Staged as a temporary file renamed into place by [`PieceFile::finish`],
+/// as [`write_whole`] does.
+pub struct PieceFile {
+    staged: PathBuf,
+    path: PathBuf,
+    out: VecWriter<Counting<BufWriter<File>>>,
+}
+
+impl PieceFile {
+    pub fn create(path: &Path, compress: bool) -> Result<PieceFile> {
+        let staged = path.with_extension("partial");
+        let file = File::create(&staged).map_err(|e| spill_error(&staged, e))?;
+        let counting = Counting {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            written: 0,
+        };
+        let out = VecWriter::new(counting, compress).map_err(|e| spill_error(&staged, e))?;
+        Ok(PieceFile {
+            staged,
+            path: path.to_path_buf(),
+            out,
+        })
+    }
+
+    /// Appends `piece`; returns where it starts in the file.
+    pub fn put<T: Spillable>(&mut self, piece: &T) -> Result<u64> {
+        let start = self.out.out.written;
+        piece
+            .write(&mut self.out)
+            .map_err(|e| spill_error(&self.staged, e))?;
+        Ok(start)
+    }
+
+    /// The file in place; returns its bytes.
+    pub fn finish(mut self) -> Result<u64> {
+        let staged = &self.staged;
+        self.out
+            .out
+            .inner
+            .flush()
+            .map_err(|e| spill_error(staged, e))?;
+        std::fs::rename(staged, &self.path).map_err(|e| spill_error(&self.path, e))?;
+        Ok(self.out.out.written)
+    }
+}
+
+/// The pieces of the [`PieceFile`] `path` that start at `starts`
+/// (ascending), in that order.
+pub fn read_pieces_at<T: Spillable>(path: &Path, starts: &[u64]) -> Result<Vec<T>> {
+    use std::io::{Seek, SeekFrom};
+    if starts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let file = File::open(path).map_err(|e| spill_error(path, e))?;
+    crate::faults::io_point("spill::read").map_err(|e| spill_error(path, e))?;
+    let mut input = BufReader::with_capacity(1 << 20, file);
+    let mut at = 0;
+    let mut pieces = Vec::with_capacity(starts.len());
+    for &start in starts {
+        // Pieces next to each other are read on without a seek (which
+        // would drop the reader's buffer).
+        if start != at {
+            input
+                .seek(SeekFrom::Start(start))
+                .map_err(|e| spill_error(path, e))?;
+        }
+        let (piece, bytes) = T::read(&mut input).map_err(|e| spill_error(path, e))?;
+        pieces.push(piece);
+        at = start + bytes;
+    }
+    Ok(pieces)
 }
 
 /// A piece in the spill format, as bytes (what the cluster engine sends

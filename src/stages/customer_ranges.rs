@@ -106,8 +106,9 @@ impl LineSample {
         }
     }
 
-    pub fn into_ranges(self, partitions: usize) -> CustomerRanges {
-        CustomerRanges::of_sample(self.ids, partitions)
+    /// The sampled ids, in the order they were added.
+    pub fn into_ids(self) -> Vec<Vec<u8>> {
+        self.ids
     }
 }
 

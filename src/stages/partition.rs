@@ -288,11 +288,6 @@ impl OrderPart {
 /// file system themselves).
 pub trait SpillStore<T: Part>: Sync {
     fn put(&self, partition: usize, piece: &T) -> crate::error::Result<()>;
-    /// Adds `pieces` after `partition`'s pieces in the store, for readers
-    /// in other processes (a cluster's executors), which read them all
-    /// there. Unlike [`SpillStore::put`], not counted as spilled: the
-    /// budget did not ask for it.
-    fn hand_over(&self, partition: usize, pieces: &[T]) -> crate::error::Result<()>;
     /// Every piece put for `partition`, in order; they are gone from the
     /// store afterwards.
     fn take(&self, partition: usize) -> crate::error::Result<Vec<T>>;
@@ -428,15 +423,6 @@ impl<T: Part> Stored<'_, T> {
         pieces.extend(in_memory);
         Ok(T::concat(pieces))
     }
-
-    /// Partition `p` left whole in the store, for readers in other
-    /// processes: its pieces in memory go after those spilled, which stay
-    /// where they are (reading them back to write them again copied every
-    /// spilled line once more).
-    pub fn hand_over(&self, p: usize) -> crate::error::Result<()> {
-        let in_memory = self.take_in_memory(p);
-        self.store.hand_over(p, &in_memory)
-    }
 }
 
 /// A store for runs that never spill (tests, and a budget no input
@@ -447,12 +433,6 @@ impl<T: Part> SpillStore<T> for NoSpill {
     fn put(&self, _: usize, _: &T) -> crate::error::Result<()> {
         Err(crate::error::Error::Usage(
             "internal: a partition was spilled without a spill directory".into(),
-        ))
-    }
-
-    fn hand_over(&self, _: usize, _: &[T]) -> crate::error::Result<()> {
-        Err(crate::error::Error::Usage(
-            "internal: a partition was handed over without a spill directory".into(),
         ))
     }
 
@@ -478,12 +458,6 @@ impl<T: Part + Clone> SpillStore<T> for MemorySpill<T> {
         let mut pieces = self.0.lock().unwrap();
         pieces.entry(partition).or_default().push(piece.clone());
         Ok(())
-    }
-
-    fn hand_over(&self, partition: usize, pieces: &[T]) -> crate::error::Result<()> {
-        pieces
-            .iter()
-            .try_for_each(|piece| self.put(partition, piece))
     }
 
     fn take(&self, partition: usize) -> crate::error::Result<Vec<T>> {
@@ -543,12 +517,6 @@ mod tests {
         assert_eq!(stored.held_bytes(), 0);
         assert_eq!(whole[0].day, (0..15).collect::<Vec<_>>());
         assert_eq!(whole[2].day, (200..230).collect::<Vec<_>>());
-        let mut buffered = Buffered::new(2, usize::MAX, &store);
-        buffered.add(vec![piece(0, 4), piece(9, 2)]).unwrap();
-        let stored = buffered.into_stored();
-        let before = stored.held_bytes();
-        stored.hand_over(0).unwrap();
-        assert_eq!(stored.held_bytes(), before - bytes(&piece(0, 4)));
     }
 
     #[test]

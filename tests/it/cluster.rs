@@ -72,9 +72,41 @@ proptest! {
             prop_assert!(other.resources.results_spilled, "{:?}: the results were held", spill);
             spilled.push(other.resources.spilled_bytes);
         }
-        prop_assert!(0 < spilled[0] && spilled[0] < spilled[1], "{:?}", spilled);
+        prop_assert!(spilled.iter().all(|&b| b > 0), "{:?}", spilled);
+        // The same lines as Parquet: the read tasks take each file in
+        // units of a chunk's rows (7 here), read side by side.
+        as_parquet(d);
+        let expected = run_on(d, 7, Engine::Embedded);
+        let other = run_on(d, 7, Engine::Ballista { scheduler: None });
+        assert_same_tables(&expected, &other, "ballista, Parquet in units");
+        // Its tables are built from the spilled results until it is dropped.
+        drop(other);
         assert_no_spill_dirs(d);
     }
+}
+
+/// `dir`'s order files as Parquet (every column text, row groups of 5
+/// rows, so chunks cut across them), the pipeline reading those.
+fn as_parquet(dir: &Path) {
+    use polars::prelude::*;
+    for name in ["orders-1", "orders-2"] {
+        let mut frame = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .try_into_reader_with_file_path(Some(dir.join(format!("{name}.csv"))))
+            .unwrap()
+            .finish()
+            .unwrap();
+        let file = std::fs::File::create(dir.join(format!("{name}.parquet"))).unwrap();
+        ParquetWriter::new(file)
+            .with_row_group_size(Some(5))
+            .finish(&mut frame)
+            .unwrap();
+    }
+    let path = dir.join("pipeline.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("orders-*.csv"), "{text}");
+    std::fs::write(&path, text.replace("orders-*.csv", "orders-*.parquet")).unwrap();
 }
 
 /// `dir`'s pipeline with cohorts of `unit` (`[business] cohort_period`).
@@ -344,18 +376,19 @@ fn assert_every_table_equal(d: &Path, out: &str) {
     assert!(compared >= 10, "only {compared} tables compared");
 }
 
-/// Whatever the budget, the executors make the per-customer results beside
+/// Whatever the budget, the executors read, check and split the input,
+/// make the per-customer results beside
 /// the entries they store, count the partitions' cohort grids and monthly
 /// counts (each dimension value's too), fold the results (and the entries' calibration rows) for the
 /// CLV's fits, make the calibration columns the holdout comparison reads,
 /// and score them with the client's CLV scorer: a client that would make
-/// the results, count, fold, compare or score a partition itself is
+/// the input, or make the results, count, fold, compare or score a partition itself is
 /// killed (crash points on those paths), and yet the run on the cluster
 /// publishes the embedded engine's tables. The same armed client on the
 /// embedded engine, its history spilled or held, is killed by each point,
 /// so all are on paths the cluster run does not take.
 #[test]
-fn executors_make_count_fold_and_score_everything_per_customer() {
+fn executors_read_the_input_and_make_count_fold_and_score_everything_per_customer() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     published_embedded(d);
@@ -366,6 +399,7 @@ fn executors_make_count_fold_and_score_everything_per_customer() {
     let sliced_here = "dimensions::counted_here=return";
     let (folded_here, scored_here) = ("clv::folded_here=return", "clv::scored_here=return");
     let compared_here = "clv::compared_here=return";
+    let read_here = "run::read_here=return";
     let run = |out: &str, engine: &[&str], armed: &str| {
         retention_command()
             // A few partitions: the tiny budget alone would ask for many.
@@ -385,6 +419,7 @@ fn executors_make_count_fold_and_score_everything_per_customer() {
             .unwrap()
     };
     let points = [
+        read_here,
         results_here,
         counted_here,
         sliced_here,
@@ -412,6 +447,50 @@ fn executors_make_count_fold_and_score_everything_per_customer() {
         let on_cluster = run(out, &engine, &format!("{budget};{armed}"));
         assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
         assert_every_table_equal(d, out);
+    }
+}
+
+/// An input the user must fix fails a cluster run as it fails an
+/// embedded one: the same exit code and message (the executors that read
+/// it send the error back), and nothing published.
+#[test]
+fn a_bad_input_fails_on_the_cluster_as_it_does_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fixed_history(d);
+    let cluster = Cluster::start(2, d);
+    let scheduler = cluster.scheduler.to_string();
+    let pipeline = std::fs::read_to_string(d.join("pipeline.toml")).unwrap();
+    let unmapped = pipeline.replace("dimensions = [\"channel\"]", "dimensions = [\"region\"]");
+    assert_ne!(unmapped, pipeline);
+    std::fs::write(d.join("unmapped.toml"), unmapped).unwrap();
+    // A second file whose row has more fields than its header.
+    let broken = pipeline.replace("orders-*.csv", "broken-*.csv");
+    std::fs::write(d.join("broken.toml"), broken).unwrap();
+    std::fs::copy(d.join("orders-1.csv"), d.join("broken-1.csv")).unwrap();
+    let mut text = std::fs::read_to_string(d.join("orders-2.csv")).unwrap();
+    text.push_str("O1,C1,2023-01-01 10:00:00,1.00,web,extra,fields\n");
+    std::fs::write(d.join("broken-2.csv"), text).unwrap();
+    for (pipeline, code) in [("unmapped.toml", 2), ("broken.toml", 1)] {
+        let run = |out: &str, engine: &[&str]| {
+            let mut args = vec!["run", pipeline, "-q", "--out", out];
+            args.extend(engine);
+            retention(&args, d)
+        };
+        let embedded = run("embedded", &[]);
+        let on_cluster = run(
+            "cluster",
+            &["--engine", "ballista", "--scheduler", &scheduler],
+        );
+        assert_eq!(embedded.status.code(), Some(code), "{}", stderr(&embedded));
+        assert_eq!(
+            on_cluster.status.code(),
+            Some(code),
+            "{}",
+            stderr(&on_cluster)
+        );
+        assert_eq!(stderr(&on_cluster), stderr(&embedded), "{pipeline}");
+        assert!(!d.join("cluster/current").exists(), "{pipeline}: published");
     }
 }
 

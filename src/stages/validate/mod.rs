@@ -11,7 +11,8 @@
 //! The parts: `scatter` takes the raw batches in input order, has `row`
 //! check their rows in parallel slices, codes the dimension columns (one
 //! `interner` each) and splits the lines by key hash into the partitions
-//! of `stages::partition`, keys as text; `columns` prepares a raw column
+//! of `stages::partition`, keys as text; `units` merges the keys of
+//! input units scattered apart (a cluster's read tasks); `columns` prepares a raw column
 //! (timestamp, number, text) for row access. [`Lines`] is the typed form
 //! of one partition's lines, keys coded (by the orders stage).
 
@@ -20,6 +21,7 @@ mod columns;
 mod interner;
 mod row;
 mod scatter;
+pub mod units;
 
 pub use codes::CodeVec;
 pub use columns::{NumberColumn, TsColumn};
