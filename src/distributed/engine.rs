@@ -1,11 +1,15 @@
-//! The client side of `--engine ballista`: the orders stage as two
-//! Ballista jobs, its steps the embedded engine's (`stages::orders::steps`).
+//! The client side of `--engine ballista`: the reading of the input and
+//! the orders stage as Ballista jobs, their steps the embedded engine's
+//! (`stages::validate::LineScatter`, `stages::orders::steps`).
 //!
-//! 1. The client has validated and scattered the lines (as the embedded
-//!    engine does) and writes each line partition, and what is known of
-//!    all lines, to the run's spill directory, which every executor sees.
-//! 2. Job one: each line partition assembled into orders on an executor;
-//!    the pieces of orders shuffled by customer partition (Ballista's hash
+//! 1. The read job ([`read_on_cluster`], `super::read`): each unit of the
+//!    input read, checked and scattered into line pieces on an executor,
+//!    written to the unit's file in the run's spill directory, which
+//!    every executor sees; the client merges what the units know of
+//!    their lines and writes it there.
+//! 2. Job one: each line partition read from the units' files and
+//!    assembled into orders on an executor; the pieces of orders
+//!    shuffled by customer partition (Ballista's hash
 //!    shuffle, over Arrow Flight); each customer partition's pieces joined
 //!    into a file. The line partitions' tallies come back to the client,
 //!    which fixes as_of from them (the latest order date over every

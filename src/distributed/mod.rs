@@ -2,10 +2,11 @@
 //! partitioned plan's orders stage on an Apache DataFusion Ballista
 //! cluster whose every process is this binary (`retention cluster`).
 //!
-//! What runs where: the client reads, validates and scatters the lines as
-//! the embedded engine does; executors group each line partition into
-//! orders, Ballista's hash shuffle moves the orders to their customer
-//! partitions, and executors build each customer partition's history,
+//! What runs where: executors read, check and scatter the input's lines
+//! a unit at a time (`read`) with the embedded engine's functions, and
+//! the client merges what the units know of their lines; executors group
+//! each line partition into orders, Ballista's hash shuffle moves the
+//! orders to their customer partitions, and executors build each customer partition's history,
 //! writing its entries to the history's spill files (whatever the memory
 //! budget) and making its per-customer results and CLV folds from them;
 //! the client joins the histories in id order and runs every later stage

@@ -12,7 +12,6 @@ use super::builder::FrameBuilder;
 use crate::error::Result;
 use crate::stages::calendar::Calendar;
 use crate::stages::cohorts::{retention_curve, CohortGrid};
-use crate::tables::schema::cohort_column;
 use crate::tables::schema::cohorts::{COHORT_RETENTION, RETENTION_CURVE};
 use crate::tables::schema::col;
 use crate::tables::schema::values::{money, ratio};
@@ -87,7 +86,8 @@ pub fn cohort_retention_table(grid: &CohortGrid, calendar: &Calendar) -> Result<
         .add(col::UNBOUNDED_RETENTION_RATE, rows.unbounded_rate)?
         .finish()?;
     // Declared as `cohort_month`; published under the unit's name.
-    frame.rename(col::COHORT_MONTH, cohort_column(calendar.unit).into())?;
+    let published = COHORT_RETENTION.published_name(col::COHORT_MONTH, calendar.unit);
+    frame.rename(col::COHORT_MONTH, published.into())?;
     Ok(frame)
 }
 
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn the_cohort_column_names_its_period() {
-        use crate::tables::schema::period_of_cohort_column;
+        use crate::tables::schema::{cohort_column, period_of_cohort_column};
         // Moved from `time`, where it tested `CohortPeriod::from_cohort_column`.
         assert_eq!(
             period_of_cohort_column(col::COHORT_WEEK),

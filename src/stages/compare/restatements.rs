@@ -8,8 +8,7 @@ use polars::prelude::{DataFrame, DataType};
 
 use super::{change, relative_change, whole_run_mask, RunTables};
 use crate::error::Result;
-use crate::tables::schema::cohorts::COHORT_RETENTION;
-use crate::tables::schema::{self, cohort_column, col, Kind, Restatable, TableSchema};
+use crate::tables::schema::{self, col, Kind, Restatable, TableSchema};
 use crate::time::CohortPeriod;
 
 /// One restated value.
@@ -144,17 +143,14 @@ pub fn restated(
 }
 
 /// The key columns of `table` as runs with cohorts of `unit` publish
-/// them: the dimensions first (`dims`), and `cohort_retention`'s cohort
-/// column, declared `cohort_month`, named after the unit
-/// (`tables::cohorts`).
+/// them: the dimensions first (`dims`), then the declared key, a cohort
+/// column under the unit's name.
 fn key_columns(table: &TableSchema, dims: &[String], unit: CohortPeriod) -> Vec<String> {
-    let published =
-        |key: &'static str| match table.name == COHORT_RETENTION.name && key == col::COHORT_MONTH {
-            true => cohort_column(unit),
-            false => key,
-        };
-    let keys = table.key.iter().map(|&k| published(k).to_string());
-    dims.iter().cloned().chain(keys).collect()
+    let keys = table.key.iter().map(|&k| table.published_name(k, unit));
+    dims.iter()
+        .cloned()
+        .chain(keys.map(str::to_string))
+        .collect()
 }
 
 /// The key columns `keys`, the completeness column and the restatable

@@ -142,14 +142,20 @@ impl TableSchema {
         };
         let dimensions = dimensions.iter().map(|d| (d.clone(), DataType::String));
         let declared = self.columns.iter().map(|c| {
-            let name = if self.cohort_named && c.name == super::col::COHORT_MONTH {
-                cohort_column(options.cohort_period)
-            } else {
-                c.name
-            };
+            let name = self.published_name(c.name, options.cohort_period);
             (name.to_string(), c.kind.dtype())
         });
         dimensions.chain(declared).collect()
+    }
+
+    /// The name the declared column `name` is published under with
+    /// cohorts of `unit`: a `cohort_named` table's cohort column is named
+    /// after the unit, every other column as declared.
+    pub fn published_name(&self, name: &'static str, unit: CohortPeriod) -> &'static str {
+        match self.cohort_named && name == super::col::COHORT_MONTH {
+            true => cohort_column(unit),
+            false => name,
+        }
     }
 
     /// The declared column `name` (panics on a name that is not declared:
