@@ -1325,6 +1325,32 @@ mod tests {
         );
     }
 
+    /// A cluster's read tasks get the client's settings as JSON: every
+    /// section comes back as it went, and checks the same.
+    #[test]
+    fn a_config_sent_as_json_comes_back_the_same() {
+        let sample = include_str!("../pipelines/sample.toml");
+        let text = format!(
+            "{sample}\n[[filters]]\ncolumn = \"status\"\none_of = [\"test\", \"void\"]\n\
+             [[filters]]\ncolumn = \"note\"\nis_blank = true\n\
+             [resources]\nmemory_limit = \"2GiB\"\nspill_compression = \"zstd\"\n"
+        );
+        let config: PipelineConfig = toml::from_str(&text).unwrap();
+        let sent = serde_json::to_string(&config).unwrap();
+        let back: PipelineConfig = serde_json::from_str(&sent).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), sent);
+        let pipeline = Pipeline::of_config(back).unwrap();
+        assert_eq!(pipeline.filters.len(), 2);
+        assert_eq!(pipeline.time_zone, chrono_tz::Europe::London);
+        // A setting the checks refuse is refused on the way back too.
+        let mut bad = config.clone();
+        bad.business.time_zone = "Mars/Olympus".into();
+        assert!(matches!(
+            Pipeline::of_config(bad),
+            Err(Error::Config { .. })
+        ));
+    }
+
     /// Tier thresholds round like amounts (half away from zero on the
     /// written decimal), not like the binary float TOML hands us.
     #[test]
