@@ -23,7 +23,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use super::codec::physical_codec;
-use super::task::cluster_error;
+use super::rows::cluster_error;
 use crate::error::{Error, Result};
 
 /// Seconds without a poll after which the scheduler takes an executor for

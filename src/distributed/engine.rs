@@ -54,10 +54,13 @@ use futures::TryStreamExt;
 use super::cluster::{runtime, start_in_process};
 use super::codec::physical_codec;
 use super::read::{merge_reads, units_of, ReadLines, ReadSettings, UnitFiles};
+use super::rows::{
+    cluster_error, decode, encode, from_batches, payloads, read_encoded, rows_schema, to_batches,
+    Kind, Row,
+};
 use super::task::{
-    cluster_error, decode, encode, fold_file, from_batches, holdout_file, keys_file, read_encoded,
-    rows_schema, to_batches, write_scorer, CountFiles, Kind, PartHistory, PartStorage,
-    PartitionTaskExec, Row, Task,
+    fold_file, holdout_file, keys_file, write_scorer, CountFiles, PartHistory, PartStorage,
+    PartitionTaskExec, Task,
 };
 use crate::clv::Scorer;
 use crate::config::{ClvConfig, Pipeline};
@@ -279,24 +282,6 @@ pub fn read_on_cluster(
     let dimensions = &pipeline.config.columns.dimensions;
     let lines = merge_reads(&rows, &units, (files, dimensions), plan.partitions)?;
     Ok((lines, written_bytes(&rows)?))
-}
-
-/// The payloads of kind `kind`, decoded, one from each of `partitions`
-/// partitions, in partition order.
-pub(super) fn payloads<T: serde::de::DeserializeOwned>(
-    rows: &[Row],
-    kind: Kind,
-    partitions: usize,
-) -> Result<Vec<T>> {
-    let of_kind: Vec<&Row> = rows.iter().filter(|r| r.kind == kind).collect();
-    let reported: Vec<u32> = of_kind.iter().map(|r| r.source).collect();
-    if reported != (0..partitions as u32).collect::<Vec<_>>() {
-        return Err(cluster_error(format!(
-            "{kind:?}: {} of {partitions} partitions reported; nothing is published",
-            reported.len()
-        )));
-    }
-    of_kind.iter().map(|r| decode(&r.payload)).collect()
 }
 
 /// Tasks a step is split into at most, whatever the partition count: a

@@ -22,6 +22,7 @@ mod cluster;
 mod codec;
 mod engine;
 mod read;
+mod rows;
 mod task;
 
 pub use cluster::{check_scheduler, run_executor, run_scheduler, ExecutorOptions};

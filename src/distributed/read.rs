@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::task::{cluster_error, decode, encode, written, Kind, Row};
+use super::rows::{cluster_error, decode, encode, payloads, read_encoded, written, Kind, Row};
 use crate::config::{Pipeline, PipelineConfig};
 use crate::error::{Error, Result};
 use crate::io::input::{read_chunks_where, InputSpec};
@@ -244,7 +244,7 @@ fn scatter_unit(
         },
     )?;
     let bytes = out.finish()?;
-    let (keys, rejects) = scatter.finish_unit(unit.file);
+    let (keys, rejects) = UnitKeys::of(scatter, unit.file);
     let read = UnitRead {
         keys,
         rejects,
@@ -285,7 +285,7 @@ pub fn merge_reads(
         let unit = &units[first.source as usize];
         return Err(decode::<Refusal>(&first.payload)?.into_error(unit, files));
     }
-    let reads: Vec<UnitRead> = super::engine::payloads(rows, Kind::Read, units.len())?;
+    let reads: Vec<UnitRead> = payloads(rows, Kind::Read, units.len())?;
     let rows_read: u64 = reads.iter().map(|r| r.keys.rows_read).sum();
     // Line indices are u32 throughout (half the memory of usize).
     if rows_read >= NO_CODE as u64 {
@@ -327,7 +327,7 @@ impl UnitFiles {
     }
 
     pub fn read(dir: &Path) -> Result<Arc<UnitFiles>> {
-        super::task::read_encoded(&units_file(dir)).map(Arc::new)
+        read_encoded(&units_file(dir)).map(Arc::new)
     }
 
     /// Line partition `p` whole: its pieces of every unit, in input order,

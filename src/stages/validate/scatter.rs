@@ -9,7 +9,6 @@ use rayon::prelude::*;
 
 use super::interner::{key_hash, Interner};
 use super::row::validate_batch;
-use super::units::UnitKeys;
 use super::{trim_key, CodeVec, LineStatus, Lines, NO_CODE};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -177,26 +176,11 @@ impl<'a> LineScatter<'a> {
         (keys, rejects)
     }
 
-    /// What a read unit's scatter knows of its lines (file `file`, or
-    /// rows of it), numbered from 0, and its row rejects: the keys of
-    /// [`LineScatter::finish`] without the customer ranges, whose sample
-    /// is merged with the other units' first (`super::units`).
-    pub fn finish_unit(self, file: u32) -> (UnitKeys, Vec<Reject>) {
-        let (keys, customer_sample, rejects) = self.finish_uncut();
-        let unit = UnitKeys {
-            file,
-            rows_read: keys.rows_read,
-            excluded_by_filter: keys.excluded_by_filter,
-            dimension_values: keys.dimension_values,
-            dimension_ranks: keys.dimension_ranks,
-            customer_sample,
-        };
-        (unit, rejects)
-    }
-
-    /// The keys with the dimensions' values ranked, the customer sample
-    /// and the row rejects.
-    fn finish_uncut(self) -> (LineKeys, Vec<Vec<u8>>, Vec<Reject>) {
+    /// The keys with the dimensions' values ranked but the customer
+    /// ranges not cut, their sample, and the row rejects: what a read
+    /// unit's scatter knows, merged with the other units' before the
+    /// ranges are cut (`super::units`).
+    pub fn finish_uncut(self) -> (LineKeys, Vec<Vec<u8>>, Vec<Reject>) {
         let LineScatter {
             mut keys,
             rejects,

@@ -9,10 +9,11 @@
 //! sample of other lines, which never changes a result
 //! (`stages::customer_ranges`).
 
-use super::scatter::LineKeys;
+use super::scatter::{LineKeys, LineScatter};
 use super::NO_CODE;
 use crate::stages::customer_ranges::CustomerRanges;
 use crate::stages::partition::LinePart;
+use crate::stages::rejects::Reject;
 
 /// What one unit's scatter knows of its lines.
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -28,6 +29,23 @@ pub struct UnitKeys {
     pub dimension_ranks: Vec<Vec<u32>>,
     /// Customer ids of a sample of the unit's lines.
     pub customer_sample: Vec<Vec<u8>>,
+}
+
+impl UnitKeys {
+    /// What `scatter` (of a unit of file `file`, its lines numbered from
+    /// 0) knows of its lines, and its row rejects.
+    pub fn of(scatter: LineScatter, file: u32) -> (UnitKeys, Vec<Reject>) {
+        let (keys, customer_sample, rejects) = scatter.finish_uncut();
+        let unit = UnitKeys {
+            file,
+            rows_read: keys.rows_read,
+            excluded_by_filter: keys.excluded_by_filter,
+            dimension_values: keys.dimension_values,
+            dimension_ranks: keys.dimension_ranks,
+            customer_sample,
+        };
+        (unit, rejects)
+    }
 }
 
 /// How one unit's lines become lines of the whole input.
@@ -141,8 +159,6 @@ mod tests {
     use crate::config::{Pipeline, PipelineConfig};
     use crate::stages::partition::Part;
     use crate::stages::raw::{RawBatch, ROW_COLUMN};
-    use crate::stages::rejects::Reject;
-    use crate::stages::validate::LineScatter;
     use polars::prelude::{Column, DataFrame};
     use proptest::prelude::*;
 
@@ -285,7 +301,7 @@ mod tests {
                 whole_pieces.push(whole.push(path, &raw, &no_progress).unwrap());
                 let mut own = LineScatter::new(&pipeline, PARTITIONS, sample_step);
                 unit_pieces.push(own.push(path, &raw, &no_progress).unwrap());
-                let (keys, rejects) = own.finish_unit(file);
+                let (keys, rejects) = UnitKeys::of(own, file);
                 unit_keys.push(keys);
                 unit_rejects.extend(rejects);
             }
