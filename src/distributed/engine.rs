@@ -271,14 +271,7 @@ pub fn read_on_cluster(
         settings,
     };
     let job = Arc::new(PartitionTaskExec::new(read, work_source(units.len())?));
-    let runtime = runtime()?;
-    let rows = runtime.block_on(async {
-        let client = Client::connect(cluster.scheduler).await?;
-        client.run(job).await
-    });
-    // Detached tasks of an in-process cluster end with the runtime.
-    runtime.shutdown_background();
-    let rows = rows?;
+    let rows = run_job(cluster.scheduler, job)?;
     let dimensions = &pipeline.config.columns.dimensions;
     let lines = merge_reads(&rows, &units, (files, dimensions), plan.partitions)?;
     Ok((lines, written_bytes(&rows)?))
@@ -439,15 +432,7 @@ impl ClvElsewhere for ClusterClv {
             compress: self.spill.compresses(),
         };
         let plan = Arc::new(PartitionTaskExec::new(score, work_source(partitions)?));
-        let rows = beside_the_pool(|| {
-            let runtime = runtime()?;
-            let rows = runtime.block_on(async {
-                let client = Client::connect(self.scheduler.as_deref()).await?;
-                client.run(plan).await
-            });
-            runtime.shutdown_background();
-            rows
-        })?;
+        let rows = beside_the_pool(|| run_job(self.scheduler.as_deref(), plan))?;
         tracing::debug!(
             seconds = clock.elapsed().as_secs_f64(),
             "clv scored on the executors"
@@ -455,6 +440,19 @@ impl ClvElsewhere for ClusterClv {
         self.spill.add_written(written_bytes(&rows)?);
         payloads(&rows, Kind::Scored, partitions)
     }
+}
+
+/// `plan` run as one job on the cluster at `scheduler` (an in-process one
+/// when `None`), on a runtime of its own; its rows.
+fn run_job(scheduler: Option<&str>, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<Row>> {
+    let runtime = runtime()?;
+    let rows = runtime.block_on(async {
+        let client = Client::connect(scheduler).await?;
+        client.run(plan).await
+    });
+    // Detached tasks of an in-process cluster end with the runtime.
+    runtime.shutdown_background();
+    rows
 }
 
 /// `job` on a thread of its own while this thread runs the rayon pool's

@@ -170,21 +170,8 @@ pub fn read_unit(
     pipeline: &Pipeline,
 ) -> Result<Vec<Row>> {
     match scatter_unit(dir, (u, unit), settings, pipeline) {
-        Ok((read, bytes)) => Ok(vec![
-            written(u, bytes)?,
-            Row {
-                partition: u,
-                kind: Kind::Read,
-                source: u,
-                payload: encode(&read)?,
-            },
-        ]),
-        Err(e) => Ok(vec![Row {
-            partition: u,
-            kind: Kind::Refused,
-            source: u,
-            payload: encode(&Refusal::of(e)?)?,
-        }]),
+        Ok((read, bytes)) => Ok(vec![written(u, bytes)?, Row::own(u, Kind::Read, &read)?]),
+        Err(e) => Ok(vec![Row::own(u, Kind::Refused, &Refusal::of(e)?)?]),
     }
 }
 

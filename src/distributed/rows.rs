@@ -174,15 +174,23 @@ pub fn from_batches(batches: &[RecordBatch]) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+impl Row {
+    /// The row of kind `kind` partition `p` made for itself, `value`
+    /// encoded.
+    pub(super) fn own<T: serde::Serialize>(p: u32, kind: Kind, value: &T) -> Result<Row> {
+        Ok(Row {
+            partition: p,
+            kind,
+            source: p,
+            payload: encode(value)?,
+        })
+    }
+}
+
 /// The row that says a task wrote `bytes` to the spill directory for
 /// partition `p`.
 pub(super) fn written(p: u32, bytes: u64) -> Result<Row> {
-    Ok(Row {
-        partition: p,
-        kind: Kind::Written,
-        source: p,
-        payload: encode(&bytes)?,
-    })
+    Row::own(p, Kind::Written, &bytes)
 }
 
 /// Writes `value` encoded to `path` through a temporary file, so a task

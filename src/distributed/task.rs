@@ -405,12 +405,7 @@ fn assemble(
             payload: piece_bytes(piece),
         })
         .collect();
-    rows.push(Row {
-        partition: p,
-        kind: Kind::Assembled,
-        source: p,
-        payload: encode(&orders)?,
-    });
+    rows.push(Row::own(p, Kind::Assembled, &orders)?);
     Ok(rows)
 }
 
@@ -449,12 +444,7 @@ fn history(
     let mut history = steps::history_of_part(part, as_of, &keys.file_starts);
     let (stored, bytes) = store_part(dir, p, (&mut history, as_of), storage)?;
     let history = PartHistory { history, stored };
-    let sent = Row {
-        partition: p,
-        kind: Kind::History,
-        source: p,
-        payload: encode(&history)?,
-    };
+    let sent = Row::own(p, Kind::History, &history)?;
     Ok(vec![written(p, bytes)?, sent])
 }
 
@@ -557,12 +547,7 @@ fn score(
     };
     Ok(vec![
         written(p, bytes)?,
-        Row {
-            partition: p,
-            kind: Kind::Scored,
-            source: p,
-            payload: encode(&scored)?,
-        },
+        Row::own(p, Kind::Scored, &scored)?,
     ])
 }
 

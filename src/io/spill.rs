@@ -304,17 +304,27 @@ pub fn write_whole<T: Spillable>(path: &Path, piece: &T, compress: bool) -> Resu
 /// Writes `pieces` to `file` (at `path`, for errors), compressed when
 /// `compress`; returns the bytes written.
 fn write_to<T: Spillable>(file: File, path: &Path, pieces: &[T], compress: bool) -> Result<u64> {
-    let counting = Counting {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        written: 0,
-    };
-    let mut out = VecWriter::new(counting, compress).map_err(|e| spill_error(path, e))?;
+    let mut out = counted_writer(file, path, compress)?;
     pieces
         .iter()
         .try_for_each(|piece| piece.write(&mut out))
         .and_then(|()| out.out.inner.flush())
         .map_err(|e| spill_error(path, e))?;
     Ok(out.out.written)
+}
+
+/// A spill-format writer to `file` (at `path`, for errors), buffered,
+/// that counts the bytes written.
+fn counted_writer(
+    file: File,
+    path: &Path,
+    compress: bool,
+) -> Result<VecWriter<Counting<BufWriter<File>>>> {
+    let counting = Counting {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        written: 0,
+    };
+    VecWriter::new(counting, compress).map_err(|e| spill_error(path, e))
 }
 
 /// A file of pieces of several partitions, written in one go by one
@@ -333,11 +343,7 @@ impl PieceFile {
     pub fn create(path: &Path, compress: bool) -> Result<PieceFile> {
         let staged = path.with_extension("partial");
         let file = File::create(&staged).map_err(|e| spill_error(&staged, e))?;
-        let counting = Counting {
-            inner: BufWriter::with_capacity(1 << 20, file),
-            written: 0,
-        };
-        let out = VecWriter::new(counting, compress).map_err(|e| spill_error(&staged, e))?;
+        let out = counted_writer(file, &staged, compress)?;
         Ok(PieceFile {
             staged,
             path: path.to_path_buf(),

@@ -55,10 +55,11 @@ proptest! {
             prop_assert!(other.resources.history_spilled, "{partitions}: the history came back");
             prop_assert!(other.resources.results_spilled, "{partitions}: the results were held");
         }
-        // Line partitions the budget spilled, in part or whole, reach the
-        // executors as they lie on disk, the rest appended; the last run
-        // compresses its spill files (the executors write their orders
-        // files so too).
+        // Budgets that would spill the lines of an embedded run, in part
+        // or whole: on a cluster the executors read and split the lines
+        // whatever the budget (so the bytes written no longer grow with
+        // it); the last run compresses its spill files (the executors
+        // write their line and orders files so too).
         let mut spilled = Vec::new();
         let spills = [
             (SPILL_SOME, SpillCompression::None),
@@ -277,7 +278,7 @@ fn a_cluster_of_three_processes_gives_the_embedded_tables() {
     }
     // The executor processes store the history's entries and results in
     // spill files whatever the budget; under one that spills everything,
-    // the client's lines are spilled too, and every file is compressed.
+    // every file is compressed.
     let engine = Engine::Ballista {
         scheduler: Some(cluster.scheduler.to_string()),
     };
