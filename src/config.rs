@@ -518,7 +518,7 @@ impl LoyaltyConfig {
 
 /// Thresholds of the target lists (`win_back`, `at_risk_high_value`,
 /// `reengage_new`, `vip`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetsConfig {
     /// `at_risk_high_value`: a customer's CLV is high when at least this

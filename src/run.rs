@@ -58,6 +58,7 @@ use crate::stages::compare::{compare, RunTables};
 use crate::stages::customer_ranges;
 use crate::stages::customers::ScoreStores;
 use crate::stages::dimensions::slices;
+use crate::stages::finish::{FinishElsewhere, FinishSettings};
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
 use crate::stages::nps::survey_part::SurveyPart;
 use crate::stages::nps::{
@@ -80,7 +81,7 @@ use crate::stages::rejects::{
 };
 use crate::stages::segments::{part_totals, SegmentTotals};
 use crate::stages::targets::{
-    joined_lists, part_rows, published_lists, ListPiece, TargetList, Targets,
+    joined_lists, part_rows, published_lists, sorted_pieces, TargetList, Targets,
 };
 use crate::stages::tiers::{migration_counts, MigrationCounts, Tiers};
 use crate::stages::validate::{LineKeys, LineScatter};
@@ -380,8 +381,8 @@ fn stages_to_checks(
         rejects_by_reason,
         rejects,
     } = orders;
-    let clv_there = clv_elsewhere(&options.engine, &spill, on_executors.is_some());
-    let history = (history, on_executors, clv_there.as_deref());
+    let there = parts_elsewhere(&options.engine, &spill, on_executors.is_some());
+    let history = (history, on_executors, there.as_ref().map(|t| &*t.clv));
     let surveys_read = SurveyReads::within(options, resources.memory_limit_bytes, &spill);
     let o = stages_over_history(
         (pipeline, surveys_read),
@@ -390,7 +391,8 @@ fn stages_to_checks(
         clock,
     )?;
     let results = Arc::new(o.per_customer);
-    let (segments, lists) = segments_and_targets(&results, (&spill, &mut resources), clock)?;
+    let finish_there = there.as_ref().map(|t| &*t.finish);
+    let finished = segments_and_targets((&results, finish_there), (&spill, &mut resources), clock)?;
     let rejects = match &o.nps {
         // Survey rejects after the order rejects; `source` tells them apart.
         Some(n) => stack_rejects(rejects, &n.rejects)?,
@@ -399,7 +401,10 @@ fn stages_to_checks(
     let (checks, checks_frame) = clock.time("checks", || {
         checks_stage(
             (&counts, accepted_cents),
-            customer_totals(&results.parts)?,
+            match finished.customer_totals {
+                Some(totals) => totals,
+                None => customer_totals(&results.parts)?,
+            },
             &o.described,
             o.tier_check.clone(),
             o.nps.as_ref(),
@@ -408,13 +413,13 @@ fn stages_to_checks(
     let (as_of, customer_count) = (results.as_of, results.parts.customers());
     let frames = StageFrames {
         described: o.described,
-        segments,
+        segments: finished.segments,
         tier_migration: o.tier_migration,
         clv: o.clv_frames,
         rejects,
         checks: checks_frame,
     };
-    let (published, surveys) = published_tables(results, lists, frames, o.nps)?;
+    let (published, surveys) = published_tables(results, finished.lists, frames, o.nps)?;
     Ok(Computed {
         files,
         as_of: date_of(as_of),
@@ -490,19 +495,28 @@ type ExecutorsHistory<'a> = (
     Option<&'a dyn ClvElsewhere>,
 );
 
-/// Where the CLV stage finds the folds of, and scores, the customer
-/// partitions whose results a cluster's executors stored (`stored`): on
-/// the cluster. Otherwise it folds and scores them in this process.
-fn clv_elsewhere(
-    engine: &Engine,
-    spill: &Arc<SpillDir>,
-    stored: bool,
-) -> Option<Box<dyn ClvElsewhere>> {
+/// Where a cluster's executors do the per-customer work after the orders
+/// stage, for the customer partitions whose results they stored.
+struct PartsElsewhere {
+    /// Where the CLV stage finds the partitions' folds and scores them.
+    clv: Box<dyn ClvElsewhere>,
+    /// Where the stages `segments` and `targets` finish them.
+    finish: Box<dyn FinishElsewhere>,
+}
+
+/// On a cluster whose executors stored the per-customer results
+/// (`stored`), the same executors; otherwise none, and this process does
+/// that work.
+fn parts_elsewhere(engine: &Engine, spill: &Arc<SpillDir>, stored: bool) -> Option<PartsElsewhere> {
     match engine {
         #[cfg(feature = "distributed")]
         Engine::Ballista { scheduler } if stored => {
-            let cluster = crate::distributed::ClusterClv::new(scheduler.clone(), spill.clone());
-            Some(Box::new(cluster))
+            use crate::distributed::ClusterParts;
+            let cluster = || ClusterParts::new(scheduler.clone(), spill.clone());
+            Some(PartsElsewhere {
+                clv: Box::new(cluster()),
+                finish: Box::new(cluster()),
+            })
         }
         _ => {
             let _ = (spill, stored);
@@ -528,21 +542,84 @@ fn stages_over_history(
     Ok(over)
 }
 
+/// What the stages `segments` and `targets` give.
+struct Finished {
+    segments: DataFrame,
+    lists: Vec<ListSource>,
+    /// The checks' customer totals, when the executors that finished the
+    /// partitions added them up too.
+    customer_totals: Option<CustomerTotals>,
+}
+
 /// The stages `segments` and `targets`, over the per-customer results a
 /// customer partition at a time (the lists in `spill` when the results
-/// are spilled); `resources` completed with the bytes spilled.
+/// are spilled), or on the executors `there` that stored them;
+/// `resources` completed with the bytes spilled.
 fn segments_and_targets(
-    results: &PerCustomer,
+    (results, there): (&PerCustomer, Option<&dyn FinishElsewhere>),
     (spill, resources): (&Arc<SpillDir>, &mut Resources),
     clock: &mut StageClock,
-) -> Result<(DataFrame, Vec<ListSource>)> {
-    let segments = clock.time("segments", || segments_table(&segment_stage(results)?))?;
-    let lists = clock.time("targets", || target_stage(results, spill))?;
+) -> Result<Finished> {
+    let finished = match there {
+        Some(there) => finished_elsewhere((results, there), spill, clock)?,
+        None => Finished {
+            // The cluster test: a client that finishes the partitions itself.
+            segments: clock.time("segments", || {
+                crate::faults::crash_point("run::finished_here");
+                segments_table(&segment_stage(results)?)
+            })?,
+            lists: clock.time("targets", || target_stage(results, spill))?,
+            customer_totals: None,
+        },
+    };
     // Every spill file is written by now, the target lists' last (the
     // results' and the lists' are read while the tables are published;
     // their stores keep the directory).
     resources.spilled_bytes = spill.written();
-    Ok((segments, lists))
+    Ok(finished)
+}
+
+/// [`segments_and_targets`] on the executors `there`: the partitions'
+/// totals added up here, their list runs merged here. The stage
+/// `segments` is timed with the executors' job, which makes the lists'
+/// runs too.
+fn finished_elsewhere(
+    (results, there): (&PerCustomer, &dyn FinishElsewhere),
+    spill: &Arc<SpillDir>,
+    clock: &mut StageClock,
+) -> Result<Finished> {
+    let settings = FinishSettings {
+        as_of: results.as_of,
+        window: results.window,
+        tiers: results.tiers.clone(),
+        targets: results.targets.clone(),
+        scoring: results.parts.scoring().clone(),
+        lists: published_lists(results.tiers.is_some(), results.clv.is_some()),
+        starts: results.parts.part_starts(),
+        clv: results.clv.is_some(),
+    };
+    let (segments, parts) = clock.time("segments", || {
+        let parts = there.finish(&settings)?;
+        let mut totals = SegmentTotals::zero();
+        if settings.clv {
+            totals = totals.with_zero_clv();
+        }
+        parts.iter().for_each(|part| totals.add(&part.segments));
+        Ok((segments_table(&totals)?, parts))
+    })?;
+    let customer_totals = parts
+        .iter()
+        .fold(CustomerTotals::default(), |all, part| all + part.totals);
+    let runs: Vec<Vec<Option<PathBuf>>> = parts.into_iter().map(|part| part.runs).collect();
+    let list_runs = ListRuns::new(Arc::clone(spill), settings.starts.len());
+    let lists = clock.time("targets", || {
+        merged_lists(&list_runs, &settings.lists, runs)
+    })?;
+    Ok(Finished {
+        segments,
+        lists,
+        customer_totals: Some(customer_totals),
+    })
 }
 
 /// The stage `segments`: each partition's totals, and with the CLV stage
@@ -1574,17 +1651,23 @@ fn stored_lists(
         let clv = results.clv_of_part(p)?;
         let start = results.parts.codes_of(p).start;
         let inputs = results.target_inputs((part, start), clv.as_deref());
-        part_rows(&inputs, targets, lists)?
+        sorted_pieces(&inputs, targets, lists, &part.ids)?
             .into_iter()
-            .map(|mut rows| {
-                rows.sort();
-                let piece = ListPiece::of(rows, |c| part.ids.get(c - start));
-                // A partition's first code names its runs' files.
-                runs.write_run(piece, start)
-            })
+            // A partition's first code names its runs' files.
+            .map(|piece| runs.write_run(piece, start))
             .collect::<Result<Vec<_>>>()
     })?;
     let written: Vec<Vec<Option<PathBuf>>> = written.into_iter().collect::<Result<_>>()?;
+    merged_lists(&runs, lists, written)
+}
+
+/// Each of `lists` merged from its runs: `written` holds, per partition,
+/// the file of its run of each list (none when it has no rows on it).
+fn merged_lists(
+    runs: &ListRuns,
+    lists: &[TargetList],
+    written: Vec<Vec<Option<PathBuf>>>,
+) -> Result<Vec<ListSource>> {
     lists
         .par_iter()
         .enumerate()

@@ -28,10 +28,13 @@
 //!
 //!    With the CLV stage on, the same task folds the partition's results
 //!    and entries for the CLV's fits into a fold file, which the client
-//!    adds up in partition order ([`ClusterClv`]).
+//!    adds up in partition order ([`ClusterParts`]).
 //! 4. With the CLV stage on, a later job scores the CLV of each customer
-//!    partition on an executor ([`ClusterClv`]), once the client has
+//!    partition on an executor ([`ClusterParts`]), once the client has
 //!    fitted the models.
+//! 5. A last job finishes each customer partition on an executor
+//!    ([`ClusterParts`]): its segment totals, its customer totals for the
+//!    checks and its target list runs, which the client merges.
 //!
 //! Every partition must report exactly once in each job; a missing one
 //! fails the run rather than publish a table without its customers.
@@ -69,6 +72,7 @@ use crate::io::spill::SpillDir;
 use crate::stages::clv::{
     calibration_end, ClvElsewhere, ClvFoldPart, PartColumns, PartScoring, ScoredPart,
 };
+use crate::stages::finish::{FinishElsewhere, FinishSettings, FinishedPart};
 use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
 use crate::stages::part_counts::Counting;
 use crate::stages::per_customer::StoredResults;
@@ -361,35 +365,69 @@ fn history_plan(
     )))
 }
 
-/// The CLV stage's per-customer work on a cluster, for the customer
-/// partitions whose results the executors stored (a spilled history's):
-/// their folds, which the history tasks wrote beside the results, are
-/// read here; and they are scored there.
+/// The per-customer work after the orders stage on a cluster, for the
+/// customer partitions whose results the executors stored (a spilled
+/// history's): the CLV stage's and the stages `segments` and `targets`'.
 ///
-/// For the scores, the client writes its scorer (the fitted rows' figures and the index
-/// that finds a customer's row) to the run's spill directory; each
-/// executor reads it once and scores its partitions with the embedded
-/// engine's own function (`stages::clv::score_part`), writing their
-/// scores and sorted CLVs to the CLV's spill files; only each partition's
-/// count of uncomputable customers and its exact part of the forecast's
-/// monthly totals come back, which add up to the same totals in any
-/// order.
-pub struct ClusterClv {
+/// The CLV's folds, which the history tasks wrote beside the results, are
+/// read here; the partitions are scored there. For the scores, the client
+/// writes its scorer (the fitted rows' figures and the index that finds a
+/// customer's row) to the run's spill directory; each executor reads it
+/// once and scores its partitions with the embedded engine's own function
+/// (`stages::clv::score_part`), writing their scores and sorted CLVs to
+/// the CLV's spill files; only each partition's count of uncomputable
+/// customers and its exact part of the forecast's monthly totals come
+/// back, which add up to the same totals in any order.
+///
+/// Then each partition is finished there (`stages::finish::finish_part`):
+/// its segment and customer totals come back, exact in any order, and its
+/// rows of each target list are written as runs that the client merges.
+pub struct ClusterParts {
     /// `HOST:PORT` of the scheduler; `None` starts one in this process.
     scheduler: Option<String>,
     spill: Arc<SpillDir>,
 }
 
-impl ClusterClv {
-    /// Scoring on the cluster at `scheduler` (or an in-process one), the
+impl ClusterParts {
+    /// The work on the cluster at `scheduler` (or an in-process one), the
     /// files in the run's spill directory `spill`, which every executor
     /// sees.
-    pub fn new(scheduler: Option<String>, spill: Arc<SpillDir>) -> ClusterClv {
-        ClusterClv { scheduler, spill }
+    pub fn new(scheduler: Option<String>, spill: Arc<SpillDir>) -> ClusterParts {
+        ClusterParts { scheduler, spill }
+    }
+
+    /// The spill directory's absolute path, as the executors find it.
+    fn dir(&self) -> Result<std::path::PathBuf> {
+        std::path::absolute(self.spill.path()).map_err(|e| {
+            Error::output(
+                self.spill.path(),
+                format!("cannot make the path absolute: {e}"),
+            )
+        })
     }
 }
 
-impl ClvElsewhere for ClusterClv {
+impl FinishElsewhere for ClusterParts {
+    fn finish(&self, settings: &FinishSettings) -> Result<Vec<FinishedPart>> {
+        let partitions = settings.starts.len();
+        let finish = Task::Finish {
+            dir: self.dir()?,
+            settings: settings.clone(),
+            compress: self.spill.compresses(),
+        };
+        let clock = std::time::Instant::now();
+        let plan = Arc::new(PartitionTaskExec::new(finish, work_source(partitions)?));
+        let rows = beside_the_pool(|| run_job(self.scheduler.as_deref(), plan))?;
+        tracing::debug!(
+            seconds = clock.elapsed().as_secs_f64(),
+            "segments and target lists made on the executors"
+        );
+        self.spill.add_written(written_bytes(&rows)?);
+        payloads(&rows, Kind::Finished, partitions)
+    }
+}
+
+impl ClvElsewhere for ClusterParts {
     /// The fold the history task wrote beside the partition's results.
     fn fold_part(&self, p: usize) -> Result<ClvFoldPart> {
         read_encoded(&fold_file(self.spill.path(), p))
@@ -406,12 +444,7 @@ impl ClvElsewhere for ClusterClv {
         how: PartScoring,
         partitions: usize,
     ) -> Result<Vec<ScoredPart>> {
-        let dir = std::path::absolute(self.spill.path()).map_err(|e| {
-            Error::output(
-                self.spill.path(),
-                format!("cannot make the path absolute: {e}"),
-            )
-        })?;
+        let dir = self.dir()?;
         // A name of this run's scorer alone: an executor keeps the last
         // scorer it read by its path.
         let nonce = std::time::SystemTime::now()

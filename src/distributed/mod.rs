@@ -9,9 +9,10 @@
 //! orders to their customer partitions, and executors build each customer partition's history,
 //! writing its entries to the history's spill files (whatever the memory
 //! budget) and making its per-customer results and CLV folds from them;
-//! the client joins the histories in id order and runs every later stage
+//! the client joins the histories in id order and runs the later stages
 //! over the stored parts, but for the CLV scores, which the executors make
-//! with the client's fitted scorer ([`ClusterClv`]). Each
+//! with the client's fitted scorer, and each partition's segment totals
+//! and target list rows, which they make too ([`ClusterParts`]). Each
 //! step on an executor is the embedded engine's own function
 //! (`stages::orders::steps`) inside one plan node of ours
 //! ([`task::PartitionTaskExec`]), so the definitions have one
@@ -27,7 +28,7 @@ mod task;
 
 pub use cluster::{check_scheduler, run_executor, run_scheduler, ExecutorOptions};
 pub use engine::{
-    build_orders_on_cluster, read_on_cluster, ClusterClv, ClusterOrders, ClusterRun, ReadPlan,
+    build_orders_on_cluster, read_on_cluster, ClusterOrders, ClusterParts, ClusterRun, ReadPlan,
     SpilledHistory,
 };
 pub use read::{ReadLines, UnitFiles};

@@ -42,6 +42,9 @@ pub enum Kind {
     /// Why a read task refused a unit of the input
     /// ([`super::read::Refusal`]).
     Refused = 7,
+    /// What a finished customer partition leaves
+    /// (`stages::finish::FinishedPart`).
+    Finished = 8,
 }
 
 impl Kind {
@@ -55,6 +58,7 @@ impl Kind {
             Kind::Scored,
             Kind::Read,
             Kind::Refused,
+            Kind::Finished,
         ];
         kinds.into_iter().find(|k| *k as u8 == code)
     }

@@ -28,13 +28,16 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::clv::Scorer;
 use crate::error::{Error, Result};
-use crate::io::sorted_clvs::write_run;
+use crate::io::list_files::{run_piece_rows, write_list_run};
+use crate::io::sorted_clvs::{open_sorted, write_run};
 use crate::io::spill::{
-    part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, CLV_SCORES, CUSTOMERS,
-    HISTORY, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
+    part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, Spillable, CLV_SCORES,
+    CUSTOMERS, HISTORY, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
 };
 use crate::stages::clv::{fold_part, score_part, PartScoring, ScoredPart};
+use crate::stages::clv_scores::{ClvRanks, ClvScores};
 use crate::stages::cohorts::CohortGrid;
+use crate::stages::finish::{finish_part, FinishSettings, FinishedPart};
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::{steps, EntriesView};
 use crate::stages::part_counts::{
@@ -43,6 +46,7 @@ use crate::stages::part_counts::{
 };
 use crate::stages::partition::{OrderPart, Part};
 use crate::stages::per_customer::{part_results, store_results, CustomerPart, StoredResults};
+use crate::stages::targets::Targets;
 use crate::stages::tiers::TierMoves;
 use crate::stages::tiers::Tiers;
 use crate::stages::validate::LineKeys;
@@ -94,6 +98,17 @@ pub enum Task {
     Score {
         dir: PathBuf,
         scorer: PathBuf,
+        compress: bool,
+    },
+    /// Customer partition → its segment totals, customer totals and target
+    /// list runs (`stages::finish::finish_part`), from the results a
+    /// history task stored and, with the CLV stage, the scores a score
+    /// task stored and the CLVs the client merged: the runs written where
+    /// the client merges them (compressed when `compress`), the rest sent
+    /// back.
+    Finish {
+        dir: PathBuf,
+        settings: FinishSettings,
         compress: bool,
     },
 }
@@ -373,6 +388,22 @@ impl Task {
                 }
                 Ok(out)
             }
+            Task::Finish {
+                dir,
+                settings,
+                compress,
+            } => {
+                let sorted = settings.clv.then(|| open_sorted(dir)).transpose()?;
+                let ranks = sorted.as_deref().map(ClvRanks::of);
+                let targets =
+                    Targets::of(ranks, settings.scoring.gap_doubled(), &settings.targets)?;
+                let mut out = Vec::new();
+                for row in work(&input) {
+                    let how = (settings, &targets, *compress);
+                    out.extend(finish(dir, row.partition, how)?);
+                }
+                Ok(out)
+            }
         }
     }
 }
@@ -529,16 +560,8 @@ fn score(
     compress: bool,
 ) -> Result<Vec<Row>> {
     let part = p as usize;
-    let path = part_file(dir, CUSTOMERS, part);
-    let (scores, totals) = match read_pieces::<CustomerPart>(&path)?.as_slice() {
-        [results] => score_part(scorer, &results.summary, how),
-        _ => {
-            return Err(cluster_error(format!(
-                "`{}` does not hold one partition's results",
-                path.display()
-            )))
-        }
-    };
+    let results = read_one::<CustomerPart>(&part_file(dir, CUSTOMERS, part), "results")?;
+    let (scores, totals) = score_part(scorer, &results.summary, how);
     let bytes = write_whole(&part_file(dir, CLV_SCORES, part), &scores, compress)?
         + write_run(dir, part, &scores.sorted_clvs())?;
     let scored = ScoredPart {
@@ -548,6 +571,55 @@ fn score(
     Ok(vec![
         written(p, bytes)?,
         Row::own(p, Kind::Scored, &scored)?,
+    ])
+}
+
+/// The one piece of a partition's file `path` that holds its `what`.
+fn read_one<T: Spillable>(path: &Path, what: &str) -> Result<T> {
+    let mut pieces = read_pieces::<T>(path)?;
+    match (pieces.pop(), pieces.is_empty()) {
+        (Some(one), true) => Ok(one),
+        _ => Err(cluster_error(format!(
+            "`{}` does not hold one partition's {what}",
+            path.display()
+        ))),
+    }
+}
+
+/// Customer partition `p` finished (`stages::finish::finish_part`) from
+/// its stored results and scores, `targets` being the figures of every
+/// customer: its list runs written, the `Written` and `Finished` rows.
+fn finish(
+    dir: &Path,
+    p: u32,
+    (settings, targets, compress): (&FinishSettings, &Targets, bool),
+) -> Result<Vec<Row>> {
+    let part = p as usize;
+    let results = read_one::<CustomerPart>(&part_file(dir, CUSTOMERS, part), "results")?;
+    let scores = match settings.clv {
+        true => Some(read_one::<ClvScores>(
+            &part_file(dir, CLV_SCORES, part),
+            "CLV scores",
+        )?),
+        false => None,
+    };
+    let (segments, totals, pieces) =
+        finish_part((part, results), scores.as_ref(), targets, settings)?;
+    let (mut bytes, mut runs) = (0, Vec::new());
+    let how = (run_piece_rows(settings.starts.len()), compress);
+    for piece in pieces {
+        let run = write_list_run(dir, (piece, settings.starts[part]), how)?;
+        bytes += run.as_ref().map_or(0, |(_, written)| *written);
+        runs.push(run.map(|(path, _)| path));
+    }
+    let finished = FinishedPart {
+        segments,
+        totals,
+        runs,
+    };
+    Ok(vec![
+        written(p, bytes)?,
+        Row::own(p, Kind::Finished, &finished)?,
     ])
 }
 
@@ -632,6 +704,7 @@ impl DisplayAs for PartitionTaskExec {
             Task::Gather { .. } => "gather",
             Task::History { .. } => "history",
             Task::Score { .. } => "score",
+            Task::Finish { .. } => "finish",
         };
         write!(f, "PartitionTaskExec: {name}")
     }

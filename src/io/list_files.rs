@@ -237,7 +237,7 @@ impl ListRuns {
     pub fn new(dir: Arc<SpillDir>, runs: usize) -> ListRuns {
         ListRuns {
             dir,
-            run_piece_rows: (MERGE_ROWS / runs.max(1)).clamp(256, 64 * 1024),
+            run_piece_rows: run_piece_rows(runs),
             piece_rows: PUBLISH_PIECE_ROWS,
         }
     }
@@ -253,25 +253,14 @@ impl ListRuns {
         }
     }
 
-    fn run_file(&self, list: TargetList, start: usize) -> PathBuf {
-        self.dir
-            .path()
-            .join(format!("list-{list:?}-{start:012}.bin"))
-    }
-
     /// Writes the rows of `piece` (one partition's rows of its list, in
     /// the list's order; the partition's first customer's code is
     /// `start`) as a run; `None` when it has none.
     pub fn write_run(&self, piece: ListPiece, start: usize) -> Result<Option<PathBuf>> {
-        if piece.is_empty() {
+        let how = (self.run_piece_rows, self.dir.compresses());
+        let Some((path, written)) = write_list_run(self.dir.path(), (piece, start), how)? else {
             return Ok(None);
-        }
-        let path = self.run_file(piece.rows.list(), start);
-        let mut out = PieceWriter::create(&path, self.dir.compresses())?;
-        for run_piece in piece.split(self.run_piece_rows) {
-            out.put(&run_piece)?;
-        }
-        let (_, written) = out.finish()?;
+        };
         self.dir.add_written(written);
         crate::faults::crash_point("spill::list_run_written");
         Ok(Some(path))
@@ -282,6 +271,39 @@ impl ListRuns {
         let path = self.dir.path().join(format!("list-{list:?}.bin"));
         merge_into((list, runs), (path, self.piece_rows), &self.dir)
     }
+}
+
+/// Rows in a run's piece when there are `runs` runs to merge: the merge
+/// holds a piece of each.
+pub fn run_piece_rows(runs: usize) -> usize {
+    (MERGE_ROWS / runs.max(1)).clamp(256, 64 * 1024)
+}
+
+/// Writes `piece` (one partition's rows of its list, in the list's order;
+/// the partition's first customer's code is `start`, which names the
+/// file) as a run in the directory `dir`, in pieces of `run_piece_rows`
+/// rows, compressed when `compress`: its file and the bytes written,
+/// `None` when it has no rows. A cluster's task writes its partitions'
+/// runs so too; written through a temporary file renamed into place, as a
+/// task that runs again rewrites them.
+pub fn write_list_run(
+    dir: &Path,
+    (piece, start): (ListPiece, usize),
+    (run_piece_rows, compress): (usize, bool),
+) -> Result<Option<(PathBuf, u64)>> {
+    if piece.is_empty() {
+        return Ok(None);
+    }
+    let list = piece.rows.list();
+    let path = dir.join(format!("list-{list:?}-{start:012}.bin"));
+    let staged = path.with_extension("partial");
+    let mut out = PieceWriter::create(&staged, compress)?;
+    for run_piece in piece.split(run_piece_rows) {
+        out.put(&run_piece)?;
+    }
+    let (_, written) = out.finish()?;
+    std::fs::rename(&staged, &path).map_err(|e| list_error(&path, e))?;
+    Ok(Some((path, written)))
 }
 
 /// A list file's I/O error, naming the file.

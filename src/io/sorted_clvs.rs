@@ -26,6 +26,9 @@ use crate::stages::order_statistics::total_order_bits;
 pub const CLV_RUNS: &str = "clv-run";
 /// The file of every CLV, sorted.
 const SORTED_FILE: &str = "clv-sorted.bin";
+/// The first value of each of its blocks, for a cluster's executors,
+/// which open the sorted file by its path ([`open_sorted`]).
+const FIRSTS_FILE: &str = "clv-sorted-firsts.bin";
 
 /// Values of a block, the unit read back for a rank: 2 KiB.
 const BLOCK_VALUES: usize = 256;
@@ -74,16 +77,46 @@ impl ClvRunStore for ClvRunFiles {
             .collect();
         let path = self.dir.path().join(SORTED_FILE);
         let sorted = merge_runs(&paths, &path)?;
-        self.dir.add_written(8 * sorted.len as u64);
+        let firsts = self.dir.path().join(FIRSTS_FILE);
+        std::fs::write(&firsts, bytemuck::cast_slice(&sorted.firsts))
+            .map_err(|e| clv_error(&firsts, e))?;
+        self.dir
+            .add_written(8 * (sorted.len + sorted.firsts.len()) as u64);
         for run in &paths {
             std::fs::remove_file(run).map_err(|e| clv_error(run, e))?;
         }
         crate::faults::crash_point("spill::clv_merged");
         Ok(Box::new(SortedClvFile {
             sorted,
-            _dir: Arc::clone(&self.dir),
+            _dir: Some(Arc::clone(&self.dir)),
         }))
     }
+}
+
+/// Every CLV sorted, in the files the client's merge wrote in the spill
+/// directory `dir`: how a cluster's executor reads the CLVs' ranks.
+pub fn open_sorted(dir: &Path) -> Result<Box<dyn SortedClvs>> {
+    let path = dir.join(SORTED_FILE);
+    let file = File::open(&path).map_err(|e| clv_error(&path, e))?;
+    let bytes = file.metadata().map_err(|e| clv_error(&path, e))?.len();
+    let firsts_path = dir.join(FIRSTS_FILE);
+    let firsts = std::fs::read(&firsts_path).map_err(|e| clv_error(&firsts_path, e))?;
+    let len = (bytes / 8) as usize;
+    if bytes % 8 != 0 || firsts.len() % 8 != 0 || firsts.len() / 8 != len.div_ceil(BLOCK_VALUES) {
+        let e = std::io::Error::other("its size does not match its blocks' first values");
+        return Err(clv_error(&path, e));
+    }
+    let firsts = firsts
+        .chunks_exact(8)
+        .map(|b| f64::from_ne_bytes(b.try_into().expect("8 bytes")))
+        .collect();
+    let sorted = SortedFile {
+        file,
+        path,
+        len,
+        firsts,
+    };
+    Ok(Box::new(SortedClvFile { sorted, _dir: None }))
 }
 
 /// The merged file, open, and each block's first value.
@@ -94,10 +127,11 @@ struct SortedFile {
     firsts: Vec<f64>,
 }
 
-/// Every CLV sorted in a spill file, which lives as long as this does.
+/// Every CLV sorted in a spill file, which lives as long as this does
+/// (the client's; an executor's does not own the directory).
 struct SortedClvFile {
     sorted: SortedFile,
-    _dir: Arc<SpillDir>,
+    _dir: Option<Arc<SpillDir>>,
 }
 
 impl SortedClvs for SortedClvFile {
@@ -265,20 +299,25 @@ mod tests {
                 files.put_run(p, &run).unwrap();
             }
             let merged = files.merged(runs.len()).unwrap();
+            // As the client's merge gives it, and as an executor opens it.
+            let opened = open_sorted(dir.path()).unwrap();
             let mut all: Vec<f64> = runs.concat();
             all.sort_unstable_by(f64::total_cmp);
-            prop_assert_eq!(merged.count(), all.len());
-            for (rank, x) in all.iter().enumerate() {
-                prop_assert_eq!(merged.at_rank(rank).unwrap().to_bits(), x.to_bits());
+            let steps: Vec<f64> = all.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
+            for sorted in [&merged, &opened] {
+                prop_assert_eq!(sorted.count(), all.len());
+                for (rank, x) in all.iter().enumerate() {
+                    prop_assert_eq!(sorted.at_rank(rank).unwrap().to_bits(), x.to_bits());
+                }
+                for &probe in all.iter().chain(&probes).chain(&steps) {
+                    let below = all.iter().filter(|x| x.total_cmp(&probe).is_lt()).count();
+                    prop_assert_eq!(sorted.count_below(probe).unwrap(), below, "{}", probe);
+                }
             }
-            let steps = all.windows(2).map(|w| (w[0] + w[1]) / 2.0);
-            for probe in all.iter().copied().chain(probes).chain(steps) {
-                let below = all.iter().filter(|x| x.total_cmp(&probe).is_lt()).count();
-                prop_assert_eq!(merged.count_below(probe).unwrap(), below, "{}", probe);
-            }
-            // The runs are gone; the merged file stays while it is used.
+            // The runs are gone; the merged file and its blocks' first
+            // values stay while they are used.
             let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-            prop_assert_eq!(left.len(), 1);
+            prop_assert_eq!(left.len(), 2);
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn wide_sum<'a>(cents: impl Iterator<Item = &'a i64>) -> i128 {
 /// What the reconciliation reads of the customer summaries: their
 /// customers, revenue (in i128, see [`money_check`]) and orders, added up
 /// a customer partition at a time.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerTotals {
     pub customers: i64,
     pub revenue_cents: i128,

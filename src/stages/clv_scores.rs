@@ -171,9 +171,7 @@ impl ClvScoreParts {
 
     /// The ranks of every customer's CLV ([`ClvScoreParts::finish`]ed).
     pub fn ranks(&self) -> ClvRanks<'_> {
-        ClvRanks {
-            sorted: self.sorted.as_ref(),
-        }
+        ClvRanks::of(self.sorted.as_ref())
     }
 }
 
@@ -229,7 +227,12 @@ pub struct ClvRanks<'a> {
     sorted: &'a dyn SortedClvs,
 }
 
-impl ClvRanks<'_> {
+impl<'a> ClvRanks<'a> {
+    /// The ranks of the CLVs in `sorted` (every customer's).
+    pub fn of(sorted: &'a dyn SortedClvs) -> ClvRanks<'a> {
+        ClvRanks { sorted }
+    }
+
     /// The share of CLVs strictly below `clv`.
     pub fn share_below(&self, clv: f64) -> Result<f64> {
         let below = self.sorted.count_below(clv)?;

@@ -155,7 +155,7 @@ pub struct ScoreSlices<'a> {
 /// What scores a partition's summary: the RFM cuts and the median
 /// second-order gap, order statistics over every partition's values
 /// (exact, as if taken over one column).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scoring {
     cuts: [Vec<i64>; 3],
     gap_doubled: Option<i64>,

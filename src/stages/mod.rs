@@ -25,6 +25,7 @@ pub mod compare;
 pub mod customer_ranges;
 pub mod customers;
 pub mod dimensions;
+pub mod finish;
 pub mod kpis;
 pub mod nps;
 pub mod order_statistics;

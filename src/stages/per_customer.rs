@@ -318,6 +318,18 @@ impl CustomerParts {
         self.scoring.gap_doubled()
     }
 
+    /// What scores every part's summary as it is read back.
+    pub fn scoring(&self) -> &Scoring {
+        &self.scoring
+    }
+
+    /// The code of each part's first customer, in part order.
+    pub fn part_starts(&self) -> Vec<usize> {
+        (0..self.part_count())
+            .map(|p| self.codes_of(p).start)
+            .collect()
+    }
+
     /// Whether the parts are in a store rather than held.
     pub fn stored(&self) -> bool {
         self.store.is_some()

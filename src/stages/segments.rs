@@ -7,9 +7,11 @@ use crate::clv::ExactSum;
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::{CustomerSummary, SEGMENTS};
 
-/// Totals per segment, in segment-name order.
-#[derive(Debug, Clone, PartialEq)]
+/// Totals per segment, in segment-name order (a cluster's executor sends
+/// a partition's back without the names, which are always the same).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SegmentTotals {
+    #[serde(skip, default = "sorted_names")]
     pub names: Vec<&'static str>,
     pub customers: Vec<i64>,
     pub revenue_cents: Vec<i64>,
@@ -21,7 +23,7 @@ pub struct SegmentTotals {
 /// Σ clv and Σ p_alive over a segment's customers, exact: the same to the
 /// last bit however the customers are ordered or partitioned, and a
 /// partition's sums merge with the others'.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct ClvSums {
     clv: ExactSum,
     /// Whether a customer's CLV could not be computed: the segment's

@@ -47,7 +47,9 @@ use crate::stages::orders::CustomerIds;
 use crate::stages::tiers::{CustomerTiers, Tiers};
 
 /// A target list, in precedence order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum TargetList {
     WinBack,
     AtRiskHighValue,
@@ -544,6 +546,24 @@ pub fn part_rows(
         }
     }
     Ok(rows)
+}
+
+/// [`part_rows`] of a partition whose customers' ids are `ids`, each
+/// list's rows put in its order with their ids: the runs of a stored
+/// partition.
+pub fn sorted_pieces(
+    inputs: &TargetInputs,
+    targets: &Targets,
+    lists: &[TargetList],
+    ids: &CustomerIds,
+) -> Result<Vec<ListPiece>> {
+    let pieces = part_rows(inputs, targets, lists)?
+        .into_iter()
+        .map(|mut rows| {
+            rows.sort();
+            ListPiece::of(rows, |c| ids.get(c - inputs.start))
+        });
+    Ok(pieces.collect())
 }
 
 fn days_since_last_order(inputs: &TargetInputs, c: usize) -> i64 {
