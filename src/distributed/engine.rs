@@ -396,6 +396,26 @@ impl ClusterParts {
         ClusterParts { scheduler, spill }
     }
 
+    /// `task` run as one job over each of `partitions` partitions, the
+    /// bytes its tasks wrote counted with the run's; each partition's
+    /// `kind` payload, in partition order.
+    fn each_partition<T: serde::de::DeserializeOwned>(
+        &self,
+        task: Task,
+        (partitions, kind): (usize, Kind),
+    ) -> Result<Vec<T>> {
+        let clock = std::time::Instant::now();
+        let plan = Arc::new(PartitionTaskExec::new(task, work_source(partitions)?));
+        let rows = beside_the_pool(|| run_job(self.scheduler.as_deref(), plan))?;
+        tracing::debug!(
+            seconds = clock.elapsed().as_secs_f64(),
+            ?kind,
+            "a job over every partition done on the executors"
+        );
+        self.spill.add_written(written_bytes(&rows)?);
+        payloads(&rows, kind, partitions)
+    }
+
     /// The spill directory's absolute path, as the executors find it.
     fn dir(&self) -> Result<std::path::PathBuf> {
         std::path::absolute(self.spill.path()).map_err(|e| {
@@ -415,15 +435,7 @@ impl FinishElsewhere for ClusterParts {
             settings: settings.clone(),
             compress: self.spill.compresses(),
         };
-        let clock = std::time::Instant::now();
-        let plan = Arc::new(PartitionTaskExec::new(finish, work_source(partitions)?));
-        let rows = beside_the_pool(|| run_job(self.scheduler.as_deref(), plan))?;
-        tracing::debug!(
-            seconds = clock.elapsed().as_secs_f64(),
-            "segments and target lists made on the executors"
-        );
-        self.spill.add_written(written_bytes(&rows)?);
-        payloads(&rows, Kind::Finished, partitions)
+        self.each_partition(finish, (partitions, Kind::Finished))
     }
 }
 
@@ -464,14 +476,7 @@ impl ClvElsewhere for ClusterParts {
             scorer: path,
             compress: self.spill.compresses(),
         };
-        let plan = Arc::new(PartitionTaskExec::new(score, work_source(partitions)?));
-        let rows = beside_the_pool(|| run_job(self.scheduler.as_deref(), plan))?;
-        tracing::debug!(
-            seconds = clock.elapsed().as_secs_f64(),
-            "clv scored on the executors"
-        );
-        self.spill.add_written(written_bytes(&rows)?);
-        payloads(&rows, Kind::Scored, partitions)
+        self.each_partition(score, (partitions, Kind::Scored))
     }
 }
 
