@@ -58,7 +58,7 @@ use crate::stages::compare::{compare, RunTables};
 use crate::stages::customer_ranges;
 use crate::stages::customers::ScoreStores;
 use crate::stages::dimensions::slices;
-use crate::stages::finish::{FinishElsewhere, FinishSettings};
+use crate::stages::finish::{finish_scored, FinishElsewhere, FinishSettings, FinishedPart};
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
 use crate::stages::nps::survey_part::SurveyPart;
 use crate::stages::nps::{
@@ -80,9 +80,7 @@ use crate::stages::rejects::{
     check_reject_share, counts_by_reason, fill_raw, no_orders_error, rows_missing_raw, Reject,
 };
 use crate::stages::segments::{part_totals, SegmentTotals};
-use crate::stages::targets::{
-    joined_lists, part_rows, published_lists, sorted_pieces, TargetList, Targets,
-};
+use crate::stages::targets::{joined_lists, part_rows, published_lists, TargetList, Targets};
 use crate::stages::tiers::{migration_counts, MigrationCounts, Tiers};
 use crate::stages::validate::{LineKeys, LineScatter};
 use crate::tables::checks::checks_table;
@@ -552,9 +550,10 @@ struct Finished {
 }
 
 /// The stages `segments` and `targets`, over the per-customer results a
-/// customer partition at a time (the lists in `spill` when the results
-/// are spilled), or on the executors `there` that stored them;
-/// `resources` completed with the bytes spilled.
+/// customer partition at a time: held, each stage on its own; stored,
+/// each partition read back once and finished, here or on the executors
+/// `there` that stored them, the lists in `spill`. `resources` completed
+/// with the bytes spilled.
 fn segments_and_targets(
     (results, there): (&PerCustomer, Option<&dyn FinishElsewhere>),
     (spill, resources): (&Arc<SpillDir>, &mut Resources),
@@ -562,13 +561,14 @@ fn segments_and_targets(
 ) -> Result<Finished> {
     let finished = match there {
         Some(there) => finished_elsewhere((results, there), spill, clock)?,
+        None if results.parts.stored() => finished_here(results, spill, clock)?,
         None => Finished {
             // The cluster test: a client that finishes the partitions itself.
             segments: clock.time("segments", || {
                 crate::faults::crash_point("run::finished_here");
                 segments_table(&segment_stage(results)?)
             })?,
-            lists: clock.time("targets", || target_stage(results, spill))?,
+            lists: clock.time("targets", || target_stage(results))?,
             customer_totals: None,
         },
     };
@@ -579,16 +579,56 @@ fn segments_and_targets(
     Ok(finished)
 }
 
-/// [`segments_and_targets`] on the executors `there`: the partitions'
-/// totals added up here, their list runs merged here. The stage
-/// `segments` is timed with the executors' job, which makes the lists'
-/// runs too.
+/// [`segments_and_targets`] on the executors `there`: each partition
+/// finished there (`stages::finish::finish_part`), timed as the stage
+/// `segments` (the lists' runs included).
 fn finished_elsewhere(
     (results, there): (&PerCustomer, &dyn FinishElsewhere),
     spill: &Arc<SpillDir>,
     clock: &mut StageClock,
 ) -> Result<Finished> {
-    let settings = FinishSettings {
+    let settings = finish_settings(results);
+    let parts = clock.time("segments", || there.finish(&settings))?;
+    finished_parts((parts, &settings), spill, clock)
+}
+
+/// [`segments_and_targets`] over the partitions this process stored: each
+/// one read back once and finished as a cluster's executor finishes it
+/// (`stages::finish::finish_scored`), timed as the stage `segments` (the
+/// lists' runs included).
+fn finished_here(
+    results: &PerCustomer,
+    spill: &Arc<SpillDir>,
+    clock: &mut StageClock,
+) -> Result<Finished> {
+    let settings = finish_settings(results);
+    let clv = results.clv.as_ref().map(|(scores, _)| scores.ranks());
+    let targets = Targets::of(clv, results.parts.gap_doubled(), &results.targets)?;
+    let runs = ListRuns::new(Arc::clone(spill), results.parts.part_count());
+    let parts = clock.time("segments", || {
+        let parts = results.parts.map_indexed(|p, part| -> Result<_> {
+            // The cluster test: a client that finishes the partitions itself.
+            crate::faults::crash_point("run::finished_here");
+            let clv = results.clv_of_part(p)?;
+            let (segments, totals, pieces) =
+                finish_scored((p, part), clv.as_deref(), &targets, &settings)?;
+            // A partition's first code names its runs' files.
+            let start = settings.starts[p];
+            let runs = pieces.into_iter().map(|piece| runs.write_run(piece, start));
+            Ok(FinishedPart {
+                segments,
+                totals,
+                runs: runs.collect::<Result<_>>()?,
+            })
+        })?;
+        parts.into_iter().collect::<Result<Vec<_>>>()
+    })?;
+    finished_parts((parts, &settings), spill, clock)
+}
+
+/// What finishing a partition needs of the run's per-customer results.
+fn finish_settings(results: &PerCustomer) -> FinishSettings {
+    FinishSettings {
         as_of: results.as_of,
         window: results.window,
         tiers: results.tiers.clone(),
@@ -597,26 +637,33 @@ fn finished_elsewhere(
         lists: published_lists(results.tiers.is_some(), results.clv.is_some()),
         starts: results.parts.part_starts(),
         clv: results.clv.is_some(),
-    };
-    let (segments, parts) = clock.time("segments", || {
-        let parts = there.finish(&settings)?;
-        let mut totals = SegmentTotals::zero();
-        if settings.clv {
-            totals = totals.with_zero_clv();
-        }
-        parts.iter().for_each(|part| totals.add(&part.segments));
-        Ok((segments_table(&totals)?, parts))
-    })?;
-    let customer_totals = parts
-        .iter()
-        .fold(CustomerTotals::default(), |all, part| all + part.totals);
-    let runs: Vec<Vec<Option<PathBuf>>> = parts.into_iter().map(|part| part.runs).collect();
+    }
+}
+
+/// The finished partitions' totals added up (exact in any order) and each
+/// list's runs merged (the stage `targets`).
+fn finished_parts(
+    (parts, settings): (Vec<FinishedPart>, &FinishSettings),
+    spill: &Arc<SpillDir>,
+    clock: &mut StageClock,
+) -> Result<Finished> {
+    let mut segments = SegmentTotals::zero();
+    if settings.clv {
+        segments = segments.with_zero_clv();
+    }
+    let mut customer_totals = CustomerTotals::default();
+    let mut runs = Vec::with_capacity(parts.len());
+    for part in parts {
+        segments.add(&part.segments);
+        customer_totals = customer_totals + part.totals;
+        runs.push(part.runs);
+    }
     let list_runs = ListRuns::new(Arc::clone(spill), settings.starts.len());
     let lists = clock.time("targets", || {
         merged_lists(&list_runs, &settings.lists, runs)
     })?;
     Ok(Finished {
-        segments,
+        segments: segments_table(&segments)?,
         lists,
         customer_totals: Some(customer_totals),
     })
@@ -1616,17 +1663,13 @@ fn tier_stage(
     })
 }
 
-/// The stage `targets`: every customer put on at most one list, a
-/// customer partition at a time, and each published list's rows in its
-/// order.
-fn target_stage(results: &PerCustomer, spill: &Arc<SpillDir>) -> Result<Vec<ListSource>> {
+/// The stage `targets` over held results: every customer put on at most
+/// one list, a customer partition at a time, and each published list's
+/// rows in its order.
+fn target_stage(results: &PerCustomer) -> Result<Vec<ListSource>> {
     let clv = results.clv.as_ref().map(|(scores, _)| scores.ranks());
     let targets = Targets::of(clv, results.parts.gap_doubled(), &results.targets)?;
     let lists = published_lists(results.tiers.is_some(), clv.is_some());
-    if results.parts.stored() {
-        let runs = ListRuns::new(Arc::clone(spill), results.parts.part_count());
-        return stored_lists(results, (&targets, &lists), runs);
-    }
     let parts = results.parts.map_indexed(|p, part| -> Result<_> {
         let clv = results.clv_of_part(p)?;
         let start = results.parts.codes_of(p).start;
@@ -1636,29 +1679,6 @@ fn target_stage(results: &PerCustomer, spill: &Arc<SpillDir>) -> Result<Vec<List
     let parts = parts.into_iter().collect::<Result<_>>()?;
     let joined = joined_lists(&lists, parts);
     Ok(joined.into_iter().map(ListSource::Held).collect())
-}
-
-/// [`target_stage`] when the per-customer results are spilled: the lists'
-/// rows are not held either. Each partition's rows of each list are
-/// written as a run in the list's order, with their ids; then each list's
-/// runs are merged into a file that publishing reads a piece at a time.
-fn stored_lists(
-    results: &PerCustomer,
-    (targets, lists): (&Targets, &[TargetList]),
-    runs: ListRuns,
-) -> Result<Vec<ListSource>> {
-    let written = results.parts.map_indexed(|p, part| {
-        let clv = results.clv_of_part(p)?;
-        let start = results.parts.codes_of(p).start;
-        let inputs = results.target_inputs((part, start), clv.as_deref());
-        sorted_pieces(&inputs, targets, lists, &part.ids)?
-            .into_iter()
-            // A partition's first code names its runs' files.
-            .map(|piece| runs.write_run(piece, start))
-            .collect::<Result<Vec<_>>>()
-    })?;
-    let written: Vec<Vec<Option<PathBuf>>> = written.into_iter().collect::<Result<_>>()?;
-    merged_lists(&runs, lists, written)
 }
 
 /// Each of `lists` merged from its runs: `written` holds, per partition,

@@ -1,9 +1,10 @@
 //! The stages `segments` and `targets`, and the checks' customer totals,
-//! of one customer partition whose results are stored: what a cluster's
-//! executor makes of a partition it stored, so that the client reads no
-//! customer's results back for them. The client adds the partitions'
-//! totals up (they are exact in any order) and merges the lists' runs, as
-//! it does for its own stored partitions.
+//! of one customer partition whose results are stored, from one read of
+//! them: what a cluster's executor makes of a partition it stored (so
+//! that the client reads no customer's results back for them), and what
+//! the embedded engine makes of a partition it spilled. The partitions'
+//! totals are added up (they are exact in any order) and the lists' runs
+//! merged by `run`.
 
 use std::path::PathBuf;
 
@@ -52,10 +53,8 @@ pub trait FinishElsewhere: Send + Sync {
     fn finish(&self, settings: &FinishSettings) -> Result<Vec<FinishedPart>>;
 }
 
-/// Partition `p`'s results (`part`, not yet scored) and CLV scores
-/// finished: its segment totals, customer totals, and its rows of each
-/// list in the list's order with their ids. `targets` are the figures of
-/// every customer (the CLVs' ranks among them).
+/// Partition `p`'s results (`part`, not yet scored, as a cluster's
+/// executor reads them) finished: [`finish_scored`] once scored.
 pub fn finish_part(
     (p, mut part): (usize, CustomerPart),
     clv: Option<&ClvScores>,
@@ -63,6 +62,20 @@ pub fn finish_part(
     settings: &FinishSettings,
 ) -> Result<(SegmentTotals, CustomerTotals, Vec<ListPiece>)> {
     settings.scoring.apply(&mut part.summary);
+    finish_scored((p, &part), clv, targets, settings)
+}
+
+/// Partition `p`'s scored results (`part`) and CLV scores finished: its
+/// segment totals, customer totals, and its rows of each list in the
+/// list's order with their ids. `targets` are the figures of every
+/// customer (the CLVs' ranks among them). The embedded engine finishes
+/// its stored partitions so too.
+pub fn finish_scored(
+    (p, part): (usize, &CustomerPart),
+    clv: Option<&ClvScores>,
+    targets: &Targets,
+    settings: &FinishSettings,
+) -> Result<(SegmentTotals, CustomerTotals, Vec<ListPiece>)> {
     let segments = segment_totals(&part.summary, clv);
     let totals = CustomerTotals::of(&part.summary);
     let inputs = TargetInputs {
