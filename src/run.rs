@@ -669,8 +669,8 @@ fn finished_parts(
     })
 }
 
-/// The stage `segments`: each partition's totals, and with the CLV stage
-/// the sums of its scores, added in customer order.
+/// The stage `segments` over held results: each partition's totals, and
+/// with the CLV stage the sums of its scores, added in customer order.
 fn segment_stage(results: &PerCustomer) -> Result<SegmentTotals> {
     let mut totals = SegmentTotals::zero();
     if results.clv.is_some() {
@@ -690,7 +690,8 @@ fn segment_stage(results: &PerCustomer) -> Result<SegmentTotals> {
     Ok(totals)
 }
 
-/// The totals the reconciliation reads of every customer.
+/// The totals the reconciliation reads of every customer, over held
+/// results (stored ones are added up as they are finished).
 fn customer_totals(parts: &CustomerParts) -> Result<CustomerTotals> {
     let totals = parts.map_parts(|_, part| CustomerTotals::of(&part.summary))?;
     Ok(totals
