@@ -589,7 +589,8 @@ fn finished_elsewhere(
 ) -> Result<Finished> {
     let settings = finish_settings(results);
     let parts = clock.time("segments", || there.finish(&settings))?;
-    finished_parts((parts, &settings), spill, clock)
+    let runs = ListRuns::new(Arc::clone(spill), settings.starts.len());
+    finished_parts((parts, &settings), &runs, clock)
 }
 
 /// [`segments_and_targets`] over the partitions this process stored: each
@@ -623,7 +624,7 @@ fn finished_here(
         })?;
         parts.into_iter().collect::<Result<Vec<_>>>()
     })?;
-    finished_parts((parts, &settings), spill, clock)
+    finished_parts((parts, &settings), &runs, clock)
 }
 
 /// What finishing a partition needs of the run's per-customer results.
@@ -641,10 +642,10 @@ fn finish_settings(results: &PerCustomer) -> FinishSettings {
 }
 
 /// The finished partitions' totals added up (exact in any order) and each
-/// list's runs merged (the stage `targets`).
+/// list's runs merged by `list_runs` (the stage `targets`).
 fn finished_parts(
     (parts, settings): (Vec<FinishedPart>, &FinishSettings),
-    spill: &Arc<SpillDir>,
+    list_runs: &ListRuns,
     clock: &mut StageClock,
 ) -> Result<Finished> {
     let mut segments = SegmentTotals::zero();
@@ -658,10 +659,7 @@ fn finished_parts(
         customer_totals = customer_totals + part.totals;
         runs.push(part.runs);
     }
-    let list_runs = ListRuns::new(Arc::clone(spill), settings.starts.len());
-    let lists = clock.time("targets", || {
-        merged_lists(&list_runs, &settings.lists, runs)
-    })?;
+    let lists = clock.time("targets", || merged_lists(list_runs, &settings.lists, runs))?;
     Ok(Finished {
         segments: segments_table(&segments)?,
         lists,
