@@ -62,8 +62,8 @@ use crate::stages::finish::{finish_scored, FinishElsewhere, FinishSettings, Fini
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
 use crate::stages::nps::survey_part::SurveyPart;
 use crate::stages::nps::{
-    nps_stage, NpsCounter, NpsOutput, NpsPartial, SurveyCheck, SurveyMemory, SurveyRules,
-    SurveyValidation,
+    nps_stage, CountedPart, NpsCounter, NpsElsewhere, NpsOutput, NpsPartial, SurveyCheck,
+    SurveyMemory, SurveyRules, SurveyValidation,
 };
 use crate::stages::orders::{
     build_orders, CustomerIds, HistoryStores, OrderHistory, OrderPlan, OrdersOutput, PartEntries,
@@ -381,7 +381,9 @@ fn stages_to_checks(
     } = orders;
     let there = parts_elsewhere(&options.engine, &spill, on_executors.is_some());
     let history = (history, on_executors, there.as_ref().map(|t| &*t.clv));
-    let surveys_read = SurveyReads::within(options, resources.memory_limit_bytes, &spill);
+    let counted_there = there.as_ref().map(|t| Arc::clone(&t.nps));
+    let budget = (resources.memory_limit_bytes, &spill);
+    let surveys_read = SurveyReads::within(options, budget, counted_there);
     let o = stages_over_history(
         (pipeline, surveys_read),
         history,
@@ -500,6 +502,8 @@ struct PartsElsewhere {
     clv: Box<dyn ClvElsewhere>,
     /// Where the stages `segments` and `targets` finish them.
     finish: Box<dyn FinishElsewhere>,
+    /// Where the stage `nps` validates and counts their survey rows.
+    nps: Arc<dyn NpsElsewhere>,
 }
 
 /// On a cluster whose executors stored the per-customer results
@@ -514,6 +518,7 @@ fn parts_elsewhere(engine: &Engine, spill: &Arc<SpillDir>, stored: bool) -> Opti
             Some(PartsElsewhere {
                 clv: Box::new(cluster()),
                 finish: Box::new(cluster()),
+                nps: Arc::new(cluster()),
             })
         }
         _ => {
@@ -1726,9 +1731,9 @@ fn nps(
             let files = resolve_survey_inputs(pipeline)?;
             let tier_names = tiers.map(|t| t.names.as_slice());
             let counter = NpsCounter {
-                calendar: months.0,
+                calendar: months.0.clone(),
                 as_of: history.as_of,
-                tiers: tier_names.map(|names| (names.len(), parts)),
+                tiers: tier_names.map(<[String]>::len),
             };
             let validated = validated_surveys(
                 (pipeline, surveys, &reads),
@@ -1749,7 +1754,8 @@ fn nps(
         .map(Some)
 }
 
-/// How the survey input is read within the memory budget.
+/// How the survey input is read within the memory budget, and where its
+/// customer partitions are validated and counted.
 #[derive(Clone)]
 struct SurveyReads {
     /// Rows of a raw chunk, as for the order input.
@@ -1765,17 +1771,30 @@ struct SurveyReads {
     /// every file is read, an eighth of the budget (the CLV stage runs
     /// beside this one); past it the largest partitions' rows go to
     /// `spill`, which costs little: they are written once and read once.
+    /// None is held when a cluster's executors count them: they read
+    /// every row from `spill`.
     held_bytes: usize,
     spill: Arc<SpillDir>,
+    /// A cluster's executors, which hold the respondents' orders, when
+    /// they stored the per-customer results; this process otherwise.
+    counted_elsewhere: Option<Arc<dyn NpsElsewhere>>,
 }
 
 impl SurveyReads {
-    fn within(options: &RunOptions, limit: u64, spill: &Arc<SpillDir>) -> SurveyReads {
+    fn within(
+        options: &RunOptions,
+        (limit, spill): (u64, &Arc<SpillDir>),
+        counted_elsewhere: Option<Arc<dyn NpsElsewhere>>,
+    ) -> SurveyReads {
         SurveyReads {
             chunk_rows: chunk_rows_within(options, limit),
             code_every_bytes: (limit / 4) as usize,
-            held_bytes: (limit / 8) as usize,
+            held_bytes: match counted_elsewhere {
+                Some(_) => 0,
+                None => (limit / 8) as usize,
+            },
             spill: Arc::clone(spill),
+            counted_elsewhere,
         }
     }
 }
@@ -1814,9 +1833,16 @@ fn validated_surveys(
         checking = format!("{:.3}", times.consuming),
         "survey rows read and checked"
     );
-    let mut validated = check.finish(history, |responses, orders| {
-        counter.count(responses, orders)
-    })?;
+    let tiers_of = |codes: &[u32]| parts.tiers_of(codes);
+    let mut validated = match &reads.counted_elsewhere {
+        Some(there) => check.finish_with(|coded| {
+            counted_elsewhere(coded, &**there, (counter, &parts.part_starts()))
+        })?,
+        None => check.finish(history, |responses, orders| {
+            crate::faults::crash_point("run::surveys_counted_here");
+            counter.count((responses, orders), tiers_of)
+        })?,
+    };
     let seconds = started.elapsed().as_secs_f64();
     tracing::debug!(
         seconds = format!("{seconds:.3}"),
@@ -1827,6 +1853,22 @@ fn validated_surveys(
     let texts = raw_records(&spec, files, &wanted, reads.chunk_rows)?;
     fill_raw(&mut validated.rejects, &texts);
     Ok(validated)
+}
+
+/// Every partition's coded survey rows validated and counted by `there`,
+/// which reads them from the spill files: none may be held here.
+fn counted_elsewhere(
+    coded: Stored<'_, SurveyPart>,
+    there: &dyn NpsElsewhere,
+    (counter, starts): (&NpsCounter, &[usize]),
+) -> Result<Vec<CountedPart<NpsPartial>>> {
+    if coded.held_bytes() != 0 {
+        return Err(Error::Cluster(format!(
+            "{} bytes of survey rows were held, not spilled for the executors",
+            coded.held_bytes()
+        )));
+    }
+    there.count(counter, starts)
 }
 
 /// The order input's rejects, then the survey input's.

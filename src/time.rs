@@ -151,7 +151,7 @@ pub fn checked_date_of(day: i32) -> Option<NaiveDate> {
 }
 
 /// An order timestamp placed in time and on the business calendar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PlacedTimestamp {
     pub utc_micros: i64,
     pub local_day: i32,

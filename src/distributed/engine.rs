@@ -73,6 +73,7 @@ use crate::stages::clv::{
     calibration_end, ClvElsewhere, ClvFoldPart, PartColumns, PartScoring, ScoredPart,
 };
 use crate::stages::finish::{FinishElsewhere, FinishSettings, FinishedPart};
+use crate::stages::nps::{CountedPart, NpsCounter, NpsElsewhere, NpsPartial};
 use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
 use crate::stages::part_counts::Counting;
 use crate::stages::per_customer::StoredResults;
@@ -436,6 +437,21 @@ impl FinishElsewhere for ClusterParts {
             compress: self.spill.compresses(),
         };
         self.each_partition(finish, (partitions, Kind::Finished))
+    }
+}
+
+impl NpsElsewhere for ClusterParts {
+    fn count(
+        &self,
+        counter: &NpsCounter,
+        starts: &[usize],
+    ) -> Result<Vec<CountedPart<NpsPartial>>> {
+        let surveys = Task::Surveys {
+            dir: self.dir()?,
+            counter: counter.clone(),
+            starts: starts.to_vec(),
+        };
+        self.each_partition(surveys, (starts.len(), Kind::SurveysCounted))
     }
 }
 

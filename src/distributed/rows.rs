@@ -45,6 +45,9 @@ pub enum Kind {
     /// What a finished customer partition leaves
     /// (`stages::finish::FinishedPart`).
     Finished = 8,
+    /// What a customer partition's survey rows leave once validated and
+    /// counted (`stages::nps::CountedPart`).
+    SurveysCounted = 9,
 }
 
 impl Kind {
@@ -59,6 +62,7 @@ impl Kind {
             Kind::Read,
             Kind::Refused,
             Kind::Finished,
+            Kind::SurveysCounted,
         ];
         kinds.into_iter().find(|k| *k as u8 == code)
     }

@@ -3,7 +3,8 @@
 //! calling the same per-partition functions as the embedded engine
 //! (`stages::orders::steps`; with a spilled history, the `customers`
 //! stage's `stages::per_customer::part_results` and the CLV stage's
-//! `stages::clv::fold_part` too, and later its `stages::clv::score_part`).
+//! `stages::clv::fold_part` too, and later its `stages::clv::score_part`,
+//! `stages::finish::finish_part` and `stages::nps::responses::count_part`).
 //!
 //! Everything between tasks travels as rows of one schema (`super::rows`).
 //! Pieces of orders are in the spill format (`io::spill`); tallies and
@@ -32,14 +33,17 @@ use crate::io::list_files::{run_piece_rows, write_list_run};
 use crate::io::sorted_clvs::{open_sorted, write_run};
 use crate::io::spill::{
     part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, Spillable, CLV_SCORES,
-    CUSTOMERS, HISTORY, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
+    CUSTOMERS, HISTORY, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE, SURVEYS,
 };
 use crate::stages::clv::{fold_part, score_part, PartScoring, ScoredPart};
 use crate::stages::clv_scores::{ClvRanks, ClvScores};
 use crate::stages::cohorts::CohortGrid;
 use crate::stages::finish::{finish_part, FinishSettings, FinishedPart};
 use crate::stages::kpis::MonthlyCounts;
-use crate::stages::orders::{steps, EntriesView};
+use crate::stages::nps::responses::count_part as count_survey_part;
+use crate::stages::nps::survey_part::SurveyPart;
+use crate::stages::nps::{NpsCounter, RespondentOrders};
+use crate::stages::orders::{steps, EntriesView, PartEntries};
 use crate::stages::part_counts::{
     count_part, count_values, no_tier_moves, Counted, Counting, PartCounts, StoredCounts,
     ValueCounts, WantedCodes,
@@ -110,6 +114,16 @@ pub enum Task {
         dir: PathBuf,
         settings: FinishSettings,
         compress: bool,
+    },
+    /// Customer partition → its coded survey rows, which the client wrote
+    /// to `dir`, validated and counted (`stages::nps::count_part`) by
+    /// `counter`, the respondents' orders and tiers read from what a
+    /// history task stored; `starts` is the code of each partition's first
+    /// customer. What the partition leaves is sent back.
+    Surveys {
+        dir: PathBuf,
+        counter: NpsCounter,
+        starts: Vec<usize>,
     },
 }
 
@@ -404,6 +418,13 @@ impl Task {
                 }
                 Ok(out)
             }
+            Task::Surveys {
+                dir,
+                counter,
+                starts,
+            } => work(&input)
+                .map(|row| count_surveys(dir, row.partition, (counter, starts)))
+                .collect(),
         }
     }
 }
@@ -623,6 +644,33 @@ fn finish(
     ])
 }
 
+/// Customer partition `p`'s coded survey rows validated and counted by
+/// `counter`: the `SurveysCounted` row. Its respondents' orders are read
+/// from the history task's entries and their tiers from its results, only
+/// when it has a row.
+fn count_surveys(dir: &Path, p: u32, (counter, starts): (&NpsCounter, &[usize])) -> Result<Row> {
+    let part = p as usize;
+    let start = *starts
+        .get(part)
+        .ok_or_else(|| cluster_error(format!("no first customer for partition {p}")))?;
+    let rows = SurveyPart::concat(read_pieces(&part_file(dir, SURVEYS, part))?);
+    let orders_of = |read: &[u32]| -> Result<_> {
+        let entries = read_one::<PartEntries>(&part_file(dir, HISTORY, part), "entries")?;
+        Ok(RespondentOrders::of_entries((entries.view(), start), read))
+    };
+    let tiers_of = |codes: &[u32]| -> Result<Vec<usize>> {
+        let results = read_one::<CustomerPart>(&part_file(dir, CUSTOMERS, part), "results")?;
+        let tier = results
+            .tiers
+            .tier
+            .ok_or_else(|| cluster_error(format!("partition {p}'s results have no tier column")))?;
+        Ok(codes.iter().map(|&c| tier[c as usize - start]).collect())
+    };
+    let count = |responses: &_, orders: &_| counter.count((responses, orders), tiers_of);
+    let counted = count_survey_part(rows, orders_of, count)?;
+    Row::own(p, Kind::SurveysCounted, &counted)
+}
+
 /// What a score task reads of the client: the scorer and how to score.
 type ScorerFile = (PartScoring, Scorer<'static>);
 
@@ -705,6 +753,7 @@ impl DisplayAs for PartitionTaskExec {
             Task::History { .. } => "history",
             Task::Score { .. } => "score",
             Task::Finish { .. } => "finish",
+            Task::Surveys { .. } => "surveys",
         };
         write!(f, "PartitionTaskExec: {name}")
     }

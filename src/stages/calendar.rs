@@ -21,7 +21,7 @@ pub const MAX_COHORT_PERIODS: usize = 1_200;
 
 /// Periods `first ..= last` of one run, in one unit (period indices as in
 /// [`CohortPeriod::index_of_day`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Calendar {
     pub unit: CohortPeriod,
     pub first: i32,

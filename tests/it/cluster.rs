@@ -382,10 +382,11 @@ fn assert_every_table_equal(d: &Path, out: &str) {
 /// the entries they store, count the partitions' cohort grids and monthly
 /// counts (each dimension value's too), fold the results (and the entries' calibration rows) for the
 /// CLV's fits, make the calibration columns the holdout comparison reads,
-/// score them with the client's CLV scorer, and make each partition's
-/// segment totals and target list rows: a client that would make the
-/// input, or make the results, count, fold, compare, score or finish a
-/// partition itself is killed (crash points on those paths), and yet the run on the cluster
+/// score them with the client's CLV scorer, make each partition's
+/// segment totals and target list rows, and validate and count each
+/// partition's survey responses: a client that would make the
+/// input, or make the results, count, fold, compare, score, finish a
+/// partition or count its survey responses itself is killed (crash points on those paths), and yet the run on the cluster
 /// publishes the embedded engine's tables. The same armed client on the
 /// embedded engine, its history spilled or held, is killed by each point,
 /// so all are on paths the cluster run does not take.
@@ -403,6 +404,7 @@ fn executors_read_the_input_and_make_count_fold_score_and_list_everything_per_cu
     let compared_here = "clv::compared_here=return";
     let read_here = "run::read_here=return";
     let finished_here = "run::finished_here=return";
+    let surveys_here = "run::surveys_counted_here=return";
     let run = |out: &str, engine: &[&str], armed: &str| {
         retention_command()
             // A few partitions: the tiny budget alone would ask for many.
@@ -430,6 +432,7 @@ fn executors_read_the_input_and_make_count_fold_score_and_list_everything_per_cu
         compared_here,
         scored_here,
         finished_here,
+        surveys_here,
     ];
     let budgets = [(tiny, "spilling"), ("", "holding")];
     for (point, (budget, label)) in points.iter().flat_map(|p| budgets.map(|b| (p, b))) {

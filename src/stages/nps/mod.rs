@@ -37,14 +37,15 @@ pub mod responses;
 pub mod survey_part;
 
 pub use orders::RespondentOrders;
-pub use responses::{Responses, SurveyCheck, SurveyMemory, SurveyRules, SurveyValidation};
+pub use responses::{
+    CountedPart, Responses, SurveyCheck, SurveyMemory, SurveyRules, SurveyValidation,
+};
 
 use crate::error::Result;
 use crate::stages::calendar::Calendar;
 use crate::stages::checks::Check;
 use crate::stages::kpis::MonthlyCounts;
 use crate::stages::orders::RowCounts;
-use crate::stages::per_customer::CustomerParts;
 use crate::stages::rejects::{counts_by_reason, Reject};
 use crate::tables::schema::nps::{NPS_BY_COHORT, NPS_BY_TIER, NPS_MONTHLY};
 use crate::tables::schema::values::ratio;
@@ -90,7 +91,7 @@ impl NpsCategory {
 }
 
 /// Response counts of one group (a month, a cohort, a tier).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NpsCounts {
     pub responses: i64,
     pub promoters: i64,
@@ -213,7 +214,7 @@ impl CohortNps {
 }
 
 /// One cell of `nps_retention`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RetentionCell {
     /// First responses in this category whose month m + k is complete.
     pub respondents: i64,
@@ -296,7 +297,7 @@ fn counts_by_tier(
 /// (one customer partition's). All of a customer's responses are in one
 /// partition, so the partitions' counts added up are the whole run's,
 /// the distinct respondents included.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NpsPartial {
     /// Per calendar month of the response date.
     pub monthly: Vec<NpsCounts>,
@@ -361,30 +362,54 @@ impl std::ops::AddAssign for RetentionCell {
 }
 
 /// Counts one customer partition's accepted responses for every NPS
-/// table (what [`SurveyCheck::finish`] asks of each partition).
-pub struct NpsCounter<'a> {
+/// table (what [`SurveyCheck::finish`] asks of each partition); sent to
+/// a cluster's executors, which count there.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NpsCounter {
     /// The run's month calendar.
-    pub calendar: &'a Calendar,
+    pub calendar: Calendar,
     pub as_of: i32,
-    /// With loyalty tiers: how many, and the parts that hold each
-    /// customer's tier at as_of.
-    pub tiers: Option<(usize, &'a CustomerParts)>,
+    /// With loyalty tiers: how many.
+    pub tiers: Option<usize>,
 }
 
-impl NpsCounter<'_> {
-    /// The counts of `responses`, `orders` being their respondents'.
-    pub fn count(&self, responses: &Responses, orders: &RespondentOrders) -> Result<NpsPartial> {
-        let by_tier = |(tiers, parts): (usize, &CustomerParts)| -> Result<_> {
-            let of_respondent = parts.tiers_of(&responses.respondents())?;
+impl NpsCounter {
+    /// The counts of `responses`, `orders` being their respondents'; with
+    /// loyalty tiers, `tiers_of` gives the tier of each respondent (codes
+    /// ascending) at as_of.
+    pub fn count(
+        &self,
+        (responses, orders): (&Responses, &RespondentOrders),
+        tiers_of: impl FnOnce(&[u32]) -> Result<Vec<usize>>,
+    ) -> Result<NpsPartial> {
+        let by_tier = |tiers: usize| -> Result<_> {
+            let respondents = responses.respondents();
+            let of_respondent = match respondents.is_empty() {
+                true => Vec::new(),
+                false => tiers_of(&respondents)?,
+            };
             Ok(counts_by_tier(responses, tiers, &of_respondent))
         };
         Ok(NpsPartial {
-            monthly: monthly_nps(responses, self.calendar),
-            by_cohort_month: counts_by_cohort_month(responses, orders, self.calendar),
+            monthly: monthly_nps(responses, &self.calendar),
+            by_cohort_month: counts_by_cohort_month(responses, orders, &self.calendar),
             by_tier: self.tiers.map(by_tier).transpose()?,
             retention: nps_retention(responses, orders, self.as_of),
         })
     }
+}
+
+/// Where the customer partitions' coded survey rows, all in the run's
+/// spill files, are validated and counted ([`responses::count_part`] by
+/// `counter`) when another process holds their respondents' orders: each
+/// partition's, in partition order, `starts` being the code of each
+/// one's first customer.
+pub trait NpsElsewhere: Send + Sync {
+    fn count(
+        &self,
+        counter: &NpsCounter,
+        starts: &[usize],
+    ) -> Result<Vec<responses::CountedPart<NpsPartial>>>;
 }
 
 /// What the NPS stage gives the run: the survey rows' accounting and
@@ -493,7 +518,7 @@ pub(crate) mod tests {
     use crate::stages::kpis::monthly_counts;
     use crate::stages::orders::{HistoryPart, OrderHistory};
     use crate::stages::partition::{MemorySpill, NoSpill};
-    use crate::stages::per_customer::{customer_parts, held_parts};
+    use crate::stages::per_customer::{customer_parts, held_parts, CustomerParts};
     use crate::stages::raw::{FileFormat, InputFile, RawBatch, RawText};
     use crate::stages::rejects::{fill_raw, rows_missing_raw};
     use crate::stages::tiers::Tiers;
@@ -685,12 +710,14 @@ pub(crate) mod tests {
     /// [`SurveyCheck`] of `batches` (a chunk each) held as `memory` says,
     /// `count` of each partition's accepted responses; the raw records of
     /// the rejects it finds at the end taken from the batches, as the run
-    /// reads them again from the files.
+    /// reads them again from the files. `as_executors`: each partition
+    /// validated apart, its respondents' orders read from its entries
+    /// alone, as a cluster's executor does.
     fn validated_in_chunks<T: Send>(
         (rules, files): (&SurveyRules, &[InputFile]),
         batches: &[RawBatch],
         (history, parts): (&OrderHistory, &CustomerParts),
-        memory: SurveyMemory,
+        (memory, as_executors): (SurveyMemory, bool),
         count: impl Fn(&Responses, &RespondentOrders) -> Result<T> + Sync,
     ) -> Result<SurveyValidation<T>> {
         let customers = (parts, history.as_of);
@@ -698,7 +725,19 @@ pub(crate) mod tests {
         for batch in batches {
             check.add(batch)?;
         }
-        let mut validated = check.finish(history, count)?;
+        let mut validated = match as_executors {
+            true => check.finish_with(|coded| {
+                let each = |p: usize| {
+                    let start = parts.codes_of(p).start;
+                    let orders_of = |read: &[u32]| {
+                        history.with_part(p, |e| RespondentOrders::of_entries((e, start), read))
+                    };
+                    responses::count_part(coded.take(p)?, orders_of, &count)
+                };
+                (0..parts.part_count()).map(each).collect()
+            })?,
+            false => check.finish(history, count)?,
+        };
         let wanted = rows_missing_raw(&validated.rejects);
         let mut texts = Vec::new();
         for (file, rows) in &wanted {
@@ -736,14 +775,21 @@ pub(crate) mod tests {
         let parts = customer_parts((&h, Some(&ids)), Some(&tiers), None).unwrap();
         assert_eq!(parts.tiers_of(&[0, 1]).unwrap(), [1, 0]);
         let counter = NpsCounter {
-            calendar: &calendar,
+            calendar: calendar.clone(),
             as_of: h.as_of,
-            tiers: Some((2, &parts)),
+            tiers: Some(2),
         };
-        let count = |r: &Responses, o: &RespondentOrders| counter.count(r, o);
+        let count = |r: &Responses, o: &RespondentOrders| {
+            counter.count((r, o), |codes| parts.tiers_of(codes))
+        };
         let customers = (&h, &parts);
-        let validated =
-            validated_in_chunks((&rules, &files), &[batch], customers, in_memory(0), count);
+        let validated = validated_in_chunks(
+            (&rules, &files),
+            &[batch],
+            customers,
+            (in_memory(0), false),
+            count,
+        );
         let out = nps_stage(
             validated.unwrap(),
             (&calendar, &monthly_counts(&h, &calendar, 90).unwrap()),
@@ -813,7 +859,8 @@ pub(crate) mod tests {
         let parts = held_parts(&h);
         let count = |_: &Responses, _: &RespondentOrders| Ok(());
         let customers = (&h, &parts);
-        let err = validated_in_chunks((&rules, &files), &[batch], customers, in_memory(0), count)
+        let how = (in_memory(0), false);
+        let err = validated_in_chunks((&rules, &files), &[batch], customers, how, count)
             .err()
             .unwrap();
         let message = err.to_string();
@@ -921,8 +968,9 @@ pub(crate) mod tests {
 
         /// The survey rows validated in chunks of any size, their ids
         /// looked up every chunk or once at the end, the history in one
-        /// part or several, the coded rows held or every one spilled,
-        /// give what the rules give row by row: duplicates across chunks
+        /// part or several, the coded rows held or every one spilled, each
+        /// partition validated by the embedded engine or as a cluster's
+        /// executor does, give what the rules give row by row: duplicates across chunks
         /// are kept once (the first), the rejects found at the end have
         /// their raw values. The partitions' NPS counts added up are
         /// those of all the accepted responses counted at once.
@@ -933,6 +981,7 @@ pub(crate) mod tests {
             code_at_end in proptest::bool::ANY,
             split in 0..4usize,
             spill_all in proptest::bool::ANY,
+            as_executors in proptest::bool::ANY,
         ) {
             let h = split_history(split);
             let ids = h.clone().take_ids();
@@ -965,10 +1014,12 @@ pub(crate) mod tests {
                 spill: &spill,
             };
             let calendar = Calendar::of(&h);
-            let counter = NpsCounter { calendar: &calendar, as_of: h.as_of, tiers: Some((2, &parts)) };
-            let count = |r: &Responses, o: &RespondentOrders| Ok((r.clone(), counter.count(r, o)?));
+            let counter = NpsCounter { calendar: calendar.clone(), as_of: h.as_of, tiers: Some(2) };
+            let tiers_of = |codes: &[u32]| parts.tiers_of(codes);
+            let count = |r: &Responses, o: &RespondentOrders| Ok((r.clone(), counter.count((r, o), tiers_of)?));
             let customers = (&h, &parts);
-            let got = validated_in_chunks((&rules, &files), &chunks, customers, memory, count).unwrap();
+            let how = (memory, as_executors);
+            let got = validated_in_chunks((&rules, &files), &chunks, customers, how, count).unwrap();
 
             let (accepted, rejects, excluded, duplicates) = survey_oracle(&rows, h.as_of);
             let (of_parts, partials): (Vec<Responses>, Vec<NpsPartial>) =
@@ -981,7 +1032,7 @@ pub(crate) mod tests {
             let mut added = NpsPartial::zero(calendar.len(), Some(2));
             partials.iter().for_each(|p| added.add(p));
             let at_once = RespondentOrders::read(&r.respondents(), &h).unwrap();
-            proptest::prop_assert_eq!(added, counter.count(&r, &at_once).unwrap());
+            proptest::prop_assert_eq!(added, counter.count((&r, &at_once), tiers_of).unwrap());
             let mut got_rejects: Vec<(u32, &str, String)> = got
                 .rejects
                 .iter()

@@ -2,13 +2,13 @@
 
 use crate::error::Result;
 use crate::stages::calendar::first_order_day_of;
-use crate::stages::orders::OrderHistory;
+use crate::stages::orders::{EntriesView, OrderHistory};
 use crate::time::month_of_day;
 
 /// What the NPS tables read of the responding customers' orders, one
 /// entry per respondent in code order: read from the history in one pass
 /// that decodes only the respondents.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct RespondentOrders {
     /// The day of each one's first order (not a refund), which gives their
     /// cohort.
@@ -36,6 +36,20 @@ impl RespondentOrders {
     ) -> Result<RespondentOrders> {
         let read = history.map_part_members(p, respondents, of_customer)?;
         Ok(RespondentOrders::of_read(read))
+    }
+
+    /// [`RespondentOrders::read_part`] from the entries of a part whose
+    /// first customer's code is `start` (as a cluster's executor reads
+    /// them from the history task's file).
+    pub fn of_entries(
+        (entries, start): (EntriesView<'_>, usize),
+        respondents: &[u32],
+    ) -> RespondentOrders {
+        let of_code = |&c: &u32| {
+            let (days, cents) = entries.of(c as usize - start);
+            of_customer(days, cents)
+        };
+        RespondentOrders::of_read(respondents.iter().map(of_code).collect())
     }
 
     fn of_read(read: Vec<(Option<i32>, Vec<i32>)>) -> RespondentOrders {

@@ -372,20 +372,54 @@ impl<'a> SurveyCheck<'a> {
     /// many in parallel as there are threads): the duplicates counted and
     /// dropped, then each response matched with its customer's first
     /// order in `history` (the partition's respondents read alone), and
-    /// `count` of the accepted responses and their respondents' orders.
-    /// Fails when the rejects are more than `[rejects]` allows. The
-    /// rejects found here have no raw record yet: their rows are read
-    /// again (`stages::rejects::rows_missing_raw`).
+    /// `count` of the accepted responses and their respondents' orders
+    /// ([`count_part`]). Fails when the rejects are more than `[rejects]`
+    /// allows. The rejects found here have no raw record yet: their rows
+    /// are read again (`stages::rejects::rows_missing_raw`).
     pub fn finish<T: Send>(
-        mut self,
+        self,
         history: &OrderHistory,
         count: impl Fn(&Responses, &RespondentOrders) -> Result<T> + Sync,
+    ) -> Result<SurveyValidation<T>> {
+        debug_assert_eq!(
+            self.parts.part_count(),
+            history.part_count(),
+            "the history's parts"
+        );
+        self.finish_with(|coded| {
+            // Every partition in parallel, not a few at a time in order:
+            // only what the counts keep and the late rows come back, and
+            // rayon works on as many partitions at once as it has threads.
+            (0..coded.partitions())
+                .into_par_iter()
+                .map(|p| {
+                    let orders_of = |read: &[u32]| RespondentOrders::read_part(p, read, history);
+                    count_part(coded.take(p)?, orders_of, &count)
+                })
+                .collect()
+        })
+    }
+
+    /// [`SurveyCheck::finish`], each partition's coded rows validated and
+    /// counted by `count_parts` ([`count_part`] of each, in partition
+    /// order), which may do so in another process once the rows are all
+    /// in the spill files.
+    pub fn finish_with<T>(
+        mut self,
+        count_parts: impl FnOnce(Stored<'_, SurveyPart>) -> Result<Vec<CountedPart<T>>>,
     ) -> Result<SurveyValidation<T>> {
         self.code_pending()?;
         let unknown = drop_duplicates(std::mem::take(&mut self.unknown), &mut self.counts);
         self.reject_without_customer(unknown);
         let coded = std::mem::replace(&mut self.coded, Buffered::new(0, 0, &NoSpill));
-        let counted = self.accept_parts(coded.into_stored(), history, count)?;
+        let coded = coded.into_stored();
+        tracing::debug!(
+            partitions = coded.partitions(),
+            spilled = coded.spilled(),
+            held_bytes = coded.held_bytes(),
+            "survey rows gathered by customer partition"
+        );
+        let counted = self.add_up(count_parts(coded)?)?;
         self.counts.rejected = self.rejects.len() as u64;
         check_reject_share(
             &self.rejects,
@@ -402,44 +436,16 @@ impl<'a> SurveyCheck<'a> {
         })
     }
 
-    /// `count` of every partition's accepted responses, in partition
-    /// order ([`accept_part`]), their accepted and duplicate rows counted
-    /// and their late rows rejected.
-    fn accept_parts<T: Send>(
-        &mut self,
-        coded: Stored<'_, SurveyPart>,
-        history: &OrderHistory,
-        count: impl Fn(&Responses, &RespondentOrders) -> Result<T> + Sync,
-    ) -> Result<Vec<T>> {
-        debug_assert_eq!(
-            coded.partitions(),
-            history.part_count(),
-            "the history's parts"
-        );
-        tracing::debug!(
-            partitions = coded.partitions(),
-            spilled = coded.spilled(),
-            held_bytes = coded.held_bytes(),
-            "survey rows gathered by customer partition"
-        );
-        // Every partition in parallel, not a few at a time in order: only
-        // what the counts keep and the late rows come back, and rayon
-        // works on as many partitions at once as it has threads.
-        let counted_parts = (0..coded.partitions())
-            .into_par_iter()
-            .map(|p| -> Result<_> {
-                let part = accept_part(p, coded.take(p)?, history)?;
-                let of_part = count(&part.responses, &part.orders)?;
-                let accepted = part.responses.len() as u64;
-                Ok((of_part, accepted, part.duplicates, part.late))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let (mut counted, mut late) = (Vec::with_capacity(coded.partitions()), Vec::new());
-        for (of_part, accepted, duplicates, mut part_late) in counted_parts {
-            counted.push(of_part);
-            self.counts.accepted += accepted;
-            self.counts.duplicates += duplicates;
-            late.append(&mut part_late);
+    /// Each partition's count, in partition order, its accepted and
+    /// duplicate rows counted and its late rows rejected.
+    fn add_up<T>(&mut self, parts: Vec<CountedPart<T>>) -> Result<Vec<T>> {
+        debug_assert_eq!(parts.len(), self.parts.part_count(), "every partition");
+        let (mut counted, mut late) = (Vec::with_capacity(parts.len()), Vec::new());
+        for mut part in parts {
+            counted.push(part.counted);
+            self.counts.accepted += part.accepted;
+            self.counts.duplicates += part.duplicates;
+            late.append(&mut part.late);
         }
         self.reject_late(late)?;
         Ok(counted)
@@ -488,24 +494,32 @@ impl<'a> SurveyCheck<'a> {
     }
 }
 
-/// One customer partition's coded rows validated.
-struct AcceptedPart {
-    /// The accepted responses, in the documented order.
-    responses: Responses,
-    /// The orders of their respondents.
-    orders: RespondentOrders,
-    duplicates: u64,
-    /// The responses no order matches (`true`: the customer has a first
-    /// order, after the response), in customer order.
-    late: Vec<(Coded, bool)>,
+/// What one customer partition's coded rows leave once validated:
+/// `count` of its accepted responses, how many it accepted and dropped
+/// as exact duplicates, and the responses no order matches (`true`: the
+/// customer has a first order, after the response), in customer order.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct CountedPart<T> {
+    pub counted: T,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub late: Vec<(Coded, bool)>,
 }
 
-/// The rows of partition `p` (`part`) without their exact duplicates, and
-/// matched with their customer's first order: on or after it they are
-/// accepted, sorted by (customer, date, instant, score); the others are
-/// late (`response_before_first_order`, or `response_without_order` for a
-/// customer with only refunds).
-fn accept_part(p: usize, part: SurveyPart, history: &OrderHistory) -> Result<AcceptedPart> {
+/// One partition's coded rows (`part`) validated and counted: without
+/// their exact duplicates, and matched with their customer's first order
+/// (`orders_of` the partition's respondents, codes ascending): on or
+/// after it they are accepted, sorted by (customer, date, instant,
+/// score), and `count` of them and their respondents' orders is kept;
+/// the others are late (`response_before_first_order`, or
+/// `response_without_order` for a customer with only refunds). The
+/// embedded engine and a cluster's executors both validate a partition
+/// so.
+pub fn count_part<T>(
+    part: SurveyPart,
+    orders_of: impl FnOnce(&[u32]) -> Result<RespondentOrders>,
+    count: impl FnOnce(&Responses, &RespondentOrders) -> Result<T>,
+) -> Result<CountedPart<T>> {
     let mut coded = part.into_coded();
     coded.par_sort_unstable_by_key(Coded::duplicate_order);
     let before = coded.len();
@@ -513,7 +527,11 @@ fn accept_part(p: usize, part: SurveyPart, history: &OrderHistory) -> Result<Acc
     let duplicates = (before - coded.len()) as u64;
     let mut read: Vec<u32> = coded.iter().map(|c| c.customer).collect();
     read.dedup();
-    let orders = RespondentOrders::read_part(p, &read, history)?;
+    // A partition without a row reads nothing.
+    let orders = match read.is_empty() {
+        true => RespondentOrders::default(),
+        false => orders_of(&read)?,
+    };
     let first_order_of = |c: &Coded| {
         let k = read.binary_search(&c.customer).expect("a respondent");
         orders.first_day[k]
@@ -531,9 +549,10 @@ fn accept_part(p: usize, part: SurveyPart, history: &OrderHistory) -> Result<Acc
         (c.customer, c.placed.local_day, c.placed.utc_micros, c.score)
     });
     let responses = Responses::of_sorted(accepted);
-    Ok(AcceptedPart {
-        orders: orders.of_kept(&read, &responses.respondents()),
-        responses,
+    let orders = orders.of_kept(&read, &responses.respondents());
+    Ok(CountedPart {
+        counted: count(&responses, &orders)?,
+        accepted: responses.len() as u64,
         duplicates,
         late,
     })

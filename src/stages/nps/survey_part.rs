@@ -11,7 +11,7 @@ use crate::time::PlacedTimestamp;
 /// known by their code: what is held of each survey row until its
 /// partition is validated (the id text, the raw row and the file's other
 /// columns are not).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Coded {
     pub customer: u32,
     pub file: u32,

@@ -151,7 +151,7 @@ pub fn first_order_day_of(days: &[i32], cents: &[i64]) -> Option<i32> {
 }
 
 impl PartEntries {
-    fn view(&self) -> EntriesView<'_> {
+    pub fn view(&self) -> EntriesView<'_> {
         EntriesView {
             offsets: &self.offsets,
             day: &self.day,
