@@ -55,15 +55,15 @@ use crate::stages::compare::gates::{
     evaluate as evaluate_gates, failed_gates, Freshness, GateResult,
 };
 use crate::stages::compare::{compare, RunTables};
-use crate::stages::customer_ranges;
+use crate::stages::customer_ranges::{self, CustomerRanges};
 use crate::stages::customers::ScoreStores;
 use crate::stages::dimensions::slices;
 use crate::stages::finish::{finish_scored, FinishElsewhere, FinishSettings, FinishedPart};
 use crate::stages::kpis::{monthly_counts, MonthlyCounts};
-use crate::stages::nps::survey_part::SurveyPart;
+use crate::stages::nps::checked::CheckedRows;
 use crate::stages::nps::{
     nps_stage, CountedPart, NpsCounter, NpsElsewhere, NpsOutput, NpsPartial, SurveyCheck,
-    SurveyMemory, SurveyRules, SurveyValidation,
+    SurveyMemory, SurveyPartitions, SurveyRules, SurveyValidation,
 };
 use crate::stages::orders::{
     build_orders, CustomerIds, HistoryStores, OrderHistory, OrderPlan, OrdersOutput, PartEntries,
@@ -372,6 +372,7 @@ fn stages_to_checks(
     let (orders, mut resources, spill) = partitioned_orders(pipeline, &files, options, clock)?;
     let OrdersStage {
         history,
+        customer_ranges,
         on_executors,
         counts,
         accepted_cents,
@@ -383,7 +384,7 @@ fn stages_to_checks(
     let history = (history, on_executors, there.as_ref().map(|t| &*t.clv));
     let counted_there = there.as_ref().map(|t| Arc::clone(&t.nps));
     let budget = (resources.memory_limit_bytes, &spill);
-    let surveys_read = SurveyReads::within(options, budget, counted_there);
+    let surveys_read = SurveyReads::within(options, budget, (customer_ranges, counted_there));
     let o = stages_over_history(
         (pipeline, surveys_read),
         history,
@@ -1340,6 +1341,8 @@ fn load_and_validate<'s>(
 /// input's rows and its rejects, as the `rejects` table.
 struct OrdersStage {
     history: OrderHistory,
+    /// The customer partitions' ranges of ids.
+    customer_ranges: CustomerRanges,
     /// What a cluster's executors made of the customer partitions beside
     /// the history's entries they stored.
     on_executors: Option<MadeOnExecutors>,
@@ -1404,6 +1407,7 @@ fn orders_stage(
     Calendar::check_span(&orders.history, pipeline.config.business.cohort_period)?;
     Ok(OrdersStage {
         history: orders.history,
+        customer_ranges: keys.customer_ranges,
         on_executors,
         counts,
         accepted_cents: orders.accepted_cents,
@@ -1760,23 +1764,18 @@ fn nps(
 struct SurveyReads {
     /// Rows of a raw chunk, as for the order input.
     chunk_rows: usize,
-    /// Bytes of checked rows (32 bytes and the id's text a row)
-    /// held before their ids are looked up among the customers: a quarter
-    /// of the budget, free once the orders stage is done. Each lookup
-    /// reads every partition's ids (from the spill files when the
-    /// per-customer results are spilled: 0.5–2.6 s a lookup at 100 M
-    /// orders), so fewer, larger lookups are faster.
-    code_every_bytes: usize,
-    /// Bytes of coded rows (25 a row) held by customer partition until
-    /// every file is read, an eighth of the budget (the CLV stage runs
-    /// beside this one); past it the largest partitions' rows go to
-    /// `spill`, which costs little: they are written once and read once.
-    /// None is held when a cluster's executors count them: they read
-    /// every row from `spill`.
+    /// Bytes of checked rows (29 bytes and the id's text a row) held by
+    /// customer partition until every file is read, an eighth of the
+    /// budget (the CLV stage runs beside this one); past it the largest
+    /// partitions' rows go to `spill`, which costs little: they are
+    /// written once and read once. None is held when a cluster's
+    /// executors count them: they read every row from `spill`.
     held_bytes: usize,
     spill: Arc<SpillDir>,
-    /// A cluster's executors, which hold the respondents' orders, when
-    /// they stored the per-customer results; this process otherwise.
+    /// The customer partitions' ranges of ids, which route each row.
+    customer_ranges: Arc<CustomerRanges>,
+    /// A cluster's executors, which hold the customers' ids and orders,
+    /// when they stored the per-customer results; this process otherwise.
     counted_elsewhere: Option<Arc<dyn NpsElsewhere>>,
 }
 
@@ -1784,16 +1783,16 @@ impl SurveyReads {
     fn within(
         options: &RunOptions,
         (limit, spill): (u64, &Arc<SpillDir>),
-        counted_elsewhere: Option<Arc<dyn NpsElsewhere>>,
+        (ranges, counted_elsewhere): (CustomerRanges, Option<Arc<dyn NpsElsewhere>>),
     ) -> SurveyReads {
         SurveyReads {
             chunk_rows: chunk_rows_within(options, limit),
-            code_every_bytes: (limit / 4) as usize,
             held_bytes: match counted_elsewhere {
                 Some(_) => 0,
                 None => (limit / 8) as usize,
             },
             spill: Arc::clone(spill),
+            customer_ranges: Arc::new(ranges),
             counted_elsewhere,
         }
     }
@@ -1812,14 +1811,16 @@ fn validated_surveys(
 ) -> Result<SurveyValidation<NpsPartial>> {
     use crate::io::spill::SURVEYS;
     let rules = SurveyRules::of(pipeline, surveys);
-    let customers = (parts, history.as_of);
-    let spill = reads.spill.store::<SurveyPart>(SURVEYS);
+    let partitions = SurveyPartitions {
+        ranges: &reads.customer_ranges,
+        count: parts.part_count(),
+    };
+    let spill = reads.spill.store::<CheckedRows>(SURVEYS);
     let memory = SurveyMemory {
-        code_every_bytes: reads.code_every_bytes,
         held_bytes: reads.held_bytes,
         spill: &spill,
     };
-    let mut check = SurveyCheck::new((&rules, files), customers, memory);
+    let mut check = SurveyCheck::new((&rules, files), (partitions, history.as_of), memory);
     let started = Instant::now();
     // The next chunk is read while one is checked: neither the reader nor
     // the checks keep both cores busy alone.
@@ -1835,10 +1836,10 @@ fn validated_surveys(
     );
     let tiers_of = |codes: &[u32]| parts.tiers_of(codes);
     let mut validated = match &reads.counted_elsewhere {
-        Some(there) => check.finish_with(|coded| {
-            counted_elsewhere(coded, &**there, (counter, &parts.part_starts()))
+        Some(there) => check.finish_with(|checked| {
+            counted_elsewhere(checked, &**there, (counter, &parts.part_starts()))
         })?,
-        None => check.finish(history, |responses, orders| {
+        None => check.finish((history, parts), |responses, orders| {
             crate::faults::crash_point("run::surveys_counted_here");
             counter.count((responses, orders), tiers_of)
         })?,
@@ -1855,17 +1856,17 @@ fn validated_surveys(
     Ok(validated)
 }
 
-/// Every partition's coded survey rows validated and counted by `there`,
+/// Every partition's checked survey rows validated and counted by `there`,
 /// which reads them from the spill files: none may be held here.
 fn counted_elsewhere(
-    coded: Stored<'_, SurveyPart>,
+    checked: Stored<'_, CheckedRows>,
     there: &dyn NpsElsewhere,
     (counter, starts): (&NpsCounter, &[usize]),
 ) -> Result<Vec<CountedPart<NpsPartial>>> {
-    if coded.held_bytes() != 0 {
+    if checked.held_bytes() != 0 {
         return Err(Error::Cluster(format!(
             "{} bytes of survey rows were held, not spilled for the executors",
-            coded.held_bytes()
+            checked.held_bytes()
         )));
     }
     there.count(counter, starts)

@@ -40,10 +40,10 @@ use crate::stages::clv_scores::{ClvRanks, ClvScores};
 use crate::stages::cohorts::CohortGrid;
 use crate::stages::finish::{finish_part, FinishSettings, FinishedPart};
 use crate::stages::kpis::MonthlyCounts;
+use crate::stages::nps::checked::CheckedRows;
 use crate::stages::nps::responses::count_part as count_survey_part;
-use crate::stages::nps::survey_part::SurveyPart;
 use crate::stages::nps::{NpsCounter, RespondentOrders};
-use crate::stages::orders::{steps, EntriesView, PartEntries};
+use crate::stages::orders::{steps, CustomerIds, EntriesView, PartEntries};
 use crate::stages::part_counts::{
     count_part, count_values, no_tier_moves, Counted, Counting, PartCounts, StoredCounts,
     ValueCounts, WantedCodes,
@@ -115,11 +115,12 @@ pub enum Task {
         settings: FinishSettings,
         compress: bool,
     },
-    /// Customer partition → its coded survey rows, which the client wrote
-    /// to `dir`, validated and counted (`stages::nps::count_part`) by
-    /// `counter`, the respondents' orders and tiers read from what a
-    /// history task stored; `starts` is the code of each partition's first
-    /// customer. What the partition leaves is sent back.
+    /// Customer partition → its checked survey rows, which the client
+    /// wrote to `dir`, validated and counted
+    /// (`stages::nps::responses::count_part`) by `counter`, the customers'
+    /// ids, tiers and orders read from what a history task stored;
+    /// `starts` is the code of each partition's first customer. What the
+    /// partition leaves is sent back.
     Surveys {
         dir: PathBuf,
         counter: NpsCounter,
@@ -644,30 +645,37 @@ fn finish(
     ])
 }
 
-/// Customer partition `p`'s coded survey rows validated and counted by
-/// `counter`: the `SurveysCounted` row. Its respondents' orders are read
-/// from the history task's entries and their tiers from its results, only
-/// when it has a row.
+/// Customer partition `p`'s checked survey rows validated and counted by
+/// `counter`: the `SurveysCounted` row. Its customers' ids and tiers are
+/// read from the history task's results and its respondents' orders from
+/// its entries, only when it has a row.
 fn count_surveys(dir: &Path, p: u32, (counter, starts): (&NpsCounter, &[usize])) -> Result<Row> {
     let part = p as usize;
     let start = *starts
         .get(part)
         .ok_or_else(|| cluster_error(format!("no first customer for partition {p}")))?;
-    let rows = SurveyPart::concat(read_pieces(&part_file(dir, SURVEYS, part))?);
+    let rows = CheckedRows::concat(read_pieces(&part_file(dir, SURVEYS, part))?);
+    let results = match rows.is_empty() {
+        true => None,
+        false => Some(read_one::<CustomerPart>(
+            &part_file(dir, CUSTOMERS, part),
+            "results",
+        )?),
+    };
+    let no_ids = CustomerIds::default();
+    let ids = results.as_ref().map_or(&no_ids, |r| &r.ids);
     let orders_of = |read: &[u32]| -> Result<_> {
         let entries = read_one::<PartEntries>(&part_file(dir, HISTORY, part), "entries")?;
         Ok(RespondentOrders::of_entries((entries.view(), start), read))
     };
     let tiers_of = |codes: &[u32]| -> Result<Vec<usize>> {
-        let results = read_one::<CustomerPart>(&part_file(dir, CUSTOMERS, part), "results")?;
-        let tier = results
-            .tiers
-            .tier
+        let tier = results.as_ref().and_then(|r| r.tiers.tier.as_ref());
+        let tier = tier
             .ok_or_else(|| cluster_error(format!("partition {p}'s results have no tier column")))?;
         Ok(codes.iter().map(|&c| tier[c as usize - start]).collect())
     };
     let count = |responses: &_, orders: &_| counter.count((responses, orders), tiers_of);
-    let counted = count_survey_part(rows, orders_of, count)?;
+    let counted = count_survey_part(rows, (ids, start), orders_of, count)?;
     Row::own(p, Kind::SurveysCounted, &counted)
 }
 

@@ -31,7 +31,7 @@ use bytemuck::Pod;
 use crate::error::{Error, Result};
 use crate::stages::clv_scores::ClvScores;
 use crate::stages::customers::CustomerSummary;
-use crate::stages::nps::survey_part::SurveyPart;
+use crate::stages::nps::checked::CheckedRows;
 use crate::stages::orders::{CustomerIds, PartEntries};
 use crate::stages::part_store::PartStore;
 use crate::stages::partition::{KeyBytes, LinePart, OrderPart, Part, SpillStore};
@@ -60,7 +60,7 @@ pub const SCORE_REVENUE: &str = "score-revenue";
 pub const SCORE_GAPS: &str = "score-gaps";
 /// The kind of the customer partitions' CLV scores.
 pub const CLV_SCORES: &str = "clv-scores";
-/// The kind of the survey rows coded by customer partition.
+/// The kind of the checked survey rows, by customer partition.
 pub const SURVEYS: &str = "surveys";
 
 /// The file of partition `partition`'s pieces of kind `kind` in `dir`
@@ -664,27 +664,50 @@ impl Spillable for PartEntries {
     }
 }
 
-impl Spillable for SurveyPart {
+/// A customer partition's checked survey rows, their ids' text included.
+impl Spillable for CheckedRows {
     fn write<W: Write>(&self, out: &mut VecWriter<W>) -> std::io::Result<()> {
-        out.put(&self.customer)?;
+        out.put(self.text.as_bytes())?;
+        out.put(&self.ends)?;
+        out.put(&self.utc_micros)?;
+        out.put(&self.local_day)?;
         out.put(&self.file)?;
         out.put(&self.row)?;
-        out.put(&self.local_day)?;
-        out.put(&self.utc_micros)?;
         out.put(&self.score)
     }
 
-    fn read(input: &mut impl Read) -> std::io::Result<(SurveyPart, u64)> {
+    fn read(input: &mut impl Read) -> std::io::Result<(CheckedRows, u64)> {
         let mut read = 0;
-        let part = SurveyPart {
-            customer: get_vec(input, &mut read)?,
+        let text = String::from_utf8(get_vec::<u8>(input, &mut read)?)
+            .map_err(|_| invalid("survey ids that are not UTF-8".to_string()))?;
+        let rows = CheckedRows {
+            text,
+            ends: get_vec(input, &mut read)?,
+            utc_micros: get_vec(input, &mut read)?,
+            local_day: get_vec(input, &mut read)?,
             file: get_vec(input, &mut read)?,
             row: get_vec(input, &mut read)?,
-            local_day: get_vec(input, &mut read)?,
-            utc_micros: get_vec(input, &mut read)?,
             score: get_vec(input, &mut read)?,
         };
-        Ok((part, read))
+        let ends_fit = rows
+            .ends
+            .last()
+            .is_none_or(|&end| end as usize == rows.text.len())
+            && rows.ends.is_sorted()
+            && rows
+                .ends
+                .iter()
+                .all(|&end| rows.text.is_char_boundary(end as usize));
+        let n = rows.score.len();
+        let columns = [rows.ends.len(), rows.utc_micros.len(), rows.local_day.len()];
+        let same_length = columns
+            .iter()
+            .chain(&[rows.file.len(), rows.row.len()])
+            .all(|&k| k == n);
+        match ends_fit && same_length {
+            true => Ok((rows, read)),
+            false => Err(invalid("survey rows whose columns do not fit".to_string())),
+        }
     }
 }
 
@@ -896,19 +919,19 @@ mod tests {
         order.dimensions[0].push(1);
         orders.put(0, &order).unwrap();
         assert_eq!(orders.take(0).unwrap(), vec![order]);
-        let surveys = dir.store::<SurveyPart>(SURVEYS);
-        let survey = SurveyPart {
-            customer: vec![0, u32::MAX],
-            file: vec![1, 0],
-            row: vec![u32::MAX, 2],
-            local_day: vec![i32::MIN, -3],
-            utc_micros: vec![i64::MIN, 9],
-            score: vec![10, 0],
+        let surveys = dir.store::<CheckedRows>(SURVEYS);
+        let mut survey = CheckedRows::default();
+        let at = |utc_micros, local_day| crate::time::PlacedTimestamp {
+            utc_micros,
+            local_day,
         };
+        survey.push((1, u32::MAX), "C\u{e9}7", at(i64::MIN, i32::MIN), 10);
+        survey.push((0, 2), "", at(9, -3), 0);
+        survey.push((u32::MAX, 0), "x", at(i64::MAX, i32::MAX), 5);
         surveys.put(2, &survey).unwrap();
-        surveys.put(2, &SurveyPart::default()).unwrap();
+        surveys.put(2, &CheckedRows::default()).unwrap();
         let back = surveys.take(2).unwrap();
-        assert_eq!(back, vec![survey, SurveyPart::default()]);
+        assert_eq!(back, vec![survey, CheckedRows::default()]);
         let path = dir.path().to_path_buf();
         drop(dir);
         assert!(!path.exists());

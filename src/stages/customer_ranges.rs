@@ -57,6 +57,19 @@ impl CustomerRanges {
         below + self.bounds[below..below + same].partition_point(|bound| bound.as_slice() <= id)
     }
 
+    /// Ranges that start partition `k + 1` at `bounds[k]` (strictly
+    /// ascending): for tests whose histories are split by hand.
+    #[cfg(test)]
+    pub fn of_bounds(bounds: &[&str]) -> CustomerRanges {
+        assert!(
+            bounds.is_sorted_by(|a, b| a < b),
+            "bounds strictly ascending"
+        );
+        let bounds: Vec<Vec<u8>> = bounds.iter().map(|b| b.as_bytes().to_vec()).collect();
+        let prefixes = bounds.iter().map(|b| prefix_of(b)).collect();
+        CustomerRanges { bounds, prefixes }
+    }
+
     /// How many partitions the ranges make.
     pub fn partitions(&self) -> usize {
         self.bounds.len() + 1

@@ -233,7 +233,7 @@ fn stored_parts(
 /// (index in `ids`, code) of each of `ids` (ascending) that is among
 /// `part_ids`, the ids of a part whose first customer's code is `start`:
 /// u32 pairs, since a survey file asks for millions of ids at once.
-fn found_in_part(ids: &[&str], part_ids: &CustomerIds, start: usize) -> Vec<(u32, u32)> {
+pub fn found_in_part(ids: &[&str], part_ids: &CustomerIds, start: usize) -> Vec<(u32, u32)> {
     let Some(last) = part_ids.len().checked_sub(1) else {
         return Vec::new();
     };
@@ -349,7 +349,7 @@ impl CustomerParts {
 
     /// `f` of part `p`'s customer ids: held, or read back alone from the
     /// store (not the part's other columns).
-    fn with_ids<T>(&self, p: usize, f: impl FnOnce(&CustomerIds) -> T) -> Result<T> {
+    pub fn with_ids<T>(&self, p: usize, f: impl FnOnce(&CustomerIds) -> T) -> Result<T> {
         match &self.store {
             Some(store) => Ok(f(&store.ids(p)?)),
             None => Ok(f(&self.held[p].ids)),
@@ -375,22 +375,6 @@ impl CustomerParts {
     /// The part that holds customer `code`.
     pub fn part_of_code(&self, code: u32) -> usize {
         self.part_of(code as usize)
-    }
-
-    /// The code of each of `ids` (ascending, as the codes are), `None`
-    /// for an id no customer has: each part's ids read once, for the ids
-    /// between its first and last.
-    pub fn codes_of_ids(&self, ids: &[&str]) -> Result<Vec<Option<u32>>> {
-        debug_assert!(ids.windows(2).all(|w| w[0] <= w[1]), "ids ascending");
-        let found = (0..self.part_count())
-            .into_par_iter()
-            .map(|p| self.with_ids(p, |part_ids| found_in_part(ids, part_ids, self.starts[p])));
-        let found = found.collect::<Result<Vec<_>>>()?;
-        let mut codes = vec![None; ids.len()];
-        for (i, code) in found.into_iter().flatten() {
-            codes[i as usize] = Some(code);
-        }
-        Ok(codes)
     }
 
     /// The parts holding the customers `codes`, and the codes of each.
@@ -451,12 +435,6 @@ impl CustomerParts {
         self.each_of(codes, |part, i| {
             part.tiers.tier.as_ref().map(|tier| tier[i])
         })
-    }
-
-    /// The ids of the customers `codes` (ascending), in their order: for
-    /// the survey rejects of customers known by their code alone.
-    pub fn ids_of(&self, codes: &[u32]) -> Result<Vec<String>> {
-        self.each_of(codes, |part, i| Some(part.ids.get(i).to_string()))
     }
 
     /// `value` (of a part and a customer's index in it) of each of the
@@ -673,9 +651,10 @@ mod tests {
         assert_eq!(parts.parts_in(6..7), vec![(5, 6..7)]);
     }
 
-    /// Ids are found in the part holding them, held or stored: ids before
-    /// the first, between parts, after the last, repeated, and in every
-    /// part (brute force: the position among every id).
+    /// Ids are found in the part holding them, held or stored, each part's
+    /// ids read alone: ids before the first, between parts, after the
+    /// last, repeated, and in every part (brute force: the position among
+    /// every id).
     #[test]
     fn ids_are_found_in_their_parts() {
         let rows = rows();
@@ -690,22 +669,26 @@ mod tests {
             .map(|id| every_id.iter().position(|known| known == id))
             .map(|code| code.map(|c| c as u32))
             .collect();
-        let known: Vec<u32> = expected.iter().flatten().copied().collect();
-        let known_ids: Vec<&str> = asked
-            .iter()
-            .zip(&expected)
-            .filter_map(|(id, code)| code.map(|_| *id))
-            .collect();
+        let codes_of = |parts: &CustomerParts, asked: &[&str]| {
+            let mut codes = vec![None; asked.len()];
+            for p in 0..parts.part_count() {
+                let start = parts.codes_of(p).start;
+                let found = parts.with_ids(p, |ids| found_in_part(asked, ids, start));
+                for (i, code) in found.unwrap() {
+                    assert!(codes[i as usize].is_none(), "found in one part");
+                    codes[i as usize] = Some(code);
+                }
+            }
+            codes
+        };
         for per_part in [1, 2, 3, 7] {
             let history = history_in_parts(&rows, per_part);
             let stores = memory_stores(Arc::default());
             let ids = history.clone().take_ids();
             let stored = customer_parts((&history, Some(&ids)), None, Some(&stores));
             for parts in [held_parts(&history), stored.unwrap()] {
-                assert_eq!(parts.codes_of_ids(&asked).unwrap(), expected, "{per_part}");
-                assert_eq!(parts.codes_of_ids(&[]).unwrap(), vec![]);
-                // And back: the ids of the codes found, repeats included.
-                assert_eq!(parts.ids_of(&known).unwrap(), known_ids, "{per_part}");
+                assert_eq!(codes_of(&parts, &asked), expected, "{per_part}");
+                assert_eq!(codes_of(&parts, &[]), vec![]);
             }
         }
     }

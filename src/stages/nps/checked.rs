@@ -1,53 +1,25 @@
 //! Survey rows that passed the row checks, waiting for their customers to
-//! be looked up: their ids' text in one buffer rather than a `String` a
-//! row, which cost an allocation to make, one to free and 24 bytes on top
-//! of the text. With a `String` a row, sorting 19.8 M checked rows by id
-//! and placing them in their partitions took 4.5 s of the checks' 11.7 s;
-//! sorted on an id prefix beside each row's index, 3.1 s (one run each).
+//! be looked up in their partition: their ids' text in one buffer rather
+//! than a `String` a row, which cost an allocation to make, one to free
+//! and 24 bytes on top of the text. With a `String` a row, sorting 19.8 M
+//! checked rows by id and placing them in their partitions took 4.5 s of
+//! the checks' 11.7 s; sorted on an id prefix beside each row's index,
+//! 3.1 s (one run each). The other fields are a column each (29 bytes a
+//! row and the id), so a partition's rows spill as they are.
 
 use rayon::prelude::*;
 
-use crate::stages::nps::survey_part::Coded;
+use crate::stages::nps::coded::Coded;
+use crate::stages::partition::Part;
 use crate::time::PlacedTimestamp;
 
-/// One checked row, without its id: 24 bytes, where a
-/// [`PlacedTimestamp`] field with its padding would make it 32.
-#[derive(Debug, Clone, Copy)]
-struct CheckedRow {
-    utc_micros: i64,
-    local_day: i32,
-    file: u32,
-    row: u32,
-    score: u8,
-}
-
-impl CheckedRow {
-    fn placed(&self) -> PlacedTimestamp {
-        PlacedTimestamp {
-            utc_micros: self.utc_micros,
-            local_day: self.local_day,
-        }
-    }
-}
-
-/// Rows at most between lookups: [`CheckedRows::order_by_id`] numbers
-/// them with `u32`s (a budget of terabytes would reach it, and each chunk
-/// adds fewer rows than the margin).
+/// Rows at most in one partition: [`CheckedRows::order_by_id`] numbers
+/// them with `u32`s (a budget of terabytes would reach it).
 pub const MAX_ROWS: usize = u32::MAX as usize;
-
-/// Checked rows in the order they were added, each with its id.
-#[derive(Debug, Default)]
-pub struct CheckedRows {
-    /// Every row's id, one after the other.
-    text: String,
-    /// Where each row's id ends in `text`.
-    ends: Vec<usize>,
-    rows: Vec<CheckedRow>,
-}
 
 /// A checked row with its id as text: a response whose id no customer
 /// has, kept to be rejected with its id.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub file: u32,
     pub row: u32,
@@ -56,39 +28,98 @@ pub struct Candidate {
     pub score: u8,
 }
 
+/// Checked rows in the order they were added, each with its id; the
+/// rows of one customer partition once routed ([`CheckedRows::route`]).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CheckedRows {
+    /// Every row's id, one after the other.
+    pub(crate) text: String,
+    /// Where each row's id ends in `text`.
+    pub(crate) ends: Vec<u64>,
+    pub(crate) utc_micros: Vec<i64>,
+    pub(crate) local_day: Vec<i32>,
+    pub(crate) file: Vec<u32>,
+    pub(crate) row: Vec<u32>,
+    pub(crate) score: Vec<u8>,
+}
+
 impl CheckedRows {
+    /// Room for `rows` rows of `text` bytes of ids.
+    fn with_capacity(rows: usize, text: usize) -> CheckedRows {
+        CheckedRows {
+            text: String::with_capacity(text),
+            ends: Vec::with_capacity(rows),
+            utc_micros: Vec::with_capacity(rows),
+            local_day: Vec::with_capacity(rows),
+            file: Vec::with_capacity(rows),
+            row: Vec::with_capacity(rows),
+            score: Vec::with_capacity(rows),
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.score.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    /// Bytes the rows hold, their text included.
-    pub fn bytes(&self) -> usize {
-        self.text.capacity()
-            + self.ends.capacity() * std::mem::size_of::<usize>()
-            + self.rows.capacity() * std::mem::size_of::<CheckedRow>()
+        self.score.is_empty()
     }
 
     pub fn push(&mut self, (file, row): (u32, u32), id: &str, placed: PlacedTimestamp, score: u8) {
         self.text.push_str(id);
-        self.ends.push(self.text.len());
-        self.rows.push(CheckedRow {
-            utc_micros: placed.utc_micros,
-            local_day: placed.local_day,
-            file,
-            row,
-            score,
-        });
+        self.ends.push(self.text.len() as u64);
+        self.utc_micros.push(placed.utc_micros);
+        self.local_day.push(placed.local_day);
+        self.file.push(file);
+        self.row.push(row);
+        self.score.push(score);
+    }
+
+    /// Row `i` of `from` added.
+    fn push_row(&mut self, from: &CheckedRows, i: usize) {
+        let placed = from.placed(i);
+        self.push(
+            (from.file[i], from.row[i]),
+            from.id(i),
+            placed,
+            from.score[i],
+        );
+    }
+
+    fn placed(&self, i: usize) -> PlacedTimestamp {
+        PlacedTimestamp {
+            utc_micros: self.utc_micros[i],
+            local_day: self.local_day[i],
+        }
     }
 
     /// Row `i`'s id.
     #[inline]
     pub fn id(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// The rows split into `partitions` pieces by `partition_of` their id,
+    /// each piece in the order added and sized exactly: the pieces are
+    /// held until every file is read, and vectors grown a row at a time
+    /// would hold up to twice their rows.
+    pub fn route(&self, partitions: usize, partition_of: impl Fn(&str) -> usize) -> Vec<Self> {
+        let of_row: Vec<u32> = (0..self.len())
+            .map(|i| partition_of(self.id(i)) as u32)
+            .collect();
+        let (mut rows, mut text) = (vec![0; partitions], vec![0; partitions]);
+        for (i, &p) in of_row.iter().enumerate() {
+            rows[p as usize] += 1;
+            text[p as usize] += self.id(i).len();
+        }
+        let mut pieces: Vec<CheckedRows> = (rows.into_iter().zip(text))
+            .map(|(rows, text)| CheckedRows::with_capacity(rows, text))
+            .collect();
+        for (i, &p) in of_row.iter().enumerate() {
+            pieces[p as usize].push_row(self, i);
+        }
+        pieces
     }
 
     /// The rows' indices ordered by id (equal ids in the order added): the
@@ -120,26 +151,55 @@ impl CheckedRows {
 
     /// Row `i` as the response of customer `customer`.
     pub fn coded(&self, i: usize, customer: u32) -> Coded {
-        let r = &self.rows[i];
         Coded {
             customer,
-            file: r.file,
-            row: r.row,
-            placed: r.placed(),
-            score: r.score,
+            file: self.file[i],
+            row: self.row[i],
+            placed: self.placed(i),
+            score: self.score[i],
         }
     }
 
     /// Row `i` with its id as text.
     pub fn candidate(&self, i: usize) -> Candidate {
-        let r = &self.rows[i];
         Candidate {
-            file: r.file,
-            row: r.row,
+            file: self.file[i],
+            row: self.row[i],
             id: self.id(i).to_string(),
-            placed: r.placed(),
-            score: r.score,
+            placed: self.placed(i),
+            score: self.score[i],
         }
+    }
+}
+
+impl Part for CheckedRows {
+    fn concat(pieces: Vec<CheckedRows>) -> CheckedRows {
+        let rows = pieces.iter().map(CheckedRows::len).sum();
+        let text = pieces.iter().map(|p| p.text.len()).sum();
+        let mut whole = CheckedRows::with_capacity(rows, text);
+        for piece in pieces {
+            let before = whole.text.len() as u64;
+            whole.text.push_str(&piece.text);
+            whole.ends.extend(piece.ends.iter().map(|end| before + end));
+            whole.utc_micros.extend(piece.utc_micros);
+            whole.local_day.extend(piece.local_day);
+            whole.file.extend(piece.file);
+            whole.row.extend(piece.row);
+            whole.score.extend(piece.score);
+        }
+        whole
+    }
+
+    /// Bytes the rows hold, their text included.
+    fn heap_bytes(&self) -> usize {
+        self.text.capacity()
+            + 8 * (self.ends.capacity() + self.utc_micros.capacity())
+            + 4 * (self.local_day.capacity() + self.file.capacity() + self.row.capacity())
+            + self.score.capacity()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.score.is_empty()
     }
 }
 
@@ -222,9 +282,32 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_row_takes_24_bytes() {
-        assert_eq!(std::mem::size_of::<CheckedRow>(), 24);
+    proptest! {
+        /// Routed rows are the rows of each partition in the order added,
+        /// and the pieces concatenated in partition order are the rows
+        /// sorted (stably) by partition.
+        #[test]
+        fn routed_rows_keep_their_order_within_each_partition(ids in ids(), partitions in 1..6usize) {
+            let rows = rows_of(&ids);
+            let partition_of = |id: &str| id.len() % partitions;
+            let pieces = rows.route(partitions, partition_of);
+            prop_assert_eq!(pieces.len(), partitions);
+            for (p, piece) in pieces.iter().enumerate() {
+                prop_assert!(piece.heap_bytes() >= piece.len() * 29);
+                let wanted: Vec<usize> = (0..ids.len()).filter(|&i| partition_of(&ids[i]) == p).collect();
+                prop_assert_eq!(piece.len(), wanted.len());
+                for (k, &i) in wanted.iter().enumerate() {
+                    prop_assert_eq!(piece.id(k), ids[i].as_str());
+                    prop_assert_eq!(piece.coded(k, 3), rows.coded(i, 3));
+                }
+            }
+            let whole = CheckedRows::concat(pieces);
+            let mut order: Vec<usize> = (0..ids.len()).collect();
+            order.sort_by_key(|&i| partition_of(&ids[i]));
+            let got: Vec<(&str, u32)> = (0..whole.len()).map(|k| (whole.id(k), whole.row[k])).collect();
+            let expected: Vec<(&str, u32)> = order.iter().map(|&i| (ids[i].as_str(), rows.row[i])).collect();
+            prop_assert_eq!(got, expected);
+        }
     }
 
     #[test]

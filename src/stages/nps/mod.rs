@@ -32,13 +32,14 @@
 //! `nps_retention` one row per category × months_after 1…12.
 
 pub mod checked;
+pub mod coded;
 pub mod orders;
 pub mod responses;
-pub mod survey_part;
 
 pub use orders::RespondentOrders;
 pub use responses::{
-    CountedPart, Responses, SurveyCheck, SurveyMemory, SurveyRules, SurveyValidation,
+    CountedPart, Responses, SurveyCheck, SurveyMemory, SurveyPartitions, SurveyRules,
+    SurveyValidation,
 };
 
 use crate::error::Result;
@@ -399,9 +400,9 @@ impl NpsCounter {
     }
 }
 
-/// Where the customer partitions' coded survey rows, all in the run's
+/// Where the customer partitions' checked survey rows, all in the run's
 /// spill files, are validated and counted ([`responses::count_part`] by
-/// `counter`) when another process holds their respondents' orders: each
+/// `counter`) when another process holds their customers: each
 /// partition's, in partition order, `starts` being the code of each
 /// one's first customer.
 pub trait NpsElsewhere: Send + Sync {
@@ -515,6 +516,7 @@ pub fn survey_checks(
 pub(crate) mod tests {
     use super::*;
     use crate::config::SurveyColumns;
+    use crate::stages::customer_ranges::CustomerRanges;
     use crate::stages::kpis::monthly_counts;
     use crate::stages::orders::{HistoryPart, OrderHistory};
     use crate::stages::partition::{MemorySpill, NoSpill};
@@ -523,8 +525,8 @@ pub(crate) mod tests {
     use crate::stages::rejects::{fill_raw, rows_missing_raw};
     use crate::stages::tiers::Tiers;
     use crate::time::day_number;
+    use checked::CheckedRows;
     use chrono::NaiveDate;
-    use survey_part::SurveyPart;
 
     pub(crate) fn day(s: &str) -> i32 {
         day_number(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
@@ -697,11 +699,9 @@ pub(crate) mod tests {
         }
     }
 
-    /// Coded rows held in memory whatever their size, their ids looked up
-    /// once `code_every_bytes` of checked rows are held.
-    fn in_memory(code_every_bytes: usize) -> SurveyMemory<'static> {
+    /// Checked rows held in memory whatever their size.
+    fn in_memory() -> SurveyMemory<'static> {
         SurveyMemory {
-            code_every_bytes,
             held_bytes: usize::MAX,
             spill: &NoSpill,
         }
@@ -710,33 +710,41 @@ pub(crate) mod tests {
     /// [`SurveyCheck`] of `batches` (a chunk each) held as `memory` says,
     /// `count` of each partition's accepted responses; the raw records of
     /// the rejects it finds at the end taken from the batches, as the run
-    /// reads them again from the files. `as_executors`: each partition
-    /// validated apart, its respondents' orders read from its entries
-    /// alone, as a cluster's executor does.
+    /// reads them again from the files. The history's parts are the
+    /// ranges of `ranges`. `as_executors`: each partition validated
+    /// apart, its respondents' orders read from its entries alone, as a
+    /// cluster's executor does.
     fn validated_in_chunks<T: Send>(
         (rules, files): (&SurveyRules, &[InputFile]),
         batches: &[RawBatch],
-        (history, parts): (&OrderHistory, &CustomerParts),
+        (history, parts, ranges): (&OrderHistory, &CustomerParts, &CustomerRanges),
         (memory, as_executors): (SurveyMemory, bool),
         count: impl Fn(&Responses, &RespondentOrders) -> Result<T> + Sync,
     ) -> Result<SurveyValidation<T>> {
-        let customers = (parts, history.as_of);
+        let partitions = SurveyPartitions {
+            ranges,
+            count: parts.part_count(),
+        };
+        let customers = (partitions, history.as_of);
         let mut check = SurveyCheck::new((rules, files), customers, memory);
         for batch in batches {
             check.add(batch)?;
         }
         let mut validated = match as_executors {
-            true => check.finish_with(|coded| {
+            true => check.finish_with(|checked| {
                 let each = |p: usize| {
                     let start = parts.codes_of(p).start;
                     let orders_of = |read: &[u32]| {
                         history.with_part(p, |e| RespondentOrders::of_entries((e, start), read))
                     };
-                    responses::count_part(coded.take(p)?, orders_of, &count)
+                    let rows = checked.take(p)?;
+                    parts.with_ids(p, |ids| {
+                        responses::count_part(rows, (ids, start), orders_of, &count)
+                    })?
                 };
                 (0..parts.part_count()).map(each).collect()
             })?,
-            false => check.finish(history, count)?,
+            false => check.finish((history, parts), count)?,
         };
         let wanted = rows_missing_raw(&validated.rejects);
         let mut texts = Vec::new();
@@ -782,12 +790,13 @@ pub(crate) mod tests {
         let count = |r: &Responses, o: &RespondentOrders| {
             counter.count((r, o), |codes| parts.tiers_of(codes))
         };
-        let customers = (&h, &parts);
+        let one_part = CustomerRanges::default();
+        let customers = (&h, &parts, &one_part);
         let validated = validated_in_chunks(
             (&rules, &files),
             &[batch],
             customers,
-            (in_memory(0), false),
+            (in_memory(), false),
             count,
         );
         let out = nps_stage(
@@ -858,8 +867,9 @@ pub(crate) mod tests {
         let h = history();
         let parts = held_parts(&h);
         let count = |_: &Responses, _: &RespondentOrders| Ok(());
-        let customers = (&h, &parts);
-        let how = (in_memory(0), false);
+        let one_part = CustomerRanges::default();
+        let customers = (&h, &parts, &one_part);
+        let how = (in_memory(), false);
         let err = validated_in_chunks((&rules, &files), &[batch], customers, how, count)
             .err()
             .unwrap();
@@ -931,8 +941,8 @@ pub(crate) mod tests {
 
     /// The generated surveys' history: A and B have orders, R only a
     /// refund; split into parts by `split` (0: one part), with empty
-    /// parts among them.
-    fn split_history(split: usize) -> OrderHistory {
+    /// parts among them; and the parts' ranges of ids.
+    fn split_history(split: usize) -> (OrderHistory, CustomerRanges) {
         let a = [
             ("A", day("2024-01-05"), 1000),
             ("A", day("2024-02-10"), 500),
@@ -942,13 +952,20 @@ pub(crate) mod tests {
             [("R", day("2024-02-01"), -500)],
         );
         let part = |rows: &[&[(&str, i32, i64)]]| HistoryPart::from_rows(&rows.concat());
-        let parts = match split {
-            0 => vec![part(&[&a, &b, &r])],
-            1 => vec![part(&[&a]), part(&[&b, &r])],
-            2 => vec![part(&[&a, &b]), part(&[]), part(&[&r])],
-            _ => vec![part(&[]), part(&[&a]), part(&[&b]), part(&[&r]), part(&[])],
+        let (parts, bounds) = match split {
+            0 => (vec![part(&[&a, &b, &r])], vec![]),
+            1 => (vec![part(&[&a]), part(&[&b, &r])], vec!["B"]),
+            2 => (
+                vec![part(&[&a, &b]), part(&[]), part(&[&r])],
+                vec!["C", "R"],
+            ),
+            _ => (
+                vec![part(&[]), part(&[&a]), part(&[&b]), part(&[&r]), part(&[])],
+                vec!["A", "B", "R", "S"],
+            ),
         };
-        OrderHistory::of_parts(parts, day("2024-04-15"), [])
+        let ranges = CustomerRanges::of_bounds(&bounds);
+        (OrderHistory::of_parts(parts, day("2024-04-15"), []), ranges)
     }
 
     /// The partitions' accepted responses one after the other.
@@ -966,9 +983,9 @@ pub(crate) mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
-        /// The survey rows validated in chunks of any size, their ids
-        /// looked up every chunk or once at the end, the history in one
-        /// part or several, the coded rows held or every one spilled, each
+        /// The survey rows validated in chunks of any size, routed to the
+        /// history's parts by their ids' ranges (one part or several, empty
+        /// ones among them), the checked rows held or every one spilled, each
         /// partition validated by the embedded engine or as a cluster's
         /// executor does, give what the rules give row by row: duplicates across chunks
         /// are kept once (the first), the rejects found at the end have
@@ -978,12 +995,11 @@ pub(crate) mod tests {
         fn survey_checks_in_chunks_follow_the_rules_row_by_row(
             rows in proptest::collection::vec((0..5usize, 0..120i32, 0..2u32, 0..12u8), 1..60),
             chunk in 1..20usize,
-            code_at_end in proptest::bool::ANY,
             split in 0..4usize,
             spill_all in proptest::bool::ANY,
             as_executors in proptest::bool::ANY,
         ) {
-            let h = split_history(split);
+            let (h, ranges) = split_history(split);
             let ids = h.clone().take_ids();
             let tiers = Tiers::new(vec![("Bronze".into(), 0), ("Gold".into(), 1_200)]);
             let parts = customer_parts((&h, Some(&ids)), Some(&tiers), None).unwrap();
@@ -1006,10 +1022,8 @@ pub(crate) mod tests {
                 .collect();
             let files = survey_file();
             let rules = utc_rules(1.0);
-            let code_every = if code_at_end { usize::MAX } else { 0 };
-            let spill = MemorySpill::<SurveyPart>::default();
+            let spill = MemorySpill::<CheckedRows>::default();
             let memory = SurveyMemory {
-                code_every_bytes: code_every,
                 held_bytes: if spill_all { 0 } else { usize::MAX },
                 spill: &spill,
             };
@@ -1017,7 +1031,7 @@ pub(crate) mod tests {
             let counter = NpsCounter { calendar: calendar.clone(), as_of: h.as_of, tiers: Some(2) };
             let tiers_of = |codes: &[u32]| parts.tiers_of(codes);
             let count = |r: &Responses, o: &RespondentOrders| Ok((r.clone(), counter.count((r, o), tiers_of)?));
-            let customers = (&h, &parts);
+            let customers = (&h, &parts, &ranges);
             let how = (memory, as_executors);
             let got = validated_in_chunks((&rules, &files), &chunks, customers, how, count).unwrap();
 

@@ -2,22 +2,24 @@
 //! are in the [module docs](super)): the row checks of each raw chunk, then
 //! the responses after as_of, the exact duplicates and the responses
 //! without a matching order. The survey files are read a chunk at a time
-//! by `io::surveys` and handed to [`SurveyCheck`], which keeps a compact
-//! row per response (a customer code, not the id text) in the partition
-//! of its customer, so the rules that need every row of a customer run a
-//! partition at a time.
+//! by `io::surveys` and handed to [`SurveyCheck`], which routes each
+//! checked row, with its id, to the customer partition whose range of ids
+//! holds it, so that looking up the customers and the rules that need
+//! every row of a customer run a partition at a time ([`count_part`]),
+//! in this process or on a cluster's executors.
 
 use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::config::{Pipeline, SurveyColumns, SurveysConfig};
 use crate::error::{Error, Result};
-use crate::stages::nps::checked::{self, Candidate, CheckedRows};
+use crate::stages::customer_ranges::CustomerRanges;
+use crate::stages::nps::checked::{Candidate, CheckedRows};
+use crate::stages::nps::coded::Coded;
 use crate::stages::nps::orders::RespondentOrders;
-use crate::stages::nps::survey_part::{Coded, SurveyPart};
-use crate::stages::orders::{OrderHistory, RowCounts};
+use crate::stages::orders::{CustomerIds, OrderHistory, RowCounts};
 use crate::stages::partition::{Buffered, NoSpill, SpillStore, Stored};
-use crate::stages::per_customer::CustomerParts;
+use crate::stages::per_customer::{found_in_part, CustomerParts};
 use crate::stages::raw::RawText;
 use crate::stages::raw::{row_numbers, text_of, InputFile, RawBatch};
 use crate::stages::rejects::{check_reject_share, Reject, RejectReason, RowProblem};
@@ -233,42 +235,42 @@ fn check_batch(
     Ok((rejects, after_as_of))
 }
 
-/// Where the coded survey rows wait until every file is read: up to
-/// `held_bytes` in memory, the largest partitions' rows written to
-/// `spill` past that, so what is held does not grow with the survey
-/// files.
+/// Where the checked survey rows wait, by customer partition, until every
+/// file is read: up to `held_bytes` in memory, the largest partitions'
+/// rows written to `spill` past that, so what is held does not grow with
+/// the survey files.
 pub struct SurveyMemory<'a> {
-    /// Bytes of checked rows, with their id text, held before their ids
-    /// are looked up: each lookup reads every part's ids (from disk when
-    /// the per-customer results are spilled), so not every chunk.
-    pub code_every_bytes: usize,
-    /// Bytes of coded rows held in memory in all.
     pub held_bytes: usize,
-    pub spill: &'a dyn SpillStore<SurveyPart>,
+    pub spill: &'a dyn SpillStore<CheckedRows>,
+}
+
+/// Which customer partition holds each id: the partitions are ranges of
+/// ids (`stages::customer_ranges`), so a response goes to the one partition
+/// where its customer can be, and is looked up among that partition's
+/// customers alone.
+pub struct SurveyPartitions<'a> {
+    pub ranges: &'a CustomerRanges,
+    /// The history's partitions (the ranges may make fewer: the last are
+    /// then empty).
+    pub count: usize,
 }
 
 /// The survey rows validated a chunk at a time as the files are read
 /// (see the module docs for the order of the rules), against the customers
-/// in `parts` on `as_of`: each chunk's row checks and their rejects' raw
-/// records, the responses after as_of counted, the ids turned into
-/// customer codes and the rows gathered by customer partition.
-/// [`SurveyCheck::finish`] applies the rules that need all of a customer's
-/// responses, duplicates then the responses without a matching order, a
-/// partition at a time.
+/// on `as_of`: each chunk's row checks and their rejects' raw records, the
+/// responses after as_of counted, and the rows routed to the customer
+/// partition of their id. [`SurveyCheck::finish`] applies the rules that
+/// need all of a customer's responses, a partition at a time: the ids
+/// looked up among the partition's customers, then duplicates, then the
+/// responses without a matching order.
 pub struct SurveyCheck<'a> {
     rules: &'a SurveyRules,
     files: &'a [InputFile],
-    parts: &'a CustomerParts,
+    partitions: SurveyPartitions<'a>,
     as_of: i32,
     counts: RowCounts,
-    /// Checked rows whose ids are not yet looked up.
-    pending: CheckedRows,
-    code_every_bytes: usize,
-    /// The coded rows, by the partition of their customer.
-    coded: Buffered<'a, SurveyPart>,
-    /// Responses from ids no customer has: rejected once their duplicates
-    /// are counted, so they keep their id (the reject's value).
-    unknown: Vec<Candidate>,
+    /// The checked rows, by the partition of their id.
+    checked: Buffered<'a, CheckedRows>,
     rejects: Vec<Reject>,
 }
 
@@ -284,19 +286,17 @@ pub struct SurveyValidation<T> {
 impl<'a> SurveyCheck<'a> {
     pub fn new(
         (rules, files): (&'a SurveyRules, &'a [InputFile]),
-        (parts, as_of): (&'a CustomerParts, i32),
+        (partitions, as_of): (SurveyPartitions<'a>, i32),
         memory: SurveyMemory<'a>,
     ) -> SurveyCheck<'a> {
+        let checked = Buffered::new(partitions.count, memory.held_bytes, memory.spill);
         SurveyCheck {
             rules,
             files,
-            parts,
+            partitions,
             as_of,
             counts: RowCounts::default(),
-            pending: CheckedRows::default(),
-            code_every_bytes: memory.code_every_bytes,
-            coded: Buffered::new(parts.part_count(), memory.held_bytes, memory.spill),
-            unknown: Vec::new(),
+            checked,
             rejects: Vec::new(),
         }
     }
@@ -315,62 +315,26 @@ impl<'a> SurveyCheck<'a> {
     fn add_chunk(&mut self, batch: &RawBatch) -> Result<()> {
         self.counts.rows_read += batch.frame.height() as u64;
         let checks = (self.rules, self.as_of);
-        let (mut rejects, after_as_of) = check_batch(checks, batch, &mut self.pending)?;
+        let mut checked = CheckedRows::default();
+        let (mut rejects, after_as_of) = check_batch(checks, batch, &mut checked)?;
         if !rejects.is_empty() {
             let rows: Vec<u32> = rejects.iter().map(|r| r.row).collect();
             RawText::of_rows(batch, &rows)?.fill(rejects.iter_mut());
             self.rejects.append(&mut rejects);
         }
         self.counts.excluded_after_as_of += after_as_of;
-        let full = self.pending.len() > checked::MAX_ROWS / 2;
-        match full || self.pending.bytes() > self.code_every_bytes {
-            true => self.code_pending(),
-            false => Ok(()),
-        }
-    }
-
-    /// Looks up the customer of each pending row (their ids sorted, as
-    /// the customer codes are, and each part's ids read once) and adds the
-    /// rows of known customers to their partitions, in id order.
-    fn code_pending(&mut self) -> Result<()> {
-        let pending = std::mem::take(&mut self.pending);
-        let order = pending.order_by_id();
-        let ids: Vec<&str> = order.iter().map(|&i| pending.id(i as usize)).collect();
-        let started = std::time::Instant::now();
-        let codes = self.parts.codes_of_ids(&ids)?;
-        let seconds = format!("{:.3}", started.elapsed().as_secs_f64());
-        tracing::debug!(
-            rows = ids.len(),
-            seconds,
-            "survey rows' customers looked up"
-        );
-        drop(ids);
-        let mut pieces = self.pieces_for(&codes);
-        for (&i, code) in order.iter().zip(codes) {
-            match code {
-                Some(customer) => pieces[self.parts.part_of_code(customer)]
-                    .push(&pending.coded(i as usize, customer)),
-                None => self.unknown.push(pending.candidate(i as usize)),
-            }
-        }
-        self.coded.add(pieces)
-    }
-
-    /// An empty piece for each partition, with room for exactly the rows
-    /// of `codes` it will hold: the pieces are held until every file is
-    /// read, and vectors grown a row at a time would hold up to twice
-    /// their rows.
-    fn pieces_for(&self, codes: &[Option<u32>]) -> Vec<SurveyPart> {
-        let mut rows = vec![0; self.parts.part_count()];
-        for &code in codes.iter().flatten() {
-            rows[self.parts.part_of_code(code)] += 1;
-        }
-        rows.into_iter().map(SurveyPart::with_capacity).collect()
+        let ranges = self.partitions.ranges;
+        let pieces = checked.route(self.partitions.count, |id| {
+            ranges.partition_of(id.as_bytes())
+        });
+        drop(checked);
+        self.checked.add(pieces)
     }
 
     /// The rules that need every row, a customer partition at a time (as
-    /// many in parallel as there are threads): the duplicates counted and
-    /// dropped, then each response matched with its customer's first
+    /// many in parallel as there are threads): each row's customer found
+    /// among the partition's customers in `parts`, the duplicates counted
+    /// and dropped, then each response matched with its customer's first
     /// order in `history` (the partition's respondents read alone), and
     /// `count` of the accepted responses and their respondents' orders
     /// ([`count_part`]). Fails when the rejects are more than `[rejects]`
@@ -378,48 +342,54 @@ impl<'a> SurveyCheck<'a> {
     /// are read again (`stages::rejects::rows_missing_raw`).
     pub fn finish<T: Send>(
         self,
-        history: &OrderHistory,
+        (history, parts): (&OrderHistory, &CustomerParts),
         count: impl Fn(&Responses, &RespondentOrders) -> Result<T> + Sync,
     ) -> Result<SurveyValidation<T>> {
         debug_assert_eq!(
-            self.parts.part_count(),
+            parts.part_count(),
             history.part_count(),
             "the history's parts"
         );
-        self.finish_with(|coded| {
+        self.finish_with(|checked| {
             // Every partition in parallel, not a few at a time in order:
-            // only what the counts keep and the late rows come back, and
+            // only what the counts keep and the rejects come back, and
             // rayon works on as many partitions at once as it has threads.
-            (0..coded.partitions())
+            (0..checked.partitions())
                 .into_par_iter()
                 .map(|p| {
+                    let rows = checked.take(p)?;
+                    let start = parts.codes_of(p).start;
                     let orders_of = |read: &[u32]| RespondentOrders::read_part(p, read, history);
-                    count_part(coded.take(p)?, orders_of, &count)
+                    match rows.is_empty() {
+                        // A partition without a row reads nothing.
+                        true => {
+                            count_part(rows, (&CustomerIds::default(), start), orders_of, &count)
+                        }
+                        false => parts
+                            .with_ids(p, |ids| count_part(rows, (ids, start), orders_of, &count))?,
+                    }
                 })
                 .collect()
         })
     }
 
-    /// [`SurveyCheck::finish`], each partition's coded rows validated and
+    /// [`SurveyCheck::finish`], each partition's checked rows validated and
     /// counted by `count_parts` ([`count_part`] of each, in partition
     /// order), which may do so in another process once the rows are all
     /// in the spill files.
     pub fn finish_with<T>(
         mut self,
-        count_parts: impl FnOnce(Stored<'_, SurveyPart>) -> Result<Vec<CountedPart<T>>>,
+        count_parts: impl FnOnce(Stored<'_, CheckedRows>) -> Result<Vec<CountedPart<T>>>,
     ) -> Result<SurveyValidation<T>> {
-        self.code_pending()?;
-        let unknown = drop_duplicates(std::mem::take(&mut self.unknown), &mut self.counts);
-        self.reject_without_customer(unknown);
-        let coded = std::mem::replace(&mut self.coded, Buffered::new(0, 0, &NoSpill));
-        let coded = coded.into_stored();
+        let checked = std::mem::replace(&mut self.checked, Buffered::new(0, 0, &NoSpill));
+        let checked = checked.into_stored();
         tracing::debug!(
-            partitions = coded.partitions(),
-            spilled = coded.spilled(),
-            held_bytes = coded.held_bytes(),
+            partitions = checked.partitions(),
+            spilled = checked.spilled(),
+            held_bytes = checked.held_bytes(),
             "survey rows gathered by customer partition"
         );
-        let counted = self.add_up(count_parts(coded)?)?;
+        let counted = self.add_up(count_parts(checked)?);
         self.counts.rejected = self.rejects.len() as u64;
         check_reject_share(
             &self.rejects,
@@ -437,18 +407,22 @@ impl<'a> SurveyCheck<'a> {
     }
 
     /// Each partition's count, in partition order, its accepted and
-    /// duplicate rows counted and its late rows rejected.
-    fn add_up<T>(&mut self, parts: Vec<CountedPart<T>>) -> Result<Vec<T>> {
-        debug_assert_eq!(parts.len(), self.parts.part_count(), "every partition");
-        let (mut counted, mut late) = (Vec::with_capacity(parts.len()), Vec::new());
-        for mut part in parts {
-            counted.push(part.counted);
+    /// duplicate rows counted and its rejects added: those of ids no
+    /// customer has (in id order, as the partitions are), then those no
+    /// order matches.
+    fn add_up<T>(&mut self, parts: Vec<CountedPart<T>>) -> Vec<T> {
+        debug_assert_eq!(parts.len(), self.partitions.count, "every partition");
+        let mut late = Vec::new();
+        let mut counted = Vec::with_capacity(parts.len());
+        for part in parts {
             self.counts.accepted += part.accepted;
             self.counts.duplicates += part.duplicates;
-            late.append(&mut part.late);
+            self.reject_without_customer(part.unknown);
+            late.extend(part.late);
+            counted.push(part.counted);
         }
-        self.reject_late(late)?;
-        Ok(counted)
+        self.reject_late(late);
+        counted
     }
 
     /// Rejects the responses of ids no customer has.
@@ -464,70 +438,77 @@ impl<'a> SurveyCheck<'a> {
         }));
     }
 
-    /// Rejects the responses of known customers that no order matches
-    /// (`true`: the customer has a first order, after the response), in
+    /// Rejects the responses of known customers that no order matches, in
     /// customer order.
-    fn reject_late(&mut self, late: Vec<(Coded, bool)>) -> Result<()> {
+    fn reject_late(&mut self, late: Vec<Late>) {
         let columns = &self.rules.columns;
-        let without: Vec<u32> = late
-            .iter()
-            .filter(|(_, first)| !first)
-            .map(|(c, _)| c.customer)
-            .collect();
-        let mut ids = self.parts.ids_of(&without)?.into_iter();
-        for (c, has_first_order) in late {
-            let problem = match has_first_order {
-                true => (
+        for late in late {
+            let problem = match late.id_without_order {
+                None => (
                     RejectReason::ResponseBeforeFirstOrder,
                     columns.response_ts.clone(),
                     None,
                 ),
-                false => (
+                Some(id) => (
                     RejectReason::ResponseWithoutOrder,
                     columns.customer_id.clone(),
-                    ids.next(),
+                    Some(id),
                 ),
             };
+            let c = late.coded;
             self.rejects.push(Reject::of_row(c.file, c.row, problem));
         }
-        Ok(())
     }
 }
 
-/// What one customer partition's coded rows leave once validated:
+/// A response of a known customer that no order matches.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Late {
+    pub coded: Coded,
+    /// The customer's id when they have no first order (only refunds:
+    /// `response_without_order`, which names the id); none when their
+    /// first order is after the response (`response_before_first_order`).
+    pub id_without_order: Option<String>,
+}
+
+/// What one customer partition's checked rows leave once validated:
 /// `count` of its accepted responses, how many it accepted and dropped
-/// as exact duplicates, and the responses no order matches (`true`: the
-/// customer has a first order, after the response), in customer order.
+/// as exact duplicates, the responses of ids no customer has (in id
+/// order) and those no order matches (in customer order).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct CountedPart<T> {
     pub counted: T,
     pub accepted: u64,
     pub duplicates: u64,
-    pub late: Vec<(Coded, bool)>,
+    pub unknown: Vec<Candidate>,
+    pub late: Vec<Late>,
 }
 
-/// One partition's coded rows (`part`) validated and counted: without
-/// their exact duplicates, and matched with their customer's first order
-/// (`orders_of` the partition's respondents, codes ascending): on or
-/// after it they are accepted, sorted by (customer, date, instant,
-/// score), and `count` of them and their respondents' orders is kept;
-/// the others are late (`response_before_first_order`, or
-/// `response_without_order` for a customer with only refunds). The
-/// embedded engine and a cluster's executors both validate a partition
-/// so.
+/// One partition's checked rows (`rows`) validated and counted: each
+/// row's customer found among the partition's customers (`ids`, the
+/// first's code being `start`), the exact duplicates dropped, and the
+/// rows matched with their customer's first order (`orders_of` the
+/// partition's respondents, codes ascending): on or after it they are
+/// accepted, sorted by (customer, date, instant, score), and `count` of
+/// them and their respondents' orders is kept; the others are late
+/// (`response_before_first_order`, or `response_without_order` for a
+/// customer with only refunds). The embedded engine and a cluster's
+/// executors both validate a partition so.
 pub fn count_part<T>(
-    part: SurveyPart,
+    rows: CheckedRows,
+    (ids, start): (&CustomerIds, usize),
     orders_of: impl FnOnce(&[u32]) -> Result<RespondentOrders>,
     count: impl FnOnce(&Responses, &RespondentOrders) -> Result<T>,
 ) -> Result<CountedPart<T>> {
-    let mut coded = part.into_coded();
+    let (mut coded, unknown) = coded_rows(&rows, (ids, start));
+    drop(rows);
+    let (unknown, unknown_duplicates) = drop_duplicates(unknown);
     coded.par_sort_unstable_by_key(Coded::duplicate_order);
     let before = coded.len();
     coded.dedup_by(|c, kept| kept.same_response(c));
-    let duplicates = (before - coded.len()) as u64;
+    let duplicates = (before - coded.len()) as u64 + unknown_duplicates;
     let mut read: Vec<u32> = coded.iter().map(|c| c.customer).collect();
     read.dedup();
-    // A partition without a row reads nothing.
     let orders = match read.is_empty() {
         true => RespondentOrders::default(),
         false => orders_of(&read)?,
@@ -541,7 +522,14 @@ pub fn count_part<T>(
     accepted.retain(|c| match first_order_of(c) {
         Some(first) if c.placed.local_day >= first => true,
         first => {
-            late.push((*c, first.is_some()));
+            let id_without_order = match first {
+                Some(_) => None,
+                None => Some(ids.get(c.customer as usize - start).to_string()),
+            };
+            late.push(Late {
+                coded: *c,
+                id_without_order,
+            });
             false
         }
     });
@@ -554,13 +542,38 @@ pub fn count_part<T>(
         counted: count(&responses, &orders)?,
         accepted: responses.len() as u64,
         duplicates,
+        unknown,
         late,
     })
 }
 
-/// The candidates without exact duplicates (same customer, instant and
-/// score), each kept once: the first by (file, row). Counted in `counts`.
-fn drop_duplicates(mut candidates: Vec<Candidate>, counts: &mut RowCounts) -> Vec<Candidate> {
+/// The rows of customers among `ids` (whose first's code is `start`),
+/// coded, in id order; the others with their ids, in id order.
+fn coded_rows(
+    rows: &CheckedRows,
+    (ids, start): (&CustomerIds, usize),
+) -> (Vec<Coded>, Vec<Candidate>) {
+    let order = rows.order_by_id();
+    let sorted: Vec<&str> = order.iter().map(|&i| rows.id(i as usize)).collect();
+    let mut codes = vec![None; sorted.len()];
+    for (i, code) in found_in_part(&sorted, ids, start) {
+        codes[i as usize] = Some(code);
+    }
+    drop(sorted);
+    let (mut coded, mut unknown) = (Vec::with_capacity(rows.len()), Vec::new());
+    for (&i, code) in order.iter().zip(codes) {
+        match code {
+            Some(customer) => coded.push(rows.coded(i as usize, customer)),
+            None => unknown.push(rows.candidate(i as usize)),
+        }
+    }
+    (coded, unknown)
+}
+
+/// The candidates without exact duplicates (same id, instant and score),
+/// each kept once: the first by (file, row); and how many were dropped.
+/// They are in id order.
+fn drop_duplicates(mut candidates: Vec<Candidate>) -> (Vec<Candidate>, u64) {
     // Exact duplicates next to each other, the first by (file, row) first.
     candidates.par_sort_unstable_by(|a, b| {
         (&a.id, a.placed.utc_micros, a.score, a.file, a.row).cmp(&(
@@ -575,8 +588,8 @@ fn drop_duplicates(mut candidates: Vec<Candidate>, counts: &mut RowCounts) -> Ve
     candidates.dedup_by(|c, p| {
         p.id == c.id && p.placed.utc_micros == c.placed.utc_micros && p.score == c.score
     });
-    counts.duplicates += (before - candidates.len()) as u64;
-    candidates
+    let dropped = (before - candidates.len()) as u64;
+    (candidates, dropped)
 }
 
 #[cfg(test)]
