@@ -500,19 +500,48 @@ pub fn count_part<T>(
     orders_of: impl FnOnce(&[u32]) -> Result<RespondentOrders>,
     count: impl FnOnce(&Responses, &RespondentOrders) -> Result<T>,
 ) -> Result<CountedPart<T>> {
-    let (mut coded, unknown) = coded_rows(&rows, (ids, start));
+    let (coded, unknown) = coded_rows(&rows, (ids, start));
     drop(rows);
     let (unknown, unknown_duplicates) = drop_duplicates(unknown);
-    coded.par_sort_unstable_by_key(Coded::duplicate_order);
-    let before = coded.len();
-    coded.dedup_by(|c, kept| kept.same_response(c));
-    let duplicates = (before - coded.len()) as u64 + unknown_duplicates;
+    let (coded, duplicates) = without_duplicates(coded);
     let mut read: Vec<u32> = coded.iter().map(|c| c.customer).collect();
     read.dedup();
     let orders = match read.is_empty() {
         true => RespondentOrders::default(),
         false => orders_of(&read)?,
     };
+    let (accepted, late) = matched_with_first_orders(coded, (&read, &orders), (ids, start));
+    let responses = Responses::of_sorted(accepted);
+    let orders = orders.of_kept(&read, &responses.respondents());
+    Ok(CountedPart {
+        counted: count(&responses, &orders)?,
+        accepted: responses.len() as u64,
+        duplicates: duplicates + unknown_duplicates,
+        unknown,
+        late,
+    })
+}
+
+/// `coded` without its exact duplicates (each response kept once, the
+/// first by file and row), and how many were dropped.
+fn without_duplicates(mut coded: Vec<Coded>) -> (Vec<Coded>, u64) {
+    coded.par_sort_unstable_by_key(Coded::duplicate_order);
+    let before = coded.len();
+    coded.dedup_by(|c, kept| kept.same_response(c));
+    let dropped = (before - coded.len()) as u64;
+    (coded, dropped)
+}
+
+/// The responses `coded` on or after their customer's first order
+/// (`orders` of the respondents `read`), sorted by (customer, date,
+/// instant, score); and the others, late, in the order of `coded`, with
+/// the id (among `ids`, the first's code `start`) of a customer who has
+/// no first order.
+fn matched_with_first_orders(
+    coded: Vec<Coded>,
+    (read, orders): (&[u32], &RespondentOrders),
+    (ids, start): (&CustomerIds, usize),
+) -> (Vec<Coded>, Vec<Late>) {
     let first_order_of = |c: &Coded| {
         let k = read.binary_search(&c.customer).expect("a respondent");
         orders.first_day[k]
@@ -536,15 +565,7 @@ pub fn count_part<T>(
     accepted.par_sort_unstable_by_key(|c| {
         (c.customer, c.placed.local_day, c.placed.utc_micros, c.score)
     });
-    let responses = Responses::of_sorted(accepted);
-    let orders = orders.of_kept(&read, &responses.respondents());
-    Ok(CountedPart {
-        counted: count(&responses, &orders)?,
-        accepted: responses.len() as u64,
-        duplicates,
-        unknown,
-        late,
-    })
+    (accepted, late)
 }
 
 /// The rows of customers among `ids` (whose first's code is `start`),
