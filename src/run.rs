@@ -1769,13 +1769,14 @@ struct SurveyReads {
     /// budget (the CLV stage runs beside this one); past it the largest
     /// partitions' rows go to `spill`, which costs little: they are
     /// written once and read once. None is held when a cluster's
-    /// executors count them: they read every row from `spill`.
+    /// executors read and count them.
     held_bytes: usize,
     spill: Arc<SpillDir>,
     /// The customer partitions' ranges of ids, which route each row.
     customer_ranges: Arc<CustomerRanges>,
-    /// A cluster's executors, which hold the customers' ids and orders,
-    /// when they stored the per-customer results; this process otherwise.
+    /// A cluster's executors, which read the survey files and hold the
+    /// customers' ids and orders, when they stored the per-customer
+    /// results; this process otherwise.
     counted_elsewhere: Option<Arc<dyn NpsElsewhere>>,
 }
 
@@ -1822,16 +1823,30 @@ fn validated_surveys(
     };
     let mut check = SurveyCheck::new((&rules, files), (partitions, history.as_of), memory);
     let started = Instant::now();
-    // The next chunk is read while one is checked: neither the reader nor
-    // the checks keep both cores busy alone.
-    let read = |each: &mut dyn FnMut(RawBatch) -> Result<()>| {
-        read_survey_chunks(pipeline, surveys, files, reads.chunk_rows, each)
-    };
-    let times = read_ahead(read, |batch| check.add(&batch))?;
+    match &reads.counted_elsewhere {
+        Some(there) => {
+            let on = (history.as_of, &partitions);
+            for unit in there.check(pipeline, (files, reads.chunk_rows), on)? {
+                check.add_checked(unit)?;
+            }
+        }
+        None => {
+            crate::faults::crash_point("run::surveys_read_here");
+            // The next chunk is read while one is checked: neither the
+            // reader nor the checks keep both cores busy alone.
+            let read = |each: &mut dyn FnMut(RawBatch) -> Result<()>| {
+                read_survey_chunks(pipeline, surveys, files, reads.chunk_rows, each)
+            };
+            let times = read_ahead(read, |batch| check.add(&batch))?;
+            tracing::debug!(
+                reading = format!("{:.3}", times.reading),
+                checking = format!("{:.3}", times.consuming),
+                "survey rows read and checked here"
+            );
+        }
+    }
     tracing::debug!(
         seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
-        reading = format!("{:.3}", times.reading),
-        checking = format!("{:.3}", times.consuming),
         "survey rows read and checked"
     );
     let tiers_of = |codes: &[u32]| parts.tiers_of(codes);
@@ -1857,7 +1872,7 @@ fn validated_surveys(
 }
 
 /// Every partition's checked survey rows validated and counted by `there`,
-/// which reads them from the spill files: none may be held here.
+/// where they were read and checked: none may be held here.
 fn counted_elsewhere(
     checked: Stored<'_, CheckedRows>,
     there: &dyn NpsElsewhere,

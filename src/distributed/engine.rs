@@ -61,6 +61,7 @@ use super::rows::{
     cluster_error, decode, encode, from_batches, payloads, read_encoded, rows_schema, to_batches,
     Kind, Row,
 };
+use super::surveys::{merge_survey_reads, SurveyReadSettings, SurveyUnitRead};
 use super::task::{
     fold_file, holdout_file, keys_file, write_scorer, CountFiles, PartHistory, PartStorage,
     PartitionTaskExec, Task,
@@ -73,7 +74,9 @@ use crate::stages::clv::{
     calibration_end, ClvElsewhere, ClvFoldPart, PartColumns, PartScoring, ScoredPart,
 };
 use crate::stages::finish::{FinishElsewhere, FinishSettings, FinishedPart};
-use crate::stages::nps::{CountedPart, NpsCounter, NpsElsewhere, NpsPartial};
+use crate::stages::nps::{
+    CheckedChunk, CountedPart, NpsCounter, NpsElsewhere, NpsPartial, SurveyPartitions,
+};
 use crate::stages::orders::{steps, EntryStore, OrdersOutput, RowCounts};
 use crate::stages::part_counts::Counting;
 use crate::stages::per_customer::StoredResults;
@@ -405,6 +408,14 @@ impl ClusterParts {
         task: Task,
         (partitions, kind): (usize, Kind),
     ) -> Result<Vec<T>> {
+        let rows = self.job_rows(task, (partitions, kind))?;
+        payloads(&rows, kind, partitions)
+    }
+
+    /// `task` run as one job over each of `partitions` partitions (whose
+    /// payloads are of `kind`), the bytes its tasks wrote counted with the
+    /// run's; every row the tasks sent back.
+    fn job_rows(&self, task: Task, (partitions, kind): (usize, Kind)) -> Result<Vec<Row>> {
         let clock = std::time::Instant::now();
         let plan = Arc::new(PartitionTaskExec::new(task, work_source(partitions)?));
         let rows = beside_the_pool(|| run_job(self.scheduler.as_deref(), plan))?;
@@ -414,7 +425,7 @@ impl ClusterParts {
             "a job over every partition done on the executors"
         );
         self.spill.add_written(written_bytes(&rows)?);
-        payloads(&rows, kind, partitions)
+        Ok(rows)
     }
 
     /// The spill directory's absolute path, as the executors find it.
@@ -441,6 +452,34 @@ impl FinishElsewhere for ClusterParts {
 }
 
 impl NpsElsewhere for ClusterParts {
+    fn check(
+        &self,
+        pipeline: &Pipeline,
+        (files, chunk_rows): (&[InputFile], usize),
+        (as_of, partitions): (i32, &SurveyPartitions),
+    ) -> Result<Vec<CheckedChunk>> {
+        let dir = self.dir()?;
+        let units = units_of(files, chunk_rows)?;
+        let config = serde_json::to_string(&pipeline.config)
+            .map_err(|e| cluster_error(format!("cannot encode the pipeline: {e}")))?;
+        let settings = SurveyReadSettings {
+            config,
+            as_of,
+            ranges: partitions.ranges.clone(),
+            partitions: partitions.count,
+            chunk_rows,
+            compress: self.spill.compresses(),
+        };
+        let read = Task::ReadSurveys {
+            dir: dir.clone(),
+            units: units.clone(),
+            settings,
+        };
+        let rows = self.job_rows(read, (units.len(), Kind::SurveysRead))?;
+        let reads = merge_survey_reads(&dir, &rows, (&units, files))?;
+        Ok(reads.into_iter().map(SurveyUnitRead::checked).collect())
+    }
+
     fn count(
         &self,
         counter: &NpsCounter,

@@ -24,6 +24,7 @@ mod codec;
 mod engine;
 mod read;
 mod rows;
+mod surveys;
 mod task;
 
 pub use cluster::{check_scheduler, run_executor, run_scheduler, ExecutorOptions};

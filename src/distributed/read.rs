@@ -76,11 +76,11 @@ pub struct PieceIndex {
 
 /// The start of a piece that is not in the file (no line of the chunk
 /// went to its partition).
-const NO_PIECE: u64 = u64::MAX;
+pub(super) const NO_PIECE: u64 = u64::MAX;
 
 impl PieceIndex {
     /// Where line partition `p`'s pieces start, chunk after chunk.
-    fn starts_of(&self, p: usize) -> Vec<u64> {
+    pub(super) fn starts_of(&self, p: usize) -> Vec<u64> {
         let per_chunk = self.starts.chunks(self.partitions.max(1));
         let starts = per_chunk.map(|chunk| chunk[p]);
         starts.filter(|&s| s != NO_PIECE).collect()
@@ -97,7 +97,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// `e` as a refusal, when it is the input's fault.
-    fn of(e: Error) -> std::result::Result<Refusal, Error> {
+    pub(super) fn of(e: Error) -> std::result::Result<Refusal, Error> {
         match e {
             Error::Input { path, message } => Ok(Refusal::Input { path, message }),
             Error::Mapping { path, message } => Ok(Refusal::Mapping { path, message }),
@@ -107,7 +107,7 @@ impl Refusal {
 
     /// The run's error, the file named as the client names it where the
     /// task named `unit`'s absolute path.
-    fn into_error(self, unit: &ReadUnit, files: &[InputFile]) -> Error {
+    pub(super) fn into_error(self, unit: &ReadUnit, files: &[InputFile]) -> Error {
         let shown = |path: PathBuf| match path == unit.path {
             true => files[unit.file as usize].path.clone(),
             false => path,
@@ -177,7 +177,12 @@ pub fn read_unit(
 
 /// The pipeline a read task checks rows by.
 pub fn pipeline_of(settings: &ReadSettings) -> Result<Pipeline> {
-    let config: PipelineConfig = serde_json::from_str(&settings.config)
+    pipeline_of_config(&settings.config)
+}
+
+/// The pipeline of the client's settings `config` (JSON).
+pub(super) fn pipeline_of_config(config: &str) -> Result<Pipeline> {
+    let config: PipelineConfig = serde_json::from_str(config)
         .map_err(|e| cluster_error(format!("the pipeline sent to a read task: {e}")))?;
     Pipeline::of_config(config)
 }

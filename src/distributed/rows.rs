@@ -48,6 +48,9 @@ pub enum Kind {
     /// What a customer partition's survey rows leave once validated and
     /// counted (`stages::nps::CountedPart`).
     SurveysCounted = 9,
+    /// What a survey read task made of a unit of the survey files
+    /// ([`super::surveys::SurveyUnitRead`]).
+    SurveysRead = 10,
 }
 
 impl Kind {
@@ -63,6 +66,7 @@ impl Kind {
             Kind::Refused,
             Kind::Finished,
             Kind::SurveysCounted,
+            Kind::SurveysRead,
         ];
         kinds.into_iter().find(|k| *k as u8 == code)
     }

@@ -33,14 +33,13 @@ use crate::io::list_files::{run_piece_rows, write_list_run};
 use crate::io::sorted_clvs::{open_sorted, write_run};
 use crate::io::spill::{
     part_file, piece_bytes, piece_from_bytes, read_pieces, write_whole, Spillable, CLV_SCORES,
-    CUSTOMERS, HISTORY, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE, SURVEYS,
+    CUSTOMERS, HISTORY, SCORE_GAPS, SCORE_LAST_ORDER, SCORE_ORDERS, SCORE_REVENUE,
 };
 use crate::stages::clv::{fold_part, score_part, PartScoring, ScoredPart};
 use crate::stages::clv_scores::{ClvRanks, ClvScores};
 use crate::stages::cohorts::CohortGrid;
 use crate::stages::finish::{finish_part, FinishSettings, FinishedPart};
 use crate::stages::kpis::MonthlyCounts;
-use crate::stages::nps::checked::CheckedRows;
 use crate::stages::nps::responses::count_part as count_survey_part;
 use crate::stages::nps::{NpsCounter, RespondentOrders};
 use crate::stages::orders::{steps, CustomerIds, EntriesView, PartEntries};
@@ -60,6 +59,7 @@ use super::rows::{
     cluster_error, decode, encode, from_batches, read_encoded, rows_schema, to_batches,
     write_encoded, written, Kind, Row,
 };
+use super::surveys::{read_survey_unit, survey_part, SurveyReadSettings};
 
 /// A step of the orders stage, run on every partition a task is given.
 /// The files named are in `dir`, which every executor must see at the
@@ -115,8 +115,8 @@ pub enum Task {
         settings: FinishSettings,
         compress: bool,
     },
-    /// Customer partition → its checked survey rows, which the client
-    /// wrote to `dir`, validated and counted
+    /// Customer partition → its checked survey rows, which the survey
+    /// read tasks wrote to `dir`, validated and counted
     /// (`stages::nps::responses::count_part`) by `counter`, the customers'
     /// ids, tiers and orders read from what a history task stored;
     /// `starts` is the code of each partition's first customer. What the
@@ -125,6 +125,13 @@ pub enum Task {
         dir: PathBuf,
         counter: NpsCounter,
         starts: Vec<usize>,
+    },
+    /// Unit of the survey files → its rows checked and routed into its
+    /// file, its row counts and rejects sent back (`super::surveys`).
+    ReadSurveys {
+        dir: PathBuf,
+        units: Vec<ReadUnit>,
+        settings: SurveyReadSettings,
     },
 }
 
@@ -426,6 +433,21 @@ impl Task {
             } => work(&input)
                 .map(|row| count_surveys(dir, row.partition, (counter, starts)))
                 .collect(),
+            Task::ReadSurveys {
+                dir,
+                units,
+                settings,
+            } => {
+                let mut out = Vec::new();
+                for row in work(&input) {
+                    let u = row.partition;
+                    let unit = units.get(u as usize).ok_or_else(|| {
+                        cluster_error(format!("a read task was given unit {u} of {}", units.len()))
+                    })?;
+                    out.extend(read_survey_unit(dir, (u, unit), settings)?);
+                }
+                Ok(out)
+            }
         }
     }
 }
@@ -645,8 +667,9 @@ fn finish(
     ])
 }
 
-/// Customer partition `p`'s checked survey rows validated and counted by
-/// `counter`: the `SurveysCounted` row. Its customers' ids and tiers are
+/// Customer partition `p`'s checked survey rows, which the survey read
+/// tasks routed there, validated and counted by `counter`: the
+/// `SurveysCounted` row. Its customers' ids and tiers are
 /// read from the history task's results and its respondents' orders from
 /// its entries, only when it has a row.
 fn count_surveys(dir: &Path, p: u32, (counter, starts): (&NpsCounter, &[usize])) -> Result<Row> {
@@ -654,7 +677,7 @@ fn count_surveys(dir: &Path, p: u32, (counter, starts): (&NpsCounter, &[usize]))
     let start = *starts
         .get(part)
         .ok_or_else(|| cluster_error(format!("no first customer for partition {p}")))?;
-    let rows = CheckedRows::concat(read_pieces(&part_file(dir, SURVEYS, part))?);
+    let rows = survey_part(dir, part)?;
     let results = match rows.is_empty() {
         true => None,
         false => Some(read_one::<CustomerPart>(
@@ -762,6 +785,7 @@ impl DisplayAs for PartitionTaskExec {
             Task::Score { .. } => "score",
             Task::Finish { .. } => "finish",
             Task::Surveys { .. } => "surveys",
+            Task::ReadSurveys { .. } => "read surveys",
         };
         write!(f, "PartitionTaskExec: {name}")
     }

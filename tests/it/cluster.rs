@@ -383,10 +383,11 @@ fn assert_every_table_equal(d: &Path, out: &str) {
 /// counts (each dimension value's too), fold the results (and the entries' calibration rows) for the
 /// CLV's fits, make the calibration columns the holdout comparison reads,
 /// score them with the client's CLV scorer, make each partition's
-/// segment totals and target list rows, and validate and count each
-/// partition's survey responses: a client that would make the
-/// input, or make the results, count, fold, compare, score, finish a
-/// partition or count its survey responses itself is killed (crash points on those paths), and yet the run on the cluster
+/// segment totals and target list rows, read and check the survey files
+/// and validate and count each partition's survey responses: a client
+/// that would read the input or the survey files, or make the results,
+/// count, fold, compare, score, finish a partition or count its survey
+/// responses itself is killed (crash points on those paths), and yet the run on the cluster
 /// publishes the embedded engine's tables. The same armed client on the
 /// embedded engine, its history spilled or held, is killed by each point,
 /// so all are on paths the cluster run does not take.
@@ -405,6 +406,7 @@ fn executors_read_the_input_and_make_count_fold_score_and_list_everything_per_cu
     let read_here = "run::read_here=return";
     let finished_here = "run::finished_here=return";
     let surveys_here = "run::surveys_counted_here=return";
+    let surveys_read_here = "run::surveys_read_here=return";
     let run = |out: &str, engine: &[&str], armed: &str| {
         retention_command()
             // A few partitions: the tiny budget alone would ask for many.
@@ -433,6 +435,7 @@ fn executors_read_the_input_and_make_count_fold_score_and_list_everything_per_cu
         scored_here,
         finished_here,
         surveys_here,
+        surveys_read_here,
     ];
     let budgets = [(tiny, "spilling"), ("", "holding")];
     for (point, (budget, label)) in points.iter().flat_map(|p| budgets.map(|b| (p, b))) {
@@ -457,9 +460,9 @@ fn executors_read_the_input_and_make_count_fold_score_and_list_everything_per_cu
     }
 }
 
-/// An input the user must fix fails a cluster run as it fails an
-/// embedded one: the same exit code and message (the executors that read
-/// it send the error back), and nothing published.
+/// An input the user must fix, orders or surveys, fails a cluster run as
+/// it fails an embedded one: the same exit code and message (the
+/// executors that read it send the error back), and nothing published.
 #[test]
 fn a_bad_input_fails_on_the_cluster_as_it_does_embedded() {
     let dir = tempfile::tempdir().unwrap();
@@ -478,7 +481,33 @@ fn a_bad_input_fails_on_the_cluster_as_it_does_embedded() {
     let mut text = std::fs::read_to_string(d.join("orders-2.csv")).unwrap();
     text.push_str("O1,C1,2023-01-01 10:00:00,1.00,web,extra,fields\n");
     std::fs::write(d.join("broken-2.csv"), text).unwrap();
-    for (pipeline, code) in [("unmapped.toml", 2), ("broken.toml", 1)] {
+    // The same faults in the survey files, which the executors read too.
+    let surveys = "path = \"surveys.csv\"";
+    assert!(pipeline.contains(surveys));
+    let unmapped_surveys = pipeline.replace(
+        surveys,
+        &format!("{surveys}\n[surveys.columns]\nscore = \"rating\""),
+    );
+    std::fs::write(d.join("unmapped-surveys.toml"), unmapped_surveys).unwrap();
+    let broken_surveys = pipeline.replace(surveys, "path = \"broken-surveys.csv\"");
+    std::fs::write(d.join("broken-surveys.toml"), broken_surveys).unwrap();
+    let mut text = std::fs::read_to_string(d.join("surveys.csv")).unwrap();
+    text.push_str("C1,2023-01-01 10:00:00,9,extra\n");
+    std::fs::write(d.join("broken-surveys.csv"), text).unwrap();
+    // The survey files are read after the orders stage, whose warnings
+    // (timed, and some from threads) come first: their error lines match
+    // (`false`), the orders' whole output.
+    let cases = [
+        ("unmapped.toml", 2, true),
+        ("broken.toml", 1, true),
+        ("unmapped-surveys.toml", 2, false),
+        ("broken-surveys.toml", 1, false),
+    ];
+    for (pipeline, code, whole) in cases {
+        let shown = |text: String| match whole {
+            true => text,
+            false => text.lines().last().unwrap_or_default().to_string(),
+        };
         let run = |out: &str, engine: &[&str]| {
             let mut args = vec!["run", pipeline, "-q", "--out", out];
             args.extend(engine);
@@ -496,7 +525,9 @@ fn a_bad_input_fails_on_the_cluster_as_it_does_embedded() {
             "{}",
             stderr(&on_cluster)
         );
-        assert_eq!(stderr(&on_cluster), stderr(&embedded), "{pipeline}");
+        let message = shown(stderr(&embedded));
+        assert!(message.contains("error: input"), "{pipeline}: {message}");
+        assert_eq!(shown(stderr(&on_cluster)), message, "{pipeline}");
         assert!(!d.join("cluster/current").exists(), "{pipeline}: published");
     }
 }

@@ -38,8 +38,8 @@ pub mod responses;
 
 pub use orders::RespondentOrders;
 pub use responses::{
-    CountedPart, Responses, SurveyCheck, SurveyMemory, SurveyPartitions, SurveyRules,
-    SurveyValidation,
+    check_chunk, CheckedChunk, CountedPart, Responses, SurveyCheck, SurveyMemory, SurveyPartitions,
+    SurveyRules, SurveyValidation,
 };
 
 use crate::error::Result;
@@ -400,12 +400,23 @@ impl NpsCounter {
     }
 }
 
-/// Where the customer partitions' checked survey rows, all in the run's
-/// spill files, are validated and counted ([`responses::count_part`] by
-/// `counter`) when another process holds their customers: each
-/// partition's, in partition order, `starts` being the code of each
-/// one's first customer.
+/// Where the survey files are read and checked, and the customer
+/// partitions' rows validated and counted ([`responses::count_part`] by
+/// `counter`), when other processes hold the customers: each partition's
+/// counts, in partition order, `starts` being the code of each one's
+/// first customer.
 pub trait NpsElsewhere: Send + Sync {
+    /// The survey `files` of `pipeline` read there `chunk_rows` rows at a
+    /// time, checked on as_of and routed to `partitions`, where
+    /// [`NpsElsewhere::count`] finds them: each unit's counts and row
+    /// rejects as a checked chunk without its rows, in file and row order.
+    fn check(
+        &self,
+        pipeline: &crate::config::Pipeline,
+        files: (&[crate::stages::raw::InputFile], usize),
+        on: (i32, &SurveyPartitions),
+    ) -> Result<Vec<CheckedChunk>>;
+
     fn count(
         &self,
         counter: &NpsCounter,

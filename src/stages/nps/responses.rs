@@ -235,6 +235,48 @@ fn check_batch(
     Ok((rejects, after_as_of))
 }
 
+/// One chunk of a survey file checked: its rows, those dated after as_of,
+/// its row rejects (their raw records filled in) and its checked rows
+/// routed to the customer partitions, a piece each.
+#[derive(Debug, Default)]
+pub struct CheckedChunk {
+    pub rows_read: u64,
+    pub after_as_of: u64,
+    pub rejects: Vec<Reject>,
+    pub pieces: Vec<CheckedRows>,
+}
+
+/// `batch`, a chunk of the survey file at `path`, checked by `rules` on
+/// as_of and routed to `partitions`; an error names the file. The
+/// embedded engine and a cluster's read tasks check a chunk so.
+pub fn check_chunk(
+    rules: (&SurveyRules, i32),
+    partitions: &SurveyPartitions,
+    (path, batch): (&std::path::Path, &RawBatch),
+) -> Result<CheckedChunk> {
+    let checked = || -> Result<CheckedChunk> {
+        let mut rows = CheckedRows::default();
+        let (mut rejects, after_as_of) = check_batch(rules, batch, &mut rows)?;
+        if !rejects.is_empty() {
+            let numbers: Vec<u32> = rejects.iter().map(|r| r.row).collect();
+            RawText::of_rows(batch, &numbers)?.fill(rejects.iter_mut());
+        }
+        let ranges = partitions.ranges;
+        let pieces = rows.route(partitions.count, |id| ranges.partition_of(id.as_bytes()));
+        Ok(CheckedChunk {
+            rows_read: batch.frame.height() as u64,
+            after_as_of,
+            rejects,
+            pieces,
+        })
+    };
+    checked().map_err(|e| match e {
+        Error::Polars(p) => Error::input(path, p.to_string()),
+        Error::Usage(message) => Error::input(path, message),
+        other => other,
+    })
+}
+
 /// Where the checked survey rows wait, by customer partition, until every
 /// file is read: up to `held_bytes` in memory, the largest partitions'
 /// rows written to `spill` past that, so what is held does not grow with
@@ -248,6 +290,7 @@ pub struct SurveyMemory<'a> {
 /// ids (`stages::customer_ranges`), so a response goes to the one partition
 /// where its customer can be, and is looked up among that partition's
 /// customers alone.
+#[derive(Clone, Copy)]
 pub struct SurveyPartitions<'a> {
     pub ranges: &'a CustomerRanges,
     /// The history's partitions (the ranges may make fewer: the last are
@@ -305,30 +348,19 @@ impl<'a> SurveyCheck<'a> {
     /// error names the file.
     pub fn add(&mut self, batch: &RawBatch) -> Result<()> {
         let path = &self.files[batch.file as usize].path;
-        self.add_chunk(batch).map_err(|e| match e {
-            Error::Polars(p) => Error::input(path, p.to_string()),
-            Error::Usage(message) => Error::input(path, message),
-            other => other,
-        })
+        let rules = (self.rules, self.as_of);
+        let chunk = check_chunk(rules, &self.partitions, (path, batch))?;
+        self.add_checked(chunk)
     }
 
-    fn add_chunk(&mut self, batch: &RawBatch) -> Result<()> {
-        self.counts.rows_read += batch.frame.height() as u64;
-        let checks = (self.rules, self.as_of);
-        let mut checked = CheckedRows::default();
-        let (mut rejects, after_as_of) = check_batch(checks, batch, &mut checked)?;
-        if !rejects.is_empty() {
-            let rows: Vec<u32> = rejects.iter().map(|r| r.row).collect();
-            RawText::of_rows(batch, &rows)?.fill(rejects.iter_mut());
-            self.rejects.append(&mut rejects);
-        }
-        self.counts.excluded_after_as_of += after_as_of;
-        let ranges = self.partitions.ranges;
-        let pieces = checked.route(self.partitions.count, |id| {
-            ranges.partition_of(id.as_bytes())
-        });
-        drop(checked);
-        self.checked.add(pieces)
+    /// A chunk checked by [`check_chunk`], here or in another process
+    /// (which keeps its routed rows: `pieces` is then empty), the chunks
+    /// in file and row order.
+    pub fn add_checked(&mut self, mut chunk: CheckedChunk) -> Result<()> {
+        self.counts.rows_read += chunk.rows_read;
+        self.counts.excluded_after_as_of += chunk.after_as_of;
+        self.rejects.append(&mut chunk.rejects);
+        self.checked.add(chunk.pieces)
     }
 
     /// The rules that need every row, a customer partition at a time (as
