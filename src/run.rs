@@ -1801,7 +1801,8 @@ impl SurveyReads {
 
 /// The survey rows of `files`, read a chunk at a time and validated
 /// against the customers of `history` and `parts`, each customer
-/// partition's accepted responses counted by `counter`; the raw records
+/// partition's accepted responses counted by `counter` (both on a
+/// cluster's executors when `reads` says so); the raw records
 /// of the rejects found once every chunk was read (duplicates and orders
 /// decide them) are read again from the files.
 fn validated_surveys(
@@ -1823,28 +1824,8 @@ fn validated_surveys(
     };
     let mut check = SurveyCheck::new((&rules, files), (partitions, history.as_of), memory);
     let started = Instant::now();
-    match &reads.counted_elsewhere {
-        Some(there) => {
-            let on = (history.as_of, &partitions);
-            for unit in there.check(pipeline, (files, reads.chunk_rows), on)? {
-                check.add_checked(unit)?;
-            }
-        }
-        None => {
-            crate::faults::crash_point("run::surveys_read_here");
-            // The next chunk is read while one is checked: neither the
-            // reader nor the checks keep both cores busy alone.
-            let read = |each: &mut dyn FnMut(RawBatch) -> Result<()>| {
-                read_survey_chunks(pipeline, surveys, files, reads.chunk_rows, each)
-            };
-            let times = read_ahead(read, |batch| check.add(&batch))?;
-            tracing::debug!(
-                reading = format!("{:.3}", times.reading),
-                checking = format!("{:.3}", times.consuming),
-                "survey rows read and checked here"
-            );
-        }
-    }
+    let on = (history.as_of, &partitions);
+    read_and_check(&mut check, (pipeline, surveys, reads), (files, on))?;
     tracing::debug!(
         seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
         "survey rows read and checked"
@@ -1869,6 +1850,35 @@ fn validated_surveys(
     let texts = raw_records(&spec, files, &wanted, reads.chunk_rows)?;
     fill_raw(&mut validated.rejects, &texts);
     Ok(validated)
+}
+
+/// The survey `files` read and checked into `check`, on as_of and routed
+/// to the partitions (`on`): by a cluster's executors when they count the
+/// partitions, here otherwise.
+fn read_and_check(
+    check: &mut SurveyCheck<'_>,
+    (pipeline, surveys, reads): (&Pipeline, &SurveysConfig, &SurveyReads),
+    (files, on): (&[InputFile], (i32, &SurveyPartitions<'_>)),
+) -> Result<()> {
+    if let Some(there) = &reads.counted_elsewhere {
+        for unit in there.check(pipeline, (files, reads.chunk_rows), on)? {
+            check.add_checked(unit)?;
+        }
+        return Ok(());
+    }
+    crate::faults::crash_point("run::surveys_read_here");
+    // The next chunk is read while one is checked: neither the reader nor
+    // the checks keep both cores busy alone.
+    let read = |each: &mut dyn FnMut(RawBatch) -> Result<()>| {
+        read_survey_chunks(pipeline, surveys, files, reads.chunk_rows, each)
+    };
+    let times = read_ahead(read, |batch| check.add(&batch))?;
+    tracing::debug!(
+        reading = format!("{:.3}", times.reading),
+        checking = format!("{:.3}", times.consuming),
+        "survey rows read and checked here"
+    );
+    Ok(())
 }
 
 /// Every partition's checked survey rows validated and counted by `there`,

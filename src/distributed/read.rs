@@ -41,6 +41,26 @@ pub struct ReadUnit {
     pub rows: Option<(usize, usize)>,
 }
 
+impl ReadUnit {
+    /// The unit's file as the readers take it.
+    pub(super) fn input(&self) -> InputFile {
+        InputFile {
+            path: self.path.clone(),
+            format: self.format,
+            size: 0,
+            modified: None,
+            source: None,
+        }
+    }
+
+    /// Whether the chunk of the file that starts at row `first` (1-based)
+    /// is the unit's: every chunk of a whole file is.
+    pub(super) fn holds_chunk(&self, first: usize) -> bool {
+        self.rows
+            .is_none_or(|(start, rows)| (start..start + rows).contains(&(first - 1)))
+    }
+}
+
 /// How the read tasks read and scatter.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReadSettings {
@@ -196,13 +216,7 @@ fn scatter_unit(
     pipeline: &Pipeline,
 ) -> Result<(UnitRead, u64)> {
     let spec = InputSpec::orders(pipeline);
-    let file = InputFile {
-        path: unit.path.clone(),
-        format: unit.format,
-        size: 0,
-        modified: None,
-        source: None,
-    };
+    let file = unit.input();
     let hash_lines = pipeline.config.columns.order_id.is_some();
     let partitions = settings.partitions;
     let mut scatter = LineScatter::new(pipeline, partitions, settings.sample_step);
@@ -211,11 +225,7 @@ fn scatter_unit(
         partitions,
         starts: Vec::new(),
     };
-    // `wanted` is told the chunk's first row 1-based.
-    let wanted = |first: usize, _| {
-        unit.rows
-            .is_none_or(|(start, rows)| (start..start + rows).contains(&(first - 1)))
-    };
+    let wanted = |first: usize, _| unit.holds_chunk(first);
     let chunk_rows = settings.chunk_rows;
     read_chunks_where(
         &spec,

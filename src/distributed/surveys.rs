@@ -107,13 +107,7 @@ fn check_unit(
         ranges: &settings.ranges,
         count: settings.partitions,
     };
-    let file = InputFile {
-        path: unit.path.clone(),
-        format: unit.format,
-        size: 0,
-        modified: None,
-        source: None,
-    };
+    let file = unit.input();
     let mut out = PieceFile::create(&unit_file(dir, u as usize), settings.compress)?;
     let mut read = SurveyUnitRead {
         rows_read: 0,
@@ -124,36 +118,33 @@ fn check_unit(
             starts: Vec::new(),
         },
     };
-    // `wanted` is told the chunk's first row 1-based.
-    let wanted = |first: usize, _| {
-        unit.rows
-            .is_none_or(|(start, rows)| (start..start + rows).contains(&(first - 1)))
-    };
+    let wanted = |first: usize, _| unit.holds_chunk(first);
     let each = |batch| {
         let chunk = check_chunk((&rules, settings.as_of), &partitions, (&file.path, &batch))?;
-        read.rows_read += chunk.rows_read;
-        read.after_as_of += chunk.after_as_of;
-        read.rejects.extend(chunk.rejects);
+        read.add(chunk, &mut out)
+    };
+    let chunk_rows = settings.chunk_rows;
+    read_chunks_where(&spec, unit.file, &file, false, chunk_rows, wanted, each)?;
+    let bytes = out.finish()?;
+    Ok((read, bytes))
+}
+
+impl SurveyUnitRead {
+    /// A chunk of the unit: its counts and rejects kept, its pieces
+    /// written to `out`, where each starts noted in the index.
+    fn add(&mut self, chunk: CheckedChunk, out: &mut PieceFile) -> Result<()> {
+        self.rows_read += chunk.rows_read;
+        self.after_as_of += chunk.after_as_of;
+        self.rejects.extend(chunk.rejects);
         for piece in chunk.pieces {
             let start = match piece.is_empty() {
                 true => NO_PIECE,
                 false => out.put(&piece)?,
             };
-            read.index.starts.push(start);
+            self.index.starts.push(start);
         }
         Ok(())
-    };
-    read_chunks_where(
-        &spec,
-        unit.file,
-        &file,
-        false,
-        settings.chunk_rows,
-        wanted,
-        each,
-    )?;
-    let bytes = out.finish()?;
-    Ok((read, bytes))
+    }
 }
 
 /// The survey read tasks' rows of `units` (of the survey `files`): the
