@@ -360,15 +360,9 @@ impl Task {
                 settings,
             } => {
                 let pipeline = pipeline_of(settings)?;
-                let mut out = Vec::new();
-                for row in work(&input) {
-                    let u = row.partition;
-                    let unit = units.get(u as usize).ok_or_else(|| {
-                        cluster_error(format!("a read task was given unit {u} of {}", units.len()))
-                    })?;
-                    out.extend(read_unit(dir, (u, unit), settings, &pipeline)?);
-                }
-                Ok(out)
+                each_unit(&input, units, |unit| {
+                    read_unit(dir, unit, settings, &pipeline)
+                })
             }
             Task::Assemble {
                 dir,
@@ -437,23 +431,30 @@ impl Task {
                 dir,
                 units,
                 settings,
-            } => {
-                let mut out = Vec::new();
-                for row in work(&input) {
-                    let u = row.partition;
-                    let unit = units.get(u as usize).ok_or_else(|| {
-                        cluster_error(format!("a read task was given unit {u} of {}", units.len()))
-                    })?;
-                    out.extend(read_survey_unit(dir, (u, unit), settings)?);
-                }
-                Ok(out)
-            }
+            } => each_unit(&input, units, |unit| read_survey_unit(dir, unit, settings)),
         }
     }
 }
 
 fn work(input: &[Row]) -> impl Iterator<Item = &Row> {
     input.iter().filter(|r| r.kind == Kind::Work)
+}
+
+/// `read` of each unit of `units` the task was given, its rows joined.
+fn each_unit(
+    input: &[Row],
+    units: &[ReadUnit],
+    read: impl Fn((u32, &ReadUnit)) -> Result<Vec<Row>>,
+) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    for row in work(input) {
+        let u = row.partition;
+        let unit = units.get(u as usize).ok_or_else(|| {
+            cluster_error(format!("a read task was given unit {u} of {}", units.len()))
+        })?;
+        out.extend(read((u, unit))?);
+    }
+    Ok(out)
 }
 
 fn read_keys(dir: &Path) -> Result<LineKeys> {
