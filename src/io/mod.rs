@@ -20,6 +20,7 @@ pub mod atomic;
 pub mod csv;
 pub mod history;
 pub mod input;
+mod line_hash;
 pub mod list_files;
 pub mod parquet;
 pub mod publish;
