@@ -34,11 +34,10 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, ArrowPrimitiveType, BooleanArray, PrimitiveArray, StringArray};
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::datatypes::ArrowNativeType;
 use arrow::datatypes::{
-    DataType as ArrowType, Date32Type as ArrowDate32, Field, Float64Type as ArrowFloat64,
-    Int32Type as ArrowInt32, Int64Type as ArrowInt64, Schema, TimeUnit as ArrowTimeUnit,
-    TimestampMicrosecondType as ArrowTimestampMicros,
+    ArrowNativeType, DataType as ArrowType, Date32Type as ArrowDate32, Field,
+    Float64Type as ArrowFloat64, Int32Type as ArrowInt32, Int64Type as ArrowInt64, Schema,
+    TimeUnit as ArrowTimeUnit, TimestampMicrosecondType as ArrowTimestampMicros,
 };
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_writer::{
@@ -1215,8 +1214,8 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    /// The Arrow array of a Polars column, value by value: the oracle of
-    /// `to_arrow`'s chunk-wise copies.
+    /// The values of the Arrow array `to_arrow` makes of a column, as
+    /// Arrow's own formatter shows them (nulls as `null`).
     fn values_of(column: &Column) -> Vec<String> {
         let (_, array) = to_arrow(column).unwrap();
         let options = arrow::util::display::FormatOptions::default().with_null("null");
