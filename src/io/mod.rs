@@ -30,4 +30,5 @@ pub mod runs;
 pub mod sorted_clvs;
 pub mod spill;
 pub mod surveys;
+mod value_digest;
 pub mod views;

@@ -54,6 +54,7 @@ use super::atomic::{
     create_temporary, file_name, into_place, open_own_file, temporary_path, why,
     write_file_atomically,
 };
+use super::value_digest::FrameDigest;
 use crate::error::{Error, Result};
 use crate::faults;
 use crate::manifest::{Manifest, WrittenFile};
@@ -381,24 +382,29 @@ fn to_record_batch(rows: &DataFrame, path: &Path) -> Result<RecordBatch> {
 
 /// Writes the rows `part` (offset, length) of a table as Parquet (zstd,
 /// chunk statistics, key-value metadata) to `path`, through a temporary
-/// file that is fsynced and renamed.
+/// file that is fsynced and renamed. Returns the file's size and the
+/// digest of each piece of [`PUBLISH_PIECE_ROWS`] rows written, in order,
+/// for [`verify_parquet`].
 pub fn write_parquet(
     table: &Table,
     part: (usize, usize),
     path: &Path,
     metadata: &[(String, String)],
-) -> Result<u64> {
+) -> Result<(u64, Vec<FrameDigest>)> {
     let (schema, properties) = schema_and_properties(table, path, metadata)?;
     let temporary = temporary_path(path);
     let file_name = table_file_name(path);
     let file = create_temporary(&temporary)?;
+    let mut digests = Vec::new();
     let write = || -> std::result::Result<u64, Box<dyn std::error::Error>> {
         // ArrowWriter puts the Arrow schema in the footer; its lower-level
         // parts let the columns of a row group be encoded side by side.
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))?;
         let (mut writer, columns) = writer.into_serialized_writer()?;
         for (index, range) in row_groups_of(part).enumerate() {
-            let chunks = encode_row_group(table, (&columns, index), range, &schema, path)?;
+            let (chunks, pieces) =
+                encode_row_group(table, (&columns, index), range, &schema, path)?;
+            digests.extend(pieces);
             let mut row_group = writer.next_row_group()?;
             for chunk in chunks {
                 chunk.append_to_row_group(&mut row_group)?;
@@ -410,7 +416,8 @@ pub fn write_parquet(
         file.sync_all()?;
         Ok(file.metadata()?.len())
     };
-    into_place(write(), &temporary, path, &file_name)
+    let bytes = into_place(write(), &temporary, path, &file_name)?;
+    Ok((bytes, digests))
 }
 
 /// The Arrow schema a table is written with (its columns, with the
@@ -454,26 +461,32 @@ fn schema_and_properties(
 /// encoded on the thread pool (one table's file is written by one thread,
 /// and the largest table, `customers`, would otherwise hold the publish
 /// step on one core). The chunks come back in the schema's column order,
-/// as `ArrowWriter` would write them.
+/// as `ArrowWriter` would write them, with each piece's digest.
 fn encode_row_group(
     table: &Table,
     (columns, index): (&ArrowRowGroupWriterFactory, usize),
     range: (usize, usize),
     schema: &Arc<Schema>,
     path: &Path,
-) -> std::result::Result<Vec<ArrowColumnChunk>, Box<dyn std::error::Error>> {
+) -> std::result::Result<(Vec<ArrowColumnChunk>, Vec<FrameDigest>), Box<dyn std::error::Error>> {
     let mut writers = columns.create_column_writers(index)?;
-    let batch_of = |piece| -> Result<RecordBatch> {
-        to_record_batch(&table.rows(piece), path)?
+    let mut digests = Vec::new();
+    let batch_of = |piece| -> Result<(RecordBatch, FrameDigest)> {
+        let rows = table.rows(piece);
+        let (batch, digest) =
+            rayon::join(|| to_record_batch(&rows, path), || digest_of(&rows, path));
+        let batch = batch?
             .with_schema(schema.clone())
-            .map_err(|e| Error::output(path, format!("cannot assemble the table: {e}")))
+            .map_err(|e| Error::output(path, format!("cannot assemble the table: {e}")))?;
+        Ok((batch, digest?))
     };
     let pieces: Vec<(usize, usize)> = ranges_of(range, PUBLISH_PIECE_ROWS).collect();
     let mut next = pieces.first().map(|&piece| batch_of(piece));
     for following in pieces.iter().skip(1).map(Some).chain([None]) {
-        let batch = next
+        let (batch, digest) = next
             .take()
             .expect("a piece is built before it is encoded")?;
+        digests.push(digest);
         let (encoded, built) = rayon::join(
             || encode_piece(&mut writers, &batch),
             || following.map(|&piece| batch_of(piece)),
@@ -481,10 +494,11 @@ fn encode_row_group(
         encoded?;
         next = built;
     }
-    Ok(writers
+    let chunks = writers
         .into_par_iter()
         .map(|writer| writer.close())
-        .collect::<parquet::errors::Result<_>>()?)
+        .collect::<parquet::errors::Result<_>>()?;
+    Ok((chunks, digests))
 }
 
 /// Adds the rows of `batch` to the row group's column `writers`, the
@@ -511,10 +525,15 @@ fn encode_piece(
 }
 
 /// Reads a written file back with Polars and compares it with the rows
-/// `part` of the table it was written from: column names, types, row
-/// count and every value, a piece at a time (a produced table's rows are
-/// built again).
-pub fn verify_parquet(table: &Table, part: (usize, usize), path: &Path) -> Result<()> {
+/// `part` of the table it was written from: column names, types and row
+/// count with the table's, and every value, a piece at a time, by the
+/// digests [`write_parquet`] took of the pieces it wrote (`written`).
+pub fn verify_parquet(
+    table: &Table,
+    part: (usize, usize),
+    path: &Path,
+    written: &[FrameDigest],
+) -> Result<()> {
     let reader = ReadBack::open(path)?;
     let expected = published_schema(&table.rows((0, 0)));
     let found = published_schema(&reader.rows((0, 0))?);
@@ -534,17 +553,25 @@ pub fn verify_parquet(table: &Table, part: (usize, usize), path: &Path) -> Resul
             ),
         ));
     }
-    for range in ranges_of((0, rows), PUBLISH_PIECE_ROWS) {
-        // Built again and read back side by side.
-        let (written, read) = rayon::join(
-            || table.rows((part.0 + range.0, range.1)),
-            || reader.rows(range),
-        );
-        if !equal_columns(&comparable(&written)?, &comparable(&read?)?) {
+    let pieces: Vec<_> = ranges_of((0, rows), PUBLISH_PIECE_ROWS).collect();
+    if pieces.len() != written.len() {
+        return Err(Error::output(
+            path,
+            format!(
+                "{} pieces read back for {} written",
+                pieces.len(),
+                written.len()
+            ),
+        ));
+    }
+    for (range, written) in pieces.into_iter().zip(written) {
+        let read = digest_of(&reader.rows(range)?, path)?;
+        if let Some(column) = written.first_difference(&read) {
+            let name = expected.get(column).map_or("?", |(name, _)| name.as_str());
             return Err(Error::output(
                 path,
                 format!(
-                    "values read back differ from those computed (rows {} to {})",
+                    "values read back differ from those computed (column `{name}`, rows {} to {})",
                     range.0,
                     range.0 + range.1
                 ),
@@ -552,6 +579,13 @@ pub fn verify_parquet(table: &Table, part: (usize, usize), path: &Path) -> Resul
         }
     }
     Ok(())
+}
+
+/// The digest of `rows` as published (timestamps in microseconds UTC), so
+/// a piece as computed and as read back are digested alike.
+fn digest_of(rows: &DataFrame, path: &Path) -> Result<FrameDigest> {
+    FrameDigest::of(&comparable(rows)?)
+        .map_err(|e| Error::output(path, format!("cannot check the table: {e}")))
 }
 
 /// A written Parquet file read back by Polars, a range of rows at a time;
@@ -610,16 +644,6 @@ fn published_schema(frame: &DataFrame) -> Vec<(String, DataType)> {
         .iter()
         .map(|c| (c.name().to_string(), published_dtype(c.dtype())))
         .collect()
-}
-
-/// `DataFrame::equals_missing` (same names and values, a null equal to a
-/// null) with the columns compared side by side.
-fn equal_columns(a: &DataFrame, b: &DataFrame) -> bool {
-    a.shape() == b.shape()
-        && a.columns()
-            .par_iter()
-            .zip(b.columns().par_iter())
-            .all(|(x, y)| x.name() == y.name() && x.equals_missing(y))
 }
 
 /// `frame` with each column cast to its published type.
@@ -808,8 +832,8 @@ impl StagedRun {
         for (index, part) in parts(table.height()).into_iter().enumerate() {
             let file = part_file(table.name, index);
             let path = self.dir.join(&file);
-            let bytes = write_parquet(table, part, &path, metadata)?;
-            verify_parquet(table, part, &path)?;
+            let (bytes, digests) = write_parquet(table, part, &path, metadata)?;
+            verify_parquet(table, part, &path, &digests)?;
             written.push(WrittenFile {
                 table: table.name.to_string(),
                 file,
@@ -1516,8 +1540,8 @@ mod tests {
         let path = dir.path().join("n.parquet");
         let rows = 2 * ROW_GROUP_ROWS + 5;
         let table = Table::produced("n", Box::new(counting(rows, rows)));
-        write_parquet(&table, (0, rows), &path, &[]).unwrap();
-        verify_parquet(&table, (0, rows), &path).unwrap();
+        let (_, digests) = write_parquet(&table, (0, rows), &path, &[]).unwrap();
+        verify_parquet(&table, (0, rows), &path, &digests).unwrap();
         let read = ParquetReader::new(File::open(&path).unwrap())
             .finish()
             .unwrap();
@@ -1573,7 +1597,7 @@ mod tests {
         .unwrap();
         let table = Table::whole("t", frame);
         let metadata = [("retention.run_id".to_string(), "r1".to_string())];
-        write_parquet(&table, (0, rows), &path, &metadata).unwrap();
+        let (_, digests) = write_parquet(&table, (0, rows), &path, &metadata).unwrap();
 
         let (schema, properties) = schema_and_properties(&table, &path, &metadata).unwrap();
         let mut plain = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties)).unwrap();
@@ -1586,19 +1610,22 @@ mod tests {
         }
         let plain = plain.into_inner().unwrap();
         assert!(std::fs::read(&path).unwrap() == plain, "the bytes differ");
-        verify_parquet(&table, (0, rows), &path).unwrap();
+        verify_parquet(&table, (0, rows), &path, &digests).unwrap();
     }
 
-    /// Verification compares every row group: a value that differs in the
-    /// last one only is caught.
+    /// Verification compares every piece with what was written: a file
+    /// that differs from the computed rows in its last value only (here
+    /// another table's file in its place) is caught, and the message names
+    /// the column and the piece's rows.
     #[test]
     fn a_difference_in_a_later_row_group_fails_verification() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n.parquet");
         let rows = ROW_GROUP_ROWS + 10;
         let table = Table::produced("n", Box::new(counting(rows, rows - 1)));
-        write_parquet(&table, (0, rows), &path, &[]).unwrap();
-        // The same table but for its last row: not what the file holds.
+        let (_, digests) = write_parquet(&table, (0, rows), &path, &[]).unwrap();
+        verify_parquet(&table, (0, rows), &path, &digests).unwrap();
+        // The same table but for its last row, written in the file's place.
         let shifted = Table::produced(
             "n",
             Box::new(Counting {
@@ -1606,11 +1633,27 @@ mod tests {
                 ..counting(rows, rows - 1)
             }),
         );
-        let error = verify_parquet(&shifted, (0, rows), &path)
+        let (_, shifted_digests) = write_parquet(&shifted, (0, rows), &path, &[]).unwrap();
+        assert_ne!(digests.last(), shifted_digests.last());
+        assert_eq!(
+            digests[..digests.len() - 1],
+            shifted_digests[..digests.len() - 1]
+        );
+        let error = verify_parquet(&table, (0, rows), &path, &digests)
             .unwrap_err()
             .to_string();
-        assert!(error.contains("values read back differ"), "{error}");
-        verify_parquet(&table, (0, rows), &path).unwrap();
+        let last = ROW_GROUP_ROWS;
+        assert!(
+            error.contains(&format!(
+                "values read back differ from those computed (column `n`, rows {last} to {rows})"
+            )),
+            "{error}"
+        );
+        // Digests of fewer pieces than the file has are refused too.
+        let error = verify_parquet(&table, (0, rows), &path, &digests[1..])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("pieces read back"), "{error}");
     }
 
     /// A table larger than a part is several files in its directory, each
