@@ -380,22 +380,29 @@ fn to_record_batch(rows: &DataFrame, path: &Path) -> Result<RecordBatch> {
         .map_err(|e| Error::output(path, format!("cannot assemble the table: {e}")))
 }
 
+/// A piece of a written file, as [`write_parquet`] built it: its rows
+/// (offset in the file, length) and the digest of their values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WrittenPiece {
+    pub rows: (usize, usize),
+    pub digest: FrameDigest,
+}
+
 /// Writes the rows `part` (offset, length) of a table as Parquet (zstd,
 /// chunk statistics, key-value metadata) to `path`, through a temporary
-/// file that is fsynced and renamed. Returns the file's size and the
-/// digest of each piece of [`PUBLISH_PIECE_ROWS`] rows written, in order,
-/// for [`verify_parquet`].
+/// file that is fsynced and renamed. Returns the file's size and its
+/// pieces of [`PUBLISH_PIECE_ROWS`] rows, in order, for [`verify_parquet`].
 pub fn write_parquet(
     table: &Table,
     part: (usize, usize),
     path: &Path,
     metadata: &[(String, String)],
-) -> Result<(u64, Vec<FrameDigest>)> {
+) -> Result<(u64, Vec<WrittenPiece>)> {
     let (schema, properties) = schema_and_properties(table, path, metadata)?;
     let temporary = temporary_path(path);
     let file_name = table_file_name(path);
     let file = create_temporary(&temporary)?;
-    let mut digests = Vec::new();
+    let mut written = Vec::new();
     let write = || -> std::result::Result<u64, Box<dyn std::error::Error>> {
         // ArrowWriter puts the Arrow schema in the footer; its lower-level
         // parts let the columns of a row group be encoded side by side.
@@ -404,7 +411,10 @@ pub fn write_parquet(
         for (index, range) in row_groups_of(part).enumerate() {
             let (chunks, pieces) =
                 encode_row_group(table, (&columns, index), range, &schema, path)?;
-            digests.extend(pieces);
+            written.extend(pieces.into_iter().map(|(rows, digest)| WrittenPiece {
+                rows: (rows.0 - part.0, rows.1),
+                digest,
+            }));
             let mut row_group = writer.next_row_group()?;
             for chunk in chunks {
                 chunk.append_to_row_group(&mut row_group)?;
@@ -417,7 +427,7 @@ pub fn write_parquet(
         Ok(file.metadata()?.len())
     };
     let bytes = into_place(write(), &temporary, path, &file_name)?;
-    Ok((bytes, digests))
+    Ok((bytes, written))
 }
 
 /// The Arrow schema a table is written with (its columns, with the
@@ -461,14 +471,15 @@ fn schema_and_properties(
 /// encoded on the thread pool (one table's file is written by one thread,
 /// and the largest table, `customers`, would otherwise hold the publish
 /// step on one core). The chunks come back in the schema's column order,
-/// as `ArrowWriter` would write them, with each piece's digest.
+/// as `ArrowWriter` would write them, with each piece's rows of the table
+/// and digest.
 fn encode_row_group(
     table: &Table,
     (columns, index): (&ArrowRowGroupWriterFactory, usize),
     range: (usize, usize),
     schema: &Arc<Schema>,
     path: &Path,
-) -> std::result::Result<(Vec<ArrowColumnChunk>, Vec<FrameDigest>), Box<dyn std::error::Error>> {
+) -> std::result::Result<(Vec<ArrowColumnChunk>, PieceDigests), Box<dyn std::error::Error>> {
     let mut writers = columns.create_column_writers(index)?;
     let mut digests = Vec::new();
     let batch_of = |piece| -> Result<(RecordBatch, FrameDigest)> {
@@ -482,11 +493,14 @@ fn encode_row_group(
     };
     let pieces: Vec<(usize, usize)> = ranges_of(range, PUBLISH_PIECE_ROWS).collect();
     let mut next = pieces.first().map(|&piece| batch_of(piece));
-    for following in pieces.iter().skip(1).map(Some).chain([None]) {
+    for (&piece, following) in pieces
+        .iter()
+        .zip(pieces.iter().skip(1).map(Some).chain([None]))
+    {
         let (batch, digest) = next
             .take()
             .expect("a piece is built before it is encoded")?;
-        digests.push(digest);
+        digests.push((piece, digest));
         let (encoded, built) = rayon::join(
             || encode_piece(&mut writers, &batch),
             || following.map(|&piece| batch_of(piece)),
@@ -500,6 +514,9 @@ fn encode_row_group(
         .collect::<parquet::errors::Result<_>>()?;
     Ok((chunks, digests))
 }
+
+/// Pieces of a table's rows (offset, length) and their digests, in order.
+type PieceDigests = Vec<((usize, usize), FrameDigest)>;
 
 /// Adds the rows of `batch` to the row group's column `writers`, the
 /// columns side by side.
@@ -527,12 +544,13 @@ fn encode_piece(
 /// Reads a written file back with Polars and compares it with the rows
 /// `part` of the table it was written from: column names, types and row
 /// count with the table's, and every value, a piece at a time, by the
-/// digests [`write_parquet`] took of the pieces it wrote (`written`).
+/// digests [`write_parquet`] took of the pieces it wrote (`written`),
+/// which must cover the file's rows in order.
 pub fn verify_parquet(
     table: &Table,
     part: (usize, usize),
     path: &Path,
-    written: &[FrameDigest],
+    written: &[WrittenPiece],
 ) -> Result<()> {
     let reader = ReadBack::open(path)?;
     let expected = published_schema(&table.rows((0, 0)));
@@ -553,32 +571,47 @@ pub fn verify_parquet(
             ),
         ));
     }
-    let pieces: Vec<_> = ranges_of((0, rows), PUBLISH_PIECE_ROWS).collect();
-    if pieces.len() != written.len() {
+    if !covers_in_order(written, rows) {
         return Err(Error::output(
             path,
             format!(
-                "{} pieces read back for {} written",
-                pieces.len(),
+                "the {} pieces digested when it was written do not cover its {rows} rows one after another",
                 written.len()
             ),
         ));
     }
-    for (range, written) in pieces.into_iter().zip(written) {
-        let read = digest_of(&reader.rows(range)?, path)?;
-        if let Some(column) = written.first_difference(&read) {
+    for piece in written {
+        let read = digest_of(&reader.rows(piece.rows)?, path)?;
+        if let Some(column) = piece.digest.first_difference(&read) {
             let name = expected.get(column).map_or("?", |(name, _)| name.as_str());
+            let (start, length) = piece.rows;
             return Err(Error::output(
                 path,
                 format!(
-                    "values read back differ from those computed (column `{name}`, rows {} to {})",
-                    range.0,
-                    range.0 + range.1
+                    "values read back differ from those computed (column `{name}`, rows {start} to {})",
+                    start + length
                 ),
             ));
         }
     }
     Ok(())
+}
+
+/// Whether `pieces` cover a file's `rows` rows one after another from
+/// row 0, each row once.
+fn covers_in_order(pieces: &[WrittenPiece], rows: usize) -> bool {
+    let mut next = 0;
+    for &WrittenPiece {
+        rows: (start, length),
+        ..
+    } in pieces
+    {
+        if start != next {
+            return false;
+        }
+        next = start + length;
+    }
+    next == rows
 }
 
 /// The digest of `rows` as published (timestamps in microseconds UTC), so
@@ -832,8 +865,8 @@ impl StagedRun {
         for (index, part) in parts(table.height()).into_iter().enumerate() {
             let file = part_file(table.name, index);
             let path = self.dir.join(&file);
-            let (bytes, digests) = write_parquet(table, part, &path, metadata)?;
-            verify_parquet(table, part, &path, &digests)?;
+            let (bytes, pieces) = write_parquet(table, part, &path, metadata)?;
+            verify_parquet(table, part, &path, &pieces)?;
             written.push(WrittenFile {
                 table: table.name.to_string(),
                 file,
@@ -1639,6 +1672,7 @@ mod tests {
             digests[..digests.len() - 1],
             shifted_digests[..digests.len() - 1]
         );
+        assert_eq!(digests.last().unwrap().rows, (ROW_GROUP_ROWS, 10));
         let error = verify_parquet(&table, (0, rows), &path, &digests)
             .unwrap_err()
             .to_string();
@@ -1649,11 +1683,15 @@ mod tests {
             )),
             "{error}"
         );
-        // Digests of fewer pieces than the file has are refused too.
-        let error = verify_parquet(&table, (0, rows), &path, &digests[1..])
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("pieces read back"), "{error}");
+        // Pieces that leave rows out, at the start or the end, or cover
+        // some twice, are refused too.
+        let twice = [&digests[..], &digests[digests.len() - 1..]].concat();
+        for pieces in [&digests[1..], &digests[..digests.len() - 1], &twice[..]] {
+            let error = verify_parquet(&table, (0, rows), &path, pieces)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("do not cover its"), "{error}");
+        }
     }
 
     /// A table larger than a part is several files in its directory, each
