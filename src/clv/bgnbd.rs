@@ -211,7 +211,7 @@ impl<'r> FamilyAlive<'r> {
     /// Row `i`'s P(alive).
     pub(crate) fn of(&self, i: usize) -> f64 {
         let rows = self.rows;
-        let (x, t_x, t) = (rows.x[i], rows.t_x[i], rows.t[i]);
+        let (x, t_x, t) = (rows.x(i), rows.t_x(i), rows.t(i));
         if !self.dropout.can_have_dropped(x) {
             return 1.0;
         }
@@ -362,7 +362,7 @@ fn row_terms<const HESSIAN: bool>(rows: &RfmRows, [r, alpha, a, b]: [f64; 4], e:
         let mut s = [0.0; 15];
         let mut softplus_tails = LogProduct::new();
         for i in range {
-            let (x, t_x, t, w) = (rows.x[i], rows.t_x[i], rows.t[i], rows.w[i]);
+            let (x, t_x, t, w) = (rows.x(i), rows.t_x(i), rows.t(i), rows.w[i]);
             let (ti, txi) = (rows.t_idx[i] as usize, rows.t_x_idx[i] as usize);
             let l3 = ln_day[ti];
             let rx = r + x;
@@ -499,8 +499,8 @@ fn beta_ratio_by_terms(a: f64, b: f64, n: f64) -> Option<(f64, f64, f64)> {
 pub(crate) fn start_values(rows: &RfmRows) -> BgNbdParams {
     let (mut sum_x, mut sum_t) = (0.0, 0.0);
     for i in 0..rows.len() {
-        sum_x += rows.w[i] * rows.x[i];
-        sum_t += rows.w[i] * rows.t[i];
+        sum_x += rows.w[i] * rows.x(i);
+        sum_t += rows.w[i] * rows.t(i);
     }
     let alpha = (sum_t + rows.total_w) / (sum_x + rows.total_w);
     BgNbdParams {
@@ -562,7 +562,7 @@ mod tests {
                 let alive = FamilyAlive::new(&params, dropout, &rows);
                 for i in 0..rows.len() {
                     let got = alive.of(i);
-                    let want = family_probability_alive(&params, dropout, rows.x[i], rows.t_x[i], rows.t[i]);
+                    let want = family_probability_alive(&params, dropout, rows.x(i), rows.t_x(i), rows.t(i));
                     prop_assert_eq!(got.to_bits(), want.to_bits(), "row {} {:?}", i, dropout);
                 }
             }

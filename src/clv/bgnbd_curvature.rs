@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn no_closed_form_for_a_frequency_that_is_not_whole() {
         let (mut rows, _) = compress_triples(&[(2, 30, 60), (0, 0, 60)]);
-        for x in rows.xs.iter_mut().chain(rows.x.iter_mut()) {
+        for x in rows.xs.iter_mut() {
             if *x > 0.0 {
                 *x += 0.5;
             }

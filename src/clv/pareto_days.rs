@@ -188,8 +188,8 @@ fn tabled_branches(
 
 /// The branches of row `i`, its integral by quadrature.
 fn integrated_branches(params: &ParetoNbdParams, rows: &RfmRows, i: usize) -> Branches {
-    let (x, t) = (rows.x[i], rows.t[i]);
-    let died = died_moments(params, x, rows.t_x[i], t);
+    let (x, t) = (rows.x(i), rows.t(i));
+    let died = died_moments(params, x, rows.t_x(i), t);
     branches_with(params, x, alive_logs(params, t), &died)
 }
 
@@ -260,7 +260,7 @@ impl FrequencyGroups {
             .collect();
         let mut rest = Vec::new();
         for i in 0..rows.len() {
-            match whole_days(rows.t_x[i], rows.t[i]) {
+            match whole_days(rows.t_x(i), rows.t(i)) {
                 Some((lo, hi)) => {
                     let group = &mut groups[rows.x_idx[i] as usize];
                     group.span = (group.span.0.min(lo), group.span.1.max(hi));
@@ -451,35 +451,17 @@ mod tests {
     /// up to 40 days) and two rows integrated one by one (a rare frequency and a
     /// fractional day).
     fn mixed_rows() -> RfmRows {
-        let mut rows = RfmRows::default();
-        let mut push = |x: f64, t_x: f64, t: f64| {
-            let xi = match rows.xs.iter().position(|&v| v == x) {
-                Some(i) => i,
-                None => {
-                    rows.xs.push(x);
-                    rows.xs_w.push(0.0);
-                    rows.xs.len() - 1
-                }
-            };
-            // Weights 1, 2, 3 in turn, so a row's weight must follow it.
-            let w = 1.0 + (rows.x.len() % 3) as f64;
-            rows.x.push(x);
-            rows.t_x.push(t_x);
-            rows.t.push(t);
-            rows.w.push(w);
-            rows.x_idx.push(xi as u32);
-            rows.xs_w[xi] += w;
-            rows.total_w += w;
-        };
+        let mut values = Vec::new();
         for t in 0..40 {
-            push(0.0, 0.0, t as f64);
+            values.push((0.0, 0.0, t as f64));
             for t_x in 0..=t {
-                push(2.0, t_x as f64, t as f64);
+                values.push((2.0, t_x as f64, t as f64));
             }
         }
-        push(7.0, 3.0, 30.0);
-        push(2.0, 2.5, 30.0);
-        rows
+        values.extend([(7.0, 3.0, 30.0), (2.0, 2.5, 30.0)]);
+        // Weights 1, 2, 3 in turn, so a row's weight must follow it.
+        let weights: Vec<f64> = (0..values.len()).map(|i| 1.0 + (i % 3) as f64).collect();
+        RfmRows::of_values(&values, &weights)
     }
 
     /// Sums for the tests: a weighted term, a term that is not
@@ -515,8 +497,8 @@ mod tests {
         let got = sum_over_rows::<4, TestSums>(&p, (&rows, &FrequencyGroups::of(&rows)));
         let mut want = [0.0; 4];
         for i in 0..rows.len() {
-            let (x, t) = (rows.x[i], rows.t[i]);
-            let died = died_moments(&p, x, rows.t_x[i], t);
+            let (x, t) = (rows.x(i), rows.t(i));
+            let died = died_moments(&p, x, rows.t_x(i), t);
             add_into(
                 &mut want,
                 test_term(rows.w[i], &branches_with(&p, x, alive_logs(&p, t), &died)),
@@ -542,8 +524,8 @@ mod tests {
         let got = map_over_rows(&p, (&rows, &FrequencyGroups::of(&rows)), value);
         assert_eq!(got.len(), rows.len());
         for (i, got) in got.into_iter().enumerate() {
-            let (x, t) = (rows.x[i], rows.t[i]);
-            let died = died_moments(&p, x, rows.t_x[i], t);
+            let (x, t) = (rows.x(i), rows.t(i));
+            let died = died_moments(&p, x, rows.t_x(i), t);
             let want = value(&branches_with(&p, x, alive_logs(&p, t), &died));
             if want.is_infinite() {
                 assert_eq!(got, want, "row {i}");

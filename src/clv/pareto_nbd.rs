@@ -236,7 +236,7 @@ fn log_sum_in_logs(b: &Branches) -> (f64, (f64, f64)) {
 /// window's length.
 pub(crate) fn start_values(rows: &RfmRows) -> ParetoNbdParams {
     let purchases = super::bgnbd::start_values(rows);
-    let sum_t: f64 = (0..rows.len()).map(|i| rows.w[i] * rows.t[i]).sum();
+    let sum_t: f64 = (0..rows.len()).map(|i| rows.w[i] * rows.t(i)).sum();
     let beta = sum_t / rows.total_w.max(1.0) + 1.0;
     ParetoNbdParams {
         r: purchases.r,

@@ -219,7 +219,7 @@ impl OrderValue {
             .into_par_iter()
             .map(|r| {
                 let eligible = spend.eligible(r) as f64;
-                self.weights_of_row(rows.x[r], (rows.w[r], eligible), spend.spend(r))
+                self.weights_of_row(rows.x(r), (rows.w[r], eligible), spend.spend(r))
             })
             .collect()
     }

@@ -141,7 +141,7 @@ impl AliveGroups {
             x: Vec::new(),
             t: Vec::new(),
         };
-        for (&x, &t) in rows.x.iter().zip(&rows.t) {
+        for (x, t) in (0..rows.len()).map(|i| (rows.x(i), rows.t(i))) {
             let next = groups.x.len() as u32;
             let group = *index.entry((x.to_bits(), t.to_bits())).or_insert_with(|| {
                 groups.x.push(x);
