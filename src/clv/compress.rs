@@ -120,9 +120,19 @@ pub(crate) struct RfmRows {
     pub total_w: f64,
 }
 
-/// Finds the slot of a distinct value (by its bits) in a table of them,
-/// adding it when new.
+/// Finds the slot of a distinct value (by its bits) in a table of them
+/// ([`slot_of`]).
 pub(crate) type ValueSlots = IntMap<u64, u32>;
+
+/// The slot of `value` (by its bits) in `table`, which `slots` index;
+/// appended when new.
+fn slot_of(slots: &mut ValueSlots, table: &mut Vec<f64>, value: f64) -> u32 {
+    let next = table.len() as u32;
+    *slots.entry(value.to_bits()).or_insert_with(|| {
+        table.push(value);
+        next
+    })
+}
 
 impl RfmRows {
     pub fn len(&self) -> usize {
@@ -152,16 +162,8 @@ impl RfmRows {
     /// The caller adds `w` to `xs_w` and `total_w` as it counts them, and
     /// orders the days ([`RfmRows::order_days`]) when every row is in.
     pub(crate) fn push(&mut self, xi: u32, (t_x, t): (f64, f64), w: f64, days: &mut ValueSlots) {
-        let table = &mut self.days;
-        let mut slot = |day: f64| {
-            let next = table.len() as u32;
-            *days.entry(day.to_bits()).or_insert_with(|| {
-                table.push(day);
-                next
-            })
-        };
-        self.t_idx.push(slot(t));
-        self.t_x_idx.push(slot(t_x));
+        self.t_idx.push(slot_of(days, &mut self.days, t));
+        self.t_x_idx.push(slot_of(days, &mut self.days, t_x));
         self.x_idx.push(xi);
         self.w.push(w);
     }
@@ -220,13 +222,8 @@ impl RfmRows {
         w: f64,
         (x_slots, days): &mut (ValueSlots, ValueSlots),
     ) {
-        let (xs, xs_w) = (&mut self.xs, &mut self.xs_w);
-        let next_x = xs.len() as u32;
-        let xi = *x_slots.entry(x.to_bits()).or_insert_with(|| {
-            xs.push(x);
-            xs_w.push(0.0);
-            next_x
-        });
+        let xi = slot_of(x_slots, &mut self.xs, x);
+        self.xs_w.resize(self.xs.len(), 0.0);
         self.push(xi, (t_x, t), w, days);
         self.xs_w[xi as usize] += w;
         self.total_w += w;

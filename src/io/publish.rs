@@ -411,9 +411,10 @@ pub fn write_parquet(
         for (index, range) in row_groups_of(part).enumerate() {
             let (chunks, pieces) =
                 encode_row_group(table, (&columns, index), range, &schema, path)?;
-            written.extend(pieces.into_iter().map(|(rows, digest)| WrittenPiece {
-                rows: (rows.0 - part.0, rows.1),
-                digest,
+            // The pieces' rows of the table, as rows of this file.
+            written.extend(pieces.into_iter().map(|mut piece| {
+                piece.rows.0 -= part.0;
+                piece
             }));
             let mut row_group = writer.next_row_group()?;
             for chunk in chunks {
@@ -471,15 +472,15 @@ fn schema_and_properties(
 /// encoded on the thread pool (one table's file is written by one thread,
 /// and the largest table, `customers`, would otherwise hold the publish
 /// step on one core). The chunks come back in the schema's column order,
-/// as `ArrowWriter` would write them, with each piece's rows of the table
-/// and digest.
+/// as `ArrowWriter` would write them, with the pieces (their rows of the
+/// table and digests).
 fn encode_row_group(
     table: &Table,
     (columns, index): (&ArrowRowGroupWriterFactory, usize),
     range: (usize, usize),
     schema: &Arc<Schema>,
     path: &Path,
-) -> std::result::Result<(Vec<ArrowColumnChunk>, PieceDigests), Box<dyn std::error::Error>> {
+) -> std::result::Result<(Vec<ArrowColumnChunk>, Vec<WrittenPiece>), Box<dyn std::error::Error>> {
     let mut writers = columns.create_column_writers(index)?;
     let mut digests = Vec::new();
     let batch_of = |piece| -> Result<(RecordBatch, FrameDigest)> {
@@ -500,7 +501,10 @@ fn encode_row_group(
         let (batch, digest) = next
             .take()
             .expect("a piece is built before it is encoded")?;
-        digests.push((piece, digest));
+        digests.push(WrittenPiece {
+            rows: piece,
+            digest,
+        });
         let (encoded, built) = rayon::join(
             || encode_piece(&mut writers, &batch),
             || following.map(|&piece| batch_of(piece)),
@@ -514,9 +518,6 @@ fn encode_row_group(
         .collect::<parquet::errors::Result<_>>()?;
     Ok((chunks, digests))
 }
-
-/// Pieces of a table's rows (offset, length) and their digests, in order.
-type PieceDigests = Vec<((usize, usize), FrameDigest)>;
 
 /// Adds the rows of `batch` to the row group's column `writers`, the
 /// columns side by side.
@@ -580,10 +581,22 @@ pub fn verify_parquet(
             ),
         ));
     }
+    compare_pieces(&reader, written, &expected, path)
+}
+
+/// Reads each piece's rows back and compares their digest with the one
+/// taken when they were written; the error names the first column that
+/// differs (`columns` are the file's, in order) and the piece's rows.
+fn compare_pieces(
+    reader: &ReadBack,
+    written: &[WrittenPiece],
+    columns: &[(String, DataType)],
+    path: &Path,
+) -> Result<()> {
     for piece in written {
         let read = digest_of(&reader.rows(piece.rows)?, path)?;
         if let Some(column) = piece.digest.first_difference(&read) {
-            let name = expected.get(column).map_or("?", |(name, _)| name.as_str());
+            let name = columns.get(column).map_or("?", |(name, _)| name.as_str());
             let (start, length) = piece.rows;
             return Err(Error::output(
                 path,
