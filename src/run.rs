@@ -2226,7 +2226,8 @@ fn publish(
     run: &RunIdentity,
 ) -> Result<(Manifest, PublishedRun)> {
     // Removed again if anything fails before it is published.
-    let staged = StagedRun::create(out_dir, &run.run_id)?;
+    let staged = StagedRun::create(out_dir, &run.run_id)?
+        .within_budget(computed.resources.memory_limit_bytes);
     crate::faults::crash_point("publish::run_dir_created");
     let writing = Instant::now();
     let metadata = TableMetadata::of(pipeline, &run.run_id, computed.as_of);

@@ -337,11 +337,33 @@ fn ranges_of((start, length): (usize, usize), step: usize) -> impl Iterator<Item
 }
 
 /// Rows a row group is built, converted, encoded and checked in at a
-/// time. A row group of `customers` whole (a million rows of some thirty
-/// columns, as a frame and again as Arrow arrays, twice more to check it)
-/// took about 450 MiB beside the run's own data whatever the input's size:
-/// 10 M orders under a 256 MiB budget peaked at 755 MiB in publishing.
+/// time (the most: a tight budget takes fewer, [`publish_piece_rows`]). A
+/// row group of `customers` whole (a million rows of some thirty columns,
+/// as a frame and again as Arrow arrays, twice more to check it) took about
+/// 450 MiB beside the run's own data whatever the input's size: 10 M orders
+/// under a 256 MiB budget peaked at 755 MiB in publishing.
 pub const PUBLISH_PIECE_ROWS: usize = 128 * 1024;
+
+/// Rows in a data page at most. The writer cuts a column without nulls
+/// into runs of this many rows from the start of each piece it is given,
+/// so pages end at the same rows, and files are the same bytes, for any
+/// piece size that is a multiple of it (the `parquet` crate's default,
+/// 20,000, divides none).
+const PAGE_ROWS: usize = 16 * 1024;
+
+/// Rows a piece of a row group holds under the memory budget `limit`:
+/// [`PUBLISH_PIECE_ROWS`] unless that would take more than about a tenth
+/// of the budget, down to [`PAGE_ROWS`]. A row of `customers` is about 250
+/// bytes as a frame and as many again as Arrow arrays, and a piece is
+/// encoded while the next is built: at 10 M orders under 256 MiB, pieces
+/// of 128 Ki rows took the run's peak to 364.5 MiB in publishing, 1.42
+/// times the budget. Smaller pieces cost time (a tenth of the run at
+/// 10 M orders with 32 Ki rows), so ample budgets keep the largest.
+pub fn publish_piece_rows(limit: u64) -> usize {
+    const BYTES_A_ROW_IN_FLIGHT: u64 = 750;
+    let fitting = usize::try_from(limit / 10 / BYTES_A_ROW_IN_FLIGHT).unwrap_or(usize::MAX);
+    (fitting / PAGE_ROWS * PAGE_ROWS).clamp(PAGE_ROWS, PUBLISH_PIECE_ROWS)
+}
 
 /// Rows in one file of a table (`TABLE/part-NNNNN.parquet`): four row
 /// groups, so a large table (a shop's `customers`) is several files that
@@ -390,11 +412,13 @@ pub struct WrittenPiece {
 
 /// Writes the rows `part` (offset, length) of a table as Parquet (zstd,
 /// chunk statistics, key-value metadata) to `path`, through a temporary
-/// file that is fsynced and renamed. Returns the file's size and its
-/// pieces of [`PUBLISH_PIECE_ROWS`] rows, in order, for [`verify_parquet`].
+/// file that is fsynced and renamed, encoding `piece_rows` rows at a time
+/// (a multiple of [`PAGE_ROWS`]: the file is the same bytes for any).
+/// Returns the file's size and its pieces, in order, for
+/// [`verify_parquet`].
 pub fn write_parquet(
     table: &Table,
-    part: (usize, usize),
+    (part, piece_rows): ((usize, usize), usize),
     path: &Path,
     metadata: &[(String, String)],
 ) -> Result<(u64, Vec<WrittenPiece>)> {
@@ -410,7 +434,7 @@ pub fn write_parquet(
         let (mut writer, columns) = writer.into_serialized_writer()?;
         for (index, range) in row_groups_of(part).enumerate() {
             let (chunks, pieces) =
-                encode_row_group(table, (&columns, index), range, &schema, path)?;
+                encode_row_group(table, (&columns, index), (range, piece_rows), &schema, path)?;
             // The pieces' rows of the table, as rows of this file.
             written.extend(pieces.into_iter().map(|mut piece| {
                 piece.rows.0 -= part.0;
@@ -456,6 +480,7 @@ fn schema_and_properties(
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_key_value_metadata(Some(
             metadata
                 .iter()
@@ -467,7 +492,7 @@ fn schema_and_properties(
 }
 
 /// Encodes (and compresses) the rows `range` of `table` as row group
-/// `index` of `columns`, a piece of [`PUBLISH_PIECE_ROWS`] at a time: the
+/// `index` of `columns`, a piece of `piece_rows` rows at a time: the
 /// next piece is built while one is encoded, and a piece's columns are
 /// encoded on the thread pool (one table's file is written by one thread,
 /// and the largest table, `customers`, would otherwise hold the publish
@@ -477,10 +502,11 @@ fn schema_and_properties(
 fn encode_row_group(
     table: &Table,
     (columns, index): (&ArrowRowGroupWriterFactory, usize),
-    range: (usize, usize),
+    (range, piece_rows): ((usize, usize), usize),
     schema: &Arc<Schema>,
     path: &Path,
 ) -> std::result::Result<(Vec<ArrowColumnChunk>, Vec<WrittenPiece>), Box<dyn std::error::Error>> {
+    debug_assert_eq!(piece_rows % PAGE_ROWS, 0, "pieces end where pages do");
     let mut writers = columns.create_column_writers(index)?;
     let mut digests = Vec::new();
     let batch_of = |piece| -> Result<(RecordBatch, FrameDigest)> {
@@ -492,7 +518,7 @@ fn encode_row_group(
             .map_err(|e| Error::output(path, format!("cannot assemble the table: {e}")))?;
         Ok((batch, digest?))
     };
-    let pieces: Vec<(usize, usize)> = ranges_of(range, PUBLISH_PIECE_ROWS).collect();
+    let pieces: Vec<(usize, usize)> = ranges_of(range, piece_rows).collect();
     let mut next = pieces.first().map(|&piece| batch_of(piece));
     for (&piece, following) in pieces
         .iter()
@@ -818,6 +844,9 @@ pub struct StagedRun {
     dir: PathBuf,
     /// Cleared once committed: from then on the directory is published.
     remove_on_drop: bool,
+    /// Rows a table is encoded and checked in at a time
+    /// ([`publish_piece_rows`]).
+    piece_rows: usize,
 }
 
 impl StagedRun {
@@ -838,7 +867,15 @@ impl StagedRun {
             run_id: run_id.to_string(),
             dir,
             remove_on_drop: true,
+            piece_rows: PUBLISH_PIECE_ROWS,
         })
+    }
+
+    /// Writes tables in pieces that fit the memory budget `limit`
+    /// ([`publish_piece_rows`]); the files are the same bytes.
+    pub fn within_budget(mut self, limit: u64) -> StagedRun {
+        self.piece_rows = publish_piece_rows(limit);
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -878,7 +915,7 @@ impl StagedRun {
         for (index, part) in parts(table.height()).into_iter().enumerate() {
             let file = part_file(table.name, index);
             let path = self.dir.join(&file);
-            let (bytes, pieces) = write_parquet(table, part, &path, metadata)?;
+            let (bytes, pieces) = write_parquet(table, (part, self.piece_rows), &path, metadata)?;
             verify_parquet(table, part, &path, &pieces)?;
             written.push(WrittenFile {
                 table: table.name.to_string(),
@@ -1586,7 +1623,8 @@ mod tests {
         let path = dir.path().join("n.parquet");
         let rows = 2 * ROW_GROUP_ROWS + 5;
         let table = Table::produced("n", Box::new(counting(rows, rows)));
-        let (_, digests) = write_parquet(&table, (0, rows), &path, &[]).unwrap();
+        let (_, digests) =
+            write_parquet(&table, ((0, rows), PUBLISH_PIECE_ROWS), &path, &[]).unwrap();
         verify_parquet(&table, (0, rows), &path, &digests).unwrap();
         let read = ParquetReader::new(File::open(&path).unwrap())
             .finish()
@@ -1624,11 +1662,62 @@ mod tests {
         assert_eq!(empty.select(&["n"]).unwrap().width(), 1);
     }
 
+    /// A table written in pieces of any size the budget picks is the same
+    /// bytes: pages end where they would with the largest pieces. Columns
+    /// with and without nulls, over a row group and a half.
+    #[test]
+    fn pieces_of_any_budget_write_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = ROW_GROUP_ROWS + ROW_GROUP_ROWS / 2 + 7;
+        let frame = df!(
+            "n" => (0..rows as i64).map(|i| i * 7 % 1001).collect::<Vec<_>>(),
+            "x" => (0..rows).map(|i| (i % 5 != 0).then_some(i as f64 / 3.0)).collect::<Vec<_>>(),
+            "s" => (0..rows).map(|i| format!("c{}", i % 1000)).collect::<Vec<_>>(),
+            "b" => (0..rows).map(|i| i % 3 == 0).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let table = Table::whole("t", frame);
+        let metadata = [("retention.run_id".to_string(), "r1".to_string())];
+        let bytes_in_pieces_of = |piece_rows: usize| {
+            let path = dir.path().join(format!("t{piece_rows}.parquet"));
+            let (_, pieces) =
+                write_parquet(&table, ((0, rows), piece_rows), &path, &metadata).unwrap();
+            verify_parquet(&table, (0, rows), &path, &pieces).unwrap();
+            std::fs::read(&path).unwrap()
+        };
+        let largest = bytes_in_pieces_of(PUBLISH_PIECE_ROWS);
+        for limit in [0, 256 << 20, 512 << 20] {
+            let piece_rows = publish_piece_rows(limit);
+            assert!(piece_rows < PUBLISH_PIECE_ROWS, "{limit}: {piece_rows}");
+            assert!(
+                bytes_in_pieces_of(piece_rows) == largest,
+                "{piece_rows} rows a piece"
+            );
+        }
+    }
+
+    /// Pieces shrink with the budget, in whole pages, between a page and
+    /// the largest piece.
+    #[test]
+    fn pieces_shrink_with_the_budget_in_whole_pages() {
+        let mib = 1u64 << 20;
+        assert_eq!(publish_piece_rows(256 * mib), 2 * PAGE_ROWS);
+        assert_eq!(publish_piece_rows(512 * mib), 4 * PAGE_ROWS);
+        assert_eq!(publish_piece_rows(1024 * mib), PUBLISH_PIECE_ROWS);
+        assert_eq!(publish_piece_rows(0), PAGE_ROWS);
+        assert_eq!(publish_piece_rows(u64::MAX), PUBLISH_PIECE_ROWS);
+        for limit in (0..64).map(|step| step * 20 * mib) {
+            let rows = publish_piece_rows(limit);
+            assert_eq!(rows % PAGE_ROWS, 0, "{limit}");
+            assert!(rows >= publish_piece_rows(limit.saturating_sub(20 * mib)));
+        }
+    }
+
     /// Columns encoded side by side, a piece at a time, make the very
     /// bytes the plain `ArrowWriter` makes when handed the same pieces:
     /// nulls, strings, floats and booleans, over two row groups, with
-    /// key-value metadata. (Handed whole row groups it cuts some pages
-    /// elsewhere: the same values and statistics, a few bytes apart.)
+    /// key-value metadata. (Handed whole row groups, it makes the same
+    /// bytes too: pages end every [`PAGE_ROWS`] rows either way.)
     #[test]
     fn columns_encoded_side_by_side_are_the_plain_writers_bytes() {
         let dir = tempfile::tempdir().unwrap();
@@ -1643,7 +1732,8 @@ mod tests {
         .unwrap();
         let table = Table::whole("t", frame);
         let metadata = [("retention.run_id".to_string(), "r1".to_string())];
-        let (_, digests) = write_parquet(&table, (0, rows), &path, &metadata).unwrap();
+        let (_, digests) =
+            write_parquet(&table, ((0, rows), PUBLISH_PIECE_ROWS), &path, &metadata).unwrap();
 
         let (schema, properties) = schema_and_properties(&table, &path, &metadata).unwrap();
         let mut plain = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties)).unwrap();
@@ -1669,7 +1759,8 @@ mod tests {
         let path = dir.path().join("n.parquet");
         let rows = ROW_GROUP_ROWS + 10;
         let table = Table::produced("n", Box::new(counting(rows, rows - 1)));
-        let (_, digests) = write_parquet(&table, (0, rows), &path, &[]).unwrap();
+        let (_, digests) =
+            write_parquet(&table, ((0, rows), PUBLISH_PIECE_ROWS), &path, &[]).unwrap();
         verify_parquet(&table, (0, rows), &path, &digests).unwrap();
         // The same table but for its last row, written in the file's place.
         let shifted = Table::produced(
@@ -1679,7 +1770,8 @@ mod tests {
                 ..counting(rows, rows - 1)
             }),
         );
-        let (_, shifted_digests) = write_parquet(&shifted, (0, rows), &path, &[]).unwrap();
+        let (_, shifted_digests) =
+            write_parquet(&shifted, ((0, rows), PUBLISH_PIECE_ROWS), &path, &[]).unwrap();
         assert_ne!(digests.last(), shifted_digests.last());
         assert_eq!(
             digests[..digests.len() - 1],
