@@ -273,8 +273,7 @@ impl<'p, R: Read> Scanner<'p, R> {
     /// the record in the error for a quote never closed.
     fn record(&mut self, out: &mut Vec<u8>, row: usize) -> Result<Option<usize>> {
         let delimiter = self.layout.delimiter;
-        let mut in_quotes = false;
-        let mut fields = 1;
+        let mut scan = RecordScan::default();
         let mut any = false;
         loop {
             let path = self.path;
@@ -283,33 +282,73 @@ impl<'p, R: Read> Scanner<'p, R> {
                 .fill_buf()
                 .map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
             if buffer.is_empty() {
-                if in_quotes {
+                if scan.in_quotes {
                     return Err(Error::input(
                         self.path,
                         format!("row {row}: a quoted field is never closed (an unbalanced `\"`)"),
                     ));
                 }
-                return Ok(any.then_some(fields));
+                return Ok(any.then_some(scan.fields));
             }
             any = true;
-            let mut end = None;
-            for (i, &b) in buffer.iter().enumerate() {
-                if b == QUOTE {
-                    in_quotes = !in_quotes;
-                } else if !in_quotes {
-                    if b == delimiter {
-                        fields += 1;
-                    } else if b == b'\n' {
-                        end = Some(i + 1);
-                        break;
-                    }
-                }
-            }
+            let end = scan.end_in(buffer, delimiter);
             let used = end.unwrap_or(buffer.len());
             out.extend_from_slice(&buffer[..used]);
             self.source.consume(used);
             if end.is_some() {
-                return Ok(Some(fields));
+                return Ok(Some(scan.fields));
+            }
+        }
+    }
+}
+
+/// How many times `byte` occurs in `bytes` (a loop the compiler
+/// vectorizes).
+fn count_of(byte: u8, bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == byte).count()
+}
+
+/// A record being scanned for its end, across the reader's buffers: its
+/// field count so far and whether a quoted field is open.
+struct RecordScan {
+    in_quotes: bool,
+    fields: usize,
+}
+
+impl Default for RecordScan {
+    fn default() -> Self {
+        RecordScan {
+            in_quotes: false,
+            fields: 1,
+        }
+    }
+}
+
+impl RecordScan {
+    /// Where the record ends in `bytes` (after its newline), if it does,
+    /// counting its delimiters outside quotes on the way. It jumps to the
+    /// next quote or newline with `memchr`'s vector search and counts the
+    /// delimiters before it in one vectorized pass: the scan is the one
+    /// thread of reading a CSV file, and stepping byte by byte it took
+    /// about a ninth of the run's CPU time at 10 M orders.
+    fn end_in(&mut self, bytes: &[u8], delimiter: u8) -> Option<usize> {
+        let mut at = 0;
+        loop {
+            if self.in_quotes {
+                at += memchr::memchr(QUOTE, &bytes[at..])? + 1;
+                self.in_quotes = false;
+                continue;
+            }
+            let rest = &bytes[at..];
+            let Some(found) = memchr::memchr2(QUOTE, b'\n', rest) else {
+                self.fields += count_of(delimiter, rest);
+                return None;
+            };
+            self.fields += count_of(delimiter, &rest[..found]);
+            at += found + 1;
+            match rest[found] {
+                QUOTE => self.in_quotes = true,
+                _ => return Some(at),
             }
         }
     }
@@ -367,6 +406,65 @@ fn split_fields(record: &[u8], delimiter: u8) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The record ends and field counts of `bytes` cut into buffers at
+    /// `cuts`, byte by byte: the scan [`RecordScan`] replaced, as the
+    /// oracle. Each record's end (in `bytes`) and fields, then whether a
+    /// quote is left open.
+    fn records_byte_by_byte(bytes: &[u8], delimiter: u8) -> (Vec<(usize, usize)>, bool) {
+        let (mut records, mut in_quotes, mut fields) = (Vec::new(), false, 1);
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == QUOTE {
+                in_quotes = !in_quotes;
+            } else if !in_quotes {
+                if b == delimiter {
+                    fields += 1;
+                } else if b == b'\n' {
+                    records.push((i + 1, fields));
+                    fields = 1;
+                }
+            }
+        }
+        (records, in_quotes)
+    }
+
+    /// The same, by [`RecordScan`] over buffers ending at `cuts`.
+    fn records_scanned(bytes: &[u8], delimiter: u8, cuts: &[usize]) -> (Vec<(usize, usize)>, bool) {
+        let mut ends: Vec<usize> = cuts.iter().map(|&c| c % (bytes.len() + 1)).collect();
+        ends.push(bytes.len());
+        ends.sort_unstable();
+        let (mut records, mut scan, mut start) = (Vec::new(), RecordScan::default(), 0);
+        for end in ends {
+            while let Some(length) = scan.end_in(&bytes[start..end], delimiter) {
+                records.push((start + length, scan.fields));
+                start += length;
+                scan = RecordScan::default();
+            }
+            start = end;
+        }
+        (records, scan.in_quotes)
+    }
+
+    proptest! {
+        /// Records cut with the vector search end where the byte-by-byte
+        /// scan ends them, with as many fields, however the reader's
+        /// buffers split them: quotes (doubled, unbalanced), delimiters and
+        /// newlines inside and outside quotes.
+        #[test]
+        fn records_end_where_the_byte_scan_ends_them(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"a,;\"\n\r".to_vec()), 0..300),
+            cuts in proptest::collection::vec(0usize..400, 0..6),
+            semicolon in any::<bool>(),
+        ) {
+            let delimiter = if semicolon { b';' } else { b',' };
+            prop_assert_eq!(
+                records_scanned(&bytes, delimiter, &cuts),
+                records_byte_by_byte(&bytes, delimiter)
+            );
+        }
+    }
 
     fn chunks(
         text: &[u8],
