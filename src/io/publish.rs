@@ -506,7 +506,7 @@ fn encode_row_group(
     schema: &Arc<Schema>,
     path: &Path,
 ) -> std::result::Result<(Vec<ArrowColumnChunk>, Vec<WrittenPiece>), Box<dyn std::error::Error>> {
-    debug_assert_eq!(piece_rows % PAGE_ROWS, 0, "pieces end where pages do");
+    assert_eq!(piece_rows % PAGE_ROWS, 0, "pieces end where pages do");
     let mut writers = columns.create_column_writers(index)?;
     let mut digests = Vec::new();
     let batch_of = |piece| -> Result<(RecordBatch, FrameDigest)> {
