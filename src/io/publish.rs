@@ -357,8 +357,10 @@ const PAGE_ROWS: usize = 16 * 1024;
 /// bytes as a frame and as many again as Arrow arrays, and a piece is
 /// encoded while the next is built: at 10 M orders under 256 MiB, pieces
 /// of 128 Ki rows took the run's peak to 364.5 MiB in publishing, 1.42
-/// times the budget. Smaller pieces cost time (a tenth of the run at
-/// 10 M orders with 32 Ki rows), so ample budgets keep the largest.
+/// times the budget. Smaller pieces cost time (a trial with 32 Ki-row
+/// pieces at every budget, and produced tables built in smaller tasks
+/// too, made the 10 M run a tenth slower), so ample budgets keep the
+/// largest.
 pub fn publish_piece_rows(limit: u64) -> usize {
     const BYTES_A_ROW_IN_FLIGHT: u64 = 750;
     let fitting = usize::try_from(limit / 10 / BYTES_A_ROW_IN_FLIGHT).unwrap_or(usize::MAX);
