@@ -143,9 +143,20 @@ fn coded_lines(part: LinePart, keys: &LineKeys) -> (Lines, CustomerIds) {
     } = part;
     let customers = CustomerIds::new(customer);
     let mut orders = Interner::with_capacity(line.len() / 2);
+    // An order's lines mostly come one after another: a line with the
+    // previous line's order id takes its code without a lookup in a table
+    // of millions (a third of the lookups at 100 M orders).
+    let mut previous: Option<(&[u8], u32)> = None;
     let order = order
         .iter()
-        .map(|id| orders.code_hashed(id, key_hash(id)))
+        .map(|id| match previous {
+            Some((last, code)) if last == id => code,
+            _ => {
+                let code = orders.code_hashed(id, key_hash(id));
+                previous = Some((id, code));
+                code
+            }
+        })
         .collect();
     drop(orders);
     let status = rejected
