@@ -145,7 +145,7 @@ fn coded_lines(part: LinePart, keys: &LineKeys) -> (Lines, CustomerIds) {
     let mut orders = Interner::with_capacity(line.len() / 2);
     // An order's lines mostly come one after another: a line with the
     // previous line's order id takes its code without a lookup in a table
-    // of millions (a third of the lookups at 100 M orders).
+    // of millions (about a third of the lines of the bench's histories).
     let mut previous: Option<(&[u8], u32)> = None;
     let order = order
         .iter()
