@@ -125,6 +125,26 @@ fn customer_codes(
     codes
 }
 
+/// Each line's order id coded by first appearance (`orders`: about how
+/// many orders there are).
+fn order_codes(ids: &KeyBytes, orders: usize) -> Vec<u32> {
+    let mut interner = Interner::with_capacity(orders);
+    // An order's lines mostly come one after another: a line with the
+    // previous line's order id takes its code without a lookup in a table
+    // of millions (about a third of the lines of the bench's histories).
+    let mut previous: Option<(&[u8], u32)> = None;
+    ids.iter()
+        .map(|id| match previous {
+            Some((last, code)) if last == id => code,
+            _ => {
+                let code = interner.code_hashed(id, key_hash(id));
+                previous = Some((id, code));
+                code
+            }
+        })
+        .collect()
+}
+
 /// A line partition as [`Lines`] (customer codes still to make:
 /// [`customer_codes`]) and its customer ids: order ids coded by first
 /// appearance, so an order's lines group in input order; dimension codes
@@ -142,23 +162,7 @@ fn coded_lines(part: LinePart, keys: &LineKeys) -> (Lines, CustomerIds) {
         order,
     } = part;
     let customers = CustomerIds::new(customer);
-    let mut orders = Interner::with_capacity(line.len() / 2);
-    // An order's lines mostly come one after another: a line with the
-    // previous line's order id takes its code without a lookup in a table
-    // of millions (about a third of the lines of the bench's histories).
-    let mut previous: Option<(&[u8], u32)> = None;
-    let order = order
-        .iter()
-        .map(|id| match previous {
-            Some((last, code)) if last == id => code,
-            _ => {
-                let code = orders.code_hashed(id, key_hash(id));
-                previous = Some((id, code));
-                code
-            }
-        })
-        .collect();
-    drop(orders);
+    let order = order_codes(&order, line.len() / 2);
     let status = rejected
         .into_iter()
         .map(|r| match r {
