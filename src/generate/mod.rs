@@ -29,6 +29,7 @@
 //! as before. The parameters are written beside the data as
 //! `PATH.truth.json`.
 
+use std::mem::size_of;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Datelike, NaiveDate};
@@ -43,7 +44,7 @@ use crate::error::{Error, Result};
 
 mod write;
 
-use write::{write_surveys, LineFile};
+use write::{LineFile, SurveyFile};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -231,6 +232,17 @@ pub struct SurveySummary {
     pub respondents: u64,
 }
 
+impl SurveySummary {
+    /// The survey file at `path`, nothing written yet.
+    fn of(path: &Path) -> SurveySummary {
+        SurveySummary {
+            path: path.display().to_string(),
+            responses: 0,
+            respondents: 0,
+        }
+    }
+}
+
 /// One output row (an order line).
 #[derive(Debug, Clone, Copy)]
 struct Line {
@@ -246,6 +258,7 @@ struct Line {
 }
 
 /// One survey response.
+#[derive(Debug, Clone, Copy)]
 struct Response {
     ts_micros: i64,
     customer: u64,
@@ -560,11 +573,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
         starts: &starts,
         weights: &weights,
     };
-    let (written, responses) = write_history(&history, width)?;
-    let surveys = match &options.surveys {
-        None => None,
-        Some(path) => Some(write_survey_file(path, &responses, width)?),
-    };
+    let (written, surveys) = write_history(&history, width)?;
     let summary = GenerateSummary {
         path: options.out.display().to_string(),
         customers: options.customers,
@@ -617,18 +626,22 @@ struct Simulation<'a> {
 
 /// Writes the order lines a time window at a time (see [`windows`]):
 /// every customer is simulated again for each window and only the
-/// window's lines are kept, sorted and written. Returns what was written,
-/// and every survey response (simulated with the first window), in time
-/// order.
-fn write_history(history: &Simulation, width: usize) -> Result<(Written, Vec<Response>)> {
+/// window's lines are kept, sorted and written; and so the survey
+/// responses, when asked for. Returns what was written.
+fn write_history(history: &Simulation, width: usize) -> Result<(Written, Option<SurveySummary>)> {
     let options = history.options;
     create_parent(&options.out)?;
     let mut file = LineFile::create(&options.out, width, &options.truth.dimensions)?;
+    let mut surveys = match &options.surveys {
+        Some(path) => {
+            create_parent(path)?;
+            Some((SurveyFile::create(path, width)?, SurveySummary::of(path)))
+        }
+        None => None,
+    };
     let mut written = Written::default();
-    let mut responses = Vec::new();
-    for (k, window) in windows(history).into_iter().enumerate() {
-        let with_responses = k == 0 && options.surveys.is_some();
-        let mut part = history.window(window, with_responses);
+    for window in windows(history) {
+        let mut part = history.window(window, surveys.is_some());
         // Exports are in time order; ties broken by customer, order and
         // amount (lines equal in all of these are equal in every field).
         part.lines.par_sort_unstable_by_key(|l| {
@@ -638,13 +651,23 @@ fn write_history(history: &Simulation, width: usize) -> Result<(Written, Vec<Res
         written.refunds += part.lines.iter().filter(|l| l.refund).count() as u64;
         written.lines += part.lines.len() as u64;
         file.write(&part.lines)?;
-        if with_responses {
-            responses = part.responses;
-            responses.par_sort_unstable_by_key(|r| (r.ts_micros, r.customer, r.score));
+        if let Some((survey_file, summary)) = &mut surveys {
+            part.responses
+                .par_sort_unstable_by_key(|r| (r.ts_micros, r.customer, r.score));
+            summary.responses += part.responses.len() as u64;
+            summary.respondents += part.respondents;
+            survey_file.write(&part.responses)?;
         }
     }
     file.finish()?;
-    Ok((written, responses))
+    let surveys = match surveys {
+        Some((survey_file, summary)) => {
+            survey_file.finish()?;
+            Some(summary)
+        }
+        None => None,
+    };
+    Ok((written, surveys))
 }
 
 /// Counts of what [`write_history`] wrote.
@@ -659,9 +682,9 @@ struct Written {
 /// Customers simulated to see how the lines spread over the days.
 const SAMPLE_CUSTOMERS: u64 = 10_000;
 
-/// The share of the memory budget one window's lines may take: they are
-/// gathered from the threads' pieces into one vector (twice their size
-/// for a moment), beside a batch being written.
+/// The share of the memory budget one window's lines and responses may
+/// take: they are gathered from the threads' pieces into one vector
+/// (twice their size for a moment), beside a batch being written.
 const WINDOW_SHARE: u64 = 4;
 
 /// What a Parquet output holds beside the windows: a batch's arrays and
@@ -670,24 +693,40 @@ const WINDOW_SHARE: u64 = 4;
 /// the window's lines.
 const PARQUET_WRITER_BYTES: u64 = 160 << 20;
 
-/// The bytes one window's lines may take: a [`WINDOW_SHARE`] of the
-/// budget after the Parquet writer's part (24 MiB at the command line's
-/// smallest budget, 256 MiB).
+/// What a Parquet survey file holds beside the windows: its batch's three
+/// columns and its row group, set at a fifth of the order lines' writer
+/// (three short columns to six). Checked by its effect: 5 M customers
+/// with Parquet lines and surveys under 256 MiB peaked at 225 MiB.
+const SURVEY_WRITER_BYTES: u64 = 32 << 20;
+
+/// The bytes one window's lines and responses may take: a
+/// [`WINDOW_SHARE`] of the budget after the Parquet writers' parts (24
+/// MiB at the command line's smallest budget, 256 MiB, with Parquet
+/// lines).
 fn window_bytes(options: &GenerateOptions) -> u64 {
-    let is_parquet = options
-        .out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    let writer = if is_parquet { PARQUET_WRITER_BYTES } else { 0 };
-    options.memory_limit.saturating_sub(writer) / WINDOW_SHARE
+    let is_parquet = |path: &Path| {
+        path.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+    };
+    let lines_writer = if is_parquet(&options.out) {
+        PARQUET_WRITER_BYTES
+    } else {
+        0
+    };
+    let survey_writer = match &options.surveys {
+        Some(path) if is_parquet(path) => SURVEY_WRITER_BYTES,
+        _ => 0,
+    };
+    let writers = lines_writer + survey_writer;
+    options.memory_limit.saturating_sub(writers) / WINDOW_SHARE
 }
 
 /// The time windows ([lo, hi) in UTC microseconds, in order, covering
-/// every instant) whose lines each take at most [`window_bytes`], whole
-/// days each, estimated from the first
+/// every instant) whose lines (and survey responses, when asked for) each
+/// take at most [`window_bytes`], whole days each, estimated from the first
 /// [`SAMPLE_CUSTOMERS`] customers (every customer draws from streams of
 /// its own, so they are a sample of the rest); one window when the whole
-/// history fits. A day whose lines alone pass the share is a window of
+/// history fits. A day whose rows alone pass the share is a window of
 /// its own.
 fn windows(history: &Simulation) -> Vec<(i64, i64)> {
     let options = history.options;
@@ -697,28 +736,33 @@ fn windows(history: &Simulation) -> Vec<(i64, i64)> {
     );
     let days = ((end - first) / MICROS_PER_DAY + 1) as usize;
     let sample = options.customers.min(SAMPLE_CUSTOMERS);
+    let day_of = |ts: i64| ((ts - first) / MICROS_PER_DAY) as usize;
+    let (line_bytes, response_bytes) = (size_of::<Line>() as u64, size_of::<Response>() as u64);
     let per_day = (0..sample)
         .into_par_iter()
         .fold(
             || vec![0u64; days],
-            |mut counts, i| {
-                for line in history.customer(i, false).lines {
-                    counts[((line.ts_micros - first) / MICROS_PER_DAY) as usize] += 1;
+            |mut bytes, i| {
+                let simulated = history.customer(i, options.surveys.is_some());
+                for line in simulated.lines {
+                    bytes[day_of(line.ts_micros)] += line_bytes;
                 }
-                counts
+                for response in simulated.responses {
+                    bytes[day_of(response.ts_micros)] += response_bytes;
+                }
+                bytes
             },
         )
         .reduce(
             || vec![0u64; days],
             |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
         );
-    let bytes_per_line = std::mem::size_of::<Line>() as f64;
-    let scale = options.customers as f64 / sample as f64 * bytes_per_line;
+    let scale = options.customers as f64 / sample as f64;
     let share = window_bytes(options) as f64;
     let mut cuts = vec![i64::MIN];
     let mut held = 0.0;
-    for (day, &count) in per_day.iter().enumerate() {
-        let bytes = count as f64 * scale;
+    for (day, &sampled) in per_day.iter().enumerate() {
+        let bytes = sampled as f64 * scale;
         if held > 0.0 && held + bytes > share {
             cuts.push(first + day as i64 * MICROS_PER_DAY);
             held = 0.0;
@@ -730,19 +774,22 @@ fn windows(history: &Simulation) -> Vec<(i64, i64)> {
 }
 
 /// One window's lines, the orders whose first line is among them, and
-/// (when asked for) every survey response.
+/// (when asked for) its survey responses and the customers whose first
+/// response is among them.
 #[derive(Default)]
 struct WindowPart {
     lines: Vec<Line>,
     orders: u64,
     responses: Vec<Response>,
+    respondents: u64,
 }
 
 impl WindowPart {
-    /// Adds customer `simulated`'s lines in `[lo, hi)`, and their survey
-    /// responses (drawn only in the pass that gathers them).
+    /// Adds customer `simulated`'s lines and survey responses (drawn only
+    /// when asked for) in `[lo, hi)`.
     fn add(&mut self, simulated: Simulated, (lo, hi): (i64, i64)) {
-        let within = |l: &Line| lo <= l.ts_micros && l.ts_micros < hi;
+        let in_window = |ts: i64| lo <= ts && ts < hi;
+        let within = |l: &Line| in_window(l.ts_micros);
         // An order's lines are generated together, its first (earliest)
         // line first; refunds come after them.
         let mut previous = None;
@@ -754,32 +801,39 @@ impl WindowPart {
         }
         self.lines
             .extend(simulated.lines.into_iter().filter(|l| within(l)));
-        self.responses.extend(simulated.responses);
+        let first_response = simulated.responses.iter().map(|r| r.ts_micros).min();
+        if first_response.is_some_and(in_window) {
+            self.respondents += 1;
+        }
+        let responses = simulated.responses.into_iter();
+        self.responses
+            .extend(responses.filter(|r| in_window(r.ts_micros)));
     }
 
     fn append(mut self, mut other: WindowPart) -> WindowPart {
         self.lines.append(&mut other.lines);
         self.orders += other.orders;
         self.responses.append(&mut other.responses);
+        self.respondents += other.respondents;
         self
     }
 }
 
 impl Simulation<'_> {
-    /// Customer `i`, with survey responses only when they are gathered
-    /// (the first window's pass): the other passes would drop them.
+    /// Customer `i`, with survey responses only when they are asked for.
     fn customer(&self, i: u64, with_responses: bool) -> Simulated {
         simulate_customer(self.options, self.starts, self.weights, (i, with_responses))
     }
 
-    /// Every customer simulated, their lines in `window` kept (unsorted).
-    /// Without responses to gather, a customer acquired after the window
-    /// is not simulated: their every line is later still.
+    /// Every customer simulated, their lines (and responses, when asked
+    /// for) in `window` kept (unsorted). A customer acquired after the
+    /// window is not simulated: their every line is later still, and so is
+    /// every response, which follows an order.
     fn window(&self, window: (i64, i64), with_responses: bool) -> WindowPart {
         (0..self.options.customers)
             .into_par_iter()
             .fold(WindowPart::default, |mut part, i| {
-                if with_responses || self.acquired(i) < window.1 {
+                if self.acquired(i) < window.1 {
                     part.add(self.customer(i, with_responses), window);
                 }
                 part
@@ -794,20 +848,6 @@ impl Simulation<'_> {
         rng.set_stream(i);
         acquisition_time(&mut rng, self.starts, self.weights)
     }
-}
-
-/// Writes the survey responses to `path` and counts them.
-fn write_survey_file(path: &Path, responses: &[Response], width: usize) -> Result<SurveySummary> {
-    create_parent(path)?;
-    write_surveys(path, responses, width)?;
-    let mut respondents: Vec<u64> = responses.iter().map(|r| r.customer).collect();
-    respondents.par_sort_unstable();
-    respondents.dedup();
-    Ok(SurveySummary {
-        path: path.display().to_string(),
-        responses: responses.len() as u64,
-        respondents: respondents.len() as u64,
-    })
 }
 
 fn create_parent(path: &Path) -> Result<()> {
@@ -832,13 +872,15 @@ mod tests {
     use super::*;
 
     fn options(out: PathBuf, memory_limit: u64) -> GenerateOptions {
+        // The survey file in the order file's format.
+        let format = out.extension().unwrap().to_str().unwrap().to_string();
         GenerateOptions {
             customers: 1500,
             seed: 7,
             start: NaiveDate::from_ymd_opt(2022, 1, 1).unwrap(),
             months: 14,
             out: out.clone(),
-            surveys: Some(out.with_extension("surveys.csv")),
+            surveys: Some(out.with_extension(format!("surveys.{format}"))),
             truth: GroundTruth {
                 // Orders of several lines, some split across windows.
                 multi_line_share: 0.3,
@@ -849,8 +891,9 @@ mod tests {
     }
 
     /// A budget that cuts the history into many windows writes the same
-    /// bytes, CSV and Parquet (whose batches then straddle windows), with
-    /// the same counts, as one that holds it whole.
+    /// bytes, CSV and Parquet (whose batches then straddle windows), order
+    /// lines and survey responses, with the same counts, as one that holds
+    /// it whole.
     #[test]
     fn a_history_written_window_by_window_is_the_same_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -892,7 +935,39 @@ mod tests {
             let bytes = |o: &GenerateOptions| std::fs::read(&o.out).unwrap();
             assert!(bytes(&whole) == bytes(&small), "{name} differs");
             let surveys = |o: &GenerateOptions| std::fs::read(o.surveys.as_ref().unwrap()).unwrap();
-            assert!(surveys(&whole) == surveys(&small));
+            assert!(
+                surveys(&whole) == surveys(&small),
+                "{name}'s surveys differ"
+            );
+            let counts = |s: &GenerateSummary| {
+                let surveys = s.surveys.as_ref().unwrap();
+                (surveys.responses, surveys.respondents)
+            };
+            assert_eq!(counts(&a), counts(&b));
+            if name.ends_with(".csv") {
+                assert_eq!(counts(&a), survey_counts(whole.surveys.as_ref().unwrap()));
+            }
         }
+    }
+
+    /// A survey CSV's responses and distinct respondents, counted off the
+    /// file; its rows must be in time order.
+    fn survey_counts(path: &Path) -> (u64, u64) {
+        let text = std::fs::read_to_string(path).unwrap();
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
+        assert!(
+            rows.windows(2).all(|w| w[0][1] <= w[1][1]),
+            "responses out of time order"
+        );
+        let respondents: std::collections::HashSet<&str> = rows.iter().map(|r| r[0]).collect();
+        assert!(
+            rows.len() > 100 && respondents.len() > 50,
+            "too few to test"
+        );
+        (rows.len() as u64, respondents.len() as u64)
     }
 }

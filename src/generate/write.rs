@@ -1,6 +1,6 @@
 //! Writing a generated history: the order lines as CSV (plain or
 //! gzipped) or Parquet, a window of lines at a time ([`LineFile`]), and
-//! the survey responses.
+//! the survey responses the same way ([`SurveyFile`]).
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -29,15 +29,64 @@ pub(super) struct LineFile<'a> {
 
 enum LineFormat {
     Csv(TextSink),
-    /// `pending`: rows waiting for a whole batch. Every batch but the last
-    /// has [`BATCH_ROWS`] rows, as when a history was written at once, so
-    /// the file's bytes do not depend on how it was cut into windows.
-    Parquet {
-        // Boxed: the writer's state is over a kilobyte.
-        writer: Box<ArrowWriter<std::fs::File>>,
-        schema: SchemaRef,
-        pending: Vec<Line>,
-    },
+    Parquet(BatchedParquet<Line>),
+}
+
+/// A Parquet file written from rows given a window at a time. `pending`:
+/// rows waiting for a whole batch. Every batch but the last has
+/// [`BATCH_ROWS`] rows, as when the rows were written at once, so the
+/// file's bytes do not depend on how they were cut into windows.
+struct BatchedParquet<T> {
+    // Boxed: the writer's state is over a kilobyte.
+    writer: Box<ArrowWriter<std::fs::File>>,
+    schema: SchemaRef,
+    pending: Vec<T>,
+}
+
+impl<T: Clone> BatchedParquet<T> {
+    fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
+        Ok(BatchedParquet {
+            writer: Box::new(parquet_writer(path, schema.clone())?),
+            schema,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Appends `rows`; `columns` makes a batch's arrays.
+    fn write(
+        &mut self,
+        rows: &[T],
+        columns: impl Fn(&[T]) -> Vec<ArrayRef>,
+        path: &Path,
+    ) -> Result<()> {
+        let (writer, schema, pending) = (&mut self.writer, &self.schema, &mut self.pending);
+        let mut batch = |rows: &[T]| write_batch(writer, schema, columns(rows), path);
+        let mut rest = rows;
+        if !pending.is_empty() {
+            let taken = (BATCH_ROWS - pending.len()).min(rest.len());
+            pending.extend_from_slice(&rest[..taken]);
+            rest = &rest[taken..];
+            if pending.len() < BATCH_ROWS {
+                return Ok(());
+            }
+            batch(pending)?;
+            pending.clear();
+        }
+        let whole = rest.len() / BATCH_ROWS * BATCH_ROWS;
+        rest[..whole].chunks(BATCH_ROWS).try_for_each(&mut batch)?;
+        pending.extend_from_slice(&rest[whole..]);
+        Ok(())
+    }
+
+    /// Writes what is pending and closes the file.
+    fn finish(mut self, columns: impl Fn(&[T]) -> Vec<ArrayRef>, path: &Path) -> Result<()> {
+        if !self.pending.is_empty() {
+            let batch = columns(&self.pending);
+            write_batch(&mut self.writer, &self.schema, batch, path)?;
+        }
+        self.writer.close().map_err(|e| cannot_write(path, &e))?;
+        Ok(())
+    }
 }
 
 impl<'a> LineFile<'a> {
@@ -47,12 +96,7 @@ impl<'a> LineFile<'a> {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
         let format = if is_parquet {
-            let schema = line_schema();
-            LineFormat::Parquet {
-                writer: Box::new(parquet_writer(path, schema.clone())?),
-                schema,
-                pending: Vec::new(),
-            }
+            LineFormat::Parquet(BatchedParquet::create(path, line_schema())?)
         } else {
             let mut out = TextSink::create(path).map_err(|e| cannot_write(path, &e))?;
             writeln!(out, "order_id,customer_id,order_ts,amount,channel,country")
@@ -75,30 +119,8 @@ impl<'a> LineFile<'a> {
                 .iter()
                 .try_for_each(|line| write_csv_line(out, line, width, dims))
                 .map_err(|e| cannot_write(path, &e)),
-            LineFormat::Parquet {
-                writer,
-                schema,
-                pending,
-            } => {
-                let mut batch = |rows: &[Line]| {
-                    let columns = line_columns(rows, width, dims);
-                    write_batch(writer, schema, columns, path)
-                };
-                let mut rest = lines;
-                if !pending.is_empty() {
-                    let taken = (BATCH_ROWS - pending.len()).min(rest.len());
-                    pending.extend_from_slice(&rest[..taken]);
-                    rest = &rest[taken..];
-                    if pending.len() < BATCH_ROWS {
-                        return Ok(());
-                    }
-                    batch(pending)?;
-                    pending.clear();
-                }
-                let whole = rest.len() / BATCH_ROWS * BATCH_ROWS;
-                rest[..whole].chunks(BATCH_ROWS).try_for_each(&mut batch)?;
-                pending.extend_from_slice(&rest[whole..]);
-                Ok(())
+            LineFormat::Parquet(file) => {
+                file.write(lines, |rows| line_columns(rows, width, dims), path)
             }
         }
     }
@@ -108,17 +130,8 @@ impl<'a> LineFile<'a> {
         let path = self.path;
         match self.format {
             LineFormat::Csv(out) => out.finish().map_err(|e| cannot_write(path, &e)),
-            LineFormat::Parquet {
-                mut writer,
-                schema,
-                pending,
-            } => {
-                if !pending.is_empty() {
-                    let columns = line_columns(&pending, self.width, self.dims);
-                    write_batch(&mut writer, &schema, columns, path)?;
-                }
-                writer.close().map_err(|e| cannot_write(path, &e))?;
-                Ok(())
+            LineFormat::Parquet(file) => {
+                file.finish(|rows| line_columns(rows, self.width, self.dims), path)
             }
         }
     }
@@ -280,52 +293,77 @@ impl Write for TextSink {
     }
 }
 
-/// Survey responses: `customer_id, response_ts, score`, in time order.
-pub(super) fn write_surveys(path: &Path, responses: &[Response], width: usize) -> Result<()> {
-    let is_parquet = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    if is_parquet {
-        return write_surveys_parquet(path, responses, width);
-    }
-    let io = |e: std::io::Error| Error::output(path, format!("cannot write: {e}"));
-    let mut out = TextSink::create(path).map_err(io)?;
-    writeln!(out, "customer_id,response_ts,score").map_err(io)?;
-    for r in responses {
-        let ts = DateTime::from_timestamp_micros(r.ts_micros).expect("in range");
-        writeln!(
-            out,
-            "{},{},{}",
-            customer_id(r.customer, width),
-            ts.format("%Y-%m-%dT%H:%M:%SZ"),
-            r.score
-        )
-        .map_err(io)?;
-    }
-    out.finish().map_err(io)
+/// The survey file being written (`customer_id, response_ts, score`), in
+/// time order, a window of responses at a time.
+pub(super) struct SurveyFile<'a> {
+    path: &'a Path,
+    width: usize,
+    format: SurveyFormat,
 }
 
-/// Writes `rows` as zstd Parquet with `schema`, [`BATCH_ROWS`] rows per
-/// batch; `columns` makes one batch's arrays.
-fn write_parquet_rows<T>(
-    path: &Path,
-    schema: SchemaRef,
-    rows: &[T],
-    columns: impl Fn(&[T]) -> Vec<ArrayRef>,
-) -> Result<()> {
-    let mut writer = parquet_writer(path, schema.clone())?;
-    for chunk in rows.chunks(BATCH_ROWS) {
-        write_batch(&mut writer, &schema, columns(chunk), path)?;
-    }
-    writer.close().map_err(|e| cannot_write(path, &e))?;
-    Ok(())
+enum SurveyFormat {
+    Csv(TextSink),
+    Parquet(BatchedParquet<Response>),
 }
 
-fn write_surveys_parquet(path: &Path, responses: &[Response], width: usize) -> Result<()> {
-    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+impl<'a> SurveyFile<'a> {
+    /// Parquet when `path` ends in `.parquet`, else CSV (gzipped for `.gz`).
+    pub(super) fn create(path: &'a Path, width: usize) -> Result<Self> {
+        let is_parquet = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+        let format = if is_parquet {
+            SurveyFormat::Parquet(BatchedParquet::create(path, survey_schema())?)
+        } else {
+            let mut out = TextSink::create(path).map_err(|e| cannot_write(path, &e))?;
+            writeln!(out, "customer_id,response_ts,score").map_err(|e| cannot_write(path, &e))?;
+            SurveyFormat::Csv(out)
+        };
+        Ok(SurveyFile {
+            path,
+            width,
+            format,
+        })
+    }
+
+    /// Appends `responses` (the next ones in time order).
+    pub(super) fn write(&mut self, responses: &[Response]) -> Result<()> {
+        let (path, width) = (self.path, self.width);
+        match &mut self.format {
+            SurveyFormat::Csv(out) => responses
+                .iter()
+                .try_for_each(|response| write_csv_response(out, response, width))
+                .map_err(|e| cannot_write(path, &e)),
+            SurveyFormat::Parquet(file) => {
+                file.write(responses, |rows| survey_columns(rows, width), path)
+            }
+        }
+    }
+
+    /// Writes what is pending and closes the file.
+    pub(super) fn finish(self) -> Result<()> {
+        let (path, width) = (self.path, self.width);
+        match self.format {
+            SurveyFormat::Csv(out) => out.finish().map_err(|e| cannot_write(path, &e)),
+            SurveyFormat::Parquet(file) => file.finish(|rows| survey_columns(rows, width), path),
+        }
+    }
+}
+
+fn write_csv_response(out: &mut TextSink, r: &Response, width: usize) -> std::io::Result<()> {
+    let ts = DateTime::from_timestamp_micros(r.ts_micros).expect("in range");
+    writeln!(
+        out,
+        "{},{},{}",
+        customer_id(r.customer, width),
+        ts.format("%Y-%m-%dT%H:%M:%SZ"),
+        r.score
+    )
+}
+
+fn survey_schema() -> SchemaRef {
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-
-    let schema = Arc::new(Schema::new(vec![
+    Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, false),
         Field::new(
             "response_ts",
@@ -333,19 +371,21 @@ fn write_surveys_parquet(path: &Path, responses: &[Response], width: usize) -> R
             false,
         ),
         Field::new("score", DataType::Int64, false),
-    ]));
-    write_parquet_rows(path, schema, responses, |chunk| {
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|r| customer_id(r.customer, width)),
-            )) as ArrayRef,
-            Arc::new(
-                TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|r| r.ts_micros))
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(Int64Array::from_iter_values(
-                chunk.iter().map(|r| r.score as i64),
-            )),
-        ]
-    })
+    ]))
+}
+
+fn survey_columns(chunk: &[Response], width: usize) -> Vec<ArrayRef> {
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    vec![
+        Arc::new(StringArray::from_iter_values(
+            chunk.iter().map(|r| customer_id(r.customer, width)),
+        )) as ArrayRef,
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(chunk.iter().map(|r| r.ts_micros))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(Int64Array::from_iter_values(
+            chunk.iter().map(|r| r.score as i64),
+        )),
+    ]
 }
