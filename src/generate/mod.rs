@@ -44,7 +44,7 @@ use crate::error::{Error, Result};
 
 mod write;
 
-use write::{LineFile, SurveyFile};
+use write::{is_parquet, LineFile, SurveyFile};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -704,10 +704,6 @@ const SURVEY_WRITER_BYTES: u64 = 32 << 20;
 /// MiB at the command line's smallest budget, 256 MiB, with Parquet
 /// lines).
 fn window_bytes(options: &GenerateOptions) -> u64 {
-    let is_parquet = |path: &Path| {
-        path.extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
-    };
     let lines_writer = if is_parquet(&options.out) {
         PARQUET_WRITER_BYTES
     } else {

@@ -92,10 +92,7 @@ impl<T: Clone> BatchedParquet<T> {
 impl<'a> LineFile<'a> {
     /// Parquet when `path` ends in `.parquet`, else CSV (gzipped for `.gz`).
     pub(super) fn create(path: &'a Path, width: usize, dims: &'a DimensionModel) -> Result<Self> {
-        let is_parquet = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-        let format = if is_parquet {
+        let format = if is_parquet(path) {
             LineFormat::Parquet(BatchedParquet::create(path, line_schema())?)
         } else {
             let mut out = TextSink::create(path).map_err(|e| cannot_write(path, &e))?;
@@ -135,6 +132,12 @@ impl<'a> LineFile<'a> {
             }
         }
     }
+}
+
+/// Whether `path` names a Parquet file (else CSV, gzipped for `.gz`).
+pub(super) fn is_parquet(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
 }
 
 fn cannot_write(path: &Path, e: &dyn std::fmt::Display) -> Error {
@@ -309,10 +312,7 @@ enum SurveyFormat {
 impl<'a> SurveyFile<'a> {
     /// Parquet when `path` ends in `.parquet`, else CSV (gzipped for `.gz`).
     pub(super) fn create(path: &'a Path, width: usize) -> Result<Self> {
-        let is_parquet = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-        let format = if is_parquet {
+        let format = if is_parquet(path) {
             SurveyFormat::Parquet(BatchedParquet::create(path, survey_schema())?)
         } else {
             let mut out = TextSink::create(path).map_err(|e| cannot_write(path, &e))?;
