@@ -81,6 +81,7 @@ pub struct UniqueRowsPart(RfmPart);
 
 /// The unique rows of every customer folded, and the index that finds a
 /// customer's row again.
+#[derive(Clone)]
 pub struct UniqueRows {
     rows: RfmRows,
     index: RowIndex,
@@ -204,7 +205,8 @@ pub struct SummaryFoldPart {
 }
 
 /// Every customer's unique rows, without any customer's: the fits run on
-/// them, and [`FoldedSummary::scoring`] scores batches of customers.
+/// them, and [`FoldedSummary::into_scoring`] scores batches of customers.
+#[derive(Clone)]
 pub struct FoldedSummary {
     rows: UniqueRows,
     spend: SpendRows,
@@ -254,26 +256,29 @@ impl FoldedSummary {
     }
 
     /// Scoring by `model`, with Gamma-Gamma's parameters `gg` when they
-    /// give the order values (as [`super::predict()`] takes them).
-    pub fn scoring<'f>(
-        &'f self,
+    /// give the order values (as [`super::predict()`] takes them). It takes
+    /// the fold, so that what the customers' scoring does not read (the
+    /// rows, their customers' spends) is freed once the rows' figures are
+    /// made, before a customer is scored.
+    pub fn into_scoring(
+        self,
         model: PurchaseModel,
-        gg: Option<&'f GammaGammaParams>,
+        gg: Option<&GammaGammaParams>,
         settings: &PredictionSettings,
-    ) -> Scoring<'f> {
+    ) -> Scoring {
         Scoring {
-            folded: self,
             model,
             order_value: OrderValue::with_repeat_mean(gg, self.repeat_mean()),
             horizon: Horizon::of(settings),
             groups: AliveGroups::of(&self.rows.rows),
+            folded: self,
         }
     }
 }
 
 /// A purchase model and the order values, ready to make a [`Scorer`].
-pub struct Scoring<'f> {
-    folded: &'f FoldedSummary,
+pub struct Scoring {
+    folded: FoldedSummary,
     model: PurchaseModel,
     order_value: OrderValue,
     horizon: Horizon,
@@ -288,43 +293,68 @@ pub struct ScoringBatch {
     value_gradients: Vec<[f64; 3]>,
 }
 
-impl<'f> Scoring<'f> {
+impl Scoring {
     /// The scorer without intervals.
-    pub fn without_intervals(mut self) -> Scorer<'f> {
-        // The groups go to the rows' table, which makes a row's months
-        // from them; scoring needs them nowhere else.
-        let groups = std::mem::take(&mut self.groups);
-        let rows = predict_rows(&self.model, &self.folded.rows.rows, groups, &self.horizon);
-        self.scorer(rows, None)
+    pub fn without_intervals(self) -> Scorer {
+        let Scoring {
+            folded,
+            model,
+            order_value,
+            horizon,
+            groups,
+        } = self;
+        let FoldedSummary {
+            rows: UniqueRows { rows, index },
+            spend,
+            row_spend,
+        } = folded;
+        // Only the rows and their index are read from here on.
+        drop((spend, row_spend));
+        let rows = predict_rows(&model, &rows, groups, &horizon);
+        Scorer {
+            index,
+            order_value,
+            rows,
+            spread: None,
+        }
     }
 
     /// The scorer with intervals from `uncertainty`.
-    pub fn with_intervals(mut self, uncertainty: &Uncertainty) -> Scorer<'f> {
-        let groups = std::mem::take(&mut self.groups);
-        let rows = &self.folded.rows.rows;
-        let weights = self.order_value.row_weights(rows, &self.folded.row_spend);
-        let (rows, spread, forecast) = rows_with_spread(
-            &self.model,
-            rows,
+    pub fn with_intervals(self, uncertainty: &Uncertainty) -> Scorer {
+        let Scoring {
+            folded,
+            model,
+            order_value,
+            horizon,
+            groups,
+        } = self;
+        let FoldedSummary {
+            rows: UniqueRows { rows, index },
+            spend,
+            row_spend,
+        } = folded;
+        drop(spend);
+        let weights = order_value.row_weights(&rows, &row_spend);
+        // The spends are in the weights now (32 bytes a row either way):
+        // freed before the rows' figures are made beside them.
+        drop(row_spend);
+        let (table, spread, forecast) = rows_with_spread(
+            &model,
+            &rows,
             groups,
             &weights,
-            &self.horizon,
+            &horizon,
             &uncertainty.purchase,
         );
-        let spread = Spread {
-            rows: spread,
-            forecast,
-            uncertainty: *uncertainty,
-        };
-        self.scorer(rows, Some(spread))
-    }
-
-    fn scorer(self, rows: RowTable, spread: Option<Spread>) -> Scorer<'f> {
         Scorer {
-            index: Cow::Borrowed(&self.folded.rows.index),
-            order_value: self.order_value,
-            rows,
-            spread,
+            index,
+            order_value,
+            rows: table,
+            spread: Some(Spread {
+                rows: spread,
+                forecast,
+                uncertainty: *uncertainty,
+            }),
         }
     }
 }
@@ -343,15 +373,15 @@ struct Spread {
 /// that a cluster's executors score their own partitions with the
 /// client's figures.
 #[derive(serde::Serialize, serde::Deserialize)]
-pub struct Scorer<'f> {
-    /// Finds a customer's row: the fold's own, or a copy of it.
-    index: Cow<'f, RowIndex>,
+pub struct Scorer {
+    /// Finds a customer's row: the fold's own.
+    index: RowIndex,
     order_value: OrderValue,
     rows: RowTable,
     spread: Option<Spread>,
 }
 
-impl<'f> Scorer<'f> {
+impl Scorer {
     /// The batch's predictions, and their intervals when the scorer has
     /// them (the batch's customers', with an empty forecast: the
     /// forecast's gradients are [`Scorer::forecast_gradients`]).

@@ -704,7 +704,7 @@ fn count_surveys(dir: &Path, p: u32, (counter, starts): (&NpsCounter, &[usize]))
 }
 
 /// What a score task reads of the client: the scorer and how to score.
-type ScorerFile = (PartScoring, Scorer<'static>);
+type ScorerFile = (PartScoring, Scorer);
 
 /// Writes the CLV's scorer and `how` to `path`, where every executor reads
 /// them ([`Task::Score`]); the bytes written.

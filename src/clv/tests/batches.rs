@@ -81,7 +81,7 @@ fn assert_batches_score_as_whole(
 
 /// `scorer` as another process reads it back (a cluster's executor): its
 /// serialized bytes decoded into a scorer that owns everything.
-fn sent(scorer: &Scorer) -> Scorer<'static> {
+fn sent(scorer: &Scorer) -> Scorer {
     let config = bincode::config::standard();
     let bytes = bincode::serde::encode_to_vec(scorer, config).unwrap();
     bincode::serde::decode_from_slice(&bytes, config).unwrap().0
@@ -154,11 +154,14 @@ fn check(seed: u64, cuts: &[usize], folding: Folding) {
         predict_with_intervals(model, gg, &data.input(), &compressed, &settings, u)
     };
     for gg in [Some(&gg), None] {
-        let scorer = folded.scoring(model, gg, &settings).without_intervals();
+        let scorer = folded
+            .clone()
+            .into_scoring(model, gg, &settings)
+            .without_intervals();
         assert_batches_score_as_whole(&scorer, &parts, &whole(gg, None));
         assert_batches_score_as_whole(&sent(&scorer), &parts, &whole(gg, None));
 
-        let scoring = folded.scoring(model, gg, &settings);
+        let scoring = folded.clone().into_scoring(model, gg, &settings);
         let scorer = scoring.with_intervals(&uncertainty);
         let want = whole(gg, Some(&uncertainty));
         assert_batches_score_as_whole(&scorer, &parts, &want);

@@ -183,12 +183,6 @@ impl Folded {
         let folded = Folded::finished(fold, totals, clock);
         Ok((folded, Calibration::of_parts(calibration_end, calibration)))
     }
-
-    /// No repeat buyer at all: no spend model and no repeat spend to
-    /// average. The plain average order value is the honest guess.
-    fn plain_order_value(&self) -> f64 {
-        money(self.totals.revenue_cents) / self.totals.orders.max(1) as f64
-    }
 }
 
 /// What customers add to the plain order value's fallback.
@@ -213,6 +207,12 @@ impl PartTotals {
         self.any_repeat |= other.any_repeat;
         self.orders += other.orders;
         self.revenue_cents += other.revenue_cents;
+    }
+
+    /// No repeat buyer at all: no spend model and no repeat spend to
+    /// average. The plain average order value is the honest guess.
+    fn plain_order_value(&self) -> f64 {
+        money(self.revenue_cents) / self.orders.max(1) as f64
     }
 }
 
@@ -336,12 +336,16 @@ pub fn clv_stage(
             || Calibration::of(history, calibration_end),
         ),
     };
-    let (mut folded, (purchase, (gg, gg_report))) = fitted?;
+    let (folded, (purchase, (gg, gg_report))) = fitted?;
+    let Folded {
+        summary: mut folded,
+        totals,
+    } = folded;
     // Scoring needs only the repeat buyers' mean of Gamma-Gamma's rows.
-    folded.summary.drop_spend_rows();
+    folded.drop_spend_rows();
     let scoring = ScoringInputs {
         parts,
-        folded: &folded,
+        totals,
         settings: PredictionSettings {
             horizon_months: config.horizon_months,
             month_days: MONTH_DAYS,
@@ -364,8 +368,12 @@ pub fn clv_stage(
         }
         None => HoldoutCustomers::History(history),
     };
-    let (validation, selection, scored) =
-        validate_and_score((customers, calibration?), &purchase, &fits, &scoring)?;
+    let (validation, selection, scored) = validate_and_score(
+        (customers, calibration?),
+        &purchase,
+        &fits,
+        (scoring, folded),
+    )?;
     let Scored {
         model,
         scores,
@@ -437,12 +445,13 @@ fn validate_and_score(
     calibration: (HoldoutCustomers<'_>, Calibration),
     purchase: &[(PurchaseModel, FitReport)],
     reports: &[FitReport],
-    scoring: &ScoringInputs,
+    (scoring, folded): (ScoringInputs, FoldedSummary),
 ) -> Result<(HoldoutValidation, Vec<SelectionRow>, Scored)> {
     if let ([(model, report)], None) = (purchase, &scoring.stores) {
+        let config = scoring.config;
         let (validation, scored) = rayon::join(
-            || validation(calibration, scoring.config, purchase),
-            || scoring.score(*model, report),
+            || validation(calibration, config, purchase),
+            || scoring.score(folded, *model, report),
         );
         let validation = validation?;
         let selection = selection_rows(reports, &validation);
@@ -458,14 +467,16 @@ fn validate_and_score(
             "CLV: model chosen by holdout error"
         );
     }
-    let scored = scoring.score(*model, report)?;
+    let scored = scoring.score(folded, *model, report)?;
     Ok((validation, selection, scored))
 }
 
-/// What scoring the customers needs besides the purchase model.
+/// What scoring the customers needs besides the purchase model and the
+/// fold's rows.
 struct ScoringInputs<'a> {
     parts: &'a CustomerParts,
-    folded: &'a Folded,
+    /// What the plain order value falls back to.
+    totals: PartTotals,
     settings: PredictionSettings,
     /// Gamma-Gamma's parameters when they give the order values.
     gg: Option<&'a GammaGammaParams>,
@@ -486,11 +497,17 @@ struct Scored {
 }
 
 impl ScoringInputs<'_> {
-    /// Every customer's scores and the forecast, a partition at a time.
-    fn score(&self, model: PurchaseModel, report: &FitReport) -> Result<Scored> {
+    /// Every customer's scores and the forecast, a partition at a time,
+    /// from the rows `folded`, which the scorer takes.
+    fn score(
+        &self,
+        folded: FoldedSummary,
+        model: PurchaseModel,
+        report: &FitReport,
+    ) -> Result<Scored> {
         let clock = std::time::Instant::now();
         let uncertainty = uncertainty(self.config, report, self.gg.is_some(), self.gg_report);
-        let scoring = self.folded.summary.scoring(model, self.gg, &self.settings);
+        let scoring = folded.into_scoring(model, self.gg, &self.settings);
         let scorer = match &uncertainty {
             None => scoring.without_intervals(),
             Some(uncertainty) => scoring.with_intervals(uncertainty),
@@ -511,8 +528,8 @@ impl ScoringInputs<'_> {
     /// when the results are stored and there is somewhere else to score
     /// them, there.
     fn scores(&self, scorer: &Scorer) -> Result<(ClvScoreParts, MonthlyTotals)> {
-        let fallback = (self.gg.is_none() && !self.folded.totals.any_repeat)
-            .then(|| self.folded.plain_order_value());
+        let fallback =
+            (self.gg.is_none() && !self.totals.any_repeat).then(|| self.totals.plain_order_value());
         let how = PartScoring {
             fallback,
             margin: self.config.margin,
