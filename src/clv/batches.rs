@@ -266,19 +266,30 @@ impl FoldedSummary {
         gg: Option<&GammaGammaParams>,
         settings: &PredictionSettings,
     ) -> Scoring {
+        let order_value = OrderValue::with_repeat_mean(gg, self.repeat_mean());
+        let FoldedSummary {
+            rows: UniqueRows { rows, index },
+            row_spend,
+            ..
+        } = self;
         Scoring {
             model,
-            order_value: OrderValue::with_repeat_mean(gg, self.repeat_mean()),
+            order_value,
             horizon: Horizon::of(settings),
-            groups: AliveGroups::of(&self.rows.rows),
-            folded: self,
+            groups: AliveGroups::of(&rows),
+            rows,
+            index,
+            row_spend,
         }
     }
 }
 
-/// A purchase model and the order values, ready to make a [`Scorer`].
+/// A purchase model and the order values, ready to make a [`Scorer`]
+/// from the fold's rows, which it holds.
 pub struct Scoring {
-    folded: FoldedSummary,
+    rows: RfmRows,
+    index: RowIndex,
+    row_spend: RowSpend,
     model: PurchaseModel,
     order_value: OrderValue,
     horizon: Horizon,
@@ -294,26 +305,14 @@ pub struct ScoringBatch {
 }
 
 impl Scoring {
-    /// The scorer without intervals.
+    /// The scorer without intervals. Only the rows' figures and the index
+    /// are kept: the rows are freed when it returns.
     pub fn without_intervals(self) -> Scorer {
-        let Scoring {
-            folded,
-            model,
-            order_value,
-            horizon,
-            groups,
-        } = self;
-        let FoldedSummary {
-            rows: UniqueRows { rows, index },
-            spend,
-            row_spend,
-        } = folded;
-        // Only the rows and their index are read from here on.
-        drop((spend, row_spend));
-        let rows = predict_rows(&model, &rows, groups, &horizon);
+        drop(self.row_spend);
+        let rows = predict_rows(&self.model, &self.rows, self.groups, &self.horizon);
         Scorer {
-            index,
-            order_value,
+            index: self.index,
+            order_value: self.order_value,
             rows,
             spread: None,
         }
@@ -321,35 +320,22 @@ impl Scoring {
 
     /// The scorer with intervals from `uncertainty`.
     pub fn with_intervals(self, uncertainty: &Uncertainty) -> Scorer {
-        let Scoring {
-            folded,
-            model,
-            order_value,
-            horizon,
-            groups,
-        } = self;
-        let FoldedSummary {
-            rows: UniqueRows { rows, index },
-            spend,
-            row_spend,
-        } = folded;
-        drop(spend);
-        let weights = order_value.row_weights(&rows, &row_spend);
+        let weights = self.order_value.row_weights(&self.rows, &self.row_spend);
         // The spends are in the weights now (32 bytes a row either way):
         // freed before the rows' figures are made beside them.
-        drop(row_spend);
-        let (table, spread, forecast) = rows_with_spread(
-            &model,
-            &rows,
-            groups,
+        drop(self.row_spend);
+        let (rows, spread, forecast) = rows_with_spread(
+            &self.model,
+            &self.rows,
+            self.groups,
             &weights,
-            &horizon,
+            &self.horizon,
             &uncertainty.purchase,
         );
         Scorer {
-            index,
-            order_value,
-            rows: table,
+            index: self.index,
+            order_value: self.order_value,
+            rows,
             spread: Some(Spread {
                 rows: spread,
                 forecast,
