@@ -336,11 +336,13 @@ pub fn clv_stage(
             || Calibration::of(history, calibration_end),
         ),
     };
-    let (folded, (purchase, (gg, gg_report))) = fitted?;
-    let Folded {
-        summary: mut folded,
-        totals,
-    } = folded;
+    let (
+        Folded {
+            summary: mut folded,
+            totals,
+        },
+        (purchase, (gg, gg_report)),
+    ) = fitted?;
     // Scoring needs only the repeat buyers' mean of Gamma-Gamma's rows.
     folded.drop_spend_rows();
     let scoring = ScoringInputs {
