@@ -2063,7 +2063,7 @@ fn why_over_budget(stage: &str) -> &'static str {
         }
         REPORT_STEP => "the HTML report reads the published tables a row group at a time (a few columns of up to 1,048,576 customers) beside whatever the run still holds",
         NPS_STAGE => "the NPS stage holds two raw chunks of a survey file (one read while one is checked), up to a quarter of the budget of checked survey rows until their customers are looked up and an eighth of coded ones (the rest spilled), a few customer partitions' responses at a time, and its rejects with their raw records, which `[rejects] max_reject_ratio` bounds but the budget does not; the CLV stage runs beside it",
-        CLV_STAGE => "the CLV stage holds its fits' unique (frequency, recency, T) rows with their predictions and spread (about 125 bytes a row while they are made, 165 with Pareto/NBD, and 75 while the customers are scored; on daily data about one row for 12 input lines), which the budget does not bound but leaves room for by spilling the history",
+        CLV_STAGE => "the CLV stage holds its fits' unique (frequency, recency, T) rows (on daily data about one row for 12 input lines): about 90 bytes a row while they are folded, with their index and their customers' spends, and 60 after the fits, beside the holdout's calibration rows and while the forecast is made; short of memory nothing per row while the customers are scored, but with Pareto/NBD (75 bytes a row), which the budget does not bound but leaves room for by spilling the history",
         _ => "after `orders`, every customer's id is held in memory unless the history was spilled (and the target lists' rows when the per-customer results are not spilled), which the budget does not bound yet",
     }
 }

@@ -2,10 +2,12 @@
 //! pipeline's customer partitions), so that no column of every customer is
 //! ever joined: the fits' unique rows are folded batch by batch
 //! ([`SummaryFold`]), and once the models are fitted each batch is scored
-//! on its own ([`Scorer`]). Folded in order, the batches give the rows,
-//! weights and sums of folding the customers at once, so the fits, the
-//! scores and the forecast's weights are the numbers the whole-summary
-//! functions ([`super::predict_with_intervals`]) give.
+//! on its own ([`Scorer`]), from every row's figures held or, short of
+//! memory, from the batch's own rows made again ([`RowMemory`]). Folded in
+//! order, the batches give the rows, weights and sums of folding the
+//! customers at once, so the fits, the scores and the forecast's weights
+//! are the numbers the whole-summary functions
+//! ([`super::predict_with_intervals`]) give.
 
 use std::borrow::Cow;
 
@@ -16,10 +18,13 @@ use super::gamma_gamma::fit_spend_rows;
 use super::model::fit_purchase_model_rows;
 use super::predict::{expected_orders_of_rows, OrderValue};
 use super::row_spend::RowSpend;
-use super::rows::{finite_or, predict_rows, AliveGroups, CustomerPredictions, Horizon, RowTable};
+use super::rows::{
+    finite_or, predict_rows, predict_rows_of_groups, AliveGroups, CustomerPredictions, GroupLookup,
+    Horizon, RowTable,
+};
 use super::uncertainty::{
-    customer_intervals, rows_with_spread, ForecastGradients, PredictionIntervals, RowSpread,
-    Uncertainty,
+    batch_rows_with_spread, customer_intervals, forecast_gradients, rows_with_spread,
+    scoring_and_moved, ForecastGradients, PredictionIntervals, RowSpread, Uncertainty,
 };
 use super::{
     AtOptimum, CustomerSummaryInput, FitReport, GammaGammaParams, PredictionSettings,
@@ -186,8 +191,10 @@ impl SummaryFold {
 
     /// What every customer added folds into.
     pub fn finish(self) -> FoldedSummary {
+        let UniqueRows { rows, index } = self.rfm.finish();
         FoldedSummary {
-            rows: self.rfm.finish(),
+            rows,
+            index: Some(index),
             spend: self.spend.finish(),
             row_spend: self.row_spend.finish(),
         }
@@ -208,7 +215,10 @@ pub struct SummaryFoldPart {
 /// them, and [`FoldedSummary::into_scoring`] scores batches of customers.
 #[derive(Clone)]
 pub struct FoldedSummary {
-    rows: UniqueRows,
+    rows: RfmRows,
+    /// The index that finds a customer's row, unless dropped
+    /// ([`FoldedSummary::drop_row_index`]).
+    index: Option<RowIndex>,
     spend: SpendRows,
     row_spend: RowSpend,
 }
@@ -216,7 +226,12 @@ pub struct FoldedSummary {
 impl FoldedSummary {
     /// Customers folded.
     pub fn customers(&self) -> f64 {
-        self.rows.customers()
+        self.rows.total_w
+    }
+
+    /// Unique (frequency, monetary value) rows of Gamma-Gamma.
+    pub fn spend_rows(&self) -> usize {
+        self.spend.len()
     }
 
     /// Unique (frequency, recency, T) rows.
@@ -231,8 +246,14 @@ impl FoldedSummary {
         penalizer: f64,
         at_optimum: AtOptimum,
     ) -> (PurchaseModel, FitReport) {
-        self.rows
-            .fit_purchase_model(kind, penalizer, None, at_optimum)
+        fit_purchase_model_rows(kind, &self.rows, penalizer, None, at_optimum)
+    }
+
+    /// Frees the index that finds a customer's row (about 20 bytes a
+    /// row), which only a scorer that holds every row's figures reads:
+    /// scored [`RowMemory::PerBatch`] by a model whose rows allow it.
+    pub fn drop_row_index(&mut self) {
+        self.index = None;
     }
 
     /// [`super::fit_gamma_gamma_with`] over the folded rows.
@@ -264,19 +285,33 @@ impl FoldedSummary {
         self,
         model: PurchaseModel,
         gg: Option<&GammaGammaParams>,
-        settings: &PredictionSettings,
+        (settings, memory): (&PredictionSettings, RowMemory),
     ) -> Scoring {
         let order_value = OrderValue::with_repeat_mean(gg, self.repeat_mean());
         let FoldedSummary {
-            rows: UniqueRows { rows, index },
+            rows,
+            index,
             row_spend,
             ..
         } = self;
+        // Pareto/NBD's rows' figures are made beside each other.
+        let by_batch = memory == RowMemory::PerBatch && !model.kind().alive_depends_on_other_rows();
+        let index = match by_batch {
+            true => None,
+            false => Some(index.expect("the fold's row index, dropped only for scoring by batch")),
+        };
+        let groups = AliveGroups::of(&rows);
+        tracing::debug!(
+            rows = rows.len(),
+            groups = groups.len(),
+            by_batch,
+            "clv scoring"
+        );
         Scoring {
             model,
             order_value,
             horizon: Horizon::of(settings),
-            groups: AliveGroups::of(&rows),
+            groups,
             rows,
             index,
             row_spend,
@@ -284,11 +319,25 @@ impl FoldedSummary {
     }
 }
 
+/// What a [`Scorer`] holds of the unique rows while it scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowMemory {
+    /// Every row's figures and the fold's index of the rows (about 75
+    /// bytes a row): each customer's row's figures are read, not made.
+    HoldRows,
+    /// Nothing per unique row, where the purchase model allows it (the
+    /// BG/NBD family): each batch's own rows are folded and their figures
+    /// made from their groups'. Scoring takes more time (at 100 M orders
+    /// 18 s instead of 13 s), and its memory is the groups' and a batch's.
+    PerBatch,
+}
+
 /// A purchase model and the order values, ready to make a [`Scorer`]
-/// from the fold's rows, which it holds.
+/// from the fold's rows, which it holds until the scorer is made.
 pub struct Scoring {
     rows: RfmRows,
-    index: RowIndex,
+    /// Unless the scorer makes each batch's rows.
+    index: Option<RowIndex>,
     row_spend: RowSpend,
     model: PurchaseModel,
     order_value: OrderValue,
@@ -297,34 +346,66 @@ pub struct Scoring {
 }
 
 /// A batch's customers as scoring sees them: each one's unique row, order
-/// value and the value's log-gradient in the Gamma-Gamma parameters.
+/// value and the value's log-gradient in the Gamma-Gamma parameters; and,
+/// when the scorer makes each batch's rows, those rows' figures (and
+/// spreads, with intervals).
 pub struct ScoringBatch {
+    own: Option<(RowTable, Vec<RowSpread>)>,
     rows: Vec<u32>,
     values: Vec<f64>,
     value_gradients: Vec<[f64; 3]>,
 }
 
 impl Scoring {
-    /// The scorer without intervals. Only the rows' figures and the index
-    /// are kept: the rows are freed when it returns.
+    /// The scorer without intervals. The rows are freed when it returns.
     pub fn without_intervals(self) -> Scorer {
-        drop(self.row_spend);
-        let rows = predict_rows(&self.model, &self.rows, self.groups, &self.horizon);
+        let figures = match self.index {
+            Some(index) => RowFigures::Held {
+                table: predict_rows(&self.model, &self.rows, self.groups, &self.horizon),
+                spread: Vec::new(),
+                index,
+            },
+            None => {
+                RowFigures::OfBatch(GroupLookup::of(&self.groups, &[self.model], &self.horizon))
+            }
+        };
         Scorer {
-            index: self.index,
+            model: self.model,
             order_value: self.order_value,
-            rows,
+            horizon: self.horizon,
+            figures,
             spread: None,
         }
     }
 
-    /// The scorer with intervals from `uncertainty`.
+    /// The scorer with intervals from `uncertainty`, and the forecast's
+    /// gradients over every row.
     pub fn with_intervals(self, uncertainty: &Uncertainty) -> Scorer {
+        let (model, order_value, horizon) =
+            (self.model, self.order_value.clone(), self.horizon.clone());
+        let (figures, forecast) = match self.index {
+            Some(_) => self.held_with_spread(uncertainty),
+            None => self.of_batch_with_spread(uncertainty),
+        };
+        Scorer {
+            model,
+            order_value,
+            horizon,
+            figures,
+            spread: Some(Spread {
+                forecast,
+                uncertainty: *uncertainty,
+            }),
+        }
+    }
+
+    /// Every row's figures and spread, held, and the forecast's gradients.
+    fn held_with_spread(self, uncertainty: &Uncertainty) -> (RowFigures, ForecastGradients) {
         let weights = self.order_value.row_weights(&self.rows, &self.row_spend);
-        // The spends are in the weights now (32 bytes a row either way):
-        // freed before the rows' figures are made beside them.
+        // The spends are in the weights now: freed before the rows'
+        // figures are made beside them.
         drop(self.row_spend);
-        let (rows, spread, forecast) = rows_with_spread(
+        let (table, spread, forecast) = rows_with_spread(
             &self.model,
             &self.rows,
             self.groups,
@@ -332,38 +413,75 @@ impl Scoring {
             &self.horizon,
             &uncertainty.purchase,
         );
-        Scorer {
-            index: self.index,
-            order_value: self.order_value,
+        let index = self.index.expect("the held rows' index");
+        (
+            RowFigures::Held {
+                index,
+                table,
+                spread,
+            },
+            forecast,
+        )
+    }
+
+    /// The groups' figures under the five models of the spreads, and the
+    /// forecast's gradients over every row, whose revenue weights are made
+    /// from the rows' spends a window of rows at a time.
+    fn of_batch_with_spread(self, uncertainty: &Uncertainty) -> (RowFigures, ForecastGradients) {
+        let models = scoring_and_moved(&self.model);
+        let groups = GroupLookup::of(&self.groups, &models, &self.horizon);
+        let (rows, row_spend, order_value) = (&self.rows, &self.row_spend, &self.order_value);
+        let weights_of = |range| order_value.row_weights_of(rows, row_spend, range);
+        let forecast = forecast_gradients(
+            &models,
             rows,
-            spread: Some(Spread {
-                rows: spread,
-                forecast,
-                uncertainty: *uncertainty,
-            }),
-        }
+            (&self.groups, groups.figures()),
+            &weights_of,
+            (&self.horizon, &uncertainty.purchase),
+        );
+        (RowFigures::OfBatch(groups), forecast)
     }
 }
 
-/// The rows' spreads, the forecast's gradients and what they come from.
+/// The forecast's gradients and what the customers' spreads come from.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Spread {
-    rows: Vec<RowSpread>,
     forecast: ForecastGradients,
     uncertainty: Uncertainty,
 }
 
-/// Scores batches of customers, each on its own: every row's figures are
-/// computed once, and a batch's customers read their rows'. It serializes
-/// with everything it reads, the fold's index of the rows included, so
-/// that a cluster's executors score their own partitions with the
-/// client's figures.
+/// Where a scorer finds the figures of a customer's row.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum RowFigures {
+    /// The BG/NBD family's: a row's figures depend on nothing but its
+    /// values and its (frequency, T) group's figures, so each batch's
+    /// customers are folded into the batch's own unique rows, and their
+    /// figures are made from the groups', computed once over every row.
+    /// Nothing is held per unique row ([`RowMemory::PerBatch`]).
+    OfBatch(GroupLookup),
+    /// Every row's figures, made once over every row, and the fold's
+    /// index that finds a customer's row: [`RowMemory::HoldRows`], and
+    /// always Pareto/NBD's, whose row's P(alive) comes from per-day tables
+    /// that the rows of its frequency share (`pareto_days`), so a row's
+    /// figures depend on the rows made beside it.
+    Held {
+        index: RowIndex,
+        table: RowTable,
+        spread: Vec<RowSpread>,
+    },
+}
+
+/// Scores batches of customers, each on its own, from every row's
+/// figures or from the rows' groups' ([`RowFigures`]): the numbers of
+/// scoring every customer at once. It serializes with everything it
+/// reads, so that a cluster's executors score their own partitions with
+/// the client's figures.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Scorer {
-    /// Finds a customer's row: the fold's own.
-    index: RowIndex,
+    model: PurchaseModel,
     order_value: OrderValue,
-    rows: RowTable,
+    horizon: Horizon,
+    figures: RowFigures,
     spread: Option<Spread>,
 }
 
@@ -376,6 +494,7 @@ impl Scorer {
         batch: ScoringBatch,
     ) -> (CustomerPredictions<'_>, Option<PredictionIntervals>) {
         let ScoringBatch {
+            own,
             rows,
             values,
             value_gradients,
@@ -384,10 +503,19 @@ impl Scorer {
             self.spread.is_none() || value_gradients.len() == rows.len(),
             "Scorer::predict takes batches of the same scorer's Scorer::batch"
         );
-        let predictions = CustomerPredictions::new(Cow::Borrowed(&self.rows), rows.into(), values);
-        let intervals = self.spread.as_ref().map(|spread| {
+        let (table, spread): (Cow<RowTable>, Cow<[RowSpread]>) = match (own, &self.figures) {
+            (Some((table, spread)), _) => (Cow::Owned(table), Cow::Owned(spread)),
+            (None, RowFigures::Held { table, spread, .. }) => {
+                (Cow::Borrowed(table), Cow::Borrowed(spread))
+            }
+            (None, RowFigures::OfBatch(_)) => {
+                panic!("Scorer::predict takes batches of the same scorer's Scorer::batch")
+            }
+        };
+        let predictions = CustomerPredictions::new(table, rows.into(), values);
+        let intervals = self.spread.as_ref().map(|s| {
             let gradient = |i: usize| value_gradients[i];
-            customer_intervals(&predictions, &spread.rows, &gradient, &spread.uncertainty)
+            customer_intervals(&predictions, &spread, &gradient, &s.uncertainty)
         });
         (predictions, intervals)
     }
@@ -400,31 +528,81 @@ impl Scorer {
 
     /// The horizon's months.
     pub fn months(&self) -> usize {
-        self.rows.months()
+        self.horizon.months
     }
 
-    /// The batch's rows and order values (its customers in parallel), for
+    /// The batch's unique rows with their figures, each customer's row
+    /// among them and their order values (its customers in parallel), for
     /// [`Scorer::predict`], with the values' gradients when the scorer has
     /// intervals.
     pub fn batch(&self, input: &CustomerSummaryInput) -> ScoringBatch {
         input.assert_lengths();
-        let value = &self.order_value;
         let (x, m) = (input.frequency, input.monetary_value);
-        let gradients = self.spread.is_some();
-        ScoringBatch {
-            rows: self.index.rows_of(x, input.recency_days, input.tenure_days),
-            values: (0..input.len())
-                .into_par_iter()
-                .map(|i| value.of(x[i], m[i]))
-                .collect(),
-            value_gradients: if gradients {
-                (0..input.len())
-                    .into_par_iter()
-                    .map(|i| value.log_gradient(x[i], m[i]))
-                    .collect()
-            } else {
-                Vec::new()
+        let ((own, rows), (values, value_gradients)) = rayon::join(
+            || match &self.figures {
+                RowFigures::OfBatch(groups) => {
+                    let (own, rows) = self.own_rows(groups, input);
+                    (Some(own), rows)
+                }
+                RowFigures::Held { index, .. } => {
+                    let (r, t) = (input.recency_days, input.tenure_days);
+                    (None, index.rows_of(x, r, t))
+                }
             },
+            || self.order_values(x, m),
+        );
+        ScoringBatch {
+            own,
+            rows,
+            values,
+            value_gradients,
         }
+    }
+
+    /// The batch's own unique rows' figures (and spreads, with
+    /// intervals) from their groups', and each customer's row among them.
+    fn own_rows(
+        &self,
+        groups_figures: &GroupLookup,
+        input: &CustomerSummaryInput,
+    ) -> ((RowTable, Vec<RowSpread>), Vec<u32>) {
+        let mut fold = RfmFolder::default();
+        let customer_rows = fold.add(input.frequency, input.recency_days, input.tenure_days);
+        let (rows, _) = fold.finish();
+        let groups = AliveGroups::of(&rows);
+        let figures = groups_figures.figures_of(&groups);
+        let (table, spread) = match &self.spread {
+            None => {
+                let table =
+                    predict_rows_of_groups(&self.model, &rows, (groups, figures), &self.horizon);
+                (table, Vec::new())
+            }
+            Some(s) => batch_rows_with_spread(
+                &scoring_and_moved(&self.model),
+                &rows,
+                (groups, figures),
+                &self.horizon,
+                &s.uncertainty.purchase,
+            ),
+        };
+        ((table, spread), customer_rows)
+    }
+
+    /// Each customer's order value and, with intervals, its log-gradient.
+    fn order_values(&self, x: &[i64], m: &[f64]) -> (Vec<f64>, Vec<[f64; 3]>) {
+        let value = &self.order_value;
+        let values = (0..x.len())
+            .into_par_iter()
+            .map(|i| value.of(x[i], m[i]))
+            .collect();
+        let gradients = if self.spread.is_some() {
+            (0..x.len())
+                .into_par_iter()
+                .map(|i| value.log_gradient(x[i], m[i]))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (values, gradients)
     }
 }

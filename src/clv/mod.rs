@@ -57,8 +57,8 @@ mod uncertainty;
 mod tests;
 
 pub use batches::{
-    FoldedSummary, Scorer, Scoring, ScoringBatch, SummaryFold, SummaryFoldPart, UniqueRows,
-    UniqueRowsFold, UniqueRowsPart,
+    FoldedSummary, RowMemory, Scorer, Scoring, ScoringBatch, SummaryFold, SummaryFoldPart,
+    UniqueRows, UniqueRowsFold, UniqueRowsPart,
 };
 pub use bgnbd::{bgnbd_log_likelihood, conditional_expected_purchases, probability_alive};
 pub use compress::CompressedSummary;

@@ -31,6 +31,14 @@ pub enum PurchaseModelKind {
 }
 
 impl PurchaseModelKind {
+    /// Whether a unique row's P(alive) depends on the other rows it is
+    /// made beside (Pareto/NBD's per-day tables span the rows of a
+    /// frequency, [`RowsAlive::Held`]); the BG/NBD family's is a function
+    /// of the row's values alone.
+    pub fn alive_depends_on_other_rows(self) -> bool {
+        self == PurchaseModelKind::ParetoNbd
+    }
+
     /// Every model, in the order they are fitted and published.
     pub const ALL: [PurchaseModelKind; 3] = [
         PurchaseModelKind::BgNbd,
@@ -57,7 +65,7 @@ impl PurchaseModelKind {
 }
 
 /// A purchase model with its parameters (time in days).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PurchaseModel {
     BgNbd(BgNbdParams),
     /// MBG/NBD: the same four parameters as BG/NBD, read with a dropout

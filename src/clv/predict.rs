@@ -217,11 +217,24 @@ impl OrderValue {
     pub(super) fn row_weights(&self, rows: &RfmRows, spend: &RowSpend) -> Vec<RowWeights> {
         (0..rows.len())
             .into_par_iter()
-            .map(|r| {
-                let eligible = spend.eligible(r) as f64;
-                self.weights_of_row(rows.x(r), (rows.w[r], eligible), spend.spend(r))
-            })
+            .map(|r| self.weights_at(rows, spend, r))
             .collect()
+    }
+
+    /// [`Self::row_weights`] of the rows in `range` alone, in order.
+    pub(super) fn row_weights_of(
+        &self,
+        rows: &RfmRows,
+        spend: &RowSpend,
+        range: std::ops::Range<usize>,
+    ) -> Vec<RowWeights> {
+        range.map(|r| self.weights_at(rows, spend, r)).collect()
+    }
+
+    /// Row `r`'s [`Self::row_weights`].
+    fn weights_at(&self, rows: &RfmRows, spend: &RowSpend, r: usize) -> RowWeights {
+        let eligible = spend.eligible(r) as f64;
+        self.weights_of_row(rows.x(r), (rows.w[r], eligible), spend.spend(r))
     }
 
     /// One row's [`Self::row_weights`]: frequency `x`, its customers and

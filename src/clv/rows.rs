@@ -91,6 +91,7 @@ pub(super) fn finite_or(v: f64, fallback: f64) -> f64 {
 }
 
 /// The horizon: its months, their length, and each month's discount factor.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Horizon {
     pub months: usize,
     pub month_days: f64,
@@ -197,6 +198,11 @@ impl AliveGroups {
             .collect()
     }
 
+    /// The number of groups.
+    pub(super) fn len(&self) -> usize {
+        self.x.len()
+    }
+
     /// The group of row `row`.
     pub(super) fn of_row(&self, row: usize) -> usize {
         self.group_of_row[row] as usize
@@ -228,6 +234,84 @@ impl AliveExpectations {
             months: self.months,
             models: 1,
             cumulative,
+        }
+    }
+}
+
+/// What a row's predictions read of its (frequency, T) group: the
+/// group's expectations under one or more models ([`AliveExpectations`])
+/// and, under the scoring model, P(no purchase | alive).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct GroupFigures {
+    pub alive: AliveExpectations,
+    pub none_if_alive: Vec<f64>,
+}
+
+/// Every group's [`GroupFigures`], found by the group's (frequency, T):
+/// made once over every unique row, they give the figures of the groups
+/// of any batch's rows ([`GroupLookup::figures_of`]), so a batch's rows
+/// are scored without a table of every row. A group's figures depend on
+/// nothing but its (frequency, T), so they are the same numbers either way.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct GroupLookup {
+    group_of: IntMap<(u64, u64), u32>,
+    figures: GroupFigures,
+}
+
+impl GroupLookup {
+    /// The figures of `groups` under `models` (the scoring model first),
+    /// found by their (frequency, T).
+    pub(super) fn of(
+        groups: &AliveGroups,
+        models: &[PurchaseModel],
+        horizon: &Horizon,
+    ) -> GroupLookup {
+        let group_of = (0..groups.x.len())
+            .map(|g| ((groups.x[g].to_bits(), groups.t[g].to_bits()), g as u32))
+            .collect();
+        GroupLookup {
+            group_of,
+            figures: GroupFigures {
+                alive: groups.expectations(models, horizon),
+                none_if_alive: groups.no_purchase(&models[0], horizon),
+            },
+        }
+    }
+
+    /// The figures of the groups this was made of, in their order.
+    pub(super) fn figures(&self) -> &GroupFigures {
+        &self.figures
+    }
+
+    /// The figures of `groups`, each of which must be one of the groups
+    /// this was made of, in their order.
+    ///
+    /// # Panics
+    /// If a group is not one of those.
+    pub(super) fn figures_of(&self, groups: &AliveGroups) -> GroupFigures {
+        let AliveExpectations { months, models, .. } = self.figures.alive;
+        let found: Vec<usize> = (0..groups.x.len())
+            .map(|g| {
+                let key = (groups.x[g].to_bits(), groups.t[g].to_bits());
+                *self.group_of.get(&key).expect("a group of the folded rows") as usize
+            })
+            .collect();
+        let block = months * models;
+        let cumulative = found
+            .iter()
+            .flat_map(|&g| &self.figures.alive.cumulative[g * block..(g + 1) * block])
+            .copied()
+            .collect();
+        GroupFigures {
+            alive: AliveExpectations {
+                months,
+                models,
+                cumulative,
+            },
+            none_if_alive: found
+                .iter()
+                .map(|&g| self.figures.none_if_alive[g])
+                .collect(),
         }
     }
 }
@@ -320,8 +404,25 @@ pub(super) fn predict_rows(
     groups: AliveGroups,
     horizon: &Horizon,
 ) -> RowTable {
-    let alive = groups.expectations(std::slice::from_ref(model), horizon);
-    let none_if_alive = groups.no_purchase(model, horizon);
+    let figures = GroupFigures {
+        alive: groups.expectations(std::slice::from_ref(model), horizon),
+        none_if_alive: groups.no_purchase(model, horizon),
+    };
+    predict_rows_of_groups(model, rows, (groups, figures), horizon)
+}
+
+/// [`predict_rows`] with the groups' figures made already (the scoring
+/// model's alone).
+pub(super) fn predict_rows_of_groups(
+    model: &PurchaseModel,
+    rows: &RfmRows,
+    (groups, figures): (AliveGroups, GroupFigures),
+    horizon: &Horizon,
+) -> RowTable {
+    let GroupFigures {
+        alive,
+        none_if_alive,
+    } = figures;
     let p_alive = model.rows_alive(rows);
     let predictions = (0..rows.len())
         .into_par_iter()

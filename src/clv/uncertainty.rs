@@ -18,13 +18,15 @@
 //! (how many orders a customer with these expectations really places is a
 //! much wider, different interval), nor model misspecification.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::compress::RfmRows;
 use super::model::RowsAlive;
 use super::rows::{
-    expected_by_month, predict_row, AliveExpectations, AliveGroups, CustomerPredictions, Horizon,
-    RowInputs, RowPrediction, RowTable,
+    expected_by_month, predict_row, AliveExpectations, AliveGroups, CustomerPredictions,
+    GroupFigures, Horizon, RowInputs, RowPrediction, RowTable,
 };
 use super::{FitReport, GammaGammaParams, PurchaseModel};
 
@@ -267,6 +269,15 @@ pub(super) struct RowSpread {
     ln_discounted: f64,
 }
 
+/// The scoring model and its four copies moved in one log-parameter each,
+/// whose differences give the predictions' gradients.
+pub(super) fn scoring_and_moved(model: &PurchaseModel) -> [PurchaseModel; 5] {
+    std::array::from_fn(|k| match k {
+        0 => *model,
+        _ => model.with_log_step(k - 1, LOG_STEP),
+    })
+}
+
 /// The row predictions (as [`predict_rows`]) with each row's spread and the
 /// forecast's gradients, from forward differences in each log-parameter.
 pub(super) fn rows_with_spread(
@@ -277,43 +288,168 @@ pub(super) fn rows_with_spread(
     horizon: &Horizon,
     covariance: &LogCovariance<4>,
 ) -> (RowTable, Vec<RowSpread>, ForecastGradients) {
-    let scoring_and_moved: [PurchaseModel; 5] = std::array::from_fn(|k| match k {
-        0 => *model,
-        _ => model.with_log_step(k - 1, LOG_STEP),
-    });
-    let models = Evaluated {
-        alive: groups.expectations(&scoring_and_moved, horizon),
-        p_alive: scoring_and_moved
-            .each_ref()
-            .map(|model| model.rows_alive(rows)),
-        customers: &rows.w,
+    let models = scoring_and_moved(model);
+    let figures = GroupFigures {
+        alive: groups.expectations(&models, horizon),
         none_if_alive: groups.no_purchase(model, horizon),
-        groups: &groups,
     };
-    let mut predictions = Vec::with_capacity(rows.len());
-    let mut spread = Vec::with_capacity(rows.len());
-    let mut forecast = ForecastGradients::zeros(horizon.months);
-    // A window of chunks at a time, each appended in order: every chunk
-    // made at once was a second copy of every row's predictions.
-    let chunks: Vec<usize> = (0..rows.len().div_ceil(ROW_CHUNK)).collect();
-    for window in chunks.chunks(ROW_CHUNKS_AT_ONCE) {
-        let done: Vec<_> = window
-            .par_iter()
-            .map(|&c| {
-                let range = c * ROW_CHUNK..((c + 1) * ROW_CHUNK).min(rows.len());
-                chunk_with_spread(&models, weights, range, horizon, covariance)
-            })
-            .collect();
-        for (p, s, f) in done {
-            predictions.extend(p);
-            spread.extend(s);
-            forecast.add(&f);
-        }
-    }
-    let scoring_alive = models.alive.only(0);
-    drop(models);
+    let weights_of = |range: Range<usize>| weights[range].to_vec();
+    let evaluated = Evaluated::new(&models, rows, &groups, &figures);
+    let pass = SpreadPass {
+        horizon,
+        covariance,
+        weights_of: Some(&weights_of),
+        keep_rows: true,
+    };
+    let (predictions, spread, forecast) = pass.run(&evaluated, rows.len());
+    let scoring_alive = figures.alive.only(0);
     let table = RowTable::new(predictions, groups, scoring_alive);
     (table, spread, forecast)
+}
+
+/// The forecast's gradients alone ([`rows_with_spread`]'s third figure),
+/// with the rows' weights made a window of rows at a time by `weights_of`
+/// (from their spends): neither every row's predictions nor every row's
+/// weights are held. The groups' figures are the five models' of
+/// [`scoring_and_moved`].
+pub(super) fn forecast_gradients(
+    models: &[PurchaseModel; 5],
+    rows: &RfmRows,
+    (groups, figures): (&AliveGroups, &GroupFigures),
+    weights_of: &WeightsOf,
+    (horizon, covariance): (&Horizon, &LogCovariance<4>),
+) -> ForecastGradients {
+    let evaluated = Evaluated::new(models, rows, groups, figures);
+    let pass = SpreadPass {
+        horizon,
+        covariance,
+        weights_of: Some(weights_of),
+        keep_rows: false,
+    };
+    pass.run(&evaluated, rows.len()).2
+}
+
+/// The row predictions and spreads of a batch's own rows, without the
+/// forecast: `figures` are their groups' under the five models of
+/// [`scoring_and_moved`].
+pub(super) fn batch_rows_with_spread(
+    models: &[PurchaseModel; 5],
+    rows: &RfmRows,
+    (groups, figures): (AliveGroups, GroupFigures),
+    horizon: &Horizon,
+    covariance: &LogCovariance<4>,
+) -> (RowTable, Vec<RowSpread>) {
+    let evaluated = Evaluated::new(models, rows, &groups, &figures);
+    let pass = SpreadPass {
+        horizon,
+        covariance,
+        weights_of: None,
+        keep_rows: true,
+    };
+    let (predictions, spread, _) = pass.run(&evaluated, rows.len());
+    let scoring_alive = figures.alive.only(0);
+    (RowTable::new(predictions, groups, scoring_alive), spread)
+}
+
+/// The weights of a range of rows, in order.
+pub(super) type WeightsOf<'a> = dyn Fn(Range<usize>) -> Vec<RowWeights> + Sync + 'a;
+
+/// One pass over the rows with the five models' figures: each row's
+/// predictions and spread, and with the rows' weights the forecast's
+/// gradients.
+struct SpreadPass<'a> {
+    horizon: &'a Horizon,
+    covariance: &'a LogCovariance<4>,
+    weights_of: Option<&'a WeightsOf<'a>>,
+    /// Whether the rows' predictions and spreads are returned (or only
+    /// the forecast's gradients).
+    keep_rows: bool,
+}
+
+impl SpreadPass<'_> {
+    fn run(
+        &self,
+        models: &Evaluated,
+        rows: usize,
+    ) -> (Vec<RowPrediction>, Vec<RowSpread>, ForecastGradients) {
+        let kept = if self.keep_rows { rows } else { 0 };
+        let mut predictions = Vec::with_capacity(kept);
+        let mut spread = Vec::with_capacity(kept);
+        let mut forecast = ForecastGradients::zeros(self.horizon.months);
+        // A window of chunks at a time, each appended in order: every chunk
+        // made at once was a second copy of every row's predictions.
+        let chunks: Vec<usize> = (0..rows.div_ceil(ROW_CHUNK)).collect();
+        for window in chunks.chunks(ROW_CHUNKS_AT_ONCE) {
+            let done: Vec<_> = window
+                .par_iter()
+                .map(|&c| {
+                    let range = c * ROW_CHUNK..((c + 1) * ROW_CHUNK).min(rows);
+                    self.chunk(models, range)
+                })
+                .collect();
+            for (p, s, f) in done {
+                if self.keep_rows {
+                    predictions.extend(p);
+                    spread.extend(s);
+                }
+                forecast.add(&f);
+            }
+        }
+        (predictions, spread, forecast)
+    }
+
+    fn chunk(
+        &self,
+        models: &Evaluated,
+        range: Range<usize>,
+    ) -> (Vec<RowPrediction>, Vec<RowSpread>, ForecastGradients) {
+        let (horizon, covariance) = (self.horizon, self.covariance);
+        let weights = self.weights_of.map(|of| of(range.clone()));
+        let mut predictions = Vec::with_capacity(range.len());
+        let mut spread = Vec::with_capacity(range.len());
+        let mut forecast = ForecastGradients::zeros(horizon.months);
+        let mut gradient = vec![[0.0; 4]; horizon.months];
+        let mut base_months = vec![0.0; horizon.months];
+        let mut months = vec![0.0; horizon.months];
+        let first = range.start;
+        for i in range {
+            let group = models.groups.of_row(i);
+            let inputs = RowInputs {
+                p_alive: models.p_alive[0].of(i),
+                alive: models.alive.of(group, 0),
+                none_if_alive: models.none_if_alive[group],
+            };
+            let base = predict_row(inputs, horizon, &mut base_months);
+            models.month_gradients((i, group), &base_months, (&mut gradient, &mut months));
+            let mut d_orders = [0.0; 4];
+            let mut d_discounted = [0.0; 4];
+            for (g, discount) in gradient.iter().zip(&horizon.discount) {
+                add_scaled(&mut d_orders, 1.0, g);
+                add_scaled(&mut d_discounted, *discount, g);
+            }
+            spread.push(RowSpread {
+                ln_orders: relative(covariance.variance_along(&d_orders), base.expected_orders),
+                ln_discounted: relative(
+                    covariance.variance_along(&d_discounted),
+                    base.discounted_orders,
+                ),
+            });
+            if let Some(weights) = &weights {
+                let (w, customers) = (&weights[i - first], models.customers[i]);
+                for (j, g) in gradient.iter().enumerate() {
+                    add_scaled(&mut forecast.orders[j], customers, g);
+                    add_scaled(&mut forecast.revenue_purchase[j], w.value, g);
+                    add_scaled(
+                        &mut forecast.revenue_spend[j],
+                        base_months[j],
+                        &w.value_gradient,
+                    );
+                }
+            }
+            predictions.push(base);
+        }
+        (predictions, spread, forecast)
+    }
 }
 
 /// The scoring model and its four moved copies (each moved in one
@@ -323,59 +459,26 @@ pub(super) fn rows_with_spread(
 struct Evaluated<'a> {
     p_alive: [RowsAlive<'a>; 5],
     customers: &'a [f64],
-    alive: AliveExpectations,
-    none_if_alive: Vec<f64>,
+    alive: &'a AliveExpectations,
+    none_if_alive: &'a [f64],
     groups: &'a AliveGroups,
 }
 
-fn chunk_with_spread(
-    models: &Evaluated,
-    weights: &[RowWeights],
-    range: std::ops::Range<usize>,
-    horizon: &Horizon,
-    covariance: &LogCovariance<4>,
-) -> (Vec<RowPrediction>, Vec<RowSpread>, ForecastGradients) {
-    let mut predictions = Vec::with_capacity(range.len());
-    let mut spread = Vec::with_capacity(range.len());
-    let mut forecast = ForecastGradients::zeros(horizon.months);
-    let mut gradient = vec![[0.0; 4]; horizon.months];
-    let mut base_months = vec![0.0; horizon.months];
-    let mut months = vec![0.0; horizon.months];
-    for i in range {
-        let group = models.groups.of_row(i);
-        let inputs = RowInputs {
-            p_alive: models.p_alive[0].of(i),
-            alive: models.alive.of(group, 0),
-            none_if_alive: models.none_if_alive[group],
-        };
-        let base = predict_row(inputs, horizon, &mut base_months);
-        models.month_gradients((i, group), &base_months, (&mut gradient, &mut months));
-        let mut d_orders = [0.0; 4];
-        let mut d_discounted = [0.0; 4];
-        for (g, discount) in gradient.iter().zip(&horizon.discount) {
-            add_scaled(&mut d_orders, 1.0, g);
-            add_scaled(&mut d_discounted, *discount, g);
+impl<'a> Evaluated<'a> {
+    fn new(
+        models: &[PurchaseModel; 5],
+        rows: &'a RfmRows,
+        groups: &'a AliveGroups,
+        figures: &'a GroupFigures,
+    ) -> Evaluated<'a> {
+        Evaluated {
+            p_alive: models.each_ref().map(|model| model.rows_alive(rows)),
+            customers: &rows.w,
+            alive: &figures.alive,
+            none_if_alive: &figures.none_if_alive,
+            groups,
         }
-        spread.push(RowSpread {
-            ln_orders: relative(covariance.variance_along(&d_orders), base.expected_orders),
-            ln_discounted: relative(
-                covariance.variance_along(&d_discounted),
-                base.discounted_orders,
-            ),
-        });
-        let (w, customers) = (&weights[i], models.customers[i]);
-        for (j, g) in gradient.iter().enumerate() {
-            add_scaled(&mut forecast.orders[j], customers, g);
-            add_scaled(&mut forecast.revenue_purchase[j], w.value, g);
-            add_scaled(
-                &mut forecast.revenue_spend[j],
-                base_months[j],
-                &w.value_gradient,
-            );
-        }
-        predictions.push(base);
     }
-    (predictions, spread, forecast)
 }
 
 impl Evaluated<'_> {

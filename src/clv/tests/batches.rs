@@ -11,7 +11,7 @@ use crate::clv::{
     conditional_expected_purchases, fit_gamma_gamma, fit_purchase_model, predict_with_intervals,
     AtOptimum, CompressedSummary, CustomerPredictions, FoldedSummary, GammaGammaParams,
     LogCovariance, PredictionIntervals, PredictionSettings, PurchaseModel, PurchaseModelKind,
-    Scorer, SummaryFold, Uncertainty,
+    RowMemory, Scorer, SummaryFold, Uncertainty,
 };
 
 /// Customers `0..n` cut at `cuts` (empty batches among them).
@@ -130,7 +130,23 @@ fn check(seed: u64, cuts: &[usize], folding: Folding) {
     let folded = fold(&parts, folding);
     assert_eq!(folded.customers(), data.frequency.len() as f64);
 
-    let kind = PurchaseModelKind::BgNbd;
+    for kind in [
+        PurchaseModelKind::BgNbd,
+        PurchaseModelKind::MbgNbd,
+        PurchaseModelKind::ParetoNbd,
+    ] {
+        check_model(kind, &data, &parts, &folded);
+    }
+}
+
+/// [`check`] for one purchase model: its fit on the folded rows, and its
+/// scores of the batches.
+fn check_model(
+    kind: PurchaseModelKind,
+    data: &Summary,
+    parts: &[(Range<usize>, Summary)],
+    folded: &FoldedSummary,
+) {
     let (model, report) = fit_purchase_model(kind, &data.input(), 0.0, None);
     let (batch_model, batch_report) = folded.fit_purchase_model(kind, 0.0, AtOptimum::Hessian);
     assert_eq!(format!("{batch_model:?}"), format!("{model:?}"));
@@ -153,19 +169,20 @@ fn check(seed: u64, cuts: &[usize], folding: Folding) {
     let whole = |gg: Option<&GammaGammaParams>, u: Option<&Uncertainty>| {
         predict_with_intervals(model, gg, &data.input(), &compressed, &settings, u)
     };
-    for gg in [Some(&gg), None] {
-        let scorer = folded
-            .clone()
-            .into_scoring(model, gg, &settings)
-            .without_intervals();
-        assert_batches_score_as_whole(&scorer, &parts, &whole(gg, None));
-        assert_batches_score_as_whole(&sent(&scorer), &parts, &whole(gg, None));
+    for (gg, memory) in [Some(&gg), None]
+        .into_iter()
+        .flat_map(|gg| [RowMemory::HoldRows, RowMemory::PerBatch].map(|m| (gg, m)))
+    {
+        let scoring =
+            |folded: &FoldedSummary| folded.clone().into_scoring(model, gg, (&settings, memory));
+        let scorer = scoring(folded).without_intervals();
+        assert_batches_score_as_whole(&scorer, parts, &whole(gg, None));
+        assert_batches_score_as_whole(&sent(&scorer), parts, &whole(gg, None));
 
-        let scoring = folded.clone().into_scoring(model, gg, &settings);
-        let scorer = scoring.with_intervals(&uncertainty);
+        let scorer = scoring(folded).with_intervals(&uncertainty);
         let want = whole(gg, Some(&uncertainty));
-        assert_batches_score_as_whole(&scorer, &parts, &want);
-        assert_batches_score_as_whole(&sent(&scorer), &parts, &want);
+        assert_batches_score_as_whole(&scorer, parts, &want);
+        assert_batches_score_as_whole(&sent(&scorer), parts, &want);
         let forecast = &want.1.as_ref().expect("intervals").forecast;
         assert_eq!(scorer.forecast_gradients(), Some(forecast));
     }

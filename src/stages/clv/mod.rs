@@ -4,7 +4,9 @@
 //! customer with the chosen one (with intervals from the fits' sampling
 //! error, `[clv] interval`), and computes the simple CLV. The calibration
 //! summary is built while the fits run, and with one candidate model its
-//! holdout and the scoring run side by side. The customers' summaries are
+//! holdout and the scoring run side by side; short of memory (the
+//! per-customer results spilled) all of this runs one after the other and
+//! the scorer holds nothing per unique row (`clv::RowMemory`). The customers' summaries are
 //! read a partition at a time and never joined: the fits' unique rows are
 //! folded over the partitions in code order (`clv::SummaryFold`; or each
 //! partition folded where it is, [`fold_part`], and the folds added in
@@ -36,7 +38,7 @@ pub use status::fit_status;
 use crate::clv::{
     AtOptimum, CustomerPredictions, CustomerSummaryInput, ExactSum, FitReport, FoldedSummary,
     ForecastGradients, GammaGammaParams, LogCovariance, PredictionIntervals, PredictionSettings,
-    PurchaseModel, PurchaseModelKind, Scorer, SummaryFold, SummaryFoldPart, Uncertainty,
+    PurchaseModel, PurchaseModelKind, RowMemory, Scorer, SummaryFold, SummaryFoldPart, Uncertainty,
     UniqueRowsFold, UniqueRowsPart,
 };
 use crate::config::ClvConfig;
@@ -144,6 +146,7 @@ impl Folded {
         tracing::debug!(
             customers = summary.customers(),
             unique_rows = summary.unique_rows(),
+            spend_rows = summary.spend_rows(),
             seconds = clock.elapsed().as_secs_f64(),
             "clv summary folded"
         );
@@ -316,35 +319,42 @@ pub fn clv_stage(
     let candidates = config.model.candidates();
     let calibration_end = calibration_end(history.as_of, config);
     let elsewhere = elsewhere.filter(|_| stores.is_some());
+    // With the per-customer results stored the run is short of memory:
+    // the scorer then holds nothing per unique row.
+    let memory = match stores {
+        Some(_) => RowMemory::PerBatch,
+        None => RowMemory::HoldRows,
+    };
+    let fit = |folded: Folded| fit_and_free(folded, (&candidates, memory), config.penalizer);
     let (fitted, calibration) = match elsewhere {
         // The partitions were folded where they are: only their folds
         // are read.
         Some(elsewhere) => {
             let (folded, calibration) =
                 Folded::of_parts(elsewhere, parts.part_count(), calibration_end)?;
-            let fits = fit_all(&candidates, &folded.summary, config.penalizer);
-            (Ok((folded, fits)), Ok(calibration))
+            (Ok(fit(folded)), Ok(calibration))
+        }
+        // Short of memory, the calibration's rows are folded once the
+        // full history's are fitted and what their scoring does not read
+        // is freed, not beside them.
+        None if memory == RowMemory::PerBatch => {
+            let fitted = Folded::of(parts).map(fit);
+            (fitted, Calibration::of(history, calibration_end))
         }
         // The calibration summary reads the history customer by customer,
         // which the fits do not need: it is built while they run.
         None => rayon::join(
-            || -> Result<_> {
-                let folded = Folded::of(parts)?;
-                let fits = fit_all(&candidates, &folded.summary, config.penalizer);
-                Ok((folded, fits))
-            },
+            || Folded::of(parts).map(fit),
             || Calibration::of(history, calibration_end),
         ),
     };
     let (
         Folded {
-            summary: mut folded,
+            summary: folded,
             totals,
         },
         (purchase, (gg, gg_report)),
     ) = fitted?;
-    // Scoring needs only the repeat buyers' mean of Gamma-Gamma's rows.
-    folded.drop_spend_rows();
     let scoring = ScoringInputs {
         parts,
         totals,
@@ -358,6 +368,7 @@ pub fn clv_stage(
         config,
         stores,
         elsewhere,
+        memory,
     };
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     // The comparison reads the calibration customers again: their
@@ -422,6 +433,27 @@ type SpendFit = (Option<GammaGammaParams>, FitReport);
 
 /// The purchase models and Gamma-Gamma fitted on the full history, side
 /// by side.
+/// The fits of `candidates` over the folded rows; then what scoring will
+/// not read is freed: Gamma-Gamma's rows (scoring reads their mean) and,
+/// when every candidate scores by batch under `memory`, the index that
+/// finds a customer's row.
+fn fit_and_free(
+    mut folded: Folded,
+    (candidates, memory): (&[PurchaseModelKind], RowMemory),
+    penalizer: f64,
+) -> (Folded, (PurchaseFits, SpendFit)) {
+    let fits = fit_all(candidates, &folded.summary, penalizer);
+    let summary = &mut folded.summary;
+    summary.drop_spend_rows();
+    let by_batch = candidates
+        .iter()
+        .all(|kind| !kind.alive_depends_on_other_rows());
+    if memory == RowMemory::PerBatch && by_batch {
+        summary.drop_row_index();
+    }
+    (folded, fits)
+}
+
 fn fit_all(
     candidates: &[PurchaseModelKind],
     summary: &FoldedSummary,
@@ -489,6 +521,8 @@ struct ScoringInputs<'a> {
     /// Where the partitions are scored when their results are stored
     /// (a cluster's executors); in this process without.
     elsewhere: Option<&'a dyn ClvElsewhere>,
+    /// What the scorer holds of the unique rows.
+    memory: RowMemory,
 }
 
 /// The customers scored by one purchase model, and the forecast.
@@ -509,7 +543,7 @@ impl ScoringInputs<'_> {
     ) -> Result<Scored> {
         let clock = std::time::Instant::now();
         let uncertainty = uncertainty(self.config, report, self.gg.is_some(), self.gg_report);
-        let scoring = folded.into_scoring(model, self.gg, &self.settings);
+        let scoring = folded.into_scoring(model, self.gg, (&self.settings, self.memory));
         let scorer = match &uncertainty {
             None => scoring.without_intervals(),
             Some(uncertainty) => scoring.with_intervals(uncertainty),
