@@ -359,20 +359,30 @@ pub struct ScoringBatch {
 impl Scoring {
     /// The scorer without intervals. The rows are freed when it returns.
     pub fn without_intervals(self) -> Scorer {
-        let figures = match self.index {
+        let Scoring {
+            rows,
+            index,
+            row_spend,
+            model,
+            order_value,
+            horizon,
+            groups,
+        } = self;
+        // Read by the forecast's intervals alone: freed before the rows'
+        // figures are made.
+        drop(row_spend);
+        let figures = match index {
             Some(index) => RowFigures::Held {
-                table: predict_rows(&self.model, &self.rows, self.groups, &self.horizon),
+                table: predict_rows(&model, &rows, groups, &horizon),
                 spread: Vec::new(),
                 index,
             },
-            None => {
-                RowFigures::OfBatch(GroupLookup::of(&self.groups, &[self.model], &self.horizon))
-            }
+            None => RowFigures::OfBatch(GroupLookup::of(&groups, &[model], &horizon)),
         };
         Scorer {
-            model: self.model,
-            order_value: self.order_value,
-            horizon: self.horizon,
+            model,
+            order_value,
+            horizon,
             figures,
             spread: None,
         }

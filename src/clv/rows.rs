@@ -247,6 +247,20 @@ pub(super) struct GroupFigures {
     pub none_if_alive: Vec<f64>,
 }
 
+impl GroupFigures {
+    /// The figures of `groups` under `models`, the scoring model first.
+    pub(super) fn of(
+        groups: &AliveGroups,
+        models: &[PurchaseModel],
+        horizon: &Horizon,
+    ) -> GroupFigures {
+        GroupFigures {
+            alive: groups.expectations(models, horizon),
+            none_if_alive: groups.no_purchase(&models[0], horizon),
+        }
+    }
+}
+
 /// Every group's [`GroupFigures`], found by the group's (frequency, T):
 /// made once over every unique row, they give the figures of the groups
 /// of any batch's rows ([`GroupLookup::figures_of`]), so a batch's rows
@@ -271,10 +285,7 @@ impl GroupLookup {
             .collect();
         GroupLookup {
             group_of,
-            figures: GroupFigures {
-                alive: groups.expectations(models, horizon),
-                none_if_alive: groups.no_purchase(&models[0], horizon),
-            },
+            figures: GroupFigures::of(groups, models, horizon),
         }
     }
 
@@ -404,10 +415,7 @@ pub(super) fn predict_rows(
     groups: AliveGroups,
     horizon: &Horizon,
 ) -> RowTable {
-    let figures = GroupFigures {
-        alive: groups.expectations(std::slice::from_ref(model), horizon),
-        none_if_alive: groups.no_purchase(model, horizon),
-    };
+    let figures = GroupFigures::of(&groups, std::slice::from_ref(model), horizon);
     predict_rows_of_groups(model, rows, (groups, figures), horizon)
 }
 

@@ -289,10 +289,7 @@ pub(super) fn rows_with_spread(
     covariance: &LogCovariance<4>,
 ) -> (RowTable, Vec<RowSpread>, ForecastGradients) {
     let models = scoring_and_moved(model);
-    let figures = GroupFigures {
-        alive: groups.expectations(&models, horizon),
-        none_if_alive: groups.no_purchase(model, horizon),
-    };
+    let figures = GroupFigures::of(&groups, &models, horizon);
     let weights_of = |range: Range<usize>| weights[range].to_vec();
     let evaluated = Evaluated::new(&models, rows, &groups, &figures);
     let pass = SpreadPass {

@@ -6,12 +6,13 @@
 //! summary is built while the fits run, and with one candidate model its
 //! holdout and the scoring run side by side; short of memory (the
 //! per-customer results spilled) all of this runs one after the other and
-//! the scorer holds nothing per unique row (`clv::RowMemory`). The customers' summaries are
-//! read a partition at a time and never joined: the fits' unique rows are
-//! folded over the partitions in code order (`clv::SummaryFold`; or each
-//! partition folded where it is, [`fold_part`], and the folds added in
-//! order), and each partition is scored on its own (`clv::Scorer`), to
-//! the numbers of the whole summary. The scores are kept a partition at a time
+//! the scorer holds nothing per unique row (`clv::RowMemory`). The
+//! customers' summaries are read a partition at a time and never joined:
+//! the fits' unique rows are folded over the partitions in code order
+//! (`clv::SummaryFold`; or each partition folded where it is,
+//! [`fold_part`], and the folds added in order), and each partition is
+//! scored on its own (`clv::Scorer`), to the numbers of the whole summary.
+//! The scores are kept a partition at a time
 //! (`stages::clv_scores::ClvScoreParts`), in the spill directory when the
 //! per-customer results are there too, with every CLV sorted for the
 //! target lists' quantiles.
@@ -431,8 +432,6 @@ type PurchaseFits = Vec<(PurchaseModel, FitReport)>;
 /// Gamma-Gamma's parameters (when usable) and its report.
 type SpendFit = (Option<GammaGammaParams>, FitReport);
 
-/// The purchase models and Gamma-Gamma fitted on the full history, side
-/// by side.
 /// The fits of `candidates` over the folded rows; then what scoring will
 /// not read is freed: Gamma-Gamma's rows (scoring reads their mean) and,
 /// when every candidate scores by batch under `memory`, the index that
@@ -454,6 +453,8 @@ fn fit_and_free(
     (folded, fits)
 }
 
+/// The purchase models and Gamma-Gamma fitted on the full history, side
+/// by side.
 fn fit_all(
     candidates: &[PurchaseModelKind],
     summary: &FoldedSummary,
