@@ -333,21 +333,21 @@ pub fn clv_stage(
         Some(elsewhere) => {
             let (folded, calibration) =
                 Folded::of_parts(elsewhere, parts.part_count(), calibration_end)?;
-            (Ok(fit(folded)), Ok(calibration))
+            (Ok(fit(folded)), Some(Ok(calibration)))
         }
-        // Short of memory, the calibration's rows are folded once the
-        // full history's are fitted and what their scoring does not read
-        // is freed, not beside them.
-        None if memory == RowMemory::PerBatch => {
-            let fitted = Folded::of(parts).map(fit);
-            (fitted, Calibration::of(history, calibration_end))
-        }
+        // Short of memory, the calibration's rows are folded below, once
+        // the full history's are fitted and what their scoring does not
+        // read is freed, not beside them.
+        None if memory == RowMemory::PerBatch => (Folded::of(parts).map(fit), None),
         // The calibration summary reads the history customer by customer,
         // which the fits do not need: it is built while they run.
-        None => rayon::join(
-            || Folded::of(parts).map(fit),
-            || Calibration::of(history, calibration_end),
-        ),
+        None => {
+            let (fitted, calibration) = rayon::join(
+                || Folded::of(parts).map(fit),
+                || Calibration::of(history, calibration_end),
+            );
+            (fitted, Some(calibration))
+        }
     };
     let (
         Folded {
@@ -371,6 +371,19 @@ pub fn clv_stage(
         elsewhere,
         memory,
     };
+    // Short of memory with one candidate model, the scorer is made before
+    // the calibration's rows are folded, so the full history's rows and
+    // spends are freed by then.
+    let to_score = match (&calibration, purchase.as_slice()) {
+        (None, [(model, report)]) => {
+            ToScore::Ready(Box::new(scoring.scorer(folded, *model, report)))
+        }
+        _ => ToScore::Fold(Box::new(folded)),
+    };
+    let calibration = match calibration {
+        Some(calibration) => calibration?,
+        None => Calibration::of(history, calibration_end)?,
+    };
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     // The comparison reads the calibration customers again: their
     // columns where they were folded, or the history here.
@@ -383,10 +396,10 @@ pub fn clv_stage(
         None => HoldoutCustomers::History(history),
     };
     let (validation, selection, scored) = validate_and_score(
-        (customers, calibration?),
+        (customers, calibration),
         &purchase,
         &fits,
-        (scoring, folded),
+        (scoring, to_score),
     )?;
     let Scored {
         model,
@@ -475,13 +488,22 @@ fn fit_all(
 /// per-customer results are stored: the budget then holds neither the
 /// history nor, measured at 100 M orders under 1 GiB, the calibration's
 /// rows beside the scorer's (1,467 MiB side by side), so the validation
-/// frees its rows before the scorer's are made.
+/// frees its rows before the scorer's are made (or the scorer was made
+/// before the calibration's rows, [`ToScore::Ready`]).
 fn validate_and_score(
     calibration: (HoldoutCustomers<'_>, Calibration),
     purchase: &[(PurchaseModel, FitReport)],
     reports: &[FitReport],
-    (scoring, folded): (ScoringInputs, FoldedSummary),
+    (scoring, to_score): (ScoringInputs, ToScore),
 ) -> Result<(HoldoutValidation, Vec<SelectionRow>, Scored)> {
+    let folded = match to_score {
+        ToScore::Ready(ready) => {
+            let validation = validation(calibration, scoring.config, purchase)?;
+            let selection = selection_rows(reports, &validation);
+            return Ok((validation, selection, scoring.score_with(*ready)?));
+        }
+        ToScore::Fold(folded) => *folded,
+    };
     if let ([(model, report)], None) = (purchase, &scoring.stores) {
         let config = scoring.config;
         let (validation, scored) = rayon::join(
@@ -526,6 +548,22 @@ struct ScoringInputs<'a> {
     memory: RowMemory,
 }
 
+/// What the customers are scored from: the fold's rows, or the scorer
+/// made from them already. Both boxed: their headers differ by hundreds
+/// of bytes.
+enum ToScore {
+    Fold(Box<FoldedSummary>),
+    Ready(Box<ReadyScorer>),
+}
+
+/// A scorer of one purchase model, and the intervals' uncertainty it was
+/// made with.
+struct ReadyScorer {
+    model: PurchaseModel,
+    scorer: Scorer,
+    uncertainty: Option<Uncertainty>,
+}
+
 /// The customers scored by one purchase model, and the forecast.
 struct Scored {
     model: PurchaseModel,
@@ -542,6 +580,17 @@ impl ScoringInputs<'_> {
         model: PurchaseModel,
         report: &FitReport,
     ) -> Result<Scored> {
+        self.score_with(self.scorer(folded, model, report))
+    }
+
+    /// The scorer of `model`, fitted as `report` says, from the rows
+    /// `folded`, which it takes.
+    fn scorer(
+        &self,
+        folded: FoldedSummary,
+        model: PurchaseModel,
+        report: &FitReport,
+    ) -> ReadyScorer {
         let clock = std::time::Instant::now();
         let uncertainty = uncertainty(self.config, report, self.gg.is_some(), self.gg_report);
         let scoring = folded.into_scoring(model, self.gg, (&self.settings, self.memory));
@@ -549,6 +598,23 @@ impl ScoringInputs<'_> {
             None => scoring.without_intervals(),
             Some(uncertainty) => scoring.with_intervals(uncertainty),
         };
+        tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "clv scorer");
+        ReadyScorer {
+            model,
+            scorer,
+            uncertainty,
+        }
+    }
+
+    /// Every customer's scores and the forecast, a partition at a time,
+    /// by a scorer made already.
+    fn score_with(&self, ready: ReadyScorer) -> Result<Scored> {
+        let clock = std::time::Instant::now();
+        let ReadyScorer {
+            model,
+            scorer,
+            uncertainty,
+        } = ready;
         let (scores, totals) = self.scores(&scorer)?;
         let gradients = scorer.forecast_gradients().zip(uncertainty.as_ref());
         let forecast = forecast(totals, &self.settings, gradients);
