@@ -326,29 +326,11 @@ pub fn clv_stage(
         Some(_) => RowMemory::PerBatch,
         None => RowMemory::HoldRows,
     };
-    let fit = |folded: Folded| fit_and_free(folded, (&candidates, memory), config.penalizer);
-    let (fitted, calibration) = match elsewhere {
-        // The partitions were folded where they are: only their folds
-        // are read.
-        Some(elsewhere) => {
-            let (folded, calibration) =
-                Folded::of_parts(elsewhere, parts.part_count(), calibration_end)?;
-            (Ok(fit(folded)), Some(Ok(calibration)))
-        }
-        // Short of memory, the calibration's rows are folded below, once
-        // the full history's are fitted and what their scoring does not
-        // read is freed, not beside them.
-        None if memory == RowMemory::PerBatch => (Folded::of(parts).map(fit), None),
-        // The calibration summary reads the history customer by customer,
-        // which the fits do not need: it is built while they run.
-        None => {
-            let (fitted, calibration) = rayon::join(
-                || Folded::of(parts).map(fit),
-                || Calibration::of(history, calibration_end),
-            );
-            (fitted, Some(calibration))
-        }
-    };
+    let (fitted, calibration) = fit_with_calibration(
+        (history, parts, elsewhere),
+        (&candidates, memory),
+        (calibration_end, config.penalizer),
+    )?;
     let (
         Folded {
             summary: folded,
@@ -445,6 +427,40 @@ type PurchaseFits = Vec<(PurchaseModel, FitReport)>;
 /// Gamma-Gamma's parameters (when usable) and its report.
 type SpendFit = (Option<GammaGammaParams>, FitReport);
 
+/// The folded rows and their fits, and the calibration's rows: read
+/// from where the partitions were folded (`elsewhere`), folded side by
+/// side, or, short of memory, the calibration left to the caller (`None`)
+/// to fold once what the full history's scoring does not read is freed.
+fn fit_with_calibration(
+    (history, parts, elsewhere): (&OrderHistory, &CustomerParts, Option<&dyn ClvElsewhere>),
+    (candidates, memory): (&[PurchaseModelKind], RowMemory),
+    (calibration_end, penalizer): (i32, f64),
+) -> Result<(Result<FoldedAndFits>, Option<Result<Calibration>>)> {
+    let fit = |folded: Folded| fit_and_free(folded, (candidates, memory), penalizer);
+    Ok(match elsewhere {
+        // The partitions were folded where they are: only their folds
+        // are read.
+        Some(elsewhere) => {
+            let (folded, calibration) =
+                Folded::of_parts(elsewhere, parts.part_count(), calibration_end)?;
+            (Ok(fit(folded)), Some(Ok(calibration)))
+        }
+        None if memory == RowMemory::PerBatch => (Folded::of(parts).map(fit), None),
+        // The calibration summary reads the history customer by customer,
+        // which the fits do not need: it is built while they run.
+        None => {
+            let (fitted, calibration) = rayon::join(
+                || Folded::of(parts).map(fit),
+                || Calibration::of(history, calibration_end),
+            );
+            (fitted, Some(calibration))
+        }
+    })
+}
+
+/// The folded rows and the fits over them.
+type FoldedAndFits = (Folded, (PurchaseFits, SpendFit));
+
 /// The fits of `candidates` over the folded rows; then what scoring will
 /// not read is freed: Gamma-Gamma's rows (scoring reads their mean) and,
 /// when every candidate scores by batch under `memory`, the index that
@@ -453,7 +469,7 @@ fn fit_and_free(
     mut folded: Folded,
     (candidates, memory): (&[PurchaseModelKind], RowMemory),
     penalizer: f64,
-) -> (Folded, (PurchaseFits, SpendFit)) {
+) -> FoldedAndFits {
     let fits = fit_all(candidates, &folded.summary, penalizer);
     let summary = &mut folded.summary;
     summary.drop_spend_rows();
