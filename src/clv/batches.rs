@@ -86,7 +86,6 @@ pub struct UniqueRowsPart(RfmPart);
 
 /// The unique rows of every customer folded, and the index that finds a
 /// customer's row again.
-#[derive(Clone)]
 pub struct UniqueRows {
     rows: RfmRows,
     index: RowIndex,
@@ -294,8 +293,7 @@ impl FoldedSummary {
             row_spend,
             ..
         } = self;
-        // Pareto/NBD's rows' figures are made beside each other.
-        let by_batch = memory == RowMemory::PerBatch && !model.kind().alive_depends_on_other_rows();
+        let by_batch = memory.by_batch(model.kind());
         let index = match by_batch {
             true => None,
             false => Some(index.expect("the fold's row index, dropped only for scoring by batch")),
@@ -330,6 +328,14 @@ pub enum RowMemory {
     /// made from their groups'. Scoring takes more time (at 100 M orders
     /// 18 s instead of 13 s), and its memory is the groups' and a batch's.
     PerBatch,
+}
+
+impl RowMemory {
+    /// Whether `kind`'s scorer makes each batch's rows: short of memory,
+    /// unless its rows' figures are made beside each other (Pareto/NBD).
+    pub fn by_batch(self, kind: PurchaseModelKind) -> bool {
+        self == RowMemory::PerBatch && !kind.alive_depends_on_other_rows()
+    }
 }
 
 /// A purchase model and the order values, ready to make a [`Scorer`]

@@ -473,10 +473,7 @@ fn fit_and_free(
     let fits = fit_all(candidates, &folded.summary, penalizer);
     let summary = &mut folded.summary;
     summary.drop_spend_rows();
-    let by_batch = candidates
-        .iter()
-        .all(|kind| !kind.alive_depends_on_other_rows());
-    if memory == RowMemory::PerBatch && by_batch {
+    if candidates.iter().all(|&kind| memory.by_batch(kind)) {
         summary.drop_row_index();
     }
     (folded, fits)
