@@ -13,10 +13,11 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use super::compress::{RfmFolder, RfmPart, RfmRows, RowIndex, SpendFolder, SpendPart, SpendRows};
+use super::compress::{RfmFolder, RfmPart, RfmRows, SpendFolder, SpendPart, SpendRows};
 use super::gamma_gamma::fit_spend_rows;
 use super::model::fit_purchase_model_rows;
 use super::predict::{expected_orders_of_rows, OrderValue};
+use super::row_index::{KeyedIndex, RowIndex};
 use super::row_spend::RowSpend;
 use super::rows::{
     finite_or, predict_rows, predict_rows_of_groups, AliveGroups, CustomerPredictions, GroupLookup,
@@ -115,7 +116,8 @@ impl UniqueRows {
         recency_days: &[i64],
         tenure_days: &[i64],
     ) -> Vec<u32> {
-        self.index.rows_of(frequency, recency_days, tenure_days)
+        self.index
+            .rows_of(&self.rows, frequency, recency_days, tenure_days)
     }
 
     /// [`super::fit_purchase_model_on`] over the rows.
@@ -248,7 +250,7 @@ impl FoldedSummary {
         fit_purchase_model_rows(kind, &self.rows, penalizer, None, at_optimum)
     }
 
-    /// Frees the index that finds a customer's row (about 20 bytes a
+    /// Frees the index that finds a customer's row (about 6 bytes a
     /// row), which only a scorer that holds every row's figures reads:
     /// scored [`RowMemory::PerBatch`] by a model whose rows allow it.
     pub fn drop_row_index(&mut self) {
@@ -320,7 +322,7 @@ impl FoldedSummary {
 /// What a [`Scorer`] holds of the unique rows while it scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowMemory {
-    /// Every row's figures and the fold's index of the rows (about 75
+    /// Every row's figures and the fold's index of the rows (about 70
     /// bytes a row): each customer's row's figures are read, not made.
     HoldRows,
     /// Nothing per unique row, where the purchase model allows it (the
@@ -381,7 +383,7 @@ impl Scoring {
             Some(index) => RowFigures::Held {
                 table: predict_rows(&model, &rows, groups, &horizon),
                 spread: Vec::new(),
-                index,
+                index: KeyedIndex::of(index, &rows),
             },
             None => RowFigures::OfBatch(GroupLookup::of(&groups, &[model], &horizon)),
         };
@@ -429,7 +431,7 @@ impl Scoring {
             &self.horizon,
             &uncertainty.purchase,
         );
-        let index = self.index.expect("the held rows' index");
+        let index = KeyedIndex::of(self.index.expect("the held rows' index"), &self.rows);
         (
             RowFigures::Held {
                 index,
@@ -481,7 +483,7 @@ enum RowFigures {
     /// that the rows of its frequency share (`pareto_days`), so a row's
     /// figures depend on the rows made beside it.
     Held {
-        index: RowIndex,
+        index: KeyedIndex,
         table: RowTable,
         spread: Vec<RowSpread>,
     },

@@ -13,9 +13,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use rayon::prelude::*;
-
 use super::exact_sum::ExactSum;
+use super::row_index::RowIndex;
 use super::CustomerSummaryInput;
 
 /// A small multiplicative hasher for integer keys. SipHash (std's default)
@@ -333,7 +332,7 @@ impl RfmFolder {
     /// The row of a sanitized triple, added with weight 0 when new.
     fn row_of(&mut self, key: (i64, i64, i64)) -> u32 {
         let next = self.rows.len() as u32;
-        let row = self.index.row_or_insert(key, next);
+        let row = self.index.row_or_insert(key, next, &self.rows);
         if row == next {
             let (x, t_x, t) = key;
             let rows = &mut self.rows;
@@ -348,7 +347,7 @@ impl RfmFolder {
     /// ([`RfmFolder::add_part`]).
     pub fn part(&self) -> RfmPart {
         RfmPart {
-            keys: self.index.keys(self.rows.len()),
+            keys: self.index.triples(&self.rows),
             customers: self.rows.w.iter().map(|&w| w as u64).collect(),
         }
     }
@@ -383,70 +382,9 @@ pub(crate) struct RfmPart {
     customers: Vec<u64>,
 }
 
-/// The row of every (x, t_x, T) folded by an [`RfmFolder`]: customers
-/// given a batch at a time find their rows here, so no customer's row is
-/// kept between the batches.
-#[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
-pub(crate) struct RowIndex {
-    /// Rows by packed key ([`packed`]): every real history's.
-    packed: IntMap<u64, u32>,
-    /// Rows whose values do not pack, by their triple.
-    wide: IntMap<(i64, i64, i64), u32>,
-}
-
-impl RowIndex {
-    /// The row of each customer given as their frequency, recency and T
-    /// columns (of equal lengths).
-    ///
-    /// # Panics
-    /// If a customer's triple was not folded.
-    pub fn rows_of(
-        &self,
-        frequency: &[i64],
-        recency_days: &[i64],
-        tenure_days: &[i64],
-    ) -> Vec<u32> {
-        assert_same_lengths(frequency, recency_days, tenure_days);
-        (0..frequency.len())
-            .into_par_iter()
-            .map(|i| {
-                let key = sanitize_rfm(frequency[i], recency_days[i], tenure_days[i]);
-                let row = match packed(key) {
-                    Some(bits) => self.packed.get(&bits),
-                    None => self.wide.get(&key),
-                };
-                *row.expect("a customer of the folded summary")
-            })
-            .collect()
-    }
-
-    /// The triple of each of the `rows` rows, in row order: read off the
-    /// index, not the rows' doubles, so a triple beyond 2^53 stays exact.
-    fn keys(&self, rows: usize) -> Vec<(i64, i64, i64)> {
-        let mut keys = vec![(0, 0, 0); rows];
-        let mask = (1u64 << PACKED_BITS) - 1;
-        for (&bits, &row) in &self.packed {
-            let unpack = |shift: u32| ((bits >> shift) & mask) as i64;
-            keys[row as usize] = (unpack(2 * PACKED_BITS), unpack(PACKED_BITS), unpack(0));
-        }
-        for (&key, &row) in &self.wide {
-            keys[row as usize] = key;
-        }
-        keys
-    }
-
-    /// The row of a sanitized triple, `next` when it has none yet.
-    fn row_or_insert(&mut self, key: (i64, i64, i64), next: u32) -> u32 {
-        match packed(key) {
-            Some(bits) => *self.packed.entry(bits).or_insert(next),
-            None => *self.wide.entry(key).or_insert(next),
-        }
-    }
-}
-
 /// # Panics
 /// If the frequency, recency and T columns have different lengths.
-fn assert_same_lengths(frequency: &[i64], recency_days: &[i64], tenure_days: &[i64]) {
+pub(crate) fn assert_same_lengths(frequency: &[i64], recency_days: &[i64], tenure_days: &[i64]) {
     assert!(
         frequency.len() == recency_days.len() && frequency.len() == tenure_days.len(),
         "frequency, recency and T columns of different lengths"
@@ -472,19 +410,6 @@ fn frequency_slot(
 pub(crate) fn compress_triples(customers: &[(i64, i64, i64)]) -> (RfmRows, Vec<u32>) {
     let column = |of: fn(&(i64, i64, i64)) -> i64| customers.iter().map(of).collect::<Vec<_>>();
     compress_rfm_columns(&column(|c| c.0), &column(|c| c.1), &column(|c| c.2))
-}
-
-/// Bits per value of a packed (x, t_x, T) key: whole days below 2²¹
-/// (5,700 years), which every real history is.
-const PACKED_BITS: u32 = 21;
-
-/// A sanitized (x, t_x, T) as one integer when all three fit
-/// [`PACKED_BITS`]: a table of 8-byte keys is half the size of one of
-/// triples, and at a million rows its lookups are cache misses.
-fn packed((x, t_x, t): (i64, i64, i64)) -> Option<u64> {
-    let limit = 1i64 << PACKED_BITS;
-    ((0..limit).contains(&x) && (0..limit).contains(&t_x) && (0..limit).contains(&t))
-        .then_some(((x as u64) << (2 * PACKED_BITS)) | ((t_x as u64) << PACKED_BITS) | t as u64)
 }
 
 /// Unique (x, m) rows of the Gamma-Gamma-eligible customers.
@@ -648,6 +573,7 @@ impl SpendFolder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clv::row_index::PACKED_BITS;
     use proptest::prelude::*;
 
     /// Rows as (x, t_x, T) triples, their weights, and each customer's row.
@@ -756,11 +682,11 @@ mod tests {
             let ((rfm, index), spend) = (rfm.finish(), spend.finish());
             prop_assert_eq!(&customer_row, &whole_rows);
             // The index finds every customer's row again.
-            prop_assert_eq!(index.rows_of(&f, &r, &t), whole_rows.clone());
+            prop_assert_eq!(index.rows_of(&rfm, &f, &r, &t), whole_rows.clone());
             prop_assert_eq!(format!("{rfm:?}"), format!("{whole:?}"));
             prop_assert_eq!(format!("{spend:?}"), format!("{spend_whole:?}"));
             let ((rfm_apart, index_apart), spend_apart) = (rfm_apart.finish(), spend_apart.finish());
-            prop_assert_eq!(index_apart.rows_of(&f, &r, &t), whole_rows);
+            prop_assert_eq!(index_apart.rows_of(&rfm_apart, &f, &r, &t), whole_rows);
             prop_assert_eq!(format!("{rfm_apart:?}"), format!("{whole:?}"));
             prop_assert_eq!(format!("{spend_apart:?}"), format!("{spend_whole:?}"));
             let eligible = (0..f.len()).filter(|&i| gg_eligible(f[i], m[i])).count();
@@ -812,19 +738,5 @@ mod tests {
             }
             prop_assert_eq!(sample.total_w, kept.iter().map(|&i| rows.w[i]).sum::<f64>());
         }
-    }
-
-    #[test]
-    fn a_triple_packs_only_when_every_value_fits() {
-        let top = (1i64 << PACKED_BITS) - 1;
-        assert_eq!(packed((0, 0, 0)), Some(0));
-        assert_eq!(
-            packed((1, 2, 3)),
-            Some((1 << (2 * PACKED_BITS)) | (2 << PACKED_BITS) | 3)
-        );
-        assert!(packed((top, top, top)).is_some());
-        assert_eq!(packed((top + 1, 0, 0)), None);
-        assert_eq!(packed((0, top + 1, 0)), None);
-        assert_eq!(packed((0, 0, top + 1)), None);
     }
 }

@@ -49,6 +49,7 @@ mod pareto_nbd;
 mod pareto_terms;
 mod predict;
 mod quadrature;
+mod row_index;
 mod row_spend;
 mod rows;
 mod uncertainty;
