@@ -887,17 +887,23 @@ impl StagedRun {
     /// Writes every table as Parquet into its own directory, one file per
     /// part ([`parts`]), each read back and compared with what was computed
     /// (`metadata` gives a table's key-value metadata). Tables are written
-    /// side by side (one file's writer is one thread); the outputs are
-    /// listed in the tables' order, each table's parts in order.
+    /// side by side (one file's writer is one thread) unless the budget is
+    /// tight; the outputs are listed in the tables' order, each table's
+    /// parts in order.
     pub fn write_tables(
         self,
         tables: &[Table],
         metadata: impl Fn(&str) -> Vec<(String, String)> + Sync,
     ) -> Result<TablesWritten> {
-        let outputs = tables
-            .par_iter()
-            .map(|table| self.write_table(table, &metadata(table.name)))
-            .collect::<Result<Vec<_>>>()?;
+        let write = |table: &Table| self.write_table(table, &metadata(table.name));
+        // Each table's writer holds its row group's encoded columns and two
+        // pieces in flight. Short of memory (pieces smaller than the most),
+        // one table is written at a time; a piece's columns are still
+        // encoded side by side.
+        let outputs = match self.piece_rows < PUBLISH_PIECE_ROWS {
+            true => tables.iter().map(write).collect::<Result<Vec<_>>>()?,
+            false => tables.par_iter().map(write).collect::<Result<Vec<_>>>()?,
+        };
         Ok(TablesWritten {
             staged: self,
             outputs: outputs.into_iter().flatten().collect(),
