@@ -13,7 +13,9 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use super::compress::{RfmFolder, RfmPart, RfmRows, SpendFolder, SpendPart, SpendRows};
+use super::compress::{
+    rows_of_customers, RfmFolder, RfmPart, RfmRows, SpendFolder, SpendPart, SpendRows,
+};
 use super::gamma_gamma::fit_spend_rows;
 use super::model::fit_purchase_model_rows;
 use super::predict::{expected_orders_of_rows, OrderValue};
@@ -116,8 +118,8 @@ impl UniqueRows {
         recency_days: &[i64],
         tenure_days: &[i64],
     ) -> Vec<u32> {
-        self.index
-            .rows_of(&self.rows, frequency, recency_days, tenure_days)
+        let columns = (frequency, recency_days, tenure_days);
+        rows_of_customers(columns, |key| self.index.row_of(key, &self.rows))
     }
 
     /// [`super::fit_purchase_model_on`] over the rows.
@@ -383,7 +385,7 @@ impl Scoring {
             Some(index) => RowFigures::Held {
                 table: predict_rows(&model, &rows, groups, &horizon),
                 spread: Vec::new(),
-                index: KeyedIndex::of(index, &rows),
+                index: KeyedIndex::of(index, &rows, rows.len()),
             },
             None => RowFigures::OfBatch(GroupLookup::of(&groups, &[model], &horizon)),
         };
@@ -431,7 +433,8 @@ impl Scoring {
             &self.horizon,
             &uncertainty.purchase,
         );
-        let index = KeyedIndex::of(self.index.expect("the held rows' index"), &self.rows);
+        let index = self.index.expect("the held rows' index");
+        let index = KeyedIndex::of(index, &self.rows, self.rows.len());
         (
             RowFigures::Held {
                 index,
@@ -564,7 +567,7 @@ impl Scorer {
                 }
                 RowFigures::Held { index, .. } => {
                     let (r, t) = (input.recency_days, input.tenure_days);
-                    (None, index.rows_of(x, r, t))
+                    (None, rows_of_customers((x, r, t), |key| index.row_of(key)))
                 }
             },
             || self.order_values(x, m),

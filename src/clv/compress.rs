@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::exact_sum::ExactSum;
-use super::row_index::RowIndex;
+use rayon::prelude::*;
+
+use super::row_index::{packed, RowIndex, RowKeys, NOT_PACKED};
 use super::CustomerSummaryInput;
 
 /// A small multiplicative hasher for integer keys. SipHash (std's default)
@@ -347,9 +349,23 @@ impl RfmFolder {
     /// ([`RfmFolder::add_part`]).
     pub fn part(&self) -> RfmPart {
         RfmPart {
-            keys: self.index.triples(&self.rows),
+            keys: self.triples(),
             customers: self.rows.w.iter().map(|&w| w as u64).collect(),
         }
+    }
+
+    /// The triple of each row, in row order: a packed row's from its
+    /// values, a wide row's from the index, so a triple beyond 2^53 stays
+    /// exact.
+    fn triples(&self) -> Vec<(i64, i64, i64)> {
+        let rows = &self.rows;
+        let mut triples: Vec<_> = (0..rows.len())
+            .map(|r| (rows.x(r) as i64, rows.t_x(r) as i64, rows.t(r) as i64))
+            .collect();
+        for (key, row) in self.index.wide_rows() {
+            triples[row as usize] = key;
+        }
+        triples
     }
 
     /// Adds the rows of another fold, of customers after these ones, as if
@@ -382,9 +398,39 @@ pub(crate) struct RfmPart {
     customers: Vec<u64>,
 }
 
+impl RowKeys for RfmRows {
+    /// Read off the row's values: a packed row's are below 2^21, exact as
+    /// doubles.
+    fn packed_key(&self, row: u32) -> u64 {
+        let r = row as usize;
+        let key = (self.x(r) as i64, self.t_x(r) as i64, self.t(r) as i64);
+        packed(key).unwrap_or(NOT_PACKED)
+    }
+}
+
+/// The row of each customer given as their frequency, recency and T
+/// columns (of equal lengths), which `row_of` finds from their sanitized
+/// triple.
+///
+/// # Panics
+/// If a customer's triple has no row.
+pub(crate) fn rows_of_customers(
+    (frequency, recency_days, tenure_days): (&[i64], &[i64], &[i64]),
+    row_of: impl Fn((i64, i64, i64)) -> Option<u32> + Sync,
+) -> Vec<u32> {
+    assert_same_lengths(frequency, recency_days, tenure_days);
+    (0..frequency.len())
+        .into_par_iter()
+        .map(|i| {
+            let key = sanitize_rfm(frequency[i], recency_days[i], tenure_days[i]);
+            row_of(key).expect("a customer of the folded summary")
+        })
+        .collect()
+}
+
 /// # Panics
 /// If the frequency, recency and T columns have different lengths.
-pub(crate) fn assert_same_lengths(frequency: &[i64], recency_days: &[i64], tenure_days: &[i64]) {
+fn assert_same_lengths(frequency: &[i64], recency_days: &[i64], tenure_days: &[i64]) {
     assert!(
         frequency.len() == recency_days.len() && frequency.len() == tenure_days.len(),
         "frequency, recency and T columns of different lengths"
@@ -682,11 +728,13 @@ mod tests {
             let ((rfm, index), spend) = (rfm.finish(), spend.finish());
             prop_assert_eq!(&customer_row, &whole_rows);
             // The index finds every customer's row again.
-            prop_assert_eq!(index.rows_of(&rfm, &f, &r, &t), whole_rows.clone());
+            let found = rows_of_customers((&f, &r, &t), |key| index.row_of(key, &rfm));
+            prop_assert_eq!(found, whole_rows.clone());
             prop_assert_eq!(format!("{rfm:?}"), format!("{whole:?}"));
             prop_assert_eq!(format!("{spend:?}"), format!("{spend_whole:?}"));
             let ((rfm_apart, index_apart), spend_apart) = (rfm_apart.finish(), spend_apart.finish());
-            prop_assert_eq!(index_apart.rows_of(&rfm_apart, &f, &r, &t), whole_rows);
+            let found = rows_of_customers((&f, &r, &t), |key| index_apart.row_of(key, &rfm_apart));
+            prop_assert_eq!(found, whole_rows);
             prop_assert_eq!(format!("{rfm_apart:?}"), format!("{whole:?}"));
             prop_assert_eq!(format!("{spend_apart:?}"), format!("{spend_whole:?}"));
             let eligible = (0..f.len()).filter(|&i| gg_eligible(f[i], m[i])).count();

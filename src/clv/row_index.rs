@@ -5,16 +5,13 @@
 //! Its table holds row numbers alone; a row's key is read off where the
 //! rows are ([`RowKeys`]). That is about 6 bytes a row instead of the 20
 //! of a map from keys to rows: 100 MB less at 100 M orders' 7 M rows,
-//! where the CLV stage's fold is a run's peak short of memory. A lookup
+//! where the CLV stage's fold was a run's peak short of memory. A lookup
 //! reads the row's values beside the table, so it costs a cache miss or
 //! two more. hashbrown's `HashTable` is the map with the keys left out.
 
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::collections::BTreeMap;
 
 use hashbrown::HashTable;
-use rayon::prelude::*;
-
-use super::compress::{assert_same_lengths, sanitize_rfm, IntHasher, IntMap, RfmRows};
 
 /// The row of every (x, t_x, T) folded, its keys read off the rows
 /// ([`RowKeys`]): the lookups take them.
@@ -22,29 +19,20 @@ use super::compress::{assert_same_lengths, sanitize_rfm, IntHasher, IntMap, RfmR
 pub(crate) struct RowIndex {
     /// Rows whose key packs ([`packed`]): every real history's.
     packed: HashTable<u32>,
-    /// Rows whose values do not pack, by their triple.
-    wide: IntMap<(i64, i64, i64), u32>,
+    /// Rows whose values do not pack, by their triple: none in a real
+    /// history, so an ordered map does.
+    wide: BTreeMap<(i64, i64, i64), u32>,
 }
 
 /// Where a [`RowIndex`] reads its rows' packed keys.
 pub(crate) trait RowKeys: Sync {
-    /// The packed key of `row`, or [`NOT_PACKED`] for a row of the
-    /// index's `wide` map.
+    /// The packed key of `row` ([`packed`]), or [`NOT_PACKED`] for a row
+    /// of the index's wide ones.
     fn packed_key(&self, row: u32) -> u64;
 }
 
 /// Never a packed key, which has 63 bits.
-const NOT_PACKED: u64 = u64::MAX;
-
-impl RowKeys for RfmRows {
-    /// Read off the row's values: a packed row's are below 2^21, exact as
-    /// doubles.
-    fn packed_key(&self, row: u32) -> u64 {
-        let r = row as usize;
-        let key = (self.x(r) as i64, self.t_x(r) as i64, self.t(r) as i64);
-        packed(key).unwrap_or(NOT_PACKED)
-    }
-}
+pub(crate) const NOT_PACKED: u64 = u64::MAX;
 
 impl RowKeys for [u64] {
     fn packed_key(&self, row: u32) -> u64 {
@@ -52,15 +40,27 @@ impl RowKeys for [u64] {
     }
 }
 
-/// The table's hash of a packed key.
+/// The table's hash of a packed key: fixed seeds, as nothing depends on
+/// them (rows are numbered in the order they come).
 fn hash_of(bits: u64) -> u64 {
-    BuildHasherDefault::<IntHasher>::default().hash_one(bits)
+    const HASHER: ahash::RandomState = ahash::RandomState::with_seeds(
+        0x726f_7773_2062_7920,
+        0x6b65_7920_6f66_2074,
+        0x6865_2066_6f6c_6420,
+        0x2878_2c74_782c_5429,
+    );
+    HASHER.hash_one(bits)
 }
 
 impl RowIndex {
     /// The row of a sanitized triple, `next` when it has none yet (the
     /// caller adds row `next` to `rows` then).
-    pub fn row_or_insert(&mut self, key: (i64, i64, i64), next: u32, rows: &impl RowKeys) -> u32 {
+    pub fn row_or_insert<K: RowKeys + ?Sized>(
+        &mut self,
+        key: (i64, i64, i64),
+        next: u32,
+        rows: &K,
+    ) -> u32 {
         let Some(bits) = packed(key) else {
             return *self.wide.entry(key).or_insert(next);
         };
@@ -72,45 +72,20 @@ impl RowIndex {
         *entry.or_insert(next).get()
     }
 
-    /// The row of each customer given as their frequency, recency and T
-    /// columns (of equal lengths), the rows' keys read off `rows`.
-    ///
-    /// # Panics
-    /// If a customer's triple was not folded.
-    pub fn rows_of<K: RowKeys + ?Sized>(
-        &self,
-        rows: &K,
-        frequency: &[i64],
-        recency_days: &[i64],
-        tenure_days: &[i64],
-    ) -> Vec<u32> {
-        assert_same_lengths(frequency, recency_days, tenure_days);
-        (0..frequency.len())
-            .into_par_iter()
-            .map(|i| {
-                let key = sanitize_rfm(frequency[i], recency_days[i], tenure_days[i]);
-                let row = match packed(key) {
-                    Some(bits) => self
-                        .packed
-                        .find(hash_of(bits), |&row| rows.packed_key(row) == bits),
-                    None => self.wide.get(&key),
-                };
-                *row.expect("a customer of the folded summary")
-            })
-            .collect()
+    /// The row of a sanitized triple, the rows' keys read off `rows`.
+    pub fn row_of<K: RowKeys + ?Sized>(&self, key: (i64, i64, i64), rows: &K) -> Option<u32> {
+        match packed(key) {
+            Some(bits) => self
+                .packed
+                .find(hash_of(bits), |&row| rows.packed_key(row) == bits)
+                .copied(),
+            None => self.wide.get(&key).copied(),
+        }
     }
 
-    /// The triple of each row, in row order: a packed row's from its
-    /// values, a wide row's from the index, so a triple beyond 2^53 stays
-    /// exact.
-    pub fn triples(&self, rows: &RfmRows) -> Vec<(i64, i64, i64)> {
-        let mut triples: Vec<_> = (0..rows.len())
-            .map(|r| (rows.x(r) as i64, rows.t_x(r) as i64, rows.t(r) as i64))
-            .collect();
-        for (&key, &row) in &self.wide {
-            triples[row as usize] = key;
-        }
-        triples
+    /// The rows whose values do not pack, with their triples.
+    pub fn wide_rows(&self) -> impl Iterator<Item = ((i64, i64, i64), u32)> + '_ {
+        self.wide.iter().map(|(&key, &row)| (key, row))
     }
 }
 
@@ -124,29 +99,19 @@ pub(crate) struct KeyedIndex {
 }
 
 impl KeyedIndex {
-    /// The fold's index, with the keys of its `rows`.
-    pub fn of(index: RowIndex, rows: &RfmRows) -> KeyedIndex {
-        let keys = (0..rows.len() as u32)
-            .into_par_iter()
-            .map(|row| rows.packed_key(row))
-            .collect();
+    /// The index of `count` rows, with their keys read off `rows`.
+    pub fn of<K: RowKeys + ?Sized>(index: RowIndex, rows: &K, count: usize) -> KeyedIndex {
+        let keys = (0..count as u32).map(|row| rows.packed_key(row)).collect();
         KeyedIndex { keys, index }
     }
 
-    /// [`RowIndex::rows_of`].
-    pub fn rows_of(
-        &self,
-        frequency: &[i64],
-        recency_days: &[i64],
-        tenure_days: &[i64],
-    ) -> Vec<u32> {
-        let keys = self.keys.as_slice();
-        self.index
-            .rows_of(keys, frequency, recency_days, tenure_days)
+    /// The row of a sanitized triple.
+    pub fn row_of(&self, key: (i64, i64, i64)) -> Option<u32> {
+        self.index.row_of(key, self.keys.as_slice())
     }
 
     /// The index of rows with these packed keys and wide rows.
-    fn of_keys(keys: Vec<u64>, wide: IntMap<(i64, i64, i64), u32>) -> KeyedIndex {
+    fn of_keys(keys: Vec<u64>, wide: BTreeMap<(i64, i64, i64), u32>) -> KeyedIndex {
         let packed_rows = keys.iter().filter(|&&bits| bits != NOT_PACKED).count();
         let mut packed = HashTable::with_capacity(packed_rows);
         for (row, &bits) in keys.iter().enumerate() {
@@ -169,7 +134,7 @@ impl serde::Serialize for KeyedIndex {
 
 impl<'de> serde::Deserialize<'de> for KeyedIndex {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (keys, wide) = <(Vec<u64>, IntMap<(i64, i64, i64), u32>)>::deserialize(deserializer)?;
+        let (keys, wide) = <(Vec<u64>, BTreeMap<(i64, i64, i64), u32>)>::deserialize(deserializer)?;
         Ok(KeyedIndex::of_keys(keys, wide))
     }
 }
@@ -180,7 +145,7 @@ pub(crate) const PACKED_BITS: u32 = 21;
 
 /// A sanitized (x, t_x, T) as one integer when all three fit
 /// [`PACKED_BITS`].
-fn packed((x, t_x, t): (i64, i64, i64)) -> Option<u64> {
+pub(crate) fn packed((x, t_x, t): (i64, i64, i64)) -> Option<u64> {
     let limit = 1i64 << PACKED_BITS;
     ((0..limit).contains(&x) && (0..limit).contains(&t_x) && (0..limit).contains(&t))
         .then_some(((x as u64) << (2 * PACKED_BITS)) | ((t_x as u64) << PACKED_BITS) | t as u64)
@@ -189,7 +154,6 @@ fn packed((x, t_x, t): (i64, i64, i64)) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clv::compress::RfmFolder;
     use proptest::prelude::*;
 
     #[test]
@@ -206,8 +170,7 @@ mod tests {
         assert_eq!(packed((0, 0, top + 1)), None);
     }
 
-    /// A value: mostly small days, now and then one that does not pack
-    /// (2^21 and beyond, past 2^53 too).
+    /// A value: mostly small days, now and then one that does not pack.
     fn value() -> impl Strategy<Value = i64> {
         prop_oneof![
             8 => 0i64..40,
@@ -217,37 +180,40 @@ mod tests {
     }
 
     proptest! {
-        /// The fold's index, and the keyed index after a serialize round
-        /// trip, find each customer's row: the first customer of the same
-        /// sanitized triple's, by brute force.
+        /// Triples indexed as they come, with their rows' keys in a
+        /// vector: each finds the row of its first occurrence (by brute
+        /// force), in the index and in the keyed index after a serialize
+        /// round trip; a triple never indexed finds none.
         #[test]
-        fn every_customer_finds_the_row_of_their_triple(
-            customers in proptest::collection::vec((value(), value(), value()), 0..200),
+        fn every_triple_finds_the_row_of_its_first_occurrence(
+            triples in proptest::collection::vec((value(), value(), value()), 0..200),
+            absent in (value(), value(), value()),
         ) {
-            let column = |of: fn(&(i64, i64, i64)) -> i64| customers.iter().map(of).collect::<Vec<_>>();
-            let (f, r, t) = (column(|c| c.0), column(|c| c.1), column(|c| c.2));
-            let mut fold = RfmFolder::default();
-            let added = fold.add(&f, &r, &t);
-            let (rows, index) = fold.finish();
+            let (mut index, mut keys) = (RowIndex::default(), Vec::<u64>::new());
             let mut firsts: Vec<(i64, i64, i64)> = Vec::new();
-            let mut want = Vec::new();
-            for &(x, t_x, tt) in &customers {
-                let key = sanitize_rfm(x, t_x, tt);
-                let row = firsts.iter().position(|&k| k == key).unwrap_or_else(|| {
+            for &key in &triples {
+                let next = keys.len() as u32;
+                let row = index.row_or_insert(key, next, keys.as_slice());
+                if row == next {
+                    keys.push(packed(key).unwrap_or(NOT_PACKED));
+                }
+                let first = firsts.iter().position(|&k| k == key).unwrap_or_else(|| {
                     firsts.push(key);
                     firsts.len() - 1
                 });
-                want.push(row as u32);
+                prop_assert_eq!(row, first as u32);
             }
-            prop_assert_eq!(&added, &want);
-            prop_assert_eq!(rows.len(), firsts.len());
-            prop_assert_eq!(&index.triples(&rows), &firsts);
-            prop_assert_eq!(&index.rows_of(&rows, &f, &r, &t), &want);
-            let keyed = KeyedIndex::of(index, &rows);
             let config = bincode::config::standard();
+            let keyed = KeyedIndex::of(index.clone(), keys.as_slice(), keys.len());
             let bytes = bincode::serde::encode_to_vec(&keyed, config).expect("serialize");
             let back: KeyedIndex = bincode::serde::decode_from_slice(&bytes, config).expect("deserialize").0;
-            prop_assert_eq!(&back.rows_of(&f, &r, &t), &want);
+            for (row, &key) in firsts.iter().enumerate() {
+                prop_assert_eq!(index.row_of(key, keys.as_slice()), Some(row as u32));
+                prop_assert_eq!(back.row_of(key), Some(row as u32));
+            }
+            let absent_row = firsts.iter().position(|&k| k == absent).map(|r| r as u32);
+            prop_assert_eq!(index.row_of(absent, keys.as_slice()), absent_row);
+            prop_assert_eq!(back.row_of(absent), absent_row);
         }
     }
 }
