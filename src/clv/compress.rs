@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::exact_sum::ExactSum;
 use rayon::prelude::*;
 
+use super::exact_sum::ExactSum;
 use super::row_index::{packed, RowIndex, RowKeys, NOT_PACKED};
 use super::CustomerSummaryInput;
 
