@@ -421,15 +421,13 @@ impl Scoring {
 
     /// Every row's figures and spread, held, and the forecast's gradients.
     fn held_with_spread(self, uncertainty: &Uncertainty) -> (RowFigures, ForecastGradients) {
-        let weights = self.order_value.row_weights(&self.rows, &self.row_spend);
-        // The spends are in the weights now: freed before the rows'
-        // figures are made beside them.
-        drop(self.row_spend);
+        let (rows, row_spend, order_value) = (&self.rows, &self.row_spend, &self.order_value);
+        let weights_of = |range| order_value.row_weights_of(rows, row_spend, range);
         let (table, spread, forecast) = rows_with_spread(
             &self.model,
-            &self.rows,
+            rows,
             self.groups,
-            &weights,
+            &weights_of,
             &self.horizon,
             &uncertainty.purchase,
         );

@@ -105,12 +105,12 @@ pub fn predict_with_intervals<'s>(
         |i: usize| order_value.log_gradient(input.frequency[i], input.monetary_value[i]);
     let mut spend = RowSpend::default();
     spend.add(customer_row, input.frequency, input.monetary_value);
-    let weights = order_value.row_weights(rows, &spend);
+    let weights_of = |range| order_value.row_weights_of(rows, &spend, range);
     let (table, spread, forecast) = rows_with_spread(
         &model,
         rows,
         groups,
-        &weights,
+        &weights_of,
         &horizon,
         &uncertainty.purchase,
     );
@@ -205,7 +205,8 @@ impl OrderValue {
         finite_or(aov, 0.0)
     }
 
-    /// Each row's weights on the forecast's revenue, Σ A and
+    /// The weights on the forecast's revenue of each row in `range`, in
+    /// order (the forecast makes them a window of rows at a time), Σ A and
     /// Σ A·∂ln A/∂ln(p, q, γ) over its customers, in closed form from its
     /// customers' number and their spends (`spend`): a repeat buyer's A is
     /// (γ + m·x)·p/D with D = p·x + q − 1, linear in the spend m·x, and
@@ -214,14 +215,6 @@ impl OrderValue {
     /// unlike a sum over them they do not depend on the customers' order.
     /// (A spend so large that (γ + m·x)·p overflows makes the row's
     /// weights infinite, where the customer's own value falls back to m.)
-    pub(super) fn row_weights(&self, rows: &RfmRows, spend: &RowSpend) -> Vec<RowWeights> {
-        (0..rows.len())
-            .into_par_iter()
-            .map(|r| self.weights_at(rows, spend, r))
-            .collect()
-    }
-
-    /// [`Self::row_weights`] of the rows in `range` alone, in order.
     pub(super) fn row_weights_of(
         &self,
         rows: &RfmRows,
@@ -231,13 +224,13 @@ impl OrderValue {
         range.map(|r| self.weights_at(rows, spend, r)).collect()
     }
 
-    /// Row `r`'s [`Self::row_weights`].
+    /// Row `r`'s [`Self::row_weights_of`].
     fn weights_at(&self, rows: &RfmRows, spend: &RowSpend, r: usize) -> RowWeights {
         let eligible = spend.eligible(r) as f64;
         self.weights_of_row(rows.x(r), (rows.w[r], eligible), spend.spend(r))
     }
 
-    /// One row's [`Self::row_weights`]: frequency `x`, its customers and
+    /// One row's [`Self::row_weights_of`]: frequency `x`, its customers and
     /// how many of them are repeat buyers Gamma-Gamma reads, and the sum
     /// of those buyers' spends m·x.
     fn weights_of_row(&self, x: f64, (customers, eligible): (f64, f64), spend: f64) -> RowWeights {

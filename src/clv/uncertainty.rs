@@ -253,7 +253,7 @@ fn relative(variance: f64, value: f64) -> f64 {
 /// forecast's revenue: Σ of their order values A, and Σ A·∂ln A/∂θ_spend.
 /// (Their number, which the forecast's orders add up, is the row's weight
 /// in the summary, `RfmRows::w`: the same count of the same customers.)
-/// `predict::OrderValue::row_weights` makes them from the row's spends.
+/// `predict::OrderValue::row_weights_of` makes them from the row's spends.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(super) struct RowWeights {
     pub value: f64,
@@ -279,23 +279,23 @@ pub(super) fn scoring_and_moved(model: &PurchaseModel) -> [PurchaseModel; 5] {
 }
 
 /// The row predictions (as [`predict_rows`]) with each row's spread and the
-/// forecast's gradients, from forward differences in each log-parameter.
+/// forecast's gradients, from forward differences in each log-parameter;
+/// the rows' weights are made a window of rows at a time by `weights_of`.
 pub(super) fn rows_with_spread(
     model: &PurchaseModel,
     rows: &RfmRows,
     groups: AliveGroups,
-    weights: &[RowWeights],
+    weights_of: &WeightsOf,
     horizon: &Horizon,
     covariance: &LogCovariance<4>,
 ) -> (RowTable, Vec<RowSpread>, ForecastGradients) {
     let models = scoring_and_moved(model);
     let figures = GroupFigures::of(&groups, &models, horizon);
-    let weights_of = |range: Range<usize>| weights[range].to_vec();
     let evaluated = Evaluated::new(&models, rows, &groups, &figures);
     let pass = SpreadPass {
         horizon,
         covariance,
-        weights_of: Some(&weights_of),
+        weights_of: Some(weights_of),
         keep_rows: true,
     };
     let (predictions, spread, forecast) = pass.run(&evaluated, rows.len());
@@ -402,8 +402,9 @@ impl SpreadPass<'_> {
     ) -> (Vec<RowPrediction>, Vec<RowSpread>, ForecastGradients) {
         let (horizon, covariance) = (self.horizon, self.covariance);
         let weights = self.weights_of.map(|of| of(range.clone()));
-        let mut predictions = Vec::with_capacity(range.len());
-        let mut spread = Vec::with_capacity(range.len());
+        let kept = if self.keep_rows { range.len() } else { 0 };
+        let mut predictions = Vec::with_capacity(kept);
+        let mut spread = Vec::with_capacity(kept);
         let mut forecast = ForecastGradients::zeros(horizon.months);
         let mut gradient = vec![[0.0; 4]; horizon.months];
         let mut base_months = vec![0.0; horizon.months];
@@ -418,19 +419,10 @@ impl SpreadPass<'_> {
             };
             let base = predict_row(inputs, horizon, &mut base_months);
             models.month_gradients((i, group), &base_months, (&mut gradient, &mut months));
-            let mut d_orders = [0.0; 4];
-            let mut d_discounted = [0.0; 4];
-            for (g, discount) in gradient.iter().zip(&horizon.discount) {
-                add_scaled(&mut d_orders, 1.0, g);
-                add_scaled(&mut d_discounted, *discount, g);
+            if self.keep_rows {
+                spread.push(row_spread(&gradient, &base, horizon, covariance));
+                predictions.push(base);
             }
-            spread.push(RowSpread {
-                ln_orders: relative(covariance.variance_along(&d_orders), base.expected_orders),
-                ln_discounted: relative(
-                    covariance.variance_along(&d_discounted),
-                    base.discounted_orders,
-                ),
-            });
             if let Some(weights) = &weights {
                 let (w, customers) = (&weights[i - first], models.customers[i]);
                 for (j, g) in gradient.iter().enumerate() {
@@ -443,9 +435,30 @@ impl SpreadPass<'_> {
                     );
                 }
             }
-            predictions.push(base);
         }
         (predictions, spread, forecast)
+    }
+}
+
+/// A row's spread from its predictions' gradients by month.
+fn row_spread(
+    gradient: &[[f64; 4]],
+    base: &RowPrediction,
+    horizon: &Horizon,
+    covariance: &LogCovariance<4>,
+) -> RowSpread {
+    let mut d_orders = [0.0; 4];
+    let mut d_discounted = [0.0; 4];
+    for (g, discount) in gradient.iter().zip(&horizon.discount) {
+        add_scaled(&mut d_orders, 1.0, g);
+        add_scaled(&mut d_discounted, *discount, g);
+    }
+    RowSpread {
+        ln_orders: relative(covariance.variance_along(&d_orders), base.expected_orders),
+        ln_discounted: relative(
+            covariance.variance_along(&d_discounted),
+            base.discounted_orders,
+        ),
     }
 }
 
