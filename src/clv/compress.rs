@@ -16,7 +16,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use rayon::prelude::*;
 
 use super::exact_sum::ExactSum;
-use super::row_index::{packed, RowIndex, RowKeys, NOT_PACKED};
+use super::row_index::{packed, RowIndex, RowKeys, RowSlots, NOT_PACKED};
 use super::CustomerSummaryInput;
 
 /// A small multiplicative hasher for integer keys. SipHash (std's default)
@@ -275,7 +275,9 @@ fn compress_rfm_columns(
     tenure_days: &[i64],
 ) -> (RfmRows, Vec<u32>) {
     let clock = std::time::Instant::now();
-    let mut folder = RfmFolder::default();
+    // A column of every customer's row is held anyway: the keyed table's
+    // bytes are small beside it.
+    let mut folder = RfmFolder::with_slots(RowSlots::Keyed);
     let customer_row = folder.add(frequency, recency_days, tenure_days);
     let (rows, _) = folder.finish();
     tracing::debug!(
@@ -302,6 +304,14 @@ pub(crate) struct RfmFolder {
 }
 
 impl RfmFolder {
+    /// An empty fold whose index holds `slots` of each row.
+    pub fn with_slots(slots: RowSlots) -> RfmFolder {
+        RfmFolder {
+            index: RowIndex::with_slots(slots),
+            ..RfmFolder::default()
+        }
+    }
+
     /// Adds customers given as their frequency, recency and T columns (of
     /// equal lengths); returns each one's row.
     pub fn add(

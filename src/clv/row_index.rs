@@ -2,26 +2,74 @@
 //! where a customer with a new triple adds a row, and a scorer's that
 //! holds every row's figures.
 //!
-//! Its table holds row numbers alone; a row's key is read off where the
-//! rows are ([`RowKeys`]). That is about 6 bytes a row instead of the 20
-//! of a map from keys to rows: 100 MB less at 100 M orders' 7 M rows,
-//! where the CLV stage's fold was a run's peak short of memory. A lookup
-//! reads the row's values beside the table, so it costs a cache miss or
-//! two more. hashbrown's `HashTable` is the map with the keys left out.
+//! Short of memory its table holds row numbers alone, and a row's key is
+//! read off where the rows are ([`RowKeys`]): about 6 bytes a row instead
+//! of the 20 of a map from keys to rows, 100 MB less at 100 M orders' 7 M
+//! rows, where the CLV stage's fold was a run's peak. A lookup then reads
+//! the row's values beside the table, a second dependent cache miss. With
+//! room, each slot holds the row's packed key beside its number
+//! ([`RowSlots`]) and a lookup reads no row. hashbrown's `HashTable` is
+//! the map with the keys left to its user.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use hashbrown::HashTable;
 
-/// The row of every (x, t_x, T) folded, its keys read off the rows
-/// ([`RowKeys`]): the lookups take them.
+/// What a [`RowIndex`]'s table holds of each row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum RowSlots {
+    /// The row's number alone (5 bytes a slot, about 6 to 11 a row); a
+    /// lookup reads the row's key off the rows.
+    #[default]
+    Numbers,
+    /// The row's packed key beside its number (13 bytes a slot, about 15
+    /// to 30 a row); a lookup reads no row.
+    Keyed,
+}
+
+/// The row of every (x, t_x, T) folded: the lookups take the rows, whose
+/// keys a [`RowSlots::Numbers`] table reads ([`RowKeys`]).
 #[derive(Default, Clone)]
 pub(crate) struct RowIndex {
     /// Rows whose key packs ([`packed`]): every real history's.
-    packed: HashTable<u32>,
+    packed: Table,
     /// Rows whose values do not pack, by their triple: none in a real
     /// history, so an ordered map does.
     wide: BTreeMap<(i64, i64, i64), u32>,
+}
+
+/// The packed rows' table, as [`RowSlots`] says.
+#[derive(Clone)]
+enum Table {
+    Numbers(HashTable<u32>),
+    Keyed(HashTable<KeyedSlot>),
+}
+
+impl Default for Table {
+    fn default() -> Table {
+        Table::Numbers(HashTable::new())
+    }
+}
+
+/// A row's packed key and number in 12 bytes: a `(u64, u32)` pads to 16.
+#[derive(Clone, Copy)]
+struct KeyedSlot {
+    key: [u32; 2],
+    row: u32,
+}
+
+impl KeyedSlot {
+    fn new(bits: u64, row: u32) -> KeyedSlot {
+        KeyedSlot {
+            key: [bits as u32, (bits >> 32) as u32],
+            row,
+        }
+    }
+
+    fn bits(&self) -> u64 {
+        u64::from(self.key[0]) | (u64::from(self.key[1]) << 32)
+    }
 }
 
 /// Where a [`RowIndex`] reads its rows' packed keys.
@@ -53,6 +101,18 @@ fn hash_of(bits: u64) -> u64 {
 }
 
 impl RowIndex {
+    /// An empty index whose table holds `slots`.
+    pub fn with_slots(slots: RowSlots) -> RowIndex {
+        let packed = match slots {
+            RowSlots::Numbers => Table::Numbers(HashTable::new()),
+            RowSlots::Keyed => Table::Keyed(HashTable::new()),
+        };
+        RowIndex {
+            packed,
+            wide: BTreeMap::new(),
+        }
+    }
+
     /// The row of a sanitized triple, `next` when it has none yet (the
     /// caller adds row `next` to `rows` then).
     pub fn row_or_insert<K: RowKeys + ?Sized>(
@@ -64,22 +124,38 @@ impl RowIndex {
         let Some(bits) = packed(key) else {
             return *self.wide.entry(key).or_insert(next);
         };
-        let entry = self.packed.entry(
-            hash_of(bits),
-            |&row| rows.packed_key(row) == bits,
-            |&row| hash_of(rows.packed_key(row)),
-        );
-        *entry.or_insert(next).get()
+        match &mut self.packed {
+            Table::Numbers(table) => {
+                let entry = table.entry(
+                    hash_of(bits),
+                    |&row| rows.packed_key(row) == bits,
+                    |&row| hash_of(rows.packed_key(row)),
+                );
+                *entry.or_insert(next).get()
+            }
+            Table::Keyed(table) => {
+                let entry = table.entry(
+                    hash_of(bits),
+                    |slot| slot.bits() == bits,
+                    |slot| hash_of(slot.bits()),
+                );
+                entry.or_insert(KeyedSlot::new(bits, next)).get().row
+            }
+        }
     }
 
     /// The row of a sanitized triple, the rows' keys read off `rows`.
     pub fn row_of<K: RowKeys + ?Sized>(&self, key: (i64, i64, i64), rows: &K) -> Option<u32> {
-        match packed(key) {
-            Some(bits) => self
-                .packed
+        let Some(bits) = packed(key) else {
+            return self.wide.get(&key).copied();
+        };
+        match &self.packed {
+            Table::Numbers(table) => table
                 .find(hash_of(bits), |&row| rows.packed_key(row) == bits)
                 .copied(),
-            None => self.wide.get(&key).copied(),
+            Table::Keyed(table) => table
+                .find(hash_of(bits), |slot| slot.bits() == bits)
+                .map(|slot| slot.row),
         }
     }
 
@@ -87,27 +163,64 @@ impl RowIndex {
     pub fn wide_rows(&self) -> impl Iterator<Item = ((i64, i64, i64), u32)> + '_ {
         self.wide.iter().map(|(&key, &row)| (key, row))
     }
+
+    /// Whether the table holds the rows' keys ([`RowSlots::Keyed`]).
+    fn holds_keys(&self) -> bool {
+        matches!(self.packed, Table::Keyed(_))
+    }
+
+    /// The packed key of each of `count` rows from a keyed table
+    /// ([`NOT_PACKED`] for a wide row); empty from a table of numbers.
+    fn keys_held(&self, count: usize) -> Vec<u64> {
+        let Table::Keyed(table) = &self.packed else {
+            return Vec::new();
+        };
+        let mut keys = vec![NOT_PACKED; count];
+        for slot in table {
+            keys[slot.row as usize] = slot.bits();
+        }
+        keys
+    }
 }
 
-/// A [`RowIndex`] with its rows' packed keys (8 bytes a row), for a
-/// scorer that holds every row's figures but not the rows. It serializes
-/// as its keys; the table is made again where it is read (a cluster's
-/// executors).
+/// A [`RowIndex`] that finds rows without them, for a scorer that holds
+/// every row's figures but not the rows: a keyed table alone, or a table
+/// of numbers with the rows' packed keys beside it (8 bytes a row). It
+/// serializes as its keys; the table is made again where it is read (a
+/// cluster's executors).
 pub(crate) struct KeyedIndex {
+    /// Each row's packed key, unless the table holds them.
     keys: Vec<u64>,
+    rows: usize,
     index: RowIndex,
 }
 
 impl KeyedIndex {
-    /// The index of `count` rows, with their keys read off `rows`.
+    /// The index of `count` rows, their keys read off `rows` unless the
+    /// index's table holds them.
     pub fn of<K: RowKeys + ?Sized>(index: RowIndex, rows: &K, count: usize) -> KeyedIndex {
-        let keys = (0..count as u32).map(|row| rows.packed_key(row)).collect();
-        KeyedIndex { keys, index }
+        let keys = match index.holds_keys() {
+            true => Vec::new(),
+            false => (0..count as u32).map(|row| rows.packed_key(row)).collect(),
+        };
+        KeyedIndex {
+            keys,
+            rows: count,
+            index,
+        }
     }
 
     /// The row of a sanitized triple.
     pub fn row_of(&self, key: (i64, i64, i64)) -> Option<u32> {
         self.index.row_of(key, self.keys.as_slice())
+    }
+
+    /// Each row's packed key, in row order.
+    fn row_keys(&self) -> Cow<'_, [u64]> {
+        match self.index.holds_keys() {
+            true => Cow::Owned(self.index.keys_held(self.rows)),
+            false => Cow::Borrowed(&self.keys),
+        }
     }
 
     /// The index of rows with these packed keys and wide rows.
@@ -120,15 +233,19 @@ impl KeyedIndex {
             }
         }
         KeyedIndex {
+            rows: keys.len(),
             keys,
-            index: RowIndex { packed, wide },
+            index: RowIndex {
+                packed: Table::Numbers(packed),
+                wide,
+            },
         }
     }
 }
 
 impl serde::Serialize for KeyedIndex {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (&self.keys, &self.index.wide).serialize(serializer)
+        (self.row_keys(), &self.index.wide).serialize(serializer)
     }
 }
 
@@ -179,41 +296,57 @@ mod tests {
         ]
     }
 
+    /// Triples indexed as they come by an index with `slots`, the rows'
+    /// keys in a vector: each must find the row of its first occurrence
+    /// (by brute force), in the index and in its keyed index after a
+    /// serialize round trip; a triple never indexed finds none.
+    fn check_rows_of_first_occurrences(
+        slots: RowSlots,
+        triples: &[(i64, i64, i64)],
+        absent: (i64, i64, i64),
+    ) -> Result<(), TestCaseError> {
+        let (mut index, mut keys) = (RowIndex::with_slots(slots), Vec::<u64>::new());
+        let mut firsts: Vec<(i64, i64, i64)> = Vec::new();
+        for &key in triples {
+            let next = keys.len() as u32;
+            let row = index.row_or_insert(key, next, keys.as_slice());
+            if row == next {
+                keys.push(packed(key).unwrap_or(NOT_PACKED));
+            }
+            let first = firsts.iter().position(|&k| k == key).unwrap_or_else(|| {
+                firsts.push(key);
+                firsts.len() - 1
+            });
+            prop_assert_eq!(row, first as u32);
+        }
+        let config = bincode::config::standard();
+        let keyed = KeyedIndex::of(index.clone(), keys.as_slice(), keys.len());
+        let bytes = bincode::serde::encode_to_vec(&keyed, config).expect("serialize");
+        let back: KeyedIndex = bincode::serde::decode_from_slice(&bytes, config)
+            .expect("deserialize")
+            .0;
+        prop_assert_eq!(back.keys.as_slice(), keys.as_slice());
+        for (row, &key) in firsts.iter().enumerate() {
+            prop_assert_eq!(index.row_of(key, keys.as_slice()), Some(row as u32));
+            prop_assert_eq!(keyed.row_of(key), Some(row as u32));
+            prop_assert_eq!(back.row_of(key), Some(row as u32));
+        }
+        let absent_row = firsts.iter().position(|&k| k == absent).map(|r| r as u32);
+        prop_assert_eq!(index.row_of(absent, keys.as_slice()), absent_row);
+        prop_assert_eq!(keyed.row_of(absent), absent_row);
+        prop_assert_eq!(back.row_of(absent), absent_row);
+        Ok(())
+    }
+
     proptest! {
-        /// Triples indexed as they come, with their rows' keys in a
-        /// vector: each finds the row of its first occurrence (by brute
-        /// force), in the index and in the keyed index after a serialize
-        /// round trip; a triple never indexed finds none.
         #[test]
         fn every_triple_finds_the_row_of_its_first_occurrence(
             triples in proptest::collection::vec((value(), value(), value()), 0..200),
             absent in (value(), value(), value()),
         ) {
-            let (mut index, mut keys) = (RowIndex::default(), Vec::<u64>::new());
-            let mut firsts: Vec<(i64, i64, i64)> = Vec::new();
-            for &key in &triples {
-                let next = keys.len() as u32;
-                let row = index.row_or_insert(key, next, keys.as_slice());
-                if row == next {
-                    keys.push(packed(key).unwrap_or(NOT_PACKED));
-                }
-                let first = firsts.iter().position(|&k| k == key).unwrap_or_else(|| {
-                    firsts.push(key);
-                    firsts.len() - 1
-                });
-                prop_assert_eq!(row, first as u32);
+            for slots in [RowSlots::Numbers, RowSlots::Keyed] {
+                check_rows_of_first_occurrences(slots, &triples, absent)?;
             }
-            let config = bincode::config::standard();
-            let keyed = KeyedIndex::of(index.clone(), keys.as_slice(), keys.len());
-            let bytes = bincode::serde::encode_to_vec(&keyed, config).expect("serialize");
-            let back: KeyedIndex = bincode::serde::decode_from_slice(&bytes, config).expect("deserialize").0;
-            for (row, &key) in firsts.iter().enumerate() {
-                prop_assert_eq!(index.row_of(key, keys.as_slice()), Some(row as u32));
-                prop_assert_eq!(back.row_of(key), Some(row as u32));
-            }
-            let absent_row = firsts.iter().position(|&k| k == absent).map(|r| r as u32);
-            prop_assert_eq!(index.row_of(absent, keys.as_slice()), absent_row);
-            prop_assert_eq!(back.row_of(absent), absent_row);
         }
     }
 }

@@ -10,7 +10,7 @@
 //! nothing is held per customer.
 
 use crate::clv::{
-    AtOptimum, FitReport, PurchaseModelKind, UniqueRows, UniqueRowsFold, UniqueRowsPart,
+    AtOptimum, FitReport, PurchaseModelKind, RowMemory, UniqueRows, UniqueRowsFold, UniqueRowsPart,
 };
 use crate::error::Result;
 use crate::stages::orders::{EntriesView, OrderHistory};
@@ -33,10 +33,11 @@ impl Calibration {
     /// Every customer who ordered on or before `end`, a few customer
     /// partitions at a time in parallel, folded in customer order. With a
     /// single purchase model this runs beside the full-history fits and is
-    /// what they wait for.
-    pub fn of(history: &OrderHistory, end: i32) -> Result<Calibration> {
+    /// what they wait for. Its index is made for a scorer under `memory`
+    /// ([`UniqueRowsFold::new`]).
+    pub fn of(history: &OrderHistory, end: i32, memory: RowMemory) -> Result<Calibration> {
         let clock = std::time::Instant::now();
-        let mut fold = UniqueRowsFold::default();
+        let mut fold = UniqueRowsFold::new(memory);
         history.fold_in_order(
             |_, entries| {
                 // The cluster tests: a client that reads the history for it.
@@ -754,7 +755,7 @@ mod tests {
                     &column(|r| r.tenure),
                 );
 
-                let calibration = Calibration::of(&history, end).unwrap();
+                let calibration = Calibration::of(&history, end, RowMemory::HoldRows).unwrap();
                 let mut refits = Vec::new();
                 let mut errors = Vec::new();
                 let mut expected_fits = Vec::new();

@@ -120,10 +120,11 @@ struct Folded {
 }
 
 impl Folded {
-    /// Every customer of `parts`, folded a part at a time in code order.
-    fn of(parts: &CustomerParts) -> Result<Folded> {
+    /// Every customer of `parts`, folded a part at a time in code order
+    /// for rows scored under `memory`.
+    fn of(parts: &CustomerParts, memory: RowMemory) -> Result<Folded> {
         let clock = std::time::Instant::now();
-        let mut fold = SummaryFold::default();
+        let mut fold = SummaryFold::new(memory);
         let mut totals = PartTotals::default();
         parts.fold_in_order(
             |_, part| {
@@ -364,7 +365,7 @@ pub fn clv_stage(
     };
     let calibration = match calibration {
         Some(calibration) => calibration?,
-        None => Calibration::of(history, calibration_end)?,
+        None => Calibration::of(history, calibration_end, RowMemory::PerBatch)?,
     };
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     // The comparison reads the calibration customers again: their
@@ -445,13 +446,13 @@ fn fit_with_calibration(
                 Folded::of_parts(elsewhere, parts.part_count(), calibration_end)?;
             (Ok(fit(folded)), Some(Ok(calibration)))
         }
-        None if memory == RowMemory::PerBatch => (Folded::of(parts).map(fit), None),
+        None if memory == RowMemory::PerBatch => (Folded::of(parts, memory).map(fit), None),
         // The calibration summary reads the history customer by customer,
         // which the fits do not need: it is built while they run.
         None => {
             let (fitted, calibration) = rayon::join(
-                || Folded::of(parts).map(fit),
-                || Calibration::of(history, calibration_end),
+                || Folded::of(parts, memory).map(fit),
+                || Calibration::of(history, calibration_end, memory),
             );
             (fitted, Some(calibration))
         }
