@@ -47,9 +47,9 @@ pub struct UniqueRowsFold {
 }
 
 impl UniqueRowsFold {
-    /// An empty fold for rows scored under `memory`: with room to hold
-    /// the rows' figures, its index holds each row's key beside its number
-    /// ([`RowMemory::row_slots`]).
+    /// An empty fold whose index suits `memory`
+    /// ([`RowMemory::row_slots`]): with room, each row's key beside its
+    /// number, so a lookup reads no row; short of memory, numbers alone.
     pub fn new(memory: RowMemory) -> UniqueRowsFold {
         UniqueRowsFold {
             folder: RfmFolder::with_slots(memory.row_slots()),
@@ -161,7 +161,7 @@ pub struct SummaryFold {
 }
 
 impl SummaryFold {
-    /// An empty fold for rows scored under `memory` ([`UniqueRowsFold::new`]).
+    /// An empty fold whose index suits `memory` ([`UniqueRowsFold::new`]).
     pub fn new(memory: RowMemory) -> SummaryFold {
         SummaryFold {
             rfm: UniqueRowsFold::new(memory),

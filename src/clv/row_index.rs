@@ -19,12 +19,13 @@ use hashbrown::HashTable;
 /// What a [`RowIndex`]'s table holds of each row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum RowSlots {
-    /// The row's number alone (5 bytes a slot, about 6 to 11 a row); a
-    /// lookup reads the row's key off the rows.
+    /// The row's number alone (a 4-byte slot and hashbrown's control
+    /// byte, about 6 to 11 bytes a row); a lookup reads the row's key off
+    /// the rows.
     #[default]
     Numbers,
-    /// The row's packed key beside its number (13 bytes a slot, about 15
-    /// to 30 a row); a lookup reads no row.
+    /// The row's packed key beside its number (a 12-byte slot and the
+    /// control byte, about 15 to 30 bytes a row); a lookup reads no row.
     Keyed,
 }
 

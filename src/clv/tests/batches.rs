@@ -104,8 +104,10 @@ enum Folding {
     Apart,
 }
 
-fn fold(parts: &[(Range<usize>, Summary)], folding: Folding) -> FoldedSummary {
-    let mut fold = SummaryFold::default();
+/// The batches folded for rows scored under `memory` (which chooses what
+/// the index holds of each row).
+fn fold(parts: &[(Range<usize>, Summary)], folding: Folding, memory: RowMemory) -> FoldedSummary {
+    let mut fold = SummaryFold::new(memory);
     for (_, p) in parts {
         match folding {
             Folding::InOrder => fold.add(&p.input()),
@@ -127,25 +129,26 @@ fn check(seed: u64, cuts: &[usize], folding: Folding) {
         .into_iter()
         .map(|r| (r.clone(), part(&data, r)))
         .collect();
-    let folded = fold(&parts, folding);
-    assert_eq!(folded.customers(), data.frequency.len() as f64);
-
-    for kind in [
-        PurchaseModelKind::BgNbd,
-        PurchaseModelKind::MbgNbd,
-        PurchaseModelKind::ParetoNbd,
-    ] {
-        check_model(kind, &data, &parts, &folded);
+    for memory in [RowMemory::HoldRows, RowMemory::PerBatch] {
+        let folded = fold(&parts, folding, memory);
+        assert_eq!(folded.customers(), data.frequency.len() as f64);
+        for kind in [
+            PurchaseModelKind::BgNbd,
+            PurchaseModelKind::MbgNbd,
+            PurchaseModelKind::ParetoNbd,
+        ] {
+            check_model(kind, &data, &parts, (&folded, memory));
+        }
     }
 }
 
 /// [`check`] for one purchase model: its fit on the folded rows, and its
-/// scores of the batches.
+/// scores of the batches under the `memory` the rows were folded for.
 fn check_model(
     kind: PurchaseModelKind,
     data: &Summary,
     parts: &[(Range<usize>, Summary)],
-    folded: &FoldedSummary,
+    (folded, memory): (&FoldedSummary, RowMemory),
 ) {
     let (model, report) = fit_purchase_model(kind, &data.input(), 0.0, None);
     let (batch_model, batch_report) = folded.fit_purchase_model(kind, 0.0, AtOptimum::Hessian);
@@ -169,10 +172,7 @@ fn check_model(
     let whole = |gg: Option<&GammaGammaParams>, u: Option<&Uncertainty>| {
         predict_with_intervals(model, gg, &data.input(), &compressed, &settings, u)
     };
-    for (gg, memory) in [Some(&gg), None]
-        .into_iter()
-        .flat_map(|gg| [RowMemory::HoldRows, RowMemory::PerBatch].map(|m| (gg, m)))
-    {
+    for gg in [Some(&gg), None] {
         let scoring =
             |folded: &FoldedSummary| folded.clone().into_scoring(model, gg, (&settings, memory));
         let scorer = scoring(folded).without_intervals();

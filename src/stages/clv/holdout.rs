@@ -33,7 +33,8 @@ impl Calibration {
     /// Every customer who ordered on or before `end`, a few customer
     /// partitions at a time in parallel, folded in customer order. With a
     /// single purchase model this runs beside the full-history fits and is
-    /// what they wait for. Its index is made for a scorer under `memory`
+    /// what they wait for. With room (`memory`), its index holds each
+    /// row's key, so the comparison's lookups read no row
     /// ([`UniqueRowsFold::new`]).
     pub fn of(history: &OrderHistory, end: i32, memory: RowMemory) -> Result<Calibration> {
         let clock = std::time::Instant::now();

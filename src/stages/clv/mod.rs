@@ -120,8 +120,8 @@ struct Folded {
 }
 
 impl Folded {
-    /// Every customer of `parts`, folded a part at a time in code order
-    /// for rows scored under `memory`.
+    /// Every customer of `parts`, folded a part at a time in code order,
+    /// its index made for `memory` ([`SummaryFold::new`]).
     fn of(parts: &CustomerParts, memory: RowMemory) -> Result<Folded> {
         let clock = std::time::Instant::now();
         let mut fold = SummaryFold::new(memory);
@@ -165,6 +165,8 @@ impl Folded {
         calibration_end: i32,
     ) -> Result<(Folded, Calibration)> {
         let clock = std::time::Instant::now();
+        // Read from elsewhere only when the results are stored, short of
+        // memory: the indexes hold row numbers alone.
         let (mut fold, mut calibration) = (SummaryFold::default(), UniqueRowsFold::default());
         let mut totals = PartTotals::default();
         part_store::fold_in_order(
@@ -365,7 +367,7 @@ pub fn clv_stage(
     };
     let calibration = match calibration {
         Some(calibration) => calibration?,
-        None => Calibration::of(history, calibration_end, RowMemory::PerBatch)?,
+        None => Calibration::of(history, calibration_end, memory)?,
     };
     let mut fits: Vec<FitReport> = purchase.iter().map(|(_, report)| report.clone()).collect();
     // The comparison reads the calibration customers again: their
