@@ -47,9 +47,19 @@ enum Table {
     Keyed(HashTable<KeyedSlot>),
 }
 
+impl Table {
+    /// An empty table that holds `slots`.
+    fn of(slots: RowSlots) -> Table {
+        match slots {
+            RowSlots::Numbers => Table::Numbers(HashTable::new()),
+            RowSlots::Keyed => Table::Keyed(HashTable::new()),
+        }
+    }
+}
+
 impl Default for Table {
     fn default() -> Table {
-        Table::Numbers(HashTable::new())
+        Table::of(RowSlots::default())
     }
 }
 
@@ -104,12 +114,8 @@ fn hash_of(bits: u64) -> u64 {
 impl RowIndex {
     /// An empty index whose table holds `slots`.
     pub fn with_slots(slots: RowSlots) -> RowIndex {
-        let packed = match slots {
-            RowSlots::Numbers => Table::Numbers(HashTable::new()),
-            RowSlots::Keyed => Table::Keyed(HashTable::new()),
-        };
         RowIndex {
-            packed,
+            packed: Table::of(slots),
             wide: BTreeMap::new(),
         }
     }
