@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use crate::config::Pipeline;
 use crate::stages::checks::Check;
@@ -69,6 +70,13 @@ pub struct Manifest {
     pub dimensions: Vec<String>,
     pub started_at: String,
     pub finished_at: String,
+    /// The run's wall time in seconds, from its start to its manifest's
+    /// sealing (the report's step included), by the monotonic clock. Less
+    /// than the stages' sum when stages overlap: the CLV and NPS stages run
+    /// beside the descriptive ones. Absent in runs written before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_seconds: Option<f64>,
     pub inputs: Vec<InputRecord>,
     pub rows: RowRecord,
     pub rejects_by_reason: Vec<(String, u64)>,
@@ -259,6 +267,16 @@ pub struct RunIdentity {
     /// Hash of config, input fingerprints, requested as_of and tool version.
     pub run_key: String,
     pub started_at: DateTime<Utc>,
+    /// The same moment by the monotonic clock, which the run's wall time
+    /// is measured with (the system clock may be set while a run goes on).
+    pub clock: Instant,
+}
+
+impl RunIdentity {
+    /// Seconds since the run started.
+    pub fn elapsed_seconds(&self) -> f64 {
+        self.clock.elapsed().as_secs_f64()
+    }
 }
 
 /// One input's files and how its rows were accounted for (the order
@@ -306,6 +324,7 @@ impl Manifest {
             dimensions: pipeline.config.columns.dimensions.clone(),
             started_at: timestamp(run.started_at),
             finished_at: timestamp(Utc::now()),
+            wall_seconds: Some(run.elapsed_seconds()),
             inputs: input_records(facts.orders.files),
             rows: RowRecord::from(facts.orders.counts),
             rejects_by_reason: reason_counts(facts.orders.rejects_by_reason),
@@ -326,6 +345,20 @@ impl Manifest {
             accepted_changes: facts.gates.iter().any(|g| g.outcome == Outcome::Accepted),
             gates: facts.gates.to_vec(),
         }
+    }
+
+    /// The run's wall time through publishing: without the report's
+    /// step, which comes after everything else, as the report page's
+    /// stage table ends with publishing. `None` in runs written before the
+    /// wall time was recorded.
+    pub fn seconds_to_published(&self) -> Option<f64> {
+        let report: f64 = self
+            .stages
+            .iter()
+            .filter(|s| s.stage == REPORT_STEP)
+            .map(|s| s.seconds)
+            .sum();
+        self.wall_seconds.map(|wall| wall - report)
     }
 
     /// What the comparison with a later run needs of this one.

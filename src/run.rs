@@ -2127,6 +2127,7 @@ fn run_to_store(pipeline: &Pipeline, options: &RunOptions, url: &StoreUrl) -> Re
 /// [`run`] into the local output directory `out_dir`.
 fn run_in(pipeline: &Pipeline, options: &RunOptions, out_dir: &Path) -> Result<RunResult> {
     let started_at = Utc::now();
+    let clock = Instant::now();
     let out_dir = out_dir.to_path_buf();
     let _lock = lock_output(&out_dir)?;
     // Test hook: hold the lock a while (`run::locked=sleep(300)`).
@@ -2156,6 +2157,7 @@ fn run_in(pipeline: &Pipeline, options: &RunOptions, out_dir: &Path) -> Result<R
         run_id: new_run_id(started_at, std::process::id()),
         run_key: key,
         started_at,
+        clock,
     };
     let previous = current_run_dir(&out_dir);
     let options = RunOptions {
@@ -2250,6 +2252,7 @@ fn publish(
     written.write_file(REPORT_FILE, crate::report::render_html(&report).as_bytes())?;
     let report_step = StageRecord::ended(REPORT_STEP, reporting.elapsed().as_secs_f64());
     manifest.stages.push(report_step);
+    manifest.wall_seconds = Some(run.elapsed_seconds());
     let mut published = written.seal(&manifest)?.commit()?;
     // Published: from here on nothing returns an error.
     let removed = published.clean_up(pipeline.config.output.keep_runs as usize);

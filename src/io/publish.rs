@@ -1545,6 +1545,7 @@ mod tests {
             dimensions: Vec::new(),
             started_at: String::new(),
             finished_at: String::new(),
+            wall_seconds: None,
             inputs: Vec::new(),
             rows: RowRecord {
                 read: 0,

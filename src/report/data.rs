@@ -76,6 +76,10 @@ pub struct RunFacts {
     pub checks: Vec<(String, i64, i64, bool)>,
     /// Stages: name, wall time in seconds, peak resident memory in bytes.
     pub stages: Vec<(String, f64, u64)>,
+    /// The run's wall time through publishing, which is less than the
+    /// stages' sum when stages ran side by side; `None` for runs that did
+    /// not record it (the page then shows the stages' sum).
+    pub whole_run_seconds: Option<f64>,
 }
 
 /// One cell of `cohort_retention`.

@@ -1052,12 +1052,15 @@ fn checks_table(f: &RunFacts) -> String {
     )
 }
 
-/// Wall time (as bars against the slowest stage) and peak memory per stage.
+/// Wall time (as bars against the slowest stage) and peak memory per
+/// stage, and the whole run's (its wall time, not the stages' sum, where
+/// it was recorded: stages run side by side).
 fn stage_timings(f: &RunFacts) -> String {
     if f.stages.is_empty() {
         return "<p class=\"note\">No stage timings recorded.</p>".to_string();
     }
-    let total: f64 = f.stages.iter().filter_map(|s| finite(s.1)).sum();
+    let total = finite_opt(f.whole_run_seconds)
+        .unwrap_or_else(|| f.stages.iter().filter_map(|s| finite(s.1)).sum());
     let slowest = f
         .stages
         .iter()

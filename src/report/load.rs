@@ -183,6 +183,7 @@ fn run_facts(manifest: &Manifest) -> RunFacts {
             .filter(|s| s.stage != REPORT_STEP)
             .map(|s| (s.stage.clone(), s.seconds, s.peak_rss_bytes))
             .collect(),
+        whole_run_seconds: manifest.seconds_to_published(),
     }
 }
 

@@ -8,7 +8,7 @@
 use chrono::NaiveDate;
 
 use super::data::{ComparedFigure, NpsCounts};
-use super::fixtures::{five_year, quarterly, small, tiny, weekly};
+use super::fixtures::{five_year, quarterly, small, tiny, weekly, WHOLE_RUN_SECONDS};
 use super::html::{CLV_DISABLED, HEADINGS};
 use super::html::{FIRST_RUN, NO_COMPARISON, NO_LISTS, NO_RESTATEMENTS, NO_SURVEYS, NO_TIERS};
 use super::page_checks::{is_mark, section_of};
@@ -497,6 +497,24 @@ fn nps_section_shows_months_cohorts_tiers_and_retention() {
     )));
     assert!(s.contains("chart-nps-retention") && s.contains("chart-nps-cohorts"));
     assert!(section_of(&check_page(&tiny()), "nps").contains(NO_SURVEYS));
+}
+
+/// The stage table's last row: the whole run's wall time where the run
+/// recorded it (stages overlap, so it is not their sum), else their sum.
+#[test]
+fn whole_run_row_is_the_wall_time_not_the_stages_sum() {
+    let whole_run_cell = |data: &ReportData| {
+        let html = render_html(data);
+        let row = &html[html.find("Whole run").expect("a whole-run row")..];
+        let cell = &row[row.find("<td").unwrap()..];
+        cell[cell.find('>').unwrap() + 1..cell.find("</td>").unwrap()].to_string()
+    };
+    let mut data = small();
+    let sum: f64 = data.facts.stages.iter().map(|s| s.1).sum();
+    assert!((sum - 15.81).abs() < 1e-9 && WHOLE_RUN_SECONDS < sum);
+    assert_eq!(whole_run_cell(&data), "14.90 s");
+    data.facts.whole_run_seconds = None;
+    assert_eq!(whole_run_cell(&data), "15.81 s");
 }
 
 #[test]

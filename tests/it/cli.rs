@@ -471,6 +471,59 @@ fn no_progress_bars_or_colour_when_stderr_is_not_a_terminal() {
     assert!(!err.contains(" INFO "), "{err}");
 }
 
+/// The run's time is its wall time, recorded in the manifest: the CLV
+/// stage runs beside the descriptive stages, so the stages' sum is more.
+#[test]
+fn took_is_the_runs_wall_time_not_the_stages_sum() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    generate(d, "orders.csv");
+    write_pipeline(d, "orders.csv", "");
+    let clock = std::time::Instant::now();
+    let o = retention(&["run", "pipeline.toml", "--timings"], d);
+    let outside = clock.elapsed().as_secs_f64();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/current/_manifest.json")).unwrap())
+            .unwrap();
+    let wall = manifest["wall_seconds"].as_f64().expect("wall_seconds");
+    let stages = manifest["stages"].as_array().unwrap();
+    let seconds = |s: &serde_json::Value| s["seconds"].as_f64().unwrap();
+    // Every stage ran within the run, and the run within the process.
+    assert!(
+        stages.iter().all(|s| seconds(s) <= wall),
+        "{wall} {stages:?}"
+    );
+    assert!(wall <= outside, "{wall} > {outside}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains(&format!("took {wall:.2} s,")),
+        "{wall}: {stdout}"
+    );
+    let err = stderr(&o);
+    let whole = err
+        .lines()
+        .find(|l| l.starts_with("whole run"))
+        .unwrap_or_else(|| panic!("no whole-run line: {err}"));
+    assert_eq!(
+        whole.split_whitespace().nth(2),
+        Some(format!("{wall:.3}").as_str()),
+        "{whole}"
+    );
+    // The page's stage table ends with publishing, made before the
+    // report's step: its whole run is the wall time less that step.
+    let report_step = stages.iter().find(|s| s["stage"] == "report").unwrap();
+    let page = std::fs::read_to_string(d.join("out/current/report.html")).unwrap();
+    let row = &page[page.find(">Whole run<").expect("a whole-run row")..];
+    let cell = &row[row.find("class=\"num\">").unwrap() + 12..];
+    let shown: f64 = cell[..cell.find(" s</td>").unwrap()].parse().unwrap();
+    let expected = wall - seconds(report_step);
+    assert!(
+        (shown - expected).abs() <= 0.006,
+        "{shown} against {expected}"
+    );
+}
+
 /// Every file-level problem ends with exit 1 and a message naming the file
 /// and what was expected; none panics.
 #[test]
