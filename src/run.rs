@@ -2252,6 +2252,8 @@ fn publish(
     written.write_file(REPORT_FILE, crate::report::render_html(&report).as_bytes())?;
     let report_step = StageRecord::ended(REPORT_STEP, reporting.elapsed().as_secs_f64());
     manifest.stages.push(report_step);
+    // `Manifest::new` set the wall time to publishing, which the page
+    // shows; the manifest's is to its sealing, the report's step included.
     manifest.wall_seconds = Some(run.elapsed_seconds());
     let mut published = written.seal(&manifest)?.commit()?;
     // Published: from here on nothing returns an error.
