@@ -10,13 +10,14 @@
 //! the fits has a fixed association and the results do not depend on the
 //! thread count or on hash-map iteration order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use hashbrown::HashTable;
 use rayon::prelude::*;
 
 use super::exact_sum::ExactSum;
-use super::row_index::{packed, RowIndex, RowKeys, RowSlots, NOT_PACKED};
+use super::row_index::{hash_of, packed, RowIndex, RowKeys, RowSlots, NOT_PACKED};
 use super::CustomerSummaryInput;
 
 /// A small multiplicative hasher for integer keys. SipHash (std's default)
@@ -535,11 +536,56 @@ pub(crate) fn compress_spend(input: &CustomerSummaryInput) -> SpendRows {
 #[derive(Default)]
 pub(crate) struct SpendFolder {
     rows: SpendRows,
-    index: IntMap<(i64, u64), u32>,
+    index: SpendIndex,
     x_index: IntMap<i64, u32>,
     /// Σ m over the customers added, exact: partitions folded apart add
     /// up to the same mean.
     sum_m: ExactSum,
+}
+
+/// The row of each (x, m's bits) a [`SpendFolder`] folded. Its table
+/// holds row numbers alone and reads a row's key off the rows
+/// ([`spend_key`]): a 4-byte slot instead of a map's 24-byte entry, about
+/// 170 MB less at 1 B orders' 5.4 M spend rows, which are folded beside
+/// the (x, t_x, T) rows at the CLV stage's peak. hashbrown's `HashTable`
+/// is the map with the keys left to its user.
+#[derive(Default)]
+struct SpendIndex {
+    table: HashTable<u32>,
+    /// Rows whose frequency a double does not hold exactly (from 2^53,
+    /// never in a real history), by their key.
+    wide: BTreeMap<(i64, u64), u32>,
+}
+
+/// Frequencies below this are exact as doubles, so a row's key reads back
+/// from its values.
+const EXACT_FREQUENCY: i64 = 1 << 53;
+
+impl SpendIndex {
+    /// The row of `key`, `next` when it has none yet (the caller adds row
+    /// `next` to `rows` then).
+    fn row_or_insert(&mut self, key: (i64, u64), next: u32, rows: &SpendRows) -> u32 {
+        if key.0 >= EXACT_FREQUENCY {
+            return *self.wide.entry(key).or_insert(next);
+        }
+        let entry = self.table.entry(
+            hash_of(key),
+            |&row| spend_key(rows, row) == key,
+            |&row| hash_of(spend_key(rows, row)),
+        );
+        *entry.or_insert(next).get()
+    }
+
+    /// The wide rows with their keys.
+    fn wide_rows(&self) -> impl Iterator<Item = ((i64, u64), u32)> + '_ {
+        self.wide.iter().map(|(&key, &row)| (key, row))
+    }
+}
+
+/// A spend row's key read off its values: exact unless the row is wide.
+fn spend_key(rows: &SpendRows, row: u32) -> (i64, u64) {
+    let r = row as usize;
+    (rows.x[r] as i64, rows.m[r].to_bits())
 }
 
 /// The unique (x, m) rows one [`SpendFolder`] folded, in their order, as
@@ -570,16 +616,16 @@ impl SpendFolder {
 
     /// Adds `customers` to the row of (x, m's bits), made when new.
     fn add_to_row(&mut self, (x, m_bits): (i64, u64), customers: u64) {
+        let next = self.rows.x.len() as u32;
+        let row = self.index.row_or_insert((x, m_bits), next, &self.rows);
         let rows = &mut self.rows;
-        let next = rows.x.len() as u32;
-        let row = *self.index.entry((x, m_bits)).or_insert_with(|| {
+        if row == next {
             let xi = frequency_slot(&mut self.x_index, (&mut rows.xs, &mut rows.xs_w), x);
             rows.x.push(x as f64);
             rows.m.push(f64::from_bits(m_bits));
             rows.w.push(0.0);
             rows.x_idx.push(xi);
-            next
-        });
+        }
         let customers = customers as f64;
         rows.w[row as usize] += customers;
         rows.xs_w[rows.x_idx[row as usize] as usize] += customers;
@@ -588,10 +634,16 @@ impl SpendFolder {
 
     /// The rows folded so far, for [`SpendFolder::add_part`].
     pub fn part(&self) -> SpendPart {
-        // The keys from the index, exact whatever x.
-        let mut rows = vec![(0, 0, 0); self.rows.len()];
-        for (&(x, m_bits), &row) in &self.index {
-            rows[row as usize] = (x, m_bits, self.rows.w[row as usize] as u64);
+        let customers = |row: usize| self.rows.w[row] as u64;
+        let mut rows: Vec<_> = (0..self.rows.len())
+            .map(|row| {
+                let (x, m_bits) = spend_key(&self.rows, row as u32);
+                (x, m_bits, customers(row))
+            })
+            .collect();
+        // A wide row's key from the index: its x is not exact in `rows`.
+        for ((x, m_bits), row) in self.index.wide_rows() {
+            rows[row as usize] = (x, m_bits, customers(row as usize));
         }
         SpendPart {
             rows,

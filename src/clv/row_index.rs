@@ -99,16 +99,17 @@ impl RowKeys for [u64] {
     }
 }
 
-/// The table's hash of a packed key: fixed seeds, as nothing depends on
-/// them (rows are numbered in the order they come).
-fn hash_of(bits: u64) -> u64 {
+/// The tables' hash of a row's key (a packed key here, a spend row's in
+/// `compress::SpendIndex`): fixed seeds, as nothing depends on them (rows
+/// are numbered in the order they come).
+pub(crate) fn hash_of(key: impl std::hash::Hash) -> u64 {
     const HASHER: ahash::RandomState = ahash::RandomState::with_seeds(
         0x726f_7773_2062_7920,
         0x6b65_7920_6f66_2074,
         0x6865_2066_6f6c_6420,
         0x2878_2c74_782c_5429,
     );
-    HASHER.hash_one(bits)
+    HASHER.hash_one(key)
 }
 
 impl RowIndex {
