@@ -238,7 +238,7 @@ pub fn added_migration(
 fn each_part<T: Send>(
     stored: &dyn StoredCounts,
     read: impl Fn(usize) -> Result<T> + Sync,
-    add: impl FnMut(T) -> Result<()>,
+    add: impl FnMut(T) -> Result<()> + Send,
 ) -> Result<()> {
     let partitions = stored.partitions();
     part_store::fold_in_order(partitions.len(), |i| read(partitions[i]), add)

@@ -415,7 +415,7 @@ impl CustomerParts {
     pub fn fold_in_order<T: Send>(
         &self,
         each: impl Fn(usize, &CustomerPart) -> T + Sync,
-        mut fold: impl FnMut(&CustomerPart, T) -> Result<()>,
+        mut fold: impl FnMut(&CustomerPart, T) -> Result<()> + Send,
     ) -> Result<()> {
         part_store::fold_in_order(
             self.part_count(),

@@ -31,7 +31,9 @@ pub(super) struct Calibration {
 
 impl Calibration {
     /// Every customer who ordered on or before `end`, a few customer
-    /// partitions at a time in parallel, folded in customer order. With a
+    /// partitions at a time in parallel, folded in customer order: each
+    /// partition into its own unique rows on every core
+    /// ([`calibration_part`]), and those added here in order. With a
     /// single purchase model this runs beside the full-history fits and is
     /// what they wait for. With room (`memory`), its index holds each
     /// row's key, so the comparison's lookups read no row
@@ -43,10 +45,10 @@ impl Calibration {
             |_, entries| {
                 // The cluster tests: a client that reads the history for it.
                 crate::faults::crash_point("clv::folded_here");
-                PartColumns::of(entries.iter(), end)
+                calibration_part(&PartColumns::of(entries.iter(), end))
             },
             |part| {
-                fold.add(&part.frequency, &part.recency, &part.tenure);
+                fold.add_part(&part);
                 Ok(())
             },
         )?;
@@ -163,7 +165,7 @@ impl HoldoutCustomers<'_> {
         &self,
         end: i32,
         rows_of: impl Fn(&PartColumns) -> T + Sync,
-        mut fold: impl FnMut(PartColumns, T) -> Result<()>,
+        mut fold: impl FnMut(PartColumns, T) -> Result<()> + Send,
     ) -> Result<()> {
         let with_rows = |part: PartColumns| {
             let rows = rows_of(&part);

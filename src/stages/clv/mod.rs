@@ -121,7 +121,11 @@ struct Folded {
 
 impl Folded {
     /// Every customer of `parts`, folded a part at a time in code order,
-    /// its index made for `memory` ([`SummaryFold::new`]).
+    /// its index made for `memory` ([`SummaryFold::new`]). Each part is
+    /// folded apart into its own unique rows on every core, and only those
+    /// are added here in order (one thread): the rows, weights and sums of
+    /// adding the customers one by one, with fewer lookups in the index of
+    /// every row.
     fn of(parts: &CustomerParts, memory: RowMemory) -> Result<Folded> {
         let clock = std::time::Instant::now();
         let mut fold = SummaryFold::new(memory);
@@ -130,12 +134,11 @@ impl Folded {
             |_, part| {
                 // The cluster tests: a client that folds the results itself.
                 crate::faults::crash_point("clv::folded_here");
-                monetary(&part.summary)
+                summary_part(&part.summary)
             },
-            |part, monetary_value| {
-                let summary = &part.summary;
-                with_input(summary, &monetary_value, |input| fold.add(input));
-                totals.add(&PartTotals::of(summary));
+            |_, (part, part_totals)| {
+                fold.add_part(&part);
+                totals.add(&part_totals);
                 Ok(())
             },
         )?;
@@ -245,17 +248,24 @@ pub fn fold_part(
     entries: EntriesView<'_>,
     calibration_end: i32,
 ) -> (ClvFoldPart, PartColumns) {
+    let (summary_part, totals) = summary_part(summary);
+    let columns = calibration_columns(entries, calibration_end);
+    let part = ClvFoldPart {
+        summary: summary_part,
+        calibration: calibration_part(&columns),
+        calibration_end,
+        totals,
+    };
+    (part, columns)
+}
+
+/// One customer partition's summaries folded apart into their unique rows
+/// and sums, and what they add to the plain order value's fallback.
+fn summary_part(summary: &CustomerSummary) -> (SummaryFoldPart, PartTotals) {
     let monetary_value = monetary(summary);
     let mut fold = SummaryFold::default();
     with_input(summary, &monetary_value, |input| fold.add(input));
-    let columns = calibration_columns(entries, calibration_end);
-    let part = ClvFoldPart {
-        summary: fold.into_part(),
-        calibration: calibration_part(&columns),
-        calibration_end,
-        totals: PartTotals::of(summary),
-    };
-    (part, columns)
+    (fold.into_part(), PartTotals::of(summary))
 }
 
 /// Fits every candidate purchase model on the full history, side by side.

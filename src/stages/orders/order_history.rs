@@ -424,7 +424,7 @@ impl OrderHistory {
     pub fn fold_in_order<T: Send>(
         &self,
         each: impl Fn(usize, EntriesView<'_>) -> T + Sync,
-        fold: impl FnMut(T) -> Result<()>,
+        fold: impl FnMut(T) -> Result<()> + Send,
     ) -> Result<()> {
         let each = |p| self.with_part(p, |entries| each(p, entries));
         part_store::fold_in_order(self.parts.len(), each, fold)
