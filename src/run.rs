@@ -1308,7 +1308,7 @@ fn load_and_validate<'s>(
     );
     let mut scatter = LineScatter::new(pipeline, plan.partitions, plan.sample_step);
     let mut buffered: Buffered<'s, LinePart> =
-        Buffered::new(plan.partitions, plan.line_buffer, store);
+        Buffered::new(plan.partitions, plan.line_buffer, store).spilling_side_by_side();
     let input = InputSpec::orders(pipeline);
     let has_order_id = pipeline.config.columns.order_id.is_some();
     let chunk_rows = plan.chunk_rows;

@@ -367,6 +367,15 @@ pub fn publish_piece_rows(limit: u64) -> usize {
     (fitting / PAGE_ROWS * PAGE_ROWS).clamp(PAGE_ROWS, PUBLISH_PIECE_ROWS)
 }
 
+/// The least memory budget under which every table's parts are written
+/// side by side ([`StagedRun::write_tables`]). A part being written holds
+/// about 200 MiB at most (two pieces of [`PUBLISH_PIECE_ROWS`] rows of
+/// `customers` at 750 bytes a row, and its row group's encoded pages), and
+/// the thread pool may start several while others wait on their columns:
+/// at 8 GiB, four of them are a tenth of the budget, as one is at the
+/// smallest budget with pieces of the most rows.
+pub const PARTS_SIDE_BY_SIDE_LIMIT: u64 = 8 << 30;
+
 /// Rows in one file of a table (`TABLE/part-NNNNN.parquet`): four row
 /// groups, so a large table (a shop's `customers`) is several files that
 /// engines such as Spark and Trino read in parallel.
@@ -849,6 +858,9 @@ pub struct StagedRun {
     /// Rows a table is encoded and checked in at a time
     /// ([`publish_piece_rows`]).
     piece_rows: usize,
+    /// Whether every table's parts are written side by side
+    /// ([`PARTS_SIDE_BY_SIDE_LIMIT`]).
+    parts_side_by_side: bool,
 }
 
 impl StagedRun {
@@ -870,6 +882,7 @@ impl StagedRun {
             dir,
             remove_on_drop: true,
             piece_rows: PUBLISH_PIECE_ROWS,
+            parts_side_by_side: true,
         })
     }
 
@@ -877,6 +890,7 @@ impl StagedRun {
     /// ([`publish_piece_rows`]); the files are the same bytes.
     pub fn within_budget(mut self, limit: u64) -> StagedRun {
         self.piece_rows = publish_piece_rows(limit);
+        self.parts_side_by_side = limit >= PARTS_SIDE_BY_SIDE_LIMIT;
         self
     }
 
@@ -886,56 +900,110 @@ impl StagedRun {
 
     /// Writes every table as Parquet into its own directory, one file per
     /// part ([`parts`]), each read back and compared with what was computed
-    /// (`metadata` gives a table's key-value metadata). Tables are written
-    /// side by side (one file's writer is one thread) unless the budget is
-    /// tight; the outputs are listed in the tables' order, each table's
-    /// parts in order.
+    /// (`metadata` gives a table's key-value metadata). The outputs are
+    /// listed in the tables' order, each table's parts in order.
+    ///
+    /// Every table's parts are written side by side (one file's writer is
+    /// one thread) when the budget has room ([`PARTS_SIDE_BY_SIDE_LIMIT`]):
+    /// a part's last steps (its file written out, read back, hashed) are
+    /// mostly one thread, and with a table's parts one after another the
+    /// largest table, `customers`, held the end of publishing on one core
+    /// once the others were done. Tables are written side by side, parts
+    /// in order, under a smaller budget; short of memory (pieces smaller
+    /// than the most) one part at a time, its pieces' columns still
+    /// encoded side by side.
     pub fn write_tables(
         self,
         tables: &[Table],
         metadata: impl Fn(&str) -> Vec<(String, String)> + Sync,
     ) -> Result<TablesWritten> {
-        let write = |table: &Table| self.write_table(table, &metadata(table.name));
-        // Each table's writer holds its row group's encoded columns and two
-        // pieces in flight. Short of memory (pieces smaller than the most),
-        // one table is written at a time; a piece's columns are still
-        // encoded side by side.
-        let outputs = match self.piece_rows < PUBLISH_PIECE_ROWS {
-            true => tables.iter().map(write).collect::<Result<Vec<_>>>()?,
-            false => tables.par_iter().map(write).collect::<Result<Vec<_>>>()?,
+        for table in tables {
+            self.create_table_dir(table)?;
+        }
+        let metadata: Vec<_> = tables.iter().map(|table| metadata(table.name)).collect();
+        let write = |part: &PartToWrite| {
+            let table = &tables[part.table];
+            self.write_part(table, (part.index, part.rows), &metadata[part.table])
         };
+        let outputs = self.write_parts(&PartToWrite::every(tables), write)?;
+        for table in tables {
+            sync_dir(&self.dir.join(table.name))?;
+            faults::crash_point(&format!("publish::verified::{}", table.name));
+        }
         Ok(TablesWritten {
             staged: self,
-            outputs: outputs.into_iter().flatten().collect(),
+            outputs,
         })
     }
 
-    fn write_table(
+    /// Writes every part with `write` as the budget allows (see
+    /// [`StagedRun::write_tables`]); the files in the parts' order.
+    fn write_parts(
+        &self,
+        every_part: &[PartToWrite],
+        write: impl Fn(&PartToWrite) -> Result<WrittenFile> + Send + Sync,
+    ) -> Result<Vec<WrittenFile>> {
+        if self.parts_side_by_side {
+            every_part.par_iter().map(&write).collect()
+        } else if self.piece_rows < PUBLISH_PIECE_ROWS {
+            every_part.iter().map(write).collect()
+        } else {
+            let by_table: Vec<_> = every_part.chunk_by(|a, b| a.table == b.table).collect();
+            let written = by_table
+                .par_iter()
+                .map(|parts| parts.iter().map(&write).collect::<Result<Vec<_>>>())
+                .collect::<Result<Vec<_>>>()?;
+            Ok(written.into_iter().flatten().collect())
+        }
+    }
+
+    /// The directory of `table`'s parts, new like the run directory:
+    /// nothing else is in it.
+    fn create_table_dir(&self, table: &Table) -> Result<()> {
+        let table_dir = self.dir.join(table.name);
+        std::fs::create_dir(&table_dir)
+            .map_err(|e| Error::output(&table_dir, format!("cannot create: {e}")))
+    }
+
+    /// Writes part `index` of `table` (its rows `part`), reads it back
+    /// and compares it with the table's rows.
+    fn write_part(
         &self,
         table: &Table,
+        (index, part): (usize, (usize, usize)),
         metadata: &[(String, String)],
-    ) -> Result<Vec<WrittenFile>> {
-        let table_dir = self.dir.join(table.name);
-        // New, like the run directory: nothing else is in it.
-        std::fs::create_dir(&table_dir)
-            .map_err(|e| Error::output(&table_dir, format!("cannot create: {e}")))?;
-        let mut written = Vec::new();
-        for (index, part) in parts(table.height()).into_iter().enumerate() {
-            let file = part_file(table.name, index);
-            let path = self.dir.join(&file);
-            let (bytes, pieces) = write_parquet(table, (part, self.piece_rows), &path, metadata)?;
-            verify_parquet(table, part, &path, &pieces)?;
-            written.push(WrittenFile {
-                table: table.name.to_string(),
-                file,
-                rows: part.1 as u64,
-                bytes,
-                sha256: sha256_file(&path)?,
-            });
-        }
-        sync_dir(&table_dir)?;
-        faults::crash_point(&format!("publish::verified::{}", table.name));
-        Ok(written)
+    ) -> Result<WrittenFile> {
+        let file = part_file(table.name, index);
+        let path = self.dir.join(&file);
+        let (bytes, pieces) = write_parquet(table, (part, self.piece_rows), &path, metadata)?;
+        verify_parquet(table, part, &path, &pieces)?;
+        Ok(WrittenFile {
+            table: table.name.to_string(),
+            file,
+            rows: part.1 as u64,
+            bytes,
+            sha256: sha256_file(&path)?,
+        })
+    }
+}
+
+/// One file of a table to write: part `index` of table `table` (an index
+/// into the tables written), its rows `rows` (offset, length).
+struct PartToWrite {
+    table: usize,
+    index: usize,
+    rows: (usize, usize),
+}
+
+impl PartToWrite {
+    /// Every part of every table, tables in order, each table's parts in
+    /// order.
+    fn every(tables: &[Table]) -> Vec<PartToWrite> {
+        let parts_of = |(table, t): (usize, &Table)| {
+            let parts = parts(t.height()).into_iter().enumerate();
+            parts.map(move |(index, rows)| PartToWrite { table, index, rows })
+        };
+        tables.iter().enumerate().flat_map(parts_of).collect()
     }
 }
 
@@ -1847,6 +1915,47 @@ mod tests {
             .unwrap();
         assert_eq!(whole.height(), rows);
         assert!(written.write_file("n", b"x").is_err());
+    }
+
+    /// Parts written side by side, tables side by side with their parts
+    /// in order, and one part at a time (the three budgets' ways) list the
+    /// same files in the same order, with the same bytes.
+    #[test]
+    fn every_way_of_writing_parts_lists_the_same_files() {
+        let out = tempfile::tempdir().unwrap();
+        let listing = |(id, limit): (&str, u64)| {
+            let staged = StagedRun::create(out.path(), id)
+                .unwrap()
+                .within_budget(limit);
+            let tables = [
+                Table::produced("n", Box::new(counting(PART_ROWS + 5, PART_ROWS))),
+                Table::produced("m", Box::new(counting(3, 3))),
+            ];
+            let written = staged.write_tables(&tables, |_| Vec::new()).unwrap();
+            let files = written.outputs().iter();
+            files
+                .map(|o| (o.file.clone(), o.rows, o.sha256.clone()))
+                .collect::<Vec<_>>()
+        };
+        let side_by_side = listing(("20240101T000000.000Z-1", PARTS_SIDE_BY_SIDE_LIMIT));
+        let names: Vec<&str> = side_by_side
+            .iter()
+            .map(|(file, ..)| file.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "n/part-00000.parquet",
+                "n/part-00001.parquet",
+                "m/part-00000.parquet"
+            ]
+        );
+        for way in [
+            ("20240101T000000.000Z-2", 2 << 30),
+            ("20240101T000000.000Z-3", 256 << 20),
+        ] {
+            assert_eq!(listing(way), side_by_side, "{way:?}");
+        }
     }
 
     /// Only a manifest that lists exactly the tables written seals a run;
