@@ -369,11 +369,12 @@ pub fn publish_piece_rows(limit: u64) -> usize {
 
 /// The least memory budget under which every table's parts are written
 /// side by side ([`StagedRun::write_tables`]). A part being written holds
-/// about 200 MiB at most (two pieces of [`PUBLISH_PIECE_ROWS`] rows of
-/// `customers` at 750 bytes a row, and its row group's encoded pages), and
-/// the thread pool may start several while others wait on their columns:
-/// at 8 GiB, four of them are a tenth of the budget, as one is at the
-/// smallest budget with pieces of the most rows.
+/// two pieces of [`PUBLISH_PIECE_ROWS`] rows (about 100 MiB each for
+/// `customers`, at 750 bytes a row) and its row group's encoded pages, and
+/// the thread pool may start several parts while others wait on their
+/// columns. At 8 GiB eight pieces are a tenth of the budget, as one piece
+/// is at the least budget with pieces of the most rows
+/// ([`publish_piece_rows`]).
 pub const PARTS_SIDE_BY_SIDE_LIMIT: u64 = 8 << 30;
 
 /// Rows in one file of a table (`TABLE/part-NNNNN.parquet`): four row
