@@ -361,6 +361,13 @@ impl Manifest {
         self.wall_seconds.map(|wall| wall - report)
     }
 
+    /// The run's peak memory: the highest of its stages' (each the
+    /// process's high-water mark when it ended); 0 without stages.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let stages = self.stages.iter().map(|s| s.peak_rss_bytes);
+        stages.max().unwrap_or(0)
+    }
+
     /// What the comparison with a later run needs of this one.
     pub fn figures(&self) -> RunFigures {
         let inputs = self

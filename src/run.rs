@@ -2044,10 +2044,9 @@ fn warn_if_over_budget(manifest: &Manifest) {
     let Some(first) = first_over_budget(&manifest.stages, limit) else {
         return;
     };
-    let peak = manifest.stages.iter().map(|s| s.peak_rss_bytes).max();
     let why = why_over_budget(&first.stage);
     tracing::warn!(
-        peak_mib = peak.unwrap_or(0) / (1 << 20),
+        peak_mib = manifest.peak_rss_bytes() / (1 << 20),
         budget_mib = limit / (1 << 20),
         stage = first.stage.as_str(),
         "the run's peak memory passed its memory budget by more than a quarter, from the stage named on: {why} (README: Scale and memory); the tables are the same under any budget"

@@ -152,7 +152,7 @@ fn print_timings(m: &Manifest) {
         "whole run",
         wall,
         "",
-        mib(peak_rss(m))
+        mib(m.peak_rss_bytes())
     );
 }
 
@@ -161,7 +161,7 @@ fn print_totals(m: &Manifest) {
     println!(
         "  took {:.2} s, peak memory {:.1} MiB",
         run_seconds(m),
-        mib(peak_rss(m))
+        mib(m.peak_rss_bytes())
     );
 }
 
@@ -173,10 +173,6 @@ fn run_seconds(m: &Manifest) -> f64 {
 }
 
 /// The highest peak memory any stage record saw.
-fn peak_rss(m: &Manifest) -> u64 {
-    m.stages.iter().map(|s| s.peak_rss_bytes).max().unwrap_or(0)
-}
-
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
