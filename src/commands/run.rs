@@ -172,7 +172,7 @@ fn run_seconds(m: &Manifest) -> f64 {
         .unwrap_or_else(|| m.stages.iter().map(|s| s.seconds).sum())
 }
 
-/// The highest peak memory any stage record saw.
+/// `bytes` in mebibytes.
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
