@@ -949,9 +949,8 @@ impl StagedRun {
         } else if self.piece_rows < PUBLISH_PIECE_ROWS {
             every_part.iter().map(write).collect()
         } else {
-            let by_table: Vec<_> = every_part.chunk_by(|a, b| a.table == b.table).collect();
-            let written = by_table
-                .par_iter()
+            let written = every_part
+                .par_chunk_by(|a, b| a.table == b.table)
                 .map(|parts| parts.iter().map(&write).collect::<Result<Vec<_>>>())
                 .collect::<Result<Vec<_>>>()?;
             Ok(written.into_iter().flatten().collect())

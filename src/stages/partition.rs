@@ -566,8 +566,9 @@ mod tests {
             }
             let stored = buffered.into_stored();
             assert!(stored.spilled());
-            let days: Vec<Vec<i32>> = (0..7).map(|p| stored.take(p).unwrap().day).collect();
-            days
+            (0..7)
+                .map(|p| stored.take(p).unwrap().day)
+                .collect::<Vec<Vec<i32>>>()
         };
         let one_after_another = take_all(false);
         assert_eq!(take_all(true), one_after_another);
